@@ -1,0 +1,102 @@
+"""The closed error hierarchy of exolab.
+
+Every error exolab raises derives from :class:`ExolabError` and carries
+structured fields (what was wrong, what was expected, what was found) so a
+test or a tool can inspect it without parsing a message.
+
+Interface::
+
+    ExolabError                     root; never raised directly
+      ConfigError                   bad option, unknown profile, bad parameter
+      MachineError                  the simulated hardware refused an operation
+        PhysicalAddressError        frame or physical address out of range
+        PrivilegeError              a kernel-only operation attempted in user mode
+        DiskImageError              image missing, unreadable, wrong size
+        DiskRequestError            block number or buffer size out of range
+        NicError                    bad frame or ring misuse
+      KernelPanic                   a kernel invariant broke (a bug in a kernel)
+      SimulationError               the run cannot continue (deadlock, no kernel)
+      SyscallError                  a kernel refused a call (an errno-style result)
+      ProgramFault                  a simulated program was killed by a fault
+
+Errors a *simulated program* causes never escape as Python tracebacks to the
+user: kernels turn them into :class:`SyscallError` results or
+:class:`ProgramFault` records of the offending program.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ExolabError", "ConfigError", "MachineError", "PhysicalAddressError",
+    "PrivilegeError", "DiskImageError", "DiskRequestError", "NicError",
+    "KernelPanic", "SimulationError", "SyscallError", "ProgramFault",
+]
+
+
+class ExolabError(Exception):
+    """Root of every exolab error; ``fields`` holds the structured details."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("fields", {})
+        if name in fields:
+            return fields[name]
+        raise AttributeError(name)
+
+    def __str__(self) -> str:
+        if not self.fields:
+            return self.message
+        detail = ", ".join(f"{k}={v!r}" for k, v in self.fields.items())
+        return f"{self.message} ({detail})"
+
+
+class ConfigError(ExolabError):
+    """A configuration value (profile, option, size) is not acceptable."""
+
+
+class MachineError(ExolabError):
+    """The simulated hardware refused an operation."""
+
+
+class PhysicalAddressError(MachineError):
+    """A frame number or physical address lies outside physical memory."""
+
+
+class PrivilegeError(MachineError):
+    """A kernel-mode-only operation was attempted in user mode."""
+
+
+class DiskImageError(MachineError):
+    """The disk image file is missing, unreadable, or of the wrong size."""
+
+
+class DiskRequestError(MachineError):
+    """A disk request names a block or a buffer size out of range."""
+
+
+class NicError(MachineError):
+    """A frame is malformed or a NIC ring is misused."""
+
+
+class KernelPanic(ExolabError):
+    """A kernel invariant does not hold: a bug in the kernel, not the program."""
+
+
+class SimulationError(ExolabError):
+    """The simulation cannot continue (for example every thread is blocked)."""
+
+
+class SyscallError(ExolabError):
+    """A kernel refused a call; ``errno`` names the reason (EBADF, EFAULT, ...)."""
+
+    def __init__(self, errno: str, message: str, **fields: Any) -> None:
+        super().__init__(message, errno=errno, **fields)
+
+
+class ProgramFault(ExolabError):
+    """A simulated program was stopped by a fault it caused (``cause``, ``vaddr``)."""

@@ -1,0 +1,482 @@
+"""The CPU: modes, traps, exceptions, interrupts, the MMU path and context switch.
+
+The CPU runs whichever :class:`SimThread` is ``current`` in user or kernel
+mode. Kernel code runs on the same greenlet as the thread that entered the
+kernel (as a real kernel runs on the thread's kernel stack), so a system call
+costs a function call, not a switch. A kernel installs itself with
+:meth:`install`; the CPU then calls its vectors:
+
+    on_trap(cpu, number, args) -> result       system call
+    on_exception(cpu, cause, vaddr, info)      fault, unaligned, overflow, ...
+    on_tlb_miss(cpu, vaddr, write)             no valid TLB entry for vaddr
+    on_interrupt(cpu, irq)                     device or timer interrupt
+    on_idle(cpu) -> bool                       idle loop: dispatch a thread?
+    on_thread_exit(cpu, thread)                a thread's body ended
+
+Every action charges cycles from the profile. Interrupts become pending when
+a device raises them and are delivered at the first charge point in user mode
+(or in the idle loop, or when the kernel returns to user mode).
+
+Interface::
+
+    Cause, IRQ_TIMER, IRQ_DISK, IRQ_NIC, USER, KERNEL
+    CPU(machine, index)
+      current, mode, asid, tracer
+      install(kernel)             charge(cycles)         service()
+      trap(number, *args)         fault(cause, vaddr=0, info=None)
+      load(vaddr, size=4)         store(vaddr, value, size=4)
+      load_bytes(vaddr, n)        store_bytes(vaddr, data)
+      raise_irq(irq)              switch_to(thread)      idle()
+      set_asid(asid)              tlb_write_random/indexed, tlb_probe,
+      tlb_invalidate, tlb_flush   statistics()
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from greenlet import GreenletExit, greenlet
+
+from exolab.errors import KernelPanic, PrivilegeError, SimulationError
+from exolab.machine.threads import DEAD, READY, SimThread, ThreadExit
+from exolab.machine.tlb import TLB, TLBEntry
+from exolab.trace.events import Kind
+
+if TYPE_CHECKING:
+    from exolab.machine.machine import Machine
+
+__all__ = ["CPU", "Cause", "CPUStats", "USER", "KERNEL", "IRQ_TIMER", "IRQ_DISK",
+           "IRQ_NIC"]
+
+USER, KERNEL = 0, 1
+IRQ_TIMER, IRQ_DISK, IRQ_NIC = 0, 1, 2
+_LIVELOCK = 64          # refills of one access before the CPU gives up
+
+
+class Cause(IntEnum):
+    """Exception causes, numbered as the MIPS ExcCode where one exists."""
+
+    INTERRUPT = 0
+    TLB_MOD = 1          # store to a valid, non-writable page
+    TLB_LOAD = 2         # no valid entry on a load
+    TLB_STORE = 3        # no valid entry on a store
+    ADDR_LOAD = 4        # unaligned load
+    ADDR_STORE = 5       # unaligned store
+    SYSCALL = 8
+    BREAK = 9
+    PRIVILEGED = 10      # kernel-only operation in user mode (reserved instruction)
+    COPROC = 11          # coprocessor (FPU) unusable
+    OVERFLOW = 12        # arithmetic overflow
+    PROGRAM = 32         # a Python exception escaped simulated code
+
+
+@dataclass(frozen=True, slots=True)
+class CPUStats:
+    """Counters of one CPU."""
+
+    index: int
+    traps: int
+    exceptions: int
+    interrupts: int
+    tlb_misses: int
+    accesses: int
+    context_switches: int
+    idle_cycles: int
+
+
+class _NoKernel:
+    """Vectors of a CPU with no kernel: every entry is a simulation error."""
+
+    def _none(self, *args: Any) -> Any:
+        raise SimulationError("no kernel installed on the CPU")
+
+    on_trap = on_exception = on_tlb_miss = on_interrupt = _none
+
+    def on_idle(self, cpu: "CPU") -> bool:
+        return False
+
+    def on_thread_exit(self, cpu: "CPU", thread: SimThread) -> None:
+        return None
+
+
+class CPU:
+    """One processor; see the module docstring for its contract."""
+
+    __slots__ = ("index", "machine", "clock", "memory", "tlb", "profile", "current",
+                 "mode", "asid", "tracer", "pending_irqs", "idling", "kernel",
+                 "_v_trap", "_v_exc", "_v_miss", "_v_irq", "_tlb_index", "_pshift",
+                 "_pmask", "_abits", "_c_trap_in", "_c_trap_out", "_c_ls", "_c_switch",
+                 "traps", "exceptions", "interrupts", "tlb_misses", "accesses",
+                 "switches", "idle_cycles")
+
+    def __init__(self, machine: "Machine", index: int, tlb: TLB) -> None:
+        p = machine.profile
+        self.index = index
+        self.machine = machine
+        self.clock = machine.clock
+        self.memory = machine.memory
+        self.tlb = tlb
+        self.profile = p
+        self.current: SimThread | None = None   # running thread (None: idle loop)
+        self.mode = KERNEL                      # USER or KERNEL
+        self.asid = 0                           # address-space identifier register
+        self.tracer = machine.tracer            # None when tracing is off
+        self.pending_irqs = 0                   # bitmask of raised, undelivered IRQs
+        self.idling = False                     # True while the idle loop waits
+        self._tlb_index = tlb.index
+        self._pshift = machine.memory.page_shift
+        self._pmask = machine.memory.page_size - 1
+        self._abits = tlb.asid_bits
+        self._c_trap_in, self._c_trap_out = p.trap_entry, p.trap_exit
+        self._c_ls = p.load_store
+        self._c_switch = p.reg_save + p.reg_restore
+        self.traps = self.exceptions = self.interrupts = self.tlb_misses = 0
+        self.accesses = self.switches = self.idle_cycles = 0
+        self.install(_NoKernel())
+
+    # -- kernel installation and charging ---------------------------------------
+
+    def install(self, kernel: Any) -> None:
+        """Install ``kernel``'s vectors (see the module docstring)."""
+        self.kernel = kernel
+        self._v_trap = kernel.on_trap
+        self._v_exc = kernel.on_exception
+        self._v_miss = kernel.on_tlb_miss
+        self._v_irq = kernel.on_interrupt
+
+    def charge(self, cycles: int) -> None:
+        """Advance time by ``cycles``; fire due events and deliver interrupts."""
+        clk = self.clock
+        clk.now += cycles
+        if clk.now >= clk.deadline:
+            self.service()
+
+    def service(self) -> None:
+        """Fire due events, then deliver pending interrupts if the CPU may take them."""
+        self.clock.fire_due()
+        if self.pending_irqs and (self.mode == USER or self.idling):
+            self._deliver_interrupts()
+
+    def _emit(self, kind: Kind, name: Any = "", arg: Any = None) -> None:
+        """Record a trace event for the current thread (tracing must be on)."""
+        t = self.current
+        self.tracer.emit(self.clock.now, kind, self.index,  # type: ignore[union-attr]
+                         0 if t is None else t.tid, str(name), arg)
+
+    def _require_kernel(self, what: str) -> None:
+        """Raise a PRIVILEGED exception unless the CPU is in kernel mode."""
+        if self.mode != KERNEL:
+            self.fault(Cause.PRIVILEGED, 0, PrivilegeError(
+                "kernel-mode operation in user mode", operation=what))
+            raise PrivilegeError("kernel-mode operation in user mode", operation=what)
+
+    # -- traps, exceptions, interrupts ------------------------------------------
+
+    def trap(self, number: Any, *args: Any) -> Any:
+        """Enter the kernel for system call ``number``; return its result."""
+        clk = self.clock
+        clk.now += self._c_trap_in
+        self.mode = KERNEL
+        self.traps += 1
+        t = self.current
+        if t.killed:  # type: ignore[union-attr]
+            raise ThreadExit(t.exit_status)  # type: ignore[union-attr]
+        tr = self.tracer
+        if tr is not None:
+            self._emit(Kind.TRAP, number, args)
+        try:
+            result = self._v_trap(self, number, args)
+        finally:
+            clk.now += self._c_trap_out
+            self.mode = USER
+        if tr is not None:
+            self._emit(Kind.TRAP_RETURN, number)
+        if clk.now >= clk.deadline or self.pending_irqs:
+            self.service()
+        return result
+
+    def fault(self, cause: Cause, vaddr: int = 0, info: Any = None) -> None:
+        """Raise exception ``cause`` and run the kernel's handler; return to retry/resume."""
+        p = self.profile
+        prev = self.mode
+        self.mode = KERNEL
+        self.clock.now += p.exception_entry
+        self.exceptions += 1
+        if self.tracer is not None:
+            self._emit(Kind.EXCEPTION, cause.name, vaddr)
+        try:
+            self._v_exc(self, cause, vaddr, info)
+        finally:
+            self.clock.now += p.exception_exit
+            self.mode = prev
+        if self.tracer is not None:
+            self._emit(Kind.EXCEPTION_RETURN, cause.name)
+        self._check_killed()
+        if prev == USER and (self.pending_irqs or self.clock.now >= self.clock.deadline):
+            self.service()
+
+    def _check_killed(self) -> None:
+        """Unwind the current thread if a kernel marked it killed."""
+        t = self.current
+        if t is not None and t.killed:
+            raise ThreadExit(t.exit_status)
+
+    def raise_irq(self, irq: int) -> None:
+        """A device asserts interrupt line ``irq`` (delivered at the next charge point)."""
+        self.pending_irqs |= 1 << irq
+        if self.clock.deadline > self.clock.now:
+            self.clock.deadline = self.clock.now   # make the next charge point look
+
+    def _deliver_interrupts(self) -> None:
+        """Deliver pending interrupts, lowest line first, to the kernel."""
+        p = self.profile
+        while self.pending_irqs:
+            bits = self.pending_irqs
+            irq = (bits & -bits).bit_length() - 1
+            self.pending_irqs = bits & (bits - 1)
+            prev = self.mode
+            self.mode = KERNEL
+            self.clock.now += p.interrupt_entry
+            self.interrupts += 1
+            if self.tracer is not None:
+                self._emit(Kind.INTERRUPT, f"irq{irq}", irq)
+            self._v_irq(self, irq)
+            self.clock.now += p.interrupt_exit
+            self.mode = prev
+            if self.tracer is not None:
+                self._emit(Kind.INTERRUPT_RETURN, f"irq{irq}")
+        self.clock._reset_deadline()
+        self._check_killed()
+
+    # -- memory access through the MMU ------------------------------------------
+
+    def _lookup(self, vaddr: int) -> TLBEntry | None:
+        """Return the valid TLB entry for ``vaddr`` in the current ASID, or None."""
+        e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
+        return e if e is not None and e.valid else None
+
+    def _miss(self, vaddr: int, write: bool) -> TLBEntry:
+        """Take TLB-miss exceptions until the kernel installs a valid entry."""
+        for _ in range(_LIVELOCK):
+            prev = self.mode
+            self.mode = KERNEL
+            self.clock.now += self.profile.tlb_miss_entry
+            self.tlb_misses += 1
+            if self.tracer is not None:
+                self._emit(Kind.TLB_MISS, "store" if write else "load", vaddr)
+            try:
+                self._v_miss(self, vaddr, write)
+            finally:
+                self.clock.now += self.profile.exception_exit
+                self.mode = prev
+            self._check_killed()
+            e = self._lookup(vaddr)
+            if e is not None:
+                return e
+        raise SimulationError("TLB refill livelock: the kernel never mapped the page",
+                              vaddr=vaddr, asid=self.asid)
+
+    def _writable(self, vaddr: int) -> TLBEntry:
+        """Return a valid, writable entry for ``vaddr``, raising TLB_MOD as needed."""
+        for _ in range(_LIVELOCK):
+            e = self._lookup(vaddr) or self._miss(vaddr, True)
+            if e.writable:
+                return e
+            self.fault(Cause.TLB_MOD, vaddr)
+        raise SimulationError("protection-fault livelock: the page stayed read-only",
+                              vaddr=vaddr, asid=self.asid)
+
+    def load(self, vaddr: int, size: int = 4) -> int:
+        """Load an unsigned ``size``-byte word from virtual address ``vaddr``."""
+        clk = self.clock
+        clk.now += self._c_ls
+        if clk.now >= clk.deadline:
+            self.service()
+        if vaddr & (size - 1):
+            self.fault(Cause.ADDR_LOAD, vaddr)
+            raise SimulationError("unaligned load resumed", vaddr=vaddr)
+        self.accesses += 1
+        e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
+        if e is None or not e.valid:
+            e = self._miss(vaddr, False)
+        return self.memory.load_word(e.ppn, vaddr & self._pmask, size)
+
+    def store(self, vaddr: int, value: int, size: int = 4) -> None:
+        """Store the low ``size`` bytes of ``value`` at virtual address ``vaddr``."""
+        clk = self.clock
+        clk.now += self._c_ls
+        if clk.now >= clk.deadline:
+            self.service()
+        if vaddr & (size - 1):
+            self.fault(Cause.ADDR_STORE, vaddr)
+            raise SimulationError("unaligned store resumed", vaddr=vaddr)
+        self.accesses += 1
+        e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
+        if e is None or not e.valid or not e.writable:
+            e = self._writable(vaddr)
+        e.dirty = True
+        self.memory.store_word(e.ppn, vaddr & self._pmask, value, size)
+
+    def load_bytes(self, vaddr: int, n: int) -> bytes:
+        """Read ``n`` bytes at ``vaddr``, page by page, charging one access per word."""
+        out = bytearray()
+        page = self._pmask + 1
+        while n > 0:
+            take = min(n, page - (vaddr & self._pmask))
+            self.charge(self._c_ls * ((take + 3) >> 2))
+            self.accesses += 1
+            e = self._lookup(vaddr) or self._miss(vaddr, False)
+            base = (e.ppn << self._pshift) | (vaddr & self._pmask)
+            out += self.memory.read(base, take)
+            vaddr += take
+            n -= take
+        return bytes(out)
+
+    def store_bytes(self, vaddr: int, data: bytes | bytearray) -> None:
+        """Write ``data`` at ``vaddr``, page by page, charging one access per word."""
+        page = self._pmask + 1
+        pos, n = 0, len(data)
+        while pos < n:
+            take = min(n - pos, page - (vaddr & self._pmask))
+            self.charge(self._c_ls * ((take + 3) >> 2))
+            self.accesses += 1
+            e = self._writable(vaddr)
+            e.dirty = True
+            base = (e.ppn << self._pshift) | (vaddr & self._pmask)
+            self.memory.write(base, data[pos:pos + take])
+            vaddr += take
+            pos += take
+
+    # -- privileged TLB and address-space operations ----------------------------
+
+    def set_asid(self, asid: int) -> None:
+        """Load the ASID register (kernel mode)."""
+        self._require_kernel("set_asid")
+        if not 0 <= asid <= self.tlb.asid_mask:
+            raise KernelPanic("set_asid: out of range", asid=asid)
+        self.asid = asid
+        self.charge(self.profile.asid_switch)
+
+    def tlb_write_random(self, entry: TLBEntry) -> int:
+        """Write ``entry`` into a random TLB slot (kernel mode); return the slot."""
+        self._require_kernel("tlbwr")
+        self.clock.now += self.profile.tlb_write
+        if self.tracer is not None:
+            self._emit(Kind.TLB_REFILL, "tlbwr", (entry.vpn, entry.asid, entry.ppn))
+        return self.tlb.write_random(entry)
+
+    def tlb_write_indexed(self, index: int, entry: TLBEntry) -> None:
+        """Write ``entry`` into TLB slot ``index`` (kernel mode)."""
+        self._require_kernel("tlbwi")
+        self.clock.now += self.profile.tlb_write
+        if self.tracer is not None:
+            self._emit(Kind.TLB_REFILL, "tlbwi", (entry.vpn, entry.asid, entry.ppn))
+        self.tlb.write_indexed(index, entry)
+
+    def tlb_probe(self, vpn: int, asid: int) -> TLBEntry | None:
+        """Return the TLB entry for (vpn, asid), or None (kernel mode)."""
+        self._require_kernel("tlbp")
+        self.clock.now += self.profile.tlb_probe
+        return self.tlb.lookup(vpn, asid)
+
+    def tlb_invalidate(self, vpn: int, asid: int) -> bool:
+        """Drop the TLB entry for (vpn, asid) (kernel mode); True if one was dropped."""
+        self._require_kernel("tlb_invalidate")
+        self.clock.now += self.profile.tlb_probe + self.profile.tlb_write
+        return self.tlb.invalidate(vpn, asid)
+
+    def tlb_flush(self, asid: int | None = None) -> int:
+        """Drop all TLB entries, or those of ``asid`` (kernel mode)."""
+        self._require_kernel("tlb_flush")
+        self.charge(self.profile.tlb_flush)
+        if self.tracer is not None:
+            self._emit(Kind.TLB_FLUSH, "flush", asid)
+        return self.tlb.flush(asid)
+
+    # -- threads ----------------------------------------------------------------
+
+    def switch_to(self, thread: SimThread) -> None:
+        """Save the current context and run ``thread`` (kernel mode); returns when resumed."""
+        if self.mode != KERNEL:
+            self._require_kernel("switch_to")
+        if thread.state == DEAD:
+            raise KernelPanic("switch_to: dead thread", tid=thread.tid)
+        prev = self.current
+        if thread is prev:
+            return
+        self.clock.now += self._c_switch
+        self.switches += 1
+        if self.tracer is not None:
+            self._emit(Kind.CONTEXT_SWITCH, thread.name, thread.tid)
+        self.current = thread
+        g = thread.glet
+        if g is None:
+            thread.glet = g = greenlet(self._thread_body, self.machine.root)
+            thread.state = READY
+            g.switch(thread)
+        else:
+            g.switch()
+        self.mode = KERNEL
+        if prev is None:          # the idle loop was resumed
+            self.current = None
+        elif prev.killed:
+            raise ThreadExit(prev.exit_status)
+
+    def idle(self) -> None:
+        """Give the CPU to the idle loop (the current thread blocked); returns when resumed."""
+        t = self.current
+        self.current = None
+        self.machine.root.switch()
+        self.mode = KERNEL
+        if t is not None and t.killed:
+            raise ThreadExit(t.exit_status)
+
+    def _thread_body(self, t: SimThread) -> None:
+        """Greenlet body: run the thread in user mode and report how it ended."""
+        self.mode = USER
+        if self.tracer is not None:
+            self.tracer.name_thread(t.tid, t.name)
+            self._emit(Kind.THREAD_START, t.name)
+        try:
+            t.result = t.entry(*t.args)
+        except ThreadExit as ex:
+            t.exit_status = ex.status
+        except GreenletExit:
+            t.state = DEAD
+            return
+        except (KernelPanic, SimulationError) as ex:
+            self.machine.panic = ex
+        except Exception as ex:   # a bug or attack in simulated code
+            self._program_fault(t, ex)
+        self._end_thread(t)
+
+    def _program_fault(self, t: SimThread, ex: Exception) -> None:
+        """Deliver a Python exception from simulated code to the kernel as a fault."""
+        t.fault = ex
+        if self.tracer is not None:
+            self._emit(Kind.FAULT, type(ex).__name__, str(ex))
+        try:
+            self.mode = USER
+            self.fault(Cause.PROGRAM, 0, ex)
+        except ThreadExit as e2:
+            t.exit_status = e2.status
+        except (KernelPanic, SimulationError) as e3:
+            self.machine.panic = e3
+
+    def _end_thread(self, t: SimThread) -> None:
+        """Mark ``t`` dead and tell the kernel; control then returns to the idle loop."""
+        self.mode = KERNEL
+        t.state = DEAD
+        if self.tracer is not None:
+            self._emit(Kind.THREAD_EXIT, t.name, t.exit_status)
+        try:
+            self.kernel.on_thread_exit(self, t)
+        except (KernelPanic, SimulationError) as ex:
+            self.machine.panic = ex
+        self.current = None
+
+    def statistics(self) -> CPUStats:
+        """Return a frozen snapshot of this CPU's counters."""
+        return CPUStats(self.index, self.traps, self.exceptions, self.interrupts,
+                        self.tlb_misses, self.accesses, self.switches, self.idle_cycles)

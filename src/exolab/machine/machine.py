@@ -1,0 +1,194 @@
+"""The machine: clock, memory, CPUs, timer, disks, NICs and threads, composed.
+
+A :class:`Machine` has no policy. A kernel boots on it by creating threads
+and installing its vectors on each CPU; :meth:`Machine.run` then runs the idle
+loop on the calling greenlet (the *root*): it asks the kernel to dispatch a
+thread (``on_idle``), and when nothing is runnable it skips simulated time to
+the next event (a timer, a disk completion, a frame arriving), whose
+interrupt the kernel handles. The run ends when nothing can happen any more,
+when the kernel halts the machine, or at an optional cycle limit (the
+machine pauses and a later :meth:`run` resumes it exactly where it stopped).
+
+Interface::
+
+    Machine(profile="dec5000", *, frames=16384, page_size=4096, seed=0,
+            ncpus=1, trace=False, trace_limit=None)
+      clock, memory, cpus, cpu (= cpus[0]), timer, threads, tracer, profile
+      disks, nics                   attach_disk(path, ...), attach_nic(backend)
+      run(until=None) -> RunResult  halt()
+      cycles -> int                 us(cycles) -> float
+      statistics() -> MachineStats
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from greenlet import getcurrent
+
+from exolab.errors import ConfigError, ExolabError
+from exolab.machine.clock import Clock, ClockStats
+from exolab.machine.costs import CostProfile, get_profile
+from exolab.machine.cpu import CPU, CPUStats
+from exolab.machine.memory import MemoryStats, PhysicalMemory
+from exolab.machine.threads import ThreadStats, ThreadTable
+from exolab.machine.timer import Timer, TimerStats
+from exolab.machine.tlb import TLB, TLBStats
+from exolab.trace.events import Tracer
+
+__all__ = ["Machine", "RunResult", "MachineStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """Why a run ended: 'finished', 'halted', 'paused' (cycle limit) or 'deadlock'."""
+
+    reason: str
+    cycles: int
+    live_threads: int
+
+
+@dataclass(frozen=True, slots=True)
+class MachineStats:
+    """Every component's statistics record, gathered."""
+
+    profile: str
+    cycles: int
+    microseconds: float
+    clock: ClockStats
+    memory: MemoryStats
+    cpus: tuple[CPUStats, ...]
+    tlbs: tuple[TLBStats, ...]
+    timer: TimerStats
+    threads: ThreadStats
+    disks: tuple[Any, ...]
+    nics: tuple[Any, ...]
+
+
+class Machine:
+    """One simulated computer."""
+
+    def __init__(self, profile: str | CostProfile = "dec5000", *, frames: int = 16384,
+                 page_size: int = 4096, seed: int = 0, ncpus: int = 1,
+                 trace: bool = False, trace_limit: int | None = None) -> None:
+        if ncpus != 1:
+            raise ConfigError("this release ships one CPU", ncpus=ncpus, expected=1)
+        self.profile = profile if isinstance(profile, CostProfile) else get_profile(profile)
+        self.seed = seed
+        self.clock = Clock(seed)
+        self.tracer: Tracer | None = Tracer(trace_limit) if trace else None
+        self.memory = PhysicalMemory(frames, page_size, self.profile)
+        self.threads = ThreadTable()
+        p = self.profile
+        self.cpus = [CPU(self, i, TLB(p.tlb_entries, p.tlb_wired, p.asid_bits,
+                                      self.clock.rng)) for i in range(ncpus)]
+        self.cpu = self.cpus[0]
+        self.timer = Timer(self.cpu)
+        self.disks: list[Any] = []
+        self.nics: list[Any] = []
+        self.root = getcurrent()        # greenlet running the idle loop
+        self.panic: ExolabError | None = None   # set when a kernel invariant broke
+        self._halted = False
+        self._paused: Any = None        # thread interrupted by a cycle limit
+
+    @property
+    def cycles(self) -> int:
+        """Current simulated time in cycles."""
+        return self.clock.now
+
+    def us(self, cycles: int) -> float:
+        """Convert cycles to microseconds on this machine's profile."""
+        return cycles / self.profile.mhz
+
+    def attach_disk(self, path: str, **kwargs: Any) -> Any:
+        """Attach a disk backed by the image file at ``path``; return it."""
+        from exolab.machine.disk import Disk
+        disk = Disk(self, path, index=len(self.disks), **kwargs)
+        self.disks.append(disk)
+        return disk
+
+    def attach_nic(self, backend: Any = None, **kwargs: Any) -> Any:
+        """Attach a NIC with ``backend`` (None: unplugged); return it."""
+        from exolab.machine.nic import Nic
+        nic = Nic(self, backend, index=len(self.nics), **kwargs)
+        self.nics.append(nic)
+        return nic
+
+    def halt(self) -> None:
+        """Stop the run at the next return to the idle loop."""
+        self._halted = True
+
+    def _pause(self, _arg: object) -> None:
+        """Clock callback at the cycle limit: park the running thread, return to root."""
+        cpu = self.cpu
+        if cpu.current is not None and getcurrent() is not self.root:
+            self._paused = cpu.current
+            cpu.current = None
+            self.root.switch()
+            cpu.mode = 1
+
+    def run(self, until: int | None = None) -> RunResult:
+        """Run the idle loop until nothing can happen, a halt, or cycle ``until``."""
+        self.root = getcurrent()
+        self._halted = False
+        cpu = self.cpu
+        limit_ev = self.clock.schedule(until, self._pause) if until is not None else None
+        reason = "finished"
+        try:
+            while True:
+                if self._paused is not None:
+                    t, self._paused = self._paused, None
+                    cpu.current = t
+                    t.glet.switch()
+                    cpu.current = None
+                elif not self._dispatch(cpu):
+                    if self._halted:
+                        reason = "halted"
+                        break
+                    if until is not None and self.clock.now >= until:
+                        reason = "paused"
+                        break
+                    if not self._wait_for_event(cpu):
+                        reason = "deadlock" if self.threads.live() else "finished"
+                        break
+                if self.panic is not None:
+                    raise self.panic
+                if self._paused is not None or self._halted:
+                    reason = "paused" if self._paused is not None else "halted"
+                    break
+        finally:
+            if limit_ev is not None:
+                self.clock.cancel(limit_ev)
+        return RunResult(reason, self.clock.now, len(self.threads.live()))
+
+    def _dispatch(self, cpu: CPU) -> bool:
+        """Ask the kernel to run a thread; True if it ran one (and we are back)."""
+        cpu.current = None
+        cpu.mode = 1
+        ran = bool(cpu.kernel.on_idle(cpu))
+        cpu.current = None
+        return ran
+
+    def _wait_for_event(self, cpu: CPU) -> bool:
+        """Idle: skip to the next event and deliver its interrupts; False if none."""
+        before = self.clock.now
+        if not self.clock.skip_to_next():
+            return False
+        cpu.idle_cycles += self.clock.now - before
+        cpu.idling = True
+        try:
+            cpu.service()
+        finally:
+            cpu.idling = False
+        return True
+
+    def statistics(self) -> MachineStats:
+        """Return every component's statistics, gathered in one frozen record."""
+        return MachineStats(
+            self.profile.name, self.clock.now, self.us(self.clock.now),
+            self.clock.statistics(), self.memory.statistics(),
+            tuple(c.statistics() for c in self.cpus),
+            tuple(c.tlb.statistics() for c in self.cpus), self.timer.statistics(),
+            self.threads.statistics(), tuple(d.statistics() for d in self.disks),
+            tuple(n.statistics() for n in self.nics))
+

@@ -1,0 +1,109 @@
+"""Simulated threads of control, each a greenlet.
+
+A :class:`SimThread` is the hardware's view of a thread: a register context
+(here: a suspended greenlet plus the CPU mode it was in) that a kernel can
+switch to. Kernel, library-OS and application code all run as ordinary Python
+on the thread's greenlet and may block at any depth: blocking is a switch to
+another thread (:meth:`CPU.switch_to`) or to the idle loop (:meth:`CPU.idle`).
+
+A thread's body runs ``entry(*args)`` in user mode. When it returns the
+kernel's exit vector is told; when it raises an ordinary Python exception the
+exception becomes a ``PROGRAM`` fault delivered to the kernel's exception
+vector, and the thread ends. The simulator itself never sees the traceback.
+
+Interface::
+
+    ThreadExit                      raise to end the current thread (kernels use it)
+    SimThread(tid, name, entry, args, owner)
+      tid, name, owner, state, result, fault, killed
+    ThreadTable
+      create(entry, args, name, owner) -> SimThread
+      get(tid), live(), statistics()
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+__all__ = ["ThreadExit", "SimThread", "ThreadTable", "ThreadStats",
+           "NEW", "READY", "DEAD"]
+
+NEW, READY, DEAD = "new", "ready", "dead"
+
+
+class ThreadExit(BaseException):
+    """Unwinds the current thread's greenlet; not an ``Exception`` on purpose.
+
+    A program that swallows it anyway is stopped again at its next kernel
+    entry, because the thread stays marked ``killed``.
+    """
+
+    def __init__(self, status: Any = None) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class SimThread:
+    """A thread of control the CPU can run; the kernel owns ``owner``."""
+
+    __slots__ = ("tid", "name", "entry", "args", "owner", "glet", "state", "result",
+                 "fault", "killed", "exit_status")
+
+    def __init__(self, tid: int, name: str, entry: Callable[..., Any],
+                 args: tuple[Any, ...], owner: Any) -> None:
+        self.tid = tid              # machine-unique, > 0
+        self.name = name
+        self.entry = entry          # user-mode body
+        self.args = args
+        self.owner = owner          # kernel object (process, environment, SIP...)
+        self.glet: Any = None       # greenlet, created at first dispatch (CPU)
+        self.state = NEW            # NEW -> READY (has run) -> DEAD; set by the CPU
+        self.result: Any = None     # entry's return value
+        self.fault: BaseException | None = None  # Python exception that ended it
+        self.killed = False         # set by a kernel: stop at next kernel entry
+        self.exit_status: Any = None
+
+    def __repr__(self) -> str:
+        return f"SimThread({self.tid}, {self.name!r}, {self.state})"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadStats:
+    """Threads created, still live, and ended by a fault."""
+
+    created: int
+    live: int
+    faulted: int
+
+
+class ThreadTable:
+    """All threads of a machine, by thread id."""
+
+    __slots__ = ("_threads", "_next")
+
+    def __init__(self) -> None:
+        self._threads: dict[int, SimThread] = {}
+        self._next = 1
+
+    def create(self, entry: Callable[..., Any], args: tuple[Any, ...] = (),
+               name: str = "", owner: Any = None) -> SimThread:
+        """Create a thread that will run ``entry(*args)`` in user mode."""
+        tid = self._next
+        self._next += 1
+        t = SimThread(tid, name or f"t{tid}", entry, tuple(args), owner)
+        self._threads[tid] = t
+        return t
+
+    def get(self, tid: int) -> SimThread | None:
+        """Return thread ``tid`` or None."""
+        return self._threads.get(tid)
+
+    def live(self) -> list[SimThread]:
+        """Threads not yet dead, in creation order."""
+        return [t for t in self._threads.values() if t.state != DEAD]
+
+    def statistics(self) -> ThreadStats:
+        """Return a frozen snapshot of thread counters."""
+        ts = self._threads.values()
+        return ThreadStats(len(self._threads), sum(t.state != DEAD for t in ts),
+                           sum(t.fault is not None for t in ts))
