@@ -46,6 +46,8 @@ class DiskModel:
     seek_boundary: int
     controller_ms: float        # per-request controller overhead
     flush_ms: float             # write-cache flush command overhead
+    bus_mb_s: float = 10.0      # host bus rate, 10**6 bytes/s (cache hits, cached writes)
+    readahead_kib: int = 0      # read-ahead buffer after a media read (0: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,15 @@ class CostProfile:
     tlb_entries: int            # TLB size
     tlb_wired: int              # entries random replacement never picks
     asid_bits: int              # width of the ASID field
+    tlb_tagged: int             # 1: TLB entries carry ASIDs; 0: an ASID load flushes
+    # -- software path costs of the monolithic kernel (named, each with its source) --
+    mono_syscall_path: int      # generic system-call path: save state, decode, dispatch
+    mono_switch_path: int       # scheduler: sleep/wakeup + pick + process switch
+    mono_signal_path: int       # post a signal, build the signal frame, upcall
+    mono_exec_path: int         # build a process: page tables, kernel stack, image map
+    mono_pte_op: int            # one pmap operation on a page-table entry
+    mono_refill: int            # software part of a TLB refill from the page table
+    mono_pipe_op: int           # pipe read/write bookkeeping (locks, pointers, wakeup)
     disk: DiskModel
     nic: NicModel
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -132,7 +143,11 @@ DEC5000 = _profile(
     disk=DiskModel(  # HP 97560, Ruemmler & Wilkes, IEEE Computer 27(3) 1994 (as recalled)
         rpm=4002, sectors_per_track=72, tracks_per_cylinder=19,
         short_a_ms=3.24, short_b_ms=0.400, long_a_ms=8.00, long_b_ms=0.008,
-        seek_boundary=383, controller_ms=2.2, flush_ms=0.5),
+        seek_boundary=383, controller_ms=2.2, flush_ms=0.5,
+        # bus: DS5000/1xx on-board NCR 53C94 SCSI, 5 MB/s synchronous (as recalled)
+        # read-ahead: HP 97560 128 KB cache in segments, one 64 KB read segment
+        # (Kotz, Toh, Radhakrishnan, Dartmouth PCS-TR94-220, 1994; as recalled)
+        bus_mb_s=5.0, readahead_kib=64),
     nic=NicModel(wire_mbit=10.0, frame_cycles=150),  # LANCE 10 Mb/s Ethernet; est.
     rows=[
         # field            cycles  source
@@ -158,6 +173,14 @@ DEC5000 = _profile(
         ("tlb_entries",      64,   "R3000 TLB: 64 fully associative entries (R3000 manual)"),
         ("tlb_wired",         8,   "R3000: Random register never selects entries 0-7 (R3000 manual)"),
         ("asid_bits",         6,   "R3000 EntryHi PID field is 6 bits (R3000 manual)"),
+        ("tlb_tagged",        1,   "R3000 TLB entries are tagged with the PID (R3000 manual)"),
+        ("mono_syscall_path", 512, f"calibrated: Ultrix getpid 21.3 us = 532 cycles ({EXO}, Table 4) minus trap entry/exit"),
+        ("mono_switch_path", 1700, f"calibrated: Ultrix pipe 199 us one-way ({EXO}, Table 8)"),
+        ("mono_signal_path", 3100, f"calibrated: Ultrix trap 161 us ({EXO}, Table 10)"),
+        ("mono_exec_path",  40000, "estimate: same instruction count as the athlon64 row, scaled by nothing (no Ultrix figure)"),
+        ("mono_pte_op",       12,  "estimate: pmap loop body ~12 instructions per page (BSD pmap_protect)"),
+        ("mono_refill",        8,  "Ultrix UTLB refill handler: ~8 instructions (mfc0, lw pte, mtc0, tlbwr, rfe)"),
+        ("mono_pipe_op",      40,  "estimate: BSD pipe read/write bookkeeping, ~40 instructions"),
     ])
 
 # --- athlon64: AMD Athlon 64 3000+, 1.8 GHz (the Singularity papers) ----------
@@ -166,7 +189,10 @@ ATHLON64 = _profile(
     disk=DiskModel(  # 7200 rpm SATA drive of 2005 (datasheet-typical values, estimate)
         rpm=7200, sectors_per_track=900, tracks_per_cylinder=4,
         short_a_ms=0.8, short_b_ms=0.05, long_a_ms=4.0, long_b_ms=0.0001,
-        seek_boundary=4000, controller_ms=0.1, flush_ms=0.2),
+        seek_boundary=4000, controller_ms=0.1, flush_ms=0.2,
+        # bus: SATA 1.5 Gb/s = 150 MB/s after 8b/10b (SATA 1.0 spec)
+        # read-ahead: 8 MB drive buffer of the era, one 512 KB read segment (estimate)
+        bus_mb_s=150.0, readahead_kib=512),
     nic=NicModel(wire_mbit=1000.0, frame_cycles=900),  # nForce4 gigabit; estimate
     rows=[
         # field            cycles  source
@@ -192,6 +218,14 @@ ATHLON64 = _profile(
         ("tlb_entries",      64,   "stands for K8 L1 DTLB: 32 4K entries + L2 512; 64 keeps miss behaviour comparable"),
         ("tlb_wired",         0,   "x86 has no wired entries"),
         ("asid_bits",         8,   "modelled ASID width; K8 itself flushes on CR3 load"),
+        ("tlb_tagged",        0,   "K8 TLB is untagged: a CR3 load flushes non-global entries (AMD64 manual vol. 2)"),
+        ("mono_syscall_path", 213, f"calibrated: Linux clock_getres 437 cycles ({MSPC}) minus the 224-cycle crossing"),
+        ("mono_switch_path",  400, "estimate: Linux 2.6 O(1) schedule() + wakeup path, a few hundred instructions"),
+        ("mono_signal_path", 2500, "estimate: Linux signal frame setup + delivery, ~1.5 us"),
+        ("mono_exec_path", 600000, f"calibrated: Linux process creation 719,447 cycles ({MSPC})"),
+        ("mono_pte_op",       20,  "estimate: pte update + invlpg share"),
+        ("mono_refill",        0,  "x86 walks page tables in hardware (tlb_miss_entry holds the cost)"),
+        ("mono_pipe_op",      60,  "estimate: Linux pipe_read/pipe_write bookkeeping + wakeup"),
     ])
 
 PROFILES: dict[str, CostProfile] = {p.name: p for p in (DEC5000, ATHLON64)}

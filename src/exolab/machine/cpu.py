@@ -27,6 +27,7 @@ Interface::
       load(vaddr, size=4)         store(vaddr, value, size=4)
       load_bytes(vaddr, n)        store_bytes(vaddr, data)
       raise_irq(irq)              switch_to(thread)      idle()
+      upcall(fn, *args)           prev_mode (mode before the last exception)
       set_asid(asid)              tlb_write_random/indexed, tlb_probe,
       tlb_invalidate, tlb_flush   statistics()
 """
@@ -104,7 +105,7 @@ class CPU:
     """One processor; see the module docstring for its contract."""
 
     __slots__ = ("index", "machine", "clock", "memory", "tlb", "profile", "current",
-                 "mode", "asid", "tracer", "pending_irqs", "idling", "kernel",
+                 "mode", "prev_mode", "asid", "tracer", "pending_irqs", "idling", "kernel",
                  "_v_trap", "_v_exc", "_v_miss", "_v_irq", "_tlb_index", "_pshift",
                  "_pmask", "_abits", "_c_trap_in", "_c_trap_out", "_c_ls", "_c_switch",
                  "traps", "exceptions", "interrupts", "tlb_misses", "accesses",
@@ -120,6 +121,7 @@ class CPU:
         self.profile = p
         self.current: SimThread | None = None   # running thread (None: idle loop)
         self.mode = KERNEL                      # USER or KERNEL
+        self.prev_mode = KERNEL                 # mode at the last exception/miss entry
         self.asid = 0                           # address-space identifier register
         self.tracer = machine.tracer            # None when tracing is off
         self.pending_irqs = 0                   # bitmask of raised, undelivered IRQs
@@ -155,8 +157,11 @@ class CPU:
     def service(self) -> None:
         """Fire due events, then deliver pending interrupts if the CPU may take them."""
         self.clock.fire_due()
-        if self.pending_irqs and (self.mode == USER or self.idling):
-            self._deliver_interrupts()
+        if self.pending_irqs:
+            if self.mode == USER or self.idling:
+                self._deliver_interrupts()
+            else:   # kernel mode: keep the next charge point looking (see raise_irq)
+                self.clock.deadline = self.clock.now
 
     def _emit(self, kind: Kind, name: Any = "", arg: Any = None) -> None:
         """Record a trace event for the current thread (tracing must be on)."""
@@ -181,12 +186,17 @@ class CPU:
         self.traps += 1
         t = self.current
         if t.killed:  # type: ignore[union-attr]
+            clk.now += self._c_trap_out     # unwind to user mode: a program that
+            self.mode = USER                # swallows ThreadExit must not keep KERNEL
             raise ThreadExit(t.exit_status)  # type: ignore[union-attr]
         tr = self.tracer
         if tr is not None:
             self._emit(Kind.TRAP, number, args)
         try:
             result = self._v_trap(self, number, args)
+        except (KernelPanic, SimulationError) as ex:
+            self.machine.panic = ex         # surfaces from run() even if caught
+            raise
         finally:
             clk.now += self._c_trap_out
             self.mode = USER
@@ -199,7 +209,7 @@ class CPU:
     def fault(self, cause: Cause, vaddr: int = 0, info: Any = None) -> None:
         """Raise exception ``cause`` and run the kernel's handler; return to retry/resume."""
         p = self.profile
-        prev = self.mode
+        prev = self.prev_mode = self.mode
         self.mode = KERNEL
         self.clock.now += p.exception_entry
         self.exceptions += 1
@@ -207,6 +217,9 @@ class CPU:
             self._emit(Kind.EXCEPTION, cause.name, vaddr)
         try:
             self._v_exc(self, cause, vaddr, info)
+        except (KernelPanic, SimulationError) as ex:
+            self.machine.panic = ex         # surfaces from run() even if caught
+            raise
         finally:
             self.clock.now += p.exception_exit
             self.mode = prev
@@ -241,13 +254,35 @@ class CPU:
             self.interrupts += 1
             if self.tracer is not None:
                 self._emit(Kind.INTERRUPT, f"irq{irq}", irq)
-            self._v_irq(self, irq)
-            self.clock.now += p.interrupt_exit
-            self.mode = prev
+            try:
+                self._v_irq(self, irq)
+            except (KernelPanic, SimulationError) as ex:
+                self.machine.panic = ex     # surfaces from run() even if caught
+                raise
+            finally:                        # a ThreadExit must not leave KERNEL mode
+                self.clock.now += p.interrupt_exit
+                self.mode = prev
             if self.tracer is not None:
                 self._emit(Kind.INTERRUPT_RETURN, f"irq{irq}")
         self.clock._reset_deadline()
         self._check_killed()
+
+    def upcall(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` in user mode from kernel code (a kernel-to-user upcall).
+
+        The kernel charges its own delivery path; the CPU only switches mode and
+        records UPCALL / UPCALL_RETURN. Returns ``fn``'s result.
+        """
+        prev = self.mode
+        self.mode = USER
+        if self.tracer is not None:
+            self._emit(Kind.UPCALL, getattr(fn, "__name__", "upcall"))
+        try:
+            return fn(*args)
+        finally:
+            self.mode = prev
+            if self.tracer is not None:
+                self._emit(Kind.UPCALL_RETURN, getattr(fn, "__name__", "upcall"))
 
     # -- memory access through the MMU ------------------------------------------
 
@@ -259,7 +294,7 @@ class CPU:
     def _miss(self, vaddr: int, write: bool) -> TLBEntry:
         """Take TLB-miss exceptions until the kernel installs a valid entry."""
         for _ in range(_LIVELOCK):
-            prev = self.mode
+            prev = self.prev_mode = self.mode
             self.mode = KERNEL
             self.clock.now += self.profile.tlb_miss_entry
             self.tlb_misses += 1
@@ -267,6 +302,9 @@ class CPU:
                 self._emit(Kind.TLB_MISS, "store" if write else "load", vaddr)
             try:
                 self._v_miss(self, vaddr, write)
+            except (KernelPanic, SimulationError) as ex:
+                self.machine.panic = ex     # surfaces from run() even if caught
+                raise
             finally:
                 self.clock.now += self.profile.exception_exit
                 self.mode = prev
@@ -355,6 +393,10 @@ class CPU:
         self._require_kernel("set_asid")
         if not 0 <= asid <= self.tlb.asid_mask:
             raise KernelPanic("set_asid: out of range", asid=asid)
+        if asid != self.asid and not self.profile.tlb_tagged:
+            self.tlb.flush()      # an untagged TLB (x86 CR3 load) forgets everything
+            if self.tracer is not None:
+                self._emit(Kind.TLB_FLUSH, "asid", asid)
         self.asid = asid
         self.charge(self.profile.asid_switch)
 

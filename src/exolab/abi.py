@@ -1,0 +1,253 @@
+"""The application ABI: what every kernel's personality offers a program.
+
+A program is written once, as a Python function ``main(os, *args)``, against
+:class:`ABI`; each kernel supplies a subclass (its *personality*: a libc on
+the monolithic kernel, ExOS on the exokernel, ...) and passes an instance as
+``os``. How each kernel provides a call — a trap into a generic system-call
+path, a library routine over secure bindings, a message to a server — is the
+point of the lab; the contract below is the same everywhere.
+
+Conventions
+- Addresses are virtual addresses in the caller's address space; sizes in bytes.
+- Errors are :class:`exolab.errors.SyscallError` with an ``errno`` string
+  from :data:`ERRNOS` (``EBADF``, ``EFAULT``, ...); nothing else escapes a call.
+- "Blocks" means the calling thread sleeps and other threads run meanwhile.
+- Memory faults that the program does not handle end the process with
+  ``exit status = "SIGSEGV"`` (other processes keep running).
+
+Interface (each method documents its own contract)::
+
+    identity   getpid, time, compute, api_call, print
+    processes  spawn, fork, exit, wait, yield_
+    threads    thread_create, thread_yield
+    files      pipe, read, write, close
+    memory     mmap, munmap, mprotect, dirty, load, store, load_bytes,
+               store_bytes, set_fault_handler
+    sharing    shm_create, shm_attach, shm_detach
+    rpc        rpc_serve, rpc_connect, rpc_call
+    PROT_NONE, PROT_READ, PROT_WRITE, PROT_RW, ERRNOS, Program, FaultHandler
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Callable
+
+from exolab.errors import ConfigError
+
+__all__ = ["ABI", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_RW", "ERRNOS",
+           "Program", "FaultHandler", "RpcHandler", "load_program"]
+
+PROT_NONE, PROT_READ, PROT_WRITE = 0, 1, 2
+PROT_RW = PROT_READ | PROT_WRITE
+
+#: errno -> meaning; kernels raise SyscallError(errno, ...) with one of these
+ERRNOS = {
+    "EBADF": "bad file descriptor",
+    "EFAULT": "bad address",
+    "EINVAL": "invalid argument",
+    "ENOMEM": "out of memory",
+    "ECHILD": "no such child",
+    "EPIPE": "broken pipe (no reader)",
+    "ESRCH": "no such process or service",
+    "EAGAIN": "resource temporarily unavailable",
+    "ENOSYS": "call not provided by this kernel",
+    "EMFILE": "too many open descriptors",
+}
+
+Program = Callable[..., Any]                       # main(os, *args) -> status
+FaultHandler = Callable[["ABI", int, bool], None]  # handler(os, vaddr, write)
+RpcHandler = Callable[["ABI", int], int]           # handler(os, word) -> word
+
+
+class ABI(ABC):
+    """The calls a program may make; a kernel personality implements them all."""
+
+    #: kernel name as used by the benchmark harness ("monolithic", "exokernel", ...)
+    kernel_name: str = "abstract"
+
+    # -- identity and time ---------------------------------------------------------
+
+    @abstractmethod
+    def getpid(self) -> int:
+        """Return the caller's process id (> 0)."""
+
+    @abstractmethod
+    def time(self) -> int:
+        """Return the current simulated time in cycles (never the wall clock)."""
+
+    @abstractmethod
+    def compute(self, cycles: int) -> None:
+        """Burn ``cycles`` of pure computation in user mode (preemptible)."""
+
+    @abstractmethod
+    def api_call(self) -> int:
+        """The cheapest kernel call that reads an existing kernel structure
+        (Unix ``clock_getres``); returns the clock resolution in cycles."""
+
+    @abstractmethod
+    def print(self, *parts: Any) -> None:
+        """Write a line to the console (the run's output, in order)."""
+
+    # -- processes -------------------------------------------------------------------
+
+    @abstractmethod
+    def spawn(self, program: Program, *args: Any, name: str = "") -> int:
+        """Create a process running ``program(os, *args)`` in a fresh address
+        space; return its pid. It inherits no descriptors but 0-2."""
+
+    @abstractmethod
+    def fork(self, entry: Program, *args: Any) -> int:
+        """Create a child whose address space is a copy-on-write copy of the
+        caller's and whose descriptors are shared; the child runs
+        ``entry(os, *args)`` (Python stacks cannot be cloned, memory can).
+        Return the child's pid to the parent."""
+
+    @abstractmethod
+    def exit(self, status: Any = 0) -> None:
+        """End the calling process with ``status``; never returns."""
+
+    @abstractmethod
+    def wait(self, pid: int | None = None) -> tuple[int, Any]:
+        """Block until child ``pid`` (or any child) exits; return (pid, status).
+        ECHILD if there is no such child."""
+
+    @abstractmethod
+    def yield_(self) -> None:
+        """Give the processor to another runnable process, if any."""
+
+    # -- threads ---------------------------------------------------------------------
+
+    @abstractmethod
+    def thread_create(self, entry: Callable[..., Any], *args: Any) -> int:
+        """Start a thread in the caller's address space running
+        ``entry(os, *args)``; return its thread id."""
+
+    @abstractmethod
+    def thread_yield(self) -> None:
+        """Give the processor to another thread of the same process, if any."""
+
+    # -- descriptors and pipes -----------------------------------------------------------
+
+    @abstractmethod
+    def pipe(self) -> tuple[int, int]:
+        """Create a pipe; return (read_fd, write_fd)."""
+
+    @abstractmethod
+    def read(self, fd: int, n: int) -> bytes:
+        """Read up to ``n`` bytes; blocks while the pipe is empty and a writer
+        exists; returns b"" at end of file. EBADF for a bad descriptor."""
+
+    @abstractmethod
+    def write(self, fd: int, data: bytes) -> int:
+        """Write ``data``; blocks while the pipe is full; returns len(data).
+        EPIPE if no reader remains; EBADF for a bad descriptor."""
+
+    @abstractmethod
+    def close(self, fd: int) -> None:
+        """Close a descriptor. EBADF if it is not open."""
+
+    # -- virtual memory ------------------------------------------------------------------
+
+    @abstractmethod
+    def mmap(self, length: int, prot: int = PROT_RW) -> int:
+        """Map ``length`` bytes (rounded up to pages) of demand-zero anonymous
+        memory; return its page-aligned address. EINVAL, ENOMEM."""
+
+    @abstractmethod
+    def munmap(self, vaddr: int, length: int) -> None:
+        """Unmap the pages of [vaddr, vaddr+length). EINVAL if unaligned."""
+
+    @abstractmethod
+    def mprotect(self, vaddr: int, length: int, prot: int) -> None:
+        """Set the protection of the mapped pages of [vaddr, vaddr+length).
+        EINVAL if unaligned, EFAULT if a page is not mapped."""
+
+    @abstractmethod
+    def dirty(self, vaddr: int) -> bool:
+        """Return whether the page holding ``vaddr`` was written since mapped."""
+
+    @abstractmethod
+    def set_fault_handler(self, handler: FaultHandler | None) -> None:
+        """Install ``handler(os, vaddr, write)`` for memory faults on mapped
+        pages (Ultrix's SIGSEGV as Appel & Li use it). It runs in user mode;
+        when it returns, the faulting access is retried. None uninstalls."""
+
+    @abstractmethod
+    def load(self, vaddr: int, size: int = 4) -> int:
+        """Load an unsigned little-endian word of ``size`` (1, 2, 4, 8) bytes."""
+
+    @abstractmethod
+    def store(self, vaddr: int, value: int, size: int = 4) -> None:
+        """Store the low ``size`` bytes of ``value`` little-endian."""
+
+    @abstractmethod
+    def load_bytes(self, vaddr: int, n: int) -> bytes:
+        """Read ``n`` bytes of the caller's memory."""
+
+    @abstractmethod
+    def store_bytes(self, vaddr: int, data: bytes) -> None:
+        """Write ``data`` into the caller's memory."""
+
+    # -- shared memory ---------------------------------------------------------------
+
+    @abstractmethod
+    def shm_create(self, length: int) -> int:
+        """Create a shared segment of ``length`` bytes; return its key."""
+
+    @abstractmethod
+    def shm_attach(self, key: int) -> int:
+        """Map segment ``key`` read-write into the caller; return its address.
+        ESRCH if there is no such segment."""
+
+    @abstractmethod
+    def shm_detach(self, vaddr: int) -> None:
+        """Unmap the segment attached at ``vaddr``. EINVAL if none is."""
+
+    # -- remote procedure call ---------------------------------------------------------
+
+    @abstractmethod
+    def rpc_serve(self, name: str, handler: RpcHandler, count: int | None = None) -> None:
+        """Serve calls to ``name``, answering each with ``handler(os, word)``;
+        return after ``count`` calls (None: serve until the process ends)."""
+
+    @abstractmethod
+    def rpc_connect(self, name: str) -> int:
+        """Return a handle for calling service ``name``; blocks until it is
+        served. ESRCH if the name can never be served."""
+
+    @abstractmethod
+    def rpc_call(self, handle: int, word: int) -> int:
+        """Call the service behind ``handle`` with one word; return its word."""
+
+
+def load_program(spec: str) -> Program:
+    """Resolve ``path/to/file.py[:func]`` or ``package.module[:func]`` to a program.
+
+    The function defaults to ``main``. ConfigError if it cannot be found.
+    """
+    target, _, func = spec.partition(":")
+    func = func or "main"
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise ConfigError("program file not found", path=target)
+        name = f"exolab_program_{path.stem}"
+        mod_spec = importlib.util.spec_from_file_location(name, path)
+        if mod_spec is None or mod_spec.loader is None:
+            raise ConfigError("cannot load program file", path=target)
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[name] = module
+        mod_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as ex:
+            raise ConfigError("program module not found", module=target,
+                              reason=str(ex)) from None
+    program = getattr(module, func, None)
+    if not callable(program):
+        raise ConfigError("program has no such function", program=target, function=func)
+    return program  # type: ignore[no-any-return]

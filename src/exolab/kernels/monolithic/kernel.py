@@ -1,0 +1,224 @@
+"""The monolithic kernel: BSD/Ultrix structure on the simulated machine.
+
+All abstractions live in the kernel; every service is a trap through the
+generic system-call path (:mod:`.syscall`). This module composes the
+mechanisms — processes (:mod:`.proc`), virtual memory (:mod:`.vm`), the
+scheduler (:mod:`.sched`), pipes (:mod:`.pipe`), shared memory (:mod:`.shm`),
+signals (:mod:`.signal`), RPC rendezvous (:mod:`.rpc`) — and installs the
+CPU vectors.
+
+Interface::
+
+    MonolithicKernel(machine, quantum_us=10_000)
+      boot(program, *args, name="init") -> Process
+      run(until=None) -> RunResult
+      console -> list[str]          faults -> list[(pid, what, where)]
+      processes, sched, vm, frames
+      statistics() -> MonoStats
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from exolab.errors import KernelPanic, SyscallError
+from exolab.kernels.monolithic import proc as procmod
+from exolab.kernels.monolithic.libc import Libc
+from exolab.kernels.monolithic.proc import Process
+from exolab.kernels.monolithic.rpc import Service
+from exolab.kernels.monolithic.sched import Scheduler, SchedStats
+from exolab.kernels.monolithic.shm import Segment
+from exolab.kernels.monolithic.signal import deliver_fault
+from exolab.kernels.monolithic.syscall import dispatch
+from exolab.kernels.monolithic.vm import VM, AddressSpace, FrameAllocator
+from exolab.machine.cpu import CPU, IRQ_TIMER, KERNEL, Cause
+from exolab.machine.machine import Machine, RunResult
+from exolab.machine.threads import SimThread, ThreadExit
+
+__all__ = ["MonolithicKernel", "MonoStats", "KERNEL_FRAMES"]
+
+KERNEL_FRAMES = 64          # low frames reserved for the kernel image and data
+
+_SIGNAL_OF = {Cause.ADDR_LOAD: "SIGBUS", Cause.ADDR_STORE: "SIGBUS",
+              Cause.OVERFLOW: "SIGFPE", Cause.COPROC: "SIGILL",
+              Cause.PRIVILEGED: "SIGILL", Cause.BREAK: "SIGTRAP"}
+
+
+@dataclass(frozen=True, slots=True)
+class MonoStats:
+    """Kernel-level counters (the machine's are in Machine.statistics())."""
+
+    syscalls: int
+    processes_created: int
+    processes_live: int
+    frames_in_use: int
+    faults: int
+    sched: SchedStats
+
+
+class MonolithicKernel:
+    """A BSD-style kernel: processes, VM, pipes, shm, signals, RPC."""
+
+    name = "monolithic"
+
+    def __init__(self, machine: Machine, quantum_us: int = 10_000) -> None:
+        self.machine = machine
+        p = machine.profile
+        self.c_syscall = p.mono_syscall_path
+        self.quantum = p.us_to_cycles(quantum_us)
+        if machine.memory.frames <= KERNEL_FRAMES + 16:
+            raise KernelPanic("monolithic: not enough physical memory",
+                              frames=machine.memory.frames)
+        self.frames = FrameAllocator(machine.memory, KERNEL_FRAMES,
+                                     machine.memory.frames - KERNEL_FRAMES)
+        self.vm = VM(self)
+        self.sched = Scheduler(self, self.quantum)
+        self.processes: dict[int, Process] = {}
+        self.segments: dict[int, Segment] = {}
+        self.services: dict[str, Service] = {}
+        self.service_waiters: dict[str, list[SimThread]] = {}
+        self.console: list[str] = []            # lines written to fds 1 and 2
+        self.faults: list[tuple[int, str, Any]] = []
+        self.syscalls = 0
+        self.next_shm_key = 1
+        self._next_pid = 1
+        self._created = 0
+        self._asid_gen = 0
+        self._next_asid = 1
+        self._partial: dict[int, bytes] = {}    # pid -> unterminated console line
+        for cpu in machine.cpus:
+            cpu.install(self)
+
+    # -- processes ------------------------------------------------------------------
+
+    def boot(self, program: Callable[..., Any], *args: Any, name: str = "init") -> Process:
+        """Create the first process, running ``program(os, *args)``."""
+        init = self.new_process(name, None)
+        procmod._start_thread(self, init, program, tuple(args))
+        return init
+
+    def run(self, until: int | None = None) -> RunResult:
+        """Run the machine (see Machine.run)."""
+        return self.machine.run(until)
+
+    def new_process(self, name: str, parent: Process | None,
+                    space: AddressSpace | None = None) -> Process:
+        """Create an empty live process with a fresh address space and console fds."""
+        pid = self._next_pid
+        self._next_pid += 1
+        self._created += 1
+        proc = Process(pid, name, parent, space or AddressSpace(0))
+        self.asid_for(proc.space)
+        proc.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
+        proc.personality = Libc(self, proc)
+        if parent is not None:
+            parent.children.append(proc)
+        self.processes[pid] = proc
+        return proc
+
+    def thread_main(self, proc: Process, entry: Callable[..., Any],
+                    args: tuple[Any, ...]) -> Any:
+        """Body of every user thread: run ``entry(os, *args)`` in user mode."""
+        return entry(proc.personality, *args)
+
+    def asid_for(self, space: AddressSpace) -> int:
+        """Return ``space``'s ASID, assigning one (new generation: flush) if stale."""
+        if space.asid_gen == self._asid_gen:
+            return space.asid
+        if self._next_asid > self.machine.cpu.tlb.asid_mask:
+            self._asid_gen += 1
+            self._next_asid = 1
+            cpu = self.machine.cpu
+            prev, cpu.mode = cpu.mode, KERNEL
+            cpu.tlb_flush()
+            cpu.mode = prev
+        space.asid, space.asid_gen = self._next_asid, self._asid_gen
+        self._next_asid += 1
+        return space.asid
+
+    def free_asid(self, asid: int) -> None:
+        """ASIDs are recycled by generation; nothing to do per space."""
+
+    def on_process_exit(self, proc: Process) -> None:
+        """Hook after a process exits: flush its unterminated console line."""
+        rest = self._partial.pop(proc.pid, b"")
+        if rest:
+            self.console.append(rest.decode(errors="replace"))
+
+    def console_write(self, proc: Process, data: bytes) -> None:
+        """Append ``data`` to the console, line by line."""
+        buf = self._partial.get(proc.pid, b"") + data
+        *lines, rest = buf.split(b"\n")
+        self.console.extend(line.decode(errors="replace") for line in lines)
+        self._partial[proc.pid] = rest
+
+    def record_fault(self, proc: Process, what: str, where: Any) -> None:
+        """Remember that ``proc`` was stopped by a fault."""
+        self.faults.append((proc.pid, what, where))
+
+    # -- CPU vectors ------------------------------------------------------------------
+
+    def on_trap(self, cpu: CPU, number: Any, args: tuple[Any, ...]) -> Any:
+        """System call: the generic path."""
+        return dispatch(self, cpu, number, args)
+
+    def on_tlb_miss(self, cpu: CPU, vaddr: int, write: bool) -> None:
+        """Refill from the page table; a bad access faults the program (or EFAULTs a call)."""
+        t = cpu.current
+        if t is None:
+            raise KernelPanic("tlb miss with no current thread", vaddr=vaddr)
+        proc: Process = t.owner
+        if self.vm.refill(cpu, proc.space, vaddr, write) == "ok":
+            return
+        self._bad_access(cpu, proc, vaddr, write)
+
+    def _bad_access(self, cpu: CPU, proc: Process, vaddr: int, write: bool) -> None:
+        """EFAULT inside a system call; otherwise a SIGSEGV to the program."""
+        if cpu.prev_mode == KERNEL:
+            raise SyscallError("EFAULT", "bad user address", vaddr=vaddr)
+        deliver_fault(self, cpu, proc, vaddr, write)
+
+    def on_exception(self, cpu: CPU, cause: Cause, vaddr: int, info: Any) -> None:
+        """Faults: COW and dirty bits, SIGSEGV to the handler, or the process dies."""
+        t = cpu.current
+        if t is None:
+            raise KernelPanic("exception with no current thread", cause=cause.name)
+        proc: Process = t.owner
+        if cause == Cause.TLB_MOD:
+            if self.vm.store_fault(cpu, proc.space, vaddr) != "ok":
+                self._bad_access(cpu, proc, vaddr, True)
+            return
+        what = _SIGNAL_OF.get(cause)
+        if what is None:
+            what = f"fault: {type(info).__name__}: {info}" if cause == Cause.PROGRAM \
+                else cause.name
+        self.record_fault(proc, what, vaddr)
+        procmod.kill(self, proc, what)
+        raise ThreadExit(what)
+
+    def on_interrupt(self, cpu: CPU, irq: int) -> None:
+        """Timer: round-robin preemption. Other devices have no driver yet."""
+        if irq == IRQ_TIMER:
+            self.sched.preempt(cpu)
+
+    def on_idle(self, cpu: CPU) -> bool:
+        """Dispatch the next ready thread; stop the tick when there is none."""
+        if self.sched.dispatch(cpu):
+            return True
+        self.machine.timer.cancel()
+        return False
+
+    def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
+        """A thread ended: process bookkeeping (never switches)."""
+        procmod.thread_ended(self, cpu, thread)
+
+    def ensure_tick(self) -> None:
+        """Arm the periodic scheduler tick if it is not running."""
+        if not self.machine.timer.armed:
+            self.machine.timer.arm(self.quantum, periodic=True)
+
+    def statistics(self) -> MonoStats:
+        """Return a frozen snapshot of the kernel's counters."""
+        live = sum(1 for p in self.processes.values() if p.state == "live")
+        return MonoStats(self.syscalls, self._created, live, self.frames.in_use(),
+                         len(self.faults), self.sched.statistics())

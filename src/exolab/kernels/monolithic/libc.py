@@ -1,0 +1,173 @@
+"""The monolithic kernel's C library: the ABI as thin system-call stubs.
+
+Every ABI call that needs the kernel is one trap (``cpu.trap``) into the
+generic system-call path; memory loads and stores go straight to the MMU;
+``time`` reads the cycle counter; ``compute`` burns user cycles. RPC is
+built here from pipes the kernel's name service connects (see
+:mod:`exolab.kernels.monolithic.rpc`).
+
+Interface::
+
+    Libc(kernel, proc)      implements exolab.abi.ABI
+"""
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Any, Callable
+
+from exolab.abi import ABI, PROT_RW, FaultHandler, Program, RpcHandler
+from exolab.errors import SyscallError
+from exolab.kernels.monolithic.syscall import Sys
+
+if TYPE_CHECKING:
+    from exolab.kernels.monolithic.kernel import MonolithicKernel
+    from exolab.kernels.monolithic.proc import Process
+
+__all__ = ["Libc"]
+
+_WORD = struct.Struct("<q")
+
+
+class Libc(ABI):
+    """One process's view of the monolithic kernel."""
+
+    kernel_name = "monolithic"
+
+    def __init__(self, kernel: "MonolithicKernel", proc: "Process") -> None:
+        self._k = kernel
+        self._proc = proc
+        cpu = kernel.machine.cpu
+        self._cpu = cpu
+        self._trap = cpu.trap
+        self._rpc: dict[int, tuple[int, int]] = {}     # handle -> (req_w, rep_r)
+
+    # identity and time
+    def getpid(self) -> int:
+        return self._trap(Sys.GETPID)
+
+    def time(self) -> int:
+        self._cpu.charge(self._k.machine.profile.instruction)
+        return self._cpu.clock.now
+
+    def compute(self, cycles: int) -> None:
+        if not isinstance(cycles, int) or cycles < 0:
+            raise SyscallError("EINVAL", "bad cycle count", cycles=cycles)
+        self._cpu.charge(cycles)
+
+    def api_call(self) -> int:
+        return self._trap(Sys.CLOCK_GETRES)
+
+    def print(self, *parts: Any) -> None:
+        self.write(1, (" ".join(str(p) for p in parts) + "\n").encode())
+
+    # processes and threads
+    def spawn(self, program: Program, *args: Any, name: str = "") -> int:
+        return self._trap(Sys.SPAWN, program, args, name)
+
+    def fork(self, entry: Program, *args: Any) -> int:
+        return self._trap(Sys.FORK, entry, args)
+
+    def exit(self, status: Any = 0) -> None:
+        self._trap(Sys.EXIT, status)
+
+    def wait(self, pid: int | None = None) -> tuple[int, Any]:
+        return self._trap(Sys.WAIT, pid)
+
+    def yield_(self) -> None:
+        self._trap(Sys.YIELD)
+
+    def thread_create(self, entry: Callable[..., Any], *args: Any) -> int:
+        return self._trap(Sys.THREAD_CREATE, entry, args)
+
+    def thread_yield(self) -> None:
+        self._trap(Sys.YIELD)
+
+    # descriptors
+    def pipe(self) -> tuple[int, int]:
+        return self._trap(Sys.PIPE)
+
+    def read(self, fd: int, n: int) -> bytes:
+        return self._trap(Sys.READ, fd, n)
+
+    def write(self, fd: int, data: bytes) -> int:
+        return self._trap(Sys.WRITE, fd, data)
+
+    def read_into(self, fd: int, vaddr: int, n: int) -> int:
+        """Read up to ``n`` bytes into memory at ``vaddr`` (pointer form)."""
+        return self._trap(Sys.READ_INTO, fd, vaddr, n)
+
+    def write_from(self, fd: int, vaddr: int, n: int) -> int:
+        """Write ``n`` bytes from memory at ``vaddr`` (pointer form)."""
+        return self._trap(Sys.WRITE_FROM, fd, vaddr, n)
+
+    def close(self, fd: int) -> None:
+        self._trap(Sys.CLOSE, fd)
+
+    # memory
+    def mmap(self, length: int, prot: int = PROT_RW) -> int:
+        return self._trap(Sys.MMAP, length, prot)
+
+    def munmap(self, vaddr: int, length: int) -> None:
+        self._trap(Sys.MUNMAP, vaddr, length)
+
+    def mprotect(self, vaddr: int, length: int, prot: int) -> None:
+        self._trap(Sys.MPROTECT, vaddr, length, prot)
+
+    def dirty(self, vaddr: int) -> bool:
+        return self._trap(Sys.DIRTY, vaddr)
+
+    def set_fault_handler(self, handler: FaultHandler | None) -> None:
+        self._trap(Sys.SET_FAULT_HANDLER, handler)
+
+    def load(self, vaddr: int, size: int = 4) -> int:
+        return self._cpu.load(vaddr, size)
+
+    def store(self, vaddr: int, value: int, size: int = 4) -> None:
+        self._cpu.store(vaddr, value, size)
+
+    def load_bytes(self, vaddr: int, n: int) -> bytes:
+        return self._cpu.load_bytes(vaddr, n)
+
+    def store_bytes(self, vaddr: int, data: bytes) -> None:
+        self._cpu.store_bytes(vaddr, data)
+
+    # shared memory
+    def shm_create(self, length: int) -> int:
+        return self._trap(Sys.SHM_CREATE, length)
+
+    def shm_attach(self, key: int) -> int:
+        return self._trap(Sys.SHM_ATTACH, key)
+
+    def shm_detach(self, vaddr: int) -> None:
+        self._trap(Sys.SHM_DETACH, vaddr)
+
+    # rpc over pipes
+    def rpc_serve(self, name: str, handler: RpcHandler, count: int | None = None) -> None:
+        self._trap(Sys.RPC_REGISTER, name)
+        served = 0
+        while count is None or served < count:
+            req, rep = self._trap(Sys.RPC_ACCEPT, name)
+            while count is None or served < count:
+                msg = self.read(req, 8)
+                if len(msg) < 8:
+                    break
+                reply = handler(self, _WORD.unpack(msg)[0])
+                self.write(rep, _WORD.pack(int(reply)))
+                served += 1
+            self.close(req)
+            self.close(rep)
+
+    def rpc_connect(self, name: str) -> int:
+        req, rep = self._trap(Sys.RPC_CONNECT, name)
+        self._rpc[req] = (req, rep)
+        return req
+
+    def rpc_call(self, handle: int, word: int) -> int:
+        conn = self._rpc.get(handle)
+        if conn is None:
+            raise SyscallError("EBADF", "not an rpc handle", handle=handle)
+        self.write(conn[0], _WORD.pack(word))
+        reply = self.read(conn[1], 8)
+        if len(reply) < 8:
+            raise SyscallError("EPIPE", "server went away", handle=handle)
+        return _WORD.unpack(reply)[0]

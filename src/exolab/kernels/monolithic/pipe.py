@@ -1,0 +1,223 @@
+"""Monolithic kernel pipes and descriptors: a kernel ring buffer, sleep/wakeup.
+
+A pipe's buffer is one physical frame owned by the kernel. ``write`` copies
+the caller's bytes in (copyin, charged per byte) and wakes readers; ``read``
+copies out and wakes writers. A reader sleeps while the pipe is empty and a
+writer remains; a writer sleeps while the pipe is full; writing with no
+reader left is EPIPE. Descriptors are per-process entries ``(kind, object)``
+with kind ``console``, ``pipe_r`` or ``pipe_w``; each entry counts as one
+reader or writer of its pipe.
+
+Interface::
+
+    Pipe(kernel)                        readers, writers, count
+    new_pipe(k, cpu) -> Pipe            install_fd(proc, kind, pipe) -> fd
+    sys_pipe(k, cpu, proc) -> (rfd, wfd)
+    sys_read(k, cpu, proc, fd, n) -> bytes
+    sys_write(k, cpu, proc, fd, data) -> int
+    sys_read_into / sys_write_from      pointer forms (EFAULT on bad pointers)
+    sys_close(k, cpu, proc, fd)
+    dup_fds(proc) -> dict               (fork)      close_all(k, proc)
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from exolab.errors import SyscallError
+from exolab.machine.cpu import CPU
+from exolab.machine.threads import SimThread
+
+if TYPE_CHECKING:
+    from exolab.kernels.monolithic.kernel import MonolithicKernel
+    from exolab.kernels.monolithic.proc import Process
+
+__all__ = ["Pipe", "PIPE_SIZE", "MAX_FDS", "new_pipe", "install_fd", "sys_pipe", "sys_read", "sys_write",
+           "sys_read_into", "sys_write_from", "sys_close", "dup_fds", "close_all"]
+
+PIPE_SIZE = 4096
+MAX_FDS = 64
+
+
+class Pipe:
+    """A bounded byte FIFO in one kernel frame."""
+
+    __slots__ = ("frame", "head", "count", "readers", "writers", "read_q", "write_q")
+
+    def __init__(self, kernel: "MonolithicKernel") -> None:
+        self.frame = kernel.frames.alloc()      # kernel-owned buffer frame
+        self.head = 0                           # offset of the oldest byte
+        self.count = 0                          # bytes buffered
+        self.readers = 0                        # descriptors open for reading
+        self.writers = 0                        # descriptors open for writing
+        self.read_q: list[SimThread] = []       # readers asleep (empty pipe)
+        self.write_q: list[SimThread] = []      # writers asleep (full pipe)
+
+    def put(self, k: "MonolithicKernel", data: bytes) -> None:
+        """Append ``data`` (caller checked it fits) into the ring."""
+        mem = k.machine.memory
+        base = self.frame << 12
+        tail = (self.head + self.count) % PIPE_SIZE
+        first = min(len(data), PIPE_SIZE - tail)
+        mem.write(base + tail, data[:first])
+        if first < len(data):
+            mem.write(base, data[first:])
+        self.count += len(data)
+
+    def take(self, k: "MonolithicKernel", n: int) -> bytes:
+        """Remove and return up to ``n`` bytes from the ring."""
+        n = min(n, self.count)
+        mem = k.machine.memory
+        base = self.frame << 12
+        first = min(n, PIPE_SIZE - self.head)
+        out = mem.read(base + self.head, first)
+        if first < n:
+            out += mem.read(base, n - first)
+        self.head = (self.head + n) % PIPE_SIZE
+        self.count -= n
+        return out
+
+
+def _fd(proc: "Process", fd: Any, kind: str | None = None) -> tuple[str, Any]:
+    """Decode descriptor ``fd`` of ``proc`` (EBADF unless open and of ``kind``)."""
+    entry = proc.fds.get(fd) if isinstance(fd, int) else None
+    if entry is None or (kind is not None and entry[0] != kind):
+        raise SyscallError("EBADF", "bad file descriptor", fd=fd)
+    return entry
+
+
+def _new_fd(proc: "Process") -> int:
+    """Lowest free descriptor number of ``proc`` (EMFILE if none)."""
+    for fd in range(MAX_FDS):
+        if fd not in proc.fds:
+            return fd
+    raise SyscallError("EMFILE", "too many open descriptors", limit=MAX_FDS)
+
+
+def new_pipe(k: "MonolithicKernel", cpu: CPU) -> Pipe:
+    """Create a pipe with a zeroed buffer frame and no descriptors yet."""
+    pipe = Pipe(k)
+    cpu.charge(k.machine.memory.zero_frame(pipe.frame))
+    return pipe
+
+
+def install_fd(proc: "Process", kind: str, pipe: Pipe) -> int:
+    """Give ``proc`` a descriptor for one end of ``pipe``; return its number."""
+    fd = _new_fd(proc)
+    proc.fds[fd] = (kind, pipe)
+    if kind == "pipe_r":
+        pipe.readers += 1
+    else:
+        pipe.writers += 1
+    return fd
+
+
+def sys_pipe(k: "MonolithicKernel", cpu: CPU, proc: "Process") -> tuple[int, int]:
+    """Create a pipe and two descriptors for it."""
+    if len(proc.fds) + 2 > MAX_FDS:
+        raise SyscallError("EMFILE", "too many open descriptors", limit=MAX_FDS)
+    pipe = new_pipe(k, cpu)
+    return install_fd(proc, "pipe_r", pipe), install_fd(proc, "pipe_w", pipe)
+
+
+def sys_write(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
+              data: Any) -> int:
+    """Write all of ``data`` to a pipe or the console, sleeping while full."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise SyscallError("EFAULT", "write buffer is not bytes", type=type(data).__name__)
+    kind, obj = _fd(proc, fd)
+    if kind == "console":
+        cpu.charge(k.machine.profile.copy_cost(len(data)))
+        k.console_write(proc, bytes(data))
+        return len(data)
+    if kind != "pipe_w":
+        raise SyscallError("EBADF", "descriptor not open for writing", fd=fd)
+    pipe: Pipe = obj
+    done = 0
+    while done < len(data):
+        if pipe.readers == 0:
+            raise SyscallError("EPIPE", "no reader on the pipe", fd=fd)
+        room = PIPE_SIZE - pipe.count
+        if room == 0:
+            k.sched.sleep(cpu, pipe.write_q)
+            continue
+        chunk = bytes(data[done:done + room])
+        cpu.charge(k.machine.profile.mono_pipe_op + k.machine.profile.copy_cost(len(chunk)))
+        pipe.put(k, chunk)
+        done += len(chunk)
+        k.sched.wakeup(pipe.read_q)
+    return done
+
+
+def sys_read(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int, n: int) -> bytes:
+    """Read up to ``n`` bytes, sleeping while the pipe is empty and has writers."""
+    if not isinstance(n, int) or n < 0:
+        raise SyscallError("EINVAL", "bad read length", n=n)
+    kind, obj = _fd(proc, fd)
+    if kind == "console":
+        return b""
+    if kind != "pipe_r":
+        raise SyscallError("EBADF", "descriptor not open for reading", fd=fd)
+    pipe: Pipe = obj
+    while pipe.count == 0:
+        if pipe.writers == 0 or n == 0:
+            return b""
+        k.sched.sleep(cpu, pipe.read_q)
+    out = pipe.take(k, n)
+    cpu.charge(k.machine.profile.mono_pipe_op + k.machine.profile.copy_cost(len(out)))
+    k.sched.wakeup(pipe.write_q)
+    return out
+
+
+def sys_write_from(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
+                   vaddr: int, n: int) -> int:
+    """Write ``n`` bytes found at ``vaddr`` in the caller (EFAULT if unmapped)."""
+    _fd(proc, fd)
+    k.vm.check_user_range(proc.space, vaddr, n)
+    return sys_write(k, cpu, proc, fd, cpu.load_bytes(vaddr, n))
+
+
+def sys_read_into(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
+                  vaddr: int, n: int) -> int:
+    """Read up to ``n`` bytes into the caller's memory at ``vaddr``; return the count."""
+    _fd(proc, fd)
+    k.vm.check_user_range(proc.space, vaddr, n)
+    data = sys_read(k, cpu, proc, fd, n)
+    cpu.store_bytes(vaddr, data)
+    return len(data)
+
+
+def _release(k: "MonolithicKernel", entry: tuple[str, Any]) -> None:
+    """Drop one descriptor reference to a pipe end, waking whoever must notice."""
+    kind, obj = entry
+    if kind == "pipe_r":
+        obj.readers -= 1
+        k.sched.wakeup(obj.write_q)
+    elif kind == "pipe_w":
+        obj.writers -= 1
+        k.sched.wakeup(obj.read_q)
+    if kind in ("pipe_r", "pipe_w") and obj.readers == 0 and obj.writers == 0:
+        k.frames.unref(obj.frame)
+
+
+def sys_close(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int) -> None:
+    """Close descriptor ``fd`` of the caller."""
+    entry = _fd(proc, fd)
+    del proc.fds[fd]
+    _release(k, entry)
+
+
+def dup_fds(proc: "Process") -> dict[int, tuple[str, Any]]:
+    """Copy ``proc``'s descriptor table for a fork child, counting the new references."""
+    fds = dict(proc.fds)
+    for kind, obj in fds.values():
+        if kind == "pipe_r":
+            obj.readers += 1
+        elif kind == "pipe_w":
+            obj.writers += 1
+    return fds
+
+
+def close_all(k: "MonolithicKernel", proc: "Process") -> None:
+    """Close every descriptor of an exiting process."""
+    for fd in sorted(proc.fds):
+        _release(k, proc.fds.pop(fd))

@@ -1,0 +1,194 @@
+"""Monolithic kernel processes: creation, fork (COW), exit, wait, threads.
+
+A :class:`Process` owns an address space, a descriptor table and one or more
+threads. ``spawn`` builds a fresh address space and maps the program's image
+(``image_pages`` pages, default :data:`IMAGE_PAGES`, copied in from the
+"page cache" like exec); ``fork`` gives the child a copy-on-write copy of the
+parent's space and shares its descriptors. A process ends when its last
+thread ends; it stays a zombie until its parent waits for it (orphans are
+reaped at once).
+
+Interface::
+
+    Process                       slotted record (pid, space, fds, threads, ...)
+    IMAGE_PAGES
+    sys_getpid, sys_spawn, sys_fork, sys_exit, sys_wait, sys_thread_create,
+    sys_yield                     handlers: (kernel, cpu, proc, *args)
+    kill(k, proc, status)         end every thread of ``proc``
+    thread_ended(k, cpu, thread)  bookkeeping when a thread's body returns
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from exolab.abi import PROT_READ
+from exolab.errors import SyscallError
+from exolab.kernels.monolithic.pipe import close_all, dup_fds
+from exolab.kernels.monolithic.vm import PTE, AddressSpace
+from exolab.machine.cpu import CPU
+from exolab.machine.threads import DEAD, SimThread, ThreadExit
+
+if TYPE_CHECKING:
+    from exolab.kernels.monolithic.kernel import MonolithicKernel
+
+__all__ = ["Process", "IMAGE_PAGES", "sys_getpid", "sys_spawn", "sys_fork", "sys_exit",
+           "sys_wait", "sys_thread_create", "sys_yield", "kill", "thread_ended"]
+
+IMAGE_PAGES = 16                # a program's text+data pages unless it says otherwise
+IMAGE_VPN = 0x400               # where images are mapped (0x0040_0000)
+
+
+@dataclass(slots=True, eq=False)
+class Process:
+    """A process; every field is guarded by the kernel."""
+
+    pid: int
+    name: str
+    parent: "Process | None"
+    space: AddressSpace
+    fds: dict[int, tuple[str, Any]] = field(default_factory=dict)
+    threads: list[SimThread] = field(default_factory=list)   # live threads
+    children: list["Process"] = field(default_factory=list)
+    state: str = "live"                 # live -> zombie -> reaped
+    status: Any = None                  # exit status once a zombie
+    fault_handler: Callable[..., Any] | None = None   # user-level SIGSEGV handler
+    handler_depth: int = 0              # nested fault upcalls in progress
+    waiters: list[SimThread] = field(default_factory=list)   # threads in wait()
+    personality: Any = None            # the Libc instance programs call
+
+
+def sys_getpid(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
+    """Return the caller's pid."""
+    return proc.pid
+
+
+def _start_thread(k: "MonolithicKernel", proc: Process, entry: Callable[..., Any],
+                  args: tuple[Any, ...]) -> SimThread:
+    """Create a ready thread of ``proc`` running ``entry(os, *args)``."""
+    t = k.machine.threads.create(k.thread_main, (proc, entry, args),
+                                 name=f"{proc.name}.{len(proc.threads)}", owner=proc)
+    proc.threads.append(t)
+    k.sched.make_ready(t)
+    return t
+
+
+def _map_image(k: "MonolithicKernel", cpu: CPU, proc: Process, pages: int) -> None:
+    """Map ``pages`` read-only image pages, each copied from the page cache."""
+    for i in range(pages):
+        ppn = k.frames.alloc()
+        cpu.charge(k.machine.profile.copy_cost(4096) + k.machine.profile.mono_pte_op)
+        proc.space.ptes[IMAGE_VPN + i] = PTE(ppn, PROT_READ)
+
+
+def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,
+              args: tuple[Any, ...], name: str) -> int:
+    """Create a process running ``program`` in a fresh address space."""
+    if not callable(program):
+        raise SyscallError("EINVAL", "program is not callable", program=repr(program))
+    pages = getattr(program, "image_pages", IMAGE_PAGES)
+    if not isinstance(pages, int) or not 0 <= pages <= 4096:
+        raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
+    cpu.charge(k.machine.profile.mono_exec_path)
+    child = k.new_process(name or getattr(program, "__name__", "prog"), proc)
+    _map_image(k, cpu, child, pages)
+    _start_thread(k, child, program, tuple(args))
+    return child.pid
+
+
+def sys_fork(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
+             args: tuple[Any, ...]) -> int:
+    """Create a child with a COW copy of the caller's space, running ``entry``."""
+    if not callable(entry):
+        raise SyscallError("EINVAL", "entry is not callable", entry=repr(entry))
+    child = k.new_process(f"{proc.name}~", proc, space=None)
+    child.space = k.vm.fork_space(cpu, proc.space, child.space.asid)
+    child.fds = dup_fds(proc)
+    child.fault_handler = proc.fault_handler
+    _start_thread(k, child, entry, tuple(args))
+    return child.pid
+
+
+def sys_thread_create(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
+                      args: tuple[Any, ...]) -> int:
+    """Start another thread in the caller's address space."""
+    if not callable(entry):
+        raise SyscallError("EINVAL", "entry is not callable", entry=repr(entry))
+    return _start_thread(k, proc, entry, tuple(args)).tid
+
+
+def sys_yield(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
+    """Give the CPU to the next ready thread."""
+    k.sched.yield_(cpu)
+    return 0
+
+
+def sys_exit(k: "MonolithicKernel", cpu: CPU, proc: Process, status: Any) -> None:
+    """End the calling process with ``status``."""
+    kill(k, proc, status)
+    raise ThreadExit(status)
+
+
+def kill(k: "MonolithicKernel", proc: Process, status: Any) -> None:
+    """Mark every thread of ``proc`` killed and wake the sleeping ones so they die."""
+    if proc.status is None:
+        proc.status = status
+    for t in proc.threads:
+        t.killed = True
+        t.exit_status = status
+        k.sched.cancel_sleep(t)
+
+
+def sys_wait(k: "MonolithicKernel", cpu: CPU, proc: Process,
+             pid: int | None) -> tuple[int, Any]:
+    """Block until child ``pid`` (or any) is a zombie; reap it."""
+    while True:
+        kids = [c for c in proc.children if pid is None or c.pid == pid]
+        if not kids:
+            raise SyscallError("ECHILD", "no such child", pid=pid)
+        for c in kids:
+            if c.state == "zombie":
+                proc.children.remove(c)
+                c.state = "reaped"
+                k.processes.pop(c.pid, None)
+                return c.pid, c.status
+        k.sched.sleep(cpu, proc.waiters)
+
+
+def thread_ended(k: "MonolithicKernel", cpu: CPU, t: SimThread) -> None:
+    """A thread finished: when it was the process's last, the process exits."""
+    proc: Process = t.owner
+    if t in proc.threads:
+        proc.threads.remove(t)
+    if proc.threads:
+        return
+    if proc.status is None:
+        proc.status = t.exit_status if t.exit_status is not None else t.result
+        if proc.status is None:
+            proc.status = 0
+    _teardown(k, cpu, proc)
+
+
+def _teardown(k: "MonolithicKernel", cpu: CPU, proc: Process) -> None:
+    """Release the process's resources and make it a zombie (or reap an orphan)."""
+    close_all(k, proc)
+    k.vm.destroy(cpu, proc.space)
+    k.free_asid(proc.space.asid)
+    proc.state = "zombie"
+    for c in proc.children:
+        c.parent = None
+        if c.state == "zombie":
+            c.state = "reaped"
+            k.processes.pop(c.pid, None)
+    parent = proc.parent
+    if parent is None or parent.state != "live":
+        proc.state = "reaped"
+        k.processes.pop(proc.pid, None)
+    else:
+        k.sched.wakeup(parent.waiters)
+    k.on_process_exit(proc)
+
+
+def live_threads(proc: Process) -> list[SimThread]:
+    """Threads of ``proc`` that have not ended."""
+    return [t for t in proc.threads if t.state != DEAD]

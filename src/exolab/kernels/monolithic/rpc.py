@@ -1,0 +1,90 @@
+"""Monolithic kernel RPC: a name service plus a pair of pipes per connection.
+
+A Unix kernel has no RPC primitive; a client and a server talk through the
+kernel's byte streams. This module provides the rendezvous: a server
+registers a name and accepts connections; a client's connect creates a
+request pipe and a reply pipe and hands one end of each to either side. The
+calls themselves are ordinary ``write``/``read`` system calls made by the
+C library (:mod:`exolab.kernels.monolithic.libc`), so an RPC round trip
+costs four system calls, two copies each way and two context switches.
+
+Interface::
+
+    Service(name, server)
+    sys_rpc_register(k, cpu, proc, name)
+    sys_rpc_connect(k, cpu, proc, name) -> (req_wfd, rep_rfd)
+    sys_rpc_accept(k, cpu, proc, name) -> (req_rfd, rep_wfd)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from exolab.errors import SyscallError
+from exolab.kernels.monolithic.pipe import Pipe, install_fd, new_pipe
+from exolab.kernels.monolithic.proc import Process
+from exolab.machine.cpu import CPU
+from exolab.machine.threads import SimThread
+
+if TYPE_CHECKING:
+    from exolab.kernels.monolithic.kernel import MonolithicKernel
+
+__all__ = ["Service", "sys_rpc_register", "sys_rpc_connect", "sys_rpc_accept"]
+
+
+@dataclass(slots=True, eq=False)
+class Service:
+    """A registered name; ``pending`` holds connections not yet accepted."""
+
+    name: str
+    server: Process
+    pending: list[tuple[Pipe, Pipe]] = field(default_factory=list)
+    accept_q: list[SimThread] = field(default_factory=list)
+
+
+def _name(name: Any) -> str:
+    """Decode a service name (EINVAL unless a short non-empty string)."""
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        raise SyscallError("EINVAL", "bad service name", name=repr(name))
+    return name
+
+
+def sys_rpc_register(k: "MonolithicKernel", cpu: CPU, proc: Process, name: str) -> None:
+    """Register the caller as the server of ``name`` and wake waiting clients."""
+    name = _name(name)
+    svc = k.services.get(name)
+    if svc is not None and svc.server.state == "live":
+        raise SyscallError("EINVAL", "name already served", name=name)
+    k.services[name] = Service(name, proc)
+    k.sched.wakeup(k.service_waiters.setdefault(name, []))
+
+
+def sys_rpc_connect(k: "MonolithicKernel", cpu: CPU, proc: Process,
+                    name: str) -> tuple[int, int]:
+    """Connect to ``name`` (sleeping until it is registered); return the client fds."""
+    name = _name(name)
+    while name not in k.services or k.services[name].server.state != "live":
+        k.sched.sleep(cpu, k.service_waiters.setdefault(name, []))
+    svc = k.services[name]
+    req, rep = new_pipe(k, cpu), new_pipe(k, cpu)
+    fds = install_fd(proc, "pipe_w", req), install_fd(proc, "pipe_r", rep)
+    svc.pending.append((req, rep))
+    req.readers += 1                    # reserved for the server until it accepts
+    rep.writers += 1
+    k.sched.wakeup(svc.accept_q)
+    return fds
+
+
+def sys_rpc_accept(k: "MonolithicKernel", cpu: CPU, proc: Process,
+                   name: str) -> tuple[int, int]:
+    """Take the next connection to ``name`` (sleeping until one arrives)."""
+    svc = k.services.get(_name(name))
+    if svc is None or svc.server is not proc:
+        raise SyscallError("ESRCH", "caller does not serve this name", name=name)
+    while not svc.pending:
+        k.sched.sleep(cpu, svc.accept_q)
+    req, rep = svc.pending.pop(0)
+    fds = install_fd(proc, "pipe_r", req), install_fd(proc, "pipe_w", rep)
+    req.readers -= 1                    # the reservation becomes the descriptors
+    rep.writers -= 1
+    return fds

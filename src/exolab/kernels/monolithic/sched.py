@@ -1,0 +1,131 @@
+"""Monolithic kernel scheduler: round-robin, sleep/wakeup, timer preemption.
+
+Threads are :class:`SimThread` objects whose ``owner`` is their Process. A
+thread is either running (``cpu.current``), on the ready queue, or asleep on
+a wait queue (a plain list owned by the object it waits for: a pipe, a
+process being waited for, ...). Every switch charges the kernel's scheduler
+path (``mono_switch_path``) plus the CPU's register save/restore, and loads
+the next process's ASID (which, on an untagged TLB, flushes it).
+
+Interface::
+
+    Scheduler(kernel, quantum)
+      make_ready(t)              sleep(cpu, queue)        wakeup(queue)
+      yield_(cpu)                dispatch(cpu) -> bool    preempt(cpu)
+      cancel_sleep(t)            statistics()
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from exolab.machine.cpu import CPU
+from exolab.machine.threads import DEAD, SimThread
+
+if TYPE_CHECKING:
+    from exolab.kernels.monolithic.kernel import MonolithicKernel
+
+__all__ = ["Scheduler", "SchedStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class SchedStats:
+    """Switches, sleeps, wakeups and preemptions so far."""
+
+    switches: int
+    sleeps: int
+    wakeups: int
+    preemptions: int
+    ready: int
+
+
+class Scheduler:
+    """Round-robin over a FIFO ready queue."""
+
+    def __init__(self, kernel: "MonolithicKernel", quantum: int) -> None:
+        self.kernel = kernel
+        self.quantum = quantum                  # cycles per time slice
+        self.ready: deque[SimThread] = deque()  # runnable, not running
+        self.asleep: dict[int, list[SimThread]] = {}   # tid -> queue it sleeps on
+        self.c_switch = kernel.machine.profile.mono_switch_path
+        self.switches = self.sleeps = self.wakeups = self.preemptions = 0
+
+    def make_ready(self, t: SimThread) -> None:
+        """Append ``t`` to the ready queue."""
+        if t.state != DEAD:
+            self.ready.append(t)
+
+    def _switch(self, cpu: CPU, t: SimThread) -> None:
+        """Run ``t``: charge the scheduler path, switch address space and context."""
+        cpu.charge(self.c_switch)
+        self.switches += 1
+        self.kernel.ensure_tick()
+        asid = self.kernel.asid_for(t.owner.space)
+        if asid != cpu.asid:
+            cpu.set_asid(asid)
+        cpu.switch_to(t)
+
+    def dispatch(self, cpu: CPU) -> bool:
+        """From the idle loop: run the next ready thread; False if none."""
+        while self.ready:
+            t = self.ready.popleft()
+            if t.state != DEAD:
+                self._switch(cpu, t)
+                return True
+        return False
+
+    def _run_next_or_idle(self, cpu: CPU) -> None:
+        """The current thread stops running: run the next ready one or idle."""
+        while self.ready:
+            t = self.ready.popleft()
+            if t.state != DEAD:
+                self._switch(cpu, t)
+                return
+        cpu.idle()
+
+    def sleep(self, cpu: CPU, queue: list[SimThread]) -> None:
+        """Put the current thread to sleep on ``queue`` until a wakeup."""
+        me = cpu.current
+        assert me is not None
+        queue.append(me)
+        self.asleep[me.tid] = queue
+        self.sleeps += 1
+        self._run_next_or_idle(cpu)
+
+    def wakeup(self, queue: list[SimThread]) -> None:
+        """Make every thread sleeping on ``queue`` ready."""
+        while queue:
+            t = queue.pop(0)
+            self.asleep.pop(t.tid, None)
+            self.wakeups += 1
+            self.make_ready(t)
+
+    def cancel_sleep(self, t: SimThread) -> None:
+        """Take ``t`` off whatever queue it sleeps on and make it ready (kill path)."""
+        queue = self.asleep.pop(t.tid, None)
+        if queue is not None:
+            queue.remove(t)
+            self.make_ready(t)
+
+    def yield_(self, cpu: CPU) -> None:
+        """Requeue the current thread behind the others and run the next one."""
+        me = cpu.current
+        while self.ready and self.ready[0].state == DEAD:
+            self.ready.popleft()
+        if me is None or not self.ready:
+            return
+        nxt = self.ready.popleft()
+        self.ready.append(me)
+        self._switch(cpu, nxt)
+
+    def preempt(self, cpu: CPU) -> None:
+        """Timer tick: preempt the running thread if another is ready."""
+        if cpu.current is not None and self.ready:
+            self.preemptions += 1
+            self.yield_(cpu)
+
+    def statistics(self) -> SchedStats:
+        """Return a frozen snapshot of the scheduler's counters."""
+        return SchedStats(self.switches, self.sleeps, self.wakeups, self.preemptions,
+                          len(self.ready))

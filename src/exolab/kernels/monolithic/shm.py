@@ -1,0 +1,75 @@
+"""Monolithic kernel shared memory: segments mapped into several processes.
+
+A segment is a list of physical frames held by the kernel. Attaching maps
+every frame read-write into the caller's address space (one PTE per page,
+tagged with the segment key, so fork shares rather than copies them);
+detaching unmaps them. Segments persist, like System V segments, until the
+machine ends.
+
+Interface::
+
+    Segment(key, frames)
+    sys_shm_create(k, cpu, proc, length) -> key
+    sys_shm_attach(k, cpu, proc, key) -> vaddr
+    sys_shm_detach(k, cpu, proc, vaddr)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from exolab.abi import PROT_RW
+from exolab.errors import SyscallError
+from exolab.kernels.monolithic.proc import Process
+from exolab.kernels.monolithic.vm import PTE
+from exolab.machine.cpu import CPU
+
+if TYPE_CHECKING:
+    from exolab.kernels.monolithic.kernel import MonolithicKernel
+
+__all__ = ["Segment", "sys_shm_create", "sys_shm_attach", "sys_shm_detach", "MAX_SHM"]
+
+MAX_SHM = 1 << 24       # largest segment, bytes
+
+
+@dataclass(slots=True)
+class Segment:
+    """A shared segment; its frames each hold one kernel reference."""
+
+    key: int
+    frames: list[int] = field(default_factory=list)
+
+
+def sys_shm_create(k: "MonolithicKernel", cpu: CPU, proc: Process, length: int) -> int:
+    """Create a zero-filled segment of ``length`` bytes; return its key."""
+    if not isinstance(length, int) or not 0 < length <= MAX_SHM:
+        raise SyscallError("EINVAL", "bad segment length", length=length, max=MAX_SHM)
+    key = k.next_shm_key
+    k.next_shm_key += 1
+    seg = Segment(key)
+    for _ in range((length + 0xFFF) >> 12):
+        seg.frames.append(k.vm.zero_frame(cpu))
+    k.segments[key] = seg
+    return key
+
+
+def sys_shm_attach(k: "MonolithicKernel", cpu: CPU, proc: Process, key: int) -> int:
+    """Map segment ``key`` into the caller; return its address."""
+    seg = k.segments.get(key)
+    if seg is None:
+        raise SyscallError("ESRCH", "no such segment", key=key)
+    region = proc.space.map_region(len(seg.frames), PROT_RW, segment=key)
+    for i, ppn in enumerate(seg.frames):
+        cpu.charge(k.machine.profile.mono_pte_op)
+        k.frames.ref(ppn)
+        proc.space.ptes[region.start_vpn + i] = PTE(ppn, PROT_RW, segment=key)
+    return region.start_vpn << 12
+
+
+def sys_shm_detach(k: "MonolithicKernel", cpu: CPU, proc: Process, vaddr: int) -> None:
+    """Unmap the segment attached at ``vaddr``."""
+    for r in proc.space.regions:
+        if r.segment is not None and r.start_vpn << 12 == vaddr:
+            k.vm.unmap(cpu, proc.space, vaddr, r.npages << 12)
+            return
+    raise SyscallError("EINVAL", "no segment attached there", vaddr=vaddr)

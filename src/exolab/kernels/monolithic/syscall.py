@@ -1,0 +1,109 @@
+"""The monolithic kernel's generic system-call path and system-call table.
+
+Every service enters here through a trap. The generic path — save the full
+user context, decode the call number, check the argument count, copy the
+arguments in — costs ``mono_syscall_path`` cycles (calibrated on Ultrix's
+getpid and Linux's clock_getres); then the handler runs (decode: validate and
+raise a typed :class:`SyscallError`; invoke: mutate kernel state).
+
+Interface::
+
+    Sys                     IntEnum of call numbers
+    TABLE                   Sys -> (handler, number of arguments)
+    dispatch(k, cpu, number, args) -> result
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Callable
+
+from exolab.errors import SyscallError
+from exolab.kernels.monolithic import pipe, proc, rpc, shm, signal, vm
+from exolab.machine.cpu import CPU
+
+if TYPE_CHECKING:
+    from exolab.kernels.monolithic.kernel import MonolithicKernel
+
+__all__ = ["Sys", "TABLE", "dispatch"]
+
+
+class Sys(IntEnum):
+    """System-call numbers."""
+
+    GETPID = 1
+    CLOCK_GETRES = 2
+    SPAWN = 3
+    FORK = 4
+    EXIT = 5
+    WAIT = 6
+    YIELD = 7
+    THREAD_CREATE = 8
+    PIPE = 9
+    READ = 10
+    WRITE = 11
+    READ_INTO = 12
+    WRITE_FROM = 13
+    CLOSE = 14
+    MMAP = 15
+    MUNMAP = 16
+    MPROTECT = 17
+    DIRTY = 18
+    SET_FAULT_HANDLER = 19
+    SHM_CREATE = 20
+    SHM_ATTACH = 21
+    SHM_DETACH = 22
+    RPC_REGISTER = 23
+    RPC_CONNECT = 24
+    RPC_ACCEPT = 25
+
+
+def _clock_getres(k: "MonolithicKernel", cpu: CPU, p: Any) -> int:
+    """Return the timer resolution in cycles (reads the kernel's clock record)."""
+    return k.quantum
+
+
+Handler = Callable[..., Any]
+
+#: call number -> (handler(kernel, cpu, proc, *args), argument count)
+TABLE: dict[int, tuple[Handler, int]] = {
+    Sys.GETPID: (proc.sys_getpid, 0),
+    Sys.CLOCK_GETRES: (_clock_getres, 0),
+    Sys.SPAWN: (proc.sys_spawn, 3),
+    Sys.FORK: (proc.sys_fork, 2),
+    Sys.EXIT: (proc.sys_exit, 1),
+    Sys.WAIT: (proc.sys_wait, 1),
+    Sys.YIELD: (proc.sys_yield, 0),
+    Sys.THREAD_CREATE: (proc.sys_thread_create, 2),
+    Sys.PIPE: (pipe.sys_pipe, 0),
+    Sys.READ: (pipe.sys_read, 2),
+    Sys.WRITE: (pipe.sys_write, 2),
+    Sys.READ_INTO: (pipe.sys_read_into, 3),
+    Sys.WRITE_FROM: (pipe.sys_write_from, 3),
+    Sys.CLOSE: (pipe.sys_close, 1),
+    Sys.MMAP: (vm.sys_mmap, 2),
+    Sys.MUNMAP: (vm.sys_munmap, 2),
+    Sys.MPROTECT: (vm.sys_mprotect, 3),
+    Sys.DIRTY: (vm.sys_dirty, 1),
+    Sys.SET_FAULT_HANDLER: (signal.sys_set_fault_handler, 1),
+    Sys.SHM_CREATE: (shm.sys_shm_create, 1),
+    Sys.SHM_ATTACH: (shm.sys_shm_attach, 1),
+    Sys.SHM_DETACH: (shm.sys_shm_detach, 1),
+    Sys.RPC_REGISTER: (rpc.sys_rpc_register, 1),
+    Sys.RPC_CONNECT: (rpc.sys_rpc_connect, 1),
+    Sys.RPC_ACCEPT: (rpc.sys_rpc_accept, 1),
+}
+
+
+def dispatch(k: "MonolithicKernel", cpu: CPU, number: Any,
+             args: tuple[Any, ...]) -> Any:
+    """Run the generic path, then the handler for ``number`` (ENOSYS/EINVAL decoded)."""
+    cpu.charge(k.c_syscall)
+    entry = TABLE.get(number) if isinstance(number, int) else None
+    if entry is None:
+        raise SyscallError("ENOSYS", "no such system call", number=number)
+    handler, nargs = entry
+    if len(args) != nargs:
+        raise SyscallError("EINVAL", "wrong number of arguments", number=number,
+                           expected=nargs, actual=len(args))
+    k.syscalls += 1
+    return handler(k, cpu, cpu.current.owner, *args)  # type: ignore[union-attr]
