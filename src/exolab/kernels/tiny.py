@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from exolab.errors import MachineError
 from exolab.machine.cpu import CPU, IRQ_DISK, IRQ_TIMER, Cause
 from exolab.machine.machine import Machine
 from exolab.machine.threads import SimThread, ThreadExit
@@ -99,10 +100,13 @@ class TinyKernel:
         cpu.set_asid(self.asid_of(t))
         cpu.switch_to(t)
 
-    def _disk_read(self, cpu: CPU, block: int, buf: bytearray) -> int:
-        """Read a block and sleep until its interrupt."""
+    def _disk_read(self, cpu: CPU, block: int, paddr: int) -> int:
+        """DMA disk 0's ``block`` to physical ``paddr``, sleeping until it lands; -1 if refused."""
         disk = self.machine.disks[0]
-        rid = disk.submit_read(block, buf)
+        try:
+            rid = disk.submit_read(block, paddr)
+        except MachineError:
+            return -1
         self.disk_waiters[rid] = cpu.current  # type: ignore[assignment]
         self._block(cpu)
         return 0
@@ -154,5 +158,7 @@ class TinyKernel:
         return True
 
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
-        """Forget the thread's page table."""
+        """Forget the thread's page table; stop the tick when no thread is left."""
         self.tables.pop(thread.tid, None)
+        if self.quantum and not self.machine.threads.live():
+            self.machine.timer.cancel()     # else run() would tick forever

@@ -97,6 +97,7 @@ class CostProfile:
     mono_pte_op: int            # one pmap operation on a page-table entry
     mono_refill: int            # software part of a TLB refill from the page table
     mono_pipe_op: int           # pipe read/write bookkeeping (locks, pointers, wakeup)
+    mono_vm_op: int             # per-call VM-map work of mmap/mprotect/munmap (lookup, clip)
     disk: DiskModel
     nic: NicModel
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -154,13 +155,13 @@ DEC5000 = _profile(
         ("mhz",              25,   f"{EXO}, Table 1"),
         ("instruction",       1,   "R3000: single-issue pipeline, 1 instr/cycle on cache hit (Kane, MIPS RISC Architecture, 1988)"),
         ("load_store",        2,   "estimate: 1 cycle + load-delay/write-buffer stall averaged"),
-        ("trap_entry",       14,   f"calibrated: Aegis null syscall 1.6 us = 40 cycles ({EXO}, Table 4) minus its dispatch instructions"),
-        ("trap_exit",         6,   "estimate: restore k0/k1, jr + rfe in the delay slot"),
-        ("exception_entry",  14,   "same general exception vector as syscall on MIPS (R3000 manual)"),
-        ("exception_exit",    6,   "same return sequence as trap_exit"),
-        ("tlb_miss_entry",    4,   "R3000 UTLB-miss vector: dedicated fast vector, no cause decode (Kane 1988)"),
-        ("interrupt_entry",  14,   "same general exception vector (R3000 manual)"),
-        ("interrupt_exit",    6,   "same return sequence as trap_exit"),
+        ("trap_entry",        5,   f"calibrated with Aegis's paths (exokernel/paths.py) on {EXO}, Tables 4-6: R3000 exception entry = 5-stage pipeline drain + vector jump"),
+        ("trap_exit",         2,   "jr k0 with rfe in the delay slot (R3000 manual); calibrated with trap_entry"),
+        ("exception_entry",   5,   "same general exception vector as syscall on MIPS (R3000 manual)"),
+        ("exception_exit",    2,   "same return sequence as trap_exit"),
+        ("tlb_miss_entry",    3,   "R3000 UTLB-miss vector: dedicated fast vector, no cause decode (Kane 1988)"),
+        ("interrupt_entry",   5,   "same general exception vector (R3000 manual)"),
+        ("interrupt_exit",    2,   "same return sequence as trap_exit"),
         ("reg_save",         32,   "31 GPRs + HI/LO stored, one sw per cycle (estimate)"),
         ("reg_restore",      32,   "31 GPRs + HI/LO loaded, one lw per cycle (estimate)"),
         ("asid_switch",       2,   "mtc0 EntryHi + hazard slot (R3000 manual)"),
@@ -174,13 +175,14 @@ DEC5000 = _profile(
         ("tlb_wired",         8,   "R3000: Random register never selects entries 0-7 (R3000 manual)"),
         ("asid_bits",         6,   "R3000 EntryHi PID field is 6 bits (R3000 manual)"),
         ("tlb_tagged",        1,   "R3000 TLB entries are tagged with the PID (R3000 manual)"),
-        ("mono_syscall_path", 512, f"calibrated: Ultrix getpid 21.3 us = 532 cycles ({EXO}, Table 4) minus trap entry/exit"),
-        ("mono_switch_path", 1700, f"calibrated: Ultrix pipe 199 us one-way ({EXO}, Table 8)"),
+        ("mono_syscall_path", 525, f"calibrated: Ultrix getpid 21.3 us = 532 cycles ({EXO}, Table 4) minus trap entry/exit"),
+        ("mono_switch_path", 2400, f"calibrated: Ultrix shm 118 us one-way ({EXO}, Table 8)"),
         ("mono_signal_path", 3100, f"calibrated: Ultrix trap 161 us ({EXO}, Table 10)"),
         ("mono_exec_path",  40000, "estimate: same instruction count as the athlon64 row, scaled by nothing (no Ultrix figure)"),
         ("mono_pte_op",       12,  "estimate: pmap loop body ~12 instructions per page (BSD pmap_protect)"),
         ("mono_refill",        8,  "Ultrix UTLB refill handler: ~8 instructions (mfc0, lw pte, mtc0, tlbwr, rfe)"),
-        ("mono_pipe_op",      40,  "estimate: BSD pipe read/write bookkeeping, ~40 instructions"),
+        ("mono_pipe_op",     755,  f"calibrated: Ultrix pipe 199 us ({EXO}, Table 8); 4.3BSD pipes are socket pairs (sosend/soreceive, mbufs)"),
+        ("mono_vm_op",       200,  "estimate: vm_map lookup + entry clipping, ~200 instructions (4.3BSD/Mach VM)"),
     ])
 
 # --- athlon64: AMD Athlon 64 3000+, 1.8 GHz (the Singularity papers) ----------
@@ -220,12 +222,13 @@ ATHLON64 = _profile(
         ("asid_bits",         8,   "modelled ASID width; K8 itself flushes on CR3 load"),
         ("tlb_tagged",        0,   "K8 TLB is untagged: a CR3 load flushes non-global entries (AMD64 manual vol. 2)"),
         ("mono_syscall_path", 213, f"calibrated: Linux clock_getres 437 cycles ({MSPC}) minus the 224-cycle crossing"),
-        ("mono_switch_path",  400, "estimate: Linux 2.6 O(1) schedule() + wakeup path, a few hundred instructions"),
+        ("mono_switch_path",  350, "estimate: Linux 2.6 O(1) schedule() + context_switch(), a few hundred instructions"),
         ("mono_signal_path", 2500, "estimate: Linux signal frame setup + delivery, ~1.5 us"),
         ("mono_exec_path", 600000, f"calibrated: Linux process creation 719,447 cycles ({MSPC})"),
         ("mono_pte_op",       20,  "estimate: pte update + invlpg share"),
         ("mono_refill",        0,  "x86 walks page tables in hardware (tlb_miss_entry holds the cost)"),
-        ("mono_pipe_op",      60,  "estimate: Linux pipe_read/pipe_write bookkeeping + wakeup"),
+        ("mono_pipe_op",     500,  "estimate: Linux AF_UNIX stream send/recv (skb alloc, queue, wakeup), ~0.3 us"),
+        ("mono_vm_op",       300,  "estimate: Linux find_vma + vma split/merge in mprotect"),
     ])
 
 PROFILES: dict[str, CostProfile] = {p.name: p for p in (DEC5000, ATHLON64)}

@@ -90,6 +90,7 @@ class Machine:
         self.panic: ExolabError | None = None   # set when a kernel invariant broke
         self._halted = False
         self._paused: Any = None        # thread interrupted by a cycle limit
+        self._limit_ev: Any = None      # pending cycle-limit event of run(until=...)
 
     @property
     def cycles(self) -> int:
@@ -124,18 +125,24 @@ class Machine:
         if cpu.current is not None and getcurrent() is not self.root:
             self._paused = cpu.current
             cpu.current = None
+            mode = cpu.mode                 # user code may be paused: resume it as such
             self.root.switch()
-            cpu.mode = 1
+            cpu.mode = mode
+        else:   # in the idle loop or the kernel's dispatch: stop the next thread at once
+            self._limit_ev = self.clock.after(1, self._pause)
 
     def run(self, until: int | None = None) -> RunResult:
         """Run the idle loop until nothing can happen, a halt, or cycle ``until``."""
         self.root = getcurrent()
         self._halted = False
         cpu = self.cpu
-        limit_ev = self.clock.schedule(until, self._pause) if until is not None else None
+        self._limit_ev = self.clock.schedule(until, self._pause) if until is not None else None
         reason = "finished"
         try:
             while True:
+                if until is not None and self.clock.now >= until:
+                    reason = "paused"
+                    break
                 if self._paused is not None:
                     t, self._paused = self._paused, None
                     cpu.current = t
@@ -145,10 +152,7 @@ class Machine:
                     if self._halted:
                         reason = "halted"
                         break
-                    if until is not None and self.clock.now >= until:
-                        reason = "paused"
-                        break
-                    if not self._wait_for_event(cpu):
+                    if not self._wait_for_event(cpu, self._limit_ev):
                         reason = "deadlock" if self.threads.live() else "finished"
                         break
                 if self.panic is not None:
@@ -157,8 +161,9 @@ class Machine:
                     reason = "paused" if self._paused is not None else "halted"
                     break
         finally:
-            if limit_ev is not None:
-                self.clock.cancel(limit_ev)
+            if self._limit_ev is not None:
+                self.clock.cancel(self._limit_ev)
+                self._limit_ev = None
         return RunResult(reason, self.clock.now, len(self.threads.live()))
 
     def _dispatch(self, cpu: CPU) -> bool:
@@ -169,8 +174,21 @@ class Machine:
         cpu.current = None
         return ran
 
-    def _wait_for_event(self, cpu: CPU) -> bool:
-        """Idle: skip to the next event and deliver its interrupts; False if none."""
+    def _wait_for_event(self, cpu: CPU, limit_ev: Any = None) -> bool:
+        """Idle: skip to the next event and deliver its interrupts; False if none.
+
+        The cycle-limit event of :meth:`run` does not count: a machine with
+        nothing else pending has finished, not merely paused.
+        """
+        if cpu.pending_irqs:            # raised while the kernel ran: take them now
+            cpu.idling = True
+            try:
+                cpu.service()
+            finally:
+                cpu.idling = False
+            return True
+        if limit_ev is not None and self.clock.pending() <= 1:
+            return False
         before = self.clock.now
         if not self.clock.skip_to_next():
             return False

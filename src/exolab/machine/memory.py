@@ -77,13 +77,21 @@ class PhysicalMemory:
 
     def load_word(self, ppn: int, offset: int, size: int = 4) -> int:
         """Read an unsigned little-endian word of ``size`` bytes from a frame."""
+        if not 0 <= offset <= self.page_size - size:
+            raise PhysicalAddressError("word outside its frame", ppn=ppn, offset=offset,
+                                       size=size)
         buf = self._store.get(ppn)
         if buf is None:
-            buf = self.frame(ppn)
+            if not 0 <= ppn < self.frames:
+                raise PhysicalAddressError("no such frame", ppn=ppn, frames=self.frames)
+            return 0                     # an untouched frame reads as zero, stays unbacked
         return _UNPACK[size](buf, offset)[0]
 
     def store_word(self, ppn: int, offset: int, value: int, size: int = 4) -> None:
         """Write the low ``size`` bytes of ``value`` little-endian into a frame."""
+        if not 0 <= offset <= self.page_size - size:
+            raise PhysicalAddressError("word outside its frame", ppn=ppn, offset=offset,
+                                       size=size)
         buf = self._store.get(ppn)
         if buf is None:
             buf = self.frame(ppn)

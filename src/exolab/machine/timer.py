@@ -77,8 +77,10 @@ class Timer:
     def _expire(self, _arg: object) -> None:
         """Clock callback: raise the timer interrupt and re-arm a periodic timer."""
         self._fired += 1
-        if self.period:
-            self._event = self.cpu.clock.after(self.period, self._expire)
+        if self.period:     # reload from the deadline, not from when it was noticed
+            clk, at = self.cpu.clock, self._event.at  # type: ignore[union-attr]
+            missed = max(0, clk.now - at) // self.period
+            self._event = clk.schedule(at + (missed + 1) * self.period, self._expire)
         else:
             self._event = None
         self.cpu.raise_irq(IRQ_TIMER)

@@ -309,20 +309,24 @@ def sys_mmap(k: "MonolithicKernel", cpu: CPU, proc: "Any", length: int, prot: in
     """Reserve demand-zero pages; return their address."""
     npages = (_length(length) + 0xFFF) >> 12
     region = proc.space.map_region(npages, _prot(prot))
-    cpu.charge(k.machine.profile.mono_pte_op)
+    cpu.charge(k.machine.profile.mono_vm_op)
     return region.start_vpn << 12
 
 
 def sys_munmap(k: "MonolithicKernel", cpu: CPU, proc: "Any", vaddr: int,
                length: int) -> None:
     """Unmap [vaddr, vaddr+length)."""
-    k.vm.unmap(cpu, proc.space, vaddr, _length(length))
+    length = _length(length)
+    cpu.charge(k.machine.profile.mono_vm_op)
+    k.vm.unmap(cpu, proc.space, vaddr, length)
 
 
 def sys_mprotect(k: "MonolithicKernel", cpu: CPU, proc: "Any", vaddr: int, length: int,
                  prot: int) -> None:
     """Change the protection of [vaddr, vaddr+length)."""
-    k.vm.protect(cpu, proc.space, vaddr, _length(length), _prot(prot))
+    length, prot = _length(length), _prot(prot)
+    cpu.charge(k.machine.profile.mono_vm_op)
+    k.vm.protect(cpu, proc.space, vaddr, length, prot)
 
 
 def sys_dirty(k: "MonolithicKernel", cpu: CPU, proc: "Any", vaddr: int) -> bool:

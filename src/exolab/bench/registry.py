@@ -1,0 +1,185 @@
+"""The suite registry: named benchmark suites and the runner that gathers a report.
+
+A suite is a function ``fn(ctx) -> SuiteOutput`` registered with the
+:func:`suite` decorator in one of the modules named in :data:`SUITE_MODULES`
+(a later suite is one more module name there). The runner resolves the
+profile and the kernels for each suite, calls it, checks the rows it returns,
+and gathers everything into one :class:`~exolab.bench.results.Report`.
+
+Kernels: each suite declares the kernels it can measure (``"none"`` is the
+bare machine under TinyKernel). ``kernels=None`` runs every suite on all of
+its kernels; a list restricts each suite to the ones it supports, and a
+kernel no selected suite supports is a :class:`ConfigError`.
+
+Interface::
+
+    SUITE_MODULES                       modules that register suites
+    DEFAULT_PROFILE                     profile of suites that name none
+    suite(name, *, kernels=("none",), default_profile=None, description="")
+    SuiteContext(suite, profile, seed, kernels, quick)
+      result(benchmark, kernel, value, unit) -> Result
+      cost_profile -> CostProfile
+    SuiteOutput(results, paper=[], notes={})     what a suite returns
+    SuiteInfo(name, fn, kernels, default_profile, description)
+    registered() -> dict[str, SuiteInfo]         get_suite(name) -> SuiteInfo
+    run_suites(names, profile=None, seed=0, kernels=None, quick=False) -> Report
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from exolab.bench.results import PaperRow, Report, Result
+from exolab.errors import ConfigError
+from exolab.machine.costs import CostProfile, get_profile
+
+__all__ = ["SUITE_MODULES", "DEFAULT_PROFILE", "suite", "SuiteContext", "SuiteOutput",
+           "SuiteInfo", "registered", "get_suite", "run_suites"]
+
+#: every module that registers suites; importing them fills the registry
+SUITE_MODULES: tuple[str, ...] = (
+    "exolab.bench.speed",
+)
+
+DEFAULT_PROFILE = "dec5000"
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteContext:
+    """What a suite is asked to run: where, with which seed, on which kernels."""
+
+    suite: str                  # the suite's own name (rows must carry it)
+    profile: str                # cost profile name
+    seed: int
+    kernels: tuple[str, ...]    # kernels to measure (a subset of the suite's)
+    quick: bool                 # small N: tests and smoke runs
+
+    @property
+    def cost_profile(self) -> CostProfile:
+        """The profile record named by :attr:`profile`."""
+        return get_profile(self.profile)
+
+    def result(self, benchmark: str, kernel: str, value: float, unit: str) -> Result:
+        """Build a result row of this suite."""
+        return Result(self.suite, benchmark, kernel, float(value), unit)
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteOutput:
+    """The rows a suite produced; ``notes`` maps benchmark ("" = suite) to a remark."""
+
+    results: list[Result]
+    paper: list[PaperRow] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+SuiteFn = Callable[[SuiteContext], SuiteOutput]
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteInfo:
+    """A registered suite."""
+
+    name: str
+    fn: SuiteFn
+    kernels: tuple[str, ...]        # kernels the suite can measure
+    default_profile: str | None     # None: DEFAULT_PROFILE
+    description: str
+
+
+_REGISTRY: dict[str, SuiteInfo] = {}
+_loaded = False
+
+
+def suite(name: str, *, kernels: Sequence[str] = ("none",),
+          default_profile: str | None = None,
+          description: str = "") -> Callable[[SuiteFn], SuiteFn]:
+    """Register the decorated function as suite ``name``."""
+    def register(fn: SuiteFn) -> SuiteFn:
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise ConfigError("suite registered twice", suite=name)
+        _REGISTRY[name] = SuiteInfo(name, fn, tuple(kernels), default_profile,
+                                    description or (fn.__doc__ or "").strip())
+        return fn
+    return register
+
+
+def _load() -> None:
+    """Import every module of :data:`SUITE_MODULES` (once)."""
+    global _loaded
+    if not _loaded:
+        for module in SUITE_MODULES:
+            importlib.import_module(module)
+        _loaded = True
+
+
+def registered() -> dict[str, SuiteInfo]:
+    """Every registered suite, by name, in registration order."""
+    _load()
+    return dict(_REGISTRY)
+
+
+def get_suite(name: str) -> SuiteInfo:
+    """Return suite ``name`` or raise :class:`ConfigError` listing the choices."""
+    suites = registered()
+    if name not in suites:
+        raise ConfigError(f"unknown suite {name!r}", suite=name, expected=sorted(suites))
+    return suites[name]
+
+
+def _select_kernels(infos: list[SuiteInfo],
+                    kernels: Iterable[str] | None) -> dict[str, tuple[str, ...]]:
+    """Return suite -> kernels to run; raise on a kernel no selected suite has."""
+    if kernels is None:
+        return {s.name: s.kernels for s in infos}
+    wanted = list(dict.fromkeys(kernels))
+    known = sorted({k for s in infos for k in s.kernels})
+    for k in wanted:
+        if k not in known:
+            raise ConfigError(f"unknown kernel {k!r} for the selected suites", kernel=k,
+                              expected=known)
+    return {s.name: tuple(k for k in wanted if k in s.kernels) for s in infos}
+
+
+def _run_one(info: SuiteInfo, ctx: SuiteContext) -> SuiteOutput:
+    """Run one suite and check that its rows belong to it and its kernels."""
+    out = info.fn(ctx)
+    for r in out.results:
+        if r.suite != info.name or r.kernel not in ctx.kernels:
+            raise ConfigError("suite returned a foreign row", suite=info.name,
+                              row_suite=r.suite, kernel=r.kernel,
+                              expected=list(ctx.kernels))
+    return out
+
+
+def run_suites(names: Sequence[str] | None, profile: str | None = None, seed: int = 0,
+               kernels: Iterable[str] | None = None, quick: bool = False) -> Report:
+    """Run the named suites (all when empty or None) and gather one report.
+
+    ``profile=None`` runs each suite on its default profile; the report's
+    ``profile`` then names every profile used, comma-separated.
+    """
+    infos = [get_suite(n) for n in dict.fromkeys(names or ())] or \
+        list(registered().values())
+    if profile is not None:
+        get_profile(profile)
+    chosen = _select_kernels(infos, kernels)
+    results: list[Result] = []
+    paper: list[PaperRow] = []
+    notes: dict[tuple[str, str], str] = {}
+    used: list[str] = []
+    for info in infos:
+        if not chosen[info.name]:
+            continue
+        prof = profile or info.default_profile or DEFAULT_PROFILE
+        used.append(prof)
+        ctx = SuiteContext(info.name, prof, seed, chosen[info.name], quick)
+        out = _run_one(info, ctx)
+        results += out.results
+        paper += out.paper
+        notes[(info.name, "")] = "; ".join(
+            x for x in (f"profile {prof}", out.notes.get("", "")) if x)
+        notes.update({(info.name, b): n for b, n in out.notes.items() if b})
+    label = profile or ",".join(sorted(set(used))) or DEFAULT_PROFILE
+    return Report(label, seed, results, paper, notes)

@@ -1,0 +1,192 @@
+"""Suite ``speed``: how fast the simulator itself runs on the host.
+
+Each benchmark runs one hot path of the machine under TinyKernel (kernel
+``none``) with tracing off and reports simulated events per wall-clock
+second, counted from the components' ``statistics()``. This suite measures
+the *host*, so it alone reads the wall clock (``time.perf_counter``); the
+simulation inside stays deterministic. Each row is the best of
+:data:`REPEATS` runs.
+
+Benchmarks (what is counted):
+
+- ``trap``            null system calls (SYS_NULL) entered and returned
+- ``tlb_hit_load``    loads that hit in the TLB (one mapped page)
+- ``tlb_miss_refill`` TLB misses refilled by the kernel: loads round-robin
+                      over 4x as many pages as the TLB has entries
+- ``context_switch``  switches between two threads yielding to each other
+- ``disk_read``       block reads completed by the disk (image in a tempdir)
+
+Interface::
+
+    CASES                       the benchmarks (name, n, quick_n, run, target)
+    TARGETS                     benchmark -> events/s this machine should reach
+    measure(case, profile, seed, quick) -> float    best events/s
+    run_speed(ctx) -> SuiteOutput                   (registered as ``speed``)
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from exolab.bench.registry import SuiteContext, SuiteOutput, suite
+from exolab.kernels.tiny import SYS_DISK_READ, SYS_NULL, SYS_YIELD, TinyKernel
+from exolab.machine.machine import Machine
+
+__all__ = ["CASES", "TARGETS", "SpeedCase", "measure", "run_speed", "REPEATS"]
+
+REPEATS = 3
+UNIT = "events/s"
+KERNEL = "none"
+VBASE = 0x100               # first virtual page of the benchmark threads
+DISK_BLOCKS = 256           # size of the disk_read image, in blocks
+
+#: events/s each benchmark should reach on the development machine
+TARGETS: dict[str, float] = {"trap": 1_000_000, "tlb_hit_load": 2_000_000,
+                             "context_switch": 500_000}
+
+Timed = tuple[int, float]   # (events counted, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedCase:
+    """One benchmark: default and quick sizes and the function that times it."""
+
+    name: str
+    n: int                                   # operations, default run (~0.3-1 s)
+    quick_n: int                             # operations with quick=True
+    run: Callable[[str, int, int], Timed]    # (profile, seed, n) -> Timed
+
+
+def _timed_run(m: Machine) -> float:
+    """Run the machine to completion and return the wall-clock seconds it took."""
+    t0 = time.perf_counter()
+    m.run()
+    return time.perf_counter() - t0
+
+
+def _trap(profile: str, seed: int, n: int) -> Timed:
+    """Null system calls through TinyKernel."""
+    m = Machine(profile, frames=64, seed=seed)
+    k = TinyKernel(m)
+
+    def body() -> None:
+        trap = m.cpu.trap
+        for _ in range(n):
+            trap(SYS_NULL)
+    k.spawn(body, name="trap")
+    secs = _timed_run(m)
+    return m.cpu.statistics().traps, secs
+
+
+def _tlb_hit_load(profile: str, seed: int, n: int) -> Timed:
+    """Loads from one mapped page, after one warming miss: n TLB hits."""
+    m = Machine(profile, frames=64, seed=seed)
+    k = TinyKernel(m)
+    va = VBASE << m.memory.page_shift
+
+    def body() -> None:
+        load = m.cpu.load
+        load(va)                    # the one miss
+        for _ in range(n):
+            load(va)
+    k.map(k.spawn(body, name="load"), VBASE, 1)
+    secs = _timed_run(m)
+    st = m.cpu.statistics()
+    return st.accesses - st.tlb_misses, secs
+
+
+def _tlb_miss_refill(profile: str, seed: int, n: int) -> Timed:
+    """Loads round-robin over 4x the TLB's reach: (almost) every load misses."""
+    m = Machine(profile, frames=1024, seed=seed)
+    k = TinyKernel(m)
+    pages = 4 * m.profile.tlb_entries
+    shift = m.memory.page_shift
+
+    def body() -> None:
+        load = m.cpu.load
+        for i in range(n):
+            load((VBASE + i % pages) << shift)
+    t = k.spawn(body, name="miss")
+    for i in range(pages):
+        k.map(t, VBASE + i, 1 + i)
+    secs = _timed_run(m)
+    return m.cpu.statistics().tlb_misses, secs
+
+
+def _context_switch(profile: str, seed: int, n: int) -> Timed:
+    """Two threads yielding to each other; n switches in all."""
+    m = Machine(profile, frames=64, seed=seed)
+    k = TinyKernel(m)
+
+    def body() -> None:
+        trap = m.cpu.trap
+        for _ in range(n // 2):
+            trap(SYS_YIELD)
+    k.spawn(body, name="a")
+    k.spawn(body, name="b")
+    secs = _timed_run(m)
+    return m.cpu.statistics().context_switches, secs
+
+
+def _disk_read(profile: str, seed: int, n: int) -> Timed:
+    """Block reads through the disk, one outstanding, blocking on the interrupt."""
+    with tempfile.TemporaryDirectory(prefix="exolab-speed-") as tmp:
+        m = Machine(profile, frames=64, seed=seed)
+        disk = m.attach_disk(os.path.join(tmp, "disk.img"), blocks=DISK_BLOCKS,
+                             create=True)
+        k = TinyKernel(m)
+        paddr = 1 << m.memory.page_shift
+
+        def body() -> None:
+            trap = m.cpu.trap
+            for i in range(n):
+                trap(SYS_DISK_READ, (i * 37) % DISK_BLOCKS, paddr)
+        k.spawn(body, name="reader")
+        try:
+            secs = _timed_run(m)
+        finally:
+            disk.close()
+        return disk.statistics().reads, secs
+
+
+CASES: tuple[SpeedCase, ...] = (
+    SpeedCase("trap", 1_000_000, 2_000, _trap),
+    SpeedCase("tlb_hit_load", 1_000_000, 2_000, _tlb_hit_load),
+    SpeedCase("tlb_miss_refill", 100_000, 1_000, _tlb_miss_refill),
+    SpeedCase("context_switch", 300_000, 1_000, _context_switch),
+    SpeedCase("disk_read", 20_000, 200, _disk_read),
+)
+
+
+def measure(case: SpeedCase, profile: str, seed: int, quick: bool) -> float:
+    """Return the best events/s of :data:`REPEATS` runs of ``case``."""
+    n = case.quick_n if quick else case.n
+    best = 0.0
+    for _ in range(REPEATS):
+        events, secs = case.run(profile, seed, n)
+        best = max(best, events / secs if secs > 0 else 0.0)
+    return best
+
+
+def _target_note(name: str, value: float) -> str:
+    """The table note of a benchmark with a target: the target and whether it is met."""
+    verdict = "met" if value >= TARGETS[name] else "BELOW"
+    return f"target >= {TARGETS[name]:,.0f} {UNIT}: {verdict}"
+
+
+@suite("speed", kernels=(KERNEL,),
+       description="simulator speed on this host: simulated events per wall-clock second")
+def run_speed(ctx: SuiteContext) -> SuiteOutput:
+    """Measure every speed case on the bare machine."""
+    results, notes = [], {}
+    for case in CASES:
+        value = measure(case, ctx.profile, ctx.seed, ctx.quick)
+        results.append(ctx.result(case.name, KERNEL, value, UNIT))
+        if case.name in TARGETS:
+            notes[case.name] = _target_note(case.name, value)
+    if ctx.quick:
+        notes[""] = "quick run: small N, figures are noisy"
+    return SuiteOutput(results, [], notes)

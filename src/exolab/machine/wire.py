@@ -1,0 +1,229 @@
+"""In-process network backends: a wire between two machines, and a loopback.
+
+A :class:`Wire` is a point-to-point cable with two ends, ``wire.a`` and
+``wire.b``, each a :class:`~exolab.machine.nic.NetBackend`. A frame that
+leaves the NIC on one end at sender cycle ``t`` arrives at the NIC on the
+other end at the receiver cycle that corresponds to ``t`` plus
+``latency_us``; the two machines may run different profiles, so times cross
+the wire in microseconds (cycle 0 of every machine is microsecond 0)::
+
+    arrival = ceil(t * mhz_rx / mhz_tx) + ceil(latency_us * mhz_rx)
+
+(with equal profiles: ``t + latency cycles``). The arrival is scheduled on
+the receiver's clock through ``nic.deliver``; if the receiver's clock is
+already past it the frame arrives at its ``now`` and is counted ``late``.
+
+Each machine has its own clock and run loop, so :func:`run_together` runs
+several machines in lock-step windows of ``quantum`` microseconds (default:
+the smallest wire latency among their NICs, the conservative lookahead of
+parallel discrete-event simulation: a frame sent inside a window cannot
+arrive before the window's end). Frames arrive late only if a receiver
+overshoots a window end by one charge while running a thread; ``late``
+counts them, and the run stays deterministic regardless.
+
+A :class:`Loopback` sends every frame back to its own NIC after a latency,
+for single-machine tests.
+
+Interface::
+
+    Wire(latency_us=10.0)
+      a, b                          the two ends (NetBackend, with lookahead_us)
+      latency_us                    statistics() -> WireStats
+    Loopback(latency_us=0.0)        NetBackend; statistics() -> LoopbackStats
+    run_together(machines, until=None, quantum=None) -> list[RunResult]
+                                    until and quantum in microseconds
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Iterable
+
+from exolab.errors import ConfigError
+from exolab.machine.machine import RunResult
+
+if TYPE_CHECKING:
+    from exolab.machine.machine import Machine
+    from exolab.machine.nic import Nic
+
+__all__ = ["Wire", "WireEnd", "WireStats", "Loopback", "LoopbackStats", "run_together"]
+
+_SETTLED = ("finished", "deadlock")
+
+
+def _us_to_cycles(us: Fraction, mhz: int) -> int:
+    """Whole cycles at ``mhz`` not before ``us`` microseconds (exact rational math)."""
+    return math.ceil(us * mhz)
+
+
+def _check_latency(latency_us: float, positive: bool) -> Fraction:
+    """Return ``latency_us`` as an exact Fraction, or raise ConfigError."""
+    try:
+        lat = Fraction(latency_us)
+    except (TypeError, ValueError):
+        raise ConfigError("latency must be a number of microseconds",
+                          latency_us=latency_us) from None
+    if lat < 0 or (positive and lat == 0):
+        raise ConfigError("wire latency out of range", latency_us=latency_us,
+                          expected="> 0" if positive else ">= 0")
+    return lat
+
+
+@dataclass(frozen=True, slots=True)
+class WireStats:
+    """Frames carried each way, bytes, frames dropped (far end unplugged), late frames."""
+
+    a_to_b: int
+    b_to_a: int
+    bytes: int
+    dropped: int
+    late: int
+
+
+class WireEnd:
+    """One end of a :class:`Wire`; the NIC plugged into it owns nothing here."""
+
+    __slots__ = ("wire", "name", "peer", "nic", "frames", "nbytes", "dropped", "late")
+
+    def __init__(self, wire: "Wire", name: str) -> None:
+        self.wire = wire
+        self.name = name                    # "a" or "b"
+        self.peer: WireEnd | None = None    # the other end (set by Wire)
+        self.nic: Nic | None = None         # plugged-in NIC, set by attach
+        self.frames = self.nbytes = self.dropped = self.late = 0
+
+    @property
+    def lookahead_us(self) -> float:
+        """The earliest a frame sent now can arrive, in microseconds (the latency)."""
+        return self.wire.latency_us
+
+    def attach(self, nic: "Nic") -> None:
+        """Plug ``nic`` into this end (one NIC per end)."""
+        if self.nic is not None and self.nic is not nic:
+            raise ConfigError("wire end already has a NIC", end=self.name)
+        self.nic = nic
+
+    def close(self) -> None:
+        """Unplug this end's NIC; frames sent to it are dropped."""
+        self.nic = None
+
+    def transmit(self, frame: bytes, cycle: int) -> None:
+        """Carry ``frame``, sent at our NIC's ``cycle``, to the NIC on the other end."""
+        rx = self.peer.nic if self.peer is not None else None
+        if rx is None or self.nic is None:
+            self.dropped += 1
+            return
+        mhz_tx = self.nic.machine.profile.mhz
+        mhz_rx = rx.machine.profile.mhz
+        at = -(-cycle * mhz_rx // mhz_tx) + _us_to_cycles(self.wire._latency, mhz_rx)
+        if at < rx.machine.clock.now:
+            self.late += 1
+        self.frames += 1
+        self.nbytes += len(frame)
+        rx.deliver(frame, at)
+
+
+class Wire:
+    """A point-to-point cable between two NICs with a fixed latency."""
+
+    __slots__ = ("latency_us", "a", "b", "_latency")
+
+    def __init__(self, latency_us: float = 10.0) -> None:
+        self._latency = _check_latency(latency_us, positive=True)
+        self.latency_us = latency_us        # one-way propagation delay, microseconds
+        self.a = WireEnd(self, "a")
+        self.b = WireEnd(self, "b")
+        self.a.peer, self.b.peer = self.b, self.a
+
+    def statistics(self) -> WireStats:
+        """Return a frozen snapshot of the wire's counters."""
+        a, b = self.a, self.b
+        return WireStats(a.frames, b.frames, a.nbytes + b.nbytes, a.dropped + b.dropped,
+                         a.late + b.late)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopbackStats:
+    """Frames and bytes looped back."""
+
+    frames: int
+    bytes: int
+
+
+class Loopback:
+    """A backend that returns every frame to the NIC that sent it."""
+
+    __slots__ = ("latency_us", "nic", "_latency", "_frames", "_bytes")
+
+    def __init__(self, latency_us: float = 0.0) -> None:
+        self._latency = _check_latency(latency_us, positive=False)
+        self.latency_us = latency_us        # delay before the frame comes back
+        self.nic: Nic | None = None
+        self._frames = self._bytes = 0
+
+    def attach(self, nic: "Nic") -> None:
+        """Remember the NIC frames come back to."""
+        self.nic = nic
+
+    def close(self) -> None:
+        """Forget the NIC; frames are no longer looped."""
+        self.nic = None
+
+    def transmit(self, frame: bytes, cycle: int) -> None:
+        """Send ``frame`` back to our NIC ``latency_us`` after ``cycle``."""
+        if self.nic is None:
+            return
+        self._frames += 1
+        self._bytes += len(frame)
+        mhz = self.nic.machine.profile.mhz
+        self.nic.deliver(frame, cycle + _us_to_cycles(self._latency, mhz))
+
+    def statistics(self) -> LoopbackStats:
+        """Return a frozen snapshot of the loopback's counters."""
+        return LoopbackStats(self._frames, self._bytes)
+
+
+# -- running several machines together --------------------------------------------
+
+def _lookahead(machines: list["Machine"]) -> Fraction | None:
+    """The smallest lookahead_us of any NIC backend of ``machines``, or None."""
+    best: Fraction | None = None
+    for m in machines:
+        for nic in m.nics:
+            la = getattr(nic.backend, "lookahead_us", None)
+            if la is not None and (best is None or Fraction(la) < best):
+                best = Fraction(la)
+    return best
+
+
+def _settled(m: "Machine", r: RunResult) -> bool:
+    """True if ``m`` can do nothing more unless another machine sends it a frame."""
+    return r.reason == "halted" or (r.reason in _SETTLED and m.clock.pending() == 0)
+
+
+def run_together(machines: Iterable["Machine"], until: float | None = None,
+                 quantum: float | None = None) -> list[RunResult]:
+    """Run ``machines`` in lock-step windows until all are settled or ``until`` (us)."""
+    ms = list(machines)
+    q = _lookahead(ms) if quantum is None else _check_latency(quantum, positive=True)
+    end_us = None if until is None else Fraction(until)
+    if q is None:                           # nothing couples them: run each alone
+        return [m.run(None if end_us is None else _us_to_cycles(end_us, m.profile.mhz))
+                for m in ms]
+    if q <= 0:
+        raise ConfigError("lock-step quantum must be positive", quantum=float(q))
+    t = min(Fraction(m.cycles, m.profile.mhz) for m in ms)
+    last = [RunResult("paused", m.cycles, len(m.threads.live())) for m in ms]
+    while True:
+        t += q
+        if end_us is not None and t > end_us:
+            t = end_us
+        for i, m in enumerate(ms):
+            limit = _us_to_cycles(t, m.profile.mhz)
+            if last[i].reason != "halted" and m.cycles < limit:
+                last[i] = m.run(until=limit)
+        if all(_settled(m, r) for m, r in zip(ms, last)):
+            return last
+        if end_us is not None and t >= end_us:
+            return last
