@@ -40,6 +40,7 @@ __all__ = ["SUITE_MODULES", "DEFAULT_PROFILE", "suite", "SuiteContext", "SuiteOu
 #: every module that registers suites; importing them fills the registry
 SUITE_MODULES: tuple[str, ...] = (
     "exolab.bench.speed",
+    "exolab.bench.tables",
 )
 
 DEFAULT_PROFILE = "dec5000"

@@ -8,6 +8,10 @@ report holds —
 - one column per kernel measured in the suite (value and unit);
 - one column per published system when the suite has paper rows
   (``system`` or ``system / machine`` when a system appears on several);
+- per kernel, measured / the figure of the system it stands for, "(cal)"
+  marking figures a profile row was calibrated on;
+- per kernel K other than monolithic, the ratio monolithic / K beside the
+  paper's ratio and a verdict (within 1.5x, same winner);
 - ``note`` (targets, skips) when the suite has notes.
 
 A later column (say, a ratio of a kernel to a paper system) is one more
@@ -30,9 +34,11 @@ from typing import Callable
 from rich.console import Console
 from rich.table import Table
 
+from exolab.bench.papers import Comparison, fidelity
 from exolab.bench.results import PaperRow, Report, Result
 
-__all__ = ["Column", "columns", "benchmarks", "suite_table", "print_report", "fmt_value"]
+__all__ = ["Column", "columns", "benchmarks", "suite_table", "print_report", "fmt_value",
+           "ratio_verdict"]
 
 MISSING = "—"
 
@@ -92,12 +98,59 @@ def _paper_columns(rows: list[PaperRow]) -> list[Column]:
     return cols
 
 
+def _deviation_columns(report: Report, suite: str) -> list[Column]:
+    """Per kernel: measured / its paper system's figure, marking calibrated rows."""
+    comps = [c for c in fidelity(report, suite) if c.paper is not None]
+    cols = []
+    for kernel in dict.fromkeys(c.kernel for c in comps):
+        mine = {c.benchmark: c for c in comps if c.kernel == kernel}
+        system = next(iter(mine.values())).system
+
+        def cell(bench: str, mine: dict[str, Comparison] = mine) -> str:
+            c = mine.get(bench)
+            if c is None or c.deviation is None:
+                return MISSING
+            return f"{c.deviation:.2f}x" + (" (cal)" if c.calibrated else "")
+        cols.append(Column(f"{kernel}/{system}", cell))
+    return cols
+
+
+def ratio_verdict(measured: float, paper: float) -> str:
+    """'ok' when the measured ratio is within 1.5x of the paper's with the same winner."""
+    same_winner = (measured >= 1) == (paper >= 1)
+    close = max(measured / paper, paper / measured) <= 1.5
+    return "ok" if same_winner and close else "OFF"
+
+
+def _ratio_columns(report: Report, suite: str) -> list[Column]:
+    """monolithic / K measured beside the paper's ratio, for every other kernel K."""
+    comps = fidelity(report, suite)
+    base = {c.benchmark: c for c in comps if c.kernel == "monolithic"}
+    cols = []
+    for kernel in dict.fromkeys(c.kernel for c in comps if c.kernel != "monolithic"):
+        other = {c.benchmark: c for c in comps if c.kernel == kernel}
+
+        def cell(bench: str, other: dict[str, Comparison] = other) -> str:
+            a, b = base.get(bench), other.get(bench)
+            if a is None or b is None or not b.measured:
+                return MISSING
+            ratio = a.measured / b.measured
+            if a.paper is None or b.paper is None:
+                return f"{ratio:.2f}"
+            paper = a.paper / b.paper
+            return f"{ratio:.2f} (paper {paper:.2f}) {ratio_verdict(ratio, paper)}"
+        cols.append(Column(f"monolithic/{kernel}", cell))
+    return cols
+
+
 def columns(report: Report, suite: str) -> list[Column]:
     """The columns of ``suite``'s table, derived from the rows present."""
     rows = report.results_of(suite)
     cols = [Column("benchmark", lambda b: b, "left")]
     cols += [_kernel_column(rows, k) for k in dict.fromkeys(r.kernel for r in rows)]
     cols += _paper_columns(report.paper_of(suite))
+    cols += _deviation_columns(report, suite)
+    cols += _ratio_columns(report, suite)
     notes = {b: n for (s, b), n in report.notes.items() if s == suite and b}
     if notes:
         cols.append(Column("note", lambda b: notes.get(b, ""), "left"))

@@ -1,0 +1,109 @@
+"""The papers' published figures and the comparison of measured against them.
+
+The figures live in ``bench/data/paper.json``, each with its source; a row
+may name the cost-profile entry it *calibrates* (those rows were fitted, all
+others are predictions). :func:`fidelity` pairs each measured value with the
+paper value of the system the kernel stands for (``systems`` map: Ultrix and
+Linux -> monolithic, ExOS and Aegis -> exokernel, ...) and computes the
+deviation, the measured and the published ratio between two kernels, and a
+verdict.
+
+Interface::
+
+    PaperFigure(suite, benchmark, system, machine, value, unit, source, calibrates)
+    figures(suite=None) -> list[PaperFigure]     system_kernel(system) -> str | None
+    suite_profile(suite) -> str
+    paper_rows(suite) -> list[PaperRow]
+    Comparison                                   fidelity(report, suite) -> list[Comparison]
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from exolab.bench.results import PaperRow, Report
+
+__all__ = ["PaperFigure", "figures", "system_kernel", "suite_profile", "paper_rows",
+           "Comparison", "fidelity"]
+
+
+@dataclass(frozen=True, slots=True)
+class PaperFigure:
+    """One published number, with its source and calibration role."""
+
+    suite: str
+    benchmark: str
+    system: str
+    machine: str
+    value: float
+    unit: str
+    source: str
+    calibrates: str | None      # the profile row fitted to this figure, if any
+
+
+@lru_cache(maxsize=1)
+def _data() -> dict[str, Any]:
+    """The parsed paper.json."""
+    text = resources.files("exolab.bench").joinpath("data/paper.json").read_text()
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def figures(suite: str | None = None) -> list[PaperFigure]:
+    """Every published figure (of ``suite``), in file order."""
+    out = []
+    for r in _data()["rows"]:
+        if suite is None or r["suite"] == suite:
+            out.append(PaperFigure(r["suite"], r["benchmark"], r["system"], r["machine"],
+                                   float(r["value"]), r["unit"], r["source"],
+                                   r.get("calibrates")))
+    return out
+
+
+def system_kernel(system: str) -> str | None:
+    """The exolab kernel that stands for a published system (None if none does)."""
+    return _data()["systems"].get(system)  # type: ignore[no-any-return]
+
+
+def suite_profile(suite: str) -> str:
+    """The cost profile of the machine the suite's paper measured on."""
+    return _data()["profiles"][suite]  # type: ignore[no-any-return]
+
+
+def paper_rows(suite: str) -> list[PaperRow]:
+    """The suite's figures as report rows."""
+    return [PaperRow(f.suite, f.benchmark, f.system, f.machine, f.value, f.unit, f.source)
+            for f in figures(suite)]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One measured value beside its paper counterpart."""
+
+    suite: str
+    benchmark: str
+    kernel: str
+    measured: float
+    system: str | None          # the paper system this kernel stands for
+    paper: float | None
+    deviation: float | None     # measured / paper
+    calibrated: str | None      # profile row fitted on this figure, or None
+
+
+def fidelity(report: Report, suite: str) -> list[Comparison]:
+    """Pair every measured row of ``suite`` with the paper figure of its system."""
+    figs = figures(suite)
+    out = []
+    for r in report.results:
+        if r.suite != suite:
+            continue
+        match = next((f for f in figs if f.benchmark == r.benchmark
+                      and system_kernel(f.system) == r.kernel), None)
+        paper = match.value if match else None
+        out.append(Comparison(suite, r.benchmark, r.kernel, r.value,
+                              match.system if match else None, paper,
+                              r.value / paper if paper else None,
+                              match.calibrates if match else None))
+    return out

@@ -1,0 +1,44 @@
+"""Run one ABI program on one kernel on a fresh machine.
+
+The shared path of ``exolab run``, the benchmark harness and the tests: build
+a :class:`~exolab.machine.Machine` with the requested profile and seed,
+construct the kernel by name, boot the program, run to completion, and hand
+back everything needed to report on it.
+
+Interface::
+
+    ProgramRun(machine, kernel, result, console, faults)
+    run_program(program, *args, kernel="monolithic", profile="dec5000", seed=0,
+                trace=False, frames=16384, until=None) -> ProgramRun
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from exolab.kernels import Kernel, make_kernel
+from exolab.machine.machine import Machine, RunResult
+
+__all__ = ["ProgramRun", "run_program"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramRun:
+    """The outcome of one run: the machine, the kernel, why it stopped, its output."""
+
+    machine: Machine
+    kernel: Kernel
+    result: RunResult
+    console: list[str]
+    faults: list[tuple[int, str, Any]]
+
+
+def run_program(program: Callable[..., Any], *args: Any, kernel: str = "monolithic",
+                profile: str = "dec5000", seed: int = 0, trace: bool = False,
+                frames: int = 16384, until: int | None = None) -> ProgramRun:
+    """Boot ``program(os, *args)`` on a fresh machine running ``kernel``; run it."""
+    machine = Machine(profile, seed=seed, trace=trace, frames=frames)
+    k = make_kernel(kernel, machine)
+    k.boot(program, *args, name=getattr(program, "__name__", "init"))
+    result = k.run(until)
+    return ProgramRun(machine, k, result, list(k.console), list(k.faults))
