@@ -130,6 +130,8 @@ def bench(
         help="Kernel(s) to measure (repeatable; default: all).")] = None,
     list_: Annotated[bool, typer.Option(
         "--list", help="List the suites and exit.")] = False,
+    plot: Annotated[Optional[Path], typer.Option(
+        "--plot", help="Draw measured / paper figures into this PNG.")] = None,
 ) -> None:
     """Run benchmark suites and print their tables."""
     from exolab.bench.registry import run_suites
@@ -144,6 +146,28 @@ def bench(
     if json_path is not None:
         _write(lambda: report.write_json(json_path), json_path)
         out.print(f"wrote {escape(str(json_path))}")
+    if plot is not None:
+        from exolab.bench.plot import plot_report
+        _write(lambda: plot_report(report, plot), plot)
+        out.print(f"wrote {escape(str(plot))}")
+
+
+@app.command()
+@_friendly
+def calibrate(
+    profile: Annotated[str, typer.Option(
+        "--profile", "-p", help="Cost profile whose calibrated rows to fit.")] = "dec5000",
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Simulation seed.")] = 0,
+) -> None:
+    """Fit the profile rows pinned on paper figures; print the values to adopt."""
+    from exolab.bench.calibrate import solve, targets
+    table = Table(title=f"calibration of {profile}", title_justify="left")
+    for header in ("row", "pinned on", "current", "fitted"):
+        table.add_column(header)
+    pinned = {t.field: f"{t.suite}/{t.benchmark} ({t.kernel})" for t in targets(profile)}
+    for row, (old, new) in solve(profile, seed).items():
+        table.add_row(row, pinned[row], str(old), str(new))
+    _out().print(table)
 
 
 # -- trace ------------------------------------------------------------------------

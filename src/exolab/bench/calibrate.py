@@ -24,14 +24,13 @@ from dataclasses import dataclass
 
 from exolab.apps.microbench import PROGRAMS
 from exolab.bench.papers import figures, suite_profile, system_kernel
-from exolab.bench.tables import TABLES
+from exolab.bench.tables import TABLES, iterations
 from exolab.machine.costs import PROFILES, CostProfile, get_profile
 from exolab.runner import run_program
 
 __all__ = ["Target", "targets", "solve"]
 
 _STEP = 100             # cycles added to a row to measure its effect
-_N = {"process_creation": 10}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +64,7 @@ def _measure(p: CostProfile, t: Target, seed: int) -> float:
     """Cycles per operation of ``t``'s benchmark with profile ``p``."""
     PROFILES["_calibrating"] = p
     try:
-        run = run_program(PROGRAMS[t.benchmark], _N.get(t.benchmark, 200),
+        run = run_program(PROGRAMS[t.benchmark], iterations(t.benchmark),
                           kernel=t.kernel, profile="_calibrating", seed=seed)
     finally:
         del PROFILES["_calibrating"]

@@ -126,6 +126,8 @@ def _ratio_columns(report: Report, suite: str) -> list[Column]:
     """monolithic / K measured beside the paper's ratio, for every other kernel K."""
     comps = fidelity(report, suite)
     base = {c.benchmark: c for c in comps if c.kernel == "monolithic"}
+    if not base or not any(c.paper is not None for c in comps):
+        return []
     cols = []
     for kernel in dict.fromkeys(c.kernel for c in comps if c.kernel != "monolithic"):
         other = {c.benchmark: c for c in comps if c.kernel == kernel}

@@ -15,6 +15,8 @@ Benchmarks (what is counted):
                       over 4x as many pages as the TLB has entries
 - ``context_switch``  switches between two threads yielding to each other
 - ``disk_read``       block reads completed by the disk (image in a tempdir)
+- ``syscall``         (monolithic) getpid through the generic system-call path
+- ``pipe_round_trip`` (monolithic) 4-byte ping-pong between two processes
 
 Interface::
 
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from exolab.bench.registry import SuiteContext, SuiteOutput, suite
+from exolab.abi import ABI
+from exolab.kernels import make_kernel
 from exolab.kernels.tiny import SYS_DISK_READ, SYS_NULL, SYS_YIELD, TinyKernel
 from exolab.machine.machine import Machine
 
@@ -45,7 +49,8 @@ DISK_BLOCKS = 256           # size of the disk_read image, in blocks
 
 #: events/s each benchmark should reach on the development machine
 TARGETS: dict[str, float] = {"trap": 1_000_000, "tlb_hit_load": 2_000_000,
-                             "context_switch": 500_000}
+                             "context_switch": 500_000, "syscall": 500_000,
+                             "pipe_round_trip": 100_000}
 
 Timed = tuple[int, float]   # (events counted, seconds)
 
@@ -58,6 +63,7 @@ class SpeedCase:
     n: int                                   # operations, default run (~0.3-1 s)
     quick_n: int                             # operations with quick=True
     run: Callable[[str, int, int], Timed]    # (profile, seed, n) -> Timed
+    kernel: str = KERNEL                     # kernel the row is measured on
 
 
 def _timed_run(m: Machine) -> float:
@@ -152,12 +158,59 @@ def _disk_read(profile: str, seed: int, n: int) -> Timed:
         return disk.statistics().reads, secs
 
 
+def _on_kernel(kernel: str, profile: str, seed: int, program: Callable[..., None],
+               *args: object) -> tuple[Machine, float]:
+    """Boot ``program`` on ``kernel`` and time the run."""
+    m = Machine(profile, seed=seed)
+    make_kernel(kernel, m).boot(program, *args)
+    return m, _timed_run(m)
+
+
+def _getpids(os: ABI, n: int) -> None:
+    """n null system calls."""
+    for _ in range(n):
+        os.getpid()
+
+
+def _mono_syscall(profile: str, seed: int, n: int) -> Timed:
+    """Null system calls (getpid) through the monolithic generic path."""
+    m, secs = _on_kernel("monolithic", profile, seed, _getpids, n)
+    return m.cpu.statistics().traps, secs
+
+
+def _echo(os: ABI, rfd: int, wfd: int, n: int) -> None:
+    """Pipe peer: send back what arrives."""
+    for _ in range(n):
+        os.write(wfd, os.read(rfd, 4))
+
+
+def _pingpong(os: ABI, n: int) -> None:
+    """n pipe round trips with a forked peer."""
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    os.fork(_echo, a_r, b_w, n)
+    for _ in range(n):
+        os.write(a_w, b"ping")
+        os.read(b_r, 4)
+
+
+def _pipe_round_trip(kernel: str) -> Callable[[str, int, int], Timed]:
+    """A case function timing n pipe round trips on ``kernel``."""
+    def run(profile: str, seed: int, n: int) -> Timed:
+        _, secs = _on_kernel(kernel, profile, seed, _pingpong, n)
+        return n, secs
+    return run
+
+
 CASES: tuple[SpeedCase, ...] = (
     SpeedCase("trap", 1_000_000, 2_000, _trap),
     SpeedCase("tlb_hit_load", 1_000_000, 2_000, _tlb_hit_load),
     SpeedCase("tlb_miss_refill", 100_000, 1_000, _tlb_miss_refill),
     SpeedCase("context_switch", 300_000, 1_000, _context_switch),
     SpeedCase("disk_read", 20_000, 200, _disk_read),
+    SpeedCase("syscall", 300_000, 2_000, _mono_syscall, "monolithic"),
+    SpeedCase("pipe_round_trip", 30_000, 500, _pipe_round_trip("monolithic"),
+              "monolithic"),
 )
 
 
@@ -177,14 +230,16 @@ def _target_note(name: str, value: float) -> str:
     return f"target >= {TARGETS[name]:,.0f} {UNIT}: {verdict}"
 
 
-@suite("speed", kernels=(KERNEL,),
+@suite("speed", kernels=(KERNEL, "monolithic"),
        description="simulator speed on this host: simulated events per wall-clock second")
 def run_speed(ctx: SuiteContext) -> SuiteOutput:
     """Measure every speed case on the bare machine."""
     results, notes = [], {}
     for case in CASES:
+        if case.kernel not in ctx.kernels:
+            continue
         value = measure(case, ctx.profile, ctx.seed, ctx.quick)
-        results.append(ctx.result(case.name, KERNEL, value, UNIT))
+        results.append(ctx.result(case.name, case.kernel, value, UNIT))
         if case.name in TARGETS:
             notes[case.name] = _target_note(case.name, value)
     if ctx.quick:

@@ -9,6 +9,7 @@ microseconds (Exokernel); the paper's figures come along as ``paper`` rows.
 Interface::
 
     TABLES: suite -> (benchmarks, unit)
+    iterations(benchmark, quick=False) -> int
     measure(benchmark, kernel, profile, seed, n) -> cycles per operation | None
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from exolab.kernels import kernel_names
 from exolab.machine.costs import get_profile
 from exolab.runner import run_program
 
-__all__ = ["TABLES", "measure"]
+__all__ = ["TABLES", "measure", "iterations"]
 
 #: suite -> (benchmarks in table order, unit)
 TABLES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -36,6 +37,11 @@ TABLES: dict[str, tuple[tuple[str, ...], str]] = {
 _N = {"process_creation": (40, 4), "appel2": (400, 100), "prot100": (100, 5),
       "unprot100": (100, 5)}
 _DEFAULT_N = (1000, 20)
+
+
+def iterations(benchmark: str, quick: bool = False) -> int:
+    """How many operations a run of ``benchmark`` times."""
+    return _N.get(benchmark, _DEFAULT_N)[1 if quick else 0]
 
 
 def measure(benchmark: str, kernel: str, profile: str, seed: int, n: int) -> float | None:
@@ -57,7 +63,7 @@ def _run_table(ctx: SuiteContext) -> SuiteOutput:
     mhz = get_profile(ctx.profile).mhz
     results, notes = [], {}
     for bench in benches:
-        n = _N.get(bench, _DEFAULT_N)[1 if ctx.quick else 0]
+        n = iterations(bench, ctx.quick)
         for kernel in ctx.kernels:
             cycles = measure(bench, kernel, ctx.profile, ctx.seed, n)
             if cycles is None:

@@ -101,7 +101,7 @@ class TinyKernel:
         cpu.switch_to(t)
 
     def _disk_read(self, cpu: CPU, block: int, paddr: int) -> int:
-        """DMA disk 0's ``block`` to physical ``paddr``, sleeping until it lands; -1 if refused."""
+        """DMA disk 0's ``block`` to ``paddr`` and sleep until it lands; -1 if refused."""
         disk = self.machine.disks[0]
         try:
             rid = disk.submit_read(block, paddr)

@@ -176,12 +176,12 @@ DEC5000 = _profile(
         ("asid_bits",         6,   "R3000 EntryHi PID field is 6 bits (R3000 manual)"),
         ("tlb_tagged",        1,   "R3000 TLB entries are tagged with the PID (R3000 manual)"),
         ("mono_syscall_path", 525, f"calibrated: Ultrix getpid 21.3 us = 532 cycles ({EXO}, Table 4) minus trap entry/exit"),
-        ("mono_switch_path", 2305, f"calibrated: Ultrix shm 118 us one-way ({EXO}, Table 8)"),
+        ("mono_switch_path", 2284, f"calibrated: Ultrix shm 118 us one-way ({EXO}, Table 8)"),
         ("mono_signal_path", 4011, f"calibrated: Ultrix trap 161 us ({EXO}, Table 10)"),
         ("mono_exec_path",  40000, "estimate: Ultrix fork+exec of a small image, ~1.6 ms (no published figure)"),
         ("mono_pte_op",       12,  "estimate: pmap loop body ~12 instructions per page (BSD pmap_protect)"),
         ("mono_refill",        8,  "Ultrix UTLB refill handler: ~8 instructions (mfc0, lw pte, mtc0, tlbwr, rfe)"),
-        ("mono_pipe_op",     766,  f"calibrated: Ultrix pipe 199 us ({EXO}, Table 8); 4.3BSD pipes are socket pairs (sosend/soreceive, mbufs)"),
+        ("mono_pipe_op",     776,  f"calibrated: Ultrix pipe 199 us ({EXO}, Table 8); 4.3BSD pipes are socket pairs (sosend/soreceive, mbufs)"),
         ("mono_vm_op",       200,  "estimate: vm_map lookup + entry clipping, ~200 instructions (4.3BSD/Mach VM)"),
     ])
 

@@ -462,6 +462,7 @@ class Disk:
             return
         if req.op == "fua" or not self.cache_blocks:
             self._write_image(block, req.data)
+            self._cache.pop(block, None)
             n["fua"] += req.op == "fua"
         else:
             if self._must_destage(block):
@@ -551,7 +552,7 @@ class Disk:
             raise DiskRequestError("block out of range", block=block, blocks=self.blocks)
 
     def peek(self, block: int) -> bytes:
-        """Return what a read of ``block`` would return now (no time charged)."""
+        """Return what a read of ``block`` would return after completed requests (no time)."""
         self._check_block(block)
         cached = self._cache.get(block)
         return cached if cached is not None else self._read_image(block)
