@@ -65,6 +65,8 @@ class MonolithicKernel:
         self.machine = machine
         p = machine.profile
         self.c_syscall = p.mono_syscall_path
+        self.c_pipe_op = p.mono_pipe_op
+        self.c_copy_kib = p.copy_per_kib
         self.quantum = p.us_to_cycles(quantum_us)
         if machine.memory.frames <= KERNEL_FRAMES + 16:
             raise KernelPanic("monolithic: not enough physical memory",
@@ -80,6 +82,7 @@ class MonolithicKernel:
         self.console: list[str] = []            # lines written to fds 1 and 2
         self.faults: list[tuple[int, str, Any]] = []
         self.syscalls = 0
+        self.tick_on = False                    # the periodic tick is armed
         self.next_shm_key = 1
         self._next_pid = 1
         self._created = 0
@@ -158,9 +161,8 @@ class MonolithicKernel:
 
     # -- CPU vectors ------------------------------------------------------------------
 
-    def on_trap(self, cpu: CPU, number: Any, args: tuple[Any, ...]) -> Any:
-        """System call: the generic path."""
-        return dispatch(self, cpu, number, args)
+    #: system call: the generic path (see syscall.dispatch), bound as the trap vector
+    on_trap = dispatch
 
     def on_tlb_miss(self, cpu: CPU, vaddr: int, write: bool) -> None:
         """Refill from the page table; a bad access faults the program (or EFAULTs a call)."""
@@ -206,16 +208,17 @@ class MonolithicKernel:
         if self.sched.dispatch(cpu):
             return True
         self.machine.timer.cancel()
+        self.tick_on = False
         return False
 
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
         """A thread ended: process bookkeeping (never switches)."""
         procmod.thread_ended(self, cpu, thread)
 
-    def ensure_tick(self) -> None:
-        """Arm the periodic scheduler tick if it is not running."""
-        if not self.machine.timer.armed:
-            self.machine.timer.arm(self.quantum, periodic=True)
+    def start_tick(self) -> None:
+        """Arm the periodic scheduler tick (the scheduler calls this when it is off)."""
+        self.machine.timer.arm(self.quantum, periodic=True)
+        self.tick_on = True
 
     def statistics(self) -> MonoStats:
         """Return a frozen snapshot of the kernel's counters."""

@@ -27,6 +27,33 @@ __all__ = ["Libc"]
 
 _WORD = struct.Struct("<q")
 
+# call numbers as plain ints (an IntEnum lookup per call is measurable)
+_CLOCK_GETRES = int(Sys.CLOCK_GETRES)
+_CLOSE = int(Sys.CLOSE)
+_DIRTY = int(Sys.DIRTY)
+_EXIT = int(Sys.EXIT)
+_FORK = int(Sys.FORK)
+_GETPID = int(Sys.GETPID)
+_MMAP = int(Sys.MMAP)
+_MPROTECT = int(Sys.MPROTECT)
+_MUNMAP = int(Sys.MUNMAP)
+_PIPE = int(Sys.PIPE)
+_READ = int(Sys.READ)
+_READ_INTO = int(Sys.READ_INTO)
+_RPC_ACCEPT = int(Sys.RPC_ACCEPT)
+_RPC_CONNECT = int(Sys.RPC_CONNECT)
+_RPC_REGISTER = int(Sys.RPC_REGISTER)
+_SET_FAULT_HANDLER = int(Sys.SET_FAULT_HANDLER)
+_SHM_ATTACH = int(Sys.SHM_ATTACH)
+_SHM_CREATE = int(Sys.SHM_CREATE)
+_SHM_DETACH = int(Sys.SHM_DETACH)
+_SPAWN = int(Sys.SPAWN)
+_THREAD_CREATE = int(Sys.THREAD_CREATE)
+_WAIT = int(Sys.WAIT)
+_WRITE = int(Sys.WRITE)
+_WRITE_FROM = int(Sys.WRITE_FROM)
+_YIELD = int(Sys.YIELD)
+
 
 class Libc(ABI):
     """One process's view of the monolithic kernel."""
@@ -43,7 +70,7 @@ class Libc(ABI):
 
     # identity and time
     def getpid(self) -> int:
-        return self._trap(Sys.GETPID)
+        return self._trap(_GETPID)
 
     def time(self) -> int:
         self._cpu.charge(self._k.machine.profile.instruction)
@@ -55,69 +82,69 @@ class Libc(ABI):
         self._cpu.charge(cycles)
 
     def api_call(self) -> int:
-        return self._trap(Sys.CLOCK_GETRES)
+        return self._trap(_CLOCK_GETRES)
 
     def print(self, *parts: Any) -> None:
         self.write(1, (" ".join(str(p) for p in parts) + "\n").encode())
 
     # processes and threads
     def spawn(self, program: Program, *args: Any, name: str = "") -> int:
-        return self._trap(Sys.SPAWN, program, args, name)
+        return self._trap(_SPAWN, program, args, name)
 
     def fork(self, entry: Program, *args: Any) -> int:
-        return self._trap(Sys.FORK, entry, args)
+        return self._trap(_FORK, entry, args)
 
     def exit(self, status: Any = 0) -> None:
-        self._trap(Sys.EXIT, status)
+        self._trap(_EXIT, status)
 
     def wait(self, pid: int | None = None) -> tuple[int, Any]:
-        return self._trap(Sys.WAIT, pid)
+        return self._trap(_WAIT, pid)
 
     def yield_(self) -> None:
-        self._trap(Sys.YIELD)
+        self._trap(_YIELD)
 
     def thread_create(self, entry: Callable[..., Any], *args: Any) -> int:
-        return self._trap(Sys.THREAD_CREATE, entry, args)
+        return self._trap(_THREAD_CREATE, entry, args)
 
     def thread_yield(self) -> None:
-        self._trap(Sys.YIELD)
+        self._trap(_YIELD)
 
     # descriptors
     def pipe(self) -> tuple[int, int]:
-        return self._trap(Sys.PIPE)
+        return self._trap(_PIPE)
 
     def read(self, fd: int, n: int) -> bytes:
-        return self._trap(Sys.READ, fd, n)
+        return self._trap(_READ, fd, n)
 
     def write(self, fd: int, data: bytes) -> int:
-        return self._trap(Sys.WRITE, fd, data)
+        return self._trap(_WRITE, fd, data)
 
     def read_into(self, fd: int, vaddr: int, n: int) -> int:
         """Read up to ``n`` bytes into memory at ``vaddr`` (pointer form)."""
-        return self._trap(Sys.READ_INTO, fd, vaddr, n)
+        return self._trap(_READ_INTO, fd, vaddr, n)
 
     def write_from(self, fd: int, vaddr: int, n: int) -> int:
         """Write ``n`` bytes from memory at ``vaddr`` (pointer form)."""
-        return self._trap(Sys.WRITE_FROM, fd, vaddr, n)
+        return self._trap(_WRITE_FROM, fd, vaddr, n)
 
     def close(self, fd: int) -> None:
-        self._trap(Sys.CLOSE, fd)
+        self._trap(_CLOSE, fd)
 
     # memory
     def mmap(self, length: int, prot: int = PROT_RW) -> int:
-        return self._trap(Sys.MMAP, length, prot)
+        return self._trap(_MMAP, length, prot)
 
     def munmap(self, vaddr: int, length: int) -> None:
-        self._trap(Sys.MUNMAP, vaddr, length)
+        self._trap(_MUNMAP, vaddr, length)
 
     def mprotect(self, vaddr: int, length: int, prot: int) -> None:
-        self._trap(Sys.MPROTECT, vaddr, length, prot)
+        self._trap(_MPROTECT, vaddr, length, prot)
 
     def dirty(self, vaddr: int) -> bool:
-        return self._trap(Sys.DIRTY, vaddr)
+        return self._trap(_DIRTY, vaddr)
 
     def set_fault_handler(self, handler: FaultHandler | None) -> None:
-        self._trap(Sys.SET_FAULT_HANDLER, handler)
+        self._trap(_SET_FAULT_HANDLER, handler)
 
     def load(self, vaddr: int, size: int = 4) -> int:
         return self._cpu.load(vaddr, size)
@@ -133,20 +160,20 @@ class Libc(ABI):
 
     # shared memory
     def shm_create(self, length: int) -> int:
-        return self._trap(Sys.SHM_CREATE, length)
+        return self._trap(_SHM_CREATE, length)
 
     def shm_attach(self, key: int) -> int:
-        return self._trap(Sys.SHM_ATTACH, key)
+        return self._trap(_SHM_ATTACH, key)
 
     def shm_detach(self, vaddr: int) -> None:
-        self._trap(Sys.SHM_DETACH, vaddr)
+        self._trap(_SHM_DETACH, vaddr)
 
     # rpc over pipes
     def rpc_serve(self, name: str, handler: RpcHandler, count: int | None = None) -> None:
-        self._trap(Sys.RPC_REGISTER, name)
+        self._trap(_RPC_REGISTER, name)
         served = 0
         while count is None or served < count:
-            req, rep = self._trap(Sys.RPC_ACCEPT, name)
+            req, rep = self._trap(_RPC_ACCEPT, name)
             while count is None or served < count:
                 msg = self.read(req, 8)
                 if len(msg) < 8:
@@ -158,7 +185,7 @@ class Libc(ABI):
             self.close(rep)
 
     def rpc_connect(self, name: str) -> int:
-        req, rep = self._trap(Sys.RPC_CONNECT, name)
+        req, rep = self._trap(_RPC_CONNECT, name)
         self._rpc[req] = (req, rep)
         return req
 

@@ -41,10 +41,12 @@ MAX_FDS = 64
 class Pipe:
     """A bounded byte FIFO in one kernel frame."""
 
-    __slots__ = ("frame", "head", "count", "readers", "writers", "read_q", "write_q")
+    __slots__ = ("frame", "buf", "head", "count", "readers", "writers", "read_q",
+                 "write_q")
 
     def __init__(self, kernel: "MonolithicKernel") -> None:
         self.frame = kernel.frames.alloc()      # kernel-owned buffer frame
+        self.buf = kernel.machine.memory.frame(self.frame)   # its bytes (kseg0 view)
         self.head = 0                           # offset of the oldest byte
         self.count = 0                          # bytes buffered
         self.readers = 0                        # descriptors open for reading
@@ -52,27 +54,29 @@ class Pipe:
         self.read_q: list[SimThread] = []       # readers asleep (empty pipe)
         self.write_q: list[SimThread] = []      # writers asleep (full pipe)
 
-    def put(self, k: "MonolithicKernel", data: bytes) -> None:
-        """Append ``data`` (caller checked it fits) into the ring."""
-        mem = k.machine.memory
-        base = self.frame << 12
+    def put(self, data: bytes) -> None:
+        """Append ``data`` (the caller checked it fits) to the ring in the frame."""
+        n = len(data)
         tail = (self.head + self.count) % PIPE_SIZE
-        first = min(len(data), PIPE_SIZE - tail)
-        mem.write(base + tail, data[:first])
-        if first < len(data):
-            mem.write(base, data[first:])
-        self.count += len(data)
+        end = tail + n
+        if end <= PIPE_SIZE:
+            self.buf[tail:end] = data
+        else:
+            first = PIPE_SIZE - tail
+            self.buf[tail:] = data[:first]
+            self.buf[:n - first] = data[first:]
+        self.count += n
 
-    def take(self, k: "MonolithicKernel", n: int) -> bytes:
-        """Remove and return up to ``n`` bytes from the ring."""
+    def take(self, n: int) -> bytes:
+        """Remove and return up to ``n`` bytes from the ring in the frame."""
         n = min(n, self.count)
-        mem = k.machine.memory
-        base = self.frame << 12
-        first = min(n, PIPE_SIZE - self.head)
-        out = mem.read(base + self.head, first)
-        if first < n:
-            out += mem.read(base, n - first)
-        self.head = (self.head + n) % PIPE_SIZE
+        head = self.head
+        end = head + n
+        if end <= PIPE_SIZE:
+            out = bytes(self.buf[head:end])
+        else:
+            out = bytes(self.buf[head:]) + bytes(self.buf[:end - PIPE_SIZE])
+        self.head = end % PIPE_SIZE
         self.count -= n
         return out
 
@@ -122,6 +126,22 @@ def sys_pipe(k: "MonolithicKernel", cpu: CPU, proc: "Process") -> tuple[int, int
 def sys_write(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
               data: Any) -> int:
     """Write all of ``data`` to a pipe or the console, sleeping while full."""
+    entry = proc.fds.get(fd) if type(fd) is int else None
+    if entry is not None and entry[0] == "pipe_w" and type(data) is bytes:
+        pipe: Pipe = entry[1]
+        n = len(data)
+        if pipe.readers and n <= PIPE_SIZE - pipe.count:     # fast path: fits at once
+            cpu.charge(k.c_pipe_op + ((n * k.c_copy_kib + 1023) >> 10))
+            pipe.put(data)
+            if pipe.read_q:
+                k.sched.wakeup(pipe.read_q)
+            return n
+    return _write_slow(k, cpu, proc, fd, data)
+
+
+def _write_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
+                data: Any) -> int:
+    """sys_write's general path: decode, console, partial writes, sleeping."""
     if not isinstance(data, (bytes, bytearray)):
         raise SyscallError("EFAULT", "write buffer is not bytes", type=type(data).__name__)
     kind, obj = _fd(proc, fd)
@@ -131,7 +151,7 @@ def sys_write(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
         return len(data)
     if kind != "pipe_w":
         raise SyscallError("EBADF", "descriptor not open for writing", fd=fd)
-    pipe: Pipe = obj
+    pipe = obj
     done = 0
     while done < len(data):
         if pipe.readers == 0:
@@ -142,7 +162,7 @@ def sys_write(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
             continue
         chunk = bytes(data[done:done + room])
         cpu.charge(k.machine.profile.mono_pipe_op + k.machine.profile.copy_cost(len(chunk)))
-        pipe.put(k, chunk)
+        pipe.put(chunk)
         done += len(chunk)
         k.sched.wakeup(pipe.read_q)
     return done
@@ -150,21 +170,38 @@ def sys_write(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
 
 def sys_read(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int, n: int) -> bytes:
     """Read up to ``n`` bytes, sleeping while the pipe is empty and has writers."""
-    if not isinstance(n, int) or n < 0:
-        raise SyscallError("EINVAL", "bad read length", n=n)
+    entry = proc.fds.get(fd) if type(fd) is int else None
+    if entry is not None and entry[0] == "pipe_r" and type(n) is int and n > 0:
+        pipe: Pipe = entry[1]
+        while pipe.count == 0 and pipe.writers:
+            k.sched.sleep(cpu, pipe.read_q)
+        out = pipe.take(n)
+        cpu.charge(k.c_pipe_op + ((len(out) * k.c_copy_kib + 1023) >> 10))
+        if pipe.write_q:
+            k.sched.wakeup(pipe.write_q)
+        return out
+    return _read_slow(k, cpu, proc, fd, n)
+
+
+def _read_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
+               n: int) -> bytes:
+    """sys_read's general path: decode, console, zero-length reads."""
+    if type(n) is not int or n < 0:
+        raise SyscallError("EINVAL", "bad read length", n=repr(n))
     kind, obj = _fd(proc, fd)
     if kind == "console":
         return b""
     if kind != "pipe_r":
         raise SyscallError("EBADF", "descriptor not open for reading", fd=fd)
-    pipe: Pipe = obj
+    pipe = obj
     while pipe.count == 0:
         if pipe.writers == 0 or n == 0:
             return b""
         k.sched.sleep(cpu, pipe.read_q)
-    out = pipe.take(k, n)
-    cpu.charge(k.machine.profile.mono_pipe_op + k.machine.profile.copy_cost(len(out)))
-    k.sched.wakeup(pipe.write_q)
+    out = pipe.take(n)
+    cpu.charge(k.c_pipe_op + ((len(out) * k.c_copy_kib + 1023) >> 10))
+    if pipe.write_q:
+        k.sched.wakeup(pipe.write_q)
     return out
 
 

@@ -60,8 +60,10 @@ class Scheduler:
         """Run ``t``: charge the scheduler path, switch address space and context."""
         cpu.charge(self.c_switch)
         self.switches += 1
-        self.kernel.ensure_tick()
-        asid = self.kernel.asid_for(t.owner.space)
+        k = self.kernel
+        if not k.tick_on:
+            k.start_tick()
+        asid = k.asid_for(t.owner.space)
         if asid != cpu.asid:
             cpu.set_asid(asid)
         cpu.switch_to(t)
@@ -95,11 +97,15 @@ class Scheduler:
 
     def wakeup(self, queue: list[SimThread]) -> None:
         """Make every thread sleeping on ``queue`` ready."""
-        while queue:
-            t = queue.pop(0)
-            self.asleep.pop(t.tid, None)
-            self.wakeups += 1
-            self.make_ready(t)
+        if not queue:
+            return
+        asleep, ready = self.asleep, self.ready
+        for t in queue:
+            asleep.pop(t.tid, None)
+            if t.state != DEAD:
+                ready.append(t)
+        self.wakeups += len(queue)
+        queue.clear()
 
     def cancel_sleep(self, t: SimThread) -> None:
         """Take ``t`` off whatever queue it sleeps on and make it ready (kill path)."""

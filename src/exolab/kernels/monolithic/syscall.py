@@ -94,16 +94,22 @@ TABLE: dict[int, tuple[Handler, int]] = {
 }
 
 
+#: TABLE as a list indexed by call number (None: no such call), for the hot path
+_BY_NUMBER: list[tuple[Handler, int] | None] = [TABLE.get(i) for i in range(max(TABLE) + 1)]
+
+
 def dispatch(k: "MonolithicKernel", cpu: CPU, number: Any,
              args: tuple[Any, ...]) -> Any:
     """Run the generic path, then the handler for ``number`` (ENOSYS/EINVAL decoded)."""
     cpu.charge(k.c_syscall)
-    entry = TABLE.get(number) if isinstance(number, int) else None
+    try:
+        entry = _BY_NUMBER[number] if number >= 0 else None
+    except (IndexError, TypeError):
+        entry = None
     if entry is None:
-        raise SyscallError("ENOSYS", "no such system call", number=number)
-    handler, nargs = entry
-    if len(args) != nargs:
+        raise SyscallError("ENOSYS", "no such system call", number=repr(number))
+    if len(args) != entry[1]:
         raise SyscallError("EINVAL", "wrong number of arguments", number=number,
-                           expected=nargs, actual=len(args))
+                           expected=entry[1], actual=len(args))
     k.syscalls += 1
-    return handler(k, cpu, cpu.current.owner, *args)  # type: ignore[union-attr]
+    return entry[0](k, cpu, cpu.current.owner, *args)  # type: ignore[union-attr]
