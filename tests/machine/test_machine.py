@@ -297,7 +297,7 @@ PAUSE_SLACK = 400        # a pause lands at the first charge point at or past th
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.integers(1, 40_000), min_size=1, max_size=5), st.integers(0, 3))
+@given(st.lists(st.integers(1, 5_000), min_size=1, max_size=5), st.integers(0, 3))
 def test_paused_runs_resume_exactly(limits: list[int], seed: int) -> None:
     m, k = _scenario(seed)
     reasons = []
@@ -313,10 +313,11 @@ def test_paused_runs_resume_exactly(limits: list[int], seed: int) -> None:
     assert _final_state(m, k) == _unpaused(seed)
 
 
-def test_a_pause_at_every_early_cycle_stops_promptly_and_resumes_exactly() -> None:
+def test_a_pause_anywhere_stops_promptly_and_resumes_exactly() -> None:
     """Limits falling inside the kernel's first dispatch, traps, refills, switches."""
     want = _unpaused(1)
-    for until in range(1, 400, 3):
+    end = want[0]
+    for until in list(range(1, 300)) + list(range(300, end, 7)):
         m, k = _scenario(1)
         res = m.run(until=until)
         assert res.reason == "paused", until
@@ -327,7 +328,8 @@ def test_a_pause_at_every_early_cycle_stops_promptly_and_resumes_exactly() -> No
 
 def test_paused_run_reports_live_threads_and_a_zero_limit_returns_at_once() -> None:
     m, _ = _scenario(0)
-    assert m.run(until=0) == RunResult("paused", 0, 3)
+    start = m.cycles                              # the kernel armed its tick already
+    assert m.run(until=0) == RunResult("paused", start, 3)
     res = m.run(until=2000)
     assert res.reason == "paused" and res.live_threads == 3
 

@@ -200,8 +200,8 @@ class CPU:
         finally:
             clk.now += self._c_trap_out
             self.mode = USER
-        if tr is not None:
-            self._emit(Kind.TRAP_RETURN, number)
+            if tr is not None:              # also when the call unwinds: B/E stay paired
+                self._emit(Kind.TRAP_RETURN, number)
         if clk.now >= clk.deadline or self.pending_irqs:
             self.service()
         return result
@@ -223,8 +223,8 @@ class CPU:
         finally:
             self.clock.now += p.exception_exit
             self.mode = prev
-        if self.tracer is not None:
-            self._emit(Kind.EXCEPTION_RETURN, cause.name)
+            if self.tracer is not None:     # also when the handler unwinds
+                self._emit(Kind.EXCEPTION_RETURN, cause.name)
         self._check_killed()
         if prev == USER and (self.pending_irqs or self.clock.now >= self.clock.deadline):
             self.service()
@@ -262,8 +262,8 @@ class CPU:
             finally:                        # a ThreadExit must not leave KERNEL mode
                 self.clock.now += p.interrupt_exit
                 self.mode = prev
-            if self.tracer is not None:
-                self._emit(Kind.INTERRUPT_RETURN, f"irq{irq}")
+                if self.tracer is not None:
+                    self._emit(Kind.INTERRUPT_RETURN, f"irq{irq}")
         self.clock._reset_deadline()
         self._check_killed()
 

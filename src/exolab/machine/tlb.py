@@ -150,6 +150,12 @@ class TLB:
 
     def flush(self, asid: int | None = None) -> int:
         """Drop every entry (or every entry of ``asid``); return how many."""
+        if asid is None:                    # whole-TLB flush: reset in one step
+            dropped = len(self.index)
+            self.slots = [None] * self.size
+            self.index.clear()
+            self._flushes += 1
+            return dropped
         dropped = 0
         for i, e in enumerate(self.slots):
             if e is not None and (asid is None or e.asid == asid):
