@@ -185,7 +185,7 @@ def test_kernel_mode_may_write_the_tlb() -> None:
     assert k.seen == []
 
 
-def test_set_asid_out_of_range_is_a_kernel_panic() -> None:
+def test_set_asid_out_of_range_is_refused() -> None:
     m = Machine()
     cpu = m.cpu
     with pytest.raises(KernelPanic):
@@ -407,7 +407,7 @@ def test_a_kernel_that_never_refills_is_a_livelock_error() -> None:
     assert m.cpu.statistics().tlb_misses == 64
 
 
-def test_kernel_panic_in_a_trap_is_recorded_even_if_the_program_catches_it() -> None:
+def test_broken_kernel_invariant_in_a_trap_surfaces_even_if_the_program_catches_it() -> None:
     m = Machine()
     k = Recorder(m)
 
@@ -518,7 +518,7 @@ def test_switch_charges_register_save_and_restore() -> None:
     assert m.cpu.statistics().context_switches == 3    # idle->a, a->b, idle->a
 
 
-def test_switch_to_a_dead_thread_is_a_kernel_panic() -> None:
+def test_switch_to_a_dead_thread_is_refused() -> None:
     m = Machine()
     k = TinyKernel(m)
     t = k.spawn(lambda: None)
@@ -533,3 +533,17 @@ def test_statistics_is_frozen() -> None:
     assert s.index == 0
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.traps = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("profile,flushes", [("dec5000", False), ("athlon64", True)])
+def test_loading_a_new_asid_flushes_only_an_untagged_tlb(profile: str,
+                                                         flushes: bool) -> None:
+    m = Machine(profile)
+    cpu = m.cpu
+    assert bool(m.profile.tlb_tagged) is not flushes
+    cpu.tlb_write_indexed(5, TLBEntry(1, 0, 1))
+    cpu.set_asid(0)                                    # same ASID: nothing to do
+    assert cpu.tlb.statistics().occupied == 1
+    cpu.set_asid(1)
+    assert cpu.tlb.statistics().occupied == (0 if flushes else 1)
+    assert cpu.asid == 1

@@ -178,7 +178,7 @@ def test_halt_stops_at_the_next_return_to_the_idle_loop_and_run_continues() -> N
 
 # -- kernel panics ----------------------------------------------------------------
 
-def test_kernel_panic_in_a_system_call_surfaces_from_run() -> None:
+def test_broken_invariant_in_a_system_call_surfaces_from_run() -> None:
     m = Machine()
     k = Sleepy(m)
     after: list[str] = []
@@ -189,7 +189,7 @@ def test_kernel_panic_in_a_system_call_surfaces_from_run() -> None:
     assert after == []
 
 
-def test_kernel_panic_in_the_idle_path_surfaces_from_run() -> None:
+def test_broken_invariant_in_the_idle_path_surfaces_from_run() -> None:
     m = Machine()
 
     class Broken(TinyKernel):
@@ -201,7 +201,7 @@ def test_kernel_panic_in_the_idle_path_surfaces_from_run() -> None:
         m.run()
 
 
-def test_kernel_panic_in_an_interrupt_handler_surfaces_from_run() -> None:
+def test_broken_invariant_in_an_interrupt_handler_surfaces_from_run() -> None:
     m = Machine()
 
     class Broken(TinyKernel):

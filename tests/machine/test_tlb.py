@@ -68,7 +68,7 @@ def test_write_indexed_evicts_and_moves_duplicates() -> None:
     _consistent(tlb)
 
 
-def test_bad_slot_and_asid_panic() -> None:
+def test_bad_slot_and_asid_are_refused() -> None:
     tlb = _tlb()
     with pytest.raises(KernelPanic):
         tlb.write_indexed(SIZE, TLBEntry(0, 0, 0))

@@ -40,6 +40,9 @@ from typing import TYPE_CHECKING, Any
 from greenlet import GreenletExit, greenlet
 
 from exolab.errors import KernelPanic, PrivilegeError, SimulationError
+from exolab.machine.memory import WORD_MASK as _MASK
+from exolab.machine.memory import WORD_PACK as _PACK
+from exolab.machine.memory import WORD_UNPACK as _UNPACK
 from exolab.machine.threads import DEAD, READY, SimThread, ThreadExit
 from exolab.machine.tlb import TLB, TLBEntry
 from exolab.trace.events import Kind
@@ -338,7 +341,12 @@ class CPU:
         e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
         if e is None or not e.valid:
             e = self._miss(vaddr, False)
-        return self.memory.load_word(e.ppn, vaddr & self._pmask, size)
+        buf = e.frame
+        if buf is None:
+            buf = e.frame = self.memory.backing(e.ppn)
+            if buf is None:         # untouched frames read as zero and stay unbacked
+                return self.memory.load_word(e.ppn, vaddr & self._pmask, size)
+        return _UNPACK[size](buf, vaddr & self._pmask)[0]
 
     def store(self, vaddr: int, value: int, size: int = 4) -> None:
         """Store the low ``size`` bytes of ``value`` at virtual address ``vaddr``."""
@@ -354,7 +362,10 @@ class CPU:
         if e is None or not e.valid or not e.writable:
             e = self._writable(vaddr)
         e.dirty = True
-        self.memory.store_word(e.ppn, vaddr & self._pmask, value, size)
+        buf = e.frame
+        if buf is None:
+            buf = e.frame = self.memory.frame(e.ppn)
+        _PACK[size](buf, vaddr & self._pmask, value & _MASK[size])
 
     def load_bytes(self, vaddr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``vaddr``, page by page, charging one access per word."""

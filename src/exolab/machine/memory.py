@@ -11,6 +11,7 @@ Interface::
     PhysicalMemory(frames, page_size, profile)
       frames, page_size, page_shift
       frame(ppn) -> bytearray          the frame's backing store (created on touch)
+      backing(ppn) -> bytearray | None the backing store if touched (no allocation)
       read(paddr, n) -> bytes          write(paddr, data)
       load_word(ppn, off, size)        store_word(ppn, off, value, size)
       copy(dst_paddr, src_paddr, n)    -> cycles   (memmove semantics)
@@ -33,6 +34,8 @@ _U = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"),
 _UNPACK = {k: s.unpack_from for k, s in _U.items()}
 _PACK = {k: s.pack_into for k, s in _U.items()}
 _MASK = {k: (1 << (8 * k)) - 1 for k in _U}
+#: word size -> struct unpack_from / pack_into / value mask (the CPU's MMU path)
+WORD_UNPACK, WORD_PACK, WORD_MASK = _UNPACK, _PACK, _MASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,10 @@ class PhysicalMemory:
                 raise PhysicalAddressError("no such frame", ppn=ppn, frames=self.frames)
             buf = self._store[ppn] = bytearray(self.page_size)
         return buf
+
+    def backing(self, ppn: int) -> bytearray | None:
+        """Frame ``ppn``'s bytes if it has been touched, else None (allocates nothing)."""
+        return self._store.get(ppn)
 
     def load_word(self, ppn: int, offset: int, size: int = 4) -> int:
         """Read an unsigned little-endian word of ``size`` bytes from a frame."""

@@ -38,7 +38,7 @@ __all__ = ["TLBEntry", "TLB", "TLBStats"]
 class TLBEntry:
     """One translation: (vpn, asid) -> ppn with its permission bits."""
 
-    __slots__ = ("vpn", "asid", "ppn", "valid", "writable", "dirty")
+    __slots__ = ("vpn", "asid", "ppn", "valid", "writable", "dirty", "frame")
 
     def __init__(self, vpn: int, asid: int, ppn: int, valid: bool = True,
                  writable: bool = True, dirty: bool = False) -> None:
@@ -48,6 +48,8 @@ class TLBEntry:
         self.valid = valid          # V: a load/store may use the entry
         self.writable = writable    # D on MIPS: stores allowed
         self.dirty = dirty          # set by the hardware on a store
+        self.frame: bytearray | None = None   # CPU's cache of the frame's bytes;
+                                              # never change ppn of a live entry
 
     def __repr__(self) -> str:
         flags = ("V" if self.valid else "-") + ("W" if self.writable else "-") + \
