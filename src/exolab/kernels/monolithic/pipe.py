@@ -131,7 +131,10 @@ def sys_write(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
         pipe: Pipe = entry[1]
         n = len(data)
         if pipe.readers and n <= PIPE_SIZE - pipe.count:     # fast path: fits at once
-            cpu.charge(k.c_pipe_op + ((n * k.c_copy_kib + 1023) >> 10))
+            clk = cpu.clock
+            clk.now += k.c_pipe_op + ((n * k.c_copy_kib + 1023) >> 10)
+            if clk.now >= clk.deadline:
+                cpu.service()
             pipe.put(data)
             if pipe.read_q:
                 k.sched.wakeup(pipe.read_q)
@@ -176,7 +179,10 @@ def sys_read(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int, n: int) 
         while pipe.count == 0 and pipe.writers:
             k.sched.sleep(cpu, pipe.read_q)
         out = pipe.take(n)
-        cpu.charge(k.c_pipe_op + ((len(out) * k.c_copy_kib + 1023) >> 10))
+        clk = cpu.clock
+        clk.now += k.c_pipe_op + ((len(out) * k.c_copy_kib + 1023) >> 10)
+        if clk.now >= clk.deadline:
+            cpu.service()
         if pipe.write_q:
             k.sched.wakeup(pipe.write_q)
         return out

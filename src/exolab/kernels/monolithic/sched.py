@@ -93,7 +93,13 @@ class Scheduler:
         queue.append(me)
         self.asleep[me.tid] = queue
         self.sleeps += 1
-        self._run_next_or_idle(cpu)
+        ready = self.ready
+        while ready:
+            t = ready.popleft()
+            if t.state != DEAD:
+                self._switch(cpu, t)
+                return
+        cpu.idle()
 
     def wakeup(self, queue: list[SimThread]) -> None:
         """Make every thread sleeping on ``queue`` ready."""
