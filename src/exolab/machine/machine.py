@@ -29,7 +29,7 @@ from greenlet import getcurrent
 from exolab.errors import ConfigError, ExolabError
 from exolab.machine.clock import Clock, ClockStats
 from exolab.machine.costs import CostProfile, get_profile
-from exolab.machine.cpu import CPU, CPUStats
+from exolab.machine.cpu import CPU, KERNEL, CPUStats
 from exolab.machine.memory import MemoryStats, PhysicalMemory
 from exolab.machine.threads import ThreadStats, ThreadTable
 from exolab.machine.timer import Timer, TimerStats
@@ -169,7 +169,7 @@ class Machine:
     def _dispatch(self, cpu: CPU) -> bool:
         """Ask the kernel to run a thread; True if it ran one (and we are back)."""
         cpu.current = None
-        cpu.mode = 1
+        cpu.mode = KERNEL
         ran = bool(cpu.kernel.on_idle(cpu))
         cpu.current = None
         return ran
@@ -181,11 +181,7 @@ class Machine:
         nothing else pending has finished, not merely paused.
         """
         if cpu.pending_irqs:            # raised while the kernel ran: take them now
-            cpu.idling = True
-            try:
-                cpu.service()
-            finally:
-                cpu.idling = False
+            self._service_idle(cpu)
             return True
         if limit_ev is not None and self.clock.pending() <= 1:
             return False
@@ -193,12 +189,17 @@ class Machine:
         if not self.clock.skip_to_next():
             return False
         cpu.idle_cycles += self.clock.now - before
+        self._service_idle(cpu)
+        return True
+
+    @staticmethod
+    def _service_idle(cpu: CPU) -> None:
+        """Fire due events and deliver interrupts with the CPU idling (interrupts open)."""
         cpu.idling = True
         try:
             cpu.service()
         finally:
             cpu.idling = False
-        return True
 
     def statistics(self) -> MachineStats:
         """Return every component's statistics, gathered in one frozen record."""

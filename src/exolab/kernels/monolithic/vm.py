@@ -22,7 +22,7 @@ Interface::
       store_fault(cpu, space, vaddr) -> "ok" | "segv"
       protect(cpu, space, vaddr, length, prot), unmap(cpu, space, vaddr, length)
       fork_space(cpu, parent) -> AddressSpace     destroy(cpu, space)
-      dirty(cpu, space, vaddr) -> bool
+      dirty(cpu, space, vaddr) -> bool      accessible(space, vaddr, write) -> bool
     sys_mmap, sys_munmap, sys_mprotect, sys_dirty   system-call handlers
 """
 from __future__ import annotations
@@ -202,8 +202,8 @@ class VM:
 
     def pages(self, vaddr: int, length: int) -> range:
         """Virtual page numbers of [vaddr, vaddr+length); EINVAL if unaligned."""
-        if vaddr & 0xFFF or length < 0 or vaddr < 0:
-            raise SyscallError("EINVAL", "address must be page aligned", vaddr=vaddr,
+        if not isinstance(vaddr, int) or vaddr & 0xFFF or length < 0 or vaddr < 0:
+            raise SyscallError("EINVAL", "address must be page aligned", vaddr=repr(vaddr),
                                length=length)
         return range(vaddr >> 12, (vaddr + length + 0xFFF) >> 12)
 
@@ -238,8 +238,17 @@ class VM:
                 self.frames.unref(pte.ppn)
                 cpu.tlb_invalidate(vpn, space.asid)
         lo, hi = vaddr >> 12, (vaddr + length + 0xFFF) >> 12
-        space.regions = [r for r in space.regions
-                         if r.start_vpn + r.npages <= lo or r.start_vpn >= hi]
+        kept: list[Region] = []             # regions outside the hole, clipped to it
+        for r in space.regions:
+            end = r.start_vpn + r.npages
+            if end <= lo or r.start_vpn >= hi:
+                kept.append(r)
+                continue
+            if r.start_vpn < lo:
+                kept.append(Region(r.start_vpn, lo - r.start_vpn, r.prot, r.segment))
+            if end > hi:
+                kept.append(Region(hi, end - hi, r.prot, r.segment))
+        space.regions = kept
 
     def dirty(self, cpu: CPU, space: AddressSpace, vaddr: int) -> bool:
         """Whether the page holding ``vaddr`` has been written (EFAULT if unmapped)."""
@@ -259,9 +268,10 @@ class VM:
         for vpn, pte in parent.ptes.items():
             cpu.charge(2 * self.c_pte)
             self.frames.ref(pte.ppn)
-            if pte.segment is None and pte.prot & PROT_WRITE:
+            if pte.segment is None:         # read-only pages too: mprotect may open them
                 pte.cow = True
-                cpu.tlb_invalidate(vpn, parent.asid)
+                if pte.prot & PROT_WRITE:
+                    cpu.tlb_invalidate(vpn, parent.asid)
             child.ptes[vpn] = PTE(pte.ppn, pte.prot, pte.cow, pte.dirty, pte.segment)
         return child
 
@@ -274,10 +284,23 @@ class VM:
         space.regions.clear()
         cpu.tlb_flush(space.asid)
 
+    def accessible(self, space: AddressSpace, vaddr: int, write: bool) -> bool:
+        """Whether a user access to ``vaddr`` would now succeed (refill's rule)."""
+        pte = space.ptes.get(vaddr >> 12)
+        if pte is not None:
+            prot = pte.prot
+        else:
+            region = space.region_of(vaddr >> 12)
+            if region is None or region.segment is not None:
+                return False
+            prot = region.prot
+        return bool(prot & PROT_READ) and (not write or bool(prot & PROT_WRITE))
+
     def check_user_range(self, space: AddressSpace, vaddr: int, n: int) -> None:
         """EFAULT unless every page of [vaddr, vaddr+n) is mapped in ``space``."""
-        if vaddr < 0 or n < 0 or vaddr + n > USER_TOP:
-            raise SyscallError("EFAULT", "bad address", vaddr=vaddr, length=n)
+        if not (isinstance(vaddr, int) and isinstance(n, int)) or vaddr < 0 or n < 0 \
+                or vaddr + n > USER_TOP:
+            raise SyscallError("EFAULT", "bad address", vaddr=repr(vaddr), length=repr(n))
         for vpn in range(vaddr >> 12, (vaddr + n + 0xFFF) >> 12):
             if vpn not in space.ptes and space.region_of(vpn) is None:
                 raise SyscallError("EFAULT", "bad address", vaddr=vaddr, length=n)
