@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from greenlet import GreenletExit, greenlet
 
-from exolab.errors import KernelPanic, PrivilegeError, SimulationError
+from exolab.errors import KernelPanic, PrivilegeError, ProgramFault, SimulationError
 from exolab.machine.memory import WORD_MASK as _MASK
 from exolab.machine.memory import WORD_PACK as _PACK
 from exolab.machine.memory import WORD_UNPACK as _UNPACK
@@ -282,10 +282,20 @@ class CPU:
             self._emit(Kind.UPCALL, getattr(fn, "__name__", "upcall"))
         try:
             return fn(*args)
+        except (KernelPanic, SimulationError) as ex:
+            if ex is self.machine.panic:    # a kernel broke below the upcall
+                raise
+            # user code raised it: a fault of the program, not of the machine
+            raise ProgramFault("upcall raised a machine error", error=repr(ex)) from None
         finally:
             self.mode = prev
             if self.tracer is not None:
                 self._emit(Kind.UPCALL_RETURN, getattr(fn, "__name__", "upcall"))
+
+    def _panic(self, ex: SimulationError) -> SimulationError:
+        """Record ``ex`` as the machine's panic (the CPU caught a broken kernel)."""
+        self.machine.panic = ex
+        return ex
 
     # -- memory access through the MMU ------------------------------------------
 
@@ -315,8 +325,9 @@ class CPU:
             e = self._lookup(vaddr)
             if e is not None:
                 return e
-        raise SimulationError("TLB refill livelock: the kernel never mapped the page",
-                              vaddr=vaddr, asid=self.asid)
+        raise self._panic(SimulationError(
+            "TLB refill livelock: the kernel never mapped the page", vaddr=vaddr,
+            asid=self.asid))
 
     def _writable(self, vaddr: int) -> TLBEntry:
         """Return a valid, writable entry for ``vaddr``, raising TLB_MOD as needed."""
@@ -325,8 +336,9 @@ class CPU:
             if e.writable:
                 return e
             self.fault(Cause.TLB_MOD, vaddr)
-        raise SimulationError("protection-fault livelock: the page stayed read-only",
-                              vaddr=vaddr, asid=self.asid)
+        raise self._panic(SimulationError(
+            "protection-fault livelock: the page stayed read-only", vaddr=vaddr,
+            asid=self.asid))
 
     def load(self, vaddr: int, size: int = 4) -> int:
         """Load an unsigned ``size``-byte word from virtual address ``vaddr``."""
@@ -336,7 +348,7 @@ class CPU:
             self.service()
         if vaddr & (size - 1):
             self.fault(Cause.ADDR_LOAD, vaddr)
-            raise SimulationError("unaligned load resumed", vaddr=vaddr)
+            raise self._panic(SimulationError("unaligned load resumed", vaddr=vaddr))
         self.accesses += 1
         e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
         if e is None or not e.valid:
@@ -356,7 +368,7 @@ class CPU:
             self.service()
         if vaddr & (size - 1):
             self.fault(Cause.ADDR_STORE, vaddr)
-            raise SimulationError("unaligned store resumed", vaddr=vaddr)
+            raise self._panic(SimulationError("unaligned store resumed", vaddr=vaddr))
         self.accesses += 1
         e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
         if e is None or not e.valid or not e.writable:
@@ -496,16 +508,19 @@ class CPU:
             t.result = t.entry(*t.args)
         except ThreadExit as ex:
             t.exit_status = ex.status
-        except GreenletExit:
-            t.state = DEAD
-            return
-        except (KernelPanic, SimulationError) as ex:
-            self.machine.panic = ex
-        except Exception as ex:   # a bug or attack in simulated code
+        except GreenletExit as ex:
+            if self.current is not t:     # greenlet teardown of a parked thread
+                t.state = DEAD
+                return
             self._program_fault(t, ex)
+        except KeyboardInterrupt:
+            raise                         # ^C from the person running the simulator
+        except BaseException as ex:       # a bug or attack in simulated code; a panic
+            if self.machine.panic is None:  # a kernel path recorded passes through
+                self._program_fault(t, ex)
         self._end_thread(t)
 
-    def _program_fault(self, t: SimThread, ex: Exception) -> None:
+    def _program_fault(self, t: SimThread, ex: BaseException) -> None:
         """Deliver a Python exception from simulated code to the kernel as a fault."""
         t.fault = ex
         if self.tracer is not None:

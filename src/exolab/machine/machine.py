@@ -9,6 +9,13 @@ interrupt the kernel handles. The run ends when nothing can happen any more,
 when the kernel halts the machine, or at an optional cycle limit (the
 machine pauses and a later :meth:`run` resumes it exactly where it stopped).
 
+Contract for kernels: "nothing can happen any more" means no runnable thread
+and no pending event, so a kernel with a periodic tick must cancel it when it
+goes idle (both TinyKernel and the monolithic kernel do), or ``run`` would
+skip from tick to tick forever. Interrupts raised while the CPU is in kernel
+mode are delivered when it returns to user mode or idles, never in the
+middle of a kernel path.
+
 Interface::
 
     Machine(profile="dec5000", *, frames=16384, page_size=4096, seed=0,

@@ -127,6 +127,7 @@ class TLB:
         if old is not None:
             self._evictions += 1
             del self.index[(old.vpn << self.asid_bits) | old.asid]
+        entry.frame = None          # a rewritten entry object may name a new ppn
         self.slots[index] = entry
         self.index[k] = entry
         self._writes += 1

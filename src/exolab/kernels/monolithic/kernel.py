@@ -122,6 +122,9 @@ class MonolithicKernel:
     def thread_main(self, proc: Process, entry: Callable[..., Any],
                     args: tuple[Any, ...]) -> Any:
         """Body of every user thread: run ``entry(os, *args)`` in user mode."""
+        t = self.machine.cpu.current
+        if t is not None and t.killed:      # its process died before it first ran
+            raise ThreadExit(t.exit_status)
         return entry(proc.personality, *args)
 
     def asid_for(self, space: AddressSpace) -> int:
@@ -179,6 +182,12 @@ class MonolithicKernel:
         if cpu.prev_mode == KERNEL:
             raise SyscallError("EFAULT", "bad user address", vaddr=vaddr)
         deliver_fault(self, cpu, proc, vaddr, write)
+        if not self.vm.accessible(proc.space, vaddr, write):
+            # the handler returned without fixing the page: the retry would fault
+            # forever (a livelock of the CPU), so the process dies instead
+            self.record_fault(proc, "SIGSEGV", vaddr)
+            procmod.kill(self, proc, "SIGSEGV")
+            raise ThreadExit("SIGSEGV")
 
     def on_exception(self, cpu: CPU, cause: Cause, vaddr: int, info: Any) -> None:
         """Faults: COW and dirty bits, SIGSEGV to the handler, or the process dies."""

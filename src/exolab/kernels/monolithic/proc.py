@@ -49,6 +49,7 @@ class Process:
     space: AddressSpace
     fds: dict[int, tuple[str, Any]] = field(default_factory=dict)
     threads: list[SimThread] = field(default_factory=list)   # live threads
+    main: SimThread | None = None       # first thread; its value is the exit status
     children: list["Process"] = field(default_factory=list)
     state: str = "live"                 # live -> zombie -> reaped
     status: Any = None                  # exit status once a zombie
@@ -69,6 +70,8 @@ def _start_thread(k: "MonolithicKernel", proc: Process, entry: Callable[..., Any
     t = k.machine.threads.create(k.thread_main, (proc, entry, args),
                                  name=f"{proc.name}.{len(proc.threads)}", owner=proc)
     proc.threads.append(t)
+    if proc.main is None:
+        proc.main = t
     k.sched.make_ready(t)
     return t
 
@@ -162,8 +165,9 @@ def thread_ended(k: "MonolithicKernel", cpu: CPU, t: SimThread) -> None:
         proc.threads.remove(t)
     if proc.threads:
         return
-    if proc.status is None:
-        proc.status = t.exit_status if t.exit_status is not None else t.result
+    if proc.status is None:             # not killed: the main thread's value counts
+        main = proc.main if proc.main is not None else t
+        proc.status = main.exit_status if main.exit_status is not None else main.result
         if proc.status is None:
             proc.status = 0
     _teardown(k, cpu, proc)

@@ -55,7 +55,7 @@ def sys_shm_create(k: "MonolithicKernel", cpu: CPU, proc: Process, length: int) 
 
 def sys_shm_attach(k: "MonolithicKernel", cpu: CPU, proc: Process, key: int) -> int:
     """Map segment ``key`` into the caller; return its address."""
-    seg = k.segments.get(key)
+    seg = k.segments.get(key) if isinstance(key, int) else None
     if seg is None:
         raise SyscallError("ESRCH", "no such segment", key=key)
     region = proc.space.map_region(len(seg.frames), PROT_RW, segment=key)
