@@ -105,3 +105,139 @@ def test_resolve_program() -> None:
     assert callable(resolve_program("demo"))
     with pytest.raises(ConfigError):
         resolve_program("demo", kernel="exokernel")
+
+
+# -- exolab run ----------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402 - this part of the file tests `exolab run`
+
+from exolab.cli import EXIT_FAULT, program_args  # noqa: E402
+from exolab.kernels import kernel_names  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+PROGRAMS = '''
+from exolab.abi import PROT_NONE
+
+def show_args(os, *args):
+    os.print(repr(args))
+    os.print("[bold]not markup[/bold]")
+
+def crash(os):
+    os.print("before")
+    os.load(0x7000_0000)
+
+def deadlock(os):
+    r, w = os.pipe()
+    os.read(r, 1)
+
+def child_faults(os):
+    pid = os.spawn(crash)
+    os.print("child", os.wait(pid))
+
+def hello(os):
+    os.print("hello from pid", os.getpid())
+'''
+
+
+@pytest.fixture
+def progs(tmp_path: Path) -> Path:
+    path = tmp_path / "progs.py"
+    path.write_text(PROGRAMS)
+    return path
+
+
+def test_program_args_are_ints_when_they_look_like_ints() -> None:
+    assert program_args(["12", "-3", "+4", "abc", "0x10", "1.5", ""]) == \
+        [12, -3, 4, "abc", "0x10", "1.5", ""]
+
+
+def test_run_an_example_prints_its_output_then_the_counters() -> None:
+    res = runner.invoke(app, ["run", str(EXAMPLES / "pipe_pingpong.py"), "2"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == "parent 1: round 0, sending 0"
+    assert "  child  2: end of file after 2 rounds" in lines      # "2" became 2
+    summary = res.stdout.split("counter is 4", 1)[1]
+    for word in ("finished", "cycles", "µs", "traps", "exceptions", "TLB misses",
+                 "context switches", "frames touched", "monolithic: syscalls"):
+        assert word in summary, word
+
+
+def test_run_a_module_function_with_profile_and_seed() -> None:
+    res = runner.invoke(app, ["run", "exolab.apps.microbench:api_call", "5",
+                              "--profile", "athlon64", "--seed", "7", "-k", "monolithic"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("RESULT ")
+    assert "athlon64, seed 7" in res.stdout
+
+
+def test_run_passes_args_and_prints_program_output_verbatim(progs: Path) -> None:
+    res = runner.invoke(app, ["run", f"{progs}:show_args", "12", "abc", "--", "-3"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[:2] == ["(12, 'abc', -3)", "[bold]not markup[/bold]"]
+
+
+def test_run_exits_1_when_a_process_faults(progs: Path) -> None:
+    res = runner.invoke(app, ["run", f"{progs}:crash"])
+    assert res.exit_code == EXIT_FAULT == 1
+    assert res.stdout.startswith("before\n")
+    assert "fault" in res.stdout and "SIGSEGV" in res.stdout and "0x70000000" in res.stdout
+    res = runner.invoke(app, ["run", f"{progs}:child_faults"])
+    assert res.exit_code == 1 and "child (2, 'SIGSEGV')" in res.stdout
+
+
+def test_run_exits_1_when_the_run_deadlocks(progs: Path) -> None:
+    res = runner.invoke(app, ["run", f"{progs}:deadlock"])
+    assert res.exit_code == 1
+    assert "deadlock" in res.stdout
+
+
+@pytest.mark.parametrize("kernel", kernel_names())
+def test_run_on_every_registered_kernel(kernel: str, progs: Path) -> None:
+    res = runner.invoke(app, ["run", f"{progs}:hello", "--kernel", kernel])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("hello from pid ")
+    assert f"run on {kernel} (dec5000, seed 0)" in res.stdout
+
+
+def test_run_writes_a_deterministic_trace(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    example = str(EXAMPLES / "fork_tree.py")
+    for path in (a, b):
+        res = runner.invoke(app, ["run", example, "1", "--trace", str(path)])
+        assert res.exit_code == 0, res.output
+        assert f"wrote {path}" in res.stdout.replace("\n", "")
+    data = json.loads(a.read_text())
+    assert data["otherData"]["profile"] == "dec5000"
+    assert {"trap", "sched", "thread", "tlb"} <= {e.get("cat") for e in data["traceEvents"]}
+    assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "no/such/file.py"], ["program file not found"]),
+    (["run", "exolab.no_such_module"], ["program module not found"]),
+    (["run", "exolab.apps.microbench:no_such_function"], ["no such function"]),
+    (["run", "exolab.apps.microbench:api_call", "--kernel", "plan9"],
+     ["unknown kernel", "plan9", "monolithic"]),
+    (["run", "exolab.apps.microbench:api_call", "--profile", "vax"],
+     ["unknown cost profile"]),
+])
+def test_run_usage_errors_exit_2_with_one_line(argv: list[str], words: list[str]) -> None:
+    res = runner.invoke(app, argv)
+    assert res.exit_code == 2
+    assert isinstance(res.exception, SystemExit) and "Traceback" not in res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+    for w in words:
+        assert w in res.stderr, (w, res.stderr)
+
+
+def test_run_a_file_that_fails_to_import_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("raise RuntimeError('import-time bug')\n")
+    res = runner.invoke(app, ["run", str(bad)])
+    assert res.exit_code == 2 and "cannot load program" in res.stderr
+    assert "import-time bug" in res.stderr
+    res = runner.invoke(app, ["run", str(EXAMPLES / "fork_tree.py"), "--trace",
+                              str(tmp_path / "no" / "t.json")])
+    assert res.exit_code == 2 and "cannot write" in res.stderr

@@ -23,6 +23,7 @@ Interface (each method documents its own contract)::
     files      pipe, read, write, close
     memory     mmap, munmap, mprotect, dirty, load, store, load_bytes,
                store_bytes, set_fault_handler
+    exceptions set_exception_handler, trigger (EXCEPTION_KINDS; default ENOSYS)
     sharing    shm_create, shm_attach, shm_detach
     rpc        rpc_serve, rpc_connect, rpc_call
     PROT_NONE, PROT_READ, PROT_WRITE, PROT_RW, ERRNOS, Program, FaultHandler
@@ -35,10 +36,11 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable
 
-from exolab.errors import ConfigError
+from exolab.errors import ConfigError, SyscallError
 
 __all__ = ["ABI", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_RW", "ERRNOS",
-           "Program", "FaultHandler", "RpcHandler", "load_program"]
+           "Program", "FaultHandler", "RpcHandler", "ExceptionHandler", "EXCEPTION_KINDS",
+           "TRIGGERED", "load_program"]
 
 PROT_NONE, PROT_READ, PROT_WRITE = 0, 1, 2
 PROT_RW = PROT_READ | PROT_WRITE
@@ -55,11 +57,24 @@ ERRNOS = {
     "EAGAIN": "resource temporarily unavailable",
     "ENOSYS": "call not provided by this kernel",
     "EMFILE": "too many open descriptors",
+    "EPERM": "operation not permitted (a capability lacks the right)",
 }
 
 Program = Callable[..., Any]                       # main(os, *args) -> status
 FaultHandler = Callable[["ABI", int, bool], None]  # handler(os, vaddr, write)
 RpcHandler = Callable[["ABI", int], int]           # handler(os, word) -> word
+ExceptionHandler = Callable[["ABI", str], None]    # handler(os, kind)
+
+#: CPU.fault ``info`` of an exception raised by ``trigger``: resumable (skipped)
+TRIGGERED = "trigger"
+
+#: exception kind -> what raises it (the rows of the Exokernel paper's Table 5)
+EXCEPTION_KINDS = {
+    "unalign": "an unaligned pointer access",
+    "overflow": "arithmetic overflow",
+    "coproc": "use of the floating-point coprocessor while it is disabled",
+    "prot": "a store to a write-protected page",
+}
 
 
 class ABI(ABC):
@@ -190,6 +205,21 @@ class ABI(ABC):
     @abstractmethod
     def store_bytes(self, vaddr: int, data: bytes) -> None:
         """Write ``data`` into the caller's memory."""
+
+    # -- exceptions (optional: the default is ENOSYS) ----------------------------------
+
+    def set_exception_handler(self, kind: str, handler: ExceptionHandler | None) -> None:
+        """Install ``handler(os, kind)`` for exception ``kind`` (a key of
+        EXCEPTION_KINDS; None uninstalls). It runs in user mode; when it
+        returns, execution resumes after the instruction that raised it.
+        EINVAL for an unknown kind; ENOSYS if the kernel cannot deliver it."""
+        raise SyscallError("ENOSYS", "exception not deliverable by this kernel", kind=kind)
+
+    def trigger(self, kind: str) -> None:
+        """Execute one instruction that raises exception ``kind`` (its handler
+        runs, then execution continues). An unhandled exception ends the
+        process. EINVAL for an unknown kind; ENOSYS if not deliverable."""
+        raise SyscallError("ENOSYS", "exception not deliverable by this kernel", kind=kind)
 
     # -- shared memory ---------------------------------------------------------------
 

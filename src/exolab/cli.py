@@ -6,9 +6,17 @@ Commands::
                  [--kernel K ...] [--list]
         run benchmark suites (all when none is named) and print one table each;
         --json writes the report (see exolab.bench.results)
+    exolab run PROGRAM [ARGS ...] [--kernel K] [--profile P] [--seed S]
+               [--trace out.json]
+        run an ABI program (path/to/file.py[:func] or package.module[:func],
+        resolved by exolab.abi.load_program; ARGS that look like ints are
+        ints) on a kernel from exolab.kernels.kernel_names(); print its
+        console output, then the machine's counters and the faults; exit 0
+        when it finished cleanly, 1 when a process faulted or the run
+        deadlocked (EXIT_FAULT)
     exolab trace PROGRAM [--out trace.json] [--profile P] [--seed S] [--kernel K]
-        run PROGRAM with tracing on, print a summary, write a Perfetto /
-        Chrome trace-event JSON file (open it at ui.perfetto.dev)
+        run a built-in scenario with tracing on, print a summary, write a
+        Perfetto / Chrome trace-event JSON file (open it at ui.perfetto.dev)
     exolab profiles [NAME]
         print the cost table(s), every row with its source
     exolab --version
@@ -16,21 +24,26 @@ Commands::
 Any :class:`~exolab.errors.ExolabError` (unknown suite, profile, program...)
 prints one red line on stderr and exits with status 2, never a traceback.
 
-PROGRAM is resolved by :func:`resolve_program`: today a built-in scenario
-(:data:`exolab.demo.SCENARIOS`); ABI programs and ``--kernel`` plug in there.
+``trace``'s PROGRAM is resolved by :func:`resolve_program`: a built-in
+scenario (:data:`exolab.demo.SCENARIOS`) on the bare machine; ``run --trace``
+traces ABI programs on any kernel.
 
 Interface::
 
     app                                 the Typer application
     main()                              console-script entry point
     resolve_program(program, kernel) -> Scenario
+    load_abi_program(spec) -> Program   load_program, import failures as ConfigError
+    program_args(texts) -> list         "12" -> 12, anything else stays a string
     EXIT_ERROR                          exit status of an ExolabError (2)
+    EXIT_FAULT                          exit status of run when a process faulted (1)
 """
 from __future__ import annotations
 
 import functools
+import re
 import sys
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional, TypeVar
 
@@ -41,10 +54,13 @@ from rich.table import Table
 
 from exolab import __version__
 from exolab.errors import ConfigError, ExolabError
+from exolab.kernels import kernel_names
 
-__all__ = ["app", "main", "resolve_program", "EXIT_ERROR"]
+__all__ = ["app", "main", "resolve_program", "program_args", "load_abi_program",
+           "EXIT_ERROR", "EXIT_FAULT"]
 
 EXIT_ERROR = 2
+EXIT_FAULT = 1                  # exolab run: a process faulted or the run deadlocked
 F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(name="exolab", add_completion=False, no_args_is_help=True,
@@ -168,6 +184,121 @@ def calibrate(
     for row, (old, new) in solve(profile, seed).items():
         table.add_row(row, pinned[row], str(old), str(new))
     _out().print(table)
+
+
+# -- run --------------------------------------------------------------------------
+
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def program_args(texts: list[str]) -> list[int | str]:
+    """Command-line arguments for a program: ints when they look like ints."""
+    return [int(t) if _INT.fullmatch(t) else t for t in texts]
+
+
+def load_abi_program(spec: str) -> Any:
+    """:func:`exolab.abi.load_program`, with any import-time failure a ConfigError."""
+    from exolab.abi import load_program
+    try:
+        return load_program(spec)
+    except ExolabError:
+        raise
+    except Exception as ex:            # the file raised or did not compile
+        raise ConfigError("cannot load program", program=spec,
+                          reason=f"{type(ex).__name__}: {ex}") from None
+
+
+def _flat(record: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(name, value) for every scalar field of a (nested) statistics dataclass."""
+    rows: list[tuple[str, Any]] = []
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if is_dataclass(value):
+            rows += _flat(value, f"{prefix}{f.name}.")
+        elif isinstance(value, (int, float, str)):
+            rows.append((prefix + f.name, value))
+    return rows
+
+
+def _where(where: Any) -> str:
+    """A fault address for the summary."""
+    return f"{where:#x}" if isinstance(where, int) else repr(where)
+
+
+def _run_summary(spec: str, kernel: str, run: Any) -> Table:
+    """A table of the run: why it ended, time, machine counters, kernel counters, faults."""
+    m = run.machine
+    stats = m.statistics()
+    table = Table(title=f"run on {kernel} ({m.profile.name}, seed {m.seed})",
+                  title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("program", escape(spec))
+    table.add_row("run", run.result.reason)
+    table.add_row("cycles", f"{stats.cycles:,}")
+    table.add_row("simulated time", f"{stats.microseconds:,.2f} \N{MICRO SIGN}s")
+    for label, name in (("traps", "traps"), ("exceptions", "exceptions"),
+                        ("interrupts", "interrupts"), ("TLB misses", "tlb_misses"),
+                        ("context switches", "context_switches")):
+        table.add_row(label, f"{sum(getattr(c, name) for c in stats.cpus):,}")
+    table.add_row("frames touched", f"{stats.memory.frames_touched:,} of "
+                                    f"{stats.memory.frames:,}")
+    stat = getattr(run.kernel, "statistics", None)
+    record = stat() if callable(stat) else None
+    if record is not None and is_dataclass(record):
+        for name, value in _flat(record):
+            table.add_row(f"{kernel}: {name}",
+                          f"{value:,}" if isinstance(value, int) else escape(str(value)))
+    for pid, what, where in run.faults:
+        table.add_row("[red]fault[/]", escape(f"pid {pid}: {what} at {_where(where)}"))
+    return table
+
+
+@app.command()
+@_friendly
+def run(
+    program: Annotated[str, typer.Argument(
+        help="path/to/file.py[:func] or package.module[:func] (func defaults to main).")],
+    args: Annotated[Optional[list[str]], typer.Argument(
+        help="Arguments for the program (ints when they look like ints; put -- "
+             "before negative numbers).", show_default=False)] = None,
+    kernel: Annotated[str, typer.Option(
+        "--kernel", "-k", help="Kernel to run on: "
+                               + ", ".join(kernel_names()) + ".")] = "monolithic",
+    profile: Annotated[str, typer.Option("--profile", "-p",
+                                         help="Cost profile.")] = "dec5000",
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Simulation seed.")] = 0,
+    trace_path: Annotated[Optional[Path], typer.Option(
+        "--trace", help="Also write a Perfetto / Chrome trace-event JSON file.")] = None,
+) -> None:
+    """Run an ABI program on a kernel; print its output and the machine's counters.
+
+    Exit status: 0 when the run finished and no process faulted; 1 when a
+    process was stopped by a fault (or the run ended in deadlock, threads
+    blocked for ever); 2 for a usage or configuration error.
+    """
+    from exolab.runner import run_program
+    if kernel not in kernel_names():
+        raise ConfigError("unknown kernel", name=kernel, expected=kernel_names())
+    main_fn = load_abi_program(program)
+    result = run_program(main_fn, *program_args(args or []), kernel=kernel,
+                         profile=profile, seed=seed, trace=trace_path is not None)
+    for line in result.console:
+        typer.echo(line)
+    out = _out()
+    out.print(_run_summary(program, kernel, result))
+    if trace_path is not None:
+        from exolab.trace.perfetto import write_chrome_trace
+        path, tracer = trace_path, result.machine.tracer
+        assert tracer is not None               # run_program(trace=True) made one
+        _write(lambda: write_chrome_trace(tracer, result.machine.profile, path), path)
+        out.print(f"wrote {escape(str(path))}")
+    if result.faults:
+        raise typer.Exit(EXIT_FAULT)
+    if result.result.reason not in ("finished", "halted"):
+        out.print(f"[red]the run ended in {result.result.reason}[/]: "
+                  f"{result.result.live_threads} thread(s) never finished")
+        raise typer.Exit(EXIT_FAULT)
 
 
 # -- trace ------------------------------------------------------------------------

@@ -41,6 +41,7 @@ __all__ = ["SUITE_MODULES", "DEFAULT_PROFILE", "suite", "SuiteContext", "SuiteOu
 SUITE_MODULES: tuple[str, ...] = (
     "exolab.bench.speed",
     "exolab.bench.tables",
+    "exolab.bench.aegis",
 )
 
 DEFAULT_PROFILE = "dec5000"

@@ -24,6 +24,7 @@ __all__ = ["Kernel", "KERNELS", "kernel_names", "make_kernel"]
 #: kernel name -> "module:Class"; later kernels add one line each
 KERNELS: dict[str, str] = {
     "monolithic": "exolab.kernels.monolithic:MonolithicKernel",
+    "exokernel": "exolab.kernels.exokernel:Aegis",
 }
 
 

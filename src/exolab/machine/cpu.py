@@ -26,7 +26,8 @@ Interface::
       trap(number, *args)         fault(cause, vaddr=0, info=None)
       load(vaddr, size=4)         store(vaddr, value, size=4)
       load_bytes(vaddr, n)        store_bytes(vaddr, data)
-      raise_irq(irq)              switch_to(thread)      idle()
+      raise_irq(irq)              switch_to(thread, save=True)   idle()
+      user_switch(thread, finished=False)   (library-OS thread switch, user mode)
       upcall(fn, *args)           prev_mode (mode before the last exception)
       set_asid(asid)              tlb_write_random/indexed, tlb_probe,
       tlb_invalidate, tlb_flush   statistics()
@@ -462,8 +463,13 @@ class CPU:
 
     # -- threads ----------------------------------------------------------------
 
-    def switch_to(self, thread: SimThread) -> None:
-        """Save the current context and run ``thread`` (kernel mode); returns when resumed."""
+    def switch_to(self, thread: SimThread, save: bool = True) -> None:
+        """Save the current context and run ``thread`` (kernel mode); returns when resumed.
+
+        ``save=False``: the kernel saves and restores no registers (an exokernel,
+        whose library OSes save their own context in user mode), so the switch
+        charges no ``reg_save``/``reg_restore``.
+        """
         if self.mode != KERNEL:
             self._require_kernel("switch_to")
         if thread.state == DEAD:
@@ -471,7 +477,8 @@ class CPU:
         prev = self.current
         if thread is prev:
             return
-        self.clock.now += self._c_switch
+        if save:
+            self.clock.now += self._c_switch
         self.switches += 1
         if self.tracer is not None:
             self._emit(Kind.CONTEXT_SWITCH, thread.name, thread.tid)
@@ -488,6 +495,42 @@ class CPU:
             self.current = None
         elif prev.killed:
             raise ThreadExit(prev.exit_status)
+
+    def user_switch(self, thread: SimThread, finished: bool = False) -> None:
+        """Switch in user mode to another thread of the same protection domain.
+
+        A library OS's thread switch: it saves and restores the registers itself
+        (``reg_save + reg_restore``, charged here), enters no kernel and keeps
+        the address space. ``thread`` must have the caller's ``owner`` and be
+        alive (else PrivilegeError). ``finished=True`` retires the caller: its
+        body is done and it is never resumed (it is marked dead now). Returns
+        when some thread of the domain switches back to the caller.
+        """
+        prev = self.current
+        if self.mode != USER or prev is None or thread.owner is not prev.owner \
+                or thread.state == DEAD:
+            raise PrivilegeError("user_switch: not a live thread of this domain",
+                                 tid=thread.tid)
+        if thread is prev:
+            return
+        self.charge(self._c_switch)
+        self.switches += 1
+        if self.tracer is not None:
+            if finished:
+                self._emit(Kind.THREAD_EXIT, prev.name, prev.exit_status)
+            self._emit(Kind.CONTEXT_SWITCH, thread.name, thread.tid)
+        if finished:
+            prev.state = DEAD
+        self.current = thread
+        g = thread.glet
+        if g is None:
+            thread.glet = g = greenlet(self._thread_body, self.machine.root)
+            thread.state = READY
+            g.switch(thread)
+        else:
+            g.switch()
+        self.mode = USER
+        self._check_killed()
 
     def idle(self) -> None:
         """Give the CPU to the idle loop (the current thread blocked); returns when resumed."""

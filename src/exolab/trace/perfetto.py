@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from exolab.machine.costs import CostProfile, get_profile
@@ -76,6 +77,10 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+#: the memory address in a default repr: it differs from run to run
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def _json_safe(value: Any) -> Any:
     """Return ``value`` with tuples as lists and non-JSON objects as strings."""
     if value is None or isinstance(value, (bool, int, str)):
@@ -86,7 +91,7 @@ def _json_safe(value: Any) -> Any:
         return [_json_safe(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
-    return str(value)
+    return _ADDRESS.sub("", str(value))     # "<function f at 0x7f...>" -> "<function f>"
 
 
 def _label(kind: Kind, name: str) -> str:

@@ -23,12 +23,13 @@ from typing import Any, Callable
 
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.monolithic import proc as procmod
+from exolab.kernels.monolithic import rpc as rpcmod
 from exolab.kernels.monolithic.libc import Libc
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.rpc import Service
 from exolab.kernels.monolithic.sched import Scheduler, SchedStats
 from exolab.kernels.monolithic.shm import Segment
-from exolab.kernels.monolithic.signal import deliver_fault
+from exolab.kernels.monolithic.signal import deliver_exception, deliver_fault
 from exolab.kernels.monolithic.syscall import dispatch
 from exolab.kernels.monolithic.vm import VM, AddressSpace, FrameAllocator
 from exolab.machine.cpu import CPU, IRQ_TIMER, KERNEL, Cause
@@ -146,7 +147,9 @@ class MonolithicKernel:
         """ASIDs are recycled by generation; nothing to do per space."""
 
     def on_process_exit(self, proc: Process) -> None:
-        """Hook after a process exits: flush its unterminated console line."""
+        """Hook after a process exits: refuse its pending RPC connections, flush
+        its unterminated console line."""
+        rpcmod.server_exited(self, proc)
         rest = self._partial.pop(proc.pid, b"")
         if rest:
             self.console.append(rest.decode(errors="replace"))
@@ -195,6 +198,8 @@ class MonolithicKernel:
         if t is None:
             raise KernelPanic("exception with no current thread", cause=cause.name)
         proc: Process = t.owner
+        if deliver_exception(self, cpu, proc, cause, info):    # trigger(): its signal
+            return
         if cause == Cause.TLB_MOD:
             if self.vm.store_fault(cpu, proc.space, vaddr) != "ok":
                 self._bad_access(cpu, proc, vaddr, True)

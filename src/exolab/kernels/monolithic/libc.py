@@ -15,8 +15,10 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any, Callable
 
-from exolab.abi import ABI, PROT_RW, FaultHandler, Program, RpcHandler
+from exolab.abi import (ABI, EXCEPTION_KINDS, PROT_RW, TRIGGERED, FaultHandler, Program,
+                        RpcHandler)
 from exolab.errors import SyscallError
+from exolab.kernels.monolithic.signal import ULTRIX_EXCEPTIONS
 from exolab.kernels.monolithic.syscall import Sys
 
 if TYPE_CHECKING:
@@ -145,6 +147,17 @@ class Libc(ABI):
 
     def set_fault_handler(self, handler: FaultHandler | None) -> None:
         self._trap(_SET_FAULT_HANDLER, handler)
+
+    def set_exception_handler(self, kind: str, handler: Any) -> None:
+        self._trap(Sys.SET_EXCEPTION_HANDLER, kind, handler)
+
+    def trigger(self, kind: str) -> None:
+        if not isinstance(kind, str) or kind not in EXCEPTION_KINDS:
+            raise SyscallError("EINVAL", "unknown exception kind", kind=kind)
+        if kind not in ULTRIX_EXCEPTIONS:
+            raise SyscallError("ENOSYS", "Ultrix cannot raise this exception", kind=kind)
+        self._cpu.charge(self._k.machine.profile.instruction)   # the faulting instruction
+        self._cpu.fault(ULTRIX_EXCEPTIONS[kind][1], 0, TRIGGERED)
 
     def load(self, vaddr: int, size: int = 4) -> int:
         return self._cpu.load(vaddr, size)

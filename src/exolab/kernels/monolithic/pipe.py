@@ -18,6 +18,7 @@ Interface::
     sys_read_into / sys_write_from      pointer forms (EFAULT on bad pointers)
     sys_close(k, cpu, proc, fd)
     dup_fds(proc) -> dict               (fork)      close_all(k, proc)
+    release(k, (kind, pipe))            drop one reference to a pipe end
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from exolab.kernels.monolithic.proc import Process
 
 __all__ = ["Pipe", "PIPE_SIZE", "MAX_FDS", "new_pipe", "install_fd", "sys_pipe", "sys_read", "sys_write",
-           "sys_read_into", "sys_write_from", "sys_close", "dup_fds", "close_all"]
+           "sys_read_into", "sys_write_from", "sys_close", "dup_fds", "close_all", "release"]
 
 PIPE_SIZE = 4096
 MAX_FDS = 64
@@ -229,7 +230,7 @@ def sys_read_into(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
     return len(data)
 
 
-def _release(k: "MonolithicKernel", entry: tuple[str, Any]) -> None:
+def release(k: "MonolithicKernel", entry: tuple[str, Any]) -> None:
     """Drop one descriptor reference to a pipe end, waking whoever must notice."""
     kind, obj = entry
     if kind == "pipe_r":
@@ -246,7 +247,7 @@ def sys_close(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int) -> None
     """Close descriptor ``fd`` of the caller."""
     entry = _fd(proc, fd)
     del proc.fds[fd]
-    _release(k, entry)
+    release(k, entry)
 
 
 def dup_fds(proc: "Process") -> dict[int, tuple[str, Any]]:
@@ -263,4 +264,4 @@ def dup_fds(proc: "Process") -> dict[int, tuple[str, Any]]:
 def close_all(k: "MonolithicKernel", proc: "Process") -> None:
     """Close every descriptor of an exiting process."""
     for fd in sorted(proc.fds):
-        _release(k, proc.fds.pop(fd))
+        release(k, proc.fds.pop(fd))

@@ -76,6 +76,13 @@ def _start_thread(k: "MonolithicKernel", proc: Process, entry: Callable[..., Any
     return t
 
 
+def _args(args: Any) -> tuple[Any, ...]:
+    """Decode a program's argument tuple (EINVAL unless a tuple or list)."""
+    if not isinstance(args, (tuple, list)):
+        raise SyscallError("EINVAL", "arguments must be a tuple", args=type(args).__name__)
+    return tuple(args)
+
+
 def _map_image(k: "MonolithicKernel", cpu: CPU, proc: Process, pages: int) -> None:
     """Map ``pages`` read-only image pages, each copied from the page cache."""
     for i in range(pages):
@@ -89,6 +96,7 @@ def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,
     """Create a process running ``program`` in a fresh address space."""
     if not callable(program):
         raise SyscallError("EINVAL", "program is not callable", program=repr(program))
+    args = _args(args)
     pages = getattr(program, "image_pages", IMAGE_PAGES)
     if not isinstance(pages, int) or not 0 <= pages <= 4096:
         raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
@@ -104,6 +112,7 @@ def sys_fork(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
     """Create a child with a COW copy of the caller's space, running ``entry``."""
     if not callable(entry):
         raise SyscallError("EINVAL", "entry is not callable", entry=repr(entry))
+    args = _args(args)
     child = k.new_process(f"{proc.name}~", proc, space=None)
     child.space = k.vm.fork_space(cpu, proc.space, child.space.asid)
     child.fds = dup_fds(proc)
@@ -117,7 +126,7 @@ def sys_thread_create(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any
     """Start another thread in the caller's address space."""
     if not callable(entry):
         raise SyscallError("EINVAL", "entry is not callable", entry=repr(entry))
-    return _start_thread(k, proc, entry, tuple(args)).tid
+    return _start_thread(k, proc, entry, _args(args)).tid
 
 
 def sys_yield(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
@@ -145,6 +154,8 @@ def kill(k: "MonolithicKernel", proc: Process, status: Any) -> None:
 def sys_wait(k: "MonolithicKernel", cpu: CPU, proc: Process,
              pid: int | None) -> tuple[int, Any]:
     """Block until child ``pid`` (or any) is a zombie; reap it."""
+    if pid is not None and type(pid) is not int:    # never run a caller's __eq__
+        raise SyscallError("ECHILD", "no such child", pid=repr(pid))
     while True:
         kids = [c for c in proc.children if pid is None or c.pid == pid]
         if not kids:

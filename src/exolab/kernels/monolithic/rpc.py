@@ -14,6 +14,7 @@ Interface::
     sys_rpc_register(k, cpu, proc, name)
     sys_rpc_connect(k, cpu, proc, name) -> (req_wfd, rep_rfd)
     sys_rpc_accept(k, cpu, proc, name) -> (req_rfd, rep_wfd)
+    server_exited(k, proc)        drop the connections ``proc`` never accepted
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exolab.errors import SyscallError
-from exolab.kernels.monolithic.pipe import Pipe, install_fd, new_pipe
+from exolab.kernels.monolithic.pipe import Pipe, install_fd, new_pipe, release
 from exolab.kernels.monolithic.proc import Process
 from exolab.machine.cpu import CPU
 from exolab.machine.threads import SimThread
@@ -29,7 +30,8 @@ from exolab.machine.threads import SimThread
 if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
 
-__all__ = ["Service", "sys_rpc_register", "sys_rpc_connect", "sys_rpc_accept"]
+__all__ = ["Service", "sys_rpc_register", "sys_rpc_connect", "sys_rpc_accept",
+           "server_exited"]
 
 
 @dataclass(slots=True, eq=False)
@@ -88,3 +90,14 @@ def sys_rpc_accept(k: "MonolithicKernel", cpu: CPU, proc: Process,
     req.readers -= 1                    # the reservation becomes the descriptors
     rep.writers -= 1
     return fds
+
+
+def server_exited(k: "MonolithicKernel", proc: Process) -> None:
+    """``proc`` ended: give up its reservations on connections it never accepted,
+    so their clients see EPIPE and end of file instead of waiting for ever."""
+    for svc in k.services.values():
+        if svc.server is proc:
+            for req, rep in svc.pending:
+                release(k, ("pipe_r", req))
+                release(k, ("pipe_w", rep))
+            svc.pending.clear()

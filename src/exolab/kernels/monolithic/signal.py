@@ -9,27 +9,44 @@ handler in user mode with :meth:`CPU.upcall`, then charges a full system call
 for ``sigreturn``. A fault with no handler, or a fault inside a handler
 nested too deep, kills the process with status ``"SIGSEGV"``.
 
+Exceptions a program raises on purpose (``trigger``, for the Exokernel
+paper's Table 5) take the same path: Ultrix delivers arithmetic overflow as
+SIGFPE and a write to a protected page as SIGSEGV, each to the handler set
+with ``set_exception_handler``. It cannot deliver unaligned accesses (it fixes
+them up) or disabled-coprocessor use (it never disables it): ENOSYS.
+
 Interface::
 
     deliver_fault(k, cpu, proc, vaddr, write)      upcall or kill
+    deliver_exception(k, cpu, proc, cause, info) -> bool   a triggered exception
     sys_set_fault_handler(k, cpu, proc, handler)
-    MAX_NESTING
+    sys_set_exception_handler(k, cpu, proc, kind, handler)
+    MAX_NESTING, ULTRIX_EXCEPTIONS
 """
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
+from exolab.abi import EXCEPTION_KINDS, TRIGGERED
 from exolab.errors import SyscallError
 from exolab.kernels.monolithic.proc import Process, kill
-from exolab.machine.cpu import CPU
+from exolab.machine.cpu import CPU, Cause
 from exolab.machine.threads import ThreadExit
 
 if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
 
-__all__ = ["deliver_fault", "sys_set_fault_handler", "MAX_NESTING"]
+__all__ = ["deliver_fault", "deliver_exception", "sys_set_fault_handler",
+           "sys_set_exception_handler", "MAX_NESTING", "ULTRIX_EXCEPTIONS"]
 
 MAX_NESTING = 4         # fault handlers may fault this deep before the process dies
+#: exception kind -> (signal, cause) for the kinds Ultrix can deliver
+ULTRIX_EXCEPTIONS = {"overflow": ("SIGFPE", Cause.OVERFLOW),
+                     "prot": ("SIGSEGV", Cause.TLB_MOD)}
+#: kernel -> {(pid, kind): handler}; the signal dispositions of each process
+_DISPOSITIONS: "weakref.WeakKeyDictionary[Any, dict[tuple[int, str], Any]]" = \
+    weakref.WeakKeyDictionary()
 
 
 def deliver_fault(k: "MonolithicKernel", cpu: CPU, proc: Process, vaddr: int,
@@ -57,3 +74,36 @@ def sys_set_fault_handler(k: "MonolithicKernel", cpu: CPU, proc: Process,
         raise SyscallError("EINVAL", "fault handler is not callable",
                            handler=repr(handler))
     proc.fault_handler = handler
+
+
+def sys_set_exception_handler(k: "MonolithicKernel", cpu: CPU, proc: Process, kind: Any,
+                              handler: Any) -> None:
+    """Set the handler of a signal Ultrix raises for exception ``kind``."""
+    if not isinstance(kind, str) or kind not in EXCEPTION_KINDS:
+        raise SyscallError("EINVAL", "unknown exception kind", kind=kind)
+    if kind not in ULTRIX_EXCEPTIONS:
+        raise SyscallError("ENOSYS", "Ultrix cannot deliver this exception", kind=kind)
+    if handler is not None and not callable(handler):
+        raise SyscallError("EINVAL", "exception handler is not callable")
+    table = _DISPOSITIONS.setdefault(k, {})
+    if handler is None:
+        table.pop((proc.pid, kind), None)
+    else:
+        table[(proc.pid, kind)] = handler
+
+
+def deliver_exception(k: "MonolithicKernel", cpu: CPU, proc: Process, cause: Cause,
+                      info: Any) -> bool:
+    """Deliver a triggered exception as its signal, through the fault path; False if
+    it was not triggered or has no handler (the caller then kills the process)."""
+    if info != TRIGGERED:
+        return False
+    kind = next((kd for kd, (_sig, c) in ULTRIX_EXCEPTIONS.items() if c == cause), None)
+    handler = _DISPOSITIONS.get(k, {}).get((proc.pid, kind)) if kind else None
+    if handler is None:
+        return False
+    p = k.machine.profile
+    cpu.charge(p.mono_signal_path)
+    cpu.upcall(handler, proc.personality, kind)
+    cpu.charge(p.trap_entry + p.mono_syscall_path + p.trap_exit)   # sigreturn
+    return True

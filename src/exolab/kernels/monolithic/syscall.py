@@ -55,6 +55,7 @@ class Sys(IntEnum):
     RPC_REGISTER = 23
     RPC_CONNECT = 24
     RPC_ACCEPT = 25
+    SET_EXCEPTION_HANDLER = 26
 
 
 def _clock_getres(k: "MonolithicKernel", cpu: CPU, p: Any) -> int:
@@ -91,6 +92,7 @@ TABLE: dict[int, tuple[Handler, int]] = {
     Sys.RPC_REGISTER: (rpc.sys_rpc_register, 1),
     Sys.RPC_CONNECT: (rpc.sys_rpc_connect, 1),
     Sys.RPC_ACCEPT: (rpc.sys_rpc_accept, 1),
+    Sys.SET_EXCEPTION_HANDLER: (signal.sys_set_exception_handler, 2),
 }
 
 

@@ -1,0 +1,155 @@
+"""Suite ``aegis``: the exokernel's primitives (SOSP'95 Tables 4, 5 and 6).
+
+Each benchmark is an ABI program run on every registered kernel on a fresh
+``dec5000`` machine; a kernel that cannot provide an operation reports n/a
+(the program fails with ENOSYS). Values are microseconds per operation.
+
+- ``syscall``   the cheapest kernel call (``api_call``: Aegis's null call,
+                Ultrix's generic path as getpid takes it), Table 4
+- ``unalign``, ``overflow``, ``coproc``, ``prot``   one exception raised
+                with ``trigger`` and handled by a null handler installed with
+                ``set_exception_handler``, round trip (raise, dispatch, handler,
+                resume), Table 5; Ultrix delivers only overflow (SIGFPE) and
+                prot (SIGSEGV), through its signal path
+- ``pct``       a bare synchronous protected control transfer into another
+                address space and back, halved (one direction), Table 6; needs
+                ExOS's ``pct_call`` (n/a elsewhere)
+
+The module also holds the *pipe'* program of Table 8 (:data:`PIPE_PRIME`:
+the pipe ping-pong with ExOS's inlined ``read_inline``/``write_inline``),
+for the ``exos-ipc`` table.
+
+Interface::
+
+    BENCHMARKS, PROGRAMS, PIPE_PRIME
+    measure(benchmark, kernel, profile, seed, n) -> cycles per operation | None
+    run_aegis(ctx) -> SuiteOutput                (registered as ``aegis``)
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from exolab.abi import ABI
+from exolab.bench.papers import paper_rows, suite_profile
+from exolab.bench.registry import SuiteContext, SuiteOutput, suite
+from exolab.errors import ConfigError, SyscallError
+from exolab.kernels import kernel_names
+from exolab.machine.costs import get_profile
+from exolab.runner import run_program
+
+__all__ = ["BENCHMARKS", "PROGRAMS", "PIPE_PRIME", "measure", "run_aegis"]
+
+BENCHMARKS = ("syscall", "unalign", "overflow", "coproc", "prot", "pct")
+_N = (1000, 20)                 # iterations: full run, quick run
+
+
+def _report(os: ABI, cycles: float) -> None:
+    """Print the result line the harness parses."""
+    os.print(f"RESULT {cycles:.3f}")
+
+
+def syscall(os: ABI, n: int) -> None:
+    """The null system call (Table 4)."""
+    os.api_call()
+    t0 = os.time()
+    for _ in range(n):
+        os.api_call()
+    _report(os, (os.time() - t0) / n)
+
+
+def _null_handler(os: ABI, kind: str) -> None:
+    """A handler that does nothing: the exception is dispatched and resumed."""
+
+
+def _exception(kind: str) -> Callable[[ABI, int], None]:
+    """The Table 5 program for exception ``kind``."""
+    def program(os: ABI, n: int) -> None:
+        os.set_exception_handler(kind, _null_handler)
+        os.trigger(kind)                        # warm: handler state in the TLB
+        t0 = os.time()
+        for _ in range(n):
+            os.trigger(kind)
+        _report(os, (os.time() - t0) / n)
+    program.__name__ = kind
+    return program
+
+
+def _null_server(os: ABI, n: int) -> None:
+    """Serve ``n`` bare PCTs (ExOS: a null entry that bumps a counter)."""
+    os.rpc_serve("aegis-null", None, n)  # type: ignore[arg-type]
+
+
+def pct(os: Any, n: int) -> None:
+    """A bare PCT to another address space and back; one direction (Table 6)."""
+    if not hasattr(os, "pct_call"):
+        raise SyscallError("ENOSYS", "no bare protected control transfer")
+    pid = os.spawn(_null_server, n + 1, name="null-server")
+    h = os.rpc_connect("aegis-null")
+    os.pct_call(h)
+    t0 = os.time()
+    for _ in range(n):
+        os.pct_call(h)
+    _report(os, (os.time() - t0) / n / 2)
+    os.wait(pid)
+
+
+def _inline_echo(os: Any, rfd: int, wfd: int, n: int) -> None:
+    """Peer of pipe': read a word, send back word + 1 (inlined ring code)."""
+    for _ in range(n):
+        v = int.from_bytes(os.read_inline(rfd, 4), "little")
+        os.write_inline(wfd, ((v + 1) & 0xFFFFFFFF).to_bytes(4, "little"))
+
+
+def pipe_prime(os: Any, n: int) -> None:
+    """pipe' (Table 8): the pipe ping-pong with read and write inlined; one way."""
+    if not hasattr(os, "read_inline"):
+        raise SyscallError("ENOSYS", "no inlined pipe operations")
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    pid = os.fork(_inline_echo, a_r, b_w, n + 1)
+    v = 0
+    os.write_inline(a_w, v.to_bytes(4, "little"))
+    v = int.from_bytes(os.read_inline(b_r, 4), "little")
+    t0 = os.time()
+    for _ in range(n):
+        os.write_inline(a_w, v.to_bytes(4, "little"))
+        v = int.from_bytes(os.read_inline(b_r, 4), "little")
+    dt = os.time() - t0
+    os.wait(pid)
+    _report(os, dt / n / 2)
+
+
+PIPE_PRIME = pipe_prime
+PROGRAMS: dict[str, Callable[..., None]] = {
+    "syscall": syscall, "pct": pct, "pipe'": pipe_prime,
+    **{kind: _exception(kind) for kind in ("unalign", "overflow", "coproc", "prot")},
+}
+
+
+def measure(benchmark: str, kernel: str, profile: str, seed: int, n: int) -> float | None:
+    """Run one program; return its cycles per operation (None: n/a on this kernel)."""
+    run = run_program(PROGRAMS[benchmark], n, kernel=kernel, profile=profile, seed=seed)
+    for line in run.console:
+        if line.startswith("RESULT "):
+            return float(line.split()[1])
+    if any("ENOSYS" in str(f[1]) for f in run.faults):
+        return None
+    raise ConfigError("benchmark program produced no result", benchmark=benchmark,
+                      kernel=kernel, reason=run.result.reason, faults=run.faults[:3])
+
+
+@suite("aegis", kernels=tuple(kernel_names()), default_profile=suite_profile("aegis"),
+       description="aegis: null system call, exception dispatch, PCT (SOSP'95 T4-T6)")
+def run_aegis(ctx: SuiteContext) -> SuiteOutput:
+    """Measure every Aegis primitive on every requested kernel, in microseconds."""
+    mhz = get_profile(ctx.profile).mhz
+    results, notes = [], {}  # type: ignore[var-annotated]
+    for bench in BENCHMARKS:
+        for kernel in ctx.kernels:
+            cycles = measure(bench, kernel, ctx.profile, ctx.seed, _N[1 if ctx.quick else 0])
+            if cycles is None:
+                notes[bench] = "; ".join(x for x in (notes.get(bench, ""),
+                                                     f"{kernel}: n/a") if x)
+                continue
+            results.append(ctx.result(bench, kernel, round(cycles / mhz, 3), "us"))
+    return SuiteOutput(results, paper_rows(ctx.suite), notes)

@@ -1,0 +1,221 @@
+"""Secure bindings of virtual to physical pages (TLB entries), and refill.
+
+A library OS manages its own page tables; Aegis only checks, at *bind time*,
+that the environment holds a capability for the physical page with the
+rights the binding needs, and then writes the translation into the hardware
+TLB and the STLB (:mod:`.stlb`). Each binding remembers the capability that
+authorised it, so revoking that capability (or an ancestor) breaks the
+binding everywhere. A binding with the valid bit clear needs no capability:
+it makes a page inaccessible, and touching it raises a protection exception
+that Aegis dispatches straight to the environment.
+
+*Guaranteed mappings* are bindings Aegis itself serves on a TLB miss (the
+library OS's page table, handler code and save area), so that its TLB-miss
+handler never misses on its own data.
+
+Interface::
+
+    VALID, WRITABLE                        flag bits of a binding
+    Binder(kernel)
+      write(env, vpn, ppn, handle, flags)  one binding (tlbwr + STLB)
+      write_vec(env, entries)              [(vpn, ppn, handle, flags)] (STLB only)
+      unbind(env, vpn, npages)             remove bindings
+      guarantee(env, vpn, ppn, handle, writable)
+      refill(cpu, env, vpn) -> "ok" | "prot" | "miss"      the TLB-miss fast path
+      revoke(cap)                          revoke a capability subtree, break bindings
+      forget(env)                          drop every binding of a dying environment
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from exolab.errors import SyscallError
+from exolab.kernels.exokernel import paths
+from exolab.kernels.exokernel.caps import Capability
+from exolab.kernels.exokernel.env import Environment
+from exolab.machine.tlb import TLBEntry
+
+if TYPE_CHECKING:
+    from exolab.kernels.exokernel.kernel import Aegis
+
+__all__ = ["Binder", "VALID", "WRITABLE", "USER_VPN_LIMIT", "MAX_GUARANTEED",
+           "MAX_VEC"]
+
+VALID, WRITABLE = 1, 2
+USER_VPN_LIMIT = 0x80000        # user space is below 0x8000_0000 (MIPS kuseg)
+MAX_GUARANTEED = 64             # guaranteed mappings per environment
+MAX_VEC = 1024                  # entries per write_vec call
+
+
+class Binder:
+    """Bind-time checks and the bookkeeping that lets revocation find bindings."""
+
+    def __init__(self, kernel: "Aegis") -> None:
+        self.k = kernel
+        self.cpu = kernel.cpu
+        self.stlb = kernel.stlb
+        ins = kernel.machine.profile.instruction
+        self.c_probe = paths.STLB_PROBE * ins
+        self.c_cap = paths.CAP_CHECK * ins
+        self.c_entry = paths.BIND_ENTRY * ins
+        self.bindings = self.refused = 0
+
+    # -- decode --------------------------------------------------------------------
+
+    def _decode(self, env: Environment, vpn: Any, ppn: Any, handle: Any,
+                flags: Any) -> Capability | None:
+        """Validate one binding request; return the authorising capability (or None)."""
+        if type(vpn) is not int or not 0 < vpn < USER_VPN_LIMIT:
+            raise SyscallError("EFAULT", "virtual page outside user space", vpn=vpn)
+        if type(flags) is not int or flags & ~(VALID | WRITABLE):
+            raise SyscallError("EINVAL", "bad binding flags", flags=flags)
+        if vpn in env.guaranteed:
+            raise SyscallError("EINVAL", "page has a guaranteed mapping", vpn=vpn)
+        if not flags & VALID:
+            return None                       # an inaccessible page needs no authority
+        self.cpu.charge(self.c_cap)
+        need = ("read", "write") if flags & WRITABLE else ("read",)
+        try:
+            cap = self.k.caps.lookup(handle, "page", need)
+        except SyscallError:
+            self.refused += 1
+            raise
+        if cap.obj != ppn:
+            self.refused += 1
+            raise SyscallError("EPERM", "capability names another physical page",
+                               handle=handle, ppn=ppn)
+        return cap
+
+    # -- invoke ------------------------------------------------------------------------
+
+    def _install(self, env: Environment, vpn: int, ppn: int, cap: Capability | None,
+                 flags: int) -> TLBEntry:
+        """Record a binding made with ``cap`` and put it in the STLB."""
+        old = env.bound.pop(vpn, None)
+        if old is not None:
+            old.bindings.discard((env.asid, vpn))
+        e = TLBEntry(vpn, env.asid, ppn if cap is not None else 0, cap is not None,
+                     bool(flags & WRITABLE) and cap is not None)
+        if cap is not None:
+            cap.bindings.add((env.asid, vpn))
+            env.bound[vpn] = cap
+        self.stlb.insert(e)
+        self.bindings += 1
+        return e
+
+    def write(self, env: Environment, vpn: int, ppn: int, handle: int,
+              flags: int) -> None:
+        """Bind ``vpn`` -> ``ppn`` in ``env`` (tlbwr when valid, STLB always)."""
+        cap = self._decode(env, vpn, ppn, handle, flags)
+        e = self._install(env, vpn, ppn, cap, flags)
+        if cap is not None:
+            self.tlb_fill(e)                           # (replaces any old copy)
+        else:
+            self.cpu.tlb_invalidate(vpn, env.asid)
+
+    def write_vec(self, env: Environment, entries: Any) -> int:
+        """Bind many pages in one call (STLB; the TLB copy is dropped); return count."""
+        if not isinstance(entries, (list, tuple)) or len(entries) > MAX_VEC:
+            raise SyscallError("EINVAL", "binding vector must be a short list",
+                               type=type(entries).__name__)
+        decoded = []
+        for item in entries:                  # decode all before changing anything
+            self.cpu.charge(self.c_entry)
+            if not isinstance(item, tuple) or len(item) != 4:
+                raise SyscallError("EINVAL", "binding entry must be (vpn, ppn, cap, flags)")
+            vpn, ppn, handle, flags = item
+            decoded.append((vpn, ppn, self._decode(env, vpn, ppn, handle, flags), flags))
+        for vpn, ppn, cap, flags in decoded:
+            self._install(env, vpn, ppn, cap, flags)
+            self.cpu.tlb_invalidate(vpn, env.asid)
+        return len(decoded)
+
+    def unbind(self, env: Environment, vpn: Any, npages: Any) -> None:
+        """Remove the bindings of ``npages`` pages from ``vpn`` (EFAULT outside user space)."""
+        if type(vpn) is not int or type(npages) is not int or npages < 0 \
+                or not 0 < vpn <= vpn + npages <= USER_VPN_LIMIT:
+            raise SyscallError("EFAULT", "range outside user space", vpn=vpn, npages=npages)
+        for v in range(vpn, vpn + npages):
+            self.cpu.charge(self.c_entry)
+            cap = env.bound.pop(v, None)
+            if cap is not None:
+                cap.bindings.discard((env.asid, v))
+            self.stlb.invalidate(env.asid, v)
+            self.cpu.tlb_invalidate(v, env.asid)
+
+    def guarantee(self, env: Environment, vpn: int, ppn: int, handle: int,
+                  writable: Any) -> None:
+        """Give ``env`` a mapping the kernel serves itself on a TLB miss."""
+        if len(env.guaranteed) >= MAX_GUARANTEED and vpn not in env.guaranteed:
+            raise SyscallError("ENOMEM", "too many guaranteed mappings",
+                               limit=MAX_GUARANTEED)
+        flags = VALID | (WRITABLE if writable else 0)
+        if vpn in env.guaranteed:
+            self._drop_guaranteed(env, vpn)
+        cap = self._decode(env, vpn, ppn, handle, flags)
+        assert cap is not None
+        self.unbind(env, vpn, 1)
+        e = TLBEntry(vpn, env.asid, ppn, True, bool(writable))
+        env.guaranteed[vpn] = e
+        env.bound[vpn] = cap
+        cap.bindings.add((env.asid, vpn))
+        self.stlb.insert(e)
+
+    def _drop_guaranteed(self, env: Environment, vpn: int) -> None:
+        """Remove a guaranteed mapping and its cached copies."""
+        env.guaranteed.pop(vpn, None)
+        cap = env.bound.pop(vpn, None)
+        if cap is not None:
+            cap.bindings.discard((env.asid, vpn))
+        self.stlb.invalidate(env.asid, vpn)
+        self.cpu.tlb_invalidate(vpn, env.asid)
+
+    # -- the TLB-miss fast path ---------------------------------------------------------
+
+    def tlb_fill(self, e: TLBEntry) -> None:
+        """Write ``e`` into the hardware TLB: Aegis replaces FIFO with tlbwi (its policy)."""
+        k = self.k
+        i = k.fifo
+        k.fifo = i + 1 if i < k.fifo_last else k.fifo_first
+        self.cpu.tlb_write_indexed(i, e)
+
+    def refill(self, env: Environment, vpn: int) -> str:
+        """Serve a hardware TLB miss from the STLB or a guaranteed mapping."""
+        cpu = self.cpu
+        cpu.charge(self.c_probe)
+        e = self.stlb.lookup(env.asid, vpn)
+        if e is None:
+            e = env.guaranteed.get(vpn)
+            if e is None:
+                return "miss"
+            self.stlb.insert(e)
+        elif not e.valid:
+            return "prot"
+        self.tlb_fill(e)
+        return "ok"
+
+    # -- revocation ------------------------------------------------------------------------
+
+    def revoke(self, cap: Capability) -> int:
+        """Revoke ``cap`` and its derivations; break every binding made with them."""
+        broken = 0
+        for c in self.k.caps.revoke(cap):
+            for asid, vpn in c.bindings:
+                env = self.k.env_by_asid.get(asid)
+                if env is not None and env.bound.get(vpn) is c:
+                    del env.bound[vpn]
+                    env.guaranteed.pop(vpn, None)
+                self.stlb.invalidate(asid, vpn)
+                self.cpu.tlb_invalidate(vpn, asid)
+                broken += 1
+            c.bindings.clear()
+        return broken
+
+    def forget(self, env: Environment) -> None:
+        """Drop every binding of a dying environment (its ASID will be reused)."""
+        for vpn, cap in env.bound.items():
+            cap.bindings.discard((env.asid, vpn))
+        env.bound.clear()
+        env.guaranteed.clear()
+        self.stlb.flush_asid(env.asid)
+        self.cpu.tlb_flush(env.asid)

@@ -1,0 +1,148 @@
+"""Environments: Aegis's processor environments (the unit of protection).
+
+An environment is what Aegis knows of a library OS and its application: the
+four contexts of the paper (§5.1) plus the resources it is accountable for.
+
+- *exception context*: a user-mode handler entry per exception cause, the
+  TLB-miss handler (called when the STLB misses), and the save area where
+  the kernel leaves the three scratch registers it clobbers on dispatch;
+- *interrupt context*: the prologue and epilogue entries upcalled when a
+  time slice starts and ends, and the revocation entry (visible revocation);
+- *protected-entry context*: the synchronous and asynchronous PCT entries;
+- *addressing context*: the ASID and the guaranteed mappings the kernel
+  itself serves on a TLB miss (the libOS's page table, handler code, save
+  area), so that a handler never takes a miss it cannot serve.
+
+Execution state is a stack of :class:`Context` records: the bottom is the
+environment's own thread of control; a synchronous PCT into the environment
+pushes the caller's (borrowed) thread, popped when the callee replies.
+
+Interface::
+
+    Context(thread, sleeping, borrowed)  Message(kind, words, sender)
+    Repossession(ppn, handle, when, why)
+    ENTRY_NAMES                          the settable entry points
+    Environment(eid, name, asid, parent, cap, ...)
+      top, runnable, alive, owned_pages()
+    EnvStats                             LIVE, DYING, DEAD_ENV
+
+(A short module: it only declares the records the mechanisms share.)
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from exolab.kernels.exokernel.caps import Capability
+from exolab.machine.threads import DEAD, SimThread
+
+__all__ = ["Context", "Message", "Repossession", "Environment", "EnvStats",
+           "ENTRY_NAMES", "LIVE", "DYING", "DEAD_ENV"]
+
+LIVE, DYING, DEAD_ENV = "live", "dying", "dead"
+
+#: entry points a library OS sets with env_setup (exceptions are per cause)
+ENTRY_NAMES = ("tlb_miss", "prologue", "epilogue", "sync", "async", "revoke",
+               "repossessed")
+
+
+@dataclass(slots=True, eq=False)
+class Context:
+    """A thread of control of an environment; guarded by the scheduler."""
+
+    thread: SimThread                   # the greenlet carrying it (may be borrowed)
+    sleeping: bool = False              # blocked in sleep until a message or wake
+    borrowed: bool = False              # a PCT caller's thread running our entry
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An asynchronous message waiting for an environment's async entry."""
+
+    kind: str                           # "pct" (from an environment) or "notice" (kernel)
+    words: tuple[Any, ...]              # the registers it carries
+    sender: int                         # eid of the sender (0: the kernel)
+
+
+@dataclass(frozen=True, slots=True)
+class Repossession:
+    """One resource the abort protocol took by force (the repossession vector)."""
+
+    ppn: int                            # the physical page taken
+    handle: int                         # the root capability that was revoked
+    when: int                           # cycle of the repossession
+    why: str                            # "abort" (deadline passed) or "destroy"
+
+
+@dataclass(slots=True, eq=False)
+class Environment:
+    """A processor environment; every field is guarded by Aegis unless noted."""
+
+    eid: int                            # kernel-assigned id (> 0)
+    name: str
+    asid: int                           # addressing context: the hardware ASID
+    parent: "Environment | None"        # creator: receives the death notice
+    cap: Capability | None = None       # root capability naming this environment
+    # exception context (written by env_setup; read by dispatch)
+    exc_handlers: dict[int, Callable[..., Any]] = field(default_factory=dict)
+    save_area: tuple[int, int] | None = None   # (vpn, ppn) of the guaranteed save area
+    # interrupt, protected-entry and revocation entries, by ENTRY_NAMES
+    entries: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    # addressing context (bind.py)
+    guaranteed: dict[int, Any] = field(default_factory=dict)   # vpn -> TLBEntry
+    bound: dict[int, Capability] = field(default_factory=dict)  # vpn -> cap of its binding
+    # resources this environment is accountable for
+    roots: dict[int, Capability] = field(default_factory=dict)  # ppn -> root page cap
+    slots: list[int] = field(default_factory=list)             # slice positions owned
+    # execution (sched.py / pct.py)
+    ctx: list[Context] = field(default_factory=list)           # context stack, top last
+    threads: list[SimThread] = field(default_factory=list)     # every context created
+    inbox: deque[Message] = field(default_factory=deque)       # async messages pending
+    wake_pending: bool = False          # a wake arrived while not asleep
+    in_call: int = 0                    # synchronous PCTs this environment is waiting in
+    # accounting (sched.py, revoke.py)
+    excess: int = 0                     # excess time counter: epilogue overrun, cycles
+    overruns: int = 0                   # epilogues that overran their bound
+    repossessed: list[Repossession] = field(default_factory=list)  # repossession vector
+    revoke_due: int = 0                 # pages asked back and not yet returned
+    # life
+    state: str = LIVE                   # LIVE -> DYING -> DEAD_ENV
+    status: Any = None                  # exit status or fault description
+    notified: bool = False              # parent already told of its end
+    personality: Any = None             # the library OS instance (boot only; untrusted)
+
+    @property
+    def top(self) -> Context | None:
+        """The context to resume when the environment runs, or None."""
+        return self.ctx[-1] if self.ctx else None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the environment can still run."""
+        return self.state == LIVE
+
+    @property
+    def runnable(self) -> bool:
+        """Live, with a context that is neither asleep nor waiting in a PCT."""
+        t = self.top
+        return self.state == LIVE and t is not None and not t.sleeping \
+            and self.in_call == 0 and t.thread.state != DEAD
+
+    def owned_pages(self) -> list[int]:
+        """Physical pages this environment holds a root capability for, ascending."""
+        return sorted(self.roots)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvStats:
+    """What an environment holds and how it has behaved."""
+
+    eid: int
+    name: str
+    state: str
+    pages: int
+    slots: int
+    excess: int
+    overruns: int
+    repossessed: int

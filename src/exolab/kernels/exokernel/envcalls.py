@@ -1,0 +1,236 @@
+"""Aegis system-call handlers for environments, pages, capabilities, bindings, slices.
+
+Each handler is ``sys_x(k, env, *args)``: ``env`` is the calling environment.
+The first lines decode (capability lookups with the rights the call needs,
+argument types), then the mechanism module invokes. The protected-control
+transfer calls are in :mod:`.pct`; the table is :mod:`.syscall`.
+
+Interface::
+
+    sys_getres, sys_console, sys_env_alloc, sys_env_setup, sys_env_start,
+    sys_env_destroy, sys_thread_alloc, sys_page_alloc, sys_page_free,
+    sys_page_share, sys_page_list, sys_cap_derive, sys_cap_revoke, sys_cap_info,
+    sys_tlb_write, sys_tlb_vec, sys_tlb_unbind, sys_guarantee, sys_slice_alloc,
+    sys_yield, sys_sleep, sys_wake
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from exolab.errors import SyscallError
+from exolab.kernels.exokernel.env import ENTRY_NAMES, Environment
+from exolab.machine.cpu import Cause
+
+if TYPE_CHECKING:
+    from exolab.kernels.exokernel.kernel import Aegis
+
+MAX_NAME = 64
+MAX_CONSOLE = 1 << 16
+MAX_SHARE = 1024
+
+
+def _env(k: "Aegis", handle: Any, right: str) -> Environment:
+    """Decode an environment capability carrying ``right``."""
+    k.cpu.charge(k.c_cap)
+    return k.caps.lookup(handle, "env", (right,)).obj  # type: ignore[no-any-return]
+
+
+def sys_getres(k: "Aegis", env: Environment) -> int:
+    """The null system call: return the slice length in cycles (clock resolution)."""
+    return k.sched.slice
+
+
+def sys_console(k: "Aegis", env: Environment, data: Any) -> int:
+    """Write ``data`` to the console (a device Aegis multiplexes by line)."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_CONSOLE:
+        raise SyscallError("EFAULT", "console data must be bytes", type=type(data).__name__)
+    k.cpu.charge(k.machine.profile.copy_cost(len(data)))
+    k.console_write(env, bytes(data))
+    return len(data)
+
+
+def sys_env_alloc(k: "Aegis", env: Environment, name: Any) -> tuple[int, int]:
+    """Create an environment with nothing but an ASID; return (eid, its handle)."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
+        raise SyscallError("EINVAL", "bad environment name", name=repr(name))
+    child = k.new_env(name, env)
+    assert child.cap is not None
+    return child.eid, child.cap.handle
+
+
+def _entries(entries: Any) -> dict[str, Any]:
+    """Decode an entry-point table (names from ENTRY_NAMES, callables or None)."""
+    if not isinstance(entries, dict):
+        raise SyscallError("EINVAL", "entries must be a dict", type=type(entries).__name__)
+    for name, fn in entries.items():
+        if name not in ENTRY_NAMES or (fn is not None and not callable(fn)):
+            raise SyscallError("EINVAL", "bad entry point", name=name,
+                               expected=list(ENTRY_NAMES))
+    return entries
+
+
+def _exc_handlers(exc: Any) -> dict[int, Any]:
+    """Decode an exception-handler table (Cause values, callables or None)."""
+    if not isinstance(exc, dict):
+        raise SyscallError("EINVAL", "exception handlers must be a dict")
+    causes = {int(c) for c in Cause} - {int(Cause.PROGRAM), int(Cause.SYSCALL)}
+    for cause, fn in exc.items():
+        if cause not in causes or (fn is not None and not callable(fn)):
+            raise SyscallError("EINVAL", "bad exception handler", cause=cause)
+    return exc
+
+
+def sys_env_setup(k: "Aegis", env: Environment, handle: Any, entries: Any, exc: Any,
+                  save_vpn: Any) -> None:
+    """Set an environment's entry points, exception handlers and save area."""
+    target = _env(k, handle, "control")
+    entries, exc = _entries(entries), _exc_handlers(exc)
+    save = None
+    if save_vpn is not None:
+        g = target.guaranteed.get(save_vpn) if type(save_vpn) is int else None
+        if g is None or not g.writable:
+            raise SyscallError("EINVAL", "save area must be a writable guaranteed mapping",
+                               vpn=save_vpn)
+        save = (save_vpn, g.ppn)
+    for name, fn in entries.items():
+        if fn is None:
+            target.entries.pop(name, None)
+        else:
+            target.entries[name] = fn
+    for cause, fn in exc.items():
+        if fn is None:
+            target.exc_handlers.pop(cause, None)
+        else:
+            target.exc_handlers[cause] = fn
+    if save is not None:
+        target.save_area = save
+
+
+def sys_env_start(k: "Aegis", env: Environment, handle: Any, fn: Any, args: Any) -> None:
+    """Give a new environment its first context, running ``fn(*args)`` in user mode."""
+    target = _env(k, handle, "control")
+    if target.ctx or not target.alive:
+        raise SyscallError("EINVAL", "environment already started", eid=target.eid)
+    if not callable(fn) or not isinstance(args, tuple):
+        raise SyscallError("EINVAL", "start needs a callable and an argument tuple")
+    k.start(target, fn, args)
+
+
+def sys_env_destroy(k: "Aegis", env: Environment, handle: Any, status: Any,
+                    fault: Any) -> None:
+    """Destroy an environment (itself or one it controls); ``fault`` records why."""
+    target = _env(k, handle, "control")
+    if not target.alive:
+        raise SyscallError("ESRCH", "environment already gone", eid=target.eid)
+    k.destroy(target, status, exited=not fault)
+
+
+def sys_thread_alloc(k: "Aegis", env: Environment, fn: Any, args: Any, name: Any) -> Any:
+    """Create another context of the caller (a library-OS thread's register file)."""
+    if not callable(fn) or not isinstance(args, tuple) or not isinstance(name, str):
+        raise SyscallError("EINVAL", "thread needs a callable, a tuple and a name")
+    return k.new_thread(env, fn, args, name)
+
+
+def sys_page_alloc(k: "Aegis", env: Environment, ppn: Any) -> tuple[int, int]:
+    """Allocate a physical page (``ppn`` or any); return (ppn, root handle)."""
+    cap = k.phys.alloc(env, ppn)
+    return cap.obj, cap.handle
+
+
+def sys_page_free(k: "Aegis", env: Environment, handle: Any) -> None:
+    """Give back a page the caller owns (its root capability)."""
+    k.cpu.charge(k.c_cap)
+    k.phys.free(env, k.caps.lookup(handle, "page", ("free",)))
+
+
+def sys_page_share(k: "Aegis", env: Environment, handles: Any,
+                   target_handle: Any) -> list[int]:
+    """Make an environment co-owner of pages; return its root handles."""
+    target = _env(k, target_handle, "control")
+    if not isinstance(handles, (list, tuple)) or len(handles) > MAX_SHARE:
+        raise SyscallError("EINVAL", "handles must be a short list")
+    caps = []
+    for h in handles:
+        k.cpu.charge(k.c_cap)
+        caps.append(k.caps.lookup(h, "page", ("share",)))
+    return [k.phys.share(c, target).handle for c in caps]
+
+
+def sys_page_list(k: "Aegis", env: Environment) -> list[tuple[int, int]]:
+    """The pages the caller owns: (ppn, root handle), ascending (exposed names)."""
+    return [(ppn, cap.handle) for ppn, cap in sorted(env.roots.items())]
+
+
+def sys_cap_derive(k: "Aegis", env: Environment, handle: Any, rights: Any) -> int:
+    """Derive a capability with a subset of ``handle``'s rights."""
+    if not isinstance(rights, (list, tuple, set, frozenset)):
+        raise SyscallError("EINVAL", "rights must be a collection of names")
+    k.cpu.charge(k.c_cap)
+    return k.caps.derive(handle, rights).handle
+
+
+def sys_cap_revoke(k: "Aegis", env: Environment, handle: Any) -> int:
+    """Revoke a derived capability and everything derived from it; return bindings broken."""
+    k.cpu.charge(k.c_cap)
+    cap = k.caps.lookup(handle)
+    if cap.parent is None:
+        raise SyscallError("EPERM", "root capabilities are given back, not revoked",
+                           handle=handle)
+    return k.bind.revoke(cap)
+
+
+def sys_cap_info(k: "Aegis", env: Environment, handle: Any) -> tuple[str, int, tuple[str, ...], int]:
+    """Describe a capability: (kind, ppn or eid, rights, owners of the page)."""
+    k.cpu.charge(k.c_cap)
+    cap = k.caps.lookup(handle)
+    if cap.kind == "page":
+        return "page", cap.obj, tuple(sorted(cap.rights)), k.phys.owners(cap.obj)
+    return "env", cap.obj.eid, tuple(sorted(cap.rights)), 0
+
+
+def sys_tlb_write(k: "Aegis", env: Environment, vpn: Any, ppn: Any, handle: Any,
+                  flags: Any) -> None:
+    """Bind one virtual page (the secure binding checked against ``handle``)."""
+    k.bind.write(env, vpn, ppn, handle, flags)
+
+
+def sys_tlb_vec(k: "Aegis", env: Environment, entries: Any) -> int:
+    """Bind many virtual pages in one crossing."""
+    return k.bind.write_vec(env, entries)
+
+
+def sys_tlb_unbind(k: "Aegis", env: Environment, vpn: Any, npages: Any) -> None:
+    """Remove bindings."""
+    k.bind.unbind(env, vpn, npages)
+
+
+def sys_guarantee(k: "Aegis", env: Environment, vpn: Any, ppn: Any, handle: Any,
+                  writable: Any) -> None:
+    """Install a guaranteed mapping (served by the kernel, never upcalled)."""
+    if type(vpn) is not int:
+        raise SyscallError("EFAULT", "bad virtual page", vpn=vpn)
+    k.bind.guarantee(env, vpn, ppn, handle, writable)
+
+
+def sys_slice_alloc(k: "Aegis", env: Environment, handle: Any, position: Any,
+                    count: Any, spread: Any) -> list[int]:
+    """Allocate time slices to the caller (or an environment it controls)."""
+    target = env if handle is None else _env(k, handle, "control")
+    return k.sched.alloc(target, position, count, spread)
+
+
+def sys_yield(k: "Aegis", env: Environment, handle: Any) -> bool:
+    """Donate the rest of the slice (directed with a handle); False if nobody ran."""
+    target = None if handle is None else _env(k, handle, "yield")
+    return k.sched.yield_(env, target)
+
+
+def sys_sleep(k: "Aegis", env: Environment) -> None:
+    """Give up the processor until a message or a wake arrives."""
+    k.sched.sleep(env)
+
+
+def sys_wake(k: "Aegis", env: Environment, handle: Any) -> None:
+    """Wake an environment (it needs the ``wake`` right)."""
+    k.sched.wake(_env(k, handle, "wake"))

@@ -1,0 +1,352 @@
+"""Aegis: the exokernel — protection without management.
+
+Aegis securely multiplexes the machine and leaves every abstraction to
+untrusted library operating systems (ExOS, :mod:`exolab.libos.exos`). It
+exports physical pages by number (:mod:`.phys`) under capabilities
+(:mod:`.caps`), checks translations at bind time and caches them in a large
+software TLB (:mod:`.bind`, :mod:`.stlb`), dispatches exceptions and TLB
+misses to user-level handlers with minimal state saved (:mod:`.exc`),
+multiplexes the CPU
+as a vector of time slices with prologue/epilogue upcalls (:mod:`.sched`),
+offers protected control transfers (:mod:`.pct`), and takes resources back
+visibly or, past a deadline, by the abort protocol (:mod:`.revoke`). The
+system-call table is :mod:`.syscall`; path lengths are :mod:`.paths`.
+
+This module composes them and installs the CPU vectors.
+
+Interface::
+
+    Aegis(machine, libos="exos")
+      name = "exokernel"     console, faults, envs, current
+      boot(program, *args, name="init") -> Environment   (each call: one more
+                             top-level environment with one slice and its own ExOS)
+      run(until=None) -> RunResult
+      revoke_pages(eid, npages, deadline_us=...)     (kernel policy / tests)
+      statistics() -> AegisStats
+      on_trap, on_exception, on_tlb_miss, on_interrupt, on_idle, on_thread_exit
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from exolab.errors import ConfigError, KernelPanic, SyscallError
+from exolab.kernels.exokernel import exc, paths
+from exolab.kernels.exokernel.bind import Binder
+from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
+from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
+                                          EnvStats, Message)
+from exolab.kernels.exokernel.pct import CalleeAbort, run_entry
+from exolab.kernels.exokernel.phys import PhysPages, PhysStats
+from exolab.kernels.exokernel.revoke import (DEFAULT_DEADLINE_US, IRQ_SOFT, Revoker,
+                                             RevokeStats)
+from exolab.kernels.exokernel.sched import SchedStats, Scheduler
+from exolab.kernels.exokernel.stlb import STLB, STLBStats
+from exolab.kernels.exokernel.syscall import costed_table, dispatch
+from exolab.machine.cpu import CPU, IRQ_TIMER, KERNEL, Cause
+from exolab.machine.machine import Machine, RunResult
+from exolab.machine.threads import DEAD, SimThread, ThreadExit
+
+__all__ = ["Aegis", "AegisStats", "KERNEL_FRAMES", "LIBOSES", "MAX_STRIKES"]
+
+MAX_STRIKES = exc.MAX_STRIKES
+
+KERNEL_FRAMES = 64          # low frames hold the kernel image and its data
+LIBOSES = {"exos": "exolab.libos.exos:ExOS"}
+
+_ENTRY_OF = {"pct": "async", "notice": "async", "revoke": "revoke",
+             "repossessed": "repossessed"}
+
+
+@dataclass(frozen=True, slots=True)
+class AegisStats:
+    """Kernel-level counters (the machine's are in Machine.statistics())."""
+
+    syscalls: int
+    pcts: int
+    exceptions: int
+    tlb_upcalls: int
+    envs_created: int
+    envs_live: int
+    faults: int
+    stlb: STLBStats
+    caps: CapStats
+    phys: PhysStats
+    sched: SchedStats
+    revoke: RevokeStats
+    envs: tuple[EnvStats, ...]
+
+
+class Aegis:
+    """The exokernel; see the module docstring."""
+
+    name = "exokernel"
+
+    def __init__(self, machine: Machine, libos: str = "exos") -> None:
+        if libos not in LIBOSES:
+            raise ConfigError("unknown library OS", libos=libos, expected=sorted(LIBOSES))
+        if machine.memory.frames <= KERNEL_FRAMES + 64:
+            raise KernelPanic("aegis: not enough physical memory",
+                              frames=machine.memory.frames)
+        self.machine = machine
+        self.cpu = machine.cpu
+        self.libos = libos
+        p = machine.profile
+        self.c_path = {n: paths.cycles(p, n) for n in paths.PATHS}
+        self.c_cap = self.c_path["cap_check"]
+        self.c_exc = self.c_path["exc_dispatch"]
+        self.c_arg = self.c_path["upcall_args"]
+        self.c_crossing = p.trap_entry + self.c_path["pct"] + p.trap_exit
+        self.table = costed_table(self)
+        self.pshift = machine.memory.page_shift
+        self.caps = CapTable(machine.clock.rng)
+        self.stlb = STLB()
+        self.stlb_slots, self.stlb_mask = self.stlb.slots, self.stlb.mask  # (miss fast path)
+        self.clock = machine.clock
+        self.c_probe = self.c_path["stlb_probe"]
+        tlb = self.cpu.tlb
+        self.fifo_first, self.fifo_last = tlb.wired, tlb.size - 1
+        self.fifo = tlb.wired               # next hardware TLB slot Aegis refills (tlbwi)
+        self.phys = PhysPages(self, KERNEL_FRAMES, machine.memory.frames - KERNEL_FRAMES)
+        self.bind = Binder(self)
+        self.sched = Scheduler(self)
+        self.revoker = Revoker(self)
+        self.envs: dict[int, Environment] = {}          # live and dying environments
+        self.env_by_asid: dict[int, Environment] = {}
+        self._free_asids = list(range(self.cpu.tlb.asid_mask, 0, -1))  # pop() -> 1
+        self.current: Environment | None = None         # environment on the CPU
+        self.console: list[str] = []
+        self.faults: list[tuple[int, str, Any]] = []
+        self._partial: dict[int, bytes] = {}
+        self._reap: list[tuple[Environment, SimThread]] = []
+        self.strikes: dict[tuple[int, int, int], int] = {}   # (eid, vpn, cause) -> unfixed returns
+        self._next_eid = 1
+        self.syscalls = self.pcts = self.exceptions = self.tlb_upcalls = 0
+        self.created = 0
+        for cpu in machine.cpus:
+            cpu.install(self)
+
+    # -- the Kernel protocol ----------------------------------------------------------
+
+    def boot(self, program: Callable[..., Any], *args: Any, name: str = "init") -> Environment:
+        """Create the first environment (one slice, its library OS) running ``program``."""
+        env = self.new_env(name, None)
+        self.sched.alloc(env)
+        module, _, cls = LIBOSES[self.libos].partition(":")
+        libos = getattr(importlib.import_module(module), cls)
+        assert env.cap is not None
+        fn, fargs = libos.first(self.cpu, env.eid, env.cap.handle, program, tuple(args))
+        self.start(env, fn, fargs)
+        return env
+
+    def run(self, until: int | None = None) -> RunResult:
+        """Run the machine (see Machine.run)."""
+        return self.machine.run(until)
+
+    # -- environments -------------------------------------------------------------------
+
+    def new_env(self, name: str, parent: Environment | None) -> Environment:
+        """Create a live environment with an ASID and a capability naming it."""
+        if not self._free_asids:
+            raise SyscallError("ENOMEM", "no address-space identifier left")
+        asid = self._free_asids.pop()
+        env = Environment(self._next_eid, name, asid, parent)
+        env.cap = self.caps.mint("env", env, RIGHTS["env"], holder=parent)
+        self._next_eid += 1
+        self.created += 1
+        self.envs[env.eid] = env
+        self.env_by_asid[asid] = env
+        return env
+
+    def new_thread(self, env: Environment, fn: Callable[..., Any], args: tuple[Any, ...],
+                   name: str = "") -> SimThread:
+        """Create a context of ``env`` that will run ``fn(*args)`` in user mode."""
+        t = self.machine.threads.create(self._thread_entry, (env, fn, args),
+                                        name=name or f"{env.name}.{len(env.threads)}",
+                                        owner=env)
+        env.threads.append(t)
+        return t
+
+    def start(self, env: Environment, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """Give ``env`` its first context."""
+        env.ctx.append(Context(self.new_thread(env, fn, args, env.name)))
+
+    def _thread_entry(self, env: Environment, fn: Callable[..., Any],
+                      args: tuple[Any, ...]) -> Any:
+        """Body of every context: run ``fn(*args)`` unless the environment died first."""
+        t = self.cpu.current
+        if (t is not None and t.killed) or not env.alive:
+            raise ThreadExit(env.status)
+        return fn(*args)
+
+    def enter(self, env: Environment) -> None:
+        """Make ``env`` the running environment: load its ASID."""
+        self.current = env
+        if self.cpu.asid != env.asid:
+            self.cpu.set_asid(env.asid)
+
+    def upcall(self, env: Environment, fn: Callable[..., Any], *words: Any) -> Any:
+        """Run one of ``env``'s entries in user mode (a fault in it destroys ``env``)."""
+        return run_entry(self, env, fn, *words)
+
+    def deliver(self, env: Environment) -> None:
+        """Upcall ``env``'s entries for its pending messages, oldest first."""
+        while env.inbox and env.alive:
+            m: Message = env.inbox.popleft()
+            fn = env.entries.get(_ENTRY_OF[m.kind])
+            if fn is None:
+                continue
+            self.cpu.charge(self.c_exc + len(m.words) * self.c_arg)
+            if m.kind in ("pct", "notice"):
+                run_entry(self, env, fn, m.sender, *m.words)
+            else:
+                run_entry(self, env, fn, *m.words)
+
+    def destroy(self, env: Environment, status: Any, exited: bool = False,
+                unwind: bool = True) -> None:
+        """Take everything from ``env``; unwind it if it is running here."""
+        if env.state == LIVE:
+            env.state, env.status = DYING, status
+            if not exited:
+                self.faults.append((env.eid, str(status), None))
+            self.sched.release(env)
+            self.phys.release_all(env)
+            self.bind.forget(env)
+            env.inbox.clear()
+            if env.cap is not None:
+                self.caps.revoke(env.cap)
+            self._kill_contexts(env)
+            self._notify_parent(env)
+            self._flush_console(env)
+        if unwind and self.current is env:
+            self.unwind(env)
+        self.finish_if_done(env)
+
+    def _kill_contexts(self, env: Environment) -> None:
+        """Mark ``env``'s threads killed and queue its suspended contexts for reaping."""
+        here = self.cpu.current
+        for t in env.threads:
+            if t.state != DEAD:
+                t.killed, t.exit_status = True, env.status
+                if t is not here:
+                    self._reap.append((env, t))
+        for c in env.ctx:
+            if c.borrowed and c.thread is not here:
+                self._reap.append((env, c.thread))
+
+    def _notify_parent(self, env: Environment) -> None:
+        """Queue a death notice for ``env``'s parent (an asynchronous message)."""
+        parent = env.parent
+        if parent is not None and parent.alive and not env.notified:
+            env.notified = True
+            parent.inbox.append(Message("notice", ("exit", env.eid, env.status), 0))
+            self.sched.wake(parent)
+
+    def unwind(self, env: Environment) -> None:
+        """Leave the dead ``env``'s code on this CPU: abort a borrowed call, or exit."""
+        top = env.top
+        if top is not None and top.borrowed and top.thread is self.cpu.current:
+            raise CalleeAbort(env)
+        raise ThreadExit(env.status)
+
+    def unwind_current(self) -> None:
+        """A system call came from an environment that is gone."""
+        env = self.current
+        if env is None:
+            raise KernelPanic("aegis: system call with no environment")
+        self.unwind(env)
+
+    def finish_if_done(self, env: Environment) -> None:
+        """Retire a dying environment once no context of it can run again."""
+        if env.state != DYING:
+            return
+        if any(t.state != DEAD for t in env.threads) or \
+                any(c.borrowed for c in env.ctx):
+            return
+        env.state = DEAD_ENV
+        env.ctx.clear()
+        self.envs.pop(env.eid, None)
+        self.env_by_asid.pop(env.asid, None)
+        self._free_asids.append(env.asid)
+
+    def revoke_pages(self, eid: int, npages: int,
+                     deadline_us: float = DEFAULT_DEADLINE_US) -> None:
+        """Ask environment ``eid`` to give back ``npages`` pages (visible revocation)."""
+        env = self.envs.get(eid)
+        if env is None:
+            raise SyscallError("ESRCH", "no such environment", eid=eid)
+        self.revoker.request(env, npages, deadline_us)
+
+    # -- console ----------------------------------------------------------------------------
+
+    def console_write(self, env: Environment, data: bytes) -> None:
+        """Append ``data`` to the console, line by line, per environment."""
+        buf = self._partial.get(env.eid, b"") + data
+        *lines, rest = buf.split(b"\n")
+        self.console.extend(line.decode(errors="replace") for line in lines)
+        self._partial[env.eid] = rest
+
+    def _flush_console(self, env: Environment) -> None:
+        """Emit an ending environment's unterminated line."""
+        rest = self._partial.pop(env.eid, b"")
+        if rest:
+            self.console.append(rest.decode(errors="replace"))
+
+    # -- CPU vectors --------------------------------------------------------------------------
+
+    on_trap = dispatch
+
+    on_tlb_miss = exc.on_tlb_miss
+    on_exception = exc.on_exception
+
+    def on_interrupt(self, cpu: CPU, irq: int) -> None:
+        """The slice timer moves the vector; the software interrupt runs aborts."""
+        if irq == IRQ_TIMER:
+            self.sched.tick(cpu)
+        elif irq == IRQ_SOFT:
+            self.revoker.on_soft_irq()
+
+    def on_idle(self, cpu: CPU) -> bool:
+        """Reap dead contexts, then run the next runnable environment."""
+        while self._reap:
+            env, t = self._reap.pop()
+            if t.state != DEAD:
+                self.enter(env)
+                cpu.switch_to(t, save=False)
+                self.finish_if_done(env)
+                return True
+        if self.sched.dispatch(cpu):
+            return True
+        self.sched.stop_tick()
+        return False
+
+    def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
+        """A context's body ended: the environment exits with its last one."""
+        env: Environment = thread.owner
+        env.ctx = [c for c in env.ctx if c.thread is not thread]
+        if env.alive:
+            live = [t for t in env.threads if t.state != DEAD]
+            if not live:
+                status = thread.exit_status if thread.exit_status is not None \
+                    else thread.result
+                self.destroy(env, 0 if status is None else status, exited=True,
+                             unwind=False)
+            elif not env.ctx:
+                env.ctx.append(Context(live[0]))
+        self.finish_if_done(env)
+        if self.current is env:
+            self.current = None
+
+    # -- statistics ------------------------------------------------------------------------------
+
+    def statistics(self) -> AegisStats:
+        """Return a frozen snapshot of the kernel's counters."""
+        envs = tuple(EnvStats(e.eid, e.name, e.state, len(e.roots), len(e.slots),
+                              e.excess, e.overruns, len(e.repossessed))
+                     for e in self.envs.values())
+        live = sum(1 for e in self.envs.values() if e.alive)
+        return AegisStats(self.syscalls, self.pcts, self.exceptions, self.tlb_upcalls,
+                          self.created, live, len(self.faults), self.stlb.statistics(),
+                          self.caps.statistics(), self.phys.statistics(),
+                          self.sched.statistics(), self.revoker.statistics(), envs)

@@ -1,0 +1,155 @@
+"""Physical memory, exposed: pages named by their physical page number.
+
+Aegis allocates nothing implicitly. A library OS asks for a page — any free
+one, or a specific ppn (so it can, for instance, colour its cache) — and
+receives the ppn and a root capability with every page right; it can list
+the pages it holds and give them back. A page may have several *owners*
+(co-owners after ``share``, as a forked child and its parent sharing a
+copy-on-write frame); each owner holds its own root capability and is
+accountable for the page; the page is free again when its last root is
+gone. Freeing or revoking a root breaks every binding made with it or with a
+capability derived from it. Pages are zeroed when allocated (nothing leaks
+between environments).
+
+Interface::
+
+    PAGE_RIGHTS            rights of a root page capability
+    PhysPages(kernel, first, count)
+      alloc(env, ppn=None) -> Capability            ENOMEM / EAGAIN (taken)
+      share(cap, target) -> Capability              a root for another owner
+      free(env, cap)                                give one root back
+      take(env, ppn, why) -> Capability | None      the abort protocol's repossession
+      release_all(env)                              at destruction
+      owners(ppn) -> int    free_count() -> int     statistics() -> PhysStats
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from exolab.errors import KernelPanic, SyscallError
+from exolab.kernels.exokernel.caps import Capability
+from exolab.kernels.exokernel.env import Environment, Repossession
+
+if TYPE_CHECKING:
+    from exolab.kernels.exokernel.kernel import Aegis
+
+__all__ = ["PAGE_RIGHTS", "PhysPages", "PhysStats"]
+
+PAGE_RIGHTS = ("read", "write", "share", "free")
+
+
+@dataclass(frozen=True, slots=True)
+class PhysStats:
+    """Pages managed, free, allocated, and how they were returned."""
+
+    pages: int
+    free: int
+    allocated: int
+    freed: int
+    repossessed: int
+
+
+class PhysPages:
+    """The page allocator: who holds which frames (protection, not management)."""
+
+    def __init__(self, kernel: "Aegis", first: int, count: int) -> None:
+        self.k = kernel
+        self.first = first                      # lowest ppn handed out
+        self.count = count
+        self._roots: dict[int, list[Capability]] = {}   # ppn -> root caps (its owners)
+        self._free = set(range(first, first + count))   # ppns with no owner
+        self._heap = list(range(first, first + count))  # free ppns (stale ones skipped)
+        self._allocated = self._freed = self._repossessed = 0
+
+    def _lowest_free(self) -> int:
+        """The lowest free ppn (ENOMEM if none)."""
+        heap = self._heap
+        while heap:
+            if heap[0] in self._free:
+                return heap[0]
+            heapq.heappop(heap)
+        raise SyscallError("ENOMEM", "no free physical page")
+
+    def alloc(self, env: Environment, ppn: int | None = None) -> Capability:
+        """Give ``env`` a zeroed page (``ppn`` or any free one) and its root capability."""
+        if ppn is None:
+            ppn = self._lowest_free()
+        elif type(ppn) is not int or not self.first <= ppn < self.first + self.count:
+            raise SyscallError("EINVAL", "no such physical page", ppn=ppn)
+        elif ppn not in self._free:
+            raise SyscallError("EAGAIN", "physical page is taken", ppn=ppn)
+        self._free.discard(ppn)
+        cap = self.k.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
+        self._roots[ppn] = [cap]
+        env.roots[ppn] = cap
+        self.k.cpu.charge(self.k.machine.memory.zero_frame(ppn))
+        self._allocated += 1
+        return cap
+
+    def share(self, cap: Capability, target: Environment) -> Capability:
+        """Make ``target`` a co-owner of ``cap``'s page; return its root capability."""
+        ppn = cap.obj
+        mine = target.roots.get(ppn)
+        if mine is not None:
+            return mine
+        root = self.k.caps.mint("page", ppn, PAGE_RIGHTS, holder=target)
+        self._roots[ppn].append(root)
+        target.roots[ppn] = root
+        return root
+
+    def _drop_root(self, root: Capability) -> None:
+        """Revoke one root (and its subtree, breaking bindings); free the page if last."""
+        ppn, env = root.obj, root.holder
+        self.k.bind.revoke(root)
+        roots = self._roots[ppn]
+        roots.remove(root)
+        if env is not None and env.roots.get(ppn) is root:
+            del env.roots[ppn]
+        if not roots:
+            del self._roots[ppn]
+            self._free.add(ppn)
+            heapq.heappush(self._heap, ppn)
+
+    def free(self, env: Environment, cap: Capability) -> None:
+        """Give back ``env``'s root capability ``cap`` (EPERM for a derived one)."""
+        if cap.parent is not None or cap.holder is not env:
+            raise SyscallError("EPERM", "only the owner's root capability frees a page",
+                               handle=cap.handle)
+        self._drop_root(cap)
+        self._freed += 1
+        if env.revoke_due:
+            env.revoke_due -= 1
+
+    def take(self, env: Environment, ppn: int, why: str) -> Repossession | None:
+        """Repossess ``env``'s ownership of ``ppn``; record it in its vector."""
+        root = env.roots.get(ppn)
+        if root is None:
+            return None
+        handle = root.handle
+        self._drop_root(root)
+        self._repossessed += 1
+        rec = Repossession(ppn, handle, self.k.machine.clock.now, why)
+        env.repossessed.append(rec)
+        return rec
+
+    def release_all(self, env: Environment) -> None:
+        """Drop every root ``env`` holds (the environment is being destroyed)."""
+        for ppn in sorted(env.roots):
+            self._drop_root(env.roots[ppn])
+        if env.roots:
+            raise KernelPanic("phys: roots left after release", eid=env.eid)
+
+    def owners(self, ppn: int) -> int:
+        """How many environments own ``ppn`` (0: free)."""
+        return len(self._roots.get(ppn, ()))
+
+    def free_count(self) -> int:
+        """Number of free pages."""
+        return len(self._free)
+
+    def statistics(self) -> PhysStats:
+        """Return a frozen snapshot of the allocator's counters."""
+        return PhysStats(self.count, len(self._free), self.count - len(self._free),
+                         self._freed, self._repossessed)

@@ -1,0 +1,298 @@
+"""The CPU as a vector of time slices: allocation, round robin, yield, sleep.
+
+Aegis represents the processor as a linear vector of :data:`SLOTS` time
+slices of :data:`SLICE_US` microseconds (15.625 ms, as in the paper); an
+environment allocates slices by position — a specific one, a contiguous run,
+or spread evenly, as its library OS asks. The timer interrupt marks each
+slice boundary and Aegis moves round robin along the vector. When control
+passes from one environment to another, the one leaving gets its *epilogue*
+upcall (it saves its own registers: Aegis saves none) and the one arriving
+gets its *prologue*. An epilogue that runs longer than
+:data:`EPILOGUE_BOUND_US` is charged to the environment's *excess time
+counter*; after :data:`MAX_OVERRUNS` overruns (or one that runs into the next
+slice boundary) the environment is destroyed.
+
+``yield`` donates the rest of the current slice to a named environment
+(directed yield) or the next runnable one; ``sleep`` gives the processor up
+until an asynchronous message or a wake arrives (the simulator's way to let
+a machine with nothing to do come to rest).
+
+Interface::
+
+    SLOTS, SLICE_US, EPILOGUE_BOUND_US, MAX_OVERRUNS
+    Scheduler(kernel)
+      alloc(env, position=None, count=1, spread=False) -> list[int]
+      release(env)                     yield_(env, target=None) -> bool
+      sleep(env)                       wake(env)
+      dispatch(cpu) -> bool            tick(cpu)            switch(cpu, to)
+      resumed(env)    ensure_tick()    stop_tick()    statistics() -> SchedStats
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from exolab.errors import KernelPanic, SyscallError
+from exolab.kernels.exokernel import paths
+from exolab.kernels.exokernel.env import Environment
+from exolab.machine.cpu import CPU
+
+if TYPE_CHECKING:
+    from exolab.kernels.exokernel.kernel import Aegis
+
+__all__ = ["Scheduler", "SchedStats", "SLOTS", "SLICE_US", "EPILOGUE_BOUND_US",
+           "MAX_OVERRUNS"]
+
+SLOTS = 64                  # positions in the slice vector (one second of slices)
+SLICE_US = 15.625           # SOSP'95 §4: Aegis time slices are 15.625 ms
+EPILOGUE_BOUND_US = 50.0    # Aegis policy: an epilogue saves registers, a few us
+MAX_OVERRUNS = 3            # overruns tolerated; the next one destroys the environment
+
+
+@dataclass(frozen=True, slots=True)
+class SchedStats:
+    """Slice-vector occupancy and what the scheduler has done."""
+
+    slots_owned: int
+    slices: int
+    switches: int
+    yields: int
+    sleeps: int
+    epilogues: int
+    overruns: int
+
+
+class Scheduler:
+    """Round robin over the slice vector; every field is guarded by Aegis."""
+
+    def __init__(self, kernel: "Aegis") -> None:
+        self.k = kernel
+        self.cpu = kernel.cpu
+        p = kernel.machine.profile
+        self.slice = p.us_to_cycles(SLICE_US * 1000)       # cycles per slice
+        self.bound = p.us_to_cycles(EPILOGUE_BOUND_US)     # epilogue budget, cycles
+        self.c_scan = paths.SLICE_SCAN * p.instruction
+        self.vector: list[Environment | None] = [None] * SLOTS
+        self.pos = SLOTS - 1                # the slice now running (slot 0 goes first)
+        self.in_epilogue: Environment | None = None   # whose epilogue is running
+        self.ticking = False                # the slice timer is armed
+        self.slices = self.switches = self.yields = self.sleeps = 0
+        self.epilogues = self.overruns = 0
+
+    # -- allocation ------------------------------------------------------------------
+
+    def _positions(self, position: Any, count: Any, spread: Any) -> list[int]:
+        """Decode a slice request into free positions (EINVAL / EAGAIN)."""
+        if type(count) is not int or not 1 <= count <= SLOTS:
+            raise SyscallError("EINVAL", "bad slice count", count=count)
+        free = [i for i, e in enumerate(self.vector) if e is None]
+        if position is not None:
+            if type(position) is not int or not 0 <= position < SLOTS:
+                raise SyscallError("EINVAL", "no such slice", position=position)
+            want = [(position + i) % SLOTS for i in range(count)]
+            if any(self.vector[w] is not None for w in want):
+                raise SyscallError("EAGAIN", "slice is taken", position=position)
+            return want
+        if len(free) < count:
+            raise SyscallError("EAGAIN", "not enough free slices", count=count,
+                               free=len(free))
+        if spread:
+            step = len(free) / count
+            return [free[int(i * step)] for i in range(count)]
+        for start in free:                  # first contiguous run, else any
+            run = [(start + i) % SLOTS for i in range(count)]
+            if all(self.vector[r] is None for r in run):
+                return run
+        return free[:count]
+
+    def alloc(self, env: Environment, position: Any = None, count: Any = 1,
+              spread: Any = False) -> list[int]:
+        """Give ``env`` time slices; return their positions."""
+        got = self._positions(position, count, spread)
+        for i in got:
+            self.vector[i] = env
+        env.slots.extend(got)
+        return got
+
+    def release(self, env: Environment) -> None:
+        """Free every slice ``env`` holds."""
+        for i in env.slots:
+            if self.vector[i] is env:
+                self.vector[i] = None
+        env.slots.clear()
+
+    # -- choosing and switching ---------------------------------------------------------
+
+    def _next(self, exclude: Environment | None) -> Environment | None:
+        """The next runnable environment after the current slice, round robin."""
+        seen = 0
+        for i in range(1, SLOTS + 1):
+            e = self.vector[(self.pos + i) % SLOTS]
+            if e is None:
+                continue
+            seen += 1
+            if e is not exclude and e.runnable:
+                self.cpu.charge(seen * self.c_scan)
+                return e
+        self.cpu.charge(max(seen, 1) * self.c_scan)
+        for e in self.k.envs.values():      # runnable but owning no slice (woken, donee)
+            if e is not exclude and e.runnable and not e.slots:
+                return e
+        return None
+
+    def _advance(self) -> Environment | None:
+        """Move to the next owned slice whose owner can run; return that owner."""
+        seen = 0
+        for i in range(1, SLOTS + 1):
+            idx = (self.pos + i) % SLOTS
+            e = self.vector[idx]
+            if e is None:
+                continue
+            seen += 1
+            if e.runnable:
+                self.cpu.charge(seen * self.c_scan)
+                self.pos = idx
+                return e
+        return None
+
+    def switch(self, cpu: CPU, to: Environment) -> None:
+        """Leave the running environment for ``to``; return when resumed (kernel mode)."""
+        me = self.k.current
+        if me is not None and me.top is not None and not me.top.borrowed \
+                and cpu.current is not None:
+            me.top.thread = cpu.current     # the libOS may have switched its threads
+        top = to.top
+        if top is None:
+            raise KernelPanic("sched: switch to an environment without context",
+                              eid=to.eid)
+        self.switches += 1
+        self.k.enter(to)
+        cpu.switch_to(top.thread, save=False)
+        self.resumed(self.k.current)
+
+    def dispatch(self, cpu: CPU) -> bool:
+        """From the idle loop: run the next runnable environment; False if none."""
+        e = self._advance() or self._next(None)
+        if e is None:
+            return False
+        top = e.top
+        assert top is not None
+        self.switches += 1
+        self.ensure_tick()
+        self.k.enter(e)
+        cpu.switch_to(top.thread, save=False)   # back when the CPU idles again or the
+        return True                             # machine pauses (current stays valid)
+
+    def resumed(self, env: Environment | None) -> None:
+        """Back on the CPU: unwind if dying, deliver messages, upcall the prologue."""
+        if env is None:
+            raise KernelPanic("sched: resumed with no environment")
+        if not env.alive:
+            self.k.unwind(env)
+        self.k.deliver(env)
+        prologue = env.entries.get("prologue")
+        if prologue is not None:
+            self.k.upcall(env, prologue)
+
+    # -- system-call services --------------------------------------------------------------
+
+    def yield_(self, env: Environment, target: Environment | None = None) -> bool:
+        """Donate the rest of the slice (to ``target`` or the next); False if nobody ran."""
+        self.yields += 1
+        if target is not None:
+            if target is env or not target.runnable:
+                self.k.deliver(env)
+                return False
+            to: Environment | None = target
+        else:
+            to = self._next(env)
+        if to is None:
+            self.k.deliver(env)
+            return False
+        self.switch(self.cpu, to)
+        return True
+
+    def sleep(self, env: Environment) -> None:
+        """Give up the processor until a message or a wake arrives."""
+        top = env.top
+        if top is None:
+            raise KernelPanic("sched: sleep without a context", eid=env.eid)
+        if env.inbox or env.wake_pending:
+            env.wake_pending = False
+            self.k.deliver(env)
+            return
+        self.sleeps += 1
+        top.sleeping = True
+        if not top.borrowed and self.cpu.current is not None:
+            top.thread = self.cpu.current
+        to = self._next(env)
+        if to is not None:
+            self.switch(self.cpu, to)
+            return
+        self.k.current = None
+        self.cpu.idle()                     # dispatch() sets current before resuming us
+        self.resumed(self.k.current)
+
+    def wake(self, env: Environment) -> None:
+        """Make ``env`` runnable again if it sleeps; else remember the wake."""
+        for c in reversed(env.ctx):
+            if c.sleeping:
+                c.sleeping = False
+                return
+        env.wake_pending = True
+
+    # -- the slice boundary ---------------------------------------------------------------
+
+    def tick(self, cpu: CPU) -> None:
+        """Timer interrupt: a slice ends; move round robin, with epilogue and prologue."""
+        self.slices += 1
+        cur = self.k.current
+        if self.in_epilogue is not None:        # an epilogue ran into the next slice
+            self.k.destroy(self.in_epilogue, "epilogue ran past the slice boundary")
+            return
+        nxt = self._advance()
+        if cur is None or cpu.current is None:  # the idle loop: dispatch will run one
+            return
+        if nxt is None or nxt is cur:
+            return
+        if cur.alive:
+            self._epilogue(cur)
+        self.switch(cpu, nxt)
+
+    def _epilogue(self, env: Environment) -> None:
+        """Upcall ``env``'s epilogue and charge any overrun to its excess counter."""
+        ep = env.entries.get("epilogue")
+        if ep is None:
+            return
+        self.epilogues += 1
+        t0 = self.cpu.clock.now
+        self.in_epilogue = env
+        try:
+            self.k.upcall(env, ep)
+        finally:
+            self.in_epilogue = None
+        over = self.cpu.clock.now - t0 - self.bound
+        if over > 0:
+            env.excess += over
+            env.overruns += 1
+            self.overruns += 1
+            if env.overruns > MAX_OVERRUNS:
+                self.k.destroy(env, "epilogue overran its bound too often")
+
+    def ensure_tick(self) -> None:
+        """Arm the slice timer if it is off (it runs while anything is runnable)."""
+        if not self.ticking:
+            self.k.machine.timer.arm(self.slice, periodic=True)
+            self.ticking = True
+
+    def stop_tick(self) -> None:
+        """Cancel the slice timer: nothing is runnable, so the machine may come to rest."""
+        if self.ticking:
+            self.k.machine.timer.cancel()
+            self.ticking = False
+
+    def statistics(self) -> SchedStats:
+        """Return a frozen snapshot of the scheduler's counters."""
+        return SchedStats(sum(e is not None for e in self.vector), self.slices,
+                          self.switches, self.yields, self.sleeps, self.epilogues,
+                          self.overruns)

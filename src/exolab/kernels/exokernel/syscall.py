@@ -1,0 +1,126 @@
+"""Aegis's system-call interface: numbers, the table, decode-then-invoke.
+
+Every call is decoded (argument count, types, capabilities and rights; a
+typed :class:`~exolab.errors.SyscallError` on failure) before anything
+changes, then invoked. Each entry names its path: ``fast`` (the
+no-stack path of Table 4, 33 instructions), ``stack`` (calls written in C,
+50 instructions) or ``pct`` (the 30-instruction control-transfer path).
+The handlers live with their mechanisms; this module is the table.
+
+Interface::
+
+    Sys                         IntEnum of call numbers (the interface)
+    TABLE                       Sys -> (handler(k, env, *args), nargs, path)
+    costed_table(k)             the same, paths resolved to cycles (the kernel's copy)
+    dispatch(k, cpu, number, args) -> result
+    describe() -> list[(number, name, nargs, path, doc)]      for generated docs
+
+(A short module: the handlers live with their mechanisms.)
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Callable
+
+from exolab.errors import SyscallError
+from exolab.kernels.exokernel import envcalls as E
+from exolab.kernels.exokernel import pct, paths
+from exolab.kernels.exokernel.env import LIVE
+from exolab.machine.cpu import CPU
+
+if TYPE_CHECKING:
+    from exolab.kernels.exokernel.kernel import Aegis
+
+__all__ = ["Sys", "TABLE", "dispatch", "describe", "costed_table"]
+
+
+class Sys(IntEnum):
+    """Aegis system-call numbers."""
+
+    GETRES = 1          # () -> slice length in cycles (the null system call)
+    CONSOLE = 2         # (data: bytes) -> len
+    ENV_ALLOC = 10      # (name) -> (eid, env handle with every right)
+    ENV_SETUP = 11      # (env, entries, exc_handlers, save_vpn)
+    ENV_START = 12      # (env, fn, args) give it its first context
+    ENV_DESTROY = 13    # (env, status, fault: bool)
+    THREAD_ALLOC = 14   # (fn, args, name) -> context for cpu.user_switch
+    PAGE_ALLOC = 20     # (ppn | None) -> (ppn, root handle)
+    PAGE_FREE = 21      # (root handle)
+    PAGE_SHARE = 22     # (handles, env) -> root handles of env, one per page
+    PAGE_LIST = 23      # () -> [(ppn, root handle)] the caller owns
+    CAP_DERIVE = 24     # (handle, rights) -> handle
+    CAP_REVOKE = 25     # (handle) revoke a derived capability and its subtree
+    CAP_INFO = 26       # (handle) -> (kind, ppn | eid, rights, owners)
+    TLB_WRITE = 30      # (vpn, ppn, handle, flags) one secure binding
+    TLB_VEC = 31        # ([(vpn, ppn, handle, flags)]) many bindings
+    TLB_UNBIND = 32     # (vpn, npages)
+    GUARANTEE = 33      # (vpn, ppn, handle, writable) a kernel-served mapping
+    SLICE_ALLOC = 40    # (env | None, position | None, count, spread) -> positions
+    YIELD = 41          # (env | None) -> whether anybody else ran
+    SLEEP = 42          # () until a message or a wake
+    WAKE = 43           # (env)
+    PCT_SYNC = 44       # (env, words) -> reply words
+    PCT_ASYNC = 45      # (env, words, donate) -> whether the callee ran
+
+
+Handler = Callable[..., Any]
+
+#: number -> (handler(kernel, env, *args), argument count, path name)
+TABLE: dict[int, tuple[Handler, int, str]] = {
+    Sys.GETRES: (E.sys_getres, 0, "syscall_fast"),
+    Sys.CONSOLE: (E.sys_console, 1, "syscall_stack"),
+    Sys.ENV_ALLOC: (E.sys_env_alloc, 1, "syscall_stack"),
+    Sys.ENV_SETUP: (E.sys_env_setup, 4, "syscall_stack"),
+    Sys.ENV_START: (E.sys_env_start, 3, "syscall_stack"),
+    Sys.ENV_DESTROY: (E.sys_env_destroy, 3, "syscall_stack"),
+    Sys.THREAD_ALLOC: (E.sys_thread_alloc, 3, "syscall_stack"),
+    Sys.PAGE_ALLOC: (E.sys_page_alloc, 1, "syscall_stack"),
+    Sys.PAGE_FREE: (E.sys_page_free, 1, "syscall_stack"),
+    Sys.PAGE_SHARE: (E.sys_page_share, 2, "syscall_stack"),
+    Sys.PAGE_LIST: (E.sys_page_list, 0, "syscall_stack"),
+    Sys.CAP_DERIVE: (E.sys_cap_derive, 2, "syscall_stack"),
+    Sys.CAP_REVOKE: (E.sys_cap_revoke, 1, "syscall_stack"),
+    Sys.CAP_INFO: (E.sys_cap_info, 1, "syscall_stack"),
+    Sys.TLB_WRITE: (E.sys_tlb_write, 4, "syscall_stack"),
+    Sys.TLB_VEC: (E.sys_tlb_vec, 1, "syscall_stack"),
+    Sys.TLB_UNBIND: (E.sys_tlb_unbind, 2, "syscall_stack"),
+    Sys.GUARANTEE: (E.sys_guarantee, 4, "syscall_stack"),
+    Sys.SLICE_ALLOC: (E.sys_slice_alloc, 4, "syscall_stack"),
+    Sys.YIELD: (E.sys_yield, 1, "pct"),
+    Sys.SLEEP: (E.sys_sleep, 0, "syscall_fast"),
+    Sys.WAKE: (E.sys_wake, 1, "syscall_fast"),
+    Sys.PCT_SYNC: (pct.call, 2, "pct"),
+    Sys.PCT_ASYNC: (pct.send, 3, "pct"),
+}
+
+
+def costed_table(k: "Aegis") -> dict[int, tuple[Handler, int, int]]:
+    """TABLE with each path resolved to cycles on ``k``'s profile (built once)."""
+    return {int(n): (h, nargs, k.c_path[path]) for n, (h, nargs, path) in TABLE.items()}
+
+
+def dispatch(k: "Aegis", cpu: CPU, number: Any, args: tuple[Any, ...]) -> Any:
+    """Charge the call's path, decode the number and count, run the handler."""
+    entry = k.table.get(number) if type(number) in (int, Sys) else None
+    if entry is None:
+        cpu.charge(k.c_path["syscall_fast"])
+        raise SyscallError("ENOSYS", "no such Aegis call", number=number)
+    handler, nargs, cycles = entry
+    cpu.charge(cycles)
+    if len(args) != nargs:
+        raise SyscallError("EINVAL", "wrong number of arguments", number=number,
+                           expected=nargs, actual=len(args))
+    env = k.current
+    if env is None or env.state != LIVE:
+        k.unwind_current()
+    k.syscalls += 1
+    return handler(k, env, *args)
+
+
+def describe() -> list[tuple[int, str, int, str, str]]:
+    """Every call: (number, name, argument count, path, handler doc), for docs."""
+    out = []
+    for num, (handler, nargs, path) in sorted(TABLE.items()):
+        doc = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
+        out.append((int(num), Sys(num).name, nargs, f"{path} ({paths.PATHS[path][0]})", doc))
+    return out

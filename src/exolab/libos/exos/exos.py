@@ -1,0 +1,340 @@
+"""ExOS: the library operating system of the exokernel, one per application.
+
+ExOS runs in the application's own protection domain, untrusted by Aegis,
+and implements the whole exolab ABI (:class:`exolab.abi.ABI`) on Aegis's
+low-level interface: processes and threads (:mod:`.proc`), virtual memory
+on its own page tables (:mod:`.vm`), pipes and shared memory (:mod:`.ipc`) and
+lrpc (:mod:`.lrpc`). Only a few calls enter the kernel at all: binding a page,
+allocating one, a control transfer, a yield. A bug in an ExOS instance (or
+an application scribbling over ExOS's memory) harms that process alone.
+
+How each ABI call is provided:
+
+    getpid          a load from ExOS's own memory (no kernel entry)
+    time, compute   the cycle counter / burn cycles in user mode
+    api_call        Aegis's null system call (GETRES)
+    print           write(1): the descriptor layer, then Aegis's console
+    spawn, fork     a new environment built by ExOS (COW on ExOS's page table)
+    exit, wait      an asynchronous PCT to the parent / block until it arrives
+    yield_          Aegis yield (ExOS saves and restores its own registers)
+    threads         ExOS threads switched in user mode (CPU.user_switch)
+    pipe/read/...   a ring in a shared page, yield or sleep when empty/full
+    mmap/mprotect   ExOS's page table + batched secure bindings
+    fault handler   upcalled from Aegis's exception dispatch, full context saved
+    shm             capability-named segments, attachers become co-owners
+    rpc             lrpc: synchronous PCT into the server's single entry
+
+Extensions beyond the ABI: ``read_inline``/``write_inline`` (pipe'),
+``rpc_call_trusted`` (tlrpc), ``pct_call`` (a bare PCT), ``aegis(number,
+*args)`` (the raw kernel interface), ``handle``/``pid`` attributes.
+
+Interface::
+
+    ExOS(cpu, pid, handle, parent_handle, name="")     implements exolab.abi.ABI
+    ExOS.first(cpu, eid, handle, program, args) -> (fn, args)   for Aegis.boot
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from exolab.abi import (ABI, EXCEPTION_KINDS, PROT_RW, TRIGGERED, FaultHandler, Program,
+                        RpcHandler)
+from exolab.errors import SyscallError
+from exolab.kernels.exokernel.syscall import Sys
+from exolab.libos.exos.ipc import IPC
+from exolab.libos.exos.lrpc import LRPC
+from exolab.libos.exos.layout import (EXOS_VPN, MISC_EXC, MISC_HANDLER, MISC_PID, MISC_VPN,
+                                      P_COW, P_DIRTY, P_PRESENT, P_SHARED, P_WRITE, cost)
+from exolab.libos.exos.proc import Procs
+from exolab.libos.exos.vm import VM
+from exolab.machine.cpu import CPU, Cause
+
+__all__ = ["ExOS", "TRIGGER_VPN"]
+
+SHIFT = 12
+_MISC = MISC_VPN << SHIFT
+TRIGGER_VPN = EXOS_VPN + 0x101          # a page that stays read-only: trigger("prot")
+_CAUSE = {"unalign": Cause.ADDR_LOAD, "overflow": Cause.OVERFLOW,
+          "coproc": Cause.COPROC, "prot": Cause.TLB_MOD}
+
+
+class ExOS(ABI):
+    """One process's library operating system."""
+
+    kernel_name = "exokernel"
+    TRIGGER_VPN = TRIGGER_VPN
+
+    def __init__(self, cpu: CPU, pid: int, handle: int, parent: int | None,
+                 name: str = "") -> None:
+        self.cpu = cpu
+        self.profile = cpu.profile
+        self.trap = cpu.trap                    # the only way into Aegis
+        self.pid = pid                          # = the environment id
+        self.handle = handle                    # capability for our own environment
+        self.parent = parent                    # {wake, pct} capability for the parent
+        self.name = name or f"exos{pid}"
+        self.wake_handle = 0                    # {wake} capability others may hold
+        self.registry_va = 0                    # the shared rpc registry page
+        self.image_span = 0                     # pages of ExOS text + program image
+        self.fault_handler: FaultHandler | None = None
+        self.exc_handlers: dict[str, Callable[..., Any]] = {}
+        self.prot_epoch = 0                     # bumped by every mprotect
+        self.in_entry = 0                       # running a PCT entry on a borrowed thread
+        self.c_call = cost(cpu.profile, "proc_call")
+        self.vm = VM(self)
+        self.ipc = IPC(self)
+        self.lrpc = LRPC(self)
+        self.procs = Procs(self)
+
+    @classmethod
+    def first(cls, cpu: CPU, eid: int, handle: int, program: Program,
+              args: tuple[Any, ...]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """The entry and arguments of the first environment's first context."""
+        os = cls(cpu, eid, handle, None, name=getattr(program, "__name__", "init"))
+        return os.procs.first_main, (program, args)
+
+    # -- the tables ExOS gives Aegis --------------------------------------------------
+
+    def entry_table(self) -> dict[str, Any]:
+        """Entry points: TLB miss, prologue/epilogue, messages, revocation."""
+        self.wake_handle = self.trap(Sys.CAP_DERIVE, self.handle, ("wake",))
+        return {"tlb_miss": self.vm.on_tlb_miss, "prologue": self._prologue,
+                "epilogue": self._epilogue, "async": self._on_async,
+                "revoke": self._on_revoke, "repossessed": self._on_repossessed}
+
+    def exc_table(self) -> dict[int, Any]:
+        """Exception handlers ExOS always installs (write faults, protection)."""
+        return {int(Cause.TLB_MOD): self.vm.on_tlb_mod,
+                int(Cause.TLB_LOAD): self.vm.on_prot, int(Cause.TLB_STORE): self.vm.on_prot}
+
+    def set_entries(self, entries: dict[str, Any]) -> None:
+        """Change some of our entry points."""
+        if "sync" in entries and entries["sync"] is not None:
+            entries = dict(entries, sync=self._sync_entry)
+        self.trap(Sys.ENV_SETUP, self.handle, entries, {}, None)
+
+    def _sync_entry(self, *words: Any) -> Any:
+        """The single synchronous entry: runs on the caller's (borrowed) thread."""
+        self.in_entry += 1
+        try:
+            return self.lrpc.entry(*words)
+        finally:
+            self.in_entry -= 1
+
+    def _prologue(self) -> None:
+        """A slice starts (or control is donated): restore our registers."""
+        self.cpu.charge(self.profile.reg_restore)
+
+    def _epilogue(self) -> None:
+        """The slice ends: save our registers (the kernel saves none)."""
+        self.cpu.charge(self.profile.reg_save)
+
+    def _on_async(self, sender: int, *words: Any) -> None:
+        """An asynchronous message: a child's exit, or the kernel's death notice."""
+        if len(words) == 3 and words[0] == "exit":
+            self.procs.on_exit_message(sender, words[1], words[2])
+
+    def _on_revoke(self, npages: int) -> None:
+        """Visible revocation: give back clean, private pages (refilled on demand)."""
+        pt, given = self.vm.pt, 0
+        for i in range(pt.count()):
+            if given >= npages:
+                break
+            ppn, flags = pt.entry(i)
+            if flags & P_PRESENT and flags & P_WRITE and \
+                    not flags & (P_DIRTY | P_SHARED | P_COW):
+                vpn, h = pt.vpn(i), pt.cap(i)
+                pt.set_frame(i, 0, 0, flags & ~P_PRESENT)
+                self.trap(Sys.TLB_UNBIND, vpn, 1)
+                self.trap(Sys.PAGE_FREE, h)
+                given += 1
+
+    def _on_repossessed(self, *taken: tuple[int, int]) -> None:
+        """The abort protocol took pages: mark their PTEs lost."""
+        self.vm.lose({ppn for ppn, _h in taken})
+
+    def exc_handler(self, kind: str) -> Callable[..., Any] | None:
+        """The program's handler for exception ``kind``, if any."""
+        return self.exc_handlers.get(kind)
+
+    def run_exception(self, kind: str, cause: int, vaddr: int) -> None:
+        """Dispatch an exception to the program's handler and resume after it."""
+        handler = self.exc_handlers.get(kind)
+        self.cpu.load(_MISC + MISC_EXC + 4 * list(_CAUSE).index(kind))
+        self.cpu.charge(self.ipc.c_call)
+        if handler is None:
+            self.die(f"unhandled {kind}", vaddr)
+        handler(self, kind)                                 # type: ignore[misc]
+        self.vm.handler_return()
+
+    def _exc_entry(self, kind: str) -> Callable[..., None]:
+        """An Aegis exception handler bound to ``kind``."""
+        def entry(cause: int, vaddr: int, write: bool = False) -> None:
+            self.run_exception(kind, cause, vaddr)
+        entry.__name__ = f"exc_{kind}"
+        return entry
+
+    def die(self, what: str, where: Any) -> None:
+        """End this process after an unhandled fault."""
+        self.procs.die(what, where)
+
+    def block(self, sleeper: int | None, ready: Callable[[], bool]) -> None:
+        """Wait a turn (see Procs.block)."""
+        self.procs.block(sleeper, ready)
+
+    def aegis(self, number: int, *args: Any) -> Any:
+        """The raw Aegis interface (an exokernel lets applications use it)."""
+        return self.trap(number, *args)
+
+    # -- ABI: identity and time --------------------------------------------------------
+
+    def getpid(self) -> int:
+        self.cpu.charge(self.c_call)                   # the library routine
+        return self.cpu.load(_MISC + MISC_PID)
+
+    def time(self) -> int:
+        self.cpu.charge(self.profile.instruction)
+        return self.cpu.clock.now
+
+    def compute(self, cycles: int) -> None:
+        if not isinstance(cycles, int) or cycles < 0:
+            raise SyscallError("EINVAL", "bad cycle count", cycles=cycles)
+        self.cpu.charge(cycles)
+
+    def api_call(self) -> int:
+        return self.trap(Sys.GETRES)  # type: ignore[no-any-return]
+
+    def print(self, *parts: Any) -> None:
+        self.write(1, (" ".join(str(p) for p in parts) + "\n").encode())
+
+    # -- ABI: processes and threads ------------------------------------------------------
+
+    def spawn(self, program: Program, *args: Any, name: str = "") -> int:
+        return self.procs.spawn(program, args, name)
+
+    def fork(self, entry: Program, *args: Any) -> int:
+        return self.procs.fork(entry, args)
+
+    def exit(self, status: Any = 0) -> None:
+        self.procs.exit(status)
+
+    def wait(self, pid: int | None = None) -> tuple[int, Any]:
+        return self.procs.wait(pid)
+
+    def yield_(self) -> None:
+        self.procs.yield_env()
+
+    def thread_create(self, entry: Callable[..., Any], *args: Any) -> int:
+        return self.procs.thread_create(entry, args)
+
+    def thread_yield(self) -> None:
+        self.procs.thread_yield()
+
+    # -- ABI: descriptors ------------------------------------------------------------------
+
+    def pipe(self) -> tuple[int, int]:
+        return self.ipc.pipe()
+
+    def read(self, fd: int, n: int) -> bytes:
+        return self.ipc.read(fd, n)
+
+    def write(self, fd: int, data: bytes) -> int:
+        return self.ipc.write(fd, data)
+
+    def close(self, fd: int) -> None:
+        self.ipc.close(fd)
+
+    def read_inline(self, fd: int, n: int) -> bytes:
+        """pipe': read with the ring code inlined (no descriptor layer)."""
+        return self.ipc.read_inline(fd, n)
+
+    def write_inline(self, fd: int, data: bytes) -> int:
+        """pipe': write with the ring code inlined."""
+        return self.ipc.write_inline(fd, data)
+
+    # -- ABI: memory -------------------------------------------------------------------------
+
+    def mmap(self, length: int, prot: int = PROT_RW) -> int:
+        self.cpu.charge(self.c_call)                   # the library routine
+        return self.vm.mmap(length, prot)
+
+    def munmap(self, vaddr: int, length: int) -> None:
+        self.cpu.charge(self.c_call)                   # the library routine
+        self.vm.munmap(vaddr, length)
+
+    def mprotect(self, vaddr: int, length: int, prot: int) -> None:
+        self.cpu.charge(self.c_call)                   # the library routine
+        self.vm.mprotect(vaddr, length, prot)
+
+    def dirty(self, vaddr: int) -> bool:
+        self.cpu.charge(self.c_call)                   # the library routine
+        return self.vm.dirty(vaddr)
+
+    def set_fault_handler(self, handler: FaultHandler | None) -> None:
+        if handler is not None and not callable(handler):
+            raise SyscallError("EINVAL", "fault handler is not callable")
+        self.fault_handler = handler
+        self.cpu.store(_MISC + MISC_HANDLER, int(handler is not None))
+
+    def set_exception_handler(self, kind: str, handler: Callable[..., Any] | None) -> None:
+        if not isinstance(kind, str) or kind not in EXCEPTION_KINDS:
+            raise SyscallError("EINVAL", "unknown exception kind", kind=kind,
+                               expected=list(EXCEPTION_KINDS))
+        if handler is not None and not callable(handler):
+            raise SyscallError("EINVAL", "exception handler is not callable")
+        if handler is None:
+            self.exc_handlers.pop(kind, None)
+        else:
+            self.exc_handlers[kind] = handler
+        self.cpu.store(_MISC + MISC_EXC + 4 * list(_CAUSE).index(kind),
+                       int(handler is not None))
+        if kind != "prot":              # prot arrives through ExOS's write-fault handler
+            entry = None if handler is None else self._exc_entry(kind)
+            self.trap(Sys.ENV_SETUP, self.handle, {}, {int(_CAUSE[kind]): entry}, None)
+
+    def trigger(self, kind: str) -> None:
+        if not isinstance(kind, str) or kind not in EXCEPTION_KINDS:
+            raise SyscallError("EINVAL", "unknown exception kind", kind=kind)
+        self.cpu.charge(self.profile.instruction)           # the faulting instruction
+        vaddr = (TRIGGER_VPN << SHIFT) + (1 if kind == "unalign" else 0)
+        self.cpu.fault(_CAUSE[kind], vaddr if kind in ("unalign", "prot") else 0, TRIGGERED)
+
+    def load(self, vaddr: int, size: int = 4) -> int:
+        return self.cpu.load(vaddr, size)
+
+    def store(self, vaddr: int, value: int, size: int = 4) -> None:
+        self.cpu.store(vaddr, value, size)
+
+    def load_bytes(self, vaddr: int, n: int) -> bytes:
+        return self.cpu.load_bytes(vaddr, n)
+
+    def store_bytes(self, vaddr: int, data: bytes) -> None:
+        self.cpu.store_bytes(vaddr, data)
+
+    # -- ABI: shared memory and rpc --------------------------------------------------------------
+
+    def shm_create(self, length: int) -> int:
+        return self.ipc.shm_create(length)
+
+    def shm_attach(self, key: int) -> int:
+        return self.ipc.shm_attach(key)
+
+    def shm_detach(self, vaddr: int) -> None:
+        self.ipc.shm_detach(vaddr)
+
+    def rpc_serve(self, name: str, handler: RpcHandler, count: int | None = None) -> None:
+        self.lrpc.serve(name, handler, count)
+
+    def rpc_connect(self, name: str) -> int:
+        return self.lrpc.connect(name)
+
+    def rpc_call(self, handle: int, word: int) -> int:
+        return self.lrpc.call(handle, word)
+
+    def rpc_call_trusted(self, handle: int, word: int) -> int:
+        """tlrpc: the callee is trusted to save its own registers (Table 12)."""
+        return self.lrpc.call_trusted(handle, word)
+
+    def pct_call(self, handle: int) -> int:
+        """A bare synchronous PCT to a service and back (Table 6)."""
+        return self.lrpc.pct(handle)

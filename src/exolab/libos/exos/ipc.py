@@ -1,0 +1,317 @@
+"""ExOS interprocess communication: descriptors, pipes, shared memory.
+
+Nothing here enters the kernel on the fast path.
+
+- *Pipes* are a ring in one shared page, mapped by every process holding an
+  end: a header (lock, head and tail counters, reader and writer counts, the
+  wake handles of a sleeping reader/writer) and 4032 bytes of data. ``read``
+  and ``write`` go through ExOS's descriptor layer (a procedure call each,
+  a descriptor-table lookup, then the pipe routine and a ``bcopy``); the
+  *pipe'* variant (:meth:`IPC.read_inline` / :meth:`IPC.write_inline`) is the
+  same ring code inlined into the caller. An empty or full pipe makes the
+  caller yield (or, when nobody else can run, sleep until the peer wakes it).
+- *Shared memory*: a segment is data pages plus a descriptor page listing
+  their (ppn, capability); the key is a read-only capability for the
+  descriptor page. Attaching makes the caller a co-owner of the pages.
+- *lrpc* is in :mod:`.lrpc`.
+
+Interface::
+
+    PIPE_RING, REG_SLOTS
+    IPC(os)
+      pipe() -> (r, w)       read(fd, n)    write(fd, data)    close(fd)
+      read_inline(fd, n)     write_inline(fd, data)            (pipe')
+      fd_alloc(kind, va)     fd_entry(fd)   inherit()   close_all()
+      shm_create(len)        shm_attach(key)                   shm_detach(va)
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from exolab.errors import SyscallError
+from exolab.kernels.exokernel.bind import VALID, WRITABLE
+from exolab.kernels.exokernel.syscall import Sys
+from exolab.libos.exos.layout import FD_OFF, FD_SIZE, MAX_FDS, MISC_VPN, SCRATCH_VPN, cost
+
+if TYPE_CHECKING:
+    from exolab.libos.exos.exos import ExOS
+
+__all__ = ["IPC", "PIPE_RING", "FD_CONSOLE", "FD_READ", "FD_WRITE"]
+
+PAGE, SHIFT, MASK32 = 4096, 12, 0xFFFFFFFF
+FD_FREE, FD_CONSOLE, FD_READ, FD_WRITE = 0, 1, 2, 3
+# pipe page header offsets
+H_LOCK, H_HEAD, H_TAIL, H_READERS, H_WRITERS, H_RSLEEP, H_WSLEEP = 0, 4, 8, 12, 16, 24, 32
+RING_OFF = 64
+PIPE_RING = PAGE - RING_OFF
+_MISC = MISC_VPN << SHIFT
+MAX_SHM = 255                            # pages per segment (one descriptor page)
+
+
+class IPC:
+    """One process's descriptors, pipes, segments and rpc bindings."""
+
+    def __init__(self, os: "ExOS") -> None:
+        self.os = os
+        self.cpu = os.cpu
+        p = os.profile
+        self.c_call = cost(p, "proc_call")
+        self.c_pipe = cost(p, "pipe_check")
+        self.c_mod = cost(p, "ring_mod")
+        self.c_fd = cost(p, "fd_check")
+        self.attached: dict[int, int] = {}        # shm vaddr -> pages (registers)
+        self.inline: dict[int, int] = {}           # pipe' ring pointers kept in registers
+
+    # -- descriptors ----------------------------------------------------------------
+
+    def fd_entry(self, fd: Any) -> tuple[int, int]:
+        """(kind, pipe vaddr) of descriptor ``fd`` (EBADF if not open)."""
+        self.cpu.charge(self.c_fd)
+        if type(fd) is not int or not 0 <= fd < MAX_FDS:
+            raise SyscallError("EBADF", "bad file descriptor", fd=fd)
+        a = _MISC + FD_OFF + fd * FD_SIZE
+        kind = self.cpu.load(a)
+        if kind == FD_FREE:
+            raise SyscallError("EBADF", "bad file descriptor", fd=fd)
+        return kind, self.cpu.load(a + 4)
+
+    def fd_alloc(self, kind: int, va: int) -> int:
+        """Install a descriptor in the lowest free slot (EMFILE if none)."""
+        for fd in range(MAX_FDS):
+            a = _MISC + FD_OFF + fd * FD_SIZE
+            if self.cpu.load(a) == FD_FREE:
+                self.cpu.store(a, kind)
+                self.cpu.store(a + 4, va)
+                return fd
+        raise SyscallError("EMFILE", "too many open descriptors", limit=MAX_FDS)
+
+    def open_fds(self) -> list[tuple[int, int, int]]:
+        """Every open descriptor as (fd, kind, vaddr)."""
+        out = []
+        for fd in range(MAX_FDS):
+            a = _MISC + FD_OFF + fd * FD_SIZE
+            kind = self.cpu.load(a)
+            if kind != FD_FREE:
+                out.append((fd, kind, self.cpu.load(a + 4)))
+        return out
+
+    def _count(self, va: int, field: int, delta: int) -> int:
+        """Add ``delta`` to a pipe's reader or writer count; return the new value."""
+        n = (self.cpu.load(va + field) + delta) & MASK32
+        self.cpu.store(va + field, n)
+        return n
+
+    def inherit(self, fds: list[tuple[int, int, int]]) -> None:
+        """A fork shares every open pipe end: count the child's references."""
+        for _fd, kind, va in fds:
+            if kind == FD_READ:
+                self._count(va, H_READERS, 1)
+            elif kind == FD_WRITE:
+                self._count(va, H_WRITERS, 1)
+
+    def close(self, fd: Any) -> None:
+        """Close descriptor ``fd``; the last end of a pipe wakes whoever waits on it."""
+        kind, va = self.fd_entry(fd)
+        self.cpu.store(_MISC + FD_OFF + fd * FD_SIZE, FD_FREE)
+        self.inline.pop(fd, None)
+        if kind == FD_READ:
+            self._count(va, H_READERS, -1)
+            self.wake_sleeper(va + H_WSLEEP)
+        elif kind == FD_WRITE:
+            self._count(va, H_WRITERS, -1)
+            self.wake_sleeper(va + H_RSLEEP)
+
+    def close_all(self) -> None:
+        """Close every descriptor (the process is exiting)."""
+        for fd, _kind, _va in self.open_fds():
+            self.close(fd)
+
+    # -- pipes --------------------------------------------------------------------------
+
+    def pipe(self) -> tuple[int, int]:
+        """Create a pipe: a shared ring page and two descriptors."""
+        ppn, handle = self.os.trap(Sys.PAGE_ALLOC, None)
+        va = self.os.vm.shared_run([(ppn, handle)])
+        self.cpu.store(va + H_READERS, 1)
+        self.cpu.store(va + H_WRITERS, 1)
+        return self.fd_alloc(FD_READ, va), self.fd_alloc(FD_WRITE, va)
+
+    def wake_sleeper(self, slot: int) -> None:
+        """Wake the environment whose handle sleeps in ``slot`` (if any)."""
+        h = self.cpu.load(slot, 8)
+        if h:
+            self.cpu.store(slot, 0, 8)
+            try:
+                self.os.trap(Sys.WAKE, h)
+            except SyscallError:
+                pass                            # the sleeper is gone
+
+    def _lock(self, va: int) -> None:
+        """Take the ring's lock word (uniprocessor: a flag the epilogue respects)."""
+        self.cpu.load(va + H_LOCK)
+        self.cpu.store(va + H_LOCK, 1)
+
+    def _take(self, va: int, n: int) -> bytes | None:
+        """One attempt to read up to ``n`` bytes; None if empty with writers left."""
+        cpu = self.cpu
+        self._lock(va)
+        head, tail = cpu.load(va + H_HEAD), cpu.load(va + H_TAIL)
+        cpu.charge(self.c_pipe)
+        count = (tail - head) & MASK32
+        if count == 0:
+            writers = cpu.load(va + H_WRITERS)
+            cpu.store(va + H_LOCK, 0)
+            return b"" if writers == 0 or n == 0 else None
+        cpu.charge(self.c_mod)
+        take, off = min(n, count), head % PIPE_RING
+        first = min(take, PIPE_RING - off)
+        data = cpu.load_bytes(va + RING_OFF + off, first)
+        if first < take:
+            data += cpu.load_bytes(va + RING_OFF, take - first)
+        cpu.store(va + H_HEAD, (head + take) & MASK32)
+        self.wake_sleeper(va + H_WSLEEP)
+        cpu.store(va + H_LOCK, 0)
+        return data
+
+    def _put(self, va: int, data: bytes) -> int:
+        """One attempt to write a prefix of ``data``; return bytes written (EPIPE)."""
+        cpu = self.cpu
+        self._lock(va)
+        if cpu.load(va + H_READERS) == 0:
+            cpu.store(va + H_LOCK, 0)
+            raise SyscallError("EPIPE", "no reader on the pipe")
+        head, tail = cpu.load(va + H_HEAD), cpu.load(va + H_TAIL)
+        cpu.charge(self.c_pipe)
+        room = PIPE_RING - ((tail - head) & MASK32)
+        cpu.charge(self.c_mod)
+        put, off = min(room, len(data)), tail % PIPE_RING
+        if put:
+            first = min(put, PIPE_RING - off)
+            cpu.store_bytes(va + RING_OFF + off, data[:first])
+            if first < put:
+                cpu.store_bytes(va + RING_OFF, data[first:put])
+            cpu.store(va + H_TAIL, (tail + put) & MASK32)
+            self.wake_sleeper(va + H_RSLEEP)
+        cpu.store(va + H_LOCK, 0)
+        return put
+
+    def _read_ring(self, va: int, n: int) -> bytes:
+        """Read from the ring, blocking while it is empty and has writers."""
+        while True:
+            data = self._take(va, n)
+            if data is not None:
+                return data
+            self.os.block(va + H_RSLEEP, lambda: self._readable(va))
+
+    def _readable(self, va: int) -> bool:
+        """Whether a read would not block."""
+        cpu = self.cpu
+        return cpu.load(va + H_HEAD) != cpu.load(va + H_TAIL) or \
+            cpu.load(va + H_WRITERS) == 0
+
+    def _writable(self, va: int) -> bool:
+        """Whether a write would not block."""
+        cpu = self.cpu
+        used = (cpu.load(va + H_TAIL) - cpu.load(va + H_HEAD)) & MASK32
+        return used < PIPE_RING or cpu.load(va + H_READERS) == 0
+
+    def _write_ring(self, va: int, data: bytes) -> int:
+        """Write all of ``data``, blocking while the ring is full."""
+        done = 0
+        while done < len(data):
+            put = self._put(va, data[done:])
+            done += put
+            if done < len(data):
+                self.os.block(va + H_WSLEEP, lambda: self._writable(va))
+        return done
+
+    def read(self, fd: Any, n: Any) -> bytes:
+        """read(2): descriptor layer, then the pipe routine and a bcopy."""
+        if type(n) is not int or n < 0:
+            raise SyscallError("EINVAL", "bad read length", n=n)
+        self.cpu.charge(self.c_call)
+        kind, va = self.fd_entry(fd)
+        if kind == FD_CONSOLE:
+            return b""
+        if kind != FD_READ:
+            raise SyscallError("EBADF", "descriptor not open for reading", fd=fd)
+        self.cpu.charge(2 * self.c_call)            # pipe_read() and bcopy()
+        return self._read_ring(va, n)
+
+    def write(self, fd: Any, data: Any) -> int:
+        """write(2): descriptor layer, then the pipe routine and a bcopy."""
+        if not isinstance(data, (bytes, bytearray)):
+            raise SyscallError("EFAULT", "write buffer is not bytes")
+        self.cpu.charge(self.c_call)
+        kind, va = self.fd_entry(fd)
+        if kind == FD_CONSOLE:
+            self.os.trap(Sys.CONSOLE, bytes(data))
+            return len(data)
+        if kind != FD_WRITE:
+            raise SyscallError("EBADF", "descriptor not open for writing", fd=fd)
+        self.cpu.charge(2 * self.c_call)
+        return self._write_ring(va, bytes(data))
+
+    def _inline_va(self, fd: Any, want: int) -> int:
+        """The ring pointer an inlined pipe' loop keeps in a register."""
+        va = self.inline.get(fd)
+        if va is None:
+            kind, va = self.fd_entry(fd)
+            if kind != want:
+                raise SyscallError("EBADF", "descriptor is not that end of a pipe", fd=fd)
+            self.inline[fd] = va
+        return va
+
+    def read_inline(self, fd: Any, n: Any) -> bytes:
+        """pipe' read: the ring code inlined in the caller (no calls, no fd lookup)."""
+        return self._read_ring(self._inline_va(fd, FD_READ), n)
+
+    def write_inline(self, fd: Any, data: Any) -> int:
+        """pipe' write: the ring code inlined in the caller."""
+        return self._write_ring(self._inline_va(fd, FD_WRITE), bytes(data))
+
+    # -- shared memory ------------------------------------------------------------------
+
+    def shm_create(self, length: Any) -> int:
+        """Create a segment; its key is a read capability for its descriptor page."""
+        if type(length) is not int or not 0 < length <= MAX_SHM * PAGE:
+            raise SyscallError("EINVAL", "bad segment length", length=length)
+        os, cpu = self.os, self.cpu
+        pages = [os.trap(Sys.PAGE_ALLOC, None) for _ in range((length + PAGE - 1) >> SHIFT)]
+        dppn, dh = os.trap(Sys.PAGE_ALLOC, None)
+        os.trap(Sys.TLB_WRITE, SCRATCH_VPN, dppn, dh, VALID | WRITABLE)
+        base = SCRATCH_VPN << SHIFT
+        cpu.store(base, len(pages))
+        for i, (ppn, h) in enumerate(pages):
+            cpu.store(base + 16 + 16 * i, ppn)
+            cpu.store(base + 24 + 16 * i, os.trap(Sys.CAP_DERIVE, h, ("read", "write",
+                                                                      "share")), 8)
+        os.trap(Sys.TLB_UNBIND, SCRATCH_VPN, 1)
+        return os.trap(Sys.CAP_DERIVE, dh, ("read", "share"))  # type: ignore[no-any-return]
+
+    def shm_attach(self, key: Any) -> int:
+        """Map segment ``key`` read-write; the caller becomes a co-owner of its pages."""
+        os, cpu = self.os, self.cpu
+        try:
+            kind, dppn, _rights, _owners = os.trap(Sys.CAP_INFO, key)
+        except SyscallError:
+            raise SyscallError("ESRCH", "no such segment", key=key) from None
+        if kind != "page":
+            raise SyscallError("ESRCH", "no such segment", key=key)
+        os.trap(Sys.TLB_WRITE, SCRATCH_VPN, dppn, key, VALID)
+        base = SCRATCH_VPN << SHIFT
+        n = cpu.load(base)
+        listed = [(cpu.load(base + 16 + 16 * i), cpu.load(base + 24 + 16 * i, 8))
+                  for i in range(min(n, MAX_SHM))]
+        os.trap(Sys.TLB_UNBIND, SCRATCH_VPN, 1)
+        roots = os.trap(Sys.PAGE_SHARE, [h for _p, h in listed], os.handle)
+        va = os.vm.shared_run([(p, r) for (p, _h), r in zip(listed, roots)])
+        self.attached[va] = len(listed)
+        return va
+
+    def shm_detach(self, vaddr: Any) -> None:
+        """Unmap the segment attached at ``vaddr`` (our ownership of it ends)."""
+        n = self.attached.pop(vaddr, None) if type(vaddr) is int else None
+        if n is None:
+            raise SyscallError("EINVAL", "no segment attached there", vaddr=vaddr)
+        self.os.vm.munmap(vaddr, n * PAGE)

@@ -1,0 +1,178 @@
+"""ExOS lrpc: procedure calls into another address space over synchronous PCT.
+
+A server publishes a service in the *registry*, a page every ExOS process
+shares (created by the first process, co-owned by every spawn): a name, a
+service number and a PCT capability for the server's environment. A client
+looks the name up (waiting, by yield or sleep, until it is served) and calls
+with a synchronous PCT into the server's single entry point, which dispatches
+on the service number and returns the reply word in a register.
+
+- ``rpc_call`` (lrpc): the server is untrusted, so the caller saves the
+  callee-saved registers before the transfer and restores them after (Table 8).
+- ``rpc_call_trusted`` (tlrpc, Table 12): the callee is trusted to save them.
+- ``pct_call``: a bare transfer to a service with no stub work (Table 6); a
+  service served with handler ``None`` just bumps a counter word.
+
+Interface::
+
+    REG_SLOTS, REG_SIZE, REG_NAME
+    LRPC(os)
+      serve(name, handler, count)     connect(name) -> handle      entry(sid, word)
+      call(handle, word)              call_trusted(handle, word)   pct(handle)
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from exolab.errors import SyscallError
+from exolab.kernels.exokernel.syscall import Sys
+from exolab.libos.exos.layout import CALLEE_SAVED, EXOS_VPN, MISC_VPN, cost
+
+if TYPE_CHECKING:
+    from exolab.libos.exos.exos import ExOS
+
+__all__ = ["LRPC", "REG_SLOTS", "REG_SIZE", "REG_NAME"]
+
+SHIFT = 12
+# registry page: REG_SLOTS entries of 64 bytes: used(4) sid(4) handle(8) name(48)
+REG_SLOTS, REG_SIZE, REG_NAME = 48, 64, 48
+REG_WAITERS = REG_SLOTS * REG_SIZE       # then 16 wake handles of clients waiting
+MAX_WAITERS = 16
+_MISC = MISC_VPN << SHIFT
+_SAVE = EXOS_VPN << SHIFT
+
+
+class LRPC:
+    """One process's rpc services and connections."""
+
+    def __init__(self, os: "ExOS") -> None:
+        self.os = os
+        self.cpu = os.cpu
+        self.c_call = cost(os.profile, "proc_call")
+        self.c_disp = cost(os.profile, "rpc_dispatch")
+        self.conns: list[tuple[int, int]] = []     # rpc handle -> (pct handle, sid)
+        self.services: list[list[Any]] = []        # sid -> [handler, count, served]
+
+    def _reg_find(self, name: bytes) -> int:
+        """Registry slot holding ``name`` (-1 if none): compares names in memory."""
+        reg, cpu = self.os.registry_va, self.cpu
+        for s in range(REG_SLOTS):
+            a = reg + s * REG_SIZE
+            if cpu.load(a) and cpu.load_bytes(a + 16, REG_NAME).rstrip(b"\0") == name:
+                return s
+        return -1
+
+    def _name(self, name: Any) -> bytes:
+        """Decode a service name."""
+        if not isinstance(name, str) or not 0 < len(name.encode()) <= REG_NAME:
+            raise SyscallError("EINVAL", "bad service name", name=repr(name))
+        return name.encode()
+
+    def _alive(self, handle: int) -> bool:
+        """Whether a registered server's PCT handle still names a live environment."""
+        try:
+            self.os.trap(Sys.CAP_INFO, handle)
+            return True
+        except SyscallError:
+            return False
+
+    def serve(self, name: Any, handler: Any, count: Any = None) -> None:
+        """Publish ``name`` and serve calls on the sync entry until ``count`` are done."""
+        raw, os, cpu = self._name(name), self.os, self.cpu
+        if handler is not None and not callable(handler):
+            raise SyscallError("EINVAL", "rpc handler is not callable")
+        s = self._reg_find(raw)
+        if s >= 0 and self._alive(cpu.load(os.registry_va + s * REG_SIZE + 8, 8)):
+            raise SyscallError("EINVAL", "name already served", name=name)
+        if s < 0:
+            s = next((i for i in range(REG_SLOTS)
+                      if not cpu.load(os.registry_va + i * REG_SIZE)), -1)
+            if s < 0:
+                raise SyscallError("ENOMEM", "rpc registry full")
+        sid = len(self.services)
+        self.services.append([handler, count, 0])
+        pct_h = os.trap(Sys.CAP_DERIVE, os.handle, ("pct",))
+        a = os.registry_va + s * REG_SIZE
+        cpu.store_bytes(a + 16, raw.ljust(REG_NAME, b"\0"))
+        cpu.store(a + 4, sid)
+        cpu.store(a + 8, pct_h, 8)
+        cpu.store(a, 1)
+        os.set_entries({"sync": self.entry})
+        for w in range(MAX_WAITERS):
+            self.os.ipc.wake_sleeper(os.registry_va + REG_WAITERS + 8 * w)
+        svc = self.services[sid]
+        while count is None or svc[2] < count:
+            os.block(None, lambda: count is not None and svc[2] >= count)
+
+    def entry(self, sid: Any, word: Any) -> int:
+        """The server's single sync entry: dispatch to the service, return its word."""
+        cpu = self.cpu
+        cpu.charge(self.c_disp)
+        svc = self.services[sid] if type(sid) is int and 0 <= sid < len(self.services) \
+            else None
+        if svc is None:
+            return -1
+        handler = svc[0]
+        if handler is None:                     # a bare entry: bump a counter word
+            v = cpu.load(_MISC + 32) + 1
+            cpu.store(_MISC + 32, v)
+            reply = v
+        else:
+            cpu.charge(self.c_call)
+            reply = int(handler(self.os, word))
+        svc[2] += 1
+        if svc[1] is not None and svc[2] >= svc[1]:
+            self.os.trap(Sys.WAKE, self.os.wake_handle)
+        return reply
+
+    def connect(self, name: Any) -> int:
+        """Find ``name`` in the registry, waiting until some process serves it."""
+        raw, os = self._name(name), self.os
+        while True:
+            s = self._reg_find(raw)
+            a = os.registry_va + s * REG_SIZE
+            if s >= 0 and self._alive(self.cpu.load(a + 8, 8)):
+                self.conns.append((self.cpu.load(a + 8, 8), self.cpu.load(a + 4)))
+                return len(self.conns) - 1
+            slot = next((os.registry_va + REG_WAITERS + 8 * w for w in range(MAX_WAITERS)
+                         if not self.cpu.load(os.registry_va + REG_WAITERS + 8 * w, 8)),
+                        None)
+            os.block(slot, lambda: self._reg_find(raw) >= 0)
+
+    def _conn(self, handle: Any) -> tuple[int, int]:
+        """Decode an rpc handle."""
+        if type(handle) is not int or not 0 <= handle < len(self.conns):
+            raise SyscallError("EBADF", "not an rpc handle", handle=handle)
+        return self.conns[handle]
+
+    def _pct(self, h: int, sid: int, word: Any) -> int:
+        """The PCT itself; a dead server is EPIPE (as a broken connection)."""
+        try:
+            return self.os.trap(Sys.PCT_SYNC, h, (sid, word))  # type: ignore[no-any-return]
+        except SyscallError as ex:
+            if ex.errno in ("ESRCH", "EBADF"):
+                raise SyscallError("EPIPE", "server went away") from None
+            raise
+
+    def call(self, handle: Any, word: Any) -> int:
+        """lrpc: save the callee-saved registers (untrusted callee), PCT, restore."""
+        h, sid = self._conn(handle)
+        cpu = self.cpu
+        cpu.charge(self.c_call)
+        for r in range(CALLEE_SAVED):
+            cpu.store(_SAVE + 64 + 4 * r, r)
+        reply = self._pct(h, sid, word)
+        for r in range(CALLEE_SAVED):
+            cpu.load(_SAVE + 64 + 4 * r)
+        return reply
+
+    def call_trusted(self, handle: Any, word: Any) -> int:
+        """tlrpc (Table 12): the callee is trusted to save its own registers."""
+        h, sid = self._conn(handle)
+        self.cpu.charge(self.c_call)
+        return self._pct(h, sid, word)
+
+    def pct(self, handle: Any) -> int:
+        """A bare synchronous PCT to the service (Table 6): no stub work at all."""
+        h, sid = self._conn(handle)
+        return self._pct(h, sid, 0)

@@ -1,0 +1,330 @@
+"""ExOS processes and threads: boot, spawn, fork, exit and wait, user-level threads.
+
+A process is one Aegis environment with its own ExOS. ExOS builds it from
+nothing: it allocates the pages of its private region and asks Aegis to
+guarantee their mappings, sets its entry points, builds its page table and
+maps its image — all from inside the new environment (:meth:`Procs.boot`).
+
+- ``spawn`` allocates an environment, makes it co-owner of the ExOS text
+  and the rpc registry, gives it a time slice and starts it at ExOS's boot.
+- ``fork`` is copy-on-write done by ExOS on its own page tables: the child
+  becomes co-owner of every frame, private writable pages turn COW in both,
+  and the parent rebinds its writable pages read-only in one Aegis call.
+- ``exit`` sends the parent an asynchronous PCT ("exit", pid, status) and
+  destroys the environment; ``wait`` blocks until such a message (or the
+  kernel's death notice, for a process that died of a fault) has arrived.
+- Threads are ExOS's own: a switch is :meth:`CPU.user_switch` (registers
+  saved and restored in user mode, no kernel entry). A thread that must wait
+  switches to another thread; when all wait, the environment yields, and
+  when nobody else can run either, it sleeps until a peer wakes it.
+
+Interface::
+
+    UThread(ctx)
+    Procs(os)
+      boot(), first_main, spawn_main, fork_main        (run in the new environment)
+      spawn(program, args, name) -> pid   fork(entry, args) -> pid
+      exit(status)   die(what, where)     wait(pid) -> (pid, status)
+      thread_create(entry, args) -> tid   thread_yield()
+      block(sleeper_slot, ready)          yield_env() -> bool
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from exolab.errors import SyscallError
+from exolab.kernels.exokernel.bind import VALID, WRITABLE
+from exolab.kernels.exokernel.syscall import Sys
+from exolab.libos.exos.ipc import FD_CONSOLE
+from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, FD_OFF, FD_SIZE,
+                                      GUARANTEED_PAGES, IMAGE_PAGES, IMAGE_VPN, MISC_PID,
+                                      MISC_VPN, P_COW, P_DIRTY, P_PRESENT, P_READ,
+                                      P_SHARED, P_WRITE, STACK_PAGES, STACK_VPN)
+from exolab.machine.threads import SimThread
+
+if TYPE_CHECKING:
+    from exolab.libos.exos.exos import ExOS
+
+__all__ = ["Procs", "UThread", "PENDING"]
+
+SHIFT, PAGE = 12, 4096
+PENDING = object()                      # a child that has not exited yet
+_MISC = MISC_VPN << SHIFT
+
+
+@dataclass(slots=True, eq=False)
+class UThread:
+    """An ExOS thread; every field is owned by its process's ExOS."""
+
+    ctx: SimThread                      # the context Aegis gave it (THREAD_ALLOC)
+    waiting: bool = False               # blocked in block(), re-checks when resumed
+    done: bool = False                  # its entry returned
+
+
+class Procs:
+    """Process and thread management of one ExOS process."""
+
+    def __init__(self, os: "ExOS") -> None:
+        self.os = os
+        self.cpu = os.cpu
+        self.children: dict[int, Any] = {}      # pid -> PENDING or exit status
+        self.threads: list[UThread] = []
+
+    # -- building a process from inside its environment --------------------------------
+
+    def boot(self) -> None:
+        """Allocate the private region, guarantee it, set the entry points."""
+        os = self.os
+        for i in range(GUARANTEED_PAGES):
+            ppn, h = os.trap(Sys.PAGE_ALLOC, None)
+            os.trap(Sys.GUARANTEE, EXOS_VPN + i, ppn, h, True)
+        os.trap(Sys.ENV_SETUP, os.handle, os.entry_table(), os.exc_table(), EXOS_VPN)
+        self.cpu.store(_MISC + MISC_PID, os.pid)
+        self.threads.append(UThread(self.cpu.current))  # type: ignore[arg-type]
+        for fd in (0, 1, 2):
+            self.cpu.store(_MISC + FD_OFF + fd * FD_SIZE, FD_CONSOLE)
+
+    def _load_image(self, program: Any) -> None:
+        """Map the program's image (copied from the file cache) and a stack."""
+        os, p = self.os, self.os.profile
+        pages = getattr(program, "image_pages", IMAGE_PAGES)
+        if type(pages) is not int or not 0 <= pages <= 4096:
+            raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
+        frames = []
+        for _ in range(pages):
+            frames.append(os.trap(Sys.PAGE_ALLOC, None))
+            self.cpu.charge(p.copy_cost(PAGE))
+        os.vm.map_fixed(IMAGE_VPN + EXOS_TEXT_PAGES, frames, P_READ)
+        os.image_span = EXOS_TEXT_PAGES + pages
+        os.vm.pt.insert_run(STACK_VPN, STACK_PAGES, P_READ | P_WRITE)
+
+    def first_main(self, program: Any, args: tuple[Any, ...]) -> Any:
+        """The first process: load ExOS's text, create the rpc registry, run."""
+        os = self.os
+        self.boot()
+        text = [os.trap(Sys.PAGE_ALLOC, None) for _ in range(EXOS_TEXT_PAGES)]
+        self.cpu.charge(EXOS_TEXT_PAGES * os.profile.copy_cost(PAGE))
+        os.vm.map_fixed(IMAGE_VPN, text, P_READ | P_SHARED)
+        os.registry_va = os.vm.shared_run([os.trap(Sys.PAGE_ALLOC, None)])
+        self._load_image(program)
+        return self._run(program, args)
+
+    def spawn_main(self, program: Any, args: tuple[Any, ...],
+                   shared: list[tuple[int, int]]) -> Any:
+        """A spawned process: map the shared text and registry, load the image, run."""
+        os = self.os
+        self.boot()
+        os.vm.map_fixed(IMAGE_VPN, shared[:-1], P_READ | P_SHARED)
+        os.registry_va = os.vm.shared_run(shared[-1:])
+        self._load_image(program)
+        return self._run(program, args)
+
+    def fork_main(self, snap: dict[str, Any], entry: Any, args: tuple[Any, ...]) -> Any:
+        """A forked child: rebuild the page table and descriptors from the snapshot."""
+        os, cpu = self.os, self.cpu
+        self.boot()
+        for vpn, ppn, flags, h in snap["ptes"]:
+            os.vm.pt.insert_run(vpn, 1, flags & ~P_PRESENT)
+            if flags & P_PRESENT:
+                os.vm.pt.set_frame(os.vm.pt.find(vpn), ppn, h, flags)
+        for fd, kind, va in snap["fds"]:
+            a = _MISC + FD_OFF + fd * FD_SIZE
+            cpu.store(a, kind)
+            cpu.store(a + 4, va)
+        os.vm.next_vpn, os.image_span = snap["next_vpn"], snap["image_span"]
+        os.registry_va, os.fault_handler = snap["registry_va"], snap["fault_handler"]
+        for kind, h in snap["exc"].items():
+            os.set_exception_handler(kind, h)
+        return self._run(entry, args)
+
+    def _run(self, fn: Any, args: tuple[Any, ...]) -> Any:
+        """Run a thread's entry; when it returns the thread is done."""
+        try:
+            result = fn(self.os, *args)
+        except Exception:               # the program crashed: close its descriptors
+            try:                        # so peers see EOF/EPIPE, then let Aegis
+                self.os.ipc.close_all()  # record the fault
+            except Exception:
+                pass
+            raise
+        self.thread_done(result)
+        return result
+
+    # -- creating processes ------------------------------------------------------------
+
+    def _child_env(self, name: str) -> tuple[int, int, int]:
+        """A new environment with one slice: (pid, its handle, our handle for it)."""
+        os = self.os
+        pid, h = os.trap(Sys.ENV_ALLOC, name[:64] or "proc")
+        os.trap(Sys.SLICE_ALLOC, h, None, 1, False)
+        return pid, h, os.trap(Sys.CAP_DERIVE, os.handle, ("wake", "pct"))
+
+    def spawn(self, program: Any, args: Any, name: str) -> int:
+        """Create a process running ``program(os, *args)`` in a fresh environment."""
+        from exolab.libos.exos.exos import ExOS
+        if not callable(program) or not isinstance(args, tuple):
+            raise SyscallError("EINVAL", "program must be callable with a tuple of args")
+        os = self.os
+        pid, h, up = self._child_env(name or getattr(program, "__name__", "prog"))
+        pt = os.vm.pt
+        text = [(pt.entry(i)[0], pt.cap(i)) for i in
+                range(pt.find(IMAGE_VPN), pt.find(IMAGE_VPN) + EXOS_TEXT_PAGES)]
+        reg = pt.find(os.registry_va >> SHIFT)
+        text.append((pt.entry(reg)[0], pt.cap(reg)))
+        roots = os.trap(Sys.PAGE_SHARE, [hh for _p, hh in text], h)
+        child = ExOS(self.cpu, pid, h, up)
+        shared = [(p, r) for (p, _h), r in zip(text, roots)]
+        os.trap(Sys.ENV_START, h, child.procs.spawn_main, (program, args, shared))
+        self.children[pid] = PENDING
+        return pid
+
+    def fork(self, entry: Any, args: Any) -> int:
+        """Create a copy-on-write child running ``entry(os, *args)``."""
+        from exolab.libos.exos.exos import ExOS
+        if not callable(entry) or not isinstance(args, tuple):
+            raise SyscallError("EINVAL", "entry must be callable with a tuple of args")
+        os = self.os
+        pid, h, up = self._child_env(f"{os.name}~")
+        ptes = os.vm.pt.entries()
+        present = [e for e in ptes if e[2] & P_PRESENT]
+        roots = dict(zip((e[0] for e in present),
+                         os.trap(Sys.PAGE_SHARE, [e[3] for e in present], h)))
+        snap_ptes, vec = self._cow(ptes, roots)
+        if vec:
+            os.trap(Sys.TLB_VEC, vec)
+        fds = os.ipc.open_fds()
+        os.ipc.inherit(fds)
+        snap = {"ptes": snap_ptes, "fds": fds, "next_vpn": os.vm.next_vpn,
+                "image_span": os.image_span, "registry_va": os.registry_va,
+                "fault_handler": os.fault_handler, "exc": dict(os.exc_handlers)}
+        child = ExOS(self.cpu, pid, h, up, name=f"{os.name}~")
+        os.trap(Sys.ENV_START, h, child.procs.fork_main, (snap, entry, args))
+        self.children[pid] = PENDING
+        return pid
+
+    def _cow(self, ptes: list[tuple[int, int, int, int]],
+             roots: dict[int, int]) -> tuple[list[tuple[int, int, int, int]], list[Any]]:
+        """Turn private writable pages copy-on-write; return the child's PTEs and rebinds."""
+        pt, snap, vec = self.os.vm.pt, [], []
+        for i, (vpn, ppn, flags, h) in enumerate(ptes):
+            if flags & P_PRESENT and flags & P_WRITE and not flags & P_SHARED:
+                flags |= P_COW
+                pt.set_flags(i, flags)
+                if flags & P_READ:
+                    vec.append((vpn, ppn, h, VALID))
+            snap.append((vpn, ppn, flags, roots.get(vpn, 0)))
+        return snap, vec
+
+    # -- ending and waiting ---------------------------------------------------------------
+
+    def exit(self, status: Any) -> None:
+        """Close descriptors, tell the parent by asynchronous PCT, destroy ourselves."""
+        os = self.os
+        os.ipc.close_all()
+        if os.parent is not None:
+            try:
+                os.trap(Sys.PCT_ASYNC, os.parent, ("exit", os.pid, status), False)
+            except SyscallError:
+                pass                            # the parent is gone: nobody waits
+        os.trap(Sys.ENV_DESTROY, os.handle, status, False)
+
+    def die(self, what: str, where: Any) -> None:
+        """End the process after a fault it did not handle (recorded by Aegis)."""
+        os = self.os
+        os.ipc.close_all()
+        os.trap(Sys.ENV_DESTROY, os.handle, what, True)
+
+    def on_exit_message(self, sender: int, pid: Any, status: Any) -> None:
+        """A child's exit (its PCT, or the kernel's death notice): remember its status."""
+        if pid in self.children and self.children[pid] is PENDING and sender in (0, pid):
+            self.children[pid] = status
+
+    def wait(self, pid: Any) -> tuple[int, Any]:
+        """Block until child ``pid`` (or any) has exited; reap it."""
+        while True:
+            cands = list(self.children) if pid is None else \
+                ([pid] if pid in self.children else [])
+            if not cands:
+                raise SyscallError("ECHILD", "no such child", pid=pid)
+            for c in cands:
+                if self.children[c] is not PENDING:
+                    return c, self.children.pop(c)
+            self.block(None, lambda: any(self.children[c] is not PENDING for c in cands))
+
+    # -- threads and waiting --------------------------------------------------------------
+
+    def _me(self) -> UThread:
+        """The running ExOS thread."""
+        cur = self.cpu.current
+        for u in self.threads:
+            if u.ctx is cur:
+                return u
+        raise SyscallError("EINVAL", "not an ExOS thread of this process")
+
+    def thread_create(self, entry: Callable[..., Any], args: Any) -> int:
+        """Start an ExOS thread (Aegis gives it a context; ExOS schedules it)."""
+        if not callable(entry) or not isinstance(args, tuple):
+            raise SyscallError("EINVAL", "entry must be callable with a tuple of args")
+        ctx = self.os.trap(Sys.THREAD_ALLOC, self._thread_main, (entry, args),
+                           f"{self.os.name}.t{len(self.threads)}")
+        self.threads.append(UThread(ctx))
+        return ctx.tid  # type: ignore[no-any-return]
+
+    def _thread_main(self, entry: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Body of an ExOS thread."""
+        return self._run(entry, args)
+
+    def _next(self, me: UThread, skip_waiting: bool) -> UThread | None:
+        """The next live thread after ``me``, round robin."""
+        n = len(self.threads)
+        i = self.threads.index(me)
+        for k in range(1, n):
+            u = self.threads[(i + k) % n]
+            if not u.done and not (skip_waiting and u.waiting):
+                return u
+        return None
+
+    def thread_done(self, result: Any) -> None:
+        """The calling thread's entry returned: run another, or end the process."""
+        me = self._me()
+        me.done = True
+        nxt = self._next(me, False)
+        if nxt is None:
+            self.exit(0 if result is None else result)
+        else:
+            nxt.waiting = False
+            self.cpu.user_switch(nxt.ctx, finished=True)
+
+    def thread_yield(self) -> None:
+        """Switch to the next ExOS thread, if there is one (no kernel entry)."""
+        me = self._me()
+        nxt = self._next(me, False)
+        if nxt is not None:
+            self.cpu.user_switch(nxt.ctx)
+
+    def yield_env(self) -> bool:
+        """Save our context and donate the slice; False if nobody else could run."""
+        self.cpu.charge(self.os.profile.reg_save)
+        return bool(self.os.trap(Sys.YIELD, None))
+
+    def block(self, sleeper: int | None, ready: Callable[[], bool]) -> None:
+        """Wait a turn: another thread, else another environment, else sleep."""
+        me = None if self.os.in_entry else self._me()   # an entry runs on a borrowed thread
+        if me is not None:
+            me.waiting = True
+            nxt = self._next(me, True)
+            if nxt is not None:
+                self.cpu.user_switch(nxt.ctx)
+                me.waiting = False
+                return
+        if not self.yield_env():
+            if sleeper is not None:
+                self.cpu.store(sleeper, self.os.wake_handle, 8)
+            if not ready():
+                self.cpu.charge(self.os.profile.reg_save)
+                self.os.trap(Sys.SLEEP)
+            if sleeper is not None and self.cpu.load(sleeper, 8) == self.os.wake_handle:
+                self.cpu.store(sleeper, 0, 8)
+        for u in self.threads:
+            u.waiting = False

@@ -1,0 +1,192 @@
+"""Hostile environments: each attack fails or hurts only the attacker.
+
+In every case a victim (or bystander) environment keeps running and finds its
+memory intact; the kernel never panics.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any
+
+import pytest
+
+from exolab.abi import ERRNOS
+from exolab.errors import SyscallError
+from exolab.kernels.exokernel import Sys
+from exolab.kernels.exokernel.bind import VALID, WRITABLE
+from exolab.kernels.exokernel.syscall import TABLE
+from exolab.libos.exos.layout import MISC_VPN, PT_VPN
+
+from ._support import PAGE, aegis, bystander, errno
+
+VPN = 0x5000
+
+
+def _victim(os: Any, box: dict[str, Any], rounds: int) -> None:
+    """Publish the physical name of a page (names are exposed), then guard it."""
+    va = os.mmap(PAGE)
+    for i in range(64):
+        os.store(va + 4 * i, 0xC0DE + i)
+    pt = os.vm.pt
+    box["ppn"] = pt.entry(pt.find(va >> 12))[0]
+    box["handle"] = os.handle
+    box["slots"] = list(os.aegis(Sys.PAGE_LIST))
+    for _ in range(rounds):
+        os.compute(10_000)
+        os.yield_()
+    box["intact"] = all(os.load(va + 4 * i) == 0xC0DE + i for i in range(64))
+
+
+def _run_pair(attacker: Any, rounds: int = 30) -> tuple[Any, dict[str, Any]]:
+    """Boot the victim and ``attacker(os, box)``; run; return (kernel, box)."""
+    k = aegis()
+    box: dict[str, Any] = {}
+    k.boot(_victim, box, rounds)
+
+    def wrapped(os: Any) -> None:
+        while "ppn" not in box:
+            os.yield_()
+        attacker(os, box)
+
+    box["attacker"] = k.boot(wrapped).eid
+    assert k.run().reason == "finished"
+    assert k.machine.panic is None
+    assert box["intact"], "the victim lost data"
+    return k, box
+
+
+def test_mapping_a_page_it_does_not_own() -> None:
+    def attack(os: Any, box: dict[str, Any]) -> None:
+        mine_ppn, mine = os.aegis(Sys.PAGE_ALLOC, None)
+        box["own_cap"] = errno(os.aegis, Sys.TLB_WRITE, VPN, box["ppn"], mine,
+                               VALID | WRITABLE)
+        box["no_cap"] = errno(os.aegis, Sys.TLB_WRITE, VPN, box["ppn"], 0, VALID)
+        box["take"] = errno(os.aegis, Sys.PAGE_ALLOC, box["ppn"])
+        box["guarantee"] = errno(os.aegis, Sys.GUARANTEE, VPN, box["ppn"], mine, True)
+
+    _k, box = _run_pair(attack)
+    assert (box["own_cap"], box["no_cap"], box["take"], box["guarantee"]) == \
+        ("EPERM", "EBADF", "EAGAIN", "EPERM")
+
+
+def test_reusing_a_capability_after_revocation() -> None:
+    def attack(os: Any, box: dict[str, Any]) -> None:
+        ppn, root = os.aegis(Sys.PAGE_ALLOC, None)
+        rw = os.aegis(Sys.CAP_DERIVE, root, ("read", "write"))
+        kid = os.aegis(Sys.CAP_DERIVE, rw, ("read",))
+        os.aegis(Sys.CAP_REVOKE, rw)
+        box["reuse"] = errno(os.aegis, Sys.TLB_WRITE, VPN, ppn, rw, VALID)
+        box["child"] = errno(os.aegis, Sys.TLB_WRITE, VPN, ppn, kid, VALID)
+        os.aegis(Sys.PAGE_FREE, root)
+        box["freed"] = errno(os.aegis, Sys.TLB_WRITE, VPN, ppn, root, VALID)
+
+    _k, box = _run_pair(attack)
+    assert (box["reuse"], box["child"], box["freed"]) == ("EBADF",) * 3
+
+
+def test_forging_capabilities() -> None:
+    def attack(os: Any, box: dict[str, Any]) -> None:
+        rng = random.Random(7)
+        _ppn, mine = os.aegis(Sys.PAGE_ALLOC, None)
+        guesses = [rng.getrandbits(64) for _ in range(300)] + \
+            [mine + d for d in (-2, -1, 1, 2)] + [box["handle"] ^ (1 << b) for b in range(64)]
+        box["results"] = {errno(os.aegis, Sys.TLB_WRITE, VPN, box["ppn"], g, VALID)
+                          for g in guesses}
+        box["env"] = {errno(os.aegis, Sys.ENV_DESTROY, g, "die", False)
+                      for g in guesses[:50]}
+
+    _k, box = _run_pair(attack)
+    assert box["results"] == {"EBADF"} and box["env"] == {"EBADF"}
+
+
+def test_writing_into_another_address_space() -> None:
+    def attack(os: Any, box: dict[str, Any]) -> None:
+        h = box["handle"]                      # say it leaked: the full-rights handle
+        box["setup"] = errno(os.aegis, Sys.ENV_SETUP, h ^ 1, {"sync": print}, {}, None)
+        box["pct"] = errno(os.aegis, Sys.PCT_SYNC, h ^ 2, ())
+        box["share"] = errno(os.aegis, Sys.PAGE_SHARE, [h], os.handle)
+        for vpn in range(0x100, 0x110):        # its own space: the victim's vpns too
+            try:
+                os.store(vpn << 12, 0xBAD)
+            except SyscallError:
+                pass
+
+    k, box = _run_pair(attack)
+    assert box["setup"] == box["pct"] == "EBADF"
+    assert box["share"] == "EINVAL"            # an env capability is not a page's
+
+
+def test_ignoring_revocation_costs_only_the_attacker() -> None:
+    k = aegis()
+    box: dict[str, Any] = {}
+    k.boot(_victim, box, 40)
+
+    def hoarder(os: Any) -> None:
+        os.aegis(Sys.ENV_SETUP, os.handle, {"revoke": None}, {}, None)
+        va = os.mmap(16 * PAGE)
+        for i in range(16):
+            os.store(va + i * PAGE, i)
+        for _ in range(40):
+            os.compute(10_000)
+            os.yield_()
+
+    bad = k.boot(hoarder)
+    k.run(until=k.sched.slice * 2)
+    victim = next(e for e in k.envs.values() if e.eid != bad.eid)
+    victim_pages = set(victim.roots)
+    k.revoke_pages(bad.eid, 4, deadline_us=50)
+    k.run(until=k.machine.cycles + k.sched.slice)
+    assert len(bad.repossessed) == 4 and set(victim.roots) == victim_pages
+    assert k.run().reason == "finished" and box["intact"]
+
+
+def test_corrupting_its_own_exos_state_hurts_only_itself() -> None:
+    k = aegis()
+    out: dict[str, Any] = {}
+
+    def self_harm(os: Any) -> None:
+        for off in range(0, 4 * PAGE, 4):                  # scribble over the page table
+            os.store((PT_VPN << 12) + off, 0xFFFF_FFFF)
+        os.store((MISC_VPN << 12) + 4, 0x7FFF_FFFF)        # and its entry count
+        os.mmap(PAGE)
+        os.load(0x100 << 12)
+        out["survived"] = True
+
+    bad = k.boot(self_harm)
+    k.boot(bystander, 20, out)
+    assert k.run().reason == "finished"
+    assert "survived" not in out and out["intact"]
+    assert any(eid == bad.eid for eid, _what, _w in k.faults)
+    assert k.machine.panic is None
+
+
+RAW = [None, -1, 1 << 70, b"x", [], object(), 2.5, (1, 2), {"sync": 1}]
+
+
+def test_garbage_in_every_aegis_call() -> None:
+    k = aegis()
+    out: dict[str, Any] = {}
+    bad: list[Any] = []
+
+    def fuzzer(os: Any) -> None:
+        for number, (_h, nargs, _p) in TABLE.items():
+            if number in (Sys.SLEEP, Sys.ENV_DESTROY):
+                continue
+            for args in itertools.islice(itertools.product(RAW, repeat=nargs), 400):
+                try:
+                    os.aegis(number, *args)
+                except SyscallError as ex:
+                    if ex.errno not in ERRNOS:
+                        bad.append((number, args, ex.errno))
+            with pytest.raises(SyscallError):
+                os.aegis(number, *([None] * (nargs + 1)))
+        for number in (-1, 0, 999, "GETRES", None):
+            if errno(os.aegis, number) != "ENOSYS":
+                bad.append(("number", number))
+        out["fuzzed"] = True
+
+    k.boot(fuzzer)
+    k.boot(bystander, 10, out)
+    assert k.run().reason == "finished"
+    assert bad == [] and out["fuzzed"] and out["intact"]
