@@ -9,7 +9,9 @@ the papers (see ``docs/benchmarks.md``):
   ``api_call``, ``thread_yield``, ``ping_pong`` (1 byte there and back
   between two processes), ``process_creation`` (create, start, wait).
 - Exokernel IPC (Engler et al. SOSP'95, Table 8): ``pipe`` (ping-pong a
-  word counter through two pipes; one way), ``shm`` (ping-pong a shared
+  word counter through two pipes; one way), ``pipe'`` (the same with the
+  library's ring code inlined in the caller -- an ExOS extension, n/a where
+  the library OS cannot inline it), ``shm`` (ping-pong a shared
   counter, yielding; one way), ``lrpc`` (call another address space that
   increments a counter and returns it; call + return).
 - Exokernel VM (Table 10, after Appel & Li ASPLOS'91): ``dirty``, ``prot1``,
@@ -26,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from exolab.abi import ABI, PROT_NONE, PROT_READ, PROT_RW
+from exolab.errors import SyscallError
 
 __all__ = ["PROGRAMS", "LCG"]
 
@@ -309,9 +312,36 @@ def appel2(os: ABI, n: int) -> None:
     _report(os, total / (rounds * count))
 
 
+def _inline_echo(os: Any, rfd: int, wfd: int, n: int) -> None:
+    """Peer of pipe': read a word, send back word + 1 (inlined ring code)."""
+    for _ in range(n):
+        v = int.from_bytes(os.read_inline(rfd, 4), "little")
+        os.write_inline(wfd, ((v + 1) & 0xFFFFFFFF).to_bytes(4, "little"))
+
+
+def pipe_prime(os: Any, n: int) -> None:
+    """pipe' (Table 8): the pipe ping-pong with read and write inlined; one way."""
+    if not hasattr(os, "read_inline"):
+        raise SyscallError("ENOSYS", "no inlined pipe operations")
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    pid = os.fork(_inline_echo, a_r, b_w, n + 1)
+    v = 0
+    os.write_inline(a_w, v.to_bytes(4, "little"))
+    v = int.from_bytes(os.read_inline(b_r, 4), "little")
+    t0 = os.time()
+    for _ in range(n):
+        os.write_inline(a_w, v.to_bytes(4, "little"))
+        v = int.from_bytes(os.read_inline(b_r, 4), "little")
+    dt = os.time() - t0
+    os.wait(pid)
+    _report(os, dt / n / 2)
+
+
 PROGRAMS = {
     "api_call": api_call, "thread_yield": thread_yield, "ping_pong": ping_pong,
-    "process_creation": process_creation, "pipe": pipe, "shm": shm, "lrpc": lrpc,
+    "process_creation": process_creation, "pipe": pipe, "pipe'": pipe_prime,
+    "shm": shm, "lrpc": lrpc,
     "dirty": dirty, "prot1": prot1, "prot100": prot100, "unprot100": unprot100,
     "trap": trap, "appel1": appel1, "appel2": appel2,
 }

@@ -15,13 +15,9 @@ Each benchmark is an ABI program run on every registered kernel on a fresh
                 address space and back, halved (one direction), Table 6; needs
                 ExOS's ``pct_call`` (n/a elsewhere)
 
-The module also holds the *pipe'* program of Table 8 (:data:`PIPE_PRIME`:
-the pipe ping-pong with ExOS's inlined ``read_inline``/``write_inline``),
-for the ``exos-ipc`` table.
-
 Interface::
 
-    BENCHMARKS, PROGRAMS, PIPE_PRIME
+    BENCHMARKS, PROGRAMS
     measure(benchmark, kernel, profile, seed, n) -> cycles per operation | None
     run_aegis(ctx) -> SuiteOutput                (registered as ``aegis``)
 """
@@ -37,7 +33,7 @@ from exolab.kernels import kernel_names
 from exolab.machine.costs import get_profile
 from exolab.runner import run_program
 
-__all__ = ["BENCHMARKS", "PROGRAMS", "PIPE_PRIME", "measure", "run_aegis"]
+__all__ = ["BENCHMARKS", "PROGRAMS", "measure", "run_aegis"]
 
 BENCHMARKS = ("syscall", "unalign", "overflow", "coproc", "prot", "pct")
 _N = (1000, 20)                 # iterations: full run, quick run
@@ -93,35 +89,8 @@ def pct(os: Any, n: int) -> None:
     os.wait(pid)
 
 
-def _inline_echo(os: Any, rfd: int, wfd: int, n: int) -> None:
-    """Peer of pipe': read a word, send back word + 1 (inlined ring code)."""
-    for _ in range(n):
-        v = int.from_bytes(os.read_inline(rfd, 4), "little")
-        os.write_inline(wfd, ((v + 1) & 0xFFFFFFFF).to_bytes(4, "little"))
-
-
-def pipe_prime(os: Any, n: int) -> None:
-    """pipe' (Table 8): the pipe ping-pong with read and write inlined; one way."""
-    if not hasattr(os, "read_inline"):
-        raise SyscallError("ENOSYS", "no inlined pipe operations")
-    a_r, a_w = os.pipe()
-    b_r, b_w = os.pipe()
-    pid = os.fork(_inline_echo, a_r, b_w, n + 1)
-    v = 0
-    os.write_inline(a_w, v.to_bytes(4, "little"))
-    v = int.from_bytes(os.read_inline(b_r, 4), "little")
-    t0 = os.time()
-    for _ in range(n):
-        os.write_inline(a_w, v.to_bytes(4, "little"))
-        v = int.from_bytes(os.read_inline(b_r, 4), "little")
-    dt = os.time() - t0
-    os.wait(pid)
-    _report(os, dt / n / 2)
-
-
-PIPE_PRIME = pipe_prime
 PROGRAMS: dict[str, Callable[..., None]] = {
-    "syscall": syscall, "pct": pct, "pipe'": pipe_prime,
+    "syscall": syscall, "pct": pct,
     **{kind: _exception(kind) for kind in ("unalign", "overflow", "coproc", "prot")},
 }
 

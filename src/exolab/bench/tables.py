@@ -28,7 +28,7 @@ __all__ = ["TABLES", "measure", "iterations"]
 TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     "singularity": (("api_call", "thread_yield", "ping_pong", "process_creation"),
                     "cycles"),
-    "exos-ipc": (("pipe", "shm", "lrpc"), "us"),
+    "exos-ipc": (("pipe", "pipe'", "shm", "lrpc"), "us"),
     "exos-vm": (("dirty", "prot1", "prot100", "unprot100", "trap", "appel1", "appel2"),
                 "us"),
 }
