@@ -241,3 +241,81 @@ def test_run_a_file_that_fails_to_import_is_a_usage_error(tmp_path: Path) -> Non
     res = runner.invoke(app, ["run", str(EXAMPLES / "fork_tree.py"), "--trace",
                               str(tmp_path / "no" / "t.json")])
     assert res.exit_code == 2 and "cannot write" in res.stderr
+
+
+# -- exolab trace of ABI programs -----------------------------------------------------
+
+def _chrome_events(path: Path) -> list[dict]:
+    """The events of a Chrome trace-event JSON object file, checked for shape."""
+    data = json.loads(path.read_text())
+    assert data["displayTimeUnit"] == "ns"
+    events = data["traceEvents"]
+    assert isinstance(events, list) and events
+    for e in events:
+        assert e["ph"] in ("M", "B", "E", "i"), e
+        assert isinstance(e["ts"], (int, float)) and e["ts"] >= 0, e
+        assert isinstance(e["pid"], int) and isinstance(e["tid"], int), e
+        assert isinstance(e["name"], str), e
+    return events
+
+
+@pytest.mark.parametrize("kernel", kernel_names())
+def test_trace_an_abi_program_on_each_kernel(kernel: str, tmp_path: Path) -> None:
+    example = str(EXAMPLES / "pipe_pingpong.py")
+    a, b, c = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    for path, seed in ((a, "3"), (b, "3"), (c, "4")):
+        res = runner.invoke(app, ["trace", example, "2", "--kernel", kernel, "--seed", seed,
+                                  "--out", str(path)])
+        assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("parent 1: round 0, sending 0\n")   # its console first
+    for word in (f"trace on {kernel} (dec5000, seed 4)", "finished", "TRAP", "cycles"):
+        assert word in res.stdout, word
+    events = _chrome_events(a)
+    assert {"B", "E", "i", "M"} <= {e["ph"] for e in events}
+    assert {"trap", "thread"} <= {e.get("cat") for e in events}
+    assert a.read_bytes() == b.read_bytes()                  # same seed: same bytes
+    _chrome_events(c)
+
+
+def test_trace_a_module_function_defaults_to_the_monolithic_kernel(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    res = runner.invoke(app, ["trace", "exolab.apps.microbench:api_call", "3",
+                              "-o", str(path), "-p", "athlon64"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("RESULT ")
+    assert "trace on monolithic (athlon64, seed 0)" in res.stdout
+    assert json.loads(path.read_text())["otherData"]["profile"] == "athlon64"
+
+
+@pytest.mark.parametrize("kernel", kernel_names())
+def test_trace_of_a_faulting_program_is_still_written(kernel: str, tmp_path: Path) -> None:
+    prog, path = tmp_path / "null.py", tmp_path / "t.json"
+    prog.write_text("def main(os):\n    os.print('before')\n    os.load(0x10)\n")
+    res = runner.invoke(app, ["trace", str(prog), "-k", kernel, "-o", str(path)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("before\n") and "pid 1: SIGSEGV" in res.stdout
+    _chrome_events(path)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["trace", "demo", "--kernel", "exokernel"], ["bare machine"]),
+    (["trace", "demo", "7"], ["take no arguments"]),
+    (["trace", str(EXAMPLES / "fork_tree.py"), "--kernel", "plan9"],
+     ["unknown kernel", "plan9", "exokernel"]),
+    (["trace", "no/such/file.py"], ["unknown program", "demo", "program file not found"]),
+    (["trace", "exolab.apps.microbench:no_such_function"], ["no such function"]),
+])
+def test_trace_usage_errors_exit_2(argv: list[str], words: list[str], tmp_path: Path) -> None:
+    res = runner.invoke(app, argv + ["--out", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+    for w in words:
+        assert w in res.stderr, (w, res.stderr)
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_resolve_program_loads_abi_programs() -> None:
+    scenario = resolve_program(str(EXAMPLES / "fork_tree.py"), "exokernel", (1,))
+    run = scenario("dec5000", 0, False)
+    assert run.console[-1] == "a tree of depth 1 has 3 processes"
+    assert run.kernel.name == "exokernel"

@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 PACKAGES = ["exolab", "exolab.machine", "exolab.kernels", "exolab.kernels.monolithic",
-            "exolab.abi", "exolab.errors", "exolab.runner", "exolab.bench"]
+            "exolab.abi", "exolab.errors", "exolab.runner", "exolab.bench",
+            "exolab.libos.exos"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

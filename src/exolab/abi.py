@@ -27,23 +27,41 @@ Interface (each method documents its own contract)::
     sharing    shm_create, shm_attach, shm_detach
     rpc        rpc_serve, rpc_connect, rpc_call
     PROT_NONE, PROT_READ, PROT_WRITE, PROT_RW, ERRNOS, Program, FaultHandler
+    WORD_MIN, WORD_MAX (an rpc word), MAX_COMPUTE (largest compute() burst),
+    ACCESS_SIZES (load/store sizes), fault_status(ex) (the status of a crash)
+    wrap_word(x) (an rpc reply as a word), as_bytes(data) (a buffer, decoded)
+
+Arguments are decoded at the boundary by exact type (``type(x) is int``, not
+``isinstance``): an ``int`` or ``bytes`` subclass could lie about its value
+through ``__index__``/``__eq__``/``__len__``, so a call checks and uses one
+plain value (``bool`` is not an int here).
 """
 from __future__ import annotations
 
 import importlib.util
+import operator
 import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable
 
-from exolab.errors import ConfigError, SyscallError
+from exolab.errors import ConfigError, SyscallError, safe_str, type_name
 
 __all__ = ["ABI", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_RW", "ERRNOS",
            "Program", "FaultHandler", "RpcHandler", "ExceptionHandler", "EXCEPTION_KINDS",
-           "TRIGGERED", "load_program"]
+           "TRIGGERED", "load_program", "WORD_MIN", "WORD_MAX", "MAX_COMPUTE",
+           "ACCESS_SIZES", "fault_status", "wrap_word", "as_bytes"]
 
 PROT_NONE, PROT_READ, PROT_WRITE = 0, 1, 2
 PROT_RW = PROT_READ | PROT_WRITE
+
+#: an rpc word is a signed 64-bit integer
+WORD_MIN, WORD_MAX = -(1 << 63), (1 << 63) - 1
+#: the largest ``compute(cycles)``: 2**40 cycles, 12 simulated hours at 25 MHz
+MAX_COMPUTE = 1 << 40
+#: the word sizes ``load``/``store`` accept, in bytes
+ACCESS_SIZES = frozenset((1, 2, 4, 8))
+_WORD_MASK = (1 << 64) - 1
 
 #: errno -> meaning; kernels raise SyscallError(errno, ...) with one of these
 ERRNOS = {
@@ -251,6 +269,37 @@ class ABI(ABC):
     @abstractmethod
     def rpc_call(self, handle: int, word: int) -> int:
         """Call the service behind ``handle`` with one word; return its word."""
+
+
+def fault_status(ex: BaseException) -> str:
+    """The exit status of a process an escaping exception ended:
+    ``"fault: <Type>: <message>"`` (never raises, whatever ``ex`` is)."""
+    return f"fault: {type_name(ex)}: {safe_str(ex)}"
+
+
+def wrap_word(x: Any) -> int:
+    """An rpc handler's reply as a word: an int (or an object with ``__index__``)
+    wrapped to signed 64 bits, as a register holds it; EINVAL for anything else."""
+    if type(x) is not int:
+        try:
+            word = operator.index(x)
+        except Exception:
+            word = None
+        if type(word) is not int:
+            raise SyscallError("EINVAL", "an rpc reply must be an int", type=type_name(x))
+        x = word
+    return ((x - WORD_MIN) & _WORD_MASK) + WORD_MIN
+
+
+def as_bytes(data: Any) -> bytes:
+    """Decode a buffer argument: ``bytes`` as it is, a ``bytearray`` (or a subclass of
+    either) copied out through the buffer protocol, so its length and contents are
+    what they are, not what its methods say; EFAULT for anything else."""
+    if type(data) is bytes:
+        return data
+    if not isinstance(data, (bytes, bytearray)):
+        raise SyscallError("EFAULT", "buffer is not bytes", type=type_name(data))
+    return bytes(memoryview(data))
 
 
 def load_program(spec: str) -> Program:

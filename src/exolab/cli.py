@@ -14,9 +14,12 @@ Commands::
         console output, then the machine's counters and the faults; exit 0
         when it finished cleanly, 1 when a process faulted or the run
         deadlocked (EXIT_FAULT)
-    exolab trace PROGRAM [--out trace.json] [--profile P] [--seed S] [--kernel K]
-        run a built-in scenario with tracing on, print a summary, write a
-        Perfetto / Chrome trace-event JSON file (open it at ui.perfetto.dev)
+    exolab trace PROGRAM [ARGS ...] [--out trace.json] [--profile P] [--seed S]
+                 [--kernel K]
+        run a built-in scenario or an ABI program (as for run) with tracing
+        on, print its output and a summary, write a Perfetto / Chrome
+        trace-event JSON file (open it at ui.perfetto.dev); exit 0 once the
+        trace is written, faults or not
     exolab profiles [NAME]
         print the cost table(s), every row with its source
     exolab --version
@@ -25,14 +28,15 @@ Any :class:`~exolab.errors.ExolabError` (unknown suite, profile, program...)
 prints one red line on stderr and exits with status 2, never a traceback.
 
 ``trace``'s PROGRAM is resolved by :func:`resolve_program`: a built-in
-scenario (:data:`exolab.demo.SCENARIOS`) on the bare machine; ``run --trace``
-traces ABI programs on any kernel.
+scenario (:data:`exolab.demo.SCENARIOS`) runs on the bare machine; anything
+else is loaded like ``run``'s PROGRAM and runs on ``--kernel`` (default
+monolithic). ``run --trace`` writes the same file beside run's summary.
 
 Interface::
 
     app                                 the Typer application
     main()                              console-script entry point
-    resolve_program(program, kernel) -> Scenario
+    resolve_program(program, kernel=None, args=()) -> (profile, seed, trace) -> run
     load_abi_program(spec) -> Program   load_program, import failures as ConfigError
     program_args(texts) -> list         "12" -> 12, anything else stays a string
     EXIT_ERROR                          exit status of an ExolabError (2)
@@ -303,25 +307,53 @@ def run(
 
 # -- trace ------------------------------------------------------------------------
 
-def resolve_program(program: str, kernel: str | None = None) -> Any:
-    """Return the scenario function that runs ``program`` (on ``kernel``)."""
+def resolve_program(program: str, kernel: str | None = None,
+                    args: tuple[Any, ...] = ()) -> Any:
+    """Return a function ``(profile, seed, trace) -> run`` that runs ``program``.
+
+    A built-in scenario (:data:`exolab.demo.SCENARIOS`) runs on the bare
+    machine (``kernel`` None or ``"none"``, no arguments). Anything else is an
+    ABI program, loaded as ``exolab run`` loads it (:func:`load_abi_program`)
+    and run by :func:`exolab.runner.run_program` with ``args`` on ``kernel``
+    (default ``monolithic``).
+    """
     from exolab.demo import SCENARIOS
-    if kernel not in (None, "none"):
-        raise ConfigError("built-in scenarios run on the bare machine only",
-                          kernel=kernel, expected=["none"])
     if program in SCENARIOS:
+        if kernel not in (None, "none"):
+            raise ConfigError("built-in scenarios run on the bare machine only",
+                              kernel=kernel, expected=["none"])
+        if args:
+            raise ConfigError("built-in scenarios take no arguments", program=program,
+                              args=list(args))
         return SCENARIOS[program]
-    raise ConfigError(f"unknown program {program!r}", program=program,
-                      expected=sorted(SCENARIOS))
+    name = "monolithic" if kernel is None else kernel
+    if name not in kernel_names():
+        raise ConfigError("unknown kernel", name=name, expected=kernel_names())
+    try:
+        main_fn = load_abi_program(program)
+    except ConfigError as ex:
+        if ex.message == "cannot load program":     # found, but it failed to import
+            raise
+        raise ConfigError(f"unknown program {program!r}: not a built-in scenario "
+                          f"({', '.join(sorted(SCENARIOS))}), and {ex.message}",
+                          **ex.fields) from None
+
+    def scenario(profile: str, seed: int, trace: bool) -> Any:
+        from exolab.runner import run_program
+        return run_program(main_fn, *args, kernel=name, profile=profile, seed=seed,
+                           trace=trace)
+    return scenario
 
 
-def _trace_summary(program: str, run: Any, out_path: Path) -> Table:
+def _trace_summary(program: str, kernel: str, run: Any, out_path: Path) -> Table:
     """A table of the traced run: cycles, time, events by kind, faults."""
     m = run.machine
-    table = Table(title=f"trace of {program} ({m.profile.name}, seed {m.seed})",
+    where = "the bare machine" if kernel == "none" else kernel
+    table = Table(title=f"trace on {where} ({m.profile.name}, seed {m.seed})",
                   title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
+    table.add_row("program", escape(program))
     table.add_row("run", run.result.reason)
     table.add_row("cycles", f"{m.cycles:,}")
     table.add_row("simulated time", f"{m.us(m.cycles):,.2f} us")
@@ -330,31 +362,48 @@ def _trace_summary(program: str, run: Any, out_path: Path) -> Table:
         table.add_row(f"  {kind.name}", f"{counts[kind]:,}")
     stats = m.tracer.statistics()
     table.add_row("events", f"{stats.recorded:,} ({stats.dropped:,} dropped)")
-    for tid, cause, vaddr in getattr(run.kernel, "faults", []):
-        table.add_row("fault", f"thread {tid}: {cause} at {vaddr:#x}")
-    table.add_row("written", str(out_path))
+    who = "thread" if kernel == "none" else "pid"      # scenarios record thread ids
+    for ident, cause, where in getattr(run.kernel, "faults", []):
+        at = "" if where is None else f" at {_where(where)}"
+        table.add_row("fault", escape(f"{who} {ident}: {cause}{at}"))
+    table.add_row("written", escape(str(out_path)))
     return table
 
 
 @app.command()
 @_friendly
 def trace(
-    program: Annotated[str, typer.Argument(help="Program to run: a built-in scenario "
-                                                "(demo).")],
+    program: Annotated[str, typer.Argument(
+        help="A built-in scenario (demo), or an ABI program as for `exolab run`: "
+             "path/to/file.py[:func] or package.module[:func].")],
+    args: Annotated[Optional[list[str]], typer.Argument(
+        help="Arguments for an ABI program (ints when they look like ints).",
+        show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", "-o",
                                       help="Trace file to write.")] = Path("trace.json"),
     profile: Annotated[str, typer.Option("--profile", "-p",
                                          help="Cost profile.")] = "dec5000",
     seed: Annotated[int, typer.Option("--seed", "-s", help="Simulation seed.")] = 0,
     kernel: Annotated[Optional[str], typer.Option(
-        "--kernel", "-k", help="Kernel to run the program on.")] = None,
+        "--kernel", "-k", help="Kernel to run an ABI program on: "
+                               + ", ".join(kernel_names())
+                               + " (default monolithic; scenarios: none).")] = None,
 ) -> None:
-    """Run a program with tracing on and write a Perfetto (Chrome trace-event) file."""
+    """Run a program with tracing on and write a Perfetto (Chrome trace-event) file.
+
+    An ABI program's console output is printed first, then a summary. The
+    trace is written whether or not a process faulted (the summary lists the
+    faults); exit status 2 for a usage or configuration error.
+    """
+    from exolab.demo import SCENARIOS
     from exolab.trace.perfetto import write_chrome_trace
-    scenario = resolve_program(program, kernel)
+    scenario = resolve_program(program, kernel, tuple(program_args(args or [])))
     run = scenario(profile, seed, True)
     _write(lambda: write_chrome_trace(run.machine.tracer, run.machine.profile, out), out)
-    _out().print(_trace_summary(program, run, out))
+    for line in getattr(run, "console", []):
+        typer.echo(line)
+    label = "none" if program in SCENARIOS else (kernel or "monolithic")
+    _out().print(_trace_summary(program, label, run, out))
 
 
 # -- profiles ---------------------------------------------------------------------

@@ -22,6 +22,11 @@ Interface::
 Errors a *simulated program* causes never escape as Python tracebacks to the
 user: kernels turn them into :class:`SyscallError` results or
 :class:`ProgramFault` records of the offending program.
+
+Helpers (not in ``__all__``: the hierarchy stays closed): ``safe_str(x)``,
+``safe_repr(x)`` and ``type_name(x)`` render a value a program handed in without running code that
+may raise (a hostile ``__str__``/``__repr__``/``__format__``); an error's
+``str()`` uses them for its fields, so formatting an error never raises.
 """
 from __future__ import annotations
 
@@ -32,6 +37,36 @@ __all__ = [
     "PrivilegeError", "DiskImageError", "DiskRequestError", "NicError",
     "KernelPanic", "SimulationError", "SyscallError", "ProgramFault",
 ]
+
+
+def _render(x: Any, how: Any) -> str:
+    """``how(x)`` as an exact ``str``; a placeholder if rendering raised."""
+    try:
+        s = how(x)
+        return s if type(s) is str else "".join([s])
+    except KeyboardInterrupt:
+        raise
+    except BaseException:           # a program's object: anything may come out
+        return f"<unprintable {type_name(x)}>"
+
+
+def type_name(x: Any) -> str:
+    """The name of ``x``'s class, read past any metaclass trickery (never raises)."""
+    try:
+        name = type.__dict__["__name__"].__get__(type(x))
+        return name if type(name) is str else "".join([name])
+    except BaseException:
+        return "object"
+
+
+def safe_str(x: Any) -> str:
+    """``str(x)``, or a placeholder when ``x`` cannot be rendered (never raises)."""
+    return x if type(x) is str else _render(x, str)
+
+
+def safe_repr(x: Any) -> str:
+    """``repr(x)``, or a placeholder when ``x`` cannot be rendered (never raises)."""
+    return _render(x, repr)
 
 
 class ExolabError(Exception):
@@ -51,8 +86,8 @@ class ExolabError(Exception):
     def __str__(self) -> str:
         if not self.fields:
             return self.message
-        detail = ", ".join(f"{k}={v!r}" for k, v in self.fields.items())
-        return f"{self.message} ({detail})"
+        detail = ", ".join(f"{k}={safe_repr(v)}" for k, v in self.fields.items())
+        return f"{safe_str(self.message)} ({detail})"
 
 
 class ConfigError(ExolabError):

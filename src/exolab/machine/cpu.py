@@ -112,7 +112,7 @@ class CPU:
                  "mode", "prev_mode", "asid", "tracer", "pending_irqs", "idling", "kernel",
                  "_v_trap", "_v_exc", "_v_miss", "_v_irq", "_tlb_index", "_pshift",
                  "_pmask", "_abits", "_c_trap_in", "_c_trap_out", "_c_ls", "_c_switch",
-                 "traps", "exceptions", "interrupts", "tlb_misses", "accesses",
+                 "_c_asid", "_c_miss_in", "_c_exc_out", "traps", "exceptions", "interrupts", "tlb_misses", "accesses",
                  "switches", "idle_cycles")
 
     def __init__(self, machine: "Machine", index: int, tlb: TLB) -> None:
@@ -137,6 +137,8 @@ class CPU:
         self._c_trap_in, self._c_trap_out = p.trap_entry, p.trap_exit
         self._c_ls = p.load_store
         self._c_switch = p.reg_save + p.reg_restore
+        self._c_asid = p.asid_switch
+        self._c_miss_in, self._c_exc_out = p.tlb_miss_entry, p.exception_exit
         self.traps = self.exceptions = self.interrupts = self.tlb_misses = 0
         self.accesses = self.switches = self.idle_cycles = 0
         self.install(_NoKernel())
@@ -307,10 +309,11 @@ class CPU:
 
     def _miss(self, vaddr: int, write: bool) -> TLBEntry:
         """Take TLB-miss exceptions until the kernel installs a valid entry."""
+        clk = self.clock
         for _ in range(_LIVELOCK):
             prev = self.prev_mode = self.mode
             self.mode = KERNEL
-            self.clock.now += self.profile.tlb_miss_entry
+            clk.now += self._c_miss_in
             self.tlb_misses += 1
             if self.tracer is not None:
                 self._emit(Kind.TLB_MISS, "store" if write else "load", vaddr)
@@ -320,11 +323,13 @@ class CPU:
                 self.machine.panic = ex     # surfaces from run() even if caught
                 raise
             finally:
-                self.clock.now += self.profile.exception_exit
+                clk.now += self._c_exc_out
                 self.mode = prev
-            self._check_killed()
-            e = self._lookup(vaddr)
-            if e is not None:
+            t = self.current                # _check_killed and _lookup, inlined
+            if t is not None and t.killed:
+                raise ThreadExit(t.exit_status)
+            e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
+            if e is not None and e.valid:
                 return e
         raise self._panic(SimulationError(
             "TLB refill livelock: the kernel never mapped the page", vaddr=vaddr,
@@ -423,7 +428,10 @@ class CPU:
             if self.tracer is not None:
                 self._emit(Kind.TLB_FLUSH, "asid", asid)
         self.asid = asid
-        self.charge(self.profile.asid_switch)
+        clk = self.clock                # self.charge, inlined (every process switch)
+        clk.now += self._c_asid
+        if clk.now >= clk.deadline:
+            self.service()
 
     def tlb_write_random(self, entry: TLBEntry) -> int:
         """Write ``entry`` into a random TLB slot (kernel mode); return the slot."""
@@ -435,7 +443,8 @@ class CPU:
 
     def tlb_write_indexed(self, index: int, entry: TLBEntry) -> None:
         """Write ``entry`` into TLB slot ``index`` (kernel mode)."""
-        self._require_kernel("tlbwi")
+        if self.mode != KERNEL:
+            self._require_kernel("tlbwi")
         self.clock.now += self.profile.tlb_write
         if self.tracer is not None:
             self._emit(Kind.TLB_REFILL, "tlbwi", (entry.vpn, entry.asid, entry.ppn))

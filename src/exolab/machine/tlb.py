@@ -38,7 +38,7 @@ __all__ = ["TLBEntry", "TLB", "TLBStats"]
 class TLBEntry:
     """One translation: (vpn, asid) -> ppn with its permission bits."""
 
-    __slots__ = ("vpn", "asid", "ppn", "valid", "writable", "dirty", "frame")
+    __slots__ = ("vpn", "asid", "ppn", "valid", "writable", "dirty", "frame", "frame_ppn")
 
     def __init__(self, vpn: int, asid: int, ppn: int, valid: bool = True,
                  writable: bool = True, dirty: bool = False) -> None:
@@ -50,6 +50,7 @@ class TLBEntry:
         self.dirty = dirty          # set by the hardware on a store
         self.frame: bytearray | None = None   # CPU's cache of the frame's bytes;
                                               # never change ppn of a live entry
+        self.frame_ppn = -1         # ppn at the entry's last TLB write (frame's owner)
 
     def __repr__(self) -> str:
         flags = ("V" if self.valid else "-") + ("W" if self.writable else "-") + \
@@ -113,7 +114,8 @@ class TLB:
 
     def write_indexed(self, index: int, entry: TLBEntry) -> None:
         """Write ``entry`` into slot ``index`` (``tlbwi``), evicting what was there."""
-        self._check_index(index)
+        if not 0 <= index < self.size:
+            self._check_index(index)
         if not 0 <= entry.asid <= self.asid_mask:
             raise KernelPanic("tlb: asid out of range", asid=entry.asid,
                               bits=self.asid_bits)
@@ -127,7 +129,9 @@ class TLB:
         if old is not None:
             self._evictions += 1
             del self.index[(old.vpn << self.asid_bits) | old.asid]
-        entry.frame = None          # a rewritten entry object may name a new ppn
+        if entry.frame_ppn != entry.ppn:    # a rewritten entry object may name a new
+            entry.frame = None              # ppn: its cached bytes are another frame's
+            entry.frame_ppn = entry.ppn
         self.slots[index] = entry
         self.index[k] = entry
         self._writes += 1

@@ -29,7 +29,9 @@ def test_public_api_and_registration() -> None:
     assert set(exo.__all__) == {"Aegis", "AegisStats", "Sys", "RIGHTS", "rights_table",
                                 "PATHS"}
     assert all(hasattr(exo, n) for n in exo.__all__)
-    assert exos.__all__ == ["ExOS"]
+    # ExOS and the components a specialised library OS subclasses (vm_class, ...)
+    assert exos.__all__ == ["ExOS", "VM", "IPC", "LRPC", "Procs", "libos_of"]
+    assert exos.ExOS.vm_class is exos.VM and exos.ExOS.procs_class is exos.Procs
     assert KERNELS["exokernel"] == "exolab.kernels.exokernel:Aegis"
     k = make_kernel("exokernel", Machine("dec5000", frames=1024))
     assert k.name == "exokernel" and k.console == [] and k.faults == []

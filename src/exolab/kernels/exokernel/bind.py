@@ -80,7 +80,7 @@ class Binder:
         except SyscallError:
             self.refused += 1
             raise
-        if cap.obj != ppn:
+        if type(ppn) is not int or cap.obj != ppn:     # (never a caller's __ne__)
             self.refused += 1
             raise SyscallError("EPERM", "capability names another physical page",
                                handle=handle, ppn=ppn)
@@ -115,13 +115,13 @@ class Binder:
 
     def write_vec(self, env: Environment, entries: Any) -> int:
         """Bind many pages in one call (STLB; the TLB copy is dropped); return count."""
-        if not isinstance(entries, (list, tuple)) or len(entries) > MAX_VEC:
+        if type(entries) not in (list, tuple) or len(entries) > MAX_VEC:
             raise SyscallError("EINVAL", "binding vector must be a short list",
                                type=type(entries).__name__)
         decoded = []
         for item in entries:                  # decode all before changing anything
             self.cpu.charge(self.c_entry)
-            if not isinstance(item, tuple) or len(item) != 4:
+            if type(item) is not tuple or len(item) != 4:
                 raise SyscallError("EINVAL", "binding entry must be (vpn, ppn, cap, flags)")
             vpn, ppn, handle, flags = item
             decoded.append((vpn, ppn, self._decode(env, vpn, ppn, handle, flags), flags))

@@ -106,6 +106,7 @@ class Environment:
     overruns: int = 0                   # epilogues that overran their bound
     repossessed: list[Repossession] = field(default_factory=list)  # repossession vector
     revoke_due: int = 0                 # pages asked back and not yet returned
+    reserved: int = 0                   # free pages held back for it (phys.py: env_alloc)
     # life
     state: str = LIVE                   # LIVE -> DYING -> DEAD_ENV
     status: Any = None                  # exit status or fault description

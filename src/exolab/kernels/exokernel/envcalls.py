@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exolab.errors import SyscallError
+from exolab.errors import SyscallError, type_name
 from exolab.kernels.exokernel.env import ENTRY_NAMES, Environment
 from exolab.machine.cpu import Cause
 
@@ -42,28 +42,44 @@ def sys_getres(k: "Aegis", env: Environment) -> int:
 
 def sys_console(k: "Aegis", env: Environment, data: Any) -> int:
     """Write ``data`` to the console (a device Aegis multiplexes by line)."""
-    if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_CONSOLE:
-        raise SyscallError("EFAULT", "console data must be bytes", type=type(data).__name__)
+    if type(data) is not bytes:         # a subclass is copied out: its real bytes
+        if not isinstance(data, (bytes, bytearray)):
+            raise SyscallError("EFAULT", "console data must be bytes", type=type_name(data))
+        data = bytes(memoryview(data))
+    if len(data) > MAX_CONSOLE:
+        raise SyscallError("EFAULT", "console write too long", length=len(data))
     k.cpu.charge(k.machine.profile.copy_cost(len(data)))
-    k.console_write(env, bytes(data))
+    k.console_write(env, data)
     return len(data)
 
 
-def sys_env_alloc(k: "Aegis", env: Environment, name: Any) -> tuple[int, int]:
-    """Create an environment with nothing but an ASID; return (eid, its handle)."""
-    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
-        raise SyscallError("EINVAL", "bad environment name", name=repr(name))
+def sys_env_alloc(k: "Aegis", env: Environment, name: Any,
+                  pages: Any) -> tuple[int, int]:
+    """Create an environment holding ``pages`` reserved free pages; return (eid, handle).
+
+    The reservation (ENOMEM if there are not that many free) lets a builder fail
+    at once instead of leaving a half-built environment: the new environment's
+    first ``pages`` allocations are guaranteed, others may not take them.
+    """
+    if type(name) is not str or not 0 < len(name) <= MAX_NAME:
+        raise SyscallError("EINVAL", "bad environment name", name=name)
+    if type(pages) is not int or not 0 <= pages <= k.phys.count:
+        raise SyscallError("EINVAL", "bad page reservation", pages=pages)
+    if k.phys.free_count() - k.phys.reserved() < pages:    # decode: all or nothing
+        raise SyscallError("ENOMEM", "not enough free physical pages", wanted=pages)
     child = k.new_env(name, env)
+    k.phys.reserve(child, pages)
     assert child.cap is not None
     return child.eid, child.cap.handle
 
 
 def _entries(entries: Any) -> dict[str, Any]:
     """Decode an entry-point table (names from ENTRY_NAMES, callables or None)."""
-    if not isinstance(entries, dict):
-        raise SyscallError("EINVAL", "entries must be a dict", type=type(entries).__name__)
+    if type(entries) is not dict:
+        raise SyscallError("EINVAL", "entries must be a dict", type=type_name(entries))
     for name, fn in entries.items():
-        if name not in ENTRY_NAMES or (fn is not None and not callable(fn)):
+        if type(name) is not str or name not in ENTRY_NAMES or \
+                (fn is not None and not callable(fn)):
             raise SyscallError("EINVAL", "bad entry point", name=name,
                                expected=list(ENTRY_NAMES))
     return entries
@@ -71,11 +87,12 @@ def _entries(entries: Any) -> dict[str, Any]:
 
 def _exc_handlers(exc: Any) -> dict[int, Any]:
     """Decode an exception-handler table (Cause values, callables or None)."""
-    if not isinstance(exc, dict):
+    if type(exc) is not dict:
         raise SyscallError("EINVAL", "exception handlers must be a dict")
     causes = {int(c) for c in Cause} - {int(Cause.PROGRAM), int(Cause.SYSCALL)}
     for cause, fn in exc.items():
-        if cause not in causes or (fn is not None and not callable(fn)):
+        if type(cause) is not int or cause not in causes or \
+                (fn is not None and not callable(fn)):
             raise SyscallError("EINVAL", "bad exception handler", cause=cause)
     return exc
 
@@ -111,7 +128,7 @@ def sys_env_start(k: "Aegis", env: Environment, handle: Any, fn: Any, args: Any)
     target = _env(k, handle, "control")
     if target.ctx or not target.alive:
         raise SyscallError("EINVAL", "environment already started", eid=target.eid)
-    if not callable(fn) or not isinstance(args, tuple):
+    if not callable(fn) or type(args) is not tuple:
         raise SyscallError("EINVAL", "start needs a callable and an argument tuple")
     k.start(target, fn, args)
 
@@ -127,7 +144,8 @@ def sys_env_destroy(k: "Aegis", env: Environment, handle: Any, status: Any,
 
 def sys_thread_alloc(k: "Aegis", env: Environment, fn: Any, args: Any, name: Any) -> Any:
     """Create another context of the caller (a library-OS thread's register file)."""
-    if not callable(fn) or not isinstance(args, tuple) or not isinstance(name, str):
+    if not callable(fn) or type(args) is not tuple or type(name) is not str \
+            or len(name) > MAX_NAME:
         raise SyscallError("EINVAL", "thread needs a callable, a tuple and a name")
     return k.new_thread(env, fn, args, name)
 
@@ -148,7 +166,7 @@ def sys_page_share(k: "Aegis", env: Environment, handles: Any,
                    target_handle: Any) -> list[int]:
     """Make an environment co-owner of pages; return its root handles."""
     target = _env(k, target_handle, "control")
-    if not isinstance(handles, (list, tuple)) or len(handles) > MAX_SHARE:
+    if type(handles) not in (list, tuple) or len(handles) > MAX_SHARE:
         raise SyscallError("EINVAL", "handles must be a short list")
     caps = []
     for h in handles:
@@ -164,7 +182,8 @@ def sys_page_list(k: "Aegis", env: Environment) -> list[tuple[int, int]]:
 
 def sys_cap_derive(k: "Aegis", env: Environment, handle: Any, rights: Any) -> int:
     """Derive a capability with a subset of ``handle``'s rights."""
-    if not isinstance(rights, (list, tuple, set, frozenset)):
+    if type(rights) not in (list, tuple, set, frozenset) or len(rights) > 16 or \
+            any(type(r) is not str for r in rights):
         raise SyscallError("EINVAL", "rights must be a collection of names")
     k.cpu.charge(k.c_cap)
     return k.caps.derive(handle, rights).handle
@@ -210,6 +229,8 @@ def sys_guarantee(k: "Aegis", env: Environment, vpn: Any, ppn: Any, handle: Any,
     """Install a guaranteed mapping (served by the kernel, never upcalled)."""
     if type(vpn) is not int:
         raise SyscallError("EFAULT", "bad virtual page", vpn=vpn)
+    if type(writable) is not bool:      # checked once, used once: not a __bool__
+        raise SyscallError("EINVAL", "writable must be a bool", writable=writable)
     k.bind.guarantee(env, vpn, ppn, handle, writable)
 
 

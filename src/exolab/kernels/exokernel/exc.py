@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from exolab.abi import TRIGGERED
+from exolab.abi import TRIGGERED, fault_status
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.exokernel.env import LIVE, Environment
 from exolab.kernels.exokernel.pct import run_entry
@@ -52,7 +52,7 @@ def dispatch(k: "Aegis", env: Environment, fn: Callable[..., Any], *words: Any) 
     if env.save_area is not None:
         mem, ppn = k.machine.memory, env.save_area[1]
         for i, w in enumerate(words[:3]):
-            mem.store_word(ppn, 4 * i, int(w) & 0xFFFFFFFF if isinstance(w, int) else 0)
+            mem.store_word(ppn, 4 * i, w & 0xFFFFFFFF if type(w) is int else 0)
     run_entry(k, env, fn, *words)
 
 
@@ -124,7 +124,7 @@ def on_exception(k: "Aegis", cpu: CPU, cause: Cause, vaddr: int, info: Any) -> N
     if env.state != LIVE:
         k.unwind(env)
     if cause == Cause.PROGRAM:
-        k.destroy(env, f"fault: {type(info).__name__}: {info}")
+        k.destroy(env, fault_status(info))     # (the exception may not even print)
         return
     if cpu.prev_mode == KERNEL:
         raise SyscallError("EFAULT", "fault in a kernel access", cause=cause.name)
@@ -133,7 +133,8 @@ def on_exception(k: "Aegis", cpu: CPU, cause: Cause, vaddr: int, info: Any) -> N
         k.destroy(env, f"unhandled exception {cause.name} at {vaddr:#x}")
     write = cause in (Cause.TLB_MOD, Cause.ADDR_STORE)
     dispatch(k, env, handler, int(cause), vaddr, write)  # type: ignore[arg-type]
-    if cause in (Cause.ADDR_LOAD, Cause.ADDR_STORE) and info != TRIGGERED:
+    if cause in (Cause.ADDR_LOAD, Cause.ADDR_STORE) and \
+            (type(info) is not str or info != TRIGGERED):
         k.destroy(env, f"unaligned access at {vaddr:#x} cannot resume")
     if cause == Cause.TLB_MOD:
         vpn = vaddr >> k.pshift

@@ -19,7 +19,8 @@ Interface::
     Aegis(machine, libos="exos")
       name = "exokernel"     console, faults, envs, current
       boot(program, *args, name="init") -> Environment   (each call: one more
-                             top-level environment with one slice and its own ExOS)
+                             top-level environment with one slice and its own ExOS,
+                             or the library OS class the program names: program.libos)
       run(until=None) -> RunResult
       revoke_pages(eid, npages, deadline_us=...)     (kernel policy / tests)
       statistics() -> AegisStats
@@ -31,7 +32,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exolab.errors import ConfigError, KernelPanic, SyscallError
+from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_str
 from exolab.kernels.exokernel import exc, paths
 from exolab.kernels.exokernel.bind import Binder
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
@@ -130,11 +131,19 @@ class Aegis:
     # -- the Kernel protocol ----------------------------------------------------------
 
     def boot(self, program: Callable[..., Any], *args: Any, name: str = "init") -> Environment:
-        """Create the first environment (one slice, its library OS) running ``program``."""
+        """Create the first environment (one slice, its library OS) running ``program``.
+
+        The library OS is the one the program is linked with (``program.libos``,
+        a class with ``first``), else this kernel's default (``libos=``).
+        """
+        libos: Any = getattr(program, "libos", None)
+        if libos is None:
+            module, _, cls = LIBOSES[self.libos].partition(":")
+            libos = getattr(importlib.import_module(module), cls)
+        elif not (isinstance(libos, type) and callable(getattr(libos, "first", None))):
+            raise ConfigError("program.libos is not a library OS class", libos=repr(libos))
         env = self.new_env(name, None)
         self.sched.alloc(env)
-        module, _, cls = LIBOSES[self.libos].partition(":")
-        libos = getattr(importlib.import_module(module), cls)
         assert env.cap is not None
         fn, fargs = libos.first(self.cpu, env.eid, env.cap.handle, program, tuple(args))
         self.start(env, fn, fargs)
@@ -209,7 +218,7 @@ class Aegis:
         if env.state == LIVE:
             env.state, env.status = DYING, status
             if not exited:
-                self.faults.append((env.eid, str(status), None))
+                self.faults.append((env.eid, safe_str(status), None))
             self.sched.release(env)
             self.phys.release_all(env)
             self.bind.forget(env)

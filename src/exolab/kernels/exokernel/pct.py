@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exolab.errors import SyscallError
+from exolab.errors import SyscallError, safe_str, type_name
 from exolab.kernels.exokernel.env import LIVE, Context, Environment, Message
 from exolab.machine.threads import ThreadExit
 
@@ -107,7 +107,8 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
             k.finish_if_done(callee)
     if failed is not None:
         if callee.state == LIVE:
-            k.destroy(callee, f"fault in sync entry: {type(failed).__name__}: {failed}")
+            k.destroy(callee, f"fault in sync entry: {type_name(failed)}: "
+                              f"{safe_str(failed)}")
         raise SyscallError("ESRCH", "callee died during the call", eid=callee.eid)
     return reply
 
@@ -132,5 +133,5 @@ def run_entry(k: "Aegis", env: Environment, fn: Any, *words: Any) -> Any:
     except (ThreadExit, CalleeAbort):
         raise
     except Exception as ex:             # (ProgramFault included)
-        k.destroy(env, f"fault in upcall: {type(ex).__name__}: {ex}")
+        k.destroy(env, f"fault in upcall: {type_name(ex)}: {safe_str(ex)}")
         return None

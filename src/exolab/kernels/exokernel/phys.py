@@ -16,11 +16,13 @@ Interface::
     PAGE_RIGHTS            rights of a root page capability
     PhysPages(kernel, first, count)
       alloc(env, ppn=None) -> Capability            ENOMEM / EAGAIN (taken)
+      reserve(env, n)                               hold n free pages for env (ENOMEM)
       share(cap, target) -> Capability              a root for another owner
       free(env, cap)                                give one root back
       take(env, ppn, why) -> Capability | None      the abort protocol's repossession
       release_all(env)                              at destruction
-      owners(ppn) -> int    free_count() -> int     statistics() -> PhysStats
+      owners(ppn) -> int    free_count() -> int     reserved() -> int
+      statistics() -> PhysStats
 """
 from __future__ import annotations
 
@@ -62,6 +64,7 @@ class PhysPages:
         self._free = set(range(first, first + count))   # ppns with no owner
         self._heap = list(range(first, first + count))  # free ppns (stale ones skipped)
         self._allocated = self._freed = self._repossessed = 0
+        self._reserved = 0                              # free pages held for builders
 
     def _lowest_free(self) -> int:
         """The lowest free ppn (ENOMEM if none)."""
@@ -80,6 +83,11 @@ class PhysPages:
             raise SyscallError("EINVAL", "no such physical page", ppn=ppn)
         elif ppn not in self._free:
             raise SyscallError("EAGAIN", "physical page is taken", ppn=ppn)
+        if env.reserved:                # one of the pages held back for it
+            env.reserved -= 1
+            self._reserved -= 1
+        elif len(self._free) <= self._reserved:
+            raise SyscallError("ENOMEM", "every free page is reserved")
         self._free.discard(ppn)
         cap = self.k.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
         self._roots[ppn] = [cap]
@@ -87,6 +95,15 @@ class PhysPages:
         self.k.cpu.charge(self.k.machine.memory.zero_frame(ppn))
         self._allocated += 1
         return cap
+
+    def reserve(self, env: Environment, n: int) -> None:
+        """Hold ``n`` free pages for ``env``'s next allocations (ENOMEM if fewer are
+        free and unreserved): an environment being built gets them or fails now."""
+        if len(self._free) - self._reserved < n:
+            raise SyscallError("ENOMEM", "not enough free physical pages", wanted=n,
+                               free=len(self._free) - self._reserved)
+        env.reserved += n
+        self._reserved += n
 
     def share(self, cap: Capability, target: Environment) -> Capability:
         """Make ``target`` a co-owner of ``cap``'s page; return its root capability."""
@@ -136,6 +153,8 @@ class PhysPages:
 
     def release_all(self, env: Environment) -> None:
         """Drop every root ``env`` holds (the environment is being destroyed)."""
+        self._reserved -= env.reserved
+        env.reserved = 0
         for ppn in sorted(env.roots):
             self._drop_root(env.roots[ppn])
         if env.roots:
@@ -148,6 +167,10 @@ class PhysPages:
     def free_count(self) -> int:
         """Number of free pages."""
         return len(self._free)
+
+    def reserved(self) -> int:
+        """Free pages held back for environments being built."""
+        return self._reserved
 
     def statistics(self) -> PhysStats:
         """Return a frozen snapshot of the allocator's counters."""

@@ -39,7 +39,7 @@ class Sys(IntEnum):
 
     GETRES = 1          # () -> slice length in cycles (the null system call)
     CONSOLE = 2         # (data: bytes) -> len
-    ENV_ALLOC = 10      # (name) -> (eid, env handle with every right)
+    ENV_ALLOC = 10      # (name, pages) -> (eid, env handle with every right); reserves pages
     ENV_SETUP = 11      # (env, entries, exc_handlers, save_vpn)
     ENV_START = 12      # (env, fn, args) give it its first context
     ENV_DESTROY = 13    # (env, status, fault: bool)
@@ -69,7 +69,7 @@ Handler = Callable[..., Any]
 TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.GETRES: (E.sys_getres, 0, "syscall_fast"),
     Sys.CONSOLE: (E.sys_console, 1, "syscall_stack"),
-    Sys.ENV_ALLOC: (E.sys_env_alloc, 1, "syscall_stack"),
+    Sys.ENV_ALLOC: (E.sys_env_alloc, 2, "syscall_stack"),
     Sys.ENV_SETUP: (E.sys_env_setup, 4, "syscall_stack"),
     Sys.ENV_START: (E.sys_env_start, 3, "syscall_stack"),
     Sys.ENV_DESTROY: (E.sys_env_destroy, 3, "syscall_stack"),

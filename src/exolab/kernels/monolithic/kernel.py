@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from exolab.abi import fault_status
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
@@ -80,6 +81,7 @@ class MonolithicKernel:
         self.segments: dict[int, Segment] = {}
         self.services: dict[str, Service] = {}
         self.service_waiters: dict[str, list[SimThread]] = {}
+        self.hopeless: set[int] = set()         # tids of connects to fail with ESRCH
         self.console: list[str] = []            # lines written to fds 1 and 2
         self.faults: list[tuple[int, str, Any]] = []
         self.syscalls = 0
@@ -205,9 +207,8 @@ class MonolithicKernel:
                 self._bad_access(cpu, proc, vaddr, True)
             return
         what = _SIGNAL_OF.get(cause)
-        if what is None:
-            what = f"fault: {type(info).__name__}: {info}" if cause == Cause.PROGRAM \
-                else cause.name
+        if what is None:            # (a program's exception may not even print)
+            what = fault_status(info) if cause == Cause.PROGRAM else cause.name
         self.record_fault(proc, what, vaddr)
         procmod.kill(self, proc, what)
         raise ThreadExit(what)
@@ -218,9 +219,12 @@ class MonolithicKernel:
             self.sched.preempt(cpu)
 
     def on_idle(self, cpu: CPU) -> bool:
-        """Dispatch the next ready thread; stop the tick when there is none."""
+        """Dispatch the next ready thread; stop the tick when there is none (after
+        failing any rpc_connect still waiting for a server: it never can be served)."""
         if self.sched.dispatch(cpu):
             return True
+        if rpcmod.no_server(self):      # nothing can run, so nobody will ever serve
+            return self.sched.dispatch(cpu)
         self.machine.timer.cancel()
         self.tick_on = False
         return False

@@ -15,8 +15,9 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any, Callable
 
-from exolab.abi import (ABI, EXCEPTION_KINDS, PROT_RW, TRIGGERED, FaultHandler, Program,
-                        RpcHandler)
+from exolab.abi import (ABI, ACCESS_SIZES, EXCEPTION_KINDS, MAX_COMPUTE, PROT_RW, TRIGGERED,
+                        WORD_MAX, WORD_MIN, FaultHandler, Program, RpcHandler, as_bytes,
+                        wrap_word)
 from exolab.errors import SyscallError
 from exolab.kernels.monolithic.signal import ULTRIX_EXCEPTIONS
 from exolab.kernels.monolithic.syscall import Sys
@@ -51,10 +52,17 @@ _SHM_CREATE = int(Sys.SHM_CREATE)
 _SHM_DETACH = int(Sys.SHM_DETACH)
 _SPAWN = int(Sys.SPAWN)
 _THREAD_CREATE = int(Sys.THREAD_CREATE)
+_THREAD_YIELD = int(Sys.THREAD_YIELD)
 _WAIT = int(Sys.WAIT)
 _WRITE = int(Sys.WRITE)
 _WRITE_FROM = int(Sys.WRITE_FROM)
 _YIELD = int(Sys.YIELD)
+
+
+def _bad_access(what: str, vaddr: Any, size: Any, value: Any = 0) -> SyscallError:
+    """EINVAL for a load/store whose operands are not ints or whose size is not 1/2/4/8."""
+    return SyscallError("EINVAL", f"bad {what} operands", vaddr=vaddr, size=size,
+                        value=value, expected=sorted(ACCESS_SIZES))
 
 
 class Libc(ABI):
@@ -79,8 +87,8 @@ class Libc(ABI):
         return self._cpu.clock.now
 
     def compute(self, cycles: int) -> None:
-        if not isinstance(cycles, int) or cycles < 0:
-            raise SyscallError("EINVAL", "bad cycle count", cycles=cycles)
+        if type(cycles) is not int or not 0 <= cycles <= MAX_COMPUTE:
+            raise SyscallError("EINVAL", "bad cycle count", cycles=cycles, max=MAX_COMPUTE)
         self._cpu.charge(cycles)
 
     def api_call(self) -> int:
@@ -109,7 +117,7 @@ class Libc(ABI):
         return self._trap(_THREAD_CREATE, entry, args)
 
     def thread_yield(self) -> None:
-        self._trap(_YIELD)
+        self._trap(_THREAD_YIELD)
 
     # descriptors
     def pipe(self) -> tuple[int, int]:
@@ -152,24 +160,36 @@ class Libc(ABI):
         self._trap(Sys.SET_EXCEPTION_HANDLER, kind, handler)
 
     def trigger(self, kind: str) -> None:
-        if not isinstance(kind, str) or kind not in EXCEPTION_KINDS:
+        if type(kind) is not str or kind not in EXCEPTION_KINDS:
             raise SyscallError("EINVAL", "unknown exception kind", kind=kind)
         if kind not in ULTRIX_EXCEPTIONS:
             raise SyscallError("ENOSYS", "Ultrix cannot raise this exception", kind=kind)
         self._cpu.charge(self._k.machine.profile.instruction)   # the faulting instruction
         self._cpu.fault(ULTRIX_EXCEPTIONS[kind][1], 0, TRIGGERED)
 
+    # the memory instructions: operands are decoded (one exact-type test each), then
+    # the MMU runs; a bad operand is EINVAL/EFAULT, a bad access a fault
     def load(self, vaddr: int, size: int = 4) -> int:
+        if type(vaddr) is not int or type(size) is not int or size not in ACCESS_SIZES:
+            raise _bad_access("load", vaddr, size)
         return self._cpu.load(vaddr, size)
 
     def store(self, vaddr: int, value: int, size: int = 4) -> None:
+        if type(vaddr) is not int or type(value) is not int or type(size) is not int \
+                or size not in ACCESS_SIZES:
+            raise _bad_access("store", vaddr, size, value)
         self._cpu.store(vaddr, value, size)
 
     def load_bytes(self, vaddr: int, n: int) -> bytes:
+        if type(vaddr) is not int or type(n) is not int or n < 0:
+            raise SyscallError("EINVAL", "load_bytes needs an int address and length >= 0",
+                               vaddr=vaddr, n=n)
         return self._cpu.load_bytes(vaddr, n)
 
     def store_bytes(self, vaddr: int, data: bytes) -> None:
-        self._cpu.store_bytes(vaddr, data)
+        if type(vaddr) is not int:
+            raise SyscallError("EINVAL", "store_bytes needs an int address", vaddr=vaddr)
+        self._cpu.store_bytes(vaddr, data if type(data) is bytes else as_bytes(data))
 
     # shared memory
     def shm_create(self, length: int) -> int:
@@ -183,6 +203,10 @@ class Libc(ABI):
 
     # rpc over pipes
     def rpc_serve(self, name: str, handler: RpcHandler, count: int | None = None) -> None:
+        if not callable(handler):
+            raise SyscallError("EINVAL", "rpc handler is not callable", handler=handler)
+        if count is not None and (type(count) is not int or count < 0):
+            raise SyscallError("EINVAL", "count must be None or an int >= 0", count=count)
         self._trap(_RPC_REGISTER, name)
         served = 0
         while count is None or served < count:
@@ -192,7 +216,7 @@ class Libc(ABI):
                 if len(msg) < 8:
                     break
                 reply = handler(self, _WORD.unpack(msg)[0])
-                self.write(rep, _WORD.pack(int(reply)))
+                self.write(rep, _WORD.pack(wrap_word(reply)))
                 served += 1
             self.close(req)
             self.close(rep)
@@ -203,9 +227,11 @@ class Libc(ABI):
         return req
 
     def rpc_call(self, handle: int, word: int) -> int:
-        conn = self._rpc.get(handle)
+        conn = self._rpc.get(handle) if type(handle) is int else None
         if conn is None:
             raise SyscallError("EBADF", "not an rpc handle", handle=handle)
+        if type(word) is not int or not WORD_MIN <= word <= WORD_MAX:
+            raise SyscallError("EINVAL", "an rpc word is a signed 64-bit int", word=word)
         self.write(conn[0], _WORD.pack(word))
         reply = self.read(conn[1], 8)
         if len(reply) < 8:

@@ -13,7 +13,7 @@ Interface::
     Process                       slotted record (pid, space, fds, threads, ...)
     IMAGE_PAGES
     sys_getpid, sys_spawn, sys_fork, sys_exit, sys_wait, sys_thread_create,
-    sys_yield                     handlers: (kernel, cpu, proc, *args)
+    sys_yield, sys_thread_yield   handlers: (kernel, cpu, proc, *args)
     kill(k, proc, status)         end every thread of ``proc``
     thread_ended(k, cpu, thread)  bookkeeping when a thread's body returns
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import PROT_READ
-from exolab.errors import SyscallError
+from exolab.errors import SyscallError, type_name
 from exolab.kernels.monolithic.pipe import close_all, dup_fds
 from exolab.kernels.monolithic.vm import PTE, AddressSpace
 from exolab.machine.cpu import CPU
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
 
 __all__ = ["Process", "IMAGE_PAGES", "sys_getpid", "sys_spawn", "sys_fork", "sys_exit",
-           "sys_wait", "sys_thread_create", "sys_yield", "kill", "thread_ended"]
+           "sys_wait", "sys_thread_create", "sys_yield", "sys_thread_yield", "kill",
+           "thread_ended"]
 
 IMAGE_PAGES = 16                # a program's text+data pages unless it says otherwise
 IMAGE_VPN = 0x400               # where images are mapped (0x0040_0000)
@@ -78,9 +79,34 @@ def _start_thread(k: "MonolithicKernel", proc: Process, entry: Callable[..., Any
 
 def _args(args: Any) -> tuple[Any, ...]:
     """Decode a program's argument tuple (EINVAL unless a tuple or list)."""
-    if not isinstance(args, (tuple, list)):
-        raise SyscallError("EINVAL", "arguments must be a tuple", args=type(args).__name__)
+    if type(args) is not tuple and type(args) is not list:
+        raise SyscallError("EINVAL", "arguments must be a tuple", args=type_name(args))
     return tuple(args)
+
+
+def _name(name: Any, program: Any) -> str:
+    """Decode a process name: a str, cut to 64 characters (empty: the program's)."""
+    if type(name) is not str:
+        raise SyscallError("EINVAL", "a process name is a string", name=name)
+    name = name[:64]
+    if not name:
+        try:
+            name = getattr(program, "__name__", "prog")
+        except Exception:
+            name = "prog"
+        name = name[:64] if type(name) is str and name else "prog"
+    return name
+
+
+def _image_pages(program: Any) -> int:
+    """Decode ``program.image_pages`` (EINVAL unless an int in 0..4096)."""
+    try:
+        pages = getattr(program, "image_pages", IMAGE_PAGES)
+    except Exception:
+        pages = None
+    if type(pages) is not int or not 0 <= pages <= 4096:
+        raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
+    return pages
 
 
 def _map_image(k: "MonolithicKernel", cpu: CPU, proc: Process, pages: int) -> None:
@@ -95,13 +121,15 @@ def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,
               args: tuple[Any, ...], name: str) -> int:
     """Create a process running ``program`` in a fresh address space."""
     if not callable(program):
-        raise SyscallError("EINVAL", "program is not callable", program=repr(program))
+        raise SyscallError("EINVAL", "program is not callable", program=program)
     args = _args(args)
-    pages = getattr(program, "image_pages", IMAGE_PAGES)
-    if not isinstance(pages, int) or not 0 <= pages <= 4096:
-        raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
+    pages = _image_pages(program)
+    name = _name(name, program)
+    if k.frames.available() < pages:    # decode: all or nothing, no half-built process
+        raise SyscallError("ENOMEM", "no frames for the program image", pages=pages,
+                           free=k.frames.available())
     cpu.charge(k.machine.profile.mono_exec_path)
-    child = k.new_process(name or getattr(program, "__name__", "prog"), proc)
+    child = k.new_process(name, proc)
     _map_image(k, cpu, child, pages)
     _start_thread(k, child, program, tuple(args))
     return child.pid
@@ -111,7 +139,7 @@ def sys_fork(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
              args: tuple[Any, ...]) -> int:
     """Create a child with a COW copy of the caller's space, running ``entry``."""
     if not callable(entry):
-        raise SyscallError("EINVAL", "entry is not callable", entry=repr(entry))
+        raise SyscallError("EINVAL", "entry is not callable", entry=entry)
     args = _args(args)
     child = k.new_process(f"{proc.name}~", proc, space=None)
     child.space = k.vm.fork_space(cpu, proc.space, child.space.asid)
@@ -125,13 +153,19 @@ def sys_thread_create(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any
                       args: tuple[Any, ...]) -> int:
     """Start another thread in the caller's address space."""
     if not callable(entry):
-        raise SyscallError("EINVAL", "entry is not callable", entry=repr(entry))
+        raise SyscallError("EINVAL", "entry is not callable", entry=entry)
     return _start_thread(k, proc, entry, _args(args)).tid
 
 
 def sys_yield(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
     """Give the CPU to the next ready thread."""
     k.sched.yield_(cpu)
+    return 0
+
+
+def sys_thread_yield(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
+    """Give the CPU to the next ready thread of the caller's own process, if any."""
+    k.sched.yield_within(cpu)
     return 0
 
 
@@ -155,7 +189,7 @@ def sys_wait(k: "MonolithicKernel", cpu: CPU, proc: Process,
              pid: int | None) -> tuple[int, Any]:
     """Block until child ``pid`` (or any) is a zombie; reap it."""
     if pid is not None and type(pid) is not int:    # never run a caller's __eq__
-        raise SyscallError("ECHILD", "no such child", pid=repr(pid))
+        raise SyscallError("ECHILD", "no such child", pid=pid)
     while True:
         kids = [c for c in proc.children if pid is None or c.pid == pid]
         if not kids:

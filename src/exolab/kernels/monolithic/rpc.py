@@ -15,6 +15,13 @@ Interface::
     sys_rpc_connect(k, cpu, proc, name) -> (req_wfd, rep_rfd)
     sys_rpc_accept(k, cpu, proc, name) -> (req_rfd, rep_wfd)
     server_exited(k, proc)        drop the connections ``proc`` never accepted
+    no_server(k) -> bool          nothing can run: fail every waiting connect (ESRCH)
+
+A connect waits for a server while anything else can run; once no thread is
+ready (the idle loop found nothing to dispatch, and this kernel has no timed
+sleeps or device waits, so nothing could ever serve the name), the kernel
+wakes every waiting connect with ESRCH instead of letting the machine
+deadlock.
 """
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exolab.errors import SyscallError
-from exolab.kernels.monolithic.pipe import Pipe, install_fd, new_pipe, release
+from exolab.kernels.monolithic.pipe import MAX_FDS, Pipe, install_fd, new_pipe, release
 from exolab.kernels.monolithic.proc import Process
 from exolab.machine.cpu import CPU
 from exolab.machine.threads import SimThread
@@ -31,7 +38,7 @@ if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
 
 __all__ = ["Service", "sys_rpc_register", "sys_rpc_connect", "sys_rpc_accept",
-           "server_exited"]
+           "server_exited", "no_server"]
 
 
 @dataclass(slots=True, eq=False)
@@ -46,8 +53,8 @@ class Service:
 
 def _name(name: Any) -> str:
     """Decode a service name (EINVAL unless a short non-empty string)."""
-    if not isinstance(name, str) or not 0 < len(name) <= 64:
-        raise SyscallError("EINVAL", "bad service name", name=repr(name))
+    if type(name) is not str or not 0 < len(name) <= 64:
+        raise SyscallError("EINVAL", "bad service name", name=name)
     return name
 
 
@@ -65,9 +72,19 @@ def sys_rpc_connect(k: "MonolithicKernel", cpu: CPU, proc: Process,
                     name: str) -> tuple[int, int]:
     """Connect to ``name`` (sleeping until it is registered); return the client fds."""
     name = _name(name)
+    me = cpu.current
     while name not in k.services or k.services[name].server.state != "live":
         k.sched.sleep(cpu, k.service_waiters.setdefault(name, []))
+        if me is not None and me.tid in k.hopeless:
+            k.hopeless.discard(me.tid)
+            if name not in k.services or k.services[name].server.state != "live":
+                raise SyscallError("ESRCH", "no thread left that could serve the name",
+                                   name=name)
     svc = k.services[name]
+    if len(proc.fds) + 2 > MAX_FDS:     # decode: both descriptors and both frames, or none
+        raise SyscallError("EMFILE", "too many open descriptors", limit=MAX_FDS)
+    if k.frames.available() < 2:
+        raise SyscallError("ENOMEM", "no frames for the connection's pipes")
     req, rep = new_pipe(k, cpu), new_pipe(k, cpu)
     fds = install_fd(proc, "pipe_w", req), install_fd(proc, "pipe_r", rep)
     svc.pending.append((req, rep))
@@ -85,11 +102,25 @@ def sys_rpc_accept(k: "MonolithicKernel", cpu: CPU, proc: Process,
         raise SyscallError("ESRCH", "caller does not serve this name", name=name)
     while not svc.pending:
         k.sched.sleep(cpu, svc.accept_q)
+    if len(proc.fds) + 2 > MAX_FDS:     # the connection stays queued
+        raise SyscallError("EMFILE", "too many open descriptors", limit=MAX_FDS)
     req, rep = svc.pending.pop(0)
     fds = install_fd(proc, "pipe_r", req), install_fd(proc, "pipe_w", rep)
     req.readers -= 1                    # the reservation becomes the descriptors
     rep.writers -= 1
     return fds
+
+
+def no_server(k: "MonolithicKernel") -> bool:
+    """Nothing can run: wake every thread waiting in connect to fail with ESRCH.
+    Return whether any was woken."""
+    woken = False
+    for queue in k.service_waiters.values():
+        if queue:
+            k.hopeless.update(t.tid for t in queue)
+            k.sched.wakeup(queue)
+            woken = True
+    return woken
 
 
 def server_exited(k: "MonolithicKernel", proc: Process) -> None:

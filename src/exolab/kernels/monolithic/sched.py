@@ -12,6 +12,7 @@ Interface::
     Scheduler(kernel, quantum)
       make_ready(t)              sleep(cpu, queue)        wakeup(queue)
       yield_(cpu)                dispatch(cpu) -> bool    preempt(cpu)
+      yield_within(cpu)          (thread_yield: a thread of the same process only)
       cancel_sleep(t)            statistics()
 """
 from __future__ import annotations
@@ -58,7 +59,10 @@ class Scheduler:
 
     def _switch(self, cpu: CPU, t: SimThread) -> None:
         """Run ``t``: charge the scheduler path, switch address space and context."""
-        cpu.charge(self.c_switch)
+        clk = cpu.clock                 # cpu.charge, inlined (two switches per pipe round trip)
+        clk.now += self.c_switch
+        if clk.now >= clk.deadline:
+            cpu.service()
         self.switches += 1
         k = self.kernel
         if not k.tick_on:
@@ -130,6 +134,23 @@ class Scheduler:
         nxt = self.ready.popleft()
         self.ready.append(me)
         self._switch(cpu, nxt)
+
+    def yield_within(self, cpu: CPU) -> None:
+        """thread_yield: run the first ready thread of the current thread's own process,
+        requeueing the current one behind the others; none ready: return at once.
+        (Another process's threads are never named or run by this call.)"""
+        me = cpu.current
+        if me is None:
+            return
+        owner, ready = me.owner, self.ready
+        for i, t in enumerate(ready):
+            if t.owner is owner and t.state != DEAD:
+                break
+        else:
+            return
+        del ready[i]
+        ready.append(me)
+        self._switch(cpu, t)
 
     def preempt(self, cpu: CPU) -> None:
         """Timer tick: preempt the running thread if another is ready."""

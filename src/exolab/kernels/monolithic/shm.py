@@ -42,12 +42,15 @@ class Segment:
 
 def sys_shm_create(k: "MonolithicKernel", cpu: CPU, proc: Process, length: int) -> int:
     """Create a zero-filled segment of ``length`` bytes; return its key."""
-    if not isinstance(length, int) or not 0 < length <= MAX_SHM:
+    if type(length) is not int or not 0 < length <= MAX_SHM:
         raise SyscallError("EINVAL", "bad segment length", length=length, max=MAX_SHM)
+    npages = (length + 0xFFF) >> 12
+    if k.frames.available() < npages:   # decode: all or nothing, no frame leaks
+        raise SyscallError("ENOMEM", "no frames for the segment", pages=npages)
     key = k.next_shm_key
     k.next_shm_key += 1
     seg = Segment(key)
-    for _ in range((length + 0xFFF) >> 12):
+    for _ in range(npages):
         seg.frames.append(k.vm.zero_frame(cpu))
     k.segments[key] = seg
     return key
@@ -55,7 +58,7 @@ def sys_shm_create(k: "MonolithicKernel", cpu: CPU, proc: Process, length: int) 
 
 def sys_shm_attach(k: "MonolithicKernel", cpu: CPU, proc: Process, key: int) -> int:
     """Map segment ``key`` into the caller; return its address."""
-    seg = k.segments.get(key) if isinstance(key, int) else None
+    seg = k.segments.get(key) if type(key) is int else None
     if seg is None:
         raise SyscallError("ESRCH", "no such segment", key=key)
     region = proc.space.map_region(len(seg.frames), PROT_RW, segment=key)
@@ -68,6 +71,8 @@ def sys_shm_attach(k: "MonolithicKernel", cpu: CPU, proc: Process, key: int) -> 
 
 def sys_shm_detach(k: "MonolithicKernel", cpu: CPU, proc: Process, vaddr: int) -> None:
     """Unmap the segment attached at ``vaddr``."""
+    if type(vaddr) is not int:
+        raise SyscallError("EINVAL", "no segment attached there", vaddr=vaddr)
     for r in proc.space.regions:
         if r.segment is not None and r.start_vpn << 12 == vaddr:
             k.vm.unmap(cpu, proc.space, vaddr, r.npages << 12)

@@ -79,7 +79,7 @@ def sys_set_fault_handler(k: "MonolithicKernel", cpu: CPU, proc: Process,
 def sys_set_exception_handler(k: "MonolithicKernel", cpu: CPU, proc: Process, kind: Any,
                               handler: Any) -> None:
     """Set the handler of a signal Ultrix raises for exception ``kind``."""
-    if not isinstance(kind, str) or kind not in EXCEPTION_KINDS:
+    if type(kind) is not str or kind not in EXCEPTION_KINDS:
         raise SyscallError("EINVAL", "unknown exception kind", kind=kind)
     if kind not in ULTRIX_EXCEPTIONS:
         raise SyscallError("ENOSYS", "Ultrix cannot deliver this exception", kind=kind)
@@ -96,7 +96,7 @@ def deliver_exception(k: "MonolithicKernel", cpu: CPU, proc: Process, cause: Cau
                       info: Any) -> bool:
     """Deliver a triggered exception as its signal, through the fault path; False if
     it was not triggered or has no handler (the caller then kills the process)."""
-    if info != TRIGGERED:
+    if type(info) is not str or info != TRIGGERED:  # (never a program object's __ne__)
         return False
     kind = next((kd for kd, (_sig, c) in ULTRIX_EXCEPTIONS.items() if c == cause), None)
     handler = _DISPOSITIONS.get(k, {}).get((proc.pid, kind)) if kind else None

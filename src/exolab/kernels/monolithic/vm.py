@@ -12,7 +12,8 @@ Copy-on-write pages are read-only in the TLB; a store copies the frame
 
 Interface::
 
-    FrameAllocator(memory, first, count)   alloc() -> ppn, ref(ppn), unref(ppn)
+    FrameAllocator(memory, first, count)   alloc() -> ppn, ref(ppn), unref(ppn),
+                                            available() -> free frames
     PTE(ppn, prot, cow, dirty, segment)
     Region(start_vpn, npages, prot)
     AddressSpace(asid)
@@ -85,6 +86,10 @@ class FrameAllocator:
     def in_use(self) -> int:
         """Number of allocated frames."""
         return len(self._refs)
+
+    def available(self) -> int:
+        """Number of free frames (a decode step checks it before allocating several)."""
+        return len(self._free)
 
 
 class PTE:
@@ -202,8 +207,9 @@ class VM:
 
     def pages(self, vaddr: int, length: int) -> range:
         """Virtual page numbers of [vaddr, vaddr+length); EINVAL if unaligned."""
-        if not isinstance(vaddr, int) or vaddr & 0xFFF or length < 0 or vaddr < 0:
-            raise SyscallError("EINVAL", "address must be page aligned", vaddr=repr(vaddr),
+        if type(vaddr) is not int or vaddr & 0xFFF or type(length) is not int \
+                or length < 0 or vaddr < 0:
+            raise SyscallError("EINVAL", "address must be page aligned", vaddr=vaddr,
                                length=length)
         return range(vaddr >> 12, (vaddr + length + 0xFFF) >> 12)
 
@@ -298,9 +304,9 @@ class VM:
 
     def check_user_range(self, space: AddressSpace, vaddr: int, n: int) -> None:
         """EFAULT unless every page of [vaddr, vaddr+n) is mapped in ``space``."""
-        if not (isinstance(vaddr, int) and isinstance(n, int)) or vaddr < 0 or n < 0 \
+        if type(vaddr) is not int or type(n) is not int or vaddr < 0 or n < 0 \
                 or vaddr + n > USER_TOP:
-            raise SyscallError("EFAULT", "bad address", vaddr=repr(vaddr), length=repr(n))
+            raise SyscallError("EFAULT", "bad address", vaddr=vaddr, length=n)
         for vpn in range(vaddr >> 12, (vaddr + n + 0xFFF) >> 12):
             if vpn not in space.ptes and space.region_of(vpn) is None:
                 raise SyscallError("EFAULT", "bad address", vaddr=vaddr, length=n)
@@ -316,14 +322,14 @@ class VM:
 
 def _length(length: object) -> int:
     """Decode a mapping length (EINVAL unless a positive int of sane size)."""
-    if not isinstance(length, int) or not 0 < length <= USER_TOP - USER_BASE:
+    if type(length) is not int or not 0 < length <= USER_TOP - USER_BASE:
         raise SyscallError("EINVAL", "bad length", length=length)
     return length
 
 
 def _prot(prot: object) -> int:
     """Decode a PROT_* value (EINVAL unless 0..3)."""
-    if not isinstance(prot, int) or not 0 <= prot <= (PROT_READ | PROT_WRITE):
+    if type(prot) is not int or not 0 <= prot <= (PROT_READ | PROT_WRITE):
         raise SyscallError("EINVAL", "bad protection", prot=prot)
     return prot
 
@@ -354,6 +360,6 @@ def sys_mprotect(k: "MonolithicKernel", cpu: CPU, proc: "Any", vaddr: int, lengt
 
 def sys_dirty(k: "MonolithicKernel", cpu: CPU, proc: "Any", vaddr: int) -> bool:
     """Whether the page holding ``vaddr`` is dirty."""
-    if not isinstance(vaddr, int):
-        raise SyscallError("EFAULT", "bad address", vaddr=repr(vaddr))
+    if type(vaddr) is not int:
+        raise SyscallError("EFAULT", "bad address", vaddr=vaddr)
     return k.vm.dirty(cpu, proc.space, vaddr)

@@ -32,13 +32,21 @@ Interface::
 
     ExOS(cpu, pid, handle, parent_handle, name="")     implements exolab.abi.ABI
     ExOS.first(cpu, eid, handle, program, args) -> (fn, args)   for Aegis.boot
+    ExOS.vm_class, ipc_class, lrpc_class, procs_class  the components a subclass
+                                                       may replace
+    libos_of(program, default) -> class   the library OS a program is linked with
+
+A program picks its own library OS by naming it: ``main.libos = MyExOS`` (a
+subclass of ExOS). Aegis boots it with that one, ``spawn`` gives a spawned
+program the one it names, and a fork child keeps its parent's (the copied
+image includes the library). Programs that name none get ExOS.
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from exolab.abi import (ABI, EXCEPTION_KINDS, PROT_RW, TRIGGERED, FaultHandler, Program,
-                        RpcHandler)
+from exolab.abi import (ABI, ACCESS_SIZES, EXCEPTION_KINDS, MAX_COMPUTE, PROT_RW,
+                        TRIGGERED, FaultHandler, Program, RpcHandler, as_bytes)
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import IPC
@@ -49,7 +57,7 @@ from exolab.libos.exos.proc import Procs
 from exolab.libos.exos.vm import VM
 from exolab.machine.cpu import CPU, Cause
 
-__all__ = ["ExOS", "TRIGGER_VPN"]
+__all__ = ["ExOS", "TRIGGER_VPN", "libos_of"]
 
 SHIFT = 12
 _MISC = MISC_VPN << SHIFT
@@ -63,6 +71,11 @@ class ExOS(ABI):
 
     kernel_name = "exokernel"
     TRIGGER_VPN = TRIGGER_VPN
+    # one class per mechanism: a specialised library OS replaces some (docs/exokernel.md)
+    vm_class: type[VM] = VM
+    ipc_class: type[IPC] = IPC
+    lrpc_class: type[LRPC] = LRPC
+    procs_class: type[Procs] = Procs
 
     def __init__(self, cpu: CPU, pid: int, handle: int, parent: int | None,
                  name: str = "") -> None:
@@ -81,10 +94,10 @@ class ExOS(ABI):
         self.prot_epoch = 0                     # bumped by every mprotect
         self.in_entry = 0                       # running a PCT entry on a borrowed thread
         self.c_call = cost(cpu.profile, "proc_call")
-        self.vm = VM(self)
-        self.ipc = IPC(self)
-        self.lrpc = LRPC(self)
-        self.procs = Procs(self)
+        self.vm = self.vm_class(self)
+        self.ipc = self.ipc_class(self)
+        self.lrpc = self.lrpc_class(self)
+        self.procs = self.procs_class(self)
 
     @classmethod
     def first(cls, cpu: CPU, eid: int, handle: int, program: Program,
@@ -197,8 +210,8 @@ class ExOS(ABI):
         return self.cpu.clock.now
 
     def compute(self, cycles: int) -> None:
-        if not isinstance(cycles, int) or cycles < 0:
-            raise SyscallError("EINVAL", "bad cycle count", cycles=cycles)
+        if type(cycles) is not int or not 0 <= cycles <= MAX_COMPUTE:
+            raise SyscallError("EINVAL", "bad cycle count", cycles=cycles, max=MAX_COMPUTE)
         self.cpu.charge(cycles)
 
     def api_call(self) -> int:
@@ -277,7 +290,7 @@ class ExOS(ABI):
         self.cpu.store(_MISC + MISC_HANDLER, int(handler is not None))
 
     def set_exception_handler(self, kind: str, handler: Callable[..., Any] | None) -> None:
-        if not isinstance(kind, str) or kind not in EXCEPTION_KINDS:
+        if type(kind) is not str or kind not in EXCEPTION_KINDS:
             raise SyscallError("EINVAL", "unknown exception kind", kind=kind,
                                expected=list(EXCEPTION_KINDS))
         if handler is not None and not callable(handler):
@@ -293,23 +306,37 @@ class ExOS(ABI):
             self.trap(Sys.ENV_SETUP, self.handle, {}, {int(_CAUSE[kind]): entry}, None)
 
     def trigger(self, kind: str) -> None:
-        if not isinstance(kind, str) or kind not in EXCEPTION_KINDS:
+        if type(kind) is not str or kind not in EXCEPTION_KINDS:
             raise SyscallError("EINVAL", "unknown exception kind", kind=kind)
         self.cpu.charge(self.profile.instruction)           # the faulting instruction
         vaddr = (TRIGGER_VPN << SHIFT) + (1 if kind == "unalign" else 0)
         self.cpu.fault(_CAUSE[kind], vaddr if kind in ("unalign", "prot") else 0, TRIGGERED)
 
+    # the memory instructions: operands are decoded (one exact-type test each), then
+    # the MMU runs; a bad operand is EINVAL/EFAULT, a bad access a fault
     def load(self, vaddr: int, size: int = 4) -> int:
+        if type(vaddr) is not int or type(size) is not int or size not in ACCESS_SIZES:
+            raise SyscallError("EINVAL", "bad load operands", vaddr=vaddr, size=size,
+                               expected=sorted(ACCESS_SIZES))
         return self.cpu.load(vaddr, size)
 
     def store(self, vaddr: int, value: int, size: int = 4) -> None:
+        if type(vaddr) is not int or type(value) is not int or type(size) is not int \
+                or size not in ACCESS_SIZES:
+            raise SyscallError("EINVAL", "bad store operands", vaddr=vaddr, size=size,
+                               value=value, expected=sorted(ACCESS_SIZES))
         self.cpu.store(vaddr, value, size)
 
     def load_bytes(self, vaddr: int, n: int) -> bytes:
+        if type(vaddr) is not int or type(n) is not int or n < 0:
+            raise SyscallError("EINVAL", "load_bytes needs an int address and length >= 0",
+                               vaddr=vaddr, n=n)
         return self.cpu.load_bytes(vaddr, n)
 
     def store_bytes(self, vaddr: int, data: bytes) -> None:
-        self.cpu.store_bytes(vaddr, data)
+        if type(vaddr) is not int:
+            raise SyscallError("EINVAL", "store_bytes needs an int address", vaddr=vaddr)
+        self.cpu.store_bytes(vaddr, data if type(data) is bytes else as_bytes(data))
 
     # -- ABI: shared memory and rpc --------------------------------------------------------------
 
@@ -338,3 +365,18 @@ class ExOS(ABI):
     def pct_call(self, handle: int) -> int:
         """A bare synchronous PCT to a service and back (Table 6)."""
         return self.lrpc.pct(handle)
+
+
+def libos_of(program: Any, default: type[ExOS]) -> type[ExOS]:
+    """The library OS ``program`` is linked with: its ``libos`` attribute, else ``default``.
+
+    EINVAL when the attribute is not a subclass of ExOS (a spawned process
+    starts inside ExOS's own process-building code, so it must be one).
+    """
+    libos = getattr(program, "libos", None)
+    if libos is None:
+        return default
+    if not (isinstance(libos, type) and issubclass(libos, ExOS)):
+        raise SyscallError("EINVAL", "program.libos is not a library OS (an ExOS subclass)",
+                           libos=repr(libos))
+    return libos

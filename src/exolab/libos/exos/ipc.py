@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from exolab.abi import as_bytes
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
 from exolab.kernels.exokernel.syscall import Sys
@@ -101,13 +102,14 @@ class IPC:
         self.cpu.store(va + field, n)
         return n
 
-    def inherit(self, fds: list[tuple[int, int, int]]) -> None:
-        """A fork shares every open pipe end: count the child's references."""
+    def inherit(self, fds: list[tuple[int, int, int]], by: int = 1) -> None:
+        """A fork shares every open pipe end: count the child's references
+        (``by=-1`` takes them back when the fork fails)."""
         for _fd, kind, va in fds:
             if kind == FD_READ:
-                self._count(va, H_READERS, 1)
+                self._count(va, H_READERS, by)
             elif kind == FD_WRITE:
-                self._count(va, H_WRITERS, 1)
+                self._count(va, H_WRITERS, by)
 
     def close(self, fd: Any) -> None:
         """Close descriptor ``fd``; the last end of a pipe wakes whoever waits on it."""
@@ -240,21 +242,20 @@ class IPC:
 
     def write(self, fd: Any, data: Any) -> int:
         """write(2): descriptor layer, then the pipe routine and a bcopy."""
-        if not isinstance(data, (bytes, bytearray)):
-            raise SyscallError("EFAULT", "write buffer is not bytes")
+        data = as_bytes(data)               # EFAULT unless bytes; a subclass is copied out
         self.cpu.charge(self.c_call)
         kind, va = self.fd_entry(fd)
         if kind == FD_CONSOLE:
-            self.os.trap(Sys.CONSOLE, bytes(data))
+            self.os.trap(Sys.CONSOLE, data)
             return len(data)
         if kind != FD_WRITE:
             raise SyscallError("EBADF", "descriptor not open for writing", fd=fd)
         self.cpu.charge(2 * self.c_call)
-        return self._write_ring(va, bytes(data))
+        return self._write_ring(va, data)
 
     def _inline_va(self, fd: Any, want: int) -> int:
         """The ring pointer an inlined pipe' loop keeps in a register."""
-        va = self.inline.get(fd)
+        va = self.inline.get(fd) if type(fd) is int else None
         if va is None:
             kind, va = self.fd_entry(fd)
             if kind != want:
@@ -264,11 +265,13 @@ class IPC:
 
     def read_inline(self, fd: Any, n: Any) -> bytes:
         """pipe' read: the ring code inlined in the caller (no calls, no fd lookup)."""
+        if type(n) is not int or n < 0:
+            raise SyscallError("EINVAL", "bad read length", n=n)
         return self._read_ring(self._inline_va(fd, FD_READ), n)
 
     def write_inline(self, fd: Any, data: Any) -> int:
         """pipe' write: the ring code inlined in the caller."""
-        return self._write_ring(self._inline_va(fd, FD_WRITE), bytes(data))
+        return self._write_ring(self._inline_va(fd, FD_WRITE), as_bytes(data))
 
     # -- shared memory ------------------------------------------------------------------
 

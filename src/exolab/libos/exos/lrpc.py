@@ -3,9 +3,10 @@
 A server publishes a service in the *registry*, a page every ExOS process
 shares (created by the first process, co-owned by every spawn): a name, a
 service number and a PCT capability for the server's environment. A client
-looks the name up (waiting, by yield or sleep, until it is served) and calls
-with a synchronous PCT into the server's single entry point, which dispatches
-on the service number and returns the reply word in a register.
+looks the name up (yielding while anybody else can run and so might still
+serve it; ESRCH once nobody can) and calls with a synchronous PCT into the
+server's single entry point, which dispatches on the service number and
+returns the reply word in a register.
 
 - ``rpc_call`` (lrpc): the server is untrusted, so the caller saves the
   callee-saved registers before the transfer and restores them after (Table 8).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from exolab.abi import WORD_MAX, WORD_MIN, wrap_word
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.layout import CALLEE_SAVED, EXOS_VPN, MISC_VPN, cost
@@ -40,6 +42,12 @@ REG_WAITERS = REG_SLOTS * REG_SIZE       # then 16 wake handles of clients waiti
 MAX_WAITERS = 16
 _MISC = MISC_VPN << SHIFT
 _SAVE = EXOS_VPN << SHIFT
+
+
+def _word(word: Any) -> None:
+    """Decode an rpc word (EINVAL unless a signed 64-bit int)."""
+    if type(word) is not int or not WORD_MIN <= word <= WORD_MAX:
+        raise SyscallError("EINVAL", "an rpc word is a signed 64-bit int", word=word)
 
 
 class LRPC:
@@ -63,10 +71,16 @@ class LRPC:
         return -1
 
     def _name(self, name: Any) -> bytes:
-        """Decode a service name."""
-        if not isinstance(name, str) or not 0 < len(name.encode()) <= REG_NAME:
-            raise SyscallError("EINVAL", "bad service name", name=repr(name))
-        return name.encode()
+        """Decode a service name (a str of 1..48 UTF-8 bytes, no NUL)."""
+        raw = b""
+        if type(name) is str:
+            try:
+                raw = name.encode()
+            except UnicodeError:            # (a lone surrogate)
+                raw = b""
+        if not 0 < len(raw) <= REG_NAME or b"\0" in raw:
+            raise SyscallError("EINVAL", "bad service name", name=name)
+        return raw
 
     def _alive(self, handle: int) -> bool:
         """Whether a registered server's PCT handle still names a live environment."""
@@ -81,6 +95,8 @@ class LRPC:
         raw, os, cpu = self._name(name), self.os, self.cpu
         if handler is not None and not callable(handler):
             raise SyscallError("EINVAL", "rpc handler is not callable")
+        if count is not None and (type(count) is not int or count < 0):
+            raise SyscallError("EINVAL", "count must be None or an int >= 0", count=count)
         s = self._reg_find(raw)
         if s >= 0 and self._alive(cpu.load(os.registry_va + s * REG_SIZE + 8, 8)):
             raise SyscallError("EINVAL", "name already served", name=name)
@@ -104,13 +120,21 @@ class LRPC:
         while count is None or svc[2] < count:
             os.block(None, lambda: count is not None and svc[2] >= count)
 
-    def entry(self, sid: Any, word: Any) -> int:
-        """The server's single sync entry: dispatch to the service, return its word."""
+    def entry(self, *words: Any) -> int:
+        """The server's single sync entry: dispatch to the service, return its word.
+
+        Anyone holding the PCT capability (it is in the shared registry) may call
+        it with any registers, so it decodes them: a bad service number, word
+        or register count is answered with -1, never a fault of the server.
+        """
         cpu = self.cpu
         cpu.charge(self.c_disp)
+        if len(words) != 2:
+            return -1
+        sid, word = words
         svc = self.services[sid] if type(sid) is int and 0 <= sid < len(self.services) \
             else None
-        if svc is None:
+        if svc is None or type(word) is not int or not WORD_MIN <= word <= WORD_MAX:
             return -1
         handler = svc[0]
         if handler is None:                     # a bare entry: bump a counter word
@@ -119,14 +143,15 @@ class LRPC:
             reply = v
         else:
             cpu.charge(self.c_call)
-            reply = int(handler(self.os, word))
+            reply = wrap_word(handler(self.os, word))
         svc[2] += 1
         if svc[1] is not None and svc[2] >= svc[1]:
             self.os.trap(Sys.WAKE, self.os.wake_handle)
         return reply
 
     def connect(self, name: Any) -> int:
-        """Find ``name`` in the registry, waiting until some process serves it."""
+        """Find ``name`` in the registry, waiting (by yielding, never asleep) while
+        anybody else can run and so might serve it; ESRCH once nobody can."""
         raw, os = self._name(name), self.os
         while True:
             s = self._reg_find(raw)
@@ -134,10 +159,9 @@ class LRPC:
             if s >= 0 and self._alive(self.cpu.load(a + 8, 8)):
                 self.conns.append((self.cpu.load(a + 8, 8), self.cpu.load(a + 4)))
                 return len(self.conns) - 1
-            slot = next((os.registry_va + REG_WAITERS + 8 * w for w in range(MAX_WAITERS)
-                         if not self.cpu.load(os.registry_va + REG_WAITERS + 8 * w, 8)),
-                        None)
-            os.block(slot, lambda: self._reg_find(raw) >= 0)
+            if not os.procs.block(None, lambda: False, sleep=False):
+                raise SyscallError("ESRCH", "nobody left who could serve the name",
+                                   name=name)
 
     def _conn(self, handle: Any) -> tuple[int, int]:
         """Decode an rpc handle."""
@@ -157,6 +181,7 @@ class LRPC:
     def call(self, handle: Any, word: Any) -> int:
         """lrpc: save the callee-saved registers (untrusted callee), PCT, restore."""
         h, sid = self._conn(handle)
+        _word(word)
         cpu = self.cpu
         cpu.charge(self.c_call)
         for r in range(CALLEE_SAVED):
@@ -169,6 +194,7 @@ class LRPC:
     def call_trusted(self, handle: Any, word: Any) -> int:
         """tlrpc (Table 12): the callee is trusted to save its own registers."""
         h, sid = self._conn(handle)
+        _word(word)
         self.cpu.charge(self.c_call)
         return self._pct(h, sid, word)
 

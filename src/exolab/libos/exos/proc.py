@@ -6,10 +6,12 @@ guarantee their mappings, sets its entry points, builds its page table and
 maps its image — all from inside the new environment (:meth:`Procs.boot`).
 
 - ``spawn`` allocates an environment, makes it co-owner of the ExOS text
-  and the rpc registry, gives it a time slice and starts it at ExOS's boot.
+  and the rpc registry, gives it a time slice and starts it at ExOS's boot,
+  under the library OS the program names (``program.libos``, default ExOS).
 - ``fork`` is copy-on-write done by ExOS on its own page tables: the child
   becomes co-owner of every frame, private writable pages turn COW in both,
   and the parent rebinds its writable pages read-only in one Aegis call.
+  The child runs the parent's library OS class.
 - ``exit`` sends the parent an asynchronous PCT ("exit", pid, status) and
   destroys the environment; ``wait`` blocks until such a message (or the
   kernel's death notice, for a process that died of a fault) has arrived.
@@ -26,7 +28,7 @@ Interface::
       spawn(program, args, name) -> pid   fork(entry, args) -> pid
       exit(status)   die(what, where)     wait(pid) -> (pid, status)
       thread_create(entry, args) -> tid   thread_yield()
-      block(sleeper_slot, ready)          yield_env() -> bool
+      block(sleeper_slot, ready, sleep=True) -> bool   yield_env() -> bool
 """
 from __future__ import annotations
 
@@ -51,6 +53,31 @@ __all__ = ["Procs", "UThread", "PENDING"]
 SHIFT, PAGE = 12, 4096
 PENDING = object()                      # a child that has not exited yet
 _MISC = MISC_VPN << SHIFT
+
+
+def _image_pages(program: Any) -> int:
+    """Decode ``program.image_pages`` (EINVAL unless an int in 0..4096)."""
+    try:
+        pages = getattr(program, "image_pages", IMAGE_PAGES)
+    except Exception:
+        pages = None
+    if type(pages) is not int or not 0 <= pages <= 4096:
+        raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
+    return pages
+
+
+def _proc_name(name: Any, program: Any) -> str:
+    """Decode a process name: a str, cut to 64 characters (empty: the program's)."""
+    if type(name) is not str:
+        raise SyscallError("EINVAL", "a process name is a string", name=name)
+    if not name:
+        try:
+            name = getattr(program, "__name__", "prog")
+        except Exception:
+            name = "prog"
+        if type(name) is not str:
+            name = "prog"
+    return name[:64] or "proc"
 
 
 @dataclass(slots=True, eq=False)
@@ -85,12 +112,12 @@ class Procs:
         for fd in (0, 1, 2):
             self.cpu.store(_MISC + FD_OFF + fd * FD_SIZE, FD_CONSOLE)
 
-    def _load_image(self, program: Any) -> None:
-        """Map the program's image (copied from the file cache) and a stack."""
+    def _load_image(self, program: Any, pages: int | None = None) -> None:
+        """Map the program's image (``pages``, decoded by the spawner, or the
+        program's ``image_pages``; copied from the file cache) and a stack."""
         os, p = self.os, self.os.profile
-        pages = getattr(program, "image_pages", IMAGE_PAGES)
-        if type(pages) is not int or not 0 <= pages <= 4096:
-            raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
+        if pages is None:
+            pages = _image_pages(program)
         frames = []
         for _ in range(pages):
             frames.append(os.trap(Sys.PAGE_ALLOC, None))
@@ -111,13 +138,13 @@ class Procs:
         return self._run(program, args)
 
     def spawn_main(self, program: Any, args: tuple[Any, ...],
-                   shared: list[tuple[int, int]]) -> Any:
+                   shared: list[tuple[int, int]], pages: int | None = None) -> Any:
         """A spawned process: map the shared text and registry, load the image, run."""
         os = self.os
         self.boot()
         os.vm.map_fixed(IMAGE_VPN, shared[:-1], P_READ | P_SHARED)
         os.registry_va = os.vm.shared_run(shared[-1:])
-        self._load_image(program)
+        self._load_image(program, pages)
         return self._run(program, args)
 
     def fork_main(self, snap: dict[str, Any], entry: Any, args: tuple[Any, ...]) -> Any:
@@ -153,53 +180,84 @@ class Procs:
 
     # -- creating processes ------------------------------------------------------------
 
-    def _child_env(self, name: str) -> tuple[int, int, int]:
-        """A new environment with one slice: (pid, its handle, our handle for it)."""
+    def _child_env(self, name: str, pages: int) -> tuple[int, int, int]:
+        """A new environment with one slice and ``pages`` physical pages reserved for
+        building it (ENOMEM now, not a half-built child later): (pid, its handle,
+        our handle for it)."""
         os = self.os
-        pid, h = os.trap(Sys.ENV_ALLOC, name[:64] or "proc")
-        os.trap(Sys.SLICE_ALLOC, h, None, 1, False)
-        return pid, h, os.trap(Sys.CAP_DERIVE, os.handle, ("wake", "pct"))
+        pid, h = os.trap(Sys.ENV_ALLOC, name[:64] or "proc", pages)
+        try:
+            os.trap(Sys.SLICE_ALLOC, h, None, 1, False)
+            return pid, h, os.trap(Sys.CAP_DERIVE, os.handle, ("wake", "pct"))
+        except SyscallError:
+            self._abandon(h)
+            raise
+
+    def _abandon(self, h: int) -> None:
+        """Destroy a child environment we could not finish building (all it holds
+        goes back to Aegis; no zombie is left)."""
+        try:
+            self.os.trap(Sys.ENV_DESTROY, h, "abandoned", False)
+        except SyscallError:
+            pass
 
     def spawn(self, program: Any, args: Any, name: str) -> int:
         """Create a process running ``program(os, *args)`` in a fresh environment."""
-        from exolab.libos.exos.exos import ExOS
-        if not callable(program) or not isinstance(args, tuple):
+        from exolab.libos.exos.exos import ExOS, libos_of
+        if not callable(program) or type(args) is not tuple:
             raise SyscallError("EINVAL", "program must be callable with a tuple of args")
+        libos = libos_of(program, ExOS)         # the library OS the program is linked with
+        pages = _image_pages(program)           # decoded here: EINVAL to the caller
         os = self.os
-        pid, h, up = self._child_env(name or getattr(program, "__name__", "prog"))
-        pt = os.vm.pt
-        text = [(pt.entry(i)[0], pt.cap(i)) for i in
-                range(pt.find(IMAGE_VPN), pt.find(IMAGE_VPN) + EXOS_TEXT_PAGES)]
-        reg = pt.find(os.registry_va >> SHIFT)
-        text.append((pt.entry(reg)[0], pt.cap(reg)))
-        roots = os.trap(Sys.PAGE_SHARE, [hh for _p, hh in text], h)
-        child = ExOS(self.cpu, pid, h, up)
-        shared = [(p, r) for (p, _h), r in zip(text, roots)]
-        os.trap(Sys.ENV_START, h, child.procs.spawn_main, (program, args, shared))
+        pid, h, up = self._child_env(_proc_name(name, program),
+                                     GUARANTEED_PAGES + pages)
+        try:
+            pt = os.vm.pt
+            text = [(pt.entry(i)[0], pt.cap(i)) for i in
+                    range(pt.find(IMAGE_VPN), pt.find(IMAGE_VPN) + EXOS_TEXT_PAGES)]
+            reg = pt.find(os.registry_va >> SHIFT)
+            text.append((pt.entry(reg)[0], pt.cap(reg)))
+            roots = os.trap(Sys.PAGE_SHARE, [hh for _p, hh in text], h)
+            try:
+                child = libos(self.cpu, pid, h, up)
+            except Exception as ex:             # the program's library OS is broken
+                raise SyscallError("EINVAL", "the program's library OS failed to start",
+                                   libos=libos.__name__, reason=type(ex).__name__) from None
+            shared = [(p, r) for (p, _h), r in zip(text, roots)]
+            os.trap(Sys.ENV_START, h, child.procs.spawn_main,
+                    (program, args, shared, pages))
+        except SyscallError:
+            self._abandon(h)
+            raise
         self.children[pid] = PENDING
         return pid
 
     def fork(self, entry: Any, args: Any) -> int:
-        """Create a copy-on-write child running ``entry(os, *args)``."""
-        from exolab.libos.exos.exos import ExOS
-        if not callable(entry) or not isinstance(args, tuple):
+        """Create a copy-on-write child running ``entry(os, *args)`` (on our library OS)."""
+        if not callable(entry) or type(args) is not tuple:
             raise SyscallError("EINVAL", "entry must be callable with a tuple of args")
         os = self.os
-        pid, h, up = self._child_env(f"{os.name}~")
-        ptes = os.vm.pt.entries()
-        present = [e for e in ptes if e[2] & P_PRESENT]
-        roots = dict(zip((e[0] for e in present),
-                         os.trap(Sys.PAGE_SHARE, [e[3] for e in present], h)))
-        snap_ptes, vec = self._cow(ptes, roots)
-        if vec:
-            os.trap(Sys.TLB_VEC, vec)
-        fds = os.ipc.open_fds()
-        os.ipc.inherit(fds)
-        snap = {"ptes": snap_ptes, "fds": fds, "next_vpn": os.vm.next_vpn,
-                "image_span": os.image_span, "registry_va": os.registry_va,
-                "fault_handler": os.fault_handler, "exc": dict(os.exc_handlers)}
-        child = ExOS(self.cpu, pid, h, up, name=f"{os.name}~")
-        os.trap(Sys.ENV_START, h, child.procs.fork_main, (snap, entry, args))
+        pid, h, up = self._child_env(f"{os.name}~", GUARANTEED_PAGES)
+        fds: list[tuple[int, int, int]] = []
+        try:
+            ptes = os.vm.pt.entries()
+            present = [e for e in ptes if e[2] & P_PRESENT]
+            roots = dict(zip((e[0] for e in present),
+                             os.trap(Sys.PAGE_SHARE, [e[3] for e in present], h)))
+            snap_ptes, vec = self._cow(ptes, roots)
+            if vec:
+                os.trap(Sys.TLB_VEC, vec)
+            fds = os.ipc.open_fds()
+            os.ipc.inherit(fds)
+            snap = {"ptes": snap_ptes, "fds": fds, "next_vpn": os.vm.next_vpn,
+                    "image_span": os.image_span, "registry_va": os.registry_va,
+                    "fault_handler": os.fault_handler, "exc": dict(os.exc_handlers)}
+            child = type(os)(self.cpu, pid, h, up, name=f"{os.name}~")
+            os.trap(Sys.ENV_START, h, child.procs.fork_main, (snap, entry, args))
+        except SyscallError:
+            os.ipc.inherit(fds, -1)             # (nothing, unless ENV_START refused)
+            self._abandon(h)
+            raise
         self.children[pid] = PENDING
         return pid
 
@@ -242,6 +300,8 @@ class Procs:
 
     def wait(self, pid: Any) -> tuple[int, Any]:
         """Block until child ``pid`` (or any) has exited; reap it."""
+        if pid is not None and type(pid) is not int:   # never run a caller's __eq__
+            raise SyscallError("ECHILD", "no such child", pid=pid)
         while True:
             cands = list(self.children) if pid is None else \
                 ([pid] if pid in self.children else [])
@@ -264,7 +324,7 @@ class Procs:
 
     def thread_create(self, entry: Callable[..., Any], args: Any) -> int:
         """Start an ExOS thread (Aegis gives it a context; ExOS schedules it)."""
-        if not callable(entry) or not isinstance(args, tuple):
+        if not callable(entry) or type(args) is not tuple:
             raise SyscallError("EINVAL", "entry must be callable with a tuple of args")
         ctx = self.os.trap(Sys.THREAD_ALLOC, self._thread_main, (entry, args),
                            f"{self.os.name}.t{len(self.threads)}")
@@ -308,8 +368,13 @@ class Procs:
         self.cpu.charge(self.os.profile.reg_save)
         return bool(self.os.trap(Sys.YIELD, None))
 
-    def block(self, sleeper: int | None, ready: Callable[[], bool]) -> None:
-        """Wait a turn: another thread, else another environment, else sleep."""
+    def block(self, sleeper: int | None, ready: Callable[[], bool],
+              sleep: bool = True) -> bool:
+        """Wait a turn: another thread, else another environment, else sleep.
+
+        With ``sleep=False`` it never sleeps: False means nobody else could run
+        (no thread of ours, no other environment), so nothing changed.
+        """
         me = None if self.os.in_entry else self._me()   # an entry runs on a borrowed thread
         if me is not None:
             me.waiting = True
@@ -317,8 +382,12 @@ class Procs:
             if nxt is not None:
                 self.cpu.user_switch(nxt.ctx)
                 me.waiting = False
-                return
+                return True
         if not self.yield_env():
+            if not sleep:
+                for u in self.threads:
+                    u.waiting = False
+                return False
             if sleeper is not None:
                 self.cpu.store(sleeper, self.os.wake_handle, 8)
             if not ready():
@@ -328,3 +397,4 @@ class Procs:
                 self.cpu.store(sleeper, 0, 8)
         for u in self.threads:
             u.waiting = False
+        return True

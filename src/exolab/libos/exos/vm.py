@@ -22,7 +22,8 @@ Interface::
     PageTable(os)      find(vpn), entry(i), cap(i), set_flags, set_frame,
                        insert_run, remove_run, count(), entries()
     VM(os)             mmap, munmap, mprotect, dirty, on_tlb_miss, on_tlb_mod,
-                       on_prot, user_fault, map_fixed, break_cow, demand_zero
+                       on_prot, user_fault, map_fixed, break_cow, demand_zero,
+                       fill(vaddr, write) -> PTE index (the miss policy)
 """
 from __future__ import annotations
 
@@ -180,17 +181,26 @@ class VM:
         self.cpu.charge(self.c_ret)
 
     def on_tlb_miss(self, vaddr: int, write: bool) -> None:
-        """STLB miss: find the page, fill it if needed, bind it with Aegis."""
+        """STLB miss: resolve it (:meth:`fill`), then resume the application."""
+        self.fill(vaddr, write)
+        self.handler_return()
+
+    def fill(self, vaddr: int, write: bool) -> int:
+        """Find the page, fill it if needed, bind it; its PTE index, or -1 if it faulted.
+
+        This is ExOS's miss policy (one page per miss); a specialised library
+        OS overrides it to prefetch or cluster (examples/fault_ahead.py).
+        """
         vpn = vaddr >> SHIFT
         i = self.pt.find(vpn)
         if i < 0:
             self.user_fault(vaddr, write)
-            return self.handler_return()
+            return -1
         ppn, flags = self.pt.entry(i)
         need = P_WRITE if write else P_READ
         if flags & P_LOST or not flags & need or not flags & P_READ:
             self.user_fault(vaddr, write)
-            return self.handler_return()
+            return -1
         if not flags & P_PRESENT:
             ppn, flags = self.demand_zero(i, flags)
         if write and flags & P_COW:
@@ -199,7 +209,7 @@ class VM:
             flags |= P_DIRTY
             self.pt.set_flags(i, flags)
         self._bind(vpn, ppn, self.pt.cap(i), flags)
-        self.handler_return()
+        return i
 
     def _bind(self, vpn: int, ppn: int, handle: int, flags: int) -> None:
         """Bind one page: writable only once dirty and not copy-on-write."""
