@@ -31,7 +31,7 @@ def test_bench_speed_quick_json(tmp_path) -> None:
     for r in data["results"]:
         assert list(r) == ["suite", "benchmark", "kernel", "value", "unit"]
         assert (r["suite"], r["unit"]) == ("speed", "events/s")
-        assert r["kernel"] in ("none", "monolithic")
+        assert r["kernel"] in ("none", "monolithic", "exokernel")
         assert isinstance(r["value"], float) and r["value"] > 0
 
 

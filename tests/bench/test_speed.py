@@ -7,7 +7,7 @@ from exolab.bench import run_suites
 from exolab.bench.speed import CASES, TARGETS, measure
 
 NAMES = ["trap", "tlb_hit_load", "tlb_miss_refill", "context_switch", "disk_read",
-         "syscall", "pipe_round_trip"]
+         "syscall", "pipe_round_trip", "stlb_refill", "pct_round_trip"]
 KERNEL_OF = {c.name: c.kernel for c in CASES}
 
 
@@ -41,6 +41,16 @@ def test_cases_count_their_events(case) -> None:
         assert n <= events <= n + 4          # plus the first dispatches and the exits
     else:                                    # 4x the TLB: nearly every load misses
         assert 0.9 * n <= events <= n
+
+
+def test_exokernel_cases_count_their_events() -> None:
+    stlb, pct = (next(c for c in CASES if c.name == name)
+                 for name in ("stlb_refill", "pct_round_trip"))
+    assert (stlb.kernel, pct.kernel) == ("exokernel", "exokernel")
+    events, secs = stlb.run("dec5000", 0, 512)
+    assert 512 <= events <= 512 + 64 and secs > 0   # every round-robin load, plus ExOS's own
+    events, secs = pct.run("dec5000", 0, 100)
+    assert events == 100 and secs > 0
 
 
 def test_disk_read_counts_completions() -> None:

@@ -356,6 +356,31 @@ def test_tlb_miss_refill_costs_and_then_hits() -> None:
     assert (st_.tlb_misses, st_.accesses) == (1, 2)
 
 
+def test_a_rewritten_tlb_entry_naming_a_new_frame_reads_that_frame() -> None:
+    """The CPU caches a frame's bytes in the entry; a TLB write with a new ppn drops them."""
+    m = Machine(frames=16)
+    k = Recorder(m)
+    m.memory.store_word(4, 0, 0x44)
+    m.memory.store_word(5, 0, 0x55)
+    got: list[int] = []
+
+    def body() -> None:
+        cpu = m.cpu
+        e = TLBEntry(7, cpu.asid, 4)
+        cpu.trap(SYS_TLBWI, 3, e)
+        got.append(cpu.load(0x7000))                    # caches frame 4's bytes in e
+        cpu.trap(SYS_TLBWI, 3, e)                       # the same binding again
+        got.append(cpu.load(0x7000))
+        cpu.trap(SYS_TLBWI, 3, TLBEntry(8, cpu.asid, 6))   # evicts e
+        e.ppn = 5                                       # reused for another frame
+        cpu.trap(SYS_TLBWI, 3, e)
+        got.append(cpu.load(0x7000))
+
+    k.spawn(body)
+    run_ok(m)
+    assert got == [0x44, 0x44, 0x55]
+
+
 def test_store_sets_dirty_and_round_trips_words() -> None:
     m = Machine()
     k = TinyKernel(m)

@@ -17,6 +17,10 @@ Benchmarks (what is counted):
 - ``disk_read``       block reads completed by the disk (image in a tempdir)
 - ``syscall``         (monolithic) getpid through the generic system-call path
 - ``pipe_round_trip`` (monolithic) 4-byte ping-pong between two processes
+- ``stlb_refill``     (exokernel) TLB misses Aegis refills from its STLB: loads
+                      round-robin over 4x the TLB's reach, every page bound once
+- ``pct_round_trip``  (exokernel) bare synchronous PCTs to another environment
+                      and back (ExOS ``pct_call``)
 
 Interface::
 
@@ -50,7 +54,8 @@ DISK_BLOCKS = 256           # size of the disk_read image, in blocks
 #: events/s each benchmark should reach on the development machine
 TARGETS: dict[str, float] = {"trap": 1_000_000, "tlb_hit_load": 2_000_000,
                              "context_switch": 500_000, "syscall": 500_000,
-                             "pipe_round_trip": 100_000}
+                             "pipe_round_trip": 100_000, "stlb_refill": 500_000,
+                             "pct_round_trip": 300_000}
 
 Timed = tuple[int, float]   # (events counted, seconds)
 
@@ -202,6 +207,47 @@ def _pipe_round_trip(kernel: str) -> Callable[[str, int, int], Timed]:
     return run
 
 
+def _round_robin_loads(os: ABI, pages: int, page: int, n: int) -> None:
+    """Touch ``pages`` fresh pages once, then n loads round-robin over them."""
+    va = os.mmap(pages * page)
+    for i in range(pages):
+        os.load(va + i * page)
+    load = os.load
+    for i in range(n):
+        load(va + (i % pages) * page)
+
+
+def _stlb_refill(profile: str, seed: int, n: int) -> Timed:
+    """TLB misses the exokernel serves from its STLB (no library-OS upcall)."""
+    m = Machine(profile, seed=seed)
+    k = make_kernel("exokernel", m)
+    k.boot(_round_robin_loads, 4 * m.profile.tlb_entries, m.memory.page_size, n)
+    secs = _timed_run(m)
+    return k.statistics().stlb.hits, secs
+
+
+def _null_server(os: ABI, n: int) -> None:
+    """Serve n bare PCTs (ExOS: a null entry that bumps a counter)."""
+    os.rpc_serve("speed-null", None, n)  # type: ignore[arg-type]
+
+
+def _pcts(os: ABI, n: int) -> None:
+    """n bare synchronous PCTs to a spawned server and back, after one warming call."""
+    pid = os.spawn(_null_server, n + 1, name="null-server")
+    h = os.rpc_connect("speed-null")
+    call = os.pct_call  # type: ignore[attr-defined]
+    call(h)
+    for _ in range(n):
+        call(h)
+    os.wait(pid)
+
+
+def _pct_round_trip(profile: str, seed: int, n: int) -> Timed:
+    """Bare PCT round trips between two ExOS environments."""
+    _, secs = _on_kernel("exokernel", profile, seed, _pcts, n)
+    return n, secs
+
+
 CASES: tuple[SpeedCase, ...] = (
     SpeedCase("trap", 1_000_000, 2_000, _trap),
     SpeedCase("tlb_hit_load", 1_000_000, 2_000, _tlb_hit_load),
@@ -211,6 +257,8 @@ CASES: tuple[SpeedCase, ...] = (
     SpeedCase("syscall", 300_000, 2_000, _mono_syscall, "monolithic"),
     SpeedCase("pipe_round_trip", 30_000, 500, _pipe_round_trip("monolithic"),
               "monolithic"),
+    SpeedCase("stlb_refill", 100_000, 1_000, _stlb_refill, "exokernel"),
+    SpeedCase("pct_round_trip", 30_000, 500, _pct_round_trip, "exokernel"),
 )
 
 
@@ -230,7 +278,7 @@ def _target_note(name: str, value: float) -> str:
     return f"target >= {TARGETS[name]:,.0f} {UNIT}: {verdict}"
 
 
-@suite("speed", kernels=(KERNEL, "monolithic"),
+@suite("speed", kernels=(KERNEL, "monolithic", "exokernel"),
        description="simulator speed on this host: simulated events per wall-clock second")
 def run_speed(ctx: SuiteContext) -> SuiteOutput:
     """Measure every speed case on the bare machine."""

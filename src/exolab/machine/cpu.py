@@ -112,8 +112,8 @@ class CPU:
                  "mode", "prev_mode", "asid", "tracer", "pending_irqs", "idling", "kernel",
                  "_v_trap", "_v_exc", "_v_miss", "_v_irq", "_tlb_index", "_pshift",
                  "_pmask", "_abits", "_c_trap_in", "_c_trap_out", "_c_ls", "_c_switch",
-                 "_c_asid", "_c_miss_in", "_c_exc_out", "traps", "exceptions", "interrupts", "tlb_misses", "accesses",
-                 "switches", "idle_cycles")
+                 "_c_asid", "_c_miss_in", "_c_exc_out", "traps", "exceptions", "interrupts",
+                 "tlb_misses", "accesses", "switches", "idle_cycles")
 
     def __init__(self, machine: "Machine", index: int, tlb: TLB) -> None:
         p = machine.profile
@@ -310,7 +310,9 @@ class CPU:
     def _miss(self, vaddr: int, write: bool) -> TLBEntry:
         """Take TLB-miss exceptions until the kernel installs a valid entry."""
         clk = self.clock
-        for _ in range(_LIVELOCK):
+        tries = _LIVELOCK               # a countdown: building a range costs more than
+        while tries:                    # the rest of an STLB-served refill's loop body
+            tries -= 1
             prev = self.prev_mode = self.mode
             self.mode = KERNEL
             clk.now += self._c_miss_in
@@ -337,7 +339,9 @@ class CPU:
 
     def _writable(self, vaddr: int) -> TLBEntry:
         """Return a valid, writable entry for ``vaddr``, raising TLB_MOD as needed."""
-        for _ in range(_LIVELOCK):
+        tries = _LIVELOCK               # a countdown, as in _miss
+        while tries:
+            tries -= 1
             e = self._lookup(vaddr) or self._miss(vaddr, True)
             if e.writable:
                 return e

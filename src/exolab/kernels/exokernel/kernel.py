@@ -228,9 +228,18 @@ class Aegis:
             self._kill_contexts(env)
             self._notify_parent(env)
             self._flush_console(env)
+            self._destroy_unstarted_children(env)
         if unwind and self.current is env:
             self.unwind(env)
         self.finish_if_done(env)
+
+    def _destroy_unstarted_children(self, env: Environment) -> None:
+        """Environments ``env`` allocated but never started die with it: they have no
+        context to run, and only their creator was building them (no leak)."""
+        for child in [e for e in self.envs.values()
+                      if e.parent is env and e.state == LIVE and not e.threads]:
+            self.destroy(child, "creator died before starting it", exited=True,
+                         unwind=False)
 
     def _kill_contexts(self, env: Environment) -> None:
         """Mark ``env``'s threads killed and queue its suspended contexts for reaping."""

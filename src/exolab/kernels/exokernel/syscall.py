@@ -114,6 +114,8 @@ def dispatch(k: "Aegis", cpu: CPU, number: Any, args: tuple[Any, ...]) -> Any:
     if env is None or env.state != LIVE:
         k.unwind_current()
     k.syscalls += 1
+    if nargs == 2:      # as the monolithic dispatch: a *args call is a C-level call
+        return handler(k, env, args[0], args[1])
     return handler(k, env, *args)
 
 

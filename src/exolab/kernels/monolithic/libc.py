@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from exolab.abi import (ABI, ACCESS_SIZES, EXCEPTION_KINDS, MAX_COMPUTE, PROT_RW, TRIGGERED,
                         WORD_MAX, WORD_MIN, FaultHandler, Program, RpcHandler, as_bytes,
                         wrap_word)
-from exolab.errors import SyscallError
+from exolab.errors import SyscallError, safe_str
 from exolab.kernels.monolithic.signal import ULTRIX_EXCEPTIONS
 from exolab.kernels.monolithic.syscall import Sys
 
@@ -95,7 +95,8 @@ class Libc(ABI):
         return self._trap(_CLOCK_GETRES)
 
     def print(self, *parts: Any) -> None:
-        self.write(1, (" ".join(str(p) for p in parts) + "\n").encode())
+        line = " ".join(safe_str(p) for p in parts) + "\n"    # (never raises)
+        self.write(1, line.encode(errors="backslashreplace"))
 
     # processes and threads
     def spawn(self, program: Program, *args: Any, name: str = "") -> int:

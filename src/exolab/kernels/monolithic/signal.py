@@ -28,7 +28,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from exolab.abi import EXCEPTION_KINDS, TRIGGERED
+from exolab.abi import EXCEPTION_KINDS, TRIGGERED, fault_status
 from exolab.errors import SyscallError
 from exolab.kernels.monolithic.proc import Process, kill
 from exolab.machine.cpu import CPU, Cause
@@ -61,18 +61,34 @@ def deliver_fault(k: "MonolithicKernel", cpu: CPU, proc: Process, vaddr: int,
     cpu.charge(p.mono_signal_path)
     proc.handler_depth += 1
     try:
-        cpu.upcall(handler, proc.personality, vaddr, write)
+        _upcall(k, cpu, proc, vaddr, handler, proc.personality, vaddr, write)
     finally:
         proc.handler_depth -= 1
     cpu.charge(p.trap_entry + p.mono_syscall_path + p.trap_exit)   # sigreturn
+
+
+def _upcall(k: "MonolithicKernel", cpu: CPU, proc: Process, where: Any,
+            handler: Any, *args: Any) -> None:
+    """Run a signal handler in user mode; an exception escaping it ends the process
+    (as one escaping the program would), never the faulting code's caller."""
+    try:
+        cpu.upcall(handler, *args)
+    except (ThreadExit, KeyboardInterrupt):
+        raise
+    except BaseException as ex:         # noqa: BLE001 - anything a handler may raise
+        if k.machine.panic is not None:     # a kernel path broke below the handler
+            raise
+        what = fault_status(ex)
+        k.record_fault(proc, what, where)
+        kill(k, proc, what)
+        raise ThreadExit(what) from None
 
 
 def sys_set_fault_handler(k: "MonolithicKernel", cpu: CPU, proc: Process,
                           handler: Any) -> None:
     """Install (or, with None, remove) the process's memory-fault handler."""
     if handler is not None and not callable(handler):
-        raise SyscallError("EINVAL", "fault handler is not callable",
-                           handler=repr(handler))
+        raise SyscallError("EINVAL", "fault handler is not callable", handler=handler)
     proc.fault_handler = handler
 
 
@@ -104,6 +120,6 @@ def deliver_exception(k: "MonolithicKernel", cpu: CPU, proc: Process, cause: Cau
         return False
     p = k.machine.profile
     cpu.charge(p.mono_signal_path)
-    cpu.upcall(handler, proc.personality, kind)
+    _upcall(k, cpu, proc, 0, handler, proc.personality, kind)
     cpu.charge(p.trap_entry + p.mono_syscall_path + p.trap_exit)   # sigreturn
     return True

@@ -109,12 +109,13 @@ def dispatch(k: "MonolithicKernel", cpu: CPU, number: Any,
     clk.now += k.c_syscall
     if clk.now >= clk.deadline:
         cpu.service()
-    try:
-        entry = _BY_NUMBER[number] if number >= 0 else None
-    except (IndexError, TypeError):
+    try:                                # (exact ints only: never a caller's __index__)
+        entry = _BY_NUMBER[number] if (type(number) is int or type(number) is Sys) \
+            and number >= 0 else None
+    except IndexError:
         entry = None
     if entry is None:
-        raise SyscallError("ENOSYS", "no such system call", number=repr(number))
+        raise SyscallError("ENOSYS", "no such system call", number=number)
     handler, nargs = entry
     if len(args) != nargs:
         raise SyscallError("EINVAL", "wrong number of arguments", number=number,

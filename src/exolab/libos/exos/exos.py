@@ -47,7 +47,7 @@ from typing import Any, Callable
 
 from exolab.abi import (ABI, ACCESS_SIZES, EXCEPTION_KINDS, MAX_COMPUTE, PROT_RW,
                         TRIGGERED, FaultHandler, Program, RpcHandler, as_bytes)
-from exolab.errors import SyscallError
+from exolab.errors import SyscallError, safe_str
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import IPC
 from exolab.libos.exos.lrpc import LRPC
@@ -191,9 +191,9 @@ class ExOS(ABI):
         """End this process after an unhandled fault."""
         self.procs.die(what, where)
 
-    def block(self, sleeper: int | None, ready: Callable[[], bool]) -> None:
-        """Wait a turn (see Procs.block)."""
-        self.procs.block(sleeper, ready)
+    def block(self, sleeper: int | None, ready: Callable[[], bool], spins: int = 0) -> None:
+        """Wait a turn (see Procs.block; ``spins``: turns already waited in vain)."""
+        self.procs.block(sleeper, ready, spins=spins)
 
     def aegis(self, number: int, *args: Any) -> Any:
         """The raw Aegis interface (an exokernel lets applications use it)."""
@@ -218,7 +218,8 @@ class ExOS(ABI):
         return self.trap(Sys.GETRES)  # type: ignore[no-any-return]
 
     def print(self, *parts: Any) -> None:
-        self.write(1, (" ".join(str(p) for p in parts) + "\n").encode())
+        line = " ".join(safe_str(p) for p in parts) + "\n"    # (never raises)
+        self.write(1, line.encode(errors="backslashreplace"))
 
     # -- ABI: processes and threads ------------------------------------------------------
 

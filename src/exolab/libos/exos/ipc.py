@@ -199,11 +199,13 @@ class IPC:
 
     def _read_ring(self, va: int, n: int) -> bytes:
         """Read from the ring, blocking while it is empty and has writers."""
+        spins = 0
         while True:
             data = self._take(va, n)
             if data is not None:
                 return data
-            self.os.block(va + H_RSLEEP, lambda: self._readable(va))
+            spins += 1
+            self.os.block(va + H_RSLEEP, lambda: self._readable(va), spins)
 
     def _readable(self, va: int) -> bool:
         """Whether a read would not block."""
@@ -219,12 +221,13 @@ class IPC:
 
     def _write_ring(self, va: int, data: bytes) -> int:
         """Write all of ``data``, blocking while the ring is full."""
-        done = 0
+        done = spins = 0
         while done < len(data):
             put = self._put(va, data[done:])
             done += put
+            spins = 0 if put else spins + 1
             if done < len(data):
-                self.os.block(va + H_WSLEEP, lambda: self._writable(va))
+                self.os.block(va + H_WSLEEP, lambda: self._writable(va), spins)
         return done
 
     def read(self, fd: Any, n: Any) -> bytes:

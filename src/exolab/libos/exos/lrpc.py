@@ -116,9 +116,11 @@ class LRPC:
         os.set_entries({"sync": self.entry})
         for w in range(MAX_WAITERS):
             self.os.ipc.wake_sleeper(os.registry_va + REG_WAITERS + 8 * w)
-        svc = self.services[sid]
+        svc, spins, seen = self.services[sid], 0, 0
         while count is None or svc[2] < count:
-            os.block(None, lambda: count is not None and svc[2] >= count)
+            spins = 1 if svc[2] != seen else spins + 1     # turns with no call served
+            seen = svc[2]               # (calls arrive by PCT, even to a sleeper)
+            os.block(None, lambda: count is not None and svc[2] >= count, spins)
 
     def entry(self, *words: Any) -> int:
         """The server's single sync entry: dispatch to the service, return its word.

@@ -28,7 +28,8 @@ Interface::
       spawn(program, args, name) -> pid   fork(entry, args) -> pid
       exit(status)   die(what, where)     wait(pid) -> (pid, status)
       thread_create(entry, args) -> tid   thread_yield()
-      block(sleeper_slot, ready, sleep=True) -> bool   yield_env() -> bool
+      block(sleeper_slot, ready, sleep=True, spins=0) -> bool   yield_env() -> bool
+      MAX_SPINS                           fruitless turns before a waiter sleeps
 """
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ __all__ = ["Procs", "UThread", "PENDING"]
 
 SHIFT, PAGE = 12, 4096
 PENDING = object()                      # a child that has not exited yet
+#: fruitless turns a waiter yields before it sleeps even though others could run: two
+#: processes waiting on each other would otherwise yield back and forth for ever
+MAX_SPINS = 64
 _MISC = MISC_VPN << SHIFT
 
 
@@ -87,6 +91,7 @@ class UThread:
     ctx: SimThread                      # the context Aegis gave it (THREAD_ALLOC)
     waiting: bool = False               # blocked in block(), re-checks when resumed
     done: bool = False                  # its entry returned
+    slot: int | None = None             # the wake slot it last blocked on (block())
 
 
 class Procs:
@@ -302,6 +307,7 @@ class Procs:
         """Block until child ``pid`` (or any) has exited; reap it."""
         if pid is not None and type(pid) is not int:   # never run a caller's __eq__
             raise SyscallError("ECHILD", "no such child", pid=pid)
+        spins = 0
         while True:
             cands = list(self.children) if pid is None else \
                 ([pid] if pid in self.children else [])
@@ -310,7 +316,9 @@ class Procs:
             for c in cands:
                 if self.children[c] is not PENDING:
                     return c, self.children.pop(c)
-            self.block(None, lambda: any(self.children[c] is not PENDING for c in cands))
+            spins += 1
+            self.block(None, lambda: any(self.children[c] is not PENDING for c in cands),
+                       spins=spins)
 
     # -- threads and waiting --------------------------------------------------------------
 
@@ -369,21 +377,28 @@ class Procs:
         return bool(self.os.trap(Sys.YIELD, None))
 
     def block(self, sleeper: int | None, ready: Callable[[], bool],
-              sleep: bool = True) -> bool:
+              sleep: bool = True, spins: int = 0) -> bool:
         """Wait a turn: another thread, else another environment, else sleep.
 
         With ``sleep=False`` it never sleeps: False means nobody else could run
-        (no thread of ours, no other environment), so nothing changed.
+        (no thread of ours, no other environment), so nothing changed. A caller
+        that has already waited ``spins`` >= MAX_SPINS turns in vain sleeps
+        instead of yielding (it is woken through ``sleeper``, or by a message),
+        so processes waiting on each other come to rest instead of yielding to
+        each other for ever.
         """
         me = None if self.os.in_entry else self._me()   # an entry runs on a borrowed thread
         if me is not None:
             me.waiting = True
+            me.slot = sleeper
             nxt = self._next(me, True)
             if nxt is not None:
                 self.cpu.user_switch(nxt.ctx)
                 me.waiting = False
                 return True
-        if not self.yield_env():
+        if sleep and spins >= MAX_SPINS and self._may_rest(me, sleeper):
+            self._rest(me, sleeper, ready)
+        elif not self.yield_env():
             if not sleep:
                 for u in self.threads:
                     u.waiting = False
@@ -398,3 +413,30 @@ class Procs:
         for u in self.threads:
             u.waiting = False
         return True
+
+    def _wake_slots(self, me: UThread | None, sleeper: int | None) -> list[int]:
+        """The wake slots of the caller and of every other waiting thread of ours."""
+        slots = [] if sleeper is None else [sleeper]
+        for u in self.threads:
+            if u is not me and u.waiting and not u.done and u.slot is not None \
+                    and u.slot not in slots:
+                slots.append(u.slot)
+        return slots
+
+    def _may_rest(self, me: UThread | None, sleeper: int | None) -> bool:
+        """Whether a tired waiter can sleep: no slot it needs names another sleeper."""
+        mine = self.os.wake_handle
+        return all(self.cpu.load(s, 8) in (0, mine) for s in self._wake_slots(me, sleeper))
+
+    def _rest(self, me: UThread | None, sleeper: int | None,
+              ready: Callable[[], bool]) -> None:
+        """Sleep although others could run, woken through any waiting thread's slot."""
+        slots, mine = self._wake_slots(me, sleeper), self.os.wake_handle
+        for s in slots:
+            self.cpu.store(s, mine, 8)
+        if not ready():
+            self.cpu.charge(self.os.profile.reg_save)
+            self.os.trap(Sys.SLEEP)
+        for s in slots:
+            if self.cpu.load(s, 8) == mine:
+                self.cpu.store(s, 0, 8)

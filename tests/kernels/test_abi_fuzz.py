@@ -1,0 +1,370 @@
+"""Fuzz the ABI: a hostile program's random calls never hurt the machine or a bystander.
+
+On each kernel, one program makes a random sequence of ABI calls with random,
+mostly invalid arguments — bad descriptors and addresses, bad sizes, wrong
+types, huge numbers, lying int/bytes subclasses, unprintable objects — while
+a well-behaved program ping-pongs bytes through two pipes with a forked child.
+Properties:
+
+- ``run_program`` returns (nothing escapes the simulator);
+- every call the hostile program makes either returns or raises a
+  :class:`SyscallError` with an errno from ``ERRNOS`` — never a raw Python
+  error — and anything that ends it is a fault recorded against it (or its
+  own children), never against the bystander;
+- the bystander's output and exit status are exactly right;
+- when the run finishes, every physical frame has come back (only the
+  monolithic kernel's shared segments, which persist by design, remain).
+
+The run may end in "deadlock" rather than "finished": a hostile program may
+block for ever on its own pipe; that is its bug, not the simulator's.
+``EXOLAB_FUZZ_EXAMPLES`` raises the number of examples (and turns off the
+fixed seed) for a longer hunt.
+"""
+from __future__ import annotations
+
+import math
+import os as _os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exolab.abi import ERRNOS, EXCEPTION_KINDS, PROT_NONE, PROT_RW
+from exolab.errors import SyscallError
+from exolab.runner import run_program
+
+PAGE = 4096
+ROUNDS = 30
+KERNELS = ["monolithic", "exokernel"]
+EXAMPLES = int(_os.environ.get("EXOLAB_FUZZ_EXAMPLES", "0"))
+
+
+class LyingInt(int):
+    """An int subclass whose every method lies."""
+
+    def __index__(self) -> int:
+        return 3
+
+    def __int__(self) -> int:
+        return 3
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 3
+
+    def __and__(self, other: object) -> int:
+        return 0
+
+    def __rshift__(self, other: object) -> int:
+        return 0
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class LyingBytes(bytes):
+    """A bytes subclass that lies about its length and contents."""
+
+    def __len__(self) -> int:
+        return 1 << 40
+
+    def __getitem__(self, key: Any) -> bytes:
+        return b""
+
+
+class Hostile:
+    """Raises from every hook a kernel might call on an argument."""
+
+    def _boom(self, *args: Any) -> Any:
+        raise RuntimeError("hostile hook")
+
+    __eq__ = __ne__ = __lt__ = __index__ = __int__ = __len__ = __bool__ = _boom  # type: ignore
+    __repr__ = __str__ = __format__ = __iter__ = _boom                        # type: ignore
+    __hash__ = None                                                             # type: ignore
+
+
+class Unprintable(Exception):
+    """An exception whose message cannot be rendered."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+def _child_ok(os: Any) -> int:
+    return 1
+
+
+def _child_crash(os: Any) -> None:
+    raise Unprintable()
+
+
+def _child_segv(os: Any) -> None:
+    os.load(0x10)
+
+
+def _handler_noop(os: Any, *args: Any) -> None:
+    return None
+
+
+def _handler_raises(os: Any, *args: Any) -> None:
+    raise ValueError("handler")
+
+
+def _rpc_handler(os: Any, word: Any) -> Any:
+    return word * word
+
+
+def _handler_fix(os: Any, vaddr: Any, *args: Any) -> None:
+    """A fault handler that opens the page, so the access succeeds on retry."""
+    try:
+        os.mprotect(vaddr & ~(PAGE - 1), PAGE, PROT_RW)
+    except SyscallError:
+        pass
+
+
+#: placeholders the hostile program resolves at run time: ("VA", k) an address near its
+#: last mapping; ("FD", i) its last pipe's read (0) or write (1) end; ("RPC",) its last
+#: rpc handle; ("SHM",) its last segment key; anything else is passed as it is
+INTS = [0, 1, 2, 3, 4, 5, 7, 8, 16, 63, 64, 100, 4095, 4096, 8192, 1 << 20, 1 << 31,
+        1 << 32, (1 << 63) - 1, 1 << 63, 1 << 64, 10 ** 30, -1, -8, -4096, -(1 << 63) - 1]
+JUNK = [None, True, 1.5, math.nan, math.inf, -math.inf, "", "x", "n" * 100, "\ud800",
+        "a\0b", b"", b"abc", bytearray(b"xy"), [], (), {}, {1: 2}, [1, 2], object(),
+        LyingInt(4), LyingInt(0), LyingBytes(b"zz"), Hostile(), Unprintable()]
+CALLABLES = [_child_ok, _child_crash, _child_segv, _handler_noop, _handler_raises,
+             _handler_fix, _rpc_handler, repr, len]
+
+value = st.one_of(
+    st.sampled_from(INTS), st.sampled_from(JUNK),
+    st.integers(min_value=-(1 << 70), max_value=1 << 70),
+    st.tuples(st.just("VA"), st.sampled_from([0, 1, 3, 4, 8, PAGE, 2 * PAGE, -PAGE])),
+    st.tuples(st.just("FD"), st.sampled_from([0, 1])), st.just(("RPC",)),
+    st.just(("SHM",)), st.binary(max_size=64), st.text(max_size=8),
+)
+# plausible arguments half of the time, so calls succeed and build up state
+fn_value = st.one_of(st.sampled_from(CALLABLES), value)
+kind = st.one_of(st.sampled_from(sorted(EXCEPTION_KINDS)), value)
+size = st.one_of(st.sampled_from([1, 2, 4, 8]), value)
+small = st.one_of(st.integers(min_value=0, max_value=3 * PAGE), value)
+length = st.one_of(st.sampled_from([1, 100, PAGE, 2 * PAGE, 3 * PAGE + 1]), value)
+prot = st.one_of(st.integers(0, 3), value)
+fd = st.one_of(st.tuples(st.just("FD"), st.sampled_from([0, 1])), st.integers(0, 6),
+               value)
+va = st.one_of(st.tuples(st.just("VA"), st.sampled_from([0, 4, 8, 100, PAGE, PAGE + 8])),
+               value)
+page_va = st.one_of(st.tuples(st.just("VA"), st.sampled_from([0, PAGE, 2 * PAGE])), value)
+data = st.one_of(st.binary(max_size=300), st.just(b"x" * 5000), value)
+word = st.one_of(st.integers(-(1 << 63), (1 << 63) - 1), value)
+name = st.one_of(st.sampled_from(["svc", "sq", "x" * 48]), value)
+
+#: call -> strategy for its argument tuple (keyword arguments are not fuzzed)
+CALLS: dict[str, Any] = {
+    "getpid": st.just(()), "time": st.just(()), "api_call": st.just(()),
+    "yield_": st.just(()), "thread_yield": st.just(()),
+    "compute": st.tuples(st.one_of(st.integers(0, 20_000), value)),
+    "print": st.lists(value, max_size=3).map(tuple),
+    "spawn": st.tuples(fn_value), "fork": st.tuples(fn_value),
+    "wait": st.one_of(st.just(()), st.tuples(value)),
+    "thread_create": st.tuples(fn_value),
+    "pipe": st.just(()),
+    "read": st.tuples(fd, small), "write": st.tuples(fd, data),
+    "close": st.tuples(fd),
+    "mmap": st.one_of(st.tuples(length), st.tuples(length, prot)),
+    "munmap": st.tuples(page_va, length), "mprotect": st.tuples(page_va, length, prot),
+    "dirty": st.tuples(va),
+    "set_fault_handler": st.tuples(fn_value),
+    "load": st.one_of(st.tuples(va), st.tuples(va, size)),
+    "store": st.one_of(st.tuples(va, word), st.tuples(va, word, size)),
+    "load_bytes": st.tuples(va, small), "store_bytes": st.tuples(va, data),
+    "set_exception_handler": st.tuples(kind, fn_value), "trigger": st.tuples(kind),
+    "shm_create": st.tuples(length),
+    "shm_attach": st.tuples(st.one_of(st.just(("SHM",)), st.integers(0, 5), value)),
+    "shm_detach": st.tuples(page_va),
+    "rpc_serve": st.tuples(name, fn_value, st.one_of(st.just(0), value)),
+    "rpc_connect": st.tuples(name), "rpc_call": st.tuples(st.just(("RPC",)), word),
+}
+#: each kernel's calls beyond the ABI: the monolithic pointer forms, ExOS's extensions
+EXTRAS: dict[str, dict[str, Any]] = {
+    "monolithic": {"read_into": st.tuples(fd, va, small),
+                   "write_from": st.tuples(fd, va, small)},
+    "exokernel": {"read_inline": st.tuples(fd, small), "write_inline": st.tuples(fd, data),
+                  "rpc_call_trusted": st.tuples(st.just(("RPC",)), word),
+                  "pct_call": st.tuples(value)},
+}
+#: a raw kernel entry: the trap number, then arguments (("H",) is the caller's own
+#: environment handle on the exokernel)
+RAW_NUMBERS = list(range(0, 50)) + [-1, 1 << 40, None, "GETRES", 2.5, LyingInt(1)]
+raw_args = st.lists(st.one_of(value, st.just(("H",))), max_size=5).map(tuple)
+
+
+def program_for(kernel: str, raw: bool = False) -> Any:
+    """Random hostile programs for ``kernel``: ABI calls, its extensions, raw traps."""
+    calls = dict(CALLS, **EXTRAS[kernel])
+    op = st.sampled_from(sorted(calls)).flatmap(
+        lambda name: calls[name].map(lambda args: (name, args)))
+    if raw:
+        trap = st.tuples(st.just("trap"), st.tuples(st.sampled_from(RAW_NUMBERS))
+                         .flatmap(lambda n: raw_args.map(lambda a: n + a)))
+        op = st.one_of(op, trap)
+    return st.lists(op, min_size=3, max_size=40)
+
+
+def _resolve(a: Any, env: dict[str, Any]) -> Any:
+    """Turn a placeholder into the hostile program's live address/descriptor/handle."""
+    if type(a) is tuple and a and type(a[0]) is str:
+        if a[0] == "VA":
+            return env["va"] + a[1]
+        if a[0] == "FD":
+            return env["fds"][a[1]]
+        if a[0] == "RPC":
+            return env["rpc"]
+        if a[0] == "H":
+            return env["handle"]
+        if a[0] == "SHM":
+            return env["shm"]
+    return a
+
+
+def _trap(os: Any) -> Any:
+    """The raw kernel entry of a personality."""
+    return os.aegis if hasattr(os, "aegis") else os._trap
+
+
+def hostile(os: Any, ops: list[tuple[str, tuple[Any, ...]]], leaks: list[Any]) -> int:
+    """Make every call of ``ops``; a non-SyscallError out of a call is a leak.
+
+    A raw trap must itself fail only with a SyscallError, but once one has
+    succeeded the program may have broken its own library OS (an exokernel lets
+    it), so what later calls raise is its own business and no longer a leak.
+    """
+    env: dict[str, Any] = {"va": 0x10_0000, "fds": (3, 4), "rpc": 0, "shm": 1,
+                           "handle": getattr(os, "handle", 0)}
+    tainted = False
+    for name, args in ops:
+        real = tuple(_resolve(a, env) for a in args)
+        call = _trap(os) if name == "trap" else getattr(os, name)
+        try:
+            got = call(*real)
+        except SyscallError as ex:
+            if ex.errno not in ERRNOS:
+                leaks.append((name, "errno", ex.errno))
+            continue
+        except Exception as ex:                     # noqa: BLE001 - what we hunt
+            if name == "trap" or not tainted:
+                leaks.append((name, type(ex).__name__, repr(args)[:120]))
+            return 1
+        tainted = tainted or name == "trap"
+        if name == "mmap":
+            env["va"] = got
+        elif name == "pipe":
+            env["fds"] = got
+        elif name == "rpc_connect":
+            env["rpc"] = got
+        elif name == "shm_create":
+            env["shm"] = got
+    return 0
+
+
+def _echo(os: Any, rfd: int, wfd: int, unused: tuple[int, int]) -> None:
+    """The bystander's child: send every byte back, plus one, until end of file."""
+    for fd in unused:
+        os.close(fd)
+    while data := os.read(rfd, 1):
+        os.write(wfd, bytes([(data[0] + 1) % 256]))
+
+
+def bystander(os: Any, pids: dict[str, int]) -> int:
+    """Ping-pong ROUNDS bytes with a forked child through two pipes."""
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    pid = os.fork(_echo, a_r, b_w, (a_w, b_r))
+    pids["echo"] = pid
+    os.close(a_r)
+    os.close(b_w)
+    total = 0
+    for i in range(ROUNDS):
+        os.write(a_w, bytes([i]))
+        total += os.read(b_r, 1)[0]
+        os.compute(3_000)
+    os.close(a_w)
+    assert os.wait(pid) == (pid, 0)
+    os.print("bystander", total)
+    return 5
+
+
+def init(os: Any, ops: Any, leaks: list[Any], pids: dict[str, int]) -> None:
+    """Start the bystander and the hostile program; report the bystander first."""
+    pids["init"] = os.getpid()
+    pids["bystander"] = b = os.spawn(bystander, pids)
+    pids["hostile"] = os.spawn(hostile, ops, leaks)
+    os.print("bystander status", os.wait(b)[1])
+    os.wait(pids["hostile"])
+
+
+EXPECTED = [f"bystander {sum(i + 1 for i in range(ROUNDS))}", "bystander status 5"]
+
+
+def _check_no_leaks(run: Any, kernel: str) -> None:
+    """After a finished run, every frame is back (monolithic segments persist)."""
+    k = run.kernel
+    if kernel == "monolithic":
+        assert k.processes == {}
+        held = sum(len(seg.frames) for seg in k.segments.values())
+        assert k.frames.in_use() == held
+    else:
+        assert k.envs == {}
+        assert k.phys.free_count() == k.phys.count and k.phys.reserved() == 0
+
+
+def _fuzz(kernel: str, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
+    leaks: list[Any] = []
+    pids: dict[str, int] = {}
+    try:
+        run = run_program(init, ops, leaks, pids, kernel=kernel, frames=2048)
+    except BaseException as ex:                     # noqa: BLE001 - the property
+        raise AssertionError(f"run_program raised {type(ex).__name__}: {ex!r}") from ex
+    assert leaks == [], leaks
+    console = [line for line in run.console if line.startswith("bystander")]
+    assert console == EXPECTED, (run.console, run.faults)
+    innocent = {pids.get("init"), pids.get("bystander"), pids.get("echo")}
+    assert not [f for f in run.faults if f[0] in innocent], run.faults
+    assert run.result.reason in ("finished", "deadlock"), run.result
+    if run.result.reason == "finished":
+        _check_no_leaks(run, kernel)
+
+
+FUZZ = settings(max_examples=EXAMPLES or 40, deadline=None, derandomize=not EXAMPLES,
+                database=None, suppress_health_check=[HealthCheck.too_slow,
+                                                      HealthCheck.data_too_large])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@FUZZ
+@given(data=st.data())
+def test_random_abi_abuse_leaves_the_machine_and_a_bystander_intact(
+        kernel: str, data: Any) -> None:
+    _fuzz(kernel, data.draw(program_for(kernel), label="ops"))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@FUZZ
+@given(data=st.data())
+def test_random_raw_traps_leave_the_machine_and_a_bystander_intact(
+        kernel: str, data: Any) -> None:
+    _fuzz(kernel, data.draw(program_for(kernel, raw=True), label="ops"))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_the_fuzz_harness_sees_a_plain_run(kernel: str) -> None:
+    """The harness itself: a hostile program that only behaves passes every check."""
+    _fuzz(kernel, [("pipe", ()), ("write", (("FD", 1), b"hi")), ("read", (("FD", 0), 2)),
+                   ("mmap", (PAGE,)), ("store", (("VA", 0), 7)),
+                   ("mprotect", (("VA", 0), PAGE, PROT_NONE))])

@@ -1,0 +1,309 @@
+"""Bad input to the ABI is a typed error and loses nothing, on every kernel.
+
+Each test pins one defect that once let a program crash itself with a raw
+Python error, confuse the kernel, or leak resources: huge or non-int
+``compute``, bad ``load``/``store`` operands, ``thread_yield`` running other
+processes, ``rpc_connect`` to a name nobody serves, bad rpc words, ``spawn``
+out of memory, and int/bytes subclasses that lie to the checks.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from exolab.abi import MAX_COMPUTE, WORD_MAX, WORD_MIN
+from exolab.errors import SyscallError
+from exolab.kernels import make_kernel
+from exolab.machine.machine import Machine
+from exolab.runner import run_program
+
+PAGE = 4096
+KERNELS = ["monolithic", "exokernel"]
+
+
+class LyingInt(int):
+    """An int subclass whose methods say something else than its value."""
+
+    def __index__(self) -> int:
+        return 5
+
+    def __int__(self) -> int:
+        return 5
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 4
+
+    def __and__(self, other: object) -> int:
+        return 0
+
+    def __rshift__(self, other: object) -> int:
+        return 0
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __gt__(self, other: object) -> bool:
+        return False
+
+
+class LyingBytes(bytes):
+    """A bytes subclass that lies about its length and slices."""
+
+    def __len__(self) -> int:
+        return 10 ** 6
+
+    def __getitem__(self, key: Any) -> bytes:
+        return b""
+
+
+class Unprintable(Exception):
+    """An exception that cannot be rendered."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class NoRepr:
+    """An argument whose repr raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def run(kernel: str, program: Any, *args: Any, frames: int = 4096) -> Any:
+    """Run ``program`` on ``kernel``; it must finish; return the run."""
+    r = run_program(program, *args, kernel=kernel, frames=frames)
+    assert r.result.reason == "finished", (r.result, r.console, r.faults)
+    return r
+
+
+def errno(call: Any, *args: Any, **kw: Any) -> str:
+    """The errno of a call that must fail with a SyscallError."""
+    try:
+        call(*args, **kw)
+    except SyscallError as ex:
+        return str(ex.errno)
+    return "returned"
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_compute_takes_an_int_in_range_only(kernel: str) -> None:
+    out: dict[str, Any] = {}
+
+    def main(os: Any) -> None:
+        t0 = os.time()
+        out["bad"] = [errno(os.compute, c) for c in
+                      (10 ** 30, MAX_COMPUTE + 1, -1, math.nan, math.inf, 1.5, "9", None,
+                       True, LyingInt(3))]
+        out["spent"] = os.time() - t0
+        os.compute(1000)
+        out["ok"] = os.time() - t0 >= 1000
+
+    r = run(kernel, main)
+    assert out["bad"] == ["EINVAL"] * 10
+    assert out["spent"] < 100_000 and out["ok"] and r.faults == []
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_load_and_store_operands_are_decoded(kernel: str) -> None:
+    out: dict[str, Any] = {}
+
+    def main(os: Any) -> None:
+        va = os.mmap(PAGE)
+        os.store(va, 0x11223344)
+        sizes = (0, 3, 16, -1, 2.0, "4", None, True, LyingInt(4))
+        out["load"] = [errno(os.load, va, s) for s in sizes]
+        out["store"] = [errno(os.store, va, 7, s) for s in sizes]
+        out["vaddr"] = [errno(os.load, v) for v in (1.5, "x", None, LyingInt(va))]
+        out["value"] = [errno(os.store, va, v) for v in (1.5, "x", None, LyingInt(1))]
+        out["load_bytes"] = [errno(os.load_bytes, va, n) for n in (-1, 1.5, None)]
+        out["store_bytes"] = [errno(os.store_bytes, va, d) for d in ("s", None, 5, [1])]
+        out["kept"] = os.load(va)
+        os.store_bytes(va + 8, LyingBytes(b"ab"))   # its real bytes, whatever it says
+        out["real"] = os.load_bytes(va + 8, 3)
+
+    r = run(kernel, main)
+    assert out["load"] == out["store"] == ["EINVAL"] * 9
+    assert out["vaddr"] == out["value"] == ["EINVAL"] * 4
+    assert out["load_bytes"] == ["EINVAL"] * 3 and out["store_bytes"] == ["EFAULT"] * 4
+    assert out["kept"] == 0x11223344 and out["real"] == b"ab\0"
+    assert r.faults == []
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_thread_yield_runs_only_threads_of_the_caller(kernel: str) -> None:
+    log: list[str] = []
+
+    def other(os: Any) -> None:
+        log.append("other process")
+
+    def sibling(os: Any) -> None:
+        log.append("sibling")
+
+    def main(os: Any) -> None:
+        pid = os.spawn(other)                   # ready before the sibling exists
+        os.thread_yield()                       # no sibling: returns at once
+        log.append("alone")
+        os.thread_create(sibling)
+        os.thread_yield()                       # the sibling, never the other process
+        log.append("back")
+        os.wait(pid)
+
+    run(kernel, main)
+    assert log[:2] == ["alone", "sibling"]    # (then whoever the scheduler picks)
+    assert sorted(log[2:]) == ["back", "other process"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_connect_to_a_name_nobody_serves_is_esrch(kernel: str) -> None:
+    out: dict[str, Any] = {}
+
+    def worker(os: Any) -> int:
+        r, w = os.pipe()
+        for i in range(20):
+            os.write(w, bytes([i]))
+            assert os.read(r, 1) == bytes([i])
+            os.compute(5_000)
+        out["worker"] = "done"
+        return 3
+
+    def main(os: Any) -> None:
+        out["alone"] = errno(os.rpc_connect, "nobody")
+        pid = os.spawn(worker)
+        out["later"] = errno(os.rpc_connect, "nobody-either")   # waits for the worker
+        out["worker then"] = out.get("worker")
+        out["wait"] = os.wait(pid)
+
+    r = run(kernel, main)
+    assert out["alone"] == out["later"] == "ESRCH"
+    assert out["worker then"] == "done" and out["wait"][1] == 3 and r.faults == []
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_rpc_words_are_signed_64_bit_ints(kernel: str) -> None:
+    out: dict[str, Any] = {}
+
+    def server(os: Any) -> None:
+        os.rpc_serve("sq", lambda os, w: w * w, 2)
+
+    def main(os: Any) -> None:
+        pid = os.spawn(server)
+        h = os.rpc_connect("sq")
+        out["bad"] = [errno(os.rpc_call, h, w) for w in
+                      ("x", 1.5, None, WORD_MAX + 1, WORD_MIN - 1, True, LyingInt(2))]
+        out["big"] = os.rpc_call(h, 1 << 62)    # the square wraps like a register
+        out["ok"] = os.rpc_call(h, -3)
+        out["status"] = os.wait(pid)[1]
+
+    r = run(kernel, main)
+    assert out["bad"] == ["EINVAL"] * 7
+    assert out["big"] == 0 and out["ok"] == 9 and out["status"] == 0 and r.faults == []
+
+
+def _holder(os: Any, key: int) -> int:
+    """A spawned process that holds its image until the flag in segment ``key`` is set."""
+    va = os.shm_attach(key)
+    while os.load(va) == 0:
+        os.yield_()
+    return 7
+
+
+_holder.image_pages = 40  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_spawn_out_of_memory_is_enomem_and_leaves_nothing(kernel: str) -> None:
+    out: dict[str, Any] = {"pids": []}
+
+    def main(os: Any) -> None:
+        key = os.shm_create(PAGE)
+        va = os.shm_attach(key)
+        for _ in range(64):
+            try:
+                out["pids"].append(os.spawn(_holder, key))
+            except SyscallError as ex:
+                out["error"] = ex.errno
+                break
+        os.store(va, 1)
+        out["statuses"] = [os.wait(p)[1] for p in out["pids"]]
+        out["more"] = errno(os.wait)
+
+    k = make_kernel(kernel, Machine("dec5000", frames=600))
+    k.boot(main)
+    assert k.run().reason == "finished", (k.console, k.faults)
+    assert out["error"] == "ENOMEM" and 3 <= len(out["pids"]) < 64
+    assert out["statuses"] == [7] * len(out["pids"]) and out["more"] == "ECHILD"
+    assert k.faults == []
+    if kernel == "monolithic":
+        assert k.processes == {} and k.frames.in_use() == 1       # the segment persists
+    else:
+        assert k.envs == {} and k.phys.free_count() == k.phys.count
+        assert k.phys.reserved() == 0
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_lying_subclasses_are_refused_not_believed(kernel: str) -> None:
+    out: dict[str, Any] = {}
+
+    def main(os: Any) -> None:
+        r, w = os.pipe()
+        liar = LyingInt(w)
+        out["int"] = [errno(os.write, liar, b"x"), errno(os.close, liar),
+                      errno(os.read, r, LyingInt(1)), errno(os.mmap, LyingInt(PAGE)),
+                      errno(os.munmap, LyingInt(0), PAGE),
+                      errno(os.shm_create, LyingInt(PAGE)), errno(os.wait, LyingInt(1)),
+                      errno(os.rpc_serve, "n", lambda o, x: x, LyingInt(1))]
+        os.write(w, LyingBytes(b"hello"))       # the real five bytes go in
+        out["bytes"] = os.read(r, 100)
+        out["norepr"] = errno(os.close, NoRepr())
+
+    r = run(kernel, main)
+    assert out["int"] == ["EBADF", "EBADF", "EINVAL", "EINVAL", "EINVAL", "EINVAL",
+                          "ECHILD", "EINVAL"]
+    assert out["bytes"] == b"hello" and out["norepr"] == "EBADF" and r.faults == []
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_an_exception_that_cannot_print_is_still_just_a_fault(kernel: str) -> None:
+    def crasher(os: Any) -> None:
+        raise Unprintable()
+
+    def bad_arg(os: Any) -> None:
+        os.close(NoRepr())                      # the EBADF escapes, naming the argument
+
+    def main(os: Any) -> None:
+        a, b = os.spawn(crasher), os.spawn(bad_arg)
+        os.print(os.wait(a)[1])
+        os.print(os.wait(b)[1])
+
+    r = run(kernel, main)
+    assert r.console == ["fault: Unprintable: <unprintable Unprintable>",
+                         "fault: SyscallError: bad file descriptor "
+                         "(errno='EBADF', fd=<unprintable NoRepr>)"]
+    assert len(r.faults) == 2
+
+
+def test_aegis_refuses_a_lying_physical_page_number() -> None:
+    from exolab.kernels.exokernel.bind import VALID
+    from exolab.kernels.exokernel.syscall import Sys
+    out: dict[str, Any] = {}
+
+    def main(os: Any) -> None:
+        ppn, h = os.aegis(Sys.PAGE_ALLOC, None)
+        out["write"] = errno(os.aegis, Sys.TLB_WRITE, 0x500, LyingInt(ppn + 1), h, VALID)
+        out["guarantee"] = errno(os.aegis, Sys.GUARANTEE, 0x501, ppn, h, LyingInt(1))
+        out["name"] = errno(os.aegis, Sys.ENV_ALLOC, "x", 10 ** 9)
+
+    run("exokernel", main)
+    assert out == {"write": "EPERM", "guarantee": "EINVAL", "name": "EINVAL"}
