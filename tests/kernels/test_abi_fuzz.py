@@ -171,7 +171,7 @@ CALLS: dict[str, Any] = {
     "yield_": st.just(()), "thread_yield": st.just(()),
     "compute": st.tuples(st.one_of(st.integers(0, 20_000), value)),
     "print": st.lists(value, max_size=3).map(tuple),
-    "spawn": st.tuples(fn_value), "fork": st.tuples(fn_value),
+    "spawn": st.tuples(fn_value), "fork": st.tuples(fn_value), "exit": st.tuples(value),
     "wait": st.one_of(st.just(()), st.tuples(value)),
     "thread_create": st.tuples(fn_value),
     "pipe": st.just(()),
@@ -201,7 +201,8 @@ EXTRAS: dict[str, dict[str, Any]] = {
 }
 #: a raw kernel entry: the trap number, then arguments (("H",) is the caller's own
 #: environment handle on the exokernel)
-RAW_NUMBERS = list(range(0, 50)) + [-1, 1 << 40, None, "GETRES", 2.5, LyingInt(1)]
+RAW_NUMBERS = list(range(0, 50)) + [-1, 1 << 40, None, "GETRES", 2.5, LyingInt(1),
+                                    Hostile()]
 raw_args = st.lists(st.one_of(value, st.just(("H",))), max_size=5).map(tuple)
 
 
@@ -341,7 +342,7 @@ def _fuzz(kernel: str, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
         _check_no_leaks(run, kernel)
 
 
-FUZZ = settings(max_examples=EXAMPLES or 40, deadline=None, derandomize=not EXAMPLES,
+FUZZ = settings(max_examples=EXAMPLES or 300, deadline=None, derandomize=not EXAMPLES,
                 database=None, suppress_health_check=[HealthCheck.too_slow,
                                                       HealthCheck.data_too_large])
 

@@ -307,3 +307,99 @@ def test_aegis_refuses_a_lying_physical_page_number() -> None:
 
     run("exokernel", main)
     assert out == {"write": "EPERM", "guarantee": "EINVAL", "name": "EINVAL"}
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_reply_that_is_not_a_word_ends_the_server_and_the_client_sees_epipe(
+        kernel: str) -> None:
+    out: dict[str, Any] = {}
+
+    def server(os: Any) -> None:
+        os.rpc_serve("bad", lambda os, w: "not a word", 2)
+
+    def main(os: Any) -> None:
+        pid = os.spawn(server)
+        h = os.rpc_connect("bad")
+        out["call"] = errno(os.rpc_call, h, 1)
+        out["status"] = os.wait(pid)[1]
+
+    r = run(kernel, main)
+    assert out["call"] == "EPIPE"
+    assert "EINVAL" in out["status"] and [f[0] for f in r.faults] == [2]
+
+
+def test_exos_server_entry_survives_garbage_registers() -> None:
+    from exolab.kernels.exokernel.syscall import Sys
+    from exolab.libos.exos.lrpc import REG_SIZE
+    out: dict[str, Any] = {}
+
+    def server(os: Any) -> None:
+        os.rpc_serve("sq", lambda os, w: w * w, 1)
+
+    def main(os: Any) -> None:
+        pid = os.spawn(server)
+        h = os.rpc_connect("sq")
+        slot = os.lrpc._reg_find(b"sq")
+        pct = os.load(os.registry_va + slot * REG_SIZE + 8, 8)
+        out["raw"] = [os.aegis(Sys.PCT_SYNC, pct, words) for words in
+                      ((), (0,), (0, 1, 2), (0, "x"), (99, 2), (0, 1 << 64))]
+        out["real"] = os.rpc_call(h, 7)
+        out["status"] = os.wait(pid)[1]
+
+    r = run("exokernel", main)
+    assert out == {"raw": [-1] * 6, "real": 49, "status": 0} and r.faults == []
+
+
+def _yielding_holder(os: Any, key: int) -> int:
+    """Yield until the flag in segment ``key`` is set."""
+    va = os.shm_attach(key)
+    while os.load(va) == 0:
+        os.yield_()
+    return 7
+
+
+_yielding_holder.image_pages = 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_hundreds_of_threads_started_by_each_other_run_to_the_end(kernel: str) -> None:
+    """Each new thread is first switched to by the one started before it (a greenlet
+    inherits its starter's Python recursion depth): the simulator must not run out."""
+    flag: list[int] = []
+
+    def worker(os: Any) -> None:
+        while not flag:
+            os.thread_yield()
+
+    def procs(os: Any, n: int) -> list[Any]:
+        key = os.shm_create(PAGE)
+        va = os.shm_attach(key)
+        pids = [os.spawn(_yielding_holder, key) for _ in range(n)]
+        os.store(va, 1)
+        return [os.wait(p)[1] for p in pids]
+
+    def main(os: Any) -> None:
+        for _ in range(300):
+            os.thread_create(worker)
+        os.thread_yield()
+        flag.append(1)
+        os.print("threads", procs(os, 150 if kernel == "monolithic" else 50) == [7] * (
+            150 if kernel == "monolithic" else 50))
+
+    r = run(kernel, main, frames=8192)
+    assert r.console == ["threads True"] and r.faults == []
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_processes_waiting_on_each_other_come_to_rest(kernel: str) -> None:
+    """A reader of a pipe nobody writes and its parent waiting for it: a deadlock the
+    run reports, not two waiters yielding to each other for ever."""
+    def reader(os: Any) -> None:
+        r, _w = os.pipe()
+        os.read(r, 1)
+
+    def main(os: Any) -> None:
+        os.wait(os.spawn(reader))
+
+    r = run_program(main, kernel=kernel, until=20_000_000)
+    assert r.result.reason == "deadlock" and r.faults == []

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from greenlet import GreenletExit, greenlet
+from greenlet import GreenletExit
 
 from exolab.errors import KernelPanic, PrivilegeError, ProgramFault, SimulationError
 from exolab.machine.memory import WORD_MASK as _MASK
@@ -497,10 +497,9 @@ class CPU:
             self._emit(Kind.CONTEXT_SWITCH, thread.name, thread.tid)
         self.current = thread
         g = thread.glet
-        if g is None:
-            thread.glet = g = greenlet(self._thread_body, self.machine.root)
+        if g is None:                   # first run: started from a shallow stack
             thread.state = READY
-            g.switch(thread)
+            self.machine.launch(thread, self._thread_body)
         else:
             g.switch()
         self.mode = KERNEL
@@ -536,10 +535,9 @@ class CPU:
             prev.state = DEAD
         self.current = thread
         g = thread.glet
-        if g is None:
-            thread.glet = g = greenlet(self._thread_body, self.machine.root)
+        if g is None:                   # first run: started from a shallow stack
             thread.state = READY
-            g.switch(thread)
+            self.machine.launch(thread, self._thread_body)
         else:
             g.switch()
         self.mode = USER

@@ -23,6 +23,7 @@ Interface::
       clock, memory, cpus, cpu (= cpus[0]), timer, threads, tracer, profile
       disks, nics                   attach_disk(path, ...), attach_nic(backend)
       run(until=None) -> RunResult  halt()
+      launch(thread, body)          start a thread's greenlet (for the CPU)
       cycles -> int                 us(cycles) -> float
       statistics() -> MachineStats
 """
@@ -31,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from greenlet import getcurrent
+from greenlet import getcurrent, greenlet
 
 from exolab.errors import ConfigError, ExolabError
 from exolab.machine.clock import Clock, ClockStats
@@ -98,6 +99,7 @@ class Machine:
         self._halted = False
         self._paused: Any = None        # thread interrupted by a cycle limit
         self._limit_ev: Any = None      # pending cycle-limit event of run(until=...)
+        self._launcher: Any = None      # greenlet that starts new threads (launch)
 
     @property
     def cycles(self) -> int:
@@ -138,9 +140,35 @@ class Machine:
         else:   # in the idle loop or the kernel's dispatch: stop the next thread at once
             self._limit_ev = self.clock.after(1, self._pause)
 
+    def launch(self, thread: Any, body: Any) -> None:
+        """Start ``thread``'s greenlet, running ``body(thread)``; return when the caller
+        is switched back to.
+
+        A new greenlet inherits the Python recursion depth of the greenlet that
+        first switches to it, so threads started by threads started by threads
+        would run out of depth after a few hundred generations (a spawn loop
+        would end in a RecursionError out of the simulator). Run's launcher, a
+        greenlet with a shallow stack, starts them all instead.
+        """
+        launcher = self._launcher
+        if launcher is None or launcher.dead or getcurrent() is launcher:
+            thread.glet = g = greenlet(body, self.root)   # (no run() yet: start here)
+            g.switch(thread)
+        else:
+            launcher.switch((thread, body))
+
+    def _launcher_main(self) -> None:
+        """The launcher's body: start each thread handed to it, from its shallow stack."""
+        thread, body = self.root.switch()
+        while True:
+            thread.glet = g = greenlet(body, self.root)
+            thread, body = g.switch(thread)
+
     def run(self, until: int | None = None) -> RunResult:
         """Run the idle loop until nothing can happen, a halt, or cycle ``until``."""
         self.root = getcurrent()
+        self._launcher = greenlet(self._launcher_main, self.root)
+        self._launcher.switch()                 # primed: waits for the first thread
         self._halted = False
         cpu = self.cpu
         self._limit_ev = self.clock.schedule(until, self._pause) if until is not None else None

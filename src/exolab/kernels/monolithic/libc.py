@@ -212,15 +212,20 @@ class Libc(ABI):
         served = 0
         while count is None or served < count:
             req, rep = self._trap(_RPC_ACCEPT, name)
-            while count is None or served < count:
-                msg = self.read(req, 8)
-                if len(msg) < 8:
-                    break
-                reply = handler(self, _WORD.unpack(msg)[0])
-                self.write(rep, _WORD.pack(wrap_word(reply)))
-                served += 1
-            self.close(req)
-            self.close(rep)
+            try:                        # a failing handler or reply ends the connection
+                while count is None or served < count:
+                    msg = self.read(req, 8)
+                    if len(msg) < 8:
+                        break
+                    reply = handler(self, _WORD.unpack(msg)[0])
+                    self.write(rep, _WORD.pack(wrap_word(reply)))
+                    served += 1
+            finally:
+                for fd in (req, rep):
+                    try:
+                        self.close(fd)
+                    except SyscallError:
+                        pass            # the handler closed it itself
 
     def rpc_connect(self, name: str) -> int:
         req, rep = self._trap(_RPC_CONNECT, name)
