@@ -30,6 +30,7 @@ Interface (each method documents its own contract)::
     WORD_MIN, WORD_MAX (an rpc word), MAX_COMPUTE (largest compute() burst),
     ACCESS_SIZES (load/store sizes), fault_status(ex) (the status of a crash)
     wrap_word(x) (an rpc reply as a word), as_bytes(data) (a buffer, decoded)
+    IMAGE_PAGES, image_pages(program) (how many pages a program's image takes)
 
 Arguments are decoded at the boundary by exact type (``type(x) is int``, not
 ``isinstance``): an ``int`` or ``bytes`` subclass could lie about its value
@@ -300,6 +301,22 @@ def as_bytes(data: Any) -> bytes:
     if not isinstance(data, (bytes, bytearray)):
         raise SyscallError("EFAULT", "buffer is not bytes", type=type_name(data))
     return bytes(memoryview(data))
+
+
+IMAGE_PAGES = 16                # a program's text+data pages unless it says otherwise
+MAX_IMAGE_PAGES = 4096
+
+
+def image_pages(program: Any) -> int:
+    """Decode ``program.image_pages``, the size of its image in pages (default
+    :data:`IMAGE_PAGES`); EINVAL unless an int in 0..MAX_IMAGE_PAGES."""
+    try:
+        pages = getattr(program, "image_pages", IMAGE_PAGES)
+    except Exception:
+        pages = None
+    if type(pages) is not int or not 0 <= pages <= MAX_IMAGE_PAGES:
+        raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
+    return pages
 
 
 def load_program(spec: str) -> Program:

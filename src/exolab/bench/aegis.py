@@ -28,10 +28,10 @@ from typing import Any, Callable
 from exolab.abi import ABI
 from exolab.bench.papers import paper_rows, suite_profile
 from exolab.bench.registry import SuiteContext, SuiteOutput, suite
-from exolab.errors import ConfigError, SyscallError
+from exolab.bench.tables import result_of
+from exolab.errors import SyscallError
 from exolab.kernels import kernel_names
 from exolab.machine.costs import get_profile
-from exolab.runner import run_program
 
 __all__ = ["BENCHMARKS", "PROGRAMS", "measure", "run_aegis"]
 
@@ -97,14 +97,7 @@ PROGRAMS: dict[str, Callable[..., None]] = {
 
 def measure(benchmark: str, kernel: str, profile: str, seed: int, n: int) -> float | None:
     """Run one program; return its cycles per operation (None: n/a on this kernel)."""
-    run = run_program(PROGRAMS[benchmark], n, kernel=kernel, profile=profile, seed=seed)
-    for line in run.console:
-        if line.startswith("RESULT "):
-            return float(line.split()[1])
-    if any("ENOSYS" in str(f[1]) for f in run.faults):
-        return None
-    raise ConfigError("benchmark program produced no result", benchmark=benchmark,
-                      kernel=kernel, reason=run.result.reason, faults=run.faults[:3])
+    return result_of(PROGRAMS[benchmark], benchmark, kernel, profile, seed, n)
 
 
 @suite("aegis", kernels=tuple(kernel_names()), default_profile=suite_profile("aegis"),

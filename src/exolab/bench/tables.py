@@ -11,8 +11,11 @@ Interface::
     TABLES: suite -> (benchmarks, unit)
     iterations(benchmark, quick=False) -> int
     measure(benchmark, kernel, profile, seed, n) -> cycles per operation | None
+    result_of(program, benchmark, kernel, profile, seed, n)   the same, any program
 """
 from __future__ import annotations
+
+from typing import Any
 
 from exolab.apps.microbench import PROGRAMS
 from exolab.bench.papers import paper_rows, suite_profile
@@ -22,7 +25,7 @@ from exolab.kernels import kernel_names
 from exolab.machine.costs import get_profile
 from exolab.runner import run_program
 
-__all__ = ["TABLES", "measure", "iterations"]
+__all__ = ["TABLES", "measure", "result_of", "iterations"]
 
 #: suite -> (benchmarks in table order, unit)
 TABLES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -46,7 +49,13 @@ def iterations(benchmark: str, quick: bool = False) -> int:
 
 def measure(benchmark: str, kernel: str, profile: str, seed: int, n: int) -> float | None:
     """Run one microbenchmark program; return its cycles per operation (None: n/a)."""
-    run = run_program(PROGRAMS[benchmark], n, kernel=kernel, profile=profile, seed=seed)
+    return result_of(PROGRAMS[benchmark], benchmark, kernel, profile, seed, n)
+
+
+def result_of(program: Any, benchmark: str, kernel: str, profile: str, seed: int,
+              n: int) -> float | None:
+    """Run ``program(os, n)``; parse its ``RESULT`` line (None: ENOSYS, n/a here)."""
+    run = run_program(program, n, kernel=kernel, profile=profile, seed=seed)
     for line in run.console:
         if line.startswith("RESULT "):
             return float(line.split()[1])

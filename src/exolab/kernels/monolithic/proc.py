@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from exolab.abi import PROT_READ
+from exolab.abi import IMAGE_PAGES, PROT_READ, image_pages
 from exolab.errors import SyscallError, type_name
 from exolab.kernels.monolithic.pipe import close_all, dup_fds
 from exolab.kernels.monolithic.vm import PTE, AddressSpace
@@ -36,7 +36,6 @@ __all__ = ["Process", "IMAGE_PAGES", "sys_getpid", "sys_spawn", "sys_fork", "sys
            "sys_wait", "sys_thread_create", "sys_yield", "sys_thread_yield", "kill",
            "thread_ended"]
 
-IMAGE_PAGES = 16                # a program's text+data pages unless it says otherwise
 IMAGE_VPN = 0x400               # where images are mapped (0x0040_0000)
 
 
@@ -98,16 +97,6 @@ def _name(name: Any, program: Any) -> str:
     return name
 
 
-def _image_pages(program: Any) -> int:
-    """Decode ``program.image_pages`` (EINVAL unless an int in 0..4096)."""
-    try:
-        pages = getattr(program, "image_pages", IMAGE_PAGES)
-    except Exception:
-        pages = None
-    if type(pages) is not int or not 0 <= pages <= 4096:
-        raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
-    return pages
-
 
 def _map_image(k: "MonolithicKernel", cpu: CPU, proc: Process, pages: int) -> None:
     """Map ``pages`` read-only image pages, each copied from the page cache."""
@@ -123,7 +112,7 @@ def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,
     if not callable(program):
         raise SyscallError("EINVAL", "program is not callable", program=program)
     args = _args(args)
-    pages = _image_pages(program)
+    pages = image_pages(program)
     name = _name(name, program)
     if k.frames.available() < pages:    # decode: all or nothing, no half-built process
         raise SyscallError("ENOMEM", "no frames for the program image", pages=pages,

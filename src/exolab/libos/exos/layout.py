@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from exolab.abi import IMAGE_PAGES     # a program's text+data unless it says otherwise
+
 __all__ = ["EXOS_VPN", "MISC_VPN", "PT_VPN", "PT_PAGES", "CAPV_VPN", "CAPV_PAGES",
            "SCRATCH_VPN", "PTE_SIZE", "MAX_PTES", "P_PRESENT", "P_READ", "P_WRITE",
            "P_DIRTY", "P_COW", "P_SHARED", "P_LOST", "USER_BASE", "USER_TOP",
@@ -74,7 +76,6 @@ MAX_FDS = 64
 USER_BASE = 0x0010_0000         # lowest address mmap hands out
 USER_TOP = 0x6FFF_0000          # user mappings stay below ExOS's region
 IMAGE_VPN = 0x400               # program image at 0x0040_0000
-IMAGE_PAGES = 16                # a program's text+data unless it says otherwise
 EXOS_TEXT_PAGES = 32            # ExOS itself, linked into every application
 STACK_VPN = 0x6FFE0             # user stack pages (demand-zero)
 STACK_PAGES = 2

@@ -36,12 +36,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from exolab.abi import image_pages
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import FD_CONSOLE
 from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, FD_OFF, FD_SIZE,
-                                      GUARANTEED_PAGES, IMAGE_PAGES, IMAGE_VPN, MISC_PID,
+                                      GUARANTEED_PAGES, IMAGE_VPN, MISC_PID,
                                       MISC_VPN, P_COW, P_DIRTY, P_PRESENT, P_READ,
                                       P_SHARED, P_WRITE, STACK_PAGES, STACK_VPN)
 from exolab.machine.threads import SimThread
@@ -58,16 +59,6 @@ PENDING = object()                      # a child that has not exited yet
 MAX_SPINS = 64
 _MISC = MISC_VPN << SHIFT
 
-
-def _image_pages(program: Any) -> int:
-    """Decode ``program.image_pages`` (EINVAL unless an int in 0..4096)."""
-    try:
-        pages = getattr(program, "image_pages", IMAGE_PAGES)
-    except Exception:
-        pages = None
-    if type(pages) is not int or not 0 <= pages <= 4096:
-        raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
-    return pages
 
 
 def _proc_name(name: Any, program: Any) -> str:
@@ -122,7 +113,7 @@ class Procs:
         program's ``image_pages``; copied from the file cache) and a stack."""
         os, p = self.os, self.os.profile
         if pages is None:
-            pages = _image_pages(program)
+            pages = image_pages(program)
         frames = []
         for _ in range(pages):
             frames.append(os.trap(Sys.PAGE_ALLOC, None))
@@ -212,7 +203,7 @@ class Procs:
         if not callable(program) or type(args) is not tuple:
             raise SyscallError("EINVAL", "program must be callable with a tuple of args")
         libos = libos_of(program, ExOS)         # the library OS the program is linked with
-        pages = _image_pages(program)           # decoded here: EINVAL to the caller
+        pages = image_pages(program)           # decoded here: EINVAL to the caller
         os = self.os
         pid, h, up = self._child_env(_proc_name(name, program),
                                      GUARANTEED_PAGES + pages)
