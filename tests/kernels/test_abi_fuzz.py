@@ -34,69 +34,12 @@ from exolab.abi import ERRNOS, EXCEPTION_KINDS, PROT_NONE, PROT_RW
 from exolab.errors import SyscallError
 from exolab.runner import run_program
 
+from .hostile import Hostile, LyingBytes, LyingInt, Unprintable
+
 PAGE = 4096
 ROUNDS = 30
 KERNELS = ["monolithic", "exokernel"]
 EXAMPLES = int(_os.environ.get("EXOLAB_FUZZ_EXAMPLES", "0"))
-
-
-class LyingInt(int):
-    """An int subclass whose every method lies."""
-
-    def __index__(self) -> int:
-        return 3
-
-    def __int__(self) -> int:
-        return 3
-
-    def __eq__(self, other: object) -> bool:
-        return True
-
-    def __ne__(self, other: object) -> bool:
-        return False
-
-    def __hash__(self) -> int:
-        return 3
-
-    def __and__(self, other: object) -> int:
-        return 0
-
-    def __rshift__(self, other: object) -> int:
-        return 0
-
-    def __lt__(self, other: object) -> bool:
-        return False
-
-    def __bool__(self) -> bool:
-        return False
-
-
-class LyingBytes(bytes):
-    """A bytes subclass that lies about its length and contents."""
-
-    def __len__(self) -> int:
-        return 1 << 40
-
-    def __getitem__(self, key: Any) -> bytes:
-        return b""
-
-
-class Hostile:
-    """Raises from every hook a kernel might call on an argument."""
-
-    def _boom(self, *args: Any) -> Any:
-        raise RuntimeError("hostile hook")
-
-    __eq__ = __ne__ = __lt__ = __index__ = __int__ = __len__ = __bool__ = _boom  # type: ignore
-    __repr__ = __str__ = __format__ = __iter__ = _boom                        # type: ignore
-    __hash__ = None                                                             # type: ignore
-
-
-class Unprintable(Exception):
-    """An exception whose message cannot be rendered."""
-
-    def __str__(self) -> str:
-        raise RuntimeError("no str")
 
 
 def _child_ok(os: Any) -> int:

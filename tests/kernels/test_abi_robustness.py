@@ -19,66 +19,10 @@ from exolab.kernels import make_kernel
 from exolab.machine.machine import Machine
 from exolab.runner import run_program
 
+from .hostile import LyingBytes, LyingInt, NoRepr, Unprintable
+
 PAGE = 4096
 KERNELS = ["monolithic", "exokernel"]
-
-
-class LyingInt(int):
-    """An int subclass whose methods say something else than its value."""
-
-    def __index__(self) -> int:
-        return 5
-
-    def __int__(self) -> int:
-        return 5
-
-    def __eq__(self, other: object) -> bool:
-        return True
-
-    def __ne__(self, other: object) -> bool:
-        return False
-
-    def __hash__(self) -> int:
-        return 4
-
-    def __and__(self, other: object) -> int:
-        return 0
-
-    def __rshift__(self, other: object) -> int:
-        return 0
-
-    def __lt__(self, other: object) -> bool:
-        return False
-
-    def __gt__(self, other: object) -> bool:
-        return False
-
-
-class LyingBytes(bytes):
-    """A bytes subclass that lies about its length and slices."""
-
-    def __len__(self) -> int:
-        return 10 ** 6
-
-    def __getitem__(self, key: Any) -> bytes:
-        return b""
-
-
-class Unprintable(Exception):
-    """An exception that cannot be rendered."""
-
-    def __str__(self) -> str:
-        raise RuntimeError("no str")
-
-    def __repr__(self) -> str:
-        raise RuntimeError("no repr")
-
-
-class NoRepr:
-    """An argument whose repr raises."""
-
-    def __repr__(self) -> str:
-        raise RuntimeError("no repr")
 
 
 def run(kernel: str, program: Any, *args: Any, frames: int = 4096) -> Any:

@@ -13,7 +13,7 @@ from exolab.errors import (ConfigError, DiskImageError, DiskRequestError,
                            PhysicalAddressError)
 from exolab.kernels.tiny import SYS_DISK_READ, TinyKernel
 from exolab.machine.cpu import IRQ_DISK
-from exolab.machine.disk import SECTOR, BlockDevice, Disk
+from exolab.machine.disk import SECTOR, BlockDevice
 from exolab.machine.machine import Machine
 from exolab.trace.events import Kind
 

@@ -45,7 +45,7 @@ from exolab.kernels.exokernel.revoke import (DEFAULT_DEADLINE_US, IRQ_SOFT, Revo
 from exolab.kernels.exokernel.sched import SchedStats, Scheduler
 from exolab.kernels.exokernel.stlb import STLB, STLBStats
 from exolab.kernels.exokernel.syscall import costed_table, dispatch
-from exolab.machine.cpu import CPU, IRQ_TIMER, KERNEL, Cause
+from exolab.machine.cpu import CPU, IRQ_TIMER
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import DEAD, SimThread, ThreadExit
 

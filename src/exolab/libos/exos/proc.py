@@ -38,12 +38,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import image_pages
 from exolab.errors import SyscallError
-from exolab.kernels.exokernel.bind import VALID, WRITABLE
+from exolab.kernels.exokernel.bind import VALID
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import FD_CONSOLE
 from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, FD_OFF, FD_SIZE,
                                       GUARANTEED_PAGES, IMAGE_VPN, MISC_PID,
-                                      MISC_VPN, P_COW, P_DIRTY, P_PRESENT, P_READ,
+                                      MISC_VPN, P_COW, P_PRESENT, P_READ,
                                       P_SHARED, P_WRITE, STACK_PAGES, STACK_VPN)
 from exolab.machine.threads import SimThread
 
