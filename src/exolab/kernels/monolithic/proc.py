@@ -54,6 +54,7 @@ class Process:
     state: str = "live"                 # live -> zombie -> reaped
     status: Any = None                  # exit status once a zombie
     fault_handler: Callable[..., Any] | None = None   # user-level SIGSEGV handler
+    exc_handlers: dict[str, Callable[..., Any]] = field(default_factory=dict)  # kind -> handler
     handler_depth: int = 0              # nested fault upcalls in progress
     waiters: list[SimThread] = field(default_factory=list)   # threads in wait()
     personality: Any = None            # the Libc instance programs call
@@ -133,7 +134,8 @@ def sys_fork(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
     child = k.new_process(f"{proc.name}~", proc, space=None)
     child.space = k.vm.fork_space(cpu, proc.space, child.space.asid)
     child.fds = dup_fds(proc)
-    child.fault_handler = proc.fault_handler
+    child.fault_handler = proc.fault_handler        # signal dispositions survive fork
+    child.exc_handlers = dict(proc.exc_handlers)
     _start_thread(k, child, entry, tuple(args))
     return child.pid
 

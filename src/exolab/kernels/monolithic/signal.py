@@ -25,7 +25,6 @@ Interface::
 """
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import EXCEPTION_KINDS, TRIGGERED, fault_status
@@ -44,9 +43,6 @@ MAX_NESTING = 4         # fault handlers may fault this deep before the process 
 #: exception kind -> (signal, cause) for the kinds Ultrix can deliver
 ULTRIX_EXCEPTIONS = {"overflow": ("SIGFPE", Cause.OVERFLOW),
                      "prot": ("SIGSEGV", Cause.TLB_MOD)}
-#: kernel -> {(pid, kind): handler}; the signal dispositions of each process
-_DISPOSITIONS: "weakref.WeakKeyDictionary[Any, dict[tuple[int, str], Any]]" = \
-    weakref.WeakKeyDictionary()
 
 
 def deliver_fault(k: "MonolithicKernel", cpu: CPU, proc: Process, vaddr: int,
@@ -101,11 +97,10 @@ def sys_set_exception_handler(k: "MonolithicKernel", cpu: CPU, proc: Process, ki
         raise SyscallError("ENOSYS", "Ultrix cannot deliver this exception", kind=kind)
     if handler is not None and not callable(handler):
         raise SyscallError("EINVAL", "exception handler is not callable")
-    table = _DISPOSITIONS.setdefault(k, {})
     if handler is None:
-        table.pop((proc.pid, kind), None)
+        proc.exc_handlers.pop(kind, None)
     else:
-        table[(proc.pid, kind)] = handler
+        proc.exc_handlers[kind] = handler
 
 
 def deliver_exception(k: "MonolithicKernel", cpu: CPU, proc: Process, cause: Cause,
@@ -115,7 +110,7 @@ def deliver_exception(k: "MonolithicKernel", cpu: CPU, proc: Process, cause: Cau
     if type(info) is not str or info != TRIGGERED:  # (never a program object's __ne__)
         return False
     kind = next((kd for kd, (_sig, c) in ULTRIX_EXCEPTIONS.items() if c == cause), None)
-    handler = _DISPOSITIONS.get(k, {}).get((proc.pid, kind)) if kind else None
+    handler = proc.exc_handlers.get(kind) if kind else None
     if handler is None:
         return False
     p = k.machine.profile
