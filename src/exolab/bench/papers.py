@@ -15,6 +15,7 @@ Interface::
     suite_profile(suite) -> str
     paper_rows(suite) -> list[PaperRow]
     Comparison                                   fidelity(report, suite) -> list[Comparison]
+    Ratio                                        ratios(report, suite) -> list[Ratio]
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Any
 
 from exolab.bench.results import PaperRow, Report
 
-__all__ = ["PaperFigure", "figures", "system_kernel", "suite_profile", "paper_rows",
+__all__ = ["Ratio", "ratios", "PaperFigure", "figures", "system_kernel", "suite_profile", "paper_rows",
            "Comparison", "fidelity"]
 
 
@@ -106,4 +107,29 @@ def fidelity(report: Report, suite: str) -> list[Comparison]:
                               match.system if match else None, paper,
                               r.value / paper if paper else None,
                               match.calibrates if match else None))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """monolithic / ``kernel`` on one benchmark, measured and (where known) published."""
+
+    suite: str
+    benchmark: str
+    kernel: str
+    measured: float
+    paper: float | None         # the paper's ratio of the systems the two stand for
+
+
+def ratios(report: Report, suite: str) -> list[Ratio]:
+    """The ratio monolithic / K for every other kernel K measured on a benchmark."""
+    comps = fidelity(report, suite)
+    base = {c.benchmark: c for c in comps if c.kernel == "monolithic"}
+    out = []
+    for c in comps:
+        a = base.get(c.benchmark)
+        if c.kernel == "monolithic" or a is None or not c.measured:
+            continue
+        paper = a.paper / c.paper if a.paper is not None and c.paper else None
+        out.append(Ratio(suite, c.benchmark, c.kernel, a.measured / c.measured, paper))
     return out

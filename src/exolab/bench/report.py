@@ -34,7 +34,7 @@ from typing import Callable
 from rich.console import Console
 from rich.table import Table
 
-from exolab.bench.papers import Comparison, fidelity
+from exolab.bench.papers import Comparison, Ratio, fidelity, ratios
 from exolab.bench.results import PaperRow, Report, Result
 
 __all__ = ["Column", "columns", "benchmarks", "suite_table", "print_report", "fmt_value",
@@ -124,23 +124,20 @@ def ratio_verdict(measured: float, paper: float) -> str:
 
 def _ratio_columns(report: Report, suite: str) -> list[Column]:
     """monolithic / K measured beside the paper's ratio, for every other kernel K."""
-    comps = fidelity(report, suite)
-    base = {c.benchmark: c for c in comps if c.kernel == "monolithic"}
-    if not base or not any(c.paper is not None for c in comps):
+    rows = ratios(report, suite)
+    if not rows or not any(c.paper is not None for c in fidelity(report, suite)):
         return []
     cols = []
-    for kernel in dict.fromkeys(c.kernel for c in comps if c.kernel != "monolithic"):
-        other = {c.benchmark: c for c in comps if c.kernel == kernel}
+    for kernel in dict.fromkeys(r.kernel for r in rows):
+        mine = {r.benchmark: r for r in rows if r.kernel == kernel}
 
-        def cell(bench: str, other: dict[str, Comparison] = other) -> str:
-            a, b = base.get(bench), other.get(bench)
-            if a is None or b is None or not b.measured:
+        def cell(bench: str, mine: dict[str, Ratio] = mine) -> str:
+            r = mine.get(bench)
+            if r is None:
                 return MISSING
-            ratio = a.measured / b.measured
-            if a.paper is None or b.paper is None:
-                return f"{ratio:.2f}"
-            paper = a.paper / b.paper
-            return f"{ratio:.2f} (paper {paper:.2f}) {ratio_verdict(ratio, paper)}"
+            if r.paper is None:
+                return f"{r.measured:.2f}"
+            return f"{r.measured:.2f} (paper {r.paper:.2f}) {ratio_verdict(r.measured, r.paper)}"
         cols.append(Column(f"monolithic/{kernel}", cell))
     return cols
 
