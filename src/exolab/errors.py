@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from exolab.hostint import host_interrupted
+
 __all__ = [
     "ExolabError", "ConfigError", "MachineError", "PhysicalAddressError",
     "PrivilegeError", "DiskImageError", "DiskRequestError", "NicError",
@@ -44,9 +46,9 @@ def _render(x: Any, how: Any) -> str:
     try:
         s = how(x)
         return s if type(s) is str else "".join([s])
-    except KeyboardInterrupt:
-        raise
-    except BaseException:           # a program's object: anything may come out
+    except BaseException as ex:     # a program's object: anything may come out
+        if type(ex) is KeyboardInterrupt and host_interrupted():
+            raise
         return f"<unprintable {type_name(x)}>"
 
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from greenlet import GreenletExit
 
 from exolab.errors import KernelPanic, PrivilegeError, ProgramFault, SimulationError
+from exolab.hostint import host_interrupted
 from exolab.machine.memory import WORD_MASK as _MASK
 from exolab.machine.memory import WORD_PACK as _PACK
 from exolab.machine.memory import WORD_UNPACK as _UNPACK
@@ -567,9 +568,9 @@ class CPU:
                 t.state = DEAD
                 return
             self._program_fault(t, ex)
-        except KeyboardInterrupt:
-            raise                         # ^C from the person running the simulator
         except BaseException as ex:       # a bug or attack in simulated code; a panic
+            if type(ex) is KeyboardInterrupt and host_interrupted():
+                raise                     # ^C from the person running the simulator
             if self.machine.panic is None:  # a kernel path recorded passes through
                 self._program_fault(t, ex)
         self._end_thread(t)

@@ -35,6 +35,7 @@ from typing import Any
 from greenlet import getcurrent, greenlet
 
 from exolab.errors import ConfigError, ExolabError
+from exolab.hostint import sigint_guard
 from exolab.machine.clock import Clock, ClockStats
 from exolab.machine.costs import CostProfile, get_profile
 from exolab.machine.cpu import CPU, KERNEL, CPUStats
@@ -166,6 +167,11 @@ class Machine:
 
     def run(self, until: int | None = None) -> RunResult:
         """Run the idle loop until nothing can happen, a halt, or cycle ``until``."""
+        with sigint_guard():                    # a program's own ^C is its fault
+            return self._run(until)
+
+    def _run(self, until: int | None) -> RunResult:
+        """The idle loop of :meth:`run`."""
         self.root = getcurrent()
         self._launcher = greenlet(self._launcher_main, self.root)
         self._launcher.switch()                 # primed: waits for the first thread

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from exolab.abi import EXCEPTION_KINDS, TRIGGERED, fault_status
 from exolab.errors import SyscallError
+from exolab.hostint import host_interrupted
 from exolab.kernels.monolithic.proc import Process, kill
 from exolab.machine.cpu import CPU, Cause
 from exolab.machine.threads import ThreadExit
@@ -69,10 +70,12 @@ def _upcall(k: "MonolithicKernel", cpu: CPU, proc: Process, where: Any,
     (as one escaping the program would), never the faulting code's caller."""
     try:
         cpu.upcall(handler, *args)
-    except (ThreadExit, KeyboardInterrupt):
+    except ThreadExit:
         raise
     except BaseException as ex:         # noqa: BLE001 - anything a handler may raise
         if k.machine.panic is not None:     # a kernel path broke below the handler
+            raise
+        if type(ex) is KeyboardInterrupt and host_interrupted():
             raise
         what = fault_status(ex)
         k.record_fault(proc, what, where)
