@@ -229,18 +229,25 @@ def _where(where: Any) -> str:
     return f"{where:#x}" if isinstance(where, int) else repr(where)
 
 
+def _summary_table(title: str, program: str, run: Any) -> Table:
+    """A two-column summary table opened with the program, why it ended and its time."""
+    m = run.machine
+    table = Table(title=f"{title} ({m.profile.name}, seed {m.seed})",
+                  title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("program", escape(program))
+    table.add_row("run", run.result.reason)
+    table.add_row("cycles", f"{m.cycles:,}")
+    table.add_row("simulated time", f"{m.us(m.cycles):,.2f} \N{MICRO SIGN}s")
+    return table
+
+
 def _run_summary(spec: str, kernel: str, run: Any) -> Table:
     """A table of the run: why it ended, time, machine counters, kernel counters, faults."""
     m = run.machine
     stats = m.statistics()
-    table = Table(title=f"run on {kernel} ({m.profile.name}, seed {m.seed})",
-                  title_justify="left", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value", justify="right")
-    table.add_row("program", escape(spec))
-    table.add_row("run", run.result.reason)
-    table.add_row("cycles", f"{stats.cycles:,}")
-    table.add_row("simulated time", f"{stats.microseconds:,.2f} \N{MICRO SIGN}s")
+    table = _summary_table(f"run on {kernel}", spec, run)
     for label, name in (("traps", "traps"), ("exceptions", "exceptions"),
                         ("interrupts", "interrupts"), ("TLB misses", "tlb_misses"),
                         ("context switches", "context_switches")):
@@ -349,14 +356,7 @@ def _trace_summary(program: str, kernel: str, run: Any, out_path: Path) -> Table
     """A table of the traced run: cycles, time, events by kind, faults."""
     m = run.machine
     where = "the bare machine" if kernel == "none" else kernel
-    table = Table(title=f"trace on {where} ({m.profile.name}, seed {m.seed})",
-                  title_justify="left", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value", justify="right")
-    table.add_row("program", escape(program))
-    table.add_row("run", run.result.reason)
-    table.add_row("cycles", f"{m.cycles:,}")
-    table.add_row("simulated time", f"{m.us(m.cycles):,.2f} us")
+    table = _summary_table(f"trace on {where}", program, run)
     counts = m.tracer.counts()
     for kind in sorted(counts):
         table.add_row(f"  {kind.name}", f"{counts[kind]:,}")

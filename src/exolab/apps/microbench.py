@@ -22,6 +22,7 @@ Interface::
 
     PROGRAMS: dict[str, Program]     benchmark name -> main(os, n)
     LCG                              the programs' own deterministic random order
+    report(os, cycles)               print the RESULT line the harness parses
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from typing import Any
 from exolab.abi import ABI, PROT_NONE, PROT_READ, PROT_RW
 from exolab.errors import SyscallError
 
-__all__ = ["PROGRAMS", "LCG"]
+__all__ = ["PROGRAMS", "LCG", "report"]
 
 PAGE = 4096
 
@@ -49,7 +50,7 @@ class LCG:
         return self.state % n
 
 
-def _report(os: ABI, cycles: float) -> None:
+def report(os: ABI, cycles: float) -> None:
     """Print the result line the harness parses."""
     os.print(f"RESULT {cycles:.3f}")
 
@@ -62,7 +63,7 @@ def api_call(os: ABI, n: int) -> None:
     t0 = os.time()
     for _ in range(n):
         os.api_call()
-    _report(os, (os.time() - t0) / n)
+    report(os, (os.time() - t0) / n)
 
 
 def _yielder(os: ABI, n: int) -> None:
@@ -78,7 +79,7 @@ def thread_yield(os: ABI, n: int) -> None:
     t0 = os.time()
     for _ in range(n):
         os.thread_yield()
-    _report(os, (os.time() - t0) / (2 * n))
+    report(os, (os.time() - t0) / (2 * n))
 
 
 def _echo(os: ABI, rfd: int, wfd: int, n: int, width: int) -> None:
@@ -107,7 +108,7 @@ def _ping(os: ABI, n: int, width: int) -> float:
 
 def ping_pong(os: ABI, n: int) -> None:
     """Send 1 byte to another process and get it back."""
-    _report(os, _ping(os, n, 1))
+    report(os, _ping(os, n, 1))
 
 
 def _nothing(os: ABI) -> int:
@@ -121,14 +122,14 @@ def process_creation(os: ABI, n: int) -> None:
     t0 = os.time()
     for _ in range(n):
         os.wait(os.spawn(_nothing))
-    _report(os, (os.time() - t0) / n)
+    report(os, (os.time() - t0) / n)
 
 
 # -- Exokernel IPC table -------------------------------------------------------------
 
 def pipe(os: ABI, n: int) -> None:
     """Ping-pong a word-sized counter through pipes; one-way time."""
-    _report(os, _ping(os, n, 4) / 2)
+    report(os, _ping(os, n, 4) / 2)
 
 
 def _shm_peer(os: ABI, key: int, n: int) -> None:
@@ -159,7 +160,7 @@ def shm(os: ABI, n: int) -> None:
         turn()
     dt = os.time() - t0
     os.wait(pid)
-    _report(os, dt / (2 * n))
+    report(os, dt / (2 * n))
 
 
 def _counter_server(os: ABI, n: int) -> None:
@@ -181,7 +182,7 @@ def lrpc(os: ABI, n: int) -> None:
     t0 = os.time()
     for _ in range(n):
         os.rpc_call(handle, 0)
-    _report(os, (os.time() - t0) / n)
+    report(os, (os.time() - t0) / n)
     os.wait(pid)
 
 
@@ -202,7 +203,7 @@ def dirty(os: ABI, n: int) -> None:
     t0 = os.time()
     for _ in range(n):
         os.dirty(va)
-    _report(os, (os.time() - t0) / n)
+    report(os, (os.time() - t0) / n)
 
 
 def prot1(os: ABI, n: int) -> None:
@@ -211,7 +212,7 @@ def prot1(os: ABI, n: int) -> None:
     t0 = os.time()
     for i in range(n):
         os.mprotect(va, PAGE, PROT_READ if i % 2 == 0 else PROT_RW)
-    _report(os, (os.time() - t0) / n)
+    report(os, (os.time() - t0) / n)
 
 
 def _prot_n(os: ABI, n: int, timed_protect: bool) -> None:
@@ -225,7 +226,7 @@ def _prot_n(os: ABI, n: int, timed_protect: bool) -> None:
         os.mprotect(va, 100 * PAGE, PROT_RW)
         t2 = os.time()
         total += (t1 - t0) if timed_protect else (t2 - t1)
-    _report(os, total / n)
+    report(os, total / n)
 
 
 def prot100(os: ABI, n: int) -> None:
@@ -256,7 +257,7 @@ def trap(os: ABI, n: int) -> None:
         total += entered[-1] - t0
         if len(entered) == 1:
             total = 0           # the first fault was the warm-up
-    _report(os, total / n)
+    report(os, total / n)
 
 
 def appel1(os: ABI, n: int) -> None:
@@ -284,7 +285,7 @@ def appel1(os: ABI, n: int) -> None:
             continue
         os.load(page)
         done += 1
-    _report(os, (os.time() - t0) / n)
+    report(os, (os.time() - t0) / n)
 
 
 def appel2(os: ABI, n: int) -> None:
@@ -309,7 +310,7 @@ def appel2(os: ABI, n: int) -> None:
         for i in order:
             os.load(va + i * PAGE)
         total += os.time() - t0
-    _report(os, total / (rounds * count))
+    report(os, total / (rounds * count))
 
 
 def _inline_echo(os: Any, rfd: int, wfd: int, n: int) -> None:
@@ -335,7 +336,7 @@ def pipe_prime(os: Any, n: int) -> None:
         v = int.from_bytes(os.read_inline(b_r, 4), "little")
     dt = os.time() - t0
     os.wait(pid)
-    _report(os, dt / n / 2)
+    report(os, dt / n / 2)
 
 
 PROGRAMS = {

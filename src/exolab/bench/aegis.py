@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from exolab.abi import ABI
+from exolab.apps.microbench import api_call, report
 from exolab.bench.papers import paper_rows, suite_profile
 from exolab.bench.registry import SuiteContext, SuiteOutput, suite
 from exolab.bench.tables import result_of
@@ -37,20 +38,6 @@ __all__ = ["BENCHMARKS", "PROGRAMS", "measure", "run_aegis"]
 
 BENCHMARKS = ("syscall", "unalign", "overflow", "coproc", "prot", "pct")
 _N = (1000, 20)                 # iterations: full run, quick run
-
-
-def _report(os: ABI, cycles: float) -> None:
-    """Print the result line the harness parses."""
-    os.print(f"RESULT {cycles:.3f}")
-
-
-def syscall(os: ABI, n: int) -> None:
-    """The null system call (Table 4)."""
-    os.api_call()
-    t0 = os.time()
-    for _ in range(n):
-        os.api_call()
-    _report(os, (os.time() - t0) / n)
 
 
 def _null_handler(os: ABI, kind: str) -> None:
@@ -65,7 +52,7 @@ def _exception(kind: str) -> Callable[[ABI, int], None]:
         t0 = os.time()
         for _ in range(n):
             os.trigger(kind)
-        _report(os, (os.time() - t0) / n)
+        report(os, (os.time() - t0) / n)
     program.__name__ = kind
     return program
 
@@ -85,12 +72,12 @@ def pct(os: Any, n: int) -> None:
     t0 = os.time()
     for _ in range(n):
         os.pct_call(h)
-    _report(os, (os.time() - t0) / n / 2)
+    report(os, (os.time() - t0) / n / 2)
     os.wait(pid)
 
 
 PROGRAMS: dict[str, Callable[..., None]] = {
-    "syscall": syscall, "pct": pct,
+    "syscall": api_call, "pct": pct,   # null syscall: the api_call program
     **{kind: _exception(kind) for kind in ("unalign", "overflow", "coproc", "prot")},
 }
 
