@@ -45,6 +45,7 @@ Interface::
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 from dataclasses import fields, is_dataclass
@@ -73,9 +74,15 @@ app = typer.Typer(name="exolab", add_completion=False, no_args_is_help=True,
                        "machine.")
 
 
+#: width of tables written to a file or a pipe (a CI log): wide enough for every column
+PIPE_WIDTH = 160
+
+
 def _out() -> Console:
-    """A console on the current stdout (created per call so test runners capture it)."""
-    return Console(highlight=False)
+    """A console on the current stdout (created per call so test runners capture it);
+    not a terminal and no COLUMNS: PIPE_WIDTH wide rather than rich's 80."""
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, width=PIPE_WIDTH if piped else None)
 
 
 def _fail(ex: ExolabError) -> None:

@@ -84,3 +84,16 @@ def test_plot_writes_a_png(tmp_path) -> None:
     path = tmp_path / "bench.png"
     plot_report(_exos_report(199.0, 14.2), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_columns_follow_kernel_order_not_data_order() -> None:
+    rep = Report("dec5000", 0,
+                 [Result("exos-vm", "dirty", "exokernel", 8.6, "us"),
+                  Result("exos-vm", "prot1", "exokernel", 12.0, "us"),
+                  Result("exos-vm", "prot1", "monolithic", 30.0, "us")],
+                 [PaperRow("exos-vm", "dirty", "ExOS", "DEC5000/125", 9.8, "us", "T10"),
+                  PaperRow("exos-vm", "prot1", "Ultrix", "DEC5000/125", 32.0, "us", "T10")],
+                 {})
+    headers = [c.header for c in columns(rep, "exos-vm")]
+    assert headers.index("paper: Ultrix") < headers.index("paper: ExOS")
+    assert headers.index("monolithic/Ultrix") < headers.index("exokernel/ExOS")

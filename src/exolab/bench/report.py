@@ -34,8 +34,9 @@ from typing import Callable
 from rich.console import Console
 from rich.table import Table
 
-from exolab.bench.papers import Comparison, Ratio, fidelity, ratios
+from exolab.bench.papers import Comparison, Ratio, fidelity, ratios, system_kernel
 from exolab.bench.results import PaperRow, Report, Result
+from exolab.kernels import kernel_names
 
 __all__ = ["Column", "columns", "benchmarks", "suite_table", "print_report", "fmt_value",
            "ratio_verdict"]
@@ -81,9 +82,16 @@ def _kernel_column(rows: list[Result], kernel: str) -> Column:
     return Column(kernel, cell)
 
 
+def _kernel_rank(kernel: str | None) -> int:
+    """Column order: kernels in registry order (monolithic first), unknown ones last."""
+    names = kernel_names()
+    return names.index(kernel) if kernel in names else len(names)
+
+
 def _paper_columns(rows: list[PaperRow]) -> list[Column]:
     """One column per published (system, machine), headed by the system."""
-    keys = list(dict.fromkeys((p.system, p.machine) for p in rows))
+    keys = sorted(dict.fromkeys((p.system, p.machine) for p in rows),
+                  key=lambda k: _kernel_rank(system_kernel(k[0])))
     systems = [s for s, _ in keys]
     cols = []
     for system, machine in keys:
@@ -102,7 +110,7 @@ def _deviation_columns(report: Report, suite: str) -> list[Column]:
     """Per kernel: measured / its paper system's figure, marking calibrated rows."""
     comps = [c for c in fidelity(report, suite) if c.paper is not None]
     cols = []
-    for kernel in dict.fromkeys(c.kernel for c in comps):
+    for kernel in sorted(dict.fromkeys(c.kernel for c in comps), key=_kernel_rank):
         mine = {c.benchmark: c for c in comps if c.kernel == kernel}
         system = next(iter(mine.values())).system
 
