@@ -60,6 +60,7 @@ from rich.table import Table
 from exolab import __version__
 from exolab.errors import ConfigError, ExolabError
 from exolab.kernels import kernel_names
+from exolab.records import flatten
 
 __all__ = ["app", "main", "resolve_program", "program_args", "load_abi_program",
            "EXIT_ERROR", "EXIT_FAULT"]
@@ -197,6 +198,43 @@ def calibrate(
     _out().print(table)
 
 
+@app.command()
+@_friendly
+def explain(
+    benchmark: Annotated[str, typer.Argument(
+        help="A benchmark of the paper tables (pipe, shm, lrpc, trap, syscall, pct, ...).")],
+    kernel: Annotated[Optional[list[str]], typer.Option(
+        "--kernel", "-k", help="Kernel(s) to dissect (repeatable; default: all).")] = None,
+    profile: Annotated[Optional[str], typer.Option(
+        "--profile", "-p", help="Cost profile (default: the suite's paper machine).")] = None,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Simulation seed.")] = 0,
+    n: Annotated[Optional[int], typer.Option(
+        "-n", min=1, help="Loop iterations of the smaller run (default: the quick size).")]
+        = None,
+) -> None:
+    """Show what one iteration of a benchmark does on each kernel: the structure behind it."""
+    from exolab.bench.anatomy import anatomy, program_of
+    _, suite, iteration = program_of(benchmark)
+    found = [a for k in (kernel or kernel_names())
+             if (a := anatomy(benchmark, k, profile, seed, n)) is not None]
+    if not found:
+        raise ConfigError("no kernel provides this benchmark", benchmark=benchmark)
+    table = Table(title=f"{benchmark} ({suite}, {found[0].profile}, seed {seed})",
+                  title_justify="left", caption=f"events per loop iteration; one "
+                  f"iteration: {iteration}", caption_justify="left")
+    table.add_column("")
+    for a in found:
+        table.add_column(a.kernel, justify="right")
+    table.add_row("table value (cycles/op)", *(f"{a.per_op:,.1f}" for a in found))
+    labels = list(dict.fromkeys(label for a in found for label in a.counts))
+    for label in labels:
+        values = [a.counts.get(label) for a in found]
+        if any(values):
+            table.add_row(escape(label), *("—" if v is None else f"{v:,.2f}".rstrip("0")
+                                           .rstrip(".") for v in values))
+    _out().print(table)
+
+
 # -- run --------------------------------------------------------------------------
 
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -217,18 +255,6 @@ def load_abi_program(spec: str) -> Any:
     except Exception as ex:            # the file raised or did not compile
         raise ConfigError("cannot load program", program=spec,
                           reason=f"{type(ex).__name__}: {ex}") from None
-
-
-def _flat(record: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """(name, value) for every scalar field of a (nested) statistics dataclass."""
-    rows: list[tuple[str, Any]] = []
-    for f in fields(record):
-        value = getattr(record, f.name)
-        if is_dataclass(value):
-            rows += _flat(value, f"{prefix}{f.name}.")
-        elif isinstance(value, (int, float, str)):
-            rows.append((prefix + f.name, value))
-    return rows
 
 
 def _where(where: Any) -> str:
@@ -264,7 +290,7 @@ def _run_summary(spec: str, kernel: str, run: Any) -> Table:
     stat = getattr(run.kernel, "statistics", None)
     record = stat() if callable(stat) else None
     if record is not None and is_dataclass(record):
-        for name, value in _flat(record):
+        for name, value in flatten(record):
             table.add_row(f"{kernel}: {name}",
                           f"{value:,}" if isinstance(value, int) else escape(str(value)))
     for pid, what, where in run.faults:

@@ -21,6 +21,7 @@ the papers (see ``docs/benchmarks.md``):
 Interface::
 
     PROGRAMS: dict[str, Program]     benchmark name -> main(os, n)
+    ITERATION                        benchmark -> what one loop iteration does
     LCG                              the programs' own deterministic random order
     report(os, cycles)               print the RESULT line the harness parses
 """
@@ -31,7 +32,7 @@ from typing import Any
 from exolab.abi import ABI, PROT_NONE, PROT_READ, PROT_RW
 from exolab.errors import SyscallError
 
-__all__ = ["PROGRAMS", "LCG", "report"]
+__all__ = ["PROGRAMS", "ITERATION", "LCG", "report"]
 
 PAGE = 4096
 
@@ -338,6 +339,20 @@ def pipe_prime(os: Any, n: int) -> None:
     os.wait(pid)
     report(os, dt / n / 2)
 
+
+#: what one iteration of a program's loop does (``exolab explain``), where it is not
+#: simply one operation; the table may time a part of it, or divide it
+ITERATION = {
+    "thread_yield": "two yields, one by each thread",
+    "pipe": "a round trip: two one-way transfers",
+    "pipe'": "a round trip: two one-way transfers",
+    "shm": "a round trip: two one-way transfers",
+    "prot100": "protect 100 pages, then unprotect them (the table times the protect)",
+    "unprot100": "protect 100 pages, then unprotect them (the table times the unprotect)",
+    "trap": "protect a page, touch it, the handler unprotects it "
+            "(the table times the touch until the handler runs)",
+    "appel2": "one page: a hundredth of protecting 100, its fault and its unprotect",
+}
 
 PROGRAMS = {
     "api_call": api_call, "thread_yield": thread_yield, "ping_pong": ping_pong,

@@ -34,7 +34,7 @@ from exolab.errors import SyscallError
 from exolab.kernels import kernel_names
 from exolab.machine.costs import get_profile
 
-__all__ = ["BENCHMARKS", "PROGRAMS", "measure", "run_aegis"]
+__all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "measure", "run_aegis"]
 
 BENCHMARKS = ("syscall", "unalign", "overflow", "coproc", "prot", "pct")
 _N = (1000, 20)                 # iterations: full run, quick run
@@ -75,6 +75,9 @@ def pct(os: Any, n: int) -> None:
     report(os, (os.time() - t0) / n / 2)
     os.wait(pid)
 
+
+#: what one loop iteration does where it is not one operation (``exolab explain``)
+ITERATION = {"pct": "a call and its return: two transfers"}
 
 PROGRAMS: dict[str, Callable[..., None]] = {
     "syscall": api_call, "pct": pct,   # null syscall: the api_call program

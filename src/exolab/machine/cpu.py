@@ -89,6 +89,8 @@ class CPUStats:
     accesses: int
     context_switches: int
     idle_cycles: int
+    upcalls: int                # kernel-to-user upcalls (handlers, entries, PCT callees)
+    asid_loads: int             # address-space register loads (set_asid)
 
 
 class _NoKernel:
@@ -114,7 +116,8 @@ class CPU:
                  "_v_trap", "_v_exc", "_v_miss", "_v_irq", "_tlb_index", "_pshift",
                  "_pmask", "_abits", "_c_trap_in", "_c_trap_out", "_c_ls", "_c_switch",
                  "_c_asid", "_c_miss_in", "_c_exc_out", "traps", "exceptions", "interrupts",
-                 "tlb_misses", "accesses", "switches", "idle_cycles")
+                 "tlb_misses", "accesses", "switches", "idle_cycles", "upcalls",
+                 "asid_loads")
 
     def __init__(self, machine: "Machine", index: int, tlb: TLB) -> None:
         p = machine.profile
@@ -142,6 +145,7 @@ class CPU:
         self._c_miss_in, self._c_exc_out = p.tlb_miss_entry, p.exception_exit
         self.traps = self.exceptions = self.interrupts = self.tlb_misses = 0
         self.accesses = self.switches = self.idle_cycles = 0
+        self.upcalls = self.asid_loads = 0
         self.install(_NoKernel())
 
     # -- kernel installation and charging ---------------------------------------
@@ -282,6 +286,7 @@ class CPU:
         """
         prev = self.mode
         self.mode = USER
+        self.upcalls += 1
         if self.tracer is not None:
             self._emit(Kind.UPCALL, getattr(fn, "__name__", "upcall"))
         try:
@@ -433,6 +438,7 @@ class CPU:
             if self.tracer is not None:
                 self._emit(Kind.TLB_FLUSH, "asid", asid)
         self.asid = asid
+        self.asid_loads += 1
         clk = self.clock                # self.charge, inlined (every process switch)
         clk.now += self._c_asid
         if clk.now >= clk.deadline:
@@ -603,4 +609,5 @@ class CPU:
     def statistics(self) -> CPUStats:
         """Return a frozen snapshot of this CPU's counters."""
         return CPUStats(self.index, self.traps, self.exceptions, self.interrupts,
-                        self.tlb_misses, self.accesses, self.switches, self.idle_cycles)
+                        self.tlb_misses, self.accesses, self.switches, self.idle_cycles,
+                        self.upcalls, self.asid_loads)

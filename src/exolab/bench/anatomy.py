@@ -1,0 +1,131 @@
+"""The anatomy of a benchmark: what one operation does on each kernel.
+
+The tables say *how long* an operation takes; this says *why*: how many
+traps, exceptions, upcalls, context switches, address-space loads, TLB misses
+and kernel-specific events (system calls, PCTs, STLB hits, sleeps...) one
+operation of a benchmark takes on each kernel — the structure the ratios come
+from.
+
+Method: the benchmark's program runs twice on fresh machines, with ``n`` and
+``2n`` iterations. Everything outside the loop (booting, forking the peer,
+warming up, exiting) is the same in both runs, so the difference of every
+counter, divided by ``n``, is what one iteration of the loop does. What an
+iteration is, the suite's module says (``ITERATION``: a round trip for the
+ping-pongs, two yields for thread_yield, protect-fault-unprotect for trap;
+"one operation" otherwise) — the table times all of it or, for a few
+benchmarks, a part, and may divide it (one-way time is half a round trip).
+
+Interface::
+
+    Anatomy(benchmark, kernel, profile, iteration, per_op, counts)
+                                  counts: label -> events per loop iteration
+    anatomy(benchmark, kernel, profile=None, seed=0, n=None) -> Anatomy | None
+    program_of(benchmark) -> (program, suite, what one iteration does)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from exolab.errors import ConfigError
+from exolab.records import flatten
+from exolab.runner import ProgramRun, run_program
+
+__all__ = ["Anatomy", "anatomy", "program_of", "MACHINE_COUNTERS"]
+
+#: machine counters shown for every kernel: (label, CPUStats / TLBStats / MemoryStats field)
+MACHINE_COUNTERS = (
+    ("traps", "cpu.traps"), ("exceptions", "cpu.exceptions"),
+    ("interrupts", "cpu.interrupts"), ("upcalls", "cpu.upcalls"),
+    ("context switches", "cpu.context_switches"), ("address-space loads", "cpu.asid_loads"),
+    ("TLB misses", "cpu.tlb_misses"), ("TLB writes", "tlb.writes"),
+    ("TLB flushes", "tlb.flushes"), ("memory accesses", "cpu.accesses"),
+    ("bytes zeroed", "memory.bytes_zeroed"), ("bytes copied", "memory.bytes_copied"),
+)
+ONE = "one operation"
+#: kernel statistics that are levels, not event counts (their difference means nothing)
+_LEVELS = frozenset(("entries", "occupied", "live", "pages", "free", "allocated", "ready",
+                     "slots_owned", "processes_live", "envs_live", "frames_in_use",
+                     "index", "slices"))
+
+
+@dataclass(frozen=True, slots=True)
+class Anatomy:
+    """Per-operation counts of one benchmark on one kernel."""
+
+    benchmark: str
+    kernel: str
+    profile: str
+    iteration: str                      # what one loop iteration does
+    per_op: float                       # the table's value: cycles per operation
+    counts: dict[str, float]            # label -> events per iteration ("cycles" first)
+
+
+def program_of(benchmark: str) -> tuple[Callable[..., Any], str, str]:
+    """A table or ``aegis`` benchmark's program, its suite and what one iteration does."""
+    from exolab.apps import microbench
+    from exolab.bench import aegis
+    from exolab.bench.tables import TABLES
+    for suite, (benches, _unit) in TABLES.items():
+        if benchmark in benches:
+            return (microbench.PROGRAMS[benchmark], suite,
+                    microbench.ITERATION.get(benchmark, ONE))
+    if benchmark in aegis.PROGRAMS:
+        return aegis.PROGRAMS[benchmark], "aegis", aegis.ITERATION.get(benchmark, ONE)
+    known = sorted({b for bs, _u in TABLES.values() for b in bs} | set(aegis.PROGRAMS))
+    raise ConfigError("unknown benchmark", benchmark=benchmark, expected=known)
+
+
+def _counters(run: ProgramRun) -> dict[str, int]:
+    """Every event counter of a finished run: the machine's, then the kernel's."""
+    stats = run.machine.statistics()
+    out: dict[str, int] = {"cycles": stats.cycles}
+    for group, records in (("cpu", stats.cpus), ("tlb", stats.tlbs)):
+        for rec in records:
+            for name, value in flatten(rec):
+                key = f"{group}.{name}"
+                out[key] = out.get(key, 0) + value
+    for name, value in flatten(stats.memory):
+        out[f"memory.{name}"] = value
+    stat = getattr(run.kernel, "statistics", None)
+    if callable(stat):
+        for name, value in flatten(stat()):
+            if type(value) is int and name.rsplit(".", 1)[-1] not in _LEVELS:
+                out[f"kernel.{name}"] = value
+    return out
+
+
+def _result(run: ProgramRun) -> float | None:
+    """The program's RESULT (cycles per operation), or None if it has none."""
+    for line in run.console:
+        if line.startswith("RESULT "):
+            return float(line.split()[1])
+    return None
+
+
+def anatomy(benchmark: str, kernel: str, profile: str | None = None, seed: int = 0,
+            n: int | None = None) -> Anatomy | None:
+    """Count what one operation of ``benchmark`` does on ``kernel`` (None: n/a there)."""
+    from exolab.bench.papers import suite_profile
+    from exolab.bench.tables import iterations
+    program, suite, iteration = program_of(benchmark)
+    profile = profile or suite_profile(suite)
+    n = n or max(iterations(benchmark, quick=True), 4)
+    runs = [run_program(program, k, kernel=kernel, profile=profile, seed=seed)
+            for k in (n, 2 * n)]
+    per_op = _result(runs[1])
+    if per_op is None:
+        if any("ENOSYS" in str(f[1]) for r in runs for f in r.faults):
+            return None
+        raise ConfigError("benchmark program produced no result", benchmark=benchmark,
+                          kernel=kernel, faults=runs[1].faults[:3])
+    small, large = (_counters(r) for r in runs)
+    counts = {"cycles": (large["cycles"] - small["cycles"]) / n}    # per iteration
+    for label, key in MACHINE_COUNTERS:
+        counts[label] = (large.get(key, 0) - small.get(key, 0)) / n
+    for key in large:
+        if key.startswith("kernel."):
+            delta = large[key] - small.get(key, 0)
+            if delta:
+                counts[f"{kernel}: {key[len('kernel.'):]}"] = delta / n
+    return Anatomy(benchmark, kernel, profile, iteration, per_op, counts)
