@@ -21,6 +21,9 @@ def test_a_pipe_round_trip_on_each_kernel() -> None:
     # ExOS: the ring is in shared memory; the only kernel entries are the yields
     assert exo.counts["traps"] == 2 and exo.counts["exokernel: sched.yields"] == 2
     assert exo.counts["memory accesses"] > 0 and mono.counts["memory accesses"] == 0
+    # ... but not fewer copies: copyin + copyout there, bcopy in + out of the ring here
+    assert mono.counts["copies"] == exo.counts["copies"] == 4
+    assert mono.counts["bytes copied"] == exo.counts["bytes copied"] == 16
     # the table's one-way value is half the iteration (timed in full)
     assert mono.per_op == pytest.approx(mono.counts["cycles"] / 2, rel=0.05)
     assert exo.per_op == pytest.approx(exo.counts["cycles"] / 2, rel=0.05)

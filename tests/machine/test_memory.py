@@ -27,7 +27,7 @@ class MemoryModel(RuleBasedStateMachine):
         self.mem = PhysicalMemory(FRAMES, PAGE, DEC)
         self.model = bytearray(SIZE)
         self.touched: set[int] = set()
-        self.counts = {"read": 0, "written": 0, "copied": 0, "zeroed": 0}
+        self.counts = {"read": 0, "written": 0, "copied": 0, "zeroed": 0, "copies": 0}
 
     def _touch_range(self, paddr: int, n: int) -> None:
         if n > 0:
@@ -69,6 +69,13 @@ class MemoryModel(RuleBasedStateMachine):
         self.model[dst:dst + n] = self.model[src:src + n]   # memmove semantics
         self._touch_range(dst, n)
         self.counts["copied"] += n
+        self.counts["copies"] += 1
+
+    @rule(n=st.integers(0, 3 * PAGE))
+    def note_copy(self, n: int) -> None:
+        assert self.mem.note_copy(n) is None        # counted, never charged here
+        self.counts["copied"] += n
+        self.counts["copies"] += 1
 
     @rule(ppn=st.integers(0, FRAMES - 1))
     def zero_frame(self, ppn: int) -> None:
@@ -152,9 +159,10 @@ class MemoryModel(RuleBasedStateMachine):
     @invariant()
     def counters_match(self) -> None:
         s = self.mem.statistics()
-        assert (s.bytes_read, s.bytes_written, s.bytes_copied, s.bytes_zeroed) == (
-            self.counts["read"], self.counts["written"], self.counts["copied"],
-            self.counts["zeroed"])
+        assert (s.bytes_read, s.bytes_written, s.bytes_copied, s.bytes_zeroed,
+                s.copies) == (self.counts["read"], self.counts["written"],
+                              self.counts["copied"], self.counts["zeroed"],
+                              self.counts["copies"])
         assert s.frames_touched == len(self.touched)
 
     @invariant()

@@ -40,7 +40,8 @@ MACHINE_COUNTERS = (
     ("context switches", "cpu.context_switches"), ("address-space loads", "cpu.asid_loads"),
     ("TLB misses", "cpu.tlb_misses"), ("TLB writes", "tlb.writes"),
     ("TLB flushes", "tlb.flushes"), ("memory accesses", "cpu.accesses"),
-    ("bytes zeroed", "memory.bytes_zeroed"), ("bytes copied", "memory.bytes_copied"),
+    ("copies", "memory.copies"), ("bytes copied", "memory.bytes_copied"),
+    ("bytes zeroed", "memory.bytes_zeroed"),
 )
 ONE = "one operation"
 #: kernel statistics that are levels, not event counts (their difference means nothing)

@@ -15,6 +15,7 @@ Interface::
       read(paddr, n) -> bytes          write(paddr, data)
       load_word(ppn, off, size)        store_word(ppn, off, value, size)
       copy(dst_paddr, src_paddr, n)    -> cycles   (memmove semantics)
+      note_copy(n)                     count a copy whose cost the caller charges
       zero_frame(ppn)                  -> cycles
       touched() -> int                 frames with backing store
       statistics()                     MemoryStats
@@ -49,13 +50,14 @@ class MemoryStats:
     bytes_written: int
     bytes_copied: int
     bytes_zeroed: int
+    copies: int                 # copy operations (memory.copy, and noted copies)
 
 
 class PhysicalMemory:
     """Lazily backed physical frames with byte-granular access."""
 
     __slots__ = ("frames", "page_size", "page_shift", "profile", "_store",
-                 "_read", "_written", "_copied", "_zeroed")
+                 "_read", "_written", "_copied", "_zeroed", "_copies")
 
     def __init__(self, frames: int, page_size: int, profile: CostProfile) -> None:
         if frames <= 0:
@@ -67,7 +69,7 @@ class PhysicalMemory:
         self.page_shift = page_size.bit_length() - 1
         self.profile = profile
         self._store: dict[int, bytearray] = {}  # ppn -> backing bytes, on first touch
-        self._read = self._written = self._copied = self._zeroed = 0
+        self._read = self._written = self._copied = self._zeroed = self._copies = 0
 
     def frame(self, ppn: int) -> bytearray:
         """Return frame ``ppn``'s backing bytes, creating them on first touch."""
@@ -144,7 +146,15 @@ class PhysicalMemory:
         self.write(dst, data)
         self._written -= n
         self._copied += n
+        self._copies += 1
         return self.profile.copy_cost(n)
+
+    def note_copy(self, n: int) -> None:
+        """Count a copy of ``n`` bytes made outside physical memory's own ``copy``: a
+        kernel's copyin/copyout of a buffer argument, a library's bcopy; the caller
+        charges its cost."""
+        self._copied += n
+        self._copies += 1
 
     def zero_frame(self, ppn: int) -> int:
         """Fill frame ``ppn`` with zeros; return cycles."""
@@ -163,4 +173,4 @@ class PhysicalMemory:
     def statistics(self) -> MemoryStats:
         """Return a frozen snapshot of memory counters."""
         return MemoryStats(self.frames, self.page_size, len(self._store), self._read,
-                           self._written, self._copied, self._zeroed)
+                           self._written, self._copied, self._zeroed, self._copies)

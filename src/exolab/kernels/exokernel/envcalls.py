@@ -49,6 +49,7 @@ def sys_console(k: "Aegis", env: Environment, data: Any) -> int:
     if len(data) > MAX_CONSOLE:
         raise SyscallError("EFAULT", "console write too long", length=len(data))
     k.cpu.charge(k.machine.profile.copy_cost(len(data)))
+    k.machine.memory.note_copy(len(data))           # copyin of the line
     k.console_write(env, data)
     return len(data)
 

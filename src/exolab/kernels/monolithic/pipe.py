@@ -139,6 +139,7 @@ def sys_write(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
             clk.now += k.c_pipe_op + ((n * k.c_copy_kib + 1023) >> 10)
             if clk.now >= clk.deadline:
                 cpu.service()
+            cpu.memory.note_copy(n)                         # copyin to the pipe buffer
             tail = (pipe.head + pipe.count) % PIPE_SIZE
             if tail + n <= PIPE_SIZE:                       # Pipe.put, inlined: no wrap
                 pipe.buf[tail:tail + n] = data
@@ -158,6 +159,7 @@ def _write_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
     kind, obj = _fd(proc, fd)
     if kind == "console":
         cpu.charge(k.machine.profile.copy_cost(len(data)))
+        cpu.memory.note_copy(len(data))
         k.console_write(proc, bytes(data))
         return len(data)
     if kind != "pipe_w":
@@ -173,6 +175,7 @@ def _write_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
             continue
         chunk = bytes(data[done:done + room])
         cpu.charge(k.machine.profile.mono_pipe_op + k.machine.profile.copy_cost(len(chunk)))
+        cpu.memory.note_copy(len(chunk))
         pipe.put(chunk)
         done += len(chunk)
         k.sched.wakeup(pipe.read_q)
@@ -199,6 +202,7 @@ def sys_read(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int, n: int) 
         clk.now += k.c_pipe_op + ((n * k.c_copy_kib + 1023) >> 10)
         if clk.now >= clk.deadline:
             cpu.service()
+        cpu.memory.note_copy(n)                             # copyout to the caller
         if pipe.write_q:
             k.sched.wakeup(pipe.write_q)
         return out
@@ -222,6 +226,7 @@ def _read_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
         k.sched.sleep(cpu, pipe.read_q)
     out = pipe.take(n)
     cpu.charge(k.c_pipe_op + ((len(out) * k.c_copy_kib + 1023) >> 10))
+    cpu.memory.note_copy(len(out))
     if pipe.write_q:
         k.sched.wakeup(pipe.write_q)
     return out

@@ -104,6 +104,7 @@ def _map_image(k: "MonolithicKernel", cpu: CPU, proc: Process, pages: int) -> No
     for i in range(pages):
         ppn = k.frames.alloc()
         cpu.charge(k.machine.profile.copy_cost(4096) + k.machine.profile.mono_pte_op)
+        cpu.memory.note_copy(4096)
         proc.space.ptes[IMAGE_VPN + i] = PTE(ppn, PROT_READ)
 
 

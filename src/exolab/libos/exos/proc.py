@@ -118,6 +118,7 @@ class Procs:
         for _ in range(pages):
             frames.append(os.trap(Sys.PAGE_ALLOC, None))
             self.cpu.charge(p.copy_cost(PAGE))
+            self.cpu.memory.note_copy(PAGE)
         os.vm.map_fixed(IMAGE_VPN + EXOS_TEXT_PAGES, frames, P_READ)
         os.image_span = EXOS_TEXT_PAGES + pages
         os.vm.pt.insert_run(STACK_VPN, STACK_PAGES, P_READ | P_WRITE)
@@ -128,6 +129,8 @@ class Procs:
         self.boot()
         text = [os.trap(Sys.PAGE_ALLOC, None) for _ in range(EXOS_TEXT_PAGES)]
         self.cpu.charge(EXOS_TEXT_PAGES * os.profile.copy_cost(PAGE))
+        for _ in range(EXOS_TEXT_PAGES):
+            self.cpu.memory.note_copy(PAGE)
         os.vm.map_fixed(IMAGE_VPN, text, P_READ | P_SHARED)
         os.registry_va = os.vm.shared_run([os.trap(Sys.PAGE_ALLOC, None)])
         self._load_image(program)
