@@ -45,6 +45,7 @@ Interface::
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import sys
@@ -211,6 +212,8 @@ def explain(
     n: Annotated[Optional[int], typer.Option(
         "-n", min=1, help="Loop iterations of the smaller run (default: the quick size).")]
         = None,
+    json_path: Annotated[Optional[Path], typer.Option(
+        "--json", help="Also write the counts as JSON to this file.")] = None,
 ) -> None:
     """Show what one iteration of a benchmark does on each kernel: the structure behind it."""
     from exolab.bench.anatomy import anatomy, program_of
@@ -232,7 +235,15 @@ def explain(
         if any(values):
             table.add_row(escape(label), *("—" if v is None else f"{v:,.2f}".rstrip("0")
                                            .rstrip(".") for v in values))
-    _out().print(table)
+    out = _out()
+    out.print(table)
+    if json_path is not None:
+        doc = {"benchmark": benchmark, "suite": suite, "profile": found[0].profile,
+               "seed": seed, "iteration": iteration,
+               "kernels": {a.kernel: {"per_op": a.per_op, "per_iteration": a.counts}
+                           for a in found}}
+        _write(lambda: json_path.write_text(json.dumps(doc, indent=1) + "\n"), json_path)
+        out.print(f"wrote {escape(str(json_path))}")
 
 
 # -- run --------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The anatomy of a benchmark: per-iteration structure, the same on every run."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -64,3 +66,13 @@ def test_the_explain_command() -> None:
         assert text in res.output, text
     bad = CliRunner().invoke(app, ["explain", "nosuch"])
     assert bad.exit_code == 2 and "unknown benchmark" in bad.output
+
+
+def test_explain_writes_json(tmp_path) -> None:
+    path = tmp_path / "pipe.json"
+    res = CliRunner().invoke(app, ["explain", "pipe", "--json", str(path)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(path.read_text())
+    assert doc["benchmark"] == "pipe" and doc["profile"] == "dec5000"
+    assert doc["kernels"]["monolithic"]["per_iteration"]["traps"] == 4
+    assert set(doc["kernels"]) == {"monolithic", "exokernel"}
