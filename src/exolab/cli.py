@@ -105,7 +105,7 @@ def _friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _write(action: Callable[[], None], path: Path) -> None:
+def _write(action: Callable[[], object], path: Path) -> None:
     """Run a file-writing ``action``; an OSError becomes a ConfigError naming ``path``."""
     try:
         action()
