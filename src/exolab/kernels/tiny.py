@@ -17,6 +17,7 @@ Interface::
     TinyKernel(machine, quantum=None)
       spawn(entry, *args, name="") -> SimThread
       map(thread, vpn, ppn, writable=True)
+      asid_of(thread) -> int
       faults: list[(tid, cause, vaddr)]
     SYS_NULL, SYS_YIELD, SYS_EXIT, SYS_GETTID, SYS_DISK_READ
 """

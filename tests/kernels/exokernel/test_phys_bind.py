@@ -104,3 +104,21 @@ def test_guaranteed_mappings_are_capped_and_checked() -> None:
 
     run(prog)
     assert out == {"forged": "EBADF", "bind_over": "EINVAL"}
+
+
+def test_a_refused_guarantee_keeps_the_old_one() -> None:
+    out: dict[str, Any] = {}
+
+    def prog(os: Any) -> None:
+        ppn, h = os.aegis(Sys.PAGE_ALLOC, None)
+        other, h2 = os.aegis(Sys.PAGE_ALLOC, None)
+        os.aegis(Sys.GUARANTEE, VPN, ppn, h, True)
+        os.store(VPN * PAGE, 41)
+        out["forged"] = errno(os.aegis, Sys.GUARANTEE, VPN, other, h ^ 0xFFFF, True)
+        out["wrong_page"] = errno(os.aegis, Sys.GUARANTEE, VPN, other, h, True)
+        out["kept"] = os.load(VPN * PAGE)              # still served by the guarantee
+        os.aegis(Sys.GUARANTEE, VPN, other, h2, True)  # a valid replacement
+        out["replaced"] = os.load(VPN * PAGE)          # the new, zeroed page
+
+    run(prog)
+    assert out == {"forged": "EBADF", "wrong_page": "EPERM", "kept": 41, "replaced": 0}

@@ -6,11 +6,12 @@ never hands out a kernel frame, and says ENOMEM only when every frame is taken.
 """
 from __future__ import annotations
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from exolab.errors import SyscallError
+from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.monolithic.vm import FrameAllocator
 from exolab.machine.costs import get_profile
 from exolab.machine.memory import PhysicalMemory
@@ -63,3 +64,14 @@ class FramesModel(RuleBasedStateMachine):
 
 TestFramesModel = FramesModel.TestCase
 TestFramesModel.settings = settings(max_examples=80, stateful_step_count=50, deadline=None)
+
+
+def test_a_reference_to_a_free_frame_is_a_kernel_panic() -> None:
+    memory = PhysicalMemory(FIRST + COUNT, 4096, get_profile("dec5000"))
+    a = FrameAllocator(memory, FIRST, COUNT)
+    ppn = a.alloc()
+    assert a.unref(ppn)
+    for op in (a.ref, a.unref):
+        with pytest.raises(KernelPanic) as info:
+            op(ppn)
+        assert info.value.ppn == ppn

@@ -16,21 +16,22 @@ handler never misses on its own data.
 Interface::
 
     VALID, WRITABLE                        flag bits of a binding
+    USER_VPN_LIMIT, MAX_GUARANTEED, MAX_VEC
     Binder(kernel)
-      write(env, vpn, ppn, handle, flags)  one binding (tlbwr + STLB)
-      write_vec(env, entries)              [(vpn, ppn, handle, flags)] (STLB only)
+      write(env, vpn, ppn, handle, flags)  one binding (tlbwi + STLB)
+      write_vec(env, entries) -> int       [(vpn, ppn, handle, flags)] (STLB only)
       unbind(env, vpn, npages)             remove bindings
       guarantee(env, vpn, ppn, handle, writable)
-      refill(cpu, env, vpn) -> "ok" | "prot" | "miss"      the TLB-miss fast path
-      revoke(cap)                          revoke a capability subtree, break bindings
+      tlb_fill(entry)                      write the hardware TLB (FIFO, tlbwi)
+      refill(env, vpn) -> "ok" | "prot" | "miss"           the TLB-miss slow path
+      revoke(cap) -> int                   revoke a capability subtree, break bindings
       forget(env)                          drop every binding of a dying environment
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exolab.errors import SyscallError
-from exolab.kernels.exokernel import paths
+from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.exokernel.caps import Capability
 from exolab.kernels.exokernel.env import Environment
 from exolab.machine.tlb import TLBEntry
@@ -54,22 +55,22 @@ class Binder:
         self.k = kernel
         self.cpu = kernel.cpu
         self.stlb = kernel.stlb
-        ins = kernel.machine.profile.instruction
-        self.c_probe = paths.STLB_PROBE * ins
-        self.c_cap = paths.CAP_CHECK * ins
-        self.c_entry = paths.BIND_ENTRY * ins
+        self.c_probe = kernel.c_probe                   # (paths.py, resolved once by
+        self.c_cap = kernel.c_cap                       # the kernel for its profile)
+        self.c_entry = kernel.c_path["bind_entry"]
         self.bindings = self.refused = 0
 
     # -- decode --------------------------------------------------------------------
 
     def _decode(self, env: Environment, vpn: Any, ppn: Any, handle: Any,
-                flags: Any) -> Capability | None:
-        """Validate one binding request; return the authorising capability (or None)."""
+                flags: Any, replacing: bool = False) -> Capability | None:
+        """Validate one binding request; return the authorising capability (or None).
+        A guaranteed page may be bound only when ``replacing`` its guarantee."""
         if type(vpn) is not int or not 0 < vpn < USER_VPN_LIMIT:
             raise SyscallError("EFAULT", "virtual page outside user space", vpn=vpn)
         if type(flags) is not int or flags & ~(VALID | WRITABLE):
             raise SyscallError("EINVAL", "bad binding flags", flags=flags)
-        if vpn in env.guaranteed:
+        if vpn in env.guaranteed and not replacing:
             raise SyscallError("EINVAL", "page has a guaranteed mapping", vpn=vpn)
         if not flags & VALID:
             return None                       # an inaccessible page needs no authority
@@ -91,9 +92,7 @@ class Binder:
     def _install(self, env: Environment, vpn: int, ppn: int, cap: Capability | None,
                  flags: int) -> TLBEntry:
         """Record a binding made with ``cap`` and put it in the STLB."""
-        old = env.bound.pop(vpn, None)
-        if old is not None:
-            old.bindings.discard((env.asid, vpn))
+        self._forget(env, vpn)
         e = TLBEntry(vpn, env.asid, ppn if cap is not None else 0, cap is not None,
                      bool(flags & WRITABLE) and cap is not None)
         if cap is not None:
@@ -137,11 +136,7 @@ class Binder:
             raise SyscallError("EFAULT", "range outside user space", vpn=vpn, npages=npages)
         for v in range(vpn, vpn + npages):
             self.cpu.charge(self.c_entry)
-            cap = env.bound.pop(v, None)
-            if cap is not None:
-                cap.bindings.discard((env.asid, v))
-            self.stlb.invalidate(env.asid, v)
-            self.cpu.tlb_invalidate(v, env.asid)
+            self._invalidate(env, v)
 
     def guarantee(self, env: Environment, vpn: int, ppn: int, handle: int,
                   writable: Any) -> None:
@@ -150,10 +145,12 @@ class Binder:
             raise SyscallError("ENOMEM", "too many guaranteed mappings",
                                limit=MAX_GUARANTEED)
         flags = VALID | (WRITABLE if writable else 0)
-        if vpn in env.guaranteed:
+        cap = self._decode(env, vpn, ppn, handle, flags, replacing=True)
+        if cap is None:
+            raise KernelPanic("bind: a valid binding decoded without a capability",
+                              vpn=vpn)
+        if vpn in env.guaranteed:                   # checked: now replace the old one
             self._drop_guaranteed(env, vpn)
-        cap = self._decode(env, vpn, ppn, handle, flags)
-        assert cap is not None
         self.unbind(env, vpn, 1)
         e = TLBEntry(vpn, env.asid, ppn, True, bool(writable))
         env.guaranteed[vpn] = e
@@ -164,9 +161,17 @@ class Binder:
     def _drop_guaranteed(self, env: Environment, vpn: int) -> None:
         """Remove a guaranteed mapping and its cached copies."""
         env.guaranteed.pop(vpn, None)
+        self._invalidate(env, vpn)
+
+    def _forget(self, env: Environment, vpn: int) -> None:
+        """Drop ``env``'s record of its binding of ``vpn`` (and the capability's)."""
         cap = env.bound.pop(vpn, None)
         if cap is not None:
             cap.bindings.discard((env.asid, vpn))
+
+    def _invalidate(self, env: Environment, vpn: int) -> None:
+        """Forget ``env``'s binding of ``vpn`` and drop its STLB and TLB copies."""
+        self._forget(env, vpn)
         self.stlb.invalidate(env.asid, vpn)
         self.cpu.tlb_invalidate(vpn, env.asid)
 

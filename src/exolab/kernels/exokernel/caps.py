@@ -22,6 +22,7 @@ Interface::
       lookup(handle, kind=None, need=()) -> Capability         EBADF/EINVAL/EPERM
       revoke(cap) -> list[Capability]                          the cap and its subtree
       live() -> int             statistics() -> CapStats
+      audit()                   KernelPanic unless table and tree agree
     rights_table() -> list[(kind, right, meaning)]
 """
 from __future__ import annotations

@@ -23,7 +23,7 @@ Interface::
     Repossession(ppn, handle, when, why)
     ENTRY_NAMES                          the settable entry points
     Environment(eid, name, asid, parent, cap, ...)
-      top, runnable, alive, owned_pages()
+      top, runnable, alive
     EnvStats                             LIVE, DYING, DEAD_ENV
 
 (A short module: it only declares the records the mechanisms share.)
@@ -129,10 +129,6 @@ class Environment:
         t = self.top
         return self.state == LIVE and t is not None and not t.sleeping \
             and self.in_call == 0 and t.thread.state != DEAD
-
-    def owned_pages(self) -> list[int]:
-        """Physical pages this environment holds a root capability for, ascending."""
-        return sorted(self.roots)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,22 +17,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exolab.errors import SyscallError, type_name
+from exolab.errors import KernelPanic, SyscallError, type_name
+from exolab.kernels.exokernel.caps import Capability
 from exolab.kernels.exokernel.env import ENTRY_NAMES, Environment
 from exolab.machine.cpu import Cause
 
 if TYPE_CHECKING:
     from exolab.kernels.exokernel.kernel import Aegis
 
-MAX_NAME = 64
-MAX_CONSOLE = 1 << 16
-MAX_SHARE = 1024
+__all__ = ["sys_getres", "sys_console", "sys_env_alloc", "sys_env_setup",
+           "sys_env_start", "sys_env_destroy", "sys_thread_alloc", "sys_page_alloc",
+           "sys_page_free", "sys_page_share", "sys_page_list", "sys_cap_derive",
+           "sys_cap_revoke", "sys_cap_info", "sys_tlb_write", "sys_tlb_vec",
+           "sys_tlb_unbind", "sys_guarantee", "sys_slice_alloc", "sys_yield", "sys_sleep",
+           "sys_wake",
+           "MAX_NAME", "MAX_CONSOLE", "MAX_SHARE", "MAX_RIGHTS"]
+
+MAX_NAME = 64               # bytes of an environment or thread name
+MAX_CONSOLE = 1 << 16       # bytes of one console write
+MAX_SHARE = 1024            # handles in one PAGE_SHARE
+MAX_RIGHTS = 16             # names in one CAP_DERIVE rights collection
+
+
+def _cap(k: "Aegis", handle: Any, kind: str | None = None,
+         need: tuple[str, ...] = ()) -> Capability:
+    """Decode a capability (one capability check charged): kind and rights as asked."""
+    k.cpu.charge(k.c_cap)
+    return k.caps.lookup(handle, kind, need)
 
 
 def _env(k: "Aegis", handle: Any, right: str) -> Environment:
     """Decode an environment capability carrying ``right``."""
-    k.cpu.charge(k.c_cap)
-    return k.caps.lookup(handle, "env", (right,)).obj  # type: ignore[no-any-return]
+    return _cap(k, handle, "env", (right,)).obj  # type: ignore[no-any-return]
 
 
 def sys_getres(k: "Aegis", env: Environment) -> int:
@@ -66,11 +82,12 @@ def sys_env_alloc(k: "Aegis", env: Environment, name: Any,
         raise SyscallError("EINVAL", "bad environment name", name=name)
     if type(pages) is not int or not 0 <= pages <= k.phys.count:
         raise SyscallError("EINVAL", "bad page reservation", pages=pages)
-    if k.phys.free_count() - k.phys.reserved() < pages:    # decode: all or nothing
+    if k.phys.available() < pages:                        # decode: all or nothing
         raise SyscallError("ENOMEM", "not enough free physical pages", wanted=pages)
     child = k.new_env(name, env)
     k.phys.reserve(child, pages)
-    assert child.cap is not None
+    if child.cap is None:
+        raise KernelPanic("aegis: new environment without a capability", eid=child.eid)
     return child.eid, child.cap.handle
 
 
@@ -159,8 +176,7 @@ def sys_page_alloc(k: "Aegis", env: Environment, ppn: Any) -> tuple[int, int]:
 
 def sys_page_free(k: "Aegis", env: Environment, handle: Any) -> None:
     """Give back a page the caller owns (its root capability)."""
-    k.cpu.charge(k.c_cap)
-    k.phys.free(env, k.caps.lookup(handle, "page", ("free",)))
+    k.phys.free(env, _cap(k, handle, "page", ("free",)))
 
 
 def sys_page_share(k: "Aegis", env: Environment, handles: Any,
@@ -169,10 +185,7 @@ def sys_page_share(k: "Aegis", env: Environment, handles: Any,
     target = _env(k, target_handle, "control")
     if type(handles) not in (list, tuple) or len(handles) > MAX_SHARE:
         raise SyscallError("EINVAL", "handles must be a short list")
-    caps = []
-    for h in handles:
-        k.cpu.charge(k.c_cap)
-        caps.append(k.caps.lookup(h, "page", ("share",)))
+    caps = [_cap(k, h, "page", ("share",)) for h in handles]
     return [k.phys.share(c, target).handle for c in caps]
 
 
@@ -183,7 +196,7 @@ def sys_page_list(k: "Aegis", env: Environment) -> list[tuple[int, int]]:
 
 def sys_cap_derive(k: "Aegis", env: Environment, handle: Any, rights: Any) -> int:
     """Derive a capability with a subset of ``handle``'s rights."""
-    if type(rights) not in (list, tuple, set, frozenset) or len(rights) > 16 or \
+    if type(rights) not in (list, tuple, set, frozenset) or len(rights) > MAX_RIGHTS or \
             any(type(r) is not str for r in rights):
         raise SyscallError("EINVAL", "rights must be a collection of names")
     k.cpu.charge(k.c_cap)
@@ -192,8 +205,7 @@ def sys_cap_derive(k: "Aegis", env: Environment, handle: Any, rights: Any) -> in
 
 def sys_cap_revoke(k: "Aegis", env: Environment, handle: Any) -> int:
     """Revoke a derived capability and everything derived from it; return bindings broken."""
-    k.cpu.charge(k.c_cap)
-    cap = k.caps.lookup(handle)
+    cap = _cap(k, handle)
     if cap.parent is None:
         raise SyscallError("EPERM", "root capabilities are given back, not revoked",
                            handle=handle)
@@ -202,8 +214,7 @@ def sys_cap_revoke(k: "Aegis", env: Environment, handle: Any) -> int:
 
 def sys_cap_info(k: "Aegis", env: Environment, handle: Any) -> tuple[str, int, tuple[str, ...], int]:
     """Describe a capability: (kind, ppn or eid, rights, owners of the page)."""
-    k.cpu.charge(k.c_cap)
-    cap = k.caps.lookup(handle)
+    cap = _cap(k, handle)
     if cap.kind == "page":
         return "page", cap.obj, tuple(sorted(cap.rights)), k.phys.owners(cap.obj)
     return "env", cap.obj.eid, tuple(sorted(cap.rights)), 0

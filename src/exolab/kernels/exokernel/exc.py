@@ -35,6 +35,7 @@ from exolab.abi import TRIGGERED, fault_status
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.exokernel.env import LIVE, Environment
 from exolab.kernels.exokernel.pct import run_entry
+from exolab.kernels.exokernel.stlb import ASID_MIX
 from exolab.machine.cpu import CPU, KERNEL, Cause
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def on_tlb_miss(k: "Aegis", cpu: CPU, vaddr: int, write: bool) -> None:
         raise KernelPanic("aegis: TLB miss with no environment", vaddr=vaddr)
     vpn = vaddr >> k.pshift
     asid = env.asid                         # the STLB-hit fast path (Binder.refill inlined;
-    e = k.stlb_slots[(vpn ^ (asid * 0x9E5)) & k.stlb_mask]   # a dying environment's
+    e = k.stlb_slots[(vpn ^ (asid * ASID_MIX)) & k.stlb_mask]   # a dying environment's
     if e is not None and e.vpn == vpn and e.asid == asid and e.valid:   # bindings are gone)
         k.stlb.hits += 1
         k.clock.now += k.c_probe

@@ -16,6 +16,7 @@ This module composes them and installs the CPU vectors.
 
 Interface::
 
+    KERNEL_FRAMES, LIBOSES, MAX_STRIKES
     Aegis(machine, libos="exos")
       name = "exokernel"     console, faults, envs, current
       boot(program, *args, name="init") -> Environment   (each call: one more
@@ -23,6 +24,8 @@ Interface::
                              or the library OS class the program names: program.libos)
       run(until=None) -> RunResult
       revoke_pages(eid, npages, deadline_us=...)     (kernel policy / tests)
+      new_env, new_thread, start, enter, upcall, deliver, destroy, unwind,
+      finish_if_done, console_write           (for the mechanism modules)
       statistics() -> AegisStats
       on_trap, on_exception, on_tlb_miss, on_interrupt, on_idle, on_thread_exit
 """
@@ -144,7 +147,8 @@ class Aegis:
             raise ConfigError("program.libos is not a library OS class", libos=repr(libos))
         env = self.new_env(name, None)
         self.sched.alloc(env)
-        assert env.cap is not None
+        if env.cap is None:
+            raise KernelPanic("aegis: new environment without a capability", eid=env.eid)
         fn, fargs = libos.first(self.cpu, env.eid, env.cap.handle, program, tuple(args))
         self.start(env, fn, fargs)
         return env

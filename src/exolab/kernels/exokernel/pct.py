@@ -37,7 +37,7 @@ from exolab.machine.threads import ThreadExit
 if TYPE_CHECKING:
     from exolab.kernels.exokernel.kernel import Aegis
 
-__all__ = ["CalleeAbort", "call", "send", "MAX_INBOX", "MAX_WORDS"]
+__all__ = ["CalleeAbort", "call", "send", "run_entry", "MAX_INBOX", "MAX_WORDS"]
 
 MAX_INBOX = 64          # asynchronous messages queued per environment
 MAX_WORDS = 8           # registers a PCT carries
@@ -59,7 +59,7 @@ def _decode(k: "Aegis", env: Environment, handle: Any, words: Any, right: str,
             entry: str) -> Environment:
     """Validate a PCT: a live callee reachable through ``handle`` with ``entry`` set."""
     if type(words) is not tuple or len(words) > MAX_WORDS:
-        raise SyscallError("EINVAL", "a PCT carries at most 8 registers",
+        raise SyscallError("EINVAL", f"a PCT carries at most {MAX_WORDS} registers",
                            words=type(words).__name__)
     callee = k.caps.lookup(handle, "env", (right,)).obj
     if callee.state != LIVE or entry not in callee.entries:

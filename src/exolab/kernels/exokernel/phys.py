@@ -19,9 +19,10 @@ Interface::
       reserve(env, n)                               hold n free pages for env (ENOMEM)
       share(cap, target) -> Capability              a root for another owner
       free(env, cap)                                give one root back
-      take(env, ppn, why) -> Capability | None      the abort protocol's repossession
+      take(env, ppn, why) -> Repossession | None    the abort protocol's repossession
       release_all(env)                              at destruction
       owners(ppn) -> int    free_count() -> int     reserved() -> int
+      available() -> int                            free and not reserved
       statistics() -> PhysStats
 """
 from __future__ import annotations
@@ -99,9 +100,9 @@ class PhysPages:
     def reserve(self, env: Environment, n: int) -> None:
         """Hold ``n`` free pages for ``env``'s next allocations (ENOMEM if fewer are
         free and unreserved): an environment being built gets them or fails now."""
-        if len(self._free) - self._reserved < n:
+        if self.available() < n:
             raise SyscallError("ENOMEM", "not enough free physical pages", wanted=n,
-                               free=len(self._free) - self._reserved)
+                               free=self.available())
         env.reserved += n
         self._reserved += n
 
@@ -171,6 +172,10 @@ class PhysPages:
     def reserved(self) -> int:
         """Free pages held back for environments being built."""
         return self._reserved
+
+    def available(self) -> int:
+        """Free pages nobody has reserved (what a new reservation may take)."""
+        return len(self._free) - self._reserved
 
     def statistics(self) -> PhysStats:
         """Return a frozen snapshot of the allocator's counters."""

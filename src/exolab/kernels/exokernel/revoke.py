@@ -29,7 +29,7 @@ Interface::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.env import Environment, Message, Repossession
@@ -87,7 +87,7 @@ class Revoker:
         clock = self.k.machine.clock
         clock.after(self.k.machine.profile.us_to_cycles(deadline_us), self._expire, req)
 
-    def _expire(self, req: Any) -> None:
+    def _expire(self, req: _Request) -> None:
         """Clock event at a deadline: mark it and raise the software interrupt."""
         req.expired = True
         self.k.cpu.raise_irq(IRQ_SOFT)

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exolab.errors import KernelPanic, SyscallError
-from exolab.kernels.exokernel import paths
 from exolab.kernels.exokernel.env import Environment
 from exolab.machine.cpu import CPU
 
@@ -71,7 +70,7 @@ class Scheduler:
         p = kernel.machine.profile
         self.slice = p.us_to_cycles(SLICE_US * 1000)       # cycles per slice
         self.bound = p.us_to_cycles(EPILOGUE_BOUND_US)     # epilogue budget, cycles
-        self.c_scan = paths.SLICE_SCAN * p.instruction
+        self.c_scan = kernel.c_path["slice_scan"]         # per slot examined
         self.vector: list[Environment | None] = [None] * SLOTS
         self.pos = SLOTS - 1                # the slice now running (slot 0 goes first)
         self.in_epilogue: Environment | None = None   # whose epilogue is running
@@ -123,17 +122,26 @@ class Scheduler:
 
     # -- choosing and switching ---------------------------------------------------------
 
-    def _next(self, exclude: Environment | None) -> Environment | None:
-        """The next runnable environment after the current slice, round robin."""
+    def _scan(self, exclude: Environment | None) -> tuple[int, Environment | None, int]:
+        """The first owned slice after the current one whose owner (not ``exclude``)
+        can run: (position, owner, owned slots examined); owner None if there is none."""
         seen = 0
         for i in range(1, SLOTS + 1):
-            e = self.vector[(self.pos + i) % SLOTS]
+            idx = (self.pos + i) % SLOTS
+            e = self.vector[idx]
             if e is None:
                 continue
             seen += 1
             if e is not exclude and e.runnable:
-                self.cpu.charge(seen * self.c_scan)
-                return e
+                return idx, e, seen
+        return -1, None, seen
+
+    def _next(self, exclude: Environment | None) -> Environment | None:
+        """The next runnable environment after the current slice, round robin."""
+        _idx, e, seen = self._scan(exclude)
+        if e is not None:
+            self.cpu.charge(seen * self.c_scan)
+            return e
         self.cpu.charge(max(seen, 1) * self.c_scan)
         for e in self.k.envs.values():      # runnable but owning no slice (woken, donee)
             if e is not exclude and e.runnable and not e.slots:
@@ -142,18 +150,11 @@ class Scheduler:
 
     def _advance(self) -> Environment | None:
         """Move to the next owned slice whose owner can run; return that owner."""
-        seen = 0
-        for i in range(1, SLOTS + 1):
-            idx = (self.pos + i) % SLOTS
-            e = self.vector[idx]
-            if e is None:
-                continue
-            seen += 1
-            if e.runnable:
-                self.cpu.charge(seen * self.c_scan)
-                self.pos = idx
-                return e
-        return None
+        idx, e, seen = self._scan(None)
+        if e is not None:
+            self.cpu.charge(seen * self.c_scan)
+            self.pos = idx
+        return e
 
     def switch(self, cpu: CPU, to: Environment) -> None:
         """Leave the running environment for ``to``; return when resumed (kernel mode)."""
@@ -176,7 +177,9 @@ class Scheduler:
         if e is None:
             return False
         top = e.top
-        assert top is not None
+        if top is None:                     # (runnable implies a context)
+            raise KernelPanic("sched: dispatch to an environment without context",
+                              eid=e.eid)
         self.switches += 1
         self.ensure_tick()
         self.k.enter(e)

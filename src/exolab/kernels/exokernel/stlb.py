@@ -19,7 +19,9 @@ Invariant: a lookup returns either the entry last inserted for exactly
 
 Interface::
 
+    STLB_ENTRIES, ASID_MIX
     STLB(entries=4096)
+      index(asid, vpn) -> int          the slot: (vpn ^ asid * ASID_MIX) & mask
       lookup(asid, vpn) -> TLBEntry | None     peek(asid, vpn) (no statistics)
       insert(entry)                    (evicts whatever shared the slot)
       invalidate(asid, vpn) -> bool    flush_asid(asid) -> int
@@ -34,9 +36,10 @@ from dataclasses import dataclass
 from exolab.errors import ConfigError
 from exolab.machine.tlb import TLBEntry
 
-__all__ = ["STLB", "STLBStats", "STLB_ENTRIES"]
+__all__ = ["STLB", "STLBStats", "STLB_ENTRIES", "ASID_MIX"]
 
 STLB_ENTRIES = 4096         # SOSP'95 §5.3: the STLB has 4096 entries
+ASID_MIX = 0x9E5            # multiplier spreading ASIDs over the slots (index())
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +71,11 @@ class STLB:
 
     def index(self, asid: int, vpn: int) -> int:
         """The slot of (asid, vpn): low vpn bits mixed with the ASID."""
-        return (vpn ^ (asid * 0x9E5)) & self.mask
+        return (vpn ^ (asid * ASID_MIX)) & self.mask
 
     def lookup(self, asid: int, vpn: int) -> TLBEntry | None:
         """Return the cached binding of (asid, vpn), or None."""
-        e = self.slots[(vpn ^ (asid * 0x9E5)) & self.mask]
+        e = self.slots[(vpn ^ (asid * ASID_MIX)) & self.mask]    # (index() inlined)
         if e is not None and e.vpn == vpn and e.asid == asid:
             self.hits += 1
             return e
@@ -81,7 +84,7 @@ class STLB:
 
     def peek(self, asid: int, vpn: int) -> TLBEntry | None:
         """Like :meth:`lookup` but without counting (the kernel checking its own work)."""
-        e = self.slots[(vpn ^ (asid * 0x9E5)) & self.mask]
+        e = self.slots[(vpn ^ (asid * ASID_MIX)) & self.mask]    # (index() inlined)
         return e if e is not None and e.vpn == vpn and e.asid == asid else None
 
     def insert(self, entry: TLBEntry) -> None:

@@ -13,15 +13,19 @@ Interface::
       boot(program, *args, name="init") -> Process
       run(until=None) -> RunResult
       console -> list[str]          faults -> list[(pid, what, where)]
-      processes, sched, vm, frames
+      processes, segments, services, sched, vm, frames, quantum, syscalls
       statistics() -> MonoStats
+    for the mechanism modules:
+      new_process(name, parent, space=None) -> Process
+      asid_for(space) -> int        console_write(proc, data)
+      record_fault(proc, what, where)           on_process_exit(proc)
+      start_tick()
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exolab.abi import fault_status
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
@@ -30,7 +34,8 @@ from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.rpc import Service
 from exolab.kernels.monolithic.sched import Scheduler, SchedStats
 from exolab.kernels.monolithic.shm import Segment
-from exolab.kernels.monolithic.signal import deliver_exception, deliver_fault
+from exolab.kernels.monolithic.signal import (deliver_exception, deliver_fault,
+                                              fatal_signal, terminate)
 from exolab.kernels.monolithic.syscall import dispatch
 from exolab.kernels.monolithic.vm import VM, AddressSpace, FrameAllocator
 from exolab.machine.cpu import CPU, IRQ_TIMER, KERNEL, Cause
@@ -40,10 +45,6 @@ from exolab.machine.threads import SimThread, ThreadExit
 __all__ = ["MonolithicKernel", "MonoStats", "KERNEL_FRAMES"]
 
 KERNEL_FRAMES = 64          # low frames reserved for the kernel image and data
-
-_SIGNAL_OF = {Cause.ADDR_LOAD: "SIGBUS", Cause.ADDR_STORE: "SIGBUS",
-              Cause.OVERFLOW: "SIGFPE", Cause.COPROC: "SIGILL",
-              Cause.PRIVILEGED: "SIGILL", Cause.BREAK: "SIGTRAP"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class MonolithicKernel:
         self.frames = FrameAllocator(machine.memory, KERNEL_FRAMES,
                                      machine.memory.frames - KERNEL_FRAMES)
         self.vm = VM(self)
-        self.sched = Scheduler(self, self.quantum)
+        self.sched = Scheduler(self)
         self.processes: dict[int, Process] = {}
         self.segments: dict[int, Segment] = {}
         self.services: dict[str, Service] = {}
@@ -87,8 +88,7 @@ class MonolithicKernel:
         self.syscalls = 0
         self.tick_on = False                    # the periodic tick is armed
         self.next_shm_key = 1
-        self._next_pid = 1
-        self._created = 0
+        self._next_pid = 1                      # pids are never reused: pid - 1 were created
         self._asid_gen = 0
         self._next_asid = 1
         self._partial: dict[int, bytes] = {}    # pid -> unterminated console line
@@ -100,7 +100,7 @@ class MonolithicKernel:
     def boot(self, program: Callable[..., Any], *args: Any, name: str = "init") -> Process:
         """Create the first process, running ``program(os, *args)``."""
         init = self.new_process(name, None)
-        procmod._start_thread(self, init, program, tuple(args))
+        procmod.start_thread(self, init, program, args)
         return init
 
     def run(self, until: int | None = None) -> RunResult:
@@ -112,7 +112,6 @@ class MonolithicKernel:
         """Create an empty live process with a fresh address space and console fds."""
         pid = self._next_pid
         self._next_pid += 1
-        self._created += 1
         proc = Process(pid, name, parent, space or AddressSpace(0))
         self.asid_for(proc.space)
         proc.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
@@ -144,9 +143,6 @@ class MonolithicKernel:
         space.asid, space.asid_gen = self._next_asid, self._asid_gen
         self._next_asid += 1
         return space.asid
-
-    def free_asid(self, asid: int) -> None:
-        """ASIDs are recycled by generation; nothing to do per space."""
 
     def on_process_exit(self, proc: Process) -> None:
         """Hook after a process exits: refuse its pending RPC connections, flush
@@ -190,9 +186,7 @@ class MonolithicKernel:
         if not self.vm.accessible(proc.space, vaddr, write):
             # the handler returned without fixing the page: the retry would fault
             # forever (a livelock of the CPU), so the process dies instead
-            self.record_fault(proc, "SIGSEGV", vaddr)
-            procmod.kill(self, proc, "SIGSEGV")
-            raise ThreadExit("SIGSEGV")
+            raise terminate(self, proc, "SIGSEGV", vaddr)
 
     def on_exception(self, cpu: CPU, cause: Cause, vaddr: int, info: Any) -> None:
         """Faults: COW and dirty bits, SIGSEGV to the handler, or the process dies."""
@@ -206,12 +200,7 @@ class MonolithicKernel:
             if self.vm.store_fault(cpu, proc.space, vaddr) != "ok":
                 self._bad_access(cpu, proc, vaddr, True)
             return
-        what = _SIGNAL_OF.get(cause)
-        if what is None:            # (a program's exception may not even print)
-            what = fault_status(info) if cause == Cause.PROGRAM else cause.name
-        self.record_fault(proc, what, vaddr)
-        procmod.kill(self, proc, what)
-        raise ThreadExit(what)
+        raise terminate(self, proc, fatal_signal(cause, info), vaddr)
 
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
         """Timer: round-robin preemption. Other devices have no driver yet."""
@@ -241,5 +230,5 @@ class MonolithicKernel:
     def statistics(self) -> MonoStats:
         """Return a frozen snapshot of the kernel's counters."""
         live = sum(1 for p in self.processes.values() if p.state == "live")
-        return MonoStats(self.syscalls, self._created, live, self.frames.in_use(),
+        return MonoStats(self.syscalls, self._next_pid - 1, live, self.frames.in_use(),
                          len(self.faults), self.sched.statistics())

@@ -46,6 +46,7 @@ _READ_INTO = int(Sys.READ_INTO)
 _RPC_ACCEPT = int(Sys.RPC_ACCEPT)
 _RPC_CONNECT = int(Sys.RPC_CONNECT)
 _RPC_REGISTER = int(Sys.RPC_REGISTER)
+_SET_EXCEPTION_HANDLER = int(Sys.SET_EXCEPTION_HANDLER)
 _SET_FAULT_HANDLER = int(Sys.SET_FAULT_HANDLER)
 _SHM_ATTACH = int(Sys.SHM_ATTACH)
 _SHM_CREATE = int(Sys.SHM_CREATE)
@@ -66,7 +67,11 @@ def _bad_access(what: str, vaddr: Any, size: Any, value: Any = 0) -> SyscallErro
 
 
 class Libc(ABI):
-    """One process's view of the monolithic kernel."""
+    """One process's view of the monolithic kernel.
+
+    Each public method implements the same-named :class:`~exolab.abi.ABI` method,
+    whose docstring is its contract; only the pointer forms say more here.
+    """
 
     kernel_name = "monolithic"
 
@@ -158,7 +163,7 @@ class Libc(ABI):
         self._trap(_SET_FAULT_HANDLER, handler)
 
     def set_exception_handler(self, kind: str, handler: Any) -> None:
-        self._trap(Sys.SET_EXCEPTION_HANDLER, kind, handler)
+        self._trap(_SET_EXCEPTION_HANDLER, kind, handler)
 
     def trigger(self, kind: str) -> None:
         if type(kind) is not str or kind not in EXCEPTION_KINDS:
@@ -213,19 +218,29 @@ class Libc(ABI):
         while count is None or served < count:
             req, rep = self._trap(_RPC_ACCEPT, name)
             try:                        # a failing handler or reply ends the connection
-                while count is None or served < count:
-                    msg = self.read(req, 8)
-                    if len(msg) < 8:
-                        break
-                    reply = handler(self, _WORD.unpack(msg)[0])
-                    self.write(rep, _WORD.pack(wrap_word(reply)))
-                    served += 1
+                served = self._serve(req, rep, handler, count, served)
             finally:
-                for fd in (req, rep):
-                    try:
-                        self.close(fd)
-                    except SyscallError:
-                        pass            # the handler closed it itself
+                self._close_quietly(req)
+                self._close_quietly(rep)
+
+    def _serve(self, req: int, rep: int, handler: RpcHandler, count: int | None,
+               served: int) -> int:
+        """Answer requests on one connection until EOF or ``count``; return ``served``."""
+        while count is None or served < count:
+            msg = self.read(req, 8)
+            if len(msg) < 8:
+                break
+            reply = handler(self, _WORD.unpack(msg)[0])
+            self.write(rep, _WORD.pack(wrap_word(reply)))
+            served += 1
+        return served
+
+    def _close_quietly(self, fd: int) -> None:
+        """Close ``fd`` unless the handler already closed it itself."""
+        try:
+            self.close(fd)
+        except SyscallError:
+            pass
 
     def rpc_connect(self, name: str) -> int:
         req, rep = self._trap(_RPC_CONNECT, name)

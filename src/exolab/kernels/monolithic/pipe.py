@@ -19,6 +19,7 @@ Interface::
     sys_close(k, cpu, proc, fd)
     dup_fds(proc) -> dict               (fork)      close_all(k, proc)
     release(k, (kind, pipe))            drop one reference to a pipe end
+    PIPE_SIZE, MAX_FDS
 """
 from __future__ import annotations
 
@@ -152,6 +153,12 @@ def sys_write(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
     return _write_slow(k, cpu, proc, fd, data)
 
 
+def _charge_pipe_op(k: "MonolithicKernel", cpu: CPU, n: int) -> None:
+    """Charge one pipe operation copying ``n`` bytes (the fast paths inline this)."""
+    cpu.charge(k.c_pipe_op + k.machine.profile.copy_cost(n))
+    cpu.memory.note_copy(n)
+
+
 def _write_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
                 data: Any) -> int:
     """sys_write's general path: decode, console, partial writes, sleeping."""
@@ -174,8 +181,7 @@ def _write_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
             k.sched.sleep(cpu, pipe.write_q)
             continue
         chunk = bytes(data[done:done + room])
-        cpu.charge(k.machine.profile.mono_pipe_op + k.machine.profile.copy_cost(len(chunk)))
-        cpu.memory.note_copy(len(chunk))
+        _charge_pipe_op(k, cpu, len(chunk))             # copyin to the pipe buffer
         pipe.put(chunk)
         done += len(chunk)
         k.sched.wakeup(pipe.read_q)
@@ -225,8 +231,7 @@ def _read_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
             return b""
         k.sched.sleep(cpu, pipe.read_q)
     out = pipe.take(n)
-    cpu.charge(k.c_pipe_op + ((len(out) * k.c_copy_kib + 1023) >> 10))
-    cpu.memory.note_copy(len(out))
+    _charge_pipe_op(k, cpu, len(out))                   # copyout to the caller
     if pipe.write_q:
         k.sched.wakeup(pipe.write_q)
     return out
@@ -235,7 +240,7 @@ def _read_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
 def sys_write_from(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
                    vaddr: int, n: int) -> int:
     """Write ``n`` bytes found at ``vaddr`` in the caller (EFAULT if unmapped)."""
-    _fd(proc, fd)
+    _fd(proc, fd)                       # EBADF before EFAULT
     k.vm.check_user_range(proc.space, vaddr, n)
     return sys_write(k, cpu, proc, fd, cpu.load_bytes(vaddr, n))
 
@@ -243,7 +248,7 @@ def sys_write_from(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
 def sys_read_into(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
                   vaddr: int, n: int) -> int:
     """Read up to ``n`` bytes into the caller's memory at ``vaddr``; return the count."""
-    _fd(proc, fd)
+    _fd(proc, fd)                       # EBADF before EFAULT
     k.vm.check_user_range(proc.space, vaddr, n)
     data = sys_read(k, cpu, proc, fd, n)
     cpu.store_bytes(vaddr, data)

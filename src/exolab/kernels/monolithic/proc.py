@@ -14,6 +14,7 @@ Interface::
     IMAGE_PAGES
     sys_getpid, sys_spawn, sys_fork, sys_exit, sys_wait, sys_thread_create,
     sys_yield, sys_thread_yield   handlers: (kernel, cpu, proc, *args)
+    start_thread(k, proc, entry, args) -> SimThread   a ready thread of ``proc``
     kill(k, proc, status)         end every thread of ``proc``
     thread_ended(k, cpu, thread)  bookkeeping when a thread's body returns
 """
@@ -27,14 +28,14 @@ from exolab.errors import SyscallError, type_name
 from exolab.kernels.monolithic.pipe import close_all, dup_fds
 from exolab.kernels.monolithic.vm import PTE, AddressSpace
 from exolab.machine.cpu import CPU
-from exolab.machine.threads import DEAD, SimThread, ThreadExit
+from exolab.machine.threads import SimThread, ThreadExit
 
 if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
 
 __all__ = ["Process", "IMAGE_PAGES", "sys_getpid", "sys_spawn", "sys_fork", "sys_exit",
-           "sys_wait", "sys_thread_create", "sys_yield", "sys_thread_yield", "kill",
-           "thread_ended"]
+           "sys_wait", "sys_thread_create", "sys_yield", "sys_thread_yield", "start_thread",
+           "kill", "thread_ended"]
 
 IMAGE_VPN = 0x400               # where images are mapped (0x0040_0000)
 
@@ -65,7 +66,7 @@ def sys_getpid(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
     return proc.pid
 
 
-def _start_thread(k: "MonolithicKernel", proc: Process, entry: Callable[..., Any],
+def start_thread(k: "MonolithicKernel", proc: Process, entry: Callable[..., Any],
                   args: tuple[Any, ...]) -> SimThread:
     """Create a ready thread of ``proc`` running ``entry(os, *args)``."""
     t = k.machine.threads.create(k.thread_main, (proc, entry, args),
@@ -98,7 +99,6 @@ def _name(name: Any, program: Any) -> str:
     return name
 
 
-
 def _map_image(k: "MonolithicKernel", cpu: CPU, proc: Process, pages: int) -> None:
     """Map ``pages`` read-only image pages, each copied from the page cache."""
     for i in range(pages):
@@ -122,7 +122,7 @@ def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,
     cpu.charge(k.machine.profile.mono_exec_path)
     child = k.new_process(name, proc)
     _map_image(k, cpu, child, pages)
-    _start_thread(k, child, program, tuple(args))
+    start_thread(k, child, program, args)
     return child.pid
 
 
@@ -132,12 +132,12 @@ def sys_fork(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
     if not callable(entry):
         raise SyscallError("EINVAL", "entry is not callable", entry=entry)
     args = _args(args)
-    child = k.new_process(f"{proc.name}~", proc, space=None)
+    child = k.new_process(f"{proc.name}~", proc)
     child.space = k.vm.fork_space(cpu, proc.space, child.space.asid)
     child.fds = dup_fds(proc)
     child.fault_handler = proc.fault_handler        # signal dispositions survive fork
     child.exc_handlers = dict(proc.exc_handlers)
-    _start_thread(k, child, entry, tuple(args))
+    start_thread(k, child, entry, args)
     return child.pid
 
 
@@ -146,7 +146,7 @@ def sys_thread_create(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any
     """Start another thread in the caller's address space."""
     if not callable(entry):
         raise SyscallError("EINVAL", "entry is not callable", entry=entry)
-    return _start_thread(k, proc, entry, _args(args)).tid
+    return start_thread(k, proc, entry, _args(args)).tid
 
 
 def sys_yield(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
@@ -213,8 +213,7 @@ def thread_ended(k: "MonolithicKernel", cpu: CPU, t: SimThread) -> None:
 def _teardown(k: "MonolithicKernel", cpu: CPU, proc: Process) -> None:
     """Release the process's resources and make it a zombie (or reap an orphan)."""
     close_all(k, proc)
-    k.vm.destroy(cpu, proc.space)
-    k.free_asid(proc.space.asid)
+    k.vm.destroy(cpu, proc.space)       # (ASIDs are recycled by generation: kernel.asid_for)
     proc.state = "zombie"
     for c in proc.children:
         c.parent = None
@@ -228,8 +227,3 @@ def _teardown(k: "MonolithicKernel", cpu: CPU, proc: Process) -> None:
     else:
         k.sched.wakeup(parent.waiters)
     k.on_process_exit(proc)
-
-
-def live_threads(proc: Process) -> list[SimThread]:
-    """Threads of ``proc`` that have not ended."""
-    return [t for t in proc.threads if t.state != DEAD]

@@ -58,11 +58,16 @@ def _name(name: Any) -> str:
     return name
 
 
+def _served(k: "MonolithicKernel", name: str) -> bool:
+    """Whether a live process serves ``name``."""
+    svc = k.services.get(name)
+    return svc is not None and svc.server.state == "live"
+
+
 def sys_rpc_register(k: "MonolithicKernel", cpu: CPU, proc: Process, name: str) -> None:
     """Register the caller as the server of ``name`` and wake waiting clients."""
     name = _name(name)
-    svc = k.services.get(name)
-    if svc is not None and svc.server.state == "live":
+    if _served(k, name):
         raise SyscallError("EINVAL", "name already served", name=name)
     k.services[name] = Service(name, proc)
     k.sched.wakeup(k.service_waiters.setdefault(name, []))
@@ -73,11 +78,11 @@ def sys_rpc_connect(k: "MonolithicKernel", cpu: CPU, proc: Process,
     """Connect to ``name`` (sleeping until it is registered); return the client fds."""
     name = _name(name)
     me = cpu.current
-    while name not in k.services or k.services[name].server.state != "live":
+    while not _served(k, name):
         k.sched.sleep(cpu, k.service_waiters.setdefault(name, []))
         if me is not None and me.tid in k.hopeless:
             k.hopeless.discard(me.tid)
-            if name not in k.services or k.services[name].server.state != "live":
+            if not _served(k, name):
                 raise SyscallError("ESRCH", "no thread left that could serve the name",
                                    name=name)
     svc = k.services[name]

@@ -9,7 +9,7 @@ the next process's ASID (which, on an untagged TLB, flushes it).
 
 Interface::
 
-    Scheduler(kernel, quantum)
+    Scheduler(kernel)
       make_ready(t)              sleep(cpu, queue)        wakeup(queue)
       yield_(cpu)                dispatch(cpu) -> bool    preempt(cpu)
       yield_within(cpu)          (thread_yield: a thread of the same process only)
@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from exolab.errors import KernelPanic
 from exolab.machine.cpu import CPU
 from exolab.machine.threads import DEAD, SimThread
 
@@ -44,9 +45,8 @@ class SchedStats:
 class Scheduler:
     """Round-robin over a FIFO ready queue."""
 
-    def __init__(self, kernel: "MonolithicKernel", quantum: int) -> None:
-        self.kernel = kernel
-        self.quantum = quantum                  # cycles per time slice
+    def __init__(self, kernel: "MonolithicKernel") -> None:
+        self.kernel = kernel                    # its tick and quantum: kernel.start_tick
         self.ready: deque[SimThread] = deque()  # runnable, not running
         self.asleep: dict[int, list[SimThread]] = {}   # tid -> queue it sleeps on
         self.c_switch = kernel.machine.profile.mono_switch_path
@@ -81,24 +81,16 @@ class Scheduler:
                 return True
         return False
 
-    def _run_next_or_idle(self, cpu: CPU) -> None:
-        """The current thread stops running: run the next ready one or idle."""
-        while self.ready:
-            t = self.ready.popleft()
-            if t.state != DEAD:
-                self._switch(cpu, t)
-                return
-        cpu.idle()
-
     def sleep(self, cpu: CPU, queue: list[SimThread]) -> None:
         """Put the current thread to sleep on ``queue`` until a wakeup."""
         me = cpu.current
-        assert me is not None
+        if me is None:
+            raise KernelPanic("sched: sleep with no current thread")
         queue.append(me)
         self.asleep[me.tid] = queue
         self.sleeps += 1
         ready = self.ready
-        while ready:
+        while ready:                    # dispatch(), inlined: the pipe round trip's path
             t = ready.popleft()
             if t.state != DEAD:
                 self._switch(cpu, t)

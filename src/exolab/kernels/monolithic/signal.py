@@ -19,6 +19,8 @@ Interface::
 
     deliver_fault(k, cpu, proc, vaddr, write)      upcall or kill
     deliver_exception(k, cpu, proc, cause, info) -> bool   a triggered exception
+    fatal_signal(cause, info) -> str               what an unhandled exception is
+    terminate(k, proc, what, where) -> ThreadExit  record the fault, kill the process
     sys_set_fault_handler(k, cpu, proc, handler)
     sys_set_exception_handler(k, cpu, proc, kind, handler)
     MAX_NESTING, ULTRIX_EXCEPTIONS
@@ -37,13 +39,33 @@ from exolab.machine.threads import ThreadExit
 if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
 
-__all__ = ["deliver_fault", "deliver_exception", "sys_set_fault_handler",
-           "sys_set_exception_handler", "MAX_NESTING", "ULTRIX_EXCEPTIONS"]
+__all__ = ["deliver_fault", "deliver_exception", "fatal_signal", "terminate",
+           "sys_set_fault_handler", "sys_set_exception_handler", "MAX_NESTING",
+           "ULTRIX_EXCEPTIONS"]
 
 MAX_NESTING = 4         # fault handlers may fault this deep before the process dies
 #: exception kind -> (signal, cause) for the kinds Ultrix can deliver
 ULTRIX_EXCEPTIONS = {"overflow": ("SIGFPE", Cause.OVERFLOW),
                      "prot": ("SIGSEGV", Cause.TLB_MOD)}
+#: cause -> the signal that kills a process taking it with no handler
+_SIGNAL_OF = {Cause.ADDR_LOAD: "SIGBUS", Cause.ADDR_STORE: "SIGBUS",
+              Cause.OVERFLOW: "SIGFPE", Cause.COPROC: "SIGILL",
+              Cause.PRIVILEGED: "SIGILL", Cause.BREAK: "SIGTRAP"}
+
+
+def terminate(k: "MonolithicKernel", proc: Process, what: str, where: Any) -> ThreadExit:
+    """Record ``proc``'s fatal fault and kill it; return the ThreadExit to raise."""
+    k.record_fault(proc, what, where)
+    kill(k, proc, what)
+    return ThreadExit(what)
+
+
+def fatal_signal(cause: Cause, info: Any) -> str:
+    """The status of a process killed by an unhandled ``cause`` exception."""
+    what = _SIGNAL_OF.get(cause)
+    if what is None:            # (a program's exception may not even print)
+        what = fault_status(info) if cause == Cause.PROGRAM else cause.name
+    return what
 
 
 def deliver_fault(k: "MonolithicKernel", cpu: CPU, proc: Process, vaddr: int,
@@ -51,9 +73,7 @@ def deliver_fault(k: "MonolithicKernel", cpu: CPU, proc: Process, vaddr: int,
     """Upcall ``proc``'s fault handler for ``vaddr``, or kill the process."""
     handler = proc.fault_handler
     if handler is None or proc.handler_depth >= MAX_NESTING:
-        k.record_fault(proc, "SIGSEGV", vaddr)
-        kill(k, proc, "SIGSEGV")
-        raise ThreadExit("SIGSEGV")
+        raise terminate(k, proc, "SIGSEGV", vaddr)
     p = k.machine.profile
     cpu.charge(p.mono_signal_path)
     proc.handler_depth += 1
@@ -77,10 +97,7 @@ def _upcall(k: "MonolithicKernel", cpu: CPU, proc: Process, where: Any,
             raise
         if type(ex) is KeyboardInterrupt and host_interrupted():
             raise
-        what = fault_status(ex)
-        k.record_fault(proc, what, where)
-        kill(k, proc, what)
-        raise ThreadExit(what) from None
+        raise terminate(k, proc, fault_status(ex), where) from None
 
 
 def sys_set_fault_handler(k: "MonolithicKernel", cpu: CPU, proc: Process,

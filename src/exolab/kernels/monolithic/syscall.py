@@ -59,7 +59,7 @@ class Sys(IntEnum):
     THREAD_YIELD = 27
 
 
-def _clock_getres(k: "MonolithicKernel", cpu: CPU, p: Any) -> int:
+def _clock_getres(k: "MonolithicKernel", cpu: CPU, proc: Any) -> int:
     """Return the timer resolution in cycles (reads the kernel's clock record)."""
     return k.quantum
 

@@ -12,24 +12,29 @@ Copy-on-write pages are read-only in the TLB; a store copies the frame
 
 Interface::
 
-    FrameAllocator(memory, first, count)   alloc() -> ppn, ref(ppn), unref(ppn),
-                                            available() -> free frames
+    FrameAllocator(memory, first, count)   alloc() -> ppn, ref(ppn), unref(ppn) -> freed,
+                                            refs(ppn), in_use(), available() -> free frames
     PTE(ppn, prot, cow, dirty, segment)
-    Region(start_vpn, npages, prot)
+    Region(start_vpn, npages, prot, segment=None)
     AddressSpace(asid)
-      ptes, regions, map_region(npages, prot) -> vaddr, region_of(vpn)
+      ptes, regions, map_region(npages, prot, segment=None) -> Region,
+      region_of(vpn) -> Region | None, mapped(vpn) -> bool
     VM(kernel)                              the operations, charged:
+      zero_frame(cpu) -> ppn
       refill(cpu, space, vaddr, write) -> "ok" | "segv"
       store_fault(cpu, space, vaddr) -> "ok" | "segv"
       protect(cpu, space, vaddr, length, prot), unmap(cpu, space, vaddr, length)
-      fork_space(cpu, parent) -> AddressSpace     destroy(cpu, space)
+      fork_space(cpu, parent, asid) -> AddressSpace     destroy(cpu, space)
       dirty(cpu, space, vaddr) -> bool      accessible(space, vaddr, write) -> bool
+    VM, uncharged:  pages(vaddr, length) -> range of vpns (EINVAL)
+      check_user_range(space, vaddr, n) (EFAULT)        audit(space) (KernelPanic)
     sys_mmap, sys_munmap, sys_mprotect, sys_dirty   system-call handlers
+    USER_BASE, USER_TOP                     the user part of the address space
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from exolab.abi import PROT_READ, PROT_WRITE
 from exolab.errors import KernelPanic, SyscallError
@@ -39,8 +44,9 @@ from exolab.machine.tlb import TLBEntry
 
 if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
+    from exolab.kernels.monolithic.proc import Process
 
-__all__ = ["FrameAllocator", "PTE", "Region", "AddressSpace", "VM", "USER_BASE",
+__all__ = ["FrameAllocator", "PTE", "Region", "AddressSpace", "VM", "USER_BASE", "USER_TOP",
            "sys_mmap", "sys_munmap", "sys_mprotect", "sys_dirty"]
 
 USER_BASE = 0x0010_0000         # lowest user address handed out by mmap
@@ -66,12 +72,18 @@ class FrameAllocator:
         return ppn
 
     def ref(self, ppn: int) -> None:
-        """Add a reference to an allocated frame."""
-        self._refs[ppn] += 1
+        """Add a reference to an allocated frame (KernelPanic if it is free)."""
+        try:
+            self._refs[ppn] += 1
+        except KeyError:
+            raise KernelPanic("frames: ref of a free frame", ppn=ppn) from None
 
     def unref(self, ppn: int) -> bool:
         """Drop a reference; free the frame at zero. Return True if freed."""
-        n = self._refs[ppn] - 1
+        try:
+            n = self._refs[ppn] - 1
+        except KeyError:
+            raise KernelPanic("frames: unref of a free frame", ppn=ppn) from None
         if n:
             self._refs[ppn] = n
             return False
@@ -133,6 +145,10 @@ class AddressSpace:
                 return r
         return None
 
+    def mapped(self, vpn: int) -> bool:
+        """Whether ``vpn`` has a PTE or lies in a region (may be touched without EFAULT)."""
+        return vpn in self.ptes or self.region_of(vpn) is not None
+
     def map_region(self, npages: int, prot: int, segment: int | None = None) -> Region:
         """Reserve ``npages`` fresh virtual pages; return the region."""
         if npages <= 0 or (self.next_vpn + npages) << 12 > USER_TOP:
@@ -147,7 +163,6 @@ class VM:
     """The kernel's VM operations; each charges the profile's pmap costs."""
 
     def __init__(self, kernel: "MonolithicKernel") -> None:
-        self.kernel = kernel
         self.frames = kernel.frames
         self.memory = kernel.machine.memory
         p = kernel.machine.profile
@@ -218,7 +233,7 @@ class VM:
         """Set ``prot`` on every page of the range; EFAULT if one is unmapped."""
         vpns = self.pages(vaddr, length)
         for vpn in vpns:                    # decode: every page must be mapped
-            if vpn not in space.ptes and space.region_of(vpn) is None:
+            if not space.mapped(vpn):
                 raise SyscallError("EFAULT", "page not mapped", vaddr=vpn << 12)
         for vpn in vpns:                    # invoke
             cpu.charge(self.c_pte)
@@ -237,13 +252,14 @@ class VM:
 
     def unmap(self, cpu: CPU, space: AddressSpace, vaddr: int, length: int) -> None:
         """Remove every page of the range and release its frames."""
-        for vpn in self.pages(vaddr, length):
+        vpns = self.pages(vaddr, length)
+        for vpn in vpns:
             cpu.charge(self.c_pte)
             pte = space.ptes.pop(vpn, None)
             if pte is not None:
                 self.frames.unref(pte.ppn)
                 cpu.tlb_invalidate(vpn, space.asid)
-        lo, hi = vaddr >> 12, (vaddr + length + 0xFFF) >> 12
+        lo, hi = vpns.start, vpns.stop
         kept: list[Region] = []             # regions outside the hole, clipped to it
         for r in space.regions:
             end = r.start_vpn + r.npages
@@ -308,7 +324,7 @@ class VM:
                 or vaddr + n > USER_TOP:
             raise SyscallError("EFAULT", "bad address", vaddr=vaddr, length=n)
         for vpn in range(vaddr >> 12, (vaddr + n + 0xFFF) >> 12):
-            if vpn not in space.ptes and space.region_of(vpn) is None:
+            if not space.mapped(vpn):
                 raise SyscallError("EFAULT", "bad address", vaddr=vaddr, length=n)
 
     def audit(self, space: AddressSpace) -> None:
@@ -334,7 +350,7 @@ def _prot(prot: object) -> int:
     return prot
 
 
-def sys_mmap(k: "MonolithicKernel", cpu: CPU, proc: "Any", length: int, prot: int) -> int:
+def sys_mmap(k: "MonolithicKernel", cpu: CPU, proc: "Process", length: int, prot: int) -> int:
     """Reserve demand-zero pages; return their address."""
     npages = (_length(length) + 0xFFF) >> 12
     region = proc.space.map_region(npages, _prot(prot))
@@ -342,7 +358,7 @@ def sys_mmap(k: "MonolithicKernel", cpu: CPU, proc: "Any", length: int, prot: in
     return region.start_vpn << 12
 
 
-def sys_munmap(k: "MonolithicKernel", cpu: CPU, proc: "Any", vaddr: int,
+def sys_munmap(k: "MonolithicKernel", cpu: CPU, proc: "Process", vaddr: int,
                length: int) -> None:
     """Unmap [vaddr, vaddr+length)."""
     length = _length(length)
@@ -350,7 +366,7 @@ def sys_munmap(k: "MonolithicKernel", cpu: CPU, proc: "Any", vaddr: int,
     k.vm.unmap(cpu, proc.space, vaddr, length)
 
 
-def sys_mprotect(k: "MonolithicKernel", cpu: CPU, proc: "Any", vaddr: int, length: int,
+def sys_mprotect(k: "MonolithicKernel", cpu: CPU, proc: "Process", vaddr: int, length: int,
                  prot: int) -> None:
     """Change the protection of [vaddr, vaddr+length)."""
     length, prot = _length(length), _prot(prot)
@@ -358,7 +374,7 @@ def sys_mprotect(k: "MonolithicKernel", cpu: CPU, proc: "Any", vaddr: int, lengt
     k.vm.protect(cpu, proc.space, vaddr, length, prot)
 
 
-def sys_dirty(k: "MonolithicKernel", cpu: CPU, proc: "Any", vaddr: int) -> bool:
+def sys_dirty(k: "MonolithicKernel", cpu: CPU, proc: "Process", vaddr: int) -> bool:
     """Whether the page holding ``vaddr`` is dirty."""
     if type(vaddr) is not int:
         raise SyscallError("EFAULT", "bad address", vaddr=vaddr)

@@ -35,6 +35,9 @@ Interface::
     ExOS.vm_class, ipc_class, lrpc_class, procs_class  the components a subclass
                                                        may replace
     libos_of(program, default) -> class   the library OS a program is linked with
+    TRIGGER_VPN
+    (for the components: entry_table, exc_table, set_entries, run_exception,
+    exc_handler, die, block; ``aegis(number, *args)``, the raw kernel interface)
 
 A program picks its own library OS by naming it: ``main.libos = MyExOS`` (a
 subclass of ExOS). Aegis boots it with that one, ``spawn`` gives a spawned
@@ -51,19 +54,23 @@ from exolab.errors import SyscallError, safe_str
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import IPC
 from exolab.libos.exos.lrpc import LRPC
-from exolab.libos.exos.layout import (EXOS_VPN, MISC_EXC, MISC_HANDLER, MISC_PID, MISC_VPN,
-                                      P_COW, P_DIRTY, P_PRESENT, P_SHARED, P_WRITE, cost)
+from exolab.libos.exos.layout import (EXOS_VPN, MISC_EXC, MISC_HANDLER, MISC_PID, MISC_VA,
+                                      P_COW, P_DIRTY, P_PRESENT, P_SHARED, P_WRITE, SHIFT,
+                                      cost)
 from exolab.libos.exos.proc import Procs
 from exolab.libos.exos.vm import VM
 from exolab.machine.cpu import CPU, Cause
 
 __all__ = ["ExOS", "TRIGGER_VPN", "libos_of"]
 
-SHIFT = 12
-_MISC = MISC_VPN << SHIFT
 TRIGGER_VPN = EXOS_VPN + 0x101          # a page that stays read-only: trigger("prot")
 _CAUSE = {"unalign": Cause.ADDR_LOAD, "overflow": Cause.OVERFLOW,
           "coproc": Cause.COPROC, "prot": Cause.TLB_MOD}
+
+
+def _exc_slot(kind: str) -> int:
+    """Address of the misc-page word that says whether ``kind`` has a handler."""
+    return MISC_VA + MISC_EXC + 4 * list(_CAUSE).index(kind)
 
 
 class ExOS(ABI):
@@ -173,10 +180,10 @@ class ExOS(ABI):
     def run_exception(self, kind: str, cause: int, vaddr: int) -> None:
         """Dispatch an exception to the program's handler and resume after it."""
         handler = self.exc_handlers.get(kind)
-        self.cpu.load(_MISC + MISC_EXC + 4 * list(_CAUSE).index(kind))
-        self.cpu.charge(self.ipc.c_call)
+        self.cpu.load(_exc_slot(kind))
+        self.cpu.charge(self.c_call)
         if handler is None:
-            self.die(f"unhandled {kind}", vaddr)
+            self.die(f"unhandled {kind}")
         handler(self, kind)                                 # type: ignore[misc]
         self.vm.handler_return()
 
@@ -187,9 +194,9 @@ class ExOS(ABI):
         entry.__name__ = f"exc_{kind}"
         return entry
 
-    def die(self, what: str, where: Any) -> None:
-        """End this process after an unhandled fault."""
-        self.procs.die(what, where)
+    def die(self, what: str) -> None:
+        """End this process after an unhandled fault (``what`` is the recorded status)."""
+        self.procs.die(what)
 
     def block(self, sleeper: int | None, ready: Callable[[], bool], spins: int = 0) -> None:
         """Wait a turn (see Procs.block; ``spins``: turns already waited in vain)."""
@@ -203,7 +210,7 @@ class ExOS(ABI):
 
     def getpid(self) -> int:
         self.cpu.charge(self.c_call)                   # the library routine
-        return self.cpu.load(_MISC + MISC_PID)
+        return self.cpu.load(MISC_VA + MISC_PID)
 
     def time(self) -> int:
         self.cpu.charge(self.profile.instruction)
@@ -288,7 +295,7 @@ class ExOS(ABI):
         if handler is not None and not callable(handler):
             raise SyscallError("EINVAL", "fault handler is not callable")
         self.fault_handler = handler
-        self.cpu.store(_MISC + MISC_HANDLER, int(handler is not None))
+        self.cpu.store(MISC_VA + MISC_HANDLER, int(handler is not None))
 
     def set_exception_handler(self, kind: str, handler: Callable[..., Any] | None) -> None:
         if type(kind) is not str or kind not in EXCEPTION_KINDS:
@@ -300,8 +307,7 @@ class ExOS(ABI):
             self.exc_handlers.pop(kind, None)
         else:
             self.exc_handlers[kind] = handler
-        self.cpu.store(_MISC + MISC_EXC + 4 * list(_CAUSE).index(kind),
-                       int(handler is not None))
+        self.cpu.store(_exc_slot(kind), int(handler is not None))
         if kind != "prot":              # prot arrives through ExOS's write-fault handler
             entry = None if handler is None else self._exc_entry(kind)
             self.trap(Sys.ENV_SETUP, self.handle, {}, {int(_CAUSE[kind]): entry}, None)

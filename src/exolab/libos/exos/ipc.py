@@ -17,11 +17,12 @@ Nothing here enters the kernel on the fast path.
 
 Interface::
 
-    PIPE_RING, REG_SLOTS
+    PIPE_RING, FD_CONSOLE, FD_READ, FD_WRITE
     IPC(os)
       pipe() -> (r, w)       read(fd, n)    write(fd, data)    close(fd)
       read_inline(fd, n)     write_inline(fd, data)            (pipe')
-      fd_alloc(kind, va)     fd_entry(fd)   inherit()   close_all()
+      fd_alloc(kind, va)     fd_entry(fd)   open_fds()  close_all()
+      inherit(fds, by=1)     wake_sleeper(slot)
       shm_create(len)        shm_attach(key)                   shm_detach(va)
 """
 from __future__ import annotations
@@ -32,25 +33,24 @@ from exolab.abi import as_bytes
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.layout import FD_OFF, FD_SIZE, MAX_FDS, MISC_VPN, SCRATCH_VPN, cost
+from exolab.libos.exos.layout import MAX_FDS, PAGE, SCRATCH_VPN, SHIFT, cost, fd_addr
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
 
 __all__ = ["IPC", "PIPE_RING", "FD_CONSOLE", "FD_READ", "FD_WRITE"]
 
-PAGE, SHIFT, MASK32 = 4096, 12, 0xFFFFFFFF
+MASK32 = 0xFFFFFFFF
 FD_FREE, FD_CONSOLE, FD_READ, FD_WRITE = 0, 1, 2, 3
 # pipe page header offsets
 H_LOCK, H_HEAD, H_TAIL, H_READERS, H_WRITERS, H_RSLEEP, H_WSLEEP = 0, 4, 8, 12, 16, 24, 32
 RING_OFF = 64
 PIPE_RING = PAGE - RING_OFF
-_MISC = MISC_VPN << SHIFT
 MAX_SHM = 255                            # pages per segment (one descriptor page)
 
 
 class IPC:
-    """One process's descriptors, pipes, segments and rpc bindings."""
+    """One process's descriptors, pipes and shared-memory segments."""
 
     def __init__(self, os: "ExOS") -> None:
         self.os = os
@@ -70,7 +70,7 @@ class IPC:
         self.cpu.charge(self.c_fd)
         if type(fd) is not int or not 0 <= fd < MAX_FDS:
             raise SyscallError("EBADF", "bad file descriptor", fd=fd)
-        a = _MISC + FD_OFF + fd * FD_SIZE
+        a = fd_addr(fd)
         kind = self.cpu.load(a)
         if kind == FD_FREE:
             raise SyscallError("EBADF", "bad file descriptor", fd=fd)
@@ -79,7 +79,7 @@ class IPC:
     def fd_alloc(self, kind: int, va: int) -> int:
         """Install a descriptor in the lowest free slot (EMFILE if none)."""
         for fd in range(MAX_FDS):
-            a = _MISC + FD_OFF + fd * FD_SIZE
+            a = fd_addr(fd)
             if self.cpu.load(a) == FD_FREE:
                 self.cpu.store(a, kind)
                 self.cpu.store(a + 4, va)
@@ -90,7 +90,7 @@ class IPC:
         """Every open descriptor as (fd, kind, vaddr)."""
         out = []
         for fd in range(MAX_FDS):
-            a = _MISC + FD_OFF + fd * FD_SIZE
+            a = fd_addr(fd)
             kind = self.cpu.load(a)
             if kind != FD_FREE:
                 out.append((fd, kind, self.cpu.load(a + 4)))
@@ -114,7 +114,7 @@ class IPC:
     def close(self, fd: Any) -> None:
         """Close descriptor ``fd``; the last end of a pipe wakes whoever waits on it."""
         kind, va = self.fd_entry(fd)
-        self.cpu.store(_MISC + FD_OFF + fd * FD_SIZE, FD_FREE)
+        self.cpu.store(fd_addr(fd), FD_FREE)
         self.inline.pop(fd, None)
         if kind == FD_READ:
             self._count(va, H_READERS, -1)

@@ -22,10 +22,16 @@ the few pure-computation stretches are the instruction counts in
 
 Interface::
 
-    EXOS_VPN, MISC_VPN, PT_VPN, PT_PAGES, CAPV_VPN, CAPV_PAGES, SCRATCH_VPN
-    PTE_SIZE, MAX_PTES, P_* flag bits, MISC_* offsets, FD_OFF, FD_SIZE, MAX_FDS
-    USER_BASE, USER_TOP, IMAGE_VPN, IMAGE_PAGES, EXOS_TEXT_PAGES, STACK_VPN
-    PATHS, cost(profile, name)
+    PAGE, SHIFT                     the page size and log2 of it
+    EXOS_VPN, MISC_VPN, PT_VPN, PT_PAGES, CAPV_VPN, CAPV_PAGES, SCRATCH_VPN,
+    GUARANTEED_PAGES
+    SAVE_VA, MISC_VA                addresses of the save area and the misc page
+    SAVE_FAULT, SAVE_FRAME, SAVE_CALLEE   offsets in the save area
+    PTE_SIZE, MAX_PTES, P_* flag bits, MISC_* offsets, FD_OFF, FD_SIZE, MAX_FDS,
+    fd_addr(fd) -> int              a descriptor's entry
+    USER_BASE, USER_TOP, IMAGE_VPN, IMAGE_PAGES, EXOS_TEXT_PAGES, STACK_VPN,
+    STACK_PAGES
+    PATHS, cost(profile, name), CALLEE_SAVED
 
 (A short module: constants and a table.)
 """
@@ -40,9 +46,11 @@ __all__ = ["EXOS_VPN", "MISC_VPN", "PT_VPN", "PT_PAGES", "CAPV_VPN", "CAPV_PAGES
            "P_DIRTY", "P_COW", "P_SHARED", "P_LOST", "USER_BASE", "USER_TOP",
            "IMAGE_VPN", "IMAGE_PAGES", "EXOS_TEXT_PAGES", "STACK_VPN", "STACK_PAGES",
            "FD_OFF", "FD_SIZE", "MAX_FDS", "PATHS", "cost", "GUARANTEED_PAGES",
-           "MISC_PID", "MISC_COUNT", "MISC_DEPTH", "MISC_HANDLER", "MISC_EXC"]
+           "MISC_PID", "MISC_COUNT", "MISC_DEPTH", "MISC_HANDLER", "MISC_EXC",
+           "MISC_PCT_COUNT", "PAGE", "SHIFT", "SAVE_VA", "MISC_VA", "SAVE_FAULT",
+           "SAVE_FRAME", "SAVE_CALLEE", "CALLEE_SAVED", "fd_addr"]
 
-PAGE = 4096
+PAGE, SHIFT = 4096, 12
 EXOS_VPN = 0x70000              # 0x7000_0000: ExOS's private, guaranteed region
 MISC_VPN = EXOS_VPN + 1
 PT_VPN = EXOS_VPN + 2
@@ -53,6 +61,13 @@ GUARANTEED_PAGES = 2 + PT_PAGES + CAPV_PAGES
 SCRATCH_VPN = EXOS_VPN + 0x100  # two pages, bound only while copying
 PTE_SIZE = 16
 MAX_PTES = PT_PAGES * PAGE // PTE_SIZE
+SAVE_VA = EXOS_VPN << SHIFT     # the save area (Aegis's 3 scratch registers at 0, 4, 8)
+MISC_VA = MISC_VPN << SHIFT     # the misc page
+
+# offsets in the save area, after Aegis's 3 scratch registers
+SAVE_FAULT = 16                 # fault frame: vaddr (4), write (4)
+SAVE_FRAME = 32                 # the 3 scratch registers, moved here for a user handler
+SAVE_CALLEE = 64                # lrpc's spill of the CALLEE_SAVED registers
 
 # PTE flag bits
 P_PRESENT = 1                   # has a physical page (else demand-zero on first touch)
@@ -69,6 +84,7 @@ MISC_COUNT = 4                  # number of PTEs in the vector
 MISC_DEPTH = 8                  # nested user fault handlers running
 MISC_HANDLER = 12               # nonzero when a user fault handler is installed
 MISC_EXC = 16                   # 4 words: nonzero when an exception handler is set
+MISC_PCT_COUNT = 32             # calls served by a bare (handler None) rpc service
 FD_OFF = 1024                   # descriptor table: MAX_FDS entries of FD_SIZE bytes
 FD_SIZE = 16                    # kind (4), pipe vaddr (4), flags (4), reserved (4)
 MAX_FDS = 64
@@ -104,6 +120,11 @@ PATHS: dict[str, tuple[int, str]] = {
 
 #: callee-saved registers the lrpc stubs save and restore (MIPS o32: s0-s8, gp, sp, ra)
 CALLEE_SAVED = 12
+
+
+def fd_addr(fd: int) -> int:
+    """Address of descriptor ``fd``'s entry in the misc page's descriptor table."""
+    return MISC_VA + FD_OFF + fd * FD_SIZE
 
 
 def cost(profile: Any, name: str) -> int:

@@ -28,20 +28,18 @@ from typing import TYPE_CHECKING, Any
 from exolab.abi import WORD_MAX, WORD_MIN, wrap_word
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.layout import CALLEE_SAVED, EXOS_VPN, MISC_VPN, cost
+from exolab.libos.exos.layout import (CALLEE_SAVED, MISC_PCT_COUNT, MISC_VA, SAVE_CALLEE,
+                                      SAVE_VA, cost)
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
 
 __all__ = ["LRPC", "REG_SLOTS", "REG_SIZE", "REG_NAME"]
 
-SHIFT = 12
 # registry page: REG_SLOTS entries of 64 bytes: used(4) sid(4) handle(8) name(48)
 REG_SLOTS, REG_SIZE, REG_NAME = 48, 64, 48
 REG_WAITERS = REG_SLOTS * REG_SIZE       # then 16 wake handles of clients waiting
 MAX_WAITERS = 16
-_MISC = MISC_VPN << SHIFT
-_SAVE = EXOS_VPN << SHIFT
 
 
 def _word(word: Any) -> None:
@@ -140,8 +138,8 @@ class LRPC:
             return -1
         handler = svc[0]
         if handler is None:                     # a bare entry: bump a counter word
-            v = cpu.load(_MISC + 32) + 1
-            cpu.store(_MISC + 32, v)
+            v = cpu.load(MISC_VA + MISC_PCT_COUNT) + 1
+            cpu.store(MISC_VA + MISC_PCT_COUNT, v)
             reply = v
         else:
             cpu.charge(self.c_call)
@@ -187,10 +185,10 @@ class LRPC:
         cpu = self.cpu
         cpu.charge(self.c_call)
         for r in range(CALLEE_SAVED):
-            cpu.store(_SAVE + 64 + 4 * r, r)
+            cpu.store(SAVE_VA + SAVE_CALLEE + 4 * r, r)
         reply = self._pct(h, sid, word)
         for r in range(CALLEE_SAVED):
-            cpu.load(_SAVE + 64 + 4 * r)
+            cpu.load(SAVE_VA + SAVE_CALLEE + 4 * r)
         return reply
 
     def call_trusted(self, handle: Any, word: Any) -> int:

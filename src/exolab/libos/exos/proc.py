@@ -26,7 +26,8 @@ Interface::
     Procs(os)
       boot(), first_main, spawn_main, fork_main        (run in the new environment)
       spawn(program, args, name) -> pid   fork(entry, args) -> pid
-      exit(status)   die(what, where)     wait(pid) -> (pid, status)
+      exit(status)   die(what)            wait(pid) -> (pid, status)
+      on_exit_message(sender, pid, status)   thread_done(result)
       thread_create(entry, args) -> tid   thread_yield()
       block(sleeper_slot, ready, sleep=True, spins=0) -> bool   yield_env() -> bool
       MAX_SPINS                           fruitless turns before a waiter sleeps
@@ -41,10 +42,10 @@ from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import FD_CONSOLE
-from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, FD_OFF, FD_SIZE,
-                                      GUARANTEED_PAGES, IMAGE_VPN, MISC_PID,
-                                      MISC_VPN, P_COW, P_PRESENT, P_READ,
-                                      P_SHARED, P_WRITE, STACK_PAGES, STACK_VPN)
+from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, GUARANTEED_PAGES,
+                                      IMAGE_VPN, MISC_PID, MISC_VA, P_COW, P_PRESENT,
+                                      P_READ, P_SHARED, P_WRITE, PAGE,
+                                      SHIFT, STACK_PAGES, STACK_VPN, fd_addr)
 from exolab.machine.threads import SimThread
 
 if TYPE_CHECKING:
@@ -52,13 +53,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Procs", "UThread", "PENDING"]
 
-SHIFT, PAGE = 12, 4096
 PENDING = object()                      # a child that has not exited yet
 #: fruitless turns a waiter yields before it sleeps even though others could run: two
 #: processes waiting on each other would otherwise yield back and forth for ever
 MAX_SPINS = 64
-_MISC = MISC_VPN << SHIFT
-
 
 
 def _proc_name(name: Any, program: Any) -> str:
@@ -103,10 +101,10 @@ class Procs:
             ppn, h = os.trap(Sys.PAGE_ALLOC, None)
             os.trap(Sys.GUARANTEE, EXOS_VPN + i, ppn, h, True)
         os.trap(Sys.ENV_SETUP, os.handle, os.entry_table(), os.exc_table(), EXOS_VPN)
-        self.cpu.store(_MISC + MISC_PID, os.pid)
+        self.cpu.store(MISC_VA + MISC_PID, os.pid)
         self.threads.append(UThread(self.cpu.current))  # type: ignore[arg-type]
         for fd in (0, 1, 2):
-            self.cpu.store(_MISC + FD_OFF + fd * FD_SIZE, FD_CONSOLE)
+            self.cpu.store(fd_addr(fd), FD_CONSOLE)
 
     def _load_image(self, program: Any, pages: int | None = None) -> None:
         """Map the program's image (``pages``, decoded by the spawner, or the
@@ -155,7 +153,7 @@ class Procs:
             if flags & P_PRESENT:
                 os.vm.pt.set_frame(os.vm.pt.find(vpn), ppn, h, flags)
         for fd, kind, va in snap["fds"]:
-            a = _MISC + FD_OFF + fd * FD_SIZE
+            a = fd_addr(fd)
             cpu.store(a, kind)
             cpu.store(a + 4, va)
         os.vm.next_vpn, os.image_span = snap["next_vpn"], snap["image_span"]
@@ -286,7 +284,7 @@ class Procs:
                 pass                            # the parent is gone: nobody waits
         os.trap(Sys.ENV_DESTROY, os.handle, status, False)
 
-    def die(self, what: str, where: Any) -> None:
+    def die(self, what: str) -> None:
         """End the process after a fault it did not handle (recorded by Aegis)."""
         os = self.os
         os.ipc.close_all()
@@ -391,22 +389,19 @@ class Procs:
                 me.waiting = False
                 return True
         if sleep and spins >= MAX_SPINS and self._may_rest(me, sleeper):
-            self._rest(me, sleeper, ready)
+            self._sleep_on(self._wake_slots(me, sleeper), ready)  # others could run
         elif not self.yield_env():
             if not sleep:
-                for u in self.threads:
-                    u.waiting = False
+                self._stop_waiting()
                 return False
-            if sleeper is not None:
-                self.cpu.store(sleeper, self.os.wake_handle, 8)
-            if not ready():
-                self.cpu.charge(self.os.profile.reg_save)
-                self.os.trap(Sys.SLEEP)
-            if sleeper is not None and self.cpu.load(sleeper, 8) == self.os.wake_handle:
-                self.cpu.store(sleeper, 0, 8)
+            self._sleep_on([] if sleeper is None else [sleeper], ready)
+        self._stop_waiting()
+        return True
+
+    def _stop_waiting(self) -> None:
+        """Every thread re-checks its condition when it next runs."""
         for u in self.threads:
             u.waiting = False
-        return True
 
     def _wake_slots(self, me: UThread | None, sleeper: int | None) -> list[int]:
         """The wake slots of the caller and of every other waiting thread of ours."""
@@ -422,10 +417,9 @@ class Procs:
         mine = self.os.wake_handle
         return all(self.cpu.load(s, 8) in (0, mine) for s in self._wake_slots(me, sleeper))
 
-    def _rest(self, me: UThread | None, sleeper: int | None,
-              ready: Callable[[], bool]) -> None:
-        """Sleep although others could run, woken through any waiting thread's slot."""
-        slots, mine = self._wake_slots(me, sleeper), self.os.wake_handle
+    def _sleep_on(self, slots: list[int], ready: Callable[[], bool]) -> None:
+        """Leave our wake handle in ``slots``, sleep unless ``ready()``, take it back."""
+        mine = self.os.wake_handle
         for s in slots:
             self.cpu.store(s, mine, 8)
         if not ready():

@@ -19,11 +19,14 @@ simulated memory and searched by binary search; every probe is a real load
 
 Interface::
 
-    PageTable(os)      find(vpn), entry(i), cap(i), set_flags, set_frame,
+    MAX_FAULT_DEPTH
+    prot_flags(prot) -> PTE bits      bind_flags(pte flags) -> Aegis binding flags
+    PageTable(os)      find(vpn), entry(i), vpn(i), cap(i), set_flags, set_frame,
                        insert_run, remove_run, count(), entries()
     VM(os)             mmap, munmap, mprotect, dirty, on_tlb_miss, on_tlb_mod,
                        on_prot, user_fault, map_fixed, break_cow, demand_zero,
-                       fill(vaddr, write) -> PTE index (the miss policy)
+                       fill(vaddr, write) -> PTE index (the miss policy),
+                       handler_return, reserve, shared_run, lose
 """
 from __future__ import annotations
 
@@ -34,25 +37,32 @@ from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.layout import (CAPV_VPN, IMAGE_VPN, MAX_PTES, MISC_COUNT,
-                                      MISC_DEPTH, MISC_HANDLER, MISC_VPN, P_COW, P_DIRTY,
-                                      P_LOST, P_PRESENT, P_READ, P_SHARED, P_WRITE,
-                                      PT_VPN, PTE_SIZE, SCRATCH_VPN, USER_BASE, USER_TOP,
-                                      EXOS_VPN, cost)
+                                      MISC_DEPTH, MISC_HANDLER, MISC_VA, P_COW, P_DIRTY,
+                                      P_LOST, P_PRESENT, P_READ, P_SHARED, P_WRITE, PAGE,
+                                      PT_VPN, PTE_SIZE, SAVE_FAULT, SAVE_FRAME, SAVE_VA,
+                                      SCRATCH_VPN, SHIFT, USER_BASE, USER_TOP, cost)
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
 
-__all__ = ["PageTable", "VM", "MAX_FAULT_DEPTH"]
+__all__ = ["PageTable", "VM", "MAX_FAULT_DEPTH", "prot_flags", "bind_flags"]
 
-PAGE, SHIFT = 4096, 12
 MAX_FAULT_DEPTH = 4             # nested user fault handlers before the process dies
-_BASE, _CAPV, _MISC = PT_VPN << SHIFT, CAPV_VPN << SHIFT, MISC_VPN << SHIFT
-_SAVE = EXOS_VPN << SHIFT
+_BASE, _CAPV = PT_VPN << SHIFT, CAPV_VPN << SHIFT
 
 
-def prot_flags(prot: int) -> int:
-    """PTE protection bits for an ABI ``prot``."""
+def prot_flags(prot: Any) -> int:
+    """Decode an ABI ``prot`` (EINVAL unless an int in 0..3) into PTE protection bits."""
+    if type(prot) is not int or not 0 <= prot <= 3:
+        raise SyscallError("EINVAL", "bad protection", prot=prot)
     return (P_READ if prot & PROT_READ else 0) | (P_WRITE if prot & PROT_WRITE else 0)
+
+
+def bind_flags(flags: int) -> int:
+    """Aegis binding flags for a present PTE: writable only once dirty and not
+    copy-on-write (the first store is a write fault that marks the page dirty)."""
+    w = flags & P_WRITE and flags & P_DIRTY and not flags & P_COW
+    return VALID | (WRITABLE if w else 0)
 
 
 class PageTable:
@@ -65,13 +75,13 @@ class PageTable:
 
     def count(self) -> int:
         """Number of PTEs in the vector."""
-        return self.cpu.load(_MISC + MISC_COUNT)
+        return self.cpu.load(MISC_VA + MISC_COUNT)
 
     def find(self, vpn: int) -> int:
         """Binary search for ``vpn``: its index, or ``~insertion_point`` if absent."""
         cpu = self.cpu
         cpu.charge(self.c_call)
-        lo, hi = 0, cpu.load(_MISC + MISC_COUNT)
+        lo, hi = 0, cpu.load(MISC_VA + MISC_COUNT)
         load, probe = cpu.load, self.c_probe
         while lo < hi:
             mid = (lo + hi) >> 1
@@ -135,7 +145,7 @@ class PageTable:
             cpu.store(a + 4, 0)
             cpu.store(a + 8, flags)
             cpu.store(_CAPV + (i + k) * 8, 0, 8)
-        cpu.store(_MISC + MISC_COUNT, n + npages)
+        cpu.store(MISC_VA + MISC_COUNT, n + npages)
 
     def remove_run(self, i: int, npages: int) -> None:
         """Remove PTEs [i, i + npages)."""
@@ -146,7 +156,7 @@ class PageTable:
             if data_from < n:
                 data = cpu.load_bytes(base + data_from * size, (n - data_from) * size)
                 cpu.store_bytes(base + i * size, data)
-        cpu.store(_MISC + MISC_COUNT, n - npages)
+        cpu.store(MISC_VA + MISC_COUNT, n - npages)
 
     def entries(self) -> list[tuple[int, int, int, int]]:
         """Every PTE as (vpn, ppn, flags, handle), in order (a walk of the vector)."""
@@ -175,9 +185,9 @@ class VM:
     def handler_return(self) -> None:
         """Resume the application: reload the 3 scratch registers, jump to the EPC."""
         load = self.cpu.load
-        load(_SAVE)
-        load(_SAVE + 4)
-        load(_SAVE + 8)
+        load(SAVE_VA)
+        load(SAVE_VA + 4)
+        load(SAVE_VA + 8)
         self.cpu.charge(self.c_ret)
 
     def on_tlb_miss(self, vaddr: int, write: bool) -> None:
@@ -203,18 +213,18 @@ class VM:
             return -1
         if not flags & P_PRESENT:
             ppn, flags = self.demand_zero(i, flags)
+        self._bind_pte(i, vpn, ppn, flags, write)
+        return i
+
+    def _bind_pte(self, i: int, vpn: int, ppn: int, flags: int, write: bool) -> None:
+        """Bind PTE ``i``'s page (:func:`bind_flags`); for a store, first break
+        copy-on-write and mark the page dirty."""
         if write and flags & P_COW:
             ppn, flags = self.break_cow(i, vpn, ppn, flags)
         if write and not flags & P_DIRTY:
             flags |= P_DIRTY
             self.pt.set_flags(i, flags)
-        self._bind(vpn, ppn, self.pt.cap(i), flags)
-        return i
-
-    def _bind(self, vpn: int, ppn: int, handle: int, flags: int) -> None:
-        """Bind one page: writable only once dirty and not copy-on-write."""
-        w = flags & P_WRITE and flags & P_DIRTY and not flags & P_COW
-        self.os.trap(Sys.TLB_WRITE, vpn, ppn, handle, VALID | (WRITABLE if w else 0))
+        self.os.trap(Sys.TLB_WRITE, vpn, ppn, self.pt.cap(i), bind_flags(flags))
 
     def on_tlb_mod(self, cause: int, vaddr: int, write: bool) -> None:
         """A store hit a read-only binding: first write (dirty), copy-on-write, or a fault."""
@@ -227,13 +237,7 @@ class VM:
         if i < 0 or not flags & P_WRITE or flags & P_LOST:
             self.user_fault(vaddr, True)
             return self.handler_return()
-        ppn = self.pt.entry(i)[0]
-        if flags & P_COW:
-            ppn, flags = self.break_cow(i, vpn, ppn, flags)
-        if not flags & P_DIRTY:
-            flags |= P_DIRTY
-            self.pt.set_flags(i, flags)
-        self._bind(vpn, ppn, self.pt.cap(i), flags)
+        self._bind_pte(i, vpn, self.pt.entry(i)[0], flags, True)
         self.handler_return()
 
     def on_prot(self, cause: int, vaddr: int, write: bool) -> None:
@@ -244,16 +248,16 @@ class VM:
     def user_fault(self, vaddr: int, write: bool) -> None:
         """Run the program's fault handler with ExOS's full context saved, or die."""
         os, cpu, p = self.os, self.cpu, self.os.profile
-        misc = _MISC
+        misc = MISC_VA
         depth = cpu.load(misc + MISC_DEPTH)
         handler = os.fault_handler
         if handler is None or depth >= MAX_FAULT_DEPTH:
-            os.die("SIGSEGV", vaddr)
+            os.die("SIGSEGV")
             return
         for k in range(3):                    # move Aegis's 3 saved registers into the
-            cpu.store(_SAVE + 32 + 4 * k, cpu.load(_SAVE + 4 * k))   # frame: the handler
-        cpu.store(_SAVE + 16, vaddr)          # may fault and reuse the save area
-        cpu.store(_SAVE + 20, int(write))
+            cpu.store(SAVE_VA + SAVE_FRAME + 4 * k, cpu.load(SAVE_VA + 4 * k))  # frame:
+        cpu.store(SAVE_VA + SAVE_FAULT, vaddr)      # the handler may fault and reuse
+        cpu.store(SAVE_VA + SAVE_FAULT + 4, int(write))     # the save area
         cpu.charge(p.reg_save)
         cpu.store(misc + MISC_DEPTH, depth + 1)
         cpu.load(misc + MISC_HANDLER)
@@ -265,7 +269,7 @@ class VM:
             cpu.store(misc + MISC_DEPTH, depth)
         cpu.charge(p.reg_restore)
         if os.prot_epoch == epoch:            # nothing changed: the retry would fault
-            os.die("SIGSEGV", vaddr)
+            os.die("SIGSEGV")
 
     # -- frames ---------------------------------------------------------------------------
 
@@ -330,11 +334,10 @@ class VM:
         """Reserve demand-zero pages with protection ``prot``; return the address."""
         if type(length) is not int or not 0 < length <= USER_TOP - USER_BASE:
             raise SyscallError("EINVAL", "bad length", length=length)
-        if type(prot) is not int or not 0 <= prot <= 3:
-            raise SyscallError("EINVAL", "bad protection", prot=prot)
+        want = prot_flags(prot)
         npages = (length + PAGE - 1) >> SHIFT
         vpn = self.reserve(npages)
-        self.pt.insert_run(vpn, npages, prot_flags(prot))
+        self.pt.insert_run(vpn, npages, want)
         return vpn << SHIFT
 
     def munmap(self, vaddr: Any, length: Any) -> None:
@@ -355,8 +358,7 @@ class VM:
     def mprotect(self, vaddr: Any, length: Any, prot: Any) -> None:
         """Change protection: one search, a walk, one batched binding call."""
         vpn, npages = self._pages(vaddr, length)
-        if type(prot) is not int or not 0 <= prot <= 3:
-            raise SyscallError("EINVAL", "bad protection", prot=prot)
+        want = prot_flags(prot)
         pt, cpu, c_pte = self.pt, self.cpu, self.c_pte
         i = pt.find(vpn)
         if i < 0:
@@ -364,7 +366,7 @@ class VM:
         for k in range(1, npages):              # decode: every page must be mapped
             if pt.vpn(i + k) != vpn + k:
                 raise SyscallError("EFAULT", "page not mapped", vaddr=(vpn + k) << SHIFT)
-        want, vec = prot_flags(prot), []
+        vec = []
         for k in range(npages):
             ppn, flags = pt.entry(i + k)
             cpu.charge(c_pte)
@@ -373,8 +375,7 @@ class VM:
             if not new & P_PRESENT or new & P_LOST:
                 continue
             if new & P_READ:
-                w = new & P_WRITE and new & P_DIRTY and not new & P_COW
-                vec.append((vpn + k, ppn, pt.cap(i + k), VALID | (WRITABLE if w else 0)))
+                vec.append((vpn + k, ppn, pt.cap(i + k), bind_flags(new)))
             else:
                 vec.append((vpn + k, 0, 0, 0))
         self.os.prot_epoch += 1
