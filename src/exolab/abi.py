@@ -29,7 +29,8 @@ Interface (each method documents its own contract)::
     PROT_NONE, PROT_READ, PROT_WRITE, PROT_RW, ERRNOS, Program, FaultHandler
     WORD_MIN, WORD_MAX (an rpc word), MAX_COMPUTE (largest compute() burst),
     ACCESS_SIZES (load/store sizes), fault_status(ex) (the status of a crash)
-    wrap_word(x) (an rpc reply as a word), as_bytes(data) (a buffer, decoded)
+    wrap_word(x) (an rpc reply as a word), as_bytes(data) (a buffer, decoded),
+    as_flag(x, name) (a flag, decoded)
     IMAGE_PAGES, image_pages(program) (how many pages a program's image takes)
 
 Arguments are decoded at the boundary by exact type (``type(x) is int``, not
@@ -317,6 +318,14 @@ def image_pages(program: Any) -> int:
     if type(pages) is not int or not 0 <= pages <= MAX_IMAGE_PAGES:
         raise SyscallError("EINVAL", "bad image_pages", image_pages=pages)
     return pages
+
+
+def as_flag(x: Any, name: str) -> bool:
+    """Decode a flag argument: a real ``bool`` (EINVAL otherwise), so that no
+    program object's ``__bool__`` ever runs inside a kernel."""
+    if type(x) is not bool:
+        raise SyscallError("EINVAL", f"{name} must be a bool", type=type_name(x))
+    return x
 
 
 def load_program(spec: str) -> Program:

@@ -253,6 +253,35 @@ def test_aegis_refuses_a_lying_physical_page_number() -> None:
     assert out == {"write": "EPERM", "guarantee": "EINVAL", "name": "EINVAL"}
 
 
+class _Truthy:
+    """A flag whose truth is computed by program code (it records being asked)."""
+
+    asked = 0
+
+    def __bool__(self) -> bool:
+        type(self).asked += 1
+        return True
+
+
+def test_aegis_flags_are_real_bools_never_a_programs_bool() -> None:
+    from exolab.kernels.exokernel.syscall import Sys
+    out: dict[str, Any] = {}
+
+    def main(os: Any) -> None:
+        ppn, h = os.aegis(Sys.PAGE_ALLOC, None)
+        flag = _Truthy()
+        out["guarantee"] = errno(os.aegis, Sys.GUARANTEE, 0x501, ppn, h, flag)
+        out["spread"] = errno(os.aegis, Sys.SLICE_ALLOC, None, None, 2, flag)
+        out["destroy"] = errno(os.aegis, Sys.ENV_DESTROY, os.handle, "x", flag)
+        out["send"] = errno(os.aegis, Sys.PCT_ASYNC, os.handle, (), flag)
+        out["spread_int"] = errno(os.aegis, Sys.SLICE_ALLOC, None, None, 2, 1)
+
+    run("exokernel", main)
+    assert out == {k: "EINVAL" for k in ("guarantee", "spread", "destroy", "send",
+                                         "spread_int")}
+    assert _Truthy.asked == 0
+
+
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_a_reply_that_is_not_a_word_ends_the_server_and_the_client_sees_epipe(
         kernel: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from exolab.abi import as_flag
 from exolab.errors import KernelPanic, SyscallError, type_name
 from exolab.kernels.exokernel.caps import Capability
 from exolab.kernels.exokernel.env import ENTRY_NAMES, Environment
@@ -154,6 +155,7 @@ def sys_env_start(k: "Aegis", env: Environment, handle: Any, fn: Any, args: Any)
 def sys_env_destroy(k: "Aegis", env: Environment, handle: Any, status: Any,
                     fault: Any) -> None:
     """Destroy an environment (itself or one it controls); ``fault`` records why."""
+    fault = as_flag(fault, "fault")
     target = _env(k, handle, "control")
     if not target.alive:
         raise SyscallError("ESRCH", "environment already gone", eid=target.eid)
@@ -241,9 +243,7 @@ def sys_guarantee(k: "Aegis", env: Environment, vpn: Any, ppn: Any, handle: Any,
     """Install a guaranteed mapping (served by the kernel, never upcalled)."""
     if type(vpn) is not int:
         raise SyscallError("EFAULT", "bad virtual page", vpn=vpn)
-    if type(writable) is not bool:      # checked once, used once: not a __bool__
-        raise SyscallError("EINVAL", "writable must be a bool", writable=writable)
-    k.bind.guarantee(env, vpn, ppn, handle, writable)
+    k.bind.guarantee(env, vpn, ppn, handle, as_flag(writable, "writable"))
 
 
 def sys_slice_alloc(k: "Aegis", env: Environment, handle: Any, position: Any,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from exolab.abi import as_flag
 from exolab.errors import SyscallError, safe_str, type_name
 from exolab.kernels.exokernel.env import LIVE, Context, Environment, Message
 from exolab.machine.threads import ThreadExit
@@ -115,6 +116,7 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
 
 def send(k: "Aegis", env: Environment, handle: Any, words: Any, donate: Any) -> bool:
     """Asynchronous PCT: queue a message for the callee's async entry and wake it."""
+    donate = as_flag(donate, "donate")
     callee = _decode(k, env, handle, words, "wake", "async")
     if len(callee.inbox) >= MAX_INBOX:
         raise SyscallError("EAGAIN", "callee's message queue is full", eid=callee.eid)

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from exolab.abi import as_flag
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.exokernel.env import Environment
 from exolab.machine.cpu import CPU
@@ -82,6 +83,7 @@ class Scheduler:
 
     def _positions(self, position: Any, count: Any, spread: Any) -> list[int]:
         """Decode a slice request into free positions (EINVAL / EAGAIN)."""
+        spread = as_flag(spread, "spread")
         if type(count) is not int or not 1 <= count <= SLOTS:
             raise SyscallError("EINVAL", "bad slice count", count=count)
         free = [i for i, e in enumerate(self.vector) if e is None]
