@@ -406,3 +406,22 @@ def test_spawn_maps_an_image_and_exit_frees_it() -> None:
 
     run_inspected(main)
     assert seen[0] - seen[1] == 40 and seen[2] == seen[1]
+
+
+def test_a_fork_child_keeps_the_asid_it_was_created_with() -> None:
+    """A fork child runs under the ASID fork gave it (not a second one at dispatch)."""
+    seen: list[tuple[int, int]] = []
+
+    def child(os: ABI) -> int:
+        return 0
+
+    def main(os: ABI, k: Any) -> None:
+        for _ in range(3):
+            pid = os.fork(child)
+            given = k.processes[pid].space.asid
+            os.yield_()                                 # the child runs, and exits
+            seen.append((given, k.processes[pid].space.asid))
+            os.wait(pid)
+
+    run_inspected(main)
+    assert seen and all(given == ran for given, ran in seen), seen

@@ -133,7 +133,9 @@ def sys_fork(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
         raise SyscallError("EINVAL", "entry is not callable", entry=entry)
     args = _args(args)
     child = k.new_process(f"{proc.name}~", proc)
-    child.space = k.vm.fork_space(cpu, proc.space, child.space.asid)
+    fresh = child.space                             # holds the ASID new_process gave
+    child.space = k.vm.fork_space(cpu, proc.space, fresh.asid)
+    child.space.asid_gen = fresh.asid_gen           # still valid: no second ASID
     child.fds = dup_fds(proc)
     child.fault_handler = proc.fault_handler        # signal dispositions survive fork
     child.exc_handlers = dict(proc.exc_handlers)
