@@ -346,7 +346,9 @@ def run(
         from exolab.trace.perfetto import write_chrome_trace
         path, tracer = trace_path, result.machine.tracer
         assert tracer is not None               # run_program(trace=True) made one
-        _write(lambda: write_chrome_trace(tracer, result.machine.profile, path), path)
+        names = getattr(result.kernel, "trap_names", None)
+        _write(lambda: write_chrome_trace(tracer, result.machine.profile, path,
+                                          trap_names=names), path)
         out.print(f"wrote {escape(str(path))}")
     if result.faults:
         raise typer.Exit(EXIT_FAULT)
@@ -443,7 +445,9 @@ def trace(
     from exolab.trace.perfetto import write_chrome_trace
     scenario = resolve_program(program, kernel, tuple(program_args(args or [])))
     run = scenario(profile, seed, True)
-    _write(lambda: write_chrome_trace(run.machine.tracer, run.machine.profile, out), out)
+    names = getattr(getattr(run, "kernel", None), "trap_names", None)
+    _write(lambda: write_chrome_trace(run.machine.tracer, run.machine.profile, out,
+                                      trap_names=names), out)
     for line in getattr(run, "console", []):
         typer.echo(line)
     label = "none" if program in SCENARIOS else (kernel or "monolithic")

@@ -21,8 +21,8 @@ deterministic (sorted keys, compact separators): same seed, same bytes.
 
 Interface::
 
-    to_chrome_trace(tracer, profile, *, process_name="exolab") -> dict
-    write_chrome_trace(tracer, profile, path, *, process_name="exolab")
+    to_chrome_trace(tracer, profile, *, process_name="exolab", trap_names=None) -> dict
+    write_chrome_trace(tracer, profile, path, *, process_name="exolab", trap_names=None)
     dumps(obj) -> str                   the canonical serialization
     CATEGORY                            Kind -> category ("trap", "tlb", ...)
 """
@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any
+from typing import Any, Mapping
 
 from exolab.machine.costs import CostProfile, get_profile
 from exolab.trace.events import BEGIN_END, Kind, TraceEvent, Tracer
@@ -102,10 +102,11 @@ def _label(kind: Kind, name: str) -> str:
 class _Builder:
     """Turns typed events into trace-event dicts, keeping B/E balanced per tid."""
 
-    __slots__ = ("mhz", "out", "open", "last_ts")
+    __slots__ = ("mhz", "trap_names", "out", "open", "last_ts")
 
-    def __init__(self, mhz: int) -> None:
+    def __init__(self, mhz: int, trap_names: Mapping[int, str] | None = None) -> None:
         self.mhz = mhz
+        self.trap_names = {str(n): s for n, s in (trap_names or {}).items()}
         self.out: list[dict[str, Any]] = []
         self.open: dict[int, list[tuple[Kind, str]]] = {}   # tid -> open B stack
         self.last_ts = 0.0
@@ -137,8 +138,9 @@ class _Builder:
         return args
 
     def _begin(self, ev: TraceEvent, ts: float) -> None:
-        """Open a duration slice on the event's thread."""
-        label = _label(ev.kind, ev.name)
+        """Open a duration slice on the event's thread (a trap named by its call)."""
+        name = self.trap_names.get(ev.name, ev.name) if ev.kind is Kind.TRAP else ev.name
+        label = _label(ev.kind, name)
         self.open.setdefault(ev.tid, []).append((ev.kind, label))
         self.out.append({"name": label, "cat": CATEGORY[ev.kind], "ph": "B", "ts": ts,
                          "pid": PID, "tid": ev.tid, "args": self._args(ev)})
@@ -190,10 +192,12 @@ def _metadata(tracer: Tracer, tids: set[int], process_name: str) -> list[dict[st
 
 
 def to_chrome_trace(tracer: Tracer, profile: CostProfile | str, *,
-                    process_name: str = "exolab") -> dict[str, Any]:
-    """Return the trace as a Chrome trace-event JSON object (a plain dict)."""
+                    process_name: str = "exolab",
+                    trap_names: Mapping[int, str] | None = None) -> dict[str, Any]:
+    """Return the trace as a Chrome trace-event JSON object (a plain dict); traps are
+    labelled with ``trap_names[number]`` (the kernel's call names) where given."""
     prof = profile if isinstance(profile, CostProfile) else get_profile(profile)
-    b = _Builder(prof.mhz)
+    b = _Builder(prof.mhz, trap_names)
     events = tracer.events()
     for ev in events:
         b.add(ev)
@@ -212,9 +216,11 @@ def to_chrome_trace(tracer: Tracer, profile: CostProfile | str, *,
 
 def write_chrome_trace(tracer: Tracer, profile: CostProfile | str,
                        path: str | os.PathLike[str], *,
-                       process_name: str = "exolab") -> None:
+                       process_name: str = "exolab",
+                       trap_names: Mapping[int, str] | None = None) -> None:
     """Write the trace to ``path`` as canonical JSON (deterministic bytes)."""
-    text = dumps(to_chrome_trace(tracer, profile, process_name=process_name))
+    text = dumps(to_chrome_trace(tracer, profile, process_name=process_name,
+                                 trap_names=trap_names))
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
         f.write("\n")

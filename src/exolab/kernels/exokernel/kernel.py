@@ -47,7 +47,7 @@ from exolab.kernels.exokernel.revoke import (DEFAULT_DEADLINE_US, IRQ_SOFT, Revo
                                              RevokeStats)
 from exolab.kernels.exokernel.sched import SchedStats, Scheduler
 from exolab.kernels.exokernel.stlb import STLB, STLBStats
-from exolab.kernels.exokernel.syscall import costed_table, dispatch
+from exolab.kernels.exokernel.syscall import Sys, costed_table, dispatch
 from exolab.machine.cpu import CPU, IRQ_TIMER
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import DEAD, SimThread, ThreadExit
@@ -86,6 +86,7 @@ class Aegis:
     """The exokernel; see the module docstring."""
 
     name = "exokernel"
+    trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
 
     def __init__(self, machine: Machine, libos: str = "exos") -> None:
         if libos not in LIBOSES:

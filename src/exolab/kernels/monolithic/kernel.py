@@ -36,7 +36,7 @@ from exolab.kernels.monolithic.sched import Scheduler, SchedStats
 from exolab.kernels.monolithic.shm import Segment
 from exolab.kernels.monolithic.signal import (deliver_exception, deliver_fault,
                                               fatal_signal, terminate)
-from exolab.kernels.monolithic.syscall import dispatch
+from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import VM, AddressSpace, FrameAllocator
 from exolab.machine.cpu import CPU, IRQ_TIMER, KERNEL, Cause
 from exolab.machine.machine import Machine, RunResult
@@ -63,6 +63,7 @@ class MonolithicKernel:
     """A BSD-style kernel: processes, VM, pipes, shm, signals, RPC."""
 
     name = "monolithic"
+    trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
 
     def __init__(self, machine: Machine, quantum_us: int = 10_000) -> None:
         self.machine = machine
