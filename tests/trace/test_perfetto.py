@@ -60,8 +60,9 @@ def test_demo_trace_content(demo) -> None:
     assert trace["otherData"]["cycles_per_us"] == 25
     names = {e["tid"]: e["args"]["name"] for e in evs if e["name"] == "thread_name"}
     assert set(names.values()) >= {"ping", "pong", "spinner", "faulter"}
-    assert {"name": "process_name", "ph": "M", "ts": 0, "pid": 1, "tid": 0,
-            "args": {"name": "lab"}} in evs
+    assert {"name": "process_name", "ph": "M", "ts": 0, "pid": 0, "tid": 0,
+            "args": {"name": "lab"}} in evs              # the machine: no kernel processes
+    assert {e["pid"] for e in evs} == {0}
     tid_of = {v: k for k, v in names.items()}
     # the timer preempts the spinner: interrupt slices on its track
     assert any(e["ph"] == "B" and e["cat"] == "interrupt"
@@ -136,3 +137,24 @@ def test_args_are_json_safe() -> None:
     assert arg["b"] == "b'x'" and arg["f"] == "nan"
     assert evs[1]["args"]["vpn_asid_ppn"] == [1, 2, 3]
     json.loads(dumps(evs))
+
+
+def test_threads_are_grouped_under_their_kernels_processes() -> None:
+    from exolab.runner import run_program
+
+    def child(os) -> int:
+        return os.getpid()
+
+    def main(os) -> None:
+        os.wait(os.fork(child))
+
+    for kernel, label in (("monolithic", "pid 2: main~"), ("exokernel", "env 2: main~")):
+        run = run_program(main, kernel=kernel, trace=True)
+        evs = to_chrome_trace(run.machine.tracer, "dec5000")["traceEvents"]
+        procs = {e["pid"]: e["args"]["name"] for e in evs if e["name"] == "process_name"}
+        assert procs[0] == "exolab" and label in procs.values(), procs
+        threads = {e["tid"]: e["pid"] for e in evs if e["name"] == "thread_name"}
+        child_pid = next(p for p, n in procs.items() if n == label)
+        assert child_pid in threads.values()
+        traps = [e for e in evs if e["ph"] == "B" and e["cat"] == "trap"]
+        assert {e["pid"] for e in traps} >= {1, child_pid}   # each on its process's track

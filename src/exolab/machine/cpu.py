@@ -563,7 +563,8 @@ class CPU:
         """Greenlet body: run the thread in user mode and report how it ended."""
         self.mode = USER
         if self.tracer is not None:
-            self.tracer.name_thread(t.tid, t.name)
+            track = getattr(t.owner, "trace_track", None)     # the kernel's process
+            self.tracer.name_thread(t.tid, t.name, track() if callable(track) else None)
             self._emit(Kind.THREAD_START, t.name)
         try:
             t.result = t.entry(*t.args)

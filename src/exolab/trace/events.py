@@ -11,7 +11,8 @@ Interface::
     TraceEvent                  frozen record: cycle, kind, cpu, tid, name, args
     Tracer(limit=None)
       emit(cycle, kind, cpu, tid, name, arg)   record one event
-      name_thread(tid, name)    label a thread for viewers
+      name_thread(tid, name, group=None)   label a thread (and the process it
+                                belongs to: (id, name)) for viewers
       events()                  list[TraceEvent]
       counts()                  {Kind: n}
       statistics()              TracerStats
@@ -78,13 +79,14 @@ class TracerStats:
 class Tracer:
     """An append-only, optionally bounded, log of events."""
 
-    __slots__ = ("_log", "_limit", "_dropped", "thread_names")
+    __slots__ = ("_log", "_limit", "_dropped", "thread_names", "thread_groups")
 
     def __init__(self, limit: int | None = None) -> None:
         self._log: list[tuple[int, int, int, int, str, Any]] = []
         self._limit = limit             # None: unbounded
         self._dropped = 0
         self.thread_names: dict[int, str] = {0: "idle"}
+        self.thread_groups: dict[int, tuple[int, str]] = {}   # tid -> (process id, name)
 
     def emit(self, cycle: int, kind: Kind, cpu: int, tid: int, name: str = "",
              arg: Any = None) -> None:
@@ -94,9 +96,12 @@ class Tracer:
             return
         self._log.append((cycle, kind, cpu, tid, name, arg))
 
-    def name_thread(self, tid: int, name: str) -> None:
-        """Give thread ``tid`` a display name."""
+    def name_thread(self, tid: int, name: str,
+                    group: tuple[int, str] | None = None) -> None:
+        """Give thread ``tid`` a display name, and the process it belongs to."""
         self.thread_names[tid] = name
+        if group is not None:
+            self.thread_groups[tid] = group
 
     def events(self) -> list[TraceEvent]:
         """Return the recorded events as typed records, in recording order."""

@@ -3,9 +3,11 @@
 Writes the JSON *object* format of the Chrome trace-event spec, which
 Perfetto (ui.perfetto.dev) and ``chrome://tracing`` open directly:
 
-- one process (pid 1, the machine) and one track per simulated thread
-  (tid = simulated thread id; 0 = idle loop / hardware), named by ``M``
-  metadata events from ``tracer.thread_names``;
+- one track per simulated thread (tid = simulated thread id; 0 = idle loop /
+  hardware), grouped under the kernel's process it belongs to (pid = the
+  kernel's process or environment id, from ``tracer.thread_groups``), or
+  under the machine (pid 0) when it belongs to none; named by ``M`` metadata
+  events from ``tracer.thread_names``;
 - kernel entries (TRAP, EXCEPTION, INTERRUPT, UPCALL) and their ``*_RETURN``
   partners (:data:`~exolab.trace.events.BEGIN_END`) become ``B``/``E``
   duration slices on the thread's track; every other event is a
@@ -38,7 +40,7 @@ from exolab.trace.events import BEGIN_END, Kind, TraceEvent, Tracer
 
 __all__ = ["to_chrome_trace", "write_chrome_trace", "dumps", "CATEGORY", "PID"]
 
-PID = 1                                       # the machine is one "process"
+PID = 0                                       # the machine's own "process" track
 
 #: the category ("cat") of every event kind: its family
 CATEGORY: dict[Kind, str] = {
@@ -102,10 +104,12 @@ def _label(kind: Kind, name: str) -> str:
 class _Builder:
     """Turns typed events into trace-event dicts, keeping B/E balanced per tid."""
 
-    __slots__ = ("mhz", "trap_names", "out", "open", "last_ts")
+    __slots__ = ("mhz", "trap_names", "pids", "out", "open", "last_ts")
 
-    def __init__(self, mhz: int, trap_names: Mapping[int, str] | None = None) -> None:
+    def __init__(self, mhz: int, trap_names: Mapping[int, str] | None = None,
+                 pids: Mapping[int, int] | None = None) -> None:
         self.mhz = mhz
+        self.pids = dict(pids or {})            # tid -> its process's pid (else PID)
         self.trap_names = {str(n): s for n, s in (trap_names or {}).items()}
         self.out: list[dict[str, Any]] = []
         self.open: dict[int, list[tuple[Kind, str]]] = {}   # tid -> open B stack
@@ -143,7 +147,8 @@ class _Builder:
         label = _label(ev.kind, name)
         self.open.setdefault(ev.tid, []).append((ev.kind, label))
         self.out.append({"name": label, "cat": CATEGORY[ev.kind], "ph": "B", "ts": ts,
-                         "pid": PID, "tid": ev.tid, "args": self._args(ev)})
+                         "pid": self.pids.get(ev.tid, PID), "tid": ev.tid,
+                         "args": self._args(ev)})
 
     def _end(self, tid: int, begin: Kind, ts: float) -> None:
         """Close the innermost open slice of kind ``begin`` (and any inside it)."""
@@ -159,7 +164,7 @@ class _Builder:
     def _emit_end(self, tid: int, kind: Kind, label: str, ts: float) -> None:
         """Append one ``E`` event."""
         self.out.append({"name": label, "cat": CATEGORY[kind], "ph": "E", "ts": ts,
-                         "pid": PID, "tid": tid})
+                         "pid": self.pids.get(tid, PID), "tid": tid})
 
     def close_all(self, tid: int, ts: float) -> None:
         """Close every slice still open on ``tid`` at ``ts``."""
@@ -171,22 +176,28 @@ class _Builder:
     def _instant(self, ev: TraceEvent, ts: float) -> None:
         """Append a thread-scoped instant event."""
         self.out.append({"name": _label(ev.kind, ev.name), "cat": CATEGORY[ev.kind],
-                         "ph": "i", "s": "t", "ts": ts, "pid": PID, "tid": ev.tid,
-                         "args": self._args(ev)})
+                         "ph": "i", "s": "t", "ts": ts, "pid": self.pids.get(ev.tid, PID),
+                         "tid": ev.tid, "args": self._args(ev)})
 
 
 def _metadata(tracer: Tracer, tids: set[int], process_name: str) -> list[dict[str, Any]]:
-    """Process and thread name (and sort order) metadata events."""
-    names = dict(tracer.thread_names)
+    """Process names (the machine's, each kernel process's), thread names, sort order."""
+    names, groups = dict(tracer.thread_names), tracer.thread_groups
     out: list[dict[str, Any]] = [{"name": "process_name", "ph": "M", "ts": 0, "pid": PID,
                                   "tid": 0, "args": {"name": process_name}}]
+    for pid, label in sorted(set(groups.values())):
+        out.append({"name": "process_name", "ph": "M", "ts": 0, "pid": pid, "tid": 0,
+                    "args": {"name": label}})
+        out.append({"name": "process_sort_index", "ph": "M", "ts": 0, "pid": pid,
+                    "tid": 0, "args": {"sort_index": pid}})
     for tid in sorted(tids | set(names)):
         label = names.get(tid, f"t{tid}")
         if tid == 0:
             label = f"{label} / hardware"
-        out.append({"name": "thread_name", "ph": "M", "ts": 0, "pid": PID, "tid": tid,
+        pid = groups[tid][0] if tid in groups else PID
+        out.append({"name": "thread_name", "ph": "M", "ts": 0, "pid": pid, "tid": tid,
                     "args": {"name": label}})
-        out.append({"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": PID,
+        out.append({"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": pid,
                     "tid": tid, "args": {"sort_index": tid}})
     return out
 
@@ -197,7 +208,8 @@ def to_chrome_trace(tracer: Tracer, profile: CostProfile | str, *,
     """Return the trace as a Chrome trace-event JSON object (a plain dict); traps are
     labelled with ``trap_names[number]`` (the kernel's call names) where given."""
     prof = profile if isinstance(profile, CostProfile) else get_profile(profile)
-    b = _Builder(prof.mhz, trap_names)
+    b = _Builder(prof.mhz, trap_names,
+                 {tid: pid for tid, (pid, _name) in tracer.thread_groups.items()})
     events = tracer.events()
     for ev in events:
         b.add(ev)

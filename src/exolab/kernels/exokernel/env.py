@@ -113,6 +113,10 @@ class Environment:
     notified: bool = False              # parent already told of its end
     personality: Any = None             # the library OS instance (boot only; untrusted)
 
+    def trace_track(self) -> tuple[int, str]:
+        """The environment's track in a trace viewer: (eid, label)."""
+        return self.eid, f"env {self.eid}: {self.name}"
+
     @property
     def top(self) -> Context | None:
         """The context to resume when the environment runs, or None."""

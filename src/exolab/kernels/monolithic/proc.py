@@ -60,6 +60,10 @@ class Process:
     waiters: list[SimThread] = field(default_factory=list)   # threads in wait()
     personality: Any = None            # the Libc instance programs call
 
+    def trace_track(self) -> tuple[int, str]:
+        """The process's track in a trace viewer: (pid, label)."""
+        return self.pid, f"pid {self.pid}: {self.name}"
+
 
 def sys_getpid(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
     """Return the caller's pid."""
