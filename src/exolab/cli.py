@@ -305,7 +305,8 @@ def _run_summary(spec: str, kernel: str, run: Any) -> Table:
             table.add_row(f"{kernel}: {name}",
                           f"{value:,}" if isinstance(value, int) else escape(str(value)))
     for pid, what, where in run.faults:
-        table.add_row("[red]fault[/]", escape(f"pid {pid}: {what} at {_where(where)}"))
+        at = "" if where is None else f" at {_where(where)}"
+        table.add_row("[red]fault[/]", escape(f"pid {pid}: {what}{at}"))
     return table
 
 

@@ -201,7 +201,8 @@ class MonolithicKernel:
             if self.vm.store_fault(cpu, proc.space, vaddr) != "ok":
                 self._bad_access(cpu, proc, vaddr, True)
             return
-        raise terminate(self, proc, fatal_signal(cause, info), vaddr)
+        where = None if cause == Cause.PROGRAM else vaddr   # a crash has no address
+        raise terminate(self, proc, fatal_signal(cause, info), where)
 
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
         """Timer: round-robin preemption. Other devices have no driver yet."""
