@@ -41,6 +41,10 @@ Interface::
     program_args(texts) -> list         "12" -> 12, anything else stays a string
     EXIT_ERROR                          exit status of an ExolabError (2)
     EXIT_FAULT                          exit status of run when a process faulted (1)
+
+This module is over the 400-line guide: it is one Typer app, and each command
+is a thin shell (options, then one call into the library) that reads best
+beside the others it shares helpers with.
 """
 from __future__ import annotations
 

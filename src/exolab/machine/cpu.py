@@ -31,6 +31,10 @@ Interface::
       upcall(fn, *args)           prev_mode (mode before the last exception)
       set_asid(asid)              tlb_write_random/indexed, tlb_probe,
       tlb_invalidate, tlb_flush   statistics()
+
+This module is over the 400-line guide because the CPU's hot paths (trap,
+load/store, TLB miss, charge) inline one another for simulator speed and
+share its private fields; split, every one would pay an attribute hop.
 """
 from __future__ import annotations
 

@@ -31,6 +31,9 @@ Interface::
       thread_create(entry, args) -> tid   thread_yield()
       block(sleeper_slot, ready, sleep=True, spins=0) -> bool   yield_env() -> bool
       MAX_SPINS                           fruitless turns before a waiter sleeps
+
+This module is over the 400-line guide because spawn, fork, exit/wait and
+blocking share one process table kept in the library OS's own memory.
 """
 from __future__ import annotations
 

@@ -27,6 +27,9 @@ Interface::
                        on_prot, user_fault, map_fixed, break_cow, demand_zero,
                        fill(vaddr, write) -> PTE index (the miss policy),
                        handler_return, reserve, shared_run, lose
+
+This module is over the 400-line guide because the page table and the VM
+operations over it are one mechanism: the paper measures them together.
 """
 from __future__ import annotations
 
