@@ -121,7 +121,7 @@ class CPU:
                  "_pmask", "_abits", "_c_trap_in", "_c_trap_out", "_c_ls", "_c_switch",
                  "_c_asid", "_c_miss_in", "_c_exc_out", "traps", "exceptions", "interrupts",
                  "tlb_misses", "accesses", "switches", "idle_cycles", "upcalls",
-                 "asid_loads")
+                 "asid_loads", "_asid_max", "_tagged")
 
     def __init__(self, machine: "Machine", index: int, tlb: TLB) -> None:
         p = machine.profile
@@ -142,6 +142,7 @@ class CPU:
         self._pshift = machine.memory.page_shift
         self._pmask = machine.memory.page_size - 1
         self._abits = tlb.asid_bits
+        self._asid_max, self._tagged = tlb.asid_mask, p.tlb_tagged     # (for set_asid)
         self._c_trap_in, self._c_trap_out = p.trap_entry, p.trap_exit
         self._c_ls = p.load_store
         self._c_switch = p.reg_save + p.reg_restore
@@ -435,9 +436,9 @@ class CPU:
         """Load the ASID register (kernel mode)."""
         if self.mode != KERNEL:
             self._require_kernel("set_asid")
-        if not 0 <= asid <= self.tlb.asid_mask:
+        if not 0 <= asid <= self._asid_max:
             raise KernelPanic("set_asid: out of range", asid=asid)
-        if asid != self.asid and not self.profile.tlb_tagged:
+        if asid != self.asid and not self._tagged:
             self.tlb.flush()      # an untagged TLB (x86 CR3 load) forgets everything
             if self.tracer is not None:
                 self._emit(Kind.TLB_FLUSH, "asid", asid)

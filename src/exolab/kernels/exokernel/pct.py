@@ -100,7 +100,10 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
         elif ctx in stack:
             stack.remove(ctx)
         env.in_call -= 1
-        cpu.charge(k.c_crossing)
+        clk = cpu.clock                         # cpu.charge(k.c_crossing), inlined
+        clk.now += k.c_crossing
+        if clk.now >= clk.deadline:
+            cpu.service()
         k.current = env
         if cpu.asid != env.asid:
             cpu.set_asid(env.asid)

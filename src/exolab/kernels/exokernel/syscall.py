@@ -101,7 +101,7 @@ def costed_table(k: "Aegis") -> dict[int, tuple[Handler, int, int]]:
 
 def dispatch(k: "Aegis", cpu: CPU, number: Any, args: tuple[Any, ...]) -> Any:
     """Charge the call's path, decode the number and count, run the handler."""
-    entry = k.table.get(number) if type(number) in (int, Sys) else None
+    entry = k.table.get(number) if type(number) is int or type(number) is Sys else None
     if entry is None:
         cpu.charge(k.c_path["syscall_fast"])
         raise SyscallError("ENOSYS", "no such Aegis call", number=number)

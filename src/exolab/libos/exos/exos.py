@@ -105,6 +105,7 @@ class ExOS(ABI):
         self.ipc = self.ipc_class(self)
         self.lrpc = self.lrpc_class(self)
         self.procs = self.procs_class(self)
+        self.pct_call = self.lrpc.pct           # a bare PCT and back (Table 6): no stub
 
     @classmethod
     def first(cls, cpu: CPU, eid: int, handle: int, program: Program,
@@ -368,10 +369,6 @@ class ExOS(ABI):
     def rpc_call_trusted(self, handle: int, word: int) -> int:
         """tlrpc: the callee is trusted to save its own registers (Table 12)."""
         return self.lrpc.call_trusted(handle, word)
-
-    def pct_call(self, handle: int) -> int:
-        """A bare synchronous PCT to a service and back (Table 6)."""
-        return self.lrpc.pct(handle)
 
 
 def libos_of(program: Any, default: type[ExOS]) -> type[ExOS]:
