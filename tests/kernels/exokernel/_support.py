@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from exolab.errors import SyscallError
 from exolab.kernels.exokernel import Aegis
 from exolab.machine.machine import Machine
 from exolab.runner import ProgramRun, run_program
+
+from ..common import errno  # noqa: F401  (re-exported for the tests)
 
 PAGE = 4096
 
@@ -22,15 +23,6 @@ def run(program: Callable[..., Any], *args: Any, reason: str = "finished",
 def aegis(profile: str = "dec5000", frames: int = 4096) -> Aegis:
     """A fresh Aegis on a fresh machine."""
     return Aegis(Machine(profile, frames=frames))
-
-
-def errno(call: Callable[..., Any], *args: Any) -> str:
-    """Call ``call(*args)``, which must fail with a SyscallError; return its errno."""
-    try:
-        call(*args)
-    except SyscallError as ex:
-        return str(ex.errno)
-    raise AssertionError(f"{getattr(call, '__name__', call)}{args!r} did not fail")
 
 
 def bystander(os: Any, rounds: int, out: dict[str, Any]) -> int:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from exolab.errors import SyscallError
 from exolab.kernels.monolithic import MonolithicKernel
 from exolab.machine.machine import Machine
 from exolab.runner import ProgramRun, run_program
+
+from ..common import errno  # noqa: F401  (re-exported for the tests)
 
 PAGE = 4096
 
@@ -17,15 +18,6 @@ def run(program: Callable[..., Any], *args: Any, reason: str = "finished",
     r = run_program(program, *args, kernel="monolithic", **options)
     assert r.result.reason == reason, (r.result, r.console, r.faults)
     return r
-
-
-def errno(call: Callable[..., Any], *args: Any) -> str:
-    """Call ``call(*args)``, which must fail with a SyscallError; return its errno."""
-    try:
-        call(*args)
-    except SyscallError as ex:
-        return str(ex.errno)
-    raise AssertionError(f"{getattr(call, '__name__', call)}{args!r} did not fail")
 
 
 def run_inspected(program: Callable[..., Any], *args: Any,
