@@ -17,7 +17,7 @@ Conventions
 
 Interface (each method documents its own contract)::
 
-    identity   getpid, time, compute, api_call, print
+    identity   getpid, time, compute, api_call, print, random
     processes  spawn, fork, exit, wait, yield_
     threads    thread_create, thread_yield
     files      pipe, read, write, close
@@ -28,6 +28,7 @@ Interface (each method documents its own contract)::
     rpc        rpc_serve, rpc_connect, rpc_call
     PROT_NONE, PROT_READ, PROT_WRITE, PROT_RW, ERRNOS, Program, FaultHandler
     WORD_MIN, WORD_MAX (an rpc word), MAX_COMPUTE (largest compute() burst),
+    MAX_RANDOM (largest random() request),
     ACCESS_SIZES (load/store sizes), fault_status(ex) (the status of a crash)
     wrap_word(x) (an rpc reply as a word), as_bytes(data) (a buffer, decoded),
     as_flag(x, name) (a flag, decoded)
@@ -37,6 +38,12 @@ Arguments are decoded at the boundary by exact type (``type(x) is int``, not
 ``isinstance``): an ``int`` or ``bytes`` subclass could lie about its value
 through ``__index__``/``__eq__``/``__len__``, so a call checks and uses one
 plain value (``bool`` is not an int here).
+
+A call made with the wrong number (or names) of arguments is not a call: Python
+raises ``TypeError`` in the caller before any of the personality runs, so nothing
+enters a kernel and nothing is charged; every personality takes exactly the
+parameters below (``exolab.kernels.common.personality`` checks it), so this is the
+same on every kernel.
 """
 from __future__ import annotations
 
@@ -52,7 +59,7 @@ from exolab.errors import ConfigError, SyscallError, safe_str, type_name
 __all__ = ["ABI", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_RW", "ERRNOS",
            "Program", "FaultHandler", "RpcHandler", "ExceptionHandler", "EXCEPTION_KINDS",
            "TRIGGERED", "load_program", "WORD_MIN", "WORD_MAX", "MAX_COMPUTE",
-           "ACCESS_SIZES", "fault_status", "wrap_word", "as_bytes"]
+           "ACCESS_SIZES", "fault_status", "wrap_word", "as_bytes", "MAX_RANDOM"]
 
 PROT_NONE, PROT_READ, PROT_WRITE = 0, 1, 2
 PROT_RW = PROT_READ | PROT_WRITE
@@ -61,6 +68,8 @@ PROT_RW = PROT_READ | PROT_WRITE
 WORD_MIN, WORD_MAX = -(1 << 63), (1 << 63) - 1
 #: the largest ``compute(cycles)``: 2**40 cycles, 12 simulated hours at 25 MHz
 MAX_COMPUTE = 1 << 40
+#: the most bytes one ``random(n)`` returns
+MAX_RANDOM = 1 << 16
 #: the word sizes ``load``/``store`` accept, in bytes
 ACCESS_SIZES = frozenset((1, 2, 4, 8))
 _WORD_MASK = (1 << 64) - 1
@@ -125,6 +134,12 @@ class ABI(ABC):
     @abstractmethod
     def print(self, *parts: Any) -> None:
         """Write a line to the console (the run's output, in order)."""
+
+    def random(self, n: int) -> bytes:
+        """Return ``n`` bytes (0..MAX_RANDOM) from the machine's seeded random
+        generator, read like a device (the same seed gives the same bytes).
+        EINVAL for a bad ``n``; ENOSYS if the kernel has no random device."""
+        raise SyscallError("ENOSYS", "no random device on this kernel")
 
     # -- processes -------------------------------------------------------------------
 

@@ -1,30 +1,34 @@
 """The monolithic kernel's C library: the ABI as thin system-call stubs.
 
 Every ABI call that needs the kernel is one trap (``cpu.trap``) into the
-generic system-call path; memory loads and stores go straight to the MMU;
-``time`` reads the cycle counter; ``compute`` burns user cycles. RPC is
+generic system-call path; what every kernel provides alike (``time``,
+``compute``, ``print``, ``random``, the memory instructions, ``trigger``'s
+decoding) comes from :class:`~exolab.kernels.common.personality.Personality`,
+with Ultrix's exception causes as its hook. RPC is
 built here from pipes the kernel's name service connects (see
 :mod:`exolab.kernels.monolithic.rpc`).
 
 Interface::
 
-    Libc(kernel, proc)      implements exolab.abi.ABI
+    Libc(kernel, proc)      implements exolab.abi.ABI (a Personality)
 """
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING, Any, Callable
 
-from exolab.abi import (ABI, ACCESS_SIZES, EXCEPTION_KINDS, MAX_COMPUTE, PROT_RW, TRIGGERED,
-                        WORD_MAX, WORD_MIN, FaultHandler, Program, RpcHandler, as_bytes,
-                        wrap_word)
-from exolab.errors import SyscallError, safe_str
+from exolab.abi import PROT_RW, FaultHandler, Program, RpcHandler, wrap_word
+from exolab.errors import SyscallError
+from exolab.kernels.common.args import func, opt_nat, shown
+from exolab.kernels.common.args import word as rpc_word
+from exolab.kernels.common.personality import Personality
 from exolab.kernels.monolithic.signal import ULTRIX_EXCEPTIONS
 from exolab.kernels.monolithic.syscall import Sys
 
 if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
     from exolab.kernels.monolithic.proc import Process
+    from exolab.machine.cpu import Cause
 
 __all__ = ["Libc"]
 
@@ -60,13 +64,7 @@ _WRITE_FROM = int(Sys.WRITE_FROM)
 _YIELD = int(Sys.YIELD)
 
 
-def _bad_access(what: str, vaddr: Any, size: Any, value: Any = 0) -> SyscallError:
-    """EINVAL for a load/store whose operands are not ints or whose size is not 1/2/4/8."""
-    return SyscallError("EINVAL", f"bad {what} operands", vaddr=vaddr, size=size,
-                        value=value, expected=sorted(ACCESS_SIZES))
-
-
-class Libc(ABI):
+class Libc(Personality):
     """One process's view of the monolithic kernel.
 
     Each public method implements the same-named :class:`~exolab.abi.ABI` method,
@@ -79,7 +77,7 @@ class Libc(ABI):
         self._k = kernel
         self._proc = proc
         cpu = kernel.machine.cpu
-        self._cpu = cpu
+        super().__init__(cpu)
         self._trap = cpu.trap
         self._rpc: dict[int, tuple[int, int]] = {}     # handle -> (req_w, rep_r)
 
@@ -87,21 +85,8 @@ class Libc(ABI):
     def getpid(self) -> int:
         return self._trap(_GETPID)
 
-    def time(self) -> int:
-        self._cpu.charge(self._k.machine.profile.instruction)
-        return self._cpu.clock.now
-
-    def compute(self, cycles: int) -> None:
-        if type(cycles) is not int or not 0 <= cycles <= MAX_COMPUTE:
-            raise SyscallError("EINVAL", "bad cycle count", cycles=cycles, max=MAX_COMPUTE)
-        self._cpu.charge(cycles)
-
     def api_call(self) -> int:
         return self._trap(_CLOCK_GETRES)
-
-    def print(self, *parts: Any) -> None:
-        line = " ".join(safe_str(p) for p in parts) + "\n"    # (never raises)
-        self.write(1, line.encode(errors="backslashreplace"))
 
     # processes and threads
     def spawn(self, program: Program, *args: Any, name: str = "") -> int:
@@ -165,37 +150,11 @@ class Libc(ABI):
     def set_exception_handler(self, kind: str, handler: Any) -> None:
         self._trap(_SET_EXCEPTION_HANDLER, kind, handler)
 
-    def trigger(self, kind: str) -> None:
-        if type(kind) is not str or kind not in EXCEPTION_KINDS:
-            raise SyscallError("EINVAL", "unknown exception kind", kind=kind)
+    def exception_cause(self, kind: str) -> tuple[Cause, int]:
+        """Ultrix raises only the kinds its signal path delivers (ENOSYS otherwise)."""
         if kind not in ULTRIX_EXCEPTIONS:
             raise SyscallError("ENOSYS", "Ultrix cannot raise this exception", kind=kind)
-        self._cpu.charge(self._k.machine.profile.instruction)   # the faulting instruction
-        self._cpu.fault(ULTRIX_EXCEPTIONS[kind][1], 0, TRIGGERED)
-
-    # the memory instructions: operands are decoded (one exact-type test each), then
-    # the MMU runs; a bad operand is EINVAL/EFAULT, a bad access a fault
-    def load(self, vaddr: int, size: int = 4) -> int:
-        if type(vaddr) is not int or type(size) is not int or size not in ACCESS_SIZES:
-            raise _bad_access("load", vaddr, size)
-        return self._cpu.load(vaddr, size)
-
-    def store(self, vaddr: int, value: int, size: int = 4) -> None:
-        if type(vaddr) is not int or type(value) is not int or type(size) is not int \
-                or size not in ACCESS_SIZES:
-            raise _bad_access("store", vaddr, size, value)
-        self._cpu.store(vaddr, value, size)
-
-    def load_bytes(self, vaddr: int, n: int) -> bytes:
-        if type(vaddr) is not int or type(n) is not int or n < 0:
-            raise SyscallError("EINVAL", "load_bytes needs an int address and length >= 0",
-                               vaddr=vaddr, n=n)
-        return self._cpu.load_bytes(vaddr, n)
-
-    def store_bytes(self, vaddr: int, data: bytes) -> None:
-        if type(vaddr) is not int:
-            raise SyscallError("EINVAL", "store_bytes needs an int address", vaddr=vaddr)
-        self._cpu.store_bytes(vaddr, data if type(data) is bytes else as_bytes(data))
+        return ULTRIX_EXCEPTIONS[kind][1], 0
 
     # shared memory
     def shm_create(self, length: int) -> int:
@@ -209,10 +168,8 @@ class Libc(ABI):
 
     # rpc over pipes
     def rpc_serve(self, name: str, handler: RpcHandler, count: int | None = None) -> None:
-        if not callable(handler):
-            raise SyscallError("EINVAL", "rpc handler is not callable", handler=handler)
-        if count is not None and (type(count) is not int or count < 0):
-            raise SyscallError("EINVAL", "count must be None or an int >= 0", count=count)
+        func(handler, "handler")
+        opt_nat(count, "count")
         self._trap(_RPC_REGISTER, name)
         served = 0
         while count is None or served < count:
@@ -250,9 +207,8 @@ class Libc(ABI):
     def rpc_call(self, handle: int, word: int) -> int:
         conn = self._rpc.get(handle) if type(handle) is int else None
         if conn is None:
-            raise SyscallError("EBADF", "not an rpc handle", handle=handle)
-        if type(word) is not int or not WORD_MIN <= word <= WORD_MAX:
-            raise SyscallError("EINVAL", "an rpc word is a signed 64-bit int", word=word)
+            raise SyscallError("EBADF", "not an rpc handle", handle=shown(handle))
+        rpc_word(word)
         self.write(conn[0], _WORD.pack(word))
         reply = self.read(conn[1], 8)
         if len(reply) < 8:

@@ -11,7 +11,8 @@ an application scribbling over ExOS's memory) harms that process alone.
 How each ABI call is provided:
 
     getpid          a load from ExOS's own memory (no kernel entry)
-    time, compute   the cycle counter / burn cycles in user mode
+    time, compute   the cycle counter / burn cycles in user mode (Personality)
+    random          the machine's seeded generator, read like a device (Personality)
     api_call        Aegis's null system call (GETRES)
     print           write(1): the descriptor layer, then Aegis's console
     spawn, fork     a new environment built by ExOS (COW on ExOS's page table)
@@ -31,6 +32,7 @@ Extensions beyond the ABI: ``read_inline``/``write_inline`` (pipe'),
 Interface::
 
     ExOS(cpu, pid, handle, parent_handle, name="")     implements exolab.abi.ABI
+                                                       (a Personality)
     ExOS.first(cpu, eid, handle, program, args) -> (fn, args)   for Aegis.boot
     ExOS.vm_class, ipc_class, lrpc_class, procs_class  the components a subclass
                                                        may replace
@@ -48,9 +50,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from exolab.abi import (ABI, ACCESS_SIZES, EXCEPTION_KINDS, MAX_COMPUTE, PROT_RW,
-                        TRIGGERED, FaultHandler, Program, RpcHandler, as_bytes)
-from exolab.errors import SyscallError, safe_str
+from exolab.abi import PROT_RW, FaultHandler, Program, RpcHandler
+from exolab.errors import SyscallError
+from exolab.kernels.common.args import exception_kind, opt_func
+from exolab.kernels.common.names import program_name
+from exolab.kernels.common.personality import Personality
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import IPC
 from exolab.libos.exos.lrpc import LRPC
@@ -73,7 +77,7 @@ def _exc_slot(kind: str) -> int:
     return MISC_VA + MISC_EXC + 4 * list(_CAUSE).index(kind)
 
 
-class ExOS(ABI):
+class ExOS(Personality):
     """One process's library operating system."""
 
     kernel_name = "exokernel"
@@ -86,6 +90,7 @@ class ExOS(ABI):
 
     def __init__(self, cpu: CPU, pid: int, handle: int, parent: int | None,
                  name: str = "") -> None:
+        super().__init__(cpu)
         self.cpu = cpu
         self.profile = cpu.profile
         self.trap = cpu.trap                    # the only way into Aegis
@@ -111,7 +116,7 @@ class ExOS(ABI):
     def first(cls, cpu: CPU, eid: int, handle: int, program: Program,
               args: tuple[Any, ...]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         """The entry and arguments of the first environment's first context."""
-        os = cls(cpu, eid, handle, None, name=getattr(program, "__name__", "init"))
+        os = cls(cpu, eid, handle, None, name=program_name(program, "init"))
         return os.procs.first_main, (program, args)
 
     # -- the tables ExOS gives Aegis --------------------------------------------------
@@ -213,21 +218,8 @@ class ExOS(ABI):
         self.cpu.charge(self.c_call)                   # the library routine
         return self.cpu.load(MISC_VA + MISC_PID)
 
-    def time(self) -> int:
-        self.cpu.charge(self.profile.instruction)
-        return self.cpu.clock.now
-
-    def compute(self, cycles: int) -> None:
-        if type(cycles) is not int or not 0 <= cycles <= MAX_COMPUTE:
-            raise SyscallError("EINVAL", "bad cycle count", cycles=cycles, max=MAX_COMPUTE)
-        self.cpu.charge(cycles)
-
     def api_call(self) -> int:
         return self.trap(Sys.GETRES)  # type: ignore[no-any-return]
-
-    def print(self, *parts: Any) -> None:
-        line = " ".join(safe_str(p) for p in parts) + "\n"    # (never raises)
-        self.write(1, line.encode(errors="backslashreplace"))
 
     # -- ABI: processes and threads ------------------------------------------------------
 
@@ -293,17 +285,12 @@ class ExOS(ABI):
         return self.vm.dirty(vaddr)
 
     def set_fault_handler(self, handler: FaultHandler | None) -> None:
-        if handler is not None and not callable(handler):
-            raise SyscallError("EINVAL", "fault handler is not callable")
-        self.fault_handler = handler
+        self.fault_handler = opt_func(handler, "handler")
         self.cpu.store(MISC_VA + MISC_HANDLER, int(handler is not None))
 
     def set_exception_handler(self, kind: str, handler: Callable[..., Any] | None) -> None:
-        if type(kind) is not str or kind not in EXCEPTION_KINDS:
-            raise SyscallError("EINVAL", "unknown exception kind", kind=kind,
-                               expected=list(EXCEPTION_KINDS))
-        if handler is not None and not callable(handler):
-            raise SyscallError("EINVAL", "exception handler is not callable")
+        exception_kind(kind)
+        opt_func(handler, "handler")
         if handler is None:
             self.exc_handlers.pop(kind, None)
         else:
@@ -313,38 +300,11 @@ class ExOS(ABI):
             entry = None if handler is None else self._exc_entry(kind)
             self.trap(Sys.ENV_SETUP, self.handle, {}, {int(_CAUSE[kind]): entry}, None)
 
-    def trigger(self, kind: str) -> None:
-        if type(kind) is not str or kind not in EXCEPTION_KINDS:
-            raise SyscallError("EINVAL", "unknown exception kind", kind=kind)
-        self.cpu.charge(self.profile.instruction)           # the faulting instruction
+    def exception_cause(self, kind: str) -> tuple[Cause, int]:
+        """Every kind is raised on ExOS's trigger page (an unaligned address for
+        ``unalign``, the read-only page for ``prot``)."""
         vaddr = (TRIGGER_VPN << SHIFT) + (1 if kind == "unalign" else 0)
-        self.cpu.fault(_CAUSE[kind], vaddr if kind in ("unalign", "prot") else 0, TRIGGERED)
-
-    # the memory instructions: operands are decoded (one exact-type test each), then
-    # the MMU runs; a bad operand is EINVAL/EFAULT, a bad access a fault
-    def load(self, vaddr: int, size: int = 4) -> int:
-        if type(vaddr) is not int or type(size) is not int or size not in ACCESS_SIZES:
-            raise SyscallError("EINVAL", "bad load operands", vaddr=vaddr, size=size,
-                               expected=sorted(ACCESS_SIZES))
-        return self.cpu.load(vaddr, size)
-
-    def store(self, vaddr: int, value: int, size: int = 4) -> None:
-        if type(vaddr) is not int or type(value) is not int or type(size) is not int \
-                or size not in ACCESS_SIZES:
-            raise SyscallError("EINVAL", "bad store operands", vaddr=vaddr, size=size,
-                               value=value, expected=sorted(ACCESS_SIZES))
-        self.cpu.store(vaddr, value, size)
-
-    def load_bytes(self, vaddr: int, n: int) -> bytes:
-        if type(vaddr) is not int or type(n) is not int or n < 0:
-            raise SyscallError("EINVAL", "load_bytes needs an int address and length >= 0",
-                               vaddr=vaddr, n=n)
-        return self.cpu.load_bytes(vaddr, n)
-
-    def store_bytes(self, vaddr: int, data: bytes) -> None:
-        if type(vaddr) is not int:
-            raise SyscallError("EINVAL", "store_bytes needs an int address", vaddr=vaddr)
-        self.cpu.store_bytes(vaddr, data if type(data) is bytes else as_bytes(data))
+        return _CAUSE[kind], vaddr if kind in ("unalign", "prot") else 0
 
     # -- ABI: shared memory and rpc --------------------------------------------------------------
 
