@@ -61,7 +61,7 @@ def test_int_decoders_refuse_anything_but_an_exact_int(bad: Any) -> None:
     Loud.touched.clear()
     for call in (lambda x: args.int_arg(x, "count"), lambda x: args.nat(x, "count"),
                  lambda x: args.opt_nat(x, "count") if x is not None else args.nat(x, "count"),
-                 args.word, args.cycles, args.random_count):
+                 args.word, args.cycles, args.random_count, args.prot):
         ex = _fails(call, bad)
         assert ex.errno == "EINVAL"
         str(ex)                                 # rendering the error runs nothing of bad
@@ -118,3 +118,9 @@ def test_strings_functions_flags_buffers_and_kinds() -> None:
     Loud.touched.clear()
     assert _fails(args.exception_kind, Loud()).errno == "EINVAL"
     assert Loud.touched == []
+
+
+def test_protections() -> None:
+    assert [args.prot(p) for p in range(4)] == [0, 1, 2, 3]
+    for bad in (4, -1, True, Sly(1)):
+        assert _fails(args.prot, bad).errno == "EINVAL"

@@ -25,6 +25,7 @@ Interface::
     cycles(x) -> int                           a compute() burst, 0..MAX_COMPUTE
     exception_kind(x) -> str                   a key of EXCEPTION_KINDS
     random_count(x) -> int                     a random() length, 0..MAX_RANDOM
+    prot(x) -> int                             a protection, PROT_NONE..PROT_RW
 
 Decoders are plain functions with no allocation on success; the two hottest call
 sites (``load``/``store``) keep their single inline test (see personality.py).
@@ -33,12 +34,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from exolab.abi import (EXCEPTION_KINDS, MAX_COMPUTE, MAX_RANDOM, WORD_MAX, WORD_MIN, as_bytes,
-                        as_flag)
+from exolab.abi import (EXCEPTION_KINDS, MAX_COMPUTE, MAX_RANDOM, PROT_RW, WORD_MAX, WORD_MIN,
+                        as_bytes, as_flag)
 from exolab.errors import SyscallError, type_name
 
 __all__ = ["shown", "int_arg", "nat", "opt_nat", "flag", "str_arg", "func", "opt_func",
-           "buffer", "word", "is_word", "cycles", "exception_kind", "random_count"]
+           "buffer", "word", "is_word", "cycles", "exception_kind", "random_count", "prot"]
 
 _PLAIN = (int, bool, str, type(None), float, bytes)
 
@@ -122,9 +123,7 @@ def word(x: Any, name: str = "word") -> int:
 
 def cycles(x: Any) -> int:
     """Decode a ``compute`` burst: an int in 0..MAX_COMPUTE; EINVAL otherwise."""
-    if type(x) is not int or not 0 <= x <= MAX_COMPUTE:
-        raise SyscallError("EINVAL", "bad cycle count", cycles=shown(x), max=MAX_COMPUTE)
-    return x
+    return int_arg(x, "cycles", 0, MAX_COMPUTE)
 
 
 def exception_kind(x: Any) -> str:
@@ -137,6 +136,9 @@ def exception_kind(x: Any) -> str:
 
 def random_count(x: Any) -> int:
     """Decode a ``random`` length: an int in 0..MAX_RANDOM; EINVAL otherwise."""
-    if type(x) is not int or not 0 <= x <= MAX_RANDOM:
-        raise SyscallError("EINVAL", "bad random length", n=shown(x), max=MAX_RANDOM)
-    return x
+    return int_arg(x, "n", 0, MAX_RANDOM)
+
+
+def prot(x: Any) -> int:
+    """Decode a protection: an int in PROT_NONE..PROT_RW; EINVAL otherwise."""
+    return int_arg(x, "prot", 0, PROT_RW)
