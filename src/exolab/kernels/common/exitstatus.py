@@ -1,14 +1,17 @@
 """The exit-status rule: what status a process ends with.
 
-- ``exit(status)`` ends the process with ``status`` (any value);
-- a process whose threads all end returns the status its main thread gives:
-  the ``exit`` argument if that thread called ``exit``, else the value its
-  entry returned, where ``None`` counts as ``0``;
+- ``exit(status)`` ends the process with ``status`` (any value; ``None`` is ``0``);
+- a process whose threads all end returns the status its *main* thread gives
+  (not the thread that happened to end last): the ``exit`` argument if that
+  thread called ``exit``, else the value its entry returned, where ``None``
+  counts as ``0``;
+- so a status is never ``None``;
 - an exception that escapes the program ends it with :func:`fault_status`.
 
 Interface::
 
-    final_status(exit_status, result) -> Any    the status of a thread that ended
+    exit_value(status) -> Any                   the status ``exit(status)`` records
+    final_status(exit_status, result) -> Any    the status of a main thread that ended
     thread_status(thread) -> Any                the same, read from a SimThread
     fault_status(ex) -> str                     "fault: <Type>: <message>"
 """
@@ -18,7 +21,12 @@ from typing import Any
 
 from exolab.abi import fault_status
 
-__all__ = ["final_status", "thread_status", "fault_status"]
+__all__ = ["exit_value", "final_status", "thread_status", "fault_status"]
+
+
+def exit_value(status: Any) -> Any:
+    """The status ``exit(status)`` ends a process with: ``status``, ``None`` being 0."""
+    return 0 if status is None else status
 
 
 def final_status(exit_status: Any, result: Any) -> Any:
