@@ -153,3 +153,17 @@ def test_errors_never_rendered_program_objects() -> None:
     for k in KERNELS:
         _run(main, k)
     assert seen == []
+
+
+def test_a_signature_that_cannot_be_compared_is_refused_not_crashed() -> None:
+    class Liar:
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("eq ran")
+
+        __hash__ = object.__hash__
+
+    liar = Liar()
+    with pytest.raises(ConfigError):
+        class Odd(ExOS):                        # noqa: F841 (defining it is the test)
+            def load(self, vaddr: int, size: Any = liar) -> int:
+                return 0
