@@ -9,7 +9,7 @@ Interface::
 
     ProgramRun(machine, kernel, result, console, faults)
     run_program(program, *args, kernel="monolithic", profile="dec5000", seed=0,
-                trace=False, frames=16384, until=None) -> ProgramRun
+                trace=False, frames=16384, until=None, max_cycles=None) -> ProgramRun
 """
 from __future__ import annotations
 
@@ -35,10 +35,17 @@ class ProgramRun:
 
 def run_program(program: Callable[..., Any], *args: Any, kernel: str = "monolithic",
                 profile: str = "dec5000", seed: int = 0, trace: bool = False,
-                frames: int = 16384, until: int | None = None) -> ProgramRun:
-    """Boot ``program(os, *args)`` on a fresh machine running ``kernel``; run it."""
-    machine = Machine(profile, seed=seed, trace=trace, frames=frames)
+                frames: int = 16384, until: int | None = None,
+                max_cycles: int | None = None) -> ProgramRun:
+    """Boot ``program(os, *args)`` on a fresh machine running ``kernel``; run it
+    (to the cycle budget ``max_cycles`` at most: reason ``"budget"``), then close
+    the machine (it is done; closing lets it be freed)."""
+    machine = Machine(profile, seed=seed, trace=trace, frames=frames,
+                      max_cycles=max_cycles)
     k = make_kernel(kernel, machine)
     k.boot(program, *args, name=getattr(program, "__name__", "init"))
-    result = k.run(until)
+    try:
+        result = k.run(until)
+    finally:
+        machine.close()
     return ProgramRun(machine, k, result, list(k.console), list(k.faults))

@@ -18,7 +18,7 @@ Interface::
       tid, name, owner, state, result, fault, killed
     ThreadTable
       create(entry, args, name, owner) -> SimThread
-      get(tid), live(), statistics()
+      get(tid), live(), all(), statistics()
 """
 from __future__ import annotations
 
@@ -101,6 +101,10 @@ class ThreadTable:
     def live(self) -> list[SimThread]:
         """Threads not yet dead, in creation order."""
         return [t for t in self._threads.values() if t.state != DEAD]
+
+    def all(self) -> list[SimThread]:
+        """Every thread ever created, dead or not, in creation order."""
+        return list(self._threads.values())
 
     def statistics(self) -> ThreadStats:
         """Return a frozen snapshot of thread counters."""
