@@ -574,7 +574,7 @@ class CPU:
         try:
             t.result = t.entry(*t.args)
         except ThreadExit as ex:
-            t.exit_status = ex.status
+            t.exit_status, t.exit_tb = ex.status, ex.__traceback__
         except GreenletExit as ex:
             if self.current is not t:     # greenlet teardown of a parked thread
                 t.state = DEAD
