@@ -54,6 +54,19 @@ __all__ = ["Machine", "RunResult", "MachineStats"]
 _UNWIND_TRIES = 8       # throws into one greenlet that keeps switching away, then give up
 
 
+class _Mute:
+    """A tracer that records nothing: stands in for the real one while threads unwind."""
+
+    def emit(self, *args: Any) -> None:
+        """Drop the event."""
+
+    def name_thread(self, *args: Any) -> None:
+        """Drop the name."""
+
+
+_MUTE: Any = _Mute()
+
+
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """Why a run ended: 'finished', 'halted', 'paused' (the cycle limit of this
@@ -253,7 +266,8 @@ class Machine:
         currents = [c.current for c in cpus]
         modes = [c.mode for c in cpus]
         for c in cpus:
-            c.tracer = None
+            if c.tracer is not None:
+                c.tracer = _MUTE        # (a path may hold "tracing on" in a local)
         try:
             action(*args)
         finally:

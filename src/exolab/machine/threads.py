@@ -15,7 +15,8 @@ Interface::
 
     ThreadExit                      raise to end the current thread (kernels use it)
     SimThread(tid, name, entry, args, owner)
-      tid, name, owner, state, result, fault, killed, exit_status, exit_tb
+      tid, name, owner, state, result, fault, killed, exit_status, exit_tb,
+      upcall_depth
     program_site(thread) -> list[(file, line, function)]   where simulated code was
                                     when the thread ended (the program's own frames)
     ThreadTable
@@ -52,7 +53,7 @@ class SimThread:
     """A thread of control the CPU can run; the kernel owns ``owner``."""
 
     __slots__ = ("tid", "name", "entry", "args", "owner", "glet", "state", "result",
-                 "fault", "killed", "exit_status", "exit_tb")
+                 "fault", "killed", "exit_status", "exit_tb", "upcall_depth")
 
     def __init__(self, tid: int, name: str, entry: Callable[..., Any],
                  args: tuple[Any, ...], owner: Any) -> None:
@@ -68,6 +69,7 @@ class SimThread:
         self.killed = False         # set by a kernel: stop at next kernel entry
         self.exit_status: Any = None
         self.exit_tb: Any = None    # traceback of the ThreadExit that ended it (sites)
+        self.upcall_depth = 0       # upcalls now nested in this thread (CPU.upcall)
 
     def __repr__(self) -> str:
         return f"SimThread({self.tid}, {self.name!r}, {self.state})"
