@@ -79,15 +79,25 @@ def _spin(m: Machine) -> None:
         m.cpu.trap(SYS_YIELD)
 
 
+def _yield_once(m: Machine) -> None:
+    m.cpu.trap(SYS_YIELD)
+
+
 def test_a_finished_machine_is_collectable_without_close() -> None:
     m = Machine()
     k = TinyKernel(m)
-    k.spawn(lambda: m.cpu.trap(SYS_YIELD))
-    k.spawn(lambda: m.cpu.trap(SYS_YIELD))
+    k.spawn(_yield_once, m)
+    k.spawn(_yield_once, m)
     assert m.run().reason == "finished"
     ref = weakref.ref(m)
     del m, k
     assert _collected(ref)
+
+
+def _counters(m: Machine, k: TinyKernel) -> Any:
+    st = m.statistics()
+    return (m.cycles, st.cpus, st.clock, st.tlbs, st.threads.faulted,
+            m.tracer.statistics(), list(k.faults))          # type: ignore[union-attr]
 
 
 def test_a_paused_machine_leaks_until_closed_and_close_changes_no_counter() -> None:
@@ -95,17 +105,13 @@ def test_a_paused_machine_leaks_until_closed_and_close_changes_no_counter() -> N
     k = TinyKernel(m)
     threads = [k.spawn(_spin, m), k.spawn(_spin, m)]
     assert m.run(until=5_000).reason == "paused"
-    def counters() -> Any:
-        st = m.statistics()
-        return (m.cycles, st.cpus, st.clock, st.tlbs, st.threads.faulted,
-                m.tracer.statistics(), k.faults)                # type: ignore[union-attr]
-    before = counters()
+    before = _counters(m, k)
     m.close()
-    assert counters() == before                 # closing is invisible to the figures
+    assert _counters(m, k) == before            # closing is invisible to the figures
     assert m.statistics().threads.live == 0
     assert all(t.state == DEAD and t.glet.dead for t in threads)
     ref = weakref.ref(m)
-    del m, k, threads, before, counters
+    del m, k, threads, before
     assert _collected(ref)
 
 
@@ -163,7 +169,7 @@ def test_a_limit_below_the_budget_pauses_and_the_run_resumes_to_the_budget() -> 
 def test_a_run_that_ends_below_its_budget_finishes() -> None:
     m = Machine(max_cycles=10_000)
     k = TinyKernel(m)
-    k.spawn(lambda: m.cpu.trap(SYS_YIELD))
+    k.spawn(_yield_once, m)
     assert m.run().reason == "finished"
 
 
