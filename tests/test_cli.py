@@ -137,6 +137,29 @@ def child_faults(os):
 
 def hello(os):
     os.print("hello from pid", os.getpid())
+
+def spin(os):
+    os.print("spinning")
+    while True:
+        os.yield_()
+
+def divide(os, x):
+    return 10 // x
+
+def divides(os):
+    os.print("dividing")
+    return divide(os, 0)
+
+def parent_of_two(os):
+    a = os.spawn(hello)
+    b = os.spawn(divides)
+    os.wait(a)
+    os.wait(b)
+    return 3
+
+def chatty(os, n):
+    for i in range(n):
+        os.print("line", i)
 '''
 
 
@@ -322,3 +345,106 @@ def test_resolve_program_loads_abi_programs() -> None:
     run = scenario("dec5000", 0, False)
     assert run.console[-1] == "a tree of depth 1 has 3 processes"
     assert run.kernel.name == "exokernel"
+
+
+# -- bounded, observable runs ------------------------------------------------------
+
+def test_run_stops_at_its_cycle_budget_and_still_prints_the_summary(progs: Path,
+                                                                    tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    for kernel in kernel_names():
+        res = runner.invoke(app, ["run", f"{progs}:spin", "-k", kernel,
+                                  "--max-cycles", "2000000", "--trace", str(out)])
+        assert res.exit_code == EXIT_FAULT, res.output
+        assert res.stdout.startswith("spinning\n")
+        assert "stopped: cycle budget of 2,000,000 reached" in res.stdout
+        assert "budget" in res.stdout and "cycles" in res.stdout
+        assert json.loads(out.read_text())["traceEvents"]
+        out.unlink()
+
+
+def test_trace_stops_at_its_cycle_budget_and_writes_the_trace(progs: Path,
+                                                              tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    res = runner.invoke(app, ["trace", f"{progs}:spin", "-k", "exokernel",
+                              "--max-cycles", "2000000", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "stopped: cycle budget of 2,000,000 reached" in res.stdout
+    assert json.loads(out.read_text())["traceEvents"]
+
+
+def test_the_default_budget_holds_every_example_and_stops_a_loop(progs: Path) -> None:
+    from exolab.cli import DEFAULT_MAX_CYCLES, load_abi_program
+    from exolab.runner import run_program
+    for name in ("pipe_pingpong", "fork_tree", "copy_on_access"):
+        for kernel in kernel_names():
+            run = run_program(load_abi_program(str(EXAMPLES / f"{name}.py")), kernel=kernel,
+                              max_cycles=DEFAULT_MAX_CYCLES)
+            assert run.result.reason == "finished"
+            assert run.machine.cycles * 100 < DEFAULT_MAX_CYCLES        # well under
+    res = runner.invoke(app, ["run", "--help"])
+    assert "--max-cycles" in res.stdout
+
+
+def test_max_cycles_must_not_be_negative(progs: Path) -> None:
+    res = runner.invoke(app, ["run", f"{progs}:hello", "--max-cycles", "-1"])
+    assert res.exit_code == 2
+
+
+def test_run_streams_lines_as_the_program_prints_them(progs: Path, monkeypatch) -> None:
+    import exolab.runner as runner_mod
+    from greenlet import getcurrent
+    outside = getcurrent()                          # where the run was started from
+    arrived: list[tuple[str, bool]] = []            # (line, printed from inside the run)
+    original = runner_mod.run_program
+
+    def spy(*args, on_line=None, **kw):
+        def sink(line: str) -> None:
+            arrived.append((line, getcurrent() is not outside))
+            on_line(line)
+        return original(*args, on_line=sink, **kw)
+    monkeypatch.setattr(runner_mod, "run_program", spy)
+    res = runner.invoke(app, ["run", f"{progs}:chatty", "3"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("line 0\nline 1\nline 2\n")
+    assert arrived == [("line 0", True), ("line 1", True), ("line 2", True)]
+
+
+def test_ctrl_c_prints_the_output_so_far_and_the_summary(progs: Path, monkeypatch) -> None:
+    import signal
+
+    from exolab import cli
+
+    def press_ctrl_c(self, line: str) -> None:     # the person at the keyboard, mid-run
+        import typer
+        typer.echo(line)
+        self.count += 1
+        signal.raise_signal(signal.SIGINT)
+    monkeypatch.setattr(cli._Echo, "__call__", press_ctrl_c)
+    res = runner.invoke(app, ["run", f"{progs}:spin", "-k", "monolithic"])
+    assert res.exit_code == cli.EXIT_INTERRUPTED, res.output
+    assert res.stdout.startswith("spinning\n")
+    assert "interrupted" in res.stdout and "cycles" in res.stdout
+
+
+def test_the_summary_shows_each_process_exit_status(progs: Path) -> None:
+    for kernel in kernel_names():
+        res = runner.invoke(app, ["run", f"{progs}:parent_of_two", "-k", kernel])
+        assert res.exit_code == EXIT_FAULT, res.output
+        exits = [line for line in res.stdout.splitlines() if "│ exit" in line]
+        assert len(exits) == 3, res.stdout
+        assert any("(hello): 0" in line for line in exits)
+        assert any("(parent_of_two): 3" in line for line in exits)
+        assert any("(divides): " in line and "ZeroDivisionError" in line for line in exits)
+
+
+def test_a_fault_shows_the_programs_own_source_lines(progs: Path) -> None:
+    for kernel in kernel_names():
+        res = runner.invoke(app, ["run", f"{progs}:divides", "-k", kernel])
+        assert res.exit_code == EXIT_FAULT, res.output
+        where = [line for line in res.stdout.splitlines() if "│   in" in line]
+        assert len(where) == 1, res.stdout
+        assert "progs.py:" in where[0] and "in divides" in where[0] and "in divide" in where[0]
+        assert "exolab" not in where[0]             # none of exolab's own frames
+    res = runner.invoke(app, ["run", f"{progs}:crash"])
+    assert "in crash" in res.stdout                 # a bad address: where it was touched

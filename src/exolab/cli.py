@@ -7,15 +7,17 @@ Commands::
         run benchmark suites (all when none is named) and print one table each;
         --json writes the report (see exolab.bench.results)
     exolab run PROGRAM [ARGS ...] [--kernel K] [--profile P] [--seed S]
-               [--trace out.json]
+               [--trace out.json] [--max-cycles N]
         run an ABI program (path/to/file.py[:func] or package.module[:func],
         resolved by exolab.abi.load_program; ARGS that look like ints are
         ints) on a kernel from exolab.kernels.kernel_names(); print its
-        console output, then the machine's counters and the faults; exit 0
-        when it finished cleanly, 1 when a process faulted or the run
-        deadlocked (EXIT_FAULT)
+        console output as it is produced, then the machine's counters, each
+        process's exit status and the faults (with the program's own source
+        lines); exit 0 when it finished cleanly, 1 when a process faulted,
+        the run deadlocked or hit the cycle budget (EXIT_FAULT), 130 on ^C
+        (after the output so far and the summary)
     exolab trace PROGRAM [ARGS ...] [--out trace.json] [--profile P] [--seed S]
-                 [--kernel K]
+                 [--kernel K] [--max-cycles N]
         run a built-in scenario or an ABI program (as for run) with tracing
         on, print its output and a summary, write a Perfetto / Chrome
         trace-event JSON file (open it at ui.perfetto.dev); exit 0 once the
@@ -27,6 +29,11 @@ Commands::
 Any :class:`~exolab.errors.ExolabError` (unknown suite, profile, program...)
 prints one red line on stderr and exits with status 2, never a traceback.
 
+``--max-cycles N`` is the run's cycle budget (default
+:data:`DEFAULT_MAX_CYCLES`; 0 lifts it): a run that reaches it stops, says
+"stopped: cycle budget of N reached", and still prints its summary and
+writes its trace.
+
 ``trace``'s PROGRAM is resolved by :func:`resolve_program`: a built-in
 scenario (:data:`exolab.demo.SCENARIOS`) runs on the bare machine; anything
 else is loaded like ``run``'s PROGRAM and runs on ``--kernel`` (default
@@ -36,11 +43,14 @@ Interface::
 
     app                                 the Typer application
     main()                              console-script entry point
-    resolve_program(program, kernel=None, args=()) -> (profile, seed, trace) -> run
+    resolve_program(program, kernel=None, args=(), max_cycles=None, on_line=None)
+                                        -> (profile, seed, trace) -> run
     load_abi_program(spec) -> Program   load_program, import failures as ConfigError
     program_args(texts) -> list         "12" -> 12, anything else stays a string
     EXIT_ERROR                          exit status of an ExolabError (2)
     EXIT_FAULT                          exit status of run when a process faulted (1)
+    EXIT_INTERRUPTED                    exit status of run/trace after ^C (130)
+    DEFAULT_MAX_CYCLES                  the cycle budget of run/trace (2 * 10**8)
 
 This module is over the 400-line guide: it is one Typer app, and each command
 is a thin shell (options, then one call into the library) that reads best
@@ -63,15 +73,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from exolab import __version__
-from exolab.errors import ConfigError, ExolabError
+from exolab.errors import ConfigError, ExolabError, safe_str
 from exolab.kernels import kernel_names
 from exolab.records import flatten
 
 __all__ = ["app", "main", "resolve_program", "program_args", "load_abi_program",
-           "EXIT_ERROR", "EXIT_FAULT"]
+           "EXIT_ERROR", "EXIT_FAULT", "EXIT_INTERRUPTED", "DEFAULT_MAX_CYCLES"]
 
 EXIT_ERROR = 2
-EXIT_FAULT = 1                  # exolab run: a process faulted or the run deadlocked
+EXIT_FAULT = 1                  # exolab run: a process faulted, deadlock, or the budget
+EXIT_INTERRUPTED = 130          # the shell's status for a command ended by SIGINT
+#: cycle budget of `exolab run` / `trace` (--max-cycles; 0 lifts it): 8 s simulated
+#: on dec5000, 0.11 s on athlon64; the paper-sized benchmark programs need at most
+#: 3 * 10**7, the examples 7 * 10**5 (why this value: docs/design.md)
+DEFAULT_MAX_CYCLES = 200_000_000
+#: exit statuses listed in a summary before "... and N more"
+SHOWN_EXITS = 16
 F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(name="exolab", add_completion=False, no_args_is_help=True,
@@ -277,6 +294,75 @@ def _where(where: Any) -> str:
     return f"{where:#x}" if isinstance(where, int) else repr(where)
 
 
+class _Echo:
+    """The console sink of run/trace: print each line as it completes, count them."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, line: str) -> None:
+        typer.echo(line)
+        self.count += 1
+
+    def rest(self, lines: list[str]) -> None:
+        """Print the lines not streamed (a kernel without a sink, a dropped sink)."""
+        for line in lines[self.count:]:
+            self(line)
+
+
+def _short(filename: str) -> str:
+    """A source file's name relative to the working directory when it is inside it."""
+    try:
+        return str(Path(filename).resolve().relative_to(Path.cwd()))
+    except (OSError, ValueError):
+        return filename
+
+
+def _sites(run: Any) -> dict[int, list[tuple[str, int, str]]]:
+    """The program's own frames where each process's threads ended, by pid (a thread
+    that faulted first, then one that was killed or exited)."""
+    from exolab.machine.threads import program_site
+    sites: dict[int, list[tuple[str, int, str]]] = {}
+    threads = run.machine.threads.all()
+    for faulted in (True, False):
+        for t in threads:
+            track = getattr(t.owner, "trace_track", None)
+            if (t.fault is not None) != faulted or not callable(track):
+                continue
+            frames = program_site(t)
+            if frames:
+                sites.setdefault(track()[0], frames)
+    return sites
+
+
+def _site(frames: list[tuple[str, int, str]]) -> str:
+    """The innermost program frames (at most three, outermost first) as one line."""
+    return " > ".join(f"{_short(f)}:{line} in {fn}" for f, line, fn in frames[-3:])
+
+
+def _fault_rows(table: Table, run: Any, who: str = "pid") -> None:
+    """Add a row per fault, each followed by the program's source line that faulted."""
+    faults = getattr(run.kernel, "faults", [])
+    sites = _sites(run) if faults and hasattr(run.machine, "threads") else {}
+    for ident, what, where in faults:
+        at = "" if where is None else f" at {_where(where)}"
+        table.add_row("[red]fault[/]", escape(f"{who} {ident}: {safe_str(what)}{at}"))
+        site = sites.get(ident)
+        if site:
+            table.add_row("  in", escape(_site(site)))
+
+
+def _exit_rows(table: Table, run: Any) -> None:
+    """Add a row per ended process with its exit status (the first SHOWN_EXITS)."""
+    exits = getattr(run.kernel, "exits", None) or []
+    for pid, name, status in exits[:SHOWN_EXITS]:
+        table.add_row("exit", escape(f"pid {pid} ({safe_str(name)}): {safe_str(status)}"))
+    if len(exits) > SHOWN_EXITS:
+        table.add_row("exit", f"... and {len(exits) - SHOWN_EXITS:,} more")
+
+
 def _summary_table(title: str, program: str, run: Any) -> Table:
     """A two-column summary table opened with the program, why it ended and its time."""
     m = run.machine
@@ -308,10 +394,32 @@ def _run_summary(spec: str, kernel: str, run: Any) -> Table:
         for name, value in flatten(record):
             table.add_row(f"{kernel}: {name}",
                           f"{value:,}" if isinstance(value, int) else escape(str(value)))
-    for pid, what, where in run.faults:
-        at = "" if where is None else f" at {_where(where)}"
-        table.add_row("[red]fault[/]", escape(f"pid {pid}: {what}{at}"))
+    _exit_rows(table, run)
+    _fault_rows(table, run)
     return table
+
+
+def _ending(run: Any, budget: int | None) -> str | None:
+    """The line saying why a run did not end cleanly (budget, deadlock, ^C), if so."""
+    reason = run.result.reason
+    if reason == "budget":
+        return f"[red]stopped: cycle budget of {budget or 0:,} reached[/] " \
+               f"(--max-cycles N raises it, 0 lifts it)"
+    if reason == "interrupted":
+        return "[red]stopped: interrupted[/] (^C): the output and counters so far"
+    if reason not in ("finished", "halted"):
+        return f"[red]the run ended in {reason}[/]: " \
+               f"{run.result.live_threads} thread(s) never finished"
+    return None
+
+
+def _budget(max_cycles: int) -> int | None:
+    """The machine's cycle budget for --max-cycles (0: none)."""
+    return max_cycles or None
+
+
+_MAX_CYCLES_HELP = (f"Cycle budget: stop the run there (default {DEFAULT_MAX_CYCLES:,}; "
+                    "0: no budget).")
 
 
 @app.command()
@@ -330,21 +438,29 @@ def run(
     seed: Annotated[int, typer.Option("--seed", "-s", help="Simulation seed.")] = 0,
     trace_path: Annotated[Optional[Path], typer.Option(
         "--trace", help="Also write a Perfetto / Chrome trace-event JSON file.")] = None,
+    max_cycles: Annotated[int, typer.Option(
+        "--max-cycles", min=0, help=_MAX_CYCLES_HELP)] = DEFAULT_MAX_CYCLES,
 ) -> None:
     """Run an ABI program on a kernel; print its output and the machine's counters.
 
-    Exit status: 0 when the run finished and no process faulted; 1 when a
-    process was stopped by a fault (or the run ended in deadlock, threads
-    blocked for ever); 2 for a usage or configuration error.
+    Output is printed as the program produces it. Exit status: 0 when the run
+    finished and no process faulted; 1 when a process was stopped by a fault
+    (or the run ended in deadlock, threads blocked for ever, or reached the
+    cycle budget); 130 after ^C (the output so far and the summary are
+    printed first); 2 for a usage or configuration error.
     """
-    from exolab.runner import run_program
+    from exolab.runner import RunInterrupted, run_program
     if kernel not in kernel_names():
         raise ConfigError("unknown kernel", name=kernel, expected=kernel_names())
     main_fn = load_abi_program(program)
-    result = run_program(main_fn, *program_args(args or []), kernel=kernel,
-                         profile=profile, seed=seed, trace=trace_path is not None)
-    for line in result.console:
-        typer.echo(line)
+    echo = _Echo()
+    try:
+        result = run_program(main_fn, *program_args(args or []), kernel=kernel,
+                             profile=profile, seed=seed, trace=trace_path is not None,
+                             max_cycles=_budget(max_cycles), on_line=echo)
+    except RunInterrupted as ex:
+        result = ex.run
+    echo.rest(result.console)
     out = _out()
     out.print(_run_summary(program, kernel, result))
     if trace_path is not None:
@@ -355,25 +471,28 @@ def run(
         _write(lambda: write_chrome_trace(tracer, result.machine.profile, path,
                                           trap_names=names), path)
         out.print(f"wrote {escape(str(path))}")
-    if result.faults:
-        raise typer.Exit(EXIT_FAULT)
-    if result.result.reason not in ("finished", "halted"):
-        out.print(f"[red]the run ended in {result.result.reason}[/]: "
-                  f"{result.result.live_threads} thread(s) never finished")
+    ending = _ending(result, _budget(max_cycles))
+    if ending is not None:
+        out.print(ending)
+    if result.result.reason == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if result.faults or ending is not None:
         raise typer.Exit(EXIT_FAULT)
 
 
 # -- trace ------------------------------------------------------------------------
 
 def resolve_program(program: str, kernel: str | None = None,
-                    args: tuple[Any, ...] = ()) -> Any:
+                    args: tuple[Any, ...] = (), max_cycles: int | None = None,
+                    on_line: Callable[[str], Any] | None = None) -> Any:
     """Return a function ``(profile, seed, trace) -> run`` that runs ``program``.
 
     A built-in scenario (:data:`exolab.demo.SCENARIOS`) runs on the bare
     machine (``kernel`` None or ``"none"``, no arguments). Anything else is an
     ABI program, loaded as ``exolab run`` loads it (:func:`load_abi_program`)
     and run by :func:`exolab.runner.run_program` with ``args`` on ``kernel``
-    (default ``monolithic``).
+    (default ``monolithic``), the cycle budget ``max_cycles`` and each console
+    line to ``on_line`` as it completes.
     """
     from exolab.demo import SCENARIOS
     if program in SCENARIOS:
@@ -399,7 +518,7 @@ def resolve_program(program: str, kernel: str | None = None,
     def scenario(profile: str, seed: int, trace: bool) -> Any:
         from exolab.runner import run_program
         return run_program(main_fn, *args, kernel=name, profile=profile, seed=seed,
-                           trace=trace)
+                           trace=trace, max_cycles=max_cycles, on_line=on_line)
     return scenario
 
 
@@ -414,9 +533,8 @@ def _trace_summary(program: str, kernel: str, run: Any, out_path: Path) -> Table
     stats = m.tracer.statistics()
     table.add_row("events", f"{stats.recorded:,} ({stats.dropped:,} dropped)")
     who = "thread" if kernel == "none" else "pid"      # scenarios record thread ids
-    for ident, cause, where in getattr(run.kernel, "faults", []):
-        at = "" if where is None else f" at {_where(where)}"
-        table.add_row("fault", escape(f"{who} {ident}: {cause}{at}"))
+    _exit_rows(table, run)
+    _fault_rows(table, run, who)
     table.add_row("written", escape(str(out_path)))
     return table
 
@@ -439,24 +557,38 @@ def trace(
         "--kernel", "-k", help="Kernel to run an ABI program on: "
                                + ", ".join(kernel_names())
                                + " (default monolithic; scenarios: none).")] = None,
+    max_cycles: Annotated[int, typer.Option(
+        "--max-cycles", min=0, help=_MAX_CYCLES_HELP)] = DEFAULT_MAX_CYCLES,
 ) -> None:
     """Run a program with tracing on and write a Perfetto (Chrome trace-event) file.
 
     An ABI program's console output is printed first, then a summary. The
     trace is written whether or not a process faulted (the summary lists the
-    faults); exit status 2 for a usage or configuration error.
+    faults, the cycle budget or ^C); exit status 2 for a usage or configuration
+    error, 130 after ^C.
     """
     from exolab.demo import SCENARIOS
+    from exolab.runner import RunInterrupted
     from exolab.trace.perfetto import write_chrome_trace
-    scenario = resolve_program(program, kernel, tuple(program_args(args or [])))
-    run = scenario(profile, seed, True)
+    echo = _Echo()
+    scenario = resolve_program(program, kernel, tuple(program_args(args or [])),
+                               _budget(max_cycles), echo)
+    try:
+        run = scenario(profile, seed, True)
+    except RunInterrupted as ex:
+        run = ex.run
     names = getattr(getattr(run, "kernel", None), "trap_names", None)
     _write(lambda: write_chrome_trace(run.machine.tracer, run.machine.profile, out,
                                       trap_names=names), out)
-    for line in getattr(run, "console", []):
-        typer.echo(line)
+    echo.rest(list(getattr(run, "console", [])))
     label = "none" if program in SCENARIOS else (kernel or "monolithic")
-    _out().print(_trace_summary(program, label, run, out))
+    console = _out()
+    console.print(_trace_summary(program, label, run, out))
+    result = getattr(run, "result", None)
+    if result is not None and result.reason in ("budget", "interrupted"):
+        console.print(_ending(run, _budget(max_cycles)))
+        if result.reason == "interrupted":
+            raise typer.Exit(EXIT_INTERRUPTED)
 
 
 # -- profiles ---------------------------------------------------------------------

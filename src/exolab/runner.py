@@ -9,7 +9,9 @@ Interface::
 
     ProgramRun(machine, kernel, result, console, faults)
     run_program(program, *args, kernel="monolithic", profile="dec5000", seed=0,
-                trace=False, frames=16384, until=None) -> ProgramRun
+                trace=False, frames=16384, until=None, max_cycles=None,
+                on_line=None) -> ProgramRun
+    RunInterrupted(run)     the host's ^C (a KeyboardInterrupt) with the run so far
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Any, Callable
 from exolab.kernels import Kernel, make_kernel
 from exolab.machine.machine import Machine, RunResult
 
-__all__ = ["ProgramRun", "run_program"]
+__all__ = ["ProgramRun", "run_program", "RunInterrupted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +35,35 @@ class ProgramRun:
     faults: list[tuple[int, str, Any]]
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """The host's ^C stopped a run; ``run`` is the ProgramRun as far as it went."""
+
+    def __init__(self, run: ProgramRun) -> None:
+        super().__init__("run interrupted")
+        self.run = run
+
+
 def run_program(program: Callable[..., Any], *args: Any, kernel: str = "monolithic",
                 profile: str = "dec5000", seed: int = 0, trace: bool = False,
-                frames: int = 16384, until: int | None = None) -> ProgramRun:
-    """Boot ``program(os, *args)`` on a fresh machine running ``kernel``; run it."""
-    machine = Machine(profile, seed=seed, trace=trace, frames=frames)
+                frames: int = 16384, until: int | None = None,
+                max_cycles: int | None = None,
+                on_line: Callable[[str], Any] | None = None) -> ProgramRun:
+    """Boot ``program(os, *args)`` on a fresh machine running ``kernel``; run it
+    (to the cycle budget ``max_cycles`` at most: reason ``"budget"``; each console
+    line to ``on_line`` as it completes), then close the machine (it is done;
+    closing lets it be freed). The host's ^C raises :class:`RunInterrupted`."""
+    machine = Machine(profile, seed=seed, trace=trace, frames=frames,
+                      max_cycles=max_cycles)
     k = make_kernel(kernel, machine)
+    if on_line is not None and hasattr(k.console, "sink"):
+        setattr(k.console, "sink", on_line)     # (a kernels.common.console.Console)
     k.boot(program, *args, name=getattr(program, "__name__", "init"))
-    result = k.run(until)
+    try:
+        result = k.run(until)
+    except KeyboardInterrupt as ex:     # the host's: a program's own is its fault
+        so_far = RunResult("interrupted", machine.cycles, len(machine.threads.live()))
+        raise RunInterrupted(ProgramRun(machine, k, so_far, list(k.console),
+                                        list(k.faults))) from ex
+    finally:
+        machine.close()
     return ProgramRun(machine, k, result, list(k.console), list(k.faults))

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from exolab.errors import KernelPanic, PrivilegeError, SimulationError
+from exolab.errors import KernelPanic, PrivilegeError, ProgramFault, SimulationError
 from exolab.kernels.tiny import SYS_GETTID, SYS_NULL, SYS_YIELD, TinyKernel
 from exolab.machine import IRQ_DISK, IRQ_NIC, IRQ_TIMER, KERNEL, USER, Cause, Machine
-from exolab.machine.cpu import CPU
+from exolab.machine.cpu import CPU, MAX_UPCALL_DEPTH
 from exolab.machine.threads import DEAD, SimThread, ThreadExit
 from exolab.machine.tlb import TLBEntry
 
@@ -420,16 +420,127 @@ def test_bytes_cross_page_boundaries_through_separate_frames() -> None:
     assert m.memory.read(3 << 12, 24) == data[16:]
 
 
-def test_a_kernel_that_never_refills_is_a_livelock_error() -> None:
+def _bystander(m: Machine, n: int, out: dict[str, Any]) -> None:
+    """Yield ``n`` times, adding as it goes: its total must come out exact."""
+    total = 0
+    for i in range(n):
+        total += i
+        m.cpu.trap(SYS_YIELD)
+    out["total"] = total
+
+
+def test_a_user_access_that_is_never_mapped_faults_its_thread_not_the_machine() -> None:
     m = Machine()
     k = TinyKernel(m)
     k.on_tlb_miss = lambda cpu, vaddr, write: None    # type: ignore[method-assign]
     m.cpu.install(k)
-    k.spawn(lambda: m.cpu.load(0x4000))
+    out: dict[str, Any] = {}
+    bad = k.spawn(lambda: m.cpu.load(0x4000))
+    k.spawn(_bystander, m, 20, out)
+    assert m.run().reason == "finished" and m.panic is None
+    assert out["total"] == sum(range(20))
+    assert isinstance(bad.fault, ProgramFault) and bad.fault.vaddr == 0x4000
+    assert "refill livelock" in str(bad.fault)
+    assert k.faults == [(bad.tid, "PROGRAM", 0)]
+    assert m.cpu.statistics().tlb_misses == 64
+
+
+class Toggler(TinyKernel):
+    """Refills every page read-only, and its protection handler only drops the entry:
+    each fault is "handled" and the store never succeeds (a protection livelock)."""
+
+    def on_tlb_miss(self, cpu: CPU, vaddr: int, write: bool) -> None:
+        cpu.tlb_write_random(TLBEntry(vaddr >> 12, cpu.asid, 5, True, False))
+
+    def on_exception(self, cpu: CPU, cause: Cause, vaddr: int, info: Any) -> None:
+        if cause == Cause.TLB_MOD:
+            cpu.tlb_invalidate(vaddr >> 12, cpu.asid)
+            return
+        super().on_exception(cpu, cause, vaddr, info)
+
+
+def test_a_protection_livelock_faults_its_thread_and_bystanders_run_on() -> None:
+    m = Machine()
+    k = Toggler(m)
+    out: dict[str, Any] = {}
+    bad = k.spawn(lambda: m.cpu.store(0x4000, 1))
+    k.spawn(_bystander, m, 20, out)
+    assert m.run().reason == "finished" and m.panic is None
+    assert out["total"] == sum(range(20))
+    assert isinstance(bad.fault, ProgramFault) and "stayed read-only" in str(bad.fault)
+    assert k.faults == [(bad.tid, "PROGRAM", 0)]
+
+
+def test_a_livelock_of_the_kernels_own_access_is_still_a_panic() -> None:
+    m = Machine()
+    k = Recorder(m)
+    k.on_tlb_miss = lambda cpu, vaddr, write: None    # type: ignore[method-assign]
+
+    def body() -> None:
+        m.cpu.trap(SYS_MODE)
+
+    def kernel_load(cpu: CPU, number: int, args: tuple[Any, ...]) -> Any:
+        return cpu.load(0x4000)                   # in kernel mode: the kernel's bug
+    k.on_trap = kernel_load                       # type: ignore[method-assign]
+    m.cpu.install(k)
+    k.spawn(body)
     with pytest.raises(SimulationError) as info:
         m.run()
     assert info.value.vaddr == 0x4000
-    assert m.cpu.statistics().tlb_misses == 64
+
+
+class Nester(TinyKernel):
+    """Upcalls a handler on every trap, and the handler traps again (for ever)."""
+
+    def __init__(self, machine: Machine) -> None:
+        super().__init__(machine)
+        self.depths: list[int] = []
+
+    def on_trap(self, cpu: CPU, number: int, args: tuple[Any, ...]) -> Any:
+        if number != SYS_NULL:
+            return super().on_trap(cpu, number, args)
+        t = cpu.current
+        assert t is not None
+        self.depths.append(t.upcall_depth)
+        return cpu.upcall(lambda: cpu.trap(SYS_NULL))
+
+
+def test_upcalls_nested_past_the_bound_fault_the_program() -> None:
+    m = Machine()
+    k = Nester(m)
+    out: dict[str, Any] = {}
+    bad = k.spawn(lambda: m.cpu.trap(SYS_NULL))
+    k.spawn(_bystander, m, 10, out)
+    assert m.run().reason == "finished" and m.panic is None
+    assert out["total"] == sum(range(10))
+    assert isinstance(bad.fault, ProgramFault) and "nesting too deep" in str(bad.fault)
+    assert k.depths == list(range(MAX_UPCALL_DEPTH + 1))
+    assert bad.upcall_depth == 0                  # every level unwound its count
+
+
+def test_nested_upcall_depth_is_per_thread_and_unwinds() -> None:
+    m = Machine()
+    k = TinyKernel(m)
+    seen: list[int] = []
+
+    def handler(level: int) -> None:
+        t = m.cpu.current
+        assert t is not None
+        seen.append(t.upcall_depth)
+        if level:
+            m.cpu.mode = KERNEL
+            m.cpu.upcall(handler, level - 1)
+
+    def body() -> None:
+        m.cpu.mode = KERNEL
+        m.cpu.upcall(handler, 3)
+        t = m.cpu.current
+        assert t is not None
+        seen.append(t.upcall_depth)
+    k.spawn(body)
+    k.spawn(body)
+    assert m.run().reason == "finished"
+    assert seen == [1, 2, 3, 4, 0, 1, 2, 3, 4, 0]
 
 
 def test_broken_kernel_invariant_in_a_trap_surfaces_even_if_the_program_catches_it() -> None:

@@ -19,7 +19,7 @@ a device raises them and are delivered at the first charge point in user mode
 
 Interface::
 
-    Cause, IRQ_TIMER, IRQ_DISK, IRQ_NIC, USER, KERNEL
+    Cause, IRQ_TIMER, IRQ_DISK, IRQ_NIC, USER, KERNEL, MAX_UPCALL_DEPTH
     CPU(machine, index)
       current, mode, asid, tracer
       install(kernel)             charge(cycles)         service()
@@ -44,7 +44,8 @@ from typing import TYPE_CHECKING, Any
 
 from greenlet import GreenletExit
 
-from exolab.errors import KernelPanic, PrivilegeError, ProgramFault, SimulationError
+from exolab.errors import (ExolabError, KernelPanic, PrivilegeError, ProgramFault,
+                           SimulationError)
 from exolab.hostint import host_interrupted
 from exolab.machine.memory import WORD_MASK as _MASK
 from exolab.machine.memory import WORD_PACK as _PACK
@@ -57,11 +58,15 @@ if TYPE_CHECKING:
     from exolab.machine.machine import Machine
 
 __all__ = ["CPU", "Cause", "CPUStats", "USER", "KERNEL", "IRQ_TIMER", "IRQ_DISK",
-           "IRQ_NIC"]
+           "IRQ_NIC", "MAX_UPCALL_DEPTH"]
 
 USER, KERNEL = 0, 1
 IRQ_TIMER, IRQ_DISK, IRQ_NIC = 0, 1, 2
-_LIVELOCK = 64          # refills of one access before the CPU gives up
+_LIVELOCK = 64          # refills of one access before it is the program's fault
+#: upcalls nested in one thread (kernel -> handler -> kernel -> handler ...): each level
+#: costs some 20-40 Python frames of kernel, library-OS and handler code, so 32 levels
+#: stay far below the default recursion limit of 1000 on every kernel
+MAX_UPCALL_DEPTH = 32
 
 
 class Cause(IntEnum):
@@ -287,8 +292,19 @@ class CPU:
         """Run ``fn(*args)`` in user mode from kernel code (a kernel-to-user upcall).
 
         The kernel charges its own delivery path; the CPU only switches mode and
-        records UPCALL / UPCALL_RETURN. Returns ``fn``'s result.
+        records UPCALL / UPCALL_RETURN. Returns ``fn``'s result. Upcalls nested in
+        one thread deeper than :data:`MAX_UPCALL_DEPTH` (a handler that re-raises
+        its own exception, a miss handler that misses again) raise ProgramFault
+        to the calling kernel path instead of running ``fn``, so the program's
+        own loop ends its process long before Python's recursion limit is hit
+        inside kernel code.
         """
+        t = self.current
+        if t is not None:                   # (None: an upcall from the idle loop)
+            depth = t.upcall_depth
+            if depth >= MAX_UPCALL_DEPTH:   # before any state changes: raised to the kernel
+                raise ProgramFault("upcall nesting too deep", depth=depth)
+            t.upcall_depth = depth + 1
         prev = self.mode
         self.mode = USER
         self.upcalls += 1
@@ -303,6 +319,8 @@ class CPU:
             raise ProgramFault("upcall raised a machine error", error=repr(ex)) from None
         finally:
             self.mode = prev
+            if t is not None:
+                t.upcall_depth -= 1
             if self.tracer is not None:
                 self._emit(Kind.UPCALL_RETURN, getattr(fn, "__name__", "upcall"))
 
@@ -344,9 +362,7 @@ class CPU:
             e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
             if e is not None and e.valid:
                 return e
-        raise self._panic(SimulationError(
-            "TLB refill livelock: the kernel never mapped the page", vaddr=vaddr,
-            asid=self.asid))
+        raise self._livelock("TLB refill livelock: the page was never mapped", vaddr)
 
     def _writable(self, vaddr: int) -> TLBEntry:
         """Return a valid, writable entry for ``vaddr``, raising TLB_MOD as needed."""
@@ -357,9 +373,16 @@ class CPU:
             if e.writable:
                 return e
             self.fault(Cause.TLB_MOD, vaddr)
-        raise self._panic(SimulationError(
-            "protection-fault livelock: the page stayed read-only", vaddr=vaddr,
-            asid=self.asid))
+        raise self._livelock("protection-fault livelock: the page stayed read-only",
+                             vaddr)
+
+    def _livelock(self, what: str, vaddr: int) -> ExolabError:
+        """The error for an access retried ``_LIVELOCK`` times in vain: a user access
+        (the program's handlers kept undoing the fix) is the program's fault, raised
+        into its code, which ends its process; a kernel's own access is a panic."""
+        if self.mode == USER:
+            return ProgramFault(what, vaddr=vaddr, asid=self.asid)
+        return self._panic(SimulationError(what, vaddr=vaddr, asid=self.asid))
 
     def load(self, vaddr: int, size: int = 4) -> int:
         """Load an unsigned ``size``-byte word from virtual address ``vaddr``."""
@@ -574,7 +597,7 @@ class CPU:
         try:
             t.result = t.entry(*t.args)
         except ThreadExit as ex:
-            t.exit_status = ex.status
+            t.exit_status, t.exit_tb = ex.status, ex.__traceback__
         except GreenletExit as ex:
             if self.current is not t:     # greenlet teardown of a parked thread
                 t.state = DEAD

@@ -8,6 +8,9 @@ the next event (a timer, a disk completion, a frame arriving), whose
 interrupt the kernel handles. The run ends when nothing can happen any more,
 when the kernel halts the machine, or at an optional cycle limit (the
 machine pauses and a later :meth:`run` resumes it exactly where it stopped).
+A machine built with a cycle budget (``max_cycles``) stops every run there
+with reason ``"budget"``: the limit of a whole simulation, not of one call.
+:meth:`close` ends a machine that will not run again, so that it can be freed.
 
 Contract for kernels: "nothing can happen any more" means no runnable thread
 and no pending event, so a kernel with a periodic tick must cancel it when it
@@ -19,10 +22,11 @@ middle of a kernel path.
 Interface::
 
     Machine(profile="dec5000", *, frames=16384, page_size=4096, seed=0,
-            ncpus=1, trace=False, trace_limit=None)
+            ncpus=1, trace=False, trace_limit=None, max_cycles=None)
       clock, memory, cpus, cpu (= cpus[0]), timer, threads, tracer, profile
       disks, nics                   attach_disk(path, ...), attach_nic(backend)
       run(until=None) -> RunResult  halt()
+      close()                       end it: unwind every parked greenlet (collectable)
       launch(thread, body)          start a thread's greenlet (for the CPU)
       cycles -> int                 us(cycles) -> float
       statistics() -> MachineStats
@@ -32,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from greenlet import getcurrent, greenlet
+from greenlet import GreenletExit, getcurrent, greenlet
 
 from exolab.errors import ConfigError, ExolabError
 from exolab.hostint import sigint_guard
@@ -40,17 +44,33 @@ from exolab.machine.clock import Clock, ClockStats
 from exolab.machine.costs import CostProfile, get_profile
 from exolab.machine.cpu import CPU, KERNEL, CPUStats
 from exolab.machine.memory import MemoryStats, PhysicalMemory
-from exolab.machine.threads import ThreadStats, ThreadTable
+from exolab.machine.threads import DEAD, ThreadStats, ThreadTable
 from exolab.machine.timer import Timer, TimerStats
 from exolab.machine.tlb import TLB, TLBStats
 from exolab.trace.events import Tracer
 
 __all__ = ["Machine", "RunResult", "MachineStats"]
 
+_UNWIND_TRIES = 8       # throws into one greenlet that keeps switching away, then give up
+
+
+class _Mute:
+    """A tracer that records nothing: stands in for the real one while threads unwind."""
+
+    def emit(self, *args: Any) -> None:
+        """Drop the event."""
+
+    def name_thread(self, *args: Any) -> None:
+        """Drop the name."""
+
+
+_MUTE: Any = _Mute()
+
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """Why a run ended: 'finished', 'halted', 'paused' (cycle limit) or 'deadlock'."""
+    """Why a run ended: 'finished', 'halted', 'paused' (the cycle limit of this
+    ``run``), 'budget' (the machine's cycle budget: no run goes further) or 'deadlock'."""
 
     reason: str
     cycles: int
@@ -79,9 +99,14 @@ class Machine:
 
     def __init__(self, profile: str | CostProfile = "dec5000", *, frames: int = 16384,
                  page_size: int = 4096, seed: int = 0, ncpus: int = 1,
-                 trace: bool = False, trace_limit: int | None = None) -> None:
+                 trace: bool = False, trace_limit: int | None = None,
+                 max_cycles: int | None = None) -> None:
         if ncpus != 1:
             raise ConfigError("this release ships one CPU", ncpus=ncpus, expected=1)
+        if max_cycles is not None and (type(max_cycles) is not int or max_cycles < 1):
+            raise ConfigError("the cycle budget must be a positive int",
+                              max_cycles=repr(max_cycles))
+        self.max_cycles = max_cycles    # cycle budget: run() stops there for good
         self.profile = profile if isinstance(profile, CostProfile) else get_profile(profile)
         self.seed = seed
         self.clock = Clock(seed)
@@ -171,7 +196,17 @@ class Machine:
             return self._run(until)
 
     def _run(self, until: int | None) -> RunResult:
-        """The idle loop of :meth:`run`."""
+        """The idle loop of :meth:`run`; the cycle budget is a limit that stays."""
+        budget = self.max_cycles
+        if budget is not None and (until is None or budget <= until):
+            result = self._loop(budget)
+            if result.reason == "paused":
+                return RunResult("budget", result.cycles, result.live_threads)
+            return result
+        return self._loop(until)
+
+    def _loop(self, until: int | None) -> RunResult:
+        """The idle loop of :meth:`run`, to cycle ``until`` at most."""
         self.root = getcurrent()
         self._launcher = greenlet(self._launcher_main, self.root)
         self._launcher.switch()                 # primed: waits for the first thread
@@ -205,7 +240,82 @@ class Machine:
             if self._limit_ev is not None:
                 self.clock.cancel(self._limit_ev)
                 self._limit_ev = None
+            self._quiet(self._retire_parked, reason != "paused")
         return RunResult(reason, self.clock.now, len(self.threads.live()))
+
+    # -- releasing greenlets: a suspended greenlet's frame is invisible to the GC ------
+
+    def close(self) -> None:
+        """End the machine: unwind every suspended thread greenlet and the launcher.
+
+        A parked greenlet's frame holds the CPU and so the machine, and the
+        garbage collector cannot see into suspended frames: without this, a
+        machine that stopped with blocked or paused threads is never freed.
+        Afterwards the machine cannot run its threads again (they are dead);
+        its counters, clock, console and trace are what the run left.
+        """
+        self._paused = None
+        self._quiet(self._unwind_threads)
+
+    def _quiet(self, action: Any, *args: Any) -> None:
+        """Run ``action(*args)`` leaving the clock, the trace and the panic untouched
+        (an unwinding kernel path's ``finally`` charges cycles and emits events)."""
+        clock, cpus = self.clock, self.cpus
+        now, deadline, panic = clock.now, clock.deadline, self.panic
+        tracers = [c.tracer for c in cpus]
+        currents = [c.current for c in cpus]
+        modes = [c.mode for c in cpus]
+        for c in cpus:
+            if c.tracer is not None:
+                c.tracer = _MUTE        # (a path may hold "tracing on" in a local)
+        try:
+            action(*args)
+        finally:
+            clock.now, clock.deadline, self.panic = now, deadline, panic
+            for c, tracer, current, mode in zip(cpus, tracers, currents, modes):
+                c.tracer, c.current, c.mode = tracer, current, mode
+
+    def _retire_parked(self, sweep_dead: bool) -> None:
+        """After a run: unwind the launcher and (``sweep_dead``) the greenlets of threads
+        already dead but still suspended (a library OS's retired user-level threads)."""
+        launcher, self._launcher = self._launcher, None
+        if launcher is not None:
+            self._unwind(launcher)
+        if sweep_dead:
+            for t in self.threads.all():
+                g = t.glet
+                if g is not None and t.state == DEAD and not g.dead:
+                    self._unwind(g)
+
+    def _unwind_threads(self) -> None:
+        """Kill every thread whose greenlet is suspended and unwind it."""
+        for t in self.threads.all():
+            g = t.glet
+            if g is not None and not g.dead:
+                t.killed = True
+                for c in self.cpus:
+                    c.current = None
+                self._unwind(g)
+                t.state = DEAD
+
+    def _unwind(self, g: Any) -> None:
+        """Throw GreenletExit into suspended greenlet ``g`` until it is dead (bounded:
+        code that catches it and switches away again is thrown into again)."""
+        here = getcurrent()
+        if g is here:
+            return
+        try:
+            if g.parent is not here:
+                g.parent = here
+        except ValueError:              # would make a cycle of parents: leave it
+            return
+        for _ in range(_UNWIND_TRIES):
+            if g.dead:
+                return
+            try:
+                g.throw(GreenletExit)
+            except Exception:           # simulated code raised on its way out: it is dead
+                pass
 
     def _dispatch(self, cpu: CPU) -> bool:
         """Ask the kernel to run a thread; True if it ran one (and we are back)."""

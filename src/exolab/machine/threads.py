@@ -15,18 +15,24 @@ Interface::
 
     ThreadExit                      raise to end the current thread (kernels use it)
     SimThread(tid, name, entry, args, owner)
-      tid, name, owner, state, result, fault, killed
+      tid, name, owner, state, result, fault, killed, exit_status, exit_tb,
+      upcall_depth
+    program_site(thread) -> list[(file, line, function)]   where simulated code was
+                                    when the thread ended (the program's own frames)
     ThreadTable
       create(entry, args, name, owner) -> SimThread
-      get(tid), live(), statistics()
+      get(tid), live(), all(), statistics()
 """
 from __future__ import annotations
 
+import sysconfig
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["ThreadExit", "SimThread", "ThreadTable", "ThreadStats",
-           "NEW", "READY", "DEAD"]
+           "NEW", "READY", "DEAD", "program_site"]
 
 NEW, READY, DEAD = "new", "ready", "dead"
 
@@ -47,7 +53,7 @@ class SimThread:
     """A thread of control the CPU can run; the kernel owns ``owner``."""
 
     __slots__ = ("tid", "name", "entry", "args", "owner", "glet", "state", "result",
-                 "fault", "killed", "exit_status")
+                 "fault", "killed", "exit_status", "exit_tb", "upcall_depth")
 
     def __init__(self, tid: int, name: str, entry: Callable[..., Any],
                  args: tuple[Any, ...], owner: Any) -> None:
@@ -62,6 +68,8 @@ class SimThread:
         self.fault: BaseException | None = None  # Python exception that ended it
         self.killed = False         # set by a kernel: stop at next kernel entry
         self.exit_status: Any = None
+        self.exit_tb: Any = None    # traceback of the ThreadExit that ended it (sites)
+        self.upcall_depth = 0       # upcalls now nested in this thread (CPU.upcall)
 
     def __repr__(self) -> str:
         return f"SimThread({self.tid}, {self.name!r}, {self.state})"
@@ -102,8 +110,44 @@ class ThreadTable:
         """Threads not yet dead, in creation order."""
         return [t for t in self._threads.values() if t.state != DEAD]
 
+    def all(self) -> list[SimThread]:
+        """Every thread ever created, dead or not, in creation order."""
+        return list(self._threads.values())
+
     def statistics(self) -> ThreadStats:
         """Return a frozen snapshot of thread counters."""
         ts = self._threads.values()
         return ThreadStats(len(self._threads), sum(t.state != DEAD for t in ts),
                            sum(t.fault is not None for t in ts))
+
+
+def _not_program_dirs() -> tuple[str, ...]:
+    """Directories whose code is not a program's: exolab (but its apps), the stdlib,
+    installed packages."""
+    exolab = Path(__file__).resolve().parent.parent
+    paths = {sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return tuple(str(Path(p).resolve()) + "/" for p in paths if p) + (str(exolab) + "/",)
+
+
+_NOT_PROGRAM = _not_program_dirs()
+_APPS = str(Path(__file__).resolve().parent.parent / "apps") + "/"
+
+
+def _is_program(filename: str) -> bool:
+    """Whether code from ``filename`` is a program's (not exolab's or the host's)."""
+    try:
+        path = str(Path(filename).resolve())
+    except (OSError, ValueError):
+        return True
+    return path.startswith(_APPS) or not path.startswith(_NOT_PROGRAM)
+
+
+def program_site(thread: SimThread) -> list[tuple[str, int, str]]:
+    """The program's own frames, outermost first, where ``thread`` was when a fault
+    (or a kill, or an exit) ended it: (file, line, function); [] if none is known."""
+    ex = thread.fault
+    tb = ex.__traceback__ if ex is not None else thread.exit_tb
+    if tb is None:
+        return []
+    return [(f.filename, f.lineno or 0, f.name) for f in traceback.extract_tb(tb)
+            if _is_program(f.filename)]

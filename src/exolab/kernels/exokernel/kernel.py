@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_str
+from exolab.kernels.common.console import Console
 from exolab.kernels.exokernel import exc, paths
 from exolab.kernels.exokernel.bind import Binder
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
@@ -121,9 +122,9 @@ class Aegis:
         self.env_by_asid: dict[int, Environment] = {}
         self._free_asids = list(range(self.cpu.tlb.asid_mask, 0, -1))  # pop() -> 1
         self.current: Environment | None = None         # environment on the CPU
-        self.console: list[str] = []
+        self.console = Console()
         self.faults: list[tuple[int, str, Any]] = []
-        self._partial: dict[int, bytes] = {}
+        self.exits: list[tuple[int, str, Any]] = []     # (eid, name, status) as they end
         self._reap: list[tuple[Environment, SimThread]] = []
         self.strikes: dict[tuple[int, int, int], int] = {}   # (eid, vpn, cause) -> unfixed returns
         self._next_eid = 1
@@ -222,6 +223,7 @@ class Aegis:
         """Take everything from ``env``; unwind it if it is running here."""
         if env.state == LIVE:
             env.state, env.status = DYING, status
+            self.exits.append((env.eid, env.name, status))
             if not exited:
                 self.faults.append((env.eid, safe_str(status), None))
             self.sched.release(env)
@@ -305,16 +307,11 @@ class Aegis:
 
     def console_write(self, env: Environment, data: bytes) -> None:
         """Append ``data`` to the console, line by line, per environment."""
-        buf = self._partial.get(env.eid, b"") + data
-        *lines, rest = buf.split(b"\n")
-        self.console.extend(line.decode(errors="replace") for line in lines)
-        self._partial[env.eid] = rest
+        self.console.write(env.eid, data)
 
     def _flush_console(self, env: Environment) -> None:
         """Emit an ending environment's unterminated line."""
-        rest = self._partial.pop(env.eid, b"")
-        if rest:
-            self.console.append(rest.decode(errors="replace"))
+        self.console.flush(env.eid)
 
     # -- CPU vectors --------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from exolab.errors import KernelPanic, SyscallError
+from exolab.kernels.common.console import Console
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
 from exolab.kernels.monolithic.libc import Libc
@@ -84,15 +85,15 @@ class MonolithicKernel:
         self.services: dict[str, Service] = {}
         self.service_waiters: dict[str, list[SimThread]] = {}
         self.hopeless: set[int] = set()         # tids of connects to fail with ESRCH
-        self.console: list[str] = []            # lines written to fds 1 and 2
+        self.console = Console()                # lines written to fds 1 and 2
         self.faults: list[tuple[int, str, Any]] = []
+        self.exits: list[tuple[int, str, Any]] = []     # (pid, name, status) as they end
         self.syscalls = 0
         self.tick_on = False                    # the periodic tick is armed
         self.next_shm_key = 1
         self._next_pid = 1                      # pids are never reused: pid - 1 were created
         self._asid_gen = 0
         self._next_asid = 1
-        self._partial: dict[int, bytes] = {}    # pid -> unterminated console line
         for cpu in machine.cpus:
             cpu.install(self)
 
@@ -149,16 +150,12 @@ class MonolithicKernel:
         """Hook after a process exits: refuse its pending RPC connections, flush
         its unterminated console line."""
         rpcmod.server_exited(self, proc)
-        rest = self._partial.pop(proc.pid, b"")
-        if rest:
-            self.console.append(rest.decode(errors="replace"))
+        self.console.flush(proc.pid)
+        self.exits.append((proc.pid, proc.name, proc.status))
 
     def console_write(self, proc: Process, data: bytes) -> None:
         """Append ``data`` to the console, line by line."""
-        buf = self._partial.get(proc.pid, b"") + data
-        *lines, rest = buf.split(b"\n")
-        self.console.extend(line.decode(errors="replace") for line in lines)
-        self._partial[proc.pid] = rest
+        self.console.write(proc.pid, data)
 
     def record_fault(self, proc: Process, what: str, where: Any) -> None:
         """Remember that ``proc`` was stopped by a fault."""

@@ -1,0 +1,82 @@
+"""The CPU's bounds end the offending program, on every kernel, and nobody else.
+
+A livelocked access (a fault handler that keeps undoing its own fix) and
+upcalls nested without end (a handler that re-raises its own exception) are
+the program's fault: its process ends, a bystander's result stays exact, and
+the run finishes (no panic, no deadlock, nothing half destroyed).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from exolab.abi import PROT_READ, PROT_RW
+from exolab.machine.cpu import MAX_UPCALL_DEPTH
+from exolab.runner import run_program
+
+KERNELS = ["monolithic", "exokernel"]
+ROUNDS = 40
+
+
+def _bystander(os: Any, n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+        os.yield_()
+    os.print("bystander", total)
+    return total
+
+
+def _toggler(os: Any) -> None:
+    page = os.mmap(4096)
+    os.store(page, 1)
+    os.mprotect(page, 4096, PROT_READ)
+    state = {"rw": False}
+
+    def handler(os: Any, vaddr: int, write: bool) -> None:
+        state["rw"] = not state["rw"]          # undo the previous fix on every fault
+        os.mprotect(page, 4096, PROT_RW if state["rw"] else PROT_READ)
+        os.mprotect(page, 4096, PROT_READ)
+    os.set_fault_handler(handler)
+    os.store(page, 2)
+    os.print("toggler survived")
+
+
+def _reraiser(os: Any) -> None:
+    def handler(os: Any, kind: str) -> None:
+        os.trigger("overflow")                 # its own exception, from its handler
+    os.set_exception_handler("overflow", handler)
+    os.trigger("overflow")
+    os.print("reraiser survived")
+
+
+def _pair(offender: Any) -> Any:
+    def main(os: Any) -> None:
+        b = os.spawn(_bystander, ROUNDS)
+        o = os.spawn(offender)
+        os.print("offender", os.wait(o)[1] != 0, "bystander", os.wait(b)[1])
+    return main
+
+
+def _check(run: Any) -> None:
+    assert run.result.reason == "finished" and run.machine.panic is None
+    assert f"bystander {sum(range(ROUNDS))}" in run.console
+    assert f"offender True bystander {sum(range(ROUNDS))}" in run.console
+    assert len(run.faults) == 1
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_handler_that_keeps_undoing_its_fix_ends_only_its_process(kernel: str) -> None:
+    run = run_program(_pair(_toggler), kernel=kernel)
+    _check(run)
+    assert "toggler survived" not in run.console
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_handler_that_reraises_its_exception_ends_only_its_process(kernel: str) -> None:
+    run = run_program(_pair(_reraiser), kernel=kernel)
+    _check(run)
+    assert "reraiser survived" not in run.console
+    assert "upcall nesting too deep" in run.faults[0][1]
+    assert f"depth={MAX_UPCALL_DEPTH}" in run.faults[0][1]
