@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from exolab.errors import KernelPanic, SyscallError
+from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
 from exolab.kernels.monolithic.libc import Libc
@@ -79,7 +80,8 @@ class MonolithicKernel:
                                      machine.memory.frames - KERNEL_FRAMES)
         self.vm = VM(self)
         self.sched = Scheduler(self)
-        self.processes: dict[int, Process] = {}
+        self.processes: dict[int, Process] = {}     # live and zombie processes
+        self.waits = WaitTable()                    # who waits for whom (common/wait.py)
         self.segments: dict[int, Segment] = {}
         self.services: dict[str, Service] = {}
         self.service_waiters: dict[str, list[SimThread]] = {}
@@ -117,8 +119,7 @@ class MonolithicKernel:
         self.asid_for(proc.space)
         proc.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         proc.personality = Libc(self, proc)
-        if parent is not None:
-            parent.children.append(proc)
+        self.waits.add(pid, parent.pid if parent is not None else None)
         self.processes[pid] = proc
         return proc
 

@@ -256,15 +256,21 @@ def sys_read_into(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
 
 
 def release(k: "MonolithicKernel", entry: tuple[str, Any]) -> None:
-    """Drop one descriptor reference to a pipe end, waking whoever must notice."""
+    """Drop one descriptor reference to a pipe end; the last reader wakes the
+    pipe's writers (EPIPE), the last writer its readers (end of file). Closing
+    any other end changes nothing a sleeper waits for, so it wakes nobody."""
     kind, obj = entry
     if kind == "pipe_r":
         obj.readers -= 1
-        k.sched.wakeup(obj.write_q)
+        if obj.readers == 0:
+            k.sched.wakeup(obj.write_q)
     elif kind == "pipe_w":
         obj.writers -= 1
-        k.sched.wakeup(obj.read_q)
-    if kind in ("pipe_r", "pipe_w") and obj.readers == 0 and obj.writers == 0:
+        if obj.writers == 0:
+            k.sched.wakeup(obj.read_q)
+    else:
+        return
+    if obj.readers == 0 and obj.writers == 0:
         k.frames.unref(obj.frame)
 
 

@@ -51,8 +51,7 @@ class Process:
     fds: dict[int, tuple[str, Any]] = field(default_factory=dict)
     threads: list[SimThread] = field(default_factory=list)   # live threads
     main: SimThread | None = None       # first thread; its value is the exit status
-    children: list["Process"] = field(default_factory=list)
-    state: str = "live"                 # live -> zombie -> reaped
+    state: str = "live"                 # live -> zombie -> reaped (family: kernel.waits)
     status: Any = None                  # exit status once a zombie
     fault_handler: Callable[..., Any] | None = None   # user-level SIGSEGV handler
     exc_handlers: dict[str, Callable[..., Any]] = field(default_factory=dict)  # kind -> handler
@@ -189,16 +188,18 @@ def sys_wait(k: "MonolithicKernel", cpu: CPU, proc: Process,
     if pid is not None and type(pid) is not int:    # never run a caller's __eq__
         raise SyscallError("ECHILD", "no such child", pid=pid)
     while True:
-        kids = [c for c in proc.children if pid is None or c.pid == pid]
-        if not kids:
-            raise SyscallError("ECHILD", "no such child", pid=pid)
-        for c in kids:
-            if c.state == "zombie":
-                proc.children.remove(c)
-                c.state = "reaped"
-                k.processes.pop(c.pid, None)
-                return c.pid, c.status
+        done = k.waits.reap(proc.pid, pid)          # ECHILD: no such child
+        if done is not None:
+            _drop(k, done[0])
+            return done
         k.sched.sleep(cpu, proc.waiters)
+
+
+def _drop(k: "MonolithicKernel", pid: int) -> None:
+    """Forget reaped process ``pid`` (its record goes; its pid is never reused)."""
+    gone = k.processes.pop(pid, None)
+    if gone is not None:
+        gone.state = "reaped"
 
 
 def thread_ended(k: "MonolithicKernel", cpu: CPU, t: SimThread) -> None:
@@ -221,15 +222,9 @@ def _teardown(k: "MonolithicKernel", cpu: CPU, proc: Process) -> None:
     close_all(k, proc)
     k.vm.destroy(cpu, proc.space)       # (ASIDs are recycled by generation: kernel.asid_for)
     proc.state = "zombie"
-    for c in proc.children:
-        c.parent = None
-        if c.state == "zombie":
-            c.state = "reaped"
-            k.processes.pop(c.pid, None)
-    parent = proc.parent
-    if parent is None or parent.state != "live":
-        proc.state = "reaped"
-        k.processes.pop(proc.pid, None)
-    else:
-        k.sched.wakeup(parent.waiters)
+    parent, reaped = k.waits.exit(proc.pid, proc.status)
+    for pid in reaped:                  # itself if an orphan, and its own zombies
+        _drop(k, pid)
+    if parent is not None:
+        k.sched.wakeup(k.processes[parent].waiters)
     k.on_process_exit(proc)
