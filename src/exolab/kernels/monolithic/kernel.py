@@ -31,6 +31,7 @@ from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
 from exolab.kernels.monolithic.libc import Libc
+from exolab.kernels.monolithic.limits import KERNEL_FRAMES, PROC_FRAMES
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.rpc import Service
 from exolab.kernels.monolithic.sched import Scheduler, SchedStats
@@ -45,7 +46,6 @@ from exolab.machine.threads import SimThread, ThreadExit
 
 __all__ = ["MonolithicKernel", "MonoStats", "KERNEL_FRAMES"]
 
-KERNEL_FRAMES = 64          # low frames reserved for the kernel image and data
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,7 @@ class MonolithicKernel:
         self.vm = VM(self)
         self.sched = Scheduler(self)
         self.processes: dict[int, Process] = {}     # live and zombie processes
+        self.threads_live = 0                       # threads not yet ended (limits.py)
         self.waits = WaitTable()                    # who waits for whom (common/wait.py)
         self.segments: dict[int, Segment] = {}
         self.services: dict[str, Service] = {}
@@ -102,6 +103,7 @@ class MonolithicKernel:
 
     def boot(self, program: Callable[..., Any], *args: Any, name: str = "init") -> Process:
         """Create the first process, running ``program(os, *args)``."""
+        procmod.admit_process(self)
         init = self.new_process(name, None)
         procmod.start_thread(self, init, program, args)
         return init
@@ -112,7 +114,9 @@ class MonolithicKernel:
 
     def new_process(self, name: str, parent: Process | None,
                     space: AddressSpace | None = None) -> Process:
-        """Create an empty live process with a fresh address space and console fds."""
+        """Create an empty live process with a fresh address space and console fds,
+        its proc structure and page-table root wired (callers decoded admit_process)."""
+        self.frames.wire(PROC_FRAMES)
         pid = self._next_pid
         self._next_pid += 1
         proc = Process(pid, name, parent, space or AddressSpace(0))

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from exolab.abi import as_bytes
 from exolab.errors import SyscallError
+from exolab.kernels.monolithic.limits import MAX_FDS, PIPE_SIZE
 from exolab.machine.cpu import CPU
 from exolab.machine.threads import SimThread
 
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Pipe", "PIPE_SIZE", "MAX_FDS", "new_pipe", "install_fd", "sys_pipe", "sys_read", "sys_write",
            "sys_read_into", "sys_write_from", "sys_close", "dup_fds", "close_all", "release"]
-
-PIPE_SIZE = 4096
-MAX_FDS = 64
 
 
 class Pipe:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exolab.errors import SyscallError
+from exolab.kernels.monolithic.limits import NAME_MAX
 from exolab.kernels.monolithic.pipe import MAX_FDS, Pipe, install_fd, new_pipe, release
 from exolab.kernels.monolithic.proc import Process
 from exolab.machine.cpu import CPU
@@ -53,7 +54,7 @@ class Service:
 
 def _name(name: Any) -> str:
     """Decode a service name (EINVAL unless a short non-empty string)."""
-    if type(name) is not str or not 0 < len(name) <= 64:
+    if type(name) is not str or not 0 < len(name) <= NAME_MAX:
         raise SyscallError("EINVAL", "bad service name", name=name)
     return name
 

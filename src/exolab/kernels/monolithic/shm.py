@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from exolab.abi import PROT_RW
 from exolab.errors import SyscallError
+from exolab.kernels.monolithic.limits import MAX_SHM
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.vm import PTE
 from exolab.machine.cpu import CPU
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Segment", "sys_shm_create", "sys_shm_attach", "sys_shm_detach", "MAX_SHM"]
 
-MAX_SHM = 1 << 24       # largest segment, bytes
 
 
 @dataclass(slots=True)

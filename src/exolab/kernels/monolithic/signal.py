@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from exolab.abi import EXCEPTION_KINDS, TRIGGERED, fault_status
 from exolab.errors import SyscallError
 from exolab.hostint import host_interrupted
+from exolab.kernels.monolithic.limits import MAX_NESTING
 from exolab.kernels.monolithic.proc import Process, kill
 from exolab.machine.cpu import CPU, Cause
 from exolab.machine.threads import ThreadExit
@@ -43,7 +44,6 @@ __all__ = ["deliver_fault", "deliver_exception", "fatal_signal", "terminate",
            "sys_set_fault_handler", "sys_set_exception_handler", "MAX_NESTING",
            "ULTRIX_EXCEPTIONS"]
 
-MAX_NESTING = 4         # fault handlers may fault this deep before the process dies
 #: exception kind -> (signal, cause) for the kinds Ultrix can deliver
 ULTRIX_EXCEPTIONS = {"overflow": ("SIGFPE", Cause.OVERFLOW),
                      "prot": ("SIGSEGV", Cause.TLB_MOD)}

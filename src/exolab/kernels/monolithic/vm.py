@@ -285,8 +285,12 @@ class VM:
             space.ptes[vpn] = PTE(self.zero_frame(cpu), prot)
 
     def unmap(self, cpu: CPU, space: AddressSpace, vaddr: int, length: int) -> None:
-        """Remove every page of the range and release its frames."""
+        """Remove every page of the range and release its frames (EINVAL unless
+        the range is aligned and inside the user part of the address space)."""
         vpns = self.pages(vaddr, length)
+        if vaddr + length > USER_TOP:
+            raise SyscallError("EINVAL", "range outside the user address space",
+                               vaddr=vaddr, length=length, top=USER_TOP)
         for vpn in vpns:
             cpu.charge(self.c_pte)
             pte = space.ptes.pop(vpn, None)
