@@ -13,7 +13,9 @@ Interface::
       boot(program, *args, name="init") -> Process
       run(until=None) -> RunResult
       console -> list[str]          faults -> list[(pid, what, where)]
-      processes, segments, services, sched, vm, frames, quantum, syscalls
+      processes, sched, vm, frames, quantum, syscalls
+      pipes, shm, rpc, waits        mechanism objects, each with statistics()
+      segments, services            (shm.segments and rpc.services)
       statistics() -> MonoStats
     for the mechanism modules:
       new_process(name, parent, space=None) -> Process
@@ -32,10 +34,11 @@ from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
 from exolab.kernels.monolithic.libc import Libc
 from exolab.kernels.monolithic.limits import KERNEL_FRAMES, PROC_FRAMES
+from exolab.kernels.monolithic.pipe import Pipes
 from exolab.kernels.monolithic.proc import Process
-from exolab.kernels.monolithic.rpc import Service
+from exolab.kernels.monolithic.rpc import RpcNames, Service
 from exolab.kernels.monolithic.sched import Scheduler, SchedStats
-from exolab.kernels.monolithic.shm import Segment
+from exolab.kernels.monolithic.shm import Segment, SharedMemory
 from exolab.kernels.monolithic.signal import (deliver_exception, deliver_fault,
                                               fatal_signal, terminate)
 from exolab.kernels.monolithic.syscall import Sys, dispatch
@@ -83,15 +86,15 @@ class MonolithicKernel:
         self.processes: dict[int, Process] = {}     # live and zombie processes
         self.threads_live = 0                       # threads not yet ended (limits.py)
         self.waits = WaitTable()                    # who waits for whom (common/wait.py)
-        self.segments: dict[int, Segment] = {}
-        self.services: dict[str, Service] = {}
-        self.service_waiters: dict[str, list[SimThread]] = {}
-        self.hopeless: set[int] = set()         # tids of connects to fail with ESRCH
+        self.pipes = Pipes(self.frames, machine.memory)  # pipe buffers (pipe.py)
+        self.shm = SharedMemory(self.frames, self.vm)   # shm segments (shm.py)
+        self.segments: dict[int, Segment] = self.shm.segments
+        self.rpc = RpcNames(self.sched)                 # rpc names (rpc.py)
+        self.services: dict[str, Service] = self.rpc.services
         self.console: list[str] = []            # lines written to fds 1 and 2
         self.faults: list[tuple[int, str, Any]] = []
         self.syscalls = 0
         self.tick_on = False                    # the periodic tick is armed
-        self.next_shm_key = 1
         self._next_pid = 1                      # pids are never reused: pid - 1 were created
         self._asid_gen = 0
         self._next_asid = 1
