@@ -9,11 +9,12 @@ CPU vectors.
 
 Interface::
 
-    MonolithicKernel(machine, quantum_us=10_000)
+    MonolithicKernel(machine, quantum_us=10_000, paths=None)
+      paths: row -> cycles over the profile's table (paths.py; calibration perturbs)
       boot(program, *args, name="init") -> Process
       run(until=None) -> RunResult
       console -> list[str]          faults -> list[(pid, what, where)]
-      processes, sched, vm, frames, quantum, syscalls
+      processes, sched, vm, frames, quantum, syscalls, paths (row -> cycles)
       pipes, shm, rpc, waits        mechanism objects, each with statistics()
       segments, services            (shm.segments and rpc.services)
       statistics() -> MonoStats
@@ -28,12 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exolab.errors import KernelPanic, SyscallError
+from exolab.errors import ConfigError, KernelPanic, SyscallError
 from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
 from exolab.kernels.monolithic.libc import Libc
-from exolab.kernels.monolithic.limits import KERNEL_FRAMES, PROC_FRAMES
+from exolab.kernels.monolithic.limits import KERNEL_FRAMES, PAGE_SHIFT, PROC_FRAMES
+from exolab.kernels.monolithic.paths import resolve as resolve_paths
 from exolab.kernels.monolithic.pipe import Pipes
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.rpc import RpcNames, Service
@@ -69,11 +71,16 @@ class MonolithicKernel:
     name = "monolithic"
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
 
-    def __init__(self, machine: Machine, quantum_us: int = 10_000) -> None:
+    def __init__(self, machine: Machine, quantum_us: int = 10_000,
+                 paths: dict[str, int] | None = None) -> None:
+        if machine.memory.page_shift != PAGE_SHIFT:     # 12-bit pages throughout
+            raise ConfigError("the monolithic kernel runs on 4 KiB pages only",
+                              page_size=machine.memory.page_size, expected=1 << PAGE_SHIFT)
         self.machine = machine
         p = machine.profile
-        self.c_syscall = p.mono_syscall_path
-        self.c_pipe_op = p.mono_pipe_op
+        self.paths = resolve_paths(p.name, paths)       # software path costs (paths.py)
+        self.c_syscall = self.paths["mono_syscall_path"]
+        self.c_pipe_op = self.paths["mono_pipe_op"]
         self.c_copy_kib = p.copy_per_kib
         self.quantum = p.us_to_cycles(quantum_us)
         if machine.memory.frames <= KERNEL_FRAMES + 16:

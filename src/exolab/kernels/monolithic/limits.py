@@ -19,6 +19,7 @@ Interface::
     MAX_SHM                 bytes of one shared segment
     MAX_NESTING             fault handlers nested before the process dies
     NAME_MAX                characters of a process or rpc service name
+    PAGE_SHIFT              the page size the kernel is written for (ConfigError otherwise)
     LIMITS                  name -> value, for the kernel's declaration and docs
 
 (A short module: it is a table.)
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 __all__ = ["KERNEL_FRAMES", "PROC_FRAMES", "THREAD_FRAMES", "MAX_PROCESSES", "MAX_THREADS",
            "MAX_THREADS_PER_PROC", "MAX_FDS", "PIPE_SIZE", "MAX_SHM", "MAX_NESTING",
-           "NAME_MAX", "LIMITS"]
+           "NAME_MAX", "PAGE_SHIFT", "LIMITS"]
 
 KERNEL_FRAMES = 64          # the kernel image and static data (low physical memory)
 PROC_FRAMES = 2             # 4.3BSD: proc + u-area page; one page-table root page
@@ -40,6 +41,7 @@ PIPE_SIZE = 4096            # one kernel frame per pipe buffer
 MAX_SHM = 1 << 24           # 16 MiB per segment (docs/abi.md)
 MAX_NESTING = 4             # fault handlers may fault this deep before SIGSEGV
 NAME_MAX = 64               # process names are cut to it; service names must fit
+PAGE_SHIFT = 12             # 4 KiB pages (the R3000's and x86's); the kernel refuses others
 
 #: every limit by name (the kernel's declaration; ``exolab profiles`` prints it)
 LIMITS: dict[str, int] = {
@@ -47,5 +49,5 @@ LIMITS: dict[str, int] = {
     "thread_frames": THREAD_FRAMES, "max_processes": MAX_PROCESSES,
     "max_threads": MAX_THREADS, "max_threads_per_process": MAX_THREADS_PER_PROC,
     "max_fds": MAX_FDS, "pipe_buffer": PIPE_SIZE, "shm_max_bytes": MAX_SHM,
-    "max_fault_nesting": MAX_NESTING, "name_max": NAME_MAX,
+    "max_fault_nesting": MAX_NESTING, "name_max": NAME_MAX, "page_shift": PAGE_SHIFT,
 }

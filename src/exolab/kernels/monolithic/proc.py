@@ -142,7 +142,7 @@ def _map_image(k: "MonolithicKernel", cpu: CPU, proc: Process, pages: int) -> No
     """Map ``pages`` read-only image pages, each copied from the page cache."""
     for i in range(pages):
         ppn = k.frames.alloc()
-        cpu.charge(k.machine.profile.copy_cost(4096) + k.machine.profile.mono_pte_op)
+        cpu.charge(k.machine.profile.copy_cost(4096) + k.vm.c_pte)
         cpu.memory.note_copy(4096)
         proc.space.ptes[IMAGE_VPN + i] = PTE(ppn, PROT_READ)
 
@@ -156,7 +156,7 @@ def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,
     pages = image_pages(program)
     name = _name(name, program)
     admit_process(k, pages)             # decode: all or nothing, no half-built process
-    cpu.charge(k.machine.profile.mono_exec_path)
+    cpu.charge(k.paths["mono_exec_path"])
     child = k.new_process(name, proc)
     _map_image(k, cpu, child, pages)
     start_thread(k, child, program, args)

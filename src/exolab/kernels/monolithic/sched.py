@@ -49,7 +49,7 @@ class Scheduler:
         self.kernel = kernel                    # its tick and quantum: kernel.start_tick
         self.ready: deque[SimThread] = deque()  # runnable, not running
         self.asleep: dict[int, list[SimThread]] = {}   # tid -> queue it sleeps on
-        self.c_switch = kernel.machine.profile.mono_switch_path
+        self.c_switch = kernel.paths["mono_switch_path"]
         self.switches = self.sleeps = self.wakeups = self.preemptions = 0
 
     def make_ready(self, t: SimThread) -> None:

@@ -110,7 +110,7 @@ def sys_shm_attach(k: "MonolithicKernel", cpu: CPU, proc: Process, key: int) -> 
         raise SyscallError("ESRCH", "no such segment", key=key)
     region = proc.space.map_region(len(seg.frames), PROT_RW, segment=key)
     for i, ppn in enumerate(seg.frames):
-        cpu.charge(k.machine.profile.mono_pte_op)
+        cpu.charge(k.vm.c_pte)
         k.frames.ref(ppn)
         proc.space.ptes[region.start_vpn + i] = PTE(ppn, PROT_RW, segment=key)
     k.shm.attaches += 1

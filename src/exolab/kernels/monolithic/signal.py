@@ -75,13 +75,13 @@ def deliver_fault(k: "MonolithicKernel", cpu: CPU, proc: Process, vaddr: int,
     if handler is None or proc.handler_depth >= MAX_NESTING:
         raise terminate(k, proc, "SIGSEGV", vaddr)
     p = k.machine.profile
-    cpu.charge(p.mono_signal_path)
+    cpu.charge(k.paths["mono_signal_path"])
     proc.handler_depth += 1
     try:
         _upcall(k, cpu, proc, vaddr, handler, proc.personality, vaddr, write)
     finally:
         proc.handler_depth -= 1
-    cpu.charge(p.trap_entry + p.mono_syscall_path + p.trap_exit)   # sigreturn
+    cpu.charge(p.trap_entry + k.c_syscall + p.trap_exit)   # sigreturn
 
 
 def _upcall(k: "MonolithicKernel", cpu: CPU, proc: Process, where: Any,
@@ -134,7 +134,7 @@ def deliver_exception(k: "MonolithicKernel", cpu: CPU, proc: Process, cause: Cau
     if handler is None:
         return False
     p = k.machine.profile
-    cpu.charge(p.mono_signal_path)
+    cpu.charge(k.paths["mono_signal_path"])
     _upcall(k, cpu, proc, 0, handler, proc.personality, kind)
-    cpu.charge(p.trap_entry + p.mono_syscall_path + p.trap_exit)   # sigreturn
+    cpu.charge(p.trap_entry + k.c_syscall + p.trap_exit)   # sigreturn
     return True

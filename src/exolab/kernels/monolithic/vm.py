@@ -199,9 +199,8 @@ class VM:
     def __init__(self, kernel: "MonolithicKernel") -> None:
         self.frames = kernel.frames
         self.memory = kernel.machine.memory
-        p = kernel.machine.profile
-        self.c_pte = p.mono_pte_op
-        self.c_refill = p.mono_refill
+        self.c_pte = kernel.paths["mono_pte_op"]
+        self.c_refill = kernel.paths["mono_refill"]
 
     def zero_frame(self, cpu: CPU) -> int:
         """Allocate a frame and fill it with zeros (charged)."""
@@ -392,7 +391,7 @@ def sys_mmap(k: "MonolithicKernel", cpu: CPU, proc: "Process", length: int, prot
     """Reserve demand-zero pages; return their address."""
     npages = (_length(length) + 0xFFF) >> 12
     region = proc.space.map_region(npages, _prot(prot))
-    cpu.charge(k.machine.profile.mono_vm_op)
+    cpu.charge(k.paths["mono_vm_op"])
     return region.start_vpn << 12
 
 
@@ -400,7 +399,7 @@ def sys_munmap(k: "MonolithicKernel", cpu: CPU, proc: "Process", vaddr: int,
                length: int) -> None:
     """Unmap [vaddr, vaddr+length)."""
     length = _length(length)
-    cpu.charge(k.machine.profile.mono_vm_op)
+    cpu.charge(k.paths["mono_vm_op"])
     k.vm.unmap(cpu, proc.space, vaddr, length)
 
 
@@ -408,7 +407,7 @@ def sys_mprotect(k: "MonolithicKernel", cpu: CPU, proc: "Process", vaddr: int, l
                  prot: int) -> None:
     """Change the protection of [vaddr, vaddr+length)."""
     length, prot = _length(length), _prot(prot)
-    cpu.charge(k.machine.profile.mono_vm_op)
+    cpu.charge(k.paths["mono_vm_op"])
     k.vm.protect(cpu, proc.space, vaddr, length, prot)
 
 
