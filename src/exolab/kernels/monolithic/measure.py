@@ -8,8 +8,11 @@ Interface::
 
     boot_allocation(frames) -> int          bytes allocated by a boot (tracemalloc)
     fork_wait_seconds(live, reps=200) -> float
-        host seconds per fork + exit + wait of one child while ``live`` others sleep
+        host CPU seconds per fork + exit + wait of one child while ``live`` others sleep
     fork_seconds(live, reps=200) -> float   host seconds per fork of a sleeper at ``live``
+    fork_wait_calls(live), fork_calls(live) -> float
+        the same in Python function calls per operation (deterministic: growth
+        in the kernel's own work, without the host's noise or its GC)
     pipe_close_wakeups(children) -> int     sleep/wakeups when ``children`` readers
                                             of one pipe each close its write end
 """
@@ -22,7 +25,8 @@ from typing import Any
 from exolab.kernels.monolithic.kernel import MonolithicKernel
 from exolab.machine.machine import Machine
 
-__all__ = ["boot_allocation", "fork_wait_seconds", "fork_seconds", "pipe_close_wakeups"]
+__all__ = ["boot_allocation", "fork_wait_seconds", "fork_seconds", "fork_wait_calls",
+           "fork_calls", "pipe_close_wakeups"]
 
 
 def boot_allocation(frames: int) -> int:
@@ -56,11 +60,13 @@ def _population(os: Any, live: int, forks: int, waits: int, marks: list[int]) ->
     r, w = os.pipe()
     for _ in range(live):
         os.fork(_sleeper, r, w)
+    os.yield_()                 # every sleeper runs to its read and sleeps
     marks.append(os.time())
     for _ in range(forks):
         os.fork(_sleeper, r, w)
     for _ in range(waits):
         os.wait(os.fork(_quick))
+    os.yield_()                 # the new sleepers too: their start is the fork's work
     marks.append(os.time())
     os.close(w)
     for _ in range(live + forks):
@@ -74,28 +80,58 @@ def _boot(live: int, forks: int, waits: int, marks: list[int]) -> MonolithicKern
     return k
 
 
-def _phase_seconds(live: int, forks: int, waits: int) -> float:
-    """Host seconds of the marked phase: a first run finds its cycles, an identical
-    (deterministic) second run is timed from one mark to the other."""
+def _phase(live: int, forks: int, waits: int, calls: bool = False) -> float:
+    """Host CPU seconds (or, with ``calls``, Python function calls: deterministic)
+    of the marked phase: a first run finds its cycles, an identical (deterministic)
+    second run is measured from one mark to the other."""
     marks: list[int] = []
     result = _boot(live, forks, waits, marks).run()
     if result.reason != "finished":
         raise AssertionError(f"measure run failed: {result.reason}")
     k = _boot(live, forks, waits, [])
     k.run(until=marks[0])
-    t0 = time.perf_counter()
+    if calls:
+        count = [0]
+
+        def tally(frame: Any, event: str, arg: Any) -> None:
+            if event == "call":
+                count[0] += 1
+        threading_setprofile(tally)
+        try:
+            k.run(until=marks[1])
+        finally:
+            threading_setprofile(None)
+        return float(count[0])
+    t0 = time.process_time()
     k.run(until=marks[1])
-    return time.perf_counter() - t0
+    return time.process_time() - t0
+
+
+def threading_setprofile(fn: Any) -> None:
+    """Install ``fn`` as the profile hook of this thread and of every greenlet
+    (greenlets share the thread's hook)."""
+    import sys
+    sys.setprofile(fn)
 
 
 def fork_wait_seconds(live: int, reps: int = 200, best_of: int = 3) -> float:
-    """Host seconds per fork + exit + wait of a quick child while ``live`` sleep."""
-    return min(_phase_seconds(live, 0, reps) for _ in range(best_of)) / reps
+    """Host CPU seconds per fork + exit + wait of a quick child while ``live`` sleep."""
+    return min(_phase(live, 0, reps) for _ in range(best_of)) / reps
 
 
 def fork_seconds(live: int, reps: int = 200, best_of: int = 3) -> float:
-    """Host seconds per fork of one more sleeper once ``live`` sleep."""
-    return min(_phase_seconds(live, reps, 0) for _ in range(best_of)) / reps
+    """Host CPU seconds per fork of one more sleeper once ``live`` sleep."""
+    return min(_phase(live, reps, 0) for _ in range(best_of)) / reps
+
+
+def fork_wait_calls(live: int, reps: int = 100) -> float:
+    """Python calls per fork + exit + wait while ``live`` sleep (deterministic)."""
+    return _phase(live, 0, reps, calls=True) / reps
+
+
+def fork_calls(live: int, reps: int = 100) -> float:
+    """Python calls per fork of one more sleeper once ``live`` sleep (deterministic)."""
+    return _phase(live, reps, 0, calls=True) / reps
 
 
 def pipe_close_wakeups(children: int) -> int:
