@@ -23,7 +23,8 @@ Commands::
         trace-event JSON file (open it at ui.perfetto.dev); exit 0 once the
         trace is written, faults or not
     exolab profiles [NAME]
-        print the cost table(s), every row with its source
+        print the hardware cost table(s) and each kernel's path table on them,
+        every row with its source
     exolab --version
 
 Any :class:`~exolab.errors.ExolabError` (unknown suite, profile, program...)
@@ -612,18 +613,34 @@ def _profile_table(p: Any) -> Table:
     return table
 
 
+def _paths_table(kernel: str, profile: Any, rows: dict[str, tuple[int, Any]]) -> Table:
+    """One kernel's software path table on ``profile``, every row with its source."""
+    table = Table(title=f"{kernel} kernel paths on {profile.name} (cycles)",
+                  title_justify="left")
+    table.add_column("row")
+    table.add_column("cycles", justify="right")
+    table.add_column("source", overflow="fold")
+    for row, (cycles, source) in rows.items():
+        table.add_row(row, str(cycles), escape(str(source)))
+    return table
+
+
 @app.command()
 @_friendly
 def profiles(
     name: Annotated[Optional[str], typer.Argument(
         help="Profile to show (default: all).", show_default=False)] = None,
 ) -> None:
-    """Print the cost profile tables with the source of every number."""
+    """Print each hardware cost profile, then every kernel's software path table on
+    it, with the source of every number."""
+    from exolab.bench.calibrate import path_tables
     from exolab.machine.costs import PROFILES, get_profile
     chosen = [get_profile(name)] if name else list(PROFILES.values())
     out = _out()
     for p in chosen:
         out.print(_profile_table(p))
+        for kernel, rows in path_tables(p.name).items():
+            out.print(_paths_table(kernel, p, rows))
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 One table per paper machine (xv6 ``param.h`` style). Every hardware action in
 :mod:`exolab.machine` charges a number from the active profile, and nothing
 else does: a kernel's differences come from *how many* of these primitives
-its paths take. Each row cites its source; "estimate" rows give their
+its paths take (each kernel's own software path costs live beside it, in
+``kernels/<kernel>/paths.py``). Each row cites its source; "estimate" rows give their
 reasoning and are the first candidates for calibration.
 
 Interface::
@@ -89,15 +90,6 @@ class CostProfile:
     tlb_wired: int              # entries random replacement never picks
     asid_bits: int              # width of the ASID field
     tlb_tagged: int             # 1: TLB entries carry ASIDs; 0: an ASID load flushes
-    # -- software path costs of the monolithic kernel (named, each with its source) --
-    mono_syscall_path: int      # generic system-call path: save state, decode, dispatch
-    mono_switch_path: int       # scheduler: sleep/wakeup + pick + process switch
-    mono_signal_path: int       # post a signal, build the signal frame, upcall
-    mono_exec_path: int         # build a process: page tables, kernel stack, image map
-    mono_pte_op: int            # one pmap operation on a page-table entry
-    mono_refill: int            # software part of a TLB refill from the page table
-    mono_pipe_op: int           # pipe read/write bookkeeping (locks, pointers, wakeup)
-    mono_vm_op: int             # per-call VM-map work of mmap/mprotect/munmap (lookup, clip)
     disk: DiskModel
     nic: NicModel
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -175,14 +167,6 @@ DEC5000 = _profile(
         ("tlb_wired",         8,   "R3000: Random register never selects entries 0-7 (R3000 manual)"),
         ("asid_bits",         6,   "R3000 EntryHi PID field is 6 bits (R3000 manual)"),
         ("tlb_tagged",        1,   "R3000 TLB entries are tagged with the PID (R3000 manual)"),
-        ("mono_syscall_path", 525, f"calibrated: Ultrix getpid 21.3 us = 532 cycles ({EXO}, Table 4) minus trap entry/exit"),
-        ("mono_switch_path", 2284, f"calibrated: Ultrix shm 118 us one-way ({EXO}, Table 8)"),
-        ("mono_signal_path", 4011, f"calibrated: Ultrix trap 161 us ({EXO}, Table 10)"),
-        ("mono_exec_path",  40000, "estimate: Ultrix fork+exec of a small image, ~1.6 ms (no published figure)"),
-        ("mono_pte_op",       12,  "estimate: pmap loop body ~12 instructions per page (BSD pmap_protect)"),
-        ("mono_refill",        8,  "Ultrix UTLB refill handler: ~8 instructions (mfc0, lw pte, mtc0, tlbwr, rfe)"),
-        ("mono_pipe_op",     776,  f"calibrated: Ultrix pipe 199 us ({EXO}, Table 8); 4.3BSD pipes are socket pairs (sosend/soreceive, mbufs)"),
-        ("mono_vm_op",       200,  "estimate: vm_map lookup + entry clipping, ~200 instructions (4.3BSD/Mach VM)"),
     ])
 
 # --- athlon64: AMD Athlon 64 3000+, 1.8 GHz (the Singularity papers) ----------
@@ -221,14 +205,6 @@ ATHLON64 = _profile(
         ("tlb_wired",         0,   "x86 has no wired entries"),
         ("asid_bits",         8,   "modelled ASID width; K8 itself flushes on CR3 load"),
         ("tlb_tagged",        0,   "K8 TLB is untagged: a CR3 load flushes non-global entries (AMD64 manual vol. 2)"),
-        ("mono_syscall_path", 213, f"calibrated: Linux clock_getres 437 cycles ({MSPC}) minus the 224-cycle crossing"),
-        ("mono_switch_path",  350, "estimate: Linux 2.6 O(1) schedule() + context_switch(), a few hundred instructions"),
-        ("mono_signal_path", 2500, "estimate: Linux signal frame setup + delivery, ~1.5 us"),
-        ("mono_exec_path", 696608, f"calibrated: Linux process creation 719,447 cycles ({MSPC})"),
-        ("mono_pte_op",       20,  "estimate: pte update + invlpg share"),
-        ("mono_refill",        0,  "x86 walks page tables in hardware (tlb_miss_entry holds the cost)"),
-        ("mono_pipe_op",     500,  "estimate: Linux AF_UNIX stream send/recv (skb alloc, queue, wakeup), ~0.3 us"),
-        ("mono_vm_op",       300,  "estimate: Linux find_vma + vma split/merge in mprotect"),
     ])
 
 PROFILES: dict[str, CostProfile] = {p.name: p for p in (DEC5000, ATHLON64)}

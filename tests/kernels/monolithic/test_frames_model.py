@@ -2,7 +2,9 @@
 
 Model: a reference count per allocated frame. The allocator hands out each
 frame to one owner at a time, frees it exactly when its last reference goes,
-never hands out a kernel frame, and says ENOMEM only when every frame is taken.
+never hands out a kernel frame, says ENOMEM only when every frame is taken or
+wired, and hands out the lowest never-used frame once no freed frame is left
+(freed frames come back last-freed first).
 """
 from __future__ import annotations
 
@@ -27,16 +29,39 @@ class FramesModel(RuleBasedStateMachine):
         memory = PhysicalMemory(FIRST + COUNT, 4096, get_profile("dec5000"))
         self.a = FrameAllocator(memory, FIRST, COUNT)
         self.refs: dict[int, int] = {}
+        self.freed: list[int] = []          # model free stack: last freed on top
+        self.wired = 0
 
     @rule()
     def alloc(self) -> None:
         try:
             ppn = self.a.alloc()
         except SyscallError as e:
-            assert e.errno == "ENOMEM" and len(self.refs) == COUNT
+            assert e.errno == "ENOMEM" and len(self.refs) + self.wired == COUNT
             return
         assert FIRST <= ppn < FIRST + COUNT and ppn not in self.refs
+        if self.freed:
+            assert ppn == self.freed.pop()
+        else:
+            used = set(self.refs) | set(self.freed)
+            assert ppn == min(set(range(FIRST, FIRST + COUNT)) - used)
         self.refs[ppn] = 1
+
+    @rule(n=st.integers(1, 4))
+    def wire(self, n: int) -> None:
+        try:
+            self.a.wire(n)
+        except SyscallError as e:
+            assert e.errno == "ENOMEM" and COUNT - len(self.refs) - self.wired < n
+            return
+        self.wired += n
+
+    @precondition(lambda self: self.wired)
+    @rule(data=st.data())
+    def unwire(self, data: st.DataObject) -> None:
+        n = data.draw(st.integers(1, self.wired))
+        self.a.unwire(n)
+        self.wired -= n
 
     @precondition(lambda self: self.refs)
     @rule(data=st.data())
@@ -54,10 +79,13 @@ class FramesModel(RuleBasedStateMachine):
         assert freed == (self.refs[ppn] == 0)
         if freed:
             del self.refs[ppn]
+            self.freed.append(ppn)
 
     @invariant()
     def agrees_with_the_model(self) -> None:
         assert self.a.in_use() == len(self.refs)
+        assert self.a.wired() == self.wired
+        assert self.a.available() == COUNT - len(self.refs) - self.wired
         for ppn in range(FIRST - 2, FIRST + COUNT + 2):
             assert self.a.refs(ppn) == self.refs.get(ppn, 0)
 
@@ -75,3 +103,19 @@ def test_a_reference_to_a_free_frame_is_a_kernel_panic() -> None:
         with pytest.raises(KernelPanic) as info:
             op(ppn)
         assert info.value.ppn == ppn
+
+
+def test_unwiring_more_than_is_wired_is_a_kernel_panic() -> None:
+    a = FrameAllocator(PhysicalMemory(FIRST + COUNT, 4096, get_profile("dec5000")),
+                       FIRST, COUNT)
+    a.wire(2)
+    with pytest.raises(KernelPanic):
+        a.unwire(3)
+    assert a.wired() == 2
+
+
+def test_boot_allocates_under_2_mib_for_a_million_frames() -> None:
+    from exolab.kernels.monolithic.measure import boot_allocation
+    small, large = boot_allocation(1 << 10), boot_allocation(1 << 20)
+    assert large < 2 << 20
+    assert large < small + (256 << 10)      # nothing proportional to the frame count

@@ -9,11 +9,14 @@ CPU vectors.
 
 Interface::
 
-    MonolithicKernel(machine, quantum_us=10_000)
+    MonolithicKernel(machine, quantum_us=10_000, paths=None)
+      paths: row -> cycles over the profile's table (paths.py; calibration perturbs)
       boot(program, *args, name="init") -> Process
       run(until=None) -> RunResult
       console -> list[str]          faults -> list[(pid, what, where)]
-      processes, segments, services, sched, vm, frames, quantum, syscalls
+      processes, sched, vm, frames, quantum, syscalls, paths (row -> cycles)
+      pipes, shm, rpc, waits        mechanism objects, each with statistics()
+      segments, services            (shm.segments and rpc.services)
       statistics() -> MonoStats
     for the mechanism modules:
       new_process(name, parent, space=None) -> Process
@@ -26,15 +29,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exolab.errors import KernelPanic, SyscallError
+from exolab.errors import ConfigError, KernelPanic, SyscallError
 from exolab.kernels.common.console import Console
+from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
 from exolab.kernels.monolithic.libc import Libc
+from exolab.kernels.monolithic.limits import KERNEL_FRAMES, PAGE_SHIFT, PROC_FRAMES
+from exolab.kernels.monolithic.paths import resolve as resolve_paths
+from exolab.kernels.monolithic.pipe import Pipes
 from exolab.kernels.monolithic.proc import Process
-from exolab.kernels.monolithic.rpc import Service
+from exolab.kernels.monolithic.rpc import RpcNames, Service
 from exolab.kernels.monolithic.sched import Scheduler, SchedStats
-from exolab.kernels.monolithic.shm import Segment
+from exolab.kernels.monolithic.shm import Segment, SharedMemory
 from exolab.kernels.monolithic.signal import (deliver_exception, deliver_fault,
                                               fatal_signal, terminate)
 from exolab.kernels.monolithic.syscall import Sys, dispatch
@@ -45,7 +52,6 @@ from exolab.machine.threads import SimThread, ThreadExit
 
 __all__ = ["MonolithicKernel", "MonoStats", "KERNEL_FRAMES"]
 
-KERNEL_FRAMES = 64          # low frames reserved for the kernel image and data
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +72,16 @@ class MonolithicKernel:
     name = "monolithic"
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
 
-    def __init__(self, machine: Machine, quantum_us: int = 10_000) -> None:
+    def __init__(self, machine: Machine, quantum_us: int = 10_000,
+                 paths: dict[str, int] | None = None) -> None:
+        if machine.memory.page_shift != PAGE_SHIFT:     # 12-bit pages throughout
+            raise ConfigError("the monolithic kernel runs on 4 KiB pages only",
+                              page_size=machine.memory.page_size, expected=1 << PAGE_SHIFT)
         self.machine = machine
         p = machine.profile
-        self.c_syscall = p.mono_syscall_path
-        self.c_pipe_op = p.mono_pipe_op
+        self.paths = resolve_paths(p.name, paths)       # software path costs (paths.py)
+        self.c_syscall = self.paths["mono_syscall_path"]
+        self.c_pipe_op = self.paths["mono_pipe_op"]
         self.c_copy_kib = p.copy_per_kib
         self.quantum = p.us_to_cycles(quantum_us)
         if machine.memory.frames <= KERNEL_FRAMES + 16:
@@ -80,17 +91,19 @@ class MonolithicKernel:
                                      machine.memory.frames - KERNEL_FRAMES)
         self.vm = VM(self)
         self.sched = Scheduler(self)
-        self.processes: dict[int, Process] = {}
-        self.segments: dict[int, Segment] = {}
-        self.services: dict[str, Service] = {}
-        self.service_waiters: dict[str, list[SimThread]] = {}
-        self.hopeless: set[int] = set()         # tids of connects to fail with ESRCH
+        self.processes: dict[int, Process] = {}     # live and zombie processes
+        self.threads_live = 0                       # threads not yet ended (limits.py)
+        self.waits = WaitTable()                    # who waits for whom (common/wait.py)
+        self.pipes = Pipes(self.frames, machine.memory)  # pipe buffers (pipe.py)
+        self.shm = SharedMemory(self.frames, self.vm)   # shm segments (shm.py)
+        self.segments: dict[int, Segment] = self.shm.segments
+        self.rpc = RpcNames(self.sched)                 # rpc names (rpc.py)
+        self.services: dict[str, Service] = self.rpc.services
         self.console = Console()                # lines written to fds 1 and 2
         self.faults: list[tuple[int, str, Any]] = []
         self.exits: list[tuple[int, str, Any]] = []     # (pid, name, status) as they end
         self.syscalls = 0
         self.tick_on = False                    # the periodic tick is armed
-        self.next_shm_key = 1
         self._next_pid = 1                      # pids are never reused: pid - 1 were created
         self._asid_gen = 0
         self._next_asid = 1
@@ -101,6 +114,7 @@ class MonolithicKernel:
 
     def boot(self, program: Callable[..., Any], *args: Any, name: str = "init") -> Process:
         """Create the first process, running ``program(os, *args)``."""
+        procmod.admit_process(self)
         init = self.new_process(name, None)
         procmod.start_thread(self, init, program, args)
         return init
@@ -111,15 +125,16 @@ class MonolithicKernel:
 
     def new_process(self, name: str, parent: Process | None,
                     space: AddressSpace | None = None) -> Process:
-        """Create an empty live process with a fresh address space and console fds."""
+        """Create an empty live process with a fresh address space and console fds,
+        its proc structure and page-table root wired (callers decoded admit_process)."""
+        self.frames.wire(PROC_FRAMES)
         pid = self._next_pid
         self._next_pid += 1
         proc = Process(pid, name, parent, space or AddressSpace(0))
         self.asid_for(proc.space)
         proc.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         proc.personality = Libc(self, proc)
-        if parent is not None:
-            parent.children.append(proc)
+        self.waits.add(pid, parent.pid if parent is not None else None)
         self.processes[pid] = proc
         return proc
 

@@ -8,9 +8,15 @@ reader left is EPIPE. Descriptors are per-process entries ``(kind, object)``
 with kind ``console``, ``pipe_r`` or ``pipe_w``; each entry counts as one
 reader or writer of its pipe.
 
+Pipes are mechanism objects: each :class:`Pipe` owns its ring, its counts
+and its sleep queues (``statistics()``); :class:`Pipes`, the kernel's
+``kernel.pipes``, makes and frees them and needs only the frame allocator
+and physical memory.
+
 Interface::
 
-    Pipe(kernel)                        readers, writers, count
+    Pipe(frame, buf)                    readers, writers, count, statistics() -> PipeStats
+    Pipes(frames, memory)               create(cpu) -> Pipe, free(pipe), statistics()
     new_pipe(k, cpu) -> Pipe            install_fd(proc, kind, pipe) -> fd
     sys_pipe(k, cpu, proc) -> (rfd, wfd)
     sys_read(k, cpu, proc, fd, n) -> bytes
@@ -23,22 +29,41 @@ Interface::
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import as_bytes
 from exolab.errors import SyscallError
+from exolab.kernels.monolithic.limits import MAX_FDS, PIPE_SIZE
 from exolab.machine.cpu import CPU
+from exolab.machine.memory import PhysicalMemory
 from exolab.machine.threads import SimThread
 
 if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
     from exolab.kernels.monolithic.proc import Process
 
-__all__ = ["Pipe", "PIPE_SIZE", "MAX_FDS", "new_pipe", "install_fd", "sys_pipe", "sys_read", "sys_write",
+__all__ = ["Pipe", "Pipes", "PipeStats", "PipesStats", "PIPE_SIZE", "MAX_FDS", "new_pipe", "install_fd", "sys_pipe", "sys_read", "sys_write",
            "sys_read_into", "sys_write_from", "sys_close", "dup_fds", "close_all", "release"]
 
-PIPE_SIZE = 4096
-MAX_FDS = 64
+
+@dataclass(frozen=True, slots=True)
+class PipeStats:
+    """One pipe's state: bytes buffered, open ends, sleepers (all levels)."""
+
+    buffered: int
+    readers: int
+    writers: int
+    readers_asleep: int
+    writers_asleep: int
+
+
+@dataclass(frozen=True, slots=True)
+class PipesStats:
+    """Pipes alive (a level) and created so far (a counter)."""
+
+    live: int
+    created: int
 
 
 class Pipe:
@@ -47,11 +72,11 @@ class Pipe:
     __slots__ = ("frame", "buf", "head", "count", "readers", "writers", "read_q",
                  "write_q")
 
-    def __init__(self, kernel: "MonolithicKernel") -> None:
-        self.frame = kernel.frames.alloc()      # kernel-owned buffer frame
+    def __init__(self, frame: int, buf: memoryview) -> None:
+        self.frame = frame                      # kernel-owned buffer frame
         # its bytes (kseg0 view), as a memoryview: slicing one copies a few bytes in
         # or out at a third of the cost of slicing the bytearray itself
-        self.buf = memoryview(kernel.machine.memory.frame(self.frame))
+        self.buf = buf
         self.head = 0                           # offset of the oldest byte
         self.count = 0                          # bytes buffered
         self.readers = 0                        # descriptors open for reading
@@ -85,6 +110,39 @@ class Pipe:
         self.count -= n
         return out
 
+    def statistics(self) -> PipeStats:
+        """Return a frozen snapshot of this pipe's state."""
+        return PipeStats(self.count, self.readers, self.writers, len(self.read_q),
+                         len(self.write_q))
+
+
+class Pipes:
+    """Makes pipes (a zeroed kernel frame each) and frees them."""
+
+    __slots__ = ("frames", "memory", "live", "created")
+
+    def __init__(self, frames: Any, memory: PhysicalMemory) -> None:
+        self.frames = frames
+        self.memory = memory
+        self.live = self.created = 0
+
+    def create(self, cpu: CPU) -> Pipe:
+        """A new pipe with a zeroed buffer frame and no descriptors (ENOMEM)."""
+        frame = self.frames.alloc()
+        cpu.charge(self.memory.zero_frame(frame))
+        self.live += 1
+        self.created += 1
+        return Pipe(frame, memoryview(self.memory.frame(frame)))
+
+    def free(self, pipe: Pipe) -> None:
+        """Give back the frame of a pipe no descriptor refers to any more."""
+        self.frames.unref(pipe.frame)
+        self.live -= 1
+
+    def statistics(self) -> PipesStats:
+        """Return a frozen snapshot: pipes alive, pipes created."""
+        return PipesStats(self.live, self.created)
+
 
 def _fd(proc: "Process", fd: Any, kind: str | None = None) -> tuple[str, Any]:
     """Decode descriptor ``fd`` of ``proc`` (EBADF unless open and of ``kind``)."""
@@ -104,9 +162,7 @@ def _new_fd(proc: "Process") -> int:
 
 def new_pipe(k: "MonolithicKernel", cpu: CPU) -> Pipe:
     """Create a pipe with a zeroed buffer frame and no descriptors yet."""
-    pipe = Pipe(k)
-    cpu.charge(k.machine.memory.zero_frame(pipe.frame))
-    return pipe
+    return k.pipes.create(cpu)
 
 
 def install_fd(proc: "Process", kind: str, pipe: Pipe) -> int:
@@ -256,16 +312,22 @@ def sys_read_into(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
 
 
 def release(k: "MonolithicKernel", entry: tuple[str, Any]) -> None:
-    """Drop one descriptor reference to a pipe end, waking whoever must notice."""
+    """Drop one descriptor reference to a pipe end; the last reader wakes the
+    pipe's writers (EPIPE), the last writer its readers (end of file). Closing
+    any other end changes nothing a sleeper waits for, so it wakes nobody."""
     kind, obj = entry
     if kind == "pipe_r":
         obj.readers -= 1
-        k.sched.wakeup(obj.write_q)
+        if obj.readers == 0:
+            k.sched.wakeup(obj.write_q)
     elif kind == "pipe_w":
         obj.writers -= 1
-        k.sched.wakeup(obj.read_q)
-    if kind in ("pipe_r", "pipe_w") and obj.readers == 0 and obj.writers == 0:
-        k.frames.unref(obj.frame)
+        if obj.writers == 0:
+            k.sched.wakeup(obj.read_q)
+    else:
+        return
+    if obj.readers == 0 and obj.writers == 0:
+        k.pipes.free(obj)
 
 
 def sys_close(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int) -> None:

@@ -1,7 +1,10 @@
 """Monolithic kernel processes: creation, fork (COW), exit, wait, threads.
 
 A :class:`Process` owns an address space, a descriptor table and one or more
-threads. ``spawn`` builds a fresh address space and maps the program's image
+threads. Each costs simulated memory (frames wired for its proc structure and
+page-table root, and a kernel stack per thread) and a slot under the limits of
+:mod:`.limits`: past them fork/spawn answer ENOMEM (frames) or EAGAIN (a count
+limit) and thread_create the same, creating nothing. ``spawn`` builds a fresh address space and maps the program's image
 (``image_pages`` pages, default :data:`IMAGE_PAGES`, copied in from the
 "page cache" like exec); ``fork`` gives the child a copy-on-write copy of the
 parent's space and shares its descriptors. A process ends when its last
@@ -14,6 +17,7 @@ Interface::
     IMAGE_PAGES
     sys_getpid, sys_spawn, sys_fork, sys_exit, sys_wait, sys_thread_create,
     sys_yield, sys_thread_yield   handlers: (kernel, cpu, proc, *args)
+    admit_process(k, frames) / admit_thread(k, proc)   decode: EAGAIN/ENOMEM or nothing
     start_thread(k, proc, entry, args) -> SimThread   a ready thread of ``proc``
     kill(k, proc, status)         end every thread of ``proc``
     thread_ended(k, cpu, thread)  bookkeeping when a thread's body returns
@@ -25,6 +29,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import IMAGE_PAGES, PROT_READ, image_pages
 from exolab.errors import SyscallError, type_name
+from exolab.kernels.monolithic.limits import (MAX_PROCESSES, MAX_THREADS,
+                                              MAX_THREADS_PER_PROC, NAME_MAX, PROC_FRAMES,
+                                              THREAD_FRAMES)
 from exolab.kernels.monolithic.pipe import close_all, dup_fds
 from exolab.kernels.monolithic.vm import PTE, AddressSpace
 from exolab.machine.cpu import CPU
@@ -35,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Process", "IMAGE_PAGES", "sys_getpid", "sys_spawn", "sys_fork", "sys_exit",
            "sys_wait", "sys_thread_create", "sys_yield", "sys_thread_yield", "start_thread",
-           "kill", "thread_ended"]
+           "kill", "thread_ended", "admit_process", "admit_thread"]
 
 IMAGE_VPN = 0x400               # where images are mapped (0x0040_0000)
 
@@ -51,12 +58,12 @@ class Process:
     fds: dict[int, tuple[str, Any]] = field(default_factory=dict)
     threads: list[SimThread] = field(default_factory=list)   # live threads
     main: SimThread | None = None       # first thread; its value is the exit status
-    children: list["Process"] = field(default_factory=list)
-    state: str = "live"                 # live -> zombie -> reaped
+    state: str = "live"                 # live -> zombie -> reaped (family: kernel.waits)
     status: Any = None                  # exit status once a zombie
     fault_handler: Callable[..., Any] | None = None   # user-level SIGSEGV handler
     exc_handlers: dict[str, Callable[..., Any]] = field(default_factory=dict)  # kind -> handler
     handler_depth: int = 0              # nested fault upcalls in progress
+    doomed: bool = False                # kill() marked every thread
     waiters: list[SimThread] = field(default_factory=list)   # threads in wait()
     personality: Any = None            # the Libc instance programs call
 
@@ -70,9 +77,37 @@ def sys_getpid(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
     return proc.pid
 
 
+def admit_process(k: "MonolithicKernel", frames: int = 0) -> None:
+    """Decode a new process (and its first thread, and ``frames`` more frames):
+    EAGAIN at the process or thread limit, ENOMEM without the frames."""
+    if len(k.processes) >= MAX_PROCESSES:
+        raise SyscallError("EAGAIN", "process table full", limit=MAX_PROCESSES)
+    if k.threads_live >= MAX_THREADS:
+        raise SyscallError("EAGAIN", "thread table full", limit=MAX_THREADS)
+    need = PROC_FRAMES + THREAD_FRAMES + frames
+    if k.frames.available() < need:
+        raise SyscallError("ENOMEM", "no frames for the new process", frames=need,
+                           free=k.frames.available())
+
+
+def admit_thread(k: "MonolithicKernel", proc: Process) -> None:
+    """Decode another thread of ``proc``: EAGAIN at a thread limit, ENOMEM
+    without a frame for its kernel stack."""
+    if len(proc.threads) >= MAX_THREADS_PER_PROC:
+        raise SyscallError("EAGAIN", "too many threads in the process",
+                           limit=MAX_THREADS_PER_PROC)
+    if k.threads_live >= MAX_THREADS:
+        raise SyscallError("EAGAIN", "thread table full", limit=MAX_THREADS)
+    if k.frames.available() < THREAD_FRAMES:
+        raise SyscallError("ENOMEM", "no frame for a kernel stack")
+
+
 def start_thread(k: "MonolithicKernel", proc: Process, entry: Callable[..., Any],
                   args: tuple[Any, ...]) -> SimThread:
-    """Create a ready thread of ``proc`` running ``entry(os, *args)``."""
+    """Create a ready thread of ``proc`` running ``entry(os, *args)`` (its kernel
+    stack wired; the caller decoded it with admit_thread or admit_process)."""
+    k.frames.wire(THREAD_FRAMES)
+    k.threads_live += 1
     t = k.machine.threads.create(k.thread_main, (proc, entry, args),
                                  name=f"{proc.name}.{len(proc.threads)}", owner=proc)
     proc.threads.append(t)
@@ -90,16 +125,16 @@ def _args(args: Any) -> tuple[Any, ...]:
 
 
 def _name(name: Any, program: Any) -> str:
-    """Decode a process name: a str, cut to 64 characters (empty: the program's)."""
+    """Decode a process name: a str, cut to NAME_MAX characters (empty: the program's)."""
     if type(name) is not str:
         raise SyscallError("EINVAL", "a process name is a string", name=name)
-    name = name[:64]
+    name = name[:NAME_MAX]
     if not name:
         try:
             name = getattr(program, "__name__", "prog")
         except Exception:
             name = "prog"
-        name = name[:64] if type(name) is str and name else "prog"
+        name = name[:NAME_MAX] if type(name) is str and name else "prog"
     return name
 
 
@@ -107,7 +142,7 @@ def _map_image(k: "MonolithicKernel", cpu: CPU, proc: Process, pages: int) -> No
     """Map ``pages`` read-only image pages, each copied from the page cache."""
     for i in range(pages):
         ppn = k.frames.alloc()
-        cpu.charge(k.machine.profile.copy_cost(4096) + k.machine.profile.mono_pte_op)
+        cpu.charge(k.machine.profile.copy_cost(4096) + k.vm.c_pte)
         cpu.memory.note_copy(4096)
         proc.space.ptes[IMAGE_VPN + i] = PTE(ppn, PROT_READ)
 
@@ -120,10 +155,8 @@ def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,
     args = _args(args)
     pages = image_pages(program)
     name = _name(name, program)
-    if k.frames.available() < pages:    # decode: all or nothing, no half-built process
-        raise SyscallError("ENOMEM", "no frames for the program image", pages=pages,
-                           free=k.frames.available())
-    cpu.charge(k.machine.profile.mono_exec_path)
+    admit_process(k, pages)             # decode: all or nothing, no half-built process
+    cpu.charge(k.paths["mono_exec_path"])
     child = k.new_process(name, proc)
     _map_image(k, cpu, child, pages)
     start_thread(k, child, program, args)
@@ -136,6 +169,7 @@ def sys_fork(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
     if not callable(entry):
         raise SyscallError("EINVAL", "entry is not callable", entry=entry)
     args = _args(args)
+    admit_process(k)
     child = k.new_process(f"{proc.name}~", proc)
     fresh = child.space                             # holds the ASID new_process gave
     child.space = k.vm.fork_space(cpu, proc.space, fresh.asid)
@@ -152,7 +186,9 @@ def sys_thread_create(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any
     """Start another thread in the caller's address space."""
     if not callable(entry):
         raise SyscallError("EINVAL", "entry is not callable", entry=entry)
-    return start_thread(k, proc, entry, _args(args)).tid
+    args = _args(args)
+    admit_thread(k, proc)
+    return start_thread(k, proc, entry, args).tid
 
 
 def sys_yield(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
@@ -168,8 +204,15 @@ def sys_thread_yield(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:
 
 
 def sys_exit(k: "MonolithicKernel", cpu: CPU, proc: Process, status: Any) -> None:
-    """End the calling process with ``status``."""
-    kill(k, proc, status)
+    """End the calling process with ``status``. No call nests here, so it works at
+    any stack depth: the caller unwinds at once, and thread_ended (at the base of
+    its stack) kills the process's other threads."""
+    if proc.status is None:
+        proc.status = status
+    me = cpu.current
+    if me is not None:
+        me.killed = True
+        me.exit_status = status
     raise ThreadExit(status)
 
 
@@ -177,6 +220,7 @@ def kill(k: "MonolithicKernel", proc: Process, status: Any) -> None:
     """Mark every thread of ``proc`` killed and wake the sleeping ones so they die."""
     if proc.status is None:
         proc.status = status
+    proc.doomed = True
     for t in proc.threads:
         t.killed = True
         t.exit_status = status
@@ -189,16 +233,19 @@ def sys_wait(k: "MonolithicKernel", cpu: CPU, proc: Process,
     if pid is not None and type(pid) is not int:    # never run a caller's __eq__
         raise SyscallError("ECHILD", "no such child", pid=pid)
     while True:
-        kids = [c for c in proc.children if pid is None or c.pid == pid]
-        if not kids:
-            raise SyscallError("ECHILD", "no such child", pid=pid)
-        for c in kids:
-            if c.state == "zombie":
-                proc.children.remove(c)
-                c.state = "reaped"
-                k.processes.pop(c.pid, None)
-                return c.pid, c.status
+        done = k.waits.reap(proc.pid, pid)          # ECHILD: no such child
+        if done is not None:
+            _drop(k, done[0])
+            return done
         k.sched.sleep(cpu, proc.waiters)
+
+
+def _drop(k: "MonolithicKernel", pid: int) -> None:
+    """Forget reaped process ``pid`` (its record goes; its pid is never reused)."""
+    gone = k.processes.pop(pid, None)
+    if gone is not None:
+        gone.state = "reaped"
+        k.frames.unwire(PROC_FRAMES)
 
 
 def thread_ended(k: "MonolithicKernel", cpu: CPU, t: SimThread) -> None:
@@ -206,7 +253,11 @@ def thread_ended(k: "MonolithicKernel", cpu: CPU, t: SimThread) -> None:
     proc: Process = t.owner
     if t in proc.threads:
         proc.threads.remove(t)
+        k.threads_live -= 1
+        k.frames.unwire(THREAD_FRAMES)
     if proc.threads:
+        if proc.status is not None and not proc.doomed:    # exit(): end the others
+            kill(k, proc, proc.status)
         return
     if proc.status is None:             # not killed: the main thread's value counts
         main = proc.main if proc.main is not None else t
@@ -221,15 +272,9 @@ def _teardown(k: "MonolithicKernel", cpu: CPU, proc: Process) -> None:
     close_all(k, proc)
     k.vm.destroy(cpu, proc.space)       # (ASIDs are recycled by generation: kernel.asid_for)
     proc.state = "zombie"
-    for c in proc.children:
-        c.parent = None
-        if c.state == "zombie":
-            c.state = "reaped"
-            k.processes.pop(c.pid, None)
-    parent = proc.parent
-    if parent is None or parent.state != "live":
-        proc.state = "reaped"
-        k.processes.pop(proc.pid, None)
-    else:
-        k.sched.wakeup(parent.waiters)
+    parent, reaped = k.waits.exit(proc.pid, proc.status)
+    for pid in reaped:                  # itself if an orphan, and its own zombies
+        _drop(k, pid)
+    if parent is not None:
+        k.sched.wakeup(k.processes[parent].waiters)
     k.on_process_exit(proc)

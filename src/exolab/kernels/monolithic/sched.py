@@ -49,7 +49,7 @@ class Scheduler:
         self.kernel = kernel                    # its tick and quantum: kernel.start_tick
         self.ready: deque[SimThread] = deque()  # runnable, not running
         self.asleep: dict[int, list[SimThread]] = {}   # tid -> queue it sleeps on
-        self.c_switch = kernel.machine.profile.mono_switch_path
+        self.c_switch = kernel.paths["mono_switch_path"]
         self.switches = self.sleeps = self.wakeups = self.preemptions = 0
 
     def make_ready(self, t: SimThread) -> None:
@@ -82,7 +82,9 @@ class Scheduler:
         return False
 
     def sleep(self, cpu: CPU, queue: list[SimThread]) -> None:
-        """Put the current thread to sleep on ``queue`` until a wakeup."""
+        """Put the current thread to sleep on ``queue`` until a wakeup. Without the
+        stack to switch (RecursionError at the program's limit) it undoes the sleep
+        before the error goes on: the caller may retry, no thread is lost."""
         me = cpu.current
         if me is None:
             raise KernelPanic("sched: sleep with no current thread")
@@ -90,12 +92,25 @@ class Scheduler:
         self.asleep[me.tid] = queue
         self.sleeps += 1
         ready = self.ready
-        while ready:                    # dispatch(), inlined: the pipe round trip's path
-            t = ready.popleft()
-            if t.state != DEAD:
-                self._switch(cpu, t)
-                return
-        cpu.idle()
+        t = None
+        asid = cpu.asid
+        try:
+            while ready:                # dispatch(), inlined: the pipe round trip's path
+                t = ready.popleft()
+                if t.state != DEAD:
+                    self._switch(cpu, t)
+                    return
+            t = None
+            cpu.idle()
+        except RecursionError:          # no stack left to switch: undo the sleep, with
+            if self.asleep.get(me.tid) is queue and cpu.current is me:  # no call at all
+                del self.asleep[me.tid]
+                queue.remove(me)
+                self.sleeps -= 1
+                if t is not None:       # the thread it was switching to stays first
+                    ready.appendleft(t)
+                cpu.asid = asid
+            raise
 
     def wakeup(self, queue: list[SimThread]) -> None:
         """Make every thread sleeping on ``queue`` ready."""

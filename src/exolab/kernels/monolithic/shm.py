@@ -6,9 +6,16 @@ tagged with the segment key, so fork shares rather than copies them);
 detaching unmaps them. Segments persist, like System V segments, until the
 machine ends.
 
+The segments are a mechanism object, :class:`SharedMemory`, that owns its
+state (the segments and the next key) and needs only the frame allocator and
+the VM's zero-fill; the kernel holds one as ``kernel.shm``.
+
 Interface::
 
     Segment(key, frames)
+    SharedMemory(frames, vm)
+      create(cpu, length) -> key      get(key) -> Segment | None
+      segments: dict[key, Segment]    statistics() -> ShmStats
     sys_shm_create(k, cpu, proc, length) -> key
     sys_shm_attach(k, cpu, proc, key) -> vaddr
     sys_shm_detach(k, cpu, proc, vaddr)
@@ -16,20 +23,21 @@ Interface::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from exolab.abi import PROT_RW
 from exolab.errors import SyscallError
+from exolab.kernels.monolithic.limits import MAX_SHM
 from exolab.kernels.monolithic.proc import Process
-from exolab.kernels.monolithic.vm import PTE
+from exolab.kernels.monolithic.vm import PTE, VM, FrameAllocator
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
 
-__all__ = ["Segment", "sys_shm_create", "sys_shm_attach", "sys_shm_detach", "MAX_SHM"]
+__all__ = ["Segment", "SharedMemory", "ShmStats", "sys_shm_create", "sys_shm_attach",
+           "sys_shm_detach", "MAX_SHM"]
 
-MAX_SHM = 1 << 24       # largest segment, bytes
 
 
 @dataclass(slots=True)
@@ -40,32 +48,72 @@ class Segment:
     frames: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class ShmStats:
+    """Segments alive and the frames they hold (levels); segments created and
+    attaches so far (counters)."""
+
+    segments: int
+    frames_held: int
+    created: int
+    attaches: int
+
+
+class SharedMemory:
+    """The kernel's shared segments, by key (keys are never reused)."""
+
+    __slots__ = ("frames", "vm", "segments", "next_key", "attaches", "_held")
+
+    def __init__(self, frames: FrameAllocator, vm: VM) -> None:
+        self.frames = frames
+        self.vm = vm
+        self.segments: dict[int, Segment] = {}
+        self.next_key = 1
+        self.attaches = 0
+        self._held = 0                      # frames the segments hold
+
+    def create(self, cpu: CPU, length: Any) -> int:
+        """Create a zero-filled segment of ``length`` bytes; return its key
+        (EINVAL for a bad length, ENOMEM without the frames: nothing is made)."""
+        if type(length) is not int or not 0 < length <= MAX_SHM:
+            raise SyscallError("EINVAL", "bad segment length", length=length, max=MAX_SHM)
+        npages = (length + 0xFFF) >> 12
+        if self.frames.available() < npages:    # decode: all or nothing, no frame leaks
+            raise SyscallError("ENOMEM", "no frames for the segment", pages=npages)
+        key = self.next_key
+        self.next_key += 1
+        seg = Segment(key)
+        for _ in range(npages):
+            seg.frames.append(self.vm.zero_frame(cpu))
+        self.segments[key] = seg
+        self._held += npages
+        return key
+
+    def get(self, key: Any) -> Segment | None:
+        """The segment ``key`` names, or None (never runs a caller's __eq__)."""
+        return self.segments.get(key) if type(key) is int else None
+
+    def statistics(self) -> ShmStats:
+        """Return a frozen snapshot of the segments' levels and counters."""
+        return ShmStats(len(self.segments), self._held, self.next_key - 1, self.attaches)
+
+
 def sys_shm_create(k: "MonolithicKernel", cpu: CPU, proc: Process, length: int) -> int:
     """Create a zero-filled segment of ``length`` bytes; return its key."""
-    if type(length) is not int or not 0 < length <= MAX_SHM:
-        raise SyscallError("EINVAL", "bad segment length", length=length, max=MAX_SHM)
-    npages = (length + 0xFFF) >> 12
-    if k.frames.available() < npages:   # decode: all or nothing, no frame leaks
-        raise SyscallError("ENOMEM", "no frames for the segment", pages=npages)
-    key = k.next_shm_key
-    k.next_shm_key += 1
-    seg = Segment(key)
-    for _ in range(npages):
-        seg.frames.append(k.vm.zero_frame(cpu))
-    k.segments[key] = seg
-    return key
+    return k.shm.create(cpu, length)
 
 
 def sys_shm_attach(k: "MonolithicKernel", cpu: CPU, proc: Process, key: int) -> int:
     """Map segment ``key`` into the caller; return its address."""
-    seg = k.segments.get(key) if type(key) is int else None
+    seg = k.shm.get(key)
     if seg is None:
         raise SyscallError("ESRCH", "no such segment", key=key)
     region = proc.space.map_region(len(seg.frames), PROT_RW, segment=key)
     for i, ppn in enumerate(seg.frames):
-        cpu.charge(k.machine.profile.mono_pte_op)
+        cpu.charge(k.vm.c_pte)
         k.frames.ref(ppn)
         proc.space.ptes[region.start_vpn + i] = PTE(ppn, PROT_RW, segment=key)
+    k.shm.attaches += 1
     return region.start_vpn << 12
 
 

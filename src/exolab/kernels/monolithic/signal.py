@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from exolab.abi import EXCEPTION_KINDS, TRIGGERED, fault_status
 from exolab.errors import SyscallError
 from exolab.hostint import host_interrupted
+from exolab.kernels.monolithic.limits import MAX_NESTING
 from exolab.kernels.monolithic.proc import Process, kill
 from exolab.machine.cpu import CPU, Cause
 from exolab.machine.threads import ThreadExit
@@ -43,7 +44,6 @@ __all__ = ["deliver_fault", "deliver_exception", "fatal_signal", "terminate",
            "sys_set_fault_handler", "sys_set_exception_handler", "MAX_NESTING",
            "ULTRIX_EXCEPTIONS"]
 
-MAX_NESTING = 4         # fault handlers may fault this deep before the process dies
 #: exception kind -> (signal, cause) for the kinds Ultrix can deliver
 ULTRIX_EXCEPTIONS = {"overflow": ("SIGFPE", Cause.OVERFLOW),
                      "prot": ("SIGSEGV", Cause.TLB_MOD)}
@@ -75,13 +75,13 @@ def deliver_fault(k: "MonolithicKernel", cpu: CPU, proc: Process, vaddr: int,
     if handler is None or proc.handler_depth >= MAX_NESTING:
         raise terminate(k, proc, "SIGSEGV", vaddr)
     p = k.machine.profile
-    cpu.charge(p.mono_signal_path)
+    cpu.charge(k.paths["mono_signal_path"])
     proc.handler_depth += 1
     try:
         _upcall(k, cpu, proc, vaddr, handler, proc.personality, vaddr, write)
     finally:
         proc.handler_depth -= 1
-    cpu.charge(p.trap_entry + p.mono_syscall_path + p.trap_exit)   # sigreturn
+    cpu.charge(p.trap_entry + k.c_syscall + p.trap_exit)   # sigreturn
 
 
 def _upcall(k: "MonolithicKernel", cpu: CPU, proc: Process, where: Any,
@@ -134,7 +134,7 @@ def deliver_exception(k: "MonolithicKernel", cpu: CPU, proc: Process, cause: Cau
     if handler is None:
         return False
     p = k.machine.profile
-    cpu.charge(p.mono_signal_path)
+    cpu.charge(k.paths["mono_signal_path"])
     _upcall(k, cpu, proc, 0, handler, proc.personality, kind)
-    cpu.charge(p.trap_entry + p.mono_syscall_path + p.trap_exit)   # sigreturn
+    cpu.charge(p.trap_entry + k.c_syscall + p.trap_exit)   # sigreturn
     return True

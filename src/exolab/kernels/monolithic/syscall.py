@@ -6,10 +6,18 @@ arguments in — costs ``mono_syscall_path`` cycles (calibrated on Ultrix's
 getpid and Linux's clock_getres); then the handler runs (decode: validate and
 raise a typed :class:`SyscallError`; invoke: mutate kernel state).
 
+Kernel code runs on the program's Python stack, so a call made at the
+program's recursion limit could fail half done. Every call but the hot,
+short ones (:data:`UNGUARDED`) first proves it has :data:`KERNEL_STACK`
+frames of headroom: without them it fails as a Python call at the limit
+fails, with RecursionError, before the kernel has changed anything. ``exit``
+needs no headroom at all (see proc.sys_exit).
+
 Interface::
 
     Sys                     IntEnum of call numbers
     TABLE                   Sys -> (handler, number of arguments)
+    UNGUARDED, KERNEL_STACK the calls run without the headroom check; its depth
     dispatch(k, cpu, number, args) -> result
 """
 from __future__ import annotations
@@ -24,7 +32,7 @@ from exolab.machine.cpu import CPU
 if TYPE_CHECKING:
     from exolab.kernels.monolithic.kernel import MonolithicKernel
 
-__all__ = ["Sys", "TABLE", "dispatch"]
+__all__ = ["Sys", "TABLE", "UNGUARDED", "KERNEL_STACK", "dispatch"]
 
 
 class Sys(IntEnum):
@@ -98,8 +106,38 @@ TABLE: dict[int, tuple[Handler, int]] = {
 }
 
 
-#: TABLE as a list indexed by call number (None: no such call), for the hot path
-_BY_NUMBER: list[tuple[Handler, int] | None] = [TABLE.get(i) for i in range(max(TABLE) + 1)]
+#: frames of Python stack a guarded kernel path may need (fork, spawn, pipe paths need
+#: about 8, the test of limits fails below that: 20 leaves room; an error path that
+#: overflows is harmless, as every call decodes before it mutates)
+KERNEL_STACK = 20
+
+#: calls whose paths are short and hot (or, exit, need no stack): no headroom check
+UNGUARDED = frozenset({Sys.GETPID, Sys.CLOCK_GETRES, Sys.EXIT, Sys.READ, Sys.WRITE,
+                       Sys.YIELD, Sys.THREAD_YIELD})
+
+
+def _probe(n: int) -> None:
+    """Recurse ``n`` frames deep: RecursionError unless that much stack is left."""
+    if n:
+        _probe(n - 1)
+
+
+def _guarded(handler: Handler) -> Handler:
+    """``handler``, run only once KERNEL_STACK frames of headroom are proven."""
+    def guarded(k: "MonolithicKernel", cpu: CPU, proc: Any, *args: Any) -> Any:
+        _probe(KERNEL_STACK)            # decode: enough stack, or nothing happens
+        return handler(k, cpu, proc, *args)
+    guarded.__name__ = guarded.__qualname__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
+
+
+#: TABLE as a list indexed by call number (None: no such call), for the hot path;
+#: guarded handlers wrapped
+_BY_NUMBER: list[tuple[Handler, int] | None] = [
+    None if i not in TABLE else
+    (TABLE[i] if i in UNGUARDED else (_guarded(TABLE[i][0]), TABLE[i][1]))
+    for i in range(max(TABLE) + 1)]
 
 
 def dispatch(k: "MonolithicKernel", cpu: CPU, number: Any,

@@ -13,7 +13,8 @@ Copy-on-write pages are read-only in the TLB; a store copies the frame
 Interface::
 
     FrameAllocator(memory, first, count)   alloc() -> ppn, ref(ppn), unref(ppn) -> freed,
-                                            refs(ppn), in_use(), available() -> free frames
+                                            refs(ppn), in_use(), available() -> free frames,
+                                            wire(n), unwire(n), wired()  (kernel objects)
     PTE(ppn, prot, cow, dirty, segment)
     Region(start_vpn, npages, prot, segment=None)
     AddressSpace(asid)
@@ -54,22 +55,51 @@ USER_TOP = 0x7FFF_0000          # user addresses stay below this
 
 
 class FrameAllocator:
-    """Reference-counted allocation of physical frames (LIFO free list)."""
+    """Reference-counted allocation of physical frames, lowest-numbered first.
 
-    __slots__ = ("memory", "_free", "_refs")
+    Boot allocates nothing per frame: frames never yet handed out are the range
+    [``_next``, ``_end``) (a bump pointer); freed frames go on a LIFO stack that
+    ``alloc`` prefers. (The order equals a full LIFO free list built lowest on
+    top.) ``wire``/``unwire`` hold frames for kernel objects (kernel stacks,
+    page-table pages, process structures): they leave ``available`` but are not
+    counted by ``in_use``, which counts referenced frames only.
+    """
+
+    __slots__ = ("memory", "_free", "_refs", "_next", "_end", "_wired")
 
     def __init__(self, memory: PhysicalMemory, first: int, count: int) -> None:
         self.memory = memory
-        self._free = list(range(first + count - 1, first - 1, -1))  # pop() -> lowest
+        self._free: list[int] = []              # freed frames, last freed on top
+        self._next = first                      # lowest frame never handed out
+        self._end = first + count
         self._refs: dict[int, int] = {}         # ppn -> reference count
+        self._wired = 0                         # frames held by kernel objects
 
     def alloc(self) -> int:
         """Return a fresh frame with one reference (ENOMEM when none is left)."""
-        if not self._free:
+        if len(self._free) + (self._end - self._next) <= self._wired:
             raise SyscallError("ENOMEM", "out of physical frames")
-        ppn = self._free.pop()
+        if self._free:
+            ppn = self._free.pop()
+        else:
+            ppn = self._next
+            self._next += 1
         self._refs[ppn] = 1
         return ppn
+
+    def wire(self, n: int) -> None:
+        """Hold ``n`` frames for kernel objects (ENOMEM unless that many are free)."""
+        if self.available() < n:
+            raise SyscallError("ENOMEM", "no frames for kernel objects", frames=n,
+                               free=self.available())
+        self._wired += n
+
+    def unwire(self, n: int) -> None:
+        """Give back ``n`` frames held by ``wire`` (KernelPanic if more than held)."""
+        if n > self._wired:
+            raise KernelPanic("frames: unwire of more than is wired", n=n,
+                              wired=self._wired)
+        self._wired -= n
 
     def ref(self, ppn: int) -> None:
         """Add a reference to an allocated frame (KernelPanic if it is free)."""
@@ -96,12 +126,16 @@ class FrameAllocator:
         return self._refs.get(ppn, 0)
 
     def in_use(self) -> int:
-        """Number of allocated frames."""
+        """Number of allocated (referenced) frames; wired frames are not counted."""
         return len(self._refs)
 
+    def wired(self) -> int:
+        """Number of frames held for kernel objects."""
+        return self._wired
+
     def available(self) -> int:
-        """Number of free frames (a decode step checks it before allocating several)."""
-        return len(self._free)
+        """Number of frames ``alloc`` may still hand out (free, not wired)."""
+        return len(self._free) + (self._end - self._next) - self._wired
 
 
 class PTE:
@@ -165,9 +199,8 @@ class VM:
     def __init__(self, kernel: "MonolithicKernel") -> None:
         self.frames = kernel.frames
         self.memory = kernel.machine.memory
-        p = kernel.machine.profile
-        self.c_pte = p.mono_pte_op
-        self.c_refill = p.mono_refill
+        self.c_pte = kernel.paths["mono_pte_op"]
+        self.c_refill = kernel.paths["mono_refill"]
 
     def zero_frame(self, cpu: CPU) -> int:
         """Allocate a frame and fill it with zeros (charged)."""
@@ -251,8 +284,12 @@ class VM:
             space.ptes[vpn] = PTE(self.zero_frame(cpu), prot)
 
     def unmap(self, cpu: CPU, space: AddressSpace, vaddr: int, length: int) -> None:
-        """Remove every page of the range and release its frames."""
+        """Remove every page of the range and release its frames (EINVAL unless
+        the range is aligned and inside the user part of the address space)."""
         vpns = self.pages(vaddr, length)
+        if vaddr + length > USER_TOP:
+            raise SyscallError("EINVAL", "range outside the user address space",
+                               vaddr=vaddr, length=length, top=USER_TOP)
         for vpn in vpns:
             cpu.charge(self.c_pte)
             pte = space.ptes.pop(vpn, None)
@@ -354,7 +391,7 @@ def sys_mmap(k: "MonolithicKernel", cpu: CPU, proc: "Process", length: int, prot
     """Reserve demand-zero pages; return their address."""
     npages = (_length(length) + 0xFFF) >> 12
     region = proc.space.map_region(npages, _prot(prot))
-    cpu.charge(k.machine.profile.mono_vm_op)
+    cpu.charge(k.paths["mono_vm_op"])
     return region.start_vpn << 12
 
 
@@ -362,7 +399,7 @@ def sys_munmap(k: "MonolithicKernel", cpu: CPU, proc: "Process", vaddr: int,
                length: int) -> None:
     """Unmap [vaddr, vaddr+length)."""
     length = _length(length)
-    cpu.charge(k.machine.profile.mono_vm_op)
+    cpu.charge(k.paths["mono_vm_op"])
     k.vm.unmap(cpu, proc.space, vaddr, length)
 
 
@@ -370,7 +407,7 @@ def sys_mprotect(k: "MonolithicKernel", cpu: CPU, proc: "Process", vaddr: int, l
                  prot: int) -> None:
     """Change the protection of [vaddr, vaddr+length)."""
     length, prot = _length(length), _prot(prot)
-    cpu.charge(k.machine.profile.mono_vm_op)
+    cpu.charge(k.paths["mono_vm_op"])
     k.vm.protect(cpu, proc.space, vaddr, length, prot)
 
 

@@ -1,0 +1,116 @@
+"""Monolithic kernel software path costs: one table per profile, a source per row.
+
+Hardware primitives (trap entry/exit, register save/restore, TLB writes, copy
+rates) live in the machine's cost profiles (:mod:`exolab.machine.costs`); the
+instructions this kernel's own paths execute live here, beside the kernel,
+in cycles on each profile's machine. Rows keep their ``mono_`` prefix: it is
+the name ``data/paper.json`` says a figure calibrates.
+
+The contract every kernel's paths module meets (the how-to in docs/design.md
+names it)::
+
+    path_table(profile_name) -> dict[row, (cycles, source)]
+        every row of the kernel on that profile; ConfigError for a profile the
+        kernel has no table for
+    resolve(profile_name, overrides=None) -> dict[row, int]
+        the cycles a kernel charges: the table, with ``overrides`` (row -> int
+        >= 0; ConfigError for an unknown row or a bad value) put over it
+
+and the kernel accepts ``paths: dict[row, int] | None`` at construction
+(``make_kernel(name, machine, paths=...)``), so ``bench/calibrate.py`` can
+perturb a row and measure its effect without editing any table.
+
+Interface::
+
+    ROWS                     row -> what the path does
+    TABLES                   profile name -> {row: (cycles, source)}
+    path_table(profile_name), resolve(profile_name, overrides=None)
+
+(A short module: it is a table.)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from exolab.errors import ConfigError
+
+__all__ = ["ROWS", "TABLES", "path_table", "resolve"]
+
+EXO = "Engler, Kaashoek, O'Toole, Exokernel, SOSP'95"
+MSPC = "Aiken et al., Deconstructing Process Isolation, MSPC'06, Table 1"
+
+#: row -> what the path does (every profile's table has exactly these rows)
+ROWS: dict[str, str] = {
+    "mono_syscall_path": "generic system-call path: save state, decode, dispatch",
+    "mono_switch_path": "scheduler: sleep/wakeup + pick + process switch",
+    "mono_signal_path": "post a signal, build the signal frame, upcall",
+    "mono_exec_path": "build a process: page tables, kernel stack, image map",
+    "mono_pte_op": "one pmap operation on a page-table entry",
+    "mono_refill": "software part of a TLB refill from the page table",
+    "mono_pipe_op": "pipe read/write bookkeeping (locks, pointers, wakeup)",
+    "mono_vm_op": "per-call VM-map work of mmap/mprotect/munmap (lookup, clip)",
+}
+
+
+def _table(rows: list[tuple[str, int, str]]) -> dict[str, tuple[int, str]]:
+    """Build a table from (row, cycles, source); every row of ROWS exactly once."""
+    table = {row: (cycles, source) for row, cycles, source in rows}
+    if len(table) != len(rows) or set(table) != set(ROWS):
+        raise ConfigError("incomplete monolithic path table",
+                          missing=sorted(set(ROWS) - set(table)),
+                          extra=sorted(set(table) - set(ROWS)))
+    return table
+
+
+#: profile name -> {row: (cycles, source)}
+TABLES: dict[str, dict[str, tuple[int, str]]] = {
+    # DECstation 5000/125 running Ultrix 4.2 (the Exokernel paper's baseline)
+    "dec5000": _table([
+        # row               cycles  source
+        ("mono_syscall_path", 525, f"calibrated: Ultrix getpid 21.3 us = 532 cycles ({EXO}, Table 4) minus trap entry/exit"),
+        ("mono_switch_path", 2284, f"calibrated: Ultrix shm 118 us one-way ({EXO}, Table 8)"),
+        ("mono_signal_path", 4011, f"calibrated: Ultrix trap 161 us ({EXO}, Table 10)"),
+        ("mono_exec_path",  40000, "estimate: Ultrix fork+exec of a small image, ~1.6 ms (no published figure)"),
+        ("mono_pte_op",       12,  "estimate: pmap loop body ~12 instructions per page (BSD pmap_protect)"),
+        ("mono_refill",        8,  "Ultrix UTLB refill handler: ~8 instructions (mfc0, lw pte, mtc0, tlbwr, rfe)"),
+        ("mono_pipe_op",     776,  f"calibrated: Ultrix pipe 199 us ({EXO}, Table 8); 4.3BSD pipes are socket pairs (sosend/soreceive, mbufs)"),
+        ("mono_vm_op",       200,  "estimate: vm_map lookup + entry clipping, ~200 instructions (4.3BSD/Mach VM)"),
+    ]),
+    # Athlon 64 running Linux 2.6 (the Singularity papers' baseline)
+    "athlon64": _table([
+        ("mono_syscall_path", 213, f"calibrated: Linux clock_getres 437 cycles ({MSPC}) minus the 224-cycle crossing"),
+        ("mono_switch_path",  350, "estimate: Linux 2.6 O(1) schedule() + context_switch(), a few hundred instructions"),
+        ("mono_signal_path", 2500, "estimate: Linux signal frame setup + delivery, ~1.5 us"),
+        ("mono_exec_path", 696608, f"calibrated: Linux process creation 719,447 cycles ({MSPC})"),
+        ("mono_pte_op",       20,  "estimate: pte update + invlpg share"),
+        ("mono_refill",        0,  "x86 walks page tables in hardware (tlb_miss_entry holds the cost)"),
+        ("mono_pipe_op",     500,  "estimate: Linux AF_UNIX stream send/recv (skb alloc, queue, wakeup), ~0.3 us"),
+        ("mono_vm_op",       300,  "estimate: Linux find_vma + vma split/merge in mprotect"),
+    ]),
+}
+
+
+def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
+    """Every path row of the monolithic kernel on ``profile_name``, with its source."""
+    table = TABLES.get(profile_name)
+    if table is None:
+        raise ConfigError("the monolithic kernel has no path table for this profile",
+                          profile=profile_name, expected=sorted(TABLES))
+    return dict(table)
+
+
+def resolve(profile_name: str, overrides: Any = None) -> dict[str, int]:
+    """The cycles of every row on ``profile_name``, ``overrides`` put over them."""
+    paths = {row: cycles for row, (cycles, _src) in path_table(profile_name).items()}
+    if overrides is None:
+        return paths
+    if type(overrides) is not dict:
+        raise ConfigError("paths must be a dict of row -> cycles", paths=overrides)
+    for row, cycles in overrides.items():
+        if row not in paths:
+            raise ConfigError("unknown monolithic path row", row=row,
+                              expected=sorted(paths))
+        if type(cycles) is not int or cycles < 0:
+            raise ConfigError("a path costs an int >= 0 cycles", row=row, cycles=cycles)
+        paths[row] = cycles
+    return paths
