@@ -27,13 +27,16 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from exolab.errors import KernelPanic, SyscallError
+from exolab.kernels.common.contract import Declaration
+from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
 from exolab.kernels.monolithic.libc import Libc
+from exolab.kernels.monolithic.pipe import MAX_FDS, PIPE_SIZE
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.rpc import Service
 from exolab.kernels.monolithic.sched import Scheduler, SchedStats
-from exolab.kernels.monolithic.shm import Segment
+from exolab.kernels.monolithic.shm import MAX_SHM, Segment
 from exolab.kernels.monolithic.signal import (deliver_exception, deliver_fault,
                                               fatal_signal, terminate)
 from exolab.kernels.monolithic.syscall import Sys, dispatch
@@ -48,14 +51,9 @@ KERNEL_FRAMES = 64          # low frames reserved for the kernel image and data
 
 
 @dataclass(frozen=True, slots=True)
-class MonoStats:
+class MonoStats(KernelStats):
     """Kernel-level counters (the machine's are in Machine.statistics())."""
 
-    syscalls: int
-    processes_created: int
-    processes_live: int
-    frames_in_use: int
-    faults: int
     sched: SchedStats
 
 
@@ -64,6 +62,11 @@ class MonolithicKernel:
 
     name = "monolithic"
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
+    declaration = Declaration(
+        refuses=frozenset({"exception:unalign", "exception:coproc"}),    # signal.py
+        extensions=frozenset({"read_into", "write_from"}), raw_entry="_trap",
+        paths="exolab.machine.costs",           # the mono_* rows of each profile
+        limits={"max_fds": MAX_FDS, "pipe_buffer": PIPE_SIZE, "shm_max_bytes": MAX_SHM})
 
     def __init__(self, machine: Machine, quantum_us: int = 10_000) -> None:
         self.machine = machine
@@ -232,5 +235,9 @@ class MonolithicKernel:
     def statistics(self) -> MonoStats:
         """Return a frozen snapshot of the kernel's counters."""
         live = sum(1 for p in self.processes.values() if p.state == "live")
-        return MonoStats(self.syscalls, self._next_pid - 1, live, self.frames.in_use(),
-                         len(self.faults), self.sched.statistics())
+        kept = sum(len(seg.frames) for seg in self.segments.values())
+        return MonoStats(syscalls=self.syscalls, faults=len(self.faults),
+                         processes_created=self._next_pid - 1, processes_live=live,
+                         process_slots=len(self.processes),
+                         frames_in_use=self.frames.in_use(), frames_retained=kept,
+                         sched=self.sched.statistics())
