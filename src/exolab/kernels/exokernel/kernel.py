@@ -102,7 +102,8 @@ class Aegis:
                               "pct_call"}), raw_entry="aegis",    # ExOS's extensions
         paths="exolab.kernels.exokernel.paths",
         limits={"max_fds": EXOS_MAX_FDS, "pipe_buffer": PIPE_RING,
-                "shm_max_bytes": EXOS_MAX_SHM << PAGE_SHIFT})
+                "shm_max_bytes": EXOS_MAX_SHM << PAGE_SHIFT,
+                "live_processes": 62})     # ASIDs are not recycled (dec5000: 6 bits)
 
     def __init__(self, machine: Machine, libos: str = "exos") -> None:
         if libos not in LIBOSES:
