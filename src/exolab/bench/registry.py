@@ -30,7 +30,7 @@ Interface::
     suite(name, *, kernels=("none",), default_profile=None, description="",
           programs={}, iteration={}, unit="", sizes={}, default_size=(1000, 20),
           needs={})
-    SuiteContext(suite, profile, seed, kernels, quick)
+    SuiteContext(suite, profile, seed, kernels, quick, full=False)
       result(benchmark, kernel, value, unit) -> Result
       cost_profile -> CostProfile
     SuiteOutput(results, paper=[], notes={})     what a suite returns
@@ -43,7 +43,7 @@ Interface::
     registered() -> dict[str, SuiteInfo]         get_suite(name) -> SuiteInfo
     find_program(benchmark) -> SuiteInfo         the first suite declaring it
     run_benchmark(info, benchmark, kernel, profile, seed, n) -> float | None
-    run_suites(names, profile=None, seed=0, kernels=None, quick=False) -> Report
+    run_suites(names, profile=None, seed=0, kernels=None, quick=False, full=False)
 """
 from __future__ import annotations
 
@@ -82,6 +82,7 @@ class SuiteContext:
     seed: int
     kernels: tuple[str, ...]    # kernels to measure (a subset of the suite's)
     quick: bool                 # small N: tests and smoke runs
+    full: bool = False          # the largest sizes (slow): the goals' own scale
 
     @property
     def cost_profile(self) -> CostProfile:
@@ -253,7 +254,8 @@ def _run_one(info: SuiteInfo, ctx: SuiteContext) -> SuiteOutput:
 
 
 def run_suites(names: Sequence[str] | None, profile: str | None = None, seed: int = 0,
-               kernels: Iterable[str] | None = None, quick: bool = False) -> Report:
+               kernels: Iterable[str] | None = None, quick: bool = False,
+               full: bool = False) -> Report:
     """Run the named suites (all when empty or None) and gather one report.
 
     ``profile=None`` runs each suite on its default profile; the report's
@@ -273,7 +275,7 @@ def run_suites(names: Sequence[str] | None, profile: str | None = None, seed: in
             continue
         prof = profile or info.profile
         used.append(prof)
-        ctx = SuiteContext(info.name, prof, seed, chosen[info.name], quick)
+        ctx = SuiteContext(info.name, prof, seed, chosen[info.name], quick, full)
         out = _run_one(info, ctx)
         results += out.results
         paper += out.paper
