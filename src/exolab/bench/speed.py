@@ -55,6 +55,7 @@ __all__ = ["CASES", "TARGETS", "SpeedCase", "case_kernels", "measure", "run_spee
            "REPEATS"]
 
 REPEATS = 3
+RUN_SECONDS = 0.4           # an ABI case's run on a slow kernel is cut to about this
 UNIT = "events/s"
 KERNEL = "none"
 VBASE = 0x100               # first virtual page of the benchmark threads
@@ -190,9 +191,9 @@ def _getpids(os: ABI, n: int) -> None:
 
 
 def _syscall(kernel: str, profile: str, seed: int, n: int) -> Timed:
-    """Null system calls (getpid) through ``kernel``'s path."""
-    m, secs = _on_kernel(kernel, profile, seed, _getpids, n)
-    return m.cpu.statistics().traps, secs
+    """Null calls (getpid) through ``kernel``'s path (a trap, or a library call)."""
+    _, secs = _on_kernel(kernel, profile, seed, _getpids, n)
+    return n, secs
 
 
 def _echo(os: ABI, rfd: int, wfd: int, n: int) -> None:
@@ -288,16 +289,30 @@ def case_kernels(case: SpeedCase, kernels: tuple[str, ...]) -> tuple[str, ...]:
                  if k != KERNEL and declaration(k).provides(case.needs))
 
 
+def _once(case: SpeedCase, kernel: str, profile: str, seed: int, n: int) -> Timed:
+    """One timed run of ``case`` with ``n`` operations."""
+    if case.run_on is None:
+        return case.run(profile, seed, n)
+    return case.run_on(kernel, profile, seed, n)
+
+
+def _size(case: SpeedCase, kernel: str, profile: str, seed: int, quick: bool) -> int:
+    """Operations per run: the case's own; an ABI case on a slower kernel fewer, so
+    that a run takes about :data:`RUN_SECONDS` (timed from one quick run)."""
+    if quick or case.run_on is None:
+        return case.quick_n if quick else case.n
+    events, secs = _once(case, kernel, profile, seed, case.quick_n)
+    rate = case.quick_n / secs if secs > 0 else float(case.n)
+    return max(case.quick_n, min(case.n, int(rate * RUN_SECONDS)))
+
+
 def measure(case: SpeedCase, profile: str, seed: int, quick: bool,
             kernel: str = KERNEL) -> float:
     """Return the best events/s of :data:`REPEATS` runs of ``case`` (on ``kernel``)."""
-    n = case.quick_n if quick else case.n
+    n = _size(case, kernel, profile, seed, quick)
     best = 0.0
     for _ in range(REPEATS):
-        if case.run_on is None:
-            events, secs = case.run(profile, seed, n)
-        else:
-            events, secs = case.run_on(kernel, profile, seed, n)
+        events, secs = _once(case, kernel, profile, seed, n)
         best = max(best, events / secs if secs > 0 else 0.0)
     return best
 
