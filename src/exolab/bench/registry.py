@@ -42,6 +42,7 @@ Interface::
       iteration_of(benchmark) -> str
     registered() -> dict[str, SuiteInfo]         get_suite(name) -> SuiteInfo
     find_program(benchmark) -> SuiteInfo         the first suite declaring it
+    program_suites() -> list[SuiteInfo]          suites that declare programs (calibrate)
     run_benchmark(info, benchmark, kernel, profile, seed, n) -> float | None
     run_suites(names, profile=None, seed=0, kernels=None, quick=False, full=False)
 """
@@ -59,7 +60,7 @@ from exolab.machine.costs import CostProfile, get_profile
 
 __all__ = ["SUITE_MODULES", "DEFAULT_PROFILE", "ALL_KERNELS", "ONE", "suite",
            "SuiteContext", "SuiteOutput", "SuiteInfo", "registered", "get_suite",
-           "find_program", "run_benchmark", "run_suites"]
+           "find_program", "program_suites", "run_benchmark", "run_suites"]
 
 #: every module that registers suites; importing them fills the registry
 SUITE_MODULES: tuple[str, ...] = (
@@ -196,6 +197,11 @@ def get_suite(name: str) -> SuiteInfo:
     if name not in suites:
         raise ConfigError(f"unknown suite {name!r}", suite=name, expected=sorted(suites))
     return suites[name]
+
+
+def program_suites() -> list[SuiteInfo]:
+    """Every registered suite that declares programs, in registration order."""
+    return [info for info in registered().values() if info.programs]
 
 
 def find_program(benchmark: str) -> SuiteInfo:
