@@ -298,12 +298,16 @@ def _once(case: SpeedCase, kernel: str, profile: str, seed: int, n: int) -> Time
 
 def _size(case: SpeedCase, kernel: str, profile: str, seed: int, quick: bool) -> int:
     """Operations per run: the case's own; an ABI case on a slower kernel fewer, so
-    that a run takes about :data:`RUN_SECONDS` (timed from one quick run)."""
+    that a run takes about :data:`RUN_SECONDS`. The per-operation time comes from
+    two short runs (their difference: booting is the same in both)."""
     if quick or case.run_on is None:
         return case.quick_n if quick else case.n
-    events, secs = _once(case, kernel, profile, seed, case.quick_n)
-    rate = case.quick_n / secs if secs > 0 else float(case.n)
-    return max(case.quick_n, min(case.n, int(rate * RUN_SECONDS)))
+    q = case.quick_n
+    short, long_ = (_once(case, kernel, profile, seed, k)[1] for k in (q, 4 * q))
+    per_op = (long_ - short) / (3 * q)
+    if per_op <= 0:
+        return case.n
+    return max(q, min(case.n, int(RUN_SECONDS / per_op)))
 
 
 def measure(case: SpeedCase, profile: str, seed: int, quick: bool,
