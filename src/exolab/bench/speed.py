@@ -55,7 +55,8 @@ __all__ = ["CASES", "TARGETS", "SpeedCase", "case_kernels", "measure", "run_spee
            "REPEATS"]
 
 REPEATS = 3
-RUN_SECONDS = 0.4           # an ABI case's run on a slow kernel is cut to about this
+MAX_RUN_SECONDS = 1.0       # an ABI case whose full run would take longer on a kernel...
+RUN_SECONDS = 0.5           # ...is cut to about this
 UNIT = "events/s"
 KERNEL = "none"
 VBASE = 0x100               # first virtual page of the benchmark threads
@@ -297,17 +298,18 @@ def _once(case: SpeedCase, kernel: str, profile: str, seed: int, n: int) -> Time
 
 
 def _size(case: SpeedCase, kernel: str, profile: str, seed: int, quick: bool) -> int:
-    """Operations per run: the case's own; an ABI case on a slower kernel fewer, so
-    that a run takes about :data:`RUN_SECONDS`. The per-operation time comes from
-    two short runs (their difference: booting is the same in both)."""
+    """Operations per run: the case's own, unless an ABI case's run would take more
+    than :data:`MAX_RUN_SECONDS` on this kernel: then about :data:`RUN_SECONDS`'
+    worth. The per-operation time comes from two short runs (their difference:
+    booting is the same in both)."""
     if quick or case.run_on is None:
         return case.quick_n if quick else case.n
     q = case.quick_n
     short, long_ = (_once(case, kernel, profile, seed, k)[1] for k in (q, 4 * q))
     per_op = (long_ - short) / (3 * q)
-    if per_op <= 0:
+    if per_op * case.n <= MAX_RUN_SECONDS:
         return case.n
-    return max(q, min(case.n, int(RUN_SECONDS / per_op)))
+    return max(q, int(RUN_SECONDS / per_op))
 
 
 def measure(case: SpeedCase, profile: str, seed: int, quick: bool,
