@@ -30,9 +30,10 @@ def test_bench_speed_quick_json(tmp_path) -> None:
         "trap", "tlb_hit_load", "tlb_miss_refill", "context_switch"}
     for r in data["results"]:
         assert list(r) == ["suite", "benchmark", "kernel", "value", "unit"]
-        assert (r["suite"], r["unit"]) == ("speed", "events/s")
+        assert r["suite"] == "speed" and r["unit"] in ("events/s", "us", "x", "KiB")
         assert r["kernel"] in ("none", "monolithic", "exokernel")
-        assert isinstance(r["value"], float) and r["value"] > 0
+        assert isinstance(r["value"], float)
+        assert r["value"] > 0 or r["benchmark"].startswith("run leak")  # RSS may shrink
 
 
 def test_bench_all_suites_with_options(tmp_path) -> None:

@@ -5,9 +5,13 @@ import importlib
 
 import pytest
 
-PACKAGES = ["exolab", "exolab.machine", "exolab.kernels", "exolab.kernels.monolithic",
-            "exolab.abi", "exolab.errors", "exolab.runner", "exolab.bench",
-            "exolab.libos.exos"]
+from exolab.kernels import KERNELS
+
+#: the packages, and every registered kernel's package (a new kernel joins by its line)
+PACKAGES = ["exolab", "exolab.machine", "exolab.kernels", "exolab.abi", "exolab.errors",
+            "exolab.runner", "exolab.bench", "exolab.libos.exos",
+            "exolab.kernels.common.contract", "exolab.kernels.common.stats",
+            *dict.fromkeys(target.partition(":")[0] for target in KERNELS.values())]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -2,7 +2,7 @@
 
 Commands::
 
-    exolab bench [SUITE ...] [--profile P] [--seed S] [--json FILE] [--quick]
+    exolab bench [SUITE ...] [--profile P] [--seed S] [--json FILE] [--quick] [--full]
                  [--kernel K ...] [--list]
         run benchmark suites (all when none is named) and print one table each;
         --json writes the report (see exolab.bench.results)
@@ -176,6 +176,8 @@ def bench(
         "--json", help="Write the report as JSON to this file.")] = None,
     quick: Annotated[bool, typer.Option(
         "--quick", help="Small sizes: fast, noisy figures.")] = False,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Largest sizes (speed: 10k processes, 1M frames; slow).")] = False,
     kernel: Annotated[Optional[list[str]], typer.Option(
         "--kernel", "-k",
         help="Kernel(s) to measure (repeatable; default: all).")] = None,
@@ -191,7 +193,7 @@ def bench(
         _list_suites()
         return
     report = run_suites(suites or None, profile, seed, kernels=kernel or None,
-                        quick=quick)
+                        quick=quick, full=full)
     out = _out()
     print_report(report, out)
     if json_path is not None:

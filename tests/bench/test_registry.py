@@ -76,3 +76,19 @@ def test_foreign_rows_rejected(fake_suites) -> None:
 def test_double_registration_rejected(fake_suites) -> None:
     with pytest.raises(ConfigError):
         suite("fake")(lambda ctx: SuiteOutput([]))
+
+
+def test_suites_carry_their_programs() -> None:
+    """The table and aegis suites declare programs, sizes, iterations and units."""
+    from exolab.bench.registry import find_program, program_suites
+    names = [info.name for info in program_suites()]
+    assert names == ["singularity", "exos-ipc", "exos-vm", "aegis"]
+    ipc = get_suite("exos-ipc")
+    assert ipc.unit == "us" and ipc.profile == "dec5000" and "pipe'" in ipc.programs
+    assert ipc.iteration_of("pipe").startswith("a round trip")
+    assert ipc.iteration_of("lrpc") == "one operation"
+    assert get_suite("singularity").iterations("process_creation", quick=True) == 4
+    assert find_program("pct").name == "aegis" and find_program("trap").name == "exos-vm"
+    assert not get_suite("speed").programs
+    with pytest.raises(ConfigError):
+        find_program("nosuch")

@@ -5,7 +5,7 @@ Interface::
     Result, PaperRow, Report                    rows and the report (results.py)
     suite, SuiteContext, SuiteOutput            defining a suite (registry.py)
     registered(), get_suite(name)               the registry
-    run_suites(names, profile, seed, kernels, quick) -> Report
+    run_suites(names, profile, seed, kernels, quick, full) -> Report
     print_report(report, console=None)          rich tables (report.py)
 
 Suites live in their own modules, listed in ``registry.SUITE_MODULES``.

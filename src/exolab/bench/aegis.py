@@ -2,7 +2,8 @@
 
 Each benchmark is an ABI program run on every registered kernel on a fresh
 ``dec5000`` machine; a kernel that cannot provide an operation reports n/a
-(the program fails with ENOSYS). Values are microseconds per operation.
+(its declaration refuses the exception kind, or lacks the PCT extension).
+Values are microseconds per operation.
 
 - ``syscall``   the cheapest kernel call (``api_call``: Aegis's null call,
                 Ultrix's generic path as getpid takes it), Table 4
@@ -28,13 +29,12 @@ from typing import Any, Callable
 from exolab.abi import ABI
 from exolab.apps.microbench import api_call, report
 from exolab.bench.papers import paper_rows, suite_profile
-from exolab.bench.registry import SuiteContext, SuiteOutput, suite
-from exolab.bench.tables import result_of
+from exolab.bench.registry import (ALL_KERNELS, SuiteContext, SuiteOutput, get_suite,
+                                   run_benchmark, suite)
 from exolab.errors import SyscallError
-from exolab.kernels import kernel_names
 from exolab.machine.costs import get_profile
 
-__all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "measure", "run_aegis"]
+__all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "NEEDS", "measure", "run_aegis"]
 
 BENCHMARKS = ("syscall", "unalign", "overflow", "coproc", "prot", "pct")
 _N = (1000, 20)                 # iterations: full run, quick run
@@ -78,6 +78,10 @@ def pct(os: Any, n: int) -> None:
 
 #: what one loop iteration does where it is not one operation (``exolab explain``)
 ITERATION = {"pct": "a call and its return: two transfers"}
+#: benchmark -> what it needs beyond the ABI (a kernel lacking it: n/a)
+NEEDS = {"pct": frozenset({"pct_call"}),
+         **{kind: frozenset({f"exception:{kind}"})
+            for kind in ("unalign", "overflow", "coproc", "prot")}}
 
 PROGRAMS: dict[str, Callable[..., None]] = {
     "syscall": api_call, "pct": pct,   # null syscall: the api_call program
@@ -87,18 +91,22 @@ PROGRAMS: dict[str, Callable[..., None]] = {
 
 def measure(benchmark: str, kernel: str, profile: str, seed: int, n: int) -> float | None:
     """Run one program; return its cycles per operation (None: n/a on this kernel)."""
-    return result_of(PROGRAMS[benchmark], benchmark, kernel, profile, seed, n)
+    return run_benchmark(get_suite("aegis"), benchmark, kernel, profile, seed, n)
 
 
-@suite("aegis", kernels=tuple(kernel_names()), default_profile=suite_profile("aegis"),
-       description="aegis: null system call, exception dispatch, PCT (SOSP'95 T4-T6)")
+@suite("aegis", kernels=(ALL_KERNELS,), default_profile=suite_profile("aegis"),
+       description="aegis: null system call, exception dispatch, PCT (SOSP'95 T4-T6)",
+       programs=PROGRAMS, iteration=ITERATION, unit="us", sizes={}, default_size=_N,
+       needs=NEEDS)
 def run_aegis(ctx: SuiteContext) -> SuiteOutput:
     """Measure every Aegis primitive on every requested kernel, in microseconds."""
+    info = get_suite(ctx.suite)
     mhz = get_profile(ctx.profile).mhz
     results, notes = [], {}  # type: ignore[var-annotated]
     for bench in BENCHMARKS:
         for kernel in ctx.kernels:
-            cycles = measure(bench, kernel, ctx.profile, ctx.seed, _N[1 if ctx.quick else 0])
+            cycles = run_benchmark(info, bench, kernel, ctx.profile, ctx.seed,
+                                   info.iterations(bench, ctx.quick))
             if cycles is None:
                 notes[bench] = "; ".join(x for x in (notes.get(bench, ""),
                                                      f"{kernel}: n/a") if x)

@@ -10,10 +10,12 @@ Method: the benchmark's program runs twice on fresh machines, with ``n`` and
 ``2n`` iterations. Everything outside the loop (booting, forking the peer,
 warming up, exiting) is the same in both runs, so the difference of every
 counter, divided by ``n``, is what one iteration of the loop does. What an
-iteration is, the suite's module says (``ITERATION``: a round trip for the
-ping-pongs, two yields for thread_yield, protect-fault-unprotect for trap;
-"one operation" otherwise) — the table times all of it or, for a few
-benchmarks, a part, and may divide it (one-way time is half a round trip).
+iteration is, the suite that declares the program says (its ``iteration``: a
+round trip for the ping-pongs, two yields for thread_yield,
+protect-fault-unprotect for trap; "one operation" otherwise) — the table times
+all of it or, for a few benchmarks, a part, and may divide it (one-way time is
+half a round trip). Programs are found in the suite registry; a kernel's
+level statistics (marked in its record) are left out of the differences.
 
 Interface::
 
@@ -21,17 +23,21 @@ Interface::
                                   counts: label -> events per loop iteration
     anatomy(benchmark, kernel, profile=None, seed=0, n=None) -> Anatomy | None
     program_of(benchmark) -> (program, suite, what one iteration does)
+    kernel_counters(record) -> [(name, value)]  a kernel record's event counters
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from exolab.bench.registry import ONE, find_program
 from exolab.errors import ConfigError
+from exolab.kernels.common.stats import counters
 from exolab.records import flatten
 from exolab.runner import ProgramRun, run_program
 
-__all__ = ["Anatomy", "anatomy", "program_of", "MACHINE_COUNTERS"]
+__all__ = ["Anatomy", "anatomy", "program_of", "kernel_counters", "MACHINE_COUNTERS",
+           "ONE"]
 
 #: machine counters shown for every kernel: (label, CPUStats / TLBStats / MemoryStats field)
 MACHINE_COUNTERS = (
@@ -43,11 +49,6 @@ MACHINE_COUNTERS = (
     ("copies", "memory.copies"), ("bytes copied", "memory.bytes_copied"),
     ("bytes zeroed", "memory.bytes_zeroed"),
 )
-ONE = "one operation"
-#: kernel statistics that are levels, not event counts (their difference means nothing)
-_LEVELS = frozenset(("entries", "occupied", "live", "pages", "free", "allocated", "ready",
-                     "slots_owned", "processes_live", "envs_live", "frames_in_use",
-                     "index", "slices"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +64,14 @@ class Anatomy:
 
 
 def program_of(benchmark: str) -> tuple[Callable[..., Any], str, str]:
-    """A table or ``aegis`` benchmark's program, its suite and what one iteration does."""
-    from exolab.apps import microbench
-    from exolab.bench import aegis
-    from exolab.bench.tables import TABLES
-    for suite, (benches, _unit) in TABLES.items():
-        if benchmark in benches:
-            return (microbench.PROGRAMS[benchmark], suite,
-                    microbench.ITERATION.get(benchmark, ONE))
-    if benchmark in aegis.PROGRAMS:
-        return aegis.PROGRAMS[benchmark], "aegis", aegis.ITERATION.get(benchmark, ONE)
-    known = sorted({b for bs, _u in TABLES.values() for b in bs} | set(aegis.PROGRAMS))
-    raise ConfigError("unknown benchmark", benchmark=benchmark, expected=known)
+    """A benchmark's program, its suite and what one iteration does (suite registry)."""
+    info = find_program(benchmark)
+    return info.programs[benchmark], info.name, info.iteration_of(benchmark)
+
+
+def kernel_counters(record: Any) -> list[tuple[str, int]]:
+    """The event counters of a kernel's statistics record (levels left out)."""
+    return counters(record)
 
 
 def _counters(run: ProgramRun) -> dict[str, int]:
@@ -90,9 +87,8 @@ def _counters(run: ProgramRun) -> dict[str, int]:
         out[f"memory.{name}"] = value
     stat = getattr(run.kernel, "statistics", None)
     if callable(stat):
-        for name, value in flatten(stat()):
-            if type(value) is int and name.rsplit(".", 1)[-1] not in _LEVELS:
-                out[f"kernel.{name}"] = value
+        for name, value in kernel_counters(stat()):
+            out[f"kernel.{name}"] = value
     return out
 
 
@@ -107,17 +103,16 @@ def _result(run: ProgramRun) -> float | None:
 def anatomy(benchmark: str, kernel: str, profile: str | None = None, seed: int = 0,
             n: int | None = None) -> Anatomy | None:
     """Count what one operation of ``benchmark`` does on ``kernel`` (None: n/a there)."""
-    from exolab.bench.papers import suite_profile
-    from exolab.bench.tables import iterations
+    info = find_program(benchmark)
     program, suite, iteration = program_of(benchmark)
-    profile = profile or suite_profile(suite)
-    n = n or max(iterations(benchmark, quick=True), 4)
+    profile = profile or info.profile
+    n = n or max(info.iterations(benchmark, quick=True), 4)
+    if not info.runs_on(benchmark, kernel):
+        return None
     runs = [run_program(program, k, kernel=kernel, profile=profile, seed=seed)
             for k in (n, 2 * n)]
     per_op = _result(runs[1])
     if per_op is None:
-        if any("ENOSYS" in str(f[1]) for r in runs for f in r.faults):
-            return None
         raise ConfigError("benchmark program produced no result", benchmark=benchmark,
                           kernel=kernel, faults=runs[1].faults[:3])
     small, large = (_counters(r) for r in runs)

@@ -7,35 +7,60 @@ profile and the kernels for each suite, calls it, checks the rows it returns,
 and gathers everything into one :class:`~exolab.bench.results.Report`.
 
 Kernels: each suite declares the kernels it can measure (``"none"`` is the
-bare machine under TinyKernel). ``kernels=None`` runs every suite on all of
-its kernels; a list restricts each suite to the ones it supports, and a
+bare machine under TinyKernel; ``"*"`` is every kernel of the kernel registry
+:data:`exolab.kernels.KERNELS`, resolved when the suite runs, so a new kernel
+adds its column to every such suite). ``kernels=None`` runs every suite on all
+of its kernels; a list restricts each suite to the ones it supports, and a
 kernel no selected suite supports is a :class:`ConfigError`.
+
+Programs: a suite that measures ABI programs declares them — benchmark ->
+``main(os, n)`` printing ``RESULT <cycles per operation>`` — with what one
+loop iteration is (``iteration``, for ``exolab explain``), its unit, its
+iteration counts (``sizes``: benchmark -> (full, quick)) and the features a
+benchmark needs beyond the ABI (``needs``: an extension, or
+``"exception:<kind>"``). A kernel whose declaration does not provide them
+gets n/a without running; :func:`run_benchmark` runs one program and reads
+its result. ``anatomy``, ``calibrate`` and the CLI find programs here.
 
 Interface::
 
     SUITE_MODULES                       modules that register suites
     DEFAULT_PROFILE                     profile of suites that name none
-    suite(name, *, kernels=("none",), default_profile=None, description="")
-    SuiteContext(suite, profile, seed, kernels, quick)
+    ALL_KERNELS                         "*": every registered kernel
+    suite(name, *, kernels=("none",), default_profile=None, description="",
+          programs={}, iteration={}, unit="", sizes={}, default_size=(1000, 20),
+          needs={})
+    SuiteContext(suite, profile, seed, kernels, quick, full=False)
       result(benchmark, kernel, value, unit) -> Result
       cost_profile -> CostProfile
     SuiteOutput(results, paper=[], notes={})     what a suite returns
-    SuiteInfo(name, fn, kernels, default_profile, description)
+    SuiteInfo(name, fn, declared, default_profile, description, programs, iteration,
+              unit, sizes, default_size, needs)
+      kernels -> tuple[str, ...]                 declared, "*" expanded
+      profile -> str                             default_profile or DEFAULT_PROFILE
+      iterations(benchmark, quick=False) -> int  runs_on(benchmark, kernel) -> bool
+      iteration_of(benchmark) -> str
     registered() -> dict[str, SuiteInfo]         get_suite(name) -> SuiteInfo
-    run_suites(names, profile=None, seed=0, kernels=None, quick=False) -> Report
+    find_program(benchmark) -> SuiteInfo         the first suite declaring it
+    program_suites() -> list[SuiteInfo]          suites that declare programs (calibrate)
+    run_benchmark(info, benchmark, kernel, profile, seed, n) -> float | None
+    run_suites(names, profile=None, seed=0, kernels=None, quick=False, full=False)
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from exolab.bench.results import PaperRow, Report, Result
 from exolab.errors import ConfigError
+from exolab.kernels import declaration, kernel_names
 from exolab.machine.costs import CostProfile, get_profile
 
-__all__ = ["SUITE_MODULES", "DEFAULT_PROFILE", "suite", "SuiteContext", "SuiteOutput",
-           "SuiteInfo", "registered", "get_suite", "run_suites"]
+__all__ = ["SUITE_MODULES", "DEFAULT_PROFILE", "ALL_KERNELS", "ONE", "suite",
+           "SuiteContext", "SuiteOutput", "SuiteInfo", "registered", "get_suite",
+           "find_program", "program_suites", "run_benchmark", "run_suites"]
 
 #: every module that registers suites; importing them fills the registry
 SUITE_MODULES: tuple[str, ...] = (
@@ -45,6 +70,8 @@ SUITE_MODULES: tuple[str, ...] = (
 )
 
 DEFAULT_PROFILE = "dec5000"
+ALL_KERNELS = "*"
+ONE = "one operation"       # what an iteration is unless the suite says otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +83,7 @@ class SuiteContext:
     seed: int
     kernels: tuple[str, ...]    # kernels to measure (a subset of the suite's)
     quick: bool                 # small N: tests and smoke runs
+    full: bool = False          # the largest sizes (slow): the goals' own scale
 
     @property
     def cost_profile(self) -> CostProfile:
@@ -81,13 +109,45 @@ SuiteFn = Callable[[SuiteContext], SuiteOutput]
 
 @dataclass(frozen=True, slots=True)
 class SuiteInfo:
-    """A registered suite."""
+    """A registered suite: its runner, kernels, profile and the programs it measures."""
 
     name: str
     fn: SuiteFn
-    kernels: tuple[str, ...]        # kernels the suite can measure
+    declared: tuple[str, ...]       # kernels the suite can measure ("*": all registered)
     default_profile: str | None     # None: DEFAULT_PROFILE
     description: str
+    programs: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    iteration: Mapping[str, str] = field(default_factory=dict)  # benchmark -> one loop
+    unit: str = ""
+    sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    default_size: tuple[int, int] = (1000, 20)                  # (full, quick)
+    needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def kernels(self) -> tuple[str, ...]:
+        """The kernels the suite measures, ``"*"`` expanded to the kernel registry."""
+        out: list[str] = []
+        for k in self.declared:
+            out += kernel_names() if k == ALL_KERNELS else [k]
+        return tuple(dict.fromkeys(out))
+
+    @property
+    def profile(self) -> str:
+        """The profile the suite runs on unless told otherwise."""
+        return self.default_profile or DEFAULT_PROFILE
+
+    def iterations(self, benchmark: str, quick: bool = False) -> int:
+        """How many operations a run of ``benchmark`` times."""
+        return self.sizes.get(benchmark, self.default_size)[1 if quick else 0]
+
+    def iteration_of(self, benchmark: str) -> str:
+        """What one loop iteration of ``benchmark`` does."""
+        return self.iteration.get(benchmark, ONE)
+
+    def runs_on(self, benchmark: str, kernel: str) -> bool:
+        """Whether ``kernel``'s declaration provides what ``benchmark`` needs."""
+        needs = self.needs.get(benchmark, frozenset())
+        return kernel == "none" or declaration(kernel).provides(needs)
 
 
 _REGISTRY: dict[str, SuiteInfo] = {}
@@ -95,14 +155,23 @@ _loaded = False
 
 
 def suite(name: str, *, kernels: Sequence[str] = ("none",),
-          default_profile: str | None = None,
-          description: str = "") -> Callable[[SuiteFn], SuiteFn]:
-    """Register the decorated function as suite ``name``."""
+          default_profile: str | None = None, description: str = "",
+          programs: Mapping[str, Callable[..., Any]] | None = None,
+          iteration: Mapping[str, str] | None = None, unit: str = "",
+          sizes: Mapping[str, tuple[int, int]] | None = None,
+          default_size: tuple[int, int] = (1000, 20),
+          needs: Mapping[str, Iterable[str]] | None = None
+          ) -> Callable[[SuiteFn], SuiteFn]:
+    """Register the decorated function as suite ``name`` (see the module docstring)."""
     def register(fn: SuiteFn) -> SuiteFn:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ConfigError("suite registered twice", suite=name)
-        _REGISTRY[name] = SuiteInfo(name, fn, tuple(kernels), default_profile,
-                                    description or (fn.__doc__ or "").strip())
+        _REGISTRY[name] = SuiteInfo(
+            name, fn, tuple(kernels), default_profile,
+            description or (fn.__doc__ or "").strip(),
+            MappingProxyType(dict(programs or {})), MappingProxyType(dict(iteration or {})),
+            unit, MappingProxyType(dict(sizes or {})), default_size,
+            MappingProxyType({b: frozenset(f) for b, f in (needs or {}).items()}))
         return fn
     return register
 
@@ -128,6 +197,41 @@ def get_suite(name: str) -> SuiteInfo:
     if name not in suites:
         raise ConfigError(f"unknown suite {name!r}", suite=name, expected=sorted(suites))
     return suites[name]
+
+
+def program_suites() -> list[SuiteInfo]:
+    """Every registered suite that declares programs, in registration order."""
+    return [info for info in registered().values() if info.programs]
+
+
+def find_program(benchmark: str) -> SuiteInfo:
+    """The first registered suite that declares a program for ``benchmark``."""
+    suites = registered().values()
+    for info in suites:
+        if benchmark in info.programs:
+            return info
+    known = sorted({b for info in suites for b in info.programs})
+    raise ConfigError("unknown benchmark", benchmark=benchmark, expected=known)
+
+
+def run_benchmark(info: SuiteInfo, benchmark: str, kernel: str, profile: str, seed: int,
+                  n: int) -> float | None:
+    """Run ``benchmark``'s program ``n`` times; its cycles per operation (None: n/a).
+
+    n/a comes from the kernel's declaration, before anything runs; a program
+    that then fails with ENOSYS shows a refusal its kernel did not declare.
+    """
+    from exolab.runner import run_program
+    if not info.runs_on(benchmark, kernel):
+        return None
+    run = run_program(info.programs[benchmark], n, kernel=kernel, profile=profile,
+                      seed=seed)
+    for line in run.console:
+        if line.startswith("RESULT "):
+            return float(line.split()[1])
+    raise ConfigError("benchmark program produced no result", benchmark=benchmark,
+                      kernel=kernel, reason=run.result.reason, faults=run.faults[:3],
+                      console=run.console[-3:])
 
 
 def _select_kernels(infos: list[SuiteInfo],
@@ -156,7 +260,8 @@ def _run_one(info: SuiteInfo, ctx: SuiteContext) -> SuiteOutput:
 
 
 def run_suites(names: Sequence[str] | None, profile: str | None = None, seed: int = 0,
-               kernels: Iterable[str] | None = None, quick: bool = False) -> Report:
+               kernels: Iterable[str] | None = None, quick: bool = False,
+               full: bool = False) -> Report:
     """Run the named suites (all when empty or None) and gather one report.
 
     ``profile=None`` runs each suite on its default profile; the report's
@@ -174,9 +279,9 @@ def run_suites(names: Sequence[str] | None, profile: str | None = None, seed: in
     for info in infos:
         if not chosen[info.name]:
             continue
-        prof = profile or info.default_profile or DEFAULT_PROFILE
+        prof = profile or info.profile
         used.append(prof)
-        ctx = SuiteContext(info.name, prof, seed, chosen[info.name], quick)
+        ctx = SuiteContext(info.name, prof, seed, chosen[info.name], quick, full)
         out = _run_one(info, ctx)
         results += out.results
         paper += out.paper

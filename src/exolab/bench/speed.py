@@ -1,11 +1,14 @@
 """Suite ``speed``: how fast the simulator itself runs on the host.
 
-Each benchmark runs one hot path of the machine under TinyKernel (kernel
-``none``) with tracing off and reports simulated events per wall-clock
-second, counted from the components' ``statistics()``. This suite measures
-the *host*, so it alone reads the wall clock (``time.perf_counter``); the
-simulation inside stays deterministic. Each row is the best of
-:data:`REPEATS` runs.
+Each benchmark runs one hot path with tracing off and reports simulated
+events per wall-clock second, counted from the components' ``statistics()``:
+the machine's under TinyKernel (kernel ``none``), and an ABI program's on
+every kernel of the kernel registry whose declaration provides what the case
+needs (no kernel list here: a new kernel gets its column). This suite
+measures the *host*, so it alone reads the wall clock (``time.perf_counter``);
+the simulation inside stays deterministic. Each row is the best of
+:data:`REPEATS` runs. After them come the scale rows of :mod:`.scale`
+(fork/wait/destroy growth, boot allocation, memory over many runs).
 
 Benchmarks (what is counted):
 
@@ -15,18 +18,21 @@ Benchmarks (what is counted):
                       over 4x as many pages as the TLB has entries
 - ``context_switch``  switches between two threads yielding to each other
 - ``disk_read``       block reads completed by the disk (image in a tempdir)
-- ``syscall``         (monolithic) getpid through the generic system-call path
-- ``pipe_round_trip`` (monolithic) 4-byte ping-pong between two processes
-- ``stlb_refill``     (exokernel) TLB misses Aegis refills from its STLB: loads
-                      round-robin over 4x the TLB's reach, every page bound once
-- ``pct_round_trip``  (exokernel) bare synchronous PCTs to another environment
-                      and back (ExOS ``pct_call``)
+- ``syscall``         (every kernel) getpid: its null system-call path
+- ``pipe_round_trip`` (every kernel) 4-byte ping-pong between two processes
+- ``stlb_refill``     (every kernel) TLB misses the kernel refills itself, with
+                      no upcall to user level (Aegis: from its STLB; a
+                      monolithic kernel: from its page table): loads
+                      round-robin over 4x the TLB's reach, every page touched once
+- ``pct_round_trip``  (kernels with the ``pct_call`` extension) bare synchronous
+                      PCTs to another environment and back (ExOS ``pct_call``)
 
 Interface::
 
-    CASES                       the benchmarks (name, n, quick_n, run, target)
-    TARGETS                     benchmark -> events/s this machine should reach
-    measure(case, profile, seed, quick) -> float    best events/s
+    CASES                       the benchmarks (name, n, quick_n, run, on, needs)
+    TARGETS                     (benchmark, kernel) -> events/s it should reach
+    case_kernels(case, kernels) -> kernels of ``kernels`` the case runs on
+    measure(case, profile, seed, quick, kernel="none") -> float    best events/s
     run_speed(ctx) -> SuiteOutput                   (registered as ``speed``)
 """
 from __future__ import annotations
@@ -37,38 +43,46 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from exolab.bench.registry import SuiteContext, SuiteOutput, suite
 from exolab.abi import ABI
-from exolab.kernels import make_kernel
+from exolab.bench.results import Result
+from exolab.bench.registry import ALL_KERNELS, SuiteContext, SuiteOutput, suite
+from exolab.bench.scale import scale_rows
+from exolab.kernels import declaration, kernel_names, make_kernel
 from exolab.kernels.tiny import SYS_DISK_READ, SYS_NULL, SYS_YIELD, TinyKernel
 from exolab.machine.machine import Machine
 
-__all__ = ["CASES", "TARGETS", "SpeedCase", "measure", "run_speed", "REPEATS"]
+__all__ = ["CASES", "TARGETS", "SpeedCase", "case_kernels", "measure", "run_speed",
+           "REPEATS"]
 
 REPEATS = 3
+MAX_RUN_SECONDS = 1.0       # an ABI case whose full run would take longer on a kernel...
+RUN_SECONDS = 0.5           # ...is cut to about this
 UNIT = "events/s"
 KERNEL = "none"
 VBASE = 0x100               # first virtual page of the benchmark threads
 DISK_BLOCKS = 256           # size of the disk_read image, in blocks
 
-#: events/s each benchmark should reach on the development machine
-TARGETS: dict[str, float] = {"trap": 1_000_000, "tlb_hit_load": 2_000_000,
-                             "context_switch": 500_000, "syscall": 500_000,
-                             "pipe_round_trip": 100_000, "stlb_refill": 500_000,
-                             "pct_round_trip": 300_000}
+#: events/s a (benchmark, kernel) row should reach on the development machine
+TARGETS: dict[tuple[str, str], float] = {
+    ("trap", KERNEL): 1_000_000, ("tlb_hit_load", KERNEL): 2_000_000,
+    ("context_switch", KERNEL): 500_000, ("syscall", "monolithic"): 500_000,
+    ("pipe_round_trip", "monolithic"): 100_000, ("stlb_refill", "exokernel"): 500_000,
+    ("pct_round_trip", "exokernel"): 300_000}
 
 Timed = tuple[int, float]   # (events counted, seconds)
 
 
 @dataclass(frozen=True, slots=True)
 class SpeedCase:
-    """One benchmark: default and quick sizes and the function that times it."""
+    """One benchmark: sizes, the function that times it, and where it runs."""
 
     name: str
     n: int                                   # operations, default run (~0.3-1 s)
     quick_n: int                             # operations with quick=True
-    run: Callable[[str, int, int], Timed]    # (profile, seed, n) -> Timed
-    kernel: str = KERNEL                     # kernel the row is measured on
+    run: Callable[[str, int, int], Timed]    # (profile, seed, n) -> Timed, on "none"
+    on: str = KERNEL                         # "none", or ALL_KERNELS: an ABI program
+    needs: frozenset[str] = frozenset()      # features beyond the ABI it needs
+    run_on: Callable[[str, str, int, int], Timed] | None = None   # (kernel, ...)
 
 
 def _timed_run(m: Machine) -> float:
@@ -177,10 +191,10 @@ def _getpids(os: ABI, n: int) -> None:
         os.getpid()
 
 
-def _mono_syscall(profile: str, seed: int, n: int) -> Timed:
-    """Null system calls (getpid) through the monolithic generic path."""
-    m, secs = _on_kernel("monolithic", profile, seed, _getpids, n)
-    return m.cpu.statistics().traps, secs
+def _syscall(kernel: str, profile: str, seed: int, n: int) -> Timed:
+    """Null calls (getpid) through ``kernel``'s path (a trap, or a library call)."""
+    _, secs = _on_kernel(kernel, profile, seed, _getpids, n)
+    return n, secs
 
 
 def _echo(os: ABI, rfd: int, wfd: int, n: int) -> None:
@@ -199,12 +213,10 @@ def _pingpong(os: ABI, n: int) -> None:
         os.read(b_r, 4)
 
 
-def _pipe_round_trip(kernel: str) -> Callable[[str, int, int], Timed]:
-    """A case function timing n pipe round trips on ``kernel``."""
-    def run(profile: str, seed: int, n: int) -> Timed:
-        _, secs = _on_kernel(kernel, profile, seed, _pingpong, n)
-        return n, secs
-    return run
+def _pipe_round_trip(kernel: str, profile: str, seed: int, n: int) -> Timed:
+    """n pipe round trips on ``kernel``."""
+    _, secs = _on_kernel(kernel, profile, seed, _pingpong, n)
+    return n, secs
 
 
 def _round_robin_loads(os: ABI, pages: int, page: int, n: int) -> None:
@@ -217,13 +229,14 @@ def _round_robin_loads(os: ABI, pages: int, page: int, n: int) -> None:
         load(va + (i % pages) * page)
 
 
-def _stlb_refill(profile: str, seed: int, n: int) -> Timed:
-    """TLB misses the exokernel serves from its STLB (no library-OS upcall)."""
+def _stlb_refill(kernel: str, profile: str, seed: int, n: int) -> Timed:
+    """TLB misses ``kernel`` refills itself (no user-level upcall: Aegis's STLB hits)."""
     m = Machine(profile, seed=seed)
-    k = make_kernel("exokernel", m)
+    k = make_kernel(kernel, m)
     k.boot(_round_robin_loads, 4 * m.profile.tlb_entries, m.memory.page_size, n)
     secs = _timed_run(m)
-    return k.statistics().stlb.hits, secs
+    st = m.cpu.statistics()
+    return st.tlb_misses - st.upcalls, secs
 
 
 def _null_server(os: ABI, n: int) -> None:
@@ -242,10 +255,18 @@ def _pcts(os: ABI, n: int) -> None:
     os.wait(pid)
 
 
-def _pct_round_trip(profile: str, seed: int, n: int) -> Timed:
-    """Bare PCT round trips between two ExOS environments."""
-    _, secs = _on_kernel("exokernel", profile, seed, _pcts, n)
+def _pct_round_trip(kernel: str, profile: str, seed: int, n: int) -> Timed:
+    """Bare PCT round trips between two environments (the ``pct_call`` extension)."""
+    _, secs = _on_kernel(kernel, profile, seed, _pcts, n)
     return n, secs
+
+
+def _abi(name: str, n: int, quick_n: int, fn: Callable[[str, str, int, int], Timed],
+         needs: frozenset[str] = frozenset()) -> SpeedCase:
+    """A case that runs an ABI program on every kernel providing ``needs``."""
+    def unbound(profile: str, seed: int, n: int) -> Timed:
+        raise TypeError("an ABI speed case runs on a kernel")
+    return SpeedCase(name, n, quick_n, unbound, ALL_KERNELS, needs, fn)
 
 
 CASES: tuple[SpeedCase, ...] = (
@@ -254,42 +275,82 @@ CASES: tuple[SpeedCase, ...] = (
     SpeedCase("tlb_miss_refill", 100_000, 1_000, _tlb_miss_refill),
     SpeedCase("context_switch", 300_000, 1_000, _context_switch),
     SpeedCase("disk_read", 20_000, 200, _disk_read),
-    SpeedCase("syscall", 300_000, 2_000, _mono_syscall, "monolithic"),
-    SpeedCase("pipe_round_trip", 30_000, 500, _pipe_round_trip("monolithic"),
-              "monolithic"),
-    SpeedCase("stlb_refill", 100_000, 1_000, _stlb_refill, "exokernel"),
-    SpeedCase("pct_round_trip", 30_000, 500, _pct_round_trip, "exokernel"),
+    _abi("syscall", 300_000, 2_000, _syscall),
+    _abi("pipe_round_trip", 30_000, 500, _pipe_round_trip),
+    _abi("stlb_refill", 100_000, 1_000, _stlb_refill),
+    _abi("pct_round_trip", 30_000, 500, _pct_round_trip, frozenset({"pct_call"})),
 )
 
 
-def measure(case: SpeedCase, profile: str, seed: int, quick: bool) -> float:
-    """Return the best events/s of :data:`REPEATS` runs of ``case``."""
-    n = case.quick_n if quick else case.n
+def case_kernels(case: SpeedCase, kernels: tuple[str, ...]) -> tuple[str, ...]:
+    """The kernels of ``kernels`` that ``case`` runs on (from their declarations)."""
+    if case.on == KERNEL:
+        return tuple(k for k in kernels if k == KERNEL)
+    return tuple(k for k in kernels
+                 if k != KERNEL and declaration(k).provides(case.needs))
+
+
+def _once(case: SpeedCase, kernel: str, profile: str, seed: int, n: int) -> Timed:
+    """One timed run of ``case`` with ``n`` operations."""
+    if case.run_on is None:
+        return case.run(profile, seed, n)
+    return case.run_on(kernel, profile, seed, n)
+
+
+def _size(case: SpeedCase, kernel: str, profile: str, seed: int, quick: bool) -> int:
+    """Operations per run: the case's own, unless an ABI case's run would take more
+    than :data:`MAX_RUN_SECONDS` on this kernel: then about :data:`RUN_SECONDS`'
+    worth. The per-operation time comes from two short runs (their difference:
+    booting is the same in both)."""
+    if quick or case.run_on is None:
+        return case.quick_n if quick else case.n
+    q = case.quick_n
+    short, long_ = (_once(case, kernel, profile, seed, k)[1] for k in (q, 4 * q))
+    per_op = (long_ - short) / (3 * q)
+    if per_op * case.n <= MAX_RUN_SECONDS:
+        return case.n
+    return max(q, int(RUN_SECONDS / per_op))
+
+
+def measure(case: SpeedCase, profile: str, seed: int, quick: bool,
+            kernel: str = KERNEL) -> float:
+    """Return the best events/s of :data:`REPEATS` runs of ``case`` (on ``kernel``)."""
+    n = _size(case, kernel, profile, seed, quick)
     best = 0.0
     for _ in range(REPEATS):
-        events, secs = case.run(profile, seed, n)
+        events, secs = _once(case, kernel, profile, seed, n)
         best = max(best, events / secs if secs > 0 else 0.0)
     return best
 
 
-def _target_note(name: str, value: float) -> str:
-    """The table note of a benchmark with a target: the target and whether it is met."""
-    verdict = "met" if value >= TARGETS[name] else "BELOW"
-    return f"target >= {TARGETS[name]:,.0f} {UNIT}: {verdict}"
+def _target_notes(results: list[Result]) -> dict[str, str]:
+    """benchmark -> its rows' targets and whether each is met (kernel named if shared)."""
+    notes: dict[str, str] = {}
+    for r in results:
+        target = TARGETS.get((r.benchmark, r.kernel))
+        if target is None:
+            continue
+        shared = sum(1 for x in results if x.benchmark == r.benchmark) > 1
+        verdict = "met" if r.value >= target else "BELOW"
+        text = f"{r.kernel + ' ' if shared else ''}target >= {target:,.0f} {UNIT}: {verdict}"
+        notes[r.benchmark] = "; ".join(x for x in (notes.get(r.benchmark, ""), text) if x)
+    return notes
 
 
-@suite("speed", kernels=(KERNEL, "monolithic", "exokernel"),
+@suite("speed", kernels=(KERNEL, ALL_KERNELS),
        description="simulator speed on this host: simulated events per wall-clock second")
 def run_speed(ctx: SuiteContext) -> SuiteOutput:
-    """Measure every speed case on the bare machine."""
-    results, notes = [], {}
+    """Measure every speed case on each kernel it runs on, then the scale rows."""
+    results: list[Result] = []
     for case in CASES:
-        if case.kernel not in ctx.kernels:
-            continue
-        value = measure(case, ctx.profile, ctx.seed, ctx.quick)
-        results.append(ctx.result(case.name, case.kernel, value, UNIT))
-        if case.name in TARGETS:
-            notes[case.name] = _target_note(case.name, value)
+        for kernel in case_kernels(case, ctx.kernels):
+            value = measure(case, ctx.profile, ctx.seed, ctx.quick, kernel)
+            results.append(ctx.result(case.name, kernel, value, UNIT))
+    notes = _target_notes(results)
+    abi_kernels = tuple(k for k in ctx.kernels if k in kernel_names())
+    scale, scale_notes = scale_rows(ctx, abi_kernels)
+    results += scale
+    notes.update(scale_notes)
     if ctx.quick:
         notes[""] = "quick run: small N, figures are noisy"
     return SuiteOutput(results, [], notes)

@@ -6,26 +6,28 @@ suite's paper profile (``athlon64`` for Singularity's table, ``dec5000`` for
 the Exokernel paper's). Values are simulated cycles (Singularity) or
 microseconds (Exokernel); the paper's figures come along as ``paper`` rows.
 
+Each table suite declares its programs, iteration counts, what one iteration
+is (``microbench.ITERATION``) and what a benchmark needs beyond the ABI
+(``pipe'`` needs ExOS's inlined pipe calls); it runs on every registered
+kernel, n/a where a kernel's declaration lacks a benchmark's needs. A new
+table is one more entry in :data:`TABLES`.
+
 Interface::
 
     TABLES: suite -> (benchmarks, unit)
+    NEEDS: benchmark -> features beyond the ABI
     iterations(benchmark, quick=False) -> int
     measure(benchmark, kernel, profile, seed, n) -> cycles per operation | None
-    result_of(program, benchmark, kernel, profile, seed, n)   the same, any program
 """
 from __future__ import annotations
 
-from typing import Any
-
-from exolab.apps.microbench import PROGRAMS
+from exolab.apps.microbench import ITERATION, PROGRAMS
 from exolab.bench.papers import paper_rows, suite_profile
-from exolab.bench.registry import SuiteContext, SuiteOutput, suite
-from exolab.errors import ConfigError
-from exolab.kernels import kernel_names
+from exolab.bench.registry import (ALL_KERNELS, SuiteContext, SuiteOutput, get_suite,
+                                   run_benchmark, suite)
 from exolab.machine.costs import get_profile
-from exolab.runner import run_program
 
-__all__ = ["TABLES", "measure", "result_of", "iterations"]
+__all__ = ["TABLES", "NEEDS", "measure", "iterations"]
 
 #: suite -> (benchmarks in table order, unit)
 TABLES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -35,6 +37,8 @@ TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     "exos-vm": (("dirty", "prot1", "prot100", "unprot100", "trap", "appel1", "appel2"),
                 "us"),
 }
+#: benchmark -> what it needs beyond the ABI (a kernel lacking it: n/a)
+NEEDS = {"pipe'": frozenset({"read_inline", "write_inline"})}
 
 #: iterations per benchmark (full run, quick run)
 _N = {"process_creation": (40, 4), "appel2": (400, 100), "prot100": (100, 5),
@@ -42,39 +46,32 @@ _N = {"process_creation": (40, 4), "appel2": (400, 100), "prot100": (100, 5),
 _DEFAULT_N = (1000, 20)
 
 
+def _suite_of(benchmark: str) -> str:
+    """The table suite that has ``benchmark``."""
+    return next(s for s, (benches, _u) in TABLES.items() if benchmark in benches)
+
+
 def iterations(benchmark: str, quick: bool = False) -> int:
     """How many operations a run of ``benchmark`` times."""
-    return _N.get(benchmark, _DEFAULT_N)[1 if quick else 0]
+    return get_suite(_suite_of(benchmark)).iterations(benchmark, quick)
 
 
 def measure(benchmark: str, kernel: str, profile: str, seed: int, n: int) -> float | None:
     """Run one microbenchmark program; return its cycles per operation (None: n/a)."""
-    return result_of(PROGRAMS[benchmark], benchmark, kernel, profile, seed, n)
-
-
-def result_of(program: Any, benchmark: str, kernel: str, profile: str, seed: int,
-              n: int) -> float | None:
-    """Run ``program(os, n)``; parse its ``RESULT`` line (None: ENOSYS, n/a here)."""
-    run = run_program(program, n, kernel=kernel, profile=profile, seed=seed)
-    for line in run.console:
-        if line.startswith("RESULT "):
-            return float(line.split()[1])
-    if any("ENOSYS" in str(f[1]) for f in run.faults):
-        return None
-    raise ConfigError("benchmark program produced no result", benchmark=benchmark,
-                      kernel=kernel, reason=run.result.reason, faults=run.faults[:3],
-                      console=run.console[-3:])
+    return run_benchmark(get_suite(_suite_of(benchmark)), benchmark, kernel, profile,
+                         seed, n)
 
 
 def _run_table(ctx: SuiteContext) -> SuiteOutput:
     """Measure every benchmark of the table on every requested kernel."""
+    info = get_suite(ctx.suite)
     benches, unit = TABLES[ctx.suite]
     mhz = get_profile(ctx.profile).mhz
     results, notes = [], {}
     for bench in benches:
-        n = iterations(bench, ctx.quick)
+        n = info.iterations(bench, ctx.quick)
         for kernel in ctx.kernels:
-            cycles = measure(bench, kernel, ctx.profile, ctx.seed, n)
+            cycles = run_benchmark(info, bench, kernel, ctx.profile, ctx.seed, n)
             if cycles is None:
                 notes[bench] = f"{kernel}: not provided (n/a)"
                 continue
@@ -84,5 +81,9 @@ def _run_table(ctx: SuiteContext) -> SuiteOutput:
 
 
 for _name, (_benches, _unit) in TABLES.items():
-    suite(_name, kernels=tuple(kernel_names()), default_profile=suite_profile(_name),
-          description=f"{_name}: the paper's table, on every kernel")(_run_table)
+    suite(_name, kernels=(ALL_KERNELS,), default_profile=suite_profile(_name),
+          description=f"{_name}: the paper's table, on every kernel",
+          programs={b: PROGRAMS[b] for b in _benches},
+          iteration={b: ITERATION[b] for b in _benches if b in ITERATION}, unit=_unit,
+          sizes={b: _N[b] for b in _benches if b in _N}, default_size=_DEFAULT_N,
+          needs={b: NEEDS[b] for b in _benches if b in NEEDS})(_run_table)

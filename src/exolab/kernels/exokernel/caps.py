@@ -31,6 +31,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from exolab.kernels.common.stats import AS_LEVEL
 from exolab.errors import KernelPanic, SyscallError
 
 __all__ = ["RIGHTS", "Capability", "CapTable", "CapStats", "rights_table"]
@@ -75,7 +76,7 @@ class Capability:
 class CapStats:
     """Counters of the capability table."""
 
-    live: int
+    live: int = field(metadata=AS_LEVEL)
     minted: int
     derived: int
     revoked: int

@@ -38,6 +38,8 @@ from typing import Any, Callable
 from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_str
 from exolab.kernels.common.console import Console
 from exolab.kernels.exokernel import exc, paths
+from exolab.kernels.common.contract import Declaration
+from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.exokernel.bind import Binder
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
 from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
@@ -49,6 +51,8 @@ from exolab.kernels.exokernel.revoke import (DEFAULT_DEADLINE_US, IRQ_SOFT, Revo
 from exolab.kernels.exokernel.sched import SchedStats, Scheduler
 from exolab.kernels.exokernel.stlb import STLB, STLBStats
 from exolab.kernels.exokernel.syscall import Sys, costed_table, dispatch
+from exolab.libos.exos.ipc import MAX_SHM as EXOS_MAX_SHM, PIPE_RING
+from exolab.libos.exos.layout import MAX_FDS as EXOS_MAX_FDS, SHIFT as PAGE_SHIFT
 from exolab.machine.cpu import CPU, IRQ_TIMER
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import DEAD, SimThread, ThreadExit
@@ -65,16 +69,12 @@ _ENTRY_OF = {"pct": "async", "notice": "async", "revoke": "revoke",
 
 
 @dataclass(frozen=True, slots=True)
-class AegisStats:
+class AegisStats(KernelStats):
     """Kernel-level counters (the machine's are in Machine.statistics())."""
 
-    syscalls: int
     pcts: int
     exceptions: int
     tlb_upcalls: int
-    envs_created: int
-    envs_live: int
-    faults: int
     stlb: STLBStats
     caps: CapStats
     phys: PhysStats
@@ -82,12 +82,29 @@ class AegisStats:
     revoke: RevokeStats
     envs: tuple[EnvStats, ...]
 
+    @property
+    def envs_created(self) -> int:
+        """Environments ever made (the common ``processes_created``)."""
+        return self.processes_created
+
+    @property
+    def envs_live(self) -> int:
+        """Environments alive now (the common ``processes_live``)."""
+        return self.processes_live
+
 
 class Aegis:
     """The exokernel; see the module docstring."""
 
     name = "exokernel"
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
+    declaration = Declaration(
+        extensions=frozenset({"read_inline", "write_inline", "rpc_call_trusted",
+                              "pct_call"}), raw_entry="aegis",    # ExOS's extensions
+        paths="exolab.kernels.exokernel.paths",
+        limits={"max_fds": EXOS_MAX_FDS, "pipe_buffer": PIPE_RING,
+                "shm_max_bytes": EXOS_MAX_SHM << PAGE_SHIFT,
+                "live_processes": 62})     # ASIDs are not recycled (dec5000: 6 bits)
 
     def __init__(self, machine: Machine, libos: str = "exos") -> None:
         if libos not in LIBOSES:
@@ -366,7 +383,12 @@ class Aegis:
                               e.excess, e.overruns, len(e.repossessed))
                      for e in self.envs.values())
         live = sum(1 for e in self.envs.values() if e.alive)
-        return AegisStats(self.syscalls, self.pcts, self.exceptions, self.tlb_upcalls,
-                          self.created, live, len(self.faults), self.stlb.statistics(),
-                          self.caps.statistics(), self.phys.statistics(),
-                          self.sched.statistics(), self.revoker.statistics(), envs)
+        return AegisStats(syscalls=self.syscalls, faults=len(self.faults),
+                          processes_created=self.created, processes_live=live,
+                          process_slots=len(self.envs),
+                          frames_in_use=self.phys.count - self.phys.available(),
+                          frames_retained=0, pcts=self.pcts, exceptions=self.exceptions,
+                          tlb_upcalls=self.tlb_upcalls, stlb=self.stlb.statistics(),
+                          caps=self.caps.statistics(), phys=self.phys.statistics(),
+                          sched=self.sched.statistics(), revoke=self.revoker.statistics(),
+                          envs=envs)

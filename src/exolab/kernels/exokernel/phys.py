@@ -28,11 +28,12 @@ Interface::
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.exokernel.caps import Capability
+from exolab.kernels.common.stats import AS_LEVEL
 from exolab.kernels.exokernel.env import Environment, Repossession
 
 if TYPE_CHECKING:
@@ -47,9 +48,9 @@ PAGE_RIGHTS = ("read", "write", "share", "free")
 class PhysStats:
     """Pages managed, free, allocated, and how they were returned."""
 
-    pages: int
-    free: int
-    allocated: int
+    pages: int = field(metadata=AS_LEVEL)
+    free: int = field(metadata=AS_LEVEL)
+    allocated: int = field(metadata=AS_LEVEL)
     freed: int
     repossessed: int
 

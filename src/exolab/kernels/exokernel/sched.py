@@ -29,12 +29,13 @@ Interface::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import as_flag
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.exokernel.env import Environment
+from exolab.kernels.common.stats import AS_LEVEL
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
@@ -53,8 +54,8 @@ MAX_OVERRUNS = 3            # overruns tolerated; the next one destroys the envi
 class SchedStats:
     """Slice-vector occupancy and what the scheduler has done."""
 
-    slots_owned: int
-    slices: int
+    slots_owned: int = field(metadata=AS_LEVEL)
+    slices: int = field(metadata=AS_LEVEL)
     switches: int
     yields: int
     sleeps: int

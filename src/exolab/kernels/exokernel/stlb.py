@@ -31,9 +31,10 @@ Interface::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exolab.errors import ConfigError
+from exolab.kernels.common.stats import AS_LEVEL
 from exolab.machine.tlb import TLBEntry
 
 __all__ = ["STLB", "STLBStats", "STLB_ENTRIES", "ASID_MIX"]
@@ -46,8 +47,8 @@ ASID_MIX = 0x9E5            # multiplier spreading ASIDs over the slots (index()
 class STLBStats:
     """Size, occupancy and the hit/miss/eviction counters of the STLB."""
 
-    entries: int
-    occupied: int
+    entries: int = field(metadata=AS_LEVEL)
+    occupied: int = field(metadata=AS_LEVEL)
     hits: int
     misses: int
     inserts: int

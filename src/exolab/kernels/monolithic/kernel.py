@@ -31,11 +31,13 @@ from typing import Any, Callable
 
 from exolab.errors import ConfigError, KernelPanic, SyscallError
 from exolab.kernels.common.console import Console
+from exolab.kernels.common.contract import Declaration
+from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
 from exolab.kernels.monolithic.libc import Libc
-from exolab.kernels.monolithic.limits import KERNEL_FRAMES, PAGE_SHIFT, PROC_FRAMES
+from exolab.kernels.monolithic.limits import KERNEL_FRAMES, LIMITS, PAGE_SHIFT, PROC_FRAMES
 from exolab.kernels.monolithic.paths import resolve as resolve_paths
 from exolab.kernels.monolithic.pipe import Pipes
 from exolab.kernels.monolithic.proc import Process
@@ -55,14 +57,9 @@ __all__ = ["MonolithicKernel", "MonoStats", "KERNEL_FRAMES"]
 
 
 @dataclass(frozen=True, slots=True)
-class MonoStats:
+class MonoStats(KernelStats):
     """Kernel-level counters (the machine's are in Machine.statistics())."""
 
-    syscalls: int
-    processes_created: int
-    processes_live: int
-    frames_in_use: int
-    faults: int
     sched: SchedStats
 
 
@@ -71,6 +68,11 @@ class MonolithicKernel:
 
     name = "monolithic"
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
+    declaration = Declaration(
+        refuses=frozenset({"exception:unalign", "exception:coproc"}),    # signal.py
+        extensions=frozenset({"read_into", "write_from"}), raw_entry="_trap",
+        paths="exolab.kernels.monolithic.paths",    # the mono_* rows of each profile
+        limits=LIMITS)
 
     def __init__(self, machine: Machine, quantum_us: int = 10_000,
                  paths: dict[str, int] | None = None) -> None:
@@ -244,5 +246,9 @@ class MonolithicKernel:
     def statistics(self) -> MonoStats:
         """Return a frozen snapshot of the kernel's counters."""
         live = sum(1 for p in self.processes.values() if p.state == "live")
-        return MonoStats(self.syscalls, self._next_pid - 1, live, self.frames.in_use(),
-                         len(self.faults), self.sched.statistics())
+        kept = sum(len(seg.frames) for seg in self.segments.values())
+        return MonoStats(syscalls=self.syscalls, faults=len(self.faults),
+                         processes_created=self._next_pid - 1, processes_live=live,
+                         process_slots=len(self.processes),
+                         frames_in_use=self.frames.in_use(), frames_retained=kept,
+                         sched=self.sched.statistics())

@@ -18,11 +18,12 @@ Interface::
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from exolab.errors import KernelPanic
 from exolab.machine.cpu import CPU
+from exolab.kernels.common.stats import AS_LEVEL
 from exolab.machine.threads import DEAD, SimThread
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class SchedStats:
     sleeps: int
     wakeups: int
     preemptions: int
-    ready: int
+    ready: int = field(metadata=AS_LEVEL)
 
 
 class Scheduler:

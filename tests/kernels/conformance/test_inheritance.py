@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 
 from exolab.abi import PROT_NONE, PROT_RW
 from exolab.runner import run_program
@@ -44,7 +43,6 @@ def _main(os: Any) -> None:
     os.print("spawned ended", type(status) is str and status != "0", status)
 
 
-@pytest.mark.parametrize("kernel", ["monolithic", "exokernel"])
 def test_fork_inherits_handlers_and_spawn_does_not(kernel: str) -> None:
     run = run_program(_main, kernel=kernel)
     assert run.result.reason == "finished", run.faults

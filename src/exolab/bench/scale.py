@@ -1,0 +1,211 @@
+"""Speed rows that measure how the simulator's costs scale (issue 8's goals).
+
+Host-side measurements, one run each, on every registered kernel:
+
+- ``fork``, ``wait``, ``destroy`` at a low and a high number of live
+  processes, and the growth (high / low; the goal is at most 1.2x). The
+  program forks ``level - 1`` children that sleep for ever (each reads a pipe
+  of its own), then times ``k`` rounds of: fork a child that returns at once
+  (``fork``: the fork call), yield so it runs and exits, wait for it
+  (``destroy``: from after the fork to after the wait, the child's exit and
+  its reaping; ``wait``: the wait call alone). The host clock is read by the
+  harness's own function, passed in; nothing simulated depends on it.
+- ``boot alloc``: bytes allocated (tracemalloc) by a machine of N frames
+  and the kernel booted on it, at a small and a large N, and the growth.
+- ``run leak``: resident-memory growth over many runs of a small pipe
+  program in this process (KiB; the goal: flat).
+
+Levels and sizes: quick 10/100 processes, 1k/16k frames, 20 runs; default
+10/1,000 processes, 1k/64k frames, 100 runs; ``full`` 10/10,000 processes,
+1k/1M frames, 1,000 runs (the goal's own sizes; slow on today's code).
+A kernel that cannot reach a level (say ENOMEM) gets no row, and a note.
+
+Interface::
+
+    Sizes(levels, rounds, frames, runs)      SIZES: quick / default / full
+    sizes_of(quick, full) -> Sizes
+    churn(kernel, profile, seed, level, rounds) -> (fork, destroy, wait) seconds | str
+    boot_bytes(kernel, profile, frames) -> int
+    run_growth(kernel, profile, runs) -> KiB
+    scale_rows(ctx, kernels) -> (results, notes)
+"""
+from __future__ import annotations
+
+import gc
+import time
+import tracemalloc
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from exolab.bench.results import Result
+from exolab.errors import SyscallError
+from exolab.kernels import make_kernel
+from exolab.machine.machine import Machine
+from exolab.runner import run_program
+
+__all__ = ["Sizes", "SIZES", "sizes_of", "churn", "boot_bytes", "run_growth",
+           "scale_rows"]
+
+CHURN_FRAMES = 1 << 16          # physical memory of the churn runs (lazy: cheap)
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How big a scale measurement is."""
+
+    levels: tuple[int, int]     # live processes: low, high
+    rounds: int                 # fork/exit/wait rounds timed at each level
+    frames: tuple[int, int]     # boot: small, large machine
+    runs: int                   # runs of the leak measurement
+
+
+SIZES = {"quick": Sizes((10, 100), 20, (1 << 10, 1 << 14), 20),
+         "default": Sizes((10, 1_000), 200, (1 << 10, 1 << 16), 100),
+         "full": Sizes((10, 10_000), 200, (1 << 10, 1 << 20), 1_000)}
+
+
+def sizes_of(quick: bool, full: bool) -> Sizes:
+    """The sizes of a run: ``full`` wins over ``quick``."""
+    return SIZES["full" if full else "quick" if quick else "default"]
+
+
+def _sleeper(os: Any) -> None:
+    """A live process that sleeps for ever: it reads a pipe only it could write."""
+    r, _w = os.pipe()
+    os.read(r, 1)
+
+
+def _at_once(os: Any) -> int:
+    """A child that exits as soon as it runs."""
+    return 0
+
+
+def _churn(os: Any, level: int, rounds: int, clock: Callable[[], float],
+           out: list[Any]) -> None:
+    """Reach ``level`` live processes, then time ``rounds`` fork/exit/wait rounds."""
+    for made in range(level - 1):
+        try:
+            os.fork(_sleeper)
+        except SyscallError as ex:
+            out.append(f"fork failed at {made + 1} live processes ({ex.errno})")
+            return
+    fork = destroy = wait = 0.0
+    for _ in range(rounds):
+        t0 = clock()
+        pid = os.fork(_at_once)
+        t1 = clock()
+        os.yield_()
+        t2 = clock()
+        os.wait(pid)
+        t3 = clock()
+        fork, destroy, wait = fork + t1 - t0, destroy + t3 - t1, wait + t3 - t2
+    out.extend((fork / rounds, destroy / rounds, wait / rounds))
+
+
+def churn(kernel: str, profile: str, seed: int, level: int,
+          rounds: int) -> tuple[float, float, float] | str:
+    """Seconds per fork, destroy and wait at ``level`` live processes, or why not."""
+    out: list[Any] = []
+    run = run_program(_churn, level, rounds, time.perf_counter, out, kernel=kernel,
+                      profile=profile, seed=seed, frames=CHURN_FRAMES)
+    if len(out) == 3:
+        return out[0], out[1], out[2]
+    return out[0] if out else f"the run ended: {run.result.reason}"
+
+
+def boot_bytes(kernel: str, profile: str, frames: int) -> int:
+    """Bytes allocated building a machine of ``frames`` frames and ``kernel`` on it."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        machine = Machine(profile, frames=frames, seed=0)
+        booted = make_kernel(kernel, machine)
+        size = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del booted, machine
+    return size
+
+
+def _small(os: Any) -> None:
+    """A small program: one pipe, one byte through it."""
+    r, w = os.pipe()
+    os.write(w, b"x")
+    os.read(r, 1)
+
+
+def _rss_kib() -> int:
+    """This process's resident set, KiB (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4
+    except OSError:
+        return 0
+
+
+def run_growth(kernel: str, profile: str, runs: int) -> int:
+    """Resident-memory growth (KiB) over ``runs`` runs of a small program."""
+    for _ in range(3):
+        run_program(_small, kernel=kernel, profile=profile)
+    gc.collect()
+    before = _rss_kib()
+    for _ in range(runs):
+        run_program(_small, kernel=kernel, profile=profile)
+    gc.collect()
+    return _rss_kib() - before
+
+
+def _label(n: int) -> str:
+    """1000 -> "1k", 1048576 -> "1M"."""
+    for unit, size in (("M", 1 << 20), ("k", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    for unit, size in (("k", 1000),):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
+
+
+def _churn_rows(ctx: Any, kernel: str, sizes: Sizes) -> tuple[list[Result], str]:
+    """fork/wait/destroy rows of one kernel at both levels, and a note (or "")."""
+    low, high = (churn(kernel, ctx.profile, ctx.seed, n, sizes.rounds)
+                 for n in sizes.levels)
+    rows = []
+    for i, op in enumerate(("fork", "destroy", "wait")):
+        for level, got in zip(sizes.levels, (low, high)):
+            if type(got) is tuple:
+                rows.append(ctx.result(f"{op} @{_label(level)} live", kernel,
+                                       round(got[i] * 1e6, 2), "us"))
+        if type(low) is tuple and type(high) is tuple and low[i] > 0:
+            rows.append(ctx.result(f"{op} growth {_label(sizes.levels[0])}->"
+                                   f"{_label(sizes.levels[1])}", kernel,
+                                   round(high[i] / low[i], 2), "x"))
+    why = next((g for g in (low, high) if type(g) is str), "")
+    return rows, f"{kernel}: {why}" if why else ""
+
+
+def scale_rows(ctx: Any, kernels: tuple[str, ...]) -> tuple[list[Result], dict[str, str]]:
+    """Every scale row of every kernel; notes say which could not be measured."""
+    sizes = sizes_of(ctx.quick, getattr(ctx, "full", False))
+    results: list[Result] = []
+    notes: dict[str, str] = {}
+    small, large = sizes.frames
+    for kernel in kernels:
+        rows, why = _churn_rows(ctx, kernel, sizes)
+        results += rows
+        if why:
+            key = f"fork @{_label(sizes.levels[1])} live"
+            notes[key] = "; ".join(x for x in (notes.get(key, ""), why) if x)
+        a, b = (boot_bytes(kernel, ctx.profile, f) for f in sizes.frames)
+        results += [ctx.result(f"boot alloc @{_label(small)} frames", kernel,
+                               round(a / 1024, 1), "KiB"),
+                    ctx.result(f"boot alloc @{_label(large)} frames", kernel,
+                               round(b / 1024, 1), "KiB")]
+        results.append(ctx.result(f"run leak over {sizes.runs} runs", kernel,
+                                  run_growth(kernel, ctx.profile, sizes.runs), "KiB"))
+    for op in ("fork", "destroy", "wait"):
+        notes[f"{op} growth {_label(sizes.levels[0])}->{_label(sizes.levels[1])}"] = \
+            "goal: at most 1.2x (10 -> 10k live)"
+    notes[f"boot alloc @{_label(large)} frames"] = "goal: under 2 MiB at 1M frames"
+    notes[f"run leak over {sizes.runs} runs"] = "goal: flat (RSS growth, this process)"
+    return results, notes
