@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from exolab.hostint import host_interrupted
+from exolab.safe.sealed import Sealed
 
 __all__ = [
     "ExolabError", "ConfigError", "MachineError", "PhysicalAddressError",
@@ -72,7 +73,7 @@ def safe_repr(x: Any) -> str:
     return _render(x, repr)
 
 
-class ExolabError(Exception):
+class ExolabError(Exception, metaclass=Sealed):
     """Root of every exolab error; ``fields`` holds the structured details."""
 
     def __init__(self, message: str, **fields: Any) -> None:

@@ -10,6 +10,7 @@ Interface::
 
     verify_source(source, file, policy) -> ast.Module
     load_program_file(path, func="main", policy=PROGRAM) -> program
+    load_program_source(source, file, func="main", policy=PROGRAM) -> program
     load_function(fn, policy=PROGRAM) -> program;  is_verified(fn) -> bool
     Policy, PROGRAM, TERMINATING, DETERMINISTIC
     Sealed, SealedABCMeta
@@ -26,12 +27,12 @@ from typing import Any
 
 from exolab.safe.sealed import Sealed, SealedABCMeta
 
-__all__ = ["verify_source", "load_program_file", "load_function", "is_verified",
+__all__ = ["verify_source", "load_program_file", "load_program_source", "load_function", "is_verified",
            "Policy", "PROGRAM", "TERMINATING", "DETERMINISTIC", "Sealed",
            "SealedABCMeta", "Exhausted", "FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM"]
 
 _WHERE = {"verify_source": "verify", "load_program_file": "load",
-          "load_function": "load", "is_verified": "load", "Policy": "policy",
+          "load_function": "load", "load_program_source": "load", "is_verified": "load", "Policy": "policy",
           "PROGRAM": "policy", "TERMINATING": "policy", "DETERMINISTIC": "policy",
           "Exhausted": "runtime", "FUEL": "runtime", "PROGRAM_DEPTH": "runtime",
           "KERNEL_HEADROOM": "runtime"}

@@ -22,9 +22,11 @@ Interface::
 from __future__ import annotations
 
 import ast
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["instrument", "TICK", "ENTER", "LEAVE"]
+
+_T = TypeVar("_T", bound=ast.AST)
 
 TICK, ENTER, LEAVE = "__exolab_tick__", "__exolab_enter__", "__exolab_leave__"
 
@@ -80,7 +82,7 @@ class _Instrument(ast.NodeTransformer):
         return node
 
 
-def instrument(tree: ast.AST) -> ast.AST:
+def instrument(tree: _T) -> _T:
     """Instrument ``tree`` in place (fuel on loops, depth on calls); return it."""
     _Instrument().visit(tree)
     ast.fix_missing_locations(tree)

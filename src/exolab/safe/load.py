@@ -16,12 +16,14 @@ never run.
 Interface::
 
     load_program_file(path, func="main", policy=PROGRAM) -> program
+    load_program_source(source, file="<program>", func="main", policy=PROGRAM) -> program
     load_function(fn, policy=PROGRAM) -> program
     is_verified(fn) -> bool
 """
 from __future__ import annotations
 
 import ast
+import builtins
 import dis
 import importlib
 import inspect
@@ -38,11 +40,16 @@ from exolab.safe.policy import IMPORTS, PROGRAM, Policy
 from exolab.safe.runtime import MARKER, namespace
 from exolab.safe.verify import _ANNOTATIONS, verify_source, verify_tree
 
-__all__ = ["load_program_file", "load_function", "is_verified"]
+__all__ = ["load_program_file", "load_program_source", "load_function", "is_verified"]
 
 _FILES: dict[tuple[str, float, int, str], Any] = {}     # compiled program files
 _CODE: dict[tuple[Any, str], Any] = {}                   # compiled functions/classes
 _CONST = (int, float, complex, str, bytes, bool, type(None), range, type(Ellipsis))
+# mutable containers of plain values a caller (a test) may hand a program by
+# reference: they hold no code and lead nowhere but to their contents
+_CONTAINERS = (list, dict, set, bytearray)
+_EXCEPTIONS = frozenset(v for v in vars(builtins).values()
+                        if isinstance(v, type) and issubclass(v, Exception))
 
 
 def is_verified(fn: Any) -> bool:
@@ -59,8 +66,24 @@ def load_program_file(path: str, func: str = "main", policy: Policy = PROGRAM) -
     if code is None:
         with open(path, encoding="utf-8") as f:
             source = f.read()
-        tree = instrument(verify_source(source, path, policy))
-        code = _FILES[key] = compile(tree, path, "exec", dont_inherit=True)
+        code = _FILES[key] = _compile_module(source, path, policy)
+    return _run_module(code, path, func, policy)
+
+
+def load_program_source(source: str, file: str = "<program>", func: str = "main",
+                        policy: Policy = PROGRAM) -> Any:
+    """Verify and load a program given as source text; return its function ``func``."""
+    return _run_module(_compile_module(source, file, policy), file, func, policy)
+
+
+def _compile_module(source: str, file: str, policy: Policy) -> Any:
+    """Verify, instrument and compile a program module's source."""
+    tree = instrument(verify_source(source, file, policy))
+    return compile(tree, file, "exec", 0, True)     # (it has its own __future__ imports)
+
+
+def _run_module(code: Any, path: str, func: str, policy: Policy) -> Any:
+    """Execute a compiled program module in fresh globals; return its ``func``."""
     ns = namespace(f"exolab_program_{os.path.splitext(os.path.basename(path))[0]}", policy)
     _exec_module(code, ns, path)
     program = ns.get(func)
@@ -82,7 +105,7 @@ def _exec_module(code: Any, ns: dict[str, Any], path: str) -> None:
             if tb.tb_frame.f_code.co_filename == path:
                 line = tb.tb_lineno
             tb = tb.tb_next
-        raise ConfigError("program failed at import", file=path, line=line,
+        raise ConfigError("cannot load program", program=path, line=line,
                           reason=f"{type_name(ex)}: {_message(ex)}") from None
 
 
@@ -135,11 +158,29 @@ class _Loader:
             return self.done[id(v)]
         if t is types.FunctionType:
             return v if is_verified(v) else self._function(v)
-        if isinstance(v, type) and getattr(v, "__module__", "").split(".")[0] != "exolab":
+        if isinstance(v, type):
             return self._class(v)
+        if t in _CONTAINERS and self._plain(v, name, file, line):
+            return v                    # shared with the caller, by the caller's choice
+        if t is types.ModuleType and "*" in IMPORTS.get(v.__name__, ()):
+            return v
+        if t in _EXCEPTIONS and all(type(a) in _CONST for a in v.args):
+            return v
         raise VerifyError(f"reference to {name} (a {type_name(v)})", file=file,
                           line=line, policy=self.policy.name,
                           why="only constants, allowlisted and verified objects")
+
+    def _plain(self, v: Any, name: str, file: str, line: int) -> bool:
+        """True if container ``v`` holds only values verified code may hold as they are."""
+        items = list(v.items()) if type(v) is dict else list(v) if type(v) is not bytearray \
+            else []
+        for x in items:
+            for y in (x if type(v) is dict else (x,)):
+                if self.value(y, name, file, line) is not y:
+                    raise VerifyError(f"reference to {name} (a {type_name(v)} holding "
+                                      "host code)", file=file, line=line,
+                                      policy=self.policy.name)
+        return True
 
     def _space(self, module: str) -> dict[str, Any]:
         """The fresh namespace standing for source module ``module`` in this load."""
@@ -203,8 +244,8 @@ class _Loader:
             lazy = bool(mod is not None and getattr(mod, "annotations", None) is not None
                         and getattr(mod.annotations, "compiler_flag", 0) == _ANNOTATIONS)
             verify_tree(tree, self.policy, file, lazy)
-            names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-            entry = _CODE[key] = (self._compile(tree, (), file, lazy), sorted(names),
+            used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+            entry = _CODE[key] = (self._compile(tree, (), file, lazy), sorted(used),
                                   file, line)
         compiled, names, file, line = entry
         ns = self._space(cls.__module__)
@@ -222,8 +263,8 @@ class _Loader:
               file: str, line: int) -> None:
         """Put the vetted value of every global ``names`` refers to into ``ns``."""
         for n in names:
-            if n in ns or n not in g:
-                continue                # a builtin, or an error at run time (NameError)
+            if n in ns or n not in g or not n.isidentifier():
+                continue    # a builtin, a NameError at run time, or pytest's @py_builtins
             ns[n] = self.value(g[n], n, file, line)
 
     @staticmethod

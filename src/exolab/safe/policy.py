@@ -29,14 +29,14 @@ __all__ = ["Policy", "PROGRAM", "TERMINATING", "DETERMINISTIC", "BANNED_ATTRIBUT
 
 # Builtins a program may name. Everything else in ``builtins`` is absent from a
 # verified program's namespace and rejected by name (see docs/security.md):
-# getattr/setattr/delattr/vars/globals/locals/dir reach outside the object graph
-# by name; eval/exec/compile/__import__ run unverified code; open/input/print/
+# setattr/delattr/vars/globals/locals/dir reach outside the object graph by
+# name (getattr and hasattr only with a literal name `x.name` could use); eval/exec/compile/__import__ run unverified code; open/input/print/
 # help/breakpoint/exit/quit touch the host; memoryview exposes buffers; id is a
 # host address (nondeterministic); BaseException and its host-only subclasses
 # would let a program catch the simulator's own unwinding (ThreadExit, fuel).
 SAFE_BUILTINS = frozenset("""
 abs all any ascii bin bool bytearray bytes callable chr classmethod complex dict
-divmod enumerate filter float format frozenset hash hex int isinstance issubclass
+divmod enumerate filter float format frozenset getattr hasattr hash hex int isinstance issubclass
 iter len list map max min next object oct ord pow property range repr reversed
 round set slice sorted staticmethod str sum super tuple type zip
 None True False Ellipsis NotImplemented

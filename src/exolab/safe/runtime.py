@@ -102,9 +102,11 @@ def leave() -> None:
 def _stack_depth() -> int:
     """The number of Python frames below the caller."""
     n, f = 0, sys._getframe(1)
-    while f is not None:
-        n, f = n + 1, f.f_back
-    return n
+    while True:
+        n, back = n + 1, f.f_back
+        if back is None:
+            return n
+        f = back
 
 
 @contextmanager

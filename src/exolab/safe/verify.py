@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 import builtins
 import string
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 from exolab.errors import VerifyError
 from exolab.safe.policy import BANNED_ATTRIBUTES, IMPORTS, NAME_ATTRIBUTES, PROGRAM, Policy
@@ -108,6 +108,15 @@ def _check_recursion(tree: ast.AST, checker: _Checker) -> None:
                 todo.extend(calls[f])
 
 
+def _plain_attribute(x: ast.expr) -> bool:
+    """True if ``x`` is a string literal naming an attribute ``x.name`` may use."""
+    if not (isinstance(x, ast.Constant) and type(x.value) is str and x.value.isidentifier()):
+        return False
+    name = x.value
+    return (not name.startswith("_") or name in NAME_ATTRIBUTES) \
+        and name not in BANNED_ATTRIBUTES and name not in ("format", "format_map")
+
+
 def _format_fields(fmt: str) -> Iterator[str]:
     """The field names of format string ``fmt`` (nested specs included)."""
     for _, field, spec, _ in string.Formatter().parse(fmt):
@@ -127,7 +136,7 @@ class _Checker(ast.NodeVisitor):
         self.total = 0                  # loop iterations counted so far
         self.in_class = False
 
-    def fail(self, node: Any, construct: str, why: str = "") -> None:
+    def fail(self, node: Any, construct: str, why: str = "") -> NoReturn:
         """Raise VerifyError for ``construct`` at ``node``'s position."""
         raise VerifyError(construct, file=self.file, line=getattr(node, "lineno", 0),
                           col=getattr(node, "col_offset", 0), policy=self.policy.name,
@@ -137,6 +146,8 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Name(self, node: ast.Name) -> None:
         name = node.id
+        if name in ("__all__", "__slots__") and isinstance(node.ctx, ast.Store):
+            return                      # export list, slot layout: metadata, not a power
         if name.startswith("__"):
             self.fail(node, f"name {name}", "names beginning with '__' reach the host")
         if name in _BUILTIN_NAMES and name not in self.policy.builtins \
@@ -173,6 +184,11 @@ class _Checker(ast.NodeVisitor):
             n = len(node.args) + len(node.keywords)
             if f.id == "type" and n != 1:
                 self.fail(node, "type() with 3 arguments", "it builds a class at run time")
+            if f.id in ("getattr", "hasattr") and not (
+                    n == len(node.args) and n in (2, 2 + (f.id == "getattr"))
+                    and _plain_attribute(node.args[1])):
+                self.fail(node, f"{f.id}() without a literal attribute name",
+                          "only what `x.name` could write")
             if f.id == "iter" and n != 1:
                 self.fail(node, "iter() with 2 arguments", "an infinite C-level iteration")
         self.generic_visit(node)
@@ -295,16 +311,16 @@ class _Checker(ast.NodeVisitor):
         """The number of iterations of a bounded loop's iterable (VerifyError if unbounded)."""
         if isinstance(it, (ast.Tuple, ast.List, ast.Set)):
             return len(it.elts)
-        if isinstance(it, ast.Constant) and type(it.value) in (str, bytes):
+        if isinstance(it, ast.Constant) and isinstance(it.value, (str, bytes)):
             return len(it.value)
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) \
                 and it.func.id == "range" and not it.keywords and 1 <= len(it.args) <= 3 \
                 and all(isinstance(a, ast.Constant) and type(a.value) is int
                         for a in it.args):
-            return len(range(*[a.value for a in it.args]))      # type: ignore[union-attr]
+            return len(range(*[a.value for a in it.args
+                               if isinstance(a, ast.Constant) and isinstance(a.value, int)]))
         self.fail(it, "a loop over a non-constant iterable",
                   "the policy allows range(constants) and literals only")
-        return 0
 
     def _comprehension(self, node: Any) -> None:
         outer = self.steps
