@@ -123,37 +123,50 @@ def load_function(fn: Any, policy: Policy = PROGRAM) -> Any:
     return _Loader(policy).value(fn, getattr(fn, "__name__", "program"), "<program>", 0)
 
 
+_ALLOWED: dict[int, Any] = {}
+
+
 def _allowed_objects() -> dict[int, Any]:
     """The objects a verified program may hold because the allowlist imports them."""
-    out: dict[int, Any] = {}
-    for mod, names in IMPORTS.items():
-        if mod == "__future__":
-            continue
-        m = importlib.import_module(mod)
-        pub = [n for n in dir(m) if not n.startswith("_")] if "*" in names else names
-        for n in pub:
-            if hasattr(m, n):
-                v = getattr(m, n)
-                out[id(v)] = v
-    return out
+    if not _ALLOWED:
+        for mod, names in IMPORTS.items():
+            if mod == "__future__":
+                continue
+            m = importlib.import_module(mod)
+            pub = [n for n in dir(m) if not n.startswith("_")] if "*" in names else names
+            for n in pub:
+                if hasattr(m, n):
+                    v = getattr(m, n)
+                    _ALLOWED[id(v)] = v
+    return _ALLOWED
+
+
+_PENDING = object()     # the value of something still being loaded (a cycle)
 
 
 class _Loader:
-    """One load: a fresh namespace per source module, and what was loaded into it."""
+    """One load: a fresh namespace per source module, and what was loaded into it.
+
+    ``done`` maps an original object's id to its verified copy (``_PENDING``
+    while it loads); ``pending`` holds, per id, the setters to call with the
+    copy once it exists (a cycle: mutual recursion, a class naming itself).
+    """
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.spaces: dict[str, dict[str, Any]] = {}
         self.done: dict[int, Any] = {}
+        self.pending: dict[int, list[Any]] = {}
         self.allowed = _allowed_objects()
 
     def value(self, v: Any, name: str, file: str, line: int) -> Any:
-        """``v`` as verified code may hold it, or VerifyError naming ``name``."""
+        """``v`` as verified code may hold it (``_PENDING`` in a cycle), or VerifyError
+        naming ``name``."""
         t = type(v)
         if t in _CONST or id(v) in self.allowed:
             return v
         if t in (tuple, frozenset):
-            return t(self.value(x, name, file, line) for x in v)
+            return t(self._settled(x, name, file, line) for x in v)
         if id(v) in self.done:
             return self.done[id(v)]
         if t is types.FunctionType:
@@ -169,6 +182,25 @@ class _Loader:
         raise VerifyError(f"reference to {name} (a {type_name(v)})", file=file,
                           line=line, policy=self.policy.name,
                           why="only constants, allowlisted and verified objects")
+
+    def _settled(self, v: Any, name: str, file: str, line: int) -> Any:
+        """:meth:`value`, where a cycle is an error (inside a tuple it cannot be patched)."""
+        out = self.value(v, name, file, line)
+        if out is _PENDING:
+            raise VerifyError(f"a cycle through {name} inside a tuple", file=file,
+                              line=line, policy=self.policy.name)
+        return out
+
+    def _later(self, v: Any, setter: Any) -> None:
+        """Call ``setter(copy)`` once the copy of ``v`` (now loading) exists."""
+        self.pending.setdefault(id(v), []).append(setter)
+
+    def _finish(self, orig: Any, new: Any) -> Any:
+        """Record ``new`` as the verified copy of ``orig``; run the setters waiting on it."""
+        self.done[id(orig)] = new
+        for setter in self.pending.pop(id(orig), ()):
+            setter(new)
+        return new
 
     def _plain(self, v: Any, name: str, file: str, line: int) -> bool:
         """True if container ``v`` holds only values verified code may hold as they are."""
@@ -189,8 +221,8 @@ class _Loader:
             ns = self.spaces[module] = namespace(module, self.policy)
         return ns
 
-    def _source(self, obj: Any) -> tuple[ast.AST, str, int]:
-        """``obj``'s verified AST (positioned at its file's lines), its file and line."""
+    def _source(self, obj: Any) -> tuple[ast.Module, str, int]:
+        """``obj``'s AST (positioned at its file's lines), its file and first line."""
         try:
             lines, first = inspect.getsourcelines(obj)
             file = inspect.getsourcefile(obj) or "<program>"
@@ -215,24 +247,37 @@ class _Loader:
         if entry is None:
             tree, file, line = self._source(fn)
             verify_tree(tree, self.policy, file, lazy)
+            used = _global_names(code) | _outer_names(tree.body[0], lazy)
             entry = _CODE[key] = (self._compile(tree, code.co_freevars, file, lazy),
-                                  sorted(_global_names(code)), file, line)
+                                  sorted(used), file, line)
         compiled, names, file, line = entry
         ns = self._space(fn.__module__)
-        placeholder = types.SimpleNamespace()
-        self.done[id(fn)] = placeholder          # a cycle back here: patched below
+        self.done[id(fn)] = _PENDING
         self._fill(ns, fn.__globals__, names, file, line)
-        cells = [self.value(c.cell_contents, n, file, line)
-                 for n, c in zip(code.co_freevars, fn.__closure__ or ())]
+        cells: list[Any] = []
+        for n, c in zip(code.co_freevars, fn.__closure__ or ()):
+            try:
+                v = c.cell_contents
+            except ValueError:          # an empty cell: a NameError when it is used
+                v = None
+            cells.append(None if v is fn else self.value(v, n, file, line))
         local: dict[str, Any] = {}
         exec(compiled, ns, local)
-        new = local["__exolab_outer__"](*cells)
+        new = local["__exolab_outer__"](*[None if c is _PENDING else c for c in cells])
+        for i, (got, orig) in enumerate(zip(cells, fn.__closure__ or ())):
+            if got is _PENDING:
+                cell = new.__closure__[i]
+                self._later(orig.cell_contents,
+                            lambda copy, cell=cell: setattr(cell, "cell_contents", copy))
         new.__name__, new.__qualname__ = fn.__name__, fn.__qualname__
         for k, v in vars(fn).items():
             if not k.startswith("_"):
-                setattr(new, k, self.value(v, f"{fn.__name__}.{k}", file, line))
-        self.done[id(fn)] = new
-        return new
+                got = self.value(v, f"{fn.__name__}.{k}", file, line)
+                if got is _PENDING:
+                    self._later(v, lambda copy, k=k: setattr(new, k, copy))
+                else:
+                    setattr(new, k, got)
+        return self._finish(fn, new)
 
     def _class(self, cls: type) -> Any:
         """Load class ``cls`` from its source into its module's namespace."""
@@ -241,23 +286,23 @@ class _Loader:
         if entry is None:
             tree, file, line = self._source(cls)
             mod = sys.modules.get(cls.__module__)
-            lazy = bool(mod is not None and getattr(mod, "annotations", None) is not None
-                        and getattr(mod.annotations, "compiler_flag", 0) == _ANNOTATIONS)
+            future = getattr(mod, "annotations", None)
+            lazy = getattr(future, "compiler_flag", 0) == _ANNOTATIONS
             verify_tree(tree, self.policy, file, lazy)
             used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
             entry = _CODE[key] = (self._compile(tree, (), file, lazy), sorted(used),
                                   file, line)
         compiled, names, file, line = entry
         ns = self._space(cls.__module__)
-        self.done[id(cls)] = cls                 # a method naming its own class
-        g = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
+        self.done[id(cls)] = _PENDING
+        mod = sys.modules.get(cls.__module__)
+        g = vars(mod) if mod is not None else {}
         self._fill(ns, g, [n for n in names if n != cls.__name__], file, line)
         local: dict[str, Any] = {}
         exec(compiled, ns, local)
         new = local["__exolab_outer__"]()
-        self.done[id(cls)] = new
-        ns.setdefault(cls.__name__, new)
-        return new
+        ns[cls.__name__] = new          # a method naming its own class finds the copy
+        return self._finish(cls, new)
 
     def _fill(self, ns: dict[str, Any], g: dict[str, Any], names: list[str],
               file: str, line: int) -> None:
@@ -265,7 +310,11 @@ class _Loader:
         for n in names:
             if n in ns or n not in g or not n.isidentifier():
                 continue    # a builtin, a NameError at run time, or pytest's @py_builtins
-            ns[n] = self.value(g[n], n, file, line)
+            v = self.value(g[n], n, file, line)
+            if v is _PENDING:
+                self._later(g[n], lambda copy, n=n: ns.__setitem__(n, copy))
+            else:
+                ns[n] = v
 
     @staticmethod
     def _compile(tree: Any, freevars: tuple[str, ...], file: str, lazy: bool) -> Any:
@@ -282,6 +331,16 @@ class _Loader:
         ast.fix_missing_locations(mod)
         return compile(mod, file, "exec", flags=_ANNOTATIONS if lazy else 0,
                        dont_inherit=True)
+
+
+def _outer_names(node: Any, lazy: bool) -> set[str]:
+    """Names a def evaluates in its enclosing scope: decorators, defaults, annotations."""
+    exprs = node.decorator_list + node.args.defaults + [d for d in node.args.kw_defaults if d]
+    if not lazy:
+        args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+        exprs += [a.annotation for a in args if a.annotation] + \
+            ([node.returns] if node.returns else [])
+    return {n.id for e in exprs for n in ast.walk(e) if isinstance(n, ast.Name)}
 
 
 def _global_names(code: Any) -> set[str]:
