@@ -271,7 +271,7 @@ def load_abi_program(spec: str, trusted: bool = False) -> Any:
         return load_program(spec) if trusted else _load_verified(spec)
     except ExolabError:
         raise
-    except Exception as ex:            # the file raised or did not compile
+    except (Exception, SystemExit) as ex:   # it raised, exited or did not compile
         raise ConfigError("cannot load program", program=spec,
                           reason=f"{type(ex).__name__}: {ex}") from None
 
