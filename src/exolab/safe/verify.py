@@ -36,8 +36,14 @@ def verify_source(source: str, file: str = "<program>", policy: Policy = PROGRAM
         raise VerifyError("a syntax error", file=file, line=ex.lineno or 0,
                           col=ex.offset or 0, policy=policy.name,
                           why=ex.msg or "") from None
+    except (ValueError, RecursionError, MemoryError) as ex:    # NUL bytes, nesting
+        raise VerifyError("unparsable source", file=file, policy=policy.name,
+                          why=type(ex).__name__) from None
     tree = strip_main(tree)
-    verify_tree(tree, policy, file, _future_annotations(tree))
+    try:
+        verify_tree(tree, policy, file, _future_annotations(tree))
+    except RecursionError:
+        raise VerifyError("code nested too deeply", file=file, policy=policy.name) from None
     return tree
 
 
