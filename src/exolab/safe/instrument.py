@@ -6,7 +6,8 @@ names, so a class body does not mangle them) are
 names the program itself could never write. What they do is
 :mod:`exolab.safe.runtime`'s business; nothing here charges a cycle.
 
-- every ``for``/``while`` body starts with ``__exolab_tick__()``;
+- every ``for``/``while`` body starts with the tick inlined:
+  ``__exolab_fuel__.left -= 1`` and, when it reaches 0, ``__exolab_look__()``;
 - every comprehension ``for`` gets ``if __exolab_tick__()`` as its first
   condition (the tick returns True);
 - every function that is not a generator runs its body between
@@ -17,23 +18,34 @@ names the program itself could never write. What they do is
 Interface::
 
     instrument(tree) -> tree       (in place)
-    TICK, ENTER, LEAVE             the inserted names
+    TICK, ENTER, LEAVE, FUEL, LOOK the inserted names
 """
 from __future__ import annotations
 
 import ast
 from typing import Any, TypeVar
 
-__all__ = ["instrument", "TICK", "ENTER", "LEAVE"]
+__all__ = ["instrument", "TICK", "ENTER", "LEAVE", "FUEL", "LOOK"]
 
 _T = TypeVar("_T", bound=ast.AST)
 
 TICK, ENTER, LEAVE = "__exolab_tick__", "__exolab_enter__", "__exolab_leave__"
+FUEL, LOOK = "__exolab_fuel__", "__exolab_look__"
 
 
 def _call(name: str) -> ast.Call:
     """``name()`` as an expression."""
     return ast.Call(ast.Name(name, ast.Load()), [], [])
+
+
+def _fuel_check() -> list[ast.stmt]:
+    """``__exolab_fuel__.left -= 1; if __exolab_fuel__.left <= 0: __exolab_look__()``:
+    the tick inlined (no call: 40 ns an iteration instead of 70)."""
+    left = ast.Attribute(ast.Name(FUEL, ast.Load()), "left", ast.Store())
+    test = ast.Compare(ast.Attribute(ast.Name(FUEL, ast.Load()), "left", ast.Load()),
+                       [ast.LtE()], [ast.Constant(0)])
+    return [ast.AugAssign(left, ast.Sub(), ast.Constant(1)),
+            ast.If(test, [ast.Expr(_call(LOOK))], [])]
 
 
 def _is_generator(fn: ast.FunctionDef) -> bool:
@@ -54,8 +66,8 @@ class _Instrument(ast.NodeTransformer):
 
     def _loop(self, node: Any) -> Any:
         self.generic_visit(node)
-        tick = ast.Expr(_call(TICK))
-        node.body.insert(0, ast.copy_location(tick, node.body[0]))
+        first = node.body[0]
+        node.body[:0] = [ast.copy_location(s, first) for s in _fuel_check()]
         return node
 
     visit_For = visit_While = _loop

@@ -21,7 +21,7 @@ Interface::
 
     FUEL, PROGRAM_DEPTH, KERNEL_HEADROOM
     Exhausted(message)                 a program ran out of fuel or of stack
-    tick() -> True; enter(); leave()
+    tick() -> True; look() -> True; enter(); leave()
     metered(machine)                   context manager: Machine.run activates its meter
     namespace(name) -> dict            fresh globals for verified code
 """
@@ -37,7 +37,7 @@ from greenlet import getcurrent
 
 from exolab.safe.policy import IMPORTS, PROGRAM, Policy
 
-__all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "enter",
+__all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "enter",
            "leave", "metered", "namespace", "MARKER"]
 
 FUEL = 5_000_000            # ticks between two looks at the clock
@@ -73,6 +73,11 @@ def tick() -> bool:
     if m.left > 0:
         return True
     return _look(m)
+
+
+def look() -> bool:
+    """The slow half of an inlined tick: the fuel ran down (see :func:`_look`)."""
+    return _look(_meter)
 
 
 def _look(m: _Meter) -> bool:
@@ -146,4 +151,4 @@ def namespace(name: str, policy: Policy = PROGRAM) -> dict[str, Any]:
     b["__import__"] = _importer(policy)
     return {"__name__": name, "__builtins__": b, MARKER: True,
             "__exolab_tick__": tick, "__exolab_enter__": enter,
-            "__exolab_leave__": leave}
+            "__exolab_leave__": leave, "__exolab_fuel__": _meter, "__exolab_look__": look}
