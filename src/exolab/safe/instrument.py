@@ -10,27 +10,33 @@ names the program itself could never write. What they do is
   ``__exolab_fuel__.left -= 1`` and, when it reaches 0, ``__exolab_look__()``;
 - every comprehension ``for`` gets ``if __exolab_tick__()`` as its first
   condition (the tick returns True);
-- every function that is not a generator runs its body between
-  ``__exolab_enter__()`` and a ``finally: __exolab_leave__()``. Generator bodies
+- every function that is not a generator counts itself in the running
+  greenlet's depth for the time of its body (:func:`_depth_guard`, inlined;
+  ``__exolab_enter__``/``__exolab_leave__`` are the same as calls). Generator bodies
   are not counted (a suspended generator is not on the stack), nor lambdas
   (an expression has no ``finally``): see docs/security.md, stated limits.
 
 Interface::
 
     instrument(tree) -> tree       (in place)
-    TICK, ENTER, LEAVE, FUEL, LOOK the inserted names
+    TICK ENTER LEAVE FUEL LOOK CURRENT DEPTHS DEEP   the globals it names
 """
 from __future__ import annotations
 
 import ast
 from typing import Any, TypeVar
 
-__all__ = ["instrument", "TICK", "ENTER", "LEAVE", "FUEL", "LOOK"]
+from exolab.safe.runtime import PROGRAM_DEPTH
+
+__all__ = ["instrument", "TICK", "ENTER", "LEAVE", "FUEL", "LOOK", "CURRENT", "DEPTHS",
+           "DEEP"]
 
 _T = TypeVar("_T", bound=ast.AST)
 
 TICK, ENTER, LEAVE = "__exolab_tick__", "__exolab_enter__", "__exolab_leave__"
 FUEL, LOOK = "__exolab_fuel__", "__exolab_look__"
+CURRENT, DEPTHS, DEEP = "__exolab_current__", "__exolab_depths__", "__exolab_deep__"
+G, D = "__exolab_g__", "__exolab_d__"         # locals of an instrumented function
 
 
 def _call(name: str) -> ast.Call:
@@ -46,6 +52,37 @@ def _fuel_check() -> list[ast.stmt]:
                        [ast.LtE()], [ast.Constant(0)])
     return [ast.AugAssign(left, ast.Sub(), ast.Constant(1)),
             ast.If(test, [ast.Expr(_call(LOOK))], [])]
+
+
+def _depth_guard(body: list[ast.stmt]) -> list[ast.stmt]:
+    """``body`` between a depth count up and a ``finally`` that counts down, inlined:
+
+        __exolab_g__ = __exolab_current__()
+        __exolab_d__ = __exolab_depths__.get(__exolab_g__, 0) + 1
+        if __exolab_d__ > PROGRAM_DEPTH: __exolab_deep__()
+        __exolab_depths__[__exolab_g__] = __exolab_d__
+        try: body
+        finally: __exolab_depths__[__exolab_g__] = __exolab_d__ - 1
+
+    (about 100 ns a call; two hook calls cost 265). Names ending in ``__`` are
+    not mangled in class bodies; verified code can name none of them.
+    """
+    def name(n: str, store: bool = False) -> ast.Name:
+        return ast.Name(n, ast.Store() if store else ast.Load())
+
+    def slot(store: bool) -> ast.Subscript:
+        return ast.Subscript(name(DEPTHS), name(G), ast.Store() if store else ast.Load())
+    get = ast.Call(ast.Attribute(name(DEPTHS), "get", ast.Load()),
+                   [name(G), ast.Constant(0)], [])
+    return [
+        ast.Assign([name(G, True)], _call(CURRENT)),
+        ast.Assign([name(D, True)], ast.BinOp(get, ast.Add(), ast.Constant(1))),
+        ast.If(ast.Compare(name(D), [ast.Gt()], [ast.Constant(PROGRAM_DEPTH)]),
+               [ast.Expr(_call(DEEP))], []),
+        ast.Assign([slot(True)], name(D)),
+        ast.Try(body=body, handlers=[], orelse=[], finalbody=[
+            ast.Assign([slot(True)], ast.BinOp(name(D), ast.Sub(), ast.Constant(1)))]),
+    ]
 
 
 def _is_generator(fn: ast.FunctionDef) -> bool:
@@ -86,11 +123,7 @@ class _Instrument(ast.NodeTransformer):
             and isinstance(body[0].value, ast.Constant) \
             and type(body[0].value.value) is str else []
         rest = body[len(doc):] or [ast.Pass()]
-        guard = ast.Try(body=rest, handlers=[], orelse=[],
-                        finalbody=[ast.Expr(_call(LEAVE))])
-        enter = ast.Expr(_call(ENTER))
-        node.body = doc + [ast.copy_location(enter, rest[0]),
-                           ast.copy_location(guard, rest[0])]
+        node.body = doc + [ast.copy_location(s, rest[0]) for s in _depth_guard(rest)]
         return node
 
 

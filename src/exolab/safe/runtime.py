@@ -5,9 +5,10 @@ active machine's clock; if simulated time has not advanced since the last
 look, the program is stopped with :class:`Exhausted` ("loop made no progress
 in simulated time"). A tick never charges a cycle, so no cycle count changes.
 
-``enter()``/``leave()`` count verified frames per greenlet (one greenlet per
+Verified functions count their frames per greenlet (one greenlet per
 simulated thread, so the count follows the thread through every switch for
-free). Program code may use at most :data:`PROGRAM_DEPTH` frames; while a
+free) in a dict, inlined by :mod:`exolab.safe.instrument`; ``enter()`` and
+``leave()`` do the same as calls. Program code may use at most :data:`PROGRAM_DEPTH` frames; while a
 machine runs, the interpreter's limit is raised to leave
 :data:`KERNEL_HEADROOM` frames above that for kernel paths, which run on the
 program's stack.
@@ -21,7 +22,7 @@ Interface::
 
     FUEL, PROGRAM_DEPTH, KERNEL_HEADROOM
     Exhausted(message)                 a program ran out of fuel or of stack
-    tick() -> True; look() -> True; enter(); leave()
+    tick() -> True; look() -> True; enter(); leave(); deep()
     metered(machine)                   context manager: Machine.run activates its meter
     namespace(name) -> dict            fresh globals for verified code
 """
@@ -37,7 +38,7 @@ from greenlet import getcurrent
 
 from exolab.safe.policy import IMPORTS, PROGRAM, Policy
 
-__all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "enter",
+__all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "deep", "enter",
            "leave", "metered", "namespace", "MARKER"]
 
 FUEL = 5_000_000            # ticks between two looks at the clock
@@ -90,18 +91,27 @@ def _look(m: _Meter) -> bool:
     return True
 
 
+_depths: dict[Any, int] = {}     # greenlet -> verified frames it holds
+
+
+def deep() -> None:
+    """Stop a program whose stack passed PROGRAM_DEPTH verified frames."""
+    raise Exhausted(f"program stack deeper than {PROGRAM_DEPTH} frames")
+
+
 def enter() -> None:
     """Count one more verified frame on this thread (Exhausted past PROGRAM_DEPTH)."""
     g = getcurrent()
-    d = getattr(g, "exolab_depth", 0) + 1
+    d = _depths.get(g, 0) + 1
     if d > PROGRAM_DEPTH:
-        raise Exhausted(f"program stack deeper than {PROGRAM_DEPTH} frames")
-    g.exolab_depth = d
+        deep()
+    _depths[g] = d
 
 
 def leave() -> None:
     """Count one verified frame less on this thread."""
-    getcurrent().exolab_depth -= 1
+    g = getcurrent()
+    _depths[g] -= 1
 
 
 def _stack_depth() -> int:
@@ -127,6 +137,7 @@ def metered(machine: Any) -> Iterator[None]:
     finally:
         m.left, m.clock, m.seen = saved
         sys.setrecursionlimit(limit)
+        _depths.clear()     # (a paused thread's frames still count down from their own)
 
 
 def _importer(policy: Policy) -> Any:
@@ -151,4 +162,6 @@ def namespace(name: str, policy: Policy = PROGRAM) -> dict[str, Any]:
     b["__import__"] = _importer(policy)
     return {"__name__": name, "__builtins__": b, MARKER: True,
             "__exolab_tick__": tick, "__exolab_enter__": enter,
-            "__exolab_leave__": leave, "__exolab_fuel__": _meter, "__exolab_look__": look}
+            "__exolab_leave__": leave, "__exolab_fuel__": _meter, "__exolab_look__": look,
+            "__exolab_current__": getcurrent, "__exolab_depths__": _depths,
+            "__exolab_deep__": deep}
