@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from exolab.apps.microbench import PROGRAMS
+from exolab.errors import ProgramFault
 from exolab.runner import run_program
 from exolab.safe import runtime
 
@@ -162,3 +163,43 @@ def test_a_generator_is_not_counted_while_suspended() -> None:
         os.print(sum(next(g) + next(g) for g in gs))
         return 0
     assert run_program(many).console == [str(TWICE_DEPTH)]
+
+
+def huge_values(os: Any, base: int, exp: int) -> None:
+    for what in ("pow", "shl", "rep", "builtin pow", "augmented"):
+        try:
+            if what == "pow":
+                base ** exp
+            elif what == "shl":
+                base << exp
+            elif what == "rep":
+                b"x" * exp
+            elif what == "builtin pow":
+                pow(base, exp)
+            else:
+                n = base
+                n **= exp
+            os.print(what, "built")
+        except ProgramFault:
+            os.print(what, "refused")
+
+
+@pytest.fixture
+def small_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "MAX_BITS", 64)
+    monkeypatch.setattr(runtime, "MAX_ITEMS", 64)
+
+
+def test_one_operation_cannot_build_a_huge_value(small_values: None) -> None:
+    run = run_program(huge_values, 3, 100)
+    assert run.console == ["pow refused", "shl refused", "rep refused",
+                           "builtin pow refused", "augmented refused"]
+    small = run_program(huge_values, 3, 10)
+    assert small.console == ["pow built", "shl built", "rep built", "builtin pow built",
+                             "augmented built"]
+
+
+def test_unverified_code_has_no_size_guards(small_values: None) -> None:
+    run = run_program(huge_values, 3, 100, trusted=True)
+    assert run.console == ["pow built", "shl built", "rep built", "builtin pow built",
+                           "augmented built"]

@@ -14,28 +14,32 @@ names the program itself could never write. What they do is
   greenlet's depth for the time of its body (:func:`_depth_guard`, inlined;
   ``__exolab_enter__``/``__exolab_leave__`` are the same as calls). Generator bodies
   are not counted (a suspended generator is not on the stack), nor lambdas
-  (an expression has no ``finally``): see docs/security.md, stated limits.
+  (an expression has no ``finally``): see docs/security.md, stated limits;
+- ``a ** b`` and ``a << b`` (unless both are small int constants) and ``*``
+  with a literal sequence operand (``b"x" * n``, ``[0] * n``) become calls of
+  size-checking guards, so one operation cannot exhaust the host.
 
 Interface::
 
     instrument(tree) -> tree       (in place)
-    TICK ENTER LEAVE FUEL LOOK CURRENT DEPTHS DEEP   the globals it names
+    TICK ENTER LEAVE FUEL LOOK CURRENT DEPTHS DEEP POW SHL REP   the globals it names
 """
 from __future__ import annotations
 
 import ast
 from typing import Any, TypeVar
 
-from exolab.safe.runtime import PROGRAM_DEPTH
+from exolab.safe.runtime import MAX_BITS, PROGRAM_DEPTH
 
 __all__ = ["instrument", "TICK", "ENTER", "LEAVE", "FUEL", "LOOK", "CURRENT", "DEPTHS",
-           "DEEP"]
+           "DEEP", "POW", "SHL", "REP"]
 
 _T = TypeVar("_T", bound=ast.AST)
 
 TICK, ENTER, LEAVE = "__exolab_tick__", "__exolab_enter__", "__exolab_leave__"
 FUEL, LOOK = "__exolab_fuel__", "__exolab_look__"
 CURRENT, DEPTHS, DEEP = "__exolab_current__", "__exolab_depths__", "__exolab_deep__"
+POW, SHL, REP = "__exolab_pow__", "__exolab_shl__", "__exolab_rep__"
 G, D = "__exolab_g__", "__exolab_d__"         # locals of an instrumented function
 
 
@@ -85,6 +89,31 @@ def _depth_guard(body: list[ast.stmt]) -> list[ast.stmt]:
     ]
 
 
+def _small_constant(op: ast.operator, a: ast.expr, b: ast.expr) -> bool:
+    """True if ``a op b`` has int constant operands and a result below MAX_BITS."""
+    if not (isinstance(a, ast.Constant) and isinstance(b, ast.Constant)
+            and type(a.value) is int and type(b.value) is int):
+        return False
+    x, y = a.value, b.value
+    if isinstance(op, ast.Pow):
+        return y <= 1 or x.bit_length() <= 1 or x.bit_length() * y <= MAX_BITS
+    return y <= 0 or x.bit_length() + y <= MAX_BITS
+
+
+def _guard_for(op: ast.operator, a: ast.expr, b: ast.expr) -> str | None:
+    """The guard ``a op b`` needs (``**``, ``<<``, a literal sequence ``*``), or None."""
+    if isinstance(op, (ast.Pow, ast.LShift)):
+        if _small_constant(op, a, b):
+            return None
+        return POW if isinstance(op, ast.Pow) else SHL
+    if isinstance(op, ast.Mult) and any(
+            isinstance(x, (ast.List, ast.Tuple, ast.JoinedStr))
+            or (isinstance(x, ast.Constant) and type(x.value) in (str, bytes))
+            for x in (a, b)):
+        return REP
+    return None
+
+
 def _is_generator(fn: ast.FunctionDef) -> bool:
     """True if ``fn``'s own body (not nested functions) yields."""
     todo: list[ast.AST] = list(fn.body)
@@ -108,6 +137,23 @@ class _Instrument(ast.NodeTransformer):
         return node
 
     visit_For = visit_While = _loop
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:
+        self.generic_visit(node)
+        guard = _guard_for(node.op, node.left, node.right)
+        if guard is None:
+            return node
+        return ast.copy_location(
+            ast.Call(ast.Name(guard, ast.Load()), [node.left, node.right], []), node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> Any:
+        self.generic_visit(node)
+        if not isinstance(node.target, ast.Name) or \
+                _guard_for(node.op, node.target, node.value) is None:
+            return node
+        value = ast.BinOp(ast.Name(node.target.id, ast.Load()), node.op, node.value)
+        return ast.copy_location(ast.Assign([node.target], self.visit_BinOp(
+            ast.copy_location(value, node))), node)
 
     def visit_comprehension(self, node: ast.comprehension) -> Any:
         self.generic_visit(node)

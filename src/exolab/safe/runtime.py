@@ -23,6 +23,8 @@ Interface::
     FUEL, PROGRAM_DEPTH, KERNEL_HEADROOM
     Exhausted(message)                 a program ran out of fuel or of stack
     tick() -> True; look() -> True; enter(); leave(); deep()
+    guard_pow(a, b), guard_shl(a, b), guard_rep(a, b)   `**`, `<<`, sequence `*`
+                                       with constant-time size checks (MAX_BITS, MAX_ITEMS)
     metered(machine)                   context manager: Machine.run activates its meter
     namespace(name) -> dict            fresh globals for verified code
 """
@@ -38,7 +40,8 @@ from greenlet import getcurrent
 
 from exolab.safe.policy import IMPORTS, PROGRAM, Policy
 
-__all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "deep", "enter",
+__all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "deep", "enter", "guard_pow", "guard_shl", "guard_rep",
+           "MAX_BITS", "MAX_ITEMS",
            "leave", "metered", "namespace", "MARKER"]
 
 FUEL = 5_000_000            # ticks between two looks at the clock
@@ -114,6 +117,47 @@ def leave() -> None:
     _depths[g] -= 1
 
 
+MAX_BITS = 1 << 26          # largest int `**` or `<<` may build (8 MiB)
+MAX_ITEMS = 1 << 24         # largest sequence repetition may build (items)
+_SEQUENCES = (str, bytes, bytearray, list, tuple)
+
+
+def _too_large(op: str, size: int) -> None:
+    """Fault the program: one operation would build a value of ``size`` bits or items."""
+    from exolab.errors import ProgramFault
+    raise ProgramFault(f"{op} would build a value too large for the host", op=op, size=size)
+
+
+def guard_pow(a: Any, b: Any) -> Any:
+    """``a ** b``, faulting before an int result would exceed MAX_BITS (constant time)."""
+    if isinstance(a, int) and type(b) is int and b > 1:
+        bits = int.bit_length(a)
+        if bits > 1 and bits * b > MAX_BITS:
+            _too_large("**", bits * b)
+    return a ** b
+
+
+def guard_shl(a: Any, b: Any) -> Any:
+    """``a << b``, faulting before the result would exceed MAX_BITS (constant time)."""
+    if isinstance(a, int) and type(b) is int and b > 0 and a and int.bit_length(a) + b > MAX_BITS:
+        _too_large("<<", int.bit_length(a) + b)
+    return a << b
+
+
+def guard_rep(a: Any, b: Any) -> Any:
+    """``a * b``, faulting before a repeated sequence would exceed MAX_ITEMS."""
+    seq, n = (a, b) if type(a) in _SEQUENCES else (b, a)
+    if type(seq) in _SEQUENCES and isinstance(n, int) and n > 1 \
+            and len(seq) * n > MAX_ITEMS:
+        _too_large("*", len(seq) * n)
+    return a * b
+
+
+def guard_builtin_pow(a: Any, b: Any, mod: Any = None) -> Any:
+    """The builtin ``pow`` for verified code: two-argument powers are guarded."""
+    return guard_pow(a, b) if mod is None else pow(a, b, mod)
+
+
 def _stack_depth() -> int:
     """The number of Python frames below the caller."""
     n, f = 0, sys._getframe(1)
@@ -159,9 +203,12 @@ def namespace(name: str, policy: Policy = PROGRAM) -> dict[str, Any]:
     """Fresh module globals for verified code: restricted builtins, the hooks, the marker."""
     b = {n: getattr(builtins, n) for n in policy.builtins if hasattr(builtins, n)}
     b["__build_class__"] = builtins.__build_class__
+    if "pow" in b:
+        b["pow"] = guard_builtin_pow
     b["__import__"] = _importer(policy)
     return {"__name__": name, "__builtins__": b, MARKER: True,
             "__exolab_tick__": tick, "__exolab_enter__": enter,
             "__exolab_leave__": leave, "__exolab_fuel__": _meter, "__exolab_look__": look,
             "__exolab_current__": getcurrent, "__exolab_depths__": _depths,
-            "__exolab_deep__": deep}
+            "__exolab_deep__": deep, "__exolab_pow__": guard_pow,
+            "__exolab_shl__": guard_shl, "__exolab_rep__": guard_rep}
