@@ -223,3 +223,19 @@ def test_sys_exit_at_import_no_longer_exits_exolab(tmp_path: Path) -> None:
     trusted = CliRunner().invoke(app, ["run", path, "--trusted"])
     assert trusted.exit_code == 2 and "cannot load program" in trusted.output + str(
         trusted.stderr)
+
+
+def _bench_programs() -> dict[str, Any]:
+    from exolab.apps import microbench
+    from exolab.bench import aegis, speed
+    progs = {f"microbench.{k}": v for k, v in microbench.PROGRAMS.items()}
+    progs.update({f"aegis.{k}": v for k, v in aegis.PROGRAMS.items()})
+    progs.update({f"speed.{k}": v for k, v in vars(speed).items()
+                  if callable(v) and getattr(v, "__module__", "") == speed.__name__
+                  and k in ("_getpids", "_pingpong", "_round_robin_loads", "_pcts")})
+    return progs
+
+
+@pytest.mark.parametrize("name", sorted(_bench_programs()))
+def test_every_benchmark_program_verifies(name: str) -> None:
+    assert is_verified(load_function(_bench_programs()[name]))
