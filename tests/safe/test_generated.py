@@ -110,3 +110,26 @@ def test_random_asts_never_crash_the_verifier(expr: ast.expr) -> None:
         verify_source(source, "tree.py")
     except VerifyError:
         pass
+
+
+def test_a_fixed_seed_soak_of_hostile_programs_crashes_nothing() -> None:
+    """500 random hostile bodies: the verifier only accepts or rejects; accepted ones run
+    on both kernels and end in a result or a fault, never a simulator error."""
+    import random
+
+    from exolab.runner import run_program
+    rng = random.Random(9)
+    tokens = HOSTILE[:-1] + ["True", "pass", "return", "**", "<<", "getattr(os, 'x')"]
+    accepted = 0
+    for _ in range(500):
+        body = " ".join(rng.choice(tokens) for _ in range(rng.randint(1, 12)))
+        source = "def main(os):\n    " + body.replace("\n", " ") + "\n"
+        try:
+            main = load_program_source(source, "soak.py")
+        except VerifyError:
+            continue
+        accepted += 1
+        for kernel in ("monolithic", "exokernel"):
+            run = run_program(main, kernel=kernel)
+            assert run.result.reason == "finished" and run.machine.panic is None
+    assert accepted > 0
