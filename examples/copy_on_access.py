@@ -19,8 +19,6 @@ Run it: ``python examples/copy_on_access.py [PAGES]`` or
 """
 from __future__ import annotations
 
-import sys
-
 from exolab.abi import ABI, PROT_NONE, PROT_READ, PROT_RW
 
 PAGE = 4096
@@ -90,6 +88,8 @@ def main(os: ABI, pages: int = 4) -> int:
 
 
 if __name__ == "__main__":
+    import sys
+
     from exolab.runner import run_program
     run = run_program(main, *(int(a) for a in sys.argv[1:]))
     print("\n".join(run.console))

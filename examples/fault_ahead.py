@@ -28,7 +28,6 @@ the fault-ahead library OS with
 """
 from __future__ import annotations
 
-import sys
 from typing import Any, Callable
 
 from exolab.abi import ABI
@@ -113,6 +112,8 @@ main = linked_with(FaultAheadExOS, sequential)  # what `exolab run` runs
 
 
 if __name__ == "__main__":
+    import sys
+
     from exolab.runner import run_program
     args = [int(a) for a in sys.argv[1:]]
     print(f"Aegis on dec5000; a write miss fills 1 page under ExOS, {CLUSTER} under "

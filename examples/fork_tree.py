@@ -16,8 +16,6 @@ Run it: ``python examples/fork_tree.py [DEPTH]`` or
 """
 from __future__ import annotations
 
-import sys
-
 from exolab.abi import ABI
 
 PAGE = 4096
@@ -52,6 +50,8 @@ def main(os: ABI, depth: int = 2) -> int:
 
 
 if __name__ == "__main__":
+    import sys
+
     from exolab.runner import run_program
     run = run_program(main, *(int(a) for a in sys.argv[1:]))
     print("\n".join(run.console))

@@ -15,8 +15,6 @@ Run it: ``python examples/pipe_pingpong.py [ROUNDS]`` or
 """
 from __future__ import annotations
 
-import sys
-
 from exolab.abi import ABI
 
 WIDTH = 4                       # bytes per counter on the wire
@@ -56,6 +54,8 @@ def main(os: ABI, rounds: int = 3) -> int:
 
 
 if __name__ == "__main__":
+    import sys
+
     from exolab.runner import run_program
     run = run_program(main, *(int(a) for a in sys.argv[1:]))
     print("\n".join(run.console))

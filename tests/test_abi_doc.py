@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from exolab.abi import ABI, ERRNOS
 from exolab.runner import run_program
+from exolab.safe import load_program_source
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "abi.md"
 
@@ -41,9 +41,8 @@ def test_the_example_program_prints_what_the_page_says() -> None:
     found = re.search(r"```python\n(# hello_pipe\.py\n.*?)```", text, re.S)
     assert found is not None
     code = found.group(1)
-    namespace: dict[str, Any] = {}
-    exec(compile(code, "hello_pipe.py", "exec"), namespace)   # noqa: S102 - our doc
-    run = run_program(namespace["main"], "greetings", kernel="monolithic")
+    main = load_program_source(code, "hello_pipe.py")      # verified, as `exolab run`
+    run = run_program(main, "greetings", kernel="monolithic")
     shown = re.search(r"run\.console +# (\[.*\])", text)
     assert shown is not None and repr(run.console) == shown.group(1)
     assert run.faults == [] and run.result.reason == "finished"

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from exolab.errors import ConfigError, SyscallError, safe_str, type_name
+from exolab.safe.sealed import SealedABCMeta
 
 __all__ = ["ABI", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_RW", "ERRNOS",
            "Program", "FaultHandler", "RpcHandler", "ExceptionHandler", "EXCEPTION_KINDS",
@@ -106,7 +107,7 @@ EXCEPTION_KINDS = {
 }
 
 
-class ABI(ABC):
+class ABI(ABC, metaclass=SealedABCMeta):
     """The calls a program may make; a kernel personality implements them all."""
 
     #: kernel name as used by the benchmark harness ("monolithic", "exokernel", ...)

@@ -44,9 +44,10 @@ Interface::
 
     app                                 the Typer application
     main()                              console-script entry point
-    resolve_program(program, kernel=None, args=(), max_cycles=None, on_line=None)
-                                        -> (profile, seed, trace) -> run
-    load_abi_program(spec) -> Program   load_program, import failures as ConfigError
+    resolve_program(program, kernel=None, args=(), max_cycles=None, on_line=None,
+                    trusted=False) -> (profile, seed, trace) -> run
+    load_abi_program(spec, trusted=False) -> Program   verified (exolab.safe) unless
+                                        trusted; import failures as ConfigError
     program_args(texts) -> list         "12" -> 12, anything else stays a string
     EXIT_ERROR                          exit status of an ExolabError (2)
     EXIT_FAULT                          exit status of run when a process faulted (1)
@@ -280,16 +281,38 @@ def program_args(texts: list[str]) -> list[int | str]:
     return [int(t) if _INT.fullmatch(t) else t for t in texts]
 
 
-def load_abi_program(spec: str) -> Any:
-    """:func:`exolab.abi.load_program`, with any import-time failure a ConfigError."""
+def load_abi_program(spec: str, trusted: bool = False) -> Any:
+    """The program ``spec`` names, verified and loaded by :mod:`exolab.safe` (or, when
+    ``trusted``, imported as host code by :func:`exolab.abi.load_program`); any
+    import-time failure is a ConfigError, a rejection a VerifyError."""
     from exolab.abi import load_program
     try:
-        return load_program(spec)
+        return load_program(spec) if trusted else _load_verified(spec)
     except ExolabError:
         raise
-    except Exception as ex:            # the file raised or did not compile
+    except (Exception, SystemExit) as ex:   # it raised, exited or did not compile
         raise ConfigError("cannot load program", program=spec,
                           reason=f"{type(ex).__name__}: {ex}") from None
+
+
+def _load_verified(spec: str) -> Any:
+    """``path.py[:func]`` or ``package.module[:func]``, verified from its source file."""
+    import importlib.util
+
+    from exolab.safe.load import load_program_file
+    target, _, func = spec.partition(":")
+    if target.endswith(".py"):
+        if not Path(target).is_file():
+            raise ConfigError("program file not found", path=target)
+        return load_program_file(target, func or "main")
+    try:
+        found = importlib.util.find_spec(target)
+    except (ImportError, ValueError) as ex:
+        raise ConfigError("program module not found", module=target,
+                          reason=str(ex)) from None
+    if found is None or not found.origin or not found.origin.endswith(".py"):
+        raise ConfigError("program module not found", module=target)
+    return load_program_file(found.origin, func or "main")
 
 
 def _where(where: Any) -> str:
@@ -375,6 +398,8 @@ def _summary_table(title: str, program: str, run: Any) -> Table:
     table.add_column("value", justify="right")
     table.add_row("program", escape(program))
     table.add_row("run", run.result.reason)
+    if getattr(run, "verified", True) is False:
+        table.add_row("verified", "no: --trusted, unverified host code")
     table.add_row("cycles", f"{m.cycles:,}")
     table.add_row("simulated time", f"{m.us(m.cycles):,.2f} \N{MICRO SIGN}s")
     return table
@@ -443,6 +468,9 @@ def run(
         "--trace", help="Also write a Perfetto / Chrome trace-event JSON file.")] = None,
     max_cycles: Annotated[int, typer.Option(
         "--max-cycles", min=0, help=_MAX_CYCLES_HELP)] = DEFAULT_MAX_CYCLES,
+    trusted: Annotated[bool, typer.Option(
+        "--trusted", help="Run the program as unverified host code (see "
+                          "docs/security.md).")] = False,
 ) -> None:
     """Run an ABI program on a kernel; print its output and the machine's counters.
 
@@ -455,12 +483,12 @@ def run(
     from exolab.runner import RunInterrupted, run_program
     if kernel not in kernel_names():
         raise ConfigError("unknown kernel", name=kernel, expected=kernel_names())
-    main_fn = load_abi_program(program)
+    main_fn = load_abi_program(program, trusted)
     echo = _Echo()
     try:
         result = run_program(main_fn, *program_args(args or []), kernel=kernel,
                              profile=profile, seed=seed, trace=trace_path is not None,
-                             max_cycles=_budget(max_cycles), on_line=echo)
+                             max_cycles=_budget(max_cycles), on_line=echo, trusted=trusted)
     except RunInterrupted as ex:
         result = ex.run
     echo.rest(result.console)
@@ -487,7 +515,8 @@ def run(
 
 def resolve_program(program: str, kernel: str | None = None,
                     args: tuple[Any, ...] = (), max_cycles: int | None = None,
-                    on_line: Callable[[str], Any] | None = None) -> Any:
+                    on_line: Callable[[str], Any] | None = None,
+                    trusted: bool = False) -> Any:
     """Return a function ``(profile, seed, trace) -> run`` that runs ``program``.
 
     A built-in scenario (:data:`exolab.demo.SCENARIOS`) runs on the bare
@@ -510,7 +539,7 @@ def resolve_program(program: str, kernel: str | None = None,
     if name not in kernel_names():
         raise ConfigError("unknown kernel", name=name, expected=kernel_names())
     try:
-        main_fn = load_abi_program(program)
+        main_fn = load_abi_program(program, trusted)
     except ConfigError as ex:
         if ex.message == "cannot load program":     # found, but it failed to import
             raise
@@ -521,7 +550,8 @@ def resolve_program(program: str, kernel: str | None = None,
     def scenario(profile: str, seed: int, trace: bool) -> Any:
         from exolab.runner import run_program
         return run_program(main_fn, *args, kernel=name, profile=profile, seed=seed,
-                           trace=trace, max_cycles=max_cycles, on_line=on_line)
+                           trace=trace, max_cycles=max_cycles, on_line=on_line,
+                           trusted=trusted)
     return scenario
 
 
@@ -562,6 +592,9 @@ def trace(
                                + " (default monolithic; scenarios: none).")] = None,
     max_cycles: Annotated[int, typer.Option(
         "--max-cycles", min=0, help=_MAX_CYCLES_HELP)] = DEFAULT_MAX_CYCLES,
+    trusted: Annotated[bool, typer.Option(
+        "--trusted", help="Run the program as unverified host code (see "
+                          "docs/security.md).")] = False,
 ) -> None:
     """Run a program with tracing on and write a Perfetto (Chrome trace-event) file.
 
@@ -575,7 +608,7 @@ def trace(
     from exolab.trace.perfetto import write_chrome_trace
     echo = _Echo()
     scenario = resolve_program(program, kernel, tuple(program_args(args or [])),
-                               _budget(max_cycles), echo)
+                               _budget(max_cycles), echo, trusted)
     try:
         run = scenario(profile, seed, True)
     except RunInterrupted as ex:

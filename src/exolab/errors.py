@@ -18,6 +18,7 @@ Interface::
       SimulationError               the run cannot continue (deadlock, no kernel)
       SyscallError                  a kernel refused a call (an errno-style result)
       ProgramFault                  a simulated program was killed by a fault
+      VerifyError                   untrusted code was rejected before it ran
 
 Errors a *simulated program* causes never escape as Python tracebacks to the
 user: kernels turn them into :class:`SyscallError` results or
@@ -33,11 +34,12 @@ from __future__ import annotations
 from typing import Any
 
 from exolab.hostint import host_interrupted
+from exolab.safe.sealed import Sealed
 
 __all__ = [
     "ExolabError", "ConfigError", "MachineError", "PhysicalAddressError",
     "PrivilegeError", "DiskImageError", "DiskRequestError", "NicError",
-    "KernelPanic", "SimulationError", "SyscallError", "ProgramFault",
+    "KernelPanic", "SimulationError", "SyscallError", "ProgramFault", "VerifyError",
 ]
 
 
@@ -71,7 +73,7 @@ def safe_repr(x: Any) -> str:
     return _render(x, repr)
 
 
-class ExolabError(Exception):
+class ExolabError(Exception, metaclass=Sealed):
     """Root of every exolab error; ``fields`` holds the structured details."""
 
     def __init__(self, message: str, **fields: Any) -> None:
@@ -137,3 +139,18 @@ class SyscallError(ExolabError):
 
 class ProgramFault(ExolabError):
     """A simulated program was stopped by a fault it caused (``cause``, ``vaddr``)."""
+
+
+class VerifyError(ExolabError):
+    """Untrusted code was rejected by :mod:`exolab.safe` (``file``, ``line``, ``col``,
+    ``construct``, ``policy``)."""
+
+    def __init__(self, construct: str, *, file: str = "<program>", line: int = 0,
+                 col: int = 0, policy: str = "program", why: str = "") -> None:
+        super().__init__(f"{file}:{line}:{col}: {construct} is not allowed"
+                         + (f" ({why})" if why else ""),
+                         file=file, line=line, col=col, construct=construct,
+                         policy=policy)
+
+    def __str__(self) -> str:
+        return safe_str(self.message) + f" [policy {safe_str(self.fields['policy'])}]"

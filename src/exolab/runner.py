@@ -7,11 +7,15 @@ back everything needed to report on it.
 
 Interface::
 
-    ProgramRun(machine, kernel, result, console, faults)
+    ProgramRun(machine, kernel, result, console, faults, verified)
     run_program(program, *args, kernel="monolithic", profile="dec5000", seed=0,
                 trace=False, frames=16384, until=None, max_cycles=None,
-                on_line=None) -> ProgramRun
+                on_line=None, trusted=False) -> ProgramRun
     RunInterrupted(run)     the host's ^C (a KeyboardInterrupt) with the run so far
+
+The program is verified first (:func:`exolab.safe.load_function`: its source
+and what it references; VerifyError if it is rejected) unless it was loaded
+verified already or ``trusted=True`` runs it as unverified host code.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ class ProgramRun:
     result: RunResult
     console: list[str]
     faults: list[tuple[int, str, Any]]
+    verified: bool = True       # False: run with trusted=True, as unverified host code
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -47,23 +52,29 @@ def run_program(program: Callable[..., Any], *args: Any, kernel: str = "monolith
                 profile: str = "dec5000", seed: int = 0, trace: bool = False,
                 frames: int = 16384, until: int | None = None,
                 max_cycles: int | None = None,
-                on_line: Callable[[str], Any] | None = None) -> ProgramRun:
-    """Boot ``program(os, *args)`` on a fresh machine running ``kernel``; run it
-    (to the cycle budget ``max_cycles`` at most: reason ``"budget"``; each console
-    line to ``on_line`` as it completes), then close the machine (it is done;
-    closing lets it be freed). The host's ^C raises :class:`RunInterrupted`."""
+                on_line: Callable[[str], Any] | None = None,
+                trusted: bool = False) -> ProgramRun:
+    """Verify ``program`` (unless ``trusted``), boot ``program(os, *args)`` on a
+    fresh machine running ``kernel``; run it (to the cycle budget ``max_cycles`` at
+    most: reason ``"budget"``; each console line to ``on_line`` as it completes),
+    then close the machine (it is done; closing lets it be freed). The host's ^C
+    raises :class:`RunInterrupted`."""
+    from exolab.safe.load import is_verified, load_function
+    if not trusted:
+        program = load_function(program)
     machine = Machine(profile, seed=seed, trace=trace, frames=frames,
                       max_cycles=max_cycles)
     k = make_kernel(kernel, machine)
     if on_line is not None and hasattr(k.console, "sink"):
         setattr(k.console, "sink", on_line)     # (a kernels.common.console.Console)
     k.boot(program, *args, name=getattr(program, "__name__", "init"))
+    verified = is_verified(program)
     try:
         result = k.run(until)
     except KeyboardInterrupt as ex:     # the host's: a program's own is its fault
         so_far = RunResult("interrupted", machine.cycles, len(machine.threads.live()))
         raise RunInterrupted(ProgramRun(machine, k, so_far, list(k.console),
-                                        list(k.faults))) from ex
+                                        list(k.faults), verified)) from ex
     finally:
         machine.close()
-    return ProgramRun(machine, k, result, list(k.console), list(k.faults))
+    return ProgramRun(machine, k, result, list(k.console), list(k.faults), verified)

@@ -192,7 +192,8 @@ class Machine:
 
     def run(self, until: int | None = None) -> RunResult:
         """Run the idle loop until nothing can happen, a halt, or cycle ``until``."""
-        with sigint_guard():                    # a program's own ^C is its fault
+        from exolab.safe.runtime import metered
+        with sigint_guard(), metered(self):     # ^C; fuel and stack for verified code
             return self._run(until)
 
     def _run(self, until: int | None) -> RunResult:

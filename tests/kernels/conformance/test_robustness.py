@@ -24,9 +24,10 @@ from .kit import declared, leftovers
 PAGE = 4096
 
 
-def run(kernel: str, program: Any, *args: Any, frames: int = 4096) -> Any:
+def run(kernel: str, program: Any, *args: Any, frames: int = 4096,
+        trusted: bool = False) -> Any:
     """Run ``program`` on ``kernel``; it must finish; return the run."""
-    r = run_program(program, *args, kernel=kernel, frames=frames)
+    r = run_program(program, *args, kernel=kernel, frames=frames, trusted=trusted)
     assert r.result.reason == "finished", (r.result, r.console, r.faults)
     return r
 

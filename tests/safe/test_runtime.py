@@ -1,0 +1,205 @@
+"""Fuel bounds loops that make no progress; the depth count leaves kernel headroom;
+neither changes a cycle count."""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from exolab.apps.microbench import PROGRAMS
+from exolab.errors import ProgramFault
+from exolab.runner import run_program
+from exolab.safe import runtime
+
+KERNELS = ["monolithic", "exokernel"]
+
+
+@pytest.fixture
+def little_fuel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "FUEL", 1000)
+
+
+def _faults(run: Any) -> list[str]:
+    return [f[1] for f in run.faults]
+
+
+def spinner(os: Any) -> int:
+    while True:
+        pass
+
+
+def catcher(os: Any) -> int:
+    try:
+        while True:
+            pass
+    except Exception:
+        os.print("caught")
+    return 0
+
+
+def spinning_child_parent(os: Any) -> None:
+    pid = os.spawn(spinner)
+    os.print("status", os.wait(pid)[0] == pid)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_loop_without_progress_ends_that_program_only(kernel: str, little_fuel: None) -> None:
+    run = run_program(spinning_child_parent, kernel=kernel)
+    assert run.result.reason == "finished" and run.console == ["status True"]
+    assert len(run.faults) == 1 and "no progress in simulated time" in run.faults[0][1]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_the_fuel_fault_cannot_be_caught_by_the_program(kernel: str, little_fuel: None) -> None:
+    run = run_program(catcher, kernel=kernel)
+    assert run.console == [] and "no progress" in _faults(run)[0]
+
+
+def progressing(os: Any, n: int) -> int:
+    for _ in range(n):
+        os.getpid()
+    return 0
+
+
+def comprehending(os: Any) -> int:
+    return sum(1 for _ in range(10 ** 9))
+
+
+def test_loops_that_charge_cycles_never_run_out(little_fuel: None) -> None:
+    assert run_program(progressing, 5000).faults == []
+
+
+def test_comprehensions_are_fuelled_too(little_fuel: None) -> None:
+    assert "no progress" in _faults(run_program(comprehending))[0]
+
+
+def test_unverified_code_has_no_fuel(little_fuel: None) -> None:
+    def bounded_spin(os: Any) -> int:
+        n = 0
+        for _ in range(20_000):
+            n += 1
+        return n
+    assert run_program(bounded_spin).faults != []
+    assert run_program(bounded_spin, trusted=True).faults == []
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("name", ["pipe", "prot1", "lrpc", "api_call"])
+def test_instrumentation_changes_no_cycle_count(kernel: str, name: str) -> None:
+    plain = run_program(PROGRAMS[name], 20, kernel=kernel, trusted=True)
+    checked = run_program(PROGRAMS[name], 20, kernel=kernel)
+    assert checked.verified and not plain.verified
+    assert checked.machine.cycles == plain.machine.cycles
+    assert checked.console == plain.console and checked.faults == plain.faults
+
+
+def recurse(os: Any, n: int) -> int:
+    return recurse(os, n + 1)
+
+
+def deep_then_kernel(os: Any, depth: int) -> int:
+    if depth > 0:
+        return deep_then_kernel(os, depth - 1)
+    pid = os.spawn(progressing, 10)
+    os.wait(pid)
+    os.print("kernel ok")
+    return 0
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_program_recursion_stops_at_program_depth(kernel: str) -> None:
+    run = run_program(recurse, 0, kernel=kernel)
+    assert f"deeper than {runtime.PROGRAM_DEPTH}" in _faults(run)[0]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_paths_have_headroom_at_the_programs_deepest(kernel: str) -> None:
+    run = run_program(deep_then_kernel, runtime.PROGRAM_DEPTH - 5, kernel=kernel)
+    assert run.faults == [] and run.console == ["kernel ok"]
+
+
+def _nest(os: Any, n: int) -> int:
+    if n == 0:
+        os.thread_yield()
+        return 0
+    return _nest(os, n - 1)
+
+
+def two_deep_threads(os: Any) -> int:
+    os.thread_create(_nest, 200)
+    _nest(os, 200)
+    os.thread_yield()
+    os.print("both done")
+    return 0
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_the_depth_count_is_per_simulated_thread(kernel: str) -> None:
+    run = run_program(two_deep_threads, kernel=kernel)
+    assert run.faults == [] and run.console == ["both done"]
+
+
+def test_the_interpreter_limit_is_raised_only_during_a_run() -> None:
+    before = sys.getrecursionlimit()
+    seen: list[int] = []
+
+    def probe(os: Any) -> None:
+        seen.append(0)
+    run_program(probe)
+    assert sys.getrecursionlimit() == before and seen == [0]
+
+
+TWICE_DEPTH = runtime.PROGRAM_DEPTH * 2
+
+
+def test_a_generator_is_not_counted_while_suspended() -> None:
+    def gen(n: int) -> Any:
+        for i in range(n):
+            yield i
+
+    def many(os: Any) -> int:
+        gs = [gen(3) for _ in range(TWICE_DEPTH)]
+        os.print(sum(next(g) + next(g) for g in gs))
+        return 0
+    assert run_program(many).console == [str(TWICE_DEPTH)]
+
+
+def huge_values(os: Any, base: int, exp: int) -> None:
+    for what in ("pow", "shl", "rep", "builtin pow", "augmented"):
+        try:
+            if what == "pow":
+                base ** exp
+            elif what == "shl":
+                base << exp
+            elif what == "rep":
+                b"x" * exp
+            elif what == "builtin pow":
+                pow(base, exp)
+            else:
+                n = base
+                n **= exp
+            os.print(what, "built")
+        except ProgramFault:
+            os.print(what, "refused")
+
+
+@pytest.fixture
+def small_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "MAX_BITS", 64)
+    monkeypatch.setattr(runtime, "MAX_ITEMS", 64)
+
+
+def test_one_operation_cannot_build_a_huge_value(small_values: None) -> None:
+    run = run_program(huge_values, 3, 100)
+    assert run.console == ["pow refused", "shl refused", "rep refused",
+                           "builtin pow refused", "augmented refused"]
+    small = run_program(huge_values, 3, 10)
+    assert small.console == ["pow built", "shl built", "rep built", "builtin pow built",
+                             "augmented built"]
+
+
+def test_unverified_code_has_no_size_guards(small_values: None) -> None:
+    run = run_program(huge_values, 3, 100, trusted=True)
+    assert run.console == ["pow built", "shl built", "rep built", "builtin pow built",
+                           "augmented built"]
