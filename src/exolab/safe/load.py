@@ -142,6 +142,42 @@ def _allowed_objects() -> dict[int, Any]:
 
 
 _PENDING = object()     # the value of something still being loaded (a cycle)
+_TREES: dict[str, ast.Module] = {}
+
+
+def _file_tree(file: str) -> ast.Module:
+    """The parsed AST of source file ``file`` (cached; linecache finds the text)."""
+    tree = _TREES.get(file)
+    if tree is None:
+        import linecache
+        text = "".join(linecache.getlines(file))
+        if not text:
+            raise OSError(file)
+        tree = _TREES[file] = ast.parse(text, file)
+    return tree
+
+
+def _class_cells(cls: type) -> dict[str, Any]:
+    """The free variables the methods of ``cls`` close over (a class defined inside a
+    function), by name; ``__class__`` (super()'s cell) is the class's own."""
+    cells: dict[str, Any] = {}
+    for member in vars(cls).values():
+        fn = getattr(member, "__func__", member)        # staticmethod, classmethod
+        if isinstance(member, property):
+            fns = [member.fget, member.fset, member.fdel]
+        else:
+            fns = [fn]
+        for f in fns:
+            if type(f) is not types.FunctionType or not f.__closure__:
+                continue
+            for n, c in zip(f.__code__.co_freevars, f.__closure__):
+                if n == "__class__":
+                    continue
+                try:
+                    cells[n] = c.cell_contents
+                except ValueError:      # an empty cell: a NameError when it is used
+                    cells[n] = None
+    return cells
 
 
 class _Loader:
@@ -173,8 +209,8 @@ class _Loader:
             return v if is_verified(v) else self._function(v)
         if isinstance(v, type):
             return self._class(v)
-        if t in _CONTAINERS and self._plain(v, name, file, line):
-            return v                    # shared with the caller, by the caller's choice
+        if t in _CONTAINERS:
+            return self._container(v, name, file, line)
         if t is types.ModuleType and "*" in IMPORTS.get(v.__name__, ()):
             return v
         if t in _EXCEPTIONS and all(type(a) in _CONST for a in v.args):
@@ -202,17 +238,23 @@ class _Loader:
             setter(new)
         return new
 
-    def _plain(self, v: Any, name: str, file: str, line: int) -> bool:
-        """True if container ``v`` holds only values verified code may hold as they are."""
-        items = list(v.items()) if type(v) is dict else list(v) if type(v) is not bytearray \
-            else []
-        for x in items:
-            for y in (x if type(v) is dict else (x,)):
-                if self.value(y, name, file, line) is not y:
-                    raise VerifyError(f"reference to {name} (a {type_name(v)} holding "
-                                      "host code)", file=file, line=line,
-                                      policy=self.policy.name)
-        return True
+    def _container(self, v: Any, name: str, file: str, line: int) -> Any:
+        """Container ``v`` itself when verified code may hold everything in it as it
+        is (shared with the caller, by the caller's choice); else a copy of the same
+        type holding the verified copies (functions a test keeps in a dict)."""
+        if type(v) is bytearray:
+            return v
+        items = list(v.items()) if type(v) is dict else list(v)
+        flat = [y for x in items for y in (x if type(v) is dict else (x,))]
+        got = [self.value(y, name, file, line) for y in flat]
+        if any(g is _PENDING for g in got):
+            raise VerifyError(f"a cycle through {name} inside a {type_name(v)}",
+                              file=file, line=line, policy=self.policy.name)
+        if all(g is y for g, y in zip(got, flat)):
+            return v
+        if type(v) is dict:
+            return dict(zip(got[0::2], got[1::2]))
+        return type(v)(got)
 
     def _space(self, module: str) -> dict[str, Any]:
         """The fresh namespace standing for source module ``module`` in this load."""
@@ -223,6 +265,8 @@ class _Loader:
 
     def _source(self, obj: Any) -> tuple[ast.Module, str, int]:
         """``obj``'s AST (positioned at its file's lines), its file and first line."""
+        if getattr(obj, "__name__", None) == "<lambda>":
+            return self._lambda_source(obj)
         try:
             lines, first = inspect.getsourcelines(obj)
             file = inspect.getsourcefile(obj) or "<program>"
@@ -237,6 +281,33 @@ class _Loader:
             raise VerifyError(f"{getattr(obj, '__qualname__', '?')} (not a def or class "
                               "statement)", file=file, line=first, policy=self.policy.name)
         return tree, file, first
+
+    def _lambda_source(self, fn: Any) -> tuple[ast.Module, str, int]:
+        """A lambda's AST as ``def exolab_lambda(args): return body``: the one
+        lambda of its file that starts on its first line with its parameters."""
+        code = fn.__code__
+        file = code.co_filename
+        try:
+            tree = _file_tree(file)
+        except (OSError, SyntaxError, ValueError):
+            tree = None
+        found = [] if tree is None else [
+            n for n in ast.walk(tree) if isinstance(n, ast.Lambda)
+            and n.lineno == code.co_firstlineno
+            and [a.arg for a in n.args.posonlyargs + n.args.args + n.args.kwonlyargs]
+            == list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])]
+        if len(found) != 1:
+            raise VerifyError(f"lambda at {file}:{code.co_firstlineno} (its source is "
+                              f"{'ambiguous' if found else 'not found'})",
+                              policy=self.policy.name,
+                              why="only code with source can be verified")
+        lam = found[0]
+        node = ast.FunctionDef(name="exolab_lambda", args=lam.args,
+                               body=[ast.Return(lam.body)], decorator_list=[],
+                               returns=None, type_comment=None)
+        ast.copy_location(node, lam)
+        ast.copy_location(node.body[0], lam.body)
+        return ast.Module(body=[node], type_ignores=[]), file, lam.lineno
 
     def _function(self, fn: types.FunctionType) -> Any:
         """Load function ``fn``: verify, vet its globals and cells, re-create it."""
@@ -290,7 +361,8 @@ class _Loader:
             lazy = getattr(future, "compiler_flag", 0) == _ANNOTATIONS
             verify_tree(tree, self.policy, file, lazy)
             used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-            entry = _CODE[key] = (self._compile(tree, (), file, lazy), sorted(used),
+            free = tuple(sorted(_class_cells(cls)))
+            entry = _CODE[key] = (self._compile(tree, free, file, lazy), sorted(used),
                                   file, line)
         compiled, names, file, line = entry
         ns = self._space(cls.__module__)
@@ -298,9 +370,18 @@ class _Loader:
         mod = sys.modules.get(cls.__module__)
         g = vars(mod) if mod is not None else {}
         self._fill(ns, g, [n for n in names if n != cls.__name__], file, line)
+        cells = _class_cells(cls)
+        args = []
+        for n in sorted(cells):         # a class inside a function: its methods' cells
+            got = self.value(cells[n], n, file, line)
+            if got is _PENDING:
+                raise VerifyError(f"a cycle through {n} in the cells of class "
+                                  f"{cls.__qualname__}", file=file, line=line,
+                                  policy=self.policy.name)
+            args.append(got)
         local: dict[str, Any] = {}
         exec(compiled, ns, local)
-        new = local["__exolab_outer__"]()
+        new = local["__exolab_outer__"](*args)
         ns[cls.__name__] = new          # a method naming its own class finds the copy
         return self._finish(cls, new)
 
