@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from exolab.kernels import Kernel, make_kernel
+from exolab.kernels.common.names import program_name
 from exolab.machine.machine import Machine, RunResult
 
 __all__ = ["ProgramRun", "run_program", "RunInterrupted"]
@@ -67,7 +68,7 @@ def run_program(program: Callable[..., Any], *args: Any, kernel: str = "monolith
     k = make_kernel(kernel, machine)
     if on_line is not None and hasattr(k.console, "sink"):
         setattr(k.console, "sink", on_line)     # (a kernels.common.console.Console)
-    k.boot(program, *args, name=getattr(program, "__name__", "init"))
+    k.boot(program, *args, name=program_name(program, "init"))
     verified = is_verified(program)
     try:
         result = k.run(until)

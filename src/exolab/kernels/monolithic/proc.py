@@ -29,8 +29,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import IMAGE_PAGES, PROT_READ, image_pages
 from exolab.errors import SyscallError, type_name
+from exolab.kernels.common.args import func
+from exolab.kernels.common.exitstatus import final_status
+from exolab.kernels.common.image import IMAGE_VPN, copy_in
+from exolab.kernels.common.names import process_name
 from exolab.kernels.monolithic.limits import (MAX_PROCESSES, MAX_THREADS,
-                                              MAX_THREADS_PER_PROC, NAME_MAX, PROC_FRAMES,
+                                              MAX_THREADS_PER_PROC, PROC_FRAMES,
                                               THREAD_FRAMES)
 from exolab.kernels.monolithic.pipe import close_all, dup_fds
 from exolab.kernels.monolithic.vm import PTE, AddressSpace
@@ -43,9 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["Process", "IMAGE_PAGES", "sys_getpid", "sys_spawn", "sys_fork", "sys_exit",
            "sys_wait", "sys_thread_create", "sys_yield", "sys_thread_yield", "start_thread",
            "kill", "thread_ended", "admit_process", "admit_thread"]
-
-IMAGE_VPN = 0x400               # where images are mapped (0x0040_0000)
-
 
 @dataclass(slots=True, eq=False)
 class Process:
@@ -124,37 +125,20 @@ def _args(args: Any) -> tuple[Any, ...]:
     return tuple(args)
 
 
-def _name(name: Any, program: Any) -> str:
-    """Decode a process name: a str, cut to NAME_MAX characters (empty: the program's)."""
-    if type(name) is not str:
-        raise SyscallError("EINVAL", "a process name is a string", name=name)
-    name = name[:NAME_MAX]
-    if not name:
-        try:
-            name = getattr(program, "__name__", "prog")
-        except Exception:
-            name = "prog"
-        name = name[:NAME_MAX] if type(name) is str and name else "prog"
-    return name
-
-
 def _map_image(k: "MonolithicKernel", cpu: CPU, proc: Process, pages: int) -> None:
     """Map ``pages`` read-only image pages, each copied from the page cache."""
-    for i in range(pages):
-        ppn = k.frames.alloc()
-        cpu.charge(k.machine.profile.copy_cost(4096) + k.vm.c_pte)
-        cpu.memory.note_copy(4096)
+    frames = copy_in(cpu, pages, k.frames.alloc, k.vm.c_pte)
+    for i, ppn in enumerate(frames):
         proc.space.ptes[IMAGE_VPN + i] = PTE(ppn, PROT_READ)
 
 
 def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,
               args: tuple[Any, ...], name: str) -> int:
     """Create a process running ``program`` in a fresh address space."""
-    if not callable(program):
-        raise SyscallError("EINVAL", "program is not callable", program=program)
+    func(program, "program")
     args = _args(args)
     pages = image_pages(program)
-    name = _name(name, program)
+    name = process_name(name, program)
     admit_process(k, pages)             # decode: all or nothing, no half-built process
     cpu.charge(k.paths["mono_exec_path"])
     child = k.new_process(name, proc)
@@ -166,8 +150,7 @@ def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,
 def sys_fork(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
              args: tuple[Any, ...]) -> int:
     """Create a child with a COW copy of the caller's space, running ``entry``."""
-    if not callable(entry):
-        raise SyscallError("EINVAL", "entry is not callable", entry=entry)
+    func(entry, "entry")
     args = _args(args)
     admit_process(k)
     child = k.new_process(f"{proc.name}~", proc)
@@ -184,8 +167,7 @@ def sys_fork(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
 def sys_thread_create(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
                       args: tuple[Any, ...]) -> int:
     """Start another thread in the caller's address space."""
-    if not callable(entry):
-        raise SyscallError("EINVAL", "entry is not callable", entry=entry)
+    func(entry, "entry")
     args = _args(args)
     admit_thread(k, proc)
     return start_thread(k, proc, entry, args).tid
@@ -261,9 +243,7 @@ def thread_ended(k: "MonolithicKernel", cpu: CPU, t: SimThread) -> None:
         return
     if proc.status is None:             # not killed: the main thread's value counts
         main = proc.main if proc.main is not None else t
-        proc.status = main.exit_status if main.exit_status is not None else main.result
-        if proc.status is None:
-            proc.status = 0
+        proc.status = final_status(main.exit_status, main.result)
     _teardown(k, cpu, proc)
 
 
