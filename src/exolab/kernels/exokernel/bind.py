@@ -160,8 +160,16 @@ class Binder:
 
     def _drop_guaranteed(self, env: Environment, vpn: int) -> None:
         """Remove a guaranteed mapping and its cached copies."""
-        env.guaranteed.pop(vpn, None)
+        self._unguarantee(env, vpn)
         self._invalidate(env, vpn)
+
+    @staticmethod
+    def _unguarantee(env: Environment, vpn: int) -> None:
+        """Drop ``env``'s guarantee of ``vpn``; a save area there is unbound with it
+        (the kernel never writes a frame the environment no longer holds)."""
+        env.guaranteed.pop(vpn, None)
+        if env.save_area is not None and env.save_area[0] == vpn:
+            env.save_area = None
 
     def _forget(self, env: Environment, vpn: int) -> None:
         """Drop ``env``'s record of its binding of ``vpn`` (and the capability's)."""
@@ -209,7 +217,7 @@ class Binder:
                 env = self.k.env_by_asid.get(asid)
                 if env is not None and env.bound.get(vpn) is c:
                     del env.bound[vpn]
-                    env.guaranteed.pop(vpn, None)
+                    self._unguarantee(env, vpn)
                 self.stlb.invalidate(asid, vpn)
                 self.cpu.tlb_invalidate(vpn, asid)
                 broken += 1
@@ -222,5 +230,6 @@ class Binder:
             cap.bindings.discard((env.asid, vpn))
         env.bound.clear()
         env.guaranteed.clear()
+        env.save_area = None
         self.stlb.flush_asid(env.asid)
         self.cpu.tlb_flush(env.asid)

@@ -50,10 +50,15 @@ def dispatch(k: "Aegis", env: Environment, fn: Callable[..., Any], *words: Any) 
     """Exception dispatch: save three scratch registers, upcall the handler."""
     k.cpu.charge(k.c_exc)
     k.exceptions += 1
-    if env.save_area is not None:
-        mem, ppn = k.machine.memory, env.save_area[1]
-        for i, w in enumerate(words[:3]):
-            mem.store_word(ppn, 4 * i, w & 0xFFFFFFFF if type(w) is int else 0)
+    save = env.save_area
+    if save is not None:                    # bound to the environment: only while its
+        g = env.guaranteed.get(save[0])     # guaranteed mapping of that frame stands
+        if g is None or g.ppn != save[1] or not g.writable:
+            env.save_area = None            # (the page was freed or rebound: unbound)
+        else:
+            mem, ppn = k.machine.memory, save[1]
+            for i, w in enumerate(words[:3]):
+                mem.store_word(ppn, 4 * i, w & 0xFFFFFFFF if type(w) is int else 0)
     run_entry(k, env, fn, *words)
 
 
