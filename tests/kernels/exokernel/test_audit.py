@@ -7,6 +7,8 @@ from typing import Any
 from exolab.kernels.exokernel import Sys
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
 
+from exolab.runner import run_program
+
 from ._support import PAGE, aegis, bystander, errno
 
 SAVE_VPN = 0x60000                      # a save area of the test's own choosing
@@ -51,3 +53,54 @@ def test_a_freed_save_area_is_never_written_again() -> None:
     assert k.run().reason == "finished"
     assert not k.faults, k.faults
     assert box["words"] == [0xABCD0000, 0xABCD0001, 0xABCD0002]
+
+
+class _Liar(int):
+    """An int whose comparisons lie."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return int(self)
+
+
+class _Raiser:
+    """An object whose comparisons raise."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("boom")
+
+    __hash__ = None                             # type: ignore[assignment]
+
+
+def test_hostile_messages_cannot_kill_or_fool_the_parent() -> None:
+    """Hole 2: a child's garbage is dropped; a forged exit status is ignored."""
+    box: dict[str, Any] = {}
+
+    def sibling(os: Any) -> int:
+        _turns(os, box, "forged")
+        return 7
+
+    def liar(os: Any, sib: int) -> None:
+        garbage = [("exit",), ("exit", [sib], 1), ("exit", {sib: 1}, 1),
+                   ("exit", _Liar(sib), "forged"), ("exit", _Raiser(), 1),
+                   (_Raiser(), sib, 1), ("exit", sib, "forged"), ([1], 2, 3),
+                   ("exit", os.pid, "early")]
+        for words in garbage:
+            os.aegis(Sys.PCT_ASYNC, os.parent, words, True)
+        box["forged"] = True
+        os.compute(10_000)
+
+    def parent(os: Any) -> None:
+        sib = os.spawn(sibling)
+        bad = os.fork(liar, sib)
+        box["sib"] = os.wait(sib)
+        box["bad"] = os.wait(bad)
+        box["dropped"] = os.dropped
+
+    r = run_program(parent, kernel="exokernel")
+    assert r.result.reason == "finished", r.faults
+    assert not r.faults, r.faults
+    assert box["sib"][1] == 7 and box["bad"][1] == 0
+    assert box["dropped"] >= 8

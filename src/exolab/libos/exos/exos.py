@@ -100,6 +100,7 @@ class ExOS(ABI):
         self.exc_handlers: dict[str, Callable[..., Any]] = {}
         self.prot_epoch = 0                     # bumped by every mprotect
         self.in_entry = 0                       # running a PCT entry on a borrowed thread
+        self.dropped = 0                        # asynchronous messages refused (_on_async)
         self.c_call = cost(cpu.profile, "proc_call")
         self.vm = self.vm_class(self)
         self.ipc = self.ipc_class(self)
@@ -151,9 +152,16 @@ class ExOS(ABI):
         self.cpu.charge(self.profile.reg_save)
 
     def _on_async(self, sender: int, *words: Any) -> None:
-        """An asynchronous message: a child's exit, or the kernel's death notice."""
-        if len(words) == 3 and words[0] == "exit":
-            self.procs.on_exit_message(sender, words[1], words[2])
+        """An asynchronous message: the kernel's death notice of a child (sender 0).
+
+        Anyone holding our wake capability may send one, with any registers, so
+        it is decoded at exact types; anything else is dropped and counted
+        (``dropped``), never run: no caller's ``__eq__``, no exception."""
+        if type(sender) is int and len(words) == 3 and type(words[0]) is str \
+                and words[0] == "exit" and type(words[1]) is int:
+            if self.procs.on_exit_message(sender, words[1], words[2]):
+                return
+        self.dropped += 1
 
     def _on_revoke(self, npages: int) -> None:
         """Visible revocation: give back clean, private pages (refilled on demand)."""

@@ -293,10 +293,17 @@ class Procs:
         os.ipc.close_all()
         os.trap(Sys.ENV_DESTROY, os.handle, what, True)
 
-    def on_exit_message(self, sender: int, pid: Any, status: Any) -> None:
-        """A child's exit (its PCT, or the kernel's death notice): remember its status."""
-        if pid in self.children and self.children[pid] is PENDING and sender in (0, pid):
+    def on_exit_message(self, sender: int, pid: int, status: Any) -> bool:
+        """A decoded exit message: remember a child's status; whether it was taken.
+
+        Only the kernel's death notice (sender 0, sent when the environment is
+        really destroyed, with the status it was destroyed with) counts; a
+        child's own "exit" PCT announces nothing the kernel has not attested,
+        so a process can neither forge a sibling's status nor its own early."""
+        if sender == 0 and self.children.get(pid, None) is PENDING:
             self.children[pid] = status
+            return True
+        return sender == pid and pid in self.children      # (the child's courtesy copy)
 
     def wait(self, pid: Any) -> tuple[int, Any]:
         """Block until child ``pid`` (or any) has exited; reap it."""
