@@ -104,3 +104,74 @@ def test_hostile_messages_cannot_kill_or_fool_the_parent() -> None:
     assert not r.faults, r.faults
     assert box["sib"][1] == 7 and box["bad"][1] == 0
     assert box["dropped"] >= 8
+
+
+def _root_of(os: Any, va: int) -> tuple[int, int]:
+    """(ppn, handle) of the frame ExOS maps at ``va`` (read from its page table)."""
+    pt = os.vm.pt
+    i = pt.find(va >> 12)
+    return pt.entry(i)[0], pt.cap(i)
+
+
+def test_a_fork_child_cannot_write_its_parents_frames() -> None:
+    """Hole 3: copy-on-write is enforced by read-only capabilities."""
+    box: dict[str, Any] = {}
+
+    def child(os: Any, va: int) -> None:
+        ppn, h = _root_of(os, va)
+        box["bind"] = errno(os.aegis, Sys.TLB_WRITE, 0x600, ppn, h, VALID | WRITABLE)
+        box["derive"] = errno(os.aegis, Sys.CAP_DERIVE, h, ("read", "write"))
+        os.store(va, 99)                        # its own copy (copy-on-write)
+        box["child_sees"] = os.load(va)
+
+    def parent(os: Any) -> None:
+        va = os.mmap(PAGE)
+        os.store(va, 42)
+        os.wait(os.fork(child, va))
+        box["parent_sees"] = os.load(va)
+
+    r = run_program(parent, kernel="exokernel")
+    assert r.result.reason == "finished" and not r.faults, r.faults
+    assert box["bind"] == "EPERM" and box["derive"] == "EPERM"
+    assert box["child_sees"] == 99 and box["parent_sees"] == 42
+
+
+def test_a_spawned_process_cannot_rewrite_shared_library_code() -> None:
+    """Hole 4: ExOS's text pages are read-only to every process but their owner."""
+    box: dict[str, Any] = {}
+
+    def other(os: Any) -> None:
+        ppn, h = _root_of(os, 0x400 << 12)
+        box["bind"] = errno(os.aegis, Sys.TLB_WRITE, 0x600, ppn, h, VALID | WRITABLE)
+
+    def parent(os: Any) -> None:
+        os.wait(os.spawn(other))
+
+    r = run_program(parent, kernel="exokernel")
+    assert r.result.reason == "finished" and not r.faults, r.faults
+    assert box["bind"] == "EPERM"
+
+
+def test_a_copy_on_write_frame_left_alone_is_written_in_place() -> None:
+    """The last owner of a shared frame regains write (no needless copy)."""
+    box: dict[str, Any] = {}
+
+    def child(os: Any, va: int) -> None:
+        _turns(os, box, "parent_copied")
+        before = os.aegis(Sys.CAP_INFO, _root_of(os, va)[1])
+        os.store(va, 5)
+        box["child"] = (before[2], _root_of(os, va)[0], os.load(va))
+
+    def parent(os: Any) -> None:
+        va = os.mmap(PAGE)
+        os.store(va, 1)
+        pid = os.fork(child, va)
+        box["orig"] = _root_of(os, va)[0]
+        os.store(va, 2)                         # the parent copies; the child owns it alone
+        box["parent_copied"] = True
+        os.wait(pid)
+
+    r = run_program(parent, kernel="exokernel")
+    assert r.result.reason == "finished" and not r.faults, r.faults
+    rights, ppn, value = box["child"]
+    assert "write" in rights and ppn == box["orig"] and value == 5

@@ -183,12 +183,29 @@ def sys_page_free(k: "Aegis", env: Environment, handle: Any) -> None:
 
 def sys_page_share(k: "Aegis", env: Environment, handles: Any,
                    target_handle: Any) -> list[int]:
-    """Make an environment co-owner of pages; return its root handles."""
+    """Make an environment co-owner of pages (items: handle or (handle, rights));
+    return its root handles."""
     target = _env(k, target_handle, "control")
     if type(handles) not in (list, tuple) or len(handles) > MAX_SHARE:
         raise SyscallError("EINVAL", "handles must be a short list")
-    caps = [_cap(k, h, "page", ("share",)) for h in handles]
-    return [k.phys.share(c, target).handle for c in caps]
+    shares = [_share_item(k, item) for item in handles]
+    return [k.phys.share(c, target, rights).handle for c, rights in shares]
+
+
+def _share_item(k: "Aegis", item: Any) -> tuple[Capability, frozenset[str] | None]:
+    """Decode one PAGE_SHARE item: a handle, or (handle, rights) to give the new
+    owner only ``rights`` (a subset of the handle's; ``free`` is always added)."""
+    if type(item) is not tuple:
+        return _cap(k, item, "page", ("share",)), None
+    if len(item) != 2 or type(item[1]) not in (list, tuple, frozenset) or \
+            len(item[1]) > MAX_RIGHTS or any(type(r) is not str for r in item[1]):
+        raise SyscallError("EINVAL", "a share item is a handle or (handle, rights)")
+    cap = _cap(k, item[0], "page", ("share",))
+    rights = frozenset(item[1])
+    if not rights <= cap.rights:
+        raise SyscallError("EPERM", "cannot share rights the capability lacks",
+                           handle=item[0], asked=sorted(rights))
+    return cap, rights
 
 
 def sys_page_list(k: "Aegis", env: Environment) -> list[tuple[int, int]]:

@@ -17,7 +17,7 @@ Interface::
     PhysPages(kernel, first, count)
       alloc(env, ppn=None) -> Capability            ENOMEM / EAGAIN (taken)
       reserve(env, n)                               hold n free pages for env (ENOMEM)
-      share(cap, target) -> Capability              a root for another owner
+      share(cap, target, rights=None) -> Capability a root for another owner
       free(env, cap)                                give one root back
       take(env, ppn, why) -> Repossession | None    the abort protocol's repossession
       release_all(env)                              at destruction
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["PAGE_RIGHTS", "PhysPages", "PhysStats"]
 
 PAGE_RIGHTS = ("read", "write", "share", "free")
+_ALL, _FREE = frozenset(PAGE_RIGHTS), frozenset(("free",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +107,20 @@ class PhysPages:
         env.reserved += n
         self._reserved += n
 
-    def share(self, cap: Capability, target: Environment) -> Capability:
-        """Make ``target`` a co-owner of ``cap``'s page; return its root capability."""
+    def share(self, cap: Capability, target: Environment,
+              rights: frozenset[str] | None = None) -> Capability:
+        """Make ``target`` a co-owner of ``cap``'s page; return its root capability.
+
+        With ``rights`` the new root carries only those (and ``free``): a
+        copy-on-write child gets a read-only root, so it cannot write a frame it
+        shares until it copies it; a root left the page's only owner regains
+        every page right (nobody else can reach the frame any more)."""
         ppn = cap.obj
         mine = target.roots.get(ppn)
         if mine is not None:
             return mine
-        root = self.k.caps.mint("page", ppn, PAGE_RIGHTS, holder=target)
+        root = self.k.caps.mint("page", ppn, PAGE_RIGHTS if rights is None
+                                else rights | _FREE, holder=target)
         self._roots[ppn].append(root)
         target.roots[ppn] = root
         return root
@@ -129,6 +137,8 @@ class PhysPages:
             del self._roots[ppn]
             self._free.add(ppn)
             heapq.heappush(self._heap, ppn)
+        elif len(roots) == 1 and roots[0].rights != _ALL:
+            roots[0].rights = _ALL          # the sole owner: nobody left to protect
 
     def free(self, env: Environment, cap: Capability) -> None:
         """Give back ``env``'s root capability ``cap`` (EPERM for a derived one)."""

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import image_pages
 from exolab.errors import SyscallError
-from exolab.kernels.exokernel.bind import VALID
+from exolab.kernels.exokernel.bind import MAX_VEC, VALID
+from exolab.kernels.exokernel.envcalls import MAX_SHARE
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import FD_CONSOLE
 from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, GUARANTEED_PAGES,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["Procs", "UThread", "PENDING"]
 
 PENDING = object()                      # a child that has not exited yet
+_RO = ("read", "share")                 # what a sharer gives a copy-on-write co-owner
 #: fruitless turns a waiter yields before it sleeps even though others could run: two
 #: processes waiting on each other would otherwise yield back and forth for ever
 MAX_SPINS = 64
@@ -217,7 +219,7 @@ class Procs:
                     range(pt.find(IMAGE_VPN), pt.find(IMAGE_VPN) + EXOS_TEXT_PAGES)]
             reg = pt.find(os.registry_va >> SHIFT)
             text.append((pt.entry(reg)[0], pt.cap(reg)))
-            roots = os.trap(Sys.PAGE_SHARE, [hh for _p, hh in text], h)
+            roots = self._share([(hh, _RO) for _p, hh in text[:-1]] + [text[-1][1]], h)
             try:
                 child = libos(self.cpu, pid, h, up)
             except Exception as ex:             # the program's library OS is broken
@@ -242,11 +244,12 @@ class Procs:
         try:
             ptes = os.vm.pt.entries()
             present = [e for e in ptes if e[2] & P_PRESENT]
-            roots = dict(zip((e[0] for e in present),
-                             os.trap(Sys.PAGE_SHARE, [e[3] for e in present], h)))
+            roots = dict(zip((e[0] for e in present), self._share(
+                [e[3] if e[2] & P_SHARED and e[2] & P_WRITE else (e[3], _RO)
+                 for e in present], h)))
             snap_ptes, vec = self._cow(ptes, roots)
-            if vec:
-                os.trap(Sys.TLB_VEC, vec)
+            for at in range(0, len(vec), MAX_VEC):
+                os.trap(Sys.TLB_VEC, vec[at:at + MAX_VEC])
             fds = os.ipc.open_fds()
             os.ipc.inherit(fds)
             snap = {"ptes": snap_ptes, "fds": fds, "next_vpn": os.vm.next_vpn,
@@ -271,8 +274,19 @@ class Procs:
                 pt.set_flags(i, flags)
                 if flags & P_READ:
                     vec.append((vpn, ppn, h, VALID))
-            snap.append((vpn, ppn, flags, roots.get(vpn, 0)))
+            if flags & P_PRESENT and not flags & P_SHARED:
+                flags |= P_COW                  # the child's root is read-only: copy
+            snap.append((vpn, ppn, flags, roots.get(vpn, 0)))   # before any write
         return snap, vec
+
+    def _share(self, items: list[Any], h: int) -> list[int]:
+        """PAGE_SHARE ``items`` with environment ``h``, MAX_SHARE per call."""
+        if len(items) <= MAX_SHARE:
+            return self.os.trap(Sys.PAGE_SHARE, items, h)  # type: ignore[no-any-return]
+        out: list[int] = []
+        for at in range(0, len(items), MAX_SHARE):
+            out.extend(self.os.trap(Sys.PAGE_SHARE, items[at:at + MAX_SHARE], h))
+        return out
 
     # -- ending and waiting ---------------------------------------------------------------
 
