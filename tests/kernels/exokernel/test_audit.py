@@ -175,3 +175,33 @@ def test_a_copy_on_write_frame_left_alone_is_written_in_place() -> None:
     assert r.result.reason == "finished" and not r.faults, r.faults
     rights, ppn, value = box["child"]
     assert "write" in rights and ppn == box["orig"] and value == 5
+
+
+def test_a_corrupt_pipe_header_garbles_data_but_never_kills_the_other_end() -> None:
+    """Hole 5: ring header words are clamped and validated by each end."""
+    box: dict[str, Any] = {"got": []}
+    corruptions = [(0, 0xFFFF0000), (0x10, 0x8), (0xFFFFFFF0, 0x7FFFFFFF)]
+
+    def child(os: Any, rfd: int, wfd: int, va: int) -> None:
+        for k, (head, tail) in enumerate(corruptions):
+            os.store(va + 4, head)
+            os.store(va + 8, tail)
+            box["corrupt"] = k
+            _turns(os, box, f"read{k}")
+        os.close(wfd)
+
+    def parent(os: Any) -> None:
+        rfd, wfd = os.pipe()
+        va = os.ipc.fd_entry(rfd)[1]
+        pid = os.fork(child, rfd, wfd, va)
+        os.close(wfd)
+        for k in range(len(corruptions)):
+            while box.get("corrupt") != k:
+                os.yield_()
+            box["got"].append(len(os.read(rfd, 3 * PAGE)))
+            box[f"read{k}"] = True
+        box["wait"] = os.wait(pid)
+
+    r = run_program(parent, kernel="exokernel")
+    assert r.result.reason == "finished" and not r.faults, r.faults
+    assert all(0 < n <= PAGE for n in box["got"])

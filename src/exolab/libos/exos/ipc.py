@@ -159,7 +159,7 @@ class IPC:
         self._lock(va)
         head, tail = cpu.load(va + H_HEAD), cpu.load(va + H_TAIL)
         cpu.charge(self.c_pipe)
-        count = (tail - head) & MASK32
+        count = min((tail - head) & MASK32, PIPE_RING)    # (a peer may corrupt them)
         if count == 0:
             writers = cpu.load(va + H_WRITERS)
             cpu.store(va + H_LOCK, 0)
@@ -185,7 +185,7 @@ class IPC:
             raise SyscallError("EPIPE", "no reader on the pipe")
         head, tail = cpu.load(va + H_HEAD), cpu.load(va + H_TAIL)
         cpu.charge(self.c_pipe)
-        room = PIPE_RING - ((tail - head) & MASK32)
+        room = PIPE_RING - min((tail - head) & MASK32, PIPE_RING)
         cpu.charge(self.c_mod)
         put, off = min(room, len(data)), tail % PIPE_RING
         if put:
