@@ -83,6 +83,7 @@ class Environment:
     name: str
     asid: int                           # addressing context: the hardware ASID
     parent: "Environment | None"        # creator: receives the death notice
+    asid_gen: int = -1                  # asid is valid while this is Aegis's generation
     cap: Capability | None = None       # root capability naming this environment
     # exception context (written by env_setup; read by dispatch)
     exc_handlers: dict[int, Callable[..., Any]] = field(default_factory=dict)
@@ -92,6 +93,7 @@ class Environment:
     # addressing context (bind.py)
     guaranteed: dict[int, Any] = field(default_factory=dict)   # vpn -> TLBEntry
     bound: dict[int, Capability] = field(default_factory=dict)  # vpn -> cap of its binding
+    cached: set[int] = field(default_factory=set)   # vpns it ever put in the STLB (destroy)
     # resources this environment is accountable for
     roots: dict[int, Capability] = field(default_factory=dict)  # ppn -> root page cap
     slots: list[int] = field(default_factory=list)             # slice positions owned
@@ -111,6 +113,8 @@ class Environment:
     state: str = LIVE                   # LIVE -> DYING -> DEAD_ENV
     status: Any = None                  # exit status or fault description
     notified: bool = False              # parent already told of its end
+    children: dict[int, "Environment"] = field(default_factory=dict)  # eid -> not yet dead
+    queued: bool = False                # in the scheduler's queue of slice-less runnables
     personality: Any = None             # the library OS instance (boot only; untrusted)
 
     def trace_track(self) -> tuple[int, str]:

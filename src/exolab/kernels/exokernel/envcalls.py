@@ -21,6 +21,7 @@ from exolab.abi import as_flag
 from exolab.errors import KernelPanic, SyscallError, type_name
 from exolab.kernels.exokernel.caps import Capability
 from exolab.kernels.exokernel.env import ENTRY_NAMES, Environment
+from exolab.kernels.exokernel.limits import MAX_CONSOLE, MAX_NAME, MAX_RIGHTS, MAX_SHARE
 from exolab.machine.cpu import Cause
 
 if TYPE_CHECKING:
@@ -34,10 +35,6 @@ __all__ = ["sys_getres", "sys_console", "sys_env_alloc", "sys_env_setup",
            "sys_wake",
            "MAX_NAME", "MAX_CONSOLE", "MAX_SHARE", "MAX_RIGHTS"]
 
-MAX_NAME = 64               # bytes of an environment or thread name
-MAX_CONSOLE = 1 << 16       # bytes of one console write
-MAX_SHARE = 1024            # handles in one PAGE_SHARE
-MAX_RIGHTS = 16             # names in one CAP_DERIVE rights collection
 
 
 def _cap(k: "Aegis", handle: Any, kind: str | None = None,

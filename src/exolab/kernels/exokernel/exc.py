@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from exolab.abi import TRIGGERED, fault_status
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.exokernel.env import LIVE, Environment
+from exolab.kernels.exokernel.limits import MAX_STRIKES
 from exolab.kernels.exokernel.pct import run_entry
 from exolab.kernels.exokernel.stlb import ASID_MIX
 from exolab.machine.cpu import CPU, KERNEL, Cause
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_STRIKES", "on_tlb_miss", "on_exception", "dispatch"]
 
-MAX_STRIKES = 8             # handler returns that left the same fault unfixed
 
 
 def dispatch(k: "Aegis", env: Environment, fn: Callable[..., Any], *words: Any) -> None:

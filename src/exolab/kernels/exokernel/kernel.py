@@ -41,6 +41,8 @@ from exolab.kernels.exokernel.bind import Binder
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
 from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
                                           EnvStats, Message)
+from exolab.kernels.exokernel.limits import (KERNEL_FRAMES, MAX_ENV_THREADS, MAX_ENVS,
+                                             MAX_THREADS, PAGE_SHIFT)
 from exolab.kernels.exokernel.pct import CalleeAbort, run_entry
 from exolab.kernels.exokernel.phys import PhysPages, PhysStats
 from exolab.kernels.exokernel.revoke import (DEFAULT_DEADLINE_US, IRQ_SOFT, Revoker,
@@ -56,7 +58,6 @@ __all__ = ["Aegis", "AegisStats", "KERNEL_FRAMES", "LIBOSES", "MAX_STRIKES"]
 
 MAX_STRIKES = exc.MAX_STRIKES
 
-KERNEL_FRAMES = 64          # low frames hold the kernel image and its data
 LIBOSES = {"exos": "exolab.libos.exos:ExOS"}
 
 _ENTRY_OF = {"pct": "async", "notice": "async", "revoke": "revoke",
@@ -91,6 +92,10 @@ class Aegis:
     def __init__(self, machine: Machine, libos: str = "exos") -> None:
         if libos not in LIBOSES:
             raise ConfigError("unknown library OS", libos=libos, expected=sorted(LIBOSES))
+        if machine.memory.page_shift != PAGE_SHIFT:
+            raise ConfigError("aegis and its library OSes are written for 4 KiB pages",
+                              page_size=1 << machine.memory.page_shift,
+                              expected=1 << PAGE_SHIFT)
         if machine.memory.frames <= KERNEL_FRAMES + 64:
             raise KernelPanic("aegis: not enough physical memory",
                               frames=machine.memory.frames)
@@ -118,8 +123,12 @@ class Aegis:
         self.sched = Scheduler(self)
         self.revoker = Revoker(self)
         self.envs: dict[int, Environment] = {}          # live and dying environments
-        self.env_by_asid: dict[int, Environment] = {}
-        self._free_asids = list(range(self.cpu.tlb.asid_mask, 0, -1))  # pop() -> 1
+        self.asid_gen = 0                               # ASIDs recycle by generation:
+        self._free_asids: list[int] = []                # freed in this generation (LIFO)
+        self._next_asid = 1                             # never handed out in it: these on
+        self.asid_rollovers = 0
+        self.c_clear = self.c_path["stlb_clear"]
+        self.threads_live = 0
         self.current: Environment | None = None         # environment on the CPU
         self.console: list[str] = []
         self.faults: list[tuple[int, str, Any]] = []
@@ -161,26 +170,67 @@ class Aegis:
     # -- environments -------------------------------------------------------------------
 
     def new_env(self, name: str, parent: Environment | None) -> Environment:
-        """Create a live environment with an ASID and a capability naming it."""
-        if not self._free_asids:
-            raise SyscallError("ENOMEM", "no address-space identifier left")
-        asid = self._free_asids.pop()
-        env = Environment(self._next_eid, name, asid, parent)
+        """Create a live environment with a capability naming it (ENOMEM past
+        MAX_ENVS); it gets an ASID now if one is free, else when it first runs."""
+        if len(self.envs) >= MAX_ENVS:
+            raise SyscallError("ENOMEM", "too many environments", limit=MAX_ENVS)
+        env = Environment(self._next_eid, name, 0, parent)
+        self._take_asid(env)
         env.cap = self.caps.mint("env", env, RIGHTS["env"], holder=parent)
         self._next_eid += 1
         self.created += 1
         self.envs[env.eid] = env
-        self.env_by_asid[asid] = env
+        if parent is not None:
+            parent.children[env.eid] = env
         return env
+
+    def _take_asid(self, env: Environment) -> bool:
+        """Give ``env`` an ASID of this generation if one is free; whether it got one."""
+        if self._free_asids:
+            env.asid = self._free_asids.pop()
+        elif self._next_asid <= self.cpu.tlb.asid_mask:
+            env.asid = self._next_asid
+            self._next_asid += 1
+        else:
+            return False
+        env.asid_gen = self.asid_gen
+        return True
+
+    def asid_of(self, env: Environment) -> int:
+        """``env``'s ASID, assigned now if it has none in this generation: when all
+        are taken, a new generation starts (TLB and STLB flushed, charged here) and
+        every environment gets a fresh one the next time it runs."""
+        if env.asid_gen == self.asid_gen or self._take_asid(env):
+            return env.asid
+        self.asid_gen += 1
+        self.asid_rollovers += 1
+        self._free_asids.clear()
+        self._next_asid = 1
+        self.cpu.tlb_flush()
+        self.cpu.charge(self.stlb.clear() * self.c_clear)
+        self._take_asid(env)
+        return env.asid
 
     def new_thread(self, env: Environment, fn: Callable[..., Any], args: tuple[Any, ...],
                    name: str = "") -> SimThread:
         """Create a context of ``env`` that will run ``fn(*args)`` in user mode."""
+        self._thread_limit(env)
+        self.threads_live += 1
         t = self.machine.threads.create(self._thread_entry, (env, fn, args),
                                         name=name or f"{env.name}.{len(env.threads)}",
                                         owner=env)
         env.threads.append(t)
         return t
+
+    def _thread_limit(self, env: Environment) -> None:
+        """EAGAIN past MAX_THREADS live contexts, or MAX_ENV_THREADS in ``env``."""
+        if self.threads_live >= MAX_THREADS:
+            raise SyscallError("EAGAIN", "too many threads", limit=MAX_THREADS)
+        if len(env.threads) >= MAX_ENV_THREADS:
+            env.threads = [t for t in env.threads if t.state != DEAD]
+            if len(env.threads) >= MAX_ENV_THREADS:
+                raise SyscallError("EAGAIN", "too many threads in the environment",
+                                   limit=MAX_ENV_THREADS)
 
     def start(self, env: Environment, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Give ``env`` its first context."""
@@ -197,8 +247,9 @@ class Aegis:
     def enter(self, env: Environment) -> None:
         """Make ``env`` the running environment: load its ASID."""
         self.current = env
-        if self.cpu.asid != env.asid:
-            self.cpu.set_asid(env.asid)
+        asid = env.asid if env.asid_gen == self.asid_gen else self.asid_of(env)
+        if self.cpu.asid != asid:
+            self.cpu.set_asid(asid)
 
     def upcall(self, env: Environment, fn: Callable[..., Any], *words: Any) -> Any:
         """Run one of ``env``'s entries in user mode (a fault in it destroys ``env``)."""
@@ -241,8 +292,8 @@ class Aegis:
     def _destroy_unstarted_children(self, env: Environment) -> None:
         """Environments ``env`` allocated but never started die with it: they have no
         context to run, and only their creator was building them (no leak)."""
-        for child in [e for e in self.envs.values()
-                      if e.parent is env and e.state == LIVE and not e.threads]:
+        for child in [e for e in env.children.values()
+                      if e.state == LIVE and not e.threads]:
             self.destroy(child, "creator died before starting it", exited=True,
                          unwind=False)
 
@@ -290,8 +341,11 @@ class Aegis:
         env.state = DEAD_ENV
         env.ctx.clear()
         self.envs.pop(env.eid, None)
-        self.env_by_asid.pop(env.asid, None)
-        self._free_asids.append(env.asid)
+        if env.parent is not None:
+            env.parent.children.pop(env.eid, None)
+        if env.asid_gen == self.asid_gen:       # (Binder.forget dropped its entries)
+            self._free_asids.append(env.asid)
+            env.asid_gen = -1
 
     def revoke_pages(self, eid: int, npages: int,
                      deadline_us: float = DEFAULT_DEADLINE_US) -> None:
@@ -347,6 +401,7 @@ class Aegis:
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
         """A context's body ended: the environment exits with its last one."""
         env: Environment = thread.owner
+        self.threads_live -= 1
         env.ctx = [c for c in env.ctx if c.thread is not thread]
         if env.alive:
             live = [t for t in env.threads if t.state != DEAD]

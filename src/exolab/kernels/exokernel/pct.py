@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from exolab.abi import as_flag
 from exolab.errors import SyscallError, safe_str, type_name
 from exolab.kernels.exokernel.env import LIVE, Context, Environment, Message
+from exolab.kernels.exokernel.limits import MAX_INBOX, MAX_PCT_DEPTH, MAX_WORDS
 from exolab.machine.threads import ThreadExit
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CalleeAbort", "call", "send", "run_entry", "MAX_INBOX", "MAX_WORDS"]
 
-MAX_INBOX = 64          # asynchronous messages queued per environment
-MAX_WORDS = 8           # registers a PCT carries
 
 
 class CalleeAbort(BaseException):
@@ -80,8 +79,9 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
     callee.ctx.append(ctx)
     k.pcts += 1
     k.current = callee                              # enter the callee: its ASID
-    if cpu.asid != callee.asid:
-        cpu.set_asid(callee.asid)
+    asid = callee.asid if callee.asid_gen == k.asid_gen else k.asid_of(callee)
+    if cpu.asid != asid:
+        cpu.set_asid(asid)
     failed: BaseException | None = None
     try:
         reply = cpu.upcall(callee.entries["sync"], *words)
@@ -105,8 +105,9 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
         if clk.now >= clk.deadline:
             cpu.service()
         k.current = env
-        if cpu.asid != env.asid:
-            cpu.set_asid(env.asid)
+        asid = env.asid if env.asid_gen == k.asid_gen else k.asid_of(env)
+        if cpu.asid != asid:
+            cpu.set_asid(asid)
         if callee.state != LIVE:
             k.finish_if_done(callee)
     if failed is not None:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from exolab.abi import as_flag
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.exokernel.env import Environment
+from exolab.kernels.exokernel.limits import MAX_OVERRUNS, SLOTS
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
@@ -43,10 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["Scheduler", "SchedStats", "SLOTS", "SLICE_US", "EPILOGUE_BOUND_US",
            "MAX_OVERRUNS"]
 
-SLOTS = 64                  # positions in the slice vector (one second of slices)
 SLICE_US = 15.625           # SOSP'95 §4: Aegis time slices are 15.625 ms
 EPILOGUE_BOUND_US = 50.0    # Aegis policy: an epilogue saves registers, a few us
-MAX_OVERRUNS = 3            # overruns tolerated; the next one destroys the environment
 
 
 @dataclass(frozen=True, slots=True)
