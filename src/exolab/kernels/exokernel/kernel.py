@@ -194,6 +194,8 @@ class Aegis:
         else:
             return False
         env.asid_gen = self.asid_gen
+        for e in env.guaranteed.values():   # (no cache holds them: the rollover
+            e.asid = env.asid               # cleared the TLB and the STLB)
         return True
 
     def asid_of(self, env: Environment) -> int:
@@ -235,6 +237,7 @@ class Aegis:
     def start(self, env: Environment, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Give ``env`` its first context."""
         env.ctx.append(Context(self.new_thread(env, fn, args, env.name)))
+        self.sched.note(env)
 
     def _thread_entry(self, env: Environment, fn: Callable[..., Any],
                       args: tuple[Any, ...]) -> Any:
@@ -412,6 +415,7 @@ class Aegis:
                              unwind=False)
             elif not env.ctx:
                 env.ctx.append(Context(live[0]))
+                self.sched.note(env)
         self.finish_if_done(env)
         if self.current is env:
             self.current = None

@@ -110,6 +110,8 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
             cpu.set_asid(asid)
         if callee.state != LIVE:
             k.finish_if_done(callee)
+        elif not callee.slots and not callee.queued:
+            k.sched.note(callee)                # (its own context is on top again)
     if failed is not None:
         if callee.state == LIVE:
             k.destroy(callee, f"fault in sync entry: {type_name(failed)}: "

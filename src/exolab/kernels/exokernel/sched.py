@@ -29,12 +29,13 @@ Interface::
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import as_flag
 from exolab.errors import KernelPanic, SyscallError
-from exolab.kernels.exokernel.env import Environment
+from exolab.kernels.exokernel.env import LIVE, Environment
 from exolab.kernels.exokernel.limits import MAX_OVERRUNS, SLOTS
 from exolab.machine.cpu import CPU
 
@@ -72,6 +73,8 @@ class Scheduler:
         self.bound = p.us_to_cycles(EPILOGUE_BOUND_US)     # epilogue budget, cycles
         self.c_scan = kernel.c_path["slice_scan"]         # per slot examined
         self.vector: list[Environment | None] = [None] * SLOTS
+        self.guests: deque[Environment] = deque()     # slice-less, maybe runnable (note)
+        self.guest_turn = False                 # the last slice went to a guest
         self.pos = SLOTS - 1                # the slice now running (slot 0 goes first)
         self.in_epilogue: Environment | None = None   # whose epilogue is running
         self.ticking = False                # the slice timer is armed
@@ -144,9 +147,32 @@ class Scheduler:
             self.cpu.charge(seen * self.c_scan)
             return e
         self.cpu.charge(max(seen, 1) * self.c_scan)
-        for e in self.k.envs.values():      # runnable but owning no slice (woken, donee)
-            if e is not exclude and e.runnable and not e.slots:
-                return e
+        return self._guest(exclude)
+
+    def note(self, env: Environment) -> None:
+        """``env`` may have become runnable: queue it if it owns no slice."""
+        if not env.queued and not env.slots and env.state == LIVE:
+            env.queued = True
+            self.guests.append(env)
+
+    def _guest(self, exclude: Environment | None) -> Environment | None:
+        """The next runnable environment owning no slice, round robin over the
+        queue (the ones found unable to run leave it until noted again)."""
+        guests, held = self.guests, None
+        while guests:
+            e = guests.popleft()
+            e.queued = False
+            if e.slots or not e.runnable:
+                continue
+            if e is exclude:
+                held = e
+                continue
+            self.note(e)                    # (back at the end: it may run again)
+            if held is not None:
+                self.note(held)
+            return e
+        if held is not None:
+            self.note(held)
         return None
 
     def _advance(self) -> Environment | None:
@@ -167,6 +193,8 @@ class Scheduler:
         if top is None:
             raise KernelPanic("sched: switch to an environment without context",
                               eid=to.eid)
+        if me is not None:
+            self.note(me)                   # (it may still be runnable)
         self.switches += 1
         self.k.enter(to)
         cpu.switch_to(top.thread, save=False)
@@ -242,6 +270,7 @@ class Scheduler:
         for c in reversed(env.ctx):
             if c.sleeping:
                 c.sleeping = False
+                self.note(env)
                 return
         env.wake_pending = True
 
@@ -255,6 +284,10 @@ class Scheduler:
             self.k.destroy(self.in_epilogue, "epilogue ran past the slice boundary")
             return
         nxt = self._advance()
+        if self.guests:                         # every other slice goes to the next
+            self.guest_turn = not self.guest_turn   # slice-less environment, if one
+            if self.guest_turn:                 # can run (they would starve behind
+                nxt = self._guest(None) or nxt  # owners that never sleep)
         if cur is None or cpu.current is None:  # the idle loop: dispatch will run one
             return
         if nxt is None or nxt is cur:

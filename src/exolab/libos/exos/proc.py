@@ -189,7 +189,11 @@ class Procs:
         os = self.os
         pid, h = os.trap(Sys.ENV_ALLOC, name[:64] or "proc", pages)
         try:
-            os.trap(Sys.SLICE_ALLOC, h, None, 1, False)
+            try:
+                os.trap(Sys.SLICE_ALLOC, h, None, 1, False)
+            except SyscallError as ex:          # every slice is owned: the child runs
+                if ex.errno != "EAGAIN":        # in time others donate or leave idle
+                    raise
             return pid, h, os.trap(Sys.CAP_DERIVE, os.handle, ("wake", "pct"))
         except SyscallError:
             self._abandon(h)
