@@ -62,19 +62,24 @@ class PhysPages:
         self.k = kernel
         self.first = first                      # lowest ppn handed out
         self.count = count
-        self._roots: dict[int, list[Capability]] = {}   # ppn -> root caps (its owners)
-        self._free = set(range(first, first + count))   # ppns with no owner
-        self._heap = list(range(first, first + count))  # free ppns (stale ones skipped)
+        self._roots: dict[int, list[Capability]] = {}   # ppn -> root caps (its owners);
+        self._fresh = first             # the rest is free: every ppn not in _roots,
+        self._heap: list[int] = []      # freed ppns below _fresh (stale ones skipped),
+        self._end = first + count       # and every ppn from _fresh on (lazy: no list)
         self._allocated = self._freed = self._repossessed = 0
         self._reserved = 0                              # free pages held for builders
 
     def _lowest_free(self) -> int:
         """The lowest free ppn (ENOMEM if none)."""
-        heap = self._heap
-        while heap:
-            if heap[0] in self._free:
-                return heap[0]
+        heap, roots = self._heap, self._roots
+        while heap and heap[0] in roots:
             heapq.heappop(heap)
+        while self._fresh < self._end and self._fresh in roots:
+            self._fresh += 1
+        if heap:
+            return heap[0] if heap[0] < self._fresh else self._fresh
+        if self._fresh < self._end:
+            return self._fresh
         raise SyscallError("ENOMEM", "no free physical page")
 
     def alloc(self, env: Environment, ppn: int | None = None) -> Capability:
@@ -83,14 +88,13 @@ class PhysPages:
             ppn = self._lowest_free()
         elif type(ppn) is not int or not self.first <= ppn < self.first + self.count:
             raise SyscallError("EINVAL", "no such physical page", ppn=ppn)
-        elif ppn not in self._free:
+        elif ppn in self._roots:
             raise SyscallError("EAGAIN", "physical page is taken", ppn=ppn)
         if env.reserved:                # one of the pages held back for it
             env.reserved -= 1
             self._reserved -= 1
-        elif len(self._free) <= self._reserved:
+        elif self.free_count() <= self._reserved:
             raise SyscallError("ENOMEM", "every free page is reserved")
-        self._free.discard(ppn)
         cap = self.k.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
         self._roots[ppn] = [cap]
         env.roots[ppn] = cap
@@ -135,8 +139,8 @@ class PhysPages:
             del env.roots[ppn]
         if not roots:
             del self._roots[ppn]
-            self._free.add(ppn)
-            heapq.heappush(self._heap, ppn)
+            if ppn < self._fresh:
+                heapq.heappush(self._heap, ppn)
         elif len(roots) == 1 and roots[0].rights != _ALL:
             roots[0].rights = _ALL          # the sole owner: nobody left to protect
 
@@ -177,7 +181,7 @@ class PhysPages:
 
     def free_count(self) -> int:
         """Number of free pages."""
-        return len(self._free)
+        return self.count - len(self._roots)
 
     def reserved(self) -> int:
         """Free pages held back for environments being built."""
@@ -185,9 +189,10 @@ class PhysPages:
 
     def available(self) -> int:
         """Free pages nobody has reserved (what a new reservation may take)."""
-        return len(self._free) - self._reserved
+        return self.count - len(self._roots) - self._reserved
 
     def statistics(self) -> PhysStats:
         """Return a frozen snapshot of the allocator's counters."""
-        return PhysStats(self.count, len(self._free), self.count - len(self._free),
+        free = self.free_count()
+        return PhysStats(self.count, free, self.count - free,
                          self._freed, self._repossessed)

@@ -49,7 +49,7 @@ from exolab.libos.exos.ipc import FD_CONSOLE
 from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, GUARANTEED_PAGES,
                                       IMAGE_VPN, MISC_PID, MISC_VA, P_COW, P_PRESENT,
                                       P_READ, P_SHARED, P_WRITE, PAGE,
-                                      SHIFT, STACK_PAGES, STACK_VPN, fd_addr)
+                                      SHIFT, STACK_PAGES, STACK_VPN, boot_vpns, fd_addr)
 from exolab.machine.threads import SimThread
 
 if TYPE_CHECKING:
@@ -102,9 +102,9 @@ class Procs:
     def boot(self) -> None:
         """Allocate the private region, guarantee it, set the entry points."""
         os = self.os
-        for i in range(GUARANTEED_PAGES):
+        for vpn in boot_vpns():
             ppn, h = os.trap(Sys.PAGE_ALLOC, None)
-            os.trap(Sys.GUARANTEE, EXOS_VPN + i, ppn, h, True)
+            os.trap(Sys.GUARANTEE, vpn, ppn, h, True)
         os.trap(Sys.ENV_SETUP, os.handle, os.entry_table(), os.exc_table(), EXOS_VPN)
         self.cpu.store(MISC_VA + MISC_PID, os.pid)
         self.threads.append(UThread(self.cpu.current))  # type: ignore[arg-type]
