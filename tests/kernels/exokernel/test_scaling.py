@@ -146,3 +146,26 @@ def test_fork_when_every_slice_is_owned_still_works() -> None:
     r = run_program(main, kernel="exokernel")
     assert r.result.reason == "finished" and not r.faults, r.faults
     assert out["status"] == 3
+
+
+def test_a_sixteen_mib_segment_is_shared_whole() -> None:
+    """docs/abi.md promises shm segments up to 16 MiB on every kernel."""
+    out: dict[str, Any] = {}
+    size = 16 << 20
+
+    def child(os: Any, key: int) -> int:
+        va = os.shm_attach(key)
+        os.store(va + size - 8, 77)
+        return os.load(va)
+
+    def main(os: Any) -> None:
+        key = os.shm_create(size)
+        va = os.shm_attach(key)
+        os.store(va, 5)
+        out["child"] = os.wait(os.spawn(child, key))[1]
+        out["last"] = os.load(va + size - 8)
+        out["too_big"] = errno(os.shm_create, size + 1)
+
+    r = run_program(main, kernel="exokernel", frames=16384)
+    assert r.result.reason == "finished" and not r.faults, r.faults
+    assert out == {"child": 5, "last": 77, "too_big": "EINVAL"}
