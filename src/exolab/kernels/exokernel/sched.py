@@ -29,6 +29,7 @@ Interface::
 """
 from __future__ import annotations
 
+from bisect import bisect_right, insort
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,7 @@ class Scheduler:
         self.bound = p.us_to_cycles(EPILOGUE_BOUND_US)     # epilogue budget, cycles
         self.c_scan = kernel.c_path["slice_scan"]         # per slot examined
         self.vector: list[Environment | None] = [None] * SLOTS
+        self.owned: list[int] = []              # positions with an owner, ascending
         self.guests: deque[Environment] = deque()     # slice-less, maybe runnable (note)
         self.guest_turn = False                 # the last slice went to a guest
         self.pos = SLOTS - 1                # the slice now running (slot 0 goes first)
@@ -114,6 +116,7 @@ class Scheduler:
         got = self._positions(position, count, spread)
         for i in got:
             self.vector[i] = env
+            insort(self.owned, i)
         env.slots.extend(got)
         return got
 
@@ -122,6 +125,7 @@ class Scheduler:
         for i in env.slots:
             if self.vector[i] is env:
                 self.vector[i] = None
+                self.owned.remove(i)
         env.slots.clear()
 
     # -- choosing and switching ---------------------------------------------------------
@@ -129,16 +133,15 @@ class Scheduler:
     def _scan(self, exclude: Environment | None) -> tuple[int, Environment | None, int]:
         """The first owned slice after the current one whose owner (not ``exclude``)
         can run: (position, owner, owned slots examined); owner None if there is none."""
-        seen = 0
-        for i in range(1, SLOTS + 1):
-            idx = (self.pos + i) % SLOTS
-            e = self.vector[idx]
-            if e is None:
-                continue
-            seen += 1
-            if e is not exclude and e.runnable:
-                return idx, e, seen
-        return -1, None, seen
+        owned, vector = self.owned, self.vector     # (the owned positions, sorted: the
+        n = len(owned)                              # same order as a walk of the vector
+        start = bisect_right(owned, self.pos)       # from pos + 1, with no empty slots)
+        for j in range(n):
+            idx = owned[(start + j) % n]
+            e = vector[idx]
+            if e is not exclude and e.runnable:     # type: ignore[union-attr]
+                return idx, e, j + 1
+        return -1, None, n
 
     def _next(self, exclude: Environment | None) -> Environment | None:
         """The next runnable environment after the current slice, round robin."""
