@@ -9,7 +9,7 @@ from exolab.kernels.exokernel.bind import VALID, WRITABLE
 
 from exolab.runner import run_program
 
-from ._support import PAGE, aegis, bystander, errno
+from ._support import PAGE, aegis, errno
 
 SAVE_VPN = 0x60000                      # a save area of the test's own choosing
 
@@ -205,3 +205,34 @@ def test_a_corrupt_pipe_header_garbles_data_but_never_kills_the_other_end() -> N
     r = run_program(parent, kernel="exokernel")
     assert r.result.reason == "finished" and not r.faults, r.faults
     assert all(0 < n <= PAGE for n in box["got"])
+
+
+def test_a_pct_chain_is_bounded_with_a_clean_error() -> None:
+    """Hole 6: mutually recursive PCTs stop at MAX_PCT_DEPTH with EAGAIN."""
+    from exolab.kernels.exokernel.limits import MAX_PCT_DEPTH
+    box: dict[str, Any] = {"depths": []}
+
+    def server(os: Any, me: str, other: str) -> None:
+        def entry(depth: int) -> int:
+            try:
+                return os.aegis(Sys.PCT_SYNC, box[other], (depth + 1,))
+            except Exception as ex:             # (the SyscallError at the bound)
+                box["errno"] = getattr(ex, "errno", None)
+                return depth
+        os.aegis(Sys.ENV_SETUP, os.handle, {"sync": entry}, {}, None)
+        box[me] = os.aegis(Sys.CAP_DERIVE, os.handle, ("pct",))
+        _turns(os, box, "done")
+
+    def client(os: Any) -> None:
+        _turns(os, box, "a")
+        _turns(os, box, "b")
+        box["reached"] = os.aegis(Sys.PCT_SYNC, box["a"], (1,))
+        box["done"] = True
+
+    k = aegis()
+    k.boot(server, "a", "b")
+    k.boot(server, "b", "a")
+    k.boot(client)
+    assert k.run().reason == "finished"
+    assert not k.faults, k.faults
+    assert box["errno"] == "EAGAIN" and box["reached"] == MAX_PCT_DEPTH

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exolab.errors import KernelPanic, SyscallError
+from exolab.errors import KernelPanic, SyscallError, type_name
 from exolab.kernels.exokernel.caps import Capability
 from exolab.kernels.exokernel.env import Environment
 from exolab.kernels.exokernel.limits import MAX_GUARANTEED, MAX_VEC, USER_VPN_LIMIT
@@ -115,7 +115,7 @@ class Binder:
         """Bind many pages in one call (STLB; the TLB copy is dropped); return count."""
         if type(entries) not in (list, tuple) or len(entries) > MAX_VEC:
             raise SyscallError("EINVAL", "binding vector must be a short list",
-                               type=type(entries).__name__)
+                               type=type_name(entries))
         decoded = []
         for item in entries:                  # decode all before changing anything
             self.cpu.charge(self.c_entry)

@@ -54,6 +54,7 @@ class Context:
     thread: SimThread                   # the greenlet carrying it (may be borrowed)
     sleeping: bool = False              # blocked in sleep until a message or wake
     borrowed: bool = False              # a PCT caller's thread running our entry
+    depth: int = 0                      # synchronous PCTs nested on that thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class Environment:
     inbox: deque[Message] = field(default_factory=deque)       # async messages pending
     wake_pending: bool = False          # a wake arrived while not asleep
     in_call: int = 0                    # synchronous PCTs this environment is waiting in
+    exc_depth: int = 0                  # exception/TLB-miss upcalls nested (exc.py)
     # accounting (sched.py, revoke.py)
     excess: int = 0                     # excess time counter: epilogue overrun, cycles
     overruns: int = 0                   # epilogues that overran their bound

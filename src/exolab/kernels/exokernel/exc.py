@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from exolab.abi import TRIGGERED, fault_status
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.exokernel.env import LIVE, Environment
-from exolab.kernels.exokernel.limits import MAX_STRIKES
+from exolab.kernels.exokernel.limits import MAX_EXC_DEPTH, MAX_STRIKES
 from exolab.kernels.exokernel.pct import run_entry
 from exolab.kernels.exokernel.stlb import ASID_MIX
 from exolab.machine.cpu import CPU, KERNEL, Cause
@@ -59,7 +59,13 @@ def dispatch(k: "Aegis", env: Environment, fn: Callable[..., Any], *words: Any) 
             mem, ppn = k.machine.memory, save[1]
             for i, w in enumerate(words[:3]):
                 mem.store_word(ppn, 4 * i, w & 0xFFFFFFFF if type(w) is int else 0)
-    run_entry(k, env, fn, *words)
+    if env.exc_depth >= MAX_EXC_DEPTH:      # a handler that faults in itself again and
+        k.destroy(env, "exceptions nested too deep")    # again ends its environment
+    env.exc_depth += 1
+    try:
+        run_entry(k, env, fn, *words)
+    finally:
+        env.exc_depth -= 1
 
 
 def _strike(k: "Aegis", env: Environment, vpn: int, cause: int, fixed: bool) -> None:

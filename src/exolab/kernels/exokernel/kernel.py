@@ -35,7 +35,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_str
+from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_repr, safe_str
 from exolab.kernels.exokernel import exc, paths
 from exolab.kernels.exokernel.bind import Binder
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
@@ -154,7 +154,7 @@ class Aegis:
             module, _, cls = LIBOSES[self.libos].partition(":")
             libos = getattr(importlib.import_module(module), cls)
         elif not (isinstance(libos, type) and callable(getattr(libos, "first", None))):
-            raise ConfigError("program.libos is not a library OS class", libos=repr(libos))
+            raise ConfigError("program.libos is not a library OS class", libos=safe_repr(libos))
         env = self.new_env(name, None)
         self.sched.alloc(env)
         if env.cap is None:

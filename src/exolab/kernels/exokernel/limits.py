@@ -13,7 +13,7 @@ Interface::
     MAX_NAME, MAX_CONSOLE, MAX_SHARE, MAX_RIGHTS          system-call arguments
     USER_VPN_LIMIT, MAX_GUARANTEED, MAX_VEC               bindings
     MAX_INBOX, MAX_WORDS, MAX_PCT_DEPTH                   control transfers
-    MAX_STRIKES, SLOTS, MAX_OVERRUNS                      exceptions, slices
+    MAX_STRIKES, MAX_EXC_DEPTH, SLOTS, MAX_OVERRUNS       exceptions, slices
 
 (A short module: constants with their reasons.)
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 __all__ = ["KERNEL_FRAMES", "PAGE_SHIFT", "MAX_ENVS", "MAX_THREADS", "MAX_ENV_THREADS",
            "MAX_NAME", "MAX_CONSOLE", "MAX_SHARE", "MAX_RIGHTS", "USER_VPN_LIMIT",
            "MAX_GUARANTEED", "MAX_VEC", "MAX_INBOX", "MAX_WORDS", "MAX_PCT_DEPTH",
-           "MAX_STRIKES", "SLOTS", "MAX_OVERRUNS"]
+           "MAX_STRIKES", "MAX_EXC_DEPTH", "SLOTS", "MAX_OVERRUNS"]
 
 KERNEL_FRAMES = 64          # low frames hold the kernel image and its data
 PAGE_SHIFT = 12             # Aegis (and ExOS's layout) are written for 4 KiB pages
@@ -46,9 +46,10 @@ MAX_VEC = 1024              # entries per TLB_VEC call
 # -- control transfers --------------------------------------------------------------------------
 MAX_INBOX = 64              # asynchronous messages queued per environment
 MAX_WORDS = 8               # registers a PCT carries
-MAX_PCT_DEPTH = 64          # synchronous PCTs nested on one thread of control
+MAX_PCT_DEPTH = 32          # synchronous PCTs nested on one thread of control
 
 # -- exceptions and slices --------------------------------------------------------------------
 MAX_STRIKES = 8             # handler returns that left the same fault unfixed
+MAX_EXC_DEPTH = 16          # exception / TLB-miss upcalls nested in one environment
 SLOTS = 64                  # positions in the slice vector (one second of slices)
 MAX_OVERRUNS = 3            # epilogue overruns tolerated; the next destroys the environment

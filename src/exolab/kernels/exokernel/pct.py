@@ -60,7 +60,7 @@ def _decode(k: "Aegis", env: Environment, handle: Any, words: Any, right: str,
     """Validate a PCT: a live callee reachable through ``handle`` with ``entry`` set."""
     if type(words) is not tuple or len(words) > MAX_WORDS:
         raise SyscallError("EINVAL", f"a PCT carries at most {MAX_WORDS} registers",
-                           words=type(words).__name__)
+                           words=type_name(words))
     callee = k.caps.lookup(handle, "env", (right,)).obj
     if callee.state != LIVE or entry not in callee.entries:
         raise SyscallError("ESRCH", "callee is gone or has no such entry",
@@ -74,7 +74,12 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
     """Synchronous PCT: run the callee's sync entry now; return its reply."""
     callee = _decode(k, env, handle, words, "pct", "sync")
     cpu = k.cpu
-    ctx = Context(cpu.current, False, True)         # type: ignore[arg-type]
+    top = env.top                                   # nested on this thread: one deeper
+    depth = top.depth + 1 if top is not None and top.borrowed else 1
+    if depth > MAX_PCT_DEPTH:
+        raise SyscallError("EAGAIN", "protected control transfers nested too deep",
+                           limit=MAX_PCT_DEPTH)
+    ctx = Context(cpu.current, False, True, depth)  # type: ignore[arg-type]
     env.in_call += 1
     callee.ctx.append(ctx)
     k.pcts += 1

@@ -50,7 +50,7 @@ from typing import Any, Callable
 
 from exolab.abi import (ABI, ACCESS_SIZES, EXCEPTION_KINDS, MAX_COMPUTE, PROT_RW,
                         TRIGGERED, FaultHandler, Program, RpcHandler, as_bytes)
-from exolab.errors import SyscallError, safe_str
+from exolab.errors import SyscallError, safe_repr, safe_str
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import IPC
 from exolab.libos.exos.lrpc import LRPC
@@ -112,7 +112,8 @@ class ExOS(ABI):
     def first(cls, cpu: CPU, eid: int, handle: int, program: Program,
               args: tuple[Any, ...]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         """The entry and arguments of the first environment's first context."""
-        os = cls(cpu, eid, handle, None, name=getattr(program, "__name__", "init"))
+        from exolab.libos.exos.proc import _proc_name
+        os = cls(cpu, eid, handle, None, name=_proc_name("", program))
         return os.procs.first_main, (program, args)
 
     # -- the tables ExOS gives Aegis --------------------------------------------------
@@ -390,5 +391,5 @@ def libos_of(program: Any, default: type[ExOS]) -> type[ExOS]:
         return default
     if not (isinstance(libos, type) and issubclass(libos, ExOS)):
         raise SyscallError("EINVAL", "program.libos is not a library OS (an ExOS subclass)",
-                           libos=repr(libos))
+                           libos=safe_repr(libos))
     return libos

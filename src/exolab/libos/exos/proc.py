@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import image_pages
-from exolab.errors import SyscallError
+from exolab.errors import SyscallError, safe_repr, type_name
 from exolab.kernels.exokernel.bind import MAX_VEC, VALID
 from exolab.kernels.exokernel.envcalls import MAX_SHARE
 from exolab.kernels.exokernel.syscall import Sys
@@ -228,7 +228,8 @@ class Procs:
                 child = libos(self.cpu, pid, h, up)
             except Exception as ex:             # the program's library OS is broken
                 raise SyscallError("EINVAL", "the program's library OS failed to start",
-                                   libos=libos.__name__, reason=type(ex).__name__) from None
+                                   libos=safe_repr(libos),
+                                   reason=type_name(ex)) from None
             shared = [(p, r) for (p, _h), r in zip(text, roots)]
             os.trap(Sys.ENV_START, h, child.procs.spawn_main,
                     (program, args, shared, pages))
