@@ -74,8 +74,8 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
     """Synchronous PCT: run the callee's sync entry now; return its reply."""
     callee = _decode(k, env, handle, words, "pct", "sync")
     cpu = k.cpu
-    top = env.top                                   # nested on this thread: one deeper
-    depth = top.depth + 1 if top is not None and top.borrowed else 1
+    stack = env.ctx                                 # nested on this thread: one deeper
+    depth = stack[-1].depth + 1 if stack and stack[-1].borrowed else 1
     if depth > MAX_PCT_DEPTH:
         raise SyscallError("EAGAIN", "protected control transfers nested too deep",
                            limit=MAX_PCT_DEPTH)
