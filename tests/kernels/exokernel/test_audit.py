@@ -236,3 +236,57 @@ def test_a_pct_chain_is_bounded_with_a_clean_error() -> None:
     assert k.run().reason == "finished"
     assert not k.faults, k.faults
     assert box["errno"] == "EAGAIN" and box["reached"] == MAX_PCT_DEPTH
+
+
+def _reachable(root: Any, limit: int = 20000) -> list[Any]:
+    """Every object reachable from ``root`` through public attributes and the
+    items of containers (what a verified program can name)."""
+    import types
+    seen, out, todo = {id(root)}, [], [root]
+    while todo and len(out) < limit:
+        x = todo.pop()
+        out.append(x)
+        kids: list[Any] = []
+        if isinstance(x, (list, tuple, set, frozenset)):
+            kids = list(x)
+        elif isinstance(x, dict):
+            kids = list(x.keys()) + list(x.values())
+        elif isinstance(x, (int, str, bytes, float, bool, type(None), types.FunctionType,
+                            types.BuiltinFunctionType, types.MethodType, type)):
+            kids = []
+        else:
+            for name in dir(x):
+                if not name.startswith("_"):
+                    try:
+                        kids.append(getattr(x, name))
+                    except Exception:
+                        pass
+        for kid in kids:
+            if id(kid) not in seen:
+                seen.add(id(kid))
+                todo.append(kid)
+    return out
+
+
+def test_nothing_public_in_exos_leads_to_the_machine_or_the_kernel() -> None:
+    """An ExOS instance exposes the ABI and a user-mode CPU view only."""
+    from exolab.kernels.exokernel.caps import Capability
+    from exolab.kernels.exokernel.env import Environment
+    from exolab.kernels.exokernel.kernel import Aegis
+    from exolab.machine.cpu import CPU
+    from exolab.machine.machine import Machine
+    from exolab.machine.threads import SimThread
+    box: dict[str, Any] = {}
+    forbidden = (CPU, Machine, Aegis, Environment, SimThread, Capability)
+
+    def main(os: Any) -> None:
+        os.thread_create(lambda os: None)
+        rfd, wfd = os.pipe()
+        os.shm_attach(os.shm_create(PAGE))
+        os.wait(os.fork(lambda os: 0))
+        box["leaks"] = [type(x).__name__ for x in _reachable(os)
+                        if isinstance(x, forbidden) or type(x).__name__ == "PhysicalMemory"]
+
+    r = run_program(main, kernel="exokernel")
+    assert r.result.reason == "finished" and not r.faults, r.faults
+    assert box["leaks"] == []

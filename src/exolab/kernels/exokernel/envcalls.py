@@ -159,12 +159,12 @@ def sys_env_destroy(k: "Aegis", env: Environment, handle: Any, status: Any,
     k.destroy(target, status, exited=not fault)
 
 
-def sys_thread_alloc(k: "Aegis", env: Environment, fn: Any, args: Any, name: Any) -> Any:
+def sys_thread_alloc(k: "Aegis", env: Environment, fn: Any, args: Any, name: Any) -> int:
     """Create another context of the caller (a library-OS thread's register file)."""
     if not callable(fn) or type(args) is not tuple or type(name) is not str \
             or len(name) > MAX_NAME:
         raise SyscallError("EINVAL", "thread needs a callable, a tuple and a name")
-    return k.new_thread(env, fn, args, name)
+    return k.new_thread(env, fn, args, name).tid       # a name, never the kernel record
 
 
 def sys_page_alloc(k: "Aegis", env: Environment, ppn: Any) -> tuple[int, int]:

@@ -58,6 +58,7 @@ from exolab.libos.exos.layout import (EXOS_VPN, MISC_EXC, MISC_HANDLER, MISC_PID
                                       P_COW, P_DIRTY, P_PRESENT, P_SHARED, P_WRITE, SHIFT,
                                       cost)
 from exolab.libos.exos.proc import Procs
+from exolab.libos.exos.ucpu import UserCPU
 from exolab.libos.exos.vm import VM
 from exolab.machine.cpu import CPU, Cause
 
@@ -84,9 +85,9 @@ class ExOS(ABI):
     lrpc_class: type[LRPC] = LRPC
     procs_class: type[Procs] = Procs
 
-    def __init__(self, cpu: CPU, pid: int, handle: int, parent: int | None,
+    def __init__(self, cpu: "CPU | UserCPU", pid: int, handle: int, parent: int | None,
                  name: str = "") -> None:
-        self.cpu = cpu
+        self.cpu = cpu if type(cpu) is UserCPU else UserCPU(cpu)   # user mode only
         self.profile = cpu.profile
         self.trap = cpu.trap                    # the only way into Aegis
         self.pid = pid                          # = the environment id
@@ -224,7 +225,7 @@ class ExOS(ABI):
 
     def time(self) -> int:
         self.cpu.charge(self.profile.instruction)
-        return self.cpu.clock.now
+        return self.cpu.now()
 
     def compute(self, cycles: int) -> None:
         if type(cycles) is not int or not 0 <= cycles <= MAX_COMPUTE:

@@ -173,7 +173,7 @@ class IPC:
         data = cpu.load_bytes(va + RING_OFF + off, first)
         if first < take:
             data += cpu.load_bytes(va + RING_OFF, take - first)
-        cpu.memory.note_copy(take)                  # bcopy out of the ring
+        cpu.note_copy(take)                  # bcopy out of the ring
         cpu.store(va + H_HEAD, (head + take) & MASK32)
         self.wake_sleeper(va + H_WSLEEP)
         cpu.store(va + H_LOCK, 0)
@@ -196,7 +196,7 @@ class IPC:
             cpu.store_bytes(va + RING_OFF + off, data[:first])
             if first < put:
                 cpu.store_bytes(va + RING_OFF, data[first:put])
-            cpu.memory.note_copy(put)               # bcopy into the ring
+            cpu.note_copy(put)               # bcopy into the ring
             cpu.store(va + H_TAIL, (tail + put) & MASK32)
             self.wake_sleeper(va + H_RSLEEP)
         cpu.store(va + H_LOCK, 0)

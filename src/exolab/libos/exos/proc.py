@@ -50,7 +50,6 @@ from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, GUARANTEED_PAGE
                                       IMAGE_VPN, MISC_PID, MISC_VA, P_COW, P_PRESENT,
                                       P_READ, P_SHARED, P_WRITE, PAGE,
                                       SHIFT, STACK_PAGES, STACK_VPN, boot_vpns, fd_addr)
-from exolab.machine.threads import SimThread
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
@@ -82,7 +81,7 @@ def _proc_name(name: Any, program: Any) -> str:
 class UThread:
     """An ExOS thread; every field is owned by its process's ExOS."""
 
-    ctx: SimThread                      # the context Aegis gave it (THREAD_ALLOC)
+    ctx: int                            # id of the context Aegis gave it (THREAD_ALLOC)
     waiting: bool = False               # blocked in block(), re-checks when resumed
     done: bool = False                  # its entry returned
     slot: int | None = None             # the wake slot it last blocked on (block())
@@ -107,7 +106,7 @@ class Procs:
             os.trap(Sys.GUARANTEE, vpn, ppn, h, True)
         os.trap(Sys.ENV_SETUP, os.handle, os.entry_table(), os.exc_table(), EXOS_VPN)
         self.cpu.store(MISC_VA + MISC_PID, os.pid)
-        self.threads.append(UThread(self.cpu.current))  # type: ignore[arg-type]
+        self.threads.append(UThread(self.cpu.current))
         for fd in (0, 1, 2):
             self.cpu.store(fd_addr(fd), FD_CONSOLE)
 
@@ -121,7 +120,7 @@ class Procs:
         for _ in range(pages):
             frames.append(os.trap(Sys.PAGE_ALLOC, None))
             self.cpu.charge(p.copy_cost(PAGE))
-            self.cpu.memory.note_copy(PAGE)
+            self.cpu.note_copy(PAGE)
         os.vm.map_fixed(IMAGE_VPN + EXOS_TEXT_PAGES, frames, P_READ)
         os.image_span = EXOS_TEXT_PAGES + pages
         os.vm.pt.insert_run(STACK_VPN, STACK_PAGES, P_READ | P_WRITE)
@@ -133,7 +132,7 @@ class Procs:
         text = [os.trap(Sys.PAGE_ALLOC, None) for _ in range(EXOS_TEXT_PAGES)]
         self.cpu.charge(EXOS_TEXT_PAGES * os.profile.copy_cost(PAGE))
         for _ in range(EXOS_TEXT_PAGES):
-            self.cpu.memory.note_copy(PAGE)
+            self.cpu.note_copy(PAGE)
         os.vm.map_fixed(IMAGE_VPN, text, P_READ | P_SHARED)
         os.registry_va = os.vm.shared_run([os.trap(Sys.PAGE_ALLOC, None)])
         self._load_image(program)
@@ -347,7 +346,7 @@ class Procs:
         """The running ExOS thread."""
         cur = self.cpu.current
         for u in self.threads:
-            if u.ctx is cur:
+            if u.ctx == cur:
                 return u
         raise SyscallError("EINVAL", "not an ExOS thread of this process")
 
@@ -358,7 +357,7 @@ class Procs:
         ctx = self.os.trap(Sys.THREAD_ALLOC, self._thread_main, (entry, args),
                            f"{self.os.name}.t{len(self.threads)}")
         self.threads.append(UThread(ctx))
-        return ctx.tid  # type: ignore[no-any-return]
+        return ctx  # type: ignore[no-any-return]
 
     def _thread_main(self, entry: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """Body of an ExOS thread."""
