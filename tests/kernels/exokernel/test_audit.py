@@ -290,3 +290,41 @@ def test_nothing_public_in_exos_leads_to_the_machine_or_the_kernel() -> None:
     r = run_program(main, kernel="exokernel")
     assert r.result.reason == "finished" and not r.faults, r.faults
     assert box["leaks"] == []
+
+
+def test_destroy_completes_however_deep_the_stack() -> None:
+    """Hole 6: destroy at any remaining stack depth frees everything."""
+    import sys
+    from exolab.kernels.exokernel.env import DEAD_ENV
+
+    def room() -> int:
+        """How many more frames this stack can take."""
+        def probe(depth: int) -> int:
+            try:
+                return probe(depth + 1)
+            except RecursionError:
+                return depth
+        return probe(0)
+
+    def at_headroom(n: int, fn: Any) -> None:
+        """Call ``fn`` with only about ``n`` frames of recursion limit left."""
+        def down(depth: int) -> None:
+            if depth <= 0:
+                fn()
+                return
+            down(depth - 1)
+        down(room() - n)
+
+    for headroom in range(4, 40, 3):
+        k = aegis()
+        parent = k.new_env("parent", None)
+        env = k.new_env("victim", parent)
+        k.new_env("unstarted", env)
+        for vpn in range(0x100, 0x110):
+            cap = k.phys.alloc(env)
+            k.bind._install(env, vpn, cap.obj, cap, 1)
+        free = k.phys.free_count() + 16
+        at_headroom(headroom, lambda: k.destroy(env, 0, exited=True, unwind=False))
+        assert env.state == DEAD_ENV and not env.roots and not env.cached
+        assert k.phys.free_count() == free and len(k.envs) == 1
+        assert parent.inbox and parent.inbox[-1].words[1] == env.eid

@@ -32,6 +32,7 @@ Interface::
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -41,8 +42,8 @@ from exolab.kernels.exokernel.bind import Binder
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
 from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
                                           EnvStats, Message)
-from exolab.kernels.exokernel.limits import (KERNEL_FRAMES, MAX_ENV_THREADS, MAX_ENVS,
-                                             MAX_THREADS, PAGE_SHIFT)
+from exolab.kernels.exokernel.limits import (KERNEL_FRAMES, KERNEL_STACK, MAX_ENV_THREADS,
+                                             MAX_ENVS, MAX_THREADS, PAGE_SHIFT)
 from exolab.kernels.exokernel.pct import CalleeAbort, run_entry
 from exolab.kernels.exokernel.phys import PhysPages, PhysStats
 from exolab.kernels.exokernel.revoke import (DEFAULT_DEADLINE_US, IRQ_SOFT, Revoker,
@@ -273,7 +274,24 @@ class Aegis:
 
     def destroy(self, env: Environment, status: Any, exited: bool = False,
                 unwind: bool = True) -> None:
-        """Take everything from ``env``; unwind it if it is running here."""
+        """Take everything from ``env``; unwind it if it is running here.
+
+        The taking runs on a kernel stack reserve (KERNEL_STACK more frames of
+        recursion limit), so it completes however deep the program's stack is."""
+        if env.state == LIVE:
+            limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(limit + KERNEL_STACK)
+            try:
+                self._take_all(env, status, exited)
+            finally:
+                sys.setrecursionlimit(limit)
+        if unwind and self.current is env:
+            self.unwind(env)
+        self.finish_if_done(env)
+
+    def _take_all(self, env: Environment, status: Any, exited: bool) -> None:
+        """Everything destroy takes: slices, pages, bindings, messages, contexts;
+        the parent is told and never-started children go too."""
         if env.state == LIVE:
             env.state, env.status = DYING, status
             if not exited:
@@ -288,9 +306,6 @@ class Aegis:
             self._notify_parent(env)
             self._flush_console(env)
             self._destroy_unstarted_children(env)
-        if unwind and self.current is env:
-            self.unwind(env)
-        self.finish_if_done(env)
 
     def _destroy_unstarted_children(self, env: Environment) -> None:
         """Environments ``env`` allocated but never started die with it: they have no

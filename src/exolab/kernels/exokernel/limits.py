@@ -8,7 +8,7 @@ mechanism modules import their limits from here.
 
 Interface::
 
-    KERNEL_FRAMES, PAGE_SHIFT                   boot: low frames kept, page size
+    KERNEL_FRAMES, PAGE_SHIFT, KERNEL_STACK     boot: low frames, page size, stack
     MAX_ENVS, MAX_THREADS, MAX_ENV_THREADS      live environments / contexts
     MAX_NAME, MAX_CONSOLE, MAX_SHARE, MAX_RIGHTS          system-call arguments
     USER_VPN_LIMIT, MAX_GUARANTEED, MAX_VEC               bindings
@@ -19,13 +19,15 @@ Interface::
 """
 from __future__ import annotations
 
-__all__ = ["KERNEL_FRAMES", "PAGE_SHIFT", "MAX_ENVS", "MAX_THREADS", "MAX_ENV_THREADS",
+__all__ = ["KERNEL_FRAMES", "PAGE_SHIFT", "KERNEL_STACK", "MAX_ENVS", "MAX_THREADS", "MAX_ENV_THREADS",
            "MAX_NAME", "MAX_CONSOLE", "MAX_SHARE", "MAX_RIGHTS", "USER_VPN_LIMIT",
            "MAX_GUARANTEED", "MAX_VEC", "MAX_INBOX", "MAX_WORDS", "MAX_PCT_DEPTH",
            "MAX_STRIKES", "MAX_EXC_DEPTH", "SLOTS", "MAX_OVERRUNS"]
 
 KERNEL_FRAMES = 64          # low frames hold the kernel image and its data
 PAGE_SHIFT = 12             # Aegis (and ExOS's layout) are written for 4 KiB pages
+KERNEL_STACK = 200          # frames of recursion limit reserved for destroy (its depth
+                            # is bounded: unstarted children are not nested environments)
 
 # -- what a program can make the kernel hold (issue 9 §2.8: host memory) ---------------
 MAX_ENVS = 16_384           # live environments (10,000 must work on every profile)
