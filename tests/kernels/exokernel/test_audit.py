@@ -294,7 +294,6 @@ def test_nothing_public_in_exos_leads_to_the_machine_or_the_kernel() -> None:
 
 def test_destroy_completes_however_deep_the_stack() -> None:
     """Hole 6: destroy at any remaining stack depth frees everything."""
-    import sys
     from exolab.kernels.exokernel.env import DEAD_ENV
 
     def room() -> int:
