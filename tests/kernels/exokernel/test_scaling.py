@@ -169,3 +169,23 @@ def test_a_sixteen_mib_segment_is_shared_whole() -> None:
     r = run_program(main, kernel="exokernel", frames=16384)
     assert r.result.reason == "finished" and not r.faults, r.faults
     assert out == {"child": 5, "last": 77, "too_big": "EINVAL"}
+
+
+def test_every_context_is_given_back() -> None:
+    """The live-context count the limit uses returns to zero (exits, kills, faults)."""
+    def worker(os: Any) -> None:
+        os.thread_yield()
+
+    def crasher(os: Any) -> None:
+        os.thread_create(worker)
+        raise ValueError("boom")
+
+    def main(os: Any) -> None:
+        for _ in range(5):
+            os.thread_create(worker)
+        os.wait(os.spawn(crasher))
+        os.wait(os.fork(lambda os: os.thread_create(worker) and 0))
+
+    r = run_program(main, kernel="exokernel")
+    assert r.result.reason == "finished"
+    assert r.kernel.threads_live == 0

@@ -129,7 +129,7 @@ class Aegis:
         self._next_asid = 1                             # never handed out in it: these on
         self.asid_rollovers = 0
         self.c_clear = self.c_path["stlb_clear"]
-        self.threads_live = 0
+        self._threads: list[SimThread] = []             # contexts made (dead pruned lazily)
         self.current: Environment | None = None         # environment on the CPU
         self.console: list[str] = []
         self.faults: list[tuple[int, str, Any]] = []
@@ -218,17 +218,24 @@ class Aegis:
                    name: str = "") -> SimThread:
         """Create a context of ``env`` that will run ``fn(*args)`` in user mode."""
         self._thread_limit(env)
-        self.threads_live += 1
         t = self.machine.threads.create(self._thread_entry, (env, fn, args),
                                         name=name or f"{env.name}.{len(env.threads)}",
                                         owner=env)
         env.threads.append(t)
+        self._threads.append(t)
         return t
+
+    @property
+    def threads_live(self) -> int:
+        """Contexts not yet dead (what MAX_THREADS bounds)."""
+        return sum(1 for t in self._threads if t.state != DEAD)
 
     def _thread_limit(self, env: Environment) -> None:
         """EAGAIN past MAX_THREADS live contexts, or MAX_ENV_THREADS in ``env``."""
-        if self.threads_live >= MAX_THREADS:
-            raise SyscallError("EAGAIN", "too many threads", limit=MAX_THREADS)
+        if len(self._threads) >= MAX_THREADS:
+            self._threads = [t for t in self._threads if t.state != DEAD]
+            if len(self._threads) >= MAX_THREADS:
+                raise SyscallError("EAGAIN", "too many threads", limit=MAX_THREADS)
         if len(env.threads) >= MAX_ENV_THREADS:
             env.threads = [t for t in env.threads if t.state != DEAD]
             if len(env.threads) >= MAX_ENV_THREADS:
@@ -419,7 +426,6 @@ class Aegis:
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
         """A context's body ended: the environment exits with its last one."""
         env: Environment = thread.owner
-        self.threads_live -= 1
         env.ctx = [c for c in env.ctx if c.thread is not thread]
         if env.alive:
             live = [t for t in env.threads if t.state != DEAD]

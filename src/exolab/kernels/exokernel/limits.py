@@ -31,7 +31,7 @@ KERNEL_STACK = 200          # frames of recursion limit reserved for destroy (it
 
 # -- what a program can make the kernel hold (issue 9 §2.8: host memory) ---------------
 MAX_ENVS = 16_384           # live environments (10,000 must work on every profile)
-MAX_THREADS = 65_536        # live contexts over all environments
+MAX_THREADS = 16_384        # live contexts over all environments (~9 KiB of host each)
 MAX_ENV_THREADS = 1_024     # live contexts of one environment (ExOS threads)
 
 # -- system-call arguments ------------------------------------------------------------------
