@@ -26,7 +26,9 @@ How each ABI call is provided:
 
 Extensions beyond the ABI: ``read_inline``/``write_inline`` (pipe'),
 ``rpc_call_trusted`` (tlrpc), ``pct_call`` (a bare PCT), ``aegis(number,
-*args)`` (the raw kernel interface), ``handle``/``pid`` attributes.
+*args)`` (the raw kernel interface), ``handle``/``pid`` attributes,
+``dropped`` (asynchronous messages refused). ``cpu`` is a user-mode view
+(:class:`~exolab.libos.exos.ucpu.UserCPU`): nothing physical.
 
 Interface::
 
