@@ -136,9 +136,10 @@ class Environment:
     @property
     def runnable(self) -> bool:
         """Live, with a context that is neither asleep nor waiting in a PCT."""
-        t = self.top
-        return self.state == LIVE and t is not None and not t.sleeping \
-            and self.in_call == 0 and t.thread.state != DEAD
+        if self.state != LIVE or self.in_call or not self.ctx:
+            return False
+        t = self.ctx[-1]
+        return not t.sleeping and t.thread.state != DEAD
 
 
 @dataclass(frozen=True, slots=True)

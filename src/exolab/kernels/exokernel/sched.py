@@ -35,9 +35,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import as_flag
-from exolab.errors import KernelPanic, SyscallError
+from exolab.errors import KernelPanic, SyscallError, safe_str, type_name
 from exolab.kernels.exokernel.env import LIVE, Environment
 from exolab.kernels.exokernel.limits import MAX_OVERRUNS, SLOTS
+from exolab.kernels.exokernel.pct import CalleeAbort
+from exolab.machine.threads import ThreadExit
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
@@ -145,11 +147,15 @@ class Scheduler:
 
     def _next(self, exclude: Environment | None) -> Environment | None:
         """The next runnable environment after the current slice, round robin."""
-        _idx, e, seen = self._scan(exclude)
-        if e is not None:
-            self.cpu.charge(seen * self.c_scan)
-            return e
-        self.cpu.charge(max(seen, 1) * self.c_scan)
+        owned, vector = self.owned, self.vector     # (_scan, inlined: the yield path)
+        n = len(owned)
+        start = bisect_right(owned, self.pos)
+        for j in range(n):
+            e = vector[owned[(start + j) % n]]
+            if e is not exclude and e.runnable:     # type: ignore[union-attr]
+                self.cpu.charge((j + 1) * self.c_scan)
+                return e
+        self.cpu.charge(max(n, 1) * self.c_scan)
         return self._guest(exclude)
 
     def note(self, env: Environment) -> None:
@@ -188,20 +194,24 @@ class Scheduler:
 
     def switch(self, cpu: CPU, to: Environment) -> None:
         """Leave the running environment for ``to``; return when resumed (kernel mode)."""
-        me = self.k.current
-        if me is not None and me.top is not None and not me.top.borrowed \
-                and cpu.current is not None:
-            me.top.thread = cpu.current     # the libOS may have switched its threads
-        top = to.top
-        if top is None:
+        k = self.k
+        me = k.current
+        if me is not None:
+            mine = me.ctx[-1] if me.ctx else None
+            if mine is not None and not mine.borrowed and cpu.current is not None:
+                mine.thread = cpu.current   # the libOS may have switched its threads
+            if not me.slots and not me.queued:
+                self.note(me)               # (it may still be runnable)
+        if not to.ctx:
             raise KernelPanic("sched: switch to an environment without context",
                               eid=to.eid)
-        if me is not None:
-            self.note(me)                   # (it may still be runnable)
         self.switches += 1
-        self.k.enter(to)
-        cpu.switch_to(top.thread, save=False)
-        self.resumed(self.k.current)
+        k.current = to                      # k.enter(to), inlined
+        asid = to.asid if to.asid_gen == k.asid_gen else k.asid_of(to)
+        if cpu.asid != asid:
+            cpu.set_asid(asid)
+        cpu.switch_to(to.ctx[-1].thread, save=False)
+        self.resumed(k.current)
 
     def dispatch(self, cpu: CPU) -> bool:
         """From the idle loop: run the next runnable environment; False if none."""
@@ -222,12 +232,18 @@ class Scheduler:
         """Back on the CPU: unwind if dying, deliver messages, upcall the prologue."""
         if env is None:
             raise KernelPanic("sched: resumed with no environment")
-        if not env.alive:
+        if env.state != LIVE:
             self.k.unwind(env)
-        self.k.deliver(env)
+        if env.inbox:
+            self.k.deliver(env)
         prologue = env.entries.get("prologue")
         if prologue is not None:
-            self.k.upcall(env, prologue)
+            try:                            # run_entry, inlined (the yield path)
+                self.cpu.upcall(prologue)
+            except (ThreadExit, CalleeAbort):
+                raise
+            except Exception as ex:         # (ProgramFault included)
+                self.k.destroy(env, f"fault in upcall: {type_name(ex)}: {safe_str(ex)}")
 
     # -- system-call services --------------------------------------------------------------
 

@@ -58,6 +58,7 @@ __all__ = ["Procs", "UThread", "PENDING"]
 
 PENDING = object()                      # a child that has not exited yet
 _RO = ("read", "share")                 # what a sharer gives a copy-on-write co-owner
+_YIELD = int(Sys.YIELD)                 # (a plain int: an IntEnum lookup per call is slow)
 #: fruitless turns a waiter yields before it sleeps even though others could run: two
 #: processes waiting on each other would otherwise yield back and forth for ever
 MAX_SPINS = 64
@@ -93,6 +94,7 @@ class Procs:
     def __init__(self, os: "ExOS") -> None:
         self.os = os
         self.cpu = os.cpu
+        self.c_save = os.profile.reg_save
         self.children: dict[int, Any] = {}      # pid -> PENDING or exit status
         self.threads: list[UThread] = []
 
@@ -393,8 +395,8 @@ class Procs:
 
     def yield_env(self) -> bool:
         """Save our context and donate the slice; False if nobody else could run."""
-        self.cpu.charge(self.os.profile.reg_save)
-        return bool(self.os.trap(Sys.YIELD, None))
+        self.cpu.charge(self.c_save)
+        return bool(self.os.trap(_YIELD, None))
 
     def block(self, sleeper: int | None, ready: Callable[[], bool],
               sleep: bool = True, spins: int = 0) -> bool:
