@@ -327,3 +327,37 @@ def test_destroy_completes_however_deep_the_stack() -> None:
         assert env.state == DEAD_ENV and not env.roots and not env.cached
         assert k.phys.free_count() == free and len(k.envs) == 1
         assert parent.inbox and parent.inbox[-1].words[1] == env.eid
+
+
+def test_nobody_can_hijack_or_revoke_anothers_rpc_service() -> None:
+    """Hole 4: the registry is written by its owner only, on attested requests."""
+    box: dict[str, Any] = {}
+
+    def server(os: Any) -> None:
+        os.rpc_serve("echo", lambda os, w: w + 1, 3)
+
+    def thief(os: Any) -> None:
+        _turns(os, box, "served")
+        box["serve"] = errno(os.rpc_serve, "echo", lambda os, w: -1, 1)
+        victim = os.lrpc.conns[os.rpc_connect("echo")][0]
+        os.aegis(Sys.PCT_ASYNC, os.lrpc.registrar_h, ("reg", b"echo", 0, victim), True)
+        os.aegis(Sys.PCT_ASYNC, os.lrpc.registrar_h, ("reg", [1], {}, "x"), True)
+        box["thief_done"] = True
+        os.store(os.registry_va, 0)            # the page is read-only: this faults
+
+    def main(os: Any) -> None:
+        s = os.spawn(server)
+        h = os.rpc_connect("echo")
+        box["first"] = os.rpc_call(h, 1)
+        box["served"] = True
+        t = os.spawn(thief)
+        box["thief"] = os.wait(t)[1]
+        h2 = os.rpc_connect("echo")
+        box["after"] = (os.rpc_call(h, 10), os.rpc_call(h2, 20))
+        os.wait(s)
+
+    r = run_program(main, kernel="exokernel")
+    assert r.result.reason == "finished", r.faults
+    assert box["first"] == 2 and box["after"] == (11, 21)
+    assert box["serve"] == "EINVAL" and box["thief_done"]
+    assert "SIGSEGV" in str(box["thief"]) or "fault" in str(box["thief"])

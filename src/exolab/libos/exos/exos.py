@@ -165,6 +165,10 @@ class ExOS(ABI):
                 and words[0] == "exit" and type(words[1]) is int:
             if self.procs.on_exit_message(sender, words[1], words[2]):
                 return
+        elif type(sender) is int and len(words) == 4 and type(words[0]) is str \
+                and words[0] == "reg":
+            if self.lrpc.on_register(sender, words[1:]):
+                return
         self.dropped += 1
 
     def _on_revoke(self, npages: int) -> None:

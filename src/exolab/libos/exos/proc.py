@@ -46,7 +46,7 @@ from exolab.kernels.exokernel.bind import MAX_VEC, VALID
 from exolab.kernels.exokernel.envcalls import MAX_SHARE
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import FD_CONSOLE
-from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, GUARANTEED_PAGES,
+from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, GUARANTEED_PAGES, P_DIRTY,
                                       IMAGE_VPN, MISC_PID, MISC_VA, P_COW, P_PRESENT,
                                       P_READ, P_SHARED, P_WRITE, PAGE,
                                       SHIFT, STACK_PAGES, STACK_VPN, boot_vpns, fd_addr)
@@ -137,16 +137,19 @@ class Procs:
             self.cpu.note_copy(PAGE)
         os.vm.map_fixed(IMAGE_VPN, text, P_READ | P_SHARED)
         os.registry_va = os.vm.shared_run([os.trap(Sys.PAGE_ALLOC, None)])
+        os.lrpc.become_registrar()
         self._load_image(program)
         return self._run(program, args)
 
     def spawn_main(self, program: Any, args: tuple[Any, ...],
-                   shared: list[tuple[int, int]], pages: int | None = None) -> Any:
+                   shared: list[tuple[int, int]], pages: int | None = None,
+                   registrar: int = 0) -> Any:
         """A spawned process: map the shared text and registry, load the image, run."""
         os = self.os
+        os.lrpc.registrar_h = registrar
         self.boot()
         os.vm.map_fixed(IMAGE_VPN, shared[:-1], P_READ | P_SHARED)
-        os.registry_va = os.vm.shared_run(shared[-1:])
+        os.registry_va = os.vm.shared_run(shared[-1:], P_READ | P_SHARED)   # read-only
         self._load_image(program, pages)
         return self._run(program, args)
 
@@ -164,6 +167,7 @@ class Procs:
             cpu.store(a + 4, va)
         os.vm.next_vpn, os.image_span = snap["next_vpn"], snap["image_span"]
         os.registry_va, os.fault_handler = snap["registry_va"], snap["fault_handler"]
+        os.lrpc.registrar_h = snap["registrar"]
         for kind, h in snap["exc"].items():
             os.set_exception_handler(kind, h)
         return self._run(entry, args)
@@ -224,7 +228,7 @@ class Procs:
                     range(pt.find(IMAGE_VPN), pt.find(IMAGE_VPN) + EXOS_TEXT_PAGES)]
             reg = pt.find(os.registry_va >> SHIFT)
             text.append((pt.entry(reg)[0], pt.cap(reg)))
-            roots = self._share([(hh, _RO) for _p, hh in text[:-1]] + [text[-1][1]], h)
+            roots = self._share([(hh, _RO) for _p, hh in text], h)
             try:
                 child = libos(self.cpu, pid, h, up)
             except Exception as ex:             # the program's library OS is broken
@@ -233,7 +237,7 @@ class Procs:
                                    reason=type_name(ex)) from None
             shared = [(p, r) for (p, _h), r in zip(text, roots)]
             os.trap(Sys.ENV_START, h, child.procs.spawn_main,
-                    (program, args, shared, pages))
+                    (program, args, shared, pages, os.lrpc.registrar_h))
         except SyscallError:
             self._abandon(h)
             raise
@@ -250,9 +254,10 @@ class Procs:
         try:
             ptes = os.vm.pt.entries()
             present = [e for e in ptes if e[2] & P_PRESENT]
+            reg = os.registry_va >> SHIFT               # (the registrar's alone)
             roots = dict(zip((e[0] for e in present), self._share(
-                [e[3] if e[2] & P_SHARED and e[2] & P_WRITE else (e[3], _RO)
-                 for e in present], h)))
+                [e[3] if e[2] & P_SHARED and e[2] & P_WRITE and e[0] != reg
+                 else (e[3], _RO) for e in present], h)))
             snap_ptes, vec = self._cow(ptes, roots)
             for at in range(0, len(vec), MAX_VEC):
                 os.trap(Sys.TLB_VEC, vec[at:at + MAX_VEC])
@@ -260,6 +265,7 @@ class Procs:
             os.ipc.inherit(fds)
             snap = {"ptes": snap_ptes, "fds": fds, "next_vpn": os.vm.next_vpn,
                     "image_span": os.image_span, "registry_va": os.registry_va,
+                    "registrar": os.lrpc.registrar_h,
                     "fault_handler": os.fault_handler, "exc": dict(os.exc_handlers)}
             child = type(os)(self.cpu, pid, h, up, name=f"{os.name}~")
             os.trap(Sys.ENV_START, h, child.procs.fork_main, (snap, entry, args))
@@ -280,7 +286,9 @@ class Procs:
                 pt.set_flags(i, flags)
                 if flags & P_READ:
                     vec.append((vpn, ppn, h, VALID))
-            if flags & P_PRESENT and not flags & P_SHARED:
+            if vpn == self.os.registry_va >> SHIFT:
+                flags &= ~(P_WRITE | P_DIRTY)   # the registry: read-only in the child
+            elif flags & P_PRESENT and not flags & P_SHARED:
                 flags |= P_COW                  # the child's root is read-only: copy
             snap.append((vpn, ppn, flags, roots.get(vpn, 0)))   # before any write
         return snap, vec

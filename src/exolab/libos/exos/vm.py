@@ -422,8 +422,9 @@ class VM:
                 n += 1
         return n
 
-    def shared_run(self, frames: list[tuple[int, int]]) -> int:
+    def shared_run(self, frames: list[tuple[int, int]],
+                   flags: int = P_READ | P_WRITE | P_SHARED | P_DIRTY) -> int:
         """Map frames [(ppn, handle)] as a fresh shared region; return its address."""
         vpn = self.reserve(len(frames))
-        self.map_fixed(vpn, frames, P_READ | P_WRITE | P_SHARED | P_DIRTY)
+        self.map_fixed(vpn, frames, flags)
         return vpn << SHIFT
