@@ -119,8 +119,10 @@ class Aegis:
         tlb = self.cpu.tlb
         self.fifo_first, self.fifo_last = tlb.wired, tlb.size - 1
         self.fifo = tlb.wired               # next hardware TLB slot Aegis refills (tlbwi)
-        self.phys = PhysPages(self, KERNEL_FRAMES, machine.memory.frames - KERNEL_FRAMES)
         self.bind = Binder(self)
+        self.phys = PhysPages(self.caps, self.cpu, machine.memory, machine.clock,
+                              self.bind.revoke, KERNEL_FRAMES,
+                              machine.memory.frames - KERNEL_FRAMES)
         self.sched = Scheduler(self)
         self.revoker = Revoker(self)
         self.envs: dict[int, Environment] = {}          # live and dying environments

@@ -14,7 +14,8 @@ between environments).
 Interface::
 
     PAGE_RIGHTS            rights of a root page capability
-    PhysPages(kernel, first, count)
+    PhysPages(caps, cpu, memory, clock, revoke, first, count)   (collaborators, not
+                           the kernel: revoke(cap) breaks a root's bindings)
       alloc(env, ppn=None) -> Capability            ENOMEM / EAGAIN (taken)
       reserve(env, n)                               hold n free pages for env (ENOMEM)
       share(cap, target, rights=None) -> Capability a root for another owner
@@ -29,14 +30,11 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Callable
 
 from exolab.errors import KernelPanic, SyscallError
-from exolab.kernels.exokernel.caps import Capability
+from exolab.kernels.exokernel.caps import Capability, CapTable
 from exolab.kernels.exokernel.env import Environment, Repossession
-
-if TYPE_CHECKING:
-    from exolab.kernels.exokernel.kernel import Aegis
 
 __all__ = ["PAGE_RIGHTS", "PhysPages", "PhysStats"]
 
@@ -58,8 +56,10 @@ class PhysStats:
 class PhysPages:
     """The page allocator: who holds which frames (protection, not management)."""
 
-    def __init__(self, kernel: "Aegis", first: int, count: int) -> None:
-        self.k = kernel
+    def __init__(self, caps: CapTable, cpu: Any, memory: Any, clock: Any,
+                 revoke: Callable[[Capability], int], first: int, count: int) -> None:
+        self.caps, self.cpu, self.memory, self.clock = caps, cpu, memory, clock
+        self.revoke = revoke
         self.first = first                      # lowest ppn handed out
         self.count = count
         self._roots: dict[int, list[Capability]] = {}   # ppn -> root caps (its owners);
@@ -95,10 +95,10 @@ class PhysPages:
             self._reserved -= 1
         elif self.free_count() <= self._reserved:
             raise SyscallError("ENOMEM", "every free page is reserved")
-        cap = self.k.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
+        cap = self.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
         self._roots[ppn] = [cap]
         env.roots[ppn] = cap
-        self.k.cpu.charge(self.k.machine.memory.zero_frame(ppn))
+        self.cpu.charge(self.memory.zero_frame(ppn))
         self._allocated += 1
         return cap
 
@@ -123,7 +123,7 @@ class PhysPages:
         mine = target.roots.get(ppn)
         if mine is not None:
             return mine
-        root = self.k.caps.mint("page", ppn, PAGE_RIGHTS if rights is None
+        root = self.caps.mint("page", ppn, PAGE_RIGHTS if rights is None
                                 else rights | _FREE, holder=target)
         self._roots[ppn].append(root)
         target.roots[ppn] = root
@@ -132,7 +132,7 @@ class PhysPages:
     def _drop_root(self, root: Capability) -> None:
         """Revoke one root (and its subtree, breaking bindings); free the page if last."""
         ppn, env = root.obj, root.holder
-        self.k.bind.revoke(root)
+        self.revoke(root)
         roots = self._roots[ppn]
         roots.remove(root)
         if env is not None and env.roots.get(ppn) is root:
@@ -162,7 +162,7 @@ class PhysPages:
         handle = root.handle
         self._drop_root(root)
         self._repossessed += 1
-        rec = Repossession(ppn, handle, self.k.machine.clock.now, why)
+        rec = Repossession(ppn, handle, self.clock.now, why)
         env.repossessed.append(rec)
         return rec
 
