@@ -34,7 +34,8 @@ from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
 from exolab.kernels.exokernel.limits import MAX_SHARE
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.layout import MAX_FDS, PAGE, SCRATCH_VPN, SHIFT, cost, fd_addr
+from exolab.libos.exos.layout import (DESC_PAGES, MAX_FDS, MAX_SHM, PAGE, SCRATCH_VPN, SHIFT,
+                                      cost, fd_addr)
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
@@ -47,8 +48,6 @@ FD_FREE, FD_CONSOLE, FD_READ, FD_WRITE = 0, 1, 2, 3
 H_LOCK, H_HEAD, H_TAIL, H_READERS, H_WRITERS, H_RSLEEP, H_WSLEEP = 0, 4, 8, 12, 16, 24, 32
 RING_OFF = 64
 PIPE_RING = PAGE - RING_OFF
-MAX_SHM = 4096                           # pages per segment (16 MiB, docs/abi.md)
-DESC_PAGES = 255                         # pages one descriptor page lists (then a link)
 D_NEXT_PPN, D_NEXT_KEY = 4, 8            # the next descriptor page: ppn, read capability
 
 

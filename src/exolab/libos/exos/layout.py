@@ -28,6 +28,7 @@ Interface::
     SAVE_VA, MISC_VA                addresses of the save area and the misc page
     SAVE_FAULT, SAVE_FRAME, SAVE_CALLEE   offsets in the save area
     PTE_SIZE, MAX_PTES, P_* flag bits, MISC_* offsets, FD_OFF, FD_SIZE, MAX_FDS,
+    MAX_SHM, DESC_PAGES, MAX_FAULT_DEPTH    ExOS's limits
     fd_addr(fd) -> int              a descriptor's entry
     USER_BASE, USER_TOP, IMAGE_VPN, IMAGE_PAGES, EXOS_TEXT_PAGES, STACK_VPN,
     STACK_PAGES
@@ -43,6 +44,7 @@ from exolab.abi import IMAGE_PAGES     # a program's text+data unless it says ot
 
 __all__ = ["EXOS_VPN", "MISC_VPN", "PT_VPN", "PT_PAGES", "CAPV_VPN", "CAPV_PAGES",
            "PT_MAX_PAGES", "CAPV_MAX_PAGES", "PTES_PER_PAGE", "boot_vpns",
+           "MAX_SHM", "DESC_PAGES", "MAX_FAULT_DEPTH",
            "SCRATCH_VPN", "PTE_SIZE", "MAX_PTES", "P_PRESENT", "P_READ", "P_WRITE",
            "P_DIRTY", "P_COW", "P_SHARED", "P_LOST", "USER_BASE", "USER_TOP",
            "IMAGE_VPN", "IMAGE_PAGES", "EXOS_TEXT_PAGES", "STACK_VPN", "STACK_PAGES",
@@ -92,6 +94,11 @@ MISC_PCT_COUNT = 32             # calls served by a bare (handler None) rpc serv
 FD_OFF = 1024                   # descriptor table: MAX_FDS entries of FD_SIZE bytes
 FD_SIZE = 16                    # kind (4), pipe vaddr (4), flags (4), reserved (4)
 MAX_FDS = 64
+
+# ExOS's limits (with Aegis's in kernels/exokernel/limits.py; docs/exokernel.md)
+MAX_SHM = 4096                  # pages per shm segment (16 MiB, docs/abi.md)
+DESC_PAGES = 255                # pages one shm descriptor page lists (then a link)
+MAX_FAULT_DEPTH = 4             # nested user fault handlers before the process dies
 
 USER_BASE = 0x0010_0000         # lowest address mmap hands out
 USER_TOP = 0x6FFF_0000          # user mappings stay below ExOS's region

@@ -39,7 +39,8 @@ from exolab.abi import PROT_READ, PROT_WRITE
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.layout import (CAPV_VPN, IMAGE_VPN, MAX_PTES, MISC_COUNT, PT_PAGES,
+from exolab.libos.exos.layout import (CAPV_VPN, IMAGE_VPN, MAX_FAULT_DEPTH, MAX_PTES,
+                                      MISC_COUNT, PT_PAGES,
                                       PTES_PER_PAGE,
                                       MISC_DEPTH, MISC_HANDLER, MISC_VA, P_COW, P_DIRTY,
                                       P_LOST, P_PRESENT, P_READ, P_SHARED, P_WRITE, PAGE,
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PageTable", "VM", "MAX_FAULT_DEPTH", "prot_flags", "bind_flags"]
 
-MAX_FAULT_DEPTH = 4             # nested user fault handlers before the process dies
 _BASE, _CAPV = PT_VPN << SHIFT, CAPV_VPN << SHIFT
 
 
