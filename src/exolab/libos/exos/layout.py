@@ -40,8 +40,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exolab.abi import IMAGE_PAGES     # a program's text+data unless it says otherwise
-from exolab.kernels.common.image import IMAGE_VPN    # program image at 0x0040_0000
+from exolab.abi import IMAGE_PAGES  # a program's text+data unless it says otherwise
+from exolab.kernels.common.image import IMAGE_VPN  # program image at 0x0040_0000
 
 __all__ = ["EXOS_VPN", "MISC_VPN", "PT_VPN", "PT_PAGES", "CAPV_VPN", "CAPV_PAGES",
            "PT_MAX_PAGES", "CAPV_MAX_PAGES", "PTES_PER_PAGE", "boot_vpns",

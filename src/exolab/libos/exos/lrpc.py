@@ -26,12 +26,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import wrap_word
+from exolab.errors import SyscallError
 from exolab.kernels.common.args import is_word, opt_func, opt_nat
 from exolab.kernels.common.args import word as _word
-from exolab.errors import SyscallError
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.layout import (CALLEE_SAVED, MISC_PCT_COUNT, MISC_VA, SAVE_CALLEE,
-                                      SAVE_VA, cost)
+from exolab.libos.exos.layout import (
+    CALLEE_SAVED,
+    MISC_PCT_COUNT,
+    MISC_VA,
+    SAVE_CALLEE,
+    SAVE_VA,
+    cost,
+)
+from exolab.safe.sealed import Sealed
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
@@ -48,7 +55,7 @@ _PCT_COUNT_VA = MISC_VA + MISC_PCT_COUNT   # the counter word a bare entry bumps
 _GONE = ("ESRCH", "EBADF")               # a PCT's errors that mean the server went away
 
 
-class LRPC:
+class LRPC(metaclass=Sealed):
     """One process's rpc services and connections."""
 
     def __init__(self, os: "ExOS") -> None:

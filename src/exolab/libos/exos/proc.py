@@ -49,10 +49,27 @@ from exolab.kernels.exokernel.bind import MAX_VEC, VALID
 from exolab.kernels.exokernel.envcalls import MAX_SHARE
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import FD_CONSOLE
-from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, GUARANTEED_PAGES, P_DIRTY,
-                                      IMAGE_VPN, MISC_PID, MISC_VA, P_COW, P_PRESENT,
-                                      P_READ, P_SHARED, P_WRITE, PAGE,
-                                      SHIFT, STACK_PAGES, STACK_VPN, boot_vpns, fd_addr)
+from exolab.libos.exos.layout import (
+    EXOS_TEXT_PAGES,
+    EXOS_VPN,
+    GUARANTEED_PAGES,
+    IMAGE_VPN,
+    MISC_PID,
+    MISC_VA,
+    P_COW,
+    P_DIRTY,
+    P_PRESENT,
+    P_READ,
+    P_SHARED,
+    P_WRITE,
+    PAGE,
+    SHIFT,
+    STACK_PAGES,
+    STACK_VPN,
+    boot_vpns,
+    fd_addr,
+)
+from exolab.safe.sealed import Sealed
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
@@ -68,7 +85,7 @@ MAX_SPINS = 64
 
 
 @dataclass(slots=True, eq=False)
-class UThread:
+class UThread(metaclass=Sealed):
     """An ExOS thread; every field is owned by its process's ExOS."""
 
     ctx: int                            # id of the context Aegis gave it (THREAD_ALLOC)
@@ -77,7 +94,7 @@ class UThread:
     slot: int | None = None             # the wake slot it last blocked on (block())
 
 
-class Procs:
+class Procs(metaclass=Sealed):
     """Process and thread management of one ExOS process."""
 
     def __init__(self, os: "ExOS") -> None:

@@ -29,11 +29,12 @@ from __future__ import annotations
 from typing import Any
 
 from exolab.errors import SyscallError
+from exolab.safe.sealed import Sealed
 
 __all__ = ["UserCPU"]
 
 
-class UserCPU:
+class UserCPU(metaclass=Sealed):
     """A user-mode view of one CPU (see the module docstring)."""
 
     __slots__ = ("load", "store", "load_bytes", "store_bytes", "trap", "charge",
