@@ -176,8 +176,9 @@ class CPU:
         return self.clock.now
 
     def randbytes(self, n: int) -> bytes:
-        """``n`` bytes from the machine's seeded generator (the caller charges)."""
-        return self.clock.rng.randbytes(n)
+        """``n`` bytes from the seed's user stream (the caller charges); never the
+        machine's own generator, whose draws mint capabilities."""
+        return self.clock.user_rng.randbytes(n)
 
     def charge(self, cycles: int) -> None:
         """Advance time by ``cycles``; fire due events and deliver interrupts."""
