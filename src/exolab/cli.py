@@ -73,6 +73,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from exolab import __version__
 from exolab.errors import ConfigError, ExolabError, safe_str
@@ -93,8 +94,73 @@ DEFAULT_MAX_CYCLES = 200_000_000
 SHOWN_EXITS = 16
 F = TypeVar("F", bound=Callable[..., Any])
 
+class _Argument(TyperArgument):
+    """A positional argument shown as NAME (required) or [NAME] in usage lines."""
+
+    def _usage_display_name(self) -> str:
+        """PROGRAM, [ARGS]...: the usual notation, not typer's {program}."""
+        name = self.display_name_raw
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        """No type column: the help text says what the argument is."""
+        return None
+
+
+def _tidy(command: Any) -> Any:
+    """Make a command's help read like a well-kept CLI's: flags show no type, arguments
+    are upper-case metavars (PROGRAM, [ARGS]...), options show FILE, N, NAME."""
+    for param in getattr(command, "params", ()):
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = (param.name or "arg").upper()
+            param.__class__ = _Argument
+        elif getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+        elif param.metavar is None:
+            param.metavar = _METAVARS.get(param.name or "", "VALUE")
+    if type(command) is TyperCommand:
+        command.__class__ = _Command        # (a subclass with no state of its own)
+    return command
+
+
+#: option metavars by parameter name (anything else: VALUE)
+_METAVARS = {"profile": "NAME", "seed": "N", "json_path": "FILE", "plot": "FILE",
+             "kernel": "NAME", "trace_path": "FILE", "out": "FILE", "max_cycles": "N",
+             "n": "N"}
+
+
+class _Group(TyperGroup):
+    """The exolab group: every command's help tidied (:func:`_tidy`)."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command ``cmd_name``, its help tidied."""
+        return _tidy(super().get_command(ctx, cmd_name))
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The group's own options (--version, --help), flags shown without a type."""
+        return _tidy_params(super().get_params(ctx))
+
+
+def _tidy_params(params: list[Any]) -> list[Any]:
+    """Flags (--help, --version) shown without a type."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    """A command whose --help is shown without a type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The command's parameters, --help included, flags shown without a type."""
+        return _tidy_params(super().get_params(ctx))
+
+
 app = typer.Typer(name="exolab", add_completion=False, no_args_is_help=True,
-                  pretty_exceptions_enable=False,
+                  pretty_exceptions_enable=False, cls=_Group,
                   help="A laboratory of operating-system structures on one simulated "
                        "machine.")
 
@@ -467,7 +533,7 @@ def run(
     trace_path: Annotated[Optional[Path], typer.Option(
         "--trace", help="Also write a Perfetto / Chrome trace-event JSON file.")] = None,
     max_cycles: Annotated[int, typer.Option(
-        "--max-cycles", min=0, help=_MAX_CYCLES_HELP)] = DEFAULT_MAX_CYCLES,
+        "--max-cycles", min=0, help=_MAX_CYCLES_HELP, show_default=False)] = DEFAULT_MAX_CYCLES,
     trusted: Annotated[bool, typer.Option(
         "--trusted", help="Run the program as unverified host code (see "
                           "docs/security.md).")] = False,
@@ -591,7 +657,7 @@ def trace(
                                + ", ".join(kernel_names())
                                + " (default monolithic; scenarios: none).")] = None,
     max_cycles: Annotated[int, typer.Option(
-        "--max-cycles", min=0, help=_MAX_CYCLES_HELP)] = DEFAULT_MAX_CYCLES,
+        "--max-cycles", min=0, help=_MAX_CYCLES_HELP, show_default=False)] = DEFAULT_MAX_CYCLES,
     trusted: Annotated[bool, typer.Option(
         "--trusted", help="Run the program as unverified host code (see "
                           "docs/security.md).")] = False,
@@ -666,8 +732,11 @@ def profiles(
     name: Annotated[Optional[str], typer.Argument(
         help="Profile to show (default: all).", show_default=False)] = None,
 ) -> None:
-    """Print each hardware cost profile, then every kernel's software path table on
-    it, with the source of every number."""
+    """Print each cost profile and every kernel's path table on it, with sources.
+
+    Each hardware cost profile is printed first, then every kernel's software
+    path table on it, each number with its source.
+    """
     from exolab.bench.calibrate import path_tables
     from exolab.machine.costs import PROFILES, get_profile
     chosen = [get_profile(name)] if name else list(PROFILES.values())
