@@ -60,6 +60,7 @@ beside the others it shares helpers with.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -67,7 +68,7 @@ import re
 import sys
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Callable, Iterator, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -90,6 +91,8 @@ EXIT_INTERRUPTED = 130          # the shell's status for a command ended by SIGI
 #: on dec5000, 0.11 s on athlon64; the paper-sized benchmark programs need at most
 #: 3 * 10**7, the examples 7 * 10**5 (why this value: docs/design.md)
 DEFAULT_MAX_CYCLES = 200_000_000
+#: the largest -n of `exolab explain` (pipe: about 20 s per kernel on a laptop)
+EXPLAIN_MAX_N = 100_000
 #: exit statuses listed in a summary before "... and N more"
 SHOWN_EXITS = 16
 F = TypeVar("F", bound=Callable[..., Any])
@@ -251,25 +254,85 @@ def bench(
     list_: Annotated[bool, typer.Option(
         "--list", help="List the suites and exit.")] = False,
     plot: Annotated[Optional[Path], typer.Option(
-        "--plot", help="Draw measured / paper figures into this PNG.")] = None,
+        "--plot", help="Draw the figures into this image (.png, .svg, .pdf...; no "
+                       "extension: .png).")] = None,
 ) -> None:
-    """Run benchmark suites and print their tables."""
-    from exolab.bench.registry import run_suites
+    """Run benchmark suites and print their tables.
+
+    On a terminal a progress line shows the suite and row being measured;
+    piped, only the tables are printed. --json and --plot paths are checked
+    before anything runs.
+    """
+    from exolab.bench.registry import get_suite, registered, run_suites
     from exolab.bench.report import print_report
     if list_:
         _list_suites()
         return
-    report = run_suites(suites or None, profile, seed, kernels=kernel or None,
-                        quick=quick, full=full)
+    if json_path is not None:
+        _check_output(json_path)
+    plot_path = None
+    if plot is not None:
+        from exolab.bench.plot import plot_path as resolve_plot
+        _check_output(plot)                     # a directory, before .png is added
+        plot_path = resolve_plot(plot)
+        _check_output(plot_path)
+    infos = [get_suite(n) for n in dict.fromkeys(suites or ())] or \
+        list(registered().values())
     out = _out()
+    with _bench_progress(out, len(infos)) as progress:
+        report = run_suites(suites or None, profile, seed, kernels=kernel or None,
+                            quick=quick, full=full, progress=progress)
     print_report(report, out)
     if json_path is not None:
         _write(lambda: report.write_json(json_path), json_path)
         out.print(f"wrote {escape(str(json_path))}")
-    if plot is not None:
+    if plot_path is not None:
         from exolab.bench.plot import plot_report
-        _write(lambda: plot_report(report, plot), plot)
-        out.print(f"wrote {escape(str(plot))}")
+        written = plot_path
+        _write(lambda: plot_report(report, written), written)
+        out.print(f"wrote {escape(str(written))}")
+
+
+def _check_output(path: Path) -> None:
+    """Refuse, before anything runs, an output file that cannot be written: a directory,
+    a missing directory, no permission (ConfigError naming the path)."""
+    reason = None
+    if path.is_dir():
+        reason = "it is a directory"
+    elif not path.parent.is_dir():
+        reason = f"no such directory: {path.parent}"
+    elif not os.access(path.parent, os.W_OK) or (path.exists()
+                                                 and not os.access(path, os.W_OK)):
+        reason = "permission denied"
+    if reason is not None:
+        raise ConfigError("cannot write the output file", path=str(path), reason=reason)
+
+
+@contextlib.contextmanager
+def _bench_progress(out: Console, suites: int) -> Iterator[Callable[[str, str, str], None]
+                                                           | None]:
+    """On a terminal, a transient rich progress display of the suite and row being
+    measured (yields its callback for run_suites); otherwise nothing (yields None)."""
+    if not out.is_terminal:
+        yield None
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                               TextColumn, TimeElapsedColumn)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TextColumn("suites"), TimeElapsedColumn(),
+                  console=out, transient=True) as bar:
+        task = bar.add_task("starting", total=suites)
+        seen: list[str] = []
+
+        def step(suite: str, benchmark: str, kernel: str) -> None:
+            if suite not in seen:
+                if seen:
+                    bar.advance(task)
+                seen.append(suite)
+            row = f": {benchmark} on {kernel}" if benchmark else ""
+            bar.update(task, description=escape(f"{suite}{row}"))
+            bar.refresh()
+        yield step
 
 
 @app.command()
@@ -301,18 +364,85 @@ def explain(
         "--profile", "-p", help="Cost profile (default: the suite's paper machine).")] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Simulation seed.")] = 0,
     n: Annotated[Optional[int], typer.Option(
-        "-n", min=1, help="Loop iterations of the smaller run (default: the quick size).")]
-        = None,
+        "-n", min=1, max=EXPLAIN_MAX_N,
+        help=f"Loop iterations of the smaller run (default: the quick size; at most "
+             f"{EXPLAIN_MAX_N:,}).")] = None,
     json_path: Annotated[Optional[Path], typer.Option(
         "--json", help="Also write the counts as JSON to this file.")] = None,
 ) -> None:
-    """Show what one iteration of a benchmark does on each kernel: the structure behind it."""
-    from exolab.bench.anatomy import anatomy, program_of
+    """Show what one iteration of a benchmark does on each kernel: the structure behind it.
+
+    Each kernel runs the program with n and 2n iterations; on a terminal a
+    progress line shows the kernel being measured and the time left. ^C stops
+    it (exit status 130).
+    """
+    from exolab.bench.anatomy import program_of
     _, suite, iteration = program_of(benchmark)
-    found = [a for k in (kernel or kernel_names())
-             if (a := anatomy(benchmark, k, profile, seed, n)) is not None]
+    if json_path is not None:
+        _check_output(json_path)
+    out = _out()
+    found = _dissect(out, benchmark, kernel or kernel_names(), profile, seed, n)
     if not found:
         raise ConfigError("no kernel provides this benchmark", benchmark=benchmark)
+    for table in _explain_tables(out, benchmark, suite, seed, iteration, found):
+        out.print(table)
+    if json_path is not None:
+        doc = {"benchmark": benchmark, "suite": suite, "profile": found[0].profile,
+               "seed": seed, "iteration": iteration,
+               "kernels": {a.kernel: {"per_op": a.per_op, "per_iteration": a.counts}
+                           for a in found}}
+        _write(lambda: json_path.write_text(json.dumps(doc, indent=1) + "\n"), json_path)
+        out.print(f"wrote {escape(str(json_path))}")
+
+
+def _dissect(out: Console, benchmark: str, kernels: list[str], profile: str | None,
+             seed: int, n: int | None) -> list[Any]:
+    """The anatomy of ``benchmark`` on each kernel that provides it, with a transient
+    progress display on a terminal; ^C prints what stopped and exits 130."""
+    from exolab.bench.anatomy import anatomy
+    found = []
+    try:
+        with _kernel_progress(out, benchmark, kernels) as step:
+            for k in kernels:
+                step(k)
+                a = anatomy(benchmark, k, profile, seed, n)
+                if a is not None:
+                    found.append(a)
+    except KeyboardInterrupt:
+        Console(stderr=True, highlight=False).print(
+            f"[red]stopped: interrupted[/] (^C) while dissecting {escape(benchmark)}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    return found
+
+
+@contextlib.contextmanager
+def _kernel_progress(out: Console, benchmark: str,
+                     kernels: list[str]) -> Iterator[Callable[[str], None]]:
+    """On a terminal, a transient progress display over ``kernels`` (with the time
+    left once one is done); yields the callback told each kernel as it starts."""
+    if not out.is_terminal:
+        yield lambda kernel: None
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                               TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("left"),
+                  TimeRemainingColumn(), console=out, transient=True) as bar:
+        task = bar.add_task(benchmark, total=len(kernels))
+        started: list[str] = []
+
+        def step(kernel: str) -> None:
+            if started:
+                bar.advance(task)
+            started.append(kernel)
+            bar.update(task, description=escape(f"{benchmark} on {kernel} (n, 2n)"))
+            bar.refresh()
+        yield step
+
+
+def _explain_table(benchmark: str, suite: str, seed: int, iteration: str,
+                   found: list[Any]) -> Table:
+    """One table of per-iteration counts, a column per kernel of ``found``."""
     table = Table(title=f"{benchmark} ({suite}, {found[0].profile}, seed {seed})",
                   title_justify="left", caption=f"events per loop iteration; one "
                   f"iteration: {iteration}", caption_justify="left")
@@ -326,15 +456,19 @@ def explain(
         if any(values):
             table.add_row(escape(label), *("—" if v is None else f"{v:,.2f}".rstrip("0")
                                            .rstrip(".") for v in values))
-    out = _out()
-    out.print(table)
-    if json_path is not None:
-        doc = {"benchmark": benchmark, "suite": suite, "profile": found[0].profile,
-               "seed": seed, "iteration": iteration,
-               "kernels": {a.kernel: {"per_op": a.per_op, "per_iteration": a.counts}
-                           for a in found}}
-        _write(lambda: json_path.write_text(json.dumps(doc, indent=1) + "\n"), json_path)
-        out.print(f"wrote {escape(str(json_path))}")
+    return table
+
+
+def _explain_tables(out: Console, benchmark: str, suite: str, seed: int,
+                    iteration: str, found: list[Any]) -> list[Table]:
+    """The explain table, split into kernel groups (one table each) when all kernels
+    side by side would not fit ``out``'s width."""
+    table = _explain_table(benchmark, suite, seed, iteration, found)
+    if len(found) == 1 or out.measure(table).maximum <= out.width:
+        return [table]
+    half = (len(found) + 1) // 2
+    return (_explain_tables(out, benchmark, suite, seed, iteration, found[:half])
+            + _explain_tables(out, benchmark, suite, seed, iteration, found[half:]))
 
 
 # -- run --------------------------------------------------------------------------
@@ -352,6 +486,7 @@ def load_abi_program(spec: str, trusted: bool = False) -> Any:
     ``trusted``, imported as host code by :func:`exolab.abi.load_program`); any
     import-time failure is a ConfigError, a rejection a VerifyError."""
     from exolab.abi import load_program
+    _check_program_path(spec.partition(":")[0])
     try:
         return load_program(spec) if trusted else _load_verified(spec)
     except ExolabError:
@@ -359,6 +494,24 @@ def load_abi_program(spec: str, trusted: bool = False) -> Any:
     except (Exception, SystemExit) as ex:   # it raised, exited or did not compile
         raise ConfigError("cannot load program", program=spec,
                           reason=f"{type(ex).__name__}: {ex}") from None
+
+
+_SPEC = "path/to/file.py[:func] or package.module[:func]"
+
+
+def _check_program_path(target: str) -> None:
+    """Say what is wrong with a program's path before loading it: empty, a directory,
+    a file that is not Python source, a path to nothing (ConfigError)."""
+    path = Path(target)
+    if not target.strip():
+        raise ConfigError(f"no program named: expected {_SPEC}")
+    if path.is_dir():
+        raise ConfigError("the program is a directory, not a Python file (.py)",
+                          path=target)
+    if path.exists() and path.suffix != ".py":
+        raise ConfigError("the program is not a Python file (.py)", path=target)
+    if not path.exists() and (path.suffix == ".py" or os.sep in target):
+        raise ConfigError("program file not found", path=target)
 
 
 def _load_verified(spec: str) -> Any:

@@ -18,8 +18,28 @@ from typing import Any
 
 from exolab.bench.papers import fidelity, ratios
 from exolab.bench.results import Report
+from exolab.errors import ConfigError
 
-__all__ = ["plot_report"]
+__all__ = ["plot_report", "plot_path", "formats"]
+
+
+def formats() -> list[str]:
+    """The image formats matplotlib can write here (file extensions, no dot)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
+def plot_path(path: str | Path) -> Path:
+    """The file a plot of ``path`` is written to: ``path`` itself, ``.png`` added when
+    it has no extension; ConfigError for an extension matplotlib cannot write."""
+    path = Path(path)
+    suffix = path.suffix[1:].lower()
+    if not suffix:
+        return path.with_name(path.name + ".png")
+    if suffix not in formats():
+        raise ConfigError(f"cannot plot to a .{suffix} file", path=str(path),
+                          expected=formats())
+    return path
 
 
 def _panels(report: Report) -> list[str]:
