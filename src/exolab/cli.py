@@ -272,9 +272,11 @@ def bench(
         _check_output(json_path)
     plot_path = None
     if plot is not None:
+        from exolab.bench.plot import check_suites
         from exolab.bench.plot import plot_path as resolve_plot
         _check_output(plot)                     # a directory, before .png is added
         plot_path = resolve_plot(plot)
+        check_suites([get_suite(n).name for n in suites or ()])
         _check_output(plot_path)
     infos = [get_suite(n) for n in dict.fromkeys(suites or ())] or \
         list(registered().values())

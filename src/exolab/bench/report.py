@@ -42,7 +42,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from exolab.bench.papers import Ratio, fidelity, ratios, system_kernel
+from exolab.bench.papers import Ratio, fidelity, ratio_range, ratios, system_kernel
 from exolab.bench.results import PaperRow, Report
 from exolab.kernels import kernel_names
 
@@ -210,7 +210,12 @@ def _ratio_column(report: Report, suite: str) -> list[Column]:
         if r is None:
             return ""
         if r.paper is None:
-            return f"{_sig(r.measured)} ({MISSING})"
+            span = ratio_range(suite, r.benchmark, r.kernel)
+            if span is None:
+                return f"{_sig(r.measured)} ({MISSING})"
+            lo, hi = span
+            return f"{_sig(r.measured)} ({lo:g}–{hi:g}) " + \
+                ratio_verdict(r.measured, min(max(r.measured, lo), hi))
         return f"{_sig(r.measured)} ({_sig(r.paper)}) {ratio_verdict(r.measured, r.paper)}"
     return [Column(f"{short_name('monolithic')}/K (paper)", cell)]
 
