@@ -466,7 +466,8 @@ def _explain_tables(out: Console, benchmark: str, suite: str, seed: int,
     """The explain table, split into kernel groups (one table each) when all kernels
     side by side would not fit ``out``'s width."""
     table = _explain_table(benchmark, suite, seed, iteration, found)
-    if len(found) == 1 or out.measure(table).maximum <= out.width:
+    unbounded = out.options.update_width(10 ** 6)
+    if len(found) == 1 or out.measure(table, options=unbounded).maximum <= out.width:
         return [table]
     half = (len(found) + 1) // 2
     return (_explain_tables(out, benchmark, suite, seed, iteration, found[:half])

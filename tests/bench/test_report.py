@@ -125,6 +125,65 @@ def test_ratio_column_gives_the_verdict() -> None:
     assert ratio_verdict(0.9, 1.1) == "OFF"                   # a different winner
 
 
+def _markers_by_row(ax) -> dict[int, set[str]]:
+    """Row (y) -> the marker styles drawn on it."""
+    out: dict[int, set[str]] = {}
+    for line in ax.get_lines():
+        marker = line.get_marker()
+        if marker in (None, "None", "", " "):
+            continue
+        for y in line.get_ydata():
+            out.setdefault(int(round(float(y))), set()).add(str(marker))
+    return out
+
+
+def _full_report() -> Report:
+    """Every benchmark of the exos suites measured on both kernels near the paper."""
+    from exolab.bench.papers import figures, paper_rows, system_kernel
+    results = {}
+    for f in figures():
+        kernel = system_kernel(f.system)
+        if f.suite.startswith("exos") and kernel is not None:
+            results[(f.suite, f.benchmark, kernel)] = Result(
+                f.suite, f.benchmark, kernel, f.value * 1.1, f.unit)
+    results[("exos-ipc", "lrpc", "monolithic")] = Result("exos-ipc", "lrpc",
+                                                           "monolithic", 399.0, "us")
+    return Report("dec5000", 0, list(results.values()),
+                  paper_rows("exos-ipc") + paper_rows("exos-vm"), {})
+
+
+def test_plot_every_row_has_a_label_and_a_marker() -> None:
+    import matplotlib.pyplot as plt
+
+    from exolab.bench.plot import figure
+    rep = _full_report()
+    fig = figure(rep)
+    try:
+        axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+        assert len(axes) == 4                      # two suites, two panels each
+        for ax in axes:
+            labels = [t.get_text() for t in ax.get_yticklabels()]
+            assert labels and all(labels) and len(set(labels)) == len(labels)
+            rows = _markers_by_row(ax)
+            assert set(rows) == set(range(len(labels))), (ax.get_title(loc="left"), rows)
+            assert all("o" in m for m in rows.values())           # measured: a dot
+            ticks = [t.get_text() for t in ax.get_xticklabels()]
+            assert "1" in ticks and not any("10^" in t or "×" in t or "$" in t
+                                            for t in ticks), ticks
+        ratio_ax = next(ax for ax in axes if "slower" in ax.get_title(loc="left")
+                        and ax.get_title(loc="left").startswith("exos-ipc"))
+        labels = [t.get_text() for t in ratio_ax.get_yticklabels()]
+        by_row = _markers_by_row(ratio_ax)
+        lrpc = labels.index("lrpc: monolithic / exokernel")
+        assert "|" in by_row[lrpc]                 # the paper's range (46-60x, section 7)
+        pipe = labels.index("pipe: monolithic / exokernel")
+        assert "D" in by_row[pipe]                 # the paper's ratio
+        assert fig.legends and {t.get_text() for t in fig.legends[0].get_texts()} >= {
+            "measured", "paper's ratio", "paper's range", "within 1.5x"}
+    finally:
+        plt.close(fig)
+
+
 def test_plot_writes_a_png(tmp_path) -> None:
     path = tmp_path / "bench.png"
     plot_report(_exos_report(199.0, 14.2), path)
