@@ -2,10 +2,16 @@
 
 Commands::
 
-    exolab bench [SUITE ...] [--profile P] [--seed S] [--json FILE] [--quick] [--full]
-                 [--kernel K ...] [--list]
-        run benchmark suites (all when none is named) and print one table each;
-        --json writes the report (see exolab.bench.results)
+    exolab bench [SUITE ...] [--profile P] [--seed S] [--json FILE] [--plot FILE]
+                 [--quick] [--full] [--kernel K ...] [--list]
+        run benchmark suites (all when none is named) and print one table each
+        (a row per benchmark and kernel: exolab.bench.report); --json writes the
+        report (see exolab.bench.results), --plot an image (exolab.bench.plot);
+        both paths are checked before anything runs; on a terminal a transient
+        progress line shows the suite and row being measured
+    exolab explain BENCHMARK [--kernel K ...] [-n N] [--json FILE]
+        what one loop iteration does on each kernel (exolab.bench.anatomy);
+        -n at most EXPLAIN_MAX_N; progress on a terminal; ^C exits 130
     exolab run PROGRAM [ARGS ...] [--kernel K] [--profile P] [--seed S]
                [--trace out.json] [--max-cycles N]
         run an ABI program (path/to/file.py[:func] or package.module[:func],
@@ -53,6 +59,10 @@ Interface::
     EXIT_FAULT                          exit status of run when a process faulted (1)
     EXIT_INTERRUPTED                    exit status of run/trace after ^C (130)
     DEFAULT_MAX_CYCLES                  the cycle budget of run/trace (2 * 10**8)
+    EXPLAIN_MAX_N                       the largest `explain -n` (10**5)
+
+Help is tidied for every command (:class:`_Group`): flags without a type,
+``PROGRAM [ARGS]...`` usage lines.
 
 This module is over the 400-line guide: it is one Typer app, and each command
 is a thin shell (options, then one call into the library) that reads best
@@ -82,7 +92,8 @@ from exolab.kernels import kernel_names
 from exolab.records import flatten
 
 __all__ = ["app", "main", "resolve_program", "program_args", "load_abi_program",
-           "EXIT_ERROR", "EXIT_FAULT", "EXIT_INTERRUPTED", "DEFAULT_MAX_CYCLES"]
+           "EXIT_ERROR", "EXIT_FAULT", "EXIT_INTERRUPTED", "DEFAULT_MAX_CYCLES",
+           "EXPLAIN_MAX_N"]
 
 EXIT_ERROR = 2
 EXIT_FAULT = 1                  # exolab run: a process faulted, deadlock, or the budget

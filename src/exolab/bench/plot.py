@@ -186,8 +186,8 @@ def _legend(fig: Any, speed: bool, paper: bool) -> None:
     """One legend for the figure, under the panels."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    handles = [Line2D([], [], marker="o", linestyle="none", color=MEASURED,
-                      label="measured")]
+    handles: list[Any] = [Line2D([], [], marker="o", linestyle="none", color=MEASURED,
+                                 label="measured")]
     if paper:
         handles += [
             Line2D([], [], marker="o", linestyle="none", color=MEASURED,
