@@ -46,7 +46,8 @@ from exolab.runner import run_program
 __all__ = ["Sizes", "SIZES", "sizes_of", "churn", "boot_bytes", "run_growth",
            "scale_rows"]
 
-CHURN_FRAMES = 1 << 16          # physical memory of the churn runs (lazy: cheap)
+CHURN_FRAMES = 1 << 18          # physical memory of the churn runs (lazy: cheap; an ExOS
+                                # process holds ~20 frames, so 10k of them need ~200k)
 
 
 @dataclass(frozen=True, slots=True)
