@@ -169,6 +169,8 @@ def _label(n: int) -> str:
 
 def _churn_rows(ctx: Any, kernel: str, sizes: Sizes) -> tuple[list[Result], str]:
     """fork/wait/destroy rows of one kernel at both levels, and a note (or "")."""
+    churn(kernel, ctx.profile, ctx.seed, sizes.levels[0], sizes.rounds)   # warm-up:
+    # the first run pays for imports and first-time allocation, not for forks
     low, high = (churn(kernel, ctx.profile, ctx.seed, n, sizes.rounds)
                  for n in sizes.levels)
     rows = []
