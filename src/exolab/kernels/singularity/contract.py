@@ -37,6 +37,7 @@ Interface::
              .enums {name: members} .machine_states (named + intermediate)
       endpoint(side "Exp"|"Imp", state=None) -> Conformance
       transitions() -> [(state, "A? -> (B! or C!) -> S"), ...]
+      signatures() -> ["in A(int x)", ...]    edges() -> transitions compiled
     CONTRACTS_DIR                                 where the shipped .sg files are
     Message, Param, Conformance                   re-exported from .contract_runtime
 """

@@ -16,7 +16,7 @@ Interface::
                             decls: every declaration by name (for C.Exp:S, C.E)
     Contract                .name .file .decl .messages .states .initial .enums
                             .machine_states; endpoint(side, state=None),
-                            transitions(), edges()
+                            transitions(), signatures(), edges()
 """
 from __future__ import annotations
 
@@ -242,6 +242,13 @@ class Contract:
         """Each declared transition as (state, its text), in declaration order."""
         return [(s.name, " -> ".join([*map(_step_text, t.steps), t.target]))
                 for s in self.decl.states for t in s.transitions]
+
+    def signatures(self) -> list[str]:
+        """Each message as declared (``in RegisterForEvents(NicEvents.Exp:READY c)``)."""
+        return [f"{m.direction:<3} {m.name}("
+                + ("..." if m.elided else
+                   ", ".join(f"{p.type.text()} {p.name}" for p in m.params)) + ")"
+                for m in self.decl.messages]
 
     def edges(self) -> int:
         """How many transitions the compiled machine has."""
