@@ -88,31 +88,44 @@ class Message:
     def check_args(self, args: Any, is_block: Predicate = None,
                    is_endpoint: Predicate = None) -> tuple[Any, ...]:
         """``args`` as a tuple if they match the declaration, else ContractViolation."""
-        if type(args) is not tuple and type(args) is not list:
-            raise self._refuse("a tuple of arguments", -1, args)
-        if not self.elided and len(args) != len(self.params):
-            raise self._refuse(f"{len(self.params)} arguments", -1, len(args))
-        any_param = Param("...", "any", "...", False)
-        for i, value in enumerate(args):
-            param = any_param if self.elided else self.params[i]
-            if not self._arg_ok(value, param, is_block, is_endpoint):
-                raise self._refuse(f"{param.type_name} for argument {i}", i, value)
-        return tuple(args)
+        kind = type(args)
+        if kind is not tuple:
+            if kind is not list:
+                raise self._refuse("a tuple of arguments", -1, args)
+            args = tuple(args)
+        params = self.params
+        if self.elided:
+            for i, value in enumerate(args):
+                if not _arg_ok(value, _ANY, is_block, is_endpoint):
+                    raise self._refuse(f"a channel value for argument {i}", i, value)
+        elif len(args) != len(params):
+            raise self._refuse(f"{len(params)} arguments", -1, len(args))
+        else:
+            for i, value in enumerate(args):
+                if not _arg_ok(value, params[i], is_block, is_endpoint):
+                    raise self._refuse(f"{params[i].type_name} for argument {i}", i,
+                                       value)
+        return args
 
-    @staticmethod
-    def _arg_ok(value: Any, param: Param, is_block: Predicate,
-                is_endpoint: Predicate) -> bool:
-        """Whether one argument fits ``param`` (kind "any": any channel value)."""
-        kind = param.kind
-        if kind == "block":
-            return is_block is not None and is_block(value, param) is True
-        if kind == "endpoint":
-            return is_endpoint is not None and is_endpoint(value, param) is True
-        if kind != "any":
-            return _scalar_ok(value, param)
-        return (type(value) is int or type(value) is bool
-                or (is_block is not None and is_block(value, param) is True)
-                or (is_endpoint is not None and is_endpoint(value, param) is True))
+
+#: the parameter of an elided list: any int, bool, block or endpoint
+_ANY = Param("...", "any", "...", False)
+
+
+def _arg_ok(value: Any, param: Param, is_block: Predicate, is_endpoint: Predicate) -> bool:
+    """Whether one argument fits ``param`` (kind "any": any channel value)."""
+    kind = param.kind
+    if kind == "int":
+        return type(value) is int
+    if kind == "block":
+        return is_block is not None and is_block(value, param) is True
+    if kind == "endpoint":
+        return is_endpoint is not None and is_endpoint(value, param) is True
+    if kind != "any":
+        return _scalar_ok(value, param)
+    return (type(value) is int or type(value) is bool
+            or (is_block is not None and is_block(value, param) is True)
+            or (is_endpoint is not None and is_endpoint(value, param) is True))
 
 
 class Machine:
