@@ -171,3 +171,11 @@ def test_catalogue_lookup() -> None:
         cat["Nope"]
     with pytest.raises(ContractError):
         cat[["x"]]          # type: ignore[index]
+
+
+def test_the_slide_arrow_compiles_like_the_ascii_one() -> None:
+    ascii_ = (CONTRACTS_DIR / "NicDevice.sg").read_text()
+    slide = ascii_.replace("->", "\u2192")
+    a = Catalogue.parse(ascii_, "a.sg", beside=CONTRACTS_DIR)["NicDevice"]
+    b = Catalogue.parse(slide, "b.sg", beside=CONTRACTS_DIR)["NicDevice"]
+    assert a.transitions() == b.transitions() and a.machine_states == b.machine_states

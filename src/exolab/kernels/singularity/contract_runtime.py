@@ -27,7 +27,7 @@ Interface::
                               predicates (absent: no block/endpoint accepted)
     Machine()                 a compiled contract (built by .contract_check):
                               names, index, out_edges, in_edges; node(name),
-                              reachable(node), edges()
+                              reachable(node), edges(), view(side)
     Conformance(contract, side, machine, messages, node)
       .contract .side .state  check_send(msg, args=None, *, is_block, is_endpoint)
       check_receive(msg)  can_send(msg)  can_receive(msg)
@@ -133,13 +133,25 @@ class Machine:
     ``out_edges[node]`` (exporter sends: msg -> node), ``in_edges[node]`` (it
     receives)."""
 
-    __slots__ = ("names", "index", "out_edges", "in_edges")
+    __slots__ = ("names", "index", "out_edges", "in_edges", "_views")
 
     def __init__(self) -> None:
         self.names: list[str] = []
         self.index: dict[str, int] = {}
         self.out_edges: list[dict[str, int]] = []
         self.in_edges: list[dict[str, int]] = []
+        self._views: dict[str, tuple[Any, Any, tuple[str, ...]]] = {}
+
+    def view(self, side: str) -> tuple[Any, Any, tuple[str, ...]]:
+        """(sends, receives, names) as seen from ``side``; built once per side, so
+        a new endpoint costs no copy of the machine (call only after building)."""
+        v = self._views.get(side)
+        if v is None:
+            exp = side == "Exp"
+            v = (tuple(self.out_edges if exp else self.in_edges),
+                 tuple(self.in_edges if exp else self.out_edges), tuple(self.names))
+            self._views[side] = v
+        return v
 
     def node(self, name: str) -> int:
         """A new node called ``name`` (made unique with a suffix if taken)."""
@@ -180,13 +192,10 @@ class Conformance:
         if side not in SIDES:
             raise ContractError("an endpoint side is Exp or Imp", file=contract,
                                 expected="Exp or Imp", found=safe_repr(side))
-        exp = side == "Exp"
         self.contract = contract
         self.side = side
         self._node = node
-        self._sends = tuple(machine.out_edges if exp else machine.in_edges)
-        self._receives = tuple(machine.in_edges if exp else machine.out_edges)
-        self._names = tuple(machine.names)
+        self._sends, self._receives, self._names = machine.view(side)
         self._messages = messages
 
     @property
