@@ -232,8 +232,11 @@ class MachineDiskAdapter:
         def wait(rid: int) -> None:
             while rid not in done:
                 done.update(disk.take_completions())
-                if rid not in done and not clock.skip_to_next():
+                if rid in done:
+                    break
+                if not clock.skip_to_next():
                     raise DiskRequestError("request never completed", request=rid)
+                clock.fire_due()
             done.discard(rid)
         return wait
 
