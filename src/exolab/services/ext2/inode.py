@@ -230,8 +230,11 @@ class BlockMap:
             child = int.from_bytes(buf[4 * i:4 * i + 4], "little")
             if child == 0:
                 continue
-            freed = (self._cut(node, child, level - 1, max(0, keep - lo)) if level > 1
-                     else (self._free(node, child) or True))
+            if level > 1:
+                freed = self._cut(node, child, level - 1, max(0, keep - lo))
+            else:
+                self._free(node, child)
+                freed = True
             if freed:
                 buf[4 * i:4 * i + 4] = b"\0\0\0\0"
                 changed = True
