@@ -44,10 +44,6 @@ def _patch(data: bytes, off: int, fmt: str, value: int) -> bytes:
     return bytes(buf)
 
 
-def _fs_of(data: bytes) -> Ext2:
-    return _mount(data)
-
-
 def _where(path: str) -> tuple[int, int]:
     """(ino, first block) of ``path`` in IMAGE."""
     fs = _mount(IMAGE)

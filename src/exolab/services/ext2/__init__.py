@@ -12,14 +12,16 @@ Modules, one mechanism each::
     alloc        block and inode bitmaps; free counts and used dirs kept exact
     inode        inode records; block maps (direct, indirect, double, triple)
     directory    directory entries: scan, lookup, add, remove
-    core         the operation frame, path lookup, open/read/write/truncate/fsync
+    frame        mount, the operation frame, inodes of an operation, path lookup
+    core         open, close, read, write, truncate, fsync
     fs           Ext2: unlink, link, rename, mkdir, rmdir, listdir, stat
     mkfs         a fresh file system
     check        recompute bitmaps, counts, links and i_blocks from the tree
 """
 from exolab.services.ext2.check import verify
 from exolab.services.ext2.core import (O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR,
-                                       O_TRUNC, O_WRONLY, Ext2Stats, Stat)
+                                       O_TRUNC, O_WRONLY)
+from exolab.services.ext2.frame import Ext2Stats, Stat
 from exolab.services.ext2.fs import Ext2
 from exolab.services.ext2.interfaces import (EPOCH, BlockIO, Clock, FileDevice,
                                              MachineDiskAdapter, ManualClock,

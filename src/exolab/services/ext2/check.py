@@ -21,17 +21,17 @@ from exolab.services.ext2.inode import Inode, has_block_map
 from exolab.services.ext2.layout import ROOT_INO, group_span, meta_blocks
 
 if TYPE_CHECKING:
-    from exolab.services.ext2.core import FileOps
+    from exolab.services.ext2.frame import Frame
 
 __all__ = ["verify"]
 
 
-def verify(fs: "FileOps") -> list[str]:
+def verify(fs: "Frame") -> list[str]:
     """Every disagreement between the tree and the bitmaps/counts (empty: consistent)."""
     return fs._call(_verify, fs)  # type: ignore[no-any-return]
 
 
-def _verify(fs: "FileOps") -> list[str]:
+def _verify(fs: "Frame") -> list[str]:
     """verify's body, inside one operation frame."""
     out: list[str] = []
     refs = _names(fs)
@@ -52,7 +52,7 @@ def _verify(fs: "FileOps") -> list[str]:
     return out
 
 
-def _names(fs: "FileOps") -> dict[int, int]:
+def _names(fs: "Frame") -> dict[int, int]:
     """inode -> how many directory entries name it (".", ".." included)."""
     refs: dict[int, int] = {ROOT_INO: 1}            # the root's ".." names itself
     todo, seen = [ROOT_INO], {ROOT_INO}
@@ -76,7 +76,7 @@ def _claim(owner: dict[int, int], blk: int, ino: int, out: list[str]) -> None:
     owner[blk] = ino
 
 
-def _blocks(fs: "FileOps", node: Inode, owner: dict[int, int], out: list[str]) -> int:
+def _blocks(fs: "Frame", node: Inode, owner: dict[int, int], out: list[str]) -> int:
     """Claim every block ``node`` holds; return how many."""
     n = 0
     for slot, ptr in enumerate(node.block):
@@ -85,7 +85,7 @@ def _blocks(fs: "FileOps", node: Inode, owner: dict[int, int], out: list[str]) -
     return n
 
 
-def _tree(fs: "FileOps", ptr: int, level: int, ino: int, owner: dict[int, int],
+def _tree(fs: "Frame", ptr: int, level: int, ino: int, owner: dict[int, int],
           out: list[str]) -> int:
     """Claim ``ptr`` and, for an indirect block, everything under it."""
     _claim(owner, ptr, ino, out)
@@ -100,24 +100,42 @@ def _tree(fs: "FileOps", ptr: int, level: int, ino: int, owner: dict[int, int],
     return n
 
 
-def _bitmaps(fs: "FileOps", blocks: set[int], inodes: set[int], out: list[str]) -> None:
+def _expected(nbits: int, size: int, used: set[int]) -> bytearray:
+    """A bitmap of ``size`` bytes: the bits in ``used`` and every bit from ``nbits`` on."""
+    bm = bytearray(size)
+    for i in used:
+        bm[i >> 3] |= 1 << (i & 7)
+    for i in range(nbits, 8 * size):
+        bm[i >> 3] |= 1 << (i & 7)
+    return bm
+
+
+def _differ(have: bytearray, want: bytearray, base: int) -> list[int]:
+    """The first few positions (plus ``base``) where two bitmaps differ."""
+    out = []
+    for byte, (a, b) in enumerate(zip(have, want)):
+        if a != b:
+            out += [base + 8 * byte + k for k in range(8) if (a ^ b) >> k & 1]
+            if len(out) >= 8:
+                break
+    return out[:8]
+
+
+def _bitmaps(fs: "Frame", blocks: set[int], inodes: set[int], out: list[str]) -> None:
     """Compare each group's bitmaps and counts with the blocks and inodes in use."""
     sb, ipg = fs.sb, fs.sb.inodes_per_group
     itb = -(-ipg * sb.inode_size // sb.block_size)
     total_fb = total_fi = 0
     for g, gd in enumerate(fs.groups):
         first, count = group_span(sb, g)
-        meta = set(meta_blocks(sb, g)) | {gd.block_bitmap, gd.inode_bitmap}
-        meta |= set(range(gd.inode_table, gd.inode_table + itb))
+        used = set(meta_blocks(sb, g)) | {gd.block_bitmap, gd.inode_bitmap}
+        used |= set(range(gd.inode_table, gd.inode_table + itb))
+        used = {b - first for b in used | blocks if first <= b < first + count}
         bm = fs.bufs.get(gd.block_bitmap)
-        bits = [bool(bm[i >> 3] >> (i & 7) & 1) for i in range(8 * sb.block_size)]
-        want = [first + i in blocks or first + i in meta for i in range(count)]
-        bad = [first + i for i in range(count) if bits[i] != want[i]]
-        if bad:
-            out.append(f"group {g}: block bitmap differs at {bad[:8]}")
-        if not all(bits[count:]):
-            out.append(f"group {g}: block bitmap padding not set")
-        free = count - sum(bits[:count])
+        want = _expected(count, sb.block_size, used)
+        if bm != want:
+            out.append(f"group {g}: block bitmap differs at {_differ(bm, want, first)}")
+        free = 8 * sb.block_size - int.from_bytes(bm, "little").bit_count()
         total_fb += free
         if free != gd.free_blocks:
             out.append(f"group {g}: free blocks {gd.free_blocks}, bitmap says {free}")
@@ -127,20 +145,18 @@ def _bitmaps(fs: "FileOps", blocks: set[int], inodes: set[int], out: list[str]) 
                    f"groups say {(total_fb, total_fi)}")
 
 
-def _inode_group(fs: "FileOps", g: int, inodes: set[int], out: list[str]) -> int:
+def _inode_group(fs: "Frame", g: int, inodes: set[int], out: list[str]) -> int:
     """Compare group ``g``'s inode bitmap and counts; return its free inodes."""
     sb, gd, ipg = fs.sb, fs.groups[g], fs.sb.inodes_per_group
     bm = fs.bufs.get(gd.inode_bitmap)
-    bits = [bool(bm[i >> 3] >> (i & 7) & 1) for i in range(8 * sb.block_size)]
-    bad = [g * ipg + i + 1 for i in range(ipg) if bits[i] != (g * ipg + i + 1 in inodes)]
-    if bad:
-        out.append(f"group {g}: inode bitmap differs at {bad[:8]}")
-    if not all(bits[ipg:]):
-        out.append(f"group {g}: inode bitmap padding not set")
-    free = ipg - sum(bits[:ipg])
+    mine = {ino - 1 - g * ipg for ino in inodes if g * ipg < ino <= (g + 1) * ipg}
+    want = _expected(ipg, sb.block_size, mine)
+    if bm != want:
+        out.append(f"group {g}: inode bitmap differs at {_differ(bm, want, g * ipg + 1)}")
+    free = 8 * sb.block_size - int.from_bytes(bm, "little").bit_count()
     if free != gd.free_inodes:
         out.append(f"group {g}: free inodes {gd.free_inodes}, bitmap says {free}")
-    dirs = sum(1 for i in range(ipg) if bits[i] and g * ipg + i + 1 >= sb.first_ino
+    dirs = sum(1 for i in sorted(mine) if g * ipg + i + 1 >= sb.first_ino
                and fs._iget(g * ipg + i + 1).is_dir) + (g == 0)
     if dirs != gd.used_dirs:
         out.append(f"group {g}: used dirs {gd.used_dirs}, counted {dirs}")

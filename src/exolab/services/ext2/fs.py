@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exolab.services.ext2.core import LINK_MAX, FileOps, Stat, _err, _split
+from exolab.services.ext2.core import FileOps
+from exolab.services.ext2.frame import LINK_MAX, Stat, _err, _split
 from exolab.services.ext2.directory import ftype_of
 from exolab.services.ext2.inode import S_IFDIR, Inode
 from exolab.services.ext2.layout import ROOT_INO, bad
