@@ -92,6 +92,7 @@ def test_open_flags(fs):
     assert errno(fs.open, "/lost+found", O_RDWR) == "EISDIR"
     assert errno(fs.open, "/f/x") == "ENOTDIR"
     assert errno(fs.open, "/f", 0o7777777) == "EINVAL"
+    assert errno(fs.open, "/g", O_CREAT | O_DIRECTORY) == "EINVAL"
     assert errno(fs.open, 42) == "EINVAL"
 
 
@@ -226,3 +227,16 @@ def test_costs_are_charged_through_the_hook():
     assert seen["ext2.block_write"] == st.block_writes > 0
     assert seen["ext2.op"] == st.ops and seen["ext2.flush"] == st.flushes == 1
     assert seen["ext2.dirent"] > 0
+
+
+def test_a_whole_block_overwrite_reads_nothing_and_a_partial_one_reads_once(fs):
+    bs = fs.sb.block_size
+    ino = create(fs, "/w", b"a" * (4 * bs))
+    r0 = fs.statistics().block_reads
+    fs.write(ino, 0, b"b" * (4 * bs))
+    r1 = fs.statistics().block_reads
+    fs.write(ino, 1, b"c")
+    r2 = fs.statistics().block_reads
+    # the inode-table block is read each time; data blocks only for the partial write
+    assert r2 - r1 == (r1 - r0) + 1
+    assert fs.read(ino, 0, 3) == b"bcb"

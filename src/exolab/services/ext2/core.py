@@ -45,7 +45,8 @@ class FileOps(Frame):
 
     def _open_op(self, path: Any, flags: Any, mode: Any) -> int:
         """open's body."""
-        if type(flags) is not int or flags & ~_FLAGS or flags & O_ACCMODE == 3:
+        if (type(flags) is not int or flags & ~_FLAGS or flags & O_ACCMODE == 3
+                or flags & (O_CREAT | O_DIRECTORY) == O_CREAT | O_DIRECTORY):
             raise _err("EINVAL", "bad open flags", flags=flags)
         if type(mode) is not int or not 0 <= mode <= 0o7777:
             raise _err("EINVAL", "bad mode", mode=mode)
