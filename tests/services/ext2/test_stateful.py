@@ -166,8 +166,10 @@ class Ext2Model(RuleBasedStateMachine):
         if src in ("/", "/lost+found"):
             return
         q = self._join(dst_dir, name)
-        if dst_dir == src or dst_dir.startswith(src + "/"):
-            err: str | None = "EINVAL"
+        if q == src:
+            err: str | None = None                  # the same name: nothing happens
+        elif dst_dir == src or dst_dir.startswith(src + "/"):
+            err = "EINVAL"
         elif q in self.files:
             err = "ENOTDIR"
         elif q in self.dirs and any(x.startswith(q + "/")
