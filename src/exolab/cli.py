@@ -944,7 +944,7 @@ def contract_check(
         c = catalogue[name]
         out.print(f"[bold]contract {escape(name)}[/] ({escape(c.file)}): "
                   f"{len(c.messages)} messages, {len(c.states)} state(s); compiled: "
-                  f"{c.machine_states} states, {c.edges()} transitions")
+                  f"{c.machine_states} states, {c.edges()} transitions", soft_wrap=True)
         for sig in c.signatures():
             out.print(f"  {escape(sig)}", soft_wrap=True)
         for state in c.states:
