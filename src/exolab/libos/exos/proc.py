@@ -81,7 +81,7 @@ _RO = ("read", "share")                 # what a sharer gives a copy-on-write co
 _YIELD = int(Sys.YIELD)                 # (a plain int: an IntEnum lookup per call is slow)
 #: fruitless turns a waiter yields before it sleeps even though others could run: two
 #: processes waiting on each other would otherwise yield back and forth for ever
-MAX_SPINS = 64
+MAX_SPINS = 2
 
 
 @dataclass(slots=True, eq=False)
