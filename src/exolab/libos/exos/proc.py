@@ -80,8 +80,10 @@ __all__ = ["Procs", "UThread", "PENDING"]
 PENDING = object()                      # a child that has not exited yet
 _RO = ("read", "share")                 # what a sharer gives a copy-on-write co-owner
 _YIELD = int(Sys.YIELD)                 # (a plain int: an IntEnum lookup per call is slow)
-#: fruitless turns a waiter yields before it sleeps even though others could run: two
-#: processes waiting on each other would otherwise yield back and forth for ever
+#: fruitless turns after which a waiter sleeps even though others could run (two
+#: processes waiting on each other would otherwise yield back and forth for ever): it
+#: yields once (a peer that is about to write needs no wake) and sleeps at the second,
+#: so a blocked process costs O(1) turns, not 64 (a pipe ping-pong waits one yield)
 MAX_SPINS = 2
 
 
