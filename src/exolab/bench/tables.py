@@ -21,7 +21,7 @@ Interface::
 """
 from __future__ import annotations
 
-from exolab.apps.microbench import ITERATION, PROGRAMS
+from exolab.apps.microbench import ITERATION, PROGRAMS, VARIANTS
 from exolab.bench.papers import paper_rows, suite_profile
 from exolab.bench.registry import (ALL_KERNELS, SuiteContext, SuiteOutput, get_suite,
                                    run_benchmark, suite)
@@ -86,4 +86,5 @@ for _name, (_benches, _unit) in TABLES.items():
           programs={b: PROGRAMS[b] for b in _benches},
           iteration={b: ITERATION[b] for b in _benches if b in ITERATION}, unit=_unit,
           sizes={b: _N[b] for b in _benches if b in _N}, default_size=_DEFAULT_N,
-          needs={b: NEEDS[b] for b in _benches if b in NEEDS})(_run_table)
+          needs={b: NEEDS[b] for b in _benches if b in NEEDS},
+          variants={b: VARIANTS[b] for b in _benches if b in VARIANTS})(_run_table)
