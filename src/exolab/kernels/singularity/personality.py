@@ -116,7 +116,8 @@ class SipOS(Personality):
 
     def wait(self, pid: int | None = None) -> tuple[int, Any]:
         cpu = self._enter()
-        pid = opt_nat(pid, "pid")
+        if pid is not None and type(pid) is not int:    # never run a caller's __eq__
+            raise SyscallError("ECHILD", "no such child", pid=shown(pid))
         while True:
             got = self._k.waits.reap(self._pid, pid)
             if got is not None:
@@ -133,7 +134,7 @@ class SipOS(Personality):
         return int(self._k.start_thread(self._sip, func(entry, "entry"), args).tid)
 
     def thread_yield(self) -> None:
-        self._k.sched.yield_(self._enter())
+        self._k.sched.yield_(self._enter(), self._sip)
 
     # -- pipes: channels of exchange-heap blocks ------------------------------------------
 
@@ -150,7 +151,7 @@ class SipOS(Personality):
         """The endpoint behind ``fd`` if it is of ``kind`` ("console" too for writes)."""
         ent = self._sip.fds.get(fd) if type(fd) is int else None
         if ent is None or (ent[0] != kind and not (kind == "w" and ent[0] == "console")):
-            raise SyscallError("EBADF", "bad descriptor", fd=shown(fd))
+            raise SyscallError("EBADF", "bad file descriptor", fd=fd)
         return ent
 
     def pipe(self) -> tuple[int, int]:
@@ -197,7 +198,7 @@ class SipOS(Personality):
         self._enter()
         ent = self._sip.fds.get(fd) if type(fd) is int else None
         if ent is None:
-            raise SyscallError("EBADF", "descriptor not open", fd=shown(fd))
+            raise SyscallError("EBADF", "bad file descriptor", fd=fd)
         del self._sip.fds[fd]
         self._partial.pop(fd, None)
         if ent[1] is not None:
@@ -275,14 +276,17 @@ class SipOS(Personality):
 
     def shm_create(self, length: int) -> int:
         self._enter()
+        nat(length, "length")                   # decode first: a bad argument is EINVAL
         raise _refused("shm_create")
 
     def shm_attach(self, key: int) -> int:
         self._enter()
+        nat(key, "key")
         raise _refused("shm_attach")
 
     def shm_detach(self, vaddr: int) -> None:
         self._enter()
+        nat(vaddr, "vaddr")
         raise _refused("shm_detach")
 
     # -- rpc: a name service that hands out channels ---------------------------------------

@@ -11,7 +11,9 @@ Interface::
       ready: deque[SimThread]
       add(thread)                 make runnable
       dispatch(cpu) -> bool       from the idle loop: run the next ready thread
-      yield_(cpu) -> bool         the caller goes to the back; False: nobody else
+      yield_(cpu, owner=None) -> bool   the caller goes to the back (to a thread of
+                                  ``owner`` only, if given); False: nobody else
+      forget(thread)              it ended
       sleep(cpu, *queues)         wait on every queue until one wakes the caller
       wakeup(queue)               every sleeper of ``queue`` becomes ready
       statistics() -> SchedStats
@@ -62,6 +64,14 @@ class Scheduler:
                 return t
         return None
 
+    def _next_of(self, owner: Any) -> SimThread | None:
+        """The first live ready thread of ``owner`` (taken out of the queue), or None."""
+        for i, t in enumerate(self.ready):
+            if t.owner is owner and t.state != DEAD:
+                del self.ready[i]
+                return t
+        return None
+
     def _switch(self, cpu: Any, t: SimThread) -> None:
         """Run ``t``: the scheduler's path, then the register switch (no ASID)."""
         cpu.clock.now += self._c_sched
@@ -80,9 +90,10 @@ class Scheduler:
         self._switch(cpu, t)
         return True
 
-    def yield_(self, cpu: Any) -> bool:
-        """Give the CPU to the next ready thread; False if there is none."""
-        t = self._next()
+    def yield_(self, cpu: Any, owner: Any = None) -> bool:
+        """Give the CPU to the next ready thread (of ``owner`` only, if given);
+        False if there is none."""
+        t = self._next() if owner is None else self._next_of(owner)
         if t is None:
             return False
         self.ready.append(cpu.current)
