@@ -98,7 +98,7 @@ def not_owned(what: str) -> ProgramFault:
 
 def _violation(ex: BaseException, name: str, side: str) -> ProgramFault:
     """A contract's refusal, as the fault of the SIP that broke the contract."""
-    return ProgramFault("contract violation", message=name, side=side,
+    return ProgramFault("contract violation", msg=name, side=side,
                         reason=safe_str(ex))
 
 
