@@ -34,7 +34,8 @@ from exolab.kernels.common.names import process_name
 from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.singularity import manifest as manifests
-from exolab.kernels.singularity.channel import Channels, ChannelStats
+from exolab.kernels.common.args import shown
+from exolab.kernels.singularity.channel import Channels, ChannelStats, Endpoint
 from exolab.kernels.singularity.exheap import ExchangeHeap, ExHeapStats
 from exolab.kernels.singularity.limits import (EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES,
                                                HEAP_PAGES, LIMITS, MAX_ENDPOINTS,
@@ -139,8 +140,10 @@ class Singularity:
 
     def spawn(self, parent: SIP | None, program: Callable[..., Any], args: tuple[Any, ...],
               name: Any) -> SIP:
-        """Create a SIP from its manifest and start its first thread."""
+        """Create a SIP from its manifest and start its first thread; the endpoints
+        among ``args`` move to it and must be exactly those its manifest declares."""
         m, pages, pname = self._admit(program, name)
+        eps = self._decode_spawn_args(parent, m, args)
         pid = self._next_pid
         self._next_pid += 1
         sip = SIP(pid, pname, None if parent is None else parent.pid, m)
@@ -150,20 +153,36 @@ class Singularity:
         sip.personality = SipOS(self, sip)
         self.waits.add(pid, sip.parent)
         self.sips[pid] = sip
-        self._give_endpoints(sip, m)
+        moved = {}
+        for decl, ep in zip(m.endpoints, eps):           # invoke: hand them over
+            moved[id(ep)] = sip.endpoints[decl.name] = self.channels.give(
+                parent.pid, ep, pid)                      # type: ignore[union-attr]
+        args = tuple(moved.get(id(a), a) if type(a) is Endpoint else a for a in args)
         self.machine.cpu.charge(self.paths["sing_sip_create"])
         self.start_thread(sip, program, args)
         return sip
 
-    def _give_endpoints(self, sip: SIP, m: Any) -> None:
-        """Exactly the endpoints the manifest declares (the other end: ``sip.endpoints``
-        under ``name + ".peer"``, for the creator to hand on)."""
-        for decl in m.endpoints:
-            contract = None if self.catalogue is None else self.catalogue[decl.contract]
-            exp, imp = self.channels.create(sip.pid, contract)
-            mine, other = (exp, imp) if decl.side == "Exp" else (imp, exp)
-            sip.endpoints[decl.name] = mine
-            sip.endpoints[decl.name + ".peer"] = other
+    def _decode_spawn_args(self, parent: SIP | None, m: Any,
+                           args: tuple[Any, ...]) -> list[Endpoint]:
+        """Check a SIP's arguments share nothing: plain immutable values, and endpoints
+        the creator owns, one per endpoint the manifest declares, contracts matching."""
+        eps = [a for a in args if type(a) is Endpoint]
+        for a in args:
+            if type(a) is not Endpoint and not _plain(a):
+                raise SyscallError("EINVAL", "a SIP's arguments are plain values or "
+                                   "endpoints (a SIP shares no object)", argument=shown(a))
+        if len(eps) != len(m.endpoints) or (eps and parent is None):
+            raise SyscallError("ENOEXEC", "manifest not satisfiable: endpoints given "
+                               "differ from those declared", given=len(eps),
+                               declared=len(m.endpoints))
+        for decl, ep in zip(m.endpoints, eps):
+            got = self.channels.contract_of(parent.pid, ep)  # type: ignore[union-attr]
+            if got != decl.contract or self.channels.side(
+                    parent.pid, ep) != decl.side:             # type: ignore[union-attr]
+                raise SyscallError("ENOEXEC", "manifest not satisfiable: endpoint of "
+                                   "another contract or side", endpoint=decl.name,
+                                   contract=got)
+        return eps
 
     def _frames_left(self) -> int:
         """Frames still free for SIP heaps."""
@@ -310,6 +329,17 @@ class Singularity:
                          sched=self.sched.statistics(),
                          channels=self.channels.statistics(),
                          exheap=self.heap.statistics())
+
+
+_PLAIN = (int, bool, float, str, bytes, type(None))
+
+
+def _plain(x: Any, depth: int = 0) -> bool:
+    """Whether ``x`` is an immutable plain value (tuples of them, a few levels deep)."""
+    t = type(x)
+    if t in _PLAIN:
+        return True
+    return t is tuple and depth < 4 and len(x) <= 64 and all(_plain(y, depth + 1) for y in x)
 
 
 def _fault_name(info: Any) -> str:
