@@ -4,7 +4,9 @@ A channel has exactly two endpoints, ``Exp`` and ``Imp``. A program holds an
 :class:`Endpoint` handle; the kernel's table says which SIP owns the endpoint
 now and in which generation. An endpoint is a capability: sending it in a
 message transfers it (the sender's handle dies, the receiver gets a fresh
-one), and a handle that is dead, foreign or made up is a fault of its user.
+one), and a handle that is dead, foreign or made up is a fault of its user: the
+kernel accepts only the very handle object it issued last (a copy with the
+same numbers is not it).
 
 A message is a name and arguments. Arguments are decoded before anything is
 delivered: exact ``int``/``bool`` scalars are copied; an exchange-heap
@@ -64,7 +66,7 @@ class _End:
     """The kernel's record of one endpoint."""
 
     __slots__ = ("owner", "gen", "side", "peer", "queue", "sleepers", "conformance",
-                 "closed", "contract")
+                 "closed", "contract", "handle")
 
     def __init__(self, owner: int, side: str, conformance: Any, contract: str) -> None:
         self.owner = owner
@@ -76,6 +78,7 @@ class _End:
         self.conformance = conformance
         self.closed = False
         self.contract = contract
+        self.handle: Endpoint | None = None     # the one live handle the kernel issued
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +131,7 @@ class Channels:
         if type(ep) is not Endpoint:
             raise not_owned(what)
         end = self._ends.get(ep._id)
-        if end is None or end.owner != owner or end.gen != ep._gen:
+        if end is None or end.owner != owner or end.handle is not ep:   # issued, not made
             raise not_owned(what)
         return end
 
@@ -161,7 +164,8 @@ class Channels:
         self._next += 1
         self._ends[eid] = end
         self._per_owner.setdefault(owner, set()).add(eid)
-        return end, Endpoint(eid, 0)
+        end.handle = Endpoint(eid, 0)
+        return end, end.handle
 
     def create(self, owner: int, contract: Any = None) -> tuple[Endpoint, Endpoint]:
         """A new channel; both endpoints owned by ``owner``."""
@@ -181,7 +185,8 @@ class Channels:
         end.owner = to
         end.gen += 1
         self._eps_moved += 1
-        return Endpoint(eid, end.gen)
+        end.handle = Endpoint(eid, end.gen)
+        return end.handle
 
     def send(self, cpu: Any, owner: int, ep: object, name: Any,
              args: tuple[Any, ...]) -> int:

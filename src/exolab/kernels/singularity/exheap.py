@@ -3,7 +3,8 @@
 A block is bytes held by one SIP. A program holds a :class:`Block` handle; the
 kernel keeps what the handle names (owner, generation, contents). Sending a
 block over a channel *transfers* it: the kernel bumps the block's
-generation and hands the receiver a fresh handle, so the sender's handle is
+generation and hands the receiver a fresh handle (the kernel accepts only the
+very handle object it issued last, so a copy is no key), so the sender's handle is
 dead and any later use of it is a fault of the sender (no two SIPs ever hold
 a live handle of one block). Nothing is copied on a transfer. Blocks still
 owned by a SIP when it exits are reclaimed.
@@ -69,7 +70,7 @@ class ExchangeHeap:
                  "_allocated", "_transferred", "_freed", "_reclaimed", "_dead")
 
     def __init__(self, max_blocks: int, max_bytes: int) -> None:
-        self._blocks: dict[int, list] = {}      # id -> [owner, gen, bytearray]
+        self._blocks: dict[int, list] = {}      # id -> [owner, gen, bytearray, handle]
         self._owned: dict[int, set[int]] = {}   # owner -> block ids
         self._next = 1
         self._max_blocks = max_blocks
@@ -84,7 +85,7 @@ class ExchangeHeap:
             self._dead += 1
             raise dead_handle(what)
         entry = self._blocks.get(handle._id)
-        if entry is None or entry[0] != owner or entry[1] != handle._gen:
+        if entry is None or entry[0] != owner or entry[3] is not handle:  # issued, not made
             self._dead += 1
             raise dead_handle(what)
         return entry
@@ -96,11 +97,12 @@ class ExchangeHeap:
             raise SyscallError("ENOMEM", "exchange heap full", size=len(data))
         bid = self._next
         self._next += 1
-        self._blocks[bid] = [owner, 0, bytearray(data)]
+        handle = Block(bid, 0)
+        self._blocks[bid] = [owner, 0, bytearray(data), handle]
         self._owned.setdefault(owner, set()).add(bid)
         self._bytes += len(data)
         self._allocated += 1
-        return Block(bid, 0)
+        return handle
 
     def read(self, owner: int, handle: object) -> bytes:
         """The contents of ``owner``'s block."""
@@ -137,8 +139,9 @@ class ExchangeHeap:
         self._owned.setdefault(to, set()).add(bid)
         entry[0] = to
         entry[1] += 1
+        entry[3] = handle = Block(bid, entry[1])
         self._transferred += 1
-        return Block(bid, entry[1])
+        return handle
 
     def owned_by(self, owner: int) -> int:
         """How many live blocks ``owner`` holds."""

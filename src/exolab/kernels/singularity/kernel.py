@@ -165,10 +165,11 @@ class Singularity:
     def _decode_spawn_args(self, parent: SIP | None, m: Any,
                            args: tuple[Any, ...]) -> list[Endpoint]:
         """Check a SIP's arguments share nothing: plain immutable values, and endpoints
-        the creator owns, one per endpoint the manifest declares, contracts matching."""
+        the creator owns, one per endpoint the manifest declares, contracts matching
+        (the first SIP's arguments come from the harness, not from a SIP: any)."""
         eps = [a for a in args if type(a) is Endpoint]
         for a in args:
-            if type(a) is not Endpoint and not _plain(a):
+            if parent is not None and type(a) is not Endpoint and not _plain(a):
                 raise SyscallError("EINVAL", "a SIP's arguments are plain values or "
                                    "endpoints (a SIP shares no object)", argument=shown(a))
         if len(eps) != len(m.endpoints) or (eps and parent is None):

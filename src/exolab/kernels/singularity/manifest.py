@@ -13,9 +13,10 @@ contract names (the verifier has already fixed what the code can reach).
 Interface::
 
     EndpointDecl(name, contract, side="Imp")        a desired channel endpoint
-    Manifest(name, code=(), resources={}, endpoints=(), dependencies=())
-      contracts -> frozenset[str]
+    Manifest(name, code=(), resources={}, endpoints=(), dependencies=(), uses=())
+      contracts -> frozenset[str]           of its endpoints and of the channels it makes
     manifest_of(program) -> Manifest                decoded from the attribute
+    from_plain(tuple) -> Manifest                   the constants form verified code carries
     contracts_used(program, known) -> frozenset[str]  contract names in the code
     check(manifest, program, known_contracts, installed) -> None   ConfigError if not
 """
@@ -28,7 +29,7 @@ from typing import Any, Iterable, Mapping
 from exolab.errors import ConfigError, safe_str
 from exolab.kernels.common.args import shown
 
-__all__ = ["EndpointDecl", "Manifest", "manifest_of", "contracts_used", "check"]
+__all__ = ["EndpointDecl", "Manifest", "manifest_of", "from_plain", "contracts_used", "check"]
 
 _SIDES = ("Exp", "Imp")
 _RESOURCES = ("heap_pages", "threads")
@@ -58,6 +59,7 @@ class Manifest:
     resources: Mapping[str, int] = field(default_factory=dict)   # heap_pages, threads
     endpoints: tuple[EndpointDecl, ...] = ()
     dependencies: tuple[str, ...] = ()                  # programs it needs installed
+    uses: tuple[str, ...] = ()                          # contracts it makes channels of
 
     def __post_init__(self) -> None:
         if type(self.name) is not str:
@@ -65,6 +67,9 @@ class Manifest:
         object.__setattr__(self, "code", tuple(self.code))
         object.__setattr__(self, "endpoints", tuple(self.endpoints))
         object.__setattr__(self, "dependencies", tuple(self.dependencies))
+        object.__setattr__(self, "uses", tuple(self.uses))
+        if any(type(u) is not str for u in self.uses):
+            raise ConfigError("a manifest's uses are contract names")
         object.__setattr__(self, "resources", types.MappingProxyType(dict(self.resources)))
         for e in self.endpoints:
             if type(e) is not EndpointDecl:
@@ -78,15 +83,34 @@ class Manifest:
 
     @property
     def contracts(self) -> frozenset[str]:
-        """The contracts of the endpoints it declares."""
-        return frozenset(e.contract for e in self.endpoints)
+        """The contracts of the endpoints it declares and of the channels it makes."""
+        return frozenset(e.contract for e in self.endpoints) | frozenset(self.uses)
+
+
+def from_plain(m: Any) -> Manifest:
+    """A manifest written as constants (what verified code may carry):
+    ``(name, ((endpoint, contract, side), ...), (dependency, ...), ((resource, n), ...),
+    (contract used, ...))``, all but the name optional."""
+    if type(m) is not tuple or not 1 <= len(m) <= 5:
+        raise ConfigError("a plain manifest is a tuple (name, endpoints, dependencies, "
+                          "resources)", got=shown(m))
+    eps, deps, res, uses = (tuple(m[1:]) + ((), (), (), ()))[:4]
+    if any(type(x) is not tuple for x in (eps, deps, res, uses)) or \
+            any(type(e) is not tuple or len(e) != 3 for e in eps) or \
+            any(type(r) is not tuple or len(r) != 2 for r in res):
+        raise ConfigError("bad plain manifest", name=shown(m[0]))
+    return Manifest(m[0], endpoints=tuple(EndpointDecl(*e) for e in eps),
+                    dependencies=deps, resources=dict(res), uses=uses)
 
 
 def manifest_of(program: Any) -> Manifest:
-    """The program's manifest, or the default one of an ABI program."""
+    """The program's manifest (a Manifest, or its plain form), or the default one of
+    an ABI program."""
     m = getattr(program, "manifest", None)
     if m is None:
         return Manifest(safe_str(getattr(program, "__name__", "sip"))[:64])
+    if type(m) is tuple:
+        return from_plain(m)
     if type(m) is not Manifest:
         raise ConfigError("a program's manifest must be a Manifest", got=shown(m))
     return m
