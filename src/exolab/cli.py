@@ -25,6 +25,10 @@ Commands::
     exolab profiles [NAME]
         print the hardware cost table(s) and each kernel's path table on them,
         every row with its source
+    exolab contract check FILE ...
+        check Singularity channel contracts (exolab.kernels.singularity.contract):
+        print each contract's messages, states and transitions, or every error
+        with its file, line and column (exit 2)
     exolab --version
 
 Any :class:`~exolab.errors.ExolabError` (unknown suite, profile, program...)
@@ -676,6 +680,45 @@ def profiles(
         out.print(_profile_table(p))
         for kernel, rows in path_tables(p.name).items():
             out.print(_paths_table(kernel, p, rows))
+
+
+# -- contract ---------------------------------------------------------------------
+
+contract_app = typer.Typer(no_args_is_help=True,
+                           help="Singularity channel contracts (.sg files).")
+
+
+@contract_app.command("check")
+@_friendly
+def contract_check(
+    files: Annotated[list[Path], typer.Argument(
+        help="Contract files; a contract they name is also looked for as Name.sg "
+             "beside them.", show_default=False)],
+) -> None:
+    """Check contracts: print each one's messages, states and transitions, or
+    every error (exit status 2)."""
+    from exolab.kernels.singularity.contract import diagnose
+    catalogue, errors = diagnose(files)
+    if catalogue is None:
+        for ex in errors:
+            _fail(ex)
+        raise typer.Exit(EXIT_ERROR)
+    out = _out()
+    for name in catalogue:
+        c = catalogue[name]
+        out.print(f"[bold]contract {escape(name)}[/] ({escape(c.file)}): "
+                  f"{len(c.messages)} messages, {len(c.states)} state(s); compiled: "
+                  f"{c.machine_states} states, {c.edges()} transitions")
+        for sig in c.signatures():
+            out.print(f"  {escape(sig)}", soft_wrap=True)
+        for state in c.states:
+            out.print(f"  state {escape(state)}"
+                      + (" (initial)" if state == c.initial else ""))
+            for _, text in (t for t in c.transitions() if t[0] == state):
+                out.print(f"    {escape(text)}", soft_wrap=True)
+
+
+app.add_typer(contract_app, name="contract")
 
 
 def main() -> None:

@@ -6,6 +6,8 @@ Interface::
     SingStats                                         its statistics record
     Manifest, EndpointDecl                            a program's manifest
     Block, Endpoint                                   exchange-heap and channel handles
+
+:mod:`exolab.kernels.singularity.contract` is the channel contract language.
 """
 from exolab.kernels.singularity.channel import Endpoint
 from exolab.kernels.singularity.exheap import Block
