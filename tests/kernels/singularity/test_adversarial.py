@@ -8,36 +8,20 @@ from typing import Any
 import pytest
 
 from exolab.kernels.singularity import Singularity
+from exolab.kernels.singularity.contract import Catalogue
 from exolab.machine.machine import Machine
 from exolab.safe.load import load_function
 
 ROUNDS = 40
 
 
-class _Side:
-    """A two-message contract side: Imp sends Ping and receives Pong; Exp the reverse."""
-
-    def __init__(self, side: str) -> None:
-        self.send_ok = "Ping" if side == "Imp" else "Pong"
-        self.recv_ok = "Pong" if side == "Imp" else "Ping"
-
-    def check_send(self, msg: str) -> None:
-        if msg != self.send_ok:
-            raise ValueError("message not allowed in this state")
-
-    def check_receive(self, msg: str) -> None:
-        if msg != self.recv_ok:
-            raise ValueError("message not expected in this state")
-
-
-class _PingPong:
-    name = "PingPong"
-
-    def endpoint(self, side: str, state: Any = None) -> _Side:
-        return _Side(side)
-
-
-CATALOGUE = {"PingPong": _PingPong()}
+CATALOGUE = Catalogue.parse("""
+contract PingPong {
+  in message Ping(...);       // Imp -> Exp: scalars, blocks, endpoints
+  out message Pong(...);      // Exp -> Imp
+  state READY: one { Ping? -> READY; Pong! -> READY; }
+}
+""")
 PP_EXP = ("peer", (("pp", "PingPong", "Exp"),))       # a manifest, as constants
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from exolab.errors import ProgramFault, SyscallError
 from exolab.kernels.singularity.channel import Channels, Endpoint
+from exolab.kernels.singularity.contract import Catalogue
 from exolab.kernels.singularity.exheap import ExchangeHeap
 
 
@@ -20,28 +21,18 @@ class NoSched:
         queue.clear()
 
 
-class Conf:
-    """A contract side that allows only the listed messages, in order."""
-
-    def __init__(self, sends: list[str], receives: list[str]) -> None:
-        self.sends, self.receives = list(sends), list(receives)
-
-    def check_send(self, msg: str) -> None:
-        if not self.sends or self.sends[0] != msg:
-            raise ValueError(f"{msg} not allowed")
-        self.sends.pop(0)
-
-    def check_receive(self, msg: str) -> None:
-        if not self.receives or self.receives[0] != msg:
-            raise ValueError(f"{msg} not expected")
-        self.receives.pop(0)
+PINGPONG = """
+contract PingPong {
+  in message Ping(...);
+  out message Pong(...);
+  state READY: one { Ping? -> READY; Pong! -> READY; }
+}
+"""
 
 
-class Contract:
-    name = "Ping"
-
-    def endpoint(self, side: str) -> Conf:
-        return Conf(["Ping"], ["Pong"]) if side == "Imp" else Conf(["Pong"], ["Ping"])
+def Contract() -> Any:
+    """The test contract, parsed and checked by the contract language."""
+    return Catalogue.parse(PINGPONG)["PingPong"]
 
 
 def make() -> tuple[Channels, ExchangeHeap]:

@@ -13,8 +13,10 @@ delivered: exact ``int``/``bool`` scalars are copied; an exchange-heap
 :class:`~exolab.kernels.singularity.exheap.Block` or an endpoint moves to the
 receiver (nothing is copied); anything else is a fault of the sender. Each
 endpoint may carry a *conformance* object (the contract's state machine for
-its side, with ``check_send(name)`` / ``check_receive(name)`` that raise
-without changing state when the message is not allowed): a send the contract
+its side (:class:`~exolab.kernels.singularity.contract.Conformance`:
+``check_send(name, args, is_block=, is_endpoint=)`` / ``check_receive(name)``
+raise :class:`~exolab.errors.ContractViolation` without changing state when
+the message or its arguments are not allowed): a send the contract
 does not allow faults the sender before it is queued; a receive that would
 take a message the receiver's side does not expect faults the receiver.
 ``None`` means no contract (ABI pipes).
@@ -39,7 +41,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from exolab.errors import ProgramFault, SyscallError, safe_str
+from exolab.errors import ContractError, ProgramFault, SyscallError, safe_str
 from exolab.kernels.common.args import shown
 from exolab.kernels.common.stats import AS_LEVEL
 from exolab.kernels.singularity.exheap import Block, ExchangeHeap
@@ -135,12 +137,14 @@ class Channels:
             raise not_owned(what)
         return end
 
-    def _decode_args(self, owner: int, args: tuple[Any, ...]) -> list[_End]:
-        """Check every argument may cross (the sender's fault if not); the endpoints."""
+    def _decode_args(self, owner: int, args: tuple[Any, ...],
+                     contracted: bool) -> list[_End]:
+        """Check every argument may cross (the sender's fault if not); the endpoints.
+        A str (an enum member's name) crosses only where a contract typed it."""
         moving: list[_End] = []
         for a in args:
             t = type(a)
-            if t is int or t is bool:
+            if t is int or t is bool or (t is str and contracted):
                 continue
             if t is Block:
                 self._heap.check(owner, a)
@@ -150,6 +154,21 @@ class Channels:
                 raise ProgramFault("only scalars, exchange-heap blocks and endpoints "
                                    "cross a channel", argument=shown(a))
         return moving
+
+    def _predicates(self, owner: int) -> tuple[Any, Any]:
+        """The contract's tests of a block and an endpoint argument, for ``owner``."""
+        def is_block(value: Any, param: Any) -> bool:
+            return type(value) is Block          # (ownership: checked by the decode)
+
+        def is_endpoint(value: Any, param: Any) -> bool:
+            end = self._ends.get(value._id) if type(value) is Endpoint else None
+            if end is None or end.handle is not value or end.owner != owner:
+                return False
+            if end.contract != param.contract or end.side != param.side:
+                return False
+            conf = end.conformance
+            return not param.state or conf is None or bool(conf.at(param.state))
+        return is_block, is_endpoint
 
     # -- mechanism -------------------------------------------------------------------
 
@@ -194,18 +213,20 @@ class Channels:
         end = self._end(owner, ep, "send")
         if type(name) is not str:
             raise ProgramFault("a message name is a str", name=shown(name))
-        moving = self._decode_args(owner, args)
+        conf = end.conformance
+        moving = self._decode_args(owner, args, conf is not None)
         if end in moving or end.peer in moving:
             raise ProgramFault("an endpoint cannot be sent over its own channel")
-        if end.conformance is not None:
-            try:
-                end.conformance.check_send(name)
-            except Exception as ex:             # the contract's typed refusal
-                self._violations += 1
-                raise _violation(ex, name, end.side) from None
         peer = end.peer
         if peer is None or peer.closed:
             raise SyscallError("EPIPE", "the peer endpoint is closed")
+        if conf is not None:                    # last check: it advances the state
+            is_block, is_endpoint = self._predicates(owner)
+            try:
+                conf.check_send(name, args, is_block=is_block, is_endpoint=is_endpoint)
+            except ContractError as ex:         # the contract's typed refusal
+                self._violations += 1
+                raise _violation(ex, name, end.side) from None
         dest = peer.owner
         out: list[Any] = []
         for a in args:                          # invoke: nothing can fail from here
@@ -237,7 +258,7 @@ class Channels:
         if end.conformance is not None:
             try:
                 end.conformance.check_receive(name)
-            except Exception as ex:
+            except ContractError as ex:
                 self._violations += 1
                 raise _violation(ex, name, end.side) from None
         end.queue.popleft()
