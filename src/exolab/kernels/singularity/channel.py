@@ -300,7 +300,7 @@ class Channels:
     def close(self, owner: int, ep: object) -> None:
         """Close ``owner``'s endpoint; the peer's receivers see the end."""
         end = self._end(owner, ep, "close")
-        self._close(ep._id, end)        # type: ignore[union-attr]
+        self._close(ep._id, end)        # type: ignore[attr-defined]
 
     def _close(self, eid: int, end: _End) -> None:
         """Drop endpoint ``eid``; wake its peer's receivers; reclaim queued payloads."""

@@ -124,7 +124,7 @@ class ExchangeHeap:
     def free(self, owner: int, handle: object) -> None:
         """Give ``owner``'s block back; the handle dies."""
         entry = self._entry(owner, handle, "free")
-        self._drop(handle._id, entry)       # type: ignore[union-attr]
+        self._drop(handle._id, entry)       # type: ignore[attr-defined]
         self._freed += 1
 
     def check(self, owner: int, handle: object) -> None:
@@ -134,7 +134,7 @@ class ExchangeHeap:
     def transfer(self, owner: int, handle: object, to: int) -> Block:
         """Move ``owner``'s block to ``to``: the old handle dies, the new one is returned."""
         entry = self._entry(owner, handle, "send")
-        bid = handle._id                    # type: ignore[union-attr]
+        bid = handle._id                    # type: ignore[attr-defined]
         self._owned[owner].discard(bid)
         self._owned.setdefault(to, set()).add(bid)
         entry[0] = to

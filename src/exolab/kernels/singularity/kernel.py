@@ -11,7 +11,8 @@ and declared.
 
 Interface::
 
-    Singularity(machine, paths=None, catalogue=None, installed=())
+    Singularity(machine, paths=None, catalogue=None, installed=(), isolation="base",
+                isolated=())                       the knob: isolation.CONFIGS
       boot(program, *args, name="init") -> SIP
       spawn(parent, program, args, name) -> SIP     (decode, then create)
       start_thread(sip, entry, args) -> SimThread   fault(sip, what, where)
@@ -47,6 +48,8 @@ from exolab.kernels.singularity.sip import SIP
 from exolab.machine.cpu import KERNEL, CPU, Cause
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import SimThread, ThreadExit
+from exolab.machine.tlb import TLBEntry
+from exolab.kernels.singularity.isolation import applies, configure
 
 __all__ = ["Singularity", "SingStats", "REFUSES"]
 
@@ -58,6 +61,7 @@ REFUSES = frozenset({"fork", "shm_create", "shm_attach", "shm_detach", "mprotect
 EXTENSIONS = frozenset({"channel", "send", "receive", "close_endpoint", "endpoint",
                         "exheap_new", "exheap_read", "exheap_write", "exheap_free"})
 KERNEL_FRAMES = 64          # the kernel's own image and data
+TRAP_CALL = 0               # the one trap: a ring-3 SIP entering a kernel call
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +78,22 @@ class Singularity:
     """SIPs, channels, the exchange heap, manifests."""
 
     name = "singularity"
-    trap_names: dict[int, str] = {}         # no traps: kernel calls are procedure calls
+    trap_names: dict[int, str] = {0: "ring_crossing"}   # only ring-3 SIPs (the knob) trap
     declaration = Declaration(refuses=REFUSES, extensions=EXTENSIONS,
                               paths="exolab.kernels.singularity.paths", limits=LIMITS)
 
     def __init__(self, machine: Machine, paths: dict[str, int] | None = None,
-                 catalogue: Any = None, installed: Iterable[str] = ()) -> None:
+                 catalogue: Any = None, installed: Iterable[str] = (),
+                 isolation: str = "base", isolated: Iterable[str] = ()) -> None:
         page_shift = machine.memory.page_shift
         if machine.memory.frames <= KERNEL_FRAMES + HEAP_PAGES:
             raise KernelPanic("singularity: not enough physical memory",
                               frames=machine.memory.frames)
         self.machine = machine
         self.page_shift = page_shift
+        self.isolation, self._isolated = configure(isolation, isolated)
+        self.paged = self.isolation.paging      # SIP accesses go through the TLB
+        self._next_asid = 0
         self.paths = resolve(machine.profile.name, paths)
         self.heap = ExchangeHeap(EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES)
         self.sched = Scheduler(self.paths["sing_sched"])
@@ -149,6 +157,7 @@ class Singularity:
         sip = SIP(pid, pname, None if parent is None else parent.pid, m)
         sip.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         self.alloc_region(sip, pages)
+        self._isolate(sip, pages)
         from exolab.kernels.singularity.personality import SipOS
         sip.personality = SipOS(self, sip)
         self.waits.add(pid, sip.parent)
@@ -161,6 +170,17 @@ class Singularity:
         self.machine.cpu.charge(self.paths["sing_sip_create"])
         self.start_thread(sip, program, args)
         return sip
+
+    def _isolate(self, sip: SIP, pages: int) -> None:
+        """Apply the isolation knob to a new SIP: its page tables, domain and ring."""
+        iso, cpu = self.isolation, self.machine.cpu
+        if iso.paging:
+            cpu.charge(self.paths["sing_pte_op"] * pages)
+        if applies(iso.own_domain, sip.name, self._isolated):
+            self._next_asid = self._next_asid % cpu.tlb.asid_mask + 1
+            sip.asid = self._next_asid
+            cpu.charge(self.paths["sing_domain_map"])
+        sip.ring3 = applies(iso.ring3, sip.name, self._isolated)
 
     def _decode_spawn_args(self, parent: SIP | None, m: Any,
                            args: tuple[Any, ...]) -> list[Endpoint]:
@@ -270,8 +290,11 @@ class Singularity:
     # -- vectors ---------------------------------------------------------------------
 
     def on_trap(self, cpu: CPU, number: int, args: tuple[Any, ...]) -> Any:
-        """There are no traps: a SIP calls the kernel as a procedure."""
-        raise SyscallError("ENOSYS", "singularity has no trap entry", number=number)
+        """The ring crossing of a ring-3 SIP's kernel call (the isolation knob); the
+        call itself then runs as a procedure. Ring-0 SIPs never trap."""
+        if number != TRAP_CALL:
+            raise SyscallError("ENOSYS", "singularity has one trap", number=number)
+        return None
 
     def on_exception(self, cpu: CPU, cause: Cause, vaddr: int, info: Any) -> None:
         """A SIP's exception ends that SIP (the others run on)."""
@@ -284,8 +307,14 @@ class Singularity:
         raise self.fault(sip, what, where)
 
     def on_tlb_miss(self, cpu: CPU, vaddr: int, write: bool) -> None:
-        """Paging is off: nothing goes through the TLB, so a miss is a kernel bug."""
-        raise KernelPanic("singularity: TLB miss with paging off", vaddr=vaddr)
+        """Paging on (the isolation knob): refill the identity mapping of the SIP's
+        own page (the access was bounds-checked before it reached the MMU)."""
+        t = cpu.current
+        sip = t.owner if t is not None else None
+        if not self.paged or sip is None or not sip.contains(vaddr, 1):
+            raise KernelPanic("singularity: unexpected TLB miss", vaddr=vaddr)
+        vpn = vaddr >> self.page_shift
+        cpu.tlb_write_random(TLBEntry(vpn, cpu.asid, vpn, True, True))
 
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
         """No device drivers in the kernel (drivers are SIPs)."""

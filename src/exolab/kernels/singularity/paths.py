@@ -32,6 +32,8 @@ ROWS = {
     "sing_bounds_check": "the safety check of one heap access (the safe-code tax)",
     "sing_sip_create": "create a SIP from its manifest: runtime, GC heap, first thread",
     "sing_sip_exit": "tear a SIP down: reclaim its heap and exchange-heap blocks",
+    "sing_pte_op": "isolation knob, paging on: write one page-table entry of a new SIP",
+    "sing_domain_map": "isolation knob, own domain: map the kernel into a new address space",
 }
 
 
@@ -60,6 +62,10 @@ _TABLES: dict[str, dict[str, tuple[int, str]]] = {
                                      f"charged beside it"),
         ("sing_sip_exit", 3_000, "estimate: free the SIP's pages and blocks, ~3,000 "
                                  "instructions"),
+        ("sing_pte_op", 20, "estimate: pte write + bookkeeping (as mono_pte_op)"),
+        ("sing_domain_map", 327_680, "estimate: 64 MiB of kernel mapped into the domain, "
+                                     "16,384 PTEs at 20 cycles (the kernel image and its "
+                                     "GC heap; no published figure)"),
     ]),
     "dec5000": _table([
         ("sing_abi_call", 60, "estimate: as athlon64, MIPS R3000 path length"),
@@ -68,6 +74,8 @@ _TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("sing_bounds_check", 2, "estimate: as athlon64"),
         ("sing_sip_create", 40_000, "estimate: as the monolithic exec path on dec5000"),
         ("sing_sip_exit", 3_000, "estimate: as athlon64"),
+        ("sing_pte_op", 12, "estimate: as mono_pte_op on dec5000"),
+        ("sing_domain_map", 196_608, "estimate: 16,384 PTEs at 12 cycles"),
     ]),
 }
 

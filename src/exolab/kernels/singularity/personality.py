@@ -66,13 +66,16 @@ class SipOS(Personality):
         self._mem = kernel.machine.memory
         self._c_call = kernel.paths["sing_abi_call"]
         p = kernel.machine.profile
-        self._c_access = p.load_store + kernel.paths["sing_bounds_check"]
+        self._c_check = kernel.paths["sing_bounds_check"]
+        self._c_access = p.load_store + self._c_check
         self._c_kib = p.copy_per_kib
         self._res = p.us_to_cycles(1)           # clock resolution: 1 us in cycles
         self._base, self._end = sip.regions[0]
         self._brk = self._base + (1 << kernel.page_shift) * 2   # first pages: the image
         self._partial: dict[int, bytes] = {}    # read fd -> bytes left of a block
         self._rpc: dict[int, Endpoint] = {}
+        self._ring3 = sip.ring3                 # (isolation knob)
+        self._paged = kernel.paged
         super().__init__(kernel.machine.cpu)
 
     # -- the call path -------------------------------------------------------------
@@ -80,6 +83,8 @@ class SipOS(Personality):
     def _enter(self) -> Any:
         """Charge the ABI call (a procedure call) and stop a killed thread."""
         cpu = self._cpu
+        if self._ring3:
+            cpu.trap(0)                     # the isolation knob: a ring crossing
         cpu.charge(self._c_call)
         self._k.calls += 1
         t = cpu.current
@@ -245,6 +250,10 @@ class SipOS(Personality):
     def load(self, vaddr: int, size: int = 4) -> int:
         if type(vaddr) is not int or type(size) is not int or size not in ACCESS_SIZES:
             raise SyscallError("EINVAL", "bad load operands", vaddr=shown(vaddr))
+        if self._paged:                         # the knob: the check, then the TLB
+            self._cpu.charge(self._c_check)
+            self._check(vaddr, size, "load")
+            return self._cpu.load(vaddr, size)
         self._cpu.charge(self._c_access)
         self._check(vaddr, size, "load")
         return int.from_bytes(self._mem.read(vaddr, size), "little")
@@ -253,6 +262,11 @@ class SipOS(Personality):
         if type(vaddr) is not int or type(value) is not int or type(size) is not int \
                 or size not in ACCESS_SIZES:
             raise SyscallError("EINVAL", "bad store operands", vaddr=shown(vaddr))
+        if self._paged:
+            self._cpu.charge(self._c_check)
+            self._check(vaddr, size, "store")
+            self._cpu.store(vaddr, value, size)
+            return
         self._cpu.charge(self._c_access)
         self._check(vaddr, size, "store")
         self._mem.write(vaddr, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))

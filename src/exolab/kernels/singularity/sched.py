@@ -78,6 +78,9 @@ class Scheduler:
         self._switches += 1
         prev, cpu.mode = cpu.mode, KERNEL   # the kernel's code, entered by a call
         try:
+            asid = t.owner.asid             # 0 for every SIP unless the knob says
+            if asid != cpu.asid:            # another domain: load it (untagged: flush)
+                cpu.set_asid(asid)
             cpu.switch_to(t)
         finally:
             cpu.mode = prev

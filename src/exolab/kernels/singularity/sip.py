@@ -19,7 +19,7 @@ class SIP:
 
     __slots__ = ("pid", "name", "parent", "manifest", "regions", "threads", "main",
                  "fds", "next_fd", "endpoints", "status", "state", "waiters",
-                 "personality", "frames", "doomed")
+                 "personality", "frames", "doomed", "asid", "ring3")
 
     def __init__(self, pid: int, name: str, parent: int | None, manifest: Any) -> None:
         self.pid = pid
@@ -38,6 +38,8 @@ class SIP:
         self.waiters: list[SimThread] = []         # threads in wait() for a child
         self.personality: Any = None
         self.doomed = False
+        self.asid = 0                              # 0: the kernel's domain (isolation knob)
+        self.ring3 = False                         # its calls trap (isolation knob)
 
     def contains(self, addr: int, size: int) -> bool:
         """Whether [addr, addr+size) lies inside one of the SIP's regions."""
