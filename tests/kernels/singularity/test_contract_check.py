@@ -160,7 +160,7 @@ def test_diagnose_reports_every_error(tmp_path) -> None:
     bad.write_text("contract C { in message A(Frob f); state S: A! -> T; }")
     cat, errors = diagnose([bad, tmp_path / "missing.sg", CONTRACTS_DIR / "NicEvents.sg"])
     assert cat is None
-    assert [e.fields["found"] for e in errors] == ["'No such file or directory'",
+    assert [e.fields["found"] for e in errors] == ["No such file or directory",
                                                    "Frob", "A!", "T"]
 
 
@@ -179,3 +179,12 @@ def test_the_slide_arrow_compiles_like_the_ascii_one() -> None:
     a = Catalogue.parse(ascii_, "a.sg", beside=CONTRACTS_DIR)["NicDevice"]
     b = Catalogue.parse(slide, "b.sg", beside=CONTRACTS_DIR)["NicDevice"]
     assert a.transitions() == b.transitions() and a.machine_states == b.machine_states
+
+
+@pytest.mark.parametrize("module", ["contract", "contract_check", "contract_runtime",
+                                    "contract_syntax", "contract_lexer"])
+def test_each_module_exports_what_it_names(module: str) -> None:
+    import importlib
+    mod = importlib.import_module(f"exolab.kernels.singularity.{module}")
+    assert mod.__all__ and all(hasattr(mod, name) for name in mod.__all__)
+    assert "Interface::" in (mod.__doc__ or "")

@@ -204,3 +204,59 @@ class ChannelWalk(RuleBasedStateMachine):
 TestChannelWalk = ChannelWalk.TestCase
 TestChannelWalk.settings = settings(max_examples=50, stateful_step_count=40,
                                     deadline=None)
+
+
+_NAMES = ["A", "B", "C", "D"]
+
+
+def _steps(depth: int, marks: dict[str, str] | None) -> st.SearchStrategy[str]:
+    """A random step text: ``M?``/``M!`` (in M's direction unless ``marks`` is None)
+    or, while ``depth`` lasts, a group of alternatives."""
+    if marks is None:
+        msg = st.tuples(st.sampled_from(_NAMES), st.sampled_from("?!")).map("".join)
+    else:
+        msg = st.sampled_from([n + marks[n] for n in _NAMES])
+    if depth == 0:
+        return msg
+    branch = st.lists(_steps(depth - 1, marks), min_size=1, max_size=2).map(" -> ".join)
+    group = st.lists(branch, min_size=1, max_size=3).map(
+        lambda bs: "(" + " or ".join(bs) + ")")
+    return st.one_of(msg, msg, group)
+
+
+@st.composite
+def _contracts(draw: st.DrawFn) -> str:
+    """A syntactically valid contract over messages A-D and states S0-S2."""
+    dirs = draw(st.lists(st.sampled_from(["in", "out"]), min_size=4, max_size=4))
+    marks = {n: "?" if d == "in" else "!" for d, n in zip(dirs, _NAMES)}
+    sloppy = draw(st.integers(0, 4)) == 0           # then marks are random
+    states = []
+    steps = st.lists(_steps(2, None if sloppy else marks), min_size=1, max_size=3)
+    for i in range(draw(st.integers(1, 3))):
+        ts = draw(st.lists(st.tuples(steps, st.integers(0, 2)), max_size=3))
+        body = " ".join(" -> ".join(steps) + f" -> S{t};" for steps, t in ts)
+        states.append(f"state S{i}: one {{ {body} }}")
+    msgs = " ".join(f"{d} message {n}();" for d, n in zip(dirs, _NAMES))
+    return f"contract R {{ {msgs} {' '.join(states)} }}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_contracts(), data=st.data())
+def test_random_contracts_are_refused_cleanly_or_walk_in_agreement(text, data) -> None:
+    try:
+        contract = Catalogue.parse(text)["R"]
+    except ContractError as ex:
+        assert ex.line >= 1 and ex.file == "<contract>"
+        return
+    exp, imp = contract.endpoint("Exp"), contract.endpoint("Imp")
+    for _ in range(20):
+        assert exp.expected_sends() == imp.expected_receives()
+        assert imp.expected_sends() == exp.expected_receives()
+        choices = [(exp, imp, m) for m in exp.expected_sends()] + \
+                  [(imp, exp, m) for m in imp.expected_sends()]
+        if not choices:
+            return
+        sender, receiver, msg = data.draw(st.sampled_from(choices))
+        sender.check_send(msg)
+        receiver.check_receive(msg)
+        assert sender.state == receiver.state

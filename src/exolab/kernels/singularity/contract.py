@@ -65,10 +65,11 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as ex:
-        reason = ex.strerror if isinstance(ex, OSError) else "not UTF-8 text"
+        reason = (ex.strerror or type(ex).__name__) if isinstance(ex, OSError) \
+            else "not UTF-8 text"
         raise ContractError("cannot read the contract file", file=str(path),
                             expected="a readable UTF-8 contract file",
-                            found=safe_repr(reason)) from None
+                            found=str(reason)) from None
 
 
 def _referenced(decl: ContractDecl) -> set[str]:
