@@ -12,8 +12,11 @@ the driver SIP with the channel's Exp end, the one endpoint the driver's
 manifest declares. The driver announces itself (``DeviceInfo``); the stack
 registers for events by sending the Exp end of a new ``NicEvents`` channel,
 sets parameters and starts I/O; it hands the driver an empty receive buffer
-(``PacketForReceive``), which the driver fills when a frame "arrives",
-signals ``NicEvent(ReceiveEvent)``, and gives back on ``GetReceivedPacket``.
+(``PacketForReceive``); the driver posts a DMA buffer in its own heap to
+the simulated NIC (its manifest declares the NIC as a system resource),
+sleeps until the NIC's interrupt says a frame arrived from the wire, puts it
+in the stack's buffer, signals ``NicEvent(ReceiveEvent)`` and gives the
+buffer back on ``GetReceivedPacket``.
 Last, the driver tries to send ``Success`` where the contract expects a
 request: the kernel refuses it and faults the driver; the stack sees the
 channel close and runs on.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-FRAME = b"\x00\x1b\x21\x3a\x4f\x50 hello from the wire"
+FRAME = b"\x00\x1b\x21\x3a\x4f\x50 hello from the wire"  # what the wire delivers
 
 
 def driver(os: Any, nic: Any) -> None:
@@ -35,8 +38,11 @@ def driver(os: Any, nic: Any) -> None:
     os.send(nic, "Success")
     os.receive(nic)                                         # StartIO
     _name, (buffer,) = os.receive(nic)                      # PacketForReceive
+    ring = os.mmap(4096)                                    # its own heap: DMA target
+    os.nic_post(ring, mtu)
     os.send(nic, "Success")
-    os.exheap_write(buffer, FRAME[:mtu])                    # a frame arrives: DMA
+    (addr, length), = os.nic_wait()                         # the NIC's interrupt
+    os.exheap_write(buffer, os.load_bytes(addr, length))    # into the stack's buffer
     os.send(events, "NicEvent", "ReceiveEvent")
     os.receive(events)                                      # AckEvent
     os.receive(nic)                                         # GetReceivedPacket
@@ -44,7 +50,8 @@ def driver(os: Any, nic: Any) -> None:
     os.send(nic, "Success")                                 # not allowed here
 
 
-driver.manifest = ("driver", (("nic", "NicDevice", "Exp"),))   # type: ignore[attr-defined]
+driver.manifest = ("driver", (("nic", "NicDevice", "Exp"),),   # type: ignore[attr-defined]
+                   (), (("nic", 1),))                     # system resource: the NIC
 
 
 def stack(os: Any) -> None:
@@ -79,7 +86,10 @@ if __name__ == "__main__":
     from exolab.machine.machine import Machine
     from exolab.safe.load import load_function
 
-    k = Singularity(Machine("athlon64"), catalogue=Catalogue.shipped())
+    machine = Machine("athlon64")
+    nic = machine.attach_nic()                  # unplugged: the script is the wire
+    nic.deliver(FRAME, at=1_000_000)            # a frame arrives at cycle 1,000,000
+    k = Singularity(machine, catalogue=Catalogue.shipped())
     k.boot(load_function(stack), name="stack")
     result = k.run()
     for line in k.console:
@@ -89,4 +99,5 @@ if __name__ == "__main__":
     print(f"channels: {st.channels.sends} sends, {st.channels.receives} receives, "
           f"{st.channels.blocks_moved} blocks and {st.channels.endpoints_moved} endpoints "
           f"moved, {st.channels.violations} violation; traps: "
-          f"{k.machine.statistics().cpus[0].traps}")
+          f"{k.machine.statistics().cpus[0].traps}; NIC: "
+          f"{nic.statistics().rx_frames} frame received by DMA")

@@ -179,3 +179,20 @@ def test_an_undeclared_contract_is_refused_at_load_time() -> None:
     assert _expected_bystander() in k.console
     assert "refused ENOEXEC" in k.console     # it never started
     assert k.faults == []
+
+
+def nic_thief(os: Any) -> None:
+    """Reaches for the NIC its manifest does not declare."""
+    try:
+        os.nic_post(os.mmap(4096), 64)
+    except Exception as ex:
+        os.print("thief:", getattr(ex, "errno", "?"))
+
+
+def test_a_device_not_in_the_manifest_is_refused() -> None:
+    machine = Machine("athlon64", frames=4096)
+    machine.attach_nic()
+    k = Singularity(machine, catalogue=CATALOGUE)
+    k.boot(load_function(main), (load_function(nic_thief),))
+    assert k.run().reason == "finished"
+    assert "thief: EPERM" in k.console and _expected_bystander() in k.console

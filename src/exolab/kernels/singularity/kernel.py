@@ -37,6 +37,7 @@ from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.singularity import manifest as manifests
 from exolab.kernels.common.args import shown
 from exolab.kernels.singularity.channel import Channels, ChannelStats, Endpoint
+from exolab.kernels.singularity.devices import NicPort
 from exolab.kernels.singularity.exheap import ExchangeHeap, ExHeapStats
 from exolab.kernels.singularity.limits import (EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES,
                                                HEAP_PAGES, LIMITS, MAX_ENDPOINTS,
@@ -45,7 +46,7 @@ from exolab.kernels.singularity.limits import (EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYT
 from exolab.kernels.singularity.paths import resolve
 from exolab.kernels.singularity.sched import Scheduler, SchedStats
 from exolab.kernels.singularity.sip import SIP
-from exolab.machine.cpu import KERNEL, CPU, Cause
+from exolab.machine.cpu import IRQ_NIC, KERNEL, CPU, Cause
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import SimThread, ThreadExit
 from exolab.machine.tlb import TLBEntry
@@ -59,7 +60,8 @@ REFUSES = frozenset({"fork", "shm_create", "shm_attach", "shm_detach", "mprotect
                     {f"exception:{k}" for k in EXCEPTION_KINDS})
 #: calls the personality adds beyond the ABI (channels, the exchange heap)
 EXTENSIONS = frozenset({"channel", "send", "receive", "close_endpoint", "endpoint",
-                        "exheap_new", "exheap_read", "exheap_write", "exheap_free"})
+                        "exheap_new", "exheap_read", "exheap_write", "exheap_free",
+                        "nic_post", "nic_send", "nic_wait"})
 KERNEL_FRAMES = 64          # the kernel's own image and data
 TRAP_CALL = 0               # the one trap: a ring-3 SIP entering a kernel call
 
@@ -109,6 +111,7 @@ class Singularity:
         self.calls = 0
         self.threads_live = 0
         self._next_pid = 1
+        self.nic = NicPort(machine.nics[0]) if machine.nics else None   # devices.py
         self._free_frames: list[int] = []
         self._next_frame = KERNEL_FRAMES
         for cpu in machine.cpus:
@@ -158,6 +161,10 @@ class Singularity:
         sip.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         self.alloc_region(sip, pages)
         self._isolate(sip, pages)
+        if m.resources.get("nic", 0):
+            if self.nic is None:
+                raise SyscallError("ENODEV", "the manifest asks for a NIC; there is none")
+            self.nic.grant(pid)
         from exolab.kernels.singularity.personality import SipOS
         sip.personality = SipOS(self, sip)
         self.waits.add(pid, sip.parent)
@@ -275,6 +282,8 @@ class Singularity:
         cpu.clock.now += self.paths["sing_sip_exit"]
         self.channels.close_all(sip.pid)
         self.heap.reclaim(sip.pid)
+        if self.nic is not None:
+            self.nic.release(sip.pid)
         self._free_frames.extend(sip.frames)
         sip.frames, sip.regions = [], []
         from exolab.kernels.singularity import personality
@@ -317,7 +326,9 @@ class Singularity:
         cpu.tlb_write_random(TLBEntry(vpn, cpu.asid, vpn, True, True))
 
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
-        """No device drivers in the kernel (drivers are SIPs)."""
+        """The NIC's interrupt wakes its driver SIP (drivers are SIPs, not kernel code)."""
+        if irq == IRQ_NIC and self.nic is not None:
+            self.nic.interrupt(self.sched)
 
     def on_idle(self, cpu: CPU) -> bool:
         """Dispatch the next ready thread (after failing rpc connects nobody can serve)."""

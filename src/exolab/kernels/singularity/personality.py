@@ -8,7 +8,8 @@ regions is its fault. Pipes are channels carrying exchange-heap blocks;
 ``rpc_*`` is a name service handing out channels. What a sealed SIP cannot
 have is ENOSYS (:data:`kernel.REFUSES`). Beyond the ABI: ``channel``,
 ``send``, ``receive``, ``close_endpoint``, ``endpoint`` (one its manifest
-declared) and ``exheap_new/read/write/free``.
+declared), ``exheap_new/read/write/free`` and, for a driver SIP whose
+manifest declares the NIC, ``nic_post/nic_send/nic_wait``.
 
 Interface::
 
@@ -451,6 +452,42 @@ class SipOS(Personality):
             self._heap.free(self._pid, block)
         except ProgramFault as ex:
             raise self._fault(ex) from None
+
+
+    # -- beyond the ABI: a driver SIP's device (its manifest declares the NIC) -----------
+
+    def _nic(self) -> Any:
+        """The NIC port, EPERM unless this SIP is its driver."""
+        port = self._k.nic
+        if port is None:
+            raise SyscallError("ENODEV", "no NIC on this machine")
+        port.check(self._pid)
+        return port
+
+    def nic_post(self, vaddr: int, size: int) -> bool:
+        """Post a receive buffer in this SIP's heap (its physical address: paging off)."""
+        self._enter()
+        port = self._nic()
+        size = nat(size, "size")
+        if type(vaddr) is not int:
+            raise SyscallError("EINVAL", "nic_post needs an int address", vaddr=shown(vaddr))
+        self._check(vaddr, size, "nic_post")
+        return bool(port.post(vaddr, size))
+
+    def nic_send(self, vaddr: int, n: int) -> bool:
+        """Transmit ``n`` bytes of this SIP's heap at ``vaddr``."""
+        self._enter()
+        port = self._nic()
+        n = nat(n, "n")
+        if type(vaddr) is not int:
+            raise SyscallError("EINVAL", "nic_send needs an int address", vaddr=shown(vaddr))
+        self._check(vaddr, n, "nic_send")
+        return bool(port.send(vaddr, n))
+
+    def nic_wait(self) -> list[tuple[int, int]]:
+        """The frames received since the last call ((address, length)), waiting for one."""
+        cpu = self._enter()
+        return self._nic().wait(cpu, self._k.sched)
 
 
 def _connect_waiters(k: Any) -> list[Any]:
