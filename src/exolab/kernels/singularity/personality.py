@@ -313,7 +313,7 @@ class SipOS(Personality):
         count = opt_nat(count, "count")
         services = self._k.services
         if name in services:
-            raise SyscallError("EADDRINUSE", "name already served", name=name)
+            raise SyscallError("EINVAL", "name already served", name=name)
         svc = services[name] = _Service(self._pid)
         self._k.sched.wakeup(_connect_waiters(self._k))
         served = 0
