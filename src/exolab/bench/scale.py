@@ -39,13 +39,15 @@ from typing import Any, Callable
 
 from exolab.bench.results import Result
 from exolab.errors import SyscallError
-from exolab.kernels import make_kernel
+from exolab.kernels import declaration, make_kernel
 from exolab.machine.machine import Machine
 from exolab.runner import run_program
 
 __all__ = ["Sizes", "SIZES", "sizes_of", "churn", "boot_bytes", "run_growth",
            "scale_rows"]
 
+#: what the churn rows need (a kernel whose declaration refuses it gets a note)
+CHURN_NEEDS = frozenset({"fork"})
 CHURN_FRAMES = 1 << 18          # physical memory of the churn runs (lazy: cheap; an ExOS
                                 # process holds ~20 frames, so 10k of them need ~200k)
 
@@ -169,6 +171,8 @@ def _label(n: int) -> str:
 
 def _churn_rows(ctx: Any, kernel: str, sizes: Sizes) -> tuple[list[Result], str]:
     """fork/wait/destroy rows of one kernel at both levels, and a note (or "")."""
+    if not declaration(kernel).provides(CHURN_NEEDS):
+        return [], f"{kernel}: declares fork refused (ENOSYS)"
     churn(kernel, ctx.profile, ctx.seed, sizes.levels[0], sizes.rounds)   # warm-up:
     # the first run pays for imports and first-time allocation, not for forks
     low, high = (churn(kernel, ctx.profile, ctx.seed, n, sizes.rounds)
