@@ -123,7 +123,7 @@ def main(os: Any, hostile: list[Any]) -> None:
         statuses[p] = os.wait(p)[1]
     os.wait(b)
     for p in pids:
-        os.print("status", p, "fault" in str(statuses[p]))
+        os.print("status", p, "fault" in str(statuses[p]) or statuses[p] == "SIGSEGV")
 
 
 def _run(*hostile: Any) -> Singularity:

@@ -107,6 +107,7 @@ class Singularity:
         self.waits = WaitTable()
         self.console = Console()
         self.faults: list[tuple[int, str, Any]] = []
+        self.exits: list[tuple[int, str, Any]] = []     # (pid, name, status) as they end
         self.services: dict[str, Any] = {}          # rpc name -> its service record
         self.calls = 0
         self.threads_live = 0
@@ -290,6 +291,7 @@ class Singularity:
         personality.release(self, sip)
         sip.state = "zombie"
         self.console.flush(sip.pid)
+        self.exits.append((sip.pid, sip.name, sip.status))
         parent, reaped = self.waits.exit(sip.pid, sip.status)
         for pid in reaped:
             self.sips.pop(pid, None)

@@ -242,11 +242,11 @@ class SipOS(Personality):
         raise _refused("set_fault_handler")
 
     def _check(self, vaddr: Any, size: int, what: str) -> None:
-        """The safety check: [vaddr, vaddr+size) inside this SIP's regions, or its fault."""
+        """The safety check: [vaddr, vaddr+size) inside this SIP's regions, or its fault
+        (an access outside the SIP's heap: "SIGSEGV", as the ABI names a bad access)."""
         if not (self._base <= vaddr and vaddr + size <= self._end) and \
                 not self._sip.contains(vaddr, size):
-            raise self._fault(ProgramFault("access outside the SIP's heap", use=what,
-                                           vaddr=vaddr))
+            raise self._k.fault(self._sip, "SIGSEGV", vaddr)
 
     def load(self, vaddr: int, size: int = 4) -> int:
         if type(vaddr) is not int or type(size) is not int or size not in ACCESS_SIZES:

@@ -41,6 +41,10 @@ class SIP:
         self.asid = 0                              # 0: the kernel's domain (isolation knob)
         self.ring3 = False                         # its calls trap (isolation knob)
 
+    def trace_track(self) -> tuple[int, str]:
+        """The SIP's track in a trace viewer: (pid, label)."""
+        return self.pid, f"pid {self.pid}: {self.name}"
+
     def contains(self, addr: int, size: int) -> bool:
         """Whether [addr, addr+size) lies inside one of the SIP's regions."""
         for base, end in self.regions:
