@@ -83,7 +83,7 @@ class SipOS(Personality):
 
     def _enter(self) -> Any:
         """Charge the ABI call (a procedure call) and stop a killed thread."""
-        cpu = self._cpu
+        cpu: Any = self._cpu             # the machine CPU (traps, current thread)
         if self._ring3:
             cpu.trap(0)                     # the isolation knob: a ring crossing
         cpu.charge(self._c_call)
