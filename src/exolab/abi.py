@@ -88,10 +88,10 @@ ERRNOS = {
     "ENOSYS": "call not provided by this kernel",
     "EMFILE": "too many open descriptors",
     "EPERM": "operation not permitted (a capability lacks the right)",
-    "ENOEXEC": "program cannot be started (its manifest is not satisfiable)",
-    "ENOENT": "no such name (an endpoint the manifest does not declare)",
-    "ENODEV": "no such device (the machine has none for this call)",
-    "EBUSY": "resource busy (a device another process holds)",
+    "ENOEXEC": "program cannot be started",
+    "ENOENT": "no such name",
+    "ENODEV": "no such device",
+    "EBUSY": "resource busy",
 }
 
 Program = Callable[..., Any]                       # main(os, *args) -> status
