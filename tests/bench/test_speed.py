@@ -108,3 +108,23 @@ def test_same_seed_same_simulation() -> None:
     """The host timing varies; the simulated work does not."""
     for case in CASES[:4]:
         assert case.run("dec5000", 3, 200)[0] == case.run("dec5000", 3, 200)[0]
+
+
+def test_a_speed_program_that_faults_is_an_error_not_a_figure() -> None:
+    """A run that stopped early (here: a refused call) must not print as a rate."""
+    import exolab.bench.speed as speed
+    from exolab.errors import ConfigError
+
+    def refuses(os, n) -> None:
+        os.fork(refuses, n)
+
+    def faults(os, n) -> None:
+        os.load(0x10)
+
+    for kernel in kernel_names():
+        with pytest.raises(ConfigError, match="faulted"):
+            speed._on_kernel(kernel, "dec5000", 0, faults, 1)
+    for kernel in kernel_names():
+        if "fork" in declaration(kernel).refuses:
+            with pytest.raises(ConfigError, match="faulted"):
+                speed._on_kernel(kernel, "dec5000", 0, refuses, 1)
