@@ -88,6 +88,10 @@ ERRNOS = {
     "ENOSYS": "call not provided by this kernel",
     "EMFILE": "too many open descriptors",
     "EPERM": "operation not permitted (a capability lacks the right)",
+    "ENOEXEC": "program cannot be started",
+    "ENOENT": "no such name",
+    "ENODEV": "no such device",
+    "EBUSY": "resource busy",
 }
 
 Program = Callable[..., Any]                       # main(os, *args) -> status

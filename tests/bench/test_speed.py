@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from exolab.bench import run_suites
+from exolab.bench.scale import CHURN_NEEDS
 from exolab.bench.speed import CASES, TARGETS, case_kernels, measure
 from exolab.kernels import declaration, kernel_names
 
@@ -47,11 +48,17 @@ def test_scale_rows_on_every_kernel(report) -> None:
     allocation at two sizes, and memory over many runs, for every kernel."""
     rows = {(r.benchmark, r.kernel): r for r in report.results}
     for kernel in kernel_names():
-        assert rows[("fork @10 live", kernel)].unit == "us"
+        if not declaration(kernel).provides(CHURN_NEEDS):      # a note says why
+            assert ("fork @10 live", kernel) not in rows
+            assert f"{kernel}: declares fork refused" in report.notes[("speed", "fork @100 live")]
+        else:
+            assert rows[("fork @10 live", kernel)].unit == "us"
         assert rows[("boot alloc @1k frames", kernel)].value > 0
         assert rows[("boot alloc @16k frames", kernel)].unit == "KiB"
         assert ("run leak over 20 runs", kernel) in rows
         high = ("fork @100 live", kernel)
+        if not declaration(kernel).provides(CHURN_NEEDS):
+            continue
         if high in rows:
             assert rows[("fork growth 10->100", kernel)].unit == "x"
         else:
@@ -101,3 +108,23 @@ def test_same_seed_same_simulation() -> None:
     """The host timing varies; the simulated work does not."""
     for case in CASES[:4]:
         assert case.run("dec5000", 3, 200)[0] == case.run("dec5000", 3, 200)[0]
+
+
+def test_a_speed_program_that_faults_is_an_error_not_a_figure() -> None:
+    """A run that stopped early (here: a refused call) must not print as a rate."""
+    import exolab.bench.speed as speed
+    from exolab.errors import ConfigError
+
+    def refuses(os, n) -> None:
+        os.fork(refuses, n)
+
+    def faults(os, n) -> None:
+        os.load(0x10)
+
+    for kernel in kernel_names():
+        with pytest.raises(ConfigError, match="faulted"):
+            speed._on_kernel(kernel, "dec5000", 0, faults, 1)
+    for kernel in kernel_names():
+        if "fork" in declaration(kernel).refuses:
+            with pytest.raises(ConfigError, match="faulted"):
+                speed._on_kernel(kernel, "dec5000", 0, refuses, 1)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import pytest
 
 from exolab.errors import ConfigError
-from exolab.kernels import kernel_names
+from exolab.kernels import declaration, kernel_names
 from exolab.kernels.tiny import SYS_YIELD, TinyKernel
 from exolab.machine import Machine
 from exolab.machine.threads import DEAD
@@ -24,28 +24,33 @@ from exolab.runner import run_program
 KERNELS = kernel_names()      # every registered kernel
 
 
-def _finishes(os: Any) -> None:
+def _finishes(os: Any, forks: bool) -> None:
+    """A child (a thread, where the kernel refuses fork) writes a pipe; it ends."""
     rfd, wfd = os.pipe()
-    pid = os.fork(_child, wfd)
+    pid = os.fork(_child, wfd) if forks else os.thread_create(_child, wfd)
     os.print(os.read(rfd, 5))
-    os.wait(pid)
+    if forks:
+        os.wait(pid)
 
 
 def _child(os: Any, wfd: int) -> None:
     os.write(wfd, b"hello")
 
 
-def _faults(os: Any) -> int:
-    os.fork(_child, 1)
+def _faults(os: Any, forks: bool) -> int:
+    if forks:
+        os.fork(_child, 1)
+    else:
+        os.spawn(_child, 1)
     return 1 // 0
 
 
-def _loops(os: Any) -> None:
+def _loops(os: Any, forks: bool) -> None:
     while True:
         os.yield_()
 
 
-def _blocks(os: Any) -> None:
+def _blocks(os: Any, forks: bool) -> None:
     rfd, _wfd = os.pipe()          # it holds the write end itself: the read never ends
     os.read(rfd, 1)
 
@@ -67,7 +72,8 @@ def _collected(ref: "weakref.ref[Any]") -> bool:
 @pytest.mark.parametrize("how", sorted(PROGRAMS))
 def test_a_machine_is_collectable_after_run_program(kernel: str, how: str) -> None:
     program, kw = PROGRAMS[how]
-    run = run_program(program, kernel=kernel, **kw)
+    forks = "fork" not in declaration(kernel).refuses
+    run = run_program(program, forks, kernel=kernel, **kw)
     assert run.result.reason == ("finished" if how == "fault" else how)
     assert bool(run.faults) == (how == "fault")
     ref = weakref.ref(run.machine)
@@ -184,7 +190,7 @@ def test_a_budget_is_a_positive_int(bad: Any) -> None:
 def test_run_program_stops_a_loop_at_its_budget_and_keeps_the_output(kernel: str) -> None:
     def chatty(os: Any) -> None:
         os.print("before")
-        _loops(os)
+        _loops(os, True)
     run = run_program(chatty, kernel=kernel, max_cycles=400_000, trace=True)
     assert run.result.reason == "budget"
     assert 400_000 <= run.machine.cycles < 401_000

@@ -7,7 +7,8 @@ the papers (see ``docs/benchmarks.md``):
 
 - Singularity (Hunt & Larus OSR'07, Table 1; Aiken et al. MSPC'06 §4):
   ``api_call``, ``thread_yield``, ``ping_pong`` (1 byte there and back
-  between two processes), ``process_creation`` (create, start, wait).
+  between two processes; ``ping_pong_rpc`` is the same where a process cannot
+  fork: a spawned server, rpc), ``process_creation`` (create, start, wait).
 - Exokernel IPC (Engler et al. SOSP'95, Table 8): ``pipe`` (ping-pong a
   word counter through two pipes; one way), ``pipe'`` (the same with the
   library's ring code inlined in the caller -- an ExOS extension, n/a where
@@ -21,6 +22,7 @@ the papers (see ``docs/benchmarks.md``):
 Interface::
 
     PROGRAMS: dict[str, Program]     benchmark name -> main(os, n)
+    VARIANTS                         benchmark -> (calls, program where one is refused)
     ITERATION                        benchmark -> what one loop iteration does
     LCG                              the programs' own deterministic random order
     report(os, cycles)               print the RESULT line the harness parses
@@ -32,7 +34,7 @@ from typing import Any
 from exolab.abi import ABI, PROT_NONE, PROT_READ, PROT_RW
 from exolab.errors import SyscallError
 
-__all__ = ["PROGRAMS", "ITERATION", "LCG", "report"]
+__all__ = ["PROGRAMS", "ITERATION", "VARIANTS", "LCG", "report"]
 
 PAGE = 4096
 
@@ -124,6 +126,29 @@ def process_creation(os: ABI, n: int) -> None:
     for _ in range(n):
         os.wait(os.spawn(_nothing))
     report(os, (os.time() - t0) / n)
+
+
+def _byte_echo(os: ABI, word: int) -> int:
+    """The echo server's handler: the byte back, plus one."""
+    return (word + 1) & 0xFF
+
+
+def _echo_server(os: ABI, n: int) -> None:
+    """Peer of ping_pong_rpc: answer ``n`` calls."""
+    os.rpc_serve("echo", _byte_echo, n)
+
+
+def ping_pong_rpc(os: ABI, n: int) -> None:
+    """ping_pong where a process cannot fork: 1 byte to a spawned server and back,
+    over the kernel's rpc name service (on Singularity: a channel)."""
+    pid = os.spawn(_echo_server, n + 1, name="echo")
+    handle = os.rpc_connect("echo")
+    value = os.rpc_call(handle, 0)
+    t0 = os.time()
+    for _ in range(n):
+        value = os.rpc_call(handle, value)
+    report(os, (os.time() - t0) / n)
+    os.wait(pid)
 
 
 # -- Exokernel IPC table -------------------------------------------------------------
@@ -353,6 +378,9 @@ ITERATION = {
             "(the table times the touch until the handler runs)",
     "appel2": "one page: a hundredth of protecting 100, its fault and its unprotect",
 }
+
+#: benchmark -> (ABI calls it needs, the program a kernel refusing one of them runs)
+VARIANTS = {"ping_pong": (frozenset({"fork"}), ping_pong_rpc)}
 
 PROGRAMS = {
     "api_call": api_call, "thread_yield": thread_yield, "ping_pong": ping_pong,

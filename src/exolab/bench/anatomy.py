@@ -109,6 +109,7 @@ def anatomy(benchmark: str, kernel: str, profile: str | None = None, seed: int =
     n = n or max(info.iterations(benchmark, quick=True), 4)
     if not info.runs_on(benchmark, kernel):
         return None
+    program = info.program_for(benchmark, kernel)
     runs = [run_program(program, k, kernel=kernel, profile=profile, seed=seed)
             for k in (n, 2 * n)]
     per_op = _result(runs[1])

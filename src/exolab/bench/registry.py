@@ -29,7 +29,7 @@ Interface::
     ALL_KERNELS                         "*": every registered kernel
     suite(name, *, kernels=("none",), default_profile=None, description="",
           programs={}, iteration={}, unit="", sizes={}, default_size=(1000, 20),
-          needs={})
+          needs={}, variants={})
     SuiteContext(suite, profile, seed, kernels, quick, full=False)
       result(benchmark, kernel, value, unit) -> Result
       cost_profile -> CostProfile
@@ -40,6 +40,7 @@ Interface::
       profile -> str                             default_profile or DEFAULT_PROFILE
       iterations(benchmark, quick=False) -> int  runs_on(benchmark, kernel) -> bool
       iteration_of(benchmark) -> str
+      program_for(benchmark, kernel) -> program  its variant where a call is refused
     registered() -> dict[str, SuiteInfo]         get_suite(name) -> SuiteInfo
     find_program(benchmark) -> SuiteInfo         the first suite declaring it
     program_suites() -> list[SuiteInfo]          suites that declare programs (calibrate)
@@ -129,6 +130,18 @@ class SuiteInfo:
     sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     default_size: tuple[int, int] = (1000, 20)                  # (full, quick)
     needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # benchmark -> (ABI calls, program run where the kernel refuses one of them)
+    variants: Mapping[str, tuple[frozenset[str], Callable[..., Any]]] = \
+        field(default_factory=dict)
+
+    def program_for(self, benchmark: str, kernel: str) -> Callable[..., Any]:
+        """``benchmark``'s program on ``kernel``: its variant where the kernel's
+        declaration refuses a call the program makes."""
+        variant = self.variants.get(benchmark)
+        if variant is not None and kernel != "none" and \
+                declaration(kernel).refuses & variant[0]:
+            return variant[1]
+        return self.programs[benchmark]
 
     @property
     def kernels(self) -> tuple[str, ...]:
@@ -167,7 +180,8 @@ def suite(name: str, *, kernels: Sequence[str] = ("none",),
           iteration: Mapping[str, str] | None = None, unit: str = "",
           sizes: Mapping[str, tuple[int, int]] | None = None,
           default_size: tuple[int, int] = (1000, 20),
-          needs: Mapping[str, Iterable[str]] | None = None
+          needs: Mapping[str, Iterable[str]] | None = None,
+          variants: Mapping[str, tuple[frozenset[str], Callable[..., Any]]] | None = None
           ) -> Callable[[SuiteFn], SuiteFn]:
     """Register the decorated function as suite ``name`` (see the module docstring)."""
     def register(fn: SuiteFn) -> SuiteFn:
@@ -178,7 +192,8 @@ def suite(name: str, *, kernels: Sequence[str] = ("none",),
             description or (fn.__doc__ or "").strip(),
             MappingProxyType(dict(programs or {})), MappingProxyType(dict(iteration or {})),
             unit, MappingProxyType(dict(sizes or {})), default_size,
-            MappingProxyType({b: frozenset(f) for b, f in (needs or {}).items()}))
+            MappingProxyType({b: frozenset(f) for b, f in (needs or {}).items()}),
+            MappingProxyType(dict(variants or {})))
         return fn
     return register
 
@@ -234,7 +249,7 @@ def run_benchmark(info: SuiteInfo, benchmark: str, kernel: str, profile: str, se
     hook = _PROGRESS.get()
     if hook is not None:
         hook(info.name, benchmark, kernel)
-    run = run_program(info.programs[benchmark], n, kernel=kernel, profile=profile,
+    run = run_program(info.program_for(benchmark, kernel), n, kernel=kernel, profile=profile,
                       seed=seed)
     for line in run.console:
         if line.startswith("RESULT "):

@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 from exolab.bench.results import Result
 from exolab.errors import SyscallError
-from exolab.kernels import make_kernel
+from exolab.kernels import declaration, make_kernel
 from exolab.machine.machine import Machine
 from exolab.runner import run_program
 
@@ -49,6 +49,8 @@ __all__ = ["Sizes", "SIZES", "sizes_of", "churn", "boot_bytes", "run_growth",
 SETTLE_TURNS = 100             # yields that let new sleepers settle, plus per live one:
 SETTLE_PER_LIVE = 4            # a slice-less sleeper gets one turn per yield of ours and
                                # needs a few (ExOS: boot, one fruitless yield, then sleep)
+#: what the churn rows need (a kernel whose declaration refuses it gets a note)
+CHURN_NEEDS = frozenset({"fork"})
 CHURN_FRAMES = 1 << 18          # physical memory of the churn runs (lazy: cheap; an ExOS
                                 # process holds ~20 frames, so 10k of them need ~200k)
 
@@ -174,6 +176,8 @@ def _label(n: int) -> str:
 
 def _churn_rows(ctx: Any, kernel: str, sizes: Sizes) -> tuple[list[Result], str]:
     """fork/wait/destroy rows of one kernel at both levels, and a note (or "")."""
+    if not declaration(kernel).provides(CHURN_NEEDS):
+        return [], f"{kernel}: declares fork refused (ENOSYS)"
     churn(kernel, ctx.profile, ctx.seed, sizes.levels[0], sizes.rounds)   # warm-up:
     # the first run pays for imports and first-time allocation, not for forks
     low, high = (churn(kernel, ctx.profile, ctx.seed, n, sizes.rounds)

@@ -19,8 +19,8 @@ Benchmarks (what is counted):
 - ``context_switch``  switches between two threads yielding to each other
 - ``disk_read``       block reads completed by the disk (image in a tempdir)
 - ``syscall``         (every kernel) getpid: its null system-call path
-- ``pipe_round_trip`` (every kernel) 4-byte ping-pong between two processes
-- ``stlb_refill``     (every kernel) TLB misses the kernel refills itself, with
+- ``pipe_round_trip`` (every kernel with ``fork``) 4-byte ping-pong between two processes
+- ``stlb_refill``     (every kernel with paging: ``dirty``) TLB misses the kernel refills itself, with
                       no upcall to user level (Aegis: from its STLB; a
                       monolithic kernel: from its page table): loads
                       round-robin over 4x the TLB's reach, every page touched once
@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from exolab.abi import ABI
+from exolab.errors import ConfigError, safe_str
 from exolab.bench.results import Result
 from exolab.bench.registry import ALL_KERNELS, SuiteContext, SuiteOutput, suite
 from exolab.bench.scale import scale_rows
@@ -179,10 +180,16 @@ def _disk_read(profile: str, seed: int, n: int) -> Timed:
 
 def _on_kernel(kernel: str, profile: str, seed: int, program: Callable[..., None],
                *args: object) -> tuple[Machine, float]:
-    """Boot ``program`` on ``kernel`` and time the run."""
+    """Boot ``program`` on ``kernel`` and time the run (a fault is an error: a run
+    that stopped early is not a measurement)."""
     m = Machine(profile, seed=seed)
-    make_kernel(kernel, m).boot(program, *args)
-    return m, _timed_run(m)
+    k = make_kernel(kernel, m)
+    k.boot(program, *args)
+    secs = _timed_run(m)
+    if k.faults:
+        raise ConfigError("a speed program faulted", kernel=kernel,
+                          fault=safe_str(k.faults[0][1]))
+    return m, secs
 
 
 def _getpids(os: ABI, n: int) -> None:
@@ -276,8 +283,10 @@ CASES: tuple[SpeedCase, ...] = (
     SpeedCase("context_switch", 300_000, 1_000, _context_switch),
     SpeedCase("disk_read", 20_000, 200, _disk_read),
     _abi("syscall", 300_000, 2_000, _syscall),
-    _abi("pipe_round_trip", 30_000, 500, _pipe_round_trip),
-    _abi("stlb_refill", 100_000, 1_000, _stlb_refill),
+    _abi("pipe_round_trip", 30_000, 500, _pipe_round_trip, frozenset({"fork"})),
+    # a kernel with page translation ("dirty": the TLB's dirty bit); one that declares
+    # dirty refused runs with paging off and has no TLB misses to refill
+    _abi("stlb_refill", 100_000, 1_000, _stlb_refill, frozenset({"dirty"})),
     _abi("pct_round_trip", 30_000, 500, _pct_round_trip, frozenset({"pct_call"})),
 )
 

@@ -21,7 +21,7 @@ Interface::
 """
 from __future__ import annotations
 
-from exolab.apps.microbench import ITERATION, PROGRAMS
+from exolab.apps.microbench import ITERATION, PROGRAMS, VARIANTS
 from exolab.bench.papers import paper_rows, suite_profile
 from exolab.bench.registry import (ALL_KERNELS, SuiteContext, SuiteOutput, get_suite,
                                    run_benchmark, suite)
@@ -37,8 +37,14 @@ TABLES: dict[str, tuple[tuple[str, ...], str]] = {
     "exos-vm": (("dirty", "prot1", "prot100", "unprot100", "trap", "appel1", "appel2"),
                 "us"),
 }
-#: benchmark -> what it needs beyond the ABI (a kernel lacking it: n/a)
-NEEDS = {"pipe'": frozenset({"read_inline", "write_inline"})}
+#: benchmark -> what it needs beyond the ABI, or ABI calls a kernel may refuse
+#: (a kernel lacking one: n/a)
+_VM = frozenset({"mprotect"})
+_TRAP = frozenset({"mprotect", "set_fault_handler"})
+NEEDS = {"pipe'": frozenset({"read_inline", "write_inline", "fork"}),
+         "pipe": frozenset({"fork"}), "shm": frozenset({"fork", "shm_create"}),
+         "dirty": frozenset({"dirty"}), "prot1": _VM, "prot100": _VM, "unprot100": _VM,
+         "trap": _TRAP, "appel1": _TRAP, "appel2": _TRAP}
 
 #: iterations per benchmark (full run, quick run)
 _N = {"process_creation": (40, 4), "appel2": (400, 100), "prot100": (100, 5),
@@ -86,4 +92,5 @@ for _name, (_benches, _unit) in TABLES.items():
           programs={b: PROGRAMS[b] for b in _benches},
           iteration={b: ITERATION[b] for b in _benches if b in ITERATION}, unit=_unit,
           sizes={b: _N[b] for b in _benches if b in _N}, default_size=_DEFAULT_N,
-          needs={b: NEEDS[b] for b in _benches if b in NEEDS})(_run_table)
+          needs={b: NEEDS[b] for b in _benches if b in NEEDS},
+          variants={b: VARIANTS[b] for b in _benches if b in VARIANTS})(_run_table)

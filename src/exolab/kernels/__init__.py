@@ -35,6 +35,7 @@ __all__ = ["Kernel", "Vectors", "Declaration", "KernelStats", "AS_LEVEL", "KERNE
 KERNELS: dict[str, str] = {
     "monolithic": "exolab.kernels.monolithic:MonolithicKernel",
     "exokernel": "exolab.kernels.exokernel:Aegis",
+    "singularity": "exolab.kernels.singularity:Singularity",
 }
 
 

@@ -13,6 +13,14 @@ Interface::
     kit_kernels() -> list[str]      registered kernels + the throwaway
     declared(kernel) -> Declaration
     raw_entry(os, kernel) -> callable | None     the personality's raw kernel entry
+    needs(kernel, *features)        skip the calling test (reason: the refused feature)
+                                    unless ``kernel`` provides every feature (ABI call,
+                                    extension or "exception:<kind>"; a typo is an error)
+    refused(kernel, *features) -> list[str]      the features ``kernel`` declares refused
+    SAMPLED                         the calls sample_args has arguments for
+    exception_kind(feature) -> str | None        "exception:<kind>" -> kind
+    sample_args(os, call) -> tuple  valid arguments for ABI ``call`` (the refusal test
+                                    calls each refused call with them)
     leftovers(k) -> dict            what a finished run left: processes, frames beyond
                                     those kept by design (all zero when nothing leaked)
 """
@@ -20,7 +28,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from exolab.abi import PROT_RW
+from exolab.errors import SyscallError
 from exolab.kernels import Declaration, KernelStats, declaration, kernel_names
+from exolab.kernels.common.contract import EXCEPTION_PREFIX, NO_DECLARATION
 from exolab.kernels.monolithic import MonolithicKernel
 
 THROWAWAY = "mono2"
@@ -54,3 +67,67 @@ def leftovers(k: Any) -> dict[str, int]:
     assert isinstance(st, KernelStats), type(st)
     return {"processes": st.process_slots, "live": st.processes_live,
             "frames": st.frames_in_use - st.frames_retained}
+
+
+def refused(kernel: str, *features: str) -> list[str]:
+    """The ``features`` that ``kernel`` declares it refuses (ENOSYS), in order."""
+    unknown = [f for f in features if not NO_DECLARATION.provides([f])
+               and f not in declared(kernel).extensions]
+    assert not unknown, f"not an ABI call, extension or exception kind: {unknown}"
+    return [f for f in features if f in declared(kernel).refuses]
+
+
+def needs(kernel: str, *features: str) -> None:
+    """Skip the calling test unless ``kernel`` provides every one of ``features``.
+
+    The refusal itself is what ``test_refused_calls_are_enosys`` and
+    ``test_refused_exceptions_are_enosys_and_the_others_are_delivered`` prove.
+    """
+    missing = refused(kernel, *features)
+    if missing:
+        pytest.skip(f"{kernel} declares it refuses {', '.join(missing)} (ENOSYS)")
+
+
+def _nothing(os: Any, *args: Any) -> None:
+    """A program or handler that does nothing."""
+
+
+def _page(os: Any) -> int:
+    """A mapped page of the caller (0 if the kernel refuses mmap)."""
+    try:
+        return int(os.mmap(4096))
+    except SyscallError:
+        return 0
+
+
+#: call -> builds valid arguments on a running personality
+_SAMPLES: dict[str, Any] = {
+    "fork": lambda os: (_nothing,),
+    "spawn": lambda os: (_nothing,),
+    "thread_create": lambda os: (_nothing,),
+    "shm_create": lambda os: (8192,),
+    "shm_attach": lambda os: (1,),
+    "shm_detach": lambda os: (_page(os),),
+    "mmap": lambda os: (4096,),
+    "munmap": lambda os: (_page(os), 4096),
+    "mprotect": lambda os: (_page(os), 4096, PROT_RW),
+    "dirty": lambda os: (_page(os),),
+    "set_fault_handler": lambda os: (_nothing,),
+    "pipe": lambda os: (),
+}
+
+
+SAMPLED = tuple(sorted(_SAMPLES))
+
+
+def sample_args(os: Any, call: str) -> tuple[Any, ...]:
+    """Valid arguments for ABI ``call`` on personality ``os`` (a table per call)."""
+    build = _SAMPLES.get(call)
+    assert build is not None, f"no sample arguments for {call!r}: add them to kit._SAMPLES"
+    args: tuple[Any, ...] = build(os)
+    return args
+
+
+def exception_kind(feature: str) -> str | None:
+    """The kind of an "exception:<kind>" feature, or None for a call."""
+    return feature[len(EXCEPTION_PREFIX):] if feature.startswith(EXCEPTION_PREFIX) else None

@@ -18,7 +18,7 @@ from exolab.kernels.common.stats import counters, level_names
 from exolab.machine.machine import Machine
 from exolab.runner import run_program
 
-from .kit import THROWAWAY, declared, kit_kernels
+from .kit import SAMPLED, THROWAWAY, declared, exception_kind, kit_kernels, sample_args
 
 
 def test_the_throwaway_kernel_is_registered_while_the_kit_runs() -> None:
@@ -78,15 +78,31 @@ def test_refused_exceptions_are_enosys_and_the_others_are_delivered(kernel: str)
 
 
 def test_refused_calls_are_enosys(kernel: str) -> None:
-    calls = sorted(r for r in declared(kernel).refuses if ":" not in r)
-    out: dict[str, str] = {}
+    """Each refused feature, used with valid arguments, is ENOSYS; the others are not."""
+    refuses = declared(kernel).refuses
+    calls = sorted(r for r in refuses if exception_kind(r) is None)
+    unsampled = [c for c in calls if c not in SAMPLED]
+    assert not unsampled, unsampled
+    out: dict[str, Any] = {}
 
     def main(os: Any) -> None:
-        for name in calls:
-            out[name] = _try(getattr(os, name))
+        for name in SAMPLED:
+            out[name] = _try(getattr(os, name), *sample_args(os, name))
+        for feature in sorted(r for r in refuses if exception_kind(r) is not None):
+            kind = exception_kind(feature)
+            out[feature] = (_try(os.set_exception_handler, kind, _ignore),
+                            _try(os.trigger, kind))
 
-    run_program(main, kernel=kernel, trusted=True)      # calls by computed name
-    assert out == {name: "ENOSYS" for name in calls}
+    r = run_program(main, kernel=kernel, trusted=True)      # calls by computed name
+    assert r.result.reason == "finished" and r.faults == [], r.faults
+    for name in SAMPLED:
+        assert (out[name] == "ENOSYS") == (name in refuses), (name, out[name])
+    for feature in refuses - set(SAMPLED):
+        assert out[feature] in ("ENOSYS", ("ENOSYS", "ENOSYS")), (feature, out[feature])
+
+
+def _ignore(os: Any, kind: str) -> None:
+    """An exception handler that does nothing."""
 
 
 def test_declared_extensions_exist_on_the_personality(kernel: str) -> None:

@@ -144,6 +144,14 @@ EXTRAS: dict[str, Any] = {
     "read_into": st.tuples(fd, va, small), "write_from": st.tuples(fd, va, small),
     "read_inline": st.tuples(fd, small), "write_inline": st.tuples(fd, data),
     "rpc_call_trusted": st.tuples(st.just(("RPC",)), word), "pct_call": st.tuples(value),
+    # Singularity's channels and exchange heap (random values, the right arity)
+    "channel": st.one_of(st.just(()), st.tuples(value)), "endpoint": st.tuples(value),
+    "send": st.lists(value, min_size=2, max_size=4).map(tuple),
+    "receive": st.tuples(value), "close_endpoint": st.tuples(value),
+    "exheap_new": st.tuples(st.one_of(data, value)), "exheap_read": st.tuples(value),
+    "exheap_write": st.tuples(value, st.one_of(data, value)),
+    "exheap_free": st.tuples(value), "nic_post": st.tuples(va, small),
+    "nic_send": st.tuples(va, small), "nic_wait": st.just(()),
 }
 ANY_ARGS = st.lists(value, max_size=4).map(tuple)
 #: a raw kernel entry: the trap number, then arguments (("H",) is the caller's own
@@ -218,38 +226,54 @@ def hostile(os: Any, ops: list[tuple[str, tuple[Any, ...]]], leaks: list[Any],
     return 0
 
 
-def _echo(os: Any, rfd: int, wfd: int, unused: tuple[int, int]) -> None:
-    """The bystander's child: send every byte back, plus one, until end of file."""
+def _echo(os: Any, rfd: int, wfd: int, unused: tuple[int, ...]) -> None:
+    """The bystander's echo: send every byte back, plus one, until end of file."""
     for fd in unused:
         os.close(fd)
     while data := os.read(rfd, 1):
         os.write(wfd, bytes([(data[0] + 1) % 256]))
 
 
-def bystander(os: Any, pids: dict[str, int]) -> int:
-    """Ping-pong ROUNDS bytes with a forked child through two pipes."""
+def bystander(os: Any, pids: dict[str, int], forks: bool) -> int:
+    """Ping-pong ROUNDS bytes through two pipes with a forked child (or, where the
+    kernel refuses fork, a thread of its own: it shares the descriptors)."""
     a_r, a_w = os.pipe()
     b_r, b_w = os.pipe()
-    pid = os.fork(_echo, a_r, b_w, (a_w, b_r))
-    pids["echo"] = pid
-    os.close(a_r)
-    os.close(b_w)
+    if forks:
+        pid = pids["echo"] = os.fork(_echo, a_r, b_w, (a_w, b_r))
+        os.close(a_r)
+        os.close(b_w)
+    else:
+        os.thread_create(_echo, a_r, b_w, ())
     total = 0
     for i in range(ROUNDS):
         os.write(a_w, bytes([i]))
         total += os.read(b_r, 1)[0]
         os.compute(3_000)
     os.close(a_w)
-    assert os.wait(pid) == (pid, 0)
+    if forks:
+        assert os.wait(pid) == (pid, 0)
     os.print("bystander", total)
     return 5
 
 
 def init(os: Any, ops: Any, leaks: list[Any], pids: dict[str, int], kernel: str) -> None:
-    """Start the bystander and the hostile program; report the bystander first."""
+    """Start the bystander and the hostile program; report the bystander first.
+
+    The harness's records reach the children through closures, not as spawn
+    arguments: a kernel may refuse a shared object as an argument (a sealed SIP).
+    """
+    forks = "fork" not in declared(kernel).refuses
+
+    def run_bystander(os: Any) -> int:
+        return bystander(os, pids, forks)
+
+    def run_hostile(os: Any) -> int:
+        return hostile(os, ops, leaks, kernel)
+
     pids["init"] = os.getpid()
-    pids["bystander"] = b = os.spawn(bystander, pids)
-    pids["hostile"] = os.spawn(hostile, ops, leaks, kernel)
+    pids["bystander"] = b = os.spawn(run_bystander)
+    pids["hostile"] = os.spawn(run_hostile)
     os.print("bystander status", os.wait(b)[1])
     os.wait(pids["hostile"])
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from exolab.abi import PROT_NONE, PROT_RW
 from exolab.runner import run_program
+
+from .kit import needs
 
 PAGE = 4096
 
@@ -44,6 +45,7 @@ def _main(os: Any) -> None:
 
 
 def test_fork_inherits_handlers_and_spawn_does_not(kernel: str) -> None:
+    needs(kernel, "fork", "mprotect", "set_fault_handler", "exception:overflow")
     run = run_program(_main, kernel=kernel)
     assert run.result.reason == "finished", run.faults
     assert run.console[:3] == ["handled overflow", "fault handler", "child status 7"]

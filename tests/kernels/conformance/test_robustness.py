@@ -150,30 +150,56 @@ def test_rpc_words_are_signed_64_bit_ints(kernel: str) -> None:
     assert out["big"] == 0 and out["ok"] == 9 and out["status"] == 0 and r.faults == []
 
 
-def _holder(os: Any, key: int) -> int:
-    """A spawned process that holds its image until the flag in segment ``key`` is set."""
+def _holder(os: Any, key: int | str) -> int:
+    """A spawned process that holds its image until the flag in segment ``key`` is
+    set, or (``key`` a name: where shared memory is refused) until its parent
+    answers one call to that name."""
+    if type(key) is str:
+        os.rpc_call(os.rpc_connect(key), 0)
+        return 7
     va = os.shm_attach(key)
     while os.load(va) == 0:
         os.yield_()
     return 7
 
 
+class _Gate:
+    """What holds the holders: a shared-memory flag, or an rpc name where the
+    kernel refuses shared memory (the point is only that they stay alive)."""
+
+    def __init__(self, os: Any, shm: bool) -> None:
+        self.os, self.shm = os, shm
+        self.key: int | str = os.shm_create(PAGE) if self.shm else "hold"
+        self.va = os.shm_attach(self.key) if self.shm else 0
+
+    def release(self, n: int) -> None:
+        """Let the ``n`` holders end."""
+        if self.shm:
+            self.os.store(self.va, 1)
+        elif n:
+            self.os.rpc_serve(self.key, _answer, n)
+
+
+def _answer(os: Any, word: int) -> int:
+    return word
+
+
 _holder.image_pages = 40  # type: ignore[attr-defined]
 
 
 def test_spawn_out_of_memory_is_enomem_and_leaves_nothing(kernel: str) -> None:
+    shm = "shm_create" not in declared(kernel).refuses
     out: dict[str, Any] = {"pids": []}
 
     def main(os: Any) -> None:
-        key = os.shm_create(PAGE)
-        va = os.shm_attach(key)
+        gate = _Gate(os, shm)
         for _ in range(64):
             try:
-                out["pids"].append(os.spawn(_holder, key))
+                out["pids"].append(os.spawn(_holder, gate.key))
             except SyscallError as ex:
                 out["error"] = ex.errno
                 break
-        os.store(va, 1)
+        gate.release(len(out["pids"]))
         out["statuses"] = [os.wait(p)[1] for p in out["pids"]]
         out["more"] = errno(os.wait)
 
@@ -245,8 +271,10 @@ def test_a_reply_that_is_not_a_word_ends_the_server_and_the_client_sees_epipe(
     assert "EINVAL" in out["status"] and [f[0] for f in r.faults] == [2]
 
 
-def _yielding_holder(os: Any, key: int) -> int:
-    """Yield until the flag in segment ``key`` is set."""
+def _yielding_holder(os: Any, key: int | str) -> int:
+    """Yield until the flag in segment ``key`` is set (or hold as _holder does)."""
+    if type(key) is str:
+        return _holder(os, key)
     va = os.shm_attach(key)
     while os.load(va) == 0:
         os.yield_()
@@ -260,16 +288,16 @@ def test_hundreds_of_threads_started_by_each_other_run_to_the_end(kernel: str) -
     """Each new thread is first switched to by the one started before it (a greenlet
     inherits its starter's Python recursion depth): the simulator must not run out."""
     flag: list[int] = []
+    shm = "shm_create" not in declared(kernel).refuses
 
     def worker(os: Any) -> None:
         while not flag:
             os.thread_yield()
 
     def procs(os: Any, n: int) -> list[Any]:
-        key = os.shm_create(PAGE)
-        va = os.shm_attach(key)
-        pids = [os.spawn(_yielding_holder, key) for _ in range(n)]
-        os.store(va, 1)
+        gate = _Gate(os, shm)
+        pids = [os.spawn(_yielding_holder, gate.key) for _ in range(n)]
+        gate.release(n)
         return [os.wait(p)[1] for p in pids]
 
     n = min(150, declared(kernel).limits.get("live_processes", 150) - 12)

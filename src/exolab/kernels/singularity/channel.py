@@ -1,0 +1,331 @@
+"""Channels: the only IPC, two endpoints each, messages checked against a contract.
+
+A channel has exactly two endpoints, ``Exp`` and ``Imp``. A program holds an
+:class:`Endpoint` handle; the kernel's table says which SIP owns the endpoint
+now and in which generation. An endpoint is a capability: sending it in a
+message transfers it (the sender's handle dies, the receiver gets a fresh
+one), and a handle that is dead, foreign or made up is a fault of its user: the
+kernel accepts only the very handle object it issued last (a copy with the
+same numbers is not it).
+
+A message is a name and arguments. Arguments are decoded before anything is
+delivered: exact ``int``/``bool`` scalars are copied; an exchange-heap
+:class:`~exolab.kernels.singularity.exheap.Block` or an endpoint moves to the
+receiver (nothing is copied); anything else is a fault of the sender. Each
+endpoint may carry a *conformance* object (the contract's state machine for
+its side (:class:`~exolab.kernels.singularity.contract.Conformance`:
+``check_send(name, args, is_block=, is_endpoint=)`` / ``check_receive(name)``
+raise :class:`~exolab.errors.ContractViolation` without changing state when
+the message or its arguments are not allowed): a send the contract
+does not allow faults the sender before it is queued; a receive that would
+take a message the receiver's side does not expect faults the receiver.
+``None`` means no contract (ABI pipes).
+
+Interface::
+
+    Endpoint                           a handle (opaque to programs)
+    Channels(heap, sched, max_per_owner, c_op=0)    c_op: cycles of one send/receive
+      create(owner, contract=None) -> (exp, imp)      conformance from contract.endpoint()
+      send(cpu, owner, ep, name, args) -> int          bytes moved (0: pointers only)
+      receive(cpu, owner, ep) -> (name, args) | None   None: the peer closed
+      poll(owner, ep) -> bool          close(owner, ep)      side(owner, ep) -> str
+      give(owner, ep, to) -> Endpoint  sleep_any(cpu, owner, eps, *queues)
+      alive(owner, ep) -> bool         contract_of(owner, ep) -> str
+      queued(owner, ep) -> int         close_all(owner) -> int
+      statistics() -> ChannelStats
+    not_owned(what) -> ProgramFault
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from exolab.errors import ContractError, ProgramFault, SyscallError, safe_str
+from exolab.kernels.common.args import shown
+from exolab.kernels.common.stats import AS_LEVEL
+from exolab.kernels.singularity.exheap import Block, ExchangeHeap
+
+__all__ = ["Endpoint", "Channels", "ChannelStats", "not_owned", "SIDES"]
+
+SIDES = ("Exp", "Imp")
+
+
+class Endpoint:
+    """A handle on a channel endpoint: which endpoint, and which generation."""
+
+    __slots__ = ("_id", "_gen")
+
+    def __init__(self, ep_id: int, gen: int) -> None:
+        self._id = ep_id
+        self._gen = gen
+
+    def __repr__(self) -> str:
+        return f"<endpoint {self._id}>"
+
+
+class _End:
+    """The kernel's record of one endpoint."""
+
+    __slots__ = ("owner", "gen", "side", "peer", "queue", "sleepers", "conformance",
+                 "closed", "contract", "handle")
+
+    def __init__(self, owner: int, side: str, conformance: Any, contract: str) -> None:
+        self.owner = owner
+        self.gen = 0
+        self.side = side
+        self.peer: "_End | None" = None
+        self.queue: deque[tuple[str, tuple[Any, ...]]] = deque()   # arrived, unreceived
+        self.sleepers: list[Any] = []       # threads waiting to receive here
+        self.conformance = conformance
+        self.closed = False
+        self.contract = contract
+        self.handle: Endpoint | None = None     # the one live handle the kernel issued
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStats:
+    """Endpoints live now (level) and message events."""
+
+    endpoints_live: int = field(metadata=AS_LEVEL)
+    channels: int = 0
+    sends: int = 0
+    receives: int = 0
+    endpoints_moved: int = 0
+    blocks_moved: int = 0
+    violations: int = 0
+
+
+def not_owned(what: str) -> ProgramFault:
+    """The fault of a SIP that used an endpoint it does not own."""
+    return ProgramFault("channel: use of an endpoint the SIP does not own", use=what)
+
+
+def _violation(ex: BaseException, name: str, side: str) -> ProgramFault:
+    """A contract's refusal, as the fault of the SIP that broke the contract."""
+    return ProgramFault("contract violation", msg=name, side=side,
+                        reason=safe_str(ex))
+
+
+class Channels:
+    """Every endpoint of the machine; see the module docstring."""
+
+    __slots__ = ("_ends", "_next", "_heap", "_sched", "_max", "_per_owner", "_c_op",
+                 "_channels", "_sends", "_receives", "_eps_moved", "_blocks_moved",
+                 "_violations")
+
+    def __init__(self, heap: ExchangeHeap, sched: Any, max_per_owner: int,
+                 c_op: int = 0) -> None:
+        self._c_op = c_op
+        self._ends: dict[int, _End] = {}
+        self._per_owner: dict[int, set[int]] = {}
+        self._next = 1
+        self._heap = heap
+        self._sched = sched                 # sleep(cpu, queue), wakeup(queue)
+        self._max = max_per_owner
+        self._channels = self._sends = self._receives = 0
+        self._eps_moved = self._blocks_moved = self._violations = 0
+
+    # -- decode ----------------------------------------------------------------------
+
+    def _end(self, owner: int, ep: object, what: str) -> _End:
+        """Decode ``ep`` for ``owner``: its record, or the owner's fault."""
+        if type(ep) is not Endpoint:
+            raise not_owned(what)
+        end = self._ends.get(ep._id)
+        if end is None or end.owner != owner or end.handle is not ep:   # issued, not made
+            raise not_owned(what)
+        return end
+
+    def _decode_args(self, owner: int, args: tuple[Any, ...],
+                     contracted: bool) -> list[_End]:
+        """Check every argument may cross (the sender's fault if not); the endpoints.
+        A str (an enum member's name) crosses only where a contract typed it."""
+        moving: list[_End] = []
+        for a in args:
+            t = type(a)
+            if t is int or t is bool or (t is str and contracted):
+                continue
+            if t is Block:
+                self._heap.check(owner, a)
+            elif t is Endpoint:
+                moving.append(self._end(owner, a, "send an endpoint"))
+            else:
+                raise ProgramFault("only scalars, exchange-heap blocks and endpoints "
+                                   "cross a channel", argument=shown(a))
+        return moving
+
+    def _predicates(self, owner: int) -> tuple[Any, Any]:
+        """The contract's tests of a block and an endpoint argument, for ``owner``."""
+        def is_block(value: Any, param: Any) -> bool:
+            return type(value) is Block          # (ownership: checked by the decode)
+
+        def is_endpoint(value: Any, param: Any) -> bool:
+            end = self._ends.get(value._id) if type(value) is Endpoint else None
+            if end is None or end.handle is not value or end.owner != owner:
+                return False
+            if end.contract != param.contract or end.side != param.side:
+                return False
+            conf = end.conformance
+            return not param.state or conf is None or bool(conf.at(param.state))
+        return is_block, is_endpoint
+
+    # -- mechanism -------------------------------------------------------------------
+
+    def _new_end(self, owner: int, side: str, contract: Any) -> tuple[_End, Endpoint]:
+        """A fresh endpoint owned by ``owner``."""
+        if len(self._per_owner.get(owner, ())) >= self._max:
+            raise SyscallError("EMFILE", "too many endpoints", limit=self._max)
+        conf = None if contract is None else contract.endpoint(side)
+        name = "" if contract is None else safe_str(getattr(contract, "name", ""))
+        end = _End(owner, side, conf, name)
+        eid = self._next
+        self._next += 1
+        self._ends[eid] = end
+        self._per_owner.setdefault(owner, set()).add(eid)
+        end.handle = Endpoint(eid, 0)
+        return end, end.handle
+
+    def create(self, owner: int, contract: Any = None) -> tuple[Endpoint, Endpoint]:
+        """A new channel; both endpoints owned by ``owner``."""
+        if len(self._per_owner.get(owner, ())) + 2 > self._max:
+            raise SyscallError("EMFILE", "too many endpoints", limit=self._max)
+        exp, h_exp = self._new_end(owner, "Exp", contract)
+        imp, h_imp = self._new_end(owner, "Imp", contract)
+        exp.peer, imp.peer = imp, exp
+        self._channels += 1
+        return h_exp, h_imp
+
+    def _move_end(self, end: _End, to: int) -> Endpoint:
+        """Give ``end`` to ``to``: a fresh handle; every older one is dead."""
+        eid = next(i for i in self._per_owner[end.owner] if self._ends[i] is end)
+        self._per_owner[end.owner].discard(eid)
+        self._per_owner.setdefault(to, set()).add(eid)
+        end.owner = to
+        end.gen += 1
+        self._eps_moved += 1
+        end.handle = Endpoint(eid, end.gen)
+        return end.handle
+
+    def send(self, cpu: Any, owner: int, ep: object, name: Any,
+             args: tuple[Any, ...]) -> int:
+        """Queue message ``name(*args)`` at the peer; faults before anything moves."""
+        end = self._end(owner, ep, "send")
+        if type(name) is not str:
+            raise ProgramFault("a message name is a str", name=shown(name))
+        conf = end.conformance
+        moving = self._decode_args(owner, args, conf is not None)
+        if end in moving or end.peer in moving:
+            raise ProgramFault("an endpoint cannot be sent over its own channel")
+        peer = end.peer
+        if peer is None or peer.closed:
+            raise SyscallError("EPIPE", "the peer endpoint is closed")
+        if conf is not None:                    # last check: it advances the state
+            is_block, is_endpoint = self._predicates(owner)
+            try:
+                conf.check_send(name, args, is_block=is_block, is_endpoint=is_endpoint)
+            except ContractError as ex:         # the contract's typed refusal
+                self._violations += 1
+                raise _violation(ex, name, end.side) from None
+        dest = peer.owner
+        out: list[Any] = []
+        for a in args:                          # invoke: nothing can fail from here
+            t = type(a)
+            if t is Block:
+                out.append(self._heap.transfer(owner, a, dest))
+                self._blocks_moved += 1
+            elif t is Endpoint:
+                out.append(self._move_end(self._ends[a._id], dest))
+            else:
+                out.append(a)
+        peer.queue.append((name, tuple(out)))
+        self._sends += 1
+        if cpu is not None:
+            cpu.clock.now += self._c_op     # the send path (a pointer is linked)
+        if peer.sleepers:
+            self._sched.wakeup(peer.sleepers)
+        return 0
+
+    def receive(self, cpu: Any, owner: int, ep: object) -> tuple[str, tuple[Any, ...]] | None:
+        """The next message at ``ep`` (waiting for one); None once the peer closed."""
+        end = self._end(owner, ep, "receive")
+        while not end.queue:
+            if end.peer is None or end.peer.closed:
+                return None
+            self._sched.sleep(cpu, end.sleepers)
+            end = self._end(owner, ep, "receive")
+        name, args = end.queue[0]
+        if end.conformance is not None:
+            try:
+                end.conformance.check_receive(name)
+            except ContractError as ex:
+                self._violations += 1
+                raise _violation(ex, name, end.side) from None
+        end.queue.popleft()
+        self._receives += 1
+        if cpu is not None:
+            cpu.clock.now += self._c_op     # the receive path (a pointer is unlinked)
+        return name, args
+
+    def give(self, owner: int, ep: object, to: int) -> Endpoint:
+        """The kernel hands ``owner``'s endpoint to ``to`` (a name service's connect)."""
+        return self._move_end(self._end(owner, ep, "give"), to)
+
+    def sleep_any(self, cpu: Any, owner: int, eps: list[Any], *extra: list[Any]) -> None:
+        """Wait until a message (or a close) reaches one of ``eps`` or ``extra`` wakes."""
+        queues = [self._end(owner, ep, "wait").sleepers for ep in eps]
+        self._sched.sleep(cpu, *queues, *extra)
+
+    def alive(self, owner: int, ep: object) -> bool:
+        """Whether ``ep``'s peer is still open (a message may still come)."""
+        end = self._end(owner, ep, "alive")
+        return bool(end.queue) or (end.peer is not None and not end.peer.closed)
+
+    def poll(self, owner: int, ep: object) -> bool:
+        """Whether a message waits at ``ep``."""
+        return bool(self._end(owner, ep, "poll").queue)
+
+    def queued(self, owner: int, ep: object) -> int:
+        """How many messages wait at ``ep``."""
+        return len(self._end(owner, ep, "queued").queue)
+
+    def side(self, owner: int, ep: object) -> str:
+        """``"Exp"`` or ``"Imp"``."""
+        return self._end(owner, ep, "side").side
+
+    def contract_of(self, owner: int, ep: object) -> str:
+        """The contract name of ``ep``'s channel ("" for none)."""
+        return self._end(owner, ep, "contract").contract
+
+    def close(self, owner: int, ep: object) -> None:
+        """Close ``owner``'s endpoint; the peer's receivers see the end."""
+        end = self._end(owner, ep, "close")
+        self._close(ep._id, end)        # type: ignore[attr-defined]
+
+    def _close(self, eid: int, end: _End) -> None:
+        """Drop endpoint ``eid``; wake its peer's receivers; reclaim queued payloads."""
+        end.closed = True
+        self._per_owner.get(end.owner, set()).discard(eid)
+        del self._ends[eid]
+        for _name, args in end.queue:   # undelivered payloads: back to nobody
+            for a in args:
+                if type(a) is Endpoint and a._id in self._ends:
+                    self._close(a._id, self._ends[a._id])
+        end.queue.clear()
+        peer = end.peer
+        if peer is not None and peer.sleepers:
+            self._sched.wakeup(peer.sleepers)
+
+    def close_all(self, owner: int) -> int:
+        """Close every endpoint ``owner`` holds (it exited); how many."""
+        ids = sorted(self._per_owner.pop(owner, set()))
+        for eid in ids:
+            end = self._ends.get(eid)
+            if end is not None:
+                self._close(eid, end)
+        return len(ids)
+
+    def statistics(self) -> ChannelStats:
+        """A frozen snapshot of the table's level and counters."""
+        return ChannelStats(len(self._ends), self._channels, self._sends, self._receives,
+                            self._eps_moved, self._blocks_moved, self._violations)

@@ -1,0 +1,391 @@
+"""The Singularity kernel: SIPs isolated by verification, in one address space.
+
+Every SIP is a verified program (:mod:`exolab.safe`) running in kernel mode
+in the kernel's own address space with paging off: no page tables, no ASIDs,
+no TLB flushes. A kernel call is a procedure call (``sing_abi_call``), not a
+trap. SIPs talk only over channels (:mod:`.channel`), moving exchange-heap
+blocks (:mod:`.exheap`); each starts from its manifest (:mod:`.manifest`).
+What a sealed SIP cannot have (fork, shared memory, page protection and
+fault handlers, which need paging, exception handlers) is refused with ENOSYS
+and declared.
+
+Interface::
+
+    Singularity(machine, paths=None, catalogue=None, installed=(), isolation="base",
+                isolated=())                       the knob: isolation.CONFIGS
+      boot(program, *args, name="init") -> SIP
+      spawn(parent, program, args, name) -> SIP     (decode, then create)
+      start_thread(sip, entry, args) -> SimThread   fault(sip, what, where)
+      kill(sip, status)                              alloc_region(sip, pages) -> base
+      heap, channels, sched, sips, console, faults, paths, statistics()
+      vectors: on_trap, on_exception, on_tlb_miss, on_interrupt, on_idle, on_thread_exit
+    SingStats                                        the statistics record
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from exolab.abi import EXCEPTION_KINDS, image_pages
+from exolab.errors import ConfigError, KernelPanic, SyscallError
+from exolab.kernels.common.console import Console
+from exolab.kernels.common.contract import Declaration
+from exolab.kernels.common.exitstatus import thread_status
+from exolab.kernels.common.names import process_name
+from exolab.kernels.common.stats import KernelStats
+from exolab.kernels.common.wait import WaitTable
+from exolab.kernels.singularity import manifest as manifests
+from exolab.kernels.common.args import shown
+from exolab.kernels.singularity.channel import Channels, ChannelStats, Endpoint
+from exolab.kernels.singularity.devices import NicPort
+from exolab.kernels.singularity.exheap import ExchangeHeap, ExHeapStats
+from exolab.kernels.singularity.limits import (EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES,
+                                               HEAP_PAGES, LIMITS, MAX_ENDPOINTS,
+                                               MAX_SIPS, MAX_THREADS,
+                                               MAX_THREADS_PER_SIP)
+from exolab.kernels.singularity.paths import resolve
+from exolab.kernels.singularity.sched import Scheduler, SchedStats
+from exolab.kernels.singularity.sip import SIP
+from exolab.machine.cpu import IRQ_NIC, KERNEL, CPU, Cause
+from exolab.machine.machine import Machine, RunResult
+from exolab.machine.threads import SimThread, ThreadExit
+from exolab.machine.tlb import TLBEntry
+from exolab.kernels.singularity.isolation import applies, configure
+
+__all__ = ["Singularity", "SingStats", "REFUSES"]
+
+#: what a sealed SIP in a paging-off kernel cannot have (ENOSYS, declared)
+REFUSES = frozenset({"fork", "shm_create", "shm_attach", "shm_detach", "mprotect",
+                     "dirty", "set_fault_handler"} |
+                    {f"exception:{k}" for k in EXCEPTION_KINDS})
+#: calls the personality adds beyond the ABI (channels, the exchange heap)
+EXTENSIONS = frozenset({"channel", "send", "receive", "close_endpoint", "endpoint",
+                        "exheap_new", "exheap_read", "exheap_write", "exheap_free",
+                        "nic_post", "nic_send", "nic_wait"})
+KERNEL_FRAMES = 64          # the kernel's own image and data
+TRAP_CALL = 0               # the one trap: a ring-3 SIP entering a kernel call
+
+
+@dataclass(frozen=True, slots=True)
+class SingStats(KernelStats):
+    """The common counters, with the mechanisms' records."""
+
+    calls: int = 0                  # kernel ABI calls (procedure calls: no trap)
+    sched: SchedStats | None = None
+    channels: ChannelStats | None = None
+    exheap: ExHeapStats | None = None
+
+
+class Singularity:
+    """SIPs, channels, the exchange heap, manifests."""
+
+    name = "singularity"
+    trap_names: dict[int, str] = {0: "ring_crossing"}   # only ring-3 SIPs (the knob) trap
+    declaration = Declaration(refuses=REFUSES, extensions=EXTENSIONS,
+                              paths="exolab.kernels.singularity.paths", limits=LIMITS)
+
+    def __init__(self, machine: Machine, paths: dict[str, int] | None = None,
+                 catalogue: Any = None, installed: Iterable[str] = (),
+                 isolation: str = "base", isolated: Iterable[str] = ()) -> None:
+        page_shift = machine.memory.page_shift
+        if machine.memory.frames <= KERNEL_FRAMES + HEAP_PAGES:
+            raise KernelPanic("singularity: not enough physical memory",
+                              frames=machine.memory.frames)
+        self.machine = machine
+        self.page_shift = page_shift
+        self.isolation, self._isolated = configure(isolation, isolated)
+        self.paged = self.isolation.paging      # SIP accesses go through the TLB
+        self._next_asid = 0
+        self.paths = resolve(machine.profile.name, paths)
+        self.heap = ExchangeHeap(EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES)
+        self.sched = Scheduler(self.paths["sing_sched"])
+        self.channels = Channels(self.heap, self.sched, MAX_ENDPOINTS,
+                                 self.paths["sing_channel_op"])
+        self.catalogue = catalogue                  # contract name -> Contract
+        self.installed = frozenset(installed)       # programs a manifest may depend on
+        self.sips: dict[int, SIP] = {}
+        self.waits = WaitTable()
+        self.console = Console()
+        self.faults: list[tuple[int, str, Any]] = []
+        self.exits: list[tuple[int, str, Any]] = []     # (pid, name, status) as they end
+        self.services: dict[str, Any] = {}          # rpc name -> its service record
+        self.calls = 0
+        self.threads_live = 0
+        self._next_pid = 1
+        self.nic = NicPort(machine.nics[0]) if machine.nics else None   # devices.py
+        self._free_frames: list[int] = []
+        self._next_frame = KERNEL_FRAMES
+        for cpu in machine.cpus:
+            cpu.install(self)
+
+    # -- SIPs --------------------------------------------------------------------------
+
+    def contracts(self) -> frozenset[str]:
+        """Names of the contracts the catalogue knows."""
+        cat = self.catalogue
+        return frozenset() if cat is None else frozenset(cat)
+
+    def boot(self, program: Callable[..., Any], *args: Any, name: str = "init") -> SIP:
+        """Create the first SIP, running ``program(os, *args)``."""
+        return self.spawn(None, program, args, name)
+
+    def run(self, until: int | None = None) -> RunResult:
+        """Run the machine (see Machine.run)."""
+        return self.machine.run(until)
+
+    def _admit(self, program: Any, name: Any) -> tuple[Any, int, str]:
+        """Decode a SIP creation: manifest satisfiable, limits; (manifest, pages, name)."""
+        if not callable(program):
+            raise SyscallError("EINVAL", "spawn needs a callable program")
+        try:
+            m = manifests.manifest_of(program)
+            manifests.check(m, program, self.contracts(), self.installed)
+        except ConfigError as ex:
+            raise SyscallError("ENOEXEC", "manifest not satisfiable",
+                               reason=str(ex)) from None
+        if len(self.sips) >= MAX_SIPS or self.threads_live >= MAX_THREADS:
+            raise SyscallError("EAGAIN", "too many SIPs", limit=MAX_SIPS)
+        pages = max(HEAP_PAGES, image_pages(program), m.resources.get("heap_pages", 0))
+        if self._frames_left() < pages:
+            raise SyscallError("ENOMEM", "no memory for the SIP's heap", pages=pages)
+        return m, pages, process_name(name, program)
+
+    def spawn(self, parent: SIP | None, program: Callable[..., Any], args: tuple[Any, ...],
+              name: Any) -> SIP:
+        """Create a SIP from its manifest and start its first thread; the endpoints
+        among ``args`` move to it and must be exactly those its manifest declares."""
+        m, pages, pname = self._admit(program, name)
+        eps = self._decode_spawn_args(parent, m, args)
+        pid = self._next_pid
+        self._next_pid += 1
+        sip = SIP(pid, pname, None if parent is None else parent.pid, m)
+        sip.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
+        self.alloc_region(sip, pages)
+        self._isolate(sip, pages)
+        if m.resources.get("nic", 0):
+            if self.nic is None:
+                raise SyscallError("ENODEV", "the manifest asks for a NIC; there is none")
+            self.nic.grant(pid)
+        from exolab.kernels.singularity.personality import SipOS
+        sip.personality = SipOS(self, sip)
+        self.waits.add(pid, sip.parent)
+        self.sips[pid] = sip
+        moved = {}
+        for decl, ep in zip(m.endpoints, eps):           # invoke: hand them over
+            moved[id(ep)] = sip.endpoints[decl.name] = self.channels.give(
+                parent.pid, ep, pid)                      # type: ignore[union-attr]
+        args = tuple(moved.get(id(a), a) if type(a) is Endpoint else a for a in args)
+        self.machine.cpu.charge(self.paths["sing_sip_create"])
+        self.start_thread(sip, program, args)
+        return sip
+
+    def _isolate(self, sip: SIP, pages: int) -> None:
+        """Apply the isolation knob to a new SIP: its page tables, domain and ring."""
+        iso, cpu = self.isolation, self.machine.cpu
+        if iso.paging:
+            cpu.charge(self.paths["sing_pte_op"] * pages)
+        if applies(iso.own_domain, sip.name, self._isolated):
+            self._next_asid = self._next_asid % cpu.tlb.asid_mask + 1
+            sip.asid = self._next_asid
+            cpu.charge(self.paths["sing_domain_map"])
+        sip.ring3 = applies(iso.ring3, sip.name, self._isolated)
+
+    def _decode_spawn_args(self, parent: SIP | None, m: Any,
+                           args: tuple[Any, ...]) -> list[Endpoint]:
+        """Check a SIP's arguments share nothing: plain immutable values, and endpoints
+        the creator owns, one per endpoint the manifest declares, contracts matching
+        (the first SIP's arguments come from the harness, not from a SIP: any)."""
+        eps = [a for a in args if type(a) is Endpoint]
+        for a in args:
+            if parent is not None and type(a) is not Endpoint and not _plain(a):
+                raise SyscallError("EINVAL", "a SIP's arguments are plain values or "
+                                   "endpoints (a SIP shares no object)", argument=shown(a))
+        if len(eps) != len(m.endpoints) or (eps and parent is None):
+            raise SyscallError("ENOEXEC", "manifest not satisfiable: endpoints given "
+                               "differ from those declared", given=len(eps),
+                               declared=len(m.endpoints))
+        for decl, ep in zip(m.endpoints, eps):
+            got = self.channels.contract_of(parent.pid, ep)  # type: ignore[union-attr]
+            if got != decl.contract or self.channels.side(
+                    parent.pid, ep) != decl.side:             # type: ignore[union-attr]
+                raise SyscallError("ENOEXEC", "manifest not satisfiable: endpoint of "
+                                   "another contract or side", endpoint=decl.name,
+                                   contract=got)
+        return eps
+
+    def _frames_left(self) -> int:
+        """Frames still free for SIP heaps."""
+        return len(self._free_frames) + self.machine.memory.frames - self._next_frame
+
+    def alloc_region(self, sip: SIP, pages: int) -> int:
+        """Give ``sip`` ``pages`` more frames as one region; its base address."""
+        shift = self.page_shift
+        if len(self._free_frames) >= pages:
+            got = [self._free_frames.pop() for _ in range(pages)]
+            got.sort()
+            if got[-1] - got[0] == pages - 1:
+                return self._add_region(sip, got, shift)
+            self._free_frames.extend(got)
+        if self.machine.memory.frames - self._next_frame < pages:
+            raise SyscallError("ENOMEM", "out of memory", pages=pages)
+        got = list(range(self._next_frame, self._next_frame + pages))
+        self._next_frame += pages
+        return self._add_region(sip, got, shift)
+
+    @staticmethod
+    def _add_region(sip: SIP, frames: list[int], shift: int) -> int:
+        """Record a contiguous run of frames as one region of ``sip``."""
+        base = frames[0] << shift
+        sip.regions.append((base, (frames[-1] + 1) << shift))
+        sip.frames += frames
+        return base
+
+    def start_thread(self, sip: SIP, entry: Callable[..., Any],
+                     args: tuple[Any, ...]) -> SimThread:
+        """A ready kernel thread of ``sip`` running ``entry(os, *args)``."""
+        if len(sip.threads) >= MAX_THREADS_PER_SIP or self.threads_live >= MAX_THREADS:
+            raise SyscallError("EAGAIN", "too many threads", limit=MAX_THREADS_PER_SIP)
+        t = self.machine.threads.create(self._thread_main, (sip, entry, args),
+                                        f"{sip.name}.{len(sip.threads)}", owner=sip)
+        sip.threads.append(t)
+        if sip.main is None:
+            sip.main = t
+        self.threads_live += 1
+        self.sched.add(t)
+        return t
+
+    def _thread_main(self, sip: SIP, entry: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Body of every SIP thread."""
+        t = self.machine.cpu.current
+        if t is not None and t.killed:
+            raise ThreadExit(t.exit_status)
+        return entry(sip.personality, *args)
+
+    def kill(self, sip: SIP, status: Any) -> None:
+        """End every thread of ``sip`` with ``status`` (sleepers are woken to unwind)."""
+        if sip.status is None:
+            sip.status = status
+        sip.doomed = True
+        for t in sip.threads:
+            if not t.killed:
+                t.killed = True
+                t.exit_status = status
+                self.sched.wakeup([t])
+
+    def fault(self, sip: SIP, what: str, where: Any) -> ThreadExit:
+        """Record a fault of ``sip`` and end it; the ThreadExit for the caller to raise."""
+        self.faults.append((sip.pid, what, where))
+        self.kill(sip, what)
+        return ThreadExit(what)
+
+    def _exit_sip(self, cpu: CPU, sip: SIP) -> None:
+        """The last thread ended: reclaim everything, make it a zombie, wake its parent."""
+        cpu.clock.now += self.paths["sing_sip_exit"]
+        self.channels.close_all(sip.pid)
+        self.heap.reclaim(sip.pid)
+        if self.nic is not None:
+            self.nic.release(sip.pid)
+        self._free_frames.extend(sip.frames)
+        sip.frames, sip.regions = [], []
+        from exolab.kernels.singularity import personality
+        personality.release(self, sip)
+        sip.state = "zombie"
+        self.console.flush(sip.pid)
+        self.exits.append((sip.pid, sip.name, sip.status))
+        parent, reaped = self.waits.exit(sip.pid, sip.status)
+        for pid in reaped:
+            self.sips.pop(pid, None)
+        if parent is not None and parent in self.sips:
+            self.sched.wakeup(self.sips[parent].waiters)
+
+    # -- vectors ---------------------------------------------------------------------
+
+    def on_trap(self, cpu: CPU, number: int, args: tuple[Any, ...]) -> Any:
+        """The ring crossing of a ring-3 SIP's kernel call (the isolation knob); the
+        call itself then runs as a procedure. Ring-0 SIPs never trap."""
+        if number != TRAP_CALL:
+            raise SyscallError("ENOSYS", "singularity has one trap", number=number)
+        return None
+
+    def on_exception(self, cpu: CPU, cause: Cause, vaddr: int, info: Any) -> None:
+        """A SIP's exception ends that SIP (the others run on)."""
+        t = cpu.current
+        if t is None:
+            raise KernelPanic("exception with no current thread", cause=cause.name)
+        sip: SIP = t.owner
+        where = None if cause == Cause.PROGRAM else vaddr
+        what = "fault" if cause != Cause.PROGRAM else _fault_name(info)
+        raise self.fault(sip, what, where)
+
+    def on_tlb_miss(self, cpu: CPU, vaddr: int, write: bool) -> None:
+        """Paging on (the isolation knob): refill the identity mapping of the SIP's
+        own page (the access was bounds-checked before it reached the MMU)."""
+        t = cpu.current
+        sip = t.owner if t is not None else None
+        if not self.paged or sip is None or not sip.contains(vaddr, 1):
+            raise KernelPanic("singularity: unexpected TLB miss", vaddr=vaddr)
+        vpn = vaddr >> self.page_shift
+        cpu.tlb_write_random(TLBEntry(vpn, cpu.asid, vpn, True, True))
+
+    def on_interrupt(self, cpu: CPU, irq: int) -> None:
+        """The NIC's interrupt wakes its driver SIP (drivers are SIPs, not kernel code)."""
+        if irq == IRQ_NIC and self.nic is not None:
+            self.nic.interrupt(self.sched)
+
+    def on_idle(self, cpu: CPU) -> bool:
+        """Dispatch the next ready thread (after failing rpc connects nobody can serve)."""
+        if self.sched.dispatch(cpu):
+            return True
+        from exolab.kernels.singularity import personality
+        if personality.no_server(self):
+            return self.sched.dispatch(cpu)
+        return False
+
+    def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
+        """A thread ended; with the SIP's last, the SIP exits."""
+        sip: SIP = thread.owner
+        self.sched.forget(thread)
+        if thread in sip.threads:
+            sip.threads.remove(thread)
+            self.threads_live -= 1
+        if sip.threads:
+            if sip.status is not None and not sip.doomed:
+                self.kill(sip, sip.status)
+            return
+        if sip.status is None:
+            main = sip.main if sip.main is not None else thread
+            sip.status = thread_status(main)
+        prev, cpu.mode = cpu.mode, KERNEL
+        try:
+            self._exit_sip(cpu, sip)
+        finally:
+            cpu.mode = prev
+
+    def statistics(self) -> SingStats:
+        """A frozen snapshot of the kernel's counters."""
+        live = sum(1 for s in self.sips.values() if s.state == "live")
+        used = self._next_frame - KERNEL_FRAMES - len(self._free_frames)
+        return SingStats(syscalls=self.calls, faults=len(self.faults),
+                         processes_created=self._next_pid - 1, processes_live=live,
+                         process_slots=len(self.sips), frames_in_use=used,
+                         frames_retained=0, calls=self.calls,
+                         sched=self.sched.statistics(),
+                         channels=self.channels.statistics(),
+                         exheap=self.heap.statistics())
+
+
+_PLAIN = (int, bool, float, str, bytes, type(None))
+
+
+def _plain(x: Any, depth: int = 0) -> bool:
+    """Whether ``x`` is an immutable plain value (tuples of them, a few levels deep)."""
+    t = type(x)
+    if t in _PLAIN:
+        return True
+    return t is tuple and depth < 4 and len(x) <= 64 and all(_plain(y, depth + 1) for y in x)
+
+
+def _fault_name(info: Any) -> str:
+    """The status of a SIP an escaping exception ended."""
+    from exolab.abi import fault_status
+    return fault_status(info) if isinstance(info, BaseException) else "fault"

@@ -1,0 +1,25 @@
+"""Every bound of the Singularity kernel, in one place.
+
+Interface::
+
+    MAX_SIPS, MAX_THREADS, MAX_THREADS_PER_SIP, MAX_FDS,
+    HEAP_PAGES, MAX_HEAP_PAGES, EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES, MAX_ENDPOINTS
+    LIMITS                      the ABI-visible bounds (the declaration's ``limits``)
+"""
+from __future__ import annotations
+
+__all__ = ["MAX_SIPS", "MAX_THREADS", "MAX_THREADS_PER_SIP", "MAX_FDS",
+           "HEAP_PAGES", "MAX_HEAP_PAGES", "EXHEAP_MAX_BLOCKS", "EXHEAP_MAX_BYTES",
+           "MAX_ENDPOINTS", "LIMITS"]
+
+MAX_SIPS = 16_384               # live and unreaped SIPs (EAGAIN beyond)
+MAX_THREADS = 32_768            # kernel threads of every SIP (EAGAIN beyond)
+MAX_THREADS_PER_SIP = 1_024
+MAX_FDS = 64                    # ABI descriptors of one SIP (pipes over channels)
+HEAP_PAGES = 16                 # pages of a SIP's own heap region at start
+MAX_HEAP_PAGES = 4_096          # what ``mmap`` may grow one SIP's region to
+EXHEAP_MAX_BLOCKS = 65_536      # live blocks of the exchange heap (ENOMEM beyond)
+EXHEAP_MAX_BYTES = 16 << 20     # bytes in live exchange-heap blocks
+MAX_ENDPOINTS = 1_024           # channel endpoints one SIP may own
+
+LIMITS = {"max_fds": MAX_FDS, "live_processes": MAX_SIPS}
