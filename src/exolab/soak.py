@@ -30,13 +30,15 @@ actions only from each kernel's declaration.
 Interface::
 
     Failure(kind, case, kernel, seed, detail, source)   one failing run
-    SoakStats(runs, outcomes, failures, kernels, programs, messages,
+    SoakStats(runs, outcomes, by_case, failures, kernels, programs, messages,
               max_cycles, host_seconds, slowest)         the statistics record
     program_source(rng) -> str          message_source(rng, declaration) -> str
     run_case(kernel, source, kind, seed=0, max_cycles=BUDGET) -> (outcome, detail, cycles)
     soak(programs, messages, seed=0, kernels=None, max_cycles=BUDGET,
          on_case=None) -> SoakStats
-    BUDGET, EXPECTED
+    report_rows(stats), summary(stats), failures_json(stats), REPORT_COLUMNS
+    progress(stream) -> on_case callback
+    BUDGET, EXPECTED, FINE, FAILURES
 
 Outcomes: ``finished``, ``faulted`` (the hostile side faulted), ``budget``,
 ``deadlock``, ``starved`` (the budget ended the run before the bystander
@@ -55,6 +57,7 @@ from typing import Any, Callable
 from exolab.errors import VerifyError, safe_str
 
 __all__ = ["Failure", "SoakStats", "program_source", "message_source", "run_case",
+           "report_rows", "summary", "failures_json", "progress", "REPORT_COLUMNS",
            "soak", "BUDGET", "EXPECTED", "FINE", "FAILURES"]
 
 #: the cycle budget of one case (0.8 simulated seconds at 25 MHz)
@@ -89,6 +92,7 @@ class SoakStats:
 
     runs: int
     outcomes: dict[str, int]            # outcome -> runs
+    by_case: dict[str, dict[str, int]]  # "program monolithic" -> outcome -> runs
     failures: tuple[Failure, ...]
     kernels: tuple[str, ...]
     programs: int
@@ -619,6 +623,7 @@ def soak(programs: int, messages: int, seed: int = 0, kernels: list[str] | None 
     from exolab.kernels import kernel_names
     ks = list(kernels) if kernels else kernel_names()
     outcomes: dict[str, int] = {}
+    by_case: dict[str, dict[str, int]] = {}
     failures: list[Failure] = []
     top, spent, slowest = 0, 0.0, 0.0
     cases = _cases(programs, messages, seed, ks)
@@ -629,9 +634,60 @@ def soak(programs: int, messages: int, seed: int = 0, kernels: list[str] | None 
         dt = time.perf_counter() - t0
         spent, slowest = spent + dt, max(slowest, dt)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        row = by_case.setdefault(f"{kind} {k}", {})
+        row[outcome] = row.get(outcome, 0) + 1
         if outcome in FAILURES:
             failures.append(Failure(outcome, kind, k, case_seed, detail, src))
         if on_case is not None:
             on_case(i, len(cases), outcome)
-    return SoakStats(len(cases), outcomes, tuple(failures), tuple(ks), programs, messages,
+    return SoakStats(len(cases), outcomes, by_case, tuple(failures), tuple(ks), programs, messages,
                      top, spent, slowest)
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+REPORT_COLUMNS = ("case", "kernel", "runs") + FINE + FAILURES
+
+
+def report_rows(stats: SoakStats) -> list[tuple[str, ...]]:
+    """One row per (case, kernel): how many runs ended each way."""
+    rows = []
+    for key, counts in stats.by_case.items():
+        case, kernel = key.split(" ", 1)
+        rows.append((case, kernel, str(sum(counts.values())))
+                    + tuple(str(counts.get(o, 0)) for o in FINE + FAILURES))
+    return rows
+
+
+def summary(stats: SoakStats) -> str:
+    """The soak's figures in one paragraph (and the first failures, briefly)."""
+    n = {kind: sum(1 for f in stats.failures if f.kind == kind) for kind in FAILURES}
+    lines = [f"{stats.programs:,} programs + {stats.messages:,} message cases on "
+             f"{', '.join(stats.kernels)}: {stats.runs:,} runs, "
+             f"{n['crash']} simulator crashes, {n['hang']} hangs past the budget, "
+             f"{n['bystander']} bystander results changed, {n['rejected']} rejected by "
+             f"the verifier; largest run {stats.max_cycles:,} cycles; host "
+             f"{stats.host_seconds:.0f} s (slowest run {stats.slowest:.2f} s)"]
+    for f in stats.failures[:10]:
+        lines.append(f"  {f.kind}: {f.case} seed {f.seed} on {f.kernel}: "
+                     f"{f.detail.strip().splitlines()[-1][:150] if f.detail.strip() else ''}")
+    return "\n".join(lines)
+
+
+def failures_json(stats: SoakStats) -> str:
+    """Every failure as JSON (kind, case, kernel, seed, detail, source)."""
+    import json
+    return json.dumps([{"kind": f.kind, "case": f.case, "kernel": f.kernel, "seed": f.seed,
+                        "detail": f.detail, "source": f.source} for f in stats.failures],
+                      indent=1)
+
+
+def progress(stream: Any) -> Callable[[int, int, str], None]:
+    """An ``on_case`` callback that keeps one progress line on ``stream``."""
+    def show(i: int, total: int, outcome: str) -> None:
+        if (i + 1) % 50 == 0 or i + 1 == total:
+            stream.write(f"\rsoak: {i + 1:,}/{total:,} runs")
+            if i + 1 == total:
+                stream.write("\n")
+            stream.flush()
+    return show
