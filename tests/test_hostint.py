@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from exolab.hostint import host_interrupted, sigint_guard
+from exolab.kernels import kernel_names
 from exolab.runner import run_program
 
 
@@ -36,14 +37,14 @@ def _hostile_argument(os_: Any) -> None:
         os_.print(type(ex).__name__)
 
 
-@pytest.mark.parametrize("kernel", ["monolithic", "exokernel"])
+@pytest.mark.parametrize("kernel", kernel_names())
 def test_a_programs_keyboard_interrupt_is_its_fault(kernel: str) -> None:
     run = run_program(_bystander_and_culprit, kernel=kernel, trusted=True)  # raises ^C
     assert run.result.reason == "finished"
     assert run.console == ["before", "bystander saw True"]
 
 
-@pytest.mark.parametrize("kernel", ["monolithic", "exokernel"])
+@pytest.mark.parametrize("kernel", kernel_names())
 def test_a_keyboard_interrupt_from_an_argument_hook_is_contained(kernel: str) -> None:
     run = run_program(_hostile_argument, kernel=kernel, trusted=True)  # raises ^C
     assert run.result.reason == "finished"

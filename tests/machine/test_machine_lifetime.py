@@ -15,12 +15,13 @@ from typing import Any, Callable
 import pytest
 
 from exolab.errors import ConfigError
+from exolab.kernels import kernel_names
 from exolab.kernels.tiny import SYS_YIELD, TinyKernel
 from exolab.machine import Machine
 from exolab.machine.threads import DEAD
 from exolab.runner import run_program
 
-KERNELS = ["monolithic", "exokernel"]
+KERNELS = kernel_names()      # every registered kernel
 
 
 def _finishes(os: Any) -> None:

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from exolab.abi import PROT_READ, PROT_RW
+from exolab.kernels import kernel_names
 from exolab.machine.cpu import MAX_UPCALL_DEPTH
 from exolab.runner import run_program
 
-KERNELS = ["monolithic", "exokernel"]
+KERNELS = kernel_names()      # every registered kernel
 ROUNDS = 40
 
 
@@ -78,5 +79,7 @@ def test_a_handler_that_reraises_its_exception_ends_only_its_process(kernel: str
     run = run_program(_pair(_reraiser), kernel=kernel)
     _check(run)
     assert "reraiser survived" not in run.console
-    assert "upcall nesting too deep" in run.faults[0][1]
-    assert f"depth={MAX_UPCALL_DEPTH}" in run.faults[0][1]
+    why = run.faults[0][1]
+    # the CPU's bound, or a kernel's own tighter one (Aegis: MAX_EXC_DEPTH)
+    assert ("upcall nesting too deep" in why and f"depth={MAX_UPCALL_DEPTH}" in why) \
+        or "exceptions nested too deep" in why, why

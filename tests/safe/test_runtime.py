@@ -9,10 +9,11 @@ import pytest
 
 from exolab.apps.microbench import PROGRAMS
 from exolab.errors import ProgramFault
+from exolab.kernels import kernel_names
 from exolab.runner import run_program
 from exolab.safe import runtime
 
-KERNELS = ["monolithic", "exokernel"]
+KERNELS = kernel_names()      # every registered kernel
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 
 from exolab.abi import ABI
 from exolab.errors import ExolabError, ProgramFault, SyscallError
+from exolab.kernels import kernel_names
 from exolab.runner import run_program
 from exolab.safe import Sealed
 
@@ -34,7 +35,7 @@ def delete_from_abi(os: Any) -> None:
         os.print("refused")
 
 
-@pytest.mark.parametrize("kernel", ["monolithic", "exokernel"])
+@pytest.mark.parametrize("kernel", kernel_names())
 @pytest.mark.parametrize("program", [replace_print, poke_error, delete_from_abi],
                          ids=lambda p: p.__name__)
 def test_verified_code_cannot_change_a_shared_class(kernel: str, program: Any) -> None:

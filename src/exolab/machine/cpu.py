@@ -23,6 +23,7 @@ Interface::
     CPU(machine, index)
       current, mode, asid, tracer
       install(kernel)             charge(cycles)         service()
+      now() -> int                randbytes(n) -> bytes  (the clock and its seeded RNG)
       trap(number, *args)         fault(cause, vaddr=0, info=None)
       load(vaddr, size=4)         store(vaddr, value, size=4)
       load_bytes(vaddr, n)        store_bytes(vaddr, data)
@@ -167,6 +168,14 @@ class CPU:
         self._v_exc = kernel.on_exception
         self._v_miss = kernel.on_tlb_miss
         self._v_irq = kernel.on_interrupt
+
+    def now(self) -> int:
+        """The cycle counter (what a program reads as the time)."""
+        return self.clock.now
+
+    def randbytes(self, n: int) -> bytes:
+        """``n`` bytes from the machine's seeded generator (the caller charges)."""
+        return self.clock.rng.randbytes(n)
 
     def charge(self, cycles: int) -> None:
         """Advance time by ``cycles``; fire due events and deliver interrupts."""

@@ -154,7 +154,9 @@ class _Checker(ast.NodeVisitor):
         name = node.id
         if name in ("__all__", "__slots__") and isinstance(node.ctx, ast.Store):
             return                      # export list, slot layout: metadata, not a power
-        if name.startswith("__"):
+        if name.startswith("__") and not (self.in_class and isinstance(node.ctx, ast.Store)
+                                          and name in self.policy.dunder_defs):
+            # (a class body may bind an allowlisted dunder: ``__hash__ = None``)
             self.fail(node, f"name {name}", "names beginning with '__' reach the host")
         if name in _BUILTIN_NAMES and name not in self.policy.builtins \
                 and name not in self.bound:

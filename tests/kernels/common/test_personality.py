@@ -7,13 +7,14 @@ import pytest
 
 from exolab.abi import ABI, MAX_RANDOM
 from exolab.errors import ConfigError, SyscallError
+from exolab.kernels import kernel_names
 from exolab.kernels.common.personality import Personality, check_signatures
 from exolab.kernels.monolithic.libc import Libc
 from exolab.libos.exos.exos import ExOS
 from exolab.machine.costs import get_profile
 from exolab.runner import run_program
 
-KERNELS = ["monolithic", "exokernel"]
+KERNELS = kernel_names()      # every registered kernel
 
 
 def _run(program: Any, kernel: str, seed: int = 0) -> Any:

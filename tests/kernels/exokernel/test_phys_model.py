@@ -78,6 +78,19 @@ class PhysModel(RuleBasedStateMachine):
         self.model[ppn].add(j)
 
     @precondition(lambda self: self.model)
+    @rule(data=st.data(), j=st.integers(0, ENVS - 1))
+    def share_read_only(self, data: st.DataObject, j: int) -> None:
+        ppn = data.draw(st.sampled_from(sorted(self.model)))
+        owner = min(self.model[ppn])
+        fresh = j not in self.model[ppn]
+        root = self.phys.share(self.envs[owner].roots[ppn], self.envs[j],
+                               frozenset(("read", "share")))
+        assert self.envs[j].roots[ppn] is root
+        if fresh:                       # a new co-owner gets what it was given, and free
+            assert "write" not in root.rights and "free" in root.rights
+        self.model[ppn].add(j)
+
+    @precondition(lambda self: self.model)
     @rule(data=st.data())
     def free(self, data: st.DataObject) -> None:
         ppn = data.draw(st.sampled_from(sorted(self.model)))
@@ -126,6 +139,8 @@ class PhysModel(RuleBasedStateMachine):
             for ppn, root in env.roots.items():
                 assert self.k.caps.lookup(root.handle, "page", ("free",)) is root
                 assert root.obj == ppn and root.holder is env
+                if len(self.model[ppn]) == 1:     # a sole owner holds every right
+                    assert root.rights == frozenset(("read", "write", "share", "free"))
         for handle in self.dropped[-8:]:
             with pytest.raises(SyscallError):
                 self.k.caps.lookup(handle)

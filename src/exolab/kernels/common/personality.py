@@ -30,7 +30,7 @@ Interface::
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from exolab.abi import ABI, ACCESS_SIZES, MAX_COMPUTE, TRIGGERED, as_bytes
 from exolab.errors import ConfigError, SyscallError, safe_str
@@ -38,9 +38,25 @@ from exolab.kernels.common.args import cycles as _cycles
 from exolab.kernels.common.args import exception_kind, random_count, shown
 
 if TYPE_CHECKING:
-    from exolab.machine.cpu import CPU, Cause
+    from exolab.machine.cpu import Cause
 
-__all__ = ["Personality", "check_signatures"]
+__all__ = ["Personality", "ProgramCPU", "check_signatures"]
+
+
+class ProgramCPU(Protocol):
+    """What a personality needs of the CPU it runs on: the machine's CPU, or a
+    user-mode view of it (ExOS's ``UserCPU``) with no path to physical memory."""
+
+    profile: Any
+
+    def charge(self, cycles: int) -> None: ...
+    def now(self) -> int: ...
+    def randbytes(self, n: int) -> bytes: ...
+    def fault(self, cause: "Cause", vaddr: int = 0, info: Any = None) -> None: ...
+    def load(self, vaddr: int, size: int = 4) -> int: ...
+    def store(self, vaddr: int, value: int, size: int = 4) -> None: ...
+    def load_bytes(self, vaddr: int, n: int) -> bytes: ...
+    def store_bytes(self, vaddr: int, data: bytes) -> None: ...
 
 _EXPECTED = sorted(ACCESS_SIZES)
 
@@ -84,7 +100,7 @@ class Personality(ABI):
         super().__init_subclass__(**kwargs)
         check_signatures(cls)
 
-    def __init__(self, cpu: "CPU") -> None:
+    def __init__(self, cpu: ProgramCPU) -> None:
         self._cpu = cpu
         self._c_clock = self.clock_cost()
         self._c_trigger = self.trigger_cost()
@@ -113,7 +129,7 @@ class Personality(ABI):
 
     def time(self) -> int:
         self._cpu.charge(self._c_clock)
-        return self._cpu.clock.now
+        return self._cpu.now()
 
     def compute(self, cycles: int) -> None:
         if type(cycles) is not int or not 0 <= cycles <= MAX_COMPUTE:   # hot: inline test,
@@ -127,7 +143,7 @@ class Personality(ABI):
     def random(self, n: int) -> bytes:
         n = random_count(n)
         self._cpu.charge(self.random_cost(n))
-        return self._cpu.clock.rng.randbytes(n)
+        return self._cpu.randbytes(n)
 
     # -- exceptions ------------------------------------------------------------------------
 

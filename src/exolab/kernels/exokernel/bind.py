@@ -31,9 +31,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exolab.errors import KernelPanic, SyscallError
+from exolab.errors import KernelPanic, SyscallError, type_name
 from exolab.kernels.exokernel.caps import Capability
 from exolab.kernels.exokernel.env import Environment
+from exolab.kernels.exokernel.limits import MAX_GUARANTEED, MAX_VEC, USER_VPN_LIMIT
 from exolab.machine.tlb import TLBEntry
 
 if TYPE_CHECKING:
@@ -43,9 +44,6 @@ __all__ = ["Binder", "VALID", "WRITABLE", "USER_VPN_LIMIT", "MAX_GUARANTEED",
            "MAX_VEC"]
 
 VALID, WRITABLE = 1, 2
-USER_VPN_LIMIT = 0x80000        # user space is below 0x8000_0000 (MIPS kuseg)
-MAX_GUARANTEED = 64             # guaranteed mappings per environment
-MAX_VEC = 1024                  # entries per write_vec call
 
 
 class Binder:
@@ -96,8 +94,9 @@ class Binder:
         e = TLBEntry(vpn, env.asid, ppn if cap is not None else 0, cap is not None,
                      bool(flags & WRITABLE) and cap is not None)
         if cap is not None:
-            cap.bindings.add((env.asid, vpn))
+            cap.bindings.add((env, vpn))
             env.bound[vpn] = cap
+        env.cached.add(vpn)
         self.stlb.insert(e)
         self.bindings += 1
         return e
@@ -116,7 +115,7 @@ class Binder:
         """Bind many pages in one call (STLB; the TLB copy is dropped); return count."""
         if type(entries) not in (list, tuple) or len(entries) > MAX_VEC:
             raise SyscallError("EINVAL", "binding vector must be a short list",
-                               type=type(entries).__name__)
+                               type=type_name(entries))
         decoded = []
         for item in entries:                  # decode all before changing anything
             self.cpu.charge(self.c_entry)
@@ -155,19 +154,28 @@ class Binder:
         e = TLBEntry(vpn, env.asid, ppn, True, bool(writable))
         env.guaranteed[vpn] = e
         env.bound[vpn] = cap
-        cap.bindings.add((env.asid, vpn))
+        cap.bindings.add((env, vpn))
+        env.cached.add(vpn)
         self.stlb.insert(e)
 
     def _drop_guaranteed(self, env: Environment, vpn: int) -> None:
         """Remove a guaranteed mapping and its cached copies."""
-        env.guaranteed.pop(vpn, None)
+        self._unguarantee(env, vpn)
         self._invalidate(env, vpn)
+
+    @staticmethod
+    def _unguarantee(env: Environment, vpn: int) -> None:
+        """Drop ``env``'s guarantee of ``vpn``; a save area there is unbound with it
+        (the kernel never writes a frame the environment no longer holds)."""
+        env.guaranteed.pop(vpn, None)
+        if env.save_area is not None and env.save_area[0] == vpn:
+            env.save_area = None
 
     def _forget(self, env: Environment, vpn: int) -> None:
         """Drop ``env``'s record of its binding of ``vpn`` (and the capability's)."""
         cap = env.bound.pop(vpn, None)
         if cap is not None:
-            cap.bindings.discard((env.asid, vpn))
+            cap.bindings.discard((env, vpn))
 
     def _invalidate(self, env: Environment, vpn: int) -> None:
         """Forget ``env``'s binding of ``vpn`` and drop its STLB and TLB copies."""
@@ -205,13 +213,15 @@ class Binder:
         """Revoke ``cap`` and its derivations; break every binding made with them."""
         broken = 0
         for c in self.k.caps.revoke(cap):
-            for asid, vpn in c.bindings:
-                env = self.k.env_by_asid.get(asid)
-                if env is not None and env.bound.get(vpn) is c:
+            for env, vpn in c.bindings:
+                if env.bound.get(vpn) is c:
                     del env.bound[vpn]
-                    env.guaranteed.pop(vpn, None)
-                self.stlb.invalidate(asid, vpn)
-                self.cpu.tlb_invalidate(vpn, asid)
+                    self._unguarantee(env, vpn)
+                if env.asid_gen == self.k.asid_gen:     # (else flushed at the rollover)
+                    self.stlb.invalidate(env.asid, vpn)
+                    self.cpu.tlb_invalidate(vpn, env.asid)
+                else:
+                    self.cpu.charge(self.cpu.profile.tlb_probe + self.cpu.profile.tlb_write)
                 broken += 1
             c.bindings.clear()
         return broken
@@ -219,8 +229,15 @@ class Binder:
     def forget(self, env: Environment) -> None:
         """Drop every binding of a dying environment (its ASID will be reused)."""
         for vpn, cap in env.bound.items():
-            cap.bindings.discard((env.asid, vpn))
+            cap.bindings.discard((env, vpn))
         env.bound.clear()
         env.guaranteed.clear()
-        self.stlb.flush_asid(env.asid)
-        self.cpu.tlb_flush(env.asid)
+        env.save_area = None
+        if env.asid_gen == self.k.asid_gen:     # its STLB entries: what it put there
+            stlb, asid = self.stlb, env.asid    # (not a walk of every slot)
+            for vpn in env.cached:
+                stlb.invalidate(asid, vpn)
+            self.cpu.tlb_flush(asid)
+        else:                                   # (flushed at the rollover; same charge)
+            self.cpu.charge(self.cpu.profile.tlb_flush)
+        env.cached.clear()

@@ -64,7 +64,7 @@ class Capability:
     parent: "Capability | None"     # derived from (None: a root)
     holder: Any = None              # accountable environment of a root, or None
     children: list["Capability"] = field(default_factory=list)   # derived from this
-    bindings: set[tuple[int, int]] = field(default_factory=set)  # (asid, vpn) made with it
+    bindings: set[tuple[Any, int]] = field(default_factory=set)  # (env, vpn) made with it
     valid: bool = True              # False once revoked
 
     def allows(self, *rights: str) -> bool:

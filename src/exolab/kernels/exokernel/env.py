@@ -54,6 +54,7 @@ class Context:
     thread: SimThread                   # the greenlet carrying it (may be borrowed)
     sleeping: bool = False              # blocked in sleep until a message or wake
     borrowed: bool = False              # a PCT caller's thread running our entry
+    depth: int = 0                      # synchronous PCTs nested on that thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class Environment:
     name: str
     asid: int                           # addressing context: the hardware ASID
     parent: "Environment | None"        # creator: receives the death notice
+    asid_gen: int = -1                  # asid is valid while this is Aegis's generation
     cap: Capability | None = None       # root capability naming this environment
     # exception context (written by env_setup; read by dispatch)
     exc_handlers: dict[int, Callable[..., Any]] = field(default_factory=dict)
@@ -92,6 +94,7 @@ class Environment:
     # addressing context (bind.py)
     guaranteed: dict[int, Any] = field(default_factory=dict)   # vpn -> TLBEntry
     bound: dict[int, Capability] = field(default_factory=dict)  # vpn -> cap of its binding
+    cached: set[int] = field(default_factory=set)   # vpns it ever put in the STLB (destroy)
     # resources this environment is accountable for
     roots: dict[int, Capability] = field(default_factory=dict)  # ppn -> root page cap
     slots: list[int] = field(default_factory=list)             # slice positions owned
@@ -101,6 +104,7 @@ class Environment:
     inbox: deque[Message] = field(default_factory=deque)       # async messages pending
     wake_pending: bool = False          # a wake arrived while not asleep
     in_call: int = 0                    # synchronous PCTs this environment is waiting in
+    exc_depth: int = 0                  # exception/TLB-miss upcalls nested (exc.py)
     # accounting (sched.py, revoke.py)
     excess: int = 0                     # excess time counter: epilogue overrun, cycles
     overruns: int = 0                   # epilogues that overran their bound
@@ -111,6 +115,8 @@ class Environment:
     state: str = LIVE                   # LIVE -> DYING -> DEAD_ENV
     status: Any = None                  # exit status or fault description
     notified: bool = False              # parent already told of its end
+    children: dict[int, "Environment"] = field(default_factory=dict)  # eid -> not yet dead
+    queued: bool = False                # in the scheduler's queue of slice-less runnables
     personality: Any = None             # the library OS instance (boot only; untrusted)
 
     def trace_track(self) -> tuple[int, str]:
@@ -130,9 +136,10 @@ class Environment:
     @property
     def runnable(self) -> bool:
         """Live, with a context that is neither asleep nor waiting in a PCT."""
-        t = self.top
-        return self.state == LIVE and t is not None and not t.sleeping \
-            and self.in_call == 0 and t.thread.state != DEAD
+        if self.state != LIVE or self.in_call or not self.ctx:
+            return False
+        t = self.ctx[-1]
+        return not t.sleeping and t.thread.state != DEAD
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from exolab.abi import as_flag
 from exolab.errors import KernelPanic, SyscallError, type_name
 from exolab.kernels.exokernel.caps import Capability
 from exolab.kernels.exokernel.env import ENTRY_NAMES, Environment
+from exolab.kernels.exokernel.limits import MAX_CONSOLE, MAX_NAME, MAX_RIGHTS, MAX_SHARE
 from exolab.machine.cpu import Cause
 
 if TYPE_CHECKING:
@@ -34,10 +35,6 @@ __all__ = ["sys_getres", "sys_console", "sys_env_alloc", "sys_env_setup",
            "sys_wake",
            "MAX_NAME", "MAX_CONSOLE", "MAX_SHARE", "MAX_RIGHTS"]
 
-MAX_NAME = 64               # bytes of an environment or thread name
-MAX_CONSOLE = 1 << 16       # bytes of one console write
-MAX_SHARE = 1024            # handles in one PAGE_SHARE
-MAX_RIGHTS = 16             # names in one CAP_DERIVE rights collection
 
 
 def _cap(k: "Aegis", handle: Any, kind: str | None = None,
@@ -162,12 +159,12 @@ def sys_env_destroy(k: "Aegis", env: Environment, handle: Any, status: Any,
     k.destroy(target, status, exited=not fault)
 
 
-def sys_thread_alloc(k: "Aegis", env: Environment, fn: Any, args: Any, name: Any) -> Any:
+def sys_thread_alloc(k: "Aegis", env: Environment, fn: Any, args: Any, name: Any) -> int:
     """Create another context of the caller (a library-OS thread's register file)."""
     if not callable(fn) or type(args) is not tuple or type(name) is not str \
             or len(name) > MAX_NAME:
         raise SyscallError("EINVAL", "thread needs a callable, a tuple and a name")
-    return k.new_thread(env, fn, args, name)
+    return k.new_thread(env, fn, args, name).tid       # a name, never the kernel record
 
 
 def sys_page_alloc(k: "Aegis", env: Environment, ppn: Any) -> tuple[int, int]:
@@ -183,12 +180,29 @@ def sys_page_free(k: "Aegis", env: Environment, handle: Any) -> None:
 
 def sys_page_share(k: "Aegis", env: Environment, handles: Any,
                    target_handle: Any) -> list[int]:
-    """Make an environment co-owner of pages; return its root handles."""
+    """Make an environment co-owner of pages (items: handle or (handle, rights));
+    return its root handles."""
     target = _env(k, target_handle, "control")
     if type(handles) not in (list, tuple) or len(handles) > MAX_SHARE:
         raise SyscallError("EINVAL", "handles must be a short list")
-    caps = [_cap(k, h, "page", ("share",)) for h in handles]
-    return [k.phys.share(c, target).handle for c in caps]
+    shares = [_share_item(k, item) for item in handles]
+    return [k.phys.share(c, target, rights).handle for c, rights in shares]
+
+
+def _share_item(k: "Aegis", item: Any) -> tuple[Capability, frozenset[str] | None]:
+    """Decode one PAGE_SHARE item: a handle, or (handle, rights) to give the new
+    owner only ``rights`` (a subset of the handle's; ``free`` is always added)."""
+    if type(item) is not tuple:
+        return _cap(k, item, "page", ("share",)), None
+    if len(item) != 2 or type(item[1]) not in (list, tuple, frozenset) or \
+            len(item[1]) > MAX_RIGHTS or any(type(r) is not str for r in item[1]):
+        raise SyscallError("EINVAL", "a share item is a handle or (handle, rights)")
+    cap = _cap(k, item[0], "page", ("share",))
+    rights = frozenset(item[1])
+    if not rights <= cap.rights:
+        raise SyscallError("EPERM", "cannot share rights the capability lacks",
+                           handle=item[0], asked=sorted(rights))
+    return cap, rights
 
 
 def sys_page_list(k: "Aegis", env: Environment) -> list[tuple[int, int]]:
@@ -255,8 +269,16 @@ def sys_slice_alloc(k: "Aegis", env: Environment, handle: Any, position: Any,
 
 def sys_yield(k: "Aegis", env: Environment, handle: Any) -> bool:
     """Donate the rest of the slice (directed with a handle); False if nobody ran."""
-    target = None if handle is None else _env(k, handle, "yield")
-    return k.sched.yield_(env, target)
+    if handle is None:                  # the undirected yield, Scheduler.yield_ inlined
+        s = k.sched                     # (the ExOS yield path: a frame less)
+        s.yields += 1
+        to = s._next(env)
+        if to is None:
+            k.deliver(env)
+            return False
+        s.switch(k.cpu, to)
+        return True
+    return k.sched.yield_(env, _env(k, handle, "yield"))
 
 
 def sys_sleep(k: "Aegis", env: Environment) -> None:

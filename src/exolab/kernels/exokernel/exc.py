@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from exolab.abi import TRIGGERED, fault_status
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.exokernel.env import LIVE, Environment
+from exolab.kernels.exokernel.limits import MAX_EXC_DEPTH, MAX_STRIKES
 from exolab.kernels.exokernel.pct import run_entry
 from exolab.kernels.exokernel.stlb import ASID_MIX
 from exolab.machine.cpu import CPU, KERNEL, Cause
@@ -43,18 +44,28 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_STRIKES", "on_tlb_miss", "on_exception", "dispatch"]
 
-MAX_STRIKES = 8             # handler returns that left the same fault unfixed
 
 
 def dispatch(k: "Aegis", env: Environment, fn: Callable[..., Any], *words: Any) -> None:
     """Exception dispatch: save three scratch registers, upcall the handler."""
     k.cpu.charge(k.c_exc)
     k.exceptions += 1
-    if env.save_area is not None:
-        mem, ppn = k.machine.memory, env.save_area[1]
-        for i, w in enumerate(words[:3]):
-            mem.store_word(ppn, 4 * i, w & 0xFFFFFFFF if type(w) is int else 0)
-    run_entry(k, env, fn, *words)
+    save = env.save_area
+    if save is not None:                    # bound to the environment: only while its
+        g = env.guaranteed.get(save[0])     # guaranteed mapping of that frame stands
+        if g is None or g.ppn != save[1] or not g.writable:
+            env.save_area = None            # (the page was freed or rebound: unbound)
+        else:
+            mem, ppn = k.machine.memory, save[1]
+            for i, w in enumerate(words[:3]):
+                mem.store_word(ppn, 4 * i, w & 0xFFFFFFFF if type(w) is int else 0)
+    if env.exc_depth >= MAX_EXC_DEPTH:      # a handler that faults in itself again and
+        k.destroy(env, "exceptions nested too deep")    # again ends its environment
+    env.exc_depth += 1
+    try:
+        run_entry(k, env, fn, *words)
+    finally:
+        env.exc_depth -= 1
 
 
 def _strike(k: "Aegis", env: Environment, vpn: int, cause: int, fixed: bool) -> None:

@@ -32,10 +32,11 @@ Interface::
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_str
+from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_repr, safe_str
 from exolab.kernels.common.console import Console
 from exolab.kernels.exokernel import exc, paths
 from exolab.kernels.common.contract import Declaration
@@ -44,6 +45,8 @@ from exolab.kernels.exokernel.bind import Binder
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
 from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
                                           EnvStats, Message)
+from exolab.kernels.exokernel.limits import (KERNEL_FRAMES, KERNEL_STACK, MAX_ENV_THREADS,
+                                             MAX_ENVS, MAX_THREADS, PAGE_SHIFT)
 from exolab.kernels.exokernel.pct import CalleeAbort, run_entry
 from exolab.kernels.exokernel.phys import PhysPages, PhysStats
 from exolab.kernels.exokernel.revoke import (DEFAULT_DEADLINE_US, IRQ_SOFT, Revoker,
@@ -52,7 +55,7 @@ from exolab.kernels.exokernel.sched import SchedStats, Scheduler
 from exolab.kernels.exokernel.stlb import STLB, STLBStats
 from exolab.kernels.exokernel.syscall import Sys, costed_table, dispatch
 from exolab.libos.exos.ipc import MAX_SHM as EXOS_MAX_SHM, PIPE_RING
-from exolab.libos.exos.layout import MAX_FDS as EXOS_MAX_FDS, SHIFT as PAGE_SHIFT
+from exolab.libos.exos.layout import MAX_FDS as EXOS_MAX_FDS
 from exolab.machine.cpu import CPU, IRQ_TIMER
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import DEAD, SimThread, ThreadExit
@@ -61,7 +64,6 @@ __all__ = ["Aegis", "AegisStats", "KERNEL_FRAMES", "LIBOSES", "MAX_STRIKES"]
 
 MAX_STRIKES = exc.MAX_STRIKES
 
-KERNEL_FRAMES = 64          # low frames hold the kernel image and its data
 LIBOSES = {"exos": "exolab.libos.exos:ExOS"}
 
 _ENTRY_OF = {"pct": "async", "notice": "async", "revoke": "revoke",
@@ -104,11 +106,16 @@ class Aegis:
         paths="exolab.kernels.exokernel.paths",
         limits={"max_fds": EXOS_MAX_FDS, "pipe_buffer": PIPE_RING,
                 "shm_max_bytes": EXOS_MAX_SHM << PAGE_SHIFT,
-                "live_processes": 62})     # ASIDs are not recycled (dec5000: 6 bits)
+                "live_processes": MAX_ENVS, "threads": MAX_THREADS,
+                "threads_per_process": MAX_ENV_THREADS})
 
     def __init__(self, machine: Machine, libos: str = "exos") -> None:
         if libos not in LIBOSES:
             raise ConfigError("unknown library OS", libos=libos, expected=sorted(LIBOSES))
+        if machine.memory.page_shift != PAGE_SHIFT:
+            raise ConfigError("aegis and its library OSes are written for 4 KiB pages",
+                              page_size=1 << machine.memory.page_shift,
+                              expected=1 << PAGE_SHIFT)
         if machine.memory.frames <= KERNEL_FRAMES + 64:
             raise KernelPanic("aegis: not enough physical memory",
                               frames=machine.memory.frames)
@@ -131,13 +138,19 @@ class Aegis:
         tlb = self.cpu.tlb
         self.fifo_first, self.fifo_last = tlb.wired, tlb.size - 1
         self.fifo = tlb.wired               # next hardware TLB slot Aegis refills (tlbwi)
-        self.phys = PhysPages(self, KERNEL_FRAMES, machine.memory.frames - KERNEL_FRAMES)
         self.bind = Binder(self)
+        self.phys = PhysPages(self.caps, self.cpu, machine.memory, machine.clock,
+                              self.bind.revoke, KERNEL_FRAMES,
+                              machine.memory.frames - KERNEL_FRAMES)
         self.sched = Scheduler(self)
         self.revoker = Revoker(self)
         self.envs: dict[int, Environment] = {}          # live and dying environments
-        self.env_by_asid: dict[int, Environment] = {}
-        self._free_asids = list(range(self.cpu.tlb.asid_mask, 0, -1))  # pop() -> 1
+        self.asid_gen = 0                               # ASIDs recycle by generation:
+        self._free_asids: list[int] = []                # freed in this generation (LIFO)
+        self._next_asid = 1                             # never handed out in it: these on
+        self.asid_rollovers = 0
+        self.c_clear = self.c_path["stlb_clear"]
+        self._threads: list[SimThread] = []             # contexts made (dead pruned lazily)
         self.current: Environment | None = None         # environment on the CPU
         self.console = Console()
         self.faults: list[tuple[int, str, Any]] = []
@@ -163,7 +176,7 @@ class Aegis:
             module, _, cls = LIBOSES[self.libos].partition(":")
             libos = getattr(importlib.import_module(module), cls)
         elif not (isinstance(libos, type) and callable(getattr(libos, "first", None))):
-            raise ConfigError("program.libos is not a library OS class", libos=repr(libos))
+            raise ConfigError("program.libos is not a library OS class", libos=safe_repr(libos))
         env = self.new_env(name, None)
         self.sched.alloc(env)
         if env.cap is None:
@@ -179,30 +192,81 @@ class Aegis:
     # -- environments -------------------------------------------------------------------
 
     def new_env(self, name: str, parent: Environment | None) -> Environment:
-        """Create a live environment with an ASID and a capability naming it."""
-        if not self._free_asids:
-            raise SyscallError("ENOMEM", "no address-space identifier left")
-        asid = self._free_asids.pop()
-        env = Environment(self._next_eid, name, asid, parent)
+        """Create a live environment with a capability naming it (ENOMEM past
+        MAX_ENVS); it gets an ASID now if one is free, else when it first runs."""
+        if len(self.envs) >= MAX_ENVS:
+            raise SyscallError("ENOMEM", "too many environments", limit=MAX_ENVS)
+        env = Environment(self._next_eid, name, 0, parent)
+        self._take_asid(env)
         env.cap = self.caps.mint("env", env, RIGHTS["env"], holder=parent)
         self._next_eid += 1
         self.created += 1
         self.envs[env.eid] = env
-        self.env_by_asid[asid] = env
+        if parent is not None:
+            parent.children[env.eid] = env
         return env
+
+    def _take_asid(self, env: Environment) -> bool:
+        """Give ``env`` an ASID of this generation if one is free; whether it got one."""
+        if self._free_asids:
+            env.asid = self._free_asids.pop()
+        elif self._next_asid <= self.cpu.tlb.asid_mask:
+            env.asid = self._next_asid
+            self._next_asid += 1
+        else:
+            return False
+        env.asid_gen = self.asid_gen
+        for e in env.guaranteed.values():   # (no cache holds them: the rollover
+            e.asid = env.asid               # cleared the TLB and the STLB)
+        return True
+
+    def asid_of(self, env: Environment) -> int:
+        """``env``'s ASID, assigned now if it has none in this generation: when all
+        are taken, a new generation starts (TLB and STLB flushed, charged here) and
+        every environment gets a fresh one the next time it runs."""
+        if env.asid_gen == self.asid_gen or self._take_asid(env):
+            return env.asid
+        self.asid_gen += 1
+        self.asid_rollovers += 1
+        self._free_asids.clear()
+        self._next_asid = 1
+        self.cpu.tlb_flush()
+        self.cpu.charge(self.stlb.clear() * self.c_clear)
+        self._take_asid(env)
+        return env.asid
 
     def new_thread(self, env: Environment, fn: Callable[..., Any], args: tuple[Any, ...],
                    name: str = "") -> SimThread:
         """Create a context of ``env`` that will run ``fn(*args)`` in user mode."""
+        self._thread_limit(env)
         t = self.machine.threads.create(self._thread_entry, (env, fn, args),
                                         name=name or f"{env.name}.{len(env.threads)}",
                                         owner=env)
         env.threads.append(t)
+        self._threads.append(t)
         return t
+
+    @property
+    def threads_live(self) -> int:
+        """Contexts not yet dead (what MAX_THREADS bounds)."""
+        return sum(1 for t in self._threads if t.state != DEAD)
+
+    def _thread_limit(self, env: Environment) -> None:
+        """EAGAIN past MAX_THREADS live contexts, or MAX_ENV_THREADS in ``env``."""
+        if len(self._threads) >= MAX_THREADS:
+            self._threads = [t for t in self._threads if t.state != DEAD]
+            if len(self._threads) >= MAX_THREADS:
+                raise SyscallError("EAGAIN", "too many threads", limit=MAX_THREADS)
+        if len(env.threads) >= MAX_ENV_THREADS:
+            env.threads = [t for t in env.threads if t.state != DEAD]
+            if len(env.threads) >= MAX_ENV_THREADS:
+                raise SyscallError("EAGAIN", "too many threads in the environment",
+                                   limit=MAX_ENV_THREADS)
 
     def start(self, env: Environment, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Give ``env`` its first context."""
         env.ctx.append(Context(self.new_thread(env, fn, args, env.name)))
+        self.sched.note(env)
 
     def _thread_entry(self, env: Environment, fn: Callable[..., Any],
                       args: tuple[Any, ...]) -> Any:
@@ -215,8 +279,9 @@ class Aegis:
     def enter(self, env: Environment) -> None:
         """Make ``env`` the running environment: load its ASID."""
         self.current = env
-        if self.cpu.asid != env.asid:
-            self.cpu.set_asid(env.asid)
+        asid = env.asid if env.asid_gen == self.asid_gen else self.asid_of(env)
+        if self.cpu.asid != asid:
+            self.cpu.set_asid(asid)
 
     def upcall(self, env: Environment, fn: Callable[..., Any], *words: Any) -> Any:
         """Run one of ``env``'s entries in user mode (a fault in it destroys ``env``)."""
@@ -237,7 +302,24 @@ class Aegis:
 
     def destroy(self, env: Environment, status: Any, exited: bool = False,
                 unwind: bool = True) -> None:
-        """Take everything from ``env``; unwind it if it is running here."""
+        """Take everything from ``env``; unwind it if it is running here.
+
+        The taking runs on a kernel stack reserve (KERNEL_STACK more frames of
+        recursion limit), so it completes however deep the program's stack is."""
+        if env.state == LIVE:
+            limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(limit + KERNEL_STACK)
+            try:
+                self._take_all(env, status, exited)
+            finally:
+                sys.setrecursionlimit(limit)
+        if unwind and self.current is env:
+            self.unwind(env)
+        self.finish_if_done(env)
+
+    def _take_all(self, env: Environment, status: Any, exited: bool) -> None:
+        """Everything destroy takes: slices, pages, bindings, messages, contexts;
+        the parent is told and never-started children go too."""
         if env.state == LIVE:
             env.state, env.status = DYING, status
             self.exits.append((env.eid, env.name, status))
@@ -253,15 +335,12 @@ class Aegis:
             self._notify_parent(env)
             self._flush_console(env)
             self._destroy_unstarted_children(env)
-        if unwind and self.current is env:
-            self.unwind(env)
-        self.finish_if_done(env)
 
     def _destroy_unstarted_children(self, env: Environment) -> None:
         """Environments ``env`` allocated but never started die with it: they have no
         context to run, and only their creator was building them (no leak)."""
-        for child in [e for e in self.envs.values()
-                      if e.parent is env and e.state == LIVE and not e.threads]:
+        for child in [e for e in env.children.values()
+                      if e.state == LIVE and not e.threads]:
             self.destroy(child, "creator died before starting it", exited=True,
                          unwind=False)
 
@@ -309,8 +388,11 @@ class Aegis:
         env.state = DEAD_ENV
         env.ctx.clear()
         self.envs.pop(env.eid, None)
-        self.env_by_asid.pop(env.asid, None)
-        self._free_asids.append(env.asid)
+        if env.parent is not None:
+            env.parent.children.pop(env.eid, None)
+        if env.asid_gen == self.asid_gen:       # (Binder.forget dropped its entries)
+            self._free_asids.append(env.asid)
+            env.asid_gen = -1
 
     def revoke_pages(self, eid: int, npages: int,
                      deadline_us: float = DEFAULT_DEADLINE_US) -> None:
@@ -371,6 +453,7 @@ class Aegis:
                              unwind=False)
             elif not env.ctx:
                 env.ctx.append(Context(live[0]))
+                self.sched.note(env)
         self.finish_if_done(env)
         if self.current is env:
             self.current = None

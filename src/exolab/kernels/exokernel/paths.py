@@ -47,6 +47,8 @@ PATHS: dict[str, tuple[int, str]] = {
     "slice_scan":    (3,  "estimate: per slice-vector slot examined: load owner, test "
                           "runnable, advance"),
     "upcall_args":   (4,  "estimate: per extra word an upcall or message carries"),
+    "stlb_clear":    (1,  "estimate: per STLB slot cleared when the ASIDs roll over to "
+                          "a new generation (one store)"),
 }
 
 SYSCALL_FAST = PATHS["syscall_fast"][0]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from exolab.abi import as_flag
 from exolab.errors import SyscallError, safe_str, type_name
 from exolab.kernels.exokernel.env import LIVE, Context, Environment, Message
+from exolab.kernels.exokernel.limits import MAX_INBOX, MAX_PCT_DEPTH, MAX_WORDS
 from exolab.machine.threads import ThreadExit
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CalleeAbort", "call", "send", "run_entry", "MAX_INBOX", "MAX_WORDS"]
 
-MAX_INBOX = 64          # asynchronous messages queued per environment
-MAX_WORDS = 8           # registers a PCT carries
 
 
 class CalleeAbort(BaseException):
@@ -61,7 +60,7 @@ def _decode(k: "Aegis", env: Environment, handle: Any, words: Any, right: str,
     """Validate a PCT: a live callee reachable through ``handle`` with ``entry`` set."""
     if type(words) is not tuple or len(words) > MAX_WORDS:
         raise SyscallError("EINVAL", f"a PCT carries at most {MAX_WORDS} registers",
-                           words=type(words).__name__)
+                           words=type_name(words))
     callee = k.caps.lookup(handle, "env", (right,)).obj
     if callee.state != LIVE or entry not in callee.entries:
         raise SyscallError("ESRCH", "callee is gone or has no such entry",
@@ -75,13 +74,19 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
     """Synchronous PCT: run the callee's sync entry now; return its reply."""
     callee = _decode(k, env, handle, words, "pct", "sync")
     cpu = k.cpu
-    ctx = Context(cpu.current, False, True)         # type: ignore[arg-type]
+    stack = env.ctx                                 # nested on this thread: one deeper
+    depth = stack[-1].depth + 1 if stack and stack[-1].borrowed else 1
+    if depth > MAX_PCT_DEPTH:
+        raise SyscallError("EAGAIN", "protected control transfers nested too deep",
+                           limit=MAX_PCT_DEPTH)
+    ctx = Context(cpu.current, False, True, depth)  # type: ignore[arg-type]
     env.in_call += 1
     callee.ctx.append(ctx)
     k.pcts += 1
     k.current = callee                              # enter the callee: its ASID
-    if cpu.asid != callee.asid:
-        cpu.set_asid(callee.asid)
+    asid = callee.asid if callee.asid_gen == k.asid_gen else k.asid_of(callee)
+    if cpu.asid != asid:
+        cpu.set_asid(asid)
     failed: BaseException | None = None
     try:
         reply = cpu.upcall(callee.entries["sync"], *words)
@@ -105,10 +110,13 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
         if clk.now >= clk.deadline:
             cpu.service()
         k.current = env
-        if cpu.asid != env.asid:
-            cpu.set_asid(env.asid)
+        asid = env.asid if env.asid_gen == k.asid_gen else k.asid_of(env)
+        if cpu.asid != asid:
+            cpu.set_asid(asid)
         if callee.state != LIVE:
             k.finish_if_done(callee)
+        elif not callee.slots and not callee.queued:
+            k.sched.note(callee)                # (its own context is on top again)
     if failed is not None:
         if callee.state == LIVE:
             k.destroy(callee, f"fault in sync entry: {type_name(failed)}: "

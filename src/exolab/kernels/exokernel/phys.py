@@ -14,10 +14,11 @@ between environments).
 Interface::
 
     PAGE_RIGHTS            rights of a root page capability
-    PhysPages(kernel, first, count)
+    PhysPages(caps, cpu, memory, clock, revoke, first, count)   (collaborators, not
+                           the kernel: revoke(cap) breaks a root's bindings)
       alloc(env, ppn=None) -> Capability            ENOMEM / EAGAIN (taken)
       reserve(env, n)                               hold n free pages for env (ENOMEM)
-      share(cap, target) -> Capability              a root for another owner
+      share(cap, target, rights=None) -> Capability a root for another owner
       free(env, cap)                                give one root back
       take(env, ppn, why) -> Repossession | None    the abort protocol's repossession
       release_all(env)                              at destruction
@@ -29,19 +30,17 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Callable
 
 from exolab.errors import KernelPanic, SyscallError
-from exolab.kernels.exokernel.caps import Capability
 from exolab.kernels.common.stats import AS_LEVEL
+from exolab.kernels.exokernel.caps import Capability, CapTable
 from exolab.kernels.exokernel.env import Environment, Repossession
-
-if TYPE_CHECKING:
-    from exolab.kernels.exokernel.kernel import Aegis
 
 __all__ = ["PAGE_RIGHTS", "PhysPages", "PhysStats"]
 
 PAGE_RIGHTS = ("read", "write", "share", "free")
+_ALL, _FREE = frozenset(PAGE_RIGHTS), frozenset(("free",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,23 +57,30 @@ class PhysStats:
 class PhysPages:
     """The page allocator: who holds which frames (protection, not management)."""
 
-    def __init__(self, kernel: "Aegis", first: int, count: int) -> None:
-        self.k = kernel
+    def __init__(self, caps: CapTable, cpu: Any, memory: Any, clock: Any,
+                 revoke: Callable[[Capability], int], first: int, count: int) -> None:
+        self.caps, self.cpu, self.memory, self.clock = caps, cpu, memory, clock
+        self.revoke = revoke
         self.first = first                      # lowest ppn handed out
         self.count = count
-        self._roots: dict[int, list[Capability]] = {}   # ppn -> root caps (its owners)
-        self._free = set(range(first, first + count))   # ppns with no owner
-        self._heap = list(range(first, first + count))  # free ppns (stale ones skipped)
+        self._roots: dict[int, list[Capability]] = {}   # ppn -> root caps (its owners);
+        self._fresh = first             # the rest is free: every ppn not in _roots,
+        self._heap: list[int] = []      # freed ppns below _fresh (stale ones skipped),
+        self._end = first + count       # and every ppn from _fresh on (lazy: no list)
         self._allocated = self._freed = self._repossessed = 0
         self._reserved = 0                              # free pages held for builders
 
     def _lowest_free(self) -> int:
         """The lowest free ppn (ENOMEM if none)."""
-        heap = self._heap
-        while heap:
-            if heap[0] in self._free:
-                return heap[0]
+        heap, roots = self._heap, self._roots
+        while heap and heap[0] in roots:
             heapq.heappop(heap)
+        while self._fresh < self._end and self._fresh in roots:
+            self._fresh += 1
+        if heap:
+            return heap[0] if heap[0] < self._fresh else self._fresh
+        if self._fresh < self._end:
+            return self._fresh
         raise SyscallError("ENOMEM", "no free physical page")
 
     def alloc(self, env: Environment, ppn: int | None = None) -> Capability:
@@ -83,18 +89,17 @@ class PhysPages:
             ppn = self._lowest_free()
         elif type(ppn) is not int or not self.first <= ppn < self.first + self.count:
             raise SyscallError("EINVAL", "no such physical page", ppn=ppn)
-        elif ppn not in self._free:
+        elif ppn in self._roots:
             raise SyscallError("EAGAIN", "physical page is taken", ppn=ppn)
         if env.reserved:                # one of the pages held back for it
             env.reserved -= 1
             self._reserved -= 1
-        elif len(self._free) <= self._reserved:
+        elif self.free_count() <= self._reserved:
             raise SyscallError("ENOMEM", "every free page is reserved")
-        self._free.discard(ppn)
-        cap = self.k.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
+        cap = self.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
         self._roots[ppn] = [cap]
         env.roots[ppn] = cap
-        self.k.cpu.charge(self.k.machine.memory.zero_frame(ppn))
+        self.cpu.charge(self.memory.zero_frame(ppn))
         self._allocated += 1
         return cap
 
@@ -107,13 +112,20 @@ class PhysPages:
         env.reserved += n
         self._reserved += n
 
-    def share(self, cap: Capability, target: Environment) -> Capability:
-        """Make ``target`` a co-owner of ``cap``'s page; return its root capability."""
+    def share(self, cap: Capability, target: Environment,
+              rights: frozenset[str] | None = None) -> Capability:
+        """Make ``target`` a co-owner of ``cap``'s page; return its root capability.
+
+        With ``rights`` the new root carries only those (and ``free``): a
+        copy-on-write child gets a read-only root, so it cannot write a frame it
+        shares until it copies it; a root left the page's only owner regains
+        every page right (nobody else can reach the frame any more)."""
         ppn = cap.obj
         mine = target.roots.get(ppn)
         if mine is not None:
             return mine
-        root = self.k.caps.mint("page", ppn, PAGE_RIGHTS, holder=target)
+        root = self.caps.mint("page", ppn, PAGE_RIGHTS if rights is None
+                                else rights | _FREE, holder=target)
         self._roots[ppn].append(root)
         target.roots[ppn] = root
         return root
@@ -121,15 +133,17 @@ class PhysPages:
     def _drop_root(self, root: Capability) -> None:
         """Revoke one root (and its subtree, breaking bindings); free the page if last."""
         ppn, env = root.obj, root.holder
-        self.k.bind.revoke(root)
+        self.revoke(root)
         roots = self._roots[ppn]
         roots.remove(root)
         if env is not None and env.roots.get(ppn) is root:
             del env.roots[ppn]
         if not roots:
             del self._roots[ppn]
-            self._free.add(ppn)
-            heapq.heappush(self._heap, ppn)
+            if ppn < self._fresh:
+                heapq.heappush(self._heap, ppn)
+        elif len(roots) == 1 and roots[0].rights != _ALL:
+            roots[0].rights = _ALL          # the sole owner: nobody left to protect
 
     def free(self, env: Environment, cap: Capability) -> None:
         """Give back ``env``'s root capability ``cap`` (EPERM for a derived one)."""
@@ -149,7 +163,7 @@ class PhysPages:
         handle = root.handle
         self._drop_root(root)
         self._repossessed += 1
-        rec = Repossession(ppn, handle, self.k.machine.clock.now, why)
+        rec = Repossession(ppn, handle, self.clock.now, why)
         env.repossessed.append(rec)
         return rec
 
@@ -168,7 +182,7 @@ class PhysPages:
 
     def free_count(self) -> int:
         """Number of free pages."""
-        return len(self._free)
+        return self.count - len(self._roots)
 
     def reserved(self) -> int:
         """Free pages held back for environments being built."""
@@ -176,9 +190,10 @@ class PhysPages:
 
     def available(self) -> int:
         """Free pages nobody has reserved (what a new reservation may take)."""
-        return len(self._free) - self._reserved
+        return self.count - len(self._roots) - self._reserved
 
     def statistics(self) -> PhysStats:
         """Return a frozen snapshot of the allocator's counters."""
-        return PhysStats(self.count, len(self._free), self.count - len(self._free),
+        free = self.free_count()
+        return PhysStats(self.count, free, self.count - free,
                          self._freed, self._repossessed)

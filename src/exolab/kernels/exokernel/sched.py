@@ -29,13 +29,18 @@ Interface::
 """
 from __future__ import annotations
 
+from bisect import bisect_right, insort
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import as_flag
-from exolab.errors import KernelPanic, SyscallError
-from exolab.kernels.exokernel.env import Environment
+from exolab.errors import KernelPanic, SyscallError, safe_str, type_name
 from exolab.kernels.common.stats import AS_LEVEL
+from exolab.kernels.exokernel.env import LIVE, Environment
+from exolab.kernels.exokernel.limits import MAX_OVERRUNS, SLOTS
+from exolab.kernels.exokernel.pct import CalleeAbort
+from exolab.machine.threads import ThreadExit
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
@@ -44,10 +49,8 @@ if TYPE_CHECKING:
 __all__ = ["Scheduler", "SchedStats", "SLOTS", "SLICE_US", "EPILOGUE_BOUND_US",
            "MAX_OVERRUNS"]
 
-SLOTS = 64                  # positions in the slice vector (one second of slices)
 SLICE_US = 15.625           # SOSP'95 §4: Aegis time slices are 15.625 ms
 EPILOGUE_BOUND_US = 50.0    # Aegis policy: an epilogue saves registers, a few us
-MAX_OVERRUNS = 3            # overruns tolerated; the next one destroys the environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,9 @@ class Scheduler:
         self.bound = p.us_to_cycles(EPILOGUE_BOUND_US)     # epilogue budget, cycles
         self.c_scan = kernel.c_path["slice_scan"]         # per slot examined
         self.vector: list[Environment | None] = [None] * SLOTS
+        self.owned: list[int] = []              # positions with an owner, ascending
+        self.guests: deque[Environment] = deque()     # slice-less, maybe runnable (note)
+        self.guest_turn = False                 # the last slice went to a guest
         self.pos = SLOTS - 1                # the slice now running (slot 0 goes first)
         self.in_epilogue: Environment | None = None   # whose epilogue is running
         self.ticking = False                # the slice timer is armed
@@ -113,6 +119,7 @@ class Scheduler:
         got = self._positions(position, count, spread)
         for i in got:
             self.vector[i] = env
+            insort(self.owned, i)
         env.slots.extend(got)
         return got
 
@@ -121,6 +128,7 @@ class Scheduler:
         for i in env.slots:
             if self.vector[i] is env:
                 self.vector[i] = None
+                self.owned.remove(i)
         env.slots.clear()
 
     # -- choosing and switching ---------------------------------------------------------
@@ -128,27 +136,53 @@ class Scheduler:
     def _scan(self, exclude: Environment | None) -> tuple[int, Environment | None, int]:
         """The first owned slice after the current one whose owner (not ``exclude``)
         can run: (position, owner, owned slots examined); owner None if there is none."""
-        seen = 0
-        for i in range(1, SLOTS + 1):
-            idx = (self.pos + i) % SLOTS
-            e = self.vector[idx]
-            if e is None:
-                continue
-            seen += 1
-            if e is not exclude and e.runnable:
-                return idx, e, seen
-        return -1, None, seen
+        owned, vector = self.owned, self.vector     # (the owned positions, sorted: the
+        n = len(owned)                              # same order as a walk of the vector
+        start = bisect_right(owned, self.pos)       # from pos + 1, with no empty slots)
+        for j in range(n):
+            idx = owned[(start + j) % n]
+            e = vector[idx]
+            if e is not exclude and e.runnable:     # type: ignore[union-attr]
+                return idx, e, j + 1
+        return -1, None, n
 
     def _next(self, exclude: Environment | None) -> Environment | None:
         """The next runnable environment after the current slice, round robin."""
-        _idx, e, seen = self._scan(exclude)
-        if e is not None:
-            self.cpu.charge(seen * self.c_scan)
-            return e
-        self.cpu.charge(max(seen, 1) * self.c_scan)
-        for e in self.k.envs.values():      # runnable but owning no slice (woken, donee)
-            if e is not exclude and e.runnable and not e.slots:
+        owned, vector = self.owned, self.vector     # (_scan, inlined: the yield path)
+        n = len(owned)
+        start = bisect_right(owned, self.pos)
+        for j in range(n):
+            e = vector[owned[(start + j) % n]]
+            if e is not exclude and e.runnable:     # type: ignore[union-attr]
+                self.cpu.charge((j + 1) * self.c_scan)
                 return e
+        self.cpu.charge(max(n, 1) * self.c_scan)
+        return self._guest(exclude)
+
+    def note(self, env: Environment) -> None:
+        """``env`` may have become runnable: queue it if it owns no slice."""
+        if not env.queued and not env.slots and env.state == LIVE:
+            env.queued = True
+            self.guests.append(env)
+
+    def _guest(self, exclude: Environment | None) -> Environment | None:
+        """The next runnable environment owning no slice, round robin over the
+        queue (the ones found unable to run leave it until noted again)."""
+        guests, held = self.guests, None
+        while guests:
+            e = guests.popleft()
+            e.queued = False
+            if e.slots or not e.runnable:
+                continue
+            if e is exclude:
+                held = e
+                continue
+            self.note(e)                    # (back at the end: it may run again)
+            if held is not None:
+                self.note(held)
+            return e
+        if held is not None:
+            self.note(held)
         return None
 
     def _advance(self) -> Environment | None:
@@ -161,18 +195,24 @@ class Scheduler:
 
     def switch(self, cpu: CPU, to: Environment) -> None:
         """Leave the running environment for ``to``; return when resumed (kernel mode)."""
-        me = self.k.current
-        if me is not None and me.top is not None and not me.top.borrowed \
-                and cpu.current is not None:
-            me.top.thread = cpu.current     # the libOS may have switched its threads
-        top = to.top
-        if top is None:
+        k = self.k
+        me = k.current
+        if me is not None:
+            mine = me.ctx[-1] if me.ctx else None
+            if mine is not None and not mine.borrowed and cpu.current is not None:
+                mine.thread = cpu.current   # the libOS may have switched its threads
+            if not me.slots and not me.queued:
+                self.note(me)               # (it may still be runnable)
+        if not to.ctx:
             raise KernelPanic("sched: switch to an environment without context",
                               eid=to.eid)
         self.switches += 1
-        self.k.enter(to)
-        cpu.switch_to(top.thread, save=False)
-        self.resumed(self.k.current)
+        k.current = to                      # k.enter(to), inlined
+        asid = to.asid if to.asid_gen == k.asid_gen else k.asid_of(to)
+        if cpu.asid != asid:
+            cpu.set_asid(asid)
+        cpu.switch_to(to.ctx[-1].thread, save=False)
+        self.resumed(k.current)
 
     def dispatch(self, cpu: CPU) -> bool:
         """From the idle loop: run the next runnable environment; False if none."""
@@ -193,12 +233,18 @@ class Scheduler:
         """Back on the CPU: unwind if dying, deliver messages, upcall the prologue."""
         if env is None:
             raise KernelPanic("sched: resumed with no environment")
-        if not env.alive:
+        if env.state != LIVE:
             self.k.unwind(env)
-        self.k.deliver(env)
+        if env.inbox:
+            self.k.deliver(env)
         prologue = env.entries.get("prologue")
         if prologue is not None:
-            self.k.upcall(env, prologue)
+            try:                            # run_entry, inlined (the yield path)
+                self.cpu.upcall(prologue)
+            except (ThreadExit, CalleeAbort):
+                raise
+            except Exception as ex:         # (ProgramFault included)
+                self.k.destroy(env, f"fault in upcall: {type_name(ex)}: {safe_str(ex)}")
 
     # -- system-call services --------------------------------------------------------------
 
@@ -244,6 +290,7 @@ class Scheduler:
         for c in reversed(env.ctx):
             if c.sleeping:
                 c.sleeping = False
+                self.note(env)
                 return
         env.wake_pending = True
 
@@ -257,6 +304,10 @@ class Scheduler:
             self.k.destroy(self.in_epilogue, "epilogue ran past the slice boundary")
             return
         nxt = self._advance()
+        if self.guests:                         # every other slice goes to the next
+            self.guest_turn = not self.guest_turn   # slice-less environment, if one
+            if self.guest_turn:                 # can run (they would starve behind
+                nxt = self._guest(None) or nxt  # owners that never sleep)
         if cur is None or cpu.current is None:  # the idle loop: dispatch will run one
             return
         if nxt is None or nxt is cur:

@@ -24,7 +24,7 @@ Interface::
       index(asid, vpn) -> int          the slot: (vpn ^ asid * ASID_MIX) & mask
       lookup(asid, vpn) -> TLBEntry | None     peek(asid, vpn) (no statistics)
       insert(entry)                    (evicts whatever shared the slot)
-      invalidate(asid, vpn) -> bool    flush_asid(asid) -> int
+      invalidate(asid, vpn) -> bool    flush_asid(asid) -> int    clear() -> int
       occupancy() -> int               statistics() -> STLBStats
 
 (A short module: a direct-mapped cache is a small mechanism.)
@@ -115,6 +115,13 @@ class STLB:
                 self.slots[i] = None
                 n += 1
         self.invalidations += n
+        return n
+
+    def clear(self) -> int:
+        """Drop every binding (a new ASID generation); return the slots cleared."""
+        n = self.size
+        self.invalidations += self.size - self.slots.count(None)
+        self.slots[:] = [None] * n
         return n
 
     def occupancy(self) -> int:

@@ -43,7 +43,7 @@ class Sys(IntEnum):
     ENV_SETUP = 11      # (env, entries, exc_handlers, save_vpn)
     ENV_START = 12      # (env, fn, args) give it its first context
     ENV_DESTROY = 13    # (env, status, fault: bool)
-    THREAD_ALLOC = 14   # (fn, args, name) -> context for cpu.user_switch
+    THREAD_ALLOC = 14   # (fn, args, name) -> thread id for a user-mode switch
     PAGE_ALLOC = 20     # (ppn | None) -> (ppn, root handle)
     PAGE_FREE = 21      # (root handle)
     PAGE_SHARE = 22     # (handles, env) -> root handles of env, one per page

@@ -27,7 +27,9 @@ How each ABI call is provided:
 
 Extensions beyond the ABI: ``read_inline``/``write_inline`` (pipe'),
 ``rpc_call_trusted`` (tlrpc), ``pct_call`` (a bare PCT), ``aegis(number,
-*args)`` (the raw kernel interface), ``handle``/``pid`` attributes.
+*args)`` (the raw kernel interface), ``handle``/``pid`` attributes,
+``dropped`` (asynchronous messages refused). ``cpu`` is a user-mode view
+(:class:`~exolab.libos.exos.ucpu.UserCPU`): nothing physical.
 
 Interface::
 
@@ -51,7 +53,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from exolab.abi import PROT_RW, FaultHandler, Program, RpcHandler
-from exolab.errors import SyscallError
+from exolab.errors import SyscallError, safe_repr
 from exolab.kernels.common.args import exception_kind, opt_func
 from exolab.kernels.common.names import program_name
 from exolab.kernels.common.personality import Personality
@@ -62,6 +64,7 @@ from exolab.libos.exos.layout import (EXOS_VPN, MISC_EXC, MISC_HANDLER, MISC_PID
                                       P_COW, P_DIRTY, P_PRESENT, P_SHARED, P_WRITE, SHIFT,
                                       cost)
 from exolab.libos.exos.proc import Procs
+from exolab.libos.exos.ucpu import UserCPU
 from exolab.libos.exos.vm import VM
 from exolab.machine.cpu import CPU, Cause
 
@@ -88,10 +91,11 @@ class ExOS(Personality):
     lrpc_class: type[LRPC] = LRPC
     procs_class: type[Procs] = Procs
 
-    def __init__(self, cpu: CPU, pid: int, handle: int, parent: int | None,
+    def __init__(self, cpu: "CPU | UserCPU", pid: int, handle: int, parent: int | None,
                  name: str = "") -> None:
-        super().__init__(cpu)
-        self.cpu = cpu
+        ucpu = cpu if type(cpu) is UserCPU else UserCPU(cpu)   # user mode only
+        super().__init__(ucpu)
+        self.cpu = ucpu
         self.profile = cpu.profile
         self.trap = cpu.trap                    # the only way into Aegis
         self.pid = pid                          # = the environment id
@@ -105,6 +109,7 @@ class ExOS(Personality):
         self.exc_handlers: dict[str, Callable[..., Any]] = {}
         self.prot_epoch = 0                     # bumped by every mprotect
         self.in_entry = 0                       # running a PCT entry on a borrowed thread
+        self.dropped = 0                        # asynchronous messages refused (_on_async)
         self.c_call = cost(cpu.profile, "proc_call")
         self.vm = self.vm_class(self)
         self.ipc = self.ipc_class(self)
@@ -156,9 +161,20 @@ class ExOS(Personality):
         self.cpu.charge(self.profile.reg_save)
 
     def _on_async(self, sender: int, *words: Any) -> None:
-        """An asynchronous message: a child's exit, or the kernel's death notice."""
-        if len(words) == 3 and words[0] == "exit":
-            self.procs.on_exit_message(sender, words[1], words[2])
+        """An asynchronous message: the kernel's death notice of a child (sender 0).
+
+        Anyone holding our wake capability may send one, with any registers, so
+        it is decoded at exact types; anything else is dropped and counted
+        (``dropped``), never run: no caller's ``__eq__``, no exception."""
+        if type(sender) is int and len(words) == 3 and type(words[0]) is str \
+                and words[0] == "exit" and type(words[1]) is int:
+            if self.procs.on_exit_message(sender, words[1], words[2]):
+                return
+        elif type(sender) is int and len(words) == 4 and type(words[0]) is str \
+                and words[0] == "reg":
+            if self.lrpc.on_register(sender, words[1:]):
+                return
+        self.dropped += 1
 
     def _on_revoke(self, npages: int) -> None:
         """Visible revocation: give back clean, private pages (refilled on demand)."""
@@ -342,5 +358,5 @@ def libos_of(program: Any, default: type[ExOS]) -> type[ExOS]:
         return default
     if not (isinstance(libos, type) and issubclass(libos, ExOS)):
         raise SyscallError("EINVAL", "program.libos is not a library OS (an ExOS subclass)",
-                           libos=repr(libos))
+                           libos=safe_repr(libos))
     return libos

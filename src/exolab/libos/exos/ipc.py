@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 from exolab.abi import as_bytes
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
+from exolab.kernels.exokernel.limits import MAX_SHARE
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.layout import MAX_FDS, PAGE, SCRATCH_VPN, SHIFT, cost, fd_addr
+from exolab.libos.exos.layout import (DESC_PAGES, MAX_FDS, MAX_SHM, PAGE, SCRATCH_VPN, SHIFT,
+                                      cost, fd_addr)
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
@@ -46,7 +48,7 @@ FD_FREE, FD_CONSOLE, FD_READ, FD_WRITE = 0, 1, 2, 3
 H_LOCK, H_HEAD, H_TAIL, H_READERS, H_WRITERS, H_RSLEEP, H_WSLEEP = 0, 4, 8, 12, 16, 24, 32
 RING_OFF = 64
 PIPE_RING = PAGE - RING_OFF
-MAX_SHM = 255                            # pages per segment (one descriptor page)
+D_NEXT_PPN, D_NEXT_KEY = 4, 8            # the next descriptor page: ppn, read capability
 
 
 class IPC:
@@ -159,7 +161,7 @@ class IPC:
         self._lock(va)
         head, tail = cpu.load(va + H_HEAD), cpu.load(va + H_TAIL)
         cpu.charge(self.c_pipe)
-        count = (tail - head) & MASK32
+        count = min((tail - head) & MASK32, PIPE_RING)    # (a peer may corrupt them)
         if count == 0:
             writers = cpu.load(va + H_WRITERS)
             cpu.store(va + H_LOCK, 0)
@@ -170,7 +172,7 @@ class IPC:
         data = cpu.load_bytes(va + RING_OFF + off, first)
         if first < take:
             data += cpu.load_bytes(va + RING_OFF, take - first)
-        cpu.memory.note_copy(take)                  # bcopy out of the ring
+        cpu.note_copy(take)                  # bcopy out of the ring
         cpu.store(va + H_HEAD, (head + take) & MASK32)
         self.wake_sleeper(va + H_WSLEEP)
         cpu.store(va + H_LOCK, 0)
@@ -185,7 +187,7 @@ class IPC:
             raise SyscallError("EPIPE", "no reader on the pipe")
         head, tail = cpu.load(va + H_HEAD), cpu.load(va + H_TAIL)
         cpu.charge(self.c_pipe)
-        room = PIPE_RING - ((tail - head) & MASK32)
+        room = PIPE_RING - min((tail - head) & MASK32, PIPE_RING)
         cpu.charge(self.c_mod)
         put, off = min(room, len(data)), tail % PIPE_RING
         if put:
@@ -193,7 +195,7 @@ class IPC:
             cpu.store_bytes(va + RING_OFF + off, data[:first])
             if first < put:
                 cpu.store_bytes(va + RING_OFF, data[first:put])
-            cpu.memory.note_copy(put)               # bcopy into the ring
+            cpu.note_copy(put)               # bcopy into the ring
             cpu.store(va + H_TAIL, (tail + put) & MASK32)
             self.wake_sleeper(va + H_RSLEEP)
         cpu.store(va + H_LOCK, 0)
@@ -281,41 +283,72 @@ class IPC:
     # -- shared memory ------------------------------------------------------------------
 
     def shm_create(self, length: Any) -> int:
-        """Create a segment; its key is a read capability for its descriptor page."""
+        """Create a segment; its key is a read capability for its first descriptor
+        page (each lists DESC_PAGES data pages, then links to the next one)."""
         if type(length) is not int or not 0 < length <= MAX_SHM * PAGE:
             raise SyscallError("EINVAL", "bad segment length", length=length)
-        os, cpu = self.os, self.cpu
+        os = self.os
         pages = [os.trap(Sys.PAGE_ALLOC, None) for _ in range((length + PAGE - 1) >> SHIFT)]
+        chunks = [pages[at:at + DESC_PAGES] for at in range(0, len(pages), DESC_PAGES)]
+        nxt: tuple[int, int] | None = None
+        for chunk in reversed(chunks):          # the last descriptor first: each links on
+            nxt = self._describe(chunk, nxt)
+        return nxt[1]  # type: ignore[index]
+
+    def _describe(self, chunk: list[tuple[int, int]],
+                  nxt: tuple[int, int] | None) -> tuple[int, int]:
+        """One descriptor page listing ``chunk`` and linking to ``nxt``: (ppn, key)."""
+        os, cpu = self.os, self.cpu
         dppn, dh = os.trap(Sys.PAGE_ALLOC, None)
         os.trap(Sys.TLB_WRITE, SCRATCH_VPN, dppn, dh, VALID | WRITABLE)
         base = SCRATCH_VPN << SHIFT
-        cpu.store(base, len(pages))
-        for i, (ppn, h) in enumerate(pages):
+        cpu.store(base, len(chunk))
+        if nxt is not None:
+            cpu.store(base + D_NEXT_PPN, nxt[0])
+            cpu.store(base + D_NEXT_KEY, nxt[1], 8)
+        for i, (ppn, h) in enumerate(chunk):
             cpu.store(base + 16 + 16 * i, ppn)
             cpu.store(base + 24 + 16 * i, os.trap(Sys.CAP_DERIVE, h, ("read", "write",
                                                                       "share")), 8)
         os.trap(Sys.TLB_UNBIND, SCRATCH_VPN, 1)
-        return os.trap(Sys.CAP_DERIVE, dh, ("read", "share"))  # type: ignore[no-any-return]
+        return dppn, os.trap(Sys.CAP_DERIVE, dh, ("read", "share"))
 
     def shm_attach(self, key: Any) -> int:
         """Map segment ``key`` read-write; the caller becomes a co-owner of its pages."""
-        os, cpu = self.os, self.cpu
+        os = self.os
         try:
             kind, dppn, _rights, _owners = os.trap(Sys.CAP_INFO, key)
         except SyscallError:
             raise SyscallError("ESRCH", "no such segment", key=key) from None
         if kind != "page":
             raise SyscallError("ESRCH", "no such segment", key=key)
-        os.trap(Sys.TLB_WRITE, SCRATCH_VPN, dppn, key, VALID)
-        base = SCRATCH_VPN << SHIFT
-        n = cpu.load(base)
-        listed = [(cpu.load(base + 16 + 16 * i), cpu.load(base + 24 + 16 * i, 8))
-                  for i in range(min(n, MAX_SHM))]
-        os.trap(Sys.TLB_UNBIND, SCRATCH_VPN, 1)
-        roots = os.trap(Sys.PAGE_SHARE, [h for _p, h in listed], os.handle)
+        listed: list[tuple[int, int]] = []
+        link: tuple[int, int] | None = (dppn, key)
+        while link is not None and len(listed) < MAX_SHM:   # (a corrupt chain ends)
+            link = self._read_descriptor(link, listed)
+        roots: list[int] = []
+        for at in range(0, len(listed), MAX_SHARE):
+            roots.extend(os.trap(Sys.PAGE_SHARE, [h for _p, h in listed[at:at + MAX_SHARE]],
+                                 os.handle))
         va = os.vm.shared_run([(p, r) for (p, _h), r in zip(listed, roots)])
         self.attached[va] = len(listed)
         return va
+
+    def _read_descriptor(self, link: tuple[int, int],
+                         listed: list[tuple[int, int]]) -> tuple[int, int] | None:
+        """Append one descriptor page's (ppn, handle) entries; return its link."""
+        os, cpu = self.os, self.cpu
+        os.trap(Sys.TLB_WRITE, SCRATCH_VPN, link[0], link[1], VALID)
+        base = SCRATCH_VPN << SHIFT
+        n = min(cpu.load(base), DESC_PAGES, MAX_SHM - len(listed))
+        listed.extend((cpu.load(base + 16 + 16 * i), cpu.load(base + 24 + 16 * i, 8))
+                      for i in range(n))
+        nxt = None
+        if n == DESC_PAGES:                     # a full page may link to another
+            ppn, h = cpu.load(base + D_NEXT_PPN), cpu.load(base + D_NEXT_KEY, 8)
+            nxt = (ppn, h) if h else None
+        os.trap(Sys.TLB_UNBIND, SCRATCH_VPN, 1)
+        return nxt
 
     def shm_detach(self, vaddr: Any) -> None:
         """Unmap the segment attached at ``vaddr`` (our ownership of it ends)."""

@@ -24,10 +24,11 @@ Interface::
 
     PAGE, SHIFT                     the page size and log2 of it
     EXOS_VPN, MISC_VPN, PT_VPN, PT_PAGES, CAPV_VPN, CAPV_PAGES, SCRATCH_VPN,
-    GUARANTEED_PAGES
+    GUARANTEED_PAGES, PT_MAX_PAGES, CAPV_MAX_PAGES, PTES_PER_PAGE, boot_vpns()
     SAVE_VA, MISC_VA                addresses of the save area and the misc page
     SAVE_FAULT, SAVE_FRAME, SAVE_CALLEE   offsets in the save area
     PTE_SIZE, MAX_PTES, P_* flag bits, MISC_* offsets, FD_OFF, FD_SIZE, MAX_FDS,
+    MAX_SHM, DESC_PAGES, MAX_FAULT_DEPTH    ExOS's limits
     fd_addr(fd) -> int              a descriptor's entry
     USER_BASE, USER_TOP, IMAGE_VPN, IMAGE_PAGES, EXOS_TEXT_PAGES, STACK_VPN,
     STACK_PAGES
@@ -42,6 +43,8 @@ from typing import Any
 from exolab.abi import IMAGE_PAGES     # a program's text+data unless it says otherwise
 
 __all__ = ["EXOS_VPN", "MISC_VPN", "PT_VPN", "PT_PAGES", "CAPV_VPN", "CAPV_PAGES",
+           "PT_MAX_PAGES", "CAPV_MAX_PAGES", "PTES_PER_PAGE", "boot_vpns",
+           "MAX_SHM", "DESC_PAGES", "MAX_FAULT_DEPTH",
            "SCRATCH_VPN", "PTE_SIZE", "MAX_PTES", "P_PRESENT", "P_READ", "P_WRITE",
            "P_DIRTY", "P_COW", "P_SHARED", "P_LOST", "USER_BASE", "USER_TOP",
            "IMAGE_VPN", "IMAGE_PAGES", "EXOS_TEXT_PAGES", "STACK_VPN", "STACK_PAGES",
@@ -54,13 +57,16 @@ PAGE, SHIFT = 4096, 12
 EXOS_VPN = 0x70000              # 0x7000_0000: ExOS's private, guaranteed region
 MISC_VPN = EXOS_VPN + 1
 PT_VPN = EXOS_VPN + 2
-PT_PAGES = 8                    # 2048 PTEs
-CAPV_VPN = PT_VPN + PT_PAGES
-CAPV_PAGES = 4                  # 2048 handles
-GUARANTEED_PAGES = 2 + PT_PAGES + CAPV_PAGES
+PT_PAGES = 8                    # 2048 PTEs at boot; the table grows on demand to
+PT_MAX_PAGES = 64               # 16384 PTEs (64 MiB mapped)
+CAPV_VPN = PT_VPN + PT_MAX_PAGES
+CAPV_PAGES = 4                  # 2048 handles at boot (one page per 512 PTEs)
+CAPV_MAX_PAGES = PT_MAX_PAGES // 2
+GUARANTEED_PAGES = 2 + PT_PAGES + CAPV_PAGES      # what a process is built with
 SCRATCH_VPN = EXOS_VPN + 0x100  # two pages, bound only while copying
 PTE_SIZE = 16
-MAX_PTES = PT_PAGES * PAGE // PTE_SIZE
+PTES_PER_PAGE = PAGE // PTE_SIZE
+MAX_PTES = PT_MAX_PAGES * PTES_PER_PAGE
 SAVE_VA = EXOS_VPN << SHIFT     # the save area (Aegis's 3 scratch registers at 0, 4, 8)
 MISC_VA = MISC_VPN << SHIFT     # the misc page
 
@@ -88,6 +94,11 @@ MISC_PCT_COUNT = 32             # calls served by a bare (handler None) rpc serv
 FD_OFF = 1024                   # descriptor table: MAX_FDS entries of FD_SIZE bytes
 FD_SIZE = 16                    # kind (4), pipe vaddr (4), flags (4), reserved (4)
 MAX_FDS = 64
+
+# ExOS's limits (with Aegis's in kernels/exokernel/limits.py; docs/exokernel.md)
+MAX_SHM = 4096                  # pages per shm segment (16 MiB, docs/abi.md)
+DESC_PAGES = 255                # pages one shm descriptor page lists (then a link)
+MAX_FAULT_DEPTH = 4             # nested user fault handlers before the process dies
 
 USER_BASE = 0x0010_0000         # lowest address mmap hands out
 USER_TOP = 0x6FFF_0000          # user mappings stay below ExOS's region
@@ -120,6 +131,13 @@ PATHS: dict[str, tuple[int, str]] = {
 
 #: callee-saved registers the lrpc stubs save and restore (MIPS o32: s0-s8, gp, sp, ra)
 CALLEE_SAVED = 12
+
+
+def boot_vpns() -> list[int]:
+    """The guaranteed pages a process is built with: save area, misc, the first
+    PT_PAGES of the page table and CAPV_PAGES of its handle vector."""
+    return [EXOS_VPN + i for i in range(2 + PT_PAGES)] + \
+        [CAPV_VPN + i for i in range(CAPV_PAGES)]
 
 
 def fd_addr(fd: int) -> int:

@@ -40,6 +40,7 @@ __all__ = ["LRPC", "REG_SLOTS", "REG_SIZE", "REG_NAME"]
 REG_SLOTS, REG_SIZE, REG_NAME = 48, 64, 48
 REG_WAITERS = REG_SLOTS * REG_SIZE       # then 16 wake handles of clients waiting
 MAX_WAITERS = 16
+REG_TURNS = 256                          # turns a registrant waits for its entry
 _PCT_SYNC = int(Sys.PCT_SYNC)            # a plain int (an IntEnum lookup per call is slow)
 _PCT_COUNT_VA = MISC_VA + MISC_PCT_COUNT   # the counter word a bare entry bumps
 _GONE = ("ESRCH", "EBADF")               # a PCT's errors that mean the server went away
@@ -61,6 +62,8 @@ class LRPC:
         self.c_disp = cost(os.profile, "rpc_dispatch")
         self.conns: list[tuple[int, int]] = []     # rpc handle -> (pct handle, sid)
         self.services: list[list[Any]] = []        # sid -> [handler, count, served]
+        self.registrar = False                     # we own (write) the registry page
+        self.registrar_h = 0                       # {wake} handle of the registry's owner
 
     def _reg_find(self, name: bytes) -> int:
         """Registry slot holding ``name`` (-1 if none): compares names in memory."""
@@ -109,12 +112,12 @@ class LRPC:
         sid = len(self.services)
         self.services.append([handler, count, 0])
         pct_h = os.trap(Sys.CAP_DERIVE, os.handle, ("pct",))
-        a = os.registry_va + s * REG_SIZE
-        cpu.store_bytes(a + 16, raw.ljust(REG_NAME, b"\0"))
-        cpu.store(a + 4, sid)
-        cpu.store(a + 8, pct_h, 8)
-        cpu.store(a, 1)
-        os.set_entries({"sync": self.entry})
+        if self.registrar:
+            self._publish(s, raw, sid, pct_h, os.pid)
+            os.set_entries({"sync": self.entry})
+        else:                                   # (callable before it is published)
+            os.set_entries({"sync": self.entry})
+            self._ask_registrar(raw, sid, pct_h, name)
         for w in range(MAX_WAITERS):
             self.os.ipc.wake_sleeper(os.registry_va + REG_WAITERS + 8 * w)
         svc, spins, seen = self.services[sid], 0, 0
@@ -122,6 +125,66 @@ class LRPC:
             spins = 1 if svc[2] != seen else spins + 1     # turns with no call served
             seen = svc[2]               # (calls arrive by PCT, even to a sleeper)
             os.block(None, lambda: count is not None and svc[2] >= count, spins)
+
+    def _publish(self, s: int, raw: bytes, sid: int, pct_h: int, owner: int) -> None:
+        """Write registry slot ``s`` (the registrar only: the page is read-only to
+        everyone else); its used word is the owner's environment id."""
+        cpu, a = self.cpu, self.os.registry_va + s * REG_SIZE
+        cpu.store_bytes(a + 16, raw.ljust(REG_NAME, b"\0"))
+        cpu.store(a + 4, sid)
+        cpu.store(a + 8, pct_h, 8)
+        cpu.store(a, owner)
+
+    def become_registrar(self) -> None:
+        """The first process owns the registry: it alone writes it, on request
+        (its wake capability is handed down at every spawn and fork)."""
+        self.registrar = True
+        self.registrar_h = self.os.wake_handle
+
+    def _ask_registrar(self, raw: bytes, sid: int, pct_h: int, name: Any) -> None:
+        """Ask the registrar (asynchronous PCT: it learns our id from Aegis) to
+        publish ``raw``; wait until the entry is ours (EINVAL if another's)."""
+        os, cpu = self.os, self.cpu
+        try:
+            os.trap(Sys.PCT_ASYNC, self.registrar_h, ("reg", raw, sid, pct_h), True)
+        except SyscallError:
+            raise SyscallError("ESRCH", "the rpc registrar is gone", name=name) from None
+        for _ in range(REG_TURNS):
+            s = self._reg_find(raw)
+            if s >= 0 and cpu.load(os.registry_va + s * REG_SIZE + 8, 8) == pct_h:
+                return
+            if s >= 0 and self._alive(cpu.load(os.registry_va + s * REG_SIZE + 8, 8)):
+                raise SyscallError("EINVAL", "name already served", name=name)
+            os.procs.block(None, lambda: False, sleep=False)
+        raise SyscallError("ESRCH", "the rpc registrar did not answer", name=name)
+
+    def on_register(self, sender: int, words: tuple[Any, ...]) -> bool:
+        """The registrar's side: publish (name, sid, pct handle) for ``sender``
+        (attested by Aegis) if the handle names the sender and the name is free."""
+        if not self.registrar or len(words) != 3:
+            return False
+        raw, sid, pct_h = words
+        if type(raw) is not bytes or not 0 < len(raw) <= REG_NAME or b"\0" in raw \
+                or type(sid) is not int or not 0 <= sid < 1 << 31 or type(pct_h) is not int:
+            return False
+        try:
+            kind, eid, rights, _n = self.os.trap(Sys.CAP_INFO, pct_h)
+        except SyscallError:
+            return False
+        if kind != "env" or eid != sender or "pct" not in rights:
+            return False
+        s = self._reg_find(raw)
+        if s >= 0 and self._alive(self.cpu.load(self.os.registry_va + s * REG_SIZE + 8, 8)):
+            return False                            # served by someone alive: theirs
+        if s < 0:
+            s = next((i for i in range(REG_SLOTS)
+                      if not self.cpu.load(self.os.registry_va + i * REG_SIZE)), -1)
+            if s < 0:
+                return False
+        self._publish(s, raw, sid, pct_h, sender)
+        for w in range(MAX_WAITERS):
+            self.os.ipc.wake_sleeper(self.os.registry_va + REG_WAITERS + 8 * w)
+        return True
 
     def entry(self, *words: Any) -> int:
         """The server's single sync entry: dispatch to the service, return its word.

@@ -41,15 +41,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import image_pages
-from exolab.errors import SyscallError
-from exolab.kernels.exokernel.bind import VALID
+from exolab.errors import SyscallError, safe_repr, type_name
+from exolab.kernels.exokernel.bind import MAX_VEC, VALID
+from exolab.kernels.exokernel.envcalls import MAX_SHARE
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import FD_CONSOLE
-from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, GUARANTEED_PAGES,
+from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, GUARANTEED_PAGES, P_DIRTY,
                                       IMAGE_VPN, MISC_PID, MISC_VA, P_COW, P_PRESENT,
                                       P_READ, P_SHARED, P_WRITE, PAGE,
-                                      SHIFT, STACK_PAGES, STACK_VPN, fd_addr)
-from exolab.machine.threads import SimThread
+                                      SHIFT, STACK_PAGES, STACK_VPN, boot_vpns, fd_addr)
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["Procs", "UThread", "PENDING"]
 
 PENDING = object()                      # a child that has not exited yet
+_RO = ("read", "share")                 # what a sharer gives a copy-on-write co-owner
+_YIELD = int(Sys.YIELD)                 # (a plain int: an IntEnum lookup per call is slow)
 #: fruitless turns a waiter yields before it sleeps even though others could run: two
 #: processes waiting on each other would otherwise yield back and forth for ever
 MAX_SPINS = 64
@@ -80,7 +82,7 @@ def _proc_name(name: Any, program: Any) -> str:
 class UThread:
     """An ExOS thread; every field is owned by its process's ExOS."""
 
-    ctx: SimThread                      # the context Aegis gave it (THREAD_ALLOC)
+    ctx: int                            # id of the context Aegis gave it (THREAD_ALLOC)
     waiting: bool = False               # blocked in block(), re-checks when resumed
     done: bool = False                  # its entry returned
     slot: int | None = None             # the wake slot it last blocked on (block())
@@ -92,6 +94,7 @@ class Procs:
     def __init__(self, os: "ExOS") -> None:
         self.os = os
         self.cpu = os.cpu
+        self.c_save = os.profile.reg_save
         self.children: dict[int, Any] = {}      # pid -> PENDING or exit status
         self.threads: list[UThread] = []
 
@@ -100,12 +103,12 @@ class Procs:
     def boot(self) -> None:
         """Allocate the private region, guarantee it, set the entry points."""
         os = self.os
-        for i in range(GUARANTEED_PAGES):
+        for vpn in boot_vpns():
             ppn, h = os.trap(Sys.PAGE_ALLOC, None)
-            os.trap(Sys.GUARANTEE, EXOS_VPN + i, ppn, h, True)
+            os.trap(Sys.GUARANTEE, vpn, ppn, h, True)
         os.trap(Sys.ENV_SETUP, os.handle, os.entry_table(), os.exc_table(), EXOS_VPN)
         self.cpu.store(MISC_VA + MISC_PID, os.pid)
-        self.threads.append(UThread(self.cpu.current))  # type: ignore[arg-type]
+        self.threads.append(UThread(self.cpu.current))
         for fd in (0, 1, 2):
             self.cpu.store(fd_addr(fd), FD_CONSOLE)
 
@@ -119,7 +122,7 @@ class Procs:
         for _ in range(pages):
             frames.append(os.trap(Sys.PAGE_ALLOC, None))
             self.cpu.charge(p.copy_cost(PAGE))
-            self.cpu.memory.note_copy(PAGE)
+            self.cpu.note_copy(PAGE)
         os.vm.map_fixed(IMAGE_VPN + EXOS_TEXT_PAGES, frames, P_READ)
         os.image_span = EXOS_TEXT_PAGES + pages
         os.vm.pt.insert_run(STACK_VPN, STACK_PAGES, P_READ | P_WRITE)
@@ -131,19 +134,22 @@ class Procs:
         text = [os.trap(Sys.PAGE_ALLOC, None) for _ in range(EXOS_TEXT_PAGES)]
         self.cpu.charge(EXOS_TEXT_PAGES * os.profile.copy_cost(PAGE))
         for _ in range(EXOS_TEXT_PAGES):
-            self.cpu.memory.note_copy(PAGE)
+            self.cpu.note_copy(PAGE)
         os.vm.map_fixed(IMAGE_VPN, text, P_READ | P_SHARED)
         os.registry_va = os.vm.shared_run([os.trap(Sys.PAGE_ALLOC, None)])
+        os.lrpc.become_registrar()
         self._load_image(program)
         return self._run(program, args)
 
     def spawn_main(self, program: Any, args: tuple[Any, ...],
-                   shared: list[tuple[int, int]], pages: int | None = None) -> Any:
+                   shared: list[tuple[int, int]], pages: int | None = None,
+                   registrar: int = 0) -> Any:
         """A spawned process: map the shared text and registry, load the image, run."""
         os = self.os
+        os.lrpc.registrar_h = registrar
         self.boot()
         os.vm.map_fixed(IMAGE_VPN, shared[:-1], P_READ | P_SHARED)
-        os.registry_va = os.vm.shared_run(shared[-1:])
+        os.registry_va = os.vm.shared_run(shared[-1:], P_READ | P_SHARED)   # read-only
         self._load_image(program, pages)
         return self._run(program, args)
 
@@ -161,6 +167,7 @@ class Procs:
             cpu.store(a + 4, va)
         os.vm.next_vpn, os.image_span = snap["next_vpn"], snap["image_span"]
         os.registry_va, os.fault_handler = snap["registry_va"], snap["fault_handler"]
+        os.lrpc.registrar_h = snap["registrar"]
         for kind, h in snap["exc"].items():
             os.set_exception_handler(kind, h)
         return self._run(entry, args)
@@ -187,7 +194,11 @@ class Procs:
         os = self.os
         pid, h = os.trap(Sys.ENV_ALLOC, name[:64] or "proc", pages)
         try:
-            os.trap(Sys.SLICE_ALLOC, h, None, 1, False)
+            try:
+                os.trap(Sys.SLICE_ALLOC, h, None, 1, False)
+            except SyscallError as ex:          # every slice is owned: the child runs
+                if ex.errno != "EAGAIN":        # in time others donate or leave idle
+                    raise
             return pid, h, os.trap(Sys.CAP_DERIVE, os.handle, ("wake", "pct"))
         except SyscallError:
             self._abandon(h)
@@ -217,15 +228,16 @@ class Procs:
                     range(pt.find(IMAGE_VPN), pt.find(IMAGE_VPN) + EXOS_TEXT_PAGES)]
             reg = pt.find(os.registry_va >> SHIFT)
             text.append((pt.entry(reg)[0], pt.cap(reg)))
-            roots = os.trap(Sys.PAGE_SHARE, [hh for _p, hh in text], h)
+            roots = self._share([(hh, _RO) for _p, hh in text], h)
             try:
                 child = libos(self.cpu, pid, h, up)
             except Exception as ex:             # the program's library OS is broken
                 raise SyscallError("EINVAL", "the program's library OS failed to start",
-                                   libos=libos.__name__, reason=type(ex).__name__) from None
+                                   libos=safe_repr(libos),
+                                   reason=type_name(ex)) from None
             shared = [(p, r) for (p, _h), r in zip(text, roots)]
             os.trap(Sys.ENV_START, h, child.procs.spawn_main,
-                    (program, args, shared, pages))
+                    (program, args, shared, pages, os.lrpc.registrar_h))
         except SyscallError:
             self._abandon(h)
             raise
@@ -242,15 +254,18 @@ class Procs:
         try:
             ptes = os.vm.pt.entries()
             present = [e for e in ptes if e[2] & P_PRESENT]
-            roots = dict(zip((e[0] for e in present),
-                             os.trap(Sys.PAGE_SHARE, [e[3] for e in present], h)))
+            reg = os.registry_va >> SHIFT               # (the registrar's alone)
+            roots = dict(zip((e[0] for e in present), self._share(
+                [e[3] if e[2] & P_SHARED and e[2] & P_WRITE and e[0] != reg
+                 else (e[3], _RO) for e in present], h)))
             snap_ptes, vec = self._cow(ptes, roots)
-            if vec:
-                os.trap(Sys.TLB_VEC, vec)
+            for at in range(0, len(vec), MAX_VEC):
+                os.trap(Sys.TLB_VEC, vec[at:at + MAX_VEC])
             fds = os.ipc.open_fds()
             os.ipc.inherit(fds)
             snap = {"ptes": snap_ptes, "fds": fds, "next_vpn": os.vm.next_vpn,
                     "image_span": os.image_span, "registry_va": os.registry_va,
+                    "registrar": os.lrpc.registrar_h,
                     "fault_handler": os.fault_handler, "exc": dict(os.exc_handlers)}
             child = type(os)(self.cpu, pid, h, up, name=f"{os.name}~")
             os.trap(Sys.ENV_START, h, child.procs.fork_main, (snap, entry, args))
@@ -271,8 +286,21 @@ class Procs:
                 pt.set_flags(i, flags)
                 if flags & P_READ:
                     vec.append((vpn, ppn, h, VALID))
-            snap.append((vpn, ppn, flags, roots.get(vpn, 0)))
+            if vpn == self.os.registry_va >> SHIFT:
+                flags &= ~(P_WRITE | P_DIRTY)   # the registry: read-only in the child
+            elif flags & P_PRESENT and not flags & P_SHARED:
+                flags |= P_COW                  # the child's root is read-only: copy
+            snap.append((vpn, ppn, flags, roots.get(vpn, 0)))   # before any write
         return snap, vec
+
+    def _share(self, items: list[Any], h: int) -> list[int]:
+        """PAGE_SHARE ``items`` with environment ``h``, MAX_SHARE per call."""
+        if len(items) <= MAX_SHARE:
+            return self.os.trap(Sys.PAGE_SHARE, items, h)  # type: ignore[no-any-return]
+        out: list[int] = []
+        for at in range(0, len(items), MAX_SHARE):
+            out.extend(self.os.trap(Sys.PAGE_SHARE, items[at:at + MAX_SHARE], h))
+        return out
 
     # -- ending and waiting ---------------------------------------------------------------
 
@@ -293,10 +321,17 @@ class Procs:
         os.ipc.close_all()
         os.trap(Sys.ENV_DESTROY, os.handle, what, True)
 
-    def on_exit_message(self, sender: int, pid: Any, status: Any) -> None:
-        """A child's exit (its PCT, or the kernel's death notice): remember its status."""
-        if pid in self.children and self.children[pid] is PENDING and sender in (0, pid):
+    def on_exit_message(self, sender: int, pid: int, status: Any) -> bool:
+        """A decoded exit message: remember a child's status; whether it was taken.
+
+        Only the kernel's death notice (sender 0, sent when the environment is
+        really destroyed, with the status it was destroyed with) counts; a
+        child's own "exit" PCT announces nothing the kernel has not attested,
+        so a process can neither forge a sibling's status nor its own early."""
+        if sender == 0 and self.children.get(pid, None) is PENDING:
             self.children[pid] = status
+            return True
+        return sender == pid and pid in self.children      # (the child's courtesy copy)
 
     def wait(self, pid: Any) -> tuple[int, Any]:
         """Block until child ``pid`` (or any) has exited; reap it."""
@@ -321,7 +356,7 @@ class Procs:
         """The running ExOS thread."""
         cur = self.cpu.current
         for u in self.threads:
-            if u.ctx is cur:
+            if u.ctx == cur:
                 return u
         raise SyscallError("EINVAL", "not an ExOS thread of this process")
 
@@ -332,7 +367,7 @@ class Procs:
         ctx = self.os.trap(Sys.THREAD_ALLOC, self._thread_main, (entry, args),
                            f"{self.os.name}.t{len(self.threads)}")
         self.threads.append(UThread(ctx))
-        return ctx.tid  # type: ignore[no-any-return]
+        return ctx  # type: ignore[no-any-return]
 
     def _thread_main(self, entry: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """Body of an ExOS thread."""
@@ -368,8 +403,8 @@ class Procs:
 
     def yield_env(self) -> bool:
         """Save our context and donate the slice; False if nobody else could run."""
-        self.cpu.charge(self.os.profile.reg_save)
-        return bool(self.os.trap(Sys.YIELD, None))
+        self.cpu.charge(self.c_save)
+        return bool(self.os.trap(_YIELD, None))
 
     def block(self, sleeper: int | None, ready: Callable[[], bool],
               sleep: bool = True, spins: int = 0) -> bool:

@@ -39,7 +39,9 @@ from exolab.abi import PROT_READ, PROT_WRITE
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.layout import (CAPV_VPN, IMAGE_VPN, MAX_PTES, MISC_COUNT,
+from exolab.libos.exos.layout import (CAPV_VPN, IMAGE_VPN, MAX_FAULT_DEPTH, MAX_PTES,
+                                      MISC_COUNT, PT_PAGES,
+                                      PTES_PER_PAGE,
                                       MISC_DEPTH, MISC_HANDLER, MISC_VA, P_COW, P_DIRTY,
                                       P_LOST, P_PRESENT, P_READ, P_SHARED, P_WRITE, PAGE,
                                       PT_VPN, PTE_SIZE, SAVE_FAULT, SAVE_FRAME, SAVE_VA,
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PageTable", "VM", "MAX_FAULT_DEPTH", "prot_flags", "bind_flags"]
 
-MAX_FAULT_DEPTH = 4             # nested user fault handlers before the process dies
 _BASE, _CAPV = PT_VPN << SHIFT, CAPV_VPN << SHIFT
 
 
@@ -75,6 +76,22 @@ class PageTable:
         self.cpu = os.cpu
         self.c_call = cost(os.profile, "proc_call")
         self.c_probe = cost(os.profile, "bsearch_probe")
+        self.os = os
+        self.capacity = PT_PAGES * PTES_PER_PAGE       # PTEs the guaranteed pages hold
+
+    def _grow(self, need: int) -> None:
+        """Add guaranteed page-table (and handle-vector) pages until ``need`` PTEs
+        fit (ENOMEM past MAX_PTES, or when no frame is left)."""
+        if need > MAX_PTES:
+            raise SyscallError("ENOMEM", "page table full", limit=MAX_PTES)
+        trap = self.os.trap
+        while self.capacity < need:
+            pages = self.capacity // PTES_PER_PAGE
+            for vpn in (PT_VPN + pages,) if pages % 2 else \
+                    (PT_VPN + pages, CAPV_VPN + pages // 2):
+                ppn, h = trap(Sys.PAGE_ALLOC, None)
+                trap(Sys.GUARANTEE, vpn, ppn, h, True)
+            self.capacity += PTES_PER_PAGE
 
     def count(self) -> int:
         """Number of PTEs in the vector."""
@@ -134,8 +151,8 @@ class PageTable:
     def insert_run(self, vpn: int, npages: int, flags: int) -> None:
         """Insert PTEs for ``npages`` absent pages from ``vpn`` (not present yet)."""
         n = self.count()
-        if n + npages > MAX_PTES:
-            raise SyscallError("ENOMEM", "page table full", limit=MAX_PTES)
+        if n + npages > self.capacity:
+            self._grow(n + npages)
         i = self.find(vpn)
         if i >= 0:
             raise SyscallError("EINVAL", "page already mapped", vaddr=vpn << SHIFT)
@@ -311,14 +328,15 @@ class VM:
 
     # -- the ABI calls ---------------------------------------------------------------------
 
-    def _pages(self, vaddr: Any, length: Any) -> tuple[int, int]:
-        """Decode an aligned range into (first vpn, number of pages)."""
+    def _pages(self, vaddr: Any, length: Any, outside: str = "EFAULT") -> tuple[int, int]:
+        """Decode an aligned range into (first vpn, number of pages); a range
+        beyond user space is ``outside`` (munmap lists only EINVAL)."""
         if type(vaddr) is not int or type(length) is not int or vaddr & (PAGE - 1) \
                 or not 0 < length <= USER_TOP - USER_BASE:
             raise SyscallError("EINVAL", "range must be page aligned", vaddr=vaddr,
                                length=length)
         if not 0 <= vaddr <= USER_TOP - length:
-            raise SyscallError("EFAULT", "range outside user space", vaddr=vaddr,
+            raise SyscallError(outside, "range outside user space", vaddr=vaddr,
                                length=length)
         return vaddr >> SHIFT, (length + PAGE - 1) >> SHIFT
 
@@ -345,7 +363,7 @@ class VM:
 
     def munmap(self, vaddr: Any, length: Any) -> None:
         """Unmap the mapped pages of a range and give their frames back."""
-        vpn, npages = self._pages(vaddr, length)
+        vpn, npages = self._pages(vaddr, length, "EINVAL")
         i = self.pt.find(vpn)
         i = i if i >= 0 else ~i
         j = i
@@ -404,8 +422,9 @@ class VM:
                 n += 1
         return n
 
-    def shared_run(self, frames: list[tuple[int, int]]) -> int:
+    def shared_run(self, frames: list[tuple[int, int]],
+                   flags: int = P_READ | P_WRITE | P_SHARED | P_DIRTY) -> int:
         """Map frames [(ppn, handle)] as a fresh shared region; return its address."""
         vpn = self.reserve(len(frames))
-        self.map_fixed(vpn, frames, P_READ | P_WRITE | P_SHARED | P_DIRTY)
+        self.map_fixed(vpn, frames, flags)
         return vpn << SHIFT

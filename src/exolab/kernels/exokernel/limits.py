@@ -1,0 +1,57 @@
+"""Every limit Aegis enforces, in one place (docs/exokernel.md lists them).
+
+A limit bounds what one environment can make the kernel (and so the host)
+hold; exceeding one is a typed error for the caller only (ENOMEM for
+environments and pages, EAGAIN for threads, EINVAL for an oversized
+argument), never a failure of the kernel or of another environment. The
+mechanism modules import their limits from here.
+
+Interface::
+
+    KERNEL_FRAMES, PAGE_SHIFT, KERNEL_STACK     boot: low frames, page size, stack
+    MAX_ENVS, MAX_THREADS, MAX_ENV_THREADS      live environments / contexts
+    MAX_NAME, MAX_CONSOLE, MAX_SHARE, MAX_RIGHTS          system-call arguments
+    USER_VPN_LIMIT, MAX_GUARANTEED, MAX_VEC               bindings
+    MAX_INBOX, MAX_WORDS, MAX_PCT_DEPTH                   control transfers
+    MAX_STRIKES, MAX_EXC_DEPTH, SLOTS, MAX_OVERRUNS       exceptions, slices
+
+(A short module: constants with their reasons.)
+"""
+from __future__ import annotations
+
+__all__ = ["KERNEL_FRAMES", "PAGE_SHIFT", "KERNEL_STACK", "MAX_ENVS", "MAX_THREADS", "MAX_ENV_THREADS",
+           "MAX_NAME", "MAX_CONSOLE", "MAX_SHARE", "MAX_RIGHTS", "USER_VPN_LIMIT",
+           "MAX_GUARANTEED", "MAX_VEC", "MAX_INBOX", "MAX_WORDS", "MAX_PCT_DEPTH",
+           "MAX_STRIKES", "MAX_EXC_DEPTH", "SLOTS", "MAX_OVERRUNS"]
+
+KERNEL_FRAMES = 64          # low frames hold the kernel image and its data
+PAGE_SHIFT = 12             # Aegis (and ExOS's layout) are written for 4 KiB pages
+KERNEL_STACK = 200          # frames of recursion limit reserved for destroy (its depth
+                            # is bounded: unstarted children are not nested environments)
+
+# -- what a program can make the kernel hold (issue 9 §2.8: host memory) ---------------
+MAX_ENVS = 16_384           # live environments (10,000 must work on every profile)
+MAX_THREADS = 16_384        # live contexts over all environments (~9 KiB of host each)
+MAX_ENV_THREADS = 1_024     # live contexts of one environment (ExOS threads)
+
+# -- system-call arguments ------------------------------------------------------------------
+MAX_NAME = 64               # bytes of an environment or thread name
+MAX_CONSOLE = 1 << 16       # bytes of one console write
+MAX_SHARE = 1024            # handles in one PAGE_SHARE
+MAX_RIGHTS = 16             # names in one CAP_DERIVE rights collection
+
+# -- bindings ---------------------------------------------------------------------------------
+USER_VPN_LIMIT = 0x80000    # user space is below 0x8000_0000 (MIPS kuseg)
+MAX_GUARANTEED = 128        # guaranteed mappings per environment (ExOS: page table +)
+MAX_VEC = 1024              # entries per TLB_VEC call
+
+# -- control transfers --------------------------------------------------------------------------
+MAX_INBOX = 64              # asynchronous messages queued per environment
+MAX_WORDS = 8               # registers a PCT carries
+MAX_PCT_DEPTH = 32          # synchronous PCTs nested on one thread of control
+
+# -- exceptions and slices --------------------------------------------------------------------
+MAX_STRIKES = 8             # handler returns that left the same fault unfixed
+MAX_EXC_DEPTH = 16          # exception / TLB-miss upcalls nested in one environment
+SLOTS = 64                  # positions in the slice vector (one second of slices)
+MAX_OVERRUNS = 3            # epilogue overruns tolerated; the next destroys the environment
