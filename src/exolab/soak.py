@@ -213,6 +213,15 @@ def bomb(os, n):
     return n
 
 
+def closer(os, *a):
+    for fd in range(12):
+        try:
+            os.write(fd, b"\\xff" * 64)
+            os.close(fd)
+        except SyscallError:
+            pass
+
+
 def h_raise(os, va, w=False):
     raise HandlerBoom("handler")
 
@@ -416,6 +425,8 @@ def _ipc_abuse(rng: random.Random) -> list[str]:
     key = rng.choice(["0", "1", "2", "3", "7", "Liar(1)", "-1", "1 << 64"])
     return _guarded(rng.choice([
         ["for fd in range(12):", "    os.close(fd)"],
+        ["r, w = os.pipe()", "c = os.fork(closer)", "os.write(w, b'abc')", "os.read(r, 3)",
+         "os.wait(c)"],
         ["r, w = os.pipe()", "os.close(r)", "os.write(w, b'x' * 5000)"],
         ["r, w = os.pipe()", f"os.write(w, {rng.choice(HOSTILE)})", "os.read(r, 5)"],
         ["r, w = os.pipe()", "os.write(w, b'\\xff' * 100)", f"os.read(r, {rng.choice(INTS)})"],
