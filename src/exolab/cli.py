@@ -690,6 +690,9 @@ def soak(
     failures: Annotated[Optional[Path], typer.Option(
         "--failures", help="Write every failure (seed, source, detail) to this JSON file.",
         show_default=False)] = None,
+    spread: Annotated[bool, typer.Option(
+        "--spread", help="Run each case on one kernel in turn, not on every kernel.")
+    ] = False,
 ) -> None:
     """Run generated hostile programs and hostile messages beside bystanders on every
     kernel (issue 9); print how the runs ended; exit 1 if any failed."""
@@ -697,7 +700,7 @@ def soak(
     for k in kernel or ():
         if k not in kernel_names():
             raise ConfigError("unknown kernel", name=k, expected=kernel_names())
-    stats = s.soak(programs, messages, seed, kernel or None,
+    stats = s.soak(programs, messages, seed, kernel or None, spread=spread,
                    on_case=s.progress(sys.stderr) if sys.stderr.isatty() else None)
     table = Table(title=f"soak (seed {seed}, budget {s.BUDGET:,} cycles)",
                   title_justify="left")
