@@ -170,12 +170,14 @@ def test_the_soak_command_prints_the_figures_and_fails_on_a_failure(
 
 @pytest.mark.parametrize("kernel", kernels.kernel_names())
 def test_what_the_soak_found_stays_fixed(kernel: str) -> None:
-    """Two findings of the long soak on main: ExOS's ``dirty`` rendered a bad address
-    with ``repr()`` (ValueError escaped the call); the monolithic rpc server died with
+    """Three findings of the long soak on main: ExOS's ``dirty`` and the monolithic
+    ``read`` rendered a bad argument with ``repr()`` (ValueError escaped the call, program
+    seed 12844); the monolithic rpc server died with
     EPIPE when a client wrote garbage requests into its connection and went away,
     so every other client lost the service (message seed 33)."""
-    src = _case(["os.dirty(BadErr())", "os.dirty(Boom())"])
-    assert soak.run_case(kernel, src, "program")[0] == "finished"
+    for bad in ("os.dirty(BadErr())", "os.dirty(Boom())", "os.read(0, BadErr())"):
+        outcome, detail, _ = soak.run_case(kernel, _case([bad]), "program")
+        assert outcome == "finished", (bad, detail)
     garbage = (soak.PRELUDE + "\n\ndef hostile(os):\n    h = os.rpc_connect('soak')\n"
                "    os.rpc_call(h, 3)\n    os.wait(os.fork(closer))\n    os.rpc_call(h, 4)\n"
                + soak.MESSAGE_MAIN)
