@@ -2,10 +2,16 @@
 
 Commands::
 
-    exolab bench [SUITE ...] [--profile P] [--seed S] [--json FILE] [--quick] [--full]
-                 [--kernel K ...] [--list]
-        run benchmark suites (all when none is named) and print one table each;
-        --json writes the report (see exolab.bench.results)
+    exolab bench [SUITE ...] [--profile P] [--seed S] [--json FILE] [--plot FILE]
+                 [--quick] [--full] [--kernel K ...] [--list]
+        run benchmark suites (all when none is named) and print one table each
+        (a row per benchmark and kernel: exolab.bench.report); --json writes the
+        report (see exolab.bench.results), --plot an image (exolab.bench.plot);
+        both paths are checked before anything runs; on a terminal a transient
+        progress line shows the suite and row being measured
+    exolab explain BENCHMARK [--kernel K ...] [-n N] [--json FILE]
+        what one loop iteration does on each kernel (exolab.bench.anatomy);
+        -n at most EXPLAIN_MAX_N; progress on a terminal; ^C exits 130
     exolab run PROGRAM [ARGS ...] [--kernel K] [--profile P] [--seed S]
                [--trace out.json] [--max-cycles N]
         run an ABI program (path/to/file.py[:func] or package.module[:func],
@@ -25,6 +31,10 @@ Commands::
     exolab profiles [NAME]
         print the hardware cost table(s) and each kernel's path table on them,
         every row with its source
+    exolab contract check FILE ...
+        check Singularity channel contracts (exolab.kernels.singularity.contract):
+        print each contract's messages, states and transitions, or every error
+        with its file, line and column (exit 2)
     exolab --version
 
 Any :class:`~exolab.errors.ExolabError` (unknown suite, profile, program...)
@@ -53,6 +63,10 @@ Interface::
     EXIT_FAULT                          exit status of run when a process faulted (1)
     EXIT_INTERRUPTED                    exit status of run/trace after ^C (130)
     DEFAULT_MAX_CYCLES                  the cycle budget of run/trace (2 * 10**8)
+    EXPLAIN_MAX_N                       the largest `explain -n` (10**5)
+
+Help is tidied for every command (:class:`_Group`): flags without a type,
+``PROGRAM [ARGS]...`` usage lines.
 
 This module is over the 400-line guide: it is one Typer app, and each command
 is a thin shell (options, then one call into the library) that reads best
@@ -60,6 +74,7 @@ beside the others it shares helpers with.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -67,12 +82,13 @@ import re
 import sys
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Callable, Iterator, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from exolab import __version__
 from exolab.errors import ConfigError, ExolabError, safe_str
@@ -80,7 +96,8 @@ from exolab.kernels import kernel_names
 from exolab.records import flatten
 
 __all__ = ["app", "main", "resolve_program", "program_args", "load_abi_program",
-           "EXIT_ERROR", "EXIT_FAULT", "EXIT_INTERRUPTED", "DEFAULT_MAX_CYCLES"]
+           "EXIT_ERROR", "EXIT_FAULT", "EXIT_INTERRUPTED", "DEFAULT_MAX_CYCLES",
+           "EXPLAIN_MAX_N"]
 
 EXIT_ERROR = 2
 EXIT_FAULT = 1                  # exolab run: a process faulted, deadlock, or the budget
@@ -89,12 +106,79 @@ EXIT_INTERRUPTED = 130          # the shell's status for a command ended by SIGI
 #: on dec5000, 0.11 s on athlon64; the paper-sized benchmark programs need at most
 #: 3 * 10**7, the examples 7 * 10**5 (why this value: docs/design.md)
 DEFAULT_MAX_CYCLES = 200_000_000
+#: the largest -n of `exolab explain` (pipe: about 20 s per kernel on a laptop)
+EXPLAIN_MAX_N = 100_000
 #: exit statuses listed in a summary before "... and N more"
 SHOWN_EXITS = 16
 F = TypeVar("F", bound=Callable[..., Any])
 
+class _Argument(TyperArgument):
+    """A positional argument shown as NAME (required) or [NAME] in usage lines."""
+
+    def _usage_display_name(self) -> str:
+        """PROGRAM, [ARGS]...: the usual notation, not typer's {program}."""
+        name = self.display_name_raw
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        """No type column: the help text says what the argument is."""
+        return None
+
+
+def _tidy(command: Any) -> Any:
+    """Make a command's help read like a well-kept CLI's: flags show no type, arguments
+    are upper-case metavars (PROGRAM, [ARGS]...), options show FILE, N, NAME."""
+    for param in getattr(command, "params", ()):
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = (param.name or "arg").upper()
+            param.__class__ = _Argument
+        elif getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+        elif param.metavar is None:
+            param.metavar = _METAVARS.get(param.name or "", "VALUE")
+    if type(command) is TyperCommand:
+        command.__class__ = _Command        # (a subclass with no state of its own)
+    return command
+
+
+#: option metavars by parameter name (anything else: VALUE)
+_METAVARS = {"profile": "NAME", "seed": "N", "json_path": "FILE", "plot": "FILE",
+             "kernel": "NAME", "trace_path": "FILE", "out": "FILE", "max_cycles": "N",
+             "n": "N"}
+
+
+class _Group(TyperGroup):
+    """The exolab group: every command's help tidied (:func:`_tidy`)."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command ``cmd_name``, its help tidied."""
+        return _tidy(super().get_command(ctx, cmd_name))
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The group's own options (--version, --help), flags shown without a type."""
+        return _tidy_params(super().get_params(ctx))
+
+
+def _tidy_params(params: list[Any]) -> list[Any]:
+    """Flags (--help, --version) shown without a type."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    """A command whose --help is shown without a type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The command's parameters, --help included, flags shown without a type."""
+        return _tidy_params(super().get_params(ctx))
+
+
 app = typer.Typer(name="exolab", add_completion=False, no_args_is_help=True,
-                  pretty_exceptions_enable=False,
+                  pretty_exceptions_enable=False, cls=_Group,
                   help="A laboratory of operating-system structures on one simulated "
                        "machine.")
 
@@ -185,25 +269,87 @@ def bench(
     list_: Annotated[bool, typer.Option(
         "--list", help="List the suites and exit.")] = False,
     plot: Annotated[Optional[Path], typer.Option(
-        "--plot", help="Draw measured / paper figures into this PNG.")] = None,
+        "--plot", help="Draw the figures into this image (.png, .svg, .pdf...; no "
+                       "extension: .png).")] = None,
 ) -> None:
-    """Run benchmark suites and print their tables."""
-    from exolab.bench.registry import run_suites
+    """Run benchmark suites and print their tables.
+
+    On a terminal a progress line shows the suite and row being measured;
+    piped, only the tables are printed. --json and --plot paths are checked
+    before anything runs.
+    """
+    from exolab.bench.registry import get_suite, registered, run_suites
     from exolab.bench.report import print_report
     if list_:
         _list_suites()
         return
-    report = run_suites(suites or None, profile, seed, kernels=kernel or None,
-                        quick=quick, full=full)
+    if json_path is not None:
+        _check_output(json_path)
+    plot_path = None
+    if plot is not None:
+        from exolab.bench.plot import check_suites
+        from exolab.bench.plot import plot_path as resolve_plot
+        _check_output(plot)                     # a directory, before .png is added
+        plot_path = resolve_plot(plot)
+        check_suites([get_suite(n).name for n in suites or ()])
+        _check_output(plot_path)
+    infos = [get_suite(n) for n in dict.fromkeys(suites or ())] or \
+        list(registered().values())
     out = _out()
+    with _bench_progress(out, len(infos)) as progress:
+        report = run_suites(suites or None, profile, seed, kernels=kernel or None,
+                            quick=quick, full=full, progress=progress)
     print_report(report, out)
     if json_path is not None:
         _write(lambda: report.write_json(json_path), json_path)
         out.print(f"wrote {escape(str(json_path))}")
-    if plot is not None:
+    if plot_path is not None:
         from exolab.bench.plot import plot_report
-        _write(lambda: plot_report(report, plot), plot)
-        out.print(f"wrote {escape(str(plot))}")
+        written = plot_path
+        _write(lambda: plot_report(report, written), written)
+        out.print(f"wrote {escape(str(written))}")
+
+
+def _check_output(path: Path) -> None:
+    """Refuse, before anything runs, an output file that cannot be written: a directory,
+    a missing directory, no permission (ConfigError naming the path)."""
+    reason = None
+    if path.is_dir():
+        reason = "it is a directory"
+    elif not path.parent.is_dir():
+        reason = f"no such directory: {path.parent}"
+    elif not os.access(path.parent, os.W_OK) or (path.exists()
+                                                 and not os.access(path, os.W_OK)):
+        reason = "permission denied"
+    if reason is not None:
+        raise ConfigError("cannot write the output file", path=str(path), reason=reason)
+
+
+@contextlib.contextmanager
+def _bench_progress(out: Console, suites: int) -> Iterator[Callable[[str, str, str], None]
+                                                           | None]:
+    """On a terminal, a transient rich progress display of the suite and row being
+    measured (yields its callback for run_suites); otherwise nothing (yields None)."""
+    if not out.is_terminal:
+        yield None
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                               TextColumn, TimeElapsedColumn)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TextColumn("suites"), TimeElapsedColumn(),
+                  console=out, transient=True) as bar:
+        task = bar.add_task("starting", total=suites)
+        seen: list[str] = []
+
+        def step(suite: str, benchmark: str, kernel: str) -> None:
+            if suite not in seen:
+                if seen:
+                    bar.advance(task)
+                seen.append(suite)
+            row = f": {benchmark} on {kernel}" if benchmark else ""
+            bar.update(task, description=escape(f"{suite}{row}"))
+            bar.refresh()
+        yield step
 
 
 @app.command()
@@ -235,18 +381,85 @@ def explain(
         "--profile", "-p", help="Cost profile (default: the suite's paper machine).")] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Simulation seed.")] = 0,
     n: Annotated[Optional[int], typer.Option(
-        "-n", min=1, help="Loop iterations of the smaller run (default: the quick size).")]
-        = None,
+        "-n", min=1, max=EXPLAIN_MAX_N,
+        help=f"Loop iterations of the smaller run (default: the quick size; at most "
+             f"{EXPLAIN_MAX_N:,}).")] = None,
     json_path: Annotated[Optional[Path], typer.Option(
         "--json", help="Also write the counts as JSON to this file.")] = None,
 ) -> None:
-    """Show what one iteration of a benchmark does on each kernel: the structure behind it."""
-    from exolab.bench.anatomy import anatomy, program_of
+    """Show what one iteration of a benchmark does on each kernel: the structure behind it.
+
+    Each kernel runs the program with n and 2n iterations; on a terminal a
+    progress line shows the kernel being measured and the time left. ^C stops
+    it (exit status 130).
+    """
+    from exolab.bench.anatomy import program_of
     _, suite, iteration = program_of(benchmark)
-    found = [a for k in (kernel or kernel_names())
-             if (a := anatomy(benchmark, k, profile, seed, n)) is not None]
+    if json_path is not None:
+        _check_output(json_path)
+    out = _out()
+    found = _dissect(out, benchmark, kernel or kernel_names(), profile, seed, n)
     if not found:
         raise ConfigError("no kernel provides this benchmark", benchmark=benchmark)
+    for table in _explain_tables(out, benchmark, suite, seed, iteration, found):
+        out.print(table)
+    if json_path is not None:
+        doc = {"benchmark": benchmark, "suite": suite, "profile": found[0].profile,
+               "seed": seed, "iteration": iteration,
+               "kernels": {a.kernel: {"per_op": a.per_op, "per_iteration": a.counts}
+                           for a in found}}
+        _write(lambda: json_path.write_text(json.dumps(doc, indent=1) + "\n"), json_path)
+        out.print(f"wrote {escape(str(json_path))}")
+
+
+def _dissect(out: Console, benchmark: str, kernels: list[str], profile: str | None,
+             seed: int, n: int | None) -> list[Any]:
+    """The anatomy of ``benchmark`` on each kernel that provides it, with a transient
+    progress display on a terminal; ^C prints what stopped and exits 130."""
+    from exolab.bench.anatomy import anatomy
+    found = []
+    try:
+        with _kernel_progress(out, benchmark, kernels) as step:
+            for k in kernels:
+                step(k)
+                a = anatomy(benchmark, k, profile, seed, n)
+                if a is not None:
+                    found.append(a)
+    except KeyboardInterrupt:
+        Console(stderr=True, highlight=False).print(
+            f"[red]stopped: interrupted[/] (^C) while dissecting {escape(benchmark)}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    return found
+
+
+@contextlib.contextmanager
+def _kernel_progress(out: Console, benchmark: str,
+                     kernels: list[str]) -> Iterator[Callable[[str], None]]:
+    """On a terminal, a transient progress display over ``kernels`` (with the time
+    left once one is done); yields the callback told each kernel as it starts."""
+    if not out.is_terminal:
+        yield lambda kernel: None
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                               TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("left"),
+                  TimeRemainingColumn(), console=out, transient=True) as bar:
+        task = bar.add_task(benchmark, total=len(kernels))
+        started: list[str] = []
+
+        def step(kernel: str) -> None:
+            if started:
+                bar.advance(task)
+            started.append(kernel)
+            bar.update(task, description=escape(f"{benchmark} on {kernel} (n, 2n)"))
+            bar.refresh()
+        yield step
+
+
+def _explain_table(benchmark: str, suite: str, seed: int, iteration: str,
+                   found: list[Any]) -> Table:
+    """One table of per-iteration counts, a column per kernel of ``found``."""
     table = Table(title=f"{benchmark} ({suite}, {found[0].profile}, seed {seed})",
                   title_justify="left", caption=f"events per loop iteration; one "
                   f"iteration: {iteration}", caption_justify="left")
@@ -260,15 +473,20 @@ def explain(
         if any(values):
             table.add_row(escape(label), *("—" if v is None else f"{v:,.2f}".rstrip("0")
                                            .rstrip(".") for v in values))
-    out = _out()
-    out.print(table)
-    if json_path is not None:
-        doc = {"benchmark": benchmark, "suite": suite, "profile": found[0].profile,
-               "seed": seed, "iteration": iteration,
-               "kernels": {a.kernel: {"per_op": a.per_op, "per_iteration": a.counts}
-                           for a in found}}
-        _write(lambda: json_path.write_text(json.dumps(doc, indent=1) + "\n"), json_path)
-        out.print(f"wrote {escape(str(json_path))}")
+    return table
+
+
+def _explain_tables(out: Console, benchmark: str, suite: str, seed: int,
+                    iteration: str, found: list[Any]) -> list[Table]:
+    """The explain table, split into kernel groups (one table each) when all kernels
+    side by side would not fit ``out``'s width."""
+    table = _explain_table(benchmark, suite, seed, iteration, found)
+    unbounded = out.options.update_width(10 ** 6)
+    if len(found) == 1 or out.measure(table, options=unbounded).maximum <= out.width:
+        return [table]
+    half = (len(found) + 1) // 2
+    return (_explain_tables(out, benchmark, suite, seed, iteration, found[:half])
+            + _explain_tables(out, benchmark, suite, seed, iteration, found[half:]))
 
 
 # -- run --------------------------------------------------------------------------
@@ -286,6 +504,7 @@ def load_abi_program(spec: str, trusted: bool = False) -> Any:
     ``trusted``, imported as host code by :func:`exolab.abi.load_program`); any
     import-time failure is a ConfigError, a rejection a VerifyError."""
     from exolab.abi import load_program
+    _check_program_path(spec.partition(":")[0])
     try:
         return load_program(spec) if trusted else _load_verified(spec)
     except ExolabError:
@@ -293,6 +512,24 @@ def load_abi_program(spec: str, trusted: bool = False) -> Any:
     except (Exception, SystemExit) as ex:   # it raised, exited or did not compile
         raise ConfigError("cannot load program", program=spec,
                           reason=f"{type(ex).__name__}: {ex}") from None
+
+
+_SPEC = "path/to/file.py[:func] or package.module[:func]"
+
+
+def _check_program_path(target: str) -> None:
+    """Say what is wrong with a program's path before loading it: empty, a directory,
+    a file that is not Python source, a path to nothing (ConfigError)."""
+    path = Path(target)
+    if not target.strip():
+        raise ConfigError(f"no program named: expected {_SPEC}")
+    if path.is_dir():
+        raise ConfigError("the program is a directory, not a Python file (.py)",
+                          path=target)
+    if path.exists() and path.suffix != ".py":
+        raise ConfigError("the program is not a Python file (.py)", path=target)
+    if not path.exists() and (path.suffix == ".py" or os.sep in target):
+        raise ConfigError("program file not found", path=target)
 
 
 def _load_verified(spec: str) -> Any:
@@ -467,7 +704,7 @@ def run(
     trace_path: Annotated[Optional[Path], typer.Option(
         "--trace", help="Also write a Perfetto / Chrome trace-event JSON file.")] = None,
     max_cycles: Annotated[int, typer.Option(
-        "--max-cycles", min=0, help=_MAX_CYCLES_HELP)] = DEFAULT_MAX_CYCLES,
+        "--max-cycles", min=0, help=_MAX_CYCLES_HELP, show_default=False)] = DEFAULT_MAX_CYCLES,
     trusted: Annotated[bool, typer.Option(
         "--trusted", help="Run the program as unverified host code (see "
                           "docs/security.md).")] = False,
@@ -591,7 +828,7 @@ def trace(
                                + ", ".join(kernel_names())
                                + " (default monolithic; scenarios: none).")] = None,
     max_cycles: Annotated[int, typer.Option(
-        "--max-cycles", min=0, help=_MAX_CYCLES_HELP)] = DEFAULT_MAX_CYCLES,
+        "--max-cycles", min=0, help=_MAX_CYCLES_HELP, show_default=False)] = DEFAULT_MAX_CYCLES,
     trusted: Annotated[bool, typer.Option(
         "--trusted", help="Run the program as unverified host code (see "
                           "docs/security.md).")] = False,
@@ -666,8 +903,11 @@ def profiles(
     name: Annotated[Optional[str], typer.Argument(
         help="Profile to show (default: all).", show_default=False)] = None,
 ) -> None:
-    """Print each hardware cost profile, then every kernel's software path table on
-    it, with the source of every number."""
+    """Print each cost profile and every kernel's path table on it, with sources.
+
+    Each hardware cost profile is printed first, then every kernel's software
+    path table on it, each number with its source.
+    """
     from exolab.bench.calibrate import path_tables
     from exolab.machine.costs import PROFILES, get_profile
     chosen = [get_profile(name)] if name else list(PROFILES.values())
@@ -715,6 +955,44 @@ def soak(
         _write(lambda: failures.write_text(s.failures_json(stats)), failures)
     if stats.failures:
         raise typer.Exit(1)
+
+# -- contract ---------------------------------------------------------------------
+
+contract_app = typer.Typer(no_args_is_help=True,
+                           help="Singularity channel contracts (.sg files).")
+
+
+@contract_app.command("check")
+@_friendly
+def contract_check(
+    files: Annotated[list[Path], typer.Argument(
+        help="Contract files; a contract they name is also looked for as Name.sg "
+             "beside them.", show_default=False)],
+) -> None:
+    """Check contracts: print each one's messages, states and transitions, or
+    every error (exit status 2)."""
+    from exolab.kernels.singularity.contract import diagnose
+    catalogue, errors = diagnose(files)
+    if catalogue is None:
+        for ex in errors:
+            _fail(ex)
+        raise typer.Exit(EXIT_ERROR)
+    out = _out()
+    for name in catalogue:
+        c = catalogue[name]
+        out.print(f"[bold]contract {escape(name)}[/] ({escape(c.file)}): "
+                  f"{len(c.messages)} messages, {len(c.states)} state(s); compiled: "
+                  f"{c.machine_states} states, {c.edges()} transitions", soft_wrap=True)
+        for sig in c.signatures():
+            out.print(f"  {escape(sig)}", soft_wrap=True)
+        for state in c.states:
+            out.print(f"  state {escape(state)}"
+                      + (" (initial)" if state == c.initial else ""))
+            for _, text in (t for t in c.transitions() if t[0] == state):
+                out.print(f"    {escape(text)}", soft_wrap=True)
+
+
+app.add_typer(contract_app, name="contract")
 
 
 def main() -> None:

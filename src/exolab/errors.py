@@ -19,6 +19,10 @@ Interface::
       SyscallError                  a kernel refused a call (an errno-style result)
       ProgramFault                  a simulated program was killed by a fault
       VerifyError                   untrusted code was rejected before it ran
+      ContractError                 a channel contract is malformed (file, line, col,
+                                    expected, found)
+        ContractViolation           a send/receive its contract's state does not allow
+                                    (contract, state, side, message, expected)
 
 Errors a *simulated program* causes never escape as Python tracebacks to the
 user: kernels turn them into :class:`SyscallError` results or
@@ -40,6 +44,7 @@ __all__ = [
     "ExolabError", "ConfigError", "MachineError", "PhysicalAddressError",
     "PrivilegeError", "DiskImageError", "DiskRequestError", "NicError",
     "KernelPanic", "SimulationError", "SyscallError", "ProgramFault", "VerifyError",
+    "ContractError", "ContractViolation",
 ]
 
 
@@ -154,3 +159,46 @@ class VerifyError(ExolabError):
 
     def __str__(self) -> str:
         return safe_str(self.message) + f" [policy {safe_str(self.fields['policy'])}]"
+
+
+class ContractError(ExolabError):
+    """A channel contract is malformed: ``file``, ``line``, ``col`` (1-based; 0 when
+    the error has no place), ``expected`` (what would have been acceptable) and
+    ``found`` (what was there)."""
+
+    def __init__(self, what: str, *, file: str = "<contract>", line: int = 0,
+                 col: int = 0, expected: str = "", found: str = "") -> None:
+        super().__init__(f"{file}:{line}:{col}: {what}"
+                         + (f"; expected {expected}" if expected else ""),
+                         file=file, line=line, col=col, expected=expected, found=found)
+
+    def __str__(self) -> str:
+        found = self.fields.get("found", "")
+        return safe_str(self.message) + (f" (found {safe_str(found)})" if found else "")
+
+
+class ContractViolation(ContractError):
+    """A message the contract's current state does not allow, refused before anything
+    moved: ``contract``, ``state`` (the endpoint's state name), ``side`` ("Exp" or
+    "Imp"), ``msg`` (the message's name, rendered safely; also ``fields["message"]``:
+    ``.message`` is the text, as for every error), ``op`` ("send", "receive", or
+    "args" for arguments that do not match the declaration), ``expected`` (the
+    messages or the argument kind allowed); ``file`` is ``"<channel>"`` and
+    ``line``/``col`` 0, so a handler of ContractError reads every field it knows."""
+
+    def __init__(self, *, contract: str, state: str, side: str, message: str, op: str,
+                 expected: tuple[str, ...] | str, **more: Any) -> None:
+        allowed = expected if type(expected) is str else ", ".join(expected) or "nothing"
+        if op == "args":
+            text = f"contract {contract}: message {message} needs {allowed}"
+        else:
+            text = (f"contract {contract}: {side} in state {state} may not {op} "
+                    f"{message} (allowed: {allowed})")
+        more.setdefault("found", message)
+        ExolabError.__init__(self, text, contract=contract, state=state, side=side,
+                             msg=message, op=op, expected=expected, file="<channel>",
+                             line=0, col=0, **more)
+        self.fields["message"] = message
+
+    def __str__(self) -> str:
+        return safe_str(self.message)

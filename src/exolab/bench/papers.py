@@ -16,6 +16,8 @@ Interface::
     paper_rows(suite) -> list[PaperRow]
     Comparison                                   fidelity(report, suite) -> list[Comparison]
     Ratio                                        ratios(report, suite) -> list[Ratio]
+    ratio_range(suite, benchmark, kernel) -> (low, high) | None
+                                        a published range of monolithic / kernel
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from typing import Any
 
 from exolab.bench.results import PaperRow, Report
 
-__all__ = ["Ratio", "ratios", "PaperFigure", "figures", "system_kernel", "suite_profile", "paper_rows",
+__all__ = ["Ratio", "ratios", "ratio_range", "PaperFigure", "figures", "system_kernel", "suite_profile", "paper_rows",
            "Comparison", "fidelity"]
 
 
@@ -133,3 +135,14 @@ def ratios(report: Report, suite: str) -> list[Ratio]:
         paper = a.paper / c.paper if a.paper is not None and c.paper else None
         out.append(Ratio(suite, c.benchmark, c.kernel, a.measured / c.measured, paper))
     return out
+
+
+def ratio_range(suite: str, benchmark: str, kernel: str) -> tuple[float, float] | None:
+    """A range the paper gives for monolithic / ``kernel`` where it gives no figure of
+    the monolithic system (lrpc: 46-60x, section 7), or None."""
+    for r in _data().get("ratio_ranges", []):
+        base, other = r["systems"]
+        if (r["suite"], r["benchmark"]) == (suite, benchmark) and \
+                system_kernel(base) == "monolithic" and system_kernel(other) == kernel:
+            return float(r["low"]), float(r["high"])
+    return None

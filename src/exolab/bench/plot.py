@@ -1,85 +1,247 @@
-"""Plot measured against published figures (``exolab bench --plot FILE.png``).
+"""Plot a benchmark report (``exolab bench --plot FILE``).
 
-One row of panels per suite that has paper figures. Left: for every
-(benchmark, kernel) with a paper counterpart, a bar of measured / paper on a
-log axis, with the band of a factor of 2 shaded and calibrated rows light.
-Right, where a second kernel is measured: the structural claim — the ratio
-monolithic / kernel per benchmark, measured (bar) beside the paper's ratio of
-the systems they stand for (marker), with the band of 1.5x around the paper.
+One row of panels per suite that can be plotted, each a horizontal dot plot
+with one labelled line per row of the table, so labels never collide however
+many kernels there are:
+
+- a suite with paper figures — left: every (benchmark, kernel) with a paper
+  counterpart, measured / paper (a dot; hollow where a profile row was
+  calibrated on that figure) against 1 and the band of 1.5x; right, where a
+  second kernel is measured: how many times slower the monolithic kernel is
+  than kernel K, measured (a dot) beside the paper's ratio (a diamond, or the
+  range the paper gives as a line) and the band of 1.5x around it;
+- ``speed``: the simulator's events per wall second per (benchmark, kernel),
+  a dot, with its target (a red bar) where it has one.
+
+Log axes are labelled with plain numbers (0.5, 1, 2, 10...). Which suites
+can be plotted is known before anything runs (:func:`check_suites`).
 
 Interface::
 
-    plot_report(report, path)      writes a PNG (matplotlib, Agg backend)
+    formats() -> list[str]                 extensions matplotlib can write
+    plot_path(path) -> Path                the file written (.png added if none)
+    check_suites(names)                    ConfigError if none of them can be plotted
+    figure(report) -> matplotlib Figure    plot_report(report, path) writes it
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from exolab.bench.papers import fidelity, ratios
+from exolab.bench.papers import figures, fidelity, ratio_range, ratios
 from exolab.bench.results import Report
+from exolab.errors import ConfigError
 
-__all__ = ["plot_report"]
+__all__ = ["plot_report", "plot_path", "formats", "figure", "check_suites",
+           "plottable"]
+
+BAND = 1.5                  # the band drawn around 1 and around the paper's ratio
+SPEED = "speed"
+MEASURED, CALIBRATED, PAPER, BANDCOLOR, TARGET = (
+    "#1f77b4", "#9ecae9", "black", "#dcefdc", "#d62728")
+
+
+def formats() -> list[str]:
+    """The image formats matplotlib can write here (file extensions, no dot)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
+def plot_path(path: str | Path) -> Path:
+    """The file a plot of ``path`` is written to: ``path`` itself, ``.png`` added when
+    it has no extension; ConfigError for an extension matplotlib cannot write."""
+    path = Path(path)
+    suffix = path.suffix[1:].lower()
+    if not suffix:
+        return path.with_name(path.name + ".png")
+    if suffix not in formats():
+        raise ConfigError(f"cannot plot to a .{suffix} file", path=str(path),
+                          expected=formats())
+    return path
+
+
+def plottable(suite: str) -> bool:
+    """Whether ``suite`` has a plot: paper figures to compare with, or speed."""
+    return suite == SPEED or bool(figures(suite))
+
+
+def check_suites(names: Sequence[str]) -> None:
+    """Refuse a plot of suites none of which has one (before anything runs)."""
+    if names and not any(plottable(n) for n in names):
+        raise ConfigError("these suites have no plot (it shows paper figures and "
+                          "speed)", suites=list(names))
 
 
 def _panels(report: Report) -> list[str]:
-    """Suites of the report that have at least one paper comparison."""
+    """Suites of the report that have something to plot."""
     return [s for s in report.suites()
-            if any(c.paper is not None for c in fidelity(report, s))]
+            if (s == SPEED and _speed_rows(report))
+            or any(c.deviation is not None for c in fidelity(report, s))]
+
+
+def _plain(x: float) -> str:
+    """A tick label: 0.5, 1, 20, 1.5k, 2M (no powers of ten)."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:.10g}{suffix}"
+    return f"{x:.10g}"
+
+
+def _log_axis(ax: Any, values: list[float], around_one: bool = True) -> None:
+    """A log x axis over ``values`` (and 1, and the band around it, when
+    ``around_one``) with plain tick labels: finer steps over a narrow range."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    if around_one:
+        values = values + [1 / BAND / 1.15, BAND * 1.15]
+    lo, hi = min(values) / 1.4, max(values) * 1.4
+    decades = math.log10(hi / lo)
+    steps = (1, 1.5, 2, 3, 5, 7) if decades < 1 else (1, 2, 5) if decades < 3 else (1, 3)
+    ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1,
+                                          math.ceil(math.log10(hi)) + 1)
+             for m in steps if lo <= m * 10.0 ** e <= hi]
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _plain(x)))
+
+
+def _rows_axis(ax: Any, labels: list[str]) -> None:
+    """One labelled line per row, top to bottom, with a faint guide line."""
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    for y in range(len(labels)):
+        ax.axhline(y, color="#eeeeee", linewidth=0.6, zorder=0)
 
 
 def _deviations(ax: Any, report: Report, suite: str) -> None:
-    """Bars of measured / paper for each (benchmark, kernel) of ``suite``."""
+    """measured / paper for each (benchmark, kernel) of ``suite`` with a paper figure."""
     comps = [c for c in fidelity(report, suite) if c.deviation is not None]
-    bars = ax.bar(range(len(comps)), [c.deviation for c in comps], color="#4c78a8")
-    for bar, c in zip(bars, comps):
-        if c.calibrated:
-            bar.set_color("#9ecae9")
-    ax.axhspan(0.5, 2.0, color="#e0f0e0", zorder=0)
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(comps)), [f"{c.benchmark}\n{c.kernel}" for c in comps],
-                  fontsize=7)
-    ax.set_ylabel("measured / paper")
-    ax.set_title(f"{suite}: each kernel against its paper system "
-                 "(light: calibrated; band: factor 2)", fontsize=9)
+    _rows_axis(ax, [f"{c.benchmark} on {c.kernel}" for c in comps])
+    ax.axvspan(1 / BAND, BAND, color=BANDCOLOR, zorder=0)
+    ax.axvline(1.0, color="grey", linewidth=0.8)
+    for y, c in enumerate(comps):
+        ax.plot([c.deviation], [y], marker="o", linestyle="none", markersize=7,
+                color=MEASURED, markerfacecolor="white" if c.calibrated else MEASURED)
+    _log_axis(ax, [c.deviation for c in comps if c.deviation])
+    ax.set_xlabel("measured / paper (each kernel against the system it stands for)",
+                  fontsize=8)
+    ax.set_title(f"{suite}: measured against the paper", fontsize=10, loc="left")
 
 
 def _ratios(ax: Any, report: Report, suite: str) -> None:
-    """Bars of measured monolithic / kernel, markers of the paper's ratio."""
+    """monolithic / K per benchmark: measured, the paper's figure or range, its band."""
     rows = ratios(report, suite)
-    xs = range(len(rows))
-    ax.bar(xs, [r.measured for r in rows], color="#f58518", label="measured")
-    for x, r in zip(xs, rows):
-        if r.paper is not None:
-            ax.plot([x], [r.paper], marker="D", color="black", linestyle="none")
-            ax.vlines(x, r.paper / 1.5, r.paper * 1.5, color="black", linewidth=0.8)
-    ax.axhline(1.0, color="grey", linewidth=0.8)
-    ax.set_yscale("log")
-    ax.set_xticks(xs, [f"{r.benchmark}\n{r.kernel}" for r in rows], fontsize=7)
-    ax.set_ylabel("monolithic / kernel")
-    ax.set_title(f"{suite}: how much slower the monolithic kernel is "
-                 "(diamond: paper, bar: 1.5x)", fontsize=9)
+    _rows_axis(ax, [f"{r.benchmark}: monolithic / {r.kernel}" for r in rows])
+    ax.axvline(1.0, color="grey", linewidth=0.8)
+    values = [r.measured for r in rows]
+    for y, r in enumerate(rows):
+        span = (r.paper, r.paper) if r.paper is not None else \
+            ratio_range(suite, r.benchmark, r.kernel)
+        if span is not None:
+            lo, hi = span
+            values += [lo / BAND, hi * BAND]
+            ax.fill_betweenx([y - 0.3, y + 0.3], lo / BAND, hi * BAND, color=BANDCOLOR,
+                             zorder=1)
+            if lo == hi:
+                ax.plot([lo], [y], marker="D", linestyle="none", color=PAPER,
+                        markersize=6, zorder=3)
+            else:
+                ax.plot([lo, hi], [y, y], color=PAPER, linewidth=2.5, marker="|",
+                        markersize=10, zorder=3)
+        ax.plot([r.measured], [y], marker="o", linestyle="none", color=MEASURED,
+                markersize=7, zorder=4)
+    _log_axis(ax, values)
+    ax.set_xlabel("times slower: monolithic / kernel", fontsize=8)
+    ax.set_title(f"{suite}: how much slower the monolithic kernel is", fontsize=10,
+                 loc="left")
 
 
-def plot_report(report: Report, path: str | Path) -> None:
-    """Draw every suite with paper figures (deviations, and ratios between kernels)."""
+def _speed_rows(report: Report) -> list[Any]:
+    """The speed rows measured in events per wall second."""
+    return [r for r in report.results_of(SPEED) if r.unit == "events/s" and r.value > 0]
+
+
+def _speed(ax: Any, report: Report) -> None:
+    """Events per wall second per (benchmark, kernel), with each row's target."""
+    from exolab.bench.speed import TARGETS
+    rows = _speed_rows(report)
+    _rows_axis(ax, [f"{r.benchmark} on {r.kernel}" for r in rows])
+    values = [r.value for r in rows]
+    for y, r in enumerate(rows):
+        target = TARGETS.get((r.benchmark, r.kernel))
+        if target is not None:
+            values.append(target)
+            ax.plot([target], [y], marker="|", markersize=14, markeredgewidth=2.5,
+                    linestyle="none", color=TARGET, zorder=3)
+        ax.plot([r.value], [y], marker="o", linestyle="none", color=MEASURED,
+                markersize=7, zorder=4)
+    _log_axis(ax, values, around_one=False)
+    ax.set_xlabel("simulated events per wall second (this host)", fontsize=8)
+    ax.set_title("speed: how fast the simulator runs", fontsize=10, loc="left")
+
+
+def _legend(fig: Any, speed: bool, paper: bool) -> None:
+    """One legend for the figure, under the panels."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    handles: list[Any] = [Line2D([], [], marker="o", linestyle="none", color=MEASURED,
+                                 label="measured")]
+    if paper:
+        handles += [
+            Line2D([], [], marker="o", linestyle="none", color=MEASURED,
+                   markerfacecolor="white", label="measured (a cost calibrated on it)"),
+            Line2D([], [], marker="D", linestyle="none", color=PAPER,
+                   label="paper's ratio"),
+            Line2D([], [], marker="|", color=PAPER, linewidth=2.5, markersize=10,
+                   label="paper's range"),
+            Patch(color=BANDCOLOR, label=f"within {BAND}x")]
+    if speed:
+        handles.append(Line2D([], [], marker="|", linestyle="none", color=TARGET,
+                              markersize=14, markeredgewidth=2.5, label="target"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
+               frameon=False)
+
+
+def figure(report: Report) -> Any:
+    """The figure of ``report``: a row of panels per plottable suite (ConfigError if
+    none is)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    suites = _panels(report) or report.suites()[:1]
-    two = any(ratios(report, s) for s in suites)
-    fig, axes = plt.subplots(len(suites), 2 if two else 1,
-                             figsize=(16 if two else 9, 2.8 * len(suites) + 0.5),
-                             squeeze=False)
+    suites = _panels(report)
+    if not suites:
+        raise ConfigError("nothing to plot: no paper comparison or speed row in the "
+                          "report", suites=report.suites())
+    two = any(ratios(report, s) for s in suites if s != SPEED)
+    heights = [max(len(_speed_rows(report)) if s == SPEED else
+                   max(len(fidelity(report, s)), len(ratios(report, s))), 2) * 0.32 + 1.1
+               for s in suites]
+    fig, axes = plt.subplots(len(suites), 2 if two else 1, squeeze=False,
+                             figsize=(14 if two else 8, sum(heights) + 0.6),
+                             gridspec_kw={"height_ratios": heights})
     for row, suite in zip(axes, suites):
-        _deviations(row[0], report, suite)
+        if suite == SPEED:
+            _speed(row[0], report)
+        else:
+            _deviations(row[0], report, suite)
         if two:
-            if ratios(report, suite):
+            if suite != SPEED and ratios(report, suite):
                 _ratios(row[1], report, suite)
             else:
                 row[1].set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _legend(fig, SPEED in suites, any(s != SPEED for s in suites))
+    fig.tight_layout(rect=(0, 0.4 / (sum(heights) + 0.6), 1, 1))
+    return fig
+
+
+def plot_report(report: Report, path: str | Path) -> None:
+    """Write :func:`figure` of ``report`` to ``path`` (its format from the extension)."""
+    import matplotlib.pyplot as plt
+    fig = figure(report)
+    try:
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)

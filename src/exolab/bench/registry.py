@@ -44,11 +44,15 @@ Interface::
     find_program(benchmark) -> SuiteInfo         the first suite declaring it
     program_suites() -> list[SuiteInfo]          suites that declare programs (calibrate)
     run_benchmark(info, benchmark, kernel, profile, seed, n) -> float | None
-    run_suites(names, profile=None, seed=0, kernels=None, quick=False, full=False)
+    run_suites(names, profile=None, seed=0, kernels=None, quick=False, full=False,
+               progress=None)
+    Progress = (suite, benchmark, kernel) -> None   told as each suite starts (benchmark
+                                        "" and kernel "") and before each program row
 """
 from __future__ import annotations
 
 import importlib
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -60,7 +64,7 @@ from exolab.machine.costs import CostProfile, get_profile
 
 __all__ = ["SUITE_MODULES", "DEFAULT_PROFILE", "ALL_KERNELS", "ONE", "suite",
            "SuiteContext", "SuiteOutput", "SuiteInfo", "registered", "get_suite",
-           "find_program", "program_suites", "run_benchmark", "run_suites"]
+           "find_program", "program_suites", "run_benchmark", "run_suites", "Progress"]
 
 #: every module that registers suites; importing them fills the registry
 SUITE_MODULES: tuple[str, ...] = (
@@ -105,6 +109,9 @@ class SuiteOutput:
 
 
 SuiteFn = Callable[[SuiteContext], SuiteOutput]
+Progress = Callable[[str, str, str], None]
+#: the progress callback of the run_suites call in flight (run_benchmark tells it)
+_PROGRESS: ContextVar[Progress | None] = ContextVar("exolab_bench_progress", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +231,9 @@ def run_benchmark(info: SuiteInfo, benchmark: str, kernel: str, profile: str, se
     from exolab.runner import run_program
     if not info.runs_on(benchmark, kernel):
         return None
+    hook = _PROGRESS.get()
+    if hook is not None:
+        hook(info.name, benchmark, kernel)
     run = run_program(info.programs[benchmark], n, kernel=kernel, profile=profile,
                       seed=seed)
     for line in run.console:
@@ -261,12 +271,24 @@ def _run_one(info: SuiteInfo, ctx: SuiteContext) -> SuiteOutput:
 
 def run_suites(names: Sequence[str] | None, profile: str | None = None, seed: int = 0,
                kernels: Iterable[str] | None = None, quick: bool = False,
-               full: bool = False) -> Report:
+               full: bool = False, progress: Progress | None = None) -> Report:
     """Run the named suites (all when empty or None) and gather one report.
 
     ``profile=None`` runs each suite on its default profile; the report's
-    ``profile`` then names every profile used, comma-separated.
+    ``profile`` then names every profile used, comma-separated. ``progress`` is
+    told each suite as it starts and each program row before it runs.
     """
+    token = _PROGRESS.set(progress)
+    try:
+        return _run_suites(names, profile, seed, kernels, quick, full, progress)
+    finally:
+        _PROGRESS.reset(token)
+
+
+def _run_suites(names: Sequence[str] | None, profile: str | None, seed: int,
+                kernels: Iterable[str] | None, quick: bool, full: bool,
+                progress: Progress | None) -> Report:
+    """run_suites without the progress context."""
     infos = [get_suite(n) for n in dict.fromkeys(names or ())] or \
         list(registered().values())
     if profile is not None:
@@ -281,6 +303,8 @@ def run_suites(names: Sequence[str] | None, profile: str | None = None, seed: in
             continue
         prof = profile or info.profile
         used.append(prof)
+        if progress is not None:
+            progress(info.name, "", "")
         ctx = SuiteContext(info.name, prof, seed, chosen[info.name], quick, full)
         out = _run_one(info, ctx)
         results += out.results

@@ -46,7 +46,9 @@ from exolab.runner import run_program
 __all__ = ["Sizes", "SIZES", "sizes_of", "churn", "boot_bytes", "run_growth",
            "scale_rows"]
 
-CHURN_FRAMES = 1 << 16          # physical memory of the churn runs (lazy: cheap)
+SETTLE_TURNS = 100             # yields that let new sleepers settle (ExOS MAX_SPINS: 64)
+CHURN_FRAMES = 1 << 18          # physical memory of the churn runs (lazy: cheap; an ExOS
+                                # process holds ~20 frames, so 10k of them need ~200k)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,8 @@ def _churn(os: Any, level: int, rounds: int, clock: Callable[[], float],
         except SyscallError as ex:
             out.append(f"fork failed at {made + 1} live processes ({ex.errno})")
             return
+    for _ in range(SETTLE_TURNS):   # let every sleeper get to sleep before timing: a
+        os.yield_()                 # library OS may spin a while first (ExOS: 64 turns)
     fork = destroy = wait = 0.0
     for _ in range(rounds):
         t0 = clock()
@@ -168,6 +172,8 @@ def _label(n: int) -> str:
 
 def _churn_rows(ctx: Any, kernel: str, sizes: Sizes) -> tuple[list[Result], str]:
     """fork/wait/destroy rows of one kernel at both levels, and a note (or "")."""
+    churn(kernel, ctx.profile, ctx.seed, sizes.levels[0], sizes.rounds)   # warm-up:
+    # the first run pays for imports and first-time allocation, not for forks
     low, high = (churn(kernel, ctx.profile, ctx.seed, n, sizes.rounds)
                  for n in sizes.levels)
     rows = []

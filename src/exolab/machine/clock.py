@@ -11,7 +11,8 @@ Interface::
     Clock(seed)
       now                       current cycle (int)
       deadline                  cycle of the earliest pending event (or INF)
-      rng                       random.Random(seed): the only randomness
+      rng                       random.Random(seed): the machine's randomness
+      user_rng                  a second stream from the seed: what programs draw
       schedule(at, fn, arg)     run fn(arg) once now >= at; returns an Event
       after(delay, fn, arg)     schedule(now + delay, ...)
       cancel(event)             the event will not fire
@@ -63,7 +64,7 @@ class ClockStats:
 class Clock:
     """Global cycle counter plus a deterministic event queue."""
 
-    __slots__ = ("now", "deadline", "rng", "seed", "_heap", "_seq", "_fired",
+    __slots__ = ("now", "deadline", "rng", "user_rng", "seed", "_heap", "_seq", "_fired",
                  "_cancelled")
 
     def __init__(self, seed: int = 0) -> None:
@@ -71,6 +72,9 @@ class Clock:
         self.deadline = INF         # at of the earliest live event
         self.seed = seed
         self.rng = random.Random(seed)
+        # what programs draw (os.random): a stream of its own, so a program never
+        # sees the machine's raw draws (TLB replacement, capability minting)
+        self.user_rng = random.Random(f"exolab user stream {seed}")
         self._heap: list[Event] = []
         self._seq = 0
         self._fired = 0

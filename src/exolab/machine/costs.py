@@ -24,13 +24,14 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from exolab.errors import ConfigError
+from exolab.safe.sealed import Sealed
 
 __all__ = ["CostProfile", "DiskModel", "NicModel", "PROFILES", "get_profile",
            "profile_sources"]
 
 
 @dataclass(frozen=True, slots=True)
-class DiskModel:
+class DiskModel(metaclass=Sealed):
     """Seek/rotation/transfer parameters of a disk drive (Ruemmler & Wilkes form).
 
     seek(d) = 0 for d == 0; ``short_a_ms + short_b_ms * sqrt(d)`` for
@@ -52,7 +53,7 @@ class DiskModel:
 
 
 @dataclass(frozen=True, slots=True)
-class NicModel:
+class NicModel(metaclass=Sealed):
     """Ethernet NIC parameters: wire speed and per-frame DMA/descriptor cost."""
 
     wire_mbit: float            # link speed, megabits per second
@@ -62,7 +63,7 @@ class NicModel:
 
 
 @dataclass(frozen=True, slots=True)
-class CostProfile:
+class CostProfile(metaclass=Sealed):
     """Every primitive cost of one machine; see the module tables for sources."""
 
     name: str

@@ -127,7 +127,7 @@ class CPU:
                  "_pmask", "_abits", "_c_trap_in", "_c_trap_out", "_c_ls", "_c_switch",
                  "_c_asid", "_c_miss_in", "_c_exc_out", "traps", "exceptions", "interrupts",
                  "tlb_misses", "accesses", "switches", "idle_cycles", "upcalls",
-                 "asid_loads", "_asid_max", "_tagged")
+                 "asid_loads", "_asid_max", "_tagged", "page_size", "note_copy")
 
     def __init__(self, machine: "Machine", index: int, tlb: TLB) -> None:
         p = machine.profile
@@ -135,6 +135,8 @@ class CPU:
         self.machine = machine
         self.clock = machine.clock
         self.memory = machine.memory
+        self.page_size = machine.memory.page_size      # (user-visible: no path to frames)
+        self.note_copy = machine.memory.note_copy      # count a copy beside its charge
         self.tlb = tlb
         self.profile = p
         self.current: SimThread | None = None   # running thread (None: idle loop)
@@ -174,8 +176,9 @@ class CPU:
         return self.clock.now
 
     def randbytes(self, n: int) -> bytes:
-        """``n`` bytes from the machine's seeded generator (the caller charges)."""
-        return self.clock.rng.randbytes(n)
+        """``n`` bytes from the seed's user stream (the caller charges); never the
+        machine's own generator, whose draws mint capabilities."""
+        return self.clock.user_rng.randbytes(n)
 
     def charge(self, cycles: int) -> None:
         """Advance time by ``cycles``; fire due events and deliver interrupts."""

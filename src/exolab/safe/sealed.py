@@ -37,7 +37,20 @@ def _refuse(cls: type, name: str, what: str) -> None:
                            attribute=name if type(name) is str else "?")
 
 
-class Sealed(type):
+class _SealedMeta(type):
+    """The metaclass of the sealing metaclasses: they are sealed themselves (a
+    program could reach them as ``type(type(os))``)."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        _refuse(cls, name, "set")
+        super().__setattr__(name, value)
+
+    def __delattr__(cls, name: str) -> None:
+        _refuse(cls, name, "delete")
+        super().__delattr__(name)
+
+
+class Sealed(type, metaclass=_SealedMeta):
     """Metaclass: verified code may not set or delete a class attribute."""
 
     def __setattr__(cls, name: str, value: Any) -> None:

@@ -47,11 +47,6 @@ def test_exit_value_is_never_none() -> None:
 
 # -- the rule on every kernel ------------------------------------------------------------
 
-_EXO_DIFFERS = pytest.mark.xfail(
-    strict=True, reason="ExOS (libos/exos/proc.py: Procs.thread_done/exit) records the "
-    "last thread's value and exit(None) as None; adoption of exitstatus pending")
-
-
 def _late_thread(os: Any) -> int:
     for _ in range(5):
         os.thread_yield()
@@ -79,7 +74,6 @@ def _statuses(kernel: str) -> list[Any]:
     return out
 
 
-@pytest.mark.parametrize("kernel", ["monolithic",
-                                    pytest.param("exokernel", marks=_EXO_DIFFERS)])
+@pytest.mark.parametrize("kernel", ["monolithic", "exokernel"])
 def test_the_main_threads_value_is_the_status_and_none_is_zero(kernel: str) -> None:
     assert _statuses(kernel) == [5, 0]

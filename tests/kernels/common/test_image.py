@@ -23,6 +23,8 @@ class FakeCPU:
     def __init__(self, page_size: int = 4096) -> None:
         self.profile = get_profile("dec5000")
         self.memory = FakeMemory(page_size)
+        self.page_size = page_size
+        self.note_copy = self.memory.note_copy
         self.log: list[tuple[str, int]] = []
 
     def charge(self, cycles: int) -> None:

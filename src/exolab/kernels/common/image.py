@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 def page_copy_cost(cpu: Any, extra: int = 0) -> int:
     """Cycles to copy one image page of ``cpu``'s memory, plus ``extra``."""
-    return cpu.profile.copy_cost(cpu.memory.page_size) + extra  # type: ignore[no-any-return]
+    return cpu.profile.copy_cost(cpu.page_size) + extra  # type: ignore[no-any-return]
 
 
 def copy_in(cpu: Any, pages: int, alloc: Callable[[], T], extra: int = 0) -> list[T]:
@@ -38,8 +38,8 @@ def copy_in(cpu: Any, pages: int, alloc: Callable[[], T], extra: int = 0) -> lis
     cache, charging :func:`page_copy_cost` after each allocation; return the frames
     in order (the caller maps them)."""
     cost = page_copy_cost(cpu, extra)
-    size = cpu.memory.page_size
-    charge, note = cpu.charge, cpu.memory.note_copy
+    size = cpu.page_size
+    charge, note = cpu.charge, cpu.note_copy
     frames = []
     for _ in range(pages):
         frames.append(alloc())

@@ -28,6 +28,7 @@ Interface::
 from __future__ import annotations
 
 import random
+from hashlib import blake2b
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -97,9 +98,13 @@ class CapTable:
         self._lookups = self._refused = 0
 
     def _new_handle(self) -> int:
-        """Draw a fresh, nonzero, unused 64-bit handle."""
+        """Draw a fresh, nonzero, unused 64-bit handle: a one-way hash of a draw, so
+        the handles a program holds never reveal the generator's state (312 raw
+        64-bit draws would let it predict every handle minted after them)."""
         while True:
-            h = self.rng.getrandbits(64)
+            raw = self.rng.getrandbits(64).to_bytes(8, "little")
+            h = int.from_bytes(blake2b(raw, digest_size=8, person=b"aegis cap").digest(),
+                               "little")
             if h and h not in self._by_handle:
                 return h
 

@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_repr, safe_str
 from exolab.kernels.common.console import Console
+from exolab.kernels.common.exitstatus import thread_status
 from exolab.kernels.exokernel import exc, paths
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.stats import KernelStats
@@ -447,10 +448,7 @@ class Aegis:
         if env.alive:
             live = [t for t in env.threads if t.state != DEAD]
             if not live:
-                status = thread.exit_status if thread.exit_status is not None \
-                    else thread.result
-                self.destroy(env, 0 if status is None else status, exited=True,
-                             unwind=False)
+                self.destroy(env, thread_status(thread), exited=True, unwind=False)
             elif not env.ctx:
                 env.ctx.append(Context(live[0]))
                 self.sched.note(env)

@@ -97,7 +97,7 @@ class MonolithicKernel:
         self.threads_live = 0                       # threads not yet ended (limits.py)
         self.waits = WaitTable()                    # who waits for whom (common/wait.py)
         self.pipes = Pipes(self.frames, machine.memory)  # pipe buffers (pipe.py)
-        self.shm = SharedMemory(self.frames, self.vm)   # shm segments (shm.py)
+        self.shm = SharedMemory(self.frames, self.vm, machine.clock.seed)  # (shm.py)
         self.segments: dict[int, Segment] = self.shm.segments
         self.rpc = RpcNames(self.sched)                 # rpc names (rpc.py)
         self.services: dict[str, Service] = self.rpc.services

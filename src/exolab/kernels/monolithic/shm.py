@@ -4,7 +4,9 @@ A segment is a list of physical frames held by the kernel. Attaching maps
 every frame read-write into the caller's address space (one PTE per page,
 tagged with the segment key, so fork shares rather than copies them);
 detaching unmaps them. Segments persist, like System V segments, until the
-machine ends.
+machine ends. A key is a 63-bit keyed hash of the segment's number (the key
+derived from the machine's seed), not the number itself: "any process that
+knows a key may attach" (docs/abi.md) then means knowing, not guessing 1, 2, 3.
 
 The segments are a mechanism object, :class:`SharedMemory`, that owns its
 state (the segments and the next key) and needs only the frame allocator and
@@ -13,7 +15,7 @@ the VM's zero-fill; the kernel holds one as ``kernel.shm``.
 Interface::
 
     Segment(key, frames)
-    SharedMemory(frames, vm)
+    SharedMemory(frames, vm, seed=0)
       create(cpu, length) -> key      get(key) -> Segment | None
       segments: dict[key, Segment]    statistics() -> ShmStats
     sys_shm_create(k, cpu, proc, length) -> key
@@ -23,6 +25,7 @@ Interface::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import PROT_RW
@@ -62,9 +65,11 @@ class ShmStats:
 class SharedMemory:
     """The kernel's shared segments, by key (keys are never reused)."""
 
-    __slots__ = ("frames", "vm", "segments", "next_key", "attaches", "_held")
+    __slots__ = ("frames", "vm", "segments", "next_key", "attaches", "_held", "secret")
 
-    def __init__(self, frames: FrameAllocator, vm: VM) -> None:
+    def __init__(self, frames: FrameAllocator, vm: VM, seed: int = 0) -> None:
+        self.secret = blake2b(str(seed).encode(), digest_size=16,
+                              person=b"mono shm keys").digest()
         self.frames = frames
         self.vm = vm
         self.segments: dict[int, Segment] = {}
@@ -80,7 +85,7 @@ class SharedMemory:
         npages = (length + 0xFFF) >> 12
         if self.frames.available() < npages:    # decode: all or nothing, no frame leaks
             raise SyscallError("ENOMEM", "no frames for the segment", pages=npages)
-        key = self.next_key
+        key = self._key(self.next_key)
         self.next_key += 1
         seg = Segment(key)
         for _ in range(npages):
@@ -88,6 +93,16 @@ class SharedMemory:
         self.segments[key] = seg
         self._held += npages
         return key
+
+    def _key(self, n: int) -> int:
+        """The key of the ``n``th segment: a 63-bit keyed hash of ``n`` (unique,
+        never 0), so a process cannot attach a segment by guessing small numbers."""
+        while True:
+            d = blake2b(n.to_bytes(8, "little"), digest_size=8, key=self.secret).digest()
+            key = int.from_bytes(d, "little") >> 1
+            if key and key not in self.segments:
+                return key
+            n += 1 << 40                # (a collision: astronomically rare)
 
     def get(self, key: Any) -> Segment | None:
         """The segment ``key`` names, or None (never runs a caller's __eq__)."""

@@ -59,10 +59,21 @@ from exolab.kernels.common.names import program_name
 from exolab.kernels.common.personality import Personality
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import IPC
+from exolab.libos.exos.layout import (
+    EXOS_VPN,
+    MISC_EXC,
+    MISC_HANDLER,
+    MISC_PID,
+    MISC_VA,
+    P_COW,
+    P_DIRTY,
+    P_PRESENT,
+    P_SHARED,
+    P_WRITE,
+    SHIFT,
+    cost,
+)
 from exolab.libos.exos.lrpc import LRPC
-from exolab.libos.exos.layout import (EXOS_VPN, MISC_EXC, MISC_HANDLER, MISC_PID, MISC_VA,
-                                      P_COW, P_DIRTY, P_PRESENT, P_SHARED, P_WRITE, SHIFT,
-                                      cost)
 from exolab.libos.exos.proc import Procs
 from exolab.libos.exos.ucpu import UserCPU
 from exolab.libos.exos.vm import VM

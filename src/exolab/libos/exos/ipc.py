@@ -34,8 +34,17 @@ from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
 from exolab.kernels.exokernel.limits import MAX_SHARE
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.layout import (DESC_PAGES, MAX_FDS, MAX_SHM, PAGE, SCRATCH_VPN, SHIFT,
-                                      cost, fd_addr)
+from exolab.libos.exos.layout import (
+    DESC_PAGES,
+    MAX_FDS,
+    MAX_SHM,
+    PAGE,
+    SCRATCH_VPN,
+    SHIFT,
+    cost,
+    fd_addr,
+)
+from exolab.safe.sealed import Sealed
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
@@ -51,7 +60,7 @@ PIPE_RING = PAGE - RING_OFF
 D_NEXT_PPN, D_NEXT_KEY = 4, 8            # the next descriptor page: ppn, read capability
 
 
-class IPC:
+class IPC(metaclass=Sealed):
     """One process's descriptors, pipes and shared-memory segments."""
 
     def __init__(self, os: "ExOS") -> None:

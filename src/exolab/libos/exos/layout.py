@@ -40,7 +40,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exolab.abi import IMAGE_PAGES     # a program's text+data unless it says otherwise
+from exolab.abi import IMAGE_PAGES  # a program's text+data unless it says otherwise
+from exolab.kernels.common.image import IMAGE_VPN  # program image at 0x0040_0000
 
 __all__ = ["EXOS_VPN", "MISC_VPN", "PT_VPN", "PT_PAGES", "CAPV_VPN", "CAPV_PAGES",
            "PT_MAX_PAGES", "CAPV_MAX_PAGES", "PTES_PER_PAGE", "boot_vpns",
@@ -102,7 +103,6 @@ MAX_FAULT_DEPTH = 4             # nested user fault handlers before the process 
 
 USER_BASE = 0x0010_0000         # lowest address mmap hands out
 USER_TOP = 0x6FFF_0000          # user mappings stay below ExOS's region
-IMAGE_VPN = 0x400               # program image at 0x0040_0000
 EXOS_TEXT_PAGES = 32            # ExOS itself, linked into every application
 STACK_VPN = 0x6FFE0             # user stack pages (demand-zero)
 STACK_PAGES = 2

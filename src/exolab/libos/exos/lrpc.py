@@ -25,11 +25,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exolab.abi import WORD_MAX, WORD_MIN, wrap_word
+from exolab.abi import wrap_word
 from exolab.errors import SyscallError
+from exolab.kernels.common.args import is_word, opt_func, opt_nat
+from exolab.kernels.common.args import word as _word
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.layout import (CALLEE_SAVED, MISC_PCT_COUNT, MISC_VA, SAVE_CALLEE,
-                                      SAVE_VA, cost)
+from exolab.libos.exos.layout import (
+    CALLEE_SAVED,
+    MISC_PCT_COUNT,
+    MISC_VA,
+    SAVE_CALLEE,
+    SAVE_VA,
+    cost,
+)
+from exolab.safe.sealed import Sealed
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
@@ -46,13 +55,7 @@ _PCT_COUNT_VA = MISC_VA + MISC_PCT_COUNT   # the counter word a bare entry bumps
 _GONE = ("ESRCH", "EBADF")               # a PCT's errors that mean the server went away
 
 
-def _word(word: Any) -> None:
-    """Decode an rpc word (EINVAL unless a signed 64-bit int)."""
-    if type(word) is not int or not WORD_MIN <= word <= WORD_MAX:
-        raise SyscallError("EINVAL", "an rpc word is a signed 64-bit int", word=word)
-
-
-class LRPC:
+class LRPC(metaclass=Sealed):
     """One process's rpc services and connections."""
 
     def __init__(self, os: "ExOS") -> None:
@@ -97,10 +100,8 @@ class LRPC:
     def serve(self, name: Any, handler: Any, count: Any = None) -> None:
         """Publish ``name`` and serve calls on the sync entry until ``count`` are done."""
         raw, os, cpu = self._name(name), self.os, self.cpu
-        if handler is not None and not callable(handler):
-            raise SyscallError("EINVAL", "rpc handler is not callable")
-        if count is not None and (type(count) is not int or count < 0):
-            raise SyscallError("EINVAL", "count must be None or an int >= 0", count=count)
+        opt_func(handler, "handler")
+        opt_nat(count, "count")
         s = self._reg_find(raw)
         if s >= 0 and self._alive(cpu.load(os.registry_va + s * REG_SIZE + 8, 8)):
             raise SyscallError("EINVAL", "name already served", name=name)
@@ -200,7 +201,7 @@ class LRPC:
         sid, word = words
         services = self.services
         svc = services[sid] if type(sid) is int and 0 <= sid < len(services) else None
-        if svc is None or type(word) is not int or not WORD_MIN <= word <= WORD_MAX:
+        if svc is None or not is_word(word):
             return -1
         handler = svc[0]
         if handler is None:                     # a bare entry: bump a counter word

@@ -42,14 +42,34 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import image_pages
 from exolab.errors import SyscallError, safe_repr, type_name
+from exolab.kernels.common.exitstatus import exit_value, final_status
+from exolab.kernels.common.image import copy_in
+from exolab.kernels.common.names import MAX_NAME, process_name
 from exolab.kernels.exokernel.bind import MAX_VEC, VALID
 from exolab.kernels.exokernel.envcalls import MAX_SHARE
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import FD_CONSOLE
-from exolab.libos.exos.layout import (EXOS_TEXT_PAGES, EXOS_VPN, GUARANTEED_PAGES, P_DIRTY,
-                                      IMAGE_VPN, MISC_PID, MISC_VA, P_COW, P_PRESENT,
-                                      P_READ, P_SHARED, P_WRITE, PAGE,
-                                      SHIFT, STACK_PAGES, STACK_VPN, boot_vpns, fd_addr)
+from exolab.libos.exos.layout import (
+    EXOS_TEXT_PAGES,
+    EXOS_VPN,
+    GUARANTEED_PAGES,
+    IMAGE_VPN,
+    MISC_PID,
+    MISC_VA,
+    P_COW,
+    P_DIRTY,
+    P_PRESENT,
+    P_READ,
+    P_SHARED,
+    P_WRITE,
+    PAGE,
+    SHIFT,
+    STACK_PAGES,
+    STACK_VPN,
+    boot_vpns,
+    fd_addr,
+)
+from exolab.safe.sealed import Sealed
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
@@ -64,22 +84,8 @@ _YIELD = int(Sys.YIELD)                 # (a plain int: an IntEnum lookup per ca
 MAX_SPINS = 64
 
 
-def _proc_name(name: Any, program: Any) -> str:
-    """Decode a process name: a str, cut to 64 characters (empty: the program's)."""
-    if type(name) is not str:
-        raise SyscallError("EINVAL", "a process name is a string", name=name)
-    if not name:
-        try:
-            name = getattr(program, "__name__", "prog")
-        except Exception:
-            name = "prog"
-        if type(name) is not str:
-            name = "prog"
-    return name[:64] or "proc"
-
-
 @dataclass(slots=True, eq=False)
-class UThread:
+class UThread(metaclass=Sealed):
     """An ExOS thread; every field is owned by its process's ExOS."""
 
     ctx: int                            # id of the context Aegis gave it (THREAD_ALLOC)
@@ -88,7 +94,7 @@ class UThread:
     slot: int | None = None             # the wake slot it last blocked on (block())
 
 
-class Procs:
+class Procs(metaclass=Sealed):
     """Process and thread management of one ExOS process."""
 
     def __init__(self, os: "ExOS") -> None:
@@ -97,6 +103,7 @@ class Procs:
         self.c_save = os.profile.reg_save
         self.children: dict[int, Any] = {}      # pid -> PENDING or exit status
         self.threads: list[UThread] = []
+        self.main_result: Any = None            # what the main thread's entry returned
 
     # -- building a process from inside its environment --------------------------------
 
@@ -115,14 +122,10 @@ class Procs:
     def _load_image(self, program: Any, pages: int | None = None) -> None:
         """Map the program's image (``pages``, decoded by the spawner, or the
         program's ``image_pages``; copied from the file cache) and a stack."""
-        os, p = self.os, self.os.profile
+        os = self.os
         if pages is None:
             pages = image_pages(program)
-        frames = []
-        for _ in range(pages):
-            frames.append(os.trap(Sys.PAGE_ALLOC, None))
-            self.cpu.charge(p.copy_cost(PAGE))
-            self.cpu.note_copy(PAGE)
+        frames = copy_in(self.cpu, pages, lambda: os.trap(Sys.PAGE_ALLOC, None))
         os.vm.map_fixed(IMAGE_VPN + EXOS_TEXT_PAGES, frames, P_READ)
         os.image_span = EXOS_TEXT_PAGES + pages
         os.vm.pt.insert_run(STACK_VPN, STACK_PAGES, P_READ | P_WRITE)
@@ -192,7 +195,7 @@ class Procs:
         building it (ENOMEM now, not a half-built child later): (pid, its handle,
         our handle for it)."""
         os = self.os
-        pid, h = os.trap(Sys.ENV_ALLOC, name[:64] or "proc", pages)
+        pid, h = os.trap(Sys.ENV_ALLOC, name[:MAX_NAME], pages)
         try:
             try:
                 os.trap(Sys.SLICE_ALLOC, h, None, 1, False)
@@ -220,7 +223,7 @@ class Procs:
         libos = libos_of(program, ExOS)         # the library OS the program is linked with
         pages = image_pages(program)           # decoded here: EINVAL to the caller
         os = self.os
-        pid, h, up = self._child_env(_proc_name(name, program),
+        pid, h, up = self._child_env(process_name(name, program),
                                      GUARANTEED_PAGES + pages)
         try:
             pt = os.vm.pt
@@ -306,7 +309,7 @@ class Procs:
 
     def exit(self, status: Any) -> None:
         """Close descriptors, tell the parent by asynchronous PCT, destroy ourselves."""
-        os = self.os
+        os, status = self.os, exit_value(status)
         os.ipc.close_all()
         if os.parent is not None:
             try:
@@ -387,9 +390,11 @@ class Procs:
         """The calling thread's entry returned: run another, or end the process."""
         me = self._me()
         me.done = True
+        if me is self.threads[0]:           # the status is the main thread's value
+            self.main_result = result
         nxt = self._next(me, False)
         if nxt is None:
-            self.exit(0 if result is None else result)
+            self.exit(final_status(None, self.main_result))
         else:
             nxt.waiting = False
             self.cpu.user_switch(nxt.ctx, finished=True)

@@ -15,6 +15,7 @@ Interface::
       load, store, load_bytes, store_bytes, trap, charge, fault   (the CPU's own)
       note_copy(nbytes)       count a bcopy in the memory statistics
       profile                 the cost profile (numbers only)
+      page_size               bytes of a page
       now() -> int            the cycle counter
       randbytes(n) -> bytes   from the machine's seeded generator
       current -> int          id of the running thread (0: none)
@@ -28,15 +29,16 @@ from __future__ import annotations
 from typing import Any
 
 from exolab.errors import SyscallError
+from exolab.safe.sealed import Sealed
 
 __all__ = ["UserCPU"]
 
 
-class UserCPU:
+class UserCPU(metaclass=Sealed):
     """A user-mode view of one CPU (see the module docstring)."""
 
     __slots__ = ("load", "store", "load_bytes", "store_bytes", "trap", "charge",
-                 "fault", "note_copy", "profile", "_cpu", "_threads")
+                 "fault", "note_copy", "profile", "page_size", "_cpu", "_threads")
 
     def __init__(self, cpu: Any) -> None:
         self._cpu = cpu
@@ -46,6 +48,7 @@ class UserCPU:
         self.trap, self.charge, self.fault = cpu.trap, cpu.charge, cpu.fault
         self.note_copy = cpu.memory.note_copy
         self.profile = cpu.profile
+        self.page_size = cpu.page_size
 
     def now(self) -> int:
         """The cycle counter."""

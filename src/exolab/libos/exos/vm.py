@@ -39,13 +39,37 @@ from exolab.abi import PROT_READ, PROT_WRITE
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.bind import VALID, WRITABLE
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.layout import (CAPV_VPN, IMAGE_VPN, MAX_FAULT_DEPTH, MAX_PTES,
-                                      MISC_COUNT, PT_PAGES,
-                                      PTES_PER_PAGE,
-                                      MISC_DEPTH, MISC_HANDLER, MISC_VA, P_COW, P_DIRTY,
-                                      P_LOST, P_PRESENT, P_READ, P_SHARED, P_WRITE, PAGE,
-                                      PT_VPN, PTE_SIZE, SAVE_FAULT, SAVE_FRAME, SAVE_VA,
-                                      SCRATCH_VPN, SHIFT, USER_BASE, USER_TOP, cost)
+from exolab.libos.exos.layout import (
+    CAPV_VPN,
+    IMAGE_VPN,
+    MAX_FAULT_DEPTH,
+    MAX_PTES,
+    MISC_COUNT,
+    MISC_DEPTH,
+    MISC_HANDLER,
+    MISC_VA,
+    P_COW,
+    P_DIRTY,
+    P_LOST,
+    P_PRESENT,
+    P_READ,
+    P_SHARED,
+    P_WRITE,
+    PAGE,
+    PT_PAGES,
+    PT_VPN,
+    PTE_SIZE,
+    PTES_PER_PAGE,
+    SAVE_FAULT,
+    SAVE_FRAME,
+    SAVE_VA,
+    SCRATCH_VPN,
+    SHIFT,
+    USER_BASE,
+    USER_TOP,
+    cost,
+)
+from exolab.safe.sealed import Sealed
 
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
@@ -69,7 +93,7 @@ def bind_flags(flags: int) -> int:
     return VALID | (WRITABLE if w else 0)
 
 
-class PageTable:
+class PageTable(metaclass=Sealed):
     """The sorted linear vector of PTEs in ExOS's memory (owned by the process)."""
 
     def __init__(self, os: "ExOS") -> None:
@@ -187,7 +211,7 @@ class PageTable:
         return out
 
 
-class VM:
+class VM(metaclass=Sealed):
     """ExOS's virtual-memory operations for one process."""
 
     def __init__(self, os: "ExOS") -> None:

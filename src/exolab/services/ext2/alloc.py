@@ -1,0 +1,172 @@
+"""Block and inode allocation over the group bitmaps, with every count kept exact.
+
+Each group has a block bitmap (bit i: block ``first_data_block + g*bpg + i``)
+and an inode bitmap (bit i: inode ``g*ipg + i + 1``). Allocating or freeing
+flips one bit and adjusts the group's and the superblock's free count (and
+the group's used-directory count for directory inodes) in the same step, so
+bitmaps, descriptors and superblock always agree. Policy: blocks first-fit
+from a goal block (the file's previous block, else its inode's group); a new
+directory's inode goes to the group with the most free inodes, a file's to
+its parent's group first (Poirier, "Allocating").
+
+Errors: ENOSPC (SyscallError) when nothing is free; DiskImageError when a
+bitmap contradicts the descriptors (a bit claimed free beyond the group, a
+double free) -- the image is corrupt.
+
+Interface::
+
+    Allocator(sb, groups, bufs)
+      alloc_block(goal) -> n        free_block(n)
+      alloc_inode(parent, is_dir) -> ino        free_inode(ino, is_dir)
+      block_in_use(n), inode_in_use(ino)        bitmap queries (checks, tests)
+      meta_dirty                    descriptors/superblock changed since the last commit
+"""
+from __future__ import annotations
+
+from exolab.errors import SyscallError
+from exolab.services.ext2.buffers import BITMAP, Buffers
+from exolab.services.ext2.layout import GroupDesc, Superblock, bad, group_span
+
+__all__ = ["Allocator"]
+
+
+def _first_clear(bm: bytearray, start: int, limit: int) -> int:
+    """Index of the first clear bit in ``[start, limit)`` of ``bm``, else -1."""
+    while start < limit:
+        byte = start >> 3
+        if start & 7 == 0:
+            tail = bm[byte:(limit + 7) >> 3]
+            skip = len(tail) - len(tail.lstrip(b"\xff"))
+            start = (byte + skip) << 3
+            if start >= limit:
+                return -1
+            byte = start >> 3
+        if not bm[byte] >> (start & 7) & 1:
+            return start
+        start += 1
+    return -1
+
+
+class Allocator:
+    """The free maps of one mounted file system; owns the descriptors' counts."""
+
+    __slots__ = ("sb", "groups", "bufs", "meta_dirty")
+
+    def __init__(self, sb: Superblock, groups: list[GroupDesc], bufs: Buffers) -> None:
+        self.sb = sb
+        self.groups = groups
+        self.bufs = bufs
+        self.meta_dirty = False     # set by every count change; cleared by the fs
+
+    # -- blocks ----------------------------------------------------------------------
+
+    def alloc_block(self, goal: int) -> int:
+        """Allocate a free block, the first at or after ``goal`` if possible."""
+        sb = self.sb
+        if not sb.first_data_block <= goal < sb.blocks_count:
+            goal = sb.first_data_block
+        g0 = (goal - sb.first_data_block) // sb.blocks_per_group
+        n = len(self.groups)
+        for k in range(n + 1):
+            g = (g0 + k) % n
+            if self.groups[g].free_blocks == 0:
+                continue
+            start = goal - group_span(sb, g)[0] if k == 0 else 0
+            got = self._take_block(g, start)
+            if got < 0 and k == 0:
+                continue
+            if got >= 0:
+                return got
+        raise SyscallError("ENOSPC", "no free block")
+
+    def _take_block(self, g: int, start: int) -> int:
+        """Set the first clear bit at/after ``start`` in group ``g``; its block or -1."""
+        gd = self.groups[g]
+        first, count = group_span(self.sb, g)
+        bm = self.bufs.get(gd.block_bitmap)
+        self.bufs.charge("ext2.bitmap", max(1, (count - start) >> 3))
+        i = _first_clear(bm, start, count)
+        if i < 0:
+            if start == 0:
+                raise bad(f"group {g} block bitmap", "a free bit", "none free")
+            return -1
+        bm[i >> 3] |= 1 << (i & 7)
+        self.bufs.dirty(gd.block_bitmap, BITMAP)
+        gd.free_blocks -= 1
+        self.sb.free_blocks -= 1
+        self.meta_dirty = True
+        return first + i
+
+    def free_block(self, n: int) -> None:
+        """Return block ``n`` to its group's free map."""
+        sb = self.sb
+        if not sb.first_data_block <= n < sb.blocks_count:
+            raise bad("freed block", f"in [{sb.first_data_block}, {sb.blocks_count})", n)
+        g, i = divmod(n - sb.first_data_block, sb.blocks_per_group)
+        gd = self.groups[g]
+        bm = self.bufs.get(gd.block_bitmap)
+        if not bm[i >> 3] >> (i & 7) & 1:
+            raise bad("freed block", "an allocated block", n)
+        bm[i >> 3] &= ~(1 << (i & 7)) & 0xFF
+        self.bufs.dirty(gd.block_bitmap, BITMAP)
+        gd.free_blocks += 1
+        sb.free_blocks += 1
+        self.meta_dirty = True
+
+    def block_in_use(self, n: int) -> bool:
+        """Whether block ``n``'s bitmap bit is set."""
+        sb = self.sb
+        g, i = divmod(n - sb.first_data_block, sb.blocks_per_group)
+        return bool(self.bufs.get(self.groups[g].block_bitmap)[i >> 3] >> (i & 7) & 1)
+
+    # -- inodes ----------------------------------------------------------------------
+
+    def alloc_inode(self, parent: int, is_dir: bool) -> int:
+        """Allocate an inode (a directory's where most inodes are free)."""
+        ipg, n = self.sb.inodes_per_group, len(self.groups)
+        if is_dir:
+            order = sorted(range(n), key=lambda g: (-self.groups[g].free_inodes, g))
+        else:
+            p = (parent - 1) // ipg
+            order = [(p + k) % n for k in range(n)]
+        for g in order:
+            if self.groups[g].free_inodes:
+                return self._take_inode(g, is_dir)
+        raise SyscallError("ENOSPC", "no free inode")
+
+    def _take_inode(self, g: int, is_dir: bool) -> int:
+        """Set the first clear bit of group ``g``'s inode bitmap; return its inode."""
+        sb, gd = self.sb, self.groups[g]
+        ipg = sb.inodes_per_group
+        bm = self.bufs.get(gd.inode_bitmap)
+        start = sb.first_ino - 1 - g * ipg if g * ipg < sb.first_ino - 1 else 0
+        i = _first_clear(bm, start, ipg)
+        if i < 0:
+            raise bad(f"group {g} inode bitmap", "a free bit", "none free")
+        bm[i >> 3] |= 1 << (i & 7)
+        self.bufs.dirty(gd.inode_bitmap, BITMAP)
+        gd.free_inodes -= 1
+        sb.free_inodes -= 1
+        gd.used_dirs += is_dir
+        self.meta_dirty = True
+        return g * ipg + i + 1
+
+    def free_inode(self, ino: int, is_dir: bool) -> None:
+        """Return inode ``ino`` to its group's free map."""
+        sb = self.sb
+        g, i = divmod(ino - 1, sb.inodes_per_group)
+        gd = self.groups[g]
+        bm = self.bufs.get(gd.inode_bitmap)
+        if not bm[i >> 3] >> (i & 7) & 1:
+            raise bad("freed inode", "an allocated inode", ino)
+        bm[i >> 3] &= ~(1 << (i & 7)) & 0xFF
+        self.bufs.dirty(gd.inode_bitmap, BITMAP)
+        gd.free_inodes += 1
+        sb.free_inodes += 1
+        gd.used_dirs -= is_dir
+        self.meta_dirty = True
+
+    def inode_in_use(self, ino: int) -> bool:
+        """Whether inode ``ino``'s bitmap bit is set."""
+        g, i = divmod(ino - 1, self.sb.inodes_per_group)
+        return bool(self.bufs.get(self.groups[g].inode_bitmap)[i >> 3] >> (i & 7) & 1)
