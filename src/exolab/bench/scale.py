@@ -46,7 +46,9 @@ from exolab.runner import run_program
 __all__ = ["Sizes", "SIZES", "sizes_of", "churn", "boot_bytes", "run_growth",
            "scale_rows"]
 
-SETTLE_TURNS = 100             # yields that let new sleepers settle (ExOS MAX_SPINS: 64)
+SETTLE_TURNS = 100             # yields that let new sleepers settle, plus per live one:
+SETTLE_PER_LIVE = 4            # a slice-less sleeper gets one turn per yield of ours and
+                               # needs a few (ExOS: boot, one fruitless yield, then sleep)
 CHURN_FRAMES = 1 << 18          # physical memory of the churn runs (lazy: cheap; an ExOS
                                 # process holds ~20 frames, so 10k of them need ~200k)
 
@@ -91,8 +93,8 @@ def _churn(os: Any, level: int, rounds: int, clock: Callable[[], float],
         except SyscallError as ex:
             out.append(f"fork failed at {made + 1} live processes ({ex.errno})")
             return
-    for _ in range(SETTLE_TURNS):   # let every sleeper get to sleep before timing: a
-        os.yield_()                 # library OS may spin a while first (ExOS: 64 turns)
+    for _ in range(SETTLE_TURNS + SETTLE_PER_LIVE * level):  # let every sleeper get to
+        os.yield_()             # sleep before timing: a library OS may spin a while first
     fork = destroy = wait = 0.0
     for _ in range(rounds):
         t0 = clock()

@@ -6,7 +6,7 @@ from typing import Any
 from exolab.abi import PROT_NONE, PROT_RW
 from exolab.libos.exos.layout import MISC_COUNT, MISC_VPN, PT_VPN, PTE_SIZE
 
-from ._support import PAGE, run
+from ._support import PAGE, errno, run
 
 
 def test_the_page_table_is_a_sorted_vector_in_simulated_memory() -> None:
@@ -138,3 +138,23 @@ def test_same_seed_same_run_bit_for_bit() -> None:
         return r.result.cycles, tuple(r.console), len(ev), hash(tuple(ev))
 
     assert twice(3) == twice(3)
+
+
+def test_wait_for_any_reaps_the_oldest_exited_child_after_a_directed_wait() -> None:
+    """wait(None) returns exited children oldest first, skipping one already reaped
+    by wait(pid), and ECHILD once none is left."""
+    out: list[Any] = []
+
+    def parent(os: Any) -> None:
+        pids = [os.fork(lambda os, i=i: i) for i in range(3)]
+        for _ in range(20):
+            os.yield_()                             # all three exit
+        out.append(os.wait(pids[1]))
+        out.append(os.wait(None))
+        out.append(os.wait(None))
+        out.append(errno(os.wait, None))
+        out.append(pids)
+
+    run(parent, trusted=True)
+    pids = out[4]
+    assert out[:4] == [(pids[1], 1), (pids[0], 0), (pids[2], 2), "ECHILD"]

@@ -189,3 +189,66 @@ def test_every_context_is_given_back() -> None:
     r = run_program(main, kernel="exokernel")
     assert r.result.reason == "finished"
     assert r.kernel.threads_live == 0
+
+
+# -- sleeping ExOS processes cost nothing per scheduling decision ------------------------
+
+def _sleeper(os: Any) -> None:
+    """An ExOS process blocked for ever reading a pipe only it holds."""
+    r, _w = os.pipe()
+    os.read(r, 1)
+
+
+def _quick(os: Any) -> int:
+    """A child that exits as soon as it runs."""
+    return 7
+
+
+def _decisions(live: int, rounds: int, any_child: bool) -> tuple[int, int, int]:
+    """Scheduling work per fork/yield/wait round with ``live`` - 1 sleeping ExOS
+    children: (switches, _next calls, environments the slice/guest scans tested)."""
+    k = aegis(frames=1 << 15)
+    sched, calls = k.sched, [0, 0]
+    inner_next, inner_guest = sched._next, sched._guest
+
+    def counted_next(exclude: Any) -> Any:
+        calls[0] += 1
+        return inner_next(exclude)
+
+    def counted_guest(exclude: Any) -> Any:
+        calls[1] += len(sched.guests)
+        return inner_guest(exclude)
+
+    sched._next, sched._guest = counted_next, counted_guest   # type: ignore[method-assign]
+    out: list[int] = []
+
+    def parent(os: Any) -> None:
+        for _ in range(live - 1):
+            os.fork(_sleeper)
+        for _ in range(100 + 4 * live):         # every sleeper reaches its sleep
+            os.yield_()
+        s0, n0, g0 = sched.switches, calls[0], calls[1]
+        for _ in range(rounds):
+            pid = os.fork(_quick)
+            os.yield_()
+            assert os.wait(None if any_child else pid) == (pid, 7)
+        out.extend((sched.switches - s0, calls[0] - n0, calls[1] - g0))
+
+    k.boot(parent)
+    k.run()                     # (ends with every sleeper asleep: the machine rests)
+    assert len(out) == 3, k.faults
+    return out[0] // rounds, out[1] // rounds, out[2] // rounds
+
+
+@pytest.mark.parametrize("any_child", [False, True])
+def test_wait_and_destroy_with_a_thousand_sleepers_make_constant_decisions(
+        any_child: bool) -> None:
+    """A parent's fork/exit/wait round makes the same few scheduling decisions with
+    1,000 sleeping ExOS processes as with 100 (both past the 64 slices, so the new
+    child is a slice-less guest either way) and as many switches as with 10:
+    sleepers are never chosen and never left in the guest queue."""
+    ten, few = _decisions(10, 5, any_child), _decisions(100, 5, any_child)
+    many = _decisions(1000, 5, any_child)
+    assert many == few and many[:2] == ten[:2], (ten, few, many)
+    switches, nexts, guests = many
+    assert switches <= 4 and nexts <= 4 and guests <= 4

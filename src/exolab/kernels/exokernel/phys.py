@@ -63,7 +63,9 @@ class PhysPages:
         self.revoke = revoke
         self.first = first                      # lowest ppn handed out
         self.count = count
-        self._roots: dict[int, list[Capability]] = {}   # ppn -> root caps (its owners);
+        self._roots: dict[int, dict[Capability, None]] = {}   # ppn -> its owners' roots
+        #                               (insertion-ordered: removing one of 10,000 co-owners
+        #                               of a shared frame is O(1));
         self._fresh = first             # the rest is free: every ppn not in _roots,
         self._heap: list[int] = []      # freed ppns below _fresh (stale ones skipped),
         self._end = first + count       # and every ppn from _fresh on (lazy: no list)
@@ -97,7 +99,7 @@ class PhysPages:
         elif self.free_count() <= self._reserved:
             raise SyscallError("ENOMEM", "every free page is reserved")
         cap = self.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
-        self._roots[ppn] = [cap]
+        self._roots[ppn] = {cap: None}
         env.roots[ppn] = cap
         self.cpu.charge(self.memory.zero_frame(ppn))
         self._allocated += 1
@@ -126,7 +128,7 @@ class PhysPages:
             return mine
         root = self.caps.mint("page", ppn, PAGE_RIGHTS if rights is None
                                 else rights | _FREE, holder=target)
-        self._roots[ppn].append(root)
+        self._roots[ppn][root] = None
         target.roots[ppn] = root
         return root
 
@@ -135,15 +137,17 @@ class PhysPages:
         ppn, env = root.obj, root.holder
         self.revoke(root)
         roots = self._roots[ppn]
-        roots.remove(root)
+        del roots[root]
         if env is not None and env.roots.get(ppn) is root:
             del env.roots[ppn]
         if not roots:
             del self._roots[ppn]
             if ppn < self._fresh:
                 heapq.heappush(self._heap, ppn)
-        elif len(roots) == 1 and roots[0].rights != _ALL:
-            roots[0].rights = _ALL          # the sole owner: nobody left to protect
+        elif len(roots) == 1:
+            sole = next(iter(roots))
+            if sole.rights != _ALL:
+                sole.rights = _ALL          # the sole owner: nobody left to protect
 
     def free(self, env: Environment, cap: Capability) -> None:
         """Give back ``env``'s root capability ``cap`` (EPERM for a derived one)."""

@@ -38,6 +38,7 @@ blocking share one process table kept in the library OS's own memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import image_pages
@@ -79,9 +80,11 @@ __all__ = ["Procs", "UThread", "PENDING"]
 PENDING = object()                      # a child that has not exited yet
 _RO = ("read", "share")                 # what a sharer gives a copy-on-write co-owner
 _YIELD = int(Sys.YIELD)                 # (a plain int: an IntEnum lookup per call is slow)
-#: fruitless turns a waiter yields before it sleeps even though others could run: two
-#: processes waiting on each other would otherwise yield back and forth for ever
-MAX_SPINS = 64
+#: fruitless turns after which a waiter sleeps even though others could run (two
+#: processes waiting on each other would otherwise yield back and forth for ever): it
+#: yields once (a peer that is about to write needs no wake) and sleeps at the second,
+#: so a blocked process costs O(1) turns, not 64 (a pipe ping-pong waits one yield)
+MAX_SPINS = 2
 
 
 @dataclass(slots=True, eq=False)
@@ -102,6 +105,8 @@ class Procs(metaclass=Sealed):
         self.cpu = os.cpu
         self.c_save = os.profile.reg_save
         self.children: dict[int, Any] = {}      # pid -> PENDING or exit status
+        self.exited: list[int] = []             # heap of pids with a status (stale ones,
+        #                                       reaped by wait(pid), are skipped lazily)
         self.threads: list[UThread] = []
         self.main_result: Any = None            # what the main thread's entry returned
 
@@ -333,8 +338,32 @@ class Procs(metaclass=Sealed):
         so a process can neither forge a sibling's status nor its own early."""
         if sender == 0 and self.children.get(pid, None) is PENDING:
             self.children[pid] = status
+            heappush(self.exited, pid)
             return True
         return sender == pid and pid in self.children      # (the child's courtesy copy)
+
+    def _exited(self, pid: int | None) -> int | None:
+        """The child a wait for ``pid`` reaps now (None: any, the oldest exited),
+        or None while it runs (ECHILD if there is no such child). O(1) amortized:
+        pids only grow, so the oldest exited child is the least pid in the heap."""
+        children = self.children
+        if pid is not None:
+            if pid not in children:
+                raise SyscallError("ECHILD", "no such child", pid=pid)
+            return None if children[pid] is PENDING else pid
+        if not children:
+            raise SyscallError("ECHILD", "no such child", pid=pid)
+        heap = self.exited
+        while heap and children.get(heap[0], PENDING) is PENDING:
+            heappop(heap)                       # (reaped already by wait(pid))
+        return heap[0] if heap else None
+
+    def _reapable(self, pid: int | None) -> bool:
+        """Whether a wait for ``pid`` would return now (or fail: it must re-check)."""
+        try:
+            return self._exited(pid) is not None
+        except SyscallError:
+            return True
 
     def wait(self, pid: Any) -> tuple[int, Any]:
         """Block until child ``pid`` (or any) has exited; reap it."""
@@ -342,16 +371,11 @@ class Procs(metaclass=Sealed):
             raise SyscallError("ECHILD", "no such child", pid=pid)
         spins = 0
         while True:
-            cands = list(self.children) if pid is None else \
-                ([pid] if pid in self.children else [])
-            if not cands:
-                raise SyscallError("ECHILD", "no such child", pid=pid)
-            for c in cands:
-                if self.children[c] is not PENDING:
-                    return c, self.children.pop(c)
+            c = self._exited(pid)
+            if c is not None:
+                return c, self.children.pop(c)
             spins += 1
-            self.block(None, lambda: any(self.children[c] is not PENDING for c in cands),
-                       spins=spins)
+            self.block(None, lambda: self._reapable(pid), spins=spins)
 
     # -- threads and waiting --------------------------------------------------------------
 
