@@ -918,6 +918,44 @@ def profiles(
             out.print(_paths_table(kernel, p, rows))
 
 
+@app.command()
+@_friendly
+def soak(
+    programs: Annotated[int, typer.Option("--programs", help="Hostile programs.")] = 1000,
+    messages: Annotated[int, typer.Option("--messages", help="Hostile message cases.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Soak seed.")] = 0,
+    kernel: Annotated[Optional[list[str]], typer.Option(
+        "--kernel", "-k", help="Kernel to soak (repeatable; default: every registered).",
+        show_default=False)] = None,
+    failures: Annotated[Optional[Path], typer.Option(
+        "--failures", help="Write every failure (seed, source, detail) to this JSON file.",
+        show_default=False)] = None,
+    spread: Annotated[bool, typer.Option(
+        "--spread", help="Run each case on one kernel in turn, not on every kernel.")
+    ] = False,
+) -> None:
+    """Run generated hostile programs and hostile messages beside bystanders on every
+    kernel (issue 9); print how the runs ended; exit 1 if any failed."""
+    from exolab import soak as s
+    for k in kernel or ():
+        if k not in kernel_names():
+            raise ConfigError("unknown kernel", name=k, expected=kernel_names())
+    stats = s.soak(programs, messages, seed, kernel or None, spread=spread,
+                   on_case=s.progress(sys.stderr) if sys.stderr.isatty() else None)
+    table = Table(title=f"soak (seed {seed}, budget {s.BUDGET:,} cycles)",
+                  title_justify="left")
+    for header in s.REPORT_COLUMNS:
+        table.add_column(header)
+    for row in s.report_rows(stats):
+        table.add_row(*row)
+    out = _out()
+    out.print(table)
+    out.print(escape(s.summary(stats)))
+    if failures is not None:
+        _write(lambda: failures.write_text(s.failures_json(stats)), failures)
+    if stats.failures:
+        raise typer.Exit(1)
+
 # -- contract ---------------------------------------------------------------------
 
 contract_app = typer.Typer(no_args_is_help=True,

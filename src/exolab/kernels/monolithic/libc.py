@@ -184,11 +184,17 @@ class Libc(Personality):
                served: int) -> int:
         """Answer requests on one connection until EOF or ``count``; return ``served``."""
         while count is None or served < count:
-            msg = self.read(req, 8)
+            try:
+                msg = self.read(req, 8)
+            except SyscallError:        # the client broke its end: drop the connection
+                break
             if len(msg) < 8:
                 break
-            reply = handler(self, _WORD.unpack(msg)[0])
-            self.write(rep, _WORD.pack(wrap_word(reply)))
+            reply = _WORD.pack(wrap_word(handler(self, _WORD.unpack(msg)[0])))
+            try:
+                self.write(rep, reply)
+            except SyscallError:        # (EPIPE: the client went away) not the server's
+                break
             served += 1
         return served
 

@@ -275,7 +275,7 @@ def _read_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
                n: int) -> bytes:
     """sys_read's general path: decode, console, zero-length reads."""
     if type(n) is not int or n < 0:
-        raise SyscallError("EINVAL", "bad read length", n=repr(n))
+        raise SyscallError("EINVAL", "bad read length", n=n)     # rendered safely
     kind, obj = _fd(proc, fd)
     if kind == "console":
         return b""

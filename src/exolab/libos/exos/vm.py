@@ -430,7 +430,7 @@ class VM(metaclass=Sealed):
     def dirty(self, vaddr: Any) -> bool:
         """Whether the page holding ``vaddr`` was written (a page-table lookup)."""
         if type(vaddr) is not int:
-            raise SyscallError("EFAULT", "bad address", vaddr=repr(vaddr))
+            raise SyscallError("EFAULT", "bad address", vaddr=vaddr)   # rendered safely
         i = self.pt.find(vaddr >> SHIFT)
         if i < 0:
             raise SyscallError("EFAULT", "page not mapped", vaddr=vaddr)
