@@ -74,7 +74,7 @@ def test_a_short_fixed_seed_soak_finds_no_failure() -> None:
     hang, no bystander changed, nothing rejected; and the runs end in every fine way."""
     stats = soak.soak(100, 100, seed=9)
     assert [(f.kind, f.case, f.kernel, f.seed, f.detail[-300:]) for f in stats.failures] == []
-    assert stats.kernels == tuple(kernels.kernel_names())
+    assert stats.kernels == tuple(soak.soakable())
     assert stats.runs == 200 * len(stats.kernels)
     assert {"finished", "faulted", "budget"} <= set(stats.outcomes)
     assert stats.max_cycles <= soak.BUDGET + soak.SLACK + soak.MAX_COMPUTE
@@ -168,7 +168,7 @@ def test_the_soak_command_prints_the_figures_and_fails_on_a_failure(
     assert unknown.exit_code == 2
 
 
-@pytest.mark.parametrize("kernel", kernels.kernel_names())
+@pytest.mark.parametrize("kernel", soak.soakable())
 def test_what_the_soak_found_stays_fixed(kernel: str) -> None:
     """Three findings of the long soak on main: ExOS's ``dirty`` and the monolithic
     ``read`` rendered a bad argument with ``repr()`` (ValueError escaped the call, program

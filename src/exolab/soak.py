@@ -38,7 +38,8 @@ Interface::
          on_case=None, spread=False) -> SoakStats
     report_rows(stats), summary(stats), failures_json(stats), REPORT_COLUMNS
     progress(stream) -> on_case callback
-    BUDGET, EXPECTED, FINE, FAILURES
+    soakable() -> list[str]             registered kernels refusing none of NEEDS
+    BUDGET, EXPECTED, FINE, FAILURES, NEEDS
 
 Outcomes: ``finished``, ``faulted`` (the hostile side faulted), ``budget``,
 ``deadlock``, ``starved`` (the budget ended the run before the bystander
@@ -71,6 +72,9 @@ BUDGET = 5_000_000
 #: compute() burst (at most MAX_COMPUTE); past that is a hang
 SLACK = 1_000_000
 ROUNDS = 12
+#: ABI calls the soak's bystanders and hostile cases are built from; a kernel whose
+#: declaration refuses one of them is not soaked (``soakable`` says why)
+NEEDS = frozenset({"fork", "shm_create", "shm_attach", "mprotect", "set_fault_handler"})
 FINE = ("finished", "faulted", "budget", "deadlock", "starved", "overshoot")
 FAILURES = ("crash", "hang", "bystander", "rejected")
 EXPECTED = {
@@ -633,15 +637,21 @@ def _cases(programs: int, messages: int, seed: int, kernels: list[str], spread: 
     return out
 
 
+def soakable() -> list[str]:
+    """The registered kernels the soak can run on: those that refuse none of
+    :data:`NEEDS` (the others' refusals are checked by the conformance kit)."""
+    from exolab.kernels import declaration, kernel_names
+    return [k for k in kernel_names() if not NEEDS & declaration(k).refuses]
+
+
 def soak(programs: int, messages: int, seed: int = 0, kernels: list[str] | None = None,
          max_cycles: int = BUDGET, on_case: Callable[[int, int, str], Any] | None = None,
          spread: bool = False) -> SoakStats:
     """Run ``programs`` hostile programs and ``messages`` hostile message cases on every
-    kernel of ``kernels`` (default: the registry's; ``spread``: each case on one of
+    kernel of ``kernels`` (default: the registry's soakable ones; ``spread``: each case on one of
     them in turn); ``on_case(i, total, outcome)`` after each run. Each case is generated from its own seed, so a failure's seed
     and source reproduce it alone."""
-    from exolab.kernels import kernel_names
-    ks = list(kernels) if kernels else kernel_names()
+    ks = list(kernels) if kernels else soakable()
     outcomes: dict[str, int] = {}
     by_case: dict[str, dict[str, int]] = {}
     failures: list[Failure] = []
