@@ -11,7 +11,8 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 GOLDEN = EXAMPLES / "golden"
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
-ABI_EXAMPLES = ["pipe_pingpong", "fork_tree", "copy_on_access"]     # main(os, *args)
+ABI_EXAMPLES = ["pipe_pingpong", "fork_tree", "copy_on_access",     # main(os, *args)
+                "thread_pingpong"]
 
 
 def _golden(name: str) -> str:

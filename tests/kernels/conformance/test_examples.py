@@ -22,7 +22,8 @@ from .kit import kit_kernels, needs, refused
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 GOLDEN = EXAMPLES / "golden"
-ABI_EXAMPLES = ["pipe_pingpong", "fork_tree", "copy_on_access"]     # main(os, *args)
+ABI_EXAMPLES = ["pipe_pingpong", "fork_tree", "copy_on_access",     # main(os, *args)
+                "thread_pingpong"]
 
 
 def _golden(name: str) -> str:

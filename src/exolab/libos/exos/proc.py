@@ -95,6 +95,7 @@ class UThread(metaclass=Sealed):
     waiting: bool = False               # blocked in block(), re-checks when resumed
     done: bool = False                  # its entry returned
     slot: int | None = None             # the wake slot it last blocked on (block())
+    ready: Callable[[], bool] | None = None     # the condition it blocked on (block())
 
 
 class Procs(metaclass=Sealed):
@@ -449,8 +450,8 @@ class Procs(metaclass=Sealed):
         me = None if self.os.in_entry else self._me()   # an entry runs on a borrowed thread
         if me is not None:
             me.waiting = True
-            me.slot = sleeper
-            nxt = self._next(me, True)
+            me.slot, me.ready = sleeper, ready
+            nxt = self._next(me, True) or self._ready_waiter(me)
             if nxt is not None:
                 self.cpu.user_switch(nxt.ctx)
                 me.waiting = False
@@ -464,6 +465,15 @@ class Procs(metaclass=Sealed):
             self._sleep_on([] if sleeper is None else [sleeper], ready)
         self._stop_waiting()
         return True
+
+    def _ready_waiter(self, me: UThread) -> UThread | None:
+        """Another waiting thread of ours whose condition now holds (its data came
+        while it was marked waiting: it must run before we leave the process)."""
+        for u in self.threads:
+            if u is not me and u.waiting and not u.done and u.ready is not None \
+                    and u.ready():
+                return u
+        return None
 
     def _stop_waiting(self) -> None:
         """Every thread re-checks its condition when it next runs."""
