@@ -51,6 +51,8 @@ SETTLE_PER_LIVE = 4            # a slice-less sleeper gets one turn per yield of
                                # needs a few (ExOS: boot, one fruitless yield, then sleep)
 #: what the churn rows need (a kernel whose declaration refuses it gets a note)
 CHURN_NEEDS = frozenset({"fork"})
+EXIT_TURNS = 4                  # yields that let the timed child finish exiting, so
+                                # ``wait`` times reaping an exited child, not its exit
 CHURN_FRAMES = 1 << 18          # physical memory of the churn runs (lazy: cheap; an ExOS
                                 # process holds ~20 frames, so 10k of them need ~200k)
 
@@ -102,7 +104,8 @@ def _churn(os: Any, level: int, rounds: int, clock: Callable[[], float],
         t0 = clock()
         pid = os.fork(_at_once)
         t1 = clock()
-        os.yield_()
+        for _ in range(EXIT_TURNS):     # the child runs and exits (a slice-less child
+            os.yield_()                 # may be cut short by a slice tick: more turns)
         t2 = clock()
         os.wait(pid)
         t3 = clock()
