@@ -1,6 +1,9 @@
 """The papers' published figures and the comparison of measured against them.
 
-The figures live in ``bench/data/paper.json``, each with its source; a row
+The figures live in ``bench/data/paper.json`` and one more file per later
+suite (``bench/data/<suite>.json``, same keys; merged in name order, a system
+or profile named twice with different values is a :class:`ConfigError`), each
+with its source; a row
 may name the cost-profile entry it *calibrates* (those rows were fitted, all
 others are predictions). :func:`fidelity` pairs each measured value with the
 paper value of the system the kernel stands for (``systems`` map: Ultrix and
@@ -28,6 +31,7 @@ from importlib import resources
 from typing import Any
 
 from exolab.bench.results import PaperRow, Report
+from exolab.errors import ConfigError
 
 __all__ = ["Ratio", "ratios", "ratio_range", "PaperFigure", "figures", "system_kernel", "suite_profile", "paper_rows",
            "Comparison", "fidelity"]
@@ -47,11 +51,32 @@ class PaperFigure:
     calibrates: str | None      # the profile row fitted to this figure, if any
 
 
+_LISTS = ("rows", "ratio_ranges")
+_MAPS = ("systems", "profiles")
+
+
 @lru_cache(maxsize=1)
 def _data() -> dict[str, Any]:
-    """The parsed paper.json."""
-    text = resources.files("exolab.bench").joinpath("data/paper.json").read_text()
-    return json.loads(text)  # type: ignore[no-any-return]
+    """paper.json merged with every other ``data/*.json`` (one per later suite)."""
+    folder = resources.files("exolab.bench").joinpath("data")
+    names = sorted(f.name for f in folder.iterdir() if f.name.endswith(".json"))
+    names.remove("paper.json")
+    merged: dict[str, Any] = {k: [] for k in _LISTS} | {k: {} for k in _MAPS}
+    for name in ["paper.json", *names]:
+        _merge(merged, json.loads(folder.joinpath(name).read_text()), name)
+    return merged
+
+
+def _merge(into: dict[str, Any], part: dict[str, Any], name: str) -> None:
+    """Add one figure file's lists and maps to ``into``; a conflicting key is an error."""
+    for key in _LISTS:
+        into[key].extend(part.get(key, []))
+    for key in _MAPS:
+        for k, v in part.get(key, {}).items():
+            if into[key].get(k, v) != v:
+                raise ConfigError(f"bench/data/{name}: {key}[{k!r}] = {v!r} conflicts with "
+                                  f"{into[key][k]!r}")
+            into[key][k] = v
 
 
 def figures(suite: str | None = None) -> list[PaperFigure]:
