@@ -82,7 +82,7 @@ class MemoryModel(RuleBasedStateMachine):
         cycles = self.mem.zero_frame(ppn)
         assert cycles == (PAGE * DEC.zero_per_kib + 1023) // 1024
         self.model[ppn * PAGE:(ppn + 1) * PAGE] = bytes(PAGE)
-        self.touched.add(ppn)
+        # zeroing leaves an untouched frame unbacked: it already reads as zero
         self.counts["zeroed"] += PAGE
 
     @rule(ppn=st.integers(0, FRAMES - 1))
@@ -243,3 +243,14 @@ def test_statistics_is_frozen() -> None:
     assert (s.frames, s.page_size, s.frames_touched) == (4, 4096, 0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.frames = 5  # type: ignore[misc]
+
+
+def test_zeroing_an_untouched_frame_allocates_nothing_and_checks_the_frame():
+    mem = PhysicalMemory(8, PAGE, DEC)
+    mem.zero_frame(3)
+    assert mem.touched() == 0 and mem.load_word(3, 0) == 0
+    mem.store_word(3, 8, 0xAB)
+    mem.zero_frame(3)
+    assert mem.touched() == 1 and mem.load_word(3, 8) == 0
+    with pytest.raises(PhysicalAddressError):
+        mem.zero_frame(8)

@@ -159,10 +159,11 @@ class PhysicalMemory:
     def zero_frame(self, ppn: int) -> int:
         """Fill frame ``ppn`` with zeros; return cycles."""
         buf = self._store.get(ppn)
-        if buf is None:
-            self.frame(ppn)              # a fresh frame is already zero
-        else:
-            buf[:] = bytes(self.page_size)
+        if buf is not None:
+            buf[:] = bytes(self.page_size)  # in place: a TLB entry may hold the buffer
+        elif not 0 <= ppn < self.frames:
+            raise PhysicalAddressError("no such frame", ppn=ppn, frames=self.frames)
+        # an untouched frame already reads as zero: it stays unbacked
         self._zeroed += self.page_size
         return (self.page_size * self.profile.zero_per_kib + 1023) >> 10
 
