@@ -8,8 +8,9 @@ Host-side measurements, one run each, on every registered kernel:
   of its own), then times ``k`` rounds of: fork a child that returns at once
   (``fork``: the fork call), yield so it runs and exits, wait for it
   (``destroy``: from after the fork to after the wait, the child's exit and
-  its reaping; ``wait``: the wait call alone). The host clock is read by the
-  harness's own function, passed in; nothing simulated depends on it.
+  its reaping; ``wait``: the wait call alone), each the median over the rounds.
+  The host clock (this process's CPU time) is read by the harness's own
+  function, passed in; nothing simulated depends on it.
 - ``boot alloc``: bytes allocated (tracemalloc) by a machine of N frames
   and the kernel booted on it, at a small and a large N, and the growth.
 - ``run leak``: resident-memory growth over many runs of a small pipe
@@ -25,6 +26,7 @@ Interface::
     Sizes(levels, rounds, frames, runs)      SIZES: quick / default / full
     sizes_of(quick, full) -> Sizes
     churn(kernel, profile, seed, level, rounds) -> (fork, destroy, wait) seconds | str
+                                             (medians of the rounds)
     boot_bytes(kernel, profile, frames) -> int
     run_growth(kernel, profile, runs) -> KiB
     scale_rows(ctx, kernels) -> (results, notes)
@@ -34,6 +36,7 @@ from __future__ import annotations
 import gc
 import time
 import tracemalloc
+from statistics import median
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -101,7 +104,7 @@ def _churn(os: Any, level: int, rounds: int, clock: Callable[[], float],
     for _ in range(SETTLE_TURNS + SETTLE_PER_LIVE * level):  # let every sleeper get to
         os.yield_()             # sleep before timing: a library OS may spin a while first
     settled()
-    fork = destroy = wait = 0.0
+    times = []
     for _ in range(rounds):
         t0 = clock()
         pid = os.fork(_at_once)
@@ -111,8 +114,8 @@ def _churn(os: Any, level: int, rounds: int, clock: Callable[[], float],
         t2 = clock()
         os.wait(pid)
         t3 = clock()
-        fork, destroy, wait = fork + t1 - t0, destroy + t3 - t1, wait + t3 - t2
-    out.extend((fork / rounds, destroy / rounds, wait / rounds))
+        times.append((t1 - t0, t3 - t1, t3 - t2))
+    out.append(times)
 
 
 def churn(kernel: str, profile: str, seed: int, level: int,
@@ -124,15 +127,22 @@ def churn(kernel: str, profile: str, seed: int, level: int,
     generation-2 collection walks every tracked host object, so with 10,000
     live processes (millions of objects) the collector, not the kernel, grew
     the per-fork time 1.5-4x over 1,000 rounds (1.18x with the collector off);
-    the rows measure the kernel's work. The objects are unfrozen afterwards."""
+    the rows measure the kernel's work. The objects are unfrozen afterwards.
+    Each figure is the median of the per-round times: a round the host
+    preempted (other processes on a shared machine) is an outlier the median
+    ignores and a mean would not (two runs of the mean at 10k live differed
+    by 1.05x-1.46x on a loaded two-core host), and the clock is this
+    process's CPU time (``time.process_time``), so time spent waiting for a
+    host core is not counted as the kernel's."""
     out: list[Any] = []
     try:
-        run = run_program(_churn, level, rounds, time.perf_counter, out, gc.freeze,
+        run = run_program(_churn, level, rounds, time.process_time, out, gc.freeze,
                           kernel=kernel, profile=profile, seed=seed, frames=CHURN_FRAMES)
     finally:
         gc.unfreeze()
-    if len(out) == 3:
-        return out[0], out[1], out[2]
+    if out and type(out[-1]) is list:
+        fork, destroy, wait = (median(col) for col in zip(*out[-1]))
+        return fork, destroy, wait
     return out[0] if out else f"the run ended: {run.result.reason}"
 
 
