@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exolab.abi import FILE_CALLS
 from exolab.errors import ConfigError, KernelPanic, SyscallError
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.contract import Declaration
@@ -37,6 +36,7 @@ from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
+from exolab.kernels.monolithic.fs import FileSystem
 from exolab.kernels.monolithic.libc import Libc
 from exolab.kernels.monolithic.limits import KERNEL_FRAMES, LIMITS, PAGE_SHIFT, PROC_FRAMES
 from exolab.kernels.monolithic.paths import resolve as resolve_paths
@@ -70,7 +70,7 @@ class MonolithicKernel:
     name = "monolithic"
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
     declaration = Declaration(
-        refuses=frozenset({"exception:unalign", "exception:coproc"}) | FILE_CALLS,
+        refuses=frozenset({"exception:unalign", "exception:coproc"}),    # signal.py
         extensions=frozenset({"read_into", "write_from"}), raw_entry="_trap",
         paths="exolab.kernels.monolithic.paths",    # the mono_* rows of each profile
         limits=LIMITS)
@@ -101,6 +101,7 @@ class MonolithicKernel:
         self.shm = SharedMemory(self.frames, self.vm, machine.clock.seed)  # (shm.py)
         self.segments: dict[int, Segment] = self.shm.segments
         self.rpc = RpcNames(self.sched)                 # rpc names (rpc.py)
+        self.fs = FileSystem(self)                      # ext2 on the first disk (fs.py)
         self.services: dict[str, Service] = self.rpc.services
         self.console = Console()                # lines written to fds 1 and 2
         self.faults: list[tuple[int, str, Any]] = []

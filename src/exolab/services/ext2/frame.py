@@ -14,6 +14,7 @@ Interface::
     _resolve(path)        _parent(path) -> (dir, name)      _handle(ino) -> Inode
     _destroy(node)        free an inode with no names and no opens
     sync()                statistics() -> Ext2Stats
+    release_deferred()    free what deferred frees hold (a write-back placement)
     Stat, Ext2Stats, NAME_MAX, LINK_MAX
 """
 from __future__ import annotations
@@ -278,6 +279,11 @@ class Frame:
         node.dtime = max(1, self.clock.now())
         self._dirty.add(node.ino)
         self.alloc.free_inode(node.ino, node.is_dir)
+
+    def release_deferred(self) -> int:
+        """One operation: free the blocks and inodes held by deferred frees
+        (``alloc.defer_frees``); return how many."""
+        return int(self._call(self.alloc.release_deferred))
 
     def sync(self) -> None:
         """Flush the device: every completed operation becomes durable."""
