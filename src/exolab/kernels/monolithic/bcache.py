@@ -147,15 +147,21 @@ class BufferCache:
         self._dirty.clear()
 
     def _write_phase(self, phase: list[tuple[int, bytes, bool]]) -> None:
-        """Submit a phase's writes back to back; flush if any was plain; wait."""
+        """Submit a phase's writes back to back, a flush whenever the drive's write
+        cache is full (its flush streams them in block order; a full cache would
+        destage one block per write, a revolution each) and after the last plain
+        write; wait for the last request."""
         if not phase:
             return
-        last, plain = 0, False
+        last, plain, room = 0, 0, max(1, getattr(self.disk, "cache_blocks", 1))
         for n, data, fua in phase:
             self.memory.write(self.paddr, data)         # DMA source, captured at submit
             last = self.disk.submit_write(n, self.paddr, fua)
             self._n["fua" if fua else "writes"] += 1
-            plain = plain or not fua
+            plain += not fua
+            if plain == room:
+                last, plain = self.disk.submit_flush(), 0
+                self._n["flushes"] += 1
         if plain:
             last = self.disk.submit_flush()
             self._n["flushes"] += 1

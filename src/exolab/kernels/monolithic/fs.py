@@ -115,7 +115,8 @@ def _path(path: Any) -> str:
 class FileSystem:
     """The kernel's one mounted ext2 (mounted at the first file call)."""
 
-    __slots__ = ("k", "fs", "cache", "error", "ops", "syncs", "open_files", "_cost")
+    __slots__ = ("k", "fs", "cache", "error", "ops", "syncs", "open_files", "_cost",
+                 "scratch")
 
     def __init__(self, kernel: "MonolithicKernel") -> None:
         self.k = kernel
@@ -123,6 +124,7 @@ class FileSystem:
         self.cache: BufferCache | None = None
         self.error: str | None = None           # why the disk could not be mounted
         self.ops = self.syncs = self.open_files = 0
+        self.scratch: Any = None                # the scratch disk this made, if any
         ins = kernel.machine.profile.instruction
         self._cost = {f"ext2.{kind}": n * ins for kind, n in FS_PATHS.items()}
 
@@ -140,7 +142,10 @@ class FileSystem:
             raise SyscallError("EIO", "the disk could not be mounted", reason=self.error)
         m = self.k.machine
         try:
-            disk = m.disks[0] if m.disks else _scratch(m)
+            if m.disks:
+                disk = m.disks[0]
+            else:
+                disk = self.scratch = _scratch(m)
             cache = BufferCache(disk, m.memory, m.clock, DMA_FRAME << m.memory.page_shift,
                                 CACHE_BLOCKS, self._charge_cycles,
                                 FS_PATHS["getblk"] * m.profile.instruction)
@@ -207,8 +212,13 @@ class FileSystem:
             raise SyscallError("EIO", "disk error", reason=safe_str(ex)) from None
 
     def shutdown(self) -> None:
-        """Sync (the end of a run: a clean unmount)."""
-        self.sync()
+        """The end of a run: sync a real disk (a clean unmount); a scratch disk
+        is closed instead (nobody will read it)."""
+        if self.scratch is not None:
+            self.scratch.close()
+            return
+        if self.fs is not None and self.k.machine.disks[0].powered:
+            self.sync()
 
     # -- descriptor paths (pipe.py calls these for "file" entries) --------------------
 

@@ -245,6 +245,10 @@ class MonolithicKernel:
         self.machine.timer.arm(self.quantum, periodic=True)
         self.tick_on = True
 
+    def shutdown(self) -> None:
+        """The end of a run: sync the file system to its disk (fs.py)."""
+        self.fs.shutdown()
+
     def statistics(self) -> MonoStats:
         """Return a frozen snapshot of the kernel's counters."""
         live = sum(1 for p in self.processes.values() if p.state == "live")
