@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from exolab.errors import DiskRequestError
-from exolab.services.ext2.buffers import BITMAP, DATA, ITABLE
+from exolab.services.ext2.buffers import BITMAP, DATA, DIRB, ITABLE
 from exolab.services.ext2.interfaces import MachineDiskAdapter
 from exolab.services.ext2.order import Dirty
 
@@ -111,7 +111,7 @@ class BufferCache:
         self.charge(self.c_lookup)
         d = self._dirty.get(n)
         if d is None:
-            disk = self._cache.get(n) if rank in (BITMAP, ITABLE) else None
+            disk = self._cache.get(n) if rank in (BITMAP, ITABLE, DIRB) else None
             self._dirty[n] = Dirty(rank, data, disk)
         else:
             d.now, d.rank = data, max(d.rank, rank)

@@ -158,6 +158,9 @@ class FileSystem:
         fs.alloc.defer_frees = True             # order.py: no reuse before a sync
         cache.planner = lambda dirty: plan(fs, dirty)
         self.fs, self.cache = fs, cache
+        if self.scratch is None:                # a real disk: "mounted, not clean"
+            fs.set_clean(False)                 # is durable before anything else
+            self.sync()
         return fs
 
     # -- costs ----------------------------------------------------------------------
@@ -218,6 +221,7 @@ class FileSystem:
             self.scratch.close()
             return
         if self.fs is not None and self.k.machine.disks[0].powered:
+            self.fs.set_clean(True)
             self.sync()
 
     # -- descriptor paths (pipe.py calls these for "file" entries) --------------------

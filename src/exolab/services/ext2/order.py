@@ -6,32 +6,37 @@ operations' changes and writes them at a sync. Writing them in ext2's
 per-operation rank order is not enough across operations (a directory entry
 may reach the disk before the inode it names), so :func:`plan` splits the
 dirty set into phases, each to be made durable (a flush, or FUA writes)
-before the next starts:
+before the next starts. The invariant: an inode that has a link count but no
+name on the disk is never written (``e2fsck -p`` will not repair that).
 
 1. bitmaps as *disk | now*: every allocation is marked before anything
    points at it; nothing is marked free yet;
 2. file data, and every block that is new (its bit is clear on the disk, set
    now): nothing on the disk points at those yet;
-3. inode-table blocks as *disk + the records of inodes that are free on the
-   disk and in use now*: a new inode exists before any name for it;
-4. the directory and indirect blocks that were already in use (names added
-   and removed; pointers set to phase-2 blocks or cleared), directory blocks
-   FUA so no power cut tears one;
-5. inode-table blocks as they are now (sizes, pointers, link counts, freed
-   inodes: after every name for them is gone);
-6. bitmaps, descriptors and superblock as they are now (frees last).
+3. inode-table blocks as the disk has them, with two kinds of record put in:
+   inodes new since the disk's copy, *with a link count of 0* (so they are
+   not in use until a name and the real count follow), and inodes whose
+   link count fell (unlinked, freed: before their names go);
+4. directory blocks that gained names (FUA, so no power cut tears one) and
+   the indirect blocks that were already in use;
+5. directory blocks that only lost names (FUA);
+6. inode-table blocks as they are now (new inodes' real link counts, sizes,
+   pointers);
+7. bitmaps, descriptors and superblock as they are now (frees last).
 
 With frees deferred until the sync (:attr:`Allocator.defer_frees`) no block or
 inode freed since the last sync is reused, so no old pointer on the disk can
-reach a new owner. A cut after phase k leaves: (1) allocated bits with no
-owner, (2-3) unreachable new blocks and unnamed inodes, (4) inodes whose link
-counts or sizes are not yet updated, (5) freed things still marked in use --
-leaks and counts that ``e2fsck -p`` repairs (docs/files.md lists them).
+reach a new owner. A cut after phase k leaves only what ``e2fsck -p`` repairs
+without asking: allocated bits with no owner, unlinked new inodes ("deleted
+inode has zero dtime"), names of inodes not yet (or no longer) in use
+("deleted/unused inode", cleared), link counts off by the names in flight,
+free counts (docs/files.md lists them).
 
 Interface::
 
     Dirty(rank, now, disk)      one dirty block: its Buffers rank, bytes now, bytes on the disk
     plan(fs, dirty) -> list[list[(block, bytes, fua)]]      the phases, in order
+    PHASES                      their names
 """
 from __future__ import annotations
 
@@ -42,8 +47,8 @@ from exolab.services.ext2.buffers import BITMAP, DATA, DIRB, ITABLE, PTR, SUPER
 
 __all__ = ["Dirty", "plan", "PHASES"]
 
-PHASES = ("bitmaps set", "new blocks", "new inodes", "names and pointers",
-          "inodes", "frees and counts")
+PHASES = ("bitmaps set", "new blocks", "inodes unlinked or new (count 0)",
+          "names added, pointers", "names removed", "inodes", "frees and counts")
 _LINKS = 26                 # i_links_count: a u16 at this offset of an inode record
 
 
@@ -79,21 +84,45 @@ def _new_blocks(fs: Any, dirty: dict[int, Dirty]) -> set[int]:
 
 
 def _early_itable(fs: Any, d: Dirty) -> bytes | None:
-    """The disk copy with the records of inodes newly in use put in (None: no such)."""
+    """The disk copy with new inodes put in at link count 0, and inodes whose link
+    count fell put in as they are now (None: no such record)."""
     if d.disk is None:
         return None
     size, out, changed = fs.sb.inode_size, bytearray(d.disk), False
-    for off in range(0, len(out), size):
-        was = int.from_bytes(d.disk[off + _LINKS:off + _LINKS + 2], "little")
-        now = int.from_bytes(d.now[off + _LINKS:off + _LINKS + 2], "little")
-        if was == 0 and now != 0:
+    for off in range(0, len(out) - size + 1, size):
+        at = off + _LINKS
+        was = int.from_bytes(d.disk[at:at + 2], "little")
+        now = int.from_bytes(d.now[at:at + 2], "little")
+        if (was == 0 and now != 0) or now < was:
             out[off:off + size] = d.now[off:off + size]
+            if was == 0:
+                out[at:at + 2] = b"\0\0"
             changed = True
     return bytes(out) if changed else None
 
 
+def _names(block: bytes) -> set[tuple[int, bytes]]:
+    """The (inode, name) entries of a directory block (a damaged chain ends the scan)."""
+    out, off, size = set(), 0, len(block)
+    while off + 8 <= size:
+        ino = int.from_bytes(block[off:off + 4], "little")
+        rec = int.from_bytes(block[off + 4:off + 6], "little")
+        nlen = block[off + 6]
+        if rec < 8 or off + rec > size or 8 + nlen > rec:
+            break
+        if ino:
+            out.add((ino, bytes(block[off + 8:off + 8 + nlen])))
+        off += rec
+    return out
+
+
+def _gains(d: Dirty) -> bool:
+    """Whether a directory block gained an entry (unknown disk copy: assume so)."""
+    return d.disk is None or not _names(d.now) <= _names(d.disk)
+
+
 def plan(fs: Any, dirty: dict[int, Dirty]) -> list[list[tuple[int, bytes, bool]]]:
-    """The six phases of writes (block, bytes, fua) that make ``dirty`` durable
+    """The phases of writes (block, bytes, fua) that make ``dirty`` durable
     safely; ``fs`` is the mounted Ext2 (its superblock and group descriptors)."""
     new = _new_blocks(fs, dirty)
     phases: list[list[tuple[int, bytes, bool]]] = [[] for _ in PHASES]
@@ -104,18 +133,20 @@ def plan(fs: Any, dirty: dict[int, Dirty]) -> list[list[tuple[int, bytes, bool]]
                 early = bytes(a | b for a, b in zip(d.disk, d.now))
                 if early != d.disk:
                     phases[0].append((n, early, False))
-            phases[5].append((n, d.now, False))
+            phases[6].append((n, d.now, False))
         elif d.rank == ITABLE:
             fresh = _early_itable(fs, d)
             if fresh is not None:
                 phases[2].append((n, fresh, False))
-            phases[4].append((n, d.now, False))
-        elif d.rank == SUPER:
             phases[5].append((n, d.now, False))
+        elif d.rank == SUPER:
+            phases[6].append((n, d.now, False))
         elif d.rank == DATA or n in new:
             phases[1].append((n, d.now, False))
-        elif d.rank in (DIRB, PTR):
-            phases[3].append((n, d.now, d.rank == DIRB))
+        elif d.rank == DIRB:
+            phases[3 if _gains(d) else 4].append((n, d.now, True))
+        elif d.rank == PTR:
+            phases[3].append((n, d.now, False))
         else:
-            phases[5].append((n, d.now, False))
+            phases[6].append((n, d.now, False))
     return phases
