@@ -111,7 +111,11 @@ class BufferCache:
         self.charge(self.c_lookup)
         d = self._dirty.get(n)
         if d is None:
-            disk = self._cache.get(n) if rank in (BITMAP, ITABLE, DIRB) else None
+            disk = None
+            if rank in (BITMAP, ITABLE, DIRB):          # the planner compares with it
+                disk = self._cache.get(n)
+                if disk is None:                        # evicted since it was read
+                    disk = self._disk_read(n)
             self._dirty[n] = Dirty(rank, data, disk)
         else:
             d.now, d.rank = data, max(d.rank, rank)

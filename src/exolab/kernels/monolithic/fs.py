@@ -18,7 +18,9 @@ directory entry examined and per bitmap byte scanned their rows, per block
 looked up in the cache ``FS_PATHS['getblk']``; bytes copied between the
 caller and the cache at the profile's copy rate (each a counted copy); the
 disk's own latency model for every request. ``fsync`` is an ordered sync of
-everything dirty (six phases, docs/files.md).
+everything dirty (the phases of services/ext2/order.py, docs/files.md); a
+rename after a mkdir since the last sync syncs first (the one cycle the
+phases cannot order).
 
 Interface::
 
@@ -116,7 +118,7 @@ class FileSystem:
     """The kernel's one mounted ext2 (mounted at the first file call)."""
 
     __slots__ = ("k", "fs", "cache", "error", "ops", "syncs", "open_files", "_cost",
-                 "scratch")
+                 "scratch", "new_dirs")
 
     def __init__(self, kernel: "MonolithicKernel") -> None:
         self.k = kernel
@@ -125,6 +127,7 @@ class FileSystem:
         self.error: str | None = None           # why the disk could not be mounted
         self.ops = self.syncs = self.open_files = 0
         self.scratch: Any = None                # the scratch disk this made, if any
+        self.new_dirs = False                   # a directory was made since the last sync
         ins = kernel.machine.profile.instruction
         self._cost = {f"ext2.{kind}": n * ins for kind, n in FS_PATHS.items()}
 
@@ -207,6 +210,7 @@ class FileSystem:
         if fs is None or cache is None:
             return
         self.syncs += 1
+        self.new_dirs = False
         try:
             if fs.alloc.held():
                 fs.release_deferred()
@@ -356,6 +360,8 @@ def sys_rename(k: "MonolithicKernel", cpu: "CPU", proc: "Process", old: Any,
                new: Any) -> None:
     """Move a name."""
     a, b = _path(old), _path(new)
+    if k.fs.new_dirs:               # order.py: a name moved into a directory made since
+        k.fs.sync()                 # the last sync would be a cycle: sync first
     k.fs.op(lambda fs: fs.rename(a, b))
 
 
@@ -364,6 +370,7 @@ def sys_mkdir(k: "MonolithicKernel", cpu: "CPU", proc: "Process", path: Any,
     """Make a directory."""
     p = _path(path)
     k.fs.op(lambda fs: fs.mkdir(p, mode))
+    k.fs.new_dirs = True
 
 
 def sys_rmdir(k: "MonolithicKernel", cpu: "CPU", proc: "Process", path: Any) -> None:

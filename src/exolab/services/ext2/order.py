@@ -15,14 +15,22 @@ name on the disk is never written (``e2fsck -p`` will not repair that).
    now): nothing on the disk points at those yet;
 3. inode-table blocks as the disk has them, with two kinds of record put in:
    inodes new since the disk's copy, *with a link count of 0* (so they are
-   not in use until a name and the real count follow), and inodes whose
-   link count fell (unlinked, freed: before their names go);
-4. directory blocks that gained names (FUA, so no power cut tears one) and
-   the indirect blocks that were already in use;
-5. directory blocks that only lost names (FUA);
-6. inode-table blocks as they are now (new inodes' real link counts, sizes,
-   pointers);
-7. bitmaps, descriptors and superblock as they are now (frees last).
+   not in use until their names are reachable), and inodes whose link count
+   fell (unlinked, freed: before their names go);
+4. directory blocks that only gained names (FUA, so no power cut tears one)
+   and the indirect blocks that were already in use;
+5. inode-table blocks as they are now but new inodes still at count 0: sizes
+   and pointers, so a name in a directory's new block is reachable;
+6. directory blocks that lost a name (FUA): every name that moved is
+   reachable at its new place before it leaves the old one;
+7. inode-table blocks as they are now (new inodes come into use);
+8. bitmaps, descriptors and superblock as they are now (frees last).
+
+One cycle no order breaks: a name moved into a directory made since the
+disk's copy (the old name must go after the new directory is in use, which
+must come after the block holding both changes). The placement syncs before
+such a rename (the monolithic kernel syncs before any rename when a
+directory was made since its last sync).
 
 With frees deferred until the sync (:attr:`Allocator.defer_frees`) no block or
 inode freed since the last sync is reused, so no old pointer on the disk can
@@ -48,7 +56,8 @@ from exolab.services.ext2.buffers import BITMAP, DATA, DIRB, ITABLE, PTR, SUPER
 __all__ = ["Dirty", "plan", "PHASES"]
 
 PHASES = ("bitmaps set", "new blocks", "inodes unlinked or new (count 0)",
-          "names added, pointers", "names removed", "inodes", "frees and counts")
+          "names added, pointers", "inodes (new ones at count 0)", "names removed",
+          "inodes", "frees and counts")
 _LINKS = 26                 # i_links_count: a u16 at this offset of an inode record
 
 
@@ -101,6 +110,19 @@ def _early_itable(fs: Any, d: Dirty) -> bytes | None:
     return bytes(out) if changed else None
 
 
+def _staged_itable(fs: Any, d: Dirty) -> bytes | None:
+    """The records as they are now but new inodes at link count 0 (None: no new one)."""
+    if d.disk is None:
+        return None
+    size, out, changed = fs.sb.inode_size, bytearray(d.now), False
+    for off in range(0, len(out) - size + 1, size):
+        at = off + _LINKS
+        if d.disk[at:at + 2] == b"\0\0" and d.now[at:at + 2] != b"\0\0":
+            out[at:at + 2] = b"\0\0"
+            changed = True
+    return bytes(out) if changed else None
+
+
 def _names(block: bytes) -> set[tuple[int, bytes]]:
     """The (inode, name) entries of a directory block (a damaged chain ends the scan)."""
     out, off, size = set(), 0, len(block)
@@ -116,9 +138,9 @@ def _names(block: bytes) -> set[tuple[int, bytes]]:
     return out
 
 
-def _gains(d: Dirty) -> bool:
-    """Whether a directory block gained an entry (unknown disk copy: assume so)."""
-    return d.disk is None or not _names(d.now) <= _names(d.disk)
+def _loses(d: Dirty) -> bool:
+    """Whether a directory block lost an entry (unknown disk copy: assume so)."""
+    return d.disk is None or not _names(d.disk) <= _names(d.now)
 
 
 def plan(fs: Any, dirty: dict[int, Dirty]) -> list[list[tuple[int, bytes, bool]]]:
@@ -133,20 +155,25 @@ def plan(fs: Any, dirty: dict[int, Dirty]) -> list[list[tuple[int, bytes, bool]]
                 early = bytes(a | b for a, b in zip(d.disk, d.now))
                 if early != d.disk:
                     phases[0].append((n, early, False))
-            phases[6].append((n, d.now, False))
+            phases[7].append((n, d.now, False))
         elif d.rank == ITABLE:
             fresh = _early_itable(fs, d)
             if fresh is not None:
                 phases[2].append((n, fresh, False))
-            phases[5].append((n, d.now, False))
+            staged = _staged_itable(fs, d)
+            if staged is not None:
+                phases[4].append((n, staged, False))
+                phases[6].append((n, d.now, False))
+            else:
+                phases[4].append((n, d.now, False))
         elif d.rank == SUPER:
-            phases[6].append((n, d.now, False))
+            phases[7].append((n, d.now, False))
         elif d.rank == DATA or n in new:
             phases[1].append((n, d.now, False))
         elif d.rank == DIRB:
-            phases[3 if _gains(d) else 4].append((n, d.now, True))
+            phases[5 if _loses(d) else 3].append((n, d.now, True))
         elif d.rank == PTR:
             phases[3].append((n, d.now, False))
         else:
-            phases[6].append((n, d.now, False))
+            phases[7].append((n, d.now, False))
     return phases
