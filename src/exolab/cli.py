@@ -794,10 +794,11 @@ def crash(
     out.print(f"{r.trials} power cuts ({r.cuts_before_end} before the workload ended): "
               f"{r.clean} images clean, {r.repaired} repaired by e2fsck -p, "
               f"{r.rejected} rejected; {r.synced_files} fsynced files "
-              f"({r.synced_bytes:,} bytes), {r.lost_bytes} bytes lost")
+              f"({r.synced_bytes:,} bytes), {r.lost_bytes} bytes lost; "
+              f"{r.undocumented} images with findings beyond docs/files.md")
     for kind, count in r.findings:
         out.print(f"  {count:5d}  {escape(kind)}")
-    if r.rejected or r.lost_bytes:
+    if r.rejected or r.lost_bytes or r.undocumented:
         raise typer.Exit(EXIT_FAULT)
 
 
