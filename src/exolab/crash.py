@@ -22,7 +22,6 @@ Interface::
 """
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
