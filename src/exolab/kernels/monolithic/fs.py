@@ -40,12 +40,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from exolab.abi import (O_APPEND, O_CREAT, O_EXCL, O_RDWR, O_TRUNC, O_WRONLY, PATH_MAX,
                         SEEK_CUR, SEEK_END, SEEK_SET, FileStat)
 from exolab.errors import DiskImageError, DiskRequestError, SyscallError, safe_str
-from exolab.kernels.monolithic.bcache import BufferCache, CacheStats
 from exolab.kernels.monolithic.limits import KERNEL_FRAMES, MAX_FDS
-from exolab.services.ext2 import Ext2, FileDevice, SimClock, mkfs
-from exolab.services.ext2.order import plan
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:           # ext2 and the cache are imported at the first mount: a
+    from exolab.kernels.monolithic.bcache import BufferCache, CacheStats   # kernel that
+    from exolab.services.ext2 import Ext2   # never opens a file never loads them
     from exolab.kernels.monolithic.kernel import MonolithicKernel
     from exolab.kernels.monolithic.proc import Process
     from exolab.machine.cpu import CPU
@@ -143,7 +142,12 @@ class FileSystem:
             return self.fs
         if self.error is not None:
             raise SyscallError("EIO", "the disk could not be mounted", reason=self.error)
+        from exolab.kernels.monolithic.bcache import BufferCache
+        from exolab.services.ext2 import Ext2, SimClock
+        from exolab.services.ext2.order import plan
         m = self.k.machine
+        self._cost = {f"ext2.{kind}": n * m.profile.instruction
+                      for kind, n in FS_PATHS.items()}
         try:
             if m.disks:
                 disk = m.disks[0]
@@ -268,6 +272,7 @@ class FileSystem:
 
 def _scratch(m: Any) -> Any:
     """A fresh formatted scratch disk attached to machine ``m`` (its file unlinked)."""
+    from exolab.services.ext2 import FileDevice, mkfs
     fd, path = tempfile.mkstemp(prefix="exolab-scratch-", suffix=".img")
     try:
         os.ftruncate(fd, SCRATCH_BLOCKS * SCRATCH_BLOCK_SIZE)
