@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from exolab.abi import FILE_CALLS
 from exolab.errors import ConfigError, KernelPanic, SyscallError
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.contract import Declaration
@@ -69,7 +70,7 @@ class MonolithicKernel:
     name = "monolithic"
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
     declaration = Declaration(
-        refuses=frozenset({"exception:unalign", "exception:coproc"}),    # signal.py
+        refuses=frozenset({"exception:unalign", "exception:coproc"}) | FILE_CALLS,
         extensions=frozenset({"read_into", "write_from"}), raw_entry="_trap",
         paths="exolab.kernels.monolithic.paths",    # the mono_* rows of each profile
         limits=LIMITS)
