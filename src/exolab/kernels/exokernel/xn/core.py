@@ -392,13 +392,15 @@ class XN:
         n = 0
         for _ in range(64):
             ready = [e for e in self.reg.dirty() if self.reg.blocker(e) is None]
+            moving = bool(ready) or self._progress_possible()
             for e in ready:
-                self._writeback(e)
-            n += len(ready)
+                if self.reg.blocker(e) is None:     # (a child written just now blocks it)
+                    self._writeback(e)
+                    n += 1
             self.flush()
             if not self.reg.dirty():
                 return n
-            if not ready and not self._progress_possible():
+            if not moving:
                 break
         raise KernelPanic("xn: sync cannot order the dirty blocks", dirty=len(self.reg.dirty()))
 
