@@ -34,6 +34,7 @@ Interface::
     MAX_MODS
     XN(dev, pages, charge=no_charge, capacity=MAX_CACHED)
       install_type(name, source)        register_root(principal, name, block, type)
+      adopt_root(principal, name, block, type) -> int   (a tree already on disk)
       root(name) -> Root                load_root(principal, name) -> (ppn, handle)
       read(principal, b, parent) -> (ppn, handle)
       alloc(principal, m, mods, b, type)       free(principal, m, mods, b)
@@ -168,12 +169,12 @@ class XN:
         return d
 
     def _allow(self, e: Entry, data: bytes, op: str, principal: int) -> None:
-        """EACCES unless ``e``'s access function lets ``principal`` do ``op``."""
+        """EPERM unless ``e``'s access function lets ``principal`` do ``op``."""
         self.n_udf += 1
         self.charge("xn.udf", 1)
         if not run_acl(e.tmpl, data, op, principal):
             self.n_refused += 1
-            raise SyscallError("EACCES", "access function refuses", block=e.block, op=op)
+            raise SyscallError("EPERM", "access function refuses", block=e.block, op=op)
 
     # -- setup and startup -------------------------------------------------------------------
 
@@ -192,6 +193,36 @@ class XN:
         self.free_map.take(b)
         self.reg.add(b, t, None, bytes(self.block_size), UNINIT, {})
         return root
+
+    def adopt_root(self, principal: int, name: Any, block: Any, type_name: Any) -> int:
+        """Register a root over a tree already on disk (an existing image): every
+        block it reaches must be free (EBUSY otherwise, nothing changes); return
+        how many blocks it reaches."""
+        b = self._block(block)
+        t = self.types.get(type_name)
+        reach = self._reach(b, t.name)
+        taken = [x for x in reach if self.free_map.state(x) != FREE]
+        if taken:
+            self.n_refused += 1
+            raise SyscallError("EBUSY", "the tree reaches blocks in use", blocks=taken[:8])
+        self.roots.register(name, b, t.name, principal)
+        for x in reach:
+            self.free_map.take(x)
+        return len(reach)
+
+    def _reach(self, b: int, ty: str) -> set[int]:
+        """Every block the on-disk tree under ``b`` reaches (EINVAL if one is reached
+        twice or a function fails on what is on disk)."""
+        seen, stack = {b}, [(b, ty)]
+        while stack:
+            x, xty = stack.pop()
+            t = self.types.get(xty)
+            for c, cty in (self._owns(t, self._disk_read(x)).items() if not t.leaf else ()):
+                if c in seen:
+                    raise SyscallError("EINVAL", "the tree reaches a block twice", block=c)
+                seen.add(c)
+                stack.append((c, cty))
+        return seen
 
     def root(self, name: Any) -> Root:
         """The root catalogue's entry for ``name``."""
