@@ -62,7 +62,7 @@ class Sys(IntEnum):
     WAKE = 43           # (env)
     PCT_SYNC = 44       # (env, words) -> reply words
     PCT_ASYNC = 45      # (env, words, donate) -> whether the callee ran
-    XN_PRINCIPAL = 60   # () -> a fresh XN principal for the caller and its children
+    XN_PRINCIPAL = 60   # (new: bool) -> the caller's XN principal (new: a fresh one)
     XN_INSTALL = 61     # (name, source) install a metadata template
     XN_REGISTER = 62    # (name, block, type) register a root
     XN_ROOT = 63        # (name) -> (block, type)
@@ -76,6 +76,8 @@ class Sys(IntEnum):
     XN_SYNC = 71        # () everything, in a safe order, then flush
     XN_FREE_LIST = 72   # (start, n) -> free blocks
     XN_STATS = 73       # () -> XNStats
+    XN_ADOPT = 74       # (name, block, type) -> blocks: a root over a tree on disk
+    XN_PROBE = 75       # (block) -> bytes, only while no root exists
 
 
 Handler = Callable[..., Any]
@@ -106,7 +108,7 @@ TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.WAKE: (E.sys_wake, 1, "syscall_fast"),
     Sys.PCT_SYNC: (pct.call, 2, "pct"),
     Sys.PCT_ASYNC: (pct.send, 3, "pct"),
-    Sys.XN_PRINCIPAL: (X.sys_xn_principal, 0, "syscall_stack"),
+    Sys.XN_PRINCIPAL: (X.sys_xn_principal, 1, "syscall_stack"),
     Sys.XN_INSTALL: (X.sys_xn_install, 2, "syscall_stack"),
     Sys.XN_REGISTER: (X.sys_xn_register, 3, "syscall_stack"),
     Sys.XN_ROOT: (X.sys_xn_root, 1, "syscall_stack"),
@@ -120,6 +122,8 @@ TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.XN_SYNC: (X.sys_xn_sync, 0, "syscall_stack"),
     Sys.XN_FREE_LIST: (X.sys_xn_free_list, 2, "syscall_stack"),
     Sys.XN_STATS: (X.sys_xn_stats, 0, "syscall_stack"),
+    Sys.XN_ADOPT: (X.sys_xn_adopt, 3, "syscall_stack"),
+    Sys.XN_PROBE: (X.sys_xn_probe, 1, "syscall_stack"),
 }
 
 

@@ -102,8 +102,8 @@ class AegisXN:
     def __init__(self, os: Any, block_size: int) -> None:
         self.os = os
         self.block_size = block_size
-        self._slots: dict[int, int] = {}        # ppn -> window slot it is mapped at
-        self._next = 0
+        self._slots: dict[tuple[int, int, int], int] = {}   # (pid, ppn, handle) -> slot
+        self._next: dict[int, int] = {}                     # pid -> next slot to reuse
 
     def _k(self, number: int, *args: Any) -> Any:
         return self.os.cpu.trap(number, *args)
@@ -123,15 +123,16 @@ class AegisXN:
     def _bytes(self, grant: tuple[int, int]) -> bytes:
         """Map the registry page (one guaranteed binding per new page) and load it."""
         ppn, handle = grant
-        slot = self._slots.get(ppn)
+        pid = self.os.pid
+        key = (pid, ppn, handle)
+        slot = self._slots.get(key)
         if slot is None:
-            slot = self._next
-            self._next = (slot + 1) % WINDOW
-            for p, s in list(self._slots.items()):
-                if s == slot:
-                    del self._slots[p]
+            slot = self._next.get(pid, 0)
+            self._next[pid] = (slot + 1) % WINDOW
+            for k in [k for k, s in self._slots.items() if s == slot and k[0] == pid]:
+                del self._slots[k]
             self._k(Sys.GUARANTEE, WINDOW_VPN + slot, ppn, handle, False)
-            self._slots[ppn] = slot
+            self._slots[key] = slot
         va = (WINDOW_VPN + slot) << 12
         return self.os.cpu.load_bytes(va, self.block_size)  # type: ignore[no-any-return]
 
@@ -176,6 +177,17 @@ class XNBlocks:
         """Blocks written that no parent owns yet."""
         return len(self._held)
 
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call the client; on a registry full of dirty blocks (ENOMEM) or a block
+        freed but not yet reusable (EAGAIN) write everything back once and retry."""
+        try:
+            return fn(*args)
+        except SyscallError as ex:
+            if ex.errno not in ("ENOMEM", "EAGAIN"):
+                raise
+        self.c.sync()
+        return fn(*args)
+
     def _children(self, b: int, data: bytes) -> dict[int, str]:
         """What metadata block ``b`` owns, by the library's own function."""
         fn = self.owns.get(self._type[b])
@@ -192,12 +204,12 @@ class XNBlocks:
         if n in self._held:
             return self._held[n]
         if n == self.root:
-            data = self.c.load_root(ROOT_NAME)
+            data = self._call(self.c.load_root, ROOT_NAME)
         else:
             p = self._parent.get(n)
             if p is None:
                 raise DiskImageError("block reached through no known parent", block=n)
-            data = self.c.read(n, p)
+            data = self._call(self.c.read, n, p)
         if self.owns.get(self._type.get(n, "")) is not None:
             self._copy[n] = data
             self._learn(n, self._children(n, data))
@@ -210,7 +222,7 @@ class XNBlocks:
             self._held[n] = data
             return
         if self.owns.get(self._type[n]) is None:
-            old = self.c.read(n, self._parent[n]) if n != self.root else self.c.load_root(ROOT_NAME)
+            old = self.read_block(n)
             mods = diff(old, data)
             if mods:
                 self.c.write(n, mods)
@@ -227,7 +239,7 @@ class XNBlocks:
         gone = [b for b in before if b not in after]
         mods = diff(old, data)
         if mods or add or gone:
-            self.c.modify(n, mods, add, gone)
+            self._call(self.c.modify, n, mods, add, gone)
         self._copy[n] = data
         for b in gone:
             self._forget(b)

@@ -1,7 +1,7 @@
 """Aegis's XN system calls: decode (the caller's principal, the kernel's XN), invoke.
 
 The kernel makes its XN on the first call, over the machine's first disk
-(ENODEV without one): XN's disk requests go through one DMA frame it holds,
+(without one, over an empty 8 MiB disk in host memory that costs no drive time): XN's disk requests go through one DMA frame it holds,
 and the kernel waits for each in place (interrupts stay pending until the
 caller is back in user mode; the wait is simulated time, not cycles charged
 to anybody). Each call's cost is its Aegis path (``syscall_stack``) plus
@@ -17,7 +17,8 @@ running as different principals cannot read or change each other's blocks.
 Interface (handlers ``sys_xn_*(k, env, ...)`` for :mod:`..syscall`)::
 
     xn_of(k) -> XN            principal_of(k, env) -> int
-    sys_xn_principal, sys_xn_install, sys_xn_register, sys_xn_root, sys_xn_load_root,
+    sys_xn_principal, sys_xn_install, sys_xn_register, sys_xn_adopt, sys_xn_probe,
+    sys_xn_root, sys_xn_load_root,
     sys_xn_read, sys_xn_alloc, sys_xn_free, sys_xn_modify, sys_xn_write,
     sys_xn_writeback, sys_xn_sync, sys_xn_free_list, sys_xn_stats
 """
@@ -29,17 +30,18 @@ from exolab.errors import SyscallError
 from exolab.kernels.exokernel.env import Environment
 from exolab.kernels.exokernel.xn.core import XN, XNStats
 from exolab.kernels.exokernel.xn.pages import FramePages
-from exolab.services.ext2.interfaces import MachineDiskAdapter
+from exolab.services.ext2.interfaces import MachineDiskAdapter, MemoryDevice
 
 if TYPE_CHECKING:
     from exolab.kernels.exokernel.kernel import Aegis
 
-__all__ = ["xn_of", "principal_of", "REGISTRY_PAGES"] + [
-    f"sys_xn_{n}" for n in ("principal", "install", "register", "root", "load_root", "read",
+__all__ = ["xn_of", "principal_of", "REGISTRY_PAGES", "SPARE_DISK"] + [
+    f"sys_xn_{n}" for n in ("principal", "install", "register", "adopt", "probe", "root", "load_root", "read",
                             "alloc", "free", "modify", "write", "writeback", "sync",
                             "free_list", "stats")]
 
 REGISTRY_PAGES = 1024   # frames XN may hold for its buffer-cache registry
+SPARE_DISK = (1024, 8192)   # block size and blocks of the disk XN uses when none is attached
 
 
 def _charger(k: "Aegis") -> Any:
@@ -59,13 +61,15 @@ def xn_of(k: "Aegis") -> XN:
     xn: XN | None = k.xn
     if xn is not None:
         return xn
-    if not k.machine.disks:
-        raise SyscallError("ENODEV", "no disk attached for XN")
-    disk = k.machine.disks[0]
     pages = FramePages(k, REGISTRY_PAGES)
-    dma = pages.alloc()
-    dev = MachineDiskAdapter(disk, k.machine.memory, dma << k.pshift,
-                             MachineDiskAdapter.poll_wait(disk, k.clock))
+    dev: Any
+    if k.machine.disks:
+        disk = k.machine.disks[0]
+        dma = pages.alloc()
+        dev = MachineDiskAdapter(disk, k.machine.memory, dma << k.pshift,
+                                 MachineDiskAdapter.poll_wait(disk, k.clock))
+    else:                       # no disk attached: an empty one in memory, no drive time
+        dev = MemoryDevice(*SPARE_DISK)
     xn = XN(dev, pages, _charger(k))
     k.xn = xn
     return xn
@@ -83,8 +87,12 @@ def principal_of(k: "Aegis", env: Environment) -> int:
     return 0
 
 
-def sys_xn_principal(k: "Aegis", env: Environment) -> int:
-    """Make the caller (and environments it creates later) a fresh XN principal."""
+def sys_xn_principal(k: "Aegis", env: Environment, new: Any) -> int:
+    """The caller's XN principal; with ``new`` a fresh one for it and its later children."""
+    if type(new) is not bool:
+        raise SyscallError("EINVAL", "new must be a bool")
+    if not new:
+        return principal_of(k, env)
     table = k.xn_principals
     p = table[env.eid] = max(table.values(), default=999) + 1
     return p
@@ -99,6 +107,17 @@ def sys_xn_register(k: "Aegis", env: Environment, name: Any, block: Any, type_na
                     ) -> None:
     """Register a root: a free block becomes the root of a tree of the named type."""
     xn_of(k).register_root(principal_of(k, env), name, block, type_name)
+
+
+def sys_xn_adopt(k: "Aegis", env: Environment, name: Any, block: Any, type_name: Any
+                 ) -> int:
+    """Register a root over a tree already on disk (its blocks must all be free)."""
+    return xn_of(k).adopt_root(principal_of(k, env), name, block, type_name)
+
+
+def sys_xn_probe(k: "Aegis", env: Environment, block: Any) -> bytes:
+    """Read a block while XN knows no root yet (setup over an existing image)."""
+    return xn_of(k).probe(block)
 
 
 def sys_xn_root(k: "Aegis", env: Environment, name: Any) -> tuple[int, str]:

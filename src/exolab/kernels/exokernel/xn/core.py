@@ -35,6 +35,7 @@ Interface::
     XN(dev, pages, charge=no_charge, capacity=MAX_CACHED)
       install_type(name, source)        register_root(principal, name, block, type)
       adopt_root(principal, name, block, type) -> int   (a tree already on disk)
+      probe(b) -> bytes        (only while no root exists)
       root(name) -> Root                load_root(principal, name) -> (ppn, handle)
       read(principal, b, parent) -> (ppn, handle)
       alloc(principal, m, mods, b, type)       free(principal, m, mods, b)
@@ -70,6 +71,8 @@ def _no_charge(kind: str, count: int) -> None:
 class XNStats:
     """XN's counters."""
 
+    block_size: int = field(metadata=AS_LEVEL)
+    blocks: int = field(metadata=AS_LEVEL)
     cached: int = field(metadata=AS_LEVEL)
     dirty: int = field(metadata=AS_LEVEL)
     free: int = field(metadata=AS_LEVEL)
@@ -224,6 +227,15 @@ class XN:
                 stack.append((c, cty))
         return seen
 
+    def probe(self, b: Any) -> bytes:
+        """A block's bytes while no root exists (setting up over an existing image:
+        nothing is protected before the first tree is known); EPERM after."""
+        b = self._block(b)
+        if self.roots.roots():
+            self.n_refused += 1
+            raise SyscallError("EPERM", "probe after a root exists", block=b)
+        return self._disk_read(b)
+
     def root(self, name: Any) -> Root:
         """The root catalogue's entry for ``name``."""
         return self.roots.get(name)
@@ -290,6 +302,7 @@ class XN:
         op = "alloc" if add else "free" if gone else "write"
         self._allow(e, old, op, principal)
         new = self._mods(e, old, mods)
+        self.reg.reserve(len(add))          # (before anything changes: ENOMEM)
         after = self._owns(e.tmpl, new)
         expect = {k: v for k, v in e.children.items() if k not in gone}
         expect.update(add)
@@ -498,7 +511,7 @@ class XN:
     def statistics(self) -> XNStats:
         """Return a frozen snapshot of XN's counters."""
         fm = self.free_map
-        return XNStats(len(self.reg), len(self.reg.dirty()), fm.count(FREE), fm.count(USED),
+        return XNStats(self.block_size, self.blocks, len(self.reg), len(self.reg.dirty()), fm.count(FREE), fm.count(USED),
                        fm.count(PENDING), len(self.types.names()), len(self.roots.roots()),
                        self.n_reads, self.n_writes, self.n_allocs, self.n_frees,
                        self.n_refused, self.n_udf, self.n_dread, self.n_dwrite,

@@ -23,6 +23,7 @@ Interface::
     Registry(pages, block_size, capacity=MAX_CACHED)
       get(b) -> Entry | None      __contains__(b)    __len__    entries()
       add(block, tmpl, parent, data, state, children) -> Entry   (evicts if full)
+      reserve(n)                 room for n more entries, or ENOMEM before any change
       data(e) -> bytes           store(e, off, data)
       drop(b)                    blocker(e) -> int | None
       dirty() -> list[Entry]     clear()
@@ -100,6 +101,11 @@ class Registry:
         if parent is not None:
             self._n_children[parent] = self._n_children.get(parent, 0) + 1
         return e
+
+    def reserve(self, n: int) -> None:
+        """Make room for ``n`` more entries now (ENOMEM, nothing changed, if it can't)."""
+        while len(self._e) + n > self.capacity:
+            self._evict()
 
     def _evict(self) -> None:
         """Drop the least recently used clean, durable block with no cached child."""
