@@ -208,3 +208,49 @@ def test_a_crashing_or_ill_typed_function_is_the_library_fault(disk: dict[str, A
     assert _errno(xn.write, HOSTILE, 3700, [(0, b"x")]) == "EINVAL"
     assert _errno(xn.write, HOSTILE, 3701, [(0, b"x")]) == "EINVAL"
     _bystander_exact(disk)
+
+
+def test_on_aegis_a_process_with_another_principal_is_refused() -> None:
+    """A forked child that takes a fresh XN principal attacks the system's ext2
+    through raw XN calls; every call is refused and the parent's file is exact."""
+    from exolab.abi import O_CREAT, O_RDWR as RDWR
+    from exolab.kernels.exokernel import Sys
+    from exolab.runner import run_program
+
+    out: dict[str, Any] = {}
+
+    def attack(os: Any) -> int:
+        def errno(*call: Any) -> str:
+            try:
+                os.aegis(*call)
+            except SyscallError as ex:
+                return str(ex.errno)
+            return "allowed"
+        os.aegis(Sys.XN_PRINCIPAL, True)
+        sb, _t = os.aegis(Sys.XN_ROOT, ROOT_NAME)
+        out["load_root"] = errno(Sys.XN_LOAD_ROOT, ROOT_NAME)
+        out["read_gdt"] = errno(Sys.XN_READ, sb + 1, sb)
+        out["write_sb"] = errno(Sys.XN_WRITE, sb, [(0, b"\0")])
+        out["take_name"] = errno(Sys.XN_REGISTER, ROOT_NAME, 5000, "ext2 super")
+        out["take_block"] = errno(Sys.XN_REGISTER, "mine", sb, "ext2 data")
+        out["probe"] = errno(Sys.XN_PROBE, sb)
+        out["open"] = errno(Sys.XN_READ, sb, sb)
+        return 0
+
+    def main(os: Any) -> None:
+        fd = os.open("/secret", O_CREAT | RDWR)
+        os.write(fd, b"mine" * 500)
+        os.fsync(fd)
+        os.close(fd)
+        pid = os.fork(attack)
+        os.wait(pid)
+        fd = os.open("/secret", 0)
+        out["after"] = os.read(fd, 4000)
+        os.close(fd)
+
+    r = run_program(main, kernel="exokernel", trusted=True)
+    assert r.result.reason == "finished" and r.faults == [], r.faults
+    assert out["load_root"] == out["read_gdt"] == out["write_sb"] == "EPERM"
+    assert out["take_name"] == "EEXIST" and out["take_block"] == "EBUSY"
+    assert out["probe"] == "EPERM" and out["open"] == "EPERM"
+    assert out["after"] == b"mine" * 500
