@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exolab.abi import O_APPEND, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET, FileStat
-from exolab.errors import DiskImageError, SyscallError
+from exolab.errors import DiskImageError, SyscallError, safe_str
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.fs_udf import ROOT_NAME, ROOT_TYPE, library_owns, root_block, templates
 from exolab.libos.exos.fs_xn import AegisXN, XNBlocks
@@ -66,7 +66,12 @@ def files_of(os: Any) -> "Files":
     key = os.cpu._cpu.machine           # (one instance per machine)
     fs = _instances.get(key)
     if fs is None:
-        fs = _instances[key] = Files(os)
+        try:
+            fs = Files(os)
+        except DiskImageError as ex:    # a foreign or malformed disk: refused, unchanged
+            raise SyscallError("EIO", "the disk holds no usable ext2 file system",
+                               reason=safe_str(ex)) from None
+        _instances[key] = fs
     fs.client.os = os                   # the process making this call
     return fs
 
@@ -109,13 +114,14 @@ class Files:
         return fs
 
     def _setup(self, os: Any, bs: int, blocks: int) -> bytes:
-        """No root yet: adopt the ext2 on the disk, or format an empty disk."""
+        """No root yet: adopt the ext2 on the disk, or format a disk whose root block is
+    all zeros; anything else is refused (DiskImageError) and nothing is written."""
         rb = root_block(bs)
         raw = os.cpu.trap(Sys.XN_PROBE, rb)
-        try:
-            sb = _super_of(raw, bs)
-        except DiskImageError:
+        if not any(raw):                # an empty disk: format it
             return self._format(os, bs, blocks)
+        sb = _super_of(raw, bs)         # anything else must be ext2 (else refused,
+        #                                 nothing written)
         for name, text in templates(sb, self.principal).items():
             self.client.install(name, text)
         os.cpu.trap(Sys.XN_ADOPT, ROOT_NAME, rb, ROOT_TYPE)
@@ -263,9 +269,14 @@ def _path(p: Any) -> None:
 
 
 def _super_of(raw: bytes, bs: int) -> Any:
-    """Decode the superblock held in root block ``raw`` (DiskImageError if none)."""
+    """Decode the superblock held in root block ``raw`` (DiskImageError if none, or
+    if its block size is not the disk's: XN's blocks are the file system's)."""
     image = (bytes(bs * root_block(bs)) + bytes(raw)).ljust(2048, b"\0")
-    return _read_super(MemoryDevice(bs, len(image) // bs, image[:len(image) // bs * bs]))
+    sb = _read_super(MemoryDevice(bs, len(image) // bs, image[:len(image) // bs * bs]))
+    if sb.block_size != bs:
+        raise DiskImageError("ext2 block size differs from the disk's block size",
+                             what="block size", expected=bs, actual=sb.block_size)
+    return sb
 
 
 class _Cycles:

@@ -150,3 +150,25 @@ def test_a_program_on_aegis_writes_an_image_e2fsck_accepts(tmp_path: Path, bs: i
     assert cat.stdout == b"written by ExOS over XN\n" * 100
     st = k.xn.statistics()
     assert st.refused == 0 and st.disk_writes > 0
+
+
+def test_a_foreign_disk_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    img = tmp_path / "foreign.img"
+    junk = bytes((i * 37 + 11) % 251 for i in range(1024 * 64))
+    img.write_bytes(junk)
+    got: dict[str, Any] = {}
+
+    def main(os: Any) -> None:
+        try:
+            os.open("/x", O_CREAT | O_RDWR)
+        except Exception as ex:          # (trusted: the host exception class)
+            got["errno"] = getattr(ex, "errno", None)
+
+    m = Machine("dec5000", frames=16384)
+    m.attach_disk(str(img), block_size=1024)
+    k = make_kernel("exokernel", m)
+    k.boot(main)
+    assert k.run().reason == "finished" and k.faults == []
+    m.disks[0].close()
+    assert got["errno"] == "EIO"
+    assert img.read_bytes() == junk
