@@ -78,6 +78,7 @@ class Sys(IntEnum):
     XN_STATS = 73       # () -> XNStats
     XN_ADOPT = 74       # (name, block, type) -> blocks: a root over a tree on disk
     XN_PROBE = 75       # (block) -> bytes, only while no root exists
+    XN_FLUSH = 76       # () make written blocks durable
 
 
 Handler = Callable[..., Any]
@@ -124,6 +125,7 @@ TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.XN_STATS: (X.sys_xn_stats, 0, "syscall_stack"),
     Sys.XN_ADOPT: (X.sys_xn_adopt, 3, "syscall_stack"),
     Sys.XN_PROBE: (X.sys_xn_probe, 1, "syscall_stack"),
+    Sys.XN_FLUSH: (X.sys_xn_flush, 0, "syscall_stack"),
 }
 
 

@@ -9,15 +9,16 @@ blocks are what the library's own copy of the ownership function says
 changed (so XN's check passes exactly when the library is honest); a write of
 a block no cached parent owns yet (ext2 writes a new block before the inode
 or indirect block that points to it) is held until the parent's change
-allocates it. ``flush`` is XN's sync: children before parents, then a flush.
+allocates it. ``flush`` writes the changed blocks back in the order ext2 changed
+them (flushing when XN's rule 1 needs a child durable first), then XN's sync.
 
 Clients (the XN interface as a library sees it)::
 
     DirectXN(xn, principal)      XN in the same host (tools, tests, the walk-through)
     AegisXN(os)                  Aegis's XN system calls from ExOS; registry pages
                                  are mapped through the capabilities XN returns
-      install, register, root, load_root, read (-> bytes), modify, write, sync,
-      free_list, principal
+      install, register, root, load_root, read (-> bytes), modify, write, writeback,
+      flush, sync, free_list, principal
 
 Interface::
 
@@ -90,6 +91,12 @@ class DirectXN:
     def sync(self) -> int:
         return self.xn.sync()  # type: ignore[no-any-return]
 
+    def writeback(self, b: int) -> None:
+        self.xn.writeback(self.principal, b)
+
+    def flush(self) -> None:
+        self.xn.flush()
+
     def free_list(self, start: int, n: int) -> list[int]:
         return self.xn.free_blocks(start, n)  # type: ignore[no-any-return]
 
@@ -151,6 +158,12 @@ class AegisXN:
     def sync(self) -> int:
         return self._k(Sys.XN_SYNC)  # type: ignore[no-any-return]
 
+    def writeback(self, b: int) -> None:
+        self._k(Sys.XN_WRITEBACK, b)
+
+    def flush(self) -> None:
+        self._k(Sys.XN_FLUSH)
+
     def free_list(self, start: int, n: int) -> list[int]:
         return self._k(Sys.XN_FREE_LIST, start, n)  # type: ignore[no-any-return]
 
@@ -159,7 +172,7 @@ class XNBlocks:
     """A BlockIO over XN for one library file system (see the module docstring)."""
 
     __slots__ = ("c", "owns", "root", "block_size", "blocks", "_type", "_parent",
-                 "_held", "_copy")
+                 "_held", "_copy", "_order")
 
     def __init__(self, client: Any, owns: dict[str, Callable[[bytes], Any] | None],
                  root_block: int, root_type: str, block_size: int, blocks: int) -> None:
@@ -172,6 +185,7 @@ class XNBlocks:
         self._parent: dict[int, int] = {}       # block -> the block that owns it
         self._held: dict[int, bytes] = {}       # written before any parent owned them
         self._copy: dict[int, bytes] = {}       # metadata as last read or written
+        self._order: dict[int, None] = {}       # changed blocks, last change last
 
     def held(self) -> int:
         """Blocks written that no parent owns yet."""
@@ -226,6 +240,7 @@ class XNBlocks:
             mods = diff(old, data)
             if mods:
                 self.c.write(n, mods)
+                self._changed(n)
             return
         self._write_meta(n, data)
 
@@ -240,6 +255,7 @@ class XNBlocks:
         mods = diff(old, data)
         if mods or add or gone:
             self._call(self.c.modify, n, mods, add, gone)
+            self._changed(n)
         self._copy[n] = data
         for b in gone:
             self._forget(b)
@@ -258,6 +274,29 @@ class XNBlocks:
             for c in [c for c, p in self._parent.items() if p == b]:
                 self._forget(c)
 
+    def _changed(self, n: int) -> None:
+        """Note ``n`` changed now (ext2 writes each operation's blocks in its rank
+        order: data, inode tables, bitmaps, descriptors)."""
+        self._order.pop(n, None)
+        self._order[n] = None
+
     def flush(self) -> None:
-        """Make everything written durable: XN's sync."""
+        """Make everything durable, in ext2's order: each block written back after
+        the blocks changed before it, a flush whenever XN's rule 1 asks for one;
+        then XN's sync for anything else (blocks XN allocated and nobody wrote)."""
+        for n in list(self._order):
+            try:
+                self.c.writeback(n)
+            except SyscallError as ex:
+                if ex.errno == "ENOENT":        # freed since: nothing to write
+                    continue
+                if ex.errno != "EAGAIN":
+                    raise
+                self.c.flush()
+                try:
+                    self.c.writeback(n)
+                except SyscallError as again:
+                    if again.errno != "EAGAIN":
+                        raise
+        self._order.clear()
         self.c.sync()

@@ -20,7 +20,7 @@ Interface (handlers ``sys_xn_*(k, env, ...)`` for :mod:`..syscall`)::
     sys_xn_principal, sys_xn_install, sys_xn_register, sys_xn_adopt, sys_xn_probe,
     sys_xn_root, sys_xn_load_root,
     sys_xn_read, sys_xn_alloc, sys_xn_free, sys_xn_modify, sys_xn_write,
-    sys_xn_writeback, sys_xn_sync, sys_xn_free_list, sys_xn_stats
+    sys_xn_writeback, sys_xn_flush, sys_xn_sync, sys_xn_free_list, sys_xn_stats
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["xn_of", "principal_of", "REGISTRY_PAGES", "SPARE_DISK"] + [
     f"sys_xn_{n}" for n in ("principal", "install", "register", "adopt", "probe", "root", "load_root", "read",
-                            "alloc", "free", "modify", "write", "writeback", "sync",
+                            "alloc", "free", "modify", "write", "writeback", "flush", "sync",
                             "free_list", "stats")]
 
 REGISTRY_PAGES = 1024   # frames XN may hold for its buffer-cache registry
@@ -161,6 +161,11 @@ def sys_xn_write(k: "Aegis", env: Environment, block: Any, mods: Any) -> None:
 def sys_xn_writeback(k: "Aegis", env: Environment, block: Any) -> None:
     """Write a dirty cached block to disk (EAGAIN while it points to one not durable)."""
     xn_of(k).writeback(principal_of(k, env), block)
+
+
+def sys_xn_flush(k: "Aegis", env: Environment) -> None:
+    """Make every write-back durable; free the blocks whose last pointer went."""
+    xn_of(k).flush()
 
 
 def sys_xn_sync(k: "Aegis", env: Environment) -> int:

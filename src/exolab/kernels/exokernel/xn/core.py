@@ -404,12 +404,12 @@ class XN:
 
     def _writeback(self, e: Entry) -> None:
         """Write ``e`` if ordering rule 1 allows; its cleared frees now wait for a flush."""
+        if not e.dirty:
+            return
         c = self.reg.blocker(e)
         if c is not None:
             raise SyscallError("EAGAIN", "block points to a block not yet durable",
                                block=e.block, child=c)
-        if not e.dirty:
-            return
         self._disk_write(e.block, self.reg.data(e))
         e.dirty = False
         e.state = WRITTEN
