@@ -36,7 +36,6 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exolab.abi import FILE_CALLS
 from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_repr, safe_str
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.exitstatus import thread_status
@@ -103,7 +102,6 @@ class Aegis:
     name = "exokernel"
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
     declaration = Declaration(
-        refuses=FILE_CALLS,                 # until ExOS's file system over XN
         extensions=frozenset({"read_inline", "write_inline", "rpc_call_trusted",
                               "pct_call"}), raw_entry="aegis",    # ExOS's extensions
         paths="exolab.kernels.exokernel.paths",
@@ -163,6 +161,8 @@ class Aegis:
         self._next_eid = 1
         self.syscalls = self.pcts = self.exceptions = self.tlb_upcalls = 0
         self.created = 0
+        self.xn: Any = None                             # XN, made on the first XN call
+        self.xn_principals: dict[int, int] = {}         # eid -> XN principal (xn/calls.py)
         for cpu in machine.cpus:
             cpu.install(self)
 
