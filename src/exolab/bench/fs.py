@@ -16,9 +16,9 @@ microseconds per operation, simulated time:
 - ``fsync``       write 1 KiB to a file, then fsync it (the sync's latency:
                   the ordered phases of services/ext2/order.py, each a flush)
 
-``exolab explain fs-BENCH`` shows where the time goes (crossings, copies,
-disk requests). The exokernel's column appears when ExOS's file system over
-XN lands (its declaration stops refusing the calls).
+``exolab explain BENCH`` shows where the time goes (crossings, copies).
+The exokernel runs ExOS's ext2 over XN, on XN's default disk (host memory,
+no drive time): the disk-bound rows compare drives (docs/files.md).
 
 Interface::
 
