@@ -21,6 +21,8 @@ Interface (each method documents its own contract)::
     processes  spawn, fork, exit, wait, yield_
     threads    thread_create, thread_yield
     files      pipe, read, write, close
+               open, lseek, fsync, unlink, rename, mkdir, rmdir, listdir, stat
+               (FILE_CALLS; default ENOSYS), FileStat, O_*, SEEK_*, S_IF*
     memory     mmap, munmap, mprotect, dirty, load, store, load_bytes,
                store_bytes, set_fault_handler
     exceptions set_exception_handler, trigger (EXCEPTION_KINDS; default ENOSYS)
@@ -51,6 +53,7 @@ import importlib.util
 import operator
 import sys
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -60,7 +63,10 @@ from exolab.safe.sealed import SealedABCMeta
 __all__ = ["ABI", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_RW", "ERRNOS",
            "Program", "FaultHandler", "RpcHandler", "ExceptionHandler", "EXCEPTION_KINDS",
            "TRIGGERED", "load_program", "WORD_MIN", "WORD_MAX", "MAX_COMPUTE",
-           "ACCESS_SIZES", "fault_status", "wrap_word", "as_bytes", "MAX_RANDOM"]
+           "ACCESS_SIZES", "fault_status", "wrap_word", "as_bytes", "MAX_RANDOM",
+           "FILE_CALLS", "FileStat", "O_RDONLY", "O_WRONLY", "O_RDWR", "O_CREAT",
+           "O_EXCL", "O_TRUNC", "O_APPEND", "SEEK_SET", "SEEK_CUR", "SEEK_END",
+           "S_IFMT", "S_IFREG", "S_IFDIR", "NAME_MAX", "PATH_MAX"]
 
 PROT_NONE, PROT_READ, PROT_WRITE = 0, 1, 2
 PROT_RW = PROT_READ | PROT_WRITE
@@ -92,6 +98,17 @@ ERRNOS = {
     "ENOENT": "no such name",
     "ENODEV": "no such device",
     "EBUSY": "resource busy",
+    # the file calls (FILE_CALLS)
+    "EEXIST": "file exists",
+    "ENOTDIR": "not a directory",
+    "EISDIR": "is a directory",
+    "ENOTEMPTY": "directory not empty",
+    "ENOSPC": "no space left on device",
+    "ENAMETOOLONG": "file name too long",
+    "EMLINK": "too many links",
+    "EFBIG": "file too large",
+    "ESPIPE": "illegal seek",
+    "EIO": "input/output error",
 }
 
 Program = Callable[..., Any]                       # main(os, *args) -> status
@@ -109,6 +126,47 @@ EXCEPTION_KINDS = {
     "coproc": "use of the floating-point coprocessor while it is disabled",
     "prot": "a store to a write-protected page",
 }
+
+
+# -- the file calls -------------------------------------------------------------------
+
+#: the file calls beyond read/write/close; a kernel without a file system adds
+#: this set to its Declaration's ``refuses`` (each is ENOSYS by default)
+FILE_CALLS = frozenset({"open", "lseek", "fsync", "unlink", "rename", "mkdir", "rmdir",
+                        "listdir", "stat"})
+#: open flags (Linux's values)
+O_RDONLY, O_WRONLY, O_RDWR = 0, 1, 2
+O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 0o100, 0o200, 0o1000, 0o2000
+#: lseek's whence
+SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
+#: the file-type bits of FileStat.mode
+S_IFMT, S_IFREG, S_IFDIR = 0o170000, 0o100000, 0o040000
+#: the longest path component, and path, in bytes of UTF-8
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """What ``stat(path)`` reports: times are whole seconds of simulated time
+    (a fixed epoch plus the simulated clock; never the host's wall clock)."""
+
+    ino: int            # inode number (unique within the file system)
+    mode: int           # S_IFREG/S_IFDIR | permission bits
+    links: int          # hard links (names) to it
+    size: int           # bytes
+    atime: int
+    mtime: int
+    ctime: int
+
+    @property
+    def is_dir(self) -> bool:
+        """Whether it is a directory."""
+        return self.mode & S_IFMT == S_IFDIR
+
+
+def _no_files() -> SyscallError:
+    """The ENOSYS of a kernel without a file system."""
+    return SyscallError("ENOSYS", "no file system on this kernel")
 
 
 class ABI(ABC, metaclass=SealedABCMeta):
@@ -203,6 +261,61 @@ class ABI(ABC, metaclass=SealedABCMeta):
     @abstractmethod
     def close(self, fd: int) -> None:
         """Close a descriptor. EBADF if it is not open."""
+
+    # -- files (optional: FILE_CALLS, ENOSYS by default; docs/abi.md "Files") ----------
+    # A path is an absolute str ("/a/b"); each component at most NAME_MAX bytes
+    # of UTF-8 and the whole at most PATH_MAX (ENAMETOOLONG); "" or a relative
+    # path is EINVAL. read/write/close work on an open file's descriptor as on
+    # a pipe's: read returns up to n bytes from the offset (b"" at end of
+    # file), write writes at the offset (the end with O_APPEND) and returns
+    # the count (short only when the disk fills; ENOSPC if nothing fits).
+
+    def open(self, path: str, flags: int = O_RDONLY, mode: int = 0o644) -> int:
+        """Open ``path`` (O_CREAT: create it with ``mode``; O_EXCL: EEXIST if it
+        exists; O_TRUNC: empty it); return the lowest free descriptor. ENOENT,
+        EISDIR (a directory opened for writing), ENOTDIR, EINVAL, EMFILE,
+        ENAMETOOLONG, ENOSPC."""
+        raise _no_files()
+
+    def lseek(self, fd: int, offset: int, whence: int = SEEK_SET) -> int:
+        """Move an open file's offset (SEEK_SET/CUR/END); return the new offset
+        (past the end is allowed: a later write leaves a hole). EBADF, ESPIPE
+        (a pipe or the console), EINVAL (bad whence, a negative result)."""
+        raise _no_files()
+
+    def fsync(self, fd: int) -> None:
+        """Return once the file's data and metadata are durable on the disk (a
+        power cut then loses none of it). EBADF, EINVAL (not a file)."""
+        raise _no_files()
+
+    def unlink(self, path: str) -> None:
+        """Remove the name ``path`` (not a directory: EISDIR); the file goes
+        with its last name and last open descriptor. ENOENT, ENOTDIR."""
+        raise _no_files()
+
+    def rename(self, old: str, new: str) -> None:
+        """Move ``old`` to ``new``, atomically replacing a file (or an empty
+        directory, if ``old`` is one) there. ENOENT, EEXIST, ENOTDIR, EISDIR,
+        ENOTEMPTY, EINVAL (a directory into itself)."""
+        raise _no_files()
+
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        """Make the directory ``path``. EEXIST, ENOENT, ENOTDIR, ENOSPC."""
+        raise _no_files()
+
+    def rmdir(self, path: str) -> None:
+        """Remove the empty directory ``path``. ENOENT, ENOTDIR, ENOTEMPTY,
+        EBUSY (the root), EINVAL ("." as the last component)."""
+        raise _no_files()
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in directory ``path``, sorted, without "." and "..".
+        ENOENT, ENOTDIR."""
+        raise _no_files()
+
+    def stat(self, path: str) -> FileStat:
+        """Size, mode, links, inode number and times of ``path``. ENOENT, ENOTDIR."""
+        raise _no_files()
 
     # -- virtual memory ------------------------------------------------------------------
 

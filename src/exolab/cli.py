@@ -13,7 +13,7 @@ Commands::
         what one loop iteration does on each kernel (exolab.bench.anatomy);
         -n at most EXPLAIN_MAX_N; progress on a terminal; ^C exits 130
     exolab run PROGRAM [ARGS ...] [--kernel K] [--profile P] [--seed S]
-               [--trace out.json] [--max-cycles N]
+               [--trace out.json] [--max-cycles N] [--disk IMAGE]
         run an ABI program (path/to/file.py[:func] or package.module[:func],
         resolved by exolab.abi.load_program; ARGS that look like ints are
         ints) on a kernel from exolab.kernels.kernel_names(); print its
@@ -28,6 +28,12 @@ Commands::
         on, print its output and a summary, write a Perfetto / Chrome
         trace-event JSON file (open it at ui.perfetto.dev); exit 0 once the
         trace is written, faults or not
+    exolab mkfs IMAGE --size S [--from DIR] [--block-size B]
+        make an ext2 image for run --disk (a malformed or foreign --disk image
+        is refused with one line, nothing written to it: docs/files.md)
+    exolab crash [-n N] [--seed S] [--mode drop|tear|both]
+        the crash soak (exolab.crash): power cuts during a file workload; exit 1
+        if e2fsck -p could not repair an image or an fsynced byte was lost
     exolab profiles [NAME]
         print the hardware cost table(s) and each kernel's path table on them,
         every row with its source
@@ -708,6 +714,9 @@ def run(
     trusted: Annotated[bool, typer.Option(
         "--trusted", help="Run the program as unverified host code (see "
                           "docs/security.md).")] = False,
+    disk: Annotated[Optional[Path], typer.Option(
+        "--disk", help="Attach an ext2 image file as the machine's disk (checked "
+                       "first; synced at the end; see docs/files.md).")] = None,
 ) -> None:
     """Run an ABI program on a kernel; print its output and the machine's counters.
 
@@ -725,7 +734,8 @@ def run(
     try:
         result = run_program(main_fn, *program_args(args or []), kernel=kernel,
                              profile=profile, seed=seed, trace=trace_path is not None,
-                             max_cycles=_budget(max_cycles), on_line=echo, trusted=trusted)
+                             max_cycles=_budget(max_cycles), on_line=echo, trusted=trusted,
+                             disk=None if disk is None else str(disk))
     except RunInterrupted as ex:
         result = ex.run
     echo.rest(result.console)
@@ -745,6 +755,50 @@ def run(
     if result.result.reason == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
     if result.faults or ending is not None:
+        raise typer.Exit(EXIT_FAULT)
+
+
+@app.command()
+@_friendly
+def mkfs(
+    image: Annotated[Path, typer.Argument(help="The image file to create (must not exist).")],
+    size: Annotated[str, typer.Option("--size", help="Image size: 8M, 64MiB, 1G, bytes.")],
+    source: Annotated[Optional[Path], typer.Option(
+        "--from", help="Copy this host directory's files, directories and hard "
+                       "links in (mke2fs -d does every file type).")] = None,
+    block_size: Annotated[int, typer.Option(
+        "--block-size", "-b", help="File-system block size: 1024, 2048 or 4096.")] = 1024,
+) -> None:
+    """Make an ext2 image (revision 1, what mke2fs -t ext2 makes) for run --disk."""
+    from exolab.services.ext2.image import make_image, parse_size
+    info = make_image(image, parse_size(size), block_size,
+                      None if source is None else str(source))
+    _out().print(f"made {escape(str(image))}: ext2, {info.blocks:,} blocks of "
+                 f"{info.block_size} bytes, {info.inodes:,} inodes, "
+                 f"{info.free_blocks:,} blocks free")
+
+
+@app.command()
+@_friendly
+def crash(
+    trials: Annotated[int, typer.Option("-n", min=1, help="Power cuts to try.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the cut points.")] = 0,
+    mode: Annotated[str, typer.Option(
+        "--mode", help="drop (the drive cache is lost), tear, or both.")] = "both",
+) -> None:
+    """Crash soak: power cuts during a mixed file workload on the monolithic kernel;
+    e2fsck judges each image and every fsynced byte is checked (docs/files.md)."""
+    from exolab.crash import soak
+    r = soak(trials, seed, mode)
+    out = _out()
+    out.print(f"{r.trials} power cuts ({r.cuts_before_end} before the workload ended): "
+              f"{r.clean} images clean, {r.repaired} repaired by e2fsck -p, "
+              f"{r.rejected} rejected; {r.synced_files} fsynced files "
+              f"({r.synced_bytes:,} bytes), {r.lost_bytes} bytes lost; "
+              f"{r.undocumented} images with findings beyond docs/files.md")
+    for kind, count in r.findings:
+        out.print(f"  {count:5d}  {escape(kind)}")
+    if r.rejected or r.lost_bytes or r.undocumented:
         raise typer.Exit(EXIT_FAULT)
 
 

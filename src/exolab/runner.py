@@ -10,12 +10,19 @@ Interface::
     ProgramRun(machine, kernel, result, console, faults, verified)
     run_program(program, *args, kernel="monolithic", profile="dec5000", seed=0,
                 trace=False, frames=16384, until=None, max_cycles=None,
-                on_line=None, trusted=False) -> ProgramRun
+                on_line=None, trusted=False, disk=None) -> ProgramRun
     RunInterrupted(run)     the host's ^C (a KeyboardInterrupt) with the run so far
 
 The program is verified first (:func:`exolab.safe.load_function`: its source
 and what it references; VerifyError if it is rejected) unless it was loaded
 verified already or ``trusted=True`` runs it as unverified host code.
+
+``disk`` attaches an ext2 image file as the machine's first disk (checked
+first by :func:`exolab.services.ext2.image.probe`: a malformed or foreign
+image is a DiskImageError and nothing is written to it; the drive's block
+size is the file system's). After the run, a kernel with a ``shutdown()``
+(the monolithic kernel: sync its file system) is shut down, then the machine
+closes.
 """
 from __future__ import annotations
 
@@ -54,7 +61,7 @@ def run_program(program: Callable[..., Any], *args: Any, kernel: str = "monolith
                 frames: int = 16384, until: int | None = None,
                 max_cycles: int | None = None,
                 on_line: Callable[[str], Any] | None = None,
-                trusted: bool = False) -> ProgramRun:
+                trusted: bool = False, disk: str | None = None) -> ProgramRun:
     """Verify ``program`` (unless ``trusted``), boot ``program(os, *args)`` on a
     fresh machine running ``kernel``; run it (to the cycle budget ``max_cycles`` at
     most: reason ``"budget"``; each console line to ``on_line`` as it completes),
@@ -65,6 +72,9 @@ def run_program(program: Callable[..., Any], *args: Any, kernel: str = "monolith
         program = load_function(program)
     machine = Machine(profile, seed=seed, trace=trace, frames=frames,
                       max_cycles=max_cycles)
+    if disk is not None:
+        from exolab.services.ext2.image import probe
+        machine.attach_disk(disk, block_size=probe(disk).block_size)
     k = make_kernel(kernel, machine)
     if on_line is not None and hasattr(k.console, "sink"):
         setattr(k.console, "sink", on_line)     # (a kernels.common.console.Console)
@@ -77,5 +87,10 @@ def run_program(program: Callable[..., Any], *args: Any, kernel: str = "monolith
         raise RunInterrupted(ProgramRun(machine, k, so_far, list(k.console),
                                         list(k.faults), verified)) from ex
     finally:
-        machine.close()
+        shutdown = getattr(k, "shutdown", None)
+        try:
+            if callable(shutdown):
+                shutdown()
+        finally:
+            machine.close()
     return ProgramRun(machine, k, result, list(k.console), list(k.faults), verified)

@@ -76,6 +76,7 @@ __all__ = ["BlockDevice", "Disk", "DiskStats", "SECTOR", "MIN_BLOCKS", "CUT_MODE
 SECTOR = 512            # bytes per sector
 MIN_BLOCKS = 16         # smallest image accepted
 CUT_MODES = ("drop", "tear")
+_SLACK = 64             # cycles a sector may be passed by and still be caught (rounding)
 
 
 @runtime_checkable
@@ -411,6 +412,8 @@ class Disk:
         rot, spt = self._c_rot, self._spt
         # wait until the platter angle (time mod rot) reaches the sector's start
         gap = (sector * rot - ((t + seek) % rot) * spt) % (rot * spt)
+        if gap > (rot - _SLACK) * spt:  # a few cycles late (the transfer time's
+            gap = 0                     # rounding): the sector is still under the head
         return seek + -(-gap // spt) + self._c_xfer
 
     def _ahead(self, block: int, t: int) -> int | None:

@@ -76,7 +76,11 @@ IMPORTS: dict[str, frozenset[str]] = {
     "exolab.abi": frozenset({"ABI", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_RW",
                              "Program", "FaultHandler", "RpcHandler", "ExceptionHandler",
                              "TRIGGERED", "WORD_MIN", "WORD_MAX", "MAX_COMPUTE",
-                             "ACCESS_SIZES", "fault_status", "wrap_word", "as_bytes"}),
+                             "ACCESS_SIZES", "fault_status", "wrap_word", "as_bytes",
+                             # the file calls' constants (ints)
+                             "O_RDONLY", "O_WRONLY", "O_RDWR", "O_CREAT", "O_EXCL",
+                             "O_TRUNC", "O_APPEND", "SEEK_SET", "SEEK_CUR", "SEEK_END",
+                             "S_IFMT", "S_IFREG", "S_IFDIR", "NAME_MAX", "PATH_MAX"}),
     "exolab.errors": frozenset({"SyscallError", "ProgramFault"}),
     "exolab.kernels.exokernel": frozenset({"Sys"}),
     "exolab.kernels.exokernel.bind": frozenset({"VALID", "WRITABLE"}),

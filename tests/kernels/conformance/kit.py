@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from exolab.abi import PROT_RW
+from exolab.abi import O_CREAT, O_RDWR, PROT_RW, SEEK_SET
 from exolab.errors import SyscallError
 from exolab.kernels import Declaration, KernelStats, declaration, kernel_names
 from exolab.kernels.common.contract import EXCEPTION_PREFIX, NO_DECLARATION
@@ -114,6 +114,17 @@ _SAMPLES: dict[str, Any] = {
     "dirty": lambda os: (_page(os),),
     "set_fault_handler": lambda os: (_nothing,),
     "pipe": lambda os: (),
+    # the file calls (abi.FILE_CALLS): valid calls; where files exist each fails,
+    # if at all, with an errno other than ENOSYS
+    "open": lambda os: ("/kit-sample", O_CREAT | O_RDWR, 0o644),
+    "lseek": lambda os: (0, 0, SEEK_SET),
+    "fsync": lambda os: (0,),
+    "unlink": lambda os: ("/kit-sample",),
+    "rename": lambda os: ("/kit-none", "/kit-none2"),
+    "mkdir": lambda os: ("/kit-dir", 0o755),
+    "rmdir": lambda os: ("/kit-dir",),
+    "listdir": lambda os: ("/",),
+    "stat": lambda os: ("/",),
 }
 
 

@@ -161,6 +161,8 @@ class Aegis:
         self._next_eid = 1
         self.syscalls = self.pcts = self.exceptions = self.tlb_upcalls = 0
         self.created = 0
+        self.xn: Any = None                             # XN, made on the first XN call
+        self.xn_principals: dict[int, int] = {}         # eid -> XN principal (xn/calls.py)
         for cpu in machine.cpus:
             cpu.install(self)
 

@@ -49,6 +49,14 @@ PATHS: dict[str, tuple[int, str]] = {
     "upcall_args":   (4,  "estimate: per extra word an upcall or message carries"),
     "stlb_clear":    (1,  "estimate: per STLB slot cleared when the ASIDs roll over to "
                           "a new generation (one store)"),
+    "xn_call":       (12, "estimate: XN decodes a block number and looks it up in the "
+                          "buffer-cache registry (hash, compare, load the entry)"),
+    "xn_udf":        (40, "estimate: XN runs one downloaded function (set up its "
+                          "arguments, call, decode the result); its loop body is xn_owns"),
+    "xn_owns":       (6,  "estimate: per (block, type) an ownership function yields: load "
+                          "the pointer, test, append, compare with the expected set"),
+    "xn_disk_req":   (60, "estimate: XN builds, queues and completes one disk request "
+                          "(the drive's own time is the disk model's)"),
 }
 
 SYSCALL_FAST = PATHS["syscall_fast"][0]

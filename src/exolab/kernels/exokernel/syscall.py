@@ -26,6 +26,7 @@ from exolab.errors import SyscallError
 from exolab.kernels.exokernel import envcalls as E
 from exolab.kernels.exokernel import pct, paths
 from exolab.kernels.exokernel.env import LIVE
+from exolab.kernels.exokernel.xn import calls as X
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
@@ -61,6 +62,23 @@ class Sys(IntEnum):
     WAKE = 43           # (env)
     PCT_SYNC = 44       # (env, words) -> reply words
     PCT_ASYNC = 45      # (env, words, donate) -> whether the callee ran
+    XN_PRINCIPAL = 60   # (new: bool) -> the caller's XN principal (new: a fresh one)
+    XN_INSTALL = 61     # (name, source) install a metadata template
+    XN_REGISTER = 62    # (name, block, type) register a root
+    XN_ROOT = 63        # (name) -> (block, type)
+    XN_LOAD_ROOT = 64   # (name) -> (ppn, handle) of the root's registry page
+    XN_READ = 65        # (block, parent) -> (ppn, handle) of its registry page
+    XN_ALLOC = 66       # (m, mods, block, type) the allocation protocol
+    XN_FREE = 67        # (m, mods, block)
+    XN_MODIFY = 68      # (m, mods, alloc, free) the protocol for a batch
+    XN_WRITE = 69       # (block, mods) ownership unchanged
+    XN_WRITEBACK = 70   # (block) to disk, children first
+    XN_SYNC = 71        # () everything, in a safe order, then flush
+    XN_FREE_LIST = 72   # (start, n) -> free blocks
+    XN_STATS = 73       # () -> XNStats
+    XN_ADOPT = 74       # (name, block, type) -> blocks: a root over a tree on disk
+    XN_PROBE = 75       # (block) -> bytes, only while no root exists
+    XN_FLUSH = 76       # () make written blocks durable
 
 
 Handler = Callable[..., Any]
@@ -91,6 +109,23 @@ TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.WAKE: (E.sys_wake, 1, "syscall_fast"),
     Sys.PCT_SYNC: (pct.call, 2, "pct"),
     Sys.PCT_ASYNC: (pct.send, 3, "pct"),
+    Sys.XN_PRINCIPAL: (X.sys_xn_principal, 1, "syscall_stack"),
+    Sys.XN_INSTALL: (X.sys_xn_install, 2, "syscall_stack"),
+    Sys.XN_REGISTER: (X.sys_xn_register, 3, "syscall_stack"),
+    Sys.XN_ROOT: (X.sys_xn_root, 1, "syscall_stack"),
+    Sys.XN_LOAD_ROOT: (X.sys_xn_load_root, 1, "syscall_stack"),
+    Sys.XN_READ: (X.sys_xn_read, 2, "syscall_stack"),
+    Sys.XN_ALLOC: (X.sys_xn_alloc, 4, "syscall_stack"),
+    Sys.XN_FREE: (X.sys_xn_free, 3, "syscall_stack"),
+    Sys.XN_MODIFY: (X.sys_xn_modify, 4, "syscall_stack"),
+    Sys.XN_WRITE: (X.sys_xn_write, 2, "syscall_stack"),
+    Sys.XN_WRITEBACK: (X.sys_xn_writeback, 1, "syscall_stack"),
+    Sys.XN_SYNC: (X.sys_xn_sync, 0, "syscall_stack"),
+    Sys.XN_FREE_LIST: (X.sys_xn_free_list, 2, "syscall_stack"),
+    Sys.XN_STATS: (X.sys_xn_stats, 0, "syscall_stack"),
+    Sys.XN_ADOPT: (X.sys_xn_adopt, 3, "syscall_stack"),
+    Sys.XN_PROBE: (X.sys_xn_probe, 1, "syscall_stack"),
+    Sys.XN_FLUSH: (X.sys_xn_flush, 0, "syscall_stack"),
 }
 
 

@@ -36,6 +36,7 @@ from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
+from exolab.kernels.monolithic.fs import FileSystem
 from exolab.kernels.monolithic.libc import Libc
 from exolab.kernels.monolithic.limits import KERNEL_FRAMES, LIMITS, PAGE_SHIFT, PROC_FRAMES
 from exolab.kernels.monolithic.paths import resolve as resolve_paths
@@ -100,6 +101,7 @@ class MonolithicKernel:
         self.shm = SharedMemory(self.frames, self.vm, machine.clock.seed)  # (shm.py)
         self.segments: dict[int, Segment] = self.shm.segments
         self.rpc = RpcNames(self.sched)                 # rpc names (rpc.py)
+        self.fs = FileSystem(self)                      # ext2 on the first disk (fs.py)
         self.services: dict[str, Service] = self.rpc.services
         self.console = Console()                # lines written to fds 1 and 2
         self.faults: list[tuple[int, str, Any]] = []
@@ -242,6 +244,10 @@ class MonolithicKernel:
         """Arm the periodic scheduler tick (the scheduler calls this when it is off)."""
         self.machine.timer.arm(self.quantum, periodic=True)
         self.tick_on = True
+
+    def shutdown(self) -> None:
+        """The end of a run: sync the file system to its disk (fs.py)."""
+        self.fs.shutdown()
 
     def statistics(self) -> MonoStats:
         """Return a frozen snapshot of the kernel's counters."""

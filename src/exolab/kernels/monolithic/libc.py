@@ -17,7 +17,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any, Callable
 
-from exolab.abi import PROT_RW, FaultHandler, Program, RpcHandler, wrap_word
+from exolab.abi import (O_RDONLY, PROT_RW, SEEK_SET, FaultHandler, FileStat, Program,
+                        RpcHandler, wrap_word)
 from exolab.errors import SyscallError
 from exolab.kernels.common.args import func, opt_nat, shown
 from exolab.kernels.common.args import word as rpc_word
@@ -62,6 +63,9 @@ _WAIT = int(Sys.WAIT)
 _WRITE = int(Sys.WRITE)
 _WRITE_FROM = int(Sys.WRITE_FROM)
 _YIELD = int(Sys.YIELD)
+_OPEN, _LSEEK, _FSYNC = int(Sys.OPEN), int(Sys.LSEEK), int(Sys.FSYNC)
+_UNLINK, _RENAME, _MKDIR = int(Sys.UNLINK), int(Sys.RENAME), int(Sys.MKDIR)
+_RMDIR, _LISTDIR, _STAT = int(Sys.RMDIR), int(Sys.LISTDIR), int(Sys.STAT)
 
 
 class Libc(Personality):
@@ -130,6 +134,34 @@ class Libc(Personality):
 
     def close(self, fd: int) -> None:
         self._trap(_CLOSE, fd)
+
+    # files (fs.py)
+    def open(self, path: str, flags: int = O_RDONLY, mode: int = 0o644) -> int:
+        return self._trap(_OPEN, path, flags, mode)
+
+    def lseek(self, fd: int, offset: int, whence: int = SEEK_SET) -> int:
+        return self._trap(_LSEEK, fd, offset, whence)
+
+    def fsync(self, fd: int) -> None:
+        self._trap(_FSYNC, fd)
+
+    def unlink(self, path: str) -> None:
+        self._trap(_UNLINK, path)
+
+    def rename(self, old: str, new: str) -> None:
+        self._trap(_RENAME, old, new)
+
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        self._trap(_MKDIR, path, mode)
+
+    def rmdir(self, path: str) -> None:
+        self._trap(_RMDIR, path)
+
+    def listdir(self, path: str) -> list[str]:
+        return self._trap(_LISTDIR, path)
+
+    def stat(self, path: str) -> FileStat:
+        return self._trap(_STAT, path)
 
     # memory
     def mmap(self, length: int, prot: int = PROT_RW) -> int:

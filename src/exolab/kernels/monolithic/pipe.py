@@ -5,7 +5,8 @@ the caller's bytes in (copyin, charged per byte) and wakes readers; ``read``
 copies out and wakes writers. A reader sleeps while the pipe is empty and a
 writer remains; a writer sleeps while the pipe is full; writing with no
 reader left is EPIPE. Descriptors are per-process entries ``(kind, object)``
-with kind ``console``, ``pipe_r`` or ``pipe_w``; each entry counts as one
+with kind ``console``, ``pipe_r``, ``pipe_w`` or ``file`` (an open file: its
+reads, writes and last close go to :mod:`.fs`); each pipe entry counts as one
 reader or writer of its pipe.
 
 Pipes are mechanism objects: each :class:`Pipe` owns its ring, its counts
@@ -225,6 +226,8 @@ def _write_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
         cpu.memory.note_copy(len(data))
         k.console_write(proc, bytes(data))
         return len(data)
+    if kind == "file":                                  # fs.py: an open file
+        return k.fs.write(cpu, obj, data)
     if kind != "pipe_w":
         raise SyscallError("EBADF", "descriptor not open for writing", fd=fd)
     pipe = obj
@@ -279,6 +282,8 @@ def _read_slow(k: "MonolithicKernel", cpu: CPU, proc: "Process", fd: int,
     kind, obj = _fd(proc, fd)
     if kind == "console":
         return b""
+    if kind == "file":                                  # fs.py: an open file
+        return k.fs.read(cpu, obj, n)
     if kind != "pipe_r":
         raise SyscallError("EBADF", "descriptor not open for reading", fd=fd)
     pipe = obj
@@ -325,6 +330,8 @@ def release(k: "MonolithicKernel", entry: tuple[str, Any]) -> None:
         if obj.writers == 0:
             k.sched.wakeup(obj.read_q)
     else:
+        if kind == "file":                              # fs.py: an open file
+            k.fs.release(obj)
         return
     if obj.readers == 0 and obj.writers == 0:
         k.pipes.free(obj)
@@ -345,6 +352,8 @@ def dup_fds(proc: "Process") -> dict[int, tuple[str, Any]]:
             obj.readers += 1
         elif kind == "pipe_w":
             obj.writers += 1
+        elif kind == "file":                            # fs.py: shared offset
+            obj.refs += 1
     return fds
 
 

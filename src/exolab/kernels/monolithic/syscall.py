@@ -26,7 +26,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError
-from exolab.kernels.monolithic import pipe, proc, rpc, shm, signal, vm
+from exolab.kernels.monolithic import fs, pipe, proc, rpc, shm, signal, vm
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
@@ -65,6 +65,16 @@ class Sys(IntEnum):
     RPC_ACCEPT = 25
     SET_EXCEPTION_HANDLER = 26
     THREAD_YIELD = 27
+    # the file calls (fs.py), numbered apart so other call groups can grow below
+    OPEN = 40
+    LSEEK = 41
+    FSYNC = 42
+    UNLINK = 43
+    RENAME = 44
+    MKDIR = 45
+    RMDIR = 46
+    LISTDIR = 47
+    STAT = 48
 
 
 def _clock_getres(k: "MonolithicKernel", cpu: CPU, proc: Any) -> int:
@@ -103,6 +113,15 @@ TABLE: dict[int, tuple[Handler, int]] = {
     Sys.RPC_ACCEPT: (rpc.sys_rpc_accept, 1),
     Sys.SET_EXCEPTION_HANDLER: (signal.sys_set_exception_handler, 2),
     Sys.THREAD_YIELD: (proc.sys_thread_yield, 0),
+    Sys.OPEN: (fs.sys_open, 3),
+    Sys.LSEEK: (fs.sys_lseek, 3),
+    Sys.FSYNC: (fs.sys_fsync, 1),
+    Sys.UNLINK: (fs.sys_unlink, 1),
+    Sys.RENAME: (fs.sys_rename, 2),
+    Sys.MKDIR: (fs.sys_mkdir, 2),
+    Sys.RMDIR: (fs.sys_rmdir, 1),
+    Sys.LISTDIR: (fs.sys_listdir, 1),
+    Sys.STAT: (fs.sys_stat, 1),
 }
 
 

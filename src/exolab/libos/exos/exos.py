@@ -58,7 +58,8 @@ from exolab.kernels.common.args import exception_kind, opt_func
 from exolab.kernels.common.names import program_name
 from exolab.kernels.common.personality import Personality
 from exolab.kernels.exokernel.syscall import Sys
-from exolab.libos.exos.ipc import IPC
+from exolab.libos.exos.fs import files_of
+from exolab.libos.exos.ipc import FD_FILE, IPC
 from exolab.libos.exos.layout import (
     EXOS_VPN,
     MISC_EXC,
@@ -284,6 +285,47 @@ class ExOS(Personality):
 
     def close(self, fd: int) -> None:
         self.ipc.close(fd)
+
+    # -- ABI: files (ext2 over XN, libos/exos/fs.py) -------------------------------------
+
+    @property
+    def _files(self) -> Any:
+        """The machine's ExOS file system (mounted over XN on first use)."""
+        return files_of(self)
+
+    def open(self, path: str, flags: int = 0, mode: int = 0o644) -> int:
+        return self._files.open(self, path, flags, mode)  # type: ignore[no-any-return]
+
+    def lseek(self, fd: int, offset: int, whence: int = 0) -> int:
+        return self._files.lseek(self._file(fd), offset, whence)  # type: ignore[no-any-return]
+
+    def fsync(self, fd: int) -> None:
+        self._files.fsync(self._file(fd, "EINVAL"))
+
+    def _file(self, fd: int, errno: str = "ESPIPE") -> int:
+        """The open-file number of descriptor ``fd`` (EBADF, or ``errno`` if not a file)."""
+        kind, index = self.ipc.fd_entry(fd)
+        if kind != FD_FILE:
+            raise SyscallError(errno, "not a file", fd=fd)
+        return index
+
+    def unlink(self, path: str) -> None:
+        self._files.unlink(path)
+
+    def rename(self, old: str, new: str) -> None:
+        self._files.rename(old, new)
+
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        self._files.mkdir(path, mode)
+
+    def rmdir(self, path: str) -> None:
+        self._files.rmdir(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return self._files.listdir(path)  # type: ignore[no-any-return]
+
+    def stat(self, path: str) -> Any:
+        return self._files.stat(path)
 
     def read_inline(self, fd: int, n: int) -> bytes:
         """pipe': read with the ring code inlined (no descriptor layer)."""

@@ -53,6 +53,7 @@ __all__ = ["IPC", "PIPE_RING", "FD_CONSOLE", "FD_READ", "FD_WRITE"]
 
 MASK32 = 0xFFFFFFFF
 FD_FREE, FD_CONSOLE, FD_READ, FD_WRITE = 0, 1, 2, 3
+FD_FILE = 4             # an open file of ExOS's file system (libos/exos/fs.py)
 # pipe page header offsets
 H_LOCK, H_HEAD, H_TAIL, H_READERS, H_WRITERS, H_RSLEEP, H_WSLEEP = 0, 4, 8, 12, 16, 24, 32
 RING_OFF = 64
@@ -121,13 +122,17 @@ class IPC(metaclass=Sealed):
                 self._count(va, H_READERS, by)
             elif kind == FD_WRITE:
                 self._count(va, H_WRITERS, by)
+            elif kind == FD_FILE:
+                self.os._files.inherit(va, by)
 
     def close(self, fd: Any) -> None:
         """Close descriptor ``fd``; the last end of a pipe wakes whoever waits on it."""
         kind, va = self.fd_entry(fd)
         self.cpu.store(fd_addr(fd), FD_FREE)
         self.inline.pop(fd, None)
-        if kind == FD_READ:
+        if kind == FD_FILE:
+            self.os._files.close(va)
+        elif kind == FD_READ:
             self._count(va, H_READERS, -1)
             self.wake_sleeper(va + H_WSLEEP)
         elif kind == FD_WRITE:
@@ -251,6 +256,8 @@ class IPC(metaclass=Sealed):
         kind, va = self.fd_entry(fd)
         if kind == FD_CONSOLE:
             return b""
+        if kind == FD_FILE:
+            return self.os._files.read(va, n)
         if kind != FD_READ:
             raise SyscallError("EBADF", "descriptor not open for reading", fd=fd)
         self.cpu.charge(2 * self.c_call)            # pipe_read() and bcopy()
@@ -264,6 +271,8 @@ class IPC(metaclass=Sealed):
         if kind == FD_CONSOLE:
             self.os.trap(Sys.CONSOLE, data)
             return len(data)
+        if kind == FD_FILE:
+            return self.os._files.write(va, data)
         if kind != FD_WRITE:
             raise SyscallError("EBADF", "descriptor not open for writing", fd=fd)
         self.cpu.charge(2 * self.c_call)

@@ -20,6 +20,14 @@ Interface::
       alloc_inode(parent, is_dir) -> ino        free_inode(ino, is_dir)
       block_in_use(n), inode_in_use(ino)        bitmap queries (checks, tests)
       meta_dirty                    descriptors/superblock changed since the last commit
+      defer_frees                   True: frees are held (not reusable) until
+      release_deferred() -> int     clears their bits (a placement calls it when
+                                    every on-disk pointer to them is cleared)
+
+Deferred frees are the second ordering rule of issue 14 for a placement that
+writes back lazily: a block or inode freed since the last durable sync is not
+handed out again (its old owner may still point at it on the disk), and its
+free bit is set only in the operation that releases it.
 """
 from __future__ import annotations
 
@@ -50,13 +58,17 @@ def _first_clear(bm: bytearray, start: int, limit: int) -> int:
 class Allocator:
     """The free maps of one mounted file system; owns the descriptors' counts."""
 
-    __slots__ = ("sb", "groups", "bufs", "meta_dirty")
+    __slots__ = ("sb", "groups", "bufs", "meta_dirty", "defer_frees", "_held_blocks",
+                 "_held_inodes")
 
     def __init__(self, sb: Superblock, groups: list[GroupDesc], bufs: Buffers) -> None:
         self.sb = sb
         self.groups = groups
         self.bufs = bufs
         self.meta_dirty = False     # set by every count change; cleared by the fs
+        self.defer_frees = False    # hold frees until release_deferred (write-back)
+        self._held_blocks: set[int] = set()
+        self._held_inodes: dict[int, bool] = {}     # ino -> is_dir
 
     # -- blocks ----------------------------------------------------------------------
 
@@ -98,10 +110,20 @@ class Allocator:
         return first + i
 
     def free_block(self, n: int) -> None:
-        """Return block ``n`` to its group's free map."""
+        """Return block ``n`` to its group's free map (held, if frees are deferred)."""
         sb = self.sb
         if not sb.first_data_block <= n < sb.blocks_count:
             raise bad("freed block", f"in [{sb.first_data_block}, {sb.blocks_count})", n)
+        if self.defer_frees:
+            if n in self._held_blocks or not self.block_in_use(n):
+                raise bad("freed block", "an allocated block", n)
+            self._held_blocks.add(n)
+            return
+        self._clear_block(n)
+
+    def _clear_block(self, n: int) -> None:
+        """Clear block ``n``'s bit and count it free."""
+        sb = self.sb
         g, i = divmod(n - sb.first_data_block, sb.blocks_per_group)
         gd = self.groups[g]
         bm = self.bufs.get(gd.block_bitmap)
@@ -152,7 +174,16 @@ class Allocator:
         return g * ipg + i + 1
 
     def free_inode(self, ino: int, is_dir: bool) -> None:
-        """Return inode ``ino`` to its group's free map."""
+        """Return inode ``ino`` to its group's free map (held, if frees are deferred)."""
+        if self.defer_frees:
+            if ino in self._held_inodes or not self.inode_in_use(ino):
+                raise bad("freed inode", "an allocated inode", ino)
+            self._held_inodes[ino] = is_dir
+            return
+        self._clear_inode(ino, is_dir)
+
+    def _clear_inode(self, ino: int, is_dir: bool) -> None:
+        """Clear inode ``ino``'s bit and count it free."""
         sb = self.sb
         g, i = divmod(ino - 1, sb.inodes_per_group)
         gd = self.groups[g]
@@ -170,3 +201,21 @@ class Allocator:
         """Whether inode ``ino``'s bitmap bit is set."""
         g, i = divmod(ino - 1, self.sb.inodes_per_group)
         return bool(self.bufs.get(self.groups[g].inode_bitmap)[i >> 3] >> (i & 7) & 1)
+
+    # -- deferred frees --------------------------------------------------------------
+
+    def held(self) -> int:
+        """How many blocks and inodes are freed but held (deferred)."""
+        return len(self._held_blocks) + len(self._held_inodes)
+
+    def release_deferred(self) -> int:
+        """Clear the bits of every held block and inode (inside an operation frame);
+        return how many were released."""
+        n = self.held()
+        for blk in sorted(self._held_blocks):
+            self._clear_block(blk)
+        for ino, is_dir in sorted(self._held_inodes.items()):
+            self._clear_inode(ino, is_dir)
+        self._held_blocks.clear()
+        self._held_inodes.clear()
+        return n

@@ -4,10 +4,13 @@ and an operation's changes reach the device together, in a safe order.
 This is not a cache: :meth:`Buffers.commit` ends the operation, writes the
 dirty blocks and forgets every block, so a placement's own cache (the
 monolithic kernel's buffer cache, XN's registry) is the only one. Writes go
-out in rank order -- file data and indirect/directory blocks (rank 0), inode
-table blocks (1), bitmaps (2), then descriptors and superblock (3) -- so a
-pointer is written after the block it points to and a block is marked free
-only after the pointer to it is cleared (the ordering rules of issue 14).
+out in rank order -- file data (DATA), directory blocks (DIRB), indirect
+blocks (PTR), inode table blocks (ITABLE), bitmaps (BITMAP), then descriptors
+and superblock (SUPER) -- so a pointer is written after the block it points
+to and a block is marked free only after the pointer to it is cleared (the
+ordering rules of issue 14). A device with ``write_ranked(n, data, rank)``
+(a placement's cache that orders its own write-back, see :mod:`.order`) is
+told each block's rank; any other device gets ``write_block``.
 
 Interface::
 
@@ -26,15 +29,17 @@ from exolab.errors import DiskRequestError
 from exolab.services.ext2.interfaces import BlockIO, Charge
 from exolab.services.ext2.layout import bad
 
-__all__ = ["Buffers", "DATA", "ITABLE", "BITMAP", "SUPER"]
+__all__ = ["Buffers", "DATA", "DIRB", "PTR", "ITABLE", "BITMAP", "SUPER", "RANKS"]
 
-DATA, ITABLE, BITMAP, SUPER = 0, 1, 2, 3
+DATA, DIRB, PTR, ITABLE, BITMAP, SUPER = 0, 1, 2, 3, 4, 5
+RANKS = ("data", "dir", "ptr", "itable", "bitmap", "super")
 
 
 class Buffers:
     """The blocks one file-system operation has touched; owned by the file system."""
 
-    __slots__ = ("dev", "charge", "limit", "_held", "_dirty", "reads", "writes")
+    __slots__ = ("dev", "charge", "limit", "_held", "_dirty", "reads", "writes",
+                 "_ranked")
 
     def __init__(self, dev: BlockIO, charge: Charge, limit: int) -> None:
         self.dev = dev
@@ -44,6 +49,7 @@ class Buffers:
         self._dirty: dict[int, int] = {}            # block -> write rank
         self.reads = 0
         self.writes = 0
+        self._ranked = getattr(dev, "write_ranked", None)  # a cache that orders writes
 
     def get(self, n: int) -> bytearray:
         """Return block ``n`` (DiskImageError if it lies outside the file system)."""
@@ -89,8 +95,12 @@ class Buffers:
     def commit(self) -> None:
         """Write every dirty block in rank then block order and forget all blocks."""
         order = sorted(self._dirty.items(), key=lambda kv: (kv[1], kv[0]))
-        for n, _ in order:
-            self.dev.write_block(n, bytes(self._held[n]))
+        ranked = self._ranked
+        for n, rank in order:
+            if ranked is not None:
+                ranked(n, bytes(self._held[n]), rank)
+            else:
+                self.dev.write_block(n, bytes(self._held[n]))
         self.writes += len(order)
         if order:
             self.charge("ext2.block_write", len(order))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import struct
 from typing import Iterator
 
-from exolab.services.ext2.buffers import DATA, Buffers
+from exolab.services.ext2.buffers import DIRB, Buffers
 from exolab.services.ext2.inode import S_IFMT, BlockMap, Inode
 from exolab.services.ext2.layout import Superblock, bad
 
@@ -127,13 +127,13 @@ class Directories:
                     if used:
                         struct.pack_into("<H", buf, off + 4, used)
                     self._put(buf, off + used, ino, rec - used, name, ft)
-                    self.bufs.dirty(pblk, DATA)
+                    self.bufs.dirty(pblk, DIRB)
                     return
                 off += rec
         pblk, _ = self.bmap.ensure(d, d.size // self.bs)
         d.size += self.bs
         self._put(self.bufs.get(pblk), 0, ino, self.bs, name, ft)
-        self.bufs.dirty(pblk, DATA)
+        self.bufs.dirty(pblk, DIRB)
 
     def remove(self, d: Inode, name: bytes) -> int:
         """Remove entry ``name`` from ``d``; return the inode it named (0 if none)."""
@@ -150,7 +150,7 @@ class Directories:
                     else:
                         prec = struct.unpack_from("<H", buf, prev + 4)[0]
                         struct.pack_into("<H", buf, prev + 4, prec + rec)
-                    self.bufs.dirty(pblk, DATA)
+                    self.bufs.dirty(pblk, DIRB)
                     return e_ino
                 prev, off = off, off + rec
         return 0
@@ -160,7 +160,7 @@ class Directories:
         for pblk, off, _, n, _ in self.scan(d):
             if n == b"..":
                 struct.pack_into("<I", self.bufs.get(pblk), off, parent)
-                self.bufs.dirty(pblk, DATA)
+                self.bufs.dirty(pblk, DIRB)
                 return
         raise bad("directory", "a '..' entry", f"none in inode {d.ino}")
 
@@ -171,4 +171,4 @@ class Directories:
         buf = self.bufs.get(pblk)
         self._put(buf, 0, d.ino, 12, b".", FT_DIR)
         self._put(buf, 12, parent, self.bs - 12, b"..", FT_DIR)
-        self.bufs.dirty(pblk, DATA)
+        self.bufs.dirty(pblk, DIRB)

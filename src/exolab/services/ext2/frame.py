@@ -14,6 +14,8 @@ Interface::
     _resolve(path)        _parent(path) -> (dir, name)      _handle(ino) -> Inode
     _destroy(node)        free an inode with no names and no opens
     sync()                statistics() -> Ext2Stats
+    release_deferred()    free what deferred frees hold (a write-back placement)
+    set_clean(clean)      the superblock's cleanly-unmounted bit
     Stat, Ext2Stats, NAME_MAX, LINK_MAX
 """
 from __future__ import annotations
@@ -278,6 +280,22 @@ class Frame:
         node.dtime = max(1, self.clock.now())
         self._dirty.add(node.ino)
         self.alloc.free_inode(node.ino, node.is_dir)
+
+    def set_clean(self, clean: bool) -> None:
+        """One operation: mark the superblock's state cleanly unmounted (``clean``)
+        or mounted and possibly inconsistent (Linux's EXT2_VALID_FS bit; a checker
+        run with -p checks an image only when it is not marked clean)."""
+        def mark() -> None:
+            self.sb.state = self.sb.state | 1 if clean else self.sb.state & ~1
+            if not clean:
+                self.sb.mnt_count = (self.sb.mnt_count + 1) & 0xFFFF
+            self.alloc.meta_dirty = True
+        self._call(mark)
+
+    def release_deferred(self) -> int:
+        """One operation: free the blocks and inodes held by deferred frees
+        (``alloc.defer_frees``); return how many."""
+        return int(self._call(self.alloc.release_deferred))
 
     def sync(self) -> None:
         """Flush the device: every completed operation becomes durable."""

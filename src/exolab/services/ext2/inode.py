@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from exolab.errors import SyscallError
 from exolab.services.ext2.alloc import Allocator
-from exolab.services.ext2.buffers import DATA, ITABLE, Buffers
+from exolab.services.ext2.buffers import ITABLE, PTR, Buffers
 from exolab.services.ext2.layout import GroupDesc, Superblock, bad
 
 __all__ = ["Inode", "InodeTable", "BlockMap", "S_IFMT", "S_IFREG", "S_IFDIR", "S_IFLNK",
@@ -173,7 +173,7 @@ class BlockMap:
         """Allocate one zeroed block for ``node`` and count it in i_blocks."""
         n = self.alloc.alloc_block(goal)
         node.blocks += self.sectors
-        self.bufs.zero(n, DATA)
+        self.bufs.zero(n, PTR)
         return n
 
     def ensure(self, node: Inode, lblk: int) -> tuple[int, bool]:
@@ -192,7 +192,7 @@ class BlockMap:
                 leaf = depth == len(idx) - 1
                 nxt = self._new(node, ptr + 1)
                 buf[4 * i:4 * i + 4] = nxt.to_bytes(4, "little")
-                self.bufs.dirty(ptr, DATA)
+                self.bufs.dirty(ptr, PTR)
                 if leaf:
                     return nxt, True
             ptr = nxt
@@ -242,7 +242,7 @@ class BlockMap:
             self._free(node, ptr)
             return True
         if changed:
-            self.bufs.dirty(ptr, DATA)
+            self.bufs.dirty(ptr, PTR)
         return False
 
     def _free(self, node: Inode, n: int) -> None:

@@ -1,0 +1,518 @@
+"""XN: protected sharing of one disk among untrusted library file systems.
+
+XN understands no file system. Libraries describe theirs with templates
+(:mod:`.udf`) installed in the type catalogue and roots registered in the
+root catalogue (:mod:`.catalog`); XN then protects every block by running
+those functions:
+
+- **Allocation** (the seed's protocol): the library names a free block ``b``,
+  its parent ``m`` (cached) and the bytes that make ``m`` point to ``b``. XN
+  runs ``owns(m)`` and checks ``b`` is not there, applies the change to a
+  copy ``m'``, runs ``owns(m')`` and checks it is ``owns(m)`` plus exactly
+  ``(b, type)``; otherwise nothing changes and the call is refused.
+  :meth:`XN.modify` is the same check for a batch (blocks added and removed
+  in one change of ``m``); :meth:`XN.write` is the case of none (the
+  ownership answer must not move).
+- **Free**: the change must remove exactly the named blocks; they and the
+  subtrees under them become *pending* (:mod:`.freemap`) until the parent's
+  new bytes are durable (ordering rule 2).
+- **Read**: a block is cached in the registry (:mod:`.registry`) only when
+  its parent is cached and owns it and the parent's access function
+  consents; the library gets a capability for the page (:mod:`.pages`).
+- **Write-back**: a block whose cached children are not yet durable is not
+  written (ordering rule 1); :meth:`XN.flush` makes written blocks durable
+  and frees pending ones; :meth:`XN.sync` writes everything in a safe order.
+- **Recovery**: after a crash the registry is gone and the free map is
+  rebuilt by walking every root's tree on disk with the ownership functions.
+
+Costs are reported through ``charge(kind, count)``: ``xn.call``, ``xn.udf``
+(functions run), ``xn.owns`` (entries they return), ``xn.copy`` (bytes of
+modifications applied), ``xn.disk_read``, ``xn.disk_write``, ``xn.flush``.
+
+Interface::
+
+    MAX_MODS
+    XN(dev, pages, charge=no_charge, capacity=MAX_CACHED)
+      install_type(name, source)        register_root(principal, name, block, type)
+      adopt_root(principal, name, block, type) -> int   (a tree already on disk)
+      probe(b) -> bytes        (only while no root exists)
+      root(name) -> Root                load_root(principal, name) -> (ppn, handle)
+      read(principal, b, parent) -> (ppn, handle)
+      alloc(principal, m, mods, b, type)       free(principal, m, mods, b)
+      modify(principal, m, mods, alloc=(), free=())     write(principal, b, mods)
+      writeback(principal, b)    flush()    sync() -> int
+      free_blocks(start, n) -> list[int]    owner(b) -> int | None (cached parent)
+      crash()    recover() -> int (blocks reachable)    statistics() -> XNStats
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from exolab.errors import KernelPanic, SyscallError, safe_repr
+from exolab.kernels.common.stats import AS_LEVEL
+from exolab.kernels.exokernel.xn.catalog import Root, RootCatalogue, TypeCatalogue
+from exolab.kernels.exokernel.xn.freemap import FREE, PENDING, USED, FreeMap
+from exolab.kernels.exokernel.xn.pages import Pages
+from exolab.kernels.exokernel.xn.registry import (DURABLE, MAX_CACHED, UNINIT, WRITTEN,
+                                                  Entry, Registry)
+from exolab.kernels.exokernel.xn.udf import Template, run_acl, run_owns, run_size
+
+__all__ = ["XN", "XNStats", "MAX_MODS"]
+
+MAX_MODS = 64           # (offset, bytes) pieces in one modification
+
+
+def _no_charge(kind: str, count: int) -> None:
+    """Charge nothing (XN without a machine)."""
+
+
+@dataclass(frozen=True, slots=True)
+class XNStats:
+    """XN's counters."""
+
+    block_size: int = field(metadata=AS_LEVEL)
+    blocks: int = field(metadata=AS_LEVEL)
+    cached: int = field(metadata=AS_LEVEL)
+    dirty: int = field(metadata=AS_LEVEL)
+    free: int = field(metadata=AS_LEVEL)
+    used: int = field(metadata=AS_LEVEL)
+    pending: int = field(metadata=AS_LEVEL)
+    types: int = field(metadata=AS_LEVEL)
+    roots: int = field(metadata=AS_LEVEL)
+    reads: int
+    writes: int
+    allocs: int
+    frees: int
+    refused: int
+    udf_runs: int
+    disk_reads: int
+    disk_writes: int
+    flushes: int
+    evictions: int
+    recoveries: int
+    conflicts: int
+
+
+class XN:
+    """One XN instance over one block device; see the module docstring."""
+
+    def __init__(self, dev: Any, pages: Pages, charge: Callable[[str, int], None] = _no_charge,
+                 capacity: int = MAX_CACHED) -> None:
+        self.dev = dev                          # BlockIO: the disk XN multiplexes
+        self.blocks = dev.blocks
+        self.block_size = dev.block_size
+        self.charge = charge
+        self.types = TypeCatalogue()
+        self.roots = RootCatalogue()
+        self.free_map = FreeMap(self.blocks)
+        self.reg = Registry(pages, self.block_size, capacity)
+        self._waiting: dict[int, list[int]] = {}    # parent -> pending blocks it cleared
+        self._cleared: list[int] = []               # pending: parent written, not flushed
+        self._written: list[int] = []               # WRITTEN entries (durable at flush)
+        self.n_reads = self.n_writes = self.n_allocs = self.n_frees = 0
+        self.n_refused = self.n_udf = self.n_dread = self.n_dwrite = self.n_flush = 0
+        self.n_recover = self.n_conflicts = 0
+
+    # -- decoding --------------------------------------------------------------------------
+
+    def _block(self, b: Any, what: str = "block") -> int:
+        """Decode a block number."""
+        if type(b) is not int or not 0 <= b < self.blocks:
+            raise SyscallError("EINVAL", f"bad {what} number", block=safe_repr(b),
+                               blocks=self.blocks)
+        return b
+
+    def _cached(self, b: Any, what: str = "block") -> Entry:
+        """The registry entry of a decoded block (ENOENT if not cached)."""
+        e = self.reg.get(self._block(b, what))
+        self.charge("xn.call", 1)
+        if e is None:
+            raise SyscallError("ENOENT", f"{what} is not in the registry", block=b)
+        return e
+
+    def _mods(self, e: Entry, data: bytes, mods: Any) -> bytes:
+        """Decode ``mods`` against ``e``'s size function; return the changed bytes."""
+        if type(mods) not in (list, tuple) or len(mods) > MAX_MODS:
+            raise SyscallError("EINVAL", "modifications must be a list of (offset, bytes)",
+                               limit=MAX_MODS)
+        limit = self._size(e.tmpl, data)
+        out = bytearray(data)
+        for m in mods:
+            if (type(m) is not tuple or len(m) != 2 or type(m[0]) is not int
+                    or type(m[1]) is not bytes):
+                raise SyscallError("EINVAL", "modification is not (offset, bytes)",
+                                   mod=safe_repr(m)[:60])
+            off, piece = m
+            if not 0 <= off <= off + len(piece) <= limit:
+                raise SyscallError("EINVAL", "modification outside the structure",
+                                   offset=off, length=len(piece), size=limit)
+            out[off:off + len(piece)] = piece
+            self.charge("xn.copy", len(piece))
+        return bytes(out)
+
+    def _size(self, t: Template, data: bytes) -> int:
+        """Run ``t``'s size function."""
+        self.n_udf += 1
+        self.charge("xn.udf", 1)
+        return run_size(t, data)
+
+    def _owns(self, t: Template, data: bytes) -> dict[int, str]:
+        """Run ``t``'s ownership function: block -> type (a repeated block: EINVAL)."""
+        if t.leaf:
+            return {}
+        self.n_udf += 1
+        self.charge("xn.udf", 1)
+        out = run_owns(t, data, self.blocks)
+        self.charge("xn.owns", len(out))
+        d = dict(out)
+        if len(d) != len(out):
+            raise SyscallError("EINVAL", "ownership function names a block twice",
+                               type=t.name)
+        return d
+
+    def _allow(self, e: Entry, data: bytes, op: str, principal: int) -> None:
+        """EPERM unless ``e``'s access function lets ``principal`` do ``op``."""
+        self.n_udf += 1
+        self.charge("xn.udf", 1)
+        if not run_acl(e.tmpl, data, op, principal):
+            self.n_refused += 1
+            raise SyscallError("EPERM", "access function refuses", block=e.block, op=op)
+
+    # -- setup and startup -------------------------------------------------------------------
+
+    def install_type(self, name: Any, source: Any) -> str:
+        """Verify and install a template in the type catalogue; return its name."""
+        self.charge("xn.call", 1)
+        return self.types.install(name, source).name
+
+    def register_root(self, principal: int, name: Any, block: Any, type_name: Any) -> Root:
+        """Register a new tree: its root block (free now: taken) and root type."""
+        b = self._block(block)
+        t = self.types.get(type_name)
+        if self.free_map.state(b) != FREE:
+            raise SyscallError("EBUSY", "root block is in use", block=b)
+        root = self.roots.register(name, b, t.name, principal)
+        self.free_map.take(b)
+        self.reg.add(b, t, None, bytes(self.block_size), UNINIT, {})
+        return root
+
+    def adopt_root(self, principal: int, name: Any, block: Any, type_name: Any) -> int:
+        """Register a root over a tree already on disk (an existing image): every
+        block it reaches must be free (EBUSY otherwise, nothing changes); return
+        how many blocks it reaches."""
+        b = self._block(block)
+        t = self.types.get(type_name)
+        reach = self._reach(b, t.name)
+        taken = [x for x in reach if self.free_map.state(x) != FREE]
+        if taken:
+            self.n_refused += 1
+            raise SyscallError("EBUSY", "the tree reaches blocks in use", blocks=taken[:8])
+        self.roots.register(name, b, t.name, principal)
+        for x in reach:
+            self.free_map.take(x)
+        return len(reach)
+
+    def _reach(self, b: int, ty: str) -> set[int]:
+        """Every block the on-disk tree under ``b`` reaches (EINVAL if one is reached
+        twice or a function fails on what is on disk)."""
+        seen, stack = {b}, [(b, ty)]
+        while stack:
+            x, xty = stack.pop()
+            t = self.types.get(xty)
+            for c, cty in (self._owns(t, self._disk_read(x)).items() if not t.leaf else ()):
+                if c in seen:
+                    raise SyscallError("EINVAL", "the tree reaches a block twice", block=c)
+                seen.add(c)
+                stack.append((c, cty))
+        return seen
+
+    def probe(self, b: Any) -> bytes:
+        """A block's bytes while no root exists (setting up over an existing image:
+        nothing is protected before the first tree is known); EPERM after."""
+        b = self._block(b)
+        if self.roots.roots():
+            self.n_refused += 1
+            raise SyscallError("EPERM", "probe after a root exists", block=b)
+        return self._disk_read(b)
+
+    def root(self, name: Any) -> Root:
+        """The root catalogue's entry for ``name``."""
+        return self.roots.get(name)
+
+    def load_root(self, principal: int, name: Any) -> tuple[int, int]:
+        """Cache a root block (read from disk if need be) if its access function consents."""
+        r = self.roots.get(name)
+        e = self.reg.get(r.block)
+        if e is None:
+            data = self._disk_read(r.block)
+            t = self.types.get(r.type)
+            e = self.reg.add(r.block, t, None, data, DURABLE, self._owns(t, data))
+        self._allow(e, self.reg.data(e), "read", principal)
+        self.n_reads += 1
+        return self.reg.pages.grant(e.page, False)
+
+    # -- read --------------------------------------------------------------------------------
+
+    def read(self, principal: int, b: Any, parent: Any) -> tuple[int, int]:
+        """Cache block ``b`` under its cached ``parent`` (which must own it and whose
+        access function must consent); return the page's (ppn, read capability)."""
+        b = self._block(b)
+        p = self._cached(parent, "parent")
+        ty = p.children.get(b)
+        if ty is None:
+            self.n_refused += 1
+            raise SyscallError("EPERM", "parent does not own the block", block=b,
+                               parent=p.block)
+        self._allow(p, self.reg.data(p), "read", principal)
+        e = self.reg.get(b)
+        if e is None:
+            t = self.types.get(ty)
+            data = self._disk_read(b)
+            e = self.reg.add(b, t, p.block, data, DURABLE, self._owns(t, data))
+        self.n_reads += 1
+        return self.reg.pages.grant(e.page, False)
+
+    def owner(self, b: int) -> int | None:
+        """The cached parent ``b`` was reached through (None for a root or uncached)."""
+        e = self.reg.get(b)
+        return None if e is None else e.parent
+
+    # -- modification: the allocation protocol ---------------------------------------------------
+
+    def alloc(self, principal: int, m: Any, mods: Any, b: Any, type_name: Any) -> None:
+        """The seed's allocation: ``mods`` make ``m`` point to free block ``b`` of type."""
+        self.modify(principal, m, mods, ((b, type_name),), ())
+
+    def free(self, principal: int, m: Any, mods: Any, b: Any) -> None:
+        """``mods`` make ``m`` stop pointing to ``b``: ``b`` and its subtree are freed."""
+        self.modify(principal, m, mods, (), (b,))
+
+    def write(self, principal: int, b: Any, mods: Any) -> None:
+        """Change cached block ``b``; what it owns must not change."""
+        self.modify(principal, b, mods, (), ())
+
+    def modify(self, principal: int, m: Any, mods: Any, alloc: Iterable[Any] = (),
+               free: Iterable[Any] = ()) -> None:
+        """Apply ``mods`` to cached ``m`` if its ownership answer changes by exactly
+        the blocks named: ``alloc`` (block, type) pairs added, ``free`` blocks removed."""
+        e = self._cached(m, "parent")
+        old = self.reg.data(e)
+        add, gone = self._decode_change(e, alloc, free)
+        op = "alloc" if add else "free" if gone else "write"
+        self._allow(e, old, op, principal)
+        new = self._mods(e, old, mods)
+        self.reg.reserve(len(add))          # (before anything changes: ENOMEM)
+        after = self._owns(e.tmpl, new)
+        expect = {k: v for k, v in e.children.items() if k not in gone}
+        expect.update(add)
+        if after != expect:
+            self.n_refused += 1
+            raise SyscallError("EPERM", "modification does not change ownership by "
+                               "exactly the named blocks", block=e.block,
+                               added=sorted(set(after) - set(e.children))[:8],
+                               removed=sorted(set(e.children) - set(after))[:8])
+        self._apply(e, old, new, after, add, gone)
+
+    def _decode_change(self, e: Entry, alloc: Iterable[Any],
+                       free: Iterable[Any]) -> tuple[dict[int, str], set[int]]:
+        """Decode the blocks an allocation adds (free, typed) and a free removes (owned)."""
+        if type(alloc) not in (list, tuple) or type(free) not in (list, tuple):
+            raise SyscallError("EINVAL", "alloc and free must be lists")
+        add: dict[int, str] = {}
+        for a in alloc:
+            if type(a) is not tuple or len(a) != 2:
+                raise SyscallError("EINVAL", "allocation is not (block, type)",
+                                   entry=safe_repr(a)[:60])
+            b = self._block(a[0])
+            self.types.get(a[1])
+            if b in add or b in e.children:
+                self.n_refused += 1
+                raise SyscallError("EEXIST", "parent already owns the block", block=b)
+            st = self.free_map.state(b)
+            if st != FREE:
+                self.n_refused += 1
+                raise SyscallError("EBUSY" if st == USED else "EAGAIN",
+                                   "block is not free" if st == USED else
+                                   "block is freed but may still be pointed to on disk",
+                                   block=b)
+            add[b] = a[1]
+        gone = {self._block(b) for b in free}
+        for b in gone:
+            if b not in e.children or b in add:
+                self.n_refused += 1
+                raise SyscallError("EPERM", "parent does not own the block it frees",
+                                   block=b, parent=e.block)
+        return add, gone
+
+    def _apply(self, e: Entry, old: bytes, new: bytes, after: dict[int, str],
+               add: dict[int, str], gone: set[int]) -> None:
+        """Commit a checked change: store the bytes, take/free blocks, cache new ones."""
+        lo = next(i for i in range(len(new) + 1) if i == len(new) or new[i] != old[i])
+        if lo < len(new):
+            hi = len(new)
+            while new[hi - 1] == old[hi - 1]:
+                hi -= 1
+            self.reg.store(e, lo, new[lo:hi])
+        before, e.children = e.children, after
+        for b, ty in add.items():
+            self.free_map.take(b)
+            self.reg.add(b, self.types.get(ty), e.block, bytes(self.block_size), UNINIT, {})
+        for b in gone:
+            self._free_tree(b, before[b], e.block)
+        self.n_writes += not add and not gone
+        self.n_allocs += len(add)
+        self.n_frees += len(gone)
+
+    def _free_tree(self, b: int, ty: str, parent: int) -> None:
+        """Free ``b`` (of type ``ty``) and everything under it: at once if no on-disk
+        pointer can name it (never written), else pending until ``parent``'s new
+        bytes are durable. Uncached metadata in the subtree is read to find its
+        children; leaf blocks never are."""
+        ce = self.reg.get(b)
+        at_once = ce is not None and ce.state == UNINIT
+        stack = [(b, ty)]
+        while stack:
+            x, xty = stack.pop()
+            xe = self.reg.get(x)
+            if xe is not None:
+                stack.extend(xe.children.items())
+                self.reg.drop(x)
+            elif self.free_map.state(x) == USED:
+                t = self.types.get(xty)
+                if not t.leaf:
+                    try:
+                        stack.extend(self._owns(t, self._disk_read(x)).items())
+                    except SyscallError:        # garbage on disk: nothing under it
+                        self.n_conflicts += 1
+            if self.free_map.state(x) == USED:
+                self.free_map.release(x)
+                if at_once:
+                    self.free_map.settle(x)
+                else:
+                    self._waiting.setdefault(parent, []).append(x)
+            for w in self._waiting.pop(x, ()):      # x's own cleared pointers now wait
+                self._waiting.setdefault(parent, []).append(w)   # on parent instead
+
+    # -- write-back, flush, sync ----------------------------------------------------------------
+
+    def writeback(self, principal: int, b: Any) -> None:
+        """Write dirty cached ``b`` to disk (EAGAIN while a cached child is not durable)."""
+        e = self._cached(b)
+        self._allow(e, self.reg.data(e), "write", principal)
+        self._writeback(e)
+
+    def _writeback(self, e: Entry) -> None:
+        """Write ``e`` if ordering rule 1 allows; its cleared frees now wait for a flush."""
+        if not e.dirty:
+            return
+        c = self.reg.blocker(e)
+        if c is not None:
+            raise SyscallError("EAGAIN", "block points to a block not yet durable",
+                               block=e.block, child=c)
+        self._disk_write(e.block, self.reg.data(e))
+        e.dirty = False
+        e.state = WRITTEN
+        self._written.append(e.block)
+        self._cleared.extend(self._waiting.pop(e.block, ()))
+
+    def flush(self) -> None:
+        """Make every write durable; free the blocks whose last pointer was cleared."""
+        self.dev.flush()
+        self.n_flush += 1
+        self.charge("xn.flush", 1)
+        for b in self._written:
+            e = self.reg.get(b)
+            if e is not None and e.state == WRITTEN:
+                e.state = DURABLE
+        self._written.clear()
+        for b in self._cleared:
+            if self.free_map.state(b) == PENDING:
+                self.free_map.settle(b)
+        self._cleared.clear()
+
+    def sync(self) -> int:
+        """Write every dirty block, children before parents, and flush; blocks written."""
+        n = 0
+        for _ in range(64):
+            ready = [e for e in self.reg.dirty() if self.reg.blocker(e) is None]
+            moving = bool(ready) or self._progress_possible()
+            for e in ready:
+                if self.reg.blocker(e) is None:     # (a child written just now blocks it)
+                    self._writeback(e)
+                    n += 1
+            self.flush()
+            if not self.reg.dirty():
+                return n
+            if not moving:
+                break
+        raise KernelPanic("xn: sync cannot order the dirty blocks", dirty=len(self.reg.dirty()))
+
+    def _progress_possible(self) -> bool:
+        """Whether a flush can still unblock a dirty block (some child is WRITTEN)."""
+        return any(e.state == WRITTEN for e in self.reg.entries())
+
+    def free_blocks(self, start: Any, n: Any) -> list[int]:
+        """Up to ``n`` (at most 1024) free blocks from ``start`` on: the free list."""
+        s = self._block(start)
+        if type(n) is not int or not 0 <= n <= 1024:
+            raise SyscallError("EINVAL", "bad count", n=safe_repr(n))
+        return self.free_map.free_blocks(s, n)
+
+    # -- the disk, crash and recovery -------------------------------------------------------------
+
+    def _disk_read(self, b: int) -> bytes:
+        """Read block ``b`` from the device."""
+        self.n_dread += 1
+        self.charge("xn.disk_read", 1)
+        return bytes(self.dev.read_block(b))
+
+    def _disk_write(self, b: int, data: bytes) -> None:
+        """Write block ``b`` to the device."""
+        self.n_dwrite += 1
+        self.charge("xn.disk_write", 1)
+        self.dev.write_block(b, data)
+
+    def crash(self) -> None:
+        """Memory is lost: the registry and every pending bookkeeping go."""
+        self.reg.clear()
+        self._waiting.clear()
+        self._cleared.clear()
+        self._written.clear()
+
+    def recover(self) -> int:
+        """Rebuild the free map from the roots' trees on disk; return blocks in use."""
+        self.free_map.reset()
+        self.n_recover += 1
+        for r in self.roots.roots():
+            self._walk(r)
+        return self.free_map.count(USED)
+
+    def _walk(self, r: Root) -> None:
+        """Mark every block reachable from root ``r`` on disk (conflicts are counted,
+        and the second claimant's subtree is not followed)."""
+        if not self.free_map.mark(r.block):
+            self.n_conflicts += 1
+            return
+        stack = [(r.block, r.type)]
+        while stack:
+            b, ty = stack.pop()
+            try:
+                kids = self._owns(self.types.get(ty), self._disk_read(b))
+            except SyscallError:
+                self.n_conflicts += 1       # garbage on disk: its subtree is not followed
+                continue
+            for c, cty in kids.items():
+                if self.free_map.mark(c):
+                    stack.append((c, cty))
+                else:
+                    self.n_conflicts += 1
+
+    def statistics(self) -> XNStats:
+        """Return a frozen snapshot of XN's counters."""
+        fm = self.free_map
+        return XNStats(self.block_size, self.blocks, len(self.reg), len(self.reg.dirty()), fm.count(FREE), fm.count(USED),
+                       fm.count(PENDING), len(self.types.names()), len(self.roots.roots()),
+                       self.n_reads, self.n_writes, self.n_allocs, self.n_frees,
+                       self.n_refused, self.n_udf, self.n_dread, self.n_dwrite,
+                       self.n_flush, self.reg.evictions, self.n_recover, self.n_conflicts)

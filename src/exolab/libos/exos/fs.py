@@ -1,0 +1,305 @@
+"""ExOS's file system: ext2 (``services/ext2``, unchanged) as a library over XN.
+
+The file ABI calls of an ExOS process run here, in the process's own
+protection domain: path lookup, directories, block maps and the copying of
+file data are ext2's code running at user level; the disk is reached only
+through XN (:mod:`.fs_xn`), which checks every block the library reads,
+allocates, frees or changes against ext2's own ownership functions
+(:mod:`.fs_udf`) and keeps the ordering rules. Aegis knows nothing of ext2.
+
+*Setup and startup* (the seed's XN walk-through): the first mount on a
+machine asks XN for the root "ext2"; if XN has none it probes the disk's
+superblock (XN allows reading a free block only while no root exists), or
+formats an empty disk (ext2's own ``mkfs`` into the library's memory, then
+every block through XN: the held-until-owned rule of :class:`~.fs_xn.XNBlocks`
+orders them); installs the templates and adopts the tree as the root.
+
+*Shared state.* The mounted file system and the open-file table are one
+library instance per machine, as if kept in a segment every ExOS process
+maps: a forked child shares its parent's open files and their offsets.
+Descriptors live in ExOS's descriptor table (kind ``FD_FILE``; the entry's
+word is the open-file number), so pipes and files share one numbering.
+
+Interface::
+
+    FD_FILE
+    files_of(os) -> Files           the machine's instance (mounted on first use)
+    Files: open, read, write, lseek, close, fsync, unlink, rename, mkdir, rmdir,
+           listdir, stat, inherit(index), statistics()
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from exolab.abi import O_APPEND, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET, FileStat
+from exolab.errors import DiskImageError, SyscallError, safe_str
+from exolab.kernels.exokernel.syscall import Sys
+from exolab.libos.exos.fs_udf import ROOT_NAME, ROOT_TYPE, library_owns, root_block, templates
+from exolab.libos.exos.fs_xn import AegisXN, XNBlocks
+from exolab.services.ext2 import Ext2, MemoryDevice, SimClock, mkfs
+from exolab.services.ext2.frame import _read_super
+
+__all__ = ["FD_FILE", "Files", "files_of"]
+
+FD_FILE = 4                     # descriptor kind (as ipc.py's FD_FILE)
+MAX_OPEN = 4096                 # open files in the machine's table
+_ACCESS = 3                     # O_RDONLY / O_WRONLY / O_RDWR
+_EXT2_FLAGS = 0o100 | 0o200 | 0o1000 | _ACCESS   # what ext2's open takes
+
+_instances: "weakref.WeakKeyDictionary[Any, Files]" = weakref.WeakKeyDictionary()
+
+
+@dataclass(slots=True)
+class _Open:
+    """One open file: shared by every descriptor that refers to it (fork)."""
+
+    ino: int
+    offset: int
+    flags: int
+    refs: int
+
+
+def files_of(os: Any) -> "Files":
+    """The file system of ``os``'s machine, mounted over XN on first use."""
+    key = os.cpu._cpu.machine           # (one instance per machine)
+    fs = _instances.get(key)
+    if fs is None:
+        try:
+            fs = Files(os)
+        except DiskImageError as ex:    # a foreign or malformed disk: refused, unchanged
+            raise SyscallError("EIO", "the disk holds no usable ext2 file system",
+                               reason=safe_str(ex)) from None
+        _instances[key] = fs
+    fs.client.os = os                   # the process making this call
+    return fs
+
+
+class Files:
+    """ext2 over XN with an open-file table; the ABI's file calls."""
+
+    def __init__(self, os: Any) -> None:
+        self.client = AegisXN(os, 0)
+        self.formatted = False                  # this mount formatted an empty disk
+        self.principal = os.cpu.trap(Sys.XN_PRINCIPAL, False)
+        self.fs = self._mount(os)
+        self.open_files: dict[int, _Open] = {}
+        self._next = 1
+
+    # -- setup and startup ------------------------------------------------------------
+
+    def _mount(self, os: Any) -> Ext2:
+        """Find (or set up) the "ext2" root with XN and mount ext2 over it."""
+        c = self.client
+        info = os.cpu.trap(Sys.XN_STATS)
+        bs, blocks = info.block_size, info.blocks
+        c.block_size = bs
+        try:
+            c.root(ROOT_NAME)
+            raw = c.load_root(ROOT_NAME)
+        except SyscallError as ex:
+            if ex.errno != "ENOENT":
+                raise
+            raw = self._setup(os, bs, blocks)
+        src = templates(_super_of(raw, bs), self.principal)
+        for name, text in src.items():
+            c.install(name, text)
+        dev = XNBlocks(c, library_owns(src), root_block(bs), ROOT_TYPE, bs, blocks)
+        clock = SimClock(_Cycles(os.cpu), os.profile.mhz * 1_000_000)
+        fs = Ext2.mount(dev, clock=clock, charge=_charger(os))
+        if self.formatted:      # a file system ExOS made starts with an empty root
+            fs.rmdir("/lost+found")
+            fs.sync()
+        return fs
+
+    def _setup(self, os: Any, bs: int, blocks: int) -> bytes:
+        """No root yet: adopt the ext2 on the disk, or format a disk whose root block is
+    all zeros; anything else is refused (DiskImageError) and nothing is written."""
+        rb = root_block(bs)
+        raw = os.cpu.trap(Sys.XN_PROBE, rb)
+        if not any(raw):                # an empty disk: format it
+            return self._format(os, bs, blocks)
+        sb = _super_of(raw, bs)         # anything else must be ext2 (else refused,
+        #                                 nothing written)
+        for name, text in templates(sb, self.principal).items():
+            self.client.install(name, text)
+        os.cpu.trap(Sys.XN_ADOPT, ROOT_NAME, rb, ROOT_TYPE)
+        return bytes(raw)
+
+    def _format(self, os: Any, bs: int, blocks: int) -> bytes:
+        """mkfs in the library's memory, then every nonzero block through XN."""
+        img = MemoryDevice(bs, blocks)
+        mkfs(img, block_size=bs)
+        self.formatted = True
+        rb = root_block(bs)
+        sb = _read_super(img)
+        src = templates(sb, self.principal)
+        for name, text in src.items():
+            self.client.install(name, text)
+        self.client.register(ROOT_NAME, rb, ROOT_TYPE)
+        dev = XNBlocks(self.client, library_owns(src), rb, ROOT_TYPE, bs, blocks)
+        order = [rb] + [b for b in range(blocks) if b != rb]
+        for b in order:
+            data = img.read_block(b)
+            if any(data):
+                dev.write_block(b, data)
+        dev.flush()
+        return img.read_block(rb)
+
+
+
+    # -- descriptors -----------------------------------------------------------------------
+
+    def _get(self, index: int) -> _Open:
+        f = self.open_files.get(index)
+        if f is None:
+            raise SyscallError("EBADF", "bad file descriptor")
+        return f
+
+    def open(self, os: Any, path: Any, flags: Any, mode: Any) -> int:
+        """open(2): ext2 resolves or creates; the descriptor names a new open file."""
+        _path(path)
+        if type(flags) is not int or flags & ~(_EXT2_FLAGS | O_APPEND) or \
+                flags & _ACCESS == 3:
+            raise SyscallError("EINVAL", "bad open flags", flags=flags)
+        if len(self.open_files) >= MAX_OPEN:
+            raise SyscallError("ENFILE", "too many open files", limit=MAX_OPEN)
+        st = self.fs.stat(path) if type(path) is str and not flags & 0o100 else None
+        if st is not None and st.mode & 0o170000 == 0o040000 and flags & _ACCESS:
+            raise SyscallError("EISDIR", "is a directory", path=path)
+        ino = self.fs.open(path, flags & _EXT2_FLAGS, mode)
+        index = self._next
+        self._next += 1
+        self.open_files[index] = _Open(ino, 0, flags, 1)
+        try:
+            return int(os.ipc.fd_alloc(FD_FILE, index))
+        except SyscallError:
+            del self.open_files[index]
+            self.fs.close(ino)
+            raise
+
+    def read(self, index: int, n: int) -> bytes:
+        """read(2) at the open file's offset."""
+        f = self._get(index)
+        if f.flags & _ACCESS == O_WRONLY:
+            raise SyscallError("EBADF", "descriptor not open for reading")
+        data = self.fs.read(f.ino, f.offset, n)
+        f.offset += len(data)
+        return data
+
+    def write(self, index: int, data: bytes) -> int:
+        """write(2) at the offset (the end, with O_APPEND)."""
+        f = self._get(index)
+        if f.flags & _ACCESS == O_RDONLY:
+            raise SyscallError("EBADF", "descriptor not open for writing")
+        if f.flags & O_APPEND:
+            f.offset = self.fs.fstat(f.ino).size
+        n = self.fs.write(f.ino, f.offset, data)
+        f.offset += n
+        return int(n)
+
+    def lseek(self, index: int, offset: Any, whence: Any) -> int:
+        """lseek(2)."""
+        f = self._get(index)
+        if type(offset) is not int or whence not in (SEEK_SET, SEEK_CUR, SEEK_END) \
+                or type(whence) is not int:
+            raise SyscallError("EINVAL", "bad lseek", offset=offset, whence=whence)
+        base = {SEEK_SET: 0, SEEK_CUR: f.offset, SEEK_END: 0}[whence]
+        if whence == SEEK_END:
+            base = self.fs.fstat(f.ino).size
+        if base + offset < 0:
+            raise SyscallError("EINVAL", "negative offset", offset=base + offset)
+        f.offset = base + offset
+        return f.offset
+
+    def close(self, index: int) -> None:
+        """The descriptor is gone; the open file goes with its last one."""
+        f = self._get(index)
+        f.refs -= 1
+        if f.refs == 0:
+            del self.open_files[index]
+            self.fs.close(f.ino)
+
+    def inherit(self, index: int, by: int = 1) -> None:
+        """A forked child's descriptor refers to the same open file (-1: undone)."""
+        self._get(index).refs += by
+
+    def fsync(self, index: int) -> None:
+        """fsync(2): XN writes every dirty block in a safe order and flushes."""
+        self.fs.fsync(self._get(index).ino)
+
+    def stat(self, path: Any) -> FileStat:
+        """stat(2)."""
+        _path(path)
+        s = self.fs.stat(path)
+        return FileStat(s.ino, s.mode, s.links, s.size, s.atime, s.mtime, s.ctime)
+
+    def unlink(self, path: Any) -> None:
+        """unlink(2)."""
+        _path(path)
+        self.fs.unlink(path)
+
+    def rename(self, old: Any, new: Any) -> None:
+        """rename(2)."""
+        _path(old)
+        _path(new)
+        self.fs.rename(old, new)
+
+    def mkdir(self, path: Any, mode: Any) -> None:
+        """mkdir(2)."""
+        _path(path)
+        self.fs.mkdir(path, mode)
+
+    def rmdir(self, path: Any) -> None:
+        """rmdir(2)."""
+        _path(path)
+        self.fs.rmdir(path)
+
+    def listdir(self, path: Any) -> list[str]:
+        """The names in a directory."""
+        _path(path)
+        return sorted(self.fs.listdir(path))
+
+
+def _path(p: Any) -> None:
+    """EINVAL unless ``p`` is an absolute path string."""
+    if type(p) is not str or not p.startswith("/"):
+        raise SyscallError("EINVAL", "path must be an absolute str")
+
+
+def _super_of(raw: bytes, bs: int) -> Any:
+    """Decode the superblock held in root block ``raw`` (DiskImageError if none, or
+    if its block size is not the disk's: XN's blocks are the file system's)."""
+    image = (bytes(bs * root_block(bs)) + bytes(raw)).ljust(2048, b"\0")
+    sb = _read_super(MemoryDevice(bs, len(image) // bs, image[:len(image) // bs * bs]))
+    if sb.block_size != bs:
+        raise DiskImageError("ext2 block size differs from the disk's block size",
+                             what="block size", expected=bs, actual=sb.block_size)
+    return sb
+
+
+class _Cycles:
+    """The cycle counter as ``SimClock`` reads it (``.now``)."""
+
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu: Any) -> None:
+        self.cpu = cpu
+
+    @property
+    def now(self) -> int:
+        return int(self.cpu.now())
+
+
+def _charger(os: Any) -> Any:
+    """ext2's charge kinds priced as ExOS library work on ``os``'s profile."""
+    p = os.profile
+    rows = {"ext2.op": 60 * p.instruction, "ext2.block_read": 20 * p.instruction,
+            "ext2.block_write": 20 * p.instruction, "ext2.flush": 0,
+            "ext2.dirent": 8 * p.instruction, "ext2.bitmap": p.instruction}
+    cpu = os.cpu
+
+    def charge(kind: str, count: int) -> None:
+        cpu.charge(p.copy_cost(count) if kind == "ext2.copy" else rows[kind] * count)
+    return charge

@@ -1,0 +1,302 @@
+"""ext2 on XN: the block device ExOS's file system sees, and the two ways to reach XN.
+
+ext2 (``services/ext2``, unchanged) reads and writes whole blocks through a
+``BlockIO``. :class:`XNBlocks` is that device over XN: a read asks XN for the
+block under the parent the library knows owns it (the root, or a block whose
+ownership function named it) and reads the registry page; a write of a
+metadata block is turned into one XN modification whose added and removed
+blocks are what the library's own copy of the ownership function says
+changed (so XN's check passes exactly when the library is honest); a write of
+a block no cached parent owns yet (ext2 writes a new block before the inode
+or indirect block that points to it) is held until the parent's change
+allocates it. ``flush`` writes the changed blocks back in the order ext2 changed
+them (flushing when XN's rule 1 needs a child durable first), then XN's sync.
+
+Clients (the XN interface as a library sees it)::
+
+    DirectXN(xn, principal)      XN in the same host (tools, tests, the walk-through)
+    AegisXN(os)                  Aegis's XN system calls from ExOS; registry pages
+                                 are mapped through the capabilities XN returns
+      install, register, root, load_root, read (-> bytes), modify, write, writeback,
+      flush, sync, free_list, principal
+
+Interface::
+
+    XNBlocks(client, owns, root_block, block_size, blocks)     a BlockIO
+      read_block(n)  write_block(n, data)  flush()   held() -> int
+    diff(old, new) -> list[(offset, bytes)]     one run covering every change
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from exolab.errors import DiskImageError, SyscallError
+from exolab.kernels.exokernel.syscall import Sys
+from exolab.libos.exos.fs_udf import ROOT_NAME
+
+__all__ = ["XNBlocks", "DirectXN", "AegisXN", "diff"]
+
+WINDOW_VPN = 0x70000 + 0x200    # ExOS's private region: where registry pages are mapped
+WINDOW = 16                     # registry pages mapped at once
+
+
+def diff(old: bytes, new: bytes) -> list[tuple[int, bytes]]:
+    """The modification turning ``old`` into ``new``: one run, or none."""
+    n = len(new)
+    lo = 0
+    while lo < n and old[lo] == new[lo]:
+        lo += 1
+    if lo == n:
+        return []
+    hi = n
+    while new[hi - 1] == old[hi - 1]:
+        hi -= 1
+    return [(lo, new[lo:hi])]
+
+
+class DirectXN:
+    """An XN object in this host, used as ``principal``."""
+
+    __slots__ = ("xn", "principal")
+
+    def __init__(self, xn: Any, principal: int) -> None:
+        self.xn = xn
+        self.principal = principal
+
+    def install(self, name: str, source: str) -> str:
+        return self.xn.install_type(name, source)  # type: ignore[no-any-return]
+
+    def register(self, name: str, block: int, type_name: str) -> None:
+        self.xn.register_root(self.principal, name, block, type_name)
+
+    def root(self, name: str) -> tuple[int, str]:
+        r = self.xn.root(name)
+        return r.block, r.type
+
+    def _bytes(self, grant: tuple[int, int]) -> bytes:
+        return self.xn.reg.pages.read(grant[0], self.xn.block_size)  # type: ignore[no-any-return]
+
+    def load_root(self, name: str) -> bytes:
+        return self._bytes(self.xn.load_root(self.principal, name))
+
+    def read(self, b: int, parent: int) -> bytes:
+        return self._bytes(self.xn.read(self.principal, b, parent))
+
+    def modify(self, m: int, mods: list[Any], alloc: list[Any], free: list[Any]) -> None:
+        self.xn.modify(self.principal, m, mods, alloc, free)
+
+    def write(self, b: int, mods: list[Any]) -> None:
+        self.xn.write(self.principal, b, mods)
+
+    def sync(self) -> int:
+        return self.xn.sync()  # type: ignore[no-any-return]
+
+    def writeback(self, b: int) -> None:
+        self.xn.writeback(self.principal, b)
+
+    def flush(self) -> None:
+        self.xn.flush()
+
+    def free_list(self, start: int, n: int) -> list[int]:
+        return self.xn.free_blocks(start, n)  # type: ignore[no-any-return]
+
+
+class AegisXN:
+    """Aegis's XN calls made from ExOS; registry pages mapped by guaranteed bindings."""
+
+    __slots__ = ("os", "block_size", "_slots", "_next")
+
+    def __init__(self, os: Any, block_size: int) -> None:
+        self.os = os
+        self.block_size = block_size
+        self._slots: dict[tuple[int, int, int], int] = {}   # (pid, ppn, handle) -> slot
+        self._next: dict[int, int] = {}                     # pid -> next slot to reuse
+
+    def _k(self, number: int, *args: Any) -> Any:
+        return self.os.cpu.trap(number, *args)
+
+    def install(self, name: str, source: str) -> str:
+        return self._k(Sys.XN_INSTALL, name, source)  # type: ignore[no-any-return]
+
+    def register(self, name: str, block: int, type_name: str) -> None:
+        self._k(Sys.XN_REGISTER, name, block, type_name)
+
+    def root(self, name: str) -> tuple[int, str]:
+        return self._k(Sys.XN_ROOT, name)  # type: ignore[no-any-return]
+
+    def principal(self) -> int:
+        return self._k(Sys.XN_PRINCIPAL)  # type: ignore[no-any-return]
+
+    def _bytes(self, grant: tuple[int, int]) -> bytes:
+        """Map the registry page (one guaranteed binding per new page) and load it."""
+        ppn, handle = grant
+        pid = self.os.pid
+        key = (pid, ppn, handle)
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._next.get(pid, 0)
+            self._next[pid] = (slot + 1) % WINDOW
+            for k in [k for k, s in self._slots.items() if s == slot and k[0] == pid]:
+                del self._slots[k]
+            self._k(Sys.GUARANTEE, WINDOW_VPN + slot, ppn, handle, False)
+            self._slots[key] = slot
+        va = (WINDOW_VPN + slot) << 12
+        return self.os.cpu.load_bytes(va, self.block_size)  # type: ignore[no-any-return]
+
+    def load_root(self, name: str) -> bytes:
+        return self._bytes(self._k(Sys.XN_LOAD_ROOT, name))
+
+    def read(self, b: int, parent: int) -> bytes:
+        return self._bytes(self._k(Sys.XN_READ, b, parent))
+
+    def modify(self, m: int, mods: list[Any], alloc: list[Any], free: list[Any]) -> None:
+        self._k(Sys.XN_MODIFY, m, mods, alloc, free)
+
+    def write(self, b: int, mods: list[Any]) -> None:
+        self._k(Sys.XN_WRITE, b, mods)
+
+    def sync(self) -> int:
+        return self._k(Sys.XN_SYNC)  # type: ignore[no-any-return]
+
+    def writeback(self, b: int) -> None:
+        self._k(Sys.XN_WRITEBACK, b)
+
+    def flush(self) -> None:
+        self._k(Sys.XN_FLUSH)
+
+    def free_list(self, start: int, n: int) -> list[int]:
+        return self._k(Sys.XN_FREE_LIST, start, n)  # type: ignore[no-any-return]
+
+
+class XNBlocks:
+    """A BlockIO over XN for one library file system (see the module docstring)."""
+
+    __slots__ = ("c", "owns", "root", "block_size", "blocks", "_type", "_parent",
+                 "_held", "_copy", "_order")
+
+    def __init__(self, client: Any, owns: dict[str, Callable[[bytes], Any] | None],
+                 root_block: int, root_type: str, block_size: int, blocks: int) -> None:
+        self.c = client
+        self.owns = owns                        # type -> the library's owns (None: leaf)
+        self.root = root_block
+        self.block_size = block_size
+        self.blocks = blocks
+        self._type: dict[int, str] = {root_block: root_type}   # known blocks' types
+        self._parent: dict[int, int] = {}       # block -> the block that owns it
+        self._held: dict[int, bytes] = {}       # written before any parent owned them
+        self._copy: dict[int, bytes] = {}       # metadata as last read or written
+        self._order: dict[int, None] = {}       # changed blocks, last change last
+
+    def held(self) -> int:
+        """Blocks written that no parent owns yet."""
+        return len(self._held)
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call the client; on a registry full of dirty blocks (ENOMEM) or a block
+        freed but not yet reusable (EAGAIN) write everything back once and retry."""
+        try:
+            return fn(*args)
+        except SyscallError as ex:
+            if ex.errno not in ("ENOMEM", "EAGAIN"):
+                raise
+        self.c.sync()
+        return fn(*args)
+
+    def _children(self, b: int, data: bytes) -> dict[int, str]:
+        """What metadata block ``b`` owns, by the library's own function."""
+        fn = self.owns.get(self._type[b])
+        return dict(fn(data)) if fn is not None else {}
+
+    def _learn(self, b: int, kids: dict[int, str]) -> None:
+        """Record ``b``'s children: their types and their parent."""
+        for c, ty in kids.items():
+            self._type[c] = ty
+            self._parent[c] = b
+
+    def read_block(self, n: int) -> bytes:
+        """Block ``n`` from the registry (or as held, if no parent owns it yet)."""
+        if n in self._held:
+            return self._held[n]
+        if n == self.root:
+            data = self._call(self.c.load_root, ROOT_NAME)
+        else:
+            p = self._parent.get(n)
+            if p is None:
+                raise DiskImageError("block reached through no known parent", block=n)
+            data = self._call(self.c.read, n, p)
+        if self.owns.get(self._type.get(n, "")) is not None:
+            self._copy[n] = data
+            self._learn(n, self._children(n, data))
+        return data
+
+    def write_block(self, n: int, data: bytes) -> None:
+        """Write ``n``: a modification through XN, or hold it until a parent owns it."""
+        data = bytes(data)
+        if n not in self._type:
+            self._held[n] = data
+            return
+        if self.owns.get(self._type[n]) is None:
+            old = self.read_block(n)
+            mods = diff(old, data)
+            if mods:
+                self.c.write(n, mods)
+                self._changed(n)
+            return
+        self._write_meta(n, data)
+
+    def _write_meta(self, n: int, data: bytes) -> None:
+        """One XN change of metadata ``n``: exactly the blocks its owns() gained/lost."""
+        old = self._copy.get(n)
+        if old is None:
+            old = self.read_block(n)
+        before, after = self._children(n, old), self._children(n, data)
+        add = [(b, t) for b, t in after.items() if b not in before]
+        gone = [b for b in before if b not in after]
+        mods = diff(old, data)
+        if mods or add or gone:
+            self._call(self.c.modify, n, mods, add, gone)
+            self._changed(n)
+        self._copy[n] = data
+        for b in gone:
+            self._forget(b)
+        self._learn(n, {b: t for b, t in add})
+        for b, _t in add:                   # their bytes were written first: now they go
+            pending = self._held.pop(b, None)
+            if pending is not None:
+                self.write_block(b, pending)
+
+    def _forget(self, b: int) -> None:
+        """``b`` was freed: the library no longer reaches it (nor anything under it)."""
+        self._type.pop(b, None)
+        self._parent.pop(b, None)
+        old = self._copy.pop(b, None)
+        if old is not None:
+            for c in [c for c, p in self._parent.items() if p == b]:
+                self._forget(c)
+
+    def _changed(self, n: int) -> None:
+        """Note ``n`` changed now (ext2 writes each operation's blocks in its rank
+        order: data, inode tables, bitmaps, descriptors)."""
+        self._order.pop(n, None)
+        self._order[n] = None
+
+    def flush(self) -> None:
+        """Make everything durable, in ext2's order: each block written back after
+        the blocks changed before it, a flush whenever XN's rule 1 asks for one;
+        then XN's sync for anything else (blocks XN allocated and nobody wrote)."""
+        for n in list(self._order):
+            try:
+                self.c.writeback(n)
+            except SyscallError as ex:
+                if ex.errno == "ENOENT":        # freed since: nothing to write
+                    continue
+                if ex.errno != "EAGAIN":
+                    raise
+                self.c.flush()
+                try:
+                    self.c.writeback(n)
+                except SyscallError as again:
+                    if again.errno != "EAGAIN":
+                        raise
+        self._order.clear()
+        self.c.sync()
