@@ -107,8 +107,8 @@ ERRNOS = {
     "ENAMETOOLONG": "file name too long",
     "EMLINK": "too many links",
     "EFBIG": "file too large",
-    "ESPIPE": "illegal seek (not a file)",
-    "EIO": "input/output error (the disk failed or the image is damaged)",
+    "ESPIPE": "illegal seek",
+    "EIO": "input/output error",
 }
 
 Program = Callable[..., Any]                       # main(os, *args) -> status
