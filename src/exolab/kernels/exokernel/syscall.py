@@ -66,7 +66,7 @@ class Sys(IntEnum):
     DPF_UNBIND = 71     # (fid)
     DPF_INFO = 72       # (fid) -> (state, delivered, dropped, reason)
     NET_SEND = 73       # (page handle, offset, length) transmit a frame
-    ASH_BIND = 74       # (fid, handler source, window page handles)      (ash.py)
+    ASH_BIND = 75       # (fid, handler source, window page handles)      (ash.py)
 
 
 Handler = Callable[..., Any]
