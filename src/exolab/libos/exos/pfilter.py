@@ -16,7 +16,7 @@ Interface::
       recv() -> bytes            poll, sleeping in Aegis until a frame comes
       info() -> (state, delivered, dropped, reason)     Aegis's DPF_INFO
       attach_handler(source, window_pages=1) -> window vaddr   (ASH_BIND)
-      close()                    unbind the filter, unmap and free the ring
+      close()                    unbind the filter, unmap and free the ring (and window)
     bind_filter(os, spec, pages=1, share=False) -> RxRing
     Sender(os)                   one transmit page: send(frame)
 """
@@ -53,6 +53,7 @@ class RxRing:
         self.frames = frames
         self.tail = 0                           # the next slot to consume
         self.window = 0                         # an ASH's window, once attached
+        self.window_pages = 0
 
     def _slot(self, i: int) -> int:
         """Virtual address of slot ``i``."""
@@ -92,7 +93,7 @@ class RxRing:
         except SyscallError:
             self.os.munmap(vaddr, window_pages << SHIFT)
             raise
-        self.window = vaddr
+        self.window, self.window_pages = vaddr, window_pages
         return vaddr
 
     def close(self) -> None:
@@ -102,6 +103,9 @@ class RxRing:
         except SyscallError:
             pass                                # already removed by the kernel
         self.os.munmap(self.vaddr, len(self.frames) << SHIFT)
+        if self.window:
+            self.os.munmap(self.window, self.window_pages << SHIFT)
+            self.window = 0
 
 
 def bind_filter(os: "ExOS", spec: Any, pages: int = 1, share: bool = False) -> RxRing:
