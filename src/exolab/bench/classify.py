@@ -54,7 +54,7 @@ __all__ = ["BENCHMARKS", "FILTERS", "SMALL", "LARGE", "tcp_filter", "tcp_frame",
            "hostile_handlers", "hostile_soak"]
 
 SMALL, LARGE = 10, 1000         # filters installed (Table 7: one of ten)
-FILTERS = {"dpf": Trie, "mpf": MPF, "pathfinder": Pathfinder}
+FILTERS: dict[str, Any] = {"dpf": Trie, "mpf": MPF, "pathfinder": Pathfinder}
 BENCHMARKS = ("classify-dpf", "classify-mpf", "classify-pathfinder", "mpf/dpf",
               "pathfinder/dpf", "classify-dpf-1000", "classify-mpf-1000",
               "classify-pathfinder-1000", "growth-dpf", "growth-mpf", "growth-pathfinder")
