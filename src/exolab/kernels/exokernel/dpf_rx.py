@@ -45,12 +45,12 @@ still full is dropped (``ring_full``). After filling a slot the kernel
 wakes the environment (a sleeping one becomes runnable; otherwise the wake
 is remembered).
 
-Removal: ``DPF_UNBIND``; the death of the environment; or the revocation of
-any ring page capability (a freed or repossessed page is never written
-again: every write first checks the ring's capabilities). Removal of a dead
-or revoked binding is lazy: it happens at the next frame the filter accepts,
-at the next bind (before the overlap check) and at ``statistics()``; a
-frame accepted by a removed binding is dropped, never delivered elsewhere.
+Removal: ``DPF_UNBIND``; the death of the environment (at once: Aegis's
+destroy calls :meth:`NetFilters.forget`); or the revocation of any ring
+page capability (a freed or repossessed page is never written again: every
+write first checks the ring's capabilities). Removal of a revoked binding is
+lazy: it happens at the next frame the filter accepts and at the next bind
+(before the overlap check); that frame is dropped, never delivered elsewhere.
 An environment whose binding is removed by the kernel (not by its own
 unbind) is told with an asynchronous notice ``("filter", fid, reason)``.
 
@@ -64,7 +64,7 @@ Interface::
       bind(env, spec, ring, flags) -> fid      unbind(env, fid)
       info(env, fid) -> tuple                  send(env, handle, offset, length)
       mine(env, fid) -> Binding                note_tx(), note_handler_failure()
-      remove(binding, reason)                  on_irq()       purge()
+      remove(binding, reason)    forget(env)   on_irq()       purge()
       classifier              the merged classifier (insert/remove/classify)
       statistics() -> NetStats
     sys_dpf_bind, sys_dpf_unbind, sys_dpf_info, sys_net_send   (the table's handlers)
@@ -287,6 +287,12 @@ class NetFilters:
             b.env.inbox.append(Message("notice", ("filter", b.fid, reason), 0))
             self.k.sched.wake(b.env)
 
+    def forget(self, env: Environment) -> None:
+        """Remove every filter of a dying environment (nobody is told)."""
+        if self.per_env.get(env.eid):
+            for b in [b for b in self.bindings.values() if b.env is env]:
+                self.remove(b, "owner died", tell=False)
+
     def purge(self) -> int:
         """Remove every binding whose owner died or whose ring was revoked."""
         dead = [b for b in self.bindings.values() if not b.live()]
@@ -381,8 +387,7 @@ class NetFilters:
         return True
 
     def statistics(self) -> NetStats:
-        """Return a frozen snapshot of the counters (after a purge)."""
-        self.purge()
+        """Return a frozen snapshot of the counters (changes nothing)."""
         return NetStats(len(self.bindings), self._binds, self._refused, self._removed,
                         self._rx, self._delivered, self._unclaimed, self._ring_full,
                         self._tx, self._handler_failures, self._classify_cycles)
