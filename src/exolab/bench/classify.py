@@ -353,3 +353,8 @@ def hostile_soak(filters: int = 10_000, handlers: int = 10_000,
                  seed: int = 0) -> tuple[HostileStats, HostileStats]:
     """The long run: 10,000 hostile filters and 10,000 hostile handlers."""
     return hostile_filters(filters, seed), hostile_handlers(handlers, seed)
+
+
+if __name__ == "__main__":          # python -m exolab.bench.classify: the long soak
+    for stats in hostile_soak():
+        print(stats)
