@@ -34,6 +34,7 @@ Interface::
     hostile_filters(n, seed=0) -> HostileStats
     hostile_handlers(n, seed=0) -> HostileStats
     hostile_soak(filters=10_000, handlers=10_000, seed=0) -> (HostileStats, HostileStats)
+                                        (``python -m exolab.bench.classify`` prints it)
 """
 from __future__ import annotations
 

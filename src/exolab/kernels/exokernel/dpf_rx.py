@@ -29,6 +29,7 @@ The system calls (numbers in :mod:`.syscall`; ``ExOS`` wrappers in
         state "bound" or "removed" (reason: "unbind", "ring revoked",
         "handler fault: ...", "handler overran its bound"); ENOENT if the
         fid is not, and never was, the caller's
+    ASH_BIND(fid, source, window)  attach a handler (see :mod:`.ash`)
     NET_SEND(handle, offset, length)  transmit the frame at ``offset`` in
         the page ``handle`` names (``read`` right), 14..1514 bytes, inside
         the page; EAGAIN if the NIC's transmit ring is full; ENODEV without
