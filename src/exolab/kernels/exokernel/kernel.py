@@ -43,6 +43,7 @@ from exolab.kernels.exokernel import exc, paths
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.exokernel.bind import Binder
+from exolab.kernels.exokernel.dpf_rx import NetFilters, NetStats
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
 from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
                                           EnvStats, Message)
@@ -57,7 +58,7 @@ from exolab.kernels.exokernel.stlb import STLB, STLBStats
 from exolab.kernels.exokernel.syscall import Sys, costed_table, dispatch
 from exolab.libos.exos.ipc import MAX_SHM as EXOS_MAX_SHM, PIPE_RING
 from exolab.libos.exos.layout import MAX_FDS as EXOS_MAX_FDS
-from exolab.machine.cpu import CPU, IRQ_TIMER
+from exolab.machine.cpu import CPU, IRQ_NIC, IRQ_TIMER
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import DEAD, SimThread, ThreadExit
 
@@ -84,6 +85,7 @@ class AegisStats(KernelStats):
     sched: SchedStats
     revoke: RevokeStats
     envs: tuple[EnvStats, ...]
+    net: NetStats                       # packet filters, rings, handlers (dpf_rx.py)
 
     @property
     def envs_created(self) -> int:
@@ -145,6 +147,7 @@ class Aegis:
                               machine.memory.frames - KERNEL_FRAMES)
         self.sched = Scheduler(self)
         self.revoker = Revoker(self)
+        self.net = NetFilters(self)                     # packet filters, rings, the NIC
         self.envs: dict[int, Environment] = {}          # live and dying environments
         self.asid_gen = 0                               # ASIDs recycle by generation:
         self._free_asids: list[int] = []                # freed in this generation (LIFO)
@@ -331,6 +334,7 @@ class Aegis:
             self.sched.release(env)
             self.phys.release_all(env)
             self.bind.forget(env)
+            self.net.forget(env)
             env.inbox.clear()
             if env.cap is not None:
                 self.caps.revoke(env.cap)
@@ -428,6 +432,8 @@ class Aegis:
             self.sched.tick(cpu)
         elif irq == IRQ_SOFT:
             self.revoker.on_soft_irq()
+        elif irq == IRQ_NIC:
+            self.net.on_irq()
 
     def on_idle(self, cpu: CPU) -> bool:
         """Reap dead contexts, then run the next runnable environment."""
@@ -474,4 +480,4 @@ class Aegis:
                           tlb_upcalls=self.tlb_upcalls, stlb=self.stlb.statistics(),
                           caps=self.caps.statistics(), phys=self.phys.statistics(),
                           sched=self.sched.statistics(), revoke=self.revoker.statistics(),
-                          envs=envs)
+                          envs=envs, net=self.net.statistics())

@@ -23,6 +23,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError
+from exolab.kernels.exokernel import ash, dpf_rx
 from exolab.kernels.exokernel import envcalls as E
 from exolab.kernels.exokernel import pct, paths
 from exolab.kernels.exokernel.env import LIVE
@@ -79,6 +80,11 @@ class Sys(IntEnum):
     XN_ADOPT = 74       # (name, block, type) -> blocks: a root over a tree on disk
     XN_PROBE = 75       # (block) -> bytes, only while no root exists
     XN_FLUSH = 76       # () make written blocks durable
+    DPF_BIND = 80       # (filter, ring page handles, flags) -> fid      (dpf_rx.py)
+    DPF_UNBIND = 81     # (fid)
+    DPF_INFO = 82       # (fid) -> (state, delivered, dropped, reason)
+    NET_SEND = 83       # (page handle, offset, length) transmit a frame
+    ASH_BIND = 85       # (fid, handler source, window page handles)      (ash.py)
 
 
 Handler = Callable[..., Any]
@@ -126,6 +132,11 @@ TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.XN_ADOPT: (X.sys_xn_adopt, 3, "syscall_stack"),
     Sys.XN_PROBE: (X.sys_xn_probe, 1, "syscall_stack"),
     Sys.XN_FLUSH: (X.sys_xn_flush, 0, "syscall_stack"),
+    Sys.DPF_BIND: (dpf_rx.sys_dpf_bind, 3, "syscall_stack"),
+    Sys.DPF_UNBIND: (dpf_rx.sys_dpf_unbind, 1, "syscall_stack"),
+    Sys.DPF_INFO: (dpf_rx.sys_dpf_info, 1, "syscall_stack"),
+    Sys.NET_SEND: (dpf_rx.sys_net_send, 3, "syscall_stack"),
+    Sys.ASH_BIND: (ash.sys_ash_bind, 3, "syscall_stack"),
 }
 
 
