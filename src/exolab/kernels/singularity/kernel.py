@@ -37,7 +37,7 @@ from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.singularity import manifest as manifests
 from exolab.kernels.common.args import shown
 from exolab.kernels.singularity.channel import Channels, ChannelStats, Endpoint
-from exolab.kernels.singularity.devices import NicPort
+from exolab.kernels.singularity.devices import DiskPort, NicPort
 from exolab.kernels.singularity.exheap import ExchangeHeap, ExHeapStats
 from exolab.kernels.singularity.limits import (EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES,
                                                HEAP_PAGES, LIMITS, MAX_ENDPOINTS,
@@ -46,7 +46,7 @@ from exolab.kernels.singularity.limits import (EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYT
 from exolab.kernels.singularity.paths import resolve
 from exolab.kernels.singularity.sched import Scheduler, SchedStats
 from exolab.kernels.singularity.sip import SIP
-from exolab.machine.cpu import IRQ_NIC, KERNEL, CPU, Cause
+from exolab.machine.cpu import IRQ_DISK, IRQ_NIC, KERNEL, CPU, Cause
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import SimThread, ThreadExit
 from exolab.machine.tlb import TLBEntry
@@ -61,7 +61,7 @@ REFUSES = frozenset({"fork", "shm_create", "shm_attach", "shm_detach", "mprotect
 #: calls the personality adds beyond the ABI (channels, the exchange heap)
 EXTENSIONS = frozenset({"channel", "send", "receive", "close_endpoint", "endpoint",
                         "exheap_new", "exheap_read", "exheap_write", "exheap_free",
-                        "nic_post", "nic_send", "nic_wait"})
+                        "nic_post", "nic_send", "nic_wait", "disk_read", "disk_info"})
 KERNEL_FRAMES = 64          # the kernel's own image and data
 TRAP_CALL = 0               # the one trap: a ring-3 SIP entering a kernel call
 
@@ -113,6 +113,8 @@ class Singularity:
         self.threads_live = 0
         self._next_pid = 1
         self.nic = NicPort(machine.nics[0]) if machine.nics else None   # devices.py
+        self.disk = DiskPort(machine.disks[0]) if machine.disks else None
+        self._pinned: list[int] = []        # frames of exited SIPs under a DMA in flight
         self._free_frames: list[int] = []
         self._next_frame = KERNEL_FRAMES
         for cpu in machine.cpus:
@@ -166,6 +168,10 @@ class Singularity:
             if self.nic is None:
                 raise SyscallError("ENODEV", "the manifest asks for a NIC; there is none")
             self.nic.grant(pid)
+        if m.resources.get("disk", 0):
+            if self.disk is None:
+                raise SyscallError("ENODEV", "the manifest asks for a disk; there is none")
+            self.disk.grant(pid)
         from exolab.kernels.singularity.personality import SipOS
         sip.personality = SipOS(self, sip)
         self.waits.add(pid, sip.parent)
@@ -285,6 +291,11 @@ class Singularity:
         self.heap.reclaim(sip.pid)
         if self.nic is not None:
             self.nic.release(sip.pid)
+        if self.disk is not None and self.disk.owner == sip.pid:
+            self.disk.release(sip.pid)
+            if self.disk.orphans:           # a DMA may still land there: keep them
+                self._pinned.extend(sip.frames)
+                sip.frames = []
         self._free_frames.extend(sip.frames)
         sip.frames, sip.regions = [], []
         from exolab.kernels.singularity import personality
@@ -328,9 +339,14 @@ class Singularity:
         cpu.tlb_write_random(TLBEntry(vpn, cpu.asid, vpn, True, True))
 
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
-        """The NIC's interrupt wakes its driver SIP (drivers are SIPs, not kernel code)."""
+        """A device's interrupt wakes its driver SIP (drivers are SIPs, not kernel code)."""
         if irq == IRQ_NIC and self.nic is not None:
             self.nic.interrupt(self.sched)
+        elif irq == IRQ_DISK and self.disk is not None:
+            self.disk.interrupt(self.sched)
+            if self._pinned and not self.disk.orphans:
+                self._free_frames.extend(self._pinned)
+                self._pinned = []
 
     def on_idle(self, cpu: CPU) -> bool:
         """Dispatch the next ready thread (after failing rpc connects nobody can serve)."""

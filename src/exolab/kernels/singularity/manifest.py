@@ -32,7 +32,7 @@ from exolab.kernels.common.args import shown
 __all__ = ["EndpointDecl", "Manifest", "manifest_of", "from_plain", "contracts_used", "check"]
 
 _SIDES = ("Exp", "Imp")
-_RESOURCES = ("heap_pages", "threads", "nic")
+_RESOURCES = ("heap_pages", "threads", "nic", "disk")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ regions is its fault. Pipes are channels carrying exchange-heap blocks;
 have is ENOSYS (:data:`kernel.REFUSES`). Beyond the ABI: ``channel``,
 ``send``, ``receive``, ``close_endpoint``, ``endpoint`` (one its manifest
 declared), ``exheap_new/read/write/free`` and, for a driver SIP whose
-manifest declares the NIC, ``nic_post/nic_send/nic_wait``.
+manifest declares the NIC, ``nic_post/nic_send/nic_wait``, or the disk,
+``disk_info/disk_read``. With paging on (the isolation knob) every access,
+``load_bytes``/``store_bytes`` too, goes through the TLB page by page.
 
 Interface::
 
@@ -275,17 +277,39 @@ class SipOS(Personality):
     def load_bytes(self, vaddr: int, n: int) -> bytes:
         if type(vaddr) is not int or type(n) is not int or n < 0:
             raise SyscallError("EINVAL", "bad load_bytes operands", vaddr=shown(vaddr))
-        self._cpu.charge(self._c_access + (self._c_kib * n >> 10))
+        paged = self._paged
+        self._cpu.charge((self._c_check if paged else self._c_access) +
+                         (self._c_kib * n >> 10))
         self._check(vaddr, n, "load_bytes")
+        if paged:
+            self._touch(vaddr, n, None)
         return self._mem.read(vaddr, n)
 
     def store_bytes(self, vaddr: int, data: bytes) -> None:
         if type(vaddr) is not int:
             raise SyscallError("EINVAL", "bad store_bytes address", vaddr=shown(vaddr))
         data = data if type(data) is bytes else as_bytes(data)
-        self._cpu.charge(self._c_access + (self._c_kib * len(data) >> 10))
+        paged = self._paged
+        self._cpu.charge((self._c_check if paged else self._c_access) +
+                         (self._c_kib * len(data) >> 10))
         self._check(vaddr, len(data), "store_bytes")
+        if paged:
+            self._touch(vaddr, len(data), data)
         self._mem.write(vaddr, data)
+
+    def _touch(self, vaddr: int, n: int, data: bytes | None) -> None:
+        """Paging on: the first word of each page of [vaddr, vaddr+n) goes through the
+        MMU (a miss walks the table; a store needs a writable entry), the rest of the
+        page is the copy already charged."""
+        cpu: Any = self._cpu
+        size = 1 << self._k.page_shift
+        at, end = vaddr, vaddr + n
+        while at < end:
+            if data is None:
+                cpu.load(at, 1)
+            else:
+                cpu.store(at, data[at - vaddr], 1)
+            at = (at & ~(size - 1)) + size
 
     # -- shared memory: a sealed SIP shares nothing --------------------------------------
 
@@ -488,6 +512,35 @@ class SipOS(Personality):
         """The frames received since the last call ((address, length)), waiting for one."""
         cpu = self._enter()
         return self._nic().wait(cpu, self._k.sched)
+
+
+    # -- beyond the ABI: a driver SIP's disk (its manifest declares it) ----------------
+
+    def _disk(self) -> Any:
+        """The disk port, EPERM unless this SIP is its driver."""
+        port = self._k.disk
+        if port is None:
+            raise SyscallError("ENODEV", "no disk on this machine")
+        port.check(self._pid)
+        return port
+
+    def disk_info(self) -> tuple[int, int]:
+        """(block size in bytes, blocks) of the disk this SIP drives."""
+        self._enter()
+        port = self._disk()
+        return port.block_size, port.blocks
+
+    def disk_read(self, block: int, vaddr: int) -> int:
+        """Read disk ``block`` by DMA into this SIP's heap at ``vaddr`` (its physical
+        address: paging off, and identity-mapped with it on); waits; the bytes read."""
+        cpu = self._enter()
+        port = self._disk()
+        block = nat(block, "block")
+        if type(vaddr) is not int:
+            raise SyscallError("EINVAL", "disk_read needs an int address", vaddr=shown(vaddr))
+        self._check(vaddr, port.block_size, "disk_read")
+        port.read(cpu, self._k.sched, block, vaddr)
+        return int(port.block_size)
 
 
 def _connect_waiters(k: Any) -> list[Any]:

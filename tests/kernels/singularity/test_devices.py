@@ -1,0 +1,83 @@
+"""Driver SIPs and their devices: the disk is a manifest's system resource, read by
+DMA into the driver's own heap, the CPU idle while the drive works."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from exolab.kernels.singularity import Singularity
+from exolab.kernels.singularity import pipeline
+from exolab.machine.machine import Machine
+from exolab.safe.load import load_function
+
+
+def reader(os: Any, block: int) -> None:
+    """A disk driver reading one block and printing its tag."""
+    size, blocks = os.disk_info()
+    buf = os.mmap(size)
+    os.print("read", os.disk_read(block, buf), blocks)
+    os.print("tag", os.load(buf), os.load(buf + 4))
+    try:
+        os.disk_read(blocks, buf)
+    except Exception as ex:
+        os.print("past the end:", getattr(ex, "errno", "?"))
+
+
+reader.manifest = ("reader", (), (), (("disk", 1),))       # type: ignore[attr-defined]
+
+
+def thief(os: Any) -> None:
+    """Reaches for a disk its manifest does not declare."""
+    try:
+        os.disk_read(0, os.mmap(4096))
+    except Exception as ex:
+        os.print("thief:", getattr(ex, "errno", "?"))
+
+
+def two(os: Any) -> None:
+    """Starts a thief beside the driver."""
+    for pid in (os.spawn(thief), os.spawn(reader, 2)):
+        os.wait(pid)
+
+
+def _kernel(tmp_path: Path, disk: bool = True) -> Singularity:
+    m = Machine("athlon64", frames=4096)
+    if disk:
+        img = tmp_path / "d.img"
+        pipeline.image(str(img))
+        m.attach_disk(str(img))
+    return Singularity(m)
+
+
+def test_a_driver_reads_the_disk_by_dma_into_its_heap(tmp_path: Path) -> None:
+    k = _kernel(tmp_path)
+    k.boot(load_function(reader), 2)
+    assert k.run().reason == "finished" and k.faults == []
+    assert k.console[0].startswith("read 4096 ")
+    assert k.console[1] == "tag 1 0"        # block 2: file 1 (file 0 is block 1 alone)
+    assert k.console[2] == "past the end: EINVAL"
+    stats = k.machine.statistics()
+    assert stats.disks[0].reads == 1 and stats.cpus[0].idle_cycles > 0
+
+
+def test_a_disk_not_in_the_manifest_is_refused(tmp_path: Path) -> None:
+    k = _kernel(tmp_path)
+    k.boot(load_function(two))
+    assert k.run().reason == "finished"
+    assert "thief: EPERM" in k.console and k.faults == []
+
+
+def test_no_disk_means_enodev_at_spawn(tmp_path: Path) -> None:
+    def main(os: Any) -> None:
+        try:
+            os.spawn(reader, 0)
+        except Exception as ex:
+            os.print("spawn:", getattr(ex, "errno", "?"))
+        try:
+            os.disk_info()
+        except Exception as ex:
+            os.print("info:", getattr(ex, "errno", "?"))
+    k = _kernel(tmp_path, disk=False)
+    k.boot(main)
+    assert k.run().reason == "finished"
+    assert k.console == ["spawn: ENODEV", "info: ENODEV"]
