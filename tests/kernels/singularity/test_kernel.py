@@ -140,3 +140,46 @@ def test_spawn_arguments_share_nothing() -> None:
 def test_the_kernel_refuses_a_machine_too_small() -> None:
     with pytest.raises(Exception):
         Singularity(Machine("athlon64", frames=32))
+
+
+def test_an_endpoint_belongs_to_one_thread_and_thread_create_hands_it_over() -> None:
+    out: dict[str, Any] = {}
+
+    def borrower(os: Any, ep: Any) -> None:
+        os.send(ep, "Hello", 1)                     # created by main: not this thread's
+
+    def taker(os: Any, ep: Any) -> None:
+        out["taker"] = os.receive(ep)               # handed over by thread_create
+
+    def intruder(os: Any) -> None:
+        a, b = os.channel()
+        os.thread_create(borrower, a)               # moves a to the borrower...
+        os.thread_yield()
+        os.send(a, "Mine?", 2)                      # ... so this faults the SIP
+
+    def main(os: Any) -> None:
+        a, b = os.channel()
+        os.thread_create(taker, b)
+        os.send(a, "Ping", 7)
+        os.thread_yield()
+        out["intruder"] = os.wait(os.spawn(intruder))[1]
+
+    r = run_program(main, kernel="singularity", profile="athlon64")
+    assert out["taker"] == ("Ping", (7,))
+    assert str(out["intruder"]).startswith("fault") and len(r.faults) == 1
+    assert "not own" in str(r.faults[0][1])
+
+
+def test_a_thread_using_another_threads_endpoint_faults_its_sip() -> None:
+    def thief(os: Any) -> None:
+        a, _b = os.channel()
+        os.thread_create(lambda os: os.send(a, "Hi"))   # a closure: a is main's
+        os.thread_yield()
+        os.print("after")
+
+    def parent(os: Any) -> None:
+        os.print("status", os.wait(os.spawn(thief))[1].split(":")[0])
+
+    r = run_program(parent, kernel="singularity", profile="athlon64", trusted=True)
+    assert r.console == ["status fault"] and len(r.faults) == 1   # "after" never came
+    assert "not own" in str(r.faults[0][1])

@@ -100,7 +100,7 @@ class Singularity:
         self.heap = ExchangeHeap(EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES)
         self.sched = Scheduler(self.paths["sing_sched"])
         self.channels = Channels(self.heap, self.sched, MAX_ENDPOINTS,
-                                 self.paths["sing_channel_op"])
+                                 self.paths["sing_channel_op"], machine.cpu)
         self.catalogue = catalogue                  # contract name -> Contract
         self.installed = frozenset(installed)       # programs a manifest may depend on
         self.sips: dict[int, SIP] = {}
@@ -182,7 +182,9 @@ class Singularity:
                 parent.pid, ep, pid)                      # type: ignore[union-attr]
         args = tuple(moved.get(id(a), a) if type(a) is Endpoint else a for a in args)
         self.machine.cpu.charge(self.paths["sing_sip_create"])
-        self.start_thread(sip, program, args)
+        main = self.start_thread(sip, program, args)
+        for ep in moved.values():                        # its endpoints: the first thread's
+            self.channels.claim(pid, ep, main.tid)
         return sip
 
     def _isolate(self, sip: SIP, pages: int) -> None:

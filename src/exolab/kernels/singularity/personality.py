@@ -138,8 +138,19 @@ class SipOS(Personality):
         self._k.sched.yield_(self._enter())
 
     def thread_create(self, entry: Callable[..., Any], *args: Any) -> int:
+        """A new thread of this SIP; endpoints among ``args`` move to it."""
         self._enter()
-        return int(self._k.start_thread(self._sip, func(entry, "entry"), args).tid)
+        entry = func(entry, "entry")
+        eps = [a for a in args if type(a) is Endpoint]
+        try:
+            for ep in eps:                      # decode: the caller owns each
+                self._ch.side(self._pid, ep)
+        except ProgramFault as ex:
+            raise self._fault(ex) from None
+        t = self._k.start_thread(self._sip, entry, args)
+        for ep in eps:
+            self._ch.claim(self._pid, ep, t.tid)
+        return int(t.tid)
 
     def thread_yield(self) -> None:
         self._k.sched.yield_(self._enter(), self._sip)
@@ -166,7 +177,7 @@ class SipOS(Personality):
         self._enter()
         if len(self._sip.fds) + 2 > MAX_FDS:
             raise SyscallError("EMFILE", "too many open descriptors", limit=MAX_FDS)
-        exp, imp = self._ch.create(self._pid)
+        exp, imp = self._ch.create(self._pid, shared=True)   # descriptors: the SIP's
         return self._new_fd("r", imp), self._new_fd("w", exp)
 
     def read(self, fd: int, n: int) -> bytes:
@@ -379,7 +390,7 @@ class SipOS(Personality):
             if name not in k.services and getattr(k, "connect_failed", False):
                 raise SyscallError("ESRCH", "nobody serves this name", name=name)
         svc = k.services[name]
-        exp, imp = self._ch.create(self._pid)
+        exp, imp = self._ch.create(self._pid, shared=True)  # rpc handles: the SIP's
         svc.conns.append(self._ch.give(self._pid, exp, svc.server))
         k.sched.wakeup(svc.sleepers)
         handle = len(self._rpc) + 1
