@@ -183,3 +183,47 @@ def test_a_thread_using_another_threads_endpoint_faults_its_sip() -> None:
     r = run_program(parent, kernel="singularity", profile="athlon64", trusted=True)
     assert r.console == ["status fault"] and len(r.faults) == 1   # "after" never came
     assert "not own" in str(r.faults[0][1])
+
+
+def test_pipes_block_like_pipes_elsewhere() -> None:
+    """A writer to a full pipe sleeps until the reader drains it; a writer asleep
+    when the last reader closes gets EPIPE; an empty write is not end of file."""
+    out: dict[str, Any] = {"log": []}
+
+    def writer(os: Any, w: int) -> None:
+        out["log"].append("w start")
+        os.write(w, b"a" * 4096)                    # fills the pipe: no sleep yet
+        out["log"].append("w full")
+        os.write(w, b"b" * 100)                     # sleeps until the reader drains
+        out["log"].append("w resumed")
+        os.write(w, b"")                            # nothing sent: not end of file
+        os.close(w)
+
+    def blocked(os: Any, w: int) -> None:
+        os.write(w, b"c" * 4096)
+        out["epipe"] = errno(os.write, w, b"d")     # asleep, then the reader closes
+
+    def main(os: Any) -> None:
+        r, w = os.pipe()
+        os.thread_create(writer, w)
+        os.thread_yield()
+        out["log"].append("r reads")
+        out["zero"] = os.read(r, 0)                 # n == 0: b"" at once
+        got = b""
+        while True:
+            chunk = os.read(r, 1000)
+            if not chunk:
+                break
+            got += chunk
+        out["got"] = got
+        r2, w2 = os.pipe()
+        os.thread_create(blocked, w2)
+        os.thread_yield()
+        os.close(r2)
+        os.thread_yield()
+
+    r = run_program(main, kernel="singularity", profile="athlon64")
+    assert r.faults == [] and out["zero"] == b""
+    assert out["got"] == b"a" * 4096 + b"b" * 100
+    assert out["log"] == ["w start", "w full", "r reads", "w resumed"]
+    assert out["epipe"] == "EPIPE"

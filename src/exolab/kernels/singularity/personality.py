@@ -31,7 +31,7 @@ from exolab.kernels.common.exitstatus import exit_value
 from exolab.kernels.common.personality import Personality
 from exolab.kernels.singularity.channel import Endpoint
 from exolab.kernels.singularity.exheap import Block
-from exolab.kernels.singularity.limits import MAX_FDS, MAX_HEAP_PAGES
+from exolab.kernels.singularity.limits import MAX_FDS, MAX_HEAP_PAGES, PIPE_BUFFER
 from exolab.machine.threads import ThreadExit
 
 __all__ = ["SipOS", "release", "no_server"]
@@ -53,6 +53,17 @@ class _Service:
         self.server = server
         self.conns: list[Endpoint] = []
         self.sleepers: list[Any] = []
+
+
+class _Pipe:
+    """A pipe's state beside its channel: bytes in it, its sleeping writers."""
+
+    __slots__ = ("buffered", "writers", "reader_closed")
+
+    def __init__(self) -> None:
+        self.buffered = 0                   # sent and not yet read (PIPE_BUFFER at most)
+        self.writers: list[Any] = []        # threads asleep on a full pipe
+        self.reader_closed = False
 
 
 class SipOS(Personality):
@@ -77,6 +88,7 @@ class SipOS(Personality):
         self._brk = self._base + (1 << kernel.page_shift) * 2   # first pages: the image
         self._partial: dict[int, bytes] = {}    # read fd -> bytes left of a block
         self._rpc: dict[int, Endpoint] = {}
+        self._pipes: dict[int, _Pipe] = {}      # pipe fd -> the pipe's state (both ends)
         self._ring3 = sip.ring3                 # (isolation knob)
         self._paged = kernel.paged
         super().__init__(kernel.machine.cpu)
@@ -178,16 +190,20 @@ class SipOS(Personality):
         if len(self._sip.fds) + 2 > MAX_FDS:
             raise SyscallError("EMFILE", "too many open descriptors", limit=MAX_FDS)
         exp, imp = self._ch.create(self._pid, shared=True)   # descriptors: the SIP's
-        return self._new_fd("r", imp), self._new_fd("w", exp)
+        r, w = self._new_fd("r", imp), self._new_fd("w", exp)
+        self._pipes[r] = self._pipes[w] = _Pipe()
+        return r, w
 
     def read(self, fd: int, n: int) -> bytes:
         cpu = self._enter()
         _kind, ep = self._fd(fd, "r")
         n = nat(n, "n")
+        if n == 0:
+            return b""
         data = self._partial.pop(fd, b"")
         if not data:
             msg = self._ch.receive(cpu, self._pid, ep)
-            if msg is None:
+            if msg is None:                     # no write end remains: end of file
                 return b""
             block = msg[1][0]
             data = self._heap.read(self._pid, block)
@@ -195,6 +211,10 @@ class SipOS(Personality):
         if len(data) > n:
             self._partial[fd] = data[n:]
             data = data[:n]
+        pipe = self._pipes[fd]
+        pipe.buffered -= len(data)
+        if pipe.writers:                        # room again: the writers wake
+            self._k.sched.wakeup(pipe.writers)
         return data
 
     def write(self, fd: int, data: bytes) -> int:
@@ -204,14 +224,41 @@ class SipOS(Personality):
         if kind == "console":
             self._k.console.write(self._pid, data)
             return len(data)
-        cpu.charge(self._c_kib * len(data) >> 10)      # into the exchange heap, once
-        block = self._heap.alloc(self._pid, data)
+        pipe = self._pipes[fd]
+        if pipe.reader_closed:
+            raise SyscallError("EPIPE", "no read descriptor remains")
+        at, n = 0, len(data)
+        while at < n:                           # in pieces, as the reader drains it
+            room = self._room(cpu, pipe)
+            piece = data[at:at + room] if at or room < n else data
+            self._send_piece(cpu, ep, piece)
+            pipe.buffered += len(piece)
+            at += len(piece)
+        return n
+
+    def _room(self, cpu: Any, pipe: "_Pipe") -> int:
+        """Bytes the pipe can take now, sleeping while it is full (EPIPE once the
+        reader has gone, even to a writer asleep)."""
+        while True:
+            if pipe.reader_closed:
+                raise SyscallError("EPIPE", "no read descriptor remains")
+            room = PIPE_BUFFER - pipe.buffered
+            if room > 0:
+                return room
+            self._k.sched.sleep(cpu, pipe.writers)
+            t = cpu.current
+            if t is not None and t.killed:
+                raise ThreadExit(t.exit_status)
+
+    def _send_piece(self, cpu: Any, ep: Endpoint, piece: bytes) -> None:
+        """Copy ``piece`` into an exchange-heap block (once) and send it."""
+        cpu.charge(self._c_kib * len(piece) >> 10)
+        block = self._heap.alloc(self._pid, piece)
         try:
             self._ch.send(cpu, self._pid, ep, "Data", (block,))
         except SyscallError:
             self._heap.free(self._pid, block)
             raise
-        return len(data)
 
     def close(self, fd: int) -> None:
         self._enter()
@@ -220,6 +267,11 @@ class SipOS(Personality):
             raise SyscallError("EBADF", "bad file descriptor", fd=fd)
         del self._sip.fds[fd]
         self._partial.pop(fd, None)
+        pipe = self._pipes.pop(fd, None)
+        if pipe is not None and ent[0] == "r":  # the reader went: writers get EPIPE
+            pipe.reader_closed = True
+            if pipe.writers:
+                self._k.sched.wakeup(pipe.writers)
         if ent[1] is not None:
             self._ch.close(self._pid, ent[1])
 
