@@ -160,3 +160,15 @@ def test_shared_endpoints_belong_to_every_thread_of_the_sip() -> None:
     assert ch.receive(None, 1, imp) == ("Data", (1,))
     with pytest.raises(ProgramFault):
         ch.side(2, imp)                             # still only this SIP's
+
+
+def test_one_block_or_endpoint_twice_in_a_message_is_refused_before_anything_moves() -> None:
+    ch, heap = make()
+    exp, imp = ch.create(1)
+    c_exp, c_imp = ch.create(1)
+    block = heap.alloc(1, b"once")
+    for args in ((block, block), (c_imp, 1, c_imp)):
+        with pytest.raises(ProgramFault):
+            ch.send(None, 1, exp, "Twice", args)
+    assert ch.queued(1, imp) == 0 and heap.read(1, block) == b"once"
+    assert ch.side(1, c_imp) == "Imp"                   # still the sender's

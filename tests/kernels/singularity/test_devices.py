@@ -81,3 +81,37 @@ def test_no_disk_means_enodev_at_spawn(tmp_path: Path) -> None:
     k.boot(main)
     assert k.run().reason == "finished"
     assert k.console == ["spawn: ENODEV", "info: ENODEV"]
+
+
+def doomed_reader(os: Any) -> None:
+    """A driver whose second thread faults while the first waits for the disk."""
+    size, _blocks = os.disk_info()
+    buf = os.mmap(size)
+    os.thread_create(wild_thread)
+    os.disk_read(3, buf)
+    os.print("not reached")
+
+
+def wild_thread(os: Any) -> None:
+    os.load(0)                                          # outside its heap: the SIP faults
+
+
+doomed_reader.manifest = ("doomed", (), (), (("disk", 1),))   # type: ignore[attr-defined]
+
+
+def test_a_dma_in_flight_when_its_driver_dies_lands_in_frames_kept_aside(
+        tmp_path: Path) -> None:
+    k = _kernel(tmp_path)
+    seen: list[Any] = []
+    real = k.on_interrupt
+
+    def spy(cpu: Any, irq: int) -> None:
+        seen.append((len(k._pinned), set(k.disk.orphans)))   # type: ignore[union-attr]
+        real(cpu, irq)
+    for cpu in k.machine.cpus:
+        cpu._v_irq = spy                                # type: ignore[attr-defined]
+    k.boot(load_function(doomed_reader))
+    assert k.run().reason == "finished"
+    assert len(k.faults) == 1 and "not reached" not in k.console
+    assert seen and seen[0][0] > 0 and seen[0][1]       # held while the DMA was due
+    assert k._pinned == [] and not k.disk.orphans       # type: ignore[union-attr]

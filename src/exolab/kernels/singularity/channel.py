@@ -167,17 +167,22 @@ class Channels:
         """Check every argument may cross (the sender's fault if not); the endpoints.
         A str (an enum member's name) crosses only where a contract typed it."""
         moving: list[_End] = []
+        blocks = 0
         for a in args:
             t = type(a)
             if t is int or t is bool or (t is str and contracted):
                 continue
             if t is Block:
                 self._heap.check(owner, a)
+                blocks += 1
             elif t is Endpoint:
                 moving.append(self._end(owner, a, "send an endpoint"))
             else:
                 raise ProgramFault("only scalars, exchange-heap blocks and endpoints "
                                    "cross a channel", argument=shown(a))
+        if len(moving) > 1 and len(set(map(id, moving))) < len(moving) or blocks > 1 \
+                and len({id(a) for a in args if type(a) is Block}) < blocks:
+            raise ProgramFault("one block or endpoint twice in a message (it moves once)")
         return moving
 
     def _predicates(self, owner: int) -> tuple[Any, Any]:

@@ -12,7 +12,8 @@ and declared.
 Interface::
 
     Singularity(machine, paths=None, catalogue=None, installed=(), isolation="base",
-                isolated=())                       the knob: isolation.CONFIGS
+                isolated=())                       the knob: isolation.CONFIGS;
+                                                   catalogue None: the shipped contracts
       boot(program, *args, name="init") -> SIP
       spawn(parent, program, args, name) -> SIP     (decode, then create)
       start_thread(sip, entry, args) -> SimThread   fault(sip, what, where)
@@ -24,6 +25,7 @@ Interface::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 from exolab.abi import EXCEPTION_KINDS, image_pages
@@ -101,7 +103,7 @@ class Singularity:
         self.sched = Scheduler(self.paths["sing_sched"])
         self.channels = Channels(self.heap, self.sched, MAX_ENDPOINTS,
                                  self.paths["sing_channel_op"], machine.cpu)
-        self.catalogue = catalogue                  # contract name -> Contract
+        self.catalogue = shipped_catalogue() if catalogue is None else catalogue
         self.installed = frozenset(installed)       # programs a manifest may depend on
         self.sips: dict[int, SIP] = {}
         self.waits = WaitTable()
@@ -390,6 +392,14 @@ class Singularity:
                          sched=self.sched.statistics(),
                          channels=self.channels.statistics(),
                          exheap=self.heap.statistics())
+
+
+@lru_cache(maxsize=1)
+def shipped_catalogue() -> Any:
+    """The contracts exolab ships (``contracts/*.sg``): the catalogue of a kernel made
+    without one, parsed once (a catalogue is read-only once loaded)."""
+    from exolab.kernels.singularity.contract import Catalogue
+    return Catalogue.shipped()
 
 
 _PLAIN = (int, bool, float, str, bytes, type(None))
