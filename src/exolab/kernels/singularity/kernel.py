@@ -103,7 +103,7 @@ class Singularity:
         self.sched = Scheduler(self.paths["sing_sched"])
         self.channels = Channels(self.heap, self.sched, MAX_ENDPOINTS,
                                  self.paths["sing_channel_op"], machine.cpu)
-        self.catalogue = shipped_catalogue() if catalogue is None else catalogue
+        self._catalogue = catalogue                 # None: the shipped ones, when asked
         self.installed = frozenset(installed)       # programs a manifest may depend on
         self.sips: dict[int, SIP] = {}
         self.waits = WaitTable()
@@ -123,6 +123,13 @@ class Singularity:
             cpu.install(self)
 
     # -- SIPs --------------------------------------------------------------------------
+
+    @property
+    def catalogue(self) -> Any:
+        """Contract name -> Contract: the one given, else the shipped contracts."""
+        if self._catalogue is None:
+            self._catalogue = shipped_catalogue()
+        return self._catalogue
 
     def contracts(self) -> frozenset[str]:
         """Names of the contracts the catalogue knows."""

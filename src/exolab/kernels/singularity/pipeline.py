@@ -213,7 +213,6 @@ def run(config: str, wanted: bytes, profile: str = "athlon64",
     """Run the pipeline reading ``wanted`` under ``config`` (the client is the SIP
     a "named" setting isolates): (busy cycles, blocks read, machine statistics)."""
     from exolab.errors import ConfigError
-    from exolab.kernels.singularity.contract import Catalogue
     from exolab.kernels.singularity.kernel import Singularity
     from exolab.machine.machine import Machine
     from exolab.safe.load import load_function
@@ -223,7 +222,7 @@ def run(config: str, wanted: bytes, profile: str = "athlon64",
         image(path)
         m = Machine(profile)
         m.attach_disk(path)
-        k = Singularity(m, catalogue=Catalogue.shipped(), isolation=config,
+        k = Singularity(m, isolation=config,
                         isolated=("client",))
         k.boot(load_function(init), wanted, cache_pages)
         k.run()
