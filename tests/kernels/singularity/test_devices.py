@@ -106,7 +106,7 @@ def test_a_dma_in_flight_when_its_driver_dies_lands_in_frames_kept_aside(
     real = k.on_interrupt
 
     def spy(cpu: Any, irq: int) -> None:
-        seen.append((len(k._pinned), set(k.disk.orphans)))   # type: ignore[union-attr]
+        seen.append((len(k.disk.pinned), set(k.disk.orphans)))   # type: ignore[union-attr]
         real(cpu, irq)
     for cpu in k.machine.cpus:
         cpu._v_irq = spy                                # type: ignore[attr-defined]
@@ -114,4 +114,4 @@ def test_a_dma_in_flight_when_its_driver_dies_lands_in_frames_kept_aside(
     assert k.run().reason == "finished"
     assert len(k.faults) == 1 and "not reached" not in k.console
     assert seen and seen[0][0] > 0 and seen[0][1]       # held while the DMA was due
-    assert k._pinned == [] and not k.disk.orphans       # type: ignore[union-attr]
+    assert k.disk.pinned == [] and not k.disk.orphans   # type: ignore[union-attr]

@@ -28,6 +28,7 @@ Interface::
       read(cpu, sched, block, paddr)   DMA ``block`` to ``paddr``; waits for completion
       interrupt(sched)                 IRQ_DISK: wake the threads whose request completed
       orphans                          requests in flight whose waiter was killed
+      pinned                           frames the kernel keeps aside until none is left
 """
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ class NicPort:
 class DiskPort:
     """A disk owned by one driver SIP; see the module docstring."""
 
-    __slots__ = ("disk", "owner", "done", "waiting", "orphans", "block_size", "blocks")
+    __slots__ = ("disk", "owner", "done", "waiting", "orphans", "pinned", "block_size",
+                 "blocks")
 
     def __init__(self, disk: Any) -> None:
         self.disk = disk
@@ -102,6 +104,8 @@ class DiskPort:
         self.done: set[int] = set()                 # completed request ids, not yet seen
         self.waiting: dict[int, list[Any]] = {}     # request id -> its sleeping thread
         self.orphans: set[int] = set()              # in flight, their waiter gone
+        self.pinned: list[int] = []                 # the kernel's: frames such a DMA
+                                                    # may still write (kept from reuse)
         self.block_size = int(disk.block_size)
         self.blocks = int(disk.blocks)
 

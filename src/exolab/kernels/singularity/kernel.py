@@ -85,6 +85,7 @@ class Singularity:
     trap_names: dict[int, str] = {0: "ring_crossing"}   # only ring-3 SIPs (the knob) trap
     declaration = Declaration(refuses=REFUSES, extensions=EXTENSIONS,
                               paths="exolab.kernels.singularity.paths", limits=LIMITS)
+    disk: DiskPort | None = None        # the disk's port (devices.py), if there is one
 
     def __init__(self, machine: Machine, paths: dict[str, int] | None = None,
                  catalogue: Any = None, installed: Iterable[str] = (),
@@ -115,8 +116,8 @@ class Singularity:
         self.threads_live = 0
         self._next_pid = 1
         self.nic = NicPort(machine.nics[0]) if machine.nics else None   # devices.py
-        self.disk = DiskPort(machine.disks[0]) if machine.disks else None
-        self._pinned: list[int] = []        # frames of exited SIPs under a DMA in flight
+        if machine.disks:                   # (else the class's None: no instance slot)
+            self.disk = DiskPort(machine.disks[0])
         self._free_frames: list[int] = []
         self._next_frame = KERNEL_FRAMES
         for cpu in machine.cpus:
@@ -305,7 +306,7 @@ class Singularity:
         if self.disk is not None and self.disk.owner == sip.pid:
             self.disk.release(sip.pid)
             if self.disk.orphans:           # a DMA may still land there: keep them
-                self._pinned.extend(sip.frames)
+                self.disk.pinned.extend(sip.frames)
                 sip.frames = []
         self._free_frames.extend(sip.frames)
         sip.frames, sip.regions = [], []
@@ -355,9 +356,9 @@ class Singularity:
             self.nic.interrupt(self.sched)
         elif irq == IRQ_DISK and self.disk is not None:
             self.disk.interrupt(self.sched)
-            if self._pinned and not self.disk.orphans:
-                self._free_frames.extend(self._pinned)
-                self._pinned = []
+            if self.disk.pinned and not self.disk.orphans:
+                self._free_frames.extend(self.disk.pinned)
+                self.disk.pinned = []
 
     def on_idle(self, cpu: CPU) -> bool:
         """Dispatch the next ready thread (after failing rpc connects nobody can serve)."""

@@ -56,7 +56,8 @@ class Manifest:
 
     name: str
     code: tuple[str, ...] = ()                          # code resources (modules)
-    resources: Mapping[str, int] = field(default_factory=dict)   # heap_pages, threads
+    resources: Mapping[str, int] = field(default_factory=dict)   # heap_pages, threads,
+    #                                        devices: nic, disk (system resources)
     endpoints: tuple[EndpointDecl, ...] = ()
     dependencies: tuple[str, ...] = ()                  # programs it needs installed
     uses: tuple[str, ...] = ()                          # contracts it makes channels of
