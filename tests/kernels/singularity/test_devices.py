@@ -115,3 +115,21 @@ def test_a_dma_in_flight_when_its_driver_dies_lands_in_frames_kept_aside(
     assert len(k.faults) == 1 and "not reached" not in k.console
     assert seen and seen[0][0] > 0 and seen[0][1]       # held while the DMA was due
     assert k.disk.pinned == [] and not k.disk.orphans   # type: ignore[union-attr]
+
+
+def test_a_second_driver_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    def main(os: Any) -> None:
+        first = os.spawn(reader, 2)
+        for _ in range(50):
+            try:
+                os.spawn(reader, 2)
+            except Exception as ex:
+                last = getattr(ex, "errno", "?")
+        os.print("second:", last)
+        os.wait(first)
+    k = _kernel(tmp_path)
+    k.boot(main)
+    before = k._frames_left()
+    assert k.run().reason == "finished"
+    assert "second: EBUSY" in k.console and k.faults == []
+    assert k._frames_left() >= before                   # no half-made SIP kept frames

@@ -180,8 +180,8 @@ class Channels:
             else:
                 raise ProgramFault("only scalars, exchange-heap blocks and endpoints "
                                    "cross a channel", argument=shown(a))
-        if len(moving) > 1 and len(set(map(id, moving))) < len(moving) or blocks > 1 \
-                and len({id(a) for a in args if type(a) is Block}) < blocks:
+        if (len(moving) > 1 and len(set(map(id, moving))) < len(moving)) or \
+                (blocks > 1 and len({id(a) for a in args if type(a) is Block}) < blocks):
             raise ProgramFault("one block or endpoint twice in a message (it moves once)")
         return moving
 

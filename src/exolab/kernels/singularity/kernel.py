@@ -157,10 +157,25 @@ class Singularity:
                                reason=str(ex)) from None
         if len(self.sips) >= MAX_SIPS or self.threads_live >= MAX_THREADS:
             raise SyscallError("EAGAIN", "too many SIPs", limit=MAX_SIPS)
+        for port in self._devices(m):                    # before anything is made
+            if port.owner is not None:
+                raise SyscallError("EBUSY", "the device already has a driver",
+                                   owner=port.owner)
         pages = max(HEAP_PAGES, image_pages(program), m.resources.get("heap_pages", 0))
         if self._frames_left() < pages:
             raise SyscallError("ENOMEM", "no memory for the SIP's heap", pages=pages)
         return m, pages, process_name(name, program)
+
+    def _devices(self, m: Any) -> list[Any]:
+        """The device ports manifest ``m`` asks for (ENODEV for one the machine lacks)."""
+        out = []
+        for resource, port in (("nic", self.nic), ("disk", self.disk)):
+            if m.resources.get(resource, 0):
+                if port is None:
+                    raise SyscallError("ENODEV", "the manifest asks for a device; there "
+                                       "is none", device=resource)
+                out.append(port)
+        return out
 
     def spawn(self, parent: SIP | None, program: Callable[..., Any], args: tuple[Any, ...],
               name: Any) -> SIP:
@@ -174,14 +189,8 @@ class Singularity:
         sip.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         self.alloc_region(sip, pages)
         self._isolate(sip, pages)
-        if m.resources.get("nic", 0):
-            if self.nic is None:
-                raise SyscallError("ENODEV", "the manifest asks for a NIC; there is none")
-            self.nic.grant(pid)
-        if m.resources.get("disk", 0):
-            if self.disk is None:
-                raise SyscallError("ENODEV", "the manifest asks for a disk; there is none")
-            self.disk.grant(pid)
+        for port in self._devices(m):                    # decoded in _admit: free
+            port.grant(pid)
         from exolab.kernels.singularity.personality import SipOS
         sip.personality = SipOS(self, sip)
         self.waits.add(pid, sip.parent)
