@@ -80,9 +80,9 @@ def run_isolation(ctx: SuiteContext) -> SuiteOutput:
     from exolab.kernels.singularity import pipeline
     values: dict[str, float] = {}
     n = _N_FILES[1 if ctx.quick else 0]
-    base = pipeline.measure("base", n, ctx.profile)
+    base = pipeline.measure("base", n, ctx.profile, ctx.seed)
     for config in _FIG5:
-        slow = 100 * (pipeline.measure(config, n, ctx.profile) / base - 1)
+        slow = 100 * (pipeline.measure(config, n, ctx.profile, ctx.seed) / base - 1)
         values[f"fig5_{config}"] = round(slow, 1)
     for row in _TABLE:
         size = _N_TABLE[row][1 if ctx.quick else 0]

@@ -33,8 +33,8 @@ Interface::
     trace(n, seed=SEED) -> bytes  the files the client reads (one byte each)
     image(path, block_size=4096)  write the disk image (directory + tagged blocks)
     driver, fs, client, init      the programs (``main(os, ...)``)
-    run(config, files, ...) -> (busy cycles, blocks read, machine stats)
-    measure(config, n=120, ...) -> busy cycles per block read
+    run(config, wanted, profile, cache_pages, seed) -> (busy cycles, blocks, stats)
+    measure(config, n=120, profile, seed) -> busy cycles per block read
     slowdowns(n=120) -> {config: percent over base}
 """
 from __future__ import annotations
@@ -209,7 +209,7 @@ init.manifest = ("init", (), (), (), ("DiskDevice", "FileService"))  # type: ign
 
 
 def run(config: str, wanted: bytes, profile: str = "athlon64",
-        cache_pages: int = CACHE_PAGES) -> tuple[int, int, Any]:
+        cache_pages: int = CACHE_PAGES, seed: int = 0) -> tuple[int, int, Any]:
     """Run the pipeline reading ``wanted`` under ``config`` (the client is the SIP
     a "named" setting isolates): (busy cycles, blocks read, machine statistics)."""
     from exolab.errors import ConfigError
@@ -220,7 +220,7 @@ def run(config: str, wanted: bytes, profile: str = "athlon64",
     host_os.close(fd)
     try:
         image(path)
-        m = Machine(profile)
+        m = Machine(profile, seed=seed)
         m.attach_disk(path)
         k = Singularity(m, isolation=config,
                         isolated=("client",))
@@ -238,12 +238,12 @@ def run(config: str, wanted: bytes, profile: str = "athlon64",
     return m.clock.now - stats.cpus[0].idle_cycles, int(line.split()[1]), stats
 
 
-def measure(config: str, n: int = 120, profile: str = "athlon64") -> float:
+def measure(config: str, n: int = 120, profile: str = "athlon64", seed: int = 0) -> float:
     """Busy cycles per block read under ``config``: files n+1..2n of the trace
     (runs of 2n and n files subtracted, so start-up and teardown cancel)."""
     long = trace(2 * n)
-    busy2, blocks2, _ = run(config, long, profile)
-    busy1, blocks1, _ = run(config, long[:n], profile)
+    busy2, blocks2, _ = run(config, long, profile, seed=seed)
+    busy1, blocks1, _ = run(config, long[:n], profile, seed=seed)
     return (busy2 - busy1) / (blocks2 - blocks1)
 
 
