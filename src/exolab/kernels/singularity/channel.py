@@ -38,6 +38,7 @@ Interface::
       create(owner, contract=None, shared=False) -> (exp, imp)   conformance from
                                        contract.endpoint(); shared: any thread of owner
       claim(owner, ep, tid)            the kernel hands ``ep`` to thread ``tid``
+      attach(cpu)                      as ``cpu=`` at construction
       send(cpu, owner, ep, name, args) -> int          bytes moved (0: pointers only)
       receive(cpu, owner, ep) -> (name, args) | None   None: the peer closed
       poll(owner, ep) -> bool          close(owner, ep)      side(owner, ep) -> str
@@ -156,6 +157,10 @@ class Channels:
             if t is not None and t.tid != end.thread:   # another thread of the SIP owns it
                 raise not_owned(what)
         return end
+
+    def attach(self, cpu: Any) -> None:
+        """Read the calling thread from ``cpu.current`` from now on."""
+        self._cpu = cpu
 
     def _tid(self) -> int | None:
         """The calling thread's id (None: the kernel itself, no thread)."""

@@ -103,7 +103,7 @@ class Singularity:
         self.heap = ExchangeHeap(EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES)
         self.sched = Scheduler(self.paths["sing_sched"])
         self.channels = Channels(self.heap, self.sched, MAX_ENDPOINTS,
-                                 self.paths["sing_channel_op"], machine.cpu)
+                                 self.paths["sing_channel_op"])
         self._catalogue = catalogue                 # None: the shipped ones, when asked
         self.installed = frozenset(installed)       # programs a manifest may depend on
         self.sips: dict[int, SIP] = {}
@@ -122,6 +122,7 @@ class Singularity:
         self._next_frame = KERNEL_FRAMES
         for cpu in machine.cpus:
             cpu.install(self)
+        self.channels.attach(machine.cpu)           # whose current thread calls
 
     # -- SIPs --------------------------------------------------------------------------
 
