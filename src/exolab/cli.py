@@ -977,6 +977,9 @@ def profiles(
 def soak(
     programs: Annotated[int, typer.Option("--programs", help="Hostile programs.")] = 1000,
     messages: Annotated[int, typer.Option("--messages", help="Hostile message cases.")] = 1000,
+    sips: Annotated[int, typer.Option(
+        "--sips", help="Hostile SIP cases (on kernels of sealed SIPs: Singularity).")
+    ] = 1000,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Soak seed.")] = 0,
     kernel: Annotated[Optional[list[str]], typer.Option(
         "--kernel", "-k", help="Kernel to soak (repeatable; default: every registered).",
@@ -989,12 +992,13 @@ def soak(
     ] = False,
 ) -> None:
     """Run generated hostile programs and hostile messages beside bystanders on every
-    kernel (issue 9); print how the runs ended; exit 1 if any failed."""
+    kernel (issue 9), and hostile SIPs on the kernels of sealed SIPs; print how the
+    runs ended; exit 1 if any failed."""
     from exolab import soak as s
     for k in kernel or ():
         if k not in kernel_names():
             raise ConfigError("unknown kernel", name=k, expected=kernel_names())
-    stats = s.soak(programs, messages, seed, kernel or None, spread=spread,
+    stats = s.soak(programs, messages, seed, kernel or None, spread=spread, sips=sips,
                    on_case=s.progress(sys.stderr) if sys.stderr.isatty() else None)
     table = Table(title=f"soak (seed {seed}, budget {s.BUDGET:,} cycles)",
                   title_justify="left")

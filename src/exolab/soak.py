@@ -22,6 +22,12 @@ submit.
   attach and into its descriptors; an honest client's replies, the
   bystander's pings and the server's status must come out exact.
 
+- A **SIP** case (``soak_sip``: kernels whose processes are sealed SIPs, which
+  cannot run the cases above) spawns a bystander SIP (rpc, a contract
+  channel carrying exchange-heap blocks, a pipe between its threads) and a
+  hostile SIP whose child SIPs each break a contract, misuse channels,
+  endpoints or the exchange heap, or spawn, exit and wait with hostile values.
+
 An ABI call that raises anything but ``SyscallError`` (or the program's own
 handler exceptions) prints a ``soak-leak`` line: a Python-level error
 escaping a kernel is a crash. Kernels come from the registry; kernel-specific
@@ -31,14 +37,16 @@ Interface::
 
     Failure(kind, case, kernel, seed, detail, source)   one failing run
     SoakStats(runs, outcomes, by_case, failures, kernels, programs, messages,
-              max_cycles, host_seconds, slowest)         the statistics record
+              max_cycles, host_seconds, slowest, sips)   the statistics record
     program_source(rng) -> str          message_source(rng, declaration) -> str
+    (soak_sip.sip_source(rng, extensions) -> str: the SIP cases)
     run_case(kernel, source, kind, seed=0, max_cycles=BUDGET) -> (outcome, detail, cycles)
     soak(programs, messages, seed=0, kernels=None, max_cycles=BUDGET,
-         on_case=None, spread=False) -> SoakStats
+         on_case=None, spread=False, sips=0) -> SoakStats
     report_rows(stats), summary(stats), failures_json(stats), REPORT_COLUMNS
     progress(stream) -> on_case callback
     soakable() -> list[str]             registered kernels refusing none of NEEDS
+    sip_soakable() -> list[str]         registered kernels the SIP cases run on
     BUDGET, EXPECTED, FINE, FAILURES, NEEDS
 
 Outcomes: ``finished``, ``faulted`` (the hostile side faulted), ``budget``,
@@ -59,6 +67,7 @@ from typing import Any, Callable
 
 from exolab.abi import MAX_COMPUTE
 from exolab.errors import VerifyError, safe_str
+from exolab.soak_sip import EXPECTED_SIP, capable, sip_source
 
 __all__ = ["Failure", "SoakStats", "program_source", "message_source", "run_case",
            "report_rows", "summary", "failures_json", "progress", "REPORT_COLUMNS",
@@ -81,6 +90,7 @@ EXPECTED = {
     "program": [f"bystander {sum(i + 1 for i in range(ROUNDS))}", "bystander status 5"],
     "message": [f"bystander {sum(i + 1 for i in range(ROUNDS))}", "bystander rpc 2470",
                 "bystander status 5", "bystander client 6", "bystander server 7"],
+    "sip": EXPECTED_SIP,
 }
 
 
@@ -110,6 +120,7 @@ class SoakStats:
     max_cycles: int                     # the largest cycle count any run reached
     host_seconds: float                 # total host time (measured by the harness)
     slowest: float                      # the longest single run, host seconds
+    sips: int = 0                       # SIP cases (on the kernels of sip_soakable)
 
 
 # -- the fixed parts of every case -------------------------------------------------------
@@ -619,20 +630,29 @@ def _classify(run: Any, kind: str, max_cycles: int) -> tuple[str, str]:
     return run.result.reason, ""
 
 
-def _cases(programs: int, messages: int, seed: int, kernels: list[str], spread: bool
+#: SIP case *i* has seed ``seed * 1_000_003 + SIP_SEEDS + i`` (apart from the others')
+SIP_SEEDS = 500_001
+
+
+def _cases(programs: int, messages: int, seed: int, kernels: list[str], spread: bool,
+           sips: int = 0, sip_kernels: list[str] | None = None
            ) -> list[tuple[str, int, str, str]]:
     """Every (kind, case seed, kernel, source) of a soak, in order: each case on every
-    kernel, or (``spread``) case *i* on kernel *i* mod the number of kernels only."""
+    kernel, or (``spread``) case *i* on kernel *i* mod the number of kernels only; SIP
+    cases on ``sip_kernels``."""
     from exolab.kernels import declaration
     out = []
-    for kind, count in (("program", programs), ("message", messages)):
-        for i in range(count):
-            case_seed = seed * 1_000_003 + i * 2 + (kind == "message")
-            for k in ([kernels[i % len(kernels)]] if spread else kernels):
+    for kind, count in (("program", programs), ("message", messages), ("sip", sips)):
+        ks = kernels if kind != "sip" else (sip_kernels or [])
+        for i in range(count if ks else 0):
+            case_seed = seed * 1_000_003 + (SIP_SEEDS + i if kind == "sip"
+                                            else i * 2 + (kind == "message"))
+            for k in ([ks[i % len(ks)]] if spread else ks):
                 rng = random.Random(case_seed)
                 d = declaration(k)
                 src = (program_source(rng, d.extensions) if kind == "program"
-                       else message_source(rng, d))
+                       else message_source(rng, d) if kind == "message"
+                       else sip_source(rng, d.extensions))
                 out.append((kind, case_seed, k, src))
     return out
 
@@ -644,19 +664,29 @@ def soakable() -> list[str]:
     return [k for k in kernel_names() if not NEEDS & declaration(k).refuses]
 
 
+def sip_soakable() -> list[str]:
+    """The registered kernels the SIP cases run on: those that declare every
+    extension they use (channels, endpoints, the exchange heap)."""
+    from exolab.kernels import declaration, kernel_names
+    return [k for k in kernel_names() if capable(declaration(k))]
+
+
 def soak(programs: int, messages: int, seed: int = 0, kernels: list[str] | None = None,
          max_cycles: int = BUDGET, on_case: Callable[[int, int, str], Any] | None = None,
-         spread: bool = False) -> SoakStats:
+         spread: bool = False, sips: int = 0) -> SoakStats:
     """Run ``programs`` hostile programs and ``messages`` hostile message cases on every
     kernel of ``kernels`` (default: the registry's soakable ones; ``spread``: each case on one of
     them in turn); ``on_case(i, total, outcome)`` after each run. Each case is generated from its own seed, so a failure's seed
-    and source reproduce it alone."""
+    and source reproduce it alone. ``sips`` SIP cases run on the SIP kernels among
+    ``kernels`` (default: every registered one that can run them)."""
     ks = list(kernels) if kernels else soakable()
+    sip_ks = [k for k in (kernels or sip_soakable()) if k in sip_soakable()]
+    ks = [k for k in ks if not kernels or k in soakable() or k not in sip_ks]
     outcomes: dict[str, int] = {}
     by_case: dict[str, dict[str, int]] = {}
     failures: list[Failure] = []
     top, spent, slowest = 0, 0.0, 0.0
-    cases = _cases(programs, messages, seed, ks, spread)
+    cases = _cases(programs, messages, seed, ks, spread, sips, sip_ks)
     for i, (kind, case_seed, k, src) in enumerate(cases):
         t0 = time.perf_counter()        # the harness's clock, outside every simulation
         outcome, detail, cycles = run_case(k, src, kind, case_seed, max_cycles)
@@ -670,8 +700,9 @@ def soak(programs: int, messages: int, seed: int = 0, kernels: list[str] | None 
             failures.append(Failure(outcome, kind, k, case_seed, detail, src))
         if on_case is not None:
             on_case(i, len(cases), outcome)
-    return SoakStats(len(cases), outcomes, by_case, tuple(failures), tuple(ks), programs, messages,
-                     top, spent, slowest)
+    shown = tuple(ks) + tuple(k for k in sip_ks if sips and k not in ks)
+    return SoakStats(len(cases), outcomes, by_case, tuple(failures), shown, programs,
+                     messages, top, spent, slowest, sips if sip_ks else 0)
 
 
 # -- reporting -------------------------------------------------------------------------------
@@ -692,7 +723,8 @@ def report_rows(stats: SoakStats) -> list[tuple[str, ...]]:
 def summary(stats: SoakStats) -> str:
     """The soak's figures in one paragraph (and the first failures, briefly)."""
     n = {kind: sum(1 for f in stats.failures if f.kind == kind) for kind in FAILURES}
-    lines = [f"{stats.programs:,} programs + {stats.messages:,} message cases on "
+    sips = f" + {stats.sips:,} SIP cases" if stats.sips else ""
+    lines = [f"{stats.programs:,} programs + {stats.messages:,} message cases{sips} on "
              f"{', '.join(stats.kernels)}: {stats.runs:,} runs, "
              f"{n['crash']} simulator crashes, {n['hang']} hangs past the budget, "
              f"{n['bystander']} bystander results changed, {n['rejected']} rejected by "

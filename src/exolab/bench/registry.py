@@ -73,6 +73,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "exolab.bench.tables",
     "exolab.bench.aegis",
     "exolab.bench.fs",
+    "exolab.bench.isolation",
 )
 
 DEFAULT_PROFILE = "dec5000"

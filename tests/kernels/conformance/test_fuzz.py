@@ -152,6 +152,7 @@ EXTRAS: dict[str, Any] = {
     "exheap_write": st.tuples(value, st.one_of(data, value)),
     "exheap_free": st.tuples(value), "nic_post": st.tuples(va, small),
     "nic_send": st.tuples(va, small), "nic_wait": st.just(()),
+    "disk_read": st.tuples(st.one_of(small, value), va), "disk_info": st.just(()),
 }
 ANY_ARGS = st.lists(value, max_size=4).map(tuple)
 #: a raw kernel entry: the trap number, then arguments (("H",) is the caller's own

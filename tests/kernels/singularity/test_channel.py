@@ -102,3 +102,73 @@ def test_closing_ends_the_peer_and_sending_then_is_epipe() -> None:
     assert e.value.errno == "EPIPE"
     assert ch.receive(None, 1, exp) is None
     assert ch.close_all(1) == 1 and ch.statistics().endpoints_live == 0
+
+
+class _Thread:
+    def __init__(self, tid: int) -> None:
+        self.tid = tid
+
+
+class _CPU:
+    """Stands for the machine CPU: only its current thread matters here."""
+
+    def __init__(self) -> None:
+        self.current: Any = None
+
+    def run(self, tid: int | None) -> None:
+        self.current = None if tid is None else _Thread(tid)
+
+
+def test_an_endpoint_is_owned_by_one_thread_and_a_send_moves_it() -> None:
+    cpu = _CPU()
+    ch = Channels(ExchangeHeap(64, 1 << 16), NoSched(), 16, cpu=cpu)
+    cpu.run(10)                                     # thread 10 of SIP 1 makes both
+    a_exp, a_imp = ch.create(1)
+    b_exp, b_imp = ch.create(1)
+    cpu.run(11)                                     # thread 11, same SIP: not its own
+    with pytest.raises(ProgramFault):
+        ch.send(None, 1, a_exp, "Hi", ())
+    with pytest.raises(ProgramFault):
+        ch.side(1, b_imp)
+    cpu.run(10)
+    ch.send(None, 1, a_exp, "Take", (b_imp,))      # moves to whoever receives it
+    cpu.run(11)
+    with pytest.raises(ProgramFault):               # a_imp is still thread 10's
+        ch.receive(None, 1, a_imp)
+    cpu.run(10)
+    _n, (got,) = ch.receive(None, 1, a_imp)         # thread 10 took it: 10 owns it
+    cpu.run(11)
+    with pytest.raises(ProgramFault):
+        ch.side(1, got)
+    cpu.run(None)                                   # the kernel itself: SIP checked
+    ch.claim(1, got, 11)
+    cpu.run(11)
+    assert ch.side(1, got) == "Imp"
+    cpu.run(10)
+    with pytest.raises(ProgramFault):
+        ch.side(1, got)
+
+
+def test_shared_endpoints_belong_to_every_thread_of_the_sip() -> None:
+    cpu = _CPU()
+    ch = Channels(ExchangeHeap(64, 1 << 16), NoSched(), 16, cpu=cpu)
+    cpu.run(10)
+    exp, imp = ch.create(1, shared=True)            # the ABI's pipes and rpc handles
+    cpu.run(11)
+    ch.send(None, 1, exp, "Data", (1,))
+    cpu.run(12)
+    assert ch.receive(None, 1, imp) == ("Data", (1,))
+    with pytest.raises(ProgramFault):
+        ch.side(2, imp)                             # still only this SIP's
+
+
+def test_one_block_or_endpoint_twice_in_a_message_is_refused_before_anything_moves() -> None:
+    ch, heap = make()
+    exp, imp = ch.create(1)
+    c_exp, c_imp = ch.create(1)
+    block = heap.alloc(1, b"once")
+    for args in ((block, block), (c_imp, 1, c_imp)):
+        with pytest.raises(ProgramFault):
+            ch.send(None, 1, exp, "Twice", args)
+    assert ch.queued(1, imp) == 0 and heap.read(1, block) == b"once"
+    assert ch.side(1, c_imp) == "Imp"                   # still the sender's

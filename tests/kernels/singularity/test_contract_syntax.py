@@ -25,8 +25,9 @@ def test_the_seed_contracts_parse(path: Path) -> None:
     assert decl.messages and decl.states
 
 
-def test_both_shipped_contracts_are_there() -> None:
-    assert [p.name for p in SHIPPED] == ["NicDevice.sg", "NicEvents.sg"]
+def test_the_shipped_contracts_are_there() -> None:
+    assert [p.name for p in SHIPPED] == ["DiskDevice.sg", "FileService.sg",
+                                         "NicDevice.sg", "NicEvents.sg"]
 
 
 def test_tokens_positions_arrows_and_comments() -> None:

@@ -140,3 +140,90 @@ def test_spawn_arguments_share_nothing() -> None:
 def test_the_kernel_refuses_a_machine_too_small() -> None:
     with pytest.raises(Exception):
         Singularity(Machine("athlon64", frames=32))
+
+
+def test_an_endpoint_belongs_to_one_thread_and_thread_create_hands_it_over() -> None:
+    out: dict[str, Any] = {}
+
+    def borrower(os: Any, ep: Any) -> None:
+        os.send(ep, "Hello", 1)                     # created by main: not this thread's
+
+    def taker(os: Any, ep: Any) -> None:
+        out["taker"] = os.receive(ep)               # handed over by thread_create
+
+    def intruder(os: Any) -> None:
+        a, b = os.channel()
+        os.thread_create(borrower, a)               # moves a to the borrower...
+        os.thread_yield()
+        os.send(a, "Mine?", 2)                      # ... so this faults the SIP
+
+    def main(os: Any) -> None:
+        a, b = os.channel()
+        os.thread_create(taker, b)
+        os.send(a, "Ping", 7)
+        os.thread_yield()
+        out["intruder"] = os.wait(os.spawn(intruder))[1]
+
+    r = run_program(main, kernel="singularity", profile="athlon64")
+    assert out["taker"] == ("Ping", (7,))
+    assert str(out["intruder"]).startswith("fault") and len(r.faults) == 1
+    assert "not own" in str(r.faults[0][1])
+
+
+def test_a_thread_using_another_threads_endpoint_faults_its_sip() -> None:
+    def thief(os: Any) -> None:
+        a, _b = os.channel()
+        os.thread_create(lambda os: os.send(a, "Hi"))   # a closure: a is main's
+        os.thread_yield()
+        os.print("after")
+
+    def parent(os: Any) -> None:
+        os.print("status", os.wait(os.spawn(thief))[1].split(":")[0])
+
+    r = run_program(parent, kernel="singularity", profile="athlon64", trusted=True)
+    assert r.console == ["status fault"] and len(r.faults) == 1   # "after" never came
+    assert "not own" in str(r.faults[0][1])
+
+
+def test_pipes_block_like_pipes_elsewhere() -> None:
+    """A writer to a full pipe sleeps until the reader drains it; a writer asleep
+    when the last reader closes gets EPIPE; an empty write is not end of file."""
+    out: dict[str, Any] = {"log": []}
+
+    def writer(os: Any, w: int) -> None:
+        out["log"].append("w start")
+        os.write(w, b"a" * 4096)                    # fills the pipe: no sleep yet
+        out["log"].append("w full")
+        os.write(w, b"b" * 100)                     # sleeps until the reader drains
+        out["log"].append("w resumed")
+        os.write(w, b"")                            # nothing sent: not end of file
+        os.close(w)
+
+    def blocked(os: Any, w: int) -> None:
+        os.write(w, b"c" * 4096)
+        out["epipe"] = errno(os.write, w, b"d")     # asleep, then the reader closes
+
+    def main(os: Any) -> None:
+        r, w = os.pipe()
+        os.thread_create(writer, w)
+        os.thread_yield()
+        out["log"].append("r reads")
+        out["zero"] = os.read(r, 0)                 # n == 0: b"" at once
+        got = b""
+        while True:
+            chunk = os.read(r, 1000)
+            if not chunk:
+                break
+            got += chunk
+        out["got"] = got
+        r2, w2 = os.pipe()
+        os.thread_create(blocked, w2)
+        os.thread_yield()
+        os.close(r2)
+        os.thread_yield()
+
+    r = run_program(main, kernel="singularity", profile="athlon64")
+    assert r.faults == [] and out["zero"] == b""
+    assert out["got"] == b"a" * 4096 + b"b" * 100
+    assert out["log"] == ["w start", "w full", "r reads", "w resumed"]
+    assert out["epipe"] == "EPIPE"

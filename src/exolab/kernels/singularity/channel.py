@@ -8,6 +8,15 @@ one), and a handle that is dead, foreign or made up is a fault of its user: the
 kernel accepts only the very handle object it issued last (a copy with the
 same numbers is not it).
 
+Within its SIP an endpoint is owned by one thread at a time (the creating
+thread; for an endpoint that arrived in a message, the thread that received
+it; for one handed to a new SIP or thread, that thread). A thread using an
+endpoint another thread of its SIP owns faults as if the SIP did not own it.
+Endpoints created ``shared`` (the ABI's pipes and rpc connections, which
+live in the SIP's descriptor table like a process's files) belong to the
+SIP as a whole. The current thread is read from the CPU given at
+construction; with none (the kernel's own calls) only the SIP is checked.
+
 A message is a name and arguments. Arguments are decoded before anything is
 delivered: exact ``int``/``bool`` scalars are copied; an exchange-heap
 :class:`~exolab.kernels.singularity.exheap.Block` or an endpoint moves to the
@@ -24,8 +33,12 @@ take a message the receiver's side does not expect faults the receiver.
 Interface::
 
     Endpoint                           a handle (opaque to programs)
-    Channels(heap, sched, max_per_owner, c_op=0)    c_op: cycles of one send/receive
-      create(owner, contract=None) -> (exp, imp)      conformance from contract.endpoint()
+    Channels(heap, sched, max_per_owner, c_op=0, cpu=None)    c_op: cycles of one
+                                       send/receive; cpu: whose ``current`` thread owns
+      create(owner, contract=None, shared=False) -> (exp, imp)   conformance from
+                                       contract.endpoint(); shared: any thread of owner
+      claim(owner, ep, tid)            the kernel hands ``ep`` to thread ``tid``
+      attach(cpu)                      as ``cpu=`` at construction
       send(cpu, owner, ep, name, args) -> int          bytes moved (0: pointers only)
       receive(cpu, owner, ep) -> (name, args) | None   None: the peer closed
       poll(owner, ep) -> bool          close(owner, ep)      side(owner, ep) -> str
@@ -49,6 +62,7 @@ from exolab.kernels.singularity.exheap import Block, ExchangeHeap
 __all__ = ["Endpoint", "Channels", "ChannelStats", "not_owned", "SIDES"]
 
 SIDES = ("Exp", "Imp")
+_IN_FLIGHT = -1             # an endpoint's thread while it travels: nobody's yet
 
 
 class Endpoint:
@@ -67,11 +81,13 @@ class Endpoint:
 class _End:
     """The kernel's record of one endpoint."""
 
-    __slots__ = ("owner", "gen", "side", "peer", "queue", "sleepers", "conformance",
-                 "closed", "contract", "handle")
+    __slots__ = ("owner", "thread", "gen", "side", "peer", "queue", "sleepers",
+                 "conformance", "closed", "contract", "handle")
 
-    def __init__(self, owner: int, side: str, conformance: Any, contract: str) -> None:
+    def __init__(self, owner: int, side: str, conformance: Any, contract: str,
+                 thread: int | None) -> None:
         self.owner = owner
+        self.thread = thread                # owning thread's tid; None: the whole SIP
         self.gen = 0
         self.side = side
         self.peer: "_End | None" = None
@@ -112,11 +128,12 @@ class Channels:
 
     __slots__ = ("_ends", "_next", "_heap", "_sched", "_max", "_per_owner", "_c_op",
                  "_channels", "_sends", "_receives", "_eps_moved", "_blocks_moved",
-                 "_violations")
+                 "_violations", "_cpu")
 
     def __init__(self, heap: ExchangeHeap, sched: Any, max_per_owner: int,
-                 c_op: int = 0) -> None:
+                 c_op: int = 0, cpu: Any = None) -> None:
         self._c_op = c_op
+        self._cpu = cpu                     # its ``current`` thread is the caller
         self._ends: dict[int, _End] = {}
         self._per_owner: dict[int, set[int]] = {}
         self._next = 1
@@ -135,24 +152,42 @@ class Channels:
         end = self._ends.get(ep._id)
         if end is None or end.owner != owner or end.handle is not ep:   # issued, not made
             raise not_owned(what)
+        if end.thread is not None and self._cpu is not None:
+            t = self._cpu.current
+            if t is not None and t.tid != end.thread:   # another thread of the SIP owns it
+                raise not_owned(what)
         return end
+
+    def attach(self, cpu: Any) -> None:
+        """Read the calling thread from ``cpu.current`` from now on."""
+        self._cpu = cpu
+
+    def _tid(self) -> int | None:
+        """The calling thread's id (None: the kernel itself, no thread)."""
+        t = None if self._cpu is None else self._cpu.current
+        return None if t is None else int(t.tid)
 
     def _decode_args(self, owner: int, args: tuple[Any, ...],
                      contracted: bool) -> list[_End]:
         """Check every argument may cross (the sender's fault if not); the endpoints.
         A str (an enum member's name) crosses only where a contract typed it."""
         moving: list[_End] = []
+        blocks = 0
         for a in args:
             t = type(a)
             if t is int or t is bool or (t is str and contracted):
                 continue
             if t is Block:
                 self._heap.check(owner, a)
+                blocks += 1
             elif t is Endpoint:
                 moving.append(self._end(owner, a, "send an endpoint"))
             else:
                 raise ProgramFault("only scalars, exchange-heap blocks and endpoints "
                                    "cross a channel", argument=shown(a))
+        if (len(moving) > 1 and len(set(map(id, moving))) < len(moving)) or \
+                (blocks > 1 and len({id(a) for a in args if type(a) is Block}) < blocks):
+            raise ProgramFault("one block or endpoint twice in a message (it moves once)")
         return moving
 
     def _predicates(self, owner: int) -> tuple[Any, Any]:
@@ -172,13 +207,14 @@ class Channels:
 
     # -- mechanism -------------------------------------------------------------------
 
-    def _new_end(self, owner: int, side: str, contract: Any) -> tuple[_End, Endpoint]:
-        """A fresh endpoint owned by ``owner``."""
+    def _new_end(self, owner: int, side: str, contract: Any,
+                 thread: int | None) -> tuple[_End, Endpoint]:
+        """A fresh endpoint owned by ``owner`` (its thread ``thread``, None: any)."""
         if len(self._per_owner.get(owner, ())) >= self._max:
             raise SyscallError("EMFILE", "too many endpoints", limit=self._max)
         conf = None if contract is None else contract.endpoint(side)
         name = "" if contract is None else safe_str(getattr(contract, "name", ""))
-        end = _End(owner, side, conf, name)
+        end = _End(owner, side, conf, name, thread)
         eid = self._next
         self._next += 1
         self._ends[eid] = end
@@ -186,12 +222,15 @@ class Channels:
         end.handle = Endpoint(eid, 0)
         return end, end.handle
 
-    def create(self, owner: int, contract: Any = None) -> tuple[Endpoint, Endpoint]:
-        """A new channel; both endpoints owned by ``owner``."""
+    def create(self, owner: int, contract: Any = None,
+               shared: bool = False) -> tuple[Endpoint, Endpoint]:
+        """A new channel; both endpoints owned by ``owner``'s calling thread (by the
+        whole SIP if ``shared``)."""
         if len(self._per_owner.get(owner, ())) + 2 > self._max:
             raise SyscallError("EMFILE", "too many endpoints", limit=self._max)
-        exp, h_exp = self._new_end(owner, "Exp", contract)
-        imp, h_imp = self._new_end(owner, "Imp", contract)
+        tid = None if shared else self._tid()
+        exp, h_exp = self._new_end(owner, "Exp", contract, tid)
+        imp, h_imp = self._new_end(owner, "Imp", contract, tid)
         exp.peer, imp.peer = imp, exp
         self._channels += 1
         return h_exp, h_imp
@@ -202,6 +241,8 @@ class Channels:
         self._per_owner[end.owner].discard(eid)
         self._per_owner.setdefault(to, set()).add(eid)
         end.owner = to
+        if end.thread is not None:
+            end.thread = _IN_FLIGHT         # whoever takes it next owns it
         end.gen += 1
         self._eps_moved += 1
         end.handle = Endpoint(eid, end.gen)
@@ -262,14 +303,30 @@ class Channels:
                 self._violations += 1
                 raise _violation(ex, name, end.side) from None
         end.queue.popleft()
+        tid = self._tid()
+        for a in args:                      # endpoints that arrived: the receiver's
+            if type(a) is Endpoint:
+                got = self._ends.get(a._id)
+                if got is not None and got.thread is not None:
+                    got.thread = tid
         self._receives += 1
         if cpu is not None:
             cpu.clock.now += self._c_op     # the receive path (a pointer is unlinked)
         return name, args
 
     def give(self, owner: int, ep: object, to: int) -> Endpoint:
-        """The kernel hands ``owner``'s endpoint to ``to`` (a name service's connect)."""
+        """The kernel hands ``owner``'s endpoint to ``to`` (a name service's connect, a
+        new SIP's manifest endpoints; :meth:`claim` then names the thread)."""
         return self._move_end(self._end(owner, ep, "give"), to)
+
+    def claim(self, owner: int, ep: object, tid: int) -> None:
+        """The kernel makes thread ``tid`` (of ``owner``) the owner of ``ep``, unless
+        the whole SIP holds it."""
+        end = self._ends.get(ep._id) if type(ep) is Endpoint else None
+        if end is None or end.owner != owner or end.handle is not ep:
+            raise not_owned("claim")
+        if end.thread is not None:
+            end.thread = tid
 
     def sleep_any(self, cpu: Any, owner: int, eps: list[Any], *extra: list[Any]) -> None:
         """Wait until a message (or a close) reaches one of ``eps`` or ``extra`` wakes."""

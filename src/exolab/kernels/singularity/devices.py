@@ -1,4 +1,5 @@
-"""Device access for driver SIPs: the NIC, granted by a manifest's system resources.
+"""Device access for driver SIPs: the NIC and the disk, granted by a manifest's
+system resources.
 
 A driver is an ordinary SIP whose manifest asks for the device
 (``resources={"nic": 1}``: NIC 0 of the machine). It posts receive buffers
@@ -8,6 +9,11 @@ waits for the NIC's interrupt, which the kernel turns into a wakeup of the
 waiting driver thread. Any other SIP asking is refused (EPERM): a device is
 a system resource the manifest must declare.
 
+The disk works the same way (``resources={"disk": 1}``: disk 0): the driver
+submits a read of one block by DMA into its own heap and sleeps until the
+disk's interrupt says that request completed; the CPU is idle meanwhile (the
+seek, rotation and transfer are the drive's time, not the CPU's).
+
 Interface::
 
     NicPort(nic)                       one NIC and the driver's waiters
@@ -16,14 +22,21 @@ Interface::
       post(paddr, size) -> bool        send(paddr, n) -> bool
       wait(cpu, sched) -> [(paddr, length)]      received frames (waits for one)
       interrupt(sched)                 IRQ_NIC: collect completions, wake the waiter
+    DiskPort(disk)                     one disk and the driver's waiting requests
+      grant(pid)  release(pid)  check(pid)       as NicPort's
+      block_size, blocks               the drive's geometry
+      read(cpu, sched, block, paddr)   DMA ``block`` to ``paddr``; waits for completion
+      interrupt(sched)                 IRQ_DISK: wake the threads whose request completed
+      orphans                          requests in flight whose waiter was killed
+      pinned                           frames the kernel keeps aside until none is left
 """
 from __future__ import annotations
 
 from typing import Any
 
-from exolab.errors import SyscallError
+from exolab.errors import MachineError, SyscallError
 
-__all__ = ["NicPort"]
+__all__ = ["NicPort", "DiskPort"]
 
 
 class NicPort:
@@ -77,3 +90,72 @@ class NicPort:
         self.nic.take_tx_done()
         if self.done and self.sleepers:
             sched.wakeup(self.sleepers)
+
+
+class DiskPort:
+    """A disk owned by one driver SIP; see the module docstring."""
+
+    __slots__ = ("disk", "owner", "done", "waiting", "orphans", "pinned", "block_size",
+                 "blocks")
+
+    def __init__(self, disk: Any) -> None:
+        self.disk = disk
+        self.owner: int | None = None
+        self.done: set[int] = set()                 # completed request ids, not yet seen
+        self.waiting: dict[int, list[Any]] = {}     # request id -> its sleeping thread
+        self.orphans: set[int] = set()              # in flight, their waiter gone
+        self.pinned: list[int] = []                 # the kernel's: frames such a DMA
+                                                    # may still write (kept from reuse)
+        self.block_size = int(disk.block_size)
+        self.blocks = int(disk.blocks)
+
+    def grant(self, pid: int) -> None:
+        """``pid``'s manifest declared the disk: it may drive it (one driver)."""
+        if self.owner is not None:
+            raise SyscallError("EBUSY", "the disk already has a driver", owner=self.owner)
+        self.owner = pid
+
+    def release(self, pid: int) -> None:
+        """The driver exited."""
+        if self.owner == pid:
+            self.owner = None
+
+    def check(self, pid: int) -> None:
+        """EPERM unless ``pid`` is the disk's driver."""
+        if self.owner != pid:
+            raise SyscallError("EPERM", "the disk is not in this SIP's manifest")
+
+    def read(self, cpu: Any, sched: Any, block: int, paddr: int) -> None:
+        """DMA ``block`` to physical ``paddr`` and sleep until it has landed."""
+        if not 0 <= block < self.blocks:
+            raise SyscallError("EINVAL", "no such disk block", block=block,
+                               blocks=self.blocks)
+        try:
+            rid = self.disk.submit_read(block, paddr)
+        except MachineError as ex:
+            raise SyscallError("EIO", "the disk refused the request",
+                               reason=type(ex).__name__) from None
+        self.waiting[rid] = []
+        try:
+            while rid not in self.done:
+                self.done.update(self.disk.take_completions())
+                if rid in self.done:
+                    break
+                sched.sleep(cpu, self.waiting[rid])
+        finally:
+            self.waiting.pop(rid, None)
+            if rid in self.done:
+                self.done.discard(rid)
+            else:                               # the waiter was killed: DMA still due
+                self.orphans.add(rid)
+
+    def interrupt(self, sched: Any) -> None:
+        """The disk interrupted: note its completions and wake their waiters."""
+        for rid in self.disk.take_completions():
+            if rid in self.orphans:
+                self.orphans.discard(rid)
+                continue
+            self.done.add(rid)
+            queue = self.waiting.get(rid)
+            if queue:
+                sched.wakeup(queue)

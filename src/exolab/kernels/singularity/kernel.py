@@ -12,7 +12,8 @@ and declared.
 Interface::
 
     Singularity(machine, paths=None, catalogue=None, installed=(), isolation="base",
-                isolated=())                       the knob: isolation.CONFIGS
+                isolated=())                       the knob: isolation.CONFIGS;
+                                                   catalogue None: the shipped contracts
       boot(program, *args, name="init") -> SIP
       spawn(parent, program, args, name) -> SIP     (decode, then create)
       start_thread(sip, entry, args) -> SimThread   fault(sip, what, where)
@@ -24,6 +25,7 @@ Interface::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 from exolab.abi import EXCEPTION_KINDS, FILE_CALLS, image_pages
@@ -37,7 +39,7 @@ from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.singularity import manifest as manifests
 from exolab.kernels.common.args import shown
 from exolab.kernels.singularity.channel import Channels, ChannelStats, Endpoint
-from exolab.kernels.singularity.devices import NicPort
+from exolab.kernels.singularity.devices import DiskPort, NicPort
 from exolab.kernels.singularity.exheap import ExchangeHeap, ExHeapStats
 from exolab.kernels.singularity.limits import (EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES,
                                                HEAP_PAGES, LIMITS, MAX_ENDPOINTS,
@@ -46,7 +48,7 @@ from exolab.kernels.singularity.limits import (EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYT
 from exolab.kernels.singularity.paths import resolve
 from exolab.kernels.singularity.sched import Scheduler, SchedStats
 from exolab.kernels.singularity.sip import SIP
-from exolab.machine.cpu import IRQ_NIC, KERNEL, CPU, Cause
+from exolab.machine.cpu import IRQ_DISK, IRQ_NIC, KERNEL, CPU, Cause
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import SimThread, ThreadExit
 from exolab.machine.tlb import TLBEntry
@@ -61,7 +63,7 @@ REFUSES = frozenset({"fork", "shm_create", "shm_attach", "shm_detach", "mprotect
 #: calls the personality adds beyond the ABI (channels, the exchange heap)
 EXTENSIONS = frozenset({"channel", "send", "receive", "close_endpoint", "endpoint",
                         "exheap_new", "exheap_read", "exheap_write", "exheap_free",
-                        "nic_post", "nic_send", "nic_wait"})
+                        "nic_post", "nic_send", "nic_wait", "disk_read", "disk_info"})
 KERNEL_FRAMES = 64          # the kernel's own image and data
 TRAP_CALL = 0               # the one trap: a ring-3 SIP entering a kernel call
 
@@ -83,6 +85,7 @@ class Singularity:
     trap_names: dict[int, str] = {0: "ring_crossing"}   # only ring-3 SIPs (the knob) trap
     declaration = Declaration(refuses=REFUSES, extensions=EXTENSIONS,
                               paths="exolab.kernels.singularity.paths", limits=LIMITS)
+    disk: DiskPort | None = None        # the disk's port (devices.py), if there is one
 
     def __init__(self, machine: Machine, paths: dict[str, int] | None = None,
                  catalogue: Any = None, installed: Iterable[str] = (),
@@ -101,7 +104,7 @@ class Singularity:
         self.sched = Scheduler(self.paths["sing_sched"])
         self.channels = Channels(self.heap, self.sched, MAX_ENDPOINTS,
                                  self.paths["sing_channel_op"])
-        self.catalogue = catalogue                  # contract name -> Contract
+        self._catalogue = catalogue                 # None: the shipped ones, when asked
         self.installed = frozenset(installed)       # programs a manifest may depend on
         self.sips: dict[int, SIP] = {}
         self.waits = WaitTable()
@@ -113,12 +116,22 @@ class Singularity:
         self.threads_live = 0
         self._next_pid = 1
         self.nic = NicPort(machine.nics[0]) if machine.nics else None   # devices.py
+        if machine.disks:                   # (else the class's None: no instance slot)
+            self.disk = DiskPort(machine.disks[0])
         self._free_frames: list[int] = []
         self._next_frame = KERNEL_FRAMES
         for cpu in machine.cpus:
             cpu.install(self)
+        self.channels.attach(machine.cpu)           # whose current thread calls
 
     # -- SIPs --------------------------------------------------------------------------
+
+    @property
+    def catalogue(self) -> Any:
+        """Contract name -> Contract: the one given, else the shipped contracts."""
+        if self._catalogue is None:
+            self._catalogue = shipped_catalogue()
+        return self._catalogue
 
     def contracts(self) -> frozenset[str]:
         """Names of the contracts the catalogue knows."""
@@ -145,10 +158,25 @@ class Singularity:
                                reason=str(ex)) from None
         if len(self.sips) >= MAX_SIPS or self.threads_live >= MAX_THREADS:
             raise SyscallError("EAGAIN", "too many SIPs", limit=MAX_SIPS)
+        for port in self._devices(m):                    # before anything is made
+            if port.owner is not None:
+                raise SyscallError("EBUSY", "the device already has a driver",
+                                   owner=port.owner)
         pages = max(HEAP_PAGES, image_pages(program), m.resources.get("heap_pages", 0))
         if self._frames_left() < pages:
             raise SyscallError("ENOMEM", "no memory for the SIP's heap", pages=pages)
         return m, pages, process_name(name, program)
+
+    def _devices(self, m: Any) -> list[Any]:
+        """The device ports manifest ``m`` asks for (ENODEV for one the machine lacks)."""
+        out = []
+        for resource, port in (("nic", self.nic), ("disk", self.disk)):
+            if m.resources.get(resource, 0):
+                if port is None:
+                    raise SyscallError("ENODEV", "the manifest asks for a device; there "
+                                       "is none", device=resource)
+                out.append(port)
+        return out
 
     def spawn(self, parent: SIP | None, program: Callable[..., Any], args: tuple[Any, ...],
               name: Any) -> SIP:
@@ -162,10 +190,8 @@ class Singularity:
         sip.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         self.alloc_region(sip, pages)
         self._isolate(sip, pages)
-        if m.resources.get("nic", 0):
-            if self.nic is None:
-                raise SyscallError("ENODEV", "the manifest asks for a NIC; there is none")
-            self.nic.grant(pid)
+        for port in self._devices(m):                    # decoded in _admit: free
+            port.grant(pid)
         from exolab.kernels.singularity.personality import SipOS
         sip.personality = SipOS(self, sip)
         self.waits.add(pid, sip.parent)
@@ -176,7 +202,9 @@ class Singularity:
                 parent.pid, ep, pid)                      # type: ignore[union-attr]
         args = tuple(moved.get(id(a), a) if type(a) is Endpoint else a for a in args)
         self.machine.cpu.charge(self.paths["sing_sip_create"])
-        self.start_thread(sip, program, args)
+        main = self.start_thread(sip, program, args)
+        for ep in moved.values():                        # its endpoints: the first thread's
+            self.channels.claim(pid, ep, main.tid)
         return sip
 
     def _isolate(self, sip: SIP, pages: int) -> None:
@@ -285,6 +313,11 @@ class Singularity:
         self.heap.reclaim(sip.pid)
         if self.nic is not None:
             self.nic.release(sip.pid)
+        if self.disk is not None and self.disk.owner == sip.pid:
+            self.disk.release(sip.pid)
+            if self.disk.orphans:           # a DMA may still land there: keep them
+                self.disk.pinned.extend(sip.frames)
+                sip.frames = []
         self._free_frames.extend(sip.frames)
         sip.frames, sip.regions = [], []
         from exolab.kernels.singularity import personality
@@ -328,9 +361,14 @@ class Singularity:
         cpu.tlb_write_random(TLBEntry(vpn, cpu.asid, vpn, True, True))
 
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
-        """The NIC's interrupt wakes its driver SIP (drivers are SIPs, not kernel code)."""
+        """A device's interrupt wakes its driver SIP (drivers are SIPs, not kernel code)."""
         if irq == IRQ_NIC and self.nic is not None:
             self.nic.interrupt(self.sched)
+        elif irq == IRQ_DISK and self.disk is not None:
+            self.disk.interrupt(self.sched)
+            if self.disk.pinned and not self.disk.orphans:
+                self._free_frames.extend(self.disk.pinned)
+                self.disk.pinned = []
 
     def on_idle(self, cpu: CPU) -> bool:
         """Dispatch the next ready thread (after failing rpc connects nobody can serve)."""
@@ -372,6 +410,14 @@ class Singularity:
                          sched=self.sched.statistics(),
                          channels=self.channels.statistics(),
                          exheap=self.heap.statistics())
+
+
+@lru_cache(maxsize=1)
+def shipped_catalogue() -> Any:
+    """The contracts exolab ships (``contracts/*.sg``): the catalogue of a kernel made
+    without one, parsed once (a catalogue is read-only once loaded)."""
+    from exolab.kernels.singularity.contract import Catalogue
+    return Catalogue.shipped()
 
 
 _PLAIN = (int, bool, float, str, bytes, type(None))

@@ -3,14 +3,15 @@
 Interface::
 
     MAX_SIPS, MAX_THREADS, MAX_THREADS_PER_SIP, MAX_FDS,
-    HEAP_PAGES, MAX_HEAP_PAGES, EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES, MAX_ENDPOINTS
+    HEAP_PAGES, MAX_HEAP_PAGES, EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES, MAX_ENDPOINTS,
+    PIPE_BUFFER
     LIMITS                      the ABI-visible bounds (the declaration's ``limits``)
 """
 from __future__ import annotations
 
 __all__ = ["MAX_SIPS", "MAX_THREADS", "MAX_THREADS_PER_SIP", "MAX_FDS",
            "HEAP_PAGES", "MAX_HEAP_PAGES", "EXHEAP_MAX_BLOCKS", "EXHEAP_MAX_BYTES",
-           "MAX_ENDPOINTS", "LIMITS"]
+           "MAX_ENDPOINTS", "PIPE_BUFFER", "LIMITS"]
 
 MAX_SIPS = 16_384               # live and unreaped SIPs (EAGAIN beyond)
 MAX_THREADS = 32_768            # kernel threads of every SIP (EAGAIN beyond)
@@ -21,5 +22,6 @@ MAX_HEAP_PAGES = 4_096          # what ``mmap`` may grow one SIP's region to
 EXHEAP_MAX_BLOCKS = 65_536      # live blocks of the exchange heap (ENOMEM beyond)
 EXHEAP_MAX_BYTES = 16 << 20     # bytes in live exchange-heap blocks
 MAX_ENDPOINTS = 1_024           # channel endpoints one SIP may own
+PIPE_BUFFER = 4_096             # bytes an ABI pipe holds; a writer past it sleeps
 
-LIMITS = {"max_fds": MAX_FDS, "live_processes": MAX_SIPS}
+LIMITS = {"max_fds": MAX_FDS, "live_processes": MAX_SIPS, "pipe_buffer": PIPE_BUFFER}

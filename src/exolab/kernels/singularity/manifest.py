@@ -32,7 +32,7 @@ from exolab.kernels.common.args import shown
 __all__ = ["EndpointDecl", "Manifest", "manifest_of", "from_plain", "contracts_used", "check"]
 
 _SIDES = ("Exp", "Imp")
-_RESOURCES = ("heap_pages", "threads", "nic")
+_RESOURCES = ("heap_pages", "threads", "nic", "disk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,8 @@ class Manifest:
 
     name: str
     code: tuple[str, ...] = ()                          # code resources (modules)
-    resources: Mapping[str, int] = field(default_factory=dict)   # heap_pages, threads
+    resources: Mapping[str, int] = field(default_factory=dict)   # heap_pages, threads,
+    #                                        devices: nic, disk (system resources)
     endpoints: tuple[EndpointDecl, ...] = ()
     dependencies: tuple[str, ...] = ()                  # programs it needs installed
     uses: tuple[str, ...] = ()                          # contracts it makes channels of

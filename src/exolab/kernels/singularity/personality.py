@@ -9,7 +9,9 @@ regions is its fault. Pipes are channels carrying exchange-heap blocks;
 have is ENOSYS (:data:`kernel.REFUSES`). Beyond the ABI: ``channel``,
 ``send``, ``receive``, ``close_endpoint``, ``endpoint`` (one its manifest
 declared), ``exheap_new/read/write/free`` and, for a driver SIP whose
-manifest declares the NIC, ``nic_post/nic_send/nic_wait``.
+manifest declares the NIC, ``nic_post/nic_send/nic_wait``, or the disk,
+``disk_info/disk_read``. With paging on (the isolation knob) every access,
+``load_bytes``/``store_bytes`` too, goes through the TLB page by page.
 
 Interface::
 
@@ -29,7 +31,7 @@ from exolab.kernels.common.exitstatus import exit_value
 from exolab.kernels.common.personality import Personality
 from exolab.kernels.singularity.channel import Endpoint
 from exolab.kernels.singularity.exheap import Block
-from exolab.kernels.singularity.limits import MAX_FDS, MAX_HEAP_PAGES
+from exolab.kernels.singularity.limits import MAX_FDS, MAX_HEAP_PAGES, PIPE_BUFFER
 from exolab.machine.threads import ThreadExit
 
 __all__ = ["SipOS", "release", "no_server"]
@@ -51,6 +53,17 @@ class _Service:
         self.server = server
         self.conns: list[Endpoint] = []
         self.sleepers: list[Any] = []
+
+
+class _Pipe:
+    """A pipe's state beside its channel: bytes in it, its sleeping writers."""
+
+    __slots__ = ("buffered", "writers", "reader_closed")
+
+    def __init__(self) -> None:
+        self.buffered = 0                   # sent and not yet read (PIPE_BUFFER at most)
+        self.writers: list[Any] = []        # threads asleep on a full pipe
+        self.reader_closed = False
 
 
 class SipOS(Personality):
@@ -75,6 +88,7 @@ class SipOS(Personality):
         self._brk = self._base + (1 << kernel.page_shift) * 2   # first pages: the image
         self._partial: dict[int, bytes] = {}    # read fd -> bytes left of a block
         self._rpc: dict[int, Endpoint] = {}
+        self._pipes: dict[int, _Pipe] = {}      # pipe fd -> the pipe's state (both ends)
         self._ring3 = sip.ring3                 # (isolation knob)
         self._paged = kernel.paged
         super().__init__(kernel.machine.cpu)
@@ -136,8 +150,19 @@ class SipOS(Personality):
         self._k.sched.yield_(self._enter())
 
     def thread_create(self, entry: Callable[..., Any], *args: Any) -> int:
+        """A new thread of this SIP; endpoints among ``args`` move to it."""
         self._enter()
-        return int(self._k.start_thread(self._sip, func(entry, "entry"), args).tid)
+        entry = func(entry, "entry")
+        eps = [a for a in args if type(a) is Endpoint]
+        try:
+            for ep in eps:                      # decode: the caller owns each
+                self._ch.side(self._pid, ep)
+        except ProgramFault as ex:
+            raise self._fault(ex) from None
+        t = self._k.start_thread(self._sip, entry, args)
+        for ep in eps:
+            self._ch.claim(self._pid, ep, t.tid)
+        return int(t.tid)
 
     def thread_yield(self) -> None:
         self._k.sched.yield_(self._enter(), self._sip)
@@ -164,17 +189,21 @@ class SipOS(Personality):
         self._enter()
         if len(self._sip.fds) + 2 > MAX_FDS:
             raise SyscallError("EMFILE", "too many open descriptors", limit=MAX_FDS)
-        exp, imp = self._ch.create(self._pid)
-        return self._new_fd("r", imp), self._new_fd("w", exp)
+        exp, imp = self._ch.create(self._pid, shared=True)   # descriptors: the SIP's
+        r, w = self._new_fd("r", imp), self._new_fd("w", exp)
+        self._pipes[r] = self._pipes[w] = _Pipe()
+        return r, w
 
     def read(self, fd: int, n: int) -> bytes:
         cpu = self._enter()
         _kind, ep = self._fd(fd, "r")
         n = nat(n, "n")
+        if n == 0:
+            return b""
         data = self._partial.pop(fd, b"")
         if not data:
             msg = self._ch.receive(cpu, self._pid, ep)
-            if msg is None:
+            if msg is None:                     # no write end remains: end of file
                 return b""
             block = msg[1][0]
             data = self._heap.read(self._pid, block)
@@ -182,6 +211,10 @@ class SipOS(Personality):
         if len(data) > n:
             self._partial[fd] = data[n:]
             data = data[:n]
+        pipe = self._pipes[fd]
+        pipe.buffered -= len(data)
+        if pipe.writers:                        # room again: the writers wake
+            self._k.sched.wakeup(pipe.writers)
         return data
 
     def write(self, fd: int, data: bytes) -> int:
@@ -191,14 +224,41 @@ class SipOS(Personality):
         if kind == "console":
             self._k.console.write(self._pid, data)
             return len(data)
-        cpu.charge(self._c_kib * len(data) >> 10)      # into the exchange heap, once
-        block = self._heap.alloc(self._pid, data)
+        pipe = self._pipes[fd]
+        if pipe.reader_closed:
+            raise SyscallError("EPIPE", "no read descriptor remains")
+        at, n = 0, len(data)
+        while at < n:                           # in pieces, as the reader drains it
+            room = self._room(cpu, pipe)
+            piece = data[at:at + room] if at or room < n else data
+            self._send_piece(cpu, ep, piece)
+            pipe.buffered += len(piece)
+            at += len(piece)
+        return n
+
+    def _room(self, cpu: Any, pipe: "_Pipe") -> int:
+        """Bytes the pipe can take now, sleeping while it is full (EPIPE once the
+        reader has gone, even to a writer asleep)."""
+        while True:
+            if pipe.reader_closed:
+                raise SyscallError("EPIPE", "no read descriptor remains")
+            room = PIPE_BUFFER - pipe.buffered
+            if room > 0:
+                return room
+            self._k.sched.sleep(cpu, pipe.writers)
+            t = cpu.current
+            if t is not None and t.killed:
+                raise ThreadExit(t.exit_status)
+
+    def _send_piece(self, cpu: Any, ep: Endpoint, piece: bytes) -> None:
+        """Copy ``piece`` into an exchange-heap block (once) and send it."""
+        cpu.charge(self._c_kib * len(piece) >> 10)
+        block = self._heap.alloc(self._pid, piece)
         try:
             self._ch.send(cpu, self._pid, ep, "Data", (block,))
         except SyscallError:
             self._heap.free(self._pid, block)
             raise
-        return len(data)
 
     def close(self, fd: int) -> None:
         self._enter()
@@ -207,6 +267,11 @@ class SipOS(Personality):
             raise SyscallError("EBADF", "bad file descriptor", fd=fd)
         del self._sip.fds[fd]
         self._partial.pop(fd, None)
+        pipe = self._pipes.pop(fd, None)
+        if pipe is not None and ent[0] == "r":  # the reader went: writers get EPIPE
+            pipe.reader_closed = True
+            if pipe.writers:
+                self._k.sched.wakeup(pipe.writers)
         if ent[1] is not None:
             self._ch.close(self._pid, ent[1])
 
@@ -275,17 +340,39 @@ class SipOS(Personality):
     def load_bytes(self, vaddr: int, n: int) -> bytes:
         if type(vaddr) is not int or type(n) is not int or n < 0:
             raise SyscallError("EINVAL", "bad load_bytes operands", vaddr=shown(vaddr))
-        self._cpu.charge(self._c_access + (self._c_kib * n >> 10))
+        paged = self._paged
+        self._cpu.charge((self._c_check if paged else self._c_access) +
+                         (self._c_kib * n >> 10))
         self._check(vaddr, n, "load_bytes")
+        if paged:
+            self._touch(vaddr, n, None)
         return self._mem.read(vaddr, n)
 
     def store_bytes(self, vaddr: int, data: bytes) -> None:
         if type(vaddr) is not int:
             raise SyscallError("EINVAL", "bad store_bytes address", vaddr=shown(vaddr))
         data = data if type(data) is bytes else as_bytes(data)
-        self._cpu.charge(self._c_access + (self._c_kib * len(data) >> 10))
+        paged = self._paged
+        self._cpu.charge((self._c_check if paged else self._c_access) +
+                         (self._c_kib * len(data) >> 10))
         self._check(vaddr, len(data), "store_bytes")
+        if paged:
+            self._touch(vaddr, len(data), data)
         self._mem.write(vaddr, data)
+
+    def _touch(self, vaddr: int, n: int, data: bytes | None) -> None:
+        """Paging on: the first word of each page of [vaddr, vaddr+n) goes through the
+        MMU (a miss walks the table; a store needs a writable entry), the rest of the
+        page is the copy already charged."""
+        cpu: Any = self._cpu
+        size = 1 << self._k.page_shift
+        at, end = vaddr, vaddr + n
+        while at < end:
+            if data is None:
+                cpu.load(at, 1)
+            else:
+                cpu.store(at, data[at - vaddr], 1)
+            at = (at & ~(size - 1)) + size
 
     # -- shared memory: a sealed SIP shares nothing --------------------------------------
 
@@ -355,7 +442,7 @@ class SipOS(Personality):
             if name not in k.services and getattr(k, "connect_failed", False):
                 raise SyscallError("ESRCH", "nobody serves this name", name=name)
         svc = k.services[name]
-        exp, imp = self._ch.create(self._pid)
+        exp, imp = self._ch.create(self._pid, shared=True)  # rpc handles: the SIP's
         svc.conns.append(self._ch.give(self._pid, exp, svc.server))
         k.sched.wakeup(svc.sleepers)
         handle = len(self._rpc) + 1
@@ -488,6 +575,35 @@ class SipOS(Personality):
         """The frames received since the last call ((address, length)), waiting for one."""
         cpu = self._enter()
         return self._nic().wait(cpu, self._k.sched)
+
+
+    # -- beyond the ABI: a driver SIP's disk (its manifest declares it) ----------------
+
+    def _disk(self) -> Any:
+        """The disk port, EPERM unless this SIP is its driver."""
+        port = self._k.disk
+        if port is None:
+            raise SyscallError("ENODEV", "no disk on this machine")
+        port.check(self._pid)
+        return port
+
+    def disk_info(self) -> tuple[int, int]:
+        """(block size in bytes, blocks) of the disk this SIP drives."""
+        self._enter()
+        port = self._disk()
+        return port.block_size, port.blocks
+
+    def disk_read(self, block: int, vaddr: int) -> int:
+        """Read disk ``block`` by DMA into this SIP's heap at ``vaddr`` (its physical
+        address: paging off, and identity-mapped with it on); waits; the bytes read."""
+        cpu = self._enter()
+        port = self._disk()
+        block = nat(block, "block")
+        if type(vaddr) is not int:
+            raise SyscallError("EINVAL", "disk_read needs an int address", vaddr=shown(vaddr))
+        self._check(vaddr, port.block_size, "disk_read")
+        port.read(cpu, self._k.sched, block, vaddr)
+        return int(port.block_size)
 
 
 def _connect_waiters(k: Any) -> list[Any]:
