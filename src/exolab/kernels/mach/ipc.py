@@ -23,11 +23,12 @@ Interface::
     NOTIFY_SEND_ONCE           msg_id of the kernel's send-once notification
     Ipc(kernel)
       space(task) -> PortSpace                 (created on first use)
-      send(cpu, task, raw_header, body) -> None
+      send(cpu, task, raw_header, body, privileged=False) -> Kmsg
       receive(cpu, task, name, poll=False) -> Received
       send_kmsg(cpu, port, kmsg) -> None       (kernel-originated messages: the pager)
       kernel_kmsg(port, reply, reply_bits, msg_id, body) -> Kmsg
       allocate(task) -> name      destroy(task, name)     deallocate(task, name)
+      make_send(task, name) -> name
       pset_allocate(task) -> name  pset_add(task, set_name, port_name)
       drop_task(task)            statistics() -> IpcStats
     Received                   (msg_id, reply name, data, [names of port items])
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.mach import message as msg
 from exolab.kernels.mach.footprint import KDATA_VPN, UBUF_VPN, Footprint, FootprintStats
-from exolab.kernels.mach.limits import HEADER_SIZE, KMSG_FRAMES
+from exolab.kernels.mach.limits import HEADER_SIZE, KMSG_FIRST, KMSG_FRAMES, KMSG_RESERVE
 from exolab.kernels.mach.message import Kmsg, KmsgZone, ZoneStats
 from exolab.kernels.mach.ports import (DEAD, PORT_SET, RECEIVE, SEND, SEND_ONCE, Port,
                                        PortSet, PortSpace, kill_port)
@@ -89,7 +90,8 @@ class Ipc:
     def __init__(self, kernel: "MachKernel") -> None:
         k = self.k = kernel
         p = kernel.paths
-        self.zone = KmsgZone(kernel.frames, kernel.machine.memory, KMSG_FRAMES)
+        self.zone = KmsgZone(kernel.machine.memory,
+                             range(KMSG_FIRST, KMSG_FIRST + KMSG_FRAMES), KMSG_RESERVE)
         self.fp = Footprint(kernel.machine.cpu, p)
         self.spaces: dict[int, PortSpace] = {}         # id(task) -> its space
         self.c_msg, self.c_hdr = p["mach_msg_path"], p["mach_header_parse"]
@@ -145,6 +147,12 @@ class Ipc:
             if not entry.bits:
                 space.remove(name)
 
+    def make_send(self, task: Any, name: Any) -> int:
+        """Add a send right to the port whose receive right ``name`` is (same name)."""
+        space = self.space(task)
+        port = space.lookup(name, RECEIVE).obj
+        return space.insert(port, SEND)
+
     def pset_allocate(self, task: Any) -> int:
         """A new empty port set named in ``task``'s space."""
         return self.space(task).insert(PortSet(owner=task), PORT_SET)
@@ -194,8 +202,11 @@ class Ipc:
 
     # -- sending --------------------------------------------------------------------
 
-    def send(self, cpu: Any, task: Any, raw: Any, body: Any) -> None:
-        """Decode a message from ``task`` completely, then copy it in and queue it."""
+    def send(self, cpu: Any, task: Any, raw: Any, body: Any,
+             privileged: bool = False) -> Kmsg:
+        """Decode a message from ``task`` completely, then copy it in and queue it;
+        return the queued kmsg (``privileged``: the UX path, which may use the
+        zone's reserve)."""
         space = self.space(task)
         fp, asid = self.fp, cpu.asid
         cpu.charge(self.c_msg)
@@ -224,7 +235,7 @@ class Ipc:
         if len(dest.queue) >= dest.qlimit:
             raise SyscallError("EAGAIN", "the destination port's queue is full",
                                limit=dest.qlimit)
-        kmsg = self._alloc(cpu, HEADER_SIZE + len(body))    # decode: ENOMEM or a kmsg
+        kmsg = self._alloc(cpu, HEADER_SIZE + len(body), privileged)   # ENOMEM or a kmsg
         self._copyin(cpu, task, kmsg, raw + body)           # invoke from here on
         kmsg.dest, kmsg.reply, kmsg.reply_bits, kmsg.msg_id = dest, reply, reply_bits, hdr.msg_id
         kmsg.layout = [(t, len(d) if t == msg.TYPE_BYTES else 0) for t, d in items]
@@ -233,6 +244,7 @@ class Ipc:
             kmsg.rights.append((entry.obj, _NEEDS[disp][1]))
             self._move_rights(space, name, entry, disp, 0, 0)
         self.send_kmsg(cpu, dest, kmsg)
+        return kmsg
 
     def _decode_rights(self, cpu: Any, space: PortSpace, items: list[tuple[int, Any]],
                        dest: Port) -> list[tuple[int, int, Any]]:
@@ -271,11 +283,11 @@ class Ipc:
                 if not entry.bits & ~DEAD:
                     space.remove(name)
 
-    def _alloc(self, cpu: Any, nbytes: int) -> Kmsg:
+    def _alloc(self, cpu: Any, nbytes: int, privileged: bool) -> Kmsg:
         """Take a kmsg for ``nbytes`` from the zone, charging its allocation."""
         pages = self.zone.pages_for(nbytes)
         cpu.charge(self.c_alloc + self.c_page * (pages - 1))
-        return self.zone.alloc(nbytes)
+        return self.zone.alloc(nbytes, privileged)
 
     def _copyin(self, cpu: Any, task: Any, kmsg: Kmsg, data: bytes) -> None:
         """The first copy: the sender's buffer into the kmsg, page by page."""
@@ -291,7 +303,7 @@ class Ipc:
                     body: bytes) -> Kmsg:
         """A kmsg the kernel itself sends (a notification, a pager request)."""
         item = msg.item_bytes(body) if body else b""
-        kmsg = self.zone.alloc(HEADER_SIZE + len(item))
+        kmsg = self.zone.alloc(HEADER_SIZE + len(item), privileged=True)
         self.zone.write(kmsg, bytes(HEADER_SIZE) + item)
         kmsg.dest, kmsg.reply, kmsg.reply_bits, kmsg.msg_id = port, reply, reply_bits, msg_id
         kmsg.layout = [(msg.TYPE_BYTES, len(body))] if body else []
@@ -368,12 +380,11 @@ class Ipc:
             if bits & RECEIVE:
                 port.receiver = task
             names.append(space.insert(port, bits))
-        body_len = kmsg.nbytes - HEADER_SIZE
         for i in range(len(kmsg.ppns)):
             fp.data(KDATA_VPN + 0xC00 + (kmsg.ppns[i] & 0x3FF), asid)
             fp.user(UBUF_VPN + i, asid)
         cpu.charge(self.profile.copy_cost(kmsg.nbytes))
-        data = self._payload(self.zone.read(kmsg, HEADER_SIZE, body_len), kmsg)
+        data = self._payload(self.zone.read(kmsg, 0, kmsg.nbytes)[HEADER_SIZE:], kmsg)
         cpu.charge(self.c_free)
         self.zone.free(kmsg)
         self.received += 1

@@ -50,12 +50,12 @@ MACH_BASE = 100
 #: Mach's own traps, by name (numbers MACH_BASE + index)
 MACH_TRAPS = ("mach_msg", "port_allocate", "port_destroy", "port_deallocate",
               "port_set_allocate", "port_set_add", "thread_self", "port_register",
-              "port_lookup", "vm_allocate_pager", "port_names")
+              "port_lookup", "vm_allocate_pager", "port_names", "port_insert_send")
 #: personality calls beyond the ABI
 EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
                         "port_destroy", "port_deallocate", "port_set_allocate",
                         "port_set_add", "thread_self", "port_register", "port_lookup",
-                        "vm_allocate_pager", "port_names", "msg_send", "msg_receive",
+                        "vm_allocate_pager", "port_names", "port_insert_send", "msg_send", "msg_receive",
                         "msg_rpc", "msg_reply", "msg_reply_receive"})
 
 
@@ -159,6 +159,8 @@ class MachKernel(MonolithicKernel):
         cpu.charge(self.ipc.c_msg)
         if raw is not None:
             self.ipc.send(cpu, proc, raw, body)
+            if self.ux.port.queue:      # a message to the UX server by hand
+                self.ux.drain(cpu)
         if rcv is None:
             return None
         got = self.ipc.receive(cpu, proc, rcv, poll is True)
@@ -172,7 +174,8 @@ class MachKernel(MonolithicKernel):
                          processes_live=base.processes_live,
                          process_slots=base.process_slots,
                          frames_in_use=base.frames_in_use,
-                         frames_retained=base.frames_retained, sched=base.sched,
+                         frames_retained=base.frames_retained,
+                         sched=base.sched,
                          ipc=self.ipc.statistics(), ux=self.ux.statistics(),
                          pagers=self.pagers.statistics())
 
@@ -208,5 +211,6 @@ _CALLS: dict[str, tuple[Any, int]] = {
     "port_lookup": (_lookup, 1),
     "vm_allocate_pager": (lambda k, cpu, p, n, name: k.pagers.allocate(cpu, p, n, name), 2),
     "port_names": (lambda k, cpu, p: tuple(k.ipc.space(p).names()), 0),
+    "port_insert_send": (lambda k, cpu, p, n: k.ipc.make_send(p, n), 1),
 }
 assert set(_CALLS) == set(MACH_TRAPS) - {"mach_msg"}

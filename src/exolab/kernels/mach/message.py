@@ -14,7 +14,7 @@ A sent message is copied into a *kmsg*: pages from the kernel's kmsg zone
 (simulated frames wired at boot), written through physical memory and
 charged at the profile's copy rate; the receiver's copy out of it is the
 second copy. Large messages take more pages of the zone; an empty zone is
-``ENOMEM``.
+``ENOMEM`` (user sends leave a reserve the kernel's and the UX path's use).
 
 Interface::
 
@@ -25,8 +25,8 @@ Interface::
     Header                        a decoded header (slotted)
     parse_header(raw, body_len) -> Header
     parse_body(body) -> list[(type, bytes | name)]
-    Kmsg, KmsgZone(frames, memory, nframes)
-      zone.alloc(nbytes) -> Kmsg    zone.write(kmsg, data)   zone.read(kmsg) -> bytes
+    Kmsg, KmsgZone(memory, ppns, reserve)
+      zone.alloc(nbytes, privileged=False) -> Kmsg    zone.write(kmsg, data)   zone.read(kmsg) -> bytes
       zone.free(kmsg)              zone.statistics()
 """
 from __future__ import annotations
@@ -178,20 +178,22 @@ class ZoneStats:
 class KmsgZone:
     """A fixed pool of wired frames for kernel message buffers."""
 
-    def __init__(self, frames: Any, memory: Any, nframes: int) -> None:
+    def __init__(self, memory: Any, ppns: range, reserve: int) -> None:
         self.memory = memory
         self.page = memory.page_size
-        self.free_ppns = [frames.alloc() for _ in range(nframes)]   # wired for good
+        self.free_ppns = list(reversed(ppns))   # kernel frames: never the allocator's
+        self.reserve = reserve                  # pages a user send must leave free
         self.allocated = self.freed = self.bytes_in = self.bytes_out = 0
 
     def pages_for(self, nbytes: int) -> int:
         """Pages a kmsg of ``nbytes`` needs."""
         return max(1, -(-nbytes // self.page))
 
-    def alloc(self, nbytes: int) -> Kmsg:
-        """Take the pages for a kmsg of ``nbytes`` (ENOMEM if the zone is short)."""
+    def alloc(self, nbytes: int, privileged: bool = False) -> Kmsg:
+        """Take the pages for a kmsg of ``nbytes`` (ENOMEM if the zone is short; a
+        user send, not ``privileged``, may not take the reserve)."""
         need = self.pages_for(nbytes)
-        if need > len(self.free_ppns):
+        if need + (0 if privileged else self.reserve) > len(self.free_ppns):
             raise SyscallError("ENOMEM", "the kernel message zone is exhausted",
                                pages=need, free=len(self.free_ppns))
         ppns = [self.free_ppns.pop() for _ in range(need)]

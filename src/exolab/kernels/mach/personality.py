@@ -13,6 +13,7 @@ Extensions::
     port_allocate() -> name          port_destroy(name)     port_deallocate(name)
     port_set_allocate() -> name      port_set_add(set, name)
     port_register(service, name)     port_lookup(service) -> name (a send right)
+    port_insert_send(name) -> name   (a send right made from the receive right)
     port_names() -> ((name, rights), ...)                   thread_self() -> int
     vm_allocate_pager(length, pager) -> vaddr               (an external pager)
     msg_send(dest, data=b"", msg_id=0, rights=())           rights: ((disp, name), ...)
@@ -65,58 +66,71 @@ class MachLibc(Libc):
         super().__init__(kernel, proc)
         self._replies: dict[int, int] = {}      # thread id -> its reply port's name
 
-    # the raw trap and Mach's port calls
-    def mach_msg(self, header: Any, body: Any, rcv: Any, poll: Any) -> Any:
+    # Mach's calls take their arguments through _bind, so a wrong number of
+    # arguments is EINVAL like any other bad argument of an extension (the ABI's
+    # own calls keep Python's TypeError: docs/abi.md)
+    def mach_msg(self, *args: Any, **kw: Any) -> Any:
         """The mach_msg trap as is: send ``header`` + ``body`` (unless None), then
         receive on ``rcv`` (unless None)."""
+        header, body, rcv, poll = _bind("mach_msg", args, kw, _MACH_MSG)
         return self._trap(_MSG, header, body, rcv, poll)
 
-    def port_allocate(self) -> int:
-        return self._trap(_N["port_allocate"])
+    def port_allocate(self, *args: Any, **kw: Any) -> int:
+        return self._port_call("port_allocate", args, kw)
 
-    def port_destroy(self, name: int) -> None:
-        self._trap(_N["port_destroy"], name)
+    def port_destroy(self, *args: Any, **kw: Any) -> None:
+        self._port_call("port_destroy", args, kw)
 
-    def port_deallocate(self, name: int) -> None:
-        self._trap(_N["port_deallocate"], name)
+    def port_deallocate(self, *args: Any, **kw: Any) -> None:
+        self._port_call("port_deallocate", args, kw)
 
-    def port_set_allocate(self) -> int:
-        return self._trap(_N["port_set_allocate"])
+    def port_set_allocate(self, *args: Any, **kw: Any) -> int:
+        return self._port_call("port_set_allocate", args, kw)
 
-    def port_set_add(self, pset: int, name: int) -> None:
-        self._trap(_N["port_set_add"], pset, name)
+    def port_set_add(self, *args: Any, **kw: Any) -> None:
+        self._port_call("port_set_add", args, kw)
 
-    def port_register(self, service: str, name: int) -> None:
-        self._trap(_N["port_register"], service, name)
+    def port_register(self, *args: Any, **kw: Any) -> None:
+        self._port_call("port_register", args, kw)
 
-    def port_lookup(self, service: str) -> int:
-        return self._trap(_N["port_lookup"], service)
+    def port_lookup(self, *args: Any, **kw: Any) -> int:
+        return self._port_call("port_lookup", args, kw)
 
-    def port_names(self) -> tuple[tuple[int, str], ...]:
-        return self._trap(_N["port_names"])
+    def port_insert_send(self, *args: Any, **kw: Any) -> int:
+        return self._port_call("port_insert_send", args, kw)
 
-    def thread_self(self) -> int:
-        return self._trap(_N["thread_self"])
+    def port_names(self, *args: Any, **kw: Any) -> tuple[tuple[int, str], ...]:
+        return self._port_call("port_names", args, kw)
 
-    def vm_allocate_pager(self, length: int, pager: int) -> int:
-        return self._trap(_N["vm_allocate_pager"], length, pager)
+    def thread_self(self, *args: Any, **kw: Any) -> int:
+        return self._port_call("thread_self", args, kw)
+
+    def vm_allocate_pager(self, *args: Any, **kw: Any) -> int:
+        return self._port_call("vm_allocate_pager", args, kw)
+
+    def _port_call(self, name: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        """One Mach trap with its arguments bound by name."""
+        return self._trap(_N[name], *_bind(name, args, kw, _PARAMS[name]))
 
     # the message library
-    def msg_send(self, dest: int, data: bytes = b"", msg_id: int = 0,
-                 rights: Any = ()) -> None:
-        """Send ``data`` (and rights) to ``dest`` (a send right), no reply port."""
+    def msg_send(self, *args: Any, **kw: Any) -> None:
+        """msg_send(dest, data=b"", msg_id=0, rights=()): send ``data`` (and rights)
+        to ``dest`` (a send right), no reply port."""
+        dest, data, msg_id, rights = _bind("msg_send", args, kw, _SEND)
         body = _body(data, _rights(rights))
         raw = msg.header(_u32(dest), 0, HEADER_SIZE + len(body), msg.COPY_SEND, 0,
                          _u32(msg_id))
         self._trap(_MSG, raw, body, None, False)
 
-    def msg_receive(self, name: int, poll: bool = False) -> Any:
-        """Receive the next message on port or set ``name``."""
+    def msg_receive(self, *args: Any, **kw: Any) -> Any:
+        """msg_receive(name, poll=False): the next message on port or set ``name``."""
+        name, poll = _bind("msg_receive", args, kw, _RECEIVE)
         return self._trap(_MSG, None, None, name, poll is True)
 
-    def msg_rpc(self, dest: int, data: bytes = b"", msg_id: int = 0) -> tuple[int, bytes]:
-        """Send ``data`` with a send-once reply right and wait for the reply, in one
-        trap; EPIPE if the server died before answering."""
+    def msg_rpc(self, *args: Any, **kw: Any) -> tuple[int, bytes]:
+        """msg_rpc(dest, data=b"", msg_id=0): send ``data`` with a send-once reply
+        right and wait for the reply, in one trap; EPIPE if the server died first."""
+        dest, data, msg_id = _bind("msg_rpc", args, kw, _RPC)
         reply = self._reply_port()
         body = _body(data)
         raw = msg.header(_u32(dest), reply, HEADER_SIZE + len(body), msg.COPY_SEND,
@@ -126,15 +140,18 @@ class MachLibc(Libc):
             raise SyscallError("EPIPE", "the server died before replying", dest=dest)
         return got[0], got[2]
 
-    def msg_reply(self, reply: int, data: bytes = b"", msg_id: int = 0) -> None:
-        """Answer a request through its send-once reply right."""
+    def msg_reply(self, *args: Any, **kw: Any) -> None:
+        """msg_reply(reply, data=b"", msg_id=0): answer through a send-once right."""
+        reply, data, msg_id = _bind("msg_reply", args, kw, _RPC)
         body = _body(data)
         raw = msg.header(_u32(reply), 0, HEADER_SIZE + len(body), msg.MOVE_SEND_ONCE, 0,
                          _u32(msg_id))
         self._trap(_MSG, raw, body, None, False)
 
-    def msg_reply_receive(self, reply: int, data: bytes, name: int) -> Any:
-        """Reply and wait for the next request in one trap (a server's loop)."""
+    def msg_reply_receive(self, *args: Any, **kw: Any) -> Any:
+        """msg_reply_receive(reply, data, name): reply and wait for the next request
+        in one trap (a server's loop)."""
+        reply, data, name = _bind("msg_reply_receive", args, kw, _REPLY_RECEIVE)
         body = _body(data)
         raw = msg.header(_u32(reply), 0, HEADER_SIZE + len(body), msg.MOVE_SEND_ONCE)
         return self._trap(_MSG, raw, body, name, False)
@@ -146,6 +163,43 @@ class MachLibc(Libc):
         if name is None:
             name = self._replies[tid] = self.port_allocate()
         return name
+
+
+_REQUIRED = object()
+_MACH_MSG = (("header", _REQUIRED), ("body", _REQUIRED), ("rcv", _REQUIRED),
+             ("poll", _REQUIRED))
+_SEND = (("dest", _REQUIRED), ("data", b""), ("msg_id", 0), ("rights", ()))
+_RECEIVE = (("name", _REQUIRED), ("poll", False))
+_RPC = (("dest", _REQUIRED), ("data", b""), ("msg_id", 0))
+_REPLY_RECEIVE = (("reply", _REQUIRED), ("data", _REQUIRED), ("name", _REQUIRED))
+_NAME = (("name", _REQUIRED),)
+#: Mach trap -> its parameters (name, default or _REQUIRED)
+_PARAMS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "port_allocate": (), "port_set_allocate": (), "port_names": (), "thread_self": (),
+    "port_destroy": _NAME, "port_deallocate": _NAME, "port_insert_send": _NAME,
+    "port_set_add": (("pset", _REQUIRED), ("name", _REQUIRED)),
+    "port_register": (("service", _REQUIRED), ("name", _REQUIRED)),
+    "port_lookup": (("service", _REQUIRED),),
+    "vm_allocate_pager": (("length", _REQUIRED), ("pager", _REQUIRED)),
+}
+
+
+def _bind(call: str, args: tuple[Any, ...], kw: dict[str, Any],
+          params: tuple[tuple[str, Any], ...]) -> list[Any]:
+    """Bind ``args``/``kw`` to ``params`` in order; EINVAL for too many, a missing
+    required one or an unknown keyword."""
+    if len(args) > len(params) or any(k not in {p for p, _d in params} for k in kw):
+        raise SyscallError("EINVAL", "wrong arguments", call=call, expected=len(params),
+                           actual=len(args) + len(kw))
+    out = list(args)
+    for pname, default in params[len(args):]:
+        value = kw.get(pname, default)
+        if value is _REQUIRED:
+            raise SyscallError("EINVAL", "missing argument", call=call, argument=pname)
+        out.append(value)
+    if any(p in kw for p, _d in params[:len(args)]):
+        raise SyscallError("EINVAL", "an argument given twice", call=call)
+    return out
 
 
 def _u32(x: Any) -> int:

@@ -108,13 +108,16 @@ class PortSpace:
 
     def lookup(self, name: Any, need: int) -> Entry:
         """Decode ``name``: EBADF unless this space holds it, EPERM unless it holds
-        one of the rights in ``need``."""
+        one of the rights in ``need`` (EPIPE if it needs a send right and the name
+        is dead: its port died)."""
         self.lookups += 1
         entry = self.entries.get(name) if type(name) is int else None
         if entry is None:
             self.invalid += 1
             raise SyscallError("EBADF", "no such port name in this task", name=shown(name))
         if not entry.bits & need:
+            if entry.bits & DEAD and need & (SEND | SEND_ONCE):
+                raise SyscallError("EPIPE", "the name's port is dead", name=name)
             raise SyscallError("EPERM", "the name does not carry the right needed",
                                name=name, held=_bits(entry.bits), needed=_bits(need))
         return entry
