@@ -18,8 +18,8 @@ Extensions::
     vm_allocate_pager(length, pager) -> vaddr               (an external pager)
     msg_send(dest, data=b"", msg_id=0, rights=())           rights: ((disp, name), ...)
     msg_receive(name, poll=False) -> (msg_id, reply, data, rights)
-    msg_rpc(dest, data=b"", msg_id=0) -> (msg_id, data)     send + receive, one trap
-    msg_reply(reply, data=b"", msg_id=0)
+    msg_rpc(dest, data=b"", msg_id=0) -> (msg_id, data, rights)   send + receive, one trap
+    msg_reply(reply, data=b"", msg_id=0, rights=())
     msg_reply_receive(reply, data, name) -> (msg_id, reply, data, rights)
 
 Interface::
@@ -127,9 +127,10 @@ class MachLibc(Libc):
         name, poll = _bind("msg_receive", args, kw, _RECEIVE)
         return self._trap(_MSG, None, None, name, poll is True)
 
-    def msg_rpc(self, *args: Any, **kw: Any) -> tuple[int, bytes]:
+    def msg_rpc(self, *args: Any, **kw: Any) -> tuple[int, bytes, tuple[int, ...]]:
         """msg_rpc(dest, data=b"", msg_id=0): send ``data`` with a send-once reply
-        right and wait for the reply, in one trap; EPIPE if the server died first."""
+        right and wait for the reply, in one trap; EPIPE if the server died first.
+        Returns the reply's (msg_id, data, rights)."""
         dest, data, msg_id = _bind("msg_rpc", args, kw, _RPC)
         reply = self._reply_port()
         body = _body(data)
@@ -138,12 +139,13 @@ class MachLibc(Libc):
         got = self._trap(_MSG, raw, body, reply, False)
         if got[0] == NOTIFY_SEND_ONCE:
             raise SyscallError("EPIPE", "the server died before replying", dest=dest)
-        return got[0], got[2]
+        return got[0], got[2], got[3]
 
     def msg_reply(self, *args: Any, **kw: Any) -> None:
-        """msg_reply(reply, data=b"", msg_id=0): answer through a send-once right."""
-        reply, data, msg_id = _bind("msg_reply", args, kw, _RPC)
-        body = _body(data)
+        """msg_reply(reply, data=b"", msg_id=0, rights=()): answer through a
+        send-once right (rights: as msg_send's)."""
+        reply, data, msg_id, rights = _bind("msg_reply", args, kw, _REPLY)
+        body = _body(data, _rights(rights))
         raw = msg.header(_u32(reply), 0, HEADER_SIZE + len(body), msg.MOVE_SEND_ONCE, 0,
                          _u32(msg_id))
         self._trap(_MSG, raw, body, None, False)
@@ -171,6 +173,7 @@ _MACH_MSG = (("header", _REQUIRED), ("body", _REQUIRED), ("rcv", _REQUIRED),
 _SEND = (("dest", _REQUIRED), ("data", b""), ("msg_id", 0), ("rights", ()))
 _RECEIVE = (("name", _REQUIRED), ("poll", False))
 _RPC = (("dest", _REQUIRED), ("data", b""), ("msg_id", 0))
+_REPLY = (("reply", _REQUIRED), ("data", b""), ("msg_id", 0), ("rights", ()))
 _REPLY_RECEIVE = (("reply", _REQUIRED), ("data", _REQUIRED), ("name", _REQUIRED))
 _NAME = (("name", _REQUIRED),)
 #: Mach trap -> its parameters (name, default or _REQUIRED)

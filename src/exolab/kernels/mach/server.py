@@ -130,7 +130,8 @@ class UxServer:
         req = self._inline(cpu, marshal(args))
         body = msg.item_bytes(req) if req else b""
         raw = msg.header(ux_name, reply_name, HEADER_SIZE + len(body), msg.COPY_SEND,
-                         msg.MAKE_SEND_ONCE, number if type(number) is int else 0)
+                         msg.MAKE_SEND_ONCE,
+                         number if type(number) is int and 0 <= number < 1 << 31 else 0)
         cpu.charge(ipc.c_msg)
         sent = ipc.send(cpu, proc, raw, body, True)         # 1: the request
         server_asid = self._switch(cpu, self.task.space)    # 2: to the server
