@@ -14,6 +14,7 @@ Interface::
     PROFILES                    name -> CostProfile
     get_profile(name)           lookup with a typed error
     profile_sources(name)       name -> {field: source}, for docs and reports
+    MMUS                        the TLB-refill kinds a profile's ``mmu`` selects
 
 Units: cycles unless the field name says otherwise (``_us`` microseconds,
 ``_ms`` milliseconds, ``_per_kib`` cycles per 1024 bytes).
@@ -26,7 +27,7 @@ from typing import Any
 from exolab.errors import ConfigError
 from exolab.safe.sealed import Sealed
 
-__all__ = ["CostProfile", "DiskModel", "NicModel", "PROFILES", "get_profile",
+__all__ = ["CostProfile", "DiskModel", "NicModel", "PROFILES", "MMUS", "get_profile",
            "profile_sources"]
 
 
@@ -94,6 +95,8 @@ class CostProfile(metaclass=Sealed):
     disk: DiskModel
     nic: NicModel
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    mmu: str = "software"       # "software": a miss traps to the kernel (R3000);
+                                # "x86": the MMU walks two-level tables (pagewalk.py)
 
     def us_to_cycles(self, us: float) -> int:
         """Convert microseconds to whole cycles on this machine."""
@@ -109,7 +112,7 @@ class CostProfile(metaclass=Sealed):
 
 
 def _profile(name: str, description: str, disk: DiskModel, nic: NicModel,
-             rows: list[tuple[str, int, str]]) -> CostProfile:
+             rows: list[tuple[str, int, str]], mmu: str = "software") -> CostProfile:
     """Build a profile from (field, value, source) rows; every field must appear once."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -119,14 +122,19 @@ def _profile(name: str, description: str, disk: DiskModel, nic: NicModel,
         values[key] = value
         sources[key] = source
     wanted = {f.name for f in fields(CostProfile)} - {"name", "description", "disk",
-                                                       "nic", "sources"}
+                                                       "nic", "sources", "mmu"}
     if set(values) != wanted:
         raise ConfigError("incomplete cost table", profile=name,
                           missing=sorted(wanted - set(values)),
                           extra=sorted(set(values) - wanted))
+    if mmu not in MMUS:
+        raise ConfigError("unknown MMU kind", profile=name, mmu=mmu, expected=MMUS)
     return CostProfile(name=name, description=description, disk=disk, nic=nic,
-                       sources=sources, **values)
+                       sources=sources, mmu=mmu, **values)
 
+
+#: how a TLB miss is served: by the kernel's refill handler, or by the MMU's walk
+MMUS = ("software", "x86")
 
 EXO = "Engler, Kaashoek, O'Toole, Exokernel, SOSP'95"
 MSPC = "Aiken et al., Deconstructing Process Isolation, MSPC'06, Table 1"
@@ -247,7 +255,9 @@ I486DX50 = _profile(
         ("tlb_wired",         0,   "x86 has no wired TLB entries"),
         ("asid_bits",         8,   "modelled ASID width; the 486 has no ASIDs and flushes the TLB on every cr3 load"),
         ("tlb_tagged",        0,   f"{L3}, 6: the TLB is flushed on every address-space switch (untagged)"),
-    ])
+    ],
+    # the 486 walks two-level page tables in hardware (i486 manual, ch. 5)
+    mmu="x86")
 
 PROFILES: dict[str, CostProfile] = {p.name: p for p in (DEC5000, ATHLON64, I486DX50)}
 
