@@ -1,0 +1,1 @@
+"""The L4 kernel."""
