@@ -33,6 +33,7 @@ Interface::
       upcall(fn, *args)           prev_mode (mode before the last exception)
       set_asid(asid)              set_page_table(directory, asid)  (x86 cr3)
       page_table                  the directory the MMU walks (profile ``mmu="x86"``)
+      translate(vaddr, write=False) -> ppn   (kernel: touch through the MMU)
       tlb_write_random/indexed, tlb_probe,
       tlb_invalidate, tlb_flush   statistics()
 
@@ -560,6 +561,19 @@ class CPU:
                 self._emit(Kind.TLB_FLUSH, "cr3", asid)
         self.page_table = directory
         self.set_asid(asid)
+
+    def translate(self, vaddr: int, write: bool = False) -> int:
+        """The frame an access to ``vaddr`` reaches (kernel mode): a kernel's touch of
+        its own data or of a message buffer, through the TLB and its refill (a miss
+        costs what a load's would); no data moves and no load/store is charged."""
+        if self.mode != KERNEL:
+            self._require_kernel("translate")
+        e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
+        if e is None or not e.valid:
+            e = self._miss(vaddr, write)
+        if write and not e.writable:
+            e = self._writable(vaddr)
+        return e.ppn
 
     def tlb_write_random(self, entry: TLBEntry) -> int:
         """Write ``entry`` into a random TLB slot (kernel mode); return the slot."""

@@ -31,6 +31,7 @@ Interface::
       map(directory, vpn, ppn, writable, user=True)   unmap(directory, vpn) -> bool
       lookup(directory, vpn) -> (ppn, writable) | None
       protect(directory, vpn, writable) -> bool
+      link(directory, source, first, last)  share source's tables (a kernel region)
       release(directory) -> frames freed (the directory and its tables)
       statistics() -> PageTableStats
 """
@@ -156,6 +157,17 @@ class PageTables:
         self._writes += 1
         if not old & PTE_P:
             self._mapped[directory] += 1
+
+    def link(self, directory: int, source: int, first: int, last: int) -> None:
+        """Share ``source``'s page tables for directory slots [first, last) with
+        ``directory`` (a kernel region mapped in every space, as on x86): the PDEs
+        are copied; the tables stay ``source``'s (released with it only)."""
+        self._known(directory)
+        for di in range(first, last):
+            pde = self.memory.load_word(source, di << 2)
+            if pde & PTE_P:
+                self.memory.store_word(directory, di << 2, pde)
+                self._writes += 1
 
     def _pte_slot(self, directory: int, vpn: int) -> tuple[int, int] | None:
         """(table frame, byte offset) of vpn's PTE, or None without a table."""
