@@ -113,6 +113,7 @@ class IPC:
                                to=to.tid)
         self.k.charge_row(cpu, "l4_ipc_access")
         cpu.translate(to.tcb_vaddr)
+        self.k.charge_row(cpu, "l4_ipc_load_id")
         self._transfer(cpu, me, to, msg)
         got = self._take(cpu, me, ANY, rbuf)
         if got is not None:                     # more work queued: the caller waits

@@ -52,9 +52,10 @@ from exolab.machine.pagewalk import PTE_W, PageTables, walk
 from exolab.machine.threads import SimThread, ThreadExit
 from exolab.machine.tlb import TLBEntry
 
-__all__ = ["L4", "L4Stats", "SIGMA0_SID", "MAX_THREADS", "MAX_SPACES", "USER_LIMIT"]
+__all__ = ["L4", "L4Stats", "SIGMA0_SID", "SIGMA0_ID", "MAX_THREADS", "MAX_SPACES", "USER_LIMIT"]
 
 SIGMA0_SID = 0
+SIGMA0_ID = make_id(1, 1)   # sigma0's thread id, well known (the first TCB)
 MAX_THREADS = 1024          # TCB numbers (the virtual TCB array: one page table)
 MAX_SPACES = 255            # ASIDs 1..255
 KERNEL_IMAGE = 16           # frames of kernel text and data
@@ -247,6 +248,8 @@ class L4:
         if self.sigma0 is None:
             s0 = self.new_space(SIGMA0_SID, "sigma0")
             self.sigma0 = self.new_thread(s0, sigma0_main, (), NIL, "sigma0")
+            if self.sigma0.tid != SIGMA0_ID:
+                raise KernelPanic("l4: sigma0 must get the well-known id")
         root = self.new_space(SIGMA0_SID, name)
         self.root = self.new_thread(root, program, args, self.sigma0.tid, name)
         return self.root
