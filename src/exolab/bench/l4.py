@@ -113,13 +113,18 @@ def l4_anatomy(profile: str = "i486", n: int = 40) -> dict[str, float]:
 # -- Mach: measured when the kernel is there --------------------------------------------
 
 def _mach_ipc() -> Callable[..., float] | None:
-    """The Mach kernel's ping-pong measure (``exolab.kernels.mach``), if present."""
+    """The Mach kernel's one-way IPC measure (``exolab.kernels.mach.measure``), if present."""
     try:
-        mod = importlib.import_module("exolab.kernels.mach.bench")
+        mod = importlib.import_module("exolab.kernels.mach.measure")
     except ImportError:
         return None
-    fn = getattr(mod, "mach_ipc", None)
-    return fn if callable(fn) else None
+    fn = getattr(mod, "ipc_cycles", None)
+    if not callable(fn):
+        return None
+
+    def measure(size: int, n: int, profile: str, seed: int) -> float:
+        return float(fn(size, profile, n))
+    return measure
 
 
 # -- the monolithic kernel: ABI programs -------------------------------------------------
