@@ -208,8 +208,7 @@ class Ipc:
         return the queued kmsg (``privileged``: the UX path, which may use the
         zone's reserve)."""
         space = self.space(task)
-        fp, asid = self.fp, cpu.asid
-        cpu.charge(self.c_msg)
+        fp, asid = self.fp, cpu.asid            # (the trap charged mach_msg_path)
         fp.text("trap", asid)
         if type(body) is not bytes:
             raise SyscallError("EINVAL", "a message body is bytes", field="body")
