@@ -38,7 +38,7 @@ L3 = "Liedtke, Improving IPC by Kernel Design, SOSP'93"
 
 #: row -> (instructions, what the path does, source)
 ROWS: dict[str, tuple[int, str, str]] = {
-    "mach_msg_path": (4260, "mach_msg trap: option decode, locks, continuation, splx",
+    "mach_msg_path": (4487, "mach_msg trap: option decode, locks, continuation, splx",
                       f"estimate: {M3}ipc/mach_msg.c mach_msg_trap minus the parts itemized below"),
     "mach_header_parse": (60, "check a message header: bits, size, dispositions",
                           f"estimate: {M3}ipc_kmsg_copyin_header checks"),
@@ -82,7 +82,7 @@ REFILL = {"dec5000": (8, "R3000 UTLB refill handler: ~8 instructions (as Ultrix'
 
 #: the one pinned row: profile -> {row: (cycles, source)}
 PINNED: dict[str, dict[str, tuple[int, str]]] = {
-    "i486": {"mach_msg_path": (4260, f"CALIBRATED (the one pinned Mach row): Mach NORMA "
+    "i486": {"mach_msg_path": (4487, f"CALIBRATED (the one pinned Mach row): Mach NORMA "
                                f"MK13's 8-byte IPC, 115 us = 5,750 cycles on the 486-DX50 "
                                f"({L3}, Table 7), minus everything else the path charges; "
                                f"every other size, the null RPC and the ratios to L3 are "

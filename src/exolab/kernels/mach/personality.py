@@ -159,8 +159,10 @@ class MachLibc(Libc):
         return self._trap(_MSG, raw, body, name, False)
 
     def _reply_port(self) -> int:
-        """This thread's reply port (allocated on first use, as mig_get_reply_port)."""
-        tid = self.thread_self()
+        """This thread's reply port (allocated on first use and kept in the thread's
+        user-level storage, as mig_get_reply_port: no trap to find it)."""
+        t = self._k.machine.cpu.current
+        tid = t.tid if t is not None else 0
         name = self._replies.get(tid)
         if name is None:
             name = self._replies[tid] = self.port_allocate()
