@@ -129,6 +129,8 @@ class Ipc:
         entry = space.lookup(name, RECEIVE | SEND | SEND_ONCE | PORT_SET | DEAD)
         space.remove(name)
         obj = entry.obj
+        if entry.bits & SEND_ONCE:
+            self._release_send_once(obj)
         if type(obj) is PortSet:
             for port in list(obj.members):
                 port.pset = None
@@ -142,6 +144,8 @@ class Ipc:
         space = self.space(task)
         entry = space.lookup(name, SEND | SEND_ONCE | DEAD)
         entry.urefs -= 1
+        if entry.bits & SEND_ONCE:
+            self._release_send_once(entry.obj)
         if entry.urefs <= 0 or entry.bits & SEND_ONCE:
             entry.bits &= ~(SEND | SEND_ONCE | DEAD)
             if not entry.bits:
@@ -183,9 +187,14 @@ class Ipc:
             if bits & RECEIVE and port.receiver is not None:
                 self._kill(port)        # a receive right in flight dies with it
         reply, kmsg.reply = kmsg.reply, None
-        if kmsg.reply_bits == SEND_ONCE and reply is not None and reply.receiver is not None:
-            note = self.kernel_kmsg(reply, None, 0, NOTIFY_SEND_ONCE, b"")
-            self._enqueue(reply, note)
+        if kmsg.reply_bits == SEND_ONCE and reply is not None:
+            self._release_send_once(reply)
+
+    def _release_send_once(self, port: Any) -> None:
+        """A send-once right was destroyed unused: its port gets a send-once
+        notification (so an RPC client waiting for the reply learns of it)."""
+        if type(port) is Port and not port.dead:
+            self._enqueue(port, self.kernel_kmsg(port, None, 0, NOTIFY_SEND_ONCE, b""))
 
     def drop_task(self, task: Any) -> None:
         """A task ended: destroy every right it held (its receive rights kill ports)."""
@@ -194,6 +203,8 @@ class Ipc:
             return
         for name, entry in list(space.entries.items()):
             space.remove(name)
+            if entry.bits & SEND_ONCE:
+                self._release_send_once(entry.obj)
             if entry.bits & RECEIVE:
                 self._kill(entry.obj)
             elif type(entry.obj) is PortSet:

@@ -5,7 +5,9 @@ tasks (an address space, threads and a port name space), threads and their
 scheduling, virtual memory with external pagers (:mod:`.pager`), and ports
 and messages (:mod:`.ports`, :mod:`.message`, :mod:`.ipc`). Everything UNIX
 — processes, pipes, shared memory, signals, rpc names — is the UX server's
-(:mod:`.server`), reached by an RPC per call. Its substrate (the process
+(:mod:`.server`), reached by an RPC per call — but for what is Mach's own
+(thread creation and switching, the clock: :data:`KERNEL_UNIX`, one kernel
+trap each) and the ABI's rpc calls, which are Mach RPCs (:mod:`.rpc`). Its substrate (the process
 record as a task, the frame allocator, the pmap, the scheduler's queues) is
 the monolithic kernel's code, composed here by subclassing; the scheduler
 charges Mach's switch path, and the generic BSD trap path is not taken (the
@@ -38,7 +40,8 @@ from exolab.kernels.monolithic.kernel import MonolithicKernel
 from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.sched import SchedStats
-from exolab.kernels.monolithic.syscall import Sys
+from exolab.kernels.mach import rpc as rpcmod
+from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import AddressSpace
 from exolab.machine.cpu import CPU
 from exolab.machine.machine import Machine
@@ -50,7 +53,12 @@ MACH_BASE = 100
 #: Mach's own traps, by name (numbers MACH_BASE + index)
 MACH_TRAPS = ("mach_msg", "port_allocate", "port_destroy", "port_deallocate",
               "port_set_allocate", "port_set_add", "thread_self", "port_register",
-              "port_lookup", "vm_allocate_pager", "port_names", "port_insert_send")
+              "port_lookup", "vm_allocate_pager", "port_names", "port_insert_send",
+              "rpc_register", "rpc_lookup")
+#: UNIX calls that are Mach's own business (threads, the clock): a kernel trap each,
+#: not an RPC to the UX server
+KERNEL_UNIX = frozenset({int(Sys.CLOCK_GETRES), int(Sys.THREAD_CREATE),
+                         int(Sys.THREAD_YIELD)})
 #: personality calls beyond the ABI
 EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
                         "port_destroy", "port_deallocate", "port_set_allocate",
@@ -93,6 +101,7 @@ class MachKernel(MonolithicKernel):
         self.ux = UxServer(self)
         self.pagers = Pagers(self)
         self.bootstrap: dict[str, Any] = {}        # service name -> Port (name server)
+        self.rpc_ports: dict[str, Any] = {}        # rpc name -> Port (rpc.py)
         self._ports: dict[int, tuple[int, int]] = {}   # pid -> (ux send name, reply port)
 
     # -- tasks ----------------------------------------------------------------------
@@ -122,6 +131,9 @@ class MachKernel(MonolithicKernel):
         proc: Process = cpu.current.owner                   # type: ignore[union-attr]
         if type(number) is int and MACH_BASE <= number < MACH_BASE + len(MACH_TRAPS):
             return self.mach_call(cpu, proc, MACH_TRAPS[number - MACH_BASE], args)
+        if type(number) is int and number in KERNEL_UNIX:
+            cpu.charge(self.c_mach_trap)
+            return dispatch(self, cpu, number, args)
         ports = self._ports.get(proc.pid)
         if ports is None:
             raise SyscallError("ESRCH", "the task has no server connection")
@@ -212,5 +224,7 @@ _CALLS: dict[str, tuple[Any, int]] = {
     "vm_allocate_pager": (lambda k, cpu, p, n, name: k.pagers.allocate(cpu, p, n, name), 2),
     "port_names": (lambda k, cpu, p: tuple(k.ipc.space(p).names()), 0),
     "port_insert_send": (lambda k, cpu, p, n: k.ipc.make_send(p, n), 1),
+    "rpc_register": (rpcmod.rpc_register, 2),
+    "rpc_lookup": (rpcmod.rpc_lookup, 1),
 }
 assert set(_CALLS) == set(MACH_TRAPS) - {"mach_msg"}

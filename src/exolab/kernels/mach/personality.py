@@ -1,7 +1,9 @@
 """MachLibc: the ABI on the Mach-style kernel, and Mach's own calls for programs.
 
 Every ABI call is the monolithic C library's stub (:class:`Libc`), whose
-trap the kernel turns into an RPC to the UX server; what this class adds
+trap the kernel turns into an RPC to the UX server (or, for threads and the
+clock, serves itself); the ABI's rpc calls are Mach RPCs over ports found
+through the kernel's rpc names (:mod:`.rpc`). What this class adds
 are Mach's calls (the declaration's extensions), each one trap, and the
 message library a Mach program links (``mach_msg`` wrapped): it builds the
 header and the typed body, and the kernel trusts none of it.
@@ -30,8 +32,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exolab.abi import as_bytes
+import struct
+
+from exolab.abi import RpcHandler, as_bytes, wrap_word
 from exolab.errors import SyscallError
+from exolab.kernels.common.args import func, opt_nat, shown
+from exolab.kernels.common.args import word as rpc_word
 from exolab.kernels.mach import message as msg
 from exolab.kernels.mach.ipc import NOTIFY_SEND_ONCE
 from exolab.kernels.mach.kernel import MACH_BASE, MACH_TRAPS
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["MachLibc"]
 
 _N = {name: MACH_BASE + i for i, name in enumerate(MACH_TRAPS)}
+_WORD = struct.Struct("<q")
 _MSG = _N["mach_msg"]
 
 
@@ -65,6 +72,7 @@ class MachLibc(Libc):
     def __init__(self, kernel: "MachKernel", proc: "Process") -> None:
         super().__init__(kernel, proc)
         self._replies: dict[int, int] = {}      # thread id -> its reply port's name
+        self._handles: set[int] = set()         # send rights rpc_connect handed out
 
     # Mach's calls take their arguments through _bind, so a wrong number of
     # arguments is EINVAL like any other bad argument of an extension (the ABI's
@@ -157,6 +165,60 @@ class MachLibc(Libc):
         body = _body(data)
         raw = msg.header(_u32(reply), 0, HEADER_SIZE + len(body), msg.MOVE_SEND_ONCE)
         return self._trap(_MSG, raw, body, name, False)
+
+    # the ABI's rpc calls as Mach RPCs (kernels/mach/rpc.py)
+    def rpc_serve(self, name: str, handler: RpcHandler, count: int | None = None) -> None:
+        func(handler, "handler")
+        opt_nat(count, "count")
+        port = self.port_allocate()
+        try:
+            self._trap(_N["rpc_register"], name, port)
+            if count != 0:
+                self._serve_port(port, handler, count)
+        finally:
+            self.port_destroy(port)     # clients still queued get EPIPE
+
+    def _serve_port(self, port: int, handler: RpcHandler, count: int | None) -> None:
+        """Answer requests on ``port`` until ``count`` are served."""
+        served, got = 0, self.msg_receive(port)
+        while True:
+            reply, data = got[1], got[2]
+            try:
+                answer = _WORD.pack(wrap_word(handler(self, _WORD.unpack(data)[0])))
+            except BaseException:
+                if reply is not None:   # the client learns the call died (EPIPE)
+                    self._quietly(self.port_deallocate, reply)
+                raise
+            served += 1
+            if count is not None and served >= count:
+                self._quietly(self.msg_reply, reply, answer)
+                return
+            try:
+                got = self.msg_reply_receive(reply, answer, port)
+            except SyscallError:        # the client went away: not the server's fault
+                got = self.msg_receive(port)
+
+    @staticmethod
+    def _quietly(call: Any, *args: Any) -> None:
+        """``call(*args)``, a SyscallError ignored (a client already gone)."""
+        try:
+            call(*args)
+        except SyscallError:
+            pass
+
+    def rpc_connect(self, name: str) -> int:
+        handle = self._trap(_N["rpc_lookup"], name)
+        self._handles.add(handle)
+        return handle
+
+    def rpc_call(self, handle: int, word: int) -> int:
+        if type(handle) is not int or handle not in self._handles:
+            raise SyscallError("EBADF", "not an rpc handle", handle=shown(handle))
+        rpc_word(word)
+        _id, data, _rights = self.msg_rpc(handle, _WORD.pack(word))
+        if len(data) != 8:
+            raise SyscallError("EPIPE", "server went away", handle=handle)
+        return _WORD.unpack(data)[0]
 
     def _reply_port(self) -> int:
         """This thread's reply port (allocated on first use and kept in the thread's
