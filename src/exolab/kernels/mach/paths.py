@@ -63,9 +63,14 @@ ROWS: dict[str, tuple[int, str, str]] = {
                          f"estimate: {M3}ipc_right_copyout / ipc_entry_alloc"),
     "mach_switch": (250, "block the sender, run the receiver (thread_invoke, pmap_activate)",
                     f"estimate: {M3}kern/sched_prim.c thread_block/thread_invoke"),
-    "mach_syscall_path": (350, "a Mach kernel trap that is not mach_msg (task_self, ...)",
-                          "estimate: Liedtke SOSP'95 s4.1.1: Mach's null kernel call "
-                          "takes ~900 cycles, ~500 instructions of kernel overhead"),
+    "mach_syscall_path": (800, "a Mach kernel trap that is not mach_msg (task_self, ...)",
+                          "Liedtke, On u-Kernel Construction, SOSP'95, s4.1.1: Mach's "
+                          "null kernel call (get_self_thread) takes ~900 cycles on the "
+                          "486-50, 800 of them kernel overhead beyond int + iret (at one "
+                          "cycle an instruction: 800)"),
+    "mach_thread_create": (1500, "thread_create in the kernel: thread and kernel stack, "
+                           "state, run queue", f"estimate: {M3}kern/thread.c thread_create "
+                           "+ stack_alloc (zalloc, kernel stack, pcb init)"),
     "mach_mig_demux": (80, "a MIG server stub: demultiplex and unpack one request",
                        f"estimate: {M3}MIG-generated server routines"),
     "mach_pager_fault": (300, "vm_fault: map entry, object, page lookup, data_request",
@@ -110,6 +115,9 @@ def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
                           expected=sorted(ux_paths.TABLES)) from None
     for row, (cycles, source) in ux.items():
         table[row] = (cycles, f"UX server (BSD code at user level): {source}")
+    if "mono_thread_path" in table:     # threads are Mach's, not the server's
+        table["mono_thread_path"] = (table["mach_thread_create"][0],
+                                     "Mach's own thread_create (mach_thread_create)")
     return table
 
 
