@@ -38,7 +38,7 @@ L3 = "Liedtke, Improving IPC by Kernel Design, SOSP'93"
 
 #: row -> (instructions, what the path does, source)
 ROWS: dict[str, tuple[int, str, str]] = {
-    "mach_msg_path": (4487, "mach_msg trap: option decode, locks, continuation, splx",
+    "mach_msg_path": (400, "mach_msg trap: option decode, locks, continuation, splx",
                       f"estimate: {M3}ipc/mach_msg.c mach_msg_trap minus the parts itemized below"),
     "mach_header_parse": (60, "check a message header: bits, size, dispositions",
                           f"estimate: {M3}ipc_kmsg_copyin_header checks"),
