@@ -5,8 +5,9 @@ code they stand for (``mach_*`` rows: header parsing, name translation,
 rights checks, kmsg buffer management, queueing, the thread switch), turned
 into cycles at the profile's ``instruction`` cost — so the same path runs on
 every profile (``dec5000``, ``i486``, ``alpha``, ...). One row, and one only,
-may be pinned to a paper figure on one profile (:data:`PINNED`, marked in its
-source). The UX server's paths are the monolithic kernel's code placed in a
+is pinned to a paper figure on one profile (:data:`PINNED`, marked in its
+source): ``mach_msg_path``, on L3's Table 7 Mach row at 8 bytes on the 486;
+as an instruction count it carries to every other profile as a prediction. The UX server's paths are the monolithic kernel's code placed in a
 user-level server (``mono_*`` rows, from :mod:`exolab.kernels.monolithic.paths`),
 so a profile needs the monolithic table too.
 
@@ -18,7 +19,7 @@ The paths-module contract (docs/design.md, "How to add a kernel")::
 Interface::
 
     ROWS            mach row -> (instructions, what the path does, source)
-    PINNED          profile -> {row: (cycles, source)} (at most one row overall)
+    PINNED          row -> (profile, benchmark) it was calibrated on (one row)
     path_table(profile_name), resolve(profile_name, overrides=None)
 
 (A short module: it is a table.)
@@ -38,8 +39,13 @@ L3 = "Liedtke, Improving IPC by Kernel Design, SOSP'93"
 
 #: row -> (instructions, what the path does, source)
 ROWS: dict[str, tuple[int, str, str]] = {
-    "mach_msg_path": (400, "mach_msg trap: option decode, locks, continuation, splx",
-                      f"estimate: {M3}ipc/mach_msg.c mach_msg_trap minus the parts itemized below"),
+    "mach_msg_path": (4487, "mach_msg trap: everything of the message path not itemized "
+                      "below (option decode, locks, continuations, and the cache and TLB "
+                      "misses of a path that does not fit the cache)",
+                      f"CALIBRATED, the one pinned Mach row: Mach NORMA MK13's 8-byte IPC, "
+                      f"115 us = 5,750 cycles on the 486-DX50 ({L3}, Table 7), minus "
+                      f"every other charge of the path, at one cycle an instruction; "
+                      f"every other row, size and profile is a prediction"),
     "mach_header_parse": (60, "check a message header: bits, size, dispositions",
                           f"estimate: {M3}ipc_kmsg_copyin_header checks"),
     "mach_name_lookup": (45, "translate one port name in a task's name space",
@@ -85,14 +91,9 @@ ROWS: dict[str, tuple[int, str, str]] = {
 #: 0 where the hardware walks (x86: tlb_miss_entry is the walk)
 REFILL = {"dec5000": (8, "R3000 UTLB refill handler: ~8 instructions (as Ultrix's)")}
 
-#: the one pinned row: profile -> {row: (cycles, source)}
-PINNED: dict[str, dict[str, tuple[int, str]]] = {
-    "i486": {"mach_msg_path": (4487, f"CALIBRATED (the one pinned Mach row): Mach NORMA "
-                               f"MK13's 8-byte IPC, 115 us = 5,750 cycles on the 486-DX50 "
-                               f"({L3}, Table 7), minus everything else the path charges; "
-                               f"every other size, the null RPC and the ratios to L3 are "
-                               f"predictions")},
-}
+#: the one calibrated row: row -> (profile, benchmark it was pinned on); its
+#: instruction count holds on every profile (the same code), so elsewhere it predicts
+PINNED: dict[str, tuple[str, str]] = {"mach_msg_path": ("i486", "ipc_8")}
 
 
 def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
@@ -105,8 +106,6 @@ def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
                       f"{source}; {instrs} instructions x {profile.instruction}")
     refill, why = REFILL.get(profile_name, (0, "hardware page walk (tlb_miss_entry)"))
     table["mach_refill"] = (refill * profile.instruction, why)
-    for row, pinned in PINNED.get(profile_name, {}).items():
-        table[row] = pinned
     try:
         ux = ux_paths.path_table(profile_name)
     except ConfigError:
