@@ -88,7 +88,7 @@ class Ipc:
     """Ports, spaces and the message path of one kernel."""
 
     def __init__(self, kernel: "MachKernel") -> None:
-        k = self.k = kernel
+        self.k = kernel
         p = kernel.paths
         self.zone = KmsgZone(kernel.machine.memory,
                              range(KMSG_FIRST, KMSG_FIRST + KMSG_FRAMES), KMSG_RESERVE)

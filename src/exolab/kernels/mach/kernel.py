@@ -37,16 +37,14 @@ from exolab.kernels.mach.pager import PagerStats, Pagers
 from exolab.kernels.mach.paths import resolve as resolve_paths
 from exolab.kernels.mach.ports import RECEIVE, SEND
 from exolab.kernels.mach.server import KernelServer, UxServer, UxStats
-from exolab.kernels.monolithic.kernel import MonolithicKernel
+from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
 from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
 from exolab.kernels.monolithic.proc import Process
-from exolab.kernels.monolithic.sched import SchedStats
 from exolab.kernels.mach import rpc as rpcmod
 from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import AddressSpace
 from exolab.machine.cpu import CPU
 from exolab.machine.machine import Machine
-from exolab.kernels.common.stats import KernelStats
 
 __all__ = ["MachKernel", "MachStats", "MACH_BASE", "MACH_TRAPS", "EXTENSIONS"]
 
@@ -72,12 +70,12 @@ EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
 
 
 @dataclass(frozen=True, slots=True)
-class MachStats(KernelStats):
-    """Kernel counters, with the scheduler's, the IPC's, the server's and pagers'."""
+class MachStats(MonoStats):
+    """Kernel counters, with the scheduler's, the IPC's, the servers' and pagers'."""
 
-    sched: SchedStats
     ipc: IpcStats
     ux: UxStats
+    kernel_server: UxStats
     pagers: PagerStats
 
 
@@ -201,6 +199,7 @@ class MachKernel(MonolithicKernel):
                          frames_retained=base.frames_retained,
                          sched=base.sched,
                          ipc=self.ipc.statistics(), ux=self.ux.statistics(),
+                         kernel_server=self.kserver.statistics(),
                          pagers=self.pagers.statistics())
 
 
