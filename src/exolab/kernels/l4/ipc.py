@@ -256,10 +256,15 @@ class IPC:
         if msg.string is not None and rbuf.size > 0:
             nbytes = self._copy(cpu, src, msg.string, dst, rbuf)
         mapped = self._map_items(cpu, src, dst, msg, rbuf) if msg.maps else ()
-        if msg.string is None and not msg.maps and extra <= 0:
+        if msg.data:                            # a library's buffer: one copy, as a string
+            self.k.charge_row(cpu, "l4_long_setup")
+            cpu.charge(cpu.profile.copy_cost(len(msg.data)))
+            cpu.note_copy(len(msg.data))
+            self.long_bytes += len(msg.data)
+        if msg.string is None and not msg.maps and not msg.data and extra <= 0:
             self.short += 1
         self.messages += 1
-        dst.result = Received(src.tid, msg.words, nbytes, mapped)
+        dst.result = Received(src.tid, msg.words, nbytes, mapped, 0, msg.data, msg.objs)
         dst.rbuf = NO_BUFFER
 
     def _copy(self, cpu: Any, src: TCB, string: tuple[int, int], dst: TCB,

@@ -14,8 +14,8 @@ Interface::
 
     ANY, NIL, IRQ_BASE, NTFN_BADGE          special ids
     make_id(number, version), id_number(tid), id_version(tid)
-    Message(words, string, maps)            what a sender hands in (decoded)
-    Received(sender, words, nbytes, mapped, bits)   what a receiver gets back
+    Message(words, string, maps, data, objs)        what a sender hands in (decoded)
+    Received(sender, words, nbytes, mapped, bits, data, objs)   what a receiver gets
     RecvBuffer(vaddr, size, window)         where a long message / mapped pages land
     Space, TCB, Endpoint, Notification      slotted kernel records
 """
@@ -70,6 +70,8 @@ class Message:
     words: tuple[int, ...]              # message registers (short part, zero copy)
     string: tuple[int, int] | None      # (vaddr, length) in the sender's space
     maps: tuple[MapItem, ...]
+    data: bytes = b""                   # bytes a library hands in from its own buffer
+    objs: tuple[Any, ...] = ()          # program images and their arguments (spawn)
 
 
 EMPTY = Message((), None, ())
@@ -96,6 +98,8 @@ class Received:
     nbytes: int
     mapped: tuple[int, ...]             # vpns mapped into the receiver
     bits: int = 0                       # a notification's bits (sender NTFN_BADGE)
+    data: bytes = b""                   # the sender's buffer bytes (copied once)
+    objs: tuple[Any, ...] = ()
 
 
 @dataclass(slots=True, eq=False)
@@ -114,6 +118,7 @@ class Space:
     caps: dict[int, Any] = field(default_factory=dict)  # cap index -> object
     next_cap: int = 1
     alive: bool = True
+    number: int = 0                     # space number (the TLB tag is derived from it)
 
 
 @dataclass(slots=True, eq=False)
@@ -138,6 +143,7 @@ class TCB:
     bound: "Notification | None" = None  # seL4 bound notification
     irqs: set[int] = field(default_factory=set)             # attached interrupts
     fault_vpn: int = -1                 # page of an outstanding page fault
+    frames: tuple[int, ...] = ()        # its TCB and UTCB frames (kernel memory)
 
 
 @dataclass(slots=True, eq=False)
