@@ -1,9 +1,10 @@
 """L4 IPC: synchronous rendezvous, short messages in registers, long ones copied once.
 
 A send meets a receive: whichever comes first waits (in the partner's queue,
-or the endpoint's), the second one transfers and the kernel switches straight
-to the thread that can run on (L3's direct process switch; the sender keeps
-its time slice in the ready queue). What moves:
+or the endpoint's), the second one transfers. A ``call`` (and the reply
+half of ``reply_wait``) switches straight to the partner (L3's direct
+process switch); a plain ``send`` to a waiting receiver makes it runnable
+and the sender runs on (lazy scheduling). What moves:
 
 * **register words** (``words``): up to :data:`REG_WORDS` stay in the CPU's
   registers across the switch (zero copy); further words come from the
@@ -135,11 +136,11 @@ class IPC:
         if receiver is not None:
             k.cancel_timer(receiver)
             self._transfer(cpu, me, receiver, msg)
-            if call:                            # wait for the reply from the receiver
-                self._wait(me, RECEIVING, receiver.tid, rbuf, None)  # type: ignore[arg-type]
-            else:
-                k.make_ready(me)
-            k.switch(cpu, receiver)
+            if not call:                        # a send: the receiver is runnable, the
+                k.make_ready(receiver)          # sender keeps the CPU (lazy scheduling)
+                return
+            self._wait(me, RECEIVING, receiver.tid, rbuf, None)  # type: ignore[arg-type]
+            k.switch(cpu, receiver)             # a call: straight to the receiver
             return
         if timeout == 0:
             raise SyscallError("EAGAIN", "send: no receiver waiting and no wait allowed")

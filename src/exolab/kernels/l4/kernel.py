@@ -143,8 +143,9 @@ class L4:
             self.pt.map(space.directory, vpn, ppn, writable)
         cpu = self.machine.cpu
         cpu.charge(cpu.profile.tlb_write)           # the PTE store
-        if space is self.loaded and cpu.mode == KERNEL:
-            cpu.tlb_invalidate(vpn, space.asid)     # invlpg
+        if cpu.mode == KERNEL and (space is self.loaded or (
+                cpu.profile.tlb_tagged and self._tag_owner.get(space.asid) is space)):
+            cpu.tlb_invalidate(vpn, space.asid)     # invlpg (a tagged TLB keeps others')
 
     def frame_of(self, space: Space, vpn: int) -> int | None:
         """The frame ``space`` reaches at ``vpn`` through its tables, or None."""

@@ -8,8 +8,10 @@ within it); ``rpc_*`` is native L4 IPC between the processes (a service is
 the serving thread's id; a call is one ``call``, its answer one
 ``reply_wait``); everything else — processes, descriptors, pipes, memory
 regions, names — is an IPC ``call`` to the UNIX server (:mod:`.ux`).
-Refused (ENOSYS, declared): fork, shared memory, mprotect, dirty bits, fault
-and exception handlers (see docs/l4.md).
+``fork`` is the server's too: as the pager it shares the parent's pages
+with the child and write-protects them (flush, write rights only); a write
+fault then gets a copy. Refused (ENOSYS, declared): shared memory,
+mprotect, dirty bits, fault and exception handlers (see docs/l4.md).
 
 Interface::
 
@@ -103,7 +105,8 @@ class L4OS(Personality):
         return int(self._call("spawn", objs=(program, args, name[:64])).words[1])
 
     def fork(self, entry: Any, *args: Any) -> int:
-        raise _refused("fork")
+        entry = func(entry, "entry")
+        return int(self._call("fork", objs=(entry, args)).words[1])
 
     def exit(self, status: Any = 0) -> None:
         status = exit_value(status)

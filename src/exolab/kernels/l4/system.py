@@ -39,7 +39,7 @@ from exolab.machine.threads import SimThread, ThreadExit
 __all__ = ["L4System", "REFUSES", "LIMITS"]
 
 #: what the L4 servers of this release do not provide (ENOSYS)
-REFUSES = frozenset({"fork", "shm_create", "shm_attach", "shm_detach", "mprotect",
+REFUSES = frozenset({"shm_create", "shm_attach", "shm_detach", "mprotect",
                      "dirty", "set_fault_handler"} |
                     {f"exception:{k}" for k in EXCEPTION_KINDS})
 LIMITS = {"max_fds": MAX_FDS, "pipe_buffer": PIPE_BUF, "live_processes": MAX_PROCS}

@@ -48,7 +48,7 @@ __all__ = ["Ux", "OPS", "OK", "ERR", "Proc", "PIPE_BUF", "MMAP_BASE"]
 OK, ERR = 0, 1
 OPS = {name: i + 1 for i, name in enumerate((
     "getpid", "spawn", "exit", "wait", "pipe", "read", "write", "close", "mmap",
-    "munmap", "register", "unregister", "connect", "thread", "thread_end"))}
+    "munmap", "register", "unregister", "connect", "thread", "thread_end", "fork"))}
 PIPE_BUF = 4096             # a pipe's ring
 MMAP_BASE = 0x10000         # first vpn of mmap regions
 MMAP_LIMIT = 0xB0000        # mmap regions end below the UTCB/stack/window area
@@ -102,6 +102,7 @@ class Ux:
         self.waits = WaitTable()
         self.waiting: dict[int, tuple[int, int | None]] = {}   # parent pid -> (tid, pid)
         self.free: list[int] = []                   # pool vpns ready to map (zeroed)
+        self.refs: dict[int, int] = {}              # pool vpn -> processes sharing it
         self.next_pool = POOL_VPN
         self.next_pid = 1
         self.outbox: list[tuple[int, tuple[int, ...], bytes, tuple[Any, ...]]] = []
@@ -181,8 +182,14 @@ class Ux:
         return self.free.pop() if self.free else None
 
     def give_back(self, vpn: int, touched: bool) -> None:
-        """Take a pool page back from whoever it was mapped to; zero it if used."""
+        """A process lets go of a pool page: flush it from everyone it was mapped to
+        (a sharer faults it in again); the last one's release zeroes and frees it."""
         self.l4.flush(vpn)
+        left = self.refs.get(vpn, 1) - 1
+        if left > 0:
+            self.refs[vpn] = left
+            return
+        self.refs.pop(vpn, None)
         if touched:
             self.l4.store_bytes(vpn << 12, bytes(4096))
         self.free.append(vpn)
@@ -194,20 +201,31 @@ class Ux:
         vpn = m.words[1] >> 12
         if proc is None or not any(a <= vpn < a + n for a, n in proc.regions):
             return (0,), b"", (), ()             # no mapping: the kernel ends the thread
-        frame = proc.pages.get(vpn)
-        if frame is None:
+        frame, writable = proc.pages.get(vpn), True
+        if frame is None:                       # demand-zero
             frame = self.frame()
             if frame is None:
                 return (0,), b"", (), ()
-            proc.pages[vpn] = frame
+            proc.pages[vpn], self.refs[frame] = frame, 1
+        elif self.refs.get(frame, 1) > 1:       # shared since a fork: copy on write
+            if bool(m.words[2]):
+                new = self.frame()
+                if new is None:
+                    return (0,), b"", (), ()
+                self.l4.store_bytes(new << 12, self.l4.load_bytes(frame << 12, 4096))
+                self.refs[frame] -= 1
+                proc.pages[vpn], self.refs[new], frame = new, 1, new
+            else:
+                writable = False                # read it shared, read-only
         self.faults_served += 1
-        return (1,), b"", (), ((frame, 1, True, False),)
+        return (1,), b"", (), ((frame, 1, writable, False),)
 
     # -- processes -------------------------------------------------------------------
 
     def new_proc(self, name: str, parent: int | None, program: Any,
-                 args: tuple[Any, ...]) -> Proc:
-        """Create a process running ``program(os, *args)``; ENOMEM or EAGAIN."""
+                 args: tuple[Any, ...], fork_of: Proc | None = None) -> Proc:
+        """Create a process running ``program(os, *args)`` (a fork of ``fork_of``:
+        its memory shared copy-on-write, its descriptors shared); ENOMEM or EAGAIN."""
         if sum(1 for p in self.procs.values() if p.alive) >= MAX_PROCS:
             raise SyscallError("EAGAIN", "too many processes")
         need = image_pages(program)
@@ -229,11 +247,14 @@ class Ux:
         proc = Proc(pid, name, sid, parent, image=image)
         proc.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         self.procs[pid] = proc
+        if fork_of is not None:
+            self._share(fork_of, proc)
         try:
             tid = self.l4.thread_create(sid, self.k.process_entry, proc.pid, program,
                                         args, pager=self.l4.myself(), name=name)
         except SyscallError as ex:
             self.procs.pop(pid)
+            self._unshare(proc)
             self.l4.space_destroy(sid)
             self.free.extend(image)
             raise SyscallError("ENOMEM" if ex.errno == "ENOMEM" else "EAGAIN",
@@ -242,6 +263,31 @@ class Ux:
         proc.threads.add(tid)
         self.pids_of_threads[tid] = pid
         return proc
+
+    def _share(self, parent: Proc, child: Proc) -> None:
+        """Fork: the child gets the parent's regions and descriptors; every page the
+        parent has is shared and write-protected in the parent (flush, write only)."""
+        child.regions = list(parent.regions)
+        child.next_vpn = parent.next_vpn
+        child.fds = dict(parent.fds)
+        for kind, pipe in child.fds.values():
+            if kind == "r":
+                pipe.readers += 1
+            elif kind == "w":
+                pipe.writers += 1
+        for vpn, frame in parent.pages.items():
+            self.l4.flush(frame, write_only=True)
+            self.refs[frame] = self.refs.get(frame, 1) + 1
+            child.pages[vpn] = frame
+
+    def _unshare(self, proc: Proc) -> None:
+        """Undo what _share gave a child that could not start."""
+        for fd in list(proc.fds):
+            if proc.fds[fd][0] != "console":
+                self.close_fd(proc, fd)
+        for frame in proc.pages.values():
+            self.refs[frame] -= 1
+        proc.pages = {}
 
     def end(self, proc: Proc, status: Any) -> None:
         """``proc`` exits with ``status``: descriptors, names, memory, space; wake its parent."""
@@ -516,7 +562,14 @@ def _thread_end(ux: Ux, proc: Proc, m: Any) -> Any:
     raise _Reply()
 
 
-_HANDLERS = {OPS["getpid"]: _getpid, OPS["spawn"]: _spawn, OPS["exit"]: _exit,
+def _fork(ux: Ux, proc: Proc, m: Any) -> Any:
+    if len(m.objs) != 2 or not callable(m.objs[0]) or type(m.objs[1]) is not tuple:
+        raise SyscallError("EINVAL", "fork: (entry, args)")
+    child = ux.new_proc(proc.name + "~", proc.pid, m.objs[0], m.objs[1], fork_of=proc)
+    return (child.pid,), b""
+
+
+_HANDLERS = {OPS["fork"]: _fork, OPS["getpid"]: _getpid, OPS["spawn"]: _spawn, OPS["exit"]: _exit,
              OPS["wait"]: _wait, OPS["pipe"]: _pipe, OPS["read"]: _read,
              OPS["write"]: _write, OPS["close"]: _close, OPS["mmap"]: _mmap,
              OPS["munmap"]: _munmap, OPS["register"]: _register,
