@@ -237,7 +237,8 @@ def run_l4(ctx: SuiteContext) -> SuiteOutput:
     """Measure every benchmark on every requested kernel, in microseconds."""
     mhz = get_profile(ctx.profile).mhz
     n = _N[1] if ctx.quick else _N[0]
-    results, notes = [], {}
+    results = []
+    notes: dict[str, str] = {}
     for bench in BENCHMARKS:
         for kernel in ctx.kernels:
             cycles = _measure(ctx, bench, kernel, n)

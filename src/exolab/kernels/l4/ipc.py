@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from exolab.errors import SyscallError
+from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.l4.objects import (ANY, IRQ_BASE, NO_BUFFER, NTFN_BADGE,
                                        RECEIVING, SENDING, TCB, Endpoint, Message,
                                        Notification, Received, RecvBuffer)
@@ -273,6 +273,8 @@ class IPC:
         """Copy a long string once, through a temporary mapping; the bytes copied."""
         k = self.k
         here = k.space_of_cpu(cpu)
+        if here is None:
+            raise KernelPanic("l4: a long message with no space loaded")
         n = min(string[1], rbuf.size, _WINDOW_PAGES << 12)
         s_addr, d_addr = string[0], rbuf.vaddr
         k.charge_row(cpu, "l4_long_setup")

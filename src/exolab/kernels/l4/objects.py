@@ -119,6 +119,13 @@ class Space:
     next_cap: int = 1
     alive: bool = True
     number: int = 0                     # space number (the TLB tag is derived from it)
+    pid: int = 0                        # the ABI process it holds (0: none; traces)
+
+    def trace_track(self) -> tuple[int, str]:
+        """The space's track in a trace viewer: its process, else the space."""
+        if self.pid:
+            return self.pid, f"pid {self.pid}: {self.name}"
+        return -self.sid - 1, f"space {self.sid}: {self.name}"
 
 
 @dataclass(slots=True, eq=False)

@@ -61,12 +61,13 @@ class L4OS(Personality):
         self._rpc: dict[int, int] = {}      # handle -> serving thread id
         self._res = system.machine.profile.us_to_cycles(1)
         super().__init__(system.machine.cpu)
+        self._mcpu: Any = system.machine.cpu    # the machine CPU (current thread)
 
     # -- talking to the server ------------------------------------------------------------
 
     def _lib(self) -> Any:
         """The calling thread's L4 library (its UTCB); ThreadExit if it was killed."""
-        t = self._cpu.current
+        t = self._mcpu.current
         if t is not None and t.killed:
             raise ThreadExit(t.exit_status)
         return self._k.lib_of(t)
@@ -79,7 +80,7 @@ class L4OS(Personality):
             got = lib.call(self._ux, words=(OPS[op], *words), string=data or None,
                            objs=objs)
         except SyscallError:
-            t = self._cpu.current
+            t = self._mcpu.current
             if t is not None and t.killed:          # our process ended meanwhile
                 raise ThreadExit(t.exit_status) from None
             raise
@@ -110,7 +111,7 @@ class L4OS(Personality):
 
     def exit(self, status: Any = 0) -> None:
         status = exit_value(status)
-        self._k.exiting(self._cpu.current, status)
+        self._k.exiting(self._mcpu.current, status)
         self._call("exit", objs=(status,))
         raise ThreadExit(status)                    # (not reached: the space is gone)
 

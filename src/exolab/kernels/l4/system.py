@@ -59,6 +59,13 @@ class L4System(L4):
         self._libs: dict[int, L4Lib] = {}           # SimThread tid -> its library
         self._init: tuple[Any, ...] | None = None
         self._recorded: set[int] = set()            # SimThreads whose fault is recorded
+        self.exits: list[tuple[int, str, Any]] = []  # (pid, name, status) as they end
+
+    def label_space(self, sid: int, pid: int) -> None:
+        """The server names a space after its process (traces, fault sites)."""
+        space = self.spaces.get(sid)
+        if space is not None:
+            space.pid = pid
 
     def boot(self, program: Callable[..., Any], *args: Any,  # type: ignore[override]
              name: str = "init") -> TCB:
@@ -125,7 +132,7 @@ class L4System(L4):
             return
         self.faults.append((pid, what, where))
         self._recorded.add(t.sim.tid)
-        self._end_process(t, f"fault: ProgramFault: {what}")
+        self._end_process(t, what)
 
     def on_exception(self, cpu: CPU, cause: Cause, vaddr: int, info: Any) -> None:
         """An exception in a process thread ends the process with its fault status."""
@@ -137,8 +144,8 @@ class L4System(L4):
         if pid is None:
             super().on_exception(cpu, cause, vaddr, info)
             return
-        status = fault_status(info) if cause == Cause.PROGRAM else f"fault: {cause.name}"
-        self.faults.append((pid, "fault", status))
+        status = fault_status(info) if cause == Cause.PROGRAM else cause.name
+        self.faults.append((pid, status, vaddr))
         self._recorded.add(t.sim.tid)
         self._end_process(t, status)
 
@@ -160,7 +167,7 @@ class L4System(L4):
         before = self.ipc.pages_mapped
         super().page_fault(cpu, vaddr, write)
         if self.ipc.pages_mapped == before and self._pid_of(me) is not None:
-            self.kill(me, "page fault outside every region", vaddr)
+            self.kill(me, "SIGSEGV", vaddr)     # a fault outside every region
 
     # -- idle: fail the connects nobody can serve -----------------------------------------
 
@@ -177,10 +184,15 @@ class L4System(L4):
 
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
         self._libs.pop(thread.tid, None)
-        if thread.tid in self._recorded:            # recorded once, by process id
-            self._recorded.discard(thread.tid)
-            thread.fault = None
-        super().on_thread_exit(cpu, thread)
+        if thread.tid not in self._recorded:
+            super().on_thread_exit(cpu, thread)
+            return
+        self._recorded.discard(thread.tid)          # recorded once, by process id:
+        fault, thread.fault = thread.fault, None    # the kernel must not add it again
+        try:
+            super().on_thread_exit(cpu, thread)
+        finally:
+            thread.fault = fault                    # (the CLI shows where it faulted)
 
     def shutdown(self) -> None:
         """The ABI system ends when its processes do (never at a server's end)."""

@@ -244,6 +244,7 @@ class Ux:
             raise SyscallError("ENOMEM", "no memory for an address space") from None
         pid = self.next_pid
         self.next_pid += 1
+        self.k.label_space(sid, pid)
         proc = Proc(pid, name, sid, parent, image=image)
         proc.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         self.procs[pid] = proc
@@ -306,6 +307,7 @@ class Ux:
             self.pids_of_threads.pop(tid, None)
         self.l4.space_destroy(proc.sid)
         self.waiting.pop(proc.pid, None)
+        self.k.exits.append((proc.pid, proc.name, status))
         parent, reaped = self.waits.exit(proc.pid, status)
         for pid in reaped:
             self.procs.pop(pid, None)
