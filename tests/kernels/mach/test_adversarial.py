@@ -95,7 +95,7 @@ def test_hostile_calls_fail_cleanly_and_the_bystander_is_exact() -> None:
     out: dict[str, Any] = {}
     k1 = boot(_main, True, attacked, out)
     assert not k0.faults and not k1.faults
-    assert attacked == alone == [(0, b"m%d!" % i) for i in range(ROUNDS)]
+    assert attacked == alone == [(0, b"m%d!" % i, ()) for i in range(ROUNDS)]
     assert [line for line in k1.console if "server" in line] == \
         [line for line in k0.console if "server" in line]
     assert out == {

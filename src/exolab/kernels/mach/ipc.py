@@ -88,7 +88,7 @@ class Ipc:
     """Ports, spaces and the message path of one kernel."""
 
     def __init__(self, kernel: "MachKernel") -> None:
-        k = self.k = kernel
+        self.k = kernel
         p = kernel.paths
         self.zone = KmsgZone(kernel.machine.memory,
                              range(KMSG_FIRST, KMSG_FIRST + KMSG_FRAMES), KMSG_RESERVE)
@@ -129,6 +129,8 @@ class Ipc:
         entry = space.lookup(name, RECEIVE | SEND | SEND_ONCE | PORT_SET | DEAD)
         space.remove(name)
         obj = entry.obj
+        if entry.bits & SEND_ONCE:
+            self._release_send_once(obj)
         if type(obj) is PortSet:
             for port in list(obj.members):
                 port.pset = None
@@ -142,6 +144,8 @@ class Ipc:
         space = self.space(task)
         entry = space.lookup(name, SEND | SEND_ONCE | DEAD)
         entry.urefs -= 1
+        if entry.bits & SEND_ONCE:
+            self._release_send_once(entry.obj)
         if entry.urefs <= 0 or entry.bits & SEND_ONCE:
             entry.bits &= ~(SEND | SEND_ONCE | DEAD)
             if not entry.bits:
@@ -183,9 +187,14 @@ class Ipc:
             if bits & RECEIVE and port.receiver is not None:
                 self._kill(port)        # a receive right in flight dies with it
         reply, kmsg.reply = kmsg.reply, None
-        if kmsg.reply_bits == SEND_ONCE and reply is not None and reply.receiver is not None:
-            note = self.kernel_kmsg(reply, None, 0, NOTIFY_SEND_ONCE, b"")
-            self._enqueue(reply, note)
+        if kmsg.reply_bits == SEND_ONCE and reply is not None:
+            self._release_send_once(reply)
+
+    def _release_send_once(self, port: Any) -> None:
+        """A send-once right was destroyed unused: its port gets a send-once
+        notification (so an RPC client waiting for the reply learns of it)."""
+        if type(port) is Port and not port.dead:
+            self._enqueue(port, self.kernel_kmsg(port, None, 0, NOTIFY_SEND_ONCE, b""))
 
     def drop_task(self, task: Any) -> None:
         """A task ended: destroy every right it held (its receive rights kill ports)."""
@@ -194,6 +203,8 @@ class Ipc:
             return
         for name, entry in list(space.entries.items()):
             space.remove(name)
+            if entry.bits & SEND_ONCE:
+                self._release_send_once(entry.obj)
             if entry.bits & RECEIVE:
                 self._kill(entry.obj)
             elif type(entry.obj) is PortSet:
@@ -208,8 +219,7 @@ class Ipc:
         return the queued kmsg (``privileged``: the UX path, which may use the
         zone's reserve)."""
         space = self.space(task)
-        fp, asid = self.fp, cpu.asid
-        cpu.charge(self.c_msg)
+        fp, asid = self.fp, cpu.asid            # (the trap charged mach_msg_path)
         fp.text("trap", asid)
         if type(body) is not bytes:
             raise SyscallError("EINVAL", "a message body is bytes", field="body")

@@ -5,7 +5,10 @@ tasks (an address space, threads and a port name space), threads and their
 scheduling, virtual memory with external pagers (:mod:`.pager`), and ports
 and messages (:mod:`.ports`, :mod:`.message`, :mod:`.ipc`). Everything UNIX
 — processes, pipes, shared memory, signals, rpc names — is the UX server's
-(:mod:`.server`), reached by an RPC per call. Its substrate (the process
+(:mod:`.server`), reached by an RPC per call — but for what is Mach's own
+(thread switching and the clock: :data:`KERNEL_TRAPS`, one kernel trap each;
+thread creation and VM: :data:`KERNEL_RPCS`, MIG calls on ports the kernel
+serves itself) and the ABI's rpc calls, which are Mach RPCs (:mod:`.rpc`). Its substrate (the process
 record as a task, the frame allocator, the pmap, the scheduler's queues) is
 the monolithic kernel's code, composed here by subclassing; the scheduler
 charges Mach's switch path, and the generic BSD trap path is not taken (the
@@ -33,16 +36,15 @@ from exolab.kernels.mach.limits import LIMITS
 from exolab.kernels.mach.pager import PagerStats, Pagers
 from exolab.kernels.mach.paths import resolve as resolve_paths
 from exolab.kernels.mach.ports import RECEIVE, SEND
-from exolab.kernels.mach.server import UxServer, UxStats
-from exolab.kernels.monolithic.kernel import MonolithicKernel
+from exolab.kernels.mach.server import KernelServer, UxServer, UxStats
+from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
 from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
 from exolab.kernels.monolithic.proc import Process
-from exolab.kernels.monolithic.sched import SchedStats
-from exolab.kernels.monolithic.syscall import Sys
+from exolab.kernels.mach import rpc as rpcmod
+from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import AddressSpace
 from exolab.machine.cpu import CPU
 from exolab.machine.machine import Machine
-from exolab.kernels.common.stats import KernelStats
 
 __all__ = ["MachKernel", "MachStats", "MACH_BASE", "MACH_TRAPS", "EXTENSIONS"]
 
@@ -50,7 +52,15 @@ MACH_BASE = 100
 #: Mach's own traps, by name (numbers MACH_BASE + index)
 MACH_TRAPS = ("mach_msg", "port_allocate", "port_destroy", "port_deallocate",
               "port_set_allocate", "port_set_add", "thread_self", "port_register",
-              "port_lookup", "vm_allocate_pager", "port_names", "port_insert_send")
+              "port_lookup", "vm_allocate_pager", "port_names", "port_insert_send",
+              "rpc_register", "rpc_lookup")
+#: UNIX calls that are Mach kernel traps (thread_switch, the clock): one trap each
+KERNEL_TRAPS = frozenset({int(Sys.CLOCK_GETRES), int(Sys.THREAD_YIELD)})
+#: UNIX calls that are MIG calls on a port the kernel serves: call -> how many (a
+#: running thread takes thread_create, thread_set_state, thread_resume in Mach 3;
+#: VM calls are vm_allocate, vm_deallocate, vm_protect, vm_region on the task port)
+KERNEL_RPCS = {int(Sys.THREAD_CREATE): 3, int(Sys.MMAP): 1, int(Sys.MUNMAP): 1,
+               int(Sys.MPROTECT): 1, int(Sys.DIRTY): 1}
 #: personality calls beyond the ABI
 EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
                         "port_destroy", "port_deallocate", "port_set_allocate",
@@ -60,12 +70,12 @@ EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
 
 
 @dataclass(frozen=True, slots=True)
-class MachStats(KernelStats):
-    """Kernel counters, with the scheduler's, the IPC's, the server's and pagers'."""
+class MachStats(MonoStats):
+    """Kernel counters, with the scheduler's, the IPC's, the servers' and pagers'."""
 
-    sched: SchedStats
     ipc: IpcStats
     ux: UxStats
+    kernel_server: UxStats
     pagers: PagerStats
 
 
@@ -91,9 +101,12 @@ class MachKernel(MonolithicKernel):
         self.sched.c_switch = resolved["mach_switch"]
         self.ipc = Ipc(self)
         self.ux = UxServer(self)
+        self.kserver = KernelServer(self)          # the ports the kernel serves
         self.pagers = Pagers(self)
         self.bootstrap: dict[str, Any] = {}        # service name -> Port (name server)
-        self._ports: dict[int, tuple[int, int]] = {}   # pid -> (ux send name, reply port)
+        self.rpc_ports: dict[str, Any] = {}        # rpc name -> Port (rpc.py)
+        self._ports: dict[int, tuple[int, int, int]] = {}  # pid -> (ux send right,
+        #   reply port, send right to the kernel's port)
 
     # -- tasks ----------------------------------------------------------------------
 
@@ -104,7 +117,7 @@ class MachKernel(MonolithicKernel):
         from exolab.kernels.mach.personality import MachLibc
         proc = super().new_process(name, parent, space)
         ux = self.ux.connect(proc)
-        self._ports[proc.pid] = (ux, self.ipc.allocate(proc))
+        self._ports[proc.pid] = (ux, self.ipc.allocate(proc), self.kserver.connect(proc))
         proc.personality = MachLibc(self, proc)
         return proc
 
@@ -122,10 +135,18 @@ class MachKernel(MonolithicKernel):
         proc: Process = cpu.current.owner                   # type: ignore[union-attr]
         if type(number) is int and MACH_BASE <= number < MACH_BASE + len(MACH_TRAPS):
             return self.mach_call(cpu, proc, MACH_TRAPS[number - MACH_BASE], args)
+        if type(number) is int and number in KERNEL_TRAPS:
+            cpu.charge(self.c_mach_trap)
+            return dispatch(self, cpu, number, args)
         ports = self._ports.get(proc.pid)
         if ports is None:
             raise SyscallError("ESRCH", "the task has no server connection")
-        return self.ux.call(cpu, proc, number, args, ports[0], ports[1])
+        calls = KERNEL_RPCS.get(number) if type(number) is int else None
+        if calls is None:
+            return self.ux.call(cpu, proc, number, args, ports[0], ports[1])
+        for _ in range(calls - 1):      # the calls before the one that does the work
+            self.kserver.call(cpu, proc, int(Sys.GETPID), (), ports[2], ports[1])
+        return self.kserver.call(cpu, proc, number, args, ports[2], ports[1])
 
     def on_tlb_miss(self, cpu: CPU, vaddr: int, write: bool) -> None:
         """A pager-backed page not yet resident goes to its pager; the rest as ever."""
@@ -159,8 +180,9 @@ class MachKernel(MonolithicKernel):
         cpu.charge(self.ipc.c_msg)
         if raw is not None:
             self.ipc.send(cpu, proc, raw, body)
-            if self.ux.port.queue:      # a message to the UX server by hand
-                self.ux.drain(cpu)
+            for server in (self.ux, self.kserver):
+                if server.port.queue:   # a message to a server's port by hand
+                    server.drain(cpu)
         if rcv is None:
             return None
         got = self.ipc.receive(cpu, proc, rcv, poll is True)
@@ -177,6 +199,7 @@ class MachKernel(MonolithicKernel):
                          frames_retained=base.frames_retained,
                          sched=base.sched,
                          ipc=self.ipc.statistics(), ux=self.ux.statistics(),
+                         kernel_server=self.kserver.statistics(),
                          pagers=self.pagers.statistics())
 
 
@@ -212,5 +235,7 @@ _CALLS: dict[str, tuple[Any, int]] = {
     "vm_allocate_pager": (lambda k, cpu, p, n, name: k.pagers.allocate(cpu, p, n, name), 2),
     "port_names": (lambda k, cpu, p: tuple(k.ipc.space(p).names()), 0),
     "port_insert_send": (lambda k, cpu, p, n: k.ipc.make_send(p, n), 1),
+    "rpc_register": (rpcmod.rpc_register, 2),
+    "rpc_lookup": (rpcmod.rpc_lookup, 1),
 }
 assert set(_CALLS) == set(MACH_TRAPS) - {"mach_msg"}

@@ -121,6 +121,7 @@ class Pagers:
             self.k.sched.sleep(cpu, reply.waiters)
         kmsg = reply.queue.popleft()
         reply.receiver = None
+        ipc.received += 1
         if kmsg.msg_id == NOTIFY_SEND_ONCE or proc.space.ptes.get(vpn) is not None:
             ipc.zone.free(kmsg)
             if vpn in proc.space.ptes:      # another thread's fault mapped it meanwhile

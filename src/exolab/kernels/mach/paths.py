@@ -5,8 +5,9 @@ code they stand for (``mach_*`` rows: header parsing, name translation,
 rights checks, kmsg buffer management, queueing, the thread switch), turned
 into cycles at the profile's ``instruction`` cost — so the same path runs on
 every profile (``dec5000``, ``i486``, ``alpha``, ...). One row, and one only,
-may be pinned to a paper figure on one profile (:data:`PINNED`, marked in its
-source). The UX server's paths are the monolithic kernel's code placed in a
+is pinned to a paper figure on one profile (:data:`PINNED`, marked in its
+source): ``mach_msg_path``, on L3's Table 7 Mach row at 8 bytes on the 486;
+as an instruction count it carries to every other profile as a prediction. The UX server's paths are the monolithic kernel's code placed in a
 user-level server (``mono_*`` rows, from :mod:`exolab.kernels.monolithic.paths`),
 so a profile needs the monolithic table too.
 
@@ -18,7 +19,7 @@ The paths-module contract (docs/design.md, "How to add a kernel")::
 Interface::
 
     ROWS            mach row -> (instructions, what the path does, source)
-    PINNED          profile -> {row: (cycles, source)} (at most one row overall)
+    PINNED          row -> (profile, benchmark) it was calibrated on (one row)
     path_table(profile_name), resolve(profile_name, overrides=None)
 
 (A short module: it is a table.)
@@ -38,8 +39,13 @@ L3 = "Liedtke, Improving IPC by Kernel Design, SOSP'93"
 
 #: row -> (instructions, what the path does, source)
 ROWS: dict[str, tuple[int, str, str]] = {
-    "mach_msg_path": (400, "mach_msg trap: option decode, locks, continuation, splx",
-                      f"estimate: {M3}ipc/mach_msg.c mach_msg_trap minus the parts itemized below"),
+    "mach_msg_path": (4487, "mach_msg trap: everything of the message path not itemized "
+                      "below (option decode, locks, continuations, and the cache and TLB "
+                      "misses of a path that does not fit the cache)",
+                      f"CALIBRATED, the one pinned Mach row: Mach NORMA MK13's 8-byte IPC, "
+                      f"115 us = 5,750 cycles on the 486-DX50 ({L3}, Table 7), minus "
+                      f"every other charge of the path, at one cycle an instruction; "
+                      f"every other row, size and profile is a prediction"),
     "mach_header_parse": (60, "check a message header: bits, size, dispositions",
                           f"estimate: {M3}ipc_kmsg_copyin_header checks"),
     "mach_name_lookup": (45, "translate one port name in a task's name space",
@@ -63,9 +69,14 @@ ROWS: dict[str, tuple[int, str, str]] = {
                          f"estimate: {M3}ipc_right_copyout / ipc_entry_alloc"),
     "mach_switch": (250, "block the sender, run the receiver (thread_invoke, pmap_activate)",
                     f"estimate: {M3}kern/sched_prim.c thread_block/thread_invoke"),
-    "mach_syscall_path": (350, "a Mach kernel trap that is not mach_msg (task_self, ...)",
-                          "estimate: Liedtke SOSP'95 s4.1.1: Mach's null kernel call "
-                          "takes ~900 cycles, ~500 instructions of kernel overhead"),
+    "mach_syscall_path": (800, "a Mach kernel trap that is not mach_msg (task_self, ...)",
+                          "Liedtke, On u-Kernel Construction, SOSP'95, s4.1.1: Mach's "
+                          "null kernel call (get_self_thread) takes ~900 cycles on the "
+                          "486-50, 800 of them kernel overhead beyond int + iret (at one "
+                          "cycle an instruction: 800)"),
+    "mach_thread_create": (1500, "thread_create in the kernel: thread and kernel stack, "
+                           "state, run queue", f"estimate: {M3}kern/thread.c thread_create "
+                           "+ stack_alloc (zalloc, kernel stack, pcb init)"),
     "mach_mig_demux": (80, "a MIG server stub: demultiplex and unpack one request",
                        f"estimate: {M3}MIG-generated server routines"),
     "mach_pager_fault": (300, "vm_fault: map entry, object, page lookup, data_request",
@@ -80,8 +91,9 @@ ROWS: dict[str, tuple[int, str, str]] = {
 #: 0 where the hardware walks (x86: tlb_miss_entry is the walk)
 REFILL = {"dec5000": (8, "R3000 UTLB refill handler: ~8 instructions (as Ultrix's)")}
 
-#: the one pinned row: profile -> {row: (cycles, source)}
-PINNED: dict[str, dict[str, tuple[int, str]]] = {}
+#: the one calibrated row: row -> (profile, benchmark it was pinned on); its
+#: instruction count holds on every profile (the same code), so elsewhere it predicts
+PINNED: dict[str, tuple[str, str]] = {"mach_msg_path": ("i486", "ipc_8")}
 
 
 def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
@@ -94,8 +106,6 @@ def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
                       f"{source}; {instrs} instructions x {profile.instruction}")
     refill, why = REFILL.get(profile_name, (0, "hardware page walk (tlb_miss_entry)"))
     table["mach_refill"] = (refill * profile.instruction, why)
-    for row, pinned in PINNED.get(profile_name, {}).items():
-        table[row] = pinned
     try:
         ux = ux_paths.path_table(profile_name)
     except ConfigError:
@@ -104,6 +114,9 @@ def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
                           expected=sorted(ux_paths.TABLES)) from None
     for row, (cycles, source) in ux.items():
         table[row] = (cycles, f"UX server (BSD code at user level): {source}")
+    if "mono_thread_path" in table:     # threads are Mach's, not the server's
+        table["mono_thread_path"] = (table["mach_thread_create"][0],
+                                     "Mach's own thread_create (mach_thread_create)")
     return table
 
 

@@ -1,7 +1,9 @@
 """MachLibc: the ABI on the Mach-style kernel, and Mach's own calls for programs.
 
 Every ABI call is the monolithic C library's stub (:class:`Libc`), whose
-trap the kernel turns into an RPC to the UX server; what this class adds
+trap the kernel turns into an RPC to the UX server (or, for threads and the
+clock, serves itself); the ABI's rpc calls are Mach RPCs over ports found
+through the kernel's rpc names (:mod:`.rpc`). What this class adds
 are Mach's calls (the declaration's extensions), each one trap, and the
 message library a Mach program links (``mach_msg`` wrapped): it builds the
 header and the typed body, and the kernel trusts none of it.
@@ -18,8 +20,8 @@ Extensions::
     vm_allocate_pager(length, pager) -> vaddr               (an external pager)
     msg_send(dest, data=b"", msg_id=0, rights=())           rights: ((disp, name), ...)
     msg_receive(name, poll=False) -> (msg_id, reply, data, rights)
-    msg_rpc(dest, data=b"", msg_id=0) -> (msg_id, data)     send + receive, one trap
-    msg_reply(reply, data=b"", msg_id=0)
+    msg_rpc(dest, data=b"", msg_id=0) -> (msg_id, data, rights)   send + receive, one trap
+    msg_reply(reply, data=b"", msg_id=0, rights=())
     msg_reply_receive(reply, data, name) -> (msg_id, reply, data, rights)
 
 Interface::
@@ -30,8 +32,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exolab.abi import as_bytes
+import struct
+
+from exolab.abi import RpcHandler, as_bytes, wrap_word
 from exolab.errors import SyscallError
+from exolab.kernels.common.args import func, opt_nat, shown
+from exolab.kernels.common.args import word as rpc_word
 from exolab.kernels.mach import message as msg
 from exolab.kernels.mach.ipc import NOTIFY_SEND_ONCE
 from exolab.kernels.mach.kernel import MACH_BASE, MACH_TRAPS
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["MachLibc"]
 
 _N = {name: MACH_BASE + i for i, name in enumerate(MACH_TRAPS)}
+_WORD = struct.Struct("<q")
 _MSG = _N["mach_msg"]
 
 
@@ -65,6 +72,7 @@ class MachLibc(Libc):
     def __init__(self, kernel: "MachKernel", proc: "Process") -> None:
         super().__init__(kernel, proc)
         self._replies: dict[int, int] = {}      # thread id -> its reply port's name
+        self._handles: set[int] = set()         # send rights rpc_connect handed out
 
     # Mach's calls take their arguments through _bind, so a wrong number of
     # arguments is EINVAL like any other bad argument of an extension (the ABI's
@@ -127,9 +135,10 @@ class MachLibc(Libc):
         name, poll = _bind("msg_receive", args, kw, _RECEIVE)
         return self._trap(_MSG, None, None, name, poll is True)
 
-    def msg_rpc(self, *args: Any, **kw: Any) -> tuple[int, bytes]:
+    def msg_rpc(self, *args: Any, **kw: Any) -> tuple[int, bytes, tuple[int, ...]]:
         """msg_rpc(dest, data=b"", msg_id=0): send ``data`` with a send-once reply
-        right and wait for the reply, in one trap; EPIPE if the server died first."""
+        right and wait for the reply, in one trap; EPIPE if the server died first.
+        Returns the reply's (msg_id, data, rights)."""
         dest, data, msg_id = _bind("msg_rpc", args, kw, _RPC)
         reply = self._reply_port()
         body = _body(data)
@@ -138,12 +147,13 @@ class MachLibc(Libc):
         got = self._trap(_MSG, raw, body, reply, False)
         if got[0] == NOTIFY_SEND_ONCE:
             raise SyscallError("EPIPE", "the server died before replying", dest=dest)
-        return got[0], got[2]
+        return got[0], got[2], got[3]
 
     def msg_reply(self, *args: Any, **kw: Any) -> None:
-        """msg_reply(reply, data=b"", msg_id=0): answer through a send-once right."""
-        reply, data, msg_id = _bind("msg_reply", args, kw, _RPC)
-        body = _body(data)
+        """msg_reply(reply, data=b"", msg_id=0, rights=()): answer through a
+        send-once right (rights: as msg_send's)."""
+        reply, data, msg_id, rights = _bind("msg_reply", args, kw, _REPLY)
+        body = _body(data, _rights(rights))
         raw = msg.header(_u32(reply), 0, HEADER_SIZE + len(body), msg.MOVE_SEND_ONCE, 0,
                          _u32(msg_id))
         self._trap(_MSG, raw, body, None, False)
@@ -156,9 +166,65 @@ class MachLibc(Libc):
         raw = msg.header(_u32(reply), 0, HEADER_SIZE + len(body), msg.MOVE_SEND_ONCE)
         return self._trap(_MSG, raw, body, name, False)
 
+    # the ABI's rpc calls as Mach RPCs (kernels/mach/rpc.py)
+    def rpc_serve(self, name: str, handler: RpcHandler, count: int | None = None) -> None:
+        func(handler, "handler")
+        opt_nat(count, "count")
+        port = self.port_allocate()
+        try:
+            self._trap(_N["rpc_register"], name, port)
+            if count != 0:
+                self._serve_port(port, handler, count)
+        finally:
+            self.port_destroy(port)     # clients still queued get EPIPE
+
+    def _serve_port(self, port: int, handler: RpcHandler, count: int | None) -> None:
+        """Answer requests on ``port`` until ``count`` are served."""
+        served, got = 0, self.msg_receive(port)
+        while True:
+            reply, data = got[1], got[2]
+            try:
+                answer = _WORD.pack(wrap_word(handler(self, _WORD.unpack(data)[0])))
+            except BaseException:
+                if reply is not None:   # the client learns the call died (EPIPE)
+                    self._quietly(self.port_deallocate, reply)
+                raise
+            served += 1
+            if count is not None and served >= count:
+                self._quietly(self.msg_reply, reply, answer)
+                return
+            try:
+                got = self.msg_reply_receive(reply, answer, port)
+            except SyscallError:        # the client went away: not the server's fault
+                got = self.msg_receive(port)
+
+    @staticmethod
+    def _quietly(call: Any, *args: Any) -> None:
+        """``call(*args)``, a SyscallError ignored (a client already gone)."""
+        try:
+            call(*args)
+        except SyscallError:
+            pass
+
+    def rpc_connect(self, name: str) -> int:
+        handle = self._trap(_N["rpc_lookup"], name)
+        self._handles.add(handle)
+        return handle
+
+    def rpc_call(self, handle: int, word: int) -> int:
+        if type(handle) is not int or handle not in self._handles:
+            raise SyscallError("EBADF", "not an rpc handle", handle=shown(handle))
+        rpc_word(word)
+        _id, data, _rights = self.msg_rpc(handle, _WORD.pack(word))
+        if len(data) != 8:
+            raise SyscallError("EPIPE", "server went away", handle=handle)
+        return _WORD.unpack(data)[0]
+
     def _reply_port(self) -> int:
-        """This thread's reply port (allocated on first use, as mig_get_reply_port)."""
-        tid = self.thread_self()
+        """This thread's reply port (allocated on first use and kept in the thread's
+        user-level storage, as mig_get_reply_port: no trap to find it)."""
+        t = self._k.machine.cpu.current
+        tid = t.tid if t is not None else 0
         name = self._replies.get(tid)
         if name is None:
             name = self._replies[tid] = self.port_allocate()
@@ -171,6 +237,7 @@ _MACH_MSG = (("header", _REQUIRED), ("body", _REQUIRED), ("rcv", _REQUIRED),
 _SEND = (("dest", _REQUIRED), ("data", b""), ("msg_id", 0), ("rights", ()))
 _RECEIVE = (("name", _REQUIRED), ("poll", False))
 _RPC = (("dest", _REQUIRED), ("data", b""), ("msg_id", 0))
+_REPLY = (("reply", _REQUIRED), ("data", b""), ("msg_id", 0), ("rights", ()))
 _REPLY_RECEIVE = (("reply", _REQUIRED), ("data", _REQUIRED), ("name", _REQUIRED))
 _NAME = (("name", _REQUIRED),)
 #: Mach trap -> its parameters (name, default or _REQUIRED)

@@ -38,6 +38,7 @@ Interface::
       connect(proc) -> name          give a new task a send right to the server
       call(cpu, proc, number, args)  one UNIX call as an RPC; its result or error
       drain(cpu)                     answer messages sent to the server by hand
+    KernelServer(kernel)             the same path for ports the kernel serves itself
       statistics() -> UxStats
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ from exolab.machine.threads import ThreadExit
 if TYPE_CHECKING:
     from exolab.kernels.mach.kernel import MachKernel
 
-__all__ = ["UxServer", "UxStats", "ServerTask", "MIG_BAD_ID"]
+__all__ = ["UxServer", "KernelServer", "UxStats", "ServerTask", "MIG_BAD_ID"]
 
 _Q = struct.Struct("<q")
 MIG_BAD_ID = 0xFFFFFED1     # MIG_BAD_ID (-303) as a header word
@@ -115,7 +116,7 @@ class UxServer:
         p, prof = kernel.paths, kernel.machine.profile
         self.c_demux = p["mach_mig_demux"]
         self.c_switch = p["mach_switch"] + prof.reg_save + prof.reg_restore
-        self.c_trap = prof.trap_entry + prof.trap_exit
+        self.c_reply_trap = prof.trap_entry + prof.trap_exit + self.ipc.c_msg
         self.calls = self.errors = self.ool = 0
 
     def connect(self, proc: Any) -> int:
@@ -130,15 +131,15 @@ class UxServer:
         req = self._inline(cpu, marshal(args))
         body = msg.item_bytes(req) if req else b""
         raw = msg.header(ux_name, reply_name, HEADER_SIZE + len(body), msg.COPY_SEND,
-                         msg.MAKE_SEND_ONCE, number if type(number) is int else 0)
+                         msg.MAKE_SEND_ONCE,
+                         number if type(number) is int and 0 <= number < 1 << 31 else 0)
         cpu.charge(ipc.c_msg)
         sent = ipc.send(cpu, proc, raw, body, True)         # 1: the request
         server_asid = self._switch(cpu, self.task.space)    # 2: to the server
         while self.port.queue and self.port.queue[0] is not sent:
             self._refuse(cpu)           # a message someone sent the server by hand
         got = ipc.receive(cpu, self.task, self.port_name, poll=True)   # 3
-        for i in range(_SERVER_PAGES):
-            ipc.fp.user(SERVER_VPN + i, server_asid)
+        self._server_pages(cpu, server_asid)
         cpu.charge(self.c_demux)
         self.calls += 1
         cpu.asid = client_asid          # the handler reaches the client's memory
@@ -160,7 +161,7 @@ class UxServer:
                err: SyscallError | None, reply_name: int) -> None:
         """The server's reply trap, the switch back, the client's receive."""
         ipc = self.ipc
-        cpu.charge(self.c_trap + ipc.c_msg)
+        cpu.charge(self.c_reply_trap)
         data = marshal((0,)) if err is not None else self._inline(cpu, marshal((result,)))
         body = msg.item_bytes(data) if data else b""
         raw = msg.header(reply if reply is not None else 0, 0, HEADER_SIZE + len(body),
@@ -199,6 +200,11 @@ class UxServer:
         self.ool += 1
         return _Q.pack(len(data))
 
+    def _server_pages(self, cpu: Any, asid: int) -> None:
+        """Touch the server's own code and data pages (its MIG stubs, dispatch)."""
+        for i in range(_SERVER_PAGES):
+            self.ipc.fp.user(SERVER_VPN + i, asid)
+
     def _switch(self, cpu: Any, space: AddressSpace) -> int:
         """Charge a thread switch into ``space``: the scheduler path, registers, the
         address-space load (which flushes an untagged TLB); return its ASID."""
@@ -211,3 +217,23 @@ class UxServer:
     def statistics(self) -> UxStats:
         """Return a frozen snapshot of the server's counters."""
         return UxStats(self.calls, self.errors, self.ool)
+
+
+class KernelServer(UxServer):
+    """Mach's kernel-served ports: a call on a task's or thread's port (MIG to
+    the kernel: thread_create, vm_allocate, vm_protect, ...) is a request and a
+    reply message like any RPC, but the kernel receives and answers it inside
+    the caller's trap: no switch, no second trap, the kernel's own code pages."""
+
+    def __init__(self, kernel: "MachKernel") -> None:
+        super().__init__(kernel)
+        self.task.name = "kernel"
+        self.c_reply_trap = 0           # the kernel replies from inside the trap
+
+    def _server_pages(self, cpu: Any, asid: int) -> None:
+        """The kernel's VM/thread code (mapped only where the kernel is)."""
+        self.ipc.fp.text("vm", asid)
+
+    def _switch(self, cpu: Any, space: AddressSpace) -> int:
+        """No switch: the kernel serves the port in the caller's context."""
+        return cpu.asid
