@@ -250,4 +250,22 @@ def run_l4(ctx: SuiteContext) -> SuiteOutput:
     if "l4" in ctx.kernels:
         notes["null_ipc"] = "; ".join(x for x in (notes.get("null_ipc", ""),
                                                   _anatomy_note(ctx.profile)) if x)
+    for bench, text in _mach_over_l4(results).items():
+        notes[bench] = "; ".join(x for x in (notes.get(bench, ""), text) if x)
     return SuiteOutput(results, paper_rows(ctx.suite), notes)
+
+
+def _mach_over_l4(results: list[Any]) -> dict[str, str]:
+    """mach / l4 per benchmark, measured beside the paper's Mach / L3 (Table 7)."""
+    from exolab.bench.papers import figures
+    got = {(r.benchmark, r.kernel): r.value for r in results}
+    paper = {(f.benchmark, f.system): f.value for f in figures("l4")}
+    out = {}
+    for bench in BENCHMARKS:
+        m, l = got.get((bench, "mach")), got.get((bench, "l4"))
+        if m is None or not l:
+            continue
+        pm, pl = paper.get((bench, "Mach")), paper.get((bench, "L3"))
+        published = f" (paper Mach/L3 {pm / pl:.1f})" if pm and pl else ""
+        out[bench] = f"mach/l4 = {m / l:.1f}{published}"
+    return out

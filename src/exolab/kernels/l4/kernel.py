@@ -253,7 +253,7 @@ class L4:
         if self.sigma0 is None:
             s0 = self.new_space(SIGMA0_SID, "sigma0")
             self.sigma0 = self.new_thread(s0, sigma0_main, (), NIL, "sigma0")
-            if self.sigma0.tid != SIGMA0_ID:
+            if self.sigma0.tid != SIGMA0_ID:       # (the KIP announces this id)
                 raise KernelPanic("l4: sigma0 must get the well-known id")
         root = self.new_space(SIGMA0_SID, name)
         self.root = self.new_thread(root, program, args, self.sigma0.tid, name)

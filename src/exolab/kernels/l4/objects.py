@@ -14,6 +14,7 @@ Interface::
 
     ANY, NIL, IRQ_BASE, NTFN_BADGE          special ids
     make_id(number, version), id_number(tid), id_version(tid)
+    KIP                                     the kernel interface page (well-known ids)
     Message(words, string, maps, data, objs)        what a sender hands in (decoded)
     Received(sender, words, nbytes, mapped, bits, data, objs)   what a receiver gets
     RecvBuffer(vaddr, size, window)         where a long message / mapped pages land
@@ -25,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ANY", "NIL", "IRQ_BASE", "NTFN_BADGE", "make_id", "id_number", "id_version",
+__all__ = ["ANY", "NIL", "IRQ_BASE", "NTFN_BADGE", "KIP", "make_id", "id_number", "id_version",
            "Message", "MapItem", "Received", "RecvBuffer", "NO_BUFFER", "EMPTY", "Space", "TCB", "Endpoint",
            "Notification", "READY", "RUNNING", "SENDING", "RECEIVING", "DEAD"]
 
@@ -51,6 +52,18 @@ def id_number(tid: int) -> int:
 def id_version(tid: int) -> int:
     """The version of a thread id."""
     return tid & ((1 << _VERSION_BITS) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class KIP:
+    """The kernel interface page: the well-known ids and tags every space can read."""
+
+    sigma0: int                         # sigma0's thread id
+    irq_base: int                       # interrupt pseudo-thread ids start here
+    ntfn_badge: int                     # sender of a bound notification's wake-up
+    fault_tag: int                      # first word of a page-fault message
+    pages_tag: int                      # first word of a page request to sigma0
+    any: int = ANY                      # receive from anybody
 
 
 @dataclass(frozen=True, slots=True)

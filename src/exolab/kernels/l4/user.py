@@ -19,7 +19,7 @@ forever), 0 (never block) or cycles (then EAGAIN).
 Interface::
 
     L4Lib(kernel, tcb)
-      myself()  kinfo()  time()  compute(cycles)  print(*parts)
+      myself()  kip()  kinfo()  time()  compute(cycles)  print(*parts)
       send(dest, words=(), string=None, maps=(), timeout=None, objs=())
       receive(source=ANY, buffer=None, timeout=None) -> Received
       call(dest, words=(), string=None, maps=(), buffer=None, timeout=None, objs=())
@@ -39,10 +39,13 @@ from typing import Any, Callable
 
 from exolab.errors import safe_str
 from exolab.kernels.l4 import syscall as sc
-from exolab.kernels.l4.objects import ANY, Received
+from exolab.kernels.l4.objects import ANY, IRQ_BASE, KIP, NTFN_BADGE, Received, make_id
 from exolab.safe.sealed import Sealed
 
 __all__ = ["L4Lib"]
+
+_KIP = KIP(sigma0=make_id(1, 1), irq_base=IRQ_BASE, ntfn_badge=NTFN_BADGE,
+           fault_tag=sc.FAULT_TAG, pages_tag=sc.PAGES_TAG)
 
 
 class L4Lib(metaclass=Sealed):
@@ -105,6 +108,12 @@ class L4Lib(metaclass=Sealed):
         """This thread's id."""
         tid: int = self._cpu.trap(sc.MYSELF)
         return tid
+
+    def kip(self) -> KIP:
+        """The kernel interface page (a read-only page in every space): sigma0's id,
+        the interrupt and notification ids, the pager protocol's tags."""
+        self._cpu.charge(self._cpu.profile.load_store)
+        return _KIP
 
     def kinfo(self) -> tuple[int, int, int]:
         """(first free frame, end, this space's id): what sigma0 starts from."""
