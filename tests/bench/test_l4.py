@@ -42,6 +42,7 @@ def test_the_suite_runs_quick_with_paper_rows() -> None:
     got = {r.benchmark: r.value for r in rep.results if r.kernel == "l4"}
     assert set(got) == set(suite.BENCHMARKS)
     assert got["null_rpc"] == pytest.approx(2 * got["null_ipc"], rel=0.01)
+    assert 250 / 1.5 <= got["null_ipc"] * 50 <= 250 * 1.5     # the ABI's rpc on l4
 
 
 def test_the_notes_give_mach_over_l4_beside_the_paper() -> None:
