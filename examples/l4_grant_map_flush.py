@@ -20,8 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 from exolab.errors import SyscallError
-from exolab.kernels.l4 import L4
-from exolab.machine import Machine
 
 PAGE = 0x400000 >> 12           # the shared page, at the same vpn in every space
 OWN = 0x500000 >> 12            # a page A owns and grants on
@@ -56,23 +54,28 @@ def a_body(l4: Any, root: int) -> None:
     l4.receive(root)                                # until the root says goodbye
 
 
-def root(l4: Any, kernel: L4) -> None:
+def root(l4: Any) -> None:
     l4.store(PAGE << 12, 5)
     a = l4.thread_create(l4.space_create("A"), a_body, l4.myself())
     l4.send(a, maps=((PAGE, 1, True, False),))
     for _ in range(3):
         l4.receive()
-    db = kernel.mapdb
-    l4.print(f"root: mappings derived from the root's page: {len(db.derived(1, PAGE))}")
     n = l4.flush(PAGE)
-    l4.print(f"root: flush removed {n}; derived now: {len(db.derived(1, PAGE))}; "
+    l4.print(f"root: flush removed {n} mappings (A's, and B's made from it); "
              f"root still reads {l4.load(PAGE << 12)}")
+    try:
+        l4.send(l4.kip().sigma0, maps=((0x700, 1, True, False),), timeout=0)
+    except SyscallError as e:
+        l4.print(f"root: mapping a page it does not hold -> {e.errno}")
     l4.send(a)
 
 
-def main() -> None:
+if __name__ == "__main__":
+    from exolab.kernels.l4 import L4
+    from exolab.machine import Machine
+
     k = L4(Machine("i486", frames=4096))
-    k.boot(root, k)
+    k.boot(root)
     res = k.run()
     for line in k.console:
         print(line)
@@ -80,7 +83,3 @@ def main() -> None:
     st = k.mapdb.statistics()
     print(f"mapdb: {st.maps} maps, {st.grants} grants, {st.flushes} flushes, "
           f"{st.removed} mappings removed")
-
-
-if __name__ == "__main__":
-    main()

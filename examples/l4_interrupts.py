@@ -17,9 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from exolab.kernels.l4 import IRQ_BASE, L4
-from exolab.machine import Machine
-
 
 def worker(l4: Any) -> None:
     for _ in range(200):
@@ -31,7 +28,8 @@ def driver(l4: Any) -> None:
     l4.timer(20_000, periodic=True)
     for i in range(5):
         m = l4.receive(src)
-        l4.print(f"driver: tick {i + 1} from irq {m.sender - IRQ_BASE} at cycle {l4.time()}")
+        irq = m.sender - l4.kip().irq_base
+        l4.print(f"driver: tick {i + 1} from irq {irq} at cycle {l4.time()}")
     l4.timer(1 << 39)                               # stop ticking (one far shot)
 
 
@@ -40,7 +38,10 @@ def root(l4: Any) -> None:
     driver(l4)
 
 
-def main() -> None:
+if __name__ == "__main__":
+    from exolab.kernels.l4 import L4
+    from exolab.machine import Machine
+
     k = L4(Machine("i486", frames=4096))
     k.boot(root)
     res = k.run()
@@ -48,7 +49,3 @@ def main() -> None:
         print(line)
     print(f"run: {res.reason}; interrupts: {k.machine.cpu.statistics().interrupts}; "
           f"delivered as messages: {k.ipc.statistics().irqs}")
-
-
-if __name__ == "__main__":
-    main()

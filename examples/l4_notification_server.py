@@ -22,9 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from exolab.kernels.l4 import L4, NTFN_BADGE
-from exolab.machine import Machine
-
 
 def client(l4: Any, ep: int, ntfn: int, x: int) -> None:
     r = l4.call(("ep", ep), words=(x,))
@@ -40,7 +37,7 @@ def server(l4: Any, ep: int, ntfn: int, root: int) -> None:
     served, bits = 0, 0
     while served < 3 or bits != 0b101:
         m = l4.receive(("ep", ep))
-        if m.sender == NTFN_BADGE:
+        if m.sender == l4.kip().ntfn_badge:
             bits |= m.bits
             l4.print(f"server: notification bits {m.bits:#05b}")
         else:
@@ -59,7 +56,10 @@ def root(l4: Any) -> None:
     l4.receive(s)
 
 
-def main() -> None:
+if __name__ == "__main__":
+    from exolab.kernels.l4 import L4
+    from exolab.machine import Machine
+
     k = L4(Machine("i486", frames=4096))
     k.boot(root)
     res = k.run()
@@ -68,7 +68,3 @@ def main() -> None:
     st = k.ipc.statistics()
     print(f"run: {res.reason}; faults: {k.faults}; notifications: {st.notifications}; "
           f"messages: {st.messages}")
-
-
-if __name__ == "__main__":
-    main()

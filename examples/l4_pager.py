@@ -18,16 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from exolab.kernels.l4 import L4, SIGMA0_ID
-from exolab.kernels.l4.syscall import PAGES_TAG
-from exolab.machine import Machine
-
 POOL = 0x300000 >> 12           # the pager's own pool of frames
 HEAP = 0x400000
 
 
 def pager(l4: Any) -> None:
-    got = l4.call(SIGMA0_ID, words=(PAGES_TAG, 4), buffer=(0, 0, POOL))
+    kip = l4.kip()                                  # sigma0's id, the request tag
+    got = l4.call(kip.sigma0, words=(kip.pages_tag, 4), buffer=(0, 0, POOL))
     free = list(got.mapped)
     l4.print(f"pager: sigma0 mapped {len(free)} frames at vpn {free[0]:#x}..")
     given: dict[int, int] = {}                      # client vpn -> pool vpn
@@ -61,7 +58,10 @@ def root(l4: Any) -> None:
     l4.receive(c)
 
 
-def main() -> None:
+if __name__ == "__main__":
+    from exolab.kernels.l4 import L4
+    from exolab.machine import Machine
+
     k = L4(Machine("i486", frames=4096))
     k.boot(root)
     res = k.run()
@@ -70,7 +70,3 @@ def main() -> None:
     st = k.ipc.statistics()
     print(f"run: {res.reason}; faults: {k.faults}; page faults as IPC: {k.page_faults}; "
           f"pages mapped by message: {st.pages_mapped}")
-
-
-if __name__ == "__main__":
-    main()

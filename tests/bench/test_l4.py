@@ -42,3 +42,10 @@ def test_the_suite_runs_quick_with_paper_rows() -> None:
     got = {r.benchmark: r.value for r in rep.results if r.kernel == "l4"}
     assert set(got) == set(suite.BENCHMARKS)
     assert got["null_rpc"] == pytest.approx(2 * got["null_ipc"], rel=0.01)
+    assert 250 / 1.5 <= got["null_ipc"] * 50 <= 250 * 1.5     # the ABI's rpc on l4
+
+
+def test_the_notes_give_mach_over_l4_beside_the_paper() -> None:
+    from exolab.bench.results import Result
+    rows = [Result("l4", "ipc_8", "l4", 5.0, "us"), Result("l4", "ipc_8", "mach", 110.0, "us")]
+    assert suite._mach_over_l4(rows) == {"ipc_8": "mach/l4 = 22.0 (paper Mach/L3 22.1)"}

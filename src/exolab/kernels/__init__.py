@@ -37,6 +37,7 @@ KERNELS: dict[str, str] = {
     "exokernel": "exolab.kernels.exokernel:Aegis",
     "singularity": "exolab.kernels.singularity:Singularity",
     "mach": "exolab.kernels.mach:MachKernel",
+    "l4": "exolab.kernels.l4.system:L4System",
 }
 
 

@@ -118,3 +118,13 @@ def test_null_ipc_also_runs_on_a_software_refilled_tlb() -> None:
     out: dict[str, Any] = {}
     run(_pingpong, 10, 8, out, profile="dec5000")
     assert out["reply"] == (6,) and out["cycles"] > 0
+
+
+def test_the_kernel_interface_page_names_sigma0_and_the_tags() -> None:
+    from exolab.kernels.l4 import IRQ_BASE, NTFN_BADGE, SIGMA0_ID
+    from exolab.kernels.l4.syscall import FAULT_TAG, PAGES_TAG
+    seen: list[Any] = []
+    run(lambda l4: seen.append(l4.kip()))
+    kip = seen[0]
+    assert (kip.sigma0, kip.irq_base, kip.ntfn_badge) == (SIGMA0_ID, IRQ_BASE, NTFN_BADGE)
+    assert (kip.fault_tag, kip.pages_tag) == (FAULT_TAG, PAGES_TAG)

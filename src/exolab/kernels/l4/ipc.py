@@ -1,9 +1,10 @@
 """L4 IPC: synchronous rendezvous, short messages in registers, long ones copied once.
 
 A send meets a receive: whichever comes first waits (in the partner's queue,
-or the endpoint's), the second one transfers and the kernel switches straight
-to the thread that can run on (L3's direct process switch; the sender keeps
-its time slice in the ready queue). What moves:
+or the endpoint's), the second one transfers. A ``call`` (and the reply
+half of ``reply_wait``) switches straight to the partner (L3's direct
+process switch); a plain ``send`` to a waiting receiver makes it runnable
+and the sender runs on (lazy scheduling). What moves:
 
 * **register words** (``words``): up to :data:`REG_WORDS` stay in the CPU's
   registers across the switch (zero copy); further words come from the
@@ -40,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from exolab.errors import SyscallError
+from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.l4.objects import (ANY, IRQ_BASE, NO_BUFFER, NTFN_BADGE,
                                        RECEIVING, SENDING, TCB, Endpoint, Message,
                                        Notification, Received, RecvBuffer)
@@ -135,11 +136,11 @@ class IPC:
         if receiver is not None:
             k.cancel_timer(receiver)
             self._transfer(cpu, me, receiver, msg)
-            if call:                            # wait for the reply from the receiver
-                self._wait(me, RECEIVING, receiver.tid, rbuf, None)  # type: ignore[arg-type]
-            else:
-                k.make_ready(me)
-            k.switch(cpu, receiver)
+            if not call:                        # a send: the receiver is runnable, the
+                k.make_ready(receiver)          # sender keeps the CPU (lazy scheduling)
+                return
+            self._wait(me, RECEIVING, receiver.tid, rbuf, None)  # type: ignore[arg-type]
+            k.switch(cpu, receiver)             # a call: straight to the receiver
             return
         if timeout == 0:
             raise SyscallError("EAGAIN", "send: no receiver waiting and no wait allowed")
@@ -256,10 +257,15 @@ class IPC:
         if msg.string is not None and rbuf.size > 0:
             nbytes = self._copy(cpu, src, msg.string, dst, rbuf)
         mapped = self._map_items(cpu, src, dst, msg, rbuf) if msg.maps else ()
-        if msg.string is None and not msg.maps and extra <= 0:
+        if msg.data:                            # a library's buffer: one copy, as a string
+            self.k.charge_row(cpu, "l4_long_setup")
+            cpu.charge(cpu.profile.copy_cost(len(msg.data)))
+            cpu.note_copy(len(msg.data))
+            self.long_bytes += len(msg.data)
+        if msg.string is None and not msg.maps and not msg.data and extra <= 0:
             self.short += 1
         self.messages += 1
-        dst.result = Received(src.tid, msg.words, nbytes, mapped)
+        dst.result = Received(src.tid, msg.words, nbytes, mapped, 0, msg.data, msg.objs)
         dst.rbuf = NO_BUFFER
 
     def _copy(self, cpu: Any, src: TCB, string: tuple[int, int], dst: TCB,
@@ -267,6 +273,8 @@ class IPC:
         """Copy a long string once, through a temporary mapping; the bytes copied."""
         k = self.k
         here = k.space_of_cpu(cpu)
+        if here is None:
+            raise KernelPanic("l4: a long message with no space loaded")
         n = min(string[1], rbuf.size, _WINDOW_PAGES << 12)
         s_addr, d_addr = string[0], rbuf.vaddr
         k.charge_row(cpu, "l4_long_setup")

@@ -88,7 +88,7 @@ class L4:
         mem = machine.memory
         if mem.page_size != 4096:
             raise ConfigError("L4 uses the x86 4 KiB page", page_size=mem.page_size)
-        pool = max(128, mem.frames // 8)
+        pool = max(128, mem.frames // 4)
         if mem.frames <= pool + 64:
             raise ConfigError("L4 needs more physical memory", frames=mem.frames)
         self.machine = machine
@@ -115,7 +115,9 @@ class L4:
         self.loaded: Space | None = None            # the space whose cr3 is loaded
         self.syscalls = self.page_faults = self.threads_made = self.spaces_made = 0
         self._next_sid = SIGMA0_SID
-        self._asids = list(range(MAX_SPACES, 0, -1))
+        self._asids = list(range(MAX_SPACES, 0, -1))       # space numbers (tags below)
+        self._asid_mask = machine.cpu.tlb.asid_mask
+        self._tag_owner: dict[int, Space] = {}              # TLB tag -> space using it
         self.sigma0: TCB | None = None
         self.root: TCB | None = None                # the boot thread: its end ends all
         self.user_limit = USER_LIMIT
@@ -141,8 +143,9 @@ class L4:
             self.pt.map(space.directory, vpn, ppn, writable)
         cpu = self.machine.cpu
         cpu.charge(cpu.profile.tlb_write)           # the PTE store
-        if space is self.loaded and cpu.mode == KERNEL:
-            cpu.tlb_invalidate(vpn, space.asid)     # invlpg
+        if cpu.mode == KERNEL and (space is self.loaded or (
+                cpu.profile.tlb_tagged and self._tag_owner.get(space.asid) is space)):
+            cpu.tlb_invalidate(vpn, space.asid)     # invlpg (a tagged TLB keeps others')
 
     def frame_of(self, space: Space, vpn: int) -> int | None:
         """The frame ``space`` reaches at ``vpn`` through its tables, or None."""
@@ -185,8 +188,10 @@ class L4:
             raise
         sid = self._next_sid
         self._next_sid += 1
-        space = Space(sid, name, self._asids.pop(), directory, creator, CODE_VPN,
-                      STACK_VPN, kf)
+        number = self._asids.pop()
+        space = Space(sid, name, (number - 1) % self._asid_mask + 1, directory, creator,
+                      CODE_VPN, STACK_VPN, kf)
+        space.number = number
         self.spaces[sid] = space
         self.spaces_made += 1
         return space
@@ -213,11 +218,11 @@ class L4:
         sim = self.machine.threads.create(self._thread_body, (), name or f"t{number}",
                                           owner=space)
         t = TCB(tid, space, sim, pager, (TCB_VPN + number) << 12, (UTCB_VPN + slot) << 12)
+        t.frames = (tcb_frame, utcb_frame)
         sim.args = (t, entry, args, L4Lib)
         self.tcbs[number] = t
         self.by_sim[sim.tid] = t
         space.threads.add(number)
-        space.kframes += [tcb_frame, utcb_frame]
         self.threads_made += 1
         self.make_ready(t)
         return t
@@ -248,7 +253,7 @@ class L4:
         if self.sigma0 is None:
             s0 = self.new_space(SIGMA0_SID, "sigma0")
             self.sigma0 = self.new_thread(s0, sigma0_main, (), NIL, "sigma0")
-            if self.sigma0.tid != SIGMA0_ID:
+            if self.sigma0.tid != SIGMA0_ID:       # (the KIP announces this id)
                 raise KernelPanic("l4: sigma0 must get the well-known id")
         root = self.new_space(SIGMA0_SID, name)
         self.root = self.new_thread(root, program, args, self.sigma0.tid, name)
@@ -292,6 +297,10 @@ class L4:
         """Load ``space``'s page directory (cr3) unless it is loaded."""
         if space is not self.loaded:
             self.charge_row(cpu, "l4_as_switch")
+            if self._tag_owner.get(space.asid) is not space:   # a tag shared by spaces:
+                if cpu.profile.tlb_tagged:                    # drop the other's entries
+                    cpu.tlb_flush(space.asid)
+                self._tag_owner[space.asid] = space
             cpu.set_page_table(space.directory, space.asid)
             self.loaded = space
 
@@ -304,6 +313,16 @@ class L4:
                 self.switch(cpu, t)
                 return
         cpu.idle()
+
+    def yield_cpu(self, cpu: CPU, me: TCB, same_space: bool) -> None:
+        """Run the next ready thread (of ``me``'s space if asked); ``me`` stays ready."""
+        for t in self.ready:
+            if t.state == READY and t is not me and (not same_space or
+                                                     t.space is me.space):
+                self.make_ready(me)
+                self.switch(cpu, t)
+                return
+        self.charge_row(cpu, "l4_block")
 
     def resume_user(self, cpu: CPU, t: TCB) -> None:
         """The way back to user mode touches the code and stack pages (iret's misses)."""
@@ -371,6 +390,8 @@ class L4:
         number = id_number(t.tid)
         self.pt.unmap(self.kdir, TCB_VPN + number)
         self.pt.unmap(t.space.directory, t.utcb_vaddr >> 12)
+        self._kfree.extend(t.frames)
+        t.frames = ()
         del self.tcbs[number]
         self._free_numbers.append(number)
         t.space.threads.discard(number)
@@ -385,7 +406,9 @@ class L4:
         self.pt.release(space.directory)
         self._kfree.extend(space.kframes)
         space.kframes = []
-        self._asids.append(space.asid)
+        self._asids.append(space.number)
+        if self._tag_owner.get(space.asid) is space:
+            del self._tag_owner[space.asid]
         self.spaces.pop(space.sid, None)
 
     # -- vectors -------------------------------------------------------------------------

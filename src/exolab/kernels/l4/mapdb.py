@@ -30,6 +30,7 @@ Interface::
       flush(space, vpn, write_only=False) -> spaces' pages affected
       unmap(space, vpn) -> pages removed (the node and its subtree)
       drop_space(space) -> pages removed       pages(space) -> [vpn, ...]
+      held(space) -> pages it got from others
       derived(space, vpn) -> [(space, vpn), ...]   the subtree below a node
       check()                                   KernelPanic if an invariant broke
       statistics() -> MapDBStats
@@ -104,6 +105,10 @@ class MappingDB:
     def pages(self, space: int) -> list[int]:
         """The virtual pages ``space`` holds (sigma0's untouched roots not listed)."""
         return sorted(v for (s, v) in self._nodes if s == space)
+
+    def held(self, space: int) -> int:
+        """How many pages ``space`` holds from another space (not roots)."""
+        return sum(1 for (s, _v), n in self._nodes.items() if s == space and n.parent)
 
     def derived(self, space: int, vpn: int) -> list[tuple[int, int]]:
         """Every (space, vpn) that holds the page because ``space`` mapped it."""

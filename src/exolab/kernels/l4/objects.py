@@ -14,8 +14,9 @@ Interface::
 
     ANY, NIL, IRQ_BASE, NTFN_BADGE          special ids
     make_id(number, version), id_number(tid), id_version(tid)
-    Message(words, string, maps)            what a sender hands in (decoded)
-    Received(sender, words, nbytes, mapped, bits)   what a receiver gets back
+    KIP                                     the kernel interface page (well-known ids)
+    Message(words, string, maps, data, objs)        what a sender hands in (decoded)
+    Received(sender, words, nbytes, mapped, bits, data, objs)   what a receiver gets
     RecvBuffer(vaddr, size, window)         where a long message / mapped pages land
     Space, TCB, Endpoint, Notification      slotted kernel records
 """
@@ -25,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ANY", "NIL", "IRQ_BASE", "NTFN_BADGE", "make_id", "id_number", "id_version",
+__all__ = ["ANY", "NIL", "IRQ_BASE", "NTFN_BADGE", "KIP", "make_id", "id_number", "id_version",
            "Message", "MapItem", "Received", "RecvBuffer", "NO_BUFFER", "EMPTY", "Space", "TCB", "Endpoint",
            "Notification", "READY", "RUNNING", "SENDING", "RECEIVING", "DEAD"]
 
@@ -54,6 +55,18 @@ def id_version(tid: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class KIP:
+    """The kernel interface page: the well-known ids and tags every space can read."""
+
+    sigma0: int                         # sigma0's thread id
+    irq_base: int                       # interrupt pseudo-thread ids start here
+    ntfn_badge: int                     # sender of a bound notification's wake-up
+    fault_tag: int                      # first word of a page-fault message
+    pages_tag: int                      # first word of a page request to sigma0
+    any: int = ANY                      # receive from anybody
+
+
+@dataclass(frozen=True, slots=True)
 class MapItem:
     """Send pages [vpn, vpn + pages) of the sender, mapped or granted (L4 fpage)."""
 
@@ -70,6 +83,8 @@ class Message:
     words: tuple[int, ...]              # message registers (short part, zero copy)
     string: tuple[int, int] | None      # (vaddr, length) in the sender's space
     maps: tuple[MapItem, ...]
+    data: bytes = b""                   # bytes a library hands in from its own buffer
+    objs: tuple[Any, ...] = ()          # program images and their arguments (spawn)
 
 
 EMPTY = Message((), None, ())
@@ -96,6 +111,8 @@ class Received:
     nbytes: int
     mapped: tuple[int, ...]             # vpns mapped into the receiver
     bits: int = 0                       # a notification's bits (sender NTFN_BADGE)
+    data: bytes = b""                   # the sender's buffer bytes (copied once)
+    objs: tuple[Any, ...] = ()
 
 
 @dataclass(slots=True, eq=False)
@@ -114,6 +131,14 @@ class Space:
     caps: dict[int, Any] = field(default_factory=dict)  # cap index -> object
     next_cap: int = 1
     alive: bool = True
+    number: int = 0                     # space number (the TLB tag is derived from it)
+    pid: int = 0                        # the ABI process it holds (0: none; traces)
+
+    def trace_track(self) -> tuple[int, str]:
+        """The space's track in a trace viewer: its process, else the space."""
+        if self.pid:
+            return self.pid, f"pid {self.pid}: {self.name}"
+        return -self.sid - 1, f"space {self.sid}: {self.name}"
 
 
 @dataclass(slots=True, eq=False)
@@ -138,6 +163,7 @@ class TCB:
     bound: "Notification | None" = None  # seL4 bound notification
     irqs: set[int] = field(default_factory=set)             # attached interrupts
     fault_vpn: int = -1                 # page of an outstanding page fault
+    frames: tuple[int, ...] = ()        # its TCB and UTCB frames (kernel memory)
 
 
 @dataclass(slots=True, eq=False)

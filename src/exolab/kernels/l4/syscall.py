@@ -13,7 +13,7 @@ Interface::
 
     SEND RECV CALL REPLY_WAIT MYSELF SPACE_CREATE THREAD_CREATE FLUSH IRQ_ATTACH
     IRQ_NOTIFY EP_CREATE NTFN_CREATE SIGNAL WAIT BIND CAP_GIVE PRINT TIMER
-    SPACE_DESTROY KINFO                       trap numbers
+    SPACE_DESTROY KINFO YIELD                 trap numbers
     NAMES                                     number -> name (traces)
     FAULT_TAG, PAGES_TAG                      first word of a fault / page request
     dispatch(kernel, cpu, number, args)       decode, then invoke
@@ -35,7 +35,7 @@ __all__ = ["NAMES", "FAULT_TAG", "PAGES_TAG", "dispatch", "fault_message", "faul
 
 (SEND, RECV, CALL, REPLY_WAIT, MYSELF, SPACE_CREATE, THREAD_CREATE, FLUSH, IRQ_ATTACH,
  IRQ_NOTIFY, EP_CREATE, NTFN_CREATE, SIGNAL, WAIT, BIND, CAP_GIVE, PRINT, TIMER,
- SPACE_DESTROY, KINFO) = range(20)
+ SPACE_DESTROY, KINFO, YIELD) = range(21)
 FAULT_TAG, PAGES_TAG = 0xFA, 0xFB
 MAX_STRING = 1 << 20
 MAX_TIMEOUT = 1 << 40
@@ -102,13 +102,21 @@ def _held(k: "L4", me: "TCB", vpn: int, pages: int) -> None:
             raise SyscallError("EFAULT", "the caller holds no page there", vpn=v)
 
 
-def _message(k: "L4", me: "TCB", words: Any, string: Any, maps: Any) -> Message:
-    """Decode a message: words, a string in held pages, map items of held pages."""
+def _message(k: "L4", me: "TCB", words: Any, string: Any, maps: Any,
+             objs: Any = ()) -> Message:
+    """Decode a message: words, a string in held pages (or bytes of the library's
+    own buffer), map items of held pages, host objects (program images)."""
     from exolab.kernels.l4.ipc import MAX_WORDS
     if type(words) is not tuple or len(words) > MAX_WORDS or not all(
             type(w) is int and _WORD_MIN <= w < _WORD_MAX for w in words):
         raise SyscallError("EINVAL", "words: a tuple of at most 64 ints", argument="words")
-    s = None
+    s, data = None, b""
+    if type(objs) is not tuple or len(objs) > 8:
+        raise SyscallError("EINVAL", "objs: a tuple of at most 8 items", argument="objs")
+    if type(string) is bytes:
+        if len(string) > MAX_STRING:
+            raise SyscallError("EINVAL", "a buffer of at most 1 MiB", argument="string")
+        data, string = string, None
     if string is not None:
         if type(string) is not tuple or len(string) != 2:
             raise SyscallError("EINVAL", "string: (vaddr, length)", argument="string")
@@ -128,7 +136,7 @@ def _message(k: "L4", me: "TCB", words: Any, string: Any, maps: Any) -> Message:
             raise SyscallError("EINVAL", "map item flags are bools")
         _held(k, me, vpn, pages)
         items.append(MapItem(vpn, pages, m[2], m[3]))
-    return Message(words, s, tuple(items))
+    return Message(words, s, tuple(items), data, objs)
 
 
 def _rbuf(k: "L4", x: Any) -> RecvBuffer:
@@ -149,9 +157,10 @@ def _rbuf(k: "L4", x: Any) -> RecvBuffer:
 # -- invokers ----------------------------------------------------------------------------
 
 def _send(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
-    dest, words, string, maps, timeout = a
+    dest, words, string, maps, timeout, objs = a
     target = _target(k, me, dest, False)
-    k.ipc.send(cpu, me, target, _message(k, me, words, string, maps), _timeout(timeout))
+    k.ipc.send(cpu, me, target, _message(k, me, words, string, maps, objs),
+               _timeout(timeout))
     k.resume_user(cpu, me)
     return None
 
@@ -165,22 +174,22 @@ def _recv(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
 
 
 def _call(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
-    dest, words, string, maps, rbuf, timeout = a
+    dest, words, string, maps, rbuf, timeout, objs = a
     target = _target(k, me, dest, False)
     if target is me:
         raise SyscallError("EINVAL", "a thread cannot call itself")
-    got = k.ipc.call(cpu, me, target, _message(k, me, words, string, maps),
+    got = k.ipc.call(cpu, me, target, _message(k, me, words, string, maps, objs),
                      _rbuf(k, rbuf), _timeout(timeout))
     k.resume_user(cpu, me)
     return got
 
 
 def _reply_wait(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
-    to, words, string, maps, rbuf, timeout = a
+    to, words, string, maps, rbuf, timeout, objs = a
     t = _thread(k, to)
     if t is me:
         raise SyscallError("EINVAL", "a thread cannot reply to itself")
-    got = k.ipc.reply_wait(cpu, me, t, _message(k, me, words, string, maps),
+    got = k.ipc.reply_wait(cpu, me, t, _message(k, me, words, string, maps, objs),
                            _rbuf(k, rbuf), _timeout(timeout))
     k.resume_user(cpu, me)
     return got
@@ -353,11 +362,19 @@ def _kinfo(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
     return (frames[0], frames[-1] + 1, me.space.sid)
 
 
+def _yield(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
+    """Give the CPU to the next ready thread (``same_space``: of this space only)."""
+    same = a[0]
+    if type(same) is not bool:
+        raise SyscallError("EINVAL", "yield takes a bool")
+    return k.yield_cpu(cpu, me, same)
+
+
 Invoker = Callable[["L4", Any, "TCB", tuple[Any, ...]], Any]
 #: number -> (name, argument count, invoker)
 TABLE: dict[int, tuple[str, int, Invoker]] = {
-    SEND: ("send", 5, _send), RECV: ("receive", 3, _recv), CALL: ("call", 6, _call),
-    REPLY_WAIT: ("reply_wait", 6, _reply_wait), MYSELF: ("myself", 0, _myself),
+    SEND: ("send", 6, _send), RECV: ("receive", 3, _recv), CALL: ("call", 7, _call),
+    REPLY_WAIT: ("reply_wait", 7, _reply_wait), MYSELF: ("myself", 0, _myself),
     SPACE_CREATE: ("space_create", 1, _space_create),
     THREAD_CREATE: ("thread_create", 5, _thread_create), FLUSH: ("flush", 4, _flush),
     IRQ_ATTACH: ("irq_attach", 1, _irq_attach), IRQ_NOTIFY: ("irq_notify", 3, _irq_notify),
@@ -366,7 +383,7 @@ TABLE: dict[int, tuple[str, int, Invoker]] = {
     SIGNAL: ("signal", 2, _signal), WAIT: ("wait", 2, _wait), BIND: ("bind", 1, _bind),
     CAP_GIVE: ("cap_give", 2, _cap_give), PRINT: ("print", 1, _print),
     TIMER: ("timer", 2, _timer), SPACE_DESTROY: ("space_destroy", 1, _space_destroy),
-    KINFO: ("kinfo", 0, _kinfo),
+    KINFO: ("kinfo", 0, _kinfo), YIELD: ("yield", 1, _yield),
 }
 NAMES: dict[int, str] = {n: row[0] for n, row in TABLE.items()}
 _IPC = frozenset((SEND, RECV, CALL, REPLY_WAIT, WAIT))

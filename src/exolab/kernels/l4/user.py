@@ -8,7 +8,8 @@ load the partner's id and the message length (``l4_ipc_user``) before the
 address-space switch).
 
 Messages: ``words`` is a tuple of ints (the first two travel in registers);
-``string=(vaddr, n)`` sends ``n`` bytes of the caller's memory, copied once
+``string=(vaddr, n)`` sends ``n`` bytes of the caller's memory (or ``bytes``
+of a buffer the library holds), copied once
 into the receiver's ``buffer=(vaddr, size, window)``; ``maps`` is a tuple of
 ``(vpn, pages, writable, grant)`` items of the caller's pages, which land in
 the receiver's ``window`` (a vpn; -1 accepts none). ``dest`` is a thread id
@@ -18,11 +19,12 @@ forever), 0 (never block) or cycles (then EAGAIN).
 Interface::
 
     L4Lib(kernel, tcb)
-      myself()  kinfo()  time()  compute(cycles)  print(*parts)
-      send(dest, words=(), string=None, maps=(), timeout=None)
+      myself()  kip()  kinfo()  time()  compute(cycles)  print(*parts)
+      send(dest, words=(), string=None, maps=(), timeout=None, objs=())
       receive(source=ANY, buffer=None, timeout=None) -> Received
-      call(dest, words=(), string=None, maps=(), buffer=None, timeout=None) -> Received
-      reply_wait(to, words=(), string=None, maps=(), buffer=None, timeout=None) -> Received
+      call(dest, words=(), string=None, maps=(), buffer=None, timeout=None, objs=())
+      reply_wait(to, words=(), string=None, maps=(), buffer=None, timeout=None, objs=())
+      yield_(same_space=False)
       space_create(name="")  thread_create(space, entry, *args, pager=None, name="")
       space_destroy(space)   flush(vpn, pages=1, write_only=False)  unmap(vpn, pages=1)
       irq_attach(irq)  irq_notify(irq, cap, bits)  timer(cycles, periodic=False)
@@ -37,10 +39,13 @@ from typing import Any, Callable
 
 from exolab.errors import safe_str
 from exolab.kernels.l4 import syscall as sc
-from exolab.kernels.l4.objects import ANY, Received
+from exolab.kernels.l4.objects import ANY, IRQ_BASE, KIP, NTFN_BADGE, Received, make_id
 from exolab.safe.sealed import Sealed
 
 __all__ = ["L4Lib"]
+
+_KIP = KIP(sigma0=make_id(1, 1), irq_base=IRQ_BASE, ntfn_badge=NTFN_BADGE,
+           fault_tag=sc.FAULT_TAG, pages_tag=sc.PAGES_TAG)
 
 
 class L4Lib(metaclass=Sealed):
@@ -66,9 +71,10 @@ class L4Lib(metaclass=Sealed):
     # -- IPC ------------------------------------------------------------------------
 
     def send(self, dest: Any, words: tuple[int, ...] = (), string: Any = None,
-             maps: tuple[Any, ...] = (), timeout: int | None = None) -> None:
+             maps: tuple[Any, ...] = (), timeout: int | None = None,
+             objs: tuple[Any, ...] = ()) -> None:
         """Send a message; return once the receiver took it."""
-        self._ipc(sc.SEND, dest, words, string, maps, timeout)
+        self._ipc(sc.SEND, dest, words, string, maps, timeout, objs)
 
     def receive(self, source: Any = ANY, buffer: Any = None,
                 timeout: int | None = None) -> Received:
@@ -78,18 +84,23 @@ class L4Lib(metaclass=Sealed):
 
     def call(self, dest: Any, words: tuple[int, ...] = (), string: Any = None,
              maps: tuple[Any, ...] = (), buffer: Any = None,
-             timeout: int | None = None) -> Received:
+             timeout: int | None = None, objs: tuple[Any, ...] = ()) -> Received:
         """Send and wait for the reply, in one kernel entry."""
-        got: Received = self._ipc(sc.CALL, dest, words, string, maps, buffer, timeout)
+        got: Received = self._ipc(sc.CALL, dest, words, string, maps, buffer, timeout,
+                                  objs)
         return got
 
     def reply_wait(self, to: int, words: tuple[int, ...] = (), string: Any = None,
                    maps: tuple[Any, ...] = (), buffer: Any = None,
-                   timeout: int | None = None) -> Received:
+                   timeout: int | None = None, objs: tuple[Any, ...] = ()) -> Received:
         """Reply to ``to`` and wait for the next message from anybody."""
         got: Received = self._ipc(sc.REPLY_WAIT, to, words, string, maps, buffer,
-                                  timeout)
+                                  timeout, objs)
         return got
+
+    def yield_(self, same_space: bool = False) -> None:
+        """Give the CPU to the next ready thread (of this space only, if asked)."""
+        self._cpu.trap(sc.YIELD, same_space)
 
     # -- spaces, threads, memory -----------------------------------------------------
 
@@ -97,6 +108,12 @@ class L4Lib(metaclass=Sealed):
         """This thread's id."""
         tid: int = self._cpu.trap(sc.MYSELF)
         return tid
+
+    def kip(self) -> KIP:
+        """The kernel interface page (a read-only page in every space): sigma0's id,
+        the interrupt and notification ids, the pager protocol's tags."""
+        self._cpu.charge(self._cpu.profile.load_store)
+        return _KIP
 
     def kinfo(self) -> tuple[int, int, int]:
         """(first free frame, end, this space's id): what sigma0 starts from."""
