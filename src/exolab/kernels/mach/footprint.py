@@ -36,7 +36,8 @@ from exolab.machine.tlb import TLBEntry
 __all__ = ["KERNEL_MAPPED", "TEXT", "KTEXT_VPN", "KDATA_VPN", "SERVER_VPN", "UBUF_VPN",
            "Footprint", "FootprintStats"]
 
-#: profiles whose kernel address space is mapped through the (untagged) TLB
+#: profiles whose kernel address space is mapped through the (untagged) TLB (and any
+#: profile whose ``mmu`` is the x86 walker)
 KERNEL_MAPPED = frozenset({"i486", "athlon64", "modern"})
 
 KTEXT_VPN = 0xC0000         # kernel text (3 GB up, as i386 Mach and Linux)
@@ -73,7 +74,7 @@ class Footprint:
         p = cpu.profile
         self.cpu = cpu
         self.tlb = cpu.tlb
-        self.kernel_mapped = p.name in KERNEL_MAPPED
+        self.kernel_mapped = p.name in KERNEL_MAPPED or getattr(p, "mmu", "") == "x86"
         refill = paths["mach_refill"]
         self.c_miss = p.tlb_miss_entry + (refill + p.exception_exit + p.tlb_write
                                           if refill else 0)
