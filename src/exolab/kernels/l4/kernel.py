@@ -357,7 +357,14 @@ class L4:
         self.resume_user(cpu, me)
 
     def destroy_space(self, space: Space) -> None:
-        """Kill the space's threads, drop its mappings, free its tables and frames."""
+        """Kill the space's threads, drop its mappings, free its tables and frames;
+        the spaces it created go with it (recursively)."""
+        if not space.alive:
+            return
+        space.alive = False
+        for sub in [s for s in self.spaces.values() if s.creator == space.sid
+                    and s is not space and s.alive]:
+            self.destroy_space(sub)
         for n in list(space.threads):
             t = self.tcbs.get(n)
             if t is not None and t.state != DEAD:
@@ -365,7 +372,8 @@ class L4:
                 if t.state in (SENDING, RECEIVING):
                     self.ipc.abort(t, SyscallError("ESRCH", "space destroyed"))
         self.mapdb.drop_space(space.sid)
-        space.alive = False
+        if not space.threads:
+            self._release_space(space)
 
     def _reap(self, t: TCB) -> None:
         """Forget a dead thread: partners waiting on it get ESRCH; free its pages."""

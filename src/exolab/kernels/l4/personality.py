@@ -63,7 +63,11 @@ class L4OS(Personality):
         super().__init__(system.machine.cpu)
         self._mcpu: Any = system.machine.cpu    # the machine CPU (current thread)
 
-    # -- talking to the server ------------------------------------------------------------
+    # -- talking to the kernel and the server ------------------------------------------
+
+    def _trap(self, number: Any, *args: Any) -> Any:
+        """The raw kernel entry: any L4 call with any arguments (the kernel decodes)."""
+        return self._mcpu.trap(number, *args)
 
     def _lib(self) -> Any:
         """The calling thread's L4 library (its UTCB); ThreadExit if it was killed."""

@@ -49,8 +49,8 @@ class L4System(L4):
     """L4 with sigma0 and the UNIX server: the ABI (see the module docstring)."""
 
     name = "l4"
-    declaration = Declaration(refuses=REFUSES, paths="exolab.kernels.l4.paths",
-                              limits=LIMITS)
+    declaration = Declaration(refuses=REFUSES, raw_entry="_trap",
+                              paths="exolab.kernels.l4.paths", limits=LIMITS)
 
     def __init__(self, machine: Machine, paths: dict[str, int] | None = None) -> None:
         super().__init__(machine, paths)
@@ -60,6 +60,12 @@ class L4System(L4):
         self._init: tuple[Any, ...] | None = None
         self._recorded: set[int] = set()            # SimThreads whose fault is recorded
         self.exits: list[tuple[int, str, Any]] = []  # (pid, name, status) as they end
+
+    def thread_in_space(self, tid: int, sid: int) -> bool:
+        """Whether ``tid`` names a live thread of space ``sid`` (the server checks a
+        thread a process registers)."""
+        t = self.tcb_of(tid)
+        return t is not None and t.space.sid == sid
 
     def label_space(self, sid: int, pid: int) -> None:
         """The server names a space after its process (traces, fault sites)."""

@@ -167,6 +167,9 @@ class Ux:
             return None
         except SyscallError as ex:
             return (ERR,), b"", _err_objs(ex), ()
+        except (IndexError, TypeError, ValueError, KeyError, AttributeError):
+            ex = SyscallError("EINVAL", "a malformed request", op=op)  # (a raw call)
+            return (ERR,), b"", _err_objs(ex), ()
         words, data = got
         return (OK, *words), data, (), ()
 
@@ -453,7 +456,7 @@ def _fd(proc: Proc, fd: int, kind: str) -> Any:
 
 
 def _read(ux: Ux, proc: Proc, m: Any) -> Any:
-    fd, n = m.words[1], m.words[2]
+    fd, n = m.words[1], _range(m.words[2], 0, 1 << 20)
     kind, pipe = _fd(proc, fd, "r")
     if kind == "console" or n == 0:
         return (), b""
@@ -496,7 +499,7 @@ def _close(ux: Ux, proc: Proc, m: Any) -> Any:
 
 
 def _mmap(ux: Ux, proc: Proc, m: Any) -> Any:
-    pages = m.words[1]
+    pages = _range(m.words[1], 1, MMAP_LIMIT)
     if proc.next_vpn + pages > MMAP_LIMIT:
         raise SyscallError("ENOMEM", "no virtual space left", pages=pages)
     start = proc.next_vpn
@@ -506,7 +509,7 @@ def _mmap(ux: Ux, proc: Proc, m: Any) -> Any:
 
 
 def _munmap(ux: Ux, proc: Proc, m: Any) -> Any:
-    first, pages = m.words[1], m.words[2]
+    first, pages = _range(m.words[1], 0, 1 << 20), _range(m.words[2], 0, 1 << 20)
     kept: list[tuple[int, int]] = []
     for a, n in proc.regions:
         for v in range(max(a, first), min(a + n, first + pages)):
@@ -521,8 +524,23 @@ def _munmap(ux: Ux, proc: Proc, m: Any) -> Any:
     return (), b""
 
 
-def _register(ux: Ux, proc: Proc, m: Any) -> Any:
+def _name(m: Any) -> str:
+    """A request's service name (EINVAL unless a str of 1..64 characters)."""
     name = m.objs[0]
+    if type(name) is not str or not 0 < len(name) <= 64:
+        raise SyscallError("EINVAL", "a service name is a str of 1..64 characters")
+    return name
+
+
+def _range(x: int, lo: int, hi: int) -> int:
+    """A request word in [lo, hi) (EINVAL otherwise)."""
+    if not lo <= x < hi:
+        raise SyscallError("EINVAL", "a request word out of range", value=x)
+    return x
+
+
+def _register(ux: Ux, proc: Proc, m: Any) -> Any:
+    name = _name(m)
     if name in ux.services:
         raise SyscallError("EBUSY", "the name is served", name=name)
     ux.services[name] = m.sender
@@ -537,13 +555,14 @@ def _register(ux: Ux, proc: Proc, m: Any) -> Any:
 
 
 def _unregister(ux: Ux, proc: Proc, m: Any) -> Any:
-    if ux.services.get(m.objs[0]) == m.sender:
-        del ux.services[m.objs[0]]
+    name = _name(m)
+    if ux.services.get(name) == m.sender:
+        del ux.services[name]
     return (), b""
 
 
 def _connect(ux: Ux, proc: Proc, m: Any) -> Any:
-    name = m.objs[0]
+    name = _name(m)
     tid = ux.services.get(name)
     if tid is not None:
         return (tid,), b""
@@ -553,6 +572,8 @@ def _connect(ux: Ux, proc: Proc, m: Any) -> Any:
 
 def _thread(ux: Ux, proc: Proc, m: Any) -> Any:
     tid = m.words[1]
+    if tid in ux.pids_of_threads or not ux.k.thread_in_space(tid, proc.sid):
+        raise SyscallError("EPERM", "not a new thread of this process", tid=tid)
     proc.threads.add(tid)
     ux.pids_of_threads[tid] = proc.pid
     return (), b""
