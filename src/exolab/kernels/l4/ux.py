@@ -168,8 +168,8 @@ class Ux:
         except SyscallError as ex:
             return (ERR,), b"", _err_objs(ex), ()
         except (IndexError, TypeError, ValueError, KeyError, AttributeError):
-            ex = SyscallError("EINVAL", "a malformed request", op=op)  # (a raw call)
-            return (ERR,), b"", _err_objs(ex), ()
+            bad = SyscallError("EINVAL", "a malformed request", op=op)  # (a raw call)
+            return (ERR,), b"", _err_objs(bad), ()
         words, data = got
         return (OK, *words), data, (), ()
 
