@@ -56,14 +56,14 @@ __all__ = ["L4", "L4Stats", "SIGMA0_SID", "SIGMA0_ID", "MAX_THREADS", "MAX_SPACE
 
 SIGMA0_SID = 0
 SIGMA0_ID = make_id(1, 1)   # sigma0's thread id, well known (the first TCB)
-MAX_THREADS = 1024          # TCB numbers (the virtual TCB array: one page table)
-MAX_SPACES = 255            # ASIDs 1..255
+MAX_THREADS = 4096          # TCB numbers (the virtual TCB array: four page tables)
+MAX_SPACES = 4096           # space numbers (TLB tags are derived, shared, flushed)
 KERNEL_IMAGE = 16           # frames of kernel text and data
 TCB_VPN = 0xC0000           # virtual TCB array: TCB n at page TCB_VPN + n
 UTCB_VPN = 0xBFD00          # per-space UTCB pages: UTCB_VPN + slot (slot < 512)
 STACK_VPN, CODE_VPN = 0xBFF00, 0xBFF80
 USER_LIMIT = WINDOW_VPN     # user pages (mapped, granted, faulted) lie below this
-_KERNEL_PDS = (TCB_VPN >> 10, (TCB_VPN >> 10) + 1)
+_KERNEL_PDS = (TCB_VPN >> 10, (TCB_VPN + MAX_THREADS) >> 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ class L4:
         self.kframes_total = len(self._kfree)
         self.pt = PageTables(mem, self._kalloc, self._kfree.append)
         self.kdir = self.pt.new_directory()         # the kernel region's tables
-        for di in _KERNEL_PDS:                      # made once, linked into every space
+        for di in range(*_KERNEL_PDS):                    # made once, linked into every space
             self.pt.map(self.kdir, di << 10, 0, False, user=False)
             self.pt.unmap(self.kdir, di << 10)
         self.mapdb = MappingDB(SIGMA0_SID, range(pool, mem.frames), self._on_change)
@@ -193,6 +193,9 @@ class L4:
                       CODE_VPN, STACK_VPN, kf)
         space.number = number
         self.spaces[sid] = space
+        parent = self.spaces.get(creator)
+        if parent is not None and parent is not space:
+            parent.children.add(sid)
         self.spaces_made += 1
         return space
 
@@ -362,9 +365,10 @@ class L4:
         if not space.alive:
             return
         space.alive = False
-        for sub in [s for s in self.spaces.values() if s.creator == space.sid
-                    and s is not space and s.alive]:
-            self.destroy_space(sub)
+        for sid in list(space.children):
+            sub = self.spaces.get(sid)
+            if sub is not None and sub is not space:
+                self.destroy_space(sub)
         for n in list(space.threads):
             t = self.tcbs.get(n)
             if t is not None and t.state != DEAD:
@@ -415,6 +419,9 @@ class L4:
         self._kfree.extend(space.kframes)
         space.kframes = []
         self._asids.append(space.number)
+        parent = self.spaces.get(space.creator)
+        if parent is not None:
+            parent.children.discard(space.sid)
         if self._tag_owner.get(space.asid) is space:
             del self._tag_owner[space.asid]
         self.spaces.pop(space.sid, None)

@@ -77,7 +77,7 @@ class MappingDB:
     """Trees of mappings per frame, rooted in sigma0; see the module docstring."""
 
     __slots__ = ("sigma0", "frames", "on_change", "_nodes", "_gone", "_maps",
-                 "_grants", "_flushes", "_removed")
+                 "_grants", "_flushes", "_removed", "_by_space")
 
     def __init__(self, sigma0: int, frames: Iterable[int], on_change: OnChange) -> None:
         self.sigma0 = sigma0                        # the space that holds all at start
@@ -85,6 +85,7 @@ class MappingDB:
         self.on_change = on_change                  # the kernel's page-table hook
         self._nodes: dict[tuple[int, int], MapNode] = {}   # (space, vpn) -> node
         self._gone: set[int] = set()                # sigma0 frames granted away
+        self._by_space: dict[int, set[int]] = {}    # space -> vpns it holds (index)
         self._maps = self._grants = self._flushes = self._removed = 0
 
     # -- lookups -------------------------------------------------------------------
@@ -95,7 +96,23 @@ class MappingDB:
         if node is None and space == self.sigma0 and vpn in self.frames \
                 and vpn not in self._gone:
             node = self._nodes[(space, vpn)] = MapNode(space, vpn, vpn, True, None)
+            self._index(space, vpn)
         return node
+
+    def _index(self, space: int, vpn: int) -> None:
+        """Record that ``space`` holds a node at ``vpn``."""
+        got = self._by_space.get(space)
+        if got is None:
+            got = self._by_space[space] = set()
+        got.add(vpn)
+
+    def _unindex(self, space: int, vpn: int) -> None:
+        """Forget ``space``'s node at ``vpn``."""
+        got = self._by_space.get(space)
+        if got is not None:
+            got.discard(vpn)
+            if not got:
+                del self._by_space[space]
 
     def lookup(self, space: int, vpn: int) -> tuple[int, bool] | None:
         """(ppn, writable) that ``space`` holds at ``vpn``, or None."""
@@ -104,11 +121,12 @@ class MappingDB:
 
     def pages(self, space: int) -> list[int]:
         """The virtual pages ``space`` holds (sigma0's untouched roots not listed)."""
-        return sorted(v for (s, v) in self._nodes if s == space)
+        return sorted(self._by_space.get(space, ()))
 
     def held(self, space: int) -> int:
         """How many pages ``space`` holds from another space (not roots)."""
-        return sum(1 for (s, _v), n in self._nodes.items() if s == space and n.parent)
+        return sum(1 for v in self._by_space.get(space, ())
+                   if self._nodes[(space, v)].parent is not None)
 
     def derived(self, space: int, vpn: int) -> list[tuple[int, int]]:
         """Every (space, vpn) that holds the page because ``space`` mapped it."""
@@ -151,6 +169,7 @@ class MappingDB:
         child = MapNode(dst, dvpn, node.ppn, bool(writable) and node.writable, node)
         node.children.append(child)
         self._nodes[(dst, dvpn)] = child
+        self._index(dst, dvpn)
         self._maps += 1
         self.on_change(dst, dvpn, child.ppn, child.writable)
         return child.ppn
@@ -164,11 +183,13 @@ class MappingDB:
         if old is not None:
             self._remove(old)
         del self._nodes[(src, svpn)]
+        self._unindex(src, svpn)
         if node.parent is None and src == self.sigma0:
             self._gone.add(node.ppn)                # sigma0 no longer has it
         self.on_change(src, svpn, None, False)
         node.space, node.vpn = dst, dvpn
         self._nodes[(dst, dvpn)] = node
+        self._index(dst, dvpn)
         self._grants += 1
         self.on_change(dst, dvpn, node.ppn, node.writable)
         if not writable and node.writable:
@@ -219,6 +240,7 @@ class MappingDB:
             n.children = []
         for n in gone:
             del self._nodes[(n.space, n.vpn)]
+            self._unindex(n.space, n.vpn)
             if n.parent is None:            # a granted root of a dropped space:
                 self._gone.discard(n.ppn)   # the frame goes back to sigma0
             self.on_change(n.space, n.vpn, None, False)
@@ -232,7 +254,7 @@ class MappingDB:
         """Raise KernelPanic unless every node agrees with its parent and the index."""
         roots: set[int] = set()
         for (space, vpn), n in self._nodes.items():
-            if (n.space, n.vpn) != (space, vpn):
+            if (n.space, n.vpn) != (space, vpn) or vpn not in self._by_space.get(space, ()):
                 raise KernelPanic("mapdb: index disagrees", space=space, vpn=vpn)
             p = n.parent
             if p is None:
@@ -247,6 +269,8 @@ class MappingDB:
                                   space=space, vpn=vpn)
             if n.ppn != p.ppn or (n.writable and not p.writable):
                 raise KernelPanic("mapdb: more than the source has", space=space, vpn=vpn)
+        if sum(len(v) for v in self._by_space.values()) != len(self._nodes):
+            raise KernelPanic("mapdb: the per-space index holds stale pages")
 
     def statistics(self) -> MapDBStats:
         """Return a frozen snapshot of the database's counters."""

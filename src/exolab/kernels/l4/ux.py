@@ -55,7 +55,7 @@ MMAP_LIMIT = 0xB0000        # mmap regions end below the UTCB/stack/window area
 POOL_VPN = 0x1000           # the server's pool of frames, from this vpn up
 BATCH = 32                  # frames per page request to sigma0
 MAX_FDS = 64
-MAX_PROCS = 160
+MAX_PROCS = 2000            # live processes (the scale rows reach 1,000)
 
 
 @dataclass(slots=True, eq=False)
@@ -105,6 +105,7 @@ class Ux:
         self.refs: dict[int, int] = {}              # pool vpn -> processes sharing it
         self.next_pool = POOL_VPN
         self.next_pid = 1
+        self.live = 0                               # processes alive now
         self.outbox: list[tuple[int, tuple[int, ...], bytes, tuple[Any, ...]]] = []
         self.calls = self.faults_served = 0
         self.l4: Any = None
@@ -168,8 +169,8 @@ class Ux:
         except SyscallError as ex:
             return (ERR,), b"", _err_objs(ex), ()
         except (IndexError, TypeError, ValueError, KeyError, AttributeError):
-            ex = SyscallError("EINVAL", "a malformed request", op=op)  # (a raw call)
-            return (ERR,), b"", _err_objs(ex), ()
+            bad = SyscallError("EINVAL", "a malformed request", op=op)  # (a raw call)
+            return (ERR,), b"", _err_objs(bad), ()
         words, data = got
         return (OK, *words), data, (), ()
 
@@ -229,7 +230,7 @@ class Ux:
                  args: tuple[Any, ...], fork_of: Proc | None = None) -> Proc:
         """Create a process running ``program(os, *args)`` (a fork of ``fork_of``:
         its memory shared copy-on-write, its descriptors shared); ENOMEM or EAGAIN."""
-        if sum(1 for p in self.procs.values() if p.alive) >= MAX_PROCS:
+        if self.live >= MAX_PROCS:
             raise SyscallError("EAGAIN", "too many processes")
         need = image_pages(program)
         image: list[int] = []
@@ -264,6 +265,7 @@ class Ux:
             raise SyscallError("ENOMEM" if ex.errno == "ENOMEM" else "EAGAIN",
                                "no thread for the process") from None
         self.waits.add(pid, parent)
+        self.live += 1
         proc.threads.add(tid)
         self.pids_of_threads[tid] = pid
         return proc
@@ -298,6 +300,7 @@ class Ux:
         if not proc.alive:
             return
         proc.alive = False
+        self.live -= 1
         for fd in list(proc.fds):
             self.close_fd(proc, fd)
         for name in [n for n, t in self.services.items() if t in proc.threads]:
@@ -316,7 +319,7 @@ class Ux:
             self.procs.pop(pid, None)
         if parent is not None:
             self._wake_waiter(parent)
-        if not any(p.alive for p in self.procs.values()):
+        if self.live == 0:
             self.k.all_done()               # the last process ended: the servers stop
 
     def _wake_waiter(self, parent: int) -> None:
