@@ -12,13 +12,13 @@ from exolab.errors import ConfigError
 from exolab.machine import costs
 from exolab.machine.costs import PROFILES, CostProfile, get_profile, profile_sources
 
-NOT_COSTS = {"name", "description", "disk", "nic", "sources"}
+NOT_COSTS = {"name", "description", "disk", "nic", "sources", "mmu"}
 COST_FIELDS = [f.name for f in dataclasses.fields(CostProfile) if f.name not in NOT_COSTS]
 NAMES = sorted(PROFILES)
 
 
 def test_the_paper_machines_are_there() -> None:
-    assert {"dec5000", "athlon64"} <= set(PROFILES)
+    assert {"dec5000", "athlon64", "i486"} <= set(PROFILES)
     for name, prof in PROFILES.items():
         assert prof.name == name
         assert get_profile(name) is prof
@@ -103,3 +103,11 @@ def test_copy_cost_rounds_up(name: str, nbytes: int) -> None:
     prof = get_profile(name)
     assert prof.copy_cost(nbytes) == math.ceil(nbytes * prof.copy_per_kib / 1024)
     assert prof.copy_cost(1024) == prof.copy_per_kib
+
+
+def test_the_i486_profile_carries_the_l3_papers_hardware_rows() -> None:
+    p = get_profile("i486")
+    assert (p.mhz, p.trap_entry, p.trap_exit) == (50, 71, 36)          # int, iret
+    assert (p.tlb_entries, p.tlb_tagged, p.tlb_miss_entry) == (32, 0, 9)
+    assert p.trap_entry + p.trap_exit == 107                            # SOSP'95 4.1.1
+    assert "SOSP'93" in p.sources["trap_entry"]

@@ -74,6 +74,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "exolab.bench.aegis",
     "exolab.bench.fs",
     "exolab.bench.isolation",
+    "exolab.bench.l4",
 )
 
 DEFAULT_PROFILE = "dec5000"

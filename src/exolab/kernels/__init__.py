@@ -36,6 +36,8 @@ KERNELS: dict[str, str] = {
     "monolithic": "exolab.kernels.monolithic:MonolithicKernel",
     "exokernel": "exolab.kernels.exokernel:Aegis",
     "singularity": "exolab.kernels.singularity:Singularity",
+    "mach": "exolab.kernels.mach:MachKernel",
+    "l4": "exolab.kernels.l4.system:L4System",
 }
 
 

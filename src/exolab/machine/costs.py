@@ -14,6 +14,7 @@ Interface::
     PROFILES                    name -> CostProfile
     get_profile(name)           lookup with a typed error
     profile_sources(name)       name -> {field: source}, for docs and reports
+    MMUS                        the TLB-refill kinds a profile's ``mmu`` selects
 
 Units: cycles unless the field name says otherwise (``_us`` microseconds,
 ``_ms`` milliseconds, ``_per_kib`` cycles per 1024 bytes).
@@ -26,7 +27,7 @@ from typing import Any
 from exolab.errors import ConfigError
 from exolab.safe.sealed import Sealed
 
-__all__ = ["CostProfile", "DiskModel", "NicModel", "PROFILES", "get_profile",
+__all__ = ["CostProfile", "DiskModel", "NicModel", "PROFILES", "MMUS", "get_profile",
            "profile_sources"]
 
 
@@ -94,6 +95,8 @@ class CostProfile(metaclass=Sealed):
     disk: DiskModel
     nic: NicModel
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    mmu: str = "software"       # "software": a miss traps to the kernel (R3000);
+                                # "x86": the MMU walks two-level tables (pagewalk.py)
 
     def us_to_cycles(self, us: float) -> int:
         """Convert microseconds to whole cycles on this machine."""
@@ -109,7 +112,7 @@ class CostProfile(metaclass=Sealed):
 
 
 def _profile(name: str, description: str, disk: DiskModel, nic: NicModel,
-             rows: list[tuple[str, int, str]]) -> CostProfile:
+             rows: list[tuple[str, int, str]], mmu: str = "software") -> CostProfile:
     """Build a profile from (field, value, source) rows; every field must appear once."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -119,14 +122,19 @@ def _profile(name: str, description: str, disk: DiskModel, nic: NicModel,
         values[key] = value
         sources[key] = source
     wanted = {f.name for f in fields(CostProfile)} - {"name", "description", "disk",
-                                                       "nic", "sources"}
+                                                       "nic", "sources", "mmu"}
     if set(values) != wanted:
         raise ConfigError("incomplete cost table", profile=name,
                           missing=sorted(wanted - set(values)),
                           extra=sorted(set(values) - wanted))
+    if mmu not in MMUS:
+        raise ConfigError("unknown MMU kind", profile=name, mmu=mmu, expected=MMUS)
     return CostProfile(name=name, description=description, disk=disk, nic=nic,
-                       sources=sources, **values)
+                       sources=sources, mmu=mmu, **values)
 
+
+#: how a TLB miss is served: by the kernel's refill handler, or by the MMU's walk
+MMUS = ("software", "x86")
 
 EXO = "Engler, Kaashoek, O'Toole, Exokernel, SOSP'95"
 MSPC = "Aiken et al., Deconstructing Process Isolation, MSPC'06, Table 1"
@@ -208,7 +216,50 @@ ATHLON64 = _profile(
         ("tlb_tagged",        0,   "K8 TLB is untagged: a CR3 load flushes non-global entries (AMD64 manual vol. 2)"),
     ])
 
-PROFILES: dict[str, CostProfile] = {p.name: p for p in (DEC5000, ATHLON64)}
+L3 = "Liedtke, Improving IPC by Kernel Design, SOSP'93"
+L4C = "Liedtke, On micro-Kernel Construction, SOSP'95"
+I486 = "Intel, i486 Microprocessor Programmer's Reference Manual, 1990 (as recalled)"
+
+# --- i486: 486-DX50 PC, 50 MHz (the L3/L4 papers) -----------------------------
+I486DX50 = _profile(
+    "i486", "Intel 486-DX50 PC, 50 MHz, 8 KB on-chip + 256 KB external cache (L3, SOSP'93)",
+    disk=DiskModel(  # a 1993 IDE drive, ~3600 rpm class (datasheet-typical, estimate)
+        rpm=3600, sectors_per_track=40, tracks_per_cylinder=8,
+        short_a_ms=3.0, short_b_ms=0.45, long_a_ms=9.0, long_b_ms=0.010,
+        seek_boundary=300, controller_ms=1.0, flush_ms=0.5,
+        # bus: ISA/VLB IDE PIO, ~2 MB/s sustained (estimate); a 32 KB drive buffer
+        bus_mb_s=2.0, readahead_kib=32),
+    nic=NicModel(wire_mbit=10.0, frame_cycles=400),  # NE2000-class ISA Ethernet; est.
+    rows=[
+        # field            cycles  source
+        ("mhz",              50,   f"{L3}, sections 5-6: 486-DX50 at 50 MHz (T = 5 us = 250 cycles)"),
+        ("instruction",       1,   f"{L3}, Table 3: ld, cmp, jmp, add, st at 1 cycle each (cache hit)"),
+        ("load_store",        1,   f"{L3}, Table 3: a load or store that hits costs 1 cycle"),
+        ("trap_entry",       71,   f"{L3}, Table 3: int (call kernel) 71 cycles; {L4C} 4.1.1"),
+        ("trap_exit",        36,   f"{L3}, Table 3: iret (return to user) 36 cycles; {L4C} 4.1.1"),
+        ("exception_entry",  71,   f"fault through an IDT trap gate with a privilege change, as int ({L3}, Table 3; {I486})"),
+        ("exception_exit",   36,   f"iret, as trap_exit ({L3}, Table 3)"),
+        ("tlb_miss_entry",    9,   f"{L3}, Table 3 and 5.3: one TLB miss (hardware two-level walk) costs 9 cycles; {L4C} 4.1.2"),
+        ("interrupt_entry",  71,   f"external interrupt through an IDT interrupt gate, privilege change: as int ({I486}; estimate)"),
+        ("interrupt_exit",   36,   f"iret, as trap_exit ({L3}, Table 3)"),
+        ("reg_save",         11,   f"pushad, 11 cycles ({I486})"),
+        ("reg_restore",       9,   f"popad, 9 cycles ({I486})"),
+        ("asid_switch",       4,   f"{L3}, Table 3: switch address space = ld + mov cr3 (1+4); the 486 has no ASIDs, the load flushes the TLB"),
+        ("tlb_write",         1,   "the 486 has no TLB write instruction: stands for one page-table-entry store (1 cycle, as a st)"),
+        ("tlb_probe",        11,   f"stands for invlpg's lookup: invlpg is 12 cycles ({I486}), split probe 11 + write 1"),
+        ("tlb_flush",         4,   f"mov cr3 reload ({L3}, Table 3: 4 cycles); the refill misses are charged as they happen"),
+        ("copy_per_kib",   1024,   f"{L3}, 6 / Figure 8: IPC time grows 0.02 us per byte with cache hits = 1 cycle/byte (a bare rep movsd moves 15 ns/byte; line fills make up the rest)"),
+        ("zero_per_kib",    768,   f"rep stosd at 3 cycles per dword in the write-through cache ({I486}; estimate)"),
+        ("timer_program",    60,   f"a few out instructions to the 8254 PIT, ~20-30 cycles each in protected mode ({I486}; estimate)"),
+        ("tlb_entries",      32,   f"{L3}, 6: 32-entry, 4-way TLB (modelled fully associative, random replacement)"),
+        ("tlb_wired",         0,   "x86 has no wired TLB entries"),
+        ("asid_bits",         8,   "modelled ASID width; the 486 has no ASIDs and flushes the TLB on every cr3 load"),
+        ("tlb_tagged",        0,   f"{L3}, 6: the TLB is flushed on every address-space switch (untagged)"),
+    ],
+    # the 486 walks two-level page tables in hardware (i486 manual, ch. 5)
+    mmu="x86")
+
+PROFILES: dict[str, CostProfile] = {p.name: p for p in (DEC5000, ATHLON64, I486DX50)}
 
 
 def get_profile(name: str) -> CostProfile:

@@ -8,7 +8,8 @@ costs a function call, not a switch. A kernel installs itself with
 
     on_trap(cpu, number, args) -> result       system call
     on_exception(cpu, cause, vaddr, info)      fault, unaligned, overflow, ...
-    on_tlb_miss(cpu, vaddr, write)             no valid TLB entry for vaddr
+    on_tlb_miss(cpu, vaddr, write)             no valid TLB entry for vaddr (on an
+                                               x86 MMU: the walk failed, a page fault)
     on_interrupt(cpu, irq)                     device or timer interrupt
     on_idle(cpu) -> bool                       idle loop: dispatch a thread?
     on_thread_exit(cpu, thread)                a thread's body ended
@@ -30,7 +31,10 @@ Interface::
       raise_irq(irq)              switch_to(thread, save=True)   idle()
       user_switch(thread, finished=False)   (library-OS thread switch, user mode)
       upcall(fn, *args)           prev_mode (mode before the last exception)
-      set_asid(asid)              tlb_write_random/indexed, tlb_probe,
+      set_asid(asid)              set_page_table(directory, asid)  (x86 cr3)
+      page_table                  the directory the MMU walks (profile ``mmu="x86"``)
+      translate(vaddr, write=False) -> ppn   (kernel: touch through the MMU)
+      tlb_write_random/indexed, tlb_probe,
       tlb_invalidate, tlb_flush   statistics()
 
 This module is over the 400-line guide because the CPU's hot paths (trap,
@@ -45,13 +49,14 @@ from typing import TYPE_CHECKING, Any
 
 from greenlet import GreenletExit
 
-from exolab.errors import (ExolabError, KernelPanic, PrivilegeError, ProgramFault,
-                           SimulationError)
+from exolab.errors import (ConfigError, ExolabError, KernelPanic, PrivilegeError,
+                           ProgramFault, SimulationError)
 from exolab.hostint import host_interrupted
 from exolab.machine.memory import WORD_MASK as _MASK
 from exolab.machine.memory import WORD_PACK as _PACK
 from exolab.machine.memory import WORD_UNPACK as _UNPACK
 from exolab.machine.threads import DEAD, READY, SimThread, ThreadExit
+from exolab.machine.pagewalk import PAGE_SIZE, PTE_W, walk
 from exolab.machine.tlb import TLB, TLBEntry
 from exolab.trace.events import Kind
 
@@ -127,7 +132,8 @@ class CPU:
                  "_pmask", "_abits", "_c_trap_in", "_c_trap_out", "_c_ls", "_c_switch",
                  "_c_asid", "_c_miss_in", "_c_exc_out", "traps", "exceptions", "interrupts",
                  "tlb_misses", "accesses", "switches", "idle_cycles", "upcalls",
-                 "asid_loads", "_asid_max", "_tagged", "page_size", "note_copy")
+                 "asid_loads", "_asid_max", "_tagged", "page_size", "note_copy",
+                 "page_table", "_hw_walk", "_c_pf_in")
 
     def __init__(self, machine: "Machine", index: int, tlb: TLB) -> None:
         p = machine.profile
@@ -159,6 +165,11 @@ class CPU:
         self.traps = self.exceptions = self.interrupts = self.tlb_misses = 0
         self.accesses = self.switches = self.idle_cycles = 0
         self.upcalls = self.asid_loads = 0
+        self.page_table = -1                    # x86 cr3: page-directory frame (-1: none)
+        self._hw_walk = p.mmu == "x86"          # the MMU walks tables (pagewalk.py)
+        self._c_pf_in = p.exception_entry       # a failed walk is a page fault
+        if self._hw_walk and self.page_size != PAGE_SIZE:
+            raise ConfigError("the x86 MMU walks 4 KiB pages", page_size=self.page_size)
         self.install(_NoKernel())
 
     # -- kernel installation and charging ---------------------------------------
@@ -350,6 +361,8 @@ class CPU:
 
     def _miss(self, vaddr: int, write: bool) -> TLBEntry:
         """Take TLB-miss exceptions until the kernel installs a valid entry."""
+        if self._hw_walk:
+            return self._walk_miss(vaddr, write)
         clk = self.clock
         tries = _LIVELOCK               # a countdown: building a range costs more than
         while tries:                    # the rest of an STLB-served refill's loop body
@@ -375,6 +388,54 @@ class CPU:
             if e is not None and e.valid:
                 return e
         raise self._livelock("TLB refill livelock: the page was never mapped", vaddr)
+
+    def _walk(self, vaddr: int, write: bool) -> TLBEntry | None:
+        """The MMU's refill: walk the tables at ``page_table``; the entry, or None."""
+        self.clock.now += self._c_miss_in
+        self.tlb_misses += 1
+        if self.tracer is not None:
+            self._emit(Kind.TLB_MISS, "walk", vaddr)
+        if self.page_table < 0:
+            return None
+        vpn = vaddr >> self._pshift
+        pte = walk(self.memory, self.page_table, vpn, write, self.mode == USER)
+        if not pte:
+            return None
+        e = TLBEntry(vpn, self.asid, pte >> 12, True, bool(pte & PTE_W))
+        self.tlb.write_random(e)
+        return e
+
+    def _walk_miss(self, vaddr: int, write: bool) -> TLBEntry:
+        """Walk; a failed walk is a page fault (the kernel's ``on_tlb_miss`` vector),
+        after which the access walks again (or uses an entry the kernel wrote)."""
+        clk = self.clock
+        tries = _LIVELOCK
+        while tries:
+            tries -= 1
+            e = self._walk(vaddr, write)
+            if e is not None:
+                return e
+            prev = self.prev_mode = self.mode
+            self.mode = KERNEL
+            clk.now += self._c_pf_in
+            self.exceptions += 1
+            if self.tracer is not None:
+                self._emit(Kind.EXCEPTION, "PAGE_FAULT", vaddr)
+            try:
+                self._v_miss(self, vaddr, write)
+            except (KernelPanic, SimulationError) as ex:
+                self.machine.panic = ex     # surfaces from run() even if caught
+                raise
+            finally:
+                clk.now += self._c_exc_out
+                self.mode = prev
+                if self.tracer is not None:
+                    self._emit(Kind.EXCEPTION_RETURN, "PAGE_FAULT")
+            self._check_killed()
+            e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
+            if e is not None and e.valid:
+                return e
+        raise self._livelock("page-fault livelock: the page was never mapped", vaddr)
 
     def _writable(self, vaddr: int) -> TLBEntry:
         """Return a valid, writable entry for ``vaddr``, raising TLB_MOD as needed."""
@@ -483,6 +544,36 @@ class CPU:
         clk.now += self._c_asid
         if clk.now >= clk.deadline:
             self.service()
+
+    def set_page_table(self, directory: int, asid: int) -> None:
+        """Load cr3 (kernel mode): the page directory the MMU walks, and the ASID.
+
+        One register load: charged once, as :meth:`set_asid`; on an untagged
+        TLB a new directory flushes it even under the same ASID.
+        """
+        if self.mode != KERNEL:
+            self._require_kernel("set_page_table")
+        if not -1 <= directory < self.memory.frames:
+            raise KernelPanic("set_page_table: no such frame", directory=directory)
+        if directory != self.page_table and asid == self.asid and not self._tagged:
+            self.tlb.flush()
+            if self.tracer is not None:
+                self._emit(Kind.TLB_FLUSH, "cr3", asid)
+        self.page_table = directory
+        self.set_asid(asid)
+
+    def translate(self, vaddr: int, write: bool = False) -> int:
+        """The frame an access to ``vaddr`` reaches (kernel mode): a kernel's touch of
+        its own data or of a message buffer, through the TLB and its refill (a miss
+        costs what a load's would); no data moves and no load/store is charged."""
+        if self.mode != KERNEL:
+            self._require_kernel("translate")
+        e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
+        if e is None or not e.valid:
+            e = self._miss(vaddr, write)
+        if write and not e.writable:
+            e = self._writable(vaddr)
+        return e.ppn
 
     def tlb_write_random(self, entry: TLBEntry) -> int:
         """Write ``entry`` into a random TLB slot (kernel mode); return the slot."""

@@ -37,6 +37,7 @@ from exolab.errors import ConfigError
 __all__ = ["ROWS", "TABLES", "path_table", "resolve"]
 
 EXO = "Engler, Kaashoek, O'Toole, Exokernel, SOSP'95"
+L4C = "Liedtke, On micro-Kernel Construction, SOSP'95"
 MSPC = "Aiken et al., Deconstructing Process Isolation, MSPC'06, Table 1"
 
 #: row -> what the path does (every profile's table has exactly these rows)
@@ -86,6 +87,17 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("mono_refill",        0,  "x86 walks page tables in hardware (tlb_miss_entry holds the cost)"),
         ("mono_pipe_op",     500,  "estimate: Linux AF_UNIX stream send/recv (skb alloc, queue, wakeup), ~0.3 us"),
         ("mono_vm_op",       300,  "estimate: Linux find_vma + vma split/merge in mprotect"),
+    ]),
+    # a 486-DX50 running a BSD-style Unix (the L3/L4 papers' machine; no paper row pins it)
+    "i486": _table([
+        ("mono_syscall_path", 893, f"estimate: {L4C}, 4.1.1: Ousterhout's getpid on a 10-MIPS machine is mostly 20-30 us; 20 us = 1000 cycles minus int+iret 107"),
+        ("mono_switch_path", 2000, "estimate: BSD sleep/wakeup + swtch on a 10-MIPS 486, ~40 us (Ultrix's row is 2284 on a machine of similar speed)"),
+        ("mono_signal_path", 4000, "estimate: signal frame + sigreturn, as the dec5000 row (a machine of similar speed)"),
+        ("mono_exec_path",  40000, "estimate: fork+exec of a small image, as the dec5000 row"),
+        ("mono_pte_op",       12,  "estimate: pmap loop body ~12 instructions per page (BSD pmap_protect)"),
+        ("mono_refill",       10,  "the 486 walks page tables in hardware; ~10 instructions stand for loading the PTE this kernel keeps in its own table"),
+        ("mono_pipe_op",      776, "estimate: BSD pipes are socket pairs (sosend/soreceive, mbufs), as the dec5000 row"),
+        ("mono_vm_op",       200,  "estimate: vm_map lookup + entry clipping, ~200 instructions (4.3BSD/Mach VM)"),
     ]),
 }
 

@@ -1,0 +1,246 @@
+"""L4OS: the ABI on L4, as a library that talks to user-level servers by IPC.
+
+A process's ``os`` is this library, linked into its address space. What is
+plain user-mode work stays here (time, compute, loads and stores through
+the MMU, whose faults the kernel sends to the process's pager); threads are
+the kernel's (``thread_create`` in the process's own space, ``thread_yield``
+within it); ``rpc_*`` is native L4 IPC between the processes (a service is
+the serving thread's id; a call is one ``call``, its answer one
+``reply_wait``); everything else — processes, descriptors, pipes, memory
+regions, names — is an IPC ``call`` to the UNIX server (:mod:`.ux`).
+``fork`` is the server's too: as the pager it shares the parent's pages
+with the child and write-protects them (flush, write rights only); a write
+fault then gets a copy. Refused (ENOSYS, declared): shared memory,
+mprotect, dirty bits, fault and exception handlers (see docs/l4.md).
+
+Interface::
+
+    L4OS(system, pid, ux_tid, sid)        the personality (an exolab.abi.ABI)
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from exolab.abi import PROT_RW, as_bytes, wrap_word
+from exolab.errors import SyscallError
+from exolab.kernels.common.args import func, nat, opt_nat, shown, str_arg
+from exolab.kernels.common.args import prot as prot_arg
+from exolab.kernels.common.args import word as rpc_word
+from exolab.kernels.common.exitstatus import exit_value
+from exolab.kernels.common.personality import Personality
+from exolab.kernels.l4.ux import ERR, OPS
+from exolab.machine.threads import ThreadExit
+
+__all__ = ["L4OS"]
+
+_PAGE = 4096
+
+
+def _refused(call: str) -> SyscallError:
+    """ENOSYS for what this release of the L4 servers does not provide."""
+    return SyscallError("ENOSYS", "not provided by the L4 servers", call=call)
+
+
+def _fd(fd: Any) -> int:
+    """A descriptor: an exact int (EBADF otherwise, naming the argument)."""
+    if type(fd) is not int:
+        raise SyscallError("EBADF", "bad file descriptor", fd=fd)
+    return fd
+
+
+class L4OS(Personality):
+    """One process's view of the system; see the module docstring."""
+
+    kernel_name = "l4"
+
+    def __init__(self, system: Any, pid: int, ux_tid: int, sid: int) -> None:
+        self._k = system
+        self._pid = pid
+        self._ux = ux_tid                   # the UNIX server's thread id
+        self._sid = sid                     # this process's address space
+        self._rpc: dict[int, int] = {}      # handle -> serving thread id
+        self._res = system.machine.profile.us_to_cycles(1)
+        super().__init__(system.machine.cpu)
+        self._mcpu: Any = system.machine.cpu    # the machine CPU (current thread)
+
+    # -- talking to the kernel and the server ------------------------------------------
+
+    def _trap(self, number: Any, *args: Any) -> Any:
+        """The raw kernel entry: any L4 call with any arguments (the kernel decodes)."""
+        return self._mcpu.trap(number, *args)
+
+    def _lib(self) -> Any:
+        """The calling thread's L4 library (its UTCB); ThreadExit if it was killed."""
+        t = self._mcpu.current
+        if t is not None and t.killed:
+            raise ThreadExit(t.exit_status)
+        return self._k.lib_of(t)
+
+    def _call(self, op: str, *words: int, data: bytes = b"",
+              objs: tuple[Any, ...] = ()) -> Any:
+        """One request to the UNIX server; the reply (an error reply is raised)."""
+        lib = self._lib()
+        try:
+            got = lib.call(self._ux, words=(OPS[op], *words), string=data or None,
+                           objs=objs)
+        except SyscallError:
+            t = self._mcpu.current
+            if t is not None and t.killed:          # our process ended meanwhile
+                raise ThreadExit(t.exit_status) from None
+            raise
+        if got.words and got.words[0] == ERR:
+            errno, message, fields = got.objs
+            raise SyscallError(errno, message, **fields)
+        return got
+
+    # -- identity, processes --------------------------------------------------------------
+
+    def getpid(self) -> int:
+        return int(self._call("getpid").words[1])
+
+    def api_call(self) -> int:
+        self._lib().myself()                        # the cheapest kernel call
+        return self._res
+
+    def spawn(self, program: Any, *args: Any, name: str = "") -> int:
+        program = func(program, "program")
+        name = str_arg(name, "name", 64) or getattr(program, "__name__", "proc")
+        if type(name) is not str:
+            name = "proc"
+        return int(self._call("spawn", objs=(program, args, name[:64])).words[1])
+
+    def fork(self, entry: Any, *args: Any) -> int:
+        entry = func(entry, "entry")
+        return int(self._call("fork", objs=(entry, args)).words[1])
+
+    def exit(self, status: Any = 0) -> None:
+        status = exit_value(status)
+        self._k.exiting(self._mcpu.current, status)
+        self._call("exit", objs=(status,))
+        raise ThreadExit(status)                    # (not reached: the space is gone)
+
+    def wait(self, pid: int | None = None) -> tuple[int, Any]:
+        if pid is not None and (type(pid) is not int or pid < 0):
+            raise SyscallError("ECHILD", "no such child", pid=shown(pid))
+        got = self._call("wait", -1 if pid is None else pid)
+        return int(got.words[1]), got.objs[0]
+
+    def yield_(self) -> None:
+        self._lib().yield_(False)
+
+    # -- threads ------------------------------------------------------------------------
+
+    def thread_create(self, entry: Callable[..., Any], *args: Any) -> int:
+        entry = func(entry, "entry")
+        lib = self._lib()
+        tid = int(lib.thread_create(self._sid, self._k.thread_entry, self, entry, args))
+        self._call("thread", tid)
+        return tid
+
+    def thread_yield(self) -> None:
+        self._lib().yield_(True)
+
+    # -- descriptors and pipes ------------------------------------------------------------
+
+    def pipe(self) -> tuple[int, int]:
+        got = self._call("pipe")
+        return int(got.words[1]), int(got.words[2])
+
+    def read(self, fd: int, n: int) -> bytes:
+        fd = _fd(fd)
+        n = nat(n, "n", 1 << 20)
+        return bytes(self._call("read", fd, n).data)
+
+    def write(self, fd: int, data: bytes) -> int:
+        fd = _fd(fd)
+        raw = as_bytes(data)
+        if len(raw) > 1 << 20:
+            raise SyscallError("EINVAL", "write: at most 1 MiB at once", n=len(raw))
+        return int(self._call("write", fd, data=raw).words[1])
+
+    def close(self, fd: int) -> None:
+        self._call("close", _fd(fd))
+
+    # -- memory -------------------------------------------------------------------------
+
+    def mmap(self, length: int, prot: int = PROT_RW) -> int:
+        length = nat(length, "length", 1 << 32)
+        if length == 0:
+            raise SyscallError("EINVAL", "mmap of zero bytes", length=0)
+        prot_arg(prot)
+        pages = (length + _PAGE - 1) // _PAGE
+        return int(self._call("mmap", pages).words[1])
+
+    def munmap(self, vaddr: int, length: int) -> None:
+        if type(vaddr) is not int or vaddr < 0 or vaddr & (_PAGE - 1):
+            raise SyscallError("EINVAL", "munmap needs a page-aligned address",
+                               vaddr=shown(vaddr))
+        length = nat(length, "length", 1 << 32)
+        pages = (length + _PAGE - 1) // _PAGE
+        self._call("munmap", vaddr >> 12, pages)
+
+    def mprotect(self, vaddr: int, length: int, prot: int) -> None:
+        raise _refused("mprotect")
+
+    def dirty(self, vaddr: int) -> bool:
+        raise _refused("dirty")
+
+    def set_fault_handler(self, handler: Any) -> None:
+        raise _refused("set_fault_handler")
+
+    def shm_create(self, length: int) -> int:
+        nat(length, "length")                   # decode first: a bad argument is EINVAL
+        raise _refused("shm_create")
+
+    def shm_attach(self, key: int) -> int:
+        nat(key, "key")
+        raise _refused("shm_attach")
+
+    def shm_detach(self, vaddr: int) -> None:
+        nat(vaddr, "vaddr")
+        raise _refused("shm_detach")
+
+    # -- rpc: native L4 IPC between processes --------------------------------------------
+
+    def rpc_serve(self, name: str, handler: Any, count: int | None = None) -> None:
+        name = str_arg(name, "name", 64)
+        handler = func(handler, "handler")
+        count = opt_nat(count, "count")
+        if count == 0:
+            return
+        lib = self._lib()
+        self._call("register", objs=(name,))
+        served = 0
+        m = lib.receive()
+        while True:
+            result = handler(self, m.words[0] if m.words else 0)
+            if type(result) is not int:             # an int wraps like a register
+                raise SyscallError("EINVAL", "an rpc handler must answer a word",
+                                   result=shown(result))
+            served += 1
+            if count is not None and served >= count:
+                lib.send(m.sender, words=(wrap_word(result),), timeout=0)
+                break
+            m = lib.reply_wait(m.sender, words=(wrap_word(result),))
+        self._call("unregister", objs=(name,))
+
+    def rpc_connect(self, name: str) -> int:
+        name = str_arg(name, "name", 64)
+        tid = int(self._call("connect", objs=(name,)).words[1])
+        handle = len(self._rpc) + 1
+        self._rpc[handle] = tid
+        return handle
+
+    def rpc_call(self, handle: int, word: int) -> int:
+        tid = self._rpc.get(handle) if type(handle) is int else None
+        if tid is None:
+            raise SyscallError("EBADF", "bad rpc handle", handle=shown(handle))
+        w = rpc_word(word)
+        try:
+            got = self._lib().call(tid, words=(w,))
+        except SyscallError as ex:
+            if ex.errno != "ESRCH":
+                raise
+            raise SyscallError("EPIPE", "the service ended", handle=handle) from None
+        return int(got.words[0]) if got.words else 0
+

@@ -1,0 +1,603 @@
+"""The UNIX server: processes, descriptors, pipes, memory and names, at user level.
+
+On L4 the kernel knows address spaces, threads and IPC only; the ABI's
+processes are this server's (an L4Linux-style single server). It is one L4
+thread in its own address space: every ABI call that is not plain user-mode
+work is an IPC ``call`` to it, and it answers with ``reply_wait``. A request
+that must wait (``wait`` for a child, ``read`` of an empty pipe, a ``write``
+to a full one, ``rpc_connect`` to a name nobody serves yet) is not answered:
+the client stays blocked in its call and the server replies later with a
+non-blocking ``send`` (the client is waiting for exactly that reply).
+
+The server is also the **pager** of every process: it holds frames it got
+from sigma0 (page requests) in its own space and answers a process's page
+fault in an ``mmap`` region with a map item of one of them (demand-zero: a
+frame is zeroed when it comes back). ``munmap`` and exit **flush** them from
+the process and take them back. A fault outside every region is refused
+(the kernel ends the thread). A spawned program's image pages are frames
+reserved for it (ENOMEM when there are none left).
+
+Messages: ``words = (op, ints...)``, ``string`` bytes of the caller's buffer
+(pipe data), ``objs`` the host objects a request carries (a program image
+and its arguments, a service name). A reply is ``(OK, values...)``, or
+``(ERR,)`` with ``objs = (errno, message, fields)``.
+
+Interface::
+
+    Ux(kernel)                      the server's state (the kernel boots its thread)
+      main(l4)                      the server thread's body
+      procs, pids_of_threads, services, waits, pending_connects, statistics()
+    OPS                             op name -> number
+    OK, ERR
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from exolab.abi import image_pages
+from exolab.errors import SyscallError
+from exolab.kernels.common.wait import WaitTable
+from exolab.kernels.l4.kernel import SIGMA0_ID
+from exolab.kernels.l4.objects import NTFN_BADGE
+from exolab.kernels.l4.syscall import FAULT_TAG, PAGES_TAG
+
+__all__ = ["Ux", "OPS", "OK", "ERR", "Proc", "PIPE_BUF", "MMAP_BASE"]
+
+OK, ERR = 0, 1
+OPS = {name: i + 1 for i, name in enumerate((
+    "getpid", "spawn", "exit", "wait", "pipe", "read", "write", "close", "mmap",
+    "munmap", "register", "unregister", "connect", "thread", "thread_end", "fork"))}
+PIPE_BUF = 4096             # a pipe's ring
+MMAP_BASE = 0x10000         # first vpn of mmap regions
+MMAP_LIMIT = 0xB0000        # mmap regions end below the UTCB/stack/window area
+POOL_VPN = 0x1000           # the server's pool of frames, from this vpn up
+BATCH = 32                  # frames per page request to sigma0
+MAX_FDS = 64
+MAX_PROCS = 2000            # live processes (the scale rows reach 1,000)
+
+
+@dataclass(slots=True, eq=False)
+class Pipe:
+    """A pipe: its bytes and the clients blocked on it."""
+
+    buf: bytearray = field(default_factory=bytearray)
+    readers: int = 1
+    writers: int = 1
+    rwait: deque[tuple[int, int]] = field(default_factory=deque)     # (tid, n)
+    wwait: deque[list[Any]] = field(default_factory=deque)          # [tid, rest, total]
+
+
+@dataclass(slots=True, eq=False)
+class Proc:
+    """One process: its space, threads, descriptors, regions and frames."""
+
+    pid: int
+    name: str
+    sid: int
+    parent: int | None
+    threads: set[int] = field(default_factory=set)
+    fds: dict[int, tuple[str, Any]] = field(default_factory=dict)
+    regions: list[tuple[int, int]] = field(default_factory=list)    # (first vpn, pages)
+    pages: dict[int, int] = field(default_factory=dict)    # client vpn -> pool vpn
+    image: list[int] = field(default_factory=list)         # reserved pool vpns
+    next_vpn: int = MMAP_BASE
+    alive: bool = True
+
+
+class _Reply(Exception):
+    """Internal: a handler's deferred answer (the client keeps waiting)."""
+
+
+class Ux:
+    """The server's state and its loop (see the module docstring)."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.k = kernel                     # for the console device and the spawn hook
+        self.procs: dict[int, Proc] = {}
+        self.pids_of_threads: dict[int, int] = {}   # thread id -> pid
+        self.services: dict[str, int] = {}          # name -> serving thread id
+        self.pending_connects: list[tuple[int, str]] = []
+        self.waits = WaitTable()
+        self.waiting: dict[int, tuple[int, int | None]] = {}   # parent pid -> (tid, pid)
+        self.free: list[int] = []                   # pool vpns ready to map (zeroed)
+        self.refs: dict[int, int] = {}              # pool vpn -> processes sharing it
+        self.next_pool = POOL_VPN
+        self.next_pid = 1
+        self.live = 0                               # processes alive now
+        self.outbox: list[tuple[int, tuple[int, ...], bytes, tuple[Any, ...]]] = []
+        self.calls = self.faults_served = 0
+        self.l4: Any = None
+        self.ntfn = 0                       # capability of the server's notification
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def main(self, l4: Any) -> None:
+        """Serve requests forever: answer now, or later from the outbox."""
+        self.l4 = l4
+        ntfn = l4.notification_create()
+        l4.bind(ntfn)                       # the kernel's "nothing else can run" signal
+        self.ntfn = ntfn
+        m = l4.receive()
+        while True:
+            reply = self._serve(m)
+            self._flush_outbox()
+            if reply is None:
+                m = l4.receive()
+                continue
+            words, data, objs, maps = reply
+            try:
+                m = l4.reply_wait(m.sender, words=words, string=data or None, maps=maps,
+                                  objs=objs)
+            except SyscallError:            # the client is gone (its space destroyed)
+                m = l4.receive()
+
+    def _flush_outbox(self) -> None:
+        """Send the deferred replies that became ready (their clients are waiting)."""
+        while self.outbox:
+            tid, words, data, objs = self.outbox.pop(0)
+            try:
+                self.l4.send(tid, words=words, string=data or None, objs=objs, timeout=0)
+            except SyscallError:
+                pass                        # that client died meanwhile
+
+    def answer(self, tid: int, *values: Any, data: bytes = b"") -> None:
+        """Queue a deferred success reply to ``tid``."""
+        self.outbox.append((tid, (OK, *values), data, ()))
+
+    def fail(self, tid: int, ex: SyscallError) -> None:
+        """Queue a deferred error reply to ``tid``."""
+        self.outbox.append((tid, (ERR,), b"", _err_objs(ex)))
+
+    def _serve(self, m: Any) -> Any:
+        """Handle one message; its reply now, or None (deferred or nothing to say)."""
+        self.calls += 1
+        if m.sender == NTFN_BADGE:              # the kernel: the machine would idle
+            return None
+        if m.words and m.words[0] == FAULT_TAG:
+            return self._fault(m)
+        op = m.words[0] if m.words else 0
+        handler = _HANDLERS.get(op)
+        proc = self.procs.get(self.pids_of_threads.get(m.sender, -1))
+        if handler is None or proc is None or not proc.alive:
+            return (ERR,), b"", _err_objs(SyscallError("ENOSYS", "not a request")), ()
+        try:
+            got = handler(self, proc, m)
+        except _Reply:
+            return None
+        except SyscallError as ex:
+            return (ERR,), b"", _err_objs(ex), ()
+        except (IndexError, TypeError, ValueError, KeyError, AttributeError):
+            bad = SyscallError("EINVAL", "a malformed request", op=op)  # (a raw call)
+            return (ERR,), b"", _err_objs(bad), ()
+        words, data = got
+        return (OK, *words), data, (), ()
+
+    # -- frames ----------------------------------------------------------------------
+
+    def frame(self) -> int | None:
+        """A zeroed pool page of the server (asking sigma0 for more), or None."""
+        if not self.free:
+            got = self.l4.call(SIGMA0_ID, words=(PAGES_TAG, BATCH),
+                               buffer=(0, 0, self.next_pool))
+            self.next_pool += len(got.mapped)
+            self.free.extend(reversed(got.mapped))
+        return self.free.pop() if self.free else None
+
+    def give_back(self, vpn: int, touched: bool) -> None:
+        """A process lets go of a pool page: flush it from everyone it was mapped to
+        (a sharer faults it in again); the last one's release zeroes and frees it."""
+        self.l4.flush(vpn)
+        left = self.refs.get(vpn, 1) - 1
+        if left > 0:
+            self.refs[vpn] = left
+            return
+        self.refs.pop(vpn, None)
+        if touched:
+            self.l4.store_bytes(vpn << 12, bytes(4096))
+        self.free.append(vpn)
+
+    def _fault(self, m: Any) -> Any:
+        """A process's page fault: a zeroed frame inside an mmap region, else refuse."""
+        pid = self.pids_of_threads.get(m.sender)
+        proc = self.procs.get(pid) if pid is not None else None
+        vpn = m.words[1] >> 12
+        if proc is None or not any(a <= vpn < a + n for a, n in proc.regions):
+            return (0,), b"", (), ()             # no mapping: the kernel ends the thread
+        frame, writable = proc.pages.get(vpn), True
+        if frame is None:                       # demand-zero
+            frame = self.frame()
+            if frame is None:
+                return (0,), b"", (), ()
+            proc.pages[vpn], self.refs[frame] = frame, 1
+        elif self.refs.get(frame, 1) > 1:       # shared since a fork: copy on write
+            if bool(m.words[2]):
+                new = self.frame()
+                if new is None:
+                    return (0,), b"", (), ()
+                self.l4.store_bytes(new << 12, self.l4.load_bytes(frame << 12, 4096))
+                self.refs[frame] -= 1
+                proc.pages[vpn], self.refs[new], frame = new, 1, new
+            else:
+                writable = False                # read it shared, read-only
+        self.faults_served += 1
+        return (1,), b"", (), ((frame, 1, writable, False),)
+
+    # -- processes -------------------------------------------------------------------
+
+    def new_proc(self, name: str, parent: int | None, program: Any,
+                 args: tuple[Any, ...], fork_of: Proc | None = None) -> Proc:
+        """Create a process running ``program(os, *args)`` (a fork of ``fork_of``:
+        its memory shared copy-on-write, its descriptors shared); ENOMEM or EAGAIN."""
+        if self.live >= MAX_PROCS:
+            raise SyscallError("EAGAIN", "too many processes")
+        need = image_pages(program)
+        image: list[int] = []
+        for _ in range(need):
+            f = self.frame()
+            if f is None:
+                self.free.extend(image)
+                raise SyscallError("ENOMEM", "no memory for the program's image",
+                                   pages=need)
+            image.append(f)
+        try:
+            sid = self.l4.space_create(name)
+        except SyscallError:
+            self.free.extend(image)
+            raise SyscallError("ENOMEM", "no memory for an address space") from None
+        pid = self.next_pid
+        self.next_pid += 1
+        self.k.label_space(sid, pid)
+        proc = Proc(pid, name, sid, parent, image=image)
+        proc.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
+        self.procs[pid] = proc
+        if fork_of is not None:
+            self._share(fork_of, proc)
+        try:
+            tid = self.l4.thread_create(sid, self.k.process_entry, proc.pid, program,
+                                        args, pager=self.l4.myself(), name=name)
+        except SyscallError as ex:
+            self.procs.pop(pid)
+            self._unshare(proc)
+            self.l4.space_destroy(sid)
+            self.free.extend(image)
+            raise SyscallError("ENOMEM" if ex.errno == "ENOMEM" else "EAGAIN",
+                               "no thread for the process") from None
+        self.waits.add(pid, parent)
+        self.live += 1
+        proc.threads.add(tid)
+        self.pids_of_threads[tid] = pid
+        return proc
+
+    def _share(self, parent: Proc, child: Proc) -> None:
+        """Fork: the child gets the parent's regions and descriptors; every page the
+        parent has is shared and write-protected in the parent (flush, write only)."""
+        child.regions = list(parent.regions)
+        child.next_vpn = parent.next_vpn
+        child.fds = dict(parent.fds)
+        for kind, pipe in child.fds.values():
+            if kind == "r":
+                pipe.readers += 1
+            elif kind == "w":
+                pipe.writers += 1
+        for vpn, frame in parent.pages.items():
+            self.l4.flush(frame, write_only=True)
+            self.refs[frame] = self.refs.get(frame, 1) + 1
+            child.pages[vpn] = frame
+
+    def _unshare(self, proc: Proc) -> None:
+        """Undo what _share gave a child that could not start."""
+        for fd in list(proc.fds):
+            if proc.fds[fd][0] != "console":
+                self.close_fd(proc, fd)
+        for frame in proc.pages.values():
+            self.refs[frame] -= 1
+        proc.pages = {}
+
+    def end(self, proc: Proc, status: Any) -> None:
+        """``proc`` exits with ``status``: descriptors, names, memory, space; wake its parent."""
+        if not proc.alive:
+            return
+        proc.alive = False
+        self.live -= 1
+        for fd in list(proc.fds):
+            self.close_fd(proc, fd)
+        for name in [n for n, t in self.services.items() if t in proc.threads]:
+            del self.services[name]
+        for vpn in list(proc.pages.values()):
+            self.give_back(vpn, True)
+        self.free.extend(proc.image)
+        proc.pages, proc.image = {}, []
+        for tid in proc.threads:
+            self.pids_of_threads.pop(tid, None)
+        self.l4.space_destroy(proc.sid)
+        self.waiting.pop(proc.pid, None)
+        self.k.exits.append((proc.pid, proc.name, status))
+        parent, reaped = self.waits.exit(proc.pid, status)
+        for pid in reaped:
+            self.procs.pop(pid, None)
+        if parent is not None:
+            self._wake_waiter(parent)
+        if self.live == 0:
+            self.k.all_done()               # the last process ended: the servers stop
+
+    def _wake_waiter(self, parent: int) -> None:
+        """If ``parent`` waits and a child it waits for is a zombie, answer it."""
+        w = self.waiting.get(parent)
+        if w is None:
+            return
+        tid, pid = w
+        got = self.waits.reap(parent, pid)
+        if got is not None:
+            del self.waiting[parent]
+            self.procs.pop(got[0], None)
+            self.outbox.append((tid, (OK, got[0]), b"", (got[1],)))
+
+    # -- descriptors and pipes ----------------------------------------------------------
+
+    def fd_slot(self, proc: Proc) -> int:
+        """The lowest free descriptor of ``proc`` (EMFILE if none)."""
+        for fd in range(MAX_FDS):
+            if fd not in proc.fds:
+                return fd
+        raise SyscallError("EMFILE", "too many open descriptors")
+
+    def close_fd(self, proc: Proc, fd: int) -> None:
+        """Close ``fd``: a pipe end loses a reader or writer; blocked peers learn it."""
+        kind, pipe = proc.fds.pop(fd)
+        if kind == "r":
+            pipe.readers -= 1
+            if pipe.readers == 0:
+                while pipe.wwait:
+                    tid, _rest, _total = pipe.wwait.popleft()
+                    self.fail(tid, SyscallError("EPIPE", "broken pipe (no reader)"))
+        elif kind == "w":
+            pipe.writers -= 1
+            if pipe.writers == 0:
+                while pipe.rwait:
+                    self.answer(pipe.rwait.popleft()[0], data=b"")
+
+    def pump(self, pipe: Pipe) -> None:
+        """Move blocked writers' bytes in and answer blocked readers, while both can."""
+        moved = True
+        while moved:
+            moved = False
+            while pipe.wwait and len(pipe.buf) < PIPE_BUF:
+                w = pipe.wwait[0]
+                room = PIPE_BUF - len(pipe.buf)
+                pipe.buf += w[1][:room]
+                w[1] = w[1][room:]
+                moved = True
+                if not w[1]:
+                    pipe.wwait.popleft()
+                    self.answer(w[0], w[2])
+            while pipe.rwait and pipe.buf:
+                tid, n = pipe.rwait.popleft()
+                chunk = bytes(pipe.buf[:n])
+                del pipe.buf[:n]
+                self.answer(tid, data=chunk)
+                moved = True
+        if pipe.writers == 0:
+            while pipe.rwait:
+                self.answer(pipe.rwait.popleft()[0], data=b"")
+
+    def fail_connects(self) -> bool:
+        """Nothing else can run: every pending connect fails (ESRCH); True if any."""
+        if not self.pending_connects:
+            return False
+        for tid, name in self.pending_connects:
+            self.fail(tid, SyscallError("ESRCH", "nobody serves this name", name=name))
+        self.pending_connects = []
+        return True
+
+    def statistics(self) -> dict[str, int]:
+        """Counters of the server."""
+        return {"calls": self.calls, "faults": self.faults_served}
+
+
+def _err_objs(ex: SyscallError) -> tuple[Any, ...]:
+    """An error as reply objects: errno, message, its plain fields."""
+    fields = {k: v for k, v in ex.fields.items() if k != "errno"
+              and type(v) in (int, str, bool)}
+    return (str(ex.errno), ex.message, fields)
+
+
+# -- handlers: (server, proc, message) -> (words, data) | None (deferred) ----------------
+
+def _getpid(ux: Ux, proc: Proc, m: Any) -> Any:
+    return (proc.pid,), b""
+
+
+def _spawn(ux: Ux, proc: Proc, m: Any) -> Any:
+    if len(m.objs) != 3 or not callable(m.objs[0]) or type(m.objs[1]) is not tuple \
+            or type(m.objs[2]) is not str:
+        raise SyscallError("EINVAL", "spawn: (program, args, name)")
+    program, args, name = m.objs
+    child = ux.new_proc(name, proc.pid, program, args)
+    return (child.pid,), b""
+
+
+def _exit(ux: Ux, proc: Proc, m: Any) -> Any:
+    ux.end(proc, m.objs[0] if m.objs else 0)
+    raise _Reply()                          # the caller's space is gone: no answer
+
+
+def _wait(ux: Ux, proc: Proc, m: Any) -> Any:
+    pid = m.words[1] if m.words[1] >= 0 else None
+    got = ux.waits.reap(proc.pid, pid)      # ECHILD raised here
+    if got is not None:
+        ux.procs.pop(got[0], None)
+        ux.outbox.append((m.sender, (OK, got[0]), b"", (got[1],)))
+        raise _Reply()
+    ux.waiting[proc.pid] = (m.sender, pid)
+    raise _Reply()
+
+
+def _pipe(ux: Ux, proc: Proc, m: Any) -> Any:
+    pipe = Pipe()
+    r = ux.fd_slot(proc)
+    proc.fds[r] = ("r", pipe)
+    try:
+        w = ux.fd_slot(proc)
+    except SyscallError:
+        del proc.fds[r]
+        raise
+    proc.fds[w] = ("w", pipe)
+    return (r, w), b""
+
+
+def _fd(proc: Proc, fd: int, kind: str) -> Any:
+    """The pipe (or console) behind ``fd`` of ``kind``; EBADF otherwise."""
+    got = proc.fds.get(fd)
+    if got is None:
+        raise SyscallError("EBADF", "bad file descriptor", fd=fd)
+    if got[0] != kind and got[0] != "console":
+        raise SyscallError("EBADF", f"descriptor not open for "
+                           f"{'reading' if kind == 'r' else 'writing'}", fd=fd)
+    return got
+
+
+def _read(ux: Ux, proc: Proc, m: Any) -> Any:
+    fd, n = m.words[1], _range(m.words[2], 0, 1 << 20)
+    kind, pipe = _fd(proc, fd, "r")
+    if kind == "console" or n == 0:
+        return (), b""
+    if pipe.buf:
+        chunk = bytes(pipe.buf[:n])
+        del pipe.buf[:n]
+        ux.pump(pipe)
+        return (), chunk
+    if pipe.writers == 0:
+        return (), b""
+    pipe.rwait.append((m.sender, n))
+    raise _Reply()
+
+
+def _write(ux: Ux, proc: Proc, m: Any) -> Any:
+    fd = m.words[1]
+    kind, pipe = _fd(proc, fd, "w")
+    data = m.data
+    if kind == "console":
+        ux.k.console.write(proc.pid, data)
+        return (len(data),), b""
+    if pipe.readers == 0:
+        raise SyscallError("EPIPE", "broken pipe (no reader)", fd=fd)
+    if not data:
+        return (0,), b""
+    pipe.wwait.append([m.sender, data, len(data)])
+    ux.pump(pipe)
+    raise _Reply()                          # answered by pump (now, or when drained)
+
+
+def _close(ux: Ux, proc: Proc, m: Any) -> Any:
+    fd = m.words[1]
+    if fd not in proc.fds:
+        raise SyscallError("EBADF", "bad file descriptor", fd=fd)
+    kind, pipe = proc.fds[fd]
+    ux.close_fd(proc, fd)
+    if kind in ("r", "w"):
+        ux.pump(pipe)
+    return (), b""
+
+
+def _mmap(ux: Ux, proc: Proc, m: Any) -> Any:
+    pages = _range(m.words[1], 1, MMAP_LIMIT)
+    if proc.next_vpn + pages > MMAP_LIMIT:
+        raise SyscallError("ENOMEM", "no virtual space left", pages=pages)
+    start = proc.next_vpn
+    proc.next_vpn += pages
+    proc.regions.append((start, pages))
+    return (start << 12,), b""
+
+
+def _munmap(ux: Ux, proc: Proc, m: Any) -> Any:
+    first, pages = _range(m.words[1], 0, 1 << 20), _range(m.words[2], 0, 1 << 20)
+    kept: list[tuple[int, int]] = []
+    for a, n in proc.regions:
+        for v in range(max(a, first), min(a + n, first + pages)):
+            if v in proc.pages:
+                ux.give_back(proc.pages.pop(v), True)
+        if a < first:
+            kept.append((a, min(n, first - a)))
+        if a + n > first + pages:
+            b = max(a, first + pages)
+            kept.append((b, a + n - b))
+    proc.regions = kept
+    return (), b""
+
+
+def _name(m: Any) -> str:
+    """A request's service name (EINVAL unless a str of 1..64 characters)."""
+    name = m.objs[0]
+    if type(name) is not str or not 0 < len(name) <= 64:
+        raise SyscallError("EINVAL", "a service name is a str of 1..64 characters")
+    return name
+
+
+def _range(x: int, lo: int, hi: int) -> int:
+    """A request word in [lo, hi) (EINVAL otherwise)."""
+    if not lo <= x < hi:
+        raise SyscallError("EINVAL", "a request word out of range", value=x)
+    return x
+
+
+def _register(ux: Ux, proc: Proc, m: Any) -> Any:
+    name = _name(m)
+    if name in ux.services:
+        raise SyscallError("EBUSY", "the name is served", name=name)
+    ux.services[name] = m.sender
+    still = []
+    for tid, want in ux.pending_connects:
+        if want == name:
+            ux.answer(tid, m.sender)
+        else:
+            still.append((tid, want))
+    ux.pending_connects = still
+    return (), b""
+
+
+def _unregister(ux: Ux, proc: Proc, m: Any) -> Any:
+    name = _name(m)
+    if ux.services.get(name) == m.sender:
+        del ux.services[name]
+    return (), b""
+
+
+def _connect(ux: Ux, proc: Proc, m: Any) -> Any:
+    name = _name(m)
+    tid = ux.services.get(name)
+    if tid is not None:
+        return (tid,), b""
+    ux.pending_connects.append((m.sender, name))
+    raise _Reply()
+
+
+def _thread(ux: Ux, proc: Proc, m: Any) -> Any:
+    tid = m.words[1]
+    if tid in ux.pids_of_threads or not ux.k.thread_in_space(tid, proc.sid):
+        raise SyscallError("EPERM", "not a new thread of this process", tid=tid)
+    proc.threads.add(tid)
+    ux.pids_of_threads[tid] = proc.pid
+    return (), b""
+
+
+def _thread_end(ux: Ux, proc: Proc, m: Any) -> Any:
+    proc.threads.discard(m.sender)
+    ux.pids_of_threads.pop(m.sender, None)
+    raise _Reply()
+
+
+def _fork(ux: Ux, proc: Proc, m: Any) -> Any:
+    if len(m.objs) != 2 or not callable(m.objs[0]) or type(m.objs[1]) is not tuple:
+        raise SyscallError("EINVAL", "fork: (entry, args)")
+    child = ux.new_proc(proc.name + "~", proc.pid, m.objs[0], m.objs[1], fork_of=proc)
+    return (child.pid,), b""
+
+
+_HANDLERS = {OPS["fork"]: _fork, OPS["getpid"]: _getpid, OPS["spawn"]: _spawn, OPS["exit"]: _exit,
+             OPS["wait"]: _wait, OPS["pipe"]: _pipe, OPS["read"]: _read,
+             OPS["write"]: _write, OPS["close"]: _close, OPS["mmap"]: _mmap,
+             OPS["munmap"]: _munmap, OPS["register"]: _register,
+             OPS["unregister"]: _unregister, OPS["connect"]: _connect,
+             OPS["thread"]: _thread, OPS["thread_end"]: _thread_end}

@@ -1,0 +1,423 @@
+"""Mach IPC: the message path, send and receive, every step charged.
+
+``mach_msg`` is one trap that may send, then receive. Sending decodes first
+— the header (:func:`message.parse_header`), the destination and reply names
+in the sender's space with the rights their dispositions need, every typed
+body item and the rights it carries, the queue limit, a kmsg from the zone —
+and only then invokes: the body is copied into the kmsg (first copy), rights
+are moved or made, and the kmsg is queued on the destination port, waking a
+receiver. Receiving takes the first message of a port or port set (blocking
+until there is one), rewrites the header in the receiver's names, inserts
+the rights it carries into the receiver's space and copies the body out
+(second copy), then frees the kmsg. A reply right is a send-once right: the
+one message it allows consumes it; if a kmsg holding one is destroyed (its
+port died), the kernel sends a send-once notification to the reply port, so
+an RPC client whose server died is woken with ``EPIPE``.
+
+Every stage charges its path row (:mod:`.paths`) and touches its pages
+through the TLB (:mod:`.footprint`); a switch is the scheduler's (the
+``mach_switch`` path, the registers, the address space).
+
+Interface::
+
+    NOTIFY_SEND_ONCE           msg_id of the kernel's send-once notification
+    Ipc(kernel)
+      space(task) -> PortSpace                 (created on first use)
+      send(cpu, task, raw_header, body, privileged=False) -> Kmsg
+      receive(cpu, task, name, poll=False) -> Received
+      send_kmsg(cpu, port, kmsg) -> None       (kernel-originated messages: the pager)
+      kernel_kmsg(port, reply, reply_bits, msg_id, body) -> Kmsg
+      allocate(task) -> name      destroy(task, name)     deallocate(task, name)
+      make_send(task, name) -> name
+      pset_allocate(task) -> name  pset_add(task, set_name, port_name)
+      drop_task(task)            statistics() -> IpcStats
+    Received                   (msg_id, reply name, data, [names of port items])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from exolab.errors import KernelPanic, SyscallError
+from exolab.kernels.mach import message as msg
+from exolab.kernels.mach.footprint import KDATA_VPN, UBUF_VPN, Footprint, FootprintStats
+from exolab.kernels.mach.limits import HEADER_SIZE, KMSG_FIRST, KMSG_FRAMES, KMSG_RESERVE
+from exolab.kernels.mach.message import Kmsg, KmsgZone, ZoneStats
+from exolab.kernels.mach.ports import (DEAD, PORT_SET, RECEIVE, SEND, SEND_ONCE, Port,
+                                       PortSet, PortSpace, kill_port)
+
+if TYPE_CHECKING:
+    from exolab.kernels.mach.kernel import MachKernel
+
+__all__ = ["NOTIFY_SEND_ONCE", "IN_FLIGHT", "Ipc", "IpcStats", "Received"]
+
+NOTIFY_SEND_ONCE = 0x47     # MACH_NOTIFY_SEND_ONCE
+IN_FLIGHT = "in flight"     # the receiver of a port whose receive right is in a message
+
+#: disposition -> (the right the sender must hold, the right the message carries)
+_NEEDS = {msg.MOVE_SEND: (SEND, SEND), msg.COPY_SEND: (SEND, SEND),
+          msg.MAKE_SEND: (RECEIVE, SEND), msg.MAKE_SEND_ONCE: (RECEIVE, SEND_ONCE),
+          msg.MOVE_SEND_ONCE: (SEND_ONCE, SEND_ONCE), msg.MOVE_RECEIVE: (RECEIVE, RECEIVE)}
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What a receive hands the task: all names are the receiver's."""
+
+    msg_id: int
+    reply: int | None
+    data: bytes
+    rights: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IpcStats:
+    """Messages, ports and the kernel buffers and pages they took."""
+
+    sent: int
+    received: int
+    ports: int
+    dead_ports: int
+    bytes_copied_in: int
+    bytes_copied_out: int
+    zone: ZoneStats
+    footprint: FootprintStats
+
+
+class Ipc:
+    """Ports, spaces and the message path of one kernel."""
+
+    def __init__(self, kernel: "MachKernel") -> None:
+        self.k = kernel
+        p = kernel.paths
+        self.zone = KmsgZone(kernel.machine.memory,
+                             range(KMSG_FIRST, KMSG_FIRST + KMSG_FRAMES), KMSG_RESERVE)
+        self.fp = Footprint(kernel.machine.cpu, p)
+        self.spaces: dict[int, PortSpace] = {}         # id(task) -> its space
+        self.c_msg, self.c_hdr = p["mach_msg_path"], p["mach_header_parse"]
+        self.c_name = p["mach_name_lookup"] + p["mach_right_check"]
+        self.c_item, self.c_alloc = p["mach_item_parse"], p["mach_kmsg_alloc"]
+        self.c_page, self.c_free = p["mach_kmsg_page"], p["mach_kmsg_free"]
+        self.c_enq, self.c_deq = p["mach_enqueue"], p["mach_dequeue"]
+        self.c_out, self.c_insert = p["mach_copyout_header"], p["mach_name_insert"]
+        self.profile = kernel.machine.profile
+        self._next_port = 1
+        self.sent = self.received = self.dead = 0
+
+    # -- objects ------------------------------------------------------------------
+
+    def space(self, task: Any) -> PortSpace:
+        """The port name space of ``task`` (created empty on first use)."""
+        s = self.spaces.get(id(task))
+        if s is None:
+            s = self.spaces[id(task)] = PortSpace(task)
+        return s
+
+    def new_port(self, task: Any) -> Port:
+        """A fresh port whose receive right ``task`` holds (not yet named)."""
+        port = Port(self._next_port, task)
+        self._next_port += 1
+        return port
+
+    def allocate(self, task: Any) -> int:
+        """port_allocate: a new port, its receive right named in ``task``'s space."""
+        return self.space(task).insert(self.new_port(task), RECEIVE)
+
+    def destroy(self, task: Any, name: Any) -> None:
+        """Destroy ``name`` in ``task``'s space; a receive right kills its port."""
+        space = self.space(task)
+        entry = space.lookup(name, RECEIVE | SEND | SEND_ONCE | PORT_SET | DEAD)
+        space.remove(name)
+        obj = entry.obj
+        if entry.bits & SEND_ONCE:
+            self._release_send_once(obj)
+        if type(obj) is PortSet:
+            for port in list(obj.members):
+                port.pset = None
+            obj.members.clear()
+            self.k.sched.wakeup(obj.waiters)
+        elif entry.bits & RECEIVE:
+            self._kill(obj)
+
+    def deallocate(self, task: Any, name: Any) -> None:
+        """Drop one user reference of a send or dead-name right."""
+        space = self.space(task)
+        entry = space.lookup(name, SEND | SEND_ONCE | DEAD)
+        entry.urefs -= 1
+        if entry.bits & SEND_ONCE:
+            self._release_send_once(entry.obj)
+        if entry.urefs <= 0 or entry.bits & SEND_ONCE:
+            entry.bits &= ~(SEND | SEND_ONCE | DEAD)
+            if not entry.bits:
+                space.remove(name)
+
+    def make_send(self, task: Any, name: Any) -> int:
+        """Add a send right to the port whose receive right ``name`` is (same name)."""
+        space = self.space(task)
+        port = space.lookup(name, RECEIVE).obj
+        return space.insert(port, SEND)
+
+    def pset_allocate(self, task: Any) -> int:
+        """A new empty port set named in ``task``'s space."""
+        return self.space(task).insert(PortSet(owner=task), PORT_SET)
+
+    def pset_add(self, task: Any, set_name: Any, port_name: Any) -> None:
+        """Move the port whose receive right ``port_name`` is into set ``set_name``."""
+        space = self.space(task)
+        pset = space.lookup(set_name, PORT_SET).obj
+        port = space.lookup(port_name, RECEIVE).obj
+        if port.pset is not None:
+            port.pset.members.remove(port)
+        port.pset = pset
+        pset.members.append(port)
+        if port.queue:
+            self.k.sched.wakeup(pset.waiters)
+
+    def _kill(self, port: Port) -> None:
+        """The port's receive right is gone: dead names, wakeups, queued kmsgs freed."""
+        self.dead += 1
+        for kmsg in kill_port(port, self.k.sched.wakeup):
+            self._discard(kmsg)
+
+    def _discard(self, kmsg: Kmsg) -> None:
+        """Destroy a kmsg never received: free it; a send-once reply right it held
+        turns into a send-once notification on the reply port."""
+        self.zone.free(kmsg)
+        for port, bits in kmsg.rights:
+            if bits & RECEIVE and port.receiver is not None:
+                self._kill(port)        # a receive right in flight dies with it
+        reply, kmsg.reply = kmsg.reply, None
+        if kmsg.reply_bits == SEND_ONCE and reply is not None:
+            self._release_send_once(reply)
+
+    def _release_send_once(self, port: Any) -> None:
+        """A send-once right was destroyed unused: its port gets a send-once
+        notification (so an RPC client waiting for the reply learns of it)."""
+        if type(port) is Port and not port.dead:
+            self._enqueue(port, self.kernel_kmsg(port, None, 0, NOTIFY_SEND_ONCE, b""))
+
+    def drop_task(self, task: Any) -> None:
+        """A task ended: destroy every right it held (its receive rights kill ports)."""
+        space = self.spaces.pop(id(task), None)
+        if space is None:
+            return
+        for name, entry in list(space.entries.items()):
+            space.remove(name)
+            if entry.bits & SEND_ONCE:
+                self._release_send_once(entry.obj)
+            if entry.bits & RECEIVE:
+                self._kill(entry.obj)
+            elif type(entry.obj) is PortSet:
+                for port in list(entry.obj.members):
+                    port.pset = None
+
+    # -- sending --------------------------------------------------------------------
+
+    def send(self, cpu: Any, task: Any, raw: Any, body: Any,
+             privileged: bool = False) -> Kmsg:
+        """Decode a message from ``task`` completely, then copy it in and queue it;
+        return the queued kmsg (``privileged``: the UX path, which may use the
+        zone's reserve)."""
+        space = self.space(task)
+        fp, asid = self.fp, cpu.asid            # (the trap charged mach_msg_path)
+        fp.text("trap", asid)
+        if type(body) is not bytes:
+            raise SyscallError("EINVAL", "a message body is bytes", field="body")
+        cpu.charge(self.c_hdr)
+        hdr = msg.parse_header(raw, len(body))          # decode: the header
+        fp.text("rights", asid)
+        fp.data(KDATA_VPN + (id(space) >> 4 & 0x3FF), asid)
+        cpu.charge(self.c_name)
+        dest_e = space.lookup(hdr.remote, _NEEDS[hdr.rbits][0])   # EBADF / EPERM
+        dest = dest_e.obj
+        if type(dest) is not Port or dest.dead:
+            raise SyscallError("EPIPE", "the destination port is dead", name=hdr.remote)
+        reply, reply_bits = None, 0
+        if hdr.lbits:
+            cpu.charge(self.c_name)
+            need, reply_bits = _NEEDS[hdr.lbits]
+            reply = space.lookup(hdr.local, need).obj
+            if type(reply) is not Port or reply.dead:
+                raise SyscallError("EPIPE", "the reply port is dead", name=hdr.local)
+        items = msg.parse_body(body)                    # decode: the body
+        cpu.charge(self.c_item * len(items))
+        carried = self._decode_rights(cpu, space, items, dest)
+        if len(dest.queue) >= dest.qlimit:
+            raise SyscallError("EAGAIN", "the destination port's queue is full",
+                               limit=dest.qlimit)
+        kmsg = self._alloc(cpu, HEADER_SIZE + len(body), privileged)   # ENOMEM or a kmsg
+        self._copyin(cpu, task, kmsg, raw + body)           # invoke from here on
+        kmsg.dest, kmsg.reply, kmsg.reply_bits, kmsg.msg_id = dest, reply, reply_bits, hdr.msg_id
+        kmsg.layout = [(t, len(d) if t == msg.TYPE_BYTES else 0) for t, d in items]
+        self._move_rights(space, hdr.remote, dest_e, hdr.rbits, hdr.local, hdr.lbits)
+        for name, disp, entry in carried:
+            kmsg.rights.append((entry.obj, _NEEDS[disp][1]))
+            self._move_rights(space, name, entry, disp, 0, 0)
+        self.send_kmsg(cpu, dest, kmsg)
+        return kmsg
+
+    def _decode_rights(self, cpu: Any, space: PortSpace, items: list[tuple[int, Any]],
+                       dest: Port) -> list[tuple[int, int, Any]]:
+        """Look up every port item's name with the right its disposition needs."""
+        carried = []
+        for kind, name in items:
+            if kind == msg.TYPE_BYTES:
+                continue
+            cpu.charge(self.c_name)
+            entry = space.lookup(name, _NEEDS[kind][0])
+            if type(entry.obj) is not Port or entry.obj.dead:
+                raise SyscallError("EPIPE", "a carried right names a dead port", name=name)
+            if kind == msg.MOVE_RECEIVE and entry.obj is dest:
+                raise SyscallError("EINVAL", "a port's receive right cannot be sent to "
+                                   "the port itself", name=name)
+            carried.append((name, kind, entry))
+        return carried
+
+    def _move_rights(self, space: PortSpace, rname: int, rentry: Any, rbits: int,
+                     lname: int, lbits: int) -> None:
+        """Consume what MOVE dispositions take from the sender's space."""
+        for name, disp in ((rname, rbits), (lname, lbits)):
+            if disp in (msg.MOVE_SEND, msg.MOVE_SEND_ONCE, msg.MOVE_RECEIVE):
+                entry = space.entries.get(name)
+                if entry is None:
+                    continue
+                if disp == msg.MOVE_RECEIVE:
+                    entry.bits &= ~RECEIVE          # in flight: no task receives
+                    entry.obj.receiver = IN_FLIGHT  # until it is received
+                elif disp == msg.MOVE_SEND_ONCE:
+                    entry.bits &= ~SEND_ONCE
+                else:
+                    entry.urefs -= 1
+                    if entry.urefs <= 0:
+                        entry.bits &= ~SEND
+                if not entry.bits & ~DEAD:
+                    space.remove(name)
+
+    def _alloc(self, cpu: Any, nbytes: int, privileged: bool) -> Kmsg:
+        """Take a kmsg for ``nbytes`` from the zone, charging its allocation."""
+        pages = self.zone.pages_for(nbytes)
+        cpu.charge(self.c_alloc + self.c_page * (pages - 1))
+        return self.zone.alloc(nbytes, privileged)
+
+    def _copyin(self, cpu: Any, task: Any, kmsg: Kmsg, data: bytes) -> None:
+        """The first copy: the sender's buffer into the kmsg, page by page."""
+        fp, asid = self.fp, cpu.asid
+        fp.text("copyin", asid)
+        for i in range(len(kmsg.ppns)):
+            fp.user(UBUF_VPN + i, asid)
+            fp.data(KDATA_VPN + 0xC00 + (kmsg.ppns[i] & 0x3FF), asid)
+        cpu.charge(self.profile.copy_cost(len(data)))
+        self.zone.write(kmsg, data)
+
+    def kernel_kmsg(self, port: Port, reply: Port | None, reply_bits: int, msg_id: int,
+                    body: bytes) -> Kmsg:
+        """A kmsg the kernel itself sends (a notification, a pager request)."""
+        item = msg.item_bytes(body) if body else b""
+        kmsg = self.zone.alloc(HEADER_SIZE + len(item), privileged=True)
+        self.zone.write(kmsg, bytes(HEADER_SIZE) + item)
+        kmsg.dest, kmsg.reply, kmsg.reply_bits, kmsg.msg_id = port, reply, reply_bits, msg_id
+        kmsg.layout = [(msg.TYPE_BYTES, len(body))] if body else []
+        return kmsg
+
+    def send_kmsg(self, cpu: Any, port: Port, kmsg: Kmsg) -> None:
+        """Queue ``kmsg`` on ``port`` and wake its receivers (charged)."""
+        cpu.charge(self.c_enq)
+        self.fp.text("queue", cpu.asid)
+        self.fp.data(KDATA_VPN + 0x400 + (port.pid & 0x3FF), cpu.asid)
+        self._enqueue(port, kmsg)
+
+    def _enqueue(self, port: Port, kmsg: Kmsg) -> None:
+        """Append ``kmsg`` to ``port``'s queue; wake who waits on it or its set."""
+        self.sent += 1
+        port.queue.append(kmsg)
+        wake = self.k.sched.wakeup
+        wake(port.waiters)
+        if port.pset is not None:
+            wake(port.pset.waiters)
+
+    # -- receiving ------------------------------------------------------------------
+
+    def receive(self, cpu: Any, task: Any, name: Any, poll: bool = False) -> Received:
+        """Take the next message on port or set ``name`` (blocking unless ``poll``:
+        then EAGAIN), and copy it out into ``task``'s names and buffer."""
+        space = self.space(task)
+        cpu.charge(self.c_name)
+        entry = space.lookup(name, RECEIVE | PORT_SET)
+        while True:
+            port = self._ready_port(entry.obj, name)
+            if port is not None:
+                break
+            if poll:
+                raise SyscallError("EAGAIN", "no message", name=name)
+            waiters = entry.obj.waiters
+            self.k.sched.sleep(cpu, waiters)
+            self.fp.text("switch", cpu.asid)
+            if space.entries.get(name) is not entry:
+                raise SyscallError("EPIPE", "the receive right went away", name=name)
+        cpu.charge(self.c_deq)
+        self.fp.text("queue", cpu.asid)
+        kmsg = port.queue.popleft()
+        port.seqno += 1
+        return self._copyout(cpu, task, space, kmsg)
+
+    def _ready_port(self, obj: Any, name: int) -> Port | None:
+        """The port to dequeue from (None: nothing queued); EPIPE for a dead port."""
+        if type(obj) is Port:
+            if obj.queue:
+                return obj
+            if obj.dead:
+                raise SyscallError("EPIPE", "the port is dead", name=name)
+            return None
+        for port in obj.members:
+            if port.queue:
+                return port
+        return None
+
+    def _copyout(self, cpu: Any, task: Any, space: PortSpace, kmsg: Kmsg) -> Received:
+        """Rewrite the header into ``space``'s names, insert the carried rights,
+        copy the body out (the second copy) and free the kmsg."""
+        fp, asid = self.fp, cpu.asid
+        cpu.charge(self.c_out)
+        fp.text("copyout", asid)
+        fp.data(KDATA_VPN + (id(space) >> 4 & 0x3FF), asid)
+        reply = None
+        if kmsg.reply is not None:
+            cpu.charge(self.c_insert)
+            reply = space.insert(kmsg.reply, kmsg.reply_bits)
+        names = []
+        for port, bits in kmsg.rights:
+            cpu.charge(self.c_insert)
+            if bits & RECEIVE:
+                port.receiver = task
+            names.append(space.insert(port, bits))
+        for i in range(len(kmsg.ppns)):
+            fp.data(KDATA_VPN + 0xC00 + (kmsg.ppns[i] & 0x3FF), asid)
+            fp.user(UBUF_VPN + i, asid)
+        cpu.charge(self.profile.copy_cost(kmsg.nbytes))
+        data = self._payload(self.zone.read(kmsg, 0, kmsg.nbytes)[HEADER_SIZE:], kmsg)
+        cpu.charge(self.c_free)
+        self.zone.free(kmsg)
+        self.received += 1
+        return Received(kmsg.msg_id, reply, data, tuple(names))
+
+    def _payload(self, body: bytes, kmsg: Kmsg) -> bytes:
+        """The bytes of the body's byte items, concatenated (port items are names)."""
+        if len(kmsg.layout) == 1 and kmsg.layout[0][0] == msg.TYPE_BYTES:
+            return body[4:4 + kmsg.layout[0][1]]
+        out, pos = bytearray(), 0
+        for kind, n in kmsg.layout:
+            pos += 4
+            if kind == msg.TYPE_BYTES:
+                out += body[pos:pos + n]
+                pos += n + (-n & 3)
+            else:
+                pos += 4
+        return bytes(out)
+
+    def statistics(self) -> IpcStats:
+        """Return a frozen snapshot of the IPC counters."""
+        if self.zone.allocated - self.zone.freed < 0:
+            raise KernelPanic("ipc: more kmsgs freed than allocated")
+        return IpcStats(self.sent, self.received, self._next_port - 1, self.dead,
+                        self.zone.bytes_in, self.zone.bytes_out, self.zone.statistics(),
+                        self.fp.statistics())

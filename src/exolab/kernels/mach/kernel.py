@@ -1,0 +1,241 @@
+"""The Mach-style kernel: tasks, threads, ports, messages, pagers; UNIX in a server.
+
+A first-generation microkernel in the manner of Mach 3.0. The kernel owns
+tasks (an address space, threads and a port name space), threads and their
+scheduling, virtual memory with external pagers (:mod:`.pager`), and ports
+and messages (:mod:`.ports`, :mod:`.message`, :mod:`.ipc`). Everything UNIX
+— processes, pipes, shared memory, signals, rpc names — is the UX server's
+(:mod:`.server`), reached by an RPC per call — but for what is Mach's own
+(thread switching and the clock: :data:`KERNEL_TRAPS`, one kernel trap each;
+thread creation and VM: :data:`KERNEL_RPCS`, MIG calls on ports the kernel
+serves itself) and the ABI's rpc calls, which are Mach RPCs (:mod:`.rpc`). Its substrate (the process
+record as a task, the frame allocator, the pmap, the scheduler's queues) is
+the monolithic kernel's code, composed here by subclassing; the scheduler
+charges Mach's switch path, and the generic BSD trap path is not taken (the
+server's MIG stub is charged instead). Mach's own calls are traps numbered
+from :data:`MACH_BASE`.
+
+Interface::
+
+    MachKernel(machine, quantum_us=10_000, paths=None)
+      boot/run/console/faults/statistics() -> MachStats      (the contract)
+      ipc, ux, pagers                 mechanism objects (statistics() each)
+      mach_call(cpu, proc, name, args) one Mach trap (decoded)
+    MACH_BASE, MACH_TRAPS             trap numbers of Mach's own calls
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from exolab.errors import SyscallError
+from exolab.kernels.common.args import shown
+from exolab.kernels.common.contract import Declaration
+from exolab.kernels.mach.ipc import Ipc, IpcStats
+from exolab.kernels.mach.limits import LIMITS
+from exolab.kernels.mach.pager import PagerStats, Pagers
+from exolab.kernels.mach.paths import resolve as resolve_paths
+from exolab.kernels.mach.ports import RECEIVE, SEND
+from exolab.kernels.mach.server import KernelServer, UxServer, UxStats
+from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
+from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
+from exolab.kernels.monolithic.proc import Process
+from exolab.kernels.mach import rpc as rpcmod
+from exolab.kernels.monolithic.syscall import Sys, dispatch
+from exolab.kernels.monolithic.vm import AddressSpace
+from exolab.machine.cpu import CPU
+from exolab.machine.machine import Machine
+
+__all__ = ["MachKernel", "MachStats", "MACH_BASE", "MACH_TRAPS", "EXTENSIONS"]
+
+MACH_BASE = 100
+#: Mach's own traps, by name (numbers MACH_BASE + index)
+MACH_TRAPS = ("mach_msg", "port_allocate", "port_destroy", "port_deallocate",
+              "port_set_allocate", "port_set_add", "thread_self", "port_register",
+              "port_lookup", "vm_allocate_pager", "port_names", "port_insert_send",
+              "rpc_register", "rpc_lookup")
+#: UNIX calls that are Mach kernel traps (thread_switch, the clock): one trap each
+KERNEL_TRAPS = frozenset({int(Sys.CLOCK_GETRES), int(Sys.THREAD_YIELD)})
+#: UNIX calls that are MIG calls on a port the kernel serves: call -> how many (a
+#: running thread takes thread_create, thread_set_state, thread_resume in Mach 3;
+#: VM calls are vm_allocate, vm_deallocate, vm_protect, vm_region on the task port)
+KERNEL_RPCS = {int(Sys.THREAD_CREATE): 3, int(Sys.MMAP): 1, int(Sys.MUNMAP): 1,
+               int(Sys.MPROTECT): 1, int(Sys.DIRTY): 1}
+#: personality calls beyond the ABI
+EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
+                        "port_destroy", "port_deallocate", "port_set_allocate",
+                        "port_set_add", "thread_self", "port_register", "port_lookup",
+                        "vm_allocate_pager", "port_names", "port_insert_send", "msg_send", "msg_receive",
+                        "msg_rpc", "msg_reply", "msg_reply_receive"})
+
+
+@dataclass(frozen=True, slots=True)
+class MachStats(MonoStats):
+    """Kernel counters, with the scheduler's, the IPC's, the servers' and pagers'."""
+
+    ipc: IpcStats
+    ux: UxStats
+    kernel_server: UxStats
+    pagers: PagerStats
+
+
+class MachKernel(MonolithicKernel):
+    """Mach 3.0 in structure: ports and messages in the kernel, UNIX in a server."""
+
+    name = "mach"
+    trap_names = {**{int(c): c.name.lower() for c in Sys},
+                  **{MACH_BASE + i: n for i, n in enumerate(MACH_TRAPS)}}
+    declaration = Declaration(
+        refuses=frozenset({"exception:unalign", "exception:coproc"}),   # the UX server's
+        extensions=EXTENSIONS, raw_entry="_trap",
+        paths="exolab.kernels.mach.paths", limits=LIMITS)
+
+    def __init__(self, machine: Machine, quantum_us: int = 10_000,
+                 paths: dict[str, int] | None = None) -> None:
+        resolved = resolve_paths(machine.profile.name, paths)
+        super().__init__(machine, quantum_us,
+                         {r: c for r, c in resolved.items() if r in UX_ROWS})
+        self.paths = resolved
+        self.c_syscall = 0                  # no BSD trap path: the server's stub instead
+        self.c_mach_trap = resolved["mach_syscall_path"]
+        self.sched.c_switch = resolved["mach_switch"]
+        self.ipc = Ipc(self)
+        self.ux = UxServer(self)
+        self.kserver = KernelServer(self)          # the ports the kernel serves
+        self.pagers = Pagers(self)
+        self.bootstrap: dict[str, Any] = {}        # service name -> Port (name server)
+        self.rpc_ports: dict[str, Any] = {}        # rpc name -> Port (rpc.py)
+        self._ports: dict[int, tuple[int, int, int]] = {}  # pid -> (ux send right,
+        #   reply port, send right to the kernel's port)
+
+    # -- tasks ----------------------------------------------------------------------
+
+    def new_process(self, name: str, parent: Process | None,
+                    space: AddressSpace | None = None) -> Process:
+        """A task for a UNIX process: its port space holds a send right to the UX
+        server and the receive right of its reply port."""
+        from exolab.kernels.mach.personality import MachLibc
+        proc = super().new_process(name, parent, space)
+        ux = self.ux.connect(proc)
+        self._ports[proc.pid] = (ux, self.ipc.allocate(proc), self.kserver.connect(proc))
+        proc.personality = MachLibc(self, proc)
+        return proc
+
+    def on_process_exit(self, proc: Process) -> None:
+        """The task ended: its rights die (its ports with them), its pagers go."""
+        self.ipc.drop_task(proc)
+        self.pagers.forget(proc)
+        self._ports.pop(proc.pid, None)
+        super().on_process_exit(proc)
+
+    # -- vectors ----------------------------------------------------------------------
+
+    def on_trap(self, cpu: CPU, number: Any, args: tuple[Any, ...]) -> Any:  # type: ignore[override]
+        """A Mach trap, or a UNIX call turned into an RPC to the UX server."""
+        proc: Process = cpu.current.owner                   # type: ignore[union-attr]
+        if type(number) is int and MACH_BASE <= number < MACH_BASE + len(MACH_TRAPS):
+            return self.mach_call(cpu, proc, MACH_TRAPS[number - MACH_BASE], args)
+        if type(number) is int and number in KERNEL_TRAPS:
+            cpu.charge(self.c_mach_trap)
+            return dispatch(self, cpu, number, args)
+        ports = self._ports.get(proc.pid)
+        if ports is None:
+            raise SyscallError("ESRCH", "the task has no server connection")
+        calls = KERNEL_RPCS.get(number) if type(number) is int else None
+        if calls is None:
+            return self.ux.call(cpu, proc, number, args, ports[0], ports[1])
+        for _ in range(calls - 1):      # the calls before the one that does the work
+            self.kserver.call(cpu, proc, int(Sys.GETPID), (), ports[2], ports[1])
+        return self.kserver.call(cpu, proc, number, args, ports[2], ports[1])
+
+    def on_tlb_miss(self, cpu: CPU, vaddr: int, write: bool) -> None:
+        """A pager-backed page not yet resident goes to its pager; the rest as ever."""
+        t = cpu.current
+        if t is not None and type(vaddr) is int:
+            proc: Process = t.owner
+            backing = self.pagers.owns(proc, vaddr >> 12)
+            if backing is not None:
+                self.pagers.fault(cpu, proc, vaddr >> 12, backing)
+        super().on_tlb_miss(cpu, vaddr, write)
+
+    # -- Mach's own calls ----------------------------------------------------------------
+
+    def mach_call(self, cpu: CPU, proc: Process, name: str, args: tuple[Any, ...]) -> Any:
+        """Decode and run Mach trap ``name`` for ``proc``."""
+        self.syscalls += 1
+        if name == "mach_msg":
+            if len(args) != 4:
+                raise SyscallError("EINVAL", "wrong number of arguments", call=name)
+            return self._mach_msg(cpu, proc, *args)
+        cpu.charge(self.c_mach_trap)
+        handler = _CALLS[name]
+        if len(args) != handler[1]:
+            raise SyscallError("EINVAL", "wrong number of arguments", call=name,
+                               expected=handler[1], actual=len(args))
+        return handler[0](self, cpu, proc, *args)
+
+    def _mach_msg(self, cpu: CPU, proc: Process, raw: Any, body: Any, rcv: Any,
+                  poll: Any) -> Any:
+        """mach_msg: send (if a header is given), then receive (if a name is)."""
+        cpu.charge(self.ipc.c_msg)
+        if raw is not None:
+            self.ipc.send(cpu, proc, raw, body)
+            for server in (self.ux, self.kserver):
+                if server.port.queue:   # a message to a server's port by hand
+                    server.drain(cpu)
+        if rcv is None:
+            return None
+        got = self.ipc.receive(cpu, proc, rcv, poll is True)
+        return (got.msg_id, got.reply, got.data, got.rights)
+
+    def statistics(self) -> MachStats:
+        """Return a frozen snapshot of the kernel's counters."""
+        base = super().statistics()
+        return MachStats(syscalls=base.syscalls, faults=base.faults,
+                         processes_created=base.processes_created,
+                         processes_live=base.processes_live,
+                         process_slots=base.process_slots,
+                         frames_in_use=base.frames_in_use,
+                         frames_retained=base.frames_retained,
+                         sched=base.sched,
+                         ipc=self.ipc.statistics(), ux=self.ux.statistics(),
+                         kernel_server=self.kserver.statistics(),
+                         pagers=self.pagers.statistics())
+
+
+def _register(k: MachKernel, cpu: CPU, proc: Process, service: Any, name: Any) -> None:
+    """Publish the port ``name`` (a receive or send right) under ``service``."""
+    if type(service) is not str or not 0 < len(service) <= 64:
+        raise SyscallError("EINVAL", "a service name is a str of 1..64 characters",
+                           service=shown(service))
+    entry = k.ipc.space(proc).lookup(name, RECEIVE | SEND)
+    old = k.bootstrap.get(service)
+    if old is not None and not old.dead:
+        raise SyscallError("EBUSY", "the service name is taken", service=service)
+    k.bootstrap[service] = entry.obj
+
+
+def _lookup(k: MachKernel, cpu: CPU, proc: Process, service: Any) -> int:
+    """A send right to the port published under ``service`` (ENOENT if none)."""
+    port = k.bootstrap.get(service) if type(service) is str else None
+    if port is None or port.dead:
+        raise SyscallError("ENOENT", "no such service", service=shown(service))
+    return k.ipc.space(proc).insert(port, SEND)
+
+
+_CALLS: dict[str, tuple[Any, int]] = {
+    "port_allocate": (lambda k, cpu, p: k.ipc.allocate(p), 0),
+    "port_destroy": (lambda k, cpu, p, n: k.ipc.destroy(p, n), 1),
+    "port_deallocate": (lambda k, cpu, p, n: k.ipc.deallocate(p, n), 1),
+    "port_set_allocate": (lambda k, cpu, p: k.ipc.pset_allocate(p), 0),
+    "port_set_add": (lambda k, cpu, p, s, n: k.ipc.pset_add(p, s, n), 2),
+    "thread_self": (lambda k, cpu, p: cpu.current.tid, 0),
+    "port_register": (_register, 2),
+    "port_lookup": (_lookup, 1),
+    "vm_allocate_pager": (lambda k, cpu, p, n, name: k.pagers.allocate(cpu, p, n, name), 2),
+    "port_names": (lambda k, cpu, p: tuple(k.ipc.space(p).names()), 0),
+    "port_insert_send": (lambda k, cpu, p, n: k.ipc.make_send(p, n), 1),
+    "rpc_register": (rpcmod.rpc_register, 2),
+    "rpc_lookup": (rpcmod.rpc_lookup, 1),
+}
+assert set(_CALLS) == set(MACH_TRAPS) - {"mach_msg"}

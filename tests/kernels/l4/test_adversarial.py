@@ -1,0 +1,105 @@
+"""Adversarial L4 programs: mapping pages they do not hold, flushing other spaces'
+mappings, IPC with forged or stale ids, forged capabilities, foreign spaces.
+Each attempt is a clean SyscallError; nothing else changes; a bystander's pages,
+mappings and output are exactly what they are without the attacker."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from exolab.errors import SyscallError
+
+from exolab.kernels.l4 import L4
+from exolab.machine import Machine
+
+HEAP = 0x400000
+DONE = 0x99
+
+
+def _snapshot(k: Any) -> dict[tuple[int, int], Any]:
+    """Every (space, vpn) -> (ppn, writable) outside sigma0, from the mapping database."""
+    return {(sid, v): k.mapdb.lookup(sid, v) for sid in k.spaces if sid
+            for v in k.mapdb.pages(sid)}
+
+
+def _bystander(l4: Any, parent: int, log: list[Any]) -> None:
+    """Writes a page, waits for the attack to be over, checks its page."""
+    l4.store_bytes(HEAP, b"bystander data!!")
+    l4.call(parent, words=(l4.myself(),))           # "ready": parent replies when done
+    log.append(("bystander", l4.load_bytes(HEAP, 16)))
+    l4.send(parent, words=(DONE,))
+
+
+ATTACKS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
+    "map a page it does not hold": lambda l4, v: l4.send(
+        v["victim"], maps=((0x500, 1, True, False),), timeout=0),
+    "grant a page it does not hold": lambda l4, v: l4.send(
+        v["victim"], maps=((HEAP >> 12, 1, True, True),), timeout=0),
+    "flush the bystander's page": lambda l4, v: l4.flush(HEAP >> 12),
+    "unmap the bystander's page": lambda l4, v: l4.unmap(HEAP >> 12),
+    "send to a forged id": lambda l4, v: l4.send(123457, words=(1,), timeout=0),
+    "call a stale version": lambda l4, v: l4.call(v["victim"] ^ 1, words=(1,)),
+    "receive from a forged id": lambda l4, v: l4.receive(99999, timeout=0),
+    "signal a forged capability": lambda l4, v: l4.signal(77, 1),
+    "receive on a forged endpoint": lambda l4, v: l4.receive(("ep", 3), timeout=0),
+    "thread in a foreign space": lambda l4, v: l4.thread_create(v["space"], print),
+    "destroy a foreign space": lambda l4, v: l4.space_destroy(v["space"]),
+    "give a foreign capability": lambda l4, v: l4.cap_give(v["space"], 1),
+    "attach an interrupt": lambda l4, v: l4.irq_attach(0),
+    "a window in the kernel": lambda l4, v: l4.receive(buffer=(0, 0, 0xC0000), timeout=0),
+    "words that are not ints": lambda l4, v: l4.send(v["victim"], words=("x",)),
+    "a string beyond user memory": lambda l4, v: l4.send(
+        v["victim"], string=(0xC0000000, 4)),
+    "a raw trap with junk": lambda l4, v: l4._cpu.trap(3, None, None, None, None,
+                                                       None, None),
+}
+
+
+def _scenario(attack: str | None) -> tuple[list[Any], list[Any], Any]:
+    log: list[Any] = []
+    errors: list[Any] = []
+    before: dict[str, Any] = {}
+
+    def attacker(l4: Any, v: dict[str, Any], parent: int) -> None:
+        l4.store(HEAP + 0x10000, 1)                 # a page of its own, elsewhere
+        l4.call(parent, words=(1,))                 # wait until the bystander is set up
+        kernel = v["kernel"]
+        before["map"] = _snapshot(kernel)
+        try:
+            ATTACKS[attack](l4, v)                  # type: ignore[index]
+        except SyscallError as e:
+            errors.append(e.errno)
+        before["after"] = _snapshot(kernel)
+        l4.send(parent, words=(DONE,))
+
+    def root(l4: Any, v: dict[str, Any]) -> None:
+        sp = l4.space_create("bystander")
+        b = l4.thread_create(sp, _bystander, l4.myself(), log)
+        ready = l4.receive(b)
+        v.update(victim=b, space=sp)
+        if attack is not None:
+            a = l4.thread_create(l4.space_create("attacker"), attacker, v, l4.myself())
+            m = l4.receive(a)
+            l4.send(m.sender, timeout=0)            # go
+            l4.receive(a)                           # done
+        l4.send(ready.sender, timeout=0)            # the bystander checks its page
+        l4.receive(b)
+
+    k = L4(Machine("i486", frames=4096))
+    v: dict[str, Any] = {"kernel": k}
+    k.boot(root, v)
+    assert k.run().reason == "finished"
+    return log, errors, (before, k)
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_the_attack_is_a_clean_error_and_nothing_else_changes(attack: str) -> None:
+    solo_log, _, (_, solo) = _scenario(None)
+    log, errors, (before, k) = _scenario(attack)
+    assert len(errors) == 1 and errors[0] in ("EFAULT", "ESRCH", "EPERM", "EINVAL",
+                                              "ENOSYS", "EAGAIN"), errors
+    assert before["map"] == before["after"]         # no mapping anywhere changed
+    assert log == solo_log == [("bystander", b"bystander data!!")]
+    assert k.faults == [] and solo.faults == []
+    k.mapdb.check()

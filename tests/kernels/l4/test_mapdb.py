@@ -1,0 +1,148 @@
+"""Tests of the L4 mapping database (kernels/l4/mapdb.py): grant, map, flush."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from exolab.errors import SyscallError
+from exolab.kernels.l4.mapdb import MappingDB
+
+SIGMA0, SPACES, FRAMES, VPNS = 0, (1, 2, 3), range(8), range(6)
+
+
+class View:
+    """Replays on_change into per-space page tables, as the kernel's hook does."""
+
+    def __init__(self) -> None:
+        self.tables: dict[tuple[int, int], tuple[int, bool]] = {}
+
+    def __call__(self, space: int, vpn: int, ppn: int | None, writable: bool) -> None:
+        if ppn is None:
+            self.tables.pop((space, vpn), None)
+        else:
+            self.tables[(space, vpn)] = (ppn, writable)
+
+
+def _db() -> tuple[MappingDB, View]:
+    view = View()
+    return MappingDB(SIGMA0, FRAMES, view), view
+
+
+def test_map_shares_grant_moves_flush_revokes_the_subtree() -> None:
+    db, view = _db()
+    assert db.lookup(SIGMA0, 3) == (3, True)
+    db.map(SIGMA0, 3, 1, 10, True)                  # sigma0 -> pager 1
+    db.map(1, 10, 2, 20, False)                     # pager -> client 2, read-only
+    db.map(2, 20, 3, 30, True)                      # asks for W, gets no more than R
+    assert db.lookup(3, 30) == (3, False)
+    assert db.derived(1, 10) == [(2, 20), (3, 30)]
+    db.grant(2, 20, 1, 11, False)                   # client hands its page on
+    assert db.lookup(2, 20) is None and db.lookup(1, 11) == (3, False)
+    assert db.lookup(3, 30) == (3, False)           # what 2 mapped moved with the node
+    assert db.flush(1, 10) == 2                     # the pager takes it all back
+    assert db.lookup(1, 10) == (3, True)            # ... and keeps its own
+    assert db.lookup(1, 11) is None and db.lookup(3, 30) is None
+    assert view.tables == {(1, 10): (3, True)}
+    db.check()
+
+
+def test_refusals_change_nothing() -> None:
+    db, view = _db()
+    db.map(SIGMA0, 1, 1, 5, True)
+    db.map(1, 5, 2, 6, True)
+    before = dict(view.tables)
+    with pytest.raises(SyscallError) as e:
+        db.map(3, 7, 1, 5, True)                    # a page 3 does not hold
+    assert e.value.errno == "EFAULT"
+    with pytest.raises(SyscallError):
+        db.map(2, 6, 1, 5, True)                    # onto its own origin: a cycle
+    with pytest.raises(SyscallError):
+        db.map(1, 5, SIGMA0, 1, True)               # nothing goes into sigma0
+    with pytest.raises(SyscallError):
+        db.unmap(SIGMA0, 1)                         # sigma0 keeps its frames
+    with pytest.raises(SyscallError):
+        db.map(1, 5, 2, -1, True)
+    assert view.tables == before
+    db.check()
+
+
+def test_drop_space_returns_a_granted_frame_to_sigma0() -> None:
+    db, _ = _db()
+    db.grant(SIGMA0, 4, 1, 9, True)
+    assert db.lookup(SIGMA0, 4) is None
+    db.map(1, 9, 2, 9, True)
+    assert db.drop_space(1) == 2
+    assert db.lookup(2, 9) is None and db.lookup(SIGMA0, 4) == (4, True)
+    db.check()
+
+
+class MapDBMachine(RuleBasedStateMachine):
+    """Random grant/map/flush/unmap/drop: the tree stays sound, flush removes exactly
+    the subtree, and the hook's view always equals the database's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.db, self.view = _db()
+
+    def _held(self, space: int) -> list[int]:
+        return [v for v in (FRAMES if space == SIGMA0 else VPNS)
+                if self.db.lookup(space, v) is not None]
+
+    @rule(src=st.sampled_from((SIGMA0, *SPACES)), i=st.integers(0, 7),
+          dst=st.sampled_from(SPACES), dvpn=st.sampled_from(VPNS), w=st.booleans(),
+          grant=st.booleans())
+    def give(self, src: int, i: int, dst: int, dvpn: int, w: bool, grant: bool) -> None:
+        held = self._held(src)
+        if not held:
+            return
+        svpn = held[i % len(held)]
+        ppn, sw = self.db.lookup(src, svpn)  # type: ignore[misc]
+        before = dict(self.view.tables)
+        try:
+            (self.db.grant if grant else self.db.map)(src, svpn, dst, dvpn, w)
+        except SyscallError:
+            assert self.view.tables == before       # a refusal changes nothing
+            return
+        assert self.db.lookup(dst, dvpn) == (ppn, w and sw)
+        if grant and (src, svpn) != (dst, dvpn):
+            assert self.db.lookup(src, svpn) is None
+
+    @rule(space=st.sampled_from((SIGMA0, *SPACES)), i=st.integers(0, 7),
+          write_only=st.booleans())
+    def flush(self, space: int, i: int, write_only: bool) -> None:
+        held = self._held(space)
+        if not held:
+            return
+        vpn = held[i % len(held)]
+        sub = set(self.db.derived(space, vpn))
+        before = dict(self.view.tables)
+        self.db.flush(space, vpn, write_only)
+        after = self.view.tables
+        for key, (ppn, w) in before.items():
+            if key in sub and not write_only:
+                assert key not in after             # exactly the subtree goes
+            elif key in sub:
+                assert after[key] == (ppn, False)
+            else:
+                assert after.get(key) == (ppn, w)   # nothing else changes
+        assert self.db.lookup(space, vpn) is not None
+
+    @precondition(lambda self: True)
+    @rule(space=st.sampled_from(SPACES))
+    def drop(self, space: int) -> None:
+        self.db.drop_space(space)
+        assert self.db.pages(space) == []
+        assert not any(s == space for s, _ in self.view.tables)
+
+    @invariant()
+    def sound(self) -> None:
+        self.db.check()
+        for space in SPACES:                        # the hook's view is the db's
+            for vpn in VPNS:
+                assert self.view.tables.get((space, vpn)) == self.db.lookup(space, vpn)
+
+
+TestMapDB = MapDBMachine.TestCase
+TestMapDB.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)

@@ -1,0 +1,232 @@
+"""A hostile task against the Mach kernel: forged names, rights it lacks, malformed
+and oversized messages, ports dying mid-message. Each gets a clean errno; the
+kernel's books balance; a bystander pair's exchange is exactly what it is alone."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from exolab.errors import SyscallError
+from exolab.kernels.mach import message as msg
+from exolab.kernels.mach.limits import HEADER_SIZE, MAX_MSG
+from exolab.kernels.mach.server import MIG_BAD_ID
+
+from tests.kernels.common import errno
+from tests.kernels.mach._support import boot
+
+ROUNDS = 6
+
+
+def _bystander_server(os: Any) -> int:
+    port = os.port_allocate()
+    os.port_register("bystander", port)
+    got = os.msg_receive(port)
+    for _ in range(ROUNDS - 1):
+        got = os.msg_reply_receive(got[1], got[2] + b"!", port)
+    os.msg_reply(got[1], got[2] + b"!")
+    os.print("server names", len(os.port_names()))
+    return 0
+
+
+def _lookup(os: Any, name: str) -> int:
+    while True:
+        try:
+            return os.port_lookup(name)
+        except SyscallError:
+            os.yield_()
+
+
+def _bystander_client(os: Any, log: list[Any]) -> int:
+    dest = _lookup(os, "bystander")
+    for i in range(ROUNDS):
+        log.append(os.msg_rpc(dest, b"m%d" % i))
+        os.yield_()
+    return 0
+
+
+def _attacker(os: Any, out: dict[str, Any]) -> int:
+    dest = _lookup(os, "bystander")        # a send right only
+    mine = os.port_allocate()
+    raw = msg.header
+    out["forged"] = sorted({errno(os.msg_send, n, b"x") for n in (1, 0x100, 0x1FF,
+                                                                   0xDEAD, 2**31)})
+    out["receive_on_send_right"] = errno(os.msg_receive, dest, True)
+    out["destroy_forged"] = errno(os.port_destroy, 0x7777)
+    out["set_add_foreign"] = errno(os.port_set_add, os.port_set_allocate(), dest)
+    out["make_send_without_receive"] = errno(
+        os.mach_msg, raw(dest, 0, HEADER_SIZE, msg.MAKE_SEND), b"", None, False)
+    out["short_header"] = errno(os.mach_msg, b"\0" * 8, b"", None, False)
+    out["lying_size"] = errno(
+        os.mach_msg, raw(dest, 0, HEADER_SIZE + 100, msg.COPY_SEND), b"", None, False)
+    out["oversized"] = errno(
+        os.mach_msg, raw(dest, 0, HEADER_SIZE + MAX_MSG + 4, msg.COPY_SEND),
+        msg.item_bytes(bytes(MAX_MSG)), None, False)
+    out["bad_item"] = errno(
+        os.mach_msg, raw(dest, 0, HEADER_SIZE + 4, msg.COPY_SEND), b"\xff\0\0\0", None,
+        False)
+    out["carry_foreign_receive"] = errno(os.msg_send, dest, b"", 0,
+                                         ((msg.MOVE_RECEIVE, dest),))
+    out["not_bytes_header"] = errno(os.mach_msg, [1, 2, 3], b"", None, False)
+    out["receive_forged"] = errno(os.msg_receive, 0x5555, True)
+    out["junk_to_ux"] = os.msg_rpc(0x103, b"junk", 7)[0]   # the UX server's port
+    os.msg_send(0x103, b"more junk")
+    out["ux_still_serves"] = os.getpid() > 0
+    os.msg_send(os.port_insert_send(mine), b"self")
+    out["own_port_still_fine"] = os.msg_receive(mine, True)[2]
+    return 0
+
+
+def _main(os: Any, attack: bool, log: list[Any], out: dict[str, Any]) -> int:
+    os.spawn(_bystander_server, name="server")
+    os.thread_create(_bystander_client, log)
+    if attack:
+        os.spawn(_attacker, out, name="attacker")
+    os.wait()
+    if attack:
+        os.wait()
+    return 0
+
+
+def test_hostile_calls_fail_cleanly_and_the_bystander_is_exact() -> None:
+    alone: list[Any] = []
+    k0 = boot(_main, False, alone, {})
+    attacked: list[Any] = []
+    out: dict[str, Any] = {}
+    k1 = boot(_main, True, attacked, out)
+    assert not k0.faults and not k1.faults
+    assert attacked == alone == [(0, b"m%d!" % i, ()) for i in range(ROUNDS)]
+    assert [line for line in k1.console if "server" in line] == \
+        [line for line in k0.console if "server" in line]
+    assert out == {
+        "forged": ["EBADF"], "receive_on_send_right": "EPERM",
+        "destroy_forged": "EBADF", "set_add_foreign": "EPERM",
+        "make_send_without_receive": "EPERM", "short_header": "EINVAL",
+        "lying_size": "EINVAL", "oversized": "EINVAL", "bad_item": "EINVAL",
+        "carry_foreign_receive": "EPERM", "not_bytes_header": "EINVAL",
+        "receive_forged": "EBADF", "own_port_still_fine": b"self",
+        "junk_to_ux": MIG_BAD_ID, "ux_still_serves": True}
+    for k in (k0, k1):
+        z = k.ipc.statistics().zone
+        assert z.allocated == z.freed           # no kernel buffer leaked
+
+
+def _dying_server(os: Any) -> int:
+    port = os.port_allocate()
+    os.port_register("dies", port)
+    for _ in range(3):
+        os.yield_()                 # the client's request is queued by now
+    os.port_destroy(port)           # dies with a request in its queue
+    return 0
+
+
+def test_a_port_dying_with_a_request_queued_wakes_the_client_with_epipe() -> None:
+    out: dict[str, Any] = {}
+
+    def main(os: Any) -> int:
+        os.spawn(_dying_server)
+        dest = _lookup(os, "dies")
+        out["rpc"] = errno(os.msg_rpc, dest, b"hello")
+        out["after"] = errno(os.msg_send, dest, b"again")
+        os.wait()
+        return 0
+
+    k = boot(main)
+    assert out == {"rpc": "EPIPE", "after": "EPIPE"} and not k.faults
+    z = k.ipc.statistics().zone
+    assert z.allocated == z.freed
+
+
+def test_a_receiver_blocked_on_a_port_destroyed_by_its_sibling_gets_epipe() -> None:
+    out: dict[str, Any] = {}
+
+    def waiter(os: Any, port: int) -> int:
+        out["recv"] = errno(os.msg_receive, port)
+        return 0
+
+    def main(os: Any) -> int:
+        port = os.port_allocate()
+        os.thread_create(waiter, port)
+        os.thread_yield()           # the waiter blocks in its receive
+        os.port_destroy(port)
+        os.thread_yield()
+        return 0
+
+    k = boot(main)
+    assert out == {"recv": "EPIPE"} and not k.faults
+
+
+def test_a_server_that_exits_with_queued_requests_frees_them() -> None:
+    out: dict[str, Any] = {}
+
+    def server(os: Any) -> int:
+        port = os.port_allocate()
+        os.port_register("quits", port)
+        for _ in range(4):
+            os.yield_()
+        return 0                    # exits without receiving
+
+    def client(os: Any, i: int) -> int:
+        out[i] = errno(os.msg_rpc, _lookup(os, "quits"), b"q")
+        return 0
+
+    def main(os: Any) -> int:
+        os.spawn(server)
+        for i in range(3):
+            os.spawn(client, i)
+        for _ in range(4):
+            os.wait()
+        return 0
+
+    k = boot(main)
+    assert out == {0: "EPIPE", 1: "EPIPE", 2: "EPIPE"}
+    z = k.ipc.statistics().zone
+    assert z.allocated == z.freed and not k.faults
+
+
+@pytest.mark.parametrize("name", ["port_destroy", "port_deallocate", "port_insert_send"])
+def test_name_calls_take_exact_ints(name: str) -> None:
+    out: dict[str, Any] = {}
+
+    class Liar(int):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return 0x103
+
+    def main(os: Any) -> int:
+        os.port_allocate()
+        out["e"] = errno(getattr(os, name), Liar(0x103))
+        out["names"] = len(os.port_names())
+        return 0
+
+    boot(main)
+    assert out["e"] == "EBADF"
+
+
+def test_filling_the_kernel_buffer_zone_cannot_stop_unix_calls() -> None:
+    out: dict[str, Any] = {}
+
+    def hog(os: Any) -> int:
+        errors = set()
+        for _ in range(8):          # 8 ports x 16 two-page messages: past the zone
+            p = os.port_insert_send(os.port_allocate())
+            for _ in range(16):
+                try:
+                    os.msg_send(p, bytes(5000))
+                except SyscallError as ex:
+                    errors.add(ex.errno)
+        out["hog"] = sorted(errors)
+        out["hog_getpid"] = os.getpid() > 0
+        return 0
+
+    def main(os: Any) -> int:
+        os.wait(os.spawn(hog))
+        out["pipe"] = os.write(os.pipe()[1], b"still served")
+        return 0
+
+    k = boot(main)
+    assert out == {"hog": ["ENOMEM"], "hog_getpid": True, "pipe": 12}
+    z = k.ipc.statistics().zone
+    assert z.allocated == z.freed and not k.faults
