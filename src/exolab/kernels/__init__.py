@@ -36,6 +36,7 @@ KERNELS: dict[str, str] = {
     "monolithic": "exolab.kernels.monolithic:MonolithicKernel",
     "exokernel": "exolab.kernels.exokernel:Aegis",
     "singularity": "exolab.kernels.singularity:Singularity",
+    "spin": "exolab.kernels.spin:Spin",
 }
 
 
