@@ -72,6 +72,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "exolab.bench.speed",
     "exolab.bench.tables",
     "exolab.bench.aegis",
+    "exolab.bench.spin",
 )
 
 DEFAULT_PROFILE = "dec5000"

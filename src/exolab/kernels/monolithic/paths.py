@@ -106,7 +106,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("mono_thread_path", 22000, "estimate: OSF/1 kernel thread creation: Mach thread_create + stack, the UNIX uthread and the pthread shell, ~165 us"),
         ("mono_pte_op",      1300, "estimate: OSF/1 Alpha pmap_protect per page: three-level table walk, pv-list update, a tbis PALcode call per page (~1,300 cycles)"),
         ("mono_refill",        10, "estimate: the PALcode DTB-miss routine's fetch of the PTE from the virtual page table"),
-        ("mono_pipe_op",    26000, f"calibrated: OSF/1 cross-address-space call 845 us ({SPIN}): sockets + Sun RPC, XDR and a UDP/IP loopback per message"),
+        ("mono_pipe_op",    26964, f"calibrated: OSF/1 cross-address-space call 845 us ({SPIN}): sockets + Sun RPC, XDR and a UDP/IP loopback per message"),
         ("mono_vm_op",       3500, "estimate: Mach VM vm_map_protect: map lock, lookup, two entry clips and coalescing, ~3,500 instructions"),
     ]),
 }

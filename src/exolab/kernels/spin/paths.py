@@ -102,7 +102,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("spin_exec_path",  150000, "estimate: the UNIX server builds a process: Translation.Create, image mapping, UNIX process state (~1.1 ms, no published figure)"),
         ("spin_pte_op",        250, "estimate: SPIN's Translation rewrites one PTE and invalidates it (tbis PALcode call), ~250 cycles"),
         ("spin_refill",         10, "estimate: the same PALcode DTB-miss routine as OSF/1's (SPIN runs on the same PALcode)"),
-        ("spin_pipe_op",      1900, f"calibrated: SPIN cross-address-space call 89 us ({SPIN}): system calls and in-kernel cross-domain calls"),
+        ("spin_pipe_op",      1860, f"calibrated: SPIN cross-address-space call 89 us ({SPIN}): system calls and in-kernel cross-domain calls"),
         ("spin_vm_op",        1700, "estimate: the VirtAddr range lookup and the Translation call of a protection change (~1,700 instructions)"),
     ]),
     "dec5000": _elsewhere("dec5000", proc_call=12, raise_=25, fault=150, strand=300),
