@@ -15,17 +15,21 @@ everywhere. Values are microseconds per operation.
 - ``syscall``        enter the kernel, run a procedure, return (``api_call``)
 - ``cross_as``       a call into another address space and back (``rpc_call``)
 - ``fork_join``      create a kernel thread, run it, let it end, join it
-- ``ping_pong``      two kernel threads synchronise back and forth (a round trip)
-- ``dirty``          the state of one virtual page
-- ``fault``          a store to a read-only page; the handler restores write access,
+- ``thread_ping_pong``  two kernel threads synchronise back and forth (a round trip)
+- ``vm_dirty``       the state of one virtual page
+- ``vm_fault``       a store to a read-only page; the handler restores write access,
                      the store resumes (timed across the store)
-- ``trap``           a store to a read-only page until the handler is entered
-- ``prot1``          raise the protection of one page (read-only)
-- ``prot100``, ``unprot100``   remove / restore write access on 100 pages
-- ``appel1``         touch a protected page; the handler unprotects it and
+- ``vm_trap``        a store to a read-only page until the handler is entered
+- ``vm_prot1``       raise the protection of one page (read-only)
+- ``vm_prot100``, ``vm_unprot100``   remove / restore write access on 100 pages
+- ``vm_appel1``      touch a protected page; the handler unprotects it and
                      protects the one opened before (pages in order)
-- ``appel2``         protect 100 pages, write each in order, the handler unprotects
+- ``vm_appel2``      protect 100 pages, write each in order, the handler unprotects
                      it; per page
+
+(The rows shared with the Exokernel table are prefixed ``vm_`` and ping-pong
+``thread_``: these are SPIN's programs, in-kernel on SPIN, so ``exolab explain``
+must find them and not the ``exos-vm``/``singularity`` ones.)
 
 SPIN's own source touches pages in order (pointer plus one page) where Appel
 & Li and the exokernel touch them in random order; these programs follow
@@ -53,8 +57,9 @@ __all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "NEEDS", "KERNELS", "run_spin"
 PAGE = 4096
 #: the comparison kernels, in table order (those registered run)
 KERNELS = ("monolithic", "mach", "spin")
-BENCHMARKS = ("inkernel_call", "syscall", "cross_as", "fork_join", "ping_pong", "dirty",
-              "fault", "trap", "prot1", "prot100", "unprot100", "appel1", "appel2")
+BENCHMARKS = ("inkernel_call", "syscall", "cross_as", "fork_join", "thread_ping_pong",
+              "vm_dirty", "vm_fault", "vm_trap", "vm_prot1", "vm_prot100", "vm_unprot100",
+              "vm_appel1", "vm_appel2")
 
 NULL_SERVER = '''
 INTERFACE = "Null"
@@ -282,28 +287,30 @@ def _vm(body: Callable[[ABI, int], None], name: str) -> Callable[[Any, int], Non
 
 PROGRAMS: dict[str, Callable[..., None]] = {
     "inkernel_call": inkernel_call, "syscall": api_call, "cross_as": lrpc,
-    "fork_join": fork_join, "ping_pong": ping_pong,
-    **{name: _vm(body, name) for name, body in (
+    "fork_join": fork_join, "thread_ping_pong": ping_pong,
+    **{f"vm_{name}": _vm(body, f"vm_{name}") for name, body in (
         ("dirty", _dirty), ("fault", _fault), ("trap", _trap), ("prot1", _prot1),
         ("prot100", _prot100), ("unprot100", _unprot100), ("appel1", _appel1),
         ("appel2", _appel2))},
 }
 #: what one loop iteration does where it is not one operation (``exolab explain``)
-ITERATION = {"ping_pong": "a round trip: two synchronisations",
+ITERATION = {"thread_ping_pong": "a round trip: two synchronisations",
              "cross_as": "a call and its return",
-             "prot100": "protect 100 pages, then unprotect them (the protect is timed)",
-             "unprot100": "protect 100 pages, then unprotect them (the unprotect is timed)",
-             "prot1": "protect a page (timed), then unprotect it",
-             "appel2": "one page: a hundredth of protecting 100, its fault and unprotect"}
+             "vm_prot100": "protect 100 pages, then unprotect them (the protect is timed)",
+             "vm_unprot100": "protect 100 pages, then unprotect them (the unprotect is "
+                             "timed)",
+             "vm_prot1": "protect a page (timed), then unprotect it",
+             "vm_appel2": "one page: a hundredth of protecting 100, its fault and "
+                          "unprotect"}
 #: benchmark -> what it needs beyond the ABI (a kernel lacking it: n/a)
 NEEDS = {"inkernel_call": frozenset({"domain_create"}),
          "cross_as": frozenset({"rpc_connect"}),
-         **{b: frozenset({"mprotect"}) for b in ("prot1", "prot100", "unprot100")},
+         **{b: frozenset({"mprotect"}) for b in ("vm_prot1", "vm_prot100", "vm_unprot100")},
          **{b: frozenset({"mprotect", "set_fault_handler"})
-            for b in ("fault", "trap", "appel1", "appel2")},
-         "dirty": frozenset({"dirty"})}
+            for b in ("vm_fault", "vm_trap", "vm_appel1", "vm_appel2")},
+         "vm_dirty": frozenset({"dirty"})}
 #: iterations per benchmark (full, quick)
-SIZES = {"prot100": (100, 5), "unprot100": (100, 5), "appel2": (400, 100),
+SIZES = {"vm_prot100": (100, 5), "vm_unprot100": (100, 5), "vm_appel2": (400, 100),
          "fork_join": (200, 10), "cross_as": (200, 10)}
 
 
