@@ -140,6 +140,7 @@ class Core:
                                               else None)
                               for name in ("Block", "Unblock", "Checkpoint", "Resume")}
         self.allocations: list[Frames] = []     # extension frames, oldest first
+        self._ranges: dict[int, VRange] = {}     # id -> every VRange issued and live
         self._next_vpn = EXT_VPN
         self._contexts: dict[int, Context] = {}  # id(space) -> its Context
         self._strands: dict[int, Strand] = {}    # tid -> Strand
@@ -155,17 +156,30 @@ class Core:
             if not self.allocations:
                 raise SyscallError("ENOMEM", "no frames to allocate or reclaim")
             victim = k.dispatcher.raise_(self.reclaim, self.allocations[0])
-            if type(victim) is not Frames or not victim._live:
-                victim = self.allocations[0]
+            if type(victim) is not Frames or not any(x is victim for x in self.allocations):
+                victim = self.allocations[0]        # a nominee that is not a live grant
             self.phys_deallocate(victim)
         f = Frames([k.vm.zero_frame(cpu) for _ in range(pages)], owner)
         self.allocations.append(f)
         return f
 
+    def _frames(self, f: Any) -> Frames:
+        """Decode a live Frames the kernel issued (a copy built by ``type(f)(...)``
+        is not one: identity, not contents, is the capability)."""
+        if type(f) is not Frames or not f._live or \
+                not any(x is f for x in self.allocations):
+            raise SyscallError("EINVAL", "not a live PhysAddr.T issued by the kernel")
+        return f
+
+    def _range(self, v: Any) -> VRange:
+        """Decode a live VRange the kernel issued."""
+        if type(v) is not VRange or not v._live or self._ranges.get(id(v)) is not v:
+            raise SyscallError("EINVAL", "not a live VirtAddr.T issued by the kernel")
+        return v
+
     def phys_deallocate(self, f: Any) -> None:
         """Free ``f``'s frames (EINVAL unless a live Frames)."""
-        if type(f) is not Frames or not f._live:
-            raise SyscallError("EINVAL", "not a live PhysAddr.T")
+        f = self._frames(f)
         f._live = False
         self.allocations.remove(f)
         for ppn in f._ppns:
@@ -179,13 +193,14 @@ class Core:
             raise SyscallError("EINVAL", "pages must be 1..4096", pages=pages)
         v = VRange(self._next_vpn << 12, pages)
         self._next_vpn += pages + 1
+        self._ranges[id(v)] = v
         return v
 
     def virt_deallocate(self, v: Any) -> None:
         """Retire range ``v`` (its addresses are never handed out again)."""
-        if type(v) is not VRange or not v._live:
-            raise SyscallError("EINVAL", "not a live VirtAddr.T")
+        v = self._range(v)
         v._live = False
+        del self._ranges[id(v)]
 
     # -- Translation ----------------------------------------------------------------
 
@@ -204,8 +219,9 @@ class Core:
 
     def _live(self, c: Any) -> Context:
         """Decode a live Context."""
-        if type(c) is not Context or not c._live:
-            raise SyscallError("EINVAL", "not a live Translation.T")
+        if type(c) is not Context or not c._live or \
+                self._contexts.get(id(c._space)) is not c:
+            raise SyscallError("EINVAL", "not a live Translation.T issued by the kernel")
         return c
 
     def tr_destroy(self, c: Any) -> None:
@@ -219,8 +235,7 @@ class Core:
     def add_mapping(self, c: Any, v: Any, p: Any, prot: Any) -> None:
         """Map range ``v`` onto frames ``p`` in ``c`` with ``prot``."""
         ctx = self._live(c)
-        if type(v) is not VRange or not v._live or type(p) is not Frames or not p._live:
-            raise SyscallError("EINVAL", "a live VirtAddr.T and PhysAddr.T are needed")
+        v, p = self._range(v), self._frames(p)
         if type(prot) is not int or prot & ~PROT_RW:
             raise SyscallError("EINVAL", "bad protection", prot=prot)
         if len(p._ppns) > v._pages:
@@ -246,18 +261,14 @@ class Core:
 
     def remove_mapping(self, c: Any, v: Any) -> None:
         """Remove every mapping of range ``v`` from ``c``."""
-        ctx = self._live(c)
-        if type(v) is not VRange:
-            raise SyscallError("EINVAL", "not a VirtAddr.T")
+        ctx, v = self._live(c), self._range(v)
         for i in range(v._pages):
             self.k.machine.cpu.charge(self.k.vm.c_pte)
             self._unmap(ctx, (v._base >> 12) + i)
 
     def examine_mapping(self, c: Any, v: Any) -> int:
         """The protection of ``v``'s first page in ``c`` (PROT_NONE: unmapped)."""
-        ctx = self._live(c)
-        if type(v) is not VRange:
-            raise SyscallError("EINVAL", "not a VirtAddr.T")
+        ctx, v = self._live(c), self._range(v)
         self.k.machine.cpu.charge(self.k.vm.c_pte)
         pte = ctx._space.ptes.get(v._base >> 12)
         return PROT_NONE if pte is None else pte.prot
@@ -295,7 +306,9 @@ class Core:
             raise SyscallError("EINVAL", "no such per-capability event", event=event)
         ev = self.k.dispatcher.events[event]
         want = Strand if event.startswith("Strand.") else Context
-        if type(cap) is not want:
+        issued = self._strands.get(cap._tid) if type(cap) is Strand else \
+            self._contexts.get(id(cap._space)) if type(cap) is Context else None
+        if type(cap) is not want or issued is not cap:
             raise SyscallError("EPERM", "installing needs the strand's or context's "
                                "capability", event=event)
         if want is Strand:
