@@ -156,7 +156,8 @@ EXTRAS: dict[str, Any] = {
     "spin_kernel": st.tuples(fn_value), "domain_create": st.tuples(st.one_of(data, value)),
     "domain_from_module": st.tuples(value, value), "domain_resolve": st.tuples(value, value),
     "domain_combine": st.tuples(value, value), "domain_kernel": st.just(()),
-    "domain_call": st.tuples(value, value), "event_install": st.tuples(value, value, value),
+    "domain_call": st.tuples(value, value),
+    "event_install": st.tuples(value, value, value, value),
     "strand_self": st.just(()), "context_self": st.just(()), "ref_release": st.tuples(value),
 }
 ANY_ARGS = st.lists(value, max_size=4).map(tuple)

@@ -124,14 +124,17 @@ def _domain_call(k: "Spin", cpu: CPU, proc: Process, ref: Any, symbol: Any,
 
 
 def _event_install(k: "Spin", cpu: CPU, proc: Process, event: Any, cap: Any,
-                   handler: Any) -> int:
+                   handler: Any, guard: Any) -> int:
     """Install the program's verified ``handler`` on a core event for the strand or
-    context behind reference ``cap`` (the owner's capability)."""
+    context behind reference ``cap`` (the owner's capability), guarded by ``guard``
+    (over the fault's address and kind, or the strand) if it is not None."""
     func(handler, "handler")
+    if guard is not None:
+        func(guard, "guard")
     obj = k.refs_of(proc).internalize(cap, (Strand, Context))
     owner = Owner(f"pid{proc.pid}")
     k.load_extension(owner)
-    b = k.core.install_for(event, obj, handler, owner)
+    b = k.core.install_for(event, obj, handler, owner, guard)
     return k.refs_of(proc).externalize(b)
 
 
@@ -162,7 +165,7 @@ CALLS: dict[int, tuple[Callable[..., Any], int]] = {
     SPIN_KERNEL: (_spin_kernel, 2), DOMAIN_CREATE: (_domain_create, 1),
     DOMAIN_FROM_MODULE: (_domain_from_module, 2), DOMAIN_RESOLVE: (_domain_resolve, 2),
     DOMAIN_COMBINE: (_domain_combine, 2), DOMAIN_KERNEL: (_domain_kernel, 0),
-    DOMAIN_CALL: (_domain_call, 3), EVENT_INSTALL: (_event_install, 3),
+    DOMAIN_CALL: (_domain_call, 3), EVENT_INSTALL: (_event_install, 4),
     STRAND_SELF: (_strand_self, 0), CONTEXT_SELF: (_context_self, 0),
     REF_RELEASE: (_ref_release, 1),
 }

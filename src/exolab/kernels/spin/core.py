@@ -298,10 +298,11 @@ class Core:
         self._strands.pop(tid, None)
 
     def install_for(self, event: Any, cap: Any, handler: Callable[..., Any],
-                    owner: Owner | None) -> Binding:
+                    owner: Owner | None, extra: Callable[..., Any] | None = None) -> Binding:
         """Install ``handler`` on a core event for the strand or context ``cap``
         only (the guard is the capability's identity): EPERM for a capability of
-        the wrong type, EINVAL for an unknown event."""
+        the wrong type, EINVAL for an unknown event. ``extra``, a guard of the
+        installer's own, must hold too."""
         if type(event) is not str or event not in EVENTS or event == "PhysAddr.Reclaim":
             raise SyscallError("EINVAL", "no such per-capability event", event=event)
         ev = self.k.dispatcher.events[event]
@@ -311,10 +312,12 @@ class Core:
         if type(cap) is not want or issued is not cap:
             raise SyscallError("EPERM", "installing needs the strand's or context's "
                                "capability", event=event)
+        if extra is not None and not callable(extra):
+            raise SyscallError("EINVAL", "a guard must be callable")
         if want is Strand:
             def guard(s: Any) -> bool:
-                return s is cap
+                return s is cap and (extra is None or extra(s) is True)
         else:
             def guard(c: Any, v: Any = None, w: Any = None) -> bool:  # type: ignore[misc]
-                return c is cap
+                return c is cap and (extra is None or extra(v, w) is True)
         return self.k.dispatcher.install(ev, handler, guard, None, owner)

@@ -239,8 +239,18 @@ class Spin(MonolithicKernel):
         if proc.fault_handler is not None and proc.handler_depth < MAX_NESTING:
             handled = self._in_kernel_handler(cpu, proc, event, vaddr, write)
         elif event.handlers:
-            handled = self.dispatcher.raise_(event, self.core.context_of(proc.space),
-                                             vaddr, write) is True
+            self._incode[tid] = self._incode.get(tid, 0) + 1    # handlers run in-kernel
+            try:
+                handled = self.dispatcher.raise_(event, self.core.context_of(proc.space),
+                                                 vaddr, write) is True
+            except SyscallError:        # a handler faulted: unloaded; the default runs
+                handled = False
+            finally:
+                left = self._incode.get(tid, 1) - 1
+                if left:
+                    self._incode[tid] = left
+                else:
+                    self._incode.pop(tid, None)
         if not handled:
             raise terminate(self, proc, "SIGSEGV", vaddr)
         if not self.vm.accessible(proc.space, vaddr, write):

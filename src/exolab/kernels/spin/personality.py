@@ -76,10 +76,13 @@ class SpinLibc(Libc):
         """Call ``symbol`` ("Iface.Proc") of a resolved domain, in the kernel."""
         return self._trap(c.DOMAIN_CALL, domain, symbol, args)
 
-    def event_install(self, event: str, cap: int, handler: Callable[..., Any]) -> int:
+    def event_install(self, event: str, cap: int, handler: Callable[..., Any],
+                      guard: Callable[..., Any] | None = None) -> int:
         """Install ``handler`` on core event ``event`` for the strand or context
-        behind reference ``cap``; returns the binding's reference."""
-        return self._trap(c.EVENT_INSTALL, event, cap, handler)
+        behind reference ``cap``, guarded by ``guard`` too (a fault event's guard
+        gets ``(vaddr, write)``, a strand event's the strand); returns the binding's
+        reference."""
+        return self._trap(c.EVENT_INSTALL, event, cap, handler, guard)
 
     def strand_self(self) -> int:
         """A reference to the calling strand's capability."""
