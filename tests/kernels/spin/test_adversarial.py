@@ -135,3 +135,22 @@ def test_forged_and_foreign_references_are_refused_at_user_level() -> None:
     log: list[Any] = []
     run_program(main, log, kernel="spin", profile="alpha")
     assert log == ["EBADF", "EBADF", "EPERM", "EBADF"]
+
+
+BAD_ARGS = '''
+INTERFACE = "Evil"
+EXPORTS = {"Run": 0}
+IMPORTS = {"Console.Print": 1, "Clock.Time": 0, "Translation.ExamineMapping": 2}
+
+
+def Run():
+    Translation.ExamineMapping(None, None)
+'''
+
+
+def test_bad_arguments_to_a_kernel_procedure_never_unload_the_kernel() -> None:
+    log: list[Any] = []
+    run = run_program(_main, BAD_ARGS, log, kernel="spin", profile="alpha")
+    assert log == [("EINVAL", None), ("EINVAL", None)]
+    assert sorted(run.console) == ["bystander 1275", "kernel runs on 1"]
+    assert run.kernel.statistics().unloaded == 0  # type: ignore[attr-defined]

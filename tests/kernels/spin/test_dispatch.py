@@ -86,3 +86,12 @@ def test_declaring_twice_is_refused() -> None:
     d.declare("E", lambda: None)
     with pytest.raises(SyscallError):
         d.declare("E", lambda: None)
+
+
+def test_when_every_handler_that_ran_faulted_the_default_answers() -> None:
+    d, _ = _dispatcher()
+    ev = d.declare("E", lambda: "default")
+    o = Owner("only")
+    d.install(ev, lambda: 1 // 0, owner=o)
+    assert d.raise_(ev) == "default"
+    assert not o.loaded

@@ -25,6 +25,7 @@ from exolab.kernels.spin import domain as dom
 from exolab.kernels.spin.core import Context, Strand
 from exolab.kernels.spin.dispatch import Binding, Owner
 from exolab.kernels.spin.domain import Domain
+from exolab.kernels.spin.net import event_interface
 from exolab.machine.cpu import CPU
 from exolab.safe.load import _compile_module, _exec_module
 from exolab.safe.policy import PROGRAM
@@ -71,7 +72,7 @@ def _domain_create(k: "Spin", cpu: CPU, proc: Process, source: Any) -> int:
     except ConfigError as ex:               # its top level raised: not loadable
         raise SyscallError("EINVAL", "object file cannot be loaded",
                            reason=str(ex.fields.get("reason", ""))[:200]) from None
-    k.load_extension(d.extensions[0].owner)
+    k.load_extension(d.extensions[0].owner, d.extensions[0].namespace)
     return k.refs_of(proc).externalize(d)
 
 
@@ -191,15 +192,16 @@ def kernel_domain(k: "Spin") -> Domain:
     if dom_ is not None:
         return dom_
     core, cpu = k.core, k.machine.cpu
-    owner = Owner("kernel")
+    owner = Owner("kernel", trusted=True)
 
     def iface(name: str, procs: dict[str, Callable[..., Any]]) -> Domain:
         return dom.from_module(name, procs, owner)
 
     def print_(text: Any) -> None:
+        if type(text) is not str:
+            raise SyscallError("EINVAL", "Console.Print takes a str")
         t = cpu.current
-        if t is not None and type(text) is str:
-            k.console_write(t.owner, (text + "\n").encode())
+        k.console.write(t.owner.pid if t is not None else 0, (text + "\n").encode())
 
     parts = [
         iface("Console", {"Print": print_}),
@@ -212,6 +214,7 @@ def kernel_domain(k: "Spin") -> Domain:
                               "AddMapping": core.add_mapping,
                               "RemoveMapping": core.remove_mapping,
                               "ExamineMapping": core.examine_mapping}),
+        iface("Event", event_interface(k)),
     ]
     d = parts[0]
     for p in parts[1:]:

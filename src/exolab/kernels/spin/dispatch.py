@@ -6,8 +6,8 @@ handler is installed on an event with an optional *guard*, a predicate over
 the event's arguments; installing needs the capability the event's owner
 demands (``EPERM`` otherwise). Raising an event runs every handler whose
 guard holds, in installation order (one-to-one, one-to-many; one handler
-may sit on several events: many-to-one); none running means the default
-handler runs. The result is the combiner over the handlers' results, or the
+may sit on several events: many-to-one); none running (or only faulting ones)
+means the default handler runs. The result is the combiner over the handlers' results, or the
 last one's.
 
 Handlers and guards are extension code called as procedures: the raise costs
@@ -43,12 +43,13 @@ class Owner:
     """Who installed a binding: an extension (or an application); ``loaded`` goes
     False when it faults, and every binding it holds goes with it."""
 
-    __slots__ = ("name", "loaded", "faults")
+    __slots__ = ("name", "loaded", "faults", "trusted")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, trusted: bool = False) -> None:
         self.name = name            # for records and messages only
         self.loaded = True          # False once unloaded (dispatcher/domain)
         self.faults: list[str] = []  # what made it unload
+        self.trusted = trusted      # the kernel's own: an error in it is the caller's
 
 
 @dataclass(slots=True, eq=False)
@@ -96,6 +97,9 @@ def invoke(owner: Owner | None, fn: Callable[..., Any], args: tuple[Any, ...]) -
     except BaseException as ex:     # noqa: BLE001 - whatever extension code raised
         if type(ex) is KeyboardInterrupt:
             raise
+        if owner is not None and owner.trusted:     # bad arguments from the caller
+            raise SyscallError("EINVAL", "bad arguments to a kernel procedure",
+                               error=type_name(ex)) from None
         if owner is not None:
             owner.loaded = False
             owner.faults.append(f"{type_name(ex)}: {safe_str(ex)}"[:200])
@@ -176,8 +180,8 @@ class Dispatcher:
                         continue
                 self._charge(self._call)
                 self.handled += 1
-                ran = True
                 results.append(invoke(owner, b.handler, args))
+                ran = True
             except SyscallError:
                 if owner is not None and not owner.loaded:   # it faulted: contained
                     self.unloaded += 1

@@ -53,9 +53,10 @@ from exolab.kernels.spin import paths as spin_paths
 from exolab.kernels.spin.core import Core
 from exolab.kernels.spin.dispatch import Dispatcher, DispatchStats, Owner
 from exolab.kernels.spin.limits import LIMITS, MAX_EXTENSIONS, MAX_REFS
+from exolab.kernels.spin.net import NetDriver
 from exolab.kernels.spin.refs import RefTable
 from exolab.kernels.spin.sched import SpinScheduler
-from exolab.machine.cpu import KERNEL, CPU
+from exolab.machine.cpu import IRQ_NIC, KERNEL, CPU
 from exolab.machine.machine import Machine
 from exolab.machine.threads import SimThread, ThreadExit
 
@@ -103,6 +104,8 @@ class Spin(MonolithicKernel):
         self._incode: dict[int, int] = {}           # tid -> depth of in-kernel code
         self._incall: dict[int, int] = {}           # tid -> depth of in-kernel calls
         self._refs: dict[int, RefTable] = {}        # pid -> externalized references
+        self._owners: dict[int, Owner] = {}          # id(extension namespace) -> owner
+        self.net = NetDriver(self, machine.nics[0]) if machine.nics else None   # net.py
         from exolab.kernels.spin import personality
         self._personality = personality.SpinLibc
 
@@ -143,11 +146,26 @@ class Spin(MonolithicKernel):
         self.core.forget_strand(thread.tid)
         super().on_thread_exit(cpu, thread)
 
-    def load_extension(self, owner: Owner) -> None:
+    def load_extension(self, owner: Owner, namespace: dict[str, Any] | None = None) -> None:
         """Count a newly loaded extension (EAGAIN past MAX_EXTENSIONS)."""
         if sum(1 for o in self.extensions if o.loaded) >= MAX_EXTENSIONS:
             raise SyscallError("EAGAIN", "too many extensions", limit=MAX_EXTENSIONS)
         self.extensions.append(owner)
+        if namespace is not None:
+            self._owners[id(namespace)] = owner
+
+    def owner_of(self, fn: Any) -> Owner | None:
+        """The extension whose module defined function ``fn`` (None: not one)."""
+        g = getattr(fn, "__globals__", None)
+        return self._owners.get(id(g)) if type(g) is dict else None
+
+    def on_interrupt(self, cpu: CPU, irq: int) -> None:
+        """The NIC's interrupt goes to the driver (Ether.PacketArrived); the rest
+        to the UNIX server."""
+        if irq == IRQ_NIC and self.net is not None:
+            self.net.interrupt()
+            return
+        super().on_interrupt(cpu, irq)
 
     # -- in-kernel code ---------------------------------------------------------------
 
