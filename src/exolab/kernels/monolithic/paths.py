@@ -66,8 +66,6 @@ def _table(rows: list[tuple[str, int, str]]) -> dict[str, tuple[int, str]]:
         raise ConfigError("incomplete monolithic path table",
                           missing=sorted(set(ROWS) - set(table)),
                           extra=sorted(set(table) - set(ROWS) - set(OPTIONAL)))
-    for row in OPTIONAL:
-        table.setdefault(row, (0, "not modelled on this machine"))
     return table
 
 
@@ -123,7 +121,8 @@ def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
 
 def resolve(profile_name: str, overrides: Any = None) -> dict[str, int]:
     """The cycles of every row on ``profile_name``, ``overrides`` put over them."""
-    paths = {row: cycles for row, (cycles, _src) in path_table(profile_name).items()}
+    paths = {row: 0 for row in OPTIONAL}       # a row this profile's table lacks: 0
+    paths.update({row: cycles for row, (cycles, _src) in path_table(profile_name).items()})
     if overrides is None:
         return paths
     if type(overrides) is not dict:

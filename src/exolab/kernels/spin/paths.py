@@ -77,7 +77,7 @@ def _elsewhere(profile: str, proc_call: int, raise_: int, fault: int,
     monolithic kernel's table there, SPIN's mechanisms from instruction counts."""
     mono = mono_paths.path_table(profile)
     same = "the UNIX server runs the monolithic kernel's code: its row on this profile"
-    rows = [(spin, mono[m][0], same) for m, spin in UNIX_SERVER.items()]
+    rows = [(spin, mono.get(m, (0, ""))[0], same) for m, spin in UNIX_SERVER.items()]
     rows += [
         ("spin_proc_call", proc_call, "estimate: ~12 instructions (load import slot, call, prologue/epilogue)"),
         ("spin_raise", raise_, "estimate: ~25 instructions (handler list, one guard test)"),
