@@ -37,7 +37,8 @@ SPIN = "Bershad et al., SPIN, SOSP'95 (the SPIN group's benchmark page, Dec 1996
 
 #: row -> what the path does
 ROWS: dict[str, str] = {
-    "spin_syscall_path": "trap to the UNIX server: SAL saves state, raise the Syscall event",
+    "spin_syscall_path": "trap to the UNIX server: SAL saves state; the Syscall event's one "
+                         "trusted handler (the server) is bound as a direct call",
     "spin_proc_call": "a procedure call across domains, through a resolved import",
     "spin_raise": "the dispatcher's own work per raised event (handler list, guards)",
     "spin_fault_path": "SAL fault decode: frame, MMCSR, context lookup, fault record",
@@ -92,7 +93,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
     # DEC 3000/400, 133 MHz Alpha 21064: the SPIN paper's machine
     "alpha": _table([
         # row                cycles  source
-        ("spin_syscall_path",  420, "estimate: the SAL saves the callee-saved frame and the dispatcher raises Syscall to the UNIX server's one handler, ~420 instructions"),
+        ("spin_syscall_path",  420, "estimate: the SAL saves the callee-saved frame and enters the Syscall event's one trusted handler (the UNIX server, bound as a direct call), ~420 instructions"),
         ("spin_proc_call",      17, "estimate: a Modula-3 call through a resolved import: load the slot, jsr, save/restore ra and fp, ret (~17 instructions)"),
         ("spin_raise",          30, "estimate: the dispatcher loads the event's handler list and tests it (~30 instructions); a guard or handler is one spin_proc_call each"),
         ("spin_fault_path",    750, "estimate: the SAL's memory-fault path: full frame, MMCSR/VA decode, the faulting context's translation lookup, the fault record (~750 instructions)"),
