@@ -47,7 +47,7 @@ from exolab.kernels.monolithic.limits import MAX_NESTING
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.rpc import RpcNames
 from exolab.kernels.monolithic.signal import terminate
-from exolab.kernels.monolithic.syscall import TABLE, Sys
+from exolab.kernels.monolithic.syscall import KERNEL_STACK, TABLE, UNGUARDED, Sys
 from exolab.kernels.monolithic.syscall import dispatch as unix_dispatch
 from exolab.kernels.spin import paths as spin_paths
 from exolab.kernels.spin.core import Core
@@ -216,6 +216,8 @@ class Spin(MonolithicKernel):
         handler, nargs = entry
         if len(args) != nargs:
             raise SyscallError("EINVAL", "wrong number of arguments", number=number)
+        if number not in UNGUARDED:
+            _probe(KERNEL_STACK)        # decode: the server's stack headroom, as a trap's
         self.kcalls += 1
         tid = cpu.current.tid  # type: ignore[union-attr]
         calls = self._incall
@@ -315,6 +317,12 @@ class Spin(MonolithicKernel):
             extensions=len(self.extensions),
             unloaded=sum(1 for o in self.extensions if not o.loaded),
             dispatch=self.dispatcher.statistics())
+
+
+def _probe(n: int) -> None:
+    """Recurse ``n`` frames deep: RecursionError unless that much stack is left."""
+    if n:
+        _probe(n - 1)
 
 
 def _check() -> None:

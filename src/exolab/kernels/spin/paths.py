@@ -14,9 +14,10 @@ paths execute live here. Two kinds of rows:
 
 On ``alpha`` one row is calibrated (``spin_pipe_op`` on SPIN's
 cross-address-space call, marked); every other row is an estimate with its
-reasoning. On ``dec5000`` and ``athlon64`` (SPIN never ran there) the UNIX
-server's rows equal the monolithic kernel's own table on that profile and
-SPIN's mechanisms are instruction-count estimates.
+reasoning. On ``dec5000``, ``athlon64`` and any other profile the monolithic
+kernel has a table for (SPIN never ran there) the UNIX server's rows equal
+the monolithic kernel's own table on that profile and SPIN's mechanisms are
+instruction-count estimates.
 
 Contract (docs/design.md, "How to add a kernel")::
 
@@ -115,8 +116,10 @@ def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
     """Every path row of SPIN on ``profile_name``, with its source."""
     table = TABLES.get(profile_name)
     if table is None:
-        raise ConfigError("SPIN has no path table for this profile",
-                          profile=profile_name, expected=sorted(TABLES))
+        if profile_name not in mono_paths.TABLES:
+            raise ConfigError("SPIN has no path table for this profile",
+                              profile=profile_name, expected=sorted(TABLES))
+        table = _elsewhere(profile_name, proc_call=12, raise_=25, fault=150, strand=300)
     return dict(table)
 
 
