@@ -6,9 +6,9 @@ handler is installed on an event with an optional *guard*, a predicate over
 the event's arguments; installing needs the capability the event's owner
 demands (``EPERM`` otherwise). Raising an event runs every handler whose
 guard holds, in installation order (one-to-one, one-to-many; one handler
-may sit on several events: many-to-one); none running (or only faulting ones)
-means the default handler runs. The result is the combiner over the handlers' results, or the
-last one's.
+may sit on several events: many-to-one); when none runs (or only faulting
+ones did) the default handler runs. The result is the combiner over the
+handlers' results, or the last one's.
 
 Handlers and guards are extension code called as procedures: the raise costs
 ``spin_raise`` and each guard or handler one ``spin_proc_call``. A handler or
