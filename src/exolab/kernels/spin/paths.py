@@ -23,7 +23,8 @@ Contract (docs/design.md, "How to add a kernel")::
 
     ROWS, UNIX_SERVER, TABLES
     path_table(profile_name) -> {row: (cycles, source)}
-    resolve(profile_name, overrides=None) -> {row: cycles}  (UNIX_SERVER aliases added)
+    resolve(profile_name, overrides=None) -> {row: cycles}  (UNIX_SERVER aliases added;
+        any other monolithic row the server's code reads: the monolithic value)
 """
 from __future__ import annotations
 
@@ -138,4 +139,7 @@ def resolve(profile_name: str, overrides: Any = None) -> dict[str, int]:
             paths[row] = cycles
     for mono, spin in UNIX_SERVER.items():
         paths[mono] = paths[spin]
+    if profile_name in mono_paths.TABLES:   # a server row SPIN does not re-price (one
+        for row, cycles in mono_paths.resolve(profile_name).items():   # added later)
+            paths.setdefault(row, cycles)   # costs what the monolithic code costs
     return paths
