@@ -75,6 +75,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "exolab.bench.fs",
     "exolab.bench.isolation",
     "exolab.bench.l4",
+    "exolab.bench.spin",
 )
 
 DEFAULT_PROFILE = "dec5000"

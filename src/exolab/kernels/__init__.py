@@ -38,6 +38,7 @@ KERNELS: dict[str, str] = {
     "singularity": "exolab.kernels.singularity:Singularity",
     "mach": "exolab.kernels.mach:MachKernel",
     "l4": "exolab.kernels.l4.system:L4System",
+    "spin": "exolab.kernels.spin:Spin",
 }
 
 

@@ -259,7 +259,49 @@ I486DX50 = _profile(
     # the 486 walks two-level page tables in hardware (i486 manual, ch. 5)
     mmu="x86")
 
-PROFILES: dict[str, CostProfile] = {p.name: p for p in (DEC5000, ATHLON64, I486DX50)}
+
+# --- alpha: DEC 3000/400, 133 MHz Alpha 21064 (the SPIN paper, SOSP'95) ----------
+SPIN = "Bershad et al., Extensibility, Safety and Performance in the SPIN OS, SOSP'95"
+ALPHA_REF = "Sites (ed.), Alpha Architecture Reference Manual, 1992"
+A21064 = "DECchip 21064 Hardware Reference Manual, 1992"
+ALPHA = _profile(
+    "alpha", "DEC 3000/400, 133 MHz Alpha 21064 (SPIN paper; OSF/1 V2.1, Mach 3.0)",
+    disk=DiskModel(  # DEC RZ26, 1.05 GB, 5400 rpm (datasheet-typical values, estimate)
+        rpm=5400, sectors_per_track=57, tracks_per_cylinder=14,
+        short_a_ms=2.0, short_b_ms=0.30, long_a_ms=7.0, long_b_ms=0.006,
+        seek_boundary=400, controller_ms=1.0, flush_ms=0.5,
+        # bus: DEC 3000 TURBOchannel SCSI (NCR 53C94), 5 MB/s synchronous (estimate)
+        bus_mb_s=5.0, readahead_kib=64),
+    nic=NicModel(wire_mbit=10.0, frame_cycles=800),  # on-board LANCE 10 Mb/s; estimate
+    rows=[
+        # field            cycles  source
+        ("mhz",             133,   f"{SPIN}, section 5: DEC Alpha 133 MHz (the DEC 3000/400's 21064)"),
+        ("instruction",       1,   f"21064 dual-issue, ~1 cycle per dependent simple op on cache hit ({A21064})"),
+        ("load_store",        2,   "estimate: 3-cycle load-use latency, dual issue and write buffer averaged"),
+        ("trap_entry",       30,   f"estimate: OSF/1 PALcode callsys drains the pipeline and pushes a 7-quadword frame on the kernel stack ({ALPHA_REF}, OSF/1 PALcode)"),
+        ("trap_exit",        20,   "estimate: PALcode retsys pops the frame and returns (rti)"),
+        ("exception_entry",  40,   "estimate: PALcode entMM builds the frame and passes VA, MMCSR and cause (Alpha ARM, OSF/1 PALcode)"),
+        ("exception_exit",   20,   "estimate: PALcode rti, as retsys"),
+        ("tlb_miss_entry",   25,   f"estimate: 21064 DTB miss is a PALcode routine reading the virtual page table, ~25 cycles on a cache hit ({A21064})"),
+        ("interrupt_entry",  40,   "estimate: PALcode entInt, frame as entMM"),
+        ("interrupt_exit",   20,   "estimate: PALcode rti"),
+        ("reg_save",         64,   "31 integer + 31 floating registers, one stq/stt per cycle (estimate)"),
+        ("reg_restore",      64,   "the same registers reloaded, one ldq/ldt per cycle (estimate)"),
+        ("asid_switch",      40,   f"estimate: PALcode swpctx swaps PTBR, KSP and the PCB ({ALPHA_REF})"),
+        ("tlb_write",         4,   "mtpr to DTB_PTE/DTB_TAG inside PALcode (21064 HRM; estimate)"),
+        ("tlb_probe",         4,   "a PALcode lookup of one DTB entry (estimate)"),
+        ("tlb_flush",        20,   "PALcode tbia: one internal-processor-register write per TB (estimate)"),
+        ("copy_per_kib",   2048,   "estimate: bcopy on a DEC 3000/400 ~65 MB/s out of cache, ~2 cycles/byte"),
+        ("zero_per_kib",   1024,   "estimate: stq of zero through the write buffer, ~1 cycle/byte"),
+        ("timer_program",    20,   "estimate: a few uncached TURBOchannel register writes"),
+        ("tlb_entries",      32,   f"21064 DTB: 32 fully associative entries ({A21064})"),
+        ("tlb_wired",         0,   "the 21064 has no wired DTB entries (PALcode keeps its own in physical mode)"),
+        ("asid_bits",         8,   "modelled ASID width; the 21064 has no address-space numbers (see tlb_tagged)"),
+        ("tlb_tagged",        0,   f"the 21064 implements no ASNs: swpctx invalidates every non-ASM entry ({A21064})"),
+    ])
+
+
+PROFILES: dict[str, CostProfile] = {p.name: p for p in (DEC5000, ATHLON64, I486DX50, ALPHA)}
 
 
 def get_profile(name: str) -> CostProfile:

@@ -153,6 +153,13 @@ EXTRAS: dict[str, Any] = {
     "exheap_free": st.tuples(value), "nic_post": st.tuples(va, small),
     "nic_send": st.tuples(va, small), "nic_wait": st.just(()),
     "disk_read": st.tuples(st.one_of(small, value), va), "disk_info": st.just(()),
+    # SPIN's domains, in-kernel code, events and references
+    "spin_kernel": st.tuples(fn_value), "domain_create": st.tuples(st.one_of(data, value)),
+    "domain_from_module": st.tuples(value, value), "domain_resolve": st.tuples(value, value),
+    "domain_combine": st.tuples(value, value), "domain_kernel": st.just(()),
+    "domain_call": st.tuples(value, value),
+    "event_install": st.tuples(value, value, value, value),
+    "strand_self": st.just(()), "context_self": st.just(()), "ref_release": st.tuples(value),
 }
 ANY_ARGS = st.lists(value, max_size=4).map(tuple)
 #: a raw kernel entry: the trap number, then arguments (("H",) is the caller's own

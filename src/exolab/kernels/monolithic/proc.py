@@ -170,6 +170,7 @@ def sys_thread_create(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any
     func(entry, "entry")
     args = _args(args)
     admit_thread(k, proc)
+    cpu.charge(k.paths["mono_thread_path"])     # (0 where the profile has no row)
     return start_thread(k, proc, entry, args).tid
 
 

@@ -1,0 +1,336 @@
+"""Suite ``spin``: the SPIN paper's microbenchmarks (SOSP'95, section 5), on ``alpha``.
+
+Each benchmark is one ABI program. Where the paper ran SPIN's side as a
+kernel extension (the in-kernel call, kernel threads, every VM row: SPIN's
+``PageFaultTest.m3`` is an extension), the program runs its body with
+``os.spin_kernel(body, n)`` where the kernel offers it, so on SPIN the body's
+calls are procedure calls and its fault handler an in-kernel handler on
+``Translation.ProtectionFault``; elsewhere (OSF/1, i.e. the monolithic
+kernel) the same body runs at user level, as the paper's OSF/1 tests did.
+The system call and the cross-address-space call run at user level
+everywhere. Values are microseconds per operation.
+
+- ``inkernel_call``  a procedure call between two dynamically linked domains
+                     (Create, Resolve; needs ``domain_create``)
+- ``syscall``        enter the kernel, run a procedure, return (``api_call``)
+- ``cross_as``       a call into another address space and back (``rpc_call``)
+- ``fork_join``      create a kernel thread, run it, let it end, join it
+- ``thread_ping_pong``  two kernel threads synchronise back and forth (a round trip)
+- ``vm_dirty``       the state of one virtual page
+- ``vm_fault``       a store to a read-only page; the handler restores write access,
+                     the store resumes (timed across the store)
+- ``vm_trap``        a store to a read-only page until the handler is entered
+- ``vm_prot1``       raise the protection of one page (read-only)
+- ``vm_prot100``, ``vm_unprot100``   remove / restore write access on 100 pages
+- ``vm_appel1``      touch a protected page; the handler unprotects it and
+                     protects the one opened before (pages in order)
+- ``vm_appel2``      protect 100 pages, write each in order, the handler unprotects
+                     it; per page
+
+(The rows shared with the Exokernel table are prefixed ``vm_`` and ping-pong
+``thread_``: these are SPIN's programs, in-kernel on SPIN, so ``exolab explain``
+must find them and not the ``exos-vm``/``singularity`` ones.)
+
+SPIN's own source touches pages in order (pointer plus one page) where Appel
+& Li and the exokernel touch them in random order; these programs follow
+SPIN. Kernels: every registered kernel of :data:`KERNELS` (``mach`` takes its
+column once it is registered).
+
+Interface::
+
+    BENCHMARKS, PROGRAMS, ITERATION, NEEDS, KERNELS
+    run_spin(ctx) -> SuiteOutput                (registered as ``spin``)
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from exolab.abi import ABI, PROT_READ, PROT_RW
+from exolab.apps.microbench import api_call, lrpc, report
+from exolab.bench.papers import paper_rows, suite_profile
+from exolab.bench.registry import SuiteContext, SuiteOutput, get_suite, run_benchmark, suite
+from exolab.kernels import kernel_names
+from exolab.machine.costs import get_profile
+
+__all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "NEEDS", "KERNELS", "run_spin"]
+
+PAGE = 4096
+#: the comparison kernels, in table order (those registered run)
+KERNELS = ("monolithic", "mach", "spin")
+BENCHMARKS = ("inkernel_call", "syscall", "cross_as", "fork_join", "thread_ping_pong",
+              "vm_dirty", "vm_fault", "vm_trap", "vm_prot1", "vm_prot100", "vm_unprot100",
+              "vm_appel1", "vm_appel2")
+
+NULL_SERVER = '''
+INTERFACE = "Null"
+EXPORTS = {"Null": 0}
+
+
+def Null():
+    return 0
+'''
+
+NULL_CLIENT = '''
+INTERFACE = "Bench"
+EXPORTS = {"Run": 1}
+IMPORTS = {"Null.Null": 0, "Clock.Time": 0}
+
+
+def Run(n):
+    Null.Null()
+    t0 = Clock.Time()
+    for _ in range(n):
+        Null.Null()
+    return Clock.Time() - t0
+'''
+
+
+def _inside(os: Any, body: Callable[..., None], n: int) -> None:
+    """Run ``body(os, n)`` as a kernel extension where the kernel can, else here."""
+    if hasattr(os, "spin_kernel"):
+        os.spin_kernel(body, n)
+    else:
+        body(os, n)
+
+
+def inkernel_call(os: Any, n: int) -> None:
+    """A call between two dynamically linked domains (Create, Resolve, call)."""
+    server = os.domain_create(NULL_SERVER)
+    client = os.domain_create(NULL_CLIENT)
+    os.domain_resolve(server, client)
+    os.domain_resolve(os.domain_kernel(), client)
+    report(os, os.domain_call(client, "Bench.Run", n) / n)
+
+
+def _ended(os: ABI, done: list[int]) -> None:
+    """A thread that ends at once, saying so."""
+    done.append(1)
+
+
+def _fork_join(os: ABI, n: int) -> None:
+    """fork_join's body: create, run, end and join a thread ``n`` times."""
+    done: list[int] = []
+    os.thread_create(_ended, done)
+    while not done:
+        os.thread_yield()
+    t0 = os.time()
+    for i in range(n):
+        os.thread_create(_ended, done)
+        while len(done) <= i + 1:
+            os.thread_yield()
+    report(os, (os.time() - t0) / n)
+
+
+def fork_join(os: Any, n: int) -> None:
+    """Create, schedule and terminate a thread, then join with it."""
+    _inside(os, _fork_join, n)
+
+
+def _pong(os: ABI, turn: list[int], n: int) -> None:
+    """ping_pong's second thread: answer each ping."""
+    for _ in range(n):
+        while turn[0] != 1:
+            os.thread_yield()
+        turn[0] = 0
+
+
+def _ping_pong(os: ABI, n: int) -> None:
+    """ping_pong's body: ``n`` round trips between two threads."""
+    turn = [0]
+    os.thread_create(_pong, turn, n + 1)
+    turn[0] = 1
+    while turn[0] != 0:
+        os.thread_yield()
+    t0 = os.time()
+    for _ in range(n):
+        turn[0] = 1
+        while turn[0] != 0:
+            os.thread_yield()
+    report(os, (os.time() - t0) / n)
+
+
+def ping_pong(os: Any, n: int) -> None:
+    """Two threads synchronise with each other; a round trip."""
+    _inside(os, _ping_pong, n)
+
+
+def _pages(os: ABI, count: int) -> int:
+    """Map ``count`` pages and write each; return the base address."""
+    va = os.mmap(count * PAGE, PROT_RW)
+    for i in range(count):
+        os.store(va + i * PAGE, i)
+    return va
+
+
+def _dirty(os: ABI, n: int) -> None:
+    va = _pages(os, 1)
+    os.dirty(va)
+    t0 = os.time()
+    for _ in range(n):
+        os.dirty(va)
+    report(os, (os.time() - t0) / n)
+
+
+def _unprotect(os: ABI, vaddr: int, write: bool) -> None:
+    """The fault handler of fault and appel2: restore write access to the page."""
+    os.mprotect(vaddr & ~(PAGE - 1), PAGE, PROT_RW)
+
+
+def _fault(os: ABI, n: int) -> None:
+    va = _pages(os, 1)
+    os.set_fault_handler(_unprotect)
+    total = 0
+    for i in range(n + 1):
+        os.mprotect(va, PAGE, PROT_READ)
+        t0 = os.time()
+        os.store(va, i)
+        if i:
+            total += os.time() - t0
+    report(os, total / n)
+
+
+def _trap(os: ABI, n: int) -> None:
+    va = _pages(os, 1)
+    entered: list[int] = []
+
+    def handler(os: ABI, vaddr: int, write: bool) -> None:
+        entered.append(os.time())
+        os.mprotect(vaddr & ~(PAGE - 1), PAGE, PROT_RW)
+
+    os.set_fault_handler(handler)
+    total = 0
+    for i in range(n + 1):
+        os.mprotect(va, PAGE, PROT_READ)
+        t0 = os.time()
+        os.store(va, i)
+        if i:
+            total += entered[-1] - t0
+    report(os, total / n)
+
+
+def _prot1(os: ABI, n: int) -> None:
+    va = _pages(os, 1)
+    total = 0
+    for _ in range(n):
+        t0 = os.time()
+        os.mprotect(va, PAGE, PROT_READ)
+        total += os.time() - t0
+        os.mprotect(va, PAGE, PROT_RW)
+    report(os, total / n)
+
+
+def _prot_n(os: ABI, n: int, timed_protect: bool) -> None:
+    va = _pages(os, 100)
+    total = 0
+    for _ in range(n):
+        t0 = os.time()
+        os.mprotect(va, 100 * PAGE, PROT_READ)
+        t1 = os.time()
+        os.mprotect(va, 100 * PAGE, PROT_RW)
+        t2 = os.time()
+        total += (t1 - t0) if timed_protect else (t2 - t1)
+    report(os, total / n)
+
+
+def _prot100(os: ABI, n: int) -> None:
+    _prot_n(os, n, True)
+
+
+def _unprot100(os: ABI, n: int) -> None:
+    _prot_n(os, n, False)
+
+
+def _appel1(os: ABI, n: int) -> None:
+    count = 100
+    va = _pages(os, count)
+    os.mprotect(va, count * PAGE, PROT_READ)
+    opened = [-1]
+
+    def handler(os: ABI, vaddr: int, write: bool) -> None:
+        if opened[0] >= 0:
+            os.mprotect(opened[0], PAGE, PROT_READ)
+        page = vaddr & ~(PAGE - 1)
+        os.mprotect(page, PAGE, PROT_RW)
+        opened[0] = page
+
+    os.set_fault_handler(handler)
+    os.store(va, 0)
+    t0 = os.time()
+    for i in range(1, n + 1):
+        os.store(va + (i % count) * PAGE, i)
+    report(os, (os.time() - t0) / n)
+
+
+def _appel2(os: ABI, n: int) -> None:
+    count = 100
+    va = _pages(os, count)
+    os.set_fault_handler(_unprotect)
+    rounds = max(1, n // count)
+    total = 0
+    for r in range(rounds):
+        t0 = os.time()
+        os.mprotect(va, count * PAGE, PROT_READ)
+        for i in range(count):
+            os.store(va + i * PAGE, r)
+        total += os.time() - t0
+    report(os, total / (rounds * count))
+
+
+def _vm(body: Callable[[ABI, int], None], name: str) -> Callable[[Any, int], None]:
+    """The program of a VM row: its body as an extension where the kernel can."""
+    def program(os: Any, n: int) -> None:
+        _inside(os, body, n)
+    program.__name__ = program.__qualname__ = name
+    program.__doc__ = body.__doc__
+    return program
+
+
+PROGRAMS: dict[str, Callable[..., None]] = {
+    "inkernel_call": inkernel_call, "syscall": api_call, "cross_as": lrpc,
+    "fork_join": fork_join, "thread_ping_pong": ping_pong,
+    **{f"vm_{name}": _vm(body, f"vm_{name}") for name, body in (
+        ("dirty", _dirty), ("fault", _fault), ("trap", _trap), ("prot1", _prot1),
+        ("prot100", _prot100), ("unprot100", _unprot100), ("appel1", _appel1),
+        ("appel2", _appel2))},
+}
+#: what one loop iteration does where it is not one operation (``exolab explain``)
+ITERATION = {"thread_ping_pong": "a round trip: two synchronisations",
+             "cross_as": "a call and its return",
+             "vm_prot100": "protect 100 pages, then unprotect them (the protect is timed)",
+             "vm_unprot100": "protect 100 pages, then unprotect them (the unprotect is "
+                             "timed)",
+             "vm_prot1": "protect a page (timed), then unprotect it",
+             "vm_appel2": "one page: a hundredth of protecting 100, its fault and "
+                          "unprotect"}
+#: benchmark -> what it needs beyond the ABI (a kernel lacking it: n/a)
+NEEDS = {"inkernel_call": frozenset({"domain_create"}),
+         "cross_as": frozenset({"rpc_connect"}),
+         **{b: frozenset({"mprotect"}) for b in ("vm_prot1", "vm_prot100", "vm_unprot100")},
+         **{b: frozenset({"mprotect", "set_fault_handler"})
+            for b in ("vm_fault", "vm_trap", "vm_appel1", "vm_appel2")},
+         "vm_dirty": frozenset({"dirty"})}
+#: iterations per benchmark (full, quick)
+SIZES = {"vm_prot100": (100, 5), "vm_unprot100": (100, 5), "vm_appel2": (400, 100),
+         "fork_join": (200, 10), "cross_as": (200, 10)}
+
+
+@suite("spin", kernels=tuple(k for k in KERNELS if k in kernel_names()),
+       default_profile=suite_profile("spin"),
+       description="spin: SPIN's protected communication, threads and VM (SOSP'95 sec. 5)",
+       programs=PROGRAMS, iteration=ITERATION, unit="us", sizes=SIZES,
+       default_size=(1000, 20), needs=NEEDS)
+def run_spin(ctx: SuiteContext) -> SuiteOutput:
+    """Measure every row on every requested kernel, in microseconds."""
+    info = get_suite(ctx.suite)
+    mhz = get_profile(ctx.profile).mhz
+    results, notes = [], {}  # type: ignore[var-annotated]
+    for bench in BENCHMARKS:
+        for kernel in ctx.kernels:
+            cycles = run_benchmark(info, bench, kernel, ctx.profile, ctx.seed,
+                                   info.iterations(bench, ctx.quick))
+            if cycles is None:
+                notes[bench] = "; ".join(x for x in (notes.get(bench, ""),
+                                                     f"{kernel}: n/a") if x)
+                continue
+            results.append(ctx.result(bench, kernel, round(cycles / mhz, 3), "us"))
+    return SuiteOutput(results, paper_rows(ctx.suite), notes)

@@ -1,0 +1,223 @@
+"""SPIN's own calls: domains, in-kernel code, events, capabilities.
+
+An application names kernel objects only by externalized reference (an int
+into its own :class:`~.refs.RefTable`); each call decodes every reference at
+its exact kind before it acts. Called from user level each call is a trap
+into ``spin_syscall_path``; from in-kernel code it is a procedure call
+(:meth:`Spin.kcall`). The kernel's own domain exports the core services to
+extensions (:func:`kernel_domain`).
+
+Interface::
+
+    CALLS: number -> (handler(kernel, cpu, proc, *args), argument count)
+    SPIN_KERNEL, DOMAIN_CREATE, ...     the call numbers (1000 and up)
+    trap(kernel, cpu, number, args)     the trap path of these calls
+    kernel_domain(kernel) -> Domain     Console, Clock, PhysAddr, VirtAddr, Translation
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from exolab.errors import SyscallError
+from exolab.kernels.common.args import func
+from exolab.kernels.monolithic.proc import Process
+from exolab.kernels.spin import domain as dom
+from exolab.kernels.spin.core import Context, Strand
+from exolab.kernels.spin.dispatch import Binding, Owner
+from exolab.kernels.spin.domain import Domain
+from exolab.kernels.spin.net import event_interface
+from exolab.machine.cpu import CPU
+from exolab.safe.load import _compile_module, _exec_module
+from exolab.safe.policy import PROGRAM
+from exolab.safe.runtime import namespace
+
+if TYPE_CHECKING:
+    from exolab.kernels.spin.kernel import Spin
+
+__all__ = ["CALLS", "trap", "kernel_domain", "SPIN_KERNEL", "DOMAIN_CREATE",
+           "DOMAIN_FROM_MODULE", "DOMAIN_RESOLVE", "DOMAIN_COMBINE", "DOMAIN_KERNEL",
+           "DOMAIN_CALL", "EVENT_INSTALL", "STRAND_SELF", "CONTEXT_SELF", "REF_RELEASE"]
+
+(SPIN_KERNEL, DOMAIN_CREATE, DOMAIN_FROM_MODULE, DOMAIN_RESOLVE, DOMAIN_COMBINE,
+ DOMAIN_KERNEL, DOMAIN_CALL, EVENT_INSTALL, STRAND_SELF, CONTEXT_SELF,
+ REF_RELEASE) = range(1000, 1011)
+
+
+def _args(args: Any) -> tuple[Any, ...]:
+    """Decode an argument tuple (EINVAL)."""
+    if type(args) is not tuple and type(args) is not list:
+        raise SyscallError("EINVAL", "arguments must be a tuple")
+    return tuple(args)
+
+
+def _spin_kernel(k: "Spin", cpu: CPU, proc: Process, fn: Any, args: Any) -> Any:
+    """Run the program's verified ``fn(os, *args)`` as in-kernel code."""
+    func(fn, "fn")
+    return k.run_in_kernel(cpu, proc, fn, (proc.personality, *_args(args)))
+
+
+def _load(k: "Spin", source: str) -> tuple[dict[str, Any], Any]:
+    """Verify, compile and run an object file's module in a fresh namespace."""
+    code = _compile_module(source, "<extension>", PROGRAM)
+    ns = namespace("exolab_extension", PROGRAM)
+    _exec_module(code, ns, "<extension>")
+    return ns, code
+
+
+def _domain_create(k: "Spin", cpu: CPU, proc: Process, source: Any) -> int:
+    """Create(object file): a domain of one verified extension."""
+    from exolab.errors import ConfigError
+    try:
+        d = dom.create(source, lambda src: _load(k, src))
+    except ConfigError as ex:               # its top level raised: not loadable
+        raise SyscallError("EINVAL", "object file cannot be loaded",
+                           reason=str(ex.fields.get("reason", ""))[:200]) from None
+    k.load_extension(d.extensions[0].owner, d.extensions[0].namespace)
+    return k.refs_of(proc).externalize(d)
+
+
+def _domain_from_module(k: "Spin", cpu: CPU, proc: Process, interface: Any,
+                        procs: Any) -> int:
+    """CreateFromModule(): the caller's own functions exported as ``interface``."""
+    owner = Owner(interface if type(interface) is str else "module")
+    d = dom.from_module(interface, procs, owner)
+    k.load_extension(owner)
+    return k.refs_of(proc).externalize(d)
+
+
+def _domain_resolve(k: "Spin", cpu: CPU, proc: Process, source: Any, target: Any) -> int:
+    """Resolve(source, target): link target's imports against source's exports."""
+    refs = k.refs_of(proc)
+    src, dst = refs.internalize(source, Domain), refs.internalize(target, Domain)
+    return dom.resolve(src, dst, cpu.charge, k.c_proc_call)
+
+
+def _domain_combine(k: "Spin", cpu: CPU, proc: Process, d1: Any, d2: Any) -> int:
+    """Combine(d1, d2): an aggregate domain exporting both."""
+    refs = k.refs_of(proc)
+    return refs.externalize(dom.combine(refs.internalize(d1, Domain),
+                                        refs.internalize(d2, Domain)))
+
+
+def _domain_kernel(k: "Spin", cpu: CPU, proc: Process) -> int:
+    """The kernel's own domain (its core services), as a reference."""
+    return k.refs_of(proc).externalize(kernel_domain(k))
+
+
+def _domain_call(k: "Spin", cpu: CPU, proc: Process, ref: Any, symbol: Any,
+                 args: Any) -> Any:
+    """Call exported procedure ``symbol`` of a fully resolved domain, in the kernel."""
+    d = k.refs_of(proc).internalize(ref, Domain)
+    ext, fn = dom.lookup(d, symbol)
+    args = _args(args)
+    cpu.charge(k.c_proc_call)
+    if not ext.owner.loaded:
+        raise SyscallError("ESRCH", "the extension was unloaded")
+    from exolab.kernels.spin.dispatch import invoke
+    tid = cpu.current.tid  # type: ignore[union-attr]
+    k.mark_kernel_strand(tid)           # extension code runs as in-kernel code
+    try:
+        return invoke(ext.owner, fn, args)
+    finally:
+        k._incode[tid] -= 1
+        if not k._incode[tid]:
+            del k._incode[tid]
+
+
+def _event_install(k: "Spin", cpu: CPU, proc: Process, event: Any, cap: Any,
+                   handler: Any, guard: Any) -> int:
+    """Install the program's verified ``handler`` on a core event for the strand or
+    context behind reference ``cap`` (the owner's capability), guarded by ``guard``
+    (over the fault's address and kind, or the strand) if it is not None."""
+    func(handler, "handler")
+    if guard is not None:
+        func(guard, "guard")
+    obj = k.refs_of(proc).internalize(cap, (Strand, Context))
+    owner = Owner(f"pid{proc.pid}")
+    k.load_extension(owner)
+    b = k.core.install_for(event, obj, handler, owner, guard)
+    return k.refs_of(proc).externalize(b)
+
+
+def _strand_self(k: "Spin", cpu: CPU, proc: Process) -> int:
+    """The calling strand's capability, as a reference."""
+    return k.refs_of(proc).externalize(k.core.strand_of(cpu.current))  # type: ignore[arg-type]
+
+
+def _context_self(k: "Spin", cpu: CPU, proc: Process) -> int:
+    """The caller's Translation context, as a reference."""
+    return k.refs_of(proc).externalize(k.core.context_of(proc.space))
+
+
+def _ref_release(k: "Spin", cpu: CPU, proc: Process, ref: Any) -> None:
+    """Drop a reference; a handler binding's release uninstalls it."""
+    refs = k.refs_of(proc)
+    try:
+        b = refs.internalize(ref, Binding)
+    except SyscallError:
+        b = None
+    if b is not None:
+        k.dispatcher.remove(b)
+    refs.release(ref)
+
+
+#: call number -> (handler, argument count)
+CALLS: dict[int, tuple[Callable[..., Any], int]] = {
+    SPIN_KERNEL: (_spin_kernel, 2), DOMAIN_CREATE: (_domain_create, 1),
+    DOMAIN_FROM_MODULE: (_domain_from_module, 2), DOMAIN_RESOLVE: (_domain_resolve, 2),
+    DOMAIN_COMBINE: (_domain_combine, 2), DOMAIN_KERNEL: (_domain_kernel, 0),
+    DOMAIN_CALL: (_domain_call, 3), EVENT_INSTALL: (_event_install, 4),
+    STRAND_SELF: (_strand_self, 0), CONTEXT_SELF: (_context_self, 0),
+    REF_RELEASE: (_ref_release, 1),
+}
+
+
+def trap(k: "Spin", cpu: CPU, number: int, args: tuple[Any, ...]) -> Any:
+    """A SPIN call from user level: the trap path, then the call (ENOSYS/EINVAL)."""
+    cpu.charge(k.c_syscall)
+    entry = CALLS.get(number)
+    if entry is None:
+        raise SyscallError("ENOSYS", "no such system call", number=number)
+    handler, nargs = entry
+    if len(args) != nargs:
+        raise SyscallError("EINVAL", "wrong number of arguments", number=number,
+                           expected=nargs, actual=len(args))
+    k.syscalls += 1
+    return handler(k, cpu, cpu.current.owner, *args)  # type: ignore[union-attr]
+
+
+def kernel_domain(k: "Spin") -> Domain:
+    """The kernel's domain: the core services as interfaces extensions import."""
+    dom_ = getattr(k, "_kernel_domain", None)
+    if dom_ is not None:
+        return dom_
+    core, cpu = k.core, k.machine.cpu
+    owner = Owner("kernel", trusted=True)
+
+    def iface(name: str, procs: dict[str, Callable[..., Any]]) -> Domain:
+        return dom.from_module(name, procs, owner)
+
+    def print_(text: Any) -> None:
+        if type(text) is not str:
+            raise SyscallError("EINVAL", "Console.Print takes a str")
+        t = cpu.current
+        k.console.write(t.owner.pid if t is not None else 0, (text + "\n").encode())
+
+    parts = [
+        iface("Console", {"Print": print_}),
+        iface("Clock", {"Time": lambda: cpu.now()}),
+        iface("PhysAddr", {"Allocate": lambda pages: core.phys_allocate(pages, None),
+                           "Deallocate": core.phys_deallocate}),
+        iface("VirtAddr", {"Allocate": core.virt_allocate,
+                           "Deallocate": core.virt_deallocate}),
+        iface("Translation", {"Create": core.tr_create, "Destroy": core.tr_destroy,
+                              "AddMapping": core.add_mapping,
+                              "RemoveMapping": core.remove_mapping,
+                              "ExamineMapping": core.examine_mapping}),
+        iface("Event", event_interface(k)),
+    ]
+    d = parts[0]
+    for p in parts[1:]:
+        d = dom.combine(d, p)
+    k._kernel_domain = d  # type: ignore[attr-defined]
+    return d

@@ -1,0 +1,97 @@
+"""SPIN's personality: the UNIX server's libc, plus SPIN's own calls.
+
+Every ABI call goes through :meth:`SpinLibc._enter`: from user level it is
+the trap of the monolithic libc (a PALcode trap into ``spin_syscall_path``);
+from in-kernel code (a fault handler installed in the kernel, code run with
+:meth:`spin_kernel`, a kernel strand) it is a procedure call into the same
+service (:meth:`Spin.kcall`): no trap, no address-space switch. The
+additional calls name kernel objects by externalized reference (an int).
+
+Interface::
+
+    SpinLibc(kernel, proc)       Libc + spin_kernel, domain_create,
+        domain_from_module, domain_resolve, domain_combine, domain_kernel,
+        domain_call, event_install, strand_self, context_self, ref_release
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from exolab.kernels.monolithic.libc import Libc
+from exolab.kernels.spin import calls as c
+
+if TYPE_CHECKING:
+    from exolab.kernels.monolithic.proc import Process
+    from exolab.kernels.spin.kernel import Spin
+
+__all__ = ["SpinLibc"]
+
+
+class SpinLibc(Libc):
+    """One process's view of SPIN (the UNIX server's calls and SPIN's own)."""
+
+    kernel_name = "spin"
+
+    def __init__(self, kernel: "Spin", proc: "Process") -> None:
+        super().__init__(kernel, proc)
+        self._cpu_trap = kernel.machine.cpu.trap
+        self._incode = kernel._incode
+        self._kcall = kernel.kcall
+        self._trap = self._enter
+
+    def _enter(self, number: Any, *args: Any) -> Any:
+        """A kernel service: a trap from user level, a procedure call in the kernel."""
+        t = self._cpu.current  # type: ignore[attr-defined]
+        if t is not None and t.tid in self._incode:
+            return self._kcall(self._cpu, self._proc, number, args)  # type: ignore[arg-type]
+        return self._cpu_trap(number, *args)
+
+    # SPIN's calls (docs/spin.md)
+    def spin_kernel(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run verified ``fn(os, *args)`` in the kernel on this strand; return its
+        value. Its ABI calls are procedure calls; a fault in it is EFAULT here."""
+        return self._trap(c.SPIN_KERNEL, fn, args)
+
+    def domain_create(self, source: str) -> int:
+        """Domain.Create(object file): verify and load extension ``source``."""
+        return self._trap(c.DOMAIN_CREATE, source)
+
+    def domain_from_module(self, interface: str, procs: dict[str, Any]) -> int:
+        """Domain.CreateFromModule(): export the caller's ``procs`` as ``interface``."""
+        return self._trap(c.DOMAIN_FROM_MODULE, interface, procs)
+
+    def domain_resolve(self, source: int, target: int) -> int:
+        """Domain.Resolve(source, target); returns how many imports it linked."""
+        return self._trap(c.DOMAIN_RESOLVE, source, target)
+
+    def domain_combine(self, d1: int, d2: int) -> int:
+        """Domain.Combine(d1, d2): an aggregate domain exporting both."""
+        return self._trap(c.DOMAIN_COMBINE, d1, d2)
+
+    def domain_kernel(self) -> int:
+        """The kernel's domain (Console, Clock, PhysAddr, VirtAddr, Translation)."""
+        return self._trap(c.DOMAIN_KERNEL)
+
+    def domain_call(self, domain: int, symbol: str, *args: Any) -> Any:
+        """Call ``symbol`` ("Iface.Proc") of a resolved domain, in the kernel."""
+        return self._trap(c.DOMAIN_CALL, domain, symbol, args)
+
+    def event_install(self, event: str, cap: int, handler: Callable[..., Any],
+                      guard: Callable[..., Any] | None = None) -> int:
+        """Install ``handler`` on core event ``event`` for the strand or context
+        behind reference ``cap``, guarded by ``guard`` too (a fault event's guard
+        gets ``(vaddr, write)``, a strand event's the strand); returns the binding's
+        reference."""
+        return self._trap(c.EVENT_INSTALL, event, cap, handler, guard)
+
+    def strand_self(self) -> int:
+        """A reference to the calling strand's capability."""
+        return self._trap(c.STRAND_SELF)
+
+    def context_self(self) -> int:
+        """A reference to the caller's Translation context."""
+        return self._trap(c.CONTEXT_SELF)
+
+    def ref_release(self, ref: int) -> None:
+        """Drop a reference (a binding's: uninstall the handler)."""
+        self._trap(c.REF_RELEASE, ref)

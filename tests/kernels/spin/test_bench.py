@@ -1,0 +1,35 @@
+"""Suite ``spin``: SPIN's tables come out of structure, within the brief's bands."""
+from __future__ import annotations
+
+from exolab.bench.papers import figures, fidelity, ratios
+from exolab.bench.registry import run_suites
+
+
+def test_the_spin_suite_reproduces_the_papers_ratios() -> None:
+    report = run_suites(["spin"], kernels=["monolithic", "spin"])
+    comps = {(c.benchmark, c.kernel): c for c in fidelity(report, "spin")}
+    # every OSF/1 row: monolithic/spin within 1.5x of OSF/1/SPIN, the same winner
+    checked = 0
+    for r in ratios(report, "spin"):
+        if r.paper is None:
+            continue
+        checked += 1
+        assert (r.measured > 1) == (r.paper > 1), r
+        assert 1 / 1.5 <= r.measured / r.paper <= 1.5, r
+    assert checked == 11
+    # rows with only SPIN's figure: SPIN's value within 1.5x
+    for bench in ("inkernel_call", "vm_dirty"):
+        c = comps[(bench, "spin")]
+        assert c.deviation is not None and 1 / 1.5 <= c.deviation <= 1.5, c
+    # at most one SPIN row and two OSF/1 rows pin a path cost
+    pinned = [(f.system, f.benchmark) for f in figures("spin") if f.calibrates]
+    assert sorted(pinned) == [("OSF/1", "cross_as"), ("OSF/1", "syscall"),
+                              ("SPIN", "cross_as")]
+
+
+def test_the_in_kernel_call_takes_no_trap_and_the_syscall_one() -> None:
+    from exolab.bench.anatomy import anatomy
+    a = anatomy("inkernel_call", "spin", "alpha", 0, 10)
+    s = anatomy("syscall", "spin", "alpha", 0, 10)
+    assert a is not None and s is not None
+    assert a.counts["traps"] == 0 and a.counts["upcalls"] == 0 and s.counts["traps"] == 1
