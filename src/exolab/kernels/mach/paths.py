@@ -114,9 +114,10 @@ def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
                           expected=sorted(ux_paths.TABLES)) from None
     for row, (cycles, source) in ux.items():
         table[row] = (cycles, f"UX server (BSD code at user level): {source}")
-    if "mono_thread_path" in table:     # threads are Mach's, not the server's
-        table["mono_thread_path"] = (table["mach_thread_create"][0],
-                                     "Mach's own thread_create (mach_thread_create)")
+    # threads are Mach's, not the server's (the monolithic code charges this
+    # optional row on every profile, 0 where its own table lacks it)
+    table["mono_thread_path"] = (table["mach_thread_create"][0],
+                                 "Mach's own thread_create (mach_thread_create)")
     return table
 
 
