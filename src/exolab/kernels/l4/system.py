@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from exolab.abi import EXCEPTION_KINDS, fault_status
+from exolab.abi import EXCEPTION_KINDS, FILE_CALLS, fault_status
 from exolab.errors import ProgramFault, SyscallError
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.exitstatus import final_status
@@ -38,10 +38,11 @@ from exolab.machine.threads import SimThread, ThreadExit
 
 __all__ = ["L4System", "REFUSES", "LIMITS"]
 
-#: what the L4 servers of this release do not provide (ENOSYS)
+#: what the L4 servers of this release do not provide (ENOSYS): no file server
+#: or network server yet either
 REFUSES = frozenset({"shm_create", "shm_attach", "shm_detach", "mprotect",
                      "dirty", "set_fault_handler"} |
-                    {f"exception:{k}" for k in EXCEPTION_KINDS})
+                    {f"exception:{k}" for k in EXCEPTION_KINDS} | FILE_CALLS)
 LIMITS = {"max_fds": MAX_FDS, "pipe_buffer": PIPE_BUF, "live_processes": MAX_PROCS}
 
 

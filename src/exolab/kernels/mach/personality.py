@@ -175,8 +175,10 @@ class MachLibc(Libc):
             self._trap(_N["rpc_register"], name, port)
             if count != 0:
                 self._serve_port(port, handler, count)
-        finally:
-            self.port_destroy(port)     # clients still queued get EPIPE
+        except Exception:               # (not a thread unwinding: ThreadExit and
+            self.port_destroy(port)     # GreenletExit trap nothing; the task's death
+            raise                       # takes its ports)
+        self.port_destroy(port)         # clients still queued get EPIPE
 
     def _serve_port(self, port: int, handler: RpcHandler, count: int | None) -> None:
         """Answer requests on ``port`` until ``count`` are served."""
