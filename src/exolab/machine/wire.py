@@ -17,7 +17,9 @@ Each machine has its own clock and run loop, so :func:`run_together` runs
 several machines in lock-step windows of ``quantum`` microseconds (default:
 the smallest wire latency among their NICs, the conservative lookahead of
 parallel discrete-event simulation: a frame sent inside a window cannot
-arrive before the window's end). Frames arrive late only if a receiver
+arrive before the window's end). Windows in which no machine can act are
+skipped: the next window starts at the earliest cycle any machine acts on
+its own (:meth:`Machine.next_activity`), so an idle wire costs nothing. Frames arrive late only if a receiver
 overshoots a window end by one charge while running a thread; ``late``
 counts them, and the run stays deterministic regardless.
 
@@ -41,6 +43,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Iterable
 
 from exolab.errors import ConfigError
+from exolab.machine.clock import INF
 from exolab.machine.machine import RunResult
 
 if TYPE_CHECKING:
@@ -216,7 +219,7 @@ def run_together(machines: Iterable["Machine"], until: float | None = None,
     t = min(Fraction(m.cycles, m.profile.mhz) for m in ms)
     last = [RunResult("paused", m.cycles, len(m.threads.live())) for m in ms]
     while True:
-        t += q
+        t = max(t, _earliest(ms, last)) + q
         if end_us is not None and t > end_us:
             t = end_us
         for i, m in enumerate(ms):
@@ -227,3 +230,20 @@ def run_together(machines: Iterable["Machine"], until: float | None = None,
             return last
         if end_us is not None and t >= end_us:
             return last
+
+
+def _earliest(ms: list["Machine"], last: list[RunResult]) -> Fraction:
+    """The earliest microsecond at which any machine acts on its own: no frame can
+    arrive anywhere before it plus the lookahead, so the windows between are skipped
+    (an idle LAN costs no windows)."""
+    best: Fraction | None = None
+    for m, r in zip(ms, last):
+        if r.reason == "halted":
+            continue
+        cycle = m.next_activity()
+        if cycle >= INF:
+            continue
+        at = Fraction(cycle, m.profile.mhz)
+        if best is None or at < best:
+            best = at
+    return best if best is not None else Fraction(0)

@@ -62,6 +62,10 @@ _WAIT = int(Sys.WAIT)
 _WRITE = int(Sys.WRITE)
 _WRITE_FROM = int(Sys.WRITE_FROM)
 _YIELD = int(Sys.YIELD)
+_SOCKET = int(Sys.SOCKET)
+_BIND = int(Sys.BIND)
+_SENDTO = int(Sys.SENDTO)
+_RECVFROM = int(Sys.RECVFROM)
 
 
 class Libc(Personality):
@@ -130,6 +134,19 @@ class Libc(Personality):
 
     def close(self, fd: int) -> None:
         self._trap(_CLOSE, fd)
+
+    # sockets (socket.py: the stack inside the kernel)
+    def socket(self, kind: str = "udp") -> int:
+        return self._trap(_SOCKET, kind)
+
+    def bind(self, fd: int, port: int) -> int:
+        return self._trap(_BIND, fd, port)
+
+    def sendto(self, fd: int, data: bytes, addr: str, port: int) -> int:
+        return self._trap(_SENDTO, fd, data, addr, port)
+
+    def recvfrom(self, fd: int, n: int) -> tuple[bytes, tuple[str, int]]:
+        return self._trap(_RECVFROM, fd, n)
 
     # memory
     def mmap(self, length: int, prot: int = PROT_RW) -> int:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError
 from exolab.kernels.monolithic import pipe, proc, rpc, shm, signal, vm
+from exolab.kernels.monolithic import socket as sock
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ class Sys(IntEnum):
     RPC_ACCEPT = 25
     SET_EXCEPTION_HANDLER = 26
     THREAD_YIELD = 27
+    SOCKET = 40             # sockets (socket.py): numbers clear of other call groups
+    BIND = 41
+    SENDTO = 42
+    RECVFROM = 43
 
 
 def _clock_getres(k: "MonolithicKernel", cpu: CPU, proc: Any) -> int:
@@ -103,6 +108,10 @@ TABLE: dict[int, tuple[Handler, int]] = {
     Sys.RPC_ACCEPT: (rpc.sys_rpc_accept, 1),
     Sys.SET_EXCEPTION_HANDLER: (signal.sys_set_exception_handler, 2),
     Sys.THREAD_YIELD: (proc.sys_thread_yield, 0),
+    Sys.SOCKET: (sock.sys_socket, 1),
+    Sys.BIND: (sock.sys_bind, 2),
+    Sys.SENDTO: (sock.sys_sendto, 4),
+    Sys.RECVFROM: (sock.sys_recvfrom, 2),
 }
 
 

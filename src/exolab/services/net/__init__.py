@@ -20,11 +20,11 @@ Modules, one mechanism each::
 from exolab.services.net.checksum import checksum, ones_sum, pseudo_sum
 from exolab.services.net.interfaces import (LAYER_INSTRUCTIONS, BytesMemory, Charge, Drop,
                                             PacketMemory, Transmit, cycles_for, no_charge)
-from exolab.services.net.ip import aton, ntoa
+from exolab.services.net.ip import address_option, aton, default_address, ntoa
 from exolab.services.net.stack import (MAX_UDP_PAYLOAD, REASONS, Datagram, EchoReply,
                                        NetStack, NetStats)
 
 __all__ = ["NetStack", "NetStats", "Datagram", "EchoReply", "REASONS", "MAX_UDP_PAYLOAD",
            "PacketMemory", "Transmit", "Charge", "no_charge", "Drop", "BytesMemory",
            "LAYER_INSTRUCTIONS", "cycles_for", "checksum", "ones_sum", "pseudo_sum",
-           "aton", "ntoa"]
+           "aton", "ntoa", "default_address", "address_option"]

@@ -11,16 +11,19 @@ Interface::
         Drop: ip_short, ip_version, ip_ihl, ip_length, ip_cksum, ip_fragment
     encode(proto, src, dst, payload_len, ident, ttl=64) -> bytes (checksummed)
     aton(text) -> int,  ntoa(ip) -> str
+    default_address(mac) -> int     10.m3.m4.m5 of a MAC (a kernel's default)
+    address_option(text) -> int     a kernel's ``ip=`` option (ConfigError if bad)
 """
 from __future__ import annotations
 
 import struct
 
+from exolab.errors import ConfigError
 from exolab.services.net.checksum import checksum
 from exolab.services.net.interfaces import Drop
 
 __all__ = ["HEADER", "PROTO_ICMP", "PROTO_UDP", "PROTO_TCP", "DEFAULT_TTL", "decode",
-           "encode", "aton", "ntoa"]
+           "encode", "aton", "ntoa", "default_address", "address_option"]
 
 HEADER = 20
 PROTO_ICMP, PROTO_TCP, PROTO_UDP = 1, 6, 17
@@ -70,3 +73,17 @@ def aton(text: str) -> int:
 def ntoa(ip: int) -> str:
     """A 32-bit int as a dotted quad."""
     return f"{ip >> 24 & 255}.{ip >> 16 & 255}.{ip >> 8 & 255}.{ip & 255}"
+
+
+def default_address(mac: bytes) -> int:
+    """10.x.y.z from the last three octets of ``mac`` (z never 0 or 255)."""
+    z = mac[5] if mac[5] not in (0, 255) else 1
+    return (10 << 24) | (mac[3] << 16) | (mac[4] << 8) | z
+
+
+def address_option(text: object) -> int:
+    """Decode a kernel's ``ip=`` option; ConfigError unless a dotted quad."""
+    try:
+        return aton(text) if type(text) is str else aton("")
+    except ValueError:
+        raise ConfigError("ip must be a dotted quad", ip=text) from None
