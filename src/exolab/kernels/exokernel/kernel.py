@@ -36,6 +36,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from exolab.abi import SOCKET_CALLS
 from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_repr, safe_str
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.exitstatus import thread_status
@@ -102,6 +103,7 @@ class Aegis:
     name = "exokernel"
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
     declaration = Declaration(
+        refuses=SOCKET_CALLS,                       # (until ExOS places the stack)
         extensions=frozenset({"read_inline", "write_inline", "rpc_call_trusted",
                               "pct_call"}), raw_entry="aegis",    # ExOS's extensions
         paths="exolab.kernels.exokernel.paths",

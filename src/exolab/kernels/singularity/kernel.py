@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from exolab.abi import EXCEPTION_KINDS, image_pages
+from exolab.abi import EXCEPTION_KINDS, SOCKET_CALLS, image_pages
 from exolab.errors import ConfigError, KernelPanic, SyscallError
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.contract import Declaration
@@ -57,7 +57,7 @@ __all__ = ["Singularity", "SingStats", "REFUSES"]
 #: what a sealed SIP in a paging-off kernel cannot have (ENOSYS, declared)
 REFUSES = frozenset({"fork", "shm_create", "shm_attach", "shm_detach", "mprotect",
                      "dirty", "set_fault_handler"} |
-                    {f"exception:{k}" for k in EXCEPTION_KINDS})
+                    {f"exception:{k}" for k in EXCEPTION_KINDS} | SOCKET_CALLS)
 #: calls the personality adds beyond the ABI (channels, the exchange heap)
 EXTENSIONS = frozenset({"channel", "send", "receive", "close_endpoint", "endpoint",
                         "exheap_new", "exheap_read", "exheap_write", "exheap_free",
