@@ -44,6 +44,7 @@ from exolab.kernels.exokernel import exc, paths
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.exokernel.bind import Binder
+from exolab.kernels.exokernel.dpf_rx import NetFilters
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
 from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
                                           EnvStats, Message)
@@ -58,7 +59,7 @@ from exolab.kernels.exokernel.stlb import STLB, STLBStats
 from exolab.kernels.exokernel.syscall import Sys, costed_table, dispatch
 from exolab.libos.exos.ipc import MAX_SHM as EXOS_MAX_SHM, PIPE_RING
 from exolab.libos.exos.layout import MAX_FDS as EXOS_MAX_FDS
-from exolab.machine.cpu import CPU, IRQ_TIMER
+from exolab.machine.cpu import CPU, IRQ_NIC, IRQ_TIMER
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import DEAD, SimThread, ThreadExit
 
@@ -147,6 +148,7 @@ class Aegis:
                               machine.memory.frames - KERNEL_FRAMES)
         self.sched = Scheduler(self)
         self.revoker = Revoker(self)
+        self.net = NetFilters(self)                     # packet filters, rings, the NIC
         self.envs: dict[int, Environment] = {}          # live and dying environments
         self.asid_gen = 0                               # ASIDs recycle by generation:
         self._free_asids: list[int] = []                # freed in this generation (LIFO)
@@ -428,6 +430,8 @@ class Aegis:
             self.sched.tick(cpu)
         elif irq == IRQ_SOFT:
             self.revoker.on_soft_irq()
+        elif irq == IRQ_NIC:
+            self.net.on_irq()
 
     def on_idle(self, cpu: CPU) -> bool:
         """Reap dead contexts, then run the next runnable environment."""

@@ -23,6 +23,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError
+from exolab.kernels.exokernel import dpf_rx
 from exolab.kernels.exokernel import envcalls as E
 from exolab.kernels.exokernel import pct, paths
 from exolab.kernels.exokernel.env import LIVE
@@ -61,6 +62,10 @@ class Sys(IntEnum):
     WAKE = 43           # (env)
     PCT_SYNC = 44       # (env, words) -> reply words
     PCT_ASYNC = 45      # (env, words, donate) -> whether the callee ran
+    DPF_BIND = 70       # (filter, ring page handles, flags) -> fid      (dpf_rx.py)
+    DPF_UNBIND = 71     # (fid)
+    DPF_INFO = 72       # (fid) -> (state, delivered, dropped, reason)
+    NET_SEND = 73       # (page handle, offset, length) transmit a frame
 
 
 Handler = Callable[..., Any]
@@ -91,6 +96,10 @@ TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.WAKE: (E.sys_wake, 1, "syscall_fast"),
     Sys.PCT_SYNC: (pct.call, 2, "pct"),
     Sys.PCT_ASYNC: (pct.send, 3, "pct"),
+    Sys.DPF_BIND: (dpf_rx.sys_dpf_bind, 3, "syscall_stack"),
+    Sys.DPF_UNBIND: (dpf_rx.sys_dpf_unbind, 1, "syscall_stack"),
+    Sys.DPF_INFO: (dpf_rx.sys_dpf_info, 1, "syscall_stack"),
+    Sys.NET_SEND: (dpf_rx.sys_net_send, 3, "syscall_stack"),
 }
 
 

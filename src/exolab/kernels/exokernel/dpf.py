@@ -1,0 +1,240 @@
+"""DPF's filter language: a packet filter is data, checked before it is installed.
+
+A filter (Engler & Kaashoek, SIGCOMM'96) is a *conjunction of atoms*, each
+comparing a masked field of the packet with a constant, plus *shifts* that
+move the base the following offsets are relative to (how a filter skips a
+header whose length the packet itself says, the IP header's IHL). A program
+hands one in as a list of plain tuples::
+
+    ("eq", offset, size, mask, value)     (field(base + offset, size) & mask) == value
+    ("shift", n)                          base += n            (a fixed header)
+    ("shift", offset, size, mask, scale)  base += (field(base + offset, size) & mask) * scale
+
+``size`` is 1, 2 or 4 bytes; fields are read big-endian (network order).
+A filter for UDP port 7 over IPv4 over Ethernet::
+
+    [("eq", 12, 2, 0xFFFF, 0x0800),       # EtherType IPv4
+     ("shift", 14),                       # past the Ethernet header
+     ("eq", 9, 1, 0xFF, 17),              # protocol UDP
+     ("shift", 0, 1, 0x0F, 4),            # past the IP header (IHL words)
+     ("eq", 2, 2, 0xFFFF, 7)]             # destination port 7
+
+:func:`decode` checks a filter (every failure a ``SyscallError("EINVAL")``
+naming the term) and normalises it: fixed shifts are folded into the
+offsets after them, so a filter becomes a tuple of :class:`Atom` and
+variable :class:`Shift` terms, and two filters that test the same bytes
+have equal terms (which is what lets :mod:`.dpf_trie` share their
+prefixes). The checks are the bind-time guarantees:
+
+- *well formed*: exact ``int`` fields, a known size, a mask that fits the
+  size, a value with no bits outside the mask, at least one atom, at most
+  :data:`MAX_TERMS` terms;
+- *touches only the packet*: the largest offset any term can reach (every
+  shift at its largest) stays inside :data:`MAX_FRAME`; at classification
+  time a field past the packet's end means no match;
+- *terminates*: a filter has no loops and at most MAX_TERMS terms, so
+  classifying is bounded by construction;
+- *does not steal*: :func:`may_overlap` is False only when no packet can
+  satisfy both filters (two atoms on the same bytes, reached through the same
+  shifts, want different bits); the binding layer refuses an overlap with
+  another environment's filter unless its owner allowed sharing.
+
+A packet that several filters accept goes to the deepest one (most terms),
+the earliest installed among equals: :func:`winner`. :func:`matches` is the
+reference semantics every classifier must reproduce.
+
+Interface::
+
+    MAX_TERMS, MAX_FRAME, SIZES
+    Atom(offset, size, mask, value)       Shift(offset, size, mask, scale, carry)
+    Term = Atom | Shift
+    decode(spec) -> tuple[Term, ...]      EINVAL with the term's index
+    reach(terms) -> int                   the largest byte offset + 1 it may read
+    matches(terms, frame) -> bool         field(base+off) read past the end: False
+    may_overlap(a, b) -> bool             False only if provably disjoint
+    winner(candidates) -> key             the deepest, then the earliest installed
+    depth(terms) -> int
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from exolab.errors import SyscallError, type_name
+
+__all__ = ["MAX_TERMS", "MAX_FRAME", "SIZES", "Atom", "Shift", "Term", "decode", "reach",
+           "matches", "may_overlap", "winner", "depth", "constraints"]
+
+MAX_TERMS = 32          # terms of one filter (a TCP/IP demultiplexer needs 5-8)
+MAX_FRAME = 1514        # the largest Ethernet frame without its FCS (what a filter sees)
+SIZES = (1, 2, 4)       # bytes of a field: byte, halfword, word
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """``(field(base + offset, size) & mask) == value``, big-endian."""
+
+    offset: int         # bytes from the current base (fixed shifts folded in)
+    size: int           # 1, 2 or 4
+    mask: int           # nonzero, fits ``size``
+    value: int          # no bits outside ``mask``
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """``base += carry + (field(base + offset, size) & mask) * scale``."""
+
+    offset: int         # where the length field is, from the current base
+    size: int
+    mask: int
+    scale: int          # bytes per unit of the field (4 for IHL)
+    carry: int          # the fixed shifts before it, folded in
+
+
+Term = Atom | Shift
+
+
+def _bad(i: int, why: str, **fields: Any) -> SyscallError:
+    """The EINVAL for term ``i``."""
+    return SyscallError("EINVAL", f"bad filter term: {why}", term=i, **fields)
+
+
+def _field(i: int, item: tuple[Any, ...]) -> tuple[int, int, int]:
+    """Decode (offset, size, mask) of term ``i``: exact ints, a known size, a mask
+    that fits it."""
+    offset, size, mask = item
+    if type(offset) is not int or type(size) is not int or type(mask) is not int:
+        raise _bad(i, "offset, size and mask must be ints")
+    if size not in SIZES:
+        raise _bad(i, "size must be 1, 2 or 4", size=size)
+    if not 0 <= offset < MAX_FRAME:
+        raise _bad(i, "offset outside the largest frame", offset=offset)
+    if not 0 < mask < 1 << (8 * size):
+        raise _bad(i, "mask must be nonzero and fit the size", mask=mask, size=size)
+    return offset, size, mask
+
+
+def decode(spec: Any) -> tuple[Term, ...]:
+    """Check ``spec`` (a list or tuple of term tuples) and return its normal form."""
+    if type(spec) not in (list, tuple):
+        raise SyscallError("EINVAL", "a filter is a list of terms", type=type_name(spec))
+    if not 0 < len(spec) <= MAX_TERMS:
+        raise SyscallError("EINVAL", "a filter has 1 to MAX_TERMS terms",
+                           terms=len(spec), limit=MAX_TERMS)
+    out: list[Term] = []
+    carry = 0
+    for i, item in enumerate(spec):
+        if type(item) is not tuple or not item or type(item[0]) is not str:
+            raise _bad(i, "a term is a tuple naming its kind")
+        kind, rest = item[0], item[1:]
+        if kind == "eq" and len(rest) == 4:
+            off, size, mask = _field(i, rest[:3])
+            value = rest[3]
+            if type(value) is not int or value < 0 or value & ~mask:
+                raise _bad(i, "value must be an int with no bits outside the mask")
+            out.append(Atom(carry + off, size, mask, value))
+        elif kind == "shift" and len(rest) == 1:
+            n = rest[0]
+            if type(n) is not int or not 0 < n < MAX_FRAME:
+                raise _bad(i, "a fixed shift is 1 to MAX_FRAME - 1 bytes")
+            carry += n
+        elif kind == "shift" and len(rest) == 4:
+            off, size, mask = _field(i, rest[:3])
+            scale = rest[3]
+            if type(scale) is not int or not 0 < scale <= 8:
+                raise _bad(i, "a shift's scale is 1 to 8 bytes")
+            out.append(Shift(carry + off, size, mask, scale, carry))
+            carry = 0
+        else:
+            raise _bad(i, "unknown kind or wrong number of fields", kind=kind)
+        if carry >= MAX_FRAME:
+            raise _bad(i, "shifts past the largest frame")
+    terms = tuple(out)         # a trailing shift stays: its field must exist
+    if not any(type(t) is Atom for t in terms):
+        raise SyscallError("EINVAL", "a filter needs at least one atom")
+    if reach(terms) > MAX_FRAME:
+        raise SyscallError("EINVAL", "filter can read beyond the largest frame",
+                           reach=reach(terms), limit=MAX_FRAME)
+    return terms
+
+
+def reach(terms: Iterable[Term]) -> int:
+    """One past the largest byte offset ``terms`` can read (every shift at its largest)."""
+    base = far = 0
+    for t in terms:
+        far = max(far, base + t.offset + t.size)
+        if isinstance(t, Shift):
+            base += t.carry + t.mask * t.scale
+    return far
+
+
+def depth(terms: tuple[Term, ...]) -> int:
+    """How deep a filter's match is: its number of terms."""
+    return len(terms)
+
+
+def matches(terms: tuple[Term, ...], frame: bytes) -> bool:
+    """Whether ``frame`` satisfies every term (the reference semantics)."""
+    base, n = 0, len(frame)
+    for t in terms:
+        start = base + t.offset
+        end = start + t.size
+        if end > n:
+            return False
+        v = int.from_bytes(frame[start:end], "big") & t.mask
+        if isinstance(t, Atom):
+            if v != t.value:
+                return False
+        else:
+            base += t.carry + v * t.scale
+    return True
+
+
+def constraints(terms: tuple[Term, ...]) -> dict[tuple[Shift, ...], dict[int, tuple[int, int]]] | None:
+    """Per shift context (the shifts taken so far), byte offset -> (mask, value) the
+    filter requires; None if the filter contradicts itself (accepts nothing)."""
+    out: dict[tuple[Shift, ...], dict[int, tuple[int, int]]] = {(): {}}
+    ctx: tuple[Shift, ...] = ()
+    for t in terms:
+        if isinstance(t, Shift):
+            ctx = ctx + (t,)
+            out.setdefault(ctx, {})
+            continue
+        bytes_ = out[ctx]
+        for j in range(t.size):
+            sh = 8 * (t.size - 1 - j)
+            m, v = (t.mask >> sh) & 0xFF, (t.value >> sh) & 0xFF
+            if not m:
+                continue
+            om, ov = bytes_.get(t.offset + j, (0, 0))
+            if (om & m) & (ov ^ v):
+                return None
+            bytes_[t.offset + j] = (om | m, ov | v)
+    return out
+
+
+def may_overlap(a: tuple[Term, ...], b: tuple[Term, ...]) -> bool:
+    """False only if no packet satisfies both: some byte both test, reached through
+    the same shifts, must hold different bits."""
+    ca, cb = constraints(a), constraints(b)
+    if ca is None or cb is None:
+        return False
+    for ctx, bytes_a in ca.items():
+        bytes_b = cb.get(ctx)
+        if not bytes_b:
+            continue
+        for off, (ma, va) in bytes_a.items():
+            mb, vb = bytes_b.get(off, (0, 0))
+            if (ma & mb) & (va ^ vb):
+                return False
+    return True
+
+
+def winner(candidates: Iterable[tuple[int, int]]) -> int | None:
+    """Of (depth, fid) pairs, the fid of the deepest match, the lowest fid among
+    equals (the earliest installed); None if there is none."""
+    best: tuple[int, int] | None = None
+    for d, fid in candidates:
+        if best is None or d > best[0] or (d == best[0] and fid < best[1]):
+            best = (d, fid)
+    return None if best is None else best[1]

@@ -1,0 +1,401 @@
+"""Aegis's network multiplexing: filters bound to receive rings, the NIC driver.
+
+Aegis owns the network interface only to protect it (SOSP'95 §3, seed 001
+"Example #2"): a library OS *binds* a packet filter (:mod:`.dpf`, data the
+kernel checks) together with a receive ring in pages it owns; on each
+arrival the kernel classifies the frame with the merged filters of every
+environment (:mod:`.dpf_trie`: code generated per change) and copies it into
+the winner's ring, without entering any library OS; a frame nobody's filter
+accepts is dropped and counted. Sending is a capability-checked DMA from a
+page the sender may read. Everything a program hands in is decoded at its
+exact type before anything changes.
+
+The system calls (numbers in :mod:`.syscall`; ``ExOS`` wrappers in
+:mod:`exolab.libos.exos.pfilter`)::
+
+    DPF_BIND(filter, ring, flags) -> fid
+        filter  a list of term tuples (see :mod:`.dpf`)
+        ring    a list of 1..MAX_RING_PAGES page capability handles with the
+                ``write`` right: the receive ring lives in those frames
+        flags   0, or SHARE: other environments may install filters that
+                accept packets this one accepts (the owner's permission)
+        EINVAL  a malformed filter (the term is named), a bad ring or flags
+        EBADF/EPERM  a ring handle that is not a writable page capability
+        EBUSY   another environment's unshared filter accepts packets this one
+                would (or this one is unshared and would take some of theirs)
+        ENOMEM  past MAX_FILTERS installed, MAX_ENV_FILTERS for the caller
+    DPF_UNBIND(fid)               remove one of the caller's filters (ENOENT)
+    DPF_INFO(fid) -> (state, delivered, dropped, reason)
+        state "bound" or "removed" (reason: "unbind", "ring revoked",
+        "handler fault: ...", "handler overran its bound"); ENOENT if the
+        fid is not, and never was, the caller's
+    NET_SEND(handle, offset, length)  transmit the frame at ``offset`` in
+        the page ``handle`` names (``read`` right), 14..1514 bytes, inside
+        the page; EAGAIN if the NIC's transmit ring is full; ENODEV without
+        a NIC
+
+The receive ring: ``2 * len(ring)`` slots of :data:`RING_SLOT` (2048) bytes,
+slot ``i`` at byte ``(i % 2) * 2048`` of ring page ``i // 2``. A slot's first
+word (32-bit, little-endian, the machine's order) is the frame's length, 0
+while the slot is free; the frame's bytes follow at :data:`SLOT_DATA`. The
+kernel fills slots in order 0, 1, ... wrapping around, writing the bytes
+before the length; the library OS consumes them in the same order and frees
+each by storing 0 in its length word. A frame that finds its next slot
+still full is dropped (``ring_full``). After filling a slot the kernel
+wakes the environment (a sleeping one becomes runnable; otherwise the wake
+is remembered).
+
+Removal: ``DPF_UNBIND``; the death of the environment; or the revocation of
+any ring page capability (a freed or repossessed page is never written
+again: every write first checks the ring's capabilities). Removal of a dead
+or revoked binding is lazy: it happens at the next frame the filter accepts,
+at the next bind (before the overlap check) and at ``statistics()``; a
+frame accepted by a removed binding is dropped, never delivered elsewhere.
+An environment whose binding is removed by the kernel (not by its own
+unbind) is told with an asynchronous notice ``("filter", fid, reason)``.
+
+Interface::
+
+    RING_SLOT, SLOT_DATA, MAX_RING_PAGES, MAX_FILTERS, MAX_ENV_FILTERS, SHARE
+    PATHS                     the mechanism's path lengths, with sources
+    Binding                   one installed filter (guarded by NetFilters)
+    NetFilters(k)
+      attach(nic)             drive ``nic`` (Aegis attaches the machine's first NIC)
+      bind(env, spec, ring, flags) -> fid      unbind(env, fid)
+      info(env, fid) -> tuple                  send(env, handle, offset, length)
+      remove(binding, reason)                  on_irq()       purge()
+      classifier              the merged classifier (insert/remove/classify)
+      statistics() -> NetStats
+    sys_dpf_bind, sys_dpf_unbind, sys_dpf_info, sys_net_send   (the table's handlers)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from exolab.errors import SyscallError, type_name
+from exolab.kernels.common.stats import AS_LEVEL
+from exolab.kernels.exokernel import dpf
+from exolab.kernels.exokernel.caps import Capability
+from exolab.kernels.exokernel.env import Environment, Message
+from exolab.kernels.exokernel.limits import MAX_INBOX
+
+if TYPE_CHECKING:
+    from exolab.kernels.exokernel.kernel import Aegis
+    from exolab.machine.nic import Nic
+
+__all__ = ["RING_SLOT", "SLOT_DATA", "MAX_RING_PAGES", "MAX_FILTERS", "MAX_ENV_FILTERS",
+           "SHARE", "PATHS", "Binding", "NetFilters", "NetStats", "sys_dpf_bind",
+           "sys_dpf_unbind", "sys_dpf_info", "sys_net_send", "RX_FIRST", "RX_BUFFERS"]
+
+RING_SLOT = 2048            # bytes per ring slot: a length word and the largest frame
+SLOT_DATA = 4               # the frame's bytes start after the length word
+MAX_RING_PAGES = 16         # pages of one receive ring (32 slots)
+MAX_FILTERS = 4096          # filters installed over all environments
+MAX_ENV_FILTERS = 256       # filters one environment may hold
+SHARE = 1                   # DPF_BIND flag: others may overlap this filter
+RX_FIRST = 48               # kernel frames 48.. hold the NIC's receive buffers
+RX_BUFFERS = 16             # buffers of RING_SLOT bytes posted (2 per frame)
+
+#: name -> (instructions, source): the mechanism's software paths (Aegis's
+#: convention: charged as count * profile.instruction; estimates, explained)
+PATHS: dict[str, tuple[int, str]] = {
+    "nic_rx":   (14, "estimate: per received frame: read the completion (address, "
+                     "length), range-check it, repost the buffer descriptor"),
+    "ring_put": (12, "estimate: check the ring's capabilities are live (2 loads), load "
+                     "the slot's length word, store the length, advance the head"),
+    "nic_tx":   (10, "estimate: fill a transmit descriptor (address, length), "
+                     "advance the ring, poke the NIC's transmit-demand register"),
+    "bind_term": (6, "estimate: per filter term at bind: check kind, size, mask, "
+                     "value and reach (a table walk, not on the receive path)"),
+}
+
+
+def _cost(k: "Aegis", name: str) -> int:
+    """Cycles of path ``name`` on ``k``'s profile."""
+    return PATHS[name][0] * k.machine.profile.instruction
+
+
+@dataclass(slots=True, eq=False)
+class Binding:
+    """One installed filter and its receive ring; guarded by NetFilters."""
+
+    fid: int                            # kernel-assigned, never reused
+    env: Environment                    # the owner (accountable, told of removal)
+    terms: tuple[dpf.Term, ...]         # the normal form (dpf.decode)
+    share: bool                         # others may install overlapping filters
+    ring: list[Capability]              # the ring's page capabilities (write right)
+    head: int = 0                       # next slot the kernel fills
+    handler: Any = None                 # an ASH (ash.py), or None
+    state: str = "bound"                # "bound" -> "removed"
+    reason: str = ""                    # why it was removed
+    delivered: int = 0                  # frames put in the ring or handled
+    dropped: int = 0                    # frames accepted but dropped (ring full)
+
+    @property
+    def slots(self) -> int:
+        """Slots in the ring."""
+        return 2 * len(self.ring)
+
+    def live(self) -> bool:
+        """Whether the owner lives and every ring capability is still valid."""
+        return self.env.alive and all(c.valid for c in self.ring)
+
+
+@dataclass(frozen=True, slots=True)
+class NetStats:
+    """Counters of Aegis's network multiplexing."""
+
+    filters: int = field(metadata=AS_LEVEL)     # installed now
+    binds: int                  # DPF_BIND calls that installed a filter
+    refused: int                # DPF_BIND calls refused
+    removed: int                # filters removed (unbind, death, revocation, fault)
+    rx_frames: int              # frames the driver took from the NIC
+    delivered: int              # frames put in a ring (or handled by an ASH)
+    unclaimed: int              # frames no filter accepted (dropped)
+    ring_full: int              # accepted frames dropped: the next slot was full
+    tx_frames: int              # NET_SEND calls that queued a frame
+    classify_cycles: int        # cycles charged for classification, in total
+
+
+class NetFilters:
+    """Filters, rings and the NIC driver of one Aegis; see the module docstring.
+
+    Takes the kernel (it wakes and notifies environments through the
+    scheduler and their inboxes, and reads the profile and memory)."""
+
+    def __init__(self, k: "Aegis", classifier: Any = None) -> None:
+        from exolab.kernels.exokernel.dpf_trie import Trie
+        self.k = k
+        self.memory = k.machine.memory
+        self.classifier = Trie() if classifier is None else classifier
+        self.bindings: dict[int, Binding] = {}      # fid -> installed binding
+        self.gone: dict[int, Binding] = {}          # fid -> removed (for DPF_INFO)
+        self.per_env: dict[int, int] = {}           # eid -> filters installed
+        self.nic: "Nic | None" = None
+        self._next_fid = 1
+        self._binds = self._refused = self._removed = 0
+        self._rx = self._delivered = self._unclaimed = self._ring_full = 0
+        self._tx = self._classify_cycles = 0
+        self.c_instr = k.machine.profile.instruction
+        self.c_rx, self.c_put, self.c_tx = (_cost(k, n) for n in ("nic_rx", "ring_put",
+                                                                    "nic_tx"))
+
+    # -- the device ----------------------------------------------------------------
+
+    def attach(self, nic: "Nic") -> None:
+        """Drive ``nic``: post the kernel's receive buffers (once)."""
+        if self.nic is not None:
+            return
+        self.nic = nic
+        page = self.memory.page_size
+        for i in range(RX_BUFFERS):
+            nic.post_rx(((RX_FIRST + i // 2) * page) + (i % 2) * RING_SLOT, RING_SLOT)
+
+    def _device(self) -> "Nic | None":
+        """The NIC, attached on first use if the machine has one."""
+        if self.nic is None and self.k.machine.nics:
+            self.attach(self.k.machine.nics[0])
+        return self.nic
+
+    # -- bind / unbind ---------------------------------------------------------------
+
+    def _decode_ring(self, ring: Any) -> list[Capability]:
+        """Decode the ring's page handles (each needs ``write``; no page twice)."""
+        if type(ring) not in (list, tuple) or not 0 < len(ring) <= MAX_RING_PAGES:
+            raise SyscallError("EINVAL", "a ring is a list of 1 to MAX_RING_PAGES page "
+                               "handles", type=type_name(ring), limit=MAX_RING_PAGES)
+        caps = []
+        for h in ring:
+            self.k.cpu.charge(self.k.c_cap)
+            caps.append(self.k.caps.lookup(h, "page", ("write",)))
+        if len({c.obj for c in caps}) != len(caps):
+            raise SyscallError("EINVAL", "a ring names a page twice")
+        return caps
+
+    def _conflict(self, env: Environment, terms: tuple[dpf.Term, ...],
+                  share: bool) -> Binding | None:
+        """An installed filter of another environment this one may not overlap."""
+        for b in self.bindings.values():
+            if b.env is env or (b.share and share):
+                continue
+            if dpf.may_overlap(b.terms, terms):
+                return b
+        return None
+
+    def bind(self, env: Environment, spec: Any, ring: Any, flags: Any) -> int:
+        """Decode and check a filter and its ring, then install it; return its fid."""
+        if type(flags) is not int or flags & ~SHARE:
+            raise SyscallError("EINVAL", "bad flags", flags=flags)
+        try:
+            terms = dpf.decode(spec)
+            self.k.cpu.charge(len(terms) * _cost(self.k, "bind_term"))
+            caps = self._decode_ring(ring)
+            if len(self.bindings) >= MAX_FILTERS:
+                raise SyscallError("ENOMEM", "too many filters", limit=MAX_FILTERS)
+            if self.per_env.get(env.eid, 0) >= MAX_ENV_FILTERS:
+                raise SyscallError("ENOMEM", "too many filters in the environment",
+                                   limit=MAX_ENV_FILTERS)
+            self.purge()
+            other = self._conflict(env, terms, bool(flags & SHARE))
+            if other is not None:
+                raise SyscallError("EBUSY", "another environment's filter accepts "
+                                   "packets this one would", fid=other.fid)
+        except SyscallError:
+            self._refused += 1
+            raise
+        return self._install(env, terms, caps, bool(flags & SHARE))
+
+    def _install(self, env: Environment, terms: tuple[dpf.Term, ...],
+                 caps: list[Capability], share: bool) -> int:
+        """Invoke: record the binding and merge its filter into the classifier."""
+        b = Binding(self._next_fid, env, terms, share, caps)
+        self._next_fid += 1
+        self.bindings[b.fid] = b
+        self.per_env[env.eid] = self.per_env.get(env.eid, 0) + 1
+        self.classifier.insert(b.fid, terms)
+        self._binds += 1
+        self._device()
+        return b.fid
+
+    def _mine(self, env: Environment, fid: Any) -> Binding:
+        """The caller's binding ``fid`` (ENOENT if it is not one)."""
+        b = self.bindings.get(fid) if type(fid) is int else None
+        if b is None or b.env is not env:
+            raise SyscallError("ENOENT", "no such filter of yours", fid=fid)
+        return b
+
+    def unbind(self, env: Environment, fid: Any) -> None:
+        """Remove one of ``env``'s filters."""
+        self.remove(self._mine(env, fid), "unbind", tell=False)
+
+    def remove(self, b: Binding, reason: str, tell: bool = True) -> None:
+        """Take binding ``b`` out of the classifier; tell its owner unless it asked."""
+        if b.state != "bound":
+            return
+        b.state, b.reason = "removed", reason
+        del self.bindings[b.fid]
+        self.gone[b.fid] = b
+        self.per_env[b.env.eid] -= 1
+        if not self.per_env[b.env.eid]:
+            del self.per_env[b.env.eid]
+        self.classifier.remove(b.fid)
+        self._removed += 1
+        if tell and b.env.alive and len(b.env.inbox) < MAX_INBOX:
+            b.env.inbox.append(Message("notice", ("filter", b.fid, reason), 0))
+            self.k.sched.wake(b.env)
+
+    def purge(self) -> int:
+        """Remove every binding whose owner died or whose ring was revoked."""
+        dead = [b for b in self.bindings.values() if not b.live()]
+        for b in dead:
+            self.remove(b, "ring revoked" if b.env.alive else "owner died")
+        return len(dead)
+
+    def info(self, env: Environment, fid: Any) -> tuple[str, int, int, str]:
+        """(state, delivered, dropped, reason) of one of ``env``'s filters."""
+        b = self.bindings.get(fid) if type(fid) is int else None
+        if b is None:
+            b = self.gone.get(fid) if type(fid) is int else None
+        if b is None or b.env is not env:
+            raise SyscallError("ENOENT", "no such filter of yours", fid=fid)
+        return b.state, b.delivered, b.dropped, b.reason
+
+    # -- transmit ------------------------------------------------------------------------
+
+    def send(self, env: Environment, handle: Any, offset: Any, length: Any) -> None:
+        """Transmit ``length`` bytes at ``offset`` of the page ``handle`` names."""
+        self.k.cpu.charge(self.k.c_cap)
+        cap = self.k.caps.lookup(handle, "page", ("read",))
+        page = self.memory.page_size
+        if type(offset) is not int or type(length) is not int or \
+                not 14 <= length <= dpf.MAX_FRAME or not 0 <= offset <= page - length:
+            raise SyscallError("EINVAL", "a frame is 14..1514 bytes inside its page",
+                               offset=offset, length=length)
+        nic = self._device()
+        if nic is None:
+            raise SyscallError("ENODEV", "no network interface")
+        self.k.cpu.charge(self.c_tx)
+        if not nic.transmit(cap.obj * page + offset, length):
+            raise SyscallError("EAGAIN", "transmit ring full")
+        self._tx += 1
+
+    # -- receive -----------------------------------------------------------------------------
+
+    def on_irq(self) -> None:
+        """The NIC interrupted: classify each received frame and deliver it."""
+        nic = self.nic
+        if nic is None:
+            return
+        cpu, memory = self.k.cpu, self.memory
+        for paddr, n in nic.take_rx():
+            cpu.charge(self.c_rx)
+            self._rx += 1
+            frame = memory.read(paddr, n)
+            nic.post_rx(paddr, RING_SLOT)
+            fid, instructions = self.classifier.classify(frame)
+            cycles = instructions * self.c_instr
+            self._classify_cycles += cycles
+            cpu.charge(cycles)
+            b = self.bindings.get(fid) if fid is not None else None
+            if b is None:
+                self._unclaimed += 1
+            elif not b.live():
+                self.remove(b, "ring revoked" if b.env.alive else "owner died")
+                self._unclaimed += 1
+            elif b.handler is not None:
+                b.handler.run(self, b, frame)
+            else:
+                self.put(b, frame)
+
+    def put(self, b: Binding, frame: bytes) -> bool:
+        """Copy ``frame`` into ``b``'s ring and wake its owner; False if the ring is full."""
+        cpu, memory = self.k.cpu, self.memory
+        cpu.charge(self.c_put)
+        slot = b.head
+        cap = b.ring[slot >> 1]
+        off = (slot & 1) * RING_SLOT
+        if memory.load_word(cap.obj, off) != 0:
+            b.dropped += 1
+            self._ring_full += 1
+            return False
+        n = len(frame)
+        memory.write(cap.obj * memory.page_size + off + SLOT_DATA, frame)
+        memory.store_word(cap.obj, off, n)
+        cpu.charge(self.k.machine.profile.copy_cost(n))
+        memory.note_copy(n)
+        b.head = (slot + 1) % b.slots
+        b.delivered += 1
+        self._delivered += 1
+        self.k.sched.wake(b.env)
+        return True
+
+    def statistics(self) -> NetStats:
+        """Return a frozen snapshot of the counters (after a purge)."""
+        self.purge()
+        return NetStats(len(self.bindings), self._binds, self._refused, self._removed,
+                        self._rx, self._delivered, self._unclaimed, self._ring_full,
+                        self._tx, self._classify_cycles)
+
+
+# -- the system-call handlers (the table is syscall.py) ------------------------------------
+
+def sys_dpf_bind(k: "Aegis", env: Environment, spec: Any, ring: Any, flags: Any) -> int:
+    """Install a packet filter with a receive ring in the caller's pages; return its fid."""
+    return k.net.bind(env, spec, ring, flags)
+
+
+def sys_dpf_unbind(k: "Aegis", env: Environment, fid: Any) -> None:
+    """Remove one of the caller's packet filters."""
+    k.net.unbind(env, fid)
+
+
+def sys_dpf_info(k: "Aegis", env: Environment, fid: Any) -> tuple[str, int, int, str]:
+    """(state, delivered, dropped, reason) of one of the caller's filters."""
+    return k.net.info(env, fid)
+
+
+def sys_net_send(k: "Aegis", env: Environment, handle: Any, offset: Any,
+                 length: Any) -> None:
+    """Transmit a frame from a page the caller may read."""
+    k.net.send(env, handle, offset, length)
