@@ -88,6 +88,7 @@ def test_short_receive_discards_the_rest(kernel: str) -> None:
 
 
 def test_icmp_echo_is_answered_by_the_peer_stack(kernel: str) -> None:
+    """The peer's stack answers (on ExOS: the stack of a process that has one)."""
     needs(kernel, *CALLS)
 
     def pinger(os: Any, n: int) -> None:
@@ -95,11 +96,14 @@ def test_icmp_echo_is_answered_by_the_peer_stack(kernel: str) -> None:
         for seq in range(n):
             os.sendto(s, b"ping", B, seq)
             os.print(os.recvfrom(s, 64))
+        os.sendto(os.socket("udp"), b"done", B, 7)
 
-    def idle(os: Any, n: int) -> None:
-        pass
+    def peer(os: Any, n: int) -> None:
+        s = os.socket("udp")
+        os.bind(s, 7)
+        os.recvfrom(s, 10)
 
-    ka, kb = pair(kernel, pinger, idle, 2)
+    ka, kb = pair(kernel, pinger, peer, 2)
     assert ka.console == ["(b'', ('10.0.0.2', 0))", "(b'', ('10.0.0.2', 1))"]
 
 

@@ -74,6 +74,7 @@ from exolab.libos.exos.layout import (
     cost,
 )
 from exolab.libos.exos.lrpc import LRPC
+from exolab.libos.exos.net import ExosNet
 from exolab.libos.exos.proc import Procs
 from exolab.libos.exos.ucpu import UserCPU
 from exolab.libos.exos.vm import VM
@@ -127,6 +128,7 @@ class ExOS(Personality):
         self.lrpc = self.lrpc_class(self)
         self.procs = self.procs_class(self)
         self.pct_call = self.lrpc.pct           # a bare PCT and back (Table 6): no stub
+        self.net: ExosNet | None = None         # the library stack, made by socket()
 
     @classmethod
     def first(cls, cpu: CPU, eid: int, handle: int, program: Program,
@@ -238,6 +240,28 @@ class ExOS(Personality):
     def aegis(self, number: int, *args: Any) -> Any:
         """The raw Aegis interface (an exokernel lets applications use it)."""
         return self.trap(number, *args)
+
+    # -- ABI: sockets (net.py: the stack as a library over Aegis's packet filters) -------
+
+    def socket(self, kind: str = "udp") -> int:
+        if self.net is None:
+            self.net = ExosNet(self)            # ENODEV without a NIC
+        return self.net.socket(kind)
+
+    def _net(self) -> ExosNet:
+        """The library stack; a descriptor call before any socket() is EBADF."""
+        if self.net is None:
+            raise SyscallError("EBADF", "no socket is open")
+        return self.net
+
+    def bind(self, fd: int, port: int) -> int:
+        return self._net().bind(fd, port)
+
+    def sendto(self, fd: int, data: bytes, addr: str, port: int) -> int:
+        return self._net().sendto(fd, data, addr, port)
+
+    def recvfrom(self, fd: int, n: int) -> tuple[bytes, tuple[str, int]]:
+        return self._net().recvfrom(fd, n)
 
     # -- ABI: identity and time --------------------------------------------------------
 
