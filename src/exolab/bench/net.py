@@ -1,0 +1,177 @@
+"""Suite ``net``: UDP round trips between two machines on a 10 Mb/s Ethernet (SOSP'95 §7).
+
+Every benchmark runs a client on machine A and its peer on machine B, two
+``dec5000`` machines on the era's Ethernet (:func:`exolab.machine.wire.ethernet`),
+both running the kernel under test, run in lock step
+(:func:`~exolab.machine.wire.run_together`). The programs are ABI programs
+like every suite's; their :func:`harness` builds the pair, so ``exolab
+explain`` counts what one round trip costs *machine A* (one send and one
+receive: each machine does the same per round trip).
+
+- ``udp60``       Table 11: a 60-byte UDP datagram there and back (the client
+                  sends, the peer echoes it from user level), per round trip;
+                  Ultrix is the monolithic kernel (its socket path is the
+                  calibrated row), ExOS the library stack over DPF
+- ``udp60-ash``   the same with the peer's echo done by an application-specific
+                  handler in Aegis (needs dpf's ASH: n/a until it is there)
+- ``load-K``      Fig 2: ``udp60`` with K = 1..10 compute-bound processes on the
+                  receiver; latency grows with K where the echo waits to be
+                  scheduled, stays flat with an ASH
+- the *Ethernet lower bound* (two frames on the wire, no software) is a note,
+  with the gap of each row above it
+
+Interface::
+
+    PROGRAMS, BENCHMARKS, PAYLOAD, LOADS
+    harness(program, n, kernel=, profile=, seed=) -> ProgramRun   (machine A's)
+    round_trip(kernel, n, load=0, profile="dec5000", seed=0) -> cycles
+    floor_us(profile) -> float                         the Ethernet lower bound
+    run_net(ctx) -> SuiteOutput                        (registered as ``net``)
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from exolab.abi import ABI
+from exolab.apps.microbench import report
+from exolab.bench.papers import paper_rows, suite_profile
+from exolab.bench.registry import SuiteContext, SuiteOutput, get_suite, run_benchmark, suite
+from exolab.machine.costs import get_profile
+
+__all__ = ["PROGRAMS", "BENCHMARKS", "PAYLOAD", "LOADS", "CLIENT", "SERVER", "harness",
+           "round_trip", "floor_us", "run_net"]
+
+CLIENT, SERVER = "10.0.0.1", "10.0.0.2"
+PORT = 7
+PAYLOAD = 60                # bytes of UDP data (Table 11's 60-byte packet)
+LOADS = tuple(range(1, 11))  # Fig 2: compute-bound processes on the receiver
+HOG_BURST = 1_000           # cycles a hog computes between looks at its stop flag (40 us:
+                            # an interrupt is taken at the end of a burst, so bursts stay short)
+_N = (64, 8)                # round trips: full run, quick run
+_LOAD_N = (8, 3)
+
+
+def echo(os: ABI, n: int, hogs: int = 0) -> None:
+    """The peer: bind the port (first: a datagram to an unbound port is dropped), start
+    ``hogs`` compute-bound processes, echo ``n + 1`` datagrams, stop the hogs."""
+    s = os.socket("udp")
+    os.bind(s, PORT)
+    key = os.shm_create(4096) if hogs else 0
+    pids = [os.spawn(hog, key, name="hog") for _ in range(hogs)]
+    for _ in range(n + 1):
+        data, (addr, port) = os.recvfrom(s, 2048)
+        os.sendto(s, data, addr, port)
+    if hogs:
+        os.store(os.shm_attach(key), 1)
+        for pid in pids:
+            os.wait(pid)
+
+
+def hog(os: ABI, key: int) -> None:
+    """A compute-bound process: burn cycles until the peer raises the stop flag."""
+    flag = os.shm_attach(key)
+    while os.load(flag) == 0:
+        os.compute(HOG_BURST)
+
+
+def udp60(os: ABI, n: int) -> None:
+    """Table 11's client: ``n`` 60-byte round trips to the peer's echo, after one warm."""
+    s = os.socket("udp")
+    os.bind(s, 0)
+    msg = bytes(PAYLOAD)
+    os.sendto(s, msg, SERVER, PORT)                 # warm: ARP, filters, caches
+    os.recvfrom(s, 2048)
+    t0 = os.time()
+    for _ in range(n):
+        os.sendto(s, msg, SERVER, PORT)
+        os.recvfrom(s, 2048)
+    report(os, (os.time() - t0) / n)
+
+
+def _client(name: str, peer: str, *peer_args: int) -> Callable[..., None]:
+    """``udp60`` under another name, run against this module's ``peer(os, n,
+    *peer_args)``. The attributes are data (names, ints): the verifier copies
+    them with the program and the harness resolves them."""
+    def program(os: ABI, n: int) -> None:
+        udp60(os, n)
+    program.__name__ = name
+    program.peer = peer                             # type: ignore[attr-defined]
+    program.peer_args = peer_args                   # type: ignore[attr-defined]
+    program.harness = "exolab.bench.net:harness"    # type: ignore[attr-defined]
+    return program
+
+
+def harness(program: Any, n: int, *, kernel: str, profile: str, seed: int) -> Any:
+    """Run ``program`` on machine A against its ``peer`` on B (verified both); A's run."""
+    from exolab.kernels import make_kernel
+    from exolab.machine.machine import Machine
+    from exolab.machine.wire import ethernet, run_together
+    from exolab.runner import ProgramRun
+    from exolab.safe.load import load_function
+    client, peer = load_function(program), load_function(globals()[program.peer])
+    wire = ethernet()
+    ma, mb = Machine(profile, seed=seed), Machine(profile, seed=seed + 1)
+    ma.attach_nic(wire.a)
+    mb.attach_nic(wire.b)
+    ka, kb = make_kernel(kernel, ma, ip=CLIENT), make_kernel(kernel, mb, ip=SERVER)
+    kb.boot(peer, n, *program.peer_args, name="peer")
+    ka.boot(client, n, name=program.__name__)
+    try:
+        result = run_together([ma, mb])[0]
+    finally:
+        ma.close()
+        mb.close()
+    return ProgramRun(ma, ka, result, list(ka.console), list(ka.faults) + list(kb.faults))
+
+
+PROGRAMS: dict[str, Callable[..., None]] = {
+    "udp60": _client("udp60", "echo"),
+    **{f"load-{k}": _client(f"load-{k}", "echo", k) for k in LOADS},
+}
+BENCHMARKS = tuple(PROGRAMS)
+ITERATION = {b: "a round trip (machine A's share: one send, one receive)"
+             for b in BENCHMARKS}
+NEEDS = {f"load-{k}": frozenset({"shm_create"}) for k in LOADS}
+SIZES = {f"load-{k}": _LOAD_N for k in LOADS}
+
+
+def round_trip(kernel: str, n: int, load: int = 0, profile: str = "dec5000",
+               seed: int = 0) -> float:
+    """Cycles of one round trip of ``udp60`` (with ``load`` hogs on the peer)."""
+    bench = "udp60" if load == 0 else f"load-{load}"
+    value = run_benchmark(get_suite("net"), bench, kernel, profile, seed, n)
+    if value is None:
+        raise ValueError(f"{bench} is n/a on {kernel}")
+    return value
+
+
+def floor_us(profile: str) -> float:
+    """The Ethernet lower bound of a ``udp60`` round trip on ``profile``, in us."""
+    from exolab.machine.wire import round_trip_floor_us
+    return round_trip_floor_us(get_profile(profile), 14 + 20 + 8 + PAYLOAD)
+
+
+@suite("net", kernels=("monolithic", "exokernel"), default_profile=suite_profile("net"),
+       description="net: UDP round trips between two machines (SOSP'95 Table 11, Fig 2)",
+       programs=PROGRAMS, iteration=ITERATION, unit="us", sizes=SIZES, default_size=_N,
+       needs=NEEDS)
+def run_net(ctx: SuiteContext) -> SuiteOutput:
+    """Measure every round trip on every requested kernel, in microseconds."""
+    info = get_suite(ctx.suite)
+    mhz = get_profile(ctx.profile).mhz
+    results, notes = [], {}  # type: ignore[var-annotated]
+    floor = floor_us(ctx.profile)
+    for bench in BENCHMARKS:
+        for kernel in ctx.kernels:
+            cycles = run_benchmark(info, bench, kernel, ctx.profile, ctx.seed,
+                                   info.iterations(bench, ctx.quick))
+            if cycles is None:
+                notes[bench] = "; ".join(x for x in (notes.get(bench, ""),
+                                                     f"{kernel}: n/a") if x)
+                continue
+            results.append(ctx.result(bench, kernel, round(cycles / mhz, 3), "us"))
+    udp = {r.kernel: r.value for r in results if r.benchmark == "udp60"}
+    notes["udp60"] = (f"Ethernet lower bound {floor:.1f} us (two 102-byte frames, no "
+                      "software); above it: " + ", ".join(
+                          f"{k} {v - floor:.1f} us" for k, v in udp.items()))
+    return SuiteOutput(results, paper_rows(ctx.suite), notes)
