@@ -45,12 +45,12 @@ still full is dropped (``ring_full``). After filling a slot the kernel
 wakes the environment (a sleeping one becomes runnable; otherwise the wake
 is remembered).
 
-Removal: ``DPF_UNBIND``; the death of the environment; or the revocation of
-any ring page capability (a freed or repossessed page is never written
-again: every write first checks the ring's capabilities). Removal of a dead
-or revoked binding is lazy: it happens at the next frame the filter accepts,
-at the next bind (before the overlap check) and at ``statistics()``; a
-frame accepted by a removed binding is dropped, never delivered elsewhere.
+Removal: ``DPF_UNBIND``; the death of the environment (at once: Aegis's
+destroy calls :meth:`NetFilters.forget`); or the revocation of any ring
+page capability (a freed or repossessed page is never written again: every
+write first checks the ring's capabilities). Removal of a revoked binding is
+lazy: it happens at the next frame the filter accepts and at the next bind
+(before the overlap check); that frame is dropped, never delivered elsewhere.
 An environment whose binding is removed by the kernel (not by its own
 unbind) is told with an asynchronous notice ``("filter", fid, reason)``.
 
@@ -63,7 +63,8 @@ Interface::
       attach(nic)             drive ``nic`` (Aegis attaches the machine's first NIC)
       bind(env, spec, ring, flags) -> fid      unbind(env, fid)
       info(env, fid) -> tuple                  send(env, handle, offset, length)
-      remove(binding, reason)                  on_irq()       purge()
+      mine(env, fid) -> Binding                note_tx(), note_handler_failure()
+      remove(binding, reason)    forget(env)   on_irq()       purge()
       classifier              the merged classifier (insert/remove/classify)
       statistics() -> NetStats
     sys_dpf_bind, sys_dpf_unbind, sys_dpf_info, sys_net_send   (the table's handlers)
@@ -154,7 +155,8 @@ class NetStats:
     delivered: int              # frames put in a ring (or handled by an ASH)
     unclaimed: int              # frames no filter accepted (dropped)
     ring_full: int              # accepted frames dropped: the next slot was full
-    tx_frames: int              # NET_SEND calls that queued a frame
+    tx_frames: int              # frames queued by NET_SEND or a handler
+    handler_failures: int       # handlers removed for an overrun or a fault (frame dropped)
     classify_cycles: int        # cycles charged for classification, in total
 
 
@@ -176,7 +178,7 @@ class NetFilters:
         self._next_fid = 1
         self._binds = self._refused = self._removed = 0
         self._rx = self._delivered = self._unclaimed = self._ring_full = 0
-        self._tx = self._classify_cycles = 0
+        self._tx = self._classify_cycles = self._handler_failures = 0
         self.c_instr = k.machine.profile.instruction
         self.c_rx, self.c_put, self.c_tx = (_cost(k, n) for n in ("nic_rx", "ring_put",
                                                                     "nic_tx"))
@@ -258,7 +260,7 @@ class NetFilters:
         self._device()
         return b.fid
 
-    def _mine(self, env: Environment, fid: Any) -> Binding:
+    def mine(self, env: Environment, fid: Any) -> Binding:
         """The caller's binding ``fid`` (ENOENT if it is not one)."""
         b = self.bindings.get(fid) if type(fid) is int else None
         if b is None or b.env is not env:
@@ -267,7 +269,7 @@ class NetFilters:
 
     def unbind(self, env: Environment, fid: Any) -> None:
         """Remove one of ``env``'s filters."""
-        self.remove(self._mine(env, fid), "unbind", tell=False)
+        self.remove(self.mine(env, fid), "unbind", tell=False)
 
     def remove(self, b: Binding, reason: str, tell: bool = True) -> None:
         """Take binding ``b`` out of the classifier; tell its owner unless it asked."""
@@ -284,6 +286,12 @@ class NetFilters:
         if tell and b.env.alive and len(b.env.inbox) < MAX_INBOX:
             b.env.inbox.append(Message("notice", ("filter", b.fid, reason), 0))
             self.k.sched.wake(b.env)
+
+    def forget(self, env: Environment) -> None:
+        """Remove every filter of a dying environment (nobody is told)."""
+        if self.per_env.get(env.eid):
+            for b in [b for b in self.bindings.values() if b.env is env]:
+                self.remove(b, "owner died", tell=False)
 
     def purge(self) -> int:
         """Remove every binding whose owner died or whose ring was revoked."""
@@ -319,6 +327,14 @@ class NetFilters:
         if not nic.transmit(cap.obj * page + offset, length):
             raise SyscallError("EAGAIN", "transmit ring full")
         self._tx += 1
+
+    def note_tx(self) -> None:
+        """Count a frame a handler transmitted."""
+        self._tx += 1
+
+    def note_handler_failure(self) -> None:
+        """Count a handler removed for an overrun or a fault."""
+        self._handler_failures += 1
 
     # -- receive -----------------------------------------------------------------------------
 
@@ -371,11 +387,10 @@ class NetFilters:
         return True
 
     def statistics(self) -> NetStats:
-        """Return a frozen snapshot of the counters (after a purge)."""
-        self.purge()
+        """Return a frozen snapshot of the counters (changes nothing)."""
         return NetStats(len(self.bindings), self._binds, self._refused, self._removed,
                         self._rx, self._delivered, self._unclaimed, self._ring_full,
-                        self._tx, self._classify_cycles)
+                        self._tx, self._handler_failures, self._classify_cycles)
 
 
 # -- the system-call handlers (the table is syscall.py) ------------------------------------

@@ -43,7 +43,7 @@ from exolab.kernels.exokernel import exc, netaddr, paths
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.exokernel.bind import Binder
-from exolab.kernels.exokernel.dpf_rx import NetFilters
+from exolab.kernels.exokernel.dpf_rx import NetFilters, NetStats
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
 from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
                                           EnvStats, Message)
@@ -85,6 +85,7 @@ class AegisStats(KernelStats):
     sched: SchedStats
     revoke: RevokeStats
     envs: tuple[EnvStats, ...]
+    net: NetStats                       # packet filters, rings, handlers (dpf_rx.py)
 
     @property
     def envs_created(self) -> int:
@@ -332,6 +333,7 @@ class Aegis:
             self.sched.release(env)
             self.phys.release_all(env)
             self.bind.forget(env)
+            self.net.forget(env)
             env.inbox.clear()
             if env.cap is not None:
                 self.caps.revoke(env.cap)
@@ -477,4 +479,4 @@ class Aegis:
                           tlb_upcalls=self.tlb_upcalls, stlb=self.stlb.statistics(),
                           caps=self.caps.statistics(), phys=self.phys.statistics(),
                           sched=self.sched.statistics(), revoke=self.revoker.statistics(),
-                          envs=envs)
+                          envs=envs, net=self.net.statistics())

@@ -23,7 +23,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError
-from exolab.kernels.exokernel import dpf_rx, netaddr
+from exolab.kernels.exokernel import ash, dpf_rx, netaddr
 from exolab.kernels.exokernel import envcalls as E
 from exolab.kernels.exokernel import pct, paths
 from exolab.kernels.exokernel.env import LIVE
@@ -67,6 +67,7 @@ class Sys(IntEnum):
     DPF_INFO = 72       # (fid) -> (state, delivered, dropped, reason)
     NET_SEND = 73       # (page handle, offset, length) transmit a frame
     NET_ADDR = 74       # () -> (mac, ipv4 int)                           (netaddr.py)
+    ASH_BIND = 75       # (fid, handler source, window page handles)      (ash.py)
 
 
 Handler = Callable[..., Any]
@@ -102,6 +103,7 @@ TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.DPF_INFO: (dpf_rx.sys_dpf_info, 1, "syscall_stack"),
     Sys.NET_SEND: (dpf_rx.sys_net_send, 3, "syscall_stack"),
     Sys.NET_ADDR: (netaddr.sys_net_addr, 0, "syscall_fast"),
+    Sys.ASH_BIND: (ash.sys_ash_bind, 3, "syscall_stack"),
 }
 
 

@@ -15,7 +15,8 @@ Interface::
       poll() -> bytes | None     the next frame, its slot freed; None if empty
       recv() -> bytes            poll, sleeping in Aegis until a frame comes
       info() -> (state, delivered, dropped, reason)     Aegis's DPF_INFO
-      close()                    unbind the filter, unmap and free the ring
+      attach_handler(source, window_pages=1) -> window vaddr   (ASH_BIND)
+      close()                    unbind the filter, unmap and free the ring (and window)
     bind_filter(os, spec, pages=1, share=False) -> RxRing
     Sender(os)                   one transmit page: send(frame)
 """
@@ -51,6 +52,8 @@ class RxRing:
         self.os, self.fid, self.vaddr, self.slots = os, fid, vaddr, slots
         self.frames = frames
         self.tail = 0                           # the next slot to consume
+        self.window = 0                         # an ASH's window, once attached
+        self.window_pages = 0
 
     def _slot(self, i: int) -> int:
         """Virtual address of slot ``i``."""
@@ -81,6 +84,18 @@ class RxRing:
         """Aegis's record of the filter: (state, delivered, dropped, reason)."""
         return self.os.trap(Sys.DPF_INFO, self.fid)  # type: ignore[no-any-return]
 
+    def attach_handler(self, source: str, window_pages: int = 1) -> int:
+        """Download an ASH (Python source defining ``handler(msg)``) for this filter,
+        with a window of fresh pages mapped here; return the window's address."""
+        vaddr, frames = _map_pages(self.os, window_pages)
+        try:
+            self.os.trap(Sys.ASH_BIND, self.fid, source, [h for _, h in frames])
+        except SyscallError:
+            self.os.munmap(vaddr, window_pages << SHIFT)
+            raise
+        self.window, self.window_pages = vaddr, window_pages
+        return vaddr
+
     def close(self) -> None:
         """Unbind the filter (if still bound) and give the ring's pages back."""
         try:
@@ -88,6 +103,9 @@ class RxRing:
         except SyscallError:
             pass                                # already removed by the kernel
         self.os.munmap(self.vaddr, len(self.frames) << SHIFT)
+        if self.window:
+            self.os.munmap(self.window, self.window_pages << SHIFT)
+            self.window = 0
 
 
 def bind_filter(os: "ExOS", spec: Any, pages: int = 1, share: bool = False) -> RxRing:
