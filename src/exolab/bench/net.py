@@ -32,10 +32,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from exolab.abi import ABI
+from exolab.abi import ABI, SOCKET_CALLS
 from exolab.apps.microbench import report
 from exolab.bench.papers import paper_rows, suite_profile
-from exolab.bench.registry import SuiteContext, SuiteOutput, get_suite, run_benchmark, suite
+from exolab.bench.registry import (ALL_KERNELS, SuiteContext, SuiteOutput, get_suite,
+                                   run_benchmark, suite)
 from exolab.machine.costs import get_profile
 
 __all__ = ["PROGRAMS", "BENCHMARKS", "PAYLOAD", "LOADS", "CLIENT", "SERVER", "harness",
@@ -43,6 +44,7 @@ __all__ = ["PROGRAMS", "BENCHMARKS", "PAYLOAD", "LOADS", "CLIENT", "SERVER", "ha
 
 CLIENT, SERVER = "10.0.0.1", "10.0.0.2"
 PORT = 7
+DONE_PORT = 9               # the client's last datagram goes here
 PAYLOAD = 60                # bytes of UDP data (Table 11's 60-byte packet)
 LOADS = tuple(range(1, 11))  # Fig 2: compute-bound processes on the receiver
 HOG_BURST = 1_000           # cycles a hog computes between looks at its stop flag (40 us:
@@ -75,7 +77,8 @@ def hog(os: ABI, key: int) -> None:
 
 
 def udp60(os: ABI, n: int) -> None:
-    """Table 11's client: ``n`` 60-byte round trips to the peer's echo, after one warm."""
+    """Table 11's client: ``n`` 60-byte round trips to the peer's echo, after one warm;
+    then a datagram to DONE_PORT (a peer that waits for it may end)."""
     s = os.socket("udp")
     os.bind(s, 0)
     msg = bytes(PAYLOAD)
@@ -86,14 +89,98 @@ def udp60(os: ABI, n: int) -> None:
         os.sendto(s, msg, SERVER, PORT)
         os.recvfrom(s, 2048)
     report(os, (os.time() - t0) / n)
+    os.sendto(s, b"done", SERVER, DONE_PORT)
 
 
-def _client(name: str, peer: str, *peer_args: int) -> Callable[..., None]:
-    """``udp60`` under another name, run against this module's ``peer(os, n,
-    *peer_args)``. The attributes are data (names, ints): the verifier copies
-    them with the program and the harness resolves them."""
-    def program(os: ABI, n: int) -> None:
-        udp60(os, n)
+#: the ASH both ends download for ``udp60-ash`` (SOSP'95: two processes ping-pong a
+#: counter): the payload's first word counts the hops left. The handler checks the
+#: datagram's checksum as it copies it (the sum integrated into the copy), and with
+#: hops left answers from the interrupt: the request with the Ethernet, IP and UDP
+#: addresses swapped (sums, so the IP checksum stays right), the count one less and
+#: the UDP checksum updated for it; at zero it delivers the frame to the socket.
+ASH_PINGPONG = """
+def handler(msg):
+    n = msg.length
+    if n < 46:
+        return
+    ulen = msg.load(38, 2)
+    if ulen < 12 or 34 + ulen > n:
+        return
+    ck = msg.load(40, 2)
+    count = msg.load(42, 4)
+    msg.copy(6, 0, 6)
+    msg.copy(0, 6, 6)
+    msg.copy(12, 12, 14)
+    s = msg.copy(30, 26, 4) + msg.copy(26, 30, 4)
+    s = s + msg.copy(36, 34, 2) + msg.copy(34, 36, 2) + msg.copy(38, 38, 4)
+    s = s + msg.copy(42, 42, ulen - 8) + 17 + ulen
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    if ck != 0 and s != 0xFFFF:
+        return
+    if count == 0:
+        msg.deliver()
+        return
+    new = count - 1
+    t = s + (0xFFFF - ck) + (0xFFFF - (count >> 16)) + (0xFFFF - (count & 0xFFFF))
+    t = t + (new >> 16) + (new & 0xFFFF)
+    t = (t & 0xFFFF) + (t >> 16)
+    t = (t & 0xFFFF) + (t >> 16)
+    t = (t & 0xFFFF) + (t >> 16)
+    c = 0xFFFF - t
+    if c == 0:
+        c = 0xFFFF
+    msg.store(42, 4, new)
+    msg.store(40, 2, c)
+    msg.send(0, 34 + ulen)
+"""
+
+
+def ash_echo(os: Any, n: int, hogs: int = 0) -> None:
+    """The ASH peer: ASH_PINGPONG answers PORT in Aegis (with ``hogs`` compute-bound
+    processes beside it); the process waits on a socket (answering ARP meanwhile)
+    for the client's last datagram."""
+    done = os.socket("udp")
+    os.bind(done, DONE_PORT)
+    s = os.socket("udp")
+    os.bind(s, PORT)
+    os.bind_handler(s, ASH_PINGPONG)
+    key = os.shm_create(4096) if hogs else 0
+    pids = [os.spawn(hog, key, name="hog") for _ in range(hogs)]
+    os.recvfrom(done, 16)
+    if hogs:
+        os.store(os.shm_attach(key), 1)
+        for pid in pids:
+            os.wait(pid)
+
+
+def ash_pingpong(os: Any, n: int) -> None:
+    """``udp60-ash``'s client: one warm round trip through the peer's ASH, then a
+    counter of 2n hops ping-pongs between the two ASHs; the last hop wakes us."""
+    s = os.socket("udp")
+    os.bind(s, 0)
+    os.bind_handler(s, ASH_PINGPONG)
+    msg = bytes(PAYLOAD - 4)
+    os.sendto(s, (1).to_bytes(4, "big") + msg, SERVER, PORT)    # warm: ARP, caches
+    os.recvfrom(s, 2048)
+    t0 = os.time()
+    os.sendto(s, (2 * n - 1).to_bytes(4, "big") + msg, SERVER, PORT)
+    os.recvfrom(s, 2048)
+    report(os, (os.time() - t0) / n)
+    os.sendto(s, b"done", SERVER, DONE_PORT)
+
+
+def _client(name: str, peer: str, *peer_args: int,
+            ash: bool = False) -> Callable[..., None]:
+    """``udp60`` (``ash``: ``ash_pingpong``) under another name, run against this
+    module's ``peer(os, n, *peer_args)``. The attributes are data (names, ints):
+    the verifier copies them with the program and the harness resolves them."""
+    if ash:
+        def program(os: ABI, n: int) -> None:
+            ash_pingpong(os, n)
+    else:
+        def program(os: ABI, n: int) -> None:   # type: ignore[misc]
+            udp60(os, n)
     program.__name__ = name
     program.peer = peer                             # type: ignore[attr-defined]
     program.peer_args = peer_args                   # type: ignore[attr-defined]
@@ -126,13 +213,19 @@ def harness(program: Any, n: int, *, kernel: str, profile: str, seed: int) -> An
 
 PROGRAMS: dict[str, Callable[..., None]] = {
     "udp60": _client("udp60", "echo"),
+    "udp60-ash": _client("udp60-ash", "ash_echo", ash=True),
     **{f"load-{k}": _client(f"load-{k}", "echo", k) for k in LOADS},
+    **{f"load-{k}-ash": _client(f"load-{k}-ash", "ash_echo", k, ash=True) for k in LOADS},
 }
 BENCHMARKS = tuple(PROGRAMS)
 ITERATION = {b: "a round trip (machine A's share: one send, one receive)"
              for b in BENCHMARKS}
-NEEDS = {f"load-{k}": frozenset({"shm_create"}) for k in LOADS}
-SIZES = {f"load-{k}": _LOAD_N for k in LOADS}
+_SOCKETS = frozenset(SOCKET_CALLS)
+NEEDS = {"udp60": _SOCKETS, "udp60-ash": _SOCKETS | {"bind_handler"},
+         **{f"load-{k}": _SOCKETS | {"shm_create"} for k in LOADS},
+         **{f"load-{k}-ash": _SOCKETS | {"shm_create", "bind_handler"} for k in LOADS}}
+SIZES = {**{f"load-{k}": _LOAD_N for k in LOADS},
+         **{f"load-{k}-ash": _LOAD_N for k in LOADS}}
 
 
 def round_trip(kernel: str, n: int, load: int = 0, profile: str = "dec5000",
@@ -151,7 +244,7 @@ def floor_us(profile: str) -> float:
     return round_trip_floor_us(get_profile(profile), 14 + 20 + 8 + PAYLOAD)
 
 
-@suite("net", kernels=("monolithic", "exokernel"), default_profile=suite_profile("net"),
+@suite("net", kernels=(ALL_KERNELS,), default_profile=suite_profile("net"),
        description="net: UDP round trips between two machines (SOSP'95 Table 11, Fig 2)",
        programs=PROGRAMS, iteration=ITERATION, unit="us", sizes=SIZES, default_size=_N,
        needs=NEEDS)

@@ -105,7 +105,8 @@ class Aegis:
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
     declaration = Declaration(
         extensions=frozenset({"read_inline", "write_inline", "rpc_call_trusted",
-                              "pct_call"}), raw_entry="aegis",    # ExOS's extensions
+                              "pct_call", "bind_handler"}),      # ExOS's extensions
+        raw_entry="aegis",
         paths="exolab.kernels.exokernel.paths",
         limits={"max_fds": EXOS_MAX_FDS, "pipe_buffer": PIPE_RING,
                 "shm_max_bytes": EXOS_MAX_SHM << PAGE_SHIFT,

@@ -25,7 +25,8 @@ How each ABI call is provided:
     shm             capability-named segments, attachers become co-owners
     rpc             lrpc: synchronous PCT into the server's single entry
 
-Extensions beyond the ABI: ``read_inline``/``write_inline`` (pipe'),
+Extensions beyond the ABI: ``bind_handler`` (an ASH on a UDP socket),
+``read_inline``/``write_inline`` (pipe'),
 ``rpc_call_trusted`` (tlrpc), ``pct_call`` (a bare PCT), ``aegis(number,
 *args)`` (the raw kernel interface), ``handle``/``pid`` attributes,
 ``dropped`` (asynchronous messages refused). ``cpu`` is a user-mode view
@@ -262,6 +263,11 @@ class ExOS(Personality):
 
     def recvfrom(self, fd: int, n: int) -> tuple[bytes, tuple[str, int]]:
         return self._net().recvfrom(fd, n)
+
+    def bind_handler(self, fd: int, source: str) -> None:
+        """Extension: attach an ASH (``handler(msg)`` source, verified by Aegis) to
+        bound UDP socket ``fd``: it runs in the kernel on arrival (net.py, ash.py)."""
+        self._net().bind_handler(fd, source)
 
     # -- ABI: identity and time --------------------------------------------------------
 

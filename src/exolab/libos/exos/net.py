@@ -17,6 +17,10 @@ but the wakeup, and one system call (``NET_SEND``) per frame sent.
   the way.
 - *Send.* The stack builds the frame in a transmit page of this process (its
   one copy of the payload, and the checksum pass) and calls ``NET_SEND``.
+- *Handlers.* ``bind_handler(fd, source)`` (ExOS's extension) attaches an
+  ASH (:mod:`exolab.kernels.exokernel.ash`) to a bound UDP socket's filter:
+  Aegis runs the verified handler in the interrupt, which may answer without
+  this process being scheduled at all, or deliver the frame to the socket.
 - *Waiting.* ``recvfrom`` on an empty socket services every ring of the
   process (ARP and echo too), then sleeps in Aegis until a ring is filled.
 
@@ -32,7 +36,8 @@ Interface::
     FD_SOCKET                   the descriptor kind of a socket (ipc.py's table)
     UserMemory(cpu)             PacketMemory over this process's own addresses
     ExosNet(os)                 socket(kind), bind(fd, port), sendto(...), recvfrom(fd, n),
-                                close_socket(sid), stack, statistics()
+                                close_socket(sid), bind_handler(fd, source), stack,
+                                statistics()
     udp_filter(port), icmp_reply_filter(ident), arp_filter(ip), echo_filter(ip)
     RING_PAGES, SOCK_QUEUE
 """
@@ -42,7 +47,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import SOCKET_KINDS, as_bytes
-from exolab.errors import SyscallError
+from exolab.errors import SyscallError, type_name
 from exolab.kernels.common.args import shown
 from exolab.kernels.exokernel.dpf_rx import SLOT_DATA
 from exolab.kernels.exokernel.syscall import Sys
@@ -305,6 +310,20 @@ class ExosNet:
             self.overflow += 1
             return
         sock.queue.append(item)
+
+    # -- handlers --------------------------------------------------------------------
+
+    def bind_handler(self, fd: Any, source: Any) -> None:
+        """Attach an ASH to bound UDP socket ``fd``'s filter: ``source`` defines
+        ``handler(msg)``, verified by Aegis (EINVAL if refused); frames it delivers
+        (``msg.deliver()``) reach the socket's ``recvfrom`` as usual."""
+        sock = self._sock(fd)
+        if sock.kind != "udp" or sock.ring is None:
+            raise SyscallError("EINVAL", "a handler needs a bound UDP socket", fd=fd)
+        if type(source) is not str:
+            raise SyscallError("EINVAL", "a handler is Python source text",
+                               type=type_name(source))
+        sock.ring.attach_handler(source)
 
     def statistics(self) -> NetStats:
         """The library stack's counters."""
