@@ -18,7 +18,8 @@ receive: each machine does the same per round trip).
                   receiver; latency grows with K where the echo waits to be
                   scheduled, stays flat with an ASH
 - the *Ethernet lower bound* (two frames on the wire, no software) is a note,
-  with the gap of each row above it
+  with the gap of each row above it; the ratio ExOS / ExOS+ASH against the
+  paper's; Fig 2's slope per kernel; and dpf's Table 7 rows (bench/classify.py)
 
 Interface::
 
@@ -26,6 +27,7 @@ Interface::
     harness(program, n, kernel=, profile=, seed=) -> ProgramRun   (machine A's)
     round_trip(kernel, n, load=0, profile="dec5000", seed=0) -> cycles
     floor_us(profile) -> float                         the Ethernet lower bound
+    slope(results, kernel, suffix="") -> (us per process, intercept) | None   Fig 2
     run_net(ctx) -> SuiteOutput                        (registered as ``net``)
 """
 from __future__ import annotations
@@ -37,10 +39,11 @@ from exolab.apps.microbench import report
 from exolab.bench.papers import paper_rows, suite_profile
 from exolab.bench.registry import (ALL_KERNELS, SuiteContext, SuiteOutput, get_suite,
                                    run_benchmark, suite)
+from exolab.errors import ConfigError
 from exolab.machine.costs import get_profile
 
 __all__ = ["PROGRAMS", "BENCHMARKS", "PAYLOAD", "LOADS", "CLIENT", "SERVER", "harness",
-           "round_trip", "floor_us", "run_net"]
+           "round_trip", "floor_us", "run_net", "slope", "ASH_PINGPONG"]
 
 CLIENT, SERVER = "10.0.0.1", "10.0.0.2"
 PORT = 7
@@ -234,7 +237,8 @@ def round_trip(kernel: str, n: int, load: int = 0, profile: str = "dec5000",
     bench = "udp60" if load == 0 else f"load-{load}"
     value = run_benchmark(get_suite("net"), bench, kernel, profile, seed, n)
     if value is None:
-        raise ValueError(f"{bench} is n/a on {kernel}")
+        raise ConfigError("benchmark is n/a on this kernel", benchmark=bench,
+                          kernel=kernel)
     return value
 
 
@@ -263,8 +267,54 @@ def run_net(ctx: SuiteContext) -> SuiteOutput:
                                                      f"{kernel}: n/a") if x)
                 continue
             results.append(ctx.result(bench, kernel, round(cycles / mhz, 3), "us"))
-    udp = {r.kernel: r.value for r in results if r.benchmark == "udp60"}
-    notes["udp60"] = (f"Ethernet lower bound {floor:.1f} us (two 102-byte frames, no "
-                      "software); above it: " + ", ".join(
-                          f"{k} {v - floor:.1f} us" for k, v in udp.items()))
+    notes.update(_notes(results, floor))
+    if "exokernel" in ctx.kernels:
+        from exolab.bench.classify import classification_rows
+        rows, more = classification_rows(ctx)      # Table 7 (helper dpf's bench/classify)
+        results += rows
+        notes.update(more)
     return SuiteOutput(results, paper_rows(ctx.suite), notes)
+
+
+def _value(results: list[Any], bench: str, kernel: str) -> float | None:
+    """The measured value of (``bench``, ``kernel``), or None."""
+    return next((r.value for r in results if r.benchmark == bench and r.kernel == kernel),
+                None)
+
+
+def slope(results: list[Any], kernel: str, suffix: str = "") -> tuple[float, float] | None:
+    """Least-squares (us per added process, intercept) of ``load-K{suffix}`` on
+    ``kernel``, or None without two points."""
+    pts = [(k, v) for k in LOADS
+           if (v := _value(results, f"load-{k}{suffix}", kernel)) is not None]
+    if len(pts) < 2:
+        return None
+    n = len(pts)
+    mx, my = sum(k for k, _ in pts) / n, sum(v for _, v in pts) / n
+    sxx = sum((k - mx) ** 2 for k, _ in pts)
+    b = sum((k - mx) * (v - my) for k, v in pts) / sxx
+    return b, my - b * mx
+
+
+def _notes(results: list[Any], floor: float) -> dict[str, str]:
+    """The lower bound, ExOS/ASH against the paper, and Fig 2's slopes."""
+    notes: dict[str, str] = {}
+    udp = {k: v for k in ("monolithic", "exokernel")
+           if (v := _value(results, "udp60", k)) is not None}
+    notes["udp60"] = (f"Ethernet lower bound {floor:.1f} us (two 102-byte frames, no "
+                      "software); above it: " + ", ".join(f"{k} {v - floor:.1f} us"
+                                                          for k, v in udp.items()))
+    ash = _value(results, "udp60-ash", "exokernel")
+    if ash is not None and "exokernel" in udp:
+        ratio = udp["exokernel"] / ash
+        ok = "ok" if ratio > 1 and 1 / 1.5 <= ratio / (320 / 259) <= 1.5 else "OFF"
+        notes["udp60-ash"] = (f"ExOS/ExOS+ASH {ratio:.2f} (paper {320 / 259:.2f}) {ok}; "
+                              f"{ash - floor:.1f} us above the lower bound (paper 6 us)")
+    for kernel, suffix in (("monolithic", ""), ("exokernel", ""), ("exokernel", "-ash")):
+        fit = slope(results, kernel, suffix)
+        if fit is not None:
+            shape = "flat" if abs(fit[0]) < 0.02 * max(fit[1], 1.0) else "grows linearly"
+            notes[f"load-1{suffix}"] = "; ".join(x for x in (
+                notes.get(f"load-1{suffix}", ""),
+                f"Fig 2 {kernel}: {fit[0]:+,.1f} us per process ({shape})") if x)
+    return notes

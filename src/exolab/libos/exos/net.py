@@ -62,7 +62,8 @@ __all__ = ["FD_SOCKET", "UserMemory", "ExosNet", "udp_filter", "icmp_reply_filte
            "arp_filter", "echo_filter", "RING_PAGES", "SOCK_QUEUE"]
 
 FD_SOCKET = 4               # descriptor kind (ipc.py: FD_CONSOLE 1, FD_READ 2, FD_WRITE 3)
-RING_PAGES = 4              # pages of a socket's receive ring (8 slots)
+RING_PAGES = 8              # pages of a socket's receive ring (16 slots)
+SHARED_PAGES = 2            # pages of the ARP and echo-request rings (4 slots each)
 SOCK_QUEUE = 32             # datagrams queued for a socket not being read
 
 _IP = ("eq", 12, 2, 0xFFFF, 0x0800)
@@ -126,8 +127,8 @@ class ExosNet:
         self.sender = Sender(os)
         self.stack = NetStack(mac, ip, memory=UserMemory(os.cpu), transmit=self._transmit,
                               tx_addr=self.sender.vaddr, charge=self._charge)
-        self.arp_ring = bind_filter(os, arp_filter(ip), share=True)
-        self.echo_ring = bind_filter(os, echo_filter(ip), share=True)
+        self.arp_ring = bind_filter(os, arp_filter(ip), pages=SHARED_PAGES, share=True)
+        self.echo_ring = bind_filter(os, echo_filter(ip), pages=SHARED_PAGES, share=True)
         self.socks: dict[int, _Socket] = {}             # socket id -> socket
         self.icmp: dict[int, _Socket] = {}              # echo identifier -> socket
         self._next_sid = 1
