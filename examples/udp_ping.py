@@ -21,10 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from exolab.kernels import make_kernel
-from exolab.machine import Machine
-from exolab.machine.wire import ethernet, run_together
-
 A, B = "10.0.0.1", "10.0.0.2"
 WORDS = [b"hello", b"exokernel", b"world"]
 
@@ -57,43 +53,46 @@ def client(os: Any) -> None:
     os.close(s)
 
 
-def run(kernel: str) -> None:
-    """Wire two machines running ``kernel``; run the client on A, the server on B."""
-    wire = ethernet()
-    ma, mb = Machine("dec5000", seed=1), Machine("dec5000", seed=2)
-    ma.attach_nic(wire.a)
-    mb.attach_nic(wire.b)
-    ka, kb = make_kernel(kernel, ma, ip=A), make_kernel(kernel, mb, ip=B)
-    kb.boot(server, name="server")
-    ka.boot(client, name="client")
-    results = run_together([ma, mb])
-    print(f"== {kernel}: {[r.reason for r in results]}")
-    for line in ka.console:
-        print("  A:", line)
-    for name, k in (("A", ka), ("B", kb)):
-        print(f"  {name}: {counters(k)}")
-    ma.close()
-    mb.close()
+if __name__ == "__main__":            # the host side: machines, wire, kernels
+    from exolab.kernels import make_kernel
+    from exolab.machine import Machine
+    from exolab.machine.wire import ethernet, run_together
+
+    def run(kernel: str) -> None:
+        """Wire two machines running ``kernel``; run the client on A, the server on B."""
+        wire = ethernet()
+        ma, mb = Machine("dec5000", seed=1), Machine("dec5000", seed=2)
+        ma.attach_nic(wire.a)
+        mb.attach_nic(wire.b)
+        ka, kb = make_kernel(kernel, ma, ip=A), make_kernel(kernel, mb, ip=B)
+        kb.boot(server, name="server")
+        ka.boot(client, name="client")
+        results = run_together([ma, mb])
+        print(f"== {kernel}: {[r.reason for r in results]}")
+        for line in ka.console:
+            print("  A:", line)
+        for name, k in (("A", ka), ("B", kb)):
+            print(f"  {name}: {counters(k)}")
+        ma.close()
+        mb.close()
 
 
-def counters(k: Any) -> str:
-    """What the kernel saw of the network: its stack's counters (monolithic), or
-    Aegis's packet-filter counters (the stacks were in the library OSes)."""
-    if kernel_name(k) == "monolithic":
-        st = k.net.stack.statistics()
-        return (f"stack rx {st.rx_frames} (arp {st.arp_in}, echo requests "
-                f"{st.echo_requests}, echo replies {st.echo_replies}, udp {st.udp_in}), "
-                f"dropped {st.dropped}, tx {st.tx_frames}")
-    st = k.net.statistics()
-    return (f"aegis rx {st.rx_frames}, delivered to rings {st.delivered}, "
-            f"unclaimed {st.unclaimed}, sent {st.tx_frames}")
+    def counters(k: Any) -> str:
+        """What the kernel saw of the network: its stack's counters (monolithic), or
+        Aegis's packet-filter counters (the stacks were in the library OSes)."""
+        if kernel_name(k) == "monolithic":
+            st = k.net.stack.statistics()
+            return (f"stack rx {st.rx_frames} (arp {st.arp_in}, echo requests "
+                    f"{st.echo_requests}, echo replies {st.echo_replies}, udp {st.udp_in}), "
+                    f"dropped {st.dropped}, tx {st.tx_frames}")
+        st = k.net.statistics()
+        return (f"aegis rx {st.rx_frames}, delivered to rings {st.delivered}, "
+                f"unclaimed {st.unclaimed}, sent {st.tx_frames}")
 
 
-def kernel_name(k: Any) -> str:
-    """The kernel's registry name."""
-    return str(k.name)
+    def kernel_name(k: Any) -> str:
+        """The kernel's registry name."""
+        return str(k.name)
 
-
-if __name__ == "__main__":
     for kernel in ("monolithic", "exokernel"):
         run(kernel)
