@@ -24,6 +24,7 @@ How each ABI call is provided:
     fault handler   upcalled from Aegis's exception dispatch, full context saved
     shm             capability-named segments, attachers become co-owners
     rpc             lrpc: synchronous PCT into the server's single entry
+    sockets         the network stack as a library over DPF filters (net.py)
 
 Extensions beyond the ABI: ``bind_handler`` (an ASH on a UDP socket),
 ``read_inline``/``write_inline`` (pipe'),
