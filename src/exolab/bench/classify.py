@@ -34,6 +34,7 @@ Interface::
     hostile_filters(n, seed=0) -> HostileStats
     hostile_handlers(n, seed=0) -> HostileStats
     hostile_soak(filters=10_000, handlers=10_000, seed=0) -> (HostileStats, HostileStats)
+                                        (``python -m exolab.bench.classify`` prints it)
 """
 from __future__ import annotations
 
@@ -353,3 +354,8 @@ def hostile_soak(filters: int = 10_000, handlers: int = 10_000,
                  seed: int = 0) -> tuple[HostileStats, HostileStats]:
     """The long run: 10,000 hostile filters and 10,000 hostile handlers."""
     return hostile_filters(filters, seed), hostile_handlers(handlers, seed)
+
+
+if __name__ == "__main__":          # python -m exolab.bench.classify: the long soak
+    for stats in hostile_soak():
+        print(stats)

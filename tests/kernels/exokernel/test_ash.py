@@ -150,3 +150,41 @@ def test_ash_bind_decodes_its_arguments() -> None:
     m, k = boot(main)
     assert k.run().reason == "finished", k.faults
     assert out == ["ENOENT", "EINVAL", "EINVAL", "EINVAL", "EPERM", "ok", "EBUSY"]
+
+
+def _valid(data: bytes) -> bool:
+    """A header or datagram whose ones'-complement sum (with its checksum) is 0xFFFF."""
+    return _sum(data) == 0xFFFF
+
+
+def test_the_udp_echo_handler_answers_with_valid_checksums() -> None:
+    from exolab.libos.exos.pfilter import UDP_ECHO
+    out: dict[str, Any] = {}
+    payload = bytes(range(60))
+    ip = bytes([0x45, 0]) + (28 + 60).to_bytes(2, "big") + bytes(4) + bytes([9, 17]) + \
+        bytes(2) + bytes([10, 0, 0, 1, 10, 0, 0, 2])
+    ip = ip[:10] + (0xFFFF - _sum(ip)).to_bytes(2, "big") + ip[12:]
+    udp = (5000).to_bytes(2, "big") + (7).to_bytes(2, "big") + (68).to_bytes(2, "big") + \
+        bytes(2)
+    frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + udp + payload
+
+    def main(os: Any) -> int:
+        echo = bind_filter(os, udp_filter(7))
+        replies = bind_filter(os, udp_filter(5000))
+        echo.attach_handler(UDP_ECHO)
+        Sender(os).send(frame)
+        out["reply"] = replies.recv()
+        out["echo"] = echo.info()
+        return 0
+
+    m, k = boot(main)
+    assert k.run().reason == "finished", k.faults
+    r = out["reply"]
+    assert r[:6] == b"\x04" * 6 and r[6:12] == b"\x02" * 6
+    assert r[26:30] == bytes([10, 0, 0, 2]) and r[30:34] == bytes([10, 0, 0, 1])
+    assert r[34:36] == (7).to_bytes(2, "big") and r[36:38] == (5000).to_bytes(2, "big")
+    assert r[42:102] == payload and r[22] == 64
+    assert _valid(r[14:34])                                   # IP header checksum
+    pseudo = r[26:34] + bytes([0, 17]) + (68).to_bytes(2, "big")
+    assert _valid(pseudo + r[34:102])                         # UDP checksum
+    assert out["echo"][0] == "bound"

@@ -5,6 +5,7 @@ A short fixed-seed run of ``exolab.bench.classify.hostile_filters`` /
 """
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from exolab.bench.classify import hostile_filters, hostile_handlers
@@ -51,7 +52,6 @@ def test_lying_and_odd_values_are_refused_by_type() -> None:
 
 def test_random_frames_to_a_bound_filter_never_crash_the_kernel() -> None:
     out: dict[str, Any] = {}
-    import random
     rng = random.Random(3)
     frames = [rng.randbytes(rng.randrange(14, 200)) for _ in range(40)]
     frames += [udp_frame(7)[:n] for n in range(14, 43)] + [udp_frame(7, ihl=15)]
@@ -74,3 +74,35 @@ def test_random_frames_to_a_bound_filter_never_crash_the_kernel() -> None:
     assert s.rx_frames == len(frames) and out["got"] == s.delivered
     assert s.delivered + s.unclaimed + s.ring_full == len(frames)
     assert s.delivered >= 2           # the whole frame and the long-header one
+
+
+def test_random_arguments_to_every_network_call_only_ever_raise_errnos() -> None:
+    from exolab.kernels.exokernel.syscall import Sys
+    rng = random.Random(11)
+    junk: list[Any] = [None, 0, -1, 1 << 70, 3.5, "x", b"\x00", [], (), [1, 2], {"a": 1},
+                       _Lying(3), True, [("eq", 0, 1, 1, 1)], ("eq", 0, 1, 1, 1),
+                       [[("eq",)]], [("shift", 0, 1, 0xFF, 8)] * 40, "def handler(m):\n"]
+    calls = [(Sys.DPF_BIND, 3), (Sys.DPF_UNBIND, 1), (Sys.DPF_INFO, 1),
+             (Sys.NET_SEND, 3), (Sys.ASH_BIND, 3)]
+    leaks: list[str] = []
+    done: dict[str, int] = {}
+
+    def main(os: Any) -> int:
+        ring = bind_filter(os, udp_filter(7))
+        ppn, h = os.aegis(Sys.PAGE_ALLOC, None)
+        pool = junk + [ring.fid, h, [h]]
+        for _ in range(600):
+            number, nargs = rng.choice(calls)
+            args = [rng.choice(pool) for _ in range(nargs)]
+            try:
+                os.aegis(number, *args)
+            except SyscallError:
+                pass
+            except Exception as ex:         # anything else escaping is a kernel bug
+                leaks.append(f"{number} {type(ex).__name__}: {ex}")
+        done["ok"] = 1
+        return 0
+
+    m, k = boot(main)
+    assert k.run().reason == "finished", k.faults
+    assert done == {"ok": 1} and leaks == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, rule
 
@@ -175,6 +175,33 @@ class Classifiers(RuleBasedStateMachine):
 
 
 TestClassifiers = Classifiers.TestCase
-TestClassifiers.settings = settings(max_examples=150, stateful_step_count=30,
+TestClassifiers.settings = settings(max_examples=100, stateful_step_count=30,
                                     deadline=None,
                                     suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_overlap_is_refused_only_when_some_packet_satisfies_both() -> None:
+    a, b = tcp(1), tcp(2)
+    assert not dpf.may_overlap(a, b)                        # ports differ
+    assert dpf.may_overlap(a, dpf.decode([("eq", 12, 2, 0xFFFF, 0x0800)]))  # a prefix
+    assert dpf.may_overlap(a, tcp(1))
+    udp = dpf.decode([("eq", 12, 2, 0xFFFF, 0x0800), ("shift", 14),
+                      ("eq", 9, 1, 0xFF, 17)])
+    assert not dpf.may_overlap(a, udp)                      # protocol differs
+    arp = dpf.decode([("eq", 12, 2, 0xFFFF, 0x0806)])
+    assert not dpf.may_overlap(a, arp)
+    # the same bytes reached through a fixed shift written differently: still equal
+    assert dpf.decode([("shift", 10), ("eq", 2, 2, 0xFFFF, 0x0800)]) == \
+        dpf.decode([("eq", 12, 2, 0xFFFF, 0x0800)])
+    # a filter that contradicts itself accepts nothing and overlaps nothing
+    empty = dpf.decode([("eq", 0, 1, 0xFF, 1), ("eq", 0, 1, 0x0F, 2)])
+    assert dpf.constraints(empty) is None and not dpf.may_overlap(empty, empty)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=terms(), b=terms(), noise=st.lists(_BYTES, max_size=48).map(bytes))
+def test_disjoint_means_no_packet_matches_both(a: Any, b: Any, noise: bytes) -> None:
+    for frame in (satisfying(a, noise), satisfying(b, noise),
+                  satisfying(b, satisfying(a, noise)), satisfying(a, satisfying(b, noise))):
+        if dpf.matches(a, frame) and dpf.matches(b, frame):
+            assert dpf.may_overlap(a, b)

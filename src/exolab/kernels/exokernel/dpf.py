@@ -52,6 +52,8 @@ Interface::
     reach(terms) -> int                   the largest byte offset + 1 it may read
     matches(terms, frame) -> bool         field(base+off) read past the end: False
     may_overlap(a, b) -> bool             False only if provably disjoint
+    constraints(terms) -> per-context byte constraints (None: accepts nothing)
+    overlap(constraints_a, constraints_b) -> bool        may_overlap, precomputed
     winner(candidates) -> key             the deepest, then the earliest installed
     depth(terms) -> int
 """
@@ -63,7 +65,7 @@ from typing import Any, Iterable
 from exolab.errors import SyscallError, type_name
 
 __all__ = ["MAX_TERMS", "MAX_FRAME", "SIZES", "Atom", "Shift", "Term", "decode", "reach",
-           "matches", "may_overlap", "winner", "depth", "constraints"]
+           "matches", "may_overlap", "overlap", "winner", "depth", "constraints"]
 
 MAX_TERMS = 32          # terms of one filter (a TCP/IP demultiplexer needs 5-8)
 MAX_FRAME = 1514        # the largest Ethernet frame without its FCS (what a filter sees)
@@ -216,7 +218,11 @@ def constraints(terms: tuple[Term, ...]) -> dict[tuple[Shift, ...], dict[int, tu
 def may_overlap(a: tuple[Term, ...], b: tuple[Term, ...]) -> bool:
     """False only if no packet satisfies both: some byte both test, reached through
     the same shifts, must hold different bits."""
-    ca, cb = constraints(a), constraints(b)
+    return overlap(constraints(a), constraints(b))
+
+
+def overlap(ca: Any, cb: Any) -> bool:
+    """:func:`may_overlap` of two filters' :func:`constraints`."""
     if ca is None or cb is None:
         return False
     for ctx, bytes_a in ca.items():

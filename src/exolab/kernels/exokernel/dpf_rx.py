@@ -29,6 +29,7 @@ The system calls (numbers in :mod:`.syscall`; ``ExOS`` wrappers in
         state "bound" or "removed" (reason: "unbind", "ring revoked",
         "handler fault: ...", "handler overran its bound"); ENOENT if the
         fid is not, and never was, the caller's
+    ASH_BIND(fid, source, window)  attach a handler (see :mod:`.ash`)
     NET_SEND(handle, offset, length)  transmit the frame at ``offset`` in
         the page ``handle`` names (``read`` right), 14..1514 bytes, inside
         the page; EAGAIN if the NIC's transmit ring is full; ENODEV without
@@ -109,6 +110,8 @@ PATHS: dict[str, tuple[int, str]] = {
                      "advance the ring, poke the NIC's transmit-demand register"),
     "bind_term": (6, "estimate: per filter term at bind: check kind, size, mask, "
                      "value and reach (a table walk, not on the receive path)"),
+    "bind_overlap": (8, "estimate: per installed filter of another environment compared "
+                        "at bind: walk its byte constraints beside the new filter's"),
 }
 
 
@@ -131,6 +134,7 @@ class Binding:
     state: str = "bound"                # "bound" -> "removed"
     reason: str = ""                    # why it was removed
     delivered: int = 0                  # frames put in the ring or handled
+    cons: Any = None                    # dpf.constraints(terms), for overlap checks
     dropped: int = 0                    # frames accepted but dropped (ring full)
 
     @property
@@ -218,11 +222,16 @@ class NetFilters:
     def _conflict(self, env: Environment, terms: tuple[dpf.Term, ...],
                   share: bool) -> Binding | None:
         """An installed filter of another environment this one may not overlap."""
+        mine = dpf.constraints(terms)
+        compared = 0
         for b in self.bindings.values():
             if b.env is env or (b.share and share):
                 continue
-            if dpf.may_overlap(b.terms, terms):
+            compared += 1
+            if dpf.overlap(b.cons, mine):
+                self.k.cpu.charge(compared * _cost(self.k, "bind_overlap"))
                 return b
+        self.k.cpu.charge(compared * _cost(self.k, "bind_overlap"))
         return None
 
     def bind(self, env: Environment, spec: Any, ring: Any, flags: Any) -> int:
@@ -251,7 +260,7 @@ class NetFilters:
     def _install(self, env: Environment, terms: tuple[dpf.Term, ...],
                  caps: list[Capability], share: bool) -> int:
         """Invoke: record the binding and merge its filter into the classifier."""
-        b = Binding(self._next_fid, env, terms, share, caps)
+        b = Binding(self._next_fid, env, terms, share, caps, cons=dpf.constraints(terms))
         self._next_fid += 1
         self.bindings[b.fid] = b
         self.per_env[env.eid] = self.per_env.get(env.eid, 0) + 1

@@ -62,12 +62,12 @@ class Sys(IntEnum):
     WAKE = 43           # (env)
     PCT_SYNC = 44       # (env, words) -> reply words
     PCT_ASYNC = 45      # (env, words, donate) -> whether the callee ran
-    DPF_BIND = 70       # (filter, ring page handles, flags) -> fid      (dpf_rx.py)
-    DPF_UNBIND = 71     # (fid)
-    DPF_INFO = 72       # (fid) -> (state, delivered, dropped, reason)
-    NET_SEND = 73       # (page handle, offset, length) transmit a frame
-    NET_ADDR = 74       # () -> (mac, ipv4 int)                           (netaddr.py)
-    ASH_BIND = 75       # (fid, handler source, window page handles)      (ash.py)
+    DPF_BIND = 80       # (filter, ring page handles, flags) -> fid      (dpf_rx.py)
+    DPF_UNBIND = 81     # (fid)
+    DPF_INFO = 82       # (fid) -> (state, delivered, dropped, reason)
+    NET_SEND = 83       # (page handle, offset, length) transmit a frame
+    NET_ADDR = 84       # () -> (mac, ipv4 int)                           (netaddr.py)
+    ASH_BIND = 85       # (fid, handler source, window page handles)      (ash.py)
 
 
 Handler = Callable[..., Any]

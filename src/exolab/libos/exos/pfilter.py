@@ -19,6 +19,9 @@ Interface::
       close()                    unbind the filter, unmap and free the ring (and window)
     bind_filter(os, spec, pages=1, share=False) -> RxRing
     Sender(os)                   one transmit page: send(frame)
+    UDP_ECHO                     an ASH (source) that answers a UDP datagram from the
+                                 interrupt: addresses swapped, IP checksum recomputed,
+                                 the UDP checksum integrated into the payload's copy
 """
 from __future__ import annotations
 
@@ -33,7 +36,44 @@ from exolab.libos.exos.layout import P_READ, P_WRITE, SHIFT
 if TYPE_CHECKING:
     from exolab.libos.exos.exos import ExOS
 
-__all__ = ["RxRing", "bind_filter", "Sender"]
+__all__ = ["RxRing", "bind_filter", "Sender", "UDP_ECHO"]
+
+#: an ASH that echoes an IPv4/UDP datagram (no IP options) to its sender; anything
+#: else it hands to the ring. The reply is built in the handler's window.
+UDP_ECHO = """
+def fold(s):
+    s = (s & 65535) + (s >> 16)
+    return (s & 65535) + (s >> 16)
+
+def handler(msg):
+    n = msg.length
+    if n < 42 or msg.load(14, 1) != 69:
+        msg.deliver()
+        return
+    total = msg.load(16, 2)
+    ulen = msg.load(38, 2)
+    if 14 + total > n or ulen < 8 or 34 + ulen > 14 + total:
+        msg.deliver()
+        return
+    msg.copy(6, 0, 6)
+    msg.copy(0, 6, 6)
+    msg.copy(12, 12, 2)
+    msg.copy(14, 14, 12)
+    msg.copy(30, 26, 4)
+    msg.copy(26, 30, 4)
+    msg.store(22, 1, 64)
+    msg.store(24, 2, 0)
+    msg.store(24, 2, 65535 - msg.wsum(14, 20))
+    msg.copy(34, 36, 2)
+    msg.copy(36, 34, 2)
+    msg.store(38, 2, ulen)
+    msg.store(40, 2, 0)
+    payload = msg.copy(42, 42, ulen - 8)
+    s = fold(msg.wsum(26, 8) + 17 + ulen + msg.wsum(34, 8) + payload)
+    c = 65535 - s
+    msg.store(40, 2, 65535 if c == 0 else c)
+    msg.send(0, 14 + total)
+"""
 
 
 def _map_pages(os: "ExOS", npages: int) -> tuple[int, list[tuple[int, int]]]:
