@@ -28,6 +28,7 @@ Interface (each method documents its own contract)::
     exceptions set_exception_handler, trigger (EXCEPTION_KINDS; default ENOSYS)
     sharing    shm_create, shm_attach, shm_detach
     rpc        rpc_serve, rpc_connect, rpc_call
+    sockets    socket, bind, sendto, recvfrom (SOCKET_CALLS; default ENOSYS)
     PROT_NONE, PROT_READ, PROT_WRITE, PROT_RW, ERRNOS, Program, FaultHandler
     WORD_MIN, WORD_MAX (an rpc word), MAX_COMPUTE (largest compute() burst),
     MAX_RANDOM (largest random() request),
@@ -66,7 +67,8 @@ __all__ = ["ABI", "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_RW", "ERRNOS",
            "ACCESS_SIZES", "fault_status", "wrap_word", "as_bytes", "MAX_RANDOM",
            "FILE_CALLS", "FileStat", "O_RDONLY", "O_WRONLY", "O_RDWR", "O_CREAT",
            "O_EXCL", "O_TRUNC", "O_APPEND", "SEEK_SET", "SEEK_CUR", "SEEK_END",
-           "S_IFMT", "S_IFREG", "S_IFDIR", "NAME_MAX", "PATH_MAX"]
+           "S_IFMT", "S_IFREG", "S_IFDIR", "NAME_MAX", "PATH_MAX",
+           "SOCKET_CALLS", "SOCKET_KINDS"]
 
 PROT_NONE, PROT_READ, PROT_WRITE = 0, 1, 2
 PROT_RW = PROT_READ | PROT_WRITE
@@ -109,7 +111,15 @@ ERRNOS = {
     "EFBIG": "file too large",
     "ESPIPE": "illegal seek",
     "EIO": "input/output error",
+    "EADDRINUSE": "address (port) already in use",
+    "EMSGSIZE": "message too long for one datagram",
+    "ENOTSOCK": "descriptor is not a socket",
 }
+
+#: the socket calls (a kernel without a network stack refuses them: ENOSYS)
+SOCKET_CALLS = frozenset({"socket", "bind", "sendto", "recvfrom"})
+#: socket kinds: UDP datagrams, and ICMP echo (an unprivileged ping socket)
+SOCKET_KINDS = ("udp", "icmp")
 
 Program = Callable[..., Any]                       # main(os, *args) -> status
 FaultHandler = Callable[["ABI", int, bool], None]  # handler(os, vaddr, write)
@@ -404,6 +414,36 @@ class ABI(ABC, metaclass=SealedABCMeta):
     @abstractmethod
     def rpc_call(self, handle: int, word: int) -> int:
         """Call the service behind ``handle`` with one word; return its word."""
+
+    # -- sockets (optional: the default is ENOSYS; SOCKET_CALLS) -------------------------
+
+    def socket(self, kind: str = "udp") -> int:
+        """Create a datagram socket of ``kind`` (a SOCKET_KINDS entry: "udp", or
+        "icmp" for echo requests and replies); return its descriptor, closed
+        with ``close``. EINVAL for another kind, EMFILE, ENOSYS without a stack."""
+        raise SyscallError("ENOSYS", "no network stack on this kernel")
+
+    def bind(self, fd: int, port: int) -> int:
+        """Bind socket ``fd`` to local ``port`` (1..65535; 0 picks a free
+        ephemeral port); return the port. An ICMP socket's port is its echo
+        identifier. EADDRINUSE if taken, EINVAL if already bound or out of
+        range, EBADF/ENOTSOCK for a bad descriptor."""
+        raise SyscallError("ENOSYS", "no network stack on this kernel")
+
+    def sendto(self, fd: int, data: bytes, addr: str, port: int) -> int:
+        """Send ``data`` as one datagram to ``addr`` (a dotted quad) and ``port``
+        (an ICMP socket sends an echo request; ``port`` is its sequence number);
+        binds an unbound socket to an ephemeral port first; returns len(data).
+        EMSGSIZE beyond one Ethernet frame, EINVAL for a bad address or port,
+        EAGAIN if the interface cannot take the frame now."""
+        raise SyscallError("ENOSYS", "no network stack on this kernel")
+
+    def recvfrom(self, fd: int, n: int) -> tuple[bytes, tuple[str, int]]:
+        """Block until a datagram arrives for ``fd``; return at most ``n`` of
+        its bytes (the rest of it is discarded) and its source ``(addr, port)``
+        (an ICMP socket returns an echo reply's data and ``(addr, seq)``).
+        EINVAL if the socket is not bound (nothing can arrive)."""
+        raise SyscallError("ENOSYS", "no network stack on this kernel")
 
 
 def fault_status(ex: BaseException) -> str:

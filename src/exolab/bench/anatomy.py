@@ -30,11 +30,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exolab.bench.registry import ONE, find_program
+from exolab.bench.registry import ONE, find_program, run_suite_program
 from exolab.errors import ConfigError
 from exolab.kernels.common.stats import counters
 from exolab.records import flatten
-from exolab.runner import ProgramRun, run_program
+from exolab.runner import ProgramRun
 
 __all__ = ["Anatomy", "anatomy", "program_of", "kernel_counters", "MACHINE_COUNTERS",
            "ONE"]
@@ -110,8 +110,7 @@ def anatomy(benchmark: str, kernel: str, profile: str | None = None, seed: int =
     if not info.runs_on(benchmark, kernel):
         return None
     program = info.program_for(benchmark, kernel)
-    runs = [run_program(program, k, kernel=kernel, profile=profile, seed=seed)
-            for k in (n, 2 * n)]
+    runs = [run_suite_program(program, k, kernel, profile, seed) for k in (n, 2 * n)]
     per_op = _result(runs[1])
     if per_op is None:
         raise ConfigError("benchmark program produced no result", benchmark=benchmark,

@@ -11,7 +11,9 @@ many kernels there are:
   than kernel K, measured (a dot) beside the paper's ratio (a diamond, or the
   range the paper gives as a line) and the band of 1.5x around it;
 - ``speed``: the simulator's events per wall second per (benchmark, kernel),
-  a dot, with its target (a red bar) where it has one.
+  a dot, with its target (a red bar) where it has one;
+- ``net`` adds Fig 2: the round trip against the number of compute-bound
+  processes on the receiver, one line per kernel (and with an ASH).
 
 Log axes are labelled with plain numbers (0.5, 1, 2, 10...). Which suites
 can be plotted is known before anything runs (:func:`check_suites`).
@@ -182,6 +184,34 @@ def _speed(ax: Any, report: Report) -> None:
     ax.set_title("speed: how fast the simulator runs", fontsize=10, loc="left")
 
 
+FIG2 = "net: Fig 2"         # the extra panel of suite net: latency against load
+
+
+def _fig2_series(report: Report) -> dict[str, list[tuple[int, float]]]:
+    """Fig 2's lines: kernel (and "+ASH") -> [(processes, us)] from the load-K rows."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in report.results:
+        parts = r.benchmark.split("-")
+        if r.suite != "net" or parts[0] != "load" or not parts[1].isdigit():
+            continue
+        name = r.kernel + (" + ASH" if parts[-1] == "ash" else "")
+        series.setdefault(name, []).append((int(parts[1]), r.value))
+    return {k: sorted(v) for k, v in series.items()}
+
+
+def _fig2(ax: Any, report: Report) -> None:
+    """Round-trip latency against compute-bound processes on the receiver (log y)."""
+    for name, pts in sorted(_fig2_series(report).items()):
+        ax.plot([k for k, _ in pts], [v / 1000 for _, v in pts], marker="o",
+                markersize=4, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("compute-bound processes on the receiver", fontsize=8)
+    ax.set_ylabel("round trip (ms)", fontsize=8)
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title("net: Fig 2, UDP round trip under load (flat with an ASH)",
+                 fontsize=10, loc="left")
+
+
 def _legend(fig: Any, speed: bool, paper: bool) -> None:
     """One legend for the figure, under the panels."""
     from matplotlib.lines import Line2D
@@ -215,8 +245,11 @@ def figure(report: Report) -> Any:
     if not suites:
         raise ConfigError("nothing to plot: no paper comparison or speed row in the "
                           "report", suites=report.suites())
-    two = any(ratios(report, s) for s in suites if s != SPEED)
-    heights = [max(len(_speed_rows(report)) if s == SPEED else
+    if _fig2_series(report):
+        suites = suites + [FIG2]
+    two = any(ratios(report, s) for s in suites if s not in (SPEED, FIG2))
+    heights = [3.5 if s == FIG2 else
+               max(len(_speed_rows(report)) if s == SPEED else
                    max(len(fidelity(report, s)), len(ratios(report, s))), 2) * 0.32 + 1.1
                for s in suites]
     fig, axes = plt.subplots(len(suites), 2 if two else 1, squeeze=False,
@@ -225,10 +258,12 @@ def figure(report: Report) -> Any:
     for row, suite in zip(axes, suites):
         if suite == SPEED:
             _speed(row[0], report)
+        elif suite == FIG2:
+            _fig2(row[0], report)
         else:
             _deviations(row[0], report, suite)
         if two:
-            if suite != SPEED and ratios(report, suite):
+            if suite not in (SPEED, FIG2) and ratios(report, suite):
                 _ratios(row[1], report, suite)
             else:
                 row[1].set_axis_off()

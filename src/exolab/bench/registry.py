@@ -45,6 +45,8 @@ Interface::
     find_program(benchmark) -> SuiteInfo         the first suite declaring it
     program_suites() -> list[SuiteInfo]          suites that declare programs (calibrate)
     run_benchmark(info, benchmark, kernel, profile, seed, n) -> float | None
+    run_suite_program(program, n, kernel, profile, seed) -> ProgramRun
+                                        one fresh machine, or the program's ``harness``
     run_suites(names, profile=None, seed=0, kernels=None, quick=False, full=False,
                progress=None)
     Progress = (suite, benchmark, kernel) -> None   told as each suite starts (benchmark
@@ -65,7 +67,8 @@ from exolab.machine.costs import CostProfile, get_profile
 
 __all__ = ["SUITE_MODULES", "DEFAULT_PROFILE", "ALL_KERNELS", "ONE", "suite",
            "SuiteContext", "SuiteOutput", "SuiteInfo", "registered", "get_suite",
-           "find_program", "program_suites", "run_benchmark", "run_suites", "Progress"]
+           "find_program", "program_suites", "run_benchmark", "run_suites", "Progress",
+           "run_suite_program"]
 
 #: every module that registers suites; importing them fills the registry
 SUITE_MODULES: tuple[str, ...] = (
@@ -76,6 +79,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "exolab.bench.isolation",
     "exolab.bench.l4",
     "exolab.bench.spin",
+    "exolab.bench.net",
 )
 
 DEFAULT_PROFILE = "dec5000"
@@ -247,20 +251,32 @@ def run_benchmark(info: SuiteInfo, benchmark: str, kernel: str, profile: str, se
     n/a comes from the kernel's declaration, before anything runs; a program
     that then fails with ENOSYS shows a refusal its kernel did not declare.
     """
-    from exolab.runner import run_program
     if not info.runs_on(benchmark, kernel):
         return None
     hook = _PROGRESS.get()
     if hook is not None:
         hook(info.name, benchmark, kernel)
-    run = run_program(info.program_for(benchmark, kernel), n, kernel=kernel, profile=profile,
-                      seed=seed)
+    run = run_suite_program(info.program_for(benchmark, kernel), n, kernel, profile, seed)
     for line in run.console:
         if line.startswith("RESULT "):
             return float(line.split()[1])
     raise ConfigError("benchmark program produced no result", benchmark=benchmark,
                       kernel=kernel, reason=run.result.reason, faults=run.faults[:3],
                       console=run.console[-3:])
+
+
+def run_suite_program(program: Any, n: int, kernel: str, profile: str, seed: int) -> Any:
+    """Run a suite program with ``n`` on a fresh machine (``run_program``), or through
+    the harness its ``harness`` attribute names (``"module:function"``, called as
+    ``fn(program, n, kernel=, profile=, seed=)``) when it needs more than one
+    machine (bench/net.py: a peer on a wire); a ProgramRun either way."""
+    from exolab.runner import run_program
+    harness = getattr(program, "harness", None)
+    if type(harness) is str:
+        module, _, name = harness.partition(":")
+        fn = getattr(importlib.import_module(module), name)
+        return fn(program, n, kernel=kernel, profile=profile, seed=seed)
+    return run_program(program, n, kernel=kernel, profile=profile, seed=seed)
 
 
 def _select_kernels(infos: list[SuiteInfo],

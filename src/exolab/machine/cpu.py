@@ -292,9 +292,10 @@ class CPU:
             bits = self.pending_irqs
             irq = (bits & -bits).bit_length() - 1
             self.pending_irqs = bits & (bits - 1)
-            prev = self.mode
+            prev, idling = self.mode, self.idling
             self.mode = KERNEL
-            self.clock.now += p.interrupt_entry
+            self.idling = False             # the handler is a kernel path: an interrupt
+            self.clock.now += p.interrupt_entry     # it raises waits for this loop
             self.interrupts += 1
             if self.tracer is not None:
                 self._emit(Kind.INTERRUPT, f"irq{irq}", irq)
@@ -305,7 +306,7 @@ class CPU:
                 raise
             finally:                        # a ThreadExit must not leave KERNEL mode
                 self.clock.now += p.interrupt_exit
-                self.mode = prev
+                self.mode, self.idling = prev, idling
                 if self.tracer is not None:
                     self._emit(Kind.INTERRUPT_RETURN, f"irq{irq}")
         self.clock._reset_deadline()

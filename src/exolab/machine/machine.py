@@ -26,6 +26,7 @@ Interface::
       clock, memory, cpus, cpu (= cpus[0]), timer, threads, tracer, profile
       disks, nics                   attach_disk(path, ...), attach_nic(backend)
       run(until=None) -> RunResult  halt()
+      next_activity() -> int        after a run: the cycle it next acts on its own
       close()                       end it: unwind every parked greenlet (collectable)
       launch(thread, body)          start a thread's greenlet (for the CPU)
       cycles -> int                 us(cycles) -> float
@@ -352,6 +353,16 @@ class Machine:
             cpu.service()
         finally:
             cpu.idling = False
+
+    def next_activity(self) -> int:
+        """After a :meth:`run` returned: the cycle at which this machine next does
+        anything by itself -- now if a thread was parked at the cycle limit, else
+        its next pending event (clock.INF if none). A frame from another machine
+        can only make it earlier (the lock-step runner's lookahead, machine/wire.py)."""
+        if self._paused is not None or self.cpu.pending_irqs:
+            return self.clock.now
+        self.clock._reset_deadline()
+        return max(self.clock.now, self.clock.deadline)
 
     def statistics(self) -> MachineStats:
         """Return every component's statistics, gathered in one frozen record."""

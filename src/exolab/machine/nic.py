@@ -23,7 +23,11 @@ occupies the NIC for its wire time plus ``profile.nic.frame_cycles``::
 At departure the padded frame goes to ``backend.transmit(frame, cycle)``
 (``cycle`` is the exact departure cycle, even when the clock event that
 notices it fires at a later charge point); with no backend it is dropped
-(``tx_dropped``). A tx completion is counted, and raises :data:`IRQ_NIC` only
+(``tx_dropped``). A backend with ``eager = True`` (the in-process wire) is
+handed the frame at submit instead, with its future departure cycle, so it
+can schedule the arrival at once (a frame on the wire then can no longer be
+recalled by unplugging the sender): the lock-step runner's lookahead grows
+from the cable's latency to a minimum frame's time on the wire. A tx completion is counted, and raises :data:`IRQ_NIC` only
 if ``tx_irq`` is set. The NIC charges no CPU cycles: the kernel pays for its
 own descriptor handling.
 
@@ -42,6 +46,7 @@ Interface::
       statistics() -> NicStats
     send_frame(nic, paddr, frame)   test helper: write frame at paddr, then transmit
     ETH_HEADER                      14, the shortest frame accepted
+    FRAME_OVERHEAD                  24: preamble, FCS and gap bytes each frame adds on the wire
 """
 from __future__ import annotations
 
@@ -57,10 +62,11 @@ from exolab.trace.events import Kind
 if TYPE_CHECKING:
     from exolab.machine.machine import Machine
 
-__all__ = ["Nic", "NicStats", "NetBackend", "send_frame", "ETH_HEADER"]
+__all__ = ["Nic", "NicStats", "NetBackend", "send_frame", "ETH_HEADER", "FRAME_OVERHEAD"]
 
 ETH_HEADER = 14         # destination MAC, source MAC, EtherType
-_FRAME_OVERHEAD = 8 + 4 + 12    # preamble + FCS + inter-frame gap, in bytes
+FRAME_OVERHEAD = 8 + 4 + 12     # preamble + FCS + inter-frame gap, in bytes (IEEE 802.3)
+_FRAME_OVERHEAD = FRAME_OVERHEAD
 
 
 class NetBackend(Protocol):
@@ -140,7 +146,7 @@ class Nic:
         self._mem_size = machine.memory.frames << machine.memory.page_shift
         self._rx_free: deque[tuple[int, int]] = deque()   # (paddr, size), NIC-owned
         self._rx_done: list[tuple[int, int]] = []         # (paddr, len), driver-owned
-        self._tx_queue: deque[tuple[int, bytes]] = deque()  # (depart cycle, frame)
+        self._tx_queue: deque[tuple[int, bytes, bool]] = deque()  # (depart, frame, sent)
         self._wire_free = 0                 # cycle at which the last queued frame leaves
         self._tx_done = 0                   # completions not yet taken
         self._tx_frames = self._tx_bytes = self._rx_frames = self._rx_bytes = 0
@@ -241,7 +247,10 @@ class Nic:
             frame += bytes(m.min_frame - length)
         depart = max(self._clock.now, self._wire_free) + self.wire_cycles(length)
         self._wire_free = depart
-        entry = (depart, frame)
+        early = self.backend is not None and getattr(self.backend, "eager", False)
+        if early:                                       # the backend schedules arrival now
+            self.backend.transmit(frame, depart)        # type: ignore[union-attr]
+        entry = (depart, frame, early)
         self._tx_queue.append(entry)
         self._clock.schedule(depart, self._depart, entry)
         return True
@@ -251,18 +260,21 @@ class Nic:
         n, self._tx_done = self._tx_done, 0
         return n
 
-    def _depart(self, entry: tuple[int, bytes]) -> None:
+    def _depart(self, entry: tuple[int, bytes, bool]) -> None:
         """Clock callback: the head frame has left; hand it to the backend."""
         q = self._tx_queue
         if not q or q[0] is not entry:
             raise KernelPanic("nic: tx departs out of order", nic=self.index,
                               cycle=entry[0])
         q.popleft()
-        cycle, frame = entry
+        cycle, frame, early = entry
         if self.machine.tracer is not None:
             self.machine.tracer.emit(cycle, Kind.FRAME_TX, self._cpu.index, 0,
                                      f"nic{self.index}", len(frame))
-        if self.backend is None:
+        if early:                       # handed over at submit: it is on the wire
+            self._tx_frames += 1
+            self._tx_bytes += len(frame)
+        elif self.backend is None:
             self._tx_dropped += 1
         else:
             self._tx_frames += 1

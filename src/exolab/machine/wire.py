@@ -15,14 +15,37 @@ already past it the frame arrives at its ``now`` and is counted ``late``.
 
 Each machine has its own clock and run loop, so :func:`run_together` runs
 several machines in lock-step windows of ``quantum`` microseconds (default:
-the smallest wire latency among their NICs, the conservative lookahead of
-parallel discrete-event simulation: a frame sent inside a window cannot
-arrive before the window's end). Frames arrive late only if a receiver
-overshoots a window end by one charge while running a thread; ``late``
-counts them, and the run stays deterministic regardless.
+the smallest lookahead among their NICs' wire ends, the conservative
+lookahead of parallel discrete-event simulation: a frame submitted inside a
+window cannot arrive before the window's end; the NIC hands a frame to the
+wire at submit, so that is the cable's latency plus the shortest frame's
+time through the NIC). Windows in which no machine can act are skipped: the
+next window starts at the earliest cycle any machine acts on its own
+(:meth:`Machine.next_activity`), so an idle wire costs nothing. Frames
+arrive late only if a receiver overshoots a window end by one charge while
+running a thread; ``late`` counts them, and the run stays deterministic
+regardless.
 
 A :class:`Loopback` sends every frame back to its own NIC after a latency,
 for single-machine tests.
+
+The LAN of the paper's era (:func:`ethernet`): 10 Mb/s Ethernet. Where each
+number comes from --
+
+- 10 Mb/s, the 8-byte preamble and start delimiter, the 4-byte FCS, the
+  96-bit-time inter-frame gap and the 60..1514-byte frame (without FCS):
+  IEEE 802.3 (10BASE2/10BASE5); they are the NIC's ``wire_cycles``
+  (machine/nic.py) with the profile's ``nic.wire_mbit``;
+- a frame is received whole (the LANCE interrupts after the FCS), so its
+  receiver sees it one wire time after its first bit left, plus the cable:
+  :data:`ETHERNET_PROPAGATION_US` = 1 us, a full 185 m thin-coax segment at
+  0.65 c (0.95 us) rounded up for the two transceivers' few bit times;
+- per frame, the NIC's descriptor and DMA work, ``profile.nic.frame_cycles``
+  (dec5000: 150 cycles, 6 us, an estimate for the LANCE, machine/costs.py).
+
+:func:`round_trip_floor_us` is the *Ethernet lower bound* of a round trip:
+two frames' time on the wire and the cable, with no software at all -- what
+SOSP'95 §7 measures ExOS with ASHs against ("6 us above the lower bound").
 
 Interface::
 
@@ -30,6 +53,8 @@ Interface::
       a, b                          the two ends (NetBackend, with lookahead_us)
       latency_us                    statistics() -> WireStats
     Loopback(latency_us=0.0)        NetBackend; statistics() -> LoopbackStats
+    ethernet() -> Wire              the era's LAN: ETHERNET_PROPAGATION_US latency
+    round_trip_floor_us(profile, frame_len, latency_us=ETHERNET_PROPAGATION_US)
     run_together(machines, until=None, quantum=None) -> list[RunResult]
                                     until and quantum in microseconds
 """
@@ -38,16 +63,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from exolab.errors import ConfigError
+from exolab.machine.clock import INF
 from exolab.machine.machine import RunResult
+from exolab.machine.nic import FRAME_OVERHEAD as _FRAME_OVERHEAD
 
 if TYPE_CHECKING:
     from exolab.machine.machine import Machine
     from exolab.machine.nic import Nic
 
-__all__ = ["Wire", "WireEnd", "WireStats", "Loopback", "LoopbackStats", "run_together"]
+__all__ = ["Wire", "WireEnd", "WireStats", "Loopback", "LoopbackStats", "run_together",
+           "ethernet", "round_trip_floor_us", "ETHERNET_PROPAGATION_US"]
+
+#: one-way cable delay of a 10 Mb/s Ethernet segment (see the module docstring)
+ETHERNET_PROPAGATION_US = 1.0
 
 _SETTLED = ("finished", "deadlock")
 
@@ -86,6 +117,9 @@ class WireEnd:
 
     __slots__ = ("wire", "name", "peer", "nic", "frames", "nbytes", "dropped", "late")
 
+    #: the NIC hands frames over at submit, with their departure cycle (nic.py)
+    eager = True
+
     def __init__(self, wire: "Wire", name: str) -> None:
         self.wire = wire
         self.name = name                    # "a" or "b"
@@ -94,9 +128,14 @@ class WireEnd:
         self.frames = self.nbytes = self.dropped = self.late = 0
 
     @property
-    def lookahead_us(self) -> float:
-        """The earliest a frame sent now can arrive, in microseconds (the latency)."""
-        return self.wire.latency_us
+    def lookahead_us(self) -> Fraction:
+        """The earliest a frame submitted now can arrive, in microseconds: the
+        shortest frame's time through the NIC plus the cable (eager hand-over)."""
+        lat = self.wire._latency
+        if self.nic is None:
+            return lat
+        m = self.nic.machine.profile
+        return lat + Fraction(self.nic.wire_cycles(0), m.mhz)
 
     def attach(self, nic: "Nic") -> None:
         """Plug ``nic`` into this end (one NIC per end)."""
@@ -141,6 +180,21 @@ class Wire:
         a, b = self.a, self.b
         return WireStats(a.frames, b.frames, a.nbytes + b.nbytes, a.dropped + b.dropped,
                          a.late + b.late)
+
+
+def ethernet() -> Wire:
+    """A point-to-point 10 Mb/s Ethernet segment of the paper's era."""
+    return Wire(latency_us=ETHERNET_PROPAGATION_US)
+
+
+def round_trip_floor_us(profile: Any, frame_len: int,
+                        latency_us: float = ETHERNET_PROPAGATION_US) -> float:
+    """Microseconds two frames of ``frame_len`` bytes (without FCS) take there and
+    back with no software: wire time with framing, the NIC's per-frame work, cable."""
+    nic = profile.nic
+    bits = (max(frame_len, nic.min_frame) + _FRAME_OVERHEAD) * 8
+    one_way = bits / nic.wire_mbit + nic.frame_cycles / profile.mhz + latency_us
+    return 2 * one_way
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +270,7 @@ def run_together(machines: Iterable["Machine"], until: float | None = None,
     t = min(Fraction(m.cycles, m.profile.mhz) for m in ms)
     last = [RunResult("paused", m.cycles, len(m.threads.live())) for m in ms]
     while True:
-        t += q
+        t = max(t, _earliest(ms, last)) + q
         if end_us is not None and t > end_us:
             t = end_us
         for i, m in enumerate(ms):
@@ -227,3 +281,20 @@ def run_together(machines: Iterable["Machine"], until: float | None = None,
             return last
         if end_us is not None and t >= end_us:
             return last
+
+
+def _earliest(ms: list["Machine"], last: list[RunResult]) -> Fraction:
+    """The earliest microsecond at which any machine acts on its own: no frame can
+    arrive anywhere before it plus the lookahead, so the windows between are skipped
+    (an idle LAN costs no windows)."""
+    best: Fraction | None = None
+    for m, r in zip(ms, last):
+        if r.reason == "halted":
+            continue
+        cycle = m.next_activity()
+        if cycle >= INF:
+            continue
+        at = Fraction(cycle, m.profile.mhz)
+        if best is None or at < best:
+            best = at
+    return best if best is not None else Fraction(0)

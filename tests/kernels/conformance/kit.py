@@ -100,6 +100,16 @@ def _page(os: Any) -> int:
         return 0
 
 
+def _socket(os: Any) -> int:
+    """A bound UDP socket of the caller (3 if the kernel has no sockets here)."""
+    try:
+        fd = int(os.socket("udp"))
+        os.bind(fd, 0)
+        return fd
+    except SyscallError:
+        return 3
+
+
 #: call -> builds valid arguments on a running personality
 _SAMPLES: dict[str, Any] = {
     "fork": lambda os: (_nothing,),
@@ -125,6 +135,10 @@ _SAMPLES: dict[str, Any] = {
     "rmdir": lambda os: ("/kit-dir",),
     "listdir": lambda os: ("/",),
     "stat": lambda os: ("/",),
+    "socket": lambda os: ("udp",),
+    "bind": lambda os: (_socket(os), 0),
+    "sendto": lambda os: (_socket(os), b"x", "10.0.0.1", 7),
+    "recvfrom": lambda os: (_socket(os), 0),
 }
 
 

@@ -151,6 +151,7 @@ EXTRAS: dict[str, Any] = {
     "exheap_new": st.tuples(st.one_of(data, value)), "exheap_read": st.tuples(value),
     "exheap_write": st.tuples(value, st.one_of(data, value)),
     "exheap_free": st.tuples(value), "nic_post": st.tuples(va, small),
+    "bind_handler": st.tuples(fd, st.one_of(st.text(max_size=60), value)),   # ExOS's ASH
     "nic_send": st.tuples(va, small), "nic_wait": st.just(()),
     "disk_read": st.tuples(st.one_of(small, value), va), "disk_info": st.just(()),
     # SPIN's domains, in-kernel code, events and references

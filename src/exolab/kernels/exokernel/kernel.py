@@ -17,7 +17,7 @@ This module composes them and installs the CPU vectors.
 Interface::
 
     KERNEL_FRAMES, LIBOSES, MAX_STRIKES
-    Aegis(machine, libos="exos")
+    Aegis(machine, libos="exos", ip=None)     ip: the NIC's IPv4 address (netaddr.py)
       name = "exokernel"     console, faults, envs, current
       boot(program, *args, name="init") -> Environment   (each call: one more
                              top-level environment with one slice and its own ExOS,
@@ -39,7 +39,7 @@ from typing import Any, Callable
 from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_repr, safe_str
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.exitstatus import thread_status
-from exolab.kernels.exokernel import exc, paths
+from exolab.kernels.exokernel import exc, netaddr, paths
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.exokernel.bind import Binder
@@ -105,14 +105,15 @@ class Aegis:
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
     declaration = Declaration(
         extensions=frozenset({"read_inline", "write_inline", "rpc_call_trusted",
-                              "pct_call"}), raw_entry="aegis",    # ExOS's extensions
+                              "pct_call", "bind_handler"}),      # ExOS's extensions
+        raw_entry="aegis",
         paths="exolab.kernels.exokernel.paths",
         limits={"max_fds": EXOS_MAX_FDS, "pipe_buffer": PIPE_RING,
                 "shm_max_bytes": EXOS_MAX_SHM << PAGE_SHIFT,
                 "live_processes": MAX_ENVS, "threads": MAX_THREADS,
                 "threads_per_process": MAX_ENV_THREADS})
 
-    def __init__(self, machine: Machine, libos: str = "exos") -> None:
+    def __init__(self, machine: Machine, libos: str = "exos", ip: str | None = None) -> None:
         if libos not in LIBOSES:
             raise ConfigError("unknown library OS", libos=libos, expected=sorted(LIBOSES))
         if machine.memory.page_shift != PAGE_SHIFT:
@@ -148,6 +149,7 @@ class Aegis:
         self.sched = Scheduler(self)
         self.revoker = Revoker(self)
         self.net = NetFilters(self)                     # packet filters, rings, the NIC
+        self.ip_address = netaddr.configure(self, ip)   # the NIC's IPv4 address (or None)
         self.envs: dict[int, Environment] = {}          # live and dying environments
         self.asid_gen = 0                               # ASIDs recycle by generation:
         self._free_asids: list[int] = []                # freed in this generation (LIFO)

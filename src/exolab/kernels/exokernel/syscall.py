@@ -23,7 +23,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError
-from exolab.kernels.exokernel import ash, dpf_rx
+from exolab.kernels.exokernel import ash, dpf_rx, netaddr
 from exolab.kernels.exokernel import envcalls as E
 from exolab.kernels.exokernel import pct, paths
 from exolab.kernels.exokernel.env import LIVE
@@ -84,6 +84,7 @@ class Sys(IntEnum):
     DPF_UNBIND = 81     # (fid)
     DPF_INFO = 82       # (fid) -> (state, delivered, dropped, reason)
     NET_SEND = 83       # (page handle, offset, length) transmit a frame
+    NET_ADDR = 84       # () -> (mac, ipv4 int)                           (netaddr.py)
     ASH_BIND = 85       # (fid, handler source, window page handles)      (ash.py)
 
 
@@ -136,6 +137,7 @@ TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.DPF_UNBIND: (dpf_rx.sys_dpf_unbind, 1, "syscall_stack"),
     Sys.DPF_INFO: (dpf_rx.sys_dpf_info, 1, "syscall_stack"),
     Sys.NET_SEND: (dpf_rx.sys_net_send, 3, "syscall_stack"),
+    Sys.NET_ADDR: (netaddr.sys_net_addr, 0, "syscall_fast"),
     Sys.ASH_BIND: (ash.sys_ash_bind, 3, "syscall_stack"),
 }
 

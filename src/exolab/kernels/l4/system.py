@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from exolab.abi import EXCEPTION_KINDS, FILE_CALLS, fault_status
+from exolab.abi import EXCEPTION_KINDS, FILE_CALLS, SOCKET_CALLS, fault_status
 from exolab.errors import ProgramFault, SyscallError
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.exitstatus import final_status
@@ -42,7 +42,8 @@ __all__ = ["L4System", "REFUSES", "LIMITS"]
 #: or network server yet either
 REFUSES = frozenset({"shm_create", "shm_attach", "shm_detach", "mprotect",
                      "dirty", "set_fault_handler"} |
-                    {f"exception:{k}" for k in EXCEPTION_KINDS} | FILE_CALLS)
+                    {f"exception:{k}" for k in EXCEPTION_KINDS} | FILE_CALLS |
+                    SOCKET_CALLS)
 LIMITS = {"max_fds": MAX_FDS, "pipe_buffer": PIPE_BUF, "live_processes": MAX_PROCS}
 
 

@@ -9,7 +9,8 @@ CPU vectors.
 
 Interface::
 
-    MonolithicKernel(machine, quantum_us=10_000, paths=None)
+    MonolithicKernel(machine, quantum_us=10_000, paths=None, ip=None)
+      ip: the NIC's IPv4 address (dotted quad; default from its MAC), if it has one
       paths: row -> cycles over the profile's table (paths.py; calibration perturbs)
       boot(program, *args, name="init") -> Process
       run(until=None) -> RunResult
@@ -45,11 +46,12 @@ from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.rpc import RpcNames, Service
 from exolab.kernels.monolithic.sched import Scheduler, SchedStats
 from exolab.kernels.monolithic.shm import Segment, SharedMemory
+from exolab.kernels.monolithic.socket import place_stack
 from exolab.kernels.monolithic.signal import (deliver_exception, deliver_fault,
                                               fatal_signal, terminate)
 from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import VM, AddressSpace, FrameAllocator
-from exolab.machine.cpu import CPU, IRQ_TIMER, KERNEL, Cause
+from exolab.machine.cpu import CPU, IRQ_NIC, IRQ_TIMER, KERNEL, Cause
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import SimThread, ThreadExit
 
@@ -76,7 +78,7 @@ class MonolithicKernel:
         limits=LIMITS)
 
     def __init__(self, machine: Machine, quantum_us: int = 10_000,
-                 paths: dict[str, int] | None = None) -> None:
+                 paths: dict[str, int] | None = None, ip: str | None = None) -> None:
         if machine.memory.page_shift != PAGE_SHIFT:     # 12-bit pages throughout
             raise ConfigError("the monolithic kernel runs on 4 KiB pages only",
                               page_size=machine.memory.page_size, expected=1 << PAGE_SHIFT)
@@ -111,6 +113,7 @@ class MonolithicKernel:
         self._next_pid = 1                      # pids are never reused: pid - 1 were created
         self._asid_gen = 0
         self._next_asid = 1
+        self.net = place_stack(self, machine, ip)   # socket.py; None without a NIC
         for cpu in machine.cpus:
             cpu.install(self)
 
@@ -221,9 +224,11 @@ class MonolithicKernel:
         raise terminate(self, proc, fatal_signal(cause, info), where)
 
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
-        """Timer: round-robin preemption. Other devices have no driver yet."""
+        """Timer: round-robin preemption; NIC: the network driver (socket.py)."""
         if irq == IRQ_TIMER:
             self.sched.preempt(cpu)
+        elif irq == IRQ_NIC and self.net is not None:
+            self.net.interrupt(cpu)
 
     def on_idle(self, cpu: CPU) -> bool:
         """Dispatch the next ready thread; stop the tick when there is none (after

@@ -66,6 +66,10 @@ _YIELD = int(Sys.YIELD)
 _OPEN, _LSEEK, _FSYNC = int(Sys.OPEN), int(Sys.LSEEK), int(Sys.FSYNC)
 _UNLINK, _RENAME, _MKDIR = int(Sys.UNLINK), int(Sys.RENAME), int(Sys.MKDIR)
 _RMDIR, _LISTDIR, _STAT = int(Sys.RMDIR), int(Sys.LISTDIR), int(Sys.STAT)
+_SOCKET = int(Sys.SOCKET)
+_BIND = int(Sys.BIND)
+_SENDTO = int(Sys.SENDTO)
+_RECVFROM = int(Sys.RECVFROM)
 
 
 class Libc(Personality):
@@ -162,6 +166,18 @@ class Libc(Personality):
 
     def stat(self, path: str) -> FileStat:
         return self._trap(_STAT, path)
+    # sockets (socket.py: the stack inside the kernel)
+    def socket(self, kind: str = "udp") -> int:
+        return self._trap(_SOCKET, kind)
+
+    def bind(self, fd: int, port: int) -> int:
+        return self._trap(_BIND, fd, port)
+
+    def sendto(self, fd: int, data: bytes, addr: str, port: int) -> int:
+        return self._trap(_SENDTO, fd, data, addr, port)
+
+    def recvfrom(self, fd: int, n: int) -> tuple[bytes, tuple[str, int]]:
+        return self._trap(_RECVFROM, fd, n)
 
     # memory
     def mmap(self, length: int, prot: int = PROT_RW) -> int:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from exolab.abi import as_bytes
 from exolab.errors import SyscallError
 from exolab.kernels.monolithic.limits import MAX_FDS, PIPE_SIZE
+from exolab.kernels.monolithic.socket import release_socket
 from exolab.machine.cpu import CPU
 from exolab.machine.memory import PhysicalMemory
 from exolab.machine.threads import SimThread
@@ -332,6 +333,8 @@ def release(k: "MonolithicKernel", entry: tuple[str, Any]) -> None:
     else:
         if kind == "file":                              # fs.py: an open file
             k.fs.release(obj)
+        if kind == "socket":                    # (socket.py owns sockets)
+            release_socket(k, obj)
         return
     if obj.readers == 0 and obj.writers == 0:
         k.pipes.free(obj)
@@ -352,7 +355,7 @@ def dup_fds(proc: "Process") -> dict[int, tuple[str, Any]]:
             obj.readers += 1
         elif kind == "pipe_w":
             obj.writers += 1
-        elif kind == "file":                            # fs.py: shared offset
+        elif kind == "file" or kind == "socket":        # fs.py / socket.py: shared
             obj.refs += 1
     return fds
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError
 from exolab.kernels.monolithic import fs, pipe, proc, rpc, shm, signal, vm
+from exolab.kernels.monolithic import socket as sock
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
@@ -75,6 +76,10 @@ class Sys(IntEnum):
     RMDIR = 46
     LISTDIR = 47
     STAT = 48
+    SOCKET = 50             # sockets (socket.py): numbers clear of other call groups
+    BIND = 51
+    SENDTO = 52
+    RECVFROM = 53
 
 
 def _clock_getres(k: "MonolithicKernel", cpu: CPU, proc: Any) -> int:
@@ -122,6 +127,10 @@ TABLE: dict[int, tuple[Handler, int]] = {
     Sys.RMDIR: (fs.sys_rmdir, 1),
     Sys.LISTDIR: (fs.sys_listdir, 1),
     Sys.STAT: (fs.sys_stat, 1),
+    Sys.SOCKET: (sock.sys_socket, 1),
+    Sys.BIND: (sock.sys_bind, 2),
+    Sys.SENDTO: (sock.sys_sendto, 4),
+    Sys.RECVFROM: (sock.sys_recvfrom, 2),
 }
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterable
 
-from exolab.abi import EXCEPTION_KINDS, FILE_CALLS, image_pages
+from exolab.abi import EXCEPTION_KINDS, FILE_CALLS, SOCKET_CALLS, image_pages
 from exolab.errors import ConfigError, KernelPanic, SyscallError
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.contract import Declaration
@@ -59,7 +59,8 @@ __all__ = ["Singularity", "SingStats", "REFUSES"]
 #: what a sealed SIP in a paging-off kernel cannot have (ENOSYS, declared)
 REFUSES = frozenset({"fork", "shm_create", "shm_attach", "shm_detach", "mprotect",
                      "dirty", "set_fault_handler"} |
-                    {f"exception:{k}" for k in EXCEPTION_KINDS} | FILE_CALLS)
+                    {f"exception:{k}" for k in EXCEPTION_KINDS} | FILE_CALLS |
+                    SOCKET_CALLS)
 #: calls the personality adds beyond the ABI (channels, the exchange heap)
 EXTENSIONS = frozenset({"channel", "send", "receive", "close_endpoint", "endpoint",
                         "exheap_new", "exheap_read", "exheap_write", "exheap_free",

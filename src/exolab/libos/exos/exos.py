@@ -24,8 +24,10 @@ How each ABI call is provided:
     fault handler   upcalled from Aegis's exception dispatch, full context saved
     shm             capability-named segments, attachers become co-owners
     rpc             lrpc: synchronous PCT into the server's single entry
+    sockets         the network stack as a library over DPF filters (net.py)
 
-Extensions beyond the ABI: ``read_inline``/``write_inline`` (pipe'),
+Extensions beyond the ABI: ``bind_handler`` (an ASH on a UDP socket),
+``read_inline``/``write_inline`` (pipe'),
 ``rpc_call_trusted`` (tlrpc), ``pct_call`` (a bare PCT), ``aegis(number,
 *args)`` (the raw kernel interface), ``handle``/``pid`` attributes,
 ``dropped`` (asynchronous messages refused). ``cpu`` is a user-mode view
@@ -75,6 +77,7 @@ from exolab.libos.exos.layout import (
     cost,
 )
 from exolab.libos.exos.lrpc import LRPC
+from exolab.libos.exos.net import ExosNet
 from exolab.libos.exos.proc import Procs
 from exolab.libos.exos.ucpu import UserCPU
 from exolab.libos.exos.vm import VM
@@ -128,6 +131,7 @@ class ExOS(Personality):
         self.lrpc = self.lrpc_class(self)
         self.procs = self.procs_class(self)
         self.pct_call = self.lrpc.pct           # a bare PCT and back (Table 6): no stub
+        self.net: ExosNet | None = None         # the library stack, made by socket()
 
     @classmethod
     def first(cls, cpu: CPU, eid: int, handle: int, program: Program,
@@ -239,6 +243,33 @@ class ExOS(Personality):
     def aegis(self, number: int, *args: Any) -> Any:
         """The raw Aegis interface (an exokernel lets applications use it)."""
         return self.trap(number, *args)
+
+    # -- ABI: sockets (net.py: the stack as a library over Aegis's packet filters) -------
+
+    def socket(self, kind: str = "udp") -> int:
+        if self.net is None:
+            self.net = ExosNet(self)            # ENODEV without a NIC
+        return self.net.socket(kind)
+
+    def _net(self) -> ExosNet:
+        """The library stack; a descriptor call before any socket() is EBADF."""
+        if self.net is None:
+            raise SyscallError("EBADF", "no socket is open")
+        return self.net
+
+    def bind(self, fd: int, port: int) -> int:
+        return self._net().bind(fd, port)
+
+    def sendto(self, fd: int, data: bytes, addr: str, port: int) -> int:
+        return self._net().sendto(fd, data, addr, port)
+
+    def recvfrom(self, fd: int, n: int) -> tuple[bytes, tuple[str, int]]:
+        return self._net().recvfrom(fd, n)
+
+    def bind_handler(self, fd: int, source: str) -> None:
+        """Extension: attach an ASH (``handler(msg)`` source, verified by Aegis) to
+        bound UDP socket ``fd``: it runs in the kernel on arrival (net.py, ash.py)."""
+        self._net().bind_handler(fd, source)
 
     # -- ABI: identity and time --------------------------------------------------------
 

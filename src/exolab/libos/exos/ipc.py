@@ -138,6 +138,8 @@ class IPC(metaclass=Sealed):
         elif kind == FD_WRITE:
             self._count(va, H_WRITERS, -1)
             self.wake_sleeper(va + H_RSLEEP)
+        elif self.os.net is not None:           # a socket (net.py: FD_SOCKET)
+            self.os.net.close_socket(va)
 
     def close_all(self) -> None:
         """Close every descriptor (the process is exiting)."""
