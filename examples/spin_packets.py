@@ -144,6 +144,6 @@ if __name__ == "__main__":
     st = k.statistics()
     d = st.dispatch
     assert d is not None
-    print(f"{k.net.received} frames received; {d.raised} events raised, "  # type: ignore[union-attr]
+    print(f"{k.ether.received} frames received; {d.raised} events raised, "  # type: ignore[union-attr]
           f"{d.handled} handler calls, {d.guards} guards, {d.defaults} defaults; "
           f"traps {machine.statistics().cpus[0].traps}")

@@ -38,7 +38,7 @@ def test_packets_reach_their_endpoints_through_guarded_events() -> None:
     finally:
         ex.EXTENSIONS[:] = original
     assert k.console[1:] == ["  [Echo on UDP 7] packet 1: a", "  [Http on TCP 80] packet 1: b"]
-    assert k.net is not None and k.net.received == 3
+    assert k.ether is not None and k.ether.received == 3
     assert k.statistics().dispatch.defaults == 1    # the ARP frame  # type: ignore[union-attr]
 
 

@@ -91,10 +91,10 @@ class MachKernel(MonolithicKernel):
         paths="exolab.kernels.mach.paths", limits=LIMITS)
 
     def __init__(self, machine: Machine, quantum_us: int = 10_000,
-                 paths: dict[str, int] | None = None) -> None:
+                 paths: dict[str, int] | None = None, ip: str | None = None) -> None:
         resolved = resolve_paths(machine.profile.name, paths)
         super().__init__(machine, quantum_us,
-                         {r: c for r, c in resolved.items() if r in UX_ROWS})
+                         {r: c for r, c in resolved.items() if r in UX_ROWS}, ip)
         self.paths = resolved
         self.c_syscall = 0                  # no BSD trap path: the server's stub instead
         self.c_mach_trap = resolved["mach_syscall_path"]

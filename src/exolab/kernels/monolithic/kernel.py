@@ -70,6 +70,7 @@ class MonolithicKernel:
     """A BSD-style kernel: processes, VM, pipes, shm, signals, RPC."""
 
     name = "monolithic"
+    places_stack = True     # the socket stack on the first NIC (a subclass may own the NIC)
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
     declaration = Declaration(
         refuses=frozenset({"exception:unalign", "exception:coproc"}),    # signal.py
@@ -113,7 +114,8 @@ class MonolithicKernel:
         self._next_pid = 1                      # pids are never reused: pid - 1 were created
         self._asid_gen = 0
         self._next_asid = 1
-        self.net = place_stack(self, machine, ip)   # socket.py; None without a NIC
+        self.net = (place_stack(self, machine, ip)   # socket.py; None without a NIC
+                    if self.places_stack else None)
         for cpu in machine.cpus:
             cpu.install(self)
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exolab.abi import fault_status
+from exolab.abi import SOCKET_CALLS, fault_status
 from exolab.errors import KernelPanic, SyscallError
 from exolab.hostint import host_interrupted
 from exolab.kernels.common.contract import Declaration
@@ -83,15 +83,18 @@ class Spin(MonolithicKernel):
     """SPIN: domains, events, core services; a UNIX server built as extensions."""
 
     name = "spin"
+    places_stack = False
     declaration = Declaration(
-        refuses=frozenset({"exception:unalign", "exception:coproc"}),  # the server's
+        # the UNIX server's refusals; and sockets: SPIN's NIC belongs to its event-
+        # driven driver (Ether.PacketArrived, net.py), not to the UNIX stack
+        refuses=frozenset({"exception:unalign", "exception:coproc"}) | SOCKET_CALLS,
         extensions=EXTENSIONS, raw_entry="_trap", paths="exolab.kernels.spin.paths",
         limits=LIMITS)
 
     def __init__(self, machine: Machine, quantum_us: int = 10_000,
-                 paths: dict[str, int] | None = None) -> None:
+                 paths: dict[str, int] | None = None, ip: str | None = None) -> None:
         own = spin_paths.resolve(machine.profile.name, paths)   # ConfigError first
-        super().__init__(machine, quantum_us)
+        super().__init__(machine, quantum_us, ip=ip)
         self._use_paths(own)
         self.dispatcher = Dispatcher(machine.cpu.charge, own["spin_proc_call"],
                                      own["spin_raise"])
@@ -105,7 +108,7 @@ class Spin(MonolithicKernel):
         self._incall: dict[int, int] = {}           # tid -> depth of in-kernel calls
         self._refs: dict[int, RefTable] = {}        # pid -> externalized references
         self._owners: dict[int, Owner] = {}          # id(extension namespace) -> owner
-        self.net = NetDriver(self, machine.nics[0]) if machine.nics else None   # net.py
+        self.ether = NetDriver(self, machine.nics[0]) if machine.nics else None  # net.py
         from exolab.kernels.spin import personality
         self._personality = personality.SpinLibc
 
@@ -162,8 +165,8 @@ class Spin(MonolithicKernel):
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
         """The NIC's interrupt goes to the driver (Ether.PacketArrived); the rest
         to the UNIX server."""
-        if irq == IRQ_NIC and self.net is not None:
-            self.net.interrupt()
+        if irq == IRQ_NIC and self.ether is not None:
+            self.ether.interrupt()
             return
         super().on_interrupt(cpu, irq)
 

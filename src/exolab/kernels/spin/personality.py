@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from exolab.errors import SyscallError
 from exolab.kernels.monolithic.libc import Libc
 from exolab.kernels.spin import calls as c
 
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
     from exolab.kernels.spin.kernel import Spin
 
 __all__ = ["SpinLibc"]
+
+
+def _no_sockets() -> SyscallError:
+    """ENOSYS: SPIN's NIC belongs to its event-driven driver, not to a socket stack."""
+    return SyscallError("ENOSYS", "no socket stack on spin (its NIC raises events)")
 
 
 class SpinLibc(Libc):
@@ -38,6 +44,19 @@ class SpinLibc(Libc):
         self._incode = kernel._incode
         self._kcall = kernel.kcall
         self._trap = self._enter
+
+    # sockets: refused (the NIC is the event-driven driver's: Ether.PacketArrived)
+    def socket(self, kind: str = "udp") -> int:
+        raise _no_sockets()
+
+    def bind(self, fd: int, port: int) -> int:
+        raise _no_sockets()
+
+    def sendto(self, fd: int, data: bytes, addr: str, port: int) -> int:
+        raise _no_sockets()
+
+    def recvfrom(self, fd: int, n: int) -> tuple[bytes, tuple[str, int]]:
+        raise _no_sockets()
 
     def _enter(self, number: Any, *args: Any) -> Any:
         """A kernel service: a trap from user level, a procedure call in the kernel."""

@@ -54,6 +54,7 @@ __all__ = ["IPC", "PIPE_RING", "FD_CONSOLE", "FD_READ", "FD_WRITE"]
 MASK32 = 0xFFFFFFFF
 FD_FREE, FD_CONSOLE, FD_READ, FD_WRITE = 0, 1, 2, 3
 FD_FILE = 4             # an open file of ExOS's file system (libos/exos/fs.py)
+FD_SOCKET = 5           # a socket of ExOS's network stack (libos/exos/net.py)
 # pipe page header offsets
 H_LOCK, H_HEAD, H_TAIL, H_READERS, H_WRITERS, H_RSLEEP, H_WSLEEP = 0, 4, 8, 12, 16, 24, 32
 RING_OFF = 64
@@ -138,7 +139,7 @@ class IPC(metaclass=Sealed):
         elif kind == FD_WRITE:
             self._count(va, H_WRITERS, -1)
             self.wake_sleeper(va + H_RSLEEP)
-        elif self.os.net is not None:           # a socket (net.py: FD_SOCKET)
+        elif kind == FD_SOCKET and self.os.net is not None:   # (net.py)
             self.os.net.close_socket(va)
 
     def close_all(self) -> None:

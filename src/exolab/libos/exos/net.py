@@ -51,6 +51,7 @@ from exolab.errors import SyscallError, type_name
 from exolab.kernels.common.args import shown
 from exolab.kernels.exokernel.dpf_rx import SLOT_DATA
 from exolab.kernels.exokernel.syscall import Sys
+from exolab.libos.exos.ipc import FD_SOCKET
 from exolab.libos.exos.pfilter import RxRing, Sender, bind_filter
 from exolab.services.net import (MAX_UDP_PAYLOAD, Datagram, EchoReply, NetStack, NetStats,
                                  aton, cycles_for, ntoa)
@@ -61,7 +62,6 @@ if TYPE_CHECKING:
 __all__ = ["FD_SOCKET", "UserMemory", "ExosNet", "udp_filter", "icmp_reply_filter",
            "arp_filter", "echo_filter", "RING_PAGES", "SOCK_QUEUE"]
 
-FD_SOCKET = 4               # descriptor kind (ipc.py: FD_CONSOLE 1, FD_READ 2, FD_WRITE 3)
 RING_PAGES = 8              # pages of a socket's receive ring (16 slots)
 SHARED_PAGES = 2            # pages of the ARP and echo-request rings (4 slots each)
 SOCK_QUEUE = 32             # datagrams queued for a socket not being read
