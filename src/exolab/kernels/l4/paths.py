@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exolab.errors import ConfigError
+from exolab.kernels.common.paths import override
 from exolab.machine.costs import get_profile
 
 __all__ = ["ROWS", "SEGMENT_LOAD", "SEGMENT_LOADS", "SEGMENT_CHECK", "path_table",
@@ -80,14 +80,4 @@ def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
 def resolve(profile_name: str, overrides: Any = None) -> dict[str, int]:
     """The cycles of every row on ``profile_name``, ``overrides`` put over them."""
     paths = {row: c for row, (c, _src) in path_table(profile_name).items()}
-    if overrides is None:
-        return paths
-    if type(overrides) is not dict:
-        raise ConfigError("paths must be a dict of row -> cycles", paths=overrides)
-    for row, cycles in overrides.items():
-        if row not in paths:
-            raise ConfigError("unknown l4 path row", row=row, expected=sorted(paths))
-        if type(cycles) is not int or cycles < 0:
-            raise ConfigError("a path costs an int >= 0 cycles", row=row, cycles=cycles)
-        paths[row] = cycles
-    return paths
+    return override(paths, overrides, "l4")

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from exolab.errors import ConfigError
+from exolab.kernels.common.paths import override
 from exolab.kernels.monolithic import paths as ux_paths
 from exolab.machine.costs import get_profile
 
@@ -124,14 +125,4 @@ def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
 def resolve(profile_name: str, overrides: Any = None) -> dict[str, int]:
     """The cycles of every row on ``profile_name``, ``overrides`` put over them."""
     paths = {row: cycles for row, (cycles, _src) in path_table(profile_name).items()}
-    if overrides is None:
-        return paths
-    if type(overrides) is not dict:
-        raise ConfigError("paths must be a dict of row -> cycles", paths=overrides)
-    for row, cycles in overrides.items():
-        if row not in paths:
-            raise ConfigError("unknown mach path row", row=row, expected=sorted(paths))
-        if type(cycles) is not int or cycles < 0:
-            raise ConfigError("a path costs an int >= 0 cycles", row=row, cycles=cycles)
-        paths[row] = cycles
-    return paths
+    return override(paths, overrides, "mach")

@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from exolab.errors import ConfigError
+from exolab.kernels.common.paths import override
 
 __all__ = ["ROWS", "OPTIONAL", "TABLES", "path_table", "resolve"]
 
@@ -135,15 +136,4 @@ def resolve(profile_name: str, overrides: Any = None) -> dict[str, int]:
     """The cycles of every row on ``profile_name``, ``overrides`` put over them."""
     paths = {row: 0 for row in OPTIONAL}       # a row this profile's table lacks: 0
     paths.update({row: cycles for row, (cycles, _src) in path_table(profile_name).items()})
-    if overrides is None:
-        return paths
-    if type(overrides) is not dict:
-        raise ConfigError("paths must be a dict of row -> cycles", paths=overrides)
-    for row, cycles in overrides.items():
-        if row not in paths:
-            raise ConfigError("unknown monolithic path row", row=row,
-                              expected=sorted(paths))
-        if type(cycles) is not int or cycles < 0:
-            raise ConfigError("a path costs an int >= 0 cycles", row=row, cycles=cycles)
-        paths[row] = cycles
-    return paths
+    return override(paths, overrides, "monolithic")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from exolab.errors import ConfigError
+from exolab.kernels.common.paths import override
 
 __all__ = ["ROWS", "path_table", "resolve"]
 
@@ -92,8 +93,4 @@ def path_table(profile_name: str) -> dict[str, tuple[int, str]]:
 def resolve(profile_name: str, overrides: Any = None) -> dict[str, int]:
     """Row -> cycles for ``profile_name``, with ``overrides`` (row -> int) applied."""
     costs = {row: cycles for row, (cycles, _src) in path_table(profile_name).items()}
-    for row, value in dict(overrides or {}).items():
-        if row not in costs or type(value) is not int or value < 0:
-            raise ConfigError("bad singularity path override", row=str(row))
-        costs[row] = value
-    return costs
+    return override(costs, overrides, "singularity")

@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from exolab.errors import ConfigError
+from exolab.kernels.common.paths import override
 from exolab.kernels.monolithic import paths as mono_paths
 
 __all__ = ["ROWS", "UNIX_SERVER", "TABLES", "path_table", "resolve"]
@@ -128,15 +129,7 @@ def resolve(profile_name: str, overrides: Any = None) -> dict[str, int]:
     """The cycles of every row on ``profile_name`` with ``overrides`` put over them,
     plus the UNIX server's ``mono_*`` aliases."""
     paths = {row: cycles for row, (cycles, _src) in path_table(profile_name).items()}
-    if overrides is not None:
-        if type(overrides) is not dict:
-            raise ConfigError("paths must be a dict of row -> cycles", paths=overrides)
-        for row, cycles in overrides.items():
-            if row not in paths:
-                raise ConfigError("unknown SPIN path row", row=row, expected=sorted(paths))
-            if type(cycles) is not int or cycles < 0:
-                raise ConfigError("a path costs an int >= 0 cycles", row=row, cycles=cycles)
-            paths[row] = cycles
+    override(paths, overrides, "spin")
     for mono, spin in UNIX_SERVER.items():
         paths[mono] = paths[spin]
     if profile_name in mono_paths.TABLES:   # a server row SPIN does not re-price (one
