@@ -30,9 +30,8 @@ from exolab.abi import ABI
 from exolab.apps.microbench import api_call, report
 from exolab.bench.papers import paper_rows, suite_profile
 from exolab.bench.registry import (ALL_KERNELS, SuiteContext, SuiteOutput, get_suite,
-                                   run_benchmark, suite)
+                                   microsecond_rows, run_benchmark, suite)
 from exolab.errors import SyscallError
-from exolab.machine.costs import get_profile
 
 __all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "NEEDS", "measure", "run_aegis"]
 
@@ -100,16 +99,5 @@ def measure(benchmark: str, kernel: str, profile: str, seed: int, n: int) -> flo
        needs=NEEDS)
 def run_aegis(ctx: SuiteContext) -> SuiteOutput:
     """Measure every Aegis primitive on every requested kernel, in microseconds."""
-    info = get_suite(ctx.suite)
-    mhz = get_profile(ctx.profile).mhz
-    results, notes = [], {}  # type: ignore[var-annotated]
-    for bench in BENCHMARKS:
-        for kernel in ctx.kernels:
-            cycles = run_benchmark(info, bench, kernel, ctx.profile, ctx.seed,
-                                   info.iterations(bench, ctx.quick))
-            if cycles is None:
-                notes[bench] = "; ".join(x for x in (notes.get(bench, ""),
-                                                     f"{kernel}: n/a") if x)
-                continue
-            results.append(ctx.result(bench, kernel, round(cycles / mhz, 3), "us"))
+    results, notes = microsecond_rows(ctx, BENCHMARKS)
     return SuiteOutput(results, paper_rows(ctx.suite), notes)

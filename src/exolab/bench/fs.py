@@ -32,9 +32,7 @@ from typing import Any, Callable
 from exolab.abi import FILE_CALLS, O_CREAT, O_RDONLY, O_WRONLY
 from exolab.apps.microbench import report
 from exolab.bench.papers import paper_rows, suite_profile
-from exolab.bench.registry import ALL_KERNELS, SuiteContext, SuiteOutput, get_suite, \
-    run_benchmark, suite
-from exolab.machine.costs import get_profile
+from exolab.bench.registry import ALL_KERNELS, SuiteContext, SuiteOutput, microsecond_rows, suite
 
 __all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "NEEDS", "run_fs"]
 
@@ -171,16 +169,5 @@ SIZES = {"create": (200, 20), "write_small": (200, 20), "read_small": (200, 20),
        default_size=(100, 10), needs=NEEDS)
 def run_fs(ctx: SuiteContext) -> SuiteOutput:
     """Measure every file benchmark on every requested kernel, in microseconds."""
-    info = get_suite(ctx.suite)
-    mhz = get_profile(ctx.profile).mhz
-    results, notes = [], {}  # type: ignore[var-annotated]
-    for bench in BENCHMARKS:
-        for kernel in ctx.kernels:
-            cycles = run_benchmark(info, bench, kernel, ctx.profile, ctx.seed,
-                                   info.iterations(bench, ctx.quick))
-            if cycles is None:
-                notes[bench] = "; ".join(x for x in (notes.get(bench, ""),
-                                                     f"{kernel}: n/a") if x)
-                continue
-            results.append(ctx.result(bench, kernel, round(cycles / mhz, 3), "us"))
+    results, notes = microsecond_rows(ctx, BENCHMARKS)
     return SuiteOutput(results, paper_rows(ctx.suite), notes)

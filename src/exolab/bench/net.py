@@ -38,7 +38,7 @@ from exolab.abi import ABI, SOCKET_CALLS
 from exolab.apps.microbench import report
 from exolab.bench.papers import paper_rows, suite_profile
 from exolab.bench.registry import (ALL_KERNELS, SuiteContext, SuiteOutput, get_suite,
-                                   run_benchmark, suite)
+                                   microsecond_rows, run_benchmark, suite)
 from exolab.errors import ConfigError
 from exolab.machine.costs import get_profile
 
@@ -254,19 +254,8 @@ def floor_us(profile: str) -> float:
        needs=NEEDS)
 def run_net(ctx: SuiteContext) -> SuiteOutput:
     """Measure every round trip on every requested kernel, in microseconds."""
-    info = get_suite(ctx.suite)
-    mhz = get_profile(ctx.profile).mhz
-    results, notes = [], {}  # type: ignore[var-annotated]
     floor = floor_us(ctx.profile)
-    for bench in BENCHMARKS:
-        for kernel in ctx.kernels:
-            cycles = run_benchmark(info, bench, kernel, ctx.profile, ctx.seed,
-                                   info.iterations(bench, ctx.quick))
-            if cycles is None:
-                notes[bench] = "; ".join(x for x in (notes.get(bench, ""),
-                                                     f"{kernel}: n/a") if x)
-                continue
-            results.append(ctx.result(bench, kernel, round(cycles / mhz, 3), "us"))
+    results, notes = microsecond_rows(ctx, BENCHMARKS)
     notes.update(_notes(results, floor))
     if "exokernel" in ctx.kernels:
         from exolab.bench.classify import classification_rows

@@ -45,6 +45,8 @@ Interface::
     find_program(benchmark) -> SuiteInfo         the first suite declaring it
     program_suites() -> list[SuiteInfo]          suites that declare programs (calibrate)
     run_benchmark(info, benchmark, kernel, profile, seed, n) -> float | None
+    microsecond_rows(ctx, benchmarks) -> (results, notes)   every benchmark's
+                                        program on every kernel, in us (n/a noted)
     run_suite_program(program, n, kernel, profile, seed) -> ProgramRun
                                         one fresh machine, or the program's ``harness``
     run_suites(names, profile=None, seed=0, kernels=None, quick=False, full=False,
@@ -65,7 +67,7 @@ from exolab.errors import ConfigError
 from exolab.kernels import declaration, kernel_names
 from exolab.machine.costs import CostProfile, get_profile
 
-__all__ = ["SUITE_MODULES", "DEFAULT_PROFILE", "ALL_KERNELS", "ONE", "suite",
+__all__ = ["SUITE_MODULES", "DEFAULT_PROFILE", "ALL_KERNELS", "ONE", "suite", "microsecond_rows",
            "SuiteContext", "SuiteOutput", "SuiteInfo", "registered", "get_suite",
            "find_program", "program_suites", "run_benchmark", "run_suites", "Progress",
            "run_suite_program"]
@@ -263,6 +265,26 @@ def run_benchmark(info: SuiteInfo, benchmark: str, kernel: str, profile: str, se
     raise ConfigError("benchmark program produced no result", benchmark=benchmark,
                       kernel=kernel, reason=run.result.reason, faults=run.faults[:3],
                       console=run.console[-3:])
+
+
+def microsecond_rows(ctx: "SuiteContext", benchmarks: Iterable[str]
+                     ) -> tuple[list[Result], dict[str, str]]:
+    """Run each benchmark's program on every kernel of ``ctx``: its rows in
+    microseconds, and a note per benchmark naming the kernels where it is n/a."""
+    info = get_suite(ctx.suite)
+    mhz = get_profile(ctx.profile).mhz
+    results: list[Result] = []
+    notes: dict[str, str] = {}
+    for bench in benchmarks:
+        for kernel in ctx.kernels:
+            cycles = run_benchmark(info, bench, kernel, ctx.profile, ctx.seed,
+                                   info.iterations(bench, ctx.quick))
+            if cycles is None:
+                notes[bench] = "; ".join(x for x in (notes.get(bench, ""),
+                                                     f"{kernel}: n/a") if x)
+                continue
+            results.append(ctx.result(bench, kernel, round(cycles / mhz, 3), "us"))
+    return results, notes
 
 
 def run_suite_program(program: Any, n: int, kernel: str, profile: str, seed: int) -> Any:

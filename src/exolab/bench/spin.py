@@ -48,9 +48,9 @@ from typing import Any, Callable
 from exolab.abi import ABI, PROT_READ, PROT_RW
 from exolab.apps.microbench import api_call, lrpc, report
 from exolab.bench.papers import paper_rows, suite_profile
-from exolab.bench.registry import SuiteContext, SuiteOutput, get_suite, run_benchmark, suite
+from exolab.bench.registry import (SuiteContext, SuiteOutput, microsecond_rows,
+                                   suite)
 from exolab.kernels import kernel_names
-from exolab.machine.costs import get_profile
 
 __all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "NEEDS", "KERNELS", "run_spin"]
 
@@ -321,16 +321,5 @@ SIZES = {"vm_prot100": (100, 5), "vm_unprot100": (100, 5), "vm_appel2": (400, 10
        default_size=(1000, 20), needs=NEEDS)
 def run_spin(ctx: SuiteContext) -> SuiteOutput:
     """Measure every row on every requested kernel, in microseconds."""
-    info = get_suite(ctx.suite)
-    mhz = get_profile(ctx.profile).mhz
-    results, notes = [], {}  # type: ignore[var-annotated]
-    for bench in BENCHMARKS:
-        for kernel in ctx.kernels:
-            cycles = run_benchmark(info, bench, kernel, ctx.profile, ctx.seed,
-                                   info.iterations(bench, ctx.quick))
-            if cycles is None:
-                notes[bench] = "; ".join(x for x in (notes.get(bench, ""),
-                                                     f"{kernel}: n/a") if x)
-                continue
-            results.append(ctx.result(bench, kernel, round(cycles / mhz, 3), "us"))
+    results, notes = microsecond_rows(ctx, BENCHMARKS)
     return SuiteOutput(results, paper_rows(ctx.suite), notes)
