@@ -37,7 +37,7 @@ INF = 1 << 62
 class Event:
     """A callback scheduled at a cycle; owned by the clock until it fires."""
 
-    __slots__ = ("at", "seq", "fn", "arg", "cancelled")
+    __slots__ = ("at", "seq", "fn", "arg", "cancelled", "queued")
 
     def __init__(self, at: int, seq: int, fn: Callable[[Any], None], arg: Any) -> None:
         self.at = at                # cycle at which the event is due
@@ -45,6 +45,7 @@ class Event:
         self.fn = fn                # callback, called as fn(arg)
         self.arg = arg
         self.cancelled = False      # set by Clock.cancel
+        self.queued = True          # still in the clock's heap
 
     def __lt__(self, other: "Event") -> bool:
         return (self.at, self.seq) < (other.at, other.seq)
@@ -65,7 +66,7 @@ class Clock:
     """Global cycle counter plus a deterministic event queue."""
 
     __slots__ = ("now", "deadline", "rng", "user_rng", "seed", "_heap", "_seq", "_fired",
-                 "_cancelled")
+                 "_cancelled", "_live", "_dead")
 
     def __init__(self, seed: int = 0) -> None:
         self.now = 0                # cycles since power-on
@@ -79,6 +80,8 @@ class Clock:
         self._seq = 0
         self._fired = 0
         self._cancelled = 0
+        self._live = 0              # queued and not cancelled: pending() in O(1)
+        self._dead = 0              # cancelled but still in the heap
 
     def schedule(self, at: int, fn: Callable[[Any], None], arg: Any = None) -> Event:
         """Schedule ``fn(arg)`` at cycle ``at`` (not before now) and return the event."""
@@ -87,6 +90,7 @@ class Clock:
         self._seq += 1
         ev = Event(at, self._seq, fn, arg)
         heapq.heappush(self._heap, ev)
+        self._live += 1
         if at < self.deadline:
             self.deadline = at
         return ev
@@ -102,22 +106,44 @@ class Clock:
         if not ev.cancelled:
             ev.cancelled = True
             self._cancelled += 1
+            if ev.queued:
+                self._live -= 1
+                self._dead += 1
+                if self._dead > 64 and self._dead > self._live:
+                    self._compact()
+
+    def _compact(self) -> None:
+        """Drop every cancelled event from the heap (they would only be skipped):
+        the heap holds at most twice the live events plus a constant."""
+        live = []
+        for ev in self._heap:
+            if ev.cancelled:
+                ev.queued = False
+            else:
+                live.append(ev)
+        heapq.heapify(live)
+        self._heap = live
+        self._dead = 0
 
     def fire_due(self) -> None:
         """Run, in order, every live event whose cycle has come."""
-        heap = self._heap
-        while heap and heap[0].at <= self.now:
-            ev = heapq.heappop(heap)
+        while self._heap and self._heap[0].at <= self.now:   # (a callback's cancel may
+            ev = heapq.heappop(self._heap)                   # compact: a new list)
+            ev.queued = False
             if not ev.cancelled:
+                self._live -= 1
                 self._fired += 1
                 ev.fn(ev.arg)
+            else:
+                self._dead -= 1
         self._reset_deadline()
 
     def _reset_deadline(self) -> None:
         """Recompute the deadline, dropping cancelled events at the head."""
         heap = self._heap
         while heap and heap[0].cancelled:
-            heapq.heappop(heap)
+            heapq.heappop(heap).queued = False
+            self._dead -= 1
         self.deadline = heap[0].at if heap else INF
 
     def skip_to_next(self) -> bool:
@@ -131,7 +157,7 @@ class Clock:
 
     def pending(self) -> int:
         """Number of live events still queued."""
-        return sum(1 for ev in self._heap if not ev.cancelled)
+        return self._live
 
     def statistics(self) -> ClockStats:
         """Return a frozen snapshot of the clock's counters."""
