@@ -9,6 +9,7 @@ from exolab.errors import ProgramFault, SyscallError
 from exolab.kernels.singularity.channel import Channels, Endpoint
 from exolab.kernels.singularity.contract import Catalogue
 from exolab.kernels.singularity.exheap import ExchangeHeap
+from tests.kernels.singularity.heaps import make_heap
 
 
 class NoSched:
@@ -36,7 +37,7 @@ def Contract() -> Any:
 
 
 def make() -> tuple[Channels, ExchangeHeap]:
-    heap = ExchangeHeap(64, 1 << 16)
+    heap = make_heap()[0]
     return Channels(heap, NoSched(), 16), heap
 
 
@@ -121,7 +122,7 @@ class _CPU:
 
 def test_an_endpoint_is_owned_by_one_thread_and_a_send_moves_it() -> None:
     cpu = _CPU()
-    ch = Channels(ExchangeHeap(64, 1 << 16), NoSched(), 16, cpu=cpu)
+    ch = Channels(make_heap()[0], NoSched(), 16, cpu=cpu)
     cpu.run(10)                                     # thread 10 of SIP 1 makes both
     a_exp, a_imp = ch.create(1)
     b_exp, b_imp = ch.create(1)
@@ -151,7 +152,7 @@ def test_an_endpoint_is_owned_by_one_thread_and_a_send_moves_it() -> None:
 
 def test_shared_endpoints_belong_to_every_thread_of_the_sip() -> None:
     cpu = _CPU()
-    ch = Channels(ExchangeHeap(64, 1 << 16), NoSched(), 16, cpu=cpu)
+    ch = Channels(make_heap()[0], NoSched(), 16, cpu=cpu)
     cpu.run(10)
     exp, imp = ch.create(1, shared=True)            # the ABI's pipes and rpc handles
     cpu.run(11)

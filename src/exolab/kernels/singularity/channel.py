@@ -30,11 +30,19 @@ does not allow faults the sender before it is queued; a receive that would
 take a message the receiver's side does not expect faults the receiver.
 ``None`` means no contract (ABI pipes).
 
+Each endpoint's record has a slot in the kernel's channel table, ``table``
+(base address, bytes) in simulated memory, :data:`RECORD` bytes each (endpoint
+``i`` at slot ``i`` modulo the slots). With paging on (the isolation knob:
+``pager``, :class:`~exolab.kernels.singularity.paging.Pager`) a send writes
+the peer's record (the message is linked there) and a receive reads its own
+record, each through the MMU.
+
 Interface::
 
     Endpoint                           a handle (opaque to programs)
-    Channels(heap, sched, max_per_owner, c_op=0, cpu=None)    c_op: cycles of one
-                                       send/receive; cpu: whose ``current`` thread owns
+    Channels(heap, sched, max_per_owner, c_op=0, cpu=None, pager=None, table=(0, 0))
+                                       c_op: cycles of one send/receive; cpu: whose
+                                       ``current`` thread owns; pager, table: below
       create(owner, contract=None, shared=False) -> (exp, imp)   conformance from
                                        contract.endpoint(); shared: any thread of owner
       claim(owner, ep, tid)            the kernel hands ``ep`` to thread ``tid``
@@ -59,10 +67,11 @@ from exolab.kernels.common.args import shown
 from exolab.kernels.common.stats import AS_LEVEL
 from exolab.kernels.singularity.exheap import Block, ExchangeHeap
 
-__all__ = ["Endpoint", "Channels", "ChannelStats", "not_owned", "SIDES"]
+__all__ = ["Endpoint", "Channels", "ChannelStats", "not_owned", "SIDES", "RECORD"]
 
 SIDES = ("Exp", "Imp")
 _IN_FLIGHT = -1             # an endpoint's thread while it travels: nobody's yet
+RECORD = 64                 # bytes of one endpoint record in the channel table
 
 
 class Endpoint:
@@ -82,7 +91,7 @@ class _End:
     """The kernel's record of one endpoint."""
 
     __slots__ = ("owner", "thread", "gen", "side", "peer", "queue", "sleepers",
-                 "conformance", "closed", "contract", "handle")
+                 "conformance", "closed", "contract", "handle", "record")
 
     def __init__(self, owner: int, side: str, conformance: Any, contract: str,
                  thread: int | None) -> None:
@@ -97,6 +106,7 @@ class _End:
         self.closed = False
         self.contract = contract
         self.handle: Endpoint | None = None     # the one live handle the kernel issued
+        self.record = 0                         # its record's address (channel table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +138,15 @@ class Channels:
 
     __slots__ = ("_ends", "_next", "_heap", "_sched", "_max", "_per_owner", "_c_op",
                  "_channels", "_sends", "_receives", "_eps_moved", "_blocks_moved",
-                 "_violations", "_cpu")
+                 "_violations", "_cpu", "_pager", "_table", "_slots")
 
     def __init__(self, heap: ExchangeHeap, sched: Any, max_per_owner: int,
-                 c_op: int = 0, cpu: Any = None) -> None:
+                 c_op: int = 0, cpu: Any = None, pager: Any = None,
+                 table: tuple[int, int] = (0, 0)) -> None:
         self._c_op = c_op
+        self._pager = pager                 # None: paging off, nothing goes through the MMU
+        self._table = table[0]
+        self._slots = max(1, table[1] // RECORD)
         self._cpu = cpu                     # its ``current`` thread is the caller
         self._ends: dict[int, _End] = {}
         self._per_owner: dict[int, set[int]] = {}
@@ -217,6 +231,7 @@ class Channels:
         end = _End(owner, side, conf, name, thread)
         eid = self._next
         self._next += 1
+        end.record = self._table + (eid % self._slots) * RECORD
         self._ends[eid] = end
         self._per_owner.setdefault(owner, set()).add(eid)
         end.handle = Endpoint(eid, 0)
@@ -280,6 +295,8 @@ class Channels:
             else:
                 out.append(a)
         peer.queue.append((name, tuple(out)))
+        if self._pager is not None:
+            self._pager.touch_at(peer.record, True)     # linked into the peer's record
         self._sends += 1
         if cpu is not None:
             cpu.clock.now += self._c_op     # the send path (a pointer is linked)
@@ -303,6 +320,8 @@ class Channels:
                 self._violations += 1
                 raise _violation(ex, name, end.side) from None
         end.queue.popleft()
+        if self._pager is not None:
+            self._pager.touch_at(end.record, True)      # unlinked from its record
         tid = self._tid()
         for a in args:                      # endpoints that arrived: the receiver's
             if type(a) is Endpoint:

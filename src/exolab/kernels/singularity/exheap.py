@@ -1,22 +1,41 @@
-"""The exchange heap: message payloads with exactly one owner at a time.
+"""The exchange heap: message payloads in simulated memory, one owner at a time.
 
-A block is bytes held by one SIP. A program holds a :class:`Block` handle; the
-kernel keeps what the handle names (owner, generation, contents). Sending a
-block over a channel *transfers* it: the kernel bumps the block's
-generation and hands the receiver a fresh handle (the kernel accepts only the
-very handle object it issued last, so a copy is no key), so the sender's handle is
-dead and any later use of it is a fault of the sender (no two SIPs ever hold
-a live handle of one block). Nothing is copied on a transfer. Blocks still
-owned by a SIP when it exits are reclaimed.
+A block is a run of whole pages of physical memory (frames from the kernel's
+:class:`~exolab.kernels.singularity.frames.FramePool`), identity-mapped in the
+one kernel address space, holding one SIP's bytes. A program holds a
+:class:`Block` handle; the kernel keeps what the handle names (owner,
+generation, frames, length). Sending a block over a channel *transfers* it:
+the kernel bumps the block's generation and hands the receiver a fresh handle
+(the kernel accepts only the very handle object it issued last, so a copy is
+no key), so the sender's handle is dead and any later use of it is a fault of
+the sender (no two SIPs ever hold a live handle of one block). Nothing is
+copied on a transfer. Blocks still owned by a SIP when it exits are
+reclaimed, and their frames go back to the pool, zeroed.
+
+Every owner has a quota of pages (``set_quota``; ``quota`` by default), and
+the heap as a whole at most ``max_pages``: an allocation or a growth past
+either is ENOMEM. A transfer moves the pages to the receiver's account without
+a check (the receiver chose to receive them; its own allocations then fail
+until it frees).
+
+The bytes are reached through a *pager* (the kernel's, with paging on: the
+isolation knob): ``map(frames)`` when frames join the heap (page-table
+entries written), ``unmap(frames)`` when they leave it (entries cleared, TLB
+entries invalidated) and ``touch(frames, write)`` at every read and write of a
+block (each page through the MMU: a TLB miss walks the table). ``None``:
+paging off, physical addresses, nothing to do.
 
 Interface::
 
     Block                                a handle (opaque to programs)
-    ExchangeHeap(max_blocks, max_bytes)
-      alloc(owner, data) -> Block        ENOMEM beyond the limits
+    ExchangeHeap(memory, frames, max_pages, quota, pager=None)
+      alloc(owner, data) -> Block        ENOMEM beyond the quota or the heap
       read(owner, handle) -> bytes       write(owner, handle, data)
       size(owner, handle) -> int         free(owner, handle)
       transfer(owner, handle, to) -> Block    the old handle dies
+      address(owner, handle) -> int      where its first page is (physical = virtual)
+      holds(vaddr) -> bool               whether a live block's page is at vaddr
+      set_quota(owner, pages)            quota_of(owner) -> int   pages_of(owner) -> int
       owned_by(owner) -> int             reclaim(owner) -> int   (blocks freed)
       statistics() -> ExHeapStats
     dead_handle(what) -> ProgramFault    the fault of a dead, foreign or forged handle
@@ -25,6 +44,7 @@ Interface::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from exolab.errors import ProgramFault, SyscallError
 from exolab.kernels.common.stats import AS_LEVEL
@@ -45,17 +65,32 @@ class Block:
         return f"<exheap block {self._id}>"
 
 
+class _Entry:
+    """What a handle names: owner, generation, frames, length, the live handle."""
+
+    __slots__ = ("owner", "gen", "frames", "size", "handle")
+
+    def __init__(self, owner: int, frames: list[int], size: int, handle: Block) -> None:
+        self.owner = owner
+        self.gen = 0
+        self.frames = frames
+        self.size = size
+        self.handle = handle
+
+
 @dataclass(frozen=True, slots=True)
 class ExHeapStats:
-    """Blocks and bytes live now (levels) and events."""
+    """Blocks, bytes and pages live now (levels) and events."""
 
     blocks_live: int = field(metadata=AS_LEVEL)
     bytes_live: int = field(metadata=AS_LEVEL)
+    pages_live: int = field(metadata=AS_LEVEL)
     allocated: int
     transferred: int
     freed: int
     reclaimed: int
     dead_uses: int
+    over_quota: int
 
 
 def dead_handle(what: str) -> ProgramFault:
@@ -64,67 +99,141 @@ def dead_handle(what: str) -> ProgramFault:
 
 
 class ExchangeHeap:
-    """Single-owner blocks; see the module docstring."""
+    """Single-owner blocks in physical frames; see the module docstring."""
 
-    __slots__ = ("_blocks", "_next", "_max_blocks", "_max_bytes", "_bytes", "_owned",
-                 "_allocated", "_transferred", "_freed", "_reclaimed", "_dead")
+    __slots__ = ("_blocks", "_next", "_mem", "_pool", "_shift", "_page", "_max_pages",
+                 "_quota", "_quotas", "_pages_of", "_pages", "_bytes", "_owned",
+                 "_frame_of", "_pager", "_allocated", "_transferred", "_freed",
+                 "_reclaimed", "_dead", "_over")
 
-    def __init__(self, max_blocks: int, max_bytes: int) -> None:
-        self._blocks: dict[int, list] = {}      # id -> [owner, gen, bytearray, handle]
+    def __init__(self, memory: Any, frames: Any, max_pages: int, quota: int,
+                 pager: Any = None) -> None:
+        self._mem = memory
+        self._pool = frames                     # take(n) -> [frame], give(frames)
+        self._shift = memory.page_shift
+        self._page = 1 << memory.page_shift
+        self._max_pages = max_pages
+        self._quota = quota
+        self._pager = pager
+        self._blocks: dict[int, _Entry] = {}
         self._owned: dict[int, set[int]] = {}   # owner -> block ids
+        self._quotas: dict[int, int] = {}       # owner -> its quota, if not the default
+        self._pages_of: dict[int, int] = {}     # owner -> pages it holds
+        self._frame_of: dict[int, int] = {}     # frame -> block id (the live pages)
         self._next = 1
-        self._max_blocks = max_blocks
-        self._max_bytes = max_bytes
-        self._bytes = 0
+        self._pages = self._bytes = 0
         self._allocated = self._transferred = self._freed = 0
-        self._reclaimed = self._dead = 0
+        self._reclaimed = self._dead = self._over = 0
 
-    def _entry(self, owner: int, handle: object, what: str) -> list:
+    # -- decode ------------------------------------------------------------------------
+
+    def _entry(self, owner: int, handle: object, what: str) -> _Entry:
         """Decode ``handle`` for ``owner``: its entry, or the owner's fault."""
         if type(handle) is not Block:
             self._dead += 1
             raise dead_handle(what)
         entry = self._blocks.get(handle._id)
-        if entry is None or entry[0] != owner or entry[3] is not handle:  # issued, not made
-            self._dead += 1
+        if entry is None or entry.owner != owner or entry.handle is not handle:
+            self._dead += 1                     # issued, not made; and still live
             raise dead_handle(what)
         return entry
 
+    def _room(self, owner: int, pages: int, size: int) -> None:
+        """ENOMEM unless ``owner`` may hold ``pages`` more pages."""
+        if self._pages + pages > self._max_pages:
+            raise SyscallError("ENOMEM", "exchange heap full", size=size)
+        if self._pages_of.get(owner, 0) + pages > self.quota_of(owner):
+            self._over += 1
+            raise SyscallError("ENOMEM", "exchange-heap quota exceeded", size=size,
+                               quota=self.quota_of(owner))
+
+    def _pages_for(self, size: int) -> int:
+        """Pages a block of ``size`` bytes takes (at least one)."""
+        return max(1, -(-size >> self._shift))
+
+    # -- mechanism ---------------------------------------------------------------------
+
     def alloc(self, owner: int, data: bytes) -> Block:
         """A new block of ``owner`` holding ``data``."""
-        if len(self._blocks) >= self._max_blocks or \
-                self._bytes + len(data) > self._max_bytes:
-            raise SyscallError("ENOMEM", "exchange heap full", size=len(data))
+        pages = self._pages_for(len(data))
+        self._room(owner, pages, len(data))
+        frames = self._pool.take(pages)         # ENOMEM: the machine is out of frames
         bid = self._next
         self._next += 1
         handle = Block(bid, 0)
-        self._blocks[bid] = [owner, 0, bytearray(data), handle]
+        entry = self._blocks[bid] = _Entry(owner, frames, 0, handle)
         self._owned.setdefault(owner, set()).add(bid)
-        self._bytes += len(data)
+        self._account(owner, pages)
+        for f in frames:
+            self._frame_of[f] = bid
+        if self._pager is not None:
+            self._pager.map(frames)
+        self._store(entry, data)
         self._allocated += 1
         return handle
 
+    def _account(self, owner: int, pages: int) -> None:
+        """``owner`` holds ``pages`` more (or fewer) pages."""
+        self._pages += pages
+        self._pages_of[owner] = self._pages_of.get(owner, 0) + pages
+
+    def _store(self, entry: _Entry, data: bytes) -> None:
+        """Write ``data`` into ``entry``'s frames (through the pager)."""
+        if self._pager is not None:
+            self._pager.touch(entry.frames[:self._pages_for(len(data))], True)
+        mem, page, shift = self._mem, self._page, self._shift
+        for i in range(0, len(data), page):
+            mem.write(entry.frames[i >> shift] << shift, data[i:i + page])
+        self._bytes += len(data) - entry.size
+        entry.size = len(data)
+
     def read(self, owner: int, handle: object) -> bytes:
         """The contents of ``owner``'s block."""
-        return bytes(self._entry(owner, handle, "read")[2])
+        entry = self._entry(owner, handle, "read")
+        if self._pager is not None:
+            self._pager.touch(entry.frames[:self._pages_for(entry.size)], False)
+        mem, page, shift, size = self._mem, self._page, self._shift, entry.size
+        if size <= page:
+            return mem.read(entry.frames[0] << shift, size)
+        return b"".join(mem.read(f << shift, min(page, size - (i << shift)))
+                        for i, f in enumerate(entry.frames))
 
     def size(self, owner: int, handle: object) -> int:
         """The length of ``owner``'s block."""
-        return len(self._entry(owner, handle, "size")[2])
+        return self._entry(owner, handle, "size").size
+
+    def address(self, owner: int, handle: object) -> int:
+        """The physical (= virtual) address of ``owner``'s block's first page."""
+        return self._entry(owner, handle, "address").frames[0] << self._shift
+
+    def holds(self, vaddr: int) -> bool:
+        """Whether the page at ``vaddr`` is a live block's."""
+        return (vaddr >> self._shift) in self._frame_of
 
     def write(self, owner: int, handle: object, data: bytes) -> None:
-        """Replace the contents of ``owner``'s block (same owner, same handle)."""
+        """Replace the contents of ``owner``'s block (same owner, same handle); the block
+        grows or shrinks by whole pages."""
         entry = self._entry(owner, handle, "write")
-        grow = len(data) - len(entry[2])
-        if self._bytes + grow > self._max_bytes:
-            raise SyscallError("ENOMEM", "exchange heap full", size=len(data))
-        entry[2] = bytearray(data)
-        self._bytes += grow
+        grow = self._pages_for(len(data)) - len(entry.frames)
+        if grow > 0:
+            self._room(owner, grow, len(data))
+            more = self._pool.take(grow)
+            for f in more:
+                self._frame_of[f] = handle._id      # type: ignore[attr-defined]
+            if self._pager is not None:
+                self._pager.map(more)
+            entry.frames += more
+        elif grow < 0:
+            self._release(entry.frames[grow:])
+            del entry.frames[grow:]
+        self._account(owner, grow)
+        self._store(entry, data)
 
     def free(self, owner: int, handle: object) -> None:
         """Give ``owner``'s block back; the handle dies."""
         entry = self._entry(owner, handle, "free")
-        self._drop(handle._id, entry)       # type: ignore[attr-defined]
+        self._owned[owner].discard(handle._id)      # type: ignore[attr-defined]
+        self._drop(handle._id, entry)               # type: ignore[attr-defined]
         self._freed += 1
 
     def check(self, owner: int, handle: object) -> None:
@@ -137,32 +246,60 @@ class ExchangeHeap:
         bid = handle._id                    # type: ignore[attr-defined]
         self._owned[owner].discard(bid)
         self._owned.setdefault(to, set()).add(bid)
-        entry[0] = to
-        entry[1] += 1
-        entry[3] = handle = Block(bid, entry[1])
+        pages = len(entry.frames)
+        self._account(owner, -pages)
+        self._account(to, pages)
+        entry.owner = to
+        entry.gen += 1
+        entry.handle = handle = Block(bid, entry.gen)
         self._transferred += 1
         return handle
+
+    def set_quota(self, owner: int, pages: int) -> None:
+        """``owner`` may hold at most ``pages`` pages from now on."""
+        self._quotas[owner] = pages
+
+    def quota_of(self, owner: int) -> int:
+        """The pages ``owner`` may hold."""
+        return self._quotas.get(owner, self._quota)
+
+    def pages_of(self, owner: int) -> int:
+        """The pages ``owner`` holds."""
+        return self._pages_of.get(owner, 0)
 
     def owned_by(self, owner: int) -> int:
         """How many live blocks ``owner`` holds."""
         return len(self._owned.get(owner, ()))
 
     def reclaim(self, owner: int) -> int:
-        """Free every block ``owner`` still holds (it exited); how many."""
+        """Free every block ``owner`` still holds (it exited); how many. Its quota and
+        account go."""
         ids = self._owned.pop(owner, set())
-        for bid in ids:
-            self._drop(bid, self._blocks[bid], keep_index=True)
+        for bid in sorted(ids):
+            self._drop(bid, self._blocks[bid])
         self._reclaimed += len(ids)
+        self._quotas.pop(owner, None)
+        self._pages_of.pop(owner, None)
         return len(ids)
 
-    def _drop(self, bid: int, entry: list, keep_index: bool = False) -> None:
-        """Remove block ``bid`` (and, unless told, its owner's index entry)."""
+    def _drop(self, bid: int, entry: _Entry) -> None:
+        """Remove block ``bid``: its frames go back (unmapped, zeroed)."""
         del self._blocks[bid]
-        self._bytes -= len(entry[2])
-        if not keep_index:
-            self._owned[entry[0]].discard(bid)
+        self._bytes -= entry.size
+        self._account(entry.owner, -len(entry.frames))
+        self._release(entry.frames)
+
+    def _release(self, frames: list[int]) -> None:
+        """``frames`` leave the heap: unmapped, zeroed, back to the pool."""
+        if self._pager is not None:
+            self._pager.unmap(frames)
+        for f in frames:
+            del self._frame_of[f]
+            self._mem.zero_frame(f)             # no SIP sees another's old bytes
+        self._pool.give(frames)
 
     def statistics(self) -> ExHeapStats:
         """A frozen snapshot of the heap's levels and counters."""
-        return ExHeapStats(len(self._blocks), self._bytes, self._allocated,
-                           self._transferred, self._freed, self._reclaimed, self._dead)
+        return ExHeapStats(len(self._blocks), self._bytes, self._pages, self._allocated,
+                           self._transferred, self._freed, self._reclaimed, self._dead,
+                           self._over)

@@ -41,10 +41,12 @@ from exolab.kernels.common.args import shown
 from exolab.kernels.singularity.channel import Channels, ChannelStats, Endpoint
 from exolab.kernels.singularity.devices import DiskPort, NicPort
 from exolab.kernels.singularity.exheap import ExchangeHeap, ExHeapStats
-from exolab.kernels.singularity.limits import (EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES,
+from exolab.kernels.singularity.frames import FramePool
+from exolab.kernels.singularity.limits import (EXHEAP_MAX_PAGES, EXHEAP_QUOTA_PAGES,
                                                HEAP_PAGES, LIMITS, MAX_ENDPOINTS,
                                                MAX_SIPS, MAX_THREADS,
                                                MAX_THREADS_PER_SIP)
+from exolab.kernels.singularity.paging import Pager, PagerStats
 from exolab.kernels.singularity.paths import resolve
 from exolab.kernels.singularity.sched import Scheduler, SchedStats
 from exolab.kernels.singularity.sip import SIP
@@ -66,6 +68,7 @@ EXTENSIONS = frozenset({"channel", "send", "receive", "close_endpoint", "endpoin
                         "exheap_new", "exheap_read", "exheap_write", "exheap_free",
                         "nic_post", "nic_send", "nic_wait", "disk_read", "disk_info"})
 KERNEL_FRAMES = 64          # the kernel's own image and data
+CHANNEL_TABLE = 32          # its last 32 frames: the endpoint records (channel.py)
 TRAP_CALL = 0               # the one trap: a ring-3 SIP entering a kernel call
 
 
@@ -77,6 +80,7 @@ class SingStats(KernelStats):
     sched: SchedStats | None = None
     channels: ChannelStats | None = None
     exheap: ExHeapStats | None = None
+    pager: PagerStats | None = None
 
 
 class Singularity:
@@ -101,10 +105,15 @@ class Singularity:
         self.paged = self.isolation.paging      # SIP accesses go through the TLB
         self._next_asid = 0
         self.paths = resolve(machine.profile.name, paths)
-        self.heap = ExchangeHeap(EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES)
+        self.frames = FramePool(KERNEL_FRAMES, machine.memory.frames)
+        self.pager = Pager(machine.cpu, self.paths["sing_pte_op"]) if self.paged else None
+        self.heap = ExchangeHeap(machine.memory, self.frames, EXHEAP_MAX_PAGES,
+                                 EXHEAP_QUOTA_PAGES, self.pager)
         self.sched = Scheduler(self.paths["sing_sched"])
         self.channels = Channels(self.heap, self.sched, MAX_ENDPOINTS,
-                                 self.paths["sing_channel_op"])
+                                 self.paths["sing_channel_op"], pager=self.pager,
+                                 table=((KERNEL_FRAMES - CHANNEL_TABLE) << page_shift,
+                                        CHANNEL_TABLE << page_shift))
         self._catalogue = catalogue                 # None: the shipped ones, when asked
         self.installed = frozenset(installed)       # programs a manifest may depend on
         self.sips: dict[int, SIP] = {}
@@ -119,8 +128,6 @@ class Singularity:
         self.nic = NicPort(machine.nics[0]) if machine.nics else None   # devices.py
         if machine.disks:                   # (else the class's None: no instance slot)
             self.disk = DiskPort(machine.disks[0])
-        self._free_frames: list[int] = []
-        self._next_frame = KERNEL_FRAMES
         for cpu in machine.cpus:
             cpu.install(self)
         self.channels.attach(machine.cpu)           # whose current thread calls
@@ -191,6 +198,7 @@ class Singularity:
         sip.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         self.alloc_region(sip, pages)
         self._isolate(sip, pages)
+        self.heap.set_quota(pid, m.resources.get("exheap_pages", EXHEAP_QUOTA_PAGES))
         for port in self._devices(m):                    # decoded in _admit: free
             port.grant(pid)
         from exolab.kernels.singularity.personality import SipOS
@@ -243,23 +251,12 @@ class Singularity:
         return eps
 
     def _frames_left(self) -> int:
-        """Frames still free for SIP heaps."""
-        return len(self._free_frames) + self.machine.memory.frames - self._next_frame
+        """Frames still free for SIP heaps and the exchange heap."""
+        return self.frames.left()
 
     def alloc_region(self, sip: SIP, pages: int) -> int:
         """Give ``sip`` ``pages`` more frames as one region; its base address."""
-        shift = self.page_shift
-        if len(self._free_frames) >= pages:
-            got = [self._free_frames.pop() for _ in range(pages)]
-            got.sort()
-            if got[-1] - got[0] == pages - 1:
-                return self._add_region(sip, got, shift)
-            self._free_frames.extend(got)
-        if self.machine.memory.frames - self._next_frame < pages:
-            raise SyscallError("ENOMEM", "out of memory", pages=pages)
-        got = list(range(self._next_frame, self._next_frame + pages))
-        self._next_frame += pages
-        return self._add_region(sip, got, shift)
+        return self._add_region(sip, self.frames.take_run(pages), self.page_shift)
 
     @staticmethod
     def _add_region(sip: SIP, frames: list[int], shift: int) -> int:
@@ -319,7 +316,7 @@ class Singularity:
             if self.disk.orphans:           # a DMA may still land there: keep them
                 self.disk.pinned.extend(sip.frames)
                 sip.frames = []
-        self._free_frames.extend(sip.frames)
+        self.frames.give(sip.frames)
         sip.frames, sip.regions = [], []
         from exolab.kernels.singularity import personality
         personality.release(self, sip)
@@ -353,10 +350,13 @@ class Singularity:
 
     def on_tlb_miss(self, cpu: CPU, vaddr: int, write: bool) -> None:
         """Paging on (the isolation knob): refill the identity mapping of the SIP's
-        own page (the access was bounds-checked before it reached the MMU)."""
+        own page (the access was bounds-checked before it reached the MMU), of an
+        exchange-heap page or, for the kernel's own access, of a kernel page."""
         t = cpu.current
         sip = t.owner if t is not None else None
-        if not self.paged or sip is None or not sip.contains(vaddr, 1):
+        if not self.paged or sip is None or not (
+                sip.contains(vaddr, 1) or self.heap.holds(vaddr) or
+                (cpu.prev_mode == KERNEL and vaddr >> self.page_shift < KERNEL_FRAMES)):
             raise KernelPanic("singularity: unexpected TLB miss", vaddr=vaddr)
         vpn = vaddr >> self.page_shift
         cpu.tlb_write_random(TLBEntry(vpn, cpu.asid, vpn, True, True))
@@ -368,7 +368,7 @@ class Singularity:
         elif irq == IRQ_DISK and self.disk is not None:
             self.disk.interrupt(self.sched)
             if self.disk.pinned and not self.disk.orphans:
-                self._free_frames.extend(self.disk.pinned)
+                self.frames.give(self.disk.pinned)
                 self.disk.pinned = []
 
     def on_idle(self, cpu: CPU) -> bool:
@@ -403,14 +403,15 @@ class Singularity:
     def statistics(self) -> SingStats:
         """A frozen snapshot of the kernel's counters."""
         live = sum(1 for s in self.sips.values() if s.state == "live")
-        used = self._next_frame - KERNEL_FRAMES - len(self._free_frames)
+        used = self.frames.in_use()
         return SingStats(syscalls=self.calls, faults=len(self.faults),
                          processes_created=self._next_pid - 1, processes_live=live,
                          process_slots=len(self.sips), frames_in_use=used,
                          frames_retained=0, calls=self.calls,
                          sched=self.sched.statistics(),
                          channels=self.channels.statistics(),
-                         exheap=self.heap.statistics())
+                         exheap=self.heap.statistics(),
+                         pager=None if self.pager is None else self.pager.statistics())
 
 
 @lru_cache(maxsize=1)

@@ -3,14 +3,14 @@
 Interface::
 
     MAX_SIPS, MAX_THREADS, MAX_THREADS_PER_SIP, MAX_FDS,
-    HEAP_PAGES, MAX_HEAP_PAGES, EXHEAP_MAX_BLOCKS, EXHEAP_MAX_BYTES, MAX_ENDPOINTS,
+    HEAP_PAGES, MAX_HEAP_PAGES, EXHEAP_MAX_PAGES, EXHEAP_QUOTA_PAGES, MAX_ENDPOINTS,
     PIPE_BUFFER
     LIMITS                      the ABI-visible bounds (the declaration's ``limits``)
 """
 from __future__ import annotations
 
 __all__ = ["MAX_SIPS", "MAX_THREADS", "MAX_THREADS_PER_SIP", "MAX_FDS",
-           "HEAP_PAGES", "MAX_HEAP_PAGES", "EXHEAP_MAX_BLOCKS", "EXHEAP_MAX_BYTES",
+           "HEAP_PAGES", "MAX_HEAP_PAGES", "EXHEAP_MAX_PAGES", "EXHEAP_QUOTA_PAGES",
            "MAX_ENDPOINTS", "PIPE_BUFFER", "LIMITS"]
 
 MAX_SIPS = 16_384               # live and unreaped SIPs (EAGAIN beyond)
@@ -19,8 +19,9 @@ MAX_THREADS_PER_SIP = 1_024
 MAX_FDS = 64                    # ABI descriptors of one SIP (pipes over channels)
 HEAP_PAGES = 16                 # pages of a SIP's own heap region at start
 MAX_HEAP_PAGES = 4_096          # what ``mmap`` may grow one SIP's region to
-EXHEAP_MAX_BLOCKS = 65_536      # live blocks of the exchange heap (ENOMEM beyond)
-EXHEAP_MAX_BYTES = 16 << 20     # bytes in live exchange-heap blocks
+EXHEAP_MAX_PAGES = 4_096        # pages in live exchange-heap blocks: 16 MiB (ENOMEM)
+EXHEAP_QUOTA_PAGES = 1_024      # pages one SIP may hold unless its manifest asks
+#                                 (``exheap_pages``): 4 MiB (ENOMEM beyond)
 MAX_ENDPOINTS = 1_024           # channel endpoints one SIP may own
 PIPE_BUFFER = 4_096             # bytes an ABI pipe holds; a writer past it sleeps
 

@@ -32,7 +32,7 @@ from exolab.kernels.common.args import shown
 __all__ = ["EndpointDecl", "Manifest", "manifest_of", "from_plain", "contracts_used", "check"]
 
 _SIDES = ("Exp", "Imp")
-_RESOURCES = ("heap_pages", "threads", "nic", "disk")
+_RESOURCES = ("heap_pages", "threads", "nic", "disk", "exheap_pages")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class Manifest:
     name: str
     code: tuple[str, ...] = ()                          # code resources (modules)
     resources: Mapping[str, int] = field(default_factory=dict)   # heap_pages, threads,
-    #                                        devices: nic, disk (system resources)
+    #               exheap_pages (its exchange-heap quota), devices: nic, disk
     endpoints: tuple[EndpointDecl, ...] = ()
     dependencies: tuple[str, ...] = ()                  # programs it needs installed
     uses: tuple[str, ...] = ()                          # contracts it makes channels of

@@ -516,17 +516,19 @@ class SipOS(Personality):
         return self._heap.alloc(self._pid, data)
 
     def exheap_read(self, block: Block) -> bytes:
-        """The contents of a block this SIP owns."""
-        self._enter()
+        """The contents of a block this SIP owns, read in place: the exchange heap is
+        mapped in every SIP, so this is a checked memory access, not a kernel call."""
+        self._cpu.charge(self._c_check)
         try:
             return self._heap.read(self._pid, block)
         except ProgramFault as ex:
             raise self._fault(ex) from None
 
     def exheap_write(self, block: Block, data: bytes) -> None:
-        """Replace the contents of a block this SIP owns."""
-        self._enter()
+        """Replace the contents of a block this SIP owns: a checked copy into it in
+        place (a memory access, not a kernel call; a growth takes whole pages)."""
         data = data if type(data) is bytes else as_bytes(data)
+        self._cpu.charge(self._c_check + (self._c_kib * len(data) >> 10))
         try:
             self._heap.write(self._pid, block, data)
         except ProgramFault as ex:
