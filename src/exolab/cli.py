@@ -400,11 +400,16 @@ def explain(
     it (exit status 130).
     """
     from exolab.bench.anatomy import program_of
-    _, suite, iteration = program_of(benchmark)
     if json_path is not None:
         _check_output(json_path)
     out = _out()
-    found = _dissect(out, benchmark, kernel or kernel_names(), profile, seed, n)
+    if benchmark.startswith("fig5_"):       # the Singularity pipeline: base vs config
+        from exolab.kernels.singularity import pipeline
+        suite, iteration = "isolation", pipeline.ITERATION
+        found = pipeline.anatomies(benchmark[5:], n or 30, profile or "athlon64", seed)
+    else:
+        _, suite, iteration = program_of(benchmark)
+        found = _dissect(out, benchmark, kernel or kernel_names(), profile, seed, n)
     if not found:
         raise ConfigError("no kernel provides this benchmark", benchmark=benchmark)
     for table in _explain_tables(out, benchmark, suite, seed, iteration, found):

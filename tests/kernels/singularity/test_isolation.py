@@ -43,20 +43,31 @@ def test_the_base_configuration_is_the_default_and_never_touches_the_tlb() -> No
     assert (cpu.traps, cpu.tlb_misses, cpu.asid_loads) == (0, 0, 0)
 
 
-def test_fig5_slowdowns_in_order_and_ring3_and_hip_within_1_5x() -> None:
-    """The derived workload gives the paper's order; ring 3 and all-separate-domains
-    land within 1.5x; paging and the client's own domain fall short (fewer TLB misses
-    than the paper's: the kernel's own pages and the exchange heap do not go through
-    the modelled TLB) -- the report shows those two as misses."""
+def test_fig5_slowdowns_in_order_and_each_within_1_5x() -> None:
+    """The derived workload gives the paper's order, and every configuration lands
+    within 1.5x of OSR'07 Fig 5 (the exchange heap and the kernel's channel table are
+    in simulated memory: their pages pay the TLB misses and flushes they cause)."""
     got = pipeline.slowdowns(n=120)
     order = list(pipeline.FIG5)
     assert [got[c] for c in order] == sorted(got[c] for c in order)
-    assert all(got[c] > 0 for c in order)
-    for config in ("ring3", "hip"):
+    for config in order:
         paper = pipeline.FIG5[config]
         assert 1 / 1.5 <= got[config] / paper <= 1.5, (config, got[config], paper)
-    for config in ("paging", "domain"):
-        assert got[config] < pipeline.FIG5[config]
+
+
+def test_the_paging_overhead_is_the_exchange_heap_and_the_kernel_records() -> None:
+    """Paging on, the blocks and endpoint records go through the MMU: pages mapped
+    and unmapped as blocks come and go, and misses there; with the client in its own
+    domain the flushes make those touches miss again."""
+    wanted = pipeline.trace(20)
+    _b, _n, base, kbase = pipeline.run_kernel("base", wanted)
+    _b, _n, paged, kpaged = pipeline.run_kernel("paging", wanted)
+    _b, _n, domain, _k = pipeline.run_kernel("domain", wanted)
+    assert kbase.pager is None and base.cpus[0].tlb_misses == 0
+    p = kpaged.pager
+    assert p.mapped == p.unmapped + kpaged.exheap.pages_live > 0
+    assert p.touches > kpaged.channels.sends        # blocks and records
+    assert domain.cpus[0].tlb_misses > paged.cpus[0].tlb_misses
 
 
 def test_the_pipeline_reads_the_simulated_disk_and_each_configuration_does_its_part() -> None:

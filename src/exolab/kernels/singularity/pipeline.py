@@ -34,8 +34,11 @@ Interface::
     image(path, block_size=4096)  write the disk image (directory + tagged blocks)
     driver, fs, client, init      the programs (``main(os, ...)``)
     run(config, wanted, profile, cache_pages, seed) -> (busy cycles, blocks, stats)
+    run_kernel(...)  as run, and the kernel's statistics: (busy, blocks, stats, kstats)
     measure(config, n=120, profile, seed) -> busy cycles per block read
     slowdowns(n=120) -> {config: percent over base}
+    anatomies(config, n=30, profile, seed) -> [Anatomy of base, of config]: what one
+                                  block read does (``exolab explain fig5_<config>``)
 """
 from __future__ import annotations
 
@@ -44,8 +47,9 @@ import random
 import tempfile
 from typing import Any
 
-__all__ = ["FIG5", "FILES", "SEED", "CACHE_PAGES", "trace", "image", "driver", "fs",
-           "client", "init", "run", "measure", "slowdowns"]
+__all__ = ["FIG5", "FILES", "SEED", "CACHE_PAGES", "ITERATION", "trace", "image",
+           "driver", "fs", "client", "init", "run", "run_kernel", "measure", "slowdowns",
+           "anatomies"]
 
 #: OSR'07 Fig 5 (WebFiles): slowdown against ring 0 with paging off, percent
 FIG5 = {"paging": 6.3, "domain": 18.9, "ring3": 33.0, "hip": 37.7}
@@ -54,6 +58,7 @@ _CLASS_BASE = (102, 1_024, 10_240, 102_400)
 _CLASS_MIX = (35, 50, 14, 1)            # percent of requests per class (SPECweb96)
 FILES = tuple((c, k * base) for c, base in enumerate(_CLASS_BASE) for k in range(1, 10))
 SEED = 2007
+ITERATION = "one block read (client <- file system <- disk driver)"
 CACHE_PAGES = 256                       # the file system's block cache: 1 MiB
 BLOCK = 4096
 _WORD = 4
@@ -212,6 +217,12 @@ def run(config: str, wanted: bytes, profile: str = "athlon64",
         cache_pages: int = CACHE_PAGES, seed: int = 0) -> tuple[int, int, Any]:
     """Run the pipeline reading ``wanted`` under ``config`` (the client is the SIP
     a "named" setting isolates): (busy cycles, blocks read, machine statistics)."""
+    return run_kernel(config, wanted, profile, cache_pages, seed)[:3]
+
+
+def run_kernel(config: str, wanted: bytes, profile: str = "athlon64",
+               cache_pages: int = CACHE_PAGES, seed: int = 0) -> tuple[int, int, Any, Any]:
+    """As :func:`run`, with the kernel's statistics record last."""
     from exolab.errors import ConfigError
     from exolab.kernels.singularity.kernel import Singularity
     from exolab.machine.machine import Machine
@@ -235,7 +246,8 @@ def run(config: str, wanted: bytes, profile: str = "athlon64",
         raise ConfigError("pipeline failed", config=config, line=str(line),
                           faults=k.faults[:3])
     stats = m.statistics()
-    return m.clock.now - stats.cpus[0].idle_cycles, int(line.split()[1]), stats
+    return (m.clock.now - stats.cpus[0].idle_cycles, int(line.split()[1]), stats,
+            k.statistics())
 
 
 def measure(config: str, n: int = 120, profile: str = "athlon64", seed: int = 0) -> float:
@@ -251,3 +263,47 @@ def slowdowns(n: int = 120) -> dict[str, float]:
     """Percent slowdown of each Fig 5 configuration against the base."""
     base = measure("base", n)
     return {c: round(100 * (measure(c, n) / base - 1), 1) for c in FIG5}
+
+
+def _counts(run: tuple[int, int, Any, Any]) -> dict[str, int]:
+    """Every event counter of a finished run: busy cycles, the machine's, the kernel's."""
+    from exolab.bench.anatomy import kernel_counters
+    from exolab.records import flatten
+    busy, _blocks, stats, kstats = run
+    out: dict[str, int] = {"cycles": busy}
+    for group, records in (("cpu", stats.cpus), ("tlb", stats.tlbs)):
+        for rec in records:
+            for name, value in flatten(rec):
+                out[f"{group}.{name}"] = out.get(f"{group}.{name}", 0) + value
+    for name, value in flatten(stats.memory):
+        out[f"memory.{name}"] = value
+    for name, value in kernel_counters(kstats):
+        out[f"kernel.{name}"] = value
+    return out
+
+
+def anatomies(config: str, n: int = 30, profile: str = "athlon64",
+              seed: int = 0) -> list[Any]:
+    """What one block read does under the base and under ``config``: the runs of
+    ``2n`` and ``n`` files subtracted, divided by the blocks read in between."""
+    from exolab.bench.anatomy import MACHINE_COUNTERS, Anatomy
+    from exolab.errors import ConfigError
+    if config not in FIG5:
+        raise ConfigError("not a Fig 5 configuration", config=config,
+                          expected=sorted(FIG5))
+    long = trace(2 * n)
+    out = []
+    for c in ("base", config):
+        small, large = (run_kernel(c, w, profile, seed=seed) for w in (long[:n], long))
+        blocks = large[1] - small[1]
+        a, b = _counts(small), _counts(large)
+        counts = {"cycles": (b["cycles"] - a["cycles"]) / blocks}
+        for label, key in MACHINE_COUNTERS:
+            counts[label] = (b.get(key, 0) - a.get(key, 0)) / blocks
+        for key in b:
+            if key.startswith("kernel.") and b[key] != a.get(key, 0):
+                counts[f"singularity: {key[len('kernel.'):]}"] = \
+                    (b[key] - a.get(key, 0)) / blocks
+        out.append(Anatomy(f"fig5_{config}", c, profile, ITERATION, counts["cycles"],
+                           counts))
+    return out
