@@ -16,8 +16,11 @@ The same Singularity kernel and programs with hardware isolation added back
                      suite ``singularity``'s)
 
 Every value is a prediction: the configurations add no constant, only what
-the machine then does (TLB misses, address-space loads and the flushes they
-imply on the untagged TLB, traps). The note of each row is its verdict
+the machine then does (TLB misses on the SIPs' heaps, the exchange heap's
+pages and the kernel's endpoint records, page-table writes and invalidations
+as exchange-heap pages come and go, address-space loads and the flushes they
+imply on the untagged TLB, traps). ``exolab explain fig5_<config>`` shows
+them per block read. The note of each row is its verdict
 against the paper: ``ok`` within 1.5x, ``OFF`` otherwise.
 
 Interface::
