@@ -49,9 +49,21 @@ def test_the_bytes_live_in_physical_frames_and_are_zeroed_on_return() -> None:
     assert mem.read(at, PAGE) == data[:PAGE]        # the machine's memory holds them
     assert h.read(1, b) == data and h.statistics().pages_live == 2
     left = pool.left()
+    frames = list(h._blocks[1].frames)              # (the kernel's record)
     h.free(1, b)
     assert pool.left() == left + 2 and not h.holds(at)
-    assert mem.read(at, PAGE) == bytes(PAGE)        # no later owner sees them
+    for f in frames:                                # no later owner sees them
+        assert mem.read(f * PAGE, PAGE) == bytes(PAGE)
+
+
+def test_a_shorter_rewrite_zeroes_the_tail_it_leaves() -> None:
+    h, _pool, mem = make_heap()
+    b = h.alloc(1, b"\xff" * (PAGE + 100))
+    frames = list(h._blocks[1].frames)
+    h.write(1, b, b"ab")
+    assert h.read(1, b) == b"ab"
+    assert mem.read(frames[0] * PAGE, PAGE) == b"ab" + bytes(PAGE - 2)
+    assert mem.read(frames[1] * PAGE, PAGE) == bytes(PAGE)
 
 
 def test_quota_and_heap_limits_are_enomem_and_reclaim_frees_everything() -> None:

@@ -10,7 +10,9 @@ the kernel bumps the block's generation and hands the receiver a fresh handle
 no key), so the sender's handle is dead and any later use of it is a fault of
 the sender (no two SIPs ever hold a live handle of one block). Nothing is
 copied on a transfer. Blocks still owned by a SIP when it exits are
-reclaimed, and their frames go back to the pool, zeroed.
+reclaimed, and their frames go back to the pool with the block's bytes
+zeroed (a shorter rewrite zeroes the tail it leaves), so no later owner of a
+frame sees them.
 
 Every owner has a quota of pages (``set_quota``; ``quota`` by default), and
 the heap as a whole at most ``max_pages``: an allocation or a growth past
@@ -184,8 +186,22 @@ class ExchangeHeap:
         mem, page, shift = self._mem, self._page, self._shift
         for i in range(0, len(data), page):
             mem.write(entry.frames[i >> shift] << shift, data[i:i + page])
+        if len(data) < entry.size:              # the old bytes past the new end
+            self._zero(entry.frames, len(data), min(entry.size, len(entry.frames) << shift))
         self._bytes += len(data) - entry.size
         entry.size = len(data)
+
+    def _zero(self, frames: list[int], start: int, end: int) -> None:
+        """Zero bytes [start, end) of the run ``frames`` (whole frames at once)."""
+        mem, page, shift = self._mem, self._page, self._shift
+        while start < end:
+            f, off = frames[start >> shift], start & (page - 1)
+            take = min(end - start, page - off)
+            if take == page:
+                mem.zero_frame(f)
+            else:
+                mem.write((f << shift) + off, bytes(take))
+            start += take
 
     def read(self, owner: int, handle: object) -> bytes:
         """The contents of ``owner``'s block."""
@@ -224,7 +240,9 @@ class ExchangeHeap:
                 self._pager.map(more)
             entry.frames += more
         elif grow < 0:
-            self._release(entry.frames[grow:])
+            self._zero(entry.frames, (len(entry.frames) + grow) << self._shift,
+                       entry.size)              # what the dropped pages held
+            self._release(entry.frames[grow:], 0)
             del entry.frames[grow:]
         self._account(owner, grow)
         self._store(entry, data)
@@ -287,15 +305,16 @@ class ExchangeHeap:
         del self._blocks[bid]
         self._bytes -= entry.size
         self._account(entry.owner, -len(entry.frames))
-        self._release(entry.frames)
+        self._release(entry.frames, entry.size)
 
-    def _release(self, frames: list[int]) -> None:
-        """``frames`` leave the heap: unmapped, zeroed, back to the pool."""
+    def _release(self, frames: list[int], used: int) -> None:
+        """``frames`` leave the heap: their first ``used`` bytes zeroed (no later owner
+        sees them), unmapped, back to the pool."""
+        self._zero(frames, 0, used)
         if self._pager is not None:
             self._pager.unmap(frames)
         for f in frames:
             del self._frame_of[f]
-            self._mem.zero_frame(f)             # no SIP sees another's old bytes
         self._pool.give(frames)
 
     def statistics(self) -> ExHeapStats:
