@@ -36,3 +36,13 @@ def test_check_reports_a_syntax_error_with_its_place(tmp_path) -> None:
     bad.write_text("contract Syn {\n  in message A(\n}")
     res = runner.invoke(app, ["contract", "check", str(bad)])
     assert res.exit_code == EXIT_ERROR and f"{bad}:3:1: syntax error" in res.output
+
+
+def test_explain_fig5_shows_the_tlb_work_of_a_configuration() -> None:
+    res = runner.invoke(app, ["explain", "fig5_domain", "-n", "6"])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "fig5_domain (isolation" in out and "base" in out and "domain" in out
+    for row in ("TLB misses", "TLB flushes", "address-space loads", "pager.mapped"):
+        assert row in out
+    assert runner.invoke(app, ["explain", "fig5_nope"]).exit_code != 0
