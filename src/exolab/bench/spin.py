@@ -54,7 +54,8 @@ from typing import Any, Callable
 
 from exolab.abi import ABI, PROT_READ, PROT_RW
 from exolab.apps.cthreads import CThreads
-from exolab.apps.microbench import api_call, lrpc, report
+from exolab.apps.microbench import (api_call, dirty, lrpc, prot_range, report,
+                                     touch_pages)
 from exolab.bench.papers import paper_rows, suite_profile
 from exolab.bench.registry import (SuiteContext, SuiteOutput, microsecond_rows,
                                    suite)
@@ -229,49 +230,16 @@ def ping_pong_user_integrated(os: Any, n: int) -> None:
     _user_ping_pong(os, n, True)
 
 
-def _pages(os: ABI, count: int) -> int:
-    """Map ``count`` pages and write each; return the base address."""
-    va = os.mmap(count * PAGE, PROT_RW)
-    for i in range(count):
-        os.store(va + i * PAGE, i)
-    return va
-
-
-def _dirty(os: ABI, n: int) -> None:
-    va = _pages(os, 1)
-    os.dirty(va)
-    t0 = os.time()
-    for _ in range(n):
-        os.dirty(va)
-    report(os, (os.time() - t0) / n)
-
-
 def _unprotect(os: ABI, vaddr: int, write: bool) -> None:
     """The fault handler of fault and appel2: restore write access to the page."""
     os.mprotect(vaddr & ~(PAGE - 1), PAGE, PROT_RW)
 
 
-def _fault(os: ABI, n: int) -> None:
-    va = _pages(os, 1)
-    os.set_fault_handler(_unprotect)
-    total = 0
-    for i in range(n + 1):
-        os.mprotect(va, PAGE, PROT_READ)
-        t0 = os.time()
-        os.store(va, i)
-        if i:
-            total += os.time() - t0
-    report(os, total / n)
-
-
-def _trap(os: ABI, n: int) -> None:
-    va = _pages(os, 1)
-    entered: list[int] = []
-
-    def handler(os: ABI, vaddr: int, write: bool) -> None:
-        entered.append(os.time())
-        os.mprotect(vaddr & ~(PAGE - 1), PAGE, PROT_RW)
-
+def _store_faults(os: ABI, n: int, handler: Any, entered: list[int] | None) -> None:
+    """Protect a page read-only and store to it, ``n`` + 1 times (the first is the
+    warm-up); report the time from the store to its end, or (``entered``: the times
+    the handler was entered) to the handler's entry."""
+    va = touch_pages(os, 1)
     os.set_fault_handler(handler)
     total = 0
     for i in range(n + 1):
@@ -279,12 +247,26 @@ def _trap(os: ABI, n: int) -> None:
         t0 = os.time()
         os.store(va, i)
         if i:
-            total += entered[-1] - t0
+            total += (os.time() if entered is None else entered[-1]) - t0
     report(os, total / n)
 
 
+def _fault(os: ABI, n: int) -> None:
+    _store_faults(os, n, _unprotect, None)
+
+
+def _trap(os: ABI, n: int) -> None:
+    entered: list[int] = []
+
+    def handler(os: ABI, vaddr: int, write: bool) -> None:
+        entered.append(os.time())
+        os.mprotect(vaddr & ~(PAGE - 1), PAGE, PROT_RW)
+
+    _store_faults(os, n, handler, entered)
+
+
 def _prot1(os: ABI, n: int) -> None:
-    va = _pages(os, 1)
+    va = touch_pages(os, 1)
     total = 0
     for _ in range(n):
         t0 = os.time()
@@ -294,30 +276,17 @@ def _prot1(os: ABI, n: int) -> None:
     report(os, total / n)
 
 
-def _prot_n(os: ABI, n: int, timed_protect: bool) -> None:
-    va = _pages(os, 100)
-    total = 0
-    for _ in range(n):
-        t0 = os.time()
-        os.mprotect(va, 100 * PAGE, PROT_READ)
-        t1 = os.time()
-        os.mprotect(va, 100 * PAGE, PROT_RW)
-        t2 = os.time()
-        total += (t1 - t0) if timed_protect else (t2 - t1)
-    report(os, total / n)
-
-
 def _prot100(os: ABI, n: int) -> None:
-    _prot_n(os, n, True)
+    prot_range(os, n, True, PROT_READ)
 
 
 def _unprot100(os: ABI, n: int) -> None:
-    _prot_n(os, n, False)
+    prot_range(os, n, False, PROT_READ)
 
 
 def _appel1(os: ABI, n: int) -> None:
     count = 100
-    va = _pages(os, count)
+    va = touch_pages(os, count)
     os.mprotect(va, count * PAGE, PROT_READ)
     opened = [-1]
 
@@ -338,7 +307,7 @@ def _appel1(os: ABI, n: int) -> None:
 
 def _appel2(os: ABI, n: int) -> None:
     count = 100
-    va = _pages(os, count)
+    va = touch_pages(os, count)
     os.set_fault_handler(_unprotect)
     rounds = max(1, n // count)
     total = 0
@@ -368,7 +337,7 @@ PROGRAMS: dict[str, Callable[..., None]] = {
     "ping_pong_user_layered": ping_pong_user_layered,
     "ping_pong_user_integrated": ping_pong_user_integrated,
     **{f"vm_{name}": _vm(body, f"vm_{name}") for name, body in (
-        ("dirty", _dirty), ("fault", _fault), ("trap", _trap), ("prot1", _prot1),
+        ("dirty", dirty), ("fault", _fault), ("trap", _trap), ("prot1", _prot1),
         ("prot100", _prot100), ("unprot100", _unprot100), ("appel1", _appel1),
         ("appel2", _appel2))},
 }
