@@ -40,3 +40,13 @@ def test_the_in_kernel_call_takes_no_trap_and_the_syscall_one() -> None:
     s = anatomy("syscall", "spin", "alpha", 0, 10)
     assert a is not None and s is not None
     assert a.counts["traps"] == 0 and a.counts["upcalls"] == 0 and s.counts["traps"] == 1
+
+
+def test_the_osf1_rows_say_which_are_calibrated_and_which_were_fitted() -> None:
+    from exolab.kernels.monolithic import paths as mono
+    table = mono.path_table("alpha")
+    kind = {row: src.split(":")[0] for row, (_c, src) in table.items()}
+    assert sorted(r for r, k in kind.items() if k == "calibrated") == [
+        "mono_pipe_op", "mono_syscall_path"]              # the two
+    assert sorted(r for r, k in kind.items() if k.startswith("fitted")) == [
+        "mono_pte_op", "mono_thread_path", "mono_vm_op"]  # chosen with the paper in view
