@@ -141,3 +141,31 @@ def test_the_packages_references_are_checked_at_every_call() -> None:
 
 def test_the_library_costs_have_sources() -> None:
     assert COSTS and all(c > 0 and s.startswith("estimate:") for c, s in COSTS.values())
+
+
+def _slow(os: Any, n: int) -> int:
+    for _ in range(n):
+        os.thread_yield()
+    return n
+
+
+def _second_joiner(os: Any, ref: int, log: list[str]) -> None:
+    try:
+        os.cthread_join(ref)
+    except Exception as ex:                      # noqa: BLE001
+        log.append(getattr(ex, "errno", "?"))
+
+
+def _two_joiners(os: Any, n: int) -> None:
+    ref = os.cthread_fork(_slow, (5,))
+    log: list[str] = []
+    os.thread_create(_second_joiner, ref, log)
+    os.print("first", os.cthread_join(ref))
+    while not log:
+        os.thread_yield()
+    os.print("second", log[0])
+
+
+def test_a_cthread_is_joined_once_even_by_two_strands_at_a_time() -> None:
+    run = _run(_two_joiners, 0)
+    assert run.console in (["first 5", "second EINVAL"], ["first 5", "second EBADF"])

@@ -54,11 +54,11 @@ __all__ = ["CThread", "CCondition", "Package", "PackageStats"]
 class CThread(metaclass=Sealed):
     """A cthread the package forked: its strand, value and joiners."""
 
-    __slots__ = ("_tid", "_done", "_value", "_joiners", "_pid")
+    __slots__ = ("_tid", "_done", "_claimed", "_value", "_joiners", "_pid")
 
     def __init__(self, tid: int, pid: int) -> None:
         self._tid, self._pid = tid, pid
-        self._done = False
+        self._done = self._claimed = False
         self._value: Any = None
         self._joiners: list[SimThread] = []
 
@@ -162,9 +162,11 @@ class Package:
         return ct
 
     def join(self, cpu: CPU, proc: Process, ct: CThread) -> Any:
-        """Block until ``ct`` ends (Strand.Block); its value. EINVAL: another's."""
-        if ct._pid != proc.pid:
-            raise SyscallError("EINVAL", "not a cthread of this process")
+        """Block until ``ct`` ends (Strand.Block); its value. EINVAL: another
+        process's cthread, or one another strand is joining already."""
+        if ct._pid != proc.pid or ct._claimed:
+            raise SyscallError("EINVAL", "not a cthread this strand can join")
+        ct._claimed = True
         self._enter(cpu)
         if not ct._done:
             self.k.sched.sleep(cpu, ct._joiners)
