@@ -9,10 +9,11 @@ operation costs:
   space over the kernel's threads, reached through the system-call
   interface. A cthread is a kernel thread (``thread_create``) running on a
   user stack the package maps for it (``mmap``, a guard page with
-  ``mprotect``, the first frame written on it) and unmaps when it is joined;
-  its descriptor (state word, lock words) is simulated memory. The kernel
-  gives user code no way to block one thread for another, so a waiter gives
-  the processor away with ``thread_yield`` until its wakeup word is set. On
+  ``mprotect`` where the kernel has it, the first frame written on it) and
+  unmaps when it is joined; its descriptor (state word, lock words) is
+  simulated memory. The kernel gives user code no way to block one thread
+  for another, so a waiter gives the processor away with ``thread_yield``
+  until its wakeup word is set. On
   the monolithic kernel this stands for OSF/1's user threads; on SPIN it is
   the paper's "layered" package.
 - **integrated** (SPIN, where the kernel offers ``cthread_fork``): the same
@@ -131,6 +132,7 @@ class CThreads:
                                  for i in range(HEAP_PAGES * PAGE // DESCRIPTOR)]
         self.forked = self.joined = self.waits = self.signals = 0
         self.yields = self.stacks_mapped = 0
+        self.guards = True                      # stacks get a guard page (mprotect)
 
     # -- the heap of words ---------------------------------------------------------
 
@@ -156,12 +158,23 @@ class CThreads:
             return CThread(0, 0, os.cthread_fork(fn, args))
         desc = self.new_word()
         stack = os.mmap(STACK_PAGES * PAGE, PROT_RW)
-        os.mprotect(stack, PAGE, PROT_NONE)                 # the guard page
+        if self.guards:
+            self.guard(stack)
         os.store(stack + STACK_PAGES * PAGE - 8, desc)      # the first frame
         self.stacks_mapped += 1
         t = CThread(desc, stack, 0)
         os.thread_create(self.run, t, fn, args)
         return t
+
+    def guard(self, stack: int) -> None:
+        """Make the stack's lowest page inaccessible; a kernel that cannot change
+        protections (ENOSYS) gets stacks without guards from then on."""
+        try:
+            self.os.mprotect(stack, PAGE, PROT_NONE)
+        except SyscallError as ex:
+            if ex.errno != "ENOSYS":
+                raise
+            self.guards = False
 
     def run(self, os: Any, t: CThread, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """A layered cthread's kernel thread: run ``fn``, then mark it ended."""

@@ -169,3 +169,16 @@ def _two_joiners(os: Any, n: int) -> None:
 def test_a_cthread_is_joined_once_even_by_two_strands_at_a_time() -> None:
     run = _run(_two_joiners, 0)
     assert run.console in (["first 5", "second EINVAL"], ["first 5", "second EBADF"])
+
+
+def _three(os: Any, n: int) -> None:
+    ct = CThreads(os, True)
+    hs = [ct.fork(_square, v) for v in (1, 2, 3)]
+    os.print(ct.placement, ",".join(str(ct.join(h)) for h in hs))
+
+
+def test_the_layered_package_runs_on_every_kernel() -> None:
+    for kernel, profile in (("exokernel", "dec5000"), ("l4", "i486"),
+                            ("singularity", "athlon64"), ("mach", "dec5000")):
+        run = run_program(_three, 0, kernel=kernel, profile=profile)
+        assert run.faults == [] and run.console == ["layered 1,4,9"], kernel
