@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exolab.apps.cthreads import COSTS, CThreads
+from exolab.errors import SyscallError
 from exolab.runner import run_program
 
 
@@ -182,3 +183,45 @@ def test_the_layered_package_runs_on_every_kernel() -> None:
                             ("singularity", "athlon64"), ("mach", "dec5000")):
         run = run_program(_three, 0, kernel=kernel, profile=profile)
         assert run.faults == [] and run.console == ["layered 1,4,9"], kernel
+
+
+def _signaller(os: Any, cond: int) -> int:
+    try:
+        os.cthread_signal(cond)
+    except SyscallError:
+        pass
+    return 7
+
+
+def _random_calls(os: Any, ops: list[tuple[str, int]], log: list[str]) -> None:
+    """Random package calls on live, dead, foreign and made-up references; every
+    one returns or raises a SyscallError (logged), nothing else."""
+    refs = [os.context_self(), os.strand_self()]
+    for op, k in ops:
+        ref = refs[k % len(refs)] if k >= 0 else k
+        try:
+            if op == "fork":
+                refs.append(os.cthread_fork(_signaller, (ref,)))
+            elif op == "join":
+                log.append(str(os.cthread_join(ref)))
+            elif op == "condition":
+                refs.append(os.cthread_condition())
+            elif op == "signal":
+                os.cthread_signal(ref)
+            else:
+                os.ref_release(ref)
+        except SyscallError as ex:
+            log.append(ex.errno)
+    os.print("done", len(log))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["fork", "join", "condition", "signal",
+                                            "release"]), st.integers(-3, 12)),
+                max_size=25))
+def test_random_package_calls_only_ever_fail_with_an_errno(ops: list[tuple[str, int]]) -> None:
+    log: list[str] = []
+    run = run_program(_random_calls, ops, log, kernel="spin", profile="alpha")
+    assert run.machine.panic is None and run.faults == [], run.faults
+    assert run.console == [f"done {len(log)}"]
+    assert set(log) <= {"7", "EBADF", "EPERM", "EINVAL"}, log
