@@ -25,6 +25,10 @@ operation costs:
   cache. Where the kernel has no such package, ``integrated=True`` falls
   back to the layered placement (so OSF/1 runs its only package).
 
+Programs import :class:`CThreads` through the verifier's allowlist (a sealed
+class, like ExOS); every class here is sealed, so no program can change the
+package another program uses.
+
 Mutexes are user-level test-and-set words in both placements (Alpha
 ``ldq_l``/``stq_c``); a contended lock yields. The package's own
 instructions are charged with ``compute`` from :data:`COSTS` (the same on
@@ -48,6 +52,7 @@ from typing import Any, Callable
 
 from exolab.abi import PROT_NONE, PROT_RW
 from exolab.errors import SyscallError
+from exolab.safe.sealed import Sealed
 
 __all__ = ["COSTS", "CThreads", "CThread", "Mutex", "Condition", "CThreadStats"]
 
@@ -75,9 +80,9 @@ COSTS: dict[str, tuple[int, str]] = {
 _C = {name: cycles for name, (cycles, _src) in COSTS.items()}
 
 
-class CThreadStats:
-    """What the package has done so far (a snapshot: a plain slotted record, since
-    the package is program code and must pass the verifier)."""
+class CThreadStats(metaclass=Sealed):
+    """What the package has done so far (a snapshot; a plain slotted record, so the
+    module stays verifiable as program code)."""
 
     __slots__ = ("placement", "forked", "joined", "waits", "signals", "yields",
                  "stacks_mapped")
@@ -90,7 +95,7 @@ class CThreadStats:
         self.stacks_mapped = stacks_mapped  # user stacks mapped (layered)
 
 
-class CThread:
+class CThread(metaclass=Sealed):
     """A cthread's handle: its descriptor address, kernel thread or reference."""
 
     __slots__ = ("desc", "stack", "ref", "result", "joined")
@@ -101,7 +106,7 @@ class CThread:
         self.joined = False
 
 
-class Mutex:
+class Mutex(metaclass=Sealed):
     """A lock word in the package's heap."""
 
     __slots__ = ("addr",)
@@ -110,7 +115,7 @@ class Mutex:
         self.addr = addr
 
 
-class Condition:
+class Condition(metaclass=Sealed):
     """A condition: waiter records (layered) or the in-kernel package's reference."""
 
     __slots__ = ("waiters", "ref")
@@ -120,7 +125,7 @@ class Condition:
         self.ref = ref
 
 
-class CThreads:
+class CThreads(metaclass=Sealed):
     """The C-Threads package of one program (see the module docstring)."""
 
     def __init__(self, os: Any, integrated: bool = False) -> None:
