@@ -225,3 +225,29 @@ def test_random_package_calls_only_ever_fail_with_an_errno(ops: list[tuple[str, 
     assert run.machine.panic is None and run.faults == [], run.faults
     assert run.console == [f"done {len(log)}"]
     assert set(log) <= {"7", "EBADF", "EPERM", "EINVAL"}, log
+
+
+PROGRAM_FILE = '''
+from exolab.apps.cthreads import CThreads
+
+
+def double(os, x):
+    return 2 * x
+
+
+def main(os, tamper):
+    ct = CThreads(os, True)
+    if tamper:
+        CThreads.fork = double
+    os.print(ct.placement, ct.join(ct.fork(double, 21)))
+'''
+
+
+def test_a_program_file_imports_the_package_but_cannot_change_it() -> None:
+    from exolab.safe.load import load_program_source
+    main = load_program_source(PROGRAM_FILE)
+    ok = run_program(main, False, kernel="spin", profile="alpha")
+    assert ok.console == ["integrated 42"] and ok.faults == []
+    bad = run_program(main, True, kernel="spin", profile="alpha")
+    assert bad.console == [] and "sealed" in bad.faults[0][1]
+    assert CThreads.fork is not None and CThreads.fork.__name__ == "fork"
