@@ -26,6 +26,8 @@ Interface::
     ITERATION                        benchmark -> what one loop iteration does
     LCG                              the programs' own deterministic random order
     report(os, cycles)               print the RESULT line the harness parses
+    touch_pages(os, count) -> vaddr  map ``count`` pages and write each (VM programs)
+    prot_range(os, n, timed_protect, prot=PROT_NONE)   prot100/unprot100's loop
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ from typing import Any
 from exolab.abi import ABI, PROT_NONE, PROT_READ, PROT_RW
 from exolab.errors import SyscallError
 
-__all__ = ["PROGRAMS", "ITERATION", "VARIANTS", "LCG", "report"]
+__all__ = ["PROGRAMS", "ITERATION", "VARIANTS", "LCG", "report", "touch_pages",
+           "prot_range"]
 
 PAGE = 4096
 
@@ -214,7 +217,7 @@ def lrpc(os: ABI, n: int) -> None:
 
 # -- Exokernel VM table (Appel & Li) -----------------------------------------------
 
-def _pages(os: ABI, count: int) -> int:
+def touch_pages(os: ABI, count: int) -> int:
     """Map ``count`` pages and touch each; return the base address."""
     va = os.mmap(count * PAGE, PROT_RW)
     for i in range(count):
@@ -224,7 +227,7 @@ def _pages(os: ABI, count: int) -> int:
 
 def dirty(os: ABI, n: int) -> None:
     """Look up one page's dirty state."""
-    va = _pages(os, 1)
+    va = touch_pages(os, 1)
     os.dirty(va)
     t0 = os.time()
     for _ in range(n):
@@ -234,20 +237,21 @@ def dirty(os: ABI, n: int) -> None:
 
 def prot1(os: ABI, n: int) -> None:
     """Change one page's protection (read-only and back, both timed)."""
-    va = _pages(os, 1)
+    va = touch_pages(os, 1)
     t0 = os.time()
     for i in range(n):
         os.mprotect(va, PAGE, PROT_READ if i % 2 == 0 else PROT_RW)
     report(os, (os.time() - t0) / n)
 
 
-def _prot_n(os: ABI, n: int, timed_protect: bool) -> None:
-    """Protect / unprotect 100 pages; time one of the two directions."""
-    va = _pages(os, 100)
+def prot_range(os: ABI, n: int, timed_protect: bool, prot: int = PROT_NONE) -> None:
+    """Protect 100 pages to ``prot`` and unprotect them, ``n`` times; report one of
+    the two directions."""
+    va = touch_pages(os, 100)
     total = 0
     for _ in range(n):
         t0 = os.time()
-        os.mprotect(va, 100 * PAGE, PROT_NONE)
+        os.mprotect(va, 100 * PAGE, prot)
         t1 = os.time()
         os.mprotect(va, 100 * PAGE, PROT_RW)
         t2 = os.time()
@@ -257,17 +261,17 @@ def _prot_n(os: ABI, n: int, timed_protect: bool) -> None:
 
 def prot100(os: ABI, n: int) -> None:
     """Read-protect 100 pages."""
-    _prot_n(os, n, True)
+    prot_range(os, n, True)
 
 
 def unprot100(os: ABI, n: int) -> None:
     """Unprotect 100 pages."""
-    _prot_n(os, n, False)
+    prot_range(os, n, False)
 
 
 def trap(os: ABI, n: int) -> None:
     """Touch a protected page; time until the user-level handler is entered."""
-    va = _pages(os, 1)
+    va = touch_pages(os, 1)
     entered: list[int] = []
 
     def handler(os: ABI, vaddr: int, write: bool) -> None:
@@ -289,7 +293,7 @@ def trap(os: ABI, n: int) -> None:
 def appel1(os: ABI, n: int) -> None:
     """Touch a random protected page; the handler protects another, unprotects it."""
     count = 100
-    va = _pages(os, count)
+    va = touch_pages(os, count)
     os.mprotect(va, count * PAGE, PROT_NONE)
     state: dict[str, Any] = {"open": None}
 
@@ -317,7 +321,7 @@ def appel1(os: ABI, n: int) -> None:
 def appel2(os: ABI, n: int) -> None:
     """Protect 100 pages, touch each in random order, unprotect in the handler."""
     count = 100
-    va = _pages(os, count)
+    va = touch_pages(os, count)
 
     def handler(os: ABI, vaddr: int, write: bool) -> None:
         os.mprotect(vaddr & ~(PAGE - 1), PAGE, PROT_RW)

@@ -16,6 +16,13 @@ everywhere. Values are microseconds per operation.
 - ``cross_as``       a call into another address space and back (``rpc_call``)
 - ``fork_join``      create a kernel thread, run it, let it end, join it
 - ``thread_ping_pong``  two kernel threads synchronise back and forth (a round trip)
+- ``fork_join_user_layered``, ``..._integrated``  the same with user-level threads
+                     (C-Threads, :mod:`exolab.apps.cthreads`): layered over the
+                     kernel's threads through system calls, or SPIN's in-kernel
+                     package on the Strand events (the monolithic kernel has only
+                     the layered one: OSF/1's user threads, in both rows)
+- ``ping_pong_user_layered``, ``..._integrated``  two cthreads synchronise with a
+                     mutex and a condition (a round trip), placed the same ways
 - ``vm_dirty``       the state of one virtual page
 - ``vm_fault``       a store to a read-only page; the handler restores write access,
                      the store resumes (timed across the store)
@@ -46,7 +53,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from exolab.abi import ABI, PROT_READ, PROT_RW
-from exolab.apps.microbench import api_call, lrpc, report
+from exolab.apps.cthreads import CThreads
+from exolab.apps.microbench import (api_call, dirty, lrpc, prot_range, report,
+                                     touch_pages)
 from exolab.bench.papers import paper_rows, suite_profile
 from exolab.bench.registry import (SuiteContext, SuiteOutput, microsecond_rows,
                                    suite)
@@ -58,7 +67,8 @@ PAGE = 4096
 #: the comparison kernels, in table order (those registered run)
 KERNELS = ("monolithic", "mach", "spin")
 BENCHMARKS = ("inkernel_call", "syscall", "cross_as", "fork_join", "thread_ping_pong",
-              "vm_dirty", "vm_fault", "vm_trap", "vm_prot1", "vm_prot100", "vm_unprot100",
+              "fork_join_user_layered", "fork_join_user_integrated",
+              "ping_pong_user_layered", "ping_pong_user_integrated", "vm_dirty", "vm_fault", "vm_trap", "vm_prot1", "vm_prot100", "vm_unprot100",
               "vm_appel1", "vm_appel2")
 
 NULL_SERVER = '''
@@ -154,21 +164,70 @@ def ping_pong(os: Any, n: int) -> None:
     _inside(os, _ping_pong, n)
 
 
-def _pages(os: ABI, count: int) -> int:
-    """Map ``count`` pages and write each; return the base address."""
-    va = os.mmap(count * PAGE, PROT_RW)
-    for i in range(count):
-        os.store(va + i * PAGE, i)
-    return va
+def _nothing(os: ABI) -> int:
+    """A cthread that ends at once."""
+    return 1
 
 
-def _dirty(os: ABI, n: int) -> None:
-    va = _pages(os, 1)
-    os.dirty(va)
+def _user_fork_join(os: Any, n: int, integrated: bool) -> None:
+    """Fork a cthread, let it end, join it, ``n`` times (C-Threads)."""
+    ct = CThreads(os, integrated)
+    ct.join(ct.fork(_nothing))
     t0 = os.time()
     for _ in range(n):
-        os.dirty(va)
+        ct.join(ct.fork(_nothing))
     report(os, (os.time() - t0) / n)
+
+
+def fork_join_user_layered(os: Any, n: int) -> None:
+    """Fork-join with user-level threads layered on the kernel's threads."""
+    _user_fork_join(os, n, False)
+
+
+def fork_join_user_integrated(os: Any, n: int) -> None:
+    """Fork-join with the kernel's integrated user-thread package (else layered)."""
+    _user_fork_join(os, n, True)
+
+
+def _user_pong(os: Any, ct: CThreads, m: Any, c: Any, turn: list[int], n: int) -> None:
+    """The second cthread: answer each ping (turn 1 -> 0) under the mutex."""
+    ct.lock(m)
+    for _ in range(n):
+        while turn[0] != 1:
+            ct.wait(c, m)
+        turn[0] = 0
+        ct.signal(c)
+    ct.unlock(m)
+
+
+def _user_ping_pong(os: Any, n: int, integrated: bool) -> None:
+    """``n`` round trips between two cthreads: a mutex, one condition, a turn."""
+    ct = CThreads(os, integrated)
+    m, c, turn = ct.mutex(), ct.condition(), [0]
+    pong = ct.fork(_user_pong, ct, m, c, turn, n + 1)
+    total = 0
+    ct.lock(m)
+    for i in range(n + 1):
+        t0 = os.time()
+        turn[0] = 1
+        ct.signal(c)
+        while turn[0] != 0:
+            ct.wait(c, m)
+        if i:
+            total += os.time() - t0
+    ct.unlock(m)
+    ct.join(pong)
+    report(os, total / n)
+
+
+def ping_pong_user_layered(os: Any, n: int) -> None:
+    """Ping-pong between user-level threads layered on the kernel's threads."""
+    _user_ping_pong(os, n, False)
+
+
+def ping_pong_user_integrated(os: Any, n: int) -> None:
+    """Ping-pong with the kernel's integrated user-thread package (else layered)."""
+    _user_ping_pong(os, n, True)
 
 
 def _unprotect(os: ABI, vaddr: int, write: bool) -> None:
@@ -176,27 +235,11 @@ def _unprotect(os: ABI, vaddr: int, write: bool) -> None:
     os.mprotect(vaddr & ~(PAGE - 1), PAGE, PROT_RW)
 
 
-def _fault(os: ABI, n: int) -> None:
-    va = _pages(os, 1)
-    os.set_fault_handler(_unprotect)
-    total = 0
-    for i in range(n + 1):
-        os.mprotect(va, PAGE, PROT_READ)
-        t0 = os.time()
-        os.store(va, i)
-        if i:
-            total += os.time() - t0
-    report(os, total / n)
-
-
-def _trap(os: ABI, n: int) -> None:
-    va = _pages(os, 1)
-    entered: list[int] = []
-
-    def handler(os: ABI, vaddr: int, write: bool) -> None:
-        entered.append(os.time())
-        os.mprotect(vaddr & ~(PAGE - 1), PAGE, PROT_RW)
-
+def _store_faults(os: ABI, n: int, handler: Any, entered: list[int] | None) -> None:
+    """Protect a page read-only and store to it, ``n`` + 1 times (the first is the
+    warm-up); report the time from the store to its end, or (``entered``: the times
+    the handler was entered) to the handler's entry."""
+    va = touch_pages(os, 1)
     os.set_fault_handler(handler)
     total = 0
     for i in range(n + 1):
@@ -204,12 +247,26 @@ def _trap(os: ABI, n: int) -> None:
         t0 = os.time()
         os.store(va, i)
         if i:
-            total += entered[-1] - t0
+            total += (os.time() if entered is None else entered[-1]) - t0
     report(os, total / n)
 
 
+def _fault(os: ABI, n: int) -> None:
+    _store_faults(os, n, _unprotect, None)
+
+
+def _trap(os: ABI, n: int) -> None:
+    entered: list[int] = []
+
+    def handler(os: ABI, vaddr: int, write: bool) -> None:
+        entered.append(os.time())
+        os.mprotect(vaddr & ~(PAGE - 1), PAGE, PROT_RW)
+
+    _store_faults(os, n, handler, entered)
+
+
 def _prot1(os: ABI, n: int) -> None:
-    va = _pages(os, 1)
+    va = touch_pages(os, 1)
     total = 0
     for _ in range(n):
         t0 = os.time()
@@ -219,30 +276,17 @@ def _prot1(os: ABI, n: int) -> None:
     report(os, total / n)
 
 
-def _prot_n(os: ABI, n: int, timed_protect: bool) -> None:
-    va = _pages(os, 100)
-    total = 0
-    for _ in range(n):
-        t0 = os.time()
-        os.mprotect(va, 100 * PAGE, PROT_READ)
-        t1 = os.time()
-        os.mprotect(va, 100 * PAGE, PROT_RW)
-        t2 = os.time()
-        total += (t1 - t0) if timed_protect else (t2 - t1)
-    report(os, total / n)
-
-
 def _prot100(os: ABI, n: int) -> None:
-    _prot_n(os, n, True)
+    prot_range(os, n, True, PROT_READ)
 
 
 def _unprot100(os: ABI, n: int) -> None:
-    _prot_n(os, n, False)
+    prot_range(os, n, False, PROT_READ)
 
 
 def _appel1(os: ABI, n: int) -> None:
     count = 100
-    va = _pages(os, count)
+    va = touch_pages(os, count)
     os.mprotect(va, count * PAGE, PROT_READ)
     opened = [-1]
 
@@ -263,7 +307,7 @@ def _appel1(os: ABI, n: int) -> None:
 
 def _appel2(os: ABI, n: int) -> None:
     count = 100
-    va = _pages(os, count)
+    va = touch_pages(os, count)
     os.set_fault_handler(_unprotect)
     rounds = max(1, n // count)
     total = 0
@@ -288,13 +332,22 @@ def _vm(body: Callable[[ABI, int], None], name: str) -> Callable[[Any, int], Non
 PROGRAMS: dict[str, Callable[..., None]] = {
     "inkernel_call": inkernel_call, "syscall": api_call, "cross_as": lrpc,
     "fork_join": fork_join, "thread_ping_pong": ping_pong,
+    "fork_join_user_layered": fork_join_user_layered,
+    "fork_join_user_integrated": fork_join_user_integrated,
+    "ping_pong_user_layered": ping_pong_user_layered,
+    "ping_pong_user_integrated": ping_pong_user_integrated,
     **{f"vm_{name}": _vm(body, f"vm_{name}") for name, body in (
-        ("dirty", _dirty), ("fault", _fault), ("trap", _trap), ("prot1", _prot1),
+        ("dirty", dirty), ("fault", _fault), ("trap", _trap), ("prot1", _prot1),
         ("prot100", _prot100), ("unprot100", _unprot100), ("appel1", _appel1),
         ("appel2", _appel2))},
 }
 #: what one loop iteration does where it is not one operation (``exolab explain``)
 ITERATION = {"thread_ping_pong": "a round trip: two synchronisations",
+             "ping_pong_user_layered": "a round trip: two condition signals and waits",
+             "ping_pong_user_integrated": "a round trip: two condition signals and waits "
+                                          "(layered where the kernel has no package)",
+             "fork_join_user_integrated": "fork and join one cthread (layered where the "
+                                          "kernel has no package)",
              "cross_as": "a call and its return",
              "vm_prot100": "protect 100 pages, then unprotect them (the protect is timed)",
              "vm_unprot100": "protect 100 pages, then unprotect them (the unprotect is "
@@ -311,7 +364,9 @@ NEEDS = {"inkernel_call": frozenset({"domain_create"}),
          "vm_dirty": frozenset({"dirty"})}
 #: iterations per benchmark (full, quick)
 SIZES = {"vm_prot100": (100, 5), "vm_unprot100": (100, 5), "vm_appel2": (400, 100),
-         "fork_join": (200, 10), "cross_as": (200, 10)}
+         "fork_join": (200, 10), "cross_as": (200, 10),
+         "fork_join_user_layered": (200, 10), "fork_join_user_integrated": (200, 10),
+         "ping_pong_user_layered": (200, 10), "ping_pong_user_integrated": (200, 10)}
 
 
 @suite("spin", kernels=tuple(k for k in KERNELS if k in kernel_names()),

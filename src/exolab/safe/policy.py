@@ -85,6 +85,7 @@ IMPORTS: dict[str, frozenset[str]] = {
     "exolab.kernels.exokernel": frozenset({"Sys"}),
     "exolab.kernels.exokernel.bind": frozenset({"VALID", "WRITABLE"}),
     "exolab.libos.exos": frozenset({"ExOS", "VM"}),
+    "exolab.apps.cthreads": frozenset({"CThreads"}),      # the user-level thread package
     "exolab.libos.exos.layout": frozenset({"P_PRESENT", "P_READ", "P_WRITE", "P_DIRTY",
                                            "P_COW", "P_SHARED", "P_LOST", "PAGE",
                                            "SHIFT"}),

@@ -161,6 +161,10 @@ EXTRAS: dict[str, Any] = {
     "domain_call": st.tuples(value, value),
     "event_install": st.tuples(value, value, value, value),
     "strand_self": st.just(()), "context_self": st.just(()), "ref_release": st.tuples(value),
+    # SPIN's integrated thread package
+    "cthread_fork": st.tuples(fn_value, value), "cthread_join": st.tuples(value),
+    "cthread_condition": st.just(()), "cthread_wait": st.tuples(value),
+    "cthread_signal": st.tuples(value),
 }
 ANY_ARGS = st.lists(value, max_size=4).map(tuple)
 #: a raw kernel entry: the trap number, then arguments (("H",) is the caller's own

@@ -5,7 +5,10 @@ ping-pongs numbers through pipes and prints their exact sum. The hostile
 ones: name an interface outside their domain, import one no domain exports,
 forge a reference (at user level: a guessed index or one of the wrong kind;
 in the kernel: a copy of a capability built with ``type(x)(...)``), loop
-for ever, fault. Each is refused or unloaded; the kernel runs on.
+for ever, fault. Each is refused or unloaded; the kernel runs on. The
+integrated thread package is abused too: a process exits with a hundred of its
+strands blocked in the package, or joins a cthread that faults; a later process
+uses the package as if nothing happened.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from exolab.apps.cthreads import CThreads
 from exolab.errors import SyscallError
 from exolab.runner import run_program
 
@@ -154,3 +158,52 @@ def test_bad_arguments_to_a_kernel_procedure_never_unload_the_kernel() -> None:
     assert log == [("EINVAL", None), ("EINVAL", None)]
     assert sorted(run.console) == ["bystander 1275", "kernel runs on 1"]
     assert run.kernel.statistics().unloaded == 0  # type: ignore[attr-defined]
+
+
+def _wait_forever(os: Any, cond: int) -> None:
+    os.cthread_wait(cond)
+
+
+def _crash(os: Any) -> int:
+    return 1 // 0
+
+
+def _thread_abuser(os: Any, how: str) -> None:
+    """Abuse the integrated thread package: strands left blocked at exit, or a
+    cthread that faults while its joiner waits."""
+    if how == "blocked":
+        cond = os.cthread_condition()
+        for _ in range(100):
+            os.cthread_fork(_wait_forever, (cond,))
+        os.thread_yield()
+        os.exit(1)                      # with 100 strands blocked in the package
+    os.cthread_join(os.cthread_fork(_crash, ()))
+
+
+def _package_user(os: Any) -> None:
+    ct = CThreads(os, True)
+    os.print("after", ct.join(ct.fork(_add_one, 41)))
+
+
+def _add_one(os: Any, x: int) -> int:
+    return x + 1
+
+
+def _threads_main(os: Any, how: str) -> None:
+    pid = os.spawn(_bystander, name="bystander")
+    abuser = os.spawn(_thread_abuser, how, name="abuser")
+    _, status = os.wait(abuser)
+    os.print("abuser ended", status != 0)
+    os.wait(pid)
+    os.wait(os.spawn(_package_user, name="user"))
+
+
+@pytest.mark.parametrize("how", ["blocked", "fault"])
+def test_an_abused_thread_package_is_contained(how: str) -> None:
+    run = run_program(_threads_main, how, kernel="spin", profile="alpha")
+    assert run.machine.panic is None
+    assert "bystander 1275" in run.console and "after 42" in run.console
+    assert "abuser ended True" in run.console
+    pkg = run.kernel.cthreads.statistics()  # type: ignore[attr-defined]
+    assert pkg.forked == (101 if how == "blocked" else 2)
+    assert not run.kernel.cthreads._threads  # type: ignore[attr-defined]  # all ended

@@ -5,18 +5,25 @@ from exolab.bench.papers import figures, fidelity, ratios
 from exolab.bench.registry import run_suites
 
 
+#: user-thread rows whose monolithic/spin ratio misses the paper's (docs/spin.md)
+USER_THREAD_MISSES = {"fork_join_user_layered", "ping_pong_user_layered",
+                      "ping_pong_user_integrated"}
+
+
 def test_the_spin_suite_reproduces_the_papers_ratios() -> None:
     report = run_suites(["spin"], kernels=["monolithic", "spin"])
     comps = {(c.benchmark, c.kernel): c for c in fidelity(report, "spin")}
     # every OSF/1 row: monolithic/spin within 1.5x of OSF/1/SPIN, the same winner
-    checked = 0
+    checked, missed = 0, set()
     for r in ratios(report, "spin"):
         if r.paper is None:
             continue
         checked += 1
-        assert (r.measured > 1) == (r.paper > 1), r
-        assert 1 / 1.5 <= r.measured / r.paper <= 1.5, r
-    assert checked == 11
+        if (r.measured > 1) != (r.paper > 1) or not 1 / 1.5 <= r.measured / r.paper <= 1.5:
+            missed.add(r.benchmark)
+    assert checked == 15
+    # the user-thread rows that miss, with their anatomy in docs/spin.md: exactly these
+    assert missed == USER_THREAD_MISSES
     # rows with only SPIN's figure: SPIN's value within 1.5x
     for bench in ("inkernel_call", "vm_dirty"):
         c = comps[(bench, "spin")]
@@ -33,3 +40,13 @@ def test_the_in_kernel_call_takes_no_trap_and_the_syscall_one() -> None:
     s = anatomy("syscall", "spin", "alpha", 0, 10)
     assert a is not None and s is not None
     assert a.counts["traps"] == 0 and a.counts["upcalls"] == 0 and s.counts["traps"] == 1
+
+
+def test_the_osf1_rows_say_which_are_calibrated_and_which_were_fitted() -> None:
+    from exolab.kernels.monolithic import paths as mono
+    table = mono.path_table("alpha")
+    kind = {row: src.split(":")[0] for row, (_c, src) in table.items()}
+    assert sorted(r for r, k in kind.items() if k == "calibrated") == [
+        "mono_pipe_op", "mono_syscall_path"]              # the two
+    assert sorted(r for r, k in kind.items() if k.startswith("fitted")) == [
+        "mono_pte_op", "mono_thread_path", "mono_vm_op"]  # chosen with the paper in view

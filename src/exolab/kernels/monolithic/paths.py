@@ -114,11 +114,11 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("mono_switch_path",  700, "estimate: Mach thread_block + thread_invoke + the BSD u-area switch, ~700 instructions"),
         ("mono_signal_path", 25000, f"estimate: OSF/1 turns a fault into a Mach exception RPC to the task's exception port (Mach's cross-AS call is 104 us on this machine, {SPIN}) and then builds a UNIX signal frame, ~190 us"),
         ("mono_exec_path", 400000, "estimate: OSF/1 fork+exec of a small image, ~3 ms (no published figure)"),
-        ("mono_thread_path", 22000, "estimate: OSF/1 kernel thread creation: Mach thread_create + stack, the UNIX uthread and the pthread shell, ~165 us"),
-        ("mono_pte_op",      1300, "estimate: OSF/1 Alpha pmap_protect per page: three-level table walk, pv-list update, a tbis PALcode call per page (~1,300 cycles)"),
+        ("mono_thread_path", 22000, "fitted, not derived: chosen with the paper's OSF/1 fork-join (198 us) in view, the rest after two syscalls and two switches (~165 us); what OSF/1 does beyond Mach thread_create + stack + the UNIX uthread (Mach's own row is ~1,500 cycles) has no source here (docs/spin.md)"),
+        ("mono_pte_op",      1300, "fitted, not derived: the slope of the paper's OSF/1 prot100 over prot1, (1041 - 45) / 99 us per page (~1,330 cycles); a table walk, pv-list update and tbis account for a few hundred, the rest has no source here (docs/spin.md)"),
         ("mono_refill",        10, "estimate: the PALcode DTB-miss routine's fetch of the PTE from the virtual page table"),
         ("mono_pipe_op",    26964, f"calibrated: OSF/1 cross-address-space call 845 us ({SPIN}): sockets + Sun RPC, XDR and a UDP/IP loopback per message"),
-        ("mono_vm_op",       3500, "estimate: Mach VM vm_map_protect: map lock, lookup, two entry clips and coalescing, ~3,500 instructions"),
+        ("mono_vm_op",       3500, "fitted, not derived: the paper's OSF/1 prot1 (45 us) less a syscall and one page's pmap work (~30 us); Mach VM vm_map_protect (map lock, lookup, two entry clips, coalescing) is the path it stands for (docs/spin.md)"),
     ]),
 }
 

@@ -23,6 +23,7 @@ from exolab.kernels.common.args import func
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.spin import domain as dom
 from exolab.kernels.spin.core import Context, Strand
+from exolab.kernels.spin.cthreads import CCondition, CThread
 from exolab.kernels.spin.dispatch import Binding, Owner
 from exolab.kernels.spin.domain import Domain
 from exolab.kernels.spin.net import event_interface
@@ -36,11 +37,16 @@ if TYPE_CHECKING:
 
 __all__ = ["CALLS", "trap", "kernel_domain", "SPIN_KERNEL", "DOMAIN_CREATE",
            "DOMAIN_FROM_MODULE", "DOMAIN_RESOLVE", "DOMAIN_COMBINE", "DOMAIN_KERNEL",
-           "DOMAIN_CALL", "EVENT_INSTALL", "STRAND_SELF", "CONTEXT_SELF", "REF_RELEASE"]
+           "DOMAIN_CALL", "EVENT_INSTALL", "STRAND_SELF", "CONTEXT_SELF", "REF_RELEASE",
+           "CTHREAD_FORK", "CTHREAD_JOIN", "CTHREAD_CONDITION", "CTHREAD_WAIT",
+           "CTHREAD_SIGNAL"]
 
 (SPIN_KERNEL, DOMAIN_CREATE, DOMAIN_FROM_MODULE, DOMAIN_RESOLVE, DOMAIN_COMBINE,
  DOMAIN_KERNEL, DOMAIN_CALL, EVENT_INSTALL, STRAND_SELF, CONTEXT_SELF,
  REF_RELEASE) = range(1000, 1011)
+#: the integrated thread package's calls (cthreads.py)
+CTHREAD_FORK, CTHREAD_JOIN, CTHREAD_CONDITION, CTHREAD_WAIT, CTHREAD_SIGNAL = \
+    range(1011, 1016)
 
 
 def _args(args: Any) -> tuple[Any, ...]:
@@ -161,6 +167,36 @@ def _ref_release(k: "Spin", cpu: CPU, proc: Process, ref: Any) -> None:
     refs.release(ref)
 
 
+def _cthread_fork(k: "Spin", cpu: CPU, proc: Process, fn: Any, args: Any) -> int:
+    """The integrated package's cthread_fork: a reference to the new cthread."""
+    return k.refs_of(proc).externalize(k.cthreads.fork(cpu, proc, fn, args))
+
+
+def _cthread_join(k: "Spin", cpu: CPU, proc: Process, ref: Any) -> Any:
+    """cthread_join: block until the cthread ends; its value (the reference is
+    consumed: a cthread is joined once)."""
+    refs = k.refs_of(proc)
+    ct = refs.internalize(ref, CThread)
+    value = k.cthreads.join(cpu, proc, ct)
+    refs.release(ref)
+    return value
+
+
+def _cthread_condition(k: "Spin", cpu: CPU, proc: Process) -> int:
+    """condition_alloc: a reference to a new condition of the package."""
+    return k.refs_of(proc).externalize(k.cthreads.condition(cpu, proc))
+
+
+def _cthread_wait(k: "Spin", cpu: CPU, proc: Process, ref: Any) -> None:
+    """condition_wait: block on the condition until it is signalled."""
+    k.cthreads.wait(cpu, proc, k.refs_of(proc).internalize(ref, CCondition))
+
+
+def _cthread_signal(k: "Spin", cpu: CPU, proc: Process, ref: Any) -> None:
+    """condition_signal: wake its first waiter, who runs next."""
+    k.cthreads.signal(cpu, proc, k.refs_of(proc).internalize(ref, CCondition))
+
+
 #: call number -> (handler, argument count)
 CALLS: dict[int, tuple[Callable[..., Any], int]] = {
     SPIN_KERNEL: (_spin_kernel, 2), DOMAIN_CREATE: (_domain_create, 1),
@@ -168,7 +204,9 @@ CALLS: dict[int, tuple[Callable[..., Any], int]] = {
     DOMAIN_COMBINE: (_domain_combine, 2), DOMAIN_KERNEL: (_domain_kernel, 0),
     DOMAIN_CALL: (_domain_call, 3), EVENT_INSTALL: (_event_install, 4),
     STRAND_SELF: (_strand_self, 0), CONTEXT_SELF: (_context_self, 0),
-    REF_RELEASE: (_ref_release, 1),
+    REF_RELEASE: (_ref_release, 1), CTHREAD_FORK: (_cthread_fork, 2),
+    CTHREAD_JOIN: (_cthread_join, 1), CTHREAD_CONDITION: (_cthread_condition, 0),
+    CTHREAD_WAIT: (_cthread_wait, 1), CTHREAD_SIGNAL: (_cthread_signal, 1),
 }
 
 

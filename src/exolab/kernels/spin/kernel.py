@@ -51,6 +51,7 @@ from exolab.kernels.monolithic.syscall import KERNEL_STACK, TABLE, UNGUARDED, Sy
 from exolab.kernels.monolithic.syscall import dispatch as unix_dispatch
 from exolab.kernels.spin import paths as spin_paths
 from exolab.kernels.spin.core import Core
+from exolab.kernels.spin.cthreads import Package
 from exolab.kernels.spin.dispatch import Dispatcher, DispatchStats, Owner
 from exolab.kernels.spin.limits import LIMITS, MAX_EXTENSIONS, MAX_REFS
 from exolab.kernels.spin.net import NetDriver
@@ -66,7 +67,8 @@ __all__ = ["Spin", "SpinStats", "EXTENSIONS"]
 EXTENSIONS = frozenset({"read_into", "write_from", "spin_kernel", "domain_create",
                         "domain_from_module", "domain_resolve", "domain_combine",
                         "domain_kernel", "domain_call", "event_install", "strand_self",
-                        "context_self", "ref_release"})
+                        "context_self", "ref_release", "cthread_fork", "cthread_join",
+                        "cthread_condition", "cthread_wait", "cthread_signal"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ class Spin(MonolithicKernel):
         self._incall: dict[int, int] = {}           # tid -> depth of in-kernel calls
         self._refs: dict[int, RefTable] = {}        # pid -> externalized references
         self._owners: dict[int, Owner] = {}          # id(extension namespace) -> owner
+        self.cthreads = Package(self)               # the integrated thread package
         self.ether = NetDriver(self, machine.nics[0]) if machine.nics else None  # net.py
         from exolab.kernels.spin import personality
         self._personality = personality.SpinLibc
@@ -147,6 +150,7 @@ class Spin(MonolithicKernel):
         self._incode.pop(thread.tid, None)
         self._incall.pop(thread.tid, None)
         self.core.forget_strand(thread.tid)
+        self.cthreads.ended(thread)
         super().on_thread_exit(cpu, thread)
 
     def load_extension(self, owner: Owner, namespace: dict[str, Any] | None = None) -> None:

@@ -53,6 +53,8 @@ ROWS: dict[str, str] = {
     "spin_refill": "software part of a TLB refill (PALcode DTB miss)",
     "spin_pipe_op": "the UNIX server's pipe/socket bookkeeping per read or write",
     "spin_vm_op": "per-call VirtAddr lookup + Translation call of the UNIX server's VM",
+    "spin_cthread_op": "the integrated thread package's work per call: decode, descriptor, "
+                       "queue",
 }
 
 #: the monolithic row names the inherited UNIX-server code reads -> the SPIN row
@@ -86,6 +88,7 @@ def _elsewhere(profile: str, proc_call: int, raise_: int, fault: int,
         ("spin_proc_call", proc_call, "estimate: ~12 instructions (load import slot, call, prologue/epilogue)"),
         ("spin_raise", raise_, "estimate: ~25 instructions (handler list, one guard test)"),
         ("spin_fault_path", fault, "estimate: ~150 instructions of fault decode and context lookup"),
+        ("spin_cthread_op", 80, "estimate: ~80 instructions (descriptor and queue work)"),
     ]
     rows = [(r, c if r != "spin_strand_create" else strand, s) for r, c, s in rows]
     return _table(rows)
@@ -107,6 +110,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("spin_pte_op",        250, "estimate: SPIN's Translation rewrites one PTE and invalidates it (tbis PALcode call), ~250 cycles"),
         ("spin_refill",         10, "estimate: the same PALcode DTB-miss routine as OSF/1's (SPIN runs on the same PALcode)"),
         ("spin_pipe_op",      1860, f"calibrated: SPIN cross-address-space call 89 us ({SPIN}): system calls and in-kernel cross-domain calls"),
+        ("spin_cthread_op",   120, "estimate: the integrated C-Threads package per call: the reference's decode, the descriptor, one queue operation (~120 instructions)"),
         ("spin_vm_op",        1700, "estimate: the VirtAddr range lookup and the Translation call of a protection change (~1,700 instructions)"),
     ]),
     "dec5000": _elsewhere("dec5000", proc_call=12, raise_=25, fault=150, strand=300),

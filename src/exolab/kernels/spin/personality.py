@@ -11,7 +11,8 @@ Interface::
 
     SpinLibc(kernel, proc)       Libc + spin_kernel, domain_create,
         domain_from_module, domain_resolve, domain_combine, domain_kernel,
-        domain_call, event_install, strand_self, context_self, ref_release
+        domain_call, event_install, strand_self, context_self, ref_release,
+        cthread_fork, cthread_join, cthread_condition, cthread_wait, cthread_signal
 """
 from __future__ import annotations
 
@@ -114,3 +115,25 @@ class SpinLibc(Libc):
     def ref_release(self, ref: int) -> None:
         """Drop a reference (a binding's: uninstall the handler)."""
         self._trap(c.REF_RELEASE, ref)
+
+    # the integrated thread package (cthreads.py): one system call per operation
+    def cthread_fork(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> int:
+        """Fork a cthread of the in-kernel package running ``fn(os, *args)``; a
+        reference to it."""
+        return self._trap(c.CTHREAD_FORK, fn, args)
+
+    def cthread_join(self, ref: int) -> Any:
+        """Block until the cthread ends; its value (the reference is consumed)."""
+        return self._trap(c.CTHREAD_JOIN, ref)
+
+    def cthread_condition(self) -> int:
+        """A reference to a new condition of the package."""
+        return self._trap(c.CTHREAD_CONDITION)
+
+    def cthread_wait(self, ref: int) -> None:
+        """Block on the condition until it is signalled."""
+        self._trap(c.CTHREAD_WAIT, ref)
+
+    def cthread_signal(self, ref: int) -> None:
+        """Wake the condition's first waiter (it runs next)."""
+        self._trap(c.CTHREAD_SIGNAL, ref)
