@@ -86,6 +86,10 @@ ROWS: dict[str, tuple[int, str, str]] = {
                        f"estimate: {M3}MIG-generated server routines"),
     "mach_pager_fault": (300, "vm_fault: map entry, object, page lookup, data_request",
                          f"estimate: {M3}vm/vm_fault.c up to memory_object_data_request"),
+    "mach_soft_fault": (250, "vm_fault of a resident page whose pmap entry lags the map "
+                        "(a lazy unprotect): map lookup, object and page lookup, pmap_enter",
+                        f"estimate: {M3}vm/vm_fault.c, the resident-page path (vm_map_lookup, "
+                        f"vm_page_lookup, pmap_enter), as vm_fault above less the request"),
     "mach_pager_supply": (150, "memory_object_data_supply: insert the page, resume",
                           f"estimate: {M3}vm/memory_object.c"),
     "mach_task_create": (2500, "task_create + thread_create + the server's proc setup",
