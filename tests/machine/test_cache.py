@@ -173,3 +173,8 @@ def test_without_the_cache_a_copy_costs_the_copy_rate_alone() -> None:
     nocache = dataclasses.replace(get_profile("i486"), cache=None)
     m = Machine(nocache)
     assert m.memory.copy(0x10000, 0x20000, 1024) == nocache.copy_cost(1024)
+
+
+def test_every_cache_field_has_a_source() -> None:
+    for name in ("size", "ways", "line", "line_fill"):
+        assert len(I486.sources[name]) >= 8, name

@@ -151,10 +151,10 @@ class PhysicalMemory:
         self._written -= n
         self._copied += n
         self._copies += 1
-        if self.cache is None:
+        model = self.profile.cache
+        if self.cache is None or model is None:
             return self.profile.copy_cost(n)
-        misses = self.cache.copy(dst, src, n)
-        return self.profile.copy_cost(n) + misses * self.profile.cache.line_fill
+        return self.profile.copy_cost(n) + self.cache.copy(dst, src, n) * model.line_fill
 
     def note_copy(self, n: int) -> None:
         """Count a copy of ``n`` bytes made outside physical memory's own ``copy``: a

@@ -108,7 +108,9 @@ class FootprintStats:
     touches: int
     misses: int
     line_reads: int = 0
-    line_fills: int = 0
+    line_fills: int = 0         # all fills: code + data + copies
+    text_fills: int = 0         # of which the stages' code
+    copy_fills: int = 0         # of which the two copies' source lines
 
 
 class Footprint:
@@ -125,7 +127,7 @@ class Footprint:
         self.touches = self.misses = 0
         self.cache = cpu.machine.cache                  # None: no cache modelled
         self.c_fill = p.cache.line_fill if self.cache is not None else 0
-        self.line_reads = self.line_fills = 0
+        self.line_reads = self.line_fills = self.text_fills = self.copy_fills = 0
 
     def _touch(self, vpn: int, asid: int) -> None:
         """Look (vpn, asid) up; on a miss charge the refill and install it."""
@@ -148,7 +150,9 @@ class Footprint:
                 self._touch(KTEXT_VPN + first + i, asid)
         if self.cache is not None:
             off, nbytes = TEXT_BYTES[stage]
+            before = self.line_fills
             self.lines(KTEXT_PHYS + off, nbytes)
+            self.text_fills += self.line_fills - before
 
     def lines(self, paddr: int, n: int) -> None:
         """Read ``n`` bytes at ``paddr`` through the cache, charging the fills."""
@@ -164,6 +168,7 @@ class Footprint:
             fills = self.cache.copy(dst, src, n)
             self.line_reads += (n + 15) >> 4
             self.line_fills += fills
+            self.copy_fills += fills
             self.cpu.charge(fills * self.c_fill)
 
     @staticmethod
@@ -182,4 +187,5 @@ class Footprint:
 
     def statistics(self) -> FootprintStats:
         """Return a frozen snapshot of the counters."""
-        return FootprintStats(self.touches, self.misses, self.line_reads, self.line_fills)
+        return FootprintStats(self.touches, self.misses, self.line_reads, self.line_fills,
+                              self.text_fills, self.copy_fills)

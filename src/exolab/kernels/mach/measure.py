@@ -13,7 +13,8 @@ Interface::
         (the client's mach_msg RPC, the server's reply-and-receive)
     ipc_anatomy(nbytes, profile="dec5000", rounds=32) -> {stage: cycles}
         where one such message's cycles go (stages from the path table, TLB misses
-        and cache line fills counted, the rest measured; "tlb_misses", "line_fills")
+        and cache line fills counted, the rest measured; "tlb_misses", "line_fills",
+        of them "text_fills" (code) and "copy_fills" (the copies' sources))
     rpc_cycles(profile="dec5000", rounds=64) -> float     a null RPC (call + reply)
     syscall_cycles(profile="dec5000", rounds=64) -> float a null Mach trap
     unix_call_cycles(profile="dec5000", rounds=64) -> float   getpid via the UX server
@@ -86,11 +87,12 @@ def ipc_anatomy(nbytes: int, profile: str | CostProfile = "dec5000", rounds: int
         out: list[int] = []
         k = _run(profile, _client, nbytes, n, out)
         fp = k.ipc.statistics().footprint
-        runs.append((k.machine.cycles, fp.misses, fp.line_fills))
+        runs.append((k.machine.cycles, fp.misses, fp.line_fills, fp.text_fills,
+                     fp.copy_fills))
     per = 2 * rounds                                    # one-way messages in the difference
     cycles = (runs[1][0] - runs[0][0]) / per
     misses = (runs[1][1] - runs[0][1]) / per
-    fills = (runs[1][2] - runs[0][2]) / per
+    fills, text, copies = ((runs[1][i] - runs[0][i]) / per for i in (2, 3, 4))
     p, paths = k.machine.profile, k.paths
     c = {
         "kernel entry + exit (trap)": p.trap_entry + p.trap_exit,
@@ -115,7 +117,7 @@ def ipc_anatomy(nbytes: int, profile: str | CostProfile = "dec5000", rounds: int
     c["other (measured minus the stages)"] = cycles - sum(c.values())
     c["total"] = cycles
     c["tlb_misses"] = misses
-    c["line_fills"] = fills
+    c["line_fills"], c["text_fills"], c["copy_fills"] = fills, text, copies
     return c
 
 
