@@ -23,9 +23,13 @@ def test_l4_is_within_one_and_a_half_of_l3_at_every_size(size: int) -> None:
 
 
 def test_the_per_byte_slope_is_one_copy() -> None:
-    a, b = suite.l4_ipc(1024, 10, "i486"), suite.l4_ipc(4096, 10, "i486")
-    per_byte = (b - a) / 3072
+    a, b = suite.l4_ipc(1024, 10, "i486"), suite.l4_ipc(2048, 10, "i486")
+    per_byte = (b - a) / 1024
     assert per_byte == pytest.approx(1.0, abs=0.05)          # copy_per_kib 1024: 1 copy
+    # at 4 KB the two buffers fill the 8 KB cache and the path's lines evict some:
+    # one copy plus a few line fills, never more than every source line missing
+    c = suite.l4_ipc(4096, 10, "i486")
+    assert 1.0 < (c - b) / 2048 < 1.0 + 12 / 16
 
 
 def test_the_anatomy_adds_up_and_shows_the_misses_after_the_flush() -> None:

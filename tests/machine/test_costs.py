@@ -12,7 +12,7 @@ from exolab.errors import ConfigError
 from exolab.machine import costs
 from exolab.machine.costs import PROFILES, CostProfile, get_profile, profile_sources
 
-NOT_COSTS = {"name", "description", "disk", "nic", "sources", "mmu"}
+NOT_COSTS = {"name", "description", "disk", "nic", "sources", "mmu", "cache"}
 COST_FIELDS = [f.name for f in dataclasses.fields(CostProfile) if f.name not in NOT_COSTS]
 NAMES = sorted(PROFILES)
 

@@ -48,6 +48,7 @@ MACHINE_COUNTERS = (
     ("TLB flushes", "tlb.flushes"), ("memory accesses", "cpu.accesses"),
     ("copies", "memory.copies"), ("bytes copied", "memory.bytes_copied"),
     ("bytes zeroed", "memory.bytes_zeroed"),
+    ("cache line fills", "cache.read_misses"),     # profiles with a data cache (i486)
 )
 
 
@@ -85,6 +86,9 @@ def _counters(run: ProgramRun) -> dict[str, int]:
                 out[key] = out.get(key, 0) + value
     for name, value in flatten(stats.memory):
         out[f"memory.{name}"] = value
+    if stats.cache is not None:
+        for name, value in flatten(stats.cache):
+            out[f"cache.{name}"] = value
     stat = getattr(run.kernel, "statistics", None)
     if callable(stat):
         for name, value in kernel_counters(stat()):

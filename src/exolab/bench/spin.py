@@ -159,9 +159,30 @@ def _ping_pong(os: ABI, n: int) -> None:
     report(os, (os.time() - t0) / n)
 
 
+def _pong_mach(os: Any, port: int, n: int) -> None:
+    """Mach's ping-pong partner: wake the other thread by a message, wait for one."""
+    got = os.msg_receive(port)
+    for _ in range(n - 1):
+        got = os.msg_reply_receive(got[1], b"", port)
+    os.msg_reply(got[1])
+
+
+def _ping_pong_mach(os: Any, n: int) -> None:
+    """Mach's kernel threads synchronise through the kernel, by messages (C-threads'
+    kernel-thread mode blocks a thread in a receive and wakes it with a send)."""
+    port = os.port_allocate()
+    os.port_insert_send(port)
+    os.thread_create(_pong_mach, port, n + 1)
+    os.msg_rpc(port)
+    t0 = os.time()
+    for _ in range(n):
+        os.msg_rpc(port)
+    report(os, (os.time() - t0) / n)
+
+
 def ping_pong(os: Any, n: int) -> None:
-    """Two threads synchronise with each other; a round trip."""
-    _inside(os, _ping_pong, n)
+    """Two threads synchronise with each other; a round trip (on Mach, by messages)."""
+    _inside(os, _ping_pong_mach if hasattr(os, "msg_rpc") else _ping_pong, n)
 
 
 def _nothing(os: ABI) -> int:

@@ -23,7 +23,8 @@ Interface::
 
     Machine(profile="dec5000", *, frames=16384, page_size=4096, seed=0,
             ncpus=1, trace=False, trace_limit=None, max_cycles=None)
-      clock, memory, cpus, cpu (= cpus[0]), timer, threads, tracer, profile
+      clock, memory, cpus, cpu (= cpus[0]), timer, threads, tracer, profile,
+      cache                      the data cache the profile selects (cache.py) or None
       disks, nics                   attach_disk(path, ...), attach_nic(backend)
       run(until=None) -> RunResult  halt()
       next_activity() -> int        after a run: the cycle it next acts on its own
@@ -44,6 +45,7 @@ from exolab.hostint import sigint_guard
 from exolab.machine.clock import Clock, ClockStats
 from exolab.machine.costs import CostProfile, get_profile
 from exolab.machine.cpu import CPU, KERNEL, CPUStats
+from exolab.machine.cache import Cache, CacheStats
 from exolab.machine.memory import MemoryStats, PhysicalMemory
 from exolab.machine.threads import DEAD, ThreadStats, ThreadTable
 from exolab.machine.timer import Timer, TimerStats
@@ -93,6 +95,7 @@ class MachineStats:
     threads: ThreadStats
     disks: tuple[Any, ...]
     nics: tuple[Any, ...]
+    cache: CacheStats | None = None     # the data cache, if the profile has one
 
 
 class Machine:
@@ -113,6 +116,9 @@ class Machine:
         self.clock = Clock(seed)
         self.tracer: Tracer | None = Tracer(trace_limit) if trace else None
         self.memory = PhysicalMemory(frames, page_size, self.profile)
+        #: the data cache the profile selects (machine/cache.py), or None
+        self.cache = Cache(self.profile.cache) if self.profile.cache is not None else None
+        self.memory.cache = self.cache
         self.threads = ThreadTable()
         p = self.profile
         self.cpus = [CPU(self, i, TLB(p.tlb_entries, p.tlb_wired, p.asid_bits,
@@ -372,5 +378,6 @@ class Machine:
             tuple(c.statistics() for c in self.cpus),
             tuple(c.tlb.statistics() for c in self.cpus), self.timer.statistics(),
             self.threads.statistics(), tuple(d.statistics() for d in self.disks),
-            tuple(n.statistics() for n in self.nics))
+            tuple(n.statistics() for n in self.nics),
+            self.cache.statistics() if self.cache is not None else None)
 

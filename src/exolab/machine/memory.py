@@ -14,7 +14,9 @@ Interface::
       backing(ppn) -> bytearray | None the backing store if touched (no allocation)
       read(paddr, n) -> bytes          write(paddr, data)
       load_word(ppn, off, size)        store_word(ppn, off, value, size)
-      copy(dst_paddr, src_paddr, n)    -> cycles   (memmove semantics)
+      copy(dst_paddr, src_paddr, n)    -> cycles   (memmove semantics; with a
+                                       data cache, the line fills its reads take)
+      cache                            the machine's data cache, or None
       note_copy(n)                     count a copy whose cost the caller charges
       zero_frame(ppn)                  -> cycles
       touched() -> int                 frames with backing store
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from exolab.errors import ConfigError, PhysicalAddressError
 from exolab.machine.costs import CostProfile
@@ -57,7 +60,7 @@ class PhysicalMemory:
     """Lazily backed physical frames with byte-granular access."""
 
     __slots__ = ("frames", "page_size", "page_shift", "profile", "_store",
-                 "_read", "_written", "_copied", "_zeroed", "_copies")
+                 "_read", "_written", "_copied", "_zeroed", "_copies", "cache")
 
     def __init__(self, frames: int, page_size: int, profile: CostProfile) -> None:
         if frames <= 0:
@@ -70,6 +73,7 @@ class PhysicalMemory:
         self.profile = profile
         self._store: dict[int, bytearray] = {}  # ppn -> backing bytes, on first touch
         self._read = self._written = self._copied = self._zeroed = self._copies = 0
+        self.cache: Any = None                  # machine/cache.py, if the profile has one
 
     def frame(self, ppn: int) -> bytearray:
         """Return frame ``ppn``'s backing bytes, creating them on first touch."""
@@ -147,7 +151,10 @@ class PhysicalMemory:
         self._written -= n
         self._copied += n
         self._copies += 1
-        return self.profile.copy_cost(n)
+        model = self.profile.cache
+        if self.cache is None or model is None:
+            return self.profile.copy_cost(n)
+        return self.profile.copy_cost(n) + self.cache.copy(dst, src, n) * model.line_fill
 
     def note_copy(self, n: int) -> None:
         """Count a copy of ``n`` bytes made outside physical memory's own ``copy``: a

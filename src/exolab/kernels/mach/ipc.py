@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.mach import message as msg
-from exolab.kernels.mach.footprint import KDATA_VPN, UBUF_VPN, Footprint, FootprintStats
+from exolab.kernels.mach.footprint import (KDATA_PHYS, KDATA_VPN, UBUF_VPN, Footprint,
+                                           FootprintStats)
 from exolab.kernels.mach.limits import HEADER_SIZE, KMSG_FIRST, KMSG_FRAMES, KMSG_RESERVE
 from exolab.kernels.mach.message import Kmsg, KmsgZone, ZoneStats
 from exolab.kernels.mach.ports import (DEAD, PORT_SET, RECEIVE, SEND, SEND_ONCE, Port,
@@ -84,6 +85,22 @@ class IpcStats:
     footprint: FootprintStats
 
 
+def _space_line(task: Any) -> int:
+    """Physical address of ``task``'s name-space header and entry (two lines)."""
+    return KDATA_PHYS + ((getattr(task, "pid", 0) & 63) << 6)
+
+
+def _port_line(port: Port) -> int:
+    """Physical address of ``port``'s lock and message queue (two lines)."""
+    return KDATA_PHYS + 0x1000 + ((port.pid & 127) << 7)
+
+
+def _thread_line(cpu: Any) -> int:
+    """Physical address of the running thread's structure, pcb and stack top (four lines)."""
+    t = cpu.current
+    return KDATA_PHYS + 0x5000 + (((t.tid if t is not None else 0) & 63) << 7)
+
+
 class Ipc:
     """Ports, spaces and the message path of one kernel."""
 
@@ -94,7 +111,9 @@ class Ipc:
                              range(KMSG_FIRST, KMSG_FIRST + KMSG_FRAMES), KMSG_RESERVE)
         self.fp = Footprint(kernel.machine.cpu, p)
         self.spaces: dict[int, PortSpace] = {}         # id(task) -> its space
-        self.c_msg, self.c_hdr = p["mach_msg_path"], p["mach_header_parse"]
+        # a mach_msg trap: Mach's system-call path, then the message path proper
+        self.c_msg = p["mach_syscall_path"] + p["mach_msg_path"]
+        self.c_hdr = p["mach_header_parse"]
         self.c_name = p["mach_name_lookup"] + p["mach_right_check"]
         self.c_item, self.c_alloc = p["mach_item_parse"], p["mach_kmsg_alloc"]
         self.c_page, self.c_free = p["mach_kmsg_page"], p["mach_kmsg_free"]
@@ -227,6 +246,7 @@ class Ipc:
         hdr = msg.parse_header(raw, len(body))          # decode: the header
         fp.text("rights", asid)
         fp.data(KDATA_VPN + (id(space) >> 4 & 0x3FF), asid)
+        fp.lines(_space_line(task), 32)                 # the space and its entry
         cpu.charge(self.c_name)
         dest_e = space.lookup(hdr.remote, _NEEDS[hdr.rbits][0])   # EBADF / EPERM
         dest = dest_e.obj
@@ -307,7 +327,24 @@ class Ipc:
             fp.user(UBUF_VPN + i, asid)
             fp.data(KDATA_VPN + 0xC00 + (kmsg.ppns[i] & 0x3FF), asid)
         cpu.charge(self.profile.copy_cost(len(data)))
+        self._lines_copy(kmsg, fp.ubuf(task), len(data), into_kmsg=True)
         self.zone.write(kmsg, data)
+
+    def _lines_copy(self, kmsg: Kmsg, ubuf: int, n: int, into_kmsg: bool) -> None:
+        """The copy's cache traffic, page by page of the kmsg (nothing without a cache)."""
+        page, fp, done = self.zone.page, self.fp, 0
+        if fp.cache is None:
+            return
+        for ppn in kmsg.ppns:
+            take = min(page, n - done)
+            if take <= 0:
+                break
+            kaddr = ppn * page
+            if into_kmsg:
+                fp.copy(kaddr, ubuf + done, take)
+            else:
+                fp.copy(ubuf + done, kaddr, take)
+            done += take
 
     def kernel_kmsg(self, port: Port, reply: Port | None, reply_bits: int, msg_id: int,
                     body: bytes) -> Kmsg:
@@ -324,6 +361,7 @@ class Ipc:
         cpu.charge(self.c_enq)
         self.fp.text("queue", cpu.asid)
         self.fp.data(KDATA_VPN + 0x400 + (port.pid & 0x3FF), cpu.asid)
+        self.fp.lines(_port_line(port), 32)             # the port: lock, mqueue
         self._enqueue(port, kmsg)
 
     def _enqueue(self, port: Port, kmsg: Kmsg) -> None:
@@ -352,10 +390,12 @@ class Ipc:
             waiters = entry.obj.waiters
             self.k.sched.sleep(cpu, waiters)
             self.fp.text("switch", cpu.asid)
+            self.fp.lines(_thread_line(cpu), 64)    # the thread, its pcb, its stack
             if space.entries.get(name) is not entry:
                 raise SyscallError("EPIPE", "the receive right went away", name=name)
         cpu.charge(self.c_deq)
         self.fp.text("queue", cpu.asid)
+        self.fp.lines(_port_line(port), 32)
         kmsg = port.queue.popleft()
         port.seqno += 1
         return self._copyout(cpu, task, space, kmsg)
@@ -380,6 +420,7 @@ class Ipc:
         cpu.charge(self.c_out)
         fp.text("copyout", asid)
         fp.data(KDATA_VPN + (id(space) >> 4 & 0x3FF), asid)
+        fp.lines(_space_line(task), 32)
         reply = None
         if kmsg.reply is not None:
             cpu.charge(self.c_insert)
@@ -394,6 +435,7 @@ class Ipc:
             fp.data(KDATA_VPN + 0xC00 + (kmsg.ppns[i] & 0x3FF), asid)
             fp.user(UBUF_VPN + i, asid)
         cpu.charge(self.profile.copy_cost(kmsg.nbytes))
+        self._lines_copy(kmsg, fp.ubuf(task), kmsg.nbytes, into_kmsg=False)
         data = self._payload(self.zone.read(kmsg, 0, kmsg.nbytes)[HEADER_SIZE:], kmsg)
         cpu.charge(self.c_free)
         self.zone.free(kmsg)

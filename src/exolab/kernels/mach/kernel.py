@@ -37,13 +37,14 @@ from exolab.kernels.mach.pager import PagerStats, Pagers
 from exolab.kernels.mach.paths import resolve as resolve_paths
 from exolab.kernels.mach.ports import RECEIVE, SEND
 from exolab.kernels.mach.server import KernelServer, UxServer, UxStats
+from exolab.kernels.mach.vm import MachVM
 from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
 from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.mach import rpc as rpcmod
 from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import AddressSpace
-from exolab.machine.cpu import CPU
+from exolab.machine.cpu import CPU, KERNEL
 from exolab.machine.machine import Machine
 
 __all__ = ["MachKernel", "MachStats", "MACH_BASE", "MACH_TRAPS", "EXTENSIONS"]
@@ -99,6 +100,7 @@ class MachKernel(MonolithicKernel):
         self.c_syscall = 0                  # no BSD trap path: the server's stub instead
         self.c_mach_trap = resolved["mach_syscall_path"]
         self.sched.c_switch = resolved["mach_switch"]
+        self.vm = self.shm.vm = MachVM(self)    # Mach's pmap: a raise is lazy (vm.py)
         self.ipc = Ipc(self)
         self.ux = UxServer(self)
         self.kserver = KernelServer(self)          # the ports the kernel serves
@@ -157,6 +159,15 @@ class MachKernel(MonolithicKernel):
             if backing is not None:
                 self.pagers.fault(cpu, proc, vaddr >> 12, backing)
         super().on_tlb_miss(cpu, vaddr, write)
+
+    def _bad_access(self, cpu: CPU, proc: Process, vaddr: int, write: bool) -> None:
+        """A fault the task's handler takes: as the monolithic kernel's, and then the
+        handler's return, sigreturn, is a UNIX call: an RPC to the UX server."""
+        handled = cpu.prev_mode != KERNEL and proc.fault_handler is not None
+        super()._bad_access(cpu, proc, vaddr, write)
+        ports = self._ports.get(proc.pid)
+        if handled and ports is not None:
+            self.ux.call(cpu, proc, int(Sys.GETPID), (), ports[0], ports[1])
 
     # -- Mach's own calls ----------------------------------------------------------------
 

@@ -13,7 +13,8 @@ Interface::
         (the client's mach_msg RPC, the server's reply-and-receive)
     ipc_anatomy(nbytes, profile="dec5000", rounds=32) -> {stage: cycles}
         where one such message's cycles go (stages from the path table, TLB misses
-        counted, the rest measured)
+        and cache line fills counted, the rest measured; "tlb_misses", "line_fills",
+        of them "text_fills" (code) and "copy_fills" (the copies' sources))
     rpc_cycles(profile="dec5000", rounds=64) -> float     a null RPC (call + reply)
     syscall_cycles(profile="dec5000", rounds=64) -> float a null Mach trap
     unix_call_cycles(profile="dec5000", rounds=64) -> float   getpid via the UX server
@@ -24,7 +25,7 @@ from typing import Any
 
 from exolab.errors import SyscallError
 from exolab.kernels.mach.kernel import MachKernel
-from exolab.machine.costs import get_profile
+from exolab.machine.costs import CostProfile
 from exolab.machine.machine import Machine
 
 __all__ = ["WARMUP", "ipc_cycles", "ipc_anatomy", "rpc_cycles", "syscall_cycles", "unix_call_cycles"]
@@ -64,7 +65,7 @@ def _client(os: Any, nbytes: int, rounds: int, out: list[int]) -> int:
     return 0
 
 
-def _run(profile: str, program: Any, *args: Any) -> MachKernel:
+def _run(profile: str | CostProfile, program: Any, *args: Any) -> MachKernel:
     """Boot ``program`` on a fresh Mach machine and run it to the end."""
     k = MachKernel(Machine(profile))
     k.boot(program, *args)
@@ -77,7 +78,7 @@ def _run(profile: str, program: Any, *args: Any) -> MachKernel:
     return k
 
 
-def ipc_anatomy(nbytes: int, profile: str = "dec5000", rounds: int = 32) -> dict[str, float]:
+def ipc_anatomy(nbytes: int, profile: str | CostProfile = "dec5000", rounds: int = 32) -> dict[str, float]:
     """Where one one-way ``nbytes`` message's cycles go: the runs of ``rounds`` and
     ``2 * rounds`` round trips differ by exactly ``rounds`` of them (the machine is
     deterministic), and the per-stage rows are the path table's, counted per message."""
@@ -85,15 +86,18 @@ def ipc_anatomy(nbytes: int, profile: str = "dec5000", rounds: int = 32) -> dict
     for n in (rounds, 2 * rounds):
         out: list[int] = []
         k = _run(profile, _client, nbytes, n, out)
-        runs.append((k.machine.cycles, k.ipc.statistics().footprint.misses,
-                     k.machine.cpu.statistics()))
+        fp = k.ipc.statistics().footprint
+        runs.append((k.machine.cycles, fp.misses, fp.line_fills, fp.text_fills,
+                     fp.copy_fills))
     per = 2 * rounds                                    # one-way messages in the difference
     cycles = (runs[1][0] - runs[0][0]) / per
     misses = (runs[1][1] - runs[0][1]) / per
-    p, paths = get_profile(profile), k.paths
+    fills, text, copies = ((runs[1][i] - runs[0][i]) / per for i in (2, 3, 4))
+    p, paths = k.machine.profile, k.paths
     c = {
         "kernel entry + exit (trap)": p.trap_entry + p.trap_exit,
-        "mach_msg path": paths["mach_msg_path"],
+        "Mach system-call path (the trap machinery)": paths["mach_syscall_path"],
+        "mach_msg path (the calibrated row)": paths["mach_msg_path"],
         "header parse, name lookups, rights checks": paths["mach_header_parse"]
         + 2.5 * (paths["mach_name_lookup"] + paths["mach_right_check"]),   # dest,
         # the receive name, and a reply name on the request (every other message)
@@ -107,10 +111,13 @@ def ipc_anatomy(nbytes: int, profile: str = "dec5000", rounds: int = 32) -> dict
         "thread switch (path, registers, address space)": paths["mach_switch"]
         + p.reg_save + p.reg_restore + p.asid_switch,
         "TLB misses of the footprint": misses * _miss_cycles(p, paths),
+        "cache line fills (code, data, both copies)":
+        fills * (p.cache.line_fill if p.cache is not None else 0),
     }
     c["other (measured minus the stages)"] = cycles - sum(c.values())
     c["total"] = cycles
     c["tlb_misses"] = misses
+    c["line_fills"], c["text_fills"], c["copy_fills"] = fills, text, copies
     return c
 
 
@@ -120,14 +127,14 @@ def _miss_cycles(p: Any, paths: dict[str, int]) -> int:
     return p.tlb_miss_entry + (refill + p.exception_exit + p.tlb_write if refill else 0)
 
 
-def ipc_cycles(nbytes: int, profile: str = "dec5000", rounds: int = 64) -> float:
+def ipc_cycles(nbytes: int, profile: str | CostProfile = "dec5000", rounds: int = 64) -> float:
     """Cycles of one one-way ``nbytes`` message between two tasks."""
     out: list[int] = []
     _run(profile, _client, nbytes, rounds, out)
     return out[0] / rounds / 2
 
 
-def rpc_cycles(profile: str = "dec5000", rounds: int = 64) -> float:
+def rpc_cycles(profile: str | CostProfile = "dec5000", rounds: int = 64) -> float:
     """Cycles of a null RPC (a call and its reply, no payload)."""
     return 2 * ipc_cycles(0, profile, rounds)
 
@@ -144,14 +151,14 @@ def _loop(os: Any, call: str, rounds: int, out: list[int]) -> int:
     return 0
 
 
-def syscall_cycles(profile: str = "dec5000", rounds: int = 64) -> float:
+def syscall_cycles(profile: str | CostProfile = "dec5000", rounds: int = 64) -> float:
     """Cycles of a null Mach kernel trap (thread_self)."""
     out: list[int] = []
     _run(profile, _loop, "thread_self", rounds, out)
     return out[0] / rounds
 
 
-def unix_call_cycles(profile: str = "dec5000", rounds: int = 64) -> float:
+def unix_call_cycles(profile: str | CostProfile = "dec5000", rounds: int = 64) -> float:
     """Cycles of getpid, an RPC to the UX server."""
     out: list[int] = []
     _run(profile, _loop, "getpid", rounds, out)

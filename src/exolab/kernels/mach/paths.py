@@ -40,13 +40,16 @@ L3 = "Liedtke, Improving IPC by Kernel Design, SOSP'93"
 
 #: row -> (instructions, what the path does, source)
 ROWS: dict[str, tuple[int, str, str]] = {
-    "mach_msg_path": (4487, "mach_msg trap: everything of the message path not itemized "
-                      "below (option decode, locks, continuations, and the cache and TLB "
-                      "misses of a path that does not fit the cache)",
+    "mach_msg_path": (3687, "mach_msg trap: everything of the message path not itemized "
+                      "below (option decode, locks, continuations, the generality of "
+                      "mach_msg); a mach_msg trap also pays mach_syscall_path",
                       f"CALIBRATED, the one pinned Mach row: Mach NORMA MK13's 8-byte IPC, "
                       f"115 us = 5,750 cycles on the 486-DX50 ({L3}, Table 7), minus "
-                      f"every other charge of the path, at one cycle an instruction; "
-                      f"every other row, size and profile is a prediction"),
+                      f"every other charge of the path (mach_syscall_path's 800 "
+                      f"included), at one cycle an instruction, pinned on a machine "
+                      f"without the data cache (the i486's cache fills add ~190 cycles "
+                      f"at 8 bytes: 1.03x; re-pinning would move every other profile's "
+                      f"Mach figures); every other row, size and profile is a prediction"),
     "mach_header_parse": (60, "check a message header: bits, size, dispositions",
                           f"estimate: {M3}ipc_kmsg_copyin_header checks"),
     "mach_name_lookup": (45, "translate one port name in a task's name space",
@@ -70,7 +73,8 @@ ROWS: dict[str, tuple[int, str, str]] = {
                          f"estimate: {M3}ipc_right_copyout / ipc_entry_alloc"),
     "mach_switch": (250, "block the sender, run the receiver (thread_invoke, pmap_activate)",
                     f"estimate: {M3}kern/sched_prim.c thread_block/thread_invoke"),
-    "mach_syscall_path": (800, "a Mach kernel trap that is not mach_msg (task_self, ...)",
+    "mach_syscall_path": (800, "Mach's kernel-trap path (every trap: thread_self, ..., and "
+                          "mach_msg before its message path)",
                           "Liedtke, On u-Kernel Construction, SOSP'95, s4.1.1: Mach's "
                           "null kernel call (get_self_thread) takes ~900 cycles on the "
                           "486-50, 800 of them kernel overhead beyond int + iret (at one "
@@ -82,6 +86,10 @@ ROWS: dict[str, tuple[int, str, str]] = {
                        f"estimate: {M3}MIG-generated server routines"),
     "mach_pager_fault": (300, "vm_fault: map entry, object, page lookup, data_request",
                          f"estimate: {M3}vm/vm_fault.c up to memory_object_data_request"),
+    "mach_soft_fault": (250, "vm_fault of a resident page whose pmap entry lags the map "
+                        "(a lazy unprotect): map lookup, object and page lookup, pmap_enter",
+                        f"estimate: {M3}vm/vm_fault.c, the resident-page path (vm_map_lookup, "
+                        f"vm_page_lookup, pmap_enter), as vm_fault above less the request"),
     "mach_pager_supply": (150, "memory_object_data_supply: insert the page, resume",
                           f"estimate: {M3}vm/memory_object.c"),
     "mach_task_create": (2500, "task_create + thread_create + the server's proc setup",
