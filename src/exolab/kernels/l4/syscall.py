@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from exolab.kernels.l4.objects import TCB
 
 __all__ = ["NAMES", "FAULT_TAG", "PAGES_TAG", "UPCALL_TAG", "STATUS_READ", "STATUS_WRITE",
+           "MAX_FPAGES",
            "dispatch", "fault_message", "fault_buffer"]
 
 (SEND, RECV, CALL, REPLY_WAIT, MYSELF, SPACE_CREATE, THREAD_CREATE, FLUSH, IRQ_ATTACH,
@@ -42,6 +43,7 @@ __all__ = ["NAMES", "FAULT_TAG", "PAGES_TAG", "UPCALL_TAG", "STATUS_READ", "STAT
 FAULT_TAG, PAGES_TAG, UPCALL_TAG = 0xFA, 0xFB, 0xFC
 STATUS_WRITE, STATUS_READ = 0b010, 0b100      # L4 X.2's access bits (r w x)
 MAX_STRING = 1 << 20
+MAX_FPAGES = 64             # fpages one flush may name (X.2: the message registers)
 MAX_TIMEOUT = 1 << 40
 NIRQ = 8
 _WORD_MIN, _WORD_MAX = -(1 << 63), 1 << 64
@@ -228,17 +230,32 @@ def _thread_create(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
     return k.new_thread(sp, entry, args, pager_id, safe_str(name)[:32]).tid
 
 
-def _flush(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
-    vpn, pages, write_only, unmap = a
+def _fpages(k: "L4", me: "TCB", vpn: Any, pages: Any) -> Any:
+    """The pages a flush names: a run [vpn, vpn + pages), or a tuple of up to 64
+    single pages (L4 X.2's unmap takes a list of fpages in the message registers);
+    EFAULT unless the caller holds them all."""
+    if type(vpn) is tuple:
+        if not 0 < len(vpn) <= MAX_FPAGES or pages != 1 or type(pages) is not int:
+            raise SyscallError("EINVAL", "an fpage list is 1..64 pages, one each")
+        vpns = tuple(_int(v, "vpn", 0, 1 << 20) for v in vpn)
+        for v in vpns:
+            _held(k, me, v, 1)
+        return vpns
     vpn = _int(vpn, "vpn", 0, 1 << 20)
     pages = _int(pages, "pages", 1, 1025)
+    _held(k, me, vpn, pages)
+    return range(vpn, vpn + pages)
+
+
+def _flush(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
+    vpn, pages, write_only, unmap = a
     if type(write_only) is not bool or type(unmap) is not bool:
         raise SyscallError("EINVAL", "flush flags are bools")
-    _held(k, me, vpn, pages)
+    vpns = _fpages(k, me, vpn, pages)
     if unmap and me.space.sid == 0:
         raise SyscallError("EPERM", "sigma0 keeps its pages")
     removed = 0
-    for v in range(vpn, vpn + pages):
+    for v in vpns:
         removed += (k.mapdb.unmap(me.space.sid, v) if unmap
                     else k.mapdb.flush(me.space.sid, v, write_only))
     cpu.charge(removed * k.paths["l4_flush_page"])

@@ -192,7 +192,9 @@ class L4System(L4):
             return
         if got.words and got.words[0] == UPCALL_TAG and got.sender == self.ux_tcb.tid:  # type: ignore[union-attr]
             self._upcall(cpu, me, pid, vaddr, write)
-            self._retry[me.tid] = vpn
+            now = self.pt.lookup(me.space.directory, vpn)
+            if now is None or (write and not now[1]):
+                self._retry[me.tid] = vpn       # the retry will fault: tell the pager
             return
         self.kill(me, "SIGSEGV", vaddr)     # refused: outside every region, or still bad
 

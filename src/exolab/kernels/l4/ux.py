@@ -43,7 +43,7 @@ from exolab.errors import SyscallError
 from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.l4.kernel import SIGMA0_ID
 from exolab.kernels.l4.objects import NTFN_BADGE
-from exolab.kernels.l4.syscall import FAULT_TAG, PAGES_TAG, UPCALL_TAG
+from exolab.kernels.l4.syscall import FAULT_TAG, MAX_FPAGES, PAGES_TAG, UPCALL_TAG
 
 __all__ = ["Ux", "OPS", "OK", "ERR", "Proc", "Segment", "PIPE_BUF", "MMAP_BASE",
            "MAX_SHM", "EAGER_PAGES"]
@@ -690,19 +690,21 @@ def _mprotect(ux: Ux, proc: Proc, m: Any) -> Any:
         if ux.prot_of(proc, v) is None:
             raise SyscallError("EFAULT", "page not mapped", vaddr=v << 12)
     maps: list[tuple[int, int, bool, bool]] = []
+    revoke: list[int] = []
     for v in range(first, first + pages):
         old = ux.prot_of(proc, v) or 0
         proc.prot[v] = prot
         frame = proc.pages.get(v)
         if frame is None:
             continue
-        if not prot & PROT_READ:
-            ux.l4.flush(frame)
-        elif not prot & PROT_WRITE:
-            ux.l4.flush(frame, write_only=True)
+        if prot != PROT_RW:
+            revoke.append(frame)
         if prot & ~old and pages <= EAGER_PAGES:    # more rights: map them at once
             shared = frame not in ux.seg_frames and ux.refs.get(frame, 1) > 1
             maps.append((frame, 1, bool(prot & PROT_WRITE) and not shared, False))
+    ux.l4.compute(pages * ux.k.machine.profile.load_store)  # the pager's own records
+    for i in range(0, len(revoke), MAX_FPAGES):             # one unmap per 64 fpages
+        ux.l4.flush(tuple(revoke[i:i + MAX_FPAGES]), 1, bool(prot & PROT_READ))
     if len(maps) != pages:
         maps = []                           # (not every page held: they fault in)
     raise _Mapped((), tuple(maps))
