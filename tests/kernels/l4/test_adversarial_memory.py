@@ -16,7 +16,7 @@ from exolab.kernels import make_kernel
 from exolab.kernels.l4 import SIGMA0_ID
 from exolab.kernels.l4 import syscall as sc
 from exolab.kernels.l4.objects import make_id
-from exolab.kernels.l4.ux import OK, OPS
+from exolab.kernels.l4.ux import OK
 from exolab.machine import Machine
 
 PAGE = 4096
