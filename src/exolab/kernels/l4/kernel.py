@@ -27,6 +27,9 @@ Interface::
       new_space(creator, name) -> Space     new_thread(space, entry, args, pager, name)
       tcb_of(tid) -> TCB | None             current(cpu) -> TCB
       kill(tcb, what, where)                destroy_space(space)
+      page_fault(cpu, vaddr, write, retry=False) -> the pager's reply
+      access_bits(space, vpn) -> STATUS_READ | STATUS_WRITE (PTE A/D; a mapping
+                                            change that keeps the frame keeps them)
       (used by ipc/syscall) charge_row, switch, block, make_ready, cancel_timer,
       frame_of, window, close_window, space_of_cpu
 """

@@ -9,7 +9,11 @@ servers is small and L4-shaped: a process thread's unhandled exception or
 refused page fault ends its process through the server (as an exception IPC
 would), faults are recorded by process id, and when nothing else can run
 the kernel signals the server's notification so it can fail the
-``rpc_connect`` calls that nobody will ever serve.
+``rpc_connect`` calls that nobody will ever serve. A pager reply
+``(UPCALL_TAG, vaddr, write)`` to a page fault makes the faulting thread run
+its process's fault handler (the library's stub, ``CPU.upcall``), nested at
+most ``MAX_NESTING`` deep; if the retried access would still fault, its fault
+message is marked as the retry, which the pager refuses (SIGSEGV).
 
 Interface::
 
@@ -17,7 +21,8 @@ Interface::
       boot(program, *args, name="init")       run(until)  console  faults
       statistics() -> L4Stats                 ux (the server's state)
       lib_of(thread) -> L4Lib                 process_entry / thread_entry (bodies)
-    REFUSES, LIMITS
+      oses: pid -> L4OS                       (whose fault stub an upcall runs)
+    REFUSES, LIMITS, MAX_NESTING
 """
 from __future__ import annotations
 

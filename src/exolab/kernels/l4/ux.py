@@ -13,9 +13,19 @@ The server is also the **pager** of every process: it holds frames it got
 from sigma0 (page requests) in its own space and answers a process's page
 fault in an ``mmap`` region with a map item of one of them (demand-zero: a
 frame is zeroed when it comes back). ``munmap`` and exit **flush** them from
-the process and take them back. A fault outside every region is refused
-(the kernel ends the thread). A spawned program's image pages are frames
+the process and take them back. A spawned program's image pages are frames
 reserved for it (ENOMEM when there are none left).
+
+Shared segments and protections are the pager's too. A segment is pages of
+the pool, kept until the machine ends; an attach is a region whose faults are
+answered with the segment's pages (fork keeps them shared, never
+copy-on-write). ``mprotect`` records a protection per page and takes rights
+back by flush (all, or the write right), one kernel entry per 64 pages; an
+unprotect of at most ``EAGER_PAGES`` held pages maps them back in its reply,
+others fault back in. A fault the protection forbids, or outside every
+region, is answered ``(UPCALL_TAG, vaddr, write)``: the kernel runs the
+process's handler; the retry after it (a fourth word in the fault message)
+is mapped if now allowed and refused otherwise (the kernel ends the thread).
 
 Messages: ``words = (op, ints...)``, ``string`` bytes of the caller's buffer
 (pipe data), ``objs`` the host objects a request carries (a program image
@@ -27,8 +37,11 @@ Interface::
     Ux(kernel)                      the server's state (the kernel boots its thread)
       main(l4)                      the server thread's body
       procs, pids_of_threads, services, waits, pending_connects, statistics()
+      segments, seg_frames          key -> Segment; the pool pages they hold
+      prot_of(proc, vpn), segment_frame(proc, vpn), drop_page(proc, vpn)
+    Proc, Segment                   a process's records; a shared segment
     OPS                             op name -> number
-    OK, ERR
+    OK, ERR, MAX_SHM, EAGER_PAGES
 """
 from __future__ import annotations
 
