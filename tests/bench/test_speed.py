@@ -83,9 +83,13 @@ def test_kernel_cases_count_their_events() -> None:
                  for name in ("stlb_refill", "pct_round_trip"))
     for kernel in case_kernels(stlb, ALL):
         events, secs = stlb.run_on(kernel, "dec5000", 0, 512)
-        # every round-robin load, plus the first touches where the kernel refills them
-        # itself (4x the TLB's 64 entries), plus the system's own
-        assert 512 <= events <= 512 + 4 * 64 + 64 and secs > 0
+        more, _ = stlb.run_on(kernel, "dec5000", 0, 1024)
+        # each further round-robin load misses (4x the TLB's 64 entries) ...
+        assert 0.95 * 512 <= more - events <= 512 and secs > 0
+        # ... plus the first touches where the kernel refills them itself (with a
+        # user-level pager, l4, each first touch is also a fault IPC's few misses),
+        # plus the system's own
+        assert 512 <= events <= 512 + 4 * 64 * 4 + 64
     for kernel in case_kernels(pct, ALL):
         events, secs = pct.run_on(kernel, "dec5000", 0, 100)
         assert events == 100 and secs > 0

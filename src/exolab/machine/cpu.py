@@ -491,11 +491,20 @@ class CPU:
         e = self._tlb_index.get(((vaddr >> self._pshift) << self._abits) | self.asid)
         if e is None or not e.valid or not e.writable:
             e = self._writable(vaddr)
-        e.dirty = True
+        if not e.dirty:
+            self._dirtied(e, vaddr)
         buf = e.frame
         if buf is None:
             buf = e.frame = self.memory.frame(e.ppn)
         _PACK[size](buf, vaddr & self._pmask, value & _MASK[size])
+
+    def _dirtied(self, e: TLBEntry, vaddr: int) -> None:
+        """The first store through ``e``: on an x86 MMU the 486 also sets D in the
+        PTE (its locked update, no cycles charged); elsewhere only the entry knows."""
+        e.dirty = True
+        if self._hw_walk and self.page_table >= 0:
+            walk(self.memory, self.page_table, vaddr >> self._pshift, True,
+                 self.mode == USER)
 
     def load_bytes(self, vaddr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``vaddr``, page by page, charging one access per word."""
@@ -521,7 +530,8 @@ class CPU:
             self.charge(self._c_ls * ((take + 3) >> 2))
             self.accesses += 1
             e = self._writable(vaddr)
-            e.dirty = True
+            if not e.dirty:
+                self._dirtied(e, vaddr)
             base = (e.ppn << self._pshift) | (vaddr & self._pmask)
             self.memory.write(base, data[pos:pos + take])
             vaddr += take

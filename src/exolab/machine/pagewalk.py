@@ -30,7 +30,7 @@ Interface::
       new_directory() -> ppn
       map(directory, vpn, ppn, writable, user=True)   unmap(directory, vpn) -> bool
       lookup(directory, vpn) -> (ppn, writable) | None
-      protect(directory, vpn, writable) -> bool
+      protect(directory, vpn, writable) -> bool      mark(directory, vpn, bits) -> bool
       link(directory, source, first, last)  share source's tables (a kernel region)
       release(directory) -> frames freed (the directory and its tables)
       statistics() -> PageTableStats
@@ -207,6 +207,16 @@ class PageTables:
             return False
         pte = (pte | PTE_W) if writable else (pte & ~PTE_W)
         self.memory.store_word(slot[0], slot[1], pte)  # type: ignore[index]
+        self._writes += 1
+        return True
+
+    def mark(self, directory: int, vpn: int, bits: int) -> bool:
+        """OR ``bits`` (A, D) into a present PTE; return whether one was present."""
+        slot = self._pte_slot(directory, vpn)
+        pte = 0 if slot is None else self.memory.load_word(*slot)
+        if not pte & PTE_P:
+            return False
+        self.memory.store_word(slot[0], slot[1], pte | (bits & (PTE_A | PTE_D)))  # type: ignore[index]
         self._writes += 1
         return True
 

@@ -27,6 +27,9 @@ Interface::
       new_space(creator, name) -> Space     new_thread(space, entry, args, pager, name)
       tcb_of(tid) -> TCB | None             current(cpu) -> TCB
       kill(tcb, what, where)                destroy_space(space)
+      page_fault(cpu, vaddr, write, retry=False) -> the pager's reply
+      access_bits(space, vpn) -> STATUS_READ | STATUS_WRITE (PTE A/D; a mapping
+                                            change that keeps the frame keeps them)
       (used by ipc/syscall) charge_row, switch, block, make_ready, cancel_timer,
       frame_of, window, close_window, space_of_cpu
 """
@@ -48,7 +51,7 @@ from exolab.kernels.l4.objects import (DEAD, NIL, READY, RECEIVING, RUNNING, SEN
 from exolab.kernels.l4.paths import resolve
 from exolab.machine.cpu import CPU, KERNEL, USER, Cause
 from exolab.machine.machine import Machine, RunResult
-from exolab.machine.pagewalk import PTE_W, PageTables, walk
+from exolab.machine.pagewalk import PTE_A, PTE_D, PTE_P, PTE_W, PageTables, walk
 from exolab.machine.threads import SimThread, ThreadExit
 from exolab.machine.tlb import TLBEntry
 
@@ -140,12 +143,39 @@ class L4:
         if ppn is None:
             self.pt.unmap(space.directory, vpn)
         else:
+            old = self.pt.entry(space.directory, vpn)
             self.pt.map(space.directory, vpn, ppn, writable)
+            if old & PTE_P and old >> 12 == ppn:    # the same page, new rights: its
+                used = (old | self._tlb_bits(space, vpn)) & (PTE_A | PTE_D)   # use stays
+                if used:
+                    self.pt.mark(space.directory, vpn, used)
         cpu = self.machine.cpu
         cpu.charge(cpu.profile.tlb_write)           # the PTE store
         if cpu.mode == KERNEL and (space is self.loaded or (
                 cpu.profile.tlb_tagged and self._tag_owner.get(space.asid) is space)):
             cpu.tlb_invalidate(vpn, space.asid)     # invlpg (a tagged TLB keeps others')
+
+    def _tlb_bits(self, space: Space, vpn: int) -> int:
+        """PTE_D if a TLB entry of ``space`` for ``vpn`` was stored through (a
+        software-refilled TLB's record of a store the page table has not seen)."""
+        cpu = self.machine.cpu
+        if cpu._hw_walk or (space is not self.loaded and not cpu.profile.tlb_tagged):
+            return 0
+        e = cpu.tlb.lookup(vpn, space.asid)
+        return PTE_D if e is not None and e.dirty and e.valid else 0
+
+    def access_bits(self, sid: int, vpn: int) -> int:
+        """How ``sid``'s page ``vpn`` was used: STATUS_READ / STATUS_WRITE (its PTE's
+        A and D bits, and a TLB entry's record of a store)."""
+        space = self.spaces.get(sid)
+        if space is None or not space.alive:
+            return 0
+        pte = self.pt.entry(space.directory, vpn)
+        if not pte & PTE_P:
+            return 0
+        pte |= self._tlb_bits(space, vpn)
+        return (syscall.STATUS_READ if pte & PTE_A else 0) | \
+            (syscall.STATUS_WRITE if pte & PTE_D else 0)
 
     def frame_of(self, space: Space, vpn: int) -> int | None:
         """The frame ``space`` reaches at ``vpn`` through its tables, or None."""
@@ -340,8 +370,8 @@ class L4:
         t.sim.killed = True
         t.sim.exit_status = what
 
-    def page_fault(self, cpu: CPU, vaddr: int, write: bool) -> None:
-        """Send the fault to the thread's pager; its reply maps the page."""
+    def page_fault(self, cpu: CPU, vaddr: int, write: bool, retry: bool = False) -> Any:
+        """Send the fault to the thread's pager; its reply (which maps the page)."""
         if cpu.prev_mode == KERNEL:
             raise KernelPanic("l4: kernel page fault", vaddr=vaddr)
         me = self.current(cpu)
@@ -352,12 +382,13 @@ class L4:
         self.page_faults += 1
         self.charge_row(cpu, "l4_fault_ipc")
         try:
-            self.ipc.call(cpu, me, pager, syscall.fault_message(vaddr, write),
-                          syscall.fault_buffer(vaddr), None)
+            got = self.ipc.call(cpu, me, pager, syscall.fault_message(vaddr, write, retry),
+                                syscall.fault_buffer(vaddr), None)
         except SyscallError as ex:
             self.kill(me, "page fault: pager gone", ex.errno)
             raise ThreadExit(me.sim.exit_status) from None
         self.resume_user(cpu, me)
+        return got
 
     def destroy_space(self, space: Space) -> None:
         """Kill the space's threads, drop its mappings, free its tables and frames;

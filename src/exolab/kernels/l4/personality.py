@@ -10,8 +10,14 @@ the serving thread's id; a call is one ``call``, its answer one
 regions, names — is an IPC ``call`` to the UNIX server (:mod:`.ux`).
 ``fork`` is the server's too: as the pager it shares the parent's pages
 with the child and write-protects them (flush, write rights only); a write
-fault then gets a copy. Refused (ENOSYS, declared): shared memory,
-mprotect, dirty bits, fault and exception handlers (see docs/l4.md).
+fault then gets a copy. Shared segments and protections are the pager's:
+``shm_*`` and ``mprotect`` are calls to it (it hands pages out as map items
+and takes rights back by flush); ``dirty`` asks the kernel for the access
+bits of the caller's own page (L4 X.2's unmap status), the pager only when
+the page is not held. A fault the pager will not map comes back as an
+upcall: the library's stub runs the handler ``set_fault_handler`` installed,
+on the faulting thread. Refused (ENOSYS, declared): exception handlers,
+files and sockets (see docs/l4.md).
 
 Interface::
 
@@ -28,7 +34,9 @@ from exolab.kernels.common.args import prot as prot_arg
 from exolab.kernels.common.args import word as rpc_word
 from exolab.kernels.common.exitstatus import exit_value
 from exolab.kernels.common.personality import Personality
-from exolab.kernels.l4.ux import ERR, OPS
+from exolab.kernels.l4.kernel import USER_LIMIT
+from exolab.kernels.l4.syscall import STATUS, STATUS_WRITE
+from exolab.kernels.l4.ux import ERR, MAX_SHM, OPS
 from exolab.machine.threads import ThreadExit
 
 __all__ = ["L4OS"]
@@ -36,9 +44,16 @@ __all__ = ["L4OS"]
 _PAGE = 4096
 
 
-def _refused(call: str) -> SyscallError:
-    """ENOSYS for what this release of the L4 servers does not provide."""
-    return SyscallError("ENOSYS", "not provided by the L4 servers", call=call)
+_TOP = USER_LIMIT << 12         # the end of the user part of a space
+
+
+def _range(vaddr: Any, length: Any) -> tuple[int, int]:
+    """An aligned range of user pages as (first vpn, pages), else EINVAL."""
+    if type(vaddr) is not int or type(length) is not int or vaddr & (_PAGE - 1) \
+            or not 0 < length <= _TOP or not 0 <= vaddr <= _TOP - length:
+        raise SyscallError("EINVAL", "range must be page aligned in user space",
+                           vaddr=shown(vaddr), length=shown(length))
+    return vaddr >> 12, (length + _PAGE - 1) >> 12
 
 
 def _fd(fd: Any) -> int:
@@ -60,6 +75,7 @@ class L4OS(Personality):
         self._sid = sid                     # this process's address space
         self._rpc: dict[int, int] = {}      # handle -> serving thread id
         self._res = system.machine.profile.us_to_cycles(1)
+        self._handler: Any = None           # the fault handler (set_fault_handler)
         super().__init__(system.machine.cpu)
         self._mcpu: Any = system.machine.cpu    # the machine CPU (current thread)
 
@@ -77,12 +93,13 @@ class L4OS(Personality):
         return self._k.lib_of(t)
 
     def _call(self, op: str, *words: int, data: bytes = b"",
-              objs: tuple[Any, ...] = ()) -> Any:
-        """One request to the UNIX server; the reply (an error reply is raised)."""
+              objs: tuple[Any, ...] = (), window: int = -1) -> Any:
+        """One request to the UNIX server; the reply (an error reply is raised);
+        pages the reply maps land from vpn ``window`` on."""
         lib = self._lib()
         try:
             got = lib.call(self._ux, words=(OPS[op], *words), string=data or None,
-                           objs=objs)
+                           objs=objs, buffer=None if window < 0 else (0, 0, window))
         except SyscallError:
             t = self._mcpu.current
             if t is not None and t.killed:          # our process ended meanwhile
@@ -111,7 +128,8 @@ class L4OS(Personality):
 
     def fork(self, entry: Any, *args: Any) -> int:
         entry = func(entry, "entry")
-        return int(self._call("fork", objs=(entry, args)).words[1])
+        objs = (entry, args) if self._handler is None else (entry, args, self._handler)
+        return int(self._call("fork", objs=objs).words[1])
 
     def exit(self, status: Any = 0) -> None:
         status = exit_value(status)
@@ -167,9 +185,11 @@ class L4OS(Personality):
         length = nat(length, "length", 1 << 32)
         if length == 0:
             raise SyscallError("EINVAL", "mmap of zero bytes", length=0)
-        prot_arg(prot)
+        prot = prot_arg(prot)
         pages = (length + _PAGE - 1) // _PAGE
-        return int(self._call("mmap", pages).words[1])
+        if prot == PROT_RW:
+            return int(self._call("mmap", pages).words[1])
+        return int(self._call("mmap", pages, prot).words[1])
 
     def munmap(self, vaddr: int, length: int) -> None:
         if type(vaddr) is not int or vaddr < 0 or vaddr & (_PAGE - 1):
@@ -180,25 +200,50 @@ class L4OS(Personality):
         self._call("munmap", vaddr >> 12, pages)
 
     def mprotect(self, vaddr: int, length: int, prot: int) -> None:
-        raise _refused("mprotect")
+        vpn, pages = _range(vaddr, length)
+        prot = prot_arg(prot)
+        self._call("mprotect", vpn, pages, prot, window=vpn)
 
     def dirty(self, vaddr: int) -> bool:
-        raise _refused("dirty")
+        if type(vaddr) is not int or not 0 <= vaddr < _TOP:
+            raise SyscallError("EFAULT", "page not mapped", vaddr=shown(vaddr))
+        try:                                    # the kernel: the page's access bits
+            bits = self._trap(STATUS, vaddr >> 12, 1, True)
+        except SyscallError as ex:
+            if ex.errno != "EFAULT":
+                raise
+            return bool(self._call("dirty", vaddr >> 12).words[1])  # not held: the pager
+        return bool(bits & STATUS_WRITE)
 
     def set_fault_handler(self, handler: Any) -> None:
-        raise _refused("set_fault_handler")
+        if handler is not None:
+            handler = func(handler, "handler")
+        self._cpu.charge(self._cpu.profile.load_store)  # the library's own word
+        self._handler = handler
+
+    def _fault_upcall(self, vaddr: int, write: bool) -> None:
+        """The stub the kernel returns to when the pager refuses a fault: the
+        installed handler, on the faulting thread (none installed: return, and the
+        retried access ends the process)."""
+        handler = self._handler
+        if handler is not None:
+            handler(self, vaddr, write)
 
     def shm_create(self, length: int) -> int:
-        nat(length, "length")                   # decode first: a bad argument is EINVAL
-        raise _refused("shm_create")
+        length = nat(length, "length")
+        if not 0 < length <= MAX_SHM:
+            raise SyscallError("EINVAL", "bad segment length", length=length, max=MAX_SHM)
+        return int(self._call("shm_create", length).words[1])
 
     def shm_attach(self, key: int) -> int:
-        nat(key, "key")
-        raise _refused("shm_attach")
+        if type(key) is not int or not 0 < key < 1 << 63:
+            raise SyscallError("ESRCH", "no such segment", key=shown(key))
+        return int(self._call("shm_attach", key).words[1])
 
     def shm_detach(self, vaddr: int) -> None:
-        nat(vaddr, "vaddr")
-        raise _refused("shm_detach")
+        if type(vaddr) is not int or not 0 <= vaddr < _TOP:
+            raise SyscallError("EINVAL", "no segment attached there", vaddr=shown(vaddr))
+        self._call("shm_detach", vaddr)
 
     # -- rpc: native L4 IPC between processes --------------------------------------------
 

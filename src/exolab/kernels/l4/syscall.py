@@ -13,11 +13,13 @@ Interface::
 
     SEND RECV CALL REPLY_WAIT MYSELF SPACE_CREATE THREAD_CREATE FLUSH IRQ_ATTACH
     IRQ_NOTIFY EP_CREATE NTFN_CREATE SIGNAL WAIT BIND CAP_GIVE PRINT TIMER
-    SPACE_DESTROY KINFO YIELD                 trap numbers
+    SPACE_DESTROY KINFO YIELD STATUS          trap numbers
     NAMES                                     number -> name (traces)
     FAULT_TAG, PAGES_TAG                      first word of a fault / page request
+    UPCALL_TAG                                first word of a pager's "run your handler"
+    STATUS_READ, STATUS_WRITE                 the access bits ``status`` reports
     dispatch(kernel, cpu, number, args)       decode, then invoke
-    fault_message(vaddr, write), fault_buffer(vaddr)
+    fault_message(vaddr, write, retry=False), fault_buffer(vaddr)
 """
 from __future__ import annotations
 
@@ -31,21 +33,27 @@ if TYPE_CHECKING:
     from exolab.kernels.l4.kernel import L4
     from exolab.kernels.l4.objects import TCB
 
-__all__ = ["NAMES", "FAULT_TAG", "PAGES_TAG", "dispatch", "fault_message", "fault_buffer"]
+__all__ = ["NAMES", "FAULT_TAG", "PAGES_TAG", "UPCALL_TAG", "STATUS_READ", "STATUS_WRITE",
+           "MAX_FPAGES",
+           "dispatch", "fault_message", "fault_buffer"]
 
 (SEND, RECV, CALL, REPLY_WAIT, MYSELF, SPACE_CREATE, THREAD_CREATE, FLUSH, IRQ_ATTACH,
  IRQ_NOTIFY, EP_CREATE, NTFN_CREATE, SIGNAL, WAIT, BIND, CAP_GIVE, PRINT, TIMER,
- SPACE_DESTROY, KINFO, YIELD) = range(21)
-FAULT_TAG, PAGES_TAG = 0xFA, 0xFB
+ SPACE_DESTROY, KINFO, YIELD, STATUS) = range(22)
+FAULT_TAG, PAGES_TAG, UPCALL_TAG = 0xFA, 0xFB, 0xFC
+STATUS_WRITE, STATUS_READ = 0b010, 0b100      # L4 X.2's access bits (r w x)
 MAX_STRING = 1 << 20
+MAX_FPAGES = 64             # fpages one flush may name (X.2: the message registers)
 MAX_TIMEOUT = 1 << 40
 NIRQ = 8
 _WORD_MIN, _WORD_MAX = -(1 << 63), 1 << 64
 
 
-def fault_message(vaddr: int, write: bool) -> Message:
-    """The message a page fault sends to the pager: tag, address, access."""
-    return Message((FAULT_TAG, vaddr, int(write)), None, ())
+def fault_message(vaddr: int, write: bool, retry: bool = False) -> Message:
+    """The message a page fault sends to the pager: tag, address, access; a fourth
+    word marks the access re-executed after the thread's handler ran (an upcall)."""
+    return Message((FAULT_TAG, vaddr, int(write), 1) if retry else
+                   (FAULT_TAG, vaddr, int(write)), None, ())
 
 
 def fault_buffer(vaddr: int) -> RecvBuffer:
@@ -222,21 +230,56 @@ def _thread_create(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
     return k.new_thread(sp, entry, args, pager_id, safe_str(name)[:32]).tid
 
 
-def _flush(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
-    vpn, pages, write_only, unmap = a
+def _fpages(k: "L4", me: "TCB", vpn: Any, pages: Any) -> Any:
+    """The pages a flush names: a run [vpn, vpn + pages), or a tuple of up to 64
+    single pages (L4 X.2's unmap takes a list of fpages in the message registers);
+    EFAULT unless the caller holds them all."""
+    if type(vpn) is tuple:
+        if not 0 < len(vpn) <= MAX_FPAGES or pages != 1 or type(pages) is not int:
+            raise SyscallError("EINVAL", "an fpage list is 1..64 pages, one each")
+        vpns = tuple(_int(v, "vpn", 0, 1 << 20) for v in vpn)
+        for v in vpns:
+            _held(k, me, v, 1)
+        return vpns
     vpn = _int(vpn, "vpn", 0, 1 << 20)
     pages = _int(pages, "pages", 1, 1025)
+    _held(k, me, vpn, pages)
+    return range(vpn, vpn + pages)
+
+
+def _flush(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
+    vpn, pages, write_only, unmap = a
     if type(write_only) is not bool or type(unmap) is not bool:
         raise SyscallError("EINVAL", "flush flags are bools")
-    _held(k, me, vpn, pages)
+    vpns = _fpages(k, me, vpn, pages)
     if unmap and me.space.sid == 0:
         raise SyscallError("EPERM", "sigma0 keeps its pages")
     removed = 0
-    for v in range(vpn, vpn + pages):
+    for v in vpns:
         removed += (k.mapdb.unmap(me.space.sid, v) if unmap
                     else k.mapdb.flush(me.space.sid, v, write_only))
     cpu.charge(removed * k.paths["l4_flush_page"])
     return removed
+
+
+def _status(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
+    """The access bits of pages the caller holds: L4 X.2's unmap with no rights
+    revoked, which reports how the fpage was used (read, written), here over the
+    caller's own mappings (``own``) and every mapping derived from them. Read,
+    not reset: the ABI's dirty is "stored to since it was mapped"."""
+    vpn, pages, own = a
+    vpn = _int(vpn, "vpn", 0, 1 << 20)
+    pages = _int(pages, "pages", 1, 1025)
+    if type(own) is not bool:
+        raise SyscallError("EINVAL", "status: own is a bool")
+    _held(k, me, vpn, pages)
+    bits = 0
+    for v in range(vpn, vpn + pages):
+        if own:
+            bits |= k.access_bits(me.space.sid, v)
+        for sid, dv in k.mapdb.derived(me.space.sid, v):
+            bits |= k.access_bits(sid, dv)
+    return bits
 
 
 def _privileged(k: "L4", me: "TCB") -> None:
@@ -384,6 +427,7 @@ TABLE: dict[int, tuple[str, int, Invoker]] = {
     CAP_GIVE: ("cap_give", 2, _cap_give), PRINT: ("print", 1, _print),
     TIMER: ("timer", 2, _timer), SPACE_DESTROY: ("space_destroy", 1, _space_destroy),
     KINFO: ("kinfo", 0, _kinfo), YIELD: ("yield", 1, _yield),
+    STATUS: ("status", 3, _status),
 }
 NAMES: dict[int, str] = {n: row[0] for n, row in TABLE.items()}
 _IPC = frozenset((SEND, RECV, CALL, REPLY_WAIT, WAIT))

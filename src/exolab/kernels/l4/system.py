@@ -9,7 +9,11 @@ servers is small and L4-shaped: a process thread's unhandled exception or
 refused page fault ends its process through the server (as an exception IPC
 would), faults are recorded by process id, and when nothing else can run
 the kernel signals the server's notification so it can fail the
-``rpc_connect`` calls that nobody will ever serve.
+``rpc_connect`` calls that nobody will ever serve. A pager reply
+``(UPCALL_TAG, vaddr, write)`` to a page fault makes the faulting thread run
+its process's fault handler (the library's stub, ``CPU.upcall``), nested at
+most ``MAX_NESTING`` deep; if the retried access would still fault, its fault
+message is marked as the retry, which the pager refuses (SIGSEGV).
 
 Interface::
 
@@ -17,34 +21,37 @@ Interface::
       boot(program, *args, name="init")       run(until)  console  faults
       statistics() -> L4Stats                 ux (the server's state)
       lib_of(thread) -> L4Lib                 process_entry / thread_entry (bodies)
-    REFUSES, LIMITS
+      oses: pid -> L4OS                       (whose fault stub an upcall runs)
+    REFUSES, LIMITS, MAX_NESTING
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from exolab.abi import EXCEPTION_KINDS, FILE_CALLS, SOCKET_CALLS, fault_status
-from exolab.errors import ProgramFault, SyscallError
+from exolab.errors import KernelPanic, ProgramFault, SimulationError, SyscallError
+from exolab.hostint import host_interrupted
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.exitstatus import final_status
 from exolab.kernels.l4.kernel import L4, SIGMA0_SID, L4Stats
 from exolab.kernels.l4.objects import DEAD, RECEIVING, SENDING, TCB
 from exolab.kernels.l4.personality import L4OS
 from exolab.kernels.l4.user import L4Lib
-from exolab.kernels.l4.ux import MAX_FDS, MAX_PROCS, OPS, PIPE_BUF, Ux
+from exolab.kernels.l4.syscall import UPCALL_TAG
+from exolab.kernels.l4.ux import MAX_FDS, MAX_PROCS, MAX_SHM, OPS, PIPE_BUF, Ux
 from exolab.machine.cpu import CPU, Cause
 from exolab.machine.machine import Machine
 from exolab.machine.threads import SimThread, ThreadExit
 
-__all__ = ["L4System", "REFUSES", "LIMITS"]
+__all__ = ["L4System", "REFUSES", "LIMITS", "MAX_NESTING"]
 
-#: what the L4 servers of this release do not provide (ENOSYS): no file server
-#: or network server yet either
-REFUSES = frozenset({"shm_create", "shm_attach", "shm_detach", "mprotect",
-                     "dirty", "set_fault_handler"} |
-                    {f"exception:{k}" for k in EXCEPTION_KINDS} | FILE_CALLS |
+#: what the L4 servers of this release do not provide (ENOSYS): exception
+#: handlers, and no file server or network server yet
+REFUSES = frozenset({f"exception:{k}" for k in EXCEPTION_KINDS} | FILE_CALLS |
                     SOCKET_CALLS)
-LIMITS = {"max_fds": MAX_FDS, "pipe_buffer": PIPE_BUF, "live_processes": MAX_PROCS}
+MAX_NESTING = 4             # fault handlers nested in one thread before its process ends
+LIMITS = {"max_fds": MAX_FDS, "pipe_buffer": PIPE_BUF, "live_processes": MAX_PROCS,
+          "max_fault_nesting": MAX_NESTING, "shm_max": MAX_SHM}
 
 
 class L4System(L4):
@@ -62,6 +69,9 @@ class L4System(L4):
         self._init: tuple[Any, ...] | None = None
         self._recorded: set[int] = set()            # SimThreads whose fault is recorded
         self.exits: list[tuple[int, str, Any]] = []  # (pid, name, status) as they end
+        self.oses: dict[int, L4OS] = {}             # pid -> its library (fault upcalls)
+        self._retry: dict[int, int] = {}            # thread id -> vpn its handler ran for
+        self._depth: dict[int, int] = {}            # thread id -> fault upcalls nested
 
     def thread_in_space(self, tid: int, sid: int) -> bool:
         """Whether ``tid`` names a live thread of space ``sid`` (the server checks a
@@ -111,9 +121,12 @@ class L4System(L4):
         return entry(made, *args)
 
     def process_entry(self, l4: Any, pid: int, program: Callable[..., Any],
-                      args: tuple[Any, ...]) -> None:
-        """A process's main thread: run ``program(os, *args)``, then exit with it."""
+                      args: tuple[Any, ...], handler: Any = None) -> None:
+        """A process's main thread: run ``program(os, *args)``, then exit with it
+        (``handler``: the fault handler a fork child inherits)."""
         os = L4OS(self, pid, self.ux_tcb.tid, l4.kinfo()[2])  # type: ignore[union-attr]
+        os._handler = handler
+        self.oses[pid] = os
         result = program(os, *args)
         os.exit(final_status(None, result))
 
@@ -169,13 +182,51 @@ class L4System(L4):
         t.sim.killed = True
         raise ThreadExit(status)
 
-    def page_fault(self, cpu: CPU, vaddr: int, write: bool) -> None:
-        """As L4's, but a pager's reply that maps nothing ends the thread's process."""
+    def page_fault(self, cpu: CPU, vaddr: int, write: bool,  # type: ignore[override]
+                   retry: bool = False) -> None:
+        """As L4's, but a pager's reply that maps nothing ends the thread's process,
+        and one that says "upcall" runs the process's fault handler on this thread
+        (the access is then retried, marked as such for the pager)."""
         me = self.current(cpu)
+        vpn = vaddr >> 12
+        retry = self._retry.pop(me.tid, -1) == vpn
         before = self.ipc.pages_mapped
-        super().page_fault(cpu, vaddr, write)
-        if self.ipc.pages_mapped == before and self._pid_of(me) is not None:
-            self.kill(me, "SIGSEGV", vaddr)     # a fault outside every region
+        got = super().page_fault(cpu, vaddr, write, retry)
+        pid = self._pid_of(me)
+        if pid is None or self.ipc.pages_mapped != before:
+            return
+        if got.words and got.words[0] == UPCALL_TAG and got.sender == self.ux_tcb.tid:  # type: ignore[union-attr]
+            self._upcall(cpu, me, pid, vaddr, write)
+            now = self.pt.lookup(me.space.directory, vpn)
+            if now is None or (write and not now[1]):
+                self._retry[me.tid] = vpn       # the retry will fault: tell the pager
+            return
+        self.kill(me, "SIGSEGV", vaddr)     # refused: outside every region, or still bad
+
+    def _upcall(self, cpu: CPU, me: TCB, pid: int, vaddr: int, write: bool) -> None:
+        """Run the process's fault handler in user mode on the faulting thread (its
+        library's stub); too deep a nesting, or an exception out of it, ends it."""
+        os = self.oses.get(pid)
+        depth = self._depth.get(me.tid, 0)
+        if os is None or depth >= MAX_NESTING:
+            self.kill(me, "SIGSEGV", vaddr)
+        self._depth[me.tid] = depth + 1
+        try:
+            cpu.upcall(os._fault_upcall, vaddr, write)  # type: ignore[union-attr]
+        except ThreadExit:
+            raise
+        except BaseException as ex:         # noqa: BLE001 - anything a handler may raise
+            if self.machine.panic is not None or isinstance(ex, (KernelPanic,
+                                                                 SimulationError)):
+                raise
+            if type(ex) is KeyboardInterrupt and host_interrupted():
+                raise
+            self.kill(me, fault_status(ex), vaddr)
+        finally:
+            if depth:
+                self._depth[me.tid] = depth
+            else:
+                self._depth.pop(me.tid, None)
 
     # -- idle: fail the connects nobody can serve -----------------------------------------
 
@@ -192,6 +243,10 @@ class L4System(L4):
 
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
         self._libs.pop(thread.tid, None)
+        t = self.by_sim.get(thread.tid)
+        if t is not None:
+            self._retry.pop(t.tid, None)
+            self._depth.pop(t.tid, None)
         if thread.tid not in self._recorded:
             super().on_thread_exit(cpu, thread)
             return

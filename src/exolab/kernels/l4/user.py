@@ -26,7 +26,8 @@ Interface::
       reply_wait(to, words=(), string=None, maps=(), buffer=None, timeout=None, objs=())
       yield_(same_space=False)
       space_create(name="")  thread_create(space, entry, *args, pager=None, name="")
-      space_destroy(space)   flush(vpn, pages=1, write_only=False)  unmap(vpn, pages=1)
+      space_destroy(space)   flush(vpn | (vpn, ...), pages=1, write_only=False)
+      unmap(vpn, pages=1)    status(vpn, pages=1, own=True) -> access bits
       irq_attach(irq)  irq_notify(irq, cap, bits)  timer(cycles, periodic=False)
       endpoint_create()  notification_create()  signal(cap, bits)  wait(cap, timeout=None)
       bind(cap)  cap_give(space, cap)
@@ -136,10 +137,17 @@ class L4Lib(metaclass=Sealed):
         """Destroy a space this thread's space created (its threads and mappings)."""
         self._cpu.trap(sc.SPACE_DESTROY, space)
 
-    def flush(self, vpn: int, pages: int = 1, write_only: bool = False) -> int:
-        """Revoke pages from everyone who got them from this space; how many went."""
+    def flush(self, vpn: Any, pages: int = 1, write_only: bool = False) -> int:
+        """Revoke pages from everyone who got them from this space; how many went
+        (``vpn`` a tuple: a list of up to 64 single pages, one kernel entry)."""
         n: int = self._cpu.trap(sc.FLUSH, vpn, pages, write_only, False)
         return n
+
+    def status(self, vpn: int, pages: int = 1, own: bool = True) -> int:
+        """How pages this space holds were used (STATUS_READ | STATUS_WRITE), by
+        this space (``own``) and every space that got them from it."""
+        bits: int = self._cpu.trap(sc.STATUS, vpn, pages, own)
+        return bits
 
     def unmap(self, vpn: int, pages: int = 1) -> int:
         """Flush, and remove this space's own mapping too."""

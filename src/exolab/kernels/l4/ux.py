@@ -13,9 +13,19 @@ The server is also the **pager** of every process: it holds frames it got
 from sigma0 (page requests) in its own space and answers a process's page
 fault in an ``mmap`` region with a map item of one of them (demand-zero: a
 frame is zeroed when it comes back). ``munmap`` and exit **flush** them from
-the process and take them back. A fault outside every region is refused
-(the kernel ends the thread). A spawned program's image pages are frames
+the process and take them back. A spawned program's image pages are frames
 reserved for it (ENOMEM when there are none left).
+
+Shared segments and protections are the pager's too. A segment is pages of
+the pool, kept until the machine ends; an attach is a region whose faults are
+answered with the segment's pages (fork keeps them shared, never
+copy-on-write). ``mprotect`` records a protection per page and takes rights
+back by flush (all, or the write right), one kernel entry per 64 pages; an
+unprotect of at most ``EAGER_PAGES`` held pages maps them back in its reply,
+others fault back in. A fault the protection forbids, or outside every
+region, is answered ``(UPCALL_TAG, vaddr, write)``: the kernel runs the
+process's handler; the retry after it (a fourth word in the fault message)
+is mapped if now allowed and refused otherwise (the kernel ends the thread).
 
 Messages: ``words = (op, ints...)``, ``string`` bytes of the caller's buffer
 (pipe data), ``objs`` the host objects a request carries (a program image
@@ -27,8 +37,11 @@ Interface::
     Ux(kernel)                      the server's state (the kernel boots its thread)
       main(l4)                      the server thread's body
       procs, pids_of_threads, services, waits, pending_connects, statistics()
+      segments, seg_frames          key -> Segment; the pool pages they hold
+      prot_of(proc, vpn), segment_frame(proc, vpn), drop_page(proc, vpn)
+    Proc, Segment                   a process's records; a shared segment
     OPS                             op name -> number
-    OK, ERR
+    OK, ERR, MAX_SHM, EAGER_PAGES
 """
 from __future__ import annotations
 
@@ -36,19 +49,23 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from exolab.abi import image_pages
+from hashlib import blake2b
+
+from exolab.abi import PROT_READ, PROT_RW, PROT_WRITE, image_pages
 from exolab.errors import SyscallError
 from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.l4.kernel import SIGMA0_ID
 from exolab.kernels.l4.objects import NTFN_BADGE
-from exolab.kernels.l4.syscall import FAULT_TAG, PAGES_TAG
+from exolab.kernels.l4.syscall import FAULT_TAG, MAX_FPAGES, PAGES_TAG, UPCALL_TAG
 
-__all__ = ["Ux", "OPS", "OK", "ERR", "Proc", "PIPE_BUF", "MMAP_BASE"]
+__all__ = ["Ux", "OPS", "OK", "ERR", "Proc", "Segment", "PIPE_BUF", "MMAP_BASE",
+           "MAX_SHM", "EAGER_PAGES"]
 
 OK, ERR = 0, 1
 OPS = {name: i + 1 for i, name in enumerate((
     "getpid", "spawn", "exit", "wait", "pipe", "read", "write", "close", "mmap",
-    "munmap", "register", "unregister", "connect", "thread", "thread_end", "fork"))}
+    "munmap", "register", "unregister", "connect", "thread", "thread_end", "fork",
+    "shm_create", "shm_attach", "shm_detach", "mprotect", "dirty"))}
 PIPE_BUF = 4096             # a pipe's ring
 MMAP_BASE = 0x10000         # first vpn of mmap regions
 MMAP_LIMIT = 0xB0000        # mmap regions end below the UTCB/stack/window area
@@ -56,6 +73,8 @@ POOL_VPN = 0x1000           # the server's pool of frames, from this vpn up
 BATCH = 32                  # frames per page request to sigma0
 MAX_FDS = 64
 MAX_PROCS = 2000            # live processes (the scale rows reach 1,000)
+MAX_SHM = 16 << 20          # bytes in one shared segment (docs/abi.md)
+EAGER_PAGES = 8             # an unprotect of at most this many pages maps them back at once
 
 
 @dataclass(slots=True, eq=False)
@@ -84,10 +103,25 @@ class Proc:
     image: list[int] = field(default_factory=list)         # reserved pool vpns
     next_vpn: int = MMAP_BASE
     alive: bool = True
+    rprot: dict[int, int] = field(default_factory=dict)    # region start -> prot (not RW)
+    prot: dict[int, int] = field(default_factory=dict)     # vpn -> prot set by mprotect
+    segs: dict[int, "Segment"] = field(default_factory=dict)   # region start -> segment
+
+
+@dataclass(slots=True, eq=False)
+class Segment:
+    """A shared segment: the server's pool pages that hold it (kept until the end)."""
+
+    key: int
+    frames: list[int]
 
 
 class _Reply(Exception):
     """Internal: a handler's deferred answer (the client keeps waiting)."""
+
+
+class _Mapped(Exception):
+    """Internal: a handler's answer that carries map items (words, items)."""
 
 
 class Ux:
@@ -110,6 +144,12 @@ class Ux:
         self.calls = self.faults_served = 0
         self.l4: Any = None
         self.ntfn = 0                       # capability of the server's notification
+        self.segments: dict[int, Segment] = {}      # key -> segment (never reused)
+        self.seg_frames: set[int] = set()           # pool vpns that belong to segments
+        self.next_seg = 1
+        self.secret = blake2b(str(kernel.machine.seed).encode(), digest_size=16,
+                              person=b"l4 ux shm keys").digest()
+        self.upcalls = 0                            # faults handed to processes' handlers
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -166,6 +206,9 @@ class Ux:
             got = handler(self, proc, m)
         except _Reply:
             return None
+        except _Mapped as done:
+            words, maps = done.args
+            return (OK, *words), b"", (), maps
         except SyscallError as ex:
             return (ERR,), b"", _err_objs(ex), ()
         except (IndexError, TypeError, ValueError, KeyError, AttributeError):
@@ -198,19 +241,50 @@ class Ux:
             self.l4.store_bytes(vpn << 12, bytes(4096))
         self.free.append(vpn)
 
+    def prot_of(self, proc: Proc, vpn: int) -> int | None:
+        """The protection of ``proc``'s page ``vpn``; None outside every region."""
+        got = proc.prot.get(vpn)
+        if got is not None:
+            return got
+        for a, n in proc.regions:
+            if a <= vpn < a + n:
+                return proc.rprot.get(a, PROT_RW)
+        return None
+
+    def segment_frame(self, proc: Proc, vpn: int) -> int | None:
+        """The segment page ``proc`` attached at ``vpn``, or None."""
+        for a, seg in proc.segs.items():
+            if a <= vpn < a + len(seg.frames):
+                return seg.frames[vpn - a]
+        return None
+
     def _fault(self, m: Any) -> Any:
-        """A process's page fault: a zeroed frame inside an mmap region, else refuse."""
+        """A process's page fault: a zeroed frame inside an mmap region, the segment's
+        page in an attached one; a forbidden access is handed to the process's fault
+        handler (an upcall), refused (the kernel ends the thread) if it recurs."""
         pid = self.pids_of_threads.get(m.sender)
         proc = self.procs.get(pid) if pid is not None else None
-        vpn = m.words[1] >> 12
-        if proc is None or not any(a <= vpn < a + n for a, n in proc.regions):
+        vpn, write = m.words[1] >> 12, bool(m.words[2])
+        if proc is None:
             return (0,), b"", (), ()             # no mapping: the kernel ends the thread
-        frame, writable = proc.pages.get(vpn), True
+        prot = self.prot_of(proc, vpn)
+        if prot is None or not prot & PROT_READ or (write and not prot & PROT_WRITE):
+            if len(m.words) > 3:                # the retry after the handler: still bad
+                return (0,), b"", (), ()
+            self.upcalls += 1
+            return (UPCALL_TAG, m.words[1], int(write)), b"", (), ()
+        frame, writable = proc.pages.get(vpn), bool(prot & PROT_WRITE)
+        if frame is None and proc.segs:
+            frame = self.segment_frame(proc, vpn)
+            if frame is not None:
+                proc.pages[vpn] = frame
         if frame is None:                       # demand-zero
             frame = self.frame()
             if frame is None:
                 return (0,), b"", (), ()
             proc.pages[vpn], self.refs[frame] = frame, 1
+        elif frame in self.seg_frames:          # shared memory stays shared
+            pass
         elif self.refs.get(frame, 1) > 1:       # shared since a fork: copy on write
             if bool(m.words[2]):
                 new = self.frame()
@@ -224,12 +298,26 @@ class Ux:
         self.faults_served += 1
         return (1,), b"", (), ((frame, 1, writable, False),)
 
+    def drop_page(self, proc: Proc, vpn: int) -> None:
+        """``proc`` lets go of its page ``vpn``: a segment's page is only flushed
+        (other attachers fault it in again); a private one goes back to the pool."""
+        proc.prot.pop(vpn, None)
+        frame = proc.pages.pop(vpn, None)
+        if frame is None:
+            return
+        if frame in self.seg_frames:
+            self.l4.flush(frame)
+        else:
+            self.give_back(frame, True)
+
     # -- processes -------------------------------------------------------------------
 
     def new_proc(self, name: str, parent: int | None, program: Any,
-                 args: tuple[Any, ...], fork_of: Proc | None = None) -> Proc:
+                 args: tuple[Any, ...], fork_of: Proc | None = None,
+                 handler: Any = None) -> Proc:
         """Create a process running ``program(os, *args)`` (a fork of ``fork_of``:
-        its memory shared copy-on-write, its descriptors shared); ENOMEM or EAGAIN."""
+        its memory shared copy-on-write, its segments and descriptors shared, its
+        fault ``handler`` inherited); ENOMEM or EAGAIN."""
         if self.live >= MAX_PROCS:
             raise SyscallError("EAGAIN", "too many processes")
         need = image_pages(program)
@@ -256,7 +344,7 @@ class Ux:
             self._share(fork_of, proc)
         try:
             tid = self.l4.thread_create(sid, self.k.process_entry, proc.pid, program,
-                                        args, pager=self.l4.myself(), name=name)
+                                        args, handler, pager=self.l4.myself(), name=name)
         except SyscallError as ex:
             self.procs.pop(pid)
             self._unshare(proc)
@@ -275,6 +363,8 @@ class Ux:
         parent has is shared and write-protected in the parent (flush, write only)."""
         child.regions = list(parent.regions)
         child.next_vpn = parent.next_vpn
+        child.rprot, child.prot = dict(parent.rprot), dict(parent.prot)
+        child.segs = dict(parent.segs)
         child.fds = dict(parent.fds)
         for kind, pipe in child.fds.values():
             if kind == "r":
@@ -282,6 +372,9 @@ class Ux:
             elif kind == "w":
                 pipe.writers += 1
         for vpn, frame in parent.pages.items():
+            if frame in self.seg_frames:        # a segment stays shared, writable
+                child.pages[vpn] = frame
+                continue
             self.l4.flush(frame, write_only=True)
             self.refs[frame] = self.refs.get(frame, 1) + 1
             child.pages[vpn] = frame
@@ -292,7 +385,8 @@ class Ux:
             if proc.fds[fd][0] != "console":
                 self.close_fd(proc, fd)
         for frame in proc.pages.values():
-            self.refs[frame] -= 1
+            if frame not in self.seg_frames:
+                self.refs[frame] -= 1
         proc.pages = {}
 
     def end(self, proc: Proc, status: Any) -> None:
@@ -306,13 +400,15 @@ class Ux:
         for name in [n for n, t in self.services.items() if t in proc.threads]:
             del self.services[name]
         for vpn in list(proc.pages.values()):
-            self.give_back(vpn, True)
+            if vpn not in self.seg_frames:      # (a segment's: the space's end drops it)
+                self.give_back(vpn, True)
         self.free.extend(proc.image)
         proc.pages, proc.image = {}, []
         for tid in proc.threads:
             self.pids_of_threads.pop(tid, None)
         self.l4.space_destroy(proc.sid)
         self.waiting.pop(proc.pid, None)
+        self.k.oses.pop(proc.pid, None)
         self.k.exits.append((proc.pid, proc.name, status))
         parent, reaped = self.waits.exit(proc.pid, status)
         for pid in reaped:
@@ -393,7 +489,9 @@ class Ux:
 
     def statistics(self) -> dict[str, int]:
         """Counters of the server."""
-        return {"calls": self.calls, "faults": self.faults_served}
+        return {"calls": self.calls, "faults": self.faults_served,
+                "upcalls": self.upcalls, "segments": len(self.segments),
+                "segment_pages": len(self.seg_frames)}
 
 
 def _err_objs(ex: SyscallError) -> tuple[Any, ...]:
@@ -501,30 +599,137 @@ def _close(ux: Ux, proc: Proc, m: Any) -> Any:
     return (), b""
 
 
-def _mmap(ux: Ux, proc: Proc, m: Any) -> Any:
-    pages = _range(m.words[1], 1, MMAP_LIMIT)
+def _region(proc: Proc, pages: int, prot: int) -> int:
+    """Reserve ``pages`` fresh virtual pages of ``proc`` (ENOMEM); the first vpn."""
     if proc.next_vpn + pages > MMAP_LIMIT:
         raise SyscallError("ENOMEM", "no virtual space left", pages=pages)
     start = proc.next_vpn
     proc.next_vpn += pages
     proc.regions.append((start, pages))
-    return (start << 12,), b""
+    if prot != PROT_RW:
+        proc.rprot[start] = prot
+    return start
+
+
+def _mmap(ux: Ux, proc: Proc, m: Any) -> Any:
+    pages = _range(m.words[1], 1, MMAP_LIMIT)
+    prot = _range(m.words[2], 0, 4) if len(m.words) > 2 else PROT_RW
+    return (_region(proc, pages, prot) << 12,), b""
 
 
 def _munmap(ux: Ux, proc: Proc, m: Any) -> Any:
     first, pages = _range(m.words[1], 0, 1 << 20), _range(m.words[2], 0, 1 << 20)
     kept: list[tuple[int, int]] = []
     for a, n in proc.regions:
+        if a >= first + pages or a + n <= first:
+            kept.append((a, n))                 # untouched
+            continue
         for v in range(max(a, first), min(a + n, first + pages)):
-            if v in proc.pages:
-                ux.give_back(proc.pages.pop(v), True)
+            ux.drop_page(proc, v)
+        base = proc.rprot.pop(a, PROT_RW)
         if a < first:
-            kept.append((a, min(n, first - a)))
+            kept.append((a, first - a))
+            if base != PROT_RW:
+                proc.rprot[a] = base
         if a + n > first + pages:
-            b = max(a, first + pages)
+            b = first + pages
             kept.append((b, a + n - b))
+            if base != PROT_RW:
+                proc.rprot[b] = base
     proc.regions = kept
+    for a in [a for a, seg in proc.segs.items()     # a segment wholly unmapped is gone
+              if not any(r < a + len(seg.frames) and a < r + n for r, n in kept)]:
+        del proc.segs[a]
     return (), b""
+
+
+def _seg_key(ux: Ux, n: int) -> int:
+    """The key of the ``n``th segment: a 63-bit keyed hash (never 0, never reused),
+    so a process cannot attach a segment by guessing small numbers."""
+    while True:
+        d = blake2b(n.to_bytes(8, "little"), digest_size=8, key=ux.secret).digest()
+        key = int.from_bytes(d, "little") >> 1
+        if key and key not in ux.segments:
+            return key
+        n += 1 << 40
+
+
+def _shm_create(ux: Ux, proc: Proc, m: Any) -> Any:
+    length = _range(m.words[1], 1, MAX_SHM + 1)
+    pages = (length + 4095) >> 12
+    frames: list[int] = []
+    for _ in range(pages):                  # all or nothing
+        f = ux.frame()
+        if f is None:
+            ux.free.extend(frames)
+            raise SyscallError("ENOMEM", "no frames for the segment", pages=pages)
+        frames.append(f)
+    key = _seg_key(ux, ux.next_seg)
+    ux.next_seg += 1
+    ux.segments[key] = Segment(key, frames)
+    ux.seg_frames.update(frames)
+    return (key,), b""
+
+
+def _shm_attach(ux: Ux, proc: Proc, m: Any) -> Any:
+    seg = ux.segments.get(m.words[1])
+    if seg is None:
+        raise SyscallError("ESRCH", "no such segment", key=m.words[1])
+    start = _region(proc, len(seg.frames), PROT_RW)
+    proc.segs[start] = seg                  # its pages are mapped as they are touched
+    return (start << 12,), b""
+
+
+def _shm_detach(ux: Ux, proc: Proc, m: Any) -> Any:
+    vaddr = m.words[1]
+    seg = proc.segs.get(vaddr >> 12) if vaddr & 4095 == 0 else None
+    if seg is None:
+        raise SyscallError("EINVAL", "no segment attached there", vaddr=vaddr)
+    start = vaddr >> 12
+    for v in range(start, start + len(seg.frames)):
+        ux.drop_page(proc, v)
+    del proc.segs[start]
+    end = start + len(seg.frames)
+    proc.regions = [(a, n) for a, n in proc.regions if not start <= a < end]
+    return (), b""
+
+
+def _mprotect(ux: Ux, proc: Proc, m: Any) -> Any:
+    """Record the protection; take rights back by flush (all, or write only); an
+    unprotect of a few held pages maps them back in the reply (map items)."""
+    first, pages = _range(m.words[1], 0, 1 << 20), _range(m.words[2], 1, 1 << 20)
+    prot = _range(m.words[3], 0, 4)
+    for v in range(first, first + pages):   # decode: every page in a region
+        if ux.prot_of(proc, v) is None:
+            raise SyscallError("EFAULT", "page not mapped", vaddr=v << 12)
+    maps: list[tuple[int, int, bool, bool]] = []
+    revoke: list[int] = []
+    for v in range(first, first + pages):
+        old = ux.prot_of(proc, v) or 0
+        proc.prot[v] = prot
+        frame = proc.pages.get(v)
+        if frame is None:
+            continue
+        if prot != PROT_RW:
+            revoke.append(frame)
+        if prot & ~old and pages <= EAGER_PAGES:    # more rights: map them at once
+            shared = frame not in ux.seg_frames and ux.refs.get(frame, 1) > 1
+            maps.append((frame, 1, bool(prot & PROT_WRITE) and not shared, False))
+    ux.l4.compute(pages * ux.k.machine.profile.load_store)  # the pager's own records
+    for i in range(0, len(revoke), MAX_FPAGES):             # one unmap per 64 fpages
+        ux.l4.flush(tuple(revoke[i:i + MAX_FPAGES]), 1, bool(prot & PROT_READ))
+    if len(maps) != pages:
+        maps = []                           # (not every page held: they fault in)
+    raise _Mapped((), tuple(maps))
+
+
+def _dirty(ux: Ux, proc: Proc, m: Any) -> Any:
+    """A page the process does not hold (never touched, or protected away) was not
+    stored to through its present mapping; outside every region: EFAULT."""
+    vpn = _range(m.words[1], 0, 1 << 20)
+    if ux.prot_of(proc, vpn) is None:
+        raise SyscallError("EFAULT", "page not mapped", vaddr=vpn << 12)
+    return (0,), b""
 
 
 def _name(m: Any) -> str:
@@ -589,13 +794,20 @@ def _thread_end(ux: Ux, proc: Proc, m: Any) -> Any:
 
 
 def _fork(ux: Ux, proc: Proc, m: Any) -> Any:
-    if len(m.objs) != 2 or not callable(m.objs[0]) or type(m.objs[1]) is not tuple:
-        raise SyscallError("EINVAL", "fork: (entry, args)")
-    child = ux.new_proc(proc.name + "~", proc.pid, m.objs[0], m.objs[1], fork_of=proc)
+    if len(m.objs) not in (2, 3) or not callable(m.objs[0]) or \
+            type(m.objs[1]) is not tuple:
+        raise SyscallError("EINVAL", "fork: (entry, args[, fault handler])")
+    handler = m.objs[2] if len(m.objs) == 3 else None
+    if handler is not None and not callable(handler):
+        raise SyscallError("EINVAL", "fork: the fault handler is not callable")
+    child = ux.new_proc(proc.name + "~", proc.pid, m.objs[0], m.objs[1], fork_of=proc,
+                        handler=handler)
     return (child.pid,), b""
 
 
-_HANDLERS = {OPS["fork"]: _fork, OPS["getpid"]: _getpid, OPS["spawn"]: _spawn, OPS["exit"]: _exit,
+_HANDLERS = {OPS["shm_create"]: _shm_create, OPS["shm_attach"]: _shm_attach,
+             OPS["shm_detach"]: _shm_detach, OPS["mprotect"]: _mprotect,
+             OPS["dirty"]: _dirty, OPS["fork"]: _fork, OPS["getpid"]: _getpid, OPS["spawn"]: _spawn, OPS["exit"]: _exit,
              OPS["wait"]: _wait, OPS["pipe"]: _pipe, OPS["read"]: _read,
              OPS["write"]: _write, OPS["close"]: _close, OPS["mmap"]: _mmap,
              OPS["munmap"]: _munmap, OPS["register"]: _register,
