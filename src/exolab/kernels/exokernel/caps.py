@@ -23,6 +23,10 @@ Interface::
       revoke(cap) -> list[Capability]                          the cap and its subtree
       live() -> int             statistics() -> CapStats
       audit()                   KernelPanic unless table and tree agree
+    checked(caps, cpu, cost, handle, kind=None, need=()) -> Capability
+                                one capability check, charged ``cost`` cycles
+    checked_all(caps, cpu, cost, handles, kind, need) -> list[Capability]
+                                each of ``handles`` so (the first refused one raises)
     rights_table() -> list[(kind, right, meaning)]
 """
 from __future__ import annotations
@@ -35,7 +39,8 @@ from typing import Any, Iterable
 from exolab.kernels.common.stats import AS_LEVEL
 from exolab.errors import KernelPanic, SyscallError
 
-__all__ = ["RIGHTS", "Capability", "CapTable", "CapStats", "rights_table"]
+__all__ = ["RIGHTS", "Capability", "CapTable", "CapStats", "checked", "checked_all",
+           "rights_table"]
 
 #: object type -> right -> what it allows; every capability's rights come from here
 RIGHTS: dict[str, dict[str, str]] = {
@@ -198,6 +203,19 @@ class CapTable:
         """Return a frozen snapshot of the table's counters."""
         return CapStats(len(self._by_handle), self._minted, self._derived, self._revoked,
                         self._lookups, self._refused)
+
+
+def checked(caps: CapTable, cpu: Any, cost: int, handle: Any, kind: str | None = None,
+            need: Iterable[str] = ()) -> Capability:
+    """Decode ``handle`` as a system call does: one capability check, charged."""
+    cpu.charge(cost)
+    return caps.lookup(handle, kind, need)
+
+
+def checked_all(caps: CapTable, cpu: Any, cost: int, handles: Iterable[Any],
+                kind: str, need: Iterable[str]) -> list[Capability]:
+    """Decode every one of ``handles`` (one charged check each, in order)."""
+    return [checked(caps, cpu, cost, h, kind, need) for h in handles]
 
 
 def rights_table() -> list[tuple[str, str, str]]:

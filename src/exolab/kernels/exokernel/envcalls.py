@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from exolab.abi import as_flag
 from exolab.errors import KernelPanic, SyscallError, type_name
-from exolab.kernels.exokernel.caps import Capability
+from exolab.kernels.exokernel.caps import Capability, checked
 from exolab.kernels.exokernel.env import ENTRY_NAMES, Environment
 from exolab.kernels.exokernel.limits import MAX_CONSOLE, MAX_NAME, MAX_RIGHTS, MAX_SHARE
 from exolab.machine.cpu import Cause
@@ -40,8 +40,7 @@ __all__ = ["sys_getres", "sys_console", "sys_env_alloc", "sys_env_setup",
 def _cap(k: "Aegis", handle: Any, kind: str | None = None,
          need: tuple[str, ...] = ()) -> Capability:
     """Decode a capability (one capability check charged): kind and rights as asked."""
-    k.cpu.charge(k.c_cap)
-    return k.caps.lookup(handle, kind, need)
+    return checked(k.caps, k.cpu, k.c_cap, handle, kind, need)
 
 
 def _env(k: "Aegis", handle: Any, right: str) -> Environment:

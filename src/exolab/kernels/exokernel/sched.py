@@ -208,7 +208,7 @@ class Scheduler:
                               eid=to.eid)
         self.switches += 1
         k.current = to                      # k.enter(to), inlined
-        asid = to.asid if to.asid_gen == k.asid_gen else k.asid_of(to)
+        asid = to.asid if to.asid_gen == k.asids.gen else k.asids.of(to)
         if cpu.asid != asid:
             cpu.set_asid(asid)
         cpu.switch_to(to.ctx[-1].thread, save=False)
