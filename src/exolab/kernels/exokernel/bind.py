@@ -99,7 +99,7 @@ class Binder:
         e = TLBEntry(vpn, env.asid, ppn if cap is not None else 0, cap is not None,
                      bool(flags & WRITABLE) and cap is not None)
         if cap is not None:
-            cap.bindings.add((env, vpn))
+            _record(cap, env, vpn)
             env.bound[vpn] = cap
         env.cached.add(vpn)
         self.stlb.insert(e)
@@ -159,7 +159,7 @@ class Binder:
         e = TLBEntry(vpn, env.asid, ppn, True, bool(writable))
         env.guaranteed[vpn] = e
         env.bound[vpn] = cap
-        cap.bindings.add((env, vpn))
+        _record(cap, env, vpn)
         env.cached.add(vpn)
         self.stlb.insert(e)
 
@@ -179,7 +179,7 @@ class Binder:
     def _forget(self, env: Environment, vpn: int) -> None:
         """Drop ``env``'s record of its binding of ``vpn`` (and the capability's)."""
         cap = env.bound.pop(vpn, None)
-        if cap is not None:
+        if cap is not None and cap.bindings is not None:
             cap.bindings.discard((env, vpn))
 
     def _invalidate(self, env: Environment, vpn: int) -> None:
@@ -217,7 +217,7 @@ class Binder:
         """Revoke ``cap`` and its derivations; break every binding made with them."""
         broken = 0
         for c in self.caps.revoke(cap):
-            for env, vpn in c.bindings:
+            for env, vpn in c.bindings or ():
                 if env.bound.get(vpn) is c:
                     del env.bound[vpn]
                     self._unguarantee(env, vpn)
@@ -227,13 +227,14 @@ class Binder:
                 else:
                     self.cpu.charge(self.cpu.profile.tlb_probe + self.cpu.profile.tlb_write)
                 broken += 1
-            c.bindings.clear()
+            c.bindings = None
         return broken
 
     def forget(self, env: Environment) -> None:
         """Drop every binding of a dying environment (its ASID will be reused)."""
         for vpn, cap in env.bound.items():
-            cap.bindings.discard((env, vpn))
+            if cap.bindings is not None:
+                cap.bindings.discard((env, vpn))
         env.bound.clear()
         env.guaranteed.clear()
         env.save_area = None
@@ -245,3 +246,11 @@ class Binder:
         else:                                   # (flushed at the rollover; same charge)
             self.cpu.charge(self.cpu.profile.tlb_flush)
         env.cached.clear()
+
+
+def _record(cap: Capability, env: Environment, vpn: int) -> None:
+    """Note that ``cap`` authorised ``env``'s binding of ``vpn`` (its set made on the
+    first: most capabilities are never bound)."""
+    if cap.bindings is None:
+        cap.bindings = set()
+    cap.bindings.add((env, vpn))
