@@ -51,7 +51,7 @@ from typing import Any, Callable
 
 from exolab.bench.results import Result
 from exolab.errors import SyscallError, safe_str
-from exolab.kernels import declaration, make_kernel
+from exolab.kernels import KERNELS, declaration, make_kernel
 from exolab.machine.machine import Machine
 from exolab.runner import run_program
 
@@ -193,11 +193,16 @@ WARM_LEVEL = 10                 # before it builds its population: imports, firs
 _TURN = "turn"                  # worker -> harness: between batches, waiting
 
 
-def _worker(level: int, kernel: str, profile: str, seed: int, rounds: int) -> None:
+def _worker(level: int, kernel: str, where: str, profile: str, seed: int,
+            rounds: int) -> None:
     """One level's churn in this (fresh) host process, driven over stdin/stdout by
-    :func:`paired_churn`: warm up, build the population, then run a batch of
-    rounds each time a line arrives on stdin, and end with the per-round times
-    (or why not) as one JSON line."""
+    :func:`paired_churn`: register ``kernel`` as ``where`` (its registry line in
+    the harness's process: a kernel registered at run time is measured too),
+    warm up, build the population, then run a batch of rounds each time a line
+    arrives on stdin, and end with the per-round times (or why not) as one JSON
+    line."""
+    if where:
+        KERNELS[kernel] = where
     proto = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)               # anything else written to stdout goes to stderr
 
@@ -232,11 +237,12 @@ def paired_churn(kernel: str, profile: str, seed: int, levels: tuple[int, ...],
     time. Only one runs rounds at a time; the others wait in a host pipe read,
     which their CPU clocks do not count."""
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        x for x in (src, os.environ.get("PYTHONPATH", "")) if x))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(    # this process's imports
+        [src] + [x for x in sys.path if type(x) is str and x]))
     got: list[Any] = [None] * len(levels)
+    where = KERNELS.get(kernel, "")
     procs = [subprocess.Popen([sys.executable, "-m", "exolab.bench.scale", str(level),
-                               kernel, profile, str(seed), str(rounds)],
+                               kernel, where, profile, str(seed), str(rounds)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                               env=env) for level in levels]
     try:
@@ -368,4 +374,5 @@ def scale_rows(ctx: Any, kernels: tuple[str, ...]) -> tuple[list[Result], dict[s
 
 
 if __name__ == "__main__":          # a measuring process of paired_churn
-    _worker(int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    _worker(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]),
+            int(sys.argv[6]))
