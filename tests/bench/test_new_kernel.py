@@ -47,3 +47,32 @@ def test_anatomy_and_speed_pick_it_up(mono3: str) -> None:
     rep = run_suites(["speed"], kernels=[mono3], quick=True)
     assert {r.benchmark for r in rep.results} >= {"syscall", "pipe_round_trip",
                                                   "fork @10 live", "boot alloc @1k frames"}
+
+
+TOY = '''"""A toy kernel outside the source tree."""
+from exolab.kernels.monolithic import MonolithicKernel
+
+
+class Toy(MonolithicKernel):
+    """The monolithic kernel under a new name."""
+
+    name = "toy"
+'''
+
+
+def test_a_kernel_package_outside_the_tree_is_one_line_and_gets_measured(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package in a temp dir, one registry line: the contract holds, programs run,
+    and the scale rows measure it (their measuring processes import it too)."""
+    from exolab.bench.scale import paired_churn
+    from exolab.kernels.common.contract import contract_errors
+    from exolab.runner import run_program
+    (tmp_path / "toykernel").mkdir()
+    (tmp_path / "toykernel" / "__init__.py").write_text(TOY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(kernels.KERNELS, "toy", "toykernel:Toy")
+    assert contract_errors(kernels.kernel_class("toy")) == []
+    r = run_program(lambda os: os.write(1, b"hi\n"), kernel="toy", trusted=True)
+    assert r.console == ["hi"] and r.kernel.name == "toy", r.console
+    low, high = paired_churn("toy", "dec5000", 0, (3, 12), 6)
+    assert type(low) is tuple and type(high) is tuple, (low, high)

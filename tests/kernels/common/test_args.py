@@ -124,3 +124,18 @@ def test_protections() -> None:
     assert [args.prot(p) for p in range(4)] == [0, 1, 2, 3]
     for bad in (4, -1, True, Sly(1)):
         assert _fails(args.prot, bad).errno == "EINVAL"
+
+
+def test_an_unknown_call_number_is_enosys_shown_safely() -> None:
+    class Hostile:
+        def __repr__(self) -> str:
+            raise RuntimeError("rendered")
+    ex = args.no_such_call(Hostile(), "Aegis call")
+    assert ex.errno == "ENOSYS" and ex.number == "<Hostile>"
+    assert "no such Aegis call" in str(ex)
+    assert args.no_such_call(99).number == 99
+
+
+def test_a_wrong_argument_count_is_einval_with_both_counts() -> None:
+    ex = args.arity(7, 2, 3)
+    assert (ex.errno, ex.number, ex.expected, ex.actual) == ("EINVAL", 7, 2, 3)

@@ -26,6 +26,8 @@ Interface::
     exception_kind(x) -> str                   a key of EXCEPTION_KINDS
     random_count(x) -> int                     a random() length, 0..MAX_RANDOM
     prot(x) -> int                             a protection, PROT_NONE..PROT_RW
+    no_such_call(number, what) -> SyscallError ENOSYS: not in the kernel's call table
+    arity(number, expected, got) -> SyscallError   EINVAL: the wrong argument count
 
 Decoders are plain functions with no allocation on success; the two hottest call
 sites (``load``/``store``) keep their single inline test (see personality.py).
@@ -39,7 +41,8 @@ from exolab.abi import (EXCEPTION_KINDS, MAX_COMPUTE, MAX_RANDOM, PROT_RW, WORD_
 from exolab.errors import SyscallError, type_name
 
 __all__ = ["shown", "int_arg", "nat", "opt_nat", "flag", "str_arg", "func", "opt_func",
-           "buffer", "word", "is_word", "cycles", "exception_kind", "random_count", "prot"]
+           "buffer", "word", "is_word", "cycles", "exception_kind", "random_count", "prot",
+           "no_such_call", "arity"]
 
 _PLAIN = (int, bool, str, type(None), float, bytes)
 
@@ -142,3 +145,16 @@ def random_count(x: Any) -> int:
 def prot(x: Any) -> int:
     """Decode a protection: an int in PROT_NONE..PROT_RW; EINVAL otherwise."""
     return int_arg(x, "prot", 0, PROT_RW)
+
+
+def no_such_call(number: Any, what: str = "system call") -> SyscallError:
+    """The error for a call number the kernel's table lacks: ENOSYS, the number
+    shown safely (it is whatever the program passed)."""
+    return SyscallError("ENOSYS", f"no such {what}", number=shown(number))
+
+
+def arity(number: Any, expected: int, got: int) -> SyscallError:
+    """The error for a known call (``number`` decoded: found in the table) given the
+    wrong number of arguments: EINVAL."""
+    return SyscallError("EINVAL", "wrong number of arguments", number=number,
+                        expected=expected, actual=got)

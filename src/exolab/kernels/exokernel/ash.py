@@ -61,6 +61,7 @@ from exolab.errors import (ConfigError, ProgramFault, SyscallError, VerifyError,
                            type_name)
 from exolab.hostint import host_interrupted
 from exolab.kernels.exokernel import dpf
+from exolab.kernels.exokernel.caps import checked_all
 from exolab.safe.sealed import Sealed
 
 if TYPE_CHECKING:
@@ -294,10 +295,7 @@ def bind(net: "NetFilters", env: "Environment", fid: Any, source: Any,
     if type(window) not in (list, tuple) or len(window) > MAX_WINDOW:
         raise SyscallError("EINVAL", "a window is a list of at most MAX_WINDOW page "
                            "handles", type=type_name(window), limit=MAX_WINDOW)
-    caps = []
-    for h in window:
-        net.k.cpu.charge(net.k.c_cap)
-        caps.append(net.k.caps.lookup(h, "page", ("write",)))
+    caps = checked_all(net.k.caps, net.k.cpu, net.k.c_cap, window, "page", ("write",))
     fn = _verify(source)
     net.k.cpu.charge(len(source) * net.c_instr)     # verification: a pass over the text
     b.handler = Handler(fn, caps)

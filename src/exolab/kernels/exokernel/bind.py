@@ -17,7 +17,7 @@ Interface::
 
     VALID, WRITABLE                        flag bits of a binding
     USER_VPN_LIMIT, MAX_GUARANTEED, MAX_VEC
-    Binder(kernel)
+    Binder(caps, cpu, stlb, asids, costs)  costs: Aegis's path cycles (paths.py)
       write(env, vpn, ppn, handle, flags)  one binding (tlbwi + STLB)
       write_vec(env, entries) -> int       [(vpn, ppn, handle, flags)] (STLB only)
       unbind(env, vpn, npages)             remove bindings
@@ -29,16 +29,16 @@ Interface::
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from exolab.errors import KernelPanic, SyscallError, type_name
-from exolab.kernels.exokernel.caps import Capability
+from exolab.kernels.common.asids import Asids
+from exolab.kernels.exokernel.caps import Capability, CapTable
 from exolab.kernels.exokernel.env import Environment
 from exolab.kernels.exokernel.limits import MAX_GUARANTEED, MAX_VEC, USER_VPN_LIMIT
+from exolab.kernels.exokernel.stlb import STLB
+from exolab.machine.cpu import CPU
 from exolab.machine.tlb import TLBEntry
-
-if TYPE_CHECKING:
-    from exolab.kernels.exokernel.kernel import Aegis
 
 __all__ = ["Binder", "VALID", "WRITABLE", "USER_VPN_LIMIT", "MAX_GUARANTEED",
            "MAX_VEC"]
@@ -49,13 +49,18 @@ VALID, WRITABLE = 1, 2
 class Binder:
     """Bind-time checks and the bookkeeping that lets revocation find bindings."""
 
-    def __init__(self, kernel: "Aegis") -> None:
-        self.k = kernel
-        self.cpu = kernel.cpu
-        self.stlb = kernel.stlb
-        self.c_probe = kernel.c_probe                   # (paths.py, resolved once by
-        self.c_cap = kernel.c_cap                       # the kernel for its profile)
-        self.c_entry = kernel.c_path["bind_entry"]
+    def __init__(self, caps: CapTable, cpu: CPU, stlb: STLB, asids: Asids,
+                 costs: dict[str, int]) -> None:
+        self.caps = caps                    # authority: a binding needs a page capability
+        self.cpu = cpu
+        self.stlb = stlb
+        self.asids = asids                  # whose STLB/TLB entries are still tagged
+        self.c_probe = costs["stlb_probe"]  # (paths.py, resolved for the profile by the
+        self.c_cap = costs["cap_check"]     # kernel)
+        self.c_entry = costs["bind_entry"]
+        tlb = cpu.tlb                       # hardware TLB slots Aegis refills, FIFO
+        self.fifo_first, self.fifo_last = tlb.wired, tlb.size - 1   # (tlbwi), and the
+        self.fifo = tlb.wired                                       # next one
         self.bindings = self.refused = 0
 
     # -- decode --------------------------------------------------------------------
@@ -75,7 +80,7 @@ class Binder:
         self.cpu.charge(self.c_cap)
         need = ("read", "write") if flags & WRITABLE else ("read",)
         try:
-            cap = self.k.caps.lookup(handle, "page", need)
+            cap = self.caps.lookup(handle, "page", need)
         except SyscallError:
             self.refused += 1
             raise
@@ -94,7 +99,7 @@ class Binder:
         e = TLBEntry(vpn, env.asid, ppn if cap is not None else 0, cap is not None,
                      bool(flags & WRITABLE) and cap is not None)
         if cap is not None:
-            cap.bindings.add((env, vpn))
+            _record(cap, env, vpn)
             env.bound[vpn] = cap
         env.cached.add(vpn)
         self.stlb.insert(e)
@@ -154,7 +159,7 @@ class Binder:
         e = TLBEntry(vpn, env.asid, ppn, True, bool(writable))
         env.guaranteed[vpn] = e
         env.bound[vpn] = cap
-        cap.bindings.add((env, vpn))
+        _record(cap, env, vpn)
         env.cached.add(vpn)
         self.stlb.insert(e)
 
@@ -174,7 +179,7 @@ class Binder:
     def _forget(self, env: Environment, vpn: int) -> None:
         """Drop ``env``'s record of its binding of ``vpn`` (and the capability's)."""
         cap = env.bound.pop(vpn, None)
-        if cap is not None:
+        if cap is not None and cap.bindings is not None:
             cap.bindings.discard((env, vpn))
 
     def _invalidate(self, env: Environment, vpn: int) -> None:
@@ -187,9 +192,8 @@ class Binder:
 
     def tlb_fill(self, e: TLBEntry) -> None:
         """Write ``e`` into the hardware TLB: Aegis replaces FIFO with tlbwi (its policy)."""
-        k = self.k
-        i = k.fifo
-        k.fifo = i + 1 if i < k.fifo_last else k.fifo_first
+        i = self.fifo
+        self.fifo = i + 1 if i < self.fifo_last else self.fifo_first
         self.cpu.tlb_write_indexed(i, e)
 
     def refill(self, env: Environment, vpn: int) -> str:
@@ -212,28 +216,29 @@ class Binder:
     def revoke(self, cap: Capability) -> int:
         """Revoke ``cap`` and its derivations; break every binding made with them."""
         broken = 0
-        for c in self.k.caps.revoke(cap):
-            for env, vpn in c.bindings:
+        for c in self.caps.revoke(cap):
+            for env, vpn in c.bindings or ():
                 if env.bound.get(vpn) is c:
                     del env.bound[vpn]
                     self._unguarantee(env, vpn)
-                if env.asid_gen == self.k.asid_gen:     # (else flushed at the rollover)
+                if env.asid_gen == self.asids.gen:     # (else flushed at the rollover)
                     self.stlb.invalidate(env.asid, vpn)
                     self.cpu.tlb_invalidate(vpn, env.asid)
                 else:
                     self.cpu.charge(self.cpu.profile.tlb_probe + self.cpu.profile.tlb_write)
                 broken += 1
-            c.bindings.clear()
+            c.bindings = None
         return broken
 
     def forget(self, env: Environment) -> None:
         """Drop every binding of a dying environment (its ASID will be reused)."""
         for vpn, cap in env.bound.items():
-            cap.bindings.discard((env, vpn))
+            if cap.bindings is not None:
+                cap.bindings.discard((env, vpn))
         env.bound.clear()
         env.guaranteed.clear()
         env.save_area = None
-        if env.asid_gen == self.k.asid_gen:     # its STLB entries: what it put there
+        if env.asid_gen == self.asids.gen:     # its STLB entries: what it put there
             stlb, asid = self.stlb, env.asid    # (not a walk of every slot)
             for vpn in env.cached:
                 stlb.invalidate(asid, vpn)
@@ -241,3 +246,11 @@ class Binder:
         else:                                   # (flushed at the rollover; same charge)
             self.cpu.charge(self.cpu.profile.tlb_flush)
         env.cached.clear()
+
+
+def _record(cap: Capability, env: Environment, vpn: int) -> None:
+    """Note that ``cap`` authorised ``env``'s binding of ``vpn`` (its set made on the
+    first: most capabilities are never bound)."""
+    if cap.bindings is None:
+        cap.bindings = set()
+    cap.bindings.add((env, vpn))

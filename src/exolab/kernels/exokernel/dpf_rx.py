@@ -78,7 +78,7 @@ from typing import TYPE_CHECKING, Any
 from exolab.errors import SyscallError, type_name
 from exolab.kernels.common.stats import AS_LEVEL
 from exolab.kernels.exokernel import dpf
-from exolab.kernels.exokernel.caps import Capability
+from exolab.kernels.exokernel.caps import Capability, checked, checked_all
 from exolab.kernels.exokernel.env import Environment, Message
 from exolab.kernels.exokernel.limits import MAX_INBOX
 
@@ -211,10 +211,7 @@ class NetFilters:
         if type(ring) not in (list, tuple) or not 0 < len(ring) <= MAX_RING_PAGES:
             raise SyscallError("EINVAL", "a ring is a list of 1 to MAX_RING_PAGES page "
                                "handles", type=type_name(ring), limit=MAX_RING_PAGES)
-        caps = []
-        for h in ring:
-            self.k.cpu.charge(self.k.c_cap)
-            caps.append(self.k.caps.lookup(h, "page", ("write",)))
+        caps = checked_all(self.k.caps, self.k.cpu, self.k.c_cap, ring, "page", ("write",))
         if len({c.obj for c in caps}) != len(caps):
             raise SyscallError("EINVAL", "a ring names a page twice")
         return caps
@@ -322,8 +319,7 @@ class NetFilters:
 
     def send(self, env: Environment, handle: Any, offset: Any, length: Any) -> None:
         """Transmit ``length`` bytes at ``offset`` of the page ``handle`` names."""
-        self.k.cpu.charge(self.k.c_cap)
-        cap = self.k.caps.lookup(handle, "page", ("read",))
+        cap = checked(self.k.caps, self.k.cpu, self.k.c_cap, handle, "page", ("read",))
         page = self.memory.page_size
         if type(offset) is not int or type(length) is not int or \
                 not 14 <= length <= dpf.MAX_FRAME or not 0 <= offset <= page - length:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from exolab.abi import as_flag
 from exolab.errors import KernelPanic, SyscallError, type_name
-from exolab.kernels.exokernel.caps import Capability
+from exolab.kernels.exokernel.caps import Capability, checked
 from exolab.kernels.exokernel.env import ENTRY_NAMES, Environment
 from exolab.kernels.exokernel.limits import MAX_CONSOLE, MAX_NAME, MAX_RIGHTS, MAX_SHARE
 from exolab.machine.cpu import Cause
@@ -36,17 +36,10 @@ __all__ = ["sys_getres", "sys_console", "sys_env_alloc", "sys_env_setup",
            "MAX_NAME", "MAX_CONSOLE", "MAX_SHARE", "MAX_RIGHTS"]
 
 
-
-def _cap(k: "Aegis", handle: Any, kind: str | None = None,
-         need: tuple[str, ...] = ()) -> Capability:
-    """Decode a capability (one capability check charged): kind and rights as asked."""
-    k.cpu.charge(k.c_cap)
-    return k.caps.lookup(handle, kind, need)
-
-
 def _env(k: "Aegis", handle: Any, right: str) -> Environment:
     """Decode an environment capability carrying ``right``."""
-    return _cap(k, handle, "env", (right,)).obj  # type: ignore[no-any-return]
+    cap = checked(k.caps, k.cpu, k.c_cap, handle, "env", (right,))
+    return cap.obj  # type: ignore[no-any-return]
 
 
 def sys_getres(k: "Aegis", env: Environment) -> int:
@@ -175,7 +168,7 @@ def sys_page_alloc(k: "Aegis", env: Environment, ppn: Any) -> tuple[int, int]:
 
 def sys_page_free(k: "Aegis", env: Environment, handle: Any) -> None:
     """Give back a page the caller owns (its root capability)."""
-    k.phys.free(env, _cap(k, handle, "page", ("free",)))
+    k.phys.free(env, checked(k.caps, k.cpu, k.c_cap, handle, "page", ("free",)))
 
 
 def sys_page_share(k: "Aegis", env: Environment, handles: Any,
@@ -193,11 +186,11 @@ def _share_item(k: "Aegis", item: Any) -> tuple[Capability, frozenset[str] | Non
     """Decode one PAGE_SHARE item: a handle, or (handle, rights) to give the new
     owner only ``rights`` (a subset of the handle's; ``free`` is always added)."""
     if type(item) is not tuple:
-        return _cap(k, item, "page", ("share",)), None
+        return checked(k.caps, k.cpu, k.c_cap, item, "page", ("share",)), None
     if len(item) != 2 or type(item[1]) not in (list, tuple, frozenset) or \
             len(item[1]) > MAX_RIGHTS or any(type(r) is not str for r in item[1]):
         raise SyscallError("EINVAL", "a share item is a handle or (handle, rights)")
-    cap = _cap(k, item[0], "page", ("share",))
+    cap = checked(k.caps, k.cpu, k.c_cap, item[0], "page", ("share",))
     rights = frozenset(item[1])
     if not rights <= cap.rights:
         raise SyscallError("EPERM", "cannot share rights the capability lacks",
@@ -221,7 +214,7 @@ def sys_cap_derive(k: "Aegis", env: Environment, handle: Any, rights: Any) -> in
 
 def sys_cap_revoke(k: "Aegis", env: Environment, handle: Any) -> int:
     """Revoke a derived capability and everything derived from it; return bindings broken."""
-    cap = _cap(k, handle)
+    cap = checked(k.caps, k.cpu, k.c_cap, handle)
     if cap.parent is None:
         raise SyscallError("EPERM", "root capabilities are given back, not revoked",
                            handle=handle)
@@ -230,7 +223,7 @@ def sys_cap_revoke(k: "Aegis", env: Environment, handle: Any) -> int:
 
 def sys_cap_info(k: "Aegis", env: Environment, handle: Any) -> tuple[str, int, tuple[str, ...], int]:
     """Describe a capability: (kind, ppn or eid, rights, owners of the page)."""
-    cap = _cap(k, handle)
+    cap = checked(k.caps, k.cpu, k.c_cap, handle)
     if cap.kind == "page":
         return "page", cap.obj, tuple(sorted(cap.rights)), k.phys.owners(cap.obj)
     return "env", cap.obj.eid, tuple(sorted(cap.rights)), 0

@@ -93,8 +93,9 @@ def on_tlb_miss(k: "Aegis", cpu: CPU, vaddr: int, write: bool) -> None:
     if e is not None and e.vpn == vpn and e.asid == asid and e.valid:   # bindings are gone)
         k.stlb.hits += 1
         k.clock.now += k.c_probe
-        i = k.fifo                          # FIFO replacement with tlbwi (Binder.tlb_fill)
-        k.fifo = i + 1 if i < k.fifo_last else k.fifo_first
+        b = k.bind                          # FIFO replacement with tlbwi (Binder.tlb_fill)
+        i = b.fifo
+        b.fifo = i + 1 if i < b.fifo_last else b.fifo_first
         cpu.tlb_write_indexed(i, e)
         return
     if env.state != LIVE:                   # a dying environment gets no more upcalls

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from exolab.errors import ConfigError, KernelPanic, SyscallError, safe_repr, safe_str
+from exolab.kernels.common.asids import Asids
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.exitstatus import thread_status
 from exolab.kernels.exokernel import exc, netaddr, paths
@@ -98,6 +99,13 @@ class AegisStats(KernelStats):
         return self.processes_live
 
 
+def _retag_guaranteed(env: Environment) -> None:
+    """``env`` got a new ASID: its guaranteed mappings carry it (no cache holds
+    them: a rollover cleared the TLB and the STLB; a fresh environment has none)."""
+    for e in env.guaranteed.values():
+        e.asid = env.asid
+
+
 class Aegis:
     """The exokernel; see the module docstring."""
 
@@ -139,22 +147,16 @@ class Aegis:
         self.stlb_slots, self.stlb_mask = self.stlb.slots, self.stlb.mask  # (miss fast path)
         self.clock = machine.clock
         self.c_probe = self.c_path["stlb_probe"]
-        tlb = self.cpu.tlb
-        self.fifo_first, self.fifo_last = tlb.wired, tlb.size - 1
-        self.fifo = tlb.wired               # next hardware TLB slot Aegis refills (tlbwi)
-        self.bind = Binder(self)
+        self.asids = Asids(self.cpu.tlb.asid_mask, self._asid_rollover, _retag_guaranteed)
+        self.bind = Binder(self.caps, self.cpu, self.stlb, self.asids, self.c_path)
         self.phys = PhysPages(self.caps, self.cpu, machine.memory, machine.clock,
                               self.bind.revoke, KERNEL_FRAMES,
                               machine.memory.frames - KERNEL_FRAMES)
         self.sched = Scheduler(self)
-        self.revoker = Revoker(self)
+        self.revoker = Revoker(self.phys, self.sched.wake, self.cpu)
         self.net = NetFilters(self)                     # packet filters, rings, the NIC
         self.ip_address = netaddr.configure(self, ip)   # the NIC's IPv4 address (or None)
         self.envs: dict[int, Environment] = {}          # live and dying environments
-        self.asid_gen = 0                               # ASIDs recycle by generation:
-        self._free_asids: list[int] = []                # freed in this generation (LIFO)
-        self._next_asid = 1                             # never handed out in it: these on
-        self.asid_rollovers = 0
         self.c_clear = self.c_path["stlb_clear"]
         self._threads: list[SimThread] = []             # contexts made (dead pruned lazily)
         self.current: Environment | None = None         # environment on the CPU
@@ -205,7 +207,7 @@ class Aegis:
         if len(self.envs) >= MAX_ENVS:
             raise SyscallError("ENOMEM", "too many environments", limit=MAX_ENVS)
         env = Environment(self._next_eid, name, 0, parent)
-        self._take_asid(env)
+        self.asids.take(env)
         env.cap = self.caps.mint("env", env, RIGHTS["env"], holder=parent)
         self._next_eid += 1
         self.created += 1
@@ -214,34 +216,10 @@ class Aegis:
             parent.children[env.eid] = env
         return env
 
-    def _take_asid(self, env: Environment) -> bool:
-        """Give ``env`` an ASID of this generation if one is free; whether it got one."""
-        if self._free_asids:
-            env.asid = self._free_asids.pop()
-        elif self._next_asid <= self.cpu.tlb.asid_mask:
-            env.asid = self._next_asid
-            self._next_asid += 1
-        else:
-            return False
-        env.asid_gen = self.asid_gen
-        for e in env.guaranteed.values():   # (no cache holds them: the rollover
-            e.asid = env.asid               # cleared the TLB and the STLB)
-        return True
-
-    def asid_of(self, env: Environment) -> int:
-        """``env``'s ASID, assigned now if it has none in this generation: when all
-        are taken, a new generation starts (TLB and STLB flushed, charged here) and
-        every environment gets a fresh one the next time it runs."""
-        if env.asid_gen == self.asid_gen or self._take_asid(env):
-            return env.asid
-        self.asid_gen += 1
-        self.asid_rollovers += 1
-        self._free_asids.clear()
-        self._next_asid = 1
+    def _asid_rollover(self) -> None:
+        """A new ASID generation: flush the TLB and the STLB (charged here)."""
         self.cpu.tlb_flush()
         self.cpu.charge(self.stlb.clear() * self.c_clear)
-        self._take_asid(env)
-        return env.asid
 
     def new_thread(self, env: Environment, fn: Callable[..., Any], args: tuple[Any, ...],
                    name: str = "") -> SimThread:
@@ -287,7 +265,8 @@ class Aegis:
     def enter(self, env: Environment) -> None:
         """Make ``env`` the running environment: load its ASID."""
         self.current = env
-        asid = env.asid if env.asid_gen == self.asid_gen else self.asid_of(env)
+        asids = self.asids
+        asid = env.asid if env.asid_gen == asids.gen else asids.of(env)
         if self.cpu.asid != asid:
             self.cpu.set_asid(asid)
 
@@ -399,9 +378,7 @@ class Aegis:
         self.envs.pop(env.eid, None)
         if env.parent is not None:
             env.parent.children.pop(env.eid, None)
-        if env.asid_gen == self.asid_gen:       # (Binder.forget dropped its entries)
-            self._free_asids.append(env.asid)
-            env.asid_gen = -1
+        self.asids.release(env)                 # (Binder.forget dropped its entries)
 
     def revoke_pages(self, eid: int, npages: int,
                      deadline_us: float = DEFAULT_DEADLINE_US) -> None:

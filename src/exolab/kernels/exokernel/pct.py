@@ -84,7 +84,7 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
     callee.ctx.append(ctx)
     k.pcts += 1
     k.current = callee                              # enter the callee: its ASID
-    asid = callee.asid if callee.asid_gen == k.asid_gen else k.asid_of(callee)
+    asid = callee.asid if callee.asid_gen == k.asids.gen else k.asids.of(callee)
     if cpu.asid != asid:
         cpu.set_asid(asid)
     failed: BaseException | None = None
@@ -110,7 +110,7 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
         if clk.now >= clk.deadline:
             cpu.service()
         k.current = env
-        asid = env.asid if env.asid_gen == k.asid_gen else k.asid_of(env)
+        asid = env.asid if env.asid_gen == k.asids.gen else k.asids.of(env)
         if cpu.asid != asid:
             cpu.set_asid(asid)
         if callee.state != LIVE:

@@ -18,7 +18,7 @@ forced revocation runs in kernel mode.
 Interface::
 
     IRQ_SOFT, DEFAULT_DEADLINE_US
-    Revoker(kernel)
+    Revoker(phys, wake, cpu)        phys: PhysPages; wake(env): the scheduler's
       request(env, npages, deadline_us=DEFAULT_DEADLINE_US)    ask, arm the deadline
       on_soft_irq()                  run the abort protocol for expired requests
       abort(env, npages) -> list[Repossession]
@@ -29,13 +29,12 @@ Interface::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.env import Environment, Message, Repossession
-
-if TYPE_CHECKING:
-    from exolab.kernels.exokernel.kernel import Aegis
+from exolab.kernels.exokernel.phys import PhysPages
+from exolab.machine.cpu import CPU
 
 __all__ = ["Revoker", "RevokeStats", "IRQ_SOFT", "DEFAULT_DEADLINE_US"]
 
@@ -65,8 +64,11 @@ class _Request:
 class Revoker:
     """Visible revocation with a deadline, then the abort protocol."""
 
-    def __init__(self, kernel: "Aegis") -> None:
-        self.k = kernel
+    def __init__(self, phys: PhysPages, wake: Callable[[Environment], None],
+                 cpu: CPU) -> None:
+        self.phys = phys                    # takes the pages (and breaks their bindings)
+        self.wake = wake                    # a told environment gets to run
+        self.cpu = cpu                      # its clock arms deadlines; its IRQ line
         self.pending: list[_Request] = []
         self.requests = self.honoured = self.aborts = self.taken = 0
 
@@ -83,14 +85,13 @@ class Revoker:
         self.requests += 1
         env.revoke_due += npages
         env.inbox.append(Message("revoke", (npages,), 0))
-        self.k.sched.wake(env)
-        clock = self.k.machine.clock
-        clock.after(self.k.machine.profile.us_to_cycles(deadline_us), self._expire, req)
+        self.wake(env)
+        self.cpu.clock.after(self.cpu.profile.us_to_cycles(deadline_us), self._expire, req)
 
     def _expire(self, req: _Request) -> None:
         """Clock event at a deadline: mark it and raise the software interrupt."""
         req.expired = True
-        self.k.cpu.raise_irq(IRQ_SOFT)
+        self.cpu.raise_irq(IRQ_SOFT)
 
     def on_soft_irq(self) -> None:
         """Kernel mode: take by force what expired requests did not get back."""
@@ -117,7 +118,7 @@ class Revoker:
         self.aborts += 1
         taken = []
         for ppn in self._victims(env, npages):
-            rec = self.k.phys.take(env, ppn, "abort")
+            rec = self.phys.take(env, ppn, "abort")
             if rec is not None:
                 taken.append(rec)
         env.revoke_due = max(0, env.revoke_due - len(taken))
@@ -125,7 +126,7 @@ class Revoker:
         if taken and env.alive:
             words = tuple((r.ppn, r.handle) for r in taken)
             env.inbox.append(Message("repossessed", words, 0))
-            self.k.sched.wake(env)
+            self.wake(env)
         return taken
 
     def statistics(self) -> RevokeStats:

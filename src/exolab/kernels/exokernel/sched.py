@@ -40,7 +40,7 @@ from exolab.kernels.common.stats import AS_LEVEL
 from exolab.kernels.exokernel.env import LIVE, Environment
 from exolab.kernels.exokernel.limits import MAX_OVERRUNS, SLOTS
 from exolab.kernels.exokernel.pct import CalleeAbort
-from exolab.machine.threads import ThreadExit
+from exolab.machine.threads import DEAD, ThreadExit
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
@@ -152,9 +152,15 @@ class Scheduler:
         n = len(owned)
         start = bisect_right(owned, self.pos)
         for j in range(n):
-            e = vector[owned[(start + j) % n]]
-            if e is not exclude and e.runnable:     # type: ignore[union-attr]
-                self.cpu.charge((j + 1) * self.c_scan)
+            e: Any = vector[owned[(start + j) % n]]    # (an owned slot: never None)
+            if e is exclude or e.state != LIVE or e.in_call or not e.ctx:
+                continue                            # (Environment.runnable, inlined: at
+            t = e.ctx[-1]                           # 10k live the scan meets 64 sleepers)
+            if not t.sleeping and t.thread.state != DEAD:
+                clk = self.cpu.clock                # cpu.charge, inlined (the yield path)
+                clk.now += (j + 1) * self.c_scan
+                if clk.now >= clk.deadline:
+                    self.cpu.service()
                 return e
         self.cpu.charge(max(n, 1) * self.c_scan)
         return self._guest(exclude)
@@ -208,7 +214,7 @@ class Scheduler:
                               eid=to.eid)
         self.switches += 1
         k.current = to                      # k.enter(to), inlined
-        asid = to.asid if to.asid_gen == k.asid_gen else k.asid_of(to)
+        asid = to.asid if to.asid_gen == k.asids.gen else k.asids.of(to)
         if cpu.asid != asid:
             cpu.set_asid(asid)
         cpu.switch_to(to.ctx[-1].thread, save=False)

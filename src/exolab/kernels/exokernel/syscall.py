@@ -22,7 +22,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
-from exolab.errors import SyscallError
+from exolab.kernels.common.args import arity, no_such_call
 from exolab.kernels.exokernel import ash, dpf_rx, netaddr
 from exolab.kernels.exokernel import envcalls as E
 from exolab.kernels.exokernel import pct, paths
@@ -152,12 +152,14 @@ def dispatch(k: "Aegis", cpu: CPU, number: Any, args: tuple[Any, ...]) -> Any:
     entry = k.table.get(number) if type(number) is int or type(number) is Sys else None
     if entry is None:
         cpu.charge(k.c_path["syscall_fast"])
-        raise SyscallError("ENOSYS", "no such Aegis call", number=number)
+        raise no_such_call(number, "Aegis call")
     handler, nargs, cycles = entry
-    cpu.charge(cycles)
+    clk = cpu.clock                     # cpu.charge, inlined (every call's path)
+    clk.now += cycles
+    if clk.now >= clk.deadline:
+        cpu.service()
     if len(args) != nargs:
-        raise SyscallError("EINVAL", "wrong number of arguments", number=number,
-                           expected=nargs, actual=len(args))
+        raise arity(number, nargs, len(args))
     env = k.current
     if env is None or env.state != LIVE:
         k.unwind_current()

@@ -59,7 +59,7 @@ class Port:
     pset: "PortSet | None" = None       # the set this port is a member of
     seqno: int = 0                      # messages dequeued so far
     qlimit: int = QUEUE_LIMIT           # queued messages before a send fails
-    holders: list["PortSpace"] = field(default_factory=list)  # spaces naming it
+    holders: dict[int, "PortSpace"] = field(default_factory=dict)  # id -> space naming it
 
     @property
     def dead(self) -> bool:
@@ -103,6 +103,7 @@ class PortSpace:
         self.owner = owner                      # the Task
         self.entries: dict[int, Entry] = {}     # name -> entry
         self.by_port: dict[int, int] = {}       # port.pid -> name holding send/receive
+        self.naming: dict[int, list[int]] = {}  # port.pid -> every name on it here
         self._next = 0x103                      # Mach's first names look like this
         self.inserted = self.removed = self.lookups = self.invalid = 0
 
@@ -139,7 +140,11 @@ class PortSpace:
         self._next += 4                         # names are index << 2 | generation in
         self.entries[name] = Entry(obj, bits, 1 if bits & SEND else 0)   # Mach 3
         if type(obj) is Port:
-            obj.holders.append(self)
+            names = self.naming.get(obj.pid)
+            if names is None:                   # the space's first name on the port
+                names = self.naming[obj.pid] = []
+                obj.holders[id(self)] = self
+            names.append(name)
             if bits & (SEND | RECEIVE):
                 self.by_port[obj.pid] = name
         self.inserted += 1
@@ -152,8 +157,11 @@ class PortSpace:
         if type(obj) is Port:
             if self.by_port.get(obj.pid) == name:
                 del self.by_port[obj.pid]
-            if self in obj.holders and not any(e.obj is obj for e in self.entries.values()):
-                obj.holders.remove(self)
+            names = self.naming[obj.pid]
+            names.remove(name)
+            if not names:                       # its last name here: no longer a holder
+                del self.naming[obj.pid]
+                del obj.holders[id(self)]
         self.removed += 1
         return entry
 
@@ -179,9 +187,10 @@ def kill_port(port: Port, wake: Callable[[list[Any]], None]) -> list[Any]:
     if port.receiver is None:
         raise KernelPanic("kill_port: already dead", port=port.pid)
     port.receiver = None
-    for space in port.holders:
-        for entry in space.entries.values():
-            if entry.obj is port and entry.bits & (SEND | SEND_ONCE):
+    for space in port.holders.values():
+        for name in space.naming[port.pid]:
+            entry = space.entries[name]
+            if entry.bits & (SEND | SEND_ONCE):
                 entry.bits = DEAD
         space.by_port.pop(port.pid, None)
     if port.pset is not None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from exolab.errors import ConfigError, KernelPanic, SyscallError
+from exolab.kernels.common.asids import Asids
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.stats import KernelStats
@@ -112,8 +113,8 @@ class MonolithicKernel:
         self.syscalls = 0
         self.tick_on = False                    # the periodic tick is armed
         self._next_pid = 1                      # pids are never reused: pid - 1 were created
-        self._asid_gen = 0
-        self._next_asid = 1
+        # ASIDs by generation, never released: each new space takes the next one
+        self.asids = Asids(machine.cpu.tlb.asid_mask, self._asid_rollover)
         self.net = (place_stack(self, machine, ip)   # socket.py; None without a NIC
                     if self.places_stack else None)
         for cpu in machine.cpus:
@@ -157,18 +158,15 @@ class MonolithicKernel:
 
     def asid_for(self, space: AddressSpace) -> int:
         """Return ``space``'s ASID, assigning one (new generation: flush) if stale."""
-        if space.asid_gen == self._asid_gen:
-            return space.asid
-        if self._next_asid > self.machine.cpu.tlb.asid_mask:
-            self._asid_gen += 1
-            self._next_asid = 1
-            cpu = self.machine.cpu
-            prev, cpu.mode = cpu.mode, KERNEL
-            cpu.tlb_flush()
-            cpu.mode = prev
-        space.asid, space.asid_gen = self._next_asid, self._asid_gen
-        self._next_asid += 1
-        return space.asid
+        asids = self.asids
+        return space.asid if space.asid_gen == asids.gen else asids.of(space)
+
+    def _asid_rollover(self) -> None:
+        """A new ASID generation: flush the TLB (in kernel mode)."""
+        cpu = self.machine.cpu
+        prev, cpu.mode = cpu.mode, KERNEL
+        cpu.tlb_flush()
+        cpu.mode = prev
 
     def on_process_exit(self, proc: Process) -> None:
         """Hook after a process exits: refuse its pending RPC connections, flush

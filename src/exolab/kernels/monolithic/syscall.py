@@ -25,7 +25,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
-from exolab.errors import SyscallError
+from exolab.kernels.common.args import arity, no_such_call
 from exolab.kernels.monolithic import fs, pipe, proc, rpc, shm, signal, vm
 from exolab.kernels.monolithic import socket as sock
 from exolab.machine.cpu import CPU
@@ -181,11 +181,10 @@ def dispatch(k: "MonolithicKernel", cpu: CPU, number: Any,
     except IndexError:
         entry = None
     if entry is None:
-        raise SyscallError("ENOSYS", "no such system call", number=number)
+        raise no_such_call(number)
     handler, nargs = entry
     if len(args) != nargs:
-        raise SyscallError("EINVAL", "wrong number of arguments", number=number,
-                           expected=nargs, actual=len(args))
+        raise arity(number, nargs, len(args))
     k.syscalls += 1
     proc = cpu.current.owner                    # type: ignore[union-attr]
     # The common arities are passed as-is: CPython runs a call with *args as a C-level

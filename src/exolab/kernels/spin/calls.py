@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError
-from exolab.kernels.common.args import func
+from exolab.kernels.common.args import arity, func, no_such_call
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.spin import domain as dom
 from exolab.kernels.spin.core import Context, Strand
@@ -215,11 +215,10 @@ def trap(k: "Spin", cpu: CPU, number: int, args: tuple[Any, ...]) -> Any:
     cpu.charge(k.c_syscall)
     entry = CALLS.get(number)
     if entry is None:
-        raise SyscallError("ENOSYS", "no such system call", number=number)
+        raise no_such_call(number)
     handler, nargs = entry
     if len(args) != nargs:
-        raise SyscallError("EINVAL", "wrong number of arguments", number=number,
-                           expected=nargs, actual=len(args))
+        raise arity(number, nargs, len(args))
     k.syscalls += 1
     return handler(k, cpu, cpu.current.owner, *args)  # type: ignore[union-attr]
 
