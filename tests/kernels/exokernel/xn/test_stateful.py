@@ -1,4 +1,4 @@
-"""A hypothesis state machine of XN: allocate, free, write, write back, flush, crash.
+"""A hypothesis state machine of XN: allocate, free, write, write back, flush, crash, reboot.
 
 A flat tree (a root directory of files, files of data blocks) is changed at
 random through XN's protocol on a disk with a volatile write cache; a crash
@@ -8,7 +8,10 @@ tree. After every crash: no block is claimed twice on disk, every file block a
 directory entry reaches on disk carries the generation the entry names
 (ordering rule 1: a pointer never reached the disk before its target), every
 reachable data block carries its own number; after a sync then a crash, the
-disk holds exactly the model.
+disk holds exactly the model. XN is persistent: a *reboot* is a power cut and
+a new XN over the same device, which must find its catalogues on the disk,
+rebuild the same free map from them (and, after a sync, find the stored map
+equal to it), and go on.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from exolab.errors import SyscallError
-from exolab.kernels.exokernel.xn import FREE, PENDING, USED
+from exolab.kernels.exokernel.xn import FREE, PENDING, USED, XN, HostPages
 from exolab.libos.flatfs.templates import MAGIC
 from tests.kernels.exokernel.xn._flat import OWNER, dir_entry, flat_xn, ptr
 
@@ -31,8 +34,12 @@ class XNMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.xn = flat_xn(48)
+        self.xn = flat_xn(96, persist=True)
+        self.xn.sync()                      # the catalogues reach the disk
         self.dev = self.xn.dev
+        lay = self.xn.layout
+        assert lay is not None and self.xn.labelled
+        self.region = set(range(lay.start, lay.blocks))
         self.files: dict[int, tuple[int, int, dict[int, tuple[int, int]]]] = {}
         self.gen = 0
         self.rng = random.Random(0)
@@ -121,6 +128,29 @@ class XNMachine(RuleBasedStateMachine):
         self._check_disk(exact=True)
         self._reload_model()
 
+    @rule()
+    def reboot(self) -> None:
+        self.dev.power_cut(self.rng)
+        self._boot()
+        self._check_disk(exact=False)
+        self._reload_model()
+
+    @precondition(lambda self: self.files)
+    @rule()
+    def sync_then_reboot(self) -> None:
+        self.xn.sync()
+        self.dev.power_cut(self.rng)
+        self._boot()
+        assert self.xn.n_map_diffs == 0     # the stored map is the rebuilt one
+        self._check_disk(exact=True)
+        self._reload_model()
+
+    def _boot(self) -> None:
+        """A new XN on the same disk: its catalogues and free map come back."""
+        self.xn = XN(self.dev, HostPages(), persist=True)
+        assert self.xn.labelled and [r.name for r in self.xn.roots.roots()] == ["flat"]
+        assert self.xn.statistics().types == 3 and self.xn.n_conflicts == 0
+
     def _disk_tree(self) -> dict[int, tuple[int, int, dict[int, tuple[int, int]]]]:
         root = self.dev.read_block(1)
         out = {}
@@ -146,7 +176,7 @@ class XNMachine(RuleBasedStateMachine):
         tree = self._disk_tree()
         if exact:
             assert tree == self.files
-        used = {1} | {fb for fb, _g, _d in tree.values()} | {
+        used = {1} | self.region | {fb for fb, _g, _d in tree.values()} | {
             b for _fb, _g, d in tree.values() for b, _t in d.values()}
         fm = self.xn.free_map
         assert {b for b in range(fm.blocks) if fm.state(b) == USED} == used
@@ -170,7 +200,7 @@ class XNMachine(RuleBasedStateMachine):
             for b, _t in d.values():
                 assert fm.state(b) == USED
         live = {fb for fb, _g, _d in self.files.values()} | {
-            b for _fb, _g, d in self.files.values() for b, _t in d.values()} | {1}
+            b for _fb, _g, d in self.files.values() for b, _t in d.values()} | {1} | self.region
         for b in range(fm.blocks):
             if b not in live:
                 assert fm.state(b) in (FREE, PENDING)
