@@ -30,8 +30,9 @@ those functions:
   map from the roots and checks it against the stored one. A damaged or
   foreign catalogue raises DiskImageError and nothing is written. XN takes
   the region when the first root is registered (or adopted with a promise
-  that the tree stays below it) while every block of it is free; until then
-  (and on a disk full to the last block) it keeps its catalogues in memory.
+  that the tree stays below it) while every block of it is free; until then,
+  and for good once a tree was adopted without such a promise (it may grow
+  into the region), it keeps its catalogues in memory.
   :meth:`XN.sync` commits them after the libraries' blocks are durable (the
   root catalogue points to root blocks: rule 1 again).
 
@@ -138,6 +139,7 @@ class XN:
         self._gen = 0                           # generation of the catalogue on disk
         self._slot = 1                          # the slot holding it (next: the other)
         self._cat_dirty = False                 # catalogues changed since the commit
+        self._unsafe = False                    # a tree without a promise: region never taken
         self._map_disk: list[bytes | None] = []     # free-map blocks as last written
         if self.layout is not None:
             self._map_disk = [None] * self.layout.map_blocks
@@ -258,6 +260,7 @@ class XN:
             self._room(extra_root=(safe_str(name), b, t.name, principal))
         self.roots.register(name, b, t.name, principal)
         self._take_region(claim)
+        self._unsafe |= not self.labelled       # a tree that may grow into the region
         for x in reach:
             self.free_map.take(x)
         return len(reach)
@@ -277,7 +280,7 @@ class XN:
     def _claim_ok(self) -> bool:
         """Whether XN may take its region now: persistent, not yet taken, all free."""
         lay = self.layout
-        if lay is None or self.labelled:
+        if lay is None or self.labelled or self._unsafe:
             return False
         st = self.free_map.state
         return all(st(x) == FREE for x in range(lay.start, lay.blocks))
