@@ -255,6 +255,12 @@ def test_two_library_file_systems_survive_a_reboot_and_stay_apart() -> None:
     from tests.kernels.exokernel.xn._flat import ptr
     assert _errno(xn2.alloc, FLAT, fb, [ptr(40, gdt)], gdt, "flat data") == "EBUSY"
     assert _errno(xn2.load_root, EXT2, "flat") == "EPERM"
+    # the names are still taken: nobody replaces a template or a root after a reboot
+    hostile = "def acl(d, o, p):\n    return True\n\n\ndef size(d):\n    return 1024\n"
+    assert _errno(xn2.install_type, "flat data", hostile) == "EEXIST"
+    assert _errno(xn2.install_type, "ext2 data", hostile) == "EEXIST"
+    free = xn2.free_blocks(3500, 1)[0]
+    assert _errno(xn2.register_root, 13, ROOT_NAME, free, "flat dir") == "EEXIST"
 
 
 def test_without_an_extent_promise_a_full_disk_keeps_xn_in_memory() -> None:
