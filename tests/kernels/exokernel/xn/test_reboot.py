@@ -128,6 +128,8 @@ def test_a_commit_cut_at_any_write_leaves_the_old_catalogue_or_the_new() -> None
         gen = xn2.statistics().generation
         assert (gen, names) in ((1, ["flat"]), (2, ["flat", "other"])), (k, gen, names)
         assert len(xn2.types.names()) == 3 * len(names) and xn2.n_conflicts == 0
+        for r in xn2.roots.roots():                     # rule 1 for the root catalogue
+            assert dev.read_block(r.block)[:4] == b"FLAT", (k, r.name)
         assert FlatFS.open(DirectXN(xn2, OWNER), 2, BS).read("a") == b"A" * 3000, k
         seen.add(gen)
     assert seen == {1, 2}

@@ -40,6 +40,8 @@ class XNMachine(RuleBasedStateMachine):
         lay = self.xn.layout
         assert lay is not None and self.xn.labelled
         self.region = set(range(lay.start, lay.blocks))
+        self.extra: dict[str, int] = {}         # more roots (empty dirs): name -> block
+        self.synced_extra: dict[str, int] = {}  # those in the catalogue on disk
         self.files: dict[int, tuple[int, int, dict[int, tuple[int, int]]]] = {}
         self.gen = 0
         self.rng = random.Random(0)
@@ -111,22 +113,38 @@ class XNMachine(RuleBasedStateMachine):
     @rule()
     def crash(self) -> None:
         self.dev.power_cut(self.rng)
-        self.xn.crash()
+        self.xn.crash()                     # (persistent: a reboot in place)
         self.xn.recover()
-        assert self.xn.n_conflicts == 0
+        self._catalogues_back()
         self._check_disk(exact=False)
         self._reload_model()
 
     @precondition(lambda self: self.files)
     @rule()
     def sync_then_crash(self) -> None:
-        self.xn.sync()
+        self.sync()
         self.dev.power_cut(self.rng)
         self.xn.crash()
         self.xn.recover()
-        assert self.xn.n_conflicts == 0
+        self._catalogues_back()
         self._check_disk(exact=True)
         self._reload_model()
+
+    @precondition(lambda self: len(self.extra) < 3)
+    @rule()
+    def new_root(self) -> None:
+        b = self._free_block()
+        if b is None:
+            return
+        name = f"extra{len(self.extra)}"
+        self.xn.register_root(OWNER, name, b, "flat dir")
+        self.xn.write(OWNER, b, [(0, MAGIC)])
+        self.extra[name] = b
+
+    @rule()
+    def sync(self) -> None:
+        self.xn.sync()
+        self.synced_extra = dict(self.extra)
 
     @rule()
     def reboot(self) -> None:
@@ -138,7 +156,7 @@ class XNMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.files)
     @rule()
     def sync_then_reboot(self) -> None:
-        self.xn.sync()
+        self.sync()
         self.dev.power_cut(self.rng)
         self._boot()
         assert self.xn.n_map_diffs == 0     # the stored map is the rebuilt one
@@ -148,8 +166,16 @@ class XNMachine(RuleBasedStateMachine):
     def _boot(self) -> None:
         """A new XN on the same disk: its catalogues and free map come back."""
         self.xn = XN(self.dev, HostPages(), persist=True)
-        assert self.xn.labelled and [r.name for r in self.xn.roots.roots()] == ["flat"]
+        self._catalogues_back()
+
+    def _catalogues_back(self) -> None:
+        """The roots are those of the last sync, each root block initialised on disk."""
+        roots = {r.name: r.block for r in self.xn.roots.roots()}
+        assert self.xn.labelled and roots == {"flat": 1, **self.synced_extra}
         assert self.xn.statistics().types == 3 and self.xn.n_conflicts == 0
+        for b in self.synced_extra.values():    # rule 1 for the root catalogue
+            assert self.dev.read_block(b)[:4] == MAGIC
+        self.extra = dict(self.synced_extra)
 
     def _disk_tree(self) -> dict[int, tuple[int, int, dict[int, tuple[int, int]]]]:
         root = self.dev.read_block(1)
@@ -176,7 +202,7 @@ class XNMachine(RuleBasedStateMachine):
         tree = self._disk_tree()
         if exact:
             assert tree == self.files
-        used = {1} | self.region | {fb for fb, _g, _d in tree.values()} | {
+        used = {1} | self.region | set(self.extra.values()) | {fb for fb, _g, _d in tree.values()} | {
             b for _fb, _g, d in tree.values() for b, _t in d.values()}
         fm = self.xn.free_map
         assert {b for b in range(fm.blocks) if fm.state(b) == USED} == used
@@ -200,7 +226,8 @@ class XNMachine(RuleBasedStateMachine):
             for b, _t in d.values():
                 assert fm.state(b) == USED
         live = {fb for fb, _g, _d in self.files.values()} | {
-            b for _fb, _g, d in self.files.values() for b, _t in d.values()} | {1} | self.region
+            b for _fb, _g, d in self.files.values() for b, _t in d.values()} | {1} | self.region | set(
+            self.extra.values())
         for b in range(fm.blocks):
             if b not in live:
                 assert fm.state(b) in (FREE, PENDING)

@@ -54,7 +54,8 @@ Interface::
       modify(principal, m, mods, alloc=(), free=())     write(principal, b, mods)
       writeback(principal, b)    flush()    sync() -> int
       free_blocks(start, n) -> list[int]    owner(b) -> int | None (cached parent)
-      crash()    recover() -> int (blocks reachable)    statistics() -> XNStats
+      crash()  (persistent: the catalogues read back from disk)
+      recover() -> int (blocks reachable)    statistics() -> XNStats
 """
 from __future__ import annotations
 
@@ -574,12 +575,20 @@ class XN:
         self.dev.write_block(b, data)
 
     def crash(self) -> None:
-        """Memory is lost: the registry and every pending bookkeeping go."""
+        """Memory is lost: the registry and every pending bookkeeping go. A
+        persistent XN's catalogues go too and are read back from the disk (a
+        reboot in place: what was not committed is gone); a volatile XN's
+        catalogues are kept (the model of a kernel whose catalogues are safe)."""
         self.reg.clear()
         self._waiting.clear()
         self._cleared.clear()
         self._written.clear()
         self._map_disk = [None] * len(self._map_disk)   # (what reached the disk: unknown)
+        if self.layout is not None:
+            self.types, self.roots = TypeCatalogue(), RootCatalogue()
+            self.labelled, self._gen, self._slot = False, 0, 1
+            self._cat_dirty = self._unsafe = False
+            self._boot()
 
     def recover(self) -> int:
         """Rebuild the free map from the roots' trees on disk; return blocks in use."""
