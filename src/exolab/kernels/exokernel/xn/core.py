@@ -59,6 +59,8 @@ Interface::
 """
 from __future__ import annotations
 
+import heapq
+
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -604,21 +606,26 @@ class XN:
 
     def _walk(self, r: Root) -> None:
         """Mark every block reachable from root ``r`` on disk (conflicts are counted,
-        and the second claimant's subtree is not followed)."""
+        and the second claimant's subtree is not followed). Leaves are marked, never
+        read; metadata is read lowest block first (ascending reads stream through
+        the drive's read-ahead, as ``_reach`` does)."""
         if not self.free_map.mark(r.block):
             self.n_conflicts += 1
             return
-        stack = [(r.block, r.type)]
-        while stack:
-            b, ty = stack.pop()
+        todo = [(r.block, r.type)]
+        while todo:
+            b, ty = heapq.heappop(todo)
+            t = self.types.get(ty)
+            if t.leaf:
+                continue
             try:
-                kids = self._owns(self.types.get(ty), self._disk_read(b))
+                kids = self._owns(t, self._disk_read(b))
             except SyscallError:
                 self.n_conflicts += 1       # garbage on disk: its subtree is not followed
                 continue
             for c, cty in kids.items():
                 if self.free_map.mark(c):
-                    stack.append((c, cty))
+                    heapq.heappush(todo, (c, cty))
                 else:
                     self.n_conflicts += 1
 
