@@ -209,7 +209,7 @@ def test_the_deterministic_policy_keeps_no_state_and_no_host_values(construct: s
 # -- the accept-list: every example and every benchmark program ------------------
 
 #: examples that are host scripts driving a mechanism directly, not ABI programs
-HOST_SCRIPTS = {"xn_walkthrough.py"}      # (XN's walk-through runs XN on the host)
+HOST_SCRIPTS = {"xn_walkthrough.py", "xn_reboot.py"}   # (XN's walk-throughs: host scripts)
 
 
 @pytest.mark.parametrize("path", sorted(p for p in (ROOT / "examples").glob("*.py")

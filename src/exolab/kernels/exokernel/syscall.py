@@ -77,7 +77,7 @@ class Sys(IntEnum):
     XN_SYNC = 71        # () everything, in a safe order, then flush
     XN_FREE_LIST = 72   # (start, n) -> free blocks
     XN_STATS = 73       # () -> XNStats
-    XN_ADOPT = 74       # (name, block, type) -> blocks: a root over a tree on disk
+    XN_ADOPT = 74       # (name, block, type, extent) -> blocks: a root over a tree on disk
     XN_PROBE = 75       # (block) -> bytes, only while no root exists
     XN_FLUSH = 76       # () make written blocks durable
     DPF_BIND = 80       # (filter, ring page handles, flags) -> fid      (dpf_rx.py)
@@ -130,7 +130,7 @@ TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.XN_SYNC: (X.sys_xn_sync, 0, "syscall_stack"),
     Sys.XN_FREE_LIST: (X.sys_xn_free_list, 2, "syscall_stack"),
     Sys.XN_STATS: (X.sys_xn_stats, 0, "syscall_stack"),
-    Sys.XN_ADOPT: (X.sys_xn_adopt, 3, "syscall_stack"),
+    Sys.XN_ADOPT: (X.sys_xn_adopt, 4, "syscall_stack"),
     Sys.XN_PROBE: (X.sys_xn_probe, 1, "syscall_stack"),
     Sys.XN_FLUSH: (X.sys_xn_flush, 0, "syscall_stack"),
     Sys.DPF_BIND: (dpf_rx.sys_dpf_bind, 3, "syscall_stack"),

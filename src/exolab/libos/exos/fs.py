@@ -101,7 +101,7 @@ class Files:
         except SyscallError as ex:
             if ex.errno != "ENOENT":
                 raise
-            raw = self._setup(os, bs, blocks)
+            raw = self._setup(os, bs, blocks - info.reserved)   # (XN's tail: its own)
         src = templates(_super_of(raw, bs), self.principal)
         for name, text in src.items():
             c.install(name, text)
@@ -124,7 +124,7 @@ class Files:
         #                                 nothing written)
         for name, text in templates(sb, self.principal).items():
             self.client.install(name, text)
-        os.cpu.trap(Sys.XN_ADOPT, ROOT_NAME, rb, ROOT_TYPE)
+        os.cpu.trap(Sys.XN_ADOPT, ROOT_NAME, rb, ROOT_TYPE, sb.blocks_count)
         return bytes(raw)
 
     def _format(self, os: Any, bs: int, blocks: int) -> bytes:

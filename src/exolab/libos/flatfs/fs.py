@@ -14,7 +14,8 @@ file block that points to them, by XN's sync).
 Interface::
 
     FlatFS.make(client, root, start, prefix="flat") -> FlatFS   (new tree)
-    FlatFS.open(client, prefix="flat", start) -> FlatFS          (existing tree)
+    FlatFS.open(client, prefix="flat", start) -> FlatFS          (existing tree: also
+                                                 after a reboot, from XN's root catalogue)
       names() -> list[str]    create(name)    write(name, data)    read(name) -> bytes
       delete(name)            sync()
 """

@@ -41,9 +41,9 @@ class VolatileDevice(MemoryDevice):
         self.cache.clear()
 
 
-def flat_xn(blocks: int = 64, dev: MemoryDevice | None = None) -> XN:
+def flat_xn(blocks: int = 64, dev: MemoryDevice | None = None, persist: bool = False) -> XN:
     """An XN with the flat templates installed and a root 'flat' at block 1."""
-    xn = XN(dev or VolatileDevice(BS, blocks), HostPages())
+    xn = XN(dev or VolatileDevice(BS, blocks), HostPages(), persist=persist)
     for name, src in templates(BS, OWNER).items():
         xn.install_type(name, src)
     xn.register_root(OWNER, "flat", 1, "flat dir")

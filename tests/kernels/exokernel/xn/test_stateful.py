@@ -1,4 +1,4 @@
-"""A hypothesis state machine of XN: allocate, free, write, write back, flush, crash.
+"""A hypothesis state machine of XN: allocate, free, write, write back, flush, crash, reboot.
 
 A flat tree (a root directory of files, files of data blocks) is changed at
 random through XN's protocol on a disk with a volatile write cache; a crash
@@ -8,7 +8,10 @@ tree. After every crash: no block is claimed twice on disk, every file block a
 directory entry reaches on disk carries the generation the entry names
 (ordering rule 1: a pointer never reached the disk before its target), every
 reachable data block carries its own number; after a sync then a crash, the
-disk holds exactly the model.
+disk holds exactly the model. XN is persistent: a *reboot* is a power cut and
+a new XN over the same device, which must find its catalogues on the disk,
+rebuild the same free map from them (and, after a sync, find the stored map
+equal to it), and go on.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from exolab.errors import SyscallError
-from exolab.kernels.exokernel.xn import FREE, PENDING, USED
+from exolab.kernels.exokernel.xn import FREE, PENDING, USED, XN, HostPages
 from exolab.libos.flatfs.templates import MAGIC
 from tests.kernels.exokernel.xn._flat import OWNER, dir_entry, flat_xn, ptr
 
@@ -31,8 +34,14 @@ class XNMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.xn = flat_xn(48)
+        self.xn = flat_xn(96, persist=True)
+        self.xn.sync()                      # the catalogues reach the disk
         self.dev = self.xn.dev
+        lay = self.xn.layout
+        assert lay is not None and self.xn.labelled
+        self.region = set(range(lay.start, lay.blocks))
+        self.extra: dict[str, int] = {}         # more roots (empty dirs): name -> block
+        self.synced_extra: dict[str, int] = {}  # those in the catalogue on disk
         self.files: dict[int, tuple[int, int, dict[int, tuple[int, int]]]] = {}
         self.gen = 0
         self.rng = random.Random(0)
@@ -104,22 +113,69 @@ class XNMachine(RuleBasedStateMachine):
     @rule()
     def crash(self) -> None:
         self.dev.power_cut(self.rng)
-        self.xn.crash()
+        self.xn.crash()                     # (persistent: a reboot in place)
         self.xn.recover()
-        assert self.xn.n_conflicts == 0
+        self._catalogues_back()
         self._check_disk(exact=False)
         self._reload_model()
 
     @precondition(lambda self: self.files)
     @rule()
     def sync_then_crash(self) -> None:
-        self.xn.sync()
+        self.sync()
         self.dev.power_cut(self.rng)
         self.xn.crash()
         self.xn.recover()
-        assert self.xn.n_conflicts == 0
+        self._catalogues_back()
         self._check_disk(exact=True)
         self._reload_model()
+
+    @precondition(lambda self: len(self.extra) < 3)
+    @rule()
+    def new_root(self) -> None:
+        b = self._free_block()
+        if b is None:
+            return
+        name = f"extra{len(self.extra)}"
+        self.xn.register_root(OWNER, name, b, "flat dir")
+        self.xn.write(OWNER, b, [(0, MAGIC)])
+        self.extra[name] = b
+
+    @rule()
+    def sync(self) -> None:
+        self.xn.sync()
+        self.synced_extra = dict(self.extra)
+
+    @rule()
+    def reboot(self) -> None:
+        self.dev.power_cut(self.rng)
+        self._boot()
+        self._check_disk(exact=False)
+        self._reload_model()
+
+    @precondition(lambda self: self.files)
+    @rule()
+    def sync_then_reboot(self) -> None:
+        self.sync()
+        self.dev.power_cut(self.rng)
+        self._boot()
+        assert self.xn.n_map_diffs == 0     # the stored map is the rebuilt one
+        self._check_disk(exact=True)
+        self._reload_model()
+
+    def _boot(self) -> None:
+        """A new XN on the same disk: its catalogues and free map come back."""
+        self.xn = XN(self.dev, HostPages(), persist=True)
+        self._catalogues_back()
+
+    def _catalogues_back(self) -> None:
+        """The roots are those of the last sync, each root block initialised on disk."""
+        roots = {r.name: r.block for r in self.xn.roots.roots()}
+        assert self.xn.labelled and roots == {"flat": 1, **self.synced_extra}
+        assert self.xn.statistics().types == 3 and self.xn.n_conflicts == 0
+        for b in self.synced_extra.values():    # rule 1 for the root catalogue
+            assert self.dev.read_block(b)[:4] == MAGIC
+        self.extra = dict(self.synced_extra)
 
     def _disk_tree(self) -> dict[int, tuple[int, int, dict[int, tuple[int, int]]]]:
         root = self.dev.read_block(1)
@@ -146,7 +202,7 @@ class XNMachine(RuleBasedStateMachine):
         tree = self._disk_tree()
         if exact:
             assert tree == self.files
-        used = {1} | {fb for fb, _g, _d in tree.values()} | {
+        used = {1} | self.region | set(self.extra.values()) | {fb for fb, _g, _d in tree.values()} | {
             b for _fb, _g, d in tree.values() for b, _t in d.values()}
         fm = self.xn.free_map
         assert {b for b in range(fm.blocks) if fm.state(b) == USED} == used
@@ -170,7 +226,8 @@ class XNMachine(RuleBasedStateMachine):
             for b, _t in d.values():
                 assert fm.state(b) == USED
         live = {fb for fb, _g, _d in self.files.values()} | {
-            b for _fb, _g, d in self.files.values() for b, _t in d.values()} | {1}
+            b for _fb, _g, d in self.files.values() for b, _t in d.values()} | {1} | self.region | set(
+            self.extra.values())
         for b in range(fm.blocks):
             if b not in live:
                 assert fm.state(b) in (FREE, PENDING)

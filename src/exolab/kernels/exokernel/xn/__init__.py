@@ -8,6 +8,7 @@ Modules, one mechanism each::
     pages      where cached blocks live: physical frames (Aegis) or host pages
     registry   the buffer-cache registry: cached blocks, their state (rule 1)
     core       XN: the allocation protocol, read, write, write-back, recovery
+    store      XN's persistent state on its disk: the region, catalogue slots, free map
     calls      Aegis's XN system calls (decode, then invoke on the kernel's XN)
 
 docs/xn.md walks through it with runnable code.

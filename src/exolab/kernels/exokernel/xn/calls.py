@@ -1,7 +1,11 @@
 """Aegis's XN system calls: decode (the caller's principal, the kernel's XN), invoke.
 
 The kernel makes its XN on the first call, over the machine's first disk
-(without one, over an empty 8 MiB disk in host memory that costs no drive time): XN's disk requests go through one DMA frame it holds,
+(without one, over an empty 8 MiB disk in host memory that costs no drive time).
+On a machine's disk XN is persistent: it boots from the catalogues it finds
+at the disk's tail (docs/xn.md, "On the disk"); a damaged or foreign
+catalogue makes every XN call fail with EIO and nothing on the disk changes.
+XN's disk requests go through one DMA frame it holds,
 and the kernel waits for each in place (interrupts stay pending until the
 caller is back in user mode; the wait is simulated time, not cycles charged
 to anybody). Each call's cost is its Aegis path (``syscall_stack``) plus
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exolab.errors import SyscallError
+from exolab.errors import DiskImageError, SyscallError, safe_str
 from exolab.kernels.exokernel.env import Environment
 from exolab.kernels.exokernel.xn.core import XN, XNStats
 from exolab.kernels.exokernel.xn.pages import FramePages
@@ -63,14 +67,18 @@ def xn_of(k: "Aegis") -> XN:
         return xn
     pages = FramePages(k, REGISTRY_PAGES)
     dev: Any
-    if k.machine.disks:
-        disk = k.machine.disks[0]
-        dma = pages.alloc()
-        dev = MachineDiskAdapter(disk, k.machine.memory, dma << k.pshift,
-                                 MachineDiskAdapter.poll_wait(disk, k.clock))
-    else:                       # no disk attached: an empty one in memory, no drive time
-        dev = MemoryDevice(*SPARE_DISK)
-    xn = XN(dev, pages, _charger(k))
+    if not k.machine.disks:     # no disk attached: an empty one in memory, no drive time
+        xn = k.xn = XN(MemoryDevice(*SPARE_DISK), pages, _charger(k))
+        return xn
+    disk = k.machine.disks[0]
+    dma = pages.alloc()
+    dev = MachineDiskAdapter(disk, k.machine.memory, dma << k.pshift,
+                             MachineDiskAdapter.poll_wait(disk, k.clock))
+    try:
+        xn = XN(dev, pages, _charger(k), persist=True)
+    except DiskImageError as ex:    # refused at boot: nothing was written
+        pages.free(dma)
+        raise SyscallError("EIO", "XN refuses the disk's catalogue", reason=safe_str(ex)) from None
     k.xn = xn
     return xn
 
@@ -109,10 +117,13 @@ def sys_xn_register(k: "Aegis", env: Environment, name: Any, block: Any, type_na
     xn_of(k).register_root(principal_of(k, env), name, block, type_name)
 
 
-def sys_xn_adopt(k: "Aegis", env: Environment, name: Any, block: Any, type_name: Any
-                 ) -> int:
-    """Register a root over a tree already on disk (its blocks must all be free)."""
-    return xn_of(k).adopt_root(principal_of(k, env), name, block, type_name)
+def sys_xn_adopt(k: "Aegis", env: Environment, name: Any, block: Any, type_name: Any,
+                 extent: Any) -> int:
+    """Register a root over a tree already on disk (its blocks must all be free).
+
+    ``extent``: the library's promise that the tree stays below this block (None:
+    no promise); with one, XN may keep its catalogues at the disk's tail."""
+    return xn_of(k).adopt_root(principal_of(k, env), name, block, type_name, extent)
 
 
 def sys_xn_probe(k: "Aegis", env: Environment, block: Any) -> bytes:

@@ -12,8 +12,9 @@ block reachable from a root through ownership functions is in use, every
 other block is free (XN's free map is derived from the roots). A root's
 block must be free when it is registered.
 
-Both catalogues are XN's own state, assumed to be on stable storage: they
-survive a crash (docs/xn.md, "What is not modelled").
+Both catalogues are XN's own state; a persistent XN stores them on its disk
+(:mod:`.store`) and rebuilds them at boot from what it reads back, every
+template verified again (docs/xn.md, "On the disk").
 
 Interface::
 

@@ -24,6 +24,17 @@ those functions:
   and frees pending ones; :meth:`XN.sync` writes everything in a safe order.
 - **Recovery**: after a crash the registry is gone and the free map is
   rebuilt by walking every root's tree on disk with the ownership functions.
+- **Persistence** (``persist=True``): the catalogues and the free map live in
+  a region at the tail of the disk (:mod:`.store`); at boot XN reads the
+  newest valid catalogue, verifies every template again, rebuilds the free
+  map from the roots and checks it against the stored one. A damaged or
+  foreign catalogue raises DiskImageError and nothing is written. XN takes
+  the region when the first root is registered (or adopted with a promise
+  that the tree stays below it) while every block of it is free; until then,
+  and for good once a tree was adopted without such a promise (it may grow
+  into the region), it keeps its catalogues in memory.
+  :meth:`XN.sync` commits them after the libraries' blocks are durable (the
+  root catalogue points to root blocks: rule 1 again).
 
 Costs are reported through ``charge(kind, count)``: ``xn.call``, ``xn.udf``
 (functions run), ``xn.owns`` (entries they return), ``xn.copy`` (bytes of
@@ -32,9 +43,10 @@ modifications applied), ``xn.disk_read``, ``xn.disk_write``, ``xn.flush``.
 Interface::
 
     MAX_MODS
-    XN(dev, pages, charge=no_charge, capacity=MAX_CACHED)
+    XN(dev, pages, charge=no_charge, capacity=MAX_CACHED, persist=False)
       install_type(name, source)        register_root(principal, name, block, type)
-      adopt_root(principal, name, block, type) -> int   (a tree already on disk)
+      adopt_root(principal, name, block, type, extent=None) -> int  (a tree on disk)
+      layout, labelled, reserved        the region (None if not persistent), taken?
       probe(b) -> bytes        (only while no root exists)
       root(name) -> Root                load_root(principal, name) -> (ppn, handle)
       read(principal, b, parent) -> (ppn, handle)
@@ -42,20 +54,27 @@ Interface::
       modify(principal, m, mods, alloc=(), free=())     write(principal, b, mods)
       writeback(principal, b)    flush()    sync() -> int
       free_blocks(start, n) -> list[int]    owner(b) -> int | None (cached parent)
-      crash()    recover() -> int (blocks reachable)    statistics() -> XNStats
+      crash()  (persistent: the catalogues read back from disk)
+      recover() -> int (blocks reachable)    statistics() -> XNStats
 """
 from __future__ import annotations
+
+import heapq
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from exolab.errors import KernelPanic, SyscallError, safe_repr
+from exolab.errors import (DiskImageError, KernelPanic, SyscallError, VerifyError, safe_repr,
+                           safe_str)
 from exolab.kernels.common.stats import AS_LEVEL
 from exolab.kernels.exokernel.xn.catalog import Root, RootCatalogue, TypeCatalogue
 from exolab.kernels.exokernel.xn.freemap import FREE, PENDING, USED, FreeMap
 from exolab.kernels.exokernel.xn.pages import Pages
 from exolab.kernels.exokernel.xn.registry import (DURABLE, MAX_CACHED, UNINIT, WRITTEN,
                                                   Entry, Registry)
+from exolab.kernels.exokernel.xn.store import (PAYLOAD_BYTES, check_payload, decode_map,
+                                               decode_payload, encode_map, encode_payload,
+                                               header, layout, payload_blocks, read_header)
 from exolab.kernels.exokernel.xn.udf import Template, run_acl, run_owns, run_size
 
 __all__ = ["XN", "XNStats", "MAX_MODS"]
@@ -92,13 +111,18 @@ class XNStats:
     evictions: int
     recoveries: int
     conflicts: int
+    reserved: int = field(metadata=AS_LEVEL)        # blocks of XN's region (0: none)
+    persistent: int = field(metadata=AS_LEVEL)      # 1: the catalogues are on the disk
+    generation: int = field(metadata=AS_LEVEL)      # of the catalogue on disk
+    commits: int                                    # catalogue slots written
+    map_diffs: int                                  # boot: stored map vs rebuilt
 
 
 class XN:
     """One XN instance over one block device; see the module docstring."""
 
     def __init__(self, dev: Any, pages: Pages, charge: Callable[[str, int], None] = _no_charge,
-                 capacity: int = MAX_CACHED) -> None:
+                 capacity: int = MAX_CACHED, persist: bool = False) -> None:
         self.dev = dev                          # BlockIO: the disk XN multiplexes
         self.blocks = dev.blocks
         self.block_size = dev.block_size
@@ -112,7 +136,17 @@ class XN:
         self._written: list[int] = []               # WRITTEN entries (durable at flush)
         self.n_reads = self.n_writes = self.n_allocs = self.n_frees = 0
         self.n_refused = self.n_udf = self.n_dread = self.n_dwrite = self.n_flush = 0
-        self.n_recover = self.n_conflicts = 0
+        self.n_recover = self.n_conflicts = self.n_commits = self.n_map_diffs = 0
+        self.layout = layout(self.block_size, self.blocks) if persist else None
+        self.labelled = False                   # the region is XN's, catalogues on it
+        self._gen = 0                           # generation of the catalogue on disk
+        self._slot = 1                          # the slot holding it (next: the other)
+        self._cat_dirty = False                 # catalogues changed since the commit
+        self._unsafe = False                    # a tree without a promise: region never taken
+        self._map_disk: list[bytes | None] = []     # free-map blocks as last written
+        if self.layout is not None:
+            self._map_disk = [None] * self.layout.map_blocks
+            self._boot()
 
     # -- decoding --------------------------------------------------------------------------
 
@@ -184,34 +218,102 @@ class XN:
     def install_type(self, name: Any, source: Any) -> str:
         """Verify and install a template in the type catalogue; return its name."""
         self.charge("xn.call", 1)
-        return self.types.install(name, source).name
+        new = type(name) is str and type(source) is str and name not in self.types
+        if new and self._storing():
+            self._room(extra_type=(name, source))
+        t = self.types.install(name, source)
+        self._cat_dirty |= new and self.labelled
+        return t.name
 
     def register_root(self, principal: int, name: Any, block: Any, type_name: Any) -> Root:
         """Register a new tree: its root block (free now: taken) and root type."""
         b = self._block(block)
         t = self.types.get(type_name)
-        if self.free_map.state(b) != FREE:
+        claim = self._claim_ok()
+        if self.free_map.state(b) != FREE or (claim and b in self.layout):  # type: ignore[operator]
             raise SyscallError("EBUSY", "root block is in use", block=b)
+        if claim or self.labelled:
+            self._room(extra_root=(safe_str(name), b, t.name, principal))
         root = self.roots.register(name, b, t.name, principal)
+        self._take_region(claim)
         self.free_map.take(b)
         self.reg.add(b, t, None, bytes(self.block_size), UNINIT, {})
         return root
 
-    def adopt_root(self, principal: int, name: Any, block: Any, type_name: Any) -> int:
+    def adopt_root(self, principal: int, name: Any, block: Any, type_name: Any,
+                   extent: Any = None) -> int:
         """Register a root over a tree already on disk (an existing image): every
         block it reaches must be free (EBUSY otherwise, nothing changes); return
-        how many blocks it reaches."""
+        how many blocks it reaches. ``extent`` is the library's promise that its
+        tree stays in blocks ``[0, extent)`` (None: no promise): with one below
+        XN's region, XN may take the region for its catalogues."""
         b = self._block(block)
         t = self.types.get(type_name)
+        if extent is not None and (type(extent) is not int or not 0 < extent <= self.blocks):
+            raise SyscallError("EINVAL", "bad extent", extent=safe_repr(extent))
         reach = self._reach(b, t.name)
         taken = [x for x in reach if self.free_map.state(x) != FREE]
         if taken:
             self.n_refused += 1
             raise SyscallError("EBUSY", "the tree reaches blocks in use", blocks=taken[:8])
+        lay = self.layout
+        claim = (extent is not None and lay is not None and extent <= lay.start
+                 and self._claim_ok() and not any(x in lay for x in reach))
+        if claim or self.labelled:
+            self._room(extra_root=(safe_str(name), b, t.name, principal))
         self.roots.register(name, b, t.name, principal)
+        self._take_region(claim)
+        self._unsafe |= not self.labelled       # a tree that may grow into the region
         for x in reach:
             self.free_map.take(x)
         return len(reach)
+
+    # -- the region: XN's own blocks (store.py) -------------------------------------------
+
+    @property
+    def reserved(self) -> int:
+        """Blocks at the tail a library must leave to XN (0 if XN stores nothing)."""
+        lay = self.layout
+        return lay.count if lay is not None and (self.labelled or self._claim_ok()) else 0
+
+    def _storing(self) -> bool:
+        """Whether the catalogues are (or may become) stored on this disk."""
+        return self.labelled or self._claim_ok()
+
+    def _claim_ok(self) -> bool:
+        """Whether XN may take its region now: persistent, not yet taken, all free."""
+        lay = self.layout
+        if lay is None or self.labelled or self._unsafe:
+            return False
+        st = self.free_map.state
+        return all(st(x) == FREE for x in range(lay.start, lay.blocks))
+
+    def _take_region(self, claim: bool) -> None:
+        """Take the region (if ``claim``); the catalogues change (if stored)."""
+        lay = self.layout
+        if claim and lay is not None:
+            for x in range(lay.start, lay.blocks):
+                self.free_map.take(x)
+            self.labelled = True
+        self._cat_dirty |= self.labelled
+
+    def _payload(self, extra_type: tuple[str, str] | None = None,
+                 extra_root: tuple[str, int, str, int] | None = None) -> bytes:
+        """The catalogues encoded (with one type or root more, to check room)."""
+        types = [(n, self.types.get(n).source) for n in self.types.names()]
+        roots = [(r.name, r.block, r.type, r.principal) for r in self.roots.roots()]
+        types += [extra_type] if extra_type else []
+        roots += [extra_root] if extra_root else []
+        return encode_payload(types, roots)
+
+    def _room(self, **extra: Any) -> None:
+        """ENOSPC unless the catalogues with ``extra`` fit one slot on disk."""
+        lay = self.layout
+        assert lay is not None
+        room = min(PAYLOAD_BYTES, (lay.slot_blocks - 1) * lay.block_size)
+        n = len(self._payload(**extra))
+        if n > room:
+            raise SyscallError("ENOSPC", "XN's catalogue region is full", size=n, limit=room)
 
     def _reach(self, b: int, ty: str) -> set[int]:
         """Every block the on-disk tree under ``b`` reaches (EINVAL if one is reached
@@ -231,7 +333,7 @@ class XN:
         """A block's bytes while no root exists (setting up over an existing image:
         nothing is protected before the first tree is known); EPERM after."""
         b = self._block(b)
-        if self.roots.roots():
+        if self.roots.roots() or (self.labelled and b in self.layout):  # type: ignore[operator]
             self.n_refused += 1
             raise SyscallError("EPERM", "probe after a root exists", block=b)
         return self._disk_read(b)
@@ -443,6 +545,7 @@ class XN:
                     n += 1
             self.flush()
             if not self.reg.dirty():
+                self._commit()
                 return n
             if not moving:
                 break
@@ -474,37 +577,55 @@ class XN:
         self.dev.write_block(b, data)
 
     def crash(self) -> None:
-        """Memory is lost: the registry and every pending bookkeeping go."""
+        """Memory is lost: the registry and every pending bookkeeping go. A
+        persistent XN's catalogues go too and are read back from the disk (a
+        reboot in place: what was not committed is gone); a volatile XN's
+        catalogues are kept (the model of a kernel whose catalogues are safe)."""
         self.reg.clear()
         self._waiting.clear()
         self._cleared.clear()
         self._written.clear()
+        self._map_disk = [None] * len(self._map_disk)   # (what reached the disk: unknown)
+        if self.layout is not None:
+            self.types, self.roots = TypeCatalogue(), RootCatalogue()
+            self.labelled, self._gen, self._slot = False, 0, 1
+            self._cat_dirty = self._unsafe = False
+            self._boot()
 
     def recover(self) -> int:
         """Rebuild the free map from the roots' trees on disk; return blocks in use."""
         self.free_map.reset()
         self.n_recover += 1
+        lay = self.layout
+        if self.labelled and lay is not None:
+            for x in range(lay.start, lay.blocks):
+                self.free_map.mark(x)
         for r in self.roots.roots():
             self._walk(r)
         return self.free_map.count(USED)
 
     def _walk(self, r: Root) -> None:
         """Mark every block reachable from root ``r`` on disk (conflicts are counted,
-        and the second claimant's subtree is not followed)."""
+        and the second claimant's subtree is not followed). Leaves are marked, never
+        read; metadata is read lowest block first (ascending reads stream through
+        the drive's read-ahead, as ``_reach`` does)."""
         if not self.free_map.mark(r.block):
             self.n_conflicts += 1
             return
-        stack = [(r.block, r.type)]
-        while stack:
-            b, ty = stack.pop()
+        todo = [(r.block, r.type)]
+        while todo:
+            b, ty = heapq.heappop(todo)
+            t = self.types.get(ty)
+            if t.leaf:
+                continue
             try:
-                kids = self._owns(self.types.get(ty), self._disk_read(b))
+                kids = self._owns(t, self._disk_read(b))
             except SyscallError:
                 self.n_conflicts += 1       # garbage on disk: its subtree is not followed
                 continue
             for c, cty in kids.items():
                 if self.free_map.mark(c):
-                    stack.append((c, cty))
+                    heapq.heappush(todo, (c, cty))
                 else:
                     self.n_conflicts += 1
 
@@ -515,4 +636,108 @@ class XN:
                        fm.count(PENDING), len(self.types.names()), len(self.roots.roots()),
                        self.n_reads, self.n_writes, self.n_allocs, self.n_frees,
                        self.n_refused, self.n_udf, self.n_dread, self.n_dwrite,
-                       self.n_flush, self.reg.evictions, self.n_recover, self.n_conflicts)
+                       self.n_flush, self.reg.evictions, self.n_recover, self.n_conflicts,
+                       self.reserved, int(self.labelled), self._gen, self.n_commits,
+                       self.n_map_diffs)
+
+    # -- persistence: commit and boot ---------------------------------------------------------
+
+    def _commit(self) -> None:
+        """Write the catalogues (if changed: the other slot's payload, a flush, its
+        header) and the changed free-map blocks, then flush."""
+        lay = self.layout
+        if not self.labelled or lay is None:
+            return
+        wrote = False
+        if self._cat_dirty:
+            payload = self._payload()
+            slot = lay.slot(1 - self._slot)
+            for b, data in zip(slot[1:], payload_blocks(lay, payload)):
+                self._disk_write(b, data)
+            self.flush()
+            self._disk_write(slot[0], header(lay, self._gen + 1, payload))
+            self._gen += 1
+            self._slot = 1 - self._slot
+            self._cat_dirty = False
+            self.n_commits += 1
+            wrote = True
+        for i, data in enumerate(encode_map(lay, self.free_map.snapshot())):
+            if data != self._map_disk[i]:
+                self._disk_write(lay.map_block(i), data)
+                self._map_disk[i] = data
+                wrote = True
+        if wrote:
+            self.flush()
+
+    def _boot(self) -> None:
+        """Read XN's region: load the newest valid catalogue (verifying every
+        template again), rebuild the free map from the roots and check the stored
+        one. DiskImageError for a damaged or foreign catalogue; nothing is written."""
+        lay = self.layout
+        assert lay is not None
+        found: list[tuple[int, int, bytes]] = []
+        bad: DiskImageError | None = None
+        for i in (0, 1):
+            blocks = lay.slot(i)
+            try:
+                h = read_header(lay, self._disk_read(blocks[0]))
+                if h is None:
+                    continue
+                gen, n, crc = h
+                raw = b"".join(self._disk_read(x)
+                               for x in blocks[1:1 + -(-n // lay.block_size)])
+                found.append((gen, i, check_payload(n, crc, raw)))
+            except DiskImageError as ex:
+                bad = ex
+        if not found:
+            if bad is not None:
+                raise bad
+            return                              # a disk XN has never stored on
+        gen, slot, payload = max(found)
+        self.types, self.roots = _catalogues(self.blocks, lay, *decode_payload(payload))
+        self.labelled, self._gen, self._slot = True, gen, slot
+        stored = []
+        for i in range(lay.map_blocks):
+            raw = self._disk_read(lay.map_block(i))
+            self._map_disk[i] = raw
+            stored.append(decode_map(lay, i, raw))
+        self.recover()
+        self._check_map(stored)
+
+    def _check_map(self, stored: list[bytes | None]) -> None:
+        """Count the blocks whose stored state differs from the rebuilt map (a map
+        block that did not survive counts as all free)."""
+        lay = self.layout
+        assert lay is not None
+        per = lay.bits_per_map_block()
+        now = self.free_map.snapshot()
+        diffs = 0
+        for i, flags in enumerate(stored):
+            mine = now[i * per:(i + 1) * per]
+            theirs = flags if flags is not None else bytes(len(mine))
+            diffs += sum(1 for a, b in zip(mine, theirs) if (a != FREE) != (b != 0))
+        self.n_map_diffs = diffs
+
+
+def _catalogues(blocks: int, lay: Any, types: list[tuple[str, str]],
+                roots: list[tuple[str, int, str, int]]) -> tuple[TypeCatalogue, RootCatalogue]:
+    """Fresh catalogues from what the disk says: every template verified again,
+    every root's block and type checked (DiskImageError if anything is wrong)."""
+    tc, rc = TypeCatalogue(), RootCatalogue()
+    try:
+        for name, source in types:
+            if name in tc:
+                raise DiskImageError("XN catalogue names a type twice", what="xn catalogue",
+                                     type=name)
+            tc.install(name, source)
+        seen: set[int] = set()
+        for name, b, ty, principal in roots:
+            if not 0 <= b < lay.start or b in seen:
+                raise DiskImageError("XN catalogue root block out of range or repeated",
+                                     what="xn catalogue", root=name, block=b)
+            seen.add(b)
+            rc.register(name, b, tc.get(ty).name, principal)
+    except (SyscallError, VerifyError) as ex:
+        raise DiskImageError("XN catalogue on disk does not verify", what="xn catalogue",
+                             reason=safe_str(ex)) from None
+    return tc, rc

@@ -9,7 +9,8 @@ on-disk pointer to it is cleared"). A pending block becomes free when XN has
 written the parent and a flush made that write durable.
 
 The map is rebuilt from the roots after a crash (:meth:`FreeMap.reset` then
-:meth:`FreeMap.mark`), so it needs no ordering of its own on disk.
+:meth:`FreeMap.mark`), so the copy XN stores on disk (:mod:`.store`) needs no
+ordering of its own: it is checked against the rebuilt one at boot.
 
 Interface::
 
@@ -21,6 +22,7 @@ Interface::
       reset()             every block FREE
       free_blocks(start, n) -> list[int]      the free list a library chooses from
       count(state) -> int
+      snapshot() -> bytes     the state byte of every block (what XN stores)
 """
 from __future__ import annotations
 
@@ -98,3 +100,7 @@ class FreeMap:
     def count(self, state: int) -> int:
         """Number of blocks in ``state``."""
         return self._counts[state]
+
+    def snapshot(self) -> bytes:
+        """The state byte of every block, as XN stores its map (:mod:`.store`)."""
+        return bytes(self._state)
