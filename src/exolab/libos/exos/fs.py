@@ -226,7 +226,8 @@ class Files:
         self._get(index).refs += by
 
     def fsync(self, index: int) -> None:
-        """fsync(2): XN writes every dirty block in a safe order and flushes."""
+        """fsync(2): the file's own blocks, its inode's and the new names reaching
+        it are written back through XN in a safe order, then flushed."""
         self.fs.fsync(self._get(index).ino)
 
     def stat(self, path: Any) -> FileStat:
