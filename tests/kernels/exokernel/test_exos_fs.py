@@ -1,15 +1,27 @@
-"""ExOS's file system over XN (libos/exos/fs.py, fs_xn.py): one file's fsync
+"""ExOS's file system over XN (libos/exos/fs.py, fs_xn.py): processes sharing it
+take its lock, so four of them racing in one directory leave an image e2fsck
+accepts (and without the lock they do not); one file's fsync
 writes that file's blocks back through XN and leaves another file's dirty
 blocks dirty in XN's registry (unless the two share an inode-table block: XN
 writes whole blocks, and its rule 1 writes a block's dirty children first);
 the file survives a crash of XN's cache."""
 from __future__ import annotations
 
+import subprocess
+from typing import Any
+
+import pytest
+
+from exolab.abi import O_WRONLY
+from exolab.kernels import make_kernel
+from exolab.libos.exos.fs import FsLock, lock_of
 from exolab.libos.exos.fs_xn import XNBlocks
+from exolab.machine.machine import Machine
 from exolab.services.ext2 import Ext2, MemoryDevice
 from exolab.services.ext2 import O_CREAT, O_RDWR
+from exolab.services.ext2.image import make_image
 
-from tests.kernels.exokernel.xn.test_ext2_on_xn import _over_xn
+from tests.kernels.exokernel.xn.test_ext2_on_xn import _over_xn, needs_e2fs
 
 
 def _data_blocks(fs: Ext2, ino: int) -> list[int]:
@@ -39,3 +51,61 @@ def test_fsync_of_one_file_leaves_another_files_blocks_dirty() -> None:
     img = MemoryDevice(1024, dev.blocks, bytes(dev.data))
     after = Ext2.mount(img, check_tree=False)
     assert after.read(after.open("/a"), 0, 6000) == b"A" * 5000
+
+
+def _race(tmp_path: Any, bs: int, n: int = 40) -> tuple[tuple[Any, ...], list[str]]:
+    """Four ExOS processes create, write and unlink files in one directory at once
+    (Aegis's time slices interleave them inside file calls); (run result, lock
+    statistics, e2fsck -fn status, its report, the directory's names)."""
+    img = tmp_path / "race.img"
+    make_image(img, 4 << 20, bs)
+    seen: dict[str, Any] = {}
+
+    def worker(os: Any, tag: str, n: int) -> None:
+        for i in range(n):
+            fd = os.open(f"/d/{tag}{i}", O_CREAT | O_WRONLY, 0o644)
+            os.write(fd, bytes([i % 200 + 1]) * (300 + 37 * i))
+            os.close(fd)
+            if i % 5 == 4:
+                os.unlink(f"/d/{tag}{i - 2}")
+
+    def main(os: Any, n: int) -> None:
+        os.mkdir("/d", 0o755)
+        kids = [os.fork(worker, t, n) for t in ("a", "b", "c")]
+        worker(os, "p", n)
+        for _ in kids:
+            os.wait()
+        seen["names"] = os.listdir("/d")
+        seen["lock"] = lock_of(os)
+
+    m = Machine("dec5000", frames=16384)
+    m.attach_disk(str(img), block_size=bs)
+    k = make_kernel("exokernel", m)
+    k.boot(main, n)
+    result = k.run()
+    k.shutdown()
+    m.disks[0].close()
+    fsck = subprocess.run(["e2fsck", "-fn", str(img)], capture_output=True, text=True)
+    lock = seen.get("lock")
+    return (result, k.faults, lock.statistics() if lock else None, fsck.returncode,
+            fsck.stdout), seen.get("names", [])
+
+
+@needs_e2fs
+@pytest.mark.parametrize("bs", [1024, 4096])
+def test_processes_sharing_the_file_system_interleave_safely(tmp_path: Any, bs: int) -> None:
+    (result, faults, lock, rc, report), names = _race(tmp_path, bs)
+    assert result.reason == "finished" and faults == []
+    assert lock.contended > 0 and lock.broken == 0      # they did meet inside a call
+    assert rc == 0, report
+    kept = {f"{t}{i}" for t in "abcp" for i in range(40) if not (i % 5 == 2 and i < 38)}
+    assert set(names) == kept
+
+
+@needs_e2fs
+def test_without_the_lock_the_same_race_corrupts(tmp_path: Any,
+                                                 monkeypatch: Any) -> None:
+    monkeypatch.setattr(FsLock, "acquire", lambda self, os: None)
+    monkeypatch.setattr(FsLock, "release", lambda self: None)
+    (result, faults, lock, rc, report), names = _race(tmp_path, 1024)
+    assert faults or rc != 0                            # the lock is what prevents it

@@ -29,10 +29,11 @@ Interface::
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from exolab.errors import DiskRequestError
+from exolab.kernels.common.stats import AS_LEVEL
 from exolab.services.ext2.buffers import BITMAP, DATA, DIRB, ITABLE
 from exolab.services.ext2.interfaces import MachineDiskAdapter
 from exolab.services.ext2.order import Dirty
@@ -51,8 +52,8 @@ class CacheStats:
 
     hits: int
     misses: int
-    cached: int
-    dirty: int
+    cached: int = field(metadata=AS_LEVEL)
+    dirty: int = field(metadata=AS_LEVEL)
     disk_reads: int
     disk_writes: int
     fua_writes: int
