@@ -109,3 +109,24 @@ def test_without_the_lock_the_same_race_corrupts(tmp_path: Any,
     monkeypatch.setattr(FsLock, "release", lambda self: None)
     (result, faults, lock, rc, report), names = _race(tmp_path, 1024)
     assert faults or rc != 0                            # the lock is what prevents it
+
+
+def test_mounting_a_large_1k_image_fits_the_default_budget(tmp_path: Any) -> None:
+    """The reproducer of a run that hit the budget: ExOS's first mount of an existing
+    32 MiB image of 1 KiB blocks has XN adopt it, reading its 1,033 metadata blocks;
+    read lowest block first they stream through the drive's read-ahead (backwards,
+    each cost a revolution: 375M cycles, past the 200M budget of `exolab run`)."""
+    from exolab.cli import DEFAULT_MAX_CYCLES
+    from exolab.runner import run_program
+
+    def main(os: Any) -> None:
+        os.print(len(os.listdir("/")))
+
+    img = tmp_path / "big1k.img"
+    make_image(img, 32 << 20, 1024)
+    run = run_program(main, kernel="exokernel", disk=str(img), trusted=True,
+                      max_cycles=DEFAULT_MAX_CYCLES)
+    assert run.result.reason == "finished" and run.console == ["1"]
+    disk = run.machine.statistics().disks[0]
+    assert disk.reads > 1000 and disk.readahead_hits > 0.9 * disk.reads
+    assert run.result.cycles < DEFAULT_MAX_CYCLES // 2
