@@ -20,12 +20,24 @@ maps: a forked child shares its parent's open files and their offsets.
 Descriptors live in ExOS's descriptor table (kind ``FD_FILE``; the entry's
 word is the open-file number), so pipes and files share one numbering.
 
+*The lock.* Aegis may preempt a process inside a file call (ext2's frame is
+not reentrant), so the segment holds a lock word (:class:`FsLock`): every
+call runs through the calling process's :class:`Session`, which takes it by
+a test-and-set with no preemption point inside, points XN's client at the
+process, runs the call and releases it. A waiter yields (Aegis's yield: the
+holder runs on); one whose yield finds nobody runnable breaks the lock of a
+holder that can no longer run. A library lock, not XN's: XN guards blocks
+between library file systems; this guards one library's memory between its
+own processes (docs/files.md).
+
 Interface::
 
-    FD_FILE
-    files_of(os) -> Files           the machine's instance (mounted on first use)
-    Files: open, read, write, lseek, close, fsync, unlink, rename, mkdir, rmdir,
-           listdir, stat, inherit(index), statistics()
+    FD_FILE, LOCK_CYCLES
+    files_of(os) -> Session         ``os``'s view of the machine's instance
+    Session: open, read, write, lseek, close, fsync, unlink, rename, mkdir,
+             rmdir, listdir, stat, inherit     (each Files' call under the lock)
+    lock_of(os) -> FsLock | None    FsLock.statistics() -> LockStats
+    Files: the same calls, unlocked (mounted by the first Session call)
 """
 from __future__ import annotations
 
@@ -41,7 +53,8 @@ from exolab.libos.exos.fs_xn import AegisXN, XNBlocks
 from exolab.services.ext2 import Ext2, MemoryDevice, SimClock, mkfs
 from exolab.services.ext2.frame import _read_super
 
-__all__ = ["FD_FILE", "Files", "files_of"]
+__all__ = ["FD_FILE", "LOCK_CYCLES", "Files", "FsLock", "LockStats", "Session", "files_of",
+           "lock_of"]
 
 FD_FILE = 4                     # descriptor kind (as ipc.py's FD_FILE)
 MAX_OPEN = 4096                 # open files in the machine's table
