@@ -130,3 +130,54 @@ def test_mounting_a_large_1k_image_fits_the_default_budget(tmp_path: Any) -> Non
     disk = run.machine.statistics().disks[0]
     assert disk.reads > 1000 and disk.readahead_hits > 0.9 * disk.reads
     assert run.result.cycles < DEFAULT_MAX_CYCLES // 2
+
+
+class _FakeOS:
+    """What FsLock uses of an ExOS process: its thread, pid, CPU charge, yields."""
+
+    class _Profile:
+        instruction = 1
+
+    def __init__(self, pid: int, on_yield: Any) -> None:
+        self.pid, self.profile, self.on_yield = pid, self._Profile(), on_yield
+        self.cpu = self
+        self.current = 100 + pid
+        self.procs = self
+        self.charged = 0
+
+    def charge(self, n: int) -> None:
+        self.charged += n
+
+    def yield_env(self) -> bool:
+        return bool(self.on_yield())
+
+    def thread_yield(self) -> None:
+        self.on_yield()
+
+
+def test_the_lock_waits_for_its_holder_nests_and_breaks_a_dead_holders() -> None:
+    lock = FsLock()
+    a = _FakeOS(1, lambda: None)
+    lock.acquire(a)
+    lock.acquire(a)                             # the holder re-enters
+    assert (lock.holder, lock.depth) == (101, 2) and a.charged == 6
+    turns: list[int] = []
+
+    def a_runs_and_releases() -> bool:          # b's yield lets a finish its call
+        turns.append(1)
+        if len(turns) == 2:
+            lock.release()
+            lock.release()
+        return True
+
+    b = _FakeOS(2, a_runs_and_releases)
+    lock.acquire(b)
+    assert lock.holder == 102 and len(turns) == 2
+    lock.release()
+    assert lock.holder == 0
+    st = lock.statistics()
+    assert (st.acquired, st.contended, st.waits, st.broken) == (2, 1, 2, 0)
+    lock.acquire(a)
+    c = _FakeOS(3, lambda: False)               # nobody else can run: a is gone
+    lock.acquire(c)
+    assert lock.holder == 103 and lock.statistics().broken == 1

@@ -239,6 +239,8 @@ class FileSystem:
         fs, cache = self.fs, self.cache
         if fs is None or cache is None:
             return True
+        if fs.dev is not cache:             # re-blocked: its block numbers are not ours
+            return False
         try:
             done = cache.sync_file(want, records(fs, want.inodes))
         except (DiskImageError, DiskRequestError) as ex:
