@@ -10,7 +10,8 @@ Commands::
         both paths are checked before anything runs; on a terminal a transient
         progress line shows the suite and row being measured
     exolab explain BENCHMARK [--kernel K ...] [-n N] [--json FILE]
-        what one loop iteration does on each kernel (exolab.bench.anatomy);
+        what one loop iteration does on each kernel (exolab.bench.anatomy:
+        crossings, copies, disk requests, file-system and XN counters);
         -n at most EXPLAIN_MAX_N; progress on a terminal; ^C exits 130
     exolab run PROGRAM [ARGS ...] [--kernel K] [--profile P] [--seed S]
                [--trace out.json] [--max-cycles N] [--disk IMAGE]

@@ -16,6 +16,10 @@ protect-fault-unprotect for trap; "one operation" otherwise) — the table times
 all of it or, for a few benchmarks, a part, and may divide it (one-way time is
 half a round trip). Programs are found in the suite registry; a kernel's
 level statistics (marked in its record) are left out of the differences.
+Disk requests (reads, writes, flushes of every attached drive) are counted
+with the machine's, and a kernel's file components (:data:`COMPONENTS`: the
+monolithic kernel's file system and buffer cache, Aegis's XN with its
+registry reads and ownership-function runs) with the kernel's.
 
 Interface::
 
@@ -49,7 +53,12 @@ MACHINE_COUNTERS = (
     ("copies", "memory.copies"), ("bytes copied", "memory.bytes_copied"),
     ("bytes zeroed", "memory.bytes_zeroed"),
     ("cache line fills", "cache.read_misses"),     # profiles with a data cache (i486)
+    ("disk requests", "disk.requests"), ("disk reads", "disk.reads"),
+    ("disk writes", "disk.writes"), ("disk flushes", "disk.flushes"),
 )
+#: a kernel's components whose own counters explain a file call (kernel attribute
+#: -> label): the monolithic buffer cache and file system, Aegis's XN
+COMPONENTS = ("fs", "xn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +98,19 @@ def _counters(run: ProgramRun) -> dict[str, int]:
     if stats.cache is not None:
         for name, value in flatten(stats.cache):
             out[f"cache.{name}"] = value
+    for disk in stats.disks:
+        for name in ("reads", "writes", "flushes"):
+            out[f"disk.{name}"] = out.get(f"disk.{name}", 0) + getattr(disk, name)
+            out["disk.requests"] = out.get("disk.requests", 0) + getattr(disk, name)
     stat = getattr(run.kernel, "statistics", None)
     if callable(stat):
         for name, value in kernel_counters(stat()):
             out[f"kernel.{name}"] = value
+    for part in COMPONENTS:
+        stat = getattr(getattr(run.kernel, part, None), "statistics", None)
+        if callable(stat):
+            for name, value in kernel_counters(stat()):
+                out[f"kernel.{part}.{name}"] = value
     return out
 
 

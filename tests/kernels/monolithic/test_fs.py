@@ -165,3 +165,45 @@ def test_a_disk_that_is_not_ext2_is_eio(tmp_path: Path) -> None:
     disk.close()
     assert out == {"open": "EIO", "stat": "EIO"}
     assert bad.read_bytes() == bytes(1 << 20)
+
+
+def test_fsync_writes_that_file_alone_and_another_files_blocks_stay_dirty(
+        img: Path, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    seen: dict[str, Any] = {}
+
+    def blocks(path: str) -> set[int]:
+        fs = k.fs.mounted()
+        node = fs._call(fs._resolve, path)
+        return set(fs._call(fs.bmap.blocks_of, node)[0])
+
+    def main(os: Any) -> None:
+        a = os.open("/a", O_CREAT | O_WRONLY, 0o644)
+        b = os.open("/b", O_CREAT | O_WRONLY, 0o644)
+        os.write(a, b"A" * 20_000)                  # past 12 blocks: an indirect one
+        os.write(b, b"B" * 20_000)
+        dirty = set(k.fs.cache._dirty)
+        seen["a_dirty"] = blocks("/a") <= dirty
+        seen["b_dirty"] = blocks("/b") <= dirty
+        os.fsync(a)
+        dirty = set(k.fs.cache._dirty)
+        seen["a_after"] = blocks("/a") & dirty
+        seen["b_after"] = blocks("/b") <= dirty
+        seen["stats"] = k.fs.cache.statistics()
+
+    m, k, disk = _boot(img, main)
+    k.run()
+    disk.power_cut("drop")
+    m.close()
+    disk.close()
+    assert seen["a_dirty"] and seen["b_dirty"]
+    assert seen["a_after"] == set() and seen["b_after"]   # b's blocks were not written
+    assert seen["stats"].file_syncs == 1 and seen["stats"].syncs == 1   # (the mount's)
+    fsck = shutil.which("e2fsck") or shutil.which("/sbin/e2fsck")
+    if fsck is not None:                                  # repairable, a kept whole
+        rc = subprocess.run([fsck, "-fp", str(img)], capture_output=True).returncode
+        assert rc in (0, 1)
+        assert subprocess.run([fsck, "-fn", str(img)], capture_output=True).returncode == 0
+    assert _read_image(img, "/a") == b"A" * 20_000
+    assert _read_image(img, "/b") is None

@@ -445,6 +445,12 @@ class Aegis:
 
     # -- statistics ------------------------------------------------------------------------------
 
+    def shutdown(self) -> None:
+        """The end of a run (runner.run calls it): XN writes back its registry's
+        dirty blocks, children first (a clean shutdown; fsync writes one file)."""
+        if self.xn is not None and all(d.powered for d in self.machine.disks[:1]):
+            self.xn.sync()
+
     def statistics(self) -> AegisStats:
         """Return a frozen snapshot of the kernel's counters."""
         envs = tuple(EnvStats(e.eid, e.name, e.state, len(e.roots), len(e.slots),

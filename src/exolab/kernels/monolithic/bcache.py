@@ -23,22 +23,27 @@ Interface::
       block_size, blocks                     (ext2's BlockIO)
       read_block(n) -> bytes   write_block(n, data)   write_ranked(n, data, rank)
       flush()   sync()   planner (dirty -> phases)   pressure, dirty_count()
+      sync_file(want, records) -> bool      file_planner (order.plan_file)
       statistics() -> CacheStats
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from exolab.errors import DiskRequestError
+from exolab.kernels.common.stats import AS_LEVEL
 from exolab.services.ext2.buffers import BITMAP, DATA, DIRB, ITABLE
 from exolab.services.ext2.interfaces import MachineDiskAdapter
 from exolab.services.ext2.order import Dirty
 
 __all__ = ["BufferCache", "CacheStats"]
 
-Planner = Callable[[dict[int, Dirty]], list[list[tuple[int, bytes, bool]]]]
+Phases = list[list[tuple[int, bytes, bool]]]
+Planner = Callable[[dict[int, Dirty]], Phases]
+FilePlanner = Callable[[dict[int, Dirty], Any, dict[int, list[int]]],
+                       "tuple[Phases, dict[int, bytes]] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +52,15 @@ class CacheStats:
 
     hits: int
     misses: int
-    cached: int
-    dirty: int
+    cached: int = field(metadata=AS_LEVEL)
+    dirty: int = field(metadata=AS_LEVEL)
     disk_reads: int
     disk_writes: int
     fua_writes: int
     flushes: int
     syncs: int
     evictions: int
+    file_syncs: int         # fsyncs that wrote one file's set only
 
 
 class BufferCache:
@@ -62,7 +68,7 @@ class BufferCache:
 
     __slots__ = ("disk", "memory", "clock", "paddr", "capacity", "dirty_limit", "charge",
                  "block_size", "blocks", "_wait", "_cache", "_dirty", "pressure", "_n",
-                 "c_lookup", "planner")
+                 "c_lookup", "planner", "file_planner")
 
     def __init__(self, disk: Any, memory: Any, clock: Any, dma_paddr: int,
                  capacity: int, charge: Callable[[int], None], c_lookup: int) -> None:
@@ -81,8 +87,9 @@ class BufferCache:
         self._dirty: dict[int, Dirty] = {}
         self.pressure = False
         self.planner: Planner | None = None     # the file system's phases (order.plan)
+        self.file_planner: FilePlanner | None = None    # one file's (order.plan_file)
         self._n = dict.fromkeys(("hits", "misses", "reads", "writes", "fua", "flushes",
-                                 "syncs", "evictions"), 0)
+                                 "syncs", "file_syncs", "evictions"), 0)
 
     # -- ext2's BlockIO --------------------------------------------------------------
 
@@ -150,6 +157,26 @@ class BufferCache:
             self._write_phase(phase)
         self._dirty.clear()
 
+    def sync_file(self, want: Any, records: dict[int, list[int]]) -> bool:
+        """Make one file's set durable (:attr:`file_planner`'s phases: ``want``'s
+        blocks written whole, only ``records`` of inode tables, bitmaps'
+        allocations); the rest stays dirty. False: it cannot be done alone."""
+        fp = self.file_planner
+        out = None if fp is None else fp(self._dirty, want, records)
+        if out is None:
+            return False
+        phases, after = out
+        self._n["file_syncs"] += 1
+        for phase in phases:
+            self._write_phase(phase)
+        for n, disk in after.items():
+            d = self._dirty[n]
+            if disk == d.now:
+                del self._dirty[n]
+            else:
+                d.disk = disk
+        return True
+
     def _write_phase(self, phase: list[tuple[int, bytes, bool]]) -> None:
         """Submit a phase's writes back to back, a flush whenever the drive's write
         cache is full (its flush streams them in block order; a full cache would
@@ -196,4 +223,4 @@ class BufferCache:
         n = self._n
         return CacheStats(n["hits"], n["misses"], len(self._cache), len(self._dirty),
                           n["reads"], n["writes"], n["fua"], n["flushes"], n["syncs"],
-                          n["evictions"])
+                          n["evictions"], n["file_syncs"])

@@ -17,15 +17,17 @@ operation ``FS_PATHS['op']`` instructions (namei/vnode dispatch), per
 directory entry examined and per bitmap byte scanned their rows, per block
 looked up in the cache ``FS_PATHS['getblk']``; bytes copied between the
 caller and the cache at the profile's copy rate (each a counted copy); the
-disk's own latency model for every request. ``fsync`` is an ordered sync of
-everything dirty (the phases of services/ext2/order.py, docs/files.md); a
-rename after a mkdir since the last sync syncs first (the one cycle the
-phases cannot order).
+disk's own latency model for every request. ``fsync`` writes that file's
+set (services/ext2/fsync.py: its blocks, its record, the new names reaching
+it) in the phases of services/ext2/order.py, or, where a subset cannot be
+ordered, syncs everything dirty (docs/files.md); a rename after a mkdir
+since the last sync syncs first (the one cycle the phases cannot order).
 
 Interface::
 
     FS_PATHS, SCRATCH_BLOCKS, SCRATCH_BLOCK_SIZE, OpenFile
-    FileSystem(kernel)     sync(), shutdown(), mounted() -> Ext2 | None, statistics()
+    FileSystem(kernel)     sync(), fsync(ino), shutdown(), mounted() -> Ext2 | None,
+                           statistics()
       read(cpu, f, n) / write(cpu, f, data) / release(f)     (pipe.py's descriptor paths)
     sys_open sys_lseek sys_fsync sys_unlink sys_rename sys_mkdir sys_rmdir
     sys_listdir sys_stat   (k, cpu, proc, *args): the system calls
@@ -144,7 +146,7 @@ class FileSystem:
             raise SyscallError("EIO", "the disk could not be mounted", reason=self.error)
         from exolab.kernels.monolithic.bcache import BufferCache
         from exolab.services.ext2 import Ext2, SimClock
-        from exolab.services.ext2.order import plan
+        from exolab.services.ext2.order import plan, plan_file
         m = self.k.machine
         self._cost = {f"ext2.{kind}": n * m.profile.instruction
                       for kind, n in FS_PATHS.items()}
@@ -164,6 +166,7 @@ class FileSystem:
                                reason=self.error) from None
         fs.alloc.defer_frees = True             # order.py: no reuse before a sync
         cache.planner = lambda dirty: plan(fs, dirty)
+        cache.file_planner = lambda dirty, want, recs: plan_file(fs, dirty, want, recs)
         self.fs, self.cache = fs, cache
         if self.scratch is None:                # a real disk: "mounted, not clean"
             fs.set_clean(False)                 # is durable before anything else
@@ -219,8 +222,33 @@ class FileSystem:
             if fs.alloc.held():
                 fs.release_deferred()
             cache.sync()
+            fs.settled()
         except (DiskImageError, DiskRequestError) as ex:
             raise SyscallError("EIO", "disk error", reason=safe_str(ex)) from None
+
+    def fsync(self, ino: int) -> None:
+        """Make one open file durable: its set alone (services/ext2/fsync.py) when
+        the cache can order it, else everything (:meth:`sync`)."""
+        want = self.op(lambda fs: fs.fsync_set(ino))
+        if want is None or not self._sync_file(want):
+            self.sync()
+
+    def _sync_file(self, want: Any) -> bool:
+        """Write one file's set through the cache; False if it must sync everything."""
+        from exolab.services.ext2.fsync import records
+        fs, cache = self.fs, self.cache
+        if fs is None or cache is None:
+            return True
+        if fs.dev is not cache:             # re-blocked: its block numbers are not ours
+            return False
+        try:
+            done = cache.sync_file(want, records(fs, want.inodes))
+        except (DiskImageError, DiskRequestError) as ex:
+            raise SyscallError("EIO", "disk error", reason=safe_str(ex)) from None
+        self.syncs += done
+        if done:
+            fs.settled(want.inodes)
+        return done
 
     def shutdown(self) -> None:
         """The end of a run: sync a real disk (a clean unmount); a scratch disk
@@ -344,15 +372,15 @@ def sys_lseek(k: "MonolithicKernel", cpu: "CPU", proc: "Process", fd: Any, offse
 
 
 def sys_fsync(k: "MonolithicKernel", cpu: "CPU", proc: "Process", fd: Any) -> None:
-    """Make the file (with everything else dirty) durable."""
+    """Make the file durable (its own blocks and the names reaching it)."""
     try:
-        _file(proc, fd)
+        f = _file(proc, fd)
     except SyscallError as ex:
         if ex.errno == "ESPIPE":
             raise SyscallError("EINVAL", "fsync of a pipe or the console", fd=fd) from None
         raise
     _probe(_STACK)
-    k.fs.sync()
+    k.fs.fsync(f.ino)
 
 
 def sys_unlink(k: "MonolithicKernel", cpu: "CPU", proc: "Process", path: Any) -> None:

@@ -20,12 +20,24 @@ maps: a forked child shares its parent's open files and their offsets.
 Descriptors live in ExOS's descriptor table (kind ``FD_FILE``; the entry's
 word is the open-file number), so pipes and files share one numbering.
 
+*The lock.* Aegis may preempt a process inside a file call (ext2's frame is
+not reentrant), so the segment holds a lock word (:class:`FsLock`): every
+call runs through the calling process's :class:`Session`, which takes it by
+a test-and-set with no preemption point inside, points XN's client at the
+process, runs the call and releases it. A waiter yields (Aegis's yield: the
+holder runs on); one whose yield finds nobody runnable breaks the lock of a
+holder that can no longer run. A library lock, not XN's: XN guards blocks
+between library file systems; this guards one library's memory between its
+own processes (docs/files.md).
+
 Interface::
 
-    FD_FILE
-    files_of(os) -> Files           the machine's instance (mounted on first use)
-    Files: open, read, write, lseek, close, fsync, unlink, rename, mkdir, rmdir,
-           listdir, stat, inherit(index), statistics()
+    FD_FILE, LOCK_CYCLES
+    files_of(os) -> Session         ``os``'s view of the machine's instance
+    Session: open, read, write, lseek, close, fsync, unlink, rename, mkdir,
+             rmdir, listdir, stat, inherit     (each Files' call under the lock)
+    lock_of(os) -> FsLock | None    FsLock.statistics() -> LockStats
+    Files: the same calls, unlocked (mounted by the first Session call)
 """
 from __future__ import annotations
 
@@ -41,14 +53,17 @@ from exolab.libos.exos.fs_xn import AegisXN, XNBlocks
 from exolab.services.ext2 import Ext2, MemoryDevice, SimClock, mkfs
 from exolab.services.ext2.frame import _read_super
 
-__all__ = ["FD_FILE", "Files", "files_of"]
+__all__ = ["FD_FILE", "LOCK_CYCLES", "Files", "FsLock", "LockStats", "Session", "files_of",
+           "lock_of"]
 
 FD_FILE = 4                     # descriptor kind (as ipc.py's FD_FILE)
 MAX_OPEN = 4096                 # open files in the machine's table
 _ACCESS = 3                     # O_RDONLY / O_WRONLY / O_RDWR
 _EXT2_FLAGS = 0o100 | 0o200 | 0o1000 | _ACCESS   # what ext2's open takes
 
-_instances: "weakref.WeakKeyDictionary[Any, Files]" = weakref.WeakKeyDictionary()
+_instances: "weakref.WeakKeyDictionary[Any, _Shared]" = weakref.WeakKeyDictionary()
+LOCK_CYCLES = 6                 # instructions of a test-and-set and its release
+MAX_WAITS = 10_000              # turns for another thread of the same process
 
 
 @dataclass(slots=True)
@@ -61,23 +76,139 @@ class _Open:
     refs: int
 
 
-def files_of(os: Any) -> "Files":
-    """The file system of ``os``'s machine, mounted over XN on first use."""
-    key = os.cpu._cpu.machine           # (one instance per machine)
-    fs = _instances.get(key)
-    if fs is None:
+@dataclass(frozen=True, slots=True)
+class LockStats:
+    """Counters of one machine's file-system lock."""
+
+    acquired: int       # outermost acquisitions
+    contended: int      # of those, ones that found another thread holding it
+    waits: int          # yields while waiting
+    broken: int         # taken from a holder that could not run any more
+
+
+class FsLock:
+    """The lock word of the machine's ExOS file system, kept in the segment its
+    processes share (see the module docstring): the machine thread holding it
+    and how deep, taken by a test-and-set with no preemption point inside."""
+
+    __slots__ = ("holder", "pid", "depth", "_n")
+
+    def __init__(self) -> None:
+        self.holder = 0                 # machine thread id of the holder (0: free)
+        self.pid = 0                    # its ExOS process
+        self.depth = 0                  # nested acquisitions by the holder
+        self._n = {"acquired": 0, "contended": 0, "waits": 0, "broken": 0}
+
+    def acquire(self, os: Any) -> None:
+        """Take the lock for the running thread of ``os``, yielding while another
+        holds it (the holder runs on and releases it at the end of its call)."""
+        me = os.cpu.current
+        if self.holder != me:
+            waited = 0
+            while self.holder and self.holder != me:
+                waited += 1
+                if not self._wait(os, waited):
+                    self._n["broken"] += 1      # the holder cannot run: it is gone
+                    break
+            self._n["contended"] += waited > 0
+            self._n["waits"] += waited
+            self._n["acquired"] += 1
+            self.holder, self.pid, self.depth = me, os.pid, 0   # (the test-and-set)
+            os.cpu.charge(LOCK_CYCLES * os.profile.instruction)
+        self.depth += 1
+
+    def _wait(self, os: Any, waited: int) -> bool:
+        """One turn for the holder; False if it cannot run (nobody else could)."""
+        if self.pid == os.pid:          # another thread of this process holds it
+            os.procs.thread_yield()
+            return waited < MAX_WAITS
+        return bool(os.procs.yield_env())
+
+    def release(self) -> None:
+        """Drop one level; the outermost frees the lock word."""
+        self.depth -= 1
+        if self.depth <= 0:
+            self.holder, self.pid, self.depth = 0, 0, 0
+
+    def statistics(self) -> LockStats:
+        """A frozen snapshot of the counters."""
+        return LockStats(**self._n)
+
+
+class _Shared:
+    """One machine's file-system segment: the lock word and the mounted Files."""
+
+    __slots__ = ("lock", "files", "sessions")
+
+    def __init__(self) -> None:
+        self.lock = FsLock()
+        self.files: Files | None = None
+        self.sessions: "weakref.WeakKeyDictionary[Any, Session]" = \
+            weakref.WeakKeyDictionary()                 # process -> its Session
+
+
+class Session:
+    """The file calls as one process makes them: each takes the machine's lock,
+    points XN's client at this process, runs the Files call and releases."""
+
+    __slots__ = ("shared", "os")
+
+    def __init__(self, shared: _Shared, os: Any) -> None:
+        self.shared = shared
+        self.os = os
+
+    def _run(self, name: str, args: tuple[Any, ...]) -> Any:
+        """Call ``Files.name(*args)`` holding the lock (mounting on first use)."""
+        sh, os = self.shared, self.os
+        sh.lock.acquire(os)
         try:
-            fs = Files(os)
-        except DiskImageError as ex:    # a foreign or malformed disk: refused, unchanged
-            raise SyscallError("EIO", "the disk holds no usable ext2 file system",
-                               reason=safe_str(ex)) from None
-        _instances[key] = fs
-    fs.client.os = os                   # the process making this call
-    return fs
+            fs = sh.files
+            if fs is None:
+                fs = sh.files = _mount_files(os)
+            fs.client.os = os               # the process making this call
+            return getattr(fs, name)(*args)
+        finally:
+            sh.lock.release()
+
+
+def _call(name: str) -> Any:
+    """A Session method running ``Files.name`` under the lock."""
+    def method(self: Session, *args: Any) -> Any:
+        return self._run(name, args)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Files.{name}, holding the file-system lock."
+    return method
+
+
+def _mount_files(os: Any) -> "Files":
+    """Mount the machine's file system over XN (EIO for a foreign or bad disk)."""
+    try:
+        return Files(os)
+    except DiskImageError as ex:        # a foreign or malformed disk: refused, unchanged
+        raise SyscallError("EIO", "the disk holds no usable ext2 file system",
+                           reason=safe_str(ex)) from None
+
+
+def files_of(os: Any) -> Session:
+    """The file system of ``os``'s machine as ``os`` calls it (mounted on first use)."""
+    key = os.cpu._cpu.machine           # (one segment per machine)
+    sh = _instances.get(key)
+    if sh is None:                      # (no preemption point between get and set)
+        sh = _instances[key] = _Shared()
+    s = sh.sessions.get(os)
+    if s is None:
+        s = sh.sessions[os] = Session(sh, os)
+    return s
+
+
+def lock_of(os: Any) -> FsLock | None:
+    """The lock of ``os``'s machine's file system (None before any file call)."""
+    sh = _instances.get(os.cpu._cpu.machine)
+    return None if sh is None else sh.lock
 
 
 class Files:
-    """ext2 over XN with an open-file table; the ABI's file calls."""
+    """ext2 over XN with an open-file table; the ABI's file calls (Session locks)."""
 
     def __init__(self, os: Any) -> None:
         self.client = AegisXN(os, 0)
@@ -226,7 +357,8 @@ class Files:
         self._get(index).refs += by
 
     def fsync(self, index: int) -> None:
-        """fsync(2): XN writes every dirty block in a safe order and flushes."""
+        """fsync(2): the file's own blocks, its inode's and the new names reaching
+        it are written back through XN in a safe order, then flushed."""
         self.fs.fsync(self._get(index).ino)
 
     def stat(self, path: Any) -> FileStat:
@@ -260,6 +392,11 @@ class Files:
         """The names in a directory."""
         _path(path)
         return sorted(self.fs.listdir(path))
+
+
+for _name in ("open", "read", "write", "lseek", "close", "inherit", "fsync", "stat",
+              "unlink", "rename", "mkdir", "rmdir", "listdir"):
+    setattr(Session, _name, _call(_name))
 
 
 def _path(p: Any) -> None:

@@ -24,6 +24,7 @@ Interface::
 
     XNBlocks(client, owns, root_block, block_size, blocks)     a BlockIO
       read_block(n)  write_block(n, data)  flush()   held() -> int
+      sync_file(want, records) -> True        one file's fsync (services/ext2/fsync.py)
     diff(old, new) -> list[(offset, bytes)]     one run covering every change
 """
 from __future__ import annotations
@@ -300,3 +301,43 @@ class XNBlocks:
                         raise
         self._order.clear()
         self.c.sync()
+
+    def sync_file(self, want: Any, records: dict[int, list[int]]) -> bool:
+        """Make one file's set durable (services/ext2/fsync.py): its blocks, the
+        inode-table blocks of its records (XN writes whole blocks: their other
+        records go too) and the bitmaps, in the order ext2 changed them; a block
+        XN's rule 1 holds back waits for its dirty children (written first, then
+        a flush). The rest stays dirty in XN's registry. Always True."""
+        wanted = set(want.blocks) | set(records)
+        todo = [n for n in self._order
+                if n in wanted or self._type.get(n) == "ext2 bitmap"]
+        done: set[int] = set()
+        for n in todo:
+            self._write_back(n, done, 0)
+        self.c.flush()
+        for n in done:
+            self._order.pop(n, None)
+        return True
+
+    def _write_back(self, n: int, done: set[int], depth: int) -> None:
+        """Write ``n`` back through XN, its dirty children first if rule 1 asks."""
+        if n in done:
+            return
+        for attempt in range(2):
+            try:
+                self.c.writeback(n)
+            except SyscallError as ex:
+                if ex.errno == "ENOENT":        # freed since: nothing to write
+                    break
+                if ex.errno != "EAGAIN" or depth > 8:
+                    raise
+                if attempt:                     # children not yet written: them first
+                    data = self._copy[n] if n in self._copy else self.read_block(n)
+                    for c in self._children(n, data):   # (a zero block ext2 never
+                        self._write_back(c, done, depth + 1)    # rewrote: UNINIT too)
+                self.c.flush()
+                continue
+            break
+        else:
+            self.c.writeback(n)
+        done.add(n)

@@ -14,6 +14,8 @@ Modules, one mechanism each::
     directory    directory entries: scan, lookup, add, remove
     frame        mount, the operation frame, inodes of an operation, path lookup
     core         open, close, read, write, truncate, fsync
+    fsync        what one file's fsync must make durable (its set)
+    order        the phases of an ordered write-back (all, or one file's set)
     fs           Ext2: unlink, link, rename, mkdir, rmdir, listdir, stat
     mkfs         a fresh file system
     check        recompute bitmaps, counts, links and i_blocks from the tree

@@ -12,7 +12,7 @@ Interface::
     FileOps(Frame)
       open(path, flags=O_RDONLY, mode=0o644) -> ino     close(ino)
       read(ino, offset, n) -> bytes      write(ino, offset, data) -> int
-      truncate(ino, size)    fsync(ino)
+      truncate(ino, size)    fsync(ino)    fsync_set(ino) -> FileSet | None
     O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from exolab.errors import SyscallError
 from exolab.services.ext2.directory import ftype_of
 from exolab.services.ext2.frame import Frame, _err, _nat
+from exolab.services.ext2.fsync import FileSet, file_set, records
 from exolab.services.ext2.inode import S_IFDIR, S_IFREG, Inode
 
 __all__ = ["FileOps", "O_RDONLY", "O_WRONLY", "O_RDWR", "O_CREAT", "O_EXCL", "O_TRUNC",
@@ -77,6 +78,7 @@ class FileOps(Frame):
         node = self._nodes[ino] = self.itab.fresh(ino, mode, self.clock.now())
         node.links = 1
         self._dirty.add(ino)
+        self._placed[ino] = (d.ino, False)
         try:
             if is_dir:
                 node.links = 2
@@ -195,6 +197,23 @@ class FileOps(Frame):
         self._touch(node)
 
     def fsync(self, ino: int) -> None:
-        """Make the file (and everything written before) durable."""
-        self._call(self._handle, ino)
+        """Make the file durable: only its own set (:mod:`.fsync`) when the device
+        can write a subset in order (``sync_file``), else everything written."""
+        want = self.fsync_set(ino)
+        some = getattr(self.dev, "sync_file", None)
+        if want is not None and some is not None:
+            self._n["flushes"] += 1
+            self.charge("ext2.flush", 1)
+            if some(want, records(self, want.inodes)):
+                self.settled(want.inodes)
+                return
         self.sync()
+
+    def fsync_set(self, ino: int) -> FileSet | None:
+        """One operation: what fsync of open file ``ino`` writes (None: everything)."""
+        return self._call(self._fsync_set, ino)  # type: ignore[no-any-return]
+
+    def _fsync_set(self, ino: Any) -> FileSet | None:
+        """fsync_set's body."""
+        self._handle(ino)
+        return file_set(self, ino)

@@ -13,7 +13,7 @@ Interface::
     _call(fn, *args)      run one operation          _iget(ino) -> Inode (shared)
     _resolve(path)        _parent(path) -> (dir, name)      _handle(ino) -> Inode
     _destroy(node)        free an inode with no names and no opens
-    sync()                statistics() -> Ext2Stats
+    sync()   settled(inodes=None)    statistics() -> Ext2Stats
     release_deferred()    free what deferred frees hold (a write-back placement)
     set_clean(clean)      the superblock's cleanly-unmounted bit
     Stat, Ext2Stats, NAME_MAX, LINK_MAX
@@ -103,7 +103,7 @@ class Frame:
     """One mounted ext2 file system: its state, the operation frame, name lookup."""
 
     __slots__ = ("dev", "clock", "charge", "sb", "groups", "bufs", "alloc", "itab",
-                 "bmap", "dirs", "_nodes", "_dirty", "_open", "_n")
+                 "bmap", "dirs", "_nodes", "_dirty", "_open", "_n", "_placed")
 
     def __init__(self, dev: BlockIO, sb: Superblock, groups: list[GroupDesc],
                  clock: Clock, charge: Charge) -> None:
@@ -121,6 +121,8 @@ class Frame:
         self._dirty: set[int] = set()          # of those, the changed ones
         self._open: dict[int, int] = {}        # ino -> open count (deferred delete)
         self._n = {"ops": 0, "copied": 0, "flushes": 0}
+        # ino -> (directory, moved): names given since the last full sync (fsync.py)
+        self._placed: dict[int, tuple[int, bool]] = {}
 
     # -- mount -----------------------------------------------------------------------
 
@@ -279,6 +281,7 @@ class Frame:
         node.size, node.links = 0, 0
         node.dtime = max(1, self.clock.now())
         self._dirty.add(node.ino)
+        self._placed.pop(node.ino, None)
         self.alloc.free_inode(node.ino, node.is_dir)
 
     def set_clean(self, clean: bool) -> None:
@@ -302,6 +305,16 @@ class Frame:
         self._n["flushes"] += 1
         self.charge("ext2.flush", 1)
         self.dev.flush()
+        self.settled()
+
+    def settled(self, inodes: Any = None) -> None:
+        """Forget the names given since the last full sync (a placement calls this
+        after its own full sync: they are all on the disk now), or only those of
+        ``inodes`` (after one file's sync wrote them)."""
+        if inodes is None:
+            self._placed.clear()
+        for ino in inodes or ():
+            self._placed.pop(ino, None)
 
     def statistics(self) -> Ext2Stats:
         """A frozen snapshot of the counters."""

@@ -59,9 +59,11 @@ class Ext2(FileOps):
         """One fewer name for ``node``: free it when no name or open handle is left."""
         node.links -= 1
         self._touch(node, data=False)
-        if node.links <= (1 if node.is_dir else 0) and node.ino not in self._open:
-            node.links = 0
-            self._destroy(node)
+        if node.links <= (1 if node.is_dir else 0):
+            self._placed.pop(node.ino, None)
+            if node.ino not in self._open:
+                node.links = 0
+                self._destroy(node)
 
     def link(self, old: str, new: str) -> None:
         """Give the file ``old`` the additional name ``new``."""
@@ -79,6 +81,7 @@ class Ext2(FileOps):
             raise _err("EMLINK", "too many links", path=old)
         self.dirs.add(d, name, node.ino, ftype_of(node.mode))
         node.links += 1
+        self._placed[node.ino] = (d.ino, False)
         self._touch(node, data=False)
         self._touch(d)
 
@@ -153,6 +156,7 @@ class Ext2(FileOps):
             self._drop_link(dst)
         self.dirs.add(dd, dname, src.ino, ftype_of(src.mode))
         self.dirs.remove(sd, sname)
+        self._placed[src.ino] = (dd.ino, True)
         if src.is_dir and sd.ino != dd.ino:
             self.dirs.set_parent(src, dd.ino)
             sd.links -= 1

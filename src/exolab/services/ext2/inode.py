@@ -16,6 +16,7 @@ Interface::
     BlockMap(sb, bufs, alloc)     lookup(inode, lblk) -> pblk | 0
                                   ensure(inode, lblk) -> (pblk, new)
                                   truncate(inode, keep_blocks)
+                                  blocks_of(inode) -> (all, data)  every block, the data ones
                                   max_blocks   logical blocks one inode can map
     S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, has_block_map(inode)
 """
@@ -197,6 +198,28 @@ class BlockMap:
                     return nxt, True
             ptr = nxt
         return ptr, False
+
+    def blocks_of(self, node: Inode) -> tuple[list[int], list[int]]:
+        """Every block ``node`` points to, at every level, and of those the data
+        blocks (the leaves): (all, leaves)."""
+        out: list[int] = []
+        leaves: list[int] = []
+        for slot in range(15):
+            if node.block[slot]:
+                self._gather(node.block[slot], max(0, slot - 11), out, leaves)
+        return out, leaves
+
+    def _gather(self, ptr: int, level: int, out: list[int], leaves: list[int]) -> None:
+        """Append ``ptr`` and, if it is an indirect block ``level`` deep, all below it."""
+        out.append(ptr)
+        if level == 0:
+            leaves.append(ptr)
+            return
+        buf = self.bufs.get(ptr)
+        for i in range(self.p):
+            child = int.from_bytes(buf[4 * i:4 * i + 4], "little")
+            if child:
+                self._gather(child, level - 1, out, leaves)
 
     def _home(self, node: Inode) -> int:
         """First block of ``node``'s inode group: the goal of its first block."""

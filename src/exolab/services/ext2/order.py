@@ -40,10 +40,23 @@ inode has zero dtime"), names of inodes not yet (or no longer) in use
 ("deleted/unused inode", cleared), link counts off by the names in flight,
 free counts (docs/files.md lists them).
 
+*One file's fsync* (:func:`plan_file`) runs the same phases over a subset:
+the blocks of :func:`.fsync.file_set` that are dirty, inode-table blocks as
+on the disk with only the chosen records as they are now, and the bitmaps as
+*disk | now* (allocations only: phase 8 is dropped, so deferred frees stay
+deferred and other files' frees stay unwritten). A directory block in the
+subset that lost a name brings the record of the inode named (its link count
+fell: written in phase 3, before the name goes); a name that moved elsewhere,
+or a still-linked inode, cannot be ordered without the other directory and
+the answer is None (the placement syncs everything). What else is dirty
+stays dirty, its disk copy unchanged; the written records and bitmaps
+advance their blocks' disk copies.
+
 Interface::
 
     Dirty(rank, now, disk)      one dirty block: its Buffers rank, bytes now, bytes on the disk
     plan(fs, dirty) -> list[list[(block, bytes, fua)]]      the phases, in order
+    plan_file(fs, dirty, blocks, records) -> (phases, {block: bytes on the disk after}) | None
     PHASES                      their names
 """
 from __future__ import annotations
@@ -53,7 +66,7 @@ from typing import Any
 
 from exolab.services.ext2.buffers import BITMAP, DATA, DIRB, ITABLE, PTR, SUPER
 
-__all__ = ["Dirty", "plan", "PHASES"]
+__all__ = ["Dirty", "plan", "plan_file", "PHASES"]
 
 PHASES = ("bitmaps set", "new blocks", "inodes unlinked or new (count 0)",
           "names added, pointers", "inodes (new ones at count 0)", "names removed",
@@ -177,3 +190,114 @@ def plan(fs: Any, dirty: dict[int, Dirty]) -> list[list[tuple[int, bytes, bool]]
         else:
             phases[7].append((n, d.now, False))
     return phases
+
+
+Phases = list[list[tuple[int, bytes, bool]]]
+_BLOCKS = ((4, 8), (28, 32), (40, 100), (108, 112))     # i_size, i_blocks, i_block, high
+
+
+def plan_file(fs: Any, dirty: dict[int, Dirty], want: Any,
+              records: dict[int, list[int]]) -> tuple[Phases, dict[int, bytes]] | None:
+    """The phases that make one file's set ``want`` (a :class:`.fsync.FileSet`)
+    durable and each written block's bytes on the disk after them; None: it
+    cannot be ordered alone (sync everything). See the module docstring."""
+    sub = {n: dirty[n] for n in want.blocks if n in dirty and dirty[n].rank != ITABLE}
+    recs = {blk: list(offs) for blk, offs in records.items()}
+    stubs: dict[int, list[int]] = {}
+    for n in sorted(want.names & sub.keys()):
+        if not _lost_ok(fs, dirty, sub[n], recs) or not _gained(fs, dirty, sub[n], stubs):
+            return None
+    first: list[tuple[int, bytes, bool]] = []
+    after: dict[int, bytes] = {}
+    size = fs.sb.inode_size
+    for blk in sorted(recs.keys() | stubs.keys()):
+        d = dirty.get(blk)
+        if d is None:
+            continue
+        if d.disk is None:
+            return None
+        base = d.disk
+        mine = recs.get(blk, [])
+        early = [off for off in stubs.get(blk, ()) if off not in mine]
+        if early:
+            base = after[blk] = _stubbed(d, early, size)
+            first.append((blk, base, False))
+        part = _records(d, base, mine, size)
+        if part != base:
+            sub[blk] = Dirty(ITABLE, part, base)
+    for n, d in dirty.items():
+        if d.rank == BITMAP and d.disk is not None:
+            bits = bytes(a | b for a, b in zip(d.disk, d.now))
+            if bits != d.disk:
+                sub[n] = Dirty(BITMAP, bits, d.disk)
+    phases = plan(fs, sub)
+    phases[7] = []                      # frees and counts wait for a full sync
+    after.update((n, d.now) for n, d in sub.items())
+    return [first] + phases, after
+
+
+def _records(d: Dirty, base: bytes, offs: Any, size: int) -> bytes:
+    """Inode-table block ``base`` with the records at ``offs`` as ``d`` has them now."""
+    out = bytearray(base)
+    for off in offs:
+        out[off:off + size] = d.now[off:off + size]
+    return bytes(out)
+
+
+def _stubbed(d: Dirty, offs: list[int], size: int) -> bytes:
+    """``d``'s disk copy with a stub at each of ``offs``: the record as now, at link
+    count 0 and without blocks (a name written before its inode then reads as a
+    deleted inode of the right type, which e2fsck -p clears)."""
+    assert d.disk is not None
+    out = bytearray(d.disk)
+    for off in offs:
+        rec = bytearray(d.now[off:off + size])
+        rec[_LINKS:_LINKS + 2] = b"\0\0"
+        for a, b in _BLOCKS:
+            rec[a:b] = bytes(b - a)
+        out[off:off + size] = rec
+    return bytes(out)
+
+
+def _links(blk: bytes, off: int) -> int:
+    """The link count of the record at ``off`` of inode-table bytes ``blk``."""
+    return int.from_bytes(blk[off + _LINKS:off + _LINKS + 2], "little")
+
+
+def _where(fs: Any, ino: int) -> tuple[int, int] | None:
+    """(inode-table block, offset) of ``ino``'s record (None: no such inode)."""
+    if not 1 <= ino <= fs.sb.inodes_count:
+        return None
+    return fs.itab._where(ino)  # type: ignore[no-any-return]
+
+
+def _lost_ok(fs: Any, dirty: dict[int, Dirty], d: Dirty, recs: dict[int, list[int]]) -> bool:
+    """Whether directory block ``d`` may be written in a subset: every inode whose
+    name it lost now has a link count of 0 (its record joins ``recs``)."""
+    if d.disk is None:
+        return d.rank == PTR            # a new block (nothing on the disk to lose)
+    gone = {i for i, _ in _names(d.disk)} - {i for i, _ in _names(d.now)}
+    for ino in sorted(gone):
+        at = _where(fs, ino)
+        it = None if at is None else dirty.get(at[0])
+        if at is None or it is None or _links(it.now, at[1]):
+            return False
+        if at[1] not in recs.setdefault(at[0], []):
+            recs[at[0]].append(at[1])
+    return True
+
+
+def _gained(fs: Any, dirty: dict[int, Dirty], d: Dirty, stubs: dict[int, list[int]]) -> bool:
+    """Note a stub for every inode named anew in directory block ``d`` that is not
+    in use on the disk yet (False: a name of no inode: sync everything)."""
+    old = set() if d.disk is None else {i for i, _ in _names(d.disk)}
+    for ino in sorted({i for i, _ in _names(d.now)} - old):
+        at = _where(fs, ino)
+        if at is None:
+            return False
+        it = dirty.get(at[0])
+        if it is None or it.disk is None or _links(it.disk, at[1]):
+            continue
+        if at[1] not in stubs.setdefault(at[0], []):
+            stubs[at[0]].append(at[1])
+    return True

@@ -138,6 +138,7 @@ def test_a_program_on_aegis_writes_an_image_e2fsck_accepts(tmp_path: Path, bs: i
     k = make_kernel("exokernel", m)
     k.boot(main)
     r = k.run()
+    k.shutdown()                    # the end of a run (runner.run): XN writes back
     assert r.reason == "finished" and k.faults == [], k.faults
     m.disks[0].close()
     assert out["hello"] == b"hello from mke2fs\n"

@@ -317,16 +317,18 @@ class XN:
 
     def _reach(self, b: int, ty: str) -> set[int]:
         """Every block the on-disk tree under ``b`` reaches (EINVAL if one is reached
-        twice or a function fails on what is on disk)."""
-        seen, stack = {b}, [(b, ty)]
-        while stack:
-            x, xty = stack.pop()
+        twice or a function fails on what is on disk). The frontier is read lowest
+        block first: ascending reads stream through the drive's read-ahead (a stack
+        read an inode table backwards, a revolution per block)."""
+        seen, todo = {b}, [(b, ty)]
+        while todo:
+            x, xty = heapq.heappop(todo)
             t = self.types.get(xty)
             for c, cty in (self._owns(t, self._disk_read(x)).items() if not t.leaf else ()):
                 if c in seen:
                     raise SyscallError("EINVAL", "the tree reaches a block twice", block=c)
                 seen.add(c)
-                stack.append((c, cty))
+                heapq.heappush(todo, (c, cty))
         return seen
 
     def probe(self, b: Any) -> bytes:
