@@ -35,8 +35,8 @@ BS, BLOCKS = 1024, 4096
 
 def _boot(img: Path, main: Callable[..., Any], until: int | None = None, create: bool = False,
           cut: bool = True) -> Any:
-    """Run ``main`` on a new machine with ``img`` attached; cut the power (torn
-    writes) when it stops; return the kernel."""
+    """Run ``main`` on a new machine with ``img`` attached; shut down cleanly if it
+    finished; cut the power (torn writes) when it stops; return the kernel."""
     m = Machine("dec5000", frames=16384)
     extra = {"blocks": BLOCKS, "create": True} if create else {}
     m.attach_disk(str(img), block_size=BS, **extra)
@@ -45,6 +45,7 @@ def _boot(img: Path, main: Callable[..., Any], until: int | None = None, create:
     r = k.run(until=until) if until else k.run()
     if until is None:
         assert r.reason == "finished" and k.faults == [], k.faults
+        k.shutdown()                    # a finished run shuts down cleanly, as runner.run does
     if cut:
         m.disks[0].power_cut("tear")
     m.disks[0].close()
