@@ -93,3 +93,12 @@ def test_suites_carry_their_programs() -> None:
     assert not get_suite("speed").programs
     with pytest.raises(ConfigError):
         find_program("nosuch")
+
+
+def test_suite_order_follows_suite_modules_not_import_order() -> None:
+    """find_program picks the first suite declaring a benchmark, so the order
+    must not depend on which test module imported a suite first."""
+    from exolab.bench.registry import SUITE_MODULES, registered
+    rank = {m: i for i, m in enumerate(SUITE_MODULES)}
+    ranks = [rank.get(info.fn.__module__, len(rank)) for info in registered().values()]
+    assert ranks == sorted(ranks)

@@ -218,9 +218,14 @@ def _load() -> None:
 
 
 def registered() -> dict[str, SuiteInfo]:
-    """Every registered suite, by name, in registration order."""
+    """Every registered suite, by name, in the order of :data:`SUITE_MODULES`
+    (suites of other modules after them, in registration order), whatever
+    order the modules happened to be imported in."""
     _load()
-    return dict(_REGISTRY)
+    rank = {module: i for i, module in enumerate(SUITE_MODULES)}
+    ordered = sorted(_REGISTRY.items(),
+                     key=lambda item: rank.get(item[1].fn.__module__, len(rank)))
+    return dict(ordered)
 
 
 def get_suite(name: str) -> SuiteInfo:
@@ -232,7 +237,7 @@ def get_suite(name: str) -> SuiteInfo:
 
 
 def program_suites() -> list[SuiteInfo]:
-    """Every registered suite that declares programs, in registration order."""
+    """Every registered suite that declares programs, in :func:`registered` order."""
     return [info for info in registered().values() if info.programs]
 
 
