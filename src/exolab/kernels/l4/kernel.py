@@ -49,6 +49,7 @@ from exolab.kernels.l4.mapdb import MapDBStats, MappingDB
 from exolab.kernels.l4.objects import (DEAD, NIL, READY, RECEIVING, RUNNING, SENDING,
                                        TCB, Space, id_number, make_id)
 from exolab.kernels.l4.paths import resolve
+from exolab.kernels.l4.pool import Pool
 from exolab.machine.cpu import CPU, KERNEL, USER, Cause
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.pagewalk import PTE_A, PTE_D, PTE_P, PTE_W, PageTables, walk
@@ -96,9 +97,9 @@ class L4:
             raise ConfigError("L4 needs more physical memory", frames=mem.frames)
         self.machine = machine
         self.paths = resolve(machine.profile.name, paths)
-        self._kfree = list(range(pool - 1, KERNEL_IMAGE - 1, -1))    # kernel frames
-        self.kframes_total = len(self._kfree)
-        self.pt = PageTables(mem, self._kalloc, self._kfree.append)
+        self._kfree = Pool(KERNEL_IMAGE, pool)      # kernel frames (lazy: nothing per frame)
+        self.kframes_total = self._kfree.total
+        self.pt = PageTables(mem, self._kalloc, self._kfree.give)
         self.kdir = self.pt.new_directory()         # the kernel region's tables
         for di in range(*_KERNEL_PDS):                    # made once, linked into every space
             self.pt.map(self.kdir, di << 10, 0, False, user=False)
@@ -107,8 +108,8 @@ class L4:
         self.spaces: dict[int, Space] = {}
         self.tcbs: dict[int, TCB] = {}              # TCB number -> TCB
         self.by_sim: dict[int, TCB] = {}            # SimThread tid -> TCB
-        self._versions = [0] * MAX_THREADS
-        self._free_numbers = list(range(MAX_THREADS - 1, 0, -1))
+        self._versions: dict[int, int] = {}        # TCB number -> its last version
+        self._free_numbers = Pool(1, MAX_THREADS)
         self.ready: deque[TCB] = deque()
         self.ipc = IPC(self)
         self.console = Console()
@@ -118,7 +119,7 @@ class L4:
         self.loaded: Space | None = None            # the space whose cr3 is loaded
         self.syscalls = self.page_faults = self.threads_made = self.spaces_made = 0
         self._next_sid = SIGMA0_SID
-        self._asids = list(range(MAX_SPACES, 0, -1))       # space numbers (tags below)
+        self._asids = Pool(1, MAX_SPACES + 1)              # space numbers (tags below)
         self._asid_mask = machine.cpu.tlb.asid_mask
         self._tag_owner: dict[int, Space] = {}              # TLB tag -> space using it
         self.sigma0: TCB | None = None
@@ -133,7 +134,7 @@ class L4:
         """A free kernel frame (page tables, TCBs, UTCBs), or ENOMEM."""
         if not self._kfree:
             raise SyscallError("ENOMEM", "out of kernel memory")
-        return self._kfree.pop()
+        return self._kfree.take()
 
     def _on_change(self, sid: int, vpn: int, ppn: int | None, writable: bool) -> None:
         """The mapping database changed (sid, vpn): store the PTE, drop the TLB entry."""
@@ -213,12 +214,12 @@ class L4:
                 kf.append(self._kalloc())
                 self.pt.map(directory, vpn, kf[-1], vpn == STACK_VPN)
         except SyscallError:
-            self._kfree.extend(kf)
+            self._kfree.give_all(kf)
             self.pt.release(directory)
             raise
         sid = self._next_sid
         self._next_sid += 1
-        number = self._asids.pop()
+        number = self._asids.take()
         space = Space(sid, name, (number - 1) % self._asid_mask + 1, directory, creator,
                       CODE_VPN, STACK_VPN, kf)
         space.number = number
@@ -239,15 +240,15 @@ class L4:
         try:
             utcb_frame = self._kalloc()
         except SyscallError:
-            self._kfree.append(tcb_frame)
+            self._kfree.give(tcb_frame)
             raise
-        number = self._free_numbers.pop()
-        self._versions[number] += 1
+        number = self._free_numbers.take()
+        self._versions[number] = version = self._versions.get(number, 0) + 1
         used = {(self.tcbs[n].utcb_vaddr >> 12) - UTCB_VPN for n in space.threads}
         slot = min(set(range(512)) - used)
         self.pt.map(self.kdir, TCB_VPN + number, tcb_frame, True, user=False)
         self.pt.map(space.directory, UTCB_VPN + slot, utcb_frame, True)
-        tid = make_id(number, self._versions[number])
+        tid = make_id(number, version)
         sim = self.machine.threads.create(self._thread_body, (), name or f"t{number}",
                                           owner=space)
         t = TCB(tid, space, sim, pager, (TCB_VPN + number) << 12, (UTCB_VPN + slot) << 12)
@@ -433,10 +434,10 @@ class L4:
         number = id_number(t.tid)
         self.pt.unmap(self.kdir, TCB_VPN + number)
         self.pt.unmap(t.space.directory, t.utcb_vaddr >> 12)
-        self._kfree.extend(t.frames)
+        self._kfree.give_all(t.frames)
         t.frames = ()
         del self.tcbs[number]
-        self._free_numbers.append(number)
+        self._free_numbers.give(number)
         t.space.threads.discard(number)
         if not t.space.threads and not t.space.alive:
             self._release_space(t.space)
@@ -447,9 +448,9 @@ class L4:
             self.loaded = None
             self.machine.cpu.page_table = -1
         self.pt.release(space.directory)
-        self._kfree.extend(space.kframes)
+        self._kfree.give_all(space.kframes)
         space.kframes = []
-        self._asids.append(space.number)
+        self._asids.give(space.number)
         parent = self.spaces.get(space.creator)
         if parent is not None:
             parent.children.discard(space.sid)

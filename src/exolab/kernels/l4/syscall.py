@@ -401,8 +401,8 @@ def _myself(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
 
 def _kinfo(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
     """sigma0's view: the frames it holds (first, end), its space id."""
-    frames = sorted(k.mapdb.frames)
-    return (frames[0], frames[-1] + 1, me.space.sid)
+    frames = k.mapdb.frames
+    return (frames.start, frames.stop, me.space.sid)
 
 
 def _yield(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
