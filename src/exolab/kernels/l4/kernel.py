@@ -60,14 +60,16 @@ __all__ = ["L4", "L4Stats", "SIGMA0_SID", "SIGMA0_ID", "MAX_THREADS", "MAX_SPACE
 
 SIGMA0_SID = 0
 SIGMA0_ID = make_id(1, 1)   # sigma0's thread id, well known (the first TCB)
-MAX_THREADS = 4096          # TCB numbers (the virtual TCB array: four page tables)
-MAX_SPACES = 4096           # space numbers (TLB tags are derived, shared, flushed)
+MAX_THREADS = 16_384        # TCB numbers (the virtual TCB array: 16 page tables, the
+                            # first 4 made at boot, the rest when a number needs them)
+MAX_SPACES = 16_384         # space numbers (TLB tags are derived, shared, flushed)
 KERNEL_IMAGE = 16           # frames of kernel text and data
 TCB_VPN = 0xC0000           # virtual TCB array: TCB n at page TCB_VPN + n
 UTCB_VPN = 0xBFD00          # per-space UTCB pages: UTCB_VPN + slot (slot < 512)
 STACK_VPN, CODE_VPN = 0xBFF00, 0xBFF80
 USER_LIMIT = WINDOW_VPN     # user pages (mapped, granted, faulted) lie below this
 _KERNEL_PDS = (TCB_VPN >> 10, (TCB_VPN + MAX_THREADS) >> 10)
+_BOOT_PDS = 4               # TCB page tables made at boot (TCB numbers below 4,096)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +103,11 @@ class L4:
         self.kframes_total = self._kfree.total
         self.pt = PageTables(mem, self._kalloc, self._kfree.give)
         self.kdir = self.pt.new_directory()         # the kernel region's tables
-        for di in range(*_KERNEL_PDS):                    # made once, linked into every space
-            self.pt.map(self.kdir, di << 10, 0, False, user=False)
-            self.pt.unmap(self.kdir, di << 10)
-        self.mapdb = MappingDB(SIGMA0_SID, range(pool, mem.frames), self._on_change)
         self.spaces: dict[int, Space] = {}
+        self._tcb_pds = _KERNEL_PDS[0]              # TCB page tables made: slots below this
+        for _ in range(_BOOT_PDS):                  # made once, linked into every space
+            self._tcb_table()
+        self.mapdb = MappingDB(SIGMA0_SID, range(pool, mem.frames), self._on_change)
         self.tcbs: dict[int, TCB] = {}              # TCB number -> TCB
         self.by_sim: dict[int, TCB] = {}            # SimThread tid -> TCB
         self._versions: dict[int, int] = {}        # TCB number -> its last version
@@ -200,6 +202,17 @@ class L4:
         """The space whose page directory is loaded."""
         return self.loaded
 
+    def _tcb_table(self) -> None:
+        """Make the next page table of the virtual TCB array and enter it in every
+        space's directory (the kernel region is shared). TCB numbers are handed out
+        lowest first, so this happens once per 1,024 numbers, never per thread."""
+        di = self._tcb_pds
+        self.pt.map(self.kdir, di << 10, 0, False, user=False)
+        self.pt.unmap(self.kdir, di << 10)
+        self._tcb_pds = di + 1
+        for space in self.spaces.values():
+            self.pt.link(space.directory, self.kdir, di, di + 1)
+
     # -- spaces and threads -------------------------------------------------------------
 
     def new_space(self, creator: int, name: str) -> Space:
@@ -209,7 +222,7 @@ class L4:
         kf: list[int] = []
         directory = self.pt.new_directory()
         try:
-            self.pt.link(directory, self.kdir, _KERNEL_PDS[0], _KERNEL_PDS[1])
+            self.pt.link(directory, self.kdir, _KERNEL_PDS[0], self._tcb_pds)
             for vpn in (CODE_VPN, STACK_VPN):
                 kf.append(self._kalloc())
                 self.pt.map(directory, vpn, kf[-1], vpn == STACK_VPN)
@@ -243,6 +256,13 @@ class L4:
             self._kfree.give(tcb_frame)
             raise
         number = self._free_numbers.take()
+        try:
+            if (TCB_VPN + number) >> 10 >= self._tcb_pds:
+                self._tcb_table()
+        except SyscallError:
+            self._free_numbers.give(number)
+            self._kfree.give_all((utcb_frame, tcb_frame))
+            raise
         self._versions[number] = version = self._versions.get(number, 0) + 1
         used = {(self.tcbs[n].utcb_vaddr >> 12) - UTCB_VPN for n in space.threads}
         slot = min(set(range(512)) - used)
