@@ -110,6 +110,8 @@ class L4:
         self.mapdb = MappingDB(SIGMA0_SID, range(pool, mem.frames), self._on_change)
         self.tcbs: dict[int, TCB] = {}              # TCB number -> TCB
         self.by_sim: dict[int, TCB] = {}            # SimThread tid -> TCB
+        self._closed: dict[int, dict[TCB, None]] = {}   # tid -> threads that entered a
+        #   closed receive from it (an index: a stale entry is filtered where used)
         self._versions: dict[int, int] = {}        # TCB number -> its last version
         self._free_numbers = Pool(1, MAX_THREADS)
         self.ready: deque[TCB] = deque()
@@ -274,6 +276,7 @@ class L4:
         t = TCB(tid, space, sim, pager, (TCB_VPN + number) << 12, (UTCB_VPN + slot) << 12)
         t.frames = (tcb_frame, utcb_frame)
         sim.args = (t, entry, args, L4Lib)
+        t.serial = self.threads_made
         self.tcbs[number] = t
         self.by_sim[sim.tid] = t
         space.threads.add(number)
@@ -431,6 +434,26 @@ class L4:
         if not space.threads:
             self._release_space(space)
 
+    def note_closed(self, t: TCB, partner: int) -> None:
+        """Index that ``t`` waits in a closed receive from ``partner`` (so a dying
+        partner finds its waiters without scanning every thread)."""
+        if t.closed_on != partner:
+            self._unnote_closed(t)
+            got = self._closed.get(partner)
+            if got is None:
+                got = self._closed[partner] = {}
+            got[t] = None
+            t.closed_on = partner
+
+    def _unnote_closed(self, t: TCB) -> None:
+        """Take ``t`` out of the closed-receive index."""
+        got = self._closed.get(t.closed_on)
+        if got is not None:
+            got.pop(t, None)
+            if not got:
+                del self._closed[t.closed_on]
+        t.closed_on = NIL
+
     def _reap(self, t: TCB) -> None:
         """Forget a dead thread: partners waiting on it get ESRCH; free its pages."""
         t.state = DEAD
@@ -439,7 +462,8 @@ class L4:
             self.ready.remove(t)
         for s in list(t.senders):
             self.ipc.abort(s, SyscallError("ESRCH", "the receiver died", tid=t.tid))
-        for o in self.tcbs.values():
+        self._unnote_closed(t)
+        for o in sorted(self._closed.pop(t.tid, {}), key=_serial):
             if o.state == RECEIVING and o.partner == t.tid and o.waiting_on is None:
                 self.ipc.abort(o, SyscallError("ESRCH", "the partner died", tid=t.tid))
         if t.waiting_on is not None:
@@ -560,3 +584,8 @@ class L4:
                        self.mapdb.statistics().nodes, 0, self.threads_made,
                        self.spaces_made, self.page_faults, self.ipc.statistics(),
                        self.mapdb.statistics())
+
+
+def _serial(t: TCB) -> int:
+    """A thread's creation order (sort key)."""
+    return t.serial
