@@ -13,6 +13,8 @@ from exolab.errors import SyscallError
 from exolab.kernels.l4 import L4
 from exolab.machine import Machine
 
+from ._support import run
+
 HEAP = 0x400000
 DONE = 0x99
 
@@ -103,3 +105,17 @@ def test_the_attack_is_a_clean_error_and_nothing_else_changes(attack: str) -> No
     assert log == solo_log == [("bystander", b"bystander data!!")]
     assert k.faults == [] and solo.faults == []
     k.mapdb.check()
+
+
+def test_an_unknown_call_is_enosys_and_a_wrong_arity_einval() -> None:
+    from exolab.kernels.l4 import syscall as sc
+    got: list[Any] = []
+
+    def root(l4: Any) -> None:
+        for number, args in ((9999, ()), ("x", ()), (sc.MYSELF, (1,)), (sc.YIELD, ())):
+            try:
+                l4._cpu.trap(number, *args)
+            except SyscallError as e:
+                got.append((e.errno, e.fields.get("expected")))
+    run(root)
+    assert got == [("ENOSYS", None), ("ENOSYS", None), ("EINVAL", 0), ("EINVAL", 1)]

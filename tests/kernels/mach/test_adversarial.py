@@ -230,3 +230,19 @@ def test_filling_the_kernel_buffer_zone_cannot_stop_unix_calls() -> None:
     assert out == {"hog": ["ENOMEM"], "hog_getpid": True, "pipe": 12}
     z = k.ipc.statistics().zone
     assert z.allocated == z.freed and not k.faults
+
+
+def test_a_mach_trap_with_the_wrong_arity_is_einval_naming_the_count() -> None:
+    from exolab.kernels.mach.kernel import MACH_BASE, MACH_TRAPS
+    out: list[Any] = []
+
+    def main(os: Any) -> int:
+        for name, args in (("thread_self", (1,)), ("mach_msg", (None, b""))):
+            try:
+                os._trap(MACH_BASE + MACH_TRAPS.index(name), *args)
+            except SyscallError as ex:
+                out.append((ex.errno, ex.fields.get("expected"), ex.fields.get("actual")))
+        return 0
+
+    boot(main)
+    assert out == [("EINVAL", 0, 1), ("EINVAL", 4, 2)]

@@ -79,3 +79,22 @@ class Spaces(RuleBasedStateMachine):
 
 
 TestSpaces = Spaces.TestCase
+
+
+def test_a_name_space_holds_a_name_per_process_of_a_ten_thousand_process_system(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UX server names one port per live process: 10,000+ names fit, and the
+    declared bound still stops a space with a clean EAGAIN."""
+    from exolab.kernels.mach import ports as ports_module
+    from exolab.kernels.mach.limits import MAX_NAMES
+    assert MAX_NAMES >= 10_000 + 100
+    space = PortSpace("ux")
+    names = {space.insert(Port(i, "ux"), RECEIVE) for i in range(10_100)}
+    assert len(names) == 10_100
+    small = PortSpace("small")
+    monkeypatch.setattr(ports_module, "MAX_NAMES", 3)      # the bound, scaled down
+    for i in range(3):
+        small.insert(Port(20_000 + i, "small"), RECEIVE)
+    with pytest.raises(SyscallError) as e:
+        small.insert(Port(30_000, "small"), RECEIVE)
+    assert e.value.errno == "EAGAIN"

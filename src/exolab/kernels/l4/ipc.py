@@ -196,6 +196,8 @@ class IPC:
                 self._transfer(cpu, s, me, s.out)
                 if s.call:
                     s.state, s.partner = RECEIVING, me.tid
+                    if s.closed_on != me.tid:       # (indexed once per partner)
+                        self.k.note_closed(s, me.tid)
                 else:
                     s.result = None
                     self.k.make_ready(s)
@@ -217,6 +219,8 @@ class IPC:
             me.partner, me.waiting_on = partner.tid, partner
         else:
             me.partner, me.waiting_on = partner, None
+            if state == RECEIVING and partner != ANY and me.closed_on != partner:
+                self.k.note_closed(me, partner)     # (indexed once per partner)
         self.blocked += 1
         if timeout:
             me.timer = self.k.machine.clock.after(timeout, self._expire, me)

@@ -49,6 +49,7 @@ from exolab.kernels.l4.mapdb import MapDBStats, MappingDB
 from exolab.kernels.l4.objects import (DEAD, NIL, READY, RECEIVING, RUNNING, SENDING,
                                        TCB, Space, id_number, make_id)
 from exolab.kernels.l4.paths import resolve
+from exolab.kernels.l4.pool import Pool
 from exolab.machine.cpu import CPU, KERNEL, USER, Cause
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.pagewalk import PTE_A, PTE_D, PTE_P, PTE_W, PageTables, walk
@@ -59,14 +60,16 @@ __all__ = ["L4", "L4Stats", "SIGMA0_SID", "SIGMA0_ID", "MAX_THREADS", "MAX_SPACE
 
 SIGMA0_SID = 0
 SIGMA0_ID = make_id(1, 1)   # sigma0's thread id, well known (the first TCB)
-MAX_THREADS = 4096          # TCB numbers (the virtual TCB array: four page tables)
-MAX_SPACES = 4096           # space numbers (TLB tags are derived, shared, flushed)
+MAX_THREADS = 16_384        # TCB numbers (the virtual TCB array: 16 page tables, the
+                            # first 4 made at boot, the rest when a number needs them)
+MAX_SPACES = 16_384         # space numbers (TLB tags are derived, shared, flushed)
 KERNEL_IMAGE = 16           # frames of kernel text and data
 TCB_VPN = 0xC0000           # virtual TCB array: TCB n at page TCB_VPN + n
 UTCB_VPN = 0xBFD00          # per-space UTCB pages: UTCB_VPN + slot (slot < 512)
 STACK_VPN, CODE_VPN = 0xBFF00, 0xBFF80
 USER_LIMIT = WINDOW_VPN     # user pages (mapped, granted, faulted) lie below this
 _KERNEL_PDS = (TCB_VPN >> 10, (TCB_VPN + MAX_THREADS) >> 10)
+_BOOT_PDS = 4               # TCB page tables made at boot (TCB numbers below 4,096)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +99,21 @@ class L4:
             raise ConfigError("L4 needs more physical memory", frames=mem.frames)
         self.machine = machine
         self.paths = resolve(machine.profile.name, paths)
-        self._kfree = list(range(pool - 1, KERNEL_IMAGE - 1, -1))    # kernel frames
-        self.kframes_total = len(self._kfree)
-        self.pt = PageTables(mem, self._kalloc, self._kfree.append)
+        self._kfree = Pool(KERNEL_IMAGE, pool)      # kernel frames (lazy: nothing per frame)
+        self.kframes_total = self._kfree.total
+        self.pt = PageTables(mem, self._kalloc, self._kfree.give)
         self.kdir = self.pt.new_directory()         # the kernel region's tables
-        for di in range(*_KERNEL_PDS):                    # made once, linked into every space
-            self.pt.map(self.kdir, di << 10, 0, False, user=False)
-            self.pt.unmap(self.kdir, di << 10)
-        self.mapdb = MappingDB(SIGMA0_SID, range(pool, mem.frames), self._on_change)
         self.spaces: dict[int, Space] = {}
+        self._tcb_pds = _KERNEL_PDS[0]              # TCB page tables made: slots below this
+        for _ in range(_BOOT_PDS):                  # made once, linked into every space
+            self._tcb_table()
+        self.mapdb = MappingDB(SIGMA0_SID, range(pool, mem.frames), self._on_change)
         self.tcbs: dict[int, TCB] = {}              # TCB number -> TCB
         self.by_sim: dict[int, TCB] = {}            # SimThread tid -> TCB
-        self._versions = [0] * MAX_THREADS
-        self._free_numbers = list(range(MAX_THREADS - 1, 0, -1))
+        self._closed: dict[int, dict[TCB, None]] = {}   # tid -> threads that entered a
+        #   closed receive from it (an index: a stale entry is filtered where used)
+        self._versions: dict[int, int] = {}        # TCB number -> its last version
+        self._free_numbers = Pool(1, MAX_THREADS)
         self.ready: deque[TCB] = deque()
         self.ipc = IPC(self)
         self.console = Console()
@@ -118,7 +123,7 @@ class L4:
         self.loaded: Space | None = None            # the space whose cr3 is loaded
         self.syscalls = self.page_faults = self.threads_made = self.spaces_made = 0
         self._next_sid = SIGMA0_SID
-        self._asids = list(range(MAX_SPACES, 0, -1))       # space numbers (tags below)
+        self._asids = Pool(1, MAX_SPACES + 1)              # space numbers (tags below)
         self._asid_mask = machine.cpu.tlb.asid_mask
         self._tag_owner: dict[int, Space] = {}              # TLB tag -> space using it
         self.sigma0: TCB | None = None
@@ -133,7 +138,7 @@ class L4:
         """A free kernel frame (page tables, TCBs, UTCBs), or ENOMEM."""
         if not self._kfree:
             raise SyscallError("ENOMEM", "out of kernel memory")
-        return self._kfree.pop()
+        return self._kfree.take()
 
     def _on_change(self, sid: int, vpn: int, ppn: int | None, writable: bool) -> None:
         """The mapping database changed (sid, vpn): store the PTE, drop the TLB entry."""
@@ -199,6 +204,17 @@ class L4:
         """The space whose page directory is loaded."""
         return self.loaded
 
+    def _tcb_table(self) -> None:
+        """Make the next page table of the virtual TCB array and enter it in every
+        space's directory (the kernel region is shared). TCB numbers are handed out
+        lowest first, so this happens once per 1,024 numbers, never per thread."""
+        di = self._tcb_pds
+        self.pt.map(self.kdir, di << 10, 0, False, user=False)
+        self.pt.unmap(self.kdir, di << 10)
+        self._tcb_pds = di + 1
+        for space in self.spaces.values():
+            self.pt.link(space.directory, self.kdir, di, di + 1)
+
     # -- spaces and threads -------------------------------------------------------------
 
     def new_space(self, creator: int, name: str) -> Space:
@@ -208,17 +224,17 @@ class L4:
         kf: list[int] = []
         directory = self.pt.new_directory()
         try:
-            self.pt.link(directory, self.kdir, _KERNEL_PDS[0], _KERNEL_PDS[1])
+            self.pt.link(directory, self.kdir, _KERNEL_PDS[0], self._tcb_pds)
             for vpn in (CODE_VPN, STACK_VPN):
                 kf.append(self._kalloc())
                 self.pt.map(directory, vpn, kf[-1], vpn == STACK_VPN)
         except SyscallError:
-            self._kfree.extend(kf)
+            self._kfree.give_all(kf)
             self.pt.release(directory)
             raise
         sid = self._next_sid
         self._next_sid += 1
-        number = self._asids.pop()
+        number = self._asids.take()
         space = Space(sid, name, (number - 1) % self._asid_mask + 1, directory, creator,
                       CODE_VPN, STACK_VPN, kf)
         space.number = number
@@ -239,20 +255,28 @@ class L4:
         try:
             utcb_frame = self._kalloc()
         except SyscallError:
-            self._kfree.append(tcb_frame)
+            self._kfree.give(tcb_frame)
             raise
-        number = self._free_numbers.pop()
-        self._versions[number] += 1
+        number = self._free_numbers.take()
+        try:
+            if (TCB_VPN + number) >> 10 >= self._tcb_pds:
+                self._tcb_table()
+        except SyscallError:
+            self._free_numbers.give(number)
+            self._kfree.give_all((utcb_frame, tcb_frame))
+            raise
+        self._versions[number] = version = self._versions.get(number, 0) + 1
         used = {(self.tcbs[n].utcb_vaddr >> 12) - UTCB_VPN for n in space.threads}
         slot = min(set(range(512)) - used)
         self.pt.map(self.kdir, TCB_VPN + number, tcb_frame, True, user=False)
         self.pt.map(space.directory, UTCB_VPN + slot, utcb_frame, True)
-        tid = make_id(number, self._versions[number])
+        tid = make_id(number, version)
         sim = self.machine.threads.create(self._thread_body, (), name or f"t{number}",
                                           owner=space)
         t = TCB(tid, space, sim, pager, (TCB_VPN + number) << 12, (UTCB_VPN + slot) << 12)
         t.frames = (tcb_frame, utcb_frame)
         sim.args = (t, entry, args, L4Lib)
+        t.serial = self.threads_made
         self.tcbs[number] = t
         self.by_sim[sim.tid] = t
         space.threads.add(number)
@@ -410,6 +434,26 @@ class L4:
         if not space.threads:
             self._release_space(space)
 
+    def note_closed(self, t: TCB, partner: int) -> None:
+        """Index that ``t`` waits in a closed receive from ``partner`` (so a dying
+        partner finds its waiters without scanning every thread)."""
+        if t.closed_on != partner:
+            self._unnote_closed(t)
+            got = self._closed.get(partner)
+            if got is None:
+                got = self._closed[partner] = {}
+            got[t] = None
+            t.closed_on = partner
+
+    def _unnote_closed(self, t: TCB) -> None:
+        """Take ``t`` out of the closed-receive index."""
+        got = self._closed.get(t.closed_on)
+        if got is not None:
+            got.pop(t, None)
+            if not got:
+                del self._closed[t.closed_on]
+        t.closed_on = NIL
+
     def _reap(self, t: TCB) -> None:
         """Forget a dead thread: partners waiting on it get ESRCH; free its pages."""
         t.state = DEAD
@@ -418,7 +462,8 @@ class L4:
             self.ready.remove(t)
         for s in list(t.senders):
             self.ipc.abort(s, SyscallError("ESRCH", "the receiver died", tid=t.tid))
-        for o in self.tcbs.values():
+        self._unnote_closed(t)
+        for o in sorted(self._closed.pop(t.tid, {}), key=_serial):
             if o.state == RECEIVING and o.partner == t.tid and o.waiting_on is None:
                 self.ipc.abort(o, SyscallError("ESRCH", "the partner died", tid=t.tid))
         if t.waiting_on is not None:
@@ -433,10 +478,10 @@ class L4:
         number = id_number(t.tid)
         self.pt.unmap(self.kdir, TCB_VPN + number)
         self.pt.unmap(t.space.directory, t.utcb_vaddr >> 12)
-        self._kfree.extend(t.frames)
+        self._kfree.give_all(t.frames)
         t.frames = ()
         del self.tcbs[number]
-        self._free_numbers.append(number)
+        self._free_numbers.give(number)
         t.space.threads.discard(number)
         if not t.space.threads and not t.space.alive:
             self._release_space(t.space)
@@ -447,9 +492,9 @@ class L4:
             self.loaded = None
             self.machine.cpu.page_table = -1
         self.pt.release(space.directory)
-        self._kfree.extend(space.kframes)
+        self._kfree.give_all(space.kframes)
         space.kframes = []
-        self._asids.append(space.number)
+        self._asids.give(space.number)
         parent = self.spaces.get(space.creator)
         if parent is not None:
             parent.children.discard(space.sid)
@@ -539,3 +584,8 @@ class L4:
                        self.mapdb.statistics().nodes, 0, self.threads_made,
                        self.spaces_made, self.page_faults, self.ipc.statistics(),
                        self.mapdb.statistics())
+
+
+def _serial(t: TCB) -> int:
+    """A thread's creation order (sort key)."""
+    return t.serial

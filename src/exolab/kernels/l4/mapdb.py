@@ -23,7 +23,7 @@ parent's frame with no more rights than its parent; every root is sigma0's.
 
 Interface::
 
-    MappingDB(sigma0, frames, on_change)      frames: the ppns sigma0 holds
+    MappingDB(sigma0, frames, on_change)      frames: the range of ppns sigma0 holds
       lookup(space, vpn) -> (ppn, writable) | None
       map(src, svpn, dst, dvpn, writable) -> ppn
       grant(src, svpn, dst, dvpn, writable) -> ppn
@@ -38,7 +38,7 @@ Interface::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 from exolab.errors import KernelPanic, SyscallError
 
@@ -79,9 +79,12 @@ class MappingDB:
     __slots__ = ("sigma0", "frames", "on_change", "_nodes", "_gone", "_maps",
                  "_grants", "_flushes", "_removed", "_by_space")
 
-    def __init__(self, sigma0: int, frames: Iterable[int], on_change: OnChange) -> None:
+    def __init__(self, sigma0: int, frames: range, on_change: OnChange) -> None:
+        if type(frames) is not range or frames.step != 1:
+            raise KernelPanic("mapdb: sigma0's frames must be a contiguous range")
         self.sigma0 = sigma0                        # the space that holds all at start
-        self.frames = frozenset(frames)             # sigma0's frames (identity-mapped)
+        self.frames = frames                        # sigma0's frames (identity-mapped; a
+                                                    # range: O(1) membership, no per-frame set)
         self.on_change = on_change                  # the kernel's page-table hook
         self._nodes: dict[tuple[int, int], MapNode] = {}   # (space, vpn) -> node
         self._gone: set[int] = set()                # sigma0 frames granted away

@@ -165,6 +165,8 @@ class TCB:
     irqs: set[int] = field(default_factory=set)             # attached interrupts
     fault_vpn: int = -1                 # page of an outstanding page fault
     frames: tuple[int, ...] = ()        # its TCB and UTCB frames (kernel memory)
+    serial: int = 0                     # creation order (the kernel's scans follow it)
+    closed_on: int = NIL                # the partner whose closed-receive index holds it
 
 
 @dataclass(slots=True, eq=False)

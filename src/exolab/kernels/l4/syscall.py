@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError, safe_str
+from exolab.kernels.common.args import arity, no_such_call
 from exolab.kernels.l4.objects import (ANY, IRQ_BASE, Endpoint, MapItem, Message,
                                        NO_BUFFER, Notification, RecvBuffer)
 
@@ -401,8 +402,8 @@ def _myself(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
 
 def _kinfo(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
     """sigma0's view: the frames it holds (first, end), its space id."""
-    frames = sorted(k.mapdb.frames)
-    return (frames[0], frames[-1] + 1, me.space.sid)
+    frames = k.mapdb.frames
+    return (frames.start, frames.stop, me.space.sid)
 
 
 def _yield(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
@@ -436,8 +437,10 @@ _IPC = frozenset((SEND, RECV, CALL, REPLY_WAIT, WAIT))
 def dispatch(k: "L4", cpu: Any, number: Any, args: tuple[Any, ...]) -> Any:
     """Decode the trap number and arity, charge the entry, invoke."""
     row = TABLE.get(number) if type(number) is int else None
-    if row is None or len(args) != row[1]:
-        raise SyscallError("ENOSYS", "no such L4 call", number=safe_str(number))
+    if row is None:
+        raise no_such_call(number, "L4 call")
+    if len(args) != row[1]:
+        raise arity(number, row[1], len(args))
     cpu.charge(k.paths["l4_segments"])
     if number not in _IPC:
         k.charge_row(cpu, "l4_syscall")

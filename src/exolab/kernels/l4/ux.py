@@ -72,7 +72,8 @@ MMAP_LIMIT = 0xB0000        # mmap regions end below the UTCB/stack/window area
 POOL_VPN = 0x1000           # the server's pool of frames, from this vpn up
 BATCH = 32                  # frames per page request to sigma0
 MAX_FDS = 64
-MAX_PROCS = 2000            # live processes (the scale rows reach 1,000)
+MAX_PROCS = 16_000          # live processes: one thread each, within MAX_THREADS (16,384)
+                            # less the server's own; kernel memory (frames/4) binds first
 MAX_SHM = 16 << 20          # bytes in one shared segment (docs/abi.md)
 EAGER_PAGES = 8             # an unprotect of at most this many pages maps them back at once
 

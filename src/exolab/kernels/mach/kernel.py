@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exolab.errors import SyscallError
+from exolab.kernels.common.args import arity
 from exolab.kernels.common.args import shown
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.mach.ipc import Ipc, IpcStats
@@ -176,13 +177,12 @@ class MachKernel(MonolithicKernel):
         self.syscalls += 1
         if name == "mach_msg":
             if len(args) != 4:
-                raise SyscallError("EINVAL", "wrong number of arguments", call=name)
+                raise arity(name, 4, len(args))
             return self._mach_msg(cpu, proc, *args)
         cpu.charge(self.c_mach_trap)
         handler = _CALLS[name]
         if len(args) != handler[1]:
-            raise SyscallError("EINVAL", "wrong number of arguments", call=name,
-                               expected=handler[1], actual=len(args))
+            raise arity(name, handler[1], len(args))
         return handler[0](self, cpu, proc, *args)
 
     def _mach_msg(self, cpu: CPU, proc: Process, raw: Any, body: Any, rcv: Any,

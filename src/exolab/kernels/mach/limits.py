@@ -29,7 +29,8 @@ from exolab.kernels.monolithic.limits import LIMITS as _UX_LIMITS
 __all__ = ["MAX_NAMES", "QUEUE_LIMIT", "MAX_MSG", "MAX_ITEMS", "HEADER_SIZE",
            "KMSG_FIRST", "KMSG_FRAMES", "KMSG_RESERVE", "MAX_PAGERS", "LIMITS"]
 
-MAX_NAMES = 4096            # ipc_space entries per task (Mach 3: a growable table; bounded)
+MAX_NAMES = 65_536          # ipc_space entries per task (Mach 3: a growable table; bounded
+                            # here so the UX server, one name per live process, holds 10k+)
 QUEUE_LIMIT = 16            # Mach 3's default port queue limit is 5; 16 keeps a
                             # program's bursts inside it (a full queue fails, never blocks)
 MAX_MSG = 8192              # inline body bytes (Mach 3 sends larger data out of line)
