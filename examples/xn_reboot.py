@@ -34,40 +34,9 @@ from exolab.kernels import make_kernel
 from exolab.kernels.exokernel import Sys
 from exolab.kernels.exokernel.xn.store import layout
 from exolab.machine.machine import Machine
+from xn_walkthrough import ACL, DIR, FILE   # the walk-through's UDFs (examples/ is on sys.path)
 
 BS, BLOCKS = 1024, 2048
-ACL = """
-def acl(data, op, principal):
-    return principal == OWNER
-
-
-def size(data):
-    return 1024
-"""
-DIR = """from struct import unpack_from
-
-
-def owns(data):
-    out = []
-    if data[0:4] != b"FLAT":
-        return out
-    for i in range(31):
-        b = unpack_from("<I", data, 32 + i * 32 + 28)[0]
-        if b:
-            out.append((b, "walk file"))
-    return out
-"""
-FILE = """from struct import unpack_from
-
-
-def owns(data):
-    out = []
-    for i in range(255):
-        b = unpack_from("<I", data, 4 + i * 4)[0]
-        if b:
-            out.append((b, "walk data"))
-    return out
-"""
 
 
 def _install(os: Any) -> None:
