@@ -39,6 +39,7 @@ __all__ = ["XNBlocks", "DirectXN", "AegisXN", "diff"]
 
 WINDOW_VPN = 0x70000 + 0x200    # ExOS's private region: where registry pages are mapped
 WINDOW = 16                     # registry pages mapped at once
+_KEPT = frozenset({"ext2 dir", "ext2 bitmap"})  # leaves the library keeps a copy of
 
 
 def diff(old: bytes, new: bytes) -> list[tuple[int, bytes]]:
@@ -100,6 +101,10 @@ class DirectXN:
 
     def free_list(self, start: int, n: int) -> list[int]:
         return self.xn.free_blocks(start, n)  # type: ignore[no-any-return]
+
+    def who(self) -> int:
+        """Who is reading: the principal."""
+        return self.principal
 
 
 class AegisXN:
@@ -168,12 +173,16 @@ class AegisXN:
     def free_list(self, start: int, n: int) -> list[int]:
         return self._k(Sys.XN_FREE_LIST, start, n)  # type: ignore[no-any-return]
 
+    def who(self) -> int:
+        """Who is reading: the calling process (its principal is XN's to know)."""
+        return self.os.pid  # type: ignore[no-any-return]
+
 
 class XNBlocks:
     """A BlockIO over XN for one library file system (see the module docstring)."""
 
     __slots__ = ("c", "owns", "root", "block_size", "blocks", "_type", "_parent",
-                 "_held", "_copy", "_order")
+                 "_held", "_copy", "_seen", "_order")
 
     def __init__(self, client: Any, owns: dict[str, Callable[[bytes], Any] | None],
                  root_block: int, root_type: str, block_size: int, blocks: int) -> None:
@@ -186,6 +195,7 @@ class XNBlocks:
         self._parent: dict[int, int] = {}       # block -> the block that owns it
         self._held: dict[int, bytes] = {}       # written before any parent owned them
         self._copy: dict[int, bytes] = {}       # metadata as last read or written
+        self._seen: dict[int, set[Any]] = {}    # block -> callers XN let see that copy
         self._order: dict[int, None] = {}       # changed blocks, last change last
 
     def held(self) -> int:
@@ -215,20 +225,51 @@ class XNBlocks:
             self._parent[c] = b
 
     def read_block(self, n: int) -> bytes:
-        """Block ``n`` from the registry (or as held, if no parent owns it yet)."""
+        """Block ``n``: as held (no parent owns it yet), the library's own copy of a
+        metadata or directory block, else from the registry."""
         if n in self._held:
             return self._held[n]
-        if n == self.root:
-            data = self._call(self.c.load_root, ROOT_NAME)
-        else:
-            p = self._parent.get(n)
-            if p is None:
-                raise DiskImageError("block reached through no known parent", block=n)
-            data = self._call(self.c.read, n, p)
-        if self.owns.get(self._type.get(n, "")) is not None:
+        data = self._copy.get(n)
+        who = self.c.who()
+        if data is not None and who in self._seen.get(n, ()):
+            return data
+        data = self._fetch(n)
+        ty = self._type.get(n, "")
+        if ty in _KEPT or self.owns.get(ty) is not None:
             self._copy[n] = data
+            self._seen.setdefault(n, set()).add(who)
+        if self.owns.get(ty) is not None:
             self._learn(n, self._children(n, data))
         return data
+
+    def _fetch(self, n: int) -> bytes:
+        """Ask XN for block ``n`` under its known parent; a parent XN has evicted
+        since (ENOENT) is asked for again first, up to the root."""
+        if n == self.root:
+            return self._call(self.c.load_root, ROOT_NAME)  # type: ignore[no-any-return]
+        p = self._parent.get(n)
+        if p is None:
+            raise DiskImageError("block reached through no known parent", block=n)
+        try:
+            return self._call(self.c.read, n, p)  # type: ignore[no-any-return]
+        except SyscallError as ex:
+            if ex.errno != "ENOENT":
+                raise
+        self._fetch(p)
+        return self._call(self.c.read, n, p)  # type: ignore[no-any-return]
+
+    def _change(self, fn: Callable[..., Any], n: int, *args: Any) -> None:
+        """An XN change of block ``n``; if XN evicted it since the library last read
+        it (ENOENT: clean, so what XN reads back is the library's copy) it is
+        read into the registry again first."""
+        try:
+            self._call(fn, n, *args)
+            return
+        except SyscallError as ex:
+            if ex.errno != "ENOENT":
+                raise
+        self._fetch(n)
+        self._call(fn, n, *args)
 
     def write_block(self, n: int, data: bytes) -> None:
         """Write ``n``: a modification through XN, or hold it until a parent owns it."""
@@ -240,8 +281,11 @@ class XNBlocks:
             old = self.read_block(n)
             mods = diff(old, data)
             if mods:
-                self.c.write(n, mods)
+                self._change(self.c.write, n, mods)
                 self._changed(n)
+                if n in self._copy:
+                    self._copy[n] = data
+                    self._seen[n] = {self.c.who()}
             return
         self._write_meta(n, data)
 
@@ -255,9 +299,10 @@ class XNBlocks:
         gone = [b for b in before if b not in after]
         mods = diff(old, data)
         if mods or add or gone:
-            self._call(self.c.modify, n, mods, add, gone)
+            self._change(self.c.modify, n, mods, add, gone)
             self._changed(n)
         self._copy[n] = data
+        self._seen[n] = {self.c.who()}
         for b in gone:
             self._forget(b)
         self._learn(n, {b: t for b, t in add})
@@ -271,6 +316,7 @@ class XNBlocks:
         self._type.pop(b, None)
         self._parent.pop(b, None)
         old = self._copy.pop(b, None)
+        self._seen.pop(b, None)
         if old is not None:
             for c in [c for c, p in self._parent.items() if p == b]:
                 self._forget(c)
