@@ -182,7 +182,7 @@ class XNBlocks:
     """A BlockIO over XN for one library file system (see the module docstring)."""
 
     __slots__ = ("c", "owns", "root", "block_size", "blocks", "_type", "_parent",
-                 "_held", "_copy", "_seen", "_order")
+                 "_held", "_copy", "_seen", "_order", "_zero")
 
     def __init__(self, client: Any, owns: dict[str, Callable[[bytes], Any] | None],
                  root_block: int, root_type: str, block_size: int, blocks: int) -> None:
@@ -197,6 +197,7 @@ class XNBlocks:
         self._copy: dict[int, bytes] = {}       # metadata as last read or written
         self._seen: dict[int, set[Any]] = {}    # block -> callers XN let see that copy
         self._order: dict[int, None] = {}       # changed blocks, last change last
+        self._zero = bytes(block_size)          # what XN holds a new block as
 
     def held(self) -> int:
         """Blocks written that no parent owns yet."""
@@ -309,7 +310,22 @@ class XNBlocks:
         for b, _t in add:                   # their bytes were written first: now they go
             pending = self._held.pop(b, None)
             if pending is not None:
-                self.write_block(b, pending)
+                self._write_new(b, pending)
+
+    def _write_new(self, b: int, data: bytes) -> None:
+        """Write a block XN has just allocated: XN holds it as zeros (UNINIT), so the
+        change is the one from zeros, with no read of the block first."""
+        if self.owns.get(self._type[b]) is None:
+            mods = diff(self._zero, data)
+            if mods:
+                self._change(self.c.write, b, mods)
+                self._changed(b)
+            if self._type[b] in _KEPT:
+                self._copy[b] = data
+                self._seen[b] = {self.c.who()}
+            return
+        self._copy[b] = self._zero
+        self._write_meta(b, data)
 
     def _forget(self, b: int) -> None:
         """``b`` was freed: the library no longer reaches it (nor anything under it)."""
