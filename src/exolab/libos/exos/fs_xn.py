@@ -39,7 +39,8 @@ __all__ = ["XNBlocks", "DirectXN", "AegisXN", "diff"]
 
 WINDOW_VPN = 0x70000 + 0x200    # ExOS's private region: where registry pages are mapped
 WINDOW = 16                     # registry pages mapped at once
-_KEPT = frozenset({"ext2 dir", "ext2 bitmap"})  # leaves the library keeps a copy of
+BITMAP = "ext2 bitmap"
+_KEPT = frozenset({"ext2 dir", BITMAP})  # leaves the library keeps a copy of
 
 
 def diff(old: bytes, new: bytes) -> list[tuple[int, bytes]]:
@@ -182,7 +183,7 @@ class XNBlocks:
     """A BlockIO over XN for one library file system (see the module docstring)."""
 
     __slots__ = ("c", "owns", "root", "block_size", "blocks", "_type", "_parent",
-                 "_held", "_copy", "_seen", "_order", "_zero")
+                 "_held", "_copy", "_seen", "_order", "_zero", "_durable")
 
     def __init__(self, client: Any, owns: dict[str, Callable[[bytes], Any] | None],
                  root_block: int, root_type: str, block_size: int, blocks: int) -> None:
@@ -198,6 +199,7 @@ class XNBlocks:
         self._seen: dict[int, set[Any]] = {}    # block -> callers XN let see that copy
         self._order: dict[int, None] = {}       # changed blocks, last change last
         self._zero = bytes(block_size)          # what XN holds a new block as
+        self._durable: dict[int, bytes] = {}    # bitmap blocks as last made durable
 
     def held(self) -> int:
         """Blocks written that no parent owns yet."""
@@ -239,6 +241,8 @@ class XNBlocks:
         if ty in _KEPT or self.owns.get(ty) is not None:
             self._copy[n] = data
             self._seen.setdefault(n, set()).add(who)
+        if ty == BITMAP:
+            self._durable.setdefault(n, data)
         if self.owns.get(ty) is not None:
             self._learn(n, self._children(n, data))
         return data
@@ -363,23 +367,41 @@ class XNBlocks:
                         raise
         self._order.clear()
         self.c.sync()
+        for n, data in self._copy.items():
+            if self._type.get(n) == BITMAP:
+                self._durable[n] = data
 
     def sync_file(self, want: Any, records: dict[int, list[int]]) -> bool:
         """Make one file's set durable (services/ext2/fsync.py): its blocks, the
         inode-table blocks of its records (XN writes whole blocks: their other
         records go too) and the bitmaps, in the order ext2 changed them; a block
         XN's rule 1 holds back waits for its dirty children (written first, then
-        a flush). The rest stays dirty in XN's registry. Always True."""
+        a flush). The rest stays dirty in XN's registry. False (ext2 then syncs
+        everything, in order) when a bitmap to be written frees a block since it
+        was last durable: XN writes whole blocks, so that free would reach the disk
+        before the inode or indirect block that still points to the block."""
         wanted = set(want.blocks) | set(records)
         todo = [n for n in self._order
-                if n in wanted or self._type.get(n) == "ext2 bitmap"]
+                if n in wanted or self._type.get(n) == BITMAP]
+        if any(self._frees(n) for n in todo if self._type.get(n) == BITMAP):
+            return False
         done: set[int] = set()
         for n in todo:
             self._write_back(n, done, 0)
         self.c.flush()
         for n in done:
             self._order.pop(n, None)
+            if n in self._durable:
+                self._durable[n] = self._copy.get(n, self._durable[n])
         return True
+
+    def _frees(self, n: int) -> bool:
+        """Whether bitmap ``n`` as the library has it clears a bit set when it was
+        last durable (unknown: assume so)."""
+        old, now = self._durable.get(n), self._copy.get(n)
+        if old is None or now is None:
+            return True
+        return bool(int.from_bytes(old, "little") & ~int.from_bytes(now, "little"))
 
     def _write_back(self, n: int, done: set[int], depth: int) -> None:
         """Write ``n`` back through XN, its dirty children first if rule 1 asks."""
