@@ -183,7 +183,8 @@ class XNBlocks:
     """A BlockIO over XN for one library file system (see the module docstring)."""
 
     __slots__ = ("c", "owns", "root", "block_size", "blocks", "_type", "_parent",
-                 "_held", "_copy", "_seen", "_order", "_zero", "_durable")
+                 "_held", "_copy", "_seen", "_order", "_zero", "_durable",
+                 "_synced")
 
     def __init__(self, client: Any, owns: dict[str, Callable[[bytes], Any] | None],
                  root_block: int, root_type: str, block_size: int, blocks: int) -> None:
@@ -200,6 +201,7 @@ class XNBlocks:
         self._order: dict[int, None] = {}       # changed blocks, last change last
         self._zero = bytes(block_size)          # what XN holds a new block as
         self._durable: dict[int, bytes] = {}    # bitmap blocks as last made durable
+        self._synced = False                    # a whole sync since the mount
 
     def held(self) -> int:
         """Blocks written that no parent owns yet."""
@@ -370,6 +372,7 @@ class XNBlocks:
         for n, data in self._copy.items():
             if self._type.get(n) == BITMAP:
                 self._durable[n] = data
+        self._synced = True
 
     def sync_file(self, want: Any, records: dict[int, list[int]]) -> bool:
         """Make one file's set durable (services/ext2/fsync.py): its blocks, the
@@ -379,11 +382,15 @@ class XNBlocks:
         a flush). The rest stays dirty in XN's registry. False (ext2 then syncs
         everything, in order) when a bitmap to be written frees a block since it
         was last durable: XN writes whole blocks, so that free would reach the disk
-        before the inode or indirect block that still points to the block."""
+        before the inode or indirect block that still points to the block; False
+        too before the first whole sync since the mount (XN commits its catalogues,
+        the root among them, only in a sync: a file made durable under a root the
+        disk does not know yet would not be found after a reboot)."""
         wanted = set(want.blocks) | set(records)
         todo = [n for n in self._order
                 if n in wanted or self._type.get(n) == BITMAP]
-        if any(self._frees(n) for n in todo if self._type.get(n) == BITMAP):
+        if not self._synced or any(self._frees(n) for n in todo
+                                   if self._type.get(n) == BITMAP):
             return False
         done: set[int] = set()
         for n in todo:
