@@ -184,7 +184,7 @@ class XNBlocks:
 
     __slots__ = ("c", "owns", "root", "block_size", "blocks", "_type", "_parent",
                  "_held", "_copy", "_seen", "_order", "_zero", "_durable",
-                 "_synced")
+                 "_synced", "_fresh")
 
     def __init__(self, client: Any, owns: dict[str, Callable[[bytes], Any] | None],
                  root_block: int, root_type: str, block_size: int, blocks: int) -> None:
@@ -202,6 +202,7 @@ class XNBlocks:
         self._zero = bytes(block_size)          # what XN holds a new block as
         self._durable: dict[int, bytes] = {}    # bitmap blocks as last made durable
         self._synced = False                    # a whole sync since the mount
+        self._fresh: set[int] = set()           # leaves XN allocated, still zeros
 
     def held(self) -> int:
         """Blocks written that no parent owns yet."""
@@ -285,6 +286,10 @@ class XNBlocks:
             self._held[n] = data
             return
         if self.owns.get(self._type[n]) is None:
+            if n in self._fresh:
+                self._fresh.discard(n)
+                self._write_new(n, data)
+                return
             old = self.read_block(n)
             mods = diff(old, data)
             if mods:
@@ -317,6 +322,8 @@ class XNBlocks:
             pending = self._held.pop(b, None)
             if pending is not None:
                 self._write_new(b, pending)
+            elif self.owns.get(self._type[b]) is None and self._type[b] not in _KEPT:
+                self._fresh.add(b)          # (a data block ext2 writes later)
 
     def _write_new(self, b: int, data: bytes) -> None:
         """Write a block XN has just allocated: XN holds it as zeros (UNINIT), so the
@@ -339,6 +346,7 @@ class XNBlocks:
         self._parent.pop(b, None)
         old = self._copy.pop(b, None)
         self._seen.pop(b, None)
+        self._fresh.discard(b)
         if old is not None:
             for c in [c for c, p in self._parent.items() if p == b]:
                 self._forget(c)
