@@ -244,3 +244,29 @@ def test_a_block_xn_evicted_is_read_again_before_the_library_changes_it() -> Non
     fs.close(ino)
     fs.sync()
     assert verify(fs) == [] and fs.read(fs.open("/d/x", E_RDWR), 0, 10) == b"y" * 10
+
+
+def test_fsync_over_xn_is_a_whole_sync_first_and_when_a_bitmap_frees(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    dev, xn, fs, blk = _over_xn(4096, 2048)
+    answers: list[bool] = []
+    inner = XNBlocks.sync_file
+
+    def spy(self: XNBlocks, want: Any, records: Any) -> bool:
+        answers.append(inner(self, want, records))
+        return answers[-1]
+    monkeypatch.setattr(XNBlocks, "sync_file", spy)
+    a = fs.open("/a", E_CREAT | E_RDWR)
+    fs.write(a, 0, b"a" * 5000)
+    fs.fsync(a)                                     # no whole sync since the mount
+    fs.write(a, 5000, b"b")
+    fs.fsync(a)                                     # the file's set alone
+    b = fs.open("/b", E_CREAT | E_RDWR)
+    fs.write(b, 0, b"b" * 5000)
+    fs.fsync(b)
+    fs.close(b)
+    fs.unlink("/b")                                 # frees: the bitmaps clear bits
+    fs.write(a, 0, b"c")
+    fs.fsync(a)
+    assert answers == [False, True, True, False]
+    assert xn.statistics().dirty == 0 and verify(fs) == []
