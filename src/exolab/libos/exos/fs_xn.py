@@ -39,6 +39,8 @@ __all__ = ["XNBlocks", "DirectXN", "AegisXN", "diff"]
 
 WINDOW_VPN = 0x70000 + 0x200    # ExOS's private region: where registry pages are mapped
 WINDOW = 16                     # registry pages mapped at once
+BITMAP = "ext2 bitmap"
+_KEPT = frozenset({"ext2 dir", BITMAP})  # leaves the library keeps a copy of
 
 
 def diff(old: bytes, new: bytes) -> list[tuple[int, bytes]]:
@@ -100,6 +102,10 @@ class DirectXN:
 
     def free_list(self, start: int, n: int) -> list[int]:
         return self.xn.free_blocks(start, n)  # type: ignore[no-any-return]
+
+    def who(self) -> int:
+        """Who is reading: the principal."""
+        return self.principal
 
 
 class AegisXN:
@@ -168,12 +174,17 @@ class AegisXN:
     def free_list(self, start: int, n: int) -> list[int]:
         return self._k(Sys.XN_FREE_LIST, start, n)  # type: ignore[no-any-return]
 
+    def who(self) -> int:
+        """Who is reading: the calling process (its principal is XN's to know)."""
+        return self.os.pid  # type: ignore[no-any-return]
+
 
 class XNBlocks:
     """A BlockIO over XN for one library file system (see the module docstring)."""
 
     __slots__ = ("c", "owns", "root", "block_size", "blocks", "_type", "_parent",
-                 "_held", "_copy", "_order")
+                 "_held", "_copy", "_seen", "_order", "_zero", "_durable",
+                 "_synced", "_fresh")
 
     def __init__(self, client: Any, owns: dict[str, Callable[[bytes], Any] | None],
                  root_block: int, root_type: str, block_size: int, blocks: int) -> None:
@@ -186,7 +197,12 @@ class XNBlocks:
         self._parent: dict[int, int] = {}       # block -> the block that owns it
         self._held: dict[int, bytes] = {}       # written before any parent owned them
         self._copy: dict[int, bytes] = {}       # metadata as last read or written
+        self._seen: dict[int, set[Any]] = {}    # block -> callers XN let see that copy
         self._order: dict[int, None] = {}       # changed blocks, last change last
+        self._zero = bytes(block_size)          # what XN holds a new block as
+        self._durable: dict[int, bytes] = {}    # bitmap blocks as last made durable
+        self._synced = False                    # a whole sync since the mount
+        self._fresh: set[int] = set()           # leaves XN allocated, still zeros
 
     def held(self) -> int:
         """Blocks written that no parent owns yet."""
@@ -215,20 +231,53 @@ class XNBlocks:
             self._parent[c] = b
 
     def read_block(self, n: int) -> bytes:
-        """Block ``n`` from the registry (or as held, if no parent owns it yet)."""
+        """Block ``n``: as held (no parent owns it yet), the library's own copy of a
+        metadata or directory block, else from the registry."""
         if n in self._held:
             return self._held[n]
-        if n == self.root:
-            data = self._call(self.c.load_root, ROOT_NAME)
-        else:
-            p = self._parent.get(n)
-            if p is None:
-                raise DiskImageError("block reached through no known parent", block=n)
-            data = self._call(self.c.read, n, p)
-        if self.owns.get(self._type.get(n, "")) is not None:
+        data = self._copy.get(n)
+        who = self.c.who()
+        if data is not None and who in self._seen.get(n, ()):
+            return data
+        data = self._fetch(n)
+        ty = self._type.get(n, "")
+        if ty in _KEPT or self.owns.get(ty) is not None:
             self._copy[n] = data
+            self._seen.setdefault(n, set()).add(who)
+        if ty == BITMAP:
+            self._durable.setdefault(n, data)
+        if self.owns.get(ty) is not None:
             self._learn(n, self._children(n, data))
         return data
+
+    def _fetch(self, n: int) -> bytes:
+        """Ask XN for block ``n`` under its known parent; a parent XN has evicted
+        since (ENOENT) is asked for again first, up to the root."""
+        if n == self.root:
+            return self._call(self.c.load_root, ROOT_NAME)  # type: ignore[no-any-return]
+        p = self._parent.get(n)
+        if p is None:
+            raise DiskImageError("block reached through no known parent", block=n)
+        try:
+            return self._call(self.c.read, n, p)  # type: ignore[no-any-return]
+        except SyscallError as ex:
+            if ex.errno != "ENOENT":
+                raise
+        self._fetch(p)
+        return self._call(self.c.read, n, p)  # type: ignore[no-any-return]
+
+    def _change(self, fn: Callable[..., Any], n: int, *args: Any) -> None:
+        """An XN change of block ``n``; if XN evicted it since the library last read
+        it (ENOENT: clean, so what XN reads back is the library's copy) it is
+        read into the registry again first."""
+        try:
+            self._call(fn, n, *args)
+            return
+        except SyscallError as ex:
+            if ex.errno != "ENOENT":
+                raise
+        self._fetch(n)
+        self._call(fn, n, *args)
 
     def write_block(self, n: int, data: bytes) -> None:
         """Write ``n``: a modification through XN, or hold it until a parent owns it."""
@@ -237,11 +286,18 @@ class XNBlocks:
             self._held[n] = data
             return
         if self.owns.get(self._type[n]) is None:
+            if n in self._fresh:
+                self._fresh.discard(n)
+                self._write_new(n, data)
+                return
             old = self.read_block(n)
             mods = diff(old, data)
             if mods:
-                self.c.write(n, mods)
+                self._change(self.c.write, n, mods)
                 self._changed(n)
+                if n in self._copy:
+                    self._copy[n] = data
+                    self._seen[n] = {self.c.who()}
             return
         self._write_meta(n, data)
 
@@ -255,22 +311,42 @@ class XNBlocks:
         gone = [b for b in before if b not in after]
         mods = diff(old, data)
         if mods or add or gone:
-            self._call(self.c.modify, n, mods, add, gone)
+            self._change(self.c.modify, n, mods, add, gone)
             self._changed(n)
         self._copy[n] = data
+        self._seen[n] = {self.c.who()}
         for b in gone:
             self._forget(b)
         self._learn(n, {b: t for b, t in add})
         for b, _t in add:                   # their bytes were written first: now they go
             pending = self._held.pop(b, None)
             if pending is not None:
-                self.write_block(b, pending)
+                self._write_new(b, pending)
+            elif self.owns.get(self._type[b]) is None and self._type[b] not in _KEPT:
+                self._fresh.add(b)          # (a data block ext2 writes later)
+
+    def _write_new(self, b: int, data: bytes) -> None:
+        """Write a block XN has just allocated: XN holds it as zeros (UNINIT), so the
+        change is the one from zeros, with no read of the block first."""
+        if self.owns.get(self._type[b]) is None:
+            mods = diff(self._zero, data)
+            if mods:
+                self._change(self.c.write, b, mods)
+                self._changed(b)
+            if self._type[b] in _KEPT:
+                self._copy[b] = data
+                self._seen[b] = {self.c.who()}
+            return
+        self._copy[b] = self._zero
+        self._write_meta(b, data)
 
     def _forget(self, b: int) -> None:
         """``b`` was freed: the library no longer reaches it (nor anything under it)."""
         self._type.pop(b, None)
         self._parent.pop(b, None)
         old = self._copy.pop(b, None)
+        self._seen.pop(b, None)
+        self._fresh.discard(b)
         if old is not None:
             for c in [c for c, p in self._parent.items() if p == b]:
                 self._forget(c)
@@ -301,23 +377,46 @@ class XNBlocks:
                         raise
         self._order.clear()
         self.c.sync()
+        for n, data in self._copy.items():
+            if self._type.get(n) == BITMAP:
+                self._durable[n] = data
+        self._synced = True
 
     def sync_file(self, want: Any, records: dict[int, list[int]]) -> bool:
         """Make one file's set durable (services/ext2/fsync.py): its blocks, the
         inode-table blocks of its records (XN writes whole blocks: their other
         records go too) and the bitmaps, in the order ext2 changed them; a block
         XN's rule 1 holds back waits for its dirty children (written first, then
-        a flush). The rest stays dirty in XN's registry. Always True."""
+        a flush). The rest stays dirty in XN's registry. False (ext2 then syncs
+        everything, in order) when a bitmap to be written frees a block since it
+        was last durable: XN writes whole blocks, so that free would reach the disk
+        before the inode or indirect block that still points to the block; False
+        too before the first whole sync since the mount (XN commits its catalogues,
+        the root among them, only in a sync: a file made durable under a root the
+        disk does not know yet would not be found after a reboot)."""
         wanted = set(want.blocks) | set(records)
         todo = [n for n in self._order
-                if n in wanted or self._type.get(n) == "ext2 bitmap"]
+                if n in wanted or self._type.get(n) == BITMAP]
+        if not self._synced or any(self._frees(n) for n in todo
+                                   if self._type.get(n) == BITMAP):
+            return False
         done: set[int] = set()
         for n in todo:
             self._write_back(n, done, 0)
         self.c.flush()
         for n in done:
             self._order.pop(n, None)
+            if n in self._durable:
+                self._durable[n] = self._copy.get(n, self._durable[n])
         return True
+
+    def _frees(self, n: int) -> bool:
+        """Whether bitmap ``n`` as the library has it clears a bit set when it was
+        last durable (unknown: assume so)."""
+        old, now = self._durable.get(n), self._copy.get(n)
+        if old is None or now is None:
+            return True
+        return bool(int.from_bytes(old, "little") & ~int.from_bytes(now, "little"))
 
     def _write_back(self, n: int, done: set[int], depth: int) -> None:
         """Write ``n`` back through XN, its dirty children first if rule 1 asks."""

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from exolab.abi import O_CREAT, O_RDWR
+from exolab.errors import SyscallError
 from exolab.kernels import make_kernel
 from exolab.kernels.exokernel.xn import XN, HostPages
 from exolab.libos.exos.fs_udf import ROOT_NAME, ROOT_TYPE, library_owns, root_block, templates
@@ -210,3 +211,62 @@ def test_a_power_cut_loses_no_synced_byte(tmp_path: Path, cut: int) -> None:
     assert fix.returncode in (0, 1), fix.stdout + fix.stderr
     again = subprocess.run(["e2fsck", "-fn", str(img)], capture_output=True, text=True)
     assert again.returncode == 0, again.stdout
+
+
+def test_the_library_keeps_its_copy_of_metadata_and_asks_xn_again_for_another_caller() -> None:
+    dev, xn, fs, blk = _over_xn(4096, 2048)
+    ino = fs.open("/a", E_CREAT | E_RDWR)
+    fs.write(ino, 0, b"hello")
+    fs.close(ino)
+    reads = xn.statistics().reads
+    for _ in range(5):
+        assert "a" in fs.listdir("/")
+    assert xn.statistics().reads == reads           # root dir, inode table: the copies
+    other = DirectXN(xn, 8)                         # another principal, same memory
+    blk.c = other
+    with pytest.raises(SyscallError) as ex:
+        fs.listdir("/")
+    assert ex.value.errno == "EPERM"                # XN was asked, and refused
+    blk.c = DirectXN(xn, 7)
+    assert "a" in fs.listdir("/")
+
+
+def test_a_block_xn_evicted_is_read_again_before_the_library_changes_it() -> None:
+    dev, xn, fs, blk = _over_xn(4096, 2048)
+    fs.mkdir("/d")
+    fs.sync()
+    for b in sorted(xn.reg._e, reverse=True):       # drop every clean leaf-most entry
+        e = xn.reg.get(b)
+        if e is not None and not e.dirty and not xn.reg._n_children.get(b) and b != blk.root:
+            xn.reg.drop(b)
+    ino = fs.open("/d/x", E_CREAT | E_RDWR)         # changes the dir and the inode table
+    fs.write(ino, 0, b"y" * 10)
+    fs.close(ino)
+    fs.sync()
+    assert verify(fs) == [] and fs.read(fs.open("/d/x", E_RDWR), 0, 10) == b"y" * 10
+
+
+def test_fsync_over_xn_is_a_whole_sync_first_and_when_a_bitmap_frees(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    dev, xn, fs, blk = _over_xn(4096, 2048)
+    answers: list[bool] = []
+    inner = XNBlocks.sync_file
+
+    def spy(self: XNBlocks, want: Any, records: Any) -> bool:
+        answers.append(inner(self, want, records))
+        return answers[-1]
+    monkeypatch.setattr(XNBlocks, "sync_file", spy)
+    a = fs.open("/a", E_CREAT | E_RDWR)
+    fs.write(a, 0, b"a" * 5000)
+    fs.fsync(a)                                     # no whole sync since the mount
+    fs.write(a, 5000, b"b")
+    fs.fsync(a)                                     # the file's set alone
+    b = fs.open("/b", E_CREAT | E_RDWR)
+    fs.write(b, 0, b"b" * 5000)
+    fs.fsync(b)
+    fs.close(b)
+    fs.unlink("/b")                                 # frees: the bitmaps clear bits
+    fs.write(a, 0, b"c")
+    fs.fsync(a)
+    assert answers == [False, True, True, False]
+    assert xn.statistics().dirty == 0 and verify(fs) == []

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import pytest
 
 from exolab.abi import O_CREAT, O_RDWR
+from exolab.crash import _kinds, documented
 from exolab.errors import SyscallError
 from exolab.kernels import make_kernel
 from exolab.kernels.exokernel import Sys
@@ -164,7 +165,9 @@ def test_an_adopted_image_with_room_keeps_its_root_and_a_damaged_catalogue_is_re
     k2 = _boot(img, _reader(got))
     assert got["ls"] == ["f1", "hello.txt", "lost+found"] and got["f1"] == _data(1)
     assert k2.xn.statistics().persistent == 1 and k2.xn.n_conflicts == 0
-    assert _fsck(img).returncode == 0
+    fsck = _fsck(img)           # fsync leaves the summary counts; the power was cut
+    assert fsck.returncode in (0, 4) and all(documented(k) for k in _kinds(fsck.stdout)), \
+        fsck.stdout
     cat = subprocess.run(["debugfs", "-R", "cat /f1", str(img)], capture_output=True)
     assert cat.stdout == _data(1)
     # damage both catalogue headers: XN refuses the disk, nothing on it changes

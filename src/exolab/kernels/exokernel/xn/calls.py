@@ -5,10 +5,11 @@ The kernel makes its XN on the first call, over the machine's first disk
 On a machine's disk XN is persistent: it boots from the catalogues it finds
 at the disk's tail (docs/xn.md, "On the disk"); a damaged or foreign
 catalogue makes every XN call fail with EIO and nothing on the disk changes.
-XN's disk requests go through one DMA frame it holds,
-and the kernel waits for each in place (interrupts stay pending until the
-caller is back in user mode; the wait is simulated time, not cycles charged
-to anybody). Each call's cost is its Aegis path (``syscall_stack``) plus
+XN's disk requests go through one DMA frame it holds
+(:mod:`.queue`): writes are queued on the drive and not waited for (a flush
+queued whenever the drive's write cache fills); for a read or a flush the
+kernel waits in place (interrupts stay pending until the caller is back in
+user mode; the wait is simulated time, not cycles charged to anybody). Each call's cost is its Aegis path (``syscall_stack``) plus
 what XN reports: registry lookups, functions run and the entries they
 return, bytes of modifications applied (:data:`~exolab.kernels.exokernel.paths.PATHS`
 rows ``xn_*``, and the profile's copy cost).
@@ -34,7 +35,8 @@ from exolab.errors import DiskImageError, SyscallError, safe_str
 from exolab.kernels.exokernel.env import Environment
 from exolab.kernels.exokernel.xn.core import XN, XNStats
 from exolab.kernels.exokernel.xn.pages import FramePages
-from exolab.services.ext2.interfaces import MachineDiskAdapter, MemoryDevice
+from exolab.kernels.exokernel.xn.queue import QueuedDisk
+from exolab.services.ext2.interfaces import MemoryDevice
 
 if TYPE_CHECKING:
     from exolab.kernels.exokernel.kernel import Aegis
@@ -72,8 +74,7 @@ def xn_of(k: "Aegis") -> XN:
         return xn
     disk = k.machine.disks[0]
     dma = pages.alloc()
-    dev = MachineDiskAdapter(disk, k.machine.memory, dma << k.pshift,
-                             MachineDiskAdapter.poll_wait(disk, k.clock))
+    dev = QueuedDisk(disk, k.machine.memory, dma << k.pshift, k.clock)
     try:
         xn = XN(dev, pages, _charger(k), persist=True)
     except DiskImageError as ex:    # refused at boot: nothing was written
