@@ -48,7 +48,7 @@ def test_mkfs_from_a_directory_then_run_on_it(tmp_path: Path, tree: Path) -> Non
     prog.write_text(PROGRAM)
     res = runner.invoke(app, ["mkfs", str(img), "--size", "4M", "--from", str(tree)])
     assert res.exit_code == 0, res.output
-    assert "4,096 blocks of 1024 bytes" in res.output
+    assert "4,077 blocks of 1024 bytes" in res.output      # 4 MiB less XN's 19
     res = runner.invoke(app, ["run", str(prog), "hello", "--disk", str(img)])
     assert res.exit_code == 0, res.output
     assert "read b'from the host'" in res.output and "'big'" in res.output
@@ -100,3 +100,44 @@ def test_crash_soak_short() -> None:
     text = " ".join(res.output.split())             # (rich wraps long lines)
     assert "0 rejected" in text and "0 bytes lost" in text
     assert "0 images with findings beyond" in text
+
+
+@needs_e2fsck
+def test_mkfs_leaves_xn_its_region_so_the_exokernel_keeps_its_catalogues(tmp_path: Path) -> None:
+    """An image `exolab mkfs` made ends where XN's region begins: the exokernel's
+    second boot finds the root XN committed on the first, and e2fsck stays clean."""
+    from exolab.abi import O_CREAT, O_RDONLY, O_WRONLY
+    from exolab.kernels import make_kernel
+    from exolab.kernels.exokernel.xn.store import layout
+    from exolab.machine.machine import Machine
+
+    img = tmp_path / "x.img"
+    res = runner.invoke(app, ["mkfs", str(img), "--size", "4M"])
+    assert res.exit_code == 0 and "XN's region" in res.output, res.output
+    lay = layout(1024, 4096)
+    assert lay is not None
+
+    def write(os: object) -> None:
+        fd = os.open("/kept", O_CREAT | O_WRONLY, 0o644)   # type: ignore[attr-defined]
+        os.write(fd, b"across reboots")                      # type: ignore[attr-defined]
+        os.close(fd)                                         # type: ignore[attr-defined]
+
+    got: list[bytes] = []
+
+    def read(os: object) -> None:
+        fd = os.open("/kept", O_RDONLY, 0)                   # type: ignore[attr-defined]
+        got.append(os.read(fd, 100))                         # type: ignore[attr-defined]
+
+    stats = []
+    for main in (write, read):
+        m = Machine("dec5000", frames=16384)
+        m.attach_disk(str(img), block_size=1024)
+        k = make_kernel("exokernel", m)
+        k.boot(main)
+        assert k.run().reason == "finished" and k.faults == []
+        k.shutdown()
+        stats.append(k.xn.statistics())
+        m.disks[0].close()
+    assert got == [b"across reboots"]
+    assert stats[0].reserved == lay.count and stats[1].persistent == 1 and stats[1].roots == 1
+    assert subprocess.run([E2FSCK, "-fn", str(img)], capture_output=True).returncode == 0

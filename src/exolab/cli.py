@@ -775,13 +775,18 @@ def mkfs(
     block_size: Annotated[int, typer.Option(
         "--block-size", "-b", help="File-system block size: 1024, 2048 or 4096.")] = 1024,
 ) -> None:
-    """Make an ext2 image (revision 1, what mke2fs -t ext2 makes) for run --disk."""
+    """Make an ext2 image (revision 1, what mke2fs -t ext2 makes) for run --disk,
+    ending where XN's region begins, so the exokernel keeps its catalogues on it."""
+    from exolab.kernels.exokernel.xn.store import layout
     from exolab.services.ext2.image import make_image, parse_size
-    info = make_image(image, parse_size(size), block_size,
-                      None if source is None else str(source))
+    nbytes = parse_size(size)
+    region = layout(block_size, nbytes // block_size) if block_size in (1024, 2048, 4096) else None
+    info = make_image(image, nbytes, block_size, None if source is None else str(source),
+                      tail=0 if region is None else region.count)
+    room = "" if region is None else f"; XN's region: the last {region.count} blocks"
     _out().print(f"made {escape(str(image))}: ext2, {info.blocks:,} blocks of "
                  f"{info.block_size} bytes, {info.inodes:,} inodes, "
-                 f"{info.free_blocks:,} blocks free")
+                 f"{info.free_blocks:,} blocks free{room}")
 
 
 @app.command()

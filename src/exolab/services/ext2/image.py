@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exolab.errors import ConfigError, DiskImageError, SyscallError
+from exolab.errors import ConfigError, DiskImageError, SyscallError, safe_repr
 from exolab.services.ext2.core import O_CREAT, O_WRONLY
 from exolab.services.ext2.fs import Ext2
 from exolab.services.ext2.interfaces import MemoryDevice
@@ -113,18 +113,24 @@ def parse_size(text: str) -> int:
 
 
 def make_image(path: str | os.PathLike[str], size: int, block_size: int = 1024,
-               source: str | os.PathLike[str] | None = None) -> ImageInfo:
+               source: str | os.PathLike[str] | None = None, tail: int = 0) -> ImageInfo:
     """Create the image ``path`` (must not exist) of ``size`` bytes, formatted, with
-    ``source``'s tree copied in; ConfigError / DiskImageError say what is wrong."""
+    ``source``'s tree copied in, the file system ending ``tail`` blocks before the
+    image does (room a disk's other owner keeps, e.g. XN's catalogues: e2fsck
+    accepts a device longer than its file system); ConfigError / DiskImageError
+    say what is wrong."""
     p = Path(path)
     if p.exists():
         raise ConfigError("the image file exists (refusing to overwrite it)", path=str(p))
     if block_size not in (1024, 2048, 4096):
         raise ConfigError("bad block size", block_size=block_size, expected=[1024, 2048, 4096])
     blocks = size // block_size
-    if blocks < 64:
-        raise ConfigError("image too small", size=size, expected=f">= {64 * block_size}")
-    dev = MemoryDevice(block_size, blocks)
+    if type(tail) is not int or not 0 <= tail < blocks:
+        raise ConfigError("bad tail", tail=safe_repr(tail), expected=f"0 <= tail < {blocks}")
+    if blocks - tail < 64:
+        raise ConfigError("image too small", size=size,
+                          expected=f">= {(64 + tail) * block_size}")
+    dev = MemoryDevice(block_size, blocks - tail)
     mkfs(dev, block_size=block_size)
     if source is not None:
         fs = Ext2.mount(dev)
@@ -137,6 +143,7 @@ def make_image(path: str | os.PathLike[str], size: int, block_size: int = 1024,
     try:
         with open(p, "xb") as f:
             f.write(dev.data)
+            f.write(bytes(tail * block_size))
     except OSError as ex:
         raise ConfigError("cannot write the image", path=str(p), reason=ex.strerror) from None
     return probe(p)
