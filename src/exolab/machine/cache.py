@@ -81,6 +81,17 @@ class Cache:
 
     def read(self, paddr: int, n: int) -> int:
         """Read ``n`` bytes at ``paddr``: touch each line, filling those absent."""
+        return self._access(paddr, n, True)
+
+    def write(self, paddr: int, n: int) -> int:
+        """Write ``n`` bytes at ``paddr``: lines present are refreshed, none filled."""
+        return self._access(paddr, n, False)
+
+    def _access(self, paddr: int, n: int, fill: bool) -> int:
+        """Touch the lines of [paddr, paddr + n) in order, counted as reads (``fill``)
+        or writes: a line present becomes its set's most recent; one absent is a
+        miss, and a read loads it over the set's least recent (an eviction once the
+        set is full). The misses."""
         sets, mask, ways, misses = self._sets, self._mask, self.ways, 0
         lines = self._lines(paddr, n)
         for ln in lines:
@@ -91,28 +102,17 @@ class Cache:
                     s.append(ln)
                 continue
             misses += 1
-            if len(s) >= ways:
-                del s[0]
-                self.evictions += 1
-            s.append(ln)
-        self.reads += len(lines)
-        self.read_misses += misses
-        return misses
-
-    def write(self, paddr: int, n: int) -> int:
-        """Write ``n`` bytes at ``paddr``: lines present are refreshed, none filled."""
-        sets, mask, misses = self._sets, self._mask, 0
-        lines = self._lines(paddr, n)
-        for ln in lines:
-            s = sets[ln & mask]
-            if ln in s:
-                if s[-1] != ln:
-                    s.remove(ln)
-                    s.append(ln)
-            else:
-                misses += 1
-        self.writes += len(lines)
-        self.write_misses += misses
+            if fill:
+                if len(s) >= ways:
+                    del s[0]
+                    self.evictions += 1
+                s.append(ln)
+        if fill:
+            self.reads += len(lines)
+            self.read_misses += misses
+        else:
+            self.writes += len(lines)
+            self.write_misses += misses
         return misses
 
     def copy(self, dst: int, src: int, n: int) -> int:

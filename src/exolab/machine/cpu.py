@@ -509,13 +509,8 @@ class CPU:
     def load_bytes(self, vaddr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``vaddr``, page by page, charging one access per word."""
         out = bytearray()
-        page = self._pmask + 1
         while n > 0:
-            take = min(n, page - (vaddr & self._pmask))
-            self.charge(self._c_ls * ((take + 3) >> 2))
-            self.accesses += 1
-            e = self._lookup(vaddr) or self._miss(vaddr, False)
-            base = (e.ppn << self._pshift) | (vaddr & self._pmask)
+            base, take = self._span(vaddr, n, False)
             out += self.memory.read(base, take)
             vaddr += take
             n -= take
@@ -523,19 +518,27 @@ class CPU:
 
     def store_bytes(self, vaddr: int, data: bytes | bytearray) -> None:
         """Write ``data`` at ``vaddr``, page by page, charging one access per word."""
-        page = self._pmask + 1
         pos, n = 0, len(data)
         while pos < n:
-            take = min(n - pos, page - (vaddr & self._pmask))
-            self.charge(self._c_ls * ((take + 3) >> 2))
-            self.accesses += 1
-            e = self._writable(vaddr)
-            if not e.dirty:
-                self._dirtied(e, vaddr)
-            base = (e.ppn << self._pshift) | (vaddr & self._pmask)
+            base, take = self._span(vaddr, n - pos, True)
             self.memory.write(base, data[pos:pos + take])
             vaddr += take
             pos += take
+
+    def _span(self, vaddr: int, n: int, write: bool) -> tuple[int, int]:
+        """The first page's piece of an ``n``-byte access at ``vaddr``: its physical
+        address and length, charged as one access of that many words, translated
+        through the TLB (for a write: a writable entry, marked dirty)."""
+        take = min(n, self._pmask + 1 - (vaddr & self._pmask))
+        self.charge(self._c_ls * ((take + 3) >> 2))
+        self.accesses += 1
+        if write:
+            e = self._writable(vaddr)
+            if not e.dirty:
+                self._dirtied(e, vaddr)
+        else:
+            e = self._lookup(vaddr) or self._miss(vaddr, False)
+        return (e.ppn << self._pshift) | (vaddr & self._pmask), take
 
     # -- privileged TLB and address-space operations ----------------------------
 

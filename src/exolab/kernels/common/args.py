@@ -28,6 +28,9 @@ Interface::
     prot(x) -> int                             a protection, PROT_NONE..PROT_RW
     no_such_call(number, what) -> SyscallError ENOSYS: not in the kernel's call table
     arity(number, expected, got) -> SyscallError   EINVAL: the wrong argument count
+    call_error(number, entry, got, what) -> SyscallError
+                                               a failed table lookup: ENOSYS (entry
+                                               None) or EINVAL (entry[1] != got)
 
 Decoders are plain functions with no allocation on success; the two hottest call
 sites (``load``/``store``) keep their single inline test (see personality.py).
@@ -42,7 +45,7 @@ from exolab.errors import SyscallError, type_name
 
 __all__ = ["shown", "int_arg", "nat", "opt_nat", "flag", "str_arg", "func", "opt_func",
            "buffer", "word", "is_word", "cycles", "exception_kind", "random_count", "prot",
-           "no_such_call", "arity"]
+           "no_such_call", "arity", "call_error"]
 
 _PLAIN = (int, bool, str, type(None), float, bytes)
 
@@ -158,3 +161,12 @@ def arity(number: Any, expected: int, got: int) -> SyscallError:
     wrong number of arguments: EINVAL."""
     return SyscallError("EINVAL", "wrong number of arguments", number=number,
                         expected=expected, actual=got)
+
+
+def call_error(number: Any, entry: Any, got: int, what: str = "system call") -> SyscallError:
+    """The error of a call-table lookup that failed, for a dispatcher that tests
+    ``entry is None or got != entry[1]`` inline: ENOSYS when ``entry`` is None (no
+    such call), else EINVAL naming ``entry[1]``, the argument count the call takes."""
+    if entry is None:
+        return no_such_call(number, what)
+    return arity(number, entry[1], got)

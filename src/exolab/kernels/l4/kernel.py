@@ -27,6 +27,7 @@ Interface::
       new_space(creator, name) -> Space     new_thread(space, entry, args, pager, name)
       tcb_of(tid) -> TCB | None             current(cpu) -> TCB
       kill(tcb, what, where)                destroy_space(space)
+      shutdown()                            end_at_shutdown(tcb)  (the root ended)
       page_fault(cpu, vaddr, write, retry=False) -> the pager's reply
       access_bits(space, vpn) -> STATUS_READ | STATUS_WRITE (PTE A/D; a mapping
                                             change that keeps the frame keeps them)
@@ -569,12 +570,17 @@ class L4:
     def shutdown(self) -> None:
         """The root task ended: every other thread is ended too (servers, sigma0)."""
         for o in list(self.tcbs.values()):
-            if o.state != DEAD and not o.sim.killed:
-                o.sim.killed = True
-                o.sim.exit_status = "shutdown"
-                if o.state in (SENDING, RECEIVING):
-                    self.ipc.abort(o, SyscallError("ESRCH", "shutdown"))
-                self.make_ready(o)
+            self.end_at_shutdown(o)
+
+    def end_at_shutdown(self, t: TCB) -> None:
+        """End ``t`` unless it is dead or ending: killed with status "shutdown", any
+        IPC it waits in aborted (ESRCH), made ready so that it unwinds."""
+        if t.state != DEAD and not t.sim.killed:
+            t.sim.killed = True
+            t.sim.exit_status = "shutdown"
+            if t.state in (SENDING, RECEIVING):
+                self.ipc.abort(t, SyscallError("ESRCH", "shutdown"))
+            self.make_ready(t)
 
     def statistics(self) -> L4Stats:
         """Return a frozen record of the kernel's counters."""

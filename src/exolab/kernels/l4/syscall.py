@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError, safe_str
-from exolab.kernels.common.args import arity, no_such_call
+from exolab.kernels.common.args import call_error
 from exolab.kernels.l4.objects import (ANY, IRQ_BASE, Endpoint, MapItem, Message,
                                        NO_BUFFER, Notification, RecvBuffer)
 
@@ -183,23 +183,23 @@ def _recv(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
 
 
 def _call(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
-    dest, words, string, maps, rbuf, timeout, objs = a
-    target = _target(k, me, dest, False)
-    if target is me:
-        raise SyscallError("EINVAL", "a thread cannot call itself")
-    got = k.ipc.call(cpu, me, target, _message(k, me, words, string, maps, objs),
-                     _rbuf(k, rbuf), _timeout(timeout))
-    k.resume_user(cpu, me)
-    return got
+    target = _target(k, me, a[0], False)
+    return _two_way(k, cpu, me, k.ipc.call, target, "call", a[1:])
 
 
 def _reply_wait(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
-    to, words, string, maps, rbuf, timeout, objs = a
-    t = _thread(k, to)
-    if t is me:
-        raise SyscallError("EINVAL", "a thread cannot reply to itself")
-    got = k.ipc.reply_wait(cpu, me, t, _message(k, me, words, string, maps, objs),
-                           _rbuf(k, rbuf), _timeout(timeout))
+    return _two_way(k, cpu, me, k.ipc.reply_wait, _thread(k, a[0]), "reply to", a[1:])
+
+
+def _two_way(k: "L4", cpu: Any, me: "TCB", op: Callable[..., Any], target: "TCB",
+             verb: str, rest: tuple[Any, ...]) -> Any:
+    """Call and reply-and-wait after their target: EINVAL if it is the caller, else
+    decode (words, string, maps, buffer, timeout, objects) and send-then-receive."""
+    words, string, maps, rbuf, timeout, objs = rest
+    if target is me:
+        raise SyscallError("EINVAL", f"a thread cannot {verb} itself")
+    got = op(cpu, me, target, _message(k, me, words, string, maps, objs),
+             _rbuf(k, rbuf), _timeout(timeout))
     k.resume_user(cpu, me)
     return got
 
@@ -437,10 +437,8 @@ _IPC = frozenset((SEND, RECV, CALL, REPLY_WAIT, WAIT))
 def dispatch(k: "L4", cpu: Any, number: Any, args: tuple[Any, ...]) -> Any:
     """Decode the trap number and arity, charge the entry, invoke."""
     row = TABLE.get(number) if type(number) is int else None
-    if row is None:
-        raise no_such_call(number, "L4 call")
-    if len(args) != row[1]:
-        raise arity(number, row[1], len(args))
+    if row is None or len(args) != row[1]:
+        raise call_error(number, row, len(args), "L4 call")
     cpu.charge(k.paths["l4_segments"])
     if number not in _IPC:
         k.charge_row(cpu, "l4_syscall")

@@ -34,7 +34,7 @@ from exolab.hostint import host_interrupted
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.exitstatus import final_status
 from exolab.kernels.l4.kernel import L4, SIGMA0_SID, L4Stats
-from exolab.kernels.l4.objects import DEAD, RECEIVING, SENDING, TCB
+from exolab.kernels.l4.objects import DEAD, TCB
 from exolab.kernels.l4.personality import L4OS
 from exolab.kernels.l4.user import L4Lib
 from exolab.kernels.l4.syscall import UPCALL_TAG
@@ -263,12 +263,8 @@ class L4System(L4):
     def all_done(self) -> None:
         """The last process ended: sigma0 and the server end too (the run finishes)."""
         for t in (self.sigma0, self.ux_tcb):
-            if t is not None and t.state != DEAD and not t.sim.killed:
-                t.sim.killed = True
-                t.sim.exit_status = "shutdown"
-                if t.state in (SENDING, RECEIVING):
-                    self.ipc.abort(t, SyscallError("ESRCH", "shutdown"))
-                self.make_ready(t)
+            if t is not None:
+                self.end_at_shutdown(t)
 
     def statistics(self) -> L4Stats:
         base = super().statistics()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from exolab.errors import KernelPanic
 from exolab.machine.cpu import CPU
+from exolab.kernels.common.schedstats import SwitchSleepWake
 from exolab.kernels.common.stats import AS_LEVEL
 from exolab.machine.threads import DEAD, SimThread
 
@@ -33,12 +34,9 @@ __all__ = ["Scheduler", "SchedStats"]
 
 
 @dataclass(frozen=True, slots=True)
-class SchedStats:
+class SchedStats(SwitchSleepWake):
     """Switches, sleeps, wakeups and preemptions so far."""
 
-    switches: int
-    sleeps: int
-    wakeups: int
     preemptions: int
     ready: int = field(metadata=AS_LEVEL)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
-from exolab.kernels.common.args import arity, no_such_call
+from exolab.kernels.common.args import call_error
 from exolab.kernels.monolithic import fs, pipe, proc, rpc, shm, signal, vm
 from exolab.kernels.monolithic import socket as sock
 from exolab.machine.cpu import CPU
@@ -180,11 +180,9 @@ def dispatch(k: "MonolithicKernel", cpu: CPU, number: Any,
             and number >= 0 else None
     except IndexError:
         entry = None
-    if entry is None:
-        raise no_such_call(number)
+    if entry is None or len(args) != entry[1]:
+        raise call_error(number, entry, len(args))
     handler, nargs = entry
-    if len(args) != nargs:
-        raise arity(number, nargs, len(args))
     k.syscalls += 1
     proc = cpu.current.owner                    # type: ignore[union-attr]
     # The common arities are passed as-is: CPython runs a call with *args as a C-level

@@ -17,7 +17,8 @@ seek, rotation and transfer are the drive's time, not the CPU's).
 Interface::
 
     NicPort(nic)                       one NIC and the driver's waiters
-      grant(pid)                       the SIP that may drive it
+      grant(pid)                       the SIP that may drive it (EBUSY: one has)
+      release(pid)                     the driver exited
       check(pid)                       EPERM unless ``pid`` was granted it
       post(paddr, size) -> bool        send(paddr, n) -> bool
       wait(cpu, sched) -> [(paddr, length)]      received frames (waits for one)
@@ -39,21 +40,20 @@ from exolab.errors import MachineError, SyscallError
 __all__ = ["NicPort", "DiskPort"]
 
 
-class NicPort:
-    """A NIC owned by one driver SIP; see the module docstring."""
+class _Port:
+    """A device granted to at most one driver SIP, named ``device`` in its errors."""
 
-    __slots__ = ("nic", "owner", "done", "sleepers")
+    __slots__ = ("owner",)
+    device = "device"                           # the subclass's name for its device
 
-    def __init__(self, nic: Any) -> None:
-        self.nic = nic
-        self.owner: int | None = None
-        self.done: list[tuple[int, int]] = []       # received, not yet taken
-        self.sleepers: list[Any] = []
+    def __init__(self) -> None:
+        self.owner: int | None = None           # the driver's pid, once granted
 
     def grant(self, pid: int) -> None:
-        """``pid``'s manifest declared the NIC: it may drive it (one driver)."""
+        """``pid``'s manifest declared the device: it may drive it (one driver)."""
         if self.owner is not None:
-            raise SyscallError("EBUSY", "the NIC already has a driver", owner=self.owner)
+            raise SyscallError("EBUSY", f"the {self.device} already has a driver",
+                               owner=self.owner)
         self.owner = pid
 
     def release(self, pid: int) -> None:
@@ -62,9 +62,22 @@ class NicPort:
             self.owner = None
 
     def check(self, pid: int) -> None:
-        """EPERM unless ``pid`` is the NIC's driver."""
+        """EPERM unless ``pid`` is the device's driver."""
         if self.owner != pid:
-            raise SyscallError("EPERM", "the NIC is not in this SIP's manifest")
+            raise SyscallError("EPERM", f"the {self.device} is not in this SIP's manifest")
+
+
+class NicPort(_Port):
+    """A NIC owned by one driver SIP; see the module docstring."""
+
+    __slots__ = ("nic", "done", "sleepers")
+    device = "NIC"
+
+    def __init__(self, nic: Any) -> None:
+        super().__init__()
+        self.nic = nic
+        self.done: list[tuple[int, int]] = []       # received, not yet taken
+        self.sleepers: list[Any] = []
 
     def post(self, paddr: int, size: int) -> bool:
         """Post a receive buffer; False if the ring is full."""
@@ -92,15 +105,15 @@ class NicPort:
             sched.wakeup(self.sleepers)
 
 
-class DiskPort:
+class DiskPort(_Port):
     """A disk owned by one driver SIP; see the module docstring."""
 
-    __slots__ = ("disk", "owner", "done", "waiting", "orphans", "pinned", "block_size",
-                 "blocks")
+    __slots__ = ("disk", "done", "waiting", "orphans", "pinned", "block_size", "blocks")
+    device = "disk"
 
     def __init__(self, disk: Any) -> None:
+        super().__init__()
         self.disk = disk
-        self.owner: int | None = None
         self.done: set[int] = set()                 # completed request ids, not yet seen
         self.waiting: dict[int, list[Any]] = {}     # request id -> its sleeping thread
         self.orphans: set[int] = set()              # in flight, their waiter gone
@@ -108,22 +121,6 @@ class DiskPort:
                                                     # may still write (kept from reuse)
         self.block_size = int(disk.block_size)
         self.blocks = int(disk.blocks)
-
-    def grant(self, pid: int) -> None:
-        """``pid``'s manifest declared the disk: it may drive it (one driver)."""
-        if self.owner is not None:
-            raise SyscallError("EBUSY", "the disk already has a driver", owner=self.owner)
-        self.owner = pid
-
-    def release(self, pid: int) -> None:
-        """The driver exited."""
-        if self.owner == pid:
-            self.owner = None
-
-    def check(self, pid: int) -> None:
-        """EPERM unless ``pid`` is the disk's driver."""
-        if self.owner != pid:
-            raise SyscallError("EPERM", "the disk is not in this SIP's manifest")
 
     def read(self, cpu: Any, sched: Any, block: int, paddr: int) -> None:
         """DMA ``block`` to physical ``paddr`` and sleep until it has landed."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exolab.errors import KernelPanic
+from exolab.kernels.common.schedstats import SwitchSleepWake
 from exolab.machine.cpu import KERNEL
 from exolab.machine.threads import DEAD, SimThread
 
@@ -32,12 +33,8 @@ __all__ = ["Scheduler", "SchedStats"]
 
 
 @dataclass(frozen=True, slots=True)
-class SchedStats:
-    """Switches, sleeps and wakeups."""
-
-    switches: int
-    sleeps: int
-    wakeups: int
+class SchedStats(SwitchSleepWake):
+    """Switches, sleeps and wakeups (the counters every scheduler keeps, no more)."""
 
 
 class Scheduler:
