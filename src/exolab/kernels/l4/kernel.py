@@ -28,6 +28,7 @@ Interface::
       tcb_of(tid) -> TCB | None             current(cpu) -> TCB
       kill(tcb, what, where)                destroy_space(space)
       shutdown()                            end_at_shutdown(tcb)  (the root ended)
+      exception_ends(tcb, cause, vaddr, info)   a non-page-fault exception (a hook)
       page_fault(cpu, vaddr, write, retry=False) -> the pager's reply
       access_bits(space, vpn) -> STATUS_READ | STATUS_WRITE (PTE A/D; a mapping
                                             change that keeps the frame keeps them)
@@ -50,7 +51,7 @@ from exolab.kernels.l4.mapdb import MapDBStats, MappingDB
 from exolab.kernels.l4.objects import (DEAD, NIL, READY, RECEIVING, RUNNING, SENDING,
                                        TCB, Space, id_number, make_id)
 from exolab.kernels.l4.paths import resolve
-from exolab.kernels.l4.pool import Pool
+from exolab.kernels.common.numpool import NumberPool
 from exolab.machine.cpu import CPU, KERNEL, USER, Cause
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.pagewalk import PTE_A, PTE_D, PTE_P, PTE_W, PageTables, walk
@@ -100,7 +101,7 @@ class L4:
             raise ConfigError("L4 needs more physical memory", frames=mem.frames)
         self.machine = machine
         self.paths = resolve(machine.profile.name, paths)
-        self._kfree = Pool(KERNEL_IMAGE, pool)      # kernel frames (lazy: nothing per frame)
+        self._kfree = NumberPool(KERNEL_IMAGE, pool)    # kernel frames (lazy: none per frame)
         self.kframes_total = self._kfree.total
         self.pt = PageTables(mem, self._kalloc, self._kfree.give)
         self.kdir = self.pt.new_directory()         # the kernel region's tables
@@ -114,7 +115,7 @@ class L4:
         self._closed: dict[int, dict[TCB, None]] = {}   # tid -> threads that entered a
         #   closed receive from it (an index: a stale entry is filtered where used)
         self._versions: dict[int, int] = {}        # TCB number -> its last version
-        self._free_numbers = Pool(1, MAX_THREADS)
+        self._free_numbers = NumberPool(1, MAX_THREADS)
         self.ready: deque[TCB] = deque()
         self.ipc = IPC(self)
         self.console = Console()
@@ -124,7 +125,7 @@ class L4:
         self.loaded: Space | None = None            # the space whose cr3 is loaded
         self.syscalls = self.page_faults = self.threads_made = self.spaces_made = 0
         self._next_sid = SIGMA0_SID
-        self._asids = Pool(1, MAX_SPACES + 1)              # space numbers (tags below)
+        self._asids = NumberPool(1, MAX_SPACES + 1)        # space numbers (tags below)
         self._asid_mask = machine.cpu.tlb.asid_mask
         self._tag_owner: dict[int, Space] = {}              # TLB tag -> space using it
         self.sigma0: TCB | None = None
@@ -515,7 +516,10 @@ class L4:
         if cause == Cause.TLB_MOD:
             self.page_fault(cpu, vaddr, True)
             return
-        t = self.current(cpu)
+        self.exception_ends(self.current(cpu), cause, vaddr, info)
+
+    def exception_ends(self, t: TCB, cause: Cause, vaddr: int, info: Any) -> None:
+        """An exception other than a page fault: ``t`` is killed and unwinds now."""
         self.kill(t, cause.name, vaddr if cause != Cause.PROGRAM else type(info).__name__)
         raise ThreadExit(t.sim.exit_status)
 

@@ -155,15 +155,11 @@ class L4System(L4):
         self._recorded.add(t.sim.tid)
         self._end_process(t, what)
 
-    def on_exception(self, cpu: CPU, cause: Cause, vaddr: int, info: Any) -> None:
+    def exception_ends(self, t: TCB, cause: Cause, vaddr: int, info: Any) -> None:
         """An exception in a process thread ends the process with its fault status."""
-        if cause == Cause.TLB_MOD:
-            self.page_fault(cpu, vaddr, True)
-            return
-        t = self.current(cpu)
         pid = self._pid_of(t)
         if pid is None:
-            super().on_exception(cpu, cause, vaddr, info)
+            super().exception_ends(t, cause, vaddr, info)
             return
         status = fault_status(info) if cause == Cause.PROGRAM else cause.name
         self.faults.append((pid, status, vaddr))

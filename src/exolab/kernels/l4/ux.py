@@ -49,10 +49,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from hashlib import blake2b
-
 from exolab.abi import PROT_READ, PROT_RW, PROT_WRITE, image_pages
 from exolab.errors import SyscallError
+from exolab.kernels.common.shmkeys import secret, segment_key
 from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.l4.kernel import SIGMA0_ID
 from exolab.kernels.l4.objects import NTFN_BADGE
@@ -148,8 +147,7 @@ class Ux:
         self.segments: dict[int, Segment] = {}      # key -> segment (never reused)
         self.seg_frames: set[int] = set()           # pool vpns that belong to segments
         self.next_seg = 1
-        self.secret = blake2b(str(kernel.machine.seed).encode(), digest_size=16,
-                              person=b"l4 ux shm keys").digest()
+        self.secret = secret(kernel.machine.seed, b"l4 ux shm keys")   # segment keys
         self.upcalls = 0                            # faults handed to processes' handlers
 
     # -- the loop ----------------------------------------------------------------------
@@ -644,17 +642,6 @@ def _munmap(ux: Ux, proc: Proc, m: Any) -> Any:
     return (), b""
 
 
-def _seg_key(ux: Ux, n: int) -> int:
-    """The key of the ``n``th segment: a 63-bit keyed hash (never 0, never reused),
-    so a process cannot attach a segment by guessing small numbers."""
-    while True:
-        d = blake2b(n.to_bytes(8, "little"), digest_size=8, key=ux.secret).digest()
-        key = int.from_bytes(d, "little") >> 1
-        if key and key not in ux.segments:
-            return key
-        n += 1 << 40
-
-
 def _shm_create(ux: Ux, proc: Proc, m: Any) -> Any:
     length = _range(m.words[1], 1, MAX_SHM + 1)
     pages = (length + 4095) >> 12
@@ -665,7 +652,7 @@ def _shm_create(ux: Ux, proc: Proc, m: Any) -> Any:
             ux.free.extend(frames)
             raise SyscallError("ENOMEM", "no frames for the segment", pages=pages)
         frames.append(f)
-    key = _seg_key(ux, ux.next_seg)
+    key = segment_key(ux.secret, ux.next_seg, ux.segments)   # not guessable
     ux.next_seg += 1
     ux.segments[key] = Segment(key, frames)
     ux.seg_frames.update(frames)

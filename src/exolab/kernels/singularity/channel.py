@@ -66,6 +66,7 @@ from exolab.errors import ContractError, ProgramFault, SyscallError, safe_str
 from exolab.kernels.common.args import shown
 from exolab.kernels.common.stats import AS_LEVEL
 from exolab.kernels.singularity.exheap import Block, ExchangeHeap
+from exolab.kernels.singularity.handle import Handle
 
 __all__ = ["Endpoint", "Channels", "ChannelStats", "not_owned", "SIDES", "RECORD"]
 
@@ -74,17 +75,11 @@ _IN_FLIGHT = -1             # an endpoint's thread while it travels: nobody's ye
 RECORD = 64                 # bytes of one endpoint record in the channel table
 
 
-class Endpoint:
+class Endpoint(Handle):
     """A handle on a channel endpoint: which endpoint, and which generation."""
 
-    __slots__ = ("_id", "_gen")
-
-    def __init__(self, ep_id: int, gen: int) -> None:
-        self._id = ep_id
-        self._gen = gen
-
-    def __repr__(self) -> str:
-        return f"<endpoint {self._id}>"
+    __slots__ = ()
+    kind = "endpoint"
 
 
 class _End:

@@ -50,21 +50,16 @@ from typing import Any
 
 from exolab.errors import ProgramFault, SyscallError
 from exolab.kernels.common.stats import AS_LEVEL
+from exolab.kernels.singularity.handle import Handle
 
 __all__ = ["Block", "ExchangeHeap", "ExHeapStats", "dead_handle"]
 
 
-class Block:
+class Block(Handle):
     """A handle on an exchange-heap block: which block, and which generation."""
 
-    __slots__ = ("_id", "_gen")
-
-    def __init__(self, block_id: int, gen: int) -> None:
-        self._id = block_id
-        self._gen = gen
-
-    def __repr__(self) -> str:
-        return f"<exheap block {self._id}>"
+    __slots__ = ()
+    kind = "exheap block"
 
 
 class _Entry:

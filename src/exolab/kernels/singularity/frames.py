@@ -1,8 +1,9 @@
 """The kernel's physical frames: SIP heap regions and exchange-heap pages come from here.
 
 Frames ``[first, end)`` are the kernel's to hand out (below ``first``: its own
-image and data). Freed frames are reused first (last freed, first reused);
-then fresh ones are taken in order. A SIP's heap region needs a contiguous
+image and data), kept in a :class:`~exolab.kernels.common.numpool.NumberPool`:
+freed frames are reused first (last freed, first reused); then fresh ones are
+taken in order. A SIP's heap region needs a contiguous
 run (its addresses are physical); an exchange-heap block takes any frames.
 
 Interface::
@@ -18,55 +19,46 @@ from __future__ import annotations
 from typing import Iterable
 
 from exolab.errors import SyscallError
+from exolab.kernels.common.numpool import NumberPool
 
 __all__ = ["FramePool"]
 
 
 class FramePool:
-    """Free frames (a stack) and a bump pointer over the never-used ones."""
+    """The kernel's frames in a :class:`NumberPool`, with contiguous runs on top."""
 
-    __slots__ = ("_free", "_next", "_first", "_end")
+    __slots__ = ("_pool",)
 
     def __init__(self, first: int, end: int) -> None:
-        self._free: list[int] = []
-        self._next = self._first = first
-        self._end = end
+        self._pool = NumberPool(first, end)     # freed frames on a stack, then fresh
 
     def left(self) -> int:
         """Frames still free."""
-        return len(self._free) + self._end - self._next
+        return len(self._pool)
 
     def in_use(self) -> int:
         """Frames handed out and not given back."""
-        return self._next - self._first - len(self._free)
+        return self._pool.in_use()
 
     def take(self, n: int) -> list[int]:
         """Any ``n`` frames: freed ones first, then fresh ones."""
-        if self.left() < n:
+        if len(self._pool) < n:
             raise SyscallError("ENOMEM", "out of memory", pages=n)
-        free = self._free
-        got = [free.pop() for _ in range(min(n, len(free)))]
-        if len(got) < n:
-            fresh = n - len(got)
-            got.extend(range(self._next, self._next + fresh))
-            self._next += fresh
-        return got
+        return self._pool.take_many(n)
 
     def take_run(self, n: int) -> list[int]:
         """``n`` contiguous frames, ascending: from the freed ones if they happen to
         form a run, else fresh."""
-        free = self._free
-        if len(free) >= n:
-            got = sorted(free.pop() for _ in range(n))
+        pool = self._pool
+        if pool.returned() >= n:
+            got = sorted(pool.take_many(n))     # the last n freed
             if got[-1] - got[0] == n - 1:
                 return got
-            free.extend(got)
-        if self._end - self._next < n:
+            pool.give_all(got)
+        if pool.fresh() < n:
             raise SyscallError("ENOMEM", "out of memory", pages=n)
-        got = list(range(self._next, self._next + n))
-        self._next += n
-        return got
+        return pool.take_fresh(n)
 
     def give(self, frames: Iterable[int]) -> None:
         """Return ``frames`` to the pool."""
-        self._free.extend(frames)
+        self._pool.give_all(frames)
