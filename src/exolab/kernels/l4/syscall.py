@@ -183,19 +183,19 @@ def _recv(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
 
 
 def _call(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
-    target = _target(k, me, a[0], False)
-    return _two_way(k, cpu, me, k.ipc.call, target, "call", a[1:])
+    return _two_way(k, cpu, me, k.ipc.call, _target(k, me, a[0], False), "call", a)
 
 
 def _reply_wait(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
-    return _two_way(k, cpu, me, k.ipc.reply_wait, _thread(k, a[0]), "reply to", a[1:])
+    return _two_way(k, cpu, me, k.ipc.reply_wait, _thread(k, a[0]), "reply to", a)
 
 
 def _two_way(k: "L4", cpu: Any, me: "TCB", op: Callable[..., Any], target: "TCB",
-             verb: str, rest: tuple[Any, ...]) -> Any:
-    """Call and reply-and-wait after their target: EINVAL if it is the caller, else
-    decode (words, string, maps, buffer, timeout, objects) and send-then-receive."""
-    words, string, maps, rbuf, timeout, objs = rest
+             verb: str, a: tuple[Any, ...]) -> Any:
+    """Call and reply-and-wait, their target decoded from ``a[0]``: EINVAL if it is
+    the caller, else decode the rest of ``a`` (words, string, maps, buffer, timeout,
+    objects) and send-then-receive."""
+    _, words, string, maps, rbuf, timeout, objs = a
     if target is me:
         raise SyscallError("EINVAL", f"a thread cannot {verb} itself")
     got = op(cpu, me, target, _message(k, me, words, string, maps, objs),
