@@ -25,11 +25,11 @@ Interface::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import PROT_RW
 from exolab.errors import SyscallError
+from exolab.kernels.common import shmkeys
 from exolab.kernels.monolithic.limits import MAX_SHM
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.vm import PTE, VM, FrameAllocator
@@ -68,8 +68,7 @@ class SharedMemory:
     __slots__ = ("frames", "vm", "segments", "next_key", "attaches", "_held", "secret")
 
     def __init__(self, frames: FrameAllocator, vm: VM, seed: int = 0) -> None:
-        self.secret = blake2b(str(seed).encode(), digest_size=16,
-                              person=b"mono shm keys").digest()
+        self.secret = shmkeys.secret(seed, b"mono shm keys")
         self.frames = frames
         self.vm = vm
         self.segments: dict[int, Segment] = {}
@@ -85,7 +84,7 @@ class SharedMemory:
         npages = (length + 0xFFF) >> 12
         if self.frames.available() < npages:    # decode: all or nothing, no frame leaks
             raise SyscallError("ENOMEM", "no frames for the segment", pages=npages)
-        key = self._key(self.next_key)
+        key = shmkeys.segment_key(self.secret, self.next_key, self.segments)
         self.next_key += 1
         seg = Segment(key)
         for _ in range(npages):
@@ -93,16 +92,6 @@ class SharedMemory:
         self.segments[key] = seg
         self._held += npages
         return key
-
-    def _key(self, n: int) -> int:
-        """The key of the ``n``th segment: a 63-bit keyed hash of ``n`` (unique,
-        never 0), so a process cannot attach a segment by guessing small numbers."""
-        while True:
-            d = blake2b(n.to_bytes(8, "little"), digest_size=8, key=self.secret).digest()
-            key = int.from_bytes(d, "little") >> 1
-            if key and key not in self.segments:
-                return key
-            n += 1 << 40                # (a collision: astronomically rare)
 
     def get(self, key: Any) -> Segment | None:
         """The segment ``key`` names, or None (never runs a caller's __eq__)."""
