@@ -195,3 +195,19 @@ def test_sigreturn_is_a_unix_call_to_the_server() -> None:
         return 0
 
     assert calls == boot(no_fault).ux.statistics().calls + 1
+
+
+def test_the_pmap_counters_show_a_lowering_walk_and_a_lazy_page() -> None:
+    def main(os: Any) -> int:
+        va = os.mmap(4 * PAGE, PROT_RW)
+        for i in range(4):
+            os.store(va + i * PAGE, i)
+        os.mprotect(va, 4 * PAGE, PROT_READ)            # one walk
+        os.mprotect(va, 4 * PAGE, PROT_RW)              # none: four lazy pages
+        os.store(va, 9)                                 # one of them opened
+        return 0
+
+    k = boot(main, profile="alpha")
+    vm = k.statistics().vm
+    assert not k.faults
+    assert (vm.pmap_calls, vm.soft_faults) == (1, 1)

@@ -34,9 +34,11 @@ Interface::
       lazy_pages(space) -> int        pages whose pmap lags the map
       soft_faults                     writes resolved by vm_fault from the map
       pmap_calls                      pmap_protect calls that walked a range
+      statistics() -> MachVMStats
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exolab.abi import PROT_READ, PROT_WRITE
@@ -47,7 +49,16 @@ from exolab.machine.tlb import TLBEntry
 if TYPE_CHECKING:
     from exolab.kernels.mach.kernel import MachKernel
 
-__all__ = ["MachVM"]
+__all__ = ["MachVM", "MachVMStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class MachVMStats:
+    """The pmap's lag behind the map, and the work a protection change took."""
+
+    lazy_pages: int                 # pages whose pmap entry has fewer rights than the map
+    soft_faults: int                # writes vm_fault resolved from the map
+    pmap_calls: int                 # pmap_protect walks (a lowering each)
 
 
 class MachVM(VM):
@@ -152,3 +163,8 @@ class MachVM(VM):
         """As VM's; the space's lazy marks go too."""
         self._lazy.pop(id(space), None)
         super().destroy(cpu, space)
+
+    def statistics(self) -> MachVMStats:
+        """Return a frozen snapshot of the pmap counters."""
+        return MachVMStats(sum(len(v) for v in self._lazy.values()), self.soft_faults,
+                           self.pmap_calls)
