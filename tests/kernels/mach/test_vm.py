@@ -211,3 +211,32 @@ def test_the_pmap_counters_show_a_lowering_walk_and_a_lazy_page() -> None:
     vm = k.statistics().vm
     assert not k.faults
     assert (vm.pmap_calls, vm.soft_faults) == (1, 1)
+
+
+def test_a_page_query_is_machs_lookup_and_tells_written_from_clean() -> None:
+    from exolab.kernels.mach import MachKernel
+    from exolab.machine.machine import Machine
+    out: dict[str, Any] = {}
+
+    def run(paths: dict[str, int] | None) -> int:
+        k = MachKernel(Machine("alpha"), paths=paths)
+
+        def main(os: Any) -> int:
+            va = os.mmap(2 * PAGE, PROT_RW)
+            os.store(va, 1)
+            out["written"], out["clean"] = os.dirty(va), os.dirty(va + PAGE)
+            t0 = os.time()
+            os.dirty(va)
+            out["t"] = os.time() - t0
+            return 0
+
+        k.boot(main)
+        k.run()
+        k.machine.close()
+        assert not k.faults
+        return int(out["t"])
+
+    base = run(None)
+    assert out["written"] is True and out["clean"] is False
+    assert run({"mono_pte_op": 10 ** 6}) == base         # not the monolithic PTE op
+    assert run({"mach_page_query": 1060}) - base == 1000

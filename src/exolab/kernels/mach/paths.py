@@ -111,6 +111,13 @@ ROWS: dict[str, tuple[int, str, str]] = {
                              f"estimate: ~30 instructions: {M3}alpha pmap_remove_range per "
                              f"PTE: fold the modify/reference bits into pmap_phys_attributes, "
                              f"clear the PTE, find and unlink its pv_entry, PV_FREE"),
+    "mach_page_query": (60, "the state of one page for a task's query (the ABI's dirty "
+                        "call): the map entry, the object's resident page, its modify bit",
+                        f"estimate: ~60 instructions: {M3}vm_map_lookup_entry (hint hit), "
+                        f"vm_page_lookup (object/offset hash), pmap_is_modified (alpha "
+                        f"pmap: pmap_phys_attributes[pa_index] | the PTE's ALPHA_PTE_MOD); "
+                        f"the Alpha keeps no hardware dirty bit, vm_fault sets it "
+                        f"(vm_fault_dirty_handling)"),
     "mach_pager_supply": (150, "memory_object_data_supply: insert the page, resume",
                           f"estimate: {M3}vm/memory_object.c"),
     "mach_task_create": (2500, "task_create + thread_create + the server's proc setup",
