@@ -103,3 +103,27 @@ def test_unix_calls_are_rpcs_to_the_ux_server() -> None:
     k = boot(main)
     st = k.statistics()
     assert st.ux.calls >= 5 and st.ipc.sent >= 10 and st.ipc.received == st.ipc.sent
+
+
+def test_a_kernel_call_is_answered_in_place_as_ipc_kobject_server_does() -> None:
+    """A MIG call on a kernel-served port is a real request and reply, but the request
+    is never queued nor received into a space: the kernel's space keeps only its own
+    port, every kmsg goes back to the zone, and the caller receives one reply."""
+    from exolab.abi import PROT_READ, PROT_RW
+
+    def main(os: Any) -> int:
+        va = os.mmap(4 * 4096, PROT_RW)
+        for _ in range(5):
+            os.mprotect(va, 4096, PROT_READ)
+            os.mprotect(va, 4096, PROT_RW)
+        return 0
+
+    k = boot(main)
+    assert not k.faults
+    stats = k.statistics()
+    assert stats.kernel_server.calls >= 11 and stats.kernel_server.errors == 0
+    assert [n for n, _r in k.ipc.space(k.kserver.task).names()] == [k.kserver.port_name]
+    assert not k.kserver.port.queue
+    assert stats.ipc.zone.allocated == stats.ipc.zone.freed
+    assert stats.ipc.sent == stats.ipc.received
+

@@ -233,10 +233,11 @@ class Ipc:
     # -- sending --------------------------------------------------------------------
 
     def send(self, cpu: Any, task: Any, raw: Any, body: Any,
-             privileged: bool = False) -> Kmsg:
+             privileged: bool = False, kobject: bool = False) -> Kmsg:
         """Decode a message from ``task`` completely, then copy it in and queue it;
         return the queued kmsg (``privileged``: the UX path, which may use the
-        zone's reserve)."""
+        zone's reserve; ``kobject``: the destination is a port the kernel serves
+        itself, so the kmsg is handed to the kernel's server, not queued)."""
         space = self.space(task)
         fp, asid = self.fp, cpu.asid            # (the trap charged mach_msg_path)
         fp.text("trap", asid)
@@ -273,8 +274,28 @@ class Ipc:
         for name, disp, entry in carried:
             kmsg.rights.append((entry.obj, _NEEDS[disp][1]))
             self._move_rights(space, name, entry, disp, 0, 0)
+        if kobject:
+            self.sent += 1
+            return kmsg
         self.send_kmsg(cpu, dest, kmsg)
         return kmsg
+
+    def kobject_reply(self, cpu: Any, request: Kmsg, data: bytes) -> None:
+        """The kernel's server answers ``request`` in place (ipc_kobject_server): a
+        reply kmsg is allocated and filled by the MIG routine, the request is
+        destroyed, and the reply is queued on the request's reply port."""
+        cpu.charge(self.c_alloc + self.c_free)
+        reply_port = request.reply
+        self.zone.free(request)
+        self.received += 1
+        if type(reply_port) is not Port or reply_port.dead:
+            return                          # nobody to answer (a send-once right lost)
+        self.send_kmsg(cpu, reply_port, self.kernel_kmsg(reply_port, None, 0, 0, data))
+
+    def kobject_drop(self, request: Kmsg) -> None:
+        """Destroy a request the kernel's server will not answer (its caller ended)."""
+        self.zone.free(request)
+        self.received += 1
 
     def _decode_rights(self, cpu: Any, space: PortSpace, items: list[tuple[int, Any]],
                        dest: Port) -> list[tuple[int, int, Any]]:

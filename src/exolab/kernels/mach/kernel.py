@@ -38,7 +38,7 @@ from exolab.kernels.mach.pager import PagerStats, Pagers
 from exolab.kernels.mach.paths import resolve as resolve_paths
 from exolab.kernels.mach.ports import RECEIVE, SEND
 from exolab.kernels.mach.server import KernelServer, UxServer, UxStats
-from exolab.kernels.mach.vm import MachVM
+from exolab.kernels.mach.vm import MachVM, MachVMStats
 from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
 from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
 from exolab.kernels.monolithic.proc import Process
@@ -73,12 +73,14 @@ EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
 
 @dataclass(frozen=True, slots=True)
 class MachStats(MonoStats):
-    """Kernel counters, with the scheduler's, the IPC's, the servers' and pagers'."""
+    """Kernel counters, with the scheduler's, the IPC's, the servers', the pagers'
+    and the pmap's."""
 
     ipc: IpcStats
     ux: UxStats
     kernel_server: UxStats
     pagers: PagerStats
+    vm: MachVMStats
 
 
 class MachKernel(MonolithicKernel):
@@ -101,7 +103,8 @@ class MachKernel(MonolithicKernel):
         self.c_syscall = 0                  # no BSD trap path: the server's stub instead
         self.c_mach_trap = resolved["mach_syscall_path"]
         self.sched.c_switch = resolved["mach_switch"]
-        self.vm = self.shm.vm = MachVM(self)    # Mach's pmap: a raise is lazy (vm.py)
+        self.mvm = MachVM(self)                 # Mach's pmap: a raise is lazy (vm.py)
+        self.vm = self.shm.vm = self.mvm
         self.ipc = Ipc(self)
         self.ux = UxServer(self)
         self.kserver = KernelServer(self)          # the ports the kernel serves
@@ -211,7 +214,7 @@ class MachKernel(MonolithicKernel):
                          sched=base.sched,
                          ipc=self.ipc.statistics(), ux=self.ux.statistics(),
                          kernel_server=self.kserver.statistics(),
-                         pagers=self.pagers.statistics())
+                         pagers=self.pagers.statistics(), vm=self.mvm.statistics())
 
 
 def _register(k: MachKernel, cpu: CPU, proc: Process, service: Any, name: Any) -> None:

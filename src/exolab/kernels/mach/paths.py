@@ -90,6 +90,34 @@ ROWS: dict[str, tuple[int, str, str]] = {
                         "(a lazy unprotect): map lookup, object and page lookup, pmap_enter",
                         f"estimate: {M3}vm/vm_fault.c, the resident-page path (vm_map_lookup, "
                         f"vm_page_lookup, pmap_enter), as vm_fault above less the request"),
+    "mach_pmap_protect": (60, "pmap_protect taking a right away from a range, per call: the "
+                          "protection switch, SPLVM and the pmap lock, the level-1 and "
+                          "level-2 table walk, pmap_iterate_lev2's call, unlock (the TLB "
+                          "invalidation is the machine's: one whole flush where the TLB is "
+                          "untagged, one entry per page where it is tagged)",
+                          f"estimate: ~60 instructions: {M3}alpha/alpha/pmap.c pmap_protect "
+                          f"(A. Forin; as imported in NetBSD/alpha pmap.c 1.10, 1996): "
+                          f"switch(prot), SPLVM, simple_lock, PMAP_UPDATE_TLBS (INVALIDATE_TLB "
+                          f"is tbia()), pmap_pde, pmap_iterate_lev2; the mips pmap "
+                          f"(mips/pmap.c rev 2.16) calls tlb_modify per writable page "
+                          f"instead"),
+    "mach_pmap_pte": (5, "pmap_protect's work on one page-table entry when a right is taken "
+                      "away (Mach's pmap never adds one: a raise is not walked at all)",
+                      f"estimate: 5 instructions: {M3}alpha pmap_make_readonly's loop body "
+                      f"(load the PTE, test ALPHA_PTE_VALID, clear ALPHA_PTE_WRITE, store, "
+                      f"advance)"),
+    "mach_pmap_remove_pte": (30, "pmap_remove_range on one page (a protection without read "
+                             "removes the mapping)",
+                             f"estimate: ~30 instructions: {M3}alpha pmap_remove_range per "
+                             f"PTE: fold the modify/reference bits into pmap_phys_attributes, "
+                             f"clear the PTE, find and unlink its pv_entry, PV_FREE"),
+    "mach_page_query": (60, "the state of one page for a task's query (the ABI's dirty "
+                        "call): the map entry, the object's resident page, its modify bit",
+                        f"estimate: ~60 instructions: {M3}vm_map_lookup_entry (hint hit), "
+                        f"vm_page_lookup (object/offset hash), pmap_is_modified (alpha "
+                        f"pmap: pmap_phys_attributes[pa_index] | the PTE's ALPHA_PTE_MOD); "
+                        f"the Alpha keeps no hardware dirty bit, vm_fault sets it "
+                        f"(vm_fault_dirty_handling)"),
     "mach_pager_supply": (150, "memory_object_data_supply: insert the page, resume",
                           f"estimate: {M3}vm/memory_object.c"),
     "mach_task_create": (2500, "task_create + thread_create + the server's proc setup",

@@ -222,13 +222,46 @@ class UxServer:
 class KernelServer(UxServer):
     """Mach's kernel-served ports: a call on a task's or thread's port (MIG to
     the kernel: thread_create, vm_allocate, vm_protect, ...) is a request and a
-    reply message like any RPC, but the kernel receives and answers it inside
-    the caller's trap: no switch, no second trap, the kernel's own code pages."""
+    reply message like any RPC, but the kernel answers it inside the caller's
+    trap (Mach 3.0 ``ipc_kobject_server``): the request kmsg is not queued and
+    not received into any space — the MIG routine reads it where it lies and
+    builds the reply kmsg itself, which is queued on the reply port for the
+    caller's receive; no switch, no second trap, the kernel's own code pages."""
 
     def __init__(self, kernel: "MachKernel") -> None:
         super().__init__(kernel)
         self.task.name = "kernel"
         self.c_reply_trap = 0           # the kernel replies from inside the trap
+
+    def call(self, cpu: Any, proc: Any, number: Any, args: tuple[Any, ...],
+             ux_name: int, reply_name: int) -> Any:
+        """Run one kernel call as the caller's request, the kernel's MIG routine on
+        the kmsg, its reply and the caller's receive; the result or the error."""
+        ipc = self.ipc
+        req = self._inline(cpu, marshal(args))
+        body = msg.item_bytes(req) if req else b""
+        raw = msg.header(ux_name, reply_name, HEADER_SIZE + len(body), msg.COPY_SEND,
+                         msg.MAKE_SEND_ONCE,
+                         number if type(number) is int and 0 <= number < 1 << 31 else 0)
+        cpu.charge(ipc.c_msg)
+        request = ipc.send(cpu, proc, raw, body, True, kobject=True)
+        self._server_pages(cpu, cpu.asid)
+        cpu.charge(self.c_demux)
+        self.calls += 1
+        try:
+            result, err = dispatch(self.k, cpu, number, args), None
+        except SyscallError as ex:
+            result, err = None, ex
+            self.errors += 1
+        except (ThreadExit, RecursionError):
+            ipc.kobject_drop(request)
+            raise
+        data = marshal((0,)) if err is not None else self._inline(cpu, marshal((result,)))
+        ipc.kobject_reply(cpu, request, data)
+        ipc.receive(cpu, proc, reply_name, poll=True)
+        if err is not None:
+            raise err
+        return result
 
     def _server_pages(self, cpu: Any, asid: int) -> None:
         """The kernel's VM/thread code (mapped only where the kernel is)."""

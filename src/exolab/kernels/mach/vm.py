@@ -1,36 +1,47 @@
-"""Mach's pmap defers the work of raising a protection (a lazy unprotect).
+"""Mach's pmap: a protection raise is lazy, a lowering walks the range once.
 
-In Mach 3.0, ``vm_protect`` changes the map entry and calls ``pmap_protect``
-only to *lower* rights; a raise leaves the physical map — the page tables the
-MMU or the PALcode refill reads — with the old, lower rights (the i386 and
-Alpha pmaps return at once from ``pmap_protect`` when write access is being
-added). The next write to such a page faults, and ``vm_fault`` finds the map
-allowing it and enters the page writable: the unprotect's per-page work
-moves to the first write of each page, and is not done at all for a page
-never written. So ``vm_protect`` removing write access from 100 pages walks
-100 PTEs while restoring it walks none (SPIN SOSP'95, Table 4: Mach prot100
-1,792 us, unprot100 302).
+In Mach 3.0, ``vm_protect`` changes the map entry and calls ``pmap_protect``,
+which never adds a right: on the Alpha (CMU ``alpha/alpha/pmap.c``, Forin)
+a protection with write returns at once ("nothing to do"), as the mips pmap
+does ("pmap_protect may not increase protection, so RW is a no-op"). So the
+physical map — the page tables the MMU or the PALcode refill reads — keeps
+the old, lower rights after a raise; the next write to such a page faults,
+and ``vm_fault`` finds the map allowing it and enters the page writable: an
+unprotect's per-page work moves to the first write of each page, and is not
+done at all for a page never written.
+
+A lowering is ``pmap_protect`` proper: one call per range (the switch, the
+pmap lock, the table walk: ``mach_pmap_protect``), the TLB invalidated as
+the pmap does it — one whole flush per call where the TLB is untagged (the
+Alpha pmap's ``INVALIDATE_TLB`` is ``tbia``), one entry per page where it is
+tagged (the mips pmap's ``tlb_modify``) — and a few instructions per PTE
+(``pmap_make_readonly``: ``mach_pmap_pte``; a protection without read is
+``pmap_remove``: ``mach_pmap_remove_pte``). The per-page work is Mach's own
+pmap code, not the monolithic kernel's.
 
 Here the map's view is the PTE's ``prot`` (what ``accessible`` and the fault
 rule read) and the pmap's is the TLB entry the kernel writes: a raise adding
 write sets ``prot`` and marks the page *lazy*, charging nothing per page and
 invalidating no TLB entry; a lazy page is entered read-only; a write to it
 takes a protection fault that ``store_fault`` resolves as ``vm_fault`` does
-(``mach_soft_fault``), after which it is an ordinary page. A lowering is the
-ordinary per-page path and clears the mark.
+(``mach_soft_fault``: the map and object lookup and the ``pmap_enter``),
+after which it is an ordinary page. A lowering clears the mark.
 
 Interface::
 
     MachVM(kernel)           the monolithic VM with Mach's pmap_protect rule
-      protect(...)  store_fault(...)  unmap(...)  destroy(...)   (as VM's)
+      protect(...)  store_fault(...)  dirty(...)  unmap(...)  destroy(...)   (as VM's)
       lazy_pages(space) -> int        pages whose pmap lags the map
       soft_faults                     writes resolved by vm_fault from the map
+      pmap_calls                      pmap_protect calls that walked a range
+      statistics() -> MachVMStats
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from exolab.abi import PROT_WRITE
+from exolab.abi import PROT_READ, PROT_WRITE
 from exolab.errors import SyscallError
 from exolab.kernels.monolithic.vm import VM, AddressSpace, PTE
 from exolab.machine.tlb import TLBEntry
@@ -38,7 +49,16 @@ from exolab.machine.tlb import TLBEntry
 if TYPE_CHECKING:
     from exolab.kernels.mach.kernel import MachKernel
 
-__all__ = ["MachVM"]
+__all__ = ["MachVM", "MachVMStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class MachVMStats:
+    """The pmap's lag behind the map, and the work a protection change took."""
+
+    lazy_pages: int                 # pages whose pmap entry has fewer rights than the map
+    soft_faults: int                # writes vm_fault resolved from the map
+    pmap_calls: int                 # pmap_protect walks (a lowering each)
 
 
 class MachVM(VM):
@@ -46,9 +66,14 @@ class MachVM(VM):
 
     def __init__(self, kernel: "MachKernel") -> None:
         super().__init__(kernel)
-        self.c_soft = kernel.paths["mach_soft_fault"]
+        p = kernel.paths
+        self.c_soft = p["mach_soft_fault"]
+        self.c_pmap, self.c_pmap_pte = p["mach_pmap_protect"], p["mach_pmap_pte"]
+        self.c_pmap_remove = p["mach_pmap_remove_pte"]
+        self.c_query = p["mach_page_query"]
+        self.tagged = bool(kernel.machine.profile.tlb_tagged)
         self._lazy: dict[int, set[int]] = {}        # id(space) -> vpns the pmap lags
-        self.soft_faults = 0
+        self.soft_faults = self.pmap_calls = 0
 
     def lazy_pages(self, space: AddressSpace) -> int:
         """How many pages of ``space`` have a pmap entry with fewer rights than the map."""
@@ -56,26 +81,44 @@ class MachVM(VM):
 
     def protect(self, cpu: Any, space: AddressSpace, vaddr: int, length: int,
                 prot: int) -> None:
-        """Set ``prot`` on the range: a page losing a right takes the pmap's per-page
-        work now; a page only gaining rights takes none (EFAULT if one is unmapped)."""
+        """Set ``prot`` on the range (the map): pages losing a right go through one
+        pmap_protect walk now; pages only gaining rights are left to their first
+        write's fault (EFAULT if a page is unmapped)."""
         vpns = self.pages(vaddr, length)
         for vpn in vpns:                    # decode: every page must be mapped
             if not space.mapped(vpn):
                 raise SyscallError("EFAULT", "page not mapped", vaddr=vpn << 12)
         lazy = self._lazy.setdefault(id(space), set())
-        for vpn in vpns:                    # invoke
+        lowered: list[int] = []
+        walk = False                        # did any page lose a right
+        for vpn in vpns:                    # invoke: the map entry's new protection
             pte = space.ptes.get(vpn)
-            old = pte.prot if pte is not None else self._region_prot(space, vpn)
-            if old & ~prot:                 # a right removed: pmap_protect, now
+            if pte is None:                 # untouched: no pmap entry; the region's
+                walk = walk or bool(self._region_prot(space, vpn) & ~prot)
+                self._materialize(cpu, space, vpn, prot)    # default changes
+                continue
+            if pte.prot & ~prot:            # a right removed: the pmap must follow
                 lazy.discard(vpn)
-                super().protect(cpu, space, vpn << 12, 4096, prot)
-                continue
-            if pte is None:                 # untouched: the region's default changes
-                self._materialize(cpu, space, vpn, prot)
-                continue
-            if prot & ~old & PROT_WRITE:
+                lowered.append(vpn)
+            elif prot & ~pte.prot & PROT_WRITE:
                 lazy.add(vpn)               # the pmap keeps the old rights
             pte.prot = prot
+        if lowered or walk:
+            self._pmap_protect(cpu, space, len(vpns), lowered, prot)
+
+    def _pmap_protect(self, cpu: Any, space: AddressSpace, npages: int,
+                      lowered: list[int], prot: int) -> None:
+        """One pmap_protect over ``npages`` PTEs taking rights away: its call, a PTE
+        operation per page, and the TLB invalidation the pmap does (a whole flush
+        on an untagged TLB, each lowered page's entry on a tagged one)."""
+        self.pmap_calls += 1
+        per_pte = self.c_pmap_pte if prot & PROT_READ else self.c_pmap_remove
+        cpu.charge(self.c_pmap + npages * per_pte)
+        if not self.tagged:
+            cpu.tlb_flush()
+            return
+        for vpn in lowered:
+            cpu.tlb_invalidate(vpn, space.asid)
 
     @staticmethod
     def _region_prot(space: AddressSpace, vpn: int) -> int:
@@ -94,7 +137,7 @@ class MachVM(VM):
 
     def store_fault(self, cpu: Any, space: AddressSpace, vaddr: int) -> str:
         """A write to a read-only translation: a lazy page is resolved from the map
-        (vm_fault, then the ordinary dirty-bit path); otherwise as VM's."""
+        as vm_fault does (its resident-page path and pmap_enter); otherwise as VM's."""
         lazy = self._lazy.get(id(space))
         vpn = vaddr >> 12
         if lazy and vpn in lazy:
@@ -103,7 +146,23 @@ class MachVM(VM):
                 lazy.discard(vpn)
                 self.soft_faults += 1
                 cpu.charge(self.c_soft)
+                if not pte.cow:
+                    pte.dirty = True
+                    cpu.tlb_invalidate(vpn, space.asid)
+                    self._enter(cpu, space, vpn, pte)
+                    return "ok"
         return super().store_fault(cpu, space, vaddr)
+
+    def dirty(self, cpu: Any, space: AddressSpace, vaddr: int) -> bool:
+        """Whether the page holding ``vaddr`` has been written (EFAULT if unmapped):
+        Mach's own lookup of the page and its modify bit, not a monolithic PTE op."""
+        cpu.charge(self.c_query)
+        pte = space.ptes.get(vaddr >> 12)
+        if pte is None:
+            if space.region_of(vaddr >> 12) is None:
+                raise SyscallError("EFAULT", "page not mapped", vaddr=vaddr)
+            return False
+        return pte.dirty
 
     def unmap(self, cpu: Any, space: AddressSpace, vaddr: int, length: int) -> None:
         """As VM's; the range's lazy marks go with its pages."""
@@ -116,3 +175,8 @@ class MachVM(VM):
         """As VM's; the space's lazy marks go too."""
         self._lazy.pop(id(space), None)
         super().destroy(cpu, space)
+
+    def statistics(self) -> MachVMStats:
+        """Return a frozen snapshot of the pmap counters."""
+        return MachVMStats(sum(len(v) for v in self._lazy.values()), self.soft_faults,
+                           self.pmap_calls)
