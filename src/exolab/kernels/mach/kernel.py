@@ -38,6 +38,7 @@ from exolab.kernels.mach.pager import PagerStats, Pagers
 from exolab.kernels.mach.paths import resolve as resolve_paths
 from exolab.kernels.mach.ports import RECEIVE, SEND
 from exolab.kernels.mach.server import KernelServer, UxServer, UxStats
+from exolab.kernels.mach.threads import PARK_RPCS
 from exolab.kernels.mach.vm import MachVM
 from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
 from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
@@ -62,7 +63,8 @@ KERNEL_TRAPS = frozenset({int(Sys.CLOCK_GETRES), int(Sys.THREAD_YIELD)})
 #: running thread takes thread_create, thread_set_state, thread_resume in Mach 3;
 #: VM calls are vm_allocate, vm_deallocate, vm_protect, vm_region on the task port)
 KERNEL_RPCS = {int(Sys.THREAD_CREATE): 3, int(Sys.MMAP): 1, int(Sys.MUNMAP): 1,
-               int(Sys.MPROTECT): 1, int(Sys.DIRTY): 1}
+               int(Sys.MPROTECT): 1, int(Sys.DIRTY): 1,
+               **PARK_RPCS}         # thread_suspend / thread_resume (threads.py)
 #: personality calls beyond the ABI
 EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
                         "port_destroy", "port_deallocate", "port_set_allocate",

@@ -59,6 +59,9 @@ _SHM_DETACH = int(Sys.SHM_DETACH)
 _SPAWN = int(Sys.SPAWN)
 _THREAD_CREATE = int(Sys.THREAD_CREATE)
 _THREAD_YIELD = int(Sys.THREAD_YIELD)
+_THREAD_PARK = int(Sys.THREAD_PARK)
+_THREAD_UNPARK = int(Sys.THREAD_UNPARK)
+_THREAD_SELF = int(Sys.THREAD_SELF)
 _WAIT = int(Sys.WAIT)
 _WRITE = int(Sys.WRITE)
 _WRITE_FROM = int(Sys.WRITE_FROM)
@@ -117,6 +120,15 @@ class Libc(Personality):
 
     def thread_yield(self) -> None:
         self._trap(_THREAD_YIELD)
+
+    def thread_id(self) -> int:
+        return self._trap(_THREAD_SELF)
+
+    def thread_park(self) -> None:
+        self._trap(_THREAD_PARK)
+
+    def thread_unpark(self, tid: int) -> None:
+        self._trap(_THREAD_UNPARK, tid)
 
     # descriptors
     def pipe(self) -> tuple[int, int]:

@@ -57,6 +57,7 @@ from exolab.kernels.spin.limits import LIMITS, MAX_EXTENSIONS, MAX_REFS
 from exolab.kernels.spin.net import NetDriver
 from exolab.kernels.spin.refs import RefTable
 from exolab.kernels.spin.sched import SpinScheduler
+from exolab.kernels.spin.uthread import UserSpaceThreads
 from exolab.machine.cpu import IRQ_NIC, KERNEL, CPU
 from exolab.machine.machine import Machine
 from exolab.machine.threads import SimThread, ThreadExit
@@ -111,6 +112,7 @@ class Spin(MonolithicKernel):
         self._refs: dict[int, RefTable] = {}        # pid -> externalized references
         self._owners: dict[int, Owner] = {}          # id(extension namespace) -> owner
         self.cthreads = Package(self)               # the integrated thread package
+        self.parking = UserSpaceThreads(self)       # park/unpark: Suspend/Resume (uthread.py)
         self.ether = NetDriver(self, machine.nics[0]) if machine.nics else None  # net.py
         from exolab.kernels.spin import personality
         self._personality = personality.SpinLibc
