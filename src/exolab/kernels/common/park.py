@@ -32,7 +32,6 @@ Interface::
     thread_of(threads, tid) -> thread  (EINVAL / ESRCH decoded)
     sys_thread_park(k, cpu, proc) -> 0         the system calls of a kernel with
     sys_thread_unpark(k, cpu, proc, tid) -> 0  ``k.parking`` and ``proc.threads``
-    sys_thread_self(k, cpu, proc) -> tid
 """
 from __future__ import annotations
 
@@ -128,8 +127,3 @@ def sys_thread_unpark(k: Any, cpu: Any, proc: Any, tid: Any) -> int:
     it a token (EINVAL, ESRCH)."""
     k.parking.unpark(thread_of(proc.threads, tid))
     return 0
-
-
-def sys_thread_self(k: Any, cpu: Any, proc: Any) -> int:
-    """thread_id: the calling thread's id."""
-    return int(cpu.current.tid)

@@ -69,7 +69,6 @@ class Sys(IntEnum):
     THREAD_YIELD = 27
     THREAD_PARK = 28        # the park/unpark pair (kernels/common/park.py)
     THREAD_UNPARK = 29
-    THREAD_SELF = 30
     # the file calls (fs.py), numbered apart so other call groups can grow below
     OPEN = 40
     LSEEK = 41
@@ -124,7 +123,6 @@ TABLE: dict[int, tuple[Handler, int]] = {
     Sys.THREAD_YIELD: (proc.sys_thread_yield, 0),
     Sys.THREAD_PARK: (park.sys_thread_park, 0),
     Sys.THREAD_UNPARK: (park.sys_thread_unpark, 1),
-    Sys.THREAD_SELF: (park.sys_thread_self, 0),
     Sys.OPEN: (fs.sys_open, 3),
     Sys.LSEEK: (fs.sys_lseek, 3),
     Sys.FSYNC: (fs.sys_fsync, 1),
@@ -148,8 +146,7 @@ KERNEL_STACK = 20
 
 #: calls whose paths are short and hot (or, exit, need no stack): no headroom check
 UNGUARDED = frozenset({Sys.GETPID, Sys.CLOCK_GETRES, Sys.EXIT, Sys.READ, Sys.WRITE,
-                       Sys.YIELD, Sys.THREAD_YIELD, Sys.THREAD_PARK, Sys.THREAD_UNPARK,
-                       Sys.THREAD_SELF})
+                       Sys.YIELD, Sys.THREAD_YIELD, Sys.THREAD_PARK, Sys.THREAD_UNPARK})
 
 
 def _probe(n: int) -> None:
