@@ -7,6 +7,7 @@ One module per rule, so that a kernel reuses the rule rather than writing it aga
     exitstatus    the exit status of a process whose last thread ended
     image         program images: where they are mapped, their size, the per-page copy
     names         process names decoded from what a program hands in
+    park          thread_park/thread_unpark: wake tokens and parked threads' queues
 
 (``console`` and ``wait`` and ``contract``/``stats`` are written by other helpers.)
 This package imports nothing from a kernel; kernels import from it.
