@@ -19,7 +19,9 @@ operation costs:
   a join writes its thread id in the cthread's joiner word and parks until
   the state word says ended; a cthread's end sets the state word and unparks
   the joiner. The word is written before the unpark and read after the
-  park, and the ABI keeps a wake that comes first, so no wake is lost. On
+  park, and the ABI keeps a wake that comes first, so no wake is lost (the
+  order of CMU C-Threads' cprocs.c: condition_wait queues, unlocks, then
+  blocks; cond_signal dequeues and readies). On
   the monolithic kernel this stands for OSF/1's user threads; on SPIN it is
   the paper's "layered" package (over the UserSpaceThread package).
 - **integrated** (SPIN, where the kernel offers ``cthread_fork``): the same
