@@ -69,12 +69,14 @@ def thread_of(threads: Iterable[Any], tid: Any) -> Any:
 class Parking:
     """Wake tokens and the queues parked threads sleep on, for one kernel."""
 
-    __slots__ = ("kernel", "_tokens", "_parked", "slept", "early", "woken", "tokens")
+    __slots__ = ("kernel", "_tokens", "_parked", "_queues", "slept", "early", "woken",
+                 "tokens")
 
     def __init__(self, kernel: Any) -> None:
         self.kernel = kernel
         self._tokens: set[int] = set()                  # tids with a wake waiting
-        self._parked: dict[int, list[Any]] = {}         # tid -> the queue it sleeps on
+        self._parked: set[int] = set()                  # tids asleep in park
+        self._queues: dict[int, list[Any]] = {}         # tid -> its own sleep queue
         self.slept = self.early = self.woken = self.tokens = 0
 
     def park(self, cpu: Any, me: Any) -> bool:
@@ -84,32 +86,35 @@ class Parking:
             self._tokens.discard(tid)
             self.early += 1
             return False
-        queue: list[Any] = []
-        self._parked[tid] = queue
+        queue = self._queues.get(tid)
+        if queue is None:                               # once per thread, then reused
+            queue = self._queues[tid] = []
+        self._parked.add(tid)
         self.slept += 1
         try:
             self.kernel.sched.sleep(cpu, queue)
         finally:
-            if self._parked.get(tid) is queue:
-                del self._parked[tid]
+            self._parked.discard(tid)
         return True
 
     def unpark(self, target: Any) -> bool:
         """Wake ``target`` if it is parked (True); else leave it a token (False)."""
-        queue = self._parked.pop(target.tid, None)
-        if queue:
+        tid = target.tid
+        if tid in self._parked:
+            self._parked.discard(tid)
             self.woken += 1
-            self.kernel.sched.wakeup(queue)
+            self.kernel.sched.wakeup(self._queues[tid])
             return True
-        if target.tid not in self._tokens:
-            self._tokens.add(target.tid)
+        if tid not in self._tokens:
+            self._tokens.add(tid)
             self.tokens += 1
         return False
 
     def forget(self, tid: int) -> None:
-        """Thread ``tid`` ended: drop its token (a tid is never reused)."""
+        """Thread ``tid`` ended: drop its token and queue (a tid is never reused)."""
         self._tokens.discard(tid)
-        self._parked.pop(tid, None)
+        self._parked.discard(tid)
+        self._queues.pop(tid, None)
 
     def statistics(self) -> ParkStats:
         """Return a frozen snapshot of the counters."""
