@@ -25,10 +25,10 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
-from exolab.kernels.common import park
 from exolab.kernels.common.args import arity, no_such_call
 from exolab.kernels.monolithic import fs, pipe, proc, rpc, shm, signal, vm
 from exolab.kernels.monolithic import socket as sock
+from exolab.kernels.common import park                  # thread_park, thread_unpark
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
