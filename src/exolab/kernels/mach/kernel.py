@@ -38,12 +38,12 @@ from exolab.kernels.mach.pager import PagerStats, Pagers
 from exolab.kernels.mach.paths import resolve as resolve_paths
 from exolab.kernels.mach.ports import RECEIVE, SEND
 from exolab.kernels.mach.server import KernelServer, UxServer, UxStats
-from exolab.kernels.mach.threads import PARK_RPCS
 from exolab.kernels.mach.vm import MachVM
 from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
 from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.mach import rpc as rpcmod
+from exolab.kernels.mach.threads import PARK_RPCS
 from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import AddressSpace
 from exolab.machine.cpu import CPU, KERNEL
