@@ -108,8 +108,9 @@ def test_layered_maps_a_stack_per_cthread_integrated_takes_its_strands_from_a_ca
     # integrated: fork and join, one system call each; no fresh memory
     assert int_traps == 2 and int_zero == 0
     assert int_cycles < lay_cycles
-    mono_traps, _z, mono_cycles = delta("monolithic", False)
-    assert mono_traps == lay_traps and mono_cycles > lay_cycles   # OSF/1's paths cost more
+    mono_traps, _z, _cycles = delta("monolithic", False)
+    assert mono_traps == lay_traps      # the same calls; what they cost is each kernel's
+    #   (which kernel's layered fork-join is dearer follows OSF/1's thread row)
 
 
 def _bad_refs(os: Any, n: int) -> None:
