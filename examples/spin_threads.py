@@ -2,15 +2,18 @@
 
 Covers: the C-Threads package (``exolab.apps.cthreads``: fork, join, mutex,
 condition) placed two ways on SPIN: layered over the UNIX server's kernel
-threads through system calls, and integrated with SPIN's in-kernel package
+threads through system calls (a waiter parks its kernel thread, a signal
+unparks it: UserSpaceThread's Suspend/Resume), and integrated with SPIN's
+in-kernel package
 (``cthread_fork``/``join``/``wait``/``signal``), which handles the Strand
 events (Block, Unblock, Checkpoint, Resume) of the strands it holds.
 
 Scenario: a producer cthread hands five items to a consumer through a one-slot
 buffer guarded by a mutex and a condition; the consumer's value is what it
 received. The same program runs with each placement; it prints what arrived
-and what the kernel did for it: system calls (traps), user stacks the package
-mapped, and Strand events the integrated package handled.
+and what the package and the kernel did for it: waits, signals, kernel parks,
+yields, user stacks the package mapped, and Strand events the integrated
+package handled.
 
 Run it: ``python examples/spin_threads.py``.
 """
@@ -53,7 +56,8 @@ def produce(os: Any, integrated: bool) -> None:
     got = ct.join(h)
     s = ct.statistics()
     os.print(f"{s.placement}: consumer got {got}; {s.waits} waits, "
-             f"{s.signals} signals, {s.yields} yields, {s.stacks_mapped} stacks mapped, "
+             f"{s.signals} signals, {s.parks} parks, {s.yields} yields, "
+             f"{s.stacks_mapped} stacks mapped, "
              f"{(os.time() - t0) // 133} us")
 
 

@@ -19,7 +19,7 @@ Interface (each method documents its own contract)::
 
     identity   getpid, time, compute, api_call, print, random
     processes  spawn, fork, exit, wait, yield_
-    threads    thread_create, thread_yield
+    threads    thread_create, thread_yield, thread_id, thread_park, thread_unpark
     files      pipe, read, write, close
                open, lseek, fsync, unlink, rename, mkdir, rmdir, listdir, stat
                (FILE_CALLS; default ENOSYS), FileStat, O_*, SEEK_*, S_IF*
@@ -251,6 +251,24 @@ class ABI(ABC, metaclass=SealedABCMeta):
     @abstractmethod
     def thread_yield(self) -> None:
         """Give the processor to another thread of the same process, if any."""
+
+    @abstractmethod
+    def thread_id(self) -> int:
+        """The calling thread's id: what ``thread_create`` returned for it (the
+        main thread's too), the id ``thread_unpark`` takes."""
+
+    @abstractmethod
+    def thread_park(self) -> None:
+        """Block the calling thread until a thread of its process unparks it; if an
+        unpark came first (its wake token is set), consume it and return at once.
+        A park may return without an unpark (the caller re-checks its condition)."""
+
+    @abstractmethod
+    def thread_unpark(self, tid: int) -> None:
+        """Wake thread ``tid`` of the caller's process if it is parked; else set its
+        wake token (one: unparks do not count), so its next park returns at once.
+        EINVAL if ``tid`` is not an int; ESRCH if it names no live thread of the
+        caller's process."""
 
     # -- descriptors and pipes -----------------------------------------------------------
 

@@ -7,15 +7,23 @@ operation costs:
 
 - **layered** (every kernel): the package lives in the program's address
   space over the kernel's threads, reached through the system-call
-  interface. A cthread is a kernel thread (``thread_create``) running on a
-  user stack the package maps for it (``mmap``, a guard page with
-  ``mprotect`` where the kernel has it, the first frame written on it) and
-  unmaps when it is joined; its descriptor (state word, lock words) is
-  simulated memory. The kernel gives user code no way to block one thread
-  for another, so a waiter gives the processor away with ``thread_yield``
-  until its wakeup word is set. On
+  interface, as Mach 3.0's C-Threads ran over kernel threads. A cthread is a
+  kernel thread (``thread_create``) running on a user stack the package maps
+  for it (``mmap``, a guard page with ``mprotect`` where the kernel has it,
+  the first frame written on it) and unmaps when it is joined; its
+  descriptor (state word, joiner word) is simulated memory. A waiter blocks
+  its kernel thread in the kernel (``thread_park``) and is woken with a
+  kernel call (``thread_unpark``): a condition wait queues a waiter record
+  (its wakeup word and thread id), releases the mutex and parks until the
+  word is set; a signal sets the first record's word and unparks its thread;
+  a join writes its thread id in the cthread's joiner word and parks until
+  the state word says ended; a cthread's end sets the state word and unparks
+  the joiner. The word is written before the unpark and read after the
+  park, and the ABI keeps a wake that comes first, so no wake is lost (the
+  order of CMU C-Threads' cprocs.c: condition_wait queues, unlocks, then
+  blocks; cond_signal dequeues and readies). On
   the monolithic kernel this stands for OSF/1's user threads; on SPIN it is
-  the paper's "layered" package.
+  the paper's "layered" package (over the UserSpaceThread package).
 - **integrated** (SPIN, where the kernel offers ``cthread_fork``): the same
   interface over SPIN's in-kernel thread package (``kernels/spin/cthreads``),
   an extension that handles the ``Strand`` events of its strands: fork,
@@ -30,7 +38,9 @@ class, like ExOS); every class here is sealed, so no program can change the
 package another program uses.
 
 Mutexes are user-level test-and-set words in both placements (Alpha
-``ldq_l``/``stq_c``); a contended lock yields. The package's own
+``ldq_l``/``stq_c``); a contended lock yields (C-Threads' mutex_lock spins
+and yields). A cthread finds its own kernel thread's id with ``thread_id``
+(the thread pointer: a load, no kernel entry). The package's own
 instructions are charged with ``compute`` from :data:`COSTS` (the same on
 every kernel); everything else is what the calls and memory accesses cost.
 
@@ -85,25 +95,30 @@ class CThreadStats(metaclass=Sealed):
     module stays verifiable as program code)."""
 
     __slots__ = ("placement", "forked", "joined", "waits", "signals", "yields",
-                 "stacks_mapped")
+                 "stacks_mapped", "parks", "unparks")
 
     def __init__(self, placement: str, forked: int, joined: int, waits: int,
-                 signals: int, yields: int, stacks_mapped: int) -> None:
+                 signals: int, yields: int, stacks_mapped: int, parks: int = 0,
+                 unparks: int = 0) -> None:
         self.placement, self.forked, self.joined = placement, forked, joined
         self.waits, self.signals = waits, signals
-        self.yields = yields                # thread_yield calls made waiting
+        self.yields = yields                # thread_yield calls (contended mutexes)
         self.stacks_mapped = stacks_mapped  # user stacks mapped (layered)
+        self.parks, self.unparks = parks, unparks   # kernel blocks and wakes (layered)
 
 
 class CThread(metaclass=Sealed):
-    """A cthread's handle: its descriptor address, kernel thread or reference."""
+    """A cthread's handle: its descriptor address and kernel thread, or reference.
+    The descriptor's first word is its state (1: ended), the second its joiner's
+    thread id plus one (0: nobody joins yet)."""
 
-    __slots__ = ("desc", "stack", "ref", "result", "joined")
+    __slots__ = ("desc", "stack", "ref", "result", "joined", "tid")
 
     def __init__(self, desc: int, stack: int, ref: int) -> None:
         self.desc, self.stack, self.ref = desc, stack, ref
         self.result: Any = None
         self.joined = False
+        self.tid = 0                                # its kernel thread (layered)
 
 
 class Mutex(metaclass=Sealed):
@@ -121,7 +136,7 @@ class Condition(metaclass=Sealed):
     __slots__ = ("waiters", "ref")
 
     def __init__(self, ref: int) -> None:
-        self.waiters: list[int] = []            # wakeup-word addresses (layered)
+        self.waiters: list[tuple[int, int]] = []    # (wakeup word, thread id) (layered)
         self.ref = ref
 
 
@@ -136,7 +151,7 @@ class CThreads(metaclass=Sealed):
         self.free_words: list[int] = [self.heap + i * DESCRIPTOR
                                  for i in range(HEAP_PAGES * PAGE // DESCRIPTOR)]
         self.forked = self.joined = self.waits = self.signals = 0
-        self.yields = self.stacks_mapped = 0
+        self.yields = self.stacks_mapped = self.parks = self.unparks = 0
         self.guards = True                      # stacks get a guard page (mprotect)
 
     # -- the heap of words ---------------------------------------------------------
@@ -168,7 +183,8 @@ class CThreads(metaclass=Sealed):
         os.store(stack + STACK_PAGES * PAGE - 8, desc)      # the first frame
         self.stacks_mapped += 1
         t = CThread(desc, stack, 0)
-        os.thread_create(self.run, t, fn, args)
+        os.store(desc + 8, 0)                               # nobody joins yet
+        t.tid = os.thread_create(self.run, t, fn, args)
         return t
 
     def guard(self, stack: int) -> None:
@@ -182,10 +198,24 @@ class CThreads(metaclass=Sealed):
             self.guards = False
 
     def run(self, os: Any, t: CThread, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        """A layered cthread's kernel thread: run ``fn``, then mark it ended."""
+        """A layered cthread's kernel thread: run ``fn``, mark it ended, wake its
+        joiner if one is parked for it (the state word first, then the joiner's)."""
         t.result = fn(os, *args)
         os.compute(_C["exit"])
         os.store(t.desc, 1)
+        joiner = os.load(t.desc + 8)
+        if joiner:
+            self.unpark(joiner - 1)
+
+    def park(self) -> None:
+        """Block this kernel thread until an unpark (a kernel call)."""
+        self.parks += 1
+        self.os.thread_park()
+
+    def unpark(self, tid: int) -> None:
+        """Wake kernel thread ``tid`` (a kernel call; kept if it is not parked yet)."""
+        self.unparks += 1
+        self.os.thread_unpark(tid)
 
     def join(self, t: CThread) -> Any:
         """Wait until cthread ``t`` ends; return its value (EINVAL if joined)."""
@@ -197,9 +227,9 @@ class CThreads(metaclass=Sealed):
         if self.placement == "integrated":
             os.compute(_C["join"])
             return os.cthread_join(t.ref)
+        os.store(t.desc + 8, os.thread_id() + 1)        # the joiner word, then the state
         while not os.load(t.desc):
-            self.yields += 1
-            os.thread_yield()
+            self.park()
         os.compute(_C["join"])
         os.munmap(t.stack, STACK_PAGES * PAGE)
         self.free_words.append(t.desc)
@@ -247,11 +277,10 @@ class CThreads(metaclass=Sealed):
             self.lock(m)
             return
         word = self.new_word()
-        c.waiters.append(word)
+        c.waiters.append((word, os.thread_id()))
         self.unlock(m)
         while not os.load(word):
-            self.yields += 1
-            os.thread_yield()
+            self.park()
         self.free_words.append(word)
         self.lock(m)
 
@@ -263,9 +292,12 @@ class CThreads(metaclass=Sealed):
         if self.placement == "integrated":
             os.cthread_signal(c.ref)
         elif c.waiters:
-            os.store(c.waiters.pop(0), 1)
+            word, tid = c.waiters.pop(0)
+            os.store(word, 1)
+            self.unpark(tid)
 
     def statistics(self) -> CThreadStats:
         """Return a frozen snapshot of the package's counters."""
         return CThreadStats(self.placement, self.forked, self.joined, self.waits,
-                            self.signals, self.yields, self.stacks_mapped)
+                            self.signals, self.yields, self.stacks_mapped, self.parks,
+                            self.unparks)

@@ -80,7 +80,8 @@ def _handler_fix(os: Any, vaddr: Any, *args: Any) -> None:
 
 #: placeholders the hostile program resolves at run time: ("VA", k) an address near its
 #: last mapping; ("FD", i) its last pipe's read (0) or write (1) end; ("RPC",) its last
-#: rpc handle; ("SHM",) its last segment key; anything else is passed as it is
+#: rpc handle; ("SHM",) its last segment key; ("TID",) its own thread id, ("TID", 1) the
+#: last thread it created; anything else is passed as it is
 INTS = [0, 1, 2, 3, 4, 5, 7, 8, 16, 63, 64, 100, 4095, 4096, 8192, 1 << 20, 1 << 31,
         1 << 32, (1 << 63) - 1, 1 << 63, 1 << 64, 10 ** 30, -1, -8, -4096, -(1 << 63) - 1]
 JUNK = [None, True, 1.5, math.nan, math.inf, -math.inf, "", "x", "n" * 100, "\ud800",
@@ -115,7 +116,9 @@ name = st.one_of(st.sampled_from(["svc", "sq", "x" * 48]), value)
 #: call -> strategy for its argument tuple (keyword arguments are not fuzzed)
 CALLS: dict[str, Any] = {
     "getpid": st.just(()), "time": st.just(()), "api_call": st.just(()),
-    "yield_": st.just(()), "thread_yield": st.just(()),
+    "yield_": st.just(()), "thread_yield": st.just(()), "thread_id": st.just(()),
+    "thread_park": st.just(()),
+    "thread_unpark": st.tuples(st.one_of(st.just(("TID",)), st.just(("TID", 1)), value)),
     "compute": st.tuples(st.one_of(st.integers(0, 20_000), value)),
     "print": st.lists(value, max_size=3).map(tuple),
     "spawn": st.tuples(fn_value), "fork": st.tuples(fn_value), "exit": st.tuples(value),
@@ -200,6 +203,8 @@ def _resolve(a: Any, env: dict[str, Any]) -> Any:
             return env["handle"]
         if a[0] == "SHM":
             return env["shm"]
+        if a[0] == "TID":
+            return env["tids"][len(a) - 1]
     return a
 
 
@@ -211,11 +216,15 @@ def hostile(os: Any, ops: list[tuple[str, tuple[Any, ...]]], leaks: list[Any],
     succeeded the program may have broken its own library OS (an exokernel lets
     it), so what later calls raise is its own business and no longer a leak.
     """
+    me = os.thread_id()
     env: dict[str, Any] = {"va": 0x10_0000, "fds": (3, 4), "rpc": 0, "shm": 1,
-                           "handle": getattr(os, "handle", 0)}
+                           "handle": getattr(os, "handle", 0), "tids": [me, me],
+                           "token": False}
     tainted = False
     for name, args in ops:
         real = tuple(_resolve(a, env) for a in args)
+        if name == "thread_park" and not env["token"]:
+            continue        # nobody would wake it: it parks only on its own token
         call = raw_entry(os, kernel) if name == "trap" else getattr(os, name)
         try:
             got = call(*real)
@@ -236,6 +245,12 @@ def hostile(os: Any, ops: list[tuple[str, tuple[Any, ...]]], leaks: list[Any],
             env["rpc"] = got
         elif name == "shm_create":
             env["shm"] = got
+        elif name == "thread_create" and type(got) is int:
+            env["tids"][1] = got
+        elif name == "thread_unpark":
+            env["token"] = env["token"] or real == (me,)
+        elif name == "thread_park":
+            env["token"] = False
     return 0
 
 

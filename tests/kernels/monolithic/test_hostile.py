@@ -118,6 +118,8 @@ def _abuse(os: ABI, k: Any, log: dict[str, Any]) -> None:
     for number, (_, nargs) in TABLE.items():
         if number in (Sys.EXIT, Sys.SET_FAULT_HANDLER):
             continue
+        if number == Sys.THREAD_PARK:       # its own token first: nobody else wakes it
+            k.machine.cpu.trap(Sys.THREAD_UNPARK, os.thread_id())
         for args in itertools.product(RAW, repeat=nargs):
             raw += 1
             try:

@@ -4,6 +4,7 @@ One module per rule, so that a kernel reuses the rule rather than writing it aga
 
     args          argument decoders (exact type, range, the argument's name in the error)
     personality   Personality: the ABI calls every kernel provides alike, with cost hooks
+    park          thread_park/thread_unpark: wake tokens and parked threads' queues
     exitstatus    the exit status of a process whose last thread ended
     image         program images: where they are mapped, their size, the per-page copy
     names         process names decoded from what a program hands in

@@ -76,6 +76,7 @@ class L4OS(Personality):
         self._rpc: dict[int, int] = {}      # handle -> serving thread id
         self._res = system.machine.profile.us_to_cycles(1)
         self._handler: Any = None           # the fault handler (set_fault_handler)
+        self._parks: dict[int, int] = {}    # thread id -> its park notification's cap
         super().__init__(system.machine.cpu)
         self._mcpu: Any = system.machine.cpu    # the machine CPU (current thread)
 
@@ -157,6 +158,37 @@ class L4OS(Personality):
 
     def thread_yield(self) -> None:
         self._lib().yield_(True)
+
+    def thread_id(self) -> int:
+        return int(self._lib().myself())
+
+    def _park_cap(self, lib: Any, tid: int) -> int:
+        """Thread ``tid``'s park notification (made at its first park or unpark)."""
+        cap = self._parks.get(tid)
+        if cap is None:
+            cap = self._parks[tid] = int(lib.notification_create())
+        return cap
+
+    def thread_park(self) -> None:
+        """Wait on this thread's own notification: an unpark that came first left
+        its bit there, so the wait takes it and returns at once."""
+        lib = self._lib()
+        cap = self._park_cap(lib, int(lib.myself()))
+        try:
+            lib.wait(cap)
+        except SyscallError:
+            self._lib()                     # killed meanwhile: ThreadExit
+            raise
+        self._lib()
+
+    def thread_unpark(self, tid: int) -> None:
+        """Signal thread ``tid``'s park notification (EINVAL, ESRCH)."""
+        if type(tid) is not int:
+            raise SyscallError("EINVAL", "a thread id is an int", tid=shown(tid))
+        if not self._k.thread_in_space(tid, self._sid):
+            raise SyscallError("ESRCH", "no such thread in this process", tid=tid)
+        lib = self._lib()
+        lib.signal(self._park_cap(lib, tid), 1)
 
     # -- descriptors and pipes ------------------------------------------------------------
 

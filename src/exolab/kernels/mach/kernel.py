@@ -43,6 +43,7 @@ from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
 from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.mach import rpc as rpcmod
+from exolab.kernels.mach.threads import PARK_RPCS
 from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import AddressSpace
 from exolab.machine.cpu import CPU, KERNEL
@@ -62,7 +63,8 @@ KERNEL_TRAPS = frozenset({int(Sys.CLOCK_GETRES), int(Sys.THREAD_YIELD)})
 #: running thread takes thread_create, thread_set_state, thread_resume in Mach 3;
 #: VM calls are vm_allocate, vm_deallocate, vm_protect, vm_region on the task port)
 KERNEL_RPCS = {int(Sys.THREAD_CREATE): 3, int(Sys.MMAP): 1, int(Sys.MUNMAP): 1,
-               int(Sys.MPROTECT): 1, int(Sys.DIRTY): 1}
+               int(Sys.MPROTECT): 1, int(Sys.DIRTY): 1,
+               **PARK_RPCS}         # thread_suspend / thread_resume (threads.py)
 #: personality calls beyond the ABI
 EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
                         "port_destroy", "port_deallocate", "port_set_allocate",

@@ -34,6 +34,7 @@ from exolab.errors import ConfigError, KernelPanic, SyscallError
 from exolab.kernels.common.asids import Asids
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.contract import Declaration
+from exolab.kernels.common.park import Parking
 from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.common.wait import WaitTable
 from exolab.kernels.monolithic import proc as procmod
@@ -101,6 +102,7 @@ class MonolithicKernel:
         self.processes: dict[int, Process] = {}     # live and zombie processes
         self.threads_live = 0                       # threads not yet ended (limits.py)
         self.waits = WaitTable()                    # who waits for whom (common/wait.py)
+        self.parking = Parking(self)                # thread_park/unpark (common/park.py)
         self.pipes = Pipes(self.frames, machine.memory)  # pipe buffers (pipe.py)
         self.shm = SharedMemory(self.frames, self.vm, machine.clock.seed)  # (shm.py)
         self.segments: dict[int, Segment] = self.shm.segments
@@ -242,7 +244,8 @@ class MonolithicKernel:
         return False
 
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
-        """A thread ended: process bookkeeping (never switches)."""
+        """A thread ended: its wake token goes; process bookkeeping (never switches)."""
+        self.parking.forget(thread.tid)
         procmod.thread_ended(self, cpu, thread)
 
     def start_tick(self) -> None:

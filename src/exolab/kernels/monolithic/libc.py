@@ -59,6 +59,8 @@ _SHM_DETACH = int(Sys.SHM_DETACH)
 _SPAWN = int(Sys.SPAWN)
 _THREAD_CREATE = int(Sys.THREAD_CREATE)
 _THREAD_YIELD = int(Sys.THREAD_YIELD)
+_THREAD_PARK = int(Sys.THREAD_PARK)
+_THREAD_UNPARK = int(Sys.THREAD_UNPARK)
 _WAIT = int(Sys.WAIT)
 _WRITE = int(Sys.WRITE)
 _WRITE_FROM = int(Sys.WRITE_FROM)
@@ -117,6 +119,19 @@ class Libc(Personality):
 
     def thread_yield(self) -> None:
         self._trap(_THREAD_YIELD)
+
+    def thread_id(self) -> int:
+        """The thread pointer the kernel loads at each switch (Alpha ``rduniq``, a
+        TLS register elsewhere): one load, no kernel entry."""
+        cpu = self._cpu
+        cpu.charge(cpu.profile.load_store)
+        return int(cpu.current.tid)  # type: ignore[attr-defined]
+
+    def thread_park(self) -> None:
+        self._trap(_THREAD_PARK)
+
+    def thread_unpark(self, tid: int) -> None:
+        self._trap(_THREAD_UNPARK, tid)
 
     # descriptors
     def pipe(self) -> tuple[int, int]:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from exolab.kernels.common.args import call_error
 from exolab.kernels.monolithic import fs, pipe, proc, rpc, shm, signal, vm
 from exolab.kernels.monolithic import socket as sock
+from exolab.kernels.common import park                  # thread_park, thread_unpark
 from exolab.machine.cpu import CPU
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class Sys(IntEnum):
     RPC_ACCEPT = 25
     SET_EXCEPTION_HANDLER = 26
     THREAD_YIELD = 27
+    THREAD_PARK = 28        # the park/unpark pair (kernels/common/park.py)
+    THREAD_UNPARK = 29
     # the file calls (fs.py), numbered apart so other call groups can grow below
     OPEN = 40
     LSEEK = 41
@@ -118,6 +121,8 @@ TABLE: dict[int, tuple[Handler, int]] = {
     Sys.RPC_ACCEPT: (rpc.sys_rpc_accept, 1),
     Sys.SET_EXCEPTION_HANDLER: (signal.sys_set_exception_handler, 2),
     Sys.THREAD_YIELD: (proc.sys_thread_yield, 0),
+    Sys.THREAD_PARK: (park.sys_thread_park, 0),
+    Sys.THREAD_UNPARK: (park.sys_thread_unpark, 1),
     Sys.OPEN: (fs.sys_open, 3),
     Sys.LSEEK: (fs.sys_lseek, 3),
     Sys.FSYNC: (fs.sys_fsync, 1),
@@ -141,7 +146,7 @@ KERNEL_STACK = 20
 
 #: calls whose paths are short and hot (or, exit, need no stack): no headroom check
 UNGUARDED = frozenset({Sys.GETPID, Sys.CLOCK_GETRES, Sys.EXIT, Sys.READ, Sys.WRITE,
-                       Sys.YIELD, Sys.THREAD_YIELD})
+                       Sys.YIELD, Sys.THREAD_YIELD, Sys.THREAD_PARK, Sys.THREAD_UNPARK})
 
 
 def _probe(n: int) -> None:

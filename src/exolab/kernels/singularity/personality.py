@@ -32,6 +32,7 @@ from exolab.kernels.common.personality import Personality
 from exolab.kernels.singularity.channel import Endpoint
 from exolab.kernels.singularity.exheap import Block
 from exolab.kernels.singularity.limits import MAX_FDS, MAX_HEAP_PAGES, PIPE_BUFFER
+from exolab.kernels.common.park import Parking, thread_of
 from exolab.machine.threads import ThreadExit
 
 __all__ = ["SipOS", "release", "no_server"]
@@ -91,6 +92,7 @@ class SipOS(Personality):
         self._pipes: dict[int, _Pipe] = {}      # pipe fd -> the pipe's state (both ends)
         self._ring3 = sip.ring3                 # (isolation knob)
         self._paged = kernel.paged
+        self._park = Parking(kernel)            # its threads' wake tokens (common/park.py)
         super().__init__(kernel.machine.cpu)
 
     # -- the call path -------------------------------------------------------------
@@ -166,6 +168,22 @@ class SipOS(Personality):
 
     def thread_yield(self) -> None:
         self._k.sched.yield_(self._enter(), self._sip)
+
+    def thread_id(self) -> int:
+        return int(self._enter().current.tid)
+
+    def thread_park(self) -> None:
+        """An ABI call into the kernel: sleep until unparked (or take the token)."""
+        cpu = self._enter()
+        self._park.park(cpu, cpu.current)
+        t = cpu.current
+        if t is not None and t.killed:
+            raise ThreadExit(t.exit_status)
+
+    def thread_unpark(self, tid: int) -> None:
+        """Wake thread ``tid`` of this SIP, or leave it a token (EINVAL, ESRCH)."""
+        self._enter()
+        self._park.unpark(thread_of(self._sip.threads, tid))
 
     # -- pipes: channels of exchange-heap blocks ------------------------------------------
 

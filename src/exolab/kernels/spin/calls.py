@@ -12,6 +12,7 @@ Interface::
     CALLS: number -> (handler(kernel, cpu, proc, *args), argument count)
     SPIN_KERNEL, DOMAIN_CREATE, ...     the call numbers (1000 and up)
     trap(kernel, cpu, number, args)     the trap path of these calls
+    lookup(number, nargs) -> handler    a call's handler (ENOSYS / EINVAL decoded)
     kernel_domain(kernel) -> Domain     Console, Clock, PhysAddr, VirtAddr, Translation
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from exolab.kernels.spin.core import Context, Strand
 from exolab.kernels.spin.cthreads import CCondition, CThread
 from exolab.kernels.spin.dispatch import Binding, Owner
 from exolab.kernels.spin.domain import Domain
+from exolab.kernels.spin.kernel import leave
 from exolab.kernels.spin.net import event_interface
 from exolab.machine.cpu import CPU
 from exolab.safe.load import _compile_module, _exec_module
@@ -35,7 +37,7 @@ from exolab.safe.runtime import namespace
 if TYPE_CHECKING:
     from exolab.kernels.spin.kernel import Spin
 
-__all__ = ["CALLS", "trap", "kernel_domain", "SPIN_KERNEL", "DOMAIN_CREATE",
+__all__ = ["CALLS", "trap", "lookup", "kernel_domain", "SPIN_KERNEL", "DOMAIN_CREATE",
            "DOMAIN_FROM_MODULE", "DOMAIN_RESOLVE", "DOMAIN_COMBINE", "DOMAIN_KERNEL",
            "DOMAIN_CALL", "EVENT_INSTALL", "STRAND_SELF", "CONTEXT_SELF", "REF_RELEASE",
            "CTHREAD_FORK", "CTHREAD_JOIN", "CTHREAD_CONDITION", "CTHREAD_WAIT",
@@ -125,9 +127,7 @@ def _domain_call(k: "Spin", cpu: CPU, proc: Process, ref: Any, symbol: Any,
     try:
         return invoke(ext.owner, fn, args)
     finally:
-        k._incode[tid] -= 1
-        if not k._incode[tid]:
-            del k._incode[tid]
+        leave(k._incode, tid)
 
 
 def _event_install(k: "Spin", cpu: CPU, proc: Process, event: Any, cap: Any,
@@ -213,14 +213,20 @@ CALLS: dict[int, tuple[Callable[..., Any], int]] = {
 def trap(k: "Spin", cpu: CPU, number: int, args: tuple[Any, ...]) -> Any:
     """A SPIN call from user level: the trap path, then the call (ENOSYS/EINVAL)."""
     cpu.charge(k.c_syscall)
-    entry = CALLS.get(number)
-    if entry is None:
-        raise no_such_call(number)
-    handler, nargs = entry
-    if len(args) != nargs:
-        raise arity(number, nargs, len(args))
+    handler = lookup(number, len(args))
     k.syscalls += 1
     return handler(k, cpu, cpu.current.owner, *args)  # type: ignore[union-attr]
+
+
+def lookup(number: Any, nargs: int) -> Callable[..., Any]:
+    """The handler of SPIN call ``number`` taking ``nargs`` arguments (ENOSYS: no
+    such call; EINVAL: it takes another count)."""
+    entry = CALLS.get(number) if type(number) is int else None
+    if entry is None:
+        raise no_such_call(number)
+    if nargs != entry[1]:
+        raise arity(number, entry[1], nargs)
+    return entry[0]
 
 
 def kernel_domain(k: "Spin") -> Domain:

@@ -14,7 +14,10 @@ at its first call, and every cthread it forks):
   cthread's end to its joiner), ahead of unrelated ready strands;
 - ``Checkpoint`` / ``Resume``: the cthread's user-level state (its
   ``cthread_self`` word and errno) is saved to and restored from its
-  descriptor, two memory accesses each.
+  descriptor, two memory accesses each; the handler answers ``SAVED``, so
+  the trusted package does not save the general strand state for it
+  (``spin_strand_state``, sched.py): a switch between two cthreads costs
+  the scheduler's part of the switch and the package's two words.
 
 Every handler is a procedure call through the dispatcher (``spin_raise`` and
 one ``spin_proc_call`` per guard and handler). A cthread's strand comes from
@@ -41,6 +44,7 @@ from exolab.errors import SyscallError
 from exolab.kernels.common.args import func
 from exolab.kernels.monolithic.proc import Process, admit_thread, start_thread
 from exolab.kernels.spin.dispatch import Owner
+from exolab.kernels.spin.sched import SAVED
 from exolab.machine.cpu import CPU
 from exolab.machine.threads import DEAD, SimThread
 from exolab.safe.sealed import Sealed
@@ -133,10 +137,12 @@ class Package:
         self.k.machine.cpu.charge(self.c_state // 2)
         return "front"
 
-    def _on_switch(self, s: Any) -> None:
-        """Checkpoint/Resume: save or restore the cthread's user-level state."""
+    def _on_switch(self, s: Any) -> str:
+        """Checkpoint/Resume: save or restore the cthread's user-level state (the
+        package's two words, instead of the trusted package's state)."""
         self.handled += 1
         self.k.machine.cpu.charge(self.c_state)
+        return SAVED
 
     def _enter(self, cpu: CPU) -> None:
         """The package's own work on a call; the caller's strand becomes its own."""

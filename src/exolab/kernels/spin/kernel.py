@@ -57,6 +57,7 @@ from exolab.kernels.spin.limits import LIMITS, MAX_EXTENSIONS, MAX_REFS
 from exolab.kernels.spin.net import NetDriver
 from exolab.kernels.spin.refs import RefTable
 from exolab.kernels.spin.sched import SpinScheduler
+from exolab.kernels.spin.uthread import UserSpaceThreads
 from exolab.machine.cpu import IRQ_NIC, KERNEL, CPU
 from exolab.machine.machine import Machine
 from exolab.machine.threads import SimThread, ThreadExit
@@ -111,6 +112,7 @@ class Spin(MonolithicKernel):
         self._refs: dict[int, RefTable] = {}        # pid -> externalized references
         self._owners: dict[int, Owner] = {}          # id(extension namespace) -> owner
         self.cthreads = Package(self)               # the integrated thread package
+        self.parking = UserSpaceThreads(self)       # park/unpark: Suspend/Resume (uthread.py)
         self.ether = NetDriver(self, machine.nics[0]) if machine.nics else None  # net.py
         from exolab.kernels.spin import personality
         self._personality = personality.SpinLibc
@@ -182,7 +184,7 @@ class Spin(MonolithicKernel):
 
     def mark_kernel_strand(self, tid: int) -> None:
         """Thread ``tid`` runs in the kernel for its whole life (a kernel strand)."""
-        self._incode[tid] = self._incode.get(tid, 0) + 1
+        enter(self._incode, tid)
 
     def run_in_kernel(self, cpu: CPU, proc: Process, fn: Callable[..., Any],
                       args: tuple[Any, ...]) -> Any:
@@ -190,7 +192,7 @@ class Spin(MonolithicKernel):
         ABI calls become procedure calls. A fault in it is contained: EFAULT."""
         t = cpu.current
         tid = t.tid  # type: ignore[union-attr]
-        self._incode[tid] = self._incode.get(tid, 0) + 1
+        enter(self._incode, tid)
         try:
             return fn(*args)
         except (ThreadExit, SyscallError):
@@ -202,11 +204,7 @@ class Spin(MonolithicKernel):
             raise SyscallError("EFAULT", "in-kernel code faulted and was unloaded",
                                error=fault_status(ex)) from None
         finally:
-            left = self._incode.get(tid, 1) - 1
-            if left:
-                self._incode[tid] = left
-            else:
-                self._incode.pop(tid, None)
+            leave(self._incode, tid)
 
     def kcall(self, cpu: CPU, proc: Process, number: int, args: tuple[Any, ...]) -> Any:
         """A UNIX-server service called from in-kernel code: one procedure call."""
@@ -227,18 +225,13 @@ class Spin(MonolithicKernel):
             _probe(KERNEL_STACK)        # decode: the server's stack headroom, as a trap's
         self.kcalls += 1
         tid = cpu.current.tid  # type: ignore[union-attr]
-        calls = self._incall
-        calls[tid] = calls.get(tid, 0) + 1
+        enter(self._incall, tid)
         prev, cpu.mode = cpu.mode, KERNEL
         try:
             result = handler(self, cpu, proc, *args)
         finally:
             cpu.mode = prev
-            left = calls.get(tid, 1) - 1
-            if left:
-                calls[tid] = left
-            else:
-                calls.pop(tid, None)
+            leave(self._incall, tid)
         if number == Sys.THREAD_CREATE:         # a strand made in the kernel stays there
             self.mark_kernel_strand(result)
         return result
@@ -266,18 +259,14 @@ class Spin(MonolithicKernel):
         if proc.fault_handler is not None and proc.handler_depth < MAX_NESTING:
             handled = self._in_kernel_handler(cpu, proc, event, vaddr, write)
         elif event.handlers:
-            self._incode[tid] = self._incode.get(tid, 0) + 1    # handlers run in-kernel
+            enter(self._incode, tid)                    # handlers run in-kernel
             try:
                 handled = self.dispatcher.raise_(event, self.core.context_of(proc.space),
                                                  vaddr, write) is True
             except SyscallError:        # a handler faulted: unloaded; the default runs
                 handled = False
             finally:
-                left = self._incode.get(tid, 1) - 1
-                if left:
-                    self._incode[tid] = left
-                else:
-                    self._incode.pop(tid, None)
+                leave(self._incode, tid)
         if not handled:
             raise terminate(self, proc, "SIGSEGV", vaddr)
         if not self.vm.accessible(proc.space, vaddr, write):
@@ -294,7 +283,7 @@ class Spin(MonolithicKernel):
         handler = proc.fault_handler
         proc.handler_depth += 1
         tid = cpu.current.tid  # type: ignore[union-attr]
-        self._incode[tid] = self._incode.get(tid, 0) + 1
+        enter(self._incode, tid)
         try:
             handler(proc.personality, vaddr, write)  # type: ignore[misc]
         except ThreadExit:
@@ -306,11 +295,7 @@ class Spin(MonolithicKernel):
             raise terminate(self, proc, fault_status(ex), vaddr) from None
         finally:
             proc.handler_depth -= 1
-            left = self._incode.get(tid, 1) - 1
-            if left:
-                self._incode[tid] = left
-            else:
-                self._incode.pop(tid, None)
+            leave(self._incode, tid)
         return True
 
     def statistics(self) -> SpinStats:
@@ -324,6 +309,21 @@ class Spin(MonolithicKernel):
             extensions=len(self.extensions),
             unloaded=sum(1 for o in self.extensions if not o.loaded),
             dispatch=self.dispatcher.statistics())
+
+
+def enter(depths: dict[int, int], tid: int) -> None:
+    """One level deeper for thread ``tid`` in ``depths`` (in-kernel code or calls)."""
+    depths[tid] = depths.get(tid, 0) + 1
+
+
+def leave(depths: dict[int, int], tid: int) -> None:
+    """One level out for ``tid``; at depth 0 its entry goes (``tid in depths``
+    means "inside")."""
+    left = depths.get(tid, 1) - 1
+    if left:
+        depths[tid] = left
+    else:
+        depths.pop(tid, None)
 
 
 def _probe(n: int) -> None:

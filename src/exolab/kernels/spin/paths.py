@@ -55,6 +55,9 @@ ROWS: dict[str, str] = {
     "spin_vm_op": "per-call VirtAddr lookup + Translation call of the UNIX server's VM",
     "spin_cthread_op": "the integrated thread package's work per call: decode, descriptor, "
                        "queue",
+    "spin_strand_state": "the trusted package's Checkpoint (or Resume) of one strand, part "
+                         "of spin_switch_path: what a package that handles the event "
+                         "itself does instead",
 }
 
 #: the monolithic row names the inherited UNIX-server code reads -> the SPIN row
@@ -89,6 +92,7 @@ def _elsewhere(profile: str, proc_call: int, raise_: int, fault: int,
         ("spin_raise", raise_, "estimate: ~25 instructions (handler list, one guard test)"),
         ("spin_fault_path", fault, "estimate: ~150 instructions of fault decode and context lookup"),
         ("spin_cthread_op", 80, "estimate: ~80 instructions (descriptor and queue work)"),
+        ("spin_strand_state", mono.get("mono_switch_path", (0, ""))[0] // 4, "estimate: the trusted package's Checkpoint or Resume of one strand, a quarter of the switch path (as on alpha: 250 of 1,050)"),
     ]
     rows = [(r, c if r != "spin_strand_create" else strand, s) for r, c, s in rows]
     return _table(rows)
@@ -111,6 +115,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("spin_refill",         10, "estimate: the same PALcode DTB-miss routine as OSF/1's (SPIN runs on the same PALcode)"),
         ("spin_pipe_op",      1860, f"calibrated: SPIN cross-address-space call 89 us ({SPIN}): system calls and in-kernel cross-domain calls"),
         ("spin_cthread_op",   120, "estimate: the integrated C-Threads package per call: the reference's decode, the descriptor, one queue operation (~120 instructions)"),
+        ("spin_strand_state", 250, "estimate: the part of spin_switch_path that is the trusted package's Checkpoint or Resume of one strand: save (restore) the state a general strand may use, callee-saved integer and floating-point registers, PC/PS, FP enable, into (from) its descriptor (~250 instructions of the ~1,050)"),
         ("spin_vm_op",        1700, "estimate: the VirtAddr range lookup and the Translation call of a protection change (~1,700 instructions)"),
     ]),
     "dec5000": _elsewhere("dec5000", proc_call=12, raise_=25, fault=150, strand=300),

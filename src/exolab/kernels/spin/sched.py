@@ -9,12 +9,19 @@ placed on it. Handlers installed for a strand (by presenting its capability,
 answers ``"front"`` queues its strand first: an application-specific policy
 layered on the default one. With no handler installed the events cost
 nothing beyond the switch path (the trusted package's defaults are folded
-into ``spin_switch_path``).
+into ``spin_switch_path``). A package whose Checkpoint or Resume handler
+answers :data:`SAVED` has saved or restored that strand's state itself, so
+the trusted package's own part for it (``spin_strand_state``) is not done:
+a switch between two strands of such a package costs the switch path less
+two of those, plus the package's handlers (SPIN's strands: a package
+defines how much state its threads carry).
 
 Interface::
 
     SpinScheduler(kernel)    Scheduler + make_ready, wakeup, sleep, _switch raising
                              the Strand events; custom (raises delivered) counter
+    SAVED                    what a Checkpoint/Resume handler answers when it saved
+                             or restored the strand's state itself
 """
 from __future__ import annotations
 
@@ -27,7 +34,9 @@ from exolab.machine.threads import DEAD, SimThread
 if TYPE_CHECKING:
     from exolab.kernels.spin.kernel import Spin
 
-__all__ = ["SpinScheduler"]
+__all__ = ["SpinScheduler", "SAVED"]
+
+SAVED = "saved"
 
 
 class SpinScheduler(Scheduler):
@@ -39,6 +48,8 @@ class SpinScheduler(Scheduler):
         self.events = kernel.core.strand_events
         self.dispatcher = kernel.dispatcher
         self.custom = 0                     # Strand events delivered to handlers
+        self.c_full = self.c_switch         # the trusted package's whole switch
+        self.c_state = kernel.paths["spin_strand_state"]
 
     def _raise(self, name: str, t: SimThread) -> object:
         """Raise Strand.<name> for ``t`` if anyone handles it; the combined result."""
@@ -82,9 +93,13 @@ class SpinScheduler(Scheduler):
         super().sleep(cpu, queue)
 
     def _switch(self, cpu: CPU, t: SimThread) -> None:
-        """Checkpoint the leaving strand, Resume the arriving one, then switch."""
+        """Checkpoint the leaving strand, Resume the arriving one, then switch; the
+        trusted package's part is left out for each strand a handler SAVED."""
         cur = cpu.current
-        if cur is not None:
-            self._raise("Checkpoint", cur)
-        self._raise("Resume", t)
+        saved = 0
+        if cur is not None and self._raise("Checkpoint", cur) == SAVED:
+            saved += 1
+        if self._raise("Resume", t) == SAVED:
+            saved += 1
+        self.c_switch = self.c_full - saved * self.c_state     # read by the switch
         super()._switch(cpu, t)

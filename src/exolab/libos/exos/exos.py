@@ -303,6 +303,15 @@ class ExOS(Personality):
     def thread_yield(self) -> None:
         self.procs.thread_yield()
 
+    def thread_id(self) -> int:
+        return self.procs.thread_id()
+
+    def thread_park(self) -> None:
+        self.procs.thread_park()
+
+    def thread_unpark(self, tid: int) -> None:
+        self.procs.thread_unpark(tid)
+
     # -- ABI: descriptors ------------------------------------------------------------------
 
     def pipe(self) -> tuple[int, int]:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import image_pages
 from exolab.errors import SyscallError, safe_repr, type_name
+from exolab.kernels.common.args import shown
 from exolab.kernels.common.exitstatus import exit_value, final_status
 from exolab.kernels.common.image import copy_in
 from exolab.kernels.common.names import MAX_NAME, process_name
@@ -96,6 +97,8 @@ class UThread(metaclass=Sealed):
     done: bool = False                  # its entry returned
     slot: int | None = None             # the wake slot it last blocked on (block())
     ready: Callable[[], bool] | None = None     # the condition it blocked on (block())
+    parked: bool = False                # in thread_park, until an unpark
+    token: bool = False                 # an unpark came first: the next park returns
 
 
 class Procs(metaclass=Sealed):
@@ -430,6 +433,37 @@ class Procs(metaclass=Sealed):
         nxt = self._next(me, False)
         if nxt is not None:
             self.cpu.user_switch(nxt.ctx)
+
+    def thread_id(self) -> int:
+        """The running thread's id (its context, as thread_create returned it)."""
+        return self._me().ctx
+
+    def thread_park(self) -> None:
+        """Block this thread until another of ours unparks it (or take its token):
+        ExOS's own wait, in the library (other threads run; none: the slice goes)."""
+        me = self._me()
+        if me.token:
+            me.token = False
+            return
+        me.parked = True
+        spins = 0
+        while me.parked:
+            self.block(None, lambda: not me.parked, spins=spins)
+            spins += 1
+
+    def thread_unpark(self, tid: Any) -> None:
+        """Make thread ``tid`` of ours runnable again, or leave it a token (EINVAL
+        for a tid that is not an int, ESRCH for one that is not a live thread here)."""
+        if type(tid) is not int:
+            raise SyscallError("EINVAL", "a thread id is an int", tid=shown(tid))
+        for u in self.threads:
+            if u.ctx == tid and not u.done:
+                if u.parked:
+                    u.parked = False
+                else:
+                    u.token = True
+                return
+        raise SyscallError("ESRCH", "no such thread in this process", tid=tid)
 
     def yield_env(self) -> bool:
         """Save our context and donate the slice; False if nobody else could run."""
