@@ -8,6 +8,10 @@ from exolab.bench.registry import run_suites
 #: user-thread rows whose monolithic/spin ratio misses the paper's (docs/spin.md)
 USER_THREAD_MISSES = {"fork_join_user_layered", "ping_pong_user_layered",
                       "ping_pong_user_integrated"}
+#: rows whose ratio misses once OSF/1's thread, pmap and vm_map rows are derived from
+#: its mechanism instead of fitted to the paper (docs/spin.md, section OSF/1)
+OSF1_DERIVED_MISSES = {"vm_prot1", "vm_prot100", "vm_unprot100", "vm_appel1",
+                       "fork_join_user_integrated"}
 
 
 def test_the_spin_suite_reproduces_the_papers_ratios() -> None:
@@ -23,7 +27,7 @@ def test_the_spin_suite_reproduces_the_papers_ratios() -> None:
             missed.add(r.benchmark)
     assert checked == 15
     # the user-thread rows that miss, with their anatomy in docs/spin.md: exactly these
-    assert missed == USER_THREAD_MISSES
+    assert missed == USER_THREAD_MISSES | OSF1_DERIVED_MISSES
     # rows with only SPIN's figure: SPIN's value within 1.5x
     for bench in ("inkernel_call", "vm_dirty"):
         c = comps[(bench, "spin")]
@@ -42,11 +46,12 @@ def test_the_in_kernel_call_takes_no_trap_and_the_syscall_one() -> None:
     assert a.counts["traps"] == 0 and a.counts["upcalls"] == 0 and s.counts["traps"] == 1
 
 
-def test_the_osf1_rows_say_which_are_calibrated_and_which_were_fitted() -> None:
+def test_the_osf1_rows_say_which_are_calibrated_and_none_was_fitted() -> None:
     from exolab.kernels.monolithic import paths as mono
     table = mono.path_table("alpha")
     kind = {row: src.split(":")[0] for row, (_c, src) in table.items()}
     assert sorted(r for r, k in kind.items() if k == "calibrated") == [
         "mono_pipe_op", "mono_syscall_path"]              # the issue's two
-    assert sorted(r for r, k in kind.items() if k.startswith("fitted")) == [
-        "mono_pte_op", "mono_thread_path", "mono_vm_op"]  # chosen with the paper in view
+    assert not [r for r, k in kind.items() if k.startswith("fitted")]
+    assert sorted(mono.OSF1_PARTS) == [                   # derived from OSF/1's mechanism
+        "mono_pte_op", "mono_thread_path", "mono_vm_op"]

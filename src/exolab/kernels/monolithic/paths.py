@@ -35,13 +35,20 @@ from typing import Any
 
 from exolab.errors import ConfigError
 from exolab.kernels.common.paths import override
+from exolab.machine.costs import CostProfile, get_profile
 
-__all__ = ["ROWS", "OPTIONAL", "TABLES", "path_table", "resolve"]
+__all__ = ["ROWS", "OPTIONAL", "OSF1_PARTS", "TABLES", "derive", "path_table", "resolve"]
 
 EXO = "Engler, Kaashoek, O'Toole, Exokernel, SOSP'95"
 L4C = "Liedtke, On micro-Kernel Construction, SOSP'95"
 MSPC = "Aiken et al., Deconstructing Process Isolation, MSPC'06, Table 1"
 SPIN = "Bershad et al., SPIN, SOSP'95 (the SPIN group's benchmark page, Dec 1996)"
+MACH3 = "CMU Mach 3.0 "
+ALPHA_PMAP = "NetBSD sys/arch/alpha/alpha/pmap.c pmap_protect (from the CMU Alpha pmap of Demetriou)"
+ALPHA_ARM = "Sites (ed.), Alpha Architecture Reference Manual, 1992"
+OSF1_KSTACK = ("assumed: OSF/1 allocates each thread's two-page kernel stack and u-area with the thread "
+               "(kmem_alloc, wired and zero-filled), with no cache of free stacks as Mach 3.0's "
+               "stack_alloc has; no OSF/1 source was found to confirm it")
 
 #: row -> what the path does (every profile's table has exactly these rows)
 ROWS: dict[str, str] = {
@@ -57,7 +64,8 @@ ROWS: dict[str, str] = {
 #: rows a profile's table may add (0 cycles where it does not): a path the kernel
 #: of that machine is known to pay that the others' tables do not model
 OPTIONAL: dict[str, str] = {
-    "mono_thread_path": "create a kernel thread: thread and u-area structures, stack",
+    "mono_thread_path": "a kernel thread's life: thread and u-area structures, stack, "
+                        "start, termination and reaping",
 }
 
 
@@ -69,6 +77,87 @@ def _table(rows: list[tuple[str, int, str]]) -> dict[str, tuple[int, str]]:
                           missing=sorted(set(ROWS) - set(table)),
                           extra=sorted(set(table) - set(ROWS) - set(OPTIONAL)))
     return table
+
+
+#: DEC OSF/1 V2 on the 21064 (profile ``alpha``): what three of its paths do, as parts
+#: (kind, count, what) priced with the profile's own primitives by :func:`derive` --
+#: instructions at ``instruction``, loads and stores at ``load_store``, bytes zeroed
+#: at ``zero_per_kib``, bytes copied at ``copy_per_kib``. Nothing here was chosen with
+#: a paper figure in view; docs/spin.md (section OSF/1) gives what each predicts.
+OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
+    # a kernel thread's life (create, start, terminate, reap); Mach 3.0's kern/thread.c
+    # thread_create (zalloc, template copy, pcb_init, ipc_thread_init, pset and task
+    # lists) as the public model of OSF/1's Mach 2.5-derived thread code
+    "mono_thread_path": (f"{MACH3}kern/thread.c thread_create/thread_deallocate; {OSF1_KSTACK}", [
+        ("zero", 16384, "the kernel stack and u-area, two 8 KB Alpha pages wired and zero-filled by kmem_alloc"),
+        ("copy", 1024, "*new_thread = thread_template (struct thread with the BSD uthread)"),
+        ("zero", 512, "pcb_init: the Alpha PCB (HWPCB, saved kernel registers, FP state)"),
+        ("instr", 40, "zalloc(thread_zone)"),
+        ("instr", 150, "ipc_thread_init: the thread's self port, its kernel object"),
+        ("instr", 150, "pset and task locks, compute_priority, the thread lists, ipc_thread_enable"),
+        ("instr", 200, "the BSD uthread: signal mask and actions, credentials reference"),
+        ("instr", 110, "set the user pc, sp and argument; thread_resume -> setrun, the run queue"),
+        ("instr", 430, "thread_terminate and the reaper: kmem_free of the stack (vm_map_remove, pmap_remove of 2 pages), the port's destruction, zfree"),
+    ]),
+    # pmap_protect's loop body, one page (NetBSD's alpha pmap.c pmap_protect, the
+    # public descendant of the CMU Alpha pmap: three-level walk, PTE test and store,
+    # PMAP_INVALIDATE_TLB -> tbis); the DTB/ITB invalidate itself is the CPU's
+    # tlb_invalidate (tlb_probe + tlb_write), charged per page beside this row
+    "mono_pte_op": (f"{ALPHA_PMAP}; the 3-level page table of {ALPHA_ARM}", [
+        ("load", 3, "the level-1, level-2 and level-3 PTE loads of the walk"),
+        ("instr", 12, "per level: the valid test and the index shift and mask"),
+        ("instr", 8, "the valid and protection-change tests, the new protection bits"),
+        ("load", 1, "the store of the new PTE"),
+        ("instr", 12, "call_pal tbi: the PALcode's dispatch on the type and its hw_rei around the TB write"),
+        ("instr", 4, "the loop: next address, next PTE, bound test"),
+    ]),
+    # one mprotect/mmap/munmap call's map work: Mach VM vm_map_protect on a range that
+    # is whole entries (every benchmark here protects whole mappings or single pages of
+    # a one-entry map; clipping is a test, not a split)
+    "mono_vm_op": (f"{MACH3}vm/vm_map.c vm_map_protect", [
+        ("instr", 20, "mprotect(): argument checks, round the range to pages"),
+        ("instr", 25, "vm_map_lock: lock_write"),
+        ("instr", 6, "VM_MAP_RANGE_CHECK"),
+        ("instr", 25, "vm_map_lookup_entry: the map's hint hits"),
+        ("instr", 30, "vm_map_clip_start and vm_map_clip_end: the tests (no split)"),
+        ("instr", 20, "the first pass: is_sub_map and max_protection per entry"),
+        ("instr", 15, "the second pass: set the entry's protection, compare the old"),
+        ("instr", 30, "pmap_protect's entry: PMAP_LOCK, pte_prot, the active test"),
+        ("instr", 15, "vm_map_unlock"),
+        ("load", 20, "the map header, entry, hint and pmap fields"),
+    ]),
+}
+
+
+def derive(profile: CostProfile, parts: list[tuple[str, int, str]]) -> int:
+    """The cycles of a path made of ``parts`` (kind, count, what) on ``profile``."""
+    total = 0
+    for kind, count, _what in parts:
+        if kind == "instr":
+            total += count * profile.instruction
+        elif kind == "load":
+            total += count * profile.load_store
+        elif kind == "zero":
+            total += (count * profile.zero_per_kib + 1023) >> 10
+        elif kind == "copy":
+            total += profile.copy_cost(count)
+        else:
+            raise ConfigError("unknown kind of path part", kind=kind,
+                              expected=["instr", "load", "zero", "copy"])
+    return total
+
+
+def _osf1(row: str) -> tuple[str, int, str]:
+    """One alpha row derived from :data:`OSF1_PARTS`, its source naming every part."""
+    source, parts = OSF1_PARTS[row]
+    profile = get_profile("alpha")
+    counts = {k: sum(n for kind, n, _w in parts if kind == k) for k in
+              ("instr", "load", "zero", "copy")}
+    what = "; ".join(f"{what} ({n} {kind})" for kind, n, what in parts)
+    return (row, derive(profile, parts),
+            f"estimate: ~{counts['instr']} instructions, {counts['load']} loads/stores, "
+            f"{counts['zero']} bytes zeroed, {counts['copy']} bytes copied at the alpha "
+            f"profile's costs: {what} ({source})")
 
 
 #: profile name -> {row: (cycles, source)}
@@ -114,11 +203,11 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("mono_switch_path",  700, "estimate: Mach thread_block + thread_invoke + the BSD u-area switch, ~700 instructions"),
         ("mono_signal_path", 25000, f"estimate: OSF/1 turns a fault into a Mach exception RPC to the task's exception port (Mach's cross-AS call is 104 us on this machine, {SPIN}) and then builds a UNIX signal frame, ~190 us"),
         ("mono_exec_path", 400000, "estimate: OSF/1 fork+exec of a small image, ~3 ms (no published figure)"),
-        ("mono_thread_path", 22000, "fitted, not derived: chosen with the paper's OSF/1 fork-join (198 us) in view, the rest after two syscalls and two switches (~165 us); what OSF/1 does beyond Mach thread_create + stack + the UNIX uthread (Mach's own row is ~1,500 cycles) has no source here (docs/spin.md)"),
-        ("mono_pte_op",      1300, "fitted, not derived: the slope of the paper's OSF/1 prot100 over prot1, (1041 - 45) / 99 us per page (~1,330 cycles); a table walk, pv-list update and tbis account for a few hundred, the rest has no source here (docs/spin.md)"),
+        _osf1("mono_thread_path"),
+        _osf1("mono_pte_op"),
         ("mono_refill",        10, "estimate: the PALcode DTB-miss routine's fetch of the PTE from the virtual page table"),
         ("mono_pipe_op",    26964, f"calibrated: OSF/1 cross-address-space call 845 us ({SPIN}): sockets + Sun RPC, XDR and a UDP/IP loopback per message"),
-        ("mono_vm_op",       3500, "fitted, not derived: the paper's OSF/1 prot1 (45 us) less a syscall and one page's pmap work (~30 us); Mach VM vm_map_protect (map lock, lookup, two entry clips, coalescing) is the path it stands for (docs/spin.md)"),
+        _osf1("mono_vm_op"),
     ]),
 }
 

@@ -1,0 +1,102 @@
+"""The alpha table's OSF/1 rows (paths.py: OSF1_PARTS) are their parts priced with the
+21064 profile's primitives, and the kernel charges them where it says: mprotect pays
+each page its pmap walk and its TB invalidate, thread_create the thread's life."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exolab.abi import PROT_READ, PROT_RW
+from exolab.errors import ConfigError
+from exolab.kernels.monolithic import MonolithicKernel
+from exolab.kernels.monolithic.paths import OSF1_PARTS, derive, path_table
+from exolab.machine.costs import get_profile
+from exolab.machine.machine import Machine
+
+PAGE = 4096
+ALPHA = get_profile("alpha")
+
+
+def _kernel(program: Any, *args: Any, paths: dict[str, int] | None = None) -> MonolithicKernel:
+    """Run ``program(os, *args)`` on the monolithic kernel of the alpha profile."""
+    k = MonolithicKernel(Machine("alpha"), paths=paths)
+    k.boot(program, *args)
+    result = k.run()
+    assert result.reason == "finished", (result, k.console, k.faults)
+    return k
+
+
+def test_each_derived_row_is_its_parts_priced_on_the_alpha_profile() -> None:
+    table = path_table("alpha")
+    for row, (_source, parts) in OSF1_PARTS.items():
+        cycles, source = table[row]
+        assert cycles == derive(ALPHA, parts) > 0, row
+        assert source.startswith("estimate:"), row          # neither fitted nor calibrated
+        for _kind, _count, what in parts:
+            assert what in source, (row, what)               # every part is named
+
+
+def test_no_alpha_row_is_fitted_and_two_are_calibrated() -> None:
+    kinds = {row: source.split(":")[0] for row, (_c, source) in path_table("alpha").items()}
+    assert not [row for row, kind in kinds.items() if kind.startswith("fitted")]
+    assert sorted(row for row, kind in kinds.items() if kind == "calibrated") == [
+        "mono_pipe_op", "mono_syscall_path"]
+
+
+def test_a_derived_row_follows_the_hardware_it_is_made_of() -> None:
+    _source, parts = OSF1_PARTS["mono_thread_path"]
+    zeroed = sum(n for kind, n, _w in parts if kind == "zero")
+    faster = dataclasses.replace(ALPHA, zero_per_kib=ALPHA.zero_per_kib // 2)
+    assert derive(ALPHA, parts) - derive(faster, parts) == pytest.approx(zeroed / 2, abs=1)
+    walk = OSF1_PARTS["mono_pte_op"][1]
+    slower = dataclasses.replace(ALPHA, load_store=ALPHA.load_store + 1)
+    loads = sum(n for kind, n, _w in walk if kind == "load")
+    assert derive(slower, walk) - derive(ALPHA, walk) == loads == 4   # 3 levels + the store
+
+
+def test_an_unknown_kind_of_part_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        derive(ALPHA, [("flops", 3, "not a primitive")])
+
+
+def _protect_times(os: Any, out: dict[str, int], pages: int) -> None:
+    """Touch ``pages`` pages, then time read-protecting one page and all of them."""
+    va = os.mmap(pages * PAGE, PROT_RW)
+    for i in range(pages):
+        os.store(va + i * PAGE, i)
+    for n in (1, pages):
+        t0 = os.time()
+        os.mprotect(va, n * PAGE, PROT_READ)
+        out[f"prot{n}" if n == 1 else "protn"] = os.time() - t0
+        os.mprotect(va, pages * PAGE, PROT_RW)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(min_value=2, max_value=48))
+def test_mprotect_charges_each_page_its_pmap_walk_and_its_tb_invalidate(pages: int) -> None:
+    out: dict[str, int] = {}
+    k = _kernel(_protect_times, out, pages)
+    per_page = k.paths["mono_pte_op"] + ALPHA.tlb_probe + ALPHA.tlb_write   # row + tbis
+    assert out["protn"] - out["prot1"] == (pages - 1) * per_page
+
+
+def _create_time(os: Any, out: dict[str, int]) -> None:
+    """Time one thread_create (the new thread runs after the clock is read)."""
+    done: list[int] = []
+    t0 = os.time()
+    os.thread_create(lambda os: done.append(1))
+    out["create"] = os.time() - t0
+    while not done:
+        os.thread_yield()
+
+
+def test_thread_create_charges_the_threads_derived_life() -> None:
+    with_row: dict[str, int] = {}
+    without: dict[str, int] = {}
+    _kernel(_create_time, with_row)
+    _kernel(_create_time, without, paths={"mono_thread_path": 0})
+    assert with_row["create"] - without["create"] == path_table("alpha")["mono_thread_path"][0]
