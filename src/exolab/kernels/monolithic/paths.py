@@ -206,7 +206,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         _osf1("mono_thread_path"),
         _osf1("mono_pte_op"),
         ("mono_refill",        10, "estimate: the PALcode DTB-miss routine's fetch of the PTE from the virtual page table"),
-        ("mono_pipe_op",    26964, f"calibrated: OSF/1 cross-address-space call 845 us ({SPIN}): sockets + Sun RPC, XDR and a UDP/IP loopback per message"),
+        ("mono_pipe_op",    26978, f"calibrated: OSF/1 cross-address-space call 845 us ({SPIN}): sockets + Sun RPC, XDR and a UDP/IP loopback per message (re-fitted once the thread, pmap and vm_map rows were derived: 26,964 before)"),
         _osf1("mono_vm_op"),
     ]),
 }
