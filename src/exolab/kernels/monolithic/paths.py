@@ -25,6 +25,9 @@ Interface::
     ROWS                     row -> what the path does
     OPTIONAL                 rows a table may add (0 where it does not)
     TABLES                   profile name -> {row: (cycles, source)}
+    OSF1_PARTS               alpha row -> (source, [(kind, count, what)]): what OSF/1
+                             does on the path, priced with the alpha profile
+    derive(profile, parts)   the cycles of such parts on a profile
     path_table(profile_name), resolve(profile_name, overrides=None)
 
 (A short module: it is a table.)
@@ -147,17 +150,19 @@ def derive(profile: CostProfile, parts: list[tuple[str, int, str]]) -> int:
     return total
 
 
+#: how a part's count reads in a source string
+_UNITS = {"instr": "instructions", "load": "loads/stores", "zero": "bytes zeroed",
+          "copy": "bytes copied"}
+
+
 def _osf1(row: str) -> tuple[str, int, str]:
     """One alpha row derived from :data:`OSF1_PARTS`, its source naming every part."""
     source, parts = OSF1_PARTS[row]
-    profile = get_profile("alpha")
-    counts = {k: sum(n for kind, n, _w in parts if kind == k) for k in
-              ("instr", "load", "zero", "copy")}
-    what = "; ".join(f"{what} ({n} {kind})" for kind, n, what in parts)
-    return (row, derive(profile, parts),
-            f"estimate: ~{counts['instr']} instructions, {counts['load']} loads/stores, "
-            f"{counts['zero']} bytes zeroed, {counts['copy']} bytes copied at the alpha "
-            f"profile's costs: {what} ({source})")
+    totals = {k: sum(n for kind, n, _w in parts if kind == k) for k in _UNITS}
+    summary = ", ".join(f"{n} {_UNITS[k]}" for k, n in totals.items() if n)
+    what = "; ".join(f"{what} ({n} {_UNITS[kind]})" for kind, n, what in parts)
+    return (row, derive(get_profile("alpha"), parts),
+            f"estimate: {summary} at the alpha profile's costs: {what} ({source})")
 
 
 #: profile name -> {row: (cycles, source)}
