@@ -49,9 +49,9 @@ SPIN = "Bershad et al., SPIN, SOSP'95 (the SPIN group's benchmark page, Dec 1996
 MACH3 = "CMU Mach 3.0 "
 ALPHA_PMAP = "NetBSD sys/arch/alpha/alpha/pmap.c pmap_protect (from the CMU Alpha pmap of Demetriou)"
 ALPHA_ARM = "Sites (ed.), Alpha Architecture Reference Manual, 1992"
-OSF1_KSTACK = ("assumed: OSF/1 allocates each thread's two-page kernel stack and u-area with the thread "
-               "(kmem_alloc, wired and zero-filled), with no cache of free stacks as Mach 3.0's "
-               "stack_alloc has; no OSF/1 source was found to confirm it")
+OSF1_KSTACK = ("a two-page (8 KB pages) kernel stack and u-area as NetBSD's alpha param.h UPAGES 2; "
+               "allocated with kmem_alloc, whose pages are wired and entered but not zero-filled "
+               "(CMU Mach vm/vm_kern.c kmem_alloc, kmem_alloc_pages)")
 
 #: row -> what the path does (every profile's table has exactly these rows)
 ROWS: dict[str, str] = {
@@ -85,14 +85,15 @@ def _table(rows: list[tuple[str, int, str]]) -> dict[str, tuple[int, str]]:
 #: DEC OSF/1 V2 on the 21064 (profile ``alpha``): what three of its paths do, as parts
 #: (kind, count, what) priced with the profile's own primitives by :func:`derive` --
 #: instructions at ``instruction``, loads and stores at ``load_store``, bytes zeroed
-#: at ``zero_per_kib``, bytes copied at ``copy_per_kib``. Nothing here was chosen with
-#: a paper figure in view; docs/spin.md (section OSF/1) gives what each predicts.
+#: at ``zero_per_kib``, bytes copied at ``copy_per_kib``. No part was tuned to a paper
+#: figure; docs/spin.md (section OSF/1) gives what each predicts.
 OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
     # a kernel thread's life (create, start, terminate, reap); Mach 3.0's kern/thread.c
     # thread_create (zalloc, template copy, pcb_init, ipc_thread_init, pset and task
     # lists) as the public model of OSF/1's Mach 2.5-derived thread code
     "mono_thread_path": (f"{MACH3}kern/thread.c thread_create/thread_deallocate; {OSF1_KSTACK}", [
-        ("zero", 16384, "the kernel stack and u-area, two 8 KB Alpha pages wired and zero-filled by kmem_alloc"),
+        ("instr", 160, "kmem_alloc of the kernel stack and u-area: vm_object_allocate, vm_map_find_entry"),
+        ("instr", 240, "kmem_alloc_pages, two pages: vm_page_alloc, vm_page_wire, PMAP_ENTER into the kernel pmap, PAGE_WAKEUP_DONE (not zero-filled)"),
         ("copy", 1024, "*new_thread = thread_template (struct thread with the BSD uthread)"),
         ("zero", 512, "pcb_init: the Alpha PCB (HWPCB, saved kernel registers, FP state)"),
         ("instr", 40, "zalloc(thread_zone)"),
