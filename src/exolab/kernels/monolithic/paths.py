@@ -47,7 +47,8 @@ L4C = "Liedtke, On micro-Kernel Construction, SOSP'95"
 MSPC = "Aiken et al., Deconstructing Process Isolation, MSPC'06, Table 1"
 SPIN = "Bershad et al., SPIN, SOSP'95 (the SPIN group's benchmark page, Dec 1996)"
 MACH3 = "CMU Mach 3.0 "
-ALPHA_PMAP = "NetBSD sys/arch/alpha/alpha/pmap.c pmap_protect (from the CMU Alpha pmap of Demetriou)"
+ALPHA_PMAP = ("NetBSD sys/arch/alpha/alpha/pmap.c pmap_protect (the Utah pmap ported to the Alpha "
+              "by Demetriou at CMU)")
 ALPHA_ARM = "Sites (ed.), Alpha Architecture Reference Manual, 1992"
 OSF1_KSTACK = ("a two-page (8 KB pages) kernel stack and u-area as NetBSD's alpha param.h UPAGES 2; "
                "allocated with kmem_alloc, whose pages are wired and entered but not zero-filled "
@@ -103,8 +104,8 @@ OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
         ("instr", 110, "set the user pc, sp and argument; thread_resume -> setrun, the run queue"),
         ("instr", 430, "thread_terminate and the reaper: kmem_free of the stack (vm_map_remove, pmap_remove of 2 pages), the port's destruction, zfree"),
     ]),
-    # pmap_protect's loop body, one page (NetBSD's alpha pmap.c pmap_protect, the
-    # public descendant of the CMU Alpha pmap: three-level walk, PTE test and store,
+    # pmap_protect's loop body, one page (NetBSD's alpha pmap.c pmap_protect, ported to
+    # the Alpha at CMU: the three-level walk, the PTE test and store,
     # PMAP_INVALIDATE_TLB -> tbis); the DTB/ITB invalidate itself is the CPU's
     # tlb_invalidate (tlb_probe + tlb_write), charged per page beside this row
     "mono_pte_op": (f"{ALPHA_PMAP}; the 3-level page table of {ALPHA_ARM}", [
