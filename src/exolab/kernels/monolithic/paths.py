@@ -26,7 +26,12 @@ Interface::
     OPTIONAL                 rows a table may add (0 where it does not)
     TABLES                   profile name -> {row: (cycles, source)}
     OSF1_PARTS               alpha row -> (source, [(kind, count, what)]): what OSF/1
-                             does on the path, priced with the alpha profile
+                             does on the path, priced with the alpha profile (the
+                             derived rows: thread, system call, RPC message)
+    OSF1_SHARE               row -> charges one instance of its parts is spread over
+    OSF1_PUBLIC_PARTS        the two calibrated alpha rows (pmap page, vm_map call):
+                             what the public code they stand for accounts for
+    SYSCALL_PARTS, RPC_MESSAGE_PARTS   the parts of the system call and of an RPC message
     derive(profile, parts)   the cycles of such parts on a profile
     path_table(profile_name), resolve(profile_name, overrides=None)
 
@@ -40,7 +45,8 @@ from exolab.errors import ConfigError
 from exolab.kernels.common.paths import override
 from exolab.machine.costs import CostProfile, get_profile
 
-__all__ = ["ROWS", "OPTIONAL", "OSF1_PARTS", "TABLES", "derive", "path_table", "resolve"]
+__all__ = ["ROWS", "OPTIONAL", "OSF1_PARTS", "OSF1_SHARE", "OSF1_PUBLIC_PARTS", "SYSCALL_PARTS",
+           "RPC_MESSAGE_PARTS", "TABLES", "derive", "path_table", "resolve"]
 
 EXO = "Engler, Kaashoek, O'Toole, Exokernel, SOSP'95"
 L4C = "Liedtke, On micro-Kernel Construction, SOSP'95"
@@ -53,6 +59,61 @@ ALPHA_ARM = "Sites (ed.), Alpha Architecture Reference Manual, 1992"
 OSF1_KSTACK = ("a two-page (8 KB pages) kernel stack and u-area as NetBSD's alpha param.h UPAGES 2; "
                "allocated with kmem_alloc, whose pages are wired and entered but not zero-filled "
                "(CMU Mach vm/vm_kern.c kmem_alloc, kmem_alloc_pages)")
+
+ALPHA_LOCORE = ("NetBSD sys/arch/alpha/alpha/locore.s 1.36 (Demetriou, CMU 1994-96) XentSys, "
+                "exception_return, exception_restore_regs")
+BSD44 = "4.4BSD-Lite"
+BSD44_NET = ("kern/uipc_syscalls.c, uipc_socket.c, uipc_socket2.c, sys_generic.c (select), "
+             "netinet/udp_usrreq.c, ip_output.c, ip_input.c, in_pcb.c, in_cksum.c, net/if_loop.c")
+RPCSRC = "Sun RPCSRC 4.0 clnt_udp.c (sendto, select, recvfrom), svc_udp.c, svc.c, xdr_mem.c, rpc_prot.c"
+
+#: the generic system-call path of OSF/1 on the 21064 (kind, count, what), beyond the
+#: PALcode's callsys/retsys: counted from the sources named in its row
+SYSCALL_PARTS: list[tuple[str, int, str]] = [
+    ("load", 15, "XentSys: the trap frame's stores (v0, s0-s6, a0-a5, ra)"),
+    ("instr", 6, "XentSys: the frame, the code and frame arguments, the call of syscall()"),
+    ("load", 10, "syscall(): prologue and epilogue (ra and four callee-saved registers)"),
+    ("instr", 30, "syscall(): cnt.v_syscall, curproc, the frame pointer, sticks, the indirect-call tests, the sysent bound and index, the argument-count switch"),
+    ("load", 10, "syscall(): the counter, proc, emulation, sysent and sy_narg fields"),
+    ("load", 12, "syscall(): the six register arguments from the frame into args[]"),
+    ("instr", 15, "syscall(): the call through sy_call and the switch on its error"),
+    ("load", 5, "syscall(): rval[] cleared; v0, a4 and a3 stored into the frame"),
+    ("instr", 20, "userret(): CURSIG's pending-and-mask test, p_priority from p_usrpri, the want_resched and P_PROFIL tests, curpriority"),
+    ("load", 6, "userret(): the proc fields it reads and writes"),
+    ("instr", 20, "exception_return: the saved PS and IPL tests, the SIR and AST tests, the FP-enable compare"),
+    ("instr", 24, "exception_return: call_pal swpipl and call_pal wrfen, each a PALcode dispatch and hw_rei"),
+    ("load", 30, "exception_restore_regs and exception_return: 24 registers, ra and at reloaded; ssir, astpending, curproc, fpcurproc"),
+]
+_SYS_INSTR = sum(n for kind, n, _w in SYSCALL_PARTS if kind == "instr")
+_SYS_LOADS = sum(n for kind, n, _w in SYSCALL_PARTS if kind == "load")
+
+#: one Sun RPC message over a UDP socket on the loopback, sender and receiver (what
+#: OSF/1's cross-address-space test did: sockets and Sun RPC), beyond what the kernel
+#: charges by structure (the write's and the read's system calls, their byte copies,
+#: the switch): the RPC library, sendto/select/recvfrom, the socket layer, UDP and IP
+#: out and in, the loopback interface and the network software interrupt
+RPC_MESSAGE_PARTS: list[tuple[str, int, str]] = [
+    ("instr", 110, "the RPC library's marshalling: clntudp_call's pre-serialized call header, the xid, AUTH_NONE and the xdr_int argument through xdrmem (or svc_sendreply's xdr_replymsg)"),
+    ("instr", 80, "sendto(): sendit, getsock, sockargs and the copyin of the 16-byte address"),
+    ("instr", 120, "sosend: sblock, the space checks, MGETHDR and the uiomove into it"),
+    ("instr", 170, "udp_usrreq PRU_SEND to an address: in_pcbconnect (the cached route, the duplicate lookup) and in_pcbdisconnect after the output"),
+    ("instr", 60, "udp_output: M_PREPEND of the header, the pseudo-header and header fields"),
+    ("instr", 60, "in_cksum over the pseudo-header, the UDP header and a ~36-byte RPC message (56 bytes, 32 bits a step, the carry folds)"),
+    ("instr", 180, "ip_output: the header fields and ip_id, the cached route, the MTU test, the header checksum, the call of if_output"),
+    ("instr", 60, "looutput: the family test, IF_ENQUEUE on ipintrq, schednetisr, the interface counters"),
+    ("instr", 60, "the network software interrupt: exception_return's ssir test, do_sir, the netisr dispatch, splnet"),
+    ("instr", 170, "ipintr: IF_DEQUEUE, the version, length and header-checksum tests, the address match over the interface list, the fragment test, the protocol switch"),
+    ("instr", 100, "udp_input: the header strip and length test, in_cksum again over the 56 bytes"),
+    ("instr", 150, "udp_input: in_pcblookup over the UDP PCB list, the source-address mbuf, sbappendaddr, sorwakeup (selwakeup, wakeup)"),
+    ("instr", 200, "four mbufs allocated and freed through the kernel malloc (sockargs' address, the packet header, sbappendaddr's address, the data)"),
+    ("trap", 1, "the receiver's select(): PALcode callsys and retsys"),
+    ("instr", _SYS_INSTR, "the receiver's select(): the generic system-call path (as mono_syscall_path)"),
+    ("load", _SYS_LOADS, "the receiver's select(): the generic system-call path's loads and stores"),
+    ("instr", 220, "select(): the fd_set copyin and copyout, selscan over the descriptors (soo_select, sbselqueue) before the sleep and after the wakeup, the timeout arithmetic"),
+    ("instr", 230, "recvfrom(): recvit, soreceive: sblock, the address mbuf copied out to the caller's sockaddr, the data mbuf's uiomove, sbfree, two m_free, sbunlock"),
+    ("instr", 150, "the RPC library's unmarshalling: svcudp_recv's xdr_callmsg, the dispatch over svc_head and _authenticate (or clntudp_call's xdr_replymsg, the xid test, _seterr_reply)"),
+    ("load", 710, "the loads and stores of the parts above: socket, sockbuf, mbuf headers, PCB, route, interface queue, XDR stream (about one in three of their ~2,120 instructions)"),
+]
 
 #: row -> what the path does (every profile's table has exactly these rows)
 ROWS: dict[str, str] = {
@@ -83,10 +144,11 @@ def _table(rows: list[tuple[str, int, str]]) -> dict[str, tuple[int, str]]:
     return table
 
 
-#: DEC OSF/1 V2 on the 21064 (profile ``alpha``): what three of its paths do, as parts
+#: DEC OSF/1 V2 on the 21064 (profile ``alpha``): what four of its paths do, as parts
 #: (kind, count, what) priced with the profile's own primitives by :func:`derive` --
 #: instructions at ``instruction``, loads and stores at ``load_store``, bytes zeroed
-#: at ``zero_per_kib``, bytes copied at ``copy_per_kib``. No part was tuned to a paper
+#: at ``zero_per_kib``, bytes copied at ``copy_per_kib``, a PALcode callsys/retsys pair
+#: at ``trap_entry`` + ``trap_exit``. No part was tuned to a paper
 #: figure; docs/spin.md (section OSF/1) gives what each predicts.
 OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
     # a kernel thread's life (create, start, terminate, reap); Mach 3.0's kern/thread.c
@@ -104,6 +166,22 @@ OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
         ("instr", 110, "set the user pc, sp and argument; thread_resume -> setrun, the run queue"),
         ("instr", 430, "thread_terminate and the reaper: kmem_free of the stack (vm_map_remove, pmap_remove of 2 pages), the port's destruction, zfree"),
     ]),
+    # the generic system-call path around a null call: NetBSD/alpha's XentSys and
+    # exception_return (locore.s, written at CMU for the Alpha) and 4.4BSD's
+    # syscall()/userret(), as the public model of OSF/1's BSD system-call layer; the
+    # PALcode callsys/retsys themselves are the CPU's trap_entry/trap_exit
+    "mono_syscall_path": (f"{ALPHA_LOCORE}; {BSD44} syscall() and userret()", SYSCALL_PARTS),
+    # one Sun RPC message: OSF/1's cross-address-space test used sockets and Sun RPC
+    "mono_pipe_op": (f"{BSD44} {BSD44_NET}; {RPCSRC}", RPC_MESSAGE_PARTS),
+}
+#: row -> how many charges of the row one instance of its parts is spread over (an RPC
+#: message's work: half on the write that sends it, half on the read that takes it)
+OSF1_SHARE: dict[str, int] = {"mono_pipe_op": 2}
+
+#: the two calibrated alpha rows: what the public code they stand for accounts for,
+#: as parts priced the same way (their calibrated value is the paper's; the difference
+#: is OSF/1's own work that no public source shows; docs/spin.md, section OSF/1)
+OSF1_PUBLIC_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
     # pmap_protect's loop body, one page (NetBSD's alpha pmap.c pmap_protect, ported to
     # the Alpha at CMU: the three-level walk, the PTE test and store,
     # PMAP_INVALIDATE_TLB -> tbis); the DTB/ITB invalidate itself is the CPU's
@@ -146,15 +224,17 @@ def derive(profile: CostProfile, parts: list[tuple[str, int, str]]) -> int:
             total += (count * profile.zero_per_kib + 1023) >> 10
         elif kind == "copy":
             total += profile.copy_cost(count)
+        elif kind == "trap":
+            total += count * (profile.trap_entry + profile.trap_exit)
         else:
             raise ConfigError("unknown kind of path part", kind=kind,
-                              expected=["instr", "load", "zero", "copy"])
+                              expected=["instr", "load", "zero", "copy", "trap"])
     return total
 
 
 #: how a part's count reads in a source string
 _UNITS = {"instr": "instructions", "load": "loads/stores", "zero": "bytes zeroed",
-          "copy": "bytes copied"}
+          "copy": "bytes copied", "trap": "PALcode callsys/retsys pairs"}
 
 
 def _osf1(row: str) -> tuple[str, int, str]:
@@ -163,8 +243,21 @@ def _osf1(row: str) -> tuple[str, int, str]:
     totals = {k: sum(n for kind, n, _w in parts if kind == k) for k in _UNITS}
     summary = ", ".join(f"{n} {_UNITS[k]}" for k, n in totals.items() if n)
     what = "; ".join(f"{what} ({n} {_UNITS[kind]})" for kind, n, what in parts)
-    return (row, derive(get_profile("alpha"), parts),
-            f"estimate: {summary} at the alpha profile's costs: {what} ({source})")
+    share = OSF1_SHARE.get(row, 1)
+    per = f", spread over {share} charges (a write's and a read's)" if share > 1 else ""
+    return (row, derive(get_profile("alpha"), parts) // share,
+            f"estimate: {summary}{per} at the alpha profile's costs: {what} ({source})")
+
+
+def _calibrated(row: str, cycles: int, figure: str) -> tuple[str, int, str]:
+    """A calibrated alpha row, its source naming the figure and what the public code
+    it stands for accounts for of it (:data:`OSF1_PUBLIC_PARTS`)."""
+    source, parts = OSF1_PUBLIC_PARTS[row]
+    public = derive(get_profile("alpha"), parts)
+    what = "; ".join(w for _k, _n, w in parts)
+    return (row, cycles, f"calibrated: {figure} ({SPIN}), fitted jointly with the other "
+            f"calibrated row by exolab calibrate; the public code accounts for {public} "
+            f"cycles of it ({what}: {source}), the rest is OSF/1's own, unpublished")
 
 
 #: profile name -> {row: (cycles, source)}
@@ -206,15 +299,15 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
     # DEC 3000/400 (133 MHz Alpha 21064) running DEC OSF/1 V2.1 (the SPIN paper's
     # baseline): a Mach 2.5-derived kernel with the 4.3BSD interface on top
     "alpha": _table([
-        ("mono_syscall_path", 615, f"calibrated: OSF/1 system call 5 us = 665 cycles ({SPIN}) minus PALcode callsys/retsys"),
+        _osf1("mono_syscall_path"),
         ("mono_switch_path",  700, "estimate: Mach thread_block + thread_invoke + the BSD u-area switch, ~700 instructions"),
         ("mono_signal_path", 25000, f"estimate: OSF/1 turns a fault into a Mach exception RPC to the task's exception port (Mach's cross-AS call is 104 us on this machine, {SPIN}) and then builds a UNIX signal frame, ~190 us"),
         ("mono_exec_path", 400000, "estimate: OSF/1 fork+exec of a small image, ~3 ms (no published figure)"),
         _osf1("mono_thread_path"),
-        _osf1("mono_pte_op"),
+        _calibrated("mono_pte_op", 1330, "OSF/1 prot100 1,041 us (100 pages in one mprotect)"),
         ("mono_refill",        10, "estimate: the PALcode DTB-miss routine's fetch of the PTE from the virtual page table"),
-        ("mono_pipe_op",    26978, f"calibrated: OSF/1 cross-address-space call 845 us ({SPIN}): sockets + Sun RPC, XDR and a UDP/IP loopback per message (re-fitted once the thread, pmap and vm_map rows were derived: 26,964 before)"),
-        _osf1("mono_vm_op"),
+        _osf1("mono_pipe_op"),
+        _calibrated("mono_vm_op", 4305, "OSF/1 prot1 45 us (one page)"),
     ]),
 }
 
