@@ -98,12 +98,16 @@ RPC_MESSAGE_PARTS: list[tuple[str, int, str]] = [
     ("instr", 120, "sosend: sblock, the space checks, MGETHDR and the uiomove into it"),
     ("instr", 170, "udp_usrreq PRU_SEND to an address: in_pcbconnect (the cached route, the duplicate lookup) and in_pcbdisconnect after the output"),
     ("instr", 60, "udp_output: M_PREPEND of the header, the pseudo-header and header fields"),
-    ("instr", 60, "in_cksum over the pseudo-header, the UDP header and a ~36-byte RPC message (56 bytes, 32 bits a step, the carry folds)"),
-    ("instr", 180, "ip_output: the header fields and ip_id, the cached route, the MTU test, the header checksum, the call of if_output"),
+    ("instr", 15, "udp_output's in_cksum: the setup and the carry folds"),
+    ("cksum", 56, "udp_output's in_cksum over the pseudo-header, the UDP header and a ~36-byte RPC message"),
+    ("instr", 170, "ip_output: the header fields and ip_id, the cached route, the MTU test, the call of if_output"),
+    ("cksum", 20, "ip_output's header checksum"),
     ("instr", 60, "looutput: the family test, IF_ENQUEUE on ipintrq, schednetisr, the interface counters"),
     ("instr", 60, "the network software interrupt: exception_return's ssir test, do_sir, the netisr dispatch, splnet"),
-    ("instr", 170, "ipintr: IF_DEQUEUE, the version, length and header-checksum tests, the address match over the interface list, the fragment test, the protocol switch"),
-    ("instr", 100, "udp_input: the header strip and length test, in_cksum again over the 56 bytes"),
+    ("instr", 160, "ipintr: IF_DEQUEUE, the version and length tests, the address match over the interface list, the fragment test, the protocol switch"),
+    ("cksum", 20, "ipintr's header checksum"),
+    ("instr", 70, "udp_input: the header strip and length test, in_cksum's setup and folds"),
+    ("cksum", 56, "udp_input's in_cksum over the same 56 bytes"),
     ("instr", 150, "udp_input: in_pcblookup over the UDP PCB list, the source-address mbuf, sbappendaddr, sorwakeup (selwakeup, wakeup)"),
     ("instr", 200, "four mbufs allocated and freed through the kernel malloc (sockargs' address, the packet header, sbappendaddr's address, the data)"),
     ("trap", 1, "the receiver's select(): PALcode callsys and retsys"),
@@ -112,7 +116,7 @@ RPC_MESSAGE_PARTS: list[tuple[str, int, str]] = [
     ("instr", 220, "select(): the fd_set copyin and copyout, selscan over the descriptors (soo_select, sbselqueue) before the sleep and after the wakeup, the timeout arithmetic"),
     ("instr", 230, "recvfrom(): recvit, soreceive: sblock, the address mbuf copied out to the caller's sockaddr, the data mbuf's uiomove, sbfree, two m_free, sbunlock"),
     ("instr", 150, "the RPC library's unmarshalling: svcudp_recv's xdr_callmsg, the dispatch over svc_head and _authenticate (or clntudp_call's xdr_replymsg, the xid test, _seterr_reply)"),
-    ("load", 710, "the loads and stores of the parts above: socket, sockbuf, mbuf headers, PCB, route, interface queue, XDR stream (about one in three of their ~2,120 instructions)"),
+    ("load", 675, "the loads and stores of the parts above: socket, sockbuf, mbuf headers, PCB, route, interface queue, XDR stream (about one in three of their ~2,025 instructions)"),
 ]
 
 #: row -> what the path does (every profile's table has exactly these rows)
@@ -147,8 +151,9 @@ def _table(rows: list[tuple[str, int, str]]) -> dict[str, tuple[int, str]]:
 #: DEC OSF/1 V2 on the 21064 (profile ``alpha``): what four of its paths do, as parts
 #: (kind, count, what) priced with the profile's own primitives by :func:`derive` --
 #: instructions at ``instruction``, loads and stores at ``load_store``, bytes zeroed
-#: at ``zero_per_kib``, bytes copied at ``copy_per_kib``, a PALcode callsys/retsys pair
-#: at ``trap_entry`` + ``trap_exit``. No part was tuned to a paper
+#: at ``zero_per_kib``, bytes copied or checksummed at ``copy_per_kib`` (a checksum
+#: pass loads every word as a copy does: services/net's convention), a PALcode
+#: callsys/retsys pair at ``trap_entry`` + ``trap_exit``. No part was tuned to a paper
 #: figure; docs/spin.md (section OSF/1) gives what each predicts.
 OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
     # a kernel thread's life (create, start, terminate, reap); Mach 3.0's kern/thread.c
@@ -224,17 +229,20 @@ def derive(profile: CostProfile, parts: list[tuple[str, int, str]]) -> int:
             total += (count * profile.zero_per_kib + 1023) >> 10
         elif kind == "copy":
             total += profile.copy_cost(count)
+        elif kind == "cksum":      # a checksum pass costs a copy of the same bytes
+            total += profile.copy_cost(count)
         elif kind == "trap":
             total += count * (profile.trap_entry + profile.trap_exit)
         else:
             raise ConfigError("unknown kind of path part", kind=kind,
-                              expected=["instr", "load", "zero", "copy", "trap"])
+                              expected=["instr", "load", "zero", "copy", "cksum", "trap"])
     return total
 
 
 #: how a part's count reads in a source string
 _UNITS = {"instr": "instructions", "load": "loads/stores", "zero": "bytes zeroed",
-          "copy": "bytes copied", "trap": "PALcode callsys/retsys pairs"}
+          "copy": "bytes copied", "cksum": "bytes checksummed",
+          "trap": "PALcode callsys/retsys pairs"}
 
 
 def _osf1(row: str) -> tuple[str, int, str]:
