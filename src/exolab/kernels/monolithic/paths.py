@@ -175,7 +175,8 @@ OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
     # exception_return (locore.s, written at CMU for the Alpha) and 4.4BSD's
     # syscall()/userret(), as the public model of OSF/1's BSD system-call layer; the
     # PALcode callsys/retsys themselves are the CPU's trap_entry/trap_exit
-    "mono_syscall_path": (f"{ALPHA_LOCORE}; {BSD44} syscall() and userret()", SYSCALL_PARTS),
+    "mono_syscall_path": (f"{ALPHA_LOCORE}; {BSD44} syscall() and userret(), in the shape "
+                          "NetBSD's alpha syscall.c (CMU-derived) keeps", SYSCALL_PARTS),
     # one Sun RPC message: OSF/1's cross-address-space test used sockets and Sun RPC
     "mono_pipe_op": (f"{BSD44} {BSD44_NET}; {RPCSRC}", RPC_MESSAGE_PARTS),
 }
