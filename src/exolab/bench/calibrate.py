@@ -31,9 +31,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from exolab.apps.microbench import PROGRAMS
 from exolab.bench.papers import figures, suite_profile, system_kernel
-from exolab.bench.tables import TABLES, iterations
+from exolab.bench.registry import get_suite, program_suites
 from exolab.errors import ConfigError
 from exolab.kernels import KERNELS, kernel_names, make_kernel
 from exolab.machine.costs import CostProfile, get_profile
@@ -100,11 +99,12 @@ def path_tables(profile: str) -> dict[str, dict[str, tuple[int, Any]]]:
 
 
 def targets(profile: str) -> list[Target]:
-    """Figures of ``profile``'s suites that calibrate a path row or a profile field."""
+    """Figures of ``profile``'s suites (every suite that declares its programs) that
+    calibrate a path row or a profile field."""
     p = get_profile(profile)
     names = {f.name for f in dataclasses.fields(p)}
     out = []
-    for suite in TABLES:
+    for suite in (info.name for info in program_suites()):
         if suite_profile(suite) != profile:
             continue
         for f in figures(suite):
@@ -124,8 +124,9 @@ def _measure(p: CostProfile, t: Target, seed: int, paths: dict[str, int]) -> flo
     machine = Machine(p, seed=seed)
     options = {"paths": dict(paths)} if paths else {}
     k = make_kernel(t.kernel, machine, **options)
-    program = PROGRAMS[t.benchmark]
-    k.boot(program, iterations(t.benchmark), name=getattr(program, "__name__", "init"))
+    info = get_suite(t.suite)
+    program = info.program_for(t.benchmark, t.kernel)
+    k.boot(program, info.iterations(t.benchmark), name=getattr(program, "__name__", "init"))
     k.run()
     line = next(x for x in k.console if x.startswith("RESULT "))
     return float(line.split()[1])

@@ -25,6 +25,14 @@ Interface::
     ROWS                     row -> what the path does
     OPTIONAL                 rows a table may add (0 where it does not)
     TABLES                   profile name -> {row: (cycles, source)}
+    OSF1_PARTS               alpha row -> (source, [(kind, count, what)]): what OSF/1
+                             does on the path, priced with the alpha profile (the
+                             derived rows: thread, system call, RPC message)
+    OSF1_SHARE               row -> charges one instance of its parts is spread over
+    OSF1_PUBLIC_PARTS        the two calibrated alpha rows (pmap page, vm_map call):
+                             what the public code they stand for accounts for
+    SYSCALL_PARTS, RPC_MESSAGE_PARTS   the parts of the system call and of an RPC message
+    derive(profile, parts)   the cycles of such parts on a profile
     path_table(profile_name), resolve(profile_name, overrides=None)
 
 (A short module: it is a table.)
@@ -35,13 +43,81 @@ from typing import Any
 
 from exolab.errors import ConfigError
 from exolab.kernels.common.paths import override
+from exolab.machine.costs import CostProfile, get_profile
 
-__all__ = ["ROWS", "OPTIONAL", "TABLES", "path_table", "resolve"]
+__all__ = ["ROWS", "OPTIONAL", "OSF1_PARTS", "OSF1_SHARE", "OSF1_PUBLIC_PARTS", "SYSCALL_PARTS",
+           "RPC_MESSAGE_PARTS", "TABLES", "derive", "path_table", "resolve"]
 
 EXO = "Engler, Kaashoek, O'Toole, Exokernel, SOSP'95"
 L4C = "Liedtke, On micro-Kernel Construction, SOSP'95"
 MSPC = "Aiken et al., Deconstructing Process Isolation, MSPC'06, Table 1"
 SPIN = "Bershad et al., SPIN, SOSP'95 (the SPIN group's benchmark page, Dec 1996)"
+MACH3 = "CMU Mach 3.0 "
+ALPHA_PMAP = ("NetBSD sys/arch/alpha/alpha/pmap.c pmap_protect (the Utah pmap ported to the Alpha "
+              "by Demetriou at CMU)")
+ALPHA_ARM = "Sites (ed.), Alpha Architecture Reference Manual, 1992"
+OSF1_KSTACK = ("a two-page (8 KB pages) kernel stack and u-area as NetBSD's alpha param.h UPAGES 2; "
+               "allocated with kmem_alloc, whose pages are wired and entered but not zero-filled "
+               "(CMU Mach vm/vm_kern.c kmem_alloc, kmem_alloc_pages)")
+
+ALPHA_LOCORE = ("NetBSD sys/arch/alpha/alpha/locore.s 1.36 (Demetriou, CMU 1994-96) XentSys, "
+                "exception_return, exception_restore_regs")
+BSD44 = "4.4BSD-Lite"
+BSD44_NET = ("kern/uipc_syscalls.c, uipc_socket.c, uipc_socket2.c, sys_generic.c (select), "
+             "netinet/udp_usrreq.c, ip_output.c, ip_input.c, in_pcb.c, in_cksum.c, net/if_loop.c")
+RPCSRC = "Sun RPCSRC 4.0 clnt_udp.c (sendto, select, recvfrom), svc_udp.c, svc.c, xdr_mem.c, rpc_prot.c"
+
+#: the generic system-call path of OSF/1 on the 21064 (kind, count, what), beyond the
+#: PALcode's callsys/retsys: counted from the sources named in its row
+SYSCALL_PARTS: list[tuple[str, int, str]] = [
+    ("load", 15, "XentSys: the trap frame's stores (v0, s0-s6, a0-a5, ra)"),
+    ("instr", 6, "XentSys: the frame, the code and frame arguments, the call of syscall()"),
+    ("load", 10, "syscall(): prologue and epilogue (ra and four callee-saved registers)"),
+    ("instr", 30, "syscall(): cnt.v_syscall, curproc, the frame pointer, sticks, the indirect-call tests, the sysent bound and index, the argument-count switch"),
+    ("load", 10, "syscall(): the counter, proc, emulation, sysent and sy_narg fields"),
+    ("load", 12, "syscall(): the six register arguments from the frame into args[]"),
+    ("instr", 15, "syscall(): the call through sy_call and the switch on its error"),
+    ("load", 5, "syscall(): rval[] cleared; v0, a4 and a3 stored into the frame"),
+    ("instr", 20, "userret(): CURSIG's pending-and-mask test, p_priority from p_usrpri, the want_resched and P_PROFIL tests, curpriority"),
+    ("load", 6, "userret(): the proc fields it reads and writes"),
+    ("instr", 20, "exception_return: the saved PS and IPL tests, the SIR and AST tests, the FP-enable compare"),
+    ("instr", 24, "exception_return: call_pal swpipl and call_pal wrfen, each a PALcode dispatch and hw_rei"),
+    ("load", 30, "exception_restore_regs and exception_return: 24 registers, ra and at reloaded; ssir, astpending, curproc, fpcurproc"),
+]
+_SYS_INSTR = sum(n for kind, n, _w in SYSCALL_PARTS if kind == "instr")
+_SYS_LOADS = sum(n for kind, n, _w in SYSCALL_PARTS if kind == "load")
+
+#: one Sun RPC message over a UDP socket on the loopback, sender and receiver (what
+#: OSF/1's cross-address-space test did: sockets and Sun RPC), beyond what the kernel
+#: charges by structure (the write's and the read's system calls, their byte copies,
+#: the switch): the RPC library, sendto/select/recvfrom, the socket layer, UDP and IP
+#: out and in, the loopback interface and the network software interrupt
+RPC_MESSAGE_PARTS: list[tuple[str, int, str]] = [
+    ("instr", 110, "the RPC library's marshalling: clntudp_call's pre-serialized call header, the xid, AUTH_NONE and the xdr_int argument through xdrmem (or svc_sendreply's xdr_replymsg)"),
+    ("instr", 80, "sendto(): sendit, getsock, sockargs and the copyin of the 16-byte address"),
+    ("instr", 120, "sosend: sblock, the space checks, MGETHDR and the uiomove into it"),
+    ("instr", 170, "udp_usrreq PRU_SEND to an address: in_pcbconnect (the cached route, the duplicate lookup) and in_pcbdisconnect after the output"),
+    ("instr", 60, "udp_output: M_PREPEND of the header, the pseudo-header and header fields"),
+    ("instr", 15, "udp_output's in_cksum: the setup and the carry folds"),
+    ("cksum", 56, "udp_output's in_cksum over the pseudo-header, the UDP header and a ~36-byte RPC message"),
+    ("instr", 170, "ip_output: the header fields and ip_id, the cached route, the MTU test, the call of if_output"),
+    ("cksum", 20, "ip_output's header checksum"),
+    ("instr", 60, "looutput: the family test, IF_ENQUEUE on ipintrq, schednetisr, the interface counters"),
+    ("instr", 60, "the network software interrupt: exception_return's ssir test, do_sir, the netisr dispatch, splnet"),
+    ("instr", 160, "ipintr: IF_DEQUEUE, the version and length tests, the address match over the interface list, the fragment test, the protocol switch"),
+    ("cksum", 20, "ipintr's header checksum"),
+    ("instr", 70, "udp_input: the header strip and length test, in_cksum's setup and folds"),
+    ("cksum", 56, "udp_input's in_cksum over the same 56 bytes"),
+    ("instr", 150, "udp_input: in_pcblookup over the UDP PCB list, the source-address mbuf, sbappendaddr, sorwakeup (selwakeup, wakeup)"),
+    ("instr", 200, "four mbufs allocated and freed through the kernel malloc (sockargs' address, the packet header, sbappendaddr's address, the data)"),
+    ("trap", 1, "the receiver's select(): PALcode callsys and retsys"),
+    ("instr", _SYS_INSTR, "the receiver's select(): the generic system-call path (as mono_syscall_path)"),
+    ("load", _SYS_LOADS, "the receiver's select(): the generic system-call path's loads and stores"),
+    ("instr", 220, "select(): the fd_set copyin and copyout, selscan over the descriptors (soo_select, sbselqueue) before the sleep and after the wakeup, the timeout arithmetic"),
+    ("instr", 230, "recvfrom(): recvit, soreceive: sblock, the address mbuf copied out to the caller's sockaddr, the data mbuf's uiomove, sbfree, two m_free, sbunlock"),
+    ("instr", 150, "the RPC library's unmarshalling: svcudp_recv's xdr_callmsg, the dispatch over svc_head and _authenticate (or clntudp_call's xdr_replymsg, the xid test, _seterr_reply)"),
+    ("load", 675, "the loads and stores of the parts above: socket, sockbuf, mbuf headers, PCB, route, interface queue, XDR stream (about one in three of their ~2,025 instructions)"),
+]
 
 #: row -> what the path does (every profile's table has exactly these rows)
 ROWS: dict[str, str] = {
@@ -57,7 +133,8 @@ ROWS: dict[str, str] = {
 #: rows a profile's table may add (0 cycles where it does not): a path the kernel
 #: of that machine is known to pay that the others' tables do not model
 OPTIONAL: dict[str, str] = {
-    "mono_thread_path": "create a kernel thread: thread and u-area structures, stack",
+    "mono_thread_path": "a kernel thread's life: thread and u-area structures, stack, "
+                        "start, termination and reaping",
 }
 
 
@@ -69,6 +146,127 @@ def _table(rows: list[tuple[str, int, str]]) -> dict[str, tuple[int, str]]:
                           missing=sorted(set(ROWS) - set(table)),
                           extra=sorted(set(table) - set(ROWS) - set(OPTIONAL)))
     return table
+
+
+#: DEC OSF/1 V2 on the 21064 (profile ``alpha``): what four of its paths do, as parts
+#: (kind, count, what) priced with the profile's own primitives by :func:`derive` --
+#: instructions at ``instruction``, loads and stores at ``load_store``, bytes zeroed
+#: at ``zero_per_kib``, bytes copied or checksummed at ``copy_per_kib`` (a checksum
+#: pass loads every word as a copy does: services/net's convention), a PALcode
+#: callsys/retsys pair at ``trap_entry`` + ``trap_exit``. No part was tuned to a paper
+#: figure; docs/spin.md (section OSF/1) gives what each predicts.
+OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
+    # a kernel thread's life (create, start, terminate, reap); Mach 3.0's kern/thread.c
+    # thread_create (zalloc, template copy, pcb_init, ipc_thread_init, pset and task
+    # lists) as the public model of OSF/1's Mach 2.5-derived thread code
+    "mono_thread_path": (f"{MACH3}kern/thread.c thread_create/thread_deallocate; {OSF1_KSTACK}", [
+        ("instr", 160, "kmem_alloc of the kernel stack and u-area: vm_object_allocate, vm_map_find_entry"),
+        ("instr", 240, "kmem_alloc_pages, two pages: vm_page_alloc, vm_page_wire, PMAP_ENTER into the kernel pmap, PAGE_WAKEUP_DONE (not zero-filled)"),
+        ("copy", 1024, "*new_thread = thread_template (struct thread with the BSD uthread)"),
+        ("zero", 512, "pcb_init: the Alpha PCB (HWPCB, saved kernel registers, FP state)"),
+        ("instr", 40, "zalloc(thread_zone)"),
+        ("instr", 150, "ipc_thread_init: the thread's self port, its kernel object"),
+        ("instr", 150, "pset and task locks, compute_priority, the thread lists, ipc_thread_enable"),
+        ("instr", 200, "the BSD uthread: signal mask and actions, credentials reference"),
+        ("instr", 110, "set the user pc, sp and argument; thread_resume -> setrun, the run queue"),
+        ("instr", 430, "thread_terminate and the reaper: kmem_free of the stack (vm_map_remove, pmap_remove of 2 pages), the port's destruction, zfree"),
+    ]),
+    # the generic system-call path around a null call: NetBSD/alpha's XentSys and
+    # exception_return (locore.s, written at CMU for the Alpha) and 4.4BSD's
+    # syscall()/userret(), as the public model of OSF/1's BSD system-call layer; the
+    # PALcode callsys/retsys themselves are the CPU's trap_entry/trap_exit
+    "mono_syscall_path": (f"{ALPHA_LOCORE}; {BSD44} syscall() and userret(), in the shape "
+                          "NetBSD's alpha syscall.c (CMU-derived) keeps", SYSCALL_PARTS),
+    # one Sun RPC message: OSF/1's cross-address-space test used sockets and Sun RPC
+    "mono_pipe_op": (f"{BSD44} {BSD44_NET}; {RPCSRC}", RPC_MESSAGE_PARTS),
+}
+#: row -> how many charges of the row one instance of its parts is spread over (an RPC
+#: message's work: half on the write that sends it, half on the read that takes it)
+OSF1_SHARE: dict[str, int] = {"mono_pipe_op": 2}
+
+#: the two calibrated alpha rows: what the public code they stand for accounts for,
+#: as parts priced the same way (their calibrated value is the paper's; the difference
+#: is OSF/1's own work that no public source shows; docs/spin.md, section OSF/1)
+OSF1_PUBLIC_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
+    # pmap_protect's loop body, one page (NetBSD's alpha pmap.c pmap_protect, ported to
+    # the Alpha at CMU: the three-level walk, the PTE test and store,
+    # PMAP_INVALIDATE_TLB -> tbis); the DTB/ITB invalidate itself is the CPU's
+    # tlb_invalidate (tlb_probe + tlb_write), charged per page beside this row
+    "mono_pte_op": (f"{ALPHA_PMAP}; the 3-level page table of {ALPHA_ARM}", [
+        ("load", 3, "the level-1, level-2 and level-3 PTE loads of the walk"),
+        ("instr", 12, "per level: the valid test and the index shift and mask"),
+        ("instr", 8, "the valid and protection-change tests, the new protection bits"),
+        ("load", 1, "the store of the new PTE"),
+        ("instr", 12, "call_pal tbi: the PALcode's dispatch on the type and its hw_rei around the TB write"),
+        ("instr", 4, "the loop: next address, next PTE, bound test"),
+    ]),
+    # one mprotect/mmap/munmap call's map work: Mach VM vm_map_protect on a range that
+    # is whole entries (every benchmark here protects whole mappings or single pages of
+    # a one-entry map; clipping is a test, not a split)
+    "mono_vm_op": (f"{MACH3}vm/vm_map.c vm_map_protect", [
+        ("instr", 20, "mprotect(): argument checks, round the range to pages"),
+        ("instr", 25, "vm_map_lock: lock_write"),
+        ("instr", 6, "VM_MAP_RANGE_CHECK"),
+        ("instr", 25, "vm_map_lookup_entry: the map's hint hits"),
+        ("instr", 30, "vm_map_clip_start and vm_map_clip_end: the tests (no split)"),
+        ("instr", 20, "the first pass: is_sub_map and max_protection per entry"),
+        ("instr", 15, "the second pass: set the entry's protection, compare the old"),
+        ("instr", 30, "pmap_protect's entry: PMAP_LOCK, pte_prot, the active test"),
+        ("instr", 15, "vm_map_unlock"),
+        ("load", 20, "the map header, entry, hint and pmap fields"),
+    ]),
+}
+
+
+def derive(profile: CostProfile, parts: list[tuple[str, int, str]]) -> int:
+    """The cycles of a path made of ``parts`` (kind, count, what) on ``profile``."""
+    total = 0
+    for kind, count, _what in parts:
+        if kind == "instr":
+            total += count * profile.instruction
+        elif kind == "load":
+            total += count * profile.load_store
+        elif kind == "zero":
+            total += (count * profile.zero_per_kib + 1023) >> 10
+        elif kind == "copy":
+            total += profile.copy_cost(count)
+        elif kind == "cksum":      # a checksum pass costs a copy of the same bytes
+            total += profile.copy_cost(count)
+        elif kind == "trap":
+            total += count * (profile.trap_entry + profile.trap_exit)
+        else:
+            raise ConfigError("unknown kind of path part", kind=kind,
+                              expected=["instr", "load", "zero", "copy", "cksum", "trap"])
+    return total
+
+
+#: how a part's count reads in a source string
+_UNITS = {"instr": "instructions", "load": "loads/stores", "zero": "bytes zeroed",
+          "copy": "bytes copied", "cksum": "bytes checksummed",
+          "trap": "PALcode callsys/retsys pairs"}
+
+
+def _osf1(row: str) -> tuple[str, int, str]:
+    """One alpha row derived from :data:`OSF1_PARTS`, its source naming every part."""
+    source, parts = OSF1_PARTS[row]
+    totals = {k: sum(n for kind, n, _w in parts if kind == k) for k in _UNITS}
+    summary = ", ".join(f"{n} {_UNITS[k]}" for k, n in totals.items() if n)
+    what = "; ".join(f"{what} ({n} {_UNITS[kind]})" for kind, n, what in parts)
+    share = OSF1_SHARE.get(row, 1)
+    per = f", spread over {share} charges (a write's and a read's)" if share > 1 else ""
+    return (row, derive(get_profile("alpha"), parts) // share,
+            f"estimate: {summary}{per} at the alpha profile's costs: {what} ({source})")
+
+
+def _calibrated(row: str, cycles: int, figure: str) -> tuple[str, int, str]:
+    """A calibrated alpha row, its source naming the figure and what the public code
+    it stands for accounts for of it (:data:`OSF1_PUBLIC_PARTS`)."""
+    source, parts = OSF1_PUBLIC_PARTS[row]
+    public = derive(get_profile("alpha"), parts)
+    what = "; ".join(w for _k, _n, w in parts)
+    return (row, cycles, f"calibrated: {figure} ({SPIN}), fitted jointly with the other "
+            f"calibrated row by exolab calibrate; the public code accounts for {public} "
+            f"cycles of it ({what}: {source}), the rest is OSF/1's own, unpublished")
 
 
 #: profile name -> {row: (cycles, source)}
@@ -110,15 +308,15 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
     # DEC 3000/400 (133 MHz Alpha 21064) running DEC OSF/1 V2.1 (the SPIN paper's
     # baseline): a Mach 2.5-derived kernel with the 4.3BSD interface on top
     "alpha": _table([
-        ("mono_syscall_path", 615, f"calibrated: OSF/1 system call 5 us = 665 cycles ({SPIN}) minus PALcode callsys/retsys"),
+        _osf1("mono_syscall_path"),
         ("mono_switch_path",  700, "estimate: Mach thread_block + thread_invoke + the BSD u-area switch, ~700 instructions"),
         ("mono_signal_path", 25000, f"estimate: OSF/1 turns a fault into a Mach exception RPC to the task's exception port (Mach's cross-AS call is 104 us on this machine, {SPIN}) and then builds a UNIX signal frame, ~190 us"),
         ("mono_exec_path", 400000, "estimate: OSF/1 fork+exec of a small image, ~3 ms (no published figure)"),
-        ("mono_thread_path", 22000, "fitted, not derived: chosen with the paper's OSF/1 fork-join (198 us) in view, the rest after two syscalls and two switches (~165 us); what OSF/1 does beyond Mach thread_create + stack + the UNIX uthread (Mach's own row is ~1,500 cycles) has no source here (docs/spin.md)"),
-        ("mono_pte_op",      1300, "fitted, not derived: the slope of the paper's OSF/1 prot100 over prot1, (1041 - 45) / 99 us per page (~1,330 cycles); a table walk, pv-list update and tbis account for a few hundred, the rest has no source here (docs/spin.md)"),
+        _osf1("mono_thread_path"),
+        _calibrated("mono_pte_op", 1330, "OSF/1 prot100 1,041 us (100 pages in one mprotect)"),
         ("mono_refill",        10, "estimate: the PALcode DTB-miss routine's fetch of the PTE from the virtual page table"),
-        ("mono_pipe_op",    26964, f"calibrated: OSF/1 cross-address-space call 845 us ({SPIN}): sockets + Sun RPC, XDR and a UDP/IP loopback per message"),
-        ("mono_vm_op",       3500, "fitted, not derived: the paper's OSF/1 prot1 (45 us) less a syscall and one page's pmap work (~30 us); Mach VM vm_map_protect (map lock, lookup, two entry clips, coalescing) is the path it stands for (docs/spin.md)"),
+        _osf1("mono_pipe_op"),
+        _calibrated("mono_vm_op", 4305, "OSF/1 prot1 45 us (one page)"),
     ]),
 }
 
