@@ -43,7 +43,7 @@ from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
 from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.mach import rpc as rpcmod
-from exolab.kernels.mach.threads import PARK_RPCS
+from exolab.kernels.mach.threads import WaitPorts, WaitStats
 from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import AddressSpace
 from exolab.machine.cpu import CPU, KERNEL
@@ -63,8 +63,9 @@ KERNEL_TRAPS = frozenset({int(Sys.CLOCK_GETRES), int(Sys.THREAD_YIELD)})
 #: running thread takes thread_create, thread_set_state, thread_resume in Mach 3;
 #: VM calls are vm_allocate, vm_deallocate, vm_protect, vm_region on the task port)
 KERNEL_RPCS = {int(Sys.THREAD_CREATE): 3, int(Sys.MMAP): 1, int(Sys.MUNMAP): 1,
-               int(Sys.MPROTECT): 1, int(Sys.DIRTY): 1,
-               **PARK_RPCS}         # thread_suspend / thread_resume (threads.py)
+               int(Sys.MPROTECT): 1, int(Sys.DIRTY): 1}
+#: thread_park / thread_unpark: one mach_msg trap each on a wait port (threads.py)
+PARK_TRAPS = frozenset({int(Sys.THREAD_PARK), int(Sys.THREAD_UNPARK)})
 #: personality calls beyond the ABI
 EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
                         "port_destroy", "port_deallocate", "port_set_allocate",
@@ -83,6 +84,7 @@ class MachStats(MonoStats):
     kernel_server: UxStats
     pagers: PagerStats
     vm: MachVMStats
+    wait_ports: WaitStats
 
 
 class MachKernel(MonolithicKernel):
@@ -111,6 +113,7 @@ class MachKernel(MonolithicKernel):
         self.ux = UxServer(self)
         self.kserver = KernelServer(self)          # the ports the kernel serves
         self.pagers = Pagers(self)
+        self.wait_ports = WaitPorts(self)         # thread_park/unpark (threads.py)
         self.bootstrap: dict[str, Any] = {}        # service name -> Port (name server)
         self.rpc_ports: dict[str, Any] = {}        # rpc name -> Port (rpc.py)
         self._ports: dict[int, tuple[int, int, int]] = {}  # pid -> (ux send right,
@@ -132,9 +135,15 @@ class MachKernel(MonolithicKernel):
     def on_process_exit(self, proc: Process) -> None:
         """The task ended: its rights die (its ports with them), its pagers go."""
         self.ipc.drop_task(proc)
+        self.wait_ports.task_ended(proc)
         self.pagers.forget(proc)
         self._ports.pop(proc.pid, None)
         super().on_process_exit(proc)
+
+    def on_thread_exit(self, cpu: CPU, thread: Any) -> None:
+        """A thread ended: its wait port goes first, then the bookkeeping."""
+        self.wait_ports.thread_ended(thread)
+        super().on_thread_exit(cpu, thread)
 
     # -- vectors ----------------------------------------------------------------------
 
@@ -143,6 +152,8 @@ class MachKernel(MonolithicKernel):
         proc: Process = cpu.current.owner                   # type: ignore[union-attr]
         if type(number) is int and MACH_BASE <= number < MACH_BASE + len(MACH_TRAPS):
             return self.mach_call(cpu, proc, MACH_TRAPS[number - MACH_BASE], args)
+        if type(number) is int and number in PARK_TRAPS:
+            return self._park_call(cpu, proc, number, args)
         if type(number) is int and number in KERNEL_TRAPS:
             cpu.charge(self.c_mach_trap)
             return dispatch(self, cpu, number, args)
@@ -155,6 +166,20 @@ class MachKernel(MonolithicKernel):
         for _ in range(calls - 1):      # the calls before the one that does the work
             self.kserver.call(cpu, proc, int(Sys.GETPID), (), ports[2], ports[1])
         return self.kserver.call(cpu, proc, number, args, ports[2], ports[1])
+
+    def _park_call(self, cpu: CPU, proc: Process, number: int,
+                   args: tuple[Any, ...]) -> int:
+        """thread_park() or thread_unpark(tid): one mach_msg trap on a wait port."""
+        self.syscalls += 1
+        if number == int(Sys.THREAD_PARK):
+            if args:
+                raise arity("thread_park", 0, len(args))
+            self.wait_ports.park(cpu, proc)
+        else:
+            if len(args) != 1:
+                raise arity("thread_unpark", 1, len(args))
+            self.wait_ports.unpark(cpu, proc, args[0])
+        return 0
 
     def on_tlb_miss(self, cpu: CPU, vaddr: int, write: bool) -> None:
         """A pager-backed page not yet resident goes to its pager; the rest as ever."""
@@ -216,7 +241,8 @@ class MachKernel(MonolithicKernel):
                          sched=base.sched,
                          ipc=self.ipc.statistics(), ux=self.ux.statistics(),
                          kernel_server=self.kserver.statistics(),
-                         pagers=self.pagers.statistics(), vm=self.mvm.statistics())
+                         pagers=self.pagers.statistics(), vm=self.mvm.statistics(),
+                         wait_ports=self.wait_ports.statistics())
 
 
 def _register(k: MachKernel, cpu: CPU, proc: Process, service: Any, name: Any) -> None:
