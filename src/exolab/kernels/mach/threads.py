@@ -54,7 +54,7 @@ from exolab.errors import SyscallError
 from exolab.kernels.common.park import thread_of
 from exolab.kernels.mach import message as msg
 from exolab.kernels.mach.limits import HEADER_SIZE
-from exolab.kernels.mach.ports import RECEIVE, Port
+from exolab.kernels.mach.ports import RECEIVE, SEND, SEND_ONCE, Port
 
 if TYPE_CHECKING:
     from exolab.kernels.mach.kernel import MachKernel
@@ -136,6 +136,7 @@ class WaitPorts:
                     and entry.bits & RECEIVE and not port.dead:
                 return name, port
             self._ports.pop(tid)        # the task destroyed it: wire a fresh one
+            self.reclaimed += 1
         k, ipc = self.k, self.k.ipc
         prof = k.machine.profile
         cpu.charge(WIRE_TRAPS * (prof.trap_entry + prof.trap_exit + k.c_mach_trap))
@@ -152,9 +153,12 @@ class WaitPorts:
         return name, port
 
     def _drop_right(self, proc: Any, name: int) -> None:
-        """Destroy a right a message to a wait port carried into ``proc``'s space."""
-        if name in self.k.ipc.space(proc).entries:
-            self.k.ipc.destroy(proc, name)
+        """Drop the send or send-once reference a message to a wait port carried
+        into ``proc``'s space (a receive right it carried stays named: the task
+        sent its own port to itself)."""
+        entry = self.k.ipc.space(proc).entries.get(name)
+        if entry is not None and entry.bits & (SEND | SEND_ONCE):
+            self.k.ipc.deallocate(proc, name)
 
     def thread_ended(self, thread: Any) -> None:
         """``thread`` ended: destroy its wait port (queued wakes are freed)."""
