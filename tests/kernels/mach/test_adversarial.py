@@ -310,9 +310,10 @@ def _park_attacker(os: Any, out: dict[str, Any]) -> int:
         os.yield_()
     out["looper_parks_bounded"] = state["parks"] <= STORM + 2
     os.port_destroy(wait[0])                    # its own wait port: a fresh one next
+    held = {n for n, _r in os.port_names()}
     os.thread_unpark(me)
     os.thread_park()
-    fresh = [n for n, _r in os.port_names() if n not in before and n != wait[0]]
+    fresh = [n for n, _r in os.port_names() if n not in held]
     out["fresh_port"] = len(fresh) == 1
     junk = os.port_allocate()                   # stuff the wait port by hand, a right
     os.msg_send(fresh[0], b"junk", 7, ((msg.MAKE_SEND, junk),))     # carried
@@ -367,11 +368,15 @@ def test_hostile_parking_is_contained_and_the_bystander_is_exact() -> None:
                                  for e in (("pong", i), ("ping", i))]
     assert out == {"wait_port_rights": ["receive+send"], "ended": "ESRCH",
                    "looper_parks_bounded": True, "fresh_port": True,
-                   "stuffed_full": "EAGAIN", "names_after_junk": 5}
+                   "stuffed_full": "EAGAIN", "names_after_junk": 6}
+    # (ux, reply, kernel, the fresh wait port, junk, and the task's cproc wait port:
+    # the looper's kernel thread retired onto it, cprocs.py)
     for k in (k0, k1):
         z = k.ipc.statistics().zone
         assert z.allocated == z.freed           # no wake message leaked
         w = k.statistics().wait_ports
         assert w.live == 0 and w.reclaimed == w.ports
+        assert k.statistics().idle_threads.idle == 0    # retired ones ended with tasks
+        assert k.statistics().frames_in_use - k.statistics().frames_retained == 0
     w1 = k1.statistics().wait_ports
     assert w1.merged >= STORM - 1               # the storms queued one wake each
