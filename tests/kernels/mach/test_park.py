@@ -108,3 +108,34 @@ def test_park_costs_are_the_mach_msg_rows() -> None:
     path, an unpark the trap and the send path: no row of their own."""
     from exolab.kernels.mach import paths
     assert not any("park" in row or "wake" in row for row in paths.ROWS)
+
+
+def test_a_sleeper_whose_wait_port_a_sibling_destroys_just_wakes() -> None:
+    holder: dict[str, Any] = {}
+    log: list[str] = []
+
+    def child(os: Any) -> int:
+        os.thread_park()                        # its port destroyed under it
+        log.append("woke")
+        os.thread_park()                        # a fresh port: the unpark's token
+        log.append("again")
+        return 0
+
+    def main(os: Any) -> int:
+        before = {n for n, _r in os.port_names()}
+        t = os.thread_create(child)
+        for _ in range(3):
+            os.thread_yield()
+        wait = [n for n, _r in os.port_names() if n not in before]
+        os.port_destroy(wait[0])
+        while not log:
+            os.thread_yield()
+        os.thread_unpark(t)
+        while len(log) < 2:
+            os.thread_yield()
+        return 0
+
+    k = _run(main, holder)
+    assert log == ["woke", "again"] and not k.faults
+    w = k.statistics().wait_ports
+    assert w.ports == 2 and w.live == 0 and w.reclaimed == 2

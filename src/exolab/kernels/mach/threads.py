@@ -31,8 +31,9 @@ ABI's pair is that, with the ABI's token semantics (docs/abi.md "Parking"):
 Errors are decoded before anything changes, as on every kernel: ``EINVAL``
 for a tid that is not an exact int, ``ESRCH`` for one naming no live thread
 of the caller's task. A task may treat its threads' wait ports as the ports
-they are (send to one: a spurious wake; destroy one: the next park or unpark
-allocates a fresh one); the damage stays inside that task.
+they are (send to one: a spurious wake; destroy one: a thread parked on it
+wakes, and the next park or unpark allocates a fresh one); the damage stays
+inside that task.
 
 Interface::
 
@@ -104,7 +105,14 @@ class WaitPorts:
             self.early += 1
         else:
             self.slept += 1
-        got = ipc.receive(cpu, proc, name)
+        try:
+            got = ipc.receive(cpu, proc, name)
+        except SyscallError as ex:      # a sibling destroyed the port under the sleeper:
+            if ex.errno != "EPIPE":     # a wake of its own kind (the caller re-checks);
+                raise                   # the next park or unpark wires a fresh port
+            self._ports.pop(me.tid, None)
+            self.reclaimed += 1
+            return
         for carried in got.rights:      # a task's own message to the port: drop what
             self._drop_right(proc, carried)     # it carried (the wake is the message)
 
