@@ -246,3 +246,137 @@ def test_a_mach_trap_with_the_wrong_arity_is_einval_naming_the_count() -> None:
 
     boot(main)
     assert out == [("EINVAL", 0, 1), ("EINVAL", 4, 2)]
+
+
+# -- parking: wait ports under hostile use -------------------------------------------
+
+STORM = 300
+
+
+def _park_bystander(os: Any, log: list[Any]) -> int:
+    """A task whose two threads hand a turn back and forth by park/unpark."""
+    main = os.thread_id()
+    turn = [0]
+
+    def partner(os: Any) -> int:
+        for i in range(ROUNDS):
+            while turn[0] != 1:
+                os.thread_park()
+            log.append(("pong", i))
+            turn[0] = 0
+            os.thread_unpark(main)
+        return 0
+
+    t = os.thread_create(partner)
+    for i in range(ROUNDS):
+        turn[0] = 1
+        os.thread_unpark(t)
+        while turn[0] != 0:
+            os.thread_park()
+        log.append(("ping", i))
+    return 0
+
+
+def _park_attacker(os: Any, out: dict[str, Any]) -> int:
+    """Unpark storms, parks in a loop, its own wait port destroyed or stuffed, a
+    thread ending with a wake queued, and an exit with a thread parked."""
+    me = os.thread_id()
+    before = {n for n, _r in os.port_names()}
+    for _ in range(STORM):                      # a storm on itself: one token
+        os.thread_unpark(me)
+    os.thread_park()                            # takes it at once
+    wait = [n for n, _r in os.port_names() if n not in before]
+    out["wait_port_rights"] = [r for n, r in os.port_names() if n in wait]
+    state = {"parks": 0, "stop": False}
+
+    def looper(os: Any) -> int:                 # parks in a loop until told to stop
+        while not state["stop"]:
+            os.thread_park()
+            state["parks"] += 1
+        return 0
+
+    t = os.thread_create(looper)
+    for _ in range(STORM):                      # a storm on a sibling, unparked or not
+        os.thread_unpark(t)
+        os.yield_()
+    state["stop"] = True
+    os.thread_unpark(t)
+    while True:                                 # until it has ended (ESRCH)
+        try:
+            os.thread_unpark(t)
+        except SyscallError as ex:
+            out["ended"] = ex.errno
+            break
+        os.yield_()
+    out["looper_parks_bounded"] = state["parks"] <= STORM + 2
+    os.port_destroy(wait[0])                    # its own wait port: a fresh one next
+    held = {n for n, _r in os.port_names()}
+    os.thread_unpark(me)
+    os.thread_park()
+    fresh = [n for n, _r in os.port_names() if n not in held]
+    out["fresh_port"] = len(fresh) == 1
+    junk = os.port_allocate()                   # stuff the wait port by hand, a right
+    os.msg_send(fresh[0], b"junk", 7, ((msg.MAKE_SEND, junk),))     # carried
+    out["stuffed_full"] = errno(os.msg_send, fresh[0], b"more")
+    os.thread_park()                            # a spurious wake; the right dropped
+    out["names_after_junk"] = len(os.port_names())
+
+    def queued(os: Any) -> int:                 # ends with a wake queued for it
+        os.yield_()
+        return 0
+
+    q = os.thread_create(queued)
+    os.thread_unpark(q)
+    for _ in range(4):
+        os.yield_()
+
+    def sleeper(os: Any) -> int:                # still parked when the task exits
+        os.thread_park()
+        return 0
+
+    for _ in range(3):
+        s = os.thread_create(sleeper)
+        os.thread_unpark(me)                    # and a wake queued on its own port
+    os.thread_unpark(s)
+    os.thread_unpark(s)
+    for _ in range(4):
+        os.yield_()
+    os.thread_create(sleeper)
+    os.yield_()
+    os.exit(0)
+    return 0
+
+
+def _park_main(os: Any, attack: bool, log: list[Any], out: dict[str, Any]) -> int:
+    os.spawn(_park_bystander, log, name="bystander")
+    if attack:
+        os.spawn(_park_attacker, out, name="attacker")
+    os.wait()
+    if attack:
+        os.wait()
+    return 0
+
+
+def test_hostile_parking_is_contained_and_the_bystander_is_exact() -> None:
+    alone: list[Any] = []
+    k0 = boot(_park_main, False, alone, {})
+    attacked: list[Any] = []
+    out: dict[str, Any] = {}
+    k1 = boot(_park_main, True, attacked, out)
+    assert not k0.faults and not k1.faults
+    assert alone == attacked == [e for i in range(ROUNDS)
+                                 for e in (("pong", i), ("ping", i))]
+    assert out == {"wait_port_rights": ["receive+send"], "ended": "ESRCH",
+                   "looper_parks_bounded": True, "fresh_port": True,
+                   "stuffed_full": "EAGAIN", "names_after_junk": 6}
+    # (ux, reply, kernel, the fresh wait port, junk, and the task's cproc wait port:
+    # the looper's kernel thread retired onto it, cprocs.py)
+    for k in (k0, k1):
+        z = k.ipc.statistics().zone
+        assert z.allocated == z.freed           # no wake message leaked
+        w = k.statistics().wait_ports
+        assert w.live == 0 and w.reclaimed == w.ports
+        assert k.statistics().idle_threads.idle == 0    # retired ones ended with tasks
+        assert k.statistics().frames_in_use - k.statistics().frames_retained == 0
+    w1 = k1.statistics().wait_ports
+    assert w1.merged >= STORM - 1               # the storms queued one wake each

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from exolab.errors import SyscallError
-from exolab.kernels.common.args import arity
+from exolab.kernels.common.args import arity, func
 from exolab.kernels.common.args import shown
 from exolab.kernels.common.contract import Declaration
+from exolab.kernels.mach.cprocs import IdleStats, IdleThreads
 from exolab.kernels.mach.ipc import Ipc, IpcStats
 from exolab.kernels.mach.limits import LIMITS
 from exolab.kernels.mach.pager import PagerStats, Pagers
@@ -41,13 +42,17 @@ from exolab.kernels.mach.server import KernelServer, UxServer, UxStats
 from exolab.kernels.mach.vm import MachVM, MachVMStats
 from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
 from exolab.kernels.monolithic.paths import ROWS as UX_ROWS
+from exolab.kernels.monolithic import proc as procmod
+from exolab.kernels.monolithic.limits import THREAD_FRAMES
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.mach import rpc as rpcmod
-from exolab.kernels.mach.threads import PARK_RPCS
+from exolab.kernels.mach.threads import WaitPorts, WaitStats
 from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import AddressSpace
 from exolab.machine.cpu import CPU, KERNEL
 from exolab.machine.machine import Machine
+
+_THREAD_CREATE = int(Sys.THREAD_CREATE)
 
 __all__ = ["MachKernel", "MachStats", "MACH_BASE", "MACH_TRAPS", "EXTENSIONS"]
 
@@ -63,8 +68,9 @@ KERNEL_TRAPS = frozenset({int(Sys.CLOCK_GETRES), int(Sys.THREAD_YIELD)})
 #: running thread takes thread_create, thread_set_state, thread_resume in Mach 3;
 #: VM calls are vm_allocate, vm_deallocate, vm_protect, vm_region on the task port)
 KERNEL_RPCS = {int(Sys.THREAD_CREATE): 3, int(Sys.MMAP): 1, int(Sys.MUNMAP): 1,
-               int(Sys.MPROTECT): 1, int(Sys.DIRTY): 1,
-               **PARK_RPCS}         # thread_suspend / thread_resume (threads.py)
+               int(Sys.MPROTECT): 1, int(Sys.DIRTY): 1}
+#: thread_park / thread_unpark: one mach_msg trap each on a wait port (threads.py)
+PARK_TRAPS = frozenset({int(Sys.THREAD_PARK), int(Sys.THREAD_UNPARK)})
 #: personality calls beyond the ABI
 EXTENSIONS = frozenset({"read_into", "write_from", "mach_msg", "port_allocate",
                         "port_destroy", "port_deallocate", "port_set_allocate",
@@ -83,6 +89,8 @@ class MachStats(MonoStats):
     kernel_server: UxStats
     pagers: PagerStats
     vm: MachVMStats
+    wait_ports: WaitStats
+    idle_threads: IdleStats
 
 
 class MachKernel(MonolithicKernel):
@@ -111,6 +119,8 @@ class MachKernel(MonolithicKernel):
         self.ux = UxServer(self)
         self.kserver = KernelServer(self)          # the ports the kernel serves
         self.pagers = Pagers(self)
+        self.wait_ports = WaitPorts(self)         # thread_park/unpark (threads.py)
+        self.idle = IdleThreads(self)              # C-Threads' retired kernel threads
         self.bootstrap: dict[str, Any] = {}        # service name -> Port (name server)
         self.rpc_ports: dict[str, Any] = {}        # rpc name -> Port (rpc.py)
         self._ports: dict[int, tuple[int, int, int]] = {}  # pid -> (ux send right,
@@ -132,9 +142,32 @@ class MachKernel(MonolithicKernel):
     def on_process_exit(self, proc: Process) -> None:
         """The task ended: its rights die (its ports with them), its pagers go."""
         self.ipc.drop_task(proc)
+        self.wait_ports.task_ended(proc)
+        self.idle.task_ended(proc)
         self.pagers.forget(proc)
         self._ports.pop(proc.pid, None)
         super().on_process_exit(proc)
+
+    def on_thread_exit(self, cpu: CPU, thread: Any) -> None:
+        """A thread ended: its wait port goes; its kernel thread retires to wait for
+        the next fork if its task goes on (cprocs.py); then the bookkeeping."""
+        self.wait_ports.thread_ended(thread)
+        kept = self.idle.retire(cpu, thread)
+        super().on_thread_exit(cpu, thread)
+        if kept:
+            self.frames.wire(THREAD_FRAMES)     # the retired kernel thread's stack
+
+    def thread_main(self, proc: Process, entry: Any, args: tuple[Any, ...]) -> Any:
+        """A thread's body; a reused kernel thread first takes its wakeup message."""
+        cpu = self.machine.cpu
+        t = cpu.current
+        if t is not None and not t.killed:
+            prev, cpu.mode = cpu.mode, KERNEL
+            try:
+                self.idle.reincarnate(cpu, proc, t)
+            finally:
+                cpu.mode = prev
+        return super().thread_main(proc, entry, args)
 
     # -- vectors ----------------------------------------------------------------------
 
@@ -143,18 +176,47 @@ class MachKernel(MonolithicKernel):
         proc: Process = cpu.current.owner                   # type: ignore[union-attr]
         if type(number) is int and MACH_BASE <= number < MACH_BASE + len(MACH_TRAPS):
             return self.mach_call(cpu, proc, MACH_TRAPS[number - MACH_BASE], args)
+        if type(number) is int and number in PARK_TRAPS:
+            return self._park_call(cpu, proc, number, args)
         if type(number) is int and number in KERNEL_TRAPS:
             cpu.charge(self.c_mach_trap)
             return dispatch(self, cpu, number, args)
         ports = self._ports.get(proc.pid)
         if ports is None:
             raise SyscallError("ESRCH", "the task has no server connection")
+        if number == _THREAD_CREATE and len(args) == 2:
+            t = self._fork_on_idle(cpu, proc, args)
+            if t is not None:
+                return t.tid
         calls = KERNEL_RPCS.get(number) if type(number) is int else None
         if calls is None:
             return self.ux.call(cpu, proc, number, args, ports[0], ports[1])
         for _ in range(calls - 1):      # the calls before the one that does the work
             self.kserver.call(cpu, proc, int(Sys.GETPID), (), ports[2], ports[1])
         return self.kserver.call(cpu, proc, number, args, ports[2], ports[1])
+
+    def _fork_on_idle(self, cpu: CPU, proc: Process, args: tuple[Any, ...]) -> Any:
+        """thread_create as cthread_fork with a retired kernel thread: one wakeup
+        message (cprocs.py); None if the task has none (cproc_create's RPCs)."""
+        func(args[0], "entry")
+        t = self.idle.reuse(cpu, proc, args[0], procmod._args(args[1]))
+        if t is not None:
+            self.syscalls += 1
+        return t
+
+    def _park_call(self, cpu: CPU, proc: Process, number: int,
+                   args: tuple[Any, ...]) -> int:
+        """thread_park() or thread_unpark(tid): one mach_msg trap on a wait port."""
+        self.syscalls += 1
+        if number == int(Sys.THREAD_PARK):
+            if args:
+                raise arity("thread_park", 0, len(args))
+            self.wait_ports.park(cpu, proc)
+        else:
+            if len(args) != 1:
+                raise arity("thread_unpark", 1, len(args))
+            self.wait_ports.unpark(cpu, proc, args[0])
+        return 0
 
     def on_tlb_miss(self, cpu: CPU, vaddr: int, write: bool) -> None:
         """A pager-backed page not yet resident goes to its pager; the rest as ever."""
@@ -216,7 +278,9 @@ class MachKernel(MonolithicKernel):
                          sched=base.sched,
                          ipc=self.ipc.statistics(), ux=self.ux.statistics(),
                          kernel_server=self.kserver.statistics(),
-                         pagers=self.pagers.statistics(), vm=self.mvm.statistics())
+                         pagers=self.pagers.statistics(), vm=self.mvm.statistics(),
+                         wait_ports=self.wait_ports.statistics(),
+                         idle_threads=self.idle.statistics())
 
 
 def _register(k: MachKernel, cpu: CPU, proc: Process, service: Any, name: Any) -> None:
