@@ -13,9 +13,10 @@ after any wake.
 
 :class:`Parking` is the kernel-side record, the same on every kernel whose
 scheduler sleeps a thread on a wait queue (``sched.sleep(cpu, queue)``,
-``sched.wakeup(queue)``): monolithic, SPIN's UNIX server, Mach, Singularity.
-Each kernel reaches it by its own path (a trap, a Mach RPC to the thread's
-kernel port, an ABI call into the kernel) and charges that path; this
+``sched.wakeup(queue)``): monolithic, SPIN's UNIX server, Singularity (Mach
+parks on a wait port per thread instead: ``kernels/mach/threads.py``).
+Each kernel reaches it by its own path (a trap, a procedure call into
+UserSpaceThread, an ABI call into the kernel) and charges that path; this
 module charges nothing of its own but the scheduler's work.
 
 Errors (typed, decoded before anything changes): ``EINVAL`` for a thread id
