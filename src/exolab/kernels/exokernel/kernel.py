@@ -207,8 +207,8 @@ class Aegis:
         if len(self.envs) >= MAX_ENVS:
             raise SyscallError("ENOMEM", "too many environments", limit=MAX_ENVS)
         env = Environment(self._next_eid, name, 0, parent)
-        self.asids.take(env)
-        env.cap = self.caps.mint("env", env, RIGHTS["env"], holder=parent)
+        env.cap = self.caps.mint("env", env, RIGHTS["env"], holder=parent)   # (ENOMEM
+        self.asids.take(env)                                    # first: nothing to undo)
         self._next_eid += 1
         self.created += 1
         self.envs[env.eid] = env

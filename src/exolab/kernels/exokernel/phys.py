@@ -63,9 +63,11 @@ class PhysPages:
         self.revoke = revoke
         self.first = first                      # lowest ppn handed out
         self.count = count
-        self._roots: dict[int, dict[Capability, None]] = {}   # ppn -> its owners' roots
-        #                               (insertion-ordered: removing one of 10,000 co-owners
-        #                               of a shared frame is O(1));
+        self._roots: dict[int, Capability | dict[Capability, None]] = {}   # ppn -> its
+        #                               owner's root, or its co-owners' roots (insertion-
+        #                               ordered: removing one of 10,000 is O(1)); a frame
+        #                               with one owner keeps no dict (most frames: a dict
+        #                               each was 13 of an ExOS process's 80 KB of host);
         self._fresh = first             # the rest is free: every ppn not in _roots,
         self._heap: list[int] = []      # freed ppns below _fresh (stale ones skipped),
         self._end = first + count       # and every ppn from _fresh on (lazy: no list)
@@ -93,13 +95,13 @@ class PhysPages:
             raise SyscallError("EINVAL", "no such physical page", ppn=ppn)
         elif ppn in self._roots:
             raise SyscallError("EAGAIN", "physical page is taken", ppn=ppn)
+        if not env.reserved and self.free_count() <= self._reserved:
+            raise SyscallError("ENOMEM", "every free page is reserved")
+        cap = self.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
         if env.reserved:                # one of the pages held back for it
             env.reserved -= 1
             self._reserved -= 1
-        elif self.free_count() <= self._reserved:
-            raise SyscallError("ENOMEM", "every free page is reserved")
-        cap = self.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
-        self._roots[ppn] = {cap: None}
+        self._roots[ppn] = cap
         env.roots[ppn] = cap
         self.cpu.charge(self.memory.zero_frame(ppn))
         self._allocated += 1
@@ -128,7 +130,11 @@ class PhysPages:
             return mine
         root = self.caps.mint("page", ppn, PAGE_RIGHTS if rights is None
                                 else rights | _FREE, holder=target)
-        self._roots[ppn][root] = None
+        held = self._roots[ppn]
+        if isinstance(held, dict):
+            held[root] = None
+        else:
+            self._roots[ppn] = {held: None, root: None}
         target.roots[ppn] = root
         return root
 
@@ -137,15 +143,18 @@ class PhysPages:
         ppn, env = root.obj, root.holder
         self.revoke(root)
         roots = self._roots[ppn]
-        del roots[root]
         if env is not None and env.roots.get(ppn) is root:
             del env.roots[ppn]
-        if not roots:
+        if roots is root:                   # the last owner: the page is free
             del self._roots[ppn]
             if ppn < self._fresh:
                 heapq.heappush(self._heap, ppn)
-        elif len(roots) == 1:
-            sole = next(iter(roots))
+            return
+        if type(roots) is not dict or root not in roots:
+            raise KernelPanic("phys: dropped root is not an owner", ppn=ppn)
+        del roots[root]
+        if len(roots) == 1:
+            sole = self._roots[ppn] = next(iter(roots))
             if sole.rights != _ALL:
                 sole.rights = _ALL          # the sole owner: nobody left to protect
 
@@ -182,7 +191,8 @@ class PhysPages:
 
     def owners(self, ppn: int) -> int:
         """How many environments own ``ppn`` (0: free)."""
-        return len(self._roots.get(ppn, ()))
+        held = self._roots.get(ppn)
+        return 0 if held is None else len(held) if type(held) is dict else 1
 
     def free_count(self) -> int:
         """Number of free pages."""

@@ -218,7 +218,18 @@ class Scheduler:
         if cpu.asid != asid:
             cpu.set_asid(asid)
         cpu.switch_to(to.ctx[-1].thread, save=False)
-        self.resumed(k.current)
+        env = k.current                     # self.resumed(env), its usual case inlined:
+        if env is None or env.state != LIVE or env.inbox:   # (the yield path)
+            self.resumed(env)
+            return
+        prologue = env.entries.get("prologue")
+        if prologue is not None:
+            try:
+                cpu.upcall(prologue)
+            except (ThreadExit, CalleeAbort):
+                raise
+            except Exception as ex:         # (ProgramFault included)
+                self._entry_fault(env, ex)
 
     def dispatch(self, cpu: CPU) -> bool:
         """From the idle loop: run the next runnable environment; False if none."""
@@ -250,7 +261,11 @@ class Scheduler:
             except (ThreadExit, CalleeAbort):
                 raise
             except Exception as ex:         # (ProgramFault included)
-                self.k.destroy(env, f"fault in upcall: {type_name(ex)}: {safe_str(ex)}")
+                self._entry_fault(env, ex)
+
+    def _entry_fault(self, env: Environment, ex: Exception) -> None:
+        """An upcalled entry of ``env`` raised ``ex``: destroy ``env`` (run_entry's rule)."""
+        self.k.destroy(env, f"fault in upcall: {type_name(ex)}: {safe_str(ex)}")
 
     # -- system-call services --------------------------------------------------------------
 
