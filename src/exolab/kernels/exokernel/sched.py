@@ -217,7 +217,9 @@ class Scheduler:
         asid = to.asid if to.asid_gen == k.asids.gen else k.asids.of(to)
         if cpu.asid != asid:
             cpu.set_asid(asid)
-        cpu.switch_to(to.ctx[-1].thread, save=False)
+        cpu.switch_to(to.ctx[-1].thread, False)    # (save=False, positional: a keyword
+        #                                   call is a C-level call, and the greenlet switch
+        #                                   copies the C stack beneath it)
         env = k.current                     # self.resumed(env), its usual case inlined:
         if env is None or env.state != LIVE or env.inbox:   # (the yield path)
             self.resumed(env)
@@ -243,7 +245,7 @@ class Scheduler:
         self.switches += 1
         self.ensure_tick()
         self.k.enter(e)
-        cpu.switch_to(top.thread, save=False)   # back when the CPU idles again or the
+        cpu.switch_to(top.thread, False)        # back when the CPU idles again or the
         return True                             # machine pauses (current stays valid)
 
     def resumed(self, env: Environment | None) -> None:
