@@ -25,7 +25,6 @@ Interface::
     Environment(eid, name, asid, parent, cap, ...)
       top, runnable, alive
     EnvStats                             LIVE, DYING, DEAD_ENV
-    call_flat(fn, args) -> fn(*args)     without a C-level call frame (a context's body)
 
 (A short module: it only declares the records the mechanisms share.)
 """
@@ -38,7 +37,7 @@ from typing import Any, Callable
 from exolab.kernels.exokernel.caps import Capability
 from exolab.machine.threads import DEAD, SimThread
 
-__all__ = ["call_flat", "Context", "Message", "Repossession", "Environment", "EnvStats",
+__all__ = ["Context", "Message", "Repossession", "Environment", "EnvStats",
            "ENTRY_NAMES", "LIVE", "DYING", "DEAD_ENV"]
 
 LIVE, DYING, DEAD_ENV = "live", "dying", "dead"
@@ -155,23 +154,3 @@ class EnvStats:
     excess: int
     overruns: int
     repossessed: int
-
-
-def call_flat(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    """``fn(*args)``, passing up to five arguments as-is: CPython runs a ``*args`` call
-    as a C-level call, and every greenlet switch of the context that called it copies
-    that C frame out and back (a context's body sits under each of its switches)."""
-    n = len(args)
-    if n == 2:
-        return fn(args[0], args[1])
-    if n == 3:
-        return fn(args[0], args[1], args[2])
-    if n == 1:
-        return fn(args[0])
-    if n == 0:
-        return fn()
-    if n == 5:
-        return fn(args[0], args[1], args[2], args[3], args[4])
-    if n == 4:
-        return fn(args[0], args[1], args[2], args[3])
-    return fn(*args)

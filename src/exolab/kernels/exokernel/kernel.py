@@ -47,7 +47,7 @@ from exolab.kernels.exokernel.bind import Binder
 from exolab.kernels.exokernel.dpf_rx import NetFilters, NetStats
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
 from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
-                                          EnvStats, Message, call_flat)
+                                          EnvStats, Message)
 from exolab.kernels.exokernel.limits import (KERNEL_FRAMES, KERNEL_STACK, MAX_ENV_THREADS,
                                              MAX_ENVS, MAX_THREADS, PAGE_SHIFT)
 from exolab.kernels.exokernel.pct import CalleeAbort, run_entry
@@ -260,7 +260,7 @@ class Aegis:
         t = self.cpu.current
         if (t is not None and t.killed) or not env.alive:
             raise ThreadExit(env.status)
-        return call_flat(fn, args)
+        return fn(*args)
 
     def enter(self, env: Environment) -> None:
         """Make ``env`` the running environment: load its ASID."""

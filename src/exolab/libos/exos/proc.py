@@ -47,7 +47,6 @@ from exolab.kernels.common.exitstatus import exit_value, final_status
 from exolab.kernels.common.image import copy_in
 from exolab.kernels.common.names import MAX_NAME, process_name
 from exolab.kernels.exokernel.bind import MAX_VEC, VALID
-from exolab.kernels.exokernel.env import call_flat
 from exolab.kernels.exokernel.envcalls import MAX_SHARE
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.ipc import FD_CONSOLE
@@ -186,7 +185,7 @@ class Procs(metaclass=Sealed):
     def _run(self, fn: Any, args: tuple[Any, ...]) -> Any:
         """Run a thread's entry; when it returns the thread is done."""
         try:
-            result = call_flat(fn, (self.os, *args))    # (no C frame under its switches)
+            result = fn(self.os, *args)
         except Exception:               # the program crashed: close its descriptors
             try:                        # so peers see EOF/EPIPE, then let Aegis
                 self.os.ipc.close_all()  # record the fault
