@@ -204,12 +204,15 @@ class Scheduler:
         k = self.k
         me = k.current
         if me is not None:
-            mine = me.ctx[-1] if me.ctx else None
-            if mine is not None and not mine.borrowed and cpu.current is not None:
-                mine.thread = cpu.current   # the libOS may have switched its threads
+            stack = me.ctx
+            if stack:
+                mine = stack[-1]
+                if not mine.borrowed and cpu.current is not None:
+                    mine.thread = cpu.current   # the libOS may have switched its threads
             if not me.slots and not me.queued:
                 self.note(me)               # (it may still be runnable)
-        if not to.ctx:
+        stack = to.ctx
+        if not stack:
             raise KernelPanic("sched: switch to an environment without context",
                               eid=to.eid)
         self.switches += 1
@@ -217,7 +220,7 @@ class Scheduler:
         asid = to.asid if to.asid_gen == k.asids.gen else k.asids.of(to)
         if cpu.asid != asid:
             cpu.set_asid(asid)
-        cpu.switch_to(to.ctx[-1].thread, False)    # (save=False, positional: a keyword
+        cpu.switch_to(stack[-1].thread, False)    # (save=False, positional: a keyword
         #                                   call is a C-level call, and the greenlet switch
         #                                   copies the C stack beneath it)
         env = k.current                     # self.resumed(env), its usual case inlined:
