@@ -167,6 +167,7 @@ class Aegis:
         self.strikes: dict[tuple[int, int, int], int] = {}   # (eid, vpn, cause) -> unfixed returns
         self._next_eid = 1
         self.syscalls = self.pcts = self.exceptions = self.tlb_upcalls = 0
+        self.spare_contexts: list[Context] = []     # borrowed PCT contexts, for reuse
         self.created = 0
         self.xn: Any = None                             # XN, made on the first XN call
         self.xn_principals: dict[int, int] = {}         # eid -> XN principal (xn/calls.py)

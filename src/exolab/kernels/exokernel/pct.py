@@ -96,7 +96,12 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
     if depth > MAX_PCT_DEPTH:
         raise SyscallError("EAGAIN", "protected control transfers nested too deep",
                            limit=MAX_PCT_DEPTH)
-    ctx = Context(cpu.current, False, True, depth)  # type: ignore[arg-type]
+    spare = k.spare_contexts                        # a borrowed context, reused: no
+    if spare:                                       # allocation per PCT (the PCT path)
+        ctx = spare.pop()
+        ctx.thread, ctx.sleeping, ctx.depth = cpu.current, False, depth  # type: ignore
+    else:
+        ctx = Context(cpu.current, False, True, depth)  # type: ignore[arg-type]
     env.in_call += 1
     callee.ctx.append(ctx)
     k.pcts += 1
@@ -121,7 +126,8 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
             stack.pop()
         elif ctx in stack:
             stack.remove(ctx)
-        env.in_call -= 1
+        spare.append(ctx)                       # on no stack now (spares never outnumber
+        env.in_call -= 1                        # the PCTs once in flight at the same time)
         clk = cpu.clock                         # cpu.charge(k.c_crossing), inlined
         clk.now += k.c_crossing
         if clk.now >= clk.deadline:
