@@ -149,7 +149,7 @@ class PhysModel(RuleBasedStateMachine):
             if len(who) == 1:
                 assert held is self.envs[next(iter(who))].roots[ppn]
             else:
-                assert type(held) is dict
+                assert type(held) is list and all(r.pos == i for i, r in enumerate(held))
                 assert sorted(id(r) for r in held) == sorted(
                     id(self.envs[i].roots[ppn]) for i in who)
         stats = self.phys.statistics()

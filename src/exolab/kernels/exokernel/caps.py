@@ -101,6 +101,8 @@ class Capability:
     #                               empty set and dict each were 280 of an ExOS process's
     #                               ~100 KB of host memory and 2 of its ~300 tracked objects
     valid: bool = True              # False once revoked
+    pos: int = 0                    # a page root's index among its frame's co-owners
+    #                               (phys.PhysPages keeps it; 0 for anything else)
 
     def allows(self, *rights: str) -> bool:
         """Whether every one of ``rights`` is held."""
