@@ -93,7 +93,10 @@ class Scheduler:
         spread = as_flag(spread, "spread")
         if type(count) is not int or not 1 <= count <= SLOTS:
             raise SyscallError("EINVAL", "bad slice count", count=count)
-        free = [i for i, e in enumerate(self.vector) if e is None]
+        if position is None and SLOTS - len(self.owned) < count:    # (before any scan:
+            raise SyscallError("EAGAIN", "not enough free slices", count=count,  # with
+                               free=SLOTS - len(self.owned))    # every slot owned, each
+        free = [i for i, e in enumerate(self.vector) if e is None]  # fork is refused)
         if position is not None:
             if type(position) is not int or not 0 <= position < SLOTS:
                 raise SyscallError("EINVAL", "no such slice", position=position)
