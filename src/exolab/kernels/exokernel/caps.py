@@ -96,10 +96,11 @@ class Capability:
     children: dict["Capability", None] | None = None   # derived from this, made on the
     #                               first (insertion-ordered; a dict so that revoking one
     #                               of many children is O(1), not a list scan)
-    bindings: set[tuple[Any, int]] | None = None       # (env, vpn) made with it, made on
-    #                               the first: most capabilities never get either, and an
-    #                               empty set and dict each were 280 of an ExOS process's
-    #                               ~100 KB of host memory and 2 of its ~300 tracked objects
+    bindings: tuple[Any, int] | set[tuple[Any, int]] | None = None    # (env, vpn) made
+    #                               with it: the first alone, a set from the second (most
+    #                               capabilities never get a set; an empty set and dict
+    #                               each were 280 of an ExOS process's ~100 KB of host
+    #                               memory and 2 of its ~300 tracked objects)
     valid: bool = True              # False once revoked
     pos: int = 0                    # a page root's index among its frame's co-owners
     #                               (phys.PhysPages keeps it; 0 for anything else)
