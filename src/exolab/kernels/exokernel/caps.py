@@ -6,7 +6,7 @@ and a set of rights. A handle is a sparse capability, as Amoeba's are: the
 low :data:`SLOT_BITS` bits name a slot of the kernel's table and the high
 :data:`CHECK_BITS` are a check drawn from the machine's seeded RNG (hashed),
 which the slot's entry must match, so a guessed or forged value names
-nothing (one chance in 2**40 per guess). Freed slots are reused last-freed
+nothing (one chance in 2**40 per guess; the slot number is no secret). Freed slots are reused last-freed
 first, so a new environment's capabilities take the slots its predecessor
 left, which the host has in cache; a hash table of random 64-bit names
 (10,000 live ExOS processes hold 650k capabilities) put every mint, lookup
@@ -27,6 +27,7 @@ Interface::
     CapTable(rng, capacity=MAX_CAPS)
       mint(kind, obj, rights, holder=None) -> Capability      a root
       derive(handle, rights) -> Capability                     fewer rights, a child
+                                (both ENOMEM once ``capacity`` capabilities are live)
       lookup(handle, kind=None, need=()) -> Capability         EBADF/EINVAL/EPERM
       revoke(cap) -> list[Capability]                          the cap and its subtree
       live() -> int             statistics() -> CapStats
