@@ -41,6 +41,18 @@ __all__ = ["PAGE_RIGHTS", "PhysPages", "PhysStats"]
 
 PAGE_RIGHTS = ("read", "write", "share", "free")
 _ALL, _FREE = frozenset(PAGE_RIGHTS), frozenset(("free",))
+_WITH_FREE: dict[frozenset[str], frozenset[str]] = {}  # rights -> rights | free (at most
+#                                                       2**4: the page rights' subsets)
+
+
+def _with_free(rights: frozenset[str]) -> frozenset[str]:
+    """``rights | {"free"}``, made once per rights set (a fork shares ~50 frames)."""
+    got = _WITH_FREE.get(rights)
+    if got is None:
+        got = rights | _FREE
+        if rights <= _ALL:              # (anything else is refused by mint: not kept)
+            _WITH_FREE[rights] = got
+    return got
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +143,8 @@ class PhysPages:
         mine = target.roots.get(ppn)
         if mine is not None:
             return mine
-        root = self.caps.mint("page", ppn, PAGE_RIGHTS if rights is None
-                                else rights | _FREE, holder=target)
+        root = self.caps.mint("page", ppn, _ALL if rights is None
+                                else _with_free(rights), holder=target)
         held = self._roots[ppn]
         if isinstance(held, list):
             root.pos = len(held)
