@@ -5,11 +5,11 @@ import pytest
 
 from exolab.bench import run_suites
 from exolab.bench.scale import CHURN_NEEDS
-from exolab.bench.speed import CASES, TARGETS, case_kernels, measure
+from exolab.bench.speed import CASES, RATIO_GOALS, TARGETS, case_kernels, measure
 from exolab.kernels import declaration, kernel_names
 
 NAMES = ["trap", "tlb_hit_load", "tlb_miss_refill", "context_switch", "disk_read",
-         "syscall", "pipe_round_trip", "stlb_refill", "pct_round_trip"]
+         "syscall", "pipe_round_trip", "process_yield", "stlb_refill", "pct_round_trip"]
 ALL = ("none", *kernel_names())
 
 
@@ -41,6 +41,16 @@ def test_targets_are_notes(report) -> None:
     for (name, _kernel), target in TARGETS.items():
         note = report.notes[("speed", name)]
         assert f"{target:,.0f}" in note and ("met" in note or "BELOW" in note)
+
+
+def test_ratio_goals_are_notes(report) -> None:
+    """The exokernel's yield is compared with the monolithic switch, in the note."""
+    for name, kernel, base, most in RATIO_GOALS:
+        note = report.notes[("speed", name)]
+        assert f"{kernel} / {base} host time" in note and f"at most {most:g}x" in note
+        assert "met" in note or "ABOVE" in note
+    assert case_kernels(next(c for c in CASES if c.name == "process_yield"), ALL) == \
+        tuple(kernel_names())
 
 
 def test_scale_rows_on_every_kernel(report) -> None:

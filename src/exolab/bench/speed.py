@@ -20,6 +20,9 @@ Benchmarks (what is counted):
 - ``disk_read``       block reads completed by the disk (image in a tempdir)
 - ``syscall``         (every kernel) getpid: its null system-call path
 - ``pipe_round_trip`` (every kernel with ``fork``) 4-byte ping-pong between two processes
+- ``process_yield``   (every kernel) yields between two processes, each a switch to the
+                      other (the note: the exokernel's host time per yield over the
+                      monolithic kernel's; issue 8's goal is at most 2x)
 - ``stlb_refill``     (every kernel with paging: ``dirty``) TLB misses the kernel refills itself, with
                       no upcall to user level (Aegis: from its STLB; a
                       monolithic kernel: from its page table): loads
@@ -31,6 +34,7 @@ Interface::
 
     CASES                       the benchmarks (name, n, quick_n, run, on, needs)
     TARGETS                     (benchmark, kernel) -> events/s it should reach
+    RATIO_GOALS                 (benchmark, kernel, baseline, at most): host-time ratios
     case_kernels(case, kernels) -> kernels of ``kernels`` the case runs on
     measure(case, profile, seed, quick, kernel="none") -> float    best events/s
     run_speed(ctx) -> SuiteOutput                   (registered as ``speed``)
@@ -52,7 +56,7 @@ from exolab.kernels import declaration, kernel_names, make_kernel
 from exolab.kernels.tiny import SYS_DISK_READ, SYS_NULL, SYS_YIELD, TinyKernel
 from exolab.machine.machine import Machine
 
-__all__ = ["CASES", "TARGETS", "SpeedCase", "case_kernels", "measure", "run_speed",
+__all__ = ["CASES", "TARGETS", "RATIO_GOALS", "SpeedCase", "case_kernels", "measure", "run_speed",
            "REPEATS"]
 
 REPEATS = 3
@@ -69,6 +73,10 @@ TARGETS: dict[tuple[str, str], float] = {
     ("context_switch", KERNEL): 500_000, ("syscall", "monolithic"): 500_000,
     ("pipe_round_trip", "monolithic"): 100_000, ("stlb_refill", "exokernel"): 500_000,
     ("pct_round_trip", "exokernel"): 300_000}
+#: (benchmark, kernel, baseline kernel, at most): host time per event of ``kernel`` over
+#: ``baseline``'s that a row should stay within (an ExOS yield against a monolithic switch)
+RATIO_GOALS: tuple[tuple[str, str, str, float], ...] = (
+    ("process_yield", "exokernel", "monolithic", 2.0),)
 
 Timed = tuple[int, float]   # (events counted, seconds)
 
@@ -226,6 +234,25 @@ def _pipe_round_trip(kernel: str, profile: str, seed: int, n: int) -> Timed:
     return n, secs
 
 
+def _yielder(os: ABI, n: int) -> None:
+    """Yield n times."""
+    for _ in range(n):
+        os.yield_()
+
+
+def _yields(os: ABI, n: int) -> None:
+    """n yields in all, half here and half in a spawned peer (each turns to the other)."""
+    pid = os.spawn(_yielder, n // 2)
+    _yielder(os, n - n // 2)
+    os.wait(pid)
+
+
+def _process_yield(kernel: str, profile: str, seed: int, n: int) -> Timed:
+    """n yields between two processes on ``kernel``."""
+    _, secs = _on_kernel(kernel, profile, seed, _yields, n)
+    return n, secs
+
+
 def _round_robin_loads(os: ABI, pages: int, page: int, n: int) -> None:
     """Touch ``pages`` fresh pages once, then n loads round-robin over them."""
     va = os.mmap(pages * page)
@@ -284,6 +311,7 @@ CASES: tuple[SpeedCase, ...] = (
     SpeedCase("disk_read", 20_000, 200, _disk_read),
     _abi("syscall", 300_000, 2_000, _syscall),
     _abi("pipe_round_trip", 30_000, 500, _pipe_round_trip, frozenset({"fork"})),
+    _abi("process_yield", 200_000, 2_000, _process_yield),
     # a kernel with page translation ("dirty": the TLB's dirty bit); one that declares
     # dirty refused runs with paging off and has no TLB misses to refill
     _abi("stlb_refill", 100_000, 1_000, _stlb_refill, frozenset({"dirty"})),
@@ -346,6 +374,22 @@ def _target_notes(results: list[Result]) -> dict[str, str]:
     return notes
 
 
+def _ratio_notes(results: list[Result]) -> dict[str, str]:
+    """benchmark -> how its kernel's host time per event compares with the baseline
+    kernel's, against :data:`RATIO_GOALS` (rows missing on either side: no note)."""
+    rate = {(r.benchmark, r.kernel): r.value for r in results}
+    notes: dict[str, str] = {}
+    for name, kernel, base, most in RATIO_GOALS:
+        mine, theirs = rate.get((name, kernel)), rate.get((name, base))
+        if not mine or not theirs:
+            continue
+        ratio = theirs / mine                   # events/s: the inverse of time per event
+        verdict = "met" if ratio <= most else "ABOVE"
+        notes[name] = (f"{kernel} / {base} host time: {ratio:.2f}x, goal at most "
+                       f"{most:g}x: {verdict}")
+    return notes
+
+
 @suite("speed", kernels=(KERNEL, ALL_KERNELS),
        description="simulator speed on this host: simulated events per wall-clock second")
 def run_speed(ctx: SuiteContext) -> SuiteOutput:
@@ -356,6 +400,8 @@ def run_speed(ctx: SuiteContext) -> SuiteOutput:
             value = measure(case, ctx.profile, ctx.seed, ctx.quick, kernel)
             results.append(ctx.result(case.name, kernel, value, UNIT))
     notes = _target_notes(results)
+    for name, text in _ratio_notes(results).items():
+        notes[name] = "; ".join(x for x in (notes.get(name, ""), text) if x)
     abi_kernels = tuple(k for k in ctx.kernels if k in kernel_names())
     scale, scale_notes = scale_rows(ctx, abi_kernels)
     results += scale

@@ -10,7 +10,7 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, invari
                                  rule)
 
 from exolab.errors import SyscallError
-from exolab.kernels.exokernel.caps import RIGHTS, CapTable, rights_table
+from exolab.kernels.exokernel.caps import SLOT_BITS, RIGHTS, CapTable, rights_table
 
 
 def test_rights_are_data() -> None:
@@ -26,6 +26,46 @@ def test_handles_are_random_64_bit_and_deterministic() -> None:
     hb = [b.mint("page", i, ["read"]).handle for i in range(5)]
     assert ha == hb and len(set(ha)) == 5
     assert all(0 < h < 1 << 64 for h in ha)
+
+
+def test_a_slot_is_reused_last_freed_first_and_its_old_handle_stays_dead() -> None:
+    t = CapTable(random.Random(3))
+    a, b, c = (t.mint("page", i, ["read"]) for i in range(3))
+    assert [x.handle & ((1 << SLOT_BITS) - 1) for x in (a, b, c)] == [0, 1, 2]
+    t.revoke(a)
+    t.revoke(c)
+    d = t.mint("page", 9, ["read"])             # c's slot: the last freed
+    e = t.mint("page", 9, ["read"])             # then a's
+    slot = (1 << SLOT_BITS) - 1
+    assert (d.handle & slot, e.handle & slot) == (2, 0)
+    assert d.handle != c.handle and e.handle != a.handle     # a fresh check each time
+    for dead in (a.handle, c.handle):
+        with pytest.raises(SyscallError) as err:
+            t.lookup(dead)
+        assert err.value.errno == "EBADF"
+    assert t.lookup(d.handle) is d and t.live() == 3
+    t.audit()
+
+
+def test_a_full_table_refuses_with_enomem_and_keeps_working() -> None:
+    t = CapTable(random.Random(4), capacity=2)
+    root = t.mint("page", 1, ["read", "share"])
+    t.derive(root.handle, ["read"])
+    with pytest.raises(SyscallError) as err:
+        t.mint("page", 2, ["read"])
+    assert err.value.errno == "ENOMEM"
+    with pytest.raises(SyscallError) as err:
+        t.derive(root.handle, ["read"])
+    assert err.value.errno == "ENOMEM" and t.live() == 2
+    t.revoke(root)                              # frees both slots
+    assert t.live() == 0 and t.lookup(t.mint("page", 3, ["read"]).handle)
+    t.audit()
+
+
+def test_rights_sets_are_shared() -> None:
+    t = CapTable(random.Random(5))
+    a, b = t.mint("page", 1, ["read", "write"]), t.mint("page", 2, ("write", "read"))
+    assert a.rights is b.rights and a.rights == frozenset(("read", "write"))
 
 
 def test_forged_wrong_kind_and_missing_right() -> None:

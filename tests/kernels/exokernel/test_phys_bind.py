@@ -79,6 +79,32 @@ def test_revoking_a_derived_capability_breaks_its_bindings() -> None:
     assert all(e.vpn != VPN for e in k.stlb.slots if e is not None)  # type: ignore[attr-defined]
 
 
+def test_a_capabilitys_bindings_are_recorded_one_then_many_and_all_broken() -> None:
+    out: dict[str, Any] = {}
+
+    def prog(os: Any) -> None:
+        ppn, h = os.aegis(Sys.PAGE_ALLOC, None)
+        one = os.aegis(Sys.CAP_DERIVE, h, ("read",))
+        os.aegis(Sys.TLB_WRITE, VPN, ppn, one, VALID)
+        os.aegis(Sys.TLB_WRITE, VPN, ppn, one, VALID)      # the same binding again
+        out["one"] = os.aegis(Sys.CAP_REVOKE, one)
+        many = os.aegis(Sys.CAP_DERIVE, h, ("read",))
+        for k in range(3):
+            os.aegis(Sys.TLB_WRITE, VPN + k, ppn, many, VALID)
+        os.aegis(Sys.TLB_UNBIND, VPN + 1, 1)                # forgotten: not broken again
+        out["many"] = os.aegis(Sys.CAP_REVOKE, many)
+        gone = os.aegis(Sys.CAP_DERIVE, h, ("read",))
+        os.aegis(Sys.TLB_WRITE, VPN + 5, ppn, gone, VALID)
+        os.aegis(Sys.TLB_UNBIND, VPN + 5, 1)
+        out["none"] = os.aegis(Sys.CAP_REVOKE, gone)
+
+    r = run(prog)
+    assert (out["one"], out["many"], out["none"]) == (1, 2, 0)
+    k = r.kernel
+    assert all(not VPN <= e.vpn <= VPN + 5 for e in k.stlb.slots  # type: ignore[attr-defined]
+               if e is not None)
+
+
 def test_stlb_serves_misses_without_upcalls() -> None:
     def prog(os: Any) -> None:
         va = os.mmap(200 * PAGE)

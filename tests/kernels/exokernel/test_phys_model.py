@@ -144,6 +144,14 @@ class PhysModel(RuleBasedStateMachine):
         for handle in self.dropped[-8:]:
             with pytest.raises(SyscallError):
                 self.k.caps.lookup(handle)
+        for ppn, who in self.model.items():     # a one-owner frame keeps its root alone
+            held = self.phys._roots[ppn]
+            if len(who) == 1:
+                assert held is self.envs[next(iter(who))].roots[ppn]
+            else:
+                assert type(held) is list and all(r.pos == i for i, r in enumerate(held))
+                assert sorted(id(r) for r in held) == sorted(
+                    id(self.envs[i].roots[ppn]) for i in who)
         stats = self.phys.statistics()
         assert stats.allocated + stats.free == stats.pages
 

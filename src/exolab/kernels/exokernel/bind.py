@@ -180,7 +180,7 @@ class Binder:
         """Drop ``env``'s record of its binding of ``vpn`` (and the capability's)."""
         cap = env.bound.pop(vpn, None)
         if cap is not None and cap.bindings is not None:
-            cap.bindings.discard((env, vpn))
+            _unrecord(cap, env, vpn)
 
     def _invalidate(self, env: Environment, vpn: int) -> None:
         """Forget ``env``'s binding of ``vpn`` and drop its STLB and TLB copies."""
@@ -217,7 +217,8 @@ class Binder:
         """Revoke ``cap`` and its derivations; break every binding made with them."""
         broken = 0
         for c in self.caps.revoke(cap):
-            for env, vpn in c.bindings or ():
+            made = c.bindings
+            for env, vpn in made if isinstance(made, set) else (made,) if made else ():
                 if env.bound.get(vpn) is c:
                     del env.bound[vpn]
                     self._unguarantee(env, vpn)
@@ -234,7 +235,7 @@ class Binder:
         """Drop every binding of a dying environment (its ASID will be reused)."""
         for vpn, cap in env.bound.items():
             if cap.bindings is not None:
-                cap.bindings.discard((env, vpn))
+                _unrecord(cap, env, vpn)
         env.bound.clear()
         env.guaranteed.clear()
         env.save_area = None
@@ -249,8 +250,22 @@ class Binder:
 
 
 def _record(cap: Capability, env: Environment, vpn: int) -> None:
-    """Note that ``cap`` authorised ``env``'s binding of ``vpn`` (its set made on the
-    first: most capabilities are never bound)."""
-    if cap.bindings is None:
-        cap.bindings = set()
-    cap.bindings.add((env, vpn))
+    """Note that ``cap`` authorised ``env``'s binding of ``vpn``: the first binding is
+    kept alone, a set made at the second (most capabilities authorise one binding, and
+    a set each was 3 of an ExOS process's 57 KB of host memory)."""
+    made, key = cap.bindings, (env, vpn)
+    if made is None:
+        cap.bindings = key
+    elif isinstance(made, set):
+        made.add(key)
+    elif made[0] is not env or made[1] != vpn:
+        cap.bindings = {made, key}
+
+
+def _unrecord(cap: Capability, env: Environment, vpn: int) -> None:
+    """Forget that ``cap`` authorised ``env``'s binding of ``vpn`` (if it did)."""
+    made = cap.bindings
+    if isinstance(made, set):
+        made.discard((env, vpn))
+    elif made is not None and made[0] is env and made[1] == vpn:
+        cap.bindings = None

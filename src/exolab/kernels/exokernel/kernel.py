@@ -167,6 +167,7 @@ class Aegis:
         self.strikes: dict[tuple[int, int, int], int] = {}   # (eid, vpn, cause) -> unfixed returns
         self._next_eid = 1
         self.syscalls = self.pcts = self.exceptions = self.tlb_upcalls = 0
+        self.spare_contexts: list[Context] = []     # borrowed PCT contexts, for reuse
         self.created = 0
         self.xn: Any = None                             # XN, made on the first XN call
         self.xn_principals: dict[int, int] = {}         # eid -> XN principal (xn/calls.py)
@@ -207,8 +208,8 @@ class Aegis:
         if len(self.envs) >= MAX_ENVS:
             raise SyscallError("ENOMEM", "too many environments", limit=MAX_ENVS)
         env = Environment(self._next_eid, name, 0, parent)
-        self.asids.take(env)
-        env.cap = self.caps.mint("env", env, RIGHTS["env"], holder=parent)
+        env.cap = self.caps.mint("env", env, RIGHTS["env"], holder=parent)   # (ENOMEM
+        self.asids.take(env)                                    # first: nothing to undo)
         self._next_eid += 1
         self.created += 1
         self.envs[env.eid] = env

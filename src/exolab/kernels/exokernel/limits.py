@@ -10,6 +10,7 @@ Interface::
 
     KERNEL_FRAMES, PAGE_SHIFT, KERNEL_STACK     boot: low frames, page size, stack
     MAX_ENVS, MAX_THREADS, MAX_ENV_THREADS      live environments / contexts
+    MAX_CAPS                                    live capabilities
     MAX_NAME, MAX_CONSOLE, MAX_SHARE, MAX_RIGHTS          system-call arguments
     USER_VPN_LIMIT, MAX_GUARANTEED, MAX_VEC               bindings
     MAX_INBOX, MAX_WORDS, MAX_PCT_DEPTH                   control transfers
@@ -20,6 +21,7 @@ Interface::
 from __future__ import annotations
 
 __all__ = ["KERNEL_FRAMES", "PAGE_SHIFT", "KERNEL_STACK", "MAX_ENVS", "MAX_THREADS", "MAX_ENV_THREADS",
+           "MAX_CAPS",
            "MAX_NAME", "MAX_CONSOLE", "MAX_SHARE", "MAX_RIGHTS", "USER_VPN_LIMIT",
            "MAX_GUARANTEED", "MAX_VEC", "MAX_INBOX", "MAX_WORDS", "MAX_PCT_DEPTH",
            "MAX_STRIKES", "MAX_EXC_DEPTH", "SLOTS", "MAX_OVERRUNS"]
@@ -33,6 +35,8 @@ KERNEL_STACK = 200          # frames of recursion limit reserved for destroy (it
 MAX_ENVS = 16_384           # live environments (10,000 must work on every profile)
 MAX_THREADS = 16_384        # live contexts over all environments (~9 KiB of host each)
 MAX_ENV_THREADS = 1_024     # live contexts of one environment (ExOS threads)
+MAX_CAPS = 1 << 24          # live capabilities: a handle's slot field (caps.SLOT_BITS);
+                            # 10,000 ExOS processes hold ~650k
 
 # -- system-call arguments ------------------------------------------------------------------
 MAX_NAME = 64               # bytes of an environment or thread name

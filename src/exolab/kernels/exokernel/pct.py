@@ -43,6 +43,9 @@ __all__ = ["CalleeAbort", "call", "send", "run_entry", "MAX_INBOX", "MAX_WORDS"]
 
 
 
+_PCT = ("pct",)                         # the right a synchronous PCT needs
+
+
 class CalleeAbort(BaseException):
     """Raised on a borrowed context to unwind the entry of an environment that died.
 
@@ -59,27 +62,46 @@ def _decode(k: "Aegis", env: Environment, handle: Any, words: Any, right: str,
             entry: str) -> Environment:
     """Validate a PCT: a live callee reachable through ``handle`` with ``entry`` set."""
     if type(words) is not tuple or len(words) > MAX_WORDS:
-        raise SyscallError("EINVAL", f"a PCT carries at most {MAX_WORDS} registers",
-                           words=type_name(words))
+        _bad_words(words)
     callee = k.caps.lookup(handle, "env", (right,)).obj
+    if callee.state != LIVE or entry not in callee.entries or callee is env:
+        _refuse(env, callee, entry)
+    return callee
+
+
+def _bad_words(words: Any) -> None:
+    """Raise the error of a PCT whose registers are not a short tuple."""
+    raise SyscallError("EINVAL", f"a PCT carries at most {MAX_WORDS} registers",
+                       words=type_name(words))
+
+
+def _refuse(env: Environment, callee: Environment, entry: str) -> None:
+    """Raise the error of a PCT to a dead callee, one without ``entry``, or oneself."""
     if callee.state != LIVE or entry not in callee.entries:
         raise SyscallError("ESRCH", "callee is gone or has no such entry",
                            eid=callee.eid, entry=entry)
-    if callee is env:
-        raise SyscallError("EINVAL", "an environment cannot PCT to itself", eid=env.eid)
-    return callee
+    raise SyscallError("EINVAL", "an environment cannot PCT to itself", eid=env.eid)
 
 
 def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
     """Synchronous PCT: run the callee's sync entry now; return its reply."""
-    callee = _decode(k, env, handle, words, "pct", "sync")
+    if type(words) is not tuple or len(words) > MAX_WORDS:   # _decode, inlined
+        _bad_words(words)                                    # (the PCT path)
+    callee = k.caps.lookup(handle, "env", _PCT).obj
+    if callee.state != LIVE or "sync" not in callee.entries or callee is env:
+        _refuse(env, callee, "sync")
     cpu = k.cpu
     stack = env.ctx                                 # nested on this thread: one deeper
     depth = stack[-1].depth + 1 if stack and stack[-1].borrowed else 1
     if depth > MAX_PCT_DEPTH:
         raise SyscallError("EAGAIN", "protected control transfers nested too deep",
                            limit=MAX_PCT_DEPTH)
-    ctx = Context(cpu.current, False, True, depth)  # type: ignore[arg-type]
+    spare = k.spare_contexts                        # a borrowed context, reused: no
+    if spare:                                       # allocation per PCT (the PCT path)
+        ctx = spare.pop()
+        ctx.thread, ctx.sleeping, ctx.depth = cpu.current, False, depth  # type: ignore
+    else:
+        ctx = Context(cpu.current, False, True, depth)  # type: ignore[arg-type]
     env.in_call += 1
     callee.ctx.append(ctx)
     k.pcts += 1
@@ -104,7 +126,8 @@ def call(k: "Aegis", env: Environment, handle: Any, words: Any) -> Any:
             stack.pop()
         elif ctx in stack:
             stack.remove(ctx)
-        env.in_call -= 1
+        spare.append(ctx)                       # on no stack now (spares never outnumber
+        env.in_call -= 1                        # the PCTs once in flight at the same time)
         clk = cpu.clock                         # cpu.charge(k.c_crossing), inlined
         clk.now += k.c_crossing
         if clk.now >= clk.deadline:

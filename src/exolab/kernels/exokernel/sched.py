@@ -93,7 +93,10 @@ class Scheduler:
         spread = as_flag(spread, "spread")
         if type(count) is not int or not 1 <= count <= SLOTS:
             raise SyscallError("EINVAL", "bad slice count", count=count)
-        free = [i for i, e in enumerate(self.vector) if e is None]
+        if position is None and SLOTS - len(self.owned) < count:    # (before any scan:
+            raise SyscallError("EAGAIN", "not enough free slices", count=count,  # with
+                               free=SLOTS - len(self.owned))    # every slot owned, each
+        free = [i for i, e in enumerate(self.vector) if e is None]  # fork is refused)
         if position is not None:
             if type(position) is not int or not 0 <= position < SLOTS:
                 raise SyscallError("EINVAL", "no such slice", position=position)
@@ -204,12 +207,15 @@ class Scheduler:
         k = self.k
         me = k.current
         if me is not None:
-            mine = me.ctx[-1] if me.ctx else None
-            if mine is not None and not mine.borrowed and cpu.current is not None:
-                mine.thread = cpu.current   # the libOS may have switched its threads
+            stack = me.ctx
+            if stack:
+                mine = stack[-1]
+                if not mine.borrowed and cpu.current is not None:
+                    mine.thread = cpu.current   # the libOS may have switched its threads
             if not me.slots and not me.queued:
                 self.note(me)               # (it may still be runnable)
-        if not to.ctx:
+        stack = to.ctx
+        if not stack:
             raise KernelPanic("sched: switch to an environment without context",
                               eid=to.eid)
         self.switches += 1
@@ -217,8 +223,21 @@ class Scheduler:
         asid = to.asid if to.asid_gen == k.asids.gen else k.asids.of(to)
         if cpu.asid != asid:
             cpu.set_asid(asid)
-        cpu.switch_to(to.ctx[-1].thread, save=False)
-        self.resumed(k.current)
+        cpu.switch_to(stack[-1].thread, False)    # (save=False, positional: a keyword
+        #                                   call is a C-level call, and the greenlet switch
+        #                                   copies the C stack beneath it)
+        env = k.current                     # self.resumed(env), its usual case inlined:
+        if env is None or env.state != LIVE or env.inbox:   # (the yield path)
+            self.resumed(env)
+            return
+        prologue = env.entries.get("prologue")
+        if prologue is not None:
+            try:
+                cpu.upcall(prologue)
+            except (ThreadExit, CalleeAbort):
+                raise
+            except Exception as ex:         # (ProgramFault included)
+                self._entry_fault(env, ex)
 
     def dispatch(self, cpu: CPU) -> bool:
         """From the idle loop: run the next runnable environment; False if none."""
@@ -232,7 +251,7 @@ class Scheduler:
         self.switches += 1
         self.ensure_tick()
         self.k.enter(e)
-        cpu.switch_to(top.thread, save=False)   # back when the CPU idles again or the
+        cpu.switch_to(top.thread, False)        # back when the CPU idles again or the
         return True                             # machine pauses (current stays valid)
 
     def resumed(self, env: Environment | None) -> None:
@@ -250,7 +269,11 @@ class Scheduler:
             except (ThreadExit, CalleeAbort):
                 raise
             except Exception as ex:         # (ProgramFault included)
-                self.k.destroy(env, f"fault in upcall: {type_name(ex)}: {safe_str(ex)}")
+                self._entry_fault(env, ex)
+
+    def _entry_fault(self, env: Environment, ex: Exception) -> None:
+        """An upcalled entry of ``env`` raised ``ex``: destroy ``env`` (run_entry's rule)."""
+        self.k.destroy(env, f"fault in upcall: {type_name(ex)}: {safe_str(ex)}")
 
     # -- system-call services --------------------------------------------------------------
 

@@ -164,8 +164,14 @@ def dispatch(k: "Aegis", cpu: CPU, number: Any, args: tuple[Any, ...]) -> Any:
     if env is None or env.state != LIVE:
         k.unwind_current()
     k.syscalls += 1
-    if nargs == 2:      # as the monolithic dispatch: a *args call is a C-level call
+    # as the monolithic dispatch: CPython runs a *args call as a C-level call (a deeper
+    # C stack, which every greenlet switch below it copies out and back: the yield)
+    if nargs == 1:
+        return handler(k, env, args[0])
+    if nargs == 2:
         return handler(k, env, args[0], args[1])
+    if nargs == 0:
+        return handler(k, env)
     return handler(k, env, *args)
 
 

@@ -85,6 +85,7 @@ from exolab.machine.cpu import CPU, Cause
 
 __all__ = ["ExOS", "TRIGGER_VPN", "libos_of"]
 
+_YIELD = int(Sys.YIELD)                 # (a plain int: no IntEnum lookup per call)
 TRIGGER_VPN = EXOS_VPN + 0x101          # a page that stays read-only: trigger("prot")
 _CAUSE = {"unalign": Cause.ADDR_LOAD, "overflow": Cause.OVERFLOW,
           "coproc": Cause.COPROC, "prot": Cause.TLB_MOD}
@@ -155,18 +156,11 @@ class ExOS(Personality):
                 int(Cause.TLB_LOAD): self.vm.on_prot, int(Cause.TLB_STORE): self.vm.on_prot}
 
     def set_entries(self, entries: dict[str, Any]) -> None:
-        """Change some of our entry points."""
+        """Change some of our entry points (a sync entry is always lrpc's, which runs
+        on the caller's borrowed thread and counts itself in ``in_entry``)."""
         if "sync" in entries and entries["sync"] is not None:
-            entries = dict(entries, sync=self._sync_entry)
+            entries = dict(entries, sync=self.lrpc.entry)
         self.trap(Sys.ENV_SETUP, self.handle, entries, {}, None)
-
-    def _sync_entry(self, *words: Any) -> Any:
-        """The single synchronous entry: runs on the caller's (borrowed) thread."""
-        self.in_entry += 1
-        try:
-            return self.lrpc.entry(*words)
-        finally:
-            self.in_entry -= 1
 
     def _prologue(self) -> None:
         """A slice starts (or control is donated): restore our registers."""
@@ -295,7 +289,8 @@ class ExOS(Personality):
         return self.procs.wait(pid)
 
     def yield_(self) -> None:
-        self.procs.yield_env()
+        self.cpu.charge(self.profile.reg_save)  # Procs.yield_env, inlined (a frame
+        self.trap(_YIELD, None)                 # less on the yield path)
 
     def thread_create(self, entry: Callable[..., Any], *args: Any) -> int:
         return self.procs.thread_create(entry, args)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from exolab.abi import wrap_word
 from exolab.errors import SyscallError
-from exolab.kernels.common.args import is_word, opt_func, opt_nat
+from exolab.kernels.common.args import WORD_MAX, WORD_MIN, opt_func, opt_nat
 from exolab.kernels.common.args import word as _word
 from exolab.kernels.exokernel.syscall import Sys
 from exolab.libos.exos.layout import (
@@ -192,28 +192,34 @@ class LRPC(metaclass=Sealed):
 
         Anyone holding the PCT capability (it is in the shared registry) may call
         it with any registers, so it decodes them: a bad service number, word
-        or register count is answered with -1, never a fault of the server.
+        or register count is answered with -1, never a fault of the server. It
+        runs on the caller's (borrowed) thread and says so in ``os.in_entry``
+        (a subclass that replaces it must too).
         """
-        cpu = self.cpu
-        cpu.charge(self.c_disp)
-        if len(words) != 2:
-            return -1
-        sid, word = words
-        services = self.services
-        svc = services[sid] if type(sid) is int and 0 <= sid < len(services) else None
-        if svc is None or not is_word(word):
-            return -1
-        handler = svc[0]
-        if handler is None:                     # a bare entry: bump a counter word
-            reply = cpu.load(_PCT_COUNT_VA) + 1
-            cpu.store(_PCT_COUNT_VA, reply)
-        else:
-            cpu.charge(self.c_call)
-            reply = wrap_word(handler(self.os, word))
-        svc[2] += 1
-        if svc[1] is not None and svc[2] >= svc[1]:
-            self.os.trap(Sys.WAKE, self.os.wake_handle)
-        return reply
+        os, cpu = self.os, self.cpu
+        os.in_entry += 1
+        try:
+            cpu.charge(self.c_disp)
+            if len(words) != 2:
+                return -1
+            sid, word = words
+            services = self.services
+            svc = services[sid] if type(sid) is int and 0 <= sid < len(services) else None
+            if svc is None or type(word) is not int or not WORD_MIN <= word <= WORD_MAX:
+                return -1                       # (is_word, inlined: the PCT path)
+            handler = svc[0]
+            if handler is None:                 # a bare entry: bump a counter word
+                reply = cpu.load(_PCT_COUNT_VA) + 1
+                cpu.store(_PCT_COUNT_VA, reply)
+            else:
+                cpu.charge(self.c_call)
+                reply = wrap_word(handler(os, word))
+            svc[2] += 1
+            if svc[1] is not None and svc[2] >= svc[1]:
+                os.trap(Sys.WAKE, os.wake_handle)
+            return reply
+        finally:
+            os.in_entry -= 1
 
     def connect(self, name: Any) -> int:
         """Find ``name`` in the registry, waiting (by yielding, never asleep) while

@@ -182,6 +182,7 @@ class Procs(metaclass=Sealed):
         os.lrpc.registrar_h = snap["registrar"]
         for kind, h in snap["exc"].items():
             os.set_exception_handler(kind, h)
+        snap.clear()                    # read: this frame lives as long as the child
         return self._run(entry, args)
 
     def _run(self, fn: Any, args: tuple[Any, ...]) -> Any:
