@@ -128,11 +128,7 @@ class UxServer:
         """Run one UNIX call as request, server work and reply; return the result
         (or raise the handler's error) in the client."""
         ipc, client_asid = self.ipc, cpu.asid
-        req = self._inline(cpu, marshal(args))
-        body = msg.item_bytes(req) if req else b""
-        raw = msg.header(ux_name, reply_name, HEADER_SIZE + len(body), msg.COPY_SEND,
-                         msg.MAKE_SEND_ONCE,
-                         number if type(number) is int and 0 <= number < 1 << 31 else 0)
+        raw, body = self._request(cpu, number, args, ux_name, reply_name)
         cpu.charge(ipc.c_msg)
         sent = ipc.send(cpu, proc, raw, body, True)         # 1: the request
         server_asid = self._switch(cpu, self.task.space)    # 2: to the server
@@ -189,6 +185,18 @@ class UxServer:
             if name in space.entries and name != self.port_name:
                 self.ipc.destroy(self.task, name)
 
+    def _request(self, cpu: Any, number: Any, args: tuple[Any, ...], ux_name: int,
+                 reply_name: int) -> tuple[bytes, bytes]:
+        """The request message of call ``number``: its header (to ``ux_name``, a
+        send-once reply right on ``reply_name``, the call number as the message id
+        when it is a word) and its body (the marshalled arguments, inline)."""
+        req = self._inline(cpu, marshal(args))
+        body = msg.item_bytes(req) if req else b""
+        raw = msg.header(ux_name, reply_name, HEADER_SIZE + len(body), msg.COPY_SEND,
+                         msg.MAKE_SEND_ONCE,
+                         number if type(number) is int and 0 <= number < 1 << 31 else 0)
+        return raw, body
+
     def _inline(self, cpu: Any, data: bytes) -> bytes:
         """``data`` if it fits a message inline; else its out-of-line descriptor,
         the pages charged as Mach maps them (vm_map_copyin: a pmap operation to
@@ -238,11 +246,7 @@ class KernelServer(UxServer):
         """Run one kernel call as the caller's request, the kernel's MIG routine on
         the kmsg, its reply and the caller's receive; the result or the error."""
         ipc = self.ipc
-        req = self._inline(cpu, marshal(args))
-        body = msg.item_bytes(req) if req else b""
-        raw = msg.header(ux_name, reply_name, HEADER_SIZE + len(body), msg.COPY_SEND,
-                         msg.MAKE_SEND_ONCE,
-                         number if type(number) is int and 0 <= number < 1 << 31 else 0)
+        raw, body = self._request(cpu, number, args, ux_name, reply_name)
         cpu.charge(ipc.c_msg)
         request = ipc.send(cpu, proc, raw, body, True, kobject=True)
         self._server_pages(cpu, cpu.asid)

@@ -70,7 +70,7 @@ class MachVM(VM):
         self.c_soft = p["mach_soft_fault"]
         self.c_pmap, self.c_pmap_pte = p["mach_pmap_protect"], p["mach_pmap_pte"]
         self.c_pmap_remove = p["mach_pmap_remove_pte"]
-        self.c_query = p["mach_page_query"]
+        self.c_query = p["mach_page_query"]     # dirty: Mach's own page lookup, not a PTE op
         self.tagged = bool(kernel.machine.profile.tlb_tagged)
         self._lazy: dict[int, set[int]] = {}        # id(space) -> vpns the pmap lags
         self.soft_faults = self.pmap_calls = 0
@@ -152,17 +152,6 @@ class MachVM(VM):
                     self._enter(cpu, space, vpn, pte)
                     return "ok"
         return super().store_fault(cpu, space, vaddr)
-
-    def dirty(self, cpu: Any, space: AddressSpace, vaddr: int) -> bool:
-        """Whether the page holding ``vaddr`` has been written (EFAULT if unmapped):
-        Mach's own lookup of the page and its modify bit, not a monolithic PTE op."""
-        cpu.charge(self.c_query)
-        pte = space.ptes.get(vaddr >> 12)
-        if pte is None:
-            if space.region_of(vaddr >> 12) is None:
-                raise SyscallError("EFAULT", "page not mapped", vaddr=vaddr)
-            return False
-        return pte.dirty
 
     def unmap(self, cpu: Any, space: AddressSpace, vaddr: int, length: int) -> None:
         """As VM's; the range's lazy marks go with its pages."""

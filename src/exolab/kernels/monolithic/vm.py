@@ -200,6 +200,7 @@ class VM:
         self.frames = kernel.frames
         self.memory = kernel.machine.memory
         self.c_pte = kernel.paths["mono_pte_op"]
+        self.c_query = self.c_pte               # a dirty query: one PTE look (Mach: its own)
         self.c_refill = kernel.paths["mono_refill"]
 
     def zero_frame(self, cpu: CPU) -> int:
@@ -310,8 +311,9 @@ class VM:
         space.regions = kept
 
     def dirty(self, cpu: CPU, space: AddressSpace, vaddr: int) -> bool:
-        """Whether the page holding ``vaddr`` has been written (EFAULT if unmapped)."""
-        cpu.charge(self.c_pte)
+        """Whether the page holding ``vaddr`` has been written (EFAULT if unmapped);
+        charged ``c_query``, the kernel's page lookup."""
+        cpu.charge(self.c_query)
         pte = space.ptes.get(vaddr >> 12)
         if pte is None:
             if space.region_of(vaddr >> 12) is None:

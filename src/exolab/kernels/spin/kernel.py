@@ -124,7 +124,7 @@ class Spin(MonolithicKernel):
         self.c_pipe_op = own["mono_pipe_op"]
         self.c_proc_call = own["spin_proc_call"]
         self.c_fault = own["spin_fault_path"]
-        self.vm.c_pte = own["mono_pte_op"]
+        self.vm.c_pte = self.vm.c_query = own["mono_pte_op"]
         self.vm.c_refill = own["mono_refill"]
 
     # -- processes: each gets SPIN's personality and a reference table ---------------
