@@ -199,7 +199,7 @@ class MachKernel(MonolithicKernel):
         """thread_create as cthread_fork with a retired kernel thread: one wakeup
         message (cprocs.py); None if the task has none (cproc_create's RPCs)."""
         func(args[0], "entry")
-        t = self.idle.reuse(cpu, proc, args[0], procmod._args(args[1]))
+        t = self.idle.reuse(cpu, proc, args[0], procmod.program_args(args[1]))
         if t is not None:
             self.syscalls += 1
         return t

@@ -21,6 +21,7 @@ Interface::
     start_thread(k, proc, entry, args) -> SimThread   a ready thread of ``proc``
     kill(k, proc, status)         end every thread of ``proc``
     thread_ended(k, cpu, thread)  bookkeeping when a thread's body returns
+    program_args(args) -> tuple   a program's argument tuple decoded (EINVAL)
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Process", "IMAGE_PAGES", "sys_getpid", "sys_spawn", "sys_fork", "sys_exit",
            "sys_wait", "sys_thread_create", "sys_yield", "sys_thread_yield", "start_thread",
-           "kill", "thread_ended", "admit_process", "admit_thread"]
+           "kill", "thread_ended", "admit_process", "admit_thread", "program_args"]
 
 @dataclass(slots=True, eq=False)
 class Process:
@@ -118,7 +119,7 @@ def start_thread(k: "MonolithicKernel", proc: Process, entry: Callable[..., Any]
     return t
 
 
-def _args(args: Any) -> tuple[Any, ...]:
+def program_args(args: Any) -> tuple[Any, ...]:
     """Decode a program's argument tuple (EINVAL unless a tuple or list)."""
     if type(args) is not tuple and type(args) is not list:
         raise SyscallError("EINVAL", "arguments must be a tuple", args=type_name(args))
@@ -136,7 +137,7 @@ def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,
               args: tuple[Any, ...], name: str) -> int:
     """Create a process running ``program`` in a fresh address space."""
     func(program, "program")
-    args = _args(args)
+    args = program_args(args)
     pages = image_pages(program)
     name = process_name(name, program)
     admit_process(k, pages)             # decode: all or nothing, no half-built process
@@ -151,7 +152,7 @@ def sys_fork(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any,
              args: tuple[Any, ...]) -> int:
     """Create a child with a COW copy of the caller's space, running ``entry``."""
     func(entry, "entry")
-    args = _args(args)
+    args = program_args(args)
     admit_process(k)
     child = k.new_process(f"{proc.name}~", proc)
     fresh = child.space                             # holds the ASID new_process gave
@@ -168,7 +169,7 @@ def sys_thread_create(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any
                       args: tuple[Any, ...]) -> int:
     """Start another thread in the caller's address space."""
     func(entry, "entry")
-    args = _args(args)
+    args = program_args(args)
     admit_thread(k, proc)
     cpu.charge(k.paths["mono_thread_path"])     # (0 where the profile has no row)
     return start_thread(k, proc, entry, args).tid
