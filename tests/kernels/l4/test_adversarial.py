@@ -119,3 +119,80 @@ def test_an_unknown_call_is_enosys_and_a_wrong_arity_einval() -> None:
                 got.append((e.errno, e.fields.get("expected")))
     run(root)
     assert got == [("ENOSYS", None), ("ENOSYS", None), ("EINVAL", 0), ("EINVAL", 1)]
+
+
+# -- the ABI's threads on L4: ended threads must leave the server and the caps ---------
+
+
+def _abi_run(program: Callable[..., Any]) -> Any:
+    """Run ``program(os)`` as the first process of the ABI on L4; the system."""
+    from exolab.kernels import make_kernel
+    k = make_kernel("l4", Machine("dec5000", frames=4096))
+    k.boot(program)
+    res = k.run()
+    assert res.reason == "finished", (res, k.console, k.faults)
+    return k
+
+
+def test_a_thread_id_that_comes_back_is_a_new_thread_to_the_server() -> None:
+    """A TCB's version wraps after 256 generations, so a thread id comes back; the
+    UNIX server must have forgotten the ended thread by then (it used to refuse
+    the new one, EPERM, and kept every ended thread in its tables)."""
+    out: dict[str, Any] = {}
+
+    def main(os: Any) -> None:
+        ran = [0]
+
+        def child(os: Any) -> None:
+            ran[0] += 1
+
+        for _ in range(600):
+            os.thread_create(child)
+            while ran[0] < _ + 1:
+                os.thread_yield()
+        out["ran"] = ran[0]
+
+    k = _abi_run(main)
+    assert out == {"ran": 600}
+    assert all(len(p.threads) <= 1 for p in k.ux.procs.values())
+    assert len(k.ux.pids_of_threads) <= 1
+
+
+def test_park_notifications_of_ended_threads_are_reused_and_clean() -> None:
+    """Every thread's park notification is a capability (256 per space): an ended
+    thread's goes to the next thread that parks, with no bit of its own left on it
+    (an unpark the ended thread never took must not wake its successor)."""
+    out: dict[str, Any] = {"early": 0}
+
+    def main(os: Any) -> None:
+        for _ in range(400):
+            box: list[str] = []
+
+            def quick(os: Any) -> None:
+                box.append("ran")           # never parks: main's token stays
+
+            t = os.thread_create(quick)
+            os.thread_unpark(t)             # before it runs: its notification's bit
+            while not box:
+                os.thread_yield()
+            flag: list[str] = []
+
+            def parker(os: Any) -> None:
+                flag.append("in")
+                os.thread_park()
+                flag.append("woke")
+
+            t2 = os.thread_create(parker)
+            while not flag:
+                os.thread_yield()
+            for _ in range(3):
+                os.thread_yield()
+            out["early"] += "woke" in flag
+            os.thread_unpark(t2)
+            while "woke" not in flag:
+                os.thread_yield()
+
+    k = _abi_run(main)
+    assert out == {"early": 0}
+    caps = max(len(s.caps) for sid, s in k.spaces.items() if sid)
+    assert caps < 16, caps

@@ -77,6 +77,7 @@ class L4OS(Personality):
         self._res = system.machine.profile.us_to_cycles(1)
         self._handler: Any = None           # the fault handler (set_fault_handler)
         self._parks: dict[int, int] = {}    # thread id -> its park notification's cap
+        self._spare_parks: list[int] = []   # notifications of ended threads, for reuse
         super().__init__(system.machine.cpu)
         self._mcpu: Any = system.machine.cpu    # the machine CPU (current thread)
 
@@ -166,8 +167,26 @@ class L4OS(Personality):
         """Thread ``tid``'s park notification (made at its first park or unpark)."""
         cap = self._parks.get(tid)
         if cap is None:
-            cap = self._parks[tid] = int(lib.notification_create())
+            if self._spare_parks:           # an ended thread's: take any bit it left
+                cap = self._spare_parks.pop()
+                try:
+                    lib.wait(cap, 0)
+                except SyscallError:        # EAGAIN: no bit was left
+                    pass
+            else:
+                cap = int(lib.notification_create())
+            self._parks[tid] = cap
         return cap
+
+    def thread_ends(self, lib: Any) -> None:
+        """A further thread returns: the server forgets it (its id may come back,
+        another version of its TCB), and its park notification is kept for the
+        next thread of this process to park (the capability table is finite)."""
+        lib.send(self._ux, words=(OPS["thread_end"],))
+        tid = self._k.by_sim[self._mcpu.current.tid].tid
+        cap = self._parks.pop(tid, None)
+        if cap is not None:
+            self._spare_parks.append(cap)
 
     def thread_park(self) -> None:
         """Wait on this thread's own notification: an unpark that came first left

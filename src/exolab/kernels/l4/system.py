@@ -132,8 +132,11 @@ class L4System(L4):
 
     def thread_entry(self, l4: Any, os: L4OS, entry: Callable[..., Any],
                      args: tuple[Any, ...]) -> Any:
-        """A further thread of a process: ``entry(os, *args)``."""
-        return entry(os, *args)
+        """A further thread of a process: ``entry(os, *args)``, then tell the server
+        it ended."""
+        result = entry(os, *args)
+        os.thread_ends(l4)
+        return result
 
     def exiting(self, thread: SimThread | None, status: Any) -> None:
         """A thread calls exit: remember the status it ends with."""
