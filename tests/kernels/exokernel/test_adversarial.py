@@ -190,3 +190,131 @@ def test_garbage_in_every_aegis_call() -> None:
     k.boot(bystander, 10, out)
     assert k.run().reason == "finished"
     assert bad == [] and out["fuzzed"] and out["intact"]
+
+
+# -- this session's surfaces: reused PCT contexts, reused capability slots -------------
+
+
+def _pct_pair(rounds: int, fault_every: int, box: dict[str, Any]) -> Any:
+    """Two environments PCT into each other recursively (to the depth limit, EAGAIN)
+    while a third calls them and some entries fault; the bystander beside them."""
+    k = aegis()
+
+    def peer(name: str, other: str) -> Any:
+        def body(os: Any) -> None:
+            me = os.aegis(Sys.CAP_DERIVE, os.handle, ("pct",))
+            calls = [0]
+
+            def sync(n: int, *rest: Any) -> Any:
+                calls[0] += 1
+                box.setdefault("seen", []).append((name, n, rest))
+                if fault_every and calls[0] % fault_every == 0 and n == 0:
+                    raise ValueError("callee bug")
+                try:
+                    return os.aegis(Sys.PCT_SYNC, box[other], (n + 1,))
+                except SyscallError as ex:
+                    return (name, n, ex.errno)
+
+            os.aegis(Sys.ENV_SETUP, os.handle, {"sync": sync}, {}, None)
+            box[name] = me
+            while not box.get("over"):
+                os.aegis(Sys.SLEEP) if box.get("sleepers") else os.yield_()
+        return body
+
+    def caller(os: Any) -> None:
+        while "a" not in box or "b" not in box:
+            os.yield_()
+        out = []
+        for i in range(rounds):
+            try:
+                out.append(os.aegis(Sys.PCT_SYNC, box["a" if i % 2 else "b"], (0, i)))
+            except SyscallError as ex:
+                out.append(ex.errno)
+            box["spares"] = max(box.get("spares", 0), len(k.spare_contexts))
+        box["out"] = out
+        box["over"] = True
+
+    k.boot(peer("a", "b"))
+    k.boot(peer("b", "a"))
+    k.boot(caller)
+    k.boot(bystander, 10, box)
+    assert k.run().reason == "finished"
+    assert k.machine.panic is None and box["intact"]
+    return k
+
+
+def test_recursive_pct_to_the_depth_limit_unwinds_clean_contexts() -> None:
+    """A->B->A->... until EAGAIN, twenty times: every call reaches the same depth
+    (no state left on a reused context), the spare pool stays at the peak depth."""
+    from exolab.kernels.exokernel.limits import MAX_PCT_DEPTH
+    box: dict[str, Any] = {}
+    k = _pct_pair(20, 0, box)
+    assert len(box["out"]) == 20
+    assert all(o[2] == "EAGAIN" and o[1] == MAX_PCT_DEPTH - 1 for o in box["out"]), box["out"]
+    assert len(k.spare_contexts) == box["spares"] == MAX_PCT_DEPTH
+    assert all(len(r) == 0 or r == (i,) for _n, _d, r in box["seen"]
+               for i in [r[0] if r else 0])
+    k.caps.audit()
+
+
+def test_a_callee_fault_deep_in_a_pct_chain_fails_only_its_call() -> None:
+    """The outermost entry of one peer faults on its third call: that call is ESRCH
+    for the caller, the faulting environment is destroyed, every later call to it is
+    ESRCH, and the other peer's chains still end at the depth limit."""
+    box: dict[str, Any] = {}
+    k = _pct_pair(12, 3, box)
+    out = box["out"]
+    assert "ESRCH" in out
+    first = out.index("ESRCH")
+    dead = "a" if first % 2 else "b"
+    later = [o for i, o in enumerate(out) if i > first and ("a" if i % 2 else "b") == dead]
+    assert later and set(later) == {"EBADF"}
+    assert len(k.spare_contexts) <= 32
+    k.caps.audit()
+
+
+def test_a_revoked_handle_stays_dead_when_its_slot_is_reused() -> None:
+    """Revoke, derive again (the slot is reused last-freed-first): the old handle is
+    EBADF, the new one works, a handle with the slot and a guessed check is EBADF,
+    and values that only look like the handle (bool, int subclass) are EBADF."""
+    from exolab.kernels.exokernel.caps import SLOT_BITS
+    from tests.kernels.hostile import LyingInt
+
+    class Sub(int):
+        pass
+
+    def attack(os: Any, box: dict[str, Any]) -> None:
+        ppn, root = os.aegis(Sys.PAGE_ALLOC, None)
+        olds, news = [], []
+        for _ in range(50):
+            h = os.aegis(Sys.CAP_DERIVE, root, ("read",))
+            os.aegis(Sys.CAP_REVOKE, h)
+            n = os.aegis(Sys.CAP_DERIVE, root, ("read",))
+            olds.append(h)
+            news.append(n)
+            os.aegis(Sys.CAP_REVOKE, n)
+        live = os.aegis(Sys.CAP_DERIVE, root, ("read", "write"))
+        slot = live & ((1 << SLOT_BITS) - 1)
+        box["same slot"] = len({h & ((1 << SLOT_BITS) - 1) for h in olds + news})
+        box["stale"] = {errno(os.aegis, Sys.CAP_INFO, h) for h in olds + news}
+        box["live"] = os.aegis(Sys.CAP_INFO, live)[2]
+        box["guess"] = {errno(os.aegis, Sys.CAP_INFO, (c << SLOT_BITS) | slot)
+                        for c in range(1, 200)}
+        box["lookalike"] = {errno(os.aegis, Sys.CAP_INFO, v) for v in
+                            (Sub(live), LyingInt(live), float(live), str(live), True,
+                             live + (1 << 64), -live, live - (1 << 64))}
+        box["derive lookalike"] = {errno(os.aegis, Sys.CAP_DERIVE, v, ("read",))
+                                   for v in (Sub(live), LyingInt(live))}
+        box["bad rights"] = {errno(os.aegis, Sys.CAP_DERIVE, live, r) for r in
+                             (("read", 1), frozenset({"read", 2}), ("bogus", "read"),
+                              "read", [LyingInt(1)], ("read",) * 17)}
+        os.aegis(Sys.CAP_REVOKE, live)
+        os.aegis(Sys.PAGE_FREE, root)
+
+    k, box = _run_pair(attack)
+    assert box["same slot"] == 1
+    assert box["stale"] == {"EBADF"} and box["guess"] == {"EBADF"}
+    assert box["live"] == ("read", "write")
+    assert box["lookalike"] == {"EBADF"} and box["derive lookalike"] == {"EBADF"}
+    assert box["bad rights"] <= {"EINVAL"}
+    k.caps.audit()
