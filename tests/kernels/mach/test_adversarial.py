@@ -380,3 +380,157 @@ def test_hostile_parking_is_contained_and_the_bystander_is_exact() -> None:
         assert k.statistics().frames_in_use - k.statistics().frames_retained == 0
     w1 = k1.statistics().wait_ports
     assert w1.merged >= STORM - 1               # the storms queued one wake each
+
+
+# -- threads: the retired-thread pool, wait ports, the reuse path's decoding -----------
+
+
+def _abi_mach(program: Any) -> Any:
+    """Run ``program(os)`` as the first task of the ABI on Mach; the kernel."""
+    from exolab.kernels import make_kernel
+    from exolab.machine import Machine
+    k = make_kernel("mach", Machine("dec5000", frames=4096))
+    k.boot(program)
+    res = k.run()
+    assert res.reason == "finished", (res, k.console, k.faults)
+    return k
+
+
+def _books(k: Any) -> dict[str, int]:
+    """What the kernel holds for tasks: live ports, wait ports, idle kernel threads."""
+    st = k.statistics()
+    return {"ports": st.ipc.ports - st.ipc.dead_ports, "wait": st.wait_ports.live,
+            "idle": st.idle_threads.idle,
+            "frames": st.frames_in_use - st.frames_retained}
+
+
+def test_thousands_of_threads_keep_the_pool_at_the_peak_and_leak_nothing() -> None:
+    """About 1,200 threads in waves of at most 8, each parking once: the retired pool never
+    holds more kernel threads than the peak that was live, the task's port names do
+    not grow with the thread count, and everything goes with the task."""
+    seen: dict[str, Any] = {"idle": 0, "names": set()}
+    ks: list[Any] = []
+
+    def main(os: Any) -> None:
+        done = [0]
+
+        def worker(os: Any) -> None:
+            os.thread_park()
+            done[0] += 1
+
+        for wave in range(270):
+            width = 1 + wave % 8
+            target = done[0] + width
+            tids = [os.thread_create(worker) for _ in range(width)]
+            for t in tids:
+                os.thread_unpark(t)
+            while done[0] < target:
+                os.thread_yield()
+            for _ in range(3):
+                os.thread_yield()
+            seen["idle"] = max(seen["idle"], ks[0].idle.statistics().idle)
+            seen["names"].add(len(os.port_names()))
+        seen["done"] = done[0]
+
+    from exolab.kernels import make_kernel
+    from exolab.machine import Machine
+    k = make_kernel("mach", Machine("dec5000", frames=4096))
+    ks.append(k)
+    before = _books(k)
+    k.boot(main)
+    assert k.run().reason == "finished", (k.console, k.faults)
+    assert seen["done"] == sum(1 + w % 8 for w in range(270))
+    assert seen["idle"] <= 8
+    assert max(seen["names"]) - min(seen["names"]) <= 2, seen["names"]
+    after = _books(k)
+    assert after["wait"] == after["idle"] == 0 and after["frames"] == before["frames"]
+    assert after["ports"] <= before["ports"] + 2       # (the services' own, if any)
+
+
+def test_a_task_that_destroys_a_parked_threads_wait_port_only_wakes_it() -> None:
+    """The wait ports are the task's ports (docs: mach/threads.py): destroying one
+    under a parked thread wakes that thread; its next park gets a fresh port and
+    still needs an unpark; other tasks never see any of it."""
+    out: dict[str, Any] = {}
+
+    def main(os: Any) -> None:
+        log: list[str] = []
+
+        def sleeper(os: Any) -> None:
+            os.thread_park()
+            log.append("woke")
+            os.thread_park()
+            log.append("woke again")
+
+        names0 = {n for n, _kind in os.port_names()}
+        t = os.thread_create(sleeper)
+        for _ in range(5):
+            os.thread_yield()
+        fresh = [n for n, _kind in os.port_names() if n not in names0]
+        out["fresh"] = len(fresh)
+        for n in fresh:
+            os.port_destroy(n)
+        for _ in range(5):
+            os.thread_yield()
+        out["after destroy"] = list(log)
+        for _ in range(5):
+            os.thread_yield()
+        out["still parked"] = list(log)
+        os.thread_unpark(t)
+        while len(log) < 2:
+            os.thread_yield()
+        out["log"] = log
+
+    k = _abi_mach(main)
+    assert out["fresh"] == 1
+    assert out["after destroy"] == out["still parked"] == ["woke"]
+    assert out["log"] == ["woke", "woke again"]
+    assert _books(k)["wait"] == 0 and _books(k)["idle"] == 0
+
+
+def test_hostile_thread_arguments_on_the_reuse_path_change_nothing() -> None:
+    """thread_create with retired kernel threads waiting: bad entries and bad
+    argument tuples are EINVAL before the wakeup is sent, so the pool and the wait
+    port's queue are exactly as before, and the next good fork still reuses."""
+    from tests.kernels.hostile import Hostile, LyingInt
+    from exolab.kernels.monolithic.syscall import Sys as USys
+    out: dict[str, Any] = {}
+    ks: list[Any] = []
+
+    def main(os: Any) -> None:
+        def quick(os: Any, *a: Any) -> None:
+            out.setdefault("ran", []).append(a)
+
+        for _ in range(3):
+            os.thread_create(quick, 1)
+        while len(out.get("ran", ())) < 3:
+            os.thread_yield()
+        for _ in range(3):
+            os.thread_yield()
+        idle0 = ks[0].idle.statistics()
+        raw = os._trap
+        bad = [(quick, Hostile()), (quick, LyingInt(2)), (quick, {1: 2}), (quick, "ab"),
+               (Hostile(), ()), (None, ()), (LyingInt(1), ()), (quick, None)]
+        out["errs"] = sorted({err_of(raw, int(USys.THREAD_CREATE), *b) for b in bad})
+        out["same"] = ks[0].idle.statistics() == idle0
+        os.thread_create(quick, 2)
+        while len(out["ran"]) < 4:
+            os.thread_yield()
+        out["reused"] = ks[0].idle.statistics().reused - idle0.reused
+
+    def err_of(call: Any, *args: Any) -> str:
+        try:
+            call(*args)
+        except SyscallError as e:
+            return str(e.errno)
+        return "no error"
+
+    from exolab.kernels import make_kernel
+    from exolab.machine import Machine
+    k = make_kernel("mach", Machine("dec5000", frames=4096))
+    ks.append(k)
+    k.boot(main)
+    assert k.run().reason == "finished", (k.console, k.faults)
+    assert out["errs"] == ["EINVAL"]
+    assert out["same"] and out["reused"] == 1
+    assert out["ran"][-1] == (2,)
