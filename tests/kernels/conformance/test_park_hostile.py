@@ -12,7 +12,7 @@ from typing import Any, Callable
 from exolab.errors import SyscallError
 
 from ..hostile import Hostile, LyingInt
-from .kit import leftovers
+from .kit import leftovers, needs
 from .test_common import err, run_on
 
 HANDOFFS = 12
@@ -297,3 +297,39 @@ def _fault_while_others_parked(os: Any) -> int:
 
 def test_a_fault_with_threads_parked_leaves_nothing(kernel: str) -> None:
     _beside(kernel, _fault_while_others_parked)
+
+
+def _fork_race(os: Any, out: dict[str, Any]) -> int:
+    """A fork child names its parent's parked thread (ESRCH: the child has only the
+    forking thread), parks on its own token, and exits; the parent's thread stays
+    parked until the parent unparks it."""
+    log: list[str] = []
+
+    def sleeper(os: Any) -> None:
+        os.thread_park()
+        log.append("woke")
+
+    t = os.thread_create(sleeper)
+    for _ in range(3):
+        os.thread_yield()
+
+    def child(os: Any) -> int:
+        out["child"] = err(os.thread_unpark, t)
+        os.thread_unpark(os.thread_id())
+        os.thread_park()
+        return 7
+
+    pids = [os.fork(child) for _ in range(4)]
+    out["status"] = [os.wait(p)[1] for p in pids]
+    out["before"] = list(log)
+    os.thread_unpark(t)
+    while not log:
+        os.thread_yield()
+    return 0
+
+
+def test_a_fork_child_cannot_wake_its_parents_threads(kernel: str) -> None:
+    needs(kernel, "fork")
+    out: dict[str, Any] = {}
+    _beside(kernel, _fork_race, out)
+    assert out == {"child": "ESRCH", "status": [7, 7, 7, 7], "before": []}
