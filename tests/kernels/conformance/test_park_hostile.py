@@ -333,3 +333,43 @@ def test_a_fork_child_cannot_wake_its_parents_threads(kernel: str) -> None:
     out: dict[str, Any] = {}
     _beside(kernel, _fork_race, out)
     assert out == {"child": "ESRCH", "status": [7, 7, 7, 7], "before": []}
+
+
+def _many_wakers(os: Any, out: dict[str, Any]) -> int:
+    """Twenty threads unpark one target as fast as they can while it parks in a loop:
+    every unpark is accepted (tokens merge), the target sees no more wakes than parks,
+    and it ends once told to."""
+    state = {"stop": False, "parks": 0}
+    target_box: list[int] = []
+
+    def target(os: Any) -> None:
+        target_box.append(os.thread_id())
+        while not state["stop"]:
+            os.thread_park()
+            state["parks"] += 1
+
+    def waker(os: Any) -> None:
+        for _ in range(15):
+            os.thread_unpark(target_box[0])
+            os.thread_yield()
+
+    t = os.thread_create(target)
+    while not target_box:
+        os.thread_yield()
+    wakers = [os.thread_create(waker) for _ in range(20)]
+    for _ in range(200):
+        os.thread_yield()
+    state["stop"] = True
+    os.thread_unpark(t)
+    for _ in range(20):
+        os.thread_yield()
+    out["parks"] = state["parks"]
+    out["gone"] = sorted({err(os.thread_unpark, w) for w in wakers + [t]})
+    return 0
+
+
+def test_an_unpark_storm_on_one_thread(kernel: str) -> None:
+    out: dict[str, Any] = {}
+    _beside(kernel, _many_wakers, out)
+    assert 1 <= out["parks"] <= 20 * 15 + 1
+    assert out["gone"] == ["ESRCH"]
