@@ -67,22 +67,61 @@ BSD44_NET = ("kern/uipc_syscalls.c, uipc_socket.c, uipc_socket2.c, sys_generic.c
              "netinet/udp_usrreq.c, ip_output.c, ip_input.c, in_pcb.c, in_cksum.c, net/if_loop.c")
 RPCSRC = "Sun RPCSRC 4.0 clnt_udp.c (sendto, select, recvfrom), svc_udp.c, svc.c, xdr_mem.c, rpc_prot.c"
 
+#: DEC OSF/1 V2's own source: the tree DEC built OSF/1 for the Alpha from (DEC copyright
+#: 1991-94, with arch/alpha), as archived publicly on GitHub; the parts below are counted
+#: from it (read, not copied) for the uniprocessor BINARY kernel of conf/alpha, where
+#: NCPUS is 1 and RT_PREEMPT, UNIX_LOCKS and MACH_LDEBUG are off, so simple locks and
+#: unix_master() compile to nothing while every spl is a call of a PALcode swpipl
+OSF1_SRC = "DEC OSF/1 V2 source (github Arquivotheca/OSF1, branch OSC200), src/kernel/"
+
 #: the generic system-call path of OSF/1 on the 21064 (kind, count, what), beyond the
-#: PALcode's callsys/retsys: counted from the sources named in its row
+#: PALcode's callsys/retsys, for a call without arguments (getpid): counted from
+#: arch/alpha/locore.s _Xsyscall and arch/alpha/syscall_trap.c syscall()
 SYSCALL_PARTS: list[tuple[str, int, str]] = [
-    ("load", 15, "XentSys: the trap frame's stores (v0, s0-s6, a0-a5, ra)"),
-    ("instr", 6, "XentSys: the frame, the code and frame arguments, the call of syscall()"),
-    ("load", 10, "syscall(): prologue and epilogue (ra and four callee-saved registers)"),
-    ("instr", 30, "syscall(): cnt.v_syscall, curproc, the frame pointer, sticks, the indirect-call tests, the sysent bound and index, the argument-count switch"),
-    ("load", 10, "syscall(): the counter, proc, emulation, sysent and sy_narg fields"),
-    ("load", 12, "syscall(): the six register arguments from the frame into args[]"),
-    ("instr", 15, "syscall(): the call through sy_call and the switch on its error"),
-    ("load", 5, "syscall(): rval[] cleared; v0, a4 and a3 stored into the frame"),
-    ("instr", 20, "userret(): CURSIG's pending-and-mask test, p_priority from p_usrpri, the want_resched and P_PROFIL tests, curpriority"),
-    ("load", 6, "userret(): the proc fields it reads and writes"),
-    ("instr", 20, "exception_return: the saved PS and IPL tests, the SIR and AST tests, the FP-enable compare"),
-    ("instr", 24, "exception_return: call_pal swpipl and call_pal wrfen, each a PALcode dispatch and hw_rei"),
-    ("load", 30, "exception_restore_regs and exception_return: 24 registers, ra and at reloaded; ssir, astpending, curproc, fpcurproc"),
+    ("load", 9, "_Xsyscall: ra, v0 and a0-a5 homed in the frame, syscall()'s address from the GOT"),
+    ("instr", 9, "_Xsyscall: the frame, the Mach-trap test (v0 < 0), the fork and vfork compares, the arguments, the call"),
+    ("instr", 7, "syscall(): ldgp, the frame, the BIN_COMPAT habitat cleared, the return"),
+    ("load", 14, "syscall(): ra and about six callee-saved registers saved and restored"),
+    ("load", 10, "syscall(): current_thread, its uthread and utask, u_prof.pr_scale, nsysent and sysent through the GOT"),
+    ("instr", 10, "syscall(): the profiling, stime and indirect-call tests, the sysent bound and index"),
+    ("load", 3, "syscall(): sy_narg (a 16-bit field: ldl and a sign extension on the 21064) and the jump table"),
+    ("instr", 8, "syscall(): the argument-count switch"),
+    ("load", 13, "syscall(): rval[] cleared; the credential-freshness check, p_flag |= SSYSCALL, the /proc tracing and audswitch tests"),
+    ("instr", 7, "syscall(): their compares and branches"),
+    ("load", 3, "syscall(): u.u_procp again and sy_call"),
+    ("instr", 5, "syscall(): the call through sy_call and its error"),
+    ("load", 5, "syscall(): the per-call counter sccount[code]++ (scmax, GOT, load and store)"),
+    ("instr", 10, "syscall(): the counter's tests and add; the ERESTART, EJUSTRETURN and error tests"),
+    ("load", 5, "syscall(): rval[0] and rval[1] loaded; v0, a4 and a3 stored into the frame"),
+    ("load", 8, "syscall(): p_flag &= ~SSYSCALL, p_cursig (a byte: ldq_u), CHECK_SIGNALS' thread ast, p_sig and uu_sig"),
+    ("instr", 13, "syscall(): the cursig extract and its tests, thread_should_halt's mask"),
+    ("load", 9, "syscall(): csw_needed (thread state, processor, the run queues' counts, first_quantum) and pcb_sstep"),
+    ("instr", 12, "syscall(): csw_needed's tests, the single-step and stime tests, the return"),
+    ("instr", 16, "_Xsyscall's return: the sigreturn and async-trap tests, AT and t0-t11 zeroed"),
+    ("load", 11, "_Xsyscall's return: t12 and kernel_async_trap loaded, ra, v0 and a0-a5 reloaded"),
+]
+#: a blocking thread's switch on OSF/1 and the wakeup that readied it (kind, count,
+#: what): the BSD sleep is mpsleep over Mach 2.5's assert_wait and thread_block (no
+#: thread_invoke, no stack hand-off), the machine switch is arch/alpha/context.s
+#: switch_context with PALcode swpctx on every switch, the wakeup thread_wakeup_prim and
+#: thread_setrun; across tasks (the benchmarks' partners are processes)
+SWITCH_PARTS: list[tuple[str, int, str]] = [
+    ("instr", 24, "mpsleep before the block: u.u_procp, assert_wait's call, the PCATCH CHECK_SIGNALS"),
+    ("load", 27, "mpsleep: its saved registers, the proc, thread and signal fields"),
+    ("instr", 75, "assert_wait: an spl pair (each a call of PALcode swpipl), wait_hash's % 59 by umulh with the 21064's multiply latency, enqueue_tail on the bucket"),
+    ("load", 29, "assert_wait: its saved registers, wait_event, state, sleep_stamp"),
+    ("instr", 56, "thread_block: an spl pair, the sleep's priority boost, the run-queue tests, dequeue_head, the quantum, ast_context, ru_nvcsw"),
+    ("load", 52, "thread_block: its saved registers, the processor, run-queue and thread fields"),
+    ("instr", 39, "thread_block across tasks: pmap_activate (the PTBR into the PCB; no ASN: pmap_maxasn is 0 on the 21064) and compute_my_priority"),
+    ("load", 34, "the same: the task, map, pmap and PCB fields, the usage and free-page counts"),
+    ("instr", 34, "switch_context and call_pal swpctx (its dispatch, the internal-register writes)"),
+    ("load", 42, "switch_context: s0-s6, ra and sp into the old PCB and back from the new, the HWPCB fields swpctx moves, active_threads, current_pcb and U_ADDRESS rewritten"),
+    ("instr", 42, "thread_continue of the old thread; the resumed thread's splx and the rest of its mpsleep"),
+    ("load", 18, "the same: saved registers, state, wait_result, the signal fields"),
+    ("instr", 130, "wakeup and thread_wakeup_prim: two spl pairs, the hash's umulh, the bucket walk, remqueue, the state switch"),
+    ("load", 40, "the same: saved registers, the bucket, the thread's wait fields"),
+    ("instr", 31, "thread_setrun(TRUE): enqueue on the run queue, low and count, the preemption request (aston)"),
+    ("load", 36, "the same: saved registers, sched_stamp, the run queue, need_ast"),
 ]
 _SYS_INSTR = sum(n for kind, n, _w in SYSCALL_PARTS if kind == "instr")
 _SYS_LOADS = sum(n for kind, n, _w in SYSCALL_PARTS if kind == "load")
@@ -156,27 +195,53 @@ def _table(rows: list[tuple[str, int, str]]) -> dict[str, tuple[int, str]]:
 #: callsys/retsys pair at ``trap_entry`` + ``trap_exit``. No part was tuned to a paper
 #: figure; docs/spin.md (section OSF/1) gives what each predicts.
 OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
-    # a kernel thread's life (create, start, terminate, reap); Mach 3.0's kern/thread.c
-    # thread_create (zalloc, template copy, pcb_init, ipc_thread_init, pset and task
-    # lists) as the public model of OSF/1's Mach 2.5-derived thread code
-    "mono_thread_path": (f"{MACH3}kern/thread.c thread_create/thread_deallocate; {OSF1_KSTACK}", [
-        ("instr", 160, "kmem_alloc of the kernel stack and u-area: vm_object_allocate, vm_map_find_entry"),
-        ("instr", 240, "kmem_alloc_pages, two pages: vm_page_alloc, vm_page_wire, PMAP_ENTER into the kernel pmap, PAGE_WAKEUP_DONE (not zero-filled)"),
-        ("copy", 1024, "*new_thread = thread_template (struct thread with the BSD uthread)"),
-        ("zero", 512, "pcb_init: the Alpha PCB (HWPCB, saved kernel registers, FP state)"),
-        ("instr", 40, "zalloc(thread_zone)"),
-        ("instr", 150, "ipc_thread_init: the thread's self port, its kernel object"),
-        ("instr", 150, "pset and task locks, compute_priority, the thread lists, ipc_thread_enable"),
-        ("instr", 200, "the BSD uthread: signal mask and actions, credentials reference"),
-        ("instr", 110, "set the user pc, sp and argument; thread_resume -> setrun, the run queue"),
-        ("instr", 430, "thread_terminate and the reaper: kmem_free of the stack (vm_map_remove, pmap_remove of 2 pages), the port's destruction, zfree"),
+    # a kernel thread's life as a user program on OSF/1 lives it: OSF/1 has no thread
+    # system call, so thread_create, thread_set_state, thread_resume and the child's
+    # thread_terminate are Mach kernel RPCs (kern/mach.defs; msg_rpc_trap, msg_copyin,
+    # mach_msg to mach_server, msg_copyout); the ABI's one thread_create (its trap and
+    # system-call path charged by the kernel's structure) stands for the four; the child
+    # names itself (thread_self) and tells its joiner with a message; a thread cannot
+    # free itself, so the reaper kernel thread does (one more switch)
+    "mono_thread_path": (f"{OSF1_SRC}kern/thread.c (thread_create, stack_alloc, thread_terminate, thread_halt_self, reaper_thread, thread_deallocate), kern/ipc_basics.c, kern/ipc_tt.c, bsd/kern_fork.c (uarea_zero, uarea_init), arch/alpha/pcb.c, arch/alpha/locore.s; usr/ccs/lib/libmach", [
+        ("trap", 3, "thread_set_state, thread_resume and thread_terminate: each its own msg_rpc_trap"),
+        ("trap", 2, "the child's thread_self and its msg_send to the joiner"),
+        ("instr", 180, "five Mach trap paths: locore's mach_trap dispatch and rtsys exit (no syscall())"),
+        ("load", 130, "the same: the frame homed and reloaded, the trap table, the signal test"),
+        ("instr", 265, "the user task's side: four MIG stubs and msg_rpc, the thread-state fill, the message wrappers"),
+        ("load", 109, "the same: the request and reply fields"),
+        ("copy", 264, "the MIG stub's copy of the 264-byte thread state into the request"),
+        ("instr", 1280, "four kernel RPCs: msg_copyin (a kmsg, the copyin, two port-name translations), mach_msg to mach_server (the reply kmsg, the demux, convert_port_to_thread and its reference and destructor), the direct reply's msg_copyout"),
+        ("load", 480, "the same: the kmsgs, the translation caches, the port and thread fields"),
+        ("copy", 656, "the four requests copied in and the replies out (40-byte headers, the state)"),
+        ("instr", 70, "thread_create: zalloc(thread_zone), the task fields, a cached 16 KB kernel stack from stack_alloc (five are kept: no kmem_alloc), the PCB and uthread placed on it"),
+        ("load", 22, "the same"),
+        ("copy", 560, "*new_thread = thread_template (struct thread, ~560 bytes; the uthread is not in it)"),
+        ("zero", 1726, "t_procfs, the BSD uthread (uarea_zero, ~950 bytes) and the PCB (pcb_init, 736 bytes)"),
+        ("instr", 95, "uarea_init (the signal queue, nameidata, cr_threadinit's crhold) and pcb_init (the bootstrap pc, each stack page prefaulted, ksp, pmap_svatophys, ptbr)"),
+        ("load", 37, "the same"),
+        ("instr", 475, "ipc_thread_init: two port_allocs (the kernel port, the per-thread reply port) with their hash entries; ipc_thread_enable; the task and pset lists; the reply's object_copyout makes the parent's name"),
+        ("load", 197, "the same"),
+        ("instr", 255, "thread_set_state (thread_hold, thread_dowait, thread_setstatus, thread_release) and thread_resume (thread_setrun, the preemption request)"),
+        ("load", 111, "the same, with the 33 registers moved into the saved-state frame"),
+        ("instr", 110, "the parent's AST on the way out of thread_resume (ast_handling saves every register, trap(T_AST), csw_needed) and the child's thread_bootstrap into user mode"),
+        ("load", 80, "the same"),
+        ("instr", 390, "the child's thread_self (port_reference, object_copyout) and msg_send (msg_copyin, msg_queue); the joiner's msg_receive (msg_dequeue, msg_copyout)"),
+        ("load", 156, "the same"),
+        ("copy", 80, "the join message in and out"),
+        ("instr", 590, "thread_terminate of itself (ipc_thread_disable, AST_TERMINATE), the AST on its way out (ast_handling, trap(T_AST), thread_halt_self), ipc_thread_terminate (three names and two ports torn down)"),
+        ("load", 220, "the same"),
+        ("instr", 550, "thread_halt_self onto the reaper queue and the reaper: its dequeue, thread_dowait, thread_deallocate (times, the task and pset lists, crfree, stack_free back to the cache), its sleep again"),
+        ("load", 127, "the same"),
+        *[(kind, n, f"the reaper's switch, one more than the ABI's: {what}") for kind, n, what in SWITCH_PARTS],
     ]),
+    # a thread's sleep, the wakeup that readies it and the switch (counted above)
+    "mono_switch_path": (f"{OSF1_SRC}bsd/kern_synch.c mpsleep, kern/sched_prim.c (assert_wait, thread_block, thread_wakeup_prim, thread_setrun, compute_my_priority), arch/alpha/context.s switch_context, arch/alpha/pmap.c pmap_activate, arch/alpha/spl.s", SWITCH_PARTS),
     # the generic system-call path around a null call: NetBSD/alpha's XentSys and
     # exception_return (locore.s, written at CMU for the Alpha) and 4.4BSD's
     # syscall()/userret(), as the public model of OSF/1's BSD system-call layer; the
     # PALcode callsys/retsys themselves are the CPU's trap_entry/trap_exit
-    "mono_syscall_path": (f"{ALPHA_LOCORE}; {BSD44} syscall() and userret(), in the shape "
-                          "NetBSD's alpha syscall.c (CMU-derived) keeps", SYSCALL_PARTS),
+    "mono_syscall_path": (f"{OSF1_SRC}arch/alpha/locore.s _Xsyscall, arch/alpha/syscall_trap.c "
+                          "syscall(), a call without arguments", SYSCALL_PARTS),
     # one Sun RPC message: OSF/1's cross-address-space test used sockets and Sun RPC
     "mono_pipe_op": (f"{BSD44} {BSD44_NET}; {RPCSRC}", RPC_MESSAGE_PARTS),
 }
@@ -309,7 +374,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
     # baseline): a Mach 2.5-derived kernel with the 4.3BSD interface on top
     "alpha": _table([
         _osf1("mono_syscall_path"),
-        ("mono_switch_path",  700, "estimate: Mach thread_block + thread_invoke + the BSD u-area switch, ~700 instructions"),
+        _osf1("mono_switch_path"),
         ("mono_signal_path", 25000, f"estimate: OSF/1 turns a fault into a Mach exception RPC to the task's exception port (Mach's cross-AS call is 104 us on this machine, {SPIN}) and then builds a UNIX signal frame, ~190 us"),
         ("mono_exec_path", 400000, "estimate: OSF/1 fork+exec of a small image, ~3 ms (no published figure)"),
         _osf1("mono_thread_path"),
