@@ -129,33 +129,51 @@ _SYS_LOADS = sum(n for kind, n, _w in SYSCALL_PARTS if kind == "load")
 #: one Sun RPC message over a UDP socket on the loopback, sender and receiver (what
 #: OSF/1's cross-address-space test did: sockets and Sun RPC), beyond what the kernel
 #: charges by structure (the write's and the read's system calls, their byte copies,
-#: the switch): the RPC library, sendto/select/recvfrom, the socket layer, UDP and IP
-#: out and in, the loopback interface and the network software interrupt
+#: one switch): counted from OSF/1's libc (clnt_udp.c, svc_run.c, svc.c, svc_udp.c:
+#: half of a call's library work each message) and kernel (bsd/uipc_syscalls.c,
+#: uipc_socket.c, uipc_socket2.c, sys_generic.c select, netinet/udp_usrreq.c,
+#: in_pcb.c, ip_output.c, ip_input.c, net/if_loop.c, net/netisr.c, kern_malloc.c). The
+#: alpha BINARY kernel configures two netthreads (NETISR_THREAD): a loopback datagram
+#: is taken up by a netisr *kernel thread*, which preempts the sender at its sendto's
+#: return and then blocks, so a message takes three switches where the structure
+#: charges one; their sleeps and wakeups are the two switches' parts below
 RPC_MESSAGE_PARTS: list[tuple[str, int, str]] = [
-    ("instr", 110, "the RPC library's marshalling: clntudp_call's pre-serialized call header, the xid, AUTH_NONE and the xdr_int argument through xdrmem (or svc_sendreply's xdr_replymsg)"),
-    ("instr", 80, "sendto(): sendit, getsock, sockargs and the copyin of the 16-byte address"),
-    ("instr", 120, "sosend: sblock, the space checks, MGETHDR and the uiomove into it"),
-    ("instr", 170, "udp_usrreq PRU_SEND to an address: in_pcbconnect (the cached route, the duplicate lookup) and in_pcbdisconnect after the output"),
-    ("instr", 60, "udp_output: M_PREPEND of the header, the pseudo-header and header fields"),
-    ("instr", 15, "udp_output's in_cksum: the setup and the carry folds"),
-    ("cksum", 56, "udp_output's in_cksum over the pseudo-header, the UDP header and a ~36-byte RPC message"),
-    ("instr", 170, "ip_output: the header fields and ip_id, the cached route, the MTU test, the call of if_output"),
+    ("instr", 1604, "the RPC library, half a call's: clntudp_call's XDR, the pre-marshalled AUTH_NONE, FD_ZERO and the copy of a 4,096-bit fd_set, xdr_replymsg; svc_run's select, svc_getreqset's scan of 128 words with an ffs() each, svcudp_recv's xdr_callmsg, the dispatch, svc_sendreply; the client select's timeout (timeout, hzto, untimeout)"),
+    ("load", 320, "the same: the XDR streams, the descriptor-set words, the callout"),
+    ("zero", 256, "the client's FD_ZERO, half a call's"),
+    ("copy", 520, "the fd_set struct copies (readfds = mask, = svc_fdset) and AUTH_NONE, half a call's"),
+    ("instr", 159, "sendto(): the msghdr, getsock, sendit, sockargs and the copyin of the 16-byte address"),
+    ("load", 50, "the same: the arguments, the u-area and file fields, the mbuf header"),
+    ("zero", 184, "m_getclr zeroes the whole 184-byte mbuf that holds the address"),
+    ("copy", 16, "the address copied in"),
+    ("instr", 294, "sosend: sosblock, the space test, MGETHDR, the uiomove loop, pr_usrreq; three inet domain funnel and unfunnel pairs (indirect calls, splnet)"),
+    ("load", 45, "the same: socket, sockbuf, protosw, uio, mbuf"),
+    ("instr", 387, "udp_usrreq PRU_SEND and udp_output (the temporary connect under splnet, the header, in_cksum), in_pcbconnect (ifa_ifwithdstaddr, in_netof) and in_pcbmatch's walk of the whole UDP PCB list"),
+    ("load", 118, "the same: inpcbs, ifnet, ifaddr, route, header"),
+    ("cksum", 88, "udp_output's in_cksum over the pseudo-header, the UDP header and the message"),
+    ("instr", 326, "ip_output (ip_id, the cached route, in_broadcast, if_isfull under splimp, the header's in_cksum), looutput, netisr_input (IF_ENQUEUE, schednetisr)"),
+    ("load", 60, "the same: the IP header, route, ifnet, softnet table, ifqueue"),
     ("cksum", 20, "ip_output's header checksum"),
-    ("instr", 60, "looutput: the family test, IF_ENQUEUE on ipintrq, schednetisr, the interface counters"),
-    ("instr", 60, "the network software interrupt: exception_return's ssir test, do_sir, the netisr dispatch, splnet"),
-    ("instr", 160, "ipintr: IF_DEQUEUE, the version and length tests, the address match over the interface list, the fragment test, the protocol switch"),
-    ("cksum", 20, "ipintr's header checksum"),
-    ("instr", 70, "udp_input: the header strip and length test, in_cksum's setup and folds"),
-    ("cksum", 56, "udp_input's in_cksum over the same 56 bytes"),
-    ("instr", 150, "udp_input: in_pcblookup over the UDP PCB list, the source-address mbuf, sbappendaddr, sorwakeup (selwakeup, wakeup)"),
-    ("instr", 200, "four mbufs allocated and freed through the kernel malloc (sockargs' address, the packet header, sbappendaddr's address, the data)"),
+    ("instr", 241, "malloc of the address and packet mbufs and the free of the address's after sosend, with their spl calls"),
+    ("load", 58, "the same: buckets, kmemusage, kmemtypes, mbstat"),
+    ("instr", 416, "the netisr thread: Netintr's scan of the softnet table under splimp, the inet funnel, ipintr (IF_DEQUEUE, the inline header sum, the address loop over in_ifaddr) under splimp"),
+    ("load", 70, "the same: softnet entries, mbuf, IP header, in_ifaddr"),
+    ("cksum", 20, "ipintr's header sum"),
+    ("instr", 519, "udp_input (the header copy, in_broadcast, the checksum), in_pcblookup (its one-entry cache misses: the client's and the server's sockets alternate; the full wildcard walk), sbappendaddr with its mbuf's malloc, sowakeup, select_wakeup, event_post"),
+    ("load", 163, "the same: header, inpcbs, socket, sockbuf, select queue, malloc's bucket"),
+    ("copy", 16, "sbappendaddr's copy of the source address"),
+    ("cksum", 68, "udp_input's in_cksum over the same bytes"),
     ("trap", 1, "the receiver's select(): PALcode callsys and retsys"),
     ("instr", _SYS_INSTR, "the receiver's select(): the generic system-call path (as mono_syscall_path)"),
     ("load", _SYS_LOADS, "the receiver's select(): the generic system-call path's loads and stores"),
-    ("instr", 220, "select(): the fd_set copyin and copyout, selscan over the descriptors (soo_select, sbselqueue) before the sleep and after the wakeup, the timeout arithmetic"),
-    ("instr", 230, "recvfrom(): recvit, soreceive: sblock, the address mbuf copied out to the caller's sockaddr, the data mbuf's uiomove, sbfree, two m_free, sbunlock"),
-    ("instr", 150, "the RPC library's unmarshalling: svcudp_recv's xdr_callmsg, the dispatch over svc_head and _authenticate (or clntudp_call's xdr_replymsg, the xid test, _seterr_reply)"),
-    ("load", 675, "the loads and stores of the parts above: socket, sockbuf, mbuf headers, PCB, route, interface queue, XDR stream (about one in three of their ~2,025 instructions)"),
+    ("instr", 1504, "select() and recvfrom(): the descriptor bits to pollfds and back, do_scan, soo_select four times (scan, undo, rescan, undo) with a select-queue entry from zalloc and its zfree, event_wait, sixteen spl calls and eight funnel calls; recvit, soreceive with two funnel pairs, the address and data mbufs freed"),
+    ("load", 301, "the same: the bit words, files, sockets, sockbuf, the zone, mbufs, malloc's bucket"),
+    ("zero", 24, "select's six bit arrays"),
+    ("copy", 16, "the source address copied out"),
+    *[(kind, n, f"the sender preempted by the netisr thread at its sendto's return: {what}")
+      for kind, n, what in SWITCH_PARTS],
+    *[(kind, n, f"the netisr thread's block after it woke the receiver: {what}")
+      for kind, n, what in SWITCH_PARTS],
 ]
 
 #: row -> what the path does (every profile's table has exactly these rows)
@@ -243,7 +261,9 @@ OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
     "mono_syscall_path": (f"{OSF1_SRC}arch/alpha/locore.s _Xsyscall, arch/alpha/syscall_trap.c "
                           "syscall(), a call without arguments", SYSCALL_PARTS),
     # one Sun RPC message: OSF/1's cross-address-space test used sockets and Sun RPC
-    "mono_pipe_op": (f"{BSD44} {BSD44_NET}; {RPCSRC}", RPC_MESSAGE_PARTS),
+    "mono_pipe_op": (f"{OSF1_SRC}bsd, netinet, net (the files named in RPC_MESSAGE_PARTS' "
+                     "comment); usr/ccs/lib/libc clnt_udp.c, svc_run.c, svc.c, svc_udp.c",
+                     RPC_MESSAGE_PARTS),
 }
 #: row -> how many charges of the row one instance of its parts is spread over (an RPC
 #: message's work: half on the write that sends it, half on the read that takes it)
