@@ -401,7 +401,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         _calibrated("mono_pte_op", 1330, "OSF/1 prot100 1,041 us (100 pages in one mprotect)"),
         ("mono_refill",        10, "estimate: the PALcode DTB-miss routine's fetch of the PTE from the virtual page table"),
         _osf1("mono_pipe_op"),
-        _calibrated("mono_vm_op", 4305, "OSF/1 prot1 45 us (one page)"),
+        _calibrated("mono_vm_op", 4319, "OSF/1 prot1 45 us (one page)"),
     ]),
 }
 
