@@ -29,8 +29,9 @@ everywhere. Values are microseconds per operation.
 - ``vm_trap``        a store to a read-only page until the handler is entered
 - ``vm_prot1``       raise the protection of one page (read-only)
 - ``vm_prot100``, ``vm_unprot100``   remove / restore write access on 100 pages
-- ``vm_appel1``      touch a protected page; the handler unprotects it and
-                     protects the one opened before (pages in order)
+- ``vm_appel1``      touch a protected page; the handler unprotects it,
+                     protects the one opened before and stops the timer (pages
+                     in order; the return is not timed, as in SPIN's and OSF/1's tests)
 - ``vm_appel2``      protect 100 pages, write each in order, the handler unprotects
                      it; per page
 
@@ -306,10 +307,14 @@ def _unprot100(os: ABI, n: int) -> None:
 
 
 def _appel1(os: ABI, n: int) -> None:
+    """A store to a protected page; the handler unprotects it, protects the one it
+    opened before, and stops the timer there (as SPIN's PageFaultTest and the OSF/1
+    test do: the return and the resumed store are not timed); pages in order."""
     count = 100
     va = touch_pages(os, count)
     os.mprotect(va, count * PAGE, PROT_READ)
     opened = [-1]
+    done: list[int] = []
 
     def handler(os: ABI, vaddr: int, write: bool) -> None:
         if opened[0] >= 0:
@@ -317,13 +322,16 @@ def _appel1(os: ABI, n: int) -> None:
         page = vaddr & ~(PAGE - 1)
         os.mprotect(page, PAGE, PROT_RW)
         opened[0] = page
+        done.append(os.time())
 
     os.set_fault_handler(handler)
     os.store(va, 0)
-    t0 = os.time()
+    total = 0
     for i in range(1, n + 1):
+        t0 = os.time()
         os.store(va + (i % count) * PAGE, i)
-    report(os, (os.time() - t0) / n)
+        total += done[-1] - t0
+    report(os, total / n)
 
 
 def _appel2(os: ABI, n: int) -> None:

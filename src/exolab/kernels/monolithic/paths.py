@@ -115,7 +115,7 @@ SWITCH_PARTS: list[tuple[str, int, str]] = [
     ("instr", 39, "thread_block across tasks: pmap_activate (the PTBR into the PCB; no ASN: pmap_maxasn is 0 on the 21064) and compute_my_priority"),
     ("load", 34, "the same: the task, map, pmap and PCB fields, the usage and free-page counts"),
     ("instr", 34, "switch_context and call_pal swpctx (its dispatch, the internal-register writes)"),
-    ("load", 42, "switch_context: s0-s6, ra and sp into the old PCB and back from the new, the HWPCB fields swpctx moves, active_threads, current_pcb and U_ADDRESS rewritten"),
+    ("load", 24, "switch_context: the HWPCB fields swpctx moves, active_threads, current_pcb and U_ADDRESS rewritten (s0-s6, ra and sp into the old PCB and back from the new are the CPU's reg_save/reg_restore of the switch)"),
     ("instr", 42, "thread_continue of the old thread; the resumed thread's splx and the rest of its mpsleep"),
     ("load", 18, "the same: saved registers, state, wait_result, the signal fields"),
     ("instr", 130, "wakeup and thread_wakeup_prim: two spl pairs, the hash's umulh, the bucket walk, remqueue, the state switch"),
@@ -326,7 +326,7 @@ def derive(profile: CostProfile, parts: list[tuple[str, int, str]]) -> int:
 
 
 #: how a part's count reads in a source string
-_UNITS = {"instr": "instructions", "load": "loads/stores", "zero": "bytes zeroed",
+UNITS = {"instr": "instructions", "load": "loads/stores", "zero": "bytes zeroed",
           "copy": "bytes copied", "cksum": "bytes checksummed",
           "trap": "PALcode callsys/retsys pairs"}
 
@@ -334,9 +334,9 @@ _UNITS = {"instr": "instructions", "load": "loads/stores", "zero": "bytes zeroed
 def _osf1(row: str) -> tuple[str, int, str]:
     """One alpha row derived from :data:`OSF1_PARTS`, its source naming every part."""
     source, parts = OSF1_PARTS[row]
-    totals = {k: sum(n for kind, n, _w in parts if kind == k) for k in _UNITS}
-    summary = ", ".join(f"{n} {_UNITS[k]}" for k, n in totals.items() if n)
-    what = "; ".join(f"{what} ({n} {_UNITS[kind]})" for kind, n, what in parts)
+    totals = {k: sum(n for kind, n, _w in parts if kind == k) for k in UNITS}
+    summary = ", ".join(f"{n} {UNITS[k]}" for k, n in totals.items() if n)
+    what = "; ".join(f"{what} ({n} {UNITS[kind]})" for kind, n, what in parts)
     share = OSF1_SHARE.get(row, 1)
     per = f", spread over {share} charges (a write's and a read's)" if share > 1 else ""
     return (row, derive(get_profile("alpha"), parts) // share,

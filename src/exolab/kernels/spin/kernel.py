@@ -124,6 +124,7 @@ class Spin(MonolithicKernel):
         self.c_pipe_op = own["mono_pipe_op"]
         self.c_proc_call = own["spin_proc_call"]
         self.c_fault = own["spin_fault_path"]
+        self.c_kfault = own["spin_kernel_fault"]
         self.vm.c_pte = self.vm.c_query = own["mono_pte_op"]
         self.vm.c_refill = own["mono_refill"]
 
@@ -253,7 +254,7 @@ class Spin(MonolithicKernel):
         tid = t.tid  # type: ignore[union-attr]
         if cpu.prev_mode == KERNEL and (tid not in self._incode or tid in self._incall):
             raise SyscallError("EFAULT", "bad user address", vaddr=vaddr)
-        cpu.charge(self.c_fault)
+        cpu.charge(self.c_fault + (self.c_kfault if tid in self._incode else 0))
         event = self.core.fault_event(proc.space, vaddr, write)
         handled = False
         if proc.fault_handler is not None and proc.handler_depth < MAX_NESTING:

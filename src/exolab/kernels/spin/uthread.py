@@ -8,7 +8,10 @@ count, a strand stopped on the 0->1 transition and run again on 1->0,
 package (C-Threads over kernel threads, :mod:`exolab.apps.cthreads`) blocks
 one of its threads and wakes it through the ABI's ``thread_park`` /
 ``thread_unpark``, which the UNIX server turns into a procedure call into
-this package (``spin_proc_call``):
+this package (``spin_proc_call``) through the extensions that implement
+Mach's kernel-thread interface over it (spin/user/mach: the emulator's
+decode, the handle internalized, ``UserSpaceThread.Resume``/``Suspend``:
+``spin_kthread_op`` a call):
 
 - ``park`` is ``Suspend(self)``: the count goes 0 -> 1, the strand blocks,
   and the scheduler raises ``Strand.Block`` to the package (its handler
@@ -49,7 +52,8 @@ class UserSpaceThreads(Parking):
     def __init__(self, kernel: "Spin") -> None:
         super().__init__(kernel)
         self.owner = Owner("UserSpaceThread", trusted=True)
-        self.c_call = kernel.paths["spin_proc_call"]        # the server calls Suspend/Resume
+        self.c_call = (kernel.paths["spin_proc_call"]       # the server calls Suspend/Resume
+                       + kernel.paths["spin_kthread_op"])   # through the Mach interface
         self.c_mark = kernel.machine.profile.load_store     # the suspend count's word
         self._mine: set[int] = set()                        # strands it has suspended
         self._installed = False
