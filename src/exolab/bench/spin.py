@@ -5,8 +5,12 @@ kernel extension (the in-kernel call, kernel threads, every VM row: SPIN's
 ``PageFaultTest.m3`` is an extension), the program runs its body with
 ``os.spin_kernel(body, n)`` where the kernel offers it, so on SPIN the body's
 calls are procedure calls and its fault handler an in-kernel handler on
-``Translation.ProtectionFault``; elsewhere (OSF/1, i.e. the monolithic
-kernel) the same body runs at user level, as the paper's OSF/1 tests did.
+``Translation.ProtectionFault``. The kernel-thread rows were measured inside
+every kernel ("thread_sleep and thread_wakeup in DEC OSF/1", section 5.2): on
+the monolithic kernel their bodies are built into the kernel
+(``kernels/monolithic/ktest.py``) and run with ``os.kernel_test``; the VM rows
+run at user level there, with signals and mprotect, as the paper's OSF/1 tests
+did; a kernel with neither (Mach) runs every body at user level.
 The system call and the cross-address-space call run at user level
 everywhere. Values are microseconds per operation.
 
@@ -60,7 +64,9 @@ from exolab.apps.microbench import (api_call, dirty, lrpc, prot_range, report,
 from exolab.bench.papers import paper_rows, suite_profile
 from exolab.bench.registry import (SuiteContext, SuiteOutput, microsecond_rows,
                                    suite)
+from exolab.errors import SyscallError
 from exolab.kernels import kernel_names
+from exolab.kernels.monolithic import ktest
 
 __all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "NEEDS", "KERNELS", "run_spin"]
 
@@ -104,6 +110,22 @@ def _inside(os: Any, body: Callable[..., None], n: int) -> None:
         body(os, n)
 
 
+def _resident(os: Any, body: Callable[..., None], n: int) -> None:
+    """A kernel-thread row: ``body(os, n)`` inside the kernel, with the kernel's own
+    thread primitives, as the paper measured every kernel's (section 5.2): on SPIN
+    an extension; on OSF/1 the test built into the kernel (``kernel_test``,
+    kernels/monolithic/ktest.py); at user level where the kernel has neither."""
+    if hasattr(os, "spin_kernel"):
+        os.spin_kernel(body, n)
+        return
+    try:
+        os.kernel_test(f"spin.{body.__name__.lstrip('_')}", n)
+    except SyscallError as e:
+        if e.errno != "ENOSYS":
+            raise
+        body(os, n)
+
+
 def inkernel_call(os: Any, n: int) -> None:
     """A call between two dynamically linked domains (Create, Resolve, call)."""
     server = os.domain_create(NULL_SERVER)
@@ -134,7 +156,7 @@ def _fork_join(os: ABI, n: int) -> None:
 
 def fork_join(os: Any, n: int) -> None:
     """Create, schedule and terminate a thread, then join with it."""
-    _inside(os, _fork_join, n)
+    _resident(os, _fork_join, n)
 
 
 def _pong(os: ABI, turn: list[int], n: int) -> None:
@@ -183,7 +205,12 @@ def _ping_pong_mach(os: Any, n: int) -> None:
 
 def ping_pong(os: Any, n: int) -> None:
     """Two threads synchronise with each other; a round trip (on Mach, by messages)."""
-    _inside(os, _ping_pong_mach if hasattr(os, "msg_rpc") else _ping_pong, n)
+    _resident(os, _ping_pong_mach if hasattr(os, "msg_rpc") else _ping_pong, n)
+
+
+# the kernel-thread bodies, built into the monolithic kernel (its OSF/1 test)
+ktest.register("spin.fork_join", _fork_join)
+ktest.register("spin.ping_pong", _ping_pong)
 
 
 def _nothing(os: ABI) -> int:

@@ -85,6 +85,9 @@ GARBAGE: list[tuple[str, tuple[Any, ...], str]] = [
     ("rpc_connect", (None,), "EINVAL"), ("rpc_connect", ("n" * 1000,), "EINVAL"),
     ("rpc_call", (None, 1), "EBADF"),
     ("compute", (-1,), "EINVAL"), ("compute", ("forever",), "EINVAL"),
+    # a program can name a test the kernel was built with, never hand it code
+    ("kernel_test", (None,), "ENOENT"), ("kernel_test", ("no.such.test",), "ENOENT"),
+    ("kernel_test", (bystander,), "ENOENT"), ("kernel_test", ("x" * 10_000,), "ENOENT"),
 ]
 
 #: garbage for raw traps (no strings: a string name would make rpc_connect wait)

@@ -38,8 +38,8 @@ def _kernel(program: Any, *args: Any, paths: dict[str, int] | None = None) -> Mo
 
 def test_each_derived_row_is_its_parts_priced_on_the_alpha_profile() -> None:
     table = path_table("alpha")
-    assert sorted(OSF1_PARTS) == ["mono_pipe_op", "mono_switch_path", "mono_syscall_path",
-                                  "mono_thread_path"]
+    assert sorted(OSF1_PARTS) == ["mono_kswitch_path", "mono_kthread_path", "mono_pipe_op",
+                                  "mono_switch_path", "mono_syscall_path", "mono_thread_path"]
     for row, (_source, parts) in OSF1_PARTS.items():
         cycles, source = table[row]
         assert cycles == derive(ALPHA, parts) // OSF1_SHARE.get(row, 1) > 0, row

@@ -70,4 +70,5 @@ def test_the_osf1_rows_say_which_are_calibrated_and_none_was_fitted() -> None:
         "mono_pte_op", "mono_vm_op"]                      # the issue's two
     assert not [r for r, k in kind.items() if k.startswith("fitted")]
     assert sorted(mono.OSF1_PARTS) == [                   # derived from OSF/1's mechanism
-        "mono_pipe_op", "mono_switch_path", "mono_syscall_path", "mono_thread_path"]
+        "mono_kswitch_path", "mono_kthread_path", "mono_pipe_op", "mono_switch_path",
+        "mono_syscall_path", "mono_thread_path"]

@@ -97,6 +97,9 @@ class MachKernel(MonolithicKernel):
     """Mach 3.0 in structure: ports and messages in the kernel, UNIX in a server."""
 
     name = "mach"
+    # not built with the kernel-test module: its kernel-thread rows run at user level,
+    # by messages (docs/mach.md)
+    builds_kernel_tests = False
     trap_names = {**{int(c): c.name.lower() for c in Sys},
                   **{MACH_BASE + i: n for i, n in enumerate(MACH_TRAPS)}}
     declaration = Declaration(
@@ -275,7 +278,7 @@ class MachKernel(MonolithicKernel):
                          process_slots=base.process_slots,
                          frames_in_use=base.frames_in_use,
                          frames_retained=base.frames_retained,
-                         sched=base.sched,
+                         sched=base.sched, kcalls=base.kcalls,
                          ipc=self.ipc.statistics(), ux=self.ux.statistics(),
                          kernel_server=self.kserver.statistics(),
                          pagers=self.pagers.statistics(), vm=self.mvm.statistics(),

@@ -37,6 +37,7 @@ from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.park import Parking
 from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.common.wait import WaitTable
+from exolab.kernels.monolithic import ktest
 from exolab.kernels.monolithic import proc as procmod
 from exolab.kernels.monolithic import rpc as rpcmod
 from exolab.kernels.monolithic.fs import FileSystem
@@ -66,6 +67,7 @@ class MonoStats(KernelStats):
     """Kernel-level counters (the machine's are in Machine.statistics())."""
 
     sched: SchedStats
+    kcalls: int                     # services called from kernel-resident code (ktest.py)
 
 
 class MonolithicKernel:
@@ -73,10 +75,12 @@ class MonolithicKernel:
 
     name = "monolithic"
     places_stack = True     # the socket stack on the first NIC (a subclass may own the NIC)
+    builds_kernel_tests = True  # built with the kernel-test module (ktest.py); a kernel
+    #                             built otherwise (SPIN, Mach) answers kernel_test ENOSYS
     trap_names = {int(call): call.name.lower() for call in Sys}   # for traces
     declaration = Declaration(
         refuses=frozenset({"exception:unalign", "exception:coproc"}),    # signal.py
-        extensions=frozenset({"read_into", "write_from"}), raw_entry="_trap",
+        extensions=frozenset({"read_into", "write_from", "kernel_test"}), raw_entry="_trap",
         paths="exolab.kernels.monolithic.paths",    # the mono_* rows of each profile
         limits=LIMITS)
 
@@ -89,6 +93,9 @@ class MonolithicKernel:
         p = machine.profile
         self.paths = resolve_paths(p.name, paths)       # software path costs (paths.py)
         self.c_syscall = self.paths["mono_syscall_path"]
+        self.c_proc_call = self.paths["mono_proc_call"]  # a call from resident code
+        self._incode: dict[int, int] = {}   # tid -> depth in resident code (ktest.py)
+        self.kcalls = 0                     # services called from it
         self.c_pipe_op = self.paths["mono_pipe_op"]
         self.c_copy_kib = p.copy_per_kib
         self.quantum = p.us_to_cycles(quantum_us)
@@ -243,8 +250,13 @@ class MonolithicKernel:
         self.tick_on = False
         return False
 
+    def kcall(self, cpu: CPU, proc: Any, number: Any, args: tuple[Any, ...]) -> Any:
+        """A service called from kernel-resident code (ktest.py): a procedure call."""
+        return ktest.kcall(self, cpu, proc, number, args)
+
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
         """A thread ended: its wake token goes; process bookkeeping (never switches)."""
+        self._incode.pop(thread.tid, None)
         self.parking.forget(thread.tid)
         procmod.thread_ended(self, cpu, thread)
 
@@ -265,4 +277,4 @@ class MonolithicKernel:
                          processes_created=self._next_pid - 1, processes_live=live,
                          process_slots=len(self.processes),
                          frames_in_use=self.frames.in_use(), frames_retained=kept,
-                         sched=self.sched.statistics())
+                         sched=self.sched.statistics(), kcalls=self.kcalls)

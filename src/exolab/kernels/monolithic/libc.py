@@ -65,6 +65,7 @@ _WAIT = int(Sys.WAIT)
 _WRITE = int(Sys.WRITE)
 _WRITE_FROM = int(Sys.WRITE_FROM)
 _YIELD = int(Sys.YIELD)
+_KERNEL_TEST = int(Sys.KERNEL_TEST)
 _OPEN, _LSEEK, _FSYNC = int(Sys.OPEN), int(Sys.LSEEK), int(Sys.FSYNC)
 _UNLINK, _RENAME, _MKDIR = int(Sys.UNLINK), int(Sys.RENAME), int(Sys.MKDIR)
 _RMDIR, _LISTDIR, _STAT = int(Sys.RMDIR), int(Sys.LISTDIR), int(Sys.STAT)
@@ -90,6 +91,22 @@ class Libc(Personality):
         super().__init__(cpu)
         self._trap = cpu.trap
         self._rpc: dict[int, tuple[int, int]] = {}     # handle -> (req_w, rep_r)
+
+    def _enter(self, number: Any, *args: Any) -> Any:
+        """A kernel service: a trap from user level, a procedure call from code
+        resident in the kernel (the kernel's ``kcall``)."""
+        cpu = self._k.machine.cpu
+        t = cpu.current
+        if t is not None and t.tid in self._k._incode:
+            return self._k.kcall(cpu, self._proc, number, args)
+        return cpu.trap(number, *args)
+
+    def kernel_test(self, name: Any = None, *args: Any) -> Any:
+        """Run the kernel's built-in test ``name`` (kernels/monolithic/ktest.py) as
+        ``name(os, *args)`` in the kernel on this thread; its value. ENOENT: no such
+        test; ENOSYS: a kernel built without them."""
+        self._trap = self._enter        # from now on resident code's calls are calls
+        return self._trap(_KERNEL_TEST, name, args)
 
     # identity and time
     def getpid(self) -> int:

@@ -46,7 +46,8 @@ from exolab.kernels.common.paths import override
 from exolab.machine.costs import CostProfile, get_profile
 
 __all__ = ["ROWS", "OPTIONAL", "OSF1_PARTS", "OSF1_SHARE", "OSF1_PUBLIC_PARTS", "SYSCALL_PARTS",
-           "RPC_MESSAGE_PARTS", "TABLES", "derive", "path_table", "resolve"]
+           "RPC_MESSAGE_PARTS", "KSWITCH_PARTS", "KTHREAD_PARTS", "TABLES", "UNITS",
+           "derive", "path_table", "resolve"]
 
 EXO = "Engler, Kaashoek, O'Toole, Exokernel, SOSP'95"
 L4C = "Liedtke, On micro-Kernel Construction, SOSP'95"
@@ -126,6 +127,52 @@ SWITCH_PARTS: list[tuple[str, int, str]] = [
 _SYS_INSTR = sum(n for kind, n, _w in SYSCALL_PARTS if kind == "instr")
 _SYS_LOADS = sum(n for kind, n, _w in SYSCALL_PARTS if kind == "load")
 
+#: one switch between two kernel threads of one task, as kernel-resident code makes
+#: it (the SPIN paper's OSF/1 kernel-thread test: thread_sleep and thread_wakeup): the
+#: wakeup of the other (thread_wakeup_prim, thread_setrun: equal priorities, so no
+#: preemption request), the sleep (thread_sleep, assert_wait), thread_block's same-task
+#: path (no pmap_activate, no priority boost), switch_context with its call_pal swpctx
+#: (on every switch: the CPU charges none within one address space), thread_continue;
+#: counted from kern/sched_prim.c and arch/alpha/context.s
+KSWITCH_PARTS: list[tuple[str, int, str]] = [
+    ("instr", 3, "the test's loop"),
+    ("instr", 105, "thread_wakeup_prim: the wait hash (xor, % 59 by umulh), an spl pair, the bucket, remqueue, the state switch, wait_result, the call of thread_setrun"),
+    ("load", 33, "the same"),
+    ("instr", 58, "thread_setrun(TRUE): sched_stamp, the run-queue tests, run_queue_enqueue with enqueue_tail, the preemption test (not taken at equal priority)"),
+    ("load", 29, "the same"),
+    ("instr", 25, "thread_sleep: the call, the calls of assert_wait and thread_block (simple_unlock compiles away)"),
+    ("load", 7, "the same"),
+    ("instr", 80, "assert_wait: the interrupt-level test, the hash, an spl pair, enqueue_tail on the bucket, the wait fields"),
+    ("load", 31, "the same"),
+    ("instr", 122, "thread_block within one task: an spl pair, the boost test (kernel priority: none), dequeue_head, the quantum, ast_context, ru_nvcsw, same_task_count"),
+    ("load", 58, "the same"),
+    ("instr", 20, "switch_context beyond the register save and restore: the PCB, the FP test, active_threads, current_pcb, U_ADDRESS"),
+    ("load", 14, "the same"),
+    ("swpctx", 1, "switch_context's call_pal swpctx (the profile's asid_switch)"),
+    ("instr", 16, "thread_continue of the old thread"),
+    ("load", 7, "the same"),
+]
+
+#: a kernel thread's life when kernel-resident code makes it: kernel_thread()
+#: (thread_create, thread_start, thread_resume: direct calls, no Mach RPC), the child's
+#: thread_terminate and thread_halt_self onto the reaper's queue, and the reaper's
+#: thread_deallocate; the reaper runs between the joiner's sleep and the child, one
+#: more switch than the benchmark's two (its sleep and its wakeup: KSWITCH_PARTS).
+#: Counted from kern/thread.c, ipc_tt.c, ipc_kport.c, ipc_prims.c, zalloc.c,
+#: bsd/kern_fork.c, arch/alpha/pcb.c
+KTHREAD_PARTS: list[tuple[str, int, str]] = [
+    ("instr", 1044, "kernel_thread: thread_create (zalloc, a cached 16 KB stack from stack_alloc, the PCB and uthread placed on it, uarea_init, pcb_init with pmap_svatophys, ipc_thread_init's two port_allocs with their hash entries, the task and pset lists), ipc_thread_enable, thread_start, the priorities, thread_resume"),
+    ("load", 482, "the same"),
+    ("copy", 592, "*new_thread = thread_template (struct thread, 592 bytes)"),
+    ("zero", 1776, "t_procfs (88 bytes), the uthread (uarea_zero, 952) and the PCB (pcb_init, 736)"),
+    ("instr", 951, "the child: its frame and spl0, thread_terminate of itself (ipc_thread_disable, AST_TERMINATE), ipc_thread_terminate (both ports and hash entries torn down), thread_halt_self (thread_hold, the reaper queue)"),
+    ("load", 409, "the same"),
+    ("instr", 478, "the reaper: its dequeue, thread_dowait, thread_deallocate (thread_read_times, the task and pset lists, crfree, stack_free back to the cache, zfree)"),
+    ("load", 165, "the same"),
+    *[(kind, n, f"the reaper's switch, one more than the benchmark's: {what}")
+      for kind, n, what in KSWITCH_PARTS],
+]
+
 #: one Sun RPC message over a UDP socket on the loopback, sender and receiver (what
 #: OSF/1's cross-address-space test did: sockets and Sun RPC), beyond what the kernel
 #: charges by structure (the write's and the read's system calls, their byte copies,
@@ -192,6 +239,12 @@ ROWS: dict[str, str] = {
 OPTIONAL: dict[str, str] = {
     "mono_thread_path": "a kernel thread's life: thread and u-area structures, stack, "
                         "start, termination and reaping",
+    "mono_proc_call": "a service called as a procedure from kernel-resident code "
+                      "(ktest.py): the call and return",
+    "mono_kthread_path": "a kernel thread's life when kernel-resident code creates it "
+                         "(kernel_thread: direct calls, no RPC); 0: mono_thread_path",
+    "mono_kswitch_path": "a kernel thread's thread_wakeup, thread_sleep and switch within "
+                         "one task; 0: mono_switch_path",
 }
 
 
@@ -252,6 +305,9 @@ OSF1_PARTS: dict[str, tuple[str, list[tuple[str, int, str]]]] = {
         ("load", 127, "the same"),
         *[(kind, n, f"the reaper's switch, one more than the ABI's: {what}") for kind, n, what in SWITCH_PARTS],
     ]),
+    # a kernel thread's life and switch as kernel-resident code lives them
+    "mono_kthread_path": (f"{OSF1_SRC}kern/thread.c (kernel_thread, thread_create, thread_terminate, thread_halt_self, reaper_thread, thread_deallocate), kern/ipc_tt.c, ipc_kport.c, ipc_prims.c, zalloc.c, bsd/kern_fork.c, arch/alpha/pcb.c", KTHREAD_PARTS),
+    "mono_kswitch_path": (f"{OSF1_SRC}kern/sched_prim.c (thread_wakeup_prim, thread_setrun, thread_sleep, assert_wait, thread_block, thread_continue), arch/alpha/context.s switch_context", KSWITCH_PARTS),
     # a thread's sleep, the wakeup that readies it and the switch (counted above)
     "mono_switch_path": (f"{OSF1_SRC}bsd/kern_synch.c mpsleep, kern/sched_prim.c (assert_wait, thread_block, thread_wakeup_prim, thread_setrun, compute_my_priority), arch/alpha/context.s switch_context, arch/alpha/pmap.c pmap_activate, arch/alpha/spl.s", SWITCH_PARTS),
     # the generic system-call path around a null call: NetBSD/alpha's XentSys and
@@ -319,16 +375,19 @@ def derive(profile: CostProfile, parts: list[tuple[str, int, str]]) -> int:
             total += profile.copy_cost(count)
         elif kind == "trap":
             total += count * (profile.trap_entry + profile.trap_exit)
+        elif kind == "swpctx":     # a context swap the CPU's set_asid does not charge
+            total += count * profile.asid_switch
         else:
             raise ConfigError("unknown kind of path part", kind=kind,
-                              expected=["instr", "load", "zero", "copy", "cksum", "trap"])
+                              expected=["instr", "load", "zero", "copy", "cksum", "trap",
+                                        "swpctx"])
     return total
 
 
 #: how a part's count reads in a source string
 UNITS = {"instr": "instructions", "load": "loads/stores", "zero": "bytes zeroed",
           "copy": "bytes copied", "cksum": "bytes checksummed",
-          "trap": "PALcode callsys/retsys pairs"}
+          "trap": "PALcode callsys/retsys pairs", "swpctx": "PALcode swpctx calls"}
 
 
 def _osf1(row: str) -> tuple[str, int, str]:
@@ -367,6 +426,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("mono_refill",        8,  "Ultrix UTLB refill handler: ~8 instructions (mfc0, lw pte, mtc0, tlbwr, rfe)"),
         ("mono_pipe_op",     776,  f"calibrated: Ultrix pipe 199 us ({EXO}, Table 8); 4.3BSD pipes are socket pairs (sosend/soreceive, mbufs)"),
         ("mono_vm_op",       200,  "estimate: vm_map lookup + entry clipping, ~200 instructions (4.3BSD/Mach VM)"),
+        ("mono_proc_call",     6,  "estimate: a MIPS C call and return (jal, its delay slot, jr ra, the frame), ~6 instructions"),
     ]),
     # Athlon 64 running Linux 2.6 (the Singularity papers' baseline)
     "athlon64": _table([
@@ -378,6 +438,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("mono_refill",        0,  "x86 walks page tables in hardware (tlb_miss_entry holds the cost)"),
         ("mono_pipe_op",     500,  "estimate: Linux AF_UNIX stream send/recv (skb alloc, queue, wakeup), ~0.3 us"),
         ("mono_vm_op",       300,  "estimate: Linux find_vma + vma split/merge in mprotect"),
+        ("mono_proc_call",     5,  "estimate: an x86-64 call and return with its frame, ~5 cycles"),
     ]),
     # a 486-DX50 running a BSD-style Unix (the L3/L4 papers' machine; no paper row pins it)
     "i486": _table([
@@ -389,6 +450,7 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("mono_refill",       10,  "the 486 walks page tables in hardware; ~10 instructions stand for loading the PTE this kernel keeps in its own table"),
         ("mono_pipe_op",      776, "estimate: BSD pipes are socket pairs (sosend/soreceive, mbufs), as the dec5000 row"),
         ("mono_vm_op",       200,  "estimate: vm_map lookup + entry clipping, ~200 instructions (4.3BSD/Mach VM)"),
+        ("mono_proc_call",     8,  "estimate: a 486 call and return with its frame (call 3, push/pop, ret 5 cycles)"),
     ]),
     # DEC 3000/400 (133 MHz Alpha 21064) running DEC OSF/1 V2.1 (the SPIN paper's
     # baseline): a Mach 2.5-derived kernel with the 4.3BSD interface on top
@@ -402,6 +464,9 @@ TABLES: dict[str, dict[str, tuple[int, str]]] = {
         ("mono_refill",        10, "estimate: the PALcode DTB-miss routine's fetch of the PTE from the virtual page table"),
         _osf1("mono_pipe_op"),
         _calibrated("mono_vm_op", 4319, "OSF/1 prot1 45 us (one page)"),
+        ("mono_proc_call",    17, "estimate: a C call through the GOT and its return (ldq pv, jsr, two ldgp pairs, ret: 6 instructions and 2 loads) with the 21064's dependent-load and computed-jump bubbles, as SPIN's spin_proc_call on the same chip (0.13 us, SPIN SOSP'95 Table 2)"),
+        _osf1("mono_kthread_path"),
+        _osf1("mono_kswitch_path"),
     ]),
 }
 

@@ -171,8 +171,17 @@ def sys_thread_create(k: "MonolithicKernel", cpu: CPU, proc: Process, entry: Any
     func(entry, "entry")
     args = program_args(args)
     admit_thread(k, proc)
-    cpu.charge(k.paths["mono_thread_path"])     # (0 where the profile has no row)
+    cpu.charge(_creation(k, cpu))
     return start_thread(k, proc, entry, args).tid
+
+
+def _creation(k: "MonolithicKernel", cpu: CPU) -> int:
+    """The cycles of a thread's life: kernel_thread's when kernel-resident code makes
+    it (ktest.py; where the profile has that row), else a program's (0: no row)."""
+    t = cpu.current
+    if k.builds_kernel_tests and t is not None and t.tid in k._incode:
+        return k.paths["mono_kthread_path"] or k.paths["mono_thread_path"]
+    return k.paths["mono_thread_path"]
 
 
 def sys_yield(k: "MonolithicKernel", cpu: CPU, proc: Process) -> int:

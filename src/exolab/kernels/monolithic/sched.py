@@ -49,6 +49,11 @@ class Scheduler:
         self.ready: deque[SimThread] = deque()  # runnable, not running
         self.asleep: dict[int, list[SimThread]] = {}   # tid -> queue it sleeps on
         self.c_switch = kernel.paths["mono_switch_path"]
+        # a kernel-resident thread's switch (ktest.py: thread_sleep within one task),
+        # on a kernel built with resident tests whose profile has the row
+        ks = kernel.paths.get("mono_kswitch_path", 0)
+        self._resident = kernel._incode if kernel.builds_kernel_tests and ks else None
+        self.c_kswitch = ks or self.c_switch
         self.switches = self.sleeps = self.wakeups = self.preemptions = 0
 
     def make_ready(self, t: SimThread) -> None:
@@ -59,7 +64,9 @@ class Scheduler:
     def _switch(self, cpu: CPU, t: SimThread) -> None:
         """Run ``t``: charge the scheduler path, switch address space and context."""
         clk = cpu.clock                 # cpu.charge, inlined (two switches per pipe round trip)
-        clk.now += self.c_switch
+        res, cur = self._resident, cpu.current
+        clk.now += (self.c_kswitch if res and cur is not None and cur.tid in res
+                    else self.c_switch)
         if clk.now >= clk.deadline:
             cpu.service()
         self.switches += 1

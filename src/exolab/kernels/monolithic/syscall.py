@@ -26,7 +26,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.kernels.common.args import call_error
-from exolab.kernels.monolithic import fs, pipe, proc, rpc, shm, signal, vm
+from exolab.kernels.monolithic import fs, ktest, pipe, proc, rpc, shm, signal, vm
 from exolab.kernels.monolithic import socket as sock
 from exolab.kernels.common import park                  # thread_park, thread_unpark
 from exolab.machine.cpu import CPU
@@ -69,6 +69,7 @@ class Sys(IntEnum):
     THREAD_YIELD = 27
     THREAD_PARK = 28        # the park/unpark pair (kernels/common/park.py)
     THREAD_UNPARK = 29
+    KERNEL_TEST = 30        # a test the kernel is built with (ktest.py)
     # the file calls (fs.py), numbered apart so other call groups can grow below
     OPEN = 40
     LSEEK = 41
@@ -123,6 +124,7 @@ TABLE: dict[int, tuple[Handler, int]] = {
     Sys.THREAD_YIELD: (proc.sys_thread_yield, 0),
     Sys.THREAD_PARK: (park.sys_thread_park, 0),
     Sys.THREAD_UNPARK: (park.sys_thread_unpark, 1),
+    Sys.KERNEL_TEST: (ktest.sys_kernel_test, 2),
     Sys.OPEN: (fs.sys_open, 3),
     Sys.LSEEK: (fs.sys_lseek, 3),
     Sys.FSYNC: (fs.sys_fsync, 1),

@@ -27,7 +27,7 @@ from exolab.kernels.spin.core import Context, Strand
 from exolab.kernels.spin.cthreads import CCondition, CThread
 from exolab.kernels.spin.dispatch import Binding, Owner
 from exolab.kernels.spin.domain import Domain
-from exolab.kernels.spin.kernel import leave
+from exolab.kernels.monolithic.ktest import leave
 from exolab.kernels.spin.net import event_interface
 from exolab.machine.cpu import CPU
 from exolab.safe.load import _compile_module, _exec_module

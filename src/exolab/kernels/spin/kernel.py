@@ -43,6 +43,7 @@ from exolab.errors import KernelPanic, SyscallError
 from exolab.hostint import host_interrupted
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.monolithic.kernel import MonolithicKernel, MonoStats
+from exolab.kernels.monolithic.ktest import enter, leave
 from exolab.kernels.monolithic.limits import MAX_NESTING
 from exolab.kernels.monolithic.proc import Process
 from exolab.kernels.monolithic.rpc import RpcNames
@@ -76,7 +77,6 @@ EXTENSIONS = frozenset({"read_into", "write_from", "spin_kernel", "domain_create
 class SpinStats(MonoStats):
     """The UNIX server's counters with SPIN's own."""
 
-    kcalls: int = 0                         # in-kernel procedure calls (no trap)
     extensions: int = 0                     # extensions loaded
     unloaded: int = 0                       # extensions unloaded for a fault
     dispatch: DispatchStats | None = None
@@ -87,6 +87,7 @@ class Spin(MonolithicKernel):
 
     name = "spin"
     places_stack = False
+    builds_kernel_tests = False     # its own way in: verified extensions (spin_kernel)
     declaration = Declaration(
         # the UNIX server's refusals; and sockets: SPIN's NIC belongs to its event-
         # driven driver (Ether.PacketArrived, net.py), not to the UNIX stack
@@ -106,8 +107,6 @@ class Spin(MonolithicKernel):
         self.rpc = RpcNames(self.sched)
         self.services = self.rpc.services
         self.extensions: list[Owner] = []           # every extension ever loaded
-        self.kcalls = 0
-        self._incode: dict[int, int] = {}           # tid -> depth of in-kernel code
         self._incall: dict[int, int] = {}           # tid -> depth of in-kernel calls
         self._refs: dict[int, RefTable] = {}        # pid -> externalized references
         self._owners: dict[int, Owner] = {}          # id(extension namespace) -> owner
@@ -310,21 +309,6 @@ class Spin(MonolithicKernel):
             extensions=len(self.extensions),
             unloaded=sum(1 for o in self.extensions if not o.loaded),
             dispatch=self.dispatcher.statistics())
-
-
-def enter(depths: dict[int, int], tid: int) -> None:
-    """One level deeper for thread ``tid`` in ``depths`` (in-kernel code or calls)."""
-    depths[tid] = depths.get(tid, 0) + 1
-
-
-def leave(depths: dict[int, int], tid: int) -> None:
-    """One level out for ``tid``; at depth 0 its entry goes (``tid in depths``
-    means "inside")."""
-    left = depths.get(tid, 1) - 1
-    if left:
-        depths[tid] = left
-    else:
-        depths.pop(tid, None)
 
 
 def _probe(n: int) -> None:

@@ -252,7 +252,7 @@ UNIX_SERVER: dict[str, str] = {
     "mono_signal_path": "spin_upcall_path", "mono_exec_path": "spin_exec_path",
     "mono_thread_path": "spin_strand_create", "mono_pte_op": "spin_pte_op",
     "mono_refill": "spin_refill", "mono_pipe_op": "spin_pipe_op",
-    "mono_vm_op": "spin_vm_op",
+    "mono_vm_op": "spin_vm_op", "mono_proc_call": "spin_proc_call",
 }
 
 
@@ -272,7 +272,8 @@ def _elsewhere(profile: str, proc_call: int, raise_: int, fault: int,
     monolithic kernel's table there, SPIN's mechanisms from instruction counts."""
     mono = mono_paths.path_table(profile)
     same = "the UNIX server runs the monolithic kernel's code: its row on this profile"
-    rows = [(spin, mono.get(m, (0, ""))[0], same) for m, spin in UNIX_SERVER.items()]
+    rows = [(spin, mono.get(m, (0, ""))[0], same) for m, spin in UNIX_SERVER.items()
+            if spin != "spin_proc_call"]                # SPIN's own mechanism, below
     rows += [
         ("spin_proc_call", proc_call, "estimate: ~12 instructions (load import slot, call, prologue/epilogue)"),
         ("spin_raise", raise_, "estimate: ~25 instructions (handler list, one guard test)"),

@@ -41,9 +41,6 @@ class SpinLibc(Libc):
 
     def __init__(self, kernel: "Spin", proc: "Process") -> None:
         super().__init__(kernel, proc)
-        self._cpu_trap = kernel.machine.cpu.trap
-        self._incode = kernel._incode
-        self._kcall = kernel.kcall
         self._trap = self._enter
 
     # sockets: refused (the NIC is the event-driven driver's: Ether.PacketArrived)
@@ -58,13 +55,6 @@ class SpinLibc(Libc):
 
     def recvfrom(self, fd: int, n: int) -> tuple[bytes, tuple[str, int]]:
         raise _no_sockets()
-
-    def _enter(self, number: Any, *args: Any) -> Any:
-        """A kernel service: a trap from user level, a procedure call in the kernel."""
-        t = self._cpu.current  # type: ignore[attr-defined]
-        if t is not None and t.tid in self._incode:
-            return self._kcall(self._cpu, self._proc, number, args)  # type: ignore[arg-type]
-        return self._cpu_trap(number, *args)
 
     # SPIN's calls (docs/spin.md)
     def spin_kernel(self, fn: Callable[..., Any], *args: Any) -> Any:
