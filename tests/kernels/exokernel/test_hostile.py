@@ -25,7 +25,7 @@ EXOKERNEL_STATUS = {
     "handler bad signature": "fault in upcall: TypeError",
     "unaligned": "unhandled exception ADDR_STORE",
 }
-MONOLITHIC_ONLY = {"read_into", "write_from"}       # libc extras, not ABI calls
+MONOLITHIC_ONLY = {"read_into", "write_from", "kernel_test"}   # libc extras, not ABI calls
 
 
 def _garbage(os: ABI, log: dict[str, Any]) -> None:
