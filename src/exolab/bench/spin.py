@@ -51,6 +51,7 @@ column once it is registered).
 Interface::
 
     BENCHMARKS, PROGRAMS, ITERATION, NEEDS, KERNELS
+    BUILT_IN                 kernel-thread body -> its name built into the monolithic kernel
     run_spin(ctx) -> SuiteOutput                (registered as ``spin``)
 """
 from __future__ import annotations
@@ -68,7 +69,7 @@ from exolab.errors import SyscallError
 from exolab.kernels import kernel_names
 from exolab.kernels.monolithic import ktest
 
-__all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "NEEDS", "KERNELS", "run_spin"]
+__all__ = ["BENCHMARKS", "PROGRAMS", "ITERATION", "NEEDS", "KERNELS", "BUILT_IN", "run_spin"]
 
 PAGE = 4096
 #: the comparison kernels, in table order (those registered run)
@@ -118,12 +119,15 @@ def _resident(os: Any, body: Callable[..., None], n: int) -> None:
     if hasattr(os, "spin_kernel"):
         os.spin_kernel(body, n)
         return
-    try:
-        os.kernel_test(f"spin.{body.__name__.lstrip('_')}", n)
-    except SyscallError as e:
-        if e.errno != "ENOSYS":
-            raise
-        body(os, n)
+    name = BUILT_IN.get(body)
+    if name is not None:
+        try:
+            os.kernel_test(name, n)
+            return
+        except SyscallError as e:
+            if e.errno != "ENOSYS":
+                raise
+    body(os, n)
 
 
 def inkernel_call(os: Any, n: int) -> None:
@@ -208,9 +212,11 @@ def ping_pong(os: Any, n: int) -> None:
     _resident(os, _ping_pong_mach if hasattr(os, "msg_rpc") else _ping_pong, n)
 
 
-# the kernel-thread bodies, built into the monolithic kernel (its OSF/1 test)
-ktest.register("spin.fork_join", _fork_join)
-ktest.register("spin.ping_pong", _ping_pong)
+#: the kernel-thread bodies built into the monolithic kernel (its OSF/1 test), by name
+BUILT_IN: dict[Callable[..., None], str] = {_fork_join: "spin.fork_join",
+                                           _ping_pong: "spin.ping_pong"}
+for _body, _name in BUILT_IN.items():
+    ktest.register(_name, _body)
 
 
 def _nothing(os: ABI) -> int:
