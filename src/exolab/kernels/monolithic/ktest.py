@@ -5,8 +5,10 @@ provided by each kernel (thread_sleep and thread_wakeup in DEC OSF/1 and
 Mach ...)" (SOSP'95, section 5.2): code inside the OSF/1 kernel, which the
 SPIN group could build, having OSF/1's source. A monolithic kernel loads no
 code at run time; what runs in it was linked into it. This module is that
-link step: trusted test bodies registered by name (:func:`register`) are part
-of every monolithic kernel, and a program asks for one by name with the ABI
+link step: trusted test bodies registered by name (:func:`register`; the
+modules of :data:`BUILT_WITH` are linked in at the first lookup: the spin
+suite's kernel-thread bodies) are part of every monolithic kernel, and a
+program asks for one by name with the ABI
 extension ``kernel_test(name, *args)``. The body runs on the calling thread in
 kernel mode:
 
@@ -24,6 +26,7 @@ with the module and answer ENOSYS.
 Interface::
 
     register(name, fn)            build fn(os, *args) into the kernel as ``name``
+    BUILT_WITH                    modules linked in (imported) at the first lookup
     tests() -> tuple of names
     sys_kernel_test(k, cpu, proc, name, args)    the system call (KERNEL_TEST)
     kcall(k, cpu, proc, number, args)            a service called from resident code
@@ -31,6 +34,7 @@ Interface::
 """
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import KernelPanic, SyscallError
@@ -44,10 +48,23 @@ if TYPE_CHECKING:
     from exolab.kernels.monolithic.proc import Process
     from exolab.machine.cpu import CPU
 
-__all__ = ["register", "tests", "sys_kernel_test", "kcall", "enter", "leave"]
+__all__ = ["BUILT_WITH", "register", "tests", "sys_kernel_test", "kcall", "enter", "leave"]
 
 #: name -> the test body the kernel was built with
 _TESTS: dict[str, Callable[..., Any]] = {}
+#: the modules whose tests every monolithic kernel is built with (imported at the first
+#: lookup, so a program run any way finds them): the spin suite's kernel-thread bodies
+BUILT_WITH = ("exolab.bench.spin",)
+_built = False
+
+
+def _build() -> None:
+    """Link the test modules in (once): importing one registers its bodies."""
+    global _built
+    if not _built:
+        _built = True
+        for module in BUILT_WITH:
+            importlib.import_module(module)
 
 
 def register(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,6 +80,7 @@ def register(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def tests() -> tuple[str, ...]:
     """The names of the tests the kernel is built with, sorted."""
+    _build()
     return tuple(sorted(_TESTS))
 
 
@@ -87,6 +105,7 @@ def sys_kernel_test(k: "MonolithicKernel", cpu: "CPU", proc: "Process", name: An
     if not k.builds_kernel_tests:
         raise SyscallError("ENOSYS", "this kernel is not built with kernel tests",
                            kernel=k.name)
+    _build()
     fn = _TESTS.get(name) if type(name) is str else None
     if fn is None:
         raise SyscallError("ENOENT", "no such kernel test", name=shown(name))
