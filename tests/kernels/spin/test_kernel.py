@@ -33,19 +33,23 @@ def test_an_in_kernel_call_takes_no_trap() -> None:
     assert _stats(user).traps >= 10                      # at user level: traps
 
 
+def protect_and_store(os: Any, n: int) -> None:
+    """``n`` times: protect a page read-only and store to it; the fault handler
+    restores write access; print the value stored last."""
+    va = os.mmap(4096, PROT_RW)
+    os.store(va, 1)
+
+    def handler(os: Any, vaddr: int, write: bool) -> None:
+        os.mprotect(vaddr & ~4095, 4096, PROT_RW)
+    os.set_fault_handler(handler)
+    for i in range(n):
+        os.mprotect(va, 4096, PROT_READ)
+        os.store(va, i)
+    os.print("value", os.load(va))
+
+
 def test_a_fault_handler_runs_in_the_kernel_no_upcall_no_sigreturn() -> None:
-    def main(os: Any, n: int) -> None:
-        va = os.mmap(4096, PROT_RW)
-        os.store(va, 1)
-
-        def handler(os: Any, vaddr: int, write: bool) -> None:
-            os.mprotect(vaddr & ~4095, 4096, PROT_RW)
-        os.set_fault_handler(handler)
-        for i in range(n):
-            os.mprotect(va, 4096, PROT_READ)
-            os.store(va, i)
-        os.print("value", os.load(va))
-
+    main = protect_and_store
     a = run_program(main, 5, kernel="spin", profile="alpha")
     b = run_program(main, 10, kernel="spin", profile="alpha")
     assert b.console == ["value 9"] and b.faults == []

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from exolab.abi import PROT_READ, PROT_RW
 from exolab.kernels.monolithic import paths as mono_paths
 from exolab.kernels.spin import paths
 from exolab.machine.costs import get_profile
 from exolab.runner import run_program
+
+from .test_kernel import protect_and_store
 
 
 def test_the_counted_rows_are_their_parts_priced_by_the_profile() -> None:
@@ -39,20 +40,8 @@ def test_one_spin_row_is_calibrated_and_the_counts_are_the_sources() -> None:
     assert table["spin_strand_state"][0] * 4 < table["spin_switch_path"][0]
 
 
-def _faults(os: Any, n: int) -> None:
-    va = os.mmap(4096, PROT_RW)
-    os.store(va, 1)
-
-    def handler(os: Any, vaddr: int, write: bool) -> None:
-        os.mprotect(vaddr & ~4095, 4096, PROT_RW)
-    os.set_fault_handler(handler)
-    for i in range(n):
-        os.mprotect(va, 4096, PROT_READ)
-        os.store(va, i)
-
-
 def _inside(os: Any, n: int) -> None:
-    os.spin_kernel(_faults, n)
+    os.spin_kernel(protect_and_store, n)
 
 
 def _per_iteration(program: Any) -> float:
@@ -67,6 +56,6 @@ def test_a_fault_taken_in_the_kernel_pays_the_kernel_fault_checks() -> None:
     kernel the mprotect is a procedure call instead of a trap, and the fault adds
     the kernel-mode checks; nothing else differs."""
     r, p = paths.resolve("alpha"), get_profile("alpha")
-    user, kernel = _per_iteration(_faults), _per_iteration(_inside)
+    user, kernel = _per_iteration(protect_and_store), _per_iteration(_inside)
     trap = p.trap_entry + p.trap_exit + r["spin_syscall_path"]
     assert kernel - user == r["spin_kernel_fault"] + r["spin_proc_call"] - trap
