@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exolab.errors import SyscallError
 from exolab.kernels.monolithic import ktest
@@ -102,3 +104,20 @@ def test_a_name_is_built_in_once() -> None:
     with pytest.raises(ValueError):
         ktest.register("test.getpids", _fails)
     assert {"test.getpids", "test.fails"} <= set(ktest.tests())
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.booleans()), max_size=60))
+def test_depth_counters_nest_per_thread(ops: list[tuple[int, bool]]) -> None:
+    """enter/leave keep one depth per thread; a thread is inside exactly while its
+    depth is positive, and leaving more than entering never goes below outside."""
+    depths: dict[int, int] = {}
+    model = {tid: 0 for tid in range(4)}
+    for tid, going_in in ops:
+        if going_in:
+            ktest.enter(depths, tid)
+            model[tid] += 1
+        else:
+            ktest.leave(depths, tid)
+            model[tid] = max(0, model[tid] - 1)
+        assert {t for t, d in model.items() if d} == set(depths)
+        assert all(depths[t] == model[t] for t in depths)
