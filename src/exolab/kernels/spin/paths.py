@@ -281,7 +281,7 @@ def _elsewhere(profile: str, proc_call: int, raise_: int, fault: int,
         ("spin_kernel_fault", 100, "estimate: ~100 instructions of heap-range and restartable-sequence checks"),
         ("spin_cthread_op", 80, "estimate: ~80 instructions (descriptor and queue work)"),
         ("spin_kthread_op", 150, "estimate: ~150 instructions (the kernel-thread interface's decode and handle lookup)"),
-        ("spin_strand_state", mono.get("mono_switch_path", (0, ""))[0] // 4, "estimate: the trusted package's Checkpoint or Resume of one strand, a quarter of the switch path (as on alpha: 250 of 1,050)"),
+        ("spin_strand_state", mono.get("mono_switch_path", (0, ""))[0] // 10, "estimate: the trusted package's Checkpoint or Resume of one strand, a tenth of the switch path (as on alpha, counted from SPIN's source: 71 of 773)"),
     ]
     rows = [(r, c if r != "spin_strand_create" else strand, s) for r, c, s in rows]
     return _table(rows)
