@@ -80,7 +80,9 @@ def test_source_text_loads_like_a_file() -> None:
 
 def test_the_runtime_importer_refuses_what_the_verifier_would() -> None:
     imp = namespace("m")["__builtins__"]["__import__"]
-    assert imp("math", None, None, ("sqrt",)) is math
+    got = imp("math", None, None, ("sqrt", "factorial"))
+    assert got.sqrt is math.sqrt and vars(got).keys() == {"sqrt", "factorial"}
+    assert got.factorial is not math.factorial      # the guarded one
     for name, fromlist in (("sys", ("path",)), ("math", ()), ("math", ("_x",))):
         with pytest.raises(VerifyError):
             imp(name, None, None, fromlist)

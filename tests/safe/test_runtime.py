@@ -11,7 +11,7 @@ from exolab.apps.microbench import PROGRAMS
 from exolab.errors import ProgramFault
 from exolab.kernels import kernel_names
 from exolab.runner import run_program
-from exolab.safe import runtime
+from exolab.safe import guards, runtime
 
 KERNELS = kernel_names()      # every registered kernel
 
@@ -187,8 +187,8 @@ def huge_values(os: Any, base: int, exp: int) -> None:
 
 @pytest.fixture
 def small_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtime, "MAX_BITS", 64)
-    monkeypatch.setattr(runtime, "MAX_ITEMS", 64)
+    monkeypatch.setattr(guards, "MAX_BITS", 64)
+    monkeypatch.setattr(guards, "MAX_ITEMS", 64)
 
 
 def test_one_operation_cannot_build_a_huge_value(small_values: None) -> None:

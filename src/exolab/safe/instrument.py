@@ -1,45 +1,64 @@
-"""Instrumentation of verified code: fuel on every loop, a depth count on every call.
+"""Instrumentation of verified code: fuel on every loop and call, a depth count on
+every call, guards on the operations one step of which could exhaust the host.
 
 Applied to a tree *after* :mod:`exolab.safe.verify` accepted it, so the names
-it inserts (``__exolab_tick__``, ``__exolab_enter__``, ``__exolab_leave__``; dunder
-names, so a class body does not mangle them) are
-names the program itself could never write. What they do is
-:mod:`exolab.safe.runtime`'s business; nothing here charges a cycle.
+it inserts (``__exolab_tick__``, ``__exolab_mul__``, ...; dunder names, so a
+class body does not mangle them) are names the program itself could never
+write. What they do is :mod:`exolab.safe.runtime`'s and
+:mod:`exolab.safe.guards`' business; nothing here charges a cycle.
 
-- every ``for``/``while`` body starts with the tick inlined:
-  ``__exolab_fuel__.left -= 1`` and, when it reaches 0, ``__exolab_look__()``;
-- every comprehension ``for`` gets ``if __exolab_tick__()`` as its first
-  condition (the tick returns True);
+- every ``for``/``while`` body, and every function body, starts with the tick
+  inlined: ``__exolab_fuel__.left -= 1`` and, when it reaches 0,
+  ``__exolab_look__()``; every lambda body is ``__exolab_tick__() and body``;
+  every comprehension ``for`` gets ``if __exolab_tick__()`` as its first
+  condition (the tick returns True). A C loop that calls back into the program
+  (``sum`` over an object whose ``__next__`` never stops) so ticks too;
 - every function that is not a generator counts itself in the running
   greenlet's depth for the time of its body (:func:`_depth_guard`, inlined;
   ``__exolab_enter__``/``__exolab_leave__`` are the same as calls). Generator bodies
   are not counted (a suspended generator is not on the stack), nor lambdas
   (an expression has no ``finally``): see docs/security.md, stated limits;
-- ``a ** b`` and ``a << b`` (unless both are small int constants) and ``*``
-  with a literal sequence operand (``b"x" * n``, ``[0] * n``) become calls of
-  size-checking guards, so one operation cannot exhaust the host.
+- ``for x in range(...)`` (statement or comprehension) iterates the builtin
+  range, since its loop ticks; every other ``range`` is the metered
+  :class:`~exolab.safe.guards.Range` the namespace binds;
+- ``a ** b``, ``a << b`` (unless both are small int constants), ``a * b``
+  (unless both are constants), ``a + b`` (unless one is a constant), ``a // b``
+  and ``a % b`` (unless the right one is a number constant), and the augmented
+  forms of these on a name, ``x.attr`` or ``x[k]`` (``x``, ``k`` names or
+  constants), become calls of guards; so do calls of ``bytes``/``bytearray``
+  by name, the size-building methods (``s.ljust``, ``sep.join``,
+  ``fmt.format``... :data:`~exolab.safe.guards.SIZED_METHODS`) whether called
+  or only named, ``getattr(x, "ljust")``, f-string fields with a computed
+  spec and f-strings with two or more fields.
 
 Interface::
 
     instrument(tree) -> tree       (in place)
-    TICK ENTER LEAVE FUEL LOOK CURRENT DEPTHS DEEP POW SHL REP   the globals it names
+    TICK ENTER LEAVE FUEL LOOK CURRENT DEPTHS DEEP RANGE
+    POW SHL MUL ADD IADD IMUL DIV MOD CALL ATTR FMT BUILT   the globals it names
 """
 from __future__ import annotations
 
 import ast
 from typing import Any, TypeVar
 
-from exolab.safe.runtime import MAX_BITS, PROGRAM_DEPTH
+from exolab.safe.guards import MAX_BITS, MAX_ITEMS, SIZED_METHODS
+from exolab.safe.runtime import PROGRAM_DEPTH
 
 __all__ = ["instrument", "TICK", "ENTER", "LEAVE", "FUEL", "LOOK", "CURRENT", "DEPTHS",
-           "DEEP", "POW", "SHL", "REP"]
+           "DEEP", "RANGE", "POW", "SHL", "MUL", "ADD", "IADD", "IMUL", "DIV", "MOD",
+           "CALL", "ATTR", "FMT", "BUILT"]
 
 _T = TypeVar("_T", bound=ast.AST)
 
 TICK, ENTER, LEAVE = "__exolab_tick__", "__exolab_enter__", "__exolab_leave__"
 FUEL, LOOK = "__exolab_fuel__", "__exolab_look__"
 CURRENT, DEPTHS, DEEP = "__exolab_current__", "__exolab_depths__", "__exolab_deep__"
-POW, SHL, REP = "__exolab_pow__", "__exolab_shl__", "__exolab_rep__"
+RANGE = "__exolab_range__"
+POW, SHL, MUL, ADD = "__exolab_pow__", "__exolab_shl__", "__exolab_mul__", "__exolab_add__"
+IADD, IMUL, DIV, MOD = "__exolab_iadd__", "__exolab_imul__", "__exolab_div__", "__exolab_mod__"
+CALL, ATTR = "__exolab_call__", "__exolab_attr__"
+FMT, BUILT = "__exolab_format__", "__exolab_built__"
 G, D = "__exolab_g__", "__exolab_d__"         # locals of an instrumented function
 
 
@@ -100,18 +119,94 @@ def _small_constant(op: ast.operator, a: ast.expr, b: ast.expr) -> bool:
     return y <= 0 or x.bit_length() + y <= MAX_BITS
 
 
+def _number(x: ast.expr) -> bool:
+    """True if ``x`` is an int, float or complex constant."""
+    return isinstance(x, ast.Constant) and type(x.value) in (int, float, complex, bool)
+
+
+def _const(x: ast.expr) -> bool:
+    """True if ``x`` is a constant."""
+    return isinstance(x, ast.Constant)
+
+
+def _long_spec(text: str) -> bool:
+    """True if a constant format spec or ``%`` format has a run of 8+ digits or a
+    ``*`` width (what :func:`guards._check_spec` looks at)."""
+    run = 0
+    for c in text:
+        run = run + 1 if c.isdigit() else 0
+        if run > len(str(MAX_ITEMS)) - 1:
+            return True
+    return False
+
+
+def _safe_percent(x: ast.expr) -> bool:
+    """True if ``x`` is a constant ``%`` format with no ``*``, no long width and at
+    most one conversion (so the result cannot be a doubling of an operand)."""
+    v = x.value if isinstance(x, ast.Constant) else None
+    if isinstance(v, bytes):
+        v = v.decode("latin-1")
+    if not isinstance(v, str):
+        return False
+    text = v
+    return "*" not in text and not _long_spec(text) and \
+        text.replace("%%", "").count("%") <= 1
+
+
 def _guard_for(op: ast.operator, a: ast.expr, b: ast.expr) -> str | None:
-    """The guard ``a op b`` needs (``**``, ``<<``, a literal sequence ``*``), or None."""
+    """The guard ``a op b`` needs, or None (see the module docstring for the rules)."""
     if isinstance(op, (ast.Pow, ast.LShift)):
         if _small_constant(op, a, b):
             return None
         return POW if isinstance(op, ast.Pow) else SHL
-    if isinstance(op, ast.Mult) and any(
-            isinstance(x, (ast.List, ast.Tuple, ast.JoinedStr))
-            or (isinstance(x, ast.Constant) and type(x.value) in (str, bytes))
-            for x in (a, b)):
-        return REP
+    if isinstance(op, ast.Mult):
+        return None if _const(a) and _const(b) else MUL
+    if isinstance(op, ast.Add):
+        return None if _const(a) or _const(b) else ADD
+    if isinstance(op, ast.FloorDiv):
+        return None if _number(b) or _number(a) else DIV
+    if isinstance(op, ast.Mod):
+        if isinstance(a, ast.Constant) and type(a.value) in (str, bytes):
+            return None if _safe_percent(a) else MOD
+        return None if _number(b) or _number(a) else MOD
     return None
+
+
+_IN_PLACE = {ADD: IADD, MUL: IMUL}
+
+
+def _pure(x: ast.expr) -> bool:
+    """True if evaluating ``x`` twice is the same as once: a name, a constant."""
+    return isinstance(x, (ast.Name, ast.Constant))
+
+
+def _reloadable(t: ast.expr) -> bool:
+    """True if an augmented target can be read and then stored again: ``n``,
+    ``n.attr``, ``n[k]`` (``n``, ``k`` names or constants)."""
+    if isinstance(t, ast.Name):
+        return True
+    if isinstance(t, ast.Attribute):
+        return isinstance(t.value, ast.Name)
+    return isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and _pure(t.slice)
+
+
+def _load(t: ast.expr) -> ast.expr:
+    """A Load-context copy of the (reloadable) target ``t``."""
+    if isinstance(t, ast.Name):
+        return ast.Name(t.id, ast.Load())
+    if isinstance(t, ast.Attribute):
+        return ast.Attribute(ast.Name(t.value.id, ast.Load()), t.attr, ast.Load())  # type: ignore[attr-defined]
+    return ast.Subscript(ast.Name(t.value.id, ast.Load()), t.slice, ast.Load())  # type: ignore[attr-defined]
+
+
+def _spec_fields(spec: ast.JoinedStr) -> bool:
+    """True if a format spec is computed (has a field of its own)."""
+    return any(isinstance(v, ast.FormattedValue) for v in spec.values)
+
+
+def _spec_text(spec: ast.JoinedStr) -> str:
+    """The text of a constant format spec."""
+    return "".join(str(v.value) for v in spec.values if isinstance(v, ast.Constant))
 
 
 def _is_generator(fn: ast.FunctionDef) -> bool:
@@ -128,10 +223,27 @@ def _is_generator(fn: ast.FunctionDef) -> bool:
 
 
 class _Instrument(ast.NodeTransformer):
-    """Inserts the ticks and the depth count; keeps every line number."""
+    """Inserts the ticks, the depth count and the guards; keeps every line number.
+
+    ``bound`` is every name the program binds: a call of ``range`` or ``bytes``
+    is only rewritten where that name is still the builtin."""
+
+    def __init__(self, bound: frozenset[str]) -> None:
+        self.bound = bound
+
+    def _builtin(self, x: ast.expr, *names: str) -> bool:
+        """True if ``x`` is one of the builtins ``names``, not rebound by the program."""
+        return isinstance(x, ast.Name) and x.id in names and x.id not in self.bound
+
+    def _own_range(self, it: ast.expr) -> None:
+        """Give ``for ... in range(...)`` the builtin range (its loop ticks already)."""
+        if isinstance(it, ast.Call) and self._builtin(it.func, "range"):
+            it.func = ast.copy_location(ast.Name(RANGE, ast.Load()), it.func)
 
     def _loop(self, node: Any) -> Any:
         self.generic_visit(node)
+        if isinstance(node, ast.For):
+            self._own_range(node.iter)
         first = node.body[0]
         node.body[:0] = [ast.copy_location(s, first) for s in _fuel_check()]
         return node
@@ -148,33 +260,86 @@ class _Instrument(ast.NodeTransformer):
 
     def visit_AugAssign(self, node: ast.AugAssign) -> Any:
         self.generic_visit(node)
-        if not isinstance(node.target, ast.Name) or \
-                _guard_for(node.op, node.target, node.value) is None:
+        guard = _guard_for(node.op, _load(node.target), node.value) \
+            if _reloadable(node.target) else None
+        if guard is None:
             return node
-        value = ast.BinOp(ast.Name(node.target.id, ast.Load()), node.op, node.value)
-        return ast.copy_location(ast.Assign([node.target], self.visit_BinOp(
-            ast.copy_location(value, node))), node)
+        call = ast.Call(ast.Name(_IN_PLACE.get(guard, guard), ast.Load()),
+                        [_load(node.target), node.value], [])
+        return ast.copy_location(ast.Assign([node.target], ast.copy_location(call, node)),
+                                 node)
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        f = node.func
+        if self._builtin(f, "getattr") and len(node.args) in (2, 3) and \
+                not node.keywords and isinstance(node.args[1], ast.Constant) and \
+                node.args[1].value in SIZED_METHODS:
+            self.generic_visit(node)
+            return ast.copy_location(ast.Call(ast.Name(ATTR, ast.Load()), node.args, []),
+                                     node)
+        self.generic_visit(node)
+        if self._builtin(f, "bytes", "bytearray"):
+            return ast.copy_location(
+                ast.Call(ast.Name(CALL, ast.Load()), [f, *node.args], node.keywords), node)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        self.generic_visit(node)
+        if not isinstance(node.ctx, ast.Load) or node.attr not in SIZED_METHODS:
+            return node
+        return ast.copy_location(ast.Call(ast.Name(ATTR, ast.Load()),
+                                          [node.value, ast.Constant(node.attr)], []), node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> Any:
+        node.value = self.visit(node.value)
+        spec = node.format_spec
+        if not isinstance(spec, ast.JoinedStr):
+            return node
+        for v in spec.values:
+            if isinstance(v, ast.FormattedValue):
+                self.visit_FormattedValue(v)
+        if not _spec_fields(spec) and not _long_spec(_spec_text(spec)):
+            return node
+        call = ast.Call(ast.Name(FMT, ast.Load()),
+                        [node.value, ast.Constant(node.conversion), spec], [])
+        return ast.copy_location(
+            ast.FormattedValue(ast.copy_location(call, node), -1, None), node)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> Any:
+        node.values = [self.visit(v) if isinstance(v, ast.FormattedValue) else v
+                       for v in node.values]
+        if sum(isinstance(v, ast.FormattedValue) for v in node.values) < 2:
+            return node
+        return ast.copy_location(ast.Call(ast.Name(BUILT, ast.Load()), [node], []), node)
+
+    def visit_Lambda(self, node: ast.Lambda) -> Any:
+        self.generic_visit(node)
+        node.body = ast.copy_location(
+            ast.BoolOp(ast.And(), [_call(TICK), node.body]), node.body)
+        return node
 
     def visit_comprehension(self, node: ast.comprehension) -> Any:
         self.generic_visit(node)
+        self._own_range(node.iter)
         node.ifs.insert(0, ast.copy_location(_call(TICK), node.iter))
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
         self.generic_visit(node)
-        if _is_generator(node):
-            return node
         body = node.body
         doc = body[:1] if body and isinstance(body[0], ast.Expr) \
             and isinstance(body[0].value, ast.Constant) \
             and type(body[0].value.value) is str else []
         rest = body[len(doc):] or [ast.Pass()]
-        node.body = doc + [ast.copy_location(s, rest[0]) for s in _depth_guard(rest)]
+        inner = rest if _is_generator(node) else _depth_guard(rest)
+        node.body = doc + [ast.copy_location(s, rest[0]) for s in _fuel_check() + inner]
         return node
 
 
 def instrument(tree: _T) -> _T:
-    """Instrument ``tree`` in place (fuel on loops, depth on calls); return it."""
-    _Instrument().visit(tree)
+    """Instrument ``tree`` in place (fuel on loops and calls, depth on calls, guards
+    on sized operations); return it."""
+    from exolab.safe.verify import bound_names
+    _Instrument(bound_names(tree)).visit(tree)
     ast.fix_missing_locations(tree)
     return tree

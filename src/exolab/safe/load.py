@@ -35,6 +35,7 @@ from typing import Any
 
 from exolab.errors import ConfigError, VerifyError, type_name
 from exolab.hostint import host_interrupted
+from exolab.safe.guards import IMPORTED
 from exolab.safe.instrument import instrument
 from exolab.safe.policy import IMPORTS, PROGRAM, Policy
 from exolab.safe.runtime import MARKER, namespace
@@ -141,6 +142,18 @@ def _allowed_objects() -> dict[int, Any]:
     return _ALLOWED
 
 
+_GUARDED: dict[int, Any] = {}
+
+
+def _guarded_imports() -> dict[int, Any]:
+    """id of an allowlisted object -> the guard verified code gets in its place."""
+    if not _GUARDED:
+        for (mod, name), guard in IMPORTED.items():
+            real = getattr(importlib.import_module(mod), name)
+            _GUARDED[id(real)] = guard
+    return _GUARDED
+
+
 _PENDING = object()     # the value of something still being loaded (a cycle)
 _TREES: dict[str, ast.Module] = {}
 
@@ -199,8 +212,10 @@ class _Loader:
         """``v`` as verified code may hold it (``_PENDING`` in a cycle), or VerifyError
         naming ``name``."""
         t = type(v)
-        if t in _CONST or id(v) in self.allowed:
+        if t in _CONST:
             return v
+        if id(v) in self.allowed:
+            return _guarded_imports().get(id(v), v)
         if t in (tuple, frozenset):
             return t(self._settled(x, name, file, line) for x in v)
         if id(v) in self.done:
@@ -212,7 +227,9 @@ class _Loader:
         if t in _CONTAINERS:
             return self._container(v, name, file, line)
         if t is types.ModuleType and "*" in IMPORTS.get(v.__name__, ()):
-            return v
+            return types.SimpleNamespace(**{
+                n: IMPORTED.get((v.__name__, n), x) for n, x in vars(v).items()
+                if not n.startswith("_")})
         if t in _EXCEPTIONS and all(type(a) in _CONST for a in v.args):
             return v
         raise VerifyError(f"reference to {name} (a {type_name(v)})", file=file,

@@ -23,8 +23,7 @@ Interface::
     FUEL, PROGRAM_DEPTH, KERNEL_HEADROOM
     Exhausted(message)                 a program ran out of fuel or of stack
     tick() -> True; look() -> True; enter(); leave(); deep()
-    guard_pow(a, b), guard_shl(a, b), guard_rep(a, b)   `**`, `<<`, sequence `*`
-                                       with constant-time size checks (MAX_BITS, MAX_ITEMS)
+    charge(n)                          spend n ticks at once (exolab.safe.guards)
     metered(machine)                   context manager: Machine.run activates its meter
     namespace(name) -> dict            fresh globals for verified code
 """
@@ -33,6 +32,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import sys
+import types
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -40,8 +40,7 @@ from greenlet import getcurrent
 
 from exolab.safe.policy import IMPORTS, PROGRAM, Policy
 
-__all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "deep", "enter", "guard_pow", "guard_shl", "guard_rep",
-           "MAX_BITS", "MAX_ITEMS",
+__all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "deep", "enter", "charge",
            "leave", "metered", "namespace", "MARKER"]
 
 FUEL = 5_000_000            # ticks between two looks at the clock
@@ -77,6 +76,15 @@ def tick() -> bool:
     if m.left > 0:
         return True
     return _look(m)
+
+
+def charge(n: int) -> None:
+    """Spend ``n`` ticks at once (a guarded operation's work, :mod:`exolab.safe.guards`)."""
+    if n > 0:
+        m = _meter
+        m.left -= n
+        if m.left <= 0:
+            _look(m)
 
 
 def look() -> bool:
@@ -117,47 +125,6 @@ def leave() -> None:
     _depths[g] -= 1
 
 
-MAX_BITS = 1 << 26          # largest int `**` or `<<` may build (8 MiB)
-MAX_ITEMS = 1 << 24         # largest sequence repetition may build (items)
-_SEQUENCES = (str, bytes, bytearray, list, tuple)
-
-
-def _too_large(op: str, size: int) -> None:
-    """Fault the program: one operation would build a value of ``size`` bits or items."""
-    from exolab.errors import ProgramFault
-    raise ProgramFault(f"{op} would build a value too large for the host", op=op, size=size)
-
-
-def guard_pow(a: Any, b: Any) -> Any:
-    """``a ** b``, faulting before an int result would exceed MAX_BITS (constant time)."""
-    if isinstance(a, int) and type(b) is int and b > 1:
-        bits = int.bit_length(a)
-        if bits > 1 and bits * b > MAX_BITS:
-            _too_large("**", bits * b)
-    return a ** b
-
-
-def guard_shl(a: Any, b: Any) -> Any:
-    """``a << b``, faulting before the result would exceed MAX_BITS (constant time)."""
-    if isinstance(a, int) and type(b) is int and b > 0 and a and int.bit_length(a) + b > MAX_BITS:
-        _too_large("<<", int.bit_length(a) + b)
-    return a << b
-
-
-def guard_rep(a: Any, b: Any) -> Any:
-    """``a * b``, faulting before a repeated sequence would exceed MAX_ITEMS."""
-    seq, n = (a, b) if type(a) in _SEQUENCES else (b, a)
-    if type(seq) in _SEQUENCES and isinstance(n, int) and n > 1 \
-            and len(seq) * n > MAX_ITEMS:
-        _too_large("*", len(seq) * n)
-    return a * b
-
-
-def guard_builtin_pow(a: Any, b: Any, mod: Any = None) -> Any:
-    """The builtin ``pow`` for verified code: two-argument powers are guarded."""
-    return guard_pow(a, b) if mod is None else pow(a, b, mod)
-
-
 def _stack_depth() -> int:
     """The number of Python frames below the caller."""
     n, f = 0, sys._getframe(1)
@@ -185,7 +152,9 @@ def metered(machine: Any) -> Iterator[None]:
 
 
 def _importer(policy: Policy) -> Any:
-    """An ``__import__`` that admits only the policy's allowlisted names."""
+    """An ``__import__`` that admits only the policy's allowlisted names, and hands
+    back a fresh namespace holding just them (guarded where :data:`guards.IMPORTED`
+    says so) in place of the module."""
     def restricted_import(name: str, globals: Any = None, locals: Any = None,
                           fromlist: Any = (), level: int = 0) -> Any:
         allowed = IMPORTS.get(name) if type(name) is str and level == 0 else None
@@ -195,20 +164,31 @@ def _importer(policy: Policy) -> Any:
                 and (n in allowed or "*" in allowed) for n in names):
             from exolab.errors import VerifyError
             raise VerifyError(f"import of {name!r}", why="not on the allowlist")
-        return importlib.import_module(name)
+        from exolab.safe.guards import IMPORTED
+        module = importlib.import_module(name)
+        return types.SimpleNamespace(**{
+            n: IMPORTED.get((name, n), getattr(module, n))
+            for n in names if hasattr(module, n)})
     return restricted_import
 
 
 def namespace(name: str, policy: Policy = PROGRAM) -> dict[str, Any]:
-    """Fresh module globals for verified code: restricted builtins, the hooks, the marker."""
+    """Fresh module globals for verified code: restricted builtins (the guarded ones of
+    :mod:`exolab.safe.guards` in place of ``range``, ``pow``, ``sum``...), the hooks,
+    the marker."""
+    from exolab.safe import guards
+    from exolab.safe import instrument as names
     b = {n: getattr(builtins, n) for n in policy.builtins if hasattr(builtins, n)}
     b["__build_class__"] = builtins.__build_class__
-    if "pow" in b:
-        b["pow"] = guard_builtin_pow
+    b.update({n: g for n, g in guards.BUILTINS.items() if n in b})
     b["__import__"] = _importer(policy)
     return {"__name__": name, "__builtins__": b, MARKER: True,
-            "__exolab_tick__": tick, "__exolab_enter__": enter,
-            "__exolab_leave__": leave, "__exolab_fuel__": _meter, "__exolab_look__": look,
-            "__exolab_current__": getcurrent, "__exolab_depths__": _depths,
-            "__exolab_deep__": deep, "__exolab_pow__": guard_pow,
-            "__exolab_shl__": guard_shl, "__exolab_rep__": guard_rep}
+            names.TICK: tick, names.ENTER: enter, names.LEAVE: leave,
+            names.FUEL: _meter, names.LOOK: look, names.CURRENT: getcurrent,
+            names.DEPTHS: _depths, names.DEEP: deep, names.RANGE: builtins.range,
+            names.POW: guards.guard_pow, names.SHL: guards.guard_shl,
+            names.MUL: guards.guard_mul, names.ADD: guards.guard_add,
+            names.IADD: guards.guard_iadd, names.IMUL: guards.guard_imul,
+            names.DIV: guards.guard_div, names.MOD: guards.guard_mod,
+            names.CALL: guards.guard_call, names.ATTR: guards.guard_attr,
+            names.FMT: guards.guard_format, names.BUILT: guards.guard_built}

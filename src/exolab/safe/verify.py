@@ -75,13 +75,13 @@ def verify_tree(tree: ast.AST, policy: Policy = PROGRAM, file: str = "<program>"
                 lazy_annotations: bool = False) -> None:
     """Raise VerifyError at the first construct of ``tree`` that ``policy`` forbids."""
     checker = _Checker(policy, file, lazy_annotations)
-    checker.bound = _bound_names(tree)
+    checker.bound = bound_names(tree)
     checker.visit(tree)
     if not policy.allow_recursion:
         _check_recursion(tree, checker)
 
 
-def _bound_names(tree: ast.AST) -> frozenset[str]:
+def bound_names(tree: ast.AST) -> frozenset[str]:
     """Every name the code binds anywhere (assignments, defs, imports, parameters)."""
     out: set[str] = set()
     for node in ast.walk(tree):
