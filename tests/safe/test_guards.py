@@ -3,9 +3,11 @@ before it builds, fuel is charged by its size, C iteration over ``range`` ticks;
 and what is guarded computes exactly what Python computes."""
 from __future__ import annotations
 
+import sys
+import time
 from math import comb, factorial, prod
 from struct import pack
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -489,3 +491,60 @@ def test_percent_formatting_is_checked_by_width_and_result(
             guards.guard_mod(fmt, args)
     else:
         assert guards.guard_mod(fmt, args) == fmt % args
+
+
+# -- the watchdog: a loop of long C operations ----------------------------------
+
+@pytest.fixture
+def quick_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "HOST_STALL", 0.3)
+    monkeypatch.setattr(runtime, "WATCH_PERIOD", 0.02)
+
+
+def counts_forever(os: Any) -> None:
+    big = [0] * 2_000_000
+    while True:
+        big.count(1)            # ~10 ms of C a tick: 5M ticks would be 14 hours
+
+
+def test_a_loop_of_long_c_operations_is_stopped_by_the_watchdog(
+        quick_watchdog: None) -> None:
+    run = run_program(_pair(counts_forever))
+    _contained(run, "no progress in simulated time for 0.3 s of host time")
+
+
+def _stalls_then_progresses(os: Any, stalls: list[int]) -> int:
+    for r, stall in enumerate(stalls):
+        n = 0
+        while n < stall:        # `stall` ticks without simulated progress
+            n += 1
+        os.print("round", r, os.getpid() > 0)
+    return 0
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)               # let the watchdog thread in often
+    yield
+    sys.setswitchinterval(interval)
+
+
+@pytest.mark.parametrize("last,faults", [(900, False), (5000, True)])
+def test_the_watchdog_changes_no_tick_window(monkeypatch: pytest.MonkeyPatch,
+                                              fast_switching: None, last: int,
+                                              faults: bool) -> None:
+    monkeypatch.setattr(runtime, "FUEL", 1000)
+    monkeypatch.setattr(runtime, "HOST_STALL", 1000.0)
+    monkeypatch.setattr(runtime, "WATCH_PERIOD", 0.0001)
+    time.sleep(0.3)                             # the watchdog has taken up the period
+    seen = []
+    for watching in (False, True):
+        monkeypatch.setattr(runtime, "WATCHDOG", watching)
+        before = runtime.statistics()["forced_looks"]
+        run = run_program(_stalls_then_progresses, [900] * 300 + [last])
+        forced = runtime.statistics()["forced_looks"] - before
+        assert (forced > 0) is watching
+        seen.append((run.console, [f[1] for f in run.faults], run.result.cycles))
+    assert seen[0] == seen[1]
+    assert bool(seen[0][1]) is faults and ("round 300 True" in seen[0][0]) is not faults

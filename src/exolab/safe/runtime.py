@@ -5,6 +5,15 @@ active machine's clock; if simulated time has not advanced since the last
 look, the program is stopped with :class:`Exhausted` ("loop made no progress
 in simulated time"). A tick never charges a cycle, so no cycle count changes.
 
+A loop of long C operations (``while True: big.count(0)``) ticks too rarely
+for that rule to come soon, so a watchdog thread takes the fuel back every
+:data:`WATCH_PERIOD` s: the next tick looks, gives the ticks back (the tick
+windows, and the deterministic rule, are unchanged) and applies the host rule
+alone: a clock that stood still for :data:`HOST_STALL` s of host CPU time
+stops the program. That rule is the one fault that depends on the host's
+speed; no program that makes simulated progress more often than every 10 s of
+host CPU ever meets it.
+
 Verified functions count their frames per greenlet (one greenlet per
 simulated thread, so the count follows the thread through every switch for
 free) in a dict, inlined by :mod:`exolab.safe.instrument`; ``enter()`` and
@@ -20,10 +29,11 @@ into a fault of the program.
 
 Interface::
 
-    FUEL, PROGRAM_DEPTH, KERNEL_HEADROOM
+    FUEL, PROGRAM_DEPTH, KERNEL_HEADROOM, HOST_STALL, WATCH_PERIOD
     Exhausted(message)                 a program ran out of fuel or of stack
     tick() -> True; look() -> True; enter(); leave(); deep()
     charge(n)                          spend n ticks at once (exolab.safe.guards)
+    statistics() -> dict               looks, forced_looks, host_stalls
     metered(machine)                   context manager: Machine.run activates its meter
     namespace(name) -> dict            fresh globals for verified code
 """
@@ -32,6 +42,8 @@ from __future__ import annotations
 import builtins
 import importlib
 import sys
+import threading
+import time
 import types
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -40,10 +52,14 @@ from greenlet import getcurrent
 
 from exolab.safe.policy import IMPORTS, PROGRAM, Policy
 
-__all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "deep", "enter", "charge",
+__all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "deep", "enter", "charge", "statistics",
+           "HOST_STALL", "WATCH_PERIOD",
            "leave", "metered", "namespace", "MARKER"]
 
 FUEL = 5_000_000            # ticks between two looks at the clock
+HOST_STALL = 10.0           # host CPU seconds the clock may stand still (the watchdog)
+WATCH_PERIOD = 0.25         # how often the watchdog makes the next tick look (s)
+WATCHDOG = True             # (tests turn it off to compare)
 PROGRAM_DEPTH = 256         # verified frames a simulated thread may hold
 KERNEL_HEADROOM = 4000      # interpreter frames left for kernel paths above that
 MARKER = "__exolab_verified__"  # in the globals of every verified function
@@ -56,17 +72,29 @@ class Exhausted(BaseException):
 
 
 class _Meter:
-    """The fuel state: ticks left, the clock to watch, what it read last."""
+    """The fuel state: ticks left, the clock to watch, what it read last; and the
+    watchdog's share: the ticks it took back (``stolen``), the clock at its last
+    look and the host CPU time since which that clock stood still."""
 
-    __slots__ = ("left", "clock", "seen")
+    __slots__ = ("left", "clock", "seen", "stolen", "host_seen", "host_since")
 
     def __init__(self) -> None:
         self.left = FUEL
         self.clock: Any = None
         self.seen: Any = _NO_LOOK
+        self.stolen: int | None = None
+        self.host_seen: Any = _NO_LOOK
+        self.host_since = 0.0
 
 
 _meter = _Meter()
+_counts = {"looks": 0, "forced_looks": 0, "host_stalls": 0}
+
+
+def statistics() -> dict[str, int]:
+    """Looks at the clock so far in this process: by fuel, forced by the watchdog,
+    and programs the host rule stopped."""
+    return dict(_counts)
 
 
 def tick() -> bool:
@@ -93,13 +121,56 @@ def look() -> bool:
 
 
 def _look(m: _Meter) -> bool:
-    """Refuel if the clock advanced since the last look, else raise Exhausted."""
+    """Refuel if the clock advanced since the last look, else raise Exhausted. A look
+    the watchdog forced gives its ticks back first and checks only the host rule,
+    so the tick windows, and every fault they decide, stay deterministic."""
+    stolen = m.stolen
+    if stolen is not None:
+        m.stolen = None
+        _counts["forced_looks"] += 1
+        m.left += stolen
+        _host_look(m)
+        if m.left > 0:
+            return True
     now = m.clock.now if m.clock is not None else None
     m.left = FUEL
+    _counts["looks"] += 1
     if now == m.seen:
         raise Exhausted(f"loop made no progress in simulated time ({FUEL:,} iterations)")
     m.seen = now
     return True
+
+
+def _host_look(m: _Meter) -> None:
+    """Raise Exhausted if the clock has stood still for HOST_STALL s of host CPU time."""
+    now = m.clock.now if m.clock is not None else None
+    t = time.process_time()
+    if now != m.host_seen:
+        m.host_seen, m.host_since = now, t
+    elif t - m.host_since >= HOST_STALL:
+        _counts["host_stalls"] += 1
+        raise Exhausted(f"no progress in simulated time for {HOST_STALL:g} s of host time")
+
+
+def _watch() -> None:
+    """The watchdog thread: every WATCH_PERIOD s, take the running meter's fuel back so
+    the next tick looks (a loop of long C operations ticks too rarely to look soon)."""
+    m = _meter
+    while True:
+        time.sleep(WATCH_PERIOD)
+        if WATCHDOG and m.clock is not None and m.stolen is None:
+            m.stolen, m.left = m.left, 0    # (no switch point between: atomic under the GIL)
+
+
+_watchdog: list[threading.Thread] = []
+
+
+def _start_watchdog() -> None:
+    """Start the watchdog thread once per process."""
+    if not _watchdog:
+        t = threading.Thread(target=_watch, name="exolab-fuel-watchdog", daemon=True)
+        _watchdog.append(t)
+        t.start()
 
 
 _depths: dict[Any, int] = {}     # greenlet -> verified frames it holds
@@ -139,14 +210,16 @@ def _stack_depth() -> int:
 def metered(machine: Any) -> Iterator[None]:
     """Watch ``machine``'s clock for fuel, with kernel headroom on the stack, while inside."""
     m = _meter
-    saved = (m.left, m.clock, m.seen)
+    _start_watchdog()
+    saved = (m.left, m.clock, m.seen, m.stolen, m.host_seen, m.host_since)
+    m.stolen, m.host_seen = None, _NO_LOOK
     m.left, m.clock, m.seen = FUEL, machine.clock, _NO_LOOK
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, _stack_depth() + PROGRAM_DEPTH + KERNEL_HEADROOM))
     try:
         yield
     finally:
-        m.left, m.clock, m.seen = saved
+        m.left, m.clock, m.seen, m.stolen, m.host_seen, m.host_since = saved
         sys.setrecursionlimit(limit)
         _depths.clear()     # (a paused thread's frames still count down from their own)
 
