@@ -152,6 +152,7 @@ def test_the_interpreter_limit_is_raised_only_during_a_run() -> None:
 
 
 TWICE_DEPTH = runtime.PROGRAM_DEPTH * 2
+DEPTH = runtime.PROGRAM_DEPTH
 
 
 def test_a_generator_is_not_counted_while_suspended() -> None:
@@ -204,3 +205,92 @@ def test_unverified_code_has_no_size_guards(small_values: None) -> None:
     run = run_program(huge_values, 3, 100, trusted=True)
     assert run.console == ["pow built", "shl built", "rep built", "builtin pow built",
                            "augmented built"]
+
+
+# -- recursion through C: lambdas and running generators count -----------------
+
+def _recurse_through_sorted(os: Any) -> None:
+    f = lambda x: sorted([x], key=f)        # noqa: E731  (each level: C, then f)
+    f(1)
+
+
+def _recurse_through_next(os: Any) -> None:
+    def g() -> Any:
+        yield sorted([g()], key=next)
+    next(g())
+
+
+def _depth_bystander(os: Any, n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+        os.yield_()
+    os.print("bystander", total)
+    return total
+
+
+@pytest.mark.parametrize("offender", [_recurse_through_sorted, _recurse_through_next])
+def test_a_recursion_through_c_stops_at_the_program_depth(offender: Any) -> None:
+    def main(os: Any) -> None:
+        b = os.spawn(_depth_bystander, 20)
+        o = os.spawn(offender)
+        os.print("offender", os.wait(o)[1] != 0, "bystander", os.wait(b)[1])
+    run = run_program(main)
+    assert run.result.reason == "finished" and run.machine.panic is None
+    assert "offender True bystander 190" in run.console
+    assert _faults(run) == [f"fault: Exhausted: program stack deeper than "
+                            f"{runtime.PROGRAM_DEPTH} frames"]
+
+
+def balanced(os: Any, depth: int) -> None:
+    def gen() -> Any:
+        while True:
+            got = yield 1
+            if got == "stop":
+                return
+
+    class Holder:
+        double = lambda self, x: 2 * x      # noqa: E731  (binds as a method)
+    bad = lambda: 1 // 0                    # noqa: E731
+    for _ in range(3 * TWICE_DEPTH):        # every way out of a counted frame
+        g = gen()
+        next(g)
+        try:
+            g.throw(ValueError("in"))
+        except ValueError:
+            pass
+        g = gen()
+        next(g)
+        g.close()
+        g = gen()
+        next(g)
+        try:
+            g.send("stop")
+        except StopIteration:
+            pass
+        try:
+            bad()
+        except ZeroDivisionError:
+            pass
+
+    def deep(n: int) -> int:
+        return 0 if n == 0 else 1 + deep(n - 1)
+    os.print(deep(depth), Holder().double(4), bad.__name__)
+
+
+def test_counts_balance_on_every_way_out_of_a_generator_or_lambda() -> None:
+    run = run_program(balanced, DEPTH - 10)         # no frame left counted up...
+    assert run.console == [f"{DEPTH - 10} 8 <lambda>"] and not run.faults
+    run = run_program(balanced, DEPTH + 10)         # ...nor counted down
+    assert run.console == [] and _faults(run) == [
+        f"fault: Exhausted: program stack deeper than {DEPTH} frames"]
+
+
+def test_a_generator_with_an_expression_yield_still_runs() -> None:
+    def main(os: Any) -> None:
+        def gen() -> Any:
+            v = (yield 1) + 1
+            yield v * 10
+        g = gen()
+        os.print(next(g), g.send(4))
+    assert run_program(main).console == ["1 50"]

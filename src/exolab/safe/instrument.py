@@ -9,15 +9,19 @@ write. What they do is :mod:`exolab.safe.runtime`'s and
 
 - every ``for``/``while`` body, and every function body, starts with the tick
   inlined: ``__exolab_fuel__.left -= 1`` and, when it reaches 0,
-  ``__exolab_look__()``; every lambda body is ``__exolab_tick__() and body``;
-  every comprehension ``for`` gets ``if __exolab_tick__()`` as its first
+  ``__exolab_look__()``; every comprehension ``for`` gets ``if __exolab_tick__()`` as its first
   condition (the tick returns True). A C loop that calls back into the program
   (``sum`` over an object whose ``__next__`` never stops) so ticks too;
-- every function that is not a generator counts itself in the running
-  greenlet's depth for the time of its body (:func:`_depth_guard`, inlined;
-  ``__exolab_enter__``/``__exolab_leave__`` are the same as calls). Generator bodies
-  are not counted (a suspended generator is not on the stack), nor lambdas
-  (an expression has no ``finally``): see docs/security.md, stated limits;
+- every function counts itself in the running greenlet's depth for the time
+  of its body (:func:`_depth_guard`, inlined; ``__exolab_enter__``/
+  ``__exolab_leave__`` are the same as calls); a generator only while it runs:
+  it counts down before each ``yield`` statement and up again in a ``finally``
+  after it (resume, throw and close alike), so a suspended generator holds no
+  frame (a generator with a ``yield`` inside an expression is not counted:
+  docs/security.md, stated limits); every lambda is made inside a wrapper
+  (:func:`counted_lambda`, in the lambda's own globals) that ticks and counts.
+  So a recursion through C (``sorted(..., key=f)`` calling back into ``f``),
+  which costs C stack per level, stops at PROGRAM_DEPTH levels;
 - ``for x in range(...)`` (statement or comprehension) iterates the builtin
   range, since its loop ticks; every other ``range`` is the metered
   :class:`~exolab.safe.guards.Range` the namespace binds;
@@ -40,6 +44,7 @@ Interface::
 from __future__ import annotations
 
 import ast
+import types
 from typing import Any, TypeVar
 
 from exolab.safe.guards import MAX_BITS, MAX_ITEMS, SIZED_METHODS
@@ -47,7 +52,7 @@ from exolab.safe.runtime import PROGRAM_DEPTH
 
 __all__ = ["instrument", "TICK", "ENTER", "LEAVE", "FUEL", "LOOK", "CURRENT", "DEPTHS",
            "DEEP", "RANGE", "POW", "SHL", "MUL", "ADD", "IADD", "IMUL", "DIV", "MOD",
-           "CALL", "ATTR", "FMT", "BUILT"]
+           "CALL", "ATTR", "FMT", "BUILT", "LAMBDA", "counted_lambda"]
 
 _T = TypeVar("_T", bound=ast.AST)
 
@@ -59,6 +64,8 @@ POW, SHL, MUL, ADD = "__exolab_pow__", "__exolab_shl__", "__exolab_mul__", "__ex
 IADD, IMUL, DIV, MOD = "__exolab_iadd__", "__exolab_imul__", "__exolab_div__", "__exolab_mod__"
 CALL, ATTR = "__exolab_call__", "__exolab_attr__"
 FMT, BUILT = "__exolab_format__", "__exolab_built__"
+LAMBDA, LAMBDA_FN = "__exolab_lambda__", "__exolab_f__"
+YIELDED = "__exolab_y__"        # a local of an instrumented generator
 G, D = "__exolab_g__", "__exolab_d__"         # locals of an instrumented function
 
 
@@ -106,6 +113,128 @@ def _depth_guard(body: list[ast.stmt]) -> list[ast.stmt]:
         ast.Try(body=body, handlers=[], orelse=[], finalbody=[
             ast.Assign([slot(True)], ast.BinOp(name(D), ast.Sub(), ast.Constant(1)))]),
     ]
+
+
+def _name(n: str, store: bool = False) -> ast.Name:
+    """``n`` as a Name node."""
+    return ast.Name(n, ast.Store() if store else ast.Load())
+
+
+def _count_up() -> list[ast.stmt]:
+    """``g = current(); d = depths.get(g, 0) + 1; if d > LIMIT: deep(); depths[g] = d``
+    for a generator resuming (on whichever greenlet resumes it)."""
+    get = ast.Call(ast.Attribute(_name(DEPTHS), "get", ast.Load()),
+                   [_name(G), ast.Constant(0)], [])
+    return [
+        ast.Assign([_name(G, True)], _call(CURRENT)),
+        ast.Assign([_name(D, True)], ast.BinOp(get, ast.Add(), ast.Constant(1))),
+        ast.If(ast.Compare(_name(D), [ast.Gt()], [ast.Constant(PROGRAM_DEPTH)]),
+               [ast.Expr(_call(DEEP))], []),
+        ast.Assign([ast.Subscript(_name(DEPTHS), _name(G), ast.Store())], _name(D)),
+    ]
+
+
+def _count_down() -> list[ast.stmt]:
+    """``g = current(); depths[g] = depths.get(g, 1) - 1``: a generator suspends or ends."""
+    get = ast.Call(ast.Attribute(_name(DEPTHS), "get", ast.Load()),
+                   [_name(G), ast.Constant(1)], [])
+    return [ast.Assign([_name(G, True)], _call(CURRENT)),
+            ast.Assign([ast.Subscript(_name(DEPTHS), _name(G), ast.Store())],
+                       ast.BinOp(get, ast.Sub(), ast.Constant(1)))]
+
+
+_YIELDS = (ast.Yield, ast.YieldFrom)
+
+
+def _statement_yield(s: ast.stmt) -> bool:
+    """True for ``yield x``, ``v = yield x``, ``v += yield x`` as whole statements."""
+    value = getattr(s, "value", None)
+    return isinstance(s, (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)) and \
+        isinstance(value, _YIELDS) and not any(
+            isinstance(n, _YIELDS) for n in ast.walk(value) if n is not value)
+
+
+def _countable_generator(fn: ast.FunctionDef) -> bool:
+    """True if every yield of ``fn``'s own body is a whole statement (so each one can
+    count the frame down before it suspends and up when it resumes)."""
+    stmts = {id(v) for n in _own_nodes(fn) if isinstance(n, ast.stmt)
+             and _statement_yield(n) for v in [n.value]}     # type: ignore[attr-defined]
+    return all(id(n) in stmts for n in _own_nodes(fn) if isinstance(n, _YIELDS))
+
+
+def _own_nodes(fn: ast.FunctionDef) -> list[ast.AST]:
+    """The nodes of ``fn``'s body, not of the functions, lambdas or classes in it."""
+    out: list[ast.AST] = []
+    todo: list[ast.AST] = list(fn.body)
+    while todo:
+        n = todo.pop()
+        out.append(n)
+        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                              ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(n))
+    return out
+
+
+class _Suspensions(ast.NodeTransformer):
+    """Wraps each statement ``yield`` of one generator body in ``count down; try:
+    yield finally: count up`` (the finally runs on resume, throw and close alike)."""
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                             ast.ClassDef)):
+            return node
+        return super().generic_visit(node)
+
+    def visit(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.stmt) and _statement_yield(node):
+            y = node.value                                  # type: ignore[attr-defined]
+            first: list[ast.stmt] = []
+            if y.value is not None:       # the operand runs counted, before suspending
+                first = [ast.Assign([_name(YIELDED, True)], y.value)]
+                y.value = _name(YIELDED)
+            wrapped = first + _count_down() + [ast.Try([node], [], [], _count_up())]
+            return [ast.copy_location(s, node) for s in wrapped]
+        return self.generic_visit(node)
+
+
+def _counted_generator(body: list[ast.stmt]) -> list[ast.stmt]:
+    """A generator body that counts its frame while it runs, not while suspended."""
+    inner: list[ast.stmt] = []
+    for s in body:
+        out = _Suspensions().visit(s)
+        inner.extend(out if isinstance(out, list) else [out])
+    return _count_up() + [ast.Try(inner, [], [], _count_down())]
+
+
+def _lambda_template() -> Any:
+    """The code of the wrapper that counts a lambda's frame and ticks on its entry:
+    ``def <lambda>(*args, **kw): tick; depth guard: return f(*args, **kw)``."""
+    call = ast.Call(_name(LAMBDA_FN), [ast.Starred(_name("args"), ast.Load())],
+                    [ast.keyword(None, _name("kw"))])
+    inner = ast.FunctionDef(
+        LAMBDA, ast.arguments([], [], ast.arg("args"), [], [], ast.arg("kw"), []),
+        _fuel_check() + _depth_guard([ast.Return(call)]), [], None)
+    outer = ast.FunctionDef(
+        "outer", ast.arguments([], [ast.arg(LAMBDA_FN)], None, [], [], None, []),
+        [inner, ast.Return(_name(LAMBDA))], [], None)
+    tree = ast.fix_missing_locations(ast.Module([outer], []))
+    code = compile(tree, "<exolab lambda>", "exec")
+    outer_code = next(c for c in code.co_consts if hasattr(c, "co_code"))
+    return next(c for c in outer_code.co_consts if hasattr(c, "co_code"))
+
+
+_LAMBDA_CODE: list[Any] = []
+
+
+def counted_lambda(f: Any) -> Any:
+    """``f`` (a lambda just made) inside a wrapper, made in ``f``'s own (verified)
+    globals, that ticks and counts a frame for each call."""
+    if not _LAMBDA_CODE:
+        _LAMBDA_CODE.append(_lambda_template())
+    w = types.FunctionType(_LAMBDA_CODE[0], f.__globals__, "<lambda>", None,
+                           (types.CellType(f),))
+    w.__qualname__ = f.__qualname__
+    return w
 
 
 def _small_constant(op: ast.operator, a: ast.expr, b: ast.expr) -> bool:
@@ -314,9 +443,7 @@ class _Instrument(ast.NodeTransformer):
 
     def visit_Lambda(self, node: ast.Lambda) -> Any:
         self.generic_visit(node)
-        node.body = ast.copy_location(
-            ast.BoolOp(ast.And(), [_call(TICK), node.body]), node.body)
-        return node
+        return ast.copy_location(ast.Call(_name(LAMBDA), [node], []), node)
 
     def visit_comprehension(self, node: ast.comprehension) -> Any:
         self.generic_visit(node)
@@ -331,7 +458,12 @@ class _Instrument(ast.NodeTransformer):
             and isinstance(body[0].value, ast.Constant) \
             and type(body[0].value.value) is str else []
         rest = body[len(doc):] or [ast.Pass()]
-        inner = rest if _is_generator(node) else _depth_guard(rest)
+        if not _is_generator(node):
+            inner = _depth_guard(rest)
+        elif _countable_generator(node):
+            inner = _counted_generator(rest)
+        else:
+            inner = rest
         node.body = doc + [ast.copy_location(s, rest[0]) for s in _fuel_check() + inner]
         return node
 

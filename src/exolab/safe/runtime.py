@@ -264,4 +264,5 @@ def namespace(name: str, policy: Policy = PROGRAM) -> dict[str, Any]:
             names.IADD: guards.guard_iadd, names.IMUL: guards.guard_imul,
             names.DIV: guards.guard_div, names.MOD: guards.guard_mod,
             names.CALL: guards.guard_call, names.ATTR: guards.guard_attr,
-            names.FMT: guards.guard_format, names.BUILT: guards.guard_built}
+            names.FMT: guards.guard_format, names.BUILT: guards.guard_built,
+            names.LAMBDA: names.counted_lambda}
