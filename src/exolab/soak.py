@@ -517,12 +517,30 @@ def _memory(rng: random.Random) -> list[str]:
         ["for i in range(2000):", "    q = os.mmap(4096)", "    os.store(q, i)"],
         ["xs = [0] * (1 << 30)"], ["x = 10 ** (10 ** 9)"], ["x = 1 << (1 << 40)"],
         ["os.mmap(1 << 62)"], ["os.random(1 << 20)"],
+        # one C-level operation asking the host for any amount (safe/guards.py)
+        ["s, n = 'xy', 1 << 40", "s = s * n"], ["b = bytes(1 << 40)"],
+        ["b = bytearray(1 << 40)"], ["s = 'x'.ljust(1 << 40)"],
+        ["s = format(1, '99999999999d')"], ["w = 1 << 40", "s = f'{1:{w}}'"],
+        ["s = '%*d' % (1 << 40, 1)"], ["b = (1).to_bytes(1 << 40, 'big')"],
+        ["s = 'x'", "while True:", "    s = s + s"],
+        ["s = 'x'", "while True:", "    s = f'{s}{s}'"],
+        ["xs = [0]", "while True:", "    xs.extend(xs)"],
+        ["x = 3", "while True:", "    x = x * x"],
     ]), "memory", "(SyscallError, ProgramFault)")
+
+
+def _c_loop(rng: random.Random) -> list[str]:
+    """A C-level loop over a huge range, or a recursion through C (fuel and the
+    depth count end them; rare: fuel takes about 0.6 s of host time)."""
+    if rng.random() < 0.97:
+        return _guarded(["f = lambda x: sorted([x], key=f)", "f(1)"], "c-recursion")
+    return [rng.choice(["sum(range(1 << 60))", "max(range(1 << 60))",
+                        "'a' in range(1 << 60)", "dict.fromkeys(range(1 << 40))"])]
 
 
 ACTIONS: list[tuple[Callable[..., list[str]], int]] = [
     (_wild_memory, 4), (_bomb, 2), (_ipc_abuse, 3), (_handlers, 3), (_deep, 2),
-    (_generators, 1), (_raise, 1), (_loop, 1), (_memory, 1)]
+    (_generators, 1), (_raise, 1), (_loop, 1), (_memory, 1), (_c_loop, 1)]
 
 
 def _indent(lines: list[str]) -> list[str]:
