@@ -15,18 +15,10 @@ from exolab.abi import PROT_READ, PROT_RW
 from exolab.kernels import declaration, kernel_names
 from exolab.machine.cpu import MAX_UPCALL_DEPTH
 from exolab.runner import run_program
+from tests.kernels.common import beside_bystander
 
 KERNELS = kernel_names()      # every registered kernel
 ROUNDS = 40
-
-
-def _bystander(os: Any, n: int) -> int:
-    total = 0
-    for i in range(n):
-        total += i
-        os.yield_()
-    os.print("bystander", total)
-    return total
 
 
 def _toggler(os: Any) -> None:
@@ -53,11 +45,7 @@ def _reraiser(os: Any) -> None:
 
 
 def _pair(offender: Any) -> Any:
-    def main(os: Any) -> None:
-        b = os.spawn(_bystander, ROUNDS)
-        o = os.spawn(offender)
-        os.print("offender", os.wait(o)[1] != 0, "bystander", os.wait(b)[1])
-    return main
+    return beside_bystander(offender, ROUNDS)
 
 
 def _check(run: Any) -> None:

@@ -18,6 +18,7 @@ from exolab.kernels import kernel_names
 from exolab.runner import run_program
 from exolab.safe import guards, runtime
 from exolab.safe.load import load_program_source
+from tests.kernels.common import beside_bystander
 
 KERNELS = kernel_names()      # every registered kernel
 _FIXTURE = [HealthCheck.function_scoped_fixture]      # small_caps only sets constants
@@ -67,13 +68,17 @@ def join_of_range(os: Any) -> int:
     return len(",".join(map(str, range(10 ** 9))))
 
 
-def next_forever(os: Any) -> int:
-    class Forever:
-        def __iter__(self) -> Any:
-            return self
+class Forever:
+    """An iterator that never stops (its ``__next__`` is program code)."""
 
-        def __next__(self) -> int:
-            return 1
+    def __iter__(self) -> Any:
+        return self
+
+    def __next__(self) -> int:
+        return 1
+
+
+def next_forever(os: Any) -> int:
     return sum(Forever())
 
 
@@ -85,12 +90,6 @@ def getitem_forever(os: Any) -> int:
 
 
 def lambda_forever(os: Any) -> int:
-    class Forever:
-        def __iter__(self) -> Any:
-            return self
-
-        def __next__(self) -> int:
-            return 1
     return len(list(map(lambda x: x + 1, Forever())))
 
 
@@ -281,21 +280,8 @@ EXHAUSTED = [sum_of_range, max_of_range, foreign_in_range, reversed_range, list_
              lambda_forever, quadratic_sum]
 
 
-def _bystander(os: Any, n: int) -> int:
-    total = 0
-    for i in range(n):
-        total += i
-        os.yield_()
-    os.print("bystander", total)
-    return total
-
-
 def _pair(offender: Any) -> Any:
-    def main(os: Any) -> None:
-        b = os.spawn(_bystander, ROUNDS)
-        o = os.spawn(offender)
-        os.print("offender", os.wait(o)[1] != 0, "bystander", os.wait(b)[1])
-    return main
+    return beside_bystander(offender, ROUNDS)
 
 
 def _contained(run: Any, *kinds: str) -> None:

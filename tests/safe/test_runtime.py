@@ -12,6 +12,7 @@ from exolab.errors import ProgramFault
 from exolab.kernels import kernel_names
 from exolab.runner import run_program
 from exolab.safe import guards, runtime
+from tests.kernels.common import beside_bystander
 
 KERNELS = kernel_names()      # every registered kernel
 
@@ -220,22 +221,9 @@ def _recurse_through_next(os: Any) -> None:
     next(g())
 
 
-def _depth_bystander(os: Any, n: int) -> int:
-    total = 0
-    for i in range(n):
-        total += i
-        os.yield_()
-    os.print("bystander", total)
-    return total
-
-
 @pytest.mark.parametrize("offender", [_recurse_through_sorted, _recurse_through_next])
 def test_a_recursion_through_c_stops_at_the_program_depth(offender: Any) -> None:
-    def main(os: Any) -> None:
-        b = os.spawn(_depth_bystander, 20)
-        o = os.spawn(offender)
-        os.print("offender", os.wait(o)[1] != 0, "bystander", os.wait(b)[1])
-    run = run_program(main)
+    run = run_program(beside_bystander(offender, 20))
     assert run.result.reason == "finished" and run.machine.panic is None
     assert "offender True bystander 190" in run.console
     assert _faults(run) == [f"fault: Exhausted: program stack deeper than "

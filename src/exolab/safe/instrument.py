@@ -84,37 +84,6 @@ def _fuel_check() -> list[ast.stmt]:
             ast.If(test, [ast.Expr(_call(LOOK))], [])]
 
 
-def _depth_guard(body: list[ast.stmt]) -> list[ast.stmt]:
-    """``body`` between a depth count up and a ``finally`` that counts down, inlined:
-
-        __exolab_g__ = __exolab_current__()
-        __exolab_d__ = __exolab_depths__.get(__exolab_g__, 0) + 1
-        if __exolab_d__ > PROGRAM_DEPTH: __exolab_deep__()
-        __exolab_depths__[__exolab_g__] = __exolab_d__
-        try: body
-        finally: __exolab_depths__[__exolab_g__] = __exolab_d__ - 1
-
-    (about 100 ns a call; two hook calls cost 265). Names ending in ``__`` are
-    not mangled in class bodies; verified code can name none of them.
-    """
-    def name(n: str, store: bool = False) -> ast.Name:
-        return ast.Name(n, ast.Store() if store else ast.Load())
-
-    def slot(store: bool) -> ast.Subscript:
-        return ast.Subscript(name(DEPTHS), name(G), ast.Store() if store else ast.Load())
-    get = ast.Call(ast.Attribute(name(DEPTHS), "get", ast.Load()),
-                   [name(G), ast.Constant(0)], [])
-    return [
-        ast.Assign([name(G, True)], _call(CURRENT)),
-        ast.Assign([name(D, True)], ast.BinOp(get, ast.Add(), ast.Constant(1))),
-        ast.If(ast.Compare(name(D), [ast.Gt()], [ast.Constant(PROGRAM_DEPTH)]),
-               [ast.Expr(_call(DEEP))], []),
-        ast.Assign([slot(True)], name(D)),
-        ast.Try(body=body, handlers=[], orelse=[], finalbody=[
-            ast.Assign([slot(True)], ast.BinOp(name(D), ast.Sub(), ast.Constant(1)))]),
-    ]
-
-
 def _name(n: str, store: bool = False) -> ast.Name:
     """``n`` as a Name node."""
     return ast.Name(n, ast.Store() if store else ast.Load())
@@ -132,6 +101,24 @@ def _count_up() -> list[ast.stmt]:
                [ast.Expr(_call(DEEP))], []),
         ast.Assign([ast.Subscript(_name(DEPTHS), _name(G), ast.Store())], _name(D)),
     ]
+
+
+def _depth_guard(body: list[ast.stmt]) -> list[ast.stmt]:
+    """``body`` between a depth count up and a ``finally`` that counts down, inlined:
+
+        __exolab_g__ = __exolab_current__()
+        __exolab_d__ = __exolab_depths__.get(__exolab_g__, 0) + 1
+        if __exolab_d__ > PROGRAM_DEPTH: __exolab_deep__()
+        __exolab_depths__[__exolab_g__] = __exolab_d__
+        try: body
+        finally: __exolab_depths__[__exolab_g__] = __exolab_d__ - 1
+
+    (about 100 ns a call; two hook calls cost 265). Names ending in ``__`` are
+    not mangled in class bodies; verified code can name none of them.
+    """
+    slot = ast.Subscript(_name(DEPTHS), _name(G), ast.Store())
+    return _count_up() + [ast.Try(body=body, handlers=[], orelse=[], finalbody=[
+        ast.Assign([slot], ast.BinOp(_name(D), ast.Sub(), ast.Constant(1)))])]
 
 
 def _count_down() -> list[ast.stmt]:
