@@ -1,9 +1,10 @@
 """exolab.safe — the verifier for untrusted Python, its policies and its runtime.
 
 Programs (and later, code a program hands to a kernel) are verified before
-they run (:mod:`.verify`, under a :mod:`.policy`), instrumented with fuel and
-a stack-depth count (:mod:`.instrument`, :mod:`.runtime`) and loaded into a
-restricted namespace (:mod:`.load`). :class:`Sealed` classes cannot be
+they run (:mod:`.verify`, under a :mod:`.policy`), instrumented with fuel, a
+stack-depth count (:mod:`.instrument`, :mod:`.runtime`) and size guards on
+single C-level operations (:mod:`.guards`), and loaded into a restricted
+namespace (:mod:`.load`). :class:`Sealed` classes cannot be
 changed by verified code. The threat model is in ``docs/security.md``.
 
 Interface::
@@ -14,7 +15,7 @@ Interface::
     load_function(fn, policy=PROGRAM) -> program;  is_verified(fn) -> bool
     Policy, PROGRAM, TERMINATING, DETERMINISTIC
     Sealed, SealedABCMeta
-    Exhausted, FUEL, PROGRAM_DEPTH, KERNEL_HEADROOM
+    Exhausted, FUEL, PROGRAM_DEPTH, KERNEL_HEADROOM, MAX_BITS, MAX_ITEMS
 
 The names are loaded on first use: ``exolab.errors`` and ``exolab.abi`` use
 :class:`Sealed` at import time, before the verifier (which needs the errors)
@@ -29,13 +30,14 @@ from exolab.safe.sealed import Sealed, SealedABCMeta
 
 __all__ = ["verify_source", "load_program_file", "load_program_source", "load_function", "is_verified",
            "Policy", "PROGRAM", "TERMINATING", "DETERMINISTIC", "Sealed",
-           "SealedABCMeta", "Exhausted", "FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM"]
+           "SealedABCMeta", "Exhausted", "FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM",
+           "MAX_BITS", "MAX_ITEMS"]
 
 _WHERE = {"verify_source": "verify", "load_program_file": "load",
           "load_function": "load", "load_program_source": "load", "is_verified": "load", "Policy": "policy",
           "PROGRAM": "policy", "TERMINATING": "policy", "DETERMINISTIC": "policy",
           "Exhausted": "runtime", "FUEL": "runtime", "PROGRAM_DEPTH": "runtime",
-          "KERNEL_HEADROOM": "runtime"}
+          "KERNEL_HEADROOM": "runtime", "MAX_BITS": "guards", "MAX_ITEMS": "guards"}
 
 
 def __getattr__(name: str) -> Any:
