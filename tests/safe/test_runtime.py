@@ -2,16 +2,23 @@
 neither changes a cycle count."""
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
+import greenlet
+
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from exolab.apps.microbench import PROGRAMS
 from exolab.errors import ProgramFault
 from exolab.kernels import kernel_names
 from exolab.runner import run_program
 from exolab.safe import guards, runtime
+from exolab.safe.load import load_program_source
 from tests.kernels.common import beside_bystander
 
 KERNELS = kernel_names()      # every registered kernel
@@ -282,3 +289,62 @@ def test_a_generator_with_an_expression_yield_still_runs() -> None:
         g = gen()
         os.print(next(g), g.send(4))
     assert run_program(main).console == ["1 50"]
+
+
+GENERATORS = load_program_source('''
+def inner(n):
+    for i in range(n):
+        got = yield i
+        if got == "raise":
+            raise ValueError("asked")
+
+def outer(n):
+    yield from inner(n)
+    yield "end"
+
+def main(os):
+    return 0
+''', func="outer")
+
+
+class GeneratorDepths(RuleBasedStateMachine):
+    """Whatever is done to verified generators (resume, send, throw, close, drop),
+    no frame stays counted once control is back in host code."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gens: list[Any] = []
+
+    @rule(n=st.integers(0, 4))
+    def make(self, n: int) -> None:
+        self.gens.append(GENERATORS(n))
+
+    @precondition(lambda self: self.gens)
+    @rule(i=st.integers(0, 50), how=st.sampled_from(["next", "send", "raise", "throw",
+                                                     "close", "drop"]))
+    def act(self, i: int, how: str) -> None:
+        g = self.gens[i % len(self.gens)]
+        try:
+            if how == "next":
+                next(g)
+            elif how in ("send", "raise"):
+                g.send(how)
+            elif how == "throw":
+                g.throw(KeyError("in"))
+            elif how == "close":
+                g.close()
+            else:
+                self.gens.remove(g)
+                del g
+                gc.collect()
+        except (StopIteration, ValueError, KeyError, TypeError):
+            pass
+
+    @invariant()
+    def nothing_counted(self) -> None:
+        assert runtime._depths.get(greenlet.getcurrent(), 0) == 0
+
+
+TestGeneratorDepths = GeneratorDepths.TestCase
+TestGeneratorDepths.settings = settings(max_examples=60, stateful_step_count=30,
+                                        deadline=None)
