@@ -101,6 +101,10 @@ def big_bytearray(os: Any) -> int:
     return len(bytearray(BIG))
 
 
+def big_bytes_keyword(os: Any) -> int:
+    return len(bytes(source=BIG))
+
+
 def big_ljust(os: Any) -> int:
     return len("x".ljust(BIG))
 
@@ -265,7 +269,7 @@ def big_pack(os: Any) -> int:
     return len(pack("10000000000x"))
 
 
-REFUSED = [big_bytes, big_bytearray, big_ljust, big_center, big_zfill, big_expandtabs,
+REFUSED = [big_bytes, big_bytearray, big_bytes_keyword, big_ljust, big_center, big_zfill, big_expandtabs,
            big_format, big_fstring_width, big_fstring_literal, big_percent_star,
            big_percent_literal, big_str_format, big_to_bytes, big_repeat, big_translate,
            big_replace, alias_method, getattr_method, unbound_method, modular_pow,
@@ -391,6 +395,7 @@ def test_the_metered_range_behaves_as_range(args: Any, x: Any, cut: slice) -> No
         with pytest.raises(ValueError):
             metered.index(x)
     assert metered == guards.Range(*args) and hash(metered) == hash(guards.Range(*args))
+    assert metered == real and metered != list(real)
 
 
 VALUES = st.one_of(st.integers(-2 ** 70, 2 ** 70), st.text(max_size=6),

@@ -388,8 +388,9 @@ def _inherited(t: type, name: str) -> dict[str, Callable[..., Any]] | None:
 def _sized_constructor(cls: type) -> Callable[..., Any]:
     """``bytes(n)``/``bytearray(n)`` with ``n`` checked."""
     def build(*args: Any, **kw: Any) -> Any:
-        if args and type(args[0]) is int:
-            _items(cls.__name__, args[0])
+        size = args[0] if args else kw.get("source")
+        if type(size) is int:
+            _items(cls.__name__, size)
         return cls(*args, **kw)
     return build
 
@@ -469,7 +470,9 @@ class Range(metaclass=Sealed):
         raise ValueError(f"{x!r} is not in range")
 
     def __eq__(self, other: Any) -> bool:
-        return type(other) is Range and self._r == other._r
+        if type(other) is Range:
+            return self._r == other._r
+        return type(other) is range and self._r == other
 
     def __hash__(self) -> int:
         return hash(self._r)
