@@ -101,6 +101,21 @@ def reacher(os: Any) -> None:
     os.print("reacher: not reached")
 
 
+def overreacher(os: Any) -> None:
+    """Asks for a 2**63-byte copy that starts inside its heap: the range is checked
+    before the copy is charged, so it is faulted without moving the clock."""
+    va = os.mmap(4096)
+    os.load_bytes(va + 4093, 1 << 63)
+    os.print("overreacher: not reached")
+
+
+def overwriter(os: Any) -> None:
+    """Stores a page and a byte where one page is mapped: faulted, nothing written."""
+    va = os.mmap(4096)
+    os.store_bytes(va + 1, bytes(4096))
+    os.print("overwriter: not reached")
+
+
 def undeclared(os: Any) -> None:
     """Asks for an endpoint its manifest does not declare, then uses a contract name."""
     try:
@@ -142,7 +157,7 @@ def _expected_bystander() -> str:
 
 
 @pytest.mark.parametrize("hostile", [contract_breaker, block_reuser, forger, smuggler,
-                                     reacher])
+                                     reacher, overreacher, overwriter])
 def test_each_hostile_sip_is_faulted_and_the_bystander_is_exact(hostile: Any) -> None:
     k = _run(hostile)
     assert _expected_bystander() in k.console
@@ -172,6 +187,14 @@ def test_all_hostile_sips_at_once() -> None:
     assert _expected_bystander() in k.console
     assert [line for line in k.console if line.startswith("status")] == \
         [f"status {p} True" for p in (3, 4, 5, 6, 7)]
+
+
+def test_an_out_of_range_copy_costs_a_check_not_its_length() -> None:
+    """Regression (soak seed 11): the copy cost was charged before the range check,
+    so one load_bytes of 2**63 bytes jumped the clock by ~2**63 cycles."""
+    k = _run(overreacher)
+    assert k.machine.clock.now < 10**9
+    assert _expected_bystander() in k.console
 
 
 def test_an_undeclared_contract_is_refused_at_load_time() -> None:

@@ -359,9 +359,9 @@ class SipOS(Personality):
         if type(vaddr) is not int or type(n) is not int or n < 0:
             raise SyscallError("EINVAL", "bad load_bytes operands", vaddr=shown(vaddr))
         paged = self._paged
-        self._cpu.charge((self._c_check if paged else self._c_access) +
-                         (self._c_kib * n >> 10))
+        self._cpu.charge(self._c_check if paged else self._c_access)
         self._check(vaddr, n, "load_bytes")
+        self._cpu.charge(self._c_kib * n >> 10)
         if paged:
             self._touch(vaddr, n, None)
         return self._mem.read(vaddr, n)
@@ -371,9 +371,9 @@ class SipOS(Personality):
             raise SyscallError("EINVAL", "bad store_bytes address", vaddr=shown(vaddr))
         data = data if type(data) is bytes else as_bytes(data)
         paged = self._paged
-        self._cpu.charge((self._c_check if paged else self._c_access) +
-                         (self._c_kib * len(data) >> 10))
+        self._cpu.charge(self._c_check if paged else self._c_access)
         self._check(vaddr, len(data), "store_bytes")
+        self._cpu.charge(self._c_kib * len(data) >> 10)
         if paged:
             self._touch(vaddr, len(data), data)
         self._mem.write(vaddr, data)
