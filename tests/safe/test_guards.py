@@ -539,3 +539,42 @@ def test_the_watchdog_changes_no_tick_window(monkeypatch: pytest.MonkeyPatch,
         seen.append((run.console, [f[1] for f in run.faults], run.result.cycles))
     assert seen[0] == seen[1]
     assert bool(seen[0][1]) is faults and ("round 300 True" in seen[0][0]) is not faults
+
+
+def test_a_steal_that_races_the_end_of_a_run_stops_nothing_after_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the watchdog read /proc while a run ended, then took the fuel of
+    no run at all; verified code run later outside a machine (XN's ownership
+    functions, tests) met the host rule against no clock, 10 s on."""
+    monkeypatch.setattr(runtime, "HOST_STALL", 0.0)    # any forced host look would stop
+    monkeypatch.setattr(runtime, "WATCHDOG", False)
+    m = runtime._meter
+    assert m.clock is None                              # outside every run
+    loops = load_program_source("def f(n):\n    while n:\n        n -= 1\n    return 7\n",
+                                "<after a run>", "f")
+    before = runtime.statistics()["forced_looks"]
+    for _race in range(3):
+        m.stolen, m.left = m.left, 0                    # the raced steal
+        assert loops(10) == 7
+        assert m.stolen is None and m.left > 0
+    assert runtime.statistics()["forced_looks"] == before
+
+
+def hoards(os: Any) -> None:
+    keep = []
+    while True:                 # progress in simulated time: fuel never ends it
+        keep.append(bytearray(1 << 20))
+        os.compute(10)
+
+
+@pytest.mark.skipif(runtime.host_memory() is None, reason="no /proc/self/statm here")
+def test_a_program_hoarding_host_memory_is_stopped(monkeypatch: pytest.MonkeyPatch,
+                                                    quick_watchdog: None) -> None:
+    monkeypatch.setattr(runtime, "HOST_MEMORY", runtime.host_memory() + (200 << 20))
+    before = runtime.statistics()["host_memory"]
+    run = run_program(hoards)
+    assert run.result.reason == "finished" and run.machine.panic is None
+    assert len(run.faults) == 1 and "host memory over" in run.faults[0][1]
+    assert runtime.statistics()["host_memory"] == before + 1
+    del run
+    assert run_program(_stalls_then_progresses, [10] * 3).console[-1] == "round 2 True"

@@ -52,7 +52,7 @@ __all__ = ["MAX_BITS", "MAX_ITEMS", "Range", "guard_pow", "guard_shl", "guard_mu
 
 MAX_BITS = 1 << 20          # largest int one operation may build (128 KiB)
 MAX_ITEMS = 1 << 24         # largest sequence one operation may build (items)
-ITEM_SHIFT = 4              # fuel: one tick per 16 items built
+ITEM_SHIFT = 4              # fuel: one tick per 16 bytes built
 BIT_SHIFT = 18              # fuel: one tick per 2**18 bit-products of a multiplication
 DIV_SHIFT = 14              # fuel: one tick per 2**14 bit-products of a division
 
@@ -68,12 +68,18 @@ def _too_large(op: str, size: int) -> None:
     raise ProgramFault(f"{op} would build a value too large for the host", op=op, size=size)
 
 
-def _items(op: str, n: int) -> None:
-    """Fault if ``n`` items exceed MAX_ITEMS, else charge fuel for building them."""
+def _items(op: str, n: int, width: int = 1) -> None:
+    """Fault if ``n`` items exceed MAX_ITEMS, else charge fuel for building them
+    (``width`` bytes each: 8 for the slots of a list or tuple)."""
     if n > MAX_ITEMS:
         _too_large(op, n)
-    if n >> ITEM_SHIFT:
-        charge(n >> ITEM_SHIFT)
+    if (n * width) >> ITEM_SHIFT:
+        charge((n * width) >> ITEM_SHIFT)
+
+
+def _width(seq: Any) -> int:
+    """Bytes an item of ``seq`` takes: 8 for a list's or tuple's slots, else 1."""
+    return 8 if isinstance(seq, (list, tuple)) else 1
 
 
 def _bits(op: str, n: int, work: int) -> None:
@@ -109,7 +115,7 @@ def _repeat_size(a: Any, b: Any) -> None:
         return
     seq, n = (a, b) if isinstance(a, _SEQ) else (b, a)
     if isinstance(seq, _SEQ) and isinstance(n, int) and n > 1:
-        _items("*", len(seq) * n)
+        _items("*", len(seq) * n, _width(seq))
 
 
 def guard_mul(a: Any, b: Any) -> Any:
@@ -130,7 +136,7 @@ def guard_imul(a: Any, b: Any) -> Any:
 def _concat_size(a: Any, b: Any) -> None:
     """Check and charge ``a + b`` when both are sequences."""
     if isinstance(a, _SEQ) and isinstance(b, _SEQ):
-        _items("+", len(a) + len(b))
+        _items("+", len(a) + len(b), _width(a))
 
 
 def guard_add(a: Any, b: Any) -> Any:
@@ -337,7 +343,7 @@ def _to_bytes(self: int, length: Any = 1, *rest: Any, **kw: Any) -> bytes:
 def _extend(self: Any, items: Any) -> None:
     """``list.extend``/``bytearray.extend``: a sized argument is checked first."""
     if hasattr(items, "__len__") and type(items) is not Range:
-        _items("extend", len(items))
+        _items("extend", len(items), _width(self))
     type(self).extend(self, items)
 
 

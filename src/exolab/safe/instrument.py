@@ -26,7 +26,8 @@ write. What they do is :mod:`exolab.safe.runtime`'s and
   range, since its loop ticks; every other ``range`` is the metered
   :class:`~exolab.safe.guards.Range` the namespace binds;
 - ``a ** b``, ``a << b`` (unless both are small int constants), ``a * b``
-  (unless both are constants), ``a + b`` (unless one is a constant), ``a // b``
+  (unless both are number constants), ``a + b`` (unless one is a number
+  constant or both are constants), ``a // b``
   and ``a % b`` (unless the right one is a number constant), and the augmented
   forms of these on a name, ``x.attr`` or ``x[k]`` (``x``, ``k`` names or
   constants), become calls of guards; so do calls of ``bytes``/``bytearray``
@@ -275,10 +276,10 @@ def _guard_for(op: ast.operator, a: ast.expr, b: ast.expr) -> str | None:
         if _small_constant(op, a, b):
             return None
         return POW if isinstance(op, ast.Pow) else SHL
-    if isinstance(op, ast.Mult):
-        return None if _const(a) and _const(b) else MUL
-    if isinstance(op, ast.Add):
-        return None if _const(a) or _const(b) else ADD
+    if isinstance(op, ast.Mult):        # (' ' * 10000 is built at each evaluation)
+        return None if _number(a) and _number(b) else MUL
+    if isinstance(op, ast.Add):         # (big + 'x' copies big)
+        return None if _number(a) or _number(b) or (_const(a) and _const(b)) else ADD
     if isinstance(op, ast.FloorDiv):
         return None if _number(b) or _number(a) else DIV
     if isinstance(op, ast.Mod):

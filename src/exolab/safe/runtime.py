@@ -12,7 +12,11 @@ windows, and the deterministic rule, are unchanged) and applies the host rule
 alone: a clock that stood still for :data:`HOST_STALL` s of host CPU time
 stops the program. That rule is the one fault that depends on the host's
 speed; no program that makes simulated progress more often than every 10 s of
-host CPU ever meets it.
+host CPU ever meets it. The watchdog also reads the process's resident
+memory: past :data:`HOST_MEMORY` (three quarters of the host's), the next
+look stops the running program (a program that grows host memory without
+simulated progress is the one running), and the limit moves above what is
+left, so the next program is stopped only if memory keeps growing.
 
 Verified functions count their frames per greenlet (one greenlet per
 simulated thread, so the count follows the thread through every switch for
@@ -33,7 +37,8 @@ Interface::
     Exhausted(message)                 a program ran out of fuel or of stack
     tick() -> True; look() -> True; enter(); leave(); deep()
     charge(n)                          spend n ticks at once (exolab.safe.guards)
-    statistics() -> dict               looks, forced_looks, host_stalls
+    statistics() -> dict               looks, forced_looks, host_stalls, host_memory
+    host_memory() -> int | None        this process's resident bytes; HOST_MEMORY
     metered(machine)                   context manager: Machine.run activates its meter
     namespace(name) -> dict            fresh globals for verified code
 """
@@ -41,6 +46,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import os
 import sys
 import threading
 import time
@@ -53,7 +59,7 @@ from greenlet import getcurrent
 from exolab.safe.policy import IMPORTS, PROGRAM, Policy
 
 __all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "deep", "enter", "charge", "statistics",
-           "HOST_STALL", "WATCH_PERIOD",
+           "HOST_STALL", "WATCH_PERIOD", "HOST_MEMORY", "host_memory",
            "leave", "metered", "namespace", "MARKER"]
 
 FUEL = 5_000_000            # ticks between two looks at the clock
@@ -76,7 +82,8 @@ class _Meter:
     watchdog's share: the ticks it took back (``stolen``), the clock at its last
     look and the host CPU time since which that clock stood still."""
 
-    __slots__ = ("left", "clock", "seen", "stolen", "host_seen", "host_since")
+    __slots__ = ("left", "clock", "seen", "stolen", "host_seen", "host_since",
+                 "pressure", "mem_limit")
 
     def __init__(self) -> None:
         self.left = FUEL
@@ -85,15 +92,17 @@ class _Meter:
         self.stolen: int | None = None
         self.host_seen: Any = _NO_LOOK
         self.host_since = 0.0
+        self.pressure = False               # the host's memory passed mem_limit
+        self.mem_limit = 0                  # raised past HOST_MEMORY after a stop
 
 
 _meter = _Meter()
-_counts = {"looks": 0, "forced_looks": 0, "host_stalls": 0}
+_counts = {"looks": 0, "forced_looks": 0, "host_stalls": 0, "host_memory": 0}
 
 
 def statistics() -> dict[str, int]:
-    """Looks at the clock so far in this process: by fuel, forced by the watchdog,
-    and programs the host rule stopped."""
+    """Looks at the clock so far in this process: by fuel, forced by the watchdog;
+    programs the host rules stopped (a still clock, the host's memory)."""
     return dict(_counts)
 
 
@@ -127,9 +136,10 @@ def _look(m: _Meter) -> bool:
     stolen = m.stolen
     if stolen is not None:
         m.stolen = None
-        _counts["forced_looks"] += 1
         m.left += stolen
-        _host_look(m)
+        if m.clock is not None:     # (a steal that raced the end of a run is void)
+            _counts["forced_looks"] += 1
+            _host_look(m)
         if m.left > 0:
             return True
     now = m.clock.now if m.clock is not None else None
@@ -142,7 +152,16 @@ def _look(m: _Meter) -> bool:
 
 
 def _host_look(m: _Meter) -> None:
-    """Raise Exhausted if the clock has stood still for HOST_STALL s of host CPU time."""
+    """Raise Exhausted if the host's memory is over its limit, or if the clock has
+    stood still for HOST_STALL s of host CPU time."""
+    if m.pressure:
+        m.pressure = False
+        rss = host_memory()
+        if rss is not None and rss > max(m.mem_limit, HOST_MEMORY):
+            m.mem_limit = rss + HOST_MEMORY // 8   # the next program is not the culprit
+            _counts["host_memory"] += 1             # unless memory keeps growing
+            raise Exhausted(f"host memory over {HOST_MEMORY / 2 ** 30:.1f} GiB "
+                            f"({rss / 2 ** 30:.1f} GiB)")
     now = m.clock.now if m.clock is not None else None
     t = time.process_time()
     if now != m.host_seen:
@@ -158,8 +177,37 @@ def _watch() -> None:
     m = _meter
     while True:
         time.sleep(WATCH_PERIOD)
-        if WATCHDOG and m.clock is not None and m.stolen is None:
-            m.stolen, m.left = m.left, 0    # (no switch point between: atomic under the GIL)
+        if not WATCHDOG or m.clock is None:
+            continue
+        rss = host_memory()             # (reads /proc: the run may end meanwhile)
+        if rss is not None:
+            if rss < HOST_MEMORY:
+                m.mem_limit = 0
+            elif rss > max(m.mem_limit, HOST_MEMORY):
+                m.pressure = True
+        if m.clock is not None and m.stolen is None:    # (no call, so no switch point,
+            m.stolen, m.left = m.left, 0                # from the test to the steal)
+
+
+def host_memory() -> int | None:
+    """This process's resident memory in bytes (None where /proc cannot say)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _host_memory_limit() -> int:
+    """Three quarters of the host's physical memory (4 GiB where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 3 // 4)
+    except (OSError, ValueError, AttributeError):
+        return 4 << 30
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+HOST_MEMORY = _host_memory_limit()  # resident bytes past which the running program stops
 
 
 _watchdog: list[threading.Thread] = []
@@ -211,7 +259,7 @@ def metered(machine: Any) -> Iterator[None]:
     """Watch ``machine``'s clock for fuel, with kernel headroom on the stack, while inside."""
     m = _meter
     _start_watchdog()
-    saved = (m.left, m.clock, m.seen, m.stolen, m.host_seen, m.host_since)
+    saved = (m.left, m.clock, m.seen, m.stolen)
     m.stolen, m.host_seen = None, _NO_LOOK
     m.left, m.clock, m.seen = FUEL, machine.clock, _NO_LOOK
     limit = sys.getrecursionlimit()
@@ -219,7 +267,9 @@ def metered(machine: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        m.left, m.clock, m.seen, m.stolen, m.host_seen, m.host_since = saved
+        m.left, m.clock, m.seen, m.stolen = saved
+        m.host_seen = _NO_LOOK      # (an outer run's clock stood still while the inner
+                                    # one ran: its host-time count starts again)
         sys.setrecursionlimit(limit)
         _depths.clear()     # (a paused thread's frames still count down from their own)
 
