@@ -249,13 +249,24 @@ class Procs(metaclass=Sealed):
                                    libos=safe_repr(libos),
                                    reason=type_name(ex)) from None
             shared = [(p, r) for (p, _h), r in zip(text, roots)]
-            os.trap(Sys.ENV_START, h, child.procs.spawn_main,
-                    (program, args, shared, pages, os.lrpc.registrar_h))
+            self._start(pid, h, child.procs.spawn_main,
+                        (program, args, shared, pages, os.lrpc.registrar_h))
         except SyscallError:
             self._abandon(h)
             raise
-        self.children[pid] = PENDING
         return pid
+
+    def _start(self, pid: int, h: int, entry: Any, words: tuple[Any, ...]) -> None:
+        """Start the built child: it is our child (PENDING) *before* it can run, since
+        a slice boundary right after ENV_START may run it to its end, and its death
+        notice names a pid we must already wait for (else the notice is dropped and
+        the wait sleeps for ever)."""
+        self.children[pid] = PENDING
+        try:
+            self.os.trap(Sys.ENV_START, h, entry, words)
+        except SyscallError:
+            self.children.pop(pid, None)
+            raise
 
     def fork(self, entry: Any, args: Any) -> int:
         """Create a copy-on-write child running ``entry(os, *args)`` (on our library OS)."""
@@ -281,12 +292,11 @@ class Procs(metaclass=Sealed):
                     "registrar": os.lrpc.registrar_h,
                     "fault_handler": os.fault_handler, "exc": dict(os.exc_handlers)}
             child = type(os)(self.cpu, pid, h, up, name=f"{os.name}~")
-            os.trap(Sys.ENV_START, h, child.procs.fork_main, (snap, entry, args))
+            self._start(pid, h, child.procs.fork_main, (snap, entry, args))
         except SyscallError:
             os.ipc.inherit(fds, -1)             # (nothing, unless ENV_START refused)
             self._abandon(h)
             raise
-        self.children[pid] = PENDING
         return pid
 
     def _cow(self, ptes: list[tuple[int, int, int, int]],
