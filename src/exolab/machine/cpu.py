@@ -133,7 +133,7 @@ class CPU:
                  "_c_asid", "_c_miss_in", "_c_exc_out", "traps", "exceptions", "interrupts",
                  "tlb_misses", "accesses", "switches", "idle_cycles", "upcalls",
                  "asid_loads", "_asid_max", "_tagged", "page_size", "note_copy",
-                 "page_table", "_hw_walk", "_c_pf_in")
+                 "page_table", "_hw_walk", "_c_pf_in", "_retired", "_reaping")
 
     def __init__(self, machine: "Machine", index: int, tlb: TLB) -> None:
         p = machine.profile
@@ -168,6 +168,8 @@ class CPU:
         self.page_table = -1                    # x86 cr3: page-directory frame (-1: none)
         self._hw_walk = p.mmu == "x86"          # the MMU walks tables (pagewalk.py)
         self._c_pf_in = p.exception_entry       # a failed walk is a page fault
+        self._retired: list[SimThread] = []     # retired by user_switch, not yet unwound
+        self._reaping: SimThread | None = None  # the retired thread being unwound
         if self._hw_walk and self.page_size != PAGE_SIZE:
             raise ConfigError("the x86 MMU walks 4 KiB pages", page_size=self.page_size)
         self.install(_NoKernel())
@@ -677,6 +679,8 @@ class CPU:
                                  tid=thread.tid)
         if thread is prev:
             return
+        if prev is self._reaping:       # a retired thread's way out switches nowhere
+            raise ThreadExit(prev.exit_status)
         self.charge(self._c_switch)
         self.switches += 1
         if self.tracer is not None:
@@ -685,6 +689,7 @@ class CPU:
             self._emit(Kind.CONTEXT_SWITCH, thread.name, thread.tid)
         if finished:
             prev.state = DEAD
+            self._retired.append(prev)
         self.current = thread
         g = thread.glet
         if g is None:                   # first run: started from a shallow stack
@@ -693,7 +698,30 @@ class CPU:
         else:
             g.switch()
         self.mode = USER
+        if self._retired:
+            self._reap_retired()
         self._check_killed()
+
+    def _reap_retired(self) -> None:
+        """Back on a thread after a user_switch: unwind the threads retired meanwhile,
+        so their stacks are freed now and not at the end of the run (a library OS
+        that makes and ends threads for ever holds only its live ones).
+
+        Each is unwound as the current thread, killed, so whatever its frames run on
+        the way out (a ``finally``) acts as itself and any kernel entry ends it; it is
+        of the same domain as this thread, so nothing runs in another's space."""
+        me = self.current
+        while self._retired:
+            r = self._retired.pop()
+            g = r.glet
+            if g is None or g.dead:
+                continue
+            r.killed = True
+            self._reaping, self.current = r, r
+            try:
+                self.machine.unwind_greenlet(g)
+            finally:
+                self._reaping, self.current, self.mode = None, me, USER
 
     def idle(self) -> None:
         """Give the CPU to the idle loop (the current thread blocked); returns when resumed."""
@@ -716,15 +744,17 @@ class CPU:
         except ThreadExit as ex:
             t.exit_status, t.exit_tb = ex.status, ex.__traceback__
         except GreenletExit as ex:
-            if self.current is not t:     # greenlet teardown of a parked thread
-                t.state = DEAD
+            if self.current is not t or t is self._reaping:    # greenlet teardown of a
+                t.state = DEAD              # parked thread, or of a retired one
                 return
             self._program_fault(t, ex)
         except BaseException as ex:       # a bug or attack in simulated code; a panic
             if type(ex) is KeyboardInterrupt and host_interrupted():
                 raise                     # ^C from the person running the simulator
-            if self.machine.panic is None:  # a kernel path recorded passes through
-                self._program_fault(t, ex)
+            if self.machine.panic is None and t is not self._reaping:
+                self._program_fault(t, ex)  # (a kernel path recorded passes through)
+        if t is self._reaping:              # retired: the kernel was told nothing of it
+            return
         self._end_thread(t)
 
     def _program_fault(self, t: SimThread, ex: BaseException) -> None:

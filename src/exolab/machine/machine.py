@@ -306,6 +306,10 @@ class Machine:
                 self._unwind(g)
                 t.state = DEAD
 
+    def unwind_greenlet(self, g: Any) -> None:
+        """Unwind suspended greenlet ``g`` from here (the CPU's retired threads)."""
+        self._unwind(g)
+
     def _unwind(self, g: Any) -> None:
         """Throw GreenletExit into suspended greenlet ``g`` until it is dead (bounded:
         code that catches it and switches away again is thrown into again)."""

@@ -22,6 +22,14 @@ Interface::
     ThreadTable
       create(entry, args, name, owner) -> SimThread
       get(tid), live(), all(), statistics()
+    KEEP_FAULTED, SWEEP_MIN             how many ended threads the table keeps
+
+A thread that is over (dead, its greenlet finished) is forgotten by the table
+at its next sweep, which ``create`` runs each time the table has doubled since
+the last (amortised O(1) a thread): a program that makes and ends threads for
+ever holds only its live ones, not a record per thread it ever made. The
+newest :data:`KEEP_FAULTED` faulted threads are kept, so ``exolab run`` can
+still show where each recent fault was in the program's source.
 """
 from __future__ import annotations
 
@@ -32,9 +40,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["ThreadExit", "SimThread", "ThreadTable", "ThreadStats",
-           "NEW", "READY", "DEAD", "program_site"]
+           "NEW", "READY", "DEAD", "program_site", "KEEP_FAULTED", "SWEEP_MIN"]
 
 NEW, READY, DEAD = "new", "ready", "dead"
+KEEP_FAULTED = 256          # faulted threads the table keeps after they are over
+SWEEP_MIN = 1024            # threads the table holds before its first sweep
 
 
 class ThreadExit(BaseException):
@@ -85,13 +95,15 @@ class ThreadStats:
 
 
 class ThreadTable:
-    """All threads of a machine, by thread id."""
+    """The threads of a machine that are live or recently over, by thread id."""
 
-    __slots__ = ("_threads", "_next")
+    __slots__ = ("_threads", "_next", "_sweep_at", "_gone_faulted")
 
     def __init__(self) -> None:
         self._threads: dict[int, SimThread] = {}
         self._next = 1
+        self._sweep_at = SWEEP_MIN          # table size that triggers the next sweep
+        self._gone_faulted = 0              # faulted threads forgotten by sweeps
 
     def create(self, entry: Callable[..., Any], args: tuple[Any, ...] = (),
                name: str = "", owner: Any = None) -> SimThread:
@@ -100,7 +112,22 @@ class ThreadTable:
         self._next += 1
         t = SimThread(tid, name or f"t{tid}", entry, tuple(args), owner)
         self._threads[tid] = t
+        if len(self._threads) >= self._sweep_at:
+            self._sweep()
         return t
+
+    def _sweep(self) -> None:
+        """Forget the threads that are over, but the newest KEEP_FAULTED faulted ones."""
+        threads = self._threads
+        over = [tid for tid, t in threads.items()
+                if t.state == DEAD and (t.glet is None or t.glet.dead)]
+        faulted = [tid for tid in over if threads[tid].fault is not None]
+        kept = set(faulted[-KEEP_FAULTED:])
+        self._gone_faulted += len(faulted) - len(kept)
+        for tid in over:
+            if tid not in kept:
+                del threads[tid]
+        self._sweep_at = max(SWEEP_MIN, 2 * len(threads))
 
     def get(self, tid: int) -> SimThread | None:
         """Return thread ``tid`` or None."""
@@ -111,14 +138,15 @@ class ThreadTable:
         return [t for t in self._threads.values() if t.state != DEAD]
 
     def all(self) -> list[SimThread]:
-        """Every thread ever created, dead or not, in creation order."""
+        """Every thread the table holds (live, or over and not yet forgotten), in
+        creation order."""
         return list(self._threads.values())
 
     def statistics(self) -> ThreadStats:
         """Return a frozen snapshot of thread counters."""
         ts = self._threads.values()
-        return ThreadStats(len(self._threads), sum(t.state != DEAD for t in ts),
-                           sum(t.fault is not None for t in ts))
+        return ThreadStats(self._next - 1, sum(t.state != DEAD for t in ts),
+                           self._gone_faulted + sum(t.fault is not None for t in ts))
 
 
 def _not_program_dirs() -> tuple[str, ...]:

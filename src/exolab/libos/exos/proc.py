@@ -111,7 +111,10 @@ class Procs(metaclass=Sealed):
         self.children: dict[int, Any] = {}      # pid -> PENDING or exit status
         self.exited: list[int] = []             # heap of pids with a status (stale ones,
         #                                       reaped by wait(pid), are skipped lazily)
-        self.threads: list[UThread] = []
+        self.threads: list[UThread] = []        # the live threads, in creation order
+        self.by_ctx: dict[int, UThread] = {}    # context id -> its live thread
+        self.main: UThread | None = None        # the first thread (its value: the status)
+        self.made = 0                           # threads ever made (their names)
         self.main_result: Any = None            # what the main thread's entry returned
 
     # -- building a process from inside its environment --------------------------------
@@ -124,7 +127,7 @@ class Procs(metaclass=Sealed):
             os.trap(Sys.GUARANTEE, vpn, ppn, h, True)
         os.trap(Sys.ENV_SETUP, os.handle, os.entry_table(), os.exc_table(), EXOS_VPN)
         self.cpu.store(MISC_VA + MISC_PID, os.pid)
-        self.threads.append(UThread(self.cpu.current))
+        self.main = self._add(self.cpu.current)
         for fd in (0, 1, 2):
             self.cpu.store(fd_addr(fd), FD_CONSOLE)
 
@@ -396,19 +399,26 @@ class Procs(metaclass=Sealed):
 
     def _me(self) -> UThread:
         """The running ExOS thread."""
-        cur = self.cpu.current
-        for u in self.threads:
-            if u.ctx == cur:
-                return u
-        raise SyscallError("EINVAL", "not an ExOS thread of this process")
+        u = self.by_ctx.get(self.cpu.current)
+        if u is None:
+            raise SyscallError("EINVAL", "not an ExOS thread of this process")
+        return u
+
+    def _add(self, ctx: Any) -> UThread:
+        """Record a new live thread on context ``ctx``."""
+        u = UThread(ctx)
+        self.threads.append(u)
+        self.by_ctx[ctx] = u
+        self.made += 1
+        return u
 
     def thread_create(self, entry: Callable[..., Any], args: Any) -> int:
         """Start an ExOS thread (Aegis gives it a context; ExOS schedules it)."""
         if not callable(entry) or type(args) is not tuple:
             raise SyscallError("EINVAL", "entry must be callable with a tuple of args")
         ctx = self.os.trap(Sys.THREAD_ALLOC, self._thread_main, (entry, args),
-                           f"{self.os.name}.t{len(self.threads)}")
-        self.threads.append(UThread(ctx))
+                           f"{self.os.name}.t{self.made}")
+        self._add(ctx)
         return ctx  # type: ignore[no-any-return]
 
     def _thread_main(self, entry: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -429,9 +439,11 @@ class Procs(metaclass=Sealed):
         """The calling thread's entry returned: run another, or end the process."""
         me = self._me()
         me.done = True
-        if me is self.threads[0]:           # the status is the main thread's value
+        if me is self.main:                 # the status is the main thread's value
             self.main_result = result
         nxt = self._next(me, False)
+        self.threads.remove(me)             # (a program that makes and ends threads
+        del self.by_ctx[me.ctx]             # for ever keeps only its live ones)
         if nxt is None:
             self.exit(final_status(None, self.main_result))
         else:
@@ -467,14 +479,13 @@ class Procs(metaclass=Sealed):
         for a tid that is not an int, ESRCH for one that is not a live thread here)."""
         if type(tid) is not int:
             raise SyscallError("EINVAL", "a thread id is an int", tid=shown(tid))
-        for u in self.threads:
-            if u.ctx == tid and not u.done:
-                if u.parked:
-                    u.parked = False
-                else:
-                    u.token = True
-                return
-        raise SyscallError("ESRCH", "no such thread in this process", tid=tid)
+        u = self.by_ctx.get(tid)
+        if u is None or u.done:
+            raise SyscallError("ESRCH", "no such thread in this process", tid=tid)
+        if u.parked:
+            u.parked = False
+        else:
+            u.token = True
 
     def yield_env(self) -> bool:
         """Save our context and donate the slice; False if nobody else could run."""
