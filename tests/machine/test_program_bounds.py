@@ -14,6 +14,7 @@ import pytest
 from exolab.abi import PROT_READ, PROT_RW
 from exolab.kernels import declaration, kernel_names
 from exolab.machine.cpu import MAX_UPCALL_DEPTH
+from exolab.machine.threads import SWEEP_MIN
 from exolab.runner import run_program
 from tests.kernels.common import beside_bystander
 
@@ -73,3 +74,31 @@ def test_a_handler_that_reraises_its_exception_ends_only_its_process(kernel: str
     # the CPU's bound, or a kernel's own tighter one (Aegis: MAX_EXC_DEPTH)
     assert ("upcall nesting too deep" in why and f"depth={MAX_UPCALL_DEPTH}" in why) \
         or "exceptions nested too deep" in why, why
+
+
+CHURN = 3000
+
+
+def _churner(os: Any) -> None:
+    def quick(os: Any, i: int) -> int:
+        return i
+    for i in range(CHURN):
+        os.thread_create(quick, i)
+        os.thread_yield()
+    os.print("churned")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_threads_made_and_ended_for_ever_leave_only_the_live_ones_held(kernel: str) -> None:
+    """The machine's thread table and a library OS's thread list forget threads that
+    are over (their stacks too: ExOS's retired user-level threads are unwound), so a
+    program that makes and ends threads holds what is live, not what it ever made."""
+    if not declaration(kernel).provides(["thread_create", "thread_yield"]):
+        pytest.skip(f"{kernel} declares it refuses thread_create (ENOSYS)")
+    run = run_program(_pair(_churner), kernel=kernel)
+    assert run.result.reason == "finished" and run.machine.panic is None, run.result
+    assert f"offender False bystander {sum(range(ROUNDS))}" in run.console
+    table = run.machine.threads
+    assert table.statistics().created > CHURN
+    assert len(table.all()) <= 2 * SWEEP_MIN
+    assert sum(t.glet is not None and not t.glet.dead for t in table.all()) < 64

@@ -5,12 +5,16 @@ import dataclasses
 from typing import Any
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from exolab.errors import PrivilegeError
 from exolab.kernels.tiny import SYS_EXIT, SYS_YIELD, TinyKernel
 from exolab.machine import USER, Machine
 from exolab.machine.cpu import CPU
-from exolab.machine.threads import DEAD, NEW, READY, SimThread, ThreadExit, ThreadTable
+from exolab.machine.threads import (DEAD, KEEP_FAULTED, NEW, READY, SWEEP_MIN, SimThread,
+                                    ThreadExit, ThreadTable)
 from exolab.machine.tlb import TLBEntry
 
 SYS_KILL = 120
@@ -138,3 +142,57 @@ def test_yielding_threads_interleave_round_robin() -> None:
         k.spawn(body, name)
     assert m.run().reason == "finished"
     assert "".join(order) == "abcabcabc"
+
+
+class ThreadTableMachine(RuleBasedStateMachine):
+    """The table against a model: every thread ever made, which are over, which
+    faulted. The table holds every live thread and the newest faulted ones, holds
+    no more than twice what is not over (or SWEEP_MIN), and counts exactly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tt = ThreadTable()
+        self.made: list[SimThread] = []
+        self.faulted = 0
+        self.live = self.peak = 0           # threads live now, and at most at once
+
+    @rule(n=st.integers(1, 400))
+    def create(self, n: int) -> None:
+        for _ in range(n):
+            self.made.append(self.tt.create(print))
+        self.live += n
+        self.peak = max(self.peak, self.live)
+
+    @rule(data=st.data(), faulted=st.booleans())
+    def end_one(self, data: st.DataObject, faulted: bool) -> None:
+        live = [t for t in self.made if t.state != DEAD]
+        if live:
+            t = data.draw(st.sampled_from(live))
+            t.state = DEAD
+            self.live -= 1
+            if faulted:
+                t.fault = ValueError("boom")
+                self.faulted += 1
+
+    @rule()
+    def end_all(self) -> None:
+        for t in self.made:
+            t.state = DEAD
+        self.live = 0
+
+    @invariant()
+    def holds_the_live_and_counts_exactly(self) -> None:
+        held = {t.tid for t in self.tt.all()}
+        live = [t for t in self.made if t.state != DEAD]
+        assert {t.tid for t in live} <= held
+        assert all(self.tt.get(t.tid) is t for t in live)
+        st_ = self.tt.statistics()
+        assert st_.created == len(self.made) and st_.live == len(live)
+        assert st_.faulted == self.faulted
+        assert len(held) <= max(SWEEP_MIN, 2 * (self.peak + KEEP_FAULTED))
+        newest = sorted(t.tid for t in self.made if t.fault is not None)[-KEEP_FAULTED:]
+        assert set(newest) <= held          # where the recent faults were stays known
+
+
+TestThreadTable = ThreadTableMachine.TestCase
+TestThreadTable.settings = settings(max_examples=30, stateful_step_count=40, deadline=None)
