@@ -69,6 +69,8 @@ MAX_STRIKES = exc.MAX_STRIKES
 
 LIBOSES = {"exos": "exolab.libos.exos:ExOS"}
 
+_PRUNE_MIN = 1024    # contexts the kernel's list holds before it first drops dead ones
+
 _ENTRY_OF = {"pct": "async", "notice": "async", "revoke": "revoke",
              "repossessed": "repossessed"}
 
@@ -159,6 +161,7 @@ class Aegis:
         self.envs: dict[int, Environment] = {}          # live and dying environments
         self.c_clear = self.c_path["stlb_clear"]
         self._threads: list[SimThread] = []             # contexts made (dead pruned lazily)
+        self._prune_at = _PRUNE_MIN                     # its length at the next pruning
         self.current: Environment | None = None         # environment on the CPU
         self.console = Console()
         self.faults: list[tuple[int, str, Any]] = []
@@ -231,6 +234,9 @@ class Aegis:
                                         owner=env)
         env.threads.append(t)
         self._threads.append(t)
+        if len(self._threads) >= self._prune_at:   # (amortised O(1): a spawn loop keeps
+            self._threads = [t for t in self._threads if t.state != DEAD]  # the live)
+            self._prune_at = max(_PRUNE_MIN, 2 * len(self._threads))
         return t
 
     @property
