@@ -131,6 +131,7 @@ def _map_image(k: "MonolithicKernel", cpu: CPU, proc: Process, pages: int) -> No
     frames = copy_in(cpu, pages, k.frames.alloc, k.vm.c_pte)
     for i, ppn in enumerate(frames):
         proc.space.ptes[IMAGE_VPN + i] = PTE(ppn, PROT_READ)
+    proc.space.image = (IMAGE_VPN, IMAGE_VPN + pages)   # (mmap places regions clear of it)
 
 
 def sys_spawn(k: "MonolithicKernel", cpu: CPU, proc: Process, program: Any,

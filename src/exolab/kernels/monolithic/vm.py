@@ -34,6 +34,7 @@ Interface::
 """
 from __future__ import annotations
 
+from bisect import insort
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -162,6 +163,11 @@ class Region:
     segment: int | None = None      # shm key, or None for anonymous memory
 
 
+def _start(r: Region) -> int:
+    """A region's first page (the sort key of AddressSpace.regions)."""
+    return r.start_vpn
+
+
 @dataclass(slots=True)
 class AddressSpace:
     """One process's virtual memory; guarded by the kernel."""
@@ -171,6 +177,7 @@ class AddressSpace:
     regions: list[Region] = field(default_factory=list)     # sorted by start
     next_vpn: int = USER_BASE >> 12                         # mmap bump pointer
     asid_gen: int = -1                                      # kernel's ASID generation
+    image: tuple[int, int] = (0, 0)                         # the image's [vpn, end vpn)
 
     def region_of(self, vpn: int) -> Region | None:
         """Return the region containing ``vpn``, or None."""
@@ -184,13 +191,39 @@ class AddressSpace:
         return vpn in self.ptes or self.region_of(vpn) is not None
 
     def map_region(self, npages: int, prot: int, segment: int | None = None) -> Region:
-        """Reserve ``npages`` fresh virtual pages; return the region."""
-        if npages <= 0 or (self.next_vpn + npages) << 12 > USER_TOP:
+        """Reserve ``npages`` fresh virtual pages; return the region. Regions are
+        placed by a bump pointer with a guard page after each, stepping over the
+        program's image; once the pointer reaches USER_TOP, in the lowest hole
+        munmap left (first fit), so mapping and unmapping for ever never runs out."""
+        if npages <= 0:
             raise SyscallError("ENOMEM", "no virtual space left", npages=npages)
-        r = Region(self.next_vpn, npages, prot, segment)
-        self.next_vpn += npages + 1             # a guard page between regions
-        self.regions.append(r)
+        start = self._clear_of_image(self.next_vpn, npages)
+        if (start + npages) << 12 <= USER_TOP:
+            self.next_vpn = start + npages + 1  # a guard page between regions
+        else:
+            start = self._first_fit(npages)
+        r = Region(start, npages, prot, segment)
+        insort(self.regions, r, key=_start)
         return r
+
+    def _clear_of_image(self, start: int, npages: int) -> int:
+        """``start``, or the page after the image's guard if [start, +npages) meets it."""
+        lo, hi = self.image
+        return hi + 1 if start < hi and start + npages > lo else start
+
+    def _first_fit(self, npages: int) -> int:
+        """The lowest start of ``npages`` free pages with a guard page after them,
+        clear of every region and of the image (ENOMEM if there is none)."""
+        at = USER_BASE >> 12
+        for r in self.regions:
+            at = self._clear_of_image(at, npages + 1)
+            if at + npages + 1 <= r.start_vpn:
+                return at
+            at = max(at, r.start_vpn + r.npages + 1)
+        at = self._clear_of_image(at, npages + 1)
+        if (at + npages) << 12 <= USER_TOP:
+            return at
+        raise SyscallError("ENOMEM", "no virtual space left", npages=npages)
 
 
 class VM:
@@ -325,7 +358,7 @@ class VM:
         """Return a copy-on-write copy of ``parent`` (shared segments stay shared)."""
         child = AddressSpace(asid, regions=[Region(r.start_vpn, r.npages, r.prot,
                                                    r.segment) for r in parent.regions],
-                             next_vpn=parent.next_vpn)
+                             next_vpn=parent.next_vpn, image=parent.image)
         for vpn, pte in parent.ptes.items():
             cpu.charge(2 * self.c_pte)
             self.frames.ref(pte.ppn)
