@@ -3,7 +3,7 @@
 A state machine maps and unmaps in a small user space (USER_TOP lowered to a
 few hundred pages, so the bump pointer runs out within an example) beside a
 program image. Whatever the order: no two regions share a page, none touches
-the image, each has a free guard page after it, and a request fails with
+the image, each (and the image) has a free guard page after it, and a request fails with
 ENOMEM only when no hole of its size (and guard) is left.
 """
 from __future__ import annotations
@@ -55,8 +55,8 @@ class Placement(RuleBasedStateMachine):
 
     def _fits(self, n: int) -> bool:
         """Whether some hole holds n pages and a guard page clear of everything."""
-        busy = self._taken() | set(range(*IMAGE)) \
-            | {r.start_vpn + r.npages for r in self.space.regions}
+        busy = self._taken() | set(range(IMAGE[0], IMAGE[1] + 1)) \
+            | {r.start_vpn + r.npages for r in self.space.regions}     # (guards too)
         top = BASE + TOP_PAGES
         return any(all(v not in busy for v in range(s, s + n + 1)) and s + n <= top
                    for s in range(BASE, top - n + 1))
