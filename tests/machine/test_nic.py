@@ -487,3 +487,20 @@ def test_statistics_is_frozen() -> None:
     assert isinstance(s, NicStats)
     with pytest.raises(AttributeError):
         s.tx_frames = 3  # type: ignore[misc]
+
+
+def test_a_reset_ring_takes_no_more_frames_and_forgets_untaken_ones() -> None:
+    m = Machine()
+    nic = m.attach_nic()
+    assert nic.post_rx(RX_BUF, 1514) and nic.post_rx(RX_BUF + 2048, 1514)
+    assert nic.posted_rx() == ((RX_BUF, 1514), (RX_BUF + 2048, 1514))
+    nic.deliver(b"\x01" * 60)
+    m.clock.fire_due()
+    assert nic.posted_rx() == ((RX_BUF + 2048, 1514),)
+    assert nic.reset_rx() == 1
+    assert nic.posted_rx() == () and nic.take_rx() == []   # the received one: forgotten
+    nic.deliver(b"\x02" * 60)
+    m.clock.fire_due()
+    assert m.memory.read(RX_BUF + 2048, 60) == bytes(60)   # nothing landed after the reset
+    stats = nic.statistics()
+    assert (stats.rx_frames, stats.rx_dropped, stats.rx_buffers) == (1, 1, 0)

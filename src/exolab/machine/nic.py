@@ -38,6 +38,9 @@ Interface::
       mac -> bytes (6)              index, machine, backend, tx_irq
       post_rx(paddr, size) -> bool  False if the rx ring is full
       take_rx() -> [(paddr, len)]   completed receives, in arrival order
+      posted_rx() -> ((paddr, size),...)  posted buffers not yet filled, oldest first
+      reset_rx() -> int             the driver's ring reset: forget posted buffers and
+                                    untaken receives (no DMA lands there after); how many
       transmit(paddr, len) -> bool  False if the tx ring is full; NicError if malformed
       take_tx_done() -> int         tx completions since the last call
       deliver(frame, at=None)       backend entry: a frame arrives (at: receiver cycle)
@@ -199,6 +202,18 @@ class Nic:
         """Return and forget the completed receives ``(paddr, length)``, oldest first."""
         done, self._rx_done = self._rx_done, []
         return done
+
+    def posted_rx(self) -> tuple[tuple[int, int], ...]:
+        """The receive buffers posted and not yet filled, ``(paddr, size)``, oldest first."""
+        return tuple(self._rx_free)
+
+    def reset_rx(self) -> int:
+        """Reset the receive ring: the posted buffers and the completed receives not yet
+        taken are forgotten, so no later frame is written there; how many buffers."""
+        n = len(self._rx_free)
+        self._rx_free.clear()
+        self._rx_done = []
+        return n
 
     def deliver(self, frame: bytes, at: int | None = None) -> None:
         """Backend entry: ``frame`` arrives at receiver cycle ``at`` (None or past: now)."""

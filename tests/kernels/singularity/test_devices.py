@@ -133,3 +133,82 @@ def test_a_second_driver_is_refused_before_anything_is_made(tmp_path: Path) -> N
     assert k.run().reason == "finished"
     assert "second: EBUSY" in k.console and k.faults == []
     assert k._frames_left() >= before                   # no half-made SIP kept frames
+
+
+def nic_poster(os: Any) -> None:
+    """A NIC driver that posts receive buffers over its heap, tries to unmap one, and
+    exits with them still posted."""
+    va = os.mmap(8 * 4096)
+    for i in range(16):
+        os.nic_post(va + i * 2048, 1514)
+    try:
+        os.munmap(va, 4096)
+    except Exception as ex:
+        os.print("munmap posted:", getattr(ex, "errno", "?"))
+    os.munmap(va + 8 * 4096, 4096)                  # past the region: nothing to do
+
+
+nic_poster.manifest = ("poster", (), (), (("nic", 1),))   # type: ignore[attr-defined]
+
+
+def heap_keeper(os: Any) -> None:
+    """The SIP started after the driver: its memory must stay what it stored."""
+    va = os.mmap(256 * 4096)
+    for i in range(0, 256 * 4096, 64):
+        os.store(va + i, 0x5555555555555555, 8)
+    for _ in range(400):
+        os.yield_()
+    bad = sum(1 for i in range(0, 256 * 4096, 8) if os.load(va + i, 8) != (
+        0x5555555555555555 if i % 64 == 0 else 0))
+    os.print("keeper bad words", bad)
+
+
+def driver_then_keeper(os: Any) -> None:
+    os.wait(os.spawn(nic_poster))
+    os.wait(os.spawn(heap_keeper))
+
+
+def test_a_dead_drivers_receive_ring_no_longer_points_into_freed_frames() -> None:
+    """Regression: the ring kept the driver's buffers after it exited, and the next
+    frames from the wire were written into the heap of the SIP given those frames."""
+    m = Machine("athlon64", frames=4096)
+    nic = m.attach_nic()
+    k = Singularity(m)
+    k.boot(load_function(driver_then_keeper))
+    for i in range(1, 40):
+        nic.deliver(b"\xff" * 1000, at=i * 200_000)
+    assert k.run().reason == "finished" and k.faults == []
+    assert "munmap posted: EBUSY" in k.console
+    assert "keeper bad words 0" in k.console
+    stats = nic.statistics()
+    assert stats.rx_frames == 0 and stats.rx_buffers == 0 and stats.rx_dropped == 39
+
+
+def busy_reader(os: Any) -> None:
+    """A driver whose second thread tries to unmap the buffer a read is landing in."""
+    size, _blocks = os.disk_info()
+    buf = os.mmap(size)
+    os.thread_create(unmapper, buf)
+    os.disk_read(2, buf)
+    os.print("read done; tag", os.load(buf))
+    os.munmap(buf, size)
+    os.print("unmapped after the read")
+
+
+def unmapper(os: Any, buf: int) -> None:
+    try:
+        os.munmap(buf, 4096)
+    except Exception as ex:
+        os.print("munmap in flight:", getattr(ex, "errno", "?"))
+
+
+busy_reader.manifest = ("busy", (), (), (("disk", 1),))     # type: ignore[attr-defined]
+
+
+def test_a_buffer_a_disk_read_is_landing_in_cannot_be_unmapped(tmp_path: Path) -> None:
+    k = _kernel(tmp_path)
+    k.boot(load_function(busy_reader))
+    assert k.run().reason == "finished" and k.faults == []
+    assert k.console == ["munmap in flight: EBUSY", "read done; tag 1",
+                         "unmapped after the read"]
+    assert k.disk.targets == {}                          # type: ignore[union-attr]

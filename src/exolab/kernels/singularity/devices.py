@@ -18,9 +18,11 @@ Interface::
 
     NicPort(nic)                       one NIC and the driver's waiters
       grant(pid)                       the SIP that may drive it (EBUSY: one has)
-      release(pid)                     the driver exited
+      release(pid)                     the driver exited: its receive ring is reset
+                                       (no frame lands in its freed heap after)
       check(pid)                       EPERM unless ``pid`` was granted it
       post(paddr, size) -> bool        send(paddr, n) -> bool
+      dma_into(lo, hi) -> bool         a posted buffer lies in [lo, hi)
       wait(cpu, sched) -> [(paddr, length)]      received frames (waits for one)
       interrupt(sched)                 IRQ_NIC: collect completions, wake the waiter
     DiskPort(disk)                     one disk and the driver's waiting requests
@@ -29,6 +31,7 @@ Interface::
       read(cpu, sched, block, paddr)   DMA ``block`` to ``paddr``; waits for completion
       interrupt(sched)                 IRQ_DISK: wake the threads whose request completed
       orphans                          requests in flight whose waiter was killed
+      dma_into(lo, hi) -> bool         a request in flight targets [lo, hi)
       pinned                           frames the kernel keeps aside until none is left
 """
 from __future__ import annotations
@@ -79,9 +82,20 @@ class NicPort(_Port):
         self.done: list[tuple[int, int]] = []       # received, not yet taken
         self.sleepers: list[Any] = []
 
+    def release(self, pid: int) -> None:
+        """The driver exited: reset the receive ring, which points into its heap."""
+        if self.owner == pid:
+            self.nic.reset_rx()
+            self.done = []
+        super().release(pid)
+
     def post(self, paddr: int, size: int) -> bool:
         """Post a receive buffer; False if the ring is full."""
         return bool(self.nic.post_rx(paddr, size))
+
+    def dma_into(self, lo: int, hi: int) -> bool:
+        """Whether a posted receive buffer overlaps [lo, hi)."""
+        return any(p < hi and lo < p + n for p, n in self.nic.posted_rx())
 
     def send(self, paddr: int, n: int) -> bool:
         """Transmit ``n`` bytes at ``paddr``; False if the ring is full."""
@@ -108,7 +122,8 @@ class NicPort(_Port):
 class DiskPort(_Port):
     """A disk owned by one driver SIP; see the module docstring."""
 
-    __slots__ = ("disk", "done", "waiting", "orphans", "pinned", "block_size", "blocks")
+    __slots__ = ("disk", "done", "waiting", "orphans", "targets", "pinned", "block_size",
+                 "blocks")
     device = "disk"
 
     def __init__(self, disk: Any) -> None:
@@ -117,6 +132,7 @@ class DiskPort(_Port):
         self.done: set[int] = set()                 # completed request ids, not yet seen
         self.waiting: dict[int, list[Any]] = {}     # request id -> its sleeping thread
         self.orphans: set[int] = set()              # in flight, their waiter gone
+        self.targets: dict[int, int] = {}           # in flight: request id -> paddr
         self.pinned: list[int] = []                 # the kernel's: frames such a DMA
                                                     # may still write (kept from reuse)
         self.block_size = int(disk.block_size)
@@ -133,9 +149,10 @@ class DiskPort(_Port):
             raise SyscallError("EIO", "the disk refused the request",
                                reason=type(ex).__name__) from None
         self.waiting[rid] = []
+        self.targets[rid] = paddr
         try:
             while rid not in self.done:
-                self.done.update(self.disk.take_completions())
+                self._complete(self.disk.take_completions())
                 if rid in self.done:
                     break
                 sched.sleep(cpu, self.waiting[rid])
@@ -146,13 +163,27 @@ class DiskPort(_Port):
             else:                               # the waiter was killed: DMA still due
                 self.orphans.add(rid)
 
+    def dma_into(self, lo: int, hi: int) -> bool:
+        """Whether a read still in flight lands in [lo, hi)."""
+        size = self.block_size
+        return any(p < hi and lo < p + size for p in self.targets.values())
+
     def interrupt(self, sched: Any) -> None:
         """The disk interrupted: note its completions and wake their waiters."""
-        for rid in self.disk.take_completions():
-            if rid in self.orphans:
-                self.orphans.discard(rid)
-                continue
-            self.done.add(rid)
+        for rid in self._complete(self.disk.take_completions()):
             queue = self.waiting.get(rid)
             if queue:
                 sched.wakeup(queue)
+
+    def _complete(self, rids: list[int]) -> list[int]:
+        """Note completed requests (an orphan's DMA has landed: forgotten); the others,
+        now done."""
+        done = []
+        for rid in rids:
+            self.targets.pop(rid, None)
+            if rid in self.orphans:
+                self.orphans.discard(rid)
+            else:
+                self.done.add(rid)
+                done.append(rid)
+        return done

@@ -266,6 +266,48 @@ class Singularity:
         sip.frames += frames
         return base
 
+    def unmap_region(self, sip: SIP, lo: int, hi: int) -> None:
+        """Take the pages of [lo, hi) out of ``sip``'s mapped regions (munmap): their
+        frames are zeroed and go back. Pages no region holds are skipped; the first
+        region (image, stack, heap) stays for the SIP's life (EINVAL) and a region a
+        device may still DMA into is kept whole (EBUSY); on either nothing changes."""
+        first = sip.regions[0]
+        if lo < first[1] and first[0] < hi:
+            raise SyscallError("EINVAL", "munmap of the SIP's first region (its image, "
+                               "stack and heap)", vaddr=lo)
+        cuts = [(max(b, lo), min(e, hi)) for b, e in sip.regions[1:] if b < hi and lo < e]
+        if not cuts:
+            return
+        for port in (self.nic, self.disk):
+            if port is not None and port.owner == sip.pid and \
+                    any(port.dma_into(c_lo, c_hi) for c_lo, c_hi in cuts):
+                raise SyscallError("EBUSY", f"the {port.device} may still DMA into the "
+                                   "range", vaddr=lo)
+        shift = self.page_shift
+        kept = [first]
+        for b, e in sip.regions[1:]:
+            if e <= lo or hi <= b:
+                kept.append((b, e))
+                continue
+            if b < lo:
+                kept.append((b, lo))
+            if hi < e:
+                kept.append((hi, e))
+        gone = [f for c_lo, c_hi in cuts for f in range(c_lo >> shift, c_hi >> shift)]
+        drop = set(gone)
+        sip.regions = kept
+        sip.frames = [f for f in sip.frames if f not in drop]
+        if self.pager is not None:
+            self.pager.unmap(gone)
+        self._give_frames(gone)
+
+    def _give_frames(self, frames: list[int]) -> None:
+        """Zero ``frames`` (no later owner sees a SIP's bytes) and return them to the
+        pool; the zeroing is charged."""
+        zero = self.machine.memory.zero_frame
+        self.machine.cpu.charge(sum(zero(f) for f in frames))
+        self.frames.give(frames)
+
     def start_thread(self, sip: SIP, entry: Callable[..., Any],
                      args: tuple[Any, ...]) -> SimThread:
         """A ready kernel thread of ``sip`` running ``entry(os, *args)``."""
@@ -316,7 +358,7 @@ class Singularity:
             if self.disk.orphans:           # a DMA may still land there: keep them
                 self.disk.pinned.extend(sip.frames)
                 sip.frames = []
-        self.frames.give(sip.frames)
+        self._give_frames(sip.frames)
         sip.frames, sip.regions = [], []
         from exolab.kernels.singularity import personality
         personality.release(self, sip)
@@ -368,7 +410,7 @@ class Singularity:
         elif irq == IRQ_DISK and self.disk is not None:
             self.disk.interrupt(self.sched)
             if self.disk.pinned and not self.disk.orphans:
-                self.frames.give(self.disk.pinned)
+                self._give_frames(self.disk.pinned)
                 self.disk.pinned = []
 
     def on_idle(self, cpu: CPU) -> bool:

@@ -58,8 +58,9 @@ _TABLES: dict[str, dict[str, tuple[int, str]]] = {
                                 f"wakeup, ~60 instructions ({OSR} §2.2: messages are "
                                 f"passed by pointer)"),
         ("sing_bounds_check", 2, "estimate: compare + branch per checked access"),
-        ("sing_sip_create", 380_000, f"calibrated: process creation 388,162 cycles ({MSPC}, "
-                                     f"Table 1) minus the abi call, switches and exit "
+        ("sing_sip_create", 370_000, f"calibrated: process creation 388,162 cycles ({MSPC}, "
+                                     f"Table 1) minus the abi call, switches, exit and "
+                                     f"the zeroing of the last SIP's 16 heap pages "
                                      f"charged beside it"),
         ("sing_sip_exit", 3_000, "estimate: free the SIP's pages and blocks, ~3,000 "
                                  "instructions"),

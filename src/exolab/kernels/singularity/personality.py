@@ -307,10 +307,13 @@ class SipOS(Personality):
 
     def munmap(self, vaddr: int, length: int) -> None:
         self._enter()
+        shift = self._k.page_shift
         if type(vaddr) is not int or type(length) is not int or length <= 0 or \
-                vaddr & ((1 << self._k.page_shift) - 1):
-            raise SyscallError("EINVAL", "bad munmap", vaddr=shown(vaddr))
-        # (regions go back at exit: a SIP's heap is garbage collected, not unmapped)
+                vaddr < 0 or vaddr & ((1 << shift) - 1) or \
+                vaddr + length > self._k.machine.memory.frames << shift:
+            raise SyscallError("EINVAL", "bad munmap", vaddr=shown(vaddr),
+                               length=shown(length))
+        self._k.unmap_region(self._sip, vaddr, vaddr + (-(-length >> shift) << shift))
 
     def mprotect(self, vaddr: int, length: int, prot: int) -> None:
         self._enter()
