@@ -325,3 +325,56 @@ def test_processes_waiting_on_each_other_come_to_rest(kernel: str) -> None:
 
     r = run_program(main, kernel=kernel, until=20_000_000)
     assert r.result.reason == "deadlock" and r.faults == []
+
+
+def _squares(os: Any, n: int) -> int:
+    """The bystander: a fixed computation whose result is exact."""
+    total = 0
+    for i in range(n):
+        total += i * i
+        os.compute(10)
+    return total % 256
+
+
+def _long_burst(os: Any, n: int) -> int:
+    """Computes ``n`` bursts and never yields, blocks or calls anything else."""
+    for _ in range(n):
+        os.compute(10_000)
+    return 3
+
+
+def test_threads_that_never_yield_do_not_starve_their_process(kernel: str) -> None:
+    """Three threads that only compute: the waiting main thread still gets the CPU
+    back when its child ends (the kernel's, or the library's, timer preempts)."""
+    stop: list[int] = []
+
+    def spinner(os: Any) -> None:
+        while not stop:
+            os.compute(1000)
+
+    def main(os: Any) -> None:
+        for _ in range(3):
+            os.thread_create(spinner)
+        child = os.spawn(_squares, 30)
+        os.print("child", os.wait(child)[1])
+        stop.append(1)
+
+    r = run_program(main, kernel=kernel, max_cycles=400_000_000)
+    assert r.result.reason == "finished", (r.result, r.console, r.faults)
+    assert r.console == ["child 107"] and r.faults == []
+
+
+def test_processes_that_never_yield_do_not_starve_a_bystander(kernel: str) -> None:
+    """Three processes that compute 10M cycles each without yielding: a bystander
+    started after them ends long before they do, with its exact result."""
+    def main(os: Any) -> None:
+        hogs = [os.spawn(_long_burst, 1000) for _ in range(3)]
+        b = os.spawn(_squares, 30)
+        result = os.wait(b)[1]
+        t_bystander = os.time()
+        ends = [os.wait(p)[1] for p in hogs]
+        os.print("bystander", result, "hogs", ends,
+                 "early", 4 * t_bystander < os.time())
+
+    r = run(kernel, main)
+    assert r.console == ["bystander 107 hogs [3, 3, 3] early True"] and r.faults == []

@@ -318,3 +318,49 @@ def test_a_revoked_handle_stays_dead_when_its_slot_is_reused() -> None:
     assert box["lookalike"] == {"EBADF"} and box["derive lookalike"] == {"EBADF"}
     assert box["bad rights"] <= {"EINVAL"}
     k.caps.audit()
+
+
+# -- ExOS threads that never yield: preempted at slice boundaries ------------------------
+
+
+_HOG_LOOPS = {
+    "compute": lambda os, va: os.compute(1000),
+    "load": lambda os, va: os.load(va),
+    "store": lambda os, va: os.store(va, 7),
+    "time": lambda os, va: os.time(),
+    "getpid": lambda os, va: os.getpid(),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_HOG_LOOPS))
+def test_threads_that_never_yield_are_preempted_by_exos(kind: str) -> None:
+    """Two threads loop on one of the program's own operations until told to stop;
+    the main thread waits for a child process: the epilogue at every slice end and
+    ExOS's preemption points still bring it back, and the child's result is exact."""
+    from exolab.runner import run_program
+    step = _HOG_LOOPS[kind]
+    stop: list[int] = []
+
+    def child(os: Any) -> int:
+        total = 0
+        for i in range(30):
+            total += i * i
+            os.compute(10)
+        return total % 256
+
+    def main(os: Any) -> None:
+        va = os.mmap(PAGE)
+
+        def hog(os: Any) -> None:
+            while not stop:
+                step(os, va)
+
+        for _ in range(2):
+            os.thread_create(hog)
+        os.print("child", os.wait(os.spawn(child))[1])
+        stop.append(1)
+        os.print("preempted", os.procs.preemptions > 0)
+
+    r = run_program(main, kernel="exokernel", max_cycles=20_000_000, trusted=True)
+    assert r.result.reason == "finished", (r.result, r.console, r.faults)
+    assert r.console == ["child 107", "preempted True"] and r.faults == []

@@ -196,3 +196,115 @@ def test_park_notifications_of_ended_threads_are_reused_and_clean() -> None:
     assert out == {"early": 0}
     caps = max(len(s.caps) for sid, s in k.spaces.items() if sid)
     assert caps < 16, caps
+
+
+# -- threads that never enter the kernel: the timeslice takes the CPU back ----------------
+
+
+def _hog(l4: Any) -> None:
+    while True:
+        l4.compute(1000)
+
+
+def _bounded(root: Any) -> Any:
+    """Run ``root`` to its end within 10^8 cycles (a starved bystander never ends)."""
+    k = L4(Machine("i486", frames=4096))
+    k.boot(root)
+    res = k.run(until=100_000_000)
+    assert res.reason == "finished", (res, k.faults)
+    return k
+
+
+def _squares(l4: Any, parent: int) -> None:
+    total = 0
+    for i in range(50):
+        total += i * i
+        l4.compute(100)
+    l4.send(parent, words=(total,))
+
+
+@pytest.mark.parametrize("hogs", [0, 1, 3])
+def test_threads_that_never_block_are_preempted_and_a_bystander_is_exact(
+        hogs: int) -> None:
+    """Hostile threads that only compute (no IPC, no yield, no fault) beside a
+    bystander in another space: each slice's end sends the running one to the back
+    of the ready queue, so the bystander's result comes, exact, and the root then
+    destroys the hostile space (the run ends)."""
+    out: dict[str, Any] = {}
+
+    def root(l4: Any) -> None:
+        sp = l4.space_create("hogs")
+        for _ in range(hogs):
+            l4.thread_create(sp, _hog)
+        b = l4.thread_create(l4.space_create("bystander"), _squares, l4.myself())
+        out["total"] = l4.receive(b).words[0]
+        l4.space_destroy(sp)
+
+    k = _bounded(root)
+    assert out == {"total": sum(i * i for i in range(50))}
+    assert k.faults == []
+    assert (k.statistics().preemptions > 0) == (hogs > 0)
+
+
+def test_a_driver_programming_the_timer_keeps_the_slice() -> None:
+    """The thread attached to irq 0 owns the interval timer's deadline, not the
+    kernel's slice: a far one-shot it sets cannot stop the preemption of hogs, and
+    when the driver ends its deadline goes with it."""
+    out: dict[str, Any] = {}
+
+    def root(l4: Any) -> None:
+        l4.irq_attach(0)
+        l4.timer(1 << 39)                           # one far shot: no tick from it
+        sp = l4.space_create("hogs")
+        for _ in range(2):
+            l4.thread_create(sp, _hog)
+        b = l4.thread_create(l4.space_create("bystander"), _squares, l4.myself())
+        out["total"] = l4.receive(b).words[0]
+        l4.space_destroy(sp)
+
+    k = _bounded(root)
+    assert out == {"total": sum(i * i for i in range(50))} and k.faults == []
+    assert k.statistics().preemptions > 0
+    assert not k.machine.timer.armed                # the ended driver's shot went too
+    assert k.machine.clock.now < 1 << 39
+
+
+def test_an_inactive_thread_runs_only_once_started_by_its_spaces_creator() -> None:
+    """``thread_create(start=False)`` leaves the thread inactive (L4 X.2: made by
+    ThreadControl, started by ExchangeRegisters): yields do not run it; a second
+    start is EINVAL; a thread of another's space is EPERM to start; one never
+    started goes with its destroyed space (nothing is left)."""
+    log: list[Any] = []
+
+    def worker(l4: Any, tag: str) -> None:
+        log.append(tag)
+
+    def stranger(l4: Any, v: dict[str, Any]) -> None:
+        try:
+            l4.thread_start(v["t"])
+        except SyscallError as e:
+            log.append(("stranger", e.errno))
+
+    def root(l4: Any) -> None:
+        sp = l4.space_create("w")
+        t = l4.thread_create(sp, worker, "started", start=False)
+        for _ in range(3):
+            l4.yield_()
+        log.append("yielded")
+        v = {"t": t}
+        s = l4.thread_create(l4.space_create("s"), stranger, v)
+        l4.yield_()
+        l4.thread_start(t)
+        try:
+            l4.thread_start(t)
+        except SyscallError as e:
+            log.append(("again", e.errno))
+        l4.yield_()
+        sp2 = l4.space_create("never")
+        l4.thread_create(sp2, worker, "never", start=False)
+        l4.space_destroy(sp2)
+        del s
+
+    k = _bounded(root)
+    assert log == ["yielded", ("stranger", "EPERM"), ("again", "EINVAL"), "started"]
+    assert k.statistics().processes_live == 0 and k.faults == []

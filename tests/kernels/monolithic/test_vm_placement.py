@@ -115,3 +115,22 @@ def test_regions_step_over_the_image() -> None:
     spans = [space.map_region(10, PROT_RW) for _ in range(6)]
     for r in spans:
         assert r.start_vpn + r.npages <= IMAGE[0] or r.start_vpn > IMAGE[1]
+
+
+def test_a_region_first_fit_puts_across_the_pointer_moves_the_pointer() -> None:
+    """Regression (hypothesis, session 27): munmap freed the last region, first fit
+    put a longer one there, reaching past the bump pointer, and the next small
+    request was bumped into the middle of it."""
+    space = AddressSpace(1, image=IMAGE)
+    vm = _vm()
+    top = BASE + TOP_PAGES
+    last = space.map_region(20, PROT_RW)
+    while space.next_vpn + 20 <= top:
+        last = space.map_region(20, PROT_RW)
+    vm.unmap(_CPU(), space, last.start_vpn << 12, 20 << 12)
+    n = top - last.start_vpn - 1                 # fits where `last` was, not at the pointer
+    assert space.next_vpn + n > top
+    big = space.map_region(n, PROT_RW)
+    small = space.map_region(1, PROT_RW)
+    assert big.start_vpn == last.start_vpn
+    assert not (big.start_vpn <= small.start_vpn < big.start_vpn + big.npages)

@@ -219,3 +219,50 @@ def test_a_device_not_in_the_manifest_is_refused() -> None:
     k.boot(load_function(main), (load_function(nic_thief),))
     assert k.run().reason == "finished"
     assert "thief: EPERM" in k.console and _expected_bystander() in k.console
+
+
+# -- SIPs that never yield: the tick preempts them at their next call ----------------------
+
+
+def compute_hog(os: Any) -> None:
+    while True:
+        os.compute(1000)
+
+
+def load_hog(os: Any) -> None:
+    va = os.mmap(4096)
+    while True:
+        os.load(va)
+
+
+def clock_hog(os: Any) -> None:
+    while True:
+        os.time()
+
+
+def call_hog(os: Any) -> None:
+    while True:
+        os.getpid()
+
+
+def hog_main(os: Any, hog: Any) -> None:
+    b = os.spawn(bystander, ROUNDS, name="bystander")
+    for _ in range(2):
+        os.spawn(hog)
+    os.wait(b)
+    os.print("bystander waited")
+
+
+@pytest.mark.parametrize("hog", [compute_hog, load_hog, clock_hog, call_hog])
+def test_a_sip_that_never_yields_does_not_starve_the_bystander(hog: Any) -> None:
+    """Two SIPs loop for ever on one kind of call (never a yield, a block or a
+    fault): every slice's end is taken at the hog's next call, so the bystander,
+    which yields at every step, still finishes, exact; the hogs are still running.
+    (A 20,000-cycle slice, not 10 ms: the hogs' loops are host time.)"""
+    k = Singularity(Machine("athlon64", frames=4096), catalogue=CATALOGUE)
+    k.tick.period = 20_000
+    k.boot(load_function(hog_main), load_function(hog))
+    res = k.run(until=6_000_000)
+    assert _expected_bystander() in k.console and "bystander waited" in k.console
+    assert res.reason == "paused" and k.faults == []
+    assert k.sched.statistics().preemptions >= ROUNDS

@@ -7,7 +7,9 @@ or spread evenly, as its library OS asks. The timer interrupt marks each
 slice boundary and Aegis moves round robin along the vector. When control
 passes from one environment to another, the one leaving gets its *epilogue*
 upcall (it saves its own registers: Aegis saves none) and the one arriving
-gets its *prologue*. An epilogue that runs longer than
+gets its *prologue*; an environment whose next slice follows its own gets
+both as well (the timer interrupt is delivered to it all the same: its
+library OS may schedule its own threads there, as ExOS does). An epilogue that runs longer than
 :data:`EPILOGUE_BOUND_US` is charged to the environment's *excess time
 counter*; after :data:`MAX_OVERRUNS` overruns (or one that runs into the next
 slice boundary) the environment is destroyed.
@@ -271,6 +273,17 @@ class Scheduler:
             except Exception as ex:         # (ProgramFault included)
                 self._entry_fault(env, ex)
 
+    def _prologue(self, env: Environment) -> None:
+        """Upcall ``env``'s prologue (a fault in it destroys ``env``)."""
+        prologue = env.entries.get("prologue")
+        if prologue is not None:
+            try:
+                self.cpu.upcall(prologue)
+            except (ThreadExit, CalleeAbort):
+                raise
+            except Exception as ex:         # (ProgramFault included)
+                self._entry_fault(env, ex)
+
     def _entry_fault(self, env: Environment, ex: Exception) -> None:
         """An upcalled entry of ``env`` raised ``ex``: destroy ``env`` (run_entry's rule)."""
         self.k.destroy(env, f"fault in upcall: {type_name(ex)}: {safe_str(ex)}")
@@ -340,6 +353,10 @@ class Scheduler:
         if cur is None or cpu.current is None:  # the idle loop: dispatch will run one
             return
         if nxt is None or nxt is cur:
+            if cur.alive:                       # its slice ends and the next is its own
+                self._epilogue(cur)
+                if cur.alive and self.k.current is cur:
+                    self._prologue(cur)
             return
         if cur.alive:
             self._epilogue(cur)

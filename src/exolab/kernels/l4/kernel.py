@@ -24,7 +24,8 @@ Interface::
       boot(program, *args, name="init") -> TCB      program(l4, *args) at user level
       run(until=None)  console  faults  statistics() -> L4Stats
       spaces, tcbs, mapdb, ipc, sigma0 (its TCB), paths
-      new_space(creator, name) -> Space     new_thread(space, entry, args, pager, name)
+      new_space(creator, name) -> Space
+      new_thread(space, entry, args, pager, name, start=True)   start_thread(tcb)
       tcb_of(tid) -> TCB | None             current(cpu) -> TCB
       kill(tcb, what, where)                destroy_space(space)
       shutdown()                            end_at_shutdown(tcb)  (the root ended)
@@ -33,7 +34,15 @@ Interface::
       access_bits(space, vpn) -> STATUS_READ | STATUS_WRITE (PTE A/D; a mapping
                                             change that keeps the frame keeps them)
       (used by ipc/syscall) charge_row, switch, block, make_ready, cancel_timer,
-      frame_of, window, close_window, space_of_cpu
+      frame_of, window, close_window, space_of_cpu, tick (the slice and irq 0's timer)
+
+Scheduling is round robin with a timeslice (:data:`SLICE_US`): the kernel's
+tick (:mod:`exolab.kernels.common.tick`) runs while a thread does, and when a
+slice ends with another thread ready the running one goes to the back of
+the ready queue. The interval timer is also irq 0's, which a user-level
+driver may attach and program (``timer``); the tick multiplexes the one
+device between the slice and that driver's deadline. An IPC that switches
+to its partner runs the partner in the slice it is in (no new slice).
 """
 from __future__ import annotations
 
@@ -48,11 +57,12 @@ from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.l4 import syscall
 from exolab.kernels.l4.ipc import IPC, WINDOW_VPN, IPCStats
 from exolab.kernels.l4.mapdb import MapDBStats, MappingDB
-from exolab.kernels.l4.objects import (DEAD, NIL, READY, RECEIVING, RUNNING, SENDING,
-                                       TCB, Space, id_number, make_id)
+from exolab.kernels.l4.objects import (DEAD, INACTIVE, NIL, READY, RECEIVING, RUNNING,
+                                       SENDING, TCB, Space, id_number, make_id)
 from exolab.kernels.l4.paths import resolve
 from exolab.kernels.common.numpool import NumberPool
-from exolab.machine.cpu import CPU, KERNEL, USER, Cause
+from exolab.kernels.common.tick import Tick
+from exolab.machine.cpu import CPU, IRQ_TIMER, KERNEL, USER, Cause
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.pagewalk import PTE_A, PTE_D, PTE_P, PTE_W, PageTables, walk
 from exolab.machine.threads import SimThread, ThreadExit
@@ -72,6 +82,9 @@ STACK_VPN, CODE_VPN = 0xBFF00, 0xBFF80
 USER_LIMIT = WINDOW_VPN     # user pages (mapped, granted, faulted) lie below this
 _KERNEL_PDS = (TCB_VPN >> 10, (TCB_VPN + MAX_THREADS) >> 10)
 _BOOT_PDS = 4               # TCB page tables made at boot (TCB numbers below 4,096)
+#: the timeslice: L4Ka::Pistachio's DEFAULT_TIMESLICE_LENGTH, 10,000 us
+#: (kernel/include/api/v4/schedule.h)
+SLICE_US = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +94,7 @@ class L4Stats(KernelStats):
     threads: int = 0                    # threads ever created
     spaces: int = 0                     # spaces ever created
     page_faults: int = 0                # faults turned into messages to pagers
+    preemptions: int = 0                # running threads sent back at a slice's end
     ipc: IPCStats | None = None
     mapdb: MapDBStats | None = None
 
@@ -117,6 +131,8 @@ class L4:
         self._versions: dict[int, int] = {}        # TCB number -> its last version
         self._free_numbers = NumberPool(1, MAX_THREADS)
         self.ready: deque[TCB] = deque()
+        self.tick = Tick(machine, machine.profile.us_to_cycles(SLICE_US))
+        self.preemptions = 0
         self.ipc = IPC(self)
         self.console = Console()
         self.faults: list[tuple[int, str, Any]] = []
@@ -248,8 +264,9 @@ class L4:
         return space
 
     def new_thread(self, space: Space, entry: Callable[..., Any], args: tuple[Any, ...],
-                   pager: int, name: str) -> TCB:
-        """Create a ready thread running ``entry(l4, *args)`` in ``space``."""
+                   pager: int, name: str, start: bool = True) -> TCB:
+        """Create a thread running ``entry(l4, *args)`` in ``space``: ready, or
+        inactive until :meth:`start_thread` (``start=False``)."""
         from exolab.kernels.l4.user import L4Lib
         if not self._free_numbers or len(space.threads) >= 512:
             raise SyscallError("EAGAIN", "no thread control blocks left")
@@ -283,12 +300,24 @@ class L4:
         self.by_sim[sim.tid] = t
         space.threads.add(number)
         self.threads_made += 1
-        self.make_ready(t)
+        if start:
+            self.make_ready(t)
+        else:
+            t.state = INACTIVE
         return t
+
+    def start_thread(self, t: TCB) -> None:
+        """Make an inactive thread ready (EINVAL if it has been started)."""
+        if t.state != INACTIVE:
+            raise SyscallError("EINVAL", "the thread has been started", tid=t.tid)
+        self.make_ready(t)
 
     def _thread_body(self, t: TCB, entry: Callable[..., Any], args: tuple[Any, ...],
                      lib: Any) -> Any:
-        """A thread's user-level body: its entry with the user library."""
+        """A thread's user-level body: its entry with the user library (a thread
+        killed before it first ran, as one never started, runs none of it)."""
+        if t.sim.killed:
+            raise ThreadExit(t.sim.exit_status)
         return entry(lib(self, t), *args)
 
     def tcb_of(self, tid: Any) -> TCB | None:
@@ -432,6 +461,8 @@ class L4:
                 t.sim.killed = True
                 if t.state in (SENDING, RECEIVING):
                     self.ipc.abort(t, SyscallError("ESRCH", "space destroyed"))
+                elif t.state == INACTIVE:       # never started: it runs only to unwind
+                    self.make_ready(t)
         self.mapdb.drop_space(space.sid)
         if not space.threads:
             self._release_space(space)
@@ -475,6 +506,8 @@ class L4:
                 self.ready.remove(t)
         for irq in [i for i, o in self.irq_owner.items() if o is t]:
             del self.irq_owner[irq]
+            if irq == IRQ_TIMER:            # nobody can receive its ticks any more
+                self.tick.cancel_client()
         if t.bound is not None:
             t.bound.bound, t.bound = None, None
         number = id_number(t.tid)
@@ -535,7 +568,20 @@ class L4:
         self.page_fault(cpu, vaddr, write)
 
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
-        """An interrupt becomes a message (or notification bits) to its attached thread."""
+        """The timer: the slice (preempt) and irq 0's driver; any interrupt becomes a
+        message (or notification bits) to its attached thread."""
+        if irq != IRQ_TIMER:
+            self._deliver(cpu, irq)
+            return
+        slice_due, client_due = self.tick.expired()
+        if client_due and self._deliver(cpu, irq):
+            return                                  # the driver ran: the slice is spent
+        if slice_due:
+            self._preempt(cpu)
+
+    def _deliver(self, cpu: CPU, irq: int) -> bool:
+        """Interrupt ``irq`` to its thread or notification; True if the woken handler
+        was switched to (and this thread has run again since)."""
         woken = None
         nt = self.irq_ntfn.get(irq)
         if nt is not None:
@@ -549,14 +595,36 @@ class L4:
             me = self.current(cpu)                  # preempt: the handler runs now
             self.make_ready(me)
             self.switch(cpu, woken)
+            return True
+        return False
+
+    def _preempt(self, cpu: CPU) -> None:
+        """The slice ended: the running thread goes to the back of the ready queue if
+        another thread is ready (entries no longer ready are dropped on the way)."""
+        sim = cpu.current
+        me = None if sim is None else self.by_sim.get(sim.tid)
+        if me is None:
+            return
+        self.charge_row(cpu, "l4_tick")
+        ready = self.ready
+        while ready:
+            t = ready[0]
+            if t.state == READY and t is not me:
+                self.preemptions += 1
+                self.make_ready(me)
+                self.switch(cpu, t)
+                return
+            ready.popleft()
 
     def on_idle(self, cpu: CPU) -> bool:
-        """Dispatch the next ready thread."""
+        """Dispatch the next ready thread (the slice runs); none: the tick stops."""
         while self.ready:
             t = self.ready.popleft()
             if t.state == READY:
+                self.tick.start()
                 self.switch(cpu, t)
                 return True
+        self.tick.stop()
         return False
 
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
@@ -592,8 +660,8 @@ class L4:
         return L4Stats(self.syscalls, len(self.faults), self.spaces_made, live,
                        len(self.tcbs), self.kframes_total - len(self._kfree) +
                        self.mapdb.statistics().nodes, 0, self.threads_made,
-                       self.spaces_made, self.page_faults, self.ipc.statistics(),
-                       self.mapdb.statistics())
+                       self.spaces_made, self.page_faults, self.preemptions,
+                       self.ipc.statistics(), self.mapdb.statistics())
 
 
 def _serial(t: TCB) -> int:

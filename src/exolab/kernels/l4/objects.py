@@ -37,6 +37,7 @@ NTFN_BADGE = 1 << 41        # a notification delivered to a receive: sender id
 _VERSION_BITS = 8
 
 READY, RUNNING, SENDING, RECEIVING, DEAD = "ready", "running", "sending", "receiving", "dead"
+INACTIVE = "inactive"       # created, not started (L4 X.2: ThreadControl, then ExchangeRegisters)
 
 
 def make_id(number: int, version: int) -> int:

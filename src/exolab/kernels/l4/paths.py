@@ -47,6 +47,7 @@ ROWS: dict[str, tuple[int, str]] = {
     "l4_wake": (6, "estimate: dequeue a partner and mark it runnable"),
     "l4_fault_ipc": (15, "estimate: build the page-fault message (address, ip, access) to the pager"),
     "l4_irq_ipc": (15, "estimate: turn an interrupt into a message from its pseudo-thread"),
+    "l4_tick": (20, "estimate: the timer interrupt's handler: acknowledge the PIC, end the slice, look at the ready queue"),
     "l4_notify": (8, "estimate: or bits into a notification word, wake its waiter (seL4)"),
     "l4_syscall": (10, "estimate: decode a kernel call other than IPC (ids, rights)"),
     "l4_flush_page": (12, f"estimate: per mapping removed by flush: tree unlink + PTE clear + invlpg share ({L4C}, 3.2)"),

@@ -153,8 +153,10 @@ class L4OS(Personality):
     def thread_create(self, entry: Callable[..., Any], *args: Any) -> int:
         entry = func(entry, "entry")
         lib = self._lib()
-        tid = int(lib.thread_create(self._sid, self._k.thread_entry, self, entry, args))
-        self._call("thread", tid)
+        tid = int(lib.thread_create(self._sid, self._k.thread_entry, self, entry, args,
+                                    start=False))
+        self._call("thread", tid)       # made inactive, started once the server knows
+        lib.thread_start(tid)           # it (a thread it does not know cannot call it)
         return tid
 
     def thread_yield(self) -> None:

@@ -13,7 +13,7 @@ Interface::
 
     SEND RECV CALL REPLY_WAIT MYSELF SPACE_CREATE THREAD_CREATE FLUSH IRQ_ATTACH
     IRQ_NOTIFY EP_CREATE NTFN_CREATE SIGNAL WAIT BIND CAP_GIVE PRINT TIMER
-    SPACE_DESTROY KINFO YIELD STATUS          trap numbers
+    SPACE_DESTROY KINFO YIELD STATUS THREAD_START   trap numbers
     NAMES                                     number -> name (traces)
     FAULT_TAG, PAGES_TAG                      first word of a fault / page request
     UPCALL_TAG                                first word of a pager's "run your handler"
@@ -40,7 +40,7 @@ __all__ = ["NAMES", "FAULT_TAG", "PAGES_TAG", "UPCALL_TAG", "STATUS_READ", "STAT
 
 (SEND, RECV, CALL, REPLY_WAIT, MYSELF, SPACE_CREATE, THREAD_CREATE, FLUSH, IRQ_ATTACH,
  IRQ_NOTIFY, EP_CREATE, NTFN_CREATE, SIGNAL, WAIT, BIND, CAP_GIVE, PRINT, TIMER,
- SPACE_DESTROY, KINFO, YIELD, STATUS) = range(22)
+ SPACE_DESTROY, KINFO, YIELD, STATUS, THREAD_START) = range(23)
 FAULT_TAG, PAGES_TAG, UPCALL_TAG = 0xFA, 0xFB, 0xFC
 STATUS_WRITE, STATUS_READ = 0b010, 0b100      # L4 X.2's access bits (r w x)
 MAX_STRING = 1 << 20
@@ -219,16 +219,24 @@ def _own_space(k: "L4", me: "TCB", sid: Any) -> Any:
 
 
 def _thread_create(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
-    sid, entry, args, pager, name = a
+    sid, entry, args, pager, name, start = a
     sp = _own_space(k, me, sid)
-    if not callable(entry) or type(args) is not tuple:
-        raise SyscallError("EINVAL", "thread: a callable entry and a tuple of args")
+    if not callable(entry) or type(args) is not tuple or type(start) is not bool:
+        raise SyscallError("EINVAL", "thread: a callable entry, a tuple of args, a "
+                                     "bool start")
     if pager is None:
         pager_id = me.pager                     # inherit the creator's pager
     else:
         pager_id = 0 if pager == 0 and type(pager) is int else _thread(k, pager).tid
     k.charge_row(cpu, "l4_thread_create")
-    return k.new_thread(sp, entry, args, pager_id, safe_str(name)[:32]).tid
+    return k.new_thread(sp, entry, args, pager_id, safe_str(name)[:32], start).tid
+
+
+def _thread_start(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
+    t = _thread(k, a[0])
+    _own_space(k, me, t.space.sid)              # a thread of a space the caller made
+    k.start_thread(t)
+    return None
 
 
 def _fpages(k: "L4", me: "TCB", vpn: Any, pages: Any) -> Any:
@@ -384,7 +392,7 @@ def _timer(k: "L4", cpu: Any, me: "TCB", a: tuple[Any, ...]) -> Any:
     cycles, periodic = _int(a[0], "cycles", 1, MAX_TIMEOUT), a[1]
     if type(periodic) is not bool or k.irq_owner.get(0) is not me:
         raise SyscallError("EPERM", "the timer belongs to the thread attached to irq 0")
-    k.machine.timer.arm(cycles, periodic)
+    k.tick.program(cycles, periodic)
     return None
 
 
@@ -420,7 +428,7 @@ TABLE: dict[int, tuple[str, int, Invoker]] = {
     SEND: ("send", 6, _send), RECV: ("receive", 3, _recv), CALL: ("call", 7, _call),
     REPLY_WAIT: ("reply_wait", 7, _reply_wait), MYSELF: ("myself", 0, _myself),
     SPACE_CREATE: ("space_create", 1, _space_create),
-    THREAD_CREATE: ("thread_create", 5, _thread_create), FLUSH: ("flush", 4, _flush),
+    THREAD_CREATE: ("thread_create", 6, _thread_create), FLUSH: ("flush", 4, _flush),
     IRQ_ATTACH: ("irq_attach", 1, _irq_attach), IRQ_NOTIFY: ("irq_notify", 3, _irq_notify),
     EP_CREATE: ("endpoint_create", 0, _ep_create),
     NTFN_CREATE: ("notification_create", 0, _ntfn_create),
@@ -428,7 +436,7 @@ TABLE: dict[int, tuple[str, int, Invoker]] = {
     CAP_GIVE: ("cap_give", 2, _cap_give), PRINT: ("print", 1, _print),
     TIMER: ("timer", 2, _timer), SPACE_DESTROY: ("space_destroy", 1, _space_destroy),
     KINFO: ("kinfo", 0, _kinfo), YIELD: ("yield", 1, _yield),
-    STATUS: ("status", 3, _status),
+    STATUS: ("status", 3, _status), THREAD_START: ("thread_start", 1, _thread_start),
 }
 NAMES: dict[int, str] = {n: row[0] for n, row in TABLE.items()}
 _IPC = frozenset((SEND, RECV, CALL, REPLY_WAIT, WAIT))

@@ -272,7 +272,7 @@ class L4System(L4):
         in_use, retained = self._frames()
         return L4Stats(base.syscalls, len(self.faults), ux.next_pid - 1, live,
                        len(ux.procs), in_use, retained, base.threads, base.spaces,
-                       base.page_faults, base.ipc, base.mapdb)
+                       base.page_faults, base.preemptions, base.ipc, base.mapdb)
 
     def _frames(self) -> tuple[int, int]:
         """Frames the processes use (their page tables, code/stack, TCBs and UTCBs,

@@ -25,7 +25,8 @@ Interface::
       call(dest, words=(), string=None, maps=(), buffer=None, timeout=None, objs=())
       reply_wait(to, words=(), string=None, maps=(), buffer=None, timeout=None, objs=())
       yield_(same_space=False)
-      space_create(name="")  thread_create(space, entry, *args, pager=None, name="")
+      space_create(name="")  thread_create(space, entry, *args, pager=None, name="",
+                                          start=True)   thread_start(tid)
       space_destroy(space)   flush(vpn | (vpn, ...), pages=1, write_only=False)
       unmap(vpn, pages=1)    status(vpn, pages=1, own=True) -> access bits
       irq_attach(irq)  irq_notify(irq, cap, bits)  timer(cycles, periodic=False)
@@ -127,11 +128,16 @@ class L4Lib(metaclass=Sealed):
         return sid
 
     def thread_create(self, space: int, entry: Callable[..., Any], *args: Any,
-                      pager: int | None = None, name: str = "") -> int:
+                      pager: int | None = None, name: str = "", start: bool = True) -> int:
         """Start ``entry(l4, *args)`` in ``space`` with ``pager`` (None: this
-        thread's pager; 0: none); its id."""
-        tid: int = self._cpu.trap(sc.THREAD_CREATE, space, entry, args, pager, name)
+        thread's pager; 0: none), or with ``start=False`` leave it inactive until
+        :meth:`thread_start`; its id."""
+        tid: int = self._cpu.trap(sc.THREAD_CREATE, space, entry, args, pager, name, start)
         return tid
+
+    def thread_start(self, tid: int) -> None:
+        """Start an inactive thread of a space this thread's space created (or its own)."""
+        self._cpu.trap(sc.THREAD_START, tid)
 
     def space_destroy(self, space: int) -> None:
         """Destroy a space this thread's space created (its threads and mappings)."""

@@ -200,8 +200,9 @@ class AddressSpace:
         start = self._clear_of_image(self.next_vpn, npages)
         if (start + npages) << 12 <= USER_TOP:
             self.next_vpn = start + npages + 1  # a guard page between regions
-        else:
-            start = self._first_fit(npages)
+        else:                                   # (a hole, or the tail the pointer
+            start = self._first_fit(npages)     # could not fit: past it, then)
+            self.next_vpn = max(self.next_vpn, start + npages + 1)
         r = Region(start, npages, prot, segment)
         insort(self.regions, r, key=_start)
         return r

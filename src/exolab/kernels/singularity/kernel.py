@@ -48,9 +48,10 @@ from exolab.kernels.singularity.limits import (EXHEAP_MAX_PAGES, EXHEAP_QUOTA_PA
                                                MAX_THREADS_PER_SIP)
 from exolab.kernels.singularity.paging import Pager, PagerStats
 from exolab.kernels.singularity.paths import resolve
-from exolab.kernels.singularity.sched import Scheduler, SchedStats
+from exolab.kernels.singularity.sched import SLICE_US, Scheduler, SchedStats
 from exolab.kernels.singularity.sip import SIP
-from exolab.machine.cpu import IRQ_DISK, IRQ_NIC, KERNEL, CPU, Cause
+from exolab.kernels.common.tick import Tick
+from exolab.machine.cpu import IRQ_DISK, IRQ_NIC, IRQ_TIMER, KERNEL, CPU, Cause
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import SimThread, ThreadExit
 from exolab.machine.tlb import TLBEntry
@@ -109,7 +110,8 @@ class Singularity:
         self.pager = Pager(machine.cpu, self.paths["sing_pte_op"]) if self.paged else None
         self.heap = ExchangeHeap(machine.memory, self.frames, EXHEAP_MAX_PAGES,
                                  EXHEAP_QUOTA_PAGES, self.pager)
-        self.sched = Scheduler(self.paths["sing_sched"])
+        self.tick = Tick(machine, machine.profile.us_to_cycles(SLICE_US))
+        self.sched = Scheduler(self.paths["sing_sched"], self.tick)
         self.channels = Channels(self.heap, self.sched, MAX_ENDPOINTS,
                                  self.paths["sing_channel_op"], pager=self.pager,
                                  table=((KERNEL_FRAMES - CHANNEL_TABLE) << page_shift,
@@ -404,8 +406,13 @@ class Singularity:
         cpu.tlb_write_random(TLBEntry(vpn, cpu.asid, vpn, True, True))
 
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
-        """A device's interrupt wakes its driver SIP (drivers are SIPs, not kernel code)."""
-        if irq == IRQ_NIC and self.nic is not None:
+        """The tick ends a slice (taken at the running thread's next call, sched.py);
+        a device's interrupt wakes its driver SIP (drivers are SIPs, not kernel code)."""
+        if irq == IRQ_TIMER:
+            slice_due, _ = self.tick.expired()
+            if slice_due and self.sched.ready and cpu.current is not None:
+                self.sched.resched = True
+        elif irq == IRQ_NIC and self.nic is not None:
             self.nic.interrupt(self.sched)
         elif irq == IRQ_DISK and self.disk is not None:
             self.disk.interrupt(self.sched)
@@ -414,12 +421,14 @@ class Singularity:
                 self.disk.pinned = []
 
     def on_idle(self, cpu: CPU) -> bool:
-        """Dispatch the next ready thread (after failing rpc connects nobody can serve)."""
+        """Dispatch the next ready thread (after failing rpc connects nobody can serve);
+        the tick runs while one does."""
         if self.sched.dispatch(cpu):
             return True
         from exolab.kernels.singularity import personality
-        if personality.no_server(self):
-            return self.sched.dispatch(cpu)
+        if personality.no_server(self) and self.sched.dispatch(cpu):
+            return True
+        self.tick.stop()
         return False
 
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from exolab.abi import ACCESS_SIZES, PROT_RW, as_bytes, wrap_word
+from exolab.abi import ACCESS_SIZES, MAX_COMPUTE, PROT_RW, as_bytes, wrap_word
 from exolab.errors import ProgramFault, SyscallError
-from exolab.kernels.common.args import func, nat, opt_nat, shown, str_arg
+from exolab.kernels.common.args import cycles as compute_cycles
+from exolab.kernels.common.args import func, nat, opt_nat, random_count, shown, str_arg
 from exolab.kernels.common.args import word as rpc_word
 from exolab.kernels.common.exitstatus import exit_value
 from exolab.kernels.common.personality import Personality
@@ -93,16 +94,26 @@ class SipOS(Personality):
         self._ring3 = sip.ring3                 # (isolation knob)
         self._paged = kernel.paged
         self._park = Parking(kernel)            # its threads' wake tokens (common/park.py)
+        self._sched = kernel.sched
         super().__init__(kernel.machine.cpu)
 
     # -- the call path -------------------------------------------------------------
+
+    def _begin(self, cycles: int) -> Any:
+        """Charge the start of a call: a preemption point (sched.py), where a slice
+        that ended is taken before the call has done anything; the CPU."""
+        cpu: Any = self._cpu
+        cpu.charge(cycles)
+        if self._sched.resched:
+            self._sched.preempt(cpu)
+        return cpu
 
     def _enter(self) -> Any:
         """Charge the ABI call (a procedure call) and stop a killed thread."""
         cpu: Any = self._cpu             # the machine CPU (traps, current thread)
         if self._ring3:
             cpu.trap(0)                     # the isolation knob: a ring crossing
-        cpu.charge(self._c_call)
+        self._begin(self._c_call)
         self._k.calls += 1
         t = cpu.current
         if t is not None and t.killed:
@@ -114,6 +125,18 @@ class SipOS(Personality):
         return self._k.fault(self._sip, "fault: ProgramFault: " + str(ex), None)
 
     # -- identity, time, processes -------------------------------------------------------
+
+    def time(self) -> int:
+        return int(self._begin(self._c_clock).now())
+
+    def compute(self, cycles: int) -> None:
+        if type(cycles) is not int or not 0 <= cycles <= MAX_COMPUTE:   # hot: inline
+            cycles = compute_cycles(cycles)                            # (its error)
+        self._begin(cycles)
+
+    def random(self, n: int) -> bytes:
+        n = random_count(n)
+        return self._begin(self.random_cost(n)).randbytes(n)
 
     def getpid(self) -> int:
         self._enter()
@@ -338,10 +361,10 @@ class SipOS(Personality):
         if type(vaddr) is not int or type(size) is not int or size not in ACCESS_SIZES:
             raise SyscallError("EINVAL", "bad load operands", vaddr=shown(vaddr))
         if self._paged:                         # the knob: the check, then the TLB
-            self._cpu.charge(self._c_check)
+            self._begin(self._c_check)
             self._check(vaddr, size, "load")
             return self._cpu.load(vaddr, size)
-        self._cpu.charge(self._c_access)
+        self._begin(self._c_access)
         self._check(vaddr, size, "load")
         return int.from_bytes(self._mem.read(vaddr, size), "little")
 
@@ -350,11 +373,11 @@ class SipOS(Personality):
                 or size not in ACCESS_SIZES:
             raise SyscallError("EINVAL", "bad store operands", vaddr=shown(vaddr))
         if self._paged:
-            self._cpu.charge(self._c_check)
+            self._begin(self._c_check)
             self._check(vaddr, size, "store")
             self._cpu.store(vaddr, value, size)
             return
-        self._cpu.charge(self._c_access)
+        self._begin(self._c_access)
         self._check(vaddr, size, "store")
         self._mem.write(vaddr, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
 
@@ -362,7 +385,7 @@ class SipOS(Personality):
         if type(vaddr) is not int or type(n) is not int or n < 0:
             raise SyscallError("EINVAL", "bad load_bytes operands", vaddr=shown(vaddr))
         paged = self._paged
-        self._cpu.charge(self._c_check if paged else self._c_access)
+        self._begin(self._c_check if paged else self._c_access)
         self._check(vaddr, n, "load_bytes")
         self._cpu.charge(self._c_kib * n >> 10)
         if paged:
@@ -374,7 +397,7 @@ class SipOS(Personality):
             raise SyscallError("EINVAL", "bad store_bytes address", vaddr=shown(vaddr))
         data = data if type(data) is bytes else as_bytes(data)
         paged = self._paged
-        self._cpu.charge(self._c_check if paged else self._c_access)
+        self._begin(self._c_check if paged else self._c_access)
         self._check(vaddr, len(data), "store_bytes")
         self._cpu.charge(self._c_kib * len(data) >> 10)
         if paged:

@@ -167,8 +167,10 @@ class ExOS(Personality):
         self.cpu.charge(self.profile.reg_restore)
 
     def _epilogue(self) -> None:
-        """The slice ends: save our registers (the kernel saves none)."""
+        """The slice ends: save our registers (the kernel saves none); our running
+        thread's turn is over (taken at its next preemption point, proc.py)."""
         self.cpu.charge(self.profile.reg_save)
+        self.procs.slice_ended()
 
     def _on_async(self, sender: int, *words: Any) -> None:
         """An asynchronous message: the kernel's death notice of a child (sender 0).
@@ -267,7 +269,46 @@ class ExOS(Personality):
 
     # -- ABI: identity and time --------------------------------------------------------
 
+    # -- ABI: the program's own operations, each a preemption point (proc.py) ------------
+
+    def time(self) -> int:
+        if self.procs.resched:
+            self.procs.preempt()
+        return super().time()
+
+    def compute(self, cycles: int) -> None:
+        if self.procs.resched:
+            self.procs.preempt()
+        super().compute(cycles)
+
+    def random(self, n: int) -> bytes:
+        if self.procs.resched:
+            self.procs.preempt()
+        return super().random(n)
+
+    def load(self, vaddr: int, size: int = 4) -> int:
+        if self.procs.resched:
+            self.procs.preempt()
+        return super().load(vaddr, size)
+
+    def store(self, vaddr: int, value: int, size: int = 4) -> None:
+        if self.procs.resched:
+            self.procs.preempt()
+        super().store(vaddr, value, size)
+
+    def load_bytes(self, vaddr: int, n: int) -> bytes:
+        if self.procs.resched:
+            self.procs.preempt()
+        return super().load_bytes(vaddr, n)
+
+    def store_bytes(self, vaddr: int, data: bytes) -> None:
+        if self.procs.resched:
+            self.procs.preempt()
+        super().store_bytes(vaddr, data)
+
     def getpid(self) -> int:
+        if self.procs.resched:
+            self.procs.preempt()
         self.cpu.charge(self.c_call)                   # the library routine
         return self.cpu.load(MISC_VA + MISC_PID)
 

@@ -19,6 +19,14 @@ maps its image — all from inside the new environment (:meth:`Procs.boot`).
   saved and restored in user mode, no kernel entry). A thread that must wait
   switches to another thread; when all wait, the environment yields, and
   when nobody else can run either, it sleeps until a peer wakes it.
+- Threads are preempted at slice boundaries: the epilogue (the timer
+  interrupt Aegis delivers at the end of each of the environment's slices)
+  sets ``resched``, and the running thread takes it at its next *preemption
+  point* (:meth:`Procs.preempt`), the start of one of its own operations —
+  compute, time, random, a load or store, getpid (``ExOS``) — and goes to the
+  back of the round robin. ExOS is never preempted inside its own routines:
+  they are its critical sections (a thread that waits in one switches at
+  :meth:`block`).
 
 Interface::
 
@@ -29,6 +37,7 @@ Interface::
       exit(status)   die(what)            wait(pid) -> (pid, status)
       on_exit_message(sender, pid, status)   thread_done(result)
       thread_create(entry, args) -> tid   thread_yield()
+      resched (a slice ended)   preempt() (at a preemption point)   preemptions
       block(sleeper_slot, ready, sleep=True, spins=0) -> bool   yield_env() -> bool
       MAX_SPINS                           fruitless turns before a waiter sleeps
 
@@ -116,6 +125,8 @@ class Procs(metaclass=Sealed):
         self.main: UThread | None = None        # the first thread (its value: the status)
         self.made = 0                           # threads ever made (their names)
         self.main_result: Any = None            # what the main thread's entry returned
+        self.resched = False                    # a slice ended with threads to share it
+        self.preemptions = 0                    # threads sent back at a preemption point
 
     # -- building a process from inside its environment --------------------------------
 
@@ -455,6 +466,23 @@ class Procs(metaclass=Sealed):
         me = self._me()
         nxt = self._next(me, False)
         if nxt is not None:
+            self.cpu.user_switch(nxt.ctx)
+
+    def slice_ended(self) -> None:
+        """The epilogue: the running thread has had its turn if another can run."""
+        if len(self.threads) > 1:
+            self.resched = True
+
+    def preempt(self) -> None:
+        """A preemption point after a slice ended: the running thread goes to the back
+        of the round robin (to a thread that waits, too: it re-checks its condition)."""
+        self.resched = False
+        if self.os.in_entry:                # an entry's borrowed thread is not ours
+            return
+        me = self.by_ctx.get(self.cpu.current)
+        nxt = None if me is None else self._next(me, False)
+        if nxt is not None:
+            self.preemptions += 1
             self.cpu.user_switch(nxt.ctx)
 
     def thread_id(self) -> int:
