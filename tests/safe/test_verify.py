@@ -92,6 +92,54 @@ REJECTED = {
     "metaclass": ("class keyword metaclass", "class A(metaclass=type):\n    pass\n"),
     "async": ("async code", "async def main(os):\n    pass\n"),
     "dunder-parameter": ("parameter __p", "def main(os, __p):\n    pass\n"),
+    # the call-checked builtins named any other way than a direct call
+    "getattr-alias": ("builtin getattr named outside a call",
+                      "def main(os):\n    g = getattr\n    return g(os, '__class__')\n"),
+    "getattr-passed": ("builtin getattr named outside a call",
+                       "def main(os):\n    return list(map(getattr, [os], ['__class__']))\n"),
+    "getattr-default": ("builtin getattr named outside a call",
+                        "def f(x, g=getattr):\n    return g(x, '__class__')\n"),
+    "hasattr-item": ("builtin hasattr named outside a call",
+                     "def main(os):\n    return (hasattr,)[0](os, '_k')\n"),
+    "type-alias": ("builtin type named outside a call",
+                   "def main(os):\n    t = type\n    return t('X', (), {})\n"),
+    "iter-alias": ("builtin iter named outside a call",
+                   "def main(os):\n    i = iter\n    return list(i(int, 1))\n"),
+    "rebind-getattr": ("rebinding getattr",
+                       "def f():\n    getattr = None\n\ndef main(os, n):\n"
+                       "    return getattr(os, n)\n"),
+    "rebind-type-parameter": ("rebinding type", "def f(type=1):\n    return type\n"),
+    "rebind-iter-except": ("rebinding iter",
+                           "def main(os):\n    try:\n        pass\n"
+                           "    except Exception as iter:\n        pass\n"),
+    "rebind-getattr-capture": ("rebinding getattr",
+                               "def main(os):\n    match 1:\n        case getattr:\n"
+                               "            pass\n"),
+    # class patterns read attributes: the attribute rules hold for them too
+    "pattern-private-attribute": ("pattern attribute __class__=",
+                                  "def main(os):\n    match os:\n"
+                                  "        case object(__class__=c):\n            return c\n"),
+    "pattern-banned-attribute": ("pattern attribute gi_frame=",
+                                 "def main(os, g):\n    match g:\n"
+                                 "        case object(gi_frame=f):\n            return f\n"),
+    "pattern-format": ("pattern attribute format=",
+                       "def main(os):\n    match '{0.__class__}':\n"
+                       "        case str(format=f):\n            return f(os)\n"),
+    "pattern-sized-method": ("pattern attribute ljust=",
+                             "def main(os):\n    match 'x':\n"
+                             "        case str(ljust=f):\n            return f(10 ** 9)\n"),
+    "pattern-positional": ("a class pattern with positional sub-patterns",
+                           "def main(os):\n    T = type(os)\n    match os:\n"
+                           "        case T(a):\n            return a\n"),
+    "pattern-capture-dunder": ("pattern capture __exolab_fuel__",
+                               "def main(os):\n    match 1:\n"
+                               "        case __exolab_fuel__:\n            pass\n"),
+    "pattern-star-dunder": ("pattern capture __y",
+                            "def main(os):\n    match [1]:\n"
+                            "        case [*__y]:\n            pass\n"),
+    "pattern-rest-dunder": ("pattern capture **__r",
+                            "def main(os):\n    match {}:\n"
+                            "        case {**__r}:\n            pass\n"),
 }
 
 
@@ -127,6 +175,13 @@ ACCEPTED = {
                           "    import sys\n    print(sys.argv)\n",
     "lazy-annotations-unchecked": "from __future__ import annotations\n\n"
                                   "def main(os: __Host) -> __Host:\n    pass\n",
+    "match-patterns": "class P:\n    def __init__(self, x):\n        self.x = x\n\n"
+                      "def main(os, v):\n    match v:\n        case int(n) | float(n):\n"
+                      "            return n\n        case [a, *rest]:\n"
+                      "            return rest\n        case {'k': w, **more}:\n"
+                      "            return more\n        case P(x=1 as one):\n"
+                      "            return one\n        case str() as s if s:\n"
+                      "            return s\n        case _:\n            return None\n",
     "exceptions": "def main(os):\n    try:\n        1 / 0\n"
                   "    except (ZeroDivisionError, Exception) as e:\n        return e.args\n",
 }

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 __all__ = ["Policy", "PROGRAM", "TERMINATING", "DETERMINISTIC", "BANNED_ATTRIBUTES",
            "NAME_ATTRIBUTES",
-           "IMPORTS", "SAFE_BUILTINS", "DUNDER_DEFS"]
+           "IMPORTS", "SAFE_BUILTINS", "DUNDER_DEFS", "CALL_CHECKED", "SELF_MATCHING"]
 
 # Builtins a program may name. Everything else in ``builtins`` is absent from a
 # verified program's namespace and rejected by name (see docs/security.md):
@@ -46,6 +46,18 @@ NotImplementedError OverflowError RecursionError ReferenceError RuntimeError
 StopIteration StopAsyncIteration TypeError UnboundLocalError UnicodeError
 ValueError ZeroDivisionError
 """.split())
+
+# Builtins the verifier checks at their call sites, by their arguments (a literal
+# attribute name, one argument, no sentinel): a program may only call them
+# directly by name. Named any other way (``g = getattr``, a default value, an
+# item of a list, rebound by the program), the check could not see the call.
+CALL_CHECKED = frozenset({"getattr", "hasattr", "type", "iter"})
+
+# The builtin classes a class pattern's one positional sub-pattern matches as
+# the whole subject (``case int(n):``); any other class reads the attributes its
+# ``__match_args__`` names, which a host class may list with private ones.
+SELF_MATCHING = frozenset({"bool", "bytearray", "bytes", "dict", "float", "frozenset",
+                           "int", "list", "set", "str", "tuple"})
 
 # Dunder methods a program may *define* in a class body. Never __del__ (a
 # finalizer runs at garbage-collection time, outside the program and its

@@ -20,7 +20,9 @@ import string
 from typing import Any, Iterator, NoReturn
 
 from exolab.errors import VerifyError
-from exolab.safe.policy import BANNED_ATTRIBUTES, IMPORTS, NAME_ATTRIBUTES, PROGRAM, Policy
+from exolab.safe.guards import SIZED_METHODS
+from exolab.safe.policy import (BANNED_ATTRIBUTES, CALL_CHECKED, IMPORTS, NAME_ATTRIBUTES,
+                                PROGRAM, SELF_MATCHING, Policy)
 
 __all__ = ["verify_tree", "verify_source", "strip_main"]
 
@@ -76,24 +78,37 @@ def verify_tree(tree: ast.AST, policy: Policy = PROGRAM, file: str = "<program>"
     """Raise VerifyError at the first construct of ``tree`` that ``policy`` forbids."""
     checker = _Checker(policy, file, lazy_annotations)
     checker.bound = bound_names(tree)
+    for node, name in _bindings(tree):
+        if name in CALL_CHECKED:
+            checker.fail(node, f"rebinding {name}",
+                         "the verifier checks its calls by name")
     checker.visit(tree)
     if not policy.allow_recursion:
         _check_recursion(tree, checker)
 
 
 def bound_names(tree: ast.AST) -> frozenset[str]:
-    """Every name the code binds anywhere (assignments, defs, imports, parameters)."""
-    out: set[str] = set()
+    """Every name the code binds anywhere (assignments, defs, imports, parameters,
+    ``except ... as``, pattern captures)."""
+    return frozenset(name for _node, name in _bindings(tree))
+
+
+def _bindings(tree: ast.AST) -> Iterator[tuple[ast.AST, str]]:
+    """Each (node, name) where the code binds a name."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            out.add(node.id)
+            yield node, node.id
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            out.add(node.name)
+            yield node, node.name
         elif isinstance(node, ast.arg):
-            out.add(node.arg)
+            yield node, node.arg
         elif isinstance(node, ast.alias):
-            out.add(node.asname or node.name.split(".")[0])
-    return frozenset(out)
+            yield node, node.asname or node.name.split(".")[0]
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+            if node.name is not None:
+                yield node, node.name
+        elif isinstance(node, ast.MatchMapping) and node.rest is not None:
+            yield node, node.rest
 
 
 def _check_recursion(tree: ast.AST, checker: _Checker) -> None:
@@ -118,9 +133,16 @@ def _plain_attribute(x: ast.expr) -> bool:
     """True if ``x`` is a string literal naming an attribute ``x.name`` may use."""
     if not (isinstance(x, ast.Constant) and type(x.value) is str and x.value.isidentifier()):
         return False
-    name = x.value
-    return (not name.startswith("_") or name in NAME_ATTRIBUTES) \
-        and name not in BANNED_ATTRIBUTES and name not in ("format", "format_map")
+    return _attribute_refusal(x.value) is None and x.value not in ("format", "format_map")
+
+
+def _attribute_refusal(attr: str) -> str | None:
+    """Why ``x.attr`` reaches what a program may not (None: it may)."""
+    if attr.startswith("_") and attr not in NAME_ATTRIBUTES:
+        return "attributes beginning with '_' are private"
+    if attr in BANNED_ATTRIBUTES:
+        return "it reaches frames, code or classes"
+    return None
 
 
 def _format_fields(fmt: str) -> Iterator[str]:
@@ -161,13 +183,15 @@ class _Checker(ast.NodeVisitor):
         if name in _BUILTIN_NAMES and name not in self.policy.builtins \
                 and name not in self.bound:
             self.fail(node, f"builtin {name}", "it reaches outside the object graph")
+        if name in CALL_CHECKED:        # (a call by name is visit_Call's; never bound)
+            self.fail(node, f"builtin {name} named outside a call",
+                      "the verifier checks its calls by their arguments")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
-        if attr.startswith("_") and attr not in NAME_ATTRIBUTES:
-            self.fail(node, f"attribute .{attr}", "attributes beginning with '_' are private")
-        if attr in BANNED_ATTRIBUTES:
-            self.fail(node, f"attribute .{attr}", "it reaches frames, code or classes")
+        why = _attribute_refusal(attr)
+        if why is not None:
+            self.fail(node, f"attribute .{attr}", why)
         if attr in ("format", "format_map"):
             self._check_format(node)
         self.generic_visit(node)
@@ -188,17 +212,52 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         f = node.func
-        if isinstance(f, ast.Name) and f.id not in self.bound:
-            n = len(node.args) + len(node.keywords)
-            if f.id == "type" and n != 1:
-                self.fail(node, "type() with 3 arguments", "it builds a class at run time")
-            if f.id in ("getattr", "hasattr") and not (
-                    n == len(node.args) and n in (2, 2 + (f.id == "getattr"))
-                    and _plain_attribute(node.args[1])):
-                self.fail(node, f"{f.id}() without a literal attribute name",
-                          "only what `x.name` could write")
-            if f.id == "iter" and n != 1:
-                self.fail(node, "iter() with 2 arguments", "an infinite C-level iteration")
+        if not (isinstance(f, ast.Name) and f.id in CALL_CHECKED):
+            self.generic_visit(node)
+            return
+        if f.id not in self.policy.builtins:
+            self.visit_Name(f)          # the policy's "builtin ..." refusal
+        n = len(node.args) + len(node.keywords)
+        if f.id == "type" and n != 1:
+            self.fail(node, "type() with 3 arguments", "it builds a class at run time")
+        if f.id in ("getattr", "hasattr") and not (
+                n == len(node.args) and n in (2, 2 + (f.id == "getattr"))
+                and _plain_attribute(node.args[1])):
+            self.fail(node, f"{f.id}() without a literal attribute name",
+                      "only what `x.name` could write")
+        if f.id == "iter" and n != 1:
+            self.fail(node, "iter() with 2 arguments", "an infinite C-level iteration")
+        for x in [*node.args, *node.keywords]:
+            self.visit(x)
+
+    # -- patterns (``match``) -------------------------------------------------
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        cls = node.cls
+        if node.patterns and not (isinstance(cls, ast.Name) and cls.id in SELF_MATCHING
+                                  and cls.id not in self.bound and len(node.patterns) == 1):
+            self.fail(node, "a class pattern with positional sub-patterns",
+                      "they read the attributes the class's __match_args__ names")
+        for attr in node.kwd_attrs:     # ``case C(attr=p)`` reads subject.attr
+            why = _attribute_refusal(attr)
+            if why is None and (attr in ("format", "format_map") or attr in SIZED_METHODS):
+                why = "a method the verifier and the guards check only as `x.name`"
+            if why is not None:
+                self.fail(node, f"pattern attribute {attr}=", why)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs | ast.MatchStar) -> None:
+        if node.name is not None and node.name.startswith("__"):
+            self.fail(node, f"pattern capture {node.name}",
+                      "names beginning with '__' reach the host")
+        self.generic_visit(node)
+
+    visit_MatchStar = visit_MatchAs
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        if node.rest is not None and node.rest.startswith("__"):
+            self.fail(node, f"pattern capture **{node.rest}",
+                      "names beginning with '__' reach the host")
         self.generic_visit(node)
 
     # -- imports --------------------------------------------------------------
