@@ -364,3 +364,43 @@ def test_threads_that_never_yield_are_preempted_by_exos(kind: str) -> None:
     r = run_program(main, kernel="exokernel", max_cycles=20_000_000, trusted=True)
     assert r.result.reason == "finished", (r.result, r.console, r.faults)
     assert r.console == ["child 107", "preempted True"] and r.faults == []
+
+
+# os.cpu is the program's too: what it passes must be what a CPU could do
+_CPU_ABUSE = {
+    "negative charge": lambda os: os.cpu.charge(-10 ** 9),
+    "fractional charge": lambda os: os.cpu.charge(0.5),
+    "huge charge": lambda os: os.cpu.charge(1 << 80),
+    "junk cause": lambda os: os.cpu.fault(object(), 5),
+    "int cause": lambda os: os.cpu.fault(1, 5),
+    "junk vaddr": lambda os: os.cpu.fault(_cause(), "x"),
+    "junk info": lambda os: os.cpu.fault(_cause(), 0, {"write": 1}),
+    "negative copy count": lambda os: os.cpu.note_copy(-10 ** 12),
+}
+
+
+def _cause() -> Any:
+    from exolab.machine.cpu import Cause
+    return Cause.TLB_MOD
+
+
+@pytest.mark.parametrize("kind", sorted(_CPU_ABUSE))
+def test_lying_to_the_user_cpu_view_is_einval_and_time_never_runs_back(kind: str) -> None:
+    k = aegis()
+    out: dict[str, Any] = {}
+    abuse = _CPU_ABUSE[kind]
+
+    def liar(os: Any) -> None:
+        before = os.time()
+        try:
+            abuse(os)
+        except SyscallError as ex:
+            out["errno"] = ex.errno
+        out["forward"] = os.time() >= before
+
+    k.boot(liar)
+    k.boot(bystander, 20, out)
+    assert k.run().reason == "finished"
+    assert out == {"errno": "EINVAL", "forward": True, "intact": True, "done": True}
+    assert type(k.machine.cycles) is int and k.machine.cycles > 0
+    assert k.machine.panic is None and not k.faults

@@ -12,8 +12,11 @@ program verifier rejects).
 Interface::
 
     UserCPU(cpu)
-      load, store, load_bytes, store_bytes, trap, charge, fault   (the CPU's own)
-      note_copy(nbytes)       count a bcopy in the memory statistics
+      load, store, load_bytes, store_bytes, trap   (the CPU's own)
+      charge(cycles)          advance time: an int in 0..MAX_COMPUTE (EINVAL otherwise)
+      fault(cause, vaddr=0, info=None)   raise a Cause at an address (EINVAL for
+                              anything else: the kernel's vector sees only what a CPU raises)
+      note_copy(nbytes)       count a bcopy in the memory statistics (an int >= 0)
       profile                 the cost profile (numbers only)
       page_size               bytes of a page
       now() -> int            the cycle counter
@@ -28,7 +31,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from exolab.abi import MAX_COMPUTE, TRIGGERED
 from exolab.errors import SyscallError
+from exolab.kernels.common.args import int_arg, nat
+from exolab.machine.cpu import Cause
 from exolab.safe.sealed import Sealed
 
 __all__ = ["UserCPU"]
@@ -37,18 +43,40 @@ __all__ = ["UserCPU"]
 class UserCPU(metaclass=Sealed):
     """A user-mode view of one CPU (see the module docstring)."""
 
-    __slots__ = ("load", "store", "load_bytes", "store_bytes", "trap", "charge",
-                 "fault", "note_copy", "profile", "page_size", "_cpu", "_threads")
+    __slots__ = ("load", "store", "load_bytes", "store_bytes", "trap", "profile",
+                 "page_size", "_cpu", "_threads", "_charge", "_note_copy")
 
     def __init__(self, cpu: Any) -> None:
         self._cpu = cpu
         self._threads = cpu.machine.threads
         self.load, self.store = cpu.load, cpu.store
         self.load_bytes, self.store_bytes = cpu.load_bytes, cpu.store_bytes
-        self.trap, self.charge, self.fault = cpu.trap, cpu.charge, cpu.fault
-        self.note_copy = cpu.memory.note_copy
+        self.trap, self._charge = cpu.trap, cpu.charge
+        self._note_copy = cpu.memory.note_copy
         self.profile = cpu.profile
         self.page_size = cpu.page_size
+
+    def charge(self, cycles: int) -> None:
+        """Advance time by ``cycles``, an int in 0..MAX_COMPUTE (a program holds this
+        view too: a negative or fractional charge would turn the machine's clock back)."""
+        if type(cycles) is not int or not 0 <= cycles <= MAX_COMPUTE:
+            int_arg(cycles, "cycles", 0, MAX_COMPUTE)       # raises EINVAL
+        self._charge(cycles)
+
+    def fault(self, cause: Cause, vaddr: int = 0, info: Any = None) -> None:
+        """Raise exception ``cause`` (a Cause) at ``vaddr`` (an int >= 0); ``info`` is
+        None or the ABI's TRIGGERED. The kernel's vector then sees only what a CPU raises."""
+        if type(cause) is not Cause:
+            raise SyscallError("EINVAL", "cause must be an exception Cause",
+                               cause=type(cause).__name__)
+        nat(vaddr, "vaddr")
+        if info is not None and not (type(info) is str and info == TRIGGERED):
+            raise SyscallError("EINVAL", "info must be None or TRIGGERED")
+        self._cpu.fault(cause, vaddr, info)
+
+    def note_copy(self, nbytes: int) -> None:
+        """Count a bcopy of ``nbytes`` (an int >= 0) in the memory statistics."""
+        self._note_copy(nat(nbytes, "nbytes"))
 
     def now(self) -> int:
         """The cycle counter."""
