@@ -599,15 +599,31 @@ def _close(ux: Ux, proc: Proc, m: Any) -> Any:
 
 
 def _region(proc: Proc, pages: int, prot: int) -> int:
-    """Reserve ``pages`` fresh virtual pages of ``proc`` (ENOMEM); the first vpn."""
-    if proc.next_vpn + pages > MMAP_LIMIT:
-        raise SyscallError("ENOMEM", "no virtual space left", pages=pages)
+    """Reserve ``pages`` fresh virtual pages of ``proc``; the first vpn. A bump
+    pointer; once it reaches MMAP_LIMIT, the lowest hole munmap left (first fit),
+    so mapping and unmapping for ever never runs out (ENOMEM when nothing fits)."""
     start = proc.next_vpn
-    proc.next_vpn += pages
+    if start + pages <= MMAP_LIMIT:
+        proc.next_vpn = start + pages
+    else:
+        start = _first_fit(proc.regions, pages)
+        proc.next_vpn = max(proc.next_vpn, start + pages)
     proc.regions.append((start, pages))
     if prot != PROT_RW:
         proc.rprot[start] = prot
     return start
+
+
+def _first_fit(regions: list[tuple[int, int]], pages: int) -> int:
+    """The lowest vpn of ``pages`` pages inside the mmap area that no region meets."""
+    at = MMAP_BASE
+    for a, n in sorted(regions):
+        if at + pages <= a:
+            return at
+        at = max(at, a + n)
+    if at + pages <= MMAP_LIMIT:
+        return at
+    raise SyscallError("ENOMEM", "no virtual space left", pages=pages)
 
 
 def _mmap(ux: Ux, proc: Proc, m: Any) -> Any:

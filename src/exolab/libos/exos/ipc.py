@@ -75,6 +75,8 @@ class IPC(metaclass=Sealed):
         self.c_fd = cost(p, "fd_check")
         self.attached: dict[int, int] = {}        # shm vaddr -> pages (registers)
         self.inline: dict[int, int] = {}           # pipe' ring pointers kept in registers
+        self.ends: dict[int, int] = {}             # pipe ring vaddr -> our descriptors on it
+        self.exiting = False                       # close_all: leave the rings to exit
 
     # -- descriptors ----------------------------------------------------------------
 
@@ -136,14 +138,37 @@ class IPC(metaclass=Sealed):
         elif kind == FD_READ:
             self._count(va, H_READERS, -1)
             self.wake_sleeper(va + H_WSLEEP)
+            self._release_ring(va)
         elif kind == FD_WRITE:
             self._count(va, H_WRITERS, -1)
             self.wake_sleeper(va + H_RSLEEP)
+            self._release_ring(va)
         elif kind == FD_SOCKET and self.os.net is not None:   # (net.py)
             self.os.net.close_socket(va)
 
+    def _release_ring(self, va: int) -> None:
+        """Our descriptor on pipe ring ``va`` closed: once none of ours names it,
+        unmap the page, so our ownership ends (Aegis frees it with its last owner)."""
+        if self.exiting:
+            return
+        left = self.ends.get(va, 1) - 1
+        if left > 0:
+            self.ends[va] = left
+            return
+        self.ends.pop(va, None)
+        self.os.vm.munmap(va, PAGE)
+
+    def adopt(self, fds: list[tuple[int, int, int]]) -> None:
+        """A forked child's descriptors: count its ends of each pipe ring."""
+        for _fd, kind, va in fds:
+            if kind in (FD_READ, FD_WRITE):
+                self.ends[va] = self.ends.get(va, 0) + 1
+
     def close_all(self) -> None:
-        """Close every descriptor (the process is exiting)."""
+        """Close every descriptor (the process is exiting: its pages go back with
+        the environment, so no ring is unmapped one by one)."""
+        self.ends.clear()
+        self.exiting = True
         for fd, _kind, _va in self.open_fds():
             self.close(fd)
 
@@ -155,7 +180,19 @@ class IPC(metaclass=Sealed):
         va = self.os.vm.shared_run([(ppn, handle)])
         self.cpu.store(va + H_READERS, 1)
         self.cpu.store(va + H_WRITERS, 1)
-        return self.fd_alloc(FD_READ, va), self.fd_alloc(FD_WRITE, va)
+        try:
+            r = self.fd_alloc(FD_READ, va)
+        except SyscallError:
+            self.os.vm.munmap(va, PAGE)         # (EMFILE: give the ring back)
+            raise
+        self.ends[va] = 1
+        try:
+            w = self.fd_alloc(FD_WRITE, va)
+        except SyscallError:
+            self.close(r)                       # (EMFILE: the ring goes with it)
+            raise
+        self.ends[va] = 2
+        return r, w
 
     def wake_sleeper(self, slot: int) -> None:
         """Wake the environment whose handle sleeps in ``slot`` (if any)."""

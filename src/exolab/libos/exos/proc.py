@@ -191,6 +191,7 @@ class Procs(metaclass=Sealed):
             a = fd_addr(fd)
             cpu.store(a, kind)
             cpu.store(a + 4, va)
+        os.ipc.adopt(snap["fds"])
         os.vm.next_vpn, os.image_span = snap["next_vpn"], snap["image_span"]
         os.registry_va, os.fault_handler = snap["registry_va"], snap["fault_handler"]
         os.lrpc.registrar_h = snap["registrar"]

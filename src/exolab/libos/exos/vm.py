@@ -365,15 +365,52 @@ class VM(metaclass=Sealed):
         return vaddr >> SHIFT, (length + PAGE - 1) >> SHIFT
 
     def reserve(self, npages: int) -> int:
-        """Pick ``npages`` fresh virtual pages (skipping the image); return the first."""
-        vpn = self.next_vpn
-        img_end = IMAGE_VPN + self.os.image_span
-        if vpn < img_end and vpn + npages > IMAGE_VPN:
-            vpn = img_end + 1
-        if (vpn + npages) << SHIFT > USER_TOP:
-            raise SyscallError("ENOMEM", "no virtual space left", npages=npages)
-        self.next_vpn = vpn + npages + 1          # a guard page between regions
+        """Pick ``npages`` fresh virtual pages (skipping the image); return the first.
+        A bump pointer with a guard page after each region; once it reaches
+        USER_TOP, the lowest hole munmap left (first fit), so mapping and unmapping
+        for ever never runs out."""
+        vpn = self._clear_of_image(self.next_vpn, npages)
+        if (vpn + npages) << SHIFT <= USER_TOP:
+            self.next_vpn = vpn + npages + 1      # a guard page between regions
+            return vpn
+        vpn = self._first_fit(npages)
+        self.next_vpn = max(self.next_vpn, vpn + npages + 1)
         return vpn
+
+    def _clear_of_image(self, vpn: int, npages: int) -> int:
+        """``vpn``, or the page after the image's guard if [vpn, +npages) meets it."""
+        img_end = IMAGE_VPN + self.os.image_span
+        return img_end + 1 if vpn < img_end and vpn + npages > IMAGE_VPN else vpn
+
+    def _first_fit(self, npages: int) -> int:
+        """The lowest ``npages`` free pages with a guard page after them, clear of
+        every PTE and of the image (ENOMEM if none): a binary search per region."""
+        pt, top = self.pt, USER_TOP >> SHIFT
+        at = self._clear_of_image(USER_BASE >> SHIFT, npages + 1)
+        i, n = pt.find(at), pt.count()
+        i = i if i >= 0 else ~i
+        while (at + npages) << SHIFT <= USER_TOP and at < top:
+            if i >= n or pt.vpn(i) > at + npages:
+                return at
+            i = self._run_end(i, n)             # the region's last PTE; its guard next
+            at = self._clear_of_image(max(at, pt.vpn(i) + 2), npages + 1)
+            j = pt.find(at)
+            i = max(i + 1, j if j >= 0 else ~j)
+        raise SyscallError("ENOMEM", "no virtual space left", npages=npages)
+
+    def _run_end(self, i: int, n: int) -> int:
+        """The last PTE of the run of consecutive pages that PTE ``i`` begins (the
+        vector is sorted, so ``vpn(j) - j`` is constant exactly along a run)."""
+        pt, cpu = self.pt, self.cpu
+        base, lo, hi = pt.vpn(i) - i, i, n - 1
+        while lo < hi:
+            mid = (lo + hi + 1) >> 1
+            cpu.charge(pt.c_probe)
+            if pt.vpn(mid) - mid == base:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
 
     def mmap(self, length: Any, prot: Any) -> int:
         """Reserve demand-zero pages with protection ``prot``; return the address."""
