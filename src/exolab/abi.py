@@ -79,6 +79,9 @@ WORD_MIN, WORD_MAX = -(1 << 63), (1 << 63) - 1
 MAX_COMPUTE = 1 << 40
 #: the most bytes one ``random(n)`` returns
 MAX_RANDOM = 1 << 16
+#: the most bytes one file ``read(fd, n)`` returns (a short read past it: a hole
+#: of gigabytes would otherwise be built in host memory by one call)
+MAX_READ = 1 << 24
 #: the word sizes ``load``/``store`` accept, in bytes
 ACCESS_SIZES = frozenset((1, 2, 4, 8))
 _WORD_MASK = (1 << 64) - 1

@@ -109,6 +109,14 @@ def big_ljust(os: Any) -> int:
     return len("x".ljust(BIG))
 
 
+class _Text(str):
+    pass
+
+
+def super_ljust(os: Any) -> int:         # the lookup through super() reaches str.ljust
+    return len(super(_Text, _Text("x")).ljust(BIG))
+
+
 def big_center(os: Any) -> int:
     return len(b"x".center(BIG))
 
@@ -186,6 +194,38 @@ def doubling_extend(os: Any) -> None:
     items = [0]
     while True:
         items.extend(items)
+
+
+def doubling_star(os: Any) -> None:
+    items = [0]
+    while True:
+        items = [*items, *items]
+
+
+def doubling_slice(os: Any) -> None:
+    items = [0]
+    while True:
+        items[len(items):] = items
+
+
+def _args(*xs: Any) -> Any:
+    return xs
+
+
+def doubling_call_star(os: Any) -> None:
+    items = (0,)
+    while True:
+        items = _args(*items, *items)
+
+
+class _Items(list):
+    pass
+
+
+def doubling_super_extend(os: Any) -> None:
+    items = _Items([0])
+    while True:
+        super(_Items, items).extend(items)
 
 
 def doubling_attribute(os: Any) -> None:
@@ -273,10 +313,12 @@ REFUSED = [big_bytes, big_bytearray, big_bytes_keyword, big_ljust, big_center, b
            big_format, big_fstring_width, big_fstring_literal, big_percent_star,
            big_percent_literal, big_str_format, big_to_bytes, big_repeat, big_translate,
            big_replace, alias_method, getattr_method, unbound_method, modular_pow,
-           big_factorial, big_comb, big_pack]
+           big_factorial, big_comb, big_pack, super_ljust]
 # a chain of growing operations: each is charged by its size, so it runs out of
 # fuel or reaches the cap, whichever comes first
-CHAINS = [doubling_add, doubling_iadd, doubling_imul, doubling_extend, doubling_attribute,
+CHAINS = [doubling_add, doubling_iadd, doubling_imul, doubling_extend, doubling_super_extend,
+          doubling_star, doubling_slice, doubling_call_star,
+          doubling_attribute,
           doubling_fstring, doubling_percent, doubling_format, doubling_join,
           doubling_replace, squaring, big_prod]
 EXHAUSTED = [sum_of_range, max_of_range, foreign_in_range, reversed_range, list_of_range,
@@ -340,6 +382,22 @@ def ordinary(os: Any) -> None:
     class Wide(str):
         def ljust(self, width: int, fill: str = " ") -> str:   # an override stays
             return "wide"
+
+    class Padded(str):                                          # ... and reaches the
+        def ljust(self, width: int, fill: str = " ") -> str:   # builtin through super
+            return "<" + super().ljust(width, fill) + ">"
+
+    class Log(list):
+        def extend(self, items: Any) -> None:
+            super().extend(items)
+            super().extend(["+"])
+    log = Log([0])
+    log.extend([1, 2])
+    cut = [0, 1, 2, 3]
+    cut[1:3] = iter([7, 8, 9])
+    cut[::2] = "ab"
+    raw = bytearray(b"abc")
+    raw[1:2] = b"XYZ"
     r = range(2, 20, 3)
     out = [sum(r), list(reversed(r)), r[1:3], 5 in r, 5.0 in r, r.index(8), len(r),
            isinstance(r, range), type(r).__name__, repr(r), r == range(2, 20, 3),
@@ -348,7 +406,9 @@ def ordinary(os: Any) -> None:
            f"{'q'!r}{2}", (258).to_bytes(2, "big"), bytes(3), bytearray(b"ab") * 2,
            [1] + [2], "a" * 3, 7 * 6, 2 ** 10, 1 << 5, 17 // 5, 17 % 5, -7 // 2,
            divmod(17, 5), pow(3, 4, 5), sum([[1], [2]], []), prod([2, 3]),
-           "a\tb".expandtabs(4), "abc".replace("b", "xy"), "ab".translate({97: "z"})]
+           "a\tb".expandtabs(4), "abc".replace("b", "xy"), "ab".translate({97: "z"}),
+           Padded("p").ljust(3, "."), super(Padded, Padded("q")).zfill(4), log,
+           [1, *r, 2], (*"ab", 3), [*(x for x in "xy")], max(*[4, 9], *(2,)), cut, raw]
     items = [1]
     items += [2]
     items *= 2

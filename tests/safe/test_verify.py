@@ -75,6 +75,9 @@ REJECTED = {
                        "        return e.with_traceback\n"),
     "code-object": ("attribute .co_code", "def main(os, c):\n    return c.co_code\n"),
     "mro": ("attribute .mro", "def main(os):\n    return type(os).mro()\n"),
+    "abc-register": ("attribute .register",     # host isinstance changed for later runs
+                     "from typing import Sequence\n\ndef main(os):\n"
+                     "    Sequence.register(int)\n"),
     "import-module": ("import sys", "import sys\n\ndef main(os):\n    pass\n"),
     "import-os": ("import os", "import os\n\ndef main(o):\n    pass\n"),
     "from-gc": ("import from gc", "from gc import get_objects\n\ndef main(os):\n    pass\n"),

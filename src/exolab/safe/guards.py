@@ -41,6 +41,7 @@ import re
 import string
 import struct
 from functools import partial
+from itertools import islice
 from typing import Any, Callable, Iterator
 
 from exolab.safe.runtime import charge, tick
@@ -48,7 +49,8 @@ from exolab.safe.sealed import Sealed
 
 __all__ = ["MAX_BITS", "MAX_ITEMS", "Range", "guard_pow", "guard_shl", "guard_mul",
            "guard_add", "guard_iadd", "guard_imul", "guard_div", "guard_mod", "guard_call",
-           "guard_attr", "guard_format", "guard_built", "BUILTINS", "IMPORTED", "SIZED_METHODS"]
+           "guard_attr", "guard_format", "guard_built", "guard_unpack", "guard_slice_value",
+           "BUILTINS", "IMPORTED", "SIZED_METHODS"]
 
 MAX_BITS = 1 << 20          # largest int one operation may build (128 KiB)
 MAX_ITEMS = 1 << 24         # largest sequence one operation may build (items)
@@ -187,6 +189,29 @@ def guard_built(value: Any) -> Any:
     so checking after building stops a doubling chain at its first oversize step."""
     if isinstance(value, _SEQ):
         _items("format", len(value))
+    return value
+
+
+def guard_unpack(kind: str, *parts: Any) -> Any:
+    """``[a, *b, *c]`` / ``(a, *b)`` / ``f(*b, *c)``: the list or tuple of every
+    part's items (the plain elements come as one-item tuples), built part by part
+    and never past MAX_ITEMS (each part is cut one item over what is left), and
+    charged for its size."""
+    out: list[Any] = []
+    for part in parts:
+        out.extend(islice(part, MAX_ITEMS - len(out) + 1))
+        if len(out) > MAX_ITEMS:
+            _too_large("unpacking", len(out))
+    _items("unpacking", len(out), 8)
+    return out if kind == "list" else tuple(out)
+
+
+def guard_slice_value(value: Any) -> Any:
+    """The value of ``x[i:j] = value``: what it inserts is at most MAX_ITEMS items,
+    charged (an iterator is taken, at most one item over, into a list first)."""
+    if type(value) not in _SEQ and type(value) is not Range:
+        value = list(islice(value, MAX_ITEMS + 1))
+    _items("slice assignment", len(value), _width(value))
     return value
 
 
@@ -377,7 +402,36 @@ def guard_attr(obj: Any, name: str, *default: Any) -> Any:
         table = _inherited(t, name)
         if table is not None:
             return partial(table[name], obj)
+    elif isinstance(obj, super) and name in SIZED_METHODS:
+        return _super_sized(obj, name, getattr(obj, name, *default))
     return getattr(obj, name, *default)
+
+
+def _super_sized(proxy: Any, name: str, found: Any) -> Any:
+    """``super().name`` where the lookup reached a builtin's size-building method:
+    the guard runs on a plain copy of the instance (what the builtin reads), and
+    ``extend`` (it mutates) is checked and then called as found."""
+    inst = getattr(proxy, "__self__", None)
+    for base, table in _METHODS.items():
+        if isinstance(inst, base) and name in table and found == getattr(base, name).__get__(inst):
+            if name == "extend":
+                return partial(_checked_extend, found, inst)
+            copy: Any = int.__pos__ if isinstance(inst, int) else _whole_slice(base)
+            return partial(table[name], copy(inst))
+    return found
+
+
+def _whole_slice(base: type) -> Callable[[Any], Any]:
+    """``base``'s own ``x[:]``: a plain ``base`` copy of an instance of a subclass."""
+    getitem: Callable[[Any, slice], Any] = getattr(base, "__getitem__")
+    return lambda x: getitem(x, slice(None))
+
+
+def _checked_extend(extend: Callable[[Any], None], self: Any, items: Any) -> None:
+    """A found ``extend`` method, its sized argument checked first."""
+    if hasattr(items, "__len__") and type(items) is not Range:
+        _items("extend", len(items), _width(self))
+    extend(items)
 
 
 def _inherited(t: type, name: str) -> dict[str, Callable[..., Any]] | None:

@@ -40,7 +40,8 @@ Interface::
 
     instrument(tree) -> tree       (in place)
     TICK ENTER LEAVE FUEL LOOK CURRENT DEPTHS DEEP RANGE
-    POW SHL MUL ADD IADD IMUL DIV MOD CALL ATTR FMT BUILT   the globals it names
+    POW SHL MUL ADD IADD IMUL DIV MOD CALL ATTR FMT BUILT UNPACK SLICED
+                                   the globals it names
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ from exolab.safe.runtime import PROGRAM_DEPTH
 
 __all__ = ["instrument", "TICK", "ENTER", "LEAVE", "FUEL", "LOOK", "CURRENT", "DEPTHS",
            "DEEP", "RANGE", "POW", "SHL", "MUL", "ADD", "IADD", "IMUL", "DIV", "MOD",
-           "CALL", "ATTR", "FMT", "BUILT", "LAMBDA", "counted_lambda"]
+           "CALL", "ATTR", "FMT", "BUILT", "UNPACK", "SLICED", "LAMBDA", "counted_lambda"]
 
 _T = TypeVar("_T", bound=ast.AST)
 
@@ -65,6 +66,7 @@ POW, SHL, MUL, ADD = "__exolab_pow__", "__exolab_shl__", "__exolab_mul__", "__ex
 IADD, IMUL, DIV, MOD = "__exolab_iadd__", "__exolab_imul__", "__exolab_div__", "__exolab_mod__"
 CALL, ATTR = "__exolab_call__", "__exolab_attr__"
 FMT, BUILT = "__exolab_format__", "__exolab_built__"
+UNPACK, SLICED = "__exolab_unpack__", "__exolab_sliced__"
 LAMBDA, LAMBDA_FN = "__exolab_lambda__", "__exolab_f__"
 YIELDED = "__exolab_y__"        # a local of an instrumented generator
 G, D = "__exolab_g__", "__exolab_d__"         # locals of an instrumented function
@@ -386,15 +388,53 @@ class _Instrument(ast.NodeTransformer):
         return ast.copy_location(ast.Assign([node.target], ast.copy_location(call, node)),
                                  node)
 
+    def _unpacked(self, kind: str, elts: list[ast.expr], at: ast.AST) -> ast.Call:
+        """``__exolab_unpack__(kind, (a,), b, ...)`` for the elements ``a, *b, ...``
+        (each run of plain elements one tuple), so a display cannot outgrow the cap."""
+        parts: list[ast.expr] = []
+        plain: list[ast.expr] = []
+        for e in elts:
+            if isinstance(e, ast.Starred):
+                if plain:
+                    parts.append(ast.Tuple(plain, ast.Load()))
+                    plain = []
+                parts.append(e.value)
+            else:
+                plain.append(e)
+        if plain:
+            parts.append(ast.Tuple(plain, ast.Load()))
+        return ast.copy_location(ast.Call(_name(UNPACK), [ast.Constant(kind), *parts], []),
+                                 at)
+
+    def _display(self, node: Any) -> Any:
+        self.generic_visit(node)
+        if not isinstance(node.ctx, ast.Load) or \
+                not any(isinstance(e, ast.Starred) for e in node.elts):
+            return node
+        return self._unpacked("list" if isinstance(node, ast.List) else "tuple",
+                              node.elts, node)
+
+    visit_List = visit_Tuple = _display
+
+    def visit_Assign(self, node: ast.Assign) -> Any:
+        self.generic_visit(node)
+        if any(isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Slice)
+               for t in node.targets):
+            node.value = ast.copy_location(ast.Call(_name(SLICED), [node.value], []),
+                                           node.value)
+        return node
+
     def visit_Call(self, node: ast.Call) -> Any:
+        self.generic_visit(node)
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            star = self._unpacked("tuple", node.args, node)
+            node.args = [ast.copy_location(ast.Starred(star, ast.Load()), star)]
         f = node.func
         if self._builtin(f, "getattr") and len(node.args) in (2, 3) and \
                 not node.keywords and isinstance(node.args[1], ast.Constant) and \
                 node.args[1].value in SIZED_METHODS:
-            self.generic_visit(node)
             return ast.copy_location(ast.Call(ast.Name(ATTR, ast.Load()), node.args, []),
                                      node)
-        self.generic_visit(node)
         if self._builtin(f, "bytes", "bytearray"):
             return ast.copy_location(
                 ast.Call(ast.Name(CALL, ast.Load()), [f, *node.args], node.keywords), node)

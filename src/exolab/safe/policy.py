@@ -108,13 +108,16 @@ IMPORTS: dict[str, frozenset[str]] = {
 NAME_ATTRIBUTES = frozenset({"__name__", "__qualname__", "__doc__"})
 
 # Attributes that reach frames, code, globals or the class graph without an
-# underscore (generators, coroutines, tracebacks, frames, code, py2 names).
+# underscore (generators, coroutines, tracebacks, frames, code, py2 names), and
+# ``register``: ABCMeta.register on an importable ABC (typing's aliases forward
+# to collections.abc; ABI and ExOS are ABCs) changes the host's isinstance answers
+# for every later run (``Sequence.register(int)``).
 BANNED_ATTRIBUTES = frozenset("""
 gi_frame gi_code gi_yieldfrom gi_running gi_suspended cr_frame cr_code cr_await
 cr_origin cr_running ag_frame ag_code ag_await ag_running f_back f_globals
 f_locals f_builtins f_code f_trace f_lasti tb_frame tb_next tb_lasti co_code
 co_consts co_names func_globals func_code func_closure im_func im_self mro
-with_traceback
+with_traceback register
 """.split())
 
 

@@ -315,4 +315,5 @@ def namespace(name: str, policy: Policy = PROGRAM) -> dict[str, Any]:
             names.DIV: guards.guard_div, names.MOD: guards.guard_mod,
             names.CALL: guards.guard_call, names.ATTR: guards.guard_attr,
             names.FMT: guards.guard_format, names.BUILT: guards.guard_built,
+            names.UNPACK: guards.guard_unpack, names.SLICED: guards.guard_slice_value,
             names.LAMBDA: names.counted_lambda}

@@ -376,6 +376,8 @@ _CPU_ABUSE = {
     "junk vaddr": lambda os: os.cpu.fault(_cause(), "x"),
     "junk info": lambda os: os.cpu.fault(_cause(), 0, {"write": 1}),
     "negative copy count": lambda os: os.cpu.note_copy(-10 ** 12),
+    "huge random count": lambda os: os.cpu.randbytes(1 << 28),
+    "negative random count": lambda os: os.cpu.randbytes(-1),
 }
 
 
@@ -404,3 +406,38 @@ def test_lying_to_the_user_cpu_view_is_einval_and_time_never_runs_back(kind: str
     assert out == {"errno": "EINVAL", "forward": True, "intact": True, "done": True}
     assert type(k.machine.cycles) is int and k.machine.cycles > 0
     assert k.machine.panic is None and not k.faults
+
+
+# a program may link its own library OS (program.libos, a subclass of ExOS): the class
+# is the program's code, so Aegis hands it the user-mode view, never the machine's CPU
+_OWN_LIBOS = '''
+from exolab.libos.exos import ExOS
+
+SEEN = []
+
+
+class Mine(ExOS):
+    @classmethod
+    def first(cls, cpu, eid, handle, program, args):
+        SEEN.append(cpu)
+        return super().first(cpu, eid, handle, program, args)
+
+
+def main(os):
+    os.print(type(SEEN[0]).__name__)
+    os.print(str(hasattr(SEEN[0], "machine")) + " " + str(hasattr(SEEN[0], "kernel")))
+
+
+main.libos = Mine
+'''
+
+
+def test_a_programs_own_library_os_is_handed_the_user_cpu_view_at_boot() -> None:
+    from exolab.safe import load_program_source
+    k = aegis()
+    out: dict[str, Any] = {}
+    k.boot(load_program_source(_OWN_LIBOS, "own_libos"))
+    k.boot(bystander, 20, out)
+    assert k.run().reason == "finished"
+    assert list(k.console)[:2] == ["UserCPU", "False False"], list(k.console)
+    assert out == {"intact": True, "done": True} and not k.faults

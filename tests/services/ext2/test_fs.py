@@ -52,6 +52,17 @@ def test_sparse_write_leaves_a_hole_that_reads_zero_and_holds_no_block(fs):
     assert verify(fs) == []
 
 
+def test_one_read_of_a_huge_hole_is_short_at_max_read(fs):
+    """A byte written 64 MiB in costs one block; one read of the whole file used to
+    build all 64 MiB of zeros in host memory in one call (a 1 GiB hole: 2 GiB)."""
+    from exolab.abi import MAX_READ
+    ino = create(fs, "/h")
+    fs.write(ino, 4 * MAX_READ, b"!")
+    got = fs.read(ino, 0, 8 * MAX_READ)
+    assert len(got) == MAX_READ and not any(got)
+    assert fs.read(ino, 4 * MAX_READ - 1, 8 * MAX_READ) == b"\0!"
+
+
 @pytest.mark.parametrize("bs", [1024, 4096])
 def test_every_indirection_level_round_trips_and_truncate_frees_it_all(bs):
     fs, _ = fresh(bs, kib=8192)

@@ -58,6 +58,17 @@ def _mount(path) -> Ext2:
     return Ext2.mount(FileDevice(path, 1024))
 
 
+def _read_all(fs: Ext2, ino: int, size: int) -> bytes:
+    """The file's ``size`` bytes, read by as many (short) reads as it takes."""
+    out = bytearray()
+    while len(out) < size:
+        got = fs.read(ino, len(out), size - len(out))
+        if not got:
+            break
+        out += got
+    return bytes(out)
+
+
 def _compare(fs: Ext2, host, path="/") -> int:
     """Assert every file under host dir ``host`` reads identically at ``path``; count them."""
     n = 0
@@ -72,7 +83,7 @@ def _compare(fs: Ext2, host, path="/") -> int:
         st = fs.stat(p)
         assert st.size == len(want) and st.links == os.stat(h).st_nlink, p
         ino = fs.open(p)
-        assert fs.read(ino, 0, len(want)) == want, p
+        assert _read_all(fs, ino, len(want)) == want, p
         fs.close(ino)
         n += 1
     return n

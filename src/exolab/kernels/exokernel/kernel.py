@@ -59,6 +59,7 @@ from exolab.kernels.exokernel.stlb import STLB, STLBStats
 from exolab.kernels.exokernel.syscall import Sys, costed_table, dispatch
 from exolab.libos.exos.ipc import MAX_SHM as EXOS_MAX_SHM, PIPE_RING
 from exolab.libos.exos.layout import MAX_FDS as EXOS_MAX_FDS
+from exolab.libos.exos.ucpu import UserCPU
 from exolab.machine.cpu import CPU, IRQ_NIC, IRQ_TIMER
 from exolab.machine.machine import Machine, RunResult
 from exolab.machine.threads import DEAD, SimThread, ThreadExit
@@ -195,7 +196,8 @@ class Aegis:
         self.sched.alloc(env)
         if env.cap is None:
             raise KernelPanic("aegis: new environment without a capability", eid=env.eid)
-        fn, fargs = libos.first(self.cpu, env.eid, env.cap.handle, program, tuple(args))
+        ucpu = UserCPU(self.cpu)        # (the class may be the program's: user mode only)
+        fn, fargs = libos.first(ucpu, env.eid, env.cap.handle, program, tuple(args))
         self.start(env, fn, fargs)
         return env
 

@@ -135,7 +135,7 @@ class ExOS(Personality):
         self.net: ExosNet | None = None         # the library stack, made by socket()
 
     @classmethod
-    def first(cls, cpu: CPU, eid: int, handle: int, program: Program,
+    def first(cls, cpu: "CPU | UserCPU", eid: int, handle: int, program: Program,
               args: tuple[Any, ...]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         """The entry and arguments of the first environment's first context."""
         os = cls(cpu, eid, handle, None, name=program_name(program, "init"))

@@ -20,7 +20,7 @@ Interface::
       profile                 the cost profile (numbers only)
       page_size               bytes of a page
       now() -> int            the cycle counter
-      randbytes(n) -> bytes   from the machine's seeded generator
+      randbytes(n) -> bytes   from the machine's seeded generator (n: 0..MAX_RANDOM)
       current -> int          id of the running thread (0: none)
       user_switch(tid, finished=False)    to a live thread of this domain
       accesses, traps         read-only counters (for measurements)
@@ -33,7 +33,7 @@ from typing import Any
 
 from exolab.abi import MAX_COMPUTE, TRIGGERED
 from exolab.errors import SyscallError
-from exolab.kernels.common.args import int_arg, nat
+from exolab.kernels.common.args import int_arg, nat, random_count
 from exolab.machine.cpu import Cause
 from exolab.safe.sealed import Sealed
 
@@ -83,8 +83,9 @@ class UserCPU(metaclass=Sealed):
         return self._cpu.clock.now  # type: ignore[no-any-return]
 
     def randbytes(self, n: int) -> bytes:
-        """``n`` bytes from the machine's seeded generator (the caller charges)."""
-        return self._cpu.randbytes(n)  # type: ignore[no-any-return]
+        """``n`` bytes (an int in 0..MAX_RANDOM) from the machine's seeded generator
+        (the caller charges)."""
+        return self._cpu.randbytes(random_count(n))  # type: ignore[no-any-return]
 
     @property
     def current(self) -> int:

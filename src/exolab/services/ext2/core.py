@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exolab.abi import MAX_READ
 from exolab.errors import SyscallError
 from exolab.services.ext2.directory import ftype_of
 from exolab.services.ext2.frame import Frame, _err, _nat
@@ -108,7 +109,8 @@ class FileOps(Frame):
                 self._destroy(node)
 
     def read(self, ino: int, offset: int, n: int) -> bytes:
-        """Up to ``n`` bytes of the file at ``offset`` (fewer at its end)."""
+        """Up to ``n`` bytes of the file at ``offset`` (fewer at its end; at most
+        MAX_READ: the rest is the next read's)."""
         return self._call(self._read, ino, offset, n)  # type: ignore[no-any-return]
 
     def _read(self, ino: Any, offset: Any, n: Any) -> bytes:
@@ -117,7 +119,7 @@ class FileOps(Frame):
         offset, n = _nat(offset, "offset"), _nat(n, "count")
         if node.is_dir:
             raise _err("EISDIR", "is a directory", ino=ino)
-        n = max(0, min(n, node.size - offset))
+        n = max(0, min(n, node.size - offset, MAX_READ))
         bs, out = self.sb.block_size, []
         pos, end = offset, offset + n
         while pos < end:
