@@ -308,3 +308,79 @@ def test_an_inactive_thread_runs_only_once_started_by_its_spaces_creator() -> No
     k = _bounded(root)
     assert log == ["yielded", ("stranger", "EPERM"), ("again", "EINVAL"), "started"]
     assert k.statistics().processes_live == 0 and k.faults == []
+
+
+# -- rpc: a client that dies inside its call must not end a bystander's server ----------
+
+# The hostile client burns ``c`` cycles in one user-mode burst and then calls; the
+# slice's end is delivered at the first charge point past it. On dec5000 (10 ms
+# slices) c in [243,976, 244,008) lets the server reply first; [244,008, 244,051)
+# preempts the server between its receive and its reply, and the client's other
+# thread then exits the process (the old rpc_serve raised EAGAIN there); from
+# 244,051 on the client dies before its call reaches the server. The sweep covers
+# all three, with a step well inside the 43-cycle window.
+RACE_SWEEP = range(243_800, 244_300, 8)
+
+
+def _rpc_race(c: int, calls: int) -> dict[str, Any]:
+    """A bystander server (``calls`` + 1 calls), a client that dies in its call, an
+    honest client (``calls`` calls); a filler call when the hostile one never
+    reached the server."""
+    out: dict[str, Any] = {"seen": []}
+
+    def server(os: Any) -> None:
+        def inc(os: Any, w: int) -> int:
+            out["seen"].append(w)
+            return w + 1
+        try:
+            os.rpc_serve("svc", inc, calls + 1)
+            out["server"] = "ok"
+        except SyscallError as e:
+            out["server"] = ("died", e.errno)
+
+    def hostile(os: Any) -> None:
+        h = os.rpc_connect("svc")
+
+        def racer(os: Any) -> None:
+            os.compute(c)
+            out["racer"] = os.rpc_call(h, 100)
+
+        os.thread_create(racer)
+        os.thread_yield()                   # the racer runs; this thread is behind it
+        os.exit(0)
+
+    def honest(os: Any) -> None:
+        h = os.rpc_connect("svc") if calls else 0
+        out["honest"] = [os.rpc_call(h, i) for i in range(calls)]
+
+    def main(os: Any) -> None:
+        s = os.spawn(server)
+        os.yield_()
+        os.wait(os.spawn(hostile))
+        os.wait(os.spawn(honest))
+        if 100 not in out["seen"]:          # the hostile call never came: the 4th
+            os.rpc_call(os.rpc_connect("svc"), 7)
+        os.wait(s)
+
+    k = _abi_run(main)
+    assert k.faults == [], (c, k.faults)
+    return out
+
+
+@pytest.mark.parametrize("calls", [3, 0])
+def test_a_client_that_dies_in_its_call_leaves_the_bystander_server_serving(
+        calls: int) -> None:
+    """The server's reply to a caller that is gone (dead, or no longer waiting)
+    is dropped and it receives again, as Mach's server loop does: it used to
+    raise EAGAIN out of rpc_serve, and the next honest client faulted ESRCH.
+    With ``calls=0`` the hostile call is the last one (the final non-blocking
+    send), which must end the loop quietly."""
+    hits = 0
+    for c in RACE_SWEEP:
+        out = _rpc_race(c, calls)
+        assert out["server"] == "ok", (c, out)
+        assert out["honest"] == list(range(1, calls + 1)), (c, out)
+        assert sorted(out["seen"]) in (list(range(calls)) + [100],
+                                       list(range(calls)) + [7]), (c, out)
+        hits += 100 in out["seen"] and "racer" not in out   # served, died unanswered
+    assert hits > 5, hits                   # the sweep reaches the window

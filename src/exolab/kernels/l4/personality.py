@@ -316,11 +316,31 @@ class L4OS(Personality):
                 raise SyscallError("EINVAL", "an rpc handler must answer a word",
                                    result=shown(result))
             served += 1
+            words = (wrap_word(result),)
             if count is not None and served >= count:
-                lib.send(m.sender, words=(wrap_word(result),), timeout=0)
+                self._reply(lib.send, m.sender, words, timeout=0)
                 break
-            m = lib.reply_wait(m.sender, words=(wrap_word(result),))
+            got = self._reply(lib.reply_wait, m.sender, words)
+            m = lib.receive() if got is None else got
         self._call("unregister", objs=(name,))
+
+    def _reply(self, op: Callable[..., Any], to: int, words: tuple[int, ...],
+               **kw: Any) -> Any:
+        """An rpc answer to ``to`` by ``op`` (``reply_wait``, or a final ``send``
+        that never blocks); its result, or None when the caller is gone: dead
+        (ESRCH: its id names nothing) or no longer waiting for this answer (EAGAIN:
+        its process ended between our receive and this reply). That answer is
+        dropped, as Mach's ``_serve_port`` does: a client's death must not end the
+        service of the others. Any other error, and this thread's own end, still
+        raise. (The receive half of ``reply_wait``, from anybody and without a
+        timeout, fails only when this thread is ended: then ``_lib`` raises.)"""
+        try:
+            return op(to, words=words, **kw)
+        except SyscallError as ex:
+            self._lib()                         # ended meanwhile: ThreadExit
+            if ex.errno not in ("ESRCH", "EAGAIN"):
+                raise
+            return None
 
     def rpc_connect(self, name: str) -> int:
         name = str_arg(name, "name", 64)

@@ -22,7 +22,9 @@ answered with the segment's pages (fork keeps them shared, never
 copy-on-write). ``mprotect`` records a protection per page and takes rights
 back by flush (all, or the write right), one kernel entry per 64 pages; an
 unprotect of at most ``EAGER_PAGES`` held pages maps them back in its reply,
-others fault back in. A fault the protection forbids, or outside every
+others fault back in. A process's regions are kept sorted, so a page's
+region is a binary search and a range's a walk from it (at most MAX_REGIONS
+of them: ENOMEM). A fault the protection forbids, or outside every
 region, is answered ``(UPCALL_TAG, vaddr, write)``: the kernel runs the
 process's handler; the retry after it (a fourth word in the fault message)
 is mapped if now allowed and refused otherwise (the kernel ends the thread).
@@ -41,10 +43,11 @@ Interface::
       prot_of(proc, vpn), segment_frame(proc, vpn), drop_page(proc, vpn)
     Proc, Segment                   a process's records; a shared segment
     OPS                             op name -> number
-    OK, ERR, MAX_SHM, EAGER_PAGES
+    OK, ERR, MAX_SHM, EAGER_PAGES, MAX_REGIONS
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +61,7 @@ from exolab.kernels.l4.objects import NTFN_BADGE
 from exolab.kernels.l4.syscall import FAULT_TAG, MAX_FPAGES, PAGES_TAG, UPCALL_TAG
 
 __all__ = ["Ux", "OPS", "OK", "ERR", "Proc", "Segment", "PIPE_BUF", "MMAP_BASE",
-           "MAX_SHM", "EAGER_PAGES"]
+           "MAX_SHM", "EAGER_PAGES", "MAX_REGIONS"]
 
 OK, ERR = 0, 1
 OPS = {name: i + 1 for i, name in enumerate((
@@ -75,6 +78,9 @@ MAX_PROCS = 16_000          # live processes: one thread each, within MAX_THREAD
                             # less the server's own; kernel memory (frames/4) binds first
 MAX_SHM = 16 << 20          # bytes in one shared segment (docs/abi.md)
 EAGER_PAGES = 8             # an unprotect of at most this many pages maps them back at once
+MAX_REGIONS = 65_530        # regions of one process: Linux's default vm.max_map_count
+                            # (USHRT_MAX - 5, include/linux/mm.h); ENOMEM past it
+_END = 1 << 62              # a sort key above every region's page count
 
 
 @dataclass(slots=True, eq=False)
@@ -98,7 +104,8 @@ class Proc:
     parent: int | None
     threads: set[int] = field(default_factory=set)
     fds: dict[int, tuple[str, Any]] = field(default_factory=dict)
-    regions: list[tuple[int, int]] = field(default_factory=list)    # (first vpn, pages)
+    regions: list[tuple[int, int]] = field(default_factory=list)    # (first vpn, pages),
+                                        # sorted and disjoint (the server: _region, _munmap)
     pages: dict[int, int] = field(default_factory=dict)    # client vpn -> pool vpn
     image: list[int] = field(default_factory=list)         # reserved pool vpns
     next_vpn: int = MMAP_BASE
@@ -245,8 +252,10 @@ class Ux:
         got = proc.prot.get(vpn)
         if got is not None:
             return got
-        for a, n in proc.regions:
-            if a <= vpn < a + n:
+        i = _at(proc.regions, vpn)              # the one region that can hold it
+        if i >= 0:
+            a, n = proc.regions[i]
+            if vpn < a + n:
                 return proc.rprot.get(a, PROT_RW)
         return None
 
@@ -598,26 +607,46 @@ def _close(ux: Ux, proc: Proc, m: Any) -> Any:
     return (), b""
 
 
+def _at(regions: list[tuple[int, int]], vpn: int) -> int:
+    """The index of the last of the sorted ``regions`` that starts at or below
+    ``vpn`` (-1 if none): the only one that can hold it."""
+    return bisect_right(regions, (vpn, _END)) - 1
+
+
+def _meeting(regions: list[tuple[int, int]], first: int, end: int) -> tuple[int, int]:
+    """The slice ``[lo:hi]`` of the sorted ``regions`` that meet [first, end): a
+    region starting below ``end`` and ending above ``first``."""
+    lo = _at(regions, first)
+    if lo < 0 or sum(regions[lo]) <= first:
+        lo += 1
+    return lo, bisect_left(regions, (end, -1))
+
+
 def _region(proc: Proc, pages: int, prot: int) -> int:
     """Reserve ``pages`` fresh virtual pages of ``proc``; the first vpn. A bump
     pointer; once it reaches MMAP_LIMIT, the lowest hole munmap left (first fit),
-    so mapping and unmapping for ever never runs out (ENOMEM when nothing fits)."""
+    so mapping and unmapping for ever never runs out (ENOMEM when nothing fits,
+    or when the process holds MAX_REGIONS regions)."""
+    if len(proc.regions) >= MAX_REGIONS:
+        raise SyscallError("ENOMEM", "too many regions", max=MAX_REGIONS)
     start = proc.next_vpn
     if start + pages <= MMAP_LIMIT:
         proc.next_vpn = start + pages
     else:
-        start = _first_fit(proc.regions, pages)
+        segs = [(a, len(seg.frames)) for a, seg in proc.segs.items()]   # (a segment's
+        start = _first_fit(sorted(proc.regions + segs), pages)   # span stays its own)
         proc.next_vpn = max(proc.next_vpn, start + pages)
-    proc.regions.append((start, pages))
+    insort(proc.regions, (start, pages))
     if prot != PROT_RW:
         proc.rprot[start] = prot
     return start
 
 
 def _first_fit(regions: list[tuple[int, int]], pages: int) -> int:
-    """The lowest vpn of ``pages`` pages inside the mmap area that no region meets."""
+    """The lowest vpn of ``pages`` pages inside the mmap area that none of the
+    sorted spans ``regions`` (regions, and attached segments whole) meets."""
     at = MMAP_BASE
-    for a, n in sorted(regions):
+    for a, n in regions:
         if at + pages <= a:
             return at
         at = max(at, a + n)
@@ -633,29 +662,42 @@ def _mmap(ux: Ux, proc: Proc, m: Any) -> Any:
 
 
 def _munmap(ux: Ux, proc: Proc, m: Any) -> Any:
+    """Unmap [first, first + pages): its pages in regions go; a region reaching
+    past either end keeps that part, with its protection (ENOMEM, nothing
+    changed, when that split would pass MAX_REGIONS)."""
     first, pages = _range(m.words[1], 0, 1 << 20), _range(m.words[2], 0, 1 << 20)
-    kept: list[tuple[int, int]] = []
-    for a, n in proc.regions:
-        if a >= first + pages or a + n <= first:
-            kept.append((a, n))                 # untouched
-            continue
-        for v in range(max(a, first), min(a + n, first + pages)):
-            ux.drop_page(proc, v)
-        base = proc.rprot.pop(a, PROT_RW)
+    end = first + pages
+    lo, hi = _meeting(proc.regions, first, end)
+    hit = proc.regions[lo:hi]
+    kept: list[tuple[int, int]] = []           # the parts of them outside the range
+    for a, n in hit:
         if a < first:
             kept.append((a, first - a))
-            if base != PROT_RW:
-                proc.rprot[a] = base
-        if a + n > first + pages:
-            b = first + pages
-            kept.append((b, a + n - b))
-            if base != PROT_RW:
-                proc.rprot[b] = base
-    proc.regions = kept
+        if a + n > end:
+            kept.append((end, a + n - end))
+    if len(proc.regions) - len(hit) + len(kept) > MAX_REGIONS:
+        raise SyscallError("ENOMEM", "the split would pass the region limit",
+                           max=MAX_REGIONS)
+    for a, n in hit:
+        for v in range(max(a, first), min(a + n, end)):
+            ux.drop_page(proc, v)
+        base = proc.rprot.pop(a, PROT_RW)
+        if base != PROT_RW and a < first:
+            proc.rprot[a] = base
+        if base != PROT_RW and a + n > end:
+            proc.rprot[end] = base
+    proc.regions[lo:hi] = kept
     for a in [a for a, seg in proc.segs.items()     # a segment wholly unmapped is gone
-              if not any(r < a + len(seg.frames) and a < r + n for r, n in kept)]:
+              if a < end and first < a + len(seg.frames)
+              and not _meets(proc.regions, a, a + len(seg.frames))]:
         del proc.segs[a]
     return (), b""
+
+
+def _meets(regions: list[tuple[int, int]], first: int, end: int) -> bool:
+    """Whether any of the sorted ``regions`` meets [first, end)."""
+    lo, hi = _meeting(regions, first, end)
+    return lo < hi
 
 
 def _shm_create(ux: Ux, proc: Proc, m: Any) -> Any:
@@ -693,8 +735,9 @@ def _shm_detach(ux: Ux, proc: Proc, m: Any) -> Any:
     for v in range(start, start + len(seg.frames)):
         ux.drop_page(proc, v)
     del proc.segs[start]
-    end = start + len(seg.frames)
-    proc.regions = [(a, n) for a, n in proc.regions if not start <= a < end]
+    end = start + len(seg.frames)           # the regions that start in it go
+    del proc.regions[bisect_left(proc.regions, (start, -1)):
+                     bisect_left(proc.regions, (end, -1))]
     return (), b""
 
 
@@ -703,13 +746,11 @@ def _mprotect(ux: Ux, proc: Proc, m: Any) -> Any:
     unprotect of a few held pages maps them back in the reply (map items)."""
     first, pages = _range(m.words[1], 0, 1 << 20), _range(m.words[2], 1, 1 << 20)
     prot = _range(m.words[3], 0, 4)
-    for v in range(first, first + pages):   # decode: every page in a region
-        if ux.prot_of(proc, v) is None:
-            raise SyscallError("EFAULT", "page not mapped", vaddr=v << 12)
+    runs = _covering(proc, first, pages)    # decode: every page in a region
     maps: list[tuple[int, int, bool, bool]] = []
     revoke: list[int] = []
-    for v in range(first, first + pages):
-        old = ux.prot_of(proc, v) or 0
+    for v, base in ((v, base) for lo, hi, base in runs for v in range(lo, hi)):
+        old = proc.prot.get(v, base)        # (= prot_of, its region already found)
         proc.prot[v] = prot
         frame = proc.pages.get(v)
         if frame is None:
@@ -725,6 +766,22 @@ def _mprotect(ux: Ux, proc: Proc, m: Any) -> Any:
     if len(maps) != pages:
         maps = []                           # (not every page held: they fault in)
     raise _Mapped((), tuple(maps))
+
+
+def _covering(proc: Proc, first: int, pages: int) -> list[tuple[int, int, int]]:
+    """[first, first + pages) as the parts of ``proc``'s regions that make it up,
+    each (from vpn, to vpn, the region's protection), in one walk from the region
+    that holds ``first``; EFAULT at the first page no region holds."""
+    regions, end, v = proc.regions, first + pages, first
+    i, runs = max(_at(regions, first), 0), []
+    while v < end:
+        a, n = regions[i] if i < len(regions) else (end, 0)
+        if not a <= v < a + n:
+            raise SyscallError("EFAULT", "page not mapped", vaddr=v << 12)
+        top = min(a + n, end)
+        runs.append((v, top, proc.rprot.get(a, PROT_RW)))
+        v, i = top, i + 1
+    return runs
 
 
 def _dirty(ux: Ux, proc: Proc, m: Any) -> Any:
