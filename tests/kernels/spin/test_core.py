@@ -12,6 +12,7 @@ from exolab.abi import PROT_READ, PROT_RW
 from exolab.errors import SyscallError
 from exolab.kernels.spin import Spin
 from exolab.kernels.spin.core import Frames
+from exolab.kernels.spin.dispatch import Owner
 from exolab.machine.machine import Machine
 
 
@@ -55,7 +56,7 @@ def test_reclaim_lets_a_handler_nominate_another_allocation() -> None:
         nominated.append(candidate)
         return grants[-1]                       # not the oldest: the newest
 
-    k.dispatcher.install(core.reclaim, nominate)
+    k.dispatcher.install(core.reclaim, nominate, None, core.cap, Owner("pager"))
     core.phys_allocate(4, None)
     assert nominated == [grants[0]]
     assert grants[0] in core.allocations and grants[-1] not in core.allocations

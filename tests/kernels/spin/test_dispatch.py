@@ -9,6 +9,9 @@ from exolab.errors import SyscallError
 from exolab.kernels.spin.dispatch import Dispatcher, Owner
 
 
+K = Owner("kernel", trusted=True)       # the kernel's own bindings name it
+
+
 def _dispatcher() -> tuple[Dispatcher, list[int]]:
     spent: list[int] = []
     return Dispatcher(spent.append, 17, 30), spent
@@ -17,7 +20,7 @@ def _dispatcher() -> tuple[Dispatcher, list[int]]:
 def test_default_runs_when_no_guard_holds_and_costs_are_procedure_calls() -> None:
     d, spent = _dispatcher()
     ev = d.declare("Net.Packet", lambda p: "dropped")
-    d.install(ev, lambda p: "udp", guard=lambda p: p == 17)
+    d.install(ev, lambda p: "udp", guard=lambda p: p == 17, owner=K)
     assert d.raise_(ev, 6) == "dropped"
     assert spent == [30, 17, 17]            # raise, the guard, the default
     spent.clear()
@@ -35,9 +38,9 @@ def test_one_to_many_with_a_combiner_and_many_to_one() -> None:
         seen.append(("h", x))
         return x
 
-    d.install(ev, handler)
-    d.install(ev, lambda x: 10 * x)
-    d.install(other, handler)                # many-to-one: one handler, two events
+    d.install(ev, handler, owner=K)
+    d.install(ev, lambda x: 10 * x, owner=K)
+    d.install(other, handler, owner=K)                # many-to-one: one handler, two events
     assert d.raise_(ev, 2) == 22
     assert d.raise_(other, 5) == 5
     assert seen == [("h", 2), ("h", 5)]
@@ -48,9 +51,9 @@ def test_installing_needs_the_owners_capability() -> None:
     cap = object()
     ev = d.declare("Owned", lambda: None, cap=cap)
     with pytest.raises(SyscallError) as ex:
-        d.install(ev, lambda: 1, cap=object())
+        d.install(ev, lambda: 1, cap=object(), owner=K)
     assert ex.value.errno == "EPERM"
-    d.install(ev, lambda: 1, cap=cap)
+    d.install(ev, lambda: 1, cap=cap, owner=K)
     assert d.raise_(ev) == 1
 
 

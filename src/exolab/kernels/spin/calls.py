@@ -5,7 +5,10 @@ into its own :class:`~.refs.RefTable`); each call decodes every reference at
 its exact kind before it acts. Called from user level each call is a trap
 into ``spin_syscall_path``; from in-kernel code it is a procedure call
 (:meth:`Spin.kcall`). The kernel's own domain exports the core services to
-extensions (:func:`kernel_domain`).
+extensions (:func:`kernel_domain`); the procedures that act for their caller
+(``CALLER_AWARE``) are handed its Owner: the importing extension's, or for
+``domain_call`` the calling process's one Owner (``Spin.process_owner``,
+unloaded at its exit with everything it installed, exported and made).
 
 Interface::
 
@@ -17,6 +20,7 @@ Interface::
 """
 from __future__ import annotations
 
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.errors import SyscallError
@@ -28,6 +32,7 @@ from exolab.kernels.spin.cthreads import CCondition, CThread
 from exolab.kernels.spin.dispatch import Binding, Owner
 from exolab.kernels.spin.domain import Domain
 from exolab.kernels.monolithic.ktest import leave
+from exolab.kernels.spin.net import CALLER_AWARE as EVENT_CALLERS
 from exolab.kernels.spin.net import event_interface
 from exolab.machine.cpu import CPU
 from exolab.safe.load import _compile_module, _exec_module
@@ -86,10 +91,9 @@ def _domain_create(k: "Spin", cpu: CPU, proc: Process, source: Any) -> int:
 
 def _domain_from_module(k: "Spin", cpu: CPU, proc: Process, interface: Any,
                         procs: Any) -> int:
-    """CreateFromModule(): the caller's own functions exported as ``interface``."""
-    owner = Owner(interface if type(interface) is str else "module")
-    d = dom.from_module(interface, procs, owner)
-    k.load_extension(owner)
+    """CreateFromModule(): the caller's own functions exported as ``interface``,
+    held by the process's owner (they go when it exits)."""
+    d = dom.from_module(interface, procs, k.process_owner(proc))
     return k.refs_of(proc).externalize(d)
 
 
@@ -121,6 +125,8 @@ def _domain_call(k: "Spin", cpu: CPU, proc: Process, ref: Any, symbol: Any,
     cpu.charge(k.c_proc_call)
     if not ext.owner.loaded:
         raise SyscallError("ESRCH", "the extension was unloaded")
+    if ext.callers and symbol.partition(".")[2] in ext.callers:
+        args = (k.process_owner(proc), *args)       # the caller, named by the kernel
     from exolab.kernels.spin.dispatch import invoke
     tid = cpu.current.tid  # type: ignore[union-attr]
     k.mark_kernel_strand(tid)           # extension code runs as in-kernel code
@@ -138,11 +144,19 @@ def _event_install(k: "Spin", cpu: CPU, proc: Process, event: Any, cap: Any,
     func(handler, "handler")
     if guard is not None:
         func(guard, "guard")
-    obj = k.refs_of(proc).internalize(cap, (Strand, Context))
-    owner = Owner(f"pid{proc.pid}")
-    k.load_extension(owner)
-    b = k.core.install_for(event, obj, handler, owner, guard)
-    return k.refs_of(proc).externalize(b)
+    if type(handler) is not FunctionType or (guard is not None and
+                                             type(guard) is not FunctionType):
+        raise SyscallError("EINVAL", "a handler and its guard are plain functions")
+    refs = k.refs_of(proc)
+    obj = refs.internalize(cap, (Strand, Context))
+    owner = k.process_owner(proc)           # decoded first: nothing made for a refusal
+    b = k.core.install_for(event, obj, k.as_program(proc, handler, None), owner,
+                           k.as_program(proc, guard, False))
+    try:
+        return refs.externalize(b)
+    except SyscallError:
+        k.dispatcher.remove(b)              # no reference: no binding either
+        raise
 
 
 def _strand_self(k: "Spin", cpu: CPU, proc: Process) -> int:
@@ -237,27 +251,29 @@ def kernel_domain(k: "Spin") -> Domain:
     core, cpu = k.core, k.machine.cpu
     owner = Owner("kernel", trusted=True)
 
-    def iface(name: str, procs: dict[str, Callable[..., Any]]) -> Domain:
-        return dom.from_module(name, procs, owner)
+    def iface(name: str, procs: dict[str, Callable[..., Any]],
+              callers: frozenset[str] = frozenset()) -> Domain:
+        return dom.from_module(name, procs, owner, callers)
 
-    def print_(text: Any) -> None:
+    def print_(caller: Owner, text: Any) -> None:
         if type(text) is not str:
             raise SyscallError("EINVAL", "Console.Print takes a str")
-        t = cpu.current
-        k.console.write(t.owner.pid if t is not None else 0, (text + "\n").encode())
+        writer = caller.pid if caller.pid is not None else caller   # quota: the caller's
+        k.console.write(writer, (text + "\n").encode())
 
+    mine = frozenset({"Allocate", "Create", "Print"})
     parts = [
-        iface("Console", {"Print": print_}),
+        iface("Console", {"Print": print_}, mine),
         iface("Clock", {"Time": lambda: cpu.now()}),
-        iface("PhysAddr", {"Allocate": lambda pages: core.phys_allocate(pages, None),
-                           "Deallocate": core.phys_deallocate}),
-        iface("VirtAddr", {"Allocate": core.virt_allocate,
-                           "Deallocate": core.virt_deallocate}),
+        iface("PhysAddr", {"Allocate": lambda caller, pages: core.phys_allocate(pages, caller),
+                           "Deallocate": core.phys_deallocate}, mine),
+        iface("VirtAddr", {"Allocate": lambda caller, pages: core.virt_allocate(pages, caller),
+                           "Deallocate": core.virt_deallocate}, mine),
         iface("Translation", {"Create": core.tr_create, "Destroy": core.tr_destroy,
                               "AddMapping": core.add_mapping,
                               "RemoveMapping": core.remove_mapping,
-                              "ExamineMapping": core.examine_mapping}),
-        iface("Event", event_interface(k)),
+                              "ExamineMapping": core.examine_mapping}, mine),
+        iface("Event", event_interface(k), EVENT_CALLERS),
     ]
     d = parts[0]
     for p in parts[1:]:

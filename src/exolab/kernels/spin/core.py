@@ -9,7 +9,9 @@ by reference; an application, as an externalized reference):
   candidate (the oldest extension allocation): a handler may nominate another
   ``Frames`` it owns instead; the chosen one is revoked and reused.
 - ``VirtAddr``: ``allocate(pages) -> VRange``, ``deallocate(v)``: ranges of
-  the extension part of the address space.
+  the extension part of the address space (``EXT_VPN`` up to ``USER_TOP``; a
+  bump pointer, then first fit in the holes deallocations left: ENOMEM when
+  none fits).
 - ``Translation``: ``create() -> Context`` (a page table with its own ASID),
   ``destroy(c)``, ``add_mapping(c, v, p, prot)``, ``remove_mapping(c, v)``,
   ``examine_mapping(c, v) -> prot``; the events ``PageNotPresent``,
@@ -22,17 +24,26 @@ by reference; an application, as an externalized reference):
   defaults run otherwise). An ``Unblock`` handler returning ``"front"`` puts
   its strand at the head of the ready queue: an application-specific policy.
 
+Every core event is declared closed: installing on one needs the core's own
+capability (``Core.cap``), which only the kernel holds; a client installs
+through :meth:`Core.install_for`, which presents it after checking the
+client's strand or context capability. What a caller makes (contexts,
+ranges) is counted against its :class:`Owner` (``MAX_OWNER_CONTEXTS``,
+``MAX_OWNER_RANGES``: EAGAIN past them) and given back by ``release(owner)``
+(a process's at its exit).
+
 Interface::
 
     Frames, VRange, Context, Strand          the capability types
     Core(kernel)
       phys_allocate(pages, owner) -> Frames    phys_deallocate(f)
-      virt_allocate(pages) -> VRange           virt_deallocate(v)
-      tr_create() -> Context   tr_destroy(c)   add_mapping(c, v, p, prot)
+      virt_allocate(pages, owner=None) -> VRange       virt_deallocate(v)
+      tr_create(owner=None) -> Context   tr_destroy(c)   add_mapping(c, v, p, prot)
       remove_mapping(c, v)     examine_mapping(c, v) -> prot
       context_of(space) -> Context             strand_of(thread) -> Strand
       install_for(event_name, cap, handler, owner) -> Binding   (EPERM/EINVAL)
       fault_event(space, vaddr, write) -> Event      (which of the three)
+      release(owner)   forget_space(space)   cap (the core events' capability)
       EVENTS
 """
 from __future__ import annotations
@@ -41,8 +52,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import PROT_NONE, PROT_RW
 from exolab.errors import SyscallError
-from exolab.kernels.monolithic.vm import PTE, AddressSpace
+from exolab.kernels.monolithic.vm import PTE, USER_TOP, AddressSpace
 from exolab.kernels.spin.dispatch import Binding, Event, Owner
+from exolab.kernels.spin.limits import MAX_OWNER_CONTEXTS, MAX_OWNER_RANGES
 from exolab.machine.cpu import KERNEL
 from exolab.safe.sealed import Sealed
 
@@ -62,6 +74,16 @@ EVENTS = {
     "Strand.Checkpoint": "(strand)", "Strand.Resume": "(strand)",
 }
 EXT_VPN = 0x6000_0000 >> 12     # VirtAddr hands out ranges from here up
+TOP_VPN = USER_TOP >> 12        # ... to here (exclusive)
+
+
+class CoreCap(metaclass=Sealed):
+    """The core events' capability: installing on one presents it (kernel only)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<Core.Cap>"
 
 
 class Frames(metaclass=Sealed):
@@ -81,10 +103,11 @@ class Frames(metaclass=Sealed):
 class VRange(metaclass=Sealed):
     """VirtAddr.T: a range of virtual pages."""
 
-    __slots__ = ("_base", "_pages", "_live")
+    __slots__ = ("_base", "_pages", "_live", "_owner")
 
-    def __init__(self, base: int, pages: int) -> None:
+    def __init__(self, base: int, pages: int, owner: Owner | None = None) -> None:
         self._base, self._pages, self._live = base, pages, True
+        self._owner = owner
 
     def __repr__(self) -> str:
         return f"<VirtAddr.T {self._pages} pages>"
@@ -93,11 +116,12 @@ class VRange(metaclass=Sealed):
 class Context(metaclass=Sealed):
     """Translation.T: an addressing context (a page table and its ASID)."""
 
-    __slots__ = ("_space", "_live")
+    __slots__ = ("_space", "_live", "_owner")
 
-    def __init__(self, space: AddressSpace) -> None:
+    def __init__(self, space: AddressSpace, owner: Owner | None = None) -> None:
         self._space = space
         self._live = True
+        self._owner = owner         # who made it with Translation.Create (None: kernel)
 
     def __repr__(self) -> str:
         return "<Translation.T>"
@@ -131,19 +155,21 @@ class Core:
     def __init__(self, kernel: "Spin") -> None:
         self.k = kernel
         d = kernel.dispatcher
-        self.reclaim = d.declare("PhysAddr.Reclaim", lambda cand: cand)
+        cap = self.cap = CoreCap()      # closed events: only install_for presents it
+        self.reclaim = d.declare("PhysAddr.Reclaim", lambda cand: cand, cap=cap)
         self.faults = {name: d.declare(f"Translation.{name}", lambda c, v, w: False,
-                                       combine=_handled_any)
+                                       combine=_handled_any, cap=cap)
                        for name in ("PageNotPresent", "BadAddress", "ProtectionFault")}
         self.strand_events = {name: d.declare(f"Strand.{name}", lambda s: None,
                                               combine=_front_any if name == "Unblock"
-                                              else None)
+                                              else None, cap=cap)
                               for name in ("Block", "Unblock", "Checkpoint", "Resume")}
         self.allocations: list[Frames] = []     # extension frames, oldest first
         self._ranges: dict[int, VRange] = {}     # id -> every VRange issued and live
-        self._next_vpn = EXT_VPN
+        self._next_vpn = EXT_VPN                 # the bump pointer (then first fit)
         self._contexts: dict[int, Context] = {}  # id(space) -> its Context
         self._strands: dict[int, Strand] = {}    # tid -> Strand
+        self._held: dict[Owner, dict[int, Any]] = {}  # owner -> id -> Context/VRange
 
     # -- PhysAddr -------------------------------------------------------------------
 
@@ -187,20 +213,78 @@ class Core:
 
     # -- VirtAddr -------------------------------------------------------------------
 
-    def virt_allocate(self, pages: Any) -> VRange:
-        """A fresh range of ``pages`` virtual pages in the extension area."""
+    def virt_allocate(self, pages: Any, owner: Owner | None = None) -> VRange:
+        """A range of ``pages`` virtual pages in the extension area, counted
+        against ``owner`` (EAGAIN past its quota, ENOMEM when none fits)."""
         if type(pages) is not int or not 0 < pages <= 4096:
             raise SyscallError("EINVAL", "pages must be 1..4096", pages=pages)
-        v = VRange(self._next_vpn << 12, pages)
-        self._next_vpn += pages + 1
+        self._admit(owner, VRange, MAX_OWNER_RANGES)
+        vpn = self._next_vpn
+        if vpn + pages + 1 <= TOP_VPN:
+            self._next_vpn += pages + 1
+        else:
+            vpn = self._first_fit(pages + 1)
+        v = VRange(vpn << 12, pages, owner)
         self._ranges[id(v)] = v
+        self._hold(owner, v)
         return v
 
+    def _first_fit(self, span: int) -> int:
+        """The lowest hole of ``span`` pages between live ranges (ENOMEM: none)."""
+        at = EXT_VPN
+        for base, pages in sorted((r._base >> 12, r._pages) for r in self._ranges.values()):
+            if base - at >= span:
+                return at
+            at = max(at, base + pages + 1)
+        if TOP_VPN - at >= span:
+            return at
+        raise SyscallError("ENOMEM", "no room left in the extension address area",
+                           pages=span - 1)
+
     def virt_deallocate(self, v: Any) -> None:
-        """Retire range ``v`` (its addresses are never handed out again)."""
+        """Retire range ``v`` (its addresses may be handed out again)."""
         v = self._range(v)
         v._live = False
         del self._ranges[id(v)]
+        self._drop(v._owner, v)
+
+    # -- what an owner holds --------------------------------------------------------
+
+    def _admit(self, owner: Owner | None, kind: type, limit: int) -> None:
+        """Decode: EAGAIN if ``owner`` holds ``limit`` live objects of ``kind``."""
+        held = self._held.get(owner) if owner is not None else None
+        if held is not None and sum(1 for x in held.values() if type(x) is kind) >= limit:
+            raise SyscallError("EAGAIN", f"too many live {kind.__name__}s for this owner",
+                               owner=owner.name, limit=limit)  # type: ignore[union-attr]
+
+    def _hold(self, owner: Owner | None, obj: Any) -> None:
+        """Count ``obj`` as ``owner``'s."""
+        if owner is not None:
+            self._held.setdefault(owner, {})[id(obj)] = obj
+
+    def _drop(self, owner: Owner | None, obj: Any) -> None:
+        """``obj`` is no longer ``owner``'s."""
+        held = self._held.get(owner) if owner is not None else None
+        if held is not None:
+            held.pop(id(obj), None)
+            if not held:
+                del self._held[owner]  # type: ignore[arg-type]
+
+    def release(self, owner: Owner) -> None:
+        """Give back every context and range ``owner`` made (its exit)."""
+        for obj in list(self._held.pop(owner, {}).values()):
+            if type(obj) is Context and obj._live:
+                self.tr_destroy(obj)
+            elif type(obj) is VRange and obj._live:
+                obj._live = False
+                self._ranges.pop(id(obj), None)
+
+    def forget_space(self, space: AddressSpace) -> None:
+        """A process's address space is gone: its Context is no longer live."""
+        c = self._contexts.get(id(space))
+        if c is not None and c._space is space:
+            c._live = False
+            del self._contexts[id(space)]
 
     # -- Translation ----------------------------------------------------------------
 
@@ -211,11 +295,15 @@ class Core:
             c = self._contexts[id(space)] = Context(space)
         return c
 
-    def tr_create(self) -> Context:
-        """Create an empty addressing context with its own ASID."""
+    def tr_create(self, owner: Owner | None = None) -> Context:
+        """Create an empty addressing context with its own ASID, counted against
+        ``owner`` (EAGAIN past its quota)."""
+        self._admit(owner, Context, MAX_OWNER_CONTEXTS)
         space = AddressSpace(0)
         self.k.asid_for(space)
-        return self.context_of(space)
+        c = self._contexts[id(space)] = Context(space, owner)
+        self._hold(owner, c)
+        return c
 
     def _live(self, c: Any) -> Context:
         """Decode a live Context."""
@@ -231,6 +319,7 @@ class Core:
             self._unmap(ctx, vpn)
         ctx._live = False
         self._contexts.pop(id(ctx._space), None)
+        self._drop(ctx._owner, ctx)
 
     def add_mapping(self, c: Any, v: Any, p: Any, prot: Any) -> None:
         """Map range ``v`` onto frames ``p`` in ``c`` with ``prot``."""
@@ -320,4 +409,4 @@ class Core:
         else:
             def guard(c: Any, v: Any = None, w: Any = None) -> bool:  # type: ignore[misc]
                 return c is cap and (extra is None or extra(v, w) is True)
-        return self.k.dispatcher.install(ev, handler, guard, None, owner)
+        return self.k.dispatcher.install(ev, handler, guard, self.cap, owner)

@@ -124,7 +124,7 @@ class Package:
             "Block": self._on_block, "Unblock": self._on_unblock,
             "Checkpoint": self._on_switch, "Resume": self._on_switch}
         for name, fn in handlers.items():
-            d.install(events[name], fn, guard, None, self.owner)
+            d.install(events[name], fn, guard, self.k.core.cap, self.owner)
 
     def _on_block(self, s: Any) -> None:
         """Strand.Block: mark the descriptor blocked (one store)."""

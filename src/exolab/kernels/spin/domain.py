@@ -15,11 +15,17 @@ name ``Other`` is bound in the extension's namespace only when a
 procedure (a fault there unloads the exporter). An unresolved name is not
 bound at all, so the code cannot reach an interface outside its domain, and
 verified code cannot name anything else (no module, no kernel object).
+A kernel procedure that acts for its caller (``Event.Install``,
+``Console.Print``, ``Translation.Create``, ...) is exported with the caller's
+:class:`Owner` as a hidden first argument: the gate passes the importing
+extension's, ``domain_call`` the calling process's, so no callee ever infers
+who called it from the code it is handed.
 
 Operations (the seed's Domain interface)::
 
     create(obj, charge, proc_call) -> Domain        Create(object file)
-    from_module(interface, procs, owner, ...) -> Domain   CreateFromModule()
+    from_module(interface, procs, owner, callers=()) -> Domain   CreateFromModule()
+                                    (an untrusted owner's procs: plain functions)
     resolve(source, target)         link target's imports against source's exports:
                                     VerifyError-free SyscallError naming the symbol
                                     (ENOENT missing, EINVAL wrong interface)
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import Any, Callable
 
 from exolab.errors import SyscallError, VerifyError
@@ -62,6 +69,7 @@ class Extension:
     imports: Signature                      # "Iface.Proc" -> arity expected
     namespace: dict[str, Any] | None        # where resolved interfaces are bound
     bound: dict[str, Callable[..., Any]] = field(default_factory=dict)  # symbol -> gate
+    callers: frozenset[str] = frozenset()   # procedures given the caller's Owner first
 
 
 @dataclass(slots=True, eq=False)
@@ -121,9 +129,12 @@ def create(obj: Any, namespace_of: Callable[[str], tuple[dict[str, Any], Any]]) 
     return Domain([ext])
 
 
-def from_module(interface: Any, procs: Any, owner: Owner) -> Domain:
+def from_module(interface: Any, procs: Any, owner: Owner,
+                callers: frozenset[str] = frozenset()) -> Domain:
     """CreateFromModule(): a domain exporting ``procs`` (name -> function, arity
-    from each function's positional parameters) as ``interface``."""
+    from each function's positional parameters, less the hidden caller of those
+    in ``callers``) as ``interface``. An untrusted owner's procedures must be
+    plain functions (EINVAL otherwise: nothing of the program's runs here)."""
     if type(interface) is not str or not interface.isidentifier():
         raise SyscallError("EINVAL", "interface must be an identifier")
     if type(procs) is not dict or not procs:
@@ -131,22 +142,42 @@ def from_module(interface: Any, procs: Any, owner: Owner) -> Domain:
     exports, arity = {}, {}
     for name, fn in procs.items():
         if type(name) is not str or not name.isidentifier() or name.startswith("_") \
-                or not callable(fn):
-            raise SyscallError("EINVAL", "bad exported procedure", symbol=name)
-        try:
-            n = len(inspect.signature(fn).parameters)
-        except (TypeError, ValueError):
-            raise SyscallError("EINVAL", "exported procedure has no signature",
-                               symbol=name) from None
+                or not callable(fn) or (not owner.trusted and type(fn) is not FunctionType):
+            raise SyscallError("EINVAL", "bad exported procedure (a plain function)",
+                               symbol=name if type(name) is str else None)
         exports[name] = fn
-        arity[name] = n
-    return Domain([Extension(owner, interface, exports, arity, {}, None)])
+        arity[name] = _arity(fn, name) - (1 if name in callers else 0)
+    return Domain([Extension(owner, interface, exports, arity, {}, None,
+                             callers=frozenset(callers))])
 
 
-def _gate(ext: Extension, fn: Callable[..., Any], charge: Callable[[int], None],
-          cost: int) -> Callable[..., Any]:
-    """A procedure-call gate into ``ext``'s ``fn`` (a fault there unloads ext)."""
-    owner = ext.owner
+def _arity(fn: Callable[..., Any], name: str) -> int:
+    """How many parameters ``fn`` takes (a plain function's: read from its code
+    object, so no program hook runs; a kernel procedure's: its signature)."""
+    if type(fn) is FunctionType:
+        code = fn.__code__
+        return code.co_argcount + code.co_kwonlyargcount + \
+            bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)
+    try:
+        return len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        raise SyscallError("EINVAL", "exported procedure has no signature",
+                           symbol=name) from None
+
+
+def _gate(ext: Extension, proc: str, charge: Callable[[int], None], cost: int,
+          caller: Owner) -> Callable[..., Any]:
+    """A procedure-call gate from ``caller`` into ``ext``'s ``proc`` (a fault
+    there unloads ext); a caller-aware procedure is handed ``caller`` first."""
+    owner, fn = ext.owner, ext.exports[proc]
+    if proc in ext.callers:
+        def gate_for(*args: Any) -> Any:
+            charge(cost)
+            if not owner.loaded:
+                raise SyscallError("ESRCH", "the extension was unloaded",
+                                   extension=owner.name)
+            return invoke(owner, fn, (caller, *args))
+        return gate_for
 
     def gate(*args: Any) -> Any:
         charge(cost)
@@ -181,7 +212,7 @@ def resolve(source: Domain, target: Domain, charge: Callable[[int], None],
             plan.append((ext, sym, found[0], want))
     for ext, sym, exporter, _n in plan:     # invoke: bind the gates
         head, _, proc = sym.partition(".")
-        gate = _gate(exporter, exporter.exports[proc], charge, cost)
+        gate = _gate(exporter, proc, charge, cost, ext.owner)
         ext.bound[sym] = gate
         if ext.namespace is not None:
             iface = ext.namespace.get(head)

@@ -29,6 +29,7 @@ Interface::
 
     Spin(machine, quantum_us=10_000, paths=None)    (MonolithicKernel's options)
       dispatcher, core, extensions, refs_of(proc) -> RefTable
+      process_owner(proc) -> Owner       as_program(proc, fn, foreign) -> run as proc
       kcall(cpu, proc, number, args)     an in-kernel call of a UNIX-server service
       in_kernel(tid) -> bool             run_in_kernel(cpu, proc, fn, args)
       statistics() -> SpinStats
@@ -110,6 +111,7 @@ class Spin(MonolithicKernel):
         self._incall: dict[int, int] = {}           # tid -> depth of in-kernel calls
         self._refs: dict[int, RefTable] = {}        # pid -> externalized references
         self._owners: dict[int, Owner] = {}          # id(extension namespace) -> owner
+        self._proc_owners: dict[int, Owner] = {}     # pid -> its one Owner (till exit)
         self.cthreads = Package(self)               # the integrated thread package
         self.parking = UserSpaceThreads(self)       # park/unpark: Suspend/Resume (uthread.py)
         self.ether = NetDriver(self, machine.nics[0]) if machine.nics else None  # net.py
@@ -142,9 +144,22 @@ class Spin(MonolithicKernel):
             table = self._refs[proc.pid] = RefTable(MAX_REFS)
         return table
 
+    def process_owner(self, proc: Process) -> Owner:
+        """``proc``'s one Owner: what it installs, exports and makes is held by it."""
+        owner = self._proc_owners.get(proc.pid)
+        if owner is None or not owner.loaded:
+            owner = self._proc_owners[proc.pid] = Owner(f"pid{proc.pid}", pid=proc.pid)
+        return owner
+
     def on_process_exit(self, proc: Process) -> None:
-        """Drop the process's references, then the server's own exit hook."""
+        """Drop the process's references, unload its owner (its handlers, exports,
+        contexts and ranges go), then the server's own exit hook."""
         self._refs.pop(proc.pid, None)
+        owner = self._proc_owners.pop(proc.pid, None)
+        if owner is not None:
+            self.dispatcher.unload(owner)
+            self.core.release(owner)
+        self.core.forget_space(proc.space)
         super().on_process_exit(proc)
 
     def on_thread_exit(self, cpu: CPU, thread: SimThread) -> None:
@@ -152,6 +167,8 @@ class Spin(MonolithicKernel):
         self._incode.pop(thread.tid, None)
         self._incall.pop(thread.tid, None)
         self.core.forget_strand(thread.tid)
+        if isinstance(self.sched, SpinScheduler):
+            self.sched.forget(thread.tid)
         self.cthreads.ended(thread)
         super().on_thread_exit(cpu, thread)
 
@@ -167,6 +184,28 @@ class Spin(MonolithicKernel):
         """The extension whose module defined function ``fn`` (None: not one)."""
         g = getattr(fn, "__globals__", None)
         return self._owners.get(id(g)) if type(g) is dict else None
+
+    def as_program(self, proc: Process, fn: Callable[..., Any] | None,
+                   foreign: Any) -> Callable[..., Any]:
+        """``fn`` (a handler or guard ``proc`` installed; None: always True) run
+        as in-kernel code of ``proc``: on one of its own strands only (its calls
+        are then procedure calls for it); on any other strand, or none, it is
+        not called and answers ``foreign`` (False for a guard)."""
+        incode, cpu = self._incode, self.machine.cpu
+
+        def run(*args: Any) -> Any:
+            t = cpu.current
+            if t is None or t.owner is not proc:
+                return foreign
+            if fn is None:
+                return True
+            tid = t.tid
+            enter(incode, tid)
+            try:
+                return fn(*args)
+            finally:
+                leave(incode, tid)
+        return run
 
     def on_interrupt(self, cpu: CPU, irq: int) -> None:
         """The NIC's interrupt goes to the driver (Ether.PacketArrived); the rest

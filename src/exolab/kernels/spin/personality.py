@@ -4,8 +4,12 @@ Every ABI call goes through :meth:`SpinLibc._enter`: from user level it is
 the trap of the monolithic libc (a PALcode trap into ``spin_syscall_path``);
 from in-kernel code (a fault handler installed in the kernel, code run with
 :meth:`spin_kernel`, a kernel strand) it is a procedure call into the same
-service (:meth:`Spin.kcall`): no trap, no address-space switch. The
-additional calls name kernel objects by externalized reference (an int).
+service (:meth:`Spin.kcall`): no trap, no address-space switch. A process's
+``os`` acts only on its own strands: a call made while another process's
+strand (or none: an interrupt on the idle CPU) is current, as a handler the
+process installed may find, is EPERM, so no call ever acts for whoever
+happens to be current. The additional calls name kernel objects by
+externalized reference (an int).
 
 Interface::
 
@@ -42,6 +46,18 @@ class SpinLibc(Libc):
     def __init__(self, kernel: "Spin", proc: "Process") -> None:
         super().__init__(kernel, proc)
         self._trap = self._enter
+
+    def _enter(self, number: Any, *args: Any) -> Any:
+        """A kernel service for this process, from one of its own strands only
+        (EPERM otherwise): a trap from user level, a procedure call in-kernel."""
+        k = self._k
+        cpu = k.machine.cpu
+        t = cpu.current
+        if t is None or t.owner is not self._proc:
+            raise SyscallError("EPERM", "a process's calls run on its own strands only")
+        if t.tid in k._incode:
+            return k.kcall(cpu, self._proc, number, args)
+        return cpu.trap(number, *args)
 
     # sockets: refused (the NIC is the event-driven driver's: Ether.PacketArrived)
     def socket(self, kind: str = "udp") -> int:

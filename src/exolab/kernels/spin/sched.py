@@ -16,6 +16,14 @@ a switch between two strands of such a package costs the switch path less
 two of those, plus the package's handlers (SPIN's strands: a package
 defines how much state its threads carry).
 
+Every event is raised on the strand it concerns whenever that strand can be
+current: ``Block`` and ``Checkpoint`` before the strand leaves, ``Resume``
+once the arriving strand is current again (a strand's first run, which no
+client can hold a capability for yet, is resumed before the switch);
+``Unblock`` on the waker's strand. A handler runs mid-switch, so it may not
+block: a sleep or yield inside one is EBUSY, and an exit it asks for takes
+effect when its strand next runs (the strand is marked killed).
+
 Interface::
 
     SpinScheduler(kernel)    Scheduler + make_ready, wakeup, sleep, _switch raising
@@ -27,9 +35,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from exolab.errors import SyscallError
 from exolab.kernels.monolithic.sched import Scheduler
 from exolab.machine.cpu import CPU
-from exolab.machine.threads import DEAD, SimThread
+from exolab.machine.threads import DEAD, SimThread, ThreadExit
 
 if TYPE_CHECKING:
     from exolab.kernels.spin.kernel import Spin
@@ -50,6 +59,8 @@ class SpinScheduler(Scheduler):
         self.custom = 0                     # Strand events delivered to handlers
         self.c_full = self.c_switch         # the trusted package's whole switch
         self.c_state = kernel.paths["spin_strand_state"]
+        self._raising = 0                   # Strand events being delivered (no blocking)
+        self._arriving: set[int] = set()    # tids whose Resume is raised on arrival
 
     def _raise(self, name: str, t: SimThread) -> object:
         """Raise Strand.<name> for ``t`` if anyone handles it; the combined result."""
@@ -57,10 +68,34 @@ class SpinScheduler(Scheduler):
         if not ev.handlers:
             return None
         self.custom += 1
+        self._raising += 1
         try:
             return self.dispatcher.raise_(ev, self.core.strand_of(t))
-        except Exception:                   # an unloaded handler's EFAULT: contained
+        except ThreadExit:                  # an exit asked for mid-switch: the strand
+            return None                     # is marked killed and ends when it runs
+        except Exception:                   # a trusted handler's error: contained
             return None
+        finally:
+            self._raising -= 1
+
+    def _no_block(self) -> None:
+        """EBUSY inside a Strand handler: the switch it runs in cannot nest."""
+        if self._raising:
+            raise SyscallError("EBUSY", "a Strand event handler may not block or yield")
+
+    def _arrive(self, cpu: CPU) -> None:
+        """The current strand has arrived: raise its deferred Resume; the trusted
+        package restores its state unless a handler SAVED it."""
+        me = cpu.current
+        if me is None or me.tid not in self._arriving:
+            return
+        self._arriving.discard(me.tid)
+        if self._raise("Resume", me) != SAVED:
+            cpu.charge(self.c_state)
+
+    def forget(self, tid: int) -> None:
+        """A strand ended: no Resume is due to it."""
+        self._arriving.discard(tid)
 
     def make_ready(self, t: SimThread) -> None:
         """Queue ``t`` (first, if an Unblock handler asks for it)."""
@@ -87,19 +122,44 @@ class SpinScheduler(Scheduler):
 
     def sleep(self, cpu: CPU, queue: list[SimThread]) -> None:
         """Block the current strand (Strand.Block), then the default sleep."""
+        self._no_block()
         me = cpu.current
         if me is not None:
             self._raise("Block", me)
         super().sleep(cpu, queue)
+        self._arrive(cpu)               # woken from the idle loop
+
+    def yield_(self, cpu: CPU) -> None:
+        """The default yield, refused inside a Strand handler."""
+        self._no_block()
+        super().yield_(cpu)
+
+    def preempt(self, cpu: CPU) -> None:
+        """Timer tick: never inside a Strand handler (the switch cannot nest)."""
+        if not self._raising:
+            super().preempt(cpu)
+
+    def yield_within(self, cpu: CPU) -> None:
+        """thread_yield, refused inside a Strand handler."""
+        self._no_block()
+        super().yield_within(cpu)
 
     def _switch(self, cpu: CPU, t: SimThread) -> None:
-        """Checkpoint the leaving strand, Resume the arriving one, then switch; the
-        trusted package's part is left out for each strand a handler SAVED."""
+        """Checkpoint the leaving strand, switch, Resume the arriving one once it is
+        current; the trusted package's part is left out for each strand a handler
+        SAVED (a deferred Resume's part is charged on arrival unless SAVED)."""
         cur = cpu.current
         saved = 0
         if cur is not None and self._raise("Checkpoint", cur) == SAVED:
             saved += 1
-        if self._raise("Resume", t) == SAVED:
+        if not self.events["Resume"].handlers:
+            pass
+        elif t.glet is None:            # a first run: nobody holds its strand yet
+            if self._raise("Resume", t) == SAVED:
+                saved += 1
+        else:
+            self._arriving.add(t.tid)   # raised by t itself, once current
             saved += 1
         self.c_switch = self.c_full - saved * self.c_state     # read by the switch
         super()._switch(cpu, t)
+        self._arrive(cpu)

@@ -73,7 +73,8 @@ class UserSpaceThreads(Parking):
         handlers: dict[str, Callable[[Any], Any]] = {"Block": self._on_event,
                                                      "Unblock": self._on_event}
         for name, fn in handlers.items():
-            k.dispatcher.install(k.core.strand_events[name], fn, guard, None, self.owner)
+            k.dispatcher.install(k.core.strand_events[name], fn, guard, k.core.cap,
+                                 self.owner)
 
     def _on_event(self, s: Any) -> None:
         """Strand.Block / Unblock: the suspend count's word in the descriptor."""
