@@ -534,3 +534,356 @@ def test_hostile_thread_arguments_on_the_reuse_path_change_nothing() -> None:
     assert out["errs"] == ["EINVAL"]
     assert out["same"] and out["reused"] == 1
     assert out["ran"][-1] == (2,)
+
+
+# -- the kmsg zone and the name spaces against tasks that leave things behind ----------
+
+
+def _echo_server(os: Any) -> int:
+    os.rpc_serve("echo", lambda os, w: w + 1, 3)
+    return 0
+
+
+def _echo_client(os: Any, log: list[Any]) -> int:
+    h = os.rpc_connect("echo")
+    log.extend(os.rpc_call(h, i) for i in range(3))
+    return 0
+
+
+def _echo_pair(os: Any, log: list[Any]) -> None:
+    """The bystander: three ABI rpc calls (Mach messages) between two tasks."""
+    s = os.spawn(_echo_server)
+    for _ in range(5):
+        os.yield_()
+    os.wait(os.spawn(_echo_client, log))
+    os.wait(s)
+
+
+def _zone_whole(k: Any) -> bool:
+    """Every kmsg freed and every zone page back."""
+    from exolab.kernels.mach.limits import KMSG_FRAMES
+    z = k.ipc.statistics().zone
+    return z.allocated == z.freed and z.free_pages == KMSG_FRAMES
+
+
+ORPHANS = 50
+
+
+def _holding_pager(os: Any, n: int, out: dict[str, Any]) -> int:
+    """Takes each data request and sits on it while its client dies; answers the
+    even ones late and keeps the odd ones' rights to the end (its death sends them
+    their send-once notifications)."""
+    port = os.port_allocate()
+    os.port_register("pgr", port)
+    late = 0
+    for i in range(n):
+        reply = os.msg_receive(port)[1]
+        for _ in range(20):
+            os.thread_yield()
+        if i % 2 == 0:
+            try:
+                os.msg_reply(reply, b"page data")
+            except SyscallError as ex:
+                late += ex.errno == "EPIPE"
+                os.port_deallocate(reply)       # a dead name now: the pager drops it
+    out["late"] = late
+    out["pager_names"] = len(os.port_names()) <= 4 + n // 2
+    return 0
+
+
+def _orphan_client(os: Any) -> int:
+    region = os.vm_allocate_pager(4096, _lookup(os, "pgr"))
+    os.thread_create(lambda os: os.load(region))     # blocks in the pager fault
+    os.thread_yield()
+    os.thread_yield()
+    os.exit(0)                  # the task ends under its faulting thread
+    return 0
+
+
+def _orphan_main(os: Any, attack: bool, log: list[Any], out: dict[str, Any]) -> int:
+    if attack:
+        p = os.spawn(_holding_pager, ORPHANS, out)
+        for _ in range(5):
+            os.yield_()
+        for _ in range(ORPHANS):
+            os.wait(os.spawn(_orphan_client))
+        os.wait(p)
+    _echo_pair(os, log)
+    return 0
+
+
+def test_tasks_dying_in_pager_faults_leave_no_kernel_buffers() -> None:
+    """M1: the kernel's reply port of a fault dies with the fault, so neither the
+    pager's late answer nor its death notice is left queued on it; 50 of them once
+    drained the zone's reserve and crashed the simulator in a task's teardown."""
+    alone: list[Any] = []
+    k0 = boot(_orphan_main, False, alone, {})
+    attacked: list[Any] = []
+    out: dict[str, Any] = {}
+    k1 = boot(_orphan_main, True, attacked, out)
+    assert alone == attacked == [1, 2, 3]
+    assert not k0.faults and not k1.faults
+    assert out["late"] > 0 and out["pager_names"]
+    assert _zone_whole(k0) and _zone_whole(k1)
+    st = k1.statistics().ipc
+    assert st.ports - st.dead_ports == k0.statistics().ipc.ports - \
+        k0.statistics().ipc.dead_ports          # every reply port died
+
+
+def test_a_pagers_answer_carrying_rights_leaves_nothing_in_flight() -> None:
+    """A pager answers a fault with a receive right whose port holds messages and
+    with send-once rights: the kernel destroys what it will never use (the port
+    dies, its messages are freed) instead of keeping it in flight for ever."""
+    out: dict[str, Any] = {}
+
+    def pager(os: Any) -> int:
+        port, notify = os.port_allocate(), os.port_allocate()
+        os.port_register("pgr", port)
+        for _ in range(3):
+            reply = os.msg_receive(port)[1]
+            stuffed = os.port_allocate()
+            send = os.port_insert_send(stuffed)
+            for _ in range(16):
+                os.msg_send(send, bytes(3000))
+            os.msg_reply(reply, b"page", 0, ((msg.MOVE_RECEIVE, stuffed),
+                                             (msg.MAKE_SEND_ONCE, notify)))
+        for _ in range(5):
+            os.yield_()                 # the client takes the last answer
+        out["notices"] = [os.msg_receive(notify, True)[0] for _ in range(3)]
+        return 0
+
+    def main(os: Any, log: list[Any]) -> int:
+        p = os.spawn(pager)
+        region = os.vm_allocate_pager(3 * 4096, _lookup(os, "pgr"))
+        out["pages"] = [os.load_bytes(region + i * 4096, 4) for i in range(3)]
+        os.wait(p)
+        _echo_pair(os, log)
+        return 0
+
+    log: list[Any] = []
+    k = boot(main, log)
+    from exolab.kernels.mach.ipc import NOTIFY_SEND_ONCE
+    assert out == {"pages": [b"page"] * 3, "notices": [NOTIFY_SEND_ONCE] * 3}
+    assert log == [1, 2, 3] and not k.faults and _zone_whole(k)
+
+
+UX_CALLS = 200
+
+
+def _ux_stuffer(os: Any, out: dict[str, Any]) -> int:
+    """Fills its own UX reply port's queue, then makes UNIX calls."""
+    reply = os.port_names()[1][0]       # its UX reply port (the receive right)
+    send = os.port_insert_send(reply)
+    for _ in range(16):
+        os.msg_send(send, b"x")
+    out["full"] = errno(os.msg_send, send, b"x")
+    pids = set()
+    for _ in range(UX_CALLS):
+        pids.add(os.getpid())           # each answered: a reply is a send-once message
+    out["pids"] = len(pids)
+    return 0
+
+
+def _ux_bystander(os: Any, log: list[Any]) -> int:
+    r, w = os.pipe()
+    os.write(w, b"hello")
+    log.append((os.read(r, 5), os.getpid() > 0))
+    return 0
+
+
+def _ux_main(os: Any, attack: bool, log: list[Any], out: dict[str, Any]) -> int:
+    if attack:
+        os.wait(os.spawn(_ux_stuffer, out))
+    os.wait(os.spawn(_ux_bystander, log))
+    _echo_pair(os, log)
+    return 0
+
+
+def test_a_full_reply_port_costs_the_ux_server_no_names(monkeypatch: Any) -> None:
+    """M2: a task that fills its own reply port still gets its UNIX calls answered
+    (no queue limit holds a reply back), and the server's space keeps one name. With
+    the name spaces cut to 64 names, 200 calls once filled the server's space and
+    every task's UNIX calls failed."""
+    from exolab.kernels.mach import ports
+    monkeypatch.setattr(ports, "MAX_NAMES", 64)
+    alone: list[Any] = []
+    k0 = boot(_ux_main, False, alone, {})
+    attacked: list[Any] = []
+    out: dict[str, Any] = {}
+    k1 = boot(_ux_main, True, attacked, out)
+    assert alone == attacked == [(b"hello", True), 1, 2, 3]
+    assert out == {"full": "EAGAIN", "pids": 1}
+    assert not k0.faults and not k1.faults
+    assert len(k1.ipc.space(k1.ux.task).entries) == 1
+    assert _zone_whole(k0) and _zone_whole(k1)
+
+
+def test_a_receive_into_a_full_space_keeps_the_message(monkeypatch: Any) -> None:
+    """M2: a receive that cannot name the rights a message carries fails EAGAIN and
+    leaves the message queued (it was dequeued and lost, rights and kmsg)."""
+    from exolab.kernels.mach import ports
+    monkeypatch.setattr(ports, "MAX_NAMES", 16)
+    out: dict[str, Any] = {}
+
+    def main(os: Any) -> int:
+        port = os.port_allocate()
+        send = os.port_insert_send(port)
+        carried = os.port_allocate()
+        os.msg_send(send, b"with a right", 0, ((msg.MAKE_SEND, carried),))
+        os.port_destroy(carried)        # (the carried right now needs a new name)
+        fill = []
+        while True:
+            try:
+                fill.append(os.port_allocate())
+            except SyscallError:
+                break
+        out["full"] = errno(os.msg_receive, port, True)
+        os.port_destroy(fill.pop())
+        got = os.msg_receive(port, True)
+        out["after"] = (got[2], len(got[3]))
+        return 0
+
+    k = boot(main)
+    assert out == {"full": "EAGAIN", "after": (b"with a right", 1)}
+    assert not k.faults and _zone_whole(k)
+
+
+def _notifier(os: Any, rounds: int, out: dict[str, Any]) -> int:
+    """Makes 16 send-once rights to its own port per message and drops each, so
+    every drop is a send-once notification; holds them until told, then takes them."""
+    from struct import pack
+    a = os.port_allocate()
+    b = os.port_insert_send(os.port_allocate())
+    items = msg.item_port(msg.MAKE_SEND_ONCE, a) * 16
+    made = 0
+    for _ in range(rounds):
+        os.mach_msg(pack("<IIIIII", msg.COPY_SEND, HEADER_SIZE + len(items), b, 0, 0, 0),
+                    items, None, False)
+        for so in os.msg_receive(b, True)[3]:
+            os.port_deallocate(so)
+            made += 1
+    out["made"] = made
+    while "done" not in out:
+        os.thread_yield()
+    got = []
+    while True:
+        try:
+            got.append(os.msg_receive(a, True)[0])
+        except SyscallError:
+            break
+    out["notices"] = len(got), set(got)
+    return 0
+
+
+def _notify_main(os: Any, attack: bool, log: list[Any], out: dict[str, Any]) -> int:
+    if attack:
+        n = os.spawn(_notifier, 10, out)
+        for _ in range(50):
+            os.yield_()
+    os.wait(os.spawn(_ux_bystander, log))
+    _echo_pair(os, log)
+    out["done"] = True
+    if attack:
+        os.wait(n)
+    return 0
+
+
+def test_send_once_notifications_take_no_kernel_buffers() -> None:
+    """M3: 160 dropped send-once rights are 160 notifications pending on one port;
+    they take no zone page (they once drained the zone, reserve and all, and every
+    UNIX call of every task failed ENOMEM), and each is received in the end."""
+    from exolab.kernels.mach.ipc import NOTIFY_SEND_ONCE
+    alone: list[Any] = []
+    k0 = boot(_notify_main, False, alone, {})
+    attacked: list[Any] = []
+    out: dict[str, Any] = {}
+    k1 = boot(_notify_main, True, attacked, out)
+    assert alone == attacked == [(b"hello", True), 1, 2, 3]
+    assert out == {"made": 160, "done": True, "notices": (160, {NOTIFY_SEND_ONCE})}
+    assert not k0.faults and not k1.faults
+    assert _zone_whole(k0) and _zone_whole(k1)
+
+
+def _cycler(os: Any, out: dict[str, Any]) -> int:
+    """Tries to queue receive rights in a cycle (two ports, then three), and exits
+    with a legal chain in flight."""
+    def move(dest: int, carried: int) -> Any:
+        return os.msg_send(dest, b"", 0, ((msg.MOVE_RECEIVE, carried),))
+
+    refused = []
+    for _ in range(10):
+        p, q, r = (os.port_allocate() for _ in range(3))
+        for n in (p, q, r):
+            os.port_insert_send(n)
+        move(p, q)                      # q's receive right queued on p
+        refused.append(errno(move, q, p))       # p's on q: a cycle
+        move(q, r)                      # r's on q (q in flight on p): a chain
+        refused.append(errno(move, r, p))       # p's on r: p -> r -> q -> p
+        os.msg_send(r, bytes(2000))     # a message in the chain's last queue
+    out["refused"] = sorted(set(refused)), len(refused)
+    return 0
+
+
+def _cycle_main(os: Any, attack: bool, log: list[Any], out: dict[str, Any]) -> int:
+    if attack:
+        os.wait(os.spawn(_cycler, out))
+    _echo_pair(os, log)
+    return 0
+
+
+def test_receive_rights_cannot_be_queued_in_a_cycle() -> None:
+    """M4: a receive right sent to a port whose receive right it (transitively)
+    carries is refused (Mach's circularity check), so every port in flight is
+    reachable from a live task and dies with it; 22 such cycles once held the zone
+    at its reserve after the task was gone, and every user message failed ENOMEM."""
+    alone: list[Any] = []
+    k0 = boot(_cycle_main, False, alone, {})
+    attacked: list[Any] = []
+    out: dict[str, Any] = {}
+    k1 = boot(_cycle_main, True, attacked, out)
+    assert alone == attacked == [1, 2, 3]
+    assert out == {"refused": (["EINVAL"], 20)}
+    assert not k0.faults and not k1.faults
+    assert _zone_whole(k0) and _zone_whole(k1)
+    st = k1.statistics().ipc
+    assert st.ports - st.dead_ports == k0.statistics().ipc.ports - \
+        k0.statistics().ipc.dead_ports
+
+
+def _fault_flooder(os: Any, out: dict[str, Any]) -> int:
+    """60 threads fault on pages of the task's own pager port, never received."""
+    send = os.port_insert_send(os.port_allocate())
+    region = os.vm_allocate_pager(64 * 4096, send)
+    for i in range(60):
+        os.thread_create(lambda os, va: os.load(va), region + i * 4096)
+    while "done" not in out:
+        os.thread_yield()
+    return 0
+
+
+def _flood_main(os: Any, attack: bool, log: list[Any], out: dict[str, Any]) -> int:
+    if attack:
+        f = os.spawn(_fault_flooder, out)
+        for _ in range(50):
+            os.yield_()
+    os.wait(os.spawn(_ux_bystander, log))
+    _echo_pair(os, log)
+    out["done"] = True
+    if attack:
+        out["flooder"] = os.wait(f)[1]
+    return 0
+
+
+def test_faults_on_a_pager_that_never_receives_cannot_drain_the_reserve() -> None:
+    """A data request is the faulting task's message: it may not take the zone's
+    reserve, so faults piling up on a pager that never receives end in SIGSEGV for
+    that task (they once took the whole zone, and every UNIX call failed ENOMEM)."""
+    alone: list[Any] = []
+    k0 = boot(_flood_main, False, alone, {})
+    attacked: list[Any] = []
+    out: dict[str, Any] = {}
+    k1 = boot(_flood_main, True, attacked, out)
+    assert alone == attacked == [(b"hello", True), 1, 2, 3]
+    assert out == {"done": True, "flooder": "SIGSEGV"}
+    assert not k0.faults and [f[1] for f in k1.faults] == ["SIGSEGV"]
+    assert _zone_whole(k0) and _zone_whole(k1)

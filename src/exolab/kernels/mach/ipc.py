@@ -12,7 +12,14 @@ the rights it carries into the receiver's space and copies the body out
 (second copy), then frees the kmsg. A reply right is a send-once right: the
 one message it allows consumes it; if a kmsg holding one is destroyed (its
 port died), the kernel sends a send-once notification to the reply port, so
-an RPC client whose server died is woken with ``EPIPE``.
+an RPC client whose server died is woken with ``EPIPE``. A notification is a
+count on its port (``Port.notices``) made into a message only when received,
+so it takes no kmsg and cannot fail; a send-once message (a reply) is not
+held to the queue limit (its right is its slot, as ``ipc_mqueue_send``
+exempts it); a receive right may not be sent to a port whose own receive
+right it (transitively) carries (``ipc_port_check_circularity``), so no
+ports in flight are reachable from nothing; a receive dequeues only what the
+receiver's space has room for.
 
 Every stage charges its path row (:mod:`.paths`) and touches its pages
 through the TLB (:mod:`.footprint`); a switch is the scheduler's (the
@@ -26,7 +33,9 @@ Interface::
       send(cpu, task, raw_header, body, privileged=False) -> Kmsg
       receive(cpu, task, name, poll=False) -> Received
       send_kmsg(cpu, port, kmsg) -> None       (kernel-originated messages: the pager)
-      kernel_kmsg(port, reply, reply_bits, msg_id, body) -> Kmsg
+      kernel_kmsg(port, reply, reply_bits, msg_id, body, privileged=True) -> Kmsg
+      consume(kmsg)              the kernel took a kmsg: its rights destroyed, freed
+      kill_kernel_port(port)     a kernel-held port (a pager reply port) dies
       allocate(task) -> name      destroy(task, name)     deallocate(task, name)
       make_send(task, name) -> name
       pset_allocate(task) -> name  pset_add(task, set_name, port_name)
@@ -199,21 +208,39 @@ class Ipc:
             self._discard(kmsg)
 
     def _discard(self, kmsg: Kmsg) -> None:
-        """Destroy a kmsg never received: free it; a send-once reply right it held
-        turns into a send-once notification on the reply port."""
+        """Destroy a kmsg never received: free it; a receive right it carried dies,
+        and each send-once right it held turns into a send-once notification."""
         self.zone.free(kmsg)
-        for port, bits in kmsg.rights:
+        rights, kmsg.rights = kmsg.rights, []
+        for port, bits in rights:
             if bits & RECEIVE and port.receiver is not None:
                 self._kill(port)        # a receive right in flight dies with it
+            elif bits & SEND_ONCE:
+                self._release_send_once(port)
         reply, kmsg.reply = kmsg.reply, None
         if kmsg.reply_bits == SEND_ONCE and reply is not None:
             self._release_send_once(reply)
 
+    def consume(self, kmsg: Kmsg) -> None:
+        """The kernel took ``kmsg`` off one of its own ports: destroy what it carries
+        (as a kmsg never received) and free it."""
+        self.received += 1
+        self._discard(kmsg)
+
+    def kill_kernel_port(self, port: Port) -> None:
+        """A port the kernel received on (a pager fault's reply port) is done: kill
+        it, freeing what is queued there (no-op if already dead)."""
+        if not port.dead:
+            self._kill(port)
+
     def _release_send_once(self, port: Any) -> None:
         """A send-once right was destroyed unused: its port gets a send-once
-        notification (so an RPC client waiting for the reply learns of it)."""
+        notification (so an RPC client waiting for the reply learns of it) — a
+        count on the port, made a message when received: it never fails."""
         if type(port) is Port and not port.dead:
-            self._enqueue(port, self.kernel_kmsg(port, None, 0, NOTIFY_SEND_ONCE, b""))
+            self.sent += 1
+            port.notices += 1
+            self._wake(port)
 
     def drop_task(self, task: Any) -> None:
         """A task ended: destroy every right it held (its receive rights kill ports)."""
@@ -263,9 +290,9 @@ class Ipc:
         items = msg.parse_body(body)                    # decode: the body
         cpu.charge(self.c_item * len(items))
         carried = self._decode_rights(cpu, space, items, dest)
-        if len(dest.queue) >= dest.qlimit:
+        if len(dest.queue) >= dest.qlimit and _NEEDS[hdr.rbits][1] != SEND_ONCE:
             raise SyscallError("EAGAIN", "the destination port's queue is full",
-                               limit=dest.qlimit)
+                               limit=dest.qlimit)      # (a send-once message is exempt)
         kmsg = self._alloc(cpu, HEADER_SIZE + len(body), privileged)   # ENOMEM or a kmsg
         self._copyin(cpu, task, kmsg, raw + body)           # invoke from here on
         kmsg.dest, kmsg.reply, kmsg.reply_bits, kmsg.msg_id = dest, reply, reply_bits, hdr.msg_id
@@ -273,6 +300,8 @@ class Ipc:
         self._move_rights(space, hdr.remote, dest_e, hdr.rbits, hdr.local, hdr.lbits)
         for name, disp, entry in carried:
             kmsg.rights.append((entry.obj, _NEEDS[disp][1]))
+            if disp == msg.MOVE_RECEIVE:
+                entry.obj.transit = dest        # where its receive right now lies
             self._move_rights(space, name, entry, disp, 0, 0)
         if kobject:
             self.sent += 1
@@ -308,9 +337,9 @@ class Ipc:
             entry = space.lookup(name, _NEEDS[kind][0])
             if type(entry.obj) is not Port or entry.obj.dead:
                 raise SyscallError("EPIPE", "a carried right names a dead port", name=name)
-            if kind == msg.MOVE_RECEIVE and entry.obj is dest:
+            if kind == msg.MOVE_RECEIVE and _circular(entry.obj, dest):
                 raise SyscallError("EINVAL", "a port's receive right cannot be sent to "
-                                   "the port itself", name=name)
+                                   "the port itself or to a port it carries", name=name)
             carried.append((name, kind, entry))
         return carried
 
@@ -368,10 +397,11 @@ class Ipc:
             done += take
 
     def kernel_kmsg(self, port: Port, reply: Port | None, reply_bits: int, msg_id: int,
-                    body: bytes) -> Kmsg:
-        """A kmsg the kernel itself sends (a notification, a pager request)."""
+                    body: bytes, privileged: bool = True) -> Kmsg:
+        """A kmsg the kernel itself sends (a pager request: on behalf of the faulting
+        task, so not ``privileged``; ENOMEM if the zone is short)."""
         item = msg.item_bytes(body) if body else b""
-        kmsg = self.zone.alloc(HEADER_SIZE + len(item), privileged=True)
+        kmsg = self.zone.alloc(HEADER_SIZE + len(item), privileged)
         self.zone.write(kmsg, bytes(HEADER_SIZE) + item)
         kmsg.dest, kmsg.reply, kmsg.reply_bits, kmsg.msg_id = port, reply, reply_bits, msg_id
         kmsg.layout = [(msg.TYPE_BYTES, len(body))] if body else []
@@ -389,6 +419,10 @@ class Ipc:
         """Append ``kmsg`` to ``port``'s queue; wake who waits on it or its set."""
         self.sent += 1
         port.queue.append(kmsg)
+        self._wake(port)
+
+    def _wake(self, port: Port) -> None:
+        """Wake the threads receiving on ``port`` or on its set."""
         wake = self.k.sched.wakeup
         wake(port.waiters)
         if port.pset is not None:
@@ -414,25 +448,44 @@ class Ipc:
             self.fp.lines(_thread_line(cpu), 64)    # the thread, its pcb, its stack
             if space.entries.get(name) is not entry:
                 raise SyscallError("EPIPE", "the receive right went away", name=name)
+        if port.queue:
+            space.room(_rights_of(port.queue[0]))       # EAGAIN, the message kept
         cpu.charge(self.c_deq)
         self.fp.text("queue", cpu.asid)
         self.fp.lines(_port_line(port), 32)
-        kmsg = port.queue.popleft()
         port.seqno += 1
-        return self._copyout(cpu, task, space, kmsg)
+        if not port.queue:
+            return self._notice(cpu, task, space, port)
+        return self._copyout(cpu, task, space, port.queue.popleft())
 
     def _ready_port(self, obj: Any, name: int) -> Port | None:
-        """The port to dequeue from (None: nothing queued); EPIPE for a dead port."""
+        """The port to dequeue from (None: nothing queued or pending); EPIPE for a
+        dead port."""
         if type(obj) is Port:
-            if obj.queue:
+            if obj.queue or obj.notices:
                 return obj
             if obj.dead:
                 raise SyscallError("EPIPE", "the port is dead", name=name)
             return None
         for port in obj.members:
-            if port.queue:
+            if port.queue or port.notices:
                 return port
         return None
+
+    def _notice(self, cpu: Any, task: Any, space: PortSpace, port: Port) -> Received:
+        """Receive one pending send-once notification of ``port``: the header-only
+        message is made in the receiver's buffer (copyout and copy charged as a
+        kmsg's; no zone page is taken, so it cannot fail)."""
+        fp, asid = self.fp, cpu.asid
+        port.notices -= 1
+        cpu.charge(self.c_out)
+        fp.text("copyout", asid)
+        fp.data(KDATA_VPN + (id(space) >> 4 & 0x3FF), asid)
+        fp.lines(_space_line(task), 32)
+        fp.user(UBUF_VPN, asid)
+        cpu.charge(self.profile.copy_cost(HEADER_SIZE) + self.c_free)
+        self.received += 1
+        return Received(NOTIFY_SEND_ONCE, None, b"", ())
 
     def _copyout(self, cpu: Any, task: Any, space: PortSpace, kmsg: Kmsg) -> Received:
         """Rewrite the header into ``space``'s names, insert the carried rights,
@@ -443,14 +496,14 @@ class Ipc:
         fp.data(KDATA_VPN + (id(space) >> 4 & 0x3FF), asid)
         fp.lines(_space_line(task), 32)
         reply = None
-        if kmsg.reply is not None:
+        if kmsg.reply is not None and not kmsg.reply.dead:   # (dead: MACH_PORT_DEAD)
             cpu.charge(self.c_insert)
             reply = space.insert(kmsg.reply, kmsg.reply_bits)
         names = []
         for port, bits in kmsg.rights:
             cpu.charge(self.c_insert)
             if bits & RECEIVE:
-                port.receiver = task
+                port.receiver, port.transit = task, None
             names.append(space.insert(port, bits))
         for i in range(len(kmsg.ppns)):
             fp.data(KDATA_VPN + 0xC00 + (kmsg.ppns[i] & 0x3FF), asid)
@@ -484,3 +537,22 @@ class Ipc:
         return IpcStats(self.sent, self.received, self._next_port - 1, self.dead,
                         self.zone.bytes_in, self.zone.bytes_out, self.zone.statistics(),
                         self.fp.statistics())
+
+
+def _rights_of(kmsg: Kmsg) -> list[tuple[Any, int]]:
+    """The rights a receive of ``kmsg`` inserts: its live reply right, its items."""
+    reply = kmsg.reply
+    if reply is None or reply.dead:
+        return kmsg.rights
+    return [(reply, kmsg.reply_bits), *kmsg.rights]
+
+
+def _circular(port: Port, dest: Port) -> bool:
+    """Whether queuing ``port``'s receive right on ``dest`` closes a cycle: ``dest``
+    is ``port``, or ``dest``'s receive right lies (transitively) in ``port``'s queue."""
+    d: Port | None = dest
+    while d is not None:
+        if d is port:
+            return True
+        d = d.transit if d.receiver is IN_FLIGHT else None
+    return False

@@ -12,7 +12,13 @@ thread. The pager receives it like any message and answers with
 copies the data into a fresh frame, enters it in the task's page table and
 resumes the thread (``mach_pager_supply``), whose access then succeeds. A
 pager that dies (or whose port is dead) leaves the fault unanswerable: the
-faulting task gets ``SIGSEGV``; nothing else changes.
+faulting task gets ``SIGSEGV``; nothing else changes. The reply port dies
+when the fault ends, however it ends: a task that exits under a thread
+waiting in a fault leaves nothing queued (the pager's late answer fails
+``EPIPE``), and rights an answer carries are destroyed, not kept. A data
+request is the faulting task's message: its kmsg may not take the zone's
+reserve (threads faulting on a pager that never receives cannot drain it),
+and a fault whose request finds no kmsg is unanswerable (``SIGSEGV``).
 
 Not modelled: pageout (``data_return``), locking and precious pages; a
 forked child's pager pages are demand-zero.
@@ -35,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from exolab.abi import PROT_RW
 from exolab.errors import SyscallError
 from exolab.kernels.common.args import nat
-from exolab.kernels.mach.ipc import IN_FLIGHT, NOTIFY_SEND_ONCE
+from exolab.kernels.mach.ipc import IN_FLIGHT
 from exolab.kernels.mach.limits import MAX_PAGERS
 from exolab.kernels.mach.ports import SEND, SEND_ONCE, Port
 from exolab.kernels.monolithic.signal import terminate
@@ -105,7 +111,9 @@ class Pagers:
 
     def fault(self, cpu: Any, proc: Any, vpn: int, b: Backing) -> None:
         """Ask the pager for the page and wait; map what it supplies (SIGSEGV if
-        the pager is gone or answers with nothing but a death notice)."""
+        the pager is gone or answers with nothing but a death notice). The
+        kernel's reply port dies however the wait ends (a thread unwound with its
+        task included), freeing whatever was queued on it."""
         ipc = self.k.ipc
         cpu.charge(self.c_fault)
         ipc.fp.text("vm", cpu.asid)
@@ -113,22 +121,40 @@ class Pagers:
             self.failed += 1
             raise terminate(self.k, proc, "SIGSEGV", vpn << 12)
         reply = ipc.new_port(KERNEL_TASK)
-        offset = (vpn - b.start_vpn) << 12
-        req = ipc.kernel_kmsg(b.pager, reply, SEND_ONCE, DATA_REQUEST, _OFFSET.pack(offset))
-        ipc.send_kmsg(cpu, b.pager, req)
-        self.requests += 1
-        while not reply.queue:
-            self.k.sched.sleep(cpu, reply.waiters)
-        kmsg = reply.queue.popleft()
-        reply.receiver = None
-        ipc.received += 1
-        if kmsg.msg_id == NOTIFY_SEND_ONCE or proc.space.ptes.get(vpn) is not None:
-            ipc.zone.free(kmsg)
+        try:
+            kmsg = self._request(cpu, b, vpn, reply)
+        finally:
+            ipc.kill_kernel_port(reply)
+        if kmsg is None or proc.space.ptes.get(vpn) is not None:
+            if kmsg is not None:
+                ipc.consume(kmsg)
             if vpn in proc.space.ptes:      # another thread's fault mapped it meanwhile
                 return
             self.failed += 1
             raise terminate(self.k, proc, "SIGSEGV", vpn << 12)
         self._supply(cpu, proc, vpn, kmsg)
+
+    def _request(self, cpu: Any, b: Backing, vpn: int, reply: Port) -> Any:
+        """Send the data request with a send-once right to ``reply`` and sleep until
+        the answer; return its kmsg (None: the send-once notification came, or the
+        request found no kmsg: it is the faulting task's message, so it may not take
+        the zone's reserve, and a fault that cannot ask is unanswerable)."""
+        ipc = self.k.ipc
+        offset = (vpn - b.start_vpn) << 12
+        try:
+            req = ipc.kernel_kmsg(b.pager, reply, SEND_ONCE, DATA_REQUEST,
+                                  _OFFSET.pack(offset), privileged=False)
+        except SyscallError:            # ENOMEM: the zone's user part is taken
+            return None
+        ipc.send_kmsg(cpu, b.pager, req)
+        self.requests += 1
+        while not reply.queue and not reply.notices:
+            self.k.sched.sleep(cpu, reply.waiters)
+        if not reply.queue:
+            reply.notices -= 1
+            ipc.received += 1
+            return None
+        return reply.queue.popleft()
 
     def _supply(self, cpu: Any, proc: Any, vpn: int, kmsg: Any) -> None:
         """Copy the supplied data into a fresh frame and enter it (data_supply)."""
@@ -136,7 +162,7 @@ class Pagers:
         cpu.charge(self.c_supply)
         n = min(kmsg.nbytes - 28, 4096) if kmsg.nbytes > 28 else 0
         data = ipc.zone.read(kmsg, 28, n) if n > 0 else b""
-        ipc.zone.free(kmsg)
+        ipc.consume(kmsg)                   # (rights it carried are destroyed)
         ppn = k.vm.zero_frame(cpu)
         if data:
             k.machine.memory.write(ppn << 12, data)

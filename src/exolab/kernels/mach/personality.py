@@ -198,6 +198,8 @@ class MachLibc(Libc):
             try:
                 got = self.msg_reply_receive(reply, answer, port)
             except SyscallError:        # the client went away: not the server's fault
+                if reply is not None:   # (its right is a dead name now: drop it)
+                    self._quietly(self.port_deallocate, reply)
                 got = self.msg_receive(port)
 
     @staticmethod

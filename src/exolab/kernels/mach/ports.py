@@ -21,6 +21,7 @@ Interface::
     PortSpace(owner)                              one task's names
       lookup(name, need) -> Entry                 decode: EBADF / EPERM
       insert(obj, bits) -> name                   add a right (merging send rights)
+      room(rights) -> None                        EAGAIN unless the rights would fit
       remove(name), names(), statistics()
     kill_port(port, wake)                         the receive right died
 """
@@ -60,6 +61,10 @@ class Port:
     seqno: int = 0                      # messages dequeued so far
     qlimit: int = QUEUE_LIMIT           # queued messages before a send fails
     holders: dict[int, "PortSpace"] = field(default_factory=dict)  # id -> space naming it
+    notices: int = 0                    # send-once notifications pending (ipc.py: made
+                                        # into a message only when received)
+    transit: "Port | None" = None       # while the receive right is in flight: the port
+                                        # whose queue holds the kmsg carrying it
 
     @property
     def dead(self) -> bool:
@@ -150,6 +155,20 @@ class PortSpace:
         self.inserted += 1
         return name
 
+    def room(self, rights: list[tuple[Any, int]]) -> None:
+        """EAGAIN unless inserting every (obj, bits) of ``rights`` would fit the space
+        (a right that merges into a name the space has takes no new one)."""
+        fresh, merged = 0, set()
+        for obj, bits in rights:
+            if type(obj) is Port and bits & (SEND | RECEIVE):
+                if obj.pid in self.by_port or obj.pid in merged:
+                    continue
+                merged.add(obj.pid)
+            fresh += 1
+        if fresh and len(self.entries) + fresh > MAX_NAMES:
+            raise SyscallError("EAGAIN", "the task's port name space is full",
+                               limit=MAX_NAMES)
+
     def remove(self, name: int) -> Entry:
         """Drop ``name`` (the caller decoded it); return its entry."""
         entry = self.entries.pop(name)
@@ -200,4 +219,5 @@ def kill_port(port: Port, wake: Callable[[list[Any]], None]) -> list[Any]:
     wake(port.waiters)
     dropped = list(port.queue)
     port.queue.clear()
+    port.notices, port.transit = 0, None
     return dropped

@@ -21,6 +21,11 @@ A message a task sends the server's port by hand (it holds the send right
 every task is given) is no request of this path: the server answers it
 ``MIG_BAD_ID`` through its reply right, if it has one, and drops it.
 
+A reply is a send-once message, which no queue limit refuses (a client that
+fills its own reply port still gets its answers); if a reply cannot be sent
+at all (its port died), the server destroys the right, so no name is left
+in its space, and the client gets the error.
+
 Data larger than an inline message (``MAX_MSG``) travels out of line, as
 MIG sends large arrays: its pages are mapped, not copied, through the kmsg.
 
@@ -162,9 +167,21 @@ class UxServer:
         body = msg.item_bytes(data) if data else b""
         raw = msg.header(reply if reply is not None else 0, 0, HEADER_SIZE + len(body),
                          msg.MOVE_SEND_ONCE)
-        ipc.send(cpu, self.task, raw, body, True)
+        try:
+            ipc.send(cpu, self.task, raw, body, True)
+        except SyscallError:            # no reply can be queued (the reply port died,
+            self._forget(reply)         # the zone is empty): the right goes, the
+            self._switch(cpu, proc.space)   # client runs on and learns the error
+            raise
         self._switch(cpu, proc.space)
         ipc.receive(cpu, proc, reply_name, poll=True)
+
+    def _forget(self, reply: int | None) -> None:
+        """Destroy the server's reply right ``reply`` after its message could not be
+        sent (if it still names something), so no name stays behind."""
+        space = self.ipc.space(self.task)
+        if reply is not None and reply in space.entries and reply != self.port_name:
+            self.ipc.destroy(self.task, reply)
 
     def drain(self, cpu: Any) -> None:
         """Answer every message a task sent the server's port by hand (the server
@@ -179,7 +196,10 @@ class UxServer:
         self.errors += 1
         if got.reply is not None:
             raw = msg.header(got.reply, 0, HEADER_SIZE, msg.MOVE_SEND_ONCE, 0, MIG_BAD_ID)
-            self.ipc.send(cpu, self.task, raw, b"", True)
+            try:
+                self.ipc.send(cpu, self.task, raw, b"", True)
+            except SyscallError:        # (a reply right to a dead port, say): dropped
+                self._forget(got.reply)
         space = self.ipc.space(self.task)
         for name in got.rights:             # rights it carried are dropped
             if name in space.entries and name != self.port_name:
