@@ -30,6 +30,16 @@ does not allow faults the sender before it is queued; a receive that would
 take a message the receiver's side does not expect faults the receiver.
 ``None`` means no contract (ABI pipes).
 
+Bounds (each a clean errno for the sender, nothing moved, before the
+contract's check): at most ``queue`` messages wait unreceived at one
+endpoint (a pipe's ends take ``create(..., queue=)``), a send past it is
+EAGAIN, as Singularity's sends never block; an endpoint moving to another SIP
+(in a message, at a connect, to a new SIP) is EAGAIN when that SIP holds
+``max_per_owner - reserve`` endpoints, so endpoints others push at a SIP can
+never take the last ``reserve`` of its own (``create`` may use them: EMFILE
+past ``max_per_owner``). Closing an endpoint closes, with a work list, every
+endpoint queued undelivered behind it and frees the blocks queued there.
+
 Each endpoint's record has a slot in the kernel's channel table, ``table``
 (base address, bytes) in simulated memory, :data:`RECORD` bytes each (endpoint
 ``i`` at slot ``i`` modulo the slots). With paging on (the isolation knob:
@@ -40,11 +50,14 @@ record, each through the MMU.
 Interface::
 
     Endpoint                           a handle (opaque to programs)
-    Channels(heap, sched, max_per_owner, c_op=0, cpu=None, pager=None, table=(0, 0))
-                                       c_op: cycles of one send/receive; cpu: whose
-                                       ``current`` thread owns; pager, table: below
-      create(owner, contract=None, shared=False) -> (exp, imp)   conformance from
-                                       contract.endpoint(); shared: any thread of owner
+    Channels(heap, sched, max_per_owner, c_op=0, cpu=None, pager=None, table=(0, 0),
+             queue=64, reserve=0)      c_op: cycles of one send/receive; cpu: whose
+                                       ``current`` thread owns; pager, table: below;
+                                       queue, reserve: the bounds below
+      create(owner, contract=None, shared=False, queue=None) -> (exp, imp)
+                                       conformance from contract.endpoint(); shared:
+                                       any thread of owner; queue: its ends' bound
+      room(to, n)                      EAGAIN unless ``to`` may take n more endpoints
       claim(owner, ep, tid)            the kernel hands ``ep`` to thread ``tid``
       attach(cpu)                      as ``cpu=`` at construction
       send(cpu, owner, ep, name, args) -> int          bytes moved (0: pointers only)
@@ -53,6 +66,7 @@ Interface::
       give(owner, ep, to) -> Endpoint  sleep_any(cpu, owner, eps, *queues)
       alive(owner, ep) -> bool         contract_of(owner, ep) -> str
       queued(owner, ep) -> int         close_all(owner) -> int
+      pending(owner, ep) -> (name, args) | None   the last sent, still unreceived
       statistics() -> ChannelStats
     not_owned(what) -> ProgramFault
 """
@@ -86,11 +100,13 @@ class _End:
     """The kernel's record of one endpoint."""
 
     __slots__ = ("owner", "thread", "gen", "side", "peer", "queue", "sleepers",
-                 "conformance", "closed", "contract", "handle", "record")
+                 "conformance", "closed", "contract", "handle", "record", "eid", "limit")
 
     def __init__(self, owner: int, side: str, conformance: Any, contract: str,
-                 thread: int | None) -> None:
+                 thread: int | None, eid: int, limit: int) -> None:
         self.owner = owner
+        self.eid = eid                      # its key in the table
+        self.limit = limit                  # messages that may wait here (EAGAIN beyond)
         self.thread = thread                # owning thread's tid; None: the whole SIP
         self.gen = 0
         self.side = side
@@ -115,6 +131,8 @@ class ChannelStats:
     endpoints_moved: int = 0
     blocks_moved: int = 0
     violations: int = 0
+    refused: int = 0                # sends and moves refused (EAGAIN): a full queue,
+    #                                 a receiver without room for more endpoints
 
 
 def not_owned(what: str) -> ProgramFault:
@@ -133,12 +151,17 @@ class Channels:
 
     __slots__ = ("_ends", "_next", "_heap", "_sched", "_max", "_per_owner", "_c_op",
                  "_channels", "_sends", "_receives", "_eps_moved", "_blocks_moved",
-                 "_violations", "_cpu", "_pager", "_table", "_slots")
+                 "_violations", "_cpu", "_pager", "_table", "_slots", "_queue",
+                 "_incoming", "_refused")
 
     def __init__(self, heap: ExchangeHeap, sched: Any, max_per_owner: int,
                  c_op: int = 0, cpu: Any = None, pager: Any = None,
-                 table: tuple[int, int] = (0, 0)) -> None:
+                 table: tuple[int, int] = (0, 0), queue: int = 64,
+                 reserve: int = 0) -> None:
         self._c_op = c_op
+        self._queue = queue                 # messages one endpoint may hold unreceived
+        self._incoming = max_per_owner - reserve    # endpoints moved in stop here
+        self._refused = 0                   # sends and moves refused: EAGAIN
         self._pager = pager                 # None: paging off, nothing goes through the MMU
         self._table = table[0]
         self._slots = max(1, table[1] // RECORD)
@@ -208,6 +231,8 @@ class Channels:
             end = self._ends.get(value._id) if type(value) is Endpoint else None
             if end is None or end.handle is not value or end.owner != owner:
                 return False
+            if param.kind == "any":             # an elided "(...)": any endpoint
+                return True
             if end.contract != param.contract or end.side != param.side:
                 return False
             conf = end.conformance
@@ -216,38 +241,49 @@ class Channels:
 
     # -- mechanism -------------------------------------------------------------------
 
-    def _new_end(self, owner: int, side: str, contract: Any,
-                 thread: int | None) -> tuple[_End, Endpoint]:
+    def _new_end(self, owner: int, side: str, contract: Any, thread: int | None,
+                 queue: int) -> tuple[_End, Endpoint]:
         """A fresh endpoint owned by ``owner`` (its thread ``thread``, None: any)."""
         if len(self._per_owner.get(owner, ())) >= self._max:
             raise SyscallError("EMFILE", "too many endpoints", limit=self._max)
         conf = None if contract is None else contract.endpoint(side)
         name = "" if contract is None else safe_str(getattr(contract, "name", ""))
-        end = _End(owner, side, conf, name, thread)
         eid = self._next
         self._next += 1
+        end = _End(owner, side, conf, name, thread, eid, queue)
         end.record = self._table + (eid % self._slots) * RECORD
         self._ends[eid] = end
         self._per_owner.setdefault(owner, set()).add(eid)
         end.handle = Endpoint(eid, 0)
         return end, end.handle
 
-    def create(self, owner: int, contract: Any = None,
-               shared: bool = False) -> tuple[Endpoint, Endpoint]:
+    def create(self, owner: int, contract: Any = None, shared: bool = False,
+               queue: int | None = None) -> tuple[Endpoint, Endpoint]:
         """A new channel; both endpoints owned by ``owner``'s calling thread (by the
-        whole SIP if ``shared``)."""
+        whole SIP if ``shared``); ``queue``: messages each end may hold (None: the
+        table's bound)."""
         if len(self._per_owner.get(owner, ())) + 2 > self._max:
             raise SyscallError("EMFILE", "too many endpoints", limit=self._max)
         tid = None if shared else self._tid()
-        exp, h_exp = self._new_end(owner, "Exp", contract, tid)
-        imp, h_imp = self._new_end(owner, "Imp", contract, tid)
+        q = self._queue if queue is None else queue
+        exp, h_exp = self._new_end(owner, "Exp", contract, tid, q)
+        imp, h_imp = self._new_end(owner, "Imp", contract, tid, q)
         exp.peer, imp.peer = imp, exp
         self._channels += 1
         return h_exp, h_imp
 
+    def room(self, to: int, n: int) -> None:
+        """EAGAIN unless ``to`` may take ``n`` more endpoints from elsewhere: moved
+        endpoints stop short of its limit by the reserve, kept for its own."""
+        if n and len(self._per_owner.get(to, ())) + n > self._incoming:
+            self._refused += 1
+            raise SyscallError("EAGAIN", "the receiver holds too many endpoints",
+                               limit=self._incoming)
+
     def _move_end(self, end: _End, to: int) -> Endpoint:
-        """Give ``end`` to ``to``: a fresh handle; every older one is dead."""
-        eid = next(i for i in self._per_owner[end.owner] if self._ends[i] is end)
+        """Give ``end`` to ``to``: a fresh handle; every older one is dead (the
+        receiver's room was checked by the caller)."""
+        eid = end.eid
         self._per_owner[end.owner].discard(eid)
         self._per_owner.setdefault(to, set()).add(eid)
         end.owner = to
@@ -271,6 +307,11 @@ class Channels:
         peer = end.peer
         if peer is None or peer.closed:
             raise SyscallError("EPIPE", "the peer endpoint is closed")
+        if len(peer.queue) >= peer.limit:       # bounded: never host memory
+            self._refused += 1
+            raise SyscallError("EAGAIN", "the peer's queue is full", limit=peer.limit)
+        if moving and peer.owner != owner:
+            self.room(peer.owner, len(moving))
         if conf is not None:                    # last check: it advances the state
             is_block, is_endpoint = self._predicates(owner)
             try:
@@ -330,8 +371,12 @@ class Channels:
 
     def give(self, owner: int, ep: object, to: int) -> Endpoint:
         """The kernel hands ``owner``'s endpoint to ``to`` (a name service's connect, a
-        new SIP's manifest endpoints; :meth:`claim` then names the thread)."""
-        return self._move_end(self._end(owner, ep, "give"), to)
+        new SIP's manifest endpoints; :meth:`claim` then names the thread); EAGAIN,
+        nothing moved, past ``to``'s room."""
+        end = self._end(owner, ep, "give")
+        if to != owner:
+            self.room(to, 1)
+        return self._move_end(end, to)
 
     def claim(self, owner: int, ep: object, tid: int) -> None:
         """The kernel makes thread ``tid`` (of ``owner``) the owner of ``ep``, unless
@@ -356,6 +401,12 @@ class Channels:
         """Whether a message waits at ``ep``."""
         return bool(self._end(owner, ep, "poll").queue)
 
+    def pending(self, owner: int, ep: object) -> tuple[str, tuple[Any, ...]] | None:
+        """The last message sent at ``ep`` and not yet received by its peer (None:
+        none waits)."""
+        peer = self._end(owner, ep, "pending").peer
+        return peer.queue[-1] if peer is not None and peer.queue else None
+
     def queued(self, owner: int, ep: object) -> int:
         """How many messages wait at ``ep``."""
         return len(self._end(owner, ep, "queued").queue)
@@ -370,22 +421,31 @@ class Channels:
 
     def close(self, owner: int, ep: object) -> None:
         """Close ``owner``'s endpoint; the peer's receivers see the end."""
-        end = self._end(owner, ep, "close")
-        self._close(ep._id, end)        # type: ignore[attr-defined]
+        self._close(self._end(owner, ep, "close"))
 
-    def _close(self, eid: int, end: _End) -> None:
-        """Drop endpoint ``eid``; wake its peer's receivers; reclaim queued payloads."""
-        end.closed = True
-        self._per_owner.get(end.owner, set()).discard(eid)
-        del self._ends[eid]
-        for _name, args in end.queue:   # undelivered payloads: back to nobody
-            for a in args:
-                if type(a) is Endpoint and a._id in self._ends:
-                    self._close(a._id, self._ends[a._id])
-        end.queue.clear()
-        peer = end.peer
-        if peer is not None and peer.sleepers:
-            self._sched.wakeup(peer.sleepers)
+    def _close(self, first: _End) -> None:
+        """Drop ``first`` and every endpoint queued, undelivered, behind it (a work
+        list, not a recursion: a chain may be as long as the table); blocks queued
+        there are freed; each peer's receivers wake."""
+        work = [first]
+        while work:
+            end = work.pop()
+            end.closed = True
+            self._per_owner.get(end.owner, set()).discard(end.eid)
+            del self._ends[end.eid]
+            for _name, args in end.queue:   # undelivered payloads: back to nobody
+                for a in args:
+                    t = type(a)
+                    if t is Endpoint:
+                        got = self._ends.get(a._id)
+                        if got is not None and got.handle is a:
+                            work.append(got)
+                    elif t is Block:
+                        self._heap.discard(a)
+            end.queue.clear()
+            peer = end.peer
+            if peer is not None and peer.sleepers:
+                self._sched.wakeup(peer.sleepers)
 
     def close_all(self, owner: int) -> int:
         """Close every endpoint ``owner`` holds (it exited); how many."""
@@ -393,10 +453,11 @@ class Channels:
         for eid in ids:
             end = self._ends.get(eid)
             if end is not None:
-                self._close(eid, end)
+                self._close(end)
         return len(ids)
 
     def statistics(self) -> ChannelStats:
         """A frozen snapshot of the table's level and counters."""
         return ChannelStats(len(self._ends), self._channels, self._sends, self._receives,
-                            self._eps_moved, self._blocks_moved, self._violations)
+                            self._eps_moved, self._blocks_moved, self._violations,
+                            self._refused)

@@ -16,7 +16,9 @@ frame sees them.
 
 Every owner has a quota of pages (``set_quota``; ``quota`` by default), and
 the heap as a whole at most ``max_pages``: an allocation or a growth past
-either is ENOMEM. A transfer moves the pages to the receiver's account without
+either is ENOMEM. *Reserved* blocks (an ABI pipe's: one page each, on a
+frame the pipe reserved when it was made) are outside both: they cannot fail
+and cannot be starved. A transfer moves the pages to the receiver's account without
 a check (the receiver chose to receive them; its own allocations then fail
 until it frees).
 
@@ -31,10 +33,14 @@ Interface::
 
     Block                                a handle (opaque to programs)
     ExchangeHeap(memory, frames, max_pages, quota, pager=None)
-      alloc(owner, data) -> Block        ENOMEM beyond the quota or the heap
+      alloc(owner, data, reserved=False) -> Block   ENOMEM beyond the quota or the
+                                         heap (reserved: on reserved frames, never)
+      append(owner, handle, data) -> bool    in place, if it fits in its pages
+      reserve(pages)   unreserve(pages)  frames set aside for reserved blocks
       read(owner, handle) -> bytes       write(owner, handle, data)
       size(owner, handle) -> int         free(owner, handle)
       transfer(owner, handle, to) -> Block    the old handle dies
+      discard(handle)                    free a live block, whoever holds it (kernel)
       address(owner, handle) -> int      where its first page is (physical = virtual)
       holds(vaddr) -> bool               whether a live block's page is at vaddr
       set_quota(owner, pages)            quota_of(owner) -> int   pages_of(owner) -> int
@@ -65,10 +71,12 @@ class Block(Handle):
 class _Entry:
     """What a handle names: owner, generation, frames, length, the live handle."""
 
-    __slots__ = ("owner", "gen", "frames", "size", "handle")
+    __slots__ = ("owner", "gen", "frames", "size", "handle", "reserved")
 
-    def __init__(self, owner: int, frames: list[int], size: int, handle: Block) -> None:
+    def __init__(self, owner: int, frames: list[int], size: int, handle: Block,
+                 reserved: bool = False) -> None:
         self.owner = owner
+        self.reserved = reserved            # an ABI pipe's block: reserved frames
         self.gen = 0
         self.frames = frames
         self.size = size
@@ -101,7 +109,7 @@ class ExchangeHeap:
     __slots__ = ("_blocks", "_next", "_mem", "_pool", "_shift", "_page", "_max_pages",
                  "_quota", "_quotas", "_pages_of", "_pages", "_bytes", "_owned",
                  "_frame_of", "_pager", "_allocated", "_transferred", "_freed",
-                 "_reclaimed", "_dead", "_over")
+                 "_reclaimed", "_dead", "_over", "_pipe")
 
     def __init__(self, memory: Any, frames: Any, max_pages: int, quota: int,
                  pager: Any = None) -> None:
@@ -119,6 +127,7 @@ class ExchangeHeap:
         self._frame_of: dict[int, int] = {}     # frame -> block id (the live pages)
         self._next = 1
         self._pages = self._bytes = 0
+        self._pipe = 0                          # pages of reserved (pipe) blocks
         self._allocated = self._transferred = self._freed = 0
         self._reclaimed = self._dead = self._over = 0
 
@@ -137,7 +146,7 @@ class ExchangeHeap:
 
     def _room(self, owner: int, pages: int, size: int) -> None:
         """ENOMEM unless ``owner`` may hold ``pages`` more pages."""
-        if self._pages + pages > self._max_pages:
+        if self._pages - self._pipe + pages > self._max_pages:
             raise SyscallError("ENOMEM", "exchange heap full", size=size)
         if self._pages_of.get(owner, 0) + pages > self.quota_of(owner):
             self._over += 1
@@ -150,17 +159,19 @@ class ExchangeHeap:
 
     # -- mechanism ---------------------------------------------------------------------
 
-    def alloc(self, owner: int, data: bytes) -> Block:
-        """A new block of ``owner`` holding ``data``."""
+    def alloc(self, owner: int, data: bytes, reserved: bool = False) -> Block:
+        """A new block of ``owner`` holding ``data`` (``reserved``: on frames ``owner``
+        reserved, outside its quota and the heap's cap: it cannot fail)."""
         pages = self._pages_for(len(data))
-        self._room(owner, pages, len(data))
-        frames = self._pool.take(pages)         # ENOMEM: the machine is out of frames
+        if not reserved:
+            self._room(owner, pages, len(data))
+        frames = self._pool.take(pages, reserved)   # ENOMEM: the machine is out of frames
         bid = self._next
         self._next += 1
         handle = Block(bid, 0)
-        entry = self._blocks[bid] = _Entry(owner, frames, 0, handle)
+        entry = self._blocks[bid] = _Entry(owner, frames, 0, handle, reserved)
         self._owned.setdefault(owner, set()).add(bid)
-        self._account(owner, pages)
+        self._account(owner, pages, reserved)
         for f in frames:
             self._frame_of[f] = bid
         if self._pager is not None:
@@ -169,10 +180,44 @@ class ExchangeHeap:
         self._allocated += 1
         return handle
 
-    def _account(self, owner: int, pages: int) -> None:
-        """``owner`` holds ``pages`` more (or fewer) pages."""
+    def _account(self, owner: int, pages: int, reserved: bool = False) -> None:
+        """``owner`` holds ``pages`` more (or fewer) pages (reserved ones: outside its
+        account and the cap)."""
         self._pages += pages
-        self._pages_of[owner] = self._pages_of.get(owner, 0) + pages
+        if reserved:
+            self._pipe += pages
+        else:
+            self._pages_of[owner] = self._pages_of.get(owner, 0) + pages
+
+    def reserve(self, pages: int) -> None:
+        """Set ``pages`` frames aside for reserved blocks (ENOMEM if the machine has
+        fewer free)."""
+        self._pool.reserve(pages)
+
+    def unreserve(self, pages: int) -> None:
+        """End a reservation (its blocks freed first)."""
+        self._pool.unreserve(pages)
+
+    def append(self, owner: int, handle: object, data: bytes) -> bool:
+        """Add ``data`` at the end of ``owner``'s block, in place, if it fits in the
+        block's pages; False (nothing done) if it does not."""
+        entry = self._entry(owner, handle, "append")
+        at, shift = entry.size, self._shift
+        if at + len(data) > len(entry.frames) << shift:
+            return False
+        if self._pager is not None:
+            self._pager.touch(entry.frames[at >> shift:(at + len(data) - 1 >> shift) + 1],
+                              True)
+        mem, page = self._mem, self._page
+        i = 0
+        while i < len(data):
+            off = (at + i) & (page - 1)
+            take = min(len(data) - i, page - off)
+            mem.write((entry.frames[(at + i) >> shift] << shift) + off, data[i:i + take])
+            i += take
+        entry.size += len(data)
+        self._bytes += len(data)
+        return True
 
     def _store(self, entry: _Entry, data: bytes) -> None:
         """Write ``data`` into ``entry``'s frames (through the pager)."""
@@ -249,6 +294,16 @@ class ExchangeHeap:
         self._drop(handle._id, entry)               # type: ignore[attr-defined]
         self._freed += 1
 
+    def discard(self, handle: object) -> None:
+        """Free a live block whoever holds it (the kernel: a payload queued at an
+        endpoint that closed, never delivered); a dead handle is ignored."""
+        entry = self._blocks.get(handle._id) if type(handle) is Block else None
+        if entry is None or entry.handle is not handle:
+            return
+        self._owned[entry.owner].discard(handle._id)    # type: ignore[attr-defined]
+        self._drop(handle._id, entry)                   # type: ignore[attr-defined]
+        self._freed += 1
+
     def check(self, owner: int, handle: object) -> None:
         """Fault unless ``owner`` holds ``handle`` live (the decode of a send)."""
         self._entry(owner, handle, "send")
@@ -260,8 +315,8 @@ class ExchangeHeap:
         self._owned[owner].discard(bid)
         self._owned.setdefault(to, set()).add(bid)
         pages = len(entry.frames)
-        self._account(owner, -pages)
-        self._account(to, pages)
+        self._account(owner, -pages, entry.reserved)
+        self._account(to, pages, entry.reserved)
         entry.owner = to
         entry.gen += 1
         entry.handle = handle = Block(bid, entry.gen)
@@ -299,10 +354,10 @@ class ExchangeHeap:
         """Remove block ``bid``: its frames go back (unmapped, zeroed)."""
         del self._blocks[bid]
         self._bytes -= entry.size
-        self._account(entry.owner, -len(entry.frames))
-        self._release(entry.frames, entry.size)
+        self._account(entry.owner, -len(entry.frames), entry.reserved)
+        self._release(entry.frames, entry.size, entry.reserved)
 
-    def _release(self, frames: list[int], used: int) -> None:
+    def _release(self, frames: list[int], used: int, reserved: bool = False) -> None:
         """``frames`` leave the heap: their first ``used`` bytes zeroed (no later owner
         sees them), unmapped, back to the pool."""
         self._zero(frames, 0, used)
@@ -310,7 +365,7 @@ class ExchangeHeap:
             self._pager.unmap(frames)
         for f in frames:
             del self._frame_of[f]
-        self._pool.give(frames)
+        self._pool.give(frames, reserved)
 
     def statistics(self) -> ExHeapStats:
         """A frozen snapshot of the heap's levels and counters."""

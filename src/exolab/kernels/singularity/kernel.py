@@ -42,9 +42,10 @@ from exolab.kernels.singularity.channel import Channels, ChannelStats, Endpoint
 from exolab.kernels.singularity.devices import DiskPort, NicPort
 from exolab.kernels.singularity.exheap import ExchangeHeap, ExHeapStats
 from exolab.kernels.singularity.frames import FramePool
-from exolab.kernels.singularity.limits import (EXHEAP_MAX_PAGES, EXHEAP_QUOTA_PAGES,
-                                               HEAP_PAGES, LIMITS, MAX_ENDPOINTS,
-                                               MAX_SIPS, MAX_THREADS,
+from exolab.kernels.singularity.limits import (ENDPOINT_RESERVE, EXHEAP_MAX_PAGES,
+                                               EXHEAP_QUOTA_PAGES, HEAP_PAGES, LIMITS,
+                                               MAX_ENDPOINTS, MAX_HEAP_PAGES,
+                                               MAX_QUEUED, MAX_SIPS, MAX_THREADS,
                                                MAX_THREADS_PER_SIP)
 from exolab.kernels.singularity.paging import Pager, PagerStats
 from exolab.kernels.singularity.paths import resolve
@@ -115,7 +116,8 @@ class Singularity:
         self.channels = Channels(self.heap, self.sched, MAX_ENDPOINTS,
                                  self.paths["sing_channel_op"], pager=self.pager,
                                  table=((KERNEL_FRAMES - CHANNEL_TABLE) << page_shift,
-                                        CHANNEL_TABLE << page_shift))
+                                        CHANNEL_TABLE << page_shift),
+                                 queue=MAX_QUEUED, reserve=ENDPOINT_RESERVE)
         self._catalogue = catalogue                 # None: the shipped ones, when asked
         self.installed = frozenset(installed)       # programs a manifest may depend on
         self.sips: dict[int, SIP] = {}
@@ -166,6 +168,11 @@ class Singularity:
         except ConfigError as ex:
             raise SyscallError("ENOEXEC", "manifest not satisfiable",
                                reason=str(ex)) from None
+        for resource, most in (("exheap_pages", EXHEAP_QUOTA_PAGES),
+                               ("heap_pages", MAX_HEAP_PAGES)):
+            if m.resources.get(resource, 0) > most:      # a quarter of the heap at most
+                raise SyscallError("ENOEXEC", "manifest not satisfiable: more than a "
+                                   "SIP may hold", resource=resource, limit=most)
         if len(self.sips) >= MAX_SIPS or self.threads_live >= MAX_THREADS:
             raise SyscallError("EAGAIN", "too many SIPs", limit=MAX_SIPS)
         for port in self._devices(m):                    # before anything is made
@@ -191,32 +198,61 @@ class Singularity:
     def spawn(self, parent: SIP | None, program: Callable[..., Any], args: tuple[Any, ...],
               name: Any) -> SIP:
         """Create a SIP from its manifest and start its first thread; the endpoints
-        among ``args`` move to it and must be exactly those its manifest declares."""
+        among ``args`` move to it and must be exactly those its manifest declares.
+        All or nothing: every check comes before anything is made, and a failure
+        after that unwinds what was made (:meth:`_unmake`)."""
         m, pages, pname = self._admit(program, name)
         eps = self._decode_spawn_args(parent, m, args)
+        frames = self.frames.take_run(pages)             # ENOMEM: nothing made yet
         pid = self._next_pid
         self._next_pid += 1
         sip = SIP(pid, pname, None if parent is None else parent.pid, m)
         sip.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
-        self.alloc_region(sip, pages)
+        self._add_region(sip, frames, self.page_shift)
+        try:
+            main, moved = self._make(parent, sip, m, pages, eps, program, args)
+        except BaseException:
+            self._unmake(sip)
+            raise
+        self.waits.add(pid, sip.parent)                   # from here nothing fails
+        self.sips[pid] = sip
+        for ep in moved:                                 # its endpoints: the first thread's
+            self.channels.claim(pid, ep, main.tid)
+        return sip
+
+    def _make(self, parent: SIP | None, sip: SIP, m: Any, pages: int,
+              eps: list[Endpoint], program: Callable[..., Any],
+              args: tuple[Any, ...]) -> tuple[SimThread, list[Endpoint]]:
+        """The invoke half of :meth:`spawn`: isolation, quota, devices, the endpoints
+        handed over, the first thread; (that thread, the endpoints it got)."""
+        pid = sip.pid
         self._isolate(sip, pages)
         self.heap.set_quota(pid, m.resources.get("exheap_pages", EXHEAP_QUOTA_PAGES))
         for port in self._devices(m):                    # decoded in _admit: free
             port.grant(pid)
         from exolab.kernels.singularity.personality import SipOS
         sip.personality = SipOS(self, sip)
-        self.waits.add(pid, sip.parent)
-        self.sips[pid] = sip
         moved = {}
-        for decl, ep in zip(m.endpoints, eps):           # invoke: hand them over
+        for decl, ep in zip(m.endpoints, eps):           # hand them over
             moved[id(ep)] = sip.endpoints[decl.name] = self.channels.give(
                 parent.pid, ep, pid)                      # type: ignore[union-attr]
         args = tuple(moved.get(id(a), a) if type(a) is Endpoint else a for a in args)
         self.machine.cpu.charge(self.paths["sing_sip_create"])
-        main = self.start_thread(sip, program, args)
-        for ep in moved.values():                        # its endpoints: the first thread's
-            self.channels.claim(pid, ep, main.tid)
-        return sip
+        return self.start_thread(sip, program, args), list(moved.values())
+
+    def _unmake(self, sip: SIP) -> None:
+        """Undo a SIP creation that failed half-way (its first thread, the last step,
+        not made): its endpoints closed (the peers see the end), its account and
+        quota, devices and frames (never written: still zero) back; it was never in
+        ``sips`` nor in the wait table."""
+        pid = sip.pid
+        self.channels.close_all(pid)
+        self.heap.reclaim(pid)
+        for port in (self.nic, self.disk):
+            if port is not None:
+                port.release(pid)
+        self.frames.give(sip.frames)
+        sip.frames, sip.regions, sip.state = [], [], "zombie"
 
     def _isolate(self, sip: SIP, pages: int) -> None:
         """Apply the isolation knob to a new SIP: its page tables, domain and ring."""
@@ -235,6 +271,9 @@ class Singularity:
         the creator owns, one per endpoint the manifest declares, contracts matching
         (the first SIP's arguments come from the harness, not from a SIP: any)."""
         eps = [a for a in args if type(a) is Endpoint]
+        if len({id(e) for e in eps}) < len(eps):
+            raise SyscallError("EINVAL", "one endpoint twice among a SIP's arguments "
+                               "(an endpoint moves once)")
         for a in args:
             if parent is not None and type(a) is not Endpoint and not _plain(a):
                 raise SyscallError("EINVAL", "a SIP's arguments are plain values or "
@@ -243,6 +282,7 @@ class Singularity:
             raise SyscallError("ENOEXEC", "manifest not satisfiable: endpoints given "
                                "differ from those declared", given=len(eps),
                                declared=len(m.endpoints))
+        self.channels.room(self._next_pid, len(eps))     # EAGAIN (never for a few)
         for decl, ep in zip(m.endpoints, eps):
             got = self.channels.contract_of(parent.pid, ep)  # type: ignore[union-attr]
             if got != decl.contract or self.channels.side(

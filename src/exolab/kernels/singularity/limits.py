@@ -4,14 +4,14 @@ Interface::
 
     MAX_SIPS, MAX_THREADS, MAX_THREADS_PER_SIP, MAX_FDS,
     HEAP_PAGES, MAX_HEAP_PAGES, EXHEAP_MAX_PAGES, EXHEAP_QUOTA_PAGES, MAX_ENDPOINTS,
-    PIPE_BUFFER
+    ENDPOINT_RESERVE, MAX_QUEUED, PIPE_BUFFER
     LIMITS                      the ABI-visible bounds (the declaration's ``limits``)
 """
 from __future__ import annotations
 
 __all__ = ["MAX_SIPS", "MAX_THREADS", "MAX_THREADS_PER_SIP", "MAX_FDS",
            "HEAP_PAGES", "MAX_HEAP_PAGES", "EXHEAP_MAX_PAGES", "EXHEAP_QUOTA_PAGES",
-           "MAX_ENDPOINTS", "PIPE_BUFFER", "LIMITS"]
+           "MAX_ENDPOINTS", "ENDPOINT_RESERVE", "MAX_QUEUED", "PIPE_BUFFER", "LIMITS"]
 
 MAX_SIPS = 16_384               # live and unreaped SIPs (EAGAIN beyond)
 MAX_THREADS = 32_768            # kernel threads of every SIP (EAGAIN beyond)
@@ -20,9 +20,13 @@ MAX_FDS = 64                    # ABI descriptors of one SIP (pipes over channel
 HEAP_PAGES = 16                 # pages of a SIP's own heap region at start
 MAX_HEAP_PAGES = 4_096          # what ``mmap`` may grow one SIP's region to
 EXHEAP_MAX_PAGES = 4_096        # pages in live exchange-heap blocks: 16 MiB (ENOMEM)
-EXHEAP_QUOTA_PAGES = 1_024      # pages one SIP may hold unless its manifest asks
-#                                 (``exheap_pages``): 4 MiB (ENOMEM beyond)
-MAX_ENDPOINTS = 1_024           # channel endpoints one SIP may own
+EXHEAP_QUOTA_PAGES = 1_024      # pages one SIP may hold, and the most a manifest may
+#                                 ask (``exheap_pages``: less, or ENOEXEC): 4 MiB
+MAX_ENDPOINTS = 1_024           # channel endpoints one SIP may own (EMFILE beyond)
+ENDPOINT_RESERVE = 64           # of those, endpoints moved in from elsewhere never
+#                                 take the last 64 (EAGAIN to the sender)
+MAX_QUEUED = 64                 # messages waiting unreceived at one endpoint (a send
+#                                 past it: EAGAIN; a pipe's ends: PIPE_BUFFER)
 PIPE_BUFFER = 4_096             # bytes an ABI pipe holds; a writer past it sleeps
 
 LIMITS = {"max_fds": MAX_FDS, "live_processes": MAX_SIPS, "pipe_buffer": PIPE_BUFFER}

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from exolab.abi import ACCESS_SIZES, MAX_COMPUTE, PROT_RW, as_bytes, wrap_word
-from exolab.errors import ProgramFault, SyscallError
+from exolab.errors import KernelPanic, ProgramFault, SyscallError
 from exolab.kernels.common.args import cycles as compute_cycles
 from exolab.kernels.common.args import func, nat, opt_nat, random_count, shown, str_arg
 from exolab.kernels.common.args import word as rpc_word
@@ -60,12 +60,14 @@ class _Service:
 class _Pipe:
     """A pipe's state beside its channel: bytes in it, its sleeping writers."""
 
-    __slots__ = ("buffered", "writers", "reader_closed")
+    __slots__ = ("buffered", "writers", "reader_closed", "open", "pages")
 
-    def __init__(self) -> None:
+    def __init__(self, pages: int) -> None:
         self.buffered = 0                   # sent and not yet read (PIPE_BUFFER at most)
         self.writers: list[Any] = []        # threads asleep on a full pipe
         self.reader_closed = False
+        self.open = 2                       # its descriptors still open
+        self.pages = pages                  # frames it reserved for its block
 
 
 class SipOS(Personality):
@@ -119,6 +121,13 @@ class SipOS(Personality):
         if t is not None and t.killed:
             raise ThreadExit(t.exit_status)
         return cpu
+
+    @staticmethod
+    def _alive(cpu: Any) -> None:
+        """Stop the calling thread if its SIP was killed (a call that is no ABI call)."""
+        t = cpu.current
+        if t is not None and t.killed:
+            raise ThreadExit(t.exit_status)
 
     def _fault(self, ex: ProgramFault) -> ThreadExit:
         """End this SIP for ``ex`` (a safety or contract violation)."""
@@ -227,12 +236,21 @@ class SipOS(Personality):
         return ent
 
     def pipe(self) -> tuple[int, int]:
+        """A pipe: a channel within the SIP, and the frame its one block will use,
+        reserved now (ENOMEM here, never at a write)."""
         self._enter()
         if len(self._sip.fds) + 2 > MAX_FDS:
             raise SyscallError("EMFILE", "too many open descriptors", limit=MAX_FDS)
-        exp, imp = self._ch.create(self._pid, shared=True)   # descriptors: the SIP's
+        pages = -(-PIPE_BUFFER >> self._k.page_shift)
+        self._heap.reserve(pages)
+        try:
+            exp, imp = self._ch.create(self._pid, shared=True,    # descriptors: the SIP's
+                                       queue=PIPE_BUFFER)         # (bytes bound it first)
+        except SyscallError:
+            self._heap.unreserve(pages)
+            raise
         r, w = self._new_fd("r", imp), self._new_fd("w", exp)
-        self._pipes[r] = self._pipes[w] = _Pipe()
+        self._pipes[r] = self._pipes[w] = _Pipe(pages)
         return r, w
 
     def read(self, fd: int, n: int) -> bytes:
@@ -292,9 +310,16 @@ class SipOS(Personality):
                 raise ThreadExit(t.exit_status)
 
     def _send_piece(self, cpu: Any, ep: Endpoint, piece: bytes) -> None:
-        """Copy ``piece`` into an exchange-heap block (once) and send it."""
+        """Copy ``piece`` (once) to the end of the block still waiting in the pipe, or
+        into a new block on the pipe's reserved frame, sent. A pipe holds at most
+        PIPE_BUFFER bytes, so at most one block ever waits: it always fits."""
         cpu.charge(self._c_kib * len(piece) >> 10)
-        block = self._heap.alloc(self._pid, piece)
+        waiting = self._ch.pending(self._pid, ep)
+        if waiting is not None:
+            if not self._heap.append(self._pid, waiting[1][0], piece):
+                raise KernelPanic("singularity: a pipe's block overflows its page")
+            return
+        block = self._heap.alloc(self._pid, piece, reserved=True)
         try:
             self._ch.send(cpu, self._pid, ep, "Data", (block,))
         except SyscallError:
@@ -314,7 +339,11 @@ class SipOS(Personality):
             if pipe.writers:
                 self._k.sched.wakeup(pipe.writers)
         if ent[1] is not None:
-            self._ch.close(self._pid, ent[1])
+            self._ch.close(self._pid, ent[1])   # a block waiting there: freed
+        if pipe is not None:
+            pipe.open -= 1
+            if pipe.open == 0:                  # both ends gone: the frame goes back
+                self._heap.unreserve(pipe.pages)
 
     # -- memory: the SIP's own regions, bounds-checked, physical (paging off) ------------
 
@@ -486,6 +515,7 @@ class SipOS(Personality):
             if name not in k.services and getattr(k, "connect_failed", False):
                 raise SyscallError("ESRCH", "nobody serves this name", name=name)
         svc = k.services[name]
+        self._ch.room(svc.server, 1)            # EAGAIN: the server holds too many
         exp, imp = self._ch.create(self._pid, shared=True)  # rpc handles: the SIP's
         svc.conns.append(self._ch.give(self._pid, exp, svc.server))
         k.sched.wakeup(svc.sleepers)
@@ -561,8 +591,9 @@ class SipOS(Personality):
 
     def exheap_read(self, block: Block) -> bytes:
         """The contents of a block this SIP owns, read in place: the exchange heap is
-        mapped in every SIP, so this is a checked memory access, not a kernel call."""
-        self._cpu.charge(self._c_check)
+        mapped in every SIP, so this is a checked memory access, not a kernel call
+        (but a preemption point, as a load is)."""
+        self._alive(self._begin(self._c_check))
         try:
             return self._heap.read(self._pid, block)
         except ProgramFault as ex:
@@ -572,7 +603,7 @@ class SipOS(Personality):
         """Replace the contents of a block this SIP owns: a checked copy into it in
         place (a memory access, not a kernel call; a growth takes whole pages)."""
         data = data if type(data) is bytes else as_bytes(data)
-        self._cpu.charge(self._c_check + (self._c_kib * len(data) >> 10))
+        self._alive(self._begin(self._c_check + (self._c_kib * len(data) >> 10)))
         try:
             self._heap.write(self._pid, block, data)
         except ProgramFault as ex:
@@ -661,9 +692,15 @@ def _connect_waiters(k: Any) -> list[Any]:
 
 
 def release(k: Any, sip: Any) -> None:
-    """``sip`` exited: drop the names it served (their connects fail or wait)."""
+    """``sip`` exited (its endpoints closed, its blocks freed): drop the names it
+    served (their connects fail or wait) and its pipes' reservations."""
     for name in [n for n, s in k.services.items() if s.server == sip.pid]:
         del k.services[name]
+    os = sip.personality
+    if os is not None:
+        for pipe in {id(p): p for p in os._pipes.values()}.values():
+            k.heap.unreserve(pipe.pages)
+        os._pipes.clear()
 
 
 def no_server(k: Any) -> bool:
