@@ -683,3 +683,39 @@ def test_loading_a_new_asid_flushes_only_an_untagged_tlb(profile: str,
     cpu.set_asid(1)
     assert cpu.tlb.statistics().occupied == (0 if flushes else 1)
     assert cpu.asid == 1
+
+
+def test_a_trap_from_kernel_mode_returns_in_kernel_mode() -> None:
+    """A kernel path that traps again (L4's exit notice from a fault handler)
+    goes on in kernel mode; the program's own trap returns it to user mode."""
+    seen: list[Any] = []
+
+    class Nested(TinyKernel):
+        def on_trap(self, cpu: Any, number: int, args: tuple[Any, ...]) -> Any:
+            if number == 100:
+                cpu.trap(SYS_NULL)
+                seen.append(cpu.mode)
+                return "outer"
+            return super().on_trap(cpu, number, args)
+
+    m = Machine()
+    k = Nested(m)
+
+    def prog() -> None:
+        seen.append(m.cpu.trap(100))
+        seen.append(m.cpu.mode)
+
+    k.spawn(prog)
+    assert m.run().reason == "finished"
+    assert seen == [KERNEL, "outer", USER]
+    assert m.cpu.traps == 2
+
+
+def test_a_trap_with_no_current_thread_is_a_machine_error_and_changes_nothing() -> None:
+    from exolab.errors import MachineError
+    m = Machine()
+    TinyKernel(m)
+    before = (m.cpu.mode, m.cpu.traps, m.clock.now)
+    with pytest.raises(MachineError, match="no current thread"):
+        m.cpu.trap(SYS_NULL)
+    assert (m.cpu.mode, m.cpu.traps, m.clock.now) == before

@@ -49,8 +49,8 @@ from typing import TYPE_CHECKING, Any
 
 from greenlet import GreenletExit
 
-from exolab.errors import (ConfigError, ExolabError, KernelPanic, PrivilegeError,
-                           ProgramFault, SimulationError)
+from exolab.errors import (ConfigError, ExolabError, KernelPanic, MachineError,
+                           PrivilegeError, ProgramFault, SimulationError)
 from exolab.hostint import host_interrupted
 from exolab.machine.memory import WORD_MASK as _MASK
 from exolab.machine.memory import WORD_PACK as _PACK
@@ -225,16 +225,21 @@ class CPU:
     # -- traps, exceptions, interrupts ------------------------------------------
 
     def trap(self, number: Any, *args: Any) -> Any:
-        """Enter the kernel for system call ``number``; return its result."""
+        """Enter the kernel for system call ``number``; return its result in the
+        mode the trap came from (a kernel path's nested trap returns in KERNEL).
+        A trap with no current thread is a MachineError, and nothing changes."""
+        t = self.current
+        if t is None:
+            raise MachineError("trap with no current thread", operation="trap",
+                               number=number)
         clk = self.clock
         clk.now += self._c_trap_in
-        self.mode = KERNEL
+        prev, self.mode = self.mode, KERNEL
         self.traps += 1
-        t = self.current
-        if t.killed:  # type: ignore[union-attr]
-            clk.now += self._c_trap_out     # unwind to user mode: a program that
-            self.mode = USER                # swallows ThreadExit must not keep KERNEL
-            raise ThreadExit(t.exit_status)  # type: ignore[union-attr]
+        if t.killed:
+            clk.now += self._c_trap_out     # unwind to the caller's mode: a program
+            self.mode = prev                # that swallows ThreadExit keeps no KERNEL
+            raise ThreadExit(t.exit_status)
         tr = self.tracer
         if tr is not None:
             self._emit(Kind.TRAP, number, args)
@@ -245,7 +250,7 @@ class CPU:
             raise
         finally:
             clk.now += self._c_trap_out
-            self.mode = USER
+            self.mode = prev
             if tr is not None:              # also when the call unwinds: B/E stay paired
                 self._emit(Kind.TRAP_RETURN, number)
         if clk.now >= clk.deadline or self.pending_irqs:

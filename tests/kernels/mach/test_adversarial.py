@@ -887,3 +887,69 @@ def test_faults_on_a_pager_that_never_receives_cannot_drain_the_reserve() -> Non
     assert out == {"done": True, "flooder": "SIGSEGV"}
     assert not k0.faults and [f[1] for f in k1.faults] == ["SIGSEGV"]
     assert _zone_whole(k0) and _zone_whole(k1)
+
+
+def _set_b(os: Any, out: dict[str, Any]) -> int:
+    inbox = os.port_allocate()
+    os.port_register("b", inbox)
+    got = os.msg_receive(inbox)                 # carries P's receive right
+    while "sent" not in out:
+        os.thread_yield()
+    try:
+        out["b_on_p"] = os.msg_receive(got[3][0], True)[2]
+    except SyscallError as ex:
+        out["b_on_p"] = ex.errno
+    return 0
+
+
+def _set_a(os: Any, out: dict[str, Any]) -> int:
+    b = _lookup(os, "b")
+    p, s = os.port_allocate(), os.port_set_allocate()
+    os.port_set_add(s, p)
+    sp = os.port_insert_send(p)
+    os.msg_send(b, b"", 0, ((msg.MOVE_RECEIVE, p),))     # P's receive right to B
+    for _ in range(10):
+        os.yield_()
+    os.msg_send(sp, b"for B only")
+    out["sent"] = True
+    out["a_on_set"] = errno(os.msg_receive, s, True)
+    q = os.port_allocate()
+    qs = os.port_insert_send(q)
+    os.msg_send(qs, b"", 0, ((msg.MAKE_SEND_ONCE, q),))
+    so = os.msg_receive(q, True)[3][0]
+    out["twice"] = errno(os.msg_send, qs, b"", 0,
+                         ((msg.MOVE_SEND_ONCE, so), (msg.MOVE_SEND_ONCE, so)))
+    out["once_still"] = len(os.msg_send(qs, b"", 0, ((msg.MOVE_SEND_ONCE, so),)) or ()) >= 0
+    out["got_one"] = len(os.msg_receive(q, True)[3])
+    out["send_twice_one_ref"] = errno(os.msg_send, qs, b"", 0,
+                                      ((msg.MOVE_SEND, qs), (msg.MOVE_SEND, qs)))
+    return 0
+
+
+def _set_main(os: Any, log: list[Any], out: dict[str, Any]) -> int:
+    os.spawn(_bystander_server, name="server")
+    os.thread_create(_bystander_client, log)
+    os.spawn(_set_b, out)
+    for _ in range(5):
+        os.yield_()
+    os.spawn(_set_a, out)
+    for _ in range(3):
+        os.wait()
+    return 0
+
+
+def test_a_moved_receive_right_leaves_its_set_and_a_right_moves_once() -> None:
+    """A port whose receive right was sent away no longer feeds the old task's
+    port set (its new holder gets the message), and one send-once right named
+    twice in a message is EINVAL (it had become two rights); the bystander pair
+    is exact."""
+    log: list[Any] = []
+    out: dict[str, Any] = {}
+    k = boot(_set_main, log, out)
+    assert not k.faults
+    assert log == [(0, b"m%d!" % i, ()) for i in range(ROUNDS)]
+    assert out["a_on_set"] == "EAGAIN" and out["b_on_p"] == b"for B only"
+    assert out["twice"] == "EINVAL" and out["got_one"] == 1
+    assert out["send_twice_one_ref"] == "EINVAL"
+    z = k.ipc.statistics().zone
+    assert z.allocated == z.freed

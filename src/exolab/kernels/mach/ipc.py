@@ -290,6 +290,7 @@ class Ipc:
         items = msg.parse_body(body)                    # decode: the body
         cpu.charge(self.c_item * len(items))
         carried = self._decode_rights(cpu, space, items, dest)
+        _check_moves(space, hdr, carried)
         if len(dest.queue) >= dest.qlimit and _NEEDS[hdr.rbits][1] != SEND_ONCE:
             raise SyscallError("EAGAIN", "the destination port's queue is full",
                                limit=dest.qlimit)      # (a send-once message is exempt)
@@ -354,6 +355,7 @@ class Ipc:
                 if disp == msg.MOVE_RECEIVE:
                     entry.bits &= ~RECEIVE          # in flight: no task receives
                     entry.obj.receiver = IN_FLIGHT  # until it is received
+                    _leave_set(entry.obj, self.k.sched.wakeup)
                 elif disp == msg.MOVE_SEND_ONCE:
                     entry.bits &= ~SEND_ONCE
                 else:
@@ -556,3 +558,36 @@ def _circular(port: Port, dest: Port) -> bool:
             return True
         d = d.transit if d.receiver is IN_FLIGHT else None
     return False
+
+
+def _leave_set(port: Port, wake: Any) -> None:
+    """Take ``port`` out of its port set (its receive right leaves the set's task)."""
+    if port.pset is not None:
+        port.pset.members.remove(port)
+        wake(port.pset.waiters)
+        port.pset = None
+
+
+_MOVES = (msg.MOVE_SEND, msg.MOVE_SEND_ONCE, msg.MOVE_RECEIVE)
+
+
+def _check_moves(space: PortSpace, hdr: Any, carried: list[tuple[int, int, Any]]) -> None:
+    """Refuse a message that uses a right after moving it (EINVAL): a name moved
+    with MOVE_RECEIVE or MOVE_SEND_ONCE appears once in the whole message, and a
+    name moved with MOVE_SEND no more times than its user references."""
+    uses: dict[int, list[int]] = {}
+    for name, disp in ((hdr.remote, hdr.rbits), (hdr.local, hdr.lbits)):
+        if disp:
+            uses.setdefault(name, []).append(disp)
+    for name, disp, _entry in carried:
+        uses.setdefault(name, []).append(disp)
+    for name, disps in uses.items():
+        moved = [d for d in disps if d in _MOVES]
+        if not moved or len(disps) == 1:
+            continue
+        sends = all(d == msg.MOVE_SEND for d in moved) and len(moved) == len(disps)
+        entry = space.entries.get(name)
+        if not sends or entry is None or len(moved) > entry.urefs:
+            raise SyscallError("EINVAL", "a right is used after it is moved in the "
+                               "same message", name=name)
+

@@ -40,6 +40,12 @@ never take the last ``reserve`` of its own (``create`` may use them: EMFILE
 past ``max_per_owner``). Closing an endpoint closes, with a work list, every
 endpoint queued undelivered behind it and frees the blocks queued there.
 
+What waits at an endpoint is owned with it (:mod:`.endpoints`): a send
+charges the payload to the peer's owner, and an endpoint that moves takes
+everything queued behind it (blocks to the new owner's exchange-heap account,
+endpoints to its table, transitively), so the room a move needs counts those
+endpoints too, and none of it is charged to, or freed with, an old owner.
+
 Each endpoint's record has a slot in the kernel's channel table, ``table``
 (base address, bytes) in simulated memory, :data:`RECORD` bytes each (endpoint
 ``i`` at slot ``i`` modulo the slots). With paging on (the isolation knob:
@@ -58,6 +64,7 @@ Interface::
                                        conformance from contract.endpoint(); shared:
                                        any thread of owner; queue: its ends' bound
       room(to, n)                      EAGAIN unless ``to`` may take n more endpoints
+      weight(owner, ep) -> int         endpoints moving ``ep`` moves (1 + its cargo's)
       claim(owner, ep, tid)            the kernel hands ``ep`` to thread ``tid``
       attach(cpu)                      as ``cpu=`` at construction
       send(cpu, owner, ep, name, args) -> int          bytes moved (0: pointers only)
@@ -72,53 +79,17 @@ Interface::
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from exolab.errors import ContractError, ProgramFault, SyscallError, safe_str
 from exolab.kernels.common.args import shown
 from exolab.kernels.common.stats import AS_LEVEL
+from exolab.kernels.singularity.endpoints import (IN_FLIGHT, RECORD, SIDES, End,
+                                                  Endpoint, Message, cargo)
 from exolab.kernels.singularity.exheap import Block, ExchangeHeap
-from exolab.kernels.singularity.handle import Handle
 
 __all__ = ["Endpoint", "Channels", "ChannelStats", "not_owned", "SIDES", "RECORD"]
-
-SIDES = ("Exp", "Imp")
-_IN_FLIGHT = -1             # an endpoint's thread while it travels: nobody's yet
-RECORD = 64                 # bytes of one endpoint record in the channel table
-
-
-class Endpoint(Handle):
-    """A handle on a channel endpoint: which endpoint, and which generation."""
-
-    __slots__ = ()
-    kind = "endpoint"
-
-
-class _End:
-    """The kernel's record of one endpoint."""
-
-    __slots__ = ("owner", "thread", "gen", "side", "peer", "queue", "sleepers",
-                 "conformance", "closed", "contract", "handle", "record", "eid", "limit")
-
-    def __init__(self, owner: int, side: str, conformance: Any, contract: str,
-                 thread: int | None, eid: int, limit: int) -> None:
-        self.owner = owner
-        self.eid = eid                      # its key in the table
-        self.limit = limit                  # messages that may wait here (EAGAIN beyond)
-        self.thread = thread                # owning thread's tid; None: the whole SIP
-        self.gen = 0
-        self.side = side
-        self.peer: "_End | None" = None
-        self.queue: deque[tuple[str, tuple[Any, ...]]] = deque()   # arrived, unreceived
-        self.sleepers: list[Any] = []       # threads waiting to receive here
-        self.conformance = conformance
-        self.closed = False
-        self.contract = contract
-        self.handle: Endpoint | None = None     # the one live handle the kernel issued
-        self.record = 0                         # its record's address (channel table)
-
 
 @dataclass(frozen=True, slots=True)
 class ChannelStats:
@@ -166,7 +137,7 @@ class Channels:
         self._table = table[0]
         self._slots = max(1, table[1] // RECORD)
         self._cpu = cpu                     # its ``current`` thread is the caller
-        self._ends: dict[int, _End] = {}
+        self._ends: dict[int, End] = {}
         self._per_owner: dict[int, set[int]] = {}
         self._next = 1
         self._heap = heap
@@ -177,7 +148,7 @@ class Channels:
 
     # -- decode ----------------------------------------------------------------------
 
-    def _end(self, owner: int, ep: object, what: str) -> _End:
+    def _end(self, owner: int, ep: object, what: str) -> End:
         """Decode ``ep`` for ``owner``: its record, or the owner's fault."""
         if type(ep) is not Endpoint:
             raise not_owned(what)
@@ -200,10 +171,10 @@ class Channels:
         return None if t is None else int(t.tid)
 
     def _decode_args(self, owner: int, args: tuple[Any, ...],
-                     contracted: bool) -> list[_End]:
+                     contracted: bool) -> list[End]:
         """Check every argument may cross (the sender's fault if not); the endpoints.
         A str (an enum member's name) crosses only where a contract typed it."""
-        moving: list[_End] = []
+        moving: list[End] = []
         blocks = 0
         for a in args:
             t = type(a)
@@ -242,7 +213,7 @@ class Channels:
     # -- mechanism -------------------------------------------------------------------
 
     def _new_end(self, owner: int, side: str, contract: Any, thread: int | None,
-                 queue: int) -> tuple[_End, Endpoint]:
+                 queue: int) -> tuple[End, Endpoint]:
         """A fresh endpoint owned by ``owner`` (its thread ``thread``, None: any)."""
         if len(self._per_owner.get(owner, ())) >= self._max:
             raise SyscallError("EMFILE", "too many endpoints", limit=self._max)
@@ -250,7 +221,7 @@ class Channels:
         name = "" if contract is None else safe_str(getattr(contract, "name", ""))
         eid = self._next
         self._next += 1
-        end = _End(owner, side, conf, name, thread, eid, queue)
+        end = End(owner, side, conf, name, thread, eid, queue)
         end.record = self._table + (eid % self._slots) * RECORD
         self._ends[eid] = end
         self._per_owner.setdefault(owner, set()).add(eid)
@@ -280,19 +251,42 @@ class Channels:
             raise SyscallError("EAGAIN", "the receiver holds too many endpoints",
                                limit=self._incoming)
 
-    def _move_end(self, end: _End, to: int) -> Endpoint:
-        """Give ``end`` to ``to``: a fresh handle; every older one is dead (the
-        receiver's room was checked by the caller)."""
-        eid = end.eid
-        self._per_owner[end.owner].discard(eid)
-        self._per_owner.setdefault(to, set()).add(eid)
-        end.owner = to
+    def weight(self, owner: int, ep: object) -> int:
+        """How many endpoints moving ``owner``'s ``ep`` moves: it and its cargo's."""
+        return 1 + len(cargo(self._end(owner, ep, "weight"), self._ends)[0])
+
+    def _move_end(self, end: End, to: int) -> Endpoint:
+        """Give ``end`` and its cargo to ``to``: a fresh handle for ``end``; every older
+        one is dead (the receiver's room was checked by the caller)."""
+        ends, blocks = cargo(end, self._ends)
+        frm = end.owner
+        for e in (end, *ends):
+            self._per_owner[frm].discard(e.eid)
+            self._per_owner.setdefault(to, set()).add(e.eid)
+            e.owner = to
+        for b in blocks:                    # queued: nobody holds these handles yet
+            self._heap.rehome(b, frm, to)
         if end.thread is not None:
-            end.thread = _IN_FLIGHT         # whoever takes it next owns it
+            end.thread = IN_FLIGHT         # whoever takes it next owns it
         end.gen += 1
         self._eps_moved += 1
-        end.handle = Endpoint(eid, end.gen)
+        end.handle = Endpoint(end.eid, end.gen)
         return end.handle
+
+    def _decode_moves(self, end: End, peer: End | None, moving: list[End]) -> int:
+        """How many endpoints a send moving ``moving`` to ``peer`` moves; the sender's
+        fault if one of them is the channel's own or carries its receiving end (it
+        would wait behind itself, for ever)."""
+        if end in moving or peer in moving:
+            raise ProgramFault("an endpoint cannot be sent over its own channel")
+        n = len(moving)
+        for m in moving:
+            ends = cargo(m, self._ends)[0]
+            if peer in ends:
+                raise ProgramFault("an endpoint cannot be sent behind itself: it "
+                                   "carries the receiving end")
+            n += len(ends)
+        return n
 
     def send(self, cpu: Any, owner: int, ep: object, name: Any,
              args: tuple[Any, ...]) -> int:
@@ -302,16 +296,15 @@ class Channels:
             raise ProgramFault("a message name is a str", name=shown(name))
         conf = end.conformance
         moving = self._decode_args(owner, args, conf is not None)
-        if end in moving or end.peer in moving:
-            raise ProgramFault("an endpoint cannot be sent over its own channel")
         peer = end.peer
+        n_moving = self._decode_moves(end, peer, moving) if moving else 0
         if peer is None or peer.closed:
             raise SyscallError("EPIPE", "the peer endpoint is closed")
         if len(peer.queue) >= peer.limit:       # bounded: never host memory
             self._refused += 1
             raise SyscallError("EAGAIN", "the peer's queue is full", limit=peer.limit)
         if moving and peer.owner != owner:
-            self.room(peer.owner, len(moving))
+            self.room(peer.owner, n_moving)
         if conf is not None:                    # last check: it advances the state
             is_block, is_endpoint = self._predicates(owner)
             try:
@@ -319,18 +312,8 @@ class Channels:
             except ContractError as ex:         # the contract's typed refusal
                 self._violations += 1
                 raise _violation(ex, name, end.side) from None
-        dest = peer.owner
-        out: list[Any] = []
-        for a in args:                          # invoke: nothing can fail from here
-            t = type(a)
-            if t is Block:
-                out.append(self._heap.transfer(owner, a, dest))
-                self._blocks_moved += 1
-            elif t is Endpoint:
-                out.append(self._move_end(self._ends[a._id], dest))
-            else:
-                out.append(a)
-        peer.queue.append((name, tuple(out)))
+        out, carried = self._invoke_args(owner, args, peer.owner)
+        peer.queue.append(Message(name, out, carried))
         if self._pager is not None:
             self._pager.touch_at(peer.record, True)     # linked into the peer's record
         self._sends += 1
@@ -340,6 +323,24 @@ class Channels:
             self._sched.wakeup(peer.sleepers)
         return 0
 
+    def _invoke_args(self, owner: int, args: tuple[Any, ...],
+                     dest: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """Move a decoded message's blocks and endpoints to ``dest``: (the arguments
+        as delivered, the handles among them); nothing can fail here."""
+        out: list[Any] = []
+        carried: list[Any] = []
+        for a in args:
+            t = type(a)
+            if t is Block:
+                a = self._heap.transfer(owner, a, dest)
+                self._blocks_moved += 1
+                carried.append(a)
+            elif t is Endpoint:
+                a = self._move_end(self._ends[a._id], dest)
+                carried.append(a)
+            out.append(a)
+        return tuple(out), tuple(carried)
+
     def receive(self, cpu: Any, owner: int, ep: object) -> tuple[str, tuple[Any, ...]] | None:
         """The next message at ``ep`` (waiting for one); None once the peer closed."""
         end = self._end(owner, ep, "receive")
@@ -348,7 +349,8 @@ class Channels:
                 return None
             self._sched.sleep(cpu, end.sleepers)
             end = self._end(owner, ep, "receive")
-        name, args = end.queue[0]
+        msg = end.queue[0]
+        name, args = msg.name, msg.args
         if end.conformance is not None:
             try:
                 end.conformance.check_receive(name)
@@ -359,7 +361,7 @@ class Channels:
         if self._pager is not None:
             self._pager.touch_at(end.record, True)      # unlinked from its record
         tid = self._tid()
-        for a in args:                      # endpoints that arrived: the receiver's
+        for a in msg.carried:               # endpoints that arrived: the receiver's
             if type(a) is Endpoint:
                 got = self._ends.get(a._id)
                 if got is not None and got.thread is not None:
@@ -375,7 +377,7 @@ class Channels:
         nothing moved, past ``to``'s room."""
         end = self._end(owner, ep, "give")
         if to != owner:
-            self.room(to, 1)
+            self.room(to, 1 + len(cargo(end, self._ends)[0]))
         return self._move_end(end, to)
 
     def claim(self, owner: int, ep: object, tid: int) -> None:
@@ -405,7 +407,10 @@ class Channels:
         """The last message sent at ``ep`` and not yet received by its peer (None:
         none waits)."""
         peer = self._end(owner, ep, "pending").peer
-        return peer.queue[-1] if peer is not None and peer.queue else None
+        if peer is None or not peer.queue:
+            return None
+        last = peer.queue[-1]
+        return last.name, last.args
 
     def queued(self, owner: int, ep: object) -> int:
         """How many messages wait at ``ep``."""
@@ -423,7 +428,7 @@ class Channels:
         """Close ``owner``'s endpoint; the peer's receivers see the end."""
         self._close(self._end(owner, ep, "close"))
 
-    def _close(self, first: _End) -> None:
+    def _close(self, first: End) -> None:
         """Drop ``first`` and every endpoint queued, undelivered, behind it (a work
         list, not a recursion: a chain may be as long as the table); blocks queued
         there are freed; each peer's receivers wake."""
@@ -433,14 +438,13 @@ class Channels:
             end.closed = True
             self._per_owner.get(end.owner, set()).discard(end.eid)
             del self._ends[end.eid]
-            for _name, args in end.queue:   # undelivered payloads: back to nobody
-                for a in args:
-                    t = type(a)
-                    if t is Endpoint:
+            for msg in end.queue:           # undelivered payloads: back to nobody
+                for a in msg.carried:
+                    if type(a) is Endpoint:
                         got = self._ends.get(a._id)
                         if got is not None and got.handle is a:
                             work.append(got)
-                    elif t is Block:
+                    else:
                         self._heap.discard(a)
             end.queue.clear()
             peer = end.peer

@@ -40,6 +40,8 @@ Interface::
       read(owner, handle) -> bytes       write(owner, handle, data)
       size(owner, handle) -> int         free(owner, handle)
       transfer(owner, handle, to) -> Block    the old handle dies
+      rehome(handle, frm, to)            a queued block's account moves with its
+                                         endpoint (kernel; the handle stays)
       discard(handle)                    free a live block, whoever holds it (kernel)
       address(owner, handle) -> int      where its first page is (physical = virtual)
       holds(vaddr) -> bool               whether a live block's page is at vaddr
@@ -54,7 +56,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from exolab.errors import ProgramFault, SyscallError
+from exolab.errors import KernelPanic, ProgramFault, SyscallError
 from exolab.kernels.common.stats import AS_LEVEL
 from exolab.kernels.singularity.handle import Handle
 
@@ -322,6 +324,21 @@ class ExchangeHeap:
         entry.handle = handle = Block(bid, entry.gen)
         self._transferred += 1
         return handle
+
+    def rehome(self, handle: object, frm: int, to: int) -> None:
+        """Move a live block queued at an endpoint that moved from ``frm`` to ``to``
+        (the kernel: no program holds its handle yet, so the handle stays); its pages
+        go to ``to``'s account without a check, as at a transfer."""
+        entry = self._blocks.get(handle._id) if type(handle) is Block else None
+        if entry is None or entry.handle is not handle or entry.owner != frm:
+            raise KernelPanic("exheap: rehome of a block not queued for its owner",
+                              owner=frm)
+        bid = handle._id                    # type: ignore[attr-defined]
+        self._owned[frm].discard(bid)
+        self._owned.setdefault(to, set()).add(bid)
+        self._account(frm, -len(entry.frames), entry.reserved)
+        self._account(to, len(entry.frames), entry.reserved)
+        entry.owner = to
 
     def set_quota(self, owner: int, pages: int) -> None:
         """``owner`` may hold at most ``pages`` pages from now on."""

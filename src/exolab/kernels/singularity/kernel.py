@@ -282,7 +282,9 @@ class Singularity:
             raise SyscallError("ENOEXEC", "manifest not satisfiable: endpoints given "
                                "differ from those declared", given=len(eps),
                                declared=len(m.endpoints))
-        self.channels.room(self._next_pid, len(eps))     # EAGAIN (never for a few)
+        owner = 0 if parent is None else parent.pid      # (no endpoints without one)
+        moving = sum(self.channels.weight(owner, ep) for ep in eps)  # with their cargo
+        self.channels.room(self._next_pid, moving)       # EAGAIN (never for a few)
         for decl, ep in zip(m.endpoints, eps):
             got = self.channels.contract_of(parent.pid, ep)  # type: ignore[union-attr]
             if got != decl.contract or self.channels.side(
