@@ -101,7 +101,7 @@ def _domain_resolve(k: "Spin", cpu: CPU, proc: Process, source: Any, target: Any
     """Resolve(source, target): link target's imports against source's exports."""
     refs = k.refs_of(proc)
     src, dst = refs.internalize(source, Domain), refs.internalize(target, Domain)
-    return dom.resolve(src, dst, cpu.charge, k.c_proc_call)
+    return dom.resolve(src, dst, k.meter.charge, k.c_proc_call)   # a gate: a check point
 
 
 def _domain_combine(k: "Spin", cpu: CPU, proc: Process, d1: Any, d2: Any) -> int:
@@ -118,7 +118,8 @@ def _domain_kernel(k: "Spin", cpu: CPU, proc: Process) -> int:
 
 def _domain_call(k: "Spin", cpu: CPU, proc: Process, ref: Any, symbol: Any,
                  args: Any) -> Any:
-    """Call exported procedure ``symbol`` of a fully resolved domain, in the kernel."""
+    """Call exported procedure ``symbol`` of a fully resolved domain, in the kernel
+    (an invocation under the cycle bound: an overrun is EFAULT, its culprit unloaded)."""
     d = k.refs_of(proc).internalize(ref, Domain)
     ext, fn = dom.lookup(d, symbol)
     args = _args(args)
@@ -130,8 +131,8 @@ def _domain_call(k: "Spin", cpu: CPU, proc: Process, ref: Any, symbol: Any,
     from exolab.kernels.spin.dispatch import invoke
     tid = cpu.current.tid  # type: ignore[union-attr]
     k.mark_kernel_strand(tid)           # extension code runs as in-kernel code
-    try:
-        return invoke(ext.owner, fn, args)
+    try:                                # ... as an invocation under the cycle bound
+        return k.meter.run(tid, invoke, (ext.owner, fn, args))
     finally:
         leave(k._incode, tid)
 

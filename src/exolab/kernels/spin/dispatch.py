@@ -18,8 +18,10 @@ A handler or guard of an untrusted owner that raises *anything* (a
 ``SyscallError`` too) is its owner's fault: the owner is unloaded (every
 binding it holds is removed and its slots given back), a raising guard
 counts as False, the raise goes on with the other handlers, and the kernel
-runs on. Slots are bounded per event (``MAX_HANDLERS``, untrusted bindings
-only) and per owner (``MAX_OWNER_HANDLERS``).
+runs on. An :class:`~.bound.Overrun` (the invocation ran past its cycle
+bound) is not contained here: it unloads the owner whose code was running and
+goes on unwinding the whole invocation. Slots are bounded per event
+(``MAX_HANDLERS``, untrusted bindings only) and per owner (``MAX_OWNER_HANDLERS``).
 
 Interface::
 
@@ -30,8 +32,10 @@ Interface::
       declare(name, default, combine=None, cap=None) -> Event   (EEXIST-like EINVAL)
       install(event, handler, guard=None, cap=None, owner) -> Binding  (EPERM, EAGAIN)
       remove(binding)          unload(owner) -> bindings removed
+      faulted(owner)           count owner's fault and unload it
       raise_(event, *args) -> result          events, statistics() -> DispatchStats
     invoke(owner, fn, args)    call extension code (a fault unloads its owner)
+    blame(owner, overrun)      name owner the culprit of an Overrun (unless named)
 """
 from __future__ import annotations
 
@@ -39,11 +43,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from exolab.errors import SyscallError, safe_str, type_name
+from exolab.kernels.spin.bound import Overrun
 from exolab.kernels.spin.limits import MAX_EVENTS, MAX_HANDLERS, MAX_OWNER_HANDLERS
 from exolab.machine.threads import ThreadExit
 from greenlet import GreenletExit
 
-__all__ = ["Event", "Binding", "Dispatcher", "DispatchStats", "Owner", "invoke"]
+__all__ = ["Event", "Binding", "Dispatcher", "DispatchStats", "Owner", "invoke", "blame"]
 
 
 class Owner:
@@ -97,13 +102,18 @@ class DispatchStats:
 
 def invoke(owner: Owner | None, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """Call extension code ``fn(*args)``; anything it raises (fuel and stack
-    faults included) unloads ``owner`` and becomes SyscallError EFAULT."""
+    faults included) unloads ``owner`` and becomes SyscallError EFAULT; an
+    Overrun goes on unwinding (``owner`` blamed if its code ran past the bound)."""
     try:
         return fn(*args)
     except ThreadExit:
         raise
     except SyscallError:
         raise                       # an error result of a call it made, passed on
+    except Overrun as ex:
+        if owner is not None and not owner.trusted:
+            blame(owner, ex)
+        raise
     except BaseException as ex:     # noqa: BLE001 - whatever extension code raised
         if type(ex) is KeyboardInterrupt:
             raise
@@ -115,6 +125,14 @@ def invoke(owner: Owner | None, fn: Callable[..., Any], args: tuple[Any, ...]) -
         raise SyscallError("EFAULT", "extension faulted and was unloaded",
                            extension=owner.name if owner else "kernel",
                            error=type_name(ex)) from None
+
+
+def blame(owner: Owner, ex: Overrun) -> None:
+    """``owner``'s code was running when ``ex`` was raised, unless a callee's
+    was (then that one is already named): name it the culprit and unload it."""
+    if ex.culprit is None:
+        ex.culprit = owner
+        fault(owner, ex)
 
 
 def fault(owner: Owner, ex: BaseException) -> None:
@@ -129,10 +147,14 @@ _SKIP = object()        # a binding whose guard did not hold, or that faulted
 
 def _contained(owner: Owner, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """Call an untrusted binding's ``fn(*args)``; anything it raises (an error
-    result included) unloads ``owner`` and answers ``_FAULTED``."""
+    result included) unloads ``owner`` and answers ``_FAULTED``; an Overrun
+    goes on unwinding the invocation (``owner`` blamed unless a callee was)."""
     try:
         return fn(*args)
     except (ThreadExit, GreenletExit):
+        raise
+    except Overrun as ex:
+        blame(owner, ex)
         raise
     except BaseException as ex:     # noqa: BLE001 - whatever extension code raised
         if type(ex) is KeyboardInterrupt:
@@ -259,17 +281,17 @@ class Dispatcher:
             self.guards += 1
             if _contained(owner, b.guard, args) is not True:
                 if not owner.loaded:
-                    self._faulted(owner)
+                    self.faulted(owner)
                 return _SKIP
         self._charge(self._call)
         self.handled += 1
         r = _contained(owner, b.handler, args)
         if r is _FAULTED:
-            self._faulted(owner)
+            self.faulted(owner)
             return _SKIP
         return r
 
-    def _faulted(self, owner: Owner) -> None:
+    def faulted(self, owner: Owner) -> None:
         """Count a fault of ``owner`` and remove its bindings."""
         self.unloaded += 1
         self.unload(owner)

@@ -7,7 +7,9 @@ services PhysAddr, VirtAddr, Translation and Strand (:mod:`.core`). Code
 handed to the kernel is verified Python (:mod:`exolab.safe`: the Modula-3
 compiler's role) and runs in kernel mode on the calling strand: no trap, no
 address-space switch; a fault or fuel exhaustion in it unloads it and the
-kernel goes on.
+kernel goes on, and so does an invocation that runs past its cycle bound
+(:mod:`.bound`: checked at every gate, kcall and personality time/compute/
+memory call; ``limits.MAX_INVOCATION_CYCLES``).
 
 ABI programs run through a UNIX-like server built as extensions: the
 monolithic kernel's process, VM, pipe, shared-memory and rpc code placed
@@ -32,6 +34,7 @@ Interface::
       process_owner(proc) -> Owner       as_program(proc, fn, foreign) -> run as proc
       kcall(cpu, proc, number, args)     an in-kernel call of a UNIX-server service
       in_kernel(tid) -> bool             run_in_kernel(cpu, proc, fn, args)
+      meter                              the cycle bound's accounting (bound.Meter)
       statistics() -> SpinStats
 """
 from __future__ import annotations
@@ -52,10 +55,11 @@ from exolab.kernels.monolithic.signal import terminate
 from exolab.kernels.monolithic.syscall import KERNEL_STACK, TABLE, UNGUARDED, Sys
 from exolab.kernels.monolithic.syscall import dispatch as unix_dispatch
 from exolab.kernels.spin import paths as spin_paths
+from exolab.kernels.spin.bound import Meter, MeterStats, Overrun
 from exolab.kernels.spin.core import Core
 from exolab.kernels.spin.cthreads import Package
 from exolab.kernels.spin.dispatch import Dispatcher, DispatchStats, Owner
-from exolab.kernels.spin.limits import LIMITS, MAX_EXTENSIONS, MAX_REFS
+from exolab.kernels.spin.limits import LIMITS, MAX_EXTENSIONS, MAX_INVOCATION_CYCLES, MAX_REFS
 from exolab.kernels.spin.net import NetDriver
 from exolab.kernels.spin.refs import RefTable
 from exolab.kernels.spin.sched import SpinScheduler
@@ -81,6 +85,7 @@ class SpinStats(MonoStats):
     extensions: int = 0                     # extensions loaded
     unloaded: int = 0                       # extensions unloaded for a fault
     dispatch: DispatchStats | None = None
+    bound: MeterStats | None = None         # in-kernel invocations bounded (bound.py)
 
 
 class Spin(MonolithicKernel):
@@ -103,6 +108,7 @@ class Spin(MonolithicKernel):
         self._use_paths(own)
         self.dispatcher = Dispatcher(machine.cpu.charge, own["spin_proc_call"],
                                      own["spin_raise"])
+        self.meter = Meter(machine.cpu, MAX_INVOCATION_CYCLES, self.dispatcher.faulted)
         self.core = Core(self)
         self.sched = SpinScheduler(self)            # the trusted thread package
         self.rpc = RpcNames(self.sched)
@@ -166,6 +172,7 @@ class Spin(MonolithicKernel):
         """Forget the strand's in-kernel state, then the server's bookkeeping."""
         self._incode.pop(thread.tid, None)
         self._incall.pop(thread.tid, None)
+        self.meter.forget(thread.tid)
         self.core.forget_strand(thread.tid)
         if isinstance(self.sched, SpinScheduler):
             self.sched.forget(thread.tid)
@@ -228,13 +235,14 @@ class Spin(MonolithicKernel):
     def run_in_kernel(self, cpu: CPU, proc: Process, fn: Callable[..., Any],
                       args: tuple[Any, ...]) -> Any:
         """Run verified ``fn(*args)`` as in-kernel code of the current strand: its
-        ABI calls become procedure calls. A fault in it is contained: EFAULT."""
+        ABI calls become procedure calls. A fault in it is contained: EFAULT; so
+        is an overrun of its cycle bound (a nested one ends the outermost)."""
         t = cpu.current
         tid = t.tid  # type: ignore[union-attr]
         enter(self._incode, tid)
         try:
-            return fn(*args)
-        except (ThreadExit, SyscallError):
+            return self.meter.run(tid, fn, args)
+        except (ThreadExit, SyscallError, Overrun):
             raise
         except BaseException as ex:     # noqa: BLE001 - whatever extension code raised
             if self.machine.panic is not None or (type(ex) is KeyboardInterrupt
@@ -251,6 +259,8 @@ class Spin(MonolithicKernel):
         clk.now += self.c_proc_call
         if clk.now >= clk.deadline:
             cpu.service()
+        if self.meter.open:
+            self.meter.check()          # the invocation's cycle bound (Overrun)
         entry = TABLE.get(number) if type(number) is int else None  # type: ignore[call-overload]
         if entry is None:
             from exolab.kernels.spin.calls import CALLS
@@ -300,8 +310,8 @@ class Spin(MonolithicKernel):
         elif event.handlers:
             enter(self._incode, tid)                    # handlers run in-kernel
             try:
-                handled = self.dispatcher.raise_(event, self.core.context_of(proc.space),
-                                                 vaddr, write) is True
+                handled = self.meter.run(tid, self.dispatcher.raise_, (
+                    event, self.core.context_of(proc.space), vaddr, write)) is True
             except SyscallError:        # a handler faulted: unloaded; the default runs
                 handled = False
             finally:
@@ -323,6 +333,7 @@ class Spin(MonolithicKernel):
         proc.handler_depth += 1
         tid = cpu.current.tid  # type: ignore[union-attr]
         enter(self._incode, tid)
+        self.meter.enter(tid)
         try:
             handler(proc.personality, vaddr, write)  # type: ignore[misc]
         except ThreadExit:
@@ -331,8 +342,11 @@ class Spin(MonolithicKernel):
             if self.machine.panic is not None or (type(ex) is KeyboardInterrupt
                                                   and host_interrupted()):
                 raise
+            if type(ex) is Overrun:     # past the bound: the culprit (if named) goes
+                self.meter.contain(ex)
             raise terminate(self, proc, fault_status(ex), vaddr) from None
         finally:
+            self.meter.exit(tid)
             proc.handler_depth -= 1
             leave(self._incode, tid)
         return True
@@ -347,7 +361,7 @@ class Spin(MonolithicKernel):
             frames_retained=base.frames_retained, sched=base.sched, kcalls=self.kcalls,
             extensions=len(self.extensions),
             unloaded=sum(1 for o in self.extensions if not o.loaded),
-            dispatch=self.dispatcher.statistics())
+            dispatch=self.dispatcher.statistics(), bound=self.meter.statistics())
 
 
 def _probe(n: int) -> None:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from types import FunctionType
 
 from exolab.errors import SyscallError
+from exolab.kernels.spin.bound import tid_of
 from exolab.kernels.spin.dispatch import Event, Owner
 from exolab.safe.sealed import Sealed
 
@@ -72,14 +73,16 @@ class NetDriver:
             nic.post_rx(kernel.frames.alloc() << shift, BUFFER)
 
     def interrupt(self) -> None:
-        """IRQ_NIC: raise Ether.PacketArrived for every frame, repost its buffer."""
-        memory = self.k.machine.memory
+        """IRQ_NIC: raise Ether.PacketArrived for every frame (each raise one
+        invocation under the cycle bound), repost its buffer."""
+        k = self.k
+        memory, tid = k.machine.memory, tid_of(k.machine.cpu)
         for paddr, length in self.nic.take_rx():
             self.received += 1
             packet = memory.read(paddr, length)
             try:
-                self.k.dispatcher.raise_(self.event, packet)
-            except SyscallError:            # an unloaded handler: contained
+                k.meter.run(tid, k.dispatcher.raise_, (self.event, packet))
+            except SyscallError:            # an unloaded handler, an overrun: contained
                 pass
             self.nic.post_rx(paddr, BUFFER)
         self.nic.take_tx_done()

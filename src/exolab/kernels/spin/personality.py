@@ -9,7 +9,10 @@ service (:meth:`Spin.kcall`): no trap, no address-space switch. A process's
 strand (or none: an interrupt on the idle CPU) is current, as a handler the
 process installed may find, is EPERM, so no call ever acts for whoever
 happens to be current. The additional calls name kernel objects by
-externalized reference (an int).
+externalized reference (an int). In an in-kernel invocation the calls that
+charge cycles without entering the kernel (time, compute, random, trigger and
+the memory instructions) are check points of its cycle bound (bound.py): past
+it they raise Overrun on the strand, and the invocation ends.
 
 Interface::
 
@@ -46,6 +49,53 @@ class SpinLibc(Libc):
     def __init__(self, kernel: "Spin", proc: "Process") -> None:
         super().__init__(kernel, proc)
         self._trap = self._enter
+        self._meter = kernel.meter
+        self._open = kernel.meter.open      # non-empty: some invocation is bounded
+
+    # the calls that charge cycles in place: check points of the cycle bound
+    def time(self) -> int:
+        now = Libc.time(self)
+        if self._open:
+            self._meter.check()
+        return now
+
+    def compute(self, cycles: int) -> None:
+        Libc.compute(self, cycles)
+        if self._open:
+            self._meter.check()
+
+    def random(self, n: int) -> bytes:
+        data = Libc.random(self, n)
+        if self._open:
+            self._meter.check()
+        return data
+
+    def trigger(self, kind: str) -> None:
+        if self._open:
+            self._meter.check()
+        Libc.trigger(self, kind)
+
+    def load(self, vaddr: int, size: int = 4) -> int:
+        value = Libc.load(self, vaddr, size)
+        if self._open:
+            self._meter.check()
+        return value
+
+    def store(self, vaddr: int, value: int, size: int = 4) -> None:
+        Libc.store(self, vaddr, value, size)
+        if self._open:
+            self._meter.check()
+
+    def load_bytes(self, vaddr: int, n: int) -> bytes:
+        data = Libc.load_bytes(self, vaddr, n)
+        if self._open:
+            self._meter.check()
+        return data
+
+    def store_bytes(self, vaddr: int, data: bytes) -> None:
+        Libc.store_bytes(self, vaddr, data)
+        if self._open:
+            self._meter.check()
 
     def _enter(self, number: Any, *args: Any) -> Any:
         """A kernel service for this process, from one of its own strands only

@@ -22,7 +22,10 @@ once the arriving strand is current again (a strand's first run, which no
 client can hold a capability for yet, is resumed before the switch);
 ``Unblock`` on the waker's strand. A handler runs mid-switch, so it may not
 block: a sleep or yield inside one is EBUSY, and an exit it asks for takes
-effect when its strand next runs (the strand is marked killed).
+effect when its strand next runs (the strand is marked killed). Each raise is
+an invocation under the cycle bound (bound.py), whose overrun is contained at
+the raise so the switch goes on; the time a strand spends switched out or
+asleep is not counted as its own.
 
 Interface::
 
@@ -36,6 +39,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from exolab.errors import SyscallError
+from exolab.kernels.spin.bound import Overrun, tid_of
 from exolab.kernels.monolithic.sched import Scheduler
 from exolab.machine.cpu import CPU
 from exolab.machine.threads import DEAD, SimThread, ThreadExit
@@ -61,6 +65,8 @@ class SpinScheduler(Scheduler):
         self.c_state = kernel.paths["spin_strand_state"]
         self._raising = 0                   # Strand events being delivered (no blocking)
         self._arriving: set[int] = set()    # tids whose Resume is raised on arrival
+        self.meter = kernel.meter           # the cycle bound (bound.py)
+        self._cpu = kernel.machine.cpu
 
     def _raise(self, name: str, t: SimThread) -> object:
         """Raise Strand.<name> for ``t`` if anyone handles it; the combined result."""
@@ -69,10 +75,15 @@ class SpinScheduler(Scheduler):
             return None
         self.custom += 1
         self._raising += 1
-        try:
-            return self.dispatcher.raise_(ev, self.core.strand_of(t))
+        meter = self.meter
+        try:                                # an invocation under the cycle bound
+            return meter.run(tid_of(self._cpu), self.dispatcher.raise_,
+                             (ev, self.core.strand_of(t)))
         except ThreadExit:                  # an exit asked for mid-switch: the strand
             return None                     # is marked killed and ends when it runs
+        except Overrun as ex:               # nested in an invocation past its bound:
+            meter.contain(ex)               # contained here, the switch goes on (the
+            return None                     # outer one ends at its next check point)
         except Exception:                   # a trusted handler's error: contained
             return None
         finally:
@@ -121,12 +132,18 @@ class SpinScheduler(Scheduler):
         self.wakeups += len(woken)
 
     def sleep(self, cpu: CPU, queue: list[SimThread]) -> None:
-        """Block the current strand (Strand.Block), then the default sleep."""
+        """Block the current strand (Strand.Block), then the default sleep (its
+        time asleep is not its own: bound.Meter.off/on)."""
         self._no_block()
         me = cpu.current
         if me is not None:
             self._raise("Block", me)
-        super().sleep(cpu, queue)
+        away = me is not None and self.meter.off(me.tid)
+        try:
+            super().sleep(cpu, queue)
+        finally:
+            if away:
+                self.meter.on(me.tid)  # type: ignore[union-attr]
         self._arrive(cpu)               # woken from the idle loop
 
     def yield_(self, cpu: CPU) -> None:
@@ -161,5 +178,11 @@ class SpinScheduler(Scheduler):
             self._arriving.add(t.tid)   # raised by t itself, once current
             saved += 1
         self.c_switch = self.c_full - saved * self.c_state     # read by the switch
-        super()._switch(cpu, t)
+        meter = self.meter
+        away = cur is not None and meter.off(cur.tid)   # switched out: not its cycles
+        try:
+            super()._switch(cpu, t)
+        finally:
+            if away:
+                meter.on(cur.tid)  # type: ignore[union-attr]
         self._arrive(cpu)
