@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from exolab.errors import SyscallError
 from exolab.kernels.singularity import Singularity
+from exolab.kernels.singularity.channel import Channels
 from exolab.kernels.singularity.limits import EXHEAP_QUOTA_PAGES
 from exolab.machine.machine import Machine
 from exolab.safe.load import load_function
+from tests.kernels.singularity.heaps import make_heap
 from tests.kernels.singularity.test_adversarial import CATALOGUE, pong_peer
 
 ROUNDS = 12
@@ -178,3 +181,34 @@ def test_the_same_hostiles_under_paging_and_separate_domains(config: str) -> Non
         assert k.run().reason == "finished"
         _keeper_exact(k)
         assert k.statistics().pager.mapped == k.statistics().pager.unmapped > 0
+
+
+# -- a send cannot push another SIP past its exchange-heap quota -------------------------
+
+
+def test_a_send_past_the_receivers_quota_is_enomem_and_moves_nothing() -> None:
+    """Blocks sent to a SIP that does not receive them count against its quota: a send
+    past it is ENOMEM to the sender (nothing moves), also for blocks queued behind an
+    endpoint it moves, and the receiver's own allocations still fit. Before, the pages
+    went to the receiver's account unchecked and its own next allocation met ENOMEM."""
+    heap, _pool, _mem = make_heap()             # quota: 16 pages each
+    ch = Channels(heap, None, 16)
+    exp, imp = ch.create(1)
+    ch.give(1, exp, 2)                          # SIP 2 holds the receiving end
+    own = heap.alloc(2, bytes(10 * 4096))       # 10 of its 16 pages its own
+    ch.send(None, 1, imp, "M", (heap.alloc(1, bytes(4 * 4096)),))  # 14 of 16
+    big = heap.alloc(1, bytes(4 * 4096))
+    with pytest.raises(SyscallError) as ex:
+        ch.send(None, 1, imp, "M", (big,))      # 18 of 16: refused
+    assert ex.value.errno == "ENOMEM" and heap.size(1, big) == 4 * 4096  # still SIP 1's
+    x, y = ch.create(1)
+    ch.send(None, 1, y, "M", (big,))            # queued behind x, still SIP 1's pages
+    with pytest.raises(SyscallError) as ex:
+        ch.send(None, 1, imp, "M", (x,))        # x would bring its 4 pages along
+    assert ex.value.errno == "ENOMEM" and ch.side(1, x) == "Exp"
+    assert heap.pages_of(2) == 14 and heap.pages_of(1) == 4
+    assert heap.statistics().over_quota == 2
+    heap.alloc(2, bytes(2 * 4096))              # the receiver's own room is intact
+    heap.free(2, own)
+    ch.send(None, 1, imp, "M", (x,))            # room again: x and its cargo move
+    assert heap.pages_of(2) == 10 and heap.pages_of(1) == 0

@@ -13,7 +13,8 @@ from exolab.errors import ProgramFault, SyscallError
 from exolab.kernels.singularity import Singularity
 from exolab.kernels.singularity.channel import Channels
 from exolab.kernels.singularity.contract import Catalogue
-from exolab.kernels.singularity.limits import ENDPOINT_RESERVE, MAX_ENDPOINTS, MAX_QUEUED
+from exolab.kernels.singularity.limits import (ENDPOINT_RESERVE, MAX_ENDPOINTS, MAX_QUEUED,
+                                              RPC_CONNECTIONS)
 from exolab.machine.machine import Machine
 from exolab.safe.load import load_function
 from tests.kernels.singularity.heaps import make_heap
@@ -254,42 +255,99 @@ def server(os: Any) -> None:
     os.rpc_serve("svc", piped)
 
 
-def flooder(os: Any) -> None:
-    n = 0
+FLOOD_TRIES = 2_000                     # connects the flooder makes, refused or not
+
+
+def bystander_client(os: Any) -> None:
+    """Connects after the flood, while the flooder still holds its connections, and
+    checks every reply."""
     try:
-        for _ in range(2000):
-            os.rpc_connect("svc")
-            n += 1
+        h = os.rpc_connect("svc")
     except Exception as ex:
-        os.print("flooder", n, getattr(ex, "errno", ""))
+        os.print("bystander refused", getattr(ex, "errno", ""))
+        return
+    replies = [os.rpc_call(h, i) for i in range(20)]
+    os.print("bystander", replies == [i + 1 for i in range(20)], sum(replies))
 
 
-def steady(os: Any) -> None:
-    """An early client: connects, then calls across the flood."""
-    h = os.rpc_connect("svc")
-    total = 0
-    for i in range(20):
-        total += os.rpc_call(h, i)
-        os.yield_()
-    os.print("steady", total)
+def flooder(os: Any) -> None:
+    """Connects to one service FLOOD_TRIES times, going on after every refusal; then,
+    its connections still held, lets a bystander in and calls on its own first one."""
+    handles: list[int] = []
+    errnos: set[str] = set()
+    refused_at = -1
+    for _ in range(FLOOD_TRIES):
+        try:
+            handles.append(os.rpc_connect("svc"))
+        except Exception as ex:
+            errnos.add(str(getattr(ex, "errno", "")))
+            if refused_at < 0:
+                refused_at = len(handles)
+    os.print("flooder", len(handles), refused_at, sorted(errnos),
+             FLOOD_TRIES - len(handles))
+    os.wait(os.spawn(bystander_client, name="bystander"))
+    os.print("flooder call", os.rpc_call(handles[0], 41) if handles else None)
+
+
+def late_client(os: Any) -> None:
+    """A new SIP after the flooder exited: connects up to the bound."""
+    hs = [os.rpc_connect("svc") for _ in range(RPC_CONNECTIONS)]
+    os.print("late", os.rpc_call(hs[-1], 6))
 
 
 def flood_main(os: Any) -> None:
-    os.spawn(server)
+    os.spawn(server, name="server")
     os.yield_()
-    c = os.spawn(steady)
-    f = os.spawn(flooder)
-    os.wait(f)
-    os.wait(c)
+    os.wait(os.spawn(flooder, name="flooder"))
+    os.wait(os.spawn(late_client, name="late"))
     os.exit(0)
 
 
+def _service(k: Singularity) -> Any:
+    return k.services["svc"]
+
+
 def test_a_connect_flood_cannot_fill_a_servers_endpoint_table() -> None:
+    """One client may hold RPC_CONNECTIONS live connections to a service (EAGAIN past
+    them, however often it retries), so a bystander connecting during the flood is
+    served; the flooder's count goes when it exits. Before the bound the flooder took
+    all 959 slots a server lets others fill and the bystander met EAGAIN."""
     k = _run(flood_main, until=2_000_000_000, ends=("deadlock",))  # the server serves on
-    incoming = MAX_ENDPOINTS - ENDPOINT_RESERVE
-    assert f"steady {sum(range(1, 21))}" in k.console
-    assert f"flooder {incoming - 1} EAGAIN" in k.console
-    assert k.statistics().channels.refused >= 1
+    assert (f"flooder {RPC_CONNECTIONS} {RPC_CONNECTIONS} ['EAGAIN'] "
+            f"{FLOOD_TRIES - RPC_CONNECTIONS}") in k.console
+    assert f"bystander True {sum(range(1, 21))}" in k.console
+    assert "flooder call 42" in k.console and "late 7" in k.console
+    assert k.faults == []
+    exited = {name: status for _pid, name, status in k.exits}
+    assert exited == {"bystander": 0, "flooder": 0, "late": 0, "init": 0}
+    server_pid = _service(k).server
+    assert _service(k).clients.total() == 0         # every client's count is gone
+    assert k.channels.held(server_pid) == 0         # and its ends left the server's table
+
+
+def churner(os: Any) -> None:
+    """Connects, calls once, exits: the connection must not stay in the server's table."""
+    h = os.rpc_connect("svc")
+    os.rpc_call(h, 1)
+
+
+def churn_main(os: Any) -> None:
+    os.spawn(server, name="server")
+    os.yield_()
+    for _ in range(MAX_ENDPOINTS):              # more than the server's table holds
+        os.wait(os.spawn(churner))
+    os.wait(os.spawn(late_client, name="late"))
+    os.exit(0)
+
+
+def test_connections_of_exited_clients_leave_the_servers_table() -> None:
+    """A closed connection's server end is closed when the server sees it, so a
+    thousand clients one after another never fill the table (before: each left its
+    end there for ever, and the 960th met EAGAIN)."""
+    k = _run(churn_main, until=20_000_000_000, ends=("deadlock",))
+    assert "late 7" in k.console and k.faults == []
+    assert k.channels.held(_service(k).server) == 0
+    assert _service(k).clients.total() == 0
 
 
 def test_a_send_moving_endpoints_past_the_receivers_room_moves_nothing() -> None:

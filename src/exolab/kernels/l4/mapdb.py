@@ -19,7 +19,21 @@ destination before anything changes (a :class:`SyscallError`, nothing
 changed). Every change to a space's view calls ``on_change(space, vpn, ppn,
 writable)`` (``ppn`` None: removed), which the kernel turns into a page-table
 store and a TLB invalidation. Invariant (:meth:`check`): each node holds its
-parent's frame with no more rights than its parent; every root is sigma0's.
+parent's frame with no more rights than its parent, one level below it; every
+root is sigma0's.
+
+Cost: nothing walks more of a tree than the operation touches. A map or grant
+into an empty destination is O(1): the mapper's node is found by its (space,
+vpn) key and the child hangs below it (a node's children are an insertion-ordered
+dict, so a removal is O(1) too, not a scan of its siblings). The one walk decode
+needs is the cycle check when the destination already holds a mapping of the
+*same* frame from *higher* in the tree: replacing it would remove the source
+itself if it is the source's ancestor (refused, EINVAL). That test climbs from
+the source towards the destination's depth and, in step, walks the destination's
+subtree (which the replacement removes anyway), stopping when either answers:
+O(min(depth gap, subtree)). ``statistics().walked`` counts the nodes it visits.
+flush and unmap visit exactly the subtree they remove (or, ``write_only``, that
+they restrict); statistics() is O(1).
 
 Interface::
 
@@ -50,7 +64,7 @@ OnChange = Callable[[int, int, "int | None", bool], None]
 class MapNode:
     """One space's mapping of one frame, with where it came from."""
 
-    __slots__ = ("space", "vpn", "ppn", "writable", "parent", "children")
+    __slots__ = ("space", "vpn", "ppn", "writable", "parent", "children", "depth")
 
     def __init__(self, space: int, vpn: int, ppn: int, writable: bool,
                  parent: "MapNode | None") -> None:
@@ -59,7 +73,10 @@ class MapNode:
         self.ppn = ppn                      # frame (the root's, all the way down)
         self.writable = writable            # rights: never more than the parent's
         self.parent = parent                # the mapper (None: a sigma0 root)
-        self.children: list[MapNode] = []   # spaces this one mapped the page to
+        self.children: dict[MapNode, None] = {}  # spaces this one mapped the page to
+        #   (insertion-ordered: mapping order; a dict, so a removal is O(1))
+        self.depth: int = 0 if parent is None else parent.depth + 1  # fixed: a grant
+        #   keeps the node's place in the tree, a removal takes its subtree
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +88,16 @@ class MapDBStats:
     grants: int
     flushes: int
     removed: int                # mappings taken away by flush/unmap/drop
+    walked: int = 0             # nodes map/grant's cycle check visited (0 per map
+                                # into an empty destination, whatever the depth)
 
 
 class MappingDB:
     """Trees of mappings per frame, rooted in sigma0; see the module docstring."""
 
     __slots__ = ("sigma0", "frames", "on_change", "_nodes", "_gone", "_maps",
-                 "_grants", "_flushes", "_removed", "_by_space")
+                 "_grants", "_flushes", "_removed", "_by_space", "_derived",
+                 "_walked")
 
     def __init__(self, sigma0: int, frames: range, on_change: OnChange) -> None:
         if type(frames) is not range or frames.step != 1:
@@ -90,6 +110,8 @@ class MappingDB:
         self._gone: set[int] = set()                # sigma0 frames granted away
         self._by_space: dict[int, set[int]] = {}    # space -> vpns it holds (index)
         self._maps = self._grants = self._flushes = self._removed = 0
+        self._derived = 0                           # nodes with a parent (statistics)
+        self._walked = 0                            # nodes the cycle check visited
 
     # -- lookups -------------------------------------------------------------------
 
@@ -153,13 +175,45 @@ class MappingDB:
         if dst == self.sigma0:
             raise SyscallError("EPERM", "nothing is mapped into sigma0", vpn=dvpn)
         old = self._nodes.get((dst, dvpn))
-        n: MapNode | None = src
-        while n is not None:
-            if n is old:
-                raise SyscallError("EINVAL", "the destination is the source's own origin",
-                                   space=dst, vpn=dvpn)
-            n = n.parent
+        if old is not None and (old is src or (
+                old.ppn == src.ppn and old.depth < src.depth and self._above(old, src))):
+            raise SyscallError("EINVAL", "the destination is the source's own origin",
+                               space=dst, vpn=dvpn)
         return old
+
+    def _above(self, old: MapNode, node: MapNode) -> bool:
+        """Whether ``old`` is an ancestor of ``node`` (same frame, ``old`` shallower).
+
+        Climbs from ``node`` towards ``old``'s depth and, a step at a time, walks
+        ``old``'s subtree: the climb answers yes at ``old``'s depth, the subtree walk
+        answers no when it ends without meeting ``node``. Either bound suffices, so
+        the cost is the smaller: O(min(depth gap, size of ``old``'s subtree))."""
+        up, gap = node, node.depth - old.depth
+        stack = [iter(old.children)]                # the subtree walk, lazily
+        walked = 0
+        try:
+            while True:
+                if gap == 0:
+                    return up is old
+                parent = up.parent
+                if parent is None:                  # not reached: depths say old is above
+                    return False
+                up, gap = parent, gap - 1
+                walked += 1
+                while stack:
+                    n = next(stack[-1], None)
+                    if n is None:
+                        stack.pop()
+                        continue
+                    walked += 1
+                    if n is node:
+                        return True
+                    stack.append(iter(n.children))
+                    break
+                else:
+                    return False                    # the subtree ended: not in it
+        finally:
+            self._walked += walked
 
     # -- invoke --------------------------------------------------------------------
 
@@ -170,7 +224,8 @@ class MappingDB:
         if old is not None:
             self._remove(old)
         child = MapNode(dst, dvpn, node.ppn, bool(writable) and node.writable, node)
-        node.children.append(child)
+        node.children[child] = None
+        self._derived += 1
         self._nodes[(dst, dvpn)] = child
         self._index(dst, dvpn)
         self._maps += 1
@@ -238,16 +293,18 @@ class MappingDB:
         """Remove ``node`` and its subtree (leaves first); the number removed."""
         gone = [*_below(node), node]
         if node.parent is not None:
-            node.parent.children.remove(node)
+            del node.parent.children[node]
         for n in reversed(gone[:-1]):
-            n.children = []
+            n.children = {}
         for n in gone:
             del self._nodes[(n.space, n.vpn)]
             self._unindex(n.space, n.vpn)
             if n.parent is None:            # a granted root of a dropped space:
                 self._gone.discard(n.ppn)   # the frame goes back to sigma0
+            else:
+                self._derived -= 1
             self.on_change(n.space, n.vpn, None, False)
-        node.children = []
+        node.children = {}
         self._removed += len(gone)
         return len(gone)
 
@@ -256,6 +313,7 @@ class MappingDB:
     def check(self) -> None:
         """Raise KernelPanic unless every node agrees with its parent and the index."""
         roots: set[int] = set()
+        derived = 0
         for (space, vpn), n in self._nodes.items():
             if (n.space, n.vpn) != (space, vpn) or vpn not in self._by_space.get(space, ()):
                 raise KernelPanic("mapdb: index disagrees", space=space, vpn=vpn)
@@ -265,20 +323,32 @@ class MappingDB:
                         (space == self.sigma0) != (n.ppn not in self._gone):
                     raise KernelPanic("mapdb: a frame with a bad root", space=space,
                                       vpn=vpn)
+                if n.depth != 0:
+                    raise KernelPanic("mapdb: a root below the top", space=space, vpn=vpn)
                 roots.add(n.ppn)
                 continue
+            derived += 1
             if self._nodes.get((p.space, p.vpn)) is not p or n not in p.children:
                 raise KernelPanic("mapdb: a node whose source lost the page",
                                   space=space, vpn=vpn)
+            if n.depth != p.depth + 1:
+                raise KernelPanic("mapdb: a node at the wrong depth", space=space, vpn=vpn)
             if n.ppn != p.ppn or (n.writable and not p.writable):
                 raise KernelPanic("mapdb: more than the source has", space=space, vpn=vpn)
+        for (space, vpn), n in self._nodes.items():     # every child link points back
+            for c in n.children:
+                if c.parent is not n or self._nodes.get((c.space, c.vpn)) is not c:
+                    raise KernelPanic("mapdb: a child that is not the node's",
+                                      space=space, vpn=vpn)
         if sum(len(v) for v in self._by_space.values()) != len(self._nodes):
             raise KernelPanic("mapdb: the per-space index holds stale pages")
+        if derived != self._derived:
+            raise KernelPanic("mapdb: the count of mappings is stale")
 
     def statistics(self) -> MapDBStats:
         """Return a frozen snapshot of the database's counters."""
-        nodes = sum(1 for n in self._nodes.values() if n.parent is not None)
-        return MapDBStats(nodes, self._maps, self._grants, self._flushes, self._removed)
+        return MapDBStats(self._derived, self._maps, self._grants, self._flushes,
+                          self._removed, self._walked)
 
 
 def _below(node: MapNode) -> list[MapNode]:

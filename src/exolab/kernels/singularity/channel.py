@@ -37,7 +37,9 @@ EAGAIN, as Singularity's sends never block; an endpoint moving to another SIP
 (in a message, at a connect, to a new SIP) is EAGAIN when that SIP holds
 ``max_per_owner - reserve`` endpoints, so endpoints others push at a SIP can
 never take the last ``reserve`` of its own (``create`` may use them: EMFILE
-past ``max_per_owner``). Closing an endpoint closes, with a work list, every
+past ``max_per_owner``); a send moving exchange-heap blocks (its own, or queued
+behind endpoints it moves) to another SIP is ENOMEM past that SIP's quota
+(:meth:`ExchangeHeap.admit`). Closing an endpoint closes, with a work list, every
 endpoint queued undelivered behind it and frees the blocks queued there.
 
 What waits at an endpoint is owned with it (:mod:`.endpoints`): a send
@@ -72,6 +74,8 @@ Interface::
       poll(owner, ep) -> bool          close(owner, ep)      side(owner, ep) -> str
       give(owner, ep, to) -> Endpoint  sleep_any(cpu, owner, eps, *queues)
       alive(owner, ep) -> bool         contract_of(owner, ep) -> str
+      connected(ep) -> bool            kernel: ``ep`` and its peer both open
+      held(owner) -> int               endpoints ``owner`` holds now
       queued(owner, ep) -> int         close_all(owner) -> int
       pending(owner, ep) -> (name, args) | None   the last sent, still unreceived
       statistics() -> ChannelStats
@@ -305,6 +309,8 @@ class Channels:
             raise SyscallError("EAGAIN", "the peer's queue is full", limit=peer.limit)
         if moving and peer.owner != owner:
             self.room(peer.owner, n_moving)
+        if peer.owner != owner:
+            self._admit_blocks(args, moving, peer.owner)
         if conf is not None:                    # last check: it advances the state
             is_block, is_endpoint = self._predicates(owner)
             try:
@@ -322,6 +328,15 @@ class Channels:
         if peer.sleepers:
             self._sched.wakeup(peer.sleepers)
         return 0
+
+    def _admit_blocks(self, args: tuple[Any, ...], moving: list[End], to: int) -> None:
+        """ENOMEM unless ``to``'s exchange-heap quota holds every block a send moves
+        there: its arguments' and those queued behind the endpoints it moves."""
+        blocks = [a for a in args if type(a) is Block]
+        for m in moving:
+            blocks += cargo(m, self._ends)[1]
+        if blocks:
+            self._heap.admit(to, blocks)
 
     def _invoke_args(self, owner: int, args: tuple[Any, ...],
                      dest: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
@@ -398,6 +413,16 @@ class Channels:
         """Whether ``ep``'s peer is still open (a message may still come)."""
         end = self._end(owner, ep, "alive")
         return bool(end.queue) or (end.peer is not None and not end.peer.closed)
+
+    def connected(self, ep: object) -> bool:
+        """Whether ``ep`` (whoever holds it: the kernel asks) and its peer are both open."""
+        end = self._ends.get(ep._id) if type(ep) is Endpoint else None
+        return (end is not None and end.handle is ep and not end.closed
+                and end.peer is not None and not end.peer.closed)
+
+    def held(self, owner: int) -> int:
+        """How many endpoints ``owner`` holds."""
+        return len(self._per_owner.get(owner, ()))
 
     def poll(self, owner: int, ep: object) -> bool:
         """Whether a message waits at ``ep``."""

@@ -18,9 +18,10 @@ Every owner has a quota of pages (``set_quota``; ``quota`` by default), and
 the heap as a whole at most ``max_pages``: an allocation or a growth past
 either is ENOMEM. *Reserved* blocks (an ABI pipe's: one page each, on a
 frame the pipe reserved when it was made) are outside both: they cannot fail
-and cannot be starved. A transfer moves the pages to the receiver's account without
-a check (the receiver chose to receive them; its own allocations then fail
-until it frees).
+and cannot be starved. A send between SIPs first asks :meth:`ExchangeHeap.admit`
+whether the receiver's account has room for the pages it moves (ENOMEM, to the
+sender, if not: nobody can push a SIP past its quota and so starve its own
+allocations); the transfer itself then moves the pages without a check.
 
 The bytes are reached through a *pager* (the kernel's, with paging on: the
 isolation knob): ``map(frames)`` when frames join the heap (page-table
@@ -39,6 +40,8 @@ Interface::
       reserve(pages)   unreserve(pages)  frames set aside for reserved blocks
       read(owner, handle) -> bytes       write(owner, handle, data)
       size(owner, handle) -> int         free(owner, handle)
+      admit(to, handles)                 ENOMEM unless ``to``'s quota holds the pages
+                                         of the live blocks ``handles`` (reserved: none)
       transfer(owner, handle, to) -> Block    the old handle dies
       rehome(handle, frm, to)            a queued block's account moves with its
                                          endpoint (kernel; the handle stays)
@@ -309,6 +312,19 @@ class ExchangeHeap:
     def check(self, owner: int, handle: object) -> None:
         """Fault unless ``owner`` holds ``handle`` live (the decode of a send)."""
         self._entry(owner, handle, "send")
+
+    def admit(self, to: int, handles: list[Any]) -> None:
+        """ENOMEM unless ``to`` may take the pages of the live blocks ``handles`` (its
+        quota; reserved blocks take none), before a send moves them there."""
+        pages = 0
+        for h in handles:
+            entry = self._blocks.get(h._id) if type(h) is Block else None
+            if entry is not None and entry.handle is h and not entry.reserved:
+                pages += len(entry.frames)
+        if pages and self._pages_of.get(to, 0) + pages > self.quota_of(to):
+            self._over += 1
+            raise SyscallError("ENOMEM", "the receiver's exchange-heap quota is full",
+                               pages=pages, quota=self.quota_of(to))
 
     def transfer(self, owner: int, handle: object, to: int) -> Block:
         """Move ``owner``'s block to ``to``: the old handle dies, the new one is returned."""

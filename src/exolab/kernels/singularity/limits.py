@@ -4,14 +4,15 @@ Interface::
 
     MAX_SIPS, MAX_THREADS, MAX_THREADS_PER_SIP, MAX_FDS,
     HEAP_PAGES, MAX_HEAP_PAGES, EXHEAP_MAX_PAGES, EXHEAP_QUOTA_PAGES, MAX_ENDPOINTS,
-    ENDPOINT_RESERVE, MAX_QUEUED, PIPE_BUFFER
+    ENDPOINT_RESERVE, MAX_QUEUED, PIPE_BUFFER, RPC_CONNECTIONS
     LIMITS                      the ABI-visible bounds (the declaration's ``limits``)
 """
 from __future__ import annotations
 
 __all__ = ["MAX_SIPS", "MAX_THREADS", "MAX_THREADS_PER_SIP", "MAX_FDS",
            "HEAP_PAGES", "MAX_HEAP_PAGES", "EXHEAP_MAX_PAGES", "EXHEAP_QUOTA_PAGES",
-           "MAX_ENDPOINTS", "ENDPOINT_RESERVE", "MAX_QUEUED", "PIPE_BUFFER", "LIMITS"]
+           "MAX_ENDPOINTS", "ENDPOINT_RESERVE", "MAX_QUEUED", "PIPE_BUFFER", "RPC_CONNECTIONS",
+           "LIMITS"]
 
 MAX_SIPS = 16_384               # live and unreaped SIPs (EAGAIN beyond)
 MAX_THREADS = 32_768            # kernel threads of every SIP (EAGAIN beyond)
@@ -28,5 +29,10 @@ ENDPOINT_RESERVE = 64           # of those, endpoints moved in from elsewhere ne
 MAX_QUEUED = 64                 # messages waiting unreceived at one endpoint (a send
 #                                 past it: EAGAIN; a pipe's ends: PIPE_BUFFER)
 PIPE_BUFFER = 4_096             # bytes an ABI pipe holds; a writer past it sleeps
+RPC_CONNECTIONS = 16            # live rpc connections one client SIP may hold to one
+#                                 service (EAGAIN beyond): each takes a slot of the
+#                                 server's endpoint table, and without a bound one
+#                                 client could take all MAX_ENDPOINTS - ENDPOINT_RESERVE
+#                                 and lock every other client out of the service
 
 LIMITS = {"max_fds": MAX_FDS, "live_processes": MAX_SIPS, "pipe_buffer": PIPE_BUFFER}

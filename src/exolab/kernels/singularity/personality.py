@@ -31,8 +31,10 @@ from exolab.kernels.common.args import word as rpc_word
 from exolab.kernels.common.exitstatus import exit_value
 from exolab.kernels.common.personality import Personality
 from exolab.kernels.singularity.channel import Endpoint
+from exolab.kernels.singularity.connections import Clients
 from exolab.kernels.singularity.exheap import Block
-from exolab.kernels.singularity.limits import MAX_FDS, MAX_HEAP_PAGES, PIPE_BUFFER
+from exolab.kernels.singularity.limits import (MAX_FDS, MAX_HEAP_PAGES, PIPE_BUFFER,
+                                               RPC_CONNECTIONS)
 from exolab.kernels.common.park import Parking, thread_of
 from exolab.machine.threads import ThreadExit
 
@@ -47,14 +49,16 @@ def _refused(call: str) -> SyscallError:
 
 
 class _Service:
-    """An rpc name: its server SIP, the connections handed to it, its sleepers."""
+    """An rpc name: its server SIP, the connections handed to it, its sleepers, and
+    its clients' live connections (bounded per client: :mod:`.connections`)."""
 
-    __slots__ = ("server", "conns", "sleepers")
+    __slots__ = ("server", "conns", "sleepers", "clients")
 
-    def __init__(self, server: int) -> None:
+    def __init__(self, server: int, clients: Clients) -> None:
         self.server = server
         self.conns: list[Endpoint] = []
         self.sleepers: list[Any] = []
+        self.clients = clients
 
 
 class _Pipe:
@@ -474,7 +478,8 @@ class SipOS(Personality):
         services = self._k.services
         if name in services:
             raise SyscallError("EINVAL", "name already served", name=name)
-        svc = services[name] = _Service(self._pid)
+        svc = services[name] = _Service(self._pid, Clients(self._ch.connected,
+                                                           RPC_CONNECTIONS))
         self._k.sched.wakeup(_connect_waiters(self._k))
         served = 0
         try:
@@ -495,8 +500,15 @@ class SipOS(Personality):
                 del services[name]
 
     def _next_call(self, cpu: Any, svc: _Service) -> Endpoint | None:
-        """A connection with a call waiting, or None after a wait (closed ones dropped)."""
-        svc.conns = [ep for ep in svc.conns if self._ch.alive(self._pid, ep)]
+        """A connection with a call waiting, or None after a wait (closed ones dropped,
+        and their ends closed: they leave the server's table)."""
+        conns = []
+        for ep in svc.conns:
+            if self._ch.alive(self._pid, ep):
+                conns.append(ep)
+            else:
+                self._ch.close(self._pid, ep)
+        svc.conns = conns
         for ep in svc.conns:
             if self._ch.poll(self._pid, ep):
                 return ep
@@ -515,9 +527,11 @@ class SipOS(Personality):
             if name not in k.services and getattr(k, "connect_failed", False):
                 raise SyscallError("ESRCH", "nobody serves this name", name=name)
         svc = k.services[name]
+        svc.clients.admit(self._pid)            # EAGAIN: this client holds too many
         self._ch.room(svc.server, 1)            # EAGAIN: the server holds too many
         exp, imp = self._ch.create(self._pid, shared=True)  # rpc handles: the SIP's
         svc.conns.append(self._ch.give(self._pid, exp, svc.server))
+        svc.clients.add(self._pid, imp)
         k.sched.wakeup(svc.sleepers)
         handle = len(self._rpc) + 1
         self._rpc[handle] = imp
@@ -693,9 +707,12 @@ def _connect_waiters(k: Any) -> list[Any]:
 
 def release(k: Any, sip: Any) -> None:
     """``sip`` exited (its endpoints closed, its blocks freed): drop the names it
-    served (their connects fail or wait) and its pipes' reservations."""
+    served (their connects fail or wait), its connections' counts and its pipes'
+    reservations."""
     for name in [n for n, s in k.services.items() if s.server == sip.pid]:
         del k.services[name]
+    for svc in k.services.values():
+        svc.clients.drop(sip.pid)
     os = sip.personality
     if os is not None:
         for pipe in {id(p): p for p in os._pipes.values()}.values():
