@@ -206,28 +206,42 @@ def test_name_calls_take_exact_ints(name: str) -> None:
 
 
 def test_filling_the_kernel_buffer_zone_cannot_stop_unix_calls() -> None:
+    """Three hogs, each to its quota (16 pages) where the zone lets it: together
+    they take every page user sends may (the third finds the zone empty), and
+    UNIX calls, theirs and a bystander's, still run on the reserve."""
     out: dict[str, Any] = {}
 
-    def hog(os: Any) -> int:
+    def hog(os: Any, i: int) -> int:
         errors = set()
-        for _ in range(8):          # 8 ports x 16 two-page messages: past the zone
+        for _ in range(8):          # 8 ports x 16 two-page messages: past the quota
             p = os.port_insert_send(os.port_allocate())
             for _ in range(16):
                 try:
                     os.msg_send(p, bytes(5000))
                 except SyscallError as ex:
                     errors.add(ex.errno)
-        out["hog"] = sorted(errors)
-        out["hog_getpid"] = os.getpid() > 0
+        out["hog%d" % i] = sorted(errors)
+        out["hog%d_getpid" % i] = os.getpid() > 0
+        while "done" not in out:
+            os.thread_yield()       # holds its messages until told
         return 0
 
     def main(os: Any) -> int:
-        os.wait(os.spawn(hog))
+        hogs = []
+        for i in range(3):
+            hogs.append(os.spawn(hog, i))
+            while "hog%d" % i not in out:
+                os.yield_()
         out["pipe"] = os.write(os.pipe()[1], b"still served")
+        out["done"] = True
+        for h in hogs:
+            os.wait(h)
         return 0
 
     k = boot(main)
-    assert out == {"hog": ["ENOMEM"], "hog_getpid": True, "pipe": 12}
+    assert out == {"hog0": ["EAGAIN"], "hog1": ["EAGAIN"], "hog2": ["ENOMEM"],
+                   "hog0_getpid": True, "hog1_getpid": True, "hog2_getpid": True,
+                   "pipe": 12, "done": True}
     z = k.ipc.statistics().zone
     assert z.allocated == z.freed and not k.faults
 
@@ -806,12 +820,13 @@ def test_send_once_notifications_take_no_kernel_buffers() -> None:
 
 def _cycler(os: Any, out: dict[str, Any]) -> int:
     """Tries to queue receive rights in a cycle (two ports, then three), and exits
-    with a legal chain in flight."""
+    with legal chains in flight (5 rounds of 3 one-page kmsgs: inside its quota;
+    two cyclers run, one after the other)."""
     def move(dest: int, carried: int) -> Any:
         return os.msg_send(dest, b"", 0, ((msg.MOVE_RECEIVE, carried),))
 
     refused = []
-    for _ in range(10):
+    for _ in range(5):
         p, q, r = (os.port_allocate() for _ in range(3))
         for n in (p, q, r):
             os.port_insert_send(n)
@@ -820,12 +835,14 @@ def _cycler(os: Any, out: dict[str, Any]) -> int:
         move(q, r)                      # r's on q (q in flight on p): a chain
         refused.append(errno(move, r, p))       # p's on r: p -> r -> q -> p
         os.msg_send(r, bytes(2000))     # a message in the chain's last queue
-    out["refused"] = sorted(set(refused)), len(refused)
+    before = out.get("refused", ([], 0))
+    out["refused"] = sorted(set(refused) | set(before[0])), len(refused) + before[1]
     return 0
 
 
 def _cycle_main(os: Any, attack: bool, log: list[Any], out: dict[str, Any]) -> int:
     if attack:
+        os.wait(os.spawn(_cycler, out))
         os.wait(os.spawn(_cycler, out))
     _echo_pair(os, log)
     return 0
@@ -953,3 +970,163 @@ def test_a_moved_receive_right_leaves_its_set_and_a_right_moves_once() -> None:
     assert out["send_twice_one_ref"] == "EINVAL"
     z = k.ipc.statistics().zone
     assert z.allocated == z.freed
+
+
+def _quota_hog(os: Any, out: dict[str, Any]) -> int:
+    """Sends one-page messages round-robin to four ports of its own that it never
+    receives from, and keeps trying (yielding between tries) until told to stop:
+    without a quota 44 of them take every page user sends may."""
+    ports = [os.port_insert_send(os.port_allocate()) for _ in range(4)]
+    sent, errors, i = 0, set(), 0
+    while "done" not in out and i < 2000:       # (bounded: a run never hangs)
+        try:
+            os.msg_send(ports[i % 4], bytes(4000))      # 24 + 4 + 4000 bytes: one page
+            sent += 1
+        except SyscallError as ex:
+            errors.add(ex.errno)
+            out["full"] = True
+        i += 1
+        if i > 60:
+            os.thread_yield()
+    out["hog"] = sent, sorted(errors), "done" in out
+    return 0
+
+
+def _quota_bystander(os: Any) -> int:
+    """Three rpc_calls and three message round trips to a server of its own."""
+    h = os.rpc_connect("echo")
+    words = [os.rpc_call(h, i) for i in range(3)]
+    dest = _lookup(os, "bystander")
+    trips = [os.msg_rpc(dest, b"m%d" % i)[1] for i in range(ROUNDS)]
+    os.print("bystander", words, trips)
+    return 0
+
+
+def _quota_main(os: Any, attack: bool, out: dict[str, Any]) -> int:
+    if attack:
+        hog = os.spawn(_quota_hog, out, name="hog")
+        while "full" not in out:
+            os.yield_()
+    servers = [os.spawn(_echo_server), os.spawn(_bystander_server, name="server")]
+    for _ in range(5):
+        os.yield_()
+    os.wait(os.spawn(_quota_bystander, name="bystander"))
+    for s in servers:
+        os.wait(s)
+    out["done"] = True
+    if attack:
+        os.wait(hog)
+    return 0
+
+
+def _quota_run(attack: bool, out: dict[str, Any]) -> tuple[Any, int]:
+    """Boot ``_quota_main``; return the kernel and the zone's free pages at boot."""
+    from exolab.kernels.mach import MachKernel
+    from exolab.machine.machine import Machine
+    k = MachKernel(Machine("dec5000"))
+    k.boot(_quota_main, attack, out)
+    start = k.ipc.statistics().zone.free_pages
+    k.run()
+    k.machine.close()
+    return k, start
+
+
+def test_a_task_past_its_kmsg_quota_cannot_starve_a_bystanders_rpc() -> None:
+    """The bug: one task queueing one-page messages nobody receives took the whole
+    shared zone, and a bystander's rpc_call failed ENOMEM. Now the hog stops at
+    KMSG_QUOTA pages with EAGAIN (however long it keeps trying), the bystander's
+    calls are exactly what they are alone, and the zone is whole after."""
+    k0, start0 = _quota_run(False, {})
+    out: dict[str, Any] = {}
+    k1, start1 = _quota_run(True, out)
+    expect = "bystander [1, 2, 3] [%s]" % ", ".join(repr(b"m%d!" % i) for i in range(ROUNDS))
+    for k in (k0, k1):
+        assert [line for line in k.console if line.startswith("bystander")] == [expect]
+        assert not k.faults
+    from exolab.kernels.mach.limits import KMSG_QUOTA
+    assert out["hog"] == (KMSG_QUOTA, ["EAGAIN"], True)    # its quota, then EAGAIN
+    q = k1.ipc.quota.statistics()
+    assert q.peak == KMSG_QUOTA and q.refused > 0
+    assert (q.tasks, q.pages) == (0, 0)                # every account gone with its task
+    assert k0.ipc.quota.statistics().refused == 0
+    for k, start in ((k0, start0), (k1, start1)):
+        z = k.ipc.statistics().zone
+        assert z.allocated == z.freed and z.free_pages == start
+        assert _zone_whole(k)
+
+
+def _greedy(os: Any, out: dict[str, Any]) -> int:
+    """A client that asks 20 times with a send-once reply right to a port of its own
+    and never receives the replies: it pays for each reply, so its own requests
+    stop at its quota; the server's replies (to it and to others) never fail."""
+    from struct import pack
+    dest = _lookup(os, "many")
+    mine = os.port_allocate()
+    asked, errors = 0, set()
+    for _ in range(20):
+        try:
+            os.mach_msg(pack("<IIIIII", msg.COPY_SEND | msg.MAKE_SEND_ONCE << 8,
+                             HEADER_SIZE + 8, dest, mine, 0, 0), msg.item_bytes(b"req!"),
+                        None, False)
+            asked += 1
+        except SyscallError as ex:
+            errors.add(ex.errno)
+        while "answered" not in out or out["answered"] < asked:
+            os.thread_yield()           # the server has answered every request
+    out["greedy"] = asked, sorted(errors)
+    while "done" not in out:
+        os.thread_yield()
+    return 0
+
+
+def _many_server(os: Any, n: int, out: dict[str, Any]) -> int:
+    port = os.port_allocate()
+    os.port_register("many", port)
+    failed = 0
+    out["answered"] = 0
+    for _ in range(n):
+        got = os.msg_receive(port)
+        try:
+            os.msg_reply(got[1], bytes(3000))           # a one-page reply
+        except SyscallError:
+            failed += 1
+        out["answered"] += 1
+    os.print("replies failed", failed)
+    return 0
+
+
+def _many_client(os: Any, log: list[Any]) -> int:
+    dest = _lookup(os, "many")
+    for _ in range(4):
+        log.append(len(os.msg_rpc(dest, b"hi")[1]))
+    return 0
+
+
+def _many_main(os: Any, out: dict[str, Any], log: list[Any]) -> int:
+    s = os.spawn(_many_server, 16 + 8, out, name="server")
+    for _ in range(5):
+        os.yield_()
+    g = os.spawn(_greedy, out)
+    while "greedy" not in out:
+        os.yield_()
+    clients = [os.spawn(_many_client, log) for _ in range(2)]
+    for c in clients:
+        os.wait(c)
+    os.wait(s)
+    out["done"] = True
+    os.wait(g)
+    return 0
+
+
+def test_a_reply_is_charged_to_the_client_that_made_its_send_once_right() -> None:
+    """A client that never receives its replies holds them against its own quota
+    (16 one-page replies, then its 17th request is EAGAIN); the server, replying
+    to it and to two other clients, is charged nothing and never fails."""
+    out: dict[str, Any] = {}
+    log: list[Any] = []
+    k = boot(_many_main, out, log)
+    assert out["greedy"] == (16, ["EAGAIN"])
+    assert log == [3000] * 8
+    assert [line for line in k.console if "replies" in line] == ["replies failed 0"]
+    assert not k.faults and _zone_whole(k)
+    assert k.ipc.quota.statistics().pages == 0

@@ -117,7 +117,8 @@ class IdleThreads:
         name = self._ports[proc.pid]
         cpu.charge(ipc.c_msg)
         try:
-            ipc.send(cpu, proc, msg.header(name, 0, HEADER_SIZE, msg.COPY_SEND), b"")
+            ipc.send(cpu, proc, msg.header(name, 0, HEADER_SIZE, msg.COPY_SEND), b"",
+                     quota=False)           # (a wake: not charged to the quota)
         except SyscallError:                # queue full, zone empty: cproc_create
             self.created += 1
             return None

@@ -19,7 +19,11 @@ held to the queue limit (its right is its slot, as ``ipc_mqueue_send``
 exempts it); a receive right may not be sent to a port whose own receive
 right it (transitively) carries (``ipc_port_check_circularity``), so no
 ports in flight are reachable from nothing; a receive dequeues only what the
-receiver's space has room for.
+receiver's space has room for. Each user kmsg's pages are charged to one task
+(:mod:`.quota`): the sender, or for a message sent on a send-once right the
+task that made the right (an RPC client pays for its reply); past
+``KMSG_QUOTA`` pages the send is ``EAGAIN`` and nothing changes. The charge
+ends when the kmsg is freed, and a task's exit drops its account.
 
 Every stage charges its path row (:mod:`.paths`) and touches its pages
 through the TLB (:mod:`.footprint`); a switch is the scheduler's (the
@@ -30,7 +34,8 @@ Interface::
     NOTIFY_SEND_ONCE           msg_id of the kernel's send-once notification
     Ipc(kernel)
       space(task) -> PortSpace                 (created on first use)
-      send(cpu, task, raw_header, body, privileged=False) -> Kmsg
+      send(cpu, task, raw_header, body, privileged=False, kobject=False, quota=True)
+                                               -> Kmsg
       receive(cpu, task, name, poll=False) -> Received
       send_kmsg(cpu, port, kmsg) -> None       (kernel-originated messages: the pager)
       kernel_kmsg(port, reply, reply_bits, msg_id, body, privileged=True) -> Kmsg
@@ -40,6 +45,7 @@ Interface::
       make_send(task, name) -> name
       pset_allocate(task) -> name  pset_add(task, set_name, port_name)
       drop_task(task)            statistics() -> IpcStats
+      quota                      the per-task ledger of kmsg pages (quota.Quotas)
     Received                   (msg_id, reply name, data, [names of port items])
 """
 from __future__ import annotations
@@ -51,8 +57,10 @@ from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.mach import message as msg
 from exolab.kernels.mach.footprint import (KDATA_PHYS, KDATA_VPN, UBUF_VPN, Footprint,
                                            FootprintStats)
-from exolab.kernels.mach.limits import HEADER_SIZE, KMSG_FIRST, KMSG_FRAMES, KMSG_RESERVE
+from exolab.kernels.mach.limits import (HEADER_SIZE, KMSG_FIRST, KMSG_FRAMES, KMSG_QUOTA,
+                                       KMSG_RESERVE)
 from exolab.kernels.mach.message import Kmsg, KmsgZone, ZoneStats
+from exolab.kernels.mach.quota import Quotas
 from exolab.kernels.mach.ports import (DEAD, PORT_SET, RECEIVE, SEND, SEND_ONCE, Port,
                                        PortSet, PortSpace, kill_port)
 
@@ -118,6 +126,7 @@ class Ipc:
         p = kernel.paths
         self.zone = KmsgZone(kernel.machine.memory,
                              range(KMSG_FIRST, KMSG_FIRST + KMSG_FRAMES), KMSG_RESERVE)
+        self.quota = Quotas(KMSG_QUOTA)
         self.fp = Footprint(kernel.machine.cpu, p)
         self.spaces: dict[int, PortSpace] = {}         # id(task) -> its space
         # a mach_msg trap: Mach's system-call path, then the message path proper
@@ -210,8 +219,8 @@ class Ipc:
     def _discard(self, kmsg: Kmsg) -> None:
         """Destroy a kmsg never received: free it; a receive right it carried dies,
         and each send-once right it held turns into a send-once notification."""
-        self.zone.free(kmsg)
-        rights, kmsg.rights = kmsg.rights, []
+        self._free(kmsg)
+        rights, kmsg.rights, kmsg.makers = kmsg.rights, [], []
         for port, bits in rights:
             if bits & RECEIVE and port.receiver is not None:
                 self._kill(port)        # a receive right in flight dies with it
@@ -220,6 +229,11 @@ class Ipc:
         reply, kmsg.reply = kmsg.reply, None
         if kmsg.reply_bits == SEND_ONCE and reply is not None:
             self._release_send_once(reply)
+
+    def _free(self, kmsg: Kmsg) -> None:
+        """Return ``kmsg``'s pages to the zone and its charge to its payer."""
+        self.quota.release(kmsg)
+        self.zone.free(kmsg)
 
     def consume(self, kmsg: Kmsg) -> None:
         """The kernel took ``kmsg`` off one of its own ports: destroy what it carries
@@ -243,28 +257,32 @@ class Ipc:
             self._wake(port)
 
     def drop_task(self, task: Any) -> None:
-        """A task ended: destroy every right it held (its receive rights kill ports)."""
+        """A task ended: destroy every right it held (its receive rights kill ports,
+        freeing what is queued there), then drop its quota account: kmsgs it sent
+        that are still queued elsewhere stay deliverable, charged to no one."""
         space = self.spaces.pop(id(task), None)
-        if space is None:
-            return
-        for name, entry in list(space.entries.items()):
-            space.remove(name)
-            if entry.bits & SEND_ONCE:
-                self._release_send_once(entry.obj)
-            if entry.bits & RECEIVE:
-                self._kill(entry.obj)
-            elif type(entry.obj) is PortSet:
-                for port in list(entry.obj.members):
-                    port.pset = None
+        if space is not None:
+            for name, entry in list(space.entries.items()):
+                space.remove(name)
+                if entry.bits & SEND_ONCE:
+                    self._release_send_once(entry.obj)
+                if entry.bits & RECEIVE:
+                    self._kill(entry.obj)
+                elif type(entry.obj) is PortSet:
+                    for port in list(entry.obj.members):
+                        port.pset = None
+        self.quota.drop(task)
 
     # -- sending --------------------------------------------------------------------
 
     def send(self, cpu: Any, task: Any, raw: Any, body: Any,
-             privileged: bool = False, kobject: bool = False) -> Kmsg:
+             privileged: bool = False, kobject: bool = False, quota: bool = True) -> Kmsg:
         """Decode a message from ``task`` completely, then copy it in and queue it;
         return the queued kmsg (``privileged``: the UX path, which may use the
         zone's reserve; ``kobject``: the destination is a port the kernel serves
-        itself, so the kmsg is handed to the kernel's server, not queued)."""
+        itself, so the kmsg is handed to the kernel's server, not queued;
+        ``quota`` False: a thread wake the kernel sends for the task, header-only
+        and at most one per wait port, not charged to the task's quota)."""
         space = self.space(task)
         fp, asid = self.fp, cpu.asid            # (the trap charged mach_msg_path)
         fp.text("trap", asid)
@@ -291,16 +309,29 @@ class Ipc:
         cpu.charge(self.c_item * len(items))
         carried = self._decode_rights(cpu, space, items, dest)
         _check_moves(space, hdr, carried)
-        if len(dest.queue) >= dest.qlimit and _NEEDS[hdr.rbits][1] != SEND_ONCE:
+        once = _NEEDS[hdr.rbits][1] == SEND_ONCE
+        if len(dest.queue) >= dest.qlimit and not once:
             raise SyscallError("EAGAIN", "the destination port's queue is full",
                                limit=dest.qlimit)      # (a send-once message is exempt)
+        payer = None if privileged or not quota else \
+            self._payer(task, dest_e, hdr.rbits, once)
+        pages = self.zone.pages_for(HEADER_SIZE + len(body))
+        if payer is not None:
+            self.quota.check(payer, pages)              # EAGAIN past the payer's quota
         kmsg = self._alloc(cpu, HEADER_SIZE + len(body), privileged)   # ENOMEM or a kmsg
+        if payer is not None:
+            self.quota.charge(payer, kmsg, pages)
+        if reply_bits == SEND_ONCE:                     # who pays for the reply
+            kmsg.reply_maker = task if hdr.lbits == msg.MAKE_SEND_ONCE else \
+                space.entries[hdr.local].maker
         self._copyin(cpu, task, kmsg, raw + body)           # invoke from here on
         kmsg.dest, kmsg.reply, kmsg.reply_bits, kmsg.msg_id = dest, reply, reply_bits, hdr.msg_id
         kmsg.layout = [(t, len(d) if t == msg.TYPE_BYTES else 0) for t, d in items]
         self._move_rights(space, hdr.remote, dest_e, hdr.rbits, hdr.local, hdr.lbits)
         for name, disp, entry in carried:
             kmsg.rights.append((entry.obj, _NEEDS[disp][1]))
+            kmsg.makers.append(task if disp == msg.MAKE_SEND_ONCE else
+                               entry.maker if disp == msg.MOVE_SEND_ONCE else None)
             if disp == msg.MOVE_RECEIVE:
                 entry.obj.transit = dest        # where its receive right now lies
             self._move_rights(space, name, entry, disp, 0, 0)
@@ -310,13 +341,27 @@ class Ipc:
         self.send_kmsg(cpu, dest, kmsg)
         return kmsg
 
+    def _payer(self, task: Any, dest_e: Any, rbits: int, once: bool) -> Any:
+        """The task a user message's pages are charged to: for a message on a
+        send-once right its maker while that task lives, else the sender."""
+        if once and rbits == msg.MOVE_SEND_ONCE:
+            maker = dest_e.maker
+            if maker is not None and self._alive(maker):
+                return maker
+        return task
+
+    def _alive(self, task: Any) -> bool:
+        """Whether ``task`` still has its name space (it has not ended)."""
+        s = self.spaces.get(id(task))
+        return s is not None and s.owner is task
+
     def kobject_reply(self, cpu: Any, request: Kmsg, data: bytes) -> None:
         """The kernel's server answers ``request`` in place (ipc_kobject_server): a
         reply kmsg is allocated and filled by the MIG routine, the request is
         destroyed, and the reply is queued on the request's reply port."""
         cpu.charge(self.c_alloc + self.c_free)
         reply_port = request.reply
-        self.zone.free(request)
+        self._free(request)
         self.received += 1
         if type(reply_port) is not Port or reply_port.dead:
             return                          # nobody to answer (a send-once right lost)
@@ -324,7 +369,7 @@ class Ipc:
 
     def kobject_drop(self, request: Kmsg) -> None:
         """Destroy a request the kernel's server will not answer (its caller ended)."""
-        self.zone.free(request)
+        self._free(request)
         self.received += 1
 
     def _decode_rights(self, cpu: Any, space: PortSpace, items: list[tuple[int, Any]],
@@ -399,11 +444,19 @@ class Ipc:
             done += take
 
     def kernel_kmsg(self, port: Port, reply: Port | None, reply_bits: int, msg_id: int,
-                    body: bytes, privileged: bool = True) -> Kmsg:
+                    body: bytes, privileged: bool = True, payer: Any = None) -> Kmsg:
         """A kmsg the kernel itself sends (a pager request: on behalf of the faulting
-        task, so not ``privileged``; ENOMEM if the zone is short)."""
+        task ``payer``, so not ``privileged``, charged to its quota and making its
+        send-once reply right in that task's name; EAGAIN past the quota, ENOMEM if
+        the zone is short)."""
         item = msg.item_bytes(body) if body else b""
+        pages = self.zone.pages_for(HEADER_SIZE + len(item))
+        if payer is not None:
+            self.quota.check(payer, pages)
         kmsg = self.zone.alloc(HEADER_SIZE + len(item), privileged)
+        if payer is not None:
+            self.quota.charge(payer, kmsg, pages)
+            kmsg.reply_maker = payer if reply_bits == SEND_ONCE else None
         self.zone.write(kmsg, bytes(HEADER_SIZE) + item)
         kmsg.dest, kmsg.reply, kmsg.reply_bits, kmsg.msg_id = port, reply, reply_bits, msg_id
         kmsg.layout = [(msg.TYPE_BYTES, len(body))] if body else []
@@ -501,12 +554,17 @@ class Ipc:
         if kmsg.reply is not None and not kmsg.reply.dead:   # (dead: MACH_PORT_DEAD)
             cpu.charge(self.c_insert)
             reply = space.insert(kmsg.reply, kmsg.reply_bits)
+            if kmsg.reply_bits == SEND_ONCE:
+                space.entries[reply].maker = kmsg.reply_maker
         names = []
-        for port, bits in kmsg.rights:
+        for i, (port, bits) in enumerate(kmsg.rights):
             cpu.charge(self.c_insert)
             if bits & RECEIVE:
                 port.receiver, port.transit = task, None
-            names.append(space.insert(port, bits))
+            name = space.insert(port, bits)
+            if bits & SEND_ONCE and i < len(kmsg.makers):
+                space.entries[name].maker = kmsg.makers[i]
+            names.append(name)
         for i in range(len(kmsg.ppns)):
             fp.data(KDATA_VPN + 0xC00 + (kmsg.ppns[i] & 0x3FF), asid)
             fp.user(UBUF_VPN + i, asid)
@@ -514,7 +572,7 @@ class Ipc:
         self._lines_copy(kmsg, fp.ubuf(task), kmsg.nbytes, into_kmsg=False)
         data = self._payload(self.zone.read(kmsg, 0, kmsg.nbytes)[HEADER_SIZE:], kmsg)
         cpu.charge(self.c_free)
-        self.zone.free(kmsg)
+        self._free(kmsg)
         self.received += 1
         return Received(kmsg.msg_id, reply, data, tuple(names))
 

@@ -17,6 +17,7 @@ Interface::
     HEADER_SIZE      bytes of the fixed message header
     KMSG_FIRST, KMSG_FRAMES, KMSG_RESERVE   the kernel-buffer zone: its frames (in the
                      kernel's reserved low memory) and the pages user sends leave free
+    KMSG_QUOTA       zone pages one task's queued messages may hold (EAGAIN past it)
     MAX_PAGERS       memory objects backed by user-level pagers, machine-wide
     LIMITS           name -> value, for the declaration and docs
 
@@ -27,7 +28,8 @@ from __future__ import annotations
 from exolab.kernels.monolithic.limits import LIMITS as _UX_LIMITS
 
 __all__ = ["MAX_NAMES", "QUEUE_LIMIT", "MAX_MSG", "MAX_ITEMS", "HEADER_SIZE",
-           "KMSG_FIRST", "KMSG_FRAMES", "KMSG_RESERVE", "MAX_PAGERS", "LIMITS"]
+           "KMSG_FIRST", "KMSG_FRAMES", "KMSG_RESERVE", "KMSG_QUOTA", "MAX_PAGERS",
+           "LIMITS"]
 
 MAX_NAMES = 65_536          # ipc_space entries per task (Mach 3: a growable table; bounded
                             # here so the UX server, one name per live process, holds 10k+)
@@ -40,6 +42,10 @@ KMSG_FIRST = 16             # the kmsg zone is kernel data: low frames 16..63 of
 KMSG_FRAMES = 48            # kernel's reserved 64 (monolithic KERNEL_FRAMES)
 KMSG_RESERVE = 4            # zone pages only the kernel and the UX path may take, so a
                             # task that queues messages everywhere cannot stop UNIX calls
+KMSG_QUOTA = 16             # zone pages charged to one task's queued kmsgs: a full port
+                            # queue (QUEUE_LIMIT) of one-page messages, or five of the
+                            # largest (3 pages); well under the 44 pages user sends may
+                            # take, so one hog leaves 28 and two still leave 12
 MAX_PAGERS = 256            # memory objects with an external pager
 
 #: every limit by name: the UX server's (the monolithic code's) and Mach's own
@@ -47,5 +53,6 @@ LIMITS: dict[str, int] = dict(_UX_LIMITS, **{
     "max_port_names": MAX_NAMES, "port_queue_limit": QUEUE_LIMIT,
     "max_message_bytes": MAX_MSG, "max_message_items": MAX_ITEMS,
     "message_header_bytes": HEADER_SIZE, "kmsg_frames": KMSG_FRAMES, "kmsg_reserve": KMSG_RESERVE,
+    "kmsg_quota": KMSG_QUOTA,
     "max_pagers": MAX_PAGERS,
 })

@@ -162,6 +162,10 @@ class Kmsg:
     msg_id: int = 0
     rights: list[tuple[Any, int]] = field(default_factory=list)   # (Port, bits) items
     layout: list[tuple[int, int]] = field(default_factory=list)   # (type, length) items
+    payer: Any = None                   # the task its pages are charged to (quota.py)
+    reply_maker: Any = None             # a send-once reply right's maker (who pays for
+                                        # the message it allows)
+    makers: list[Any] = field(default_factory=list)   # per item of ``rights``: its maker
 
 
 @dataclass(frozen=True, slots=True)

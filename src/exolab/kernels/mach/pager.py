@@ -122,7 +122,7 @@ class Pagers:
             raise terminate(self.k, proc, "SIGSEGV", vpn << 12)
         reply = ipc.new_port(KERNEL_TASK)
         try:
-            kmsg = self._request(cpu, b, vpn, reply)
+            kmsg = self._request(cpu, proc, b, vpn, reply)
         finally:
             ipc.kill_kernel_port(reply)
         if kmsg is None or proc.space.ptes.get(vpn) is not None:
@@ -134,18 +134,19 @@ class Pagers:
             raise terminate(self.k, proc, "SIGSEGV", vpn << 12)
         self._supply(cpu, proc, vpn, kmsg)
 
-    def _request(self, cpu: Any, b: Backing, vpn: int, reply: Port) -> Any:
+    def _request(self, cpu: Any, proc: Any, b: Backing, vpn: int, reply: Port) -> Any:
         """Send the data request with a send-once right to ``reply`` and sleep until
         the answer; return its kmsg (None: the send-once notification came, or the
         request found no kmsg: it is the faulting task's message, so it may not take
-        the zone's reserve, and a fault that cannot ask is unanswerable)."""
+        the zone's reserve and is charged to that task's quota, and a fault that
+        cannot ask is unanswerable)."""
         ipc = self.k.ipc
         offset = (vpn - b.start_vpn) << 12
         try:
             req = ipc.kernel_kmsg(b.pager, reply, SEND_ONCE, DATA_REQUEST,
-                                  _OFFSET.pack(offset), privileged=False)
-        except SyscallError:            # ENOMEM: the zone's user part is taken
-            return None
+                                  _OFFSET.pack(offset), privileged=False, payer=proc)
+        except SyscallError:            # ENOMEM: the zone's user part is taken (or
+            return None                 # EAGAIN: the faulting task's kmsg quota is)
         ipc.send_kmsg(cpu, b.pager, req)
         self.requests += 1
         while not reply.queue and not reply.notices:

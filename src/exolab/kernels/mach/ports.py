@@ -88,6 +88,8 @@ class Entry:
     obj: Any                            # a Port or a PortSet
     bits: int                           # right bits (RECEIVE | SEND | ...)
     urefs: int = 0                      # user references of SEND (and DEAD) rights
+    maker: Any = None                   # SEND_ONCE: the task that made the right (it
+                                        # pays for the one message the right allows)
 
 
 @dataclass(frozen=True, slots=True)

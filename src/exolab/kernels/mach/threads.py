@@ -125,7 +125,7 @@ class WaitPorts:
         cpu.charge(ipc.c_msg)
         raw = msg.header(name, 0, HEADER_SIZE, msg.COPY_SEND)
         try:
-            ipc.send(cpu, proc, raw, b"")
+            ipc.send(cpu, proc, raw, b"", quota=False)     # (a wake: not charged)
         except SyscallError as ex:
             if ex.errno != "EAGAIN" or len(port.queue) < WAKE_QLIMIT:
                 raise
