@@ -32,9 +32,14 @@ Helpers (not in ``__all__``: the hierarchy stays closed): ``safe_str(x)``,
 ``safe_repr(x)`` and ``type_name(x)`` render a value a program handed in without running code that
 may raise (a hostile ``__str__``/``__repr__``/``__format__``); an error's
 ``str()`` uses them for its fields, so formatting an error never raises.
+``safe_repr`` runs no program code at all and is bounded: builtin values are cut
+to size (``reprlib``), other objects shown by type name, so a ten-million-item
+list costs what its first few items do (it rendered whole before, in kernel
+mode, on error paths that then cut the text to 60 characters).
 """
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 from exolab.hostint import host_interrupted
@@ -73,9 +78,33 @@ def safe_str(x: Any) -> str:
     return x if type(x) is str else _render(x, str)
 
 
+_PLAIN = frozenset({int, bool, float, complex, str, bytes, bytearray, type(None), list,
+                    tuple, dict, set, frozenset, range})
+
+
+class _Bounded(reprlib.Repr):
+    """reprlib's bounded rendering, dispatched on the exact type: a builtin value is
+    shown cut to size, anything else (a program's class, a subclass of a builtin) as
+    ``<TypeName>``, so no program code runs and a huge value costs what its shown
+    part does."""
+
+    def repr1(self, x: Any, level: int) -> str:
+        if type(x) in _PLAIN:
+            return super().repr1(x, level)
+        return f"<{type_name(x)}>"
+
+
+_BOUNDED = _Bounded()
+_BOUNDED.maxstring = _BOUNDED.maxother = 240     # a long path shows whole
+_BOUNDED.maxlong = 60
+_BOUNDED.maxlist = _BOUNDED.maxtuple = _BOUNDED.maxset = _BOUNDED.maxfrozenset = 64
+_BOUNDED.maxdict = 32                           # a table of choices shows whole
+
+
 def safe_repr(x: Any) -> str:
-    """``repr(x)``, or a placeholder when ``x`` cannot be rendered (never raises)."""
-    return _render(x, repr)
+    """``repr(x)`` of a builtin value, bounded (long strings, ints and containers
+    cut, with ``...``); ``<TypeName>`` for any other object; never raises."""
+    return _render(x, _BOUNDED.repr)
 
 
 class ExolabError(Exception, metaclass=Sealed):

@@ -134,3 +134,45 @@ def test_the_tick_stops_when_nothing_is_ready_so_the_run_finishes() -> None:
 
     r = run(main, reason="deadlock")            # both asleep for ever: detected
     assert r.result.live_threads == 2
+
+
+def _pair(os: ABI, deadline: int, out: list[int]) -> None:
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    pid = os.fork(_bounce, a_r, b_w, deadline)
+    n = 0
+    while os.time() < deadline:
+        os.write(a_w, b"x")
+        os.read(b_r, 1)
+        n += 1
+    os.write(a_w, b"q")
+    os.wait(pid)
+    out.append(n)
+
+
+def _bounce(os: ABI, rfd: int, wfd: int, deadline: int) -> None:
+    while os.read(rfd, 1) == b"x":
+        os.write(wfd, b"y")
+
+
+def test_a_ping_pong_pair_gets_its_turns_and_not_the_cpu() -> None:
+    """Two processes waking each other through pipes cannot keep the processor from
+    a CPU-bound one beside them: it still gets at least a quarter of it."""
+    out: list[int] = []
+    done: list[int] = []
+
+    def main(os: ABI, k: Any) -> None:
+        deadline = os.time() + 60 * k.quantum
+        os.spawn(_pair, deadline, out)
+        hog = os.spawn(_spin, deadline, [])
+        while True:
+            pid, n = os.wait()
+            if pid == hog:
+                done.append(n)
+                break
+        os.wait()
+
+    k = run_inspected(main)
+    work = done[0] * STEP
+    assert work > 60 * k.quantum // 4           # at least a quarter of the CPU
+    assert out[0] > 0                           # and the pair made progress too
