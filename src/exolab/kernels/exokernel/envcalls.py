@@ -184,11 +184,14 @@ def sys_page_share(k: "Aegis", env: Environment, handles: Any,
     return [k.phys.share(c, target, rights).handle for c, rights in shares]
 
 
-def _share_item(k: "Aegis", item: Any) -> tuple[Capability, frozenset[str] | None]:
-    """Decode one PAGE_SHARE item: a handle, or (handle, rights) to give the new
-    owner only ``rights`` (a subset of the handle's; ``free`` is always added)."""
+def _share_item(k: "Aegis", item: Any) -> tuple[Capability, frozenset[str]]:
+    """Decode one PAGE_SHARE item: a handle, giving the new owner the handle's own
+    rights (never more: sharing does not amplify), or (handle, rights) to give it
+    only ``rights`` (a subset of the handle's, EPERM otherwise); ``free`` is
+    always added (it gives back only the new owner's own root)."""
     if type(item) is not tuple:
-        return checked(k.caps, k.cpu, k.c_cap, item, "page", _SHARE), None
+        cap = checked(k.caps, k.cpu, k.c_cap, item, "page", _SHARE)
+        return cap, cap.rights
     if len(item) != 2 or type(item[1]) not in (list, tuple, frozenset) or \
             len(item[1]) > MAX_RIGHTS:
         raise SyscallError("EINVAL", "a share item is a handle or (handle, rights)")

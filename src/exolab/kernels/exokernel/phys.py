@@ -6,8 +6,9 @@ receives the ppn and a root capability with every page right; it can list
 the pages it holds and give them back. A page may have several *owners*
 (co-owners after ``share``, as a forked child and its parent sharing a
 copy-on-write frame); each owner holds its own root capability and is
-accountable for the page; the page is free again when its last root is
-gone. Freeing or revoking a root breaks every binding made with it or with a
+accountable for the page (a shared root never carries a right the shared
+capability lacks, ``free`` -- giving back its own root -- aside); the page
+is free again when its last root is gone. Freeing or revoking a root breaks every binding made with it or with a
 capability derived from it. Pages are zeroed when allocated (nothing leaks
 between environments).
 
@@ -18,7 +19,8 @@ Interface::
                            the kernel: revoke(cap) breaks a root's bindings)
       alloc(env, ppn=None) -> Capability            ENOMEM / EAGAIN (taken)
       reserve(env, n)                               hold n free pages for env (ENOMEM)
-      share(cap, target, rights=None) -> Capability a root for another owner
+      share(cap, target, rights=None) -> Capability a root for another owner, with
+                           cap's rights or fewer (and free; EPERM: more)
       free(env, cap)                                give one root back
       take(env, ppn, why) -> Repossession | None    the abort protocol's repossession
       release_all(env)                              at destruction
@@ -135,23 +137,33 @@ class PhysPages:
               rights: frozenset[str] | None = None) -> Capability:
         """Make ``target`` a co-owner of ``cap``'s page; return its root capability.
 
-        With ``rights`` the new root carries only those (and ``free``): a
-        copy-on-write child gets a read-only root, so it cannot write a frame it
-        shares until it copies it; a root left the page's only owner regains
-        every page right (nobody else can reach the frame any more)."""
+        Sharing never amplifies: the new root carries ``cap``'s rights, or with
+        ``rights`` only those (a subset of ``cap``'s, EPERM otherwise), and
+        ``free`` -- which gives back only the new owner's own root: the frame
+        stays allocated while any other owner holds it, so ``free`` is no power
+        over the frame or its other owners. A copy-on-write child gets a
+        read-only root, so it cannot write a frame it shares until it copies it,
+        nor can any environment it shares that root with (a bare handle is never
+        every right); a root left the page's only owner regains every page right
+        (nobody else can reach the frame any more)."""
+        held = cap.rights
+        if rights is None:
+            rights = held
+        elif not rights <= held:
+            raise SyscallError("EPERM", "cannot share rights the capability lacks",
+                               handle=cap.handle, held=sorted(held), asked=sorted(rights))
         ppn = cap.obj
         mine = target.roots.get(ppn)
         if mine is not None:
             return mine
-        root = self.caps.mint("page", ppn, _ALL if rights is None
-                                else _with_free(rights), holder=target)
-        held = self._roots[ppn]
-        if isinstance(held, list):
-            root.pos = len(held)
-            held.append(root)
+        root = self.caps.mint("page", ppn, _with_free(rights), holder=target)
+        owners = self._roots[ppn]
+        if isinstance(owners, list):
+            root.pos = len(owners)
+            owners.append(root)
         else:
-            held.pos, root.pos = 0, 1
-            self._roots[ppn] = [held, root]
+            owners.pos, root.pos = 0, 1
+            self._roots[ppn] = [owners, root]
         target.roots[ppn] = root
         return root
 
