@@ -24,28 +24,14 @@ from exolab.kernels.spin.dispatch import Dispatcher, Owner
 from exolab.kernels.spin.limits import MAX_OWNER_CONTEXTS, MAX_OWNER_HANDLERS
 from exolab.machine.machine import Machine
 from exolab.runner import run_program
+
+from ..common import pipe_bystander
 from exolab.safe.load import load_function
 
 PAGE = 4096
-ROUNDS = 50
 
 
-def _echo(os: Any, rfd: int, wfd: int) -> None:
-    for _ in range(ROUNDS):
-        v = int.from_bytes(os.read(rfd, 4), "little")
-        os.write(wfd, (v + 1).to_bytes(4, "little"))
-
-
-def _bystander(os: Any) -> None:
-    a_r, a_w = os.pipe()
-    b_r, b_w = os.pipe()
-    pid = os.fork(_echo, a_r, b_w)
-    total = 0
-    for i in range(ROUNDS):
-        os.write(a_w, i.to_bytes(4, "little"))
-        total += int.from_bytes(os.read(b_r, 4), "little")
-    os.wait(pid)
-    os.print("bystander", total)
+_bystander = pipe_bystander
 
 
 def _load(os: Any, source: str) -> int:

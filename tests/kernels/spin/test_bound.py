@@ -25,8 +25,9 @@ from exolab.errors import SyscallError
 from exolab.kernels.spin.bound import Meter, Overrun
 from exolab.runner import run_program
 
+from ..common import pipe_bystander
+
 PAGE = 4096
-ROUNDS = 50
 SMALL_BOUND = 2_000_000                 # cycles: 15 ms at the alpha's 133 MHz
 BUDGET = 6 * SMALL_BOUND                # the bystander needs about 1.5 M of it
 
@@ -68,22 +69,7 @@ def Run():
 '''
 
 
-def _echo(os: Any, rfd: int, wfd: int) -> None:
-    for _ in range(ROUNDS):
-        v = int.from_bytes(os.read(rfd, 4), "little")
-        os.write(wfd, (v + 1).to_bytes(4, "little"))
-
-
-def _bystander(os: Any) -> None:
-    a_r, a_w = os.pipe()
-    b_r, b_w = os.pipe()
-    pid = os.fork(_echo, a_r, b_w)
-    total = 0
-    for i in range(ROUNDS):
-        os.write(a_w, i.to_bytes(4, "little"))
-        total += int.from_bytes(os.read(b_r, 4), "little")
-    os.wait(pid)
-    os.print("bystander", total)
+_bystander = pipe_bystander
 
 
 def _errno(ex: SyscallError) -> tuple[str, Any]:
