@@ -254,3 +254,188 @@ def test_on_aegis_a_process_with_another_principal_is_refused() -> None:
     assert out["take_name"] == "EEXIST" and out["take_block"] == "EBUSY"
     assert out["probe"] == "EPERM" and out["open"] == "EPERM"
     assert out["after"] == b"mine" * 500
+
+
+# -- adopt hands out bytes on disk: only before any tree is known (docs/xn.md) ----------
+
+SECRET = b"TOP-SECRET-ext2-data " * 400      # 8 blocks
+
+
+def _leaf_and_dir(xn: XN, who: int, blocks: list[int]) -> None:
+    """A hostile library's templates: a directory owning ``blocks`` (a constant)."""
+    acl = f"def acl(data, op, principal):\n    return principal == {who}\n"
+    xn.install_type("h leaf", acl + "def size(data):\n    return 1024\n")
+    xn.install_type("h dir", "def owns(data):\n    return ["
+                    + ", ".join(f"({b}, 'h leaf')" for b in blocks) + "]\n"
+                    + acl + "def size(data):\n    return 1024\n")
+
+
+def test_adopting_blocks_another_library_freed_reads_nothing(disk: dict[str, Any]) -> None:
+    """The prober's F2: ext2 writes then unlinks /secret; anyone settles the free
+    (sync); a hostile library adopts a "tree" whose constant ownership function
+    names the freed blocks. Refused (EPERM), nothing changes, and the hostile
+    library's own new blocks (register, alloc) read as zeros."""
+    xn, fs, dev = disk["xn"], disk["fs"], disk["dev"]
+    ino = fs.open("/secret", O_CREAT | O_RDWR)
+    fs.write(ino, 0, SECRET)
+    fs.close(ino)
+    fs.sync()
+    blk = [b for b in range(EXT2_BLOCKS) if b"TOP-SECRET" in bytes(dev.data[b * BS:(b + 1) * BS])]
+    assert len(blk) >= 8
+    fs.unlink("/secret")
+    fs.sync()
+    xn.sync()
+    assert all(xn.free_map.state(b) == 0 for b in blk)      # free, bytes still on disk
+    disk["image"] = bytes(dev.data[:BS * EXT2_BLOCKS])
+    roots, stats = xn.roots.roots(), xn.statistics()
+    root = xn.free_blocks(3500, 1)[0]
+    _leaf_and_dir(xn, HOSTILE, blk)
+    assert _errno(xn.adopt_root, HOSTILE, "steal", root, "h dir") == "EPERM"
+    assert _errno(xn.adopt_root, HOSTILE, "steal", blk[0], "h leaf") == "EPERM"
+    assert _errno(xn.load_root, HOSTILE, "steal") == "ENOENT"
+    assert _errno(xn.read, HOSTILE, blk[0], root) == "ENOENT"
+    assert _errno(xn.probe, blk[0]) == "EPERM"
+    after = xn.statistics()
+    assert xn.roots.roots() == roots and xn.held(HOSTILE) == 0
+    assert (after.free, after.used, after.pending) == (stats.free, stats.used, stats.pending)
+    # the bystander: exact, and ext2 still allocates
+    _bystander_exact(disk)
+    ino = fs.open("/after", O_CREAT | O_RDWR)
+    fs.write(ino, 0, b"x" * 2000)
+    fs.close(ino)
+    fs.sync()
+    assert verify(fs) == []
+    # what a hostile library may do instead: a new tree of its own, zeroed blocks
+    # (register, then alloc), even over a block that held the secret on disk
+    xn.sync()
+    left = [b for b in blk if xn.free_map.state(b) == 0]
+    assert left
+    for b in left[-1:]:
+        assert b"TOP-SECRET" in bytes(dev.data[b * BS:(b + 1) * BS])
+        xn.register_root(HOSTILE, "mine", b, "h dir")
+        xn.load_root(HOSTILE, "mine")
+        assert xn.reg.data(xn.reg.get(b)) == bytes(BS)
+        assert xn.held(HOSTILE) == 1
+
+
+def test_adopt_is_only_for_a_disk_with_no_known_tree() -> None:
+    """The probe's window: before the first root an image may be adopted; after a
+    root (even one since gone from memory: a crash of a volatile XN keeps it),
+    and on a disk holding XN's catalogue, adopt and probe are refused."""
+    xn = XN(MemoryDevice(BS, 64), HostPages())
+    _leaf_and_dir(xn, HOSTILE, [11, 12])
+    assert xn.probe(10) == bytes(BS)
+    assert xn.adopt_root(HOSTILE, "first", 10, "h dir") == 3
+    assert _errno(xn.adopt_root, HOSTILE, "second", 20, "h leaf") == "EPERM"
+    assert _errno(xn.probe, 20) == "EPERM"
+    assert xn.held(HOSTILE) == 3
+    xn.crash()
+    xn.recover()
+    assert xn.held(HOSTILE) == 3
+    assert _errno(xn.adopt_root, HOSTILE, "second", 20, "h leaf") == "EPERM"
+
+
+def test_a_principal_holds_at_most_max_held_blocks(disk: dict[str, Any],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register, alloc and adopt count against the caller's bound (ENOSPC, nothing
+    changes); freeing gives the blocks back."""
+    from exolab.kernels.exokernel.xn import core
+    xn = disk["xn"]
+    for name, text in flat_templates(BS, HOSTILE, prefix="h").items():
+        xn.install_type(name, text)
+    monkeypatch.setattr(core, "MAX_HELD", 2)
+    free = xn.free_blocks(3500, 4)
+    assert _errno(xn.adopt_root, HOSTILE, "a", free[0], "h dir") == "EPERM"
+    flat = FlatFS.make(DirectXN(xn, HOSTILE), free[0], free[1], BS, prefix="h")
+    flat.create("f")                                     # the root and one file block
+    stats = xn.statistics()
+    assert xn.held(HOSTILE) == 2
+    assert _errno(flat.write, "f", b"more") == "ENOSPC"
+    assert _errno(xn.register_root, HOSTILE, "b", free[3], "h dir") == "ENOSPC"
+    after = xn.statistics()
+    assert (after.free, after.used) == (stats.free, stats.used)
+    flat.delete("f")
+    assert xn.held(HOSTILE) == 1
+    _bystander_exact(disk)
+
+
+def test_on_aegis_a_child_cannot_adopt_the_blocks_of_a_deleted_file() -> None:
+    """The prober's F2b, system calls only: ExOS writes /keep and /secret, fsyncs,
+    unlinks /secret; a forked child with a fresh principal settles the free
+    (XN_SYNC: anyone may), lists the free blocks and adopts a "tree" whose
+    ownership function names them. Refused (EPERM): it reads nothing, and XN
+    holds nothing of it after it exits; ExOS's /keep reads back exact and a new
+    file can still be written; no fault, no panic."""
+    from exolab.abi import O_CREAT, O_RDWR as RDWR
+    from exolab.kernels.exokernel import Sys
+    from exolab.runner import run_program
+
+    out: dict[str, Any] = {}
+    secret = b"TOP-SECRET-deleted-bytes!" * 40
+
+    def attack(os: Any) -> int:
+        def errno(*call: Any) -> Any:
+            try:
+                return os.aegis(*call)
+            except SyscallError as ex:
+                return str(ex.errno)
+        os.aegis(Sys.XN_PRINCIPAL, True)
+        me = out["me"] = os.aegis(Sys.XN_PRINCIPAL, False)
+        os.aegis(Sys.XN_SYNC)
+        free = [b for b in os.aegis(Sys.XN_FREE_LIST, 0, 1024) if b < 400]
+        root, leaves = free[-1], free[:-1]
+        acl = f"def acl(data, op, principal):\n    return principal == {me}\n"
+        size = "def size(data):\n    return 16\n"
+        os.aegis(Sys.XN_INSTALL, "h leaf", acl + size)
+        os.aegis(Sys.XN_INSTALL, "h dir", "def owns(data):\n    return ["
+                 + ", ".join(f"({b}, 'h leaf')" for b in leaves) + "]\n" + acl + size)
+        out["adopt"] = errno(Sys.XN_ADOPT, "steal", root, "h dir", None)
+        out["adopt leaf"] = errno(Sys.XN_ADOPT, "steal", leaves[0], "h leaf", None)
+        out["load"] = errno(Sys.XN_LOAD_ROOT, "steal")
+        out["probe"] = errno(Sys.XN_PROBE, leaves[0])
+        found = []
+        for b in leaves:
+            got = errno(Sys.XN_READ, b, root)
+            if type(got) is str:
+                out.setdefault("read", set()).add(got)
+                continue
+            ppn, cap = got
+            os.aegis(Sys.TLB_WRITE, 0x600, ppn, cap, 1)
+            page = bytes(os.load((0x600 << 12) + i, 1) for i in range(4096))
+            if b"TOP-SECRET" in page:
+                found.append(b)
+        out["found"] = found
+        return 0
+
+    def main(os: Any) -> None:
+        for name, data in (("/keep", b"keep" * 100), ("/secret", secret)):
+            fd = os.open(name, O_CREAT | RDWR)
+            os.write(fd, data)
+            os.fsync(fd)
+            os.close(fd)
+        os.unlink("/secret")
+        out["before"] = os.aegis(Sys.XN_STATS)
+        out["child"] = os.wait(os.fork(attack))
+        out["after"] = os.aegis(Sys.XN_STATS)
+        fd = os.open("/after", O_CREAT | RDWR)
+        os.write(fd, b"x" * 5000)
+        os.fsync(fd)
+        os.close(fd)
+        fd = os.open("/keep", 0)
+        out["keep"] = os.read(fd, 400)
+        os.close(fd)
+        fd = os.open("/after", 0)
+        out["after data"] = os.read(fd, 6000)
+        os.close(fd)
+
+    r = run_program(main, kernel="exokernel", trusted=True)
+    assert r.result.reason == "finished" and r.faults == [], r.faults
+    assert out["child"][1] == 0
+    assert out["adopt"] == out["adopt leaf"] == "EPERM" and out["probe"] == "EPERM"
+    assert out["load"] == "ENOENT" and out["read"] == {"ENOENT"} and out["found"] == []
+    assert out["keep"] == b"keep" * 100 and out["after data"] == b"x" * 5000
+    before, after = out["before"], out["after"]
+    assert after.roots == before.roots == 1
+    assert after.used == before.used and after.free + after.pending == before.free + before.pending
+    xn = r.kernel.xn
+    assert [x.name for x in xn.roots.roots()] == [ROOT_NAME] and xn.held(out["me"]) == 0

@@ -12,6 +12,11 @@ disk holds exactly the model. XN is persistent: a *reboot* is a power cut and
 a new XN over the same device, which must find its catalogues on the disk,
 rebuild the same free map from them (and, after a sync, find the stored map
 equal to it), and go on.
+
+A *stranger* (another principal, with flat templates of its own) tries to
+adopt blocks the owner freed, as a tree of its own, and reads what it got:
+invariant, no block is readable by a principal with contents another
+principal wrote and freed (XN refuses the adopt once a tree is known).
 """
 from __future__ import annotations
 
@@ -24,9 +29,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from exolab.errors import SyscallError
 from exolab.kernels.exokernel.xn import FREE, PENDING, USED, XN, HostPages
 from exolab.libos.flatfs.templates import MAGIC
+from exolab.libos.flatfs.templates import templates as flat_templates
 from tests.kernels.exokernel.xn._flat import OWNER, dir_entry, flat_xn, ptr
 
 SLOTS, DSLOTS = 6, 3
+STRANGER = 77
 
 
 class XNMachine(RuleBasedStateMachine):
@@ -35,6 +42,8 @@ class XNMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.xn = flat_xn(96, persist=True)
+        for name, src in flat_templates(1024, STRANGER, prefix="s").items():
+            self.xn.install_type(name, src)
         self.xn.sync()                      # the catalogues reach the disk
         self.dev = self.xn.dev
         lay = self.xn.layout
@@ -45,6 +54,8 @@ class XNMachine(RuleBasedStateMachine):
         self.files: dict[int, tuple[int, int, dict[int, tuple[int, int]]]] = {}
         self.gen = 0
         self.rng = random.Random(0)
+        self.freed: dict[int, str] = {}         # blocks the owner freed -> their type
+        self.stranger_read: dict[int, bytes] = {}   # what the stranger was let read
 
     def _free_block(self) -> int | None:
         got = self.xn.free_blocks(2, 1)
@@ -87,13 +98,38 @@ class XNMachine(RuleBasedStateMachine):
         fb, _g, data = self.files[slot]
         b, _ = data.pop(ds)
         self.xn.free(OWNER, fb, [ptr(ds, 0)], b)
+        self.freed[b] = "s data"
 
     @rule(slot=st.integers(0, SLOTS - 1))
     def delete(self, slot: int) -> None:
         if slot not in self.files:
             return
-        fb, _g, _d = self.files.pop(slot)
+        fb, _g, d = self.files.pop(slot)
         self.xn.free(OWNER, 1, [dir_entry(slot, b"", 0)], fb)
+        self.freed[fb] = "s file"
+        self.freed.update((b, "s data") for b, _t in d.values())
+
+    @rule(pick=st.integers(0, 1000))
+    def stranger_adopts_freed_blocks(self, pick: int) -> None:
+        self.sync()                             # (anyone may: pending frees settle)
+        fm = self.xn.free_map
+        cands = sorted(b for b in self.freed if fm.state(b) == FREE)
+        if not cands:
+            return
+        b = cands[pick % len(cands)]
+        before = fm.snapshot()
+        try:
+            self.xn.adopt_root(STRANGER, f"stolen{b}", b, self.freed[b])
+        except SyscallError as ex:
+            assert ex.errno in ("EPERM", "EBUSY", "EINVAL")
+            assert fm.snapshot() == before      # refused: nothing changed
+            return
+        self.xn.load_root(STRANGER, f"stolen{b}")   # (what the stranger now maps)
+        e = self.xn.reg.get(b)
+        self.stranger_read[b] = self.xn.reg.data(e)
+        for c in list(e.children):
+            self.xn.read(STRANGER, c, b)
+            self.stranger_read[c] = self.xn.reg.data(self.xn.reg.get(c))
 
     @rule(pick=st.integers(0, 1000))
     def writeback(self, pick: int) -> None:
@@ -172,7 +208,7 @@ class XNMachine(RuleBasedStateMachine):
         """The roots are those of the last sync, each root block initialised on disk."""
         roots = {r.name: r.block for r in self.xn.roots.roots()}
         assert self.xn.labelled and roots == {"flat": 1, **self.synced_extra}
-        assert self.xn.statistics().types == 3 and self.xn.n_conflicts == 0
+        assert self.xn.statistics().types == 6 and self.xn.n_conflicts == 0
         for b in self.synced_extra.values():    # rule 1 for the root catalogue
             assert self.dev.read_block(b)[:4] == MAGIC
         self.extra = dict(self.synced_extra)
@@ -219,6 +255,11 @@ class XNMachine(RuleBasedStateMachine):
                 self.xn.read(OWNER, b, fb)
 
     @invariant()
+    def no_block_reads_bytes_another_principal_wrote_and_freed(self) -> None:
+        for b, data in self.stranger_read.items():
+            assert data == bytes(len(data)), f"stranger reads the owner's freed block {b}"
+
+    @invariant()
     def free_map_covers_the_cached_tree(self) -> None:
         fm = self.xn.free_map
         for fb, _g, d in self.files.values():
@@ -235,3 +276,17 @@ class XNMachine(RuleBasedStateMachine):
 
 TestXNMachine = XNMachine.TestCase
 TestXNMachine.settings = settings(max_examples=20, stateful_step_count=30, deadline=None)
+
+
+def test_a_stranger_cannot_adopt_a_block_the_owner_wrote_and_freed() -> None:
+    """The invariant's shortest counterexample, run directly (the prober's F2): a
+    data block written, synced and freed, then adopted by a stranger."""
+    m = XNMachine()
+    m.create(0)
+    m.add_data(0, 0)
+    m.sync()
+    m.free_data(0, 0)
+    m.stranger_adopts_freed_blocks(0)
+    m.no_block_reads_bytes_another_principal_wrote_and_freed()
+    m.free_map_covers_the_cached_tree()
+    assert m.stranger_read == {} and m.freed

@@ -18,7 +18,7 @@ template verified again (docs/xn.md, "On the disk").
 
 Interface::
 
-    MAX_TYPES, MAX_ROOTS
+    MAX_TYPES, MAX_ROOTS, MAX_HELD
     Root(name, block, type, principal)              slotted, immutable
     TypeCatalogue()   install(name, source) -> Template   get(name) -> Template
                       __contains__(name), names()
@@ -32,10 +32,15 @@ from dataclasses import dataclass
 from exolab.errors import SyscallError, safe_repr
 from exolab.kernels.exokernel.xn.udf import MAX_NAME, Template, compile_template
 
-__all__ = ["MAX_TYPES", "MAX_ROOTS", "Root", "TypeCatalogue", "RootCatalogue"]
+__all__ = ["MAX_TYPES", "MAX_ROOTS", "MAX_HELD", "Root", "TypeCatalogue", "RootCatalogue"]
 
 MAX_TYPES = 256         # templates one XN holds
 MAX_ROOTS = 64          # roots one XN holds
+MAX_HELD = 65_536       # blocks one principal's trees may hold (register, alloc, adopt):
+                        # XN keeps a count per principal and a holder per used block, and
+                        # an adopt's walk builds a set of every block it reaches, so this
+                        # bounds the host memory one principal makes XN hold; 64 MiB of
+                        # 1 KiB blocks is more than ExOS's largest image (32 MiB) needs
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,9 @@ those functions:
 - **Write-back**: a block whose cached children are not yet durable is not
   written (ordering rule 1); :meth:`XN.flush` makes written blocks durable
   and frees pending ones; :meth:`XN.sync` writes everything in a safe order.
+- **Freed bytes**: a new owner gets a block zeroed (register, alloc) or by an
+  adopt, which is allowed only while XN knows no tree on the disk and never did
+  (probe's window): a free block may hold bytes another principal freed.
 - **Recovery**: after a crash the registry is gone and the free map is
   rebuilt by walking every root's tree on disk with the ownership functions.
 - **Persistence** (``persist=True``): the catalogues and the free map live in
@@ -45,7 +48,9 @@ Interface::
     MAX_MODS
     XN(dev, pages, charge=no_charge, capacity=MAX_CACHED, persist=False)
       install_type(name, source)        register_root(principal, name, block, type)
-      adopt_root(principal, name, block, type, extent=None) -> int  (a tree on disk)
+      adopt_root(principal, name, block, type, extent=None) -> int  (a tree on disk;
+                                        only while no tree was ever known: EPERM after)
+      held(principal) -> int            blocks counted for it (catalog.MAX_HELD)
       layout, labelled, reserved        the region (None if not persistent), taken?
       probe(b) -> bytes        (only while no root exists)
       root(name) -> Root                load_root(principal, name) -> (ppn, handle)
@@ -67,7 +72,7 @@ from typing import Any, Callable, Iterable
 from exolab.errors import (DiskImageError, KernelPanic, SyscallError, VerifyError, safe_repr,
                            safe_str)
 from exolab.kernels.common.stats import AS_LEVEL
-from exolab.kernels.exokernel.xn.catalog import Root, RootCatalogue, TypeCatalogue
+from exolab.kernels.exokernel.xn.catalog import MAX_HELD, Root, RootCatalogue, TypeCatalogue
 from exolab.kernels.exokernel.xn.freemap import FREE, PENDING, USED, FreeMap
 from exolab.kernels.exokernel.xn.pages import Pages
 from exolab.kernels.exokernel.xn.registry import (DURABLE, MAX_CACHED, UNINIT, WRITTEN,
@@ -144,6 +149,9 @@ class XN:
         self._cat_dirty = False                 # catalogues changed since the commit
         self._unsafe = False                    # a tree without a promise: region never taken
         self._map_disk: list[bytes | None] = []     # free-map blocks as last written
+        self._known = False                     # a tree was known on this disk: no adopt
+        self._holder: dict[int, int] = {}       # used block -> principal it counts for
+        self._held: dict[int, int] = {}         # principal -> blocks it holds (MAX_HELD)
         if self.layout is not None:
             self._map_disk = [None] * self.layout.map_blocks
             self._boot()
@@ -232,11 +240,14 @@ class XN:
         claim = self._claim_ok()
         if self.free_map.state(b) != FREE or (claim and b in self.layout):  # type: ignore[operator]
             raise SyscallError("EBUSY", "root block is in use", block=b)
+        self._quota(principal, 1)
         if claim or self.labelled:
             self._room(extra_root=(safe_str(name), b, t.name, principal))
         root = self.roots.register(name, b, t.name, principal)
+        self._known = True
         self._take_region(claim)
         self.free_map.take(b)
+        self._hold(b, principal)
         self.reg.add(b, t, None, bytes(self.block_size), UNINIT, {})
         return root
 
@@ -246,27 +257,75 @@ class XN:
         block it reaches must be free (EBUSY otherwise, nothing changes); return
         how many blocks it reaches. ``extent`` is the library's promise that its
         tree stays in blocks ``[0, extent)`` (None: no promise): with one below
-        XN's region, XN may take the region for its catalogues."""
+        XN's region, XN may take the region for its catalogues.
+
+        Adopting hands the caller the bytes on disk, so it is allowed only in the
+        window ``probe`` has: while XN knows no tree on this disk and never did
+        (no root now, none registered since XN started on it, no catalogue of
+        XN's on it). After that, a free block may hold bytes another principal
+        wrote and freed (this boot or an earlier one): EPERM, nothing changes.
+        A new tree is made with ``register_root`` and ``alloc``: zeroed blocks."""
         b = self._block(block)
         t = self.types.get(type_name)
         if extent is not None and (type(extent) is not int or not 0 < extent <= self.blocks):
             raise SyscallError("EINVAL", "bad extent", extent=safe_repr(extent))
+        if not self._unknown():
+            self.n_refused += 1
+            raise SyscallError("EPERM", "adopt after a tree is known: free blocks may "
+                               "hold freed data", block=b)
         reach = self._reach(b, t.name)
         taken = [x for x in reach if self.free_map.state(x) != FREE]
         if taken:
             self.n_refused += 1
             raise SyscallError("EBUSY", "the tree reaches blocks in use", blocks=taken[:8])
+        self._quota(principal, len(reach))
         lay = self.layout
         claim = (extent is not None and lay is not None and extent <= lay.start
                  and self._claim_ok() and not any(x in lay for x in reach))
         if claim or self.labelled:
             self._room(extra_root=(safe_str(name), b, t.name, principal))
         self.roots.register(name, b, t.name, principal)
+        self._known = True
         self._take_region(claim)
         self._unsafe |= not self.labelled       # a tree that may grow into the region
         for x in reach:
             self.free_map.take(x)
+            self._hold(x, principal)
         return len(reach)
+
+    def _unknown(self) -> bool:
+        """Whether XN knows no tree on this disk and never did: the only time a
+        block's bytes on disk may be handed out unprotected (probe, adopt)."""
+        return not self._known and not self.roots.roots() and not self.labelled
+
+    # -- per-principal bound (catalog.MAX_HELD) -----------------------------------------------
+
+    def _quota(self, principal: int, n: int) -> None:
+        """ENOSPC if ``principal`` holding ``n`` blocks more would pass MAX_HELD."""
+        held = self._held.get(principal, 0)
+        if held + n > MAX_HELD:
+            self.n_refused += 1
+            raise SyscallError("ENOSPC", "principal holds its limit of blocks",
+                               principal=principal, held=held, asked=n, limit=MAX_HELD)
+
+    def _hold(self, b: int, principal: int) -> None:
+        """Used block ``b`` counts for ``principal``."""
+        self._holder[b] = principal
+        self._held[principal] = self._held.get(principal, 0) + 1
+
+    def _unhold(self, b: int) -> None:
+        """Block ``b`` is freed: it no longer counts for anybody."""
+        p = self._holder.pop(b, None)
+        if p is not None:
+            left = self._held[p] - 1
+            if left:
+                self._held[p] = left
+            else:
+                del self._held[p]
+
+    def held(self, principal: int) -> int:
+        """Blocks counted for ``principal``: used in trees it made (freed: not)."""
+        return self._held.get(principal, 0)
 
     # -- the region: XN's own blocks (store.py) -------------------------------------------
 
@@ -333,9 +392,10 @@ class XN:
 
     def probe(self, b: Any) -> bytes:
         """A block's bytes while no root exists (setting up over an existing image:
-        nothing is protected before the first tree is known); EPERM after."""
+        nothing is protected before the first tree is known); EPERM after (and once
+        any tree was known on this disk: its freed blocks may hold its data)."""
         b = self._block(b)
-        if self.roots.roots() or (self.labelled and b in self.layout):  # type: ignore[operator]
+        if not self._unknown():
             self.n_refused += 1
             raise SyscallError("EPERM", "probe after a root exists", block=b)
         return self._disk_read(b)
@@ -407,6 +467,7 @@ class XN:
         self._allow(e, old, op, principal)
         new = self._mods(e, old, mods)
         self.reg.reserve(len(add))          # (before anything changes: ENOMEM)
+        self._quota(principal, len(add))
         after = self._owns(e.tmpl, new)
         expect = {k: v for k, v in e.children.items() if k not in gone}
         expect.update(add)
@@ -416,7 +477,7 @@ class XN:
                                "exactly the named blocks", block=e.block,
                                added=sorted(set(after) - set(e.children))[:8],
                                removed=sorted(set(e.children) - set(after))[:8])
-        self._apply(e, old, new, after, add, gone)
+        self._apply(e, old, new, after, add, gone, principal)
 
     def _decode_change(self, e: Entry, alloc: Iterable[Any],
                        free: Iterable[Any]) -> tuple[dict[int, str], set[int]]:
@@ -450,7 +511,7 @@ class XN:
         return add, gone
 
     def _apply(self, e: Entry, old: bytes, new: bytes, after: dict[int, str],
-               add: dict[int, str], gone: set[int]) -> None:
+               add: dict[int, str], gone: set[int], principal: int) -> None:
         """Commit a checked change: store the bytes, take/free blocks, cache new ones."""
         lo = next(i for i in range(len(new) + 1) if i == len(new) or new[i] != old[i])
         if lo < len(new):
@@ -461,6 +522,7 @@ class XN:
         before, e.children = e.children, after
         for b, ty in add.items():
             self.free_map.take(b)
+            self._hold(b, principal)
             self.reg.add(b, self.types.get(ty), e.block, bytes(self.block_size), UNINIT, {})
         for b in gone:
             self._free_tree(b, before[b], e.block)
@@ -491,6 +553,7 @@ class XN:
                         self.n_conflicts += 1
             if self.free_map.state(x) == USED:
                 self.free_map.release(x)
+                self._unhold(x)
                 if at_once:
                     self.free_map.settle(x)
                 else:
@@ -591,12 +654,14 @@ class XN:
         if self.layout is not None:
             self.types, self.roots = TypeCatalogue(), RootCatalogue()
             self.labelled, self._gen, self._slot = False, 0, 1
-            self._cat_dirty = self._unsafe = False
+            self._cat_dirty = self._unsafe = self._known = False
             self._boot()
 
     def recover(self) -> int:
         """Rebuild the free map from the roots' trees on disk; return blocks in use."""
         self.free_map.reset()
+        self._holder.clear()
+        self._held.clear()
         self.n_recover += 1
         lay = self.layout
         if self.labelled and lay is not None:
@@ -614,6 +679,7 @@ class XN:
         if not self.free_map.mark(r.block):
             self.n_conflicts += 1
             return
+        self._hold(r.block, r.principal)
         todo = [(r.block, r.type)]
         while todo:
             b, ty = heapq.heappop(todo)
@@ -627,6 +693,7 @@ class XN:
                 continue
             for c, cty in kids.items():
                 if self.free_map.mark(c):
+                    self._hold(c, r.principal)
                     heapq.heappush(todo, (c, cty))
                 else:
                     self.n_conflicts += 1
