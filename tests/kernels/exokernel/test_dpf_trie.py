@@ -46,7 +46,7 @@ def test_prefixes_are_shared_and_cost_grows_with_depth_not_count() -> None:
     assert small.classify(tcp_frame(1003, ihl=7))[0] == 4      # the shift follows IHL
     assert small.classify(tcp_frame(999))[0] is None
     assert small.classify(b"\x00" * 13)[0] is None              # too short: no match
-    assert small.compiles == 1
+    assert small.compiles == 10             # one per insert (its path), none per frame
 
 
 def test_generated_code_is_regenerated_once_per_change_and_elides() -> None:
@@ -55,13 +55,15 @@ def test_generated_code_is_regenerated_once_per_change_and_elides() -> None:
     src = t.compile()
     assert "& 65535" not in src             # a full mask is not emitted
     assert src.count("<= n") == 3           # IP length check covers the shift field
+    assert t.compiles == 2                  # the insert's path, then everything
     t.classify(tcp_frame(1))
     t.classify(tcp_frame(2))
-    assert t.compiles == 1
+    assert t.compiles == 2                  # classifying generates nothing
     t.insert(2, tcp(2))
     t.remove(1)
+    assert t.compiles == 4                  # at each change, not at the next frame
     assert t.classify(tcp_frame(2))[0] == 2 and t.classify(tcp_frame(1))[0] is None
-    assert t.compiles == 2
+    assert t.compiles == 4
     t.remove(2)
     assert t.nodes() == 1 and t.classify(tcp_frame(2)) == (None, COSTS["entry"][0]
                                                             + COSTS["exit"][0])

@@ -46,12 +46,20 @@ still full is dropped (``ring_full``). After filling a slot the kernel
 wakes the environment (a sleeping one becomes runnable; otherwise the wake
 is remembered).
 
+Regeneration: every change to the classifier regenerates its code at once
+(only the changed filter's path, :mod:`.dpf_trie`), in the call that made it:
+``DPF_BIND`` or ``DPF_UNBIND`` charges the caller ``codegen`` cycles per
+instruction emitted. The receive path only classifies: a frame costs the
+same whatever others bound or unbound before it.
+
 Removal: ``DPF_UNBIND``; the death of the environment (at once: Aegis's
 destroy calls :meth:`NetFilters.forget`); or the revocation of any ring
 page capability (a freed or repossessed page is never written again: every
 write first checks the ring's capabilities). Removal of a revoked binding is
 lazy: it happens at the next frame the filter accepts and at the next bind
 (before the overlap check); that frame is dropped, never delivered elsewhere.
+(The regeneration that lazy removal causes at a frame is charged in that
+interrupt: the one case the receive path pays for code; it is one path.)
 An environment whose binding is removed by the kernel (not by its own
 unbind) is told with an asynchronous notice ``("filter", fid, reason)``.
 
@@ -112,6 +120,14 @@ PATHS: dict[str, tuple[int, str]] = {
                      "value and reach (a table walk, not on the receive path)"),
     "bind_overlap": (8, "estimate: per installed filter of another environment compared "
                         "at bind: walk its byte constraints beside the new filter's"),
+    # DPF (SIGCOMM'96) gives no figure for the cost of inserting a filter; it
+    # generates its code with VCODE, whose paper gives the rate: "an approximate
+    # cost of six to ten instructions per generated instruction" (Engler, PLDI'96,
+    # abstract). The upper end: DPF also merges the filter and sizes its tables.
+    "codegen":  (10, "[paper] Engler, VCODE, PLDI'96: 6-10 instructions per instruction "
+                     "generated; per instruction the trie's regeneration emits "
+                     "(dpf_trie: the changed path's nodes), charged to the environment "
+                     "whose bind or unbind changed the classifier, in that call"),
 }
 
 
@@ -162,6 +178,7 @@ class NetStats:
     tx_frames: int              # frames queued by NET_SEND or a handler
     handler_failures: int       # handlers removed for an overrun or a fault (frame dropped)
     classify_cycles: int        # cycles charged for classification, in total
+    codegen_cycles: int         # cycles charged for regenerating the classifier, in total
 
 
 class NetFilters:
@@ -183,9 +200,11 @@ class NetFilters:
         self._binds = self._refused = self._removed = 0
         self._rx = self._delivered = self._unclaimed = self._ring_full = 0
         self._tx = self._classify_cycles = self._handler_failures = 0
+        self._codegen_cycles = 0
         self.c_instr = k.machine.profile.instruction
         self.c_rx, self.c_put, self.c_tx = (_cost(k, n) for n in ("nic_rx", "ring_put",
                                                                     "nic_tx"))
+        self.c_gen = _cost(k, "codegen")
 
     # -- the device ----------------------------------------------------------------
 
@@ -261,10 +280,17 @@ class NetFilters:
         self._next_fid += 1
         self.bindings[b.fid] = b
         self.per_env[env.eid] = self.per_env.get(env.eid, 0) + 1
-        self.classifier.insert(b.fid, terms)
+        self._regenerated(self.classifier.insert(b.fid, terms))
         self._binds += 1
         self._device()
         return b.fid
+
+    def _regenerated(self, emitted: int | None) -> None:
+        """Charge the running caller for the code the classifier just regenerated
+        (``emitted`` instructions; None from a classifier that generates nothing)."""
+        cycles = (emitted or 0) * self.c_gen
+        self._codegen_cycles += cycles
+        self.k.cpu.charge(cycles)
 
     def mine(self, env: Environment, fid: Any) -> Binding:
         """The caller's binding ``fid`` (ENOENT if it is not one)."""
@@ -287,7 +313,7 @@ class NetFilters:
         self.per_env[b.env.eid] -= 1
         if not self.per_env[b.env.eid]:
             del self.per_env[b.env.eid]
-        self.classifier.remove(b.fid)
+        self._regenerated(self.classifier.remove(b.fid))
         self._removed += 1
         if tell and b.env.alive and len(b.env.inbox) < MAX_INBOX:
             b.env.inbox.append(Message("notice", ("filter", b.fid, reason), 0))
@@ -395,7 +421,8 @@ class NetFilters:
         """Return a frozen snapshot of the counters (changes nothing)."""
         return NetStats(len(self.bindings), self._binds, self._refused, self._removed,
                         self._rx, self._delivered, self._unclaimed, self._ring_full,
-                        self._tx, self._handler_failures, self._classify_cycles)
+                        self._tx, self._handler_failures, self._classify_cycles,
+                        self._codegen_cycles)
 
 
 # -- the system-call handlers (the table is syscall.py) ------------------------------------

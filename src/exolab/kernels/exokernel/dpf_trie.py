@@ -9,11 +9,22 @@ once and its value picks at most one child (DPF's "or" of atoms on the same
 bits). Classifying walks the trie; its cost grows with the depth of the
 match, not with the number of filters.
 
-The trie is not interpreted: :meth:`Trie.compile` generates Python source
-for it (one function per node, the values of a group a literal comparison
-chain or, past :data:`CHAIN_MAX`, a dispatch table) and compiles it once
-per change — lazily, at the first classification after an insert or a
-remove. Each piece of generated code adds the instruction count of the
+The trie is not interpreted: it is generated as Python source (one function
+per node, the values of a group a literal comparison chain or, past
+:data:`CHAIN_MAX`, a dispatch table) and compiled at each change, eagerly,
+inside :meth:`Trie.insert` and :meth:`Trie.remove` — never at
+classification. Only the changed path is regenerated: a node's code
+depends on its own subtree and on the path above it (its depth, the lengths
+already checked), so the nodes from the root to the inserted (or removed)
+filter's last node are regenerated and every other node's function is kept;
+functions call their children by a stable name (one per node, for its
+life), so a regenerated child is found by the unchanged parents that call
+it. This is DPF's incremental generation (the DPF 2.0 release regenerates
+an atom's code when it is created, when its "or" list or hash table
+changes, or when its first child changes; oskit dpf/OVERVIEW). Both return
+the instructions the regeneration emitted (counted from the same
+:data:`COSTS`: every piece of code a node's function holds, once), which Aegis charges to the caller
+(:mod:`.dpf_rx`). Each piece of generated code adds the instruction count of the
 R3000 code DPF would have emitted for it (:data:`COSTS`, with sources), so
 the simulated cycles come from what the generated code does on this
 packet. Code generation uses what is known at generation time, as DPF does
@@ -29,9 +40,10 @@ Interface::
     COSTS                       piece of generated code -> (instructions, source)
     CHAIN_MAX                   values compared in a chain before a table is used
     Naive()                     insert, remove, classify: every filter in turn
-    Trie()                      insert(fid, terms), remove(fid), classify(frame)
-                                -> (fid | None, instructions); compile() -> source;
-                                nodes() -> int; compiles (count); statistics()
+    Trie()                      insert(fid, terms) -> emitted, remove(fid) -> emitted,
+                                classify(frame) -> (fid | None, instructions);
+                                compile() -> source (everything regenerated);
+                                source; nodes() -> int; compiles (count); statistics()
 """
 from __future__ import annotations
 
@@ -96,9 +108,10 @@ class Naive:
 class _Node:
     """A trie node: filters ending here, groups of atom edges, shift edges."""
 
-    __slots__ = ("accepts", "groups", "shifts")
+    __slots__ = ("accepts", "groups", "shifts", "name")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name                                          # its function's, for life
         self.accepts: list[int] = []                              # fids, ascending
         self.groups: dict[tuple[int, int, int], dict[int, _Node]] = {}
         self.shifts: dict[dpf.Shift, _Node] = {}
@@ -122,84 +135,135 @@ class Trie:
     """The merged filters and their generated classifier; see the module docstring."""
 
     def __init__(self) -> None:
-        self.root = _Node()
+        self._made = 0                                     # nodes ever made (names)
+        self.root = self._node()
         self.paths: dict[int, tuple[dpf.Term, ...]] = {}   # fid -> its terms
-        self._fn: Callable[..., tuple[int, int, int]] | None = None   # None: stale
-        self.source = ""
+        self._ns: dict[str, Any] = {"__builtins__": {}, "int": int}   # the code
+        self._src: dict[str, list[str]] = {}               # node name -> its source
+        self._owned: dict[str, list[str]] = {}             # node name -> its tables
+        self._via: dict[str, tuple[int, int, int, int]] = {}  # node -> its path edge
+        self._fn: Callable[..., tuple[int, int, int]] | None = None
         self.compiles = self.classified = 0
+        self._regen([self.root], [], set())                       # the empty classifier
+        self.compiles = 0
 
-    # -- changes ---------------------------------------------------------------------
+    def _node(self) -> _Node:
+        """A new node, named for its function."""
+        self._made += 1
+        return _Node(f"n{self._made - 1}")
 
-    def insert(self, fid: int, terms: tuple[dpf.Term, ...]) -> None:
-        """Merge filter ``fid`` into the trie (its code is regenerated lazily)."""
+    # -- changes (each regenerates the changed path now) -------------------------------
+
+    def insert(self, fid: int, terms: tuple[dpf.Term, ...]) -> int:
+        """Merge filter ``fid`` into the trie and regenerate its path; return the
+        instructions emitted."""
         if fid in self.paths:
             raise KernelPanic("dpf: filter inserted twice", fid=fid)
         node = self.root
+        path = [node]
         for t in terms:
             if isinstance(t, dpf.Atom):
-                node = node.groups.setdefault((t.offset, t.size, t.mask), {}) \
-                    .setdefault(t.value, _Node())
+                values = node.groups.setdefault((t.offset, t.size, t.mask), {})
+                self._via[node.name] = (t.offset, t.size, t.mask, t.value)
+                child = values.get(t.value)
+                if child is None:
+                    child = values[t.value] = self._node()
             else:
-                node = node.shifts.setdefault(t, _Node())
+                child = node.shifts.get(t)
+                if child is None:
+                    child = node.shifts[t] = self._node()
+            node = child
+            path.append(node)
         bisect.insort(node.accepts, fid)
         self.paths[fid] = terms
-        self._fn = None
+        return self._regen(path, [], set())
 
-    def remove(self, fid: int) -> None:
-        """Take filter ``fid`` out, pruning the nodes nothing else needs."""
+    def remove(self, fid: int) -> int:
+        """Take filter ``fid`` out, pruning the nodes nothing else needs, and
+        regenerate what is left of its path; return the instructions emitted."""
         terms = self.paths.pop(fid)
         trail: list[tuple[_Node, dpf.Term]] = []
         node = self.root
+        path = [node]
         for t in terms:
             trail.append((node, t))
             if isinstance(t, dpf.Atom):
+                self._via[node.name] = (t.offset, t.size, t.mask, t.value)
                 node = node.groups[(t.offset, t.size, t.mask)][t.value]
             else:
                 node = node.shifts[t]
+            path.append(node)
         node.accepts.remove(fid)
+        dead: list[_Node] = []
+        gone: set[tuple[str, int, int, int, int]] = set()  # table entries to drop
         for parent, t in reversed(trail):
             if not node.empty():
                 break
             if isinstance(t, dpf.Atom):
                 key = (t.offset, t.size, t.mask)
                 del parent.groups[key][t.value]
+                gone.add((parent.name, *key, t.value))
                 if not parent.groups[key]:
                     del parent.groups[key]
             else:
                 del parent.shifts[t]
+            dead.append(node)
             node = parent
-        self._fn = None
+        return self._regen(path[:len(path) - len(dead)], dead, gone)
 
     # -- classification ----------------------------------------------------------------
 
     def classify(self, frame: bytes) -> tuple[int | None, int]:
-        """The winning fid for ``frame`` and the instructions the generated code ran."""
+        """The winning fid for ``frame`` and the instructions the generated code ran
+        (the code is always current: nothing is generated here)."""
         fn = self._fn
-        if fn is None:
-            fn = self._compile()
+        assert fn is not None
         self.classified += 1
         depth, fid, cost = fn(frame, len(frame), 0, -1, 0, _C["entry"] + _C["exit"])
         return (fid if depth >= 0 else None), cost
 
+    @property
+    def source(self) -> str:
+        """The generated code of every node (for inspection and tests)."""
+        return "\n".join(line for lines in self._src.values() for line in lines)
+
     def compile(self) -> str:
-        """Regenerate the code now; return its source (for inspection and tests)."""
-        self._compile()
+        """Regenerate every node's code now; return the source."""
+        self._regen(None, [], set())
         return self.source
 
-    def _compile(self) -> Callable[..., tuple[int, int, int]]:
-        """Generate, compile and keep the classifier for the current trie."""
-        gen = _Generator()
-        root = gen.node(self.root, 0, {})
-        namespace: dict[str, Any] = {"__builtins__": {}, "int": int}
-        namespace.update(gen.tables)
-        self.source = "\n".join(gen.lines)
-        exec(compile(self.source, "<dpf generated>", "exec"), namespace)  # noqa: S102
-        for name, table in gen.tables.items():          # tables name functions
-            for value, child in list(table.items()):
-                table[value] = namespace[child]
-        self._fn = namespace[root]
+    def _regen(self, path: list[_Node] | None, dead: list[_Node],
+               gone: set[tuple[str, int, int, int, int]]) -> int:
+        """Regenerate the code of the nodes on ``path`` (root first; None: all),
+        drop ``dead``'s and the table entries in ``gone``; return the instructions
+        emitted. A dispatch table that exists is updated in place: only the entry of
+        the path's child (and a removed one) is written, whatever its size."""
+        for n in dead:
+            self._ns.pop(n.name, None)
+            self._src.pop(n.name, None)
+            for table in self._owned.pop(n.name, ()):
+                self._ns.pop(table, None)
+        todo = None if path is None else {id(n) for n in path}
+        gen = _Generator(todo, self._via, gone, self._ns)
+        gen.node(self.root, 0, {})
+        self._via.clear()
+        source = "\n".join(line for lines in gen.funcs.values() for line in lines)
+        exec(compile(source, "<dpf generated>", "exec"), self._ns)  # noqa: S102
+        for table, (full, entries, dropped) in gen.tables.items():   # name functions
+            t = {} if full else self._ns[table]
+            for v in dropped:
+                t.pop(v, None)
+            for v, child in entries.items():
+                t[v] = self._ns[child]
+            self._ns[table] = t
+        for name, tables in gen.owned.items():           # tables no longer used
+            for table in set(self._owned.get(name, ())) - set(tables):
+                self._ns.pop(table, None)
+            self._owned[name] = tables
+        self._src.update(gen.funcs)
+        self._fn = self._ns[self.root.name]
         self.compiles += 1
-        return self._fn
+        return gen.emitted
 
     def nodes(self) -> int:
         """Nodes in the trie (the root included)."""
@@ -226,35 +290,52 @@ def _load(size: int, at: str) -> str:
 
 
 class _Generator:
-    """Emits one function per trie node; knows, per path, which lengths are checked."""
+    """Emits one function per regenerated node; knows, per path, which lengths are
+    checked; counts the instructions it emits (each piece's :data:`COSTS` once; a
+    dispatch table's entries one word each)."""
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.tables: dict[str, dict[int, Any]] = {}
-        self.count = 0
+    def __init__(self, todo: set[int] | None, via: dict[str, tuple[int, int, int, int]],
+                 gone: set[tuple[str, int, int, int, int]], ns: dict[str, Any]) -> None:
+        self.todo = todo                                  # ids of the nodes to emit
+        self.via = via                                    # node name -> its path edge
+        self.gone = gone                                  # table entries removed
+        self.ns = ns                                      # the code so far (tables)
+        self.funcs: dict[str, list[str]] = {}             # node name -> its source
+        # table -> (built afresh, value -> function to write, values to drop)
+        self.tables: dict[str, tuple[bool, dict[int, str], list[int]]] = {}
+        self.owned: dict[str, list[str]] = {}             # node name -> its tables
+        self.emitted = 0
+
+    def child(self, node: _Node, depth: int, checked: dict[int, int]) -> str:
+        """``node``'s function name, emitting it first if it is to be regenerated."""
+        if self.todo is None or id(node) in self.todo:
+            return self.node(node, depth, checked)
+        return node.name
 
     def node(self, node: _Node, depth: int, checked: dict[int, int]) -> str:
-        """Emit ``node``'s function (children first); return its name.
+        """Emit ``node``'s function (children to regenerate first); return its name.
 
         ``checked`` maps a base (the number of shifts taken) to the frame length
         already proven on this path for it; the function's own base is the
         deepest key."""
-        name = f"n{self.count}"
-        self.count += 1
+        name = node.name
+        self.owned[name] = []
         level = len(checked) - 1 if checked else 0
         body: list[str] = []
+        if depth == 0:
+            self.emitted += _C["entry"] + _C["exit"]
         if node.accepts:
             fid = node.accepts[0]
             body.append(f"    if {depth} > bd or ({depth} == bd and {fid} < bf): "
                         f"bd = {depth}; bf = {fid}")
             body.append(f"    c += {_C['accept']}")
+            self.emitted += _C["accept"]
         for (off, size, mask), values in node.groups.items():
-            body += self._group(off, size, mask, values, depth, level, checked)
+            body += self._group(name, off, size, mask, values, depth, level, checked)
         for shift, child in node.shifts.items():
             body += self._shift(shift, child, depth, level, checked)
-        self.lines.append(f"def {name}(p, n, b, bd, bf, c):")
-        self.lines += body
-        self.lines.append("    return bd, bf, c")
+        self.funcs[name] = [f"def {name}(p, n, b, bd, bf, c):", *body,
+                            "    return bd, bf, c"]
         return name
 
     def _check(self, end: int, level: int, checked: dict[int, int]) -> tuple[bool, int]:
@@ -263,8 +344,9 @@ class _Generator:
             return False, 0
         return True, _C["bounds"]
 
-    def _group(self, off: int, size: int, mask: int, values: dict[int, _Node],
-               depth: int, level: int, checked: dict[int, int]) -> list[str]:
+    def _group(self, owner: str, off: int, size: int, mask: int,
+               values: dict[int, _Node], depth: int, level: int,
+               checked: dict[int, int]) -> list[str]:
         """Code for one group: load the field once, pick at most one child."""
         end = off + size
         emit, cost = self._check(end, level, checked)
@@ -277,27 +359,50 @@ class _Generator:
         pad = "        " if emit else "    "
         out = [f"    if b + {end} <= n:"] if emit else []
         out.append(f"{pad}v = {field}")
-        children = [(v, self.node(child, depth + 1, inner)) for v, child in values.items()]
+        if len(values) > CHAIN_MAX:
+            out += self._table(owner, off, size, mask, values, depth, inner, cost, pad)
+            if emit:
+                out.append(f"    else: c += {_C['bounds']}")
+            return out
+        children = [(v, self.child(child, depth + 1, inner)) for v, child in values.items()]
         if len(children) == 1:
             (v, child), = children
+            self.emitted += cost + _C["eq"]
             out.append(f"{pad}c += {cost + _C['eq']}")
             out.append(f"{pad}if v == {v}: bd, bf, c = {child}(p, n, b, bd, bf, c)")
         elif len(children) <= CHAIN_MAX:
+            self.emitted += cost + _C["chain"] * len(children)
             out.append(f"{pad}c += {cost}")
             for i, (v, child) in enumerate(children):
                 kw = "if" if i == 0 else "elif"
                 out.append(f"{pad}{kw} v == {v}: c += {_C['chain'] * (i + 1)}; "
                            f"bd, bf, c = {child}(p, n, b, bd, bf, c)")
             out.append(f"{pad}else: c += {_C['chain'] * len(children)}")
-        else:
-            table = f"t{len(self.tables)}"
-            self.tables[table] = dict(children)
-            out.append(f"{pad}c += {cost + _C['hash']}")
-            out.append(f"{pad}f = {table}.get(v)")
-            out.append(f"{pad}if f is not None: bd, bf, c = f(p, n, b, bd, bf, c)")
         if emit:
             out.append(f"    else: c += {_C['bounds']}")
         return out
+
+    def _table(self, owner: str, off: int, size: int, mask: int,
+               values: dict[int, _Node], depth: int, inner: dict[int, int], cost: int,
+               pad: str) -> list[str]:
+        """A group of many values: a dispatch table. One that exists is kept and
+        only the path's entry (and a removed one) rewritten; a new one is built."""
+        table = f"t{owner[1:]}_{off}_{size}_{mask}"
+        self.owned[owner].append(table)
+        if self.todo is None or table not in self.ns:
+            entries = {v: self.child(child, depth + 1, inner) for v, child in values.items()}
+            self.tables[table] = (True, entries, [])
+        else:
+            entries = {}
+            edge = self.via.get(owner)                    # the path's edge from here
+            if edge is not None and edge[:3] == (off, size, mask) and edge[3] in values:
+                entries[edge[3]] = self.child(values[edge[3]], depth + 1, inner)
+            dropped = [g[4] for g in self.gone if g[:4] == (owner, off, size, mask)]
+            self.tables[table] = (False, entries, dropped)
+            self.emitted += len(dropped)
+        self.emitted += cost + _C["hash"] + len(entries)
+        return [f"{pad}c += {cost + _C['hash']}", f"{pad}f = {table}.get(v)",
+                f"{pad}if f is not None: bd, bf, c = f(p, n, b, bd, bf, c)"]
 
     def _shift(self, s: dpf.Shift, child: _Node, depth: int, level: int,
                checked: dict[int, int]) -> list[str]:
@@ -309,7 +414,8 @@ class _Generator:
         inner[level + 1] = 0                      # a new base: nothing checked yet
         cost += _C[f"load{s.size}"] + _C["shift"] + (_C["carry"] if s.carry else 0)
         cost += 0 if s.scale & (s.scale - 1) == 0 else _C["mul"]
-        name = self.node(child, depth + 1, inner)
+        self.emitted += cost
+        name = self.child(child, depth + 1, inner)
         field = f"({_load(s.size, f'b + {s.offset}')} & {s.mask})"
         pad = "        " if emit else "    "
         out = [f"    if b + {end} <= n:"] if emit else []
