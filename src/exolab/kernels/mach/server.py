@@ -68,6 +68,7 @@ __all__ = ["UxServer", "KernelServer", "UxStats", "ServerTask", "MIG_BAD_ID"]
 
 _Q = struct.Struct("<q")
 MIG_BAD_ID = 0xFFFFFED1     # MIG_BAD_ID (-303) as a header word
+_ERR_WORD = _Q.pack(0)      # an error reply's data (the error itself is the client's)
 _SERVER_PAGES = 3           # MIG stubs, the server's dispatch, its proc table page
 
 
@@ -88,24 +89,74 @@ class UxStats:
     out_of_line: int                    # requests or replies whose data went by mapping
 
 
-def marshal(args: tuple[Any, ...]) -> bytes:
+#: containers nested deeper than this inside one argument go by reference
+MAX_DEPTH = 8
+#: values one marshal walks at most (as many as an inline message has bytes)
+MAX_VALUES = MAX_MSG
+_STR_CHUNK = 4096               # code points encoded at a time when only counted
+_HANDLE = bytes(8)              # an object passed by reference
+_END: Any = object()            # no more items
+
+
+def marshal(args: tuple[Any, ...]) -> tuple[bytes, int]:
     """Pack call arguments as a request body's data: ints and None as 8-byte words,
-    bytes and str inline, any other object (a program, a handler) as an 8-byte
-    handle the stub passes by reference."""
+    bytes and str inline, an exact tuple or list as its items in order, any other
+    object (a program, a handler) as an 8-byte handle the stub passes by reference.
+    Return the data (while it fits an inline message) and its length in bytes.
+
+    Nothing a program hands in drives the work: the walk is iterative (no host
+    recursion), only exact types are looked into (no program method runs), a
+    container already being packed (a cycle), nested past MAX_DEPTH, or longer
+    than what is left of MAX_VALUES values goes by reference as its handle, and
+    no more than MAX_MSG bytes are copied: past that the data goes out of line,
+    which needs only its length (so a list naming one 64 KiB buffer 100,000 times
+    costs a word, not 6.5 GB of host memory). The handler then decodes the
+    arguments themselves and refuses what its call does not take."""
     out = bytearray()
-    for a in args:
+    total = 0
+    budget = MAX_VALUES
+    stack: list[Any] = [iter(args)]
+    path: list[int] = [id(args)]
+    while stack:
+        a: Any = next(stack[-1], _END)
+        if a is _END:
+            stack.pop()
+            path.pop()
+            continue
+        budget -= 1
         t = type(a)
         if t is bytes:
-            out += a
+            n, data = len(a), a
         elif t is str:
-            out += a.encode("utf-8", "replace")
+            n, data = _utf8(a, total > MAX_MSG)
         elif t is int and -(1 << 63) <= a < 1 << 63:
-            out += _Q.pack(a)
-        elif t is tuple or t is list:
-            out += marshal(tuple(a))
+            n, data = 8, _Q.pack(a)
+        elif (t is tuple or t is list) and len(stack) <= MAX_DEPTH \
+                and len(a) <= budget and id(a) not in path:
+            stack.append(iter(a))
+            path.append(id(a))
+            continue
         else:
-            out += bytes(8)
-    return bytes(out)
+            n, data = 8, _HANDLE
+        total += n
+        if total <= MAX_MSG:
+            out += data
+    return (bytes(out) if total <= MAX_MSG else b""), total
+
+
+
+def _utf8(s: str, count_only: bool) -> tuple[int, bytes]:
+    """The UTF-8 length of ``s`` (lone surrogates replaced) and, unless
+    ``count_only`` or it is longer than an inline message, its bytes."""
+    if s.isascii():
+        return len(s), (b"" if count_only or len(s) > MAX_MSG else s.encode("ascii"))
+    if not count_only and len(s) <= MAX_MSG:
+        data = s.encode("utf-8", "replace")
+        return len(data), data
+    n = 0
+    for i in range(0, len(s), _STR_CHUNK):
+        n += len(s[i:i + _STR_CHUNK].encode("utf-8", "replace"))
+    return n, b""
 
 
 class UxServer:
@@ -163,7 +214,7 @@ class UxServer:
         """The server's reply trap, the switch back, the client's receive."""
         ipc = self.ipc
         cpu.charge(self.c_reply_trap)
-        data = marshal((0,)) if err is not None else self._inline(cpu, marshal((result,)))
+        data = _ERR_WORD if err is not None else self._inline(cpu, *marshal((result,)))
         body = msg.item_bytes(data) if data else b""
         raw = msg.header(reply if reply is not None else 0, 0, HEADER_SIZE + len(body),
                          msg.MOVE_SEND_ONCE)
@@ -210,23 +261,24 @@ class UxServer:
         """The request message of call ``number``: its header (to ``ux_name``, a
         send-once reply right on ``reply_name``, the call number as the message id
         when it is a word) and its body (the marshalled arguments, inline)."""
-        req = self._inline(cpu, marshal(args))
+        req = self._inline(cpu, *marshal(args))
         body = msg.item_bytes(req) if req else b""
         raw = msg.header(ux_name, reply_name, HEADER_SIZE + len(body), msg.COPY_SEND,
                          msg.MAKE_SEND_ONCE,
                          number if type(number) is int and 0 <= number < 1 << 31 else 0)
         return raw, body
 
-    def _inline(self, cpu: Any, data: bytes) -> bytes:
-        """``data`` if it fits a message inline; else its out-of-line descriptor,
-        the pages charged as Mach maps them (vm_map_copyin: a pmap operation to
-        enter and one to remove each page, no byte copy)."""
-        if len(data) <= MAX_MSG:
+    def _inline(self, cpu: Any, data: bytes, n: int) -> bytes:
+        """``data`` (``n`` bytes) if it fits a message inline; else the out-of-line
+        descriptor of ``n`` bytes, the pages charged as Mach maps them
+        (vm_map_copyin: a pmap operation to enter and one to remove each page, no
+        byte copy)."""
+        if n <= MAX_MSG:
             return data
-        pages = (len(data) + 0xFFF) >> 12
+        pages = (n + 0xFFF) >> 12
         cpu.charge(pages * (2 * self.k.vm.c_pte + self.ipc.c_page))
         self.ool += 1
-        return _Q.pack(len(data))
+        return _Q.pack(n)
 
     def _server_pages(self, cpu: Any, asid: int) -> None:
         """Touch the server's own code and data pages (its MIG stubs, dispatch)."""
@@ -280,7 +332,7 @@ class KernelServer(UxServer):
         except (ThreadExit, RecursionError):
             ipc.kobject_drop(request)
             raise
-        data = marshal((0,)) if err is not None else self._inline(cpu, marshal((result,)))
+        data = _ERR_WORD if err is not None else self._inline(cpu, *marshal((result,)))
         ipc.kobject_reply(cpu, request, data)
         ipc.receive(cpu, proc, reply_name, poll=True)
         if err is not None:
