@@ -439,3 +439,98 @@ def test_on_aegis_a_child_cannot_adopt_the_blocks_of_a_deleted_file() -> None:
     assert after.used == before.used and after.free + after.pending == before.free + before.pending
     xn = r.kernel.xn
     assert [x.name for x in xn.roots.roots()] == [ROOT_NAME] and xn.held(out["me"]) == 0
+
+
+def test_blocks_taken_under_ext2s_free_bitmap_do_not_stop_it(disk: dict[str, Any]) -> None:
+    """A hostile library registers a root and allocates (its own, zeroed) many
+    blocks that ext2's bitmap still calls free -- the very blocks ext2 would
+    pick next. ext2 gets EBUSY from XN for each: it marks them used in its own
+    bitmap (someone else's now), picks others, and a file of several blocks is
+    written and read back exactly; the hostile blocks are never written by ext2
+    and the only thing a check finds is those blocks: used, owned by no inode."""
+    xn, fs = disk["xn"], disk["fs"]
+    xn.sync()
+    sb = fs.sb
+    free = [b for b in range(sb.first_data_block, sb.blocks_count)
+            if not fs.alloc.block_in_use(b) and xn.free_map.state(b) == 0]
+    taken = free[:300]
+    root = xn.free_blocks(3500, 1)[0]
+    _leaf_and_dir(xn, HOSTILE, taken)
+    xn.register_root(HOSTILE, "mine", root, "h dir")
+    xn.modify(HOSTILE, root, [], [(b, "h leaf") for b in taken], [])
+    assert xn.held(HOSTILE) == len(taken) + 1
+    data = bytes((i * 7 + 3) & 0xFF for i in range(9000))      # 9 blocks
+    ino = fs.open("/big", O_CREAT | O_RDWR)
+    fs.write(ino, 0, data)
+    fs.close(ino)
+    fs.sync()
+    ino = fs.open("/big", O_RDWR)
+    assert fs.read(ino, 0, 20000) == data
+    fs.close(ino)
+    ino = fs.open("/keep", O_RDWR)
+    assert fs.read(ino, 0, 20000) == bytes(range(256)) * 40
+    fs.close(ino)
+    xn.sync()
+    assert all(xn.reg.data(xn.reg.get(b)) == bytes(BS) for b in taken if xn.reg.get(b))
+    assert all(bytes(disk["dev"].data[b * BS:(b + 1) * BS]) == bytes(BS) for b in taken
+               if bytes(disk["image"][b * BS:(b + 1) * BS]) == bytes(BS))
+    skipped = [b for b in taken if fs.alloc.block_in_use(b)]
+    assert skipped                         # marked used in ext2's own bitmap
+    assert disk["fs"].dev.n_moved == len(skipped)
+    # what a check finds: exactly those blocks, set in the bitmap, held by no inode
+    assert verify(fs) == [f"group 0: block bitmap differs at {skipped[:8]}"]
+    assert xn.held(HOSTILE) == len(taken) + 1
+
+
+def test_on_aegis_blocks_a_child_takes_under_exos_free_bitmap_do_not_stop_it() -> None:
+    """The same with system calls only: a forked child with a fresh principal
+    registers a root and allocates (XN_MODIFY) the first 300 blocks XN lists
+    free -- blocks ExOS's ext2 bitmap still calls free. ExOS then writes a file
+    of several blocks, fsyncs and reads it back exact; no fault, no panic."""
+    from exolab.abi import O_CREAT, O_RDWR as RDWR
+    from exolab.kernels.exokernel import Sys
+    from exolab.runner import run_program
+
+    out: dict[str, Any] = {}
+    data = bytes((i * 7 + 3) & 0xFF for i in range(9000))
+
+    def attack(os: Any) -> int:
+        os.aegis(Sys.XN_PRINCIPAL, True)
+        me = out["me"] = os.aegis(Sys.XN_PRINCIPAL, False)
+        os.aegis(Sys.XN_SYNC)
+        free = os.aegis(Sys.XN_FREE_LIST, 0, 301)
+        root, leaves = free[-1], free[:-1]
+        out["taken"] = leaves
+        acl = f"def acl(data, op, principal):\n    return principal == {me}\n"
+        size = "def size(data):\n    return 16\n"
+        os.aegis(Sys.XN_INSTALL, "h leaf", acl + size)
+        os.aegis(Sys.XN_INSTALL, "h dir", "def owns(data):\n    return ["
+                 + ", ".join(f"({b}, 'h leaf')" for b in leaves) + "]\n" + acl + size)
+        os.aegis(Sys.XN_REGISTER, "mine", root, "h dir")
+        os.aegis(Sys.XN_MODIFY, root, [], [(b, "h leaf") for b in leaves], [])
+        return 0
+
+    def main(os: Any) -> None:
+        fd = os.open("/keep", O_CREAT | RDWR)
+        os.write(fd, b"keep" * 100)
+        os.fsync(fd)
+        os.close(fd)
+        out["child"] = os.wait(os.fork(attack))
+        fd = os.open("/big", O_CREAT | RDWR)
+        os.write(fd, data)
+        os.fsync(fd)
+        os.close(fd)
+        fd = os.open("/big", 0)
+        out["big"] = os.read(fd, 20000)
+        os.close(fd)
+        fd = os.open("/keep", 0)
+        out["keep"] = os.read(fd, 400)
+        os.close(fd)
+
+    r = run_program(main, kernel="exokernel", trusted=True)
+    assert r.result.reason == "finished" and r.faults == [], r.faults
+    assert out["child"][1] == 0
+    assert out["big"] == data and out["keep"] == b"keep" * 100
+    xn = r.kernel.xn
+    assert xn.held(out["me"]) == len(out["taken"]) + 1
+    assert all(xn.free_map.state(b) != 0 for b in out["taken"])

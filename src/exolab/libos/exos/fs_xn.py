@@ -184,7 +184,7 @@ class XNBlocks:
 
     __slots__ = ("c", "owns", "root", "block_size", "blocks", "_type", "_parent",
                  "_held", "_copy", "_seen", "_order", "_zero", "_durable",
-                 "_synced", "_fresh")
+                 "_synced", "_fresh", "_alloc", "_moved", "n_moved")
 
     def __init__(self, client: Any, owns: dict[str, Callable[[bytes], Any] | None],
                  root_block: int, root_type: str, block_size: int, blocks: int) -> None:
@@ -203,6 +203,9 @@ class XNBlocks:
         self._durable: dict[int, bytes] = {}    # bitmap blocks as last made durable
         self._synced = False                    # a whole sync since the mount
         self._fresh: set[int] = set()           # leaves XN allocated, still zeros
+        self._alloc: Any = None                 # ext2's allocator (attach_allocator)
+        self._moved: dict[int, int] = {}        # refused block -> its replacement
+        self.n_moved = 0                        # blocks replaced (another's: EBUSY)
 
     def held(self) -> int:
         """Blocks written that no parent owns yet."""
@@ -282,6 +285,8 @@ class XNBlocks:
     def write_block(self, n: int, data: bytes) -> None:
         """Write ``n``: a modification through XN, or hold it until a parent owns it."""
         data = bytes(data)
+        if n not in self._type and n in self._moved:
+            n = self._moved.pop(n)              # (refused by XN: see _elsewhere)
         if n not in self._type:
             self._held[n] = data
             return
@@ -302,17 +307,30 @@ class XNBlocks:
         self._write_meta(n, data)
 
     def _write_meta(self, n: int, data: bytes) -> None:
-        """One XN change of metadata ``n``: exactly the blocks its owns() gained/lost."""
+        """One XN change of metadata ``n``: exactly the blocks its owns() gained/lost.
+        A block it gains that XN refuses as in use (EBUSY: another principal took
+        it although ext2's bitmap called it free) is replaced (:meth:`_elsewhere`)."""
         old = self._copy.get(n)
         if old is None:
             old = self.read_block(n)
-        before, after = self._children(n, old), self._children(n, data)
-        add = [(b, t) for b, t in after.items() if b not in before]
-        gone = [b for b in before if b not in after]
-        mods = diff(old, data)
-        if mods or add or gone:
-            self._change(self.c.modify, n, mods, add, gone)
+        before = self._children(n, old)
+        while True:
+            after = self._children(n, data)
+            add = [(b, t) for b, t in after.items() if b not in before]
+            gone = [b for b in before if b not in after]
+            mods = diff(old, data)
+            if not (mods or add or gone):
+                break
+            try:
+                self._change(self.c.modify, n, mods, add, gone)
+            except SyscallError as ex:
+                moved = self._elsewhere(ex, n, data, dict(add))
+                if moved is None:
+                    raise
+                data = moved
+                continue
             self._changed(n)
+            break
         self._copy[n] = data
         self._seen[n] = {self.c.who()}
         for b in gone:
@@ -324,6 +342,46 @@ class XNBlocks:
                 self._write_new(b, pending)
             elif self.owns.get(self._type[b]) is None and self._type[b] not in _KEPT:
                 self._fresh.add(b)          # (a data block ext2 writes later)
+
+    def attach_allocator(self, alloc: Any) -> None:
+        """ext2's allocator (services/ext2/alloc.py), handed over at mount."""
+        self._alloc = alloc
+
+    def _elsewhere(self, ex: SyscallError, n: int, data: bytes,
+                   add: dict[int, str]) -> bytes | None:
+        """XN refused block ``b`` that ``n`` gains as in use (EBUSY): ext2's bitmap
+        called it free, so another principal has taken it since. It stays marked
+        used in ext2's bitmap (someone else's: ext2 never writes it) and ext2's
+        allocator picks another block; ``n``'s pointer to ``b`` is changed to it,
+        and ``b``'s bytes (held, or written later in this commit) go there. The
+        new ``n`` to try again (XN may refuse that block too: again, until ext2's
+        bitmap runs out, ENOSPC), or None if ``b`` is not such a block."""
+        b = ex.fields.get("block")
+        if (ex.errno != "EBUSY" or self._alloc is None or b not in add
+                or b in self._type or b == self.root):
+            return None
+        enc = b.to_bytes(4, "little")
+        at = [k for k in range(0, len(data) - 3, 4) if data[k:k + 4] == enc]
+        if not at:
+            return None
+        alt = self._alloc.alloc_block(b)        # (b's bit stays set; ENOSPC if none)
+        bm = self._alloc.block_bitmap(alt)
+        if bm != self._alloc.block_bitmap(b):   # a bitmap this commit may not write:
+            self.write_block(bm, bytes(self._alloc.bufs.get(bm)))   # (used early: safe)
+        want = {alt if c == b else c: t for c, t in self._children(n, data).items()}
+        for k in at:
+            trial = data[:k] + alt.to_bytes(4, "little") + data[k + 4:]
+            if self._children(n, trial) == want:
+                break
+        else:
+            return None
+        self.n_moved += 1
+        pending = self._held.pop(b, None)
+        if pending is not None:
+            self._held[alt] = pending
+        else:
+            self._moved[b] = alt                # ext2 writes it later in this commit
+        return trial
 
     def _write_new(self, b: int, data: bytes) -> None:
         """Write a block XN has just allocated: XN holds it as zeros (UNINIT), so the

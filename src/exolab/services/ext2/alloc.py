@@ -19,10 +19,15 @@ Interface::
       alloc_block(goal) -> n        free_block(n)
       alloc_inode(parent, is_dir) -> ino        free_inode(ino, is_dir)
       block_in_use(n), inode_in_use(ino)        bitmap queries (checks, tests)
+      block_bitmap(n) -> the bitmap block holding block n's bit
       meta_dirty                    descriptors/superblock changed since the last commit
       defer_frees                   True: frees are held (not reusable) until
       release_deferred() -> int     clears their bits (a placement calls it when
                                     every on-disk pointer to them is cleared)
+
+A device with ``attach_allocator(allocator)`` (a placement that may refuse a block
+the bitmap calls free: another library took it, see libos/exos/fs_xn.py) is
+handed the allocator at mount.
 
 Deferred frees are the second ordering rule of issue 14 for a placement that
 writes back lazily: a block or inode freed since the last durable sync is not
@@ -69,6 +74,9 @@ class Allocator:
         self.defer_frees = False    # hold frees until release_deferred (write-back)
         self._held_blocks: set[int] = set()
         self._held_inodes: dict[int, bool] = {}     # ino -> is_dir
+        attach = getattr(bufs.dev, "attach_allocator", None)   # (fs_xn.XNBlocks)
+        if attach is not None:
+            attach(self)
 
     # -- blocks ----------------------------------------------------------------------
 
@@ -134,6 +142,11 @@ class Allocator:
         gd.free_blocks += 1
         sb.free_blocks += 1
         self.meta_dirty = True
+
+    def block_bitmap(self, n: int) -> int:
+        """The block bitmap block that holds block ``n``'s bit."""
+        g = (n - self.sb.first_data_block) // self.sb.blocks_per_group
+        return self.groups[g].block_bitmap
 
     def block_in_use(self, n: int) -> bool:
         """Whether block ``n``'s bitmap bit is set."""
