@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from exolab.errors import SyscallError
+from exolab.kernels.common.stats import counters, level_names
 from exolab.kernels.l4.mapdb import MappingDB
 
 SIGMA0, SPACES, FRAMES, VPNS = 0, (1, 2, 3), range(8), range(6)
@@ -46,6 +47,17 @@ def test_map_shares_grant_moves_flush_revokes_the_subtree() -> None:
     assert db.lookup(1, 11) is None and db.lookup(3, 30) is None
     assert view.tables == {(1, 10): (3, True)}
     db.check()
+
+
+def test_nodes_is_a_level_the_operations_are_counters() -> None:
+    db, _view = _db()
+    db.map(SIGMA0, 3, 1, 10, True)
+    db.map(1, 10, 2, 20, True)
+    db.flush(1, 10)
+    st = db.statistics()
+    assert level_names(st) == {"nodes"} and st.nodes == 1      # what is held now
+    assert dict(counters(st)) == {"maps": 2, "grants": 0, "flushes": 1, "removed": 1,
+                                  "walked": st.walked}
 
 
 def test_refusals_change_nothing() -> None:

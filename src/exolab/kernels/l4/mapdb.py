@@ -51,10 +51,11 @@ Interface::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from exolab.errors import KernelPanic, SyscallError
+from exolab.kernels.common.stats import AS_LEVEL
 
 __all__ = ["MappingDB", "MapNode", "MapDBStats"]
 
@@ -83,7 +84,7 @@ class MapNode:
 class MapDBStats:
     """Mappings held and operations made."""
 
-    nodes: int                  # mappings outside sigma0's untouched roots
+    nodes: int = field(metadata=AS_LEVEL)   # mappings outside sigma0's untouched roots, now
     maps: int
     grants: int
     flushes: int
