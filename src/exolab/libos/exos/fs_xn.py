@@ -25,6 +25,7 @@ Interface::
     XNBlocks(client, owns, root_block, block_size, blocks)     a BlockIO
       read_block(n)  write_block(n, data)  flush()   held() -> int
       sync_file(want, records) -> True        one file's fsync (services/ext2/fsync.py)
+      may_refuse = True    abandon(blocks)    a refused write-out (services/ext2/buffers.py)
     diff(old, new) -> list[(offset, bytes)]     one run covering every change
 """
 from __future__ import annotations
@@ -206,6 +207,17 @@ class XNBlocks:
         self._alloc: Any = None                 # ext2's allocator (attach_allocator)
         self._moved: dict[int, int] = {}        # refused block -> its replacement
         self.n_moved = 0                        # blocks replaced (another's: EBUSY)
+
+    may_refuse = True       # XN may refuse a write: ext2 keeps what it must undo
+
+    def abandon(self, blocks: list[int]) -> None:
+        """ext2 undid a write-out that XN refused part-way (its blocks already
+        written got their old bytes back): drop what is held for the blocks it
+        allocated, and every replacement it made -- between ext2's write-outs
+        nothing is held, so nothing else is either."""
+        del blocks                          # (all of them: see above)
+        self._held.clear()
+        self._moved.clear()
 
     def held(self) -> int:
         """Blocks written that no parent owns yet."""

@@ -21,6 +21,9 @@ Interface::
       block_in_use(n), inode_in_use(ino)        bitmap queries (checks, tests)
       block_bitmap(n) -> the bitmap block holding block n's bit
       meta_dirty                    descriptors/superblock changed since the last commit
+      begin()   rollback()          an operation's journal: rollback restores every
+                                    count, held free and meta_dirty as begin found them
+                                    (bitmap bytes live in the operation's buffers)
       defer_frees                   True: frees are held (not reusable) until
       release_deferred() -> int     clears their bits (a placement calls it when
                                     every on-disk pointer to them is cleared)
@@ -33,6 +36,12 @@ Deferred frees are the second ordering rule of issue 14 for a placement that
 writes back lazily: a block or inode freed since the last durable sync is not
 handed out again (its old owner may still point at it on the disk), and its
 free bit is set only in the operation that releases it.
+
+The journal makes a failed operation atomic (the frame calls :meth:`begin` as
+it starts and :meth:`rollback` when it fails, even half-way through its
+write-out): the first change of a group's counts saves them, a held free is
+logged, a release saves the held sets; nothing is copied for an operation
+that changes nothing.
 """
 from __future__ import annotations
 
@@ -64,7 +73,7 @@ class Allocator:
     """The free maps of one mounted file system; owns the descriptors' counts."""
 
     __slots__ = ("sb", "groups", "bufs", "meta_dirty", "defer_frees", "_held_blocks",
-                 "_held_inodes")
+                 "_held_inodes", "_saved", "_log", "_released", "_meta0")
 
     def __init__(self, sb: Superblock, groups: list[GroupDesc], bufs: Buffers) -> None:
         self.sb = sb
@@ -74,6 +83,11 @@ class Allocator:
         self.defer_frees = False    # hold frees until release_deferred (write-back)
         self._held_blocks: set[int] = set()
         self._held_inodes: dict[int, bool] = {}     # ino -> is_dir
+        # the journal of the running operation (begin/rollback)
+        self._saved: dict[int, tuple[int, int, int]] = {}  # group -> counts at begin
+        self._log: list[tuple[str, int]] = []       # held frees added ("b"/"i", n)
+        self._released: tuple[set[int], dict[int, bool]] | None = None
+        self._meta0 = False                         # meta_dirty at begin
         attach = getattr(bufs.dev, "attach_allocator", None)   # (fs_xn.XNBlocks)
         if attach is not None:
             attach(self)
@@ -112,6 +126,7 @@ class Allocator:
             return -1
         bm[i >> 3] |= 1 << (i & 7)
         self.bufs.dirty(gd.block_bitmap, BITMAP)
+        self._note(g)
         gd.free_blocks -= 1
         self.sb.free_blocks -= 1
         self.meta_dirty = True
@@ -126,6 +141,7 @@ class Allocator:
             if n in self._held_blocks or not self.block_in_use(n):
                 raise bad("freed block", "an allocated block", n)
             self._held_blocks.add(n)
+            self._log.append(("b", n))
             return
         self._clear_block(n)
 
@@ -139,6 +155,7 @@ class Allocator:
             raise bad("freed block", "an allocated block", n)
         bm[i >> 3] &= ~(1 << (i & 7)) & 0xFF
         self.bufs.dirty(gd.block_bitmap, BITMAP)
+        self._note(g)
         gd.free_blocks += 1
         sb.free_blocks += 1
         self.meta_dirty = True
@@ -180,6 +197,7 @@ class Allocator:
             raise bad(f"group {g} inode bitmap", "a free bit", "none free")
         bm[i >> 3] |= 1 << (i & 7)
         self.bufs.dirty(gd.inode_bitmap, BITMAP)
+        self._note(g)
         gd.free_inodes -= 1
         sb.free_inodes -= 1
         gd.used_dirs += is_dir
@@ -192,6 +210,7 @@ class Allocator:
             if ino in self._held_inodes or not self.inode_in_use(ino):
                 raise bad("freed inode", "an allocated inode", ino)
             self._held_inodes[ino] = is_dir
+            self._log.append(("i", ino))
             return
         self._clear_inode(ino, is_dir)
 
@@ -205,6 +224,7 @@ class Allocator:
             raise bad("freed inode", "an allocated inode", ino)
         bm[i >> 3] &= ~(1 << (i & 7)) & 0xFF
         self.bufs.dirty(gd.inode_bitmap, BITMAP)
+        self._note(g)
         gd.free_inodes += 1
         sb.free_inodes += 1
         gd.used_dirs -= is_dir
@@ -225,6 +245,8 @@ class Allocator:
         """Clear the bits of every held block and inode (inside an operation frame);
         return how many were released."""
         n = self.held()
+        if self._released is None:
+            self._released = (set(self._held_blocks), dict(self._held_inodes))
         for blk in sorted(self._held_blocks):
             self._clear_block(blk)
         for ino, is_dir in sorted(self._held_inodes.items()):
@@ -232,3 +254,36 @@ class Allocator:
         self._held_blocks.clear()
         self._held_inodes.clear()
         return n
+
+    # -- the journal of one operation ------------------------------------------------
+
+    def begin(self) -> None:
+        """Start an operation's journal (forgetting the last one's)."""
+        self._saved.clear()
+        self._log.clear()
+        self._released = None
+        self._meta0 = self.meta_dirty
+
+    def _note(self, g: int) -> None:
+        """Save group ``g``'s counts before this operation first changes them."""
+        if g not in self._saved:
+            gd = self.groups[g]
+            self._saved[g] = (gd.free_blocks, gd.free_inodes, gd.used_dirs)
+
+    def rollback(self) -> None:
+        """Undo every count change and held free since :meth:`begin`."""
+        sb = self.sb
+        for g, (fb, fi, ud) in self._saved.items():
+            gd = self.groups[g]
+            sb.free_blocks += fb - gd.free_blocks
+            sb.free_inodes += fi - gd.free_inodes
+            gd.free_blocks, gd.free_inodes, gd.used_dirs = fb, fi, ud
+        if self._released is not None:
+            self._held_blocks, self._held_inodes = self._released
+        for kind, n in reversed(self._log):
+            if kind == "b":
+                self._held_blocks.discard(n)
+            else:
+                self._held_inodes.pop(n, None)
+        self.meta_dirty = self._meta0
+        self.begin()

@@ -67,7 +67,7 @@ class FileOps(Frame):
             raise _err("ENOTDIR", "not a directory", path=path)
         if flags & O_TRUNC and node.is_reg and node.size:
             self._truncate(node, 0)
-        self._open[node.ino] = self._open.get(node.ino, 0) + 1
+        self._put(self._open, node.ino, self._open.get(node.ino, 0) + 1)
         return node.ino
 
     def _create(self, d: Inode, name: bytes, mode: int) -> Inode:
@@ -79,7 +79,7 @@ class FileOps(Frame):
         node = self._nodes[ino] = self.itab.fresh(ino, mode, self.clock.now())
         node.links = 1
         self._dirty.add(ino)
-        self._placed[ino] = (d.ino, False)
+        self._put(self._placed, ino, (d.ino, False))
         try:
             if is_dir:
                 node.links = 2
@@ -102,11 +102,12 @@ class FileOps(Frame):
         node = self._handle(ino)
         if ino not in self._open:
             raise _err("EBADF", "not an open file", ino=ino)
-        self._open[ino] -= 1
-        if self._open[ino] == 0:
-            del self._open[ino]
+        if self._open[ino] == 1:
+            self._drop(self._open, ino)
             if node.links == 0:
                 self._destroy(node)
+        else:
+            self._put(self._open, ino, self._open[ino] - 1)
 
     def read(self, ino: int, offset: int, n: int) -> bytes:
         """Up to ``n`` bytes of the file at ``offset`` (fewer at its end; at most
@@ -157,7 +158,7 @@ class FileOps(Frame):
                 take = min(bs - off, end - pos)
                 pblk, new = self.bmap.ensure(node, lblk)
                 # a whole-block overwrite need not read the old contents
-                buf = self.bufs.zero(pblk) if take == bs and not new else self.bufs.get(pblk)
+                buf = self.bufs.overwrite(pblk) if take == bs and not new else self.bufs.get(pblk)
                 buf[off:off + take] = data[pos - offset:pos - offset + take]
                 self.bufs.dirty(pblk)
                 pos += take

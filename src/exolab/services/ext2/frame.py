@@ -7,10 +7,20 @@ every block it changed through the device (see :mod:`buffers`), so the
 image is consistent after each call. A malformed image raises DiskImageError
 (at mount, or when an operation meets the bad block) and nothing is written.
 
+An operation is atomic: if its body raises (an errno, ENOSPC half-way through
+an allocation, a damaged block) or its write-out fails part-way (the device
+refuses a block), everything it changed is undone -- its buffers are dropped
+(the written ones restored, :mod:`buffers`), the allocator's counts and held
+frees rolled back (:meth:`Allocator.rollback`), the superblock fields it set,
+the open counts and the names-since-sync it recorded restored (a journal of
+each change, :meth:`Frame._put`/:meth:`Frame._drop`) -- and the error goes
+on, so the file system is exactly as before the call.
+
 Interface::
 
     Frame.mount(dev, *, clock=None, charge=no_charge, check_tree=True)
-    _call(fn, *args)      run one operation          _iget(ino) -> Inode (shared)
+    _call(fn, *args)      run one operation (atomic)  _iget(ino) -> Inode (shared)
+    _put(map, key, v)     _drop(map, key)    a journaled change of _open / _placed
     _resolve(path)        _parent(path) -> (dir, name)      _handle(ino) -> Inode
     _destroy(node)        free an inode with no names and no opens
     sync()   settled(inodes=None)    statistics() -> Ext2Stats
@@ -23,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from exolab.errors import DiskImageError, SyscallError
+from exolab.errors import SyscallError
 from exolab.services.ext2.alloc import Allocator
 from exolab.services.ext2.buffers import SUPER, Buffers
 from exolab.services.ext2.directory import FT_DIR, Directories
@@ -38,6 +48,7 @@ __all__ = ["Frame", "Stat", "Ext2Stats", "NAME_MAX", "LINK_MAX"]
 
 NAME_MAX = 255
 LINK_MAX = 65000
+_GONE = object()        # the journal's "the key was absent"
 _F = TypeVar("_F", bound="Frame")
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +114,7 @@ class Frame:
     """One mounted ext2 file system: its state, the operation frame, name lookup."""
 
     __slots__ = ("dev", "clock", "charge", "sb", "groups", "bufs", "alloc", "itab",
-                 "bmap", "dirs", "_nodes", "_dirty", "_open", "_n", "_placed")
+                 "bmap", "dirs", "_nodes", "_dirty", "_open", "_n", "_placed", "_journal")
 
     def __init__(self, dev: BlockIO, sb: Superblock, groups: list[GroupDesc],
                  clock: Clock, charge: Charge) -> None:
@@ -123,6 +134,8 @@ class Frame:
         self._n = {"ops": 0, "copied": 0, "flushes": 0}
         # ino -> (directory, moved): names given since the last full sync (fsync.py)
         self._placed: dict[int, tuple[int, bool]] = {}
+        # the running operation's changes of _open and _placed: (map, key, old value)
+        self._journal: list[tuple[dict[int, Any], int, Any]] = []
 
     # -- mount -----------------------------------------------------------------------
 
@@ -169,21 +182,45 @@ class Frame:
     # -- the operation frame ---------------------------------------------------------
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run one operation: charge it, then write what it changed (even on error)."""
+        """Run one operation: charge it, run its body, write what it changed; if
+        either fails, undo everything it changed (:meth:`_rollback`) and raise."""
         self._n["ops"] += 1
         self.charge("ext2.op", 1)
+        sb = self.sb
+        saved = (sb.state, sb.mnt_count, sb.wtime)
+        self._journal.clear()
+        self.alloc.begin()
         try:
             out = fn(*args)
-        except DiskImageError:
-            self.bufs.abort()
-            self._nodes.clear()
-            self._dirty.clear()
-            raise
-        except BaseException:
             self._commit()
+        except BaseException:
+            self._rollback(saved)
             raise
-        self._commit()
         return out
+
+    def _rollback(self, saved: tuple[int, int, int]) -> None:
+        """Undo the running operation: buffers, counts, held frees, journal, superblock."""
+        self.bufs.abort()
+        self._nodes.clear()
+        self._dirty.clear()
+        self.alloc.rollback()
+        for mapping, key, old in reversed(self._journal):
+            if old is _GONE:
+                mapping.pop(key, None)
+            else:
+                mapping[key] = old
+        self._journal.clear()
+        self.sb.state, self.sb.mnt_count, self.sb.wtime = saved
+
+    def _put(self, mapping: dict[int, Any], key: int, value: Any) -> None:
+        """``mapping[key] = value``, journaled (``mapping`` is _open or _placed)."""
+        self._journal.append((mapping, key, mapping.get(key, _GONE)))
+        mapping[key] = value
+
+    def _drop(self, mapping: dict[int, Any], key: int) -> None:
+        """``mapping.pop(key)``, journaled."""
+        if key in mapping:
+            self._journal.append((mapping, key, mapping.pop(key)))
 
     def _commit(self) -> None:
         """Encode changed inodes, descriptors and superblock; write every dirty block."""
@@ -281,7 +318,7 @@ class Frame:
         node.size, node.links = 0, 0
         node.dtime = max(1, self.clock.now())
         self._dirty.add(node.ino)
-        self._placed.pop(node.ino, None)
+        self._drop(self._placed, node.ino)
         self.alloc.free_inode(node.ino, node.is_dir)
 
     def set_clean(self, clean: bool) -> None:

@@ -60,7 +60,7 @@ class Ext2(FileOps):
         node.links -= 1
         self._touch(node, data=False)
         if node.links <= (1 if node.is_dir else 0):
-            self._placed.pop(node.ino, None)
+            self._drop(self._placed, node.ino)
             if node.ino not in self._open:
                 node.links = 0
                 self._destroy(node)
@@ -81,7 +81,7 @@ class Ext2(FileOps):
             raise _err("EMLINK", "too many links", path=old)
         self.dirs.add(d, name, node.ino, ftype_of(node.mode))
         node.links += 1
-        self._placed[node.ino] = (d.ino, False)
+        self._put(self._placed, node.ino, (d.ino, False))
         self._touch(node, data=False)
         self._touch(d)
 
@@ -156,7 +156,7 @@ class Ext2(FileOps):
             self._drop_link(dst)
         self.dirs.add(dd, dname, src.ino, ftype_of(src.mode))
         self.dirs.remove(sd, sname)
-        self._placed[src.ino] = (dd.ino, True)
+        self._put(self._placed, src.ino, (dd.ino, True))
         if src.is_dir and sd.ino != dd.ino:
             self.dirs.set_parent(src, dd.ino)
             sd.links -= 1
