@@ -23,7 +23,8 @@ The system calls (numbers in :mod:`.syscall`; ``ExOS`` wrappers in
         EBADF/EPERM  a ring handle that is not a writable page capability
         EBUSY   another environment's unshared filter accepts packets this one
                 would (or this one is unshared and would take some of theirs)
-        ENOMEM  past MAX_FILTERS installed, MAX_ENV_FILTERS for the caller
+        ENOMEM  past MAX_FILTERS installed, MAX_ENV_FILTERS for the caller, or the
+                caller's principal's share of the table (quota.py)
     DPF_UNBIND(fid)               remove one of the caller's filters (ENOENT)
     DPF_INFO(fid) -> (state, delivered, dropped, reason)
         state "bound" or "removed" (reason: "unbind", "ring revoked",
@@ -88,7 +89,8 @@ from exolab.kernels.common.stats import AS_LEVEL
 from exolab.kernels.exokernel import dpf
 from exolab.kernels.exokernel.caps import Capability, checked, checked_all
 from exolab.kernels.exokernel.env import Environment, Message
-from exolab.kernels.exokernel.limits import MAX_INBOX
+from exolab.kernels.exokernel.limits import MAX_ENV_FILTERS, MAX_FILTERS, MAX_INBOX
+from exolab.kernels.exokernel.quota import FILTERS, charge, uncharge
 
 if TYPE_CHECKING:
     from exolab.kernels.exokernel.kernel import Aegis
@@ -101,8 +103,6 @@ __all__ = ["RING_SLOT", "SLOT_DATA", "MAX_RING_PAGES", "MAX_FILTERS", "MAX_ENV_F
 RING_SLOT = 2048            # bytes per ring slot: a length word and the largest frame
 SLOT_DATA = 4               # the frame's bytes start after the length word
 MAX_RING_PAGES = 16         # pages of one receive ring (32 slots)
-MAX_FILTERS = 4096          # filters installed over all environments
-MAX_ENV_FILTERS = 256       # filters one environment may hold
 SHARE = 1                   # DPF_BIND flag: others may overlap this filter
 RX_FIRST = 48               # kernel frames 48.. hold the NIC's receive buffers
 RX_BUFFERS = 16             # buffers of RING_SLOT bytes posted (2 per frame)
@@ -268,6 +268,7 @@ class NetFilters:
             if other is not None:
                 raise SyscallError("EBUSY", "another environment's filter accepts "
                                    "packets this one would", fid=other.fid)
+            charge(env.principal, FILTERS, 1)   # (last: _install cannot fail)
         except SyscallError:
             self._refused += 1
             raise
@@ -313,6 +314,7 @@ class NetFilters:
         self.per_env[b.env.eid] -= 1
         if not self.per_env[b.env.eid]:
             del self.per_env[b.env.eid]
+        uncharge(b.env.principal, FILTERS, 1)
         self._regenerated(self.classifier.remove(b.fid))
         self._removed += 1
         if tell and b.env.alive and len(b.env.inbox) < MAX_INBOX:

@@ -22,7 +22,7 @@ Interface::
     Context(thread, sleeping, borrowed)  Message(kind, words, sender)
     Repossession(ppn, handle, when, why)
     ENTRY_NAMES                          the settable entry points
-    Environment(eid, name, asid, parent, cap, ...)
+    Environment(eid, name, asid, parent, cap, ..., principal)
       top, runnable, alive
     EnvStats                             LIVE, DYING, DEAD_ENV
 
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from exolab.kernels.exokernel.caps import Capability
+from exolab.kernels.exokernel.quota import Principal
 from exolab.machine.threads import DEAD, SimThread
 
 __all__ = ["Context", "Message", "Repossession", "Environment", "EnvStats",
@@ -111,6 +112,8 @@ class Environment:
     repossessed: list[Repossession] = field(default_factory=list)  # repossession vector
     revoke_due: int = 0                 # pages asked back and not yet returned
     reserved: int = 0                   # free pages held back for it (phys.py: env_alloc)
+    principal: Principal | None = None  # who pays for what it holds (quota.py; None: the
+    #                                     kernel's own, as XN's frame holder)
     # life
     state: str = LIVE                   # LIVE -> DYING -> DEAD_ENV
     status: Any = None                  # exit status or fault description

@@ -7,7 +7,8 @@ transfer calls are in :mod:`.pct`; the table is :mod:`.syscall`.
 
 Interface::
 
-    sys_getres, sys_console, sys_env_alloc, sys_env_setup, sys_env_start,
+    sys_getres, sys_console, sys_env_alloc, sys_env_alloc_principal, sys_env_setup,
+    sys_env_start,
     sys_env_destroy, sys_thread_alloc, sys_page_alloc, sys_page_free,
     sys_page_share, sys_page_list, sys_cap_derive, sys_cap_revoke, sys_cap_info,
     sys_tlb_write, sys_tlb_vec, sys_tlb_unbind, sys_guarantee, sys_slice_alloc,
@@ -22,12 +23,14 @@ from exolab.errors import KernelPanic, SyscallError, type_name
 from exolab.kernels.exokernel.caps import Capability, checked
 from exolab.kernels.exokernel.env import ENTRY_NAMES, Environment
 from exolab.kernels.exokernel.limits import MAX_CONSOLE, MAX_NAME, MAX_RIGHTS, MAX_SHARE
+from exolab.kernels.exokernel.quota import FRAMES, Principal, check
 from exolab.machine.cpu import Cause
 
 if TYPE_CHECKING:
     from exolab.kernels.exokernel.kernel import Aegis
 
-__all__ = ["sys_getres", "sys_console", "sys_env_alloc", "sys_env_setup",
+__all__ = ["sys_getres", "sys_console", "sys_env_alloc", "sys_env_alloc_principal",
+           "sys_env_setup",
            "sys_env_start", "sys_env_destroy", "sys_thread_alloc", "sys_page_alloc",
            "sys_page_free", "sys_page_share", "sys_page_list", "sys_cap_derive",
            "sys_cap_revoke", "sys_cap_info", "sys_tlb_write", "sys_tlb_vec",
@@ -67,17 +70,34 @@ def sys_env_alloc(k: "Aegis", env: Environment, name: Any,
                   pages: Any) -> tuple[int, int]:
     """Create an environment holding ``pages`` reserved free pages; return (eid, handle).
 
-    The reservation (ENOMEM if there are not that many free) lets a builder fail
-    at once instead of leaving a half-built environment: the new environment's
-    first ``pages`` allocations are guaranteed, others may not take them.
+    The reservation (ENOMEM if there are not that many free, or past the
+    principal's share of memory) lets a builder fail at once instead of leaving
+    a half-built environment: the new environment's first ``pages`` allocations
+    are guaranteed, others may not take them. The child is in the caller's
+    principal (quota.py), which pays for the reservation now.
     """
+    return _env_alloc(k, env, name, pages, env.principal)
+
+
+def sys_env_alloc_principal(k: "Aegis", env: Environment, name: Any,
+                            pages: Any) -> tuple[int, int]:
+    """As ENV_ALLOC, the child rooting a new principal nested in the caller's."""
+    if env.principal is None:
+        raise KernelPanic("aegis: environment without a principal", eid=env.eid)
+    return _env_alloc(k, env, name, pages, k.principals.nested(env.principal))
+
+
+def _env_alloc(k: "Aegis", env: Environment, name: Any, pages: Any,
+               principal: Principal | None) -> tuple[int, int]:
+    """Decode, then make ``env``'s child in ``principal`` with ``pages`` reserved."""
     if type(name) is not str or not 0 < len(name) <= MAX_NAME:
         raise SyscallError("EINVAL", "bad environment name", name=name)
     if type(pages) is not int or not 0 <= pages <= k.phys.count:
         raise SyscallError("EINVAL", "bad page reservation", pages=pages)
     if k.phys.available() < pages:                        # decode: all or nothing
         raise SyscallError("ENOMEM", "not enough free physical pages", wanted=pages)
-    child = k.new_env(name, env)
+    check(principal, FRAMES, pages)                       # (its share: nothing to undo)
+    child = k.new_env(name, env, principal)
     k.phys.reserve(child, pages)
     if child.cap is None:
         raise KernelPanic("aegis: new environment without a capability", eid=child.eid)

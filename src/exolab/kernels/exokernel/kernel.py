@@ -24,7 +24,9 @@ Interface::
                              or the library OS class the program names: program.libos)
       run(until=None) -> RunResult
       revoke_pages(eid, npages, deadline_us=...)     (kernel policy / tests)
-      new_env, new_thread, start, enter, upcall, deliver, destroy, unwind,
+      principals            the accounting principals' factory (quota.py)
+      new_env(name, parent, principal=None), new_thread, start, enter, upcall,
+      deliver, destroy, unwind,
       finish_if_done, console_write           (for the mechanism modules)
       statistics() -> AegisStats
       on_trap, on_exception, on_tlb_miss, on_interrupt, on_idle, on_thread_exit
@@ -49,7 +51,9 @@ from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
 from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
                                           EnvStats, Message)
 from exolab.kernels.exokernel.limits import (KERNEL_FRAMES, KERNEL_STACK, MAX_ENV_THREADS,
-                                             MAX_ENVS, MAX_THREADS, PAGE_SHIFT)
+                                             MAX_ENVS, MAX_FILTERS, MAX_THREADS, PAGE_SHIFT)
+from exolab.kernels.exokernel.quota import (ENVS, Principal, Principals, add_context, charge,
+                                            check, context_room, uncharge)
 from exolab.kernels.exokernel.pct import CalleeAbort, run_entry
 from exolab.kernels.exokernel.phys import PhysPages, PhysStats
 from exolab.kernels.exokernel.revoke import (DEFAULT_DEADLINE_US, IRQ_SOFT, Revoker,
@@ -155,6 +159,7 @@ class Aegis:
         self.phys = PhysPages(self.caps, self.cpu, machine.memory, machine.clock,
                               self.bind.revoke, KERNEL_FRAMES,
                               machine.memory.frames - KERNEL_FRAMES)
+        self.principals = Principals(MAX_ENVS, MAX_FILTERS, self.phys.count, MAX_THREADS)
         self.sched = Scheduler(self)
         self.revoker = Revoker(self.phys, self.sched.wake, self.cpu)
         self.net = NetFilters(self)                     # packet filters, rings, the NIC
@@ -181,7 +186,8 @@ class Aegis:
     # -- the Kernel protocol ----------------------------------------------------------
 
     def boot(self, program: Callable[..., Any], *args: Any, name: str = "init") -> Environment:
-        """Create the first environment (one slice, its library OS) running ``program``.
+        """Create the first environment (one slice, its library OS, a new root
+        accounting principal: quota.py) running ``program``.
 
         The library OS is the one the program is linked with (``program.libos``,
         a class with ``first``), else this kernel's default (``libos=``).
@@ -207,14 +213,23 @@ class Aegis:
 
     # -- environments -------------------------------------------------------------------
 
-    def new_env(self, name: str, parent: Environment | None) -> Environment:
+    def new_env(self, name: str, parent: Environment | None,
+                principal: Principal | None = None) -> Environment:
         """Create a live environment with a capability naming it (ENOMEM past
-        MAX_ENVS); it gets an ASID now if one is free, else when it first runs."""
+        MAX_ENVS or its principal's share); it gets an ASID now if one is free,
+        else when it first runs. Its principal is ``principal``, else its
+        parent's, else (booted) a new root principal."""
         if len(self.envs) >= MAX_ENVS:
             raise SyscallError("ENOMEM", "too many environments", limit=MAX_ENVS)
-        env = Environment(self._next_eid, name, 0, parent)
+        if principal is None:
+            principal = parent.principal if parent is not None else None
+            if principal is None:
+                principal = self.principals.root()
+        check(principal, ENVS, 1)
+        env = Environment(self._next_eid, name, 0, parent, principal=principal)
         env.cap = self.caps.mint("env", env, RIGHTS["env"], holder=parent)   # (ENOMEM
         self.asids.take(env)                                    # first: nothing to undo)
+        charge(principal, ENVS, 1)
         self._next_eid += 1
         self.created += 1
         self.envs[env.eid] = env
@@ -235,6 +250,7 @@ class Aegis:
                                         name=name or f"{env.name}.{len(env.threads)}",
                                         owner=env)
         env.threads.append(t)
+        add_context(env.principal, t)
         self._threads.append(t)
         if len(self._threads) >= self._prune_at:   # (amortised O(1): a spawn loop keeps
             self._threads = [t for t in self._threads if t.state != DEAD]  # the live)
@@ -247,7 +263,8 @@ class Aegis:
         return sum(1 for t in self._threads if t.state != DEAD)
 
     def _thread_limit(self, env: Environment) -> None:
-        """EAGAIN past MAX_THREADS live contexts, or MAX_ENV_THREADS in ``env``."""
+        """EAGAIN past MAX_THREADS live contexts, MAX_ENV_THREADS in ``env``, or
+        its principal's share of contexts."""
         if len(self._threads) >= MAX_THREADS:
             self._threads = [t for t in self._threads if t.state != DEAD]
             if len(self._threads) >= MAX_THREADS:
@@ -257,6 +274,7 @@ class Aegis:
             if len(env.threads) >= MAX_ENV_THREADS:
                 raise SyscallError("EAGAIN", "too many threads in the environment",
                                    limit=MAX_ENV_THREADS)
+        context_room(env.principal)
 
     def start(self, env: Environment, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Give ``env`` its first context."""
@@ -385,6 +403,7 @@ class Aegis:
         env.state = DEAD_ENV
         env.ctx.clear()
         self.envs.pop(env.eid, None)
+        uncharge(env.principal, ENVS, 1)
         if env.parent is not None:
             env.parent.children.pop(env.eid, None)
         self.asids.release(env)                 # (Binder.forget dropped its entries)

@@ -11,6 +11,8 @@ Interface::
     KERNEL_FRAMES, PAGE_SHIFT, KERNEL_STACK     boot: low frames, page size, stack
     MAX_ENVS, MAX_THREADS, MAX_ENV_THREADS      live environments / contexts
     MAX_CAPS                                    live capabilities
+    MAX_FILTERS, MAX_ENV_FILTERS                installed packet filters (dpf_rx.py)
+    PRINCIPAL_SHARE                             per-principal caps (quota.py)
     MAX_NAME, MAX_CONSOLE, MAX_SHARE, MAX_RIGHTS          system-call arguments
     USER_VPN_LIMIT, MAX_GUARANTEED, MAX_VEC               bindings
     MAX_INBOX, MAX_WORDS, MAX_PCT_DEPTH                   control transfers
@@ -21,7 +23,7 @@ Interface::
 from __future__ import annotations
 
 __all__ = ["KERNEL_FRAMES", "PAGE_SHIFT", "KERNEL_STACK", "MAX_ENVS", "MAX_THREADS", "MAX_ENV_THREADS",
-           "MAX_CAPS",
+           "MAX_CAPS", "MAX_FILTERS", "MAX_ENV_FILTERS", "PRINCIPAL_SHARE",
            "MAX_NAME", "MAX_CONSOLE", "MAX_SHARE", "MAX_RIGHTS", "USER_VPN_LIMIT",
            "MAX_GUARANTEED", "MAX_VEC", "MAX_INBOX", "MAX_WORDS", "MAX_PCT_DEPTH",
            "MAX_STRIKES", "MAX_EXC_DEPTH", "SLOTS", "MAX_OVERRUNS"]
@@ -37,6 +39,21 @@ MAX_THREADS = 16_384        # live contexts over all environments (~9 KiB of hos
 MAX_ENV_THREADS = 1_024     # live contexts of one environment (ExOS threads)
 MAX_CAPS = 1 << 24          # live capabilities: a handle's slot field (caps.SLOT_BITS);
                             # 10,000 ExOS processes hold ~650k
+MAX_FILTERS = 4096          # packet filters installed over all environments (the
+                            # classifier is regenerated per bind: host time grows with it)
+MAX_ENV_FILTERS = 256       # filters one environment may hold
+
+# -- principals (quota.py): what one program's tree may take of the tables above -----------
+PRINCIPAL_SHARE = 16        # each principal's cap is its parent's (a root's: the global
+                            # table: MAX_ENVS, MAX_THREADS, MAX_FILTERS, every frame) less
+                            # 1/16 of the global table, kept for the parent's other members:
+                            # a hostile program's tree leaves 1,024 environments and
+                            # contexts, 256 filters and 1/16 of memory (1,020 frames of
+                            # 16k; a bystander with a forked child needs ~50) to the
+                            # programs beside it. 1/16, not 1/2: one booted program must
+                            # still run 10,000 ExOS processes (10,000 contexts of 15,360;
+                            # ~200k frames of 246k on the 256k-frame machine bench scale
+                            # uses); nesting is at most 15 spawns deep (the caps reach 0)
 
 # -- system-call arguments ------------------------------------------------------------------
 MAX_NAME = 64               # bytes of an environment or thread name

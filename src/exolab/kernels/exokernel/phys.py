@@ -3,7 +3,10 @@
 Aegis allocates nothing implicitly. A library OS asks for a page — any free
 one, or a specific ppn (so it can, for instance, colour its cache) — and
 receives the ppn and a root capability with every page right; it can list
-the pages it holds and give them back. A page may have several *owners*
+the pages it holds and give them back. Every frame allocated or reserved is
+charged to a principal (quota.py: its first owner's; a reservation to the
+environment it is held for), ENOMEM past the principal's share of memory.
+A page may have several *owners*
 (co-owners after ``share``, as a forked child and its parent sharing a
 copy-on-write frame); each owner holds its own root capability and is
 accountable for the page (a shared root never carries a right the shared
@@ -38,6 +41,7 @@ from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.common.stats import AS_LEVEL
 from exolab.kernels.exokernel.caps import Capability, CapTable
 from exolab.kernels.exokernel.env import Environment, Repossession
+from exolab.kernels.exokernel.quota import FRAMES, Principal, charge, check, move, uncharge
 
 __all__ = ["PAGE_RIGHTS", "PhysPages", "PhysStats"]
 
@@ -55,6 +59,15 @@ def _with_free(rights: frozenset[str]) -> frozenset[str]:
         if rights <= _ALL:              # (anything else is refused by mint: not kept)
             _WITH_FREE[rights] = got
     return got
+
+
+def _payer(root: Capability) -> Principal | None:
+    """The principal a root's holder answers to (None: the kernel's own holder)."""
+    holder = root.holder
+    if holder is None:
+        return None
+    p: Principal | None = holder.principal
+    return p
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +125,16 @@ class PhysPages:
             raise SyscallError("EINVAL", "no such physical page", ppn=ppn)
         elif ppn in self._roots:
             raise SyscallError("EAGAIN", "physical page is taken", ppn=ppn)
-        if not env.reserved and self.free_count() <= self._reserved:
-            raise SyscallError("ENOMEM", "every free page is reserved")
+        if not env.reserved:
+            if self.free_count() <= self._reserved:
+                raise SyscallError("ENOMEM", "every free page is reserved")
+            check(env.principal, FRAMES, 1)         # ENOMEM past its principal's share
         cap = self.caps.mint("page", ppn, PAGE_RIGHTS, holder=env)
-        if env.reserved:                # one of the pages held back for it
-            env.reserved -= 1
+        if env.reserved:                # one of the pages held back for it (already
+            env.reserved -= 1           # charged to its principal when reserved)
             self._reserved -= 1
+        else:
+            charge(env.principal, FRAMES, 1)
         self._roots[ppn] = cap
         env.roots[ppn] = cap
         self.cpu.charge(self.memory.zero_frame(ppn))
@@ -126,10 +143,12 @@ class PhysPages:
 
     def reserve(self, env: Environment, n: int) -> None:
         """Hold ``n`` free pages for ``env``'s next allocations (ENOMEM if fewer are
-        free and unreserved): an environment being built gets them or fails now."""
+        free and unreserved, or past its principal's share): an environment being
+        built gets them or fails now. They are charged to its principal now."""
         if self.available() < n:
             raise SyscallError("ENOMEM", "not enough free physical pages", wanted=n,
                                free=self.available())
+        charge(env.principal, FRAMES, n)
         env.reserved += n
         self._reserved += n
 
@@ -168,7 +187,10 @@ class PhysPages:
         return root
 
     def _drop_root(self, root: Capability) -> None:
-        """Revoke one root (and its subtree, breaking bindings); free the page if last."""
+        """Revoke one root (and its subtree, breaking bindings); free the page if last.
+
+        The frame is charged to the principal of its first owner (``roots[0]``):
+        if that changes, the charge moves to the new first owner's principal."""
         ppn, env = root.obj, root.holder
         self.revoke(root)
         roots = self._roots[ppn]
@@ -178,6 +200,7 @@ class PhysPages:
             del self._roots[ppn]
             if ppn < self._fresh:
                 heapq.heappush(self._heap, ppn)
+            uncharge(_payer(root), FRAMES, 1)
             return
         i = root.pos
         if type(roots) is not list or i >= len(roots) or roots[i] is not root:
@@ -186,6 +209,8 @@ class PhysPages:
         if last is not root:                # the last root takes the dropped one's place
             roots[i] = last
             last.pos = i
+        if i == 0:                          # the payer let go: the new first owner pays
+            move(_payer(root), _payer(roots[0]), FRAMES, 1)
         if len(roots) == 1:
             sole = self._roots[ppn] = roots[0]
             if sole.rights != _ALL:
@@ -216,6 +241,7 @@ class PhysPages:
     def release_all(self, env: Environment) -> None:
         """Drop every root ``env`` holds (the environment is being destroyed)."""
         self._reserved -= env.reserved
+        uncharge(env.principal, FRAMES, env.reserved)
         env.reserved = 0
         for ppn in sorted(env.roots):
             self._drop_root(env.roots[ppn])

@@ -46,6 +46,8 @@ class Sys(IntEnum):
     ENV_START = 12      # (env, fn, args) give it its first context
     ENV_DESTROY = 13    # (env, status, fault: bool)
     THREAD_ALLOC = 14   # (fn, args, name) -> thread id for a user-mode switch
+    ENV_ALLOC_PRINCIPAL = 15   # (name, pages) as ENV_ALLOC; the child roots a principal
+    #                            nested in the caller's (quota.py: an ExOS spawn)
     PAGE_ALLOC = 20     # (ppn | None) -> (ppn, root handle)
     PAGE_FREE = 21      # (root handle)
     PAGE_SHARE = 22     # (handles, env) -> root handles of env, one per page
@@ -95,6 +97,7 @@ TABLE: dict[int, tuple[Handler, int, str]] = {
     Sys.GETRES: (E.sys_getres, 0, "syscall_fast"),
     Sys.CONSOLE: (E.sys_console, 1, "syscall_stack"),
     Sys.ENV_ALLOC: (E.sys_env_alloc, 2, "syscall_stack"),
+    Sys.ENV_ALLOC_PRINCIPAL: (E.sys_env_alloc_principal, 2, "syscall_stack"),
     Sys.ENV_SETUP: (E.sys_env_setup, 4, "syscall_stack"),
     Sys.ENV_START: (E.sys_env_start, 3, "syscall_stack"),
     Sys.ENV_DESTROY: (E.sys_env_destroy, 3, "syscall_stack"),

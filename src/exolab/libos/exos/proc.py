@@ -5,12 +5,13 @@ nothing: it allocates the pages of its private region and asks Aegis to
 guarantee their mappings, sets its entry points, builds its page table and
 maps its image — all from inside the new environment (:meth:`Procs.boot`).
 
-- ``spawn`` allocates an environment, makes it co-owner of the ExOS text
+- ``spawn`` allocates an environment (the root of a new Aegis accounting
+  principal nested in ours: another program), makes it co-owner of the ExOS text
   and the rpc registry, gives it a time slice and starts it at ExOS's boot,
   under the library OS the program names (``program.libos``, default ExOS).
 - ``fork`` is copy-on-write done by ExOS on its own page tables: the child
-  becomes co-owner of every frame, private writable pages turn COW in both,
-  and the parent rebinds its writable pages read-only in one Aegis call.
+  (in our principal: the same program) becomes co-owner of every frame,
+  private writable pages turn COW in both, and the parent rebinds its writable pages read-only in one Aegis call.
   The child runs the parent's library OS class.
 - ``exit`` sends the parent an asynchronous PCT ("exit", pid, status) and
   destroys the environment; ``wait`` blocks until such a message (or the
@@ -215,12 +216,14 @@ class Procs(metaclass=Sealed):
 
     # -- creating processes ------------------------------------------------------------
 
-    def _child_env(self, name: str, pages: int) -> tuple[int, int, int]:
+    def _child_env(self, name: str, pages: int,
+                   call: int = Sys.ENV_ALLOC) -> tuple[int, int, int]:
         """A new environment with one slice and ``pages`` physical pages reserved for
         building it (ENOMEM now, not a half-built child later): (pid, its handle,
-        our handle for it)."""
+        our handle for it). ``call``: ENV_ALLOC (a fork: our principal) or
+        ENV_ALLOC_PRINCIPAL (a spawn: another program, a principal nested in ours)."""
         os = self.os
-        pid, h = os.trap(Sys.ENV_ALLOC, name[:MAX_NAME], pages)
+        pid, h = os.trap(call, name[:MAX_NAME], pages)
         try:
             try:
                 os.trap(Sys.SLICE_ALLOC, h, None, 1, False)
@@ -249,7 +252,7 @@ class Procs(metaclass=Sealed):
         pages = image_pages(program)           # decoded here: EINVAL to the caller
         os = self.os
         pid, h, up = self._child_env(process_name(name, program),
-                                     GUARANTEED_PAGES + pages)
+                                     GUARANTEED_PAGES + pages, Sys.ENV_ALLOC_PRINCIPAL)
         try:
             pt = os.vm.pt
             text = [(pt.entry(i)[0], pt.cap(i)) for i in
