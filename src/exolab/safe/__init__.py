@@ -16,6 +16,7 @@ Interface::
     Policy, PROGRAM, TERMINATING, DETERMINISTIC
     Sealed, SealedABCMeta
     Exhausted, FUEL, PROGRAM_DEPTH, KERNEL_HEADROOM, MAX_BITS, MAX_ITEMS
+    allowance(n) -> Spent      verified code on n ticks of its own (a kernel's call)
 
 The names are loaded on first use: ``exolab.errors`` and ``exolab.abi`` use
 :class:`Sealed` at import time, before the verifier (which needs the errors)
@@ -31,13 +32,13 @@ from exolab.safe.sealed import Sealed, SealedABCMeta
 __all__ = ["verify_source", "load_program_file", "load_program_source", "load_function", "is_verified",
            "Policy", "PROGRAM", "TERMINATING", "DETERMINISTIC", "Sealed",
            "SealedABCMeta", "Exhausted", "FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM",
-           "MAX_BITS", "MAX_ITEMS"]
+           "MAX_BITS", "MAX_ITEMS", "allowance", "Spent"]
 
 _WHERE = {"verify_source": "verify", "load_program_file": "load",
           "load_function": "load", "load_program_source": "load", "is_verified": "load", "Policy": "policy",
           "PROGRAM": "policy", "TERMINATING": "policy", "DETERMINISTIC": "policy",
           "Exhausted": "runtime", "FUEL": "runtime", "PROGRAM_DEPTH": "runtime",
-          "KERNEL_HEADROOM": "runtime", "MAX_BITS": "guards", "MAX_ITEMS": "guards"}
+          "KERNEL_HEADROOM": "runtime", "allowance": "runtime", "Spent": "runtime", "MAX_BITS": "guards", "MAX_ITEMS": "guards"}
 
 
 def __getattr__(name: str) -> Any:

@@ -31,12 +31,19 @@ CPU's ``ThreadExit``: verified code cannot name ``BaseException`` nor write
 a bare ``except``, so it cannot catch it; the CPU's fault boundary turns it
 into a fault of the program.
 
+A kernel that runs downloaded code inside one of its calls (XN's templates)
+runs it under :func:`allowance`: the code gets ``n`` ticks of its own, is
+stopped with :class:`Exhausted` when they run out (whatever the clock did),
+and the kernel learns how many it spent (to charge them); the enclosing
+program's fuel window is left as it was.
+
 Interface::
 
     FUEL, PROGRAM_DEPTH, KERNEL_HEADROOM, HOST_STALL, WATCH_PERIOD
     Exhausted(message)                 a program ran out of fuel or of stack
     tick() -> True; look() -> True; enter(); leave(); deep()
     charge(n)                          spend n ticks at once (exolab.safe.guards)
+    allowance(n) -> Spent              context manager: at most n ticks; Spent.ticks after
     statistics() -> dict               looks, forced_looks, host_stalls, host_memory
     host_memory() -> int | None        this process's resident bytes; HOST_MEMORY
     metered(machine)                   context manager: Machine.run activates its meter
@@ -60,7 +67,7 @@ from exolab.safe.policy import IMPORTS, PROGRAM, Policy
 
 __all__ = ["FUEL", "PROGRAM_DEPTH", "KERNEL_HEADROOM", "Exhausted", "tick", "look", "deep", "enter", "charge", "statistics",
            "HOST_STALL", "WATCH_PERIOD", "HOST_MEMORY", "host_memory",
-           "leave", "metered", "namespace", "MARKER"]
+           "leave", "metered", "namespace", "MARKER", "allowance", "Spent"]
 
 FUEL = 5_000_000            # ticks between two looks at the clock
 HOST_STALL = 10.0           # host CPU seconds the clock may stand still (the watchdog)
@@ -83,7 +90,7 @@ class _Meter:
     look and the host CPU time since which that clock stood still."""
 
     __slots__ = ("left", "clock", "seen", "stolen", "host_seen", "host_since",
-                 "pressure", "mem_limit")
+                 "pressure", "mem_limit", "capped")
 
     def __init__(self) -> None:
         self.left = FUEL
@@ -94,6 +101,7 @@ class _Meter:
         self.host_since = 0.0
         self.pressure = False               # the host's memory passed mem_limit
         self.mem_limit = 0                  # raised past HOST_MEMORY after a stop
+        self.capped = 0                     # inside an allowance: its size (0: none)
 
 
 _meter = _Meter()
@@ -142,6 +150,8 @@ def _look(m: _Meter) -> bool:
             _host_look(m)
         if m.left > 0:
             return True
+    if m.capped:
+        raise Exhausted(f"over its allowance of {m.capped:,} ticks")
     now = m.clock.now if m.clock is not None else None
     m.left = FUEL
     _counts["looks"] += 1
@@ -272,6 +282,36 @@ def metered(machine: Any) -> Iterator[None]:
                                     # one ran: its host-time count starts again)
         sys.setrecursionlimit(limit)
         _depths.clear()     # (a paused thread's frames still count down from their own)
+
+
+class Spent:
+    """What code run under an :func:`allowance` spent: ``ticks`` (set on leaving)."""
+
+    __slots__ = ("ticks",)
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+
+@contextmanager
+def allowance(n: int) -> Iterator[Spent]:
+    """Run verified code on ``n`` ticks of its own (Exhausted when they run out); the
+    ticks it spent are in the yielded record afterwards; the outer meter is as it was."""
+    m = _meter
+    saved, cap = m.left, m.capped
+    m.left, m.capped = n, n
+    spent = Spent()
+    try:
+        yield spent
+    finally:
+        stolen = m.stolen               # (a watchdog steal now is the outer meter's)
+        left = m.left + (stolen or 0)
+        spent.ticks = n - left if left < n else 0
+        m.capped = cap
+        if stolen is not None:
+            m.stolen, m.left = saved, 0
+        else:
+            m.left = saved
 
 
 def _importer(policy: Policy) -> Any:

@@ -508,6 +508,7 @@ def test_on_aegis_blocks_a_child_takes_under_exos_free_bitmap_do_not_stop_it() -
                  + ", ".join(f"({b}, 'h leaf')" for b in leaves) + "]\n" + acl + size)
         os.aegis(Sys.XN_REGISTER, "mine", root, "h dir")
         os.aegis(Sys.XN_MODIFY, root, [], [(b, "h leaf") for b in leaves], [])
+        os.aegis(Sys.XN_SYNC)       # (on disk: the tree outlives the child; unwritten, not)
         return 0
 
     def main(os: Any) -> None:

@@ -436,6 +436,7 @@ def test_on_exos_a_refused_write_out_poisons_nothing_after_it() -> None:
                  + ", ".join(f"({b}, 'h leaf')" for b in leaves) + "]\n" + acl + size)
         os.aegis(Sys.XN_REGISTER, "mine", root, "h dir")
         os.aegis(Sys.XN_MODIFY, root, [], [(b, "h leaf") for b in leaves], [])
+        os.aegis(Sys.XN_SYNC)       # (on disk: the tree outlives the child; unwritten, not)
         return 0
 
     def err(fn: Callable[..., Any], *args: Any) -> Any:

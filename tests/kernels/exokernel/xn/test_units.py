@@ -11,6 +11,10 @@ from exolab.kernels.exokernel.xn.freemap import FreeMap
 from exolab.kernels.exokernel.xn.registry import DURABLE, UNINIT, WRITTEN, Registry
 from exolab.kernels.exokernel.xn.udf import compile_template, run_acl, run_owns, run_size
 
+def _spend(ticks: int) -> None:
+    """Charge nothing (the functions run here have no caller to charge)."""
+
+
 TAIL = "def acl(d, o, p):\n    return p == 3\ndef size(d):\n    return 16\n"
 
 
@@ -20,9 +24,9 @@ def _t(owns: str) -> object:
 
 def test_a_template_without_owns_is_a_leaf() -> None:
     t = compile_template("leaf", TAIL)
-    assert t.leaf and run_owns(t, b"\1" * 16, 100) == ()
-    assert run_acl(t, b"", "read", 3) and not run_acl(t, b"", "read", 4)
-    assert run_size(t, bytes(16)) == 16
+    assert t.leaf and run_owns(t, b"\1" * 16, 100, _spend) == ()
+    assert run_acl(t, b"", "read", 3, _spend) and not run_acl(t, b"", "read", 4, _spend)
+    assert run_size(t, bytes(16), _spend) == 16
 
 
 @pytest.mark.parametrize("ret", ["[(1, 'x'), (200, 'x')]", "[(1, 2)]", "[1]", "None",
@@ -30,15 +34,15 @@ def test_a_template_without_owns_is_a_leaf() -> None:
 def test_ownership_answers_are_decoded_exactly(ret: str) -> None:
     t = _t(f"def owns(data):\n    return {ret}\n")
     with pytest.raises(SyscallError) as ei:
-        run_owns(t, bytes(16), 100)       # type: ignore[arg-type]
+        run_owns(t, bytes(16), 100, _spend)       # type: ignore[arg-type]
     assert ei.value.errno == "EINVAL"
 
 
 def test_acl_must_say_exactly_true_and_size_must_fit() -> None:
     t = compile_template("t", "def acl(d, o, p):\n    return 1\ndef size(d):\n    return 99\n")
-    assert run_acl(t, b"", "read", 3) is False
+    assert run_acl(t, b"", "read", 3, _spend) is False
     with pytest.raises(SyscallError):
-        run_size(t, bytes(16))
+        run_size(t, bytes(16), _spend)
 
 
 def test_the_type_catalogue_keeps_names_unique() -> None:

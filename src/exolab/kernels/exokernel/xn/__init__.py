@@ -2,7 +2,8 @@
 
 Modules, one mechanism each::
 
-    udf        templates: ownership, access and size functions, verified and run
+    udf        templates: ownership, access and size functions, verified and run (metered)
+    limits     XN's bounds on a function run's fuel and what a tick costs
     catalog    the type catalogue (unique names) and the root catalogue
     freemap    XN's free map: free, used, pending (ordering rule 2)
     pages      where cached blocks live: physical frames (Aegis) or host pages

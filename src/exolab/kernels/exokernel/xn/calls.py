@@ -10,18 +10,26 @@ XN's disk requests go through one DMA frame it holds
 queued whenever the drive's write cache fills); for a read or a flush the
 kernel waits in place (interrupts stay pending until the caller is back in
 user mode; the wait is simulated time, not cycles charged to anybody). Each call's cost is its Aegis path (``syscall_stack``) plus
-what XN reports: registry lookups, functions run and the entries they
-return, bytes of modifications applied (:data:`~exolab.kernels.exokernel.paths.PATHS`
+what XN reports: registry lookups, functions run, the fuel ticks they spent
+(:data:`~.limits.UDF_STEP` instructions each), the entries they return, bytes of
+modifications applied (:data:`~exolab.kernels.exokernel.paths.PATHS`
 rows ``xn_*``, and the profile's copy cost).
 
 *Principals.* An environment acts as the principal of its nearest ancestor
 that took one with ``XN_PRINCIPAL`` (0 if none): a library file system's
 templates name the principal whose access they allow, so two libraries
 running as different principals cannot read or change each other's blocks.
+Numbers are never handed out twice in a boot (a tree on disk may name one).
+
+*Lifetimes.* A principal other than 0 is gone when no live environment acts
+as it. At the first XN call after an environment exits, the kernel forgets the
+principal-table entries no live environment inherits through, and XN forgets
+what the gone principals left that no block has: types no tree names, roots
+never written (:meth:`~.core.XN.release`). Trees on the disk persist.
 
 Interface (handlers ``sys_xn_*(k, env, ...)`` for :mod:`..syscall`)::
 
-    xn_of(k) -> XN            principal_of(k, env) -> int
+    xn_of(k) -> XN            principal_of(k, env) -> int     reap(k, xn)
     sys_xn_principal, sys_xn_install, sys_xn_register, sys_xn_adopt, sys_xn_probe,
     sys_xn_root, sys_xn_load_root,
     sys_xn_read, sys_xn_alloc, sys_xn_free, sys_xn_modify, sys_xn_write,
@@ -34,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from exolab.errors import DiskImageError, SyscallError, safe_str
 from exolab.kernels.exokernel.env import Environment
 from exolab.kernels.exokernel.xn.core import XN, XNStats
+from exolab.kernels.exokernel.xn.limits import UDF_STEP
 from exolab.kernels.exokernel.xn.pages import FramePages
 from exolab.kernels.exokernel.xn.queue import QueuedDisk
 from exolab.services.ext2.interfaces import MemoryDevice
@@ -41,19 +50,21 @@ from exolab.services.ext2.interfaces import MemoryDevice
 if TYPE_CHECKING:
     from exolab.kernels.exokernel.kernel import Aegis
 
-__all__ = ["xn_of", "principal_of", "REGISTRY_PAGES", "SPARE_DISK"] + [
+__all__ = ["xn_of", "principal_of", "reap", "REGISTRY_PAGES", "SPARE_DISK"] + [
     f"sys_xn_{n}" for n in ("principal", "install", "register", "adopt", "probe", "root", "load_root", "read",
                             "alloc", "free", "modify", "write", "writeback", "flush", "sync",
                             "free_list", "stats")]
 
 REGISTRY_PAGES = 1024   # frames XN may hold for its buffer-cache registry
 SPARE_DISK = (1024, 8192)   # block size and blocks of the disk XN uses when none is attached
+_LAST = -1              # principal-table key of the last number handed out (no eid is < 0)
 
 
 def _charger(k: "Aegis") -> Any:
     """XN's cost hook on ``k``: each kind is an Aegis path row or the copy cost."""
     cpu, p, c = k.cpu, k.machine.profile, k.c_path
     rows = {"xn.call": c["xn_call"], "xn.udf": c["xn_udf"], "xn.owns": c["xn_owns"],
+            "xn.step": UDF_STEP * p.instruction,
             "xn.disk_read": c["xn_disk_req"], "xn.disk_write": c["xn_disk_req"],
             "xn.flush": c["xn_disk_req"]}
 
@@ -66,6 +77,8 @@ def xn_of(k: "Aegis") -> XN:
     """The kernel's XN, made over the machine's first disk on first use (ENODEV)."""
     xn: XN | None = k.xn
     if xn is not None:
+        if xn.reaped != len(k.exits):
+            reap(k, xn)
         return xn
     pages = FramePages(k, REGISTRY_PAGES)
     dev: Any
@@ -81,7 +94,28 @@ def xn_of(k: "Aegis") -> XN:
         pages.free(dma)
         raise SyscallError("EIO", "XN refuses the disk's catalogue", reason=safe_str(ex)) from None
     k.xn = xn
+    xn.reaped = len(k.exits)
     return xn
+
+
+def reap(k: "Aegis", xn: XN) -> None:
+    """Environments exited: drop the principal-table entries no live environment
+    inherits through, and release what XN holds for principals now gone."""
+    xn.reaped = len(k.exits)
+    table = k.xn_principals
+    used: set[int] = set()
+    live = {0}
+    for env in k.envs.values():
+        e: Environment | None = env if env.alive else None
+        while e is not None and e.eid not in table:
+            e = e.parent
+        if e is not None:
+            used.add(e.eid)
+            live.add(table[e.eid])
+    for eid in [x for x in table if x != _LAST and x not in used]:
+        del table[eid]
+    for owner in xn.owners() - live:
+        xn.release(owner)
 
 
 def principal_of(k: "Aegis", env: Environment) -> int:
@@ -103,19 +137,21 @@ def sys_xn_principal(k: "Aegis", env: Environment, new: Any) -> int:
     if not new:
         return principal_of(k, env)
     table = k.xn_principals
-    p = table[env.eid] = max(table.values(), default=999) + 1
+    p = table[env.eid] = table[_LAST] = table.get(_LAST, 999) + 1
     return p
 
 
 def sys_xn_install(k: "Aegis", env: Environment, name: Any, source: Any) -> str:
     """Install a metadata template (verified deterministic) in the type catalogue."""
-    return xn_of(k).install_type(name, source)
+    p = principal_of(k, env)
+    return xn_of(k).install_type(name, source, p or None)
 
 
 def sys_xn_register(k: "Aegis", env: Environment, name: Any, block: Any, type_name: Any
                     ) -> None:
     """Register a root: a free block becomes the root of a tree of the named type."""
-    xn_of(k).register_root(principal_of(k, env), name, block, type_name)
+    p = principal_of(k, env)
+    xn_of(k).register_root(p, name, block, type_name, p or None)
 
 
 def sys_xn_adopt(k: "Aegis", env: Environment, name: Any, block: Any, type_name: Any,

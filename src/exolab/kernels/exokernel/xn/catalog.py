@@ -21,9 +21,10 @@ Interface::
     MAX_TYPES, MAX_ROOTS, MAX_HELD
     Root(name, block, type, principal)              slotted, immutable
     TypeCatalogue()   install(name, source) -> Template   get(name) -> Template
-                      __contains__(name), names()
+                      __contains__(name), names()   remove(name)
     RootCatalogue()   register(name, block, type, principal) -> Root
                       get(name) -> Root   roots() -> tuple[Root, ...]   blocks()
+                      remove(name)
 """
 from __future__ import annotations
 
@@ -89,6 +90,10 @@ class TypeCatalogue:
         """Installed type names, in installation order."""
         return tuple(self._types)
 
+    def remove(self, name: str) -> None:
+        """Forget a type no block has (XN decides; see XN.release)."""
+        del self._types[name]
+
 
 class RootCatalogue:
     """Unique name -> root block and its type."""
@@ -119,6 +124,10 @@ class RootCatalogue:
     def roots(self) -> tuple[Root, ...]:
         """Every root, in registration order."""
         return tuple(self._roots.values())
+
+    def remove(self, name: str) -> None:
+        """Forget a root whose tree never reached the disk (XN decides; XN.release)."""
+        del self._roots[name]
 
     def blocks(self) -> frozenset[int]:
         """The root blocks."""

@@ -27,6 +27,15 @@ those functions:
   (probe's window): a free block may hold bytes another principal freed.
 - **Recovery**: after a crash the registry is gone and the free map is
   rebuilt by walking every root's tree on disk with the ownership functions.
+- **Lifetimes**: a template or a root an *owner* (the principal that made it,
+  passed when it may go away) installed lives on once the disk depends on it:
+  a type once a block of it was written or found on the disk (adopt, read, the
+  boot walk), a root once its block was written. When the owner is gone,
+  :meth:`XN.release` forgets the roots it registered whose block never reached
+  the disk (their trees freed at once: no on-disk pointer names them), then the
+  types it installed that no block has, on the disk or in the registry, and
+  gives back the registry pages of its trees' clean, durable blocks (nobody
+  can ask for them: the access functions name only it).
 - **Persistence** (``persist=True``): the catalogues and the free map live in
   a region at the tail of the disk (:mod:`.store`); at boot XN reads the
   newest valid catalogue, verifies every template again, rebuilds the free
@@ -40,14 +49,17 @@ those functions:
   root catalogue points to root blocks: rule 1 again).
 
 Costs are reported through ``charge(kind, count)``: ``xn.call``, ``xn.udf``
-(functions run), ``xn.owns`` (entries they return), ``xn.copy`` (bytes of
-modifications applied), ``xn.disk_read``, ``xn.disk_write``, ``xn.flush``.
+(functions run), ``xn.step`` (the fuel ticks they spent, each run bounded by
+:data:`~.limits.UDF_FUEL`), ``xn.owns`` (entries they return), ``xn.copy`` (bytes
+of modifications applied), ``xn.disk_read``, ``xn.disk_write``, ``xn.flush``.
 
 Interface::
 
     MAX_MODS
     XN(dev, pages, charge=no_charge, capacity=MAX_CACHED, persist=False)
-      install_type(name, source)        register_root(principal, name, block, type)
+      install_type(name, source, owner=None)
+      register_root(principal, name, block, type, owner=None)
+      owners() -> set[int]          release(owner) -> (types, roots, pages) given back
       adopt_root(principal, name, block, type, extent=None) -> int  (a tree on disk;
                                         only while no tree was ever known: EPERM after)
       held(principal) -> int            blocks counted for it (catalog.MAX_HELD)
@@ -110,6 +122,7 @@ class XNStats:
     frees: int
     refused: int
     udf_runs: int
+    udf_ticks: int                                  # fuel the functions spent (xn.step)
     disk_reads: int
     disk_writes: int
     flushes: int
@@ -136,12 +149,13 @@ class XN:
         self.roots = RootCatalogue()
         self.free_map = FreeMap(self.blocks)
         self.reg = Registry(pages, self.block_size, capacity)
-        self._waiting: dict[int, list[int]] = {}    # parent -> pending blocks it cleared
+        self._waiting: dict[int | None, list[int]] = {}   # parent -> pending blocks it cleared
         self._cleared: list[int] = []               # pending: parent written, not flushed
         self._written: list[int] = []               # WRITTEN entries (durable at flush)
         self.n_reads = self.n_writes = self.n_allocs = self.n_frees = 0
         self.n_refused = self.n_udf = self.n_dread = self.n_dwrite = self.n_flush = 0
         self.n_recover = self.n_conflicts = self.n_commits = self.n_map_diffs = 0
+        self.n_ticks = 0                        # fuel ticks template functions spent
         self.layout = layout(self.block_size, self.blocks) if persist else None
         self.labelled = False                   # the region is XN's, catalogues on it
         self._gen = 0                           # generation of the catalogue on disk
@@ -152,6 +166,9 @@ class XN:
         self._known = False                     # a tree was known on this disk: no adopt
         self._holder: dict[int, int] = {}       # used block -> principal it counts for
         self._held: dict[int, int] = {}         # principal -> blocks it holds (MAX_HELD)
+        self._new_types: dict[str, int] = {}    # type no block had yet -> its installer
+        self._new_roots: dict[str, int] = {}    # root not yet written -> its registrant
+        self.reaped = 0                         # (the caller's: exits already looked at)
         if self.layout is not None:
             self._map_disk = [None] * self.layout.map_blocks
             self._boot()
@@ -197,7 +214,7 @@ class XN:
         """Run ``t``'s size function."""
         self.n_udf += 1
         self.charge("xn.udf", 1)
-        return run_size(t, data)
+        return run_size(t, data, self._spend)
 
     def _owns(self, t: Template, data: bytes) -> dict[int, str]:
         """Run ``t``'s ownership function: block -> type (a repeated block: EINVAL)."""
@@ -205,7 +222,7 @@ class XN:
             return {}
         self.n_udf += 1
         self.charge("xn.udf", 1)
-        out = run_owns(t, data, self.blocks)
+        out = run_owns(t, data, self.blocks, self._spend)
         self.charge("xn.owns", len(out))
         d = dict(out)
         if len(d) != len(out):
@@ -213,17 +230,22 @@ class XN:
                                type=t.name)
         return d
 
+    def _spend(self, ticks: int) -> None:
+        """Charge the fuel one function run spent (to the calling environment)."""
+        self.n_ticks += ticks
+        self.charge("xn.step", ticks)
+
     def _allow(self, e: Entry, data: bytes, op: str, principal: int) -> None:
         """EPERM unless ``e``'s access function lets ``principal`` do ``op``."""
         self.n_udf += 1
         self.charge("xn.udf", 1)
-        if not run_acl(e.tmpl, data, op, principal):
+        if not run_acl(e.tmpl, data, op, principal, self._spend):
             self.n_refused += 1
             raise SyscallError("EPERM", "access function refuses", block=e.block, op=op)
 
     # -- setup and startup -------------------------------------------------------------------
 
-    def install_type(self, name: Any, source: Any) -> str:
+    def install_type(self, name: Any, source: Any, owner: int | None = None) -> str:
         """Verify and install a template in the type catalogue; return its name."""
         self.charge("xn.call", 1)
         new = type(name) is str and type(source) is str and name not in self.types
@@ -231,9 +253,59 @@ class XN:
             self._room(extra_type=(name, source))
         t = self.types.install(name, source)
         self._cat_dirty |= new and self.labelled
+        if new and owner is not None:
+            self._new_types[t.name] = owner
         return t.name
 
-    def register_root(self, principal: int, name: Any, block: Any, type_name: Any) -> Root:
+    def _has(self, ty: str) -> None:
+        """A block of type ``ty`` is on the disk (written, or found there): the type
+        lives on (it is no one's to release)."""
+        if self._new_types:
+            self._new_types.pop(ty, None)
+
+    def owners(self) -> set[int]:
+        """The owners :meth:`release` has something to do for: a type or a root to
+        forget, a tree with cached blocks."""
+        cached = {r.principal for r in self.roots.roots() if r.block in self.reg}
+        return set(self._new_types.values()) | set(self._new_roots.values()) | cached
+
+    def release(self, owner: int) -> tuple[int, int, int]:
+        """``owner`` is gone: forget the roots it registered whose block was never
+        written (their trees freed at once), then the types it installed that no
+        block has on the disk or in the registry, and evict its trees' clean,
+        durable blocks; return (types, roots, pages) given back."""
+        roots = [n for n, o in self._new_roots.items() if o == owner]
+        for n in roots:
+            self._drop_root(n)
+        cached = {e.tmpl.name for e in self.reg.entries()}   # (unwritten blocks have them)
+        types = [n for n, o in self._new_types.items() if o == owner and n not in cached]
+        for n in types:
+            del self._new_types[n]
+            self.types.remove(n)
+        self._cat_dirty |= bool(types or roots) and self.labelled
+        return len(types), len(roots), self._trim(owner)
+
+    def _trim(self, owner: int) -> int:
+        """Evict the clean, durable cached blocks of ``owner``'s trees (a dirty block
+        stays until it is written); return how many."""
+        return self.reg.evict_trees({r.block for r in self.roots.roots()
+                                     if r.principal == owner})
+
+    def _drop_root(self, name: str) -> None:
+        """Unregister a root whose block never reached the disk; free its tree at once."""
+        del self._new_roots[name]
+        r = self.roots.get(name)
+        e = self.reg.get(r.block)
+        if e is None or e.state != UNINIT:
+            return                          # (written meanwhile: it persists)
+        self._free_tree(r.block, r.type, None)
+        for w in self._waiting.pop(None, ()):   # (pending under it: no pointer left)
+            if self.free_map.state(w) == PENDING:
+                self.free_map.settle(w)
+        self.roots.remove(name)
+
+    def register_root(self, principal: int, name: Any, block: Any, type_name: Any,
+                      owner: int | None = None) -> Root:
         """Register a new tree: its root block (free now: taken) and root type."""
         b = self._block(block)
         t = self.types.get(type_name)
@@ -244,6 +316,8 @@ class XN:
         if claim or self.labelled:
             self._room(extra_root=(safe_str(name), b, t.name, principal))
         root = self.roots.register(name, b, t.name, principal)
+        if owner is not None:
+            self._new_roots[root.name] = owner
         self._known = True
         self._take_region(claim)
         self.free_map.take(b)
@@ -383,6 +457,7 @@ class XN:
         while todo:
             x, xty = heapq.heappop(todo)
             t = self.types.get(xty)
+            self._has(xty)
             for c, cty in (self._owns(t, self._disk_read(x)).items() if not t.leaf else ()):
                 if c in seen:
                     raise SyscallError("EINVAL", "the tree reaches a block twice", block=c)
@@ -411,6 +486,7 @@ class XN:
         if e is None:
             data = self._disk_read(r.block)
             t = self.types.get(r.type)
+            self._has(t.name)
             e = self.reg.add(r.block, t, None, data, DURABLE, self._owns(t, data))
         self._allow(e, self.reg.data(e), "read", principal)
         self.n_reads += 1
@@ -432,6 +508,7 @@ class XN:
         e = self.reg.get(b)
         if e is None:
             t = self.types.get(ty)
+            self._has(ty)
             data = self._disk_read(b)
             e = self.reg.add(b, t, p.block, data, DURABLE, self._owns(t, data))
         self.n_reads += 1
@@ -530,7 +607,7 @@ class XN:
         self.n_allocs += len(add)
         self.n_frees += len(gone)
 
-    def _free_tree(self, b: int, ty: str, parent: int) -> None:
+    def _free_tree(self, b: int, ty: str, parent: int | None) -> None:
         """Free ``b`` (of type ``ty``) and everything under it: at once if no on-disk
         pointer can name it (never written), else pending until ``parent``'s new
         bytes are durable. Uncached metadata in the subtree is read to find its
@@ -580,6 +657,10 @@ class XN:
         self._disk_write(e.block, self.reg.data(e))
         e.dirty = False
         e.state = WRITTEN
+        self._has(e.tmpl.name)
+        if self._new_roots and e.parent is None:    # a root block reached the disk
+            for n in [n for n in self._new_roots if self.roots.get(n).block == e.block]:
+                del self._new_roots[n]
         self._written.append(e.block)
         self._cleared.extend(self._waiting.pop(e.block, ()))
 
@@ -652,6 +733,8 @@ class XN:
         self._written.clear()
         self._map_disk = [None] * len(self._map_disk)   # (what reached the disk: unknown)
         if self.layout is not None:
+            self._new_types.clear()
+            self._new_roots.clear()
             self.types, self.roots = TypeCatalogue(), RootCatalogue()
             self.labelled, self._gen, self._slot = False, 0, 1
             self._cat_dirty = self._unsafe = self._known = False
@@ -684,6 +767,7 @@ class XN:
         while todo:
             b, ty = heapq.heappop(todo)
             t = self.types.get(ty)
+            self._has(ty)
             if t.leaf:
                 continue
             try:
@@ -704,7 +788,7 @@ class XN:
         return XNStats(self.block_size, self.blocks, len(self.reg), len(self.reg.dirty()), fm.count(FREE), fm.count(USED),
                        fm.count(PENDING), len(self.types.names()), len(self.roots.roots()),
                        self.n_reads, self.n_writes, self.n_allocs, self.n_frees,
-                       self.n_refused, self.n_udf, self.n_dread, self.n_dwrite,
+                       self.n_refused, self.n_udf, self.n_ticks, self.n_dread, self.n_dwrite,
                        self.n_flush, self.reg.evictions, self.n_recover, self.n_conflicts,
                        self.reserved, int(self.labelled), self._gen, self.n_commits,
                        self.n_map_diffs)

@@ -21,7 +21,9 @@ Interface::
     UNINIT, WRITTEN, DURABLE, MAX_CACHED
     Entry(block, tmpl, page, parent, children, size, dirty, state)
     Registry(pages, block_size, capacity=MAX_CACHED)
-      get(b) -> Entry | None      __contains__(b)    __len__    entries()
+      get(b) -> Entry | None      peek(b) -> Entry | None (not marked used)
+      __contains__(b)    __len__    entries()     evict(b) -> bool (if clean, durable, no child)
+      evict_trees(roots) -> int  every evictable entry under those root blocks, children first
       add(block, tmpl, parent, data, state, children) -> Entry   (evicts if full)
       reserve(n)                 room for n more entries, or ENOMEM before any change
       data(e) -> bytes           store(e, off, data)
@@ -77,6 +79,10 @@ class Registry:
             self._e.move_to_end(b)
         return e
 
+    def peek(self, b: int) -> Entry | None:
+        """The entry for ``b`` without marking it used, or None."""
+        return self._e.get(b)
+
     def __contains__(self, b: object) -> bool:
         return b in self._e
 
@@ -107,10 +113,39 @@ class Registry:
         while len(self._e) + n > self.capacity:
             self._evict()
 
+    def _evictable(self, b: int, e: Entry) -> bool:
+        """Whether ``e`` may go: clean, durable, no cached child."""
+        return not e.dirty and e.state == DURABLE and not self._n_children.get(b)
+
+    def evict(self, b: int) -> bool:
+        """Drop block ``b`` if it is evictable; whether it was."""
+        e = self._e.get(b)
+        if e is None or not self._evictable(b, e):
+            return False
+        self.drop(b)
+        self.evictions += 1
+        return True
+
+    def evict_trees(self, roots: set[int]) -> int:
+        """Evict every evictable entry reached from one of ``roots`` (root blocks),
+        children first; return how many went."""
+        under: list[tuple[int, int]] = []
+        for e in self._e.values():
+            depth, x = 0, e
+            while x.parent is not None:
+                up = self._e.get(x.parent)
+                if up is None:
+                    break
+                depth, x = depth + 1, up
+            if x.parent is None and x.block in roots:
+                under.append((-depth, e.block))
+        under.sort()
+        return sum(self.evict(b) for _, b in under)
+
     def _evict(self) -> None:
         """Drop the least recently used clean, durable block with no cached child."""
         for b, e in self._e.items():
-            if not e.dirty and e.state == DURABLE and not self._n_children.get(b):
+            if self._evictable(b, e):
                 self.drop(b)
                 self.evictions += 1
                 return
