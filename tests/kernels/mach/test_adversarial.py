@@ -206,9 +206,10 @@ def test_name_calls_take_exact_ints(name: str) -> None:
 
 
 def test_filling_the_kernel_buffer_zone_cannot_stop_unix_calls() -> None:
-    """Three hogs, each to its quota (16 pages) where the zone lets it: together
-    they take every page user sends may (the third finds the zone empty), and
-    UNIX calls, theirs and a bystander's, still run on the reserve."""
+    """Three hogs (three programs), each to its quota (16 pages) where the zone
+    lets it: two take every page a send under pressure may, the third one
+    message of the light reserve before the zone refuses it, and UNIX calls,
+    theirs and a bystander's, still run on the reserve."""
     out: dict[str, Any] = {}
 
     def hog(os: Any, i: int) -> int:
@@ -1047,7 +1048,7 @@ def test_a_task_past_its_kmsg_quota_cannot_starve_a_bystanders_rpc() -> None:
     assert out["hog"] == (KMSG_QUOTA, ["EAGAIN"], True)    # its quota, then EAGAIN
     q = k1.ipc.quota.statistics()
     assert q.peak == KMSG_QUOTA and q.refused > 0
-    assert (q.tasks, q.pages) == (0, 0)                # every account gone with its task
+    assert (q.principals, q.pages) == (0, 0)           # every account gone with its kmsgs
     assert k0.ipc.quota.statistics().refused == 0
     for k, start in ((k0, start0), (k1, start1)):
         z = k.ipc.statistics().zone

@@ -156,8 +156,8 @@ def test_a_hostile_argument_gets_the_handlers_errno_and_bounded_work(kind: str,
                                                                       pos: str) -> None:
     out: dict[str, Any] = {}
     _k, secs, peak = _attacked(_hostile, kind, pos, out)
-    valid = kind == "huge_int" and pos == "read.n"       # a count >= 0: it reads
-    assert out == {"e": "ok" if valid else POSITIONS[pos][1]}
+    # (a huge_int read count is past SSIZE_MAX: EINVAL from the stub, before the read)
+    assert out == {"e": POSITIONS[pos][1]}
     assert peak < 8 << 20                       # no copy of the program's data
     assert secs < 20
 

@@ -1,68 +1,118 @@
-"""The per-task kmsg quota ledger: charges balance with the kmsgs they pay for."""
+"""The kmsg quota ledger: charges balance with the kmsgs they pay for, per principal
+(the task tree of one top-level program), and outlive the tasks that made them;
+the zone's tiers (the reserve, the light reserve) hold in any order of use."""
 from __future__ import annotations
 
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from typing import Any
+
+from hypothesis import given, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import pytest
 
 from exolab.errors import SyscallError
-from exolab.kernels.mach.limits import KMSG_QUOTA
-from exolab.kernels.mach.message import Kmsg
+from exolab.kernels.mach.limits import KMSG_LIGHT, KMSG_QUOTA
+from exolab.kernels.mach.message import Kmsg, KmsgZone
 from exolab.kernels.mach.quota import Quotas
+from exolab.machine.machine import Machine
 
 
 class Ledger(RuleBasedStateMachine):
-    """Charges, releases and task exits in any order: the pages charged to each
-    task are the sum of its live kmsgs' pages and never above the quota."""
+    """Spawns, charges, releases and task exits in any order: each principal's pages
+    are the sum of its live kmsgs' pages (whoever of its tasks sent them, alive or
+    not) and never above the quota; a task spawned below a top-level program is in
+    that program's principal; an exit never uncharges anything."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.q = Quotas(KMSG_QUOTA)
-        self.tasks = [object() for _ in range(3)]
-        self.live: list[tuple[Kmsg, int, int]] = []     # (kmsg, task index, pages)
+        self.q = Quotas(KMSG_QUOTA, KMSG_LIGHT)
+        self.root = object()
+        self.q.adopt(self.root, None)
+        self.tasks: list[tuple[Any, int]] = [(self.root, 0)]   # live (task, principal)
+        self.nprin = 1
+        self.live: list[tuple[Kmsg, int, int]] = []     # (kmsg, principal, pages)
 
-    @rule(t=st.integers(0, 2), pages=st.integers(1, 3))
-    def charge(self, t: int, pages: int) -> None:
+    def held(self, p: int) -> int:
+        """The model's pages of principal ``p``."""
+        return sum(n for _k, i, n in self.live if i == p)
+
+    @rule(data=st.data())
+    def spawn(self, data: st.DataObject) -> None:
+        parent, p = self.tasks[data.draw(st.integers(0, len(self.tasks) - 1))]
+        child = object()
+        self.q.adopt(child, parent)
+        if parent is self.root:             # a top-level program: a principal of its own
+            p, self.nprin = self.nprin, self.nprin + 1
+        self.tasks.append((child, p))
+
+    @rule(data=st.data(), pages=st.integers(1, 3))
+    def charge(self, data: st.DataObject, pages: int) -> None:
+        task, p = self.tasks[data.draw(st.integers(0, len(self.tasks) - 1))]
         kmsg = Kmsg([], 0)
-        held = sum(p for _k, i, p in self.live if i == t)
-        if held + pages > KMSG_QUOTA:
+        assert self.q.light(task, pages) == (self.held(p) + pages <= KMSG_LIGHT)
+        if self.held(p) + pages > KMSG_QUOTA:
             with pytest.raises(SyscallError) as ex:
-                self.q.charge(self.tasks[t], kmsg, pages)
+                self.q.charge(task, kmsg, pages)
             assert ex.value.errno == "EAGAIN" and kmsg.payer is None
         else:
-            self.q.charge(self.tasks[t], kmsg, pages)
-            self.live.append((kmsg, t, pages))
+            self.q.charge(task, kmsg, pages)
+            assert kmsg.payer is self.q.principal(task)
+            self.live.append((kmsg, p, pages))
 
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
         if self.live:
             i = data.draw(st.integers(0, len(self.live) - 1))
-            kmsg, _t, _p = self.live.pop(i)
+            kmsg, _p, _n = self.live.pop(i)
             self.q.release(kmsg)
             assert kmsg.payer is None
 
-    @rule(t=st.integers(0, 2))
-    def exit(self, t: int) -> None:
-        mine = [k for k, i, _p in self.live if i == t]
-        held = sum(p for _k, i, p in self.live if i == t)
-        assert self.q.drop(self.tasks[t]) == held
-        self.live = [e for e in self.live if e[1] != t]
-        for kmsg in mine:           # still queued somewhere: freed later, uncharged
-            assert kmsg.payer is None
-            self.q.release(kmsg)
-        self.tasks[t] = object()    # a new task in its place
+    @precondition(lambda self: len(self.tasks) > 1)
+    @rule(data=st.data())
+    def exit(self, data: st.DataObject) -> None:
+        i = data.draw(st.integers(1, len(self.tasks) - 1))
+        task, _p = self.tasks.pop(i)
+        before = self.q.statistics().pages
+        self.q.task_ended(task)             # its kmsgs stay queued, still charged
+        assert self.q.statistics().pages == before
 
     @invariant()
     def balances(self) -> None:
-        for t, task in enumerate(self.tasks):
-            pages = sum(p for _k, i, p in self.live if i == t)
-            assert self.q.pages(task) == pages <= KMSG_QUOTA
-            acct = self.q.accounts.get(id(task))
-            assert (acct is None) == (pages == 0)
-            if acct is not None:
-                assert acct.pages == sum(p for _k, p in acct.kmsgs.values())
-        assert self.q.statistics().pages == sum(p for _k, _i, p in self.live)
+        for task, p in self.tasks:
+            assert self.q.pages(task) == self.held(p) <= KMSG_QUOTA
+        for kmsg, p, _n in self.live:
+            assert kmsg.payer is not None and kmsg.payer.pages == self.held(p)
+        st_ = self.q.statistics()
+        assert st_.pages == sum(n for _k, _p, n in self.live)
+        assert st_.principals == len({p for _k, p, _n in self.live})
+        for acct in self.q.accounts.values():
+            assert acct.pages == sum(n for _k, n in acct.kmsgs.values()) > 0
 
 
 TestLedger = Ledger.TestCase
+
+
+@given(st.lists(st.tuples(st.integers(1, 3), st.sampled_from(["user", "light", "priv"]),
+                          st.booleans()), max_size=60))
+def test_the_zone_keeps_its_reserves_in_any_order(ops: list[tuple[int, str, bool]]) -> None:
+    """An allocation succeeds exactly when it leaves its tier's floor free: a send
+    under pressure the reserve and the light reserve, a light send the reserve, a
+    privileged one nothing; every page comes back."""
+    m = Machine("dec5000")
+    zone = KmsgZone(m.memory, range(16, 40), 3, 6)          # 24 pages, floors 9 and 3
+    held: list[Kmsg] = []
+    for pages, tier, free_one in ops:
+        if free_one and held:
+            zone.free(held.pop(0))
+            continue
+        free = len(zone.free_ppns)
+        keep = {"user": 9, "light": 3, "priv": 0}[tier]
+        try:
+            held.append(zone.alloc(pages * zone.page, tier == "priv", tier == "light"))
+            assert pages + keep <= free
+        except SyscallError as ex:
+            assert ex.errno == "ENOMEM" and pages + keep > free
+    for kmsg in held:
+        zone.free(kmsg)
+    assert len(zone.free_ppns) == 24
+    m.close()

@@ -30,8 +30,9 @@ So on this kernel:
 - the wait port is a real port of the task (made on the first retirement:
   ``cproc_init``'s ``mach_port_allocate`` and ``mach_port_insert_right``,
   one Mach trap each), so its queue and the kmsg zone bound it: if the
-  wakeup cannot be queued (queue full, zone empty) the fork creates a kernel
-  thread as ``cproc_create`` does, so no fork fails for it;
+  wakeup cannot be queued (queue full, zone empty, the principal at its
+  kmsg quota: the wakeup is charged as any message) the fork creates a
+  kernel thread as ``cproc_create`` does, so no fork fails for it;
 - retired kernel threads end with their task (their frames unwired).
 
 Interface::
@@ -117,9 +118,9 @@ class IdleThreads:
         name = self._ports[proc.pid]
         cpu.charge(ipc.c_msg)
         try:
-            ipc.send(cpu, proc, msg.header(name, 0, HEADER_SIZE, msg.COPY_SEND), b"",
-                     quota=False)           # (a wake: not charged to the quota)
-        except SyscallError:                # queue full, zone empty: cproc_create
+            ipc.send(cpu, proc, msg.header(name, 0, HEADER_SIZE, msg.COPY_SEND), b"")
+        except SyscallError:                # queue full, zone empty, quota full (the
+                                            # wake is charged as any kmsg): cproc_create
             self.created += 1
             return None
         self._idle[proc.pid] -= 1

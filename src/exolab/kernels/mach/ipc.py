@@ -19,11 +19,17 @@ held to the queue limit (its right is its slot, as ``ipc_mqueue_send``
 exempts it); a receive right may not be sent to a port whose own receive
 right it (transitively) carries (``ipc_port_check_circularity``), so no
 ports in flight are reachable from nothing; a receive dequeues only what the
-receiver's space has room for. Each user kmsg's pages are charged to one task
-(:mod:`.quota`): the sender, or for a message sent on a send-once right the
-task that made the right (an RPC client pays for its reply); past
+receiver's space has room for. Each user kmsg's pages (but a thread wake's:
+one per wait port, bounded by the task's threads) are charged to one principal (:mod:`.quota`: the task tree of one
+program) through one task: the sender, or for a message sent on a send-once
+right the task that made the right (an RPC client pays for its reply); past
 ``KMSG_QUOTA`` pages the send is ``EAGAIN`` and nothing changes. The charge
-ends when the kmsg is freed, and a task's exit drops its account.
+ends when the kmsg is freed, not when its sender exits (the message stays
+queued, charged to the principal); a send whose principal is under pressure
+may not take the zone's light reserve (``ENOMEM``). Kernel work a task
+causes beyond its own message — a send-once notification posted, sleepers
+woken by a port's or a set's change — is charged to the cpu of the task
+that caused it (an enqueue's cost each).
 
 Every stage charges its path row (:mod:`.paths`) and touches its pages
 through the TLB (:mod:`.footprint`); a switch is the scheduler's (the
@@ -34,7 +40,7 @@ Interface::
     NOTIFY_SEND_ONCE           msg_id of the kernel's send-once notification
     Ipc(kernel)
       space(task) -> PortSpace                 (created on first use)
-      send(cpu, task, raw_header, body, privileged=False, kobject=False, quota=True)
+      send(cpu, task, raw_header, body, privileged=False, kobject=False, wake=False)
                                                -> Kmsg
       receive(cpu, task, name, poll=False) -> Received
       send_kmsg(cpu, port, kmsg) -> None       (kernel-originated messages: the pager)
@@ -44,8 +50,9 @@ Interface::
       allocate(task) -> name      destroy(task, name)     deallocate(task, name)
       make_send(task, name) -> name
       pset_allocate(task) -> name  pset_add(task, set_name, port_name)
+      adopt(task, parent)        a new task joins its creator's principal
       drop_task(task)            statistics() -> IpcStats
-      quota                      the per-task ledger of kmsg pages (quota.Quotas)
+      quota                      the per-principal ledger of kmsg pages (quota.Quotas)
     Received                   (msg_id, reply name, data, [names of port items])
 """
 from __future__ import annotations
@@ -57,8 +64,8 @@ from exolab.errors import KernelPanic, SyscallError
 from exolab.kernels.mach import message as msg
 from exolab.kernels.mach.footprint import (KDATA_PHYS, KDATA_VPN, UBUF_VPN, Footprint,
                                            FootprintStats)
-from exolab.kernels.mach.limits import (HEADER_SIZE, KMSG_FIRST, KMSG_FRAMES, KMSG_QUOTA,
-                                       KMSG_RESERVE)
+from exolab.kernels.mach.limits import (HEADER_SIZE, KMSG_FIRST, KMSG_FRAMES, KMSG_LIGHT,
+                                       KMSG_LIGHT_RESERVE, KMSG_QUOTA, KMSG_RESERVE)
 from exolab.kernels.mach.message import Kmsg, KmsgZone, ZoneStats
 from exolab.kernels.mach.quota import Quotas
 from exolab.kernels.mach.ports import (DEAD, PORT_SET, RECEIVE, SEND, SEND_ONCE, Port,
@@ -125,8 +132,9 @@ class Ipc:
         self.k = kernel
         p = kernel.paths
         self.zone = KmsgZone(kernel.machine.memory,
-                             range(KMSG_FIRST, KMSG_FIRST + KMSG_FRAMES), KMSG_RESERVE)
-        self.quota = Quotas(KMSG_QUOTA)
+                             range(KMSG_FIRST, KMSG_FIRST + KMSG_FRAMES), KMSG_RESERVE,
+                             KMSG_LIGHT_RESERVE)
+        self.quota = Quotas(KMSG_QUOTA, KMSG_LIGHT)
         self.fp = Footprint(kernel.machine.cpu, p)
         self.spaces: dict[int, PortSpace] = {}         # id(task) -> its space
         # a mach_msg trap: Mach's system-call path, then the message path proper
@@ -172,7 +180,7 @@ class Ipc:
             for port in list(obj.members):
                 port.pset = None
             obj.members.clear()
-            self.k.sched.wakeup(obj.waiters)
+            self._wake_sleepers(obj.waiters)
         elif entry.bits & RECEIVE:
             self._kill(obj)
 
@@ -208,12 +216,12 @@ class Ipc:
         port.pset = pset
         pset.members.append(port)
         if port.queue:
-            self.k.sched.wakeup(pset.waiters)
+            self._wake_sleepers(pset.waiters)
 
     def _kill(self, port: Port) -> None:
         """The port's receive right is gone: dead names, wakeups, queued kmsgs freed."""
         self.dead += 1
-        for kmsg in kill_port(port, self.k.sched.wakeup):
+        for kmsg in kill_port(port, self._wake_sleepers):
             self._discard(kmsg)
 
     def _discard(self, kmsg: Kmsg) -> None:
@@ -252,14 +260,19 @@ class Ipc:
         notification (so an RPC client waiting for the reply learns of it) — a
         count on the port, made a message when received: it never fails."""
         if type(port) is Port and not port.dead:
+            self.k.machine.cpu.charge(self.c_enq)   # the task that dropped it pays
             self.sent += 1
             port.notices += 1
             self._wake(port)
 
+    def adopt(self, task: Any, parent: Any) -> None:
+        """``task`` was created by ``parent`` (None: the boot task): its principal."""
+        self.quota.adopt(task, parent)
+
     def drop_task(self, task: Any) -> None:
         """A task ended: destroy every right it held (its receive rights kill ports,
-        freeing what is queued there), then drop its quota account: kmsgs it sent
-        that are still queued elsewhere stay deliverable, charged to no one."""
+        freeing what is queued there), then forget it in the ledger: kmsgs it sent
+        that are still queued elsewhere stay deliverable, charged to its principal."""
         space = self.spaces.pop(id(task), None)
         if space is not None:
             for name, entry in list(space.entries.items()):
@@ -271,18 +284,18 @@ class Ipc:
                 elif type(entry.obj) is PortSet:
                     for port in list(entry.obj.members):
                         port.pset = None
-        self.quota.drop(task)
+        self.quota.task_ended(task)
 
     # -- sending --------------------------------------------------------------------
 
     def send(self, cpu: Any, task: Any, raw: Any, body: Any,
-             privileged: bool = False, kobject: bool = False, quota: bool = True) -> Kmsg:
+             privileged: bool = False, kobject: bool = False, wake: bool = False) -> Kmsg:
         """Decode a message from ``task`` completely, then copy it in and queue it;
         return the queued kmsg (``privileged``: the UX path, which may use the
-        zone's reserve; ``kobject``: the destination is a port the kernel serves
-        itself, so the kmsg is handed to the kernel's server, not queued;
-        ``quota`` False: a thread wake the kernel sends for the task, header-only
-        and at most one per wait port, not charged to the task's quota)."""
+        zone's reserve and is charged to no quota; ``kobject``: the destination is
+        a port the kernel serves itself, so the kmsg is handed to the kernel's
+        server, not queued; ``wake``: a thread wake to a wait port, which holds
+        one (threads.py), charged to no quota)."""
         space = self.space(task)
         fp, asid = self.fp, cpu.asid            # (the trap charged mach_msg_path)
         fp.text("trap", asid)
@@ -313,12 +326,13 @@ class Ipc:
         if len(dest.queue) >= dest.qlimit and not once:
             raise SyscallError("EAGAIN", "the destination port's queue is full",
                                limit=dest.qlimit)      # (a send-once message is exempt)
-        payer = None if privileged or not quota else \
-            self._payer(task, dest_e, hdr.rbits, once)
+        payer = None if privileged or wake else self._payer(task, dest_e, hdr.rbits, once)
         pages = self.zone.pages_for(HEADER_SIZE + len(body))
+        light = wake                # (a token may take the light tier, as before)
         if payer is not None:
             self.quota.check(payer, pages)              # EAGAIN past the payer's quota
-        kmsg = self._alloc(cpu, HEADER_SIZE + len(body), privileged)   # ENOMEM or a kmsg
+            light = self.quota.light(payer, pages)
+        kmsg = self._alloc(cpu, HEADER_SIZE + len(body), privileged, light)  # or ENOMEM
         if payer is not None:
             self.quota.charge(payer, kmsg, pages)
         if reply_bits == SEND_ONCE:                     # who pays for the reply
@@ -400,7 +414,7 @@ class Ipc:
                 if disp == msg.MOVE_RECEIVE:
                     entry.bits &= ~RECEIVE          # in flight: no task receives
                     entry.obj.receiver = IN_FLIGHT  # until it is received
-                    _leave_set(entry.obj, self.k.sched.wakeup)
+                    _leave_set(entry.obj, self._wake_sleepers)
                 elif disp == msg.MOVE_SEND_ONCE:
                     entry.bits &= ~SEND_ONCE
                 else:
@@ -410,11 +424,12 @@ class Ipc:
                 if not entry.bits & ~DEAD:
                     space.remove(name)
 
-    def _alloc(self, cpu: Any, nbytes: int, privileged: bool) -> Kmsg:
-        """Take a kmsg for ``nbytes`` from the zone, charging its allocation."""
+    def _alloc(self, cpu: Any, nbytes: int, privileged: bool, light: bool) -> Kmsg:
+        """Take a kmsg for ``nbytes`` from the zone, charging its allocation (``light``:
+        its payer is under no pressure, so it may take the light reserve)."""
         pages = self.zone.pages_for(nbytes)
         cpu.charge(self.c_alloc + self.c_page * (pages - 1))
-        return self.zone.alloc(nbytes, privileged)
+        return self.zone.alloc(nbytes, privileged, light)
 
     def _copyin(self, cpu: Any, task: Any, kmsg: Kmsg, data: bytes) -> None:
         """The first copy: the sender's buffer into the kmsg, page by page."""
@@ -451,9 +466,11 @@ class Ipc:
         the zone is short)."""
         item = msg.item_bytes(body) if body else b""
         pages = self.zone.pages_for(HEADER_SIZE + len(item))
+        light = False
         if payer is not None:
             self.quota.check(payer, pages)
-        kmsg = self.zone.alloc(HEADER_SIZE + len(item), privileged)
+            light = self.quota.light(payer, pages)
+        kmsg = self.zone.alloc(HEADER_SIZE + len(item), privileged, light)
         if payer is not None:
             self.quota.charge(payer, kmsg, pages)
             kmsg.reply_maker = payer if reply_bits == SEND_ONCE else None
@@ -476,8 +493,16 @@ class Ipc:
         port.queue.append(kmsg)
         self._wake(port)
 
+    def _wake_sleepers(self, queue: list[Any]) -> None:
+        """Wake the threads on ``queue`` for a change no message paid for (a port
+        died, a set changed): the task whose call caused it pays an enqueue."""
+        if queue:
+            self.k.machine.cpu.charge(self.c_enq)
+            self.k.sched.wakeup(queue)
+
     def _wake(self, port: Port) -> None:
-        """Wake the threads receiving on ``port`` or on its set."""
+        """Wake the threads receiving on ``port`` or on its set (on a message's
+        path: its enqueue paid for it)."""
         wake = self.k.sched.wakeup
         wake(port.waiters)
         if port.pset is not None:

@@ -134,9 +134,11 @@ class MachKernel(MonolithicKernel):
     def new_process(self, name: str, parent: Process | None,
                     space: AddressSpace | None = None) -> Process:
         """A task for a UNIX process: its port space holds a send right to the UX
-        server and the receive right of its reply port."""
+        server and the receive right of its reply port; its kmsgs are charged to
+        its creator's principal (its own if the boot task created it)."""
         from exolab.kernels.mach.personality import MachLibc
         proc = super().new_process(name, parent, space)
+        self.ipc.adopt(proc, parent)            # its kmsg principal (quota.py)
         ux = self.ux.connect(proc)
         self._ports[proc.pid] = (ux, self.ipc.allocate(proc), self.kserver.connect(proc))
         proc.personality = MachLibc(self, proc)

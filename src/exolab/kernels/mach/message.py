@@ -14,7 +14,9 @@ A sent message is copied into a *kmsg*: pages from the kernel's kmsg zone
 (simulated frames wired at boot), written through physical memory and
 charged at the profile's copy rate; the receiver's copy out of it is the
 second copy. Large messages take more pages of the zone; an empty zone is
-``ENOMEM`` (user sends leave a reserve the kernel's and the UX path's use).
+``ENOMEM``: user sends leave a reserve the kernel's and the UX path's use,
+and above it a light reserve only a send under no pressure (its payer holds
+few pages, :mod:`.quota`) may take.
 
 Interface::
 
@@ -25,8 +27,8 @@ Interface::
     Header                        a decoded header (slotted)
     parse_header(raw, body_len) -> Header
     parse_body(body) -> list[(type, bytes | name)]
-    Kmsg, KmsgZone(memory, ppns, reserve)
-      zone.alloc(nbytes, privileged=False) -> Kmsg    zone.write(kmsg, data)   zone.read(kmsg) -> bytes
+    Kmsg, KmsgZone(memory, ppns, reserve, light_reserve=0)
+      zone.alloc(nbytes, privileged=False, light=False) -> Kmsg    zone.write(kmsg, data)   zone.read(kmsg) -> bytes
       zone.free(kmsg)              zone.statistics()
 """
 from __future__ import annotations
@@ -162,7 +164,7 @@ class Kmsg:
     msg_id: int = 0
     rights: list[tuple[Any, int]] = field(default_factory=list)   # (Port, bits) items
     layout: list[tuple[int, int]] = field(default_factory=list)   # (type, length) items
-    payer: Any = None                   # the task its pages are charged to (quota.py)
+    payer: Any = None                   # the principal its pages are charged to (quota.py)
     reply_maker: Any = None             # a send-once reply right's maker (who pays for
                                         # the message it allows)
     makers: list[Any] = field(default_factory=list)   # per item of ``rights``: its maker
@@ -182,22 +184,25 @@ class ZoneStats:
 class KmsgZone:
     """A fixed pool of wired frames for kernel message buffers."""
 
-    def __init__(self, memory: Any, ppns: range, reserve: int) -> None:
+    def __init__(self, memory: Any, ppns: range, reserve: int, light_reserve: int = 0) -> None:
         self.memory = memory
         self.page = memory.page_size
         self.free_ppns = list(reversed(ppns))   # kernel frames: never the allocator's
         self.reserve = reserve                  # pages a user send must leave free
+        self.light_reserve = light_reserve      # and more a send under pressure must
         self.allocated = self.freed = self.bytes_in = self.bytes_out = 0
 
     def pages_for(self, nbytes: int) -> int:
         """Pages a kmsg of ``nbytes`` needs."""
         return max(1, -(-nbytes // self.page))
 
-    def alloc(self, nbytes: int, privileged: bool = False) -> Kmsg:
+    def alloc(self, nbytes: int, privileged: bool = False, light: bool = False) -> Kmsg:
         """Take the pages for a kmsg of ``nbytes`` (ENOMEM if the zone is short; a
-        user send, not ``privileged``, may not take the reserve)."""
+        user send, not ``privileged``, may not take the reserve, nor the light
+        reserve unless ``light``: its payer is under no pressure)."""
         need = self.pages_for(nbytes)
-        if need + (0 if privileged else self.reserve) > len(self.free_ppns):
+        keep = 0 if privileged else self.reserve + (0 if light else self.light_reserve)
+        if need + keep > len(self.free_ppns):
             raise SyscallError("ENOMEM", "the kernel message zone is exhausted",
                                pages=need, free=len(self.free_ppns))
         ppns = [self.free_ppns.pop() for _ in range(need)]

@@ -29,6 +29,11 @@ in its space, and the client gets the error.
 Data larger than an inline message (``MAX_MSG``) travels out of line, as
 MIG sends large arrays: its pages are mapped, not copied, through the kmsg.
 
+A read's byte count is a MIG integer word in the request: the stub refuses
+a count past :data:`.limits.MAX_IO_COUNT` (SSIZE_MAX) with ``EINVAL`` before
+the handler runs, so ``read(r, 10**20000)`` on an empty pipe fails at once
+instead of sleeping for data it could never be given (``READ_COUNTS``).
+
 Simplification, stated: the server's handler runs on the calling thread's
 host stack (a server thread per client, handed off to), so a call that
 blocks in the server (a read of an empty pipe, a wait) blocks the caller
@@ -38,6 +43,7 @@ server's copyin/copyout through its emulator's shared pages.
 
 Interface::
 
+    READ_COUNTS                      call -> the argument that is a read's byte count
     UxServer(kernel)
       task                           the server's task record (its space, ASID)
       connect(proc) -> name          give a new task a send right to the server
@@ -55,21 +61,33 @@ from typing import TYPE_CHECKING, Any
 from exolab.errors import SyscallError
 from exolab.kernels.mach import message as msg
 from exolab.kernels.mach.footprint import SERVER_VPN
-from exolab.kernels.mach.limits import HEADER_SIZE, MAX_MSG
+from exolab.kernels.mach.limits import HEADER_SIZE, MAX_IO_COUNT, MAX_MSG
 from exolab.kernels.mach.ports import SEND
-from exolab.kernels.monolithic.syscall import dispatch
+from exolab.kernels.monolithic.syscall import Sys, dispatch
 from exolab.kernels.monolithic.vm import AddressSpace
 from exolab.machine.threads import ThreadExit
 
 if TYPE_CHECKING:
     from exolab.kernels.mach.kernel import MachKernel
 
-__all__ = ["UxServer", "KernelServer", "UxStats", "ServerTask", "MIG_BAD_ID"]
+__all__ = ["UxServer", "KernelServer", "UxStats", "ServerTask", "MIG_BAD_ID", "READ_COUNTS"]
 
 _Q = struct.Struct("<q")
 MIG_BAD_ID = 0xFFFFFED1     # MIG_BAD_ID (-303) as a header word
 _ERR_WORD = _Q.pack(0)      # an error reply's data (the error itself is the client's)
 _SERVER_PAGES = 3           # MIG stubs, the server's dispatch, its proc table page
+#: UNIX call -> the index of its argument that is a read's byte count (a word)
+READ_COUNTS = {int(Sys.READ): 1, int(Sys.READ_INTO): 2}
+
+
+def unpack_counts(number: Any, args: tuple[Any, ...]) -> None:
+    """The MIG stub's check of a read's count: an int past MAX_IO_COUNT is EINVAL
+    (anything else not a count the handler refuses itself)."""
+    at = READ_COUNTS.get(number) if type(number) is int else None
+    if at is not None and len(args) > at:
+        n = args[at]
+        if type(n) is int and n > MAX_IO_COUNT:
+            raise SyscallError("EINVAL", "read count past SSIZE_MAX", limit=MAX_IO_COUNT)
 
 
 @dataclass(slots=True, eq=False)
@@ -196,6 +214,7 @@ class UxServer:
         self.calls += 1
         cpu.asid = client_asid          # the handler reaches the client's memory
         try:
+            unpack_counts(number, args)
             result, err = dispatch(self.k, cpu, number, args), None
         except SyscallError as ex:
             result, err = None, ex

@@ -18,7 +18,11 @@ ABI's pair is that, with the ABI's token semantics (docs/abi.md "Parking"):
   kernel's queue test refuses the second one (``MACH_SEND_TIMED_OUT``, our
   ``EAGAIN``) and the library ignores it. That check is charged as what it
   is: the send path up to the queue test (the trap, the header parse, the
-  destination's name lookup), no kmsg. A wake merged this way is never lost:
+  destination's name lookup), no kmsg. A queued wake is a kmsg charged to
+  no quota: a thread holds at most one (the ABI's token; charging it would
+  make an unpark of a program's own threads fail with EAGAIN once 16 of them
+  hold a token, which no thread package can use), so the task's thread count
+  bounds it (a stated limit: docs/mach.md). A wake merged this way is never lost:
   the queued one's receiver re-checks its condition after taking it, and the
   merged waker wrote its wakeup word before its send.
 - The wait port is allocated lazily, on a thread's first park or the first
@@ -125,7 +129,7 @@ class WaitPorts:
         cpu.charge(ipc.c_msg)
         raw = msg.header(name, 0, HEADER_SIZE, msg.COPY_SEND)
         try:
-            ipc.send(cpu, proc, raw, b"", quota=False)     # (a wake: not charged)
+            ipc.send(cpu, proc, raw, b"", wake=True)    # (one per port: no quota)
         except SyscallError as ex:
             if ex.errno != "EAGAIN" or len(port.queue) < WAKE_QLIMIT:
                 raise
