@@ -477,7 +477,9 @@ def starve_main(os: Any) -> None:
 def test_heap_hogs_cannot_starve_a_pipe_and_a_manifest_cannot_ask_for_the_heap() -> None:
     k = _run(starve_main, frames=8192, until=400_000_000, ends=("paused",))
     assert "big hog ENOEXEC" in k.console
-    assert k.console.count("hog 1024 ENOMEM") == 4      # the heap is full
+    # init's tree may hold 15/16 of the heap (accounts.py): 3 hogs at their quota, the
+    # fourth stopped at 768 pages by init's principal's cap (before it: 4 x 1024)
+    assert k.console.count("hog 1024 ENOMEM") == 3 and "hog 768 ENOMEM" in k.console
     assert "piper b'ping'" in k.console
 
 

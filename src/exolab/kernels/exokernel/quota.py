@@ -23,6 +23,10 @@ A frame is charged once, to the principal of its first owner; when that owner
 lets go and others still hold it, the charge moves (:func:`move`, unchecked:
 the new payer already co-owned it).
 
+The generic ledger (caps, charges up the chain) is
+:mod:`exolab.kernels.common.principals`; this module names the exokernel's
+kinds and keeps the contexts.
+
 Interface::
 
     ENVS, FILTERS, FRAMES, KINDS         counted kinds (indexes of Principal.held), names
@@ -39,7 +43,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from exolab.errors import KernelPanic, SyscallError
+from exolab.errors import SyscallError
+from exolab.kernels.common import principals as ledger
+from exolab.kernels.common.principals import chain
 from exolab.kernels.exokernel.limits import PRINCIPAL_SHARE
 from exolab.machine.threads import DEAD
 
@@ -47,19 +53,15 @@ __all__ = ["ENVS", "FILTERS", "FRAMES", "KINDS", "Principal", "Principals", "che
            "charge", "uncharge", "move", "context_room", "add_context", "chain"]
 
 ENVS, FILTERS, FRAMES = 0, 1, 2
+CONTEXTS = 3                # a cap, not a counter: the contexts list
 _PRUNE_MIN = 1024       # contexts a principal's list holds before it first drops dead ones
 KINDS = ("environments", "filters", "frames")
 
 
 @dataclass(slots=True, eq=False)
-class Principal:
-    """One accounting principal; guarded by Aegis."""
+class Principal(ledger.Principal):
+    """One accounting principal; guarded by Aegis (caps: ENVS, FILTERS, FRAMES, contexts)."""
 
-    pid: int                            # kernel-assigned number (> 0)
-    parent: "Principal | None"          # the principal that spawned it (None: booted)
-    caps: tuple[int, int, int, int]     # ENVS, FILTERS, FRAMES, contexts
-    depth: int = 0                      # 0 for a root
-    held: list[int] = field(default_factory=lambda: [0, 0, 0])   # by kind, subtree
     contexts: list[Any] = field(default_factory=list)   # threads of the subtree (some dead)
     prune_at: int = _PRUNE_MIN          # contexts' length at the next pruning of the dead
 
@@ -68,88 +70,44 @@ class Principal:
         return sum(1 for t in self.contexts if t.state != DEAD)
 
 
-class Principals:
+class Principals(ledger.Principals):
     """Makes principals with their caps from the global totals."""
 
     def __init__(self, envs: int, filters: int, frames: int, contexts: int) -> None:
-        self.totals = (envs, filters, frames, contexts)
-        self.step = tuple(t // PRINCIPAL_SHARE for t in self.totals)
-        self._next = 1
-
-    def _make(self, parent: Principal | None, above: tuple[int, ...], depth: int) -> Principal:
-        """A principal whose caps are ``above``'s less one step (ENOMEM if none is left)."""
-        caps = tuple(a - s for a, s in zip(above, self.step))
-        if min(caps) <= 0:
-            raise SyscallError("ENOMEM", "principals nested too deep", depth=depth)
-        p = Principal(self._next, parent, (caps[0], caps[1], caps[2], caps[3]), depth)
-        self._next += 1
-        return p
-
-    def root(self) -> Principal:
-        """A principal for an environment the kernel boots."""
-        return self._make(None, self.totals, 0)
-
-    def nested(self, parent: Principal) -> Principal:
-        """A principal for a program ``parent``'s member spawns."""
-        return self._make(parent, parent.caps, parent.depth + 1)
-
-
-def chain(p: Principal | None) -> list[Principal]:
-    """``p`` and its ancestors, nearest first."""
-    out = []
-    while p is not None:
-        out.append(p)
-        p = p.parent
-    return out
+        super().__init__((envs, filters, frames, contexts), PRINCIPAL_SHARE, len(KINDS),
+                         "ENOMEM", Principal)
 
 
 def check(p: Principal | None, kind: int, n: int) -> None:
     """ENOMEM if ``n`` more of ``kind`` would put a principal on the chain past its cap."""
-    while p is not None:
-        if p.held[kind] + n > p.caps[kind]:
-            raise SyscallError("ENOMEM", f"the principal's share of {KINDS[kind]} is used",
-                               principal=p.pid, limit=p.caps[kind], held=p.held[kind])
-        p = p.parent
+    ledger.check(p, kind, n, "ENOMEM", KINDS[kind])
 
 
 def charge(p: Principal | None, kind: int, n: int) -> None:
     """Charge ``n`` of ``kind`` to ``p`` and its ancestors (ENOMEM past a cap)."""
-    check(p, kind, n)
-    while p is not None:
-        p.held[kind] += n
-        p = p.parent
+    ledger.charge(p, kind, n, "ENOMEM", KINDS[kind])
 
 
 def uncharge(p: Principal | None, kind: int, n: int) -> None:
     """Give back ``n`` of ``kind`` charged to ``p`` (a panic if more than it holds)."""
-    while p is not None:
-        if p.held[kind] < n:
-            raise KernelPanic("quota: uncharge below zero", principal=p.pid,
-                              kind=KINDS[kind], held=p.held[kind], n=n)
-        p.held[kind] -= n
-        p = p.parent
+    ledger.uncharge(p, kind, n, KINDS[kind])
 
 
 def move(src: Principal | None, dst: Principal | None, kind: int, n: int) -> None:
     """Move a charge from ``src`` to ``dst`` without a cap check (a frame's payer left)."""
-    if src is dst:
-        return
-    uncharge(src, kind, n)
-    while dst is not None:
-        dst.held[kind] += n
-        dst = dst.parent
+    ledger.move(src, dst, kind, n, KINDS[kind])
 
 
 def context_room(p: Principal | None) -> None:
     """EAGAIN if one more context would put a principal on the chain past its cap."""
     while p is not None:
-        cap = p.caps[3]
+        cap = p.caps[CONTEXTS]
         if len(p.contexts) >= cap:
             p.contexts = [t for t in p.contexts if t.state != DEAD]
             if len(p.contexts) >= cap:
                 raise SyscallError("EAGAIN", "the principal's share of contexts is used",
                                    principal=p.pid, limit=cap)
-        p = p.parent
+        p = p.parent  # type: ignore[assignment]
 
 
 def add_context(p: Principal | None, thread: Any) -> None:
@@ -159,4 +117,4 @@ def add_context(p: Principal | None, thread: Any) -> None:
         if len(p.contexts) >= p.prune_at:      # (amortised O(1), as the kernel's list)
             p.contexts = [t for t in p.contexts if t.state != DEAD]
             p.prune_at = max(_PRUNE_MIN, 2 * len(p.contexts))
-        p = p.parent
+        p = p.parent  # type: ignore[assignment]

@@ -67,6 +67,7 @@ Interface::
                                        any thread of owner; queue: its ends' bound
       room(to, n)                      EAGAIN unless ``to`` may take n more endpoints
       weight(owner, ep) -> int         endpoints moving ``ep`` moves (1 + its cargo's)
+      blocks_behind(owner, ep) -> list blocks queued behind it and its cargo
       claim(owner, ep, tid)            the kernel hands ``ep`` to thread ``tid``
       attach(cpu)                      as ``cpu=`` at construction
       send(cpu, owner, ep, name, args) -> int          bytes moved (0: pointers only)
@@ -258,6 +259,10 @@ class Channels:
     def weight(self, owner: int, ep: object) -> int:
         """How many endpoints moving ``owner``'s ``ep`` moves: it and its cargo's."""
         return 1 + len(cargo(self._end(owner, ep, "weight"), self._ends)[0])
+
+    def blocks_behind(self, owner: int, ep: object) -> list[Any]:
+        """The exchange-heap blocks queued behind ``owner``'s ``ep`` (they move with it)."""
+        return list(cargo(self._end(owner, ep, "blocks"), self._ends)[1])
 
     def _move_end(self, end: End, to: int) -> Endpoint:
         """Give ``end`` and its cargo to ``to``: a fresh handle for ``end``; every older

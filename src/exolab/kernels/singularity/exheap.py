@@ -22,6 +22,10 @@ and cannot be starved. A send between SIPs first asks :meth:`ExchangeHeap.admit`
 whether the receiver's account has room for the pages it moves (ENOMEM, to the
 sender, if not: nobody can push a SIP past its quota and so starve its own
 allocations); the transfer itself then moves the pages without a check.
+An owner may also have an accounting principal (``set_principal``;
+:mod:`.accounts`): its pages are charged up the principal's chain, an
+allocation or growth past a cap on it is ENOMEM, and :meth:`admit` checks the
+receiver's chain below what it shares with the sender's.
 
 The bytes are reached through a *pager* (the kernel's, with paging on: the
 isolation knob): ``map(frames)`` when frames join the heap (page-table
@@ -42,6 +46,8 @@ Interface::
       size(owner, handle) -> int         free(owner, handle)
       admit(to, handles)                 ENOMEM unless ``to``'s quota holds the pages
                                          of the live blocks ``handles`` (reserved: none)
+                                         and its principal's chain does
+      admit_new(handles, quota, principal)    the same for a SIP being made (spawn)
       transfer(owner, handle, to) -> Block    the old handle dies
       rehome(handle, frm, to)            a queued block's account moves with its
                                          endpoint (kernel; the handle stays)
@@ -49,6 +55,7 @@ Interface::
       address(owner, handle) -> int      where its first page is (physical = virtual)
       holds(vaddr) -> bool               whether a live block's page is at vaddr
       set_quota(owner, pages)            quota_of(owner) -> int   pages_of(owner) -> int
+      set_principal(owner, principal)    who pays for ``owner``'s pages (None: nobody)
       owned_by(owner) -> int             reclaim(owner) -> int   (blocks freed)
       statistics() -> ExHeapStats
     dead_handle(what) -> ProgramFault    the fault of a dead, foreign or forged handle
@@ -60,7 +67,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exolab.errors import KernelPanic, ProgramFault, SyscallError
+from exolab.kernels.common import principals as ledger
 from exolab.kernels.common.stats import AS_LEVEL
+from exolab.kernels.singularity.accounts import EXHEAP, KINDS
 from exolab.kernels.singularity.handle import Handle
 
 __all__ = ["Block", "ExchangeHeap", "ExHeapStats", "dead_handle"]
@@ -114,7 +123,7 @@ class ExchangeHeap:
     __slots__ = ("_blocks", "_next", "_mem", "_pool", "_shift", "_page", "_max_pages",
                  "_quota", "_quotas", "_pages_of", "_pages", "_bytes", "_owned",
                  "_frame_of", "_pager", "_allocated", "_transferred", "_freed",
-                 "_reclaimed", "_dead", "_over", "_pipe")
+                 "_reclaimed", "_dead", "_over", "_pipe", "_payers")
 
     def __init__(self, memory: Any, frames: Any, max_pages: int, quota: int,
                  pager: Any = None) -> None:
@@ -129,6 +138,7 @@ class ExchangeHeap:
         self._owned: dict[int, set[int]] = {}   # owner -> block ids
         self._quotas: dict[int, int] = {}       # owner -> its quota, if not the default
         self._pages_of: dict[int, int] = {}     # owner -> pages it holds
+        self._payers: dict[int, Any] = {}       # owner -> its principal (accounts.py)
         self._frame_of: dict[int, int] = {}     # frame -> block id (the live pages)
         self._next = 1
         self._pages = self._bytes = 0
@@ -157,6 +167,11 @@ class ExchangeHeap:
             self._over += 1
             raise SyscallError("ENOMEM", "exchange-heap quota exceeded", size=size,
                                quota=self.quota_of(owner))
+        try:
+            ledger.check(self._payers.get(owner), EXHEAP, pages, "ENOMEM", KINDS[EXHEAP])
+        except SyscallError:
+            self._over += 1
+            raise
 
     def _pages_for(self, size: int) -> int:
         """Pages a block of ``size`` bytes takes (at least one)."""
@@ -193,6 +208,11 @@ class ExchangeHeap:
             self._pipe += pages
         else:
             self._pages_of[owner] = self._pages_of.get(owner, 0) + pages
+            payer = self._payers.get(owner)
+            if pages > 0:                   # (checked before: _room, admit)
+                ledger.add(payer, EXHEAP, pages)
+            elif pages < 0:
+                ledger.uncharge(payer, EXHEAP, -pages, KINDS[EXHEAP])
 
     def reserve(self, pages: int) -> None:
         """Set ``pages`` frames aside for reserved blocks (ENOMEM if the machine has
@@ -313,18 +333,42 @@ class ExchangeHeap:
         """Fault unless ``owner`` holds ``handle`` live (the decode of a send)."""
         self._entry(owner, handle, "send")
 
-    def admit(self, to: int, handles: list[Any]) -> None:
-        """ENOMEM unless ``to`` may take the pages of the live blocks ``handles`` (its
-        quota; reserved blocks take none), before a send moves them there."""
-        pages = 0
+    def _moving(self, handles: list[Any]) -> dict[int, int]:
+        """Pages of the live, unreserved blocks among ``handles``, by owner."""
+        pages: dict[int, int] = {}
         for h in handles:
             entry = self._blocks.get(h._id) if type(h) is Block else None
             if entry is not None and entry.handle is h and not entry.reserved:
-                pages += len(entry.frames)
-        if pages and self._pages_of.get(to, 0) + pages > self.quota_of(to):
+                pages[entry.owner] = pages.get(entry.owner, 0) + len(entry.frames)
+        return pages
+
+    def _admit(self, moving: dict[int, int], held: int, quota: int, payer: Any) -> None:
+        """ENOMEM unless a receiver holding ``held`` of ``quota`` pages, paid for by
+        ``payer``, may take the pages ``moving`` (by their owners now)."""
+        pages = sum(moving.values())
+        if pages and held + pages > quota:
             self._over += 1
             raise SyscallError("ENOMEM", "the receiver's exchange-heap quota is full",
-                               pages=pages, quota=self.quota_of(to))
+                               pages=pages, quota=quota)
+        try:
+            for frm, n in sorted(moving.items()):
+                ledger.check_move(self._payers.get(frm), payer, EXHEAP, n, "ENOMEM",
+                                  KINDS[EXHEAP])
+        except SyscallError:
+            self._over += 1
+            raise
+
+    def admit(self, to: int, handles: list[Any]) -> None:
+        """ENOMEM unless ``to`` may take the pages of the live blocks ``handles`` (its
+        quota and its principal's chain; reserved blocks take none), before a send
+        moves them there."""
+        self._admit(self._moving(handles), self._pages_of.get(to, 0), self.quota_of(to),
+                    self._payers.get(to))
+
+    def admit_new(self, handles: list[Any], quota: int, principal: Any) -> None:
+        """ENOMEM unless a SIP being made, with ``quota`` and ``principal``, may take
+        the pages of the live blocks ``handles`` (queued behind endpoints it is given)."""
+        self._admit(self._moving(handles), 0, quota, principal)
 
     def transfer(self, owner: int, handle: object, to: int) -> Block:
         """Move ``owner``'s block to ``to``: the old handle dies, the new one is returned."""
@@ -360,6 +404,13 @@ class ExchangeHeap:
         """``owner`` may hold at most ``pages`` pages from now on."""
         self._quotas[owner] = pages
 
+    def set_principal(self, owner: int, principal: Any) -> None:
+        """``owner``'s pages are charged to ``principal`` from now on (it holds none yet)."""
+        if self._pages_of.get(owner, 0):
+            raise KernelPanic("exheap: a principal set for an owner holding pages",
+                              owner=owner)
+        self._payers[owner] = principal
+
     def quota_of(self, owner: int) -> int:
         """The pages ``owner`` may hold."""
         return self._quotas.get(owner, self._quota)
@@ -381,6 +432,7 @@ class ExchangeHeap:
         self._reclaimed += len(ids)
         self._quotas.pop(owner, None)
         self._pages_of.pop(owner, None)
+        self._payers.pop(owner, None)
         return len(ids)
 
     def _drop(self, bid: int, entry: _Entry) -> None:

@@ -5,6 +5,9 @@ in the kernel's own address space with paging off: no page tables, no ASIDs,
 no TLB flushes. A kernel call is a procedure call (``sing_abi_call``), not a
 trap. SIPs talk only over channels (:mod:`.channel`), moving exchange-heap
 blocks (:mod:`.exheap`); each starts from its manifest (:mod:`.manifest`).
+Every SIP is an accounting principal nested in its parent's (:mod:`.accounts`):
+a spawning tree holds at most its cap of SIPs, threads, exchange-heap pages
+and connections to one service, charged up the chain.
 What a sealed SIP cannot have (fork, shared memory, page protection and
 fault handlers, which need paging, exception handlers) is refused with ENOSYS
 and declared.
@@ -18,7 +21,8 @@ Interface::
       spawn(parent, program, args, name) -> SIP     (decode, then create)
       start_thread(sip, entry, args) -> SimThread   fault(sip, what, where)
       kill(sip, status)                              alloc_region(sip, pages) -> base
-      heap, channels, sched, sips, console, faults, paths, statistics()
+      forget(pid)                                    a reaped SIP leaves the table
+      heap, channels, sched, sips, principals, console, faults, paths, statistics()
       vectors: on_trap, on_exception, on_tlb_miss, on_interrupt, on_idle, on_thread_exit
     SingStats                                        the statistics record
 """
@@ -30,13 +34,15 @@ from typing import Any, Callable, Iterable
 
 from exolab.abi import EXCEPTION_KINDS, FILE_CALLS, SOCKET_CALLS, image_pages
 from exolab.errors import ConfigError, KernelPanic, SyscallError
+from exolab.kernels.common import principals as ledger
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.exitstatus import thread_status
 from exolab.kernels.common.names import process_name
 from exolab.kernels.common.stats import KernelStats
 from exolab.kernels.common.wait import WaitTable
-from exolab.kernels.singularity import manifest as manifests
+from exolab.kernels.singularity import accounts, manifest as manifests
+from exolab.kernels.singularity.accounts import KINDS, SIPS, THREADS
 from exolab.kernels.common.args import shown
 from exolab.kernels.singularity.channel import Channels, ChannelStats, Endpoint
 from exolab.kernels.singularity.devices import DiskPort, NicPort
@@ -126,6 +132,8 @@ class Singularity:
         self.faults: list[tuple[int, str, Any]] = []
         self.exits: list[tuple[int, str, Any]] = []     # (pid, name, status) as they end
         self.services: dict[str, Any] = {}          # rpc name -> its service record
+        self.principals = accounts.make(MAX_SIPS, MAX_THREADS, EXHEAP_MAX_PAGES,
+                                        MAX_ENDPOINTS - ENDPOINT_RESERVE)
         self.calls = 0
         self.threads_live = 0
         self._next_pid = 1
@@ -158,8 +166,10 @@ class Singularity:
         """Run the machine (see Machine.run)."""
         return self.machine.run(until)
 
-    def _admit(self, program: Any, name: Any) -> tuple[Any, int, str]:
-        """Decode a SIP creation: manifest satisfiable, limits; (manifest, pages, name)."""
+    def _admit(self, parent: SIP | None, program: Any,
+               name: Any) -> tuple[Any, int, str, Any]:
+        """Decode a SIP creation: manifest satisfiable, limits, its principal's room;
+        (manifest, pages, name, its new principal)."""
         if not callable(program):
             raise SyscallError("EINVAL", "spawn needs a callable program")
         try:
@@ -175,6 +185,10 @@ class Singularity:
                                    "SIP may hold", resource=resource, limit=most)
         if len(self.sips) >= MAX_SIPS or self.threads_live >= MAX_THREADS:
             raise SyscallError("EAGAIN", "too many SIPs", limit=MAX_SIPS)
+        principal = self.principals.root() if parent is None else \
+            self.principals.nested(parent.principal)     # EAGAIN: nested too deep
+        for kind in (SIPS, THREADS):                     # EAGAIN: its tree's share used
+            ledger.check(principal, kind, 1, "EAGAIN", KINDS[kind])
         for port in self._devices(m):                    # before anything is made
             if port.owner is not None:
                 raise SyscallError("EBUSY", "the device already has a driver",
@@ -182,7 +196,7 @@ class Singularity:
         pages = max(HEAP_PAGES, image_pages(program), m.resources.get("heap_pages", 0))
         if self._frames_left() < pages:
             raise SyscallError("ENOMEM", "no memory for the SIP's heap", pages=pages)
-        return m, pages, process_name(name, program)
+        return m, pages, process_name(name, program), principal
 
     def _devices(self, m: Any) -> list[Any]:
         """The device ports manifest ``m`` asks for (ENODEV for one the machine lacks)."""
@@ -201,12 +215,13 @@ class Singularity:
         among ``args`` move to it and must be exactly those its manifest declares.
         All or nothing: every check comes before anything is made, and a failure
         after that unwinds what was made (:meth:`_unmake`)."""
-        m, pages, pname = self._admit(program, name)
-        eps = self._decode_spawn_args(parent, m, args)
+        m, pages, pname, principal = self._admit(parent, program, name)
+        eps = self._decode_spawn_args(parent, m, args, principal)
         frames = self.frames.take_run(pages)             # ENOMEM: nothing made yet
         pid = self._next_pid
         self._next_pid += 1
         sip = SIP(pid, pname, None if parent is None else parent.pid, m)
+        sip.principal = principal
         sip.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         self._add_region(sip, frames, self.page_shift)
         try:
@@ -216,6 +231,7 @@ class Singularity:
             raise
         self.waits.add(pid, sip.parent)                   # from here nothing fails
         self.sips[pid] = sip
+        ledger.add(principal, SIPS, 1)                    # (checked in _admit)
         for ep in moved:                                 # its endpoints: the first thread's
             self.channels.claim(pid, ep, main.tid)
         return sip
@@ -228,6 +244,7 @@ class Singularity:
         pid = sip.pid
         self._isolate(sip, pages)
         self.heap.set_quota(pid, m.resources.get("exheap_pages", EXHEAP_QUOTA_PAGES))
+        self.heap.set_principal(pid, sip.principal)
         for port in self._devices(m):                    # decoded in _admit: free
             port.grant(pid)
         from exolab.kernels.singularity.personality import SipOS
@@ -265,11 +282,13 @@ class Singularity:
             cpu.charge(self.paths["sing_domain_map"])
         sip.ring3 = applies(iso.ring3, sip.name, self._isolated)
 
-    def _decode_spawn_args(self, parent: SIP | None, m: Any,
-                           args: tuple[Any, ...]) -> list[Endpoint]:
+    def _decode_spawn_args(self, parent: SIP | None, m: Any, args: tuple[Any, ...],
+                           principal: Any) -> list[Endpoint]:
         """Check a SIP's arguments share nothing: plain immutable values, and endpoints
         the creator owns, one per endpoint the manifest declares, contracts matching
-        (the first SIP's arguments come from the harness, not from a SIP: any)."""
+        (the first SIP's arguments come from the harness, not from a SIP: any); the
+        blocks queued behind those endpoints must fit the new SIP's exchange-heap
+        quota and its principal's cap (ENOMEM), as for any move between SIPs."""
         eps = [a for a in args if type(a) is Endpoint]
         if len({id(e) for e in eps}) < len(eps):
             raise SyscallError("EINVAL", "one endpoint twice among a SIP's arguments "
@@ -285,6 +304,9 @@ class Singularity:
         owner = 0 if parent is None else parent.pid      # (no endpoints without one)
         moving = sum(self.channels.weight(owner, ep) for ep in eps)  # with their cargo
         self.channels.room(self._next_pid, moving)       # EAGAIN (never for a few)
+        if eps:                                          # ENOMEM, as a send's
+            self.heap.admit_new([b for ep in eps for b in self.channels.blocks_behind(
+                owner, ep)], m.resources.get("exheap_pages", EXHEAP_QUOTA_PAGES), principal)
         for decl, ep in zip(m.endpoints, eps):
             got = self.channels.contract_of(parent.pid, ep)  # type: ignore[union-attr]
             if got != decl.contract or self.channels.side(
@@ -357,6 +379,7 @@ class Singularity:
         """A ready kernel thread of ``sip`` running ``entry(os, *args)``."""
         if len(sip.threads) >= MAX_THREADS_PER_SIP or self.threads_live >= MAX_THREADS:
             raise SyscallError("EAGAIN", "too many threads", limit=MAX_THREADS_PER_SIP)
+        ledger.charge(sip.principal, THREADS, 1, "EAGAIN", KINDS[THREADS])
         t = self.machine.threads.create(self._thread_main, (sip, entry, args),
                                         f"{sip.name}.{len(sip.threads)}", owner=sip)
         sip.threads.append(t)
@@ -411,9 +434,15 @@ class Singularity:
         self.exits.append((sip.pid, sip.name, sip.status))
         parent, reaped = self.waits.exit(sip.pid, sip.status)
         for pid in reaped:
-            self.sips.pop(pid, None)
+            self.forget(pid)
         if parent is not None and parent in self.sips:
             self.sched.wakeup(self.sips[parent].waiters)
+
+    def forget(self, pid: int) -> None:
+        """A reaped SIP leaves the table; its principal's tree holds one SIP fewer."""
+        sip = self.sips.pop(pid, None)
+        if sip is not None:
+            ledger.uncharge(sip.principal, SIPS, 1, KINDS[SIPS])
 
     # -- vectors ---------------------------------------------------------------------
 
@@ -480,6 +509,7 @@ class Singularity:
         if thread in sip.threads:
             sip.threads.remove(thread)
             self.threads_live -= 1
+            ledger.uncharge(sip.principal, THREADS, 1, KINDS[THREADS])
         if sip.threads:
             if sip.status is not None and not sip.doomed:
                 self.kill(sip, sip.status)

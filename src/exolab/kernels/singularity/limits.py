@@ -4,7 +4,7 @@ Interface::
 
     MAX_SIPS, MAX_THREADS, MAX_THREADS_PER_SIP, MAX_FDS,
     HEAP_PAGES, MAX_HEAP_PAGES, EXHEAP_MAX_PAGES, EXHEAP_QUOTA_PAGES, MAX_ENDPOINTS,
-    ENDPOINT_RESERVE, MAX_QUEUED, PIPE_BUFFER, RPC_CONNECTIONS
+    ENDPOINT_RESERVE, MAX_QUEUED, PIPE_BUFFER, RPC_CONNECTIONS, PRINCIPAL_SHARE
     LIMITS                      the ABI-visible bounds (the declaration's ``limits``)
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 __all__ = ["MAX_SIPS", "MAX_THREADS", "MAX_THREADS_PER_SIP", "MAX_FDS",
            "HEAP_PAGES", "MAX_HEAP_PAGES", "EXHEAP_MAX_PAGES", "EXHEAP_QUOTA_PAGES",
            "MAX_ENDPOINTS", "ENDPOINT_RESERVE", "MAX_QUEUED", "PIPE_BUFFER", "RPC_CONNECTIONS",
-           "LIMITS"]
+           "PRINCIPAL_SHARE", "LIMITS"]
 
 MAX_SIPS = 16_384               # live and unreaped SIPs (EAGAIN beyond)
 MAX_THREADS = 32_768            # kernel threads of every SIP (EAGAIN beyond)
@@ -34,5 +34,14 @@ RPC_CONNECTIONS = 16            # live rpc connections one client SIP may hold t
 #                                 server's endpoint table, and without a bound one
 #                                 client could take all MAX_ENDPOINTS - ENDPOINT_RESERVE
 #                                 and lock every other client out of the service
+PRINCIPAL_SHARE = 16            # per-principal caps (accounts.py): a SIP's spawning
+#                                 tree may hold its parent's cap less 1/16 of MAX_SIPS,
+#                                 MAX_THREADS, EXHEAP_MAX_PAGES and of a server's
+#                                 MAX_ENDPOINTS - ENDPOINT_RESERVE connection slots, so
+#                                 however a hostile spawns, 1,024 SIPs, 2,048 threads,
+#                                 256 exchange-heap pages and 60 connections to each
+#                                 service stay under each of its ancestors for their
+#                                 other children (a bystander needs 1 SIP, 1 thread, a
+#                                 page, a connection); spawns nest at most 15 deep
 
 LIMITS = {"max_fds": MAX_FDS, "live_processes": MAX_SIPS, "pipe_buffer": PIPE_BUFFER}

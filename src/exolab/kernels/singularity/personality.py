@@ -5,11 +5,12 @@ switch) and then what it does. Memory is the SIP's own heap regions,
 addressed physically (paging is off): every load and store is bounds-checked
 (``sing_bounds_check``, the safe-code tax) and an access outside the SIP's
 regions is its fault. Pipes are channels carrying exchange-heap blocks;
-``rpc_*`` is a name service handing out channels. What a sealed SIP cannot
-have is ENOSYS (:data:`kernel.REFUSES`). Beyond the ABI: ``channel``,
-``send``, ``receive``, ``close_endpoint``, ``endpoint`` (one its manifest
-declared), ``exheap_new/read/write/free`` and, for a driver SIP whose
-manifest declares the NIC, ``nic_post/nic_send/nic_wait``, or the disk,
+``rpc_*`` is a name service handing out channels (a reply to a client that
+went away, EPIPE, closes that connection, and the server serves on). What a
+sealed SIP cannot have is ENOSYS (:data:`kernel.REFUSES`). Beyond the ABI:
+``channel``, ``send``, ``receive``, ``close_endpoint``, ``endpoint`` (one its
+manifest declared), ``exheap_new/read/write/free`` and, for a driver SIP
+whose manifest declares the NIC, ``nic_post/nic_send/nic_wait``, or the disk,
 ``disk_info/disk_read``. With paging on (the isolation knob) every access,
 ``load_bytes``/``store_bytes`` too, goes through the TLB page by page.
 
@@ -179,7 +180,7 @@ class SipOS(Personality):
         while True:
             got = self._k.waits.reap(self._pid, pid)
             if got is not None:
-                self._k.sips.pop(got[0], None)
+                self._k.forget(got[0])
                 return got
             self._k.sched.sleep(cpu, self._sip.waiters)
             self._enter()
@@ -493,11 +494,23 @@ class SipOS(Personality):
                     continue
                 reply = wrap_word(handler(self, msg[1][0]))
                 self._enter()
-                self._ch.send(cpu, self._pid, ep, "Reply", (reply,))
-                served += 1
+                served += self._reply(cpu, svc, ep, reply)
         finally:
             if services.get(name) is svc:
                 del services[name]
+
+    def _reply(self, cpu: Any, svc: _Service, ep: Endpoint, reply: int) -> int:
+        """Send ``reply`` on connection ``ep``: 1, or 0 if its client went away before
+        the answer (EPIPE): the connection is closed, and the server serves on."""
+        try:
+            self._ch.send(cpu, self._pid, ep, "Reply", (reply,))
+        except SyscallError as ex:
+            if ex.errno != "EPIPE":
+                raise
+            svc.conns = [c for c in svc.conns if c is not ep]
+            self._ch.close(self._pid, ep)
+            return 0
+        return 1
 
     def _next_call(self, cpu: Any, svc: _Service) -> Endpoint | None:
         """A connection with a call waiting, or None after a wait (closed ones dropped,
@@ -527,11 +540,12 @@ class SipOS(Personality):
             if name not in k.services and getattr(k, "connect_failed", False):
                 raise SyscallError("ESRCH", "nobody serves this name", name=name)
         svc = k.services[name]
-        svc.clients.admit(self._pid)            # EAGAIN: this client holds too many
+        svc.clients.admit(self._pid, self._sip.principal)   # EAGAIN: this client (or
+        #                                         its principal's tree) holds too many
         self._ch.room(svc.server, 1)            # EAGAIN: the server holds too many
         exp, imp = self._ch.create(self._pid, shared=True)  # rpc handles: the SIP's
         svc.conns.append(self._ch.give(self._pid, exp, svc.server))
-        svc.clients.add(self._pid, imp)
+        svc.clients.add(self._pid, self._sip.principal, imp)
         k.sched.wakeup(svc.sleepers)
         handle = len(self._rpc) + 1
         self._rpc[handle] = imp
@@ -712,7 +726,7 @@ def release(k: Any, sip: Any) -> None:
     for name in [n for n, s in k.services.items() if s.server == sip.pid]:
         del k.services[name]
     for svc in k.services.values():
-        svc.clients.drop(sip.pid)
+        svc.clients.drop(sip.pid, sip.principal)
     os = sip.personality
     if os is not None:
         for pipe in {id(p): p for p in os._pipes.values()}.values():

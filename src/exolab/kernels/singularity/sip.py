@@ -2,7 +2,7 @@
 
 Interface::
 
-    SIP      slotted record (pid, name, parent, manifest, regions, threads, fds, ...)
+    SIP      slotted record (pid, name, parent, principal, manifest, regions, threads, ...)
       contains(addr, size) -> bool     the access lies inside one of its regions
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ class SIP:
 
     __slots__ = ("pid", "name", "parent", "manifest", "regions", "threads", "main",
                  "fds", "next_fd", "endpoints", "status", "state", "waiters",
-                 "personality", "frames", "doomed", "asid", "ring3")
+                 "personality", "frames", "doomed", "asid", "ring3", "principal")
 
     def __init__(self, pid: int, name: str, parent: int | None, manifest: Any) -> None:
         self.pid = pid
@@ -40,6 +40,7 @@ class SIP:
         self.doomed = False
         self.asid = 0                              # 0: the kernel's domain (isolation knob)
         self.ring3 = False                         # its calls trap (isolation knob)
+        self.principal: Any = None                 # who pays for its tree (accounts.py)
 
     def trace_track(self) -> tuple[int, str]:
         """The SIP's track in a trace viewer: (pid, label)."""
