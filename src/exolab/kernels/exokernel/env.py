@@ -25,6 +25,9 @@ Interface::
     Environment(eid, name, asid, parent, cap, ..., principal)
       top, runnable, alive
     EnvStats                             LIVE, DYING, DEAD_ENV
+    Exits(kept=EXITS_KEPT)               the log of environments that ended: append,
+                                         len (all that ended), [i] / [a:b] / iter (the
+                                         first ``kept`` of them)
 
 (A short module: it only declares the records the mechanisms share.)
 """
@@ -38,10 +41,14 @@ from exolab.kernels.exokernel.caps import Capability
 from exolab.kernels.exokernel.quota import Principal
 from exolab.machine.threads import DEAD, SimThread
 
-__all__ = ["Context", "Message", "Repossession", "Environment", "EnvStats",
-           "ENTRY_NAMES", "LIVE", "DYING", "DEAD_ENV"]
+__all__ = ["Context", "Message", "Repossession", "Environment", "EnvStats", "Exits",
+           "ENTRY_NAMES", "LIVE", "DYING", "DEAD_ENV", "EXITS_KEPT"]
 
 LIVE, DYING, DEAD_ENV = "live", "dying", "dead"
+
+#: (eid, name, status) records an Exits log keeps: the first ones, as many as a run's
+#: summary lists before "... and N more" (cli.SHOWN_EXITS); the rest are only counted
+EXITS_KEPT = 16
 
 #: entry points a library OS sets with env_setup (exceptions are per cause)
 ENTRY_NAMES = ("tlb_miss", "prologue", "epilogue", "sync", "async", "revoke",
@@ -157,3 +164,38 @@ class EnvStats:
     excess: int
     overruns: int
     repossessed: int
+
+
+class Exits:
+    """The environments that ended, as (eid, name, status): the first ``kept`` are
+    kept, every one is counted. Nobody can ask for a later one by eid (a parent
+    learns of its child's end by the death notice), so a run of a million
+    programs holds ``kept`` records, not a million; ``len`` is the count."""
+
+    __slots__ = ("kept", "_first", "ended")
+
+    def __init__(self, kept: int = EXITS_KEPT) -> None:
+        self.kept = kept
+        self._first: list[tuple[int, str, Any]] = []
+        self.ended = 0                  # environments that ended (XN's reap counter)
+
+    def append(self, record: tuple[int, str, Any]) -> None:
+        """Count an ending; keep its record if it is among the first ``kept``."""
+        self.ended += 1
+        if len(self._first) < self.kept:
+            self._first.append(record)
+
+    def __len__(self) -> int:
+        """Every environment that ended (kept or not)."""
+        return self.ended
+
+    def __getitem__(self, i: Any) -> Any:
+        """A kept record, or a list of them for a slice."""
+        return self._first[i]
+
+    def __iter__(self) -> Any:
+        """The kept records, oldest first."""
+        return iter(self._first)
+
+    def __repr__(self) -> str:
+        return f"Exits({self._first!r}, ended={self.ended})"

@@ -19,6 +19,8 @@ Interface::
     KERNEL_FRAMES, LIBOSES, MAX_STRIKES
     Aegis(machine, libos="exos", ip=None)     ip: the NIC's IPv4 address (netaddr.py)
       name = "exokernel"     console, faults, envs, current
+      exits                 (eid, name, status) of the first EXITS_KEPT environments
+                            that ended; len(): every one (env.Exits; ended: XN's reap)
       boot(program, *args, name="init") -> Environment   (each call: one more
                              top-level environment with one slice and its own ExOS,
                              or the library OS class the program names: program.libos)
@@ -49,7 +51,7 @@ from exolab.kernels.exokernel.bind import Binder
 from exolab.kernels.exokernel.dpf_rx import NetFilters, NetStats
 from exolab.kernels.exokernel.caps import RIGHTS, CapStats, CapTable
 from exolab.kernels.exokernel.env import (DEAD_ENV, DYING, LIVE, Context, Environment,
-                                          EnvStats, Message)
+                                          EnvStats, Exits, Message)
 from exolab.kernels.exokernel.limits import (KERNEL_FRAMES, KERNEL_STACK, MAX_ENV_THREADS,
                                              MAX_ENVS, MAX_FILTERS, MAX_THREADS, PAGE_SHIFT)
 from exolab.kernels.exokernel.quota import (ENVS, Principal, Principals, add_context, charge,
@@ -171,7 +173,7 @@ class Aegis:
         self.current: Environment | None = None         # environment on the CPU
         self.console = Console()
         self.faults: list[tuple[int, str, Any]] = []
-        self.exits: list[tuple[int, str, Any]] = []     # (eid, name, status) as they end
+        self.exits = Exits()        # (eid, name, status): the first EXITS_KEPT; len: all
         self._reap: list[tuple[Environment, SimThread]] = []
         self.strikes: dict[tuple[int, int, int], int] = {}   # (eid, vpn, cause) -> unfixed returns
         self._next_eid = 1
@@ -318,18 +320,14 @@ class Aegis:
                 unwind: bool = True) -> None:
         """Take everything from ``env``; unwind it if it is running here.
 
-        The taking runs on a kernel stack reserve (KERNEL_STACK more frames of
-        recursion limit), so it completes however deep the program's stack is."""
+        The taking and the retiring run on a kernel stack reserve (KERNEL_STACK
+        more frames of recursion limit), so they complete however deep the
+        program's stack is."""
         if env.state == LIVE:
-            limit = sys.getrecursionlimit()
-            sys.setrecursionlimit(limit + KERNEL_STACK)
-            try:
-                self._take_all(env, status, exited)
-            finally:
-                sys.setrecursionlimit(limit)
+            _on_reserve(self._take_all, env, status, exited)
         if unwind and self.current is env:
             self.unwind(env)
-        self.finish_if_done(env)
+        _on_reserve(self.finish_if_done, env)
 
     def _take_all(self, env: Environment, status: Any, exited: bool) -> None:
         """Everything destroy takes: slices, pages, bindings, messages, contexts;
@@ -494,3 +492,13 @@ class Aegis:
                           caps=self.caps.statistics(), phys=self.phys.statistics(),
                           sched=self.sched.statistics(), revoke=self.revoker.statistics(),
                           envs=envs, net=self.net.statistics())
+
+
+def _on_reserve(fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn(*args)`` with KERNEL_STACK more frames of recursion limit."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + KERNEL_STACK)
+    try:
+        fn(*args)
+    finally:
+        sys.setrecursionlimit(limit)

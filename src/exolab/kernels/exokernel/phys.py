@@ -137,9 +137,29 @@ class PhysPages:
             charge(env.principal, FRAMES, 1)
         self._roots[ppn] = cap
         env.roots[ppn] = cap
+        self._taken(ppn)
         self.cpu.charge(self.memory.zero_frame(ppn))
         self._allocated += 1
         return cap
+
+    def _taken(self, ppn: int) -> None:
+        """``ppn`` was allocated: drop its copies from the top of the free heap (a page
+        freed and taken again before the next look left one more copy each time:
+        a pipe ring per program added one per program, for ever)."""
+        heap = self._heap
+        while heap and heap[0] == ppn:
+            heapq.heappop(heap)
+
+    def _push_free(self, ppn: int) -> None:
+        """Put a freed ppn below _fresh on the heap; rebuild it (free, distinct) once it
+        holds more than twice the ppns below _fresh (a page taken by number and freed
+        again leaves copies inside it): O(1) amortized, bounded by memory, not by work."""
+        heap = self._heap
+        heapq.heappush(heap, ppn)
+        if len(heap) > 2 * (self._fresh - self.first) + 16:
+            roots = self._roots
+            self._heap = sorted({p for p in heap if p not in roots})   # (a sorted list
+            #                                                            is a heap)
 
     def reserve(self, env: Environment, n: int) -> None:
         """Hold ``n`` free pages for ``env``'s next allocations (ENOMEM if fewer are
@@ -199,7 +219,7 @@ class PhysPages:
         if roots is root:                   # the last owner: the page is free
             del self._roots[ppn]
             if ppn < self._fresh:
-                heapq.heappush(self._heap, ppn)
+                self._push_free(ppn)
             uncharge(_payer(root), FRAMES, 1)
             return
         i = root.pos

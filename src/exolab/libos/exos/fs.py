@@ -151,11 +151,18 @@ class Session:
     """The file calls as one process makes them: each takes the machine's lock,
     points XN's client at this process, runs the Files call and releases."""
 
-    __slots__ = ("shared", "os")
+    __slots__ = ("shared", "_os")
 
     def __init__(self, shared: _Shared, os: Any) -> None:
         self.shared = shared
-        self.os = os
+        self._os = weakref.ref(os)      # (weak: the session is the value of a weak-keyed
+        #                               table keyed by ``os``; a strong reference kept every
+        #                               process that ever made a file call alive for ever)
+
+    @property
+    def os(self) -> Any:
+        """The process making the calls (alive while it can call)."""
+        return self._os()
 
     def _run(self, name: str, args: tuple[Any, ...]) -> Any:
         """Call ``Files.name(*args)`` holding the lock (mounting on first use)."""

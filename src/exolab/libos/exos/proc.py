@@ -48,7 +48,7 @@ blocking share one process table kept in the library OS's own memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Any, Callable
 
 from exolab.abi import image_pages
@@ -119,8 +119,11 @@ class Procs(metaclass=Sealed):
         self.cpu = os.cpu
         self.c_save = os.profile.reg_save
         self.children: dict[int, Any] = {}      # pid -> PENDING or exit status
+        self.ups: dict[int, int] = {}           # pid -> the {wake, pct} capability it was
+        #                                       given for us (revoked when it is reaped)
         self.exited: list[int] = []             # heap of pids with a status (stale ones,
-        #                                       reaped by wait(pid), are skipped lazily)
+        #                                       reaped by wait(pid), dropped lazily:
+        #                                       at most 2 * len(children) + 16)
         self.threads: list[UThread] = []        # the live threads, in creation order
         self.by_ctx: dict[int, UThread] = {}    # context id -> its live thread
         self.main: UThread | None = None        # the first thread (its value: the status)
@@ -230,18 +233,31 @@ class Procs(metaclass=Sealed):
             except SyscallError as ex:          # every slice is owned: the child runs
                 if ex.errno != "EAGAIN":        # in time others donate or leave idle
                     raise
-            return pid, h, os.trap(Sys.CAP_DERIVE, os.handle, ("wake", "pct"))
+            up = os.trap(Sys.CAP_DERIVE, os.handle, ("wake", "pct"))
         except SyscallError:
             self._abandon(h)
             raise
+        self.ups[pid] = up
+        return pid, h, up
 
-    def _abandon(self, h: int) -> None:
+    def _abandon(self, h: int, pid: int = 0) -> None:
         """Destroy a child environment we could not finish building (all it holds
-        goes back to Aegis; no zombie is left)."""
+        goes back to Aegis, and the capability we derived for it; no zombie is left)."""
         try:
             self.os.trap(Sys.ENV_DESTROY, h, "abandoned", False)
         except SyscallError:
             pass
+        self._revoke_up(pid)
+
+    def _revoke_up(self, pid: int) -> None:
+        """Revoke the capability for us that child ``pid`` was given: it is gone (each
+        one left a capability in Aegis's table for as long as we lived)."""
+        up = self.ups.pop(pid, 0)
+        if up:
+            try:
+                self.os.trap(Sys.CAP_REVOKE, up)
+            except SyscallError:
+                pass
 
     def spawn(self, program: Any, args: Any, name: str) -> int:
         """Create a process running ``program(os, *args)`` in a fresh environment."""
@@ -270,7 +286,7 @@ class Procs(metaclass=Sealed):
             self._start(pid, h, child.procs.spawn_main,
                         (program, args, shared, pages, os.lrpc.registrar_h))
         except SyscallError:
-            self._abandon(h)
+            self._abandon(h, pid)
             raise
         return pid
 
@@ -313,7 +329,7 @@ class Procs(metaclass=Sealed):
             self._start(pid, h, child.procs.fork_main, (snap, entry, args))
         except SyscallError:
             os.ipc.inherit(fds, -1)             # (nothing, unless ENV_START refused)
-            self._abandon(h)
+            self._abandon(h, pid)
             raise
         return pid
 
@@ -391,6 +407,18 @@ class Procs(metaclass=Sealed):
             heappop(heap)                       # (reaped already by wait(pid))
         return heap[0] if heap else None
 
+    def _forget_reaped(self) -> None:
+        """Drop reaped pids from the heap of exited ones: its top at once, the rest
+        when they outnumber the children (a spawn-and-wait(pid) loop reaps each
+        child before any wait(None) would skip it: the heap held every pid ever
+        run). Amortized O(1) a reap; the heap holds at most 2 * children + 16."""
+        heap, children = self.exited, self.children
+        while heap and children.get(heap[0], PENDING) is PENDING:
+            heappop(heap)
+        if len(heap) > 2 * len(children) + 16:
+            self.exited = [p for p in heap if children.get(p, PENDING) is not PENDING]
+            heapify(self.exited)
+
     def _reapable(self, pid: int | None) -> bool:
         """Whether a wait for ``pid`` would return now (or fail: it must re-check)."""
         try:
@@ -406,7 +434,10 @@ class Procs(metaclass=Sealed):
         while True:
             c = self._exited(pid)
             if c is not None:
-                return c, self.children.pop(c)
+                status = self.children.pop(c)
+                self._forget_reaped()
+                self._revoke_up(c)
+                return c, status
             spins += 1
             self.block(None, lambda: self._reapable(pid), spins=spins)
 

@@ -77,7 +77,7 @@ def xn_of(k: "Aegis") -> XN:
     """The kernel's XN, made over the machine's first disk on first use (ENODEV)."""
     xn: XN | None = k.xn
     if xn is not None:
-        if xn.reaped != len(k.exits):
+        if xn.reaped != k.exits.ended:
             reap(k, xn)
         return xn
     pages = FramePages(k, REGISTRY_PAGES)
@@ -94,14 +94,14 @@ def xn_of(k: "Aegis") -> XN:
         pages.free(dma)
         raise SyscallError("EIO", "XN refuses the disk's catalogue", reason=safe_str(ex)) from None
     k.xn = xn
-    xn.reaped = len(k.exits)
+    xn.reaped = k.exits.ended
     return xn
 
 
 def reap(k: "Aegis", xn: XN) -> None:
     """Environments exited: drop the principal-table entries no live environment
     inherits through, and release what XN holds for principals now gone."""
-    xn.reaped = len(k.exits)
+    xn.reaped = k.exits.ended
     table = k.xn_principals
     used: set[int] = set()
     live = {0}
