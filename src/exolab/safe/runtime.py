@@ -298,18 +298,20 @@ def allowance(n: int) -> Iterator[Spent]:
     """Run verified code on ``n`` ticks of its own (Exhausted when they run out); the
     ticks it spent are in the yielded record afterwards; the outer meter is as it was."""
     m = _meter
-    saved, cap = m.left, m.capped
+    pending = m.stolen                  # a steal of the outer window the watchdog made
+    saved = m.left + (pending or 0)     # before we entered: kept for after, not counted
+    cap, m.stolen = m.capped, None
     m.left, m.capped = n, n
     spent = Spent()
     try:
         yield spent
     finally:
-        stolen = m.stolen               # (a watchdog steal now is the outer meter's)
+        stolen = m.stolen               # a steal while inside: of this window
         left = m.left + (stolen or 0)
         spent.ticks = n - left if left < n else 0
         m.capped = cap
-        if stolen is not None:
-            m.stolen, m.left = saved, 0
+        if stolen is not None or pending is not None:
+            m.stolen, m.left = saved, 0     # the watchdog's forced look still comes
         else:
             m.left = saved
 

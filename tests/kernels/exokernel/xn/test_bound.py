@@ -64,6 +64,28 @@ def test_the_allowance_is_the_codes_own_and_leaves_the_outer_one() -> None:
     assert over.ticks >= 100
 
 
+def test_a_watchdog_steal_pending_at_entry_is_not_counted_as_the_codes() -> None:
+    """The host watchdog may have taken the outer window's ticks (a forced look
+    pending) when an allowance starts: the code's count is what it spent alone,
+    and the forced look is still pending after. Before, the pending steal was
+    read as the code's own at exit: its charge depended on host timing."""
+    from exolab.safe import runtime
+    src = "def f(n):\n    for i in range(300):\n        x = i\n    return n\n"
+    loop = load_program_source(src, "<t>", "f", DETERMINISTIC)
+    m = runtime._meter
+    with allowance(10_000) as calm:
+        loop(300)
+    outer = m.left
+    m.stolen, m.left = outer, 0                         # the watchdog's steal
+    try:
+        with allowance(10_000) as stolen:
+            loop(300)
+        assert stolen.ticks == calm.ticks > 0
+        assert m.left == 0 and m.stolen == outer        # the forced look still comes
+    finally:
+        m.stolen, m.left = None, outer
+
+
 @settings(max_examples=25, deadline=None)
 @given(steps=st.integers(0, 2 * UDF_FUEL))
 def test_a_run_is_charged_its_ticks_and_stopped_at_the_bound(steps: int) -> None:
