@@ -36,16 +36,31 @@ prefixes). The checks are the bind-time guarantees:
   classifying is bounded by construction;
 - *does not steal*: :func:`may_overlap` is False only when no packet can
   satisfy both filters (two atoms on the same bytes, reached through the same
-  shifts, want different bits); the binding layer refuses an overlap with
-  another environment's filter unless its owner allowed sharing.
+  shifts, want different bits); the binding layer refuses an unshared filter
+  that overlaps another environment's unshared filter;
+- *claims only its own key* (seed 001: "won't steal traffic other LibOSs
+  want ... restrict language a lot"): :func:`key` admits an *unshared*
+  (exclusive) filter only if it fixes a demultiplexing key an application
+  owns: EtherType IPv4, the IP protocol, and for UDP and TCP the destination
+  port, for ICMP the type and the identifier, each with a full mask, the
+  ports and ICMP fields read past the IP header by the canonical IHL shift
+  (:data:`IHL_SHIFT`). Anything broader (all IPv4, all UDP, a port range by
+  mask, a source address alone, ARP, other protocols) is refused EPERM
+  naming what it leaves open: it may only be bound shared. Two admitted
+  filters with different keys are disjoint (they differ in a fully masked
+  byte in the same context), so no first binder can take another's port.
 
-A packet that several filters accept goes to the deepest one (most terms),
-the earliest installed among equals: :func:`winner`. :func:`matches` is the
-reference semantics every classifier must reproduce.
+A packet that several filters accept goes to an exclusive (unshared)
+filter before any shared one, then to the deepest (most terms), the
+earliest installed among equals: :func:`rank` and :func:`winner`. (The
+exclusive filters a packet matches all belong to one environment, by the
+overlap rule; padding a shared filter with terms cannot outbid a key's
+owner.) :func:`matches` is the reference semantics every classifier must
+reproduce.
 
 Interface::
 
-    MAX_TERMS, MAX_FRAME, SIZES
+    MAX_TERMS, MAX_FRAME, SIZES, EXCLUSIVE, IHL_SHIFT, KEYED
     Atom(offset, size, mask, value)       Shift(offset, size, mask, scale, carry)
     Term = Atom | Shift
     decode(spec) -> tuple[Term, ...]      EINVAL with the term's index
@@ -54,8 +69,11 @@ Interface::
     may_overlap(a, b) -> bool             False only if provably disjoint
     constraints(terms) -> per-context byte constraints (None: accepts nothing)
     overlap(constraints_a, constraints_b) -> bool        may_overlap, precomputed
-    winner(candidates) -> key             the deepest, then the earliest installed
-    depth(terms) -> int
+    key(terms) -> tuple | None            the key an unshared filter claims:
+                                          ("udp"|"tcp", port) or ("icmp", type, ident);
+                                          None if it accepts nothing; EPERM if too broad
+    winner(candidates) -> fid             the highest rank, then the earliest installed
+    depth(terms) -> int                   rank(terms, exclusive) -> int
 """
 from __future__ import annotations
 
@@ -64,12 +82,23 @@ from typing import Any, Iterable
 
 from exolab.errors import SyscallError, type_name
 
-__all__ = ["MAX_TERMS", "MAX_FRAME", "SIZES", "Atom", "Shift", "Term", "decode", "reach",
-           "matches", "may_overlap", "overlap", "winner", "depth", "constraints"]
+__all__ = ["MAX_TERMS", "MAX_FRAME", "SIZES", "EXCLUSIVE", "IHL_SHIFT", "KEYED", "Atom",
+           "Shift", "Term", "decode", "reach", "matches", "may_overlap", "overlap", "winner",
+           "depth", "rank", "constraints", "key"]
 
 MAX_TERMS = 32          # terms of one filter (a TCP/IP demultiplexer needs 5-8)
 MAX_FRAME = 1514        # the largest Ethernet frame without its FCS (what a filter sees)
 SIZES = (1, 2, 4)       # bytes of a field: byte, halfword, word
+EXCLUSIVE = MAX_TERMS + 1   # rank an exclusive filter adds: above any shared depth
+ETHERTYPE = 12          # the EtherType's offset in an Ethernet frame
+IPV4 = 0x0800
+IP_PROTO = 14 + 9       # the IPv4 protocol byte (Ethernet header, then IP offset 9)
+#: IP protocol -> (name, the key's fields: (offset past the IP header, size, what))
+KEYED: dict[int, tuple[str, tuple[tuple[int, int, str], ...]]] = {
+    17: ("udp", ((2, 2, "UDP destination port"),)),
+    6: ("tcp", ((2, 2, "TCP destination port"),)),
+    1: ("icmp", ((0, 1, "ICMP type"), (4, 2, "ICMP identifier"))),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +123,10 @@ class Shift:
 
 
 Term = Atom | Shift
+
+#: the shift past an IPv4 header of IHL words (``("shift", 14), ("shift", 0, 1,
+#: 0x0F, 4)`` normalised): the one context a key's transport fields are read in
+IHL_SHIFT = Shift(14, 1, 0x0F, 4, 14)
 
 
 def _bad(i: int, why: str, **fields: Any) -> SyscallError:
@@ -175,6 +208,11 @@ def depth(terms: tuple[Term, ...]) -> int:
     return len(terms)
 
 
+def rank(terms: tuple[Term, ...], exclusive: bool = False) -> int:
+    """A match's precedence: its depth, raised above every shared one if exclusive."""
+    return len(terms) + (EXCLUSIVE if exclusive else 0)
+
+
 def matches(terms: tuple[Term, ...], frame: bytes) -> bool:
     """Whether ``frame`` satisfies every term (the reference semantics)."""
     base, n = 0, len(frame)
@@ -237,10 +275,57 @@ def overlap(ca: Any, cb: Any) -> bool:
 
 
 def winner(candidates: Iterable[tuple[int, int]]) -> int | None:
-    """Of (depth, fid) pairs, the fid of the deepest match, the lowest fid among
-    equals (the earliest installed); None if there is none."""
+    """Of (rank, fid) pairs (:func:`rank`; the depth for shared filters), the fid of
+    the highest, the lowest fid among equals (the earliest installed); None if none."""
     best: tuple[int, int] | None = None
     for d, fid in candidates:
         if best is None or d > best[0] or (d == best[0] and fid < best[1]):
             best = (d, fid)
     return None if best is None else best[1]
+
+
+def _fixed(bytes_: dict[int, tuple[int, int]], offset: int, size: int) -> int | None:
+    """The value ``size`` bytes at ``offset`` must hold, or None unless all are
+    fully masked."""
+    value = 0
+    for j in range(size):
+        m, v = bytes_.get(offset + j, (0, 0))
+        if m != 0xFF:
+            return None
+        value = value << 8 | v
+    return value
+
+
+def _open(what: str, **fields: Any) -> SyscallError:
+    """The EPERM for an unshared filter that leaves ``what`` open."""
+    return SyscallError("EPERM", "an unshared filter must fix its demultiplexing key "
+                        "(bind a broader filter shared)", missing=what, **fields)
+
+
+def key(terms: tuple[Term, ...]) -> tuple[Any, ...] | None:
+    """The demultiplexing key ``terms`` claim, for an unshared bind; None if they
+    accept nothing; EPERM naming the field a broader filter leaves open."""
+    cons = constraints(terms)
+    if cons is None:
+        return None
+    eth = cons[()]
+    ethertype = _fixed(eth, ETHERTYPE, 2)
+    if ethertype is None:
+        raise _open("EtherType")
+    if ethertype != IPV4:
+        raise _open("an IPv4 key (only UDP, TCP and ICMP keys can be owned)",
+                    ethertype=ethertype)
+    proto = _fixed(eth, IP_PROTO, 1)
+    if proto is None:
+        raise _open("IP protocol")
+    if proto not in KEYED:
+        raise _open("a keyed IP protocol (UDP, TCP, ICMP)", protocol=proto)
+    name, fields = KEYED[proto]
+    transport = cons.get((IHL_SHIFT,), {})
+    out: list[Any] = [name]
+    for offset, size, what in fields:
+        value = _fixed(transport, offset, size)
+        if value is None:
+            raise _open(what + " (past the IHL shift, full mask)", protocol=proto)
+        out.append(value)
+    return tuple(out)

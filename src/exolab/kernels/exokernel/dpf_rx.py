@@ -17,12 +17,17 @@ The system calls (numbers in :mod:`.syscall`; ``ExOS`` wrappers in
         filter  a list of term tuples (see :mod:`.dpf`)
         ring    a list of 1..MAX_RING_PAGES page capability handles with the
                 ``write`` right: the receive ring lives in those frames
-        flags   0, or SHARE: other environments may install filters that
-                accept packets this one accepts (the owner's permission)
+        flags   0: an *exclusive* filter, which must fix its demultiplexing key
+                (:func:`.dpf.key`: IPv4, the IP protocol, the UDP/TCP destination
+                port or the ICMP type and identifier) and then wins every frame it
+                accepts; or SHARE: any filter, which others may overlap and which
+                gets only what no exclusive filter takes (the deepest shared wins)
         EINVAL  a malformed filter (the term is named), a bad ring or flags
-        EBADF/EPERM  a ring handle that is not a writable page capability
-        EBUSY   another environment's unshared filter accepts packets this one
-                would (or this one is unshared and would take some of theirs)
+        EPERM   an unshared filter broader than one key (``missing`` names the
+                field it leaves open: bind it SHARE); or a ring handle that is
+                not a writable page capability (also EBADF)
+        EBUSY   this filter is unshared and another environment's unshared
+                filter accepts packets this one would (the same key)
         ENOMEM  past MAX_FILTERS installed, MAX_ENV_FILTERS for the caller, or the
                 caller's principal's share of the table (quota.py)
     DPF_UNBIND(fid)               remove one of the caller's filters (ENOENT)
@@ -117,9 +122,11 @@ PATHS: dict[str, tuple[int, str]] = {
     "nic_tx":   (10, "estimate: fill a transmit descriptor (address, length), "
                      "advance the ring, poke the NIC's transmit-demand register"),
     "bind_term": (6, "estimate: per filter term at bind: check kind, size, mask, "
-                     "value and reach (a table walk, not on the receive path)"),
-    "bind_overlap": (8, "estimate: per installed filter of another environment compared "
-                        "at bind: walk its byte constraints beside the new filter's"),
+                     "value and reach, and (unshared) find the key's bytes among the "
+                     "constraints the terms set (a table walk, not on the receive path)"),
+    "bind_overlap": (8, "estimate: per installed unshared filter of another environment "
+                        "compared at an unshared bind: walk its byte constraints beside "
+                        "the new filter's"),
     # DPF (SIGCOMM'96) gives no figure for the cost of inserting a filter; it
     # generates its code with VCODE, whose paper gives the rate: "an approximate
     # cost of six to ten instructions per generated instruction" (Engler, PLDI'96,
@@ -143,7 +150,7 @@ class Binding:
     fid: int                            # kernel-assigned, never reused
     env: Environment                    # the owner (accountable, told of removal)
     terms: tuple[dpf.Term, ...]         # the normal form (dpf.decode)
-    share: bool                         # others may install overlapping filters
+    share: bool                         # others may overlap; outranked by exclusive
     ring: list[Capability]              # the ring's page capabilities (write right)
     head: int = 0                       # next slot the kernel fills
     handler: Any = None                 # an ASH (ash.py), or None
@@ -237,11 +244,15 @@ class NetFilters:
 
     def _conflict(self, env: Environment, terms: tuple[dpf.Term, ...],
                   share: bool) -> Binding | None:
-        """An installed filter of another environment this one may not overlap."""
+        """An installed filter of another environment this one may not overlap: an
+        unshared one, when this one is unshared too (a shared filter overlaps
+        anything: an exclusive filter outranks it on every frame they share)."""
+        if share:
+            return None
         mine = dpf.constraints(terms)
         compared = 0
         for b in self.bindings.values():
-            if b.env is env or (b.share and share):
+            if b.env is env or b.share:
                 continue
             compared += 1
             if dpf.overlap(b.cons, mine):
@@ -257,6 +268,8 @@ class NetFilters:
         try:
             terms = dpf.decode(spec)
             self.k.cpu.charge(len(terms) * _cost(self.k, "bind_term"))
+            if not flags & SHARE:
+                dpf.key(terms)                  # EPERM: broader than one key
             caps = self._decode_ring(ring)
             if len(self.bindings) >= MAX_FILTERS:
                 raise SyscallError("ENOMEM", "too many filters", limit=MAX_FILTERS)
@@ -266,8 +279,8 @@ class NetFilters:
             self.purge()
             other = self._conflict(env, terms, bool(flags & SHARE))
             if other is not None:
-                raise SyscallError("EBUSY", "another environment's filter accepts "
-                                   "packets this one would", fid=other.fid)
+                raise SyscallError("EBUSY", "another environment's unshared filter "
+                                   "accepts packets this one would", fid=other.fid)
             charge(env.principal, FILTERS, 1)   # (last: _install cannot fail)
         except SyscallError:
             self._refused += 1
@@ -281,7 +294,7 @@ class NetFilters:
         self._next_fid += 1
         self.bindings[b.fid] = b
         self.per_env[env.eid] = self.per_env.get(env.eid, 0) + 1
-        self._regenerated(self.classifier.insert(b.fid, terms))
+        self._regenerated(self.classifier.insert(b.fid, terms, not share))
         self._binds += 1
         self._device()
         return b.fid

@@ -33,14 +33,18 @@ length check already implied by one on the same path and the same base is
 not repeated; values are immediates; a group's table is sized to its values.
 
 The verdict is :func:`.dpf.winner` of every filter the frame matches (the
-deepest, then the earliest installed), exactly :class:`Naive`'s.
+highest :func:`.dpf.rank`: an exclusive filter first, then the deepest, then
+the earliest installed), exactly :class:`Naive`'s. Exclusivity changes only
+the constant a node's accept compares, never the code's length or cost.
 
 Interface::
 
     COSTS                       piece of generated code -> (instructions, source)
     CHAIN_MAX                   values compared in a chain before a table is used
-    Naive()                     insert, remove, classify: every filter in turn
-    Trie()                      insert(fid, terms) -> emitted, remove(fid) -> emitted,
+    Naive()                     insert(fid, terms, exclusive=False), remove, classify:
+                                every filter in turn
+    Trie()                      insert(fid, terms, exclusive=False) -> emitted,
+                                remove(fid) -> emitted,
                                 classify(frame) -> (fid | None, instructions);
                                 compile() -> source (everything regenerated);
                                 source; nodes() -> int; compiles (count); statistics()
@@ -89,19 +93,23 @@ class Naive:
 
     def __init__(self) -> None:
         self.filters: dict[int, tuple[dpf.Term, ...]] = {}
+        self.exclusive: set[int] = set()
 
-    def insert(self, fid: int, terms: tuple[dpf.Term, ...]) -> None:
-        """Add filter ``fid``."""
+    def insert(self, fid: int, terms: tuple[dpf.Term, ...], exclusive: bool = False) -> None:
+        """Add filter ``fid`` (``exclusive``: an unshared binding, ranked first)."""
         self.filters[fid] = terms
+        if exclusive:
+            self.exclusive.add(fid)
 
     def remove(self, fid: int) -> None:
         """Drop filter ``fid``."""
         del self.filters[fid]
+        self.exclusive.discard(fid)
 
     def classify(self, frame: bytes) -> tuple[int | None, int]:
         """The winning fid for ``frame`` (and 0 instructions)."""
-        found = [(dpf.depth(t), fid) for fid, t in self.filters.items()
-                 if dpf.matches(t, frame)]
+        found = [(dpf.rank(t, fid in self.exclusive), fid)
+                 for fid, t in self.filters.items() if dpf.matches(t, frame)]
         return dpf.winner(found), 0
 
 
@@ -112,7 +120,7 @@ class _Node:
 
     def __init__(self, name: str) -> None:
         self.name = name                                          # its function's, for life
-        self.accepts: list[int] = []                              # fids, ascending
+        self.accepts: list[tuple[int, int]] = []     # (-exclusive, fid), best first
         self.groups: dict[tuple[int, int, int], dict[int, _Node]] = {}
         self.shifts: dict[dpf.Shift, _Node] = {}
 
@@ -138,6 +146,7 @@ class Trie:
         self._made = 0                                     # nodes ever made (names)
         self.root = self._node()
         self.paths: dict[int, tuple[dpf.Term, ...]] = {}   # fid -> its terms
+        self.exclusive: set[int] = set()                   # fids ranked above shared
         self._ns: dict[str, Any] = {"__builtins__": {}, "int": int}   # the code
         self._src: dict[str, list[str]] = {}               # node name -> its source
         self._owned: dict[str, list[str]] = {}             # node name -> its tables
@@ -154,9 +163,9 @@ class Trie:
 
     # -- changes (each regenerates the changed path now) -------------------------------
 
-    def insert(self, fid: int, terms: tuple[dpf.Term, ...]) -> int:
-        """Merge filter ``fid`` into the trie and regenerate its path; return the
-        instructions emitted."""
+    def insert(self, fid: int, terms: tuple[dpf.Term, ...], exclusive: bool = False) -> int:
+        """Merge filter ``fid`` (``exclusive``: ranked above every shared filter) into
+        the trie and regenerate its path; return the instructions emitted."""
         if fid in self.paths:
             raise KernelPanic("dpf: filter inserted twice", fid=fid)
         node = self.root
@@ -174,8 +183,10 @@ class Trie:
                     child = node.shifts[t] = self._node()
             node = child
             path.append(node)
-        bisect.insort(node.accepts, fid)
+        bisect.insort(node.accepts, (-int(exclusive), fid))
         self.paths[fid] = terms
+        if exclusive:
+            self.exclusive.add(fid)
         return self._regen(path, [], set())
 
     def remove(self, fid: int) -> int:
@@ -193,7 +204,8 @@ class Trie:
             else:
                 node = node.shifts[t]
             path.append(node)
-        node.accepts.remove(fid)
+        node.accepts.remove((-int(fid in self.exclusive), fid))
+        self.exclusive.discard(fid)
         dead: list[_Node] = []
         gone: set[tuple[str, int, int, int, int]] = set()  # table entries to drop
         for parent, t in reversed(trail):
@@ -325,9 +337,10 @@ class _Generator:
         if depth == 0:
             self.emitted += _C["entry"] + _C["exit"]
         if node.accepts:
-            fid = node.accepts[0]
-            body.append(f"    if {depth} > bd or ({depth} == bd and {fid} < bf): "
-                        f"bd = {depth}; bf = {fid}")
+            top, fid = node.accepts[0]
+            rank = depth + (dpf.EXCLUSIVE if top else 0)
+            body.append(f"    if {rank} > bd or ({rank} == bd and {fid} < bf): "
+                        f"bd = {rank}; bf = {fid}")
             body.append(f"    c += {_C['accept']}")
             self.emitted += _C["accept"]
         for (off, size, mask), values in node.groups.items():

@@ -5,9 +5,11 @@ The same stack the monolithic kernel runs inside itself
 filters (:mod:`exolab.libos.exos.pfilter`): no crossing on the receive path
 but the wakeup, and one system call (``NET_SEND``) per frame sent.
 
-- *Receive.* Each bound socket binds a DPF filter for its own datagrams
-  (UDP: EtherType IPv4, protocol 17, the destination port; ICMP: protocol 1,
-  echo reply, the identifier) with a receive ring in pages of this process.
+- *Receive.* Each bound socket binds an exclusive DPF filter for its own
+  datagrams (UDP: EtherType IPv4, protocol 17, the destination port; ICMP:
+  protocol 1, echo reply, the identifier: the key
+  :func:`exolab.kernels.exokernel.dpf.key` requires
+  of an unshared filter) with a receive ring in pages of this process.
   The stack also binds two shared filters when it starts: ARP packets for
   this host's address, and ICMP echo requests to it (so the host answers
   ``ping`` whenever some process has a stack). Aegis copies each frame its

@@ -18,6 +18,10 @@ Interface::
       attach_handler(source, window_pages=1) -> window vaddr   (ASH_BIND)
       close()                    unbind the filter, unmap and free the ring (and window)
     bind_filter(os, spec, pages=1, share=False) -> RxRing
+                                 unshared: the filter must fix its key (dpf.key: a
+                                 UDP/TCP port, an ICMP type and identifier; EPERM
+                                 if broader) and wins every frame it accepts;
+                                 shared: any filter, outranked by every key's owner
     Sender(os)                   one transmit page: send(frame)
     UDP_ECHO                     an ASH (source) that answers a UDP datagram from the
                                  interrupt: addresses swapped, IP checksum recomputed,
@@ -149,7 +153,8 @@ class RxRing:
 
 
 def bind_filter(os: "ExOS", spec: Any, pages: int = 1, share: bool = False) -> RxRing:
-    """Bind filter ``spec`` with a ring of ``pages`` fresh pages; return the ring."""
+    """Bind filter ``spec`` (exclusive unless ``share``) with a ring of ``pages``
+    fresh pages; return the ring."""
     vaddr, frames = _map_pages(os, pages)
     try:
         fid = os.trap(Sys.DPF_BIND, spec, [h for _, h in frames], SHARE if share else 0)
