@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exolab.services.ext2 import Ext2, MemoryDevice, mkfs
@@ -47,6 +47,9 @@ def _read(data: bytes, bs: int, path: str) -> bytes | None:
                                                 HealthCheck.function_scoped_fixture])
 @given(before=OPS, after=OPS, bs=st.sampled_from([1024, 4096]), which=st.integers(0, 7),
        size=st.integers(1, 30_000), where=st.sampled_from(["/", "/d1/", "/d2/"]))
+@example(before=[("c", 5, 1), ("m", 2, 0), ("r", 5, 0)],   # /d2/g5 unlinked, /d2 removed:
+         after=[("U", 5, 0), ("R", 2, 0)],                 # g5's record goes before /d2's
+         bs=1024, which=0, size=1, where="/")
 def test_one_files_fsync_is_durable_and_every_cut_repairs(
         tmp_path: Any, before: Any, after: Any, bs: int, which: int, size: int,
         where: str) -> None:

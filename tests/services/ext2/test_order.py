@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exolab.services.ext2 import Ext2, MemoryDevice, mkfs
@@ -124,6 +124,9 @@ def _apply(fs: Ext2, ops: list[tuple[str, int, int]], rec: Any = None) -> None:
 @settings(max_examples=int(__import__("os").environ.get("ORDER_EXAMPLES", "12")), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(before=OPS, after=OPS, bs=st.sampled_from([1024, 4096]))
+@example(before=[("m", 1, 0), ("c", 0, 1), ("c", 1, 1), ("c", 2, 1), ("c", 3, 1),
+                 ("c", 4, 50), ("r", 4, 0)],        # /d1 (inode 12) holds g4 (inode 17)
+         after=[("U", 4, 0), ("R", 1, 0)], bs=1024)  # 17's record goes before 12's
 def test_a_cut_anywhere_in_the_plan_is_repairable(tmp_path: Any, before: Any, after: Any,
                                                   bs: int) -> None:
     dev = MemoryDevice(bs, (1 << 20) // bs)

@@ -16,11 +16,15 @@ name on the disk is never written (``e2fsck -p`` will not repair that).
 3. inode-table blocks as the disk has them, with two kinds of record put in:
    inodes new since the disk's copy, *with a link count of 0* (so they are
    not in use until their names are reachable), and inodes whose link count
-   fell (unlinked, freed: before their names go);
+   fell (unlinked, freed: before their names go) but for removed directories;
 4. directory blocks that only gained names (FUA, so no power cut tears one)
    and the indirect blocks that were already in use;
 5. inode-table blocks as they are now but new inodes still at count 0: sizes
-   and pointers, so a name in a directory's new block is reachable;
+   and pointers, so a name in a directory's new block is reachable; removed
+   directories go out of use here, after the records of the inodes whose names
+   their blocks held on the disk (in one phase with them, a directory's
+   record could reach the disk alone and leave a linked inode that no name
+   reaches: "unattached inode", which ``e2fsck -p`` does not repair);
 6. directory blocks that lost a name (FUA): every name that moved is
    reachable at its new place before it leaves the old one;
 7. inode-table blocks as they are now (new inodes come into use);
@@ -46,9 +50,12 @@ on the disk with only the chosen records as they are now, and the bitmaps as
 *disk | now* (allocations only: phase 8 is dropped, so deferred frees stay
 deferred and other files' frees stay unwritten). A directory block in the
 subset that lost a name brings the record of the inode named (its link count
-fell: written in phase 3, before the name goes); a name that moved elsewhere,
-or a still-linked inode, cannot be ordered without the other directory and
-the answer is None (the placement syncs everything). What else is dirty
+fell: written in phase 3, before the name goes); if that inode is a removed
+directory, so do the records of the inodes its blocks named on the disk (at
+count 0 now), written in a first phase of their own. A name that moved
+elsewhere, a still-linked inode, or a removed directory holding a directory
+or an indirect block on the disk cannot be ordered without the other blocks
+and the answer is None (the placement syncs everything). What else is dirty
 stays dirty, its disk copy unchanged; the written records and bitmaps
 advance their blocks' disk copies.
 
@@ -107,7 +114,8 @@ def _new_blocks(fs: Any, dirty: dict[int, Dirty]) -> set[int]:
 
 def _early_itable(fs: Any, d: Dirty) -> bytes | None:
     """The disk copy with new inodes put in at link count 0, and inodes whose link
-    count fell put in as they are now (None: no such record)."""
+    count fell put in as they are now, but for removed directories (None: no such
+    record)."""
     if d.disk is None:
         return None
     size, out, changed = fs.sb.inode_size, bytearray(d.disk), False
@@ -115,6 +123,8 @@ def _early_itable(fs: Any, d: Dirty) -> bytes | None:
         at = off + _LINKS
         was = int.from_bytes(d.disk[at:at + 2], "little")
         now = int.from_bytes(d.now[at:at + 2], "little")
+        if now == 0 and _is_dir(d, off):
+            continue                    # after its contents' records: phase 5
         if (was == 0 and now != 0) or now < was:
             out[off:off + size] = d.now[off:off + size]
             if was == 0:
@@ -204,13 +214,15 @@ def plan_file(fs: Any, dirty: dict[int, Dirty], want: Any,
     sub = {n: dirty[n] for n in want.blocks if n in dirty and dirty[n].rank != ITABLE}
     recs = {blk: list(offs) for blk, offs in records.items()}
     stubs: dict[int, list[int]] = {}
+    kids: dict[int, list[int]] = {}
     for n in sorted(want.names & sub.keys()):
-        if not _lost_ok(fs, dirty, sub[n], recs) or not _gained(fs, dirty, sub[n], stubs):
+        if not _lost_ok(fs, dirty, sub[n], recs, kids) \
+                or not _gained(fs, dirty, sub[n], stubs):
             return None
     first: list[tuple[int, bytes, bool]] = []
     after: dict[int, bytes] = {}
     size = fs.sb.inode_size
-    for blk in sorted(recs.keys() | stubs.keys()):
+    for blk in sorted(recs.keys() | stubs.keys() | kids.keys()):
         d = dirty.get(blk)
         if d is None:
             continue
@@ -219,8 +231,9 @@ def plan_file(fs: Any, dirty: dict[int, Dirty], want: Any,
         base = d.disk
         mine = recs.get(blk, [])
         early = [off for off in stubs.get(blk, ()) if off not in mine]
-        if early:
-            base = after[blk] = _stubbed(d, early, size)
+        if early or blk in kids:
+            base = _records(d, _stubbed(d, early, size), kids.get(blk, ()), size)
+            after[blk] = base
             first.append((blk, base, False))
         part = _records(d, base, mine, size)
         if part != base:
@@ -271,20 +284,67 @@ def _where(fs: Any, ino: int) -> tuple[int, int] | None:
     return fs.itab._where(ino)  # type: ignore[no-any-return]
 
 
-def _lost_ok(fs: Any, dirty: dict[int, Dirty], d: Dirty, recs: dict[int, list[int]]) -> bool:
+def _lost_ok(fs: Any, dirty: dict[int, Dirty], d: Dirty, recs: dict[int, list[int]],
+             kids: dict[int, list[int]]) -> bool:
     """Whether directory block ``d`` may be written in a subset: every inode whose
-    name it lost now has a link count of 0 (its record joins ``recs``)."""
+    name it lost now has a link count of 0 (its record joins ``recs``) and, if it
+    is a removed directory, so has every inode named in its blocks on the disk
+    (those records join ``kids``: written before the directory's)."""
     if d.disk is None:
         return d.rank == PTR            # a new block (nothing on the disk to lose)
     gone = {i for i, _ in _names(d.disk)} - {i for i, _ in _names(d.now)}
     for ino in sorted(gone):
-        at = _where(fs, ino)
-        it = None if at is None else dirty.get(at[0])
-        if at is None or it is None or _links(it.now, at[1]):
+        at = _unlinked(fs, dirty, ino)
+        if at is None or not _emptied(fs, dirty, dirty[at[0]], at[1], kids):
             return False
         if at[1] not in recs.setdefault(at[0], []):
             recs[at[0]].append(at[1])
     return True
+
+
+def _unlinked(fs: Any, dirty: dict[int, Dirty], ino: int) -> tuple[int, int] | None:
+    """Where ``ino``'s record is, if it is dirty and now at link count 0 (else None)."""
+    at = _where(fs, ino)
+    it = None if at is None else dirty.get(at[0])
+    if at is None or it is None or _links(it.now, at[1]):
+        return None
+    return at
+
+
+def _emptied(fs: Any, dirty: dict[int, Dirty], it: Dirty, off: int,
+             kids: dict[int, list[int]]) -> bool:
+    """Note in ``kids`` the records of the inodes a removed directory (the record at
+    ``off`` of ``it`` on the disk) names there; False: one is still linked, is a
+    directory, or a block's disk copy is unknown (sync everything)."""
+    if it.disk is None:
+        return False
+    rec = it.disk[off:off + fs.sb.inode_size]
+    if int.from_bytes(rec[0:2], "little") & 0xF000 != 0x4000:
+        return True                     # not a directory: it names nothing
+    ptrs = [int.from_bytes(rec[a:a + 4], "little") for a in range(40, 100, 4)]
+    if any(ptrs[12:]):
+        return False                    # indirect blocks: not followed here
+    for n in filter(None, ptrs):
+        blk = dirty.get(n)
+        if blk is None:
+            continue                    # unchanged: as empty on the disk as now
+        if blk.disk is None:
+            return False
+        for ino, name in sorted(_names(blk.disk)):
+            if name in (b".", b".."):
+                continue
+            at = _unlinked(fs, dirty, ino)
+            if at is None or _is_dir(dirty[at[0]], at[1]):
+                return False
+            if at[1] not in kids.setdefault(at[0], []):
+                kids[at[0]].append(at[1])
+    return True
+
+
+def _is_dir(it: Dirty, off: int) -> bool:
+    """Whether the record at ``off`` of ``it`` is a directory, on the disk or now."""
+    return any(b is not None and int.from_bytes(b[off:off + 2], "little") & 0xF000 == 0x4000
+               for b in (it.disk, it.now))
 
 
 def _gained(fs: Any, dirty: dict[int, Dirty], d: Dirty, stubs: dict[int, list[int]]) -> bool:
