@@ -1,8 +1,9 @@
-"""Helpers of the mach kernel's tests: boot programs on a fresh kernel."""
+"""Helpers of the mach kernel's tests: boot programs on a fresh kernel, find a port."""
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from exolab.errors import SyscallError
 from exolab.kernels.mach import MachKernel
 from exolab.machine.machine import Machine
 
@@ -14,3 +15,12 @@ def boot(main: Callable[..., Any], *args: Any, profile: str = "dec5000") -> Mach
     k.run()
     k.machine.close()
     return k
+
+
+def lookup(os: Any, name: str) -> int:
+    """The send right registered as ``name``, yielding until it is registered."""
+    while True:
+        try:
+            return os.port_lookup(name)
+        except SyscallError:
+            os.yield_()

@@ -14,6 +14,7 @@ from exolab.kernels.mach.server import MIG_BAD_ID
 
 from tests.kernels.common import errno
 from tests.kernels.mach._support import boot
+from tests.kernels.mach._support import lookup as _lookup
 
 ROUNDS = 6
 
@@ -27,14 +28,6 @@ def _bystander_server(os: Any) -> int:
     os.msg_reply(got[1], got[2] + b"!")
     os.print("server names", len(os.port_names()))
     return 0
-
-
-def _lookup(os: Any, name: str) -> int:
-    while True:
-        try:
-            return os.port_lookup(name)
-        except SyscallError:
-            os.yield_()
 
 
 def _bystander_client(os: Any, log: list[Any]) -> int:

@@ -11,6 +11,7 @@ from exolab.kernels.mach import MachKernel
 from exolab.kernels.mach import message as msg
 from exolab.kernels.mach.limits import (HEADER_SIZE, KMSG_FRAMES, KMSG_QUOTA, MAX_IO_COUNT)
 from exolab.machine.machine import Machine
+from tests.kernels.mach._support import lookup as _lookup
 
 WORDS = [1, 2, 3]
 TRIPS = [b"m0!", b"m1!", b"m2!"]
@@ -28,14 +29,6 @@ def _ports(os: Any) -> int:
         got = os.msg_receive(port)
         os.msg_reply(got[1], got[2] + b"!")
     return 0
-
-
-def _lookup(os: Any, name: str) -> int:
-    while True:
-        try:
-            return os.port_lookup(name)
-        except SyscallError:
-            os.yield_()
 
 
 def _bystander(os: Any) -> int:
@@ -58,6 +51,15 @@ def _main(os: Any, hostile: Callable[..., Any] | None, out: dict[str, Any],
         while "filled" not in out:
             os.yield_()
         out["books"] = out["snap"]()
+    _serve_bystander(os, out)
+    if h is not None:
+        os.wait(h)
+    return 0
+
+
+def _serve_bystander(os: Any, out: dict[str, Any]) -> None:
+    """Start the bystander's servers, run the bystander to its end, stop the
+    servers, and tell the hostiles they are ``done``."""
     servers = [os.spawn(_echo), os.spawn(_ports)]
     for _ in range(5):
         os.yield_()
@@ -65,9 +67,6 @@ def _main(os: Any, hostile: Callable[..., Any] | None, out: dict[str, Any],
     for s in servers:
         os.wait(s)
     out["done"] = True
-    if h is not None:
-        os.wait(h)
-    return 0
 
 
 def _run(hostile: Callable[..., Any] | None, *args: Any) -> tuple[MachKernel, dict[str, Any]]:
@@ -146,13 +145,7 @@ def _main_programs(os: Any, out: dict[str, Any], n: int) -> int:
     while len(out.get("held", ())) < n:
         os.yield_()
     out["books"] = out["snap"]()
-    servers = [os.spawn(_echo), os.spawn(_ports)]
-    for _ in range(5):
-        os.yield_()
-    os.wait(os.spawn(_bystander, name="bystander"))
-    for s in servers:
-        os.wait(s)
-    out["done"] = True
+    _serve_bystander(os, out)
     for c in kids:
         os.wait(c)
     return 0
