@@ -35,6 +35,13 @@ Interface::
                                             change that keeps the frame keeps them)
       (used by ipc/syscall) charge_row, switch, block, make_ready, cancel_timer,
       frame_of, window, close_window, space_of_cpu, tick (the slice and irq 0's timer)
+      billing                           the principal the next new space is charged to
+      free_tables() -> (kernel frames, space numbers, TCB numbers) free now
+
+Accounting (:mod:`.accounts`): a space has a principal (``billing`` when the
+server creates it, else its creator's); its kernel frames, its ASID and its
+threads' TCB numbers and frames are charged to it as they are taken (ENOMEM,
+EAGAIN for threads, past a cap) and paid back as they are freed.
 
 Scheduling is round robin with a timeslice (:data:`SLICE_US`): the kernel's
 tick (:mod:`exolab.kernels.common.tick`) runs while a thread does, and when a
@@ -54,7 +61,7 @@ from exolab.errors import ConfigError, KernelPanic, SyscallError
 from exolab.kernels.common.console import Console
 from exolab.kernels.common.contract import Declaration
 from exolab.kernels.common.stats import KernelStats
-from exolab.kernels.l4 import syscall
+from exolab.kernels.l4 import accounts, syscall
 from exolab.kernels.l4.ipc import IPC, WINDOW_VPN, IPCStats
 from exolab.kernels.l4.mapdb import MapDBStats, MappingDB
 from exolab.kernels.l4.objects import (DEAD, INACTIVE, NIL, READY, RECEIVING, RUNNING,
@@ -117,7 +124,10 @@ class L4:
         self.paths = resolve(machine.profile.name, paths)
         self._kfree = NumberPool(KERNEL_IMAGE, pool)    # kernel frames (lazy: none per frame)
         self.kframes_total = self._kfree.total
-        self.pt = PageTables(mem, self._kalloc, self._kfree.give)
+        self._payer: Any = None         # the principal _kalloc charges (None: nobody)
+        self._paid: dict[int, Any] = {}     # kernel frame -> the principal it is charged to
+        self.billing: Any = None        # the principal the next new space is charged to
+        self.pt = PageTables(mem, self._kalloc, self._kgive)
         self.kdir = self.pt.new_directory()         # the kernel region's tables
         self.spaces: dict[int, Space] = {}
         self._tcb_pds = _KERNEL_PDS[0]              # TCB page tables made: slots below this
@@ -156,7 +166,34 @@ class L4:
         """A free kernel frame (page tables, TCBs, UTCBs), or ENOMEM."""
         if not self._kfree:
             raise SyscallError("ENOMEM", "out of kernel memory")
-        return self._kfree.take()
+        p = self._payer
+        if p is None:
+            return self._kfree.take()
+        accounts.charge(p, accounts.KFRAMES)
+        f = self._kfree.take()
+        self._paid[f] = p
+        return f
+
+    def _kgive(self, f: int) -> None:
+        """Free a kernel frame; its principal (if any) is paid back."""
+        p = self._paid.pop(f, None)
+        if p is not None:
+            accounts.uncharge(p, accounts.KFRAMES)
+        self._kfree.give(f)
+
+    def _kgive_all(self, frames: Any) -> None:
+        """Free kernel frames (see _kgive)."""
+        for f in frames:
+            self._kgive(f)
+
+    def _paying(self, p: Any) -> Any:
+        """Make ``p`` the payer of kernel frames taken next; the previous payer."""
+        was, self._payer = self._payer, p
+        return was
+
+    def free_tables(self) -> tuple[int, int, int]:
+        """Free kernel frames, space numbers and TCB numbers now (principals' totals)."""
+        return len(self._kfree), len(self._asids), len(self._free_numbers)
 
     def _on_change(self, sid: int, vpn: int, ppn: int | None, writable: bool) -> None:
         """The mapping database changed (sid, vpn): store the PTE, drop the TLB entry."""
@@ -167,7 +204,11 @@ class L4:
             self.pt.unmap(space.directory, vpn)
         else:
             old = self.pt.entry(space.directory, vpn)
-            self.pt.map(space.directory, vpn, ppn, writable)
+            was = self._paying(space.principal)     # a new page table is the space's
+            try:
+                self.pt.map(space.directory, vpn, ppn, writable)
+            finally:
+                self._payer = was
             if old & PTE_P and old >> 12 == ppn:    # the same page, new rights: its
                 used = (old | self._tlb_bits(space, vpn)) & (PTE_A | PTE_D)   # use stays
                 if used:
@@ -207,7 +248,11 @@ class L4:
 
     def window(self, cpu: CPU, here: Space, ppn: int, writable: bool) -> int:
         """Enter frame ``ppn`` in the running space's temporary window; its address."""
-        self.pt.map(here.directory, WINDOW_VPN, ppn, writable, user=False)
+        was = self._paying(here.principal)      # (its page table is the space's)
+        try:
+            self.pt.map(here.directory, WINDOW_VPN, ppn, writable, user=False)
+        finally:
+            self._payer = was
         cpu.charge(cpu.profile.tlb_write)
         cpu.tlb_invalidate(WINDOW_VPN, here.asid)
         return WINDOW_VPN << 12
@@ -239,6 +284,36 @@ class L4:
         """Create an empty space (page directory, kernel region, code/stack pages)."""
         if not self._asids:
             raise SyscallError("ENOMEM", "no address-space identifiers left")
+        creator_space = self.spaces.get(creator)
+        payer = self.billing if self.billing is not None else (
+            creator_space.principal if creator_space is not None else None)
+        if payer is not None:
+            accounts.charge(payer, accounts.SPACES)
+        was = self._paying(payer)
+        try:
+            directory, kf = self._space_frames()
+        except SyscallError:
+            if payer is not None:
+                accounts.uncharge(payer, accounts.SPACES)
+            raise
+        finally:
+            self._payer = was
+        sid = self._next_sid
+        self._next_sid += 1
+        number = self._asids.take()
+        space = Space(sid, name, (number - 1) % self._asid_mask + 1, directory, creator,
+                      CODE_VPN, STACK_VPN, kf)
+        space.number = number
+        space.principal = payer
+        self.spaces[sid] = space
+        parent = self.spaces.get(creator)
+        if parent is not None and parent is not space:
+            parent.children.add(sid)
+        self.spaces_made += 1
+        return space
+
+    def _space_frames(self) -> tuple[int, list[int]]:
+        """A new page directory with the kernel region and code/stack pages; ENOMEM."""
         kf: list[int] = []
         directory = self.pt.new_directory()
         try:
@@ -247,21 +322,10 @@ class L4:
                 kf.append(self._kalloc())
                 self.pt.map(directory, vpn, kf[-1], vpn == STACK_VPN)
         except SyscallError:
-            self._kfree.give_all(kf)
+            self._kgive_all(kf)
             self.pt.release(directory)
             raise
-        sid = self._next_sid
-        self._next_sid += 1
-        number = self._asids.take()
-        space = Space(sid, name, (number - 1) % self._asid_mask + 1, directory, creator,
-                      CODE_VPN, STACK_VPN, kf)
-        space.number = number
-        self.spaces[sid] = space
-        parent = self.spaces.get(creator)
-        if parent is not None and parent is not space:
-            parent.children.add(sid)
-        self.spaces_made += 1
-        return space
+        return directory, kf
 
     def new_thread(self, space: Space, entry: Callable[..., Any], args: tuple[Any, ...],
                    pager: int, name: str, start: bool = True) -> TCB:
@@ -270,19 +334,14 @@ class L4:
         from exolab.kernels.l4.user import L4Lib
         if not self._free_numbers or len(space.threads) >= 512:
             raise SyscallError("EAGAIN", "no thread control blocks left")
-        tcb_frame, utcb_frame = self._kalloc(), None
+        payer = space.principal
+        if payer is not None:
+            accounts.charge(payer, accounts.THREADS)
         try:
-            utcb_frame = self._kalloc()
+            tcb_frame, utcb_frame, number = self._thread_frames(payer)
         except SyscallError:
-            self._kfree.give(tcb_frame)
-            raise
-        number = self._free_numbers.take()
-        try:
-            if (TCB_VPN + number) >> 10 >= self._tcb_pds:
-                self._tcb_table()
-        except SyscallError:
-            self._free_numbers.give(number)
-            self._kfree.give_all((utcb_frame, tcb_frame))
+            if payer is not None:
+                accounts.uncharge(payer, accounts.THREADS)
             raise
         self._versions[number] = version = self._versions.get(number, 0) + 1
         used = {(self.tcbs[n].utcb_vaddr >> 12) - UTCB_VPN for n in space.threads}
@@ -305,6 +364,28 @@ class L4:
         else:
             t.state = INACTIVE
         return t
+
+    def _thread_frames(self, payer: Any) -> tuple[int, int, int]:
+        """A TCB and a UTCB frame (charged to ``payer``) and a TCB number; ENOMEM."""
+        was = self._paying(payer)
+        try:
+            tcb_frame = self._kalloc()
+            try:
+                utcb_frame = self._kalloc()
+            except SyscallError:
+                self._kgive(tcb_frame)
+                raise
+        finally:
+            self._payer = was
+        number = self._free_numbers.take()
+        try:
+            if (TCB_VPN + number) >> 10 >= self._tcb_pds:
+                self._tcb_table()               # (shared by all: nobody's charge)
+        except SyscallError:
+            self._free_numbers.give(number)
+            self._kgive_all((utcb_frame, tcb_frame))
+            raise
+        return tcb_frame, utcb_frame, number
 
     def start_thread(self, t: TCB) -> None:
         """Make an inactive thread ready (EINVAL if it has been started)."""
@@ -513,8 +594,10 @@ class L4:
         number = id_number(t.tid)
         self.pt.unmap(self.kdir, TCB_VPN + number)
         self.pt.unmap(t.space.directory, t.utcb_vaddr >> 12)
-        self._kfree.give_all(t.frames)
+        self._kgive_all(t.frames)
         t.frames = ()
+        if t.space.principal is not None:
+            accounts.uncharge(t.space.principal, accounts.THREADS)
         del self.tcbs[number]
         self._free_numbers.give(number)
         t.space.threads.discard(number)
@@ -527,9 +610,11 @@ class L4:
             self.loaded = None
             self.machine.cpu.page_table = -1
         self.pt.release(space.directory)
-        self._kfree.give_all(space.kframes)
+        self._kgive_all(space.kframes)
         space.kframes = []
         self._asids.give(space.number)
+        if space.principal is not None:
+            accounts.uncharge(space.principal, accounts.SPACES)
         parent = self.spaces.get(space.creator)
         if parent is not None:
             parent.children.discard(space.sid)

@@ -135,6 +135,7 @@ class Space:
     number: int = 0                     # space number (the TLB tag is derived from it)
     pid: int = 0                        # the ABI process it holds (0: none; traces)
     children: set[int] = field(default_factory=set)    # spaces it created, alive
+    principal: Any = None               # who pays for its kernel objects (accounts.py)
 
     def trace_track(self) -> tuple[int, str]:
         """The space's track in a trace viewer: its process, else the space."""

@@ -29,6 +29,10 @@ region, is answered ``(UPCALL_TAG, vaddr, write)``: the kernel runs the
 process's handler; the retry after it (a fourth word in the fault message)
 is mapped if now allowed and refused otherwise (the kernel ends the thread).
 
+Every program is an accounting principal (:mod:`.accounts`: the first a root,
+a spawn nested in its spawner's, a fork its parent's); its image pages and
+the pages it faults in are charged to it, and the kernel bills its space to it.
+
 Messages: ``words = (op, ints...)``, ``string`` bytes of the caller's buffer
 (pipe data), ``objs`` the host objects a request carries (a program image
 and its arguments, a service name). A reply is ``(OK, values...)``, or
@@ -41,6 +45,8 @@ Interface::
       procs, pids_of_threads, services, waits, pending_connects, statistics()
       segments, seg_frames          key -> Segment; the pool pages they hold
       prot_of(proc, vpn), segment_frame(proc, vpn), drop_page(proc, vpn)
+      accounts, roots, paid         principals' factory; root principals; pool vpn -> payer
+      charged_frame(proc)           a pool page charged to proc's principal, or None
     Proc, Segment                   a process's records; a shared segment
     OPS                             op name -> number
     OK, ERR, MAX_SHM, EAGER_PAGES, MAX_REGIONS
@@ -56,7 +62,10 @@ from exolab.abi import PROT_READ, PROT_RW, PROT_WRITE, image_pages
 from exolab.errors import SyscallError
 from exolab.kernels.common.shmkeys import secret, segment_key
 from exolab.kernels.common.wait import WaitTable
+from exolab.kernels.l4 import accounts
+from exolab.kernels.l4.accounts import UFRAMES
 from exolab.kernels.l4.kernel import SIGMA0_ID
+from exolab.kernels.l4.limits import KERNEL_RESERVE
 from exolab.kernels.l4.objects import NTFN_BADGE
 from exolab.kernels.l4.syscall import FAULT_TAG, MAX_FPAGES, PAGES_TAG, UPCALL_TAG
 
@@ -113,6 +122,7 @@ class Proc:
     rprot: dict[int, int] = field(default_factory=dict)    # region start -> prot (not RW)
     prot: dict[int, int] = field(default_factory=dict)     # vpn -> prot set by mprotect
     segs: dict[int, "Segment"] = field(default_factory=dict)   # region start -> segment
+    principal: Any = None               # who pays for its memory and objects (accounts)
 
 
 @dataclass(slots=True, eq=False)
@@ -156,6 +166,9 @@ class Ux:
         self.next_seg = 1
         self.secret = secret(kernel.machine.seed, b"l4 ux shm keys")   # segment keys
         self.upcalls = 0                            # faults handed to processes' handlers
+        self.accounts: Any = None                   # the principals' factory (first proc)
+        self.roots: list[Any] = []                  # root principals (booted programs)
+        self.paid: dict[int, Any] = {}              # pool vpn -> the principal paying
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -234,6 +247,19 @@ class Ux:
             self.free.extend(reversed(got.mapped))
         return self.free.pop() if self.free else None
 
+    def charged_frame(self, proc: Proc) -> int | None:
+        """A zeroed pool page charged to ``proc``'s principal; None past its cap or
+        when there is none."""
+        try:
+            accounts.check(proc.principal, UFRAMES)
+        except SyscallError:
+            return None
+        f = self.frame()
+        if f is not None and proc.principal is not None:
+            accounts.add(proc.principal, UFRAMES)
+            self.paid[f] = proc.principal
+        return f
+
     def give_back(self, vpn: int, touched: bool) -> None:
         """A process lets go of a pool page: flush it from everyone it was mapped to
         (a sharer faults it in again); the last one's release zeroes and frees it."""
@@ -243,6 +269,9 @@ class Ux:
             self.refs[vpn] = left
             return
         self.refs.pop(vpn, None)
+        payer = self.paid.pop(vpn, None)
+        if payer is not None:
+            accounts.uncharge(payer, UFRAMES)
         if touched:
             self.l4.store_bytes(vpn << 12, bytes(4096))
         self.free.append(vpn)
@@ -287,7 +316,7 @@ class Ux:
             if frame is not None:
                 proc.pages[vpn] = frame
         if frame is None:                       # demand-zero
-            frame = self.frame()
+            frame = self.charged_frame(proc)
             if frame is None:
                 return (0,), b"", (), ()
             proc.pages[vpn], self.refs[frame] = frame, 1
@@ -295,7 +324,7 @@ class Ux:
             pass
         elif self.refs.get(frame, 1) > 1:       # shared since a fork: copy on write
             if bool(m.words[2]):
-                new = self.frame()
+                new = self.charged_frame(proc)
                 if new is None:
                     return (0,), b"", (), ()
                 self.l4.store_bytes(new << 12, self.l4.load_bytes(frame << 12, 4096))
@@ -329,23 +358,24 @@ class Ux:
         if self.live >= MAX_PROCS:
             raise SyscallError("EAGAIN", "too many processes")
         need = image_pages(program)
-        image: list[int] = []
-        for _ in range(need):
-            f = self.frame()
-            if f is None:
-                self.free.extend(image)
-                raise SyscallError("ENOMEM", "no memory for the program's image",
-                                   pages=need)
-            image.append(f)
+        principal = self._principal(parent, fork_of)
+        accounts.charge(principal, UFRAMES, need)
+        image = self._image(need)
+        if image is None:
+            accounts.uncharge(principal, UFRAMES, need)
+            raise SyscallError("ENOMEM", "no memory for the program's image", pages=need)
+        self.k.billing = principal              # the kernel charges the space to it
         try:
             sid = self.l4.space_create(name)
         except SyscallError:
-            self.free.extend(image)
+            self._unimage(principal, image)
             raise SyscallError("ENOMEM", "no memory for an address space") from None
+        finally:
+            self.k.billing = None
         pid = self.next_pid
         self.next_pid += 1
         self.k.label_space(sid, pid)
-        proc = Proc(pid, name, sid, parent, image=image)
+        proc = Proc(pid, name, sid, parent, image=image, principal=principal)
         proc.fds = {0: ("console", None), 1: ("console", None), 2: ("console", None)}
         self.procs[pid] = proc
         if fork_of is not None:
@@ -357,7 +387,7 @@ class Ux:
             self.procs.pop(pid)
             self._unshare(proc)
             self.l4.space_destroy(sid)
-            self.free.extend(image)
+            self._unimage(principal, image)
             raise SyscallError("ENOMEM" if ex.errno == "ENOMEM" else "EAGAIN",
                                "no thread for the process") from None
         self.waits.add(pid, parent)
@@ -365,6 +395,38 @@ class Ux:
         proc.threads.add(tid)
         self.pids_of_threads[tid] = pid
         return proc
+
+    def _principal(self, parent: int | None, fork_of: Proc | None) -> Any:
+        """The principal of a new process: a fork joins its parent's, a spawn nests
+        one in its spawner's, the first process is a root (ENOMEM: nested too deep)."""
+        if fork_of is not None:
+            return fork_of.principal
+        if self.accounts is None:               # the servers exist now: what is left
+            kframes, spaces, threads = self.k.free_tables()
+            self.accounts = accounts.make(kframes - KERNEL_RESERVE,
+                                          len(self.k.mapdb.frames), spaces, threads)
+        spawner = self.procs.get(parent) if parent is not None else None
+        if spawner is None or spawner.principal is None:
+            root = self.accounts.root()
+            self.roots.append(root)
+            return root
+        return self.accounts.nested(spawner.principal)
+
+    def _image(self, need: int) -> list[int] | None:
+        """``need`` pool pages for a program's image, or None (all or nothing)."""
+        image: list[int] = []
+        for _ in range(need):
+            f = self.frame()
+            if f is None:
+                self.free.extend(image)
+                return None
+            image.append(f)
+        return image
+
+    def _unimage(self, principal: Any, image: list[int]) -> None:
+        """Give a program's image pages back to the pool and its principal."""
+        self.free.extend(image)
+        accounts.uncharge(principal, UFRAMES, len(image))
 
     def _share(self, parent: Proc, child: Proc) -> None:
         """Fork: the child gets the parent's regions and descriptors; every page the
@@ -410,7 +472,7 @@ class Ux:
         for vpn in list(proc.pages.values()):
             if vpn not in self.seg_frames:      # (a segment's: the space's end drops it)
                 self.give_back(vpn, True)
-        self.free.extend(proc.image)
+        self._unimage(proc.principal, proc.image)
         proc.pages, proc.image = {}, []
         for tid in proc.threads:
             self.pids_of_threads.pop(tid, None)
@@ -703,13 +765,11 @@ def _meets(regions: list[tuple[int, int]], first: int, end: int) -> bool:
 def _shm_create(ux: Ux, proc: Proc, m: Any) -> Any:
     length = _range(m.words[1], 1, MAX_SHM + 1)
     pages = (length + 4095) >> 12
-    frames: list[int] = []
-    for _ in range(pages):                  # all or nothing
-        f = ux.frame()
-        if f is None:
-            ux.free.extend(frames)
-            raise SyscallError("ENOMEM", "no frames for the segment", pages=pages)
-        frames.append(f)
+    accounts.charge(proc.principal, UFRAMES, pages)  # (kept, as the segment, to the end)
+    frames = ux._image(pages)
+    if frames is None:
+        accounts.uncharge(proc.principal, UFRAMES, pages)
+        raise SyscallError("ENOMEM", "no frames for the segment", pages=pages)
     key = segment_key(ux.secret, ux.next_seg, ux.segments)   # not guessable
     ux.next_seg += 1
     ux.segments[key] = Segment(key, frames)
